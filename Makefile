@@ -1,0 +1,49 @@
+# Two commands from a fresh clone:
+#   make run    set everything up and serve the product on http://127.0.0.1:8000/
+#   make test   set everything up and run the whole test suite (browser tests included)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages the tests need: the browser Playwright drives, and the speech/audio tools
+# that make the test recordings.
+TEST_APT_PACKAGES := chromium espeak-ng sox
+
+.PHONY: run test setup system-packages bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m voiceproject.devserver
+
+test: setup system-packages
+	$(PY) -m pytest
+
+system-packages:
+	@missing=""; \
+	for pkg in $(TEST_APT_PACKAGES); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing$$missing with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else \
+	    echo "The browser tests need these Debian packages:$$missing"; \
+	    echo "Install them with: sudo apt-get install$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var

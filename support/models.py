@@ -1,0 +1,294 @@
+"""The support domain's collections (contract section 5), as Django models on MongoDB.
+
+The voice path reads and writes these collections directly with PyMongo (support/tools.py);
+these models give the back office the admin, forms, permissions and history. Both sides agree
+on the document shapes below. Money is integer paise (support/money.py) in every field named
+`amount`, `price`, `wallet_balance` or `min_lifetime_spend`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django_mongodb_backend.fields import EmbeddedModelArrayField, EmbeddedModelField
+from django_mongodb_backend.models import EmbeddedModel
+
+from support.money import format_inr
+
+
+class Customer(models.Model):
+    user_id = models.IntegerField(unique=True)
+    name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +919812345678")
+    email = models.EmailField(blank=True)
+    wallet_balance = models.BigIntegerField(default=0, help_text="paise")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "customers"
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.user_id})"
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
+
+
+class OrderItem(EmbeddedModel):
+    name = models.CharField(max_length=120)
+    qty = models.PositiveIntegerField()
+    price = models.BigIntegerField(help_text="paise, per unit")
+
+    def __str__(self) -> str:
+        return f"{self.qty} × {self.name} @ {format_inr(self.price)}"
+
+
+class OrderRefund(EmbeddedModel):
+    """The refund an order received, embedded in the order (exactly one per order)."""
+
+    amount = models.BigIntegerField(help_text="paise")
+    percent = models.PositiveSmallIntegerField()
+    refund_id = models.CharField(max_length=32)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{format_inr(self.amount)} ({self.percent}%, {self.refund_id})"
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed"
+    PREPARING = "preparing"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class Order(models.Model):
+    order_id = models.CharField(max_length=32, unique=True)
+    # The document field is the customer's `user_id` (an int), as the contract names it.
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="orders",
+    )
+    restaurant = models.CharField(max_length=120)
+    items = EmbeddedModelArrayField(OrderItem, default=list)
+    amount = models.BigIntegerField(help_text="paise")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    placed_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    refund = EmbeddedModelField(OrderRefund, null=True, blank=True)
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-placed_at"]
+        indexes = [
+            # check_order_status and lifetime spend: one customer's orders, newest first.
+            models.Index(fields=["customer", "-placed_at"], name="orders_customer_recent"),
+            # Staff lists filtered by status, newest first.
+            models.Index(fields=["status", "-placed_at"], name="orders_status_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_id
+
+
+class Refund(models.Model):
+    refund_id = models.CharField(max_length=32, unique=True)
+    order_id = models.CharField(max_length=32, unique=True)  # one refund per order, enforced
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="refunds",
+    )
+    amount = models.BigIntegerField(help_text="paise")
+    percent = models.PositiveSmallIntegerField()
+    tier = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+    call_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "refunds"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"], name="refunds_recent")]
+
+    def __str__(self) -> str:
+        return self.refund_id
+
+
+class ComplaintCategory(models.TextChoices):
+    FOOD_QUALITY = "food_quality"
+    LATE_DELIVERY = "late_delivery"
+    MISSING_ITEMS = "missing_items"
+    WRONG_ORDER = "wrong_order"
+    HYGIENE = "hygiene"
+    OTHER = "other"
+
+
+class ComplaintStatus(models.TextChoices):
+    OPEN = "open"
+    IN_REVIEW = "in_review"
+    RESOLVED = "resolved"
+
+
+class Complaint(models.Model):
+    complaint_id = models.CharField(max_length=32, unique=True)
+    # Null for a phone caller we could not identify.
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="complaints",
+        null=True,
+        blank=True,
+    )
+    order_id = models.CharField(max_length=32, null=True, blank=True)
+    category = models.CharField(max_length=20, choices=ComplaintCategory.choices)
+    description = models.TextField()
+    status = models.CharField(
+        max_length=20, choices=ComplaintStatus.choices, default=ComplaintStatus.OPEN
+    )
+    call_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "complaints"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="complaints_status_recent")]
+
+    def __str__(self) -> str:
+        return self.complaint_id
+
+
+class Priority(models.TextChoices):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class EscalationStatus(models.TextChoices):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class EscalationNote(EmbeddedModel):
+    author = models.CharField(max_length=150)
+    text = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+
+class Escalation(models.Model):
+    ticket_id = models.CharField(max_length=32, unique=True)
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="escalations",
+        null=True,
+        blank=True,
+    )
+    order_id = models.CharField(max_length=32, null=True, blank=True)
+    reason = models.TextField()
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(
+        max_length=10, choices=EscalationStatus.choices, default=EscalationStatus.OPEN
+    )
+    assignee = models.CharField(max_length=150, null=True, blank=True)
+    notes = EmbeddedModelArrayField(EscalationNote, default=list, blank=True)
+    call_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "escalations"
+        ordering = ["-created_at"]
+        indexes = [
+            # The staff queue: one status, oldest first.
+            models.Index(fields=["status", "created_at"], name="escalations_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return self.ticket_id
+
+
+class Channel(models.TextChoices):
+    WEB = "web"
+    PHONE = "phone"
+
+
+class TranscriptLine(EmbeddedModel):
+    role = models.CharField(max_length=10)  # "user" or "agent"
+    text = models.TextField()
+    at = models.DateTimeField()
+
+
+class ToolCallRecord(EmbeddedModel):
+    name = models.CharField(max_length=64)
+    args = models.JSONField(default=dict)
+    result = models.JSONField(default=dict)
+    ok = models.BooleanField()
+    started_at = models.DateTimeField()
+    ms = models.IntegerField()
+
+
+class Call(models.Model):
+    call_id = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="calls",
+        null=True,
+        blank=True,
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=64, blank=True, default="")
+    transcript = EmbeddedModelArrayField(TranscriptLine, default=list, blank=True)
+    tool_calls = EmbeddedModelArrayField(ToolCallRecord, default=list, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "calls"
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["-started_at"], name="calls_recent"),
+            models.Index(fields=["customer", "-started_at"], name="calls_customer_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+
+class RefundTier(models.Model):
+    """A refund tier staff can edit; the next refund reads the current set."""
+
+    name = models.CharField(max_length=40, unique=True)
+    min_lifetime_spend = models.BigIntegerField(help_text="paise; the tier applies from here")
+    percent = models.PositiveSmallIntegerField(help_text="0-100")
+
+    class Meta:
+        db_table = "refund_tiers"
+        ordering = ["-min_lifetime_spend"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.percent}% from {format_inr(self.min_lifetime_spend)}"

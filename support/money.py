@@ -1,0 +1,61 @@
+"""Money is integer paise everywhere: in MongoDB, in Python, in arithmetic.
+
+Integers make the wallet credit an exact atomic `$inc` and keep rounding in one place
+(`percent_of`). Rupees appear only at the edges: parsing input and formatting for people.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+PAISE_PER_RUPEE = 100
+
+
+class MoneyError(ValueError):
+    """A value that is not an amount of rupees with at most paise precision."""
+
+
+def to_paise(rupees: str | int | float | Decimal) -> int:
+    """Parse rupees ("449.50", 449.5, 449) into paise; refuse more than two decimals."""
+    if isinstance(rupees, bool):
+        raise MoneyError("an amount must be a number, not true/false")
+    try:
+        value = Decimal(str(rupees).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise MoneyError(f"{rupees!r} is not an amount of rupees") from None
+    if not value.is_finite():
+        raise MoneyError(f"{rupees!r} is not an amount of rupees")
+    paise = value * PAISE_PER_RUPEE
+    if paise != paise.to_integral_value():
+        raise MoneyError(f"{rupees!r} has more than paise precision")
+    return int(paise)
+
+
+def percent_of(paise: int, percent: int) -> int:
+    """`percent`% of an amount, rounded half-up to the paisa."""
+    exact = Decimal(paise) * Decimal(percent) / Decimal(100)
+    return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def rupees(paise: int) -> str:
+    """Plain decimal rupees for machines and the model: 33750 -> "337.50"."""
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), PAISE_PER_RUPEE)
+    return f"{sign}{whole}.{fraction:02d}"
+
+
+def format_inr(paise: int) -> str:
+    """Rupees for people, with Indian digit grouping: 12345678 -> "₹1,23,456.78"."""
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), PAISE_PER_RUPEE)
+    digits = str(whole)
+    if len(digits) > 3:
+        head, tail = digits[:-3], digits[-3:]
+        groups = []
+        while len(head) > 2:
+            groups.insert(0, head[-2:])
+            head = head[:-2]
+        if head:
+            groups.insert(0, head)
+        digits = ",".join(groups) + "," + tail
+    return f"{sign}₹{digits}.{fraction:02d}"

@@ -1,0 +1,67 @@
+"""The one place that owns MongoDB clients.
+
+* Sync code (views, admin, management commands) uses Django's own connection: the ORM, or
+  `sync_db()` for the raw collection when a command needs bulk writes.
+* The async hot path (the voice bridge's tools) uses PyMongo's `AsyncMongoClient`, created
+  lazily inside the running event loop and closed at shutdown. An AsyncMongoClient belongs to
+  one loop; should a different loop ask (tests run one loop per test), it gets its own client.
+
+Both read the URI and database name from Django's `DATABASES["default"]`, so `MONGODB_URI`
+(or the test database the test runner creates) applies to everything with no code change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from django.db import connections
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
+
+Document = dict[str, Any]
+
+_async_client: AsyncMongoClient[Document] | None = None
+_async_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _settings() -> dict[str, Any]:
+    return connections["default"].settings_dict
+
+
+def sync_db() -> Database[Document]:
+    """The database through Django's connection (its MongoClient is shared and thread-safe)."""
+    return connections["default"].database  # type: ignore[attr-defined, no-any-return]
+
+
+def async_db() -> AsyncDatabase[Document]:
+    """The database on this event loop's AsyncMongoClient (created on first use)."""
+    global _async_client, _async_loop
+    loop = asyncio.get_running_loop()
+    settings = _settings()
+    if _async_client is None or _async_loop is not loop:
+        # A client left behind by another (finished) loop cannot be closed from this one;
+        # dropping the reference lets its sockets be collected.
+        _async_client = AsyncMongoClient(
+            settings["HOST"],
+            tz_aware=True,
+            **settings.get("OPTIONS", {}),
+        )
+        _async_loop = loop
+    return _async_client[settings["NAME"]]
+
+
+async def close_async_client() -> None:
+    """Close this process's AsyncMongoClient (at server shutdown, or when a test ends)."""
+    global _async_client, _async_loop
+    client, loop = _async_client, _async_loop
+    _async_client = _async_loop = None
+    if client is not None and loop is asyncio.get_running_loop():
+        await client.close()
+
+
+def forget_clients() -> None:
+    """Drop cached clients so the next use reads DATABASES afresh (tests that repoint it)."""
+    global _async_client, _async_loop
+    _async_client = _async_loop = None

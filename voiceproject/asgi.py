@@ -1,0 +1,29 @@
+"""ASGI entry point: HTTP to Django (static files included), WebSockets to the voice bridge.
+
+    http       -> Django (servestatic middleware serves /static/ from collectstatic output)
+    websocket  -> realtime.routing: each route wrapped in its own guard (the browser route
+                  behind the allowed-hosts origin check, Twilio's behind its signature check)
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
+django_application = get_asgi_application()  # sets Django up before the imports below
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+from voiceproject.lifecycle import close_clients_at_shutdown  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)
+
+close_clients_at_shutdown()

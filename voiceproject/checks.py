@@ -1,0 +1,82 @@
+"""System checks for contradictory or missing configuration.
+
+They run before `runserver`/`migrate` and in `manage.py check`, so a bad deployment fails at
+start-up with a message naming the variable, not later with a confusing error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from voiceproject.settings import DEV_SECRET_KEY
+
+
+def _secret_key() -> str:
+    try:
+        return str(settings.SECRET_KEY)
+    except ImproperlyConfigured:  # Django refuses to hand out an empty key
+        return ""
+
+
+@register()
+def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    if not settings.DEBUG:
+        if _secret_key() in ("", DEV_SECRET_KEY):
+            problems.append(
+                Error(
+                    "DEBUG is off but SECRET_KEY is not set (or is the development key).",
+                    hint="Set SECRET_KEY to a long random value, or DEBUG=True for local work.",
+                    id="voiceproject.E001",
+                )
+            )
+        if not settings.ALLOWED_HOSTS:
+            problems.append(
+                Error(
+                    "DEBUG is off but ALLOWED_HOSTS is empty: every request would be refused.",
+                    hint="Set ALLOWED_HOSTS to the host names this server answers to.",
+                    id="voiceproject.E002",
+                )
+            )
+        if settings.VOICE_DEMO_MODE:
+            problems.append(
+                Warning(
+                    "VOICE_DEMO_MODE is on with DEBUG off: anyone can talk to the agent as any "
+                    "demo customer without a token.",
+                    hint="Unset VOICE_DEMO_MODE in production.",
+                    id="voiceproject.W001",
+                )
+            )
+    if not settings.MONGODB_URI:
+        problems.append(
+            Error(
+                "MONGODB_URI is not set and the embedded database is not running.",
+                hint="Start everything with `make run`, or set MONGODB_URI to a MongoDB server.",
+                id="voiceproject.E003",
+            )
+        )
+    if settings.TWILIO_ESCALATION_NUMBER and not (
+        settings.TWILIO_AUTH_TOKEN and settings.TWILIO_ACCOUNT_SID
+    ):
+        problems.append(
+            Error(
+                "TWILIO_ESCALATION_NUMBER is set but TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN "
+                "is not.",
+                hint="Phone escalation transfers need Twilio credentials.",
+                id="voiceproject.E004",
+            )
+        )
+    if settings.PUBLIC_BASE_URL and not settings.PUBLIC_BASE_URL.startswith("https://"):
+        if not settings.DEBUG:
+            problems.append(
+                Error(
+                    "PUBLIC_BASE_URL must be an https:// origin when DEBUG is off.",
+                    hint="Twilio signs the public https URL; use the one the world reaches.",
+                    id="voiceproject.E005",
+                )
+            )
+    return problems

@@ -1,0 +1,139 @@
+"""The embedded MongoDB-compatible server (SecantusDB) for development and tests.
+
+SecantusDB runs as its own process, speaking the MongoDB wire protocol on a free loopback
+port; everything reaches it through the ordinary drivers, exactly as it would reach MongoDB
+or Atlas. This module only starts and stops that process: it imports nothing from Django, so
+the launcher can run it before settings are loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded server could not be started; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_command() -> list[str]:
+    exe = Path(sys.executable).with_name("secantusd-py")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("secantusd-py")
+    if found:
+        return [found]
+    raise EmbeddedDatabaseError(
+        "SecantusDB is not installed (no `secantusd-py`). Run `make run`, which installs "
+        "requirements-dev.txt, or set MONGODB_URI to a MongoDB server."
+    )
+
+
+class EmbeddedMongo:
+    """A SecantusDB process with its data in `data_dir`, stopped on `stop()` or context exit.
+
+    The data directory survives a restart; pass a throwaway directory for tests.
+    """
+
+    def __init__(self, data_dir: Path, log_path: Path | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.log_path = log_path or self.data_dir.parent / "secantusdb.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the child's lifetime)
+        self.process = subprocess.Popen(
+            [
+                *_server_command(),
+                "--host", "127.0.0.1",
+                "--port", str(self.port),
+                "--storage-path", str(self.data_dir),
+                "--log-level", "WARNING",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group: Ctrl-C in the terminal reaches the launcher, which then
+            # stops the database last, after the web server has let go of it.
+            start_new_session=True,
+        )
+        log.close()
+        self._wait_until_ready(timeout)
+        return self.uri
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client: MongoClient[dict[str, object]] = MongoClient(
+            self.uri, serverSelectionTimeoutMS=500
+        )
+        try:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise EmbeddedDatabaseError(
+                        f"SecantusDB exited with code {self.process.returncode}; "
+                        f"see {self.log_path}"
+                    )
+                try:
+                    client.admin.command("ping")
+                    return
+                except PyMongoError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise EmbeddedDatabaseError(
+                            f"SecantusDB did not answer within {timeout:.0f} s; "
+                            f"see {self.log_path}"
+                        ) from None
+                    time.sleep(0.1)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        # SIGINT lets SecantusDB checkpoint WiredTiger and close cleanly.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedMongo:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def is_embedded_requested() -> bool:
+    return not os.environ.get("MONGODB_URI")

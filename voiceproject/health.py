@@ -1,0 +1,42 @@
+"""`GET /healthz` for load balancers: 200 when every check passes, else 503 naming it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from pymongo.errors import PyMongoError
+
+from support import mongo
+
+log = logging.getLogger(__name__)
+
+DATABASE_TIMEOUT_S = 2.0
+
+
+async def check_database() -> str:
+    try:
+        async with asyncio.timeout(DATABASE_TIMEOUT_S):
+            await mongo.async_db().command("ping")
+    except (PyMongoError, TimeoutError) as error:
+        log.warning("health check: database unreachable: %s", error)
+        return "unreachable"
+    return "ok"
+
+
+@never_cache
+@require_GET
+async def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": await check_database()}
+    failing = [name for name, state in checks.items() if state != "ok"]
+    body = {
+        "status": "ok" if not failing else "error",
+        "service": "voice-agent-server",
+        "checks": checks,
+    }
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)
