@@ -1,11 +1,16 @@
 """WebSocket routes, each behind its own guard.
 
-The browser route must come from an allowed host (channels' origin check); Twilio sends no
-Origin header, so its route is verified by Twilio's signature instead.
+The browser route must come from an allowed host (origin check, 4403 otherwise); Twilio
+sends no Origin header, so its route is verified by Twilio's signature instead.
 """
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from realtime.consumers import VoiceConsumer
+from realtime.guards import BrowserOriginGuard
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/voice", BrowserOriginGuard(VoiceConsumer.as_asgi())),
+]

@@ -3,9 +3,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+from realtime.views import create_voice_session
 from voiceproject.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/voice/sessions", create_voice_session, name="voice-sessions"),
 ]

@@ -1,0 +1,34 @@
+# Production image: daphne serving HTTP, static files and WebSockets from one process.
+# Needs MONGODB_URI (real MongoDB or Atlas: the embedded database is for development only),
+# SECRET_KEY and ALLOWED_HOSTS; see README.md for the rest.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DEBUG=False \
+    PORT=8000
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY manage.py ./
+COPY voiceproject voiceproject
+COPY support support
+COPY realtime realtime
+COPY mongo_migrations mongo_migrations
+COPY templates templates
+COPY static static
+
+# collectstatic needs settings but no database and no real secret.
+RUN SECRET_KEY=collectstatic-only MONGODB_URI=mongodb://build.invalid \
+    python manage.py collectstatic --noinput -v 0
+
+RUN useradd --create-home --uid 10001 app && chown -R app /app/var
+USER app
+
+EXPOSE 8000
+# Refuse to start without a real database rather than fail on the first request.
+CMD ["sh", "-c", ": \"${MONGODB_URI:?MONGODB_URI is required}\" && python manage.py check --deploy --fail-level ERROR && exec daphne --proxy-headers -b 0.0.0.0 -p \"$PORT\" voiceproject.asgi:application"]

@@ -1,0 +1,141 @@
+"""The `/ws/voice` message format (contract section 3), with no I/O.
+
+Client frames are decoded into typed messages or a `BadFrame` carrying the contract's error
+code; server events are built as JSON text. The consumer only moves bytes between the socket
+and these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_BINARY_FRAME = 64 * 1024  # 2 s of 16 kHz PCM16
+MAX_TEXT_FRAME = 8 * 1024
+MAX_TYPED_TEXT = 2000  # characters of one typed message
+
+
+class FrameCode:
+    """The `error` codes of contract section 3 (plus the server's own)."""
+
+    FRAME_TOO_LARGE = "frame_too_large"
+    BAD_JSON = "bad_json"
+    UNKNOWN_TYPE = "unknown_type"
+    ODD_LENGTH = "odd_length"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    pcm16: bytes  # 16 kHz mono PCM16 LE, a whole number of samples
+
+
+@dataclass(frozen=True, slots=True)
+class CallerText:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioEnd:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A frame the call survives: answered with an `error` event, then ignored."""
+
+    code: str
+    message: str
+
+
+CallerMessage = CallerAudio | CallerText | AudioEnd | HangUp
+
+
+def decode_binary(data: bytes) -> tuple[CallerAudio | None, BadFrame | None]:
+    """Audio from the microphone. An odd trailing byte is dropped and reported."""
+    if len(data) > MAX_BINARY_FRAME:
+        return None, BadFrame(
+            FrameCode.FRAME_TOO_LARGE,
+            f"Audio frames are at most {MAX_BINARY_FRAME} bytes; this one was {len(data)}.",
+        )
+    if len(data) % 2:
+        problem = BadFrame(
+            FrameCode.ODD_LENGTH,
+            "Audio must be whole 16-bit samples; the trailing byte was dropped.",
+        )
+        return (CallerAudio(data[:-1]) if len(data) > 1 else None), problem
+    return (CallerAudio(data) if data else None), None
+
+
+def decode_text(text: str) -> CallerMessage | BadFrame:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT_FRAME:
+        return BadFrame(
+            FrameCode.FRAME_TOO_LARGE,
+            f"Text frames are at most {MAX_TEXT_FRAME} bytes; this one was {size}.",
+        )
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return BadFrame(FrameCode.BAD_JSON, "Text frames must be JSON objects.")
+    if not isinstance(message, dict):
+        return BadFrame(FrameCode.BAD_JSON, "Text frames must be JSON objects.")
+    kind = message.get("type")
+    if kind == "text":
+        typed = message.get("text")
+        if not isinstance(typed, str) or not typed.strip():
+            return BadFrame(FrameCode.BAD_JSON, '"text" must be a non-empty string.')
+        if len(typed) > MAX_TYPED_TEXT:
+            return BadFrame(
+                FrameCode.FRAME_TOO_LARGE,
+                f"Typed messages are at most {MAX_TYPED_TEXT} characters.",
+            )
+        return CallerText(typed.strip())
+    if kind == "audio_end":
+        return AudioEnd()
+    if kind == "end":
+        return HangUp()
+    return BadFrame(
+        FrameCode.UNKNOWN_TYPE,
+        f"Unknown message type {str(kind)[:40]!r}; expected text, audio_end or end.",
+    )
+
+
+# --- Server -> client events -------------------------------------------------------------
+
+
+def event(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+def ready(call_id: str) -> str:
+    return event("ready", call_id=call_id)
+
+
+def transcript(role: str, text: str, final: bool) -> str:
+    return event("transcript", role=role, text=text, final=final)
+
+
+def tool(name: str, status: str, result: dict[str, Any] | None = None) -> str:
+    if result is None:
+        return event("tool", name=name, status=status)
+    return event("tool", name=name, status=status, result=result)
+
+
+def error(code: str, message: str) -> str:
+    return event("error", code=code, message=message)
+
+
+def ended(reason: str) -> str:
+    return event("ended", reason=reason)
+
+
+INTERRUPTED = event("interrupted")
+TURN_COMPLETE = event("turn_complete")
+RECONNECTING = event("reconnecting")
+RESUMED = event("resumed")

@@ -1,0 +1,33 @@
+"""ASGI guards for the WebSocket routes, composed in realtime/routing.py."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+ORIGIN_REJECTED = 4403
+
+
+class BrowserOriginGuard(OriginValidator):
+    """Only pages served from an allowed host may open `/ws/voice`.
+
+    Channels' `AllowedHostsOriginValidator` with one change: a refusal closes with 4403
+    (contract section 3) instead of a bare close. A missing Origin is refused too.
+    """
+
+    def __init__(self, application: Any) -> None:
+        hosts = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not hosts:
+            hosts = ["localhost", "127.0.0.1", "[::1]"]
+        super().__init__(application, hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        origin = dict(scope.get("headers", [])).get(b"origin")
+        parsed = urlparse(origin.decode("latin1")) if origin else None
+        if self.valid_origin(parsed):
+            return await self.application(scope, receive, send)
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": ORIGIN_REJECTED})

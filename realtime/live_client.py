@@ -1,0 +1,311 @@
+"""The Gemini Live API client: the only place that opens the upstream WebSocket.
+
+One `LiveClient` per call. It keeps one logical model session alive across the Live API's
+real-life interruptions:
+
+* nothing is sent before `setupComplete`; caller audio meanwhile waits in a bounded buffer
+  (oldest dropped first), and so it does while a dropped connection is being resumed;
+* the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
+  rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
+  close (1011, 1006, ...) it reconnects with exponential backoff up to a cap;
+* the old socket is always closed before the new one opens (the server refuses a resume
+  while the old socket lives).
+
+Events go to the owner through one synchronous callback, in arrival order: the parsed Live
+API events of `live_protocol`, plus this module's `Ready`, `Reconnecting`, `Resumed` and
+`Failed`. The API key travels in the `x-goog-api-key` header only, never in a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from realtime import live_protocol as lp
+
+log = logging.getLogger(__name__)
+
+# Close codes after which retrying cannot help: the request itself is wrong.
+FATAL_CLOSE_CODES = {1007: "invalid_request", 1008: "not_permitted"}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    setup_timeout_s: float = 15.0
+    # Rotate this long before a goAway deadline even if the model is still speaking.
+    go_away_margin_s: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The first `setupComplete`: the model is listening."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    with_handle: bool  # False when no resumable handle existed: the model starts afresh
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The session is gone for good; `reason` is short and safe to show or record."""
+
+    reason: str
+    detail: str = ""
+
+
+ClientEvent = Ready | Reconnecting | Resumed | Failed
+EventSink = Callable[[Any], None]
+
+
+class _Rotate(Exception):
+    """Internal: leave the current socket and resume on a new one."""
+
+
+class LiveClient:
+    """A caller's model session. Call `run()` in a task; feed it with the `send_*` methods."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        api_key: str,
+        build_setup: Callable[[str | None], dict[str, Any]],
+        on_event: EventSink,
+        retry: RetryPolicy | None = None,
+        audio_buffer_bytes: int = 64_000,  # 2 s of 16 kHz PCM16
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._build_setup = build_setup
+        self._emit = on_event
+        self._retry = retry or DEFAULT_RETRY
+        self._audio: deque[bytes] = deque()
+        self._audio_bytes = 0
+        self._audio_limit = audio_buffer_bytes
+        self._control: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._ready = False
+        self._closing = False
+        self.handle: str | None = None
+        self.generating = False
+        self.dropped_audio_bytes = 0
+        self.connections = 0
+
+    # --- feeding the model (synchronous: called on the caller's hot path) --------------------
+
+    def send_audio(self, pcm16: bytes) -> None:
+        self._audio.append(pcm16)
+        self._audio_bytes += len(pcm16)
+        while self._audio_bytes > self._audio_limit:
+            dropped = self._audio.popleft()
+            self._audio_bytes -= len(dropped)
+            self.dropped_audio_bytes += len(dropped)
+        self._wake.set()
+
+    def send_text(self, text: str) -> None:
+        self._queue_control(lp.text_message(text))
+
+    def send_audio_stream_end(self) -> None:
+        self._queue_control(lp.audio_stream_end_message())
+
+    def send_message(self, message: str) -> None:
+        """Queue an already built client message (a tool response, say)."""
+        self._queue_control(message)
+
+    def _queue_control(self, message: str) -> None:
+        self._control.append(message)
+        self._wake.set()
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed, OSError):
+                await asyncio.wait_for(ws.close(), 1.0)
+
+    async def run(self) -> None:
+        """Hold the session until `close()` or until it cannot be kept (`Failed` emitted)."""
+        attempt = 0
+        reason = ""
+        while not self._closing:
+            if attempt:
+                if attempt > self._retry.max_attempts:
+                    self._emit(Failed("upstream_unavailable", reason))
+                    return
+                await asyncio.sleep(self._retry.delay(attempt))
+                if self._closing:
+                    return
+            try:
+                ws = await self._open()
+            except _Fatal as fatal:
+                self._emit(Failed(fatal.reason, fatal.detail))
+                return
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, lp.LiveProtocolError) as error:
+                attempt += 1
+                reason = f"connect failed: {error}"
+                log.warning("live: %s (attempt %d)", reason, attempt)
+                continue
+            attempt = 0
+            try:
+                await self._serve(ws)
+                return  # closed by us
+            except _Rotate:
+                reason = "go_away"
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else 1006
+                text = closed.rcvd.reason if closed.rcvd else "connection lost"
+                if self._closing:
+                    return
+                if code in FATAL_CLOSE_CODES:
+                    self._emit(Failed(FATAL_CLOSE_CODES[code], f"{code} {text}"))
+                    return
+                reason = f"closed {code} {text}".strip()
+                attempt = 1
+            finally:
+                self._ready = False
+                self._ws = None
+                with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+                    await asyncio.wait_for(ws.close(), 1.0)
+            if not self._closing:
+                log.info("live: resuming session (%s)", reason)
+                self._emit(Reconnecting(reason))
+
+    async def _open(self) -> ClientConnection:
+        try:
+            ws = await connect(
+                self._url,
+                additional_headers={"x-goog-api-key": self._api_key},
+                open_timeout=self._retry.setup_timeout_s,
+                # Gemini answers pings slowly under load; a strict timeout would kill
+                # healthy calls, so allow a full minute.
+                ping_interval=20,
+                ping_timeout=60,
+                max_size=16 * 2**20,
+                compression=None,
+            )
+        except InvalidStatus as error:
+            status = error.response.status_code
+            if status in (400, 401, 403, 404):
+                raise _Fatal("not_permitted", f"HTTP {status} from the Live API") from None
+            raise
+        try:
+            await ws.send(lp.setup_message(self._build_setup(self.handle)))
+            first = await asyncio.wait_for(ws.recv(), self._retry.setup_timeout_s)
+            events = lp.parse_server_message(first)
+            if not events or not isinstance(events[0], lp.SetupComplete):
+                raise lp.LiveProtocolError("the first server message was not setupComplete")
+        except BaseException:
+            with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+                await asyncio.wait_for(ws.close(), 1.0)
+            raise
+        self.connections += 1
+        resumed = self.connections > 1
+        self._ws = ws
+        self._ready = True
+        self._emit(Resumed(with_handle=self.handle is not None) if resumed else Ready())
+        return ws
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        """Pump both directions on one socket until it closes, we close, or it must rotate."""
+        self._wake.set()  # flush whatever waited for this socket
+        rotate_at: list[float] = []  # set by the reader on goAway
+        reader = asyncio.create_task(self._read(ws, rotate_at))
+        writer = asyncio.create_task(self._write(ws))
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise ConnectionClosed / _Rotate
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+
+    async def _read(self, ws: ClientConnection, rotate_at: list[float]) -> None:
+        while True:
+            timeout = None
+            if rotate_at:
+                timeout = max(0.0, rotate_at[0] - time.monotonic())
+            try:
+                frame = await asyncio.wait_for(ws.recv(), timeout)
+            except TimeoutError:
+                raise _Rotate from None
+            try:
+                events = lp.parse_server_message(frame)
+            except lp.LiveProtocolError as error:
+                log.warning("live: ignoring a malformed server message: %s", error)
+                continue
+            for event in events:
+                self._track(event, rotate_at)
+                self._emit(event)
+            if rotate_at and not self.generating:
+                raise _Rotate
+
+    def _track(self, event: object, rotate_at: list[float]) -> None:
+        if isinstance(event, lp.ResumptionUpdate):
+            if event.resumable and event.handle:
+                self.handle = event.handle
+        elif isinstance(event, lp.AudioChunk | lp.Transcript) and getattr(event, "role", "agent") == "agent":
+            self.generating = True
+        elif isinstance(event, lp.TurnComplete | lp.Interrupted | lp.GenerationComplete):
+            self.generating = False
+        elif isinstance(event, lp.GoAway) and not rotate_at:
+            time_left = event.time_left_s if event.time_left_s is not None else 0.0
+            deadline = time.monotonic() + max(0.0, time_left - self._retry.go_away_margin_s)
+            rotate_at.append(deadline)
+
+    async def _write(self, ws: ClientConnection) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._control or self._audio:
+                if self._closing:
+                    return
+                if self._control:
+                    message = self._control[0]
+                    await ws.send(message)
+                    self._control.popleft()
+                else:
+                    chunk = self._audio[0]
+                    await ws.send(lp.audio_message(chunk))
+                    # Only forget the chunk once sent: a chunk in flight when the socket
+                    # drops is resent on the resumed session.
+                    if self._audio and self._audio[0] is chunk:
+                        self._audio.popleft()
+                        self._audio_bytes -= len(chunk)
+            if self._closing:
+                return
+
+
+class _Fatal(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,93 @@
+"""Who may open `/ws/voice` (contract section 3): tokens, demo mode, origin, customers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from realtime import tokens
+from support.models import Customer
+from voiceproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SAME_ORIGIN = [(b"origin", b"http://testserver")]
+
+
+@pytest.fixture
+async def asha() -> Customer:
+    return await Customer.objects.acreate(user_id=7, name="Asha Rao", phone="+919800000007")
+
+
+async def connect(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[
+    WebsocketCommunicator, bool, int | None
+]:
+    communicator = WebsocketCommunicator(application, path, headers=SAME_ORIGIN if headers is None else headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def closed_with(communicator: WebsocketCommunicator) -> int:
+    message = await communicator.receive_output(timeout=3)
+    while message["type"] != "websocket.close":
+        message = await communicator.receive_output(timeout=3)
+    return int(message.get("code", 1000))
+
+
+async def test_a_connection_without_a_token_is_closed_with_4401(asha: Customer) -> None:
+    with override_settings(VOICE_DEMO_MODE=False):
+        communicator, connected, _ = await connect("/ws/voice")
+        assert connected
+        assert await closed_with(communicator) == 4401
+
+
+async def test_a_tampered_token_is_closed_with_4401(asha: Customer) -> None:
+    communicator, _, _ = await connect(f"/ws/voice?token={tokens.mint(7)}x")
+    assert await closed_with(communicator) == 4401
+
+
+async def test_an_expired_token_is_closed_with_4401(asha: Customer) -> None:
+    token = tokens.mint(7)
+    with override_settings(VOICE_SESSION_TOKEN_TTL=-1):
+        communicator, _, _ = await connect(f"/ws/voice?token={token}")
+        assert await closed_with(communicator) == 4401
+
+
+async def test_demo_user_id_is_refused_outside_demo_mode(asha: Customer) -> None:
+    with override_settings(VOICE_DEMO_MODE=False):
+        communicator, _, _ = await connect("/ws/voice?user_id=7")
+        assert await closed_with(communicator) == 4401
+
+
+async def test_a_customer_that_does_not_exist_is_closed_with_4404(asha: Customer) -> None:
+    communicator, _, _ = await connect(f"/ws/voice?token={tokens.mint(404)}")
+    assert await closed_with(communicator) == 4404
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"origin", b"https://evil.example")], [(b"origin", b"null")]],
+    ids=["no origin", "foreign origin", "null origin"],
+)
+async def test_a_page_from_another_origin_is_refused_with_4403(
+    asha: Customer, headers: list[tuple[bytes, bytes]]
+) -> None:
+    _, connected, code = await connect("/ws/voice?user_id=7", headers=headers)
+    assert not connected
+    assert code == 4403
+
+
+async def test_without_a_gemini_key_the_page_is_told_the_agent_is_not_configured(
+    asha: Customer,
+) -> None:
+    with override_settings(GEMINI_API_KEY=""):
+        communicator, connected, _ = await connect("/ws/voice?user_id=7")
+        assert connected
+        error = json.loads(await communicator.receive_from())
+        ended = json.loads(await communicator.receive_from())
+        assert error["type"] == "error" and error["code"] == "agent_not_configured"
+        assert ended == {"type": "ended", "reason": "agent_not_configured"}
+        assert await closed_with(communicator) == 4503
