@@ -1,0 +1,261 @@
+"""The phone audio path: µ-law bit-exact with audioop, streaming resamplers, outbound framing."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from realtime.audio import (
+    TWILIO_FRAME_BYTES,
+    ULAW_SILENCE,
+    FrameChunker,
+    Pcm16Array,
+    Resampler8kTo16k,
+    Resampler24kTo8k,
+    StreamResampler,
+    pcm16_from_bytes,
+    pcm16_to_bytes,
+    ulaw_decode,
+    ulaw_encode,
+)
+
+with warnings.catch_warnings():
+    # audioop is the G.711 reference here only; product code never imports it.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+ALL_PCM16 = np.arange(-32768, 32768).astype(np.int16)
+ALL_CODES = bytes(range(256))
+
+
+def tone(freq: float, rate: int, seconds: float = 1.0, amplitude: float = 16000) -> Pcm16Array:
+    t = np.arange(int(rate * seconds)) / rate
+    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def stream_in_chunks(
+    resampler: StreamResampler, samples: Pcm16Array, sizes: list[int]
+) -> list[Pcm16Array]:
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(resampler.process(samples[start : start + size]))
+        start += size
+    return chunks
+
+
+def rms(x: npt.NDArray[np.floating] | Pcm16Array) -> float:
+    return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+
+
+def snr_against_delayed_tone(out: Pcm16Array, freq: float, rate: int, delay_s: float) -> float:
+    t = np.arange(len(out)) / rate - delay_s
+    ideal = 16000 * np.sin(2 * np.pi * freq * t)
+    settled = slice(rate // 10, None)  # skip the filter's start-up transient
+    noise = out[settled] - ideal[settled]
+    return 20 * np.log10(rms(ideal[settled]) / rms(noise))
+
+
+# --- µ-law ------------------------------------------------------------------------------------
+
+
+def test_ulaw_encode_matches_audioop_on_every_pcm16_value() -> None:
+    assert ulaw_encode(ALL_PCM16) == audioop.lin2ulaw(ALL_PCM16.tobytes(), 2)
+
+
+def test_ulaw_decode_matches_audioop_on_every_code() -> None:
+    assert ulaw_decode(ALL_CODES).tobytes() == audioop.ulaw2lin(ALL_CODES, 2)
+
+
+def test_ulaw_encode_takes_little_endian_bytes_too() -> None:
+    assert ulaw_encode(pcm16_to_bytes(ALL_PCM16)) == ulaw_encode(ALL_PCM16)
+
+
+def test_ulaw_silence_is_what_zero_encodes_to() -> None:
+    assert ulaw_encode(np.zeros(3, np.int16)) == bytes([ULAW_SILENCE]) * 3
+    assert ulaw_decode(bytes([ULAW_SILENCE])).tolist() == [0]
+
+
+def test_ulaw_decode_returns_one_int16_sample_per_byte() -> None:
+    samples = ulaw_decode(b"\x00\x7f\x80\xff")
+    assert samples.dtype == np.int16
+    assert samples.tolist() == [-32124, 0, 32124, 0]
+
+
+# --- PCM16 helpers -------------------------------------------------------------------------------
+
+
+def test_pcm16_bytes_round_trip_little_endian() -> None:
+    assert pcm16_from_bytes(b"\x01\x00\xff\xff\x00\x80").tolist() == [1, -1, -32768]
+    assert pcm16_to_bytes(np.array([1, -1, -32768], np.int16)) == b"\x01\x00\xff\xff\x00\x80"
+
+
+def test_pcm16_with_an_odd_number_of_bytes_is_refused() -> None:
+    with pytest.raises(ValueError, match="even number of bytes"):
+        pcm16_from_bytes(b"\x00\x01\x02")
+
+
+def test_resampler_refuses_samples_that_are_not_int16() -> None:
+    with pytest.raises(TypeError, match="int16"):
+        Resampler8kTo16k().process(np.zeros(160, np.float32))  # type: ignore[arg-type]
+
+
+# --- Resampling: lengths -----------------------------------------------------------------------
+
+
+def test_8k_to_16k_gives_exactly_320_samples_per_20ms_frame() -> None:
+    resampler = Resampler8kTo16k()
+    for _ in range(50):
+        assert len(resampler.process(np.zeros(160, np.int16))) == 320
+
+
+def test_24k_to_8k_gives_exactly_160_samples_per_20ms_frame() -> None:
+    resampler = Resampler24kTo8k()
+    for _ in range(50):
+        assert len(resampler.process(np.zeros(480, np.int16))) == 160
+
+
+@pytest.mark.parametrize("make, up, down", [(Resampler8kTo16k, 2, 1), (Resampler24kTo8k, 1, 3)])
+def test_output_length_is_exact_over_a_stream_of_arbitrary_chunks(
+    make: Callable[[], StreamResampler], up: int, down: int
+) -> None:
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(0, 1000, size=400).tolist()
+    resampler, total_in, total_out = make(), 0, 0
+    for size in sizes:
+        total_in += size
+        total_out += len(resampler.process(np.zeros(size, np.int16)))
+        # Never more and never held back: everything owed so far has been produced.
+        assert total_out == -(-total_in * up // down)
+
+
+def test_chunk_boundaries_do_not_change_the_output() -> None:
+    signal = tone(1000, 24000) + tone(7000, 24000, amplitude=5000)
+    whole = Resampler24kTo8k().process(signal)
+    sizes = np.random.default_rng(4).integers(1, 700, size=200)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), len(signal))].tolist()
+    sizes.append(len(signal) - sum(sizes))
+    pieces = np.concatenate(stream_in_chunks(Resampler24kTo8k(), signal, sizes))
+    assert np.array_equal(pieces, whole)
+
+
+def test_bytes_in_give_bytes_out() -> None:
+    out = Resampler8kTo16k().process(bytes(320))
+    assert isinstance(out, bytes)
+    assert out == bytes(640)
+
+
+# --- Resampling: quality -----------------------------------------------------------------------
+
+
+def test_a_1khz_tone_survives_8k_to_16k() -> None:
+    resampler = Resampler8kTo16k()
+    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 8000), 50)])
+    assert snr_against_delayed_tone(out, 1000, 16000, resampler.delay_ms / 1000) > 60
+
+
+def test_a_1khz_tone_survives_24k_to_8k() -> None:
+    resampler = Resampler24kTo8k()
+    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 24000), 50)])
+    assert snr_against_delayed_tone(out, 1000, 8000, resampler.delay_ms / 1000) > 60
+
+
+@pytest.mark.parametrize("freq", [4600, 6000, 9000, 11900])
+def test_an_out_of_band_tone_is_removed_going_24k_to_8k(freq: float) -> None:
+    # An ideal resampler outputs nothing for these; without a filter 6 kHz aliases to 2 kHz.
+    signal = tone(freq, 24000)
+    out = np.concatenate([Resampler24kTo8k().process(signal)])[800:]
+    attenuation_db = 20 * np.log10(rms(signal) / max(rms(out), 1e-3))
+    assert attenuation_db >= 60
+
+
+def test_the_image_of_a_3khz_tone_is_removed_going_8k_to_16k() -> None:
+    # Upsampling a 3 kHz tone leaves an image at 8 - 3 = 5 kHz unless the filter removes it.
+    out = Resampler8kTo16k().process(tone(3000, 8000)).astype(np.float64)[1600:]
+    spectrum = np.abs(np.fft.rfft(out * np.kaiser(len(out), 14)))
+    freqs = np.fft.rfftfreq(len(out), 1 / 16000)
+    wanted = spectrum[np.abs(freqs - 3000) < 50].max()
+    image = spectrum[np.abs(freqs - 5000) < 50].max()
+    assert 20 * np.log10(wanted / image) >= 60
+
+
+def test_the_added_delay_is_under_3_ms() -> None:
+    assert Resampler8kTo16k().delay_ms < 3
+    assert Resampler24kTo8k().delay_ms < 3
+
+
+@pytest.mark.parametrize("make", [Resampler8kTo16k, Resampler24kTo8k])
+def test_full_scale_input_saturates_instead_of_wrapping(make: Callable[[], StreamResampler]) -> None:
+    # The filter overshoots a full-scale step by several percent (Gibbs ringing): that must clip
+    # to 32767, not wrap around to a large negative sample (a loud click).
+    step = np.concatenate([np.zeros(500, np.int16), np.full(500, 32767, np.int16)])
+    out = make().process(step)
+    assert out.max() == 32767
+    assert out.min() > -5000
+
+
+# --- Resampling: reset ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, frame", [(Resampler8kTo16k, 160), (Resampler24kTo8k, 480)])
+def test_reset_forgets_the_previous_audio(make: Callable[[], StreamResampler], frame: int) -> None:
+    loud = tone(440, make().in_rate, seconds=0.1)
+    quiet = np.zeros(frame, np.int16)
+    used, fresh = make(), make()
+    used.process(loud)
+    assert np.any(used.process(quiet) != 0)  # the tail of the loud audio rings on...
+    used.process(loud)
+    used.reset()
+    assert np.array_equal(used.process(quiet), fresh.process(quiet))  # ...unless reset
+
+
+def test_reset_restarts_the_output_count() -> None:
+    resampler = Resampler24kTo8k()
+    resampler.process(np.zeros(1000, np.int16))  # leaves a partial step pending
+    resampler.reset()
+    assert len(resampler.process(np.zeros(480, np.int16))) == 160
+
+
+def test_only_integer_ratios_are_supported() -> None:
+    with pytest.raises(ValueError, match="integer resampling ratios"):
+        StreamResampler(16000, 24000)
+
+
+def test_equal_rates_pass_audio_through() -> None:
+    samples = tone(1000, 16000, seconds=0.02)
+    assert np.array_equal(StreamResampler(16000, 16000).process(samples), samples)
+
+
+# --- Outbound framing -------------------------------------------------------------------------
+
+
+def test_chunker_yields_only_whole_160_byte_frames() -> None:
+    chunker = FrameChunker()
+    assert chunker.push(b"\x01" * 100) == []
+    frames = chunker.push(b"\x02" * 300)
+    assert frames == [b"\x01" * 100 + b"\x02" * 60, b"\x02" * 160]
+    assert chunker.pending == 80
+
+
+def test_chunker_flush_pads_the_tail_with_ulaw_silence() -> None:
+    chunker = FrameChunker()
+    chunker.push(b"\x01" * 170)
+    assert chunker.flush() == b"\x01" * 10 + b"\xff" * 150
+    assert chunker.pending == 0
+    assert chunker.flush() is None
+
+
+def test_chunker_clear_drops_the_tail() -> None:
+    chunker = FrameChunker()
+    chunker.push(b"\x01" * 50)
+    chunker.clear()
+    assert chunker.flush() is None
+
+
+def test_a_20ms_model_chunk_becomes_one_twilio_frame() -> None:
+    resampler, chunker = Resampler24kTo8k(), FrameChunker()
+    frames = chunker.push(ulaw_encode(resampler.process(tone(1000, 24000, seconds=0.02))))
+    assert [len(frame) for frame in frames] == [TWILIO_FRAME_BYTES]
