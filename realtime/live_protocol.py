@@ -1,0 +1,554 @@
+"""The Gemini Live API (BidiGenerateContent) wire format, with no I/O.
+
+Outgoing: `build_setup` returns the first frame as a dict; the other builders return the
+JSON text to send as a WebSocket *text* frame. Incoming: `parse_server_message` turns one
+frame (text or binary; the Developer API sends binary) into typed events, in the order they
+appear in the frame.
+
+The shapes follow what google-genai 3.4.0 puts on the wire (`google/genai/_live_converters.py`)
+and are proved equal to it in `realtime/tests/test_live_sdk_proof.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+INPUT_SAMPLE_RATE = 16_000
+OUTPUT_SAMPLE_RATE = 24_000
+INPUT_AUDIO_MIME_TYPE = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
+
+Scheduling: TypeAlias = Literal["SILENT", "WHEN_IDLE", "INTERRUPT"]
+StartSensitivity: TypeAlias = Literal["START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"]
+EndSensitivity: TypeAlias = Literal["END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"]
+
+# A 16 kHz PCM16 call is about 25 tokens/s, and every turn re-bills the whole context. A
+# sliding window keeps a long call alive past the 15-minute audio-only limit and caps the
+# cost of each later turn; ~20 minutes of speech fits under the trigger.
+DEFAULT_COMPRESSION_TRIGGER_TOKENS = 32_000
+DEFAULT_COMPRESSION_TARGET_TOKENS = 16_000
+# Short enough to feel responsive, long enough not to cut a caller who pauses mid-sentence.
+DEFAULT_SILENCE_DURATION_MS = 600
+DEFAULT_PREFIX_PADDING_MS = 200
+
+
+class LiveProtocolError(Exception):
+    """A frame from the Live API that does not follow the protocol.
+
+    `frame` holds the offending frame (possibly truncated) for logging.
+    """
+
+    def __init__(self, message: str, frame: str | bytes | None = None) -> None:
+        super().__init__(message)
+        self.frame = frame[:500] if frame is not None else None
+
+
+# --- Outgoing messages ---------------------------------------------------------------------
+
+
+def build_setup(
+    *,
+    model: str,
+    voice: str,
+    system_instruction: str,
+    function_declarations: Sequence[Mapping[str, Any]],
+    resumption_handle: str | None = None,
+    language_code: str | None = None,
+    silence_duration_ms: int = DEFAULT_SILENCE_DURATION_MS,
+    prefix_padding_ms: int = DEFAULT_PREFIX_PADDING_MS,
+    start_sensitivity: StartSensitivity | None = None,
+    end_sensitivity: EndSensitivity | None = None,
+    compression_trigger_tokens: int | None = DEFAULT_COMPRESSION_TRIGGER_TOKENS,
+    compression_target_tokens: int | None = DEFAULT_COMPRESSION_TARGET_TOKENS,
+) -> dict[str, Any]:
+    """The `{"setup": ...}` message that must be the first frame of a connection.
+
+    `model` may be a bare id (`gemini-3.8-live`) or already prefixed with `models/`.
+    `function_declarations` are wire-shaped declarations (`name`, `description`,
+    `parameters` with upper-case `type`s, optional `behavior`); with none, no `tools` are
+    sent. Pass the last `resumption_handle` seen to resume a session. Nothing that
+    `gemini-3.8-live` rejects (thinking, affective dialog, proactivity) is ever included.
+    """
+    speech_config: dict[str, Any] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
+    if language_code is not None:
+        speech_config["languageCode"] = language_code
+
+    vad: dict[str, Any] = {"disabled": False}
+    if start_sensitivity is not None:
+        vad["startOfSpeechSensitivity"] = start_sensitivity
+    if end_sensitivity is not None:
+        vad["endOfSpeechSensitivity"] = end_sensitivity
+    vad["prefixPaddingMs"] = prefix_padding_ms
+    vad["silenceDurationMs"] = silence_duration_ms
+
+    sliding_window: dict[str, Any] = {}
+    if compression_target_tokens is not None:
+        sliding_window["targetTokens"] = compression_target_tokens
+    compression: dict[str, Any] = {"slidingWindow": sliding_window}
+    if compression_trigger_tokens is not None:
+        compression["triggerTokens"] = compression_trigger_tokens
+
+    setup: dict[str, Any] = {
+        "model": model if model.startswith("models/") else f"models/{model}",
+        "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": speech_config},
+        # The SDK sends the instruction as a user-role Content; so do we.
+        "systemInstruction": {"parts": [{"text": system_instruction}], "role": "user"},
+    }
+    if function_declarations:
+        setup["tools"] = [{"functionDeclarations": [dict(d) for d in function_declarations]}]
+    setup["sessionResumption"] = {"handle": resumption_handle} if resumption_handle else {}
+    setup["inputAudioTranscription"] = {}
+    setup["outputAudioTranscription"] = {}
+    setup["realtimeInputConfig"] = {"automaticActivityDetection": vad}
+    setup["contextWindowCompression"] = compression
+    return {"setup": setup}
+
+
+def setup_message(setup: Mapping[str, Any]) -> str:
+    """`build_setup`'s dict as the JSON text to send."""
+    return json.dumps(setup, separators=(",", ":"))
+
+
+# audio_message runs ~50 times a second per call: one base64 pass and a concatenation, no
+# dict building or json.dumps. Standard base64 needs no JSON escaping.
+_AUDIO_PREFIX = '{"realtimeInput":{"audio":{"data":"'
+_AUDIO_SUFFIX = f'","mimeType":"{INPUT_AUDIO_MIME_TYPE}"}}}}}}'
+
+
+def audio_message(pcm16: bytes) -> str:
+    """A `realtimeInput.audio` message for raw PCM16 LE mono 16 kHz audio.
+
+    Never `mediaChunks`: 3.x models close the socket (1007) on it.
+    """
+    return _AUDIO_PREFIX + base64.b64encode(pcm16).decode("ascii") + _AUDIO_SUFFIX
+
+
+def text_message(text: str) -> str:
+    """A `realtimeInput.text` message: typed input, answered like speech."""
+    return json.dumps({"realtimeInput": {"text": text}}, ensure_ascii=False)
+
+
+_AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
+
+
+def audio_stream_end_message() -> str:
+    """Tells the server the microphone paused, so it flushes buffered audio."""
+    return _AUDIO_STREAM_END
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionResponse:
+    """The answer to one `FunctionCall`; `response` must be a JSON-serialisable object."""
+
+    id: str
+    name: str
+    response: Mapping[str, Any]
+
+
+def tool_response_message(
+    responses: Sequence[FunctionResponse], *, scheduling: Scheduling | None = None
+) -> str:
+    """A `toolResponse` message answering one or more function calls.
+
+    `scheduling` applies to every response and is only meaningful for NON_BLOCKING
+    functions (the default on 3.8); leave it None for models without async calling (3.1).
+    Raises ValueError for a response without an id, which the Developer API requires.
+    """
+    function_responses = []
+    for item in responses:
+        if not item.id:
+            raise ValueError(f"function response for {item.name!r} has no id")
+        entry: dict[str, Any] = {"id": item.id, "name": item.name, "response": dict(item.response)}
+        if scheduling is not None:
+            entry["scheduling"] = scheduling
+        function_responses.append(entry)
+    return json.dumps(
+        {"toolResponse": {"functionResponses": function_responses}}, ensure_ascii=False
+    )
+
+
+# --- Incoming events -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetupComplete:
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Agent speech: PCM16 LE mono, normally at 24 kHz (see `mime_type`)."""
+
+    data: bytes
+    mime_type: str = f"audio/pcm;rate={OUTPUT_SAMPLE_RATE}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    """A text part of the model turn; `thought` marks a thinking summary, not speech."""
+
+    text: str
+    thought: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A caption fragment; `finished` is unreliable (never set on 2.5 models)."""
+
+    role: Literal["user", "agent"]
+    text: str
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The caller barged in: drop agent audio not yet played."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationComplete:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TurnComplete:
+    reason: str | None = None
+    waiting_for_input: bool | None = None
+    interaction_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    id: str
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    calls: list[FunctionCall]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallCancellation:
+    """The model abandoned these calls (usually a barge-in): do not answer them."""
+
+    ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class GoAway:
+    """The server will close this connection in `time_left_s` seconds: resume now."""
+
+    time_left_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumptionUpdate:
+    """`handle` is None when the session cannot be resumed at this point."""
+
+    handle: str | None
+    resumable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One `usageMetadata` snapshot. Snapshots are per turn and must be summed.
+
+    `details` keeps the whole message (camelCase keys, every count as int), including the
+    per-modality `promptTokensDetails` / `responseTokensDetails` lists.
+    """
+
+    prompt_token_count: int = 0
+    response_token_count: int = 0
+    total_token_count: int = 0
+    thoughts_token_count: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+ServerEvent: TypeAlias = (
+    SetupComplete
+    | AudioChunk
+    | ModelText
+    | Transcript
+    | Interrupted
+    | GenerationComplete
+    | TurnComplete
+    | ToolCall
+    | ToolCallCancellation
+    | GoAway
+    | ResumptionUpdate
+    | Usage
+)
+
+
+def parse_server_message(frame: str | bytes) -> list[ServerEvent]:
+    """Every event in one server frame, in the order it appears.
+
+    Accepts text and binary frames, camelCase and snake_case keys, standard and URL-safe
+    base64. Unknown keys are ignored (the API grows); malformed frames raise
+    LiveProtocolError.
+    """
+    try:
+        text = frame.decode("utf-8") if isinstance(frame, (bytes, bytearray)) else frame
+        message = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LiveProtocolError(f"server frame is not JSON: {exc}", frame) from exc
+    try:
+        return _parse_message(_object(message, "message"))
+    except LiveProtocolError as exc:
+        raise LiveProtocolError(str(exc), frame) from None
+
+
+def _parse_message(message: dict[str, Any]) -> list[ServerEvent]:
+    events: list[ServerEvent] = []
+    for key, value in message.items():
+        parse = _TOP_LEVEL.get(_camel(key))
+        if parse is not None and value is not None:
+            events.extend(parse(value))
+    return events
+
+
+def _parse_setup_complete(value: Any) -> list[ServerEvent]:
+    body = _object(value, "setupComplete")
+    return [SetupComplete(session_id=_optional_str(body, "sessionId", "setupComplete"))]
+
+
+def _parse_server_content(value: Any) -> list[ServerEvent]:
+    content = _object(value, "serverContent")
+    events: list[ServerEvent] = []
+    for key, item in content.items():
+        key = _camel(key)
+        if item is None:
+            continue
+        if key == "modelTurn":
+            events.extend(_parse_model_turn(item))
+        elif key in ("inputTranscription", "outputTranscription"):
+            events.append(_parse_transcription(item, key))
+        elif key == "interrupted" and _bool(item, key):
+            events.append(Interrupted())
+        elif key == "generationComplete" and _bool(item, key):
+            events.append(GenerationComplete())
+        elif key == "turnComplete" and _bool(item, key):
+            events.append(
+                TurnComplete(
+                    reason=_optional_str(content, "turnCompleteReason", "serverContent"),
+                    waiting_for_input=_optional_bool(content, "waitingForInput"),
+                    interaction_status=_optional_str(content, "interactionStatus", "serverContent"),
+                )
+            )
+    return events
+
+
+def _parse_model_turn(value: Any) -> list[ServerEvent]:
+    turn = _object(value, "modelTurn")
+    events: list[ServerEvent] = []
+    for part in _optional_list(turn, "parts", "modelTurn"):
+        part = _object(part, "modelTurn.parts[]")
+        inline = _get(part, "inlineData")
+        text = _get(part, "text")
+        if inline is not None:
+            blob = _object(inline, "inlineData")
+            mime_type = _optional_str(blob, "mimeType", "inlineData") or ""
+            if mime_type.startswith("audio/"):
+                events.append(AudioChunk(_b64decode(_get(blob, "data") or ""), mime_type))
+        elif text is not None:
+            thought = _optional_bool(part, "thought") or False
+            events.append(ModelText(_str(text, "part.text"), thought=thought))
+    return events
+
+
+def _parse_transcription(value: Any, key: str) -> Transcript:
+    body = _object(value, key)
+    return Transcript(
+        role="user" if key == "inputTranscription" else "agent",
+        text=_optional_str(body, "text", key) or "",
+        finished=_optional_bool(body, "finished") or False,
+    )
+
+
+def _parse_tool_call(value: Any) -> list[ServerEvent]:
+    body = _object(value, "toolCall")
+    calls = []
+    for raw in _optional_list(body, "functionCalls", "toolCall"):
+        call = _object(raw, "functionCall")
+        name = _optional_str(call, "name", "functionCall")
+        if not name:
+            raise LiveProtocolError("functionCall has no name")
+        args = _get(call, "args")
+        calls.append(
+            FunctionCall(
+                id=_optional_str(call, "id", "functionCall") or "",
+                name=name,
+                args=_object(args, "functionCall.args") if args is not None else {},
+            )
+        )
+    return [ToolCall(calls)]
+
+
+def _parse_tool_call_cancellation(value: Any) -> list[ServerEvent]:
+    body = _object(value, "toolCallCancellation")
+    ids = _optional_list(body, "ids", "toolCallCancellation")
+    return [ToolCallCancellation([_str(i, "toolCallCancellation.ids[]") for i in ids])]
+
+
+def _parse_go_away(value: Any) -> list[ServerEvent]:
+    body = _object(value, "goAway")
+    time_left = _get(body, "timeLeft")
+    return [GoAway(None if time_left is None else parse_duration(time_left))]
+
+
+def _parse_resumption_update(value: Any) -> list[ServerEvent]:
+    body = _object(value, "sessionResumptionUpdate")
+    handle = _optional_str(body, "newHandle", "sessionResumptionUpdate")
+    resumable = _optional_bool(body, "resumable") or False
+    return [ResumptionUpdate(handle=handle or None, resumable=resumable)]
+
+
+def _parse_usage(value: Any) -> list[ServerEvent]:
+    details = _int64_counts(_camel_keys(_object(value, "usageMetadata")))
+
+    def count(key: str) -> int:
+        return int(details.get(key, 0))
+
+    return [
+        Usage(
+            prompt_token_count=count("promptTokenCount"),
+            response_token_count=count("responseTokenCount"),
+            total_token_count=count("totalTokenCount"),
+            thoughts_token_count=count("thoughtsTokenCount"),
+            details=details,
+        )
+    ]
+
+
+_TOP_LEVEL: dict[str, Callable[[Any], list[ServerEvent]]] = {
+    "setupComplete": _parse_setup_complete,
+    "serverContent": _parse_server_content,
+    "toolCall": _parse_tool_call,
+    "toolCallCancellation": _parse_tool_call_cancellation,
+    "goAway": _parse_go_away,
+    "sessionResumptionUpdate": _parse_resumption_update,
+    "usageMetadata": _parse_usage,
+}
+
+_DURATION = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)s$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in a protobuf Duration (`"50s"`, `"1.5s"`); a bare number is taken as seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if match:
+            return float(match.group(1))
+    raise LiveProtocolError(f"not a duration: {value!r}")
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _camel(key: str) -> str:
+    # The server accepts and may send protobuf-JSON field names in either style.
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+@functools.cache
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _get(obj: dict[str, Any], camel_key: str) -> Any:
+    value = obj.get(camel_key)
+    return obj.get(_snake(camel_key)) if value is None else value
+
+
+def _camel_keys(value: Any) -> Any:
+    # Only for usageMetadata, whose nested keys are all field names (no user data).
+    if isinstance(value, dict):
+        return {_camel(k): _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def _int64_counts(value: Any) -> Any:
+    # Protobuf JSON may send integer counts as strings ("522"); every *Count is an integer.
+    if isinstance(value, dict):
+        return {
+            k: _as_int(v, k) if k.endswith("Count") else _int64_counts(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_int64_counts(v) for v in value]
+    return value
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise LiveProtocolError(f"{where} is not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise LiveProtocolError(f"{where} is not an integer: {value!r}")
+
+
+def _b64decode(value: Any) -> bytes:
+    text = _str(value, "inlineData.data")
+    # The URL-safe alphabet maps onto the standard one; padding may be omitted.
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(padded, altchars=b"-_", validate=True)
+    except binascii.Error as exc:
+        raise LiveProtocolError(f"inlineData.data is not base64: {exc}") from exc
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise LiveProtocolError(f"{where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise LiveProtocolError(f"{where} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise LiveProtocolError(f"{where} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise LiveProtocolError(f"{where} must be a boolean, got {type(value).__name__}")
+    return value
+
+
+def _optional_str(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = _get(obj, key)
+    return None if value is None else _str(value, f"{where}.{key}")
+
+
+def _optional_list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = _get(obj, key)
+    return [] if value is None else _list(value, f"{where}.{key}")
+
+
+def _optional_bool(obj: dict[str, Any], key: str) -> bool | None:
+    value = _get(obj, key)
+    return None if value is None else _bool(value, key)

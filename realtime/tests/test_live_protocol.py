@@ -1,0 +1,377 @@
+"""The Live API wire format, from literal messages: no sockets."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from realtime import live_protocol as lp
+from realtime.live_protocol import (
+    AudioChunk,
+    FunctionCall,
+    GenerationComplete,
+    GoAway,
+    Interrupted,
+    LiveProtocolError,
+    ModelText,
+    ResumptionUpdate,
+    SetupComplete,
+    ToolCall,
+    ToolCallCancellation,
+    Transcript,
+    TurnComplete,
+    Usage,
+)
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def test_setup_for_a_voice_agent() -> None:
+    tools = [{"name": "check_order_status", "description": "Orders, newest first."}]
+    message = lp.build_setup(
+        model="gemini-3.8-live",
+        voice="Kore",
+        system_instruction="Be brief.",
+        function_declarations=tools,
+    )
+    assert message == {
+        "setup": {
+            "model": "models/gemini-3.8-live",
+            "generationConfig": {
+                "responseModalities": ["AUDIO"],
+                "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}},
+            },
+            "systemInstruction": {"parts": [{"text": "Be brief."}], "role": "user"},
+            "tools": [{"functionDeclarations": tools}],
+            "sessionResumption": {},
+            "inputAudioTranscription": {},
+            "outputAudioTranscription": {},
+            "realtimeInputConfig": {
+                "automaticActivityDetection": {
+                    "disabled": False,
+                    "prefixPaddingMs": 200,
+                    "silenceDurationMs": 600,
+                }
+            },
+            "contextWindowCompression": {
+                "triggerTokens": 32000,
+                "slidingWindow": {"targetTokens": 16000},
+            },
+        }
+    }
+
+
+def test_setup_never_carries_what_3_8_rejects() -> None:
+    text = lp.setup_message(
+        lp.build_setup(
+            model="gemini-3.8-live", voice="Puck", system_instruction="x", function_declarations=[]
+        )
+    )
+    for rejected in ("thinkingConfig", "enableAffectiveDialog", "proactivity", "mediaChunks"):
+        assert rejected not in text
+    assert "tools" not in json.loads(text)["setup"]
+
+
+def test_setup_resumes_with_a_handle_and_takes_options() -> None:
+    setup = lp.build_setup(
+        model="models/gemini-3.8-live",
+        voice="Kore",
+        system_instruction="x",
+        function_declarations=[],
+        resumption_handle="CiQ-handle",
+        language_code="en-IN",
+        silence_duration_ms=700,
+        start_sensitivity="START_SENSITIVITY_LOW",
+        end_sensitivity="END_SENSITIVITY_HIGH",
+        compression_trigger_tokens=None,
+        compression_target_tokens=None,
+    )["setup"]
+    assert setup["model"] == "models/gemini-3.8-live"
+    assert setup["sessionResumption"] == {"handle": "CiQ-handle"}
+    assert setup["generationConfig"]["speechConfig"]["languageCode"] == "en-IN"
+    assert setup["realtimeInputConfig"]["automaticActivityDetection"] == {
+        "disabled": False,
+        "startOfSpeechSensitivity": "START_SENSITIVITY_LOW",
+        "endOfSpeechSensitivity": "END_SENSITIVITY_HIGH",
+        "prefixPaddingMs": 200,
+        "silenceDurationMs": 700,
+    }
+    assert setup["contextWindowCompression"] == {"slidingWindow": {}}
+
+
+def test_audio_message_is_realtime_input_audio_in_standard_base64() -> None:
+    pcm = b"\xfb\xff\xfe\x00"
+    text = lp.audio_message(pcm)
+    assert json.loads(text) == {
+        "realtimeInput": {"audio": {"data": "+//+AA==", "mimeType": "audio/pcm;rate=16000"}}
+    }
+
+
+def test_audio_message_of_nothing_is_still_valid_json() -> None:
+    assert json.loads(lp.audio_message(b""))["realtimeInput"]["audio"]["data"] == ""
+
+
+def test_text_and_stream_end_messages() -> None:
+    assert json.loads(lp.text_message('say "hi" ☕')) == {"realtimeInput": {"text": 'say "hi" ☕'}}
+    assert json.loads(lp.audio_stream_end_message()) == {"realtimeInput": {"audioStreamEnd": True}}
+
+
+def test_tool_response_with_and_without_scheduling() -> None:
+    answer = lp.FunctionResponse("fc-1", "get_order_details", {"ok": True, "status": "delivered"})
+    plain = json.loads(lp.tool_response_message([answer]))
+    assert plain == {
+        "toolResponse": {
+            "functionResponses": [
+                {
+                    "id": "fc-1",
+                    "name": "get_order_details",
+                    "response": {"ok": True, "status": "delivered"},
+                }
+            ]
+        }
+    }
+    scheduled = json.loads(lp.tool_response_message([answer], scheduling="WHEN_IDLE"))
+    assert scheduled["toolResponse"]["functionResponses"][0]["scheduling"] == "WHEN_IDLE"
+
+
+def test_tool_response_requires_the_call_id() -> None:
+    with pytest.raises(ValueError, match="no id"):
+        lp.tool_response_message([lp.FunctionResponse("", "f", {})])
+
+
+# --- parsing: frames ------------------------------------------------------------------------
+
+
+def test_setup_complete_arrives_as_a_binary_frame() -> None:
+    assert lp.parse_server_message(b'{"setupComplete": {}}') == [SetupComplete()]
+    assert lp.parse_server_message('{"setupComplete": {"sessionId": "s-1"}}') == [
+        SetupComplete("s-1")
+    ]
+
+
+def test_several_parts_in_one_server_content_in_order() -> None:
+    frame = json.dumps(
+        {
+            "serverContent": {
+                "modelTurn": {
+                    "role": "model",
+                    "parts": [
+                        {
+                            "inlineData": {
+                                "mimeType": "audio/pcm;rate=24000",
+                                "data": base64.b64encode(b"\x01\x02").decode(),
+                            }
+                        },
+                        {"text": "thinking about it", "thought": True},
+                        {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": "AwQ="}},
+                    ],
+                },
+                "outputTranscription": {"text": "Your order"},
+            }
+        }
+    ).encode()
+    assert lp.parse_server_message(frame) == [
+        AudioChunk(b"\x01\x02"),
+        ModelText("thinking about it", thought=True),
+        AudioChunk(b"\x03\x04"),
+        Transcript("agent", "Your order"),
+    ]
+
+
+def test_turn_complete_and_usage_share_a_frame() -> None:
+    frame = {
+        "serverContent": {
+            "turnComplete": True,
+            "turnCompleteReason": "NEED_MORE_INPUT",
+            "waitingForInput": True,
+            "interactionStatus": "IDLE",
+        },
+        "usageMetadata": {
+            "promptTokenCount": "522",
+            "responseTokenCount": 42,
+            "totalTokenCount": "564",
+            "thoughtsTokenCount": "136",
+            "promptTokensDetails": [
+                {"modality": "TEXT", "tokenCount": "332"},
+                {"modality": "AUDIO", "tokenCount": 165},
+            ],
+        },
+    }
+    turn, usage = lp.parse_server_message(json.dumps(frame))
+    assert turn == TurnComplete(
+        reason="NEED_MORE_INPUT", waiting_for_input=True, interaction_status="IDLE"
+    )
+    assert isinstance(usage, Usage)
+    assert (
+        usage.prompt_token_count,
+        usage.response_token_count,
+        usage.total_token_count,
+        usage.thoughts_token_count,
+    ) == (522, 42, 564, 136)
+    assert usage.details["promptTokensDetails"] == [
+        {"modality": "TEXT", "tokenCount": 332},
+        {"modality": "AUDIO", "tokenCount": 165},
+    ]
+
+
+def test_top_level_events_keep_the_frame_order() -> None:
+    frame = '{"usageMetadata": {"totalTokenCount": 3}, "serverContent": {"interrupted": true}}'
+    assert lp.parse_server_message(frame) == [
+        Usage(total_token_count=3, details={"totalTokenCount": 3}),
+        Interrupted(),
+    ]
+
+
+def test_transcriptions_interruption_and_generation_complete() -> None:
+    frames = [
+        '{"serverContent": {"inputTranscription": {"text": "where is", "finished": false}}}',
+        '{"serverContent": {"inputTranscription": {"text": " my order", "finished": true}}}',
+        '{"serverContent": {"interrupted": true}}',
+        '{"serverContent": {"generationComplete": true}}',
+        '{"serverContent": {"interrupted": false, "outputTranscription": {}}}',
+    ]
+    assert [e for f in frames for e in lp.parse_server_message(f)] == [
+        Transcript("user", "where is"),
+        Transcript("user", " my order", finished=True),
+        Interrupted(),
+        GenerationComplete(),
+        Transcript("agent", ""),
+    ]
+
+
+def test_snake_case_server_messages_are_understood() -> None:
+    frame = json.dumps(
+        {
+            "server_content": {
+                "model_turn": {
+                    "parts": [
+                        {"inline_data": {"mime_type": "audio/pcm;rate=24000", "data": "AAE="}}
+                    ]
+                },
+                "input_transcription": {"text": "hi", "finished": True},
+                "turn_complete": True,
+                "turn_complete_reason": "NEED_MORE_INPUT",
+            },
+            "tool_call": {
+                "function_calls": [{"id": "1", "name": "f", "args": {"order_id": "ORD-1"}}]
+            },
+            "usage_metadata": {
+                "prompt_token_count": "7",
+                "prompt_tokens_details": [{"modality": "AUDIO", "token_count": "7"}],
+            },
+            "session_resumption_update": {"new_handle": "h", "resumable": True},
+            "go_away": {"time_left": "10s"},
+        }
+    )
+    events = lp.parse_server_message(frame)
+    assert events[:5] == [
+        AudioChunk(b"\x00\x01"),
+        Transcript("user", "hi", finished=True),
+        TurnComplete(reason="NEED_MORE_INPUT"),
+        # Tool arguments are the model's data: their keys are never rewritten.
+        ToolCall([FunctionCall("1", "f", {"order_id": "ORD-1"})]),
+        Usage(
+            prompt_token_count=7,
+            details={
+                "promptTokenCount": 7,
+                "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 7}],
+            },
+        ),
+    ]
+    assert events[5:] == [ResumptionUpdate("h", True), GoAway(10.0)]
+
+
+def test_url_safe_and_unpadded_base64_audio() -> None:
+    pcm = b"\xfb\xff\xfe\x00\xff"
+    for data in (base64.urlsafe_b64encode(pcm).decode(), "-__-AP8", "+//+AP8="):
+        frame = {
+            "serverContent": {
+                "modelTurn": {
+                    "parts": [{"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}}]
+                }
+            }
+        }
+        assert lp.parse_server_message(json.dumps(frame)) == [AudioChunk(pcm)]
+
+
+def test_tool_call_and_cancellation() -> None:
+    frame = (
+        '{"toolCall": {"functionCalls": ['
+        '{"id": "fc-1", "name": "get_order_details", "args": {"order_id": "ORD-1001"}},'
+        '{"id": "fc-2", "name": "check_order_status"}]}}'
+    )
+    assert lp.parse_server_message(frame) == [
+        ToolCall(
+            [
+                FunctionCall("fc-1", "get_order_details", {"order_id": "ORD-1001"}),
+                FunctionCall("fc-2", "check_order_status", {}),
+            ]
+        )
+    ]
+    assert lp.parse_server_message('{"toolCallCancellation": {"ids": ["fc-1"]}}') == [
+        ToolCallCancellation(["fc-1"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("time_left", "seconds"),
+    [("50s", 50.0), ("1.5s", 1.5), ("0.000001s", 0.000001), ("0s", 0.0), ("3.s", 3.0), (7, 7.0)],
+)
+def test_go_away_time_left(time_left: object, seconds: float) -> None:
+    frame = json.dumps({"goAway": {"timeLeft": time_left}})
+    assert lp.parse_server_message(frame) == [GoAway(seconds)]
+
+
+def test_go_away_without_time_left() -> None:
+    assert lp.parse_server_message('{"goAway": {}}') == [GoAway(None)]
+
+
+def test_resumption_updates() -> None:
+    assert lp.parse_server_message(
+        '{"sessionResumptionUpdate": {"newHandle": "CiQ", "resumable": true}}'
+    ) == [ResumptionUpdate("CiQ", True)]
+    assert lp.parse_server_message('{"sessionResumptionUpdate": {"resumable": false}}') == [
+        ResumptionUpdate(None, False)
+    ]
+
+
+def test_unknown_keys_are_ignored() -> None:
+    frame = (
+        '{"voiceActivity": {"voiceActivityType": "ACTIVITY_START"}, "serverContent": '
+        '{"modelTurn": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "AA=="}},'
+        '{"executableCode": {}}]}, "groundingMetadata": {}}}'
+    )
+    assert lp.parse_server_message(frame) == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "complaint"),
+    [
+        (b"\xff\xfe", "not JSON"),
+        ("{not json", "not JSON"),
+        ("[1, 2]", "message must be an object"),
+        ('{"serverContent": []}', "serverContent must be an object"),
+        ('{"serverContent": {"turnComplete": "yes"}}', "turnComplete must be a boolean"),
+        ('{"serverContent": {"modelTurn": {"parts": {}}}}', "parts must be a list"),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            '{"mimeType": "audio/pcm", "data": "A$$A"}}]}}}',
+            "not base64",
+        ),
+        ('{"toolCall": {"functionCalls": [{"id": "1"}]}}', "no name"),
+        (
+            '{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": []}]}}',
+            "args must be an object",
+        ),
+        ('{"usageMetadata": {"totalTokenCount": "many"}}', "not an integer"),
+        ('{"usageMetadata": {"totalTokenCount": true}}', "not an integer"),
+        ('{"goAway": {"timeLeft": "5 minutes"}}', "not a duration"),
+        ('{"toolCallCancellation": {"ids": [1]}}', "must be a string"),
+    ],
+)
+def test_malformed_frames_raise_live_protocol_error(frame: str | bytes, complaint: str) -> None:
+    with pytest.raises(LiveProtocolError, match=complaint) as caught:
+        lp.parse_server_message(frame)
+    assert caught.value.frame == frame
