@@ -36,6 +36,9 @@ class CallRecord:
         self._tool_calls: list[dict[str, Any]] = []
         self._usage: dict[str, int] = {}
         self._dirty = asyncio.Event()
+        # One flush at a time: the closing flush must not push what a periodic flush, cut
+        # short by cancellation, has already written.
+        self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -68,6 +71,10 @@ class CallRecord:
         self._dirty.set()
 
     async def flush(self) -> None:
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         # Pending items are forgotten only once written: a failed write is retried whole.
         transcript, tool_calls, usage = list(self._transcript), list(self._tool_calls), dict(self._usage)
         update: dict[str, Any] = {}
@@ -103,7 +110,8 @@ class CallRecord:
             await self._dirty.wait()
             self._dirty.clear()
             try:
-                await self.flush()
+                # Shielded: cancelling the flusher must not interrupt a write half-way.
+                await asyncio.shield(self.flush())
             except PyMongoError as error:
                 # The call goes on; the next flush or close() writes what is pending.
                 log.warning("call %s: could not write its record: %s", self.call_id, error)

@@ -46,6 +46,10 @@ class RetryPolicy:
     setup_timeout_s: float = 15.0
     # Rotate this long before a goAway deadline even if the model is still speaking.
     go_away_margin_s: float = 2.0
+    # A connection that lived this long counts as healthy and resets the attempt count; one
+    # that dies sooner counts as a failed attempt, so a server that accepts and at once
+    # closes cannot keep the call looping forever.
+    healthy_after_s: float = 5.0
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
@@ -173,12 +177,13 @@ class LiveClient:
                 reason = f"connect failed: {error}"
                 log.warning("live: %s (attempt %d)", reason, attempt)
                 continue
-            attempt = 0
+            opened_at = time.monotonic()
             try:
                 await self._serve(ws)
                 return  # closed by us
             except _Rotate:
                 reason = "go_away"
+                attempt = 0
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else 1006
                 text = closed.rcvd.reason if closed.rcvd else "connection lost"
@@ -188,7 +193,8 @@ class LiveClient:
                     self._emit(Failed(FATAL_CLOSE_CODES[code], f"{code} {text}"))
                     return
                 reason = f"closed {code} {text}".strip()
-                attempt = 1
+                healthy = time.monotonic() - opened_at >= self._retry.healthy_after_s
+                attempt = 1 if healthy else attempt + 1
             finally:
                 self._ready = False
                 self._ws = None

@@ -1,0 +1,419 @@
+"""The browser bridge end to end: a caller on `/ws/voice`, the fake Live API upstream, the
+real tools on the real database in between."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from realtime import live_client
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import BrowserCall
+from support import mongo
+from support.models import Customer
+from support.tests.conftest import CONTRACT_TIERS, make_order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def speech(seconds: float, rate: int, seed: int = 1) -> bytes:
+    """Noise shaped like speech levels: what matters here is that every byte survives."""
+    samples = np.random.default_rng(seed).normal(0, 3000, int(seconds * rate))
+    return samples.clip(-32768, 32767).astype("<i2").tobytes()
+
+
+@pytest.fixture
+def asha(db: Any) -> Customer:
+    """Asha (#101), Silver (₹2,500 spent), an order of ₹337.50 delivered 30 minutes ago."""
+    from support.models import RefundTier
+
+    RefundTier.objects.all().delete()
+    RefundTier.objects.bulk_create(RefundTier(name=n, min_lifetime_spend=s, percent=p) for n, s, p in CONTRACT_TIERS)
+    asha = Customer.objects.create(
+        user_id=101, name="Asha Verma", phone="+919800000101", email="asha@example.com"
+    )
+    make_order(asha, "ORD-1001", status="delivered", amount=33_750, placed_hours_ago=1, delivered_hours_ago=0.5)
+    make_order(asha, "ORD-1002", status="delivered", amount=216_250, placed_hours_ago=30, delivered_hours_ago=29)
+    return asha
+
+
+@pytest.fixture
+def live(fake_live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeLiveServer:
+    settings.GEMINI_API_KEY = "test-key"
+    settings.GEMINI_LIVE_URL = fake_live.url
+    monkeypatch.setattr(
+        live_client,
+        "DEFAULT_RETRY",
+        live_client.RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.2, setup_timeout_s=3),
+    )
+    return fake_live
+
+
+async def call_record(call_id: str) -> dict[str, Any]:
+    record = await mongo.async_db().calls.find_one({"call_id": call_id})
+    assert record is not None
+    return record
+
+
+async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            record = await call_record(call_id)
+            if record.get("ended_at"):
+                return record
+            await asyncio.sleep(0.05)
+
+
+# --- audio, captions, barge-in ------------------------------------------------------------
+
+
+async def test_audio_is_relayed_byte_exact_both_ways(asha: Customer, live: FakeLiveServer) -> None:
+    caller_speech, agent_reply = speech(1.0, 16_000), speech(0.8, 24_000, seed=2)
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_audio(nbytes=len(caller_speech))
+        await session.send_audio(agent_reply, chunk_ms=20)
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.say(caller_speech)
+
+    assert await call.wait_for_audio(len(agent_reply)) == agent_reply
+    assert live.session.audio == caller_speech
+    assert live.session.setup is not None
+    assert live.session.headers.get("x-goog-api-key") == "test-key"
+    assert "key=" not in live.session.path
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert record["user_id"] == 101 and record["channel"] == "web"
+    assert record["end_reason"] == "caller_left"
+
+
+async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, live: FakeLiveServer) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_transcript("user", "Where is my ")
+        await session.send_transcript("user", "biryani?")
+        await session.send_transcript("agent", "Let me check ")
+        await session.send_transcript("agent", "that for you.")
+        await session.send_turn_complete(usage={"promptTokenCount": "120", "responseTokenCount": "30", "totalTokenCount": "150"})
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    first = await call.next_event("transcript")
+    assert first == {"type": "transcript", "role": "user", "text": "Where is my", "final": False} or first["text"] == "Where is my "
+    await call.next_event("turn_complete")
+
+    finals = [(e["role"], e["text"]) for e in call.events if e["type"] == "transcript" and e["final"]]
+    assert finals == [("user", "Where is my biryani?"), ("agent", "Let me check that for you.")]
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert [(line["role"], line["text"]) for line in record["transcript"]] == finals
+    assert record["usage"]["prompt_token_count"] == 120
+    assert record["usage"]["total_token_count"] == 150
+
+
+async def test_interrupted_is_forwarded_and_unsent_agent_audio_dropped(asha: Customer, live: FakeLiveServer) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(speech(0.2, 24_000), chunk_ms=20)
+        await session.send_interrupted()
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.next_event("interrupted")
+    await call.next_event("turn_complete")
+    kinds = [e["type"] for e in call.events]
+    assert kinds.index("interrupted") < kinds.index("turn_complete")
+    await call.leave()
+
+
+async def test_a_typed_message_and_audio_end_reach_the_model(asha: Customer, live: FakeLiveServer) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.send({"type": "text", "text": "I want a refund for ORD-1001"})
+    await call.send({"type": "audio_end"})
+
+    session = await live.wait_for_session()
+    assert await session.wait_for_text() == "I want a refund for ORD-1001"
+    await session.wait_for_audio_stream_end()
+    await call.leave()
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+async def run_tools(live: FakeLiveServer, calls: list[dict[str, Any]], answers: int | None = None) -> tuple[BrowserCall, list[dict[str, Any]]]:
+    """Have the model call tools; return the caller and the tool responses the model got."""
+    responses: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(calls)
+        for _ in range(answers if answers is not None else len(calls)):
+            responses.append(await session.wait_for_tool_response(timeout=10))
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=15)
+    return call, responses
+
+
+async def test_each_read_tool_answers_the_model_with_its_call_id(asha: Customer, live: FakeLiveServer) -> None:
+    call, responses = await run_tools(
+        live,
+        [
+            {"name": "get_user_profile", "args": {}},
+            {"name": "check_order_status", "args": {}},
+            {"name": "get_order_details", "args": {"order_id": "ORD-1001"}},
+        ],
+    )
+    by_name = {r["name"]: r for r in responses}
+    assert set(by_name) == {"get_user_profile", "check_order_status", "get_order_details"}
+    assert all(r["id"] for r in responses)
+    assert by_name["get_user_profile"]["response"]["ok"] is True
+    assert by_name["get_order_details"]["response"]["ok"] is True
+    tool_events = [e for e in call.events if e["type"] == "tool"]
+    assert [e["status"] for e in tool_events].count("started") == 3
+    assert [e["status"] for e in tool_events].count("done") == 3
+    await call.leave()
+
+
+async def test_a_refund_through_the_bridge_credits_the_wallet_once(asha: Customer, live: FakeLiveServer) -> None:
+    call, responses = await run_tools(
+        live, [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold food"}}]
+    )
+    answer = responses[0]["response"]
+    assert answer["ok"] is True
+    db = mongo.async_db()
+    assert await db.refunds.count_documents({"order_id": "ORD-1001"}) == 1
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 16_875  # 50% of ₹337.50
+    done = [e for e in call.events if e["type"] == "tool" and e["status"] == "done"]
+    assert done[0]["name"] == "initiate_refund" and done[0]["result"]["ok"] is True
+    await call.leave()
+
+
+async def test_twenty_parallel_refunds_in_one_tool_call_give_one_refund(asha: Customer, live: FakeLiveServer) -> None:
+    calls = [
+        {"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": f"attempt {n}"}}
+        for n in range(20)
+    ]
+    call, responses = await run_tools(live, calls)
+
+    assert len(responses) == 20 and len({r["id"] for r in responses}) == 20
+    outcomes = sorted(r["response"].get("reason", "refunded") for r in responses)
+    assert outcomes == ["already_refunded"] * 19 + ["refunded"]
+    db = mongo.async_db()
+    assert await db.refunds.count_documents({"order_id": "ORD-1001"}) == 1
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 16_875
+    await call.leave()
+
+
+async def test_identical_repeated_calls_are_run_once_and_answered_for_each_id(asha: Customer, live: FakeLiveServer) -> None:
+    same = {"name": "get_order_details", "args": {"order_id": "ORD-1001"}}
+    call, responses = await run_tools(live, [same, same])
+
+    assert len({r["id"] for r in responses}) == 2
+    assert responses[0]["response"] == responses[1]["response"]
+    started = [e for e in call.events if e["type"] == "tool" and e["status"] == "started"]
+    assert len(started) == 1
+    ready = next(e for e in call.events if e["type"] == "ready")
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert len(record["tool_calls"]) == 1
+    assert len(record["tool_calls"][0]["call_ids"]) == 2
+
+
+async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live: FakeLiveServer) -> None:
+    call, responses = await run_tools(
+        live,
+        [
+            {"name": "file_complaint", "args": {"order_id": "ORD-1001", "category": "food_quality", "description": "The biryani was cold"}},
+            {"name": "escalate_to_human", "args": {"reason": "Customer asked for a person", "priority": "high"}},
+        ],
+    )
+    by_name = {r["name"]: r["response"] for r in responses}
+    db = mongo.async_db()
+    complaint = await db.complaints.find_one({"user_id": 101})
+    assert complaint is not None and complaint["category"] == "food_quality"
+    ticket = await db.escalations.find_one({"ticket_id": by_name["escalate_to_human"]["ticket_id"]})
+    assert ticket is not None and ticket["status"] == "open" and ticket["priority"] == "high"
+    escalated = [e for e in call.events if e["type"] == "escalated"]
+    assert escalated == [{"type": "escalated", "ticket_id": ticket["ticket_id"]}]
+    assert ticket["call_id"] == next(e for e in call.events if e["type"] == "ready")["call_id"]
+    await call.leave()
+
+
+async def test_the_model_cannot_act_for_another_customer(asha: Customer, live: FakeLiveServer) -> None:
+    ravi = await Customer.objects.acreate(user_id=202, name="Ravi Kumar", phone="+919800000202")
+    await asyncio.to_thread(lambda: make_order(ravi, "ORD-2001", status="delivered", amount=48_000, placed_hours_ago=1, delivered_hours_ago=0.3))
+    call, responses = await run_tools(
+        live,
+        [{"name": "initiate_refund", "args": {"order_id": "ORD-2001", "reason": "x", "user_id": 202}}],
+    )
+    assert responses[0]["response"]["ok"] is False
+    assert await mongo.async_db().refunds.count_documents({}) == 0
+    await call.leave()
+
+
+async def test_a_cancelled_tool_call_is_not_answered_but_is_recorded(asha: Customer, live: FakeLiveServer) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        # The call and its cancellation in one frame: the bridge sees both before the tool runs.
+        await session.send_raw(json.dumps({
+            "toolCall": {"functionCalls": [{"id": "fc-1", "name": "get_user_profile", "args": {}}]},
+            "toolCallCancellation": {"ids": ["fc-1"]},
+        }))
+        await asyncio.sleep(0.5)
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    assert live.session.tool_responses == []
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert record["tool_calls"][0]["name"] == "get_user_profile"
+    assert record["tool_calls"][0]["cancelled"] == ["fc-1"]
+
+
+async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_recorded(asha: Customer, live: FakeLiveServer) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "late"}}])
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("tool")  # started
+    await call.leave()
+
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "caller_left"
+    assert [t["name"] for t in record["tool_calls"]] == ["initiate_refund"]
+    assert record["tool_calls"][0]["ok"] is True
+    assert await mongo.async_db().refunds.count_documents({"order_id": "ORD-1001"}) == 1
+
+
+# --- resumption -----------------------------------------------------------------------------
+
+
+async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(asha: Customer, live: FakeLiveServer) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-1")
+        await session.send_resumption_update("handle-2")
+        await session.send_go_away(time_left="10s")
+
+    async def second(session: FakeSession) -> None:
+        await session.wait_for_audio(seconds=0.2)
+        await session.send_audio(speech(0.1, 24_000), chunk_ms=20)
+
+    live.on_session(first, second)
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.next_event("reconnecting")
+    await call.next_event("resumed")
+    await call.say(speech(0.2, 16_000))
+    await call.wait_for_audio(4800)
+
+    resumed = await live.wait_for_session(1)
+    assert resumed.resumed_handle == "handle-2"
+    assert live.sessions[0].closed
+    assert call.close_code is None
+    await call.leave()
+
+
+async def test_an_abrupt_drop_is_resumed_without_ending_the_call(asha: Customer, live: FakeLiveServer) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-9")
+        await session.drop()
+
+    async def second(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Sorry, I'm back.", finished=True)
+
+    live.on_session(first, second)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("reconnecting")
+    await call.next_event("resumed")
+    caption = await call.next_event("transcript")
+    assert caption["text"] == "Sorry, I'm back."
+    assert (await live.wait_for_session(1)).resumed_handle == "handle-9"
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "caller_left"
+
+
+async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_call_ended(asha: Customer, live: FakeLiveServer) -> None:
+    async def broken(session: FakeSession) -> None:
+        await session.close(1011, "Internal error encountered.")
+
+    live.on_session(broken)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    escalated = await call.next_event("escalated", timeout=10)
+    error = await call.next_event("error")
+    ended = await call.next_event("ended")
+
+    assert error["code"] == "agent_unavailable" and escalated["ticket_id"] in error["message"]
+    assert ended == {"type": "ended", "reason": "agent_unavailable"}
+    assert await call.wait_closed() == 1000
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    assert ticket is not None and ticket["user_id"] == 101
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "agent_unavailable"
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\x01\x02\x03", "odd_length"),
+        (b"\x00" * (64 * 1024 + 2), "frame_too_large"),
+        ("this is not json", "bad_json"),
+        ('{"type": "dance"}', "unknown_type"),
+        (json.dumps({"type": "text", "text": "x" * 9000}), "frame_too_large"),
+    ],
+    ids=["odd length", "binary too large", "bad json", "unknown type", "text too large"],
+)
+async def test_a_bad_frame_gets_an_error_and_the_call_goes_on(asha: Customer, live: FakeLiveServer, frame: bytes | str, code: str) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    if isinstance(frame, bytes):
+        await call.communicator.send_to(bytes_data=frame)
+    else:
+        await call.send(frame)
+    error = await call.next_event("error")
+    assert error["code"] == code and error["message"]
+
+    good = speech(0.1, 16_000)
+    await call.say(good)
+    session = await live.wait_for_session()
+    received = await session.wait_for_audio(nbytes=len(good))
+    assert received.endswith(good)
+    await call.leave()
+
+
+async def test_hanging_up_ends_the_call_and_tears_everything_down(asha: Customer, live: FakeLiveServer) -> None:
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.send({"type": "end"})
+    ended = await call.next_event("ended")
+    assert ended["reason"] == "caller_hung_up"
+    assert await call.wait_closed() == 1000
+    await live.session.wait_closed(timeout=1)
+    record = await wait_until_ended(ready["call_id"], timeout=1)
+    assert record["end_reason"] == "caller_hung_up"
+    await asyncio.sleep(0.1)
+    leftovers = [t for t in asyncio.all_tasks() if ready["call_id"] in t.get_name()]
+    assert leftovers == []

@@ -1,0 +1,80 @@
+"""A browser caller for the bridge tests: a WebsocketCommunicator on the real ASGI app that
+reads like a person on a call (send audio, wait for an event, collect the agent's audio)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from voiceproject.asgi import application
+
+SAME_ORIGIN = [(b"origin", b"http://testserver")]
+
+
+class BrowserCall:
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.events: list[dict[str, Any]] = []
+        self.agent_audio = bytearray()
+        self.close_code: int | None = None
+
+    @classmethod
+    async def open(cls, query: str = "user_id=101") -> BrowserCall:
+        communicator = WebsocketCommunicator(
+            application, f"/ws/voice?{query}", headers=SAME_ORIGIN
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected, "the bridge refused the connection"
+        return cls(communicator)
+
+    async def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next output: collects audio, returns JSON events; None once closed."""
+        message = await self.communicator.receive_output(timeout=timeout)
+        if message["type"] == "websocket.close":
+            self.close_code = message.get("code", 1000)
+            return None
+        if message.get("bytes") is not None:
+            self.agent_audio.extend(message["bytes"])
+            return {"type": "_audio"}
+        event: dict[str, Any] = json.loads(message["text"])
+        self.events.append(event)
+        return event
+
+    async def next_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next event of this type (others are kept in `events`)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self._receive(timeout)
+                if event is None:
+                    raise AssertionError(f"the call closed ({self.close_code}) before {kind!r}")
+                if event["type"] == kind:
+                    return event
+
+    async def wait_for_audio(self, nbytes: int, timeout: float = 5.0) -> bytes:
+        async with asyncio.timeout(timeout):
+            while len(self.agent_audio) < nbytes:
+                if await self._receive(timeout) is None:
+                    raise AssertionError("the call closed before the agent's audio arrived")
+        return bytes(self.agent_audio)
+
+    async def wait_closed(self, timeout: float = 5.0) -> int:
+        async with asyncio.timeout(timeout):
+            while await self._receive(timeout) is not None:
+                pass
+        assert self.close_code is not None
+        return self.close_code
+
+    async def say(self, pcm16k: bytes, frame_bytes: int = 1280) -> None:
+        """Send microphone audio in 40 ms frames."""
+        for start in range(0, len(pcm16k), frame_bytes):
+            await self.communicator.send_to(bytes_data=pcm16k[start : start + frame_bytes])
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
+        await self.communicator.send_to(text_data=text)
+
+    async def leave(self) -> None:
+        await self.communicator.disconnect(timeout=5)
