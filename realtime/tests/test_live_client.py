@@ -1,0 +1,73 @@
+"""The Live API client on its own: buffering before setup, giving up, fatal closes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from realtime import live_protocol as lp
+from realtime.live_client import Failed, LiveClient, Ready, RetryPolicy
+from realtime.tests.fake_live import FakeLiveServer
+
+QUICK = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, setup_timeout_s=2)
+
+
+def setup_for(model: str = "gemini-3.8-live") -> Any:
+    def build(handle: str | None) -> dict[str, Any]:
+        return lp.build_setup(
+            model=model, voice="Kore", system_instruction="Be brief.",
+            function_declarations=[], resumption_handle=handle,
+        )  # fmt: skip
+
+    return build
+
+
+def client(url: str, events: list[object], model: str = "gemini-3.8-live") -> LiveClient:
+    return LiveClient(
+        url=url, api_key="test-key", build_setup=setup_for(model),
+        on_event=events.append, retry=QUICK,
+    )  # fmt: skip
+
+
+async def test_audio_before_setup_is_buffered_up_to_two_seconds_oldest_dropped(
+    fake_live: FakeLiveServer,
+) -> None:
+    events: list[object] = []
+    live = client(fake_live.url, events)
+    seconds = [bytes([n]) * 32_000 for n in range(3)]  # three seconds, each a distinct byte
+    for second in seconds:
+        live.send_audio(second)
+    assert live.dropped_audio_bytes == 32_000
+
+    task = asyncio.create_task(live.run())
+    session = await fake_live.wait_for_session()
+    assert await session.wait_for_audio(nbytes=64_000) == seconds[1] + seconds[2]
+    assert isinstance(events[0], Ready)
+    await live.close()
+    await task
+
+
+async def test_nothing_is_sent_before_setup_complete(fake_live: FakeLiveServer) -> None:
+    live = client(fake_live.url, [])
+    live.send_text("hello")
+    task = asyncio.create_task(live.run())
+    session = await fake_live.wait_for_session()
+    assert await session.wait_for_text() == "hello"
+    assert "setup" in str(session.frames[0])[:20]
+    await live.close()
+    await task
+
+
+async def test_an_unreachable_api_gives_up_after_the_retry_cap() -> None:
+    events: list[object] = []
+    # Port 1 on loopback refuses connections.
+    await client("ws://127.0.0.1:1/ws/x", events).run()
+    assert events == [Failed("upstream_unavailable", events[0].detail)]  # type: ignore[attr-defined]
+
+
+async def test_an_unknown_model_fails_at_once_without_retrying(fake_live: FakeLiveServer) -> None:
+    events: list[object] = []
+    await client(fake_live.url, events, model="gemini-0.1-imaginary").run()
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert events[0].reason == "not_permitted"
+    assert len(fake_live.sessions) == 1
