@@ -228,9 +228,15 @@ class LiveClient:
             events = lp.parse_server_message(first)
             if not events or not isinstance(events[0], lp.SetupComplete):
                 raise lp.LiveProtocolError("the first server message was not setupComplete")
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
                 await asyncio.wait_for(ws.close(), 1.0)
+            if isinstance(error, ConnectionClosed) and error.rcvd is not None:
+                if error.rcvd.code in FATAL_CLOSE_CODES:  # the setup itself was refused
+                    raise _Fatal(
+                        FATAL_CLOSE_CODES[error.rcvd.code],
+                        f"{error.rcvd.code} {error.rcvd.reason}",
+                    ) from None
             raise
         self.connections += 1
         resumed = self.connections > 1
