@@ -1,0 +1,387 @@
+"""The demo data set `seed_demo` loads: pure generation, no I/O.
+
+Twenty customers of an Indian food-delivery app, spread over the four refund tiers of
+contract section 6 by lifetime spend, and about two hundred orders from restaurants across
+the country in every status. A handful of orders were delivered minutes ago, for customers
+of every tier, so that a refund can be tried live; one was delivered just outside the
+two-hour window. The same `now` always gives the same data: the random generator is seeded,
+ids are fixed (customers 1..20, ORD-1001..) and every time is an offset from `now`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from support.importer import (
+    CustomerRecord,
+    ItemRecord,
+    OrderRecord,
+    RefundRecord,
+    SupportData,
+)
+from support.models import OrderStatus
+from support.money import percent_of, to_paise
+
+Document = dict[str, Any]
+
+SEED = 20261121
+FIRST_ORDER_NUMBER = 1001
+# Demo ids are four digits after the prefix (RFD-1042 is ORD-1042's refund): the tools draw
+# six-character ids (support/ids.py), so theirs and these can never clash.
+
+# (name, tier the customer's lifetime spend puts them in); user_id is the position + 1.
+# Tiers are interleaved so the demo page's customer list shows every tier near the top.
+CUSTOMERS: tuple[tuple[str, str], ...] = (
+    ("Aarav Sharma", "Gold"),
+    ("Priya Iyer", "Platinum"),
+    ("Rohan Mehta", "Silver"),
+    ("Ananya Reddy", "Bronze"),
+    ("Vikram Singh", "Platinum"),
+    ("Sneha Kulkarni", "Silver"),
+    ("Arjun Nair", "Bronze"),
+    ("Kavya Menon", "Gold"),
+    ("Rahul Gupta", "Silver"),
+    ("Meera Joshi", "Bronze"),
+    ("Aditya Banerjee", "Gold"),
+    ("Ishita Chatterjee", "Platinum"),
+    ("Karan Malhotra", "Bronze"),
+    ("Divya Pillai", "Silver"),
+    ("Siddharth Rao", "Gold"),
+    ("Neha Agarwal", "Silver"),
+    ("Farhan Qureshi", "Gold"),
+    ("Pooja Deshpande", "Bronze"),
+    ("Manpreet Kaur", "Platinum"),
+    ("Zoya Khan", "Silver"),
+)
+
+# Lifetime spend each tier's customers are given, in rupees: inside the contract's bands
+# (Bronze < 2,000 <= Silver < 5,000 <= Gold < 10,000 <= Platinum) with a margin, so that no
+# rounding or single order puts a demo customer in the neighbouring tier.
+SPEND_BANDS: dict[str, tuple[int, int]] = {
+    "Bronze": (900, 1_750),
+    "Silver": (2_300, 4_700),
+    "Gold": (5_400, 9_000),
+    "Platinum": (10_500, 14_000),
+}
+TIER_PERCENT = {"Bronze": 30, "Silver": 50, "Gold": 75, "Platinum": 100}
+
+# restaurant -> menu of (dish, price in rupees)
+MENUS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Paradise Biryani House": (
+        ("Hyderabadi Chicken Dum Biryani", "349"), ("Mutton Biryani", "449"),
+        ("Veg Dum Biryani", "279"), ("Mirchi Ka Salan", "99"), ("Double Ka Meetha", "129"),
+    ),
+    "Saravana Dosa Corner": (
+        ("Masala Dosa", "120"), ("Ghee Roast Dosa", "150"), ("Rava Onion Dosa", "135"),
+        ("Idli Vada Combo", "99"), ("Mini Tiffin", "180"), ("Filter Coffee", "45"),
+    ),
+    "Punjab Grill Dhaba": (
+        ("Paneer Tikka", "289"), ("Butter Chicken", "379"), ("Dal Makhani", "249"),
+        ("Garlic Naan", "69"), ("Amritsari Kulcha", "129"), ("Sweet Lassi", "89"),
+    ),
+    "Rajdhani Thali House": (
+        ("Gujarati Thali", "349"), ("Rajasthani Thali", "379"), ("Mini Thali", "219"),
+        ("Gulab Jamun (2 pcs)", "79"),
+    ),
+    "Mumbai Chaat Junction": (
+        ("Pav Bhaji", "149"), ("Vada Pav (2 pcs)", "79"), ("Pani Puri", "69"),
+        ("Sev Puri", "89"), ("Masala Chai", "35"),
+    ),
+    "Kolkata Kathi Rolls": (
+        ("Chicken Kathi Roll", "169"), ("Egg Roll", "119"), ("Paneer Tikka Roll", "159"),
+        ("Mutton Seekh Roll", "219"),
+    ),
+    "Chettinad Kitchen": (
+        ("Chettinad Chicken Curry", "319"), ("Malabar Parotta (2 pcs)", "79"),
+        ("Appam with Vegetable Stew", "229"), ("Meen Varuval", "299"),
+    ),
+    "Lucknowi Kebab Co.": (
+        ("Galouti Kebab", "349"), ("Mutton Seekh Kebab", "299"), ("Ulte Tawe Ka Paratha", "59"),
+        ("Sheermal", "69"), ("Kesar Phirni", "99"),
+    ),
+    "Udupi Sagar": (
+        ("Set Dosa", "110"), ("Bisi Bele Bath", "140"), ("Kesari Bath", "70"),
+        ("Curd Rice", "110"),
+    ),
+    "Bombay Irani Cafe": (
+        ("Bun Maska", "60"), ("Keema Pav", "199"), ("Berry Pulao", "329"),
+        ("Irani Chai", "40"), ("Caramel Custard", "110"),
+    ),
+    "Goa Fish Curry House": (
+        ("Goan Fish Curry Rice", "329"), ("Prawn Balchao", "389"), ("Chicken Xacuti", "339"),
+        ("Bebinca", "149"),
+    ),
+    "Momo Nation": (
+        ("Steamed Veg Momos", "129"), ("Chicken Momos", "159"), ("Chicken Thukpa", "189"),
+        ("Chilli Paneer", "229"),
+    ),
+}
+
+# The live part of the demo: (user_id, status, minutes ago). For deliveries, minutes since
+# delivery (all but the last inside the 2-hour refund window); otherwise minutes since the
+# order was placed. Customers of every tier can ask for a refund right away.
+LIVE_ORDERS: tuple[tuple[int, str, int], ...] = (
+    (4, OrderStatus.DELIVERED, 10),    # Bronze: 30%
+    (3, OrderStatus.DELIVERED, 20),    # Silver: 50%
+    (1, OrderStatus.DELIVERED, 30),    # Gold: 75%
+    (2, OrderStatus.DELIVERED, 40),    # Platinum: 100%
+    (6, OrderStatus.DELIVERED, 50),    # Silver
+    (8, OrderStatus.DELIVERED, 60),    # Gold
+    (12, OrderStatus.DELIVERED, 75),   # Platinum
+    (7, OrderStatus.DELIVERED, 90),    # Bronze
+    (1, OrderStatus.DELIVERED, 160),   # Gold: just outside the window, refused
+    (7, OrderStatus.PLACED, 2),
+    (9, OrderStatus.PREPARING, 12),
+    (2, OrderStatus.PREPARING, 18),
+    (10, OrderStatus.OUT_FOR_DELIVERY, 28),
+    (12, OrderStatus.OUT_FOR_DELIVERY, 35),
+)
+DELIVERY_MINUTES = (22, 55)  # from placing to the door
+HISTORY_DAYS = 240
+REFUND_SHARE = 0.08  # of past deliveries
+CANCEL_SHARE = 0.06  # extra, cancelled orders (they do not count towards lifetime spend)
+
+REFUND_REASONS = (
+    "Food arrived cold",
+    "Items missing from the order",
+    "Wrong dish delivered",
+    "Food was spilled in the bag",
+    "Delivered very late",
+)
+
+
+@dataclass(frozen=True)
+class DemoData:
+    support: SupportData
+    complaints: tuple[Document, ...]
+    escalations: tuple[Document, ...]
+    # The orders whose times only make sense relative to today (see LIVE_ORDERS).
+    live_order_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Basket:
+    restaurant: str
+    items: tuple[ItemRecord, ...]
+
+    @property
+    def amount(self) -> int:
+        return sum(item.qty * item.price for item in self.items)
+
+
+def _basket(rng: random.Random, max_amount: int) -> _Basket | None:
+    """A plausible order from one restaurant costing at most `max_amount` paise."""
+    restaurant = rng.choice(sorted(MENUS))
+    menu = [(name, to_paise(price)) for name, price in MENUS[restaurant]]
+    items: list[ItemRecord] = []
+    total = 0
+    for name, price in rng.sample(menu, k=rng.choice((1, 2, 2, 2, 3))):
+        qty = rng.choice((1, 1, 1, 2, 2, 3))
+        while qty and total + qty * price > max_amount:
+            qty -= 1
+        if qty:
+            items.append(ItemRecord(name, qty, price))
+            total += qty * price
+    return _Basket(restaurant, tuple(items)) if items else None
+
+
+def _baskets_for_tier(rng: random.Random, tier: str) -> list[_Basket]:
+    """Orders whose amounts add up to a lifetime spend inside the tier's band."""
+    low, high = (to_paise(rupees) for rupees in SPEND_BANDS[tier])
+    target = rng.randint(low, high)
+    baskets: list[_Basket] = []
+    spend = 0
+    while spend < target:
+        basket = _basket(rng, high - spend)
+        if basket is None:  # even the cheapest dish would leave the band
+            break
+        baskets.append(basket)
+        spend += basket.amount
+    return baskets
+
+
+def _phone(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        phone = f"+91{rng.choice('6789')}{rng.randrange(10**9):09d}"
+        if phone not in taken:
+            taken.add(phone)
+            return phone
+
+
+def _email(name: str) -> str:
+    return ".".join(name.lower().split()) + "@example.in"
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """An order before it has its id (ids follow the order in which orders were placed)."""
+
+    user_id: int
+    basket: _Basket
+    status: str
+    placed_at: dt.datetime
+    delivered_at: dt.datetime | None
+    refund_after: dt.timedelta | None = None
+    refund_reason: str = ""
+    live: bool = False
+
+
+def _live_draft(user_id: int, basket: _Basket, status: str, minutes_ago: int,
+                rng: random.Random, now: dt.datetime) -> _Draft:
+    if status == OrderStatus.DELIVERED:
+        delivered_at = now - dt.timedelta(minutes=minutes_ago)
+        placed_at = delivered_at - dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
+        return _Draft(user_id, basket, status, placed_at, delivered_at, live=True)
+    return _Draft(user_id, basket, status, now - dt.timedelta(minutes=minutes_ago), None,
+                  live=True)
+
+
+def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
+                   now: dt.datetime) -> _Draft:
+    placed_at = now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS),
+                                   minutes=rng.randint(0, 12 * 60))
+    delivered_at = placed_at + dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
+    if rng.random() < REFUND_SHARE:
+        return _Draft(user_id, basket, OrderStatus.REFUNDED, placed_at, delivered_at,
+                      refund_after=dt.timedelta(minutes=rng.randint(10, 100)),
+                      refund_reason=rng.choice(REFUND_REASONS))
+    return _Draft(user_id, basket, OrderStatus.DELIVERED, placed_at, delivered_at)
+
+
+def _cancelled_draft(user_id: int, rng: random.Random, now: dt.datetime) -> _Draft:
+    basket = _basket(rng, to_paise(1500))
+    assert basket is not None  # a ₹1,500 budget always fits a dish
+    placed_at = now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS), minutes=rng.randint(0, 600))
+    return _Draft(user_id, basket, OrderStatus.CANCELLED, placed_at, None)
+
+
+def _drafts_for(user_id: int, tier: str, rng: random.Random, now: dt.datetime) -> list[_Draft]:
+    baskets = _baskets_for_tier(rng, tier)
+    live = [(status, minutes) for uid, status, minutes in LIVE_ORDERS if uid == user_id]
+    drafts = [_live_draft(user_id, baskets.pop(), status, minutes, rng, now)
+              for status, minutes in live if baskets]
+    drafts += [_history_draft(user_id, basket, rng, now) for basket in baskets]
+    drafts += [_cancelled_draft(user_id, rng, now)
+               for _ in range(len(baskets)) if rng.random() < CANCEL_SHARE]
+    return drafts
+
+
+def _order(number: int, draft: _Draft, tier: str) -> OrderRecord:
+    order_id = f"ORD-{number}"
+    refund = None
+    if draft.refund_after is not None and draft.delivered_at is not None:
+        percent = TIER_PERCENT[tier]
+        refund = RefundRecord(
+            amount=percent_of(draft.basket.amount, percent),
+            percent=percent,
+            refund_id=f"RFD-{number}",
+            at=draft.delivered_at + draft.refund_after,
+            tier=tier,
+            reason=draft.refund_reason,
+        )
+    return OrderRecord(order_id, draft.user_id, draft.basket.restaurant, draft.basket.items,
+                       draft.basket.amount, OrderStatus(draft.status).value, draft.placed_at,
+                       draft.delivered_at, refund)
+
+
+def _customer(user_id: int, name: str, phone: str, orders: Sequence[OrderRecord],
+              rng: random.Random) -> CustomerRecord:
+    first = min(order.placed_at for order in orders)
+    # The wallet holds what past refunds credited to it.
+    wallet = sum(order.refund.amount for order in orders if order.refund is not None)
+    return CustomerRecord(user_id, name, phone, _email(name), wallet,
+                          first - dt.timedelta(days=rng.randint(3, 120)))
+
+
+def build_demo_data(now: dt.datetime) -> DemoData:
+    """The demo set as of `now` (an aware UTC datetime); the same `now` gives the same data."""
+    rng = random.Random(SEED)
+    tiers = {user_id: tier for user_id, (_, tier) in enumerate(CUSTOMERS, start=1)}
+    drafts = [d for user_id, tier in tiers.items() for d in _drafts_for(user_id, tier, rng, now)]
+    # Order ids grow with placing time, as a real system's would.
+    drafts.sort(key=lambda d: (d.placed_at, d.user_id))
+    orders = [_order(number, draft, tiers[draft.user_id])
+              for number, draft in enumerate(drafts, start=FIRST_ORDER_NUMBER)]
+    phones: set[str] = set()
+    customers = [
+        _customer(user_id, name, _phone(rng, phones),
+                  [o for o in orders if o.user_id == user_id], rng)
+        for user_id, (name, _) in enumerate(CUSTOMERS, start=1)
+    ]
+    live = [o for o, d in zip(orders, drafts, strict=True) if d.live]
+    # Complaints are about past orders: the live ones move each time the demo is refreshed.
+    past = [o for o in orders if o not in live]
+    return DemoData(
+        support=SupportData(tuple(customers), tuple(orders)),
+        complaints=_complaints(past),
+        escalations=_escalations(past),
+        live_order_ids=tuple(o.order_id for o in live),
+    )
+
+
+def _last_delivered(orders: Sequence[OrderRecord], user_id: int) -> OrderRecord:
+    delivered = [o for o in orders if o.user_id == user_id and o.status == "delivered"
+                 and o.delivered_at is not None]
+    return max(delivered, key=lambda o: o.placed_at)
+
+
+def _complaints(orders: Sequence[OrderRecord]) -> tuple[Document, ...]:
+    specs = (
+        ("CMP-1001", 3, "missing_items", "The raita and one garlic naan were missing.",
+         "resolved"),
+        ("CMP-1002", 8, "late_delivery", "Order took over an hour and arrived cold.",
+         "in_review"),
+        ("CMP-1003", 12, "food_quality", "The biryani rice was undercooked.", "open"),
+    )
+    complaints = []
+    for complaint_id, user_id, category, description, status in specs:
+        order = _last_delivered(orders, user_id)
+        assert order.delivered_at is not None
+        complaints.append({
+            "complaint_id": complaint_id, "user_id": user_id, "order_id": order.order_id,
+            "category": category, "description": description, "status": status,
+            "call_id": "", "created_at": order.delivered_at + dt.timedelta(minutes=40),
+        })
+    return tuple(complaints)
+
+
+def _escalations(orders: Sequence[OrderRecord]) -> tuple[Document, ...]:
+    allergy = _last_delivered(orders, 5)
+    late = _last_delivered(orders, 11)
+    assert allergy.delivered_at is not None and late.delivered_at is not None
+    claimed_at = late.delivered_at + dt.timedelta(hours=2)
+    return (
+        {
+            "ticket_id": "TKT-1001", "user_id": 5, "order_id": allergy.order_id,
+            "reason": "Found peanuts in a dish marked nut-free; customer has an allergy.",
+            "priority": "urgent", "status": "open", "assignee": None, "notes": [],
+            "call_id": "", "created_at": allergy.delivered_at + dt.timedelta(minutes=30),
+            "resolved_at": None,
+        },
+        {
+            "ticket_id": "TKT-1002", "user_id": 11, "order_id": late.order_id,
+            "reason": "Third late delivery this month; wants to speak to a manager.",
+            "priority": "normal", "status": "claimed", "assignee": "support",
+            "notes": [{"author": "support", "text": "Called back, awaiting restaurant reply.",
+                       "at": claimed_at}],
+            "call_id": "", "created_at": late.delivered_at + dt.timedelta(hours=1),
+            "resolved_at": None,
+        },
+    )
+
+
+def live_orders(demo: DemoData) -> tuple[OrderRecord, ...]:
+    """The orders `seed_demo --refresh-recent` puts back as they are in a fresh demo."""
+    wanted = set(demo.live_order_ids)
+    return tuple(o for o in demo.support.orders if o.order_id in wanted)
+
+
+def lifetime_spend(orders: Sequence[OrderRecord], user_id: int) -> int:
+    """Contract section 6: every order's amount but the cancelled ones', in paise."""
+    return sum(o.amount for o in orders
+               if o.user_id == user_id and o.status != OrderStatus.CANCELLED)
+

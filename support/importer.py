@@ -1,0 +1,608 @@
+"""Support data import (contract section 5): validate a whole file first, then upsert it.
+
+`parse_support_data` is pure: the decoded JSON and what the database already holds go in,
+typed records come out, or `InvalidSupportData` listing every bad record by index
+(`orders[3]: amount: 'abc' is not an amount of rupees`). Nothing is written unless the whole
+file is good. `write_support_data` is the I/O: one ordered `bulk_write` of upserts per
+collection, keyed by `user_id`, `order_id` and (for refunds) `order_id`, so loading the same
+file again creates nothing new. `seed_demo` writes its generated records through it too.
+
+File format: `{"customers": [...], "orders": [...]}`, times ISO-8601 (a time without an
+offset is taken as UTC, as every stored time is), money in rupees as a number or a string
+(`449.5`, `"449.50"`), stored as integer paise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from pymongo import UpdateOne
+from pymongo.database import Database
+
+from support.models import OrderStatus
+from support.money import MoneyError, to_paise
+
+Document = dict[str, Any]
+
+CUSTOMER_FIELDS = frozenset({"user_id", "name", "phone", "email", "wallet_balance", "created_at"})
+ORDER_FIELDS = frozenset(
+    {"order_id", "user_id", "restaurant", "items", "amount", "status", "placed_at",
+     "delivered_at", "refund"}
+)
+ITEM_FIELDS = frozenset({"name", "qty", "price"})
+# `tier` and `reason` go to the order's `refunds` document; the order keeps the four others.
+REFUND_FIELDS = frozenset({"amount", "percent", "refund_id", "at", "tier", "reason"})
+TOP_LEVEL_KEYS = frozenset({"customers", "orders"})
+
+STATUSES = tuple(OrderStatus.values)
+# Only these statuses have a delivery time; the others are "null until delivered".
+DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED.value, OrderStatus.REFUNDED.value})
+
+# E.164: a plus sign and 8 to 15 digits. Spaces, dots and dashes people type are dropped;
+# a number without its country code is refused rather than guessed (callers are matched on
+# the exact number Twilio sends).
+_PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+
+
+class InvalidSupportData(ValueError):
+    """The file cannot be loaded; `errors` names every bad record by its index."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the support data")
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    user_id: int
+    name: str
+    phone: str
+    # None: not in the file, so an existing customer keeps its value (a new one gets the default).
+    email: str | None = None
+    wallet_balance: int | None = None
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    name: str
+    qty: int
+    price: int
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    amount: int
+    percent: int
+    refund_id: str
+    at: dt.datetime
+    tier: str | None = None  # None: named after the refund tier with this percent
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: str
+    user_id: int
+    restaurant: str
+    items: tuple[ItemRecord, ...]
+    amount: int
+    status: str
+    placed_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+    refund: RefundRecord | None = None
+
+
+@dataclass(frozen=True)
+class SupportData:
+    customers: tuple[CustomerRecord, ...] = ()
+    orders: tuple[OrderRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What the database already holds that a file must agree with."""
+
+    phones_by_user: Mapping[int, str] = field(default_factory=dict)
+    users_by_phone: Mapping[str, int] = field(default_factory=dict)
+    # Refunds already made: an import may repeat one but never drop or replace it, so that an
+    # order keeps exactly one refund.
+    refund_by_order: Mapping[str, str] = field(default_factory=dict)
+    order_by_refund: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- Reading one record's fields ----------------------------------------------------------
+
+_MISSING = object()
+
+
+class _Fields:
+    """Reads one record's fields, noting each problem as `path: field: message`."""
+
+    def __init__(self, path: str, record: Mapping[str, Any], errors: list[str]) -> None:
+        self.path, self.record, self.errors = path, record, errors
+        self._first_error = len(errors)
+
+    @property
+    def ok(self) -> bool:
+        return len(self.errors) == self._first_error
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.append(f"{self.path}: {name}: {message}")
+
+    def reject_unknown(self, allowed: frozenset[str]) -> None:
+        # A misspelt optional field (`delivered_on`) would otherwise vanish silently.
+        for name in sorted(set(self.record) - allowed):
+            self.error(name, "unknown field")
+
+    def value(self, name: str, required: bool) -> Any:
+        value = self.record.get(name)
+        if value is None:
+            if required:
+                self.error(name, "required")
+            return _MISSING
+        return value
+
+    def text(self, name: str, *, max_length: int, required: bool = True) -> str | None:
+        value = self.value(name, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.error(name, f"{value!r} is not a non-empty string")
+            return None
+        if len(value) > max_length:
+            self.error(name, f"longer than {max_length} characters")
+            return None
+        return value.strip()
+
+    def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+        value = self.value(name, True)
+        if value is _MISSING:
+            return None
+        # bool is an int in Python; `true` in a file is a mistake, not 1.
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.error(name, f"{value!r} is not a whole number")
+            return None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else "")
+            self.error(name, f"{value} is out of range ({bounds})")
+            return None
+        return value
+
+    def money(self, name: str, *, required: bool = True) -> int | None:
+        value = self.value(name, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, (str, int, float)):
+            self.error(name, f"{value!r} is not an amount of rupees")
+            return None
+        try:
+            paise = to_paise(value)
+        except MoneyError as error:
+            self.error(name, str(error))
+            return None
+        if paise < 0:
+            self.error(name, f"{value!r} is negative")
+            return None
+        return paise
+
+    def time(self, name: str, *, required: bool = True) -> dt.datetime | None:
+        value = self.value(name, required)
+        if value is _MISSING:
+            return None
+        parsed = parse_time(value)
+        if parsed is None:
+            self.error(name, f"{value!r} is not an ISO-8601 time")
+        return parsed
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    """An ISO-8601 string as an aware UTC datetime (no offset means UTC); None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def normalize_phone(value: str) -> str | None:
+    """`+91 98123-45678` -> `+919812345678`; None when it is not an international number."""
+    phone = _PHONE_PUNCTUATION.sub("", value)
+    return phone if _PHONE.match(phone) else None
+
+
+# --- Records ------------------------------------------------------------------------------
+
+
+def _record(path: str, raw: object, errors: list[str]) -> _Fields | None:
+    if not isinstance(raw, dict):
+        errors.append(f"{path}: is not an object")
+        return None
+    return _Fields(path, raw, errors)
+
+
+def _customer(path: str, raw: object, errors: list[str]) -> CustomerRecord | None:
+    f = _record(path, raw, errors)
+    if f is None:
+        return None
+    f.reject_unknown(CUSTOMER_FIELDS)
+    user_id = f.integer("user_id", minimum=1)
+    name = f.text("name", max_length=120)
+    phone = f.text("phone", max_length=32)
+    if phone is not None:
+        phone = normalize_phone(phone)
+        if phone is None:
+            f.error("phone", f"{f.record['phone']!r} is not an international number "
+                             "like +919812345678")
+    # "" is how many exports say "no email"; the model allows a blank one.
+    email = "" if f.record.get("email") == "" else f.text("email", max_length=254,
+                                                           required=False)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            f.error("email", f"{email!r} is not an email address")
+    wallet_balance = f.money("wallet_balance", required=False)
+    created_at = f.time("created_at", required=False)
+    if not f.ok or user_id is None or name is None or phone is None:
+        return None
+    return CustomerRecord(user_id, name, phone, email, wallet_balance, created_at)
+
+
+def _items(f: _Fields) -> tuple[ItemRecord, ...] | None:
+    raw = f.value("items", True)
+    if raw is _MISSING:
+        return None
+    if not isinstance(raw, list) or not raw:
+        f.error("items", "must be a non-empty list of {name, qty, price}")
+        return None
+    items: list[ItemRecord] = []
+    for index, raw_item in enumerate(raw):
+        item = _record(f"{f.path}: items[{index}]", raw_item, f.errors)
+        if item is None:
+            continue
+        item.reject_unknown(ITEM_FIELDS)
+        name = item.text("name", max_length=120)
+        qty = item.integer("qty", minimum=1)
+        price = item.money("price")
+        if name is not None and qty is not None and price is not None:
+            items.append(ItemRecord(name, qty, price))
+    return tuple(items) if len(items) == len(raw) else None
+
+
+def _refund(f: _Fields, amount: int | None) -> RefundRecord | None:
+    raw = f.record.get("refund")
+    if raw is None:
+        return None
+    r = _record(f"{f.path}: refund", raw, f.errors)
+    if r is None:
+        return None
+    r.reject_unknown(REFUND_FIELDS)
+    refund_amount = r.money("amount")
+    percent = r.integer("percent", minimum=0, maximum=100)
+    refund_id = r.text("refund_id", max_length=32)
+    at = r.time("at")
+    tier = r.text("tier", max_length=40, required=False)
+    reason = r.text("reason", max_length=2000, required=False) or ""
+    if refund_amount is not None and amount is not None and refund_amount > amount:
+        r.error("amount", "is more than the order's amount")
+    if not r.ok or refund_amount is None or percent is None or refund_id is None or at is None:
+        return None
+    return RefundRecord(refund_amount, percent, refund_id, at, tier, reason)
+
+
+def _status(f: _Fields) -> str | None:
+    status = f.value("status", True)
+    if status is _MISSING:
+        return None
+    if status not in STATUSES:
+        f.error("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        return None
+    return str(status)
+
+
+def _check_lifecycle(f: _Fields, status: str, order: Mapping[str, Any]) -> None:
+    """Delivery time and refund must agree with the status, as the refund tool expects."""
+    delivered = status in DELIVERED_STATUSES
+    if delivered and order.get("delivered_at") is None:
+        f.error("delivered_at", f"required for a {status} order")
+    if not delivered and order.get("delivered_at") is not None:
+        f.error("delivered_at", f"must be null for a {status} order")
+    if status == OrderStatus.REFUNDED and order.get("refund") is None:
+        f.error("refund", "required for a refunded order")
+    if status != OrderStatus.REFUNDED and order.get("refund") is not None:
+        f.error("refund", f"a {status} order has no refund (a refunded order's status is "
+                          "'refunded')")
+
+
+def _order(path: str, raw: object, errors: list[str]) -> OrderRecord | None:
+    f = _record(path, raw, errors)
+    if f is None:
+        return None
+    f.reject_unknown(ORDER_FIELDS)
+    order_id = f.text("order_id", max_length=32)
+    user_id = f.integer("user_id", minimum=1)
+    restaurant = f.text("restaurant", max_length=120)
+    items = _items(f)
+    amount = f.money("amount")
+    status = _status(f)
+    placed_at = f.time("placed_at")
+    delivered_at = f.time("delivered_at", required=False)
+    refund = _refund(f, amount)
+    if status is not None:
+        _check_lifecycle(f, status, f.record)
+    if placed_at and delivered_at and delivered_at < placed_at:
+        f.error("delivered_at", "is before placed_at")
+    if (not f.ok or order_id is None or user_id is None or restaurant is None or items is None
+            or amount is None or status is None or placed_at is None):
+        return None
+    return OrderRecord(order_id, user_id, restaurant, items, amount, status, placed_at,
+                       delivered_at, refund)
+
+
+# --- The whole file -----------------------------------------------------------------------
+
+
+def _list(raw: Mapping[str, Any], key: str, errors: list[str]) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        errors.append(f"{key}: must be a list")
+        return []
+    return value
+
+
+def _check_customer_keys(customers: Iterable[tuple[int, CustomerRecord]],
+                         existing: Existing, errors: list[str]) -> None:
+    seen_ids: dict[int, int] = {}
+    seen_phones: dict[str, int] = {}
+    for index, customer in customers:
+        path = f"customers[{index}]"
+        if customer.user_id in seen_ids:
+            errors.append(f"{path}: user_id: {customer.user_id} repeats "
+                          f"customers[{seen_ids[customer.user_id]}]")
+        seen_ids.setdefault(customer.user_id, index)
+        if customer.phone in seen_phones:
+            errors.append(f"{path}: phone: {customer.phone} repeats "
+                          f"customers[{seen_phones[customer.phone]}]")
+        seen_phones.setdefault(customer.phone, index)
+        owner = existing.users_by_phone.get(customer.phone)
+        if owner is not None and owner != customer.user_id:
+            errors.append(f"{path}: phone: {customer.phone} belongs to customer {owner} "
+                          "in the database")
+
+
+def _check_order_keys(orders: Iterable[tuple[int, OrderRecord]], user_ids: set[int],
+                      existing: Existing, errors: list[str]) -> None:
+    seen_orders: dict[str, int] = {}
+    seen_refunds: dict[str, int] = {}
+    for index, order in orders:
+        path = f"orders[{index}]"
+        if order.order_id in seen_orders:
+            errors.append(f"{path}: order_id: {order.order_id} repeats "
+                          f"orders[{seen_orders[order.order_id]}]")
+        seen_orders.setdefault(order.order_id, index)
+        if order.user_id not in user_ids:
+            errors.append(f"{path}: user_id: no customer {order.user_id} in the file or "
+                          "the database")
+        _check_refund_keys(path, order, existing, seen_refunds, errors)
+        if order.refund is not None:
+            seen_refunds.setdefault(order.refund.refund_id, index)
+
+
+def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
+                       seen_refunds: Mapping[str, int], errors: list[str]) -> None:
+    refunded_as = existing.refund_by_order.get(order.order_id)
+    refund_id = order.refund.refund_id if order.refund else None
+    if refunded_as is not None and refund_id != refunded_as:
+        errors.append(f"{path}: refund: {order.order_id} was already refunded as "
+                      f"{refunded_as}; the file must carry that refund")
+    if refund_id is None:
+        return
+    if refund_id in seen_refunds:
+        errors.append(f"{path}: refund: refund_id {refund_id} repeats "
+                      f"orders[{seen_refunds[refund_id]}]")
+    other_order = existing.order_by_refund.get(refund_id)
+    if other_order is not None and other_order != order.order_id:
+        errors.append(f"{path}: refund: refund_id {refund_id} belongs to order {other_order} "
+                      "in the database")
+
+
+def parse_support_data(raw: object, existing: Existing | None = None) -> SupportData:
+    """Validate a decoded file as a whole; raise InvalidSupportData naming every problem."""
+    existing = existing or Existing()
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise InvalidSupportData(['the file must hold an object {"customers": [...], '
+                                  '"orders": [...]}'])
+    for key in sorted(set(raw) - TOP_LEVEL_KEYS):
+        errors.append(f"{key}: unknown key (expected customers and orders)")
+    customers = [
+        (index, record)
+        for index, item in enumerate(_list(raw, "customers", errors))
+        if (record := _customer(f"customers[{index}]", item, errors)) is not None
+    ]
+    orders = [
+        (index, record)
+        for index, item in enumerate(_list(raw, "orders", errors))
+        if (record := _order(f"orders[{index}]", item, errors)) is not None
+    ]
+    _check_customer_keys(customers, existing, errors)
+    user_ids = {c.user_id for _, c in customers} | set(existing.phones_by_user)
+    _check_order_keys(orders, user_ids, existing, errors)
+    if errors:
+        raise InvalidSupportData(errors)
+    return SupportData(tuple(c for _, c in customers), tuple(o for _, o in orders))
+
+
+def keys_in(raw: object) -> tuple[set[int], set[str], set[str], set[str]]:
+    """The user ids, phones, order ids and refund ids a (not yet valid) file mentions, so
+    that only the matching database records need reading."""
+    user_ids: set[int] = set()
+    phones: set[str] = set()
+    order_ids: set[str] = set()
+    refund_ids: set[str] = set()
+    if not isinstance(raw, dict):
+        return user_ids, phones, order_ids, refund_ids
+    for record in _dicts(raw.get("customers")) + _dicts(raw.get("orders")):
+        if isinstance(record.get("user_id"), int):
+            user_ids.add(record["user_id"])
+        if isinstance(record.get("phone"), str):
+            phones.add(normalize_phone(record["phone"]) or record["phone"])
+        if isinstance(record.get("order_id"), str):
+            order_ids.add(record["order_id"].strip())
+        refund = record.get("refund")
+        if isinstance(refund, dict) and isinstance(refund.get("refund_id"), str):
+            refund_ids.add(refund["refund_id"].strip())
+    return user_ids, phones, order_ids, refund_ids
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+# --- Database I/O -------------------------------------------------------------------------
+
+
+def read_existing(db: Database[Document], raw: object) -> Existing:
+    """The database records the file's keys touch (read before validating it)."""
+    user_ids, phones, order_ids, refund_ids = keys_in(raw)
+    customers = list(db.customers.find(
+        {"$or": [{"user_id": {"$in": sorted(user_ids)}}, {"phone": {"$in": sorted(phones)}}]},
+        {"user_id": 1, "phone": 1},
+    ))
+    refunded = list(db.orders.find(
+        {"order_id": {"$in": sorted(order_ids)}, "refund": {"$ne": None}},
+        {"order_id": 1, "refund.refund_id": 1},
+    ))
+    refunds = list(db.refunds.find({"refund_id": {"$in": sorted(refund_ids)}},
+                                   {"refund_id": 1, "order_id": 1}))
+    return Existing(
+        phones_by_user={c["user_id"]: c["phone"] for c in customers if c["user_id"] in user_ids},
+        users_by_phone={c["phone"]: c["user_id"] for c in customers},
+        refund_by_order={o["order_id"]: o["refund"]["refund_id"] for o in refunded},
+        order_by_refund={r["refund_id"]: r["order_id"] for r in refunds},
+    )
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
+
+
+@dataclass
+class WriteResult:
+    customers: Counts = field(default_factory=Counts)
+    orders: Counts = field(default_factory=Counts)
+    refunds: Counts = field(default_factory=Counts)
+
+    @property
+    def added(self) -> int:
+        return self.customers.added + self.orders.added + self.refunds.added
+
+
+def customer_update(customer: CustomerRecord, now: dt.datetime) -> Document:
+    fields: Document = {"name": customer.name, "phone": customer.phone}
+    # Fields the record leaves out keep an existing customer's value; a new one gets a default.
+    defaults: Document = {}
+    for name, value, default in (("email", customer.email, ""),
+                                 ("wallet_balance", customer.wallet_balance, 0),
+                                 ("created_at", customer.created_at, now)):
+        (fields if value is not None else defaults)[name] = value if value is not None else default
+    return {"$set": fields, "$setOnInsert": defaults} if defaults else {"$set": fields}
+
+
+def order_document(order: OrderRecord) -> Document:
+    refund = order.refund
+    return {
+        "user_id": order.user_id,
+        "restaurant": order.restaurant,
+        "items": [{"name": i.name, "qty": i.qty, "price": i.price} for i in order.items],
+        "amount": order.amount,
+        "status": order.status,
+        "placed_at": order.placed_at,
+        "delivered_at": order.delivered_at,
+        "refund": None if refund is None else {
+            "amount": refund.amount, "percent": refund.percent,
+            "refund_id": refund.refund_id, "at": refund.at,
+        },
+    }
+
+
+def refund_document(order: OrderRecord, refund: RefundRecord,
+                    tier_by_percent: Mapping[int, str]) -> Document:
+    return {
+        "refund_id": refund.refund_id,
+        "user_id": order.user_id,
+        "amount": refund.amount,
+        "percent": refund.percent,
+        "tier": refund.tier or tier_by_percent.get(refund.percent, ""),
+        "reason": refund.reason,
+        "created_at": refund.at,
+    }
+
+
+def _upsert(key: str, value: object, update: Document, only_new: bool) -> UpdateOne:
+    if only_new:
+        # seed_demo: never overwrite what a demo (or a person) has changed since.
+        inserted = {**update.get("$setOnInsert", {}), **update.get("$set", {})}
+        update = {"$setOnInsert": inserted}
+    return UpdateOne({key: value}, update, upsert=True)
+
+
+def _bulk(db: Database[Document], collection: str, key: str,
+          requests: list[tuple[object, Document]], only_new: bool) -> Counts:
+    """Upsert `(key value, update)` pairs in one ordered bulk write."""
+    skipped = 0
+    if only_new:
+        # One query instead of a no-op upsert per record: a second seed_demo stays quick.
+        values = [value for value, _ in requests]
+        present = set(db[collection].distinct(key, {key: {"$in": values}}))
+        skipped = sum(1 for value, _ in requests if value in present)
+        requests = [(value, update) for value, update in requests if value not in present]
+    if not requests:
+        return Counts(unchanged=skipped)
+    result = db[collection].bulk_write(
+        [_upsert(key, value, update, only_new) for value, update in requests], ordered=True
+    )
+    unchanged = result.matched_count - result.modified_count
+    return Counts(result.upserted_count, result.modified_count, unchanged + skipped)
+
+
+def write_support_data(db: Database[Document], data: SupportData, *,
+                       only_new: bool = False, now: dt.datetime | None = None) -> WriteResult:
+    """Upsert validated records: customers, then their orders, then the orders' refunds.
+
+    With `only_new`, records that already exist are left exactly as they are. Each
+    collection is one ordered bulk write; should the database fail half-way, loading the same
+    file again finishes the job (every write is an idempotent upsert).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    tier_by_percent = {t["percent"]: t["name"] for t in db.refund_tiers.find({}, {"_id": 0})}
+    customers = [(c.user_id, customer_update(c, now)) for c in data.customers]
+    orders = [(o.order_id, {"$set": order_document(o)}) for o in data.orders]
+    refunds = [
+        (o.order_id, {"$set": refund_document(o, o.refund, tier_by_percent),
+                      "$setOnInsert": {"call_id": ""}})
+        for o in data.orders if o.refund is not None
+    ]
+    return WriteResult(
+        customers=_bulk(db, "customers", "user_id", customers, only_new),
+        orders=_bulk(db, "orders", "order_id", orders, only_new),
+        refunds=_bulk(db, "refunds", "order_id", refunds, only_new),
+    )

@@ -1,0 +1,67 @@
+"""`manage.py load_support_data FILE.json`: load customers and orders (contract section 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from pymongo.errors import BulkWriteError
+
+from support import mongo
+from support.importer import (
+    InvalidSupportData,
+    parse_support_data,
+    read_existing,
+    write_support_data,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        'Load {"customers": [...], "orders": [...]} from a JSON file, upserting customers by '
+        "user_id and orders by order_id (an order may carry its refund, which also gets its "
+        "refunds record). Times are ISO-8601 (no offset means UTC); money is rupees, as a "
+        'number or a string ("449.50"). The whole file is checked first: any bad record is '
+        "reported by its index and nothing is loaded. Loading the same file again adds "
+        "nothing. See support/fixtures/example_support_data.json."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path, help="the JSON file to load")
+
+    def handle(self, *args: Any, file: Path, **options: Any) -> None:
+        raw = _read_json(file)
+        db = mongo.sync_db()
+        try:
+            data = parse_support_data(raw, read_existing(db, raw))
+        except InvalidSupportData as invalid:
+            problems = "\n  ".join(invalid.errors)
+            raise CommandError(
+                f"{file}: nothing loaded, {len(invalid.errors)} problem(s):\n  {problems}"
+            ) from None
+        try:
+            result = write_support_data(db, data)
+        except BulkWriteError as error:
+            # Someone else wrote a clashing record between the check and the write; every
+            # write is an idempotent upsert, so loading the file again completes it.
+            first = (error.details.get("writeErrors") or [{}])[0].get("errmsg", error)
+            raise CommandError(f"{file}: the database refused a record: {first}") from None
+        self.stdout.write(
+            f"Loaded {file}: customers {result.customers}; orders {result.orders}; "
+            f"refunds {result.refunds}."
+        )
+
+
+def _read_json(file: Path) -> object:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot read {file}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{file} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{file} is not valid JSON: {error}") from None

@@ -1,0 +1,289 @@
+"""`manage.py load_support_data FILE.json`: whole-file validation, then idempotent upserts."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from support import mongo
+from support.importer import Existing, InvalidSupportData, parse_support_data
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "example_support_data.json"
+
+
+def meena(**fields: Any) -> dict[str, Any]:
+    return {"user_id": 301, "name": "Meena Pillai", "phone": "+919845000301",
+            "email": "meena@example.in", "wallet_balance": 0, **fields}
+
+
+def dosa_order(**fields: Any) -> dict[str, Any]:
+    return {
+        "order_id": "ORD-3001", "user_id": 301, "restaurant": "Udupi Sagar",
+        "items": [{"name": "Set Dosa", "qty": 2, "price": "110.00"},
+                  {"name": "Kesari Bath", "qty": 1, "price": 70}],
+        "amount": 290, "status": "delivered",
+        "placed_at": "2026-11-21T08:00:00Z", "delivered_at": "2026-11-21T08:35:00+00:00",
+        **fields,
+    }
+
+
+def refunded_order(**fields: Any) -> dict[str, Any]:
+    refund = {"amount": "224.75", "percent": 50, "refund_id": "RFD-3002",
+              "at": "2026-11-21T09:00:00Z", "tier": "Silver", "reason": "Food arrived cold"}
+    return dosa_order(**{
+        "order_id": "ORD-3002", "status": "refunded", "amount": "449.50",
+        "items": [{"name": "Mutton Biryani", "qty": 1, "price": 449.5}],
+        "refund": refund, **fields,
+    })
+
+
+def write(tmp_path: Path, data: object, name: str = "support.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def load(path: Path) -> str:
+    out = StringIO()
+    call_command("load_support_data", str(path), stdout=out)
+    return out.getvalue()
+
+
+def documents(collection: str) -> list[dict[str, Any]]:
+    return list(mongo.sync_db()[collection].find({}, {"_id": 0}).sort("_id", 1))
+
+
+def problems(data: object, existing: Existing | None = None) -> list[str]:
+    with pytest.raises(InvalidSupportData) as invalid:
+        parse_support_data(data, existing)
+    return invalid.value.errors
+
+
+# --- Loading ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_good_file_loads_customers_and_orders_in_paise(tmp_path: Path) -> None:
+    path = write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]})
+
+    output = load(path)
+
+    assert "customers 1 added" in output and "orders 1 added" in output
+    [customer] = documents("customers")
+    assert customer["user_id"] == 301 and customer["phone"] == "+919845000301"
+    [order] = documents("orders")
+    assert order["user_id"] == 301
+    assert order["items"] == [{"name": "Set Dosa", "qty": 2, "price": 11_000},
+                              {"name": "Kesari Bath", "qty": 1, "price": 7_000}]
+    assert order["amount"] == 29_000
+    assert order["placed_at"] == dt.datetime(2026, 11, 21, 8, 0)  # naive UTC from PyMongo
+    assert order["delivered_at"] == dt.datetime(2026, 11, 21, 8, 35)
+    assert order["refund"] is None
+
+
+@pytest.mark.django_db
+def test_amounts_may_be_strings_or_numbers(tmp_path: Path) -> None:
+    orders = [
+        dosa_order(order_id="ORD-3101", amount="449.50"),
+        dosa_order(order_id="ORD-3102", amount=449.5),
+        dosa_order(order_id="ORD-3103", amount=449),
+        dosa_order(order_id="ORD-3104", amount="1,299"),
+    ]
+    customer = meena(wallet_balance="12.5", email="")
+    load(write(tmp_path, {"customers": [customer], "orders": orders}))
+
+    amounts = {o["order_id"]: o["amount"] for o in documents("orders")}
+    assert amounts == {"ORD-3101": 44_950, "ORD-3102": 44_950, "ORD-3103": 44_900,
+                       "ORD-3104": 129_900}
+    assert documents("customers")[0]["wallet_balance"] == 1_250
+
+
+@pytest.mark.django_db
+def test_an_order_carrying_its_refund_gets_its_refund_record(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [refunded_order()]}))
+
+    [order] = documents("orders")
+    assert order["status"] == "refunded"
+    assert order["refund"] == {"amount": 22_475, "percent": 50, "refund_id": "RFD-3002",
+                               "at": dt.datetime(2026, 11, 21, 9, 0)}
+    [refund] = documents("refunds")
+    assert refund == {
+        "order_id": "ORD-3002", "refund_id": "RFD-3002", "user_id": 301, "amount": 22_475,
+        "percent": 50, "tier": "Silver", "reason": "Food arrived cold", "call_id": "",
+        "created_at": dt.datetime(2026, 11, 21, 9, 0),
+    }
+
+
+@pytest.mark.django_db
+def test_reloading_the_same_file_creates_no_duplicates(tmp_path: Path) -> None:
+    path = write(tmp_path, {"customers": [meena()], "orders": [dosa_order(), refunded_order()]})
+    load(path)
+    before = {name: documents(name) for name in ("customers", "orders", "refunds")}
+
+    output = load(path)
+
+    assert {name: documents(name) for name in before} == before
+    assert "customers 0 added, 0 updated, 1 unchanged" in output
+    assert "orders 0 added, 0 updated, 2 unchanged" in output
+
+
+@pytest.mark.django_db
+def test_a_reload_updates_the_records_it_names(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]}))
+
+    output = load(write(tmp_path, {"orders": [dosa_order(amount="300")]}, "fix.json"))
+
+    assert "orders 0 added, 1 updated" in output
+    assert [o["amount"] for o in documents("orders")] == [30_000]
+    assert len(documents("customers")) == 1
+
+
+@pytest.mark.django_db
+def test_a_file_with_a_bad_record_is_reported_by_index_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    orders = [dosa_order(), dosa_order(order_id="ORD-3002", amount="abc"),
+              dosa_order(order_id="ORD-3003", status="lost")]
+    path = write(tmp_path, {"customers": [meena()], "orders": orders})
+
+    with pytest.raises(CommandError) as error:
+        load(path)
+
+    message = str(error.value)
+    assert "nothing loaded, 2 problem(s)" in message
+    assert "orders[1]: amount: 'abc' is not an amount of rupees" in message
+    assert "orders[2]: status: 'lost' is not one of placed, preparing" in message
+    assert documents("customers") == [] and documents("orders") == []
+
+
+@pytest.mark.django_db
+def test_an_order_may_belong_to_a_customer_already_in_the_database(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()]}, "customers.json"))
+
+    load(write(tmp_path, {"orders": [dosa_order()]}, "orders.json"))
+
+    assert [o["order_id"] for o in documents("orders")] == ["ORD-3001"]
+
+
+@pytest.mark.django_db
+def test_a_file_may_not_drop_a_refund_the_database_holds(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [refunded_order()]}))
+    unrefunded = dosa_order(order_id="ORD-3002")
+
+    with pytest.raises(CommandError, match=r"orders\[0\]: refund: ORD-3002 was already "
+                                           r"refunded as RFD-3002"):
+        load(write(tmp_path, {"orders": [unrefunded]}, "undo.json"))
+
+    assert documents("orders")[0]["status"] == "refunded"
+
+
+@pytest.mark.django_db
+def test_a_phone_number_of_another_customer_in_the_database_is_refused(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()]}))
+
+    with pytest.raises(CommandError, match=r"customers\[0\]: phone: \+919845000301 belongs "
+                                           r"to customer 301"):
+        load(write(tmp_path, {"customers": [meena(user_id=302)]}, "clash.json"))
+
+
+@pytest.mark.django_db
+def test_the_example_file_loads(tmp_path: Path) -> None:
+    output = load(EXAMPLE)
+
+    assert "customers 2 added" in output and "orders 4 added" in output
+    assert "refunds 1 added" in output
+    lakshmi = documents("customers")[0]
+    assert lakshmi["phone"] == "+919845000501"
+    assert lakshmi["wallet_balance"] == 15_000
+    assert lakshmi["created_at"] == dt.datetime(2026, 1, 15, 4, 0)  # 09:30 IST in UTC
+
+
+def test_an_unreadable_file_is_a_command_error(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="cannot read"):
+        load(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"customers": [', encoding="utf-8")
+    with pytest.raises(CommandError, match="is not valid JSON"):
+        load(broken)
+
+
+# --- Validation (pure) --------------------------------------------------------------------
+
+
+def test_every_bad_record_is_named_by_its_index() -> None:
+    data = {
+        "customers": [meena(), meena(user_id="7", phone="98450 00302"), meena(name="")],
+        "orders": [
+            dosa_order(),
+            dosa_order(order_id="ORD-3002", delivered_at=None),
+            dosa_order(order_id="ORD-3001"),
+            dosa_order(order_id="ORD-3004", user_id=999),
+            dosa_order(order_id="ORD-3005", items=[{"name": "Set Dosa", "qty": 0}]),
+        ],
+    }
+
+    assert problems(data) == [
+        "customers[1]: user_id: '7' is not a whole number",
+        "customers[1]: phone: '98450 00302' is not an international number like +919812345678",
+        "customers[2]: name: '' is not a non-empty string",
+        "orders[1]: delivered_at: required for a delivered order",
+        "orders[4]: items[0]: qty: 0 is out of range (from 1)",
+        "orders[4]: items[0]: price: required",
+        "orders[2]: order_id: ORD-3001 repeats orders[0]",
+        "orders[3]: user_id: no customer 999 in the file or the database",
+    ]
+
+
+def test_status_delivery_time_and_refund_must_agree() -> None:
+    data = {
+        "customers": [meena()],
+        "orders": [
+            dosa_order(status="preparing"),
+            refunded_order(refund=None),
+            dosa_order(order_id="ORD-3003", refund=refunded_order()["refund"]),
+            dosa_order(order_id="ORD-3004", delivered_at="2026-11-21T07:00:00Z"),
+        ],
+    }
+
+    assert problems(data) == [
+        "orders[0]: delivered_at: must be null for a preparing order",
+        "orders[1]: refund: required for a refunded order",
+        "orders[2]: refund: a delivered order has no refund (a refunded order's status is "
+        "'refunded')",
+        "orders[3]: delivered_at: is before placed_at",
+    ]
+
+
+def test_amounts_with_more_than_paise_and_unknown_fields_are_refused() -> None:
+    order = dosa_order(amount="10.005", delivered_on="2026-11-21")
+    bad_refund = copy.deepcopy(refunded_order())
+    bad_refund["refund"]["amount"] = "500"
+
+    assert problems({"customers": [meena()], "orders": [order, bad_refund], "extra": []}) == [
+        "extra: unknown key (expected customers and orders)",
+        "orders[0]: delivered_on: unknown field",
+        "orders[0]: amount: '10.005' has more than paise precision",
+        "orders[1]: refund: amount: is more than the order's amount",
+    ]
+
+
+def test_a_file_that_is_not_an_object_of_lists_is_refused() -> None:
+    assert problems([]) == ['the file must hold an object {"customers": [...], '
+                            '"orders": [...]}']
+    assert problems({"customers": {}, "orders": ["ORD-1"]}) == [
+        "customers: must be a list",
+        "orders[0]: is not an object",
+    ]
+
+
+def test_times_without_an_offset_are_utc() -> None:
+    data = parse_support_data({"customers": [meena(created_at="2026-11-01T10:00:00")]})
+
+    assert data.customers[0].created_at == dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.UTC)

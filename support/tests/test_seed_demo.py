@@ -1,0 +1,193 @@
+"""`manage.py seed_demo`: the demo data set, its staff login, and running it again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import Client
+
+from support import mongo
+from support.demo_data import build_demo_data, live_orders
+
+pytestmark = pytest.mark.django_db
+
+STATUSES = {"placed", "preparing", "out_for_delivery", "delivered", "cancelled", "refunded"}
+REFUND_WINDOW = dt.timedelta(hours=2)
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def docs(collection: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return list(mongo.sync_db()[collection].find(query or {}).sort("_id", 1))
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC)  # Django's MongoClient hands back naive UTC
+
+
+def tier(spend: int) -> str:
+    """Contract section 6, in paise."""
+    if spend >= 1_000_000:
+        return "Platinum"
+    if spend >= 500_000:
+        return "Gold"
+    return "Silver" if spend >= 200_000 else "Bronze"
+
+
+def tiers_by_user() -> dict[int, str]:
+    spend: dict[int, int] = {}
+    for order in docs("orders", {"status": {"$ne": "cancelled"}}):
+        spend[order["user_id"]] = spend.get(order["user_id"], 0) + order["amount"]
+    return {user_id: tier(paise) for user_id, paise in spend.items()}
+
+
+def printed_login(output: str) -> tuple[str, str]:
+    match = re.search(r"^Staff login: (\S+) / (\S+)", output, re.MULTILINE)
+    assert match, output
+    return match[1], match[2]
+
+
+def test_it_loads_twenty_customers_and_about_two_hundred_orders() -> None:
+    output = seed()
+
+    customers = docs("customers")
+    orders = docs("orders")
+    assert [c["user_id"] for c in customers] == list(range(1, 21))
+    assert all(re.fullmatch(r"\+91[6-9]\d{9}", c["phone"]) for c in customers)
+    assert len({c["phone"] for c in customers}) == 20
+    assert 180 <= len(orders) <= 240
+    numbers = sorted(int(o["order_id"].removeprefix("ORD-")) for o in orders)
+    assert numbers == list(range(1001, 1001 + len(orders)))
+    assert f"added 20 customers, {len(orders)} orders" in output
+    assert len(docs("complaints")) == 3 and len(docs("escalations")) == 2
+
+
+def test_orders_are_in_every_status() -> None:
+    seed()
+
+    orders = docs("orders")
+    assert {o["status"] for o in orders} == STATUSES
+    for order in orders:
+        delivered = order["status"] in ("delivered", "refunded")
+        assert (order["delivered_at"] is not None) == delivered, order["order_id"]
+        assert order["amount"] == sum(i["qty"] * i["price"] for i in order["items"])
+
+
+def test_customers_are_spread_over_all_four_tiers() -> None:
+    seed()
+
+    by_tier: dict[str, int] = {}
+    for name in tiers_by_user().values():
+        by_tier[name] = by_tier.get(name, 0) + 1
+    assert set(by_tier) == {"Bronze", "Silver", "Gold", "Platinum"}
+    assert min(by_tier.values()) >= 4
+
+
+def test_refunded_orders_carry_their_refund_and_a_matching_refund_record() -> None:
+    seed()
+
+    refunded = docs("orders", {"status": "refunded"})
+    refunds = {r["order_id"]: r for r in docs("refunds")}
+    assert refunded and set(refunds) == {o["order_id"] for o in refunded}
+    tiers = tiers_by_user()
+    for order in refunded:
+        record = refunds[order["order_id"]]
+        assert order["refund"]["refund_id"] == record["refund_id"]
+        assert order["refund"]["amount"] == record["amount"] <= order["amount"]
+        assert record["tier"] == tiers[order["user_id"]]
+        assert record["user_id"] == order["user_id"]
+    # Wallets hold what the refunds credited.
+    for customer in docs("customers"):
+        mine = [r["amount"] for r in refunds.values() if r["user_id"] == customer["user_id"]]
+        assert customer["wallet_balance"] == sum(mine)
+
+
+def test_customers_of_every_tier_have_a_delivery_inside_the_refund_window() -> None:
+    seed()
+
+    now = dt.datetime.now(dt.UTC)
+    recent = [o for o in docs("orders", {"status": "delivered"})
+              if now - utc(o["delivered_at"]) < REFUND_WINDOW]
+    tiers = tiers_by_user()
+    assert len(recent) >= 5
+    assert {tiers[o["user_id"]] for o in recent} == {"Bronze", "Silver", "Gold", "Platinum"}
+
+
+def test_the_printed_staff_login_opens_the_admin(settings: Any) -> None:
+    # Tests run with DEBUG off, whose manifest storage needs collectstatic's output.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    username, password = printed_login(seed())
+    client = Client()
+
+    response = client.post("/admin/login/?next=/admin/",
+                           {"username": username, "password": password})
+
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    user = get_user_model().objects.get(username=username)
+    assert user.is_staff and not user.is_superuser
+
+
+def test_the_staff_user_joins_the_support_lead_group() -> None:
+    lead, _ = Group.objects.get_or_create(name="Support lead")  # migration 0003 makes it
+
+    seed()
+
+    assert list(get_user_model().objects.get(username="support").groups.all()) == [lead]
+
+
+def test_running_it_again_changes_nothing() -> None:
+    first = seed()
+    before = {name: docs(name) for name in
+              ("customers", "orders", "refunds", "complaints", "escalations")}
+    user = get_user_model().objects.get(username="support")
+
+    second = seed()
+
+    assert {name: docs(name) for name in before} == before
+    assert get_user_model().objects.get(username="support").password == user.password
+    assert "Demo data: nothing to add" in second
+    assert printed_login(second) == printed_login(first)
+
+
+def test_refresh_recent_puts_a_day_old_refunded_delivery_back_in_the_window() -> None:
+    seed()
+    live = live_orders(build_demo_data(dt.datetime.now(dt.UTC)))
+    order = next(o for o in live if o.status == "delivered" and o.user_id == 4)
+    db = mongo.sync_db()
+    # A demo yesterday: the order was refunded (wallet credited), and a day has gone by.
+    day = dt.timedelta(days=1)
+    assert order.delivered_at is not None
+    db.orders.update_one({"order_id": order.order_id}, {"$set": {
+        "status": "refunded", "placed_at": order.placed_at - day,
+        "delivered_at": order.delivered_at - day,
+        "refund": {"amount": 9_000, "percent": 30, "refund_id": "RFD-TEST01",
+                   "at": order.delivered_at - day},
+    }})
+    db.refunds.insert_one({"refund_id": "RFD-TEST01", "order_id": order.order_id, "user_id": 4,
+                           "amount": 9_000})
+    db.customers.update_one({"user_id": 4}, {"$inc": {"wallet_balance": 9_000}})
+    wallet_before_demo = docs("customers", {"user_id": 4})[0]["wallet_balance"] - 9_000
+
+    assert "1 of the demo's recent orders are no longer recent" in seed()
+    output = seed("--refresh-recent")
+
+    assert order.order_id in output
+    [refreshed] = docs("orders", {"order_id": order.order_id})
+    assert refreshed["status"] == "delivered" and refreshed["refund"] is None
+    assert dt.datetime.now(dt.UTC) - utc(refreshed["delivered_at"]) < REFUND_WINDOW
+    assert docs("refunds", {"order_id": order.order_id}) == []
+    assert docs("customers", {"user_id": 4})[0]["wallet_balance"] == wallet_before_demo
+    assert "no longer recent" not in seed()
