@@ -1,0 +1,41 @@
+"""The database refuses what the contract says is unique, whoever writes it."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from support import mongo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_two_customers_cannot_share_a_user_id() -> None:
+    customers = mongo.sync_db().customers
+    customers.insert_one({"user_id": 1, "name": "Asha", "phone": "+919800000001"})
+    with pytest.raises(DuplicateKeyError):
+        customers.insert_one({"user_id": 1, "name": "Ravi", "phone": "+919800000002"})
+
+
+def test_two_customers_cannot_share_a_phone_number() -> None:
+    customers = mongo.sync_db().customers
+    customers.insert_one({"user_id": 1, "name": "Asha", "phone": "+919800000001"})
+    with pytest.raises(DuplicateKeyError):
+        customers.insert_one({"user_id": 2, "name": "Ravi", "phone": "+919800000001"})
+
+
+@pytest.mark.parametrize(
+    ("collection", "field"),
+    [
+        ("orders", "order_id"),
+        ("refunds", "refund_id"),
+        ("refunds", "order_id"),
+        ("complaints", "complaint_id"),
+        ("escalations", "ticket_id"),
+        ("calls", "call_id"),
+    ],
+)
+def test_ids_are_unique(collection: str, field: str) -> None:
+    mongo.sync_db()[collection].insert_one({field: "X-1"})
+    with pytest.raises(DuplicateKeyError):
+        mongo.sync_db()[collection].insert_one({field: "X-1"})
