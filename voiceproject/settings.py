@@ -195,3 +195,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pymongo": {"level": "WARNING"}, "websockets": {"level": "WARNING"}},
 }
+
+# --- Staff back office (issue 5; support/staff/) ----------------------------------------------
+# ModelBackend, except that permission names are read without projecting a joined field,
+# which the embedded SecantusDB answers wrongly (see support/staff/auth.py).
+AUTHENTICATION_BACKENDS = ["support.staff.auth.PermissionNamesBackend"]

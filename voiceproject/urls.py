@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from realtime.views import create_voice_session
 from voiceproject.health import healthz
@@ -9,5 +9,6 @@ from voiceproject.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
 ]

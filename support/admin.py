@@ -1,0 +1,481 @@
+"""The back office in the Django admin: the support collections, the refund tiers, actions.
+
+Big collections (orders, calls) stay fast: no full counts (`show_full_result_count = False` and
+a paginator that stops counting at a cap), no joins on change lists (the customer shows as its
+`user_id`; searching orders by customer name or phone looks the customers up first), and the
+voice bot's data (items, refunds, transcripts, tool calls) is read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from support import complaints, escalations
+from support.models import (
+    Call,
+    Complaint,
+    Customer,
+    Escalation,
+    EscalationStatus,
+    Order,
+    Refund,
+    RefundTier,
+)
+from support.money import MoneyError, format_inr, rupees, to_paise
+from support.staff.forms import AssignForm
+from support.staff.throttle import ThrottledAdminAuthenticationForm
+
+admin.site.site_header = "Voice support back office"
+admin.site.site_title = "Voice support"
+admin.site.index_title = "Support data"
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows: past that, "10,000+" is all a person needs to know."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return self.object_list[: self.CAP].count()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def customer_link(user_id: int | None) -> str:
+    if user_id is None:
+        return "—"
+    url = reverse("admin:support_customer_changelist") + f"?user_id__exact={user_id}"
+    return format_html('<a href="{}">{}</a>', url, user_id)
+
+
+class BigCollectionAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+
+    @admin.display(description="customer", ordering="customer_id")
+    def user_id(self, obj: Any) -> str:
+        return customer_link(obj.customer_id)
+
+
+# --- Customers and orders -----------------------------------------------------------------
+
+
+@admin.register(Customer)
+class CustomerAdmin(BigCollectionAdmin):
+    list_display = ("user_id_", "name", "phone", "email", "wallet", "created_at")
+    search_fields = ("name", "^phone", "email")
+    list_filter = (("created_at", admin.DateFieldListFilter),)
+    readonly_fields = ("wallet", "created_at", "orders_link")
+    exclude = ("wallet_balance",)
+
+    @admin.display(description="user id", ordering="user_id")
+    def user_id_(self, obj: Customer) -> int:
+        return obj.user_id
+
+    @admin.display(description="wallet", ordering="wallet_balance")
+    def wallet(self, obj: Customer) -> str:
+        return format_inr(obj.wallet_balance)
+
+    @admin.display(description="orders")
+    def orders_link(self, obj: Customer) -> str:
+        url = reverse("admin:support_order_changelist") + f"?customer_id={obj.user_id}"
+        return format_html('<a href="{}">orders of {}</a>', url, obj.name)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The bot and the orders refer to customers by user_id: it never changes.
+        return (*self.readonly_fields, "user_id") if obj else self.readonly_fields
+
+
+ORDER_ID = re.compile(r"^[A-Za-z]+-\w+$")
+
+
+@admin.register(Order)
+class OrderAdmin(BigCollectionAdmin):
+    list_display = ("order_id", "user_id", "restaurant", "total", "status", "placed_at", "refund_")
+    list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
+    search_fields = ("order_id",)  # see get_search_results: order id, customer name or phone
+    search_help_text = "Order id (ORD-1001), customer name or phone."
+    fields = ("order_id", "user_id", "restaurant", "status", "placed_at", "delivered_at",
+              "items_", "total", "refund_")
+    readonly_fields = ("order_id", "user_id", "placed_at", "items_", "total", "refund_")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders come from the ordering system (load_support_data), not staff
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
+    ) -> tuple[QuerySet[Order], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if ORDER_ID.match(term):
+            return queryset.filter(order_id__in={term, term.upper()}), False
+        # Customers first (a small collection), then their orders by user_id: no $lookup.
+        digits = re.sub(r"\D", "", term)
+        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 1:
+            people = Customer.objects.filter(phone__endswith=digits)
+        else:
+            people = Customer.objects.filter(name__icontains=term)
+        user_ids = list(people.values_list("user_id", flat=True)[:500])
+        return queryset.filter(customer_id__in=user_ids), False
+
+    @admin.display(description="amount", ordering="amount")
+    def total(self, obj: Order) -> str:
+        return format_inr(obj.amount)
+
+    @admin.display(description="items")
+    def items_(self, obj: Order) -> str:
+        return format_html_join("", "<div>{}</div>", ((str(item),) for item in obj.items)) or "—"
+
+    @admin.display(description="refund")
+    def refund_(self, obj: Order) -> str:
+        if obj.refund is None:
+            return "—"
+        url = reverse("admin:support_refund_changelist") + f"?order_id={obj.order_id}"
+        return format_html('<a href="{}">{}</a>', url, str(obj.refund))
+
+
+@admin.register(Refund)
+class RefundAdmin(BigCollectionAdmin):
+    list_display = ("refund_id", "order_link", "user_id", "total", "percent", "tier", "created_at")
+    list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=refund_id", "=order_id")
+    search_help_text = "Refund id or order id, exactly."
+
+    # Refunds are records of money paid: nobody edits or deletes them here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="amount", ordering="amount")
+    def total(self, obj: Refund) -> str:
+        return format_inr(obj.amount)
+
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, obj: Refund) -> str:
+        url = reverse("admin:support_order_changelist") + f"?q={obj.order_id}"
+        return format_html('<a href="{}">{}</a>', url, obj.order_id)
+
+
+# --- Complaints and escalations -------------------------------------------------------------
+
+
+def report(request: HttpRequest, admin_: admin.ModelAdmin, done: int, verb: str) -> None:
+    noun = admin_.model._meta.verbose_name if done == 1 else admin_.model._meta.verbose_name_plural
+    admin_.message_user(request, f"{done} {noun} {verb}.", messages.SUCCESS)
+
+
+@admin.register(Complaint)
+class ComplaintAdmin(BigCollectionAdmin):
+    list_display = ("complaint_id", "category", "status", "user_id", "order_id", "created_at",
+                    "summary")
+    list_filter = ("status", "category", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=complaint_id", "=order_id", "description")
+    readonly_fields = ("complaint_id", "user_id", "order_id", "description", "call_id",
+                       "created_at")
+    fields = ("complaint_id", "user_id", "order_id", "category", "status", "description",
+              "call_id", "created_at")
+    actions = ("resolve_selected", "review_selected")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # complaints are filed by customers through the agent
+
+    @admin.display(description="description")
+    def summary(self, obj: Complaint) -> str:
+        return obj.description if len(obj.description) <= 80 else obj.description[:77] + "…"
+
+    @admin.action(description="Resolve selected complaints", permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Complaint]) -> None:
+        ids = list(queryset.values_list("complaint_id", flat=True))
+        report(request, self, complaints.resolve_complaints(ids), "resolved")
+
+    @admin.action(description="Mark selected complaints in review", permissions=["change"])
+    def review_selected(self, request: HttpRequest, queryset: QuerySet[Complaint]) -> None:
+        ids = list(queryset.values_list("complaint_id", flat=True))
+        report(request, self, complaints.review_complaints(ids), "marked in review")
+
+
+@admin.register(Escalation)
+class EscalationAdmin(BigCollectionAdmin):
+    list_display = ("ticket_id", "priority", "status", "assignee", "age", "user_id", "order_id",
+                    "created_at", "page")
+    list_filter = ("status", "priority", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=ticket_id", "=order_id", "=assignee")
+    search_help_text = "Ticket id, order id or assignee's username, exactly."
+    # Status, assignee and notes change only through the domain functions (atomic, one winner).
+    fields = ("ticket_id", "user_id", "order_id", "priority", "status", "assignee", "reason",
+              "call_id", "created_at", "resolved_at", "notes_", "page")
+    readonly_fields = ("ticket_id", "user_id", "order_id", "status", "assignee", "reason",
+                       "call_id", "created_at", "resolved_at", "notes_", "page")
+    actions = ("claim_selected", "assign_selected", "resolve_selected")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tickets are opened by the agent's escalate_to_human tool
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj: Escalation) -> str:
+        return timesince(obj.created_at, obj.resolved_at or timezone.now())
+
+    @admin.display(description="staff page")
+    def page(self, obj: Escalation) -> str:
+        return format_html('<a href="{}">open</a>', reverse("staff:ticket", args=[obj.ticket_id]))
+
+    @admin.display(description="notes")
+    def notes_(self, obj: Escalation) -> str:
+        rows = ((n.author, timezone.localtime(n.at).strftime("%d %b %H:%M"), n.text)
+                for n in obj.notes)
+        return format_html_join("", "<p><b>{}</b> ({}): {}</p>", rows) or "—"
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Escalation], change: Callable[[str], Any]
+    ) -> None:
+        """Apply `change` to each ticket; report successes and, one by one, refusals."""
+        done = 0
+        for ticket_id in queryset.values_list("ticket_id", flat=True):
+            try:
+                change(ticket_id)
+            except escalations.TicketError as error:
+                self.message_user(request, error.message, messages.WARNING)
+            else:
+                done += 1
+        report(request, self, done, "updated")
+
+    @admin.action(description="Claim selected tickets (assign to me)", permissions=["change"])
+    def claim_selected(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
+        me = request.user.get_username()
+        self._each(request, queryset, lambda t: escalations.claim(t, me))
+
+    @admin.action(description="Reassign selected tickets…", permissions=["change"])
+    def assign_selected(
+        self, request: HttpRequest, queryset: QuerySet[Escalation]
+    ) -> HttpResponse | None:
+        form = AssignForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            who, me = form.cleaned_data["assignee"], request.user.get_username()
+            self._each(request, queryset, lambda t: escalations.assign(t, who, by=me))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reassign tickets",
+            "opts": self.model._meta,
+            "form": form,
+            "tickets": queryset,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/support/escalation/assign.html", context)
+
+    @admin.action(description="Resolve selected tickets", permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
+        me = request.user.get_username()
+        self._each(request, queryset.exclude(status=EscalationStatus.RESOLVED),
+                   lambda t: escalations.resolve(t, me))
+
+
+# --- Calls --------------------------------------------------------------------------------
+
+
+@admin.register(Call)
+class CallAdmin(BigCollectionAdmin):
+    list_display = ("call_id", "started_at", "duration", "user_id", "channel", "end_reason",
+                    "tools")
+    list_filter = ("channel", "end_reason", ("started_at", admin.DateFieldListFilter))
+    search_fields = ("=call_id",)
+    fields = ("call_id", "user_id", "channel", "started_at", "ended_at", "duration",
+              "end_reason", "transcript_", "tool_calls_", "usage_", "page")
+    readonly_fields = fields
+
+    # Calls are what happened: read-only for everyone.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="duration")
+    def duration(self, obj: Call) -> str:
+        if obj.ended_at is None:
+            return "—"
+        seconds = int((obj.ended_at - obj.started_at).total_seconds())
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+
+    @admin.display(description="tool calls")
+    def tools(self, obj: Call) -> int:
+        return len(obj.tool_calls)
+
+    @admin.display(description="transcript")
+    def transcript_(self, obj: Call) -> str:
+        rows = ((line.role, timezone.localtime(line.at).strftime("%H:%M:%S"), line.text)
+                for line in obj.transcript)
+        return format_html_join("", "<p><b>{}</b> <small>{}</small> {}</p>", rows) or "—"
+
+    @admin.display(description="tool calls")
+    def tool_calls_(self, obj: Call) -> str:
+        rows = (
+            (t.name, "ok" if t.ok else "failed", t.ms, _json(t.args), _json(t.result))
+            for t in obj.tool_calls
+        )
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} ms</td><td><pre>{}</pre></td>"
+            "<td><pre>{}</pre></td></tr>",
+            rows,
+        )
+        if not body:
+            return "—"
+        head = "<tr><th>tool</th><th></th><th>time</th><th>arguments</th><th>result</th></tr>"
+        return format_html("<table>{}{}</table>", format_html(head), body)
+
+    @admin.display(description="Live API usage")
+    def usage_(self, obj: Call) -> str:
+        return format_html("<pre>{}</pre>", _json(obj.usage)) if obj.usage else "—"
+
+    @admin.display(description="staff page")
+    def page(self, obj: Call) -> str:
+        return format_html('<a href="{}">open</a>', reverse("staff:call", args=[obj.call_id]))
+
+
+# --- Refund tiers -----------------------------------------------------------------------------
+
+TierRow = tuple[str, int, int]  # (name, min_lifetime_spend in paise, percent)
+
+
+def tier_set_errors(tiers: Iterable[TierRow]) -> list[str]:
+    """Why this set of tiers cannot be the refund policy (empty when it can). Pure."""
+    tiers = list(tiers)
+    errors: list[str] = []
+    names: dict[str, str] = {}
+    for name, _, _ in tiers:
+        key = name.strip().casefold()
+        if key in names:
+            errors.append(f'Two tiers are named "{name}": tier names must be unique.')
+        names[key] = name
+    for name, min_spend, percent in tiers:
+        if not 0 <= percent <= 100:
+            errors.append(f'Tier "{name}": the refund must be between 0 and 100 percent.')
+        if min_spend < 0:
+            errors.append(f'Tier "{name}": the lifetime spend threshold cannot be negative.')
+    by_threshold: dict[int, str] = {}
+    for name, min_spend, _ in sorted(tiers, key=lambda tier: tier[1]):
+        if min_spend in by_threshold:
+            errors.append(
+                f'Tiers "{by_threshold[min_spend]}" and "{name}" both start at '
+                f"{format_inr(min_spend)}: each tier needs its own threshold."
+            )
+        by_threshold[min_spend] = name
+    if 0 not in by_threshold:
+        errors.append("One tier must start at ₹0.00, so that every customer has a tier.")
+    return errors
+
+
+class RupeesField(forms.CharField):
+    """Rupees in the form ("5000" or "5,000.50"), paise in the model."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return rupees(value) if isinstance(value, int) else value
+
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return to_paise(text)
+        except MoneyError as error:
+            raise ValidationError(f"Enter an amount in rupees, like 5000 or 2500.50 ({error}).")
+
+
+class RefundTierForm(forms.ModelForm):
+    min_lifetime_spend = RupeesField(label="Lifetime spend from (₹)")
+    percent = forms.IntegerField(label="Refund (%)")
+
+    class Meta:
+        model = RefundTier
+        fields = ("name", "min_lifetime_spend", "percent")
+
+    def clean(self) -> dict[str, Any]:
+        """Check the whole set of tiers as it would be after this save."""
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        others = RefundTier.objects.exclude(pk=self.instance.pk) if self.instance.pk else (
+            RefundTier.objects.all()
+        )
+        rows = [(t.name, t.min_lifetime_spend, t.percent) for t in others]
+        rows.append((cleaned["name"], cleaned["min_lifetime_spend"], cleaned["percent"]))
+        errors = tier_set_errors(rows)
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
+
+
+@admin.register(RefundTier)
+class RefundTierAdmin(admin.ModelAdmin):
+    form = RefundTierForm
+    list_display = ("name", "threshold", "percent_")
+    ordering = ("-min_lifetime_spend",)
+    actions = None  # bulk delete would skip the whole-set check in delete_view
+
+    @admin.display(description="lifetime spend from", ordering="min_lifetime_spend")
+    def threshold(self, obj: RefundTier) -> str:
+        return format_inr(obj.min_lifetime_spend)
+
+    @admin.display(description="refund", ordering="percent")
+    def percent_(self, obj: RefundTier) -> str:
+        return f"{obj.percent}%"
+
+    def construct_change_message(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, add: bool = False
+    ) -> Any:
+        # The history shows what changed from what, not just which field: "percent: 75 → 80".
+        if add or not form.changed_data:
+            return super().construct_change_message(request, form, formsets, add)
+        changes = []
+        for field in form.changed_data:
+            before, after = form.initial.get(field), form.cleaned_data.get(field)
+            if field == "min_lifetime_spend":
+                before, after = format_inr(before or 0), format_inr(after or 0)
+            changes.append(f"{field}: {before} → {after}")
+        return "Changed " + "; ".join(changes) + "."
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        tier = self.get_object(request, object_id)
+        if tier is not None and request.method == "POST":
+            rest = RefundTier.objects.exclude(pk=tier.pk)
+            errors = tier_set_errors((t.name, t.min_lifetime_spend, t.percent) for t in rest)
+            if errors:
+                for error in errors:
+                    message = f"Cannot delete {tier.name}: {error}"
+                    self.message_user(request, message, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:support_refundtier_changelist"))
+        return super().delete_view(request, object_id, extra_context)

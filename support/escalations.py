@@ -1,0 +1,135 @@
+"""What staff do to an escalation ticket: claim, assign, add a note, resolve.
+
+Each change is ONE conditional update on the ticket's document (`find_one_and_update` with the
+expected state in the filter), so two people acting at once cannot both win: MongoDB applies
+the first, the second finds the filter no longer matches and is told why (who has it, or that
+it is resolved). No transaction is needed because every change touches one document.
+
+Callers (admin actions, staff views) catch `TicketError` and show its message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from pymongo import ReturnDocument
+
+from support.models import Escalation, EscalationStatus
+from support.mongo import Document, sync_db
+
+OPEN = EscalationStatus.OPEN.value
+CLAIMED = EscalationStatus.CLAIMED.value
+RESOLVED = EscalationStatus.RESOLVED.value
+
+MAX_NOTE_LENGTH = 5000
+
+
+class TicketError(Exception):
+    """A ticket change that did not happen; `message` says why, for a person to read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TicketNotFound(TicketError):
+    pass
+
+
+class TicketTaken(TicketError):
+    """Someone else holds the ticket; `assignee` is who."""
+
+    def __init__(self, ticket_id: str, assignee: str) -> None:
+        super().__init__(f"Ticket {ticket_id} is already claimed by {assignee}.")
+        self.assignee = assignee
+
+
+class TicketResolved(TicketError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"Ticket {ticket_id} is already resolved.")
+
+
+def _collection() -> Any:
+    return sync_db()[Escalation._meta.db_table]
+
+
+def _note(author: str, text: str) -> Document:
+    # Same shape as EscalationNote, so the ORM reads notes written here.
+    return {"author": author, "text": text, "at": timezone.now()}
+
+
+def _update(ticket_id: str, expected: Document, update: Document) -> Escalation:
+    """Apply `update` only if the ticket still matches `expected`; else explain why not."""
+    done = _collection().find_one_and_update(
+        {"ticket_id": ticket_id, **expected}, update, return_document=ReturnDocument.AFTER
+    )
+    if done is None:
+        raise _why_not(ticket_id)
+    return Escalation.objects.get(ticket_id=ticket_id)
+
+
+def _why_not(ticket_id: str) -> TicketError:
+    current = _collection().find_one({"ticket_id": ticket_id}, {"status": 1, "assignee": 1})
+    if current is None:
+        return TicketNotFound(f"There is no ticket {ticket_id}.")
+    if current.get("status") == RESOLVED:
+        return TicketResolved(ticket_id)
+    if current.get("assignee"):
+        return TicketTaken(ticket_id, current["assignee"])
+    return TicketError(f"Ticket {ticket_id} changed meanwhile; reload and try again.")
+
+
+def claim(ticket_id: str, username: str) -> Escalation:
+    """Take an open ticket. Claiming a ticket you already hold is a no-op, not an error."""
+    try:
+        return _update(
+            ticket_id,
+            {"status": OPEN},
+            {"$set": {"status": CLAIMED, "assignee": username}},
+        )
+    except TicketTaken as taken:
+        if taken.assignee == username:
+            return Escalation.objects.get(ticket_id=ticket_id)
+        raise
+
+
+def assign(ticket_id: str, assignee: str, by: str) -> Escalation:
+    """Give an unresolved ticket to `assignee` (taking it from whoever had it), noting who did."""
+    if not assignee:
+        raise TicketError("Choose someone to assign the ticket to.")
+    return _update(
+        ticket_id,
+        {"status": {"$ne": RESOLVED}},
+        {
+            "$set": {"status": CLAIMED, "assignee": assignee},
+            "$push": {"notes": _note(by, f"Assigned to {assignee}.")},
+        },
+    )
+
+
+def add_note(ticket_id: str, author: str, text: str) -> Escalation:
+    """Append a note (allowed on resolved tickets too: follow-ups happen)."""
+    text = text.strip()
+    if not text:
+        raise TicketError("A note cannot be empty.")
+    if len(text) > MAX_NOTE_LENGTH:
+        raise TicketError(f"A note can be at most {MAX_NOTE_LENGTH} characters.")
+    return _update(ticket_id, {}, {"$push": {"notes": _note(author, text)}})
+
+
+def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
+    """Close a ticket that is open or held by `username`.
+
+    A ticket someone else holds must be reassigned to you first (TicketTaken says who has it).
+    """
+    update: Document = {
+        "$set": {"status": RESOLVED, "assignee": username, "resolved_at": timezone.now()}
+    }
+    if note.strip():
+        update["$push"] = {"notes": _note(username, note.strip()[:MAX_NOTE_LENGTH])}
+    return _update(
+        ticket_id,
+        {"$or": [{"status": OPEN}, {"status": CLAIMED, "assignee": username}]},
+        update,
+    )

@@ -1,0 +1,1 @@
+"""Staff pages beyond the admin: the escalation queue, call history and the dashboard."""

@@ -1,0 +1,38 @@
+"""Who may see and do what under /staff/: active staff (else the admin login) with a permission
+(else 403). The permissions come from the "Support agent" / "Support lead" groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.cache import never_cache
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+VIEW_TICKETS = "support.view_escalation"
+CHANGE_TICKETS = "support.change_escalation"
+VIEW_CALLS = "support.view_call"
+
+
+def require_perm(request: HttpRequest, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"You need the {perm} permission for this page.")
+
+
+def staff_view(perm: str) -> Callable[[View], View]:
+    """Staff login (redirect to the admin login) plus `perm` (403 without it); never cached."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            require_perm(request, perm)
+            return view(request, *args, **kwargs)
+
+        return never_cache(staff_member_required(guarded))  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,239 @@
+"""The Django admin over the support data, as an agent, a lead and a non-staff user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
+
+from support.models import Complaint, Customer, Escalation, Order
+from support.tests.conftest import make_order
+from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
+    agent,
+    arjun,
+    fresh_cache,
+    guest,
+    guest_client,
+    lead,
+    make_complaint,
+    make_ticket,
+    meera,
+    priya,
+    priya_ticket,
+    staff_groups,
+    staff_test_settings,
+)
+
+pytestmark = pytest.mark.django_db
+
+LISTS = ["customer", "order", "refund", "complaint", "escalation", "call", "refundtier"]
+
+
+def rows(response: Any) -> list[Any]:
+    return list(response.context["cl"].result_list)
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+@pytest.mark.parametrize("model", LISTS)
+def test_agent_and_lead_see_every_list(model: str, agent: Client, lead: Client, priya: Any) -> None:
+    assert agent.get(f"/admin/support/{model}/").status_code == 200
+    assert lead.get(f"/admin/support/{model}/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/support/order/", "/admin/support/call/"])
+def test_non_staff_are_sent_to_the_login(path: str, guest_client: Client) -> None:
+    for client in (guest_client, Client()):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_orders_show_rupees_and_their_refund(agent: Client, asha: Customer) -> None:
+    response = agent.get("/admin/support/order/")
+
+    body = response.content.decode()
+    assert "₹337.50" in body  # ORD-1001's amount
+    assert "₹375.00 (30%, RFD-K7M2QP)" in body  # ORD-1005's refund
+    assert response.context["cl"].show_full_result_count is False
+
+
+def test_order_page_shows_items_and_refund_read_only(agent: Client, asha: Customer) -> None:
+    order = Order.objects.get(order_id="ORD-1005")
+
+    response = agent.get(f"/admin/support/order/{order.pk}/change/")
+
+    body = response.content.decode()
+    assert "1 × Chicken Biryani @ ₹1,250.00" in body
+    assert "RFD-K7M2QP" in body
+    assert 'name="status"' not in body  # agents only view orders
+
+
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        ("ORD-2001", {"ORD-2001"}),
+        ("ord-2001", {"ORD-2001"}),
+        ("Ravi", {"ORD-2001"}),
+        ("+919800000202", {"ORD-2001"}),
+        ("98000 00202", {"ORD-2001"}),
+        ("nobody", set()),
+    ],
+)
+def test_order_search_by_id_customer_name_or_phone(
+    term: str, expected: set[str], agent: Client, asha: Customer, ravi: Customer
+) -> None:
+    response = agent.get("/admin/support/order/", {"q": term})
+
+    assert {o.order_id for o in rows(response)} == expected
+
+
+def test_order_filters_by_status_and_customer(agent: Client, asha: Customer, ravi: Customer) -> None:
+    delivered = agent.get("/admin/support/order/", {"status__exact": "delivered"})
+    ravis = agent.get("/admin/support/order/", {"customer_id": "202"})
+
+    assert {o.order_id for o in rows(delivered)} == {"ORD-1001", "ORD-1002", "ORD-2001"}
+    assert {o.order_id for o in rows(ravis)} == {"ORD-2001"}
+
+
+def test_order_list_does_not_join_customers(agent: Client, asha: Customer) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        agent.get("/admin/support/order/", {"q": "Asha"})
+
+    order_queries = [q["sql"] for q in queries.captured_queries if "db.orders." in q["sql"]]
+    assert order_queries and not any("$lookup" in sql for sql in order_queries)
+
+
+def test_customer_search_and_wallet_in_rupees(agent: Client, asha: Customer, ravi: Customer) -> None:
+    response = agent.get("/admin/support/customer/", {"q": "asha"})
+
+    assert [c.user_id for c in rows(response)] == [101]
+    assert "₹120.00" in response.content.decode()
+
+
+def test_refund_filters_by_tier(agent: Client, asha: Customer) -> None:
+    from support.models import Refund
+
+    Refund.objects.create(refund_id="RFD-AAAAAA", order_id="ORD-1005", customer=asha,
+                          amount=37_500, percent=30, tier="Bronze")  # fmt: skip
+    Refund.objects.create(refund_id="RFD-BBBBBB", order_id="ORD-1001", customer=asha,
+                          amount=16_875, percent=50, tier="Silver")  # fmt: skip
+
+    response = agent.get("/admin/support/refund/", {"tier": "Silver"})
+
+    assert [r.refund_id for r in rows(response)] == ["RFD-BBBBBB"]
+    assert "₹168.75" in response.content.decode()
+
+
+def test_escalations_filter_by_priority(agent: Client) -> None:
+    make_ticket("TKT-URG001", priority="urgent")
+    make_ticket("TKT-LOW001", priority="low")
+
+    response = agent.get("/admin/support/escalation/", {"priority__exact": "urgent"})
+
+    assert [t.ticket_id for t in rows(response)] == ["TKT-URG001"]
+
+
+def test_call_page_shows_transcript_and_tool_calls_read_only(agent: Client, priya: Any) -> None:
+    from support.models import Call
+
+    call = Call.objects.get(call_id="call-priya-1")
+    response = agent.get(f"/admin/support/call/{call.pk}/change/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "My dosa was cold and soggy." in body
+    assert "escalate_to_human" in body and "42 ms" in body
+    assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # arguments as readable JSON
+    assert "total_token_count" in body
+    assert 'name="_save"' not in body  # read-only for everyone
+
+
+def test_agent_resolves_complaints_with_an_action(agent: Client) -> None:
+    make_complaint("CMP-AAAAAA")
+    make_complaint("CMP-BBBBBB", status="resolved")
+    ids = [str(c.pk) for c in Complaint.objects.all()]
+
+    response = agent.post(
+        "/admin/support/complaint/",
+        {"action": "resolve_selected", ACTION_CHECKBOX_NAME: ids},
+        follow=True,
+    )
+
+    assert set(Complaint.objects.values_list("status", flat=True)) == {"resolved"}
+    assert "1 complaint resolved." in messages_of(response)
+
+
+def test_agent_claims_tickets_with_an_action_and_is_told_of_taken_ones(agent: Client) -> None:
+    make_ticket("TKT-FREE01")
+    make_ticket("TKT-HELD01", status="claimed", assignee="arjun")
+    ids = [str(t.pk) for t in Escalation.objects.all()]
+
+    response = agent.post(
+        "/admin/support/escalation/",
+        {"action": "claim_selected", ACTION_CHECKBOX_NAME: ids},
+        follow=True,
+    )
+
+    assert Escalation.objects.get(ticket_id="TKT-FREE01").assignee == "meera"
+    assert Escalation.objects.get(ticket_id="TKT-HELD01").assignee == "arjun"
+    assert "Ticket TKT-HELD01 is already claimed by arjun." in messages_of(response)
+
+
+def test_lead_reassigns_tickets_through_the_intermediate_page(
+    lead: Client, meera: Any
+) -> None:
+    make_ticket("TKT-HELD01", status="claimed", assignee="arjun")
+    ids = [str(t.pk) for t in Escalation.objects.all()]
+
+    form = lead.post("/admin/support/escalation/",
+                     {"action": "assign_selected", ACTION_CHECKBOX_NAME: ids})  # fmt: skip
+    assert form.status_code == 200 and "Reassign tickets" in form.content.decode()
+
+    lead.post(
+        "/admin/support/escalation/",
+        {"action": "assign_selected", ACTION_CHECKBOX_NAME: ids, "apply": "1",
+         "assignee": "meera"},
+    )  # fmt: skip
+
+    ticket = Escalation.objects.get(ticket_id="TKT-HELD01")
+    assert (ticket.status, ticket.assignee) == ("claimed", "meera")
+
+
+def test_guest_cannot_run_actions(guest_client: Client) -> None:
+    make_complaint("CMP-AAAAAA")
+    ids = [str(c.pk) for c in Complaint.objects.all()]
+
+    response = guest_client.post(
+        "/admin/support/complaint/", {"action": "resolve_selected", ACTION_CHECKBOX_NAME: ids}
+    )
+
+    assert response.status_code == 302
+    assert Complaint.objects.get().status == "open"
+
+
+def test_nobody_adds_or_edits_calls_and_refunds(lead: Client, priya: Any) -> None:
+    assert lead.get("/admin/support/call/add/").status_code == 403
+    assert lead.get("/admin/support/refund/add/").status_code == 403
+    assert lead.get("/admin/support/order/add/").status_code == 403
+
+
+def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer) -> None:
+    from support.admin import CappedCountPaginator
+
+    for n in range(12):
+        make_order(asha, f"ORD-9{n:03d}", status="placed", amount=100, placed_hours_ago=n)
+    CappedCountPaginator.CAP, cap = 10, CappedCountPaginator.CAP
+    try:
+        response = agent.get("/admin/support/order/")
+    finally:
+        CappedCountPaginator.CAP = cap
+
+    assert response.context["cl"].result_count == 10  # stopped counting at the cap

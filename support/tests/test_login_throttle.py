@@ -1,0 +1,77 @@
+"""Repeated failed logins on the admin login (also the /staff/ login) are throttled."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from support.staff import throttle
+from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
+    PASSWORD,
+    fresh_cache,
+    meera,
+    staff_groups,
+    staff_test_settings,
+)
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/admin/login/?next=/staff/"
+
+
+def login(username: str, password: str, ip: str = "203.0.113.7") -> tuple[int, str]:
+    response = Client(REMOTE_ADDR=ip).post(LOGIN, {"username": username, "password": password})
+    return response.status_code, response.content.decode()
+
+
+def test_a_right_password_logs_in(meera: User) -> None:
+    status, _ = login("meera", PASSWORD)
+
+    assert status == 302
+
+
+def test_five_failures_lock_the_username_from_that_address(meera: User) -> None:
+    for _ in range(throttle.USER_FAILURE_LIMIT):
+        status, body = login("meera", "wrong")
+        assert status == 200 and "Please enter the correct username and password" in body
+
+    status, body = login("meera", PASSWORD)  # even the right password, now
+
+    assert status == 200
+    assert "Too many failed login attempts" in body
+
+
+def test_the_lock_is_per_address_and_username(meera: User) -> None:
+    for _ in range(throttle.USER_FAILURE_LIMIT):
+        login("meera", "wrong")
+
+    assert login("meera", PASSWORD, ip="198.51.100.9")[0] == 302
+    assert login("MEERA", "wrong")[1].count("Too many failed login attempts") == 1
+
+
+def test_many_usernames_from_one_address_are_throttled(meera: User) -> None:
+    for n in range(throttle.IP_FAILURE_LIMIT):
+        login(f"someone{n}", "wrong")
+
+    status, body = login("meera", PASSWORD)
+
+    assert "Too many failed login attempts" in body
+
+
+def test_a_success_forgets_earlier_failures(meera: User) -> None:
+    for _ in range(throttle.USER_FAILURE_LIMIT - 1):
+        login("meera", "wrong")
+    assert login("meera", PASSWORD)[0] == 302
+
+    for _ in range(throttle.USER_FAILURE_LIMIT - 1):
+        login("meera", "wrong")
+    assert login("meera", PASSWORD)[0] == 302
+
+
+def test_a_non_staff_user_cannot_log_in_to_the_back_office(staff_groups: object) -> None:
+    User.objects.create_user("guest", password=PASSWORD)
+
+    status, body = login("guest", PASSWORD)
+
+    assert status == 200 and "staff account" in body

@@ -1,0 +1,311 @@
+"""The escalation queue under /staff/: pages, actions, one winner per claim, live updates."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.db import connections
+from django.test import Client
+
+from support import escalations
+from support.events import announce_escalation
+from support.models import Escalation
+from support.staff.routing import staff_websocket_urlpatterns
+from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
+    agent,
+    arjun,
+    client_for,
+    fresh_cache,
+    guest,
+    guest_client,
+    lead,
+    make_ticket,
+    meera,
+    priya,
+    priya_ticket,
+    staff_groups,
+    staff_test_settings,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def status_of(ticket_id: str) -> tuple[str, str | None]:
+    ticket = Escalation.objects.get(ticket_id=ticket_id)
+    return ticket.status, ticket.assignee
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+def test_open_queue_lists_most_urgent_first_then_oldest(agent: Client) -> None:
+    make_ticket("TKT-LOW001", priority="low", minutes_ago=300)
+    make_ticket("TKT-NRM001", priority="normal", minutes_ago=20)
+    make_ticket("TKT-URG001", priority="urgent", minutes_ago=5)
+    make_ticket("TKT-NRM002", priority="normal", minutes_ago=90)
+    make_ticket("TKT-CLM001", priority="urgent", status="claimed", assignee="arjun")
+
+    response = agent.get("/staff/queue/")
+
+    assert response.status_code == 200
+    ids = [t.ticket_id for t in response.context["page"].rows]
+    assert ids == ["TKT-URG001", "TKT-NRM002", "TKT-NRM001", "TKT-LOW001"]
+    body = response.content.decode()
+    assert "1\xa0hour, 30\xa0minutes" in body  # the age of TKT-NRM002
+    assert 'src="/static/staff/queue.js"' in body and "<script>" not in body
+
+
+def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
+    make_ticket("TKT-MINE01", status="claimed", assignee="meera")
+    make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
+
+    everyone = agent.get("/staff/queue/claimed/")
+    mine = agent.get("/staff/queue/claimed/?mine=1")
+
+    assert {t.ticket_id for t in everyone.context["page"].rows} == {"TKT-MINE01", "TKT-THEIRS"}
+    assert [t.ticket_id for t in mine.context["page"].rows] == ["TKT-MINE01"]
+
+
+def test_resolved_queue_and_unknown_queue(lead: Client) -> None:
+    make_ticket("TKT-DONE01", status="resolved", assignee="arjun")
+
+    assert [t.ticket_id for t in lead.get("/staff/queue/resolved/").context["page"].rows] == [
+        "TKT-DONE01"
+    ]
+    assert lead.get("/staff/queue/nonsense/").status_code == 404
+
+
+def test_queue_pages_without_counting(agent: Client) -> None:
+    for n in range(53):
+        make_ticket(f"TKT-P{n:05d}", minutes_ago=n)
+
+    first = agent.get("/staff/queue/").context["page"]
+    second = agent.get("/staff/queue/?page=2").context["page"]
+
+    assert (len(first.rows), first.has_next) == (50, True)
+    assert (len(second.rows), second.has_next) == (3, False)
+
+
+def test_ticket_page_shows_customer_order_call_and_notes(agent: Client, priya_ticket: Any) -> None:
+    response = agent.get("/staff/tickets/TKT-AAAAAA/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    for expected in [
+        "Priya Nair", "+919800000301", "₹250.50",  # profile, wallet in rupees
+        "ORD-3001", "Udupi Grand", "₹240.00", "2 × Masala Dosa",  # the order
+        "My dosa was cold and soggy.", "escalate_to_human", "42 ms", "+3.0 s",  # the call
+        "Customer sounded upset.",  # the notes
+        "csrfmiddlewaretoken",
+    ]:  # fmt: skip
+        assert expected in body, expected
+
+
+def test_unknown_ticket_is_404(agent: Client) -> None:
+    assert agent.get("/staff/tickets/TKT-NOPE00/").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/staff/queue/", "/staff/tickets/TKT-AAAAAA/", "/staff/"])
+def test_non_staff_are_sent_to_the_login(path: str, guest_client: Client, priya_ticket: Any) -> None:
+    for client in (guest_client, Client()):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/?next=")
+
+
+def test_staff_without_a_support_group_are_refused(staff_groups: Any, priya_ticket: Any) -> None:
+    loner = User.objects.create_user("loner", password="x", is_staff=True)
+
+    assert client_for(loner).get("/staff/queue/").status_code == 403
+    assert client_for(loner).post("/staff/tickets/TKT-AAAAAA/claim").status_code == 403
+    assert status_of("TKT-AAAAAA") == ("open", None)
+
+
+# --- Actions ------------------------------------------------------------------------------------
+
+
+def test_agent_claims_a_ticket(agent: Client, priya_ticket: Any) -> None:
+    response = agent.post("/staff/tickets/TKT-AAAAAA/claim", follow=True)
+
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
+    assert "You claimed ticket TKT-AAAAAA." in messages_of(response)
+
+
+def test_second_claimer_is_told_who_has_it(agent: Client, lead: Client, priya_ticket: Any) -> None:
+    agent.post("/staff/tickets/TKT-AAAAAA/claim")
+
+    response = lead.post("/staff/tickets/TKT-AAAAAA/claim", follow=True)
+
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
+    assert "Ticket TKT-AAAAAA is already claimed by meera." in messages_of(response)
+
+
+def test_claim_from_the_queue_goes_back_to_the_queue(agent: Client, priya_ticket: Any) -> None:
+    response = agent.post("/staff/tickets/TKT-AAAAAA/claim", {"next": "/staff/queue/"})
+    offsite = agent.post("/staff/tickets/TKT-AAAAAA/claim", {"next": "https://evil.example/"})
+
+    assert response["Location"] == "/staff/queue/"
+    assert offsite["Location"] == "/staff/tickets/TKT-AAAAAA/"
+
+
+def test_actions_need_post_and_a_csrf_token(meera: User, priya_ticket: Any) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(meera)
+
+    assert strict.get("/staff/tickets/TKT-AAAAAA/claim").status_code == 405
+    assert strict.post("/staff/tickets/TKT-AAAAAA/claim").status_code == 403
+    assert status_of("TKT-AAAAAA") == ("open", None)
+
+
+def test_guest_cannot_act(guest_client: Client, priya_ticket: Any) -> None:
+    for action in ("claim", "resolve", "note", "assign"):
+        response = guest_client.post(f"/staff/tickets/TKT-AAAAAA/{action}", {"text": "hi"})
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert status_of("TKT-AAAAAA") == ("open", None)
+    assert len(Escalation.objects.get(ticket_id="TKT-AAAAAA").notes) == 1
+
+
+def test_lead_assigns_a_ticket_to_the_agent(lead: Client, meera: User, priya_ticket: Any) -> None:
+    response = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": "meera"}, follow=True)
+
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
+    assert "Ticket TKT-AAAAAA assigned to meera." in messages_of(response)
+    note = Escalation.objects.get(ticket_id="TKT-AAAAAA").notes[-1]
+    assert (note.author, note.text) == ("arjun", "Assigned to meera.")
+
+
+def test_assigning_to_someone_who_is_not_staff_is_refused(
+    lead: Client, guest: User, priya_ticket: Any
+) -> None:
+    response = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": "guest"}, follow=True)
+
+    assert status_of("TKT-AAAAAA") == ("open", None)
+    assert "Choose someone to assign the ticket to." in messages_of(response)
+
+
+def test_agent_adds_a_note(agent: Client, priya_ticket: Any) -> None:
+    agent.post("/staff/tickets/TKT-AAAAAA/note", {"text": "Called back, refund promised."})
+    empty = agent.post("/staff/tickets/TKT-AAAAAA/note", {"text": "   "}, follow=True)
+
+    notes = Escalation.objects.get(ticket_id="TKT-AAAAAA").notes
+    assert [(n.author, n.text) for n in notes][-1] == ("meera", "Called back, refund promised.")
+    assert len(notes) == 2
+    assert "A note cannot be empty." in messages_of(empty)
+
+
+def test_agent_resolves_their_ticket_with_a_note(agent: Client, priya_ticket: Any) -> None:
+    agent.post("/staff/tickets/TKT-AAAAAA/claim")
+
+    agent.post("/staff/tickets/TKT-AAAAAA/resolve", {"note": "Refunded in full."})
+
+    ticket = Escalation.objects.get(ticket_id="TKT-AAAAAA")
+    assert (ticket.status, ticket.assignee) == ("resolved", "meera")
+    assert ticket.resolved_at is not None
+    assert ticket.notes[-1].text == "Refunded in full."
+
+
+def test_nobody_resolves_a_ticket_someone_else_holds(
+    agent: Client, lead: Client, priya_ticket: Any
+) -> None:
+    agent.post("/staff/tickets/TKT-AAAAAA/claim")
+
+    response = lead.post("/staff/tickets/TKT-AAAAAA/resolve", follow=True)
+
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
+    assert "Ticket TKT-AAAAAA is already claimed by meera." in messages_of(response)
+
+
+def test_a_resolved_ticket_cannot_be_claimed_or_reassigned(priya_ticket: Any) -> None:
+    escalations.resolve("TKT-AAAAAA", "meera")
+
+    with pytest.raises(escalations.TicketResolved):
+        escalations.claim("TKT-AAAAAA", "arjun")
+    with pytest.raises(escalations.TicketResolved):
+        escalations.assign("TKT-AAAAAA", "arjun", by="arjun")
+    with pytest.raises(escalations.TicketNotFound):
+        escalations.claim("TKT-NOPE00", "arjun")
+
+
+def test_concurrent_claims_have_one_winner(priya_ticket: Any) -> None:
+    names = [f"staff{n}" for n in range(8)]
+    start = threading.Barrier(len(names))
+
+    def try_claim(name: str) -> str:
+        start.wait()  # all threads fire at once
+        try:
+            escalations.claim("TKT-AAAAAA", name)
+            return "won"
+        except escalations.TicketTaken as taken:
+            return f"lost to {taken.assignee}"
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        outcomes = list(pool.map(try_claim, names))
+
+    status, winner = status_of("TKT-AAAAAA")
+    assert status == "claimed" and winner in names
+    assert outcomes.count("won") == 1
+    assert outcomes[names.index(winner)] == "won"
+    assert outcomes.count(f"lost to {winner}") == len(names) - 1
+
+
+# --- Live updates ---------------------------------------------------------------------------
+
+STAFF_WS = AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns))
+
+
+def session_cookie(user: User) -> list[tuple[bytes, bytes]]:
+    cookie = client_for(user).cookies["sessionid"].value
+    return [(b"cookie", f"sessionid={cookie}".encode())]
+
+
+@pytest.fixture
+def meera_cookie(meera: User) -> list[tuple[bytes, bytes]]:
+    return session_cookie(meera)
+
+
+@pytest.fixture
+def guest_cookie(guest: User) -> list[tuple[bytes, bytes]]:
+    return session_cookie(guest)
+
+
+async def test_queue_page_hears_a_new_escalation(meera_cookie: list[tuple[bytes, bytes]]) -> None:
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    connected, _ = await socket.connect()
+    assert connected
+
+    await announce_escalation(
+        {"_id": object(), "ticket_id": "TKT-LIVE01", "user_id": 301, "reason": "wants a human",
+         "priority": "urgent", "status": "open", "created_at": None}
+    )  # fmt: skip
+
+    message = await socket.receive_json_from(timeout=2)
+    assert message["type"] == "escalation"
+    assert message["ticket"]["ticket_id"] == "TKT-LIVE01"
+    assert message["ticket"]["priority"] == "urgent"
+    assert "_id" not in message["ticket"]
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("who", ["guest", "anonymous"])
+async def test_queue_socket_refuses_non_staff(
+    who: str, guest_cookie: list[tuple[bytes, bytes]]
+) -> None:
+    headers = guest_cookie if who == "guest" else []
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
+
+    connected, _ = await socket.connect()
+
+    assert not connected
