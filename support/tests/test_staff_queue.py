@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -263,12 +262,13 @@ def test_concurrent_claims_have_one_winner(priya_ticket: Any) -> None:
 
 # --- Live updates ---------------------------------------------------------------------------
 
-STAFF_WS = AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns))
+STAFF_WS = URLRouter(staff_websocket_urlpatterns)  # as voiceproject/asgi.py mounts it
+SAME_SITE = (b"origin", b"http://testserver")
 
 
 def session_cookie(user: User) -> list[tuple[bytes, bytes]]:
     cookie = client_for(user).cookies["sessionid"].value
-    return [(b"cookie", f"sessionid={cookie}".encode())]
+    return [SAME_SITE, (b"cookie", f"sessionid={cookie}".encode())]
 
 
 @pytest.fixture
@@ -303,7 +303,16 @@ async def test_queue_page_hears_a_new_escalation(meera_cookie: list[tuple[bytes,
 async def test_queue_socket_refuses_non_staff(
     who: str, guest_cookie: list[tuple[bytes, bytes]]
 ) -> None:
-    headers = guest_cookie if who == "guest" else []
+    headers = guest_cookie if who == "guest" else [SAME_SITE]
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
+
+    connected, _ = await socket.connect()
+
+    assert not connected
+
+
+async def test_queue_socket_refuses_another_site(meera_cookie: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"origin", b"https://evil.example"), meera_cookie[1]]
     socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
 
     connected, _ = await socket.connect()
