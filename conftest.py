@@ -31,6 +31,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # Nothing has connected yet: Django's connection reads this dict when it first connects.
     settings.DATABASES["default"]["HOST"] = uri
     settings.MONGODB_URI = uri
+    # Tests run with DEBUG off but without collectstatic: serve static files from the app
+    # and project directories, unhashed.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.SERVESTATIC_USE_FINDERS = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -3,6 +3,7 @@
     http       -> Django (servestatic middleware serves /static/ from collectstatic output)
     websocket  -> realtime.routing: each route wrapped in its own guard (the browser route
                   behind the allowed-hosts origin check, Twilio's behind its signature check)
+               -> support.staff.routing: the live escalation queue (staff session, same origin)
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ django_application = get_asgi_application()  # sets Django up before the imports
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import close_clients_at_shutdown  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),
     }
 )
 
