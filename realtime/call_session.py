@@ -26,7 +26,9 @@ from realtime.call_record import CallRecord
 from realtime.instructions import system_instruction
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
 from realtime.tool_dispatch import ToolDispatcher, ToolHooks, ToolOutcome
-from support.tools import ToolContext, function_declarations
+from support import mongo
+from support.events import announce_escalation
+from support.tools import ToolContext, function_declarations, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +226,7 @@ class CallSession:
         )
         if ticket:
             self._send(_event("escalated", ticket_id=ticket))
+            await self._announce_escalation(ticket)
         message = (
             "Sorry, our voice assistant is unavailable right now. "
             + (f"A colleague will follow up on ticket {ticket}." if ticket else "Please try again shortly.")
@@ -232,8 +235,6 @@ class CallSession:
         await self.end("agent_unavailable", tell_caller=_event("error", code="agent_unavailable", message=message))
 
     async def _tools_run_escalation(self, reason: str) -> str | None:
-        from support.tools import run_tool
-
         result = await run_tool(
             "escalate_to_human",
             {"reason": reason, "priority": "high"},
@@ -300,11 +301,10 @@ class CallSession:
             self._spawn(self._announce_escalation(result["ticket_id"]))
 
     async def _announce_escalation(self, ticket_id: str) -> None:
-        try:
-            from support.events import announce_escalation
-        except ImportError:  # the staff queue is optional in this build
-            return
-        await announce_escalation({"ticket_id": ticket_id, "call_id": self.call_id})
+        """Put the new ticket on every open staff queue page at once."""
+        ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id}, {"_id": 0})
+        if ticket is not None:
+            await announce_escalation(ticket)
 
     # --- to the caller ----------------------------------------------------------------------
 

@@ -234,6 +234,15 @@ async def test_identical_repeated_calls_are_run_once_and_answered_for_each_id(as
 
 
 async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live: FakeLiveServer) -> None:
+    from channels.layers import get_channel_layer
+
+    from support.events import ESCALATIONS_GROUP
+
+    staff_queue = get_channel_layer()
+    assert staff_queue is not None
+    listener = await staff_queue.new_channel()
+    await staff_queue.group_add(ESCALATIONS_GROUP, listener)
+
     call, responses = await run_tools(
         live,
         [
@@ -250,6 +259,9 @@ async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live:
     escalated = [e for e in call.events if e["type"] == "escalated"]
     assert escalated == [{"type": "escalated", "ticket_id": ticket["ticket_id"]}]
     assert ticket["call_id"] == next(e for e in call.events if e["type"] == "ready")["call_id"]
+    announced = await asyncio.wait_for(staff_queue.receive(listener), 5)
+    assert announced["ticket"]["ticket_id"] == ticket["ticket_id"]
+    assert announced["ticket"]["priority"] == "high"
     await call.leave()
 
 
