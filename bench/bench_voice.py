@@ -1,0 +1,306 @@
+"""Browser callers through daphne to a fake Live API, against a minimal relay as the floor.
+
+    .venv/bin/python -m bench.bench_voice [--calls 50] [--seconds 30]
+
+Each simulated caller streams 40 ms PCM frames in real time to `/ws/voice` on a real daphne
+process (with the embedded database); the fake Live API streams 20 ms agent chunks back the
+whole time. Every frame carries its send time in its first 8 bytes (the bridge relays audio
+byte-exact), so latency is measured inside the audio on one clock: the load generator and
+the fake share this process. Then the same load goes through `bench.minimal_relay`, a bare
+`websockets` relay doing the same conversion, and the ratios are printed. The load
+generator shares the machine with the server, so compare figures from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymongo import MongoClient
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from voiceproject.embedded_db import EmbeddedMongo, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+UP_FRAME_S, DOWN_FRAME_S = 0.040, 0.020
+UP_FRAME = np.random.default_rng(1).normal(0, 3000, 640).astype("<i2").tobytes()  # 40 ms @16k
+DOWN_FRAME = np.random.default_rng(2).normal(0, 3000, 480).astype("<i2").tobytes()  # 20 ms @24k
+WARM_UP_S = 2.0
+LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+
+
+def stamped(frame: bytes) -> bytes:
+    return struct.pack("<q", time.perf_counter_ns()) + frame[8:]
+
+
+def age_ms(frame: bytes) -> float:
+    return (time.perf_counter_ns() - struct.unpack_from("<q", frame)[0]) / 1e6
+
+
+@dataclass
+class Figures:
+    up_ms: list[float] = field(default_factory=list)
+    down_ms: list[float] = field(default_factory=list)
+    up_sent: int = 0
+    up_received: int = 0
+    down_sent: int = 0
+    down_received: int = 0
+    measuring: bool = False
+
+
+class LeanFake:
+    """Just enough Live API for load: setupComplete, then agent audio every 20 ms."""
+
+    def __init__(self, figures: Figures) -> None:
+        self.figures = figures
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{LIVE_PATH}"
+
+    async def session(self, ws: ServerConnection) -> None:
+        await ws.recv()  # setup
+        await ws.send(b'{"setupComplete":{}}')
+        talker = asyncio.create_task(self.talk(ws))
+        try:
+            async for message in ws:
+                audio = json.loads(message).get("realtimeInput", {}).get("audio")
+                if audio and self.figures.measuring:
+                    pcm = base64.b64decode(audio["data"])
+                    # A message may carry several caller frames (the bridge coalesces a
+                    # backlog); each frame carries its own send time.
+                    for start in range(0, len(pcm), len(UP_FRAME)):
+                        self.figures.up_received += 1
+                        self.figures.up_ms.append(age_ms(pcm[start : start + 8]))
+        except ConnectionClosed:
+            pass
+        finally:
+            talker.cancel()
+
+    async def talk(self, ws: ServerConnection) -> None:
+        next_at = time.perf_counter()
+        while True:
+            next_at += DOWN_FRAME_S
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            data = base64.b64encode(stamped(DOWN_FRAME)).decode()
+            message = (
+                '{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
+                '{"mimeType":"audio/pcm;rate=24000","data":"' + data + '"}}]}}}'
+            )
+            measuring = self.figures.measuring
+            try:
+                await ws.send(message.encode())
+            except ConnectionClosed:
+                return
+            if measuring:
+                self.figures.down_sent += 1
+
+
+async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> None:
+    async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
+        while True:  # wait for `ready`
+            message = await ws.recv()
+            if isinstance(message, str) and json.loads(message)["type"] == "ready":
+                break
+
+        async def listen() -> None:
+            async for message in ws:
+                if isinstance(message, bytes) and figures.measuring:
+                    figures.down_received += 1
+                    figures.down_ms.append(age_ms(message))
+
+        listener = asyncio.create_task(listen())
+        next_at = time.perf_counter()
+        while next_at < stop_at:
+            next_at += UP_FRAME_S
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            measuring = figures.measuring
+            await ws.send(stamped(UP_FRAME))
+            if measuring:
+                figures.up_sent += 1
+        await asyncio.sleep(0.3)  # let the last frames land
+        listener.cancel()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on port {port}")
+
+
+def summary(figures: Figures, cpu: float, seconds: float, calls: int, mem_per_call: float) -> dict[str, float]:
+    def pct(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    call_minutes = calls * seconds / 60
+    result = {
+        "up_p50": pct(figures.up_ms, 50), "up_p99": pct(figures.up_ms, 99),
+        "down_p50": pct(figures.down_ms, 50), "down_p99": pct(figures.down_ms, 99),
+        "up_lost": max(0, figures.up_sent - figures.up_received),
+        "down_lost": max(0, figures.down_sent - figures.down_received),
+        "cpu_per_call_min": cpu / call_minutes,
+        "mem_mb_per_call": mem_per_call,
+    }  # fmt: skip
+    result["calls_per_core"] = 60 / result["cpu_per_call_min"] if result["cpu_per_call_min"] else 0
+    return result
+
+
+async def measure(
+    server_url: str, origin: str, pid: int, calls: int, seconds: float, figures: Figures
+) -> dict[str, float]:
+    idle_rss = rss_mb(pid)
+    stop_at = time.perf_counter() + WARM_UP_S + seconds
+    tasks = [
+        asyncio.create_task(caller(f"{server_url}?user_id={1 + n % 20}", origin, figures, stop_at))
+        for n in range(calls)
+    ]
+    await asyncio.sleep(WARM_UP_S)
+    figures.measuring = True
+    cpu_before = cpu_seconds(pid)
+    await asyncio.sleep(seconds / 2)
+    loaded_rss = rss_mb(pid)
+    await asyncio.sleep(seconds / 2)
+    figures.measuring = False
+    cpu = cpu_seconds(pid) - cpu_before
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return summary(figures, cpu, seconds, calls, (loaded_rss - idle_rss) / calls)
+
+
+def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voiceproject.asgi:application"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    asyncio.run(bench(args.calls, args.seconds))
+
+
+async def bench(calls: int, seconds: float) -> None:
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
+        db = None
+        uri = os.environ.get("MONGODB_URI")
+        if not uri:
+            db = EmbeddedMongo(Path(tmp) / "db")
+            uri = db.start()
+        try:
+            figures = Figures()
+            fake = LeanFake(figures)
+            env = {
+                **os.environ, "DEBUG": "True", "SECRET_KEY": "bench", "MONGODB_URI": uri,
+                "MONGODB_DB": "bench_voice", "GEMINI_API_KEY": "bench-key",
+                "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
+            }  # fmt: skip
+            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+            customers = MongoClient(uri)["bench_voice"].customers
+            for n in range(1, 21):
+                customers.update_one(
+                    {"user_id": n},
+                    {"$setOnInsert": {"name": f"Caller {n}", "phone": f"+9190000000{n:02d}", "wallet_balance": 0}},
+                    upsert=True,
+                )
+            async with serve(fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20):
+                port = free_port()
+                daphne = start_daphne(env, port)
+                try:
+                    await asyncio.to_thread(wait_for_port, port)
+                    print(f"bridge: {calls} calls x {seconds:.0f} s through daphne (pid {daphne.pid}) ...", flush=True)
+                    results["bridge (daphne)"] = await measure(
+                        f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
+                        daphne.pid, calls, seconds, figures,
+                    )  # fmt: skip
+                finally:
+                    daphne.terminate()
+                    daphne.wait(10)
+
+                figures_relay = Figures()
+                fake.figures = figures_relay
+                relay_port = free_port()
+                relay = subprocess.Popen(
+                    [sys.executable, "-m", "bench.minimal_relay", "--port", str(relay_port), "--upstream", fake.url],
+                    cwd=ROOT,
+                )  # fmt: skip
+                try:
+                    await asyncio.to_thread(wait_for_port, relay_port)
+                    print(f"minimal relay: the same load (pid {relay.pid}) ...", flush=True)
+                    results["minimal relay"] = await measure(
+                        f"ws://127.0.0.1:{relay_port}/", "http://127.0.0.1", relay.pid,
+                        calls, seconds, figures_relay,
+                    )  # fmt: skip
+                finally:
+                    relay.terminate()
+                    relay.wait(10)
+        finally:
+            if db is not None:
+                db.stop()
+    report(results, calls)
+
+
+def report(results: dict[str, dict[str, float]], calls: int) -> None:
+    rows = [
+        ("uplink p50 ms", "up_p50"), ("uplink p99 ms", "up_p99"),
+        ("downlink p50 ms", "down_p50"), ("downlink p99 ms", "down_p99"),
+        ("uplink frames lost", "up_lost"), ("downlink frames lost", "down_lost"),
+        ("server CPU s per call-minute", "cpu_per_call_min"), ("calls per core", "calls_per_core"),
+        ("memory MB per call", "mem_mb_per_call"),
+    ]  # fmt: skip
+    bridge, relay = results["bridge (daphne)"], results["minimal relay"]
+    print(f"\n{calls} simulated browser calls, 40 ms frames up, 20 ms frames down")
+    print(f"{'':32}{'bridge':>12}{'minimal relay':>16}{'ratio':>10}")
+    for label, key in rows:
+        ratio = bridge[key] / relay[key] if relay[key] else float("nan")
+        print(f"{label:32}{bridge[key]:>12.2f}{relay[key]:>16.2f}{ratio:>10.2f}")
+    goals = [
+        ("p99 under 30 ms each way", bridge["up_p99"] < 30 and bridge["down_p99"] < 30),
+        ("no frame lost", bridge["up_lost"] == 0 and bridge["down_lost"] == 0),
+        ("CPU at most 1.5x the minimal relay", bridge["cpu_per_call_min"] <= 1.5 * relay["cpu_per_call_min"]),
+        ("100 calls per core (0.6 CPU-s per call-minute)", bridge["cpu_per_call_min"] <= 0.6),
+        ("under 1 MB per call", bridge["mem_mb_per_call"] < 1.0),
+    ]  # fmt: skip
+    print()
+    for goal, met in goals:
+        print(f"  {'PASS' if met else 'MISS'}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
