@@ -10,7 +10,10 @@ from django.urls import URLPattern, path
 
 from realtime.consumers import VoiceConsumer
 from realtime.guards import BrowserOriginGuard
+from realtime.phone.consumer import TwilioConsumer
+from realtime.phone.guard import TwilioSignatureGuard
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/voice", BrowserOriginGuard(VoiceConsumer.as_asgi())),
+    path("ws/twilio", TwilioSignatureGuard(TwilioConsumer.as_asgi())),
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from realtime.phone.views import twilio_voice
 from realtime.views import create_voice_session
 from voiceproject.health import healthz
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
+    path("twilio/voice", twilio_voice, name="twilio-voice"),
 ]

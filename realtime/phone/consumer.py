@@ -1,0 +1,200 @@
+"""`/ws/twilio`: a phone call's Media Stream, bridged to a CallSession.
+
+Thin by design: parse Twilio's frame (twilio_protocol), transcode and hand it to the session,
+and hand what the session delivers to the Playout, which owns the outbound audio. The guard
+in front (guard.py) has already checked Twilio's signature; the `start` frame must then
+carry the token the webhook minted for this very call, or the stream is closed.
+
+    media (µ-law 8 kHz) -> ulaw_decode -> Resampler8kTo16k -> session.caller_audio (16 kHz)
+    dtmf                -> session.caller_text("The caller pressed ...")
+    mark (echoed)       -> playout.mark_played
+    stop                -> the call ends (the caller hung up, or was transferred)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from realtime import twilio_protocol as tp
+from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
+from realtime.call_session import AgentAudio, CallEvent, CallSession, Customer
+from realtime.phone import security, twilio_rest
+from realtime.phone.playout import Playout
+from support import mongo
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED = 4401
+UNSUPPORTED_MEDIA = 4415
+AGENT_NOT_CONFIGURED = 4503
+START_TIMEOUT_S = 10.0  # Twilio sends `start` right after `connected`
+TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is passing the call on
+HANG_UP_DRAIN_S = 3.0  # longest wait for the agent's last words to play before hanging up
+BAD_FRAMES_LOGGED = 5
+
+
+class TwilioConsumer(AsyncWebsocketConsumer):
+    session: CallSession | None = None
+    playout: Playout | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale ORM connections before every message (~150 µs through a
+        # shared thread). This consumer never touches the ORM, and Twilio sends 50 frames a
+        # second, so it skips that step (as VoiceConsumer does).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        self._inbound = Resampler8kTo16k()
+        self._call_sid = ""
+        self._bad_frames = 0
+        self._transferred = False
+        self._transfer: asyncio.Task[None] | None = None
+        await self.accept()
+        self._start_deadline: asyncio.Task[None] | None = asyncio.create_task(
+            self._close_unless_started()
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            event = tp.parse_message(text_data if text_data is not None else bytes_data or b"")
+        except tp.TwilioProtocolError as error:
+            self._ignore_bad_frame(error)
+            return
+        session, playout = self.session, self.playout
+        match event:
+            case tp.Media(track="inbound", payload=payload) if session is not None:
+                session.caller_audio(pcm16_to_bytes(self._inbound.process(ulaw_decode(payload))))
+            case tp.Mark(name=name) if playout is not None:
+                await playout.mark_played(name)
+            case tp.Dtmf(digit=digit) if session is not None:
+                session.caller_text(tp.dtmf_prompt(digit))
+            case tp.Start():
+                await self._start(event)
+            case tp.Stop():
+                await self._finish("transferred_to_human" if self._transferred else "caller_hung_up")
+                await self.close()
+
+    async def disconnect(self, code: int) -> None:
+        await self._finish("caller_left")
+
+    # --- the call's start and end -----------------------------------------------------------
+
+    async def _start(self, start: tp.Start) -> None:
+        if self.session is not None:
+            log.warning("twilio: ignored a second start on call %s", self._call_sid)
+            return
+        try:
+            caller = security.verify_stream_token(
+                start.custom_parameters.get("token", ""), start.call_sid
+            )
+        except security.InvalidStreamToken as error:
+            log.warning("twilio: refused stream for call %s: %s", start.call_sid, error)
+            await self.close(UNAUTHORIZED)
+            return
+        if (start.media_format.encoding, start.media_format.sample_rate) != ("audio/x-mulaw", 8000):
+            log.error("twilio: call %s streams %s, not 8 kHz µ-law", start.call_sid, start.media_format)
+            await self.close(UNSUPPORTED_MEDIA)
+            return
+        if not settings.GEMINI_API_KEY:
+            log.error("twilio: call %s refused: no GEMINI_API_KEY", start.call_sid)
+            await self.close(AGENT_NOT_CONFIGURED)
+            return
+        self._cancel_start_deadline()
+        self._call_sid = start.call_sid
+        customer = await find_caller(caller.phone)
+        self.playout = Playout(self._send_twilio, start.stream_sid)
+        self.session = CallSession(caller=self, customer=customer, channel="phone")
+        await self.session.start()
+        log.info(
+            "twilio: call %s is %s (caller %s)", start.call_sid, self.session.call_id,
+            "identified" if customer else "not identified",
+        )
+
+    async def _finish(self, reason: str) -> None:
+        self._cancel_start_deadline()
+        if self._transfer is not None:
+            self._transfer.cancel()
+        if self.session is not None:
+            await self.session.close(reason)
+        if self.playout is not None:
+            await self.playout.close()
+
+    async def _close_unless_started(self) -> None:
+        await asyncio.sleep(START_TIMEOUT_S)
+        log.warning("twilio: closed a stream that sent no start within %ss", START_TIMEOUT_S)
+        await self.close(UNAUTHORIZED)
+
+    def _cancel_start_deadline(self) -> None:
+        if self._start_deadline is not None and self._start_deadline is not asyncio.current_task():
+            self._start_deadline.cancel()
+        self._start_deadline = None
+
+    def _ignore_bad_frame(self, error: tp.TwilioProtocolError) -> None:
+        # Twilio does not send bad frames; if something does, the call goes on regardless.
+        self._bad_frames += 1
+        if self._bad_frames <= BAD_FRAMES_LOGGED:
+            log.warning("twilio: ignored a malformed frame on call %s: %s", self._call_sid, error)
+
+    # --- the session's Caller side ----------------------------------------------------------
+
+    async def deliver(self, item: AgentAudio | CallEvent) -> None:
+        playout = self.playout
+        assert playout is not None  # made before the session
+        if isinstance(item, AgentAudio):
+            playout.audio(item.pcm24k)
+            return
+        match item.kind:
+            case "turn_complete":
+                playout.end_turn()
+            case "interrupted":
+                await playout.interrupt()
+            case "escalated" if self._transfer is None and twilio_rest.transfer_configured():
+                self._transfer = asyncio.create_task(self._transfer_to_human(playout))
+            case "error":
+                log.warning("twilio: call %s: %s", self._call_sid, item.fields.get("message"))
+            # Captions, tool progress and the rest are for screens; a phone has none.
+
+    async def hang_up(self) -> None:
+        if self.playout is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HANG_UP_DRAIN_S):
+                    await self.playout.drained()
+        await self.close()
+
+    async def _transfer_to_human(self, playout: Playout) -> None:
+        # Let the caller hear the agent say it is passing them on, but do not wait forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TRANSFER_WAIT_S):
+                await playout.next_turn_played()
+        try:
+            await twilio_rest.transfer_call(self._call_sid)
+        except twilio_rest.TwilioRestError as error:
+            log.error("twilio: %s; the caller stays with the agent", error)
+            return
+        self._transferred = True  # Twilio now ends the stream with `stop`
+
+    async def _send_twilio(self, message: str) -> None:
+        await self.send(text_data=message)
+
+
+async def find_caller(phone: str) -> Customer | None:
+    """The customer whose phone number called, or None (unknown, withheld or anonymous)."""
+    if not phone:
+        return None
+    document = await mongo.async_db().customers.find_one(
+        {"phone": phone}, {"_id": 0, "user_id": 1, "name": 1}
+    )
+    if document is None:
+        return None
+    name = str(document.get("name") or "")
+    return Customer(user_id=int(document["user_id"]), first_name=name.split()[0] if name else "")

@@ -1,0 +1,39 @@
+"""ASGI guard for `/ws/twilio`: only upgrades Twilio signed reach the consumer.
+
+Twilio sends no Origin header, so the browser route's origin check does not apply; it signs
+the handshake instead (X-Twilio-Signature over the exact `wss://` URL, no parameters). The
+daphne scope has no scheme and, behind a proxy, not the public host, so the URL is rebuilt
+from PUBLIC_BASE_URL (or, in development, the Host header).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from realtime.phone import security
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_REJECTED = 4403
+
+
+class TwilioSignatureGuard:
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        headers = dict(scope.get("headers", []))
+        signature = headers.get(b"x-twilio-signature", b"").decode("latin1")
+        url = _signed_url(scope, headers.get(b"host", b"").decode("latin1"))
+        if security.signature_is_valid(url, {}, signature):
+            return await self.application(scope, receive, send)
+        log.warning("twilio: refused a stream upgrade with a bad or missing signature")
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": SIGNATURE_REJECTED})
+
+
+def _signed_url(scope: Any, request_host: str) -> str:
+    query = scope.get("query_string", b"").decode("latin1")
+    path = scope.get("path", "") + (f"?{query}" if query else "")
+    return f"wss://{security.public_host(request_host)}{path}"

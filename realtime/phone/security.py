@@ -1,0 +1,85 @@
+"""Who may reach the phone endpoints: Twilio's signatures and the per-call stream token.
+
+Twilio signs every request with the account's auth token over the exact URL it requested
+(plus, for form posts, the sorted parameters). Behind a proxy or tunnel the URL Django sees is
+not the one Twilio signed, so the public URL is built from PUBLIC_BASE_URL when it is set.
+
+The WebSocket upgrade's signature covers the URL only, which is the same for every call, so
+a captured one could be replayed. The stream therefore also carries a token minted by the
+webhook for one call: it binds the call SID and the caller's number and expires quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import signing
+from twilio.request_validator import RequestValidator
+
+STREAM_PATH = "/ws/twilio"
+TOKEN_SALT = "realtime.phone.stream-token"
+# Twilio opens the stream within a second or two of our webhook answer; a minute is generous.
+TOKEN_MAX_AGE_S = 60
+
+
+class InvalidStreamToken(Exception):
+    """The stream's token is missing, forged, expired or for another call; message says which."""
+
+
+@dataclass(frozen=True)
+class StreamCaller:
+    call_sid: str
+    phone: str  # the webhook's From: E.164, or whatever Twilio had ("anonymous", say)
+
+
+def signature_is_valid(url: str, params: Mapping[str, Any], signature: str) -> bool:
+    """True if `signature` is Twilio's for `url` and `params` under TWILIO_AUTH_TOKEN."""
+    if not settings.TWILIO_AUTH_TOKEN or not signature:
+        return False
+    return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature))
+
+
+def public_host(request_host: str) -> str:
+    """The host (and port) Twilio reaches us at: PUBLIC_BASE_URL's, else the request's."""
+    if settings.PUBLIC_BASE_URL:
+        return urlsplit(settings.PUBLIC_BASE_URL).netloc
+    return request_host
+
+
+def public_https_url(full_path: str, request_url: str) -> str:
+    """The https URL Twilio signed for a webhook at `full_path` (path and query)."""
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL.rstrip("/") + full_path
+    return request_url  # development: no proxy in front, the request is what Twilio sent
+
+
+def stream_url(request_host: str) -> str:
+    """The `wss://` URL of the media stream, as put in the TwiML and signed by Twilio."""
+    return f"wss://{public_host(request_host)}{STREAM_PATH}"
+
+
+def mint_stream_token(caller: StreamCaller) -> str:
+    return signing.dumps(
+        {"call_sid": caller.call_sid, "from": caller.phone}, salt=TOKEN_SALT, compress=False
+    )
+
+
+def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
+    """The caller the token names, if it is genuine, fresh and minted for `call_sid`."""
+    if not token:
+        raise InvalidStreamToken("the stream has no token parameter")
+    try:
+        payload = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE_S)
+    except signing.SignatureExpired:
+        raise InvalidStreamToken("the stream token has expired") from None
+    except signing.BadSignature:
+        raise InvalidStreamToken("the stream token is not valid") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("from"), str):
+        raise InvalidStreamToken("the stream token is not valid")
+    if payload.get("call_sid") != call_sid:
+        raise InvalidStreamToken("the stream token was minted for another call")
+    return StreamCaller(call_sid=call_sid, phone=payload["from"])

@@ -1,0 +1,497 @@
+"""A phone call end to end (contract section 4): Twilio's webhook, then its Media Stream in
+Twilio's own message format, paced like a real phone, against the fake Live API.
+
+The caller's speech and the agent's reply are real speech made with espeak-ng and sox at test
+time; what reaches each side is checked against an ideal (FFT) resample of what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import math
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import AsyncClient, override_settings
+from twilio.request_validator import RequestValidator
+
+from realtime.audio import ulaw_decode
+from realtime.phone import twilio_rest
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.twilio_protocol import dtmf_prompt
+from support import mongo
+from support.models import Customer
+from voiceproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AUTH_TOKEN = "twilio-test-auth-token"
+PUBLIC = "https://voice.example.com"
+ASHA_PHONE = "+919800000007"
+UNKNOWN_PHONE = "+15550009999"
+ESCALATION_NUMBER = "+919800000999"
+FRAME = 160  # 20 ms of 8 kHz µ-law
+ULAW_SILENCE = 0xFF
+
+FloatArray = npt.NDArray[np.float64]
+
+# --- Speech, made at test time ---------------------------------------------------------------
+
+
+def _speech(tmp: Path, name: str, text: str, sox_format: list[str]) -> bytes:
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed for the phone tests: apt-get install espeak-ng sox")
+    wav, raw = tmp / f"{name}.wav", tmp / f"{name}.raw"
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "170", "-w", str(wav), text], check=True)
+    subprocess.run(["sox", str(wav), *sox_format, "-t", "raw", str(raw)], check=True)
+    return raw.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def caller_speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 2 s of a caller's words as Twilio sends them: 8 kHz µ-law."""
+    return _speech(
+        tmp_path_factory.mktemp("speech"), "caller", "Hello, my order has not arrived yet.",
+        ["-r", "8000", "-c", "1", "-e", "u-law"],
+    )
+
+
+@pytest.fixture(scope="module")
+def agent_speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 1.5 s of the agent's words as Gemini sends them: 24 kHz PCM16."""
+    return _speech(
+        tmp_path_factory.mktemp("speech"), "agent", "Let me check that for you.",
+        ["-r", "24000", "-c", "1", "-e", "signed", "-b", "16", "-L"],
+    )
+
+
+def ideal_resample(samples: FloatArray, up: int, down: int) -> FloatArray:
+    """Brick-wall resample by FFT: the reference a streaming resampler is judged against."""
+    n = len(samples)
+    m = n * up // down
+    spectrum = np.fft.rfft(samples)
+    resampled = np.zeros(m // 2 + 1, complex)
+    keep = min(len(spectrum), len(resampled))
+    resampled[:keep] = spectrum[:keep]
+    return np.fft.irfft(resampled, m) * (m / n)
+
+
+def best_correlation(got: FloatArray, reference: FloatArray, max_lag: int) -> tuple[float, float]:
+    """Normalised correlation of `got` with `reference` delayed by 0..max_lag samples.
+
+    The lag is refined to an eighth of a sample: a resampler's group delay is rarely a whole
+    number of output samples, and half a sample off decorrelates the top of the band.
+    """
+    n = min(len(got), len(reference))
+    got = got[:n]
+    size = 1 << (n + max_lag + 1).bit_length()  # zero-padded: delays do not wrap around
+    spectrum = np.fft.rfft(reference[:n], size)
+    frequencies = np.fft.rfftfreq(size)
+    whole = np.fft.irfft(np.fft.rfft(got, size) * np.conj(spectrum), size)[: max_lag + 1]
+    best = (-1.0, 0.0)
+    for lag in np.arange(max(0, int(np.argmax(whole)) - 1), int(np.argmax(whole)) + 1.01, 0.125):
+        delayed = np.fft.irfft(spectrum * np.exp(-2j * np.pi * frequencies * lag), size)[:n]
+        score = float(got @ delayed / (np.linalg.norm(got) * np.linalg.norm(delayed)))
+        best = max(best, (score, float(lag)))
+    return best
+
+
+# --- Twilio's side of the call ----------------------------------------------------------------
+
+
+class Phone:
+    """Twilio's end of one Media Stream: sends what Twilio sends, records what comes back."""
+
+    def __init__(self, communicator: WebsocketCommunicator, call_sid: str, stream_sid: str) -> None:
+        self.communicator = communicator
+        self.call_sid = call_sid
+        self.stream_sid = stream_sid
+        self.received: list[dict[str, Any]] = []  # JSON messages from the server, in order
+        self.close_code: int | None = None
+        self._sequence = itertools.count(1)
+        self._chunk = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def dial(cls, phone_number: str, call_sid: str = "CA" + "1" * 32) -> Phone:
+        """Place a call as Twilio does: the signed webhook, then the signed stream upgrade."""
+        form = {"CallSid": call_sid, "From": phone_number, "To": "+918000000000"}
+        validator = RequestValidator(AUTH_TOKEN)
+        response = await AsyncClient().post(
+            "/twilio/voice", form,
+            headers={"X-Twilio-Signature": validator.compute_signature(f"{PUBLIC}/twilio/voice", form)},
+        )
+        assert response.status_code == 200, response.content
+        twiml = response.content.decode()
+        token = twiml.split('name="token" value="')[1].split('"')[0]
+        stream_url = "wss://voice.example.com/ws/twilio"
+        assert f'url="{stream_url}"' in twiml
+        communicator = WebsocketCommunicator(
+            application, "/ws/twilio",
+            headers=[(b"x-twilio-signature", validator.compute_signature(stream_url, {}).encode())],
+        )
+        connected, _ = await communicator.connect()
+        assert connected
+        phone = cls(communicator, call_sid, stream_sid="MZ" + "2" * 32)
+        await phone.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await phone.send({
+            "event": "start", "sequenceNumber": str(next(phone._sequence)),
+            "streamSid": phone.stream_sid,
+            "start": {
+                "accountSid": "AC" + "0" * 32, "streamSid": phone.stream_sid,
+                "callSid": call_sid, "tracks": ["inbound"],
+                "customParameters": {"token": token},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        })
+        return phone
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.communicator.send_to(text_data=json.dumps(message))
+
+    async def speak(self, ulaw: bytes) -> None:
+        """Send µ-law audio in 20 ms media frames, one every 20 ms like a real phone line."""
+        started = time.monotonic()
+        for index, offset in enumerate(range(0, len(ulaw), FRAME)):
+            chunk = next(self._chunk)
+            await self.send({
+                "event": "media", "sequenceNumber": str(next(self._sequence)),
+                "streamSid": self.stream_sid,
+                "media": {
+                    "track": "inbound", "chunk": str(chunk), "timestamp": str(index * 20),
+                    "payload": base64.b64encode(ulaw[offset : offset + FRAME]).decode(),
+                },
+            })
+            await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - time.monotonic()))
+
+    async def press(self, digit: str) -> None:
+        await self.send({
+            "event": "dtmf", "sequenceNumber": str(next(self._sequence)),
+            "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit},
+        })
+
+    async def echo_mark(self, name: str) -> None:
+        """What Twilio does once the audio before a mark has played."""
+        await self.send({
+            "event": "mark", "sequenceNumber": str(next(self._sequence)),
+            "streamSid": self.stream_sid, "mark": {"name": name},
+        })
+
+    async def hang_up(self) -> None:
+        await self.send({
+            "event": "stop", "sequenceNumber": str(next(self._sequence)),
+            "streamSid": self.stream_sid,
+            "stop": {"accountSid": "AC" + "0" * 32, "callSid": self.call_sid},
+        })
+
+    # -- what came back --
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.received if m.get("event") == kind]
+
+    def media(self, messages: list[dict[str, Any]] | None = None) -> list[bytes]:
+        chosen = self.received if messages is None else messages
+        return [base64.b64decode(m["media"]["payload"]) for m in chosen if m["event"] == "media"]
+
+    async def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(predicate)
+        except TimeoutError:
+            raise AssertionError(f"no {what} within {timeout}s; got {self.summary()}") from None
+
+    async def wait_for_event(self, kind: str, count: int = 1, timeout: float = 5) -> dict[str, Any]:
+        await self.wait_for(lambda: len(self.events(kind)) >= count, f"{kind} #{count}", timeout)
+        return self.events(kind)[count - 1]
+
+    async def wait_closed(self, timeout: float = 5) -> int:
+        await self.wait_for(lambda: self.close_code is not None, "close", timeout)
+        assert self.close_code is not None
+        return self.close_code
+
+    def summary(self) -> str:
+        kinds = [m.get("event") for m in self.received]
+        return f"{len(kinds)} messages {[k for k, _ in itertools.groupby(kinds)]}, close {self.close_code}"
+
+    async def _read(self) -> None:
+        while True:
+            # No timeout: asgiref cancels the application when a receive times out.
+            output = await self.communicator.receive_output(timeout=None)
+            async with self._changed:
+                if output["type"] == "websocket.close":
+                    self.close_code = int(output.get("code", 1000))
+                else:
+                    self.received.append(json.loads(output["text"]))
+                self._changed.notify_all()
+            if self.close_code is not None:
+                return
+
+    async def leave(self) -> None:
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await self.communicator.disconnect()
+
+
+# --- Fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio(fake_live: FakeLiveServer) -> Iterator[FakeLiveServer]:
+    with override_settings(
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        PUBLIC_BASE_URL=PUBLIC,
+        GEMINI_API_KEY="test-key",
+        GEMINI_LIVE_URL=fake_live.url,
+        TWILIO_ACCOUNT_SID="",
+        TWILIO_ESCALATION_NUMBER="",
+    ):
+        yield fake_live
+
+
+@pytest.fixture
+async def asha() -> Customer:
+    return await Customer.objects.acreate(user_id=7, name="Asha Rao", phone=ASHA_PHONE)
+
+
+@pytest.fixture
+def transfers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Twilio REST, faked at its one choke point: each transfer request is recorded."""
+    requests: list[tuple[str, str]] = []
+    monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: requests.append((sid, twiml)))
+    return requests
+
+
+async def latest_phone_call() -> dict[str, Any]:
+    record = await mongo.async_db().calls.find_one({"channel": "phone"}, sort=[("started_at", -1)])
+    assert record is not None
+    return record
+
+
+# --- The call ------------------------------------------------------------------------------------
+
+
+async def test_a_phone_call_carries_speech_both_ways_and_is_recorded(
+    twilio: FakeLiveServer, asha: Customer, caller_speech: bytes, agent_speech: bytes
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_audio(nbytes=len(caller_speech) * 4, timeout=10)
+        await session.send_audio(agent_speech, chunk_ms=40)
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.speak(caller_speech)
+    mark = await phone.wait_for_event("mark", timeout=10)
+
+    # The model heard 16 kHz PCM of exactly the call's length: the caller's words, not noise.
+    session = twilio.session
+    assert "Asha" in json.dumps(session.setup["systemInstruction"])
+    heard = np.frombuffer(session.audio, "<i2").astype(float)
+    assert len(heard) == 2 * len(caller_speech)
+    reference = ideal_resample(ulaw_decode(caller_speech).astype(float), 2, 1)
+    score, lag = best_correlation(heard, reference, max_lag=64)
+    assert score > 0.99
+    assert lag <= 48  # under 3 ms at 16 kHz
+
+    # The caller heard the reply as whole 20 ms µ-law frames, then a mark for the turn.
+    frames = phone.media()
+    assert {len(f) for f in frames} == {FRAME}
+    assert len(frames) == math.ceil(len(agent_speech) // 2 / 3 / FRAME)
+    assert phone.received[-1] == mark and mark["mark"]["name"]
+    assert all(m["streamSid"] == phone.stream_sid for m in phone.received)
+    played = ulaw_decode(b"".join(frames)).astype(float)
+    reference = ideal_resample(np.frombuffer(agent_speech, "<i2").astype(float), 1, 3)
+    score, lag = best_correlation(played, reference, max_lag=32)
+    assert score > 0.99
+    assert lag <= 24  # under 3 ms at 8 kHz
+
+    # Twilio echoes the mark once played; a mark we never sent is ignored. Then the caller
+    # hangs up, which ends the call and closes the stream.
+    await phone.echo_mark(mark["mark"]["name"])
+    await phone.echo_mark("not-ours")
+    await phone.hang_up()
+    assert await phone.wait_closed() == 1000
+    record = await latest_phone_call()
+    assert record["user_id"] == 7
+    assert record["end_reason"] == "caller_hung_up"
+    assert record["ended_at"] is not None
+    await session.wait_closed()
+    await phone.leave()
+
+
+async def test_a_barge_in_clears_twilios_buffer_and_the_next_answer_starts_clean(
+    twilio: FakeLiveServer, asha: Customer, agent_speech: bytes
+) -> None:
+    barged_in = asyncio.Event()
+    long_answer = agent_speech * 3  # ~4 s, sent in one burst as the model does
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(long_answer)
+        await barged_in.wait()
+        await session.send_interrupted()
+        await session.send_audio(bytes(2400 * 2))  # 100 ms of silence
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.wait_for_event("media", timeout=10)
+    await asyncio.sleep(0.5)
+    # Paced: about a second ahead of playback, not the whole burst at once.
+    sent_so_far = len(phone.events("media"))
+    assert 40 <= sent_so_far <= (1.0 + 0.5 + 0.3) / 0.02
+    barged_in.set()
+
+    clear = await phone.wait_for_event("clear")
+    assert clear == {"event": "clear", "streamSid": phone.stream_sid}
+    await phone.wait_for_event("mark")
+    after_clear = phone.received[phone.received.index(clear) + 1 :]
+    # Only the new answer follows: no tail of the old one in the chunker or the resampler.
+    assert phone.media(after_clear) == [bytes([ULAW_SILENCE]) * FRAME] * 5
+    assert len(phone.events("media")) < len(long_answer) // 2 // 3 // FRAME
+    await phone.hang_up()
+    await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_key_press_is_told_to_the_model(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    told = asyncio.get_running_loop().create_future()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        told.set_result(await session.wait_for_text())
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session(0)
+    await phone.press("5")
+    assert await asyncio.wait_for(told, 5) == dtmf_prompt("5")
+    await phone.hang_up()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert {"role": "user", "text": dtmf_prompt("5")} in [
+        {"role": line["role"], "text": line["text"]} for line in record["transcript"]
+    ]
+    await phone.leave()
+
+
+async def test_an_unknown_number_gets_the_agent_but_not_a_customers_data(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    answers = asyncio.get_running_loop().create_future()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "get_user_profile"}])
+        profile = await session.wait_for_tool_response()
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Caller wants a person"}}]
+        )
+        escalation = await session.wait_for_tool_response()
+        answers.set_result((profile["response"], escalation["response"]))
+
+    phone = await Phone.dial(UNKNOWN_PHONE)
+    profile, escalation = await asyncio.wait_for(answers, 5)
+    assert profile["ok"] is False and profile["reason"] == "not_identified"
+    assert escalation["ok"] is True  # an unknown caller can still reach a human
+    assert "could not find" in json.dumps(twilio.session.setup["systemInstruction"])
+    await phone.hang_up()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["user_id"] is None
+    assert record["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
+async def test_malformed_frames_are_ignored_and_the_call_goes_on(
+    twilio: FakeLiveServer, asha: Customer, caller_speech: bytes
+) -> None:
+    phone = await Phone.dial(ASHA_PHONE)
+    session = await twilio.wait_for_session(0)
+    for frame in [
+        "not json",
+        "[]",
+        '{"event": "media", "streamSid": "MZ1"}',
+        '{"event": "media", "sequenceNumber": "2", "streamSid": "MZ1", "media": {"track": '
+        '"inbound", "chunk": "1", "timestamp": "0", "payload": "%%% not base64"}}',
+        '{"event": "dtmf", "sequenceNumber": "2", "streamSid": "MZ1", "dtmf": {"digit": "x"}}',
+        '{"event": "surprise"}',
+    ]:
+        await phone.communicator.send_to(text_data=frame)
+    await phone.communicator.send_to(bytes_data=b"\x00\x01binary")
+    half_second = caller_speech[: 25 * FRAME]
+    await phone.speak(half_second)
+    await session.wait_for_audio(nbytes=len(half_second) * 4)
+    assert phone.close_code is None
+    assert session.texts == []  # the bad key press was not passed on
+    await phone.hang_up()
+    assert await phone.wait_closed() == 1000
+    await phone.leave()
+
+
+async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
+    twilio: FakeLiveServer, asha: Customer, agent_speech: bytes, transfers: list[tuple[str, str]]
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person", "priority": "high"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_audio(agent_speech)  # "I'm passing you to a colleague..."
+        await session.send_turn_complete()
+
+    with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER):
+        phone = await Phone.dial(ASHA_PHONE)
+        mark = await phone.wait_for_event("mark", timeout=10)
+        await asyncio.sleep(0.1)
+        assert transfers == []  # not before the caller has heard the agent say it
+        await phone.echo_mark(mark["mark"]["name"])
+        async with asyncio.timeout(2):
+            while not transfers:  # recorded from Twilio REST's thread: poll
+                await asyncio.sleep(0.01)
+    [(call_sid, twiml)] = transfers
+    assert call_sid == phone.call_sid
+    assert f"<Dial>{ESCALATION_NUMBER}</Dial>" in twiml
+    await phone.hang_up()  # Twilio ends the stream when the call moves on
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["end_reason"] == "transferred_to_human"
+    ticket = await mongo.async_db().escalations.find_one({"call_id": record["call_id"]})
+    assert ticket is not None and ticket["user_id"] == 7
+    await phone.leave()
+
+
+async def test_without_an_escalation_number_an_escalated_call_stays_with_the_agent(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(4800))
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    mark = await phone.wait_for_event("mark", timeout=10)
+    await phone.echo_mark(mark["mark"]["name"])
+    await asyncio.sleep(0.2)
+    assert transfers == []
+    assert phone.close_code is None
+    await phone.hang_up()
+    await phone.wait_closed()
+    assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
+    await phone.leave()

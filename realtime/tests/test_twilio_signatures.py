@@ -1,0 +1,236 @@
+"""Who may reach the phone endpoints (contract sections 2 and 4): Twilio's signatures on the
+webhook and on the stream upgrade, computed with the real RequestValidator, and the per-call
+stream token the webhook mints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from xml.etree import ElementTree
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client, override_settings
+from twilio.request_validator import RequestValidator
+
+from realtime.phone import consumer as phone_consumer
+from realtime.phone import security
+from voiceproject.asgi import application
+
+# Channels' disconnect handler closes stale ORM connections, which pytest-django must allow.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AUTH_TOKEN = "twilio-test-auth-token"
+PUBLIC = "https://voice.example.com"
+CALL_SID = "CA5bc8f6a5b8ae4e8a3b3b4e2d3f3e2d1c"
+STREAM_SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
+ASHA_PHONE = "+919800000007"
+WEBHOOK_FORM = {
+    "CallSid": CALL_SID,
+    "AccountSid": "AC0123456789abcdef0123456789abcdef",
+    "From": ASHA_PHONE,
+    "To": "+918000000000",
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+}
+
+
+@pytest.fixture(autouse=True)
+def twilio_configured() -> Iterator[None]:
+    with override_settings(
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC, GEMINI_API_KEY="test-key"
+    ):
+        yield
+
+
+def signed(url: str, params: dict[str, str] | None = None, token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params or {})
+
+
+def post_webhook(signature: str | None, form: dict[str, str] = WEBHOOK_FORM) -> object:
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    return Client().post("/twilio/voice", form, headers=headers)
+
+
+def stream_of(twiml: bytes) -> ElementTree.Element:
+    root = ElementTree.fromstring(twiml)
+    stream = root.find("./Connect/Stream")
+    assert stream is not None, twiml
+    return stream
+
+
+# --- POST /twilio/voice ----------------------------------------------------------------------
+
+
+def test_a_signed_webhook_connects_the_call_to_the_media_stream() -> None:
+    response = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/xml")
+    stream = stream_of(response.content)
+    assert stream.get("url") == "wss://voice.example.com/ws/twilio"
+    [parameter] = stream.findall("Parameter")
+    assert parameter.get("name") == "token"
+    caller = security.verify_stream_token(parameter.get("value", ""), CALL_SID)
+    assert caller == security.StreamCaller(call_sid=CALL_SID, phone=ASHA_PHONE)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        signed(f"{PUBLIC}/twilio/voice", {**WEBHOOK_FORM, "From": "+15550000000"}),
+        signed("http://testserver/twilio/voice", WEBHOOK_FORM),
+        signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM, token="another-accounts-token"),
+        "",
+    ],
+    ids=["other parameters", "other url", "other account", "empty"],
+)
+def test_a_badly_signed_webhook_is_refused_with_403(signature: str) -> None:
+    assert post_webhook(signature).status_code == 403
+
+
+def test_an_unsigned_webhook_is_refused_with_403() -> None:
+    assert post_webhook(None).status_code == 403
+
+
+def test_without_an_auth_token_the_webhook_answers_503_saying_what_is_missing() -> None:
+    with override_settings(TWILIO_AUTH_TOKEN=""):
+        response = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
+    assert response.status_code == 503
+    assert b"TWILIO_AUTH_TOKEN" in response.content
+
+
+def test_the_webhook_only_takes_post() -> None:
+    assert Client().get("/twilio/voice").status_code == 405
+
+
+def test_without_a_public_base_url_the_request_url_is_the_signed_one() -> None:
+    with override_settings(PUBLIC_BASE_URL=""):
+        response = post_webhook(signed("http://testserver/twilio/voice", WEBHOOK_FORM))
+    assert response.status_code == 200
+    assert stream_of(response.content).get("url") == "wss://testserver/ws/twilio"
+
+
+def test_without_a_gemini_key_the_caller_is_told_and_the_call_ends() -> None:
+    with override_settings(GEMINI_API_KEY=""):
+        response = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
+    root = ElementTree.fromstring(response.content)
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+
+
+# --- the stream token --------------------------------------------------------------------------
+
+
+def test_a_stream_token_names_one_call_only() -> None:
+    token = security.mint_stream_token(security.StreamCaller(CALL_SID, ASHA_PHONE))
+    with pytest.raises(security.InvalidStreamToken, match="another call"):
+        security.verify_stream_token(token, "CA00000000000000000000000000000000")
+
+
+def test_a_stream_token_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = security.mint_stream_token(security.StreamCaller(CALL_SID, ASHA_PHONE))
+    monkeypatch.setattr(security, "TOKEN_MAX_AGE_S", -1)
+    with pytest.raises(security.InvalidStreamToken, match="expired"):
+        security.verify_stream_token(token, CALL_SID)
+
+
+def test_a_voice_session_token_is_not_a_stream_token() -> None:
+    from realtime import tokens
+
+    with pytest.raises(security.InvalidStreamToken, match="not valid"):
+        security.verify_stream_token(tokens.mint(7), CALL_SID)
+
+
+# --- WS /ws/twilio -----------------------------------------------------------------------------
+
+STREAM_URL = "wss://voice.example.com/ws/twilio"
+
+
+def start_frame(token: str, call_sid: str = CALL_SID) -> str:
+    return json.dumps({
+        "event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID,
+        "start": {
+            "accountSid": "AC0123456789abcdef0123456789abcdef", "streamSid": STREAM_SID,
+            "callSid": call_sid, "tracks": ["inbound"], "customParameters": {"token": token},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+    })
+
+
+async def open_stream(signature: str | None) -> tuple[WebsocketCommunicator, bool, int | None]:
+    # No Origin header: Twilio sends none, and this route must not ask for one.
+    headers = [(b"host", b"voice.example.com")]
+    if signature is not None:
+        headers.append((b"x-twilio-signature", signature.encode()))
+    communicator = WebsocketCommunicator(application, "/ws/twilio", headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def closed_with(communicator: WebsocketCommunicator) -> int:
+    message = await communicator.receive_output(timeout=3)
+    while message["type"] != "websocket.close":
+        message = await communicator.receive_output(timeout=3)
+    return int(message.get("code", 1000))
+
+
+async def test_a_signed_upgrade_is_accepted() -> None:
+    communicator, connected, _ = await open_stream(signed(STREAM_URL))
+    assert connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        signed("https://voice.example.com/ws/twilio"),
+        signed(STREAM_URL, token="another-accounts-token"),
+        signed("wss://evil.example/ws/twilio"),
+        "",
+        None,
+    ],
+    ids=["https url", "other account", "other host", "empty", "missing"],
+)
+async def test_an_upgrade_without_twilios_signature_is_closed_before_accept(
+    signature: str | None,
+) -> None:
+    _, connected, code = await open_stream(signature)
+    assert not connected
+    assert code == 4403
+
+
+async def test_without_an_auth_token_no_upgrade_is_accepted() -> None:
+    with override_settings(TWILIO_AUTH_TOKEN=""):
+        _, connected, _ = await open_stream(signed(STREAM_URL))
+    assert not connected
+
+
+async def test_without_a_public_base_url_the_host_header_is_the_signed_one() -> None:
+    with override_settings(PUBLIC_BASE_URL=""):
+        communicator, connected, _ = await open_stream(signed(STREAM_URL))
+        assert connected
+        await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "forged.token.value",
+        security.mint_stream_token(security.StreamCaller("CA_another_call", ASHA_PHONE)),
+    ],
+    ids=["missing", "forged", "another call's"],
+)
+async def test_a_signed_stream_whose_start_has_no_valid_token_is_closed(token: str) -> None:
+    communicator, connected, _ = await open_stream(signed(STREAM_URL))
+    assert connected
+    await communicator.send_to(text_data=start_frame(token))
+    assert await closed_with(communicator) == 4401
+
+
+async def test_a_stream_that_never_starts_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(phone_consumer, "START_TIMEOUT_S", 0.05)
+    communicator, connected, _ = await open_stream(signed(STREAM_URL))
+    assert connected
+    await asyncio.sleep(0.1)
+    assert await closed_with(communicator) == 4401
