@@ -6,6 +6,7 @@ what the session delivers back into frames. The call itself lives in realtime/ca
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
 from realtime import browser_protocol as bp
 from realtime import tokens
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 UNAUTHORIZED = 4401
 CUSTOMER_NOT_FOUND = 4404
 AGENT_NOT_CONFIGURED = 4503
+SERVER_UNAVAILABLE = 1011
+LOOKUP_TIMEOUT_S = 3.0  # a caller should not wait on a dead database for long
 
 
 class VoiceConsumer(AsyncWebsocketConsumer):
@@ -44,7 +48,16 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         if user_id is None:
             await self.close(UNAUTHORIZED)
             return
-        customer = await _find_customer(user_id)
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                customer = await _find_customer(user_id)
+        except (PyMongoError, TimeoutError) as error:
+            log.warning("voice: customer lookup failed: %s", error)
+            await self.send(text_data=bp.error(
+                "unavailable", "We can't reach our records right now; please try again shortly."
+            ))
+            await self.close(SERVER_UNAVAILABLE)
+            return
         if customer is None:
             await self.close(CUSTOMER_NOT_FOUND)
             return
