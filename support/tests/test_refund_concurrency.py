@@ -1,0 +1,72 @@
+"""Exactly one refund per order, however many times it is requested at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from support import mongo
+from support.models import Customer, RefundTier
+from support.tools import ToolContext, run_tool
+
+pytestmark = pytest.mark.django_db
+
+ASHA = ToolContext(user_id=101, call_id="call-asha")
+
+
+async def test_twenty_simultaneous_refunds_of_one_order_pay_once(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    args = {"order_id": "ORD-1001", "reason": "The biryani was cold"}
+
+    results = await asyncio.gather(*(run_tool("initiate_refund", args, ASHA) for _ in range(20)))
+
+    winners = [result for result in results if result["ok"]]
+    assert len(winners) == 1
+    assert [result["reason"] for result in results if not result["ok"]] == (
+        ["already_refunded"] * 19
+    )
+    db = mongo.async_db()
+    refunds = await db.refunds.find({"order_id": "ORD-1001"}).to_list()
+    assert [refund["refund_id"] for refund in refunds] == [winners[0]["refund_id"]]
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None
+    assert customer["wallet_balance"] == 12_000 + 16_875  # credited once
+    order = await db.orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None
+    assert order["refund"]["refund_id"] == winners[0]["refund_id"]
+
+
+async def test_simultaneous_refunds_of_two_orders_both_reach_the_wallet(
+    asha: Customer, ravi: Customer, tiers: list[RefundTier]
+) -> None:
+    ravi_refund = run_tool(
+        "initiate_refund", {"order_id": "ORD-2001", "reason": "late"}, ToolContext(user_id=202)
+    )
+    asha_refund = run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    results = await asyncio.gather(asha_refund, ravi_refund)
+
+    assert [result["ok"] for result in results] == [True, True]
+    db = mongo.async_db()
+    balances = {c["user_id"]: c["wallet_balance"] async for c in db.customers.find({})}
+    assert balances == {101: 12_000 + 16_875, 202: 14_400}
+
+
+async def test_a_refund_already_on_record_blocks_another_even_if_the_order_missed_it(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    # An order whose refund document exists but whose own `refund` field was never set (a
+    # half-done manual fix): the unique index on refunds.order_id still stops a second one.
+    db = mongo.async_db()
+    await db.refunds.insert_one({"refund_id": "RFD-MANUAL", "order_id": "ORD-1001",
+                                 "user_id": 101, "amount": 100, "percent": 30})
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["reason"] == "already_refunded"
+    order = await db.orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 12_000

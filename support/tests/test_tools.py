@@ -1,0 +1,524 @@
+"""The agent's six tools against the real database: answers, refusals, scoping, validation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from support import mongo
+from support.models import Complaint, Customer, Escalation, Refund, RefundTier
+from support.tests.conftest import State, make_order
+from support.tools import TOOL_NAMES, ToolContext, function_declarations, run_tool
+
+pytestmark = pytest.mark.django_db
+
+ASHA = ToolContext(user_id=101, call_id="call-asha", channel="web")
+RAVI = ToolContext(user_id=202, call_id="call-ravi", channel="web")
+UNKNOWN_CALLER = ToolContext(user_id=None, call_id="call-unknown", channel="phone")
+
+READABLE_ID = r"[A-HJKMNP-Z2-9]{6}"
+
+ORDER_TOOLS = [
+    ("get_order_details", {}),
+    ("initiate_refund", {"reason": "cold food"}),
+    ("file_complaint", {"category": "food_quality", "description": "cold food"}),
+]
+CUSTOMER_TOOLS = [
+    ("get_user_profile", {}),
+    ("check_order_status", {}),
+    ("get_order_details", {"order_id": "ORD-1001"}),
+    ("initiate_refund", {"order_id": "ORD-1001", "reason": "cold food"}),
+]
+
+
+async def db_doc(collection: str, **query: Any) -> dict[str, Any] | None:
+    return await mongo.async_db()[collection].find_one(query, {"_id": 0})
+
+
+# --- Declarations -----------------------------------------------------------------------------
+
+
+def test_there_is_one_declaration_per_tool() -> None:
+    declarations = {d["name"]: d for d in function_declarations()}
+
+    assert tuple(declarations) == TOOL_NAMES
+    assert set(TOOL_NAMES) == {
+        "get_user_profile",
+        "check_order_status",
+        "get_order_details",
+        "initiate_refund",
+        "file_complaint",
+        "escalate_to_human",
+    }
+    assert all(d["description"] for d in declarations.values())
+
+
+def test_declarations_are_in_the_live_api_schema() -> None:
+    declarations = {d["name"]: d for d in function_declarations()}
+
+    assert "parameters" not in declarations["get_user_profile"]
+    assert "parameters" not in declarations["check_order_status"]
+    refund = declarations["initiate_refund"]["parameters"]
+    assert refund["type"] == "OBJECT"
+    assert refund["required"] == ["order_id", "reason"]
+    assert refund["properties"]["order_id"]["type"] == "STRING"
+    complaint = declarations["file_complaint"]["parameters"]
+    assert complaint["required"] == ["category", "description"]
+    assert complaint["properties"]["category"]["enum"] == [
+        "food_quality", "late_delivery", "missing_items", "wrong_order", "hygiene", "other",
+    ]  # fmt: skip
+    escalation = declarations["escalate_to_human"]["parameters"]
+    assert escalation["required"] == ["reason"]
+    assert escalation["properties"]["priority"]["enum"] == ["low", "normal", "high", "urgent"]
+
+
+# --- get_user_profile -------------------------------------------------------------------------
+
+
+async def test_profile_tells_asha_her_wallet_spend_and_silver_tier(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    result = await run_tool("get_user_profile", {}, ASHA)
+
+    assert result == {
+        "ok": True,
+        "name": "Asha Verma",
+        "phone": "+919800000101",
+        "email": "asha@example.com",
+        "wallet_balance": "120.00",
+        "total_orders": 5,
+        "lifetime_spend": "2500.00",
+        "tier": "Silver",
+        "refund_percent": 50,
+    }
+
+
+async def test_profile_of_a_customer_not_in_the_database_is_not_identified(
+    tiers: list[RefundTier],
+) -> None:
+    result = await run_tool("get_user_profile", {}, ToolContext(user_id=999))
+
+    assert result["ok"] is False
+    assert result["reason"] == "not_identified"
+
+
+# --- check_order_status -----------------------------------------------------------------------
+
+
+async def test_order_status_lists_ashas_orders_newest_first_with_refund_eligibility(
+    asha: Customer,
+) -> None:
+    result = await run_tool("check_order_status", {}, ASHA)
+
+    assert result["ok"] is True
+    assert result["more_orders"] is False
+    orders = result["orders"]
+    assert [o["order_id"] for o in orders] == [
+        "ORD-1003", "ORD-1001", "ORD-1002", "ORD-1004", "ORD-1005",
+    ]  # fmt: skip
+    on_its_way, recent, *_ = orders
+    assert on_its_way["status"] == "out_for_delivery"
+    assert on_its_way["delivered_at"] is None
+    assert on_its_way["refund_eligible"] is False
+    assert on_its_way["refund_refusal"] == "not_delivered"
+    assert recent["restaurant"] == "Biryani Blues"
+    assert recent["amount"] == "337.50"
+    assert recent["refund_eligible"] is True
+    assert "refund_refusal" not in recent
+    assert [o.get("refund_refusal") for o in orders[2:]] == [
+        "outside_window", "not_delivered", "already_refunded",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def meera(db: Any) -> Customer:
+    """A regular with twelve orders, one a day."""
+    meera = Customer.objects.create(user_id=303, name="Meera Iyer", phone="+919800000303")
+    for n in range(12):
+        make_order(
+            meera, f"ORD-3{n:03d}", status="delivered", amount=10_000,
+            placed_hours_ago=24 * n + 5, delivered_hours_ago=24 * n + 4,
+        )  # fmt: skip
+    return meera
+
+
+async def test_order_status_lists_the_ten_newest_and_says_there_are_more(meera: Customer) -> None:
+    result = await run_tool("check_order_status", {}, ToolContext(user_id=303))
+
+    assert [o["order_id"] for o in result["orders"]] == [f"ORD-3{n:03d}" for n in range(10)]
+    assert result["more_orders"] is True
+
+
+async def test_order_status_of_a_customer_without_orders_is_an_empty_list(ravi: Customer) -> None:
+    result = await run_tool("check_order_status", {}, ToolContext(user_id=404))
+
+    assert result == {"ok": True, "orders": [], "more_orders": False}
+
+
+# --- get_order_details ------------------------------------------------------------------------
+
+
+async def test_order_details_show_items_hours_since_delivery_and_the_window(
+    asha: Customer,
+) -> None:
+    result = await run_tool("get_order_details", {"order_id": "ORD-1001"}, ASHA)
+
+    assert result["ok"] is True
+    assert result["order_id"] == "ORD-1001"
+    assert result["status"] == "delivered"
+    assert result["amount"] == "337.50"
+    assert result["items"] == [{"name": "Chicken Biryani", "qty": 1, "price": "337.50"}]
+    assert result["hours_since_delivery"] == pytest.approx(0.5, abs=0.02)
+    assert result["inside_refund_window"] is True
+    assert result["refund_eligible"] is True
+    assert result["refund"] is None
+
+
+async def test_order_details_say_an_older_order_is_outside_the_window(asha: Customer) -> None:
+    result = await run_tool("get_order_details", {"order_id": "ORD-1002"}, ASHA)
+
+    assert result["hours_since_delivery"] == pytest.approx(3, abs=0.02)
+    assert result["inside_refund_window"] is False
+    assert result["refund_refusal"] == "outside_window"
+
+
+async def test_order_details_of_a_refunded_order_show_the_refund(asha: Customer) -> None:
+    result = await run_tool("get_order_details", {"order_id": "ORD-1005"}, ASHA)
+
+    assert result["refund"]["amount"] == "375.00"
+    assert result["refund"]["percent"] == 30
+    assert result["refund"]["refund_id"] == "RFD-K7M2QP"
+    assert result["refund_refusal"] == "already_refunded"
+
+
+async def test_an_order_id_spoken_in_lower_case_is_understood(asha: Customer) -> None:
+    result = await run_tool("get_order_details", {"order_id": " ord-1001 "}, ASHA)
+
+    assert result["ok"] is True
+    assert result["order_id"] == "ORD-1001"
+
+
+async def test_order_details_of_an_unknown_order_are_not_found(asha: Customer) -> None:
+    result = await run_tool("get_order_details", {"order_id": "ORD-9999"}, ASHA)
+
+    assert result["ok"] is False
+    assert result["reason"] == "not_found"
+    assert result["message"]
+
+
+# --- initiate_refund --------------------------------------------------------------------------
+
+
+async def test_refund_credits_half_of_ashas_order_to_her_wallet(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    result = await run_tool(
+        "initiate_refund", {"order_id": "ORD-1001", "reason": "The biryani was cold"}, ASHA
+    )
+
+    assert result["ok"] is True
+    assert re.fullmatch(f"RFD-{READABLE_ID}", result["refund_id"])
+    assert result | {"refund_id": "…"} == {
+        "ok": True,
+        "refund_id": "…",
+        "order_id": "ORD-1001",
+        "amount": "168.75",
+        "percent": 50,
+        "tier": "Silver",
+        "wallet_balance": "288.75",
+    }
+    refund = await Refund.objects.aget(order_id="ORD-1001")  # the admin reads it too
+    assert (refund.refund_id, refund.customer_id, refund.amount) == (
+        result["refund_id"], 101, 16_875,
+    )  # fmt: skip
+    assert (refund.percent, refund.tier, refund.call_id) == (50, "Silver", "call-asha")
+    assert refund.reason == "The biryani was cold"
+    order = await db_doc("orders", order_id="ORD-1001")
+    assert order is not None
+    assert order["status"] == "refunded"
+    assert order["refund"]["amount"] == 16_875
+    assert order["refund"]["refund_id"] == result["refund_id"]
+    customer = await db_doc("customers", user_id=101)
+    assert customer is not None and customer["wallet_balance"] == 12_000 + 16_875
+
+
+async def test_ravi_a_bronze_customer_gets_thirty_percent(
+    ravi: Customer, tiers: list[RefundTier]
+) -> None:
+    result = await run_tool("initiate_refund", {"order_id": "ORD-2001", "reason": "late"}, RAVI)
+
+    assert (result["amount"], result["percent"], result["tier"]) == ("144.00", 30, "Bronze")
+
+
+@pytest.mark.parametrize(
+    ("order_id", "reason"),
+    [
+        ("ORD-1003", "not_delivered"),
+        ("ORD-1004", "not_delivered"),  # cancelled
+        ("ORD-1002", "outside_window"),
+        ("ORD-1005", "already_refunded"),
+    ],
+)
+async def test_a_refund_the_policy_refuses_says_why_and_changes_nothing(
+    asha: Customer, tiers: list[RefundTier], database_state: State, order_id: str, reason: str
+) -> None:
+    before = await database_state()
+
+    result = await run_tool("initiate_refund", {"order_id": order_id, "reason": "cold"}, ASHA)
+
+    assert result["ok"] is False
+    assert result["reason"] == reason
+    assert result["message"]
+    assert await database_state() == before
+
+
+async def test_a_second_refund_of_the_same_order_is_already_refunded(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    args = {"order_id": "ORD-1001", "reason": "cold"}
+    first = await run_tool("initiate_refund", args, ASHA)
+
+    second = await run_tool("initiate_refund", args, ASHA)
+
+    assert first["ok"] is True
+    assert second["reason"] == "already_refunded"
+    assert await mongo.async_db().refunds.count_documents({"order_id": "ORD-1001"}) == 1
+
+
+async def test_a_tier_edit_changes_the_very_next_refund(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    await RefundTier.objects.filter(name="Silver").aupdate(percent=60)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert (result["amount"], result["percent"], result["tier"]) == ("202.50", 60, "Silver")
+
+
+async def test_without_a_tier_for_the_customer_the_refund_is_not_guessed(
+    ravi: Customer, tiers: list[RefundTier], database_state: State
+) -> None:
+    await RefundTier.objects.filter(name="Bronze").adelete()
+    before = await database_state()
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-2001", "reason": "late"}, RAVI)
+
+    assert result["ok"] is False
+    assert result["reason"] == "unavailable"
+    assert await database_state() == before
+
+
+# --- file_complaint ---------------------------------------------------------------------------
+
+
+async def test_asha_files_a_complaint_about_her_order(asha: Customer) -> None:
+    result = await run_tool(
+        "file_complaint",
+        {"order_id": "ORD-1001", "category": "missing_items", "description": "No raita"},
+        ASHA,
+    )
+
+    assert result["ok"] is True
+    assert re.fullmatch(f"CMP-{READABLE_ID}", result["complaint_id"])
+    assert result["status"] == "open"
+    complaint = await Complaint.objects.aget(complaint_id=result["complaint_id"])
+    assert (complaint.customer_id, complaint.order_id, complaint.category) == (
+        101, "ORD-1001", "missing_items",
+    )  # fmt: skip
+    assert (complaint.description, complaint.status, complaint.call_id) == (
+        "No raita", "open", "call-asha",
+    )  # fmt: skip
+
+
+async def test_an_unidentified_caller_can_complain_without_an_order(db: Any) -> None:
+    result = await run_tool(
+        "file_complaint", {"category": "hygiene", "description": "Dirty bag"}, UNKNOWN_CALLER
+    )
+
+    assert result["ok"] is True
+    complaint = await db_doc("complaints", complaint_id=result["complaint_id"])
+    assert complaint is not None
+    assert (complaint["user_id"], complaint["order_id"]) == (None, None)
+
+
+async def test_an_unidentified_caller_cannot_name_an_order(asha: Customer) -> None:
+    result = await run_tool(
+        "file_complaint",
+        {"order_id": "ORD-1001", "category": "hygiene", "description": "Dirty bag"},
+        UNKNOWN_CALLER,
+    )
+
+    assert result["reason"] == "not_identified"
+    assert await mongo.async_db().complaints.count_documents({}) == 0
+
+
+async def test_a_complaint_with_an_unknown_category_is_refused(asha: Customer) -> None:
+    result = await run_tool(
+        "file_complaint", {"category": "rude_rider", "description": "Rude"}, ASHA
+    )
+
+    assert result["reason"] == "invalid_argument"
+    assert "food_quality" in result["message"]
+
+
+# --- escalate_to_human ------------------------------------------------------------------------
+
+
+async def test_escalation_opens_a_normal_priority_ticket(asha: Customer) -> None:
+    result = await run_tool("escalate_to_human", {"reason": "Wants a manager"}, ASHA)
+
+    assert result.keys() == {"ok", "ticket_id"}
+    assert re.fullmatch(f"TKT-{READABLE_ID}", result["ticket_id"])
+    ticket = await Escalation.objects.aget(ticket_id=result["ticket_id"])
+    assert (ticket.customer_id, ticket.priority) == (101, "normal")
+    assert ticket.reason == "Wants a manager"
+    assert (ticket.status, ticket.assignee, ticket.notes) == ("open", None, [])
+    assert (ticket.call_id, ticket.order_id, ticket.resolved_at) == ("call-asha", None, None)
+
+
+async def test_an_unidentified_caller_can_escalate_urgently(db: Any) -> None:
+    result = await run_tool(
+        "escalate_to_human", {"reason": "Allergic reaction", "priority": "urgent"}, UNKNOWN_CALLER
+    )
+
+    ticket = await db_doc("escalations", ticket_id=result["ticket_id"])
+    assert ticket is not None
+    assert (ticket["user_id"], ticket["priority"]) == (None, "urgent")
+
+
+async def test_ticket_ids_are_distinct(db: Any) -> None:
+    results = [await run_tool("escalate_to_human", {"reason": "help"}, ASHA) for _ in range(20)]
+
+    assert len({result["ticket_id"] for result in results}) == 20
+
+
+# --- Scoping and identity ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tool", "args"), ORDER_TOOLS)
+async def test_another_customers_order_is_not_found(
+    asha: Customer,
+    ravi: Customer,
+    tiers: list[RefundTier],
+    database_state: State,
+    tool: str,
+    args: dict[str, str],
+) -> None:
+    before = await database_state()
+
+    result = await run_tool(tool, {"order_id": "ORD-2001", **args}, ASHA)
+
+    assert result["ok"] is False
+    assert result["reason"] == "not_found"
+    assert await database_state() == before
+
+
+async def test_order_status_never_lists_another_customers_orders(
+    asha: Customer, ravi: Customer
+) -> None:
+    result = await run_tool("check_order_status", {}, RAVI)
+
+    assert [o["order_id"] for o in result["orders"]] == ["ORD-2001"]
+
+
+@pytest.mark.parametrize(("tool", "args"), CUSTOMER_TOOLS)
+async def test_customer_tools_answer_not_identified_for_an_unknown_caller(
+    asha: Customer, tiers: list[RefundTier], database_state: State, tool: str, args: dict[str, str]
+) -> None:
+    before = await database_state()
+
+    result = await run_tool(tool, args, UNKNOWN_CALLER)
+
+    assert result["ok"] is False
+    assert result["reason"] == "not_identified"
+    assert await database_state() == before
+
+
+# --- Invalid and injection-shaped arguments ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("get_order_details", {"order_id": {"$ne": None}}),
+        ("get_order_details", {"order_id": {"$regex": ".*"}}),
+        ("get_order_details", {"order_id": ["ORD-1001"]}),
+        ("get_order_details", {"order_id": 1001}),
+        ("get_order_details", {"order_id": True}),
+        ("get_order_details", {"order_id": "ORD-1001' || '1'=='1"}),
+        ("get_order_details", {"order_id": "ORD-1001\nx"}),
+        ("get_order_details", {"order_id": "ORD-١٠٠١"}),  # Arabic-Indic digits
+        ("get_order_details", {}),
+        ("get_order_details", {"order_id": "ORD-1001", "user_id": 202}),
+        ("initiate_refund", {"order_id": {"$ne": None}, "reason": "cold"}),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": {"$gt": ""}}),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": "x" * 501}),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": "   "}),
+        ("initiate_refund", {"order_id": "ORD-1001"}),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": "cold", "percent": "100"}),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": "cold", "amount": 337.5}),
+        ("file_complaint", {"category": ["hygiene"], "description": "dirty"}),
+        ("file_complaint", {"category": "hygiene", "description": "d" * 1001}),
+        ("escalate_to_human", {"reason": "help", "priority": "ASAP"}),
+        ("escalate_to_human", {"reason": 42}),
+        ("get_user_profile", {"user_id": 202}),
+        ("check_order_status", {"user_id": {"$exists": True}}),
+        ("get_user_profile", "ORD-1001"),
+        ("get_user_profile", None),
+        ("initiate_refund", ["ORD-1001", "cold"]),
+        ("drop_database", {}),
+        ("__class__", {}),
+    ],
+)
+async def test_wrongly_typed_or_injection_shaped_arguments_are_refused_and_change_nothing(
+    asha: Customer,
+    ravi: Customer,
+    tiers: list[RefundTier],
+    database_state: State,
+    tool: str,
+    args: Any,
+) -> None:
+    before = await database_state()
+
+    result = await run_tool(tool, args, ASHA)
+
+    assert result["ok"] is False
+    assert result["reason"] == "invalid_argument"
+    assert result["message"]
+    assert await database_state() == before
+
+
+# --- Database unreachable ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "ctx"),
+    [
+        ("get_user_profile", {}, ASHA),
+        ("check_order_status", {}, ASHA),
+        ("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA),
+        ("escalate_to_human", {"reason": "help"}, UNKNOWN_CALLER),
+    ],
+)
+async def test_an_unreachable_database_answers_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tool: str, args: dict[str, str], ctx: ToolContext
+) -> None:
+    # Port 1 on loopback refuses connections: a real driver, really failing to connect.
+    monkeypatch.setitem(
+        connection.settings_dict,
+        "HOST",
+        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=300",
+    )
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"serverSelectionTimeoutMS": 300})
+    mongo.forget_clients()
+
+    result = await run_tool(tool, args, ctx)
+
+    await mongo.close_async_client()
+    assert result["ok"] is False
+    assert result["reason"] == "unavailable"
+    assert result["message"]
+
