@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from realtime.phone.views import twilio_voice
+from realtime.pages import voice_page
 from realtime.views import create_voice_session
 from voiceproject.health import healthz
 
 urlpatterns = [
+    path("", voice_page, name="voice-page"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("staff/", include("support.staff.urls")),

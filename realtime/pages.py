@@ -1,0 +1,116 @@
+"""`GET /`: the customer's voice page (templates/voice/index.html, static/voice/).
+
+The page is static apart from what it must know before a call: whether the agent is
+configured, and in demo mode which customers can be picked. Everything else (the microphone,
+the WebSocket, the call state) lives in static/voice/app.js. The page is served under a strict
+Content-Security-Policy: no inline script or style, and WebSockets to this host only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from support import mongo
+from support.policy import CANCELLED, Tier, tier_for
+
+# The picker is for trying the agent out, not a customer directory: the first few are enough.
+DEMO_CUSTOMER_LIMIT = 50
+
+View = Callable[[HttpRequest], HttpResponse]
+
+
+def content_security_policy(view: View) -> View:
+    """Serve `view` under a strict CSP: scripts, styles and worklets from this origin only,
+    WebSockets to this host only, never framed.
+
+    `connect-src 'self'` covers same-host ws:/wss: in current browsers but not in older
+    Safari, so the host's WebSocket origins are named as well.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest) -> HttpResponse:
+        response = view(request)
+        host = request.get_host()  # validated against ALLOWED_HOSTS by get_host()
+        response["Content-Security-Policy"] = "; ".join(
+            [
+                "default-src 'self'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "img-src 'self' data:",
+                f"connect-src 'self' ws://{host} wss://{host}",
+                "media-src 'self' blob:",
+                "object-src 'none'",
+                "base-uri 'none'",
+                "form-action 'self'",
+                "frame-ancestors 'none'",
+            ]
+        )
+        # A session token may be in the address (?token=...): never leak it to other sites.
+        response["Referrer-Policy"] = "no-referrer"
+        # The page asks for the microphone itself; nothing else on it may use it.
+        response["Permissions-Policy"] = "microphone=(self), camera=(), geolocation=()"
+        return response
+
+    return wrapped
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    user_id: int
+    name: str
+    tier: str
+
+
+def demo_customers(limit: int = DEMO_CUSTOMER_LIMIT) -> list[DemoCustomer]:
+    """The first customers by user_id, each with the tier their lifetime spend earns.
+
+    Three queries whatever the number of customers: the customers, one aggregation of their
+    spend (the same rule as `support.policy.lifetime_spend`), and the tiers.
+    """
+    db = mongo.sync_db()
+    customers = list(
+        db.customers.find({}, {"_id": 0, "user_id": 1, "name": 1}).sort("user_id", 1).limit(limit)
+    )
+    if not customers:
+        return []
+    ids = [doc["user_id"] for doc in customers]
+    spend = {
+        row["_id"]: int(row["spend"])
+        for row in db.orders.aggregate(
+            [
+                {"$match": {"user_id": {"$in": ids}, "status": {"$ne": CANCELLED}}},
+                {"$group": {"_id": "$user_id", "spend": {"$sum": "$amount"}}},
+            ]
+        )
+    }
+    tiers = [
+        Tier(str(doc["name"]), int(doc["min_lifetime_spend"]), int(doc["percent"]))
+        for doc in db.refund_tiers.find({}, {"_id": 0})
+    ]
+    result = []
+    for doc in customers:
+        tier = tier_for(spend.get(doc["user_id"], 0), tiers)
+        name = str(doc.get("name") or "")
+        result.append(DemoCustomer(doc["user_id"], name, tier.name if tier else ""))
+    return result
+
+
+@require_GET
+@content_security_policy
+def voice_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "voice/index.html",
+        {
+            "agent_configured": bool(settings.GEMINI_API_KEY),
+            "demo_mode": settings.VOICE_DEMO_MODE,
+            "customers": demo_customers() if settings.VOICE_DEMO_MODE else [],
+        },
+    )

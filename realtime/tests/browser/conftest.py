@@ -1,0 +1,265 @@
+"""Fixtures for the voice page in a real browser: Debian's Chromium driven by Playwright, a
+real daphne serving the page and the bridge, and the fake Gemini Live API behind it.
+
+    Chromium (fake mic: a spoken WAV) ──▶ daphne subprocess ──▶ FakeLiveServer (this loop)
+
+One server, one fake and one browser serve a whole module (starting them takes seconds);
+each test gets a fresh browser context and sets the fake agent's script with `agent.script`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
+from support.models import Customer, Order, OrderItem, RefundTier
+from voiceproject.tests.live_server import BASE_DIR, DaphneServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = BASE_DIR / "test-artifacts" / "voice"
+SPOKEN = "Hello, where is my biryani? It was supposed to arrive an hour ago, and I am hungry."
+
+# Flags that let Chromium run here (no sandbox as root, no GPU, no calls home) and give it a
+# microphone: the WAV below, looped. Whether the page may use it is each context's permission
+# (granted by `voice_page`, not by a flag, so that a test can also be refused).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+]
+
+# Contract section 6, in paise.
+CONTRACT_TIERS = [
+    ("Platinum", 1_000_000, 100),
+    ("Gold", 500_000, 75),
+    ("Silver", 200_000, 50),
+    ("Bronze", 0, 30),
+]
+
+
+# --- The microphone's speech -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sentence from espeak-ng as 48 kHz mono PCM16, trimmed of leading and trailing silence
+    so that Chromium's loop of it is continuous speech (no pause long enough to end a turn)."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt-get install espeak-ng sox)")
+    folder = tmp_path_factory.mktemp("speech")
+    raw, wav = folder / "raw.wav", folder / "speech-48k.wav"
+    subprocess.run(["espeak-ng", "-s", "160", "-w", str(raw), SPOKEN], check=True)
+    subprocess.run(
+        [
+            "sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(wav),
+            "silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse",
+        ],
+        check=True,
+    )
+    return wav
+
+
+# --- The fake agent ----------------------------------------------------------------------------
+
+
+@dataclass
+class FakeAgent:
+    """The fake Live API for a module, with the script of the current test.
+
+    `script` runs for every new Live API connection (a resumed one included); None keeps the
+    connection open and silent.
+    """
+
+    live: FakeLiveServer
+    script: Script | None = None
+    sessions_before: int = field(default=0)
+
+    def reset(self) -> None:
+        self.script = None
+        self.sessions_before = len(self.live.sessions)
+
+    async def session(self, index: int = 0, timeout: float = 5.0) -> FakeSession:
+        """This test's Live API connection number `index`."""
+        return await self.live.wait_for_session(self.sessions_before + index, timeout=timeout)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fake_agent() -> AsyncIterator[FakeAgent]:
+    async with FakeLiveServer() as live:
+        agent = FakeAgent(live)
+
+        @live.on_session
+        async def run_the_tests_script(session: FakeSession) -> None:
+            if agent.script is not None:
+                await agent.script(session)
+
+        yield agent
+
+
+@pytest.fixture
+def agent(fake_agent: FakeAgent) -> Iterator[FakeAgent]:
+    fake_agent.reset()
+    errors_before = len(fake_agent.live.script_errors)
+    yield fake_agent
+    # A failing script would otherwise only surface when the module's fake shuts down.
+    errors = fake_agent.live.script_errors[errors_before:]
+    if errors:
+        raise errors[0]
+
+
+# --- The server and the browser ----------------------------------------------------------------
+
+
+@dataclass
+class VoiceServers:
+    """The module's daphne servers, both on the test database in demo mode."""
+
+    with_agent: DaphneServer  # the fake as its Live API
+    _without_agent: Future[DaphneServer]  # no GEMINI_API_KEY
+
+    def without_agent(self) -> DaphneServer:
+        return self._without_agent.result()
+
+
+@pytest.fixture(scope="module")
+def voice_servers(django_db_setup: Any, fake_agent: FakeAgent) -> Iterator[VoiceServers]:
+    # Starting daphne takes seconds (mostly imports): the server without an agent starts in
+    # the background while the first tests run.
+    with (
+        ThreadPoolExecutor(max_workers=2) as pool,
+        DaphneServer(gemini_live_url=fake_agent.live.url) as with_agent,
+        DaphneServer(env={"GEMINI_API_KEY": ""}) as without_agent,
+    ):
+        background = pool.submit(without_agent.start)
+        with_agent.start()
+        yield VoiceServers(with_agent, background)
+        background.result()
+        list(pool.map(DaphneServer.stop, [with_agent, without_agent]))
+
+
+@pytest.fixture(scope="module")
+def voice_server(voice_servers: VoiceServers) -> DaphneServer:
+    return voice_servers.with_agent
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(speech_wav: Path) -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"],
+        )
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class VoicePage:
+    """The voice page in a fresh browser context, with what the browser complained about."""
+
+    page: Page
+    server: DaphneServer
+    problems: list[str]
+
+    async def open(self) -> None:
+        response = await self.page.goto(self.server.url + "/")
+        assert response is not None and response.ok
+        self.csp = response.headers.get("content-security-policy", "")
+
+    async def debug(self, path: str = "") -> Any:
+        return await self.page.evaluate(f"window.voiceDebug{path}")
+
+    async def wait_for(self, expression: str, timeout: float = 10.0) -> None:
+        """Until the JavaScript `expression` (over `window.voiceDebug` as `d`) is true."""
+        try:
+            # A function, not an expression: Playwright evaluates expressions with eval(),
+            # which the page's CSP (rightly) forbids.
+            await self.page.wait_for_function(
+                f"() => {{ const d = window.voiceDebug; return {expression}; }}",
+                timeout=timeout * 1000,
+            )
+        except PlaywrightTimeoutError:
+            state = await self.debug()
+            state.pop("events", None)
+            message = f"not within {timeout}s: {expression}\nvoiceDebug: {state}"
+            raise AssertionError(message) from None
+
+    async def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def _problem_from(message: ConsoleMessage) -> str | None:
+    if message.type == "error":
+        return f"console error: {message.text}"
+    return None
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def voice_page(browser: Browser, voice_server: DaphneServer) -> AsyncIterator[VoicePage]:
+    """The page at a phone's width, with the microphone allowed."""
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, permissions=["microphone"]
+    )
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: (p := _problem_from(m)) and problems.append(p))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    server_log_start = len(voice_server.output())
+    yield VoicePage(page, voice_server, problems)
+    await context.close()
+    # Shown by pytest only when the test failed: what the server said meanwhile.
+    print("daphne:", voice_server.output()[server_log_start:], sep="\n")
+
+
+# --- The customer ------------------------------------------------------------------------------
+
+
+def _order(customer: Customer, order_id: str, amount: int, delivered_hours_ago: float) -> None:
+    now = datetime.now(UTC)
+    Order.objects.create(
+        order_id=order_id,
+        customer=customer,
+        restaurant="Biryani Blues",
+        items=[OrderItem(name="Chicken Biryani", qty=1, price=amount)],
+        amount=amount,
+        status="delivered",
+        placed_at=now - timedelta(hours=delivered_hours_ago + 0.5),
+        delivered_at=now - timedelta(hours=delivered_hours_ago),
+    )
+
+
+@pytest.fixture
+def asha(transactional_db: Any) -> Customer:
+    """Asha Verma (#101), Platinum (₹12,337.50 spent): her ₹337.50 biryani, delivered 30
+    minutes ago, is refundable in full."""
+    RefundTier.objects.all().delete()
+    RefundTier.objects.bulk_create(
+        RefundTier(name=n, min_lifetime_spend=s, percent=p) for n, s, p in CONTRACT_TIERS
+    )
+    asha = Customer.objects.create(
+        user_id=101, name="Asha Verma", phone="+919800000101", email="asha@example.com"
+    )
+    _order(asha, "ORD-1001", 33_750, delivered_hours_ago=0.5)
+    _order(asha, "ORD-1002", 1_200_000, delivered_hours_ago=72)
+    return asha

@@ -1,0 +1,337 @@
+"""The customer's voice page in real Chromium (issue 4).
+
+Asha, a demo customer, calls the agent from a phone-sized browser whose microphone speaks an
+espeak-ng sentence; a real daphne bridges her to the fake Gemini Live API, which plays the
+agent. Each test saves screenshots of what Asha saw under test-artifacts/voice/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from playwright.async_api import Browser, expect
+
+from realtime.tests.browser.conftest import FakeAgent, VoicePage, VoiceServers
+from realtime.tests.fake_live import FakeSession
+from support.models import Customer
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+# PCM16 RMS: espeak's speech through Chromium's capture is thousands; silence is a few units.
+SPEECH_RMS = 1000
+
+
+def tone(seconds: float, rate: int = 24_000, hz: float = 440.0) -> bytes:
+    """The agent's "voice": a plain tone is enough to count samples through the player."""
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
+def rms(pcm16: bytes) -> float:
+    samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2)))
+
+
+async def start_call(voice_page: VoicePage) -> None:
+    await voice_page.open()
+    await voice_page.page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.state === 'listening'")
+
+
+# --- Before a call -----------------------------------------------------------------------------
+
+
+async def test_demo_customers_are_offered_with_their_tier_under_a_strict_csp(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    await voice_page.open()
+    page = voice_page.page
+
+    await expect(page.get_by_label("Customer")).to_have_value("101")
+    await expect(page.get_by_label("Customer").locator("option")).to_have_text(
+        ["Asha Verma · Platinum (#101)"]
+    )
+    await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+    assert "script-src 'self'" in voice_page.csp
+    assert "ws://127.0.0.1:" in voice_page.csp
+    await voice_page.screenshot("01-ready")
+    assert voice_page.problems == []
+
+
+# --- A call ------------------------------------------------------------------------------------
+
+
+async def test_the_microphone_reaches_the_agent_as_16khz_speech_for_as_long_as_it_ran(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    await voice_page.open()
+    page = voice_page.page
+    # By keyboard: from the customer picker, Tab reaches the call button.
+    await page.get_by_label("Customer").focus()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Start call")).to_be_focused()
+    await page.keyboard.press("Enter")
+
+    session = await agent.session()
+    await voice_page.wait_for("d.state === 'listening'")
+    await expect(page.get_by_role("button", name="End call")).to_be_visible()
+    await session.wait_for_audio(seconds=2.0)
+    await voice_page.screenshot("02-listening")
+    await page.get_by_role("button", name="Mute").click()
+    await session.wait_for_audio_stream_end()
+
+    mic = await voice_page.debug(".mic")
+    ran_s = (mic["lastSentAt"] - mic["firstSentAt"]) / 1000 + 0.020  # + the last frame
+    # Every frame the page sent arrived, and there is as much of it as time passed: audio at
+    # any other rate than 16 kHz would be 2.75-3 times too long (44.1/48 kHz) or too short.
+    assert len(session.audio) == mic["bytesSent"]
+    assert session.audio_seconds == pytest.approx(ran_s, rel=0.1)
+    assert session.audio_mime_types[0] == "audio/pcm;rate=16000"
+    assert mic["framesSent"] == len(session.audio) // 640  # 20 ms frames
+    assert rms(session.audio) > SPEECH_RMS  # speech, not silence
+    await voice_page.screenshot("03-muted")
+
+    await page.get_by_role("button", name="End call").click()
+    await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
+    await expect(page.get_by_role("button", name="Start call")).to_be_visible()
+    await session.wait_closed()
+    assert await voice_page.debug(".endReason") == "caller_hung_up"
+    await voice_page.screenshot("04-ended")
+    assert voice_page.problems == []
+
+
+async def test_the_agent_s_reply_is_captioned_and_played(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    reply = tone(2.5)
+
+    async def script(session: FakeSession) -> None:
+        await session.wait_for_audio(seconds=0.3)
+        await session.send_transcript("user", "Where is my biryani?", finished=True)
+        await session.send_transcript("agent", "Your biryani was delivered ")
+        await session.send_audio(reply, chunk_ms=40)
+        await session.send_transcript("agent", "half an hour ago.", finished=True)
+        await session.send_turn_complete()
+
+    agent.script = script
+    await start_call(voice_page)
+    await voice_page.wait_for("d.state === 'speaking'")
+    await voice_page.screenshot("05-agent-speaking")
+
+    captions = voice_page.page.get_by_role("log")
+    await expect(captions).to_contain_text("You Where is my biryani?")
+    await expect(captions).to_contain_text("Agent Your biryani was delivered half an hour ago.")
+    samples = len(reply) // 2
+    await voice_page.wait_for(f"d.player.played === {samples} && !d.player.playing")
+    player = await voice_page.debug(".player")
+    assert player["received"] == samples
+    assert player["flushed"] == 0 and player["buffered"] == 0
+    assert await voice_page.debug(".states") == ["connecting", "listening", "speaking", "listening"]
+    assert voice_page.problems == []
+
+
+async def test_barge_in_empties_the_player_at_once(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    reply = tone(3.0)
+    customer_speaks = asyncio.Event()
+
+    async def script(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Let me read you the whole menu, starting with")
+        await session.send_audio(reply, chunk_ms=40)
+        await customer_speaks.wait()
+        await session.send_interrupted()
+
+    agent.script = script
+    await start_call(voice_page)
+    await voice_page.wait_for("d.player.playing && d.player.played > 4800")  # 200 ms in
+    customer_speaks.set()
+
+    await voice_page.wait_for("d.player.flushed > 0")
+    player = await voice_page.debug(".player")
+    assert player["buffered"] == 0 and not player["playing"]
+    assert player["played"] + player["flushed"] == player["received"]
+    assert player["played"] < len(reply) // 2 / 2  # cut off well before the end
+    await voice_page.page.wait_for_timeout(200)
+    assert (await voice_page.debug(".player"))["played"] == player["played"]  # and stays silent
+    assert await voice_page.debug(".state") == "listening"
+    await expect(voice_page.page.locator(".line--agent.cut")).to_have_count(1)
+    await voice_page.screenshot("06-interrupted")
+
+
+async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    async def script(session: FakeSession) -> None:
+        await session.wait_for_text(timeout=10)
+        await session.send_tool_call([{"name": "check_order_status"}])
+        await session.wait_for_tool_response()
+        await session.send_tool_call(
+            [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "wants to talk to a person"}}]
+        )
+        await session.wait_for_tool_response()
+
+    agent.script = script
+    await start_call(voice_page)
+    page = voice_page.page
+    await page.get_by_label("Type a message").fill("My biryani arrived cold, I want a refund")
+    await page.get_by_label("Type a message").press("Enter")
+
+    captions = page.get_by_role("log")
+    await expect(captions).to_contain_text("You (typed) My biryani arrived cold, I want a refund")
+    await expect(captions).to_contain_text("Found 2 recent orders")
+    await expect(captions).to_contain_text("Refund of ₹337.50 credited to your wallet")
+    ticket = page.get_by_role("status").filter(has_text="Escalated to a human")
+    await expect(ticket).to_contain_text("ticket TKT-")
+    await expect(page.get_by_label("Type a message")).to_be_focused()
+    await voice_page.screenshot("07-tools-and-escalation")
+    assert (await agent.session()).texts == ["My biryani arrived cold, I want a refund"]
+    assert voice_page.problems == []
+
+
+async def test_a_network_blip_is_survived_and_said(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    async def script(session: FakeSession) -> None:
+        if session.resumed_from is None:
+            await session.send_resumption_update("handle-1")
+            await session.close(1011, "Internal error encountered.")
+
+    agent.script = script
+    await start_call(voice_page)
+
+    notice = voice_page.page.get_by_role("status").filter(has_text="Back: the call resumed")
+    await expect(notice).to_be_visible()
+    resumed = await agent.session(1)
+    assert resumed.resumed_handle == "handle-1"
+    kinds = [event["type"] for event in await voice_page.debug(".events")]
+    assert kinds.index("reconnecting") < kinds.index("resumed")
+    assert await voice_page.debug(".state") == "listening"
+    await voice_page.screenshot("08-resumed")
+
+
+# --- When a call cannot happen -----------------------------------------------------------------
+
+
+async def test_a_denied_microphone_is_explained(
+    asha: Customer, agent: FakeAgent, browser: Browser, voice_server: DaphneServer
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844})  # no permission
+    page = await context.new_page()
+    try:
+        voice_page = VoicePage(page, voice_server, [])
+        await voice_page.open()
+        await page.get_by_role("button", name="Start call").click()
+
+        alert = page.get_by_role("alert")
+        await expect(alert).to_contain_text("Microphone permission was denied")
+        await expect(page.get_by_role("button", name="Start call")).to_be_visible()
+        assert len(agent.live.sessions) == agent.sessions_before  # no call was opened
+        await voice_page.screenshot("09-microphone-denied")
+    finally:
+        await context.close()
+
+
+async def test_an_unknown_customer_and_an_expired_link_are_explained(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    await voice_page.open()
+    await Customer.objects.filter(user_id=101).adelete()  # gone since the page loaded
+    await voice_page.page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.closeCode !== null")
+    assert await voice_page.debug(".closeCode") == 4404
+    alert = voice_page.page.get_by_role("alert")
+    await expect(alert).to_contain_text("couldn't find your customer account")
+    await voice_page.screenshot("10-unknown-customer")
+
+    await voice_page.page.goto("about:blank")  # a fresh load, as from the host app's link
+    await voice_page.page.goto(voice_page.server.url + "/#token=expired.or.forged")
+    assert "token" not in voice_page.page.url  # taken out of the address bar
+    await expect(voice_page.page.get_by_label("Customer")).to_be_hidden()
+    await voice_page.page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.closeCode !== null")
+    assert await voice_page.debug(".closeCode") == 4401
+    await expect(voice_page.page.get_by_role("alert")).to_contain_text("support link has expired")
+    await voice_page.screenshot("11-expired-link")
+
+
+async def test_an_agent_without_a_gemini_key_is_explained(
+    asha: Customer, browser: Browser, voice_servers: VoiceServers
+) -> None:
+    server = await asyncio.to_thread(voice_servers.without_agent)
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, permissions=["microphone"]
+    )
+    try:
+        page = await context.new_page()
+        voice_page = VoicePage(page, server, [])
+        await voice_page.open()
+        # Before any call: the page says so and offers no call.
+        notice = page.get_by_text("The voice assistant isn't set up on this server")
+        await expect(notice).to_be_visible()
+        await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+        await voice_page.screenshot("12-agent-not-configured")
+
+        # A page loaded before the key went away learns it from the server.
+        await page.evaluate("document.getElementById('call-button').disabled = false")
+        await page.get_by_role("button", name="Start call").click()
+        await expect(page.get_by_role("alert")).to_contain_text("isn't set up on this server yet")
+        assert await voice_page.debug(".endReason") == "agent_not_configured"
+        # Not the close code (4503): the message comes from the `ended` event before it.
+    finally:
+        await context.close()
+        print("daphne:", server.output(), sep="\n")
+
+
+# --- The microphone worklet on its own ---------------------------------------------------------
+
+MIC_WORKLET_PROBE = """
+async ([rate, hz]) => {
+  // One second of a tone through mic-processor, rendered offline at `rate`.
+  const context = new OfflineAudioContext(1, rate, rate);
+  await context.audioWorklet.addModule(document.getElementById("voice").dataset.micWorklet);
+  const node = new AudioWorkletNode(context, "mic-processor", { numberOfOutputs: 0 });
+  const frames = [];
+  node.port.onmessage = (event) => frames.push(new Int16Array(event.data.pcm));
+  const oscillator = new OscillatorNode(context, { frequency: hz });
+  const gain = new GainNode(context, { gain: 0.5 });
+  oscillator.connect(gain).connect(node);
+  oscillator.start();
+  await context.startRendering();
+  await new Promise((resolve) => setTimeout(resolve, 100));  // the last port messages
+  return { lengths: frames.map((f) => f.length), samples: frames.flatMap((f) => Array.from(f)) };
+}
+"""
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100])
+async def test_the_mic_worklet_low_passes_before_it_downsamples_to_16khz(
+    rate: int, voice_page: VoicePage
+) -> None:
+    await voice_page.open()
+
+    async def through_worklet(hz: float) -> tuple[list[int], np.ndarray]:
+        result = await voice_page.page.evaluate(MIC_WORKLET_PROBE, [rate, hz])
+        return result["lengths"], np.array(result["samples"], dtype=np.float64)
+
+    lengths, speech_band = await through_worklet(1000)
+    assert set(lengths) == {320}  # 20 ms frames at 16 kHz
+    assert len(speech_band) == pytest.approx(16_000, abs=320 * 2)  # one second
+    # A 12 kHz tone is above the new Nyquist (8 kHz): unfiltered it would fold to 4 kHz.
+    _, above_nyquist = await through_worklet(12_000)
+    settled = slice(1000, None)  # after the filter's start-up
+    passed = np.sqrt(np.mean(speech_band[settled] ** 2))
+    leaked = np.sqrt(np.mean(above_nyquist[settled] ** 2))
+    assert passed == pytest.approx(0.5 * 32767 / np.sqrt(2), rel=0.05)
+    assert leaked < passed / 1000  # at least 60 dB down

@@ -1,0 +1,133 @@
+// The call's audio plumbing: the microphone into mic-processor, the agent's voice through
+// player-processor. No call state lives here; app.js decides what to do with frames and stats.
+
+/** Why the microphone could not be opened, in words app.js can show. */
+export class MicrophoneError extends Error {
+  /** @param {"denied"|"missing"|"busy"|"insecure"|"unsupported"} kind */
+  constructor(kind, cause) {
+    super(`microphone: ${kind}`, { cause });
+    this.kind = kind;
+  }
+}
+
+const PLAYBACK_RATE = 24000; // the agent's voice arrives as 24 kHz PCM16
+
+function microphoneError(error) {
+  switch (error && error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return new MicrophoneError("denied", error);
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return new MicrophoneError("missing", error);
+    case "NotReadableError":
+    case "AbortError":
+      return new MicrophoneError("busy", error);
+    default:
+      return new MicrophoneError("unsupported", error);
+  }
+}
+
+export class CallAudio {
+  /**
+   * Must be constructed inside the click that starts the call: browsers only let an
+   * AudioContext make sound when it was created (or resumed) by a user gesture.
+   */
+  constructor({ micWorkletUrl, playerWorkletUrl }) {
+    this.micWorkletUrl = micWorkletUrl;
+    this.playerWorkletUrl = playerWorkletUrl;
+    // The microphone runs at the device's own rate (mic-processor resamples); playback runs
+    // at 24 kHz so the agent's samples need no resampling in JavaScript.
+    this.micContext = new AudioContext({ latencyHint: "interactive" });
+    this.playContext = new AudioContext({ latencyHint: "interactive", sampleRate: PLAYBACK_RATE });
+    this.micContext.resume();
+    this.playContext.resume();
+    this.stream = null;
+    this.micNode = null;
+    this.playerNode = null;
+  }
+
+  /** Ask for the microphone (the permission prompt, if any, happens here). */
+  async openMicrophone() {
+    if (!window.isSecureContext) throw new MicrophoneError("insecure");
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new MicrophoneError("unsupported");
+    }
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: {
+          channelCount: 1,
+          // The agent's voice comes out of the speakers; without echo cancellation it would
+          // hear itself and interrupt itself.
+          echoCancellation: true,
+          noiseSuppression: true,
+          autoGainControl: true,
+        },
+      });
+    } catch (error) {
+      throw microphoneError(error);
+    }
+  }
+
+  /** Start capturing: `onFrame({pcm, level})` gets each 20 ms, 16 kHz PCM16 frame. */
+  async startMicrophone(onFrame) {
+    await this.micContext.audioWorklet.addModule(this.micWorkletUrl);
+    const source = this.micContext.createMediaStreamSource(this.stream);
+    // No outputs: the processor only reports to the page; nothing of the microphone is played.
+    this.micNode = new AudioWorkletNode(this.micContext, "mic-processor", {
+      numberOfInputs: 1,
+      numberOfOutputs: 0,
+      channelCount: 1,
+      channelCountMode: "explicit",
+      channelInterpretation: "speakers",
+    });
+    this.micNode.port.onmessage = (event) => {
+      if (event.data.type === "frame") onFrame(event.data);
+    };
+    source.connect(this.micNode);
+    return this.micContext.sampleRate;
+  }
+
+  /** Start the player: `onStats(stats)` gets its counters (see player-processor.js). */
+  async startPlayer(onStats) {
+    await this.playContext.audioWorklet.addModule(this.playerWorkletUrl);
+    this.playerNode = new AudioWorkletNode(this.playContext, "player-processor", {
+      numberOfInputs: 0,
+      numberOfOutputs: 1,
+      outputChannelCount: [1],
+    });
+    this.playerNode.port.onmessage = (event) => {
+      if (event.data.type === "stats") onStats(event.data);
+    };
+    this.playerNode.connect(this.playContext.destination);
+  }
+
+  toPlayer(message, transfer = []) {
+    if (this.playerNode) this.playerNode.port.postMessage(message, transfer);
+  }
+
+  /** Queue agent audio (the ArrayBuffer is handed over, not copied). */
+  play(pcm) {
+    this.toPlayer({ type: "audio", pcm }, [pcm]);
+  }
+
+  /** Drop all agent audio not yet played (barge-in). */
+  flush() {
+    this.toPlayer({ type: "flush" });
+  }
+
+  /** The agent's turn is over: play out whatever is buffered. */
+  drain() {
+    this.toPlayer({ type: "drain" });
+  }
+
+  /** Release the microphone (the browser's recording indicator goes off) and the speakers. */
+  close() {
+    if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
+    this.stream = null;
+    this.micNode = this.playerNode = null;
+    // close() rejects on a context that is already closed; closing twice is fine here.
+    this.micContext.close().catch(() => {});
+    this.playContext.close().catch(() => {});
+  }
+}
