@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from realtime.phone.views import twilio_voice
 from realtime.pages import voice_page
+from realtime.phone.views import twilio_voice
 from realtime.views import create_voice_session
 from voiceproject.health import healthz
 

@@ -53,6 +53,9 @@ const CLOSE_WORDS = {
   1009: "The call was closed because a message was too large.",
 };
 
+// `error` codes about a bad frame from this page (contract section 3).
+const FRAME_ERRORS = new Set(["frame_too_large", "bad_json", "unknown_type", "odd_length"]);
+
 const MICROPHONE_WORDS = {
   denied:
     "Microphone permission was denied. Allow the microphone for this site in your browser's settings (the icon in the address bar), then start the call again.",
@@ -486,10 +489,13 @@ class Call {
         showMessage("info", `Escalated to a human: a colleague will follow up on ticket ${event.ticket_id}.`);
         break;
       case "error":
-        this.serverError = event;
-        if (event.code === "agent_not_configured" || event.code === "agent_unavailable") break; // `ended` follows
-        // Frame errors (bad_json, frame_too_large, …) are this page's bugs, not the customer's.
-        console.warn("voice: server error", event);
+        if (FRAME_ERRORS.has(event.code)) {
+          // This page's bugs, not the customer's: the call goes on.
+          console.warn("voice: server error", event);
+        } else {
+          // Said to the customer when the call ends (`ended` or a close follows these).
+          this.serverError = event;
+        }
         break;
       case "ended":
         this.endReason = event.reason;
@@ -545,6 +551,8 @@ class Call {
     }
     if (this.hangingUp) return ENDED_WORDS.caller_hung_up;
     if (CLOSE_WORDS[code]) return CLOSE_WORDS[code];
+    // e.g. error{unavailable} then close 1011: the database was unreachable at connect.
+    if (this.serverError) return this.serverError.message;
     if (!this.opened) {
       return "Can't reach the voice service. Check your internet connection and try again.";
     }
