@@ -45,7 +45,10 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         user_id = self._requested_customer()
+        # Each refusal is also said in an `ended` event: a busy browser may only see 1006
+        # if it is slow to finish the close handshake, and the page should still know why.
         if user_id is None:
+            await self.send(text_data=bp.ended("unauthorized"))
             await self.close(UNAUTHORIZED)
             return
         try:
@@ -59,6 +62,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.close(SERVER_UNAVAILABLE)
             return
         if customer is None:
+            await self.send(text_data=bp.ended("customer_not_found"))
             await self.close(CUSTOMER_NOT_FOUND)
             return
         if not settings.GEMINI_API_KEY:

@@ -41,6 +41,9 @@ async def test_a_connection_without_a_token_is_closed_with_4401(asha: Customer) 
     with override_settings(VOICE_DEMO_MODE=False):
         communicator, connected, _ = await connect("/ws/voice")
         assert connected
+        assert json.loads(await communicator.receive_from()) == {
+            "type": "ended", "reason": "unauthorized"
+        }
         assert await closed_with(communicator) == 4401
 
 
@@ -64,6 +67,9 @@ async def test_demo_user_id_is_refused_outside_demo_mode(asha: Customer) -> None
 
 async def test_a_customer_that_does_not_exist_is_closed_with_4404(asha: Customer) -> None:
     communicator, _, _ = await connect(f"/ws/voice?token={tokens.mint(404)}")
+    assert json.loads(await communicator.receive_from()) == {
+        "type": "ended", "reason": "customer_not_found"
+    }
     assert await closed_with(communicator) == 4404
 
 
