@@ -19,7 +19,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
-from voiceproject.lifecycle import close_clients_at_shutdown  # noqa: E402
+from voiceproject.lifecycle import (  # noqa: E402
+    close_clients_at_shutdown,
+    close_oversized_frames_with_1009,
+)
 
 application = ProtocolTypeRouter(
     {
@@ -29,3 +32,4 @@ application = ProtocolTypeRouter(
 )
 
 close_clients_at_shutdown()
+close_oversized_frames_with_1009()
