@@ -1,7 +1,8 @@
 """Short public ids (`CMP-7KQ2XD`) that a caller can read aloud and an agent can repeat.
 
-The alphabet leaves out 0/O and 1/I/L, which sound or look alike. Six characters give about
-a billion ids per prefix; the unique indexes catch the rare clash and the caller retries.
+The alphabet leaves out 0/O and 1/I/L, which sound or look alike. Six characters of 31 give
+about 887 million ids per prefix; the unique indexes catch the rare clash and the caller
+draws again.
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ errors propagate as PyMongoError for `run_tool` to answer `unavailable`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -48,7 +50,7 @@ Result = dict[str, Any]
 # check_order_status lists this many orders: enough for "my order from yesterday", small
 # enough for the model to read out.
 ORDER_LIST_LIMIT = 10
-# Attempts at a fresh random id when one clashes with an existing one (about 1 in 10^9).
+# Draws of a fresh random id when one clashes with an existing one (see support.ids).
 ID_ATTEMPTS = 3
 
 REFUSAL_MESSAGES = {
@@ -65,6 +67,7 @@ NOT_IDENTIFIED_MESSAGE = (
     "refunds. I can still file a complaint or get a colleague to help."
 )
 
+_ORDER_AMOUNTS = {"_id": 0, "amount": 1, "status": 1}  # all lifetime spend reads
 # What lifetime spend and the refund policy read from each of a customer's orders.
 _ORDER_POLICY_FIELDS = {
     "_id": 0,
@@ -110,7 +113,7 @@ async def get_user_profile(ctx: ToolContext) -> Result:
             {"user_id": user_id},
             {"_id": 0, "name": 1, "phone": 1, "email": 1, "wallet_balance": 1},
         ),
-        _all_orders(db, user_id),
+        db.orders.find({"user_id": user_id}, _ORDER_AMOUNTS).to_list(),
         _tiers(db),
     )
     if customer is None:
@@ -284,35 +287,9 @@ async def _record_refund(
     one matches `refund: null`; the others see a write conflict (with_transaction retries
     them) and then match nothing. Returns (refund_id, new wallet balance in paise).
     """
-    user_id = order["user_id"]
     for _ in range(ID_ATTEMPTS):
-        refund_id = new_id("RFD")
-        record = _refund_record(ctx, order, decision, refund_id, reason=reason, now=now)
-
-        async def apply(session: Any) -> int | None:
-            embedded = {key: record[key] for key in ("amount", "percent", "refund_id")}
-            gate = await db.orders.update_one(
-                _refundable(order, now),
-                {"$set": {"status": REFUNDED, "refund": {**embedded, "at": now}}},
-                session=session,
-            )
-            if gate.modified_count == 0:
-                return None
-            await db.refunds.insert_one(record, session=session)
-            # update_one then find_one rather than find_one_and_update, which SecantusDB
-            # runs as a collection scan (~350 ms at 10,000 customers against ~10 ms).
-            await db.customers.update_one(
-                {"user_id": user_id}, {"$inc": {"wallet_balance": decision.amount}},
-                session=session,
-            )  # fmt: skip
-            customer = await db.customers.find_one(
-                {"user_id": user_id}, {"_id": 0, "wallet_balance": 1}, session=session
-            )
-            if customer is None:
-                # Raising aborts the transaction: no refund without a wallet to credit.
-                raise ToolError(Reason.NOT_IDENTIFIED, NOT_IDENTIFIED_MESSAGE)
-            return int(customer["wallet_balance"])
-
+        record = _refund_record(ctx, order, decision, new_id("RFD"), reason=reason, now=now)
+        apply = functools.partial(_apply_refund, db, order, record, now)
         try:
             async with db.client.start_session() as session:
                 balance = await session.with_transaction(apply)
@@ -324,9 +301,40 @@ async def _record_refund(
                 Reason.ALREADY_REFUNDED, REFUSAL_MESSAGES[Refusal.ALREADY_REFUNDED]
             ) from error
         if balance is None:
-            raise await _lost_gate(db, user_id, order["order_id"], now)
-        return refund_id, balance
+            raise await _lost_gate(db, order["user_id"], order["order_id"], now)
+        return record["refund_id"], balance
     raise DuplicateKeyError(f"no free refund id after {ID_ATTEMPTS} attempts")
+
+
+async def _apply_refund(
+    db: AsyncDatabase[Document],
+    order: Document,
+    record: Document,
+    now: datetime,
+    session: AsyncClientSession,
+) -> int | None:
+    """The transaction's body: the new wallet balance, or None if the gate matched nothing."""
+    embedded = {key: record[key] for key in ("amount", "percent", "refund_id")}
+    gate = await db.orders.update_one(
+        _refundable(order, now),
+        {"$set": {"status": REFUNDED, "refund": {**embedded, "at": now}}},
+        session=session,
+    )
+    if gate.modified_count == 0:
+        return None
+    await db.refunds.insert_one(dict(record), session=session)
+    # update_one then find_one rather than find_one_and_update, which SecantusDB runs as a
+    # collection scan (~350 ms at 10,000 customers against ~10 ms).
+    customers = db.customers
+    user = {"user_id": order["user_id"]}
+    await customers.update_one(
+        user, {"$inc": {"wallet_balance": record["amount"]}}, session=session
+    )
+    customer = await customers.find_one(user, {"_id": 0, "wallet_balance": 1}, session=session)
+    if customer is None:
+        # Raising aborts the transaction: no refund without a wallet to credit.
+        raise ToolError(Reason.NOT_IDENTIFIED, NOT_IDENTIFIED_MESSAGE)
+    return int(customer["wallet_balance"])
 
 
 def _refundable(order: Document, now: datetime) -> Document:
