@@ -93,6 +93,13 @@ class Order(models.Model):
             models.Index(fields=["customer", "-placed_at"], name="orders_customer_recent"),
             # Staff lists filtered by status, newest first.
             models.Index(fields=["status", "-placed_at"], name="orders_status_recent"),
+            # The unfiltered order list, newest first: its pages read a recent placed_at
+            # range (support/admin.py, RecentFirstPaginator) instead of sorting them all.
+            models.Index(fields=["-placed_at"], name="orders_recent"),
+            # Lookups by order id. The unique index Django makes is partial ({$type:
+            # "string"}), which SecantusDB's planner never uses for `order_id = X`: without
+            # this, the admin's order-id search and the ticket page scanned every order.
+            models.Index(fields=["order_id"], name="orders_order_id"),
         ]
 
     def __str__(self) -> str:
@@ -221,6 +228,12 @@ class Escalation(models.Model):
         indexes = [
             # The staff queue: one status, oldest first.
             models.Index(fields=["status", "created_at"], name="escalations_queue"),
+            # The open/claimed queue reads one priority at a time (support/staff/queries.py).
+            models.Index(
+                fields=["status", "priority", "created_at"], name="escalations_queue_priority"
+            ),
+            # Ticket pages by ticket id: the unique index is partial, like orders.order_id.
+            models.Index(fields=["ticket_id"], name="escalations_ticket_id"),
         ]
 
     def __str__(self) -> str:

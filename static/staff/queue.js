@@ -38,7 +38,9 @@
     link.href = urlTemplate.replace("__TICKET__", encodeURIComponent(ticket.ticket_id));
     link.textContent = ticket.ticket_id;
     cell(row, "").replaceChildren(link);
-    cell(row, ticket.priority);
+    // As the server-rendered rows show it (the choice's label): "urgent" -> "Urgent".
+    const priority = String(ticket.priority || "");
+    cell(row, priority.charAt(0).toUpperCase() + priority.slice(1));
     cell(row, "just now");
     cell(row, ticket.user_id);
     cell(row, ticket.order_id);
