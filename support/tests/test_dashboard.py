@@ -38,6 +38,8 @@ def activity(priya: Customer) -> None:
     for call_id, at in [("c-today", today), ("c-3d", today - timedelta(days=3)),
                         ("c-9d", today - timedelta(days=9))]:  # fmt: skip
         Call.objects.create(call_id=call_id, channel="web", started_at=at)
+    # priya's own call was 30 minutes ago: yesterday, just after midnight. Pin it to today.
+    Call.objects.filter(call_id="call-priya-1").update(started_at=today + timedelta(minutes=1))
     Refund.objects.create(refund_id="RFD-T1", order_id="ORD-T1", customer=priya, amount=12_000,
                           percent=50, tier="Silver", created_at=today)  # fmt: skip
     Refund.objects.create(refund_id="RFD-T2", order_id="ORD-T2", customer=priya, amount=8_000,
