@@ -54,13 +54,21 @@ def age_ms(frame: bytes) -> float:
 
 @dataclass
 class Figures:
+    """Frames count when they were *sent* inside the measured window (by the time stamped
+    in them), whenever they arrive, so frames in flight at the window's edges are neither
+    lost nor double counted."""
+
     up_ms: list[float] = field(default_factory=list)
     down_ms: list[float] = field(default_factory=list)
     up_sent: int = 0
     up_received: int = 0
     down_sent: int = 0
     down_received: int = 0
-    measuring: bool = False
+    window_ns: tuple[int, int] = (0, 0)
+
+    def in_window(self, frame: bytes) -> bool:
+        start, end = self.window_ns
+        return start > 0 and start <= struct.unpack_from("<q", frame)[0] < (end or 2**63)
 
 
 class LeanFake:
@@ -81,13 +89,15 @@ class LeanFake:
         try:
             async for message in ws:
                 audio = json.loads(message).get("realtimeInput", {}).get("audio")
-                if audio and self.figures.measuring:
+                if audio:
                     pcm = base64.b64decode(audio["data"])
                     # A message may carry several caller frames (the bridge coalesces a
                     # backlog); each frame carries its own send time.
                     for start in range(0, len(pcm), len(UP_FRAME)):
-                        self.figures.up_received += 1
-                        self.figures.up_ms.append(age_ms(pcm[start : start + 8]))
+                        frame = pcm[start : start + 8]
+                        if self.figures.in_window(frame):
+                            self.figures.up_received += 1
+                            self.figures.up_ms.append(age_ms(frame))
         except ConnectionClosed:
             pass
         finally:
@@ -98,17 +108,18 @@ class LeanFake:
         while True:
             next_at += DOWN_FRAME_S
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            data = base64.b64encode(stamped(DOWN_FRAME)).decode()
+            frame = stamped(DOWN_FRAME)
             message = (
                 '{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
-                '{"mimeType":"audio/pcm;rate=24000","data":"' + data + '"}}]}}}'
+                '{"mimeType":"audio/pcm;rate=24000","data":"'
+                + base64.b64encode(frame).decode()
+                + '"}}]}}}'
             )
-            measuring = self.figures.measuring
             try:
                 await ws.send(message.encode())
             except ConnectionClosed:
                 return
-            if measuring:
+            if self.figures.in_window(frame):
                 self.figures.down_sent += 1
 
 
@@ -121,7 +132,7 @@ async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> Non
 
         async def listen() -> None:
             async for message in ws:
-                if isinstance(message, bytes) and figures.measuring:
+                if isinstance(message, bytes) and figures.in_window(message):
                     figures.down_received += 1
                     figures.down_ms.append(age_ms(message))
 
@@ -130,11 +141,11 @@ async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> Non
         while next_at < stop_at:
             next_at += UP_FRAME_S
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            measuring = figures.measuring
-            await ws.send(stamped(UP_FRAME))
-            if measuring:
+            frame = stamped(UP_FRAME)
+            await ws.send(frame)
+            if figures.in_window(frame):
                 figures.up_sent += 1
-        await asyncio.sleep(0.3)  # let the last frames land
+        await asyncio.sleep(1.0)  # let the frames in flight land
         listener.cancel()
 
 
@@ -189,12 +200,12 @@ async def measure(
         for n in range(calls)
     ]
     await asyncio.sleep(WARM_UP_S)
-    figures.measuring = True
+    figures.window_ns = (time.perf_counter_ns(), 0)
     cpu_before = cpu_seconds(pid)
     await asyncio.sleep(seconds / 2)
     loaded_rss = rss_mb(pid)
     await asyncio.sleep(seconds / 2)
-    figures.measuring = False
+    figures.window_ns = (figures.window_ns[0], time.perf_counter_ns())
     cpu = cpu_seconds(pid) - cpu_before
     await asyncio.gather(*tasks, return_exceptions=True)
     return summary(figures, cpu, seconds, calls, (loaded_rss - idle_rss) / calls)

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from realtime import browser_protocol as bp
 from realtime import tokens
+from realtime.audio_consumer import AudioConsumer
 from realtime.call_session import AgentAudio, CallEvent, CallSession, Customer
 from support import mongo
 
@@ -30,17 +28,8 @@ SERVER_UNAVAILABLE = 1011
 LOOKUP_TIMEOUT_S = 3.0  # a caller should not wait on a dead database for long
 
 
-class VoiceConsumer(AsyncWebsocketConsumer):
+class VoiceConsumer(AudioConsumer):
     session: CallSession | None = None
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale ORM connections before every message (~150 µs through a
-        # shared thread). This consumer never touches the ORM, and audio arrives 25-50
-        # times a second, so it skips that step.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         await self.accept()

@@ -18,12 +18,11 @@ import contextlib
 import logging
 from typing import Any
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from realtime import twilio_protocol as tp
 from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
+from realtime.audio_consumer import AudioConsumer
 from realtime.call_session import AgentAudio, CallEvent, CallSession, Customer
 from realtime.phone import security, twilio_rest
 from realtime.phone.playout import Playout
@@ -40,18 +39,9 @@ HANG_UP_DRAIN_S = 3.0  # longest wait for the agent's last words to play before 
 BAD_FRAMES_LOGGED = 5
 
 
-class TwilioConsumer(AsyncWebsocketConsumer):
+class TwilioConsumer(AudioConsumer):
     session: CallSession | None = None
     playout: Playout | None = None
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale ORM connections before every message (~150 µs through a
-        # shared thread). This consumer never touches the ORM, and Twilio sends 50 frames a
-        # second, so it skips that step (as VoiceConsumer does).
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         self._inbound = Resampler8kTo16k()
