@@ -1,6 +1,7 @@
 """One call: wires a caller (browser or phone) to the model and the tools.
 
-    caller audio  -> CallSession.caller_audio() -> LiveClient (bounded buffer) -> Gemini
+    caller audio  -> CallSession.caller_audio() -> LiveClient (sent at once, or a bounded
+                                                                 buffer while it cannot be)
     Gemini events -> CallSession._on_live_event() -> outbound queue -> Caller.deliver()
     toolCall      -> ToolDispatcher -> support.tools.run_tool -> toolResponse + `tool` events
 
@@ -153,10 +154,10 @@ class CallSession:
             await self._caller.hang_up()
         await self.close(reason)
 
-    # --- from the caller (hot path: no awaiting) --------------------------------------------
+    # --- from the caller ----------------------------------------------------------------------
 
-    def caller_audio(self, pcm16k: bytes) -> None:
-        self._live.send_audio(pcm16k)
+    async def caller_audio(self, pcm16k: bytes) -> None:
+        await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> None:
         self._record.add_transcript("user", text)

@@ -86,7 +86,7 @@ class VoiceConsumer(AudioConsumer):
         if bytes_data is not None:
             audio, problem = bp.decode_binary(bytes_data)
             if audio is not None:
-                session.caller_audio(audio.pcm16)
+                await session.caller_audio(audio.pcm16)
         else:
             message = bp.decode_text(text_data or "")
             problem = message if isinstance(message, bp.BadFrame) else None

@@ -35,6 +35,9 @@ from realtime import live_protocol as lp
 
 log = logging.getLogger(__name__)
 
+# Above this many unsent bytes on the upstream socket, caller audio waits in the bounded queue
+# rather than in the socket's buffer (where nothing would ever drop it).
+INLINE_WRITE_BUFFER_LIMIT = 16 * 1024
 # At most this many queued caller chunks travel in one upstream message (about 0.2-0.4 s).
 MAX_CHUNKS_PER_MESSAGE = 10
 
@@ -134,6 +137,27 @@ class LiveClient:
             self._audio_bytes -= len(dropped)
             self.dropped_audio_bytes += len(dropped)
         self._wake.set()
+
+    async def forward_audio(self, pcm16: bytes) -> None:
+        """Send caller audio now when the way is clear, else queue it like `send_audio`.
+
+        The hot path: most frames go straight onto the socket from the caller's own task,
+        sparing a hand-over to the writer task. Anything that would reorder or block (no
+        socket yet, a backlog, a socket not keeping up) takes the bounded queue instead.
+        """
+        ws = self._ws
+        if (
+            ws is None
+            or not self._ready
+            or self._audio
+            or ws.transport.get_write_buffer_size() > INLINE_WRITE_BUFFER_LIMIT
+        ):
+            self.send_audio(pcm16)
+            return
+        try:
+            await ws.send(lp.audio_message(pcm16))
+        except ConnectionClosed:
+            self.send_audio(pcm16)  # resent on the resumed session
 
     def send_text(self, text: str) -> None:
         self._queue_control(lp.text_message(text))

@@ -63,7 +63,9 @@ class TwilioConsumer(AudioConsumer):
         session, playout = self.session, self.playout
         match event:
             case tp.Media(track="inbound", payload=payload) if session is not None:
-                session.caller_audio(pcm16_to_bytes(self._inbound.process(ulaw_decode(payload))))
+                await session.caller_audio(
+                    pcm16_to_bytes(self._inbound.process(ulaw_decode(payload)))
+                )
             case tp.Mark(name=name) if playout is not None:
                 await playout.mark_played(name)
             case tp.Dtmf(digit=digit) if session is not None:
