@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,22 @@ def django_db_setup(django_db_setup: None, django_db_blocker: object) -> None:
         _restore(connection.database, snapshot)
 
     TransactionTestCase._fixture_teardown = restore_snapshot  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def unreachable_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point every MongoDB client at a port that refuses connections, for the test.
+
+    A real driver, really failing to connect (loopback port 1), and failing fast.
+    """
+    from django.db import connection
+
+    from support import mongo
+
+    monkeypatch.setitem(
+        connection.settings_dict, "HOST", "mongodb://127.0.0.1:1/?directConnection=true"
+    )
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"serverSelectionTimeoutMS": 300})
+    mongo.forget_clients()
+    yield
+    mongo.forget_clients()

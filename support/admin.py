@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
@@ -434,8 +435,10 @@ class CallAdmin(BigCollectionAdmin):
         )
         if not body:
             return "—"
-        head = "<tr><th>tool</th><th></th><th>time</th><th>arguments</th><th>result</th></tr>"
-        return format_html("<table>{}{}</table>", format_html(head), body)
+        head = mark_safe(  # a constant, no data in it
+            "<tr><th>tool</th><th></th><th>time</th><th>arguments</th><th>result</th></tr>"
+        )
+        return format_html("<table>{}{}</table>", head, body)
 
     @admin.display(description="Live API usage")
     def usage_(self, obj: Call) -> str:

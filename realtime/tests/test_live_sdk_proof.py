@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -66,20 +66,26 @@ def sdk_client(fake: FakeLiveServer) -> genai.Client:
     return client
 
 
-def sdk_config(resumption_handle: str | None = None) -> types.LiveConnectConfig:
+def sdk_config(
+    resumption_handle: str | None = None,
+    *,
+    declarations: Sequence[Mapping[str, Any]] = DECLARATIONS,
+    instructions: str = INSTRUCTIONS,
+    voice: str = VOICE,
+) -> types.LiveConnectConfig:
     """The LiveConnectConfig equivalent to `build_setup` with its defaults."""
     return types.LiveConnectConfig(
         response_modalities=[types.Modality.AUDIO],
         speech_config=types.SpeechConfig(
             voice_config=types.VoiceConfig(
-                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=VOICE)
+                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=voice)
             )
         ),
-        system_instruction=INSTRUCTIONS,
+        system_instruction=instructions,
         tools=[
             types.Tool(
                 function_declarations=[
-                    types.FunctionDeclaration.model_validate(d) for d in DECLARATIONS
+                    types.FunctionDeclaration.model_validate(d) for d in declarations
                 ]
             )
         ],

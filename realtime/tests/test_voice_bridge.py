@@ -437,11 +437,8 @@ async def test_hanging_up_ends_the_call_and_tears_everything_down(asha: Customer
 async def test_the_bridge_setup_equals_the_sdk_setup_for_the_same_config(
     asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
-    from google.genai import types
-
-    from realtime import live_protocol as lp
     from realtime.instructions import system_instruction
-    from realtime.tests.test_live_sdk_proof import sdk_client
+    from realtime.tests.test_live_sdk_proof import sdk_client, sdk_config
     from support.tools import function_declarations
 
     call = await BrowserCall.open()
@@ -449,31 +446,10 @@ async def test_the_bridge_setup_equals_the_sdk_setup_for_the_same_config(
     bridge_setup = live.sessions[0].setup
     await call.leave()
 
-    config = types.LiveConnectConfig(
-        response_modalities=[types.Modality.AUDIO],
-        speech_config=types.SpeechConfig(
-            voice_config=types.VoiceConfig(
-                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=settings.GEMINI_VOICE)
-            )
-        ),
-        system_instruction=system_instruction("Asha"),
-        tools=[types.Tool(function_declarations=[
-            types.FunctionDeclaration.model_validate(d) for d in function_declarations()
-        ])],
-        input_audio_transcription=types.AudioTranscriptionConfig(),
-        output_audio_transcription=types.AudioTranscriptionConfig(),
-        session_resumption=types.SessionResumptionConfig(),
-        context_window_compression=types.ContextWindowCompressionConfig(
-            trigger_tokens=lp.DEFAULT_COMPRESSION_TRIGGER_TOKENS,
-            sliding_window=types.SlidingWindow(target_tokens=lp.DEFAULT_COMPRESSION_TARGET_TOKENS),
-        ),
-        realtime_input_config=types.RealtimeInputConfig(
-            automatic_activity_detection=types.AutomaticActivityDetection(
-                disabled=False,
-                prefix_padding_ms=lp.DEFAULT_PREFIX_PADDING_MS,
-                silence_duration_ms=lp.DEFAULT_SILENCE_DURATION_MS,
-            )
-        ),
+    config = sdk_config(
+        declarations=function_declarations(),
+        instructions=system_instruction("Asha"),
+        voice=settings.GEMINI_VOICE,
     )
     async with sdk_client(live).aio.live.connect(model=settings.GEMINI_LIVE_MODEL, config=config):
         pass

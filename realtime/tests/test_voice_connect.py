@@ -100,23 +100,10 @@ async def test_without_a_gemini_key_the_page_is_told_the_agent_is_not_configured
 
 
 async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(
-    asha: Customer, monkeypatch: pytest.MonkeyPatch
+    asha: Customer, unreachable_database: None
 ) -> None:
-    from django.db import connection
-
-    from support import mongo
-
-    monkeypatch.setitem(
-        connection.settings_dict,
-        "HOST",
-        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=300",
-    )
-    mongo.forget_clients()
-    try:
-        communicator, connected, _ = await connect("/ws/voice?user_id=7")
-        assert connected
-        error = json.loads(await communicator.receive_from(timeout=5))
-        assert error["type"] == "error" and error["code"] == "unavailable"
-        assert await closed_with(communicator) == 1011
-    finally:
-        mongo.forget_clients()
+    communicator, connected, _ = await connect("/ws/voice?user_id=7")
+    assert connected
+    error = json.loads(await communicator.receive_from(timeout=5))
+    assert error["type"] == "error" and error["code"] == "unavailable"
+    assert await closed_with(communicator) == 1011

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from support import mongo
 from support.models import Complaint, Customer, Escalation, Refund, RefundTier
@@ -504,17 +503,8 @@ async def test_wrongly_typed_or_injection_shaped_arguments_are_refused_and_chang
     ],
 )
 async def test_an_unreachable_database_answers_unavailable(
-    monkeypatch: pytest.MonkeyPatch, tool: str, args: dict[str, str], ctx: ToolContext
+    unreachable_database: None, tool: str, args: dict[str, str], ctx: ToolContext
 ) -> None:
-    # Port 1 on loopback refuses connections: a real driver, really failing to connect.
-    monkeypatch.setitem(
-        connection.settings_dict,
-        "HOST",
-        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=300",
-    )
-    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"serverSelectionTimeoutMS": 300})
-    mongo.forget_clients()
-
     result = await run_tool(tool, args, ctx)
 
     await mongo.close_async_client()

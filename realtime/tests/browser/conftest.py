@@ -25,25 +25,16 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
 from support.models import Customer, Order, OrderItem, RefundTier
+from voiceproject.tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = BASE_DIR / "test-artifacts" / "voice"
 SPOKEN = "Hello, where is my biryani? It was supposed to arrive an hour ago, and I am hungry."
 
 # Flags that let Chromium run here (no sandbox as root, no GPU, no calls home) and give it a
 # microphone: the WAV below, looped. Whether the page may use it is each context's permission
 # (granted by `voice_page`, not by a flag, so that a test can also be refused).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-]
+VOICE_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"]
 
 # Contract section 6, in paise.
 CONTRACT_TIERS = [
@@ -167,7 +158,7 @@ async def browser(speech_wav: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"],
+            args=[*VOICE_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"],
         )
         yield browser
         await browser.close()
