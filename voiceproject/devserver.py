@@ -1,8 +1,8 @@
 """`make run`: the whole product in one command.
 
-Starts the embedded database when MONGODB_URI is unset, applies migrations, loads the demo
-data, collects static files and serves everything with daphne. Ctrl-C stops the web server
-first and the database last; the data stays under var/ for the next run.
+Starts the embedded database when MONGODB_URI is unset, applies migrations, loads (or
+refreshes) the demo data, collects static files and serves everything with daphne. Ctrl-C
+stops the web server first and the database last; the data stays under var/ for the next run.
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def main() -> int:
             print(f"Embedded database (SecantusDB) on {uri}, data in {VAR / 'db'}")
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
-        manage("seed_demo")
+        # Every start is a fresh demo: the recent deliveries move back inside the two-hour
+        # refund window (and any refund tried on them last time is undone), so a refund
+        # can always be tried live.
+        manage("seed_demo", "--refresh-recent")
         print(f"Serving on http://127.0.0.1:{port}/  (staff pages: /admin/, Ctrl-C stops)")
         return serve(port)
     except EmbeddedDatabaseError as error:
