@@ -84,9 +84,7 @@ class CallSession:
         self.customer = customer
         self._caller = caller
         self._record = CallRecord(
-            call_id=self.call_id,
-            user_id=customer.user_id if customer else None,
-            channel=channel,
+            call_id=self.call_id, user_id=self.record_user_id, channel=channel
         )
         self._tools = ToolDispatcher(
             ToolContext(user_id=self.record_user_id, call_id=self.call_id, channel=channel),
@@ -117,7 +115,7 @@ class CallSession:
     async def start(self) -> None:
         await self._record.open()
         self._tasks = [
-            asyncio.create_task(self._run_live(), name=f"{self.call_id} live"),
+            asyncio.create_task(self._live.run(), name=f"{self.call_id} live"),
             asyncio.create_task(self._deliver_outbound(), name=f"{self.call_id} outbound"),
         ]
 
@@ -216,9 +214,6 @@ class CallSession:
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 self._spawn(self._give_up(reason))
-
-    async def _run_live(self) -> None:
-        await self._live.run()
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly."""
@@ -352,5 +347,5 @@ class CallSession:
             await asyncio.sleep(0.01)
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.append(task)
+        # Named for the call, like its other tasks, so a leak would be easy to spot.
+        self._tasks.append(asyncio.create_task(coro, name=f"{self.call_id} {coro.__name__}"))
