@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from realtime.phone import consumer as phone_consumer
 from realtime.phone import security
+from realtime.tests.voice_harness import closed_with
 from voiceproject.asgi import application
 
 # Channels' disconnect handler closes stale ORM connections, which pytest-django must allow.
@@ -166,12 +167,6 @@ async def open_stream(signature: str | None) -> tuple[WebsocketCommunicator, boo
     connected, code = await communicator.connect()
     return communicator, connected, code
 
-
-async def closed_with(communicator: WebsocketCommunicator) -> int:
-    message = await communicator.receive_output(timeout=3)
-    while message["type"] != "websocket.close":
-        message = await communicator.receive_output(timeout=3)
-    return int(message.get("code", 1000))
 
 
 async def test_a_signed_upgrade_is_accepted() -> None:

@@ -106,7 +106,10 @@ async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, l
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
     first = await call.next_event("transcript")
-    assert first == {"type": "transcript", "role": "user", "text": "Where is my", "final": False} or first["text"] == "Where is my "
+    # Captions in progress carry the utterance so far, not just the newest fragment.
+    assert first == {"type": "transcript", "role": "user", "text": "Where is my ", "final": False}
+    second = await call.next_event("transcript")
+    assert second == {"type": "transcript", "role": "user", "text": "Where is my biryani?", "final": False}
     await call.next_event("turn_complete")
 
     finals = [(e["role"], e["text"]) for e in call.events if e["type"] == "transcript" and e["final"]]
@@ -118,7 +121,7 @@ async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, l
     assert record["usage"]["total_token_count"] == 150
 
 
-async def test_interrupted_is_forwarded_and_unsent_agent_audio_dropped(asha: Customer, live: FakeLiveServer) -> None:
+async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(asha: Customer, live: FakeLiveServer) -> None:
     @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.send_audio(speech(0.2, 24_000), chunk_ms=20)

@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from realtime import tokens
+from realtime.tests.voice_harness import closed_with
 from support.models import Customer
 from voiceproject.asgi import application
 
@@ -29,12 +30,6 @@ async def connect(path: str, headers: list[tuple[bytes, bytes]] | None = None) -
     connected, code = await communicator.connect()
     return communicator, connected, code
 
-
-async def closed_with(communicator: WebsocketCommunicator) -> int:
-    message = await communicator.receive_output(timeout=3)
-    while message["type"] != "websocket.close":
-        message = await communicator.receive_output(timeout=3)
-    return int(message.get("code", 1000))
 
 
 async def test_a_connection_without_a_token_is_closed_with_4401(asha: Customer) -> None:

@@ -14,6 +14,14 @@ from voiceproject.asgi import application
 SAME_ORIGIN = [(b"origin", b"http://testserver")]
 
 
+async def closed_with(communicator: WebsocketCommunicator) -> int:
+    """The close code the server sent, skipping whatever came before it."""
+    message = await communicator.receive_output(timeout=3)
+    while message["type"] != "websocket.close":
+        message = await communicator.receive_output(timeout=3)
+    return int(message.get("code", 1000))
+
+
 class BrowserCall:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
