@@ -49,6 +49,7 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.quiet_gc import collector_paused
 from realtime.audio import ulaw_decode, ulaw_encode
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from voiceproject.embedded_db import EmbeddedMongo, free_port
@@ -292,6 +293,10 @@ class Bench:
         raise SystemExit("daphne did not start within 30 s")
 
     async def _calls(self, fake: FakeLiveServer, pid: int) -> None:
+        with collector_paused():
+            await self._place_and_measure(fake, pid)
+
+    async def _place_and_measure(self, fake: FakeLiveServer, pid: int) -> None:
         lag = LoopLag()
         lag_task = asyncio.create_task(lag.run())
         talking = []

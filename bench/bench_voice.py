@@ -34,6 +34,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from bench.quiet_gc import collector_paused
 from voiceproject.embedded_db import EmbeddedMongo, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +192,13 @@ def summary(figures: Figures, cpu: float, seconds: float, calls: int, mem_per_ca
 
 
 async def measure(
+    server_url: str, origin: str, pid: int, calls: int, seconds: float, figures: Figures
+) -> dict[str, float]:
+    with collector_paused():
+        return await _measure(server_url, origin, pid, calls, seconds, figures)
+
+
+async def _measure(
     server_url: str, origin: str, pid: int, calls: int, seconds: float, figures: Figures
 ) -> dict[str, float]:
     idle_rss = rss_mb(pid)

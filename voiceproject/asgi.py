@@ -22,6 +22,7 @@ from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
     close_clients_at_shutdown,
     close_oversized_frames_with_1009,
+    freeze_startup_objects,
 )
 
 application = ProtocolTypeRouter(
@@ -33,3 +34,4 @@ application = ProtocolTypeRouter(
 
 close_clients_at_shutdown()
 close_oversized_frames_with_1009()
+freeze_startup_objects()  # last: everything above lives as long as the process

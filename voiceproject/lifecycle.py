@@ -1,18 +1,31 @@
-"""Process shutdown: close the async MongoDB client before the event loop stops.
+"""The server process's start and end, under daphne.
 
-Daphne runs the app on Twisted's asyncio reactor and sends no ASGI lifespan events, so the
-hook is a Twisted "before shutdown" trigger. Under other servers (or in tests) it does nothing.
+Daphne runs the app on Twisted's asyncio reactor and sends no ASGI lifespan events, so these
+are hooks run once from asgi.py. Under other servers (or in tests) the daphne ones do nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 
 from support import mongo
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (Django, the routes, every imported module) out of the GC.
+
+    Those ~120,000 objects live as long as the process, yet each full collection walked all
+    of them: a 35 ms pause of every call's audio, a few times a minute under load. Frozen,
+    a full collection walks only what the calls themselves allocated.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def close_clients_at_shutdown() -> None:
+    """Close the async MongoDB client before the event loop stops (a Twisted trigger)."""
     if "twisted.internet.reactor" not in sys.modules:
         return
     from twisted.internet import reactor
