@@ -17,6 +17,7 @@ from realtime.audio import (
     Resampler8kTo16k,
     Resampler24kTo8k,
     StreamResampler,
+    kaiser_lowpass,
     pcm16_from_bytes,
     pcm16_to_bytes,
     ulaw_decode,
@@ -140,6 +141,29 @@ def test_chunk_boundaries_do_not_change_the_output() -> None:
     sizes.append(len(signal) - sum(sizes))
     pieces = np.concatenate(stream_in_chunks(Resampler24kTo8k(), signal, sizes))
     assert np.array_equal(pieces, whole)
+
+
+@pytest.mark.parametrize("make", [Resampler8kTo16k, Resampler24kTo8k])
+def test_streaming_output_is_the_textbook_resample(make: Callable[[], StreamResampler]) -> None:
+    # What the block matrix product computes: zero-stuff by L, convolve with the taps, keep
+    # every M-th sample, round and saturate. To 1 LSB, as floats are summed in another order.
+    resampler = make()
+    low, high = sorted((resampler.in_rate, resampler.out_rate))
+    up, down = resampler.out_rate // low, resampler.in_rate // low
+    taps = kaiser_lowpass(resampler.num_taps, low / 2, high, gain=up)
+    rng = np.random.default_rng(5)
+    signal = np.clip(rng.standard_normal(resampler.in_rate) * 12000, -32768, 32767)
+    signal = signal.astype(np.int16)
+    stuffed = np.zeros(len(signal) * up)
+    stuffed[::up] = signal
+    textbook = np.convolve(stuffed, taps)[::down][: -(-len(stuffed) // down)]
+    expected = np.clip(np.rint(textbook), -32768, 32767).astype(np.int16)
+    sizes = rng.integers(0, 500, size=200)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), len(signal))].tolist()
+    sizes.append(len(signal) - sum(sizes))
+    streamed = np.concatenate(stream_in_chunks(resampler, signal, sizes))
+    assert len(streamed) == len(expected)
+    assert np.abs(streamed.astype(np.int32) - expected).max() <= 1
 
 
 def test_bytes_in_give_bytes_out() -> None:

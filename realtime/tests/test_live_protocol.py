@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from typing import Any
 
 import pytest
 
@@ -296,6 +298,79 @@ def test_url_safe_and_unpadded_base64_audio() -> None:
         assert lp.parse_server_message(json.dumps(frame)) == [AudioChunk(pcm)]
 
 
+# Agent speech arrives ~50 frames a second, so the parser reads the audio-only shape directly
+# and leaves every other frame to the general parser: both must give the same events.
+
+PCM = bytes(range(256)) * 4  # every byte value, so the base64 has "+" and "/" in it
+
+
+def audio_part(pcm: bytes, mime_type: str = "audio/pcm;rate=24000") -> dict[str, Any]:
+    return {"inlineData": {"mimeType": mime_type, "data": base64.b64encode(pcm).decode()}}
+
+
+AUDIO_TURNS = {
+    "one part": ([audio_part(PCM)], [AudioChunk(PCM)]),
+    "several parts": (
+        [audio_part(PCM[:7]), audio_part(PCM[7:], "audio/pcm;rate=16000"), audio_part(b"")],
+        [AudioChunk(PCM[:7]), AudioChunk(PCM[7:], "audio/pcm;rate=16000"), AudioChunk(b"")],
+    ),
+    "audio then text": ([audio_part(PCM), {"text": "hi"}], [AudioChunk(PCM), ModelText("hi")]),
+    "audio and an image": ([audio_part(PCM), audio_part(b"PNG", "image/png")], [AudioChunk(PCM)]),
+    "no parts": ([], []),
+}
+
+
+def snake_case_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {re.sub("([A-Z])", r"_\1", k).lower(): snake_case_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_case_keys(v) for v in value]
+    return value
+
+
+def url_safe_unpadded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: base64.urlsafe_b64encode(base64.b64decode(v)).decode().rstrip("=")
+            if k == "data"
+            else url_safe_unpadded(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [url_safe_unpadded(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("parts, events", AUDIO_TURNS.values(), ids=AUDIO_TURNS.keys())
+def test_an_audio_turn_gives_the_same_events_however_it_is_spelled(
+    parts: list[dict[str, Any]], events: list[lp.ServerEvent]
+) -> None:
+    frame = {"serverContent": {"modelTurn": {"role": "model", "parts": parts}}}
+    spellings = [
+        json.dumps(frame),
+        json.dumps(frame).encode(),  # a binary frame
+        json.dumps(snake_case_keys(frame)),
+        json.dumps(url_safe_unpadded(frame)),
+        json.dumps({**frame, "voiceActivity": {}}),  # an unknown key alongside
+        json.dumps({"serverContent": {**frame["serverContent"], "generationComplete": False}}),
+    ]
+    for spelling in spellings:
+        assert lp.parse_server_message(spelling) == events
+
+
+def test_only_the_plain_audio_shape_takes_the_shortcut() -> None:
+    plain = {"serverContent": {"modelTurn": {"parts": [audio_part(PCM)]}}}
+    assert lp._parse_audio_only(plain) == [AudioChunk(PCM)]
+    assert lp._parse_audio_only(snake_case_keys(plain)) is None
+    assert lp._parse_audio_only(url_safe_unpadded(plain)) is None
+    assert lp._parse_audio_only({**plain, "usageMetadata": {}}) is None
+
+
+def test_audio_parts_then_turn_complete_keep_their_order() -> None:
+    frame = {"serverContent": {"modelTurn": {"parts": [audio_part(PCM)]}, "turnComplete": True}}
+    assert lp.parse_server_message(json.dumps(frame)) == [AudioChunk(PCM), TurnComplete()]
+
+
 def test_tool_call_and_cancellation() -> None:
     frame = (
         '{"toolCall": {"functionCalls": ['
@@ -358,6 +433,29 @@ def test_unknown_keys_are_ignored() -> None:
         (
             '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
             '{"mimeType": "audio/pcm", "data": "A$$A"}}]}}}',
+            "not base64",
+        ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": ["AAA="]}}}',
+            r"modelTurn.parts\[\] must be an object",
+        ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": []}]}}}',
+            "inlineData must be an object",
+        ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            '{"mimeType": 24000, "data": "AAA="}}]}}}',
+            "inlineData.mimeType must be a string",
+        ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            '{"mimeType": "audio/pcm", "data": 7}}]}}}',
+            "inlineData.data must be a string",
+        ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            '{"mimeType": "audio/pcm", "data": "AAA=A"}}]}}}',
             "not base64",
         ),
         ('{"toolCall": {"functionCalls": [{"id": "1"}]}}', "no name"),

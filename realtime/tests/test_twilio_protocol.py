@@ -16,6 +16,7 @@ from realtime.twilio_protocol import (
     Start,
     Stop,
     TwilioProtocolError,
+    _well_formed_media,
     clear_message,
     dtmf_prompt,
     mark_message,
@@ -103,6 +104,18 @@ def test_media_payload_is_decoded_to_ulaw_bytes() -> None:
     )
 
 
+def test_media_numbers_sent_as_json_numbers_parse_the_same() -> None:
+    # Twilio sends them as strings (the fast path); numbers take the field readers' path.
+    numbers = altered(altered(MEDIA, {"sequenceNumber": 3}), {"chunk": 1, "timestamp": 5}, "media")
+    assert parse_message(numbers) == parse_message(MEDIA)
+
+
+def test_only_a_media_frame_of_strings_takes_the_shortcut() -> None:
+    assert _well_formed_media(json.loads(MEDIA)) == parse_message(MEDIA)
+    assert _well_formed_media(json.loads(altered(MEDIA, {"sequenceNumber": 3}))) is None
+    assert _well_formed_media(json.loads(altered(MEDIA, {"payload": "QU-D"}, "media"))) is None
+
+
 def test_bytes_frames_are_accepted_too() -> None:
     assert parse_message(MEDIA.encode()) == parse_message(MEDIA)
 
@@ -166,6 +179,20 @@ def test_what_is_not_a_twilio_message_is_refused(text: str | bytes, error: str) 
         (altered(MEDIA, {"timestamp": True}, "media"), "non-numeric field 'timestamp'"),
         (altered(MEDIA, {"track": None}, "media"), "missing or non-string field 'track'"),
         (altered(MEDIA, {"streamSid": None}), "media: missing or non-string field 'streamSid'"),
+        (altered(MEDIA, {"streamSid": ""}), "media: missing or non-string field 'streamSid'"),
+        (altered(MEDIA, {"streamSid": 7}), "media: missing or non-string field 'streamSid'"),
+        (altered(MEDIA, {"sequenceNumber": "x"}), "media: field 'sequenceNumber' is not an int"),
+        (altered(MEDIA, {"sequenceNumber": None}), "media: missing or non-numeric field 'sequ"),
+        (altered(MEDIA, {"sequenceNumber": 3.0}), "media: missing or non-numeric field 'sequ"),
+        (altered(MEDIA, {"chunk": None}, "media"), "media: missing or non-numeric field 'chunk'"),
+        (altered(MEDIA, {"timestamp": "5s"}, "media"), "media: field 'timestamp' is not an int"),
+        (altered(MEDIA, {"track": ""}, "media"), "media: missing or non-string field 'track'"),
+        (altered(MEDIA, {"track": ["in"]}, "media"), "media: missing or non-string field 'track'"),
+        (altered(MEDIA, {"payload": 160}, "media"), "media: missing or non-string field 'payload'"),
+        (altered(MEDIA, {"payload": "QUJD\n"}, "media"), "media: payload is not valid base64"),
+        (altered(MEDIA, {"payload": "QQ==="}, "media"), "media: payload is not valid base64"),
+        (altered(MEDIA, {"payload": "QQ==QQ=="}, "media"), "media: payload is not valid base64"),
+        (altered(MEDIA, {"payload": "QU-D"}, "media"), "media: payload is not valid base64"),
         (altered(MARK, {"mark": None}), "mark: missing or non-object field 'mark'"),
         (altered(MARK, {"name": None}, "mark"), "mark: missing or non-string field 'name'"),
         (altered(DTMF, {"digit": None}, "dtmf"), "dtmf: missing or non-string field 'digit'"),
@@ -195,6 +222,18 @@ def test_media_message_carries_base64_ulaw() -> None:
         "streamSid": STREAM,
         "media": {"payload": ULAW_FRAME_B64},
     }
+
+
+def test_media_message_is_compact_json() -> None:
+    assert media_message(STREAM, ULAW_FRAME) == json.dumps(
+        {"event": "media", "streamSid": STREAM, "media": {"payload": ULAW_FRAME_B64}},
+        separators=(",", ":"),
+    )
+
+
+@pytest.mark.parametrize("stream_sid", ['MZ"1', "MZ\\1", "MZ\n1", "MZ 1", "MZ☕1", "MZ١٢", ""])
+def test_media_message_stays_valid_json_for_an_odd_stream_sid(stream_sid: str) -> None:
+    assert json.loads(media_message(stream_sid, ULAW_FRAME))["streamSid"] == stream_sid
 
 
 def test_mark_message() -> None:
