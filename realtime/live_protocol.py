@@ -554,7 +554,7 @@ def _b64decode(value: Any) -> bytes:
     padded = text + "=" * (-len(text) % 4)
     try:
         return base64.b64decode(padded, altchars=b"-_", validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise LiveProtocolError(f"inlineData.data is not base64: {exc}") from exc
 
 

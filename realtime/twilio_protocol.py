@@ -154,7 +154,7 @@ def _payload(media: Mapping[str, Any]) -> bytes:
         raise TwilioProtocolError("missing or non-string field 'payload'")
     try:
         return base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise TwilioProtocolError(f"payload is not valid base64: {exc}") from None
 
 

@@ -458,6 +458,11 @@ def test_unknown_keys_are_ignored() -> None:
             '{"mimeType": "audio/pcm", "data": "AAA=A"}}]}}}',
             "not base64",
         ),
+        (
+            '{"serverContent": {"modelTurn": {"parts": [{"inlineData": '
+            '{"mimeType": "audio/pcm", "data": "QUJD\u00e9"}}]}}}',
+            "not base64",
+        ),
         ('{"toolCall": {"functionCalls": [{"id": "1"}]}}', "no name"),
         (
             '{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": []}]}}',

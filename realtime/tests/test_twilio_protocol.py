@@ -193,6 +193,7 @@ def test_what_is_not_a_twilio_message_is_refused(text: str | bytes, error: str) 
         (altered(MEDIA, {"payload": "QQ==="}, "media"), "media: payload is not valid base64"),
         (altered(MEDIA, {"payload": "QQ==QQ=="}, "media"), "media: payload is not valid base64"),
         (altered(MEDIA, {"payload": "QU-D"}, "media"), "media: payload is not valid base64"),
+        (altered(MEDIA, {"payload": "QUJDé"}, "media"), "media: payload is not valid base64"),
         (altered(MARK, {"mark": None}), "mark: missing or non-object field 'mark'"),
         (altered(MARK, {"name": None}, "mark"), "mark: missing or non-string field 'name'"),
         (altered(DTMF, {"digit": None}, "dtmf"), "dtmf: missing or non-string field 'digit'"),
