@@ -3,6 +3,11 @@
 Run: ``.venv/bin/python -m bench.bench_twilio [--calls 50] [--seconds 25]``. Not a test:
 the figures depend on the machine.
 
+The same load runs twice: through the product, then through bench.minimal_twilio_relay (a bare
+ASGI relay doing the same transcoding on the same daphne, and nothing else), and the ratios
+are printed: the relay is the floor this server stack reaches, the ratio what the product's
+own plumbing (Channels, session, pacing, records) costs on top.
+
 What runs where:
 
 - daphne, a subprocess serving ``voiceproject.asgi:application`` on a free port, with an
@@ -55,6 +60,9 @@ from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from voiceproject.embedded_db import EmbeddedMongo, free_port
 
 GOAL_P99_MS = 30.0
+AIM_CALLS_PER_CORE = 100
+PRODUCT = "voiceproject.asgi:application"
+RELAY = "bench.minimal_twilio_relay:application"
 SETTLE_S = 2.0
 AUTH_TOKEN = "bench-twilio-auth-token"
 PUBLIC_HOST = "voice.bench.example"
@@ -102,7 +110,8 @@ class Call:
 
 
 class Bench:
-    def __init__(self, calls: int, seconds: float, profile: str = "") -> None:
+    def __init__(self, calls: int, seconds: float, app: str, profile: str = "") -> None:
+        self.app = app
         self.profile = profile
         self.calls = [Call(i, f"+9198{i:08d}") for i in range(calls)]
         self.seconds = seconds
@@ -233,7 +242,7 @@ class Bench:
 
     # --- the run -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self) -> dict[str, float]:
         with tempfile.TemporaryDirectory(prefix="bench-twilio-") as tmp:
             db = EmbeddedMongo(Path(tmp) / "db")
             uri = db.start()
@@ -244,7 +253,7 @@ class Bench:
                     daphne = self._start_daphne(uri, fake.url, DAPHNE_LOG)
                     try:
                         await self._wait_until_serving(daphne)
-                        await self._calls(fake, daphne.pid)
+                        return await self._calls(fake, daphne.pid)
                     finally:
                         daphne.send_signal(signal.SIGINT)
                         daphne.wait(timeout=20)
@@ -274,8 +283,7 @@ class Bench:
         self.daphne_log = log_path
         return subprocess.Popen(
             [sys.executable, *(["-m", "cProfile", "-o", self.profile] if self.profile else []),
-             "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "voiceproject.asgi:application"],
+             "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 
@@ -292,11 +300,11 @@ class Bench:
                 await asyncio.sleep(0.1)
         raise SystemExit("daphne did not start within 30 s")
 
-    async def _calls(self, fake: FakeLiveServer, pid: int) -> None:
+    async def _calls(self, fake: FakeLiveServer, pid: int) -> dict[str, float]:
         with collector_paused():
-            await self._place_and_measure(fake, pid)
+            return await self._place_and_measure(fake, pid)
 
-    async def _place_and_measure(self, fake: FakeLiveServer, pid: int) -> None:
+    async def _place_and_measure(self, fake: FakeLiveServer, pid: int) -> dict[str, float]:
         lag = LoopLag()
         lag_task = asyncio.create_task(lag.run())
         talking = []
@@ -308,7 +316,7 @@ class Bench:
         await asyncio.sleep(SETTLE_S)  # first-call warm-up (imports, templates) is not the load
         window_start = time.monotonic()
         self.stop_at = window_start + self.seconds
-        print(f"{len(self.calls)} calls up after {window_start - ramp_started - SETTLE_S:.1f} s; "
+        print(f"{self.app}: {len(self.calls)} calls up after {window_start - ramp_started - SETTLE_S:.1f} s; "
               f"measuring for {self.seconds:.0f} s ...", flush=True)
         cpu_start = cpu_seconds(pid)
         lag.reset()
@@ -317,11 +325,11 @@ class Bench:
         loop_lag = lag.percentile(99)
         await asyncio.gather(*talking)
         lag_task.cancel()
-        self.report(window_start, cpu, loop_lag)
+        return self.report(window_start, cpu, loop_lag)
 
     # --- figures ----------------------------------------------------------------------------
 
-    def report(self, window_start: float, cpu: float, loop_lag_ms: float) -> None:
+    def report(self, window_start: float, cpu: float, loop_lag_ms: float) -> dict[str, float]:
         inbound, outbound = [], []
         lost_in = lost_out = missing_in = missing_out = 0
         early = [c for c in self.calls if c.closed_early]
@@ -338,7 +346,7 @@ class Bench:
         sent_in = sum(len(c.sent_at) for c in self.calls)
         sent_out = sum(len(c.fake_sent_at) for c in self.calls)
         print()
-        print(f"Phone calls through daphne: {len(self.calls)} calls, {self.seconds:.0f} s "
+        print(f"Phone calls through daphne ({self.app}): {len(self.calls)} calls, {self.seconds:.0f} s "
               f"measured, 20 ms frames both ways")
         print(f"  {'':28}{'p50':>9}{'p99':>9}{'max':>9}   samples   goal p99 < {GOAL_P99_MS:.0f} ms")
         for name, values in (("in  (Twilio -> Live API)", inbound),
@@ -357,6 +365,10 @@ class Bench:
               "included in the latencies)")
         if early:
             print(f"  CALLS CLOSED EARLY: {len(early)}: {early[0].closed_early}")
+        return {
+            "in_p99": percentile(inbound, 99), "out_p99": percentile(outbound, 99),
+            "lost": lost_in + lost_out, "cpu_per_call_min": cpu / call_minutes,
+        }  # fmt: skip
 
 
 def inbound_latencies(call: Call, start: float, stop: float) -> tuple[list[float], int, int]:
@@ -432,7 +444,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=25.0, help="measured window (25)")
     parser.add_argument("--profile", default="", help="write the server's cProfile stats here")
     args = parser.parse_args()
-    asyncio.run(Bench(args.calls, args.seconds, args.profile).run())
+    product = asyncio.run(Bench(args.calls, args.seconds, PRODUCT, args.profile).run())
+    relay = asyncio.run(Bench(args.calls, args.seconds, RELAY).run())
+    compare(product, relay, args.calls)
+
+
+def compare(product: dict[str, float], relay: dict[str, float], calls: int) -> None:
+    print(f"\n{calls} phone calls: the product against the bare relay on the same daphne")
+    print(f"  {'':30}{'product':>10}{'bare relay':>12}{'ratio':>8}")
+    for label, key in (("in p99 ms", "in_p99"), ("out p99 ms", "out_p99"),
+                       ("frames lost", "lost"), ("CPU-s per call-minute", "cpu_per_call_min")):
+        ratio = product[key] / relay[key] if relay[key] else float("nan")
+        print(f"  {label:30}{product[key]:>10.2f}{relay[key]:>12.2f}{ratio:>8.2f}")
+    for label, figures in (("product", product), ("bare relay", relay)):
+        print(f"  calls per core, {label}: ~{60 / figures['cpu_per_call_min']:.0f} "
+              f"(aim: {AIM_CALLS_PER_CORE})")
 
 
 if __name__ == "__main__":
