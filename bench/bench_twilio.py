@@ -316,7 +316,8 @@ class Bench:
         await asyncio.sleep(SETTLE_S)  # first-call warm-up (imports, templates) is not the load
         window_start = time.monotonic()
         self.stop_at = window_start + self.seconds
-        print(f"{self.app}: {len(self.calls)} calls up after {window_start - ramp_started - SETTLE_S:.1f} s; "
+        ramp_s = window_start - ramp_started - SETTLE_S
+        print(f"{self.app}: {len(self.calls)} calls up after {ramp_s:.1f} s; "
               f"measuring for {self.seconds:.0f} s ...", flush=True)
         cpu_start = cpu_seconds(pid)
         lag.reset()
@@ -346,8 +347,8 @@ class Bench:
         sent_in = sum(len(c.sent_at) for c in self.calls)
         sent_out = sum(len(c.fake_sent_at) for c in self.calls)
         print()
-        print(f"Phone calls through daphne ({self.app}): {len(self.calls)} calls, {self.seconds:.0f} s "
-              f"measured, 20 ms frames both ways")
+        print(f"Phone calls through daphne ({self.app}): {len(self.calls)} calls, "
+              f"{self.seconds:.0f} s measured, 20 ms frames both ways")
         print(f"  {'':28}{'p50':>9}{'p99':>9}{'max':>9}   samples   goal p99 < {GOAL_P99_MS:.0f} ms")
         for name, values in (("in  (Twilio -> Live API)", inbound),
                              ("out (Live API -> Twilio)", outbound)):
