@@ -53,6 +53,9 @@ const CLOSE_WORDS = {
   1009: "The call was closed because a message was too large.",
 };
 
+// Before a call could start: the worklet scripts or the WebSocket could not reach the server.
+const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet connection and try again.";
+
 // `error` codes about a bad frame from this page (contract section 3).
 const FRAME_ERRORS = new Set(["frame_too_large", "bad_json", "unknown_type", "odd_length"]);
 
@@ -356,6 +359,13 @@ class Call {
       debug.mic.sampleRate = sampleRate;
     } catch (error) {
       if (this.finished) return; // hung up while audio was starting
+      if (error.name === "AbortError") {
+        // addModule() rejects with AbortError when it cannot fetch a worklet's script: the
+        // server that serves them is unreachable. Not the browser's fault, and reloading the
+        // page would only swap it for the browser's own error page.
+        this.finish(UNREACHABLE_WORDS, { error: true });
+        return;
+      }
       console.error("voice: audio setup failed", error);
       this.finish("Your browser couldn't start audio for the call. Please reload the page and try again.", {
         error: true,
@@ -553,9 +563,7 @@ class Call {
     if (CLOSE_WORDS[code]) return CLOSE_WORDS[code];
     // e.g. error{unavailable} then close 1011: the database was unreachable at connect.
     if (this.serverError) return this.serverError.message;
-    if (!this.opened) {
-      return "Can't reach the voice service. Check your internet connection and try again.";
-    }
+    if (!this.opened) return UNREACHABLE_WORDS;
     return "The connection to the voice service was lost. Please start the call again.";
   }
 
