@@ -81,7 +81,10 @@ def _restore(database: object, snapshot: Snapshot) -> None:
         if not documents:
             collection.delete_many({})
             continue
-        if collection.estimated_document_count() == len(documents) and list(collection.find()) == documents:
+        if (
+            collection.estimated_document_count() == len(documents)
+            and list(collection.find()) == documents
+        ):
             continue
         collection.delete_many({})
         collection.insert_many(documents)

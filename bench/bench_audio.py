@@ -150,7 +150,9 @@ def image_rejection_db(make: Callable[[], Resampler], in_rate: int, out_rate: in
     worst = np.inf
     for freq in np.arange(PASSBAND_HZ[0], PASSBAND_HZ[1] + 1, TONE_STEP_HZ):
         out = steady_state(stream(make(), tone(freq, in_rate), in_rate), out_rate)
-        leftover = max(np.mean(residual_after_tone(out, freq, out_rate) ** 2), ROUNDING_POWER)
+        leftover = max(
+            float(np.mean(residual_after_tone(out, freq, out_rate) ** 2)), ROUNDING_POWER
+        )
         worst = min(worst, db(AMPLITUDE**2 / 2 / leftover))
     return float(worst)
 
@@ -159,7 +161,7 @@ def alias_rejection_db(make: Callable[[], Resampler], in_rate: int, out_rate: in
     worst = np.inf
     for freq in np.arange(STOPBAND_EDGE_HZ, in_rate / 2, TONE_STEP_HZ):
         out = steady_state(stream(make(), tone(freq, in_rate), in_rate), out_rate)
-        worst = min(worst, db(AMPLITUDE**2 / 2 / max(np.mean(out**2), ROUNDING_POWER)))
+        worst = min(worst, db(AMPLITUDE**2 / 2 / max(float(np.mean(out**2)), ROUNDING_POWER)))
     return float(worst)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,11 @@ def database() -> Iterator[str]:
         return
     from voiceproject.embedded_db import EmbeddedMongo
 
-    with tempfile.TemporaryDirectory(prefix="bench-staff-") as tmp:
-        with EmbeddedMongo(Path(tmp) / "data") as server:
-            yield server.uri
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-staff-") as tmp,
+        EmbeddedMongo(Path(tmp) / "data") as server,
+    ):
+        yield server.uri
 
 
 def setup_django(uri: str, keep: bool) -> None:
@@ -143,7 +146,7 @@ def load(rng: random.Random) -> None:
 
 
 def _order(rng: random.Random, n: int, now: datetime) -> dict[str, Any]:
-    items = [
+    items: list[dict[str, Any]] = [
         {"name": name, "qty": rng.randint(1, 3), "price": price}
         for name, price in rng.sample(DISHES, rng.randint(1, 3))
     ]
@@ -267,9 +270,8 @@ def explain_pages(urls: dict[str, str]) -> None:
     from django.utils import timezone
 
     from support.admin import NewestOrdersPaginator
-    from support.mongo import sync_db
-
     from support.models import EscalationStatus, Order
+    from support.mongo import sync_db
     from support.staff import queries
 
     user = User.objects.get(username="bench-agent")
@@ -322,7 +324,7 @@ def main() -> None:
             print(f"loaded in {time.perf_counter() - started:.1f} s")
         client = staff_client()
         urls = pages(rng)
-        figures = [timed(name, args.runs, lambda url=url: client.get(url))
+        figures = [timed(name, args.runs, partial(client.get, url))
                    for name, url in urls.items()]  # fmt: skip
         report(figures, args.runs)
         if args.explain:

@@ -60,9 +60,11 @@ def database() -> Iterator[tuple[str, bool]]:
         return
     from voiceproject.embedded_db import EmbeddedMongo
 
-    with tempfile.TemporaryDirectory(prefix="bench-tools-") as tmp:
-        with EmbeddedMongo(Path(tmp) / "data") as server:
-            yield server.uri, False
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-tools-") as tmp,
+        EmbeddedMongo(Path(tmp) / "data") as server,
+    ):
+        yield server.uri, False
 
 
 def setup_django(uri: str) -> None:
@@ -135,7 +137,7 @@ def _order_id(n: int) -> str:
 def _order(
     rng: random.Random, n: int, user_id: int, now: datetime, recent: bool
 ) -> dict[str, Any]:
-    items = [
+    items: list[dict[str, Any]] = [
         {"name": name, "qty": rng.randint(1, 3), "price": price}
         for name, price in rng.sample(DISHES, rng.randint(1, 3))
     ]

@@ -18,15 +18,14 @@ import asyncio
 import base64
 import json
 import os
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pymongo import MongoClient
@@ -174,7 +173,9 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listened on port {port}")
 
 
-def summary(figures: Figures, cpu: float, seconds: float, calls: int, mem_per_call: float) -> dict[str, float]:
+def summary(
+    figures: Figures, cpu: float, seconds: float, calls: int, mem_per_call: float
+) -> dict[str, float]:
     def pct(values: list[float], q: float) -> float:
         return float(np.percentile(values, q)) if values else float("nan")
 
@@ -221,13 +222,16 @@ async def _measure(
 
 def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voiceproject.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "voiceproject.asgi:application"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
@@ -250,20 +254,27 @@ async def bench(calls: int, seconds: float) -> None:
                 "MONGODB_DB": "bench_voice", "GEMINI_API_KEY": "bench-key",
                 "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
             }  # fmt: skip
-            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-            customers = MongoClient(uri)["bench_voice"].customers
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+            )
+            client: MongoClient[dict[str, Any]] = MongoClient(uri)
+            customers = client["bench_voice"].customers
             for n in range(1, 21):
                 customers.update_one(
                     {"user_id": n},
-                    {"$setOnInsert": {"name": f"Caller {n}", "phone": f"+9190000000{n:02d}", "wallet_balance": 0}},
+                    {"$setOnInsert": {"name": f"Caller {n}", "phone": f"+9190000000{n:02d}",
+                                      "wallet_balance": 0}},
                     upsert=True,
-                )
-            async with serve(fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20):
+                )  # fmt: skip
+            async with serve(
+                fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20
+            ):
                 port = free_port()
                 daphne = start_daphne(env, port)
                 try:
                     await asyncio.to_thread(wait_for_port, port)
-                    print(f"bridge: {calls} calls x {seconds:.0f} s through daphne (pid {daphne.pid}) ...", flush=True)
+                    print(f"bridge: {calls} calls x {seconds:.0f} s through daphne "
+                          f"(pid {daphne.pid}) ...", flush=True)  # fmt: skip
                     results["bridge (daphne)"] = await measure(
                         f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
                         daphne.pid, calls, seconds, figures,
@@ -276,7 +287,8 @@ async def bench(calls: int, seconds: float) -> None:
                 fake.figures = figures_relay
                 relay_port = free_port()
                 relay = subprocess.Popen(
-                    [sys.executable, "-m", "bench.minimal_relay", "--port", str(relay_port), "--upstream", fake.url],
+                    [sys.executable, "-m", "bench.minimal_relay",
+                     "--port", str(relay_port), "--upstream", fake.url],
                     cwd=ROOT,
                 )  # fmt: skip
                 try:
@@ -312,7 +324,8 @@ def report(results: dict[str, dict[str, float]], calls: int) -> None:
     goals = [
         ("p99 under 30 ms each way", bridge["up_p99"] < 30 and bridge["down_p99"] < 30),
         ("no frame lost", bridge["up_lost"] == 0 and bridge["down_lost"] == 0),
-        ("CPU at most 1.5x the minimal relay", bridge["cpu_per_call_min"] <= 1.5 * relay["cpu_per_call_min"]),
+        ("CPU at most 1.5x the minimal relay",
+         bridge["cpu_per_call_min"] <= 1.5 * relay["cpu_per_call_min"]),
         ("100 calls per core (0.6 CPU-s per call-minute)", bridge["cpu_per_call_min"] <= 0.6),
         ("under 1 MB per call", bridge["mem_mb_per_call"] < 1.0),
     ]  # fmt: skip

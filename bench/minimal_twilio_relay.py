@@ -37,9 +37,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 TWIML = (
-    '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://relay/ws/twilio">'
-    '<Parameter name="token" value="relay" /></Stream></Connect></Response>'
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://relay/ws/twilio">'
+    b'<Parameter name="token" value="relay" /></Stream></Connect></Response>'
+)
 
 
 async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:

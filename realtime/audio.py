@@ -47,7 +47,7 @@ PSTN carries nothing above 3.4 kHz anyway, so the inbound images stay below the 
 from __future__ import annotations
 
 import math
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -244,7 +244,8 @@ class StreamResampler:
             (blocks, self._block_span), np.float64, buffer, 0, (block_stride * itemsize, itemsize)
         )
         out = np.dot(windows, self._block).ravel()[: steps * self._up]
-        self._history = buffer[steps * step : available]
+        # float64 history joined with int16 samples is float64 (numpy's stubs cannot tell).
+        self._history = cast(FloatArray, buffer[steps * step : available])
         return _to_pcm16(out)
 
 

@@ -76,7 +76,8 @@ class CallRecord:
 
     async def _flush(self) -> None:
         # Pending items are forgotten only once written: a failed write is retried whole.
-        transcript, tool_calls, usage = list(self._transcript), list(self._tool_calls), dict(self._usage)
+        transcript, tool_calls = list(self._transcript), list(self._tool_calls)
+        usage = dict(self._usage)
         update: dict[str, Any] = {}
         if transcript:
             update.setdefault("$push", {})["transcript"] = {"$each": transcript}

@@ -225,10 +225,14 @@ class CallSession:
             await self._announce_escalation(ticket)
         message = (
             "Sorry, our voice assistant is unavailable right now. "
-            + (f"A colleague will follow up on ticket {ticket}." if ticket else "Please try again shortly.")
-        )
+            + (f"A colleague will follow up on ticket {ticket}." if ticket
+               else "Please try again shortly.")
+        )  # fmt: skip
         await self._wait_outbound_drained()
-        await self.end("agent_unavailable", tell_caller=_event("error", code="agent_unavailable", message=message))
+        await self.end(
+            "agent_unavailable",
+            tell_caller=_event("error", code="agent_unavailable", message=message),
+        )
 
     async def _tools_run_escalation(self, reason: str) -> str | None:
         result = await run_tool(
@@ -269,7 +273,10 @@ class CallSession:
         assert outcome.result is not None
         self._live.send_message(
             lp.tool_response_message(
-                [lp.FunctionResponse(id=i, name=outcome.name, response=outcome.result) for i in ids],
+                [
+                    lp.FunctionResponse(id=i, name=outcome.name, response=outcome.result)
+                    for i in ids
+                ],
                 scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
             )
         )

@@ -200,7 +200,9 @@ class LiveClient:
             except _Fatal as fatal:
                 self._emit(Failed(fatal.reason, fatal.detail))
                 return
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, lp.LiveProtocolError) as error:
+            except (
+                OSError, TimeoutError, InvalidHandshake, ConnectionClosed, lp.LiveProtocolError
+            ) as error:
                 attempt += 1
                 reason = f"connect failed: {error}"
                 log.warning("live: %s (attempt %d)", reason, attempt)
@@ -259,12 +261,15 @@ class LiveClient:
         except BaseException as error:
             with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
                 await asyncio.wait_for(ws.close(), 1.0)
-            if isinstance(error, ConnectionClosed) and error.rcvd is not None:
-                if error.rcvd.code in FATAL_CLOSE_CODES:  # the setup itself was refused
-                    raise _Fatal(
-                        FATAL_CLOSE_CODES[error.rcvd.code],
-                        f"{error.rcvd.code} {error.rcvd.reason}",
-                    ) from None
+            if (
+                isinstance(error, ConnectionClosed)
+                and error.rcvd is not None
+                and error.rcvd.code in FATAL_CLOSE_CODES  # the setup itself was refused
+            ):
+                raise _Fatal(
+                    FATAL_CLOSE_CODES[error.rcvd.code],
+                    f"{error.rcvd.code} {error.rcvd.reason}",
+                ) from None
             raise
         self.connections += 1
         resumed = self.connections > 1
@@ -312,7 +317,10 @@ class LiveClient:
         if isinstance(event, lp.ResumptionUpdate):
             if event.resumable and event.handle:
                 self.handle = event.handle
-        elif isinstance(event, lp.AudioChunk | lp.Transcript) and getattr(event, "role", "agent") == "agent":
+        elif (
+            isinstance(event, lp.AudioChunk | lp.Transcript)
+            and getattr(event, "role", "agent") == "agent"
+        ):
             self.generating = True
         elif isinstance(event, lp.TurnComplete | lp.Interrupted | lp.GenerationComplete):
             self.generating = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -266,7 +266,7 @@ def _stop(message: Mapping[str, Any]) -> Stop:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], TwilioEvent]] = {
     "connected": _connected,
     "start": _start,
     "media": _media,

@@ -25,7 +25,8 @@ async def _may_mint(request: HttpRequest) -> bool:
     if _bearer_key_matches(request):
         return True
     user = await request.auser()
-    return bool(user.is_active and user.is_staff) or settings.VOICE_DEMO_MODE
+    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+    return bool(user.is_active and user.is_staff) or settings.VOICE_DEMO_MODE  # type: ignore[attr-defined]
 
 
 def _error(status: int, message: str) -> JsonResponse:

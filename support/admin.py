@@ -59,7 +59,8 @@ class CappedCountPaginator(Paginator):
     CAP = 10_000
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
+        assert isinstance(self.object_list, QuerySet)  # the admin paginates querysets
         # Unordered: the count needs no $sort (which would order every matching row).
         return self.object_list.order_by()[: self.CAP].count()
 
@@ -94,7 +95,7 @@ class NewestOrdersPaginator(CappedCountPaginator):
         self.match: dict[str, Any] = {} if status is None else {"status": status}
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         key = f"staff:orders:count:{self.match.get('status', '*')}"
         total = cache.get(key)
         if total is None:
@@ -121,7 +122,8 @@ class NewestOrdersPaginator(CappedCountPaginator):
             if len(ids) == top - bottom:
                 break
         by_id = {o.pk: o for o in Order.objects.filter(pk__in=ids)}
-        return self._get_page([by_id[i] for i in ids if i in by_id], number, self)
+        # _get_page is Paginator's documented hook for building a page; django-stubs omits it.
+        return self._get_page([by_id[i] for i in ids if i in by_id], number, self)  # type: ignore[attr-defined]
 
 
 def _json(value: Any) -> str:
@@ -495,7 +497,9 @@ class RupeesField(forms.CharField):
         try:
             return to_paise(text)
         except MoneyError as error:
-            raise ValidationError(f"Enter an amount in rupees, like 5000 or 2500.50 ({error}).")
+            raise ValidationError(
+                f"Enter an amount in rupees, like 5000 or 2500.50 ({error})."
+            ) from error
 
 
 class RefundTierForm(forms.ModelForm):
@@ -509,6 +513,7 @@ class RefundTierForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         """Check the whole set of tiers as it would be after this save."""
         cleaned = super().clean()
+        assert cleaned is not None  # BaseModelForm.clean() returns cleaned_data
         if self.errors:
             return cleaned
         others = RefundTier.objects.exclude(pk=self.instance.pk) if self.instance.pk else (
@@ -538,7 +543,7 @@ class RefundTierAdmin(admin.ModelAdmin):
         return f"{obj.percent}%"
 
     def construct_change_message(
-        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, add: bool = False
+        self, request: HttpRequest, form: forms.Form, formsets: Any, add: bool = False
     ) -> Any:
         # The history shows what changed from what, not just which field: "percent: 75 → 80".
         if add or not form.changed_data:

@@ -428,14 +428,14 @@ def parse_support_data(raw: object, existing: Existing | None = None) -> Support
     for key in sorted(set(raw) - TOP_LEVEL_KEYS):
         errors.append(f"{key}: unknown key (expected customers and orders)")
     customers = [
-        (index, record)
+        (index, customer)
         for index, item in enumerate(_list(raw, "customers", errors))
-        if (record := _customer(f"customers[{index}]", item, errors)) is not None
+        if (customer := _customer(f"customers[{index}]", item, errors)) is not None
     ]
     orders = [
-        (index, record)
+        (index, order)
         for index, item in enumerate(_list(raw, "orders", errors))
-        if (record := _order(f"orders[{index}]", item, errors)) is not None
+        if (order := _order(f"orders[{index}]", item, errors)) is not None
     ]
     _check_customer_keys(customers, existing, errors)
     user_ids = {c.user_id for _, c in customers} | set(existing.phones_by_user)
@@ -566,7 +566,7 @@ def _upsert(key: str, value: object, update: Document, only_new: bool) -> Update
 
 
 def _bulk(db: Database[Document], collection: str, key: str,
-          requests: list[tuple[object, Document]], only_new: bool) -> Counts:
+          requests: Sequence[tuple[object, Document]], only_new: bool) -> Counts:
     """Upsert `(key value, update)` pairs in one ordered bulk write."""
     skipped = 0
     if only_new:

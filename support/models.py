@@ -8,6 +8,8 @@ on the document shapes below. Money is integer paise (support/money.py) in every
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.utils import timezone
 from django_mongodb_backend.fields import EmbeddedModelArrayField, EmbeddedModelField
@@ -36,10 +38,12 @@ class Customer(models.Model):
         return self.name.split()[0] if self.name else ""
 
 
+# The embedded models' fields are annotated: django_mongodb_backend ships no types, so mypy's
+# Django plugin does not know EmbeddedModel is a model and cannot infer them.
 class OrderItem(EmbeddedModel):
-    name = models.CharField(max_length=120)
-    qty = models.PositiveIntegerField()
-    price = models.BigIntegerField(help_text="paise, per unit")
+    name: models.CharField[str, str] = models.CharField(max_length=120)
+    qty: models.PositiveIntegerField[int, int] = models.PositiveIntegerField()
+    price: models.BigIntegerField[int, int] = models.BigIntegerField(help_text="paise, per unit")
 
     def __str__(self) -> str:
         return f"{self.qty} × {self.name} @ {format_inr(self.price)}"
@@ -48,10 +52,10 @@ class OrderItem(EmbeddedModel):
 class OrderRefund(EmbeddedModel):
     """The refund an order received, embedded in the order (exactly one per order)."""
 
-    amount = models.BigIntegerField(help_text="paise")
-    percent = models.PositiveSmallIntegerField()
-    refund_id = models.CharField(max_length=32)
-    at = models.DateTimeField()
+    amount: models.BigIntegerField[int, int] = models.BigIntegerField(help_text="paise")
+    percent: models.PositiveSmallIntegerField[int, int] = models.PositiveSmallIntegerField()
+    refund_id: models.CharField[str, str] = models.CharField(max_length=32)
+    at: models.DateTimeField[dt.datetime, dt.datetime] = models.DateTimeField()
 
     def __str__(self) -> str:
         return f"{format_inr(self.amount)} ({self.percent}%, {self.refund_id})"
@@ -193,9 +197,9 @@ class EscalationStatus(models.TextChoices):
 
 
 class EscalationNote(EmbeddedModel):
-    author = models.CharField(max_length=150)
-    text = models.TextField()
-    at = models.DateTimeField(default=timezone.now)
+    author: models.CharField[str, str] = models.CharField(max_length=150)
+    text: models.TextField[str, str] = models.TextField()
+    at: models.DateTimeField[dt.datetime, dt.datetime] = models.DateTimeField(default=timezone.now)
 
 
 class Escalation(models.Model):
@@ -246,18 +250,18 @@ class Channel(models.TextChoices):
 
 
 class TranscriptLine(EmbeddedModel):
-    role = models.CharField(max_length=10)  # "user" or "agent"
-    text = models.TextField()
-    at = models.DateTimeField()
+    role: models.CharField[str, str] = models.CharField(max_length=10)  # "user" or "agent"
+    text: models.TextField[str, str] = models.TextField()
+    at: models.DateTimeField[dt.datetime, dt.datetime] = models.DateTimeField()
 
 
 class ToolCallRecord(EmbeddedModel):
-    name = models.CharField(max_length=64)
+    name: models.CharField[str, str] = models.CharField(max_length=64)
     args = models.JSONField(default=dict)
     result = models.JSONField(default=dict)
-    ok = models.BooleanField()
-    started_at = models.DateTimeField()
-    ms = models.IntegerField()
+    ok: models.BooleanField[bool, bool] = models.BooleanField()
+    started_at: models.DateTimeField[dt.datetime, dt.datetime] = models.DateTimeField()
+    ms: models.IntegerField[int, int] = models.IntegerField()
 
 
 class Call(models.Model):

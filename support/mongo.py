@@ -32,7 +32,7 @@ def _settings() -> dict[str, Any]:
 
 def sync_db() -> Database[Document]:
     """The database through Django's connection (its MongoClient is shared and thread-safe)."""
-    return connections["default"].database  # type: ignore[attr-defined, no-any-return]
+    return connections["default"].database  # type: ignore[attr-defined]
 
 
 def async_db() -> AsyncDatabase[Document]:

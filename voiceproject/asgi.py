@@ -28,7 +28,8 @@ from voiceproject.lifecycle import (  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),
+        # types-channels wants its own URLPattern subclass, which path() never returns.
+        "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),  # type: ignore[list-item]
     }
 )
 

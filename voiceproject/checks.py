@@ -70,13 +70,16 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E004",
             )
         )
-    if settings.PUBLIC_BASE_URL and not settings.PUBLIC_BASE_URL.startswith("https://"):
-        if not settings.DEBUG:
-            problems.append(
-                Error(
-                    "PUBLIC_BASE_URL must be an https:// origin when DEBUG is off.",
-                    hint="Twilio signs the public https URL; use the one the world reaches.",
-                    id="voiceproject.E005",
-                )
+    if (
+        settings.PUBLIC_BASE_URL
+        and not settings.PUBLIC_BASE_URL.startswith("https://")
+        and not settings.DEBUG
+    ):
+        problems.append(
+            Error(
+                "PUBLIC_BASE_URL must be an https:// origin when DEBUG is off.",
+                hint="Twilio signs the public https URL; use the one the world reaches.",
+                id="voiceproject.E005",
             )
+        )
     return problems

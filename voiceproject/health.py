@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -32,7 +33,7 @@ async def check_database() -> str:
 async def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": await check_database()}
     failing = [name for name, state in checks.items() if state != "ok"]
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if not failing else "error",
         "service": "voice-agent-server",
         "checks": checks,

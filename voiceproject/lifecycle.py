@@ -34,7 +34,8 @@ def close_clients_at_shutdown() -> None:
     def close() -> Deferred[None]:
         return Deferred.fromFuture(asyncio.ensure_future(mongo.close_async_client()))
 
-    reactor.addSystemEventTrigger("before", "shutdown", close)  # type: ignore[attr-defined]
+    # A zope Interface method: mypy reads its first parameter (`phase`) as `self`.
+    reactor.addSystemEventTrigger("before", "shutdown", close)  # type: ignore[arg-type]
 
 
 def close_oversized_frames_with_1009() -> None:
@@ -56,5 +57,5 @@ def close_oversized_frames_with_1009() -> None:
         reset(self)
         self.failByDrop = False
 
-    WebSocketFactory.resetProtocolOptions = reset_with_close  # type: ignore[method-assign]
-    WebSocketFactory._voice_fail_by_close = True  # type: ignore[attr-defined]
+    WebSocketFactory.resetProtocolOptions = reset_with_close
+    WebSocketFactory._voice_fail_by_close = True

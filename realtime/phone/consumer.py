@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from django.conf import settings
 
@@ -73,7 +72,9 @@ class TwilioConsumer(AudioConsumer):
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
-                await self._finish("transferred_to_human" if self._transferred else "caller_hung_up")
+                await self._finish(
+                    "transferred_to_human" if self._transferred else "caller_hung_up"
+                )
                 await self.close()
 
     async def disconnect(self, code: int) -> None:
@@ -94,7 +95,9 @@ class TwilioConsumer(AudioConsumer):
             await self.close(UNAUTHORIZED)
             return
         if (start.media_format.encoding, start.media_format.sample_rate) != ("audio/x-mulaw", 8000):
-            log.error("twilio: call %s streams %s, not 8 kHz µ-law", start.call_sid, start.media_format)
+            log.error(
+                "twilio: call %s streams %s, not 8 kHz µ-law", start.call_sid, start.media_format
+            )
             await self.close(UNSUPPORTED_MEDIA)
             return
         if not settings.GEMINI_API_KEY:

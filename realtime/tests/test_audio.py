@@ -101,7 +101,7 @@ def test_pcm16_with_an_odd_number_of_bytes_is_refused() -> None:
 
 def test_resampler_refuses_samples_that_are_not_int16() -> None:
     with pytest.raises(TypeError, match="int16"):
-        Resampler8kTo16k().process(np.zeros(160, np.float32))  # type: ignore[arg-type]
+        Resampler8kTo16k().process(np.zeros(160, np.float32))
 
 
 # --- Resampling: lengths -----------------------------------------------------------------------
@@ -152,8 +152,7 @@ def test_streaming_output_is_the_textbook_resample(make: Callable[[], StreamResa
     up, down = resampler.out_rate // low, resampler.in_rate // low
     taps = kaiser_lowpass(resampler.num_taps, low / 2, high, gain=up)
     rng = np.random.default_rng(5)
-    signal = np.clip(rng.standard_normal(resampler.in_rate) * 12000, -32768, 32767)
-    signal = signal.astype(np.int16)
+    signal = np.clip(rng.standard_normal(resampler.in_rate) * 12000, -32768, 32767).astype(np.int16)
     stuffed = np.zeros(len(signal) * up)
     stuffed[::up] = signal
     textbook = np.convolve(stuffed, taps)[::down][: -(-len(stuffed) // down)]
@@ -212,7 +211,9 @@ def test_the_added_delay_is_under_3_ms() -> None:
 
 
 @pytest.mark.parametrize("make", [Resampler8kTo16k, Resampler24kTo8k])
-def test_full_scale_input_saturates_instead_of_wrapping(make: Callable[[], StreamResampler]) -> None:
+def test_full_scale_input_saturates_instead_of_wrapping(
+    make: Callable[[], StreamResampler]
+) -> None:
     # The filter overshoots a full-scale step by several percent (Gibbs ringing): that must clip
     # to 32767, not wrap around to a large negative sample (a loud click).
     step = np.concatenate([np.zeros(500, np.int16), np.full(500, 32767, np.int16)])

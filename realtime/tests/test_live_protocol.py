@@ -346,7 +346,7 @@ def test_an_audio_turn_gives_the_same_events_however_it_is_spelled(
     parts: list[dict[str, Any]], events: list[lp.ServerEvent]
 ) -> None:
     frame = {"serverContent": {"modelTurn": {"role": "model", "parts": parts}}}
-    spellings = [
+    spellings: list[str | bytes] = [
         json.dumps(frame),
         json.dumps(frame).encode(),  # a binary frame
         json.dumps(snake_case_keys(frame)),

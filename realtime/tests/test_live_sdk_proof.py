@@ -428,12 +428,14 @@ async def test_resuming_while_the_old_socket_is_open_closes_1011(
 
 
 async def test_connection_lifetime_ends_with_go_away_then_deadline_expired() -> None:
-    async with FakeLiveServer(connection_lifetime_s=0.3, go_away_time_left_s=0.2) as fake:
-        async with sdk_client(fake).aio.live.connect(model=MODEL) as sdk:
-            message = await anext(sdk.receive())
-            assert message.go_away is not None and message.go_away.time_left == "0.2s"
-            with pytest.raises(errors.APIError) as caught:
-                await anext(sdk.receive())
+    async with (
+        FakeLiveServer(connection_lifetime_s=0.3, go_away_time_left_s=0.2) as fake,
+        sdk_client(fake).aio.live.connect(model=MODEL) as sdk,
+    ):
+        message = await anext(sdk.receive())
+        assert message.go_away is not None and message.go_away.time_left == "0.2s"
+        with pytest.raises(errors.APIError) as caught:
+            await anext(sdk.receive())
     assert (caught.value.code, caught.value.details) == (
         1011,
         "Deadline expired before operation could complete.",

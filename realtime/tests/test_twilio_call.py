@@ -130,9 +130,9 @@ class Phone:
         """Place a call as Twilio does: the signed webhook, then the signed stream upgrade."""
         form = {"CallSid": call_sid, "From": phone_number, "To": "+918000000000"}
         validator = RequestValidator(AUTH_TOKEN)
+        signature = validator.compute_signature(f"{PUBLIC}/twilio/voice", form)
         response = await AsyncClient().post(
-            "/twilio/voice", form,
-            headers={"X-Twilio-Signature": validator.compute_signature(f"{PUBLIC}/twilio/voice", form)},
+            "/twilio/voice", form, headers={"X-Twilio-Signature": signature}
         )
         assert response.status_code == 200, response.content
         twiml = response.content.decode()
@@ -224,12 +224,13 @@ class Phone:
 
     def summary(self) -> str:
         kinds = [m.get("event") for m in self.received]
-        return f"{len(kinds)} messages {[k for k, _ in itertools.groupby(kinds)]}, close {self.close_code}"
+        runs = [k for k, _ in itertools.groupby(kinds)]
+        return f"{len(kinds)} messages {runs}, close {self.close_code}"
 
     async def _read(self) -> None:
         while True:
             # No timeout: asgiref cancels the application when a receive times out.
-            output = await self.communicator.receive_output(timeout=None)
+            output = await self.communicator.receive_output(timeout=None)  # type: ignore[arg-type]  # asgiref allows None
             async with self._changed:
                 if output["type"] == "websocket.close":
                     self.close_code = int(output.get("code", 1000))
@@ -270,7 +271,9 @@ async def asha() -> Customer:
 def transfers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Twilio REST, faked at its one choke point: each transfer request is recorded."""
     requests: list[tuple[str, str]] = []
-    monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: requests.append((sid, twiml)))
+    monkeypatch.setattr(
+        twilio_rest, "update_call", lambda sid, twiml: requests.append((sid, twiml))
+    )
     return requests
 
 
@@ -298,6 +301,7 @@ async def test_a_phone_call_carries_speech_both_ways_and_is_recorded(
 
     # The model heard 16 kHz PCM of exactly the call's length: the caller's words, not noise.
     session = twilio.session
+    assert session.setup is not None
     assert "Asha" in json.dumps(session.setup["systemInstruction"])
     heard = np.frombuffer(session.audio, "<i2").astype(float)
     assert len(heard) == 2 * len(caller_speech)
@@ -407,6 +411,7 @@ async def test_an_unknown_number_gets_the_agent_but_not_a_customers_data(
     profile, escalation = await asyncio.wait_for(answers, 5)
     assert profile["ok"] is False and profile["reason"] == "not_identified"
     assert escalation["ok"] is True  # an unknown caller can still reach a human
+    assert twilio.session.setup is not None
     assert "could not find" in json.dumps(twilio.session.setup["systemInstruction"])
     await phone.hang_up()
     await phone.wait_closed()
@@ -447,14 +452,16 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
 ) -> None:
     @twilio.on_session
     async def agent(session: FakeSession) -> None:
-        await session.send_tool_call(
-            [{"name": "escalate_to_human", "args": {"reason": "Wants a person", "priority": "high"}}]
-        )
+        await session.send_tool_call([
+            {"name": "escalate_to_human", "args": {"reason": "Wants a person", "priority": "high"}}
+        ])  # fmt: skip
         await session.wait_for_tool_response()
         await session.send_audio(agent_speech)  # "I'm passing you to a colleague..."
         await session.send_turn_complete()
 
-    with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER):
+    with override_settings(
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
+    ):
         phone = await Phone.dial(ASHA_PHONE)
         mark = await phone.wait_for_event("mark", timeout=10)
         await asyncio.sleep(0.1)

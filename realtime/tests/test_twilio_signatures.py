@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import pytest
@@ -18,6 +19,9 @@ from realtime.phone import consumer as phone_consumer
 from realtime.phone import security
 from realtime.tests.voice_harness import closed_with
 from voiceproject.asgi import application
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse  # what Client().post() returns
 
 # Channels' disconnect handler closes stale ORM connections, which pytest-django must allow.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +53,9 @@ def signed(url: str, params: dict[str, str] | None = None, token: str = AUTH_TOK
     return RequestValidator(token).compute_signature(url, params or {})
 
 
-def post_webhook(signature: str | None, form: dict[str, str] = WEBHOOK_FORM) -> object:
+def post_webhook(
+    signature: str | None, form: dict[str, str] = WEBHOOK_FORM
+) -> _MonkeyPatchedWSGIResponse:
     headers = {} if signature is None else {"X-Twilio-Signature": signature}
     return Client().post("/twilio/voice", form, headers=headers)
 
@@ -158,7 +164,9 @@ def start_frame(token: str, call_sid: str = CALL_SID) -> str:
     })
 
 
-async def open_stream(signature: str | None) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def open_stream(
+    signature: str | None,
+) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     # No Origin header: Twilio sends none, and this route must not ask for one.
     headers = [(b"host", b"voice.example.com")]
     if signature is not None:

@@ -32,23 +32,35 @@ def asha(db: Any) -> Customer:
     from support.models import RefundTier
 
     RefundTier.objects.all().delete()
-    RefundTier.objects.bulk_create(RefundTier(name=n, min_lifetime_spend=s, percent=p) for n, s, p in CONTRACT_TIERS)
+    RefundTier.objects.bulk_create(
+        RefundTier(name=n, min_lifetime_spend=s, percent=p) for n, s, p in CONTRACT_TIERS
+    )
     asha = Customer.objects.create(
         user_id=101, name="Asha Verma", phone="+919800000101", email="asha@example.com"
     )
-    make_order(asha, "ORD-1001", status="delivered", amount=33_750, placed_hours_ago=1, delivered_hours_ago=0.5)
-    make_order(asha, "ORD-1002", status="delivered", amount=216_250, placed_hours_ago=30, delivered_hours_ago=29)
+    make_order(
+        asha, "ORD-1001", status="delivered", amount=33_750,
+        placed_hours_ago=1, delivered_hours_ago=0.5,
+    )  # fmt: skip
+    make_order(
+        asha, "ORD-1002", status="delivered", amount=216_250,
+        placed_hours_ago=30, delivered_hours_ago=29,
+    )  # fmt: skip
     return asha
 
 
 @pytest.fixture
-def live(fake_live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeLiveServer:
+def live(
+    fake_live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> FakeLiveServer:
     settings.GEMINI_API_KEY = "test-key"
     settings.GEMINI_LIVE_URL = fake_live.url
     monkeypatch.setattr(
         live_client,
         "DEFAULT_RETRY",
-        live_client.RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.2, setup_timeout_s=3),
+        live_client.RetryPolicy(
+            max_attempts=3, base_delay_s=0.05, max_delay_s=0.2, setup_timeout_s=3
+        ),
     )
     return fake_live
 
@@ -94,14 +106,18 @@ async def test_audio_is_relayed_byte_exact_both_ways(asha: Customer, live: FakeL
     assert record["end_reason"] == "caller_left"
 
 
-async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, live: FakeLiveServer) -> None:
+async def test_captions_for_both_sides_arrive_and_are_recorded(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.send_transcript("user", "Where is my ")
         await session.send_transcript("user", "biryani?")
         await session.send_transcript("agent", "Let me check ")
         await session.send_transcript("agent", "that for you.")
-        await session.send_turn_complete(usage={"promptTokenCount": "120", "responseTokenCount": "30", "totalTokenCount": "150"})
+        await session.send_turn_complete(
+            usage={"promptTokenCount": "120", "responseTokenCount": "30", "totalTokenCount": "150"}
+        )
 
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
@@ -109,10 +125,14 @@ async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, l
     # Captions in progress carry the utterance so far, not just the newest fragment.
     assert first == {"type": "transcript", "role": "user", "text": "Where is my ", "final": False}
     second = await call.next_event("transcript")
-    assert second == {"type": "transcript", "role": "user", "text": "Where is my biryani?", "final": False}
+    assert second == {
+        "type": "transcript", "role": "user", "text": "Where is my biryani?", "final": False
+    }  # fmt: skip
     await call.next_event("turn_complete")
 
-    finals = [(e["role"], e["text"]) for e in call.events if e["type"] == "transcript" and e["final"]]
+    finals = [
+        (e["role"], e["text"]) for e in call.events if e["type"] == "transcript" and e["final"]
+    ]
     assert finals == [("user", "Where is my biryani?"), ("agent", "Let me check that for you.")]
     await call.leave()
     record = await wait_until_ended(ready["call_id"])
@@ -121,7 +141,9 @@ async def test_captions_for_both_sides_arrive_and_are_recorded(asha: Customer, l
     assert record["usage"]["total_token_count"] == 150
 
 
-async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(asha: Customer, live: FakeLiveServer) -> None:
+async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.send_audio(speech(0.2, 24_000), chunk_ms=20)
@@ -137,7 +159,9 @@ async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(asha: C
     await call.leave()
 
 
-async def test_a_typed_message_and_audio_end_reach_the_model(asha: Customer, live: FakeLiveServer) -> None:
+async def test_a_typed_message_and_audio_end_reach_the_model(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     call = await BrowserCall.open()
     await call.next_event("ready")
     await call.send({"type": "text", "text": "I want a refund for ORD-1001"})
@@ -152,7 +176,9 @@ async def test_a_typed_message_and_audio_end_reach_the_model(asha: Customer, liv
 # --- tools ----------------------------------------------------------------------------------
 
 
-async def run_tools(live: FakeLiveServer, calls: list[dict[str, Any]], answers: int | None = None) -> tuple[BrowserCall, list[dict[str, Any]]]:
+async def run_tools(
+    live: FakeLiveServer, calls: list[dict[str, Any]], answers: int | None = None
+) -> tuple[BrowserCall, list[dict[str, Any]]]:
     """Have the model call tools; return the caller and the tool responses the model got."""
     responses: list[dict[str, Any]] = []
 
@@ -169,7 +195,9 @@ async def run_tools(live: FakeLiveServer, calls: list[dict[str, Any]], answers: 
     return call, responses
 
 
-async def test_each_read_tool_answers_the_model_with_its_call_id(asha: Customer, live: FakeLiveServer) -> None:
+async def test_each_read_tool_answers_the_model_with_its_call_id(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     call, responses = await run_tools(
         live,
         [
@@ -189,7 +217,9 @@ async def test_each_read_tool_answers_the_model_with_its_call_id(asha: Customer,
     await call.leave()
 
 
-async def test_a_refund_through_the_bridge_credits_the_wallet_once(asha: Customer, live: FakeLiveServer) -> None:
+async def test_a_refund_through_the_bridge_credits_the_wallet_once(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     call, responses = await run_tools(
         live, [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold food"}}]
     )
@@ -204,7 +234,9 @@ async def test_a_refund_through_the_bridge_credits_the_wallet_once(asha: Custome
     await call.leave()
 
 
-async def test_twenty_parallel_refunds_in_one_tool_call_give_one_refund(asha: Customer, live: FakeLiveServer) -> None:
+async def test_twenty_parallel_refunds_in_one_tool_call_give_one_refund(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     calls = [
         {"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": f"attempt {n}"}}
         for n in range(20)
@@ -221,7 +253,9 @@ async def test_twenty_parallel_refunds_in_one_tool_call_give_one_refund(asha: Cu
     await call.leave()
 
 
-async def test_identical_repeated_calls_are_run_once_and_answered_for_each_id(asha: Customer, live: FakeLiveServer) -> None:
+async def test_identical_repeated_calls_are_run_once_and_answered_for_each_id(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     same = {"name": "get_order_details", "args": {"order_id": "ORD-1001"}}
     call, responses = await run_tools(live, [same, same])
 
@@ -236,7 +270,9 @@ async def test_identical_repeated_calls_are_run_once_and_answered_for_each_id(as
     assert len(record["tool_calls"][0]["call_ids"]) == 2
 
 
-async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live: FakeLiveServer) -> None:
+async def test_complaint_and_escalation_through_the_bridge(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     from channels.layers import get_channel_layer
 
     from support.events import ESCALATIONS_GROUP
@@ -249,8 +285,10 @@ async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live:
     call, responses = await run_tools(
         live,
         [
-            {"name": "file_complaint", "args": {"order_id": "ORD-1001", "category": "food_quality", "description": "The biryani was cold"}},
-            {"name": "escalate_to_human", "args": {"reason": "Customer asked for a person", "priority": "high"}},
+            {"name": "file_complaint", "args": {"order_id": "ORD-1001", "category": "food_quality",
+                                                "description": "The biryani was cold"}},
+            {"name": "escalate_to_human", "args": {"reason": "Customer asked for a person",
+                                                   "priority": "high"}},
         ],
     )
     by_name = {r["name"]: r["response"] for r in responses}
@@ -268,19 +306,27 @@ async def test_complaint_and_escalation_through_the_bridge(asha: Customer, live:
     await call.leave()
 
 
-async def test_the_model_cannot_act_for_another_customer(asha: Customer, live: FakeLiveServer) -> None:
+async def test_the_model_cannot_act_for_another_customer(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     ravi = await Customer.objects.acreate(user_id=202, name="Ravi Kumar", phone="+919800000202")
-    await asyncio.to_thread(lambda: make_order(ravi, "ORD-2001", status="delivered", amount=48_000, placed_hours_ago=1, delivered_hours_ago=0.3))
+    await asyncio.to_thread(lambda: make_order(
+        ravi, "ORD-2001", status="delivered", amount=48_000,
+        placed_hours_ago=1, delivered_hours_ago=0.3,
+    ))  # fmt: skip
     call, responses = await run_tools(
         live,
-        [{"name": "initiate_refund", "args": {"order_id": "ORD-2001", "reason": "x", "user_id": 202}}],
+        [{"name": "initiate_refund",
+          "args": {"order_id": "ORD-2001", "reason": "x", "user_id": 202}}],
     )
     assert responses[0]["response"]["ok"] is False
     assert await mongo.async_db().refunds.count_documents({}) == 0
     await call.leave()
 
 
-async def test_a_cancelled_tool_call_is_not_answered_but_is_recorded(asha: Customer, live: FakeLiveServer) -> None:
+async def test_a_cancelled_tool_call_is_not_answered_but_is_recorded(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     @live.on_session
     async def agent(session: FakeSession) -> None:
         # The call and its cancellation in one frame: the bridge sees both before the tool runs.
@@ -301,10 +347,14 @@ async def test_a_cancelled_tool_call_is_not_answered_but_is_recorded(asha: Custo
     assert record["tool_calls"][0]["cancelled"] == ["fc-1"]
 
 
-async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_recorded(asha: Customer, live: FakeLiveServer) -> None:
+async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_recorded(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     @live.on_session
     async def agent(session: FakeSession) -> None:
-        await session.send_tool_call([{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "late"}}])
+        await session.send_tool_call(
+            [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "late"}}]
+        )
 
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
@@ -321,7 +371,9 @@ async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_reco
 # --- resumption -----------------------------------------------------------------------------
 
 
-async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(asha: Customer, live: FakeLiveServer) -> None:
+async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     async def first(session: FakeSession) -> None:
         await session.send_resumption_update("handle-1")
         await session.send_resumption_update("handle-2")
@@ -346,7 +398,9 @@ async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(asha:
     await call.leave()
 
 
-async def test_an_abrupt_drop_is_resumed_without_ending_the_call(asha: Customer, live: FakeLiveServer) -> None:
+async def test_an_abrupt_drop_is_resumed_without_ending_the_call(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     async def first(session: FakeSession) -> None:
         await session.send_resumption_update("handle-9")
         await session.drop()
@@ -367,7 +421,9 @@ async def test_an_abrupt_drop_is_resumed_without_ending_the_call(asha: Customer,
     assert record["end_reason"] == "caller_left"
 
 
-async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_call_ended(asha: Customer, live: FakeLiveServer) -> None:
+async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_call_ended(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     async def broken(session: FakeSession) -> None:
         await session.close(1011, "Internal error encountered.")
 
@@ -401,7 +457,9 @@ async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_ca
     ],
     ids=["odd length", "binary too large", "bad json", "unknown type", "text too large"],
 )
-async def test_a_bad_frame_gets_an_error_and_the_call_goes_on(asha: Customer, live: FakeLiveServer, frame: bytes | str, code: str) -> None:
+async def test_a_bad_frame_gets_an_error_and_the_call_goes_on(
+    asha: Customer, live: FakeLiveServer, frame: bytes | str, code: str
+) -> None:
     call = await BrowserCall.open()
     await call.next_event("ready")
     if isinstance(frame, bytes):
@@ -419,7 +477,9 @@ async def test_a_bad_frame_gets_an_error_and_the_call_goes_on(asha: Customer, li
     await call.leave()
 
 
-async def test_hanging_up_ends_the_call_and_tears_everything_down(asha: Customer, live: FakeLiveServer) -> None:
+async def test_hanging_up_ends_the_call_and_tears_everything_down(
+    asha: Customer, live: FakeLiveServer
+) -> None:
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
     await call.send({"type": "end"})

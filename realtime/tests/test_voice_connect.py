@@ -24,9 +24,11 @@ async def asha() -> Customer:
 
 
 async def connect(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[
-    WebsocketCommunicator, bool, int | None
+    WebsocketCommunicator, bool, int | str | None
 ]:
-    communicator = WebsocketCommunicator(application, path, headers=SAME_ORIGIN if headers is None else headers)
+    communicator = WebsocketCommunicator(
+        application, path, headers=SAME_ORIGIN if headers is None else headers
+    )
     connected, code = await communicator.connect()
     return communicator, connected, code
 

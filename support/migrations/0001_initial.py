@@ -3,8 +3,9 @@
 import django.db.models.deletion
 import django.utils.timezone
 import django_mongodb_backend.fields
-import support.models
 from django.db import migrations, models
+
+import support.models
 
 
 class Migration(migrations.Migration):

@@ -38,7 +38,7 @@ class PermissionNamesBackend(ModelBackend):
                 for type_id, codename in rows
             }
             setattr(user_obj, cache_name, names)
-        return getattr(user_obj, cache_name)  # type: ignore[no-any-return]
+        return getattr(user_obj, cache_name)
 
 
 def _permission_ids(user_obj: Any, from_name: str) -> list[Any]:
@@ -55,6 +55,7 @@ def _permission_ids(user_obj: Any, from_name: str) -> list[Any]:
     if not group_ids:
         return []
     group_perms = Group.permissions.through
-    return list(group_perms.objects.filter(group_id__in=group_ids).values_list(
+    # django-stubs gives the auto-created through model no `objects` manager.
+    return list(group_perms.objects.filter(group_id__in=group_ids).values_list(  # type: ignore[attr-defined]
         "permission_id", flat=True
     ))  # fmt: skip

@@ -14,7 +14,8 @@ from support.models import Call, Channel, Customer
 
 
 def staff_usernames() -> list[str]:
-    users = get_user_model().objects.filter(is_active=True, is_staff=True)
+    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+    users = get_user_model().objects.filter(is_active=True, is_staff=True)  # type: ignore[attr-defined]
     return list(users.order_by("username").values_list("username", flat=True))
 
 
@@ -23,7 +24,9 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [(name, name) for name in staff_usernames()]
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)  # declared just above
+        assignee.choices = [(name, name) for name in staff_usernames()]
 
 
 class NoteForm(forms.Form):

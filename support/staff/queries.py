@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from django.db.models import Count, Min, QuerySet, Sum
@@ -181,13 +181,14 @@ def dashboard(now: dt.datetime | None = None) -> dict[str, Any]:
         "refunds_week": sum(r["n"] for r in refunds_per_day),
         "refunds_week_inr": format_inr(sum(r["total"] or 0 for r in refunds_per_day)),
         "calls_chart": bar_chart(
-            "Calls per day", [(lab, n, str(n)) for lab, n in zip(labels, calls_per_day)]
+            "Calls per day",
+            [(lab, n, str(n)) for lab, n in zip(labels, calls_per_day, strict=True)],
         ),
         "refunds_chart": bar_chart(
             "Refunds per day (₹)",
             [
                 (lab, r["total"] or 0, f"{format_inr(r['total'] or 0)} ({r['n']})")
-                for lab, r in zip(labels, refunds_per_day)
+                for lab, r in zip(labels, refunds_per_day, strict=True)
             ],
         ),
         "complaints_chart": complaints_chart(week_start),

@@ -58,7 +58,8 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
         "mine": mine,
         "page": queries.page_of(tickets, _page_number(request)),
         "live": status == EscalationStatus.OPEN,
-        "can_change": request.user.has_perm(CHANGE_TICKETS),
+        # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+        "can_change": request.user.has_perm(CHANGE_TICKETS),  # type: ignore[union-attr]
     }
     return render_staff(request, "staff/queue.html", context)
 
@@ -71,7 +72,8 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
         "title": f"Ticket {found.ticket_id}",
         "ctx": ctx,
         "tool_calls": queries.tool_call_rows(ctx.call) if ctx.call else [],
-        "can_change": request.user.has_perm(CHANGE_TICKETS),
+        # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+        "can_change": request.user.has_perm(CHANGE_TICKETS),  # type: ignore[union-attr]
         "assign_form": AssignForm(initial={"assignee": found.assignee}),
         "note_form": NoteForm(),
     }

@@ -92,7 +92,9 @@ def test_order_search_by_id_customer_name_or_phone(
     assert {o.order_id for o in rows(response)} == expected
 
 
-def test_order_filters_by_status_and_customer(agent: Client, asha: Customer, ravi: Customer) -> None:
+def test_order_filters_by_status_and_customer(
+    agent: Client, asha: Customer, ravi: Customer
+) -> None:
     delivered = agent.get("/admin/support/order/", {"status__exact": "delivered"})
     ravis = agent.get("/admin/support/order/", {"customer_id": "202"})
 
@@ -111,7 +113,9 @@ def test_order_list_does_not_join_customers(agent: Client, asha: Customer) -> No
     assert order_queries and not any("$lookup" in sql for sql in order_queries)
 
 
-def test_customer_search_and_wallet_in_rupees(agent: Client, asha: Customer, ravi: Customer) -> None:
+def test_customer_search_and_wallet_in_rupees(
+    agent: Client, asha: Customer, ravi: Customer
+) -> None:
     response = agent.get("/admin/support/customer/", {"q": "asha"})
 
     assert [c.user_id for c in rows(response)] == [101]

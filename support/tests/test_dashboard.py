@@ -43,7 +43,8 @@ def activity(priya: Customer) -> None:
     Refund.objects.create(refund_id="RFD-T1", order_id="ORD-T1", customer=priya, amount=12_000,
                           percent=50, tier="Silver", created_at=today)  # fmt: skip
     Refund.objects.create(refund_id="RFD-T2", order_id="ORD-T2", customer=priya, amount=8_000,
-                          percent=30, tier="Bronze", created_at=today - timedelta(days=2))  # fmt: skip
+                          percent=30, tier="Bronze",
+                          created_at=today - timedelta(days=2))  # fmt: skip
     make_complaint("CMP-1", category="late_delivery")
     make_complaint("CMP-2", category="late_delivery", days_ago=1)
     make_complaint("CMP-3", category="hygiene")

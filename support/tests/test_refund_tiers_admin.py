@@ -62,7 +62,7 @@ def test_the_change_is_in_the_admin_history(lead: Client, tiers: Any) -> None:
     edit(lead, "Gold", percent=80)
 
     entry = LogEntry.objects.get(object_id=str(tier("Gold").pk))
-    assert entry.user.username == "arjun"
+    assert entry.user.username == "arjun"  # type: ignore[attr-defined]  # stubs leak a TypeVar here
     assert entry.get_change_message() == "Changed percent: 75 → 80."
     history = lead.get(f"/admin/support/refundtier/{tier('Gold').pk}/history/")
     assert "Changed percent: 75 → 80." in history.content.decode()
@@ -116,7 +116,8 @@ def test_adding_a_tier_is_checked_against_the_others(lead: Client, tiers: Any) -
     duplicate = lead.post("/admin/support/refundtier/add/",
                           {"name": "Diamond", "min_lifetime_spend": "10000", "percent": 100})
     added = lead.post("/admin/support/refundtier/add/",
-                      {"name": "Diamond", "min_lifetime_spend": "50000", "percent": 100})  # fmt: skip
+                      {"name": "Diamond", "min_lifetime_spend": "50000",
+                       "percent": 100})  # fmt: skip
 
     assert 'Tiers "Platinum" and "Diamond" both start at ₹10,000.00' in errors_of(duplicate)[0]
     assert added.status_code == 302 and RefundTier.objects.count() == 5

@@ -8,8 +8,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 
@@ -136,7 +135,7 @@ def test_the_printed_staff_login_opens_the_admin(settings: Any) -> None:
 
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
-    user = get_user_model().objects.get(username=username)
+    user = User.objects.get(username=username)
     assert user.is_staff and not user.is_superuser
 
 
@@ -145,19 +144,19 @@ def test_the_staff_user_joins_the_support_lead_group() -> None:
 
     seed()
 
-    assert list(get_user_model().objects.get(username="support").groups.all()) == [lead]
+    assert list(User.objects.get(username="support").groups.all()) == [lead]
 
 
 def test_running_it_again_changes_nothing() -> None:
     first = seed()
     before = {name: docs(name) for name in
               ("customers", "orders", "refunds", "complaints", "escalations")}
-    user = get_user_model().objects.get(username="support")
+    user = User.objects.get(username="support")
 
     second = seed()
 
     assert {name: docs(name) for name in before} == before
-    assert get_user_model().objects.get(username="support").password == user.password
+    assert User.objects.get(username="support").password == user.password
     assert "Demo data: nothing to add" in second
     assert printed_login(second) == printed_login(first)
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from django.contrib.auth.models import User
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Response, async_playwright, expect
 from websockets.asyncio.client import connect
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -123,11 +122,18 @@ async def test_an_agent_works_a_ticket_from_the_live_queue(
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     problems: list[str] = []
-    page.on("console", lambda m: m.type == "error" and problems.append(
-        f"console: {m.text} ({m.location.get('url')})"
-    ))  # fmt: skip
+
+    def on_console(m: ConsoleMessage) -> None:
+        if m.type == "error":
+            problems.append(f"console: {m.text} ({m.location.get('url')})")
+
+    def on_response(r: Response) -> None:
+        if r.status >= 400:
+            problems.append(f"{r.status} {r.url}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+    page.on("response", on_response)
     base = staff_server.url
     try:
         # Signing in: /staff/ sends a stranger to the admin's login page, then back.
@@ -150,7 +156,10 @@ async def test_an_agent_works_a_ticket_from_the_live_queue(
         await screenshot(page, "02-queue")
 
         # A caller is escalated on the server: the ticket appears at the top, no reload.
-        new_ticket = await escalate_a_call(staff_server, fake_live, user_id=priya_ticket.customer_id)
+        assert priya_ticket.customer_id is not None
+        new_ticket = await escalate_a_call(
+            staff_server, fake_live, user_id=priya_ticket.customer_id
+        )
         new_row = page.locator("table.queue tbody tr").first
         await expect(new_row).to_contain_text(new_ticket)
         await expect(new_row).to_contain_text(ESCALATION_REASON)

@@ -76,7 +76,9 @@ def test_a_bad_filter_is_shown_not_fatal(agent: Client, calls: None) -> None:
     assert "Enter a valid date." in response.content.decode()
 
 
-def test_call_page_shows_transcript_tool_timings_and_usage(agent: Client, priya_ticket: Any) -> None:
+def test_call_page_shows_transcript_tool_timings_and_usage(
+    agent: Client, priya_ticket: Any
+) -> None:
     response = agent.get("/staff/calls/call-priya-1/")
 
     assert response.status_code == 200

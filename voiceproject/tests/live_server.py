@@ -47,7 +47,7 @@ class DaphneServer:
         self._extra_env = dict(env or {})
         self._gemini_live_url = gemini_live_url
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; stop() closes it)
 
     def environment(self) -> dict[str, str]:
         database = connection.settings_dict

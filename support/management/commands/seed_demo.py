@@ -98,7 +98,8 @@ class Command(BaseCommand):
 
     def _print_login(self) -> None:
         password = demo_staff_password()
-        user = get_user_model().objects.get(username=STAFF_USERNAME)
+        # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+        user = get_user_model().objects.get(username=STAFF_USERNAME)  # type: ignore[attr-defined]
         if user.check_password(password):
             self.stdout.write(f"Staff login: {STAFF_USERNAME} / {password}  (at /admin/)")
         else:
@@ -125,7 +126,8 @@ def _insert_new(db: Database[Document], collection: str, key: str,
 def _ensure_staff_user() -> bool:
     """Create the demo staff user if missing; True when it was created now."""
     User = get_user_model()
-    user, created = User.objects.get_or_create(
+    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+    user, created = User.objects.get_or_create(  # type: ignore[attr-defined]
         username=STAFF_USERNAME,
         defaults={"is_staff": True, "first_name": "Demo", "last_name": "Support lead",
                   "email": "support@example.in"},
