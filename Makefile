@@ -1,6 +1,7 @@
 # Two commands from a fresh clone:
 #   make run    set everything up and serve the product on http://127.0.0.1:8000/
 #   make test   set everything up and run the whole test suite (browser tests included)
+# And before committing: make lint (ruff, then mypy; configured in pyproject.toml).
 
 PYTHON ?= python3
 VENV := .venv
@@ -41,6 +42,10 @@ system-packages:
 	    exit 1; \
 	  fi; \
 	fi
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: setup
 	$(PY) -m bench
