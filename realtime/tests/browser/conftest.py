@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
@@ -200,10 +200,18 @@ class VoicePage:
         await self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def _problem_from(message: ConsoleMessage) -> str | None:
-    if message.type == "error":
-        return f"console error: {message.text}"
-    return None
+def collect_problems(page: Page, problems: list[str]) -> None:
+    """Note the page's console errors and uncaught exceptions in `problems`."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text}")
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -214,8 +222,7 @@ async def voice_page(browser: Browser, voice_server: DaphneServer) -> AsyncItera
     )
     page = await context.new_page()
     problems: list[str] = []
-    page.on("console", lambda m: (p := _problem_from(m)) and problems.append(p))
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    collect_problems(page, problems)
     server_log_start = len(voice_server.output())
     yield VoicePage(page, voice_server, problems)
     await context.close()

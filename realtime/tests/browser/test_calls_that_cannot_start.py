@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from realtime.tests.browser.conftest import FakeAgent, VoicePage
+from realtime.tests.browser.conftest import FakeAgent, VoicePage, collect_problems
 from support.models import Customer
 from voiceproject.tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from voiceproject.tests.live_server import DaphneServer
@@ -63,8 +63,7 @@ async def open_page(browser: Browser, server: DaphneServer, url: str = "") -> Vo
     )
     page = await context.new_page()
     voice_page = VoicePage(page, server, [])
-    page.on("console", lambda m: m.type == "error" and voice_page.problems.append(m.text))
-    page.on("pageerror", lambda error: voice_page.problems.append(f"page error: {error}"))
+    collect_problems(page, voice_page.problems)
     response = await page.goto((url or server.url) + "/")
     assert response is not None and response.ok
     return voice_page
