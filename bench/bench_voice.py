@@ -257,15 +257,15 @@ async def bench(calls: int, seconds: float) -> None:
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
             )
-            client: MongoClient[dict[str, Any]] = MongoClient(uri)
-            customers = client["bench_voice"].customers
-            for n in range(1, 21):
-                customers.update_one(
-                    {"user_id": n},
-                    {"$setOnInsert": {"name": f"Caller {n}", "phone": f"+9190000000{n:02d}",
-                                      "wallet_balance": 0}},
-                    upsert=True,
-                )  # fmt: skip
+            with MongoClient[dict[str, Any]](uri) as client:
+                customers = client["bench_voice"].customers
+                for n in range(1, 21):
+                    customers.update_one(
+                        {"user_id": n},
+                        {"$setOnInsert": {"name": f"Caller {n}", "phone": f"+9190000000{n:02d}",
+                                          "wallet_balance": 0}},
+                        upsert=True,
+                    )  # fmt: skip
             async with serve(
                 fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20
             ):
