@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from django.contrib.auth.models import User
-from playwright.async_api import Browser, ConsoleMessage, Page, Response, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Response, expect
 from websockets.asyncio.client import connect
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -38,7 +38,7 @@ from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
     priya_ticket,
     staff_groups,
 )
-from voiceproject.tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
 # Deliberately NOT importing staff_fixtures.staff_test_settings: its MD5 hasher would only be
@@ -73,14 +73,8 @@ async def staff_server(
 
 @pytest_asyncio.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+    async with launched_chromium() as browser:
         yield browser
-        await browser.close()
 
 
 async def screenshot(page: Page, name: str) -> None:

@@ -4,7 +4,12 @@ Chromium's background requests would otherwise fail loudly, many at a time)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -16,3 +21,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextlib.asynccontextmanager
+async def launched_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
+    """Chromium under Playwright with CHROMIUM_ARGS and `extra_args`; skips the test when
+    Debian's Chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -20,21 +20,21 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Error, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
 from support.models import Customer, Order, OrderItem, RefundTier
-from voiceproject.tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "voice"
 SPOKEN = "Hello, where is my biryani? It was supposed to arrive an hour ago, and I am hungry."
 
-# Flags that let Chromium run here (no sandbox as root, no GPU, no calls home) and give it a
-# microphone: the WAV below, looped. Whether the page may use it is each context's permission
-# (granted by `voice_page`, not by a flag, so that a test can also be refused).
-VOICE_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"]
+# Give Chromium a microphone: the WAV below, looped. Whether the page may use it is each
+# context's permission (granted by `voice_page`, not by a flag, so that a test can also be
+# refused).
+FAKE_MICROPHONE_ARGS = ["--use-fake-device-for-media-stream"]
 
 # Contract section 6, in paise.
 CONTRACT_TIERS = [
@@ -153,15 +153,10 @@ def voice_server(voice_servers: VoiceServers) -> DaphneServer:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(speech_wav: Path) -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*VOICE_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"],
-        )
+    async with launched_chromium(
+        [*FAKE_MICROPHONE_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"]
+    ) as browser:
         yield browser
-        await browser.close()
 
 
 @dataclass

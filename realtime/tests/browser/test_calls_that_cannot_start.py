@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from realtime.tests.browser.conftest import FakeAgent, VoicePage, collect_problems
 from support.models import Customer
-from voiceproject.tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import DaphneServer
 
 pytestmark = [
@@ -36,14 +36,8 @@ UNREACHABLE = "Can't reach the voice service. Check your internet connection and
 async def browser_without_microphone() -> AsyncIterator[Browser]:
     """Chromium without the fake capture device: it has only the machine's own microphones,
     and the machines these tests run on have none."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+    async with launched_chromium() as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.fixture
