@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -362,20 +362,25 @@ def _list(raw: Mapping[str, Any], key: str, errors: list[str]) -> list[Any]:
     return value
 
 
+K = TypeVar("K")
+
+
+def _first_index(seen: dict[K, int], key: K, index: int) -> int | None:
+    """The index `key` was first seen at, if before `index`; records `index` otherwise."""
+    first = seen.setdefault(key, index)
+    return first if first != index else None
+
+
 def _check_customer_keys(customers: Iterable[tuple[int, CustomerRecord]],
                          existing: Existing, errors: list[str]) -> None:
     seen_ids: dict[int, int] = {}
     seen_phones: dict[str, int] = {}
     for index, customer in customers:
         path = f"customers[{index}]"
-        if customer.user_id in seen_ids:
-            errors.append(f"{path}: user_id: {customer.user_id} repeats "
-                          f"customers[{seen_ids[customer.user_id]}]")
-        seen_ids.setdefault(customer.user_id, index)
-        if customer.phone in seen_phones:
-            errors.append(f"{path}: phone: {customer.phone} repeats "
-                          f"customers[{seen_phones[customer.phone]}]")
-        seen_phones.setdefault(customer.phone, index)
+        if (first := _first_index(seen_ids, customer.user_id, index)) is not None:
+            errors.append(f"{path}: user_id: {customer.user_id} repeats customers[{first}]")
+        if (first := _first_index(seen_phones, customer.phone, index)) is not None:
+            errors.append(f"{path}: phone: {customer.phone} repeats customers[{first}]")
         owner = existing.users_by_phone.get(customer.phone)
         if owner is not None and owner != customer.user_id:
             errors.append(f"{path}: phone: {customer.phone} belongs to customer {owner} "
@@ -388,10 +393,8 @@ def _check_order_keys(orders: Iterable[tuple[int, OrderRecord]], user_ids: set[i
     seen_refunds: dict[str, int] = {}
     for index, order in orders:
         path = f"orders[{index}]"
-        if order.order_id in seen_orders:
-            errors.append(f"{path}: order_id: {order.order_id} repeats "
-                          f"orders[{seen_orders[order.order_id]}]")
-        seen_orders.setdefault(order.order_id, index)
+        if (first := _first_index(seen_orders, order.order_id, index)) is not None:
+            errors.append(f"{path}: order_id: {order.order_id} repeats orders[{first}]")
         if order.user_id not in user_ids:
             errors.append(f"{path}: user_id: no customer {order.user_id} in the file or "
                           "the database")

@@ -241,6 +241,23 @@ def test_every_bad_record_is_named_by_its_index() -> None:
     ]
 
 
+def test_a_repeated_customer_id_or_phone_names_its_first_record() -> None:
+    data = {
+        "customers": [
+            meena(),
+            meena(user_id=302, phone="+919845000302"),
+            meena(user_id=303),
+            meena(phone="+919845000304"),
+        ],
+        "orders": [],
+    }
+
+    assert problems(data) == [
+        "customers[2]: phone: +919845000301 repeats customers[0]",
+        "customers[3]: user_id: 301 repeats customers[0]",
+    ]
+
+
 def test_status_delivery_time_and_refund_must_agree() -> None:
     data = {
         "customers": [meena()],
