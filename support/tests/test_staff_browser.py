@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from support.models import Escalation
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     PASSWORD,
     fresh_cache,
     meera,
@@ -41,7 +41,7 @@ from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
-# Deliberately NOT importing staff_fixtures.staff_test_settings: its MD5 hasher would only be
+# Deliberately NOT importing staff/conftest.py's staff_test_settings: its MD5 hasher would only be
 # known to this process, and daphne (default hashers) could not check Meera's password.
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,13 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from support.staff import throttle
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    PASSWORD,
-    fresh_cache,
-    meera,
-    staff_groups,
-    staff_test_settings,
-)
+from support.tests.staff.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

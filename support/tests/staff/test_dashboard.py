@@ -12,20 +12,7 @@ from django.utils import timezone
 from support.models import Call, Customer, Refund
 from support.staff.charts import bar_chart
 from support.staff.queries import dashboard, local_midnight
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    agent,
-    arjun,
-    fresh_cache,
-    guest,
-    guest_client,
-    lead,
-    make_complaint,
-    make_ticket,
-    meera,
-    priya,
-    staff_groups,
-    staff_test_settings,
-)
+from support.tests.staff.conftest import make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 

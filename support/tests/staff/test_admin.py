@@ -10,21 +10,7 @@ from django.test import Client
 
 from support.models import Complaint, Customer, Escalation, Order
 from support.tests.conftest import make_order
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    agent,
-    arjun,
-    fresh_cache,
-    guest,
-    guest_client,
-    lead,
-    make_complaint,
-    make_ticket,
-    meera,
-    priya,
-    priya_ticket,
-    staff_groups,
-    staff_test_settings,
-)
+from support.tests.staff.conftest import make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 

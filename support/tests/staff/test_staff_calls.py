@@ -9,19 +9,6 @@ import pytest
 from django.test import Client
 
 from support.models import Call, Customer
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    agent,
-    arjun,
-    fresh_cache,
-    guest,
-    guest_client,
-    lead,
-    meera,
-    priya,
-    priya_ticket,
-    staff_groups,
-    staff_test_settings,
-)
 
 pytestmark = pytest.mark.django_db
 

@@ -12,17 +12,6 @@ from django.test import Client
 from support import mongo
 from support.admin import tier_set_errors
 from support.models import Customer, RefundTier
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    agent,
-    arjun,
-    fresh_cache,
-    guest,
-    guest_client,
-    lead,
-    meera,
-    staff_groups,
-    staff_test_settings,
-)
 from support.tools import ToolContext, run_tool
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Personas and data for the back-office tests (imported by the test_admin/staff/... files).
+"""Personas and data for the back-office tests in this directory.
 
 * meera: a support agent (queue, calls, read the data);
 * arjun: a support lead (also the refund tiers);
@@ -6,6 +6,10 @@
 
 The database is flushed after each test, which removes the groups migration 0003 made: the
 `staff_groups` fixture makes them again with the migration's own function.
+
+The staff browser test (one directory up) imports the few fixtures it needs from here instead:
+it must not get the autouse settings, which would hold only in the test process, not in the
+daphne it drives.
 """
 
 from __future__ import annotations

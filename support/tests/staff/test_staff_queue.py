@@ -17,21 +17,7 @@ from support import escalations
 from support.events import announce_escalation
 from support.models import Escalation
 from support.staff.routing import staff_websocket_urlpatterns
-from support.tests.staff_fixtures import (  # noqa: F401  (fixtures)
-    agent,
-    arjun,
-    client_for,
-    fresh_cache,
-    guest,
-    guest_client,
-    lead,
-    make_ticket,
-    meera,
-    priya,
-    priya_ticket,
-    staff_groups,
-    staff_test_settings,
-)
+from support.tests.staff.conftest import client_for, make_ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
