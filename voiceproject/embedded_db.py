@@ -32,6 +32,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(
+    process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 10.0
+) -> None:
+    """Ask `process` to stop with `signum`; kill it if it has not within `timeout` seconds."""
+    process.send_signal(signum)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _server_command() -> list[str]:
     exe = Path(sys.executable).with_name("secantusd-py")
     if exe.exists():
@@ -115,12 +127,7 @@ class EmbeddedMongo:
         if process is None or process.poll() is not None:
             return
         # SIGINT lets SecantusDB checkpoint WiredTiger and close cleanly.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT, timeout)
 
     def __enter__(self) -> EmbeddedMongo:
         self.start()

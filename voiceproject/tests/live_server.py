@@ -26,7 +26,7 @@ from types import TracebackType
 
 from django.db import connection
 
-from voiceproject.embedded_db import free_port
+from voiceproject.embedded_db import free_port, stop_process
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0  # mostly imports; a busy machine can take a while
@@ -109,12 +109,7 @@ class DaphneServer:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=STOP_TIMEOUT_S)
 
     def __enter__(self) -> DaphneServer:
         # Not started here: starting blocks for a second or two, which an async test does in
