@@ -1,4 +1,5 @@
-"""The base of the audio consumers (`/ws/voice`, `/ws/twilio`): Channels, minus its per-frame costs.
+"""The base of the audio consumers (`/ws/voice`, `/ws/twilio`): Channels, minus its per-frame
+costs, plus a teardown that always runs.
 
 Audio arrives 25-50 times a second per call, so two things Channels does for every message
 are skipped, neither of which these consumers need:
@@ -6,16 +7,24 @@ are skipped, neither of which these consumers need:
 * the ORM connection clean-up before each handler (`aclose_old_connections`, ~150 µs through
   a shared thread): these consumers never use the ORM;
 * the channel-layer receive loop (`await_many_dispatch`, a new task and an `asyncio.wait`
-  per message): a call talks to no other consumer, so it reads its socket directly.
+  per message): frames are read from the socket directly. (Messages for a call from other
+  processes reach its session through the session's own channel, not through here.)
+
+Whatever ends the consumer (the caller leaving, a clean stop, or an exception in a handler,
+which daphne answers with 1011) `teardown()` runs, so a call's upstream session and record
+are always closed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+log = logging.getLogger(__name__)
 
 
 class AudioConsumer(AsyncWebsocketConsumer):
@@ -24,14 +33,25 @@ class AudioConsumer(AsyncWebsocketConsumer):
         # Channels itself stores None when there is no layer; its stubs say a layer is always set.
         self.channel_layer = None  # type: ignore[assignment]
         self.base_send = send
+        reason = "caller_left"
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except Exception:
+            log.exception("%s: a handler failed; ending the call", type(self).__name__)
+            reason = "server_error"
+            raise
+        finally:
+            await self.teardown(reason)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def teardown(self, reason: str) -> None:
+        """Release what the connection holds (its call), ending it for `reason` unless it
+        has ended already. Must be idempotent and not raise."""

@@ -7,9 +7,13 @@ and these functions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from realtime import wire
+from realtime.caller_events import CallerEvent, Ended, Notice
 
 MAX_BINARY_FRAME = 64 * 1024  # 2 s of 16 kHz PCM16
 MAX_TEXT_FRAME = 8 * 1024
@@ -80,8 +84,8 @@ def decode_text(text: str) -> CallerMessage | BadFrame:
             f"Text frames are at most {MAX_TEXT_FRAME} bytes; this one was {size}.",
         )
     try:
-        message = json.loads(text)
-    except ValueError:
+        message = wire.loads(text)
+    except wire.BadJson:
         return BadFrame(FrameCode.BAD_JSON, "Text frames must be JSON objects.")
     if not isinstance(message, dict):
         return BadFrame(FrameCode.BAD_JSON, "Text frames must be JSON objects.")
@@ -95,7 +99,8 @@ def decode_text(text: str) -> CallerMessage | BadFrame:
                 FrameCode.FRAME_TOO_LARGE,
                 f"Typed messages are at most {MAX_TYPED_TEXT} characters.",
             )
-        return CallerText(typed.strip())
+        # A lone surrogate would break the upstream socket when sent on: replace it here.
+        return CallerText(wire.clean_text(typed.strip()))
     if kind == "audio_end":
         return AudioEnd()
     if kind == "end":
@@ -109,33 +114,19 @@ def decode_text(text: str) -> CallerMessage | BadFrame:
 # --- Server -> client events -------------------------------------------------------------
 
 
-def event(kind: str, **fields: Any) -> str:
+def encode(event: CallerEvent) -> str:
+    """The JSON text frame for one of the call's events; a `None` field is left out."""
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    return event_json(event.KIND, **{k: v for k, v in fields.items() if v is not None})
+
+
+def event_json(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
 
 
-def ready(call_id: str) -> str:
-    return event("ready", call_id=call_id)
-
-
-def transcript(role: str, text: str, final: bool) -> str:
-    return event("transcript", role=role, text=text, final=final)
-
-
-def tool(name: str, status: str, result: dict[str, Any] | None = None) -> str:
-    if result is None:
-        return event("tool", name=name, status=status)
-    return event("tool", name=name, status=status, result=result)
-
-
 def error(code: str, message: str) -> str:
-    return event("error", code=code, message=message)
+    return encode(Notice(code, message))
 
 
 def ended(reason: str) -> str:
-    return event("ended", reason=reason)
-
-
-INTERRUPTED = event("interrupted")
-TURN_COMPLETE = event("turn_complete")
-RECONNECTING = event("reconnecting")
-RESUMED = event("resumed")
+    return encode(Ended(reason))

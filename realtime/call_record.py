@@ -2,15 +2,23 @@
 
 Transcript lines, tool calls and usage are collected in memory and written in one update at
 most every `FLUSH_INTERVAL_S`, so a crash loses at most the last second or so, and the audio
-path never waits for the database.
+path never waits for the database. Every write also stamps `last_seen_at`: a record whose
+process died stops being stamped, and `close_abandoned` ends it.
+
+A record stays far below MongoDB's 16 MB document limit whatever a call does: each line and
+each tool call's arguments and result are capped, and so is the number of lines and calls
+(what goes beyond is counted in `dropped`, not stored). If the database is down when the
+call ends, closing the record is retried in the background until it is back (or
+`CLOSE_RETRY_S` passes, after which `close_abandoned` ends it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -20,11 +28,38 @@ from support import mongo
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0
+HEARTBEAT_S = 10.0  # `last_seen_at` is stamped at least this often
 USAGE_FIELDS = ("prompt_token_count", "response_token_count", "total_token_count")
+
+MAX_TEXT_CHARS = 2_000  # one transcript line
+MAX_LINES = 2_000
+MAX_TOOL_CALLS = 300
+MAX_TOOL_JSON_CHARS = 4_000  # a tool call's arguments, and its result, as JSON
+MAX_EVENTS = 500  # stalls and staff events
+
+CLOSE_RETRY_S = 300.0
+# A record not stamped for this long belongs to a process that is gone (and to a call that
+# nobody re-attached within its grace period).
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def capped_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped_json(value: Any) -> Any:
+    """`value` if its JSON is small enough, else a preview of it."""
+    try:
+        encoded = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return {"unreadable": True}
+    if len(encoded) <= MAX_TOOL_JSON_CHARS:
+        return value
+    return {"truncated": True, "preview": encoded[:500]}
 
 
 class CallRecord:
@@ -32,83 +67,157 @@ class CallRecord:
         self.call_id = call_id
         self.user_id = user_id
         self.channel = channel
-        self._transcript: list[dict[str, Any]] = []
-        self._tool_calls: list[dict[str, Any]] = []
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._counts: dict[str, int] = {}  # entries accepted so far, per list
+        self._dropped: dict[str, int] = {}
         self._usage: dict[str, int] = {}
+        self._set: dict[str, Any] = {}
         self._dirty = asyncio.Event()
         # One flush at a time: the closing flush must not push what a periodic flush, cut
         # short by cancellation, has already written.
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
 
-    async def open(self) -> None:
+    async def open(self, **fields: Any) -> None:
+        """Insert the record (extra `fields` are stored too) and start writing it."""
+        started = now()
         await mongo.async_db().calls.insert_one(
             {
                 "call_id": self.call_id,
                 "user_id": self.user_id,
                 "channel": self.channel,
-                "started_at": now(),
+                "started_at": started,
                 "ended_at": None,
                 "end_reason": "",
                 "transcript": [],
                 "tool_calls": [],
                 "usage": {field: 0 for field in USAGE_FIELDS},
+                "last_seen_at": started,
+                **fields,
             }
         )
-        self._flusher = asyncio.create_task(self._flush_periodically())
+        self.start_writing()
+
+    def start_writing(self) -> None:
+        """Write pending changes from now on (`open` does it; a re-attached call calls it)."""
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(
+                self._flush_periodically(), name=f"{self.call_id} record"
+            )
+
+    # --- what the call adds -----------------------------------------------------------------
 
     def add_transcript(self, role: str, text: str) -> None:
-        self._transcript.append({"role": role, "text": text, "at": now()})
-        self._dirty.set()
+        self._append("transcript", {"role": role, "text": capped_text(text), "at": now()},
+                     MAX_LINES)  # fmt: skip
 
     def add_tool_call(self, entry: dict[str, Any]) -> None:
-        self._tool_calls.append(entry)
-        self._dirty.set()
+        entry = {**entry, "args": capped_json(entry.get("args")),
+                 "result": capped_json(entry.get("result"))}  # fmt: skip
+        self._append("tool_calls", entry, MAX_TOOL_CALLS)
+
+    def add_event(self, list_name: str, entry: dict[str, Any]) -> None:
+        """Append to another list of the record (`stalls`, `staff_events`)."""
+        if "text" in entry:
+            entry = {**entry, "text": capped_text(str(entry["text"]))}
+        self._append(list_name, entry, MAX_EVENTS)
 
     def add_usage(self, counts: dict[str, int]) -> None:
         for field, value in counts.items():
             self._usage[field] = self._usage.get(field, 0) + value
         self._dirty.set()
 
+    def set(self, **fields: Any) -> None:
+        """Set top-level fields (the resumable handle, the carrying process...)."""
+        self._set.update(fields)
+        self._dirty.set()
+
+    def _append(self, list_name: str, entry: dict[str, Any], limit: int) -> None:
+        if self._counts.get(list_name, 0) >= limit:
+            self._dropped[list_name] = self._dropped.get(list_name, 0) + 1
+        else:
+            self._counts[list_name] = self._counts.get(list_name, 0) + 1
+            self._pending.setdefault(list_name, []).append(entry)
+        self._dirty.set()
+
+    # --- writing ------------------------------------------------------------------------------
+
     async def flush(self) -> None:
         async with self._flush_lock:
             await self._flush()
 
-    async def _flush(self) -> None:
+    async def _flush(self, extra: dict[str, Any] | None = None) -> None:
         # Pending items are forgotten only once written: a failed write is retried whole.
-        transcript, tool_calls = list(self._transcript), list(self._tool_calls)
-        usage = dict(self._usage)
-        update: dict[str, Any] = {}
-        if transcript:
-            update.setdefault("$push", {})["transcript"] = {"$each": transcript}
-        if tool_calls:
-            update.setdefault("$push", {})["tool_calls"] = {"$each": tool_calls}
-        if usage:
-            update["$inc"] = {f"usage.{field}": value for field, value in usage.items()}
-        if not update:
-            return
+        pending = {name: list(items) for name, items in self._pending.items() if items}
+        usage, fields, dropped = dict(self._usage), dict(self._set), dict(self._dropped)
+        update: dict[str, Any] = {"$set": {**fields, "last_seen_at": now(), **(extra or {})}}
+        if pending:
+            update["$push"] = {name: {"$each": items} for name, items in pending.items()}
+        incs = {f"usage.{field}": value for field, value in usage.items()}
+        incs.update({f"dropped.{name}": count for name, count in dropped.items()})
+        if incs:
+            update["$inc"] = incs
         await mongo.async_db().calls.update_one({"call_id": self.call_id}, update)
-        del self._transcript[: len(transcript)]
-        del self._tool_calls[: len(tool_calls)]
-        for field, value in usage.items():
-            self._usage[field] -= value
-            if not self._usage[field]:
-                del self._usage[field]
+        for name, items in pending.items():
+            del self._pending[name][: len(items)]
+        for source, written in ((self._usage, usage), (self._dropped, dropped)):
+            for field, value in written.items():
+                source[field] -= value
+                if not source[field]:
+                    del source[field]
+        for field, value in fields.items():
+            if self._set.get(field) is value:
+                del self._set[field]
 
-    async def close(self, end_reason: str) -> None:
+    async def close(self, end_reason: str, **fields: Any) -> None:
+        """Write what is pending and end the record. If the database cannot be reached, the
+        close goes on in the background (see CLOSE_RETRY_S) and this returns."""
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        await self.flush()
-        await mongo.async_db().calls.update_one(
-            {"call_id": self.call_id},
-            {"$set": {"ended_at": now(), "end_reason": end_reason}},
-        )
+        ended = {"ended_at": now(), "end_reason": end_reason, **fields}
+        try:
+            async with self._flush_lock:
+                await self._flush(ended)
+        except PyMongoError as error:
+            log.warning("call %s: could not close its record (%s); retrying", self.call_id, error)
+            self._closing = asyncio.create_task(
+                self._close_later(ended), name=f"{self.call_id} record close"
+            )
+
+    async def detach(self) -> None:
+        """Write what is pending and stop writing, leaving the record open (the call goes on
+        elsewhere)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        with contextlib.suppress(PyMongoError):
+            await self.flush()
+
+    async def _close_later(self, ended: dict[str, Any]) -> None:
+        delay, waited = 1.0, 0.0
+        while waited < CLOSE_RETRY_S:
+            await asyncio.sleep(delay)
+            waited += delay
+            try:
+                async with self._flush_lock:
+                    await self._flush(ended)
+            except PyMongoError:
+                delay = min(delay * 2, 15.0)
+                continue
+            log.info("call %s: record closed after the database came back", self.call_id)
+            return
+        log.error("call %s: gave up closing its record; close_abandoned will", self.call_id)
 
     async def _flush_periodically(self) -> None:
         while True:
-            await self._dirty.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HEARTBEAT_S):
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 # Shielded: cancelling the flusher must not interrupt a write half-way.
@@ -117,3 +226,22 @@ class CallRecord:
                 # The call goes on; the next flush or close() writes what is pending.
                 log.warning("call %s: could not write its record: %s", self.call_id, error)
             await asyncio.sleep(FLUSH_INTERVAL_S)
+
+
+async def close_abandoned(stale_after: timedelta = ABANDONED_AFTER) -> int:
+    """End every record nobody has stamped for `stale_after` (its process died, and no
+    process re-attached the call): `end_reason` "lost", ended when last seen.
+    Safe to run from every process at once. Answers how many it ended."""
+    calls = mongo.async_db().calls
+    cutoff = now() - stale_after
+    ended = 0
+    async for doc in calls.find(
+        {"ended_at": None, "last_seen_at": {"$lt": cutoff}}, {"_id": 0, "call_id": 1,
+                                                              "last_seen_at": 1}
+    ):  # fmt: skip
+        done = await calls.update_one(
+            {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
+            {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},
+        )
+        ended += done.modified_count
+    return ended

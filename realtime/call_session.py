@@ -3,11 +3,14 @@
     caller audio  -> CallSession.caller_audio() -> LiveClient (sent at once, or a bounded
                                                                  buffer while it cannot be)
     Gemini events -> CallSession._on_live_event() -> outbound queue -> Caller.deliver()
-    toolCall      -> ToolDispatcher -> support.tools.run_tool -> toolResponse + `tool` events
+    toolCall      -> ToolDispatcher -> support.tools.run_tool -> toolResponse to the model
 
 The caller side is anything with `async deliver(item)` and `async hang_up()`: the consumers
-translate the items below into their own wire format. Everything a call owns (tasks, queues,
-the upstream socket, the record) is released by `close()`, which is idempotent and bounded.
+translate the typed items of `caller_events` into their own wire format. Everything a call
+owns (tasks, queues, the upstream socket, the record) is released by `close()`, which is
+idempotent and bounded, and which runs whatever ends the call: the caller leaving, a task
+failing (logged with the call id), the model being lost for good, or the call's own limits
+(`call_controls`: idle, maximum duration, a stalled model).
 """
 
 from __future__ import annotations
@@ -15,58 +18,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
+from realtime import caller_events as ce
+from realtime import instructions
 from realtime import live_protocol as lp
+from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
 from realtime.call_record import CallRecord
-from realtime.instructions import system_instruction
+from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
-from realtime.tool_dispatch import ToolDispatcher, ToolHooks, ToolOutcome
+from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
+from support.customers import CustomerRef
+from support.escalations import AGENT_UNAVAILABLE, open_escalation
 from support.events import announce_escalation
-from support.tools import ToolContext, function_declarations, run_tool
+from support.tools import ToolContext, function_declarations
 
 log = logging.getLogger(__name__)
 
 OUTBOUND_AUDIO_LIMIT = 100  # agent audio chunks waiting for a slow caller (~2-4 s)
 TEARDOWN_TIMEOUT_S = 1.0
+TICK_S = 0.5
+GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
+PCM16K_BYTES_PER_S = 32_000
+AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
+TYPED_PER_S, TYPED_BURST = 1.0, 5
 
 
-# --- What the session hands to the caller side ------------------------------------------------
+class CallRefused(Exception):
+    """The call cannot start; `code` and `message` are for the caller (section 3 `error`)."""
 
-
-@dataclass(frozen=True, slots=True)
-class AgentAudio:
-    pcm24k: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """A JSON-able event of contract section 3: `kind` is its `type`."""
-
-    kind: str
-    fields: dict[str, Any]
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class Caller(Protocol):
-    async def deliver(self, item: AgentAudio | CallEvent) -> None: ...
+    async def deliver(self, item: ce.Delivery) -> None: ...
 
     async def hang_up(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Customer:
-    user_id: int
-    first_name: str
-
-
-def _event(kind: str, **fields: Any) -> CallEvent:
-    return CallEvent(kind, fields)
 
 
 def _scheduling_for(model: str) -> lp.Scheduling | None:
@@ -78,17 +76,30 @@ def _scheduling_for(model: str) -> lp.Scheduling | None:
     return None if "gemini-3.1" in model else "WHEN_IDLE"
 
 
+def call_limits() -> Limits:
+    return Limits(
+        idle_prompt_s=settings.VOICE_IDLE_PROMPT_S,
+        max_call_s=settings.VOICE_MAX_CALL_S,
+        stall_s=settings.VOICE_STALL_S,
+    )
+
+
 class CallSession:
-    def __init__(self, *, caller: Caller, customer: Customer | None, channel: str) -> None:
+    def __init__(
+        self,
+        *,
+        caller: Caller,
+        customer: CustomerRef | None,
+        channel: str,
+        verified: bool | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.call_id = f"CALL-{uuid.uuid4().hex[:16]}"
         self.customer = customer
+        self.channel = channel
         self._caller = caller
         self._record = CallRecord(
             call_id=self.call_id, user_id=self.record_user_id, channel=channel
-        )
-        self._tools = ToolDispatcher(
-            ToolContext(user_id=self.record_user_id, call_id=self.call_id, channel=channel),
-            ToolHooks(self._tool_started, self._tool_answered, self._tool_finished),
         )
         self._live = LiveClient(
             url=settings.GEMINI_LIVE_URL,
@@ -96,12 +107,24 @@ class CallSession:
             build_setup=self._setup,
             on_event=self._on_live_event,
         )
-        self._outbound: deque[AgentAudio | CallEvent] = deque()
+        self._tools = ToolDispatcher(
+            ToolContext(self.record_user_id, self.call_id, channel, verified),
+            answer=self._live.send_message,
+            progress=self._tool_progress,
+            scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
+        )
+        now = time.monotonic()
+        self._watchdog = Watchdog(limits or call_limits(), now)
+        self._audio_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
+        self._typed = TokenBucket(TYPED_PER_S, TYPED_BURST, now)
+        self._outbound: deque[ce.Delivery] = deque()
         self._outbound_audio = 0  # how many of those are AgentAudio
         self._outbound_ready = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._captions: dict[str, str] = {"user": "", "agent": ""}
         self._end_reason = ""
+        self._turn_done = asyncio.Event()
+        self._ever_ready = False
         self._closed = asyncio.Event()
         self._closing = False
         self.dropped_agent_chunks = 0
@@ -113,11 +136,18 @@ class CallSession:
     # --- lifetime ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the record and connect the model. Raises CallRefused (too many calls for
+        this customer) or PyMongoError (no database)."""
         await self._record.open()
-        self._tasks = [
-            asyncio.create_task(self._live.run(), name=f"{self.call_id} live"),
-            asyncio.create_task(self._deliver_outbound(), name=f"{self.call_id} outbound"),
-        ]
+        if not await self._within_customer_limit():
+            await mongo.async_db().calls.delete_one({"call_id": self.call_id})
+            raise CallRefused(
+                "too_many_calls",
+                "You already have a call open with us; please use that one, or end it first.",
+            )
+        self._spawn(self._live.run(), "live")
+        self._spawn(self._deliver_outbound(), "outbound")
+        self._spawn(self._watch(), "watchdog")
 
     async def close(self, reason: str) -> None:
         """End the call (idempotent): stop the model, finish running tools, write the record."""
@@ -126,40 +156,64 @@ class CallSession:
             return
         self._closing = True
         self._end_reason = self._end_reason or reason
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
-                await self._live.close()
-        # The task running this close (a give-up, say) is left to finish by itself.
-        others = [task for task in self._tasks if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-        # Tools already running finish (bounded by their own timeout) and are recorded.
-        await self._tools.drain()
-        self._flush_captions()
         try:
-            await self._record.close(self._end_reason)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+                    await self._live.close()
+            # The task running this close (a give-up, say) is left to finish by itself.
+            others = [task for task in self._tasks if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            for task, result in zip(
+                others, await asyncio.gather(*others, return_exceptions=True), strict=True
+            ):
+                if isinstance(result, Exception):
+                    log.error("call %s: task %s had failed: %r", self.call_id,
+                              task.get_name(), result, exc_info=result)  # fmt: skip
+            # Tools already running finish (bounded by their own timeout) and are recorded.
+            await self._tools.drain()
+            self._flush_captions()
+            await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
         finally:
             self._closed.set()
 
-    async def end(self, reason: str, *, tell_caller: CallEvent | None = None) -> None:
-        """End the call from our side: tell the caller why, then hang up."""
+    async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
+        """End the call from our side: tell the caller why, then hang up, then close."""
         self._end_reason = self._end_reason or reason
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            if tell_caller is not None:
-                await self._caller.deliver(tell_caller)
-            await self._caller.deliver(_event("ended", reason=self._end_reason))
-            await self._caller.hang_up()
+        try:
+            async with asyncio.timeout(TEARDOWN_TIMEOUT_S * 3):
+                if tell is not None:
+                    await self._caller.deliver(tell)
+                await self._caller.deliver(ce.Ended(self._end_reason))
+                await self._caller.hang_up()
+        except (ConnectionError, RuntimeError, TimeoutError) as error:
+            log.info("call %s: could not say goodbye to the caller: %r", self.call_id, error)
         await self.close(reason)
+
+    async def _within_customer_limit(self) -> bool:
+        if self.record_user_id is None:
+            return True
+        open_calls = await mongo.async_db().calls.count_documents(
+            {"user_id": self.record_user_id, "ended_at": None}
+        )
+        # Two calls starting at once may both see three and both be refused: never more.
+        return open_calls <= settings.VOICE_MAX_CALLS_PER_CUSTOMER
 
     # --- from the caller ----------------------------------------------------------------------
 
     async def caller_audio(self, pcm16k: bytes) -> None:
-        await self._live.forward_audio(pcm16k)
+        if self._audio_gate.allow(len(pcm16k), time.monotonic()):
+            await self._live.forward_audio(pcm16k)
 
-    def caller_text(self, text: str) -> None:
+    def caller_text(self, text: str) -> ce.Notice | None:
+        """Pass a typed message to the model; answers a Notice when it was refused."""
+        now = time.monotonic()
+        if not self._typed.allow(now):
+            return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
+        self._watchdog.caller_spoke(now)
         self._record.add_transcript("user", text)
         self._live.send_text(text)
+        return None
 
     def caller_audio_end(self) -> None:
         self._live.send_audio_stream_end()
@@ -170,7 +224,7 @@ class CallSession:
         return lp.build_setup(
             model=settings.GEMINI_LIVE_MODEL,
             voice=settings.GEMINI_VOICE,
-            system_instruction=system_instruction(
+            system_instruction=instructions.system_instruction(
                 self.customer.first_name if self.customer else None
             ),
             function_declarations=function_declarations(),
@@ -178,22 +232,30 @@ class CallSession:
         )
 
     def _on_live_event(self, event: object) -> None:
+        now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
+                self._watchdog.agent_spoke(now)
                 self._send_audio(data)
             case lp.Transcript():
+                if event.role == "user":
+                    self._watchdog.caller_spoke(now)
+                else:
+                    self._watchdog.agent_spoke(now)
                 self._caption(event.role, event.text, event.finished)
             case lp.Interrupted():
                 self._drop_agent_audio()
                 self._flush_caption("agent")
-                self._send(_event("interrupted"))
+                self._send(ce.Interrupted())
             case lp.TurnComplete():
+                self._watchdog.agent_turn_done(now)
                 self._flush_captions()
                 self._tools.new_turn()
-                self._send(_event("turn_complete"))
-            case lp.ToolCall(calls=calls):
+                self._turn_done.set()
+                self._send(ce.TurnComplete())
+            case lp.ToolCall():
                 self._flush_caption("user")
-                self._tools.handle(calls)
+                self._tools.handle(event)
             case lp.ToolCallCancellation(ids=ids):
                 self._tools.cancel(ids)
             case lp.Usage():
@@ -205,42 +267,90 @@ class CallSession:
                         "thoughts_token_count": event.thoughts_token_count,
                     }
                 )
+            case lp.Malformed(detail=detail):
+                log.warning("call %s: part of a Live API frame was unreadable: %s",
+                            self.call_id, detail)  # fmt: skip
             case Ready():
-                self._send(_event("ready", call_id=self.call_id))
+                self._ever_ready = True
+                self._send(ce.Ready(self.call_id))
+                self._live.send_note(instructions.greeting())
             case Reconnecting():
-                self._send(_event("reconnecting"))
+                self._send(ce.Reconnecting())
             case Resumed():
-                self._send(_event("resumed"))
+                self._send(ce.Resumed())
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
-                self._spawn(self._give_up(reason))
+                self._spawn(self._give_up(reason), "give_up")
 
     async def _give_up(self, reason: str) -> None:
-        """The model is gone for good: tell the caller, hand over to a human, end cleanly."""
-        ticket = await self._tools_run_escalation(
-            f"The voice agent became unavailable during the call ({reason})."
-        )
+        """The model is gone for good: tell the caller, hand over to a human, end cleanly.
+
+        A caller who never reached the model is only told to try again; one who did gets a
+        ticket (one per customer however many calls fail: see open_escalation)."""
+        ticket = None
+        if self._ever_ready and self.record_user_id is not None:
+            try:
+                ticket = await open_escalation(
+                    user_id=self.record_user_id, call_id=self.call_id, priority="high",
+                    reason=f"The voice agent became unavailable during the call ({reason}).",
+                    origin=AGENT_UNAVAILABLE, announce=False,
+                )  # fmt: skip
+            except PyMongoError as error:
+                log.warning("call %s: no ticket for the lost agent: %s", self.call_id, error)
         if ticket:
-            self._send(_event("escalated", ticket_id=ticket))
-            await self._announce_escalation(ticket)
-        message = (
-            "Sorry, our voice assistant is unavailable right now. "
-            + (f"A colleague will follow up on ticket {ticket}." if ticket
-               else "Please try again shortly.")
+            self._send(ce.Escalated(ticket))
+        message = "Sorry, our voice assistant is unavailable right now. " + (
+            f"A colleague will follow up on ticket {ticket}." if ticket
+            else "Please try again shortly."
         )  # fmt: skip
         await self._wait_outbound_drained()
-        await self.end(
-            "agent_unavailable",
-            tell_caller=_event("error", code="agent_unavailable", message=message),
-        )
+        await self.end("agent_unavailable", tell=ce.Notice("agent_unavailable", message))
+        if ticket:  # after the call has ended: staff pages must not hold up the caller
+            await self._announce(ticket)
 
-    async def _tools_run_escalation(self, reason: str) -> str | None:
-        result = await run_tool(
-            "escalate_to_human",
-            {"reason": reason, "priority": "high"},
-            ToolContext(user_id=self.record_user_id, call_id=self.call_id),
-        )
-        return str(result["ticket_id"]) if result.get("ok") else None
+    async def _announce(self, ticket_id: str) -> None:
+        with contextlib.suppress(PyMongoError):
+            ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
+            if ticket is not None:
+                await announce_escalation(ticket)
+
+    # --- the call's own limits ------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            action = self._watchdog.tick(time.monotonic())
+            if action is not None:
+                await self._act(action)
+
+    async def _act(self, action: Action) -> None:
+        match action:
+            case Action.CHECK_IN:
+                self._live.send_note(instructions.check_in())
+            case Action.WARN_MAX_DURATION:
+                self._live.send_note(instructions.time_almost_up())
+            case Action.NUDGE_MODEL:
+                log.info("call %s: the model is silent; nudging it", self.call_id)
+                self._live.send_note(instructions.nudge())
+            case Action.RESUME_MODEL:
+                log.warning("call %s: the model stalled; resuming its session", self.call_id)
+                self._record.add_event("stalls", {"at": utcnow(), "action": "resumed"})
+                self._live.rotate()
+            case Action.SAY_GOODBYE:
+                goodbye = self._say_goodbye_and_end("idle", instructions.goodbye_idle())
+                self._spawn(goodbye, "goodbye")
+            case Action.END_MAX_DURATION:
+                self._spawn(self._say_goodbye_and_end("max_duration", None), "goodbye")
+
+    async def _say_goodbye_and_end(self, reason: str, note: str | None) -> None:
+        if note is not None:
+            self._turn_done.clear()
+            self._live.send_note(note)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(GOODBYE_WAIT_S):
+                    await self._turn_done.wait()
+            await self._wait_outbound_drained()
+        await self.end(reason)
 
     # --- captions ---------------------------------------------------------------------------
 
@@ -251,14 +361,14 @@ class CallSession:
         if finished:
             self._flush_caption(role)
         else:
-            self._send(_event("transcript", role=role, text=self._captions[role], final=False))
+            self._send(ce.Transcript(role, self._captions[role], False))
 
     def _flush_caption(self, role: str) -> None:
         text = self._captions[role].strip()
         self._captions[role] = ""
         if text:
             self._record.add_transcript(role, text)
-            self._send(_event("transcript", role=role, text=text, final=True))
+            self._send(ce.Transcript(role, text, True))
 
     def _flush_captions(self) -> None:
         self._flush_caption("user")
@@ -266,23 +376,13 @@ class CallSession:
 
     # --- tools ------------------------------------------------------------------------------
 
-    def _tool_started(self, name: str) -> None:
-        self._send(_event("tool", name=name, status="started"))
-
-    def _tool_answered(self, outcome: ToolOutcome, ids: list[str]) -> None:
-        assert outcome.result is not None
-        self._live.send_message(
-            lp.tool_response_message(
-                [
-                    lp.FunctionResponse(id=i, name=outcome.name, response=outcome.result)
-                    for i in ids
-                ],
-                scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
-            )
-        )
-
-    def _tool_finished(self, outcome: ToolOutcome) -> None:
-        result = outcome.result or {}
+    def _tool_progress(self, outcome: ToolOutcome) -> None:
+        if outcome.result is None:
+            self._watchdog.tool_started()
+            self._send(ce.ToolActivity(outcome.name, "started"))
+            return
+        self._watchdog.tool_finished(time.monotonic())
+        result = outcome.result
         self._record.add_tool_call(
             {
                 "name": outcome.name,
@@ -298,20 +398,13 @@ class CallSession:
         if self._closing:
             return
         status = "failed" if outcome.failed else "done"
-        self._send(_event("tool", name=outcome.name, status=status, result=result))
+        self._send(ce.ToolActivity(outcome.name, status, result))
         if outcome.name == "escalate_to_human" and result.get("ok"):
-            self._send(_event("escalated", ticket_id=result["ticket_id"]))
-            self._spawn(self._announce_escalation(result["ticket_id"]))
-
-    async def _announce_escalation(self, ticket_id: str) -> None:
-        """Put the new ticket on every open staff queue page at once."""
-        ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id}, {"_id": 0})
-        if ticket is not None:
-            await announce_escalation(ticket)
+            self._send(ce.Escalated(str(result["ticket_id"])))
 
     # --- to the caller ----------------------------------------------------------------------
 
-    def _send(self, item: AgentAudio | CallEvent) -> None:
+    def _send(self, item: ce.Delivery) -> None:
         if self._closing:
             return
         self._outbound.append(item)
@@ -323,16 +416,16 @@ class CallSession:
         if self._outbound_audio >= OUTBOUND_AUDIO_LIMIT:
             # A caller that cannot keep up loses the oldest agent audio, not memory.
             for index, item in enumerate(self._outbound):
-                if isinstance(item, AgentAudio):
+                if isinstance(item, ce.AgentAudio):
                     del self._outbound[index]
                     self._outbound_audio -= 1
                     self.dropped_agent_chunks += 1
                     break
         self._outbound_audio += 1
-        self._send(AgentAudio(pcm24k))
+        self._send(ce.AgentAudio(pcm24k))
 
     def _drop_agent_audio(self) -> None:
-        kept = [item for item in self._outbound if not isinstance(item, AgentAudio)]
+        kept = [item for item in self._outbound if not isinstance(item, ce.AgentAudio)]
         self._outbound.clear()
         self._outbound.extend(kept)
         self._outbound_audio = 0
@@ -343,7 +436,7 @@ class CallSession:
             self._outbound_ready.clear()
             while self._outbound:
                 item = self._outbound.popleft()
-                if isinstance(item, AgentAudio):
+                if isinstance(item, ce.AgentAudio):
                     self._outbound_audio -= 1
                 await self._caller.deliver(item)
 
@@ -353,6 +446,23 @@ class CallSession:
                 return
             await asyncio.sleep(0.01)
 
-    def _spawn(self, coro: Any) -> None:
-        # Named for the call, like its other tasks, so a leak would be easy to spot.
-        self._tasks.append(asyncio.create_task(coro, name=f"{self.call_id} {coro.__name__}"))
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        # Named for the call, so a leak would be easy to spot; a task that fails ends the call.
+        task = asyncio.create_task(coro, name=f"{self.call_id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self._closing:
+            self._tasks.discard(task)
+            return
+        error = task.exception()
+        self._tasks.discard(task)
+        if error is None:
+            return
+        log.error("call %s: task %s failed; ending the call", self.call_id, task.get_name(),
+                  exc_info=error)  # fmt: skip
+        self._spawn(self.end("server_error"), "end")
+

@@ -6,7 +6,6 @@ what the session delivers back into frames. The call itself lives in realtime/ca
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import parse_qs
 
@@ -14,18 +13,28 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from realtime import browser_protocol as bp
-from realtime import tokens
+from realtime import caller_events as ce
+from realtime import single_use, tokens
 from realtime.audio_consumer import AudioConsumer
-from realtime.call_session import AgentAudio, CallEvent, CallSession, Customer
-from support import mongo
+from realtime.call_session import CallRefused, CallSession
+from support.customers import MAX_USER_ID, find_customer
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
 CUSTOMER_NOT_FOUND = 4404
+TOO_MANY_CALLS = 4429
 AGENT_NOT_CONFIGURED = 4503
 SERVER_UNAVAILABLE = 1011
-LOOKUP_TIMEOUT_S = 3.0  # a caller should not wait on a dead database for long
+
+
+class Refusal(Exception):
+    """The call cannot open: said to the page as an event, then the socket closes with `code`."""
+
+    def __init__(self, code: int, event: ce.CallerEvent, *also: ce.CallerEvent) -> None:
+        super().__init__(code)
+        self.code = code
+        self.events = (*also, event)
 
 
 class VoiceConsumer(AudioConsumer):
@@ -33,95 +42,111 @@ class VoiceConsumer(AudioConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        user_id = self._requested_customer()
-        # Each refusal is also said in an `ended` event: a busy browser may only see 1006
-        # if it is slow to finish the close handshake, and the page should still know why.
-        if user_id is None:
-            await self.send(text_data=bp.ended("unauthorized"))
-            await self.close(UNAUTHORIZED)
-            return
         try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                customer = await _find_customer(user_id)
-        except (PyMongoError, TimeoutError) as error:
-            log.warning("voice: customer lookup failed: %s", error)
-            await self.send(text_data=bp.error(
-                "unavailable", "We can't reach our records right now; please try again shortly."
-            ))
-            await self.close(SERVER_UNAVAILABLE)
-            return
-        if customer is None:
-            await self.send(text_data=bp.ended("customer_not_found"))
-            await self.close(CUSTOMER_NOT_FOUND)
-            return
-        if not settings.GEMINI_API_KEY:
-            await self.send(text_data=bp.error(
-                "agent_not_configured",
-                "The voice agent is not configured on this server yet (no GEMINI_API_KEY).",
-            ))
-            await self.send(text_data=bp.ended("agent_not_configured"))
-            await self.close(AGENT_NOT_CONFIGURED)
-            return
-        self.session = CallSession(caller=self, customer=customer, channel="web")
-        await self.session.start()
+            self.session = await self._open_call()
+        except Refusal as refusal:
+            # Each refusal is also said in an event: a busy browser may only see 1006 if it
+            # is slow to finish the close handshake, and the page should still know why.
+            for event in refusal.events:
+                await self.send(text_data=bp.encode(event))
+            await self.close(refusal.code)
 
-    def _requested_customer(self) -> int | None:
+    async def _open_call(self) -> CallSession:
+        user_id = await self._requested_customer()
+        try:
+            customer = await find_customer(user_id=user_id)
+        except PyMongoError as error:
+            log.warning("voice: customer lookup failed: %s", error)
+            raise Refusal(SERVER_UNAVAILABLE, ce.Notice(
+                "unavailable", "We can't reach our records right now; please try again shortly."
+            )) from None  # fmt: skip
+        if customer is None:
+            raise Refusal(CUSTOMER_NOT_FOUND, ce.Ended("customer_not_found"))
+        if not settings.GEMINI_API_KEY:
+            raise Refusal(
+                AGENT_NOT_CONFIGURED,
+                ce.Ended("agent_not_configured"),
+                ce.Notice(
+                    "agent_not_configured",
+                    "The voice agent is not configured on this server yet (no GEMINI_API_KEY).",
+                ),
+            )
+        session = CallSession(caller=self, customer=customer, channel="web")
+        try:
+            await session.start()
+        except CallRefused as refused:
+            raise Refusal(
+                TOO_MANY_CALLS, ce.Ended(refused.code), ce.Notice(refused.code, refused.message)
+            ) from None
+        except PyMongoError as error:
+            log.warning("voice: could not open the call record: %s", error)
+            raise Refusal(SERVER_UNAVAILABLE, ce.Ended("unavailable")) from None
+        return session
+
+    async def _requested_customer(self) -> int:
+        """The customer the connection may talk as: a token's (used up here), or in demo
+        mode `?user_id=`. Raises Refusal."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         token = query.get("token", [""])[0]
         if token:
             try:
-                return tokens.verify(token)
+                session_token = tokens.verify(token)
             except tokens.InvalidToken as error:
                 log.info("voice: refused a connection: %s", error)
-                return None
+                raise Refusal(UNAUTHORIZED, ce.Ended("unauthorized")) from None
+            try:
+                first_use = await single_use.claim(
+                    "voice", session_token.nonce, settings.VOICE_SESSION_TOKEN_TTL
+                )
+            except PyMongoError:
+                raise Refusal(SERVER_UNAVAILABLE, ce.Ended("unavailable")) from None
+            if not first_use:
+                log.info("voice: refused a session token used before")
+                raise Refusal(UNAUTHORIZED, ce.Ended("token_used"))
+            return session_token.user_id
         demo_user = query.get("user_id", [""])[0]
-        if settings.VOICE_DEMO_MODE and demo_user.isdigit():
-            return int(demo_user)
-        return None
+        if settings.VOICE_DEMO_MODE and demo_user.isascii() and demo_user.isdigit():
+            user_id = int(demo_user)
+            if user_id > MAX_USER_ID:
+                raise Refusal(CUSTOMER_NOT_FOUND, ce.Ended("customer_not_found"))
+            return user_id
+        raise Refusal(UNAUTHORIZED, ce.Ended("unauthorized"))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session = self.session
         if session is None:
             return
+        problem: bp.BadFrame | ce.Notice | None = None
         if bytes_data is not None:
             audio, problem = bp.decode_binary(bytes_data)
             if audio is not None:
                 await session.caller_audio(audio.pcm16)
         else:
             message = bp.decode_text(text_data or "")
-            problem = message if isinstance(message, bp.BadFrame) else None
             match message:
                 case bp.CallerText(text=text):
-                    session.caller_text(text)
+                    problem = session.caller_text(text)
                 case bp.AudioEnd():
                     session.caller_audio_end()
                 case bp.HangUp():
                     await session.end("caller_hung_up")
                     return
+                case bp.BadFrame():
+                    problem = message
         if problem is not None:
             await self.send(text_data=bp.error(problem.code, problem.message))
 
-    async def disconnect(self, code: int) -> None:
+    async def teardown(self, reason: str) -> None:
         if self.session is not None:
-            await self.session.close("caller_left")
+            await self.session.close(reason)
 
     # --- the session's Caller side ----------------------------------------------------------
 
-    async def deliver(self, item: AgentAudio | CallEvent) -> None:
-        if isinstance(item, AgentAudio):
+    async def deliver(self, item: ce.Delivery) -> None:
+        if isinstance(item, ce.AgentAudio):
             await self.send(bytes_data=item.pcm24k)
         else:
-            await self.send(text_data=bp.event(item.kind, **item.fields))
+            await self.send(text_data=bp.encode(item))
 
     async def hang_up(self) -> None:
         await self.close(1000)
-
-
-async def _find_customer(user_id: int) -> Customer | None:
-    document = await mongo.async_db().customers.find_one(
-        {"user_id": user_id}, {"_id": 0, "user_id": 1, "name": 1}
-    )
-    if document is None:
-        return None
-    name = str(document.get("name") or "")
-    return Customer(user_id=user_id, first_name=name.split()[0] if name else "")

@@ -43,6 +43,8 @@ MAX_CHUNKS_PER_MESSAGE = 10
 
 # Close codes after which retrying cannot help: the request itself is wrong.
 FATAL_CLOSE_CODES = {1007: "invalid_request", 1008: "not_permitted"}
+# "Invalid argument": during setup the setup is wrong (fatal); later, one message was.
+REJECTED = 1007
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,13 @@ class RetryPolicy:
     max_attempts: int = 5
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
-    setup_timeout_s: float = 15.0
+    setup_timeout_s: float = 10.0
+    # A call whose model never answered its first setup within this long is given up on
+    # (and the caller told), however many attempts that took.
+    first_connect_deadline_s: float = 20.0
+    # The server closing 1007 mid-call means it refused something we sent (the setup was
+    # accepted): the message is gone, the session is resumed. This many in a row is fatal.
+    max_rejections: int = 3
     # Rotate this long before a goAway deadline even if the model is still speaking.
     go_away_margin_s: float = 2.0
     # A connection that lived this long counts as healthy and resets the attempt count; one
@@ -93,7 +101,11 @@ EventSink = Callable[[Any], None]
 
 
 class _Rotate(Exception):
-    """Internal: leave the current socket and resume on a new one."""
+    """Internal: leave the current socket and resume on a new one; the reason is logged."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class LiveClient:
@@ -119,6 +131,7 @@ class LiveClient:
         self._audio_limit = audio_buffer_bytes
         self._control: deque[str] = deque()
         self._wake = asyncio.Event()
+        self._rotate_now = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._ready = False
         self._closing = False
@@ -169,6 +182,15 @@ class LiveClient:
         """Queue an already built client message (a tool response, say)."""
         self._queue_control(message)
 
+    def send_note(self, text: str) -> None:
+        """Context for the model that the caller does not hear; the model answers it."""
+        self._queue_control(lp.context_note_message(text))
+
+    def rotate(self) -> None:
+        """Leave the current connection and resume the session on a new one (a stalled
+        model, say). Nothing happens if no connection is open."""
+        self._rotate_now.set()
+
     def _queue_control(self, message: str) -> None:
         self._control.append(message)
         self._wake.set()
@@ -186,17 +208,23 @@ class LiveClient:
     async def run(self) -> None:
         """Hold the session until `close()` or until it cannot be kept (`Failed` emitted)."""
         attempt = 0
+        rejections = 0
         reason = ""
+        first_deadline = time.monotonic() + self._retry.first_connect_deadline_s
         while not self._closing:
             if attempt:
-                if attempt > self._retry.max_attempts:
+                never_connected = self.connections == 0
+                if attempt > self._retry.max_attempts or (
+                    never_connected and time.monotonic() >= first_deadline
+                ):
                     self._emit(Failed("upstream_unavailable", reason))
                     return
                 await asyncio.sleep(self._retry.delay(attempt))
                 if self._closing:
                     return
             try:
-                ws = await self._open()
+                async with asyncio.timeout(self._open_budget(first_deadline)):
+                    ws = await self._open()
             except _Fatal as fatal:
                 self._emit(Failed(fatal.reason, fatal.detail))
                 return
@@ -211,20 +239,28 @@ class LiveClient:
             try:
                 await self._serve(ws)
                 return  # closed by us
-            except _Rotate:
-                reason = "go_away"
+            except _Rotate as rotation:
+                reason = rotation.reason
                 attempt = 0
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else 1006
                 text = closed.rcvd.reason if closed.rcvd else "connection lost"
                 if self._closing:
                     return
-                if code in FATAL_CLOSE_CODES:
+                healthy = time.monotonic() - opened_at >= self._retry.healthy_after_s
+                rejections = (1 if healthy else rejections + 1) if code == REJECTED else 0
+                if 0 < rejections < self._retry.max_rejections:
+                    # The setup was accepted, so the server refused something we sent since:
+                    # that message is gone (never resent) and the session resumes.
+                    log.warning("live: the server refused a message (%s); resuming", text)
+                    reason = f"refused a message: {code} {text}"
+                    attempt = 0
+                elif code in FATAL_CLOSE_CODES:
                     self._emit(Failed(FATAL_CLOSE_CODES[code], f"{code} {text}"))
                     return
-                reason = f"closed {code} {text}".strip()
-                healthy = time.monotonic() - opened_at >= self._retry.healthy_after_s
-                attempt = 1 if healthy else attempt + 1
+                else:
+                    reason = f"closed {code} {text}".strip()
+                    attempt = 1 if healthy else attempt + 1
             finally:
                 self._ready = False
                 self._ws = None
@@ -233,6 +269,13 @@ class LiveClient:
             if not self._closing:
                 log.info("live: resuming session (%s)", reason)
                 self._emit(Reconnecting(reason))
+
+    def _open_budget(self, first_deadline: float) -> float:
+        """How long one connection attempt (socket, setup, setupComplete) may take."""
+        budget = 2 * self._retry.setup_timeout_s
+        if self.connections == 0:
+            budget = min(budget, max(0.5, first_deadline - time.monotonic()))
+        return budget
 
     async def _open(self) -> ClientConnection:
         try:
@@ -281,17 +324,22 @@ class LiveClient:
     async def _serve(self, ws: ClientConnection) -> None:
         """Pump both directions on one socket until it closes, we close, or it must rotate."""
         self._wake.set()  # flush whatever waited for this socket
+        self._rotate_now.clear()
         rotate_at: list[float] = []  # set by the reader on goAway
         reader = asyncio.create_task(self._read(ws, rotate_at))
         writer = asyncio.create_task(self._write(ws))
+        asked = asyncio.create_task(self._rotate_now.wait())
+        tasks = (reader, writer, asked)
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if asked in done:
+                raise _Rotate("asked to resume")
             for task in done:
                 task.result()  # re-raise ConnectionClosed / _Rotate
         finally:
-            for task in (reader, writer):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read(self, ws: ClientConnection, rotate_at: list[float]) -> None:
         while True:
@@ -301,7 +349,7 @@ class LiveClient:
             try:
                 frame = await asyncio.wait_for(ws.recv(), timeout)
             except TimeoutError:
-                raise _Rotate from None
+                raise _Rotate("go_away") from None
             try:
                 events = lp.parse_server_message(frame)
             except lp.LiveProtocolError as error:
@@ -311,7 +359,7 @@ class LiveClient:
                 self._track(event, rotate_at)
                 self._emit(event)
             if rotate_at and not self.generating:
-                raise _Rotate
+                raise _Rotate("go_away")
 
     def _track(self, event: object, rotate_at: list[float]) -> None:
         if isinstance(event, lp.ResumptionUpdate):
@@ -338,7 +386,12 @@ class LiveClient:
                     return
                 if self._control:
                     message = self._control[0]
-                    await ws.send(message)
+                    try:
+                        await ws.send(message)
+                    except UnicodeEncodeError:
+                        # Text is cleaned where it enters (realtime.wire); should anything
+                        # slip through, it is dropped, not retried on every reconnection.
+                        log.error("live: dropped a message that cannot be sent as UTF-8")
                     self._control.popleft()
                 else:
                     # When audio has piled up (a slow moment, or a resumed session), send it

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from realtime import wire
+
 INPUT_SAMPLE_RATE = 16_000
 OUTPUT_SAMPLE_RATE = 24_000
 INPUT_AUDIO_MIME_TYPE = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
@@ -36,6 +38,8 @@ DEFAULT_COMPRESSION_TARGET_TOKENS = 16_000
 # Short enough to feel responsive, long enough not to cut a caller who pauses mid-sentence.
 DEFAULT_SILENCE_DURATION_MS = 600
 DEFAULT_PREFIX_PADDING_MS = 200
+# The largest token count kept from one message (see _bounded_count).
+MAX_COUNT = 10**9
 
 
 class LiveProtocolError(Exception):
@@ -132,6 +136,16 @@ def audio_message(pcm16: bytes) -> str:
 def text_message(text: str) -> str:
     """A `realtimeInput.text` message: typed input, answered like speech."""
     return json.dumps({"realtimeInput": {"text": text}}, ensure_ascii=False)
+
+
+def context_note_message(text: str, *, respond: bool = True) -> str:
+    """A `clientContent` user turn: context the model reads but the caller never hears (a
+    note from the system, a supervisor's whisper). With `respond` the model answers it at
+    once (`turnComplete`); on 3.x that also cuts short whatever it was saying."""
+    turn = {"parts": [{"text": text}], "role": "user"}
+    return json.dumps(
+        {"clientContent": {"turns": [turn], "turnComplete": respond}}, ensure_ascii=False
+    )
 
 
 _AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
@@ -231,8 +245,18 @@ class FunctionCall:
 
 
 @dataclass(frozen=True, slots=True)
+class MalformedCall:
+    """A function call that cannot run as sent; answered with an error when it has an id."""
+
+    id: str
+    name: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     calls: list[FunctionCall]
+    malformed: list[MalformedCall] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +296,13 @@ class Usage:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Part of a frame could not be read (the rest of it was): for the log."""
+
+    detail: str
+
+
 ServerEvent: TypeAlias = (
     SetupComplete
     | AudioChunk
@@ -285,6 +316,7 @@ ServerEvent: TypeAlias = (
     | GoAway
     | ResumptionUpdate
     | Usage
+    | Malformed
 )
 
 
@@ -296,10 +328,9 @@ def parse_server_message(frame: str | bytes) -> list[ServerEvent]:
     LiveProtocolError.
     """
     try:
-        text = frame.decode("utf-8") if isinstance(frame, (bytes, bytearray)) else frame
-        message = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LiveProtocolError(f"server frame is not JSON: {exc}", frame) from exc
+        message = wire.loads(frame)
+    except wire.BadJson as exc:
+        raise LiveProtocolError(f"server frame is not JSON: {exc}", frame) from None
     events = _parse_audio_only(message)
     if events is not None:
         return events
@@ -344,11 +375,22 @@ def _parse_audio_only(message: Any) -> list[ServerEvent] | None:
 
 
 def _parse_message(message: dict[str, Any]) -> list[ServerEvent]:
+    # Each top-level key is read on its own: a bad `usageMetadata` must not cost the caller
+    # the audio or the tool call that came in the same frame.
     events: list[ServerEvent] = []
+    problems: list[str] = []
     for key, value in message.items():
         parse = _TOP_LEVEL.get(_camel(key))
-        if parse is not None and value is not None:
+        if parse is None or value is None:
+            continue
+        try:
             events.extend(parse(value))
+        except LiveProtocolError as exc:
+            problems.append(str(exc))
+    if problems and not events:
+        raise LiveProtocolError("; ".join(problems))
+    if problems:
+        events.append(Malformed("; ".join(problems)))
     return events
 
 
@@ -397,7 +439,7 @@ def _parse_model_turn(value: Any) -> list[ServerEvent]:
                 events.append(AudioChunk(_b64decode(_get(blob, "data") or ""), mime_type))
         elif text is not None:
             thought = _optional_bool(part, "thought") or False
-            events.append(ModelText(_str(text, "part.text"), thought=thought))
+            events.append(ModelText(wire.clean_text(_str(text, "part.text")), thought=thought))
     return events
 
 
@@ -405,34 +447,53 @@ def _parse_transcription(value: Any, key: str) -> Transcript:
     body = _object(value, key)
     return Transcript(
         role="user" if key == "inputTranscription" else "agent",
-        text=_optional_str(body, "text", key) or "",
+        text=wire.clean_text(_optional_str(body, "text", key) or ""),
         finished=_optional_bool(body, "finished") or False,
     )
 
 
 def _parse_tool_call(value: Any) -> list[ServerEvent]:
     body = _object(value, "toolCall")
-    calls = []
+    calls: list[FunctionCall] = []
+    malformed: list[MalformedCall] = []
     for raw in _optional_list(body, "functionCalls", "toolCall"):
-        call = _object(raw, "functionCall")
-        name = _optional_str(call, "name", "functionCall")
-        if not name:
-            raise LiveProtocolError("functionCall has no name")
+        # One bad call is answered as such; the others in the frame still run.
+        call = raw if isinstance(raw, dict) else {}
+        call_id = _clean_id(_get(call, "id"))
+        name = _clean_id(_get(call, "name"))
         args = _get(call, "args")
-        calls.append(
-            FunctionCall(
-                id=_optional_str(call, "id", "functionCall") or "",
-                name=name,
-                args=_object(args, "functionCall.args") if args is not None else {},
-            )
-        )
-    return [ToolCall(calls)]
+        if not isinstance(raw, dict):
+            malformed.append(MalformedCall(call_id, name, "a function call must be an object"))
+        elif not name:
+            malformed.append(MalformedCall(call_id, name, "the function call has no name"))
+        elif args is not None and not isinstance(args, dict):
+            malformed.append(MalformedCall(call_id, name, "the arguments must be an object"))
+        else:
+            calls.append(FunctionCall(id=call_id, name=name, args=_clean_json(args or {})))
+    return [ToolCall(calls, malformed)]
+
+
+def _clean_id(value: Any) -> str:
+    return wire.clean_text(value)[:200] if isinstance(value, str) else ""
+
+
+def _clean_json(value: Any) -> Any:
+    """Tool arguments with every string (keys too) safe to store and send back."""
+    if isinstance(value, str):
+        return wire.clean_text(value)
+    if isinstance(value, dict):
+        return {wire.clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_COUNT:
+        return float(value)  # beyond what MongoDB stores as an integer
+    return value
 
 
 def _parse_tool_call_cancellation(value: Any) -> list[ServerEvent]:
     body = _object(value, "toolCallCancellation")
     ids = _optional_list(body, "ids", "toolCallCancellation")
-    return [ToolCallCancellation([_str(i, "toolCallCancellation.ids[]") for i in ids])]
+    return [ToolCallCancellation([_clean_id(_str(i, "toolCallCancellation.ids[]")) for i in ids])]
 
 
 def _parse_go_away(value: Any) -> list[ServerEvent]:
@@ -533,13 +594,19 @@ def _as_int(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise LiveProtocolError(f"{where} is not an integer: {value!r}")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        return _bounded_count(value)
+    if isinstance(value, str) and len(value) <= 20:
         try:
-            return int(value)
+            return _bounded_count(int(value))
         except ValueError:
             pass
-    raise LiveProtocolError(f"{where} is not an integer: {value!r}")
+    raise LiveProtocolError(f"{where} is not an integer: {value!r:.40}")
+
+
+def _bounded_count(value: int) -> int:
+    # Counts are summed into the call record, whose integers are 64-bit: a count beyond any
+    # real one (a billion tokens in one message) is capped rather than allowed to break it.
+    return min(max(value, 0), MAX_COUNT)
 
 
 def _b64decode(value: Any) -> bytes:

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from support import mongo
-from support.policy import CANCELLED, Tier, tier_for
+from support.policy import lifetime_spend_pipeline, tier_for, tier_from_document
 
 # The picker is for trying the agent out, not a customer directory: the first few are enough.
 DEMO_CUSTOMER_LIMIT = 50
@@ -82,18 +82,9 @@ def demo_customers(limit: int = DEMO_CUSTOMER_LIMIT) -> list[DemoCustomer]:
         return []
     ids = [doc["user_id"] for doc in customers]
     spend = {
-        row["_id"]: int(row["spend"])
-        for row in db.orders.aggregate(
-            [
-                {"$match": {"user_id": {"$in": ids}, "status": {"$ne": CANCELLED}}},
-                {"$group": {"_id": "$user_id", "spend": {"$sum": "$amount"}}},
-            ]
-        )
+        row["_id"]: int(row["spend"]) for row in db.orders.aggregate(lifetime_spend_pipeline(ids))
     }
-    tiers = [
-        Tier(str(doc["name"]), int(doc["min_lifetime_spend"]), int(doc["percent"]))
-        for doc in db.refund_tiers.find({}, {"_id": 0})
-    ]
+    tiers = [tier_from_document(doc) for doc in db.refund_tiers.find({}, {"_id": 0})]
     result = []
     for doc in customers:
         tier = tier_for(spend.get(doc["user_id"], 0), tiers)

@@ -1,11 +1,17 @@
-"""Voice session tokens: signed, short-lived, naming one customer (contract section 2).
+"""Voice session tokens: signed, short-lived, naming one customer, good for one call
+(contract section 2).
 
 A host application (or staff, or the demo page) mints one with `POST /api/voice/sessions`
-and the browser presents it as `/ws/voice?token=...`. Nothing is stored: the signature and
-the timestamp inside the token are the whole proof.
+and the browser presents it as `/ws/voice?token=...`. The signature and the timestamp inside
+prove it; its nonce is claimed when a call opens with it (realtime/single_use.py), so a token
+copied from a page or a log opens nothing more. A dropped page re-attaches to its call with
+the call's resume token instead.
 """
 
 from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -17,12 +23,20 @@ class InvalidToken(Exception):
     """Missing, tampered with or expired; the message says which."""
 
 
+@dataclass(frozen=True)
+class SessionToken:
+    user_id: int
+    nonce: str
+
+
 def mint(user_id: int) -> str:
-    return signing.dumps({"user_id": user_id}, salt=SALT, compress=False)
+    return signing.dumps(
+        {"user_id": user_id, "n": secrets.token_urlsafe(12)}, salt=SALT, compress=False
+    )
 
 
-def verify(token: str, max_age: int | None = None) -> int:
-    """Return the customer's user_id the token names, or raise InvalidToken."""
+def verify(token: str, max_age: int | None = None) -> SessionToken:
+    """The customer and nonce the token names, or raise InvalidToken."""
     if not token:
         raise InvalidToken("no session token")
     try:
@@ -36,6 +50,7 @@ def verify(token: str, max_age: int | None = None) -> int:
     except signing.BadSignature:
         raise InvalidToken("the session token is not valid") from None
     user_id = payload.get("user_id") if isinstance(payload, dict) else None
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(nonce, str):
         raise InvalidToken("the session token is not valid")
-    return user_id
+    return SessionToken(user_id, nonce)

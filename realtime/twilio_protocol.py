@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from realtime import wire
+
 DTMF_DIGITS = frozenset("0123456789*#")
 _DTMF_NAMES = {"*": "the star key (*)", "#": "the pound key (#)"}
 
@@ -93,9 +95,9 @@ TwilioEvent: TypeAlias = Connected | Start | Media | Mark | Dtmf | Stop
 def parse_message(text: str | bytes) -> TwilioEvent:
     """Parse one WebSocket text frame from Twilio. Raises TwilioProtocolError if malformed."""
     try:
-        message = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TwilioProtocolError(f"not JSON: {exc}") from exc
+        message = wire.loads(text)
+    except wire.BadJson as exc:
+        raise TwilioProtocolError(f"not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise TwilioProtocolError(f"expected a JSON object, got {type(message).__name__}")
     event = message.get("event")
@@ -127,7 +129,7 @@ def _string(message: Mapping[str, Any], key: str) -> str:
     value = message.get(key)
     if not isinstance(value, str) or not value:
         raise TwilioProtocolError(f"missing or non-string field {key!r}")
-    return value
+    return wire.clean_text(value)
 
 
 def _integer(message: Mapping[str, Any], key: str) -> int:
@@ -187,7 +189,9 @@ def _start(message: Mapping[str, Any]) -> Start:
             sample_rate=_integer(media_format, "sampleRate"),
             channels=_integer(media_format, "channels"),
         ),
-        custom_parameters=dict(parameters),
+        custom_parameters={
+            wire.clean_text(str(name)): wire.clean_text(value) for name, value in parameters.items()
+        },
     )
 
 

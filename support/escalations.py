@@ -1,4 +1,8 @@
-"""What staff do to an escalation ticket: claim, assign, add a note, resolve.
+"""Escalation tickets: opened by the voice agent (or the bridge when the model is gone),
+worked by staff (claim, assign, add a note, resolve).
+
+`open_escalation` is the one way a ticket comes to be, for the agent's tool, the bridge's
+give-up path and the phone line alike; it also puts the ticket on every open queue page.
 
 Each change is ONE conditional update on the ticket's document (`find_one_and_update` with the
 expected state in the filter), so two people acting at once cannot both win: MongoDB applies
@@ -10,11 +14,15 @@ Callers (admin actions, staff views) catch `TicketError` and show its message.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from pymongo import ReturnDocument
 
+from support import mongo
+from support.events import announce_escalation
+from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus
 from support.mongo import Document, sync_db
 
@@ -133,3 +141,58 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
         {"$or": [{"status": OPEN}, {"status": CLAIMED, "assignee": username}]},
         update,
     )
+
+
+# --- Opening a ticket (the voice path: async, raw PyMongo) ------------------------------------
+
+# A call whose model link fails opens a ticket for staff; a customer whose calls keep failing
+# (or a script doing it on purpose) gets one such ticket, not one per call.
+AGENT_UNAVAILABLE = "agent_unavailable"
+REUSE_WINDOW = timedelta(minutes=30)
+
+
+async def open_escalation(
+    *,
+    user_id: int | None,
+    call_id: str,
+    reason: str,
+    priority: str,
+    order_id: str | None = None,
+    origin: str = "agent",
+    announce: bool = True,
+) -> str:
+    """Open a ticket for the staff queue, tell every open queue page, answer its ticket_id.
+
+    `origin` says who opened it: "agent" (the model's escalate_to_human) or
+    AGENT_UNAVAILABLE (the bridge, when the model is gone), which reuses an open ticket of
+    the same customer from the last REUSE_WINDOW instead of opening another. With
+    `announce` False the caller announces it later (support.events.announce_escalation).
+    Raises PyMongoError when the database cannot be reached.
+    """
+    db = mongo.async_db()
+    now = timezone.now()
+    if origin == AGENT_UNAVAILABLE and user_id is not None:
+        existing = await db.escalations.find_one(
+            {"user_id": user_id, "origin": origin, "status": OPEN,
+             "created_at": {"$gte": now - REUSE_WINDOW}},
+            {"_id": 0, "ticket_id": 1},
+        )  # fmt: skip
+        if existing is not None:
+            return str(existing["ticket_id"])
+    ticket: Document = {
+        "user_id": user_id,
+        "order_id": order_id,
+        "reason": reason,
+        "priority": priority,
+        "status": OPEN,
+        "assignee": None,
+        "notes": [],
+        "call_id": call_id,
+        "origin": origin,
+        "created_at": now,
+        "resolved_at": None,
+    }
+    ticket_id = await insert_with_fresh_id(db.escalations, "ticket_id", "TKT", ticket)
+    if announce:
+        await announce_escalation({"ticket_id": ticket_id, **ticket})
+    return ticket_id

@@ -8,11 +8,39 @@ draws again.
 from __future__ import annotations
 
 import secrets
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+Document = dict[str, Any]
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LENGTH = 6
+ATTEMPTS = 3
 
 
 def new_id(prefix: str) -> str:
     """A fresh random id such as `TKT-4HX9PM` (not guaranteed unique: insert and retry)."""
     return prefix + "-" + "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+async def insert_with_fresh_id(
+    collection: AsyncCollection[Document], field: str, prefix: str, doc: Document
+) -> str:
+    """Insert `doc` under a new random id in `field` (a unique index), drawing again on a
+    clash; answers the id. A clash on the last of ATTEMPTS draws propagates."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return await _insert_with_new_id(collection, field, prefix, doc)
+        except DuplicateKeyError:
+            continue
+    return await _insert_with_new_id(collection, field, prefix, doc)
+
+
+async def _insert_with_new_id(
+    collection: AsyncCollection[Document], field: str, prefix: str, doc: Document
+) -> str:
+    public_id = new_id(prefix)
+    await collection.insert_one({field: public_id, **doc})
+    return public_id

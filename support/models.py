@@ -283,6 +283,8 @@ class Call(models.Model):
     transcript = EmbeddedModelArrayField(TranscriptLine, default=list, blank=True)
     tool_calls = EmbeddedModelArrayField(ToolCallRecord, default=list, blank=True)
     usage = models.JSONField(default=dict, blank=True)
+    # Stamped by the process carrying the call at every write (realtime/call_record.py).
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "calls"
@@ -290,6 +292,12 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["-started_at"], name="calls_recent"),
             models.Index(fields=["customer", "-started_at"], name="calls_customer_recent"),
+            # Every write to a live call's record finds it by call_id: the unique index is
+            # partial, which SecantusDB's planner does not use for equality (as orders).
+            models.Index(fields=["call_id"], name="calls_call_id"),
+            # Open calls: a customer's (the per-customer limit), and stale ones (the sweeper).
+            models.Index(fields=["customer", "ended_at"], name="calls_customer_open"),
+            models.Index(fields=["ended_at", "last_seen_at"], name="calls_open_seen"),
         ]
 
     def __str__(self) -> str:

@@ -90,6 +90,20 @@ def lifetime_spend(orders: Iterable[Mapping[str, Any]]) -> int:
     return sum(int(order["amount"]) for order in orders if order["status"] != CANCELLED)
 
 
+def lifetime_spend_pipeline(user_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """An aggregation over `orders` giving `{_id: user_id, spend}` for each of `user_ids`:
+    `lifetime_spend`'s rule, for MongoDB to apply over many customers at once."""
+    return [
+        {"$match": {"user_id": {"$in": list(user_ids)}, "status": {"$ne": CANCELLED}}},
+        {"$group": {"_id": "$user_id", "spend": {"$sum": "$amount"}}},
+    ]
+
+
+def tier_from_document(doc: Mapping[str, Any]) -> Tier:
+    """A `refund_tiers` document as a Tier."""
+    return Tier(str(doc["name"]), int(doc["min_lifetime_spend"]), int(doc["percent"]))
+
+
 def tier_for(spend: int, tiers: Sequence[Tier]) -> Tier | None:
     """The highest tier whose threshold `spend` reaches, or None if none does."""
     applicable = [tier for tier in tiers if spend >= tier.min_lifetime_spend]

@@ -166,6 +166,23 @@ GEMINI_VOICE: str = env.str("GEMINI_VOICE", default="Kore")
 VOICE_DEMO_MODE: bool = env.bool("VOICE_DEMO_MODE", default=DEBUG)
 VOICE_API_KEY: str = env.str("VOICE_API_KEY", default="")
 VOICE_SESSION_TOKEN_TTL: int = env.int("VOICE_SESSION_TOKEN_TTL", default=300)
+# Call controls (contract section 3 and the hardening issue): a silent caller is checked on
+# after VOICE_IDLE_PROMPT_S (twice, then the call ends), a call lasts at most VOICE_MAX_CALL_S,
+# a model silent VOICE_STALL_S after the caller spoke is nudged, then resumed.
+VOICE_IDLE_PROMPT_S: float = env.float("VOICE_IDLE_PROMPT_S", default=10.0)
+VOICE_MAX_CALL_S: float = env.float("VOICE_MAX_CALL_S", default=1800.0)
+VOICE_STALL_S: float = env.float("VOICE_STALL_S", default=8.0)
+VOICE_MAX_CALLS_PER_CUSTOMER: int = env.int("VOICE_MAX_CALLS_PER_CUSTOMER", default=2)
+# The agent's first words (EU AI Act art. 50: people must be told they talk to an AI).
+VOICE_AI_DISCLOSURE: str = env.str(
+    "VOICE_AI_DISCLOSURE", default="Hi, I'm Priya, an AI assistant for the support team."
+)
+VOICE_RECORDING_NOTICE: str = env.str(
+    "VOICE_RECORDING_NOTICE", default="This call may be recorded."
+)
+# The customers' time zone: tool results give times in it (as well as UTC), and support
+# hours for callbacks are counted in it.
+SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
 
 # --- Twilio ------------------------------------------------------------------------------------
 

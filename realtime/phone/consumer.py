@@ -18,20 +18,25 @@ import contextlib
 import logging
 
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
+from realtime import caller_events as ce
+from realtime import single_use
 from realtime import twilio_protocol as tp
 from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
 from realtime.audio_consumer import AudioConsumer
-from realtime.call_session import AgentAudio, CallEvent, CallSession, Customer
+from realtime.call_session import CallRefused, CallSession
 from realtime.phone import security, twilio_rest
 from realtime.phone.playout import Playout
-from support import mongo
+from support.customers import find_customer
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
 UNSUPPORTED_MEDIA = 4415
+TOO_MANY_CALLS = 4429
 AGENT_NOT_CONFIGURED = 4503
+SERVER_UNAVAILABLE = 1011
 START_TIMEOUT_S = 10.0  # Twilio sends `start` right after `connected`
 TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is passing the call on
 HANG_UP_DRAIN_S = 3.0  # longest wait for the agent's last words to play before hanging up
@@ -68,7 +73,7 @@ class TwilioConsumer(AudioConsumer):
             case tp.Mark(name=name) if playout is not None:
                 await playout.mark_played(name)
             case tp.Dtmf(digit=digit) if session is not None:
-                session.caller_text(tp.dtmf_prompt(digit))
+                session.caller_text(tp.dtmf_prompt(digit))  # a refusal is for screens only
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
@@ -77,8 +82,8 @@ class TwilioConsumer(AudioConsumer):
                 )
                 await self.close()
 
-    async def disconnect(self, code: int) -> None:
-        await self._finish("caller_left")
+    async def teardown(self, reason: str) -> None:
+        await self._finish(reason)
 
     # --- the call's start and end -----------------------------------------------------------
 
@@ -106,12 +111,33 @@ class TwilioConsumer(AudioConsumer):
             return
         self._cancel_start_deadline()
         self._call_sid = start.call_sid
-        customer = await find_caller(caller.phone)
+        try:
+            if not await single_use.claim("stream", caller.nonce, security.TOKEN_MAX_AGE_S):
+                log.warning("twilio: refused a replayed stream token for %s", start.call_sid)
+                await self.close(UNAUTHORIZED)
+                return
+            customer = await find_customer(phone=caller.phone)
+        except PyMongoError as error:
+            log.error("twilio: call %s refused: database unavailable: %s", start.call_sid, error)
+            await self.close(SERVER_UNAVAILABLE)
+            return
         self.playout = Playout(self._send_twilio, start.stream_sid)
-        self.session = CallSession(caller=self, customer=customer, channel="phone")
-        await self.session.start()
+        session = CallSession(
+            caller=self, customer=customer, channel="phone", verified=caller.verified
+        )
+        try:
+            await session.start()
+        except CallRefused as refused:
+            log.warning("twilio: call %s refused: %s", start.call_sid, refused.message)
+            await self.close(TOO_MANY_CALLS)
+            return
+        except PyMongoError as error:
+            log.error("twilio: call %s: no call record: %s", start.call_sid, error)
+            await self.close(SERVER_UNAVAILABLE)
+            return
+        self.session = session
         log.info(
-            "twilio: call %s is %s (caller %s)", start.call_sid, self.session.call_id,
+            "twilio: call %s is %s (caller %s)", start.call_sid, session.call_id,
             "identified" if customer else "not identified",
         )
 
@@ -142,21 +168,20 @@ class TwilioConsumer(AudioConsumer):
 
     # --- the session's Caller side ----------------------------------------------------------
 
-    async def deliver(self, item: AgentAudio | CallEvent) -> None:
+    async def deliver(self, item: ce.Delivery) -> None:
         playout = self.playout
         assert playout is not None  # made before the session
-        if isinstance(item, AgentAudio):
-            playout.audio(item.pcm24k)
-            return
-        match item.kind:
-            case "turn_complete":
+        match item:
+            case ce.AgentAudio(pcm24k=pcm24k):
+                playout.audio(pcm24k)
+            case ce.TurnComplete():
                 playout.end_turn()
-            case "interrupted":
+            case ce.Interrupted():
                 await playout.interrupt()
-            case "escalated" if self._transfer is None and twilio_rest.transfer_configured():
+            case ce.Escalated() if self._transfer is None and twilio_rest.transfer_configured():
                 self._transfer = asyncio.create_task(self._transfer_to_human(playout))
-            case "error":
-                log.warning("twilio: call %s: %s", self._call_sid, item.fields.get("message"))
+            case ce.Notice(message=message):
+                log.warning("twilio: call %s: %s", self._call_sid, message)
             # Captions, tool progress and the rest are for screens; a phone has none.
 
     async def hang_up(self) -> None:
@@ -180,16 +205,3 @@ class TwilioConsumer(AudioConsumer):
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)
-
-
-async def find_caller(phone: str) -> Customer | None:
-    """The customer whose phone number called, or None (unknown, withheld or anonymous)."""
-    if not phone:
-        return None
-    document = await mongo.async_db().customers.find_one(
-        {"phone": phone}, {"_id": 0, "user_id": 1, "name": 1}
-    )
-    if document is None:
-        return None
-    name = str(document.get("name") or "")
-    return Customer(user_id=int(document["user_id"]), first_name=name.split()[0] if name else "")

@@ -47,7 +47,9 @@ def _answer(request: HttpRequest) -> VoiceResponse:
         response.hangup()
         return response
     caller = security.StreamCaller(
-        call_sid=request.POST.get("CallSid", ""), phone=request.POST.get("From", "")
+        call_sid=request.POST.get("CallSid", ""),
+        phone=request.POST.get("From", ""),
+        verified=request.POST.get("StirVerstat", "") in security.FULL_ATTESTATION,
     )
     connect = Connect()
     stream = connect.stream(url=security.stream_url(request.get_host()))

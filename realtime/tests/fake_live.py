@@ -524,6 +524,13 @@ class FakeSession:
         )
         return response
 
+    async def wait_for_note(self, *, timeout: float = 5.0) -> str:
+        """The text of the next `clientContent` turn not yet returned (the bridge's notes)."""
+        content: dict[str, Any] = await self._next(
+            "client_contents", self.client_contents, "client content", timeout
+        )
+        return str(content["turns"][0]["parts"][0]["text"])
+
     async def wait_for_audio_stream_end(self, *, timeout: float = 5.0) -> None:
         """The next `audioStreamEnd` not yet waited for."""
         seen = self._cursors.get("audio_stream_ends", 0)

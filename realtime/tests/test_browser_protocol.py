@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from realtime import browser_protocol as bp
+from realtime import caller_events as ce
 
 
 def test_audio_frames_pass_through_untouched() -> None:
@@ -42,6 +43,20 @@ def test_text_that_is_not_a_json_object_is_bad_json() -> None:
         assert isinstance(result, bp.BadFrame) and result.code == "bad_json", frame
 
 
+def test_json_nested_thousands_deep_or_with_huge_numbers_is_bad_json() -> None:
+    # json.loads raises RecursionError and ValueError on these, not JSONDecodeError.
+    for frame in ('{"type": "text", "text": ' + "[" * 3000 + "]" * 3000 + "}", "9" * 5000):
+        result = bp.decode_text(frame)
+        assert isinstance(result, bp.BadFrame) and result.code == "bad_json"
+
+
+def test_a_lone_surrogate_in_typed_text_is_replaced_and_pairs_joined() -> None:
+    result = bp.decode_text('{"type": "text", "text": "hi \\ud800 \\ud83d\\ude00"}')
+    assert result == bp.CallerText("hi \ufffd \U0001f600")
+    assert isinstance(result, bp.CallerText)
+    result.text.encode("utf-8")  # the upstream socket can send it
+
+
 def test_an_unknown_type_is_named_in_the_error() -> None:
     result = bp.decode_text('{"type": "dance"}')
     assert isinstance(result, bp.BadFrame)
@@ -56,11 +71,15 @@ def test_a_text_frame_over_8_kib_is_refused_by_its_utf8_size() -> None:
 
 
 def test_server_events_are_compact_json_with_a_type() -> None:
-    assert json.loads(bp.ready("CALL-1")) == {"type": "ready", "call_id": "CALL-1"}
-    assert json.loads(bp.transcript("agent", "Namaste", False)) == {
+    ready = '{"type":"ready","call_id":"CALL-1","resume_token":"R"}'
+    assert bp.encode(ce.Ready("CALL-1", "R")) == ready
+    assert json.loads(bp.encode(ce.Transcript("agent", "Namaste", False))) == {
         "type": "transcript", "role": "agent", "text": "Namaste", "final": False,
     }
     assert json.loads(bp.error("bad_json", "x")) == {
         "type": "error", "code": "bad_json", "message": "x",
     }
-    assert json.loads(bp.INTERRUPTED) == {"type": "interrupted"}
+    assert json.loads(bp.encode(ce.Interrupted())) == {"type": "interrupted"}
+    assert json.loads(bp.encode(ce.ToolActivity("get_user_profile", "started"))) == {
+        "type": "tool", "name": "get_user_profile", "status": "started",
+    }

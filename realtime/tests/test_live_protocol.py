@@ -463,11 +463,8 @@ def test_unknown_keys_are_ignored() -> None:
             '{"mimeType": "audio/pcm", "data": "QUJD\u00e9"}}]}}}',
             "not base64",
         ),
-        ('{"toolCall": {"functionCalls": [{"id": "1"}]}}', "no name"),
-        (
-            '{"toolCall": {"functionCalls": [{"id": "1", "name": "f", "args": []}]}}',
-            "args must be an object",
-        ),
+        ("[" * 5000 + "]" * 5000, "not JSON"),
+        ('{"usageMetadata": {"totalTokenCount": "' + "9" * 5000 + '"}}', "not an integer"),
         ('{"usageMetadata": {"totalTokenCount": "many"}}', "not an integer"),
         ('{"usageMetadata": {"totalTokenCount": true}}', "not an integer"),
         ('{"goAway": {"timeLeft": "5 minutes"}}', "not a duration"),
@@ -477,4 +474,49 @@ def test_unknown_keys_are_ignored() -> None:
 def test_malformed_frames_raise_live_protocol_error(frame: str | bytes, complaint: str) -> None:
     with pytest.raises(LiveProtocolError, match=complaint) as caught:
         lp.parse_server_message(frame)
-    assert caught.value.frame == frame
+    assert caught.value.frame == frame[:500]  # kept for the log, cut short
+
+
+# --- Hostile or broken frames from upstream never stall a call -----------------------------
+
+
+def test_a_bad_call_in_a_tool_call_is_reported_and_the_good_ones_kept() -> None:
+    [event] = lp.parse_server_message(
+        '{"toolCall": {"functionCalls": ['
+        '{"id": "a"}, {"id": "b", "name": "f", "args": []}, 7,'
+        ' {"id": "c", "name": "get_user_profile", "args": {}}]}}'
+    )
+    assert isinstance(event, lp.ToolCall)
+    assert event.calls == [lp.FunctionCall("c", "get_user_profile", {})]
+    assert [(m.id, m.name) for m in event.malformed] == [("a", ""), ("b", "f"), ("", "")]
+
+
+def test_lone_surrogates_from_upstream_are_replaced() -> None:
+    events = lp.parse_server_message(
+        '{"serverContent": {"outputTranscription": {"text": "hi \\ud800 there"}},'
+        ' "toolCall": {"functionCalls": [{"id": "x\\udfff", "name": "f",'
+        ' "args": {"k\\ud800": ["\\ud800"]}}]}}'
+    )
+    transcript, tool_call = events
+    assert transcript == lp.Transcript("agent", "hi \ufffd there")
+    assert isinstance(tool_call, lp.ToolCall)
+    [call] = tool_call.calls
+    assert call.id == "x\ufffd" and call.args == {"k\ufffd": ["\ufffd"]}
+
+
+def test_a_usage_count_beyond_64_bits_is_capped() -> None:
+    [usage] = lp.parse_server_message(
+        '{"usageMetadata": {"promptTokenCount": 99999999999999999999999,'
+        ' "responseTokenCount": "-5"}}'
+    )
+    assert isinstance(usage, lp.Usage)
+    assert usage.prompt_token_count == lp.MAX_COUNT
+    assert usage.response_token_count == 0
+
+
+def test_a_bad_part_of_a_frame_does_not_cost_the_rest() -> None:
+    events = lp.parse_server_message(
+        '{"serverContent": {"turnComplete": true}, "usageMetadata": {"totalTokenCount": []}}'
+    )
+    assert isinstance(events[0], lp.TurnComplete)
+    assert isinstance(events[1], lp.Malformed)

@@ -150,6 +150,8 @@ def test_stop() -> None:
         ('{"streamSid": "MZ1"}', "unknown event None"),
         ('{"event": "dance"}', "unknown event 'dance'"),
         ('{"event": 7}', "unknown event 7"),
+        ('{"event": "media", "media": ' + "[" * 5000 + "]" * 5000 + "}", "not JSON"),
+        ('{"event": "mark", "sequenceNumber": ' + "9" * 5000 + "}", "not JSON"),
     ],
 )
 def test_what_is_not_a_twilio_message_is_refused(text: str | bytes, error: str) -> None:
@@ -274,3 +276,21 @@ def test_what_we_send_parses_back_as_twilio_echoes_it() -> None:
 )
 def test_dtmf_prompt(digit: str, prompt: str) -> None:
     assert dtmf_prompt(digit) == prompt
+
+
+def test_lone_surrogates_in_a_start_are_replaced() -> None:
+    start = parse_message(
+        json.dumps(
+            {
+                "event": "start", "sequenceNumber": "1", "streamSid": "MZ\ud800",
+                "start": {
+                    "accountSid": "AC1", "streamSid": "MZ\ud800", "callSid": "CA1",
+                    "tracks": ["inbound"], "customParameters": {"token": "t\udc00"},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+        )
+    )
+    assert isinstance(start, Start)
+    assert start.stream_sid == "MZ\ufffd"
+    assert start.custom_parameters == {"token": "t\ufffd"}

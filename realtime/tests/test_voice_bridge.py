@@ -7,77 +7,15 @@ import asyncio
 import json
 from typing import Any
 
-import numpy as np
 import pytest
 
-from realtime import live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
 from support import mongo
 from support.models import Customer
-from support.tests.conftest import CONTRACT_TIERS, make_order
+from support.tests.conftest import make_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def speech(seconds: float, rate: int, seed: int = 1) -> bytes:
-    """Noise shaped like speech levels: what matters here is that every byte survives."""
-    samples = np.random.default_rng(seed).normal(0, 3000, int(seconds * rate))
-    return samples.clip(-32768, 32767).astype("<i2").tobytes()
-
-
-@pytest.fixture
-def asha(db: Any) -> Customer:
-    """Asha (#101), Silver (₹2,500 spent), an order of ₹337.50 delivered 30 minutes ago."""
-    from support.models import RefundTier
-
-    RefundTier.objects.all().delete()
-    RefundTier.objects.bulk_create(
-        RefundTier(name=n, min_lifetime_spend=s, percent=p) for n, s, p in CONTRACT_TIERS
-    )
-    asha = Customer.objects.create(
-        user_id=101, name="Asha Verma", phone="+919800000101", email="asha@example.com"
-    )
-    make_order(
-        asha, "ORD-1001", status="delivered", amount=33_750,
-        placed_hours_ago=1, delivered_hours_ago=0.5,
-    )  # fmt: skip
-    make_order(
-        asha, "ORD-1002", status="delivered", amount=216_250,
-        placed_hours_ago=30, delivered_hours_ago=29,
-    )  # fmt: skip
-    return asha
-
-
-@pytest.fixture
-def live(
-    fake_live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> FakeLiveServer:
-    settings.GEMINI_API_KEY = "test-key"
-    settings.GEMINI_LIVE_URL = fake_live.url
-    monkeypatch.setattr(
-        live_client,
-        "DEFAULT_RETRY",
-        live_client.RetryPolicy(
-            max_attempts=3, base_delay_s=0.05, max_delay_s=0.2, setup_timeout_s=3
-        ),
-    )
-    return fake_live
-
-
-async def call_record(call_id: str) -> dict[str, Any]:
-    record = await mongo.async_db().calls.find_one({"call_id": call_id})
-    assert record is not None
-    return record
-
-
-async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            record = await call_record(call_id)
-            if record.get("ended_at"):
-                return record
-            await asyncio.sleep(0.05)
 
 
 # --- audio, captions, barge-in ------------------------------------------------------------

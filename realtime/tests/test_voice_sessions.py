@@ -39,7 +39,7 @@ def test_a_host_application_mints_a_token_naming_one_customer(asha: Customer) ->
     assert status == 200
     assert body["ws_url"] == f"/ws/voice?token={body['token']}"
     assert body["expires_in"] == 300
-    assert tokens.verify(str(body["token"])) == 7
+    assert tokens.verify(str(body["token"])).user_id == 7
 
 
 @override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)

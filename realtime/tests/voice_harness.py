@@ -7,8 +7,10 @@ import asyncio
 import json
 from typing import Any
 
+import numpy as np
 from channels.testing import WebsocketCommunicator
 
+from support import mongo
 from voiceproject.asgi import application
 
 SAME_ORIGIN = [(b"origin", b"http://testserver")]
@@ -86,3 +88,24 @@ class BrowserCall:
 
     async def leave(self) -> None:
         await self.communicator.disconnect(timeout=5)
+
+
+def speech(seconds: float, rate: int, seed: int = 1) -> bytes:
+    """Noise shaped like speech levels: what matters here is that every byte survives."""
+    samples = np.random.default_rng(seed).normal(0, 3000, int(seconds * rate))
+    return samples.clip(-32768, 32767).astype("<i2").tobytes()
+
+
+async def call_record(call_id: str) -> dict[str, Any]:
+    record = await mongo.async_db().calls.find_one({"call_id": call_id})
+    assert record is not None
+    return record
+
+
+async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            record = await call_record(call_id)
+            if record.get("ended_at"):
+                return record
+            await asyncio.sleep(0.05)

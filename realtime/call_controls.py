@@ -1,0 +1,169 @@
+"""The rules that keep a call alive and bounded, as pure state machines (no I/O, no clock).
+
+The call session feeds them what happens, with the time it happened (`time.monotonic()`),
+and acts on what they answer:
+
+* `Watchdog`: idle callers are checked on, then let go; calls end at their maximum
+  duration, with a warning first; a model that goes silent after the caller spoke is
+  nudged, then its session resumed (Gemini Live users report such stalls, and turns cut
+  short by an early turnComplete: python-genai #2117, cookbook #1227).
+* `TokenBucket`: typed messages per call.
+* `RealTimeGate`: caller audio never goes upstream faster than real time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Action(Enum):
+    CHECK_IN = "check_in"  # ask the caller whether they are still there
+    SAY_GOODBYE = "say_goodbye"  # idle too long: a polite goodbye, then end (reason "idle")
+    WARN_MAX_DURATION = "warn_max_duration"  # about a minute left
+    END_MAX_DURATION = "end_max_duration"
+    NUDGE_MODEL = "nudge_model"  # the model said nothing after the caller spoke
+    RESUME_MODEL = "resume_model"  # still nothing: resume the session with its handle
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_prompt_s: float = 10.0
+    idle_prompts: int = 2
+    max_call_s: float = 1800.0
+    max_warning_s: float = 60.0
+    stall_s: float = 8.0
+
+
+class Watchdog:
+    """One call's timers. Feed it events; call `tick(now)` about twice a second."""
+
+    def __init__(self, limits: Limits, now: float) -> None:
+        self.limits = limits
+        self._started = now
+        self._caller_at = now  # the caller's last speech or typed message
+        self._agent_at = now  # the agent's last output (audio, caption)
+        self._waiting_since = now  # when the agent last began waiting for the caller
+        self._tools = 0
+        self._tool_done_at = 0.0
+        self._check_ins = 0
+        self._nudged_at: float | None = None
+        self._warned = False
+        self._ended = False
+        self._human = False
+        self.stalls = 0
+
+    # --- what happened ------------------------------------------------------------------
+
+    def caller_spoke(self, now: float) -> None:
+        self._caller_at = now
+        self._check_ins = 0
+
+    def agent_spoke(self, now: float) -> None:
+        self._agent_at = now
+        self._nudged_at = None
+
+    def agent_turn_done(self, now: float) -> None:
+        self._waiting_since = now
+
+    def tool_started(self) -> None:
+        self._tools += 1
+
+    def tool_finished(self, now: float) -> None:
+        self._tools = max(0, self._tools - 1)
+        self._tool_done_at = now
+
+    def human_holds_call(self, held: bool, now: float) -> None:
+        """While a person holds the call the model is silent on purpose: no nudges or
+        check-ins (the maximum duration still applies)."""
+        self._human = held
+        self._waiting_since = self._agent_at = self._caller_at = now
+        self._nudged_at = None
+
+    # --- what to do -----------------------------------------------------------------------
+
+    def tick(self, now: float) -> Action | None:
+        if self._ended:
+            return None
+        limits = self.limits
+        elapsed = now - self._started
+        if elapsed >= limits.max_call_s:
+            self._ended = True
+            return Action.END_MAX_DURATION
+        if not self._warned and elapsed >= limits.max_call_s - limits.max_warning_s:
+            self._warned = True
+            return Action.WARN_MAX_DURATION
+        if self._human or self._tools:
+            return None
+        if self._caller_at > self._agent_at:
+            return self._stall(now)
+        return self._idle(now)
+
+    def _stall(self, now: float) -> Action | None:
+        # The caller spoke and the agent has said nothing since.
+        silent_since = max(self._caller_at, self._tool_done_at)
+        if self._nudged_at is None:
+            if now - silent_since >= self.limits.stall_s:
+                self._nudged_at = now
+                return Action.NUDGE_MODEL
+            return None
+        if now - self._nudged_at >= self.limits.stall_s:
+            self.stalls += 1
+            self._nudged_at = None
+            self._caller_at = now  # the resumed session gets its own stall_s
+            return Action.RESUME_MODEL
+        return None
+
+    def _idle(self, now: float) -> Action | None:
+        waiting_since = max(self._waiting_since, self._agent_at, self._caller_at)
+        if now - waiting_since < self.limits.idle_prompt_s:
+            return None
+        self._waiting_since = now
+        if self._check_ins < self.limits.idle_prompts:
+            self._check_ins += 1
+            return Action.CHECK_IN
+        self._ended = True
+        return Action.SAY_GOODBYE
+
+
+class TokenBucket:
+    """`rate` events a second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = now
+
+    def allow(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class RealTimeGate:
+    """Lets caller audio through at most at real time, plus a burst allowance.
+
+    A page catching up after a stall may send a little ahead; a script pushing audio at 30x
+    real time would make the model (and the bill) work 30x as hard. Audio beyond the
+    allowance is dropped and counted.
+    """
+
+    def __init__(self, bytes_per_s: int, burst_s: float, now: float) -> None:
+        self._rate = bytes_per_s
+        self._burst = burst_s * bytes_per_s
+        self._credit = self._burst
+        self._at = now
+        self.dropped_bytes = 0
+
+    def allow(self, nbytes: int, now: float) -> bool:
+        self._credit = min(self._burst, self._credit + (now - self._at) * self._rate)
+        self._at = now
+        if nbytes <= self._credit:
+            self._credit -= nbytes
+            return True
+        self.dropped_bytes += nbytes
+        return False

@@ -1,0 +1,66 @@
+"""What an order id is (contract sections 5 and 6), in one place, with no I/O.
+
+Order ids are whatever the business's data holds: `ORD-1196`, `ORD-7-B`, `5012345678`,
+`SW/2026/000123`. The importer, the agent's tools and the tools' declarations all use this
+one definition, so every order that can be loaded can be found and refunded by the agent.
+
+An id is only ever used as an equality value in a query, never as an operator, a regular
+expression or code, so any printable text is safe; what is refused is what no id contains:
+control characters, line breaks, anything longer than 32 characters, and non-text values
+(`{"$ne": null}` arrives from the model as an object and never gets this far).
+
+Spoken ids come back from the model as they were heard: "ord 1196", "Ord-1196". They match
+an order case-insensitively and ignoring spaces (`spoken_key`).
+"""
+
+from __future__ import annotations
+
+MAX_LENGTH = 32
+DESCRIPTION = "The order id as the customer gives it or as a tool returned it, like ORD-1001."
+
+
+class InvalidOrderId(ValueError):
+    """Not an order id; the message says why, in words a caller (or the model) can act on."""
+
+
+def clean(value: object) -> str:
+    """The id, stripped of surrounding spaces; raises InvalidOrderId for anything else."""
+    if not isinstance(value, str):
+        raise InvalidOrderId("An order id must be text.")
+    value = value.strip()
+    if not value:
+        raise InvalidOrderId("An order id must not be empty.")
+    if len(value) > MAX_LENGTH:
+        raise InvalidOrderId(f"An order id has at most {MAX_LENGTH} characters.")
+    if not value.isprintable():  # control characters, line breaks, lone surrogates...
+        raise InvalidOrderId("An order id must be printable text.")
+    return value
+
+
+def spoken_key(order_id: str) -> str:
+    """An id as it may be heard: case folded, spaces removed ("Ord - 1196" -> "ord-1196")."""
+    return "".join(order_id.split()).casefold()
+
+
+_SEPARATORS = str.maketrans("", "", "-/_.")
+
+
+def _bare_key(order_id: str) -> str:
+    # Speech often loses separators too ("ORD 1196" for ORD-1196): a last resort.
+    return spoken_key(order_id).translate(_SEPARATORS)
+
+
+def matching(spoken: str, candidates: list[str]) -> str | None:
+    """The one candidate id that `spoken` names, or None.
+
+    An exact match first; then ignoring case and spaces (the contract's rule); then, only if
+    that finds nothing, ignoring separators as well. A form that fits several ids names none.
+    """
+    if spoken in candidates:
+        return spoken
+    for key in (spoken_key, _bare_key):
+        wanted = key(spoken)
+        found = [candidate for candidate in candidates if key(candidate) == wanted]
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None

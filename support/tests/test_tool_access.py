@@ -1,0 +1,202 @@
+"""Order ids as the data holds them, phone callers verified before refunds and personal
+details, escalations that carry their order, and times in the customer's own time zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from support import mongo
+from support.models import Customer, RefundTier
+from support.tests.conftest import State, make_order
+from support.tools import ToolContext, run_tool
+
+pytestmark = pytest.mark.django_db
+
+
+def phone_call(user_id: int | None = 101) -> ToolContext:
+    """A phone caller matched by number alone: identified, not verified."""
+    return ToolContext(user_id=user_id, call_id="call-phone", channel="phone")
+
+
+ASHA_ON_THE_WEB = ToolContext(user_id=101, call_id="call-web", channel="web")
+add_order = sync_to_async(make_order)
+
+
+# --- Order ids as loaded ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order_id", ["ORD-7-B", "5012345678", "SW/2026/000123", "ab 12"])
+async def test_any_id_the_importer_accepts_is_found_and_refunded(
+    asha: Customer, tiers: list[RefundTier], order_id: str
+) -> None:
+    await add_order(
+        asha, order_id, status="delivered", amount=20_000,
+        placed_hours_ago=1, delivered_hours_ago=0.5,
+    )  # fmt: skip
+
+    details = await run_tool("get_order_details", {"order_id": order_id}, ASHA_ON_THE_WEB)
+    refund = await run_tool(
+        "initiate_refund", {"order_id": order_id, "reason": "cold"}, ASHA_ON_THE_WEB
+    )
+
+    assert details["ok"] and details["order_id"] == order_id
+    assert refund["ok"] and refund["order_id"] == order_id and refund["amount"] == "100.00"
+
+
+@pytest.mark.parametrize(
+    ("spoken", "stored"),
+    [("sw / 2026 / 000123", "SW/2026/000123"), ("ORD 7 B", "ORD-7-B"), ("Ord-7-b", "ORD-7-B")],
+)
+async def test_spoken_forms_find_the_order(asha: Customer, spoken: str, stored: str) -> None:
+    await add_order(asha, stored, status="delivered", amount=20_000, placed_hours_ago=5,
+               delivered_hours_ago=4)  # fmt: skip
+
+    details = await run_tool("get_order_details", {"order_id": spoken}, ASHA_ON_THE_WEB)
+
+    assert details["ok"] and details["order_id"] == stored
+
+
+async def test_a_form_that_fits_two_orders_names_neither(asha: Customer) -> None:
+    for stored in ("AB-12", "AB/12"):
+        await add_order(asha, stored, status="delivered", amount=1_000, placed_hours_ago=5)
+
+    details = await run_tool("get_order_details", {"order_id": "ab 12"}, ASHA_ON_THE_WEB)
+
+    assert details["reason"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "order_id", ["ORD-1001' || '1'=='1", "ORD-١٠٠١", '{"$ne": null}', "$where", "ORD-1001.*"]
+)
+async def test_strings_shaped_like_injections_find_nothing_and_change_nothing(
+    asha: Customer, tiers: list[RefundTier], database_state: State, order_id: str
+) -> None:
+    before = await database_state()
+
+    refund = await run_tool(
+        "initiate_refund", {"order_id": order_id, "reason": "x"}, ASHA_ON_THE_WEB
+    )
+
+    assert refund["reason"] == "not_found"
+    assert await database_state() == before
+
+
+@pytest.mark.parametrize("order_id", ["ORD-1001\x00", "A\nB", "x" * 33, "\u200b"])
+async def test_what_no_order_id_contains_is_refused(asha: Customer, order_id: str) -> None:
+    details = await run_tool("get_order_details", {"order_id": order_id}, ASHA_ON_THE_WEB)
+
+    assert details["reason"] == "invalid_argument"
+
+
+# --- Phone callers ----------------------------------------------------------------------------
+
+
+async def test_a_phone_caller_by_number_alone_hears_name_and_tier_only(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    profile = await run_tool("get_user_profile", {}, phone_call())
+
+    assert profile == {"ok": True, "name": "Asha Verma", "tier": "Silver", "verified": False}
+
+
+async def test_order_status_works_before_verification(asha: Customer) -> None:
+    status = await run_tool("check_order_status", {}, phone_call())
+
+    assert status["ok"] and len(status["orders"]) == 5
+
+
+async def test_a_refund_waits_for_verification(
+    asha: Customer, tiers: list[RefundTier], database_state: State
+) -> None:
+    before = await database_state()
+
+    refund = await run_tool(
+        "initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, phone_call()
+    )
+
+    assert refund["reason"] == "not_verified"
+    assert await database_state() == before
+
+
+@pytest.mark.parametrize(
+    "answer", [{"restaurant": "dosa point"}, {"amount": "337.50"}, {"amount": "₹337"}]
+)
+async def test_a_recent_order_verifies_the_caller_then_the_refund_goes_through(
+    asha: Customer, tiers: list[RefundTier], answer: dict[str, str]
+) -> None:
+    ctx = phone_call()
+
+    verified = await run_tool("verify_caller", answer, ctx)
+    refund = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ctx)
+    profile = await run_tool("get_user_profile", {}, ctx)
+
+    assert verified == {"ok": True, "verified": True}
+    assert refund["ok"] and refund["amount"] == "168.75"
+    assert profile["email"] == "asha@example.com"
+
+
+async def test_three_wrong_answers_and_the_caller_stays_unverified(asha: Customer) -> None:
+    ctx = phone_call()
+    answers = [{"restaurant": "Burger Barn"}, {"amount": "999"}, {"restaurant": "Nowhere"},
+               {"restaurant": "Dosa Point"}]  # fmt: skip
+
+    results = [await run_tool("verify_caller", answer, ctx) for answer in answers]
+
+    assert [r["ok"] for r in results] == [False, False, False, False]
+    assert "2 more tries" in results[0]["message"]
+    assert "last try" in results[2]["message"]
+    assert "can't confirm" in results[3]["message"]
+    assert ctx.verified is False
+
+
+async def test_an_unknown_number_cannot_verify(db: Any) -> None:
+    result = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, phone_call(None))
+
+    assert result["reason"] == "not_identified"
+
+
+async def test_a_caller_with_a_carrier_attestation_is_verified_from_the_start(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    ctx = ToolContext(user_id=101, call_id="c", channel="phone", verified=True)
+
+    profile = await run_tool("get_user_profile", {}, ctx)
+
+    assert profile["verified"] is True and profile["wallet_balance"] == "120.00"
+
+
+# --- Escalations carry their order ------------------------------------------------------------
+
+
+async def test_an_escalation_about_an_order_carries_it(asha: Customer) -> None:
+    result = await run_tool(
+        "escalate_to_human",
+        {"reason": "wants a full refund", "order_id": "ord-1001"},
+        ASHA_ON_THE_WEB,
+    )
+
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
+    assert ticket is not None and ticket["order_id"] == "ORD-1001"
+    assert ticket["origin"] == "agent"
+
+
+async def test_a_misheard_order_does_not_stop_the_escalation(asha: Customer) -> None:
+    result = await run_tool(
+        "escalate_to_human", {"reason": "upset", "order_id": "ORD-9999"}, ASHA_ON_THE_WEB
+    )
+
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
+    assert ticket is not None and ticket["order_id"] is None
+
+
+# --- Local time -------------------------------------------------------------------------------
+
+
+async def test_times_come_in_utc_and_in_the_customers_time_zone(asha: Customer) -> None:
+    details = await run_tool("get_order_details", {"order_id": "ORD-1001"}, ASHA_ON_THE_WEB)
+
+    assert details["placed_at"].endswith("+00:00")
+    assert details["placed_at_local"].endswith("+05:30")
