@@ -1,0 +1,210 @@
+"""A call checks on a silent caller, ends at its maximum length, wakes a stalled model, and
+starts by saying it is an AI: the rules with literal times, then whole calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import BrowserCall, wait_until_ended
+from support.models import Customer
+
+LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800, max_warning_s=60, stall_s=8)
+
+
+def ticks(
+    watchdog: Watchdog, start: float, end: float, step: float = 0.5
+) -> list[tuple[float, Action]]:
+    actions = []
+    t = start
+    while t <= end:
+        action = watchdog.tick(t)
+        if action is not None:
+            actions.append((t, action))
+        t += step
+    return actions
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+def test_a_silent_caller_is_checked_on_twice_then_let_go() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+
+    assert ticks(watchdog, 0, 40) == [
+        (10, Action.CHECK_IN), (20, Action.CHECK_IN), (30, Action.SAY_GOODBYE),
+    ]  # fmt: skip
+
+
+def test_the_idle_clock_starts_when_the_agent_stops_talking() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(4)
+    watchdog.agent_turn_done(6)
+
+    assert ticks(watchdog, 0, 16.5) == [(16, Action.CHECK_IN)]
+
+
+def test_a_caller_who_speaks_resets_the_check_ins() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    assert ticks(watchdog, 0, 10) == [(10, Action.CHECK_IN)]
+    watchdog.caller_spoke(12)
+    watchdog.agent_spoke(13)
+    watchdog.agent_turn_done(14)
+
+    assert ticks(watchdog, 10.5, 45) == [
+        (24, Action.CHECK_IN), (34, Action.CHECK_IN), (44, Action.SAY_GOODBYE),
+    ]  # fmt: skip
+
+
+def test_a_model_silent_after_the_caller_spoke_is_nudged_then_resumed() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.caller_spoke(5)
+
+    assert ticks(watchdog, 5, 21.5) == [(13, Action.NUDGE_MODEL), (21, Action.RESUME_MODEL)]
+    assert watchdog.stalls == 1
+
+
+def test_no_nudge_while_a_tool_runs_or_once_the_agent_answers() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(1)
+    watchdog.tool_started()
+    assert ticks(watchdog, 1, 20) == []
+    watchdog.tool_finished(20)
+    watchdog.agent_spoke(21)
+
+    assert ticks(watchdog, 20.5, 31.5) == [(31, Action.CHECK_IN)]
+
+
+def test_a_call_is_warned_a_minute_before_its_maximum_then_ended() -> None:
+    watchdog = Watchdog(Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=1000), now=0)
+    watchdog.human_holds_call(True, 0)  # no idle or stall rules in the way
+
+    assert ticks(watchdog, 0, 130, step=1) == [
+        (60, Action.WARN_MAX_DURATION), (120, Action.END_MAX_DURATION),
+    ]  # fmt: skip
+
+
+def test_typed_messages_come_in_bursts_of_five_then_one_a_second() -> None:
+    bucket = TokenBucket(rate=1.0, burst=5, now=0)
+
+    assert [bucket.allow(0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert bucket.allow(1.0) and not bucket.allow(1.1)
+
+
+def test_audio_faster_than_real_time_is_dropped_beyond_a_two_second_allowance() -> None:
+    gate = RealTimeGate(bytes_per_s=32_000, burst_s=2.0, now=0)
+    frame = 1_280  # 40 ms
+
+    sent_at_once = sum(gate.allow(frame, 0) for _ in range(100))  # 4 s pushed in no time
+    later = sum(gate.allow(frame, 1.0) for _ in range(100))  # one second later
+
+    assert sent_at_once == 50  # 2 s
+    assert later == 25  # what one second of real time allows
+    assert gate.dropped_bytes == (100 - 50 + 100 - 25) * frame
+
+
+# --- whole calls ---------------------------------------------------------------------------------
+
+pytestmark_db = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def quick_limits(settings: Any) -> None:
+    settings.VOICE_IDLE_PROMPT_S = 0.3
+    settings.VOICE_STALL_S = 0.3
+
+
+@pytestmark_db
+async def test_the_agent_greets_first_saying_it_is_an_ai(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.VOICE_AI_DISCLOSURE = "I'm an AI assistant, here to help."
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+
+    note = await (await live.wait_for_session()).wait_for_note()
+
+    assert "I'm an AI assistant, here to help." in note
+    assert "not said by the customer" in note
+    instruction = live.session.setup["systemInstruction"]["parts"][0]["text"]  # type: ignore[index]
+    assert "I'm an AI assistant, here to help." in instruction
+    await call.leave()
+
+
+@pytestmark_db
+async def test_a_silent_caller_is_checked_on_twice_then_the_call_ends_politely(
+    asha: Customer, live: FakeLiveServer, quick_limits: None
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        for _ in range(4):  # the greeting, two check-ins, the goodbye
+            await session.wait_for_note(timeout=5)
+            await session.send_transcript("agent", "…")
+            await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+
+    ended = await call.next_event("ended", timeout=10)
+
+    assert ended == {"type": "ended", "reason": "idle"}
+    notes = [c["turns"][0]["parts"][0]["text"] for c in live.session.client_contents]
+    assert ["still there" in n for n in notes] == [False, True, True, False]
+    assert "goodbye" in notes[3]
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "idle"
+
+
+@pytestmark_db
+async def test_a_call_ends_at_its_maximum_length_after_a_warning(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.VOICE_MAX_CALL_S = 1.5
+    settings.VOICE_IDLE_PROMPT_S = 100
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    ended = await call.next_event("ended", timeout=10)
+
+    assert ended["reason"] == "max_duration"
+    notes = [c["turns"][0]["parts"][0]["text"] for c in live.session.client_contents]
+    assert any("end in about a minute" in n for n in notes)
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "max_duration"
+
+
+@pytestmark_db
+async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
+    asha: Customer, live: FakeLiveServer, quick_limits: None
+) -> None:
+    @live.on_session
+    async def stall_then_answer(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.wait_for_note()  # the greeting
+            await session.send_resumption_update("h-stall")
+            await session.send_transcript("agent", "Hello!")
+            await session.send_turn_complete()
+            await session.send_transcript("user", "Where is my order?")
+            await session.wait_for_note()  # the nudge, unanswered
+            await session.wait_closed(timeout=5)
+        else:
+            await session.send_transcript("agent", "Sorry, checking now.")
+            await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed", timeout=10)
+    caption = await call.next_event("transcript")
+    while caption["role"] != "agent":
+        caption = await call.next_event("transcript")
+
+    assert caption["text"].startswith("Sorry")
+    assert (await live.wait_for_session(1)).resumed_handle == "h-stall"
+    nudge = live.sessions[0].client_contents[1]["turns"][0]["parts"][0]["text"]
+    assert "waiting for your answer" in nudge
+    await call.leave()
+    record = await wait_until_ended(ready["call_id"])
+    assert [s["action"] for s in record["stalls"]] == ["resumed"]
+    assert record["stalls_total"] == 1

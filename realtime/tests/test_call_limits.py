@@ -1,0 +1,213 @@
+"""What one caller can consume: a token opens one call, a customer has at most two calls at
+once, typed messages are rate-limited, audio never goes upstream faster than real time, a
+Twilio stream token opens one stream, and a call record stays small whatever the call does
+(and closes even when the database was down as the call ended)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from realtime import call_record, tokens
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone, webhook
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from support import mongo
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_a_session_token_opens_one_call_only(asha: Customer, live: FakeLiveServer) -> None:
+    token = tokens.mint(101)
+    first = await BrowserCall.open(f"token={token}")
+    await first.next_event("ready")
+
+    again = await BrowserCall.open(f"token={token}")
+
+    assert await again.next_event("ended") == {"type": "ended", "reason": "token_used"}
+    assert await again.wait_closed() == 4401
+    await first.leave()
+    after_the_call = await BrowserCall.open(f"token={token}")
+    assert await after_the_call.wait_closed() == 4401
+
+
+async def test_many_uses_of_one_token_at_once_open_exactly_one_call(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    token = tokens.mint(101)
+
+    calls = await asyncio.gather(*(BrowserCall.open(f"token={token}") for _ in range(8)))
+    firsts = await asyncio.gather(*(call._receive(5) for call in calls))
+
+    assert sorted(str(event and event["type"]) for event in firsts).count("ready") == 1
+    for call in calls:
+        await call.leave()
+
+
+async def test_a_customer_has_at_most_two_calls_at_once(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    calls = [await BrowserCall.open() for _ in range(2)]
+    for call in calls:
+        await call.next_event("ready")
+
+    third = await BrowserCall.open()
+    error = await third.next_event("error")
+
+    assert error["code"] == "too_many_calls"
+    assert await third.wait_closed() == 4429
+    assert await mongo.async_db().calls.count_documents({"user_id": 101}) == 2  # no record
+    await calls[0].leave()
+    await wait_until_ended((await mongo.async_db().calls.find_one({"end_reason": "caller_left"})
+                            or {}).get("call_id", ""))  # fmt: skip
+    fourth = await BrowserCall.open()
+    await fourth.next_event("ready")
+    for call in (calls[1], fourth):
+        await call.leave()
+
+
+async def test_typed_messages_beyond_the_rate_are_refused_and_never_reach_the_model(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+
+    for n in range(12):
+        await call.send({"type": "text", "text": f"message {n}"})
+    refused = [await call.next_event("error") for _ in range(6)]
+
+    assert {e["code"] for e in refused} == {"rate_limited"}
+    await asyncio.sleep(0.3)
+    assert len(live.session.texts) <= 6
+    await call.leave()
+
+
+async def test_caller_audio_faster_than_real_time_is_not_forwarded_faster(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    session = await live.wait_for_session()
+
+    await call.say(speech(10.0, 16_000))  # ten seconds of audio, sent as fast as possible
+    await asyncio.sleep(0.5)
+
+    assert session.audio_seconds < 3.0  # the two-second allowance and the time that passed
+    await call.leave()
+
+
+async def test_a_huge_tool_call_and_long_captions_keep_the_record_small(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    @live.on_session
+    async def verbose(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "get_order_details", "args": {"order_id": "ORD-1001", "x": "y" * 200_000}}]
+        )
+        await session.wait_for_tool_response()
+        for _ in range(3):
+            await session.send_transcript("agent", "blah " * 10_000, finished=True)
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=10)
+    await call.leave()
+
+    record = await wait_until_ended(ready["call_id"])
+    size = len(json.dumps(record, default=str))
+    assert size < 30_000
+    assert record["tool_calls"][0]["args"]["truncated"] is True
+    assert all(len(line["text"]) <= call_record.MAX_TEXT_CHARS for line in record["transcript"])
+
+
+async def test_a_record_whose_lists_are_full_counts_what_it_dropped(db: Any) -> None:
+    record = call_record.CallRecord(call_id="CALL-full", user_id=None, channel="web")
+    await record.open()
+    for n in range(call_record.MAX_LINES + 3):
+        record.add_transcript("user", f"line {n}")
+    await record.close("caller_left")
+
+    stored = await mongo.async_db().calls.find_one({"call_id": "CALL-full"})
+    assert stored is not None
+    assert len(stored["transcript"]) == call_record.MAX_LINES
+    assert stored["dropped"] == {"transcript": 3}
+
+
+async def test_a_record_the_database_could_not_close_is_closed_when_it_returns(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = call_record.CallRecord(call_id="CALL-outage", user_id=None, channel="web")
+    await record.open()
+    record.add_transcript("user", "hello")
+    real_db = mongo.async_db
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            from pymongo.errors import ServerSelectionTimeoutError
+
+            raise ServerSelectionTimeoutError("the database is frozen")
+
+    monkeypatch.setattr(mongo, "async_db", lambda: Down())
+    await record.close("caller_left")  # returns: the close goes on in the background
+    monkeypatch.setattr(mongo, "async_db", real_db)
+
+    async with asyncio.timeout(5):
+        while not (await real_db().calls.find_one({"call_id": "CALL-outage"}) or {}).get(
+            "ended_at"
+        ):
+            await asyncio.sleep(0.1)
+    stored = await real_db().calls.find_one({"call_id": "CALL-outage"})
+    assert stored is not None and stored["end_reason"] == "caller_left"
+    assert [line["text"] for line in stored["transcript"]] == ["hello"]
+
+
+async def test_records_nobody_stamps_any_more_are_ended_as_lost(db: Any) -> None:
+    calls = mongo.async_db().calls
+    now = call_record.now()
+    await calls.insert_many([
+        {"call_id": "CALL-gone", "ended_at": None, "last_seen_at": now - timedelta(minutes=5)},
+        {"call_id": "CALL-live", "ended_at": None, "last_seen_at": now},
+    ])  # fmt: skip
+
+    assert await call_record.close_abandoned() == 1
+
+    gone = await calls.find_one({"call_id": "CALL-gone"})
+    live = await calls.find_one({"call_id": "CALL-live"})
+    assert gone is not None and gone["end_reason"] == "lost"
+    assert live is not None and live["ended_at"] is None
+
+
+# --- phone ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio(fake_live: FakeLiveServer) -> Any:
+    with override_settings(
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC, GEMINI_API_KEY="test-key",
+        GEMINI_LIVE_URL=fake_live.url, TWILIO_ACCOUNT_SID="", TWILIO_ESCALATION_NUMBER="",
+    ):  # fmt: skip
+        yield fake_live
+
+
+async def test_a_stream_token_opens_one_stream_only(twilio: FakeLiveServer) -> None:
+    call_sid = "CA" + "5" * 32
+    twiml = await webhook("+919800000555", call_sid)
+    token = twiml.split('name="token" value="')[1].split('"')[0]
+
+    first = await Phone.stream(call_sid, token)
+    await twilio.wait_for_session()
+    replay = await Phone.stream(call_sid, token)
+
+    assert await replay.wait_closed() == 4401
+    assert len(twilio.sessions) == 1
+    await first.hang_up()
+    assert await first.wait_closed() == 1000
+    await first.leave()
+    await replay.leave()
