@@ -253,6 +253,8 @@ async def bench(calls: int, seconds: float) -> None:
                 **os.environ, "DEBUG": "True", "SECRET_KEY": "bench", "MONGODB_URI": uri,
                 "MONGODB_DB": "bench_voice", "GEMINI_API_KEY": "bench-key",
                 "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
+                # 50 calls share 20 demo customers: lift the per-customer limit.
+                "VOICE_MAX_CALLS_PER_CUSTOMER": "100",
             }  # fmt: skip
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True

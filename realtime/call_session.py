@@ -152,7 +152,10 @@ class CallSession:
     async def close(self, reason: str) -> None:
         """End the call (idempotent): stop the model, finish running tools, write the record."""
         if self._closing:
-            await self._closed.wait()
+            # One of the call's own tasks ending the call while it is being closed must not
+            # wait for the close, which is waiting for it.
+            if asyncio.current_task() not in self._tasks:
+                await self._closed.wait()
             return
         self._closing = True
         self._end_reason = self._end_reason or reason
@@ -160,16 +163,7 @@ class CallSession:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
                     await self._live.close()
-            # The task running this close (a give-up, say) is left to finish by itself.
-            others = [task for task in self._tasks if task is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            for task, result in zip(
-                others, await asyncio.gather(*others, return_exceptions=True), strict=True
-            ):
-                if isinstance(result, Exception):
-                    log.error("call %s: task %s had failed: %r", self.call_id,
-                              task.get_name(), result, exc_info=result)  # fmt: skip
+            await self._stop_tasks()
             # Tools already running finish (bounded by their own timeout) and are recorded.
             await self._tools.drain()
             self._flush_captions()
@@ -290,11 +284,13 @@ class CallSession:
         ticket = None
         if self._ever_ready and self.record_user_id is not None:
             try:
-                ticket = await open_escalation(
+                # Shielded: if the call is closed meanwhile, the ticket is still written
+                # (and the driver is never cancelled mid-operation).
+                ticket = await asyncio.shield(open_escalation(
                     user_id=self.record_user_id, call_id=self.call_id, priority="high",
                     reason=f"The voice agent became unavailable during the call ({reason}).",
                     origin=AGENT_UNAVAILABLE, announce=False,
-                )  # fmt: skip
+                ))  # fmt: skip
             except PyMongoError as error:
                 log.warning("call %s: no ticket for the lost agent: %s", self.call_id, error)
         if ticket:
@@ -447,6 +443,25 @@ class CallSession:
             await asyncio.sleep(0.01)
 
     # --- tasks ------------------------------------------------------------------------------
+
+    async def _stop_tasks(self) -> None:
+        """Cancel the call's tasks (not the one running this: a give-up finishes by itself)
+        and wait for them, but never for long: a task that does not stop is left behind,
+        logged, rather than holding up the end of the call."""
+        others = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if not others:
+            return
+        done, pending = await asyncio.wait(others, timeout=TEARDOWN_TIMEOUT_S)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                log.error("call %s: task %s had failed: %r", self.call_id, task.get_name(),
+                          error, exc_info=error)  # fmt: skip
+        for task in pending:
+            log.error("call %s: task %s did not stop when cancelled", self.call_id,
+                      task.get_name())  # fmt: skip
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         # Named for the call, so a leak would be easy to spot; a task that fails ends the call.

@@ -505,6 +505,7 @@ def _parse_go_away(value: Any) -> list[ServerEvent]:
 def _parse_resumption_update(value: Any) -> list[ServerEvent]:
     body = _object(value, "sessionResumptionUpdate")
     handle = _optional_str(body, "newHandle", "sessionResumptionUpdate")
+    handle = wire.clean_text(handle) if handle else handle
     resumable = _optional_bool(body, "resumable") or False
     return [ResumptionUpdate(handle=handle or None, resumable=resumable)]
 
@@ -547,7 +548,7 @@ def parse_duration(value: Any) -> float:
         match = _DURATION.match(value.strip())
         if match:
             return float(match.group(1))
-    raise LiveProtocolError(f"not a duration: {value!r}")
+    raise LiveProtocolError(f"not a duration: {value!r:.60}")
 
 
 # --- Helpers -------------------------------------------------------------------------------

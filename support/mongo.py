@@ -22,6 +22,12 @@ from pymongo.database import Database
 
 Document = dict[str, Any]
 
+# Every operation of the voice path is bounded by the driver itself (client-side operation
+# timeout), never by cancelling it from outside: a cancelled operation during a database
+# freeze can leave PyMongo's pool wedged after the database is back (hardening issue, item 4).
+# Shorter bounds use `pymongo.timeout(seconds)` around the operation.
+ASYNC_TIMEOUT_MS = 10_000
+
 _async_client: AsyncMongoClient[Document] | None = None
 _async_loop: asyncio.AbstractEventLoop | None = None
 
@@ -46,7 +52,7 @@ def async_db() -> AsyncDatabase[Document]:
         _async_client = AsyncMongoClient(
             settings["HOST"],
             tz_aware=True,
-            **settings.get("OPTIONS", {}),
+            **{"timeoutMS": ASYNC_TIMEOUT_MS, **settings.get("OPTIONS", {})},
         )
         _async_loop = loop
     return _async_client[settings["NAME"]]

@@ -103,4 +103,4 @@ async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(
     assert connected
     error = json.loads(await communicator.receive_from(timeout=5))
     assert error["type"] == "error" and error["code"] == "unavailable"
-    assert await closed_with(communicator) == 1011
+    assert await closed_with(communicator) == 4500

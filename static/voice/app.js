@@ -561,7 +561,7 @@ class Call {
     }
     if (this.hangingUp) return ENDED_WORDS.caller_hung_up;
     if (CLOSE_WORDS[code]) return CLOSE_WORDS[code];
-    // e.g. error{unavailable} then close 1011: the database was unreachable at connect.
+    // e.g. error{unavailable} then close 4500: the database was unreachable at connect.
     if (this.serverError) return this.serverError.message;
     if (!this.opened) return UNREACHABLE_WORDS;
     return "The connection to the voice service was lost. Please start the call again.";
