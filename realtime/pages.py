@@ -2,8 +2,9 @@
 
 The page is static apart from what it must know before a call: whether the agent is
 configured, and in demo mode which customers can be picked. Everything else (the microphone,
-the WebSocket, the call state) lives in static/voice/app.js. The page is served under a strict
-Content-Security-Policy: no inline script or style, and WebSockets to this host only.
+the WebSocket, the call state) lives in static/voice/ (app.js and the modules it imports). The
+page is served under a strict Content-Security-Policy: no inline script or style, and
+WebSockets to this host only.
 """
 
 from __future__ import annotations
