@@ -82,4 +82,12 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E005",
             )
         )
+    if settings.TRUSTED_PROXY_COUNT < 0:
+        problems.append(
+            Error(
+                f"TRUSTED_PROXY_COUNT is {settings.TRUSTED_PROXY_COUNT}; it counts proxies.",
+                hint="Set it to the number of proxies in front of daphne (0 when there is none).",
+                id="voiceproject.E006",
+            )
+        )
     return problems

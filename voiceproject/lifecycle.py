@@ -59,3 +59,30 @@ def close_oversized_frames_with_1009() -> None:
 
     WebSocketFactory.resetProtocolOptions = reset_with_close
     WebSocketFactory._voice_fail_by_close = True
+
+
+def ignore_daphne_proxy_headers() -> None:
+    """Make daphne's `--proxy-headers` harmless: daphne never takes the client from a header.
+
+    With the flag, daphne replaces the socket's peer by the *first* X-Forwarded-For entry,
+    which the client writes, and the real peer is lost before the app sees the request. The
+    client address belongs to `voiceproject.proxies.TrustedProxies`, which reads the header
+    per TRUSTED_PROXY_COUNT; so daphne's parser is replaced by one that keeps the peer (and
+    the socket's scheme: Django reads X-Forwarded-Proto itself, SECURE_PROXY_SSL_HEADER).
+    """
+    if "daphne.server" not in sys.modules:
+        return
+    from daphne import http_protocol, ws_protocol
+
+    def peer_and_scheme(
+        headers: object,
+        address_header_name: str | None = None,
+        port_header_name: str | None = None,
+        proto_header_name: str | None = None,
+        original_addr: list[object] | None = None,
+        original_scheme: str | None = None,
+    ) -> tuple[list[object] | None, str | None]:
+        return original_addr, original_scheme
+
+    http_protocol.parse_x_forwarded_for = peer_and_scheme
+    ws_protocol.parse_x_forwarded_for = peer_and_scheme

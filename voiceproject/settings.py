@@ -174,6 +174,12 @@ TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
 
+# --- The client's address (voiceproject/proxies.py) ------------------------------------------
+# How many proxies in front of daphne append to X-Forwarded-For: the client is that many
+# entries from the right. 0: no proxy, the socket's peer is the client and the header is
+# ignored. Cloud Run's front end: 1; see README, "Security settings".
+TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 
 if not DEBUG:

@@ -47,3 +47,7 @@ def test_escalation_number_without_twilio_credentials_is_an_error() -> None:
 
 def test_public_base_url_must_be_https_in_production() -> None:
     assert "voiceproject.E005" in ids(DEBUG=False, PUBLIC_BASE_URL="http://example.com")
+
+
+def test_a_negative_trusted_proxy_count_is_an_error() -> None:
+    assert "voiceproject.E006" in ids(TRUSTED_PROXY_COUNT=-1)
