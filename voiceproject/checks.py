@@ -10,9 +10,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from voiceproject.settings import DEV_SECRET_KEY
+
+# Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
+SECRET_KEY_MIN_DISTINCT_CHARACTERS = 10
+# Keys that appear in this project's examples: copied, they are public.
+EXAMPLE_SECRET_KEYS = {DEV_SECRET_KEY, "change-me-to-a-long-random-string"}
 
 
 def _secret_key() -> str:
@@ -22,15 +31,41 @@ def _secret_key() -> str:
         return ""
 
 
+def secret_key_weakness(key: str) -> str | None:
+    """Why `key` must not sign production sessions, or None when it is fit to.
+
+    Weak is everything Django's `check --deploy` calls insecure (security.W009, only a
+    warning there) and a few more: an example key, or too few distinct characters.
+    """
+    if not key:
+        return "not set"
+    if key in EXAMPLE_SECRET_KEYS or key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return "a published example key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"{len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
+        return (
+            f"made of {len(set(key))} distinct characters "
+            f"(at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed)"
+        )
+    return None
+
+
 @register()
 def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     problems: list[CheckMessage] = []
     if not settings.DEBUG:
-        if _secret_key() in ("", DEV_SECRET_KEY):
+        weakness = secret_key_weakness(_secret_key())
+        if weakness:
             problems.append(
                 Error(
-                    "DEBUG is off but SECRET_KEY is not set (or is the development key).",
-                    hint="Set SECRET_KEY to a long random value, or DEBUG=True for local work.",
+                    f"DEBUG is off but SECRET_KEY is {weakness}: sessions, tokens and "
+                    "signatures made with it could be forged.",
+                    hint=(
+                        "Set SECRET_KEY to a long random value, e.g. the output of "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
+                        "or DEBUG=True for local work."
+                    ),
                     id="voiceproject.E001",
                 )
             )

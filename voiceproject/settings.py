@@ -111,10 +111,28 @@ MIGRATION_MODULES = {
     "admin": "mongo_migrations.admin",
     "auth": "mongo_migrations.auth",
     "contenttypes": "mongo_migrations.contenttypes",
+    "sessions": "mongo_migrations.sessions",
 }
 
-# Sessions are signed cookies: no session collection to sweep, nothing per request.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Django's cache (the login throttle counts in it): Redis when REDIS_URL is set, shared by
+# every process; otherwise LocMemCache, one per process.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sessions live in the database (collection django_session, expired ones removed by a TTL
+# index), so logging out ends a session for good: a copy of the cookie opens nothing. With
+# Redis they are also cached there; never in a per-process cache, where another process
+# would go on trusting a session it still held after the logout.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
