@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
+    bound_slow_requests,
     close_clients_at_shutdown,
     close_oversized_frames_with_1009,
     freeze_startup_objects,
@@ -42,4 +43,5 @@ application = TrustedProxies(
 close_clients_at_shutdown()
 close_oversized_frames_with_1009()
 ignore_daphne_proxy_headers()
+bound_slow_requests()
 freeze_startup_objects()  # last: everything above lives as long as the process

@@ -125,4 +125,13 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E006",
             )
         )
+    for name in ("HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"):
+        if getattr(settings, name) <= 0:
+            problems.append(
+                Error(
+                    f"{name} must be a positive number of seconds.",
+                    hint="It bounds how long a slow client may take to send a request.",
+                    id="voiceproject.E007",
+                )
+            )
     return problems

@@ -198,6 +198,12 @@ TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
 # ignored. Cloud Run's front end: 1; see README, "Security settings".
 TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# --- Slow clients (voiceproject/lifecycle.py: bound_slow_requests) ----------------------------
+# A request's line and headers must arrive within this many seconds of its first byte, and its
+# body within HTTP_BODY_TIMEOUT_S of its headers, or daphne answers 408 and closes the socket.
+HTTP_HEADER_TIMEOUT_S: float = env.float("HTTP_HEADER_TIMEOUT_S", default=10.0)
+HTTP_BODY_TIMEOUT_S: float = env.float("HTTP_BODY_TIMEOUT_S", default=30.0)
+
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 
 if not DEBUG:

@@ -94,6 +94,11 @@ def test_a_negative_trusted_proxy_count_is_an_error() -> None:
     assert "voiceproject.E006" in ids(TRUSTED_PROXY_COUNT=-1)
 
 
+@pytest.mark.parametrize("name", ["HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"])
+def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
+    assert "voiceproject.E007" in ids(**{name: 0})
+
+
 def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
     """The Dockerfile's start-up check, in a production environment with this key."""
     env = {
