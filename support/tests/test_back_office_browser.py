@@ -2,7 +2,8 @@
 width, with screenshots in test-artifacts/back-office/.
 
 Arjun, a support lead, signs in through the admin's login page and opens the pages of the back
-office. Every page must load without a console error.
+office. Every page must load without a console error: in particular without a violation of
+its Content-Security-Policy (voiceproject/csp.py), which Chromium reports as one.
 
     Chromium ──▶ daphne subprocess (the test database)
 """
@@ -21,8 +22,14 @@ from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
 
 from realtime.models import VoiceTokenMint
-from support.models import Customer
-from support.tests.staff.conftest import LEAD, PASSWORD, staff_groups  # noqa: F401  (fixture)
+from support.models import Customer, Escalation, RefundTier
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
+    LEAD,
+    PASSWORD,
+    priya,
+    priya_ticket,
+    staff_groups,
+)
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
@@ -48,7 +55,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-def arjun(staff_groups: dict[str, Group]) -> User:  # noqa: F811
+def arjun(staff_groups: dict[str, Group]) -> User:  # noqa: F811  (fixture by name)
     # The server's own (default) password hasher: daphne checks this password.
     user = User.objects.create_user(
         "arjun", "arjun@example.com", PASSWORD, is_staff=True, first_name="Arjun",
@@ -142,4 +149,34 @@ async def test_a_lead_reads_who_minted_voice_tokens(
         await expect(table).to_contain_text("Arjun Mehta (arjun)")
         await expect(table).to_contain_text("Vikram Singh (#12)")
         await expect(page.locator(".object-tools .addlink")).to_have_count(0)
+    assert back_office.problems == []
+
+
+async def test_the_back_office_runs_under_its_content_security_policy(
+    arjun: User, priya_ticket: Escalation, back_office: BackOffice,  # noqa: F811
+) -> None:
+    gold = await asyncio.to_thread(RefundTier.objects.get, name="Gold")
+    await back_office.sign_in("arjun")
+
+    for path, name in [
+        ("/admin/", "admin-index"),
+        ("/admin/support/escalation/", "admin-escalations"),
+        (f"/admin/support/refundtier/{gold.pk}/change/", "admin-refund-tier"),
+        ("/staff/", "staff-dashboard"),
+        ("/staff/queue/", "staff-queue"),
+        ("/staff/tickets/TKT-AAAAAA/", "staff-ticket"),
+        ("/staff/calls/call-priya-1/", "staff-call"),
+    ]:
+        await back_office.visit(path, name)
+
+    # The admin's own scripts run: the action checkbox selects every escalation on the page.
+    page = back_office.pages["desktop"]
+    await page.goto(back_office.server.url + "/admin/support/escalation/")
+    await page.locator("#action-toggle").check()
+    await expect(page.locator(".action-counter")).to_contain_text("1 of 1 selected")
+    # And the live queue's script opened its WebSocket.
+    await page.goto(back_office.server.url + "/staff/queue/")
+    await expect(page.locator("[data-live-status]")).to_have_text(
+        "Live: new tickets appear here as callers are escalated."
+    )
     assert back_office.problems == []
