@@ -7,6 +7,7 @@ start-up with a message naming the variable, not later with a confusing error.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -48,6 +49,22 @@ def secret_key_weakness(key: str) -> str | None:
             f"made of {len(set(key))} distinct characters "
             f"(at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed)"
         )
+    return None
+
+
+def live_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as the Live API's WebSocket URL, or None."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError as error:
+        return f"it cannot be parsed ({error})"
+    if parts.scheme not in ("ws", "wss"):
+        scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        return f"it starts with {scheme}, not wss:// (or ws://)"
+    if not host:
+        return "it names no host"
     return None
 
 
@@ -115,6 +132,20 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 "PUBLIC_BASE_URL must be an https:// origin when DEBUG is off.",
                 hint="Twilio signs the public https URL; use the one the world reaches.",
                 id="voiceproject.E005",
+            )
+        )
+    live_url_error = live_url_problem(settings.GEMINI_LIVE_URL)
+    if settings.GEMINI_API_KEY and live_url_error:
+        problems.append(
+            Error(
+                f"GEMINI_LIVE_URL {settings.GEMINI_LIVE_URL!r} is not a WebSocket URL: "
+                f"{live_url_error}. Every call would stay on \"Connecting…\".",
+                hint=(
+                    "Set it to the Live API's wss:// URL (unset, it is Google's: "
+                    "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage"
+                    ".v1beta.GenerativeService.BidiGenerateContent), or to a ws:// fake."
+                ),
+                id="voiceproject.E008",
             )
         )
     if settings.TRUSTED_PROXY_COUNT < 0:

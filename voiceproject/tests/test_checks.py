@@ -99,6 +99,42 @@ def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
     assert "voiceproject.E007" in ids(**{name: 0})
 
 
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("https://generativelanguage.googleapis.com/ws/x", "starts with https://, not wss://"),
+        ("generativelanguage.googleapis.com/ws/x", "starts with no scheme"),
+        ("wss:///ws/x", "names no host"),
+        ("wss://[::1/ws", "cannot be parsed"),
+        ("wss://example.com:port/ws", "cannot be parsed"),
+        ("", "starts with no scheme"),
+    ],
+)
+def test_a_malformed_live_url_is_an_error_that_says_what_is_wrong(url: str, problem: str) -> None:
+    with override_settings(GEMINI_API_KEY="key", GEMINI_LIVE_URL=url):
+        errors = [m for m in check_configuration() if m.id == "voiceproject.E008"]
+
+    assert len(errors) == 1 and problem in errors[0].msg
+    assert "wss://" in str(errors[0].hint)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta"
+        ".GenerativeService.BidiGenerateContent",
+        "ws://127.0.0.1:8765/live",
+        "wss://europe-west4-live.example.com/ws",
+    ],
+)
+def test_a_websocket_live_url_is_fine(url: str) -> None:
+    assert "voiceproject.E008" not in ids(GEMINI_API_KEY="key", GEMINI_LIVE_URL=url)
+
+
+def test_the_live_url_does_not_matter_without_an_api_key() -> None:
+    assert "voiceproject.E008" not in ids(GEMINI_API_KEY="", GEMINI_LIVE_URL="nonsense")
+
+
 def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
     """The Dockerfile's start-up check, in a production environment with this key."""
     env = {
