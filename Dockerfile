@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DEBUG=False \
-    PORT=8000
+    PORT=8000 \
+    TRUSTED_PROXY_COUNT=1
 
 WORKDIR /app
 COPY requirements.txt .
@@ -31,4 +32,7 @@ USER app
 
 EXPOSE 8000
 # Refuse to start without a real database rather than fail on the first request.
-CMD ["sh", "-c", ": \"${MONGODB_URI:?MONGODB_URI is required}\" && python manage.py check --deploy --fail-level ERROR && exec daphne --proxy-headers -b 0.0.0.0 -p \"$PORT\" voiceproject.asgi:application"]
+# No --proxy-headers: daphne would take the client's address from the first X-Forwarded-For
+# entry, which the client writes. The app reads the header itself, trusting the last
+# TRUSTED_PROXY_COUNT entries (1: Cloud Run's front end, or one balancer; see README).
+CMD ["sh", "-c", ": \"${MONGODB_URI:?MONGODB_URI is required}\" && python manage.py check --deploy --fail-level ERROR && exec daphne -b 0.0.0.0 -p \"$PORT\" voiceproject.asgi:application"]

@@ -2,15 +2,14 @@
 
 The page is static apart from what it must know before a call: whether the agent is
 configured, and in demo mode which customers can be picked. Everything else (the microphone,
-the WebSocket, the call state) lives in static/voice/app.js. The page is served under a strict
-Content-Security-Policy: no inline script or style, and WebSockets to this host only.
+the WebSocket, the call state) lives in static/voice/ (app.js and the modules it imports). The
+page's strict Content-Security-Policy (no inline script or style, WebSockets to this host
+only) comes from voiceproject/csp.py, like every page's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -22,43 +21,6 @@ from support.policy import lifetime_spend_pipeline, tier_for, tier_from_document
 
 # The picker is for trying the agent out, not a customer directory: the first few are enough.
 DEMO_CUSTOMER_LIMIT = 50
-
-View = Callable[[HttpRequest], HttpResponse]
-
-
-def content_security_policy(view: View) -> View:
-    """Serve `view` under a strict CSP: scripts, styles and worklets from this origin only,
-    WebSockets to this host only, never framed.
-
-    `connect-src 'self'` covers same-host ws:/wss: in current browsers but not in older
-    Safari, so the host's WebSocket origins are named as well.
-    """
-
-    @wraps(view)
-    def wrapped(request: HttpRequest) -> HttpResponse:
-        response = view(request)
-        host = request.get_host()  # validated against ALLOWED_HOSTS by get_host()
-        response["Content-Security-Policy"] = "; ".join(
-            [
-                "default-src 'self'",
-                "script-src 'self'",
-                "style-src 'self'",
-                "img-src 'self' data:",
-                f"connect-src 'self' ws://{host} wss://{host}",
-                "media-src 'self' blob:",
-                "object-src 'none'",
-                "base-uri 'none'",
-                "form-action 'self'",
-                "frame-ancestors 'none'",
-            ]
-        )
-        # A session token may be in the address (?token=...): never leak it to other sites.
-        response["Referrer-Policy"] = "no-referrer"
-        # The page asks for the microphone itself; nothing else on it may use it.
-        response["Permissions-Policy"] = "microphone=(self), camera=(), geolocation=()"
-        return response
-
-    return wrapped
 
 
 @dataclass(frozen=True)
@@ -94,7 +56,6 @@ def demo_customers(limit: int = DEMO_CUSTOMER_LIMIT) -> list[DemoCustomer]:
 
 
 @require_GET
-@content_security_policy
 def voice_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,

@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP to Django (static files included), WebSockets to the voice bridge.
 
+    every request -> voiceproject.proxies: the client's address, per TRUSTED_PROXY_COUNT
     http       -> Django (servestatic middleware serves /static/ from collectstatic output)
     websocket  -> realtime.routing: each route wrapped in its own guard (the browser route
                   behind the allowed-hosts origin check, Twilio's behind its signature check)
@@ -20,19 +21,27 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
+    bound_slow_requests,
     close_clients_at_shutdown,
     close_oversized_frames_with_1009,
     freeze_startup_objects,
+    ignore_daphne_proxy_headers,
 )
+from voiceproject.proxies import TrustedProxies  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_application,
-        # types-channels wants its own URLPattern subclass, which path() never returns.
-        "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),  # type: ignore[list-item]
-    }
+# The client's address first: everything below reads it (voiceproject/proxies.py).
+application = TrustedProxies(
+    ProtocolTypeRouter(
+        {
+            "http": django_application,
+            # types-channels wants its own URLPattern subclass, which path() never returns.
+            "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),  # type: ignore[list-item]
+        }
+    )
 )
 
 close_clients_at_shutdown()
 close_oversized_frames_with_1009()
+ignore_daphne_proxy_headers()
+bound_slow_requests()
 freeze_startup_objects()  # last: everything above lives as long as the process

@@ -7,12 +7,22 @@ start-up with a message naming the variable, not later with a confusing error.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from voiceproject.settings import DEV_SECRET_KEY
+
+# Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
+SECRET_KEY_MIN_DISTINCT_CHARACTERS = 10
+# Keys that appear in this project's examples: copied, they are public.
+EXAMPLE_SECRET_KEYS = {DEV_SECRET_KEY, "change-me-to-a-long-random-string"}
 
 
 def _secret_key() -> str:
@@ -22,15 +32,57 @@ def _secret_key() -> str:
         return ""
 
 
+def secret_key_weakness(key: str) -> str | None:
+    """Why `key` must not sign production sessions, or None when it is fit to.
+
+    Weak is everything Django's `check --deploy` calls insecure (security.W009, only a
+    warning there) and a few more: an example key, or too few distinct characters.
+    """
+    if not key:
+        return "not set"
+    if key in EXAMPLE_SECRET_KEYS or key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return "a published example key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"{len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
+        return (
+            f"made of {len(set(key))} distinct characters "
+            f"(at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed)"
+        )
+    return None
+
+
+def live_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as the Live API's WebSocket URL, or None."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError as error:
+        return f"it cannot be parsed ({error})"
+    if parts.scheme not in ("ws", "wss"):
+        scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        return f"it starts with {scheme}, not wss:// (or ws://)"
+    if not host:
+        return "it names no host"
+    return None
+
+
 @register()
 def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     problems: list[CheckMessage] = []
     if not settings.DEBUG:
-        if _secret_key() in ("", DEV_SECRET_KEY):
+        weakness = secret_key_weakness(_secret_key())
+        if weakness:
             problems.append(
                 Error(
-                    "DEBUG is off but SECRET_KEY is not set (or is the development key).",
-                    hint="Set SECRET_KEY to a long random value, or DEBUG=True for local work.",
+                    f"DEBUG is off but SECRET_KEY is {weakness}: sessions, tokens and "
+                    "signatures made with it could be forged.",
+                    hint=(
+                        "Set SECRET_KEY to a long random value, e.g. the output of "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
+                        "or DEBUG=True for local work."
+                    ),
                     id="voiceproject.E001",
                 )
             )
@@ -82,4 +134,35 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E005",
             )
         )
+    live_url_error = live_url_problem(settings.GEMINI_LIVE_URL)
+    if settings.GEMINI_API_KEY and live_url_error:
+        problems.append(
+            Error(
+                f"GEMINI_LIVE_URL {settings.GEMINI_LIVE_URL!r} is not a WebSocket URL: "
+                f"{live_url_error}. Every call would stay on \"Connecting…\".",
+                hint=(
+                    "Set it to the Live API's wss:// URL (unset, it is Google's: "
+                    "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage"
+                    ".v1beta.GenerativeService.BidiGenerateContent), or to a ws:// fake."
+                ),
+                id="voiceproject.E008",
+            )
+        )
+    if settings.TRUSTED_PROXY_COUNT < 0:
+        problems.append(
+            Error(
+                f"TRUSTED_PROXY_COUNT is {settings.TRUSTED_PROXY_COUNT}; it counts proxies.",
+                hint="Set it to the number of proxies in front of daphne (0 when there is none).",
+                id="voiceproject.E006",
+            )
+        )
+    for name in ("HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"):
+        if getattr(settings, name) <= 0:
+            problems.append(
+                Error(
+                    f"{name} must be a positive number of seconds.",
+                    hint="It bounds how long a slow client may take to send a request.",
+                    id="voiceproject.E007",
+                )
+            )
     return problems

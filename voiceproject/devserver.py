@@ -29,7 +29,6 @@ def serve(port: str) -> int:
         [
             sys.executable, "-m", "daphne",
             "-b", os.environ.get("HOST", "127.0.0.1"), "-p", port,
-            "--proxy-headers",
             "voiceproject.asgi:application",
         ],
         cwd=BASE_DIR,

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
+from typing import Any
+
+from django.conf import settings
 
 from support import mongo
+
+logger = logging.getLogger(__name__)
 
 
 def freeze_startup_objects() -> None:
@@ -59,3 +65,109 @@ def close_oversized_frames_with_1009() -> None:
 
     WebSocketFactory.resetProtocolOptions = reset_with_close
     WebSocketFactory._voice_fail_by_close = True
+
+
+def ignore_daphne_proxy_headers() -> None:
+    """Make daphne's `--proxy-headers` harmless: daphne never takes the client from a header.
+
+    With the flag, daphne replaces the socket's peer by the *first* X-Forwarded-For entry,
+    which the client writes, and the real peer is lost before the app sees the request. The
+    client address belongs to `voiceproject.proxies.TrustedProxies`, which reads the header
+    per TRUSTED_PROXY_COUNT; so daphne's parser is replaced by one that keeps the peer (and
+    the socket's scheme: Django reads X-Forwarded-Proto itself, SECURE_PROXY_SSL_HEADER).
+    """
+    if "daphne.server" not in sys.modules:
+        return
+    from daphne import http_protocol, ws_protocol
+
+    def peer_and_scheme(
+        headers: object,
+        address_header_name: str | None = None,
+        port_header_name: str | None = None,
+        proto_header_name: str | None = None,
+        original_addr: list[object] | None = None,
+        original_scheme: str | None = None,
+    ) -> tuple[list[object] | None, str | None]:
+        return original_addr, original_scheme
+
+    http_protocol.parse_x_forwarded_for = peer_and_scheme
+    ws_protocol.parse_x_forwarded_for = peer_and_scheme
+
+
+def bound_slow_requests() -> None:
+    """Make daphne close a connection that sends a request too slowly (slowloris).
+
+    Twisted resets its idle timeout on every byte, so a client dripping a header line, a
+    half-finished WebSocket handshake or a body a byte at a time held a connection (and a
+    file descriptor) open for ever. Here a request's line and headers must arrive within
+    HTTP_HEADER_TIMEOUT_S of its first byte, and its body within HTTP_BODY_TIMEOUT_S of its
+    headers; otherwise the client gets 408 and the connection is closed. The clock starts at a
+    request's first byte, so a kept-alive connection waiting for its next request is left to
+    Twisted's idle timeout (a minute), as a balancer reusing connections expects.
+
+    daphne has no flag for this (its --websocket_connect_timeout bounds the WebSocket
+    handshake only once the headers are in), so it is a hook here, installed by asgi.py
+    wherever daphne runs this application.
+    """
+    if "daphne.server" not in sys.modules:
+        return
+    from daphne.http_protocol import HTTPFactory
+    from twisted.internet.protocol import connectionDone
+    from twisted.python.failure import Failure
+    from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+
+    if getattr(HTTPFactory, "_voice_bounded", False):
+        return
+    header_s = settings.HTTP_HEADER_TIMEOUT_S
+    body_s = settings.HTTP_BODY_TIMEOUT_S
+
+    class DeadlineChannel(HTTPChannel):
+        _deadline: Any = None
+
+        def dataReceived(self, data: bytes) -> None:
+            if self._deadline is None and not self._handlingRequest:
+                self._start_deadline("headers", header_s)
+            super().dataReceived(data)
+
+        def allHeadersReceived(self) -> None:
+            super().allHeadersReceived()
+            self._cancel_deadline()
+            if self.length != 0:  # a body follows (None: chunked)
+                self._start_deadline("body", body_s)
+
+        def allContentReceived(self) -> None:
+            self._cancel_deadline()
+            super().allContentReceived()
+
+        def connectionLost(self, reason: Failure = connectionDone) -> None:
+            self._cancel_deadline()
+            super().connectionLost(reason)
+
+        def _start_deadline(self, part: str, seconds: float) -> None:
+            # TimeoutMixin's callLater: the factory's reactor (see HTTPFactory.buildProtocol).
+            call_later: Any = self.callLater
+            self._deadline = call_later(seconds, self._too_slow, part, seconds)
+
+        def _cancel_deadline(self) -> None:
+            if self._deadline is not None and self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+        def _too_slow(self, part: str, seconds: float) -> None:
+            self._deadline = None
+            transport: Any = self.transport
+            logger.info(
+                "Closed a connection from %s: the request's %s took over %s s",
+                transport.getPeer(), part, seconds,
+            )  # fmt: skip
+            transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                b"Content-Length: 0\r\n\r\n"
+            )
+            self.loseConnection()
+
+    def deadline_channel(factory: Any) -> Any:
+        return _GenericHTTPChannelProtocol(DeadlineChannel())
+
+    HTTPFactory.protocol = deadline_channel
+    HTTPFactory._voice_bounded = True

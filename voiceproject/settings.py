@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from collectstatic output, before sessions or auth run.
     "servestatic.middleware.ServeStaticMiddleware",
+    # Every page's Content-Security-Policy (static files above need none).
+    "voiceproject.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,10 +113,28 @@ MIGRATION_MODULES = {
     "admin": "mongo_migrations.admin",
     "auth": "mongo_migrations.auth",
     "contenttypes": "mongo_migrations.contenttypes",
+    "sessions": "mongo_migrations.sessions",
 }
 
-# Sessions are signed cookies: no session collection to sweep, nothing per request.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Django's cache (the login throttle counts in it): Redis when REDIS_URL is set, shared by
+# every process; otherwise LocMemCache, one per process.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sessions live in the database (collection django_session, expired ones removed by a TTL
+# index), so logging out ends a session for good: a copy of the cookie opens nothing. With
+# Redis they are also cached there; never in a per-process cache, where another process
+# would go on trusting a session it still held after the logout.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -139,7 +159,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "servestatic.storage.CompressedManifestStaticFilesStorage"
+            else "voiceproject.staticfiles.HashedModulesStorage"
         )
     },
 }
@@ -191,6 +211,18 @@ TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
 
+# --- The client's address (voiceproject/proxies.py) ------------------------------------------
+# How many proxies in front of daphne append to X-Forwarded-For: the client is that many
+# entries from the right. 0: no proxy, the socket's peer is the client and the header is
+# ignored. Cloud Run's front end: 1; see README, "Security settings".
+TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Slow clients (voiceproject/lifecycle.py: bound_slow_requests) ----------------------------
+# A request's line and headers must arrive within this many seconds of its first byte, and its
+# body within HTTP_BODY_TIMEOUT_S of its headers, or daphne answers 408 and closes the socket.
+HTTP_HEADER_TIMEOUT_S: float = env.float("HTTP_HEADER_TIMEOUT_S", default=10.0)
+HTTP_BODY_TIMEOUT_S: float = env.float("HTTP_BODY_TIMEOUT_S", default=30.0)
+
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 
 if not DEBUG:
@@ -199,7 +231,11 @@ if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    # A year, as browsers' preload lists expect; lower it while first trying https out.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    # Subdomains of this server's own host (e.g. *.voice.example.com), not of its parent.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core import signing
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from realtime import tokens
+from realtime.models import VoiceTokenMint
 from support.models import Customer
 
 pytestmark = pytest.mark.django_db
 
 HOST_KEY = "host-application-key-0123456789"
+AGENT, LEAD = "Support agent", "Support lead"  # support/migrations/0003_staff_groups.py
 
 
 @pytest.fixture
@@ -48,13 +51,80 @@ def test_a_wrong_key_or_none_is_refused(asha: Customer) -> None:
     assert mint(Client(), {"user_id": 7})[0] == 401
 
 
-@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
-def test_staff_can_mint_without_a_key(asha: Customer) -> None:
-    staff = User.objects.create_user("meera", password="x", is_staff=True)
+def staff_client(username: str, group: str | None = None, **names: str) -> Client:
+    """A logged-in staff member, in one of the groups the migrations made."""
+    user = User.objects.create_user(username, password="x", is_staff=True, **names)
+    if group is not None:
+        user.groups.add(Group.objects.get(name=group))
     client = Client()
-    client.force_login(staff)
+    client.force_login(user)
+    return client
 
-    assert mint(client, {"user_id": 7})[0] == 200
+
+@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
+def test_a_support_lead_mints_without_a_key_and_the_mint_is_audited(asha: Customer) -> None:
+    lead = staff_client("arjun", LEAD, first_name="Arjun", last_name="Mehta")
+    before = timezone.now()
+
+    status, body = mint(lead, {"user_id": 7})
+
+    assert status == 200 and tokens.verify(str(body["token"])).user_id == 7
+    audit = VoiceTokenMint.objects.get()
+    assert (audit.staff_username, audit.staff_name) == ("arjun", "Arjun Mehta")
+    assert (audit.user_id, audit.customer_name) == (7, "Asha Rao")
+    assert audit.minted_at >= before
+    assert audit.address == "127.0.0.1"
+
+
+@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
+@pytest.mark.parametrize("group", [None, AGENT])
+def test_staff_without_the_mint_permission_cannot_mint(asha: Customer, group: str | None) -> None:
+    status, body = mint(staff_client("meera", group), {"user_id": 7})
+
+    assert status == 403 and "may not mint" in str(body["error"])
+    assert not VoiceTokenMint.objects.exists()
+
+
+def test_only_support_leads_hold_the_mint_permission() -> None:
+    holders = Group.objects.filter(
+        permissions__content_type__app_label="realtime",
+        permissions__codename="mint_voice_token",
+    )
+
+    assert [group.name for group in holders] == [LEAD]
+
+
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=True)
+def test_host_application_and_demo_mints_are_not_audited(asha: Customer) -> None:
+    assert mint(Client(), {"user_id": 7}, Authorization=f"Bearer {HOST_KEY}")[0] == 200
+    assert mint(Client(), {"user_id": 7})[0] == 200
+    assert mint(staff_client("meera", AGENT), {"user_id": 7})[0] == 200  # demo mode: anyone
+
+    assert not VoiceTokenMint.objects.exists()
+
+
+@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
+def test_no_token_and_no_audit_for_an_unknown_customer(asha: Customer) -> None:
+    assert mint(staff_client("arjun", LEAD), {"user_id": 999})[0] == 404
+
+    assert not VoiceTokenMint.objects.exists()
+
+
+@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
+def test_leads_read_the_audit_in_the_admin_and_nobody_edits_it(asha: Customer) -> None:
+    lead = staff_client("arjun", LEAD, first_name="Arjun", last_name="Mehta")
+    mint(lead, {"user_id": 7})
+    audit = VoiceTokenMint.objects.get()
+
+    listing = lead.get("/admin/realtime/voicetokenmint/").content.decode()
+    detail = lead.get(f"/admin/realtime/voicetokenmint/{audit.pk}/change/").content.decode()
+
+    assert "Arjun Mehta (arjun)" in listing and "Asha Rao (#7)" in listing
+    assert "Asha Rao (#7)" in detail and 'name="_save"' not in detail
+    assert lead.get("/admin/realtime/voicetokenmint/add/").status_code == 403
+    assert lead.get(f"/admin/realtime/voicetokenmint/{audit.pk}/delete/").status_code == 403
+    agent = staff_client("meera", AGENT)
+    assert agent.get("/admin/realtime/voicetokenmint/").status_code == 403
 
 
 @override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)

@@ -1,7 +1,7 @@
 // The call's audio plumbing: the microphone into mic-processor, the agent's voice through
-// player-processor. No call state lives here; app.js decides what to do with frames and stats.
+// player-processor. No call state lives here; call.js decides what to do with frames and stats.
 
-/** Why the microphone could not be opened, in words app.js can show. */
+/** Why the microphone could not be opened, in words call.js can show. */
 export class MicrophoneError extends Error {
   /** @param {"denied"|"missing"|"busy"|"insecure"|"unsupported"} kind */
   constructor(kind, cause) {

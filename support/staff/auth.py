@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -39,6 +40,10 @@ class PermissionNamesBackend(ModelBackend):
             }
             setattr(user_obj, cache_name, names)
         return getattr(user_obj, cache_name)
+
+    async def _aget_permissions(self, user_obj: Any, obj: Any, from_name: str) -> set[str]:
+        # ModelBackend's async twin (behind `ahas_perm`) projects the joined field as well.
+        return await sync_to_async(self._get_permissions)(user_obj, obj, from_name)
 
 
 def _permission_ids(user_obj: Any, from_name: str) -> list[Any]:

@@ -1,11 +1,17 @@
 """Throttle repeated failed logins on the admin login (which /staff/ also uses).
 
-Failures are counted in Django's cache per username+client IP (5 allowed) and per client IP
-(20 allowed, against trying many usernames) for LOCKOUT_SECONDS from the first failure. The
-default cache is LocMemCache, which is per process: with several server processes each counts
-on its own, so configure a shared cache (Redis) there. django-axes was not used because its
-attempt tables would need their own MongoDB migrations, and the database cache backend does
-not work on MongoDB.
+Two counts in Django's cache, each for LOCKOUT_SECONDS from its first failure:
+
+* per account (5 failures), whatever address they come from: a locked account stays locked
+  for every address, and even the right password is refused until the lock ends;
+* per client address (20 failed attempts, refusals included), against one address trying
+  many accounts. Only when the address can be trusted (`voiceproject.proxies`): a request
+  whose address the proxies do not vouch for counts against its account alone.
+
+The counts live in the default cache: LocMemCache, per process, unless REDIS_URL makes it
+Redis, shared by every process (with several processes and no Redis, each counts on its own).
+django-axes was not used because its attempt tables would need their own MongoDB migrations,
+and the database cache backend does not work on MongoDB.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-USER_FAILURE_LIMIT = 5
-IP_FAILURE_LIMIT = 20
+ACCOUNT_FAILURE_LIMIT = 5
+ADDRESS_FAILURE_LIMIT = 20
 LOCKOUT_SECONDS = 15 * 60
 LOCKED_MESSAGE = (
     "Too many failed login attempts. Wait 15 minutes and try again, "
@@ -26,50 +32,71 @@ LOCKED_MESSAGE = (
 )
 
 
-def client_ip(request: HttpRequest | None) -> str:
-    # daphne --proxy-headers puts the caller's address here; X-Forwarded-For is not trusted.
-    return (request.META.get("REMOTE_ADDR") if request else None) or "unknown"
+def client_address(request: HttpRequest | None) -> str | None:
+    """The caller's address, or None when no trusted proxy vouches for one."""
+    return (request.META.get("REMOTE_ADDR") if request else None) or None
 
 
-def _keys(username: str, ip: str) -> tuple[str, str]:
+def _key(kind: str, value: str) -> str:
     # Hashed so any username is a safe cache key (memcached refuses spaces and long keys).
-    user = hashlib.sha256(f"{username.strip().lower()}|{ip}".encode()).hexdigest()
-    return f"login-fail:user:{user}", f"login-fail:ip:{hashlib.sha256(ip.encode()).hexdigest()}"
+    return f"login-fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
-def is_locked(username: str, ip: str) -> bool:
-    user_key, ip_key = _keys(username, ip)
-    return (
-        cache.get(user_key, 0) >= USER_FAILURE_LIMIT or cache.get(ip_key, 0) >= IP_FAILURE_LIMIT
-    )
+def _account_key(username: str) -> str:
+    return _key("account", username.strip().lower())
 
 
-def record_failure(username: str, ip: str) -> None:
-    for key in _keys(username, ip):
-        # add() starts the window only on the first failure; incr() is atomic in the cache.
-        cache.add(key, 0, LOCKOUT_SECONDS)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, LOCKOUT_SECONDS)
+def _keys(username: str, address: str | None) -> list[str]:
+    keys = [_account_key(username)]
+    if address is not None:
+        keys.append(_key("address", address))
+    return keys
 
 
-def clear(username: str, ip: str) -> None:
-    cache.delete(_keys(username, ip)[0])
+def is_locked(username: str, address: str | None) -> bool:
+    if cache.get(_account_key(username), 0) >= ACCOUNT_FAILURE_LIMIT:
+        return True
+    return address is not None and cache.get(_key("address", address), 0) >= ADDRESS_FAILURE_LIMIT
+
+
+def _count(key: str) -> None:
+    # add() starts the window only on the first failure; incr() is atomic in the cache.
+    cache.add(key, 0, LOCKOUT_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, LOCKOUT_SECONDS)
+
+
+def record_failure(username: str, address: str | None) -> None:
+    for key in _keys(username, address):
+        _count(key)
+
+
+def record_refusal(address: str | None) -> None:
+    """A locked account tried again: counts against the address (the account is locked)."""
+    if address is not None:
+        _count(_key("address", address))
+
+
+def clear(username: str) -> None:
+    """Forget the account's failures (a right password): the address's stay counted."""
+    cache.delete(_account_key(username))
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
-    """The admin login form, refusing (even a right password) once the limit is reached."""
+    """The admin login form, refusing (even a right password) once a limit is reached."""
 
     def clean(self) -> dict[str, object]:
         username = str(self.cleaned_data.get("username") or "")
-        ip = client_ip(self.request)
-        if is_locked(username, ip):
+        address = client_address(self.request)
+        if is_locked(username, address):
+            record_refusal(address)
             raise ValidationError(LOCKED_MESSAGE, code="throttled")
         try:
             cleaned = super().clean()
         except ValidationError:
-            record_failure(username, ip)
+            record_failure(username, address)
             raise
-        clear(username, ip)
+        clear(username)
         return cleaned

@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -38,11 +38,19 @@ class DaphneServer:
 
     `env` adds or overrides environment variables (e.g. `GEMINI_API_KEY=""` for a server
     without an agent). The defaults: the test database, demo mode on, the Live API at
-    `gemini_live_url` with the fake's key "test-key".
+    `gemini_live_url` with the fake's key "test-key". `daphne_args` are more command-line
+    flags for daphne (e.g. `["--proxy-headers"]`).
     """
 
-    def __init__(self, *, gemini_live_url: str = "", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        gemini_live_url: str = "",
+        env: Mapping[str, str] | None = None,
+        daphne_args: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
+        self._daphne_args = list(daphne_args)
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = dict(env or {})
         self._gemini_live_url = gemini_live_url
@@ -73,6 +81,7 @@ class DaphneServer:
             [
                 sys.executable, "-m", "daphne",
                 "-b", "127.0.0.1", "-p", str(self.port),
+                *self._daphne_args,
                 "voiceproject.asgi:application",
             ],
             cwd=BASE_DIR,

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.core.management.utils import get_random_secret_key
 from django.test import override_settings
 
 from voiceproject.checks import check_configuration
 from voiceproject.settings import DEV_SECRET_KEY
+from voiceproject.tests.live_server import BASE_DIR
 
 
 def ids(**overrides: object) -> set[str]:
@@ -21,6 +29,39 @@ def test_debug_off_without_a_secret_key_is_an_error() -> None:
 
 def test_debug_off_with_the_development_key_is_an_error() -> None:
     assert "voiceproject.E001" in ids(DEBUG=False, SECRET_KEY=DEV_SECRET_KEY)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "django-insecure-" + "k3y" * 20,  # what startproject writes
+        "change-me-to-a-long-random-string",  # .env.example's
+        "s3cr3t-passw0rd",  # short
+        "ab" * 40,  # long, but two characters
+        "0123456789" * 4,  # 40 characters
+    ],
+)
+def test_debug_off_with_a_weak_key_is_an_error(key: str) -> None:
+    assert "voiceproject.E001" in ids(DEBUG=False, SECRET_KEY=key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        secrets.token_urlsafe(50),
+        secrets.token_hex(32),  # `openssl rand -hex 32`: 16 distinct characters
+        get_random_secret_key(),
+    ],
+)
+def test_debug_off_with_a_random_key_is_fine(key: str) -> None:
+    assert "voiceproject.E001" not in ids(DEBUG=False, SECRET_KEY=key)
+
+
+def test_the_weakness_is_named_in_the_error() -> None:
+    with override_settings(DEBUG=False, SECRET_KEY="s3cr3t-passw0rd"):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E001"]
+
+    assert "15 characters long (at least 50 are needed)" in error.msg
 
 
 def test_debug_on_tolerates_the_development_key() -> None:
@@ -47,3 +88,72 @@ def test_escalation_number_without_twilio_credentials_is_an_error() -> None:
 
 def test_public_base_url_must_be_https_in_production() -> None:
     assert "voiceproject.E005" in ids(DEBUG=False, PUBLIC_BASE_URL="http://example.com")
+
+
+def test_a_negative_trusted_proxy_count_is_an_error() -> None:
+    assert "voiceproject.E006" in ids(TRUSTED_PROXY_COUNT=-1)
+
+
+@pytest.mark.parametrize("name", ["HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"])
+def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
+    assert "voiceproject.E007" in ids(**{name: 0})
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("https://generativelanguage.googleapis.com/ws/x", "starts with https://, not wss://"),
+        ("generativelanguage.googleapis.com/ws/x", "starts with no scheme"),
+        ("wss:///ws/x", "names no host"),
+        ("wss://[::1/ws", "cannot be parsed"),
+        ("wss://example.com:port/ws", "cannot be parsed"),
+        ("", "starts with no scheme"),
+    ],
+)
+def test_a_malformed_live_url_is_an_error_that_says_what_is_wrong(url: str, problem: str) -> None:
+    with override_settings(GEMINI_API_KEY="key", GEMINI_LIVE_URL=url):
+        errors = [m for m in check_configuration() if m.id == "voiceproject.E008"]
+
+    assert len(errors) == 1 and problem in errors[0].msg
+    assert "wss://" in str(errors[0].hint)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta"
+        ".GenerativeService.BidiGenerateContent",
+        "ws://127.0.0.1:8765/live",
+        "wss://europe-west4-live.example.com/ws",
+    ],
+)
+def test_a_websocket_live_url_is_fine(url: str) -> None:
+    assert "voiceproject.E008" not in ids(GEMINI_API_KEY="key", GEMINI_LIVE_URL=url)
+
+
+def test_the_live_url_does_not_matter_without_an_api_key() -> None:
+    assert "voiceproject.E008" not in ids(GEMINI_API_KEY="", GEMINI_LIVE_URL="nonsense")
+
+
+def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
+    """The Dockerfile's start-up check, in a production environment with this key."""
+    env = {
+        **os.environ,
+        "DEBUG": "False",
+        "SECRET_KEY": secret_key,
+        "ALLOWED_HOSTS": "voice.example.com",
+        "MONGODB_URI": "mongodb://db.invalid",
+        "VOICE_DEMO_MODE": "False",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_dockerfile_start_up_check_refuses_a_weak_key_and_passes_a_random_one() -> None:
+    weak = deploy_check("s3cr3t-passw0rd")
+    strong = deploy_check(secrets.token_urlsafe(50))
+
+    assert weak.returncode != 0 and "voiceproject.E001" in weak.stderr
+    assert strong.returncode == 0, strong.stderr

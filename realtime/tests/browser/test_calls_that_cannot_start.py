@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
 ]
 
-# The page's words (static/voice/app.js: MICROPHONE_WORDS.missing, UNREACHABLE_WORDS).
+# The page's words (static/voice/call.js: MICROPHONE_WORDS.missing, UNREACHABLE_WORDS).
 NO_MICROPHONE = "No microphone was found. Connect one (or a headset) and start the call again."
 UNREACHABLE = "Can't reach the voice service. Check your internet connection and try again."
 

@@ -1,11 +1,12 @@
 """Personas and data for the back-office tests in this directory.
 
 * meera: a support agent (queue, calls, read the data);
-* arjun: a support lead (also the refund tiers);
+* arjun: a support lead (also the refund tiers, minting voice tokens and their audit);
 * guest: a signed-in customer-side user who is not staff.
 
-The database is flushed after each test, which removes the groups migration 0003 made: the
-`staff_groups` fixture makes them again with the migration's own function.
+The database is flushed after each test, which removes the groups migration 0003 made (and
+the leads' permissions realtime's 0002 added): the `staff_groups` fixture makes them again
+with the migrations' own functions.
 
 The staff browser test (one directory up) imports the few fixtures it needs from here instead:
 it must not get the autouse settings, which would hold only in the test process, not in the
@@ -39,6 +40,7 @@ from support.models import (
 
 PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
+_leads_mint_migration = importlib.import_module("realtime.migrations.0002_leads_mint_voice_tokens")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 
@@ -63,6 +65,7 @@ def fresh_cache() -> Iterator[None]:
 @pytest.fixture
 def staff_groups(db: Any) -> dict[str, Group]:
     _groups_migration.create_staff_groups(apps, None)
+    _leads_mint_migration.grant_to_leads(apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
 
 

@@ -1,0 +1,301 @@
+// One call, from "Start call" to "Call ended": the microphone and player (audio.js), the
+// WebSocket (connection.js), the captions (captions.js) and what the page says about it
+// (page.js). A call is used once; app.js makes a new one for the next call.
+
+import { CallAudio, MicrophoneError } from "./audio.js";
+import { Captions, captionsMention } from "./captions.js";
+import { CallConnection } from "./connection.js";
+import { clearMessage, config, debug, setMeter, setState, showMessage, ui } from "./page.js";
+import { SpeechGate } from "./speech-gate.js";
+
+const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
+const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
+const RESUMED_NOTICE_MS = 6000;
+
+const ENDED_WORDS = {
+  caller_hung_up: "You ended the call.",
+  caller_left: "You left the call.",
+  agent_unavailable: "The call ended because our voice assistant became unavailable.",
+  agent_not_configured:
+    "The voice assistant isn't set up on this server yet (no Gemini API key), so the call couldn't start.",
+  // The server says these only with a close code today (4401, 4404); as `ended` reasons too
+  // the page would not depend on the code, which a browser too busy to answer the close
+  // handshake in time sees as 1006.
+  unauthorized: "This support link has expired or isn't valid. Go back to the app and open support again.",
+  customer_not_found: "We couldn't find your customer account, so the call couldn't start.",
+};
+
+const CLOSE_WORDS = {
+  4401: ENDED_WORDS.unauthorized,
+  4403: "This page isn't allowed to connect to the voice service from here.",
+  4404: ENDED_WORDS.customer_not_found,
+  4503: ENDED_WORDS.agent_not_configured,
+  1009: "The call was closed because a message was too large.",
+};
+
+// Before a call could start: the worklet scripts or the WebSocket could not reach the server.
+const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet connection and try again.";
+
+// `error` codes about a bad frame from this page (contract section 3).
+const FRAME_ERRORS = new Set(["frame_too_large", "bad_json", "unknown_type", "odd_length"]);
+
+const MICROPHONE_WORDS = {
+  denied:
+    "Microphone permission was denied. Allow the microphone for this site in your browser's settings (the icon in the address bar), then start the call again.",
+  missing: "No microphone was found. Connect one (or a headset) and start the call again.",
+  busy: "The microphone is in use by another app or couldn't be started. Close other apps using it and try again.",
+  insecure: "The microphone only works on a secure (https) page.",
+  unsupported: "This browser can't capture the microphone. Try a recent Chrome, Edge, Firefox or Safari.",
+};
+
+export class Call {
+  /**
+   * Must be constructed inside the click that starts the call (see CallAudio). `query` names
+   * the caller (see CallConnection); `onFinished(call)` runs once when the call is over.
+   */
+  constructor(query, onFinished) {
+    this.query = query;
+    this.onFinished = onFinished;
+    this.audio = new CallAudio(config);
+    this.captions = new Captions();
+    this.speech = new SpeechGate({
+      sendAudio: (pcm) => this.sendAudio(pcm),
+      endTurn: () => {
+        if (this.send({ type: "audio_end" })) debug.mic.audioEnds += 1;
+      },
+    });
+    this.connection = null;
+    this.opened = false;
+    this.ready = false;
+    this.reconnecting = false;
+    this.muted = false;
+    this.finished = false;
+    this.hangingUp = false;
+    this.endReason = null;
+    this.serverError = null; // the last `error` event
+    this.ticketId = null;
+  }
+
+  async start() {
+    setState("connecting");
+    try {
+      await this.audio.openMicrophone();
+    } catch (error) {
+      const kind = error instanceof MicrophoneError ? error.kind : "unsupported";
+      this.finish(MICROPHONE_WORDS[kind], { error: true });
+      return;
+    }
+    if (this.finished) {
+      this.audio.close(); // hung up while the permission prompt was open: release the mic
+      return;
+    }
+    try {
+      // Both worklets before the socket: once it opens, the page must be free to answer it
+      // (a browser busy loading modules can miss the server's close handshake).
+      const [sampleRate] = await Promise.all([
+        this.audio.startMicrophone((frame) => this.onFrame(frame)),
+        this.audio.startPlayer((stats) => this.onPlayerStats(stats)),
+      ]);
+      debug.mic.sampleRate = sampleRate;
+    } catch (error) {
+      if (this.finished) return; // hung up while audio was starting
+      if (error.name === "AbortError") {
+        // addModule() rejects with AbortError when it cannot fetch a worklet's script: the
+        // server that serves them is unreachable. Not the browser's fault, and reloading the
+        // page would only swap it for the browser's own error page.
+        this.finish(UNREACHABLE_WORDS, { error: true });
+        return;
+      }
+      console.error("voice: audio setup failed", error);
+      this.finish("Your browser couldn't start audio for the call. Please reload the page and try again.", {
+        error: true,
+      });
+      return;
+    }
+    if (!this.finished) this.connect();
+  }
+
+  connect() {
+    this.connection = new CallConnection(this.query, {
+      onOpen: () => {
+        this.opened = true;
+        ui.textInput.disabled = ui.textSend.disabled = false;
+        ui.textInput.placeholder = TEXT_PLACEHOLDER_CALL;
+      },
+      onEvent: (event) => this.onEvent(event),
+      onAudio: (pcm) => this.audio.play(pcm),
+      onClose: (event) => this.onClose(event),
+    });
+  }
+
+  /** Send audio (an ArrayBuffer) or an event; false when the call has no open socket. */
+  send(message) {
+    return this.connection !== null && this.connection.send(message);
+  }
+
+  /** A message the customer typed: sent, then captioned. False when it could not be sent. */
+  sendText(text) {
+    if (!this.send({ type: "text", text })) return false;
+    this.captions.typed(text);
+    return true;
+  }
+
+  // --- microphone ---
+
+  onFrame({ pcm, level }) {
+    if (this.finished) return;
+    debug.mic.level = this.muted ? 0 : level;
+    setMeter(debug.mic.level);
+    if (this.muted) return;
+    this.speech.frame(pcm, level, performance.now());
+  }
+
+  sendAudio(pcm) {
+    if (!this.send(pcm)) return;
+    const now = performance.now();
+    debug.mic.framesSent += 1;
+    debug.mic.bytesSent += pcm.byteLength;
+    debug.mic.firstSentAt ??= now;
+    debug.mic.lastSentAt = now;
+  }
+
+  toggleMute() {
+    this.muted = !this.muted;
+    ui.muteButton.setAttribute("aria-pressed", String(this.muted));
+    ui.muteButton.textContent = this.muted ? "Unmute" : "Mute";
+    // Muting ends the customer's turn: the agent need not wait for silence that never comes.
+    if (this.muted && !this.speech.paused) this.speech.pause();
+    if (this.muted) setMeter(0);
+    this.refreshState();
+  }
+
+  // --- events from the server ---
+
+  onEvent(event) {
+    debug.events.push(event);
+    switch (event.type) {
+      case "ready":
+        this.ready = true;
+        debug.callId = event.call_id;
+        ui.callId.textContent = `Call ID: ${event.call_id}`;
+        ui.muteButton.disabled = false;
+        showMessage("info", "You're through to the assistant. Go ahead and speak, or type below.");
+        break;
+      case "transcript":
+        this.captions.transcript(event.role, event.text, event.final);
+        break;
+      case "tool":
+        this.captions.tool(event.name, event.status, event.result);
+        break;
+      case "interrupted":
+        this.audio.flush();
+        this.captions.interrupted();
+        break;
+      case "turn_complete":
+        this.audio.drain();
+        break;
+      case "reconnecting":
+        this.reconnecting = true;
+        showMessage("info", "Reconnecting to the assistant… the call is still on, hold on a moment.");
+        break;
+      case "resumed":
+        this.reconnecting = false;
+        showMessage("info", "Back: the call resumed after a network blip.");
+        this.captions.note("The call resumed after a network blip.");
+        setTimeout(() => {
+          if (debug.message && debug.message.text.startsWith("Back:")) clearMessage();
+        }, RESUMED_NOTICE_MS);
+        break;
+      case "escalated":
+        this.ticketId = event.ticket_id;
+        // The agent's own escalation already has an activity line naming the ticket.
+        if (!captionsMention(event.ticket_id)) {
+          this.captions.note(`A colleague will take over: your ticket number is ${event.ticket_id}.`);
+        }
+        showMessage("info", `Escalated to a human: a colleague will follow up on ticket ${event.ticket_id}.`);
+        break;
+      case "error":
+        if (FRAME_ERRORS.has(event.code)) {
+          // This page's bugs, not the customer's: the call goes on.
+          console.warn("voice: server error", event);
+        } else {
+          // Said to the customer when the call ends (`ended` or a close follows these).
+          this.serverError = event;
+        }
+        break;
+      case "ended":
+        this.endReason = event.reason;
+        debug.endReason = event.reason;
+        break;
+    }
+    this.refreshState();
+  }
+
+  onPlayerStats(stats) {
+    Object.assign(debug.player, stats);
+    this.refreshState();
+  }
+
+  refreshState() {
+    if (this.finished) return;
+    if (this.reconnecting) setState("reconnecting");
+    else if (!this.ready) setState("connecting");
+    else if (debug.player.playing) setState("speaking");
+    else setState(this.muted ? "muted" : "listening");
+  }
+
+  // --- ending ---
+
+  /** The customer pressed "End call". */
+  hangUp() {
+    if (this.finished || this.hangingUp) return;
+    this.hangingUp = true;
+    this.audio.close(); // silence and mic off at once; the server's goodbye is only words
+    if (this.send({ type: "end" })) {
+      setTimeout(() => this.connection.close(1000), HANG_UP_GRACE_MS);
+    } else {
+      if (this.connection) this.connection.close(1000);
+      this.finish(ENDED_WORDS.caller_hung_up);
+    }
+  }
+
+  onClose(event) {
+    debug.closeCode = event.code;
+    debug.closeClean = event.wasClean;
+    this.finish(this.closeWords(event.code), { error: this.closeIsError(event.code) });
+  }
+
+  closeWords(code) {
+    if (this.endReason) {
+      let words = ENDED_WORDS[this.endReason];
+      if (this.endReason === "agent_unavailable" && this.serverError) words = this.serverError.message;
+      words ||= `The call ended (${this.endReason.replaceAll("_", " ")}).`;
+      if (this.ticketId && !words.includes(this.ticketId)) {
+        words += ` A colleague will follow up on ticket ${this.ticketId}.`;
+      }
+      return words;
+    }
+    if (this.hangingUp) return ENDED_WORDS.caller_hung_up;
+    if (CLOSE_WORDS[code]) return CLOSE_WORDS[code];
+    // e.g. error{unavailable} then close 4500: the database was unreachable at connect.
+    if (this.serverError) return this.serverError.message;
+    if (!this.opened) return UNREACHABLE_WORDS;
+    return "The connection to the voice service was lost. Please start the call again.";
+  }
+
+  closeIsError(code) {
+    if (this.endReason) return this.endReason !== "caller_hung_up" && this.endReason !== "caller_left";
+    return !this.hangingUp;
+  }
+
+  finish(words, { error = false } = {}) {
+    if (this.finished) return;
+    this.finished = true;
+    this.audio.close();
+    if (this.connection) this.connection.close(1000);
+    setMeter(0);
+    setState(this.ready ? "ended" : "failed");
+    showMessage(error ? "error" : "info", words);
+    this.onFinished(this);
+  }
+}

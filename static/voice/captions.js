@@ -1,0 +1,170 @@
+// The conversation view: live captions of both sides, typed messages, and one plain-words
+// line for what the agent is doing (its tools).
+
+import { ui } from "./page.js";
+
+const ORDER_STATUS_WORDS = {
+  placed: "placed",
+  preparing: "being prepared",
+  out_for_delivery: "out for delivery",
+  delivered: "delivered",
+  cancelled: "cancelled",
+  refunded: "refunded",
+};
+
+const rupeeFormat = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR" });
+/** Tool results carry rupees as strings ("337.50"): "₹337.50", with Indian grouping. */
+const inr = (amount) => rupeeFormat.format(Number(amount));
+
+const plural = (count, one, many) => `${count} ${count === 1 ? one : many}`;
+
+// What the agent is doing, in plain words: while a tool runs, and from its result.
+const TOOL_WORDS = {
+  get_user_profile: {
+    started: "Looking up your account…",
+    done: (r) => (r.tier ? `Found your account (${r.tier} member)` : "Found your account"),
+  },
+  check_order_status: {
+    started: "Checking your orders…",
+    done: (r) => `Found ${plural((r.orders || []).length, "recent order", "recent orders")}`,
+  },
+  get_order_details: {
+    started: "Looking at your order…",
+    done: (r) => `Order ${r.order_id}: ${ORDER_STATUS_WORDS[r.status] || r.status}`,
+  },
+  initiate_refund: {
+    started: "Processing your refund…",
+    done: (r) => `Refund of ${inr(r.amount)} credited to your wallet`,
+    refused: (r) => `No refund: ${r.message}`,
+  },
+  file_complaint: {
+    started: "Filing your complaint…",
+    done: (r) => `Complaint ${r.complaint_id} filed`,
+  },
+  escalate_to_human: {
+    started: "Getting a colleague to help…",
+    done: (r) => `Ticket ${r.ticket_id} opened for a colleague`,
+  },
+};
+const UNKNOWN_TOOL = { started: "Working on it…", done: () => "Done" };
+
+function toolWords(name, status, result) {
+  const words = TOOL_WORDS[name] || UNKNOWN_TOOL;
+  if (status === "started") return words.started;
+  if (status === "failed") return "That didn't work this time; the assistant will tell you what's next.";
+  if (result && result.ok === false) {
+    if (result.reason === "unavailable") return "Our records are unavailable right now.";
+    return words.refused ? words.refused(result) : result.message || "That wasn't possible.";
+  }
+  return words.done(result || {});
+}
+
+function scrollCaptions() {
+  ui.captions.scrollTop = ui.captions.scrollHeight;
+}
+
+function captionLine(kind, who, text) {
+  const line = document.createElement("li");
+  line.className = `line line--${kind}`;
+  if (who) {
+    const label = document.createElement("span");
+    label.className = "who";
+    label.textContent = who;
+    line.append(label, " ");
+  }
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text;
+  line.append(body);
+  return line;
+}
+
+function addLine(line) {
+  ui.emptyCaptions.hidden = true;
+  ui.captions.append(line);
+  scrollCaptions();
+  return line;
+}
+
+/** Empty the conversation for a new call. */
+export function clearCaptions() {
+  ui.captions.querySelectorAll(".line").forEach((line) => line.remove());
+  ui.emptyCaptions.hidden = false;
+}
+
+/** Whether the conversation already shows `text` (e.g. a ticket number). */
+export function captionsMention(text) {
+  return ui.captions.textContent.includes(text);
+}
+
+const WHO = { user: "You", agent: "Agent" };
+
+/** One call's captions: the partial line of each side and the tools still running. */
+export class Captions {
+  constructor() {
+    this.partial = { user: null, agent: null };
+    this.tools = []; // activity lines of tools still running: {name, line}
+  }
+
+  transcript(role, text, final) {
+    const current = this.partial[role];
+    if (!final) {
+      if (current) {
+        current.querySelector(".text").textContent = text;
+        scrollCaptions();
+      } else {
+        // Partial captions change many times a second: hidden from screen readers, which
+        // hear each utterance once, when its final line replaces it.
+        const line = captionLine(role, WHO[role], text);
+        line.classList.add("partial");
+        line.setAttribute("aria-hidden", "true");
+        this.partial[role] = addLine(line);
+      }
+      return;
+    }
+    const line = captionLine(role, WHO[role], text);
+    if (current) current.replaceWith(line);
+    else addLine(line);
+    this.partial[role] = null;
+    scrollCaptions();
+  }
+
+  typed(text) {
+    addLine(captionLine("user", "You (typed)", text));
+  }
+
+  interrupted() {
+    const agentLines = ui.captions.querySelectorAll(".line--agent");
+    const last = agentLines[agentLines.length - 1];
+    if (last && !last.classList.contains("cut")) {
+      last.classList.add("cut");
+      const note = document.createElement("span");
+      note.className = "visually-hidden";
+      note.textContent = " (interrupted)";
+      last.append(note);
+    }
+  }
+
+  tool(name, status, result) {
+    const line = captionLine("activity", "", toolWords(name, status, result));
+    line.dataset.tool = name;
+    line.dataset.status = status === "done" && result && result.ok === false ? "refused" : status;
+    if (status === "started") {
+      this.tools.push({ name, line: addLine(line) });
+      return;
+    }
+    // Replace the running line of the same tool (a new element, so it is announced).
+    const index = this.tools.findIndex((t) => t.name === name);
+    if (index >= 0) {
+      this.tools[index].line.replaceWith(line);
+      this.tools.splice(index, 1);
+      scrollCaptions();
+    } else {
+      addLine(line);
+    }
+  }
+
+  note(text) {
+    addLine(captionLine("note", "", text));
+  }
+}

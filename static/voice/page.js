@@ -1,0 +1,87 @@
+// The page's state as the person sees it: the elements, the state line, the message area and
+// the microphone meter. Every other module changes what is shown through this one.
+//
+// Tests read `window.voiceDebug` (`debug` here): the call state, the events received, and the
+// microphone's and the player's counters. It holds nothing secret (never the session token).
+
+const STATE_WORDS = {
+  idle: "Ready to call",
+  unavailable: "Calls unavailable",
+  failed: "Not connected",
+  connecting: "Connecting…",
+  listening: "Listening",
+  muted: "Muted",
+  speaking: "Agent speaking",
+  reconnecting: "Reconnecting…",
+  ended: "Call ended",
+};
+
+const root = document.getElementById("voice");
+
+export const ui = {
+  callButton: document.getElementById("call-button"),
+  muteButton: document.getElementById("mute-button"),
+  customer: document.getElementById("customer"),
+  customerField: document.getElementById("customer-field"),
+  state: document.getElementById("state"),
+  stateText: document.getElementById("state-text"),
+  meter: document.getElementById("level"),
+  meterFill: document.querySelector("#level .meter-fill"),
+  alert: document.getElementById("alert"),
+  info: document.getElementById("info"),
+  captions: document.getElementById("captions"),
+  emptyCaptions: document.getElementById("captions-empty"),
+  textForm: document.getElementById("text-form"),
+  textInput: document.getElementById("text-input"),
+  textSend: document.getElementById("text-send"),
+  callId: document.getElementById("call-id"),
+};
+
+/** What the server rendered into the page (templates/voice/index.html). */
+export const config = {
+  agentConfigured: root.dataset.agentConfigured === "true",
+  demoMode: root.dataset.demoMode === "true",
+  micWorkletUrl: root.dataset.micWorklet,
+  playerWorkletUrl: root.dataset.playerWorklet,
+};
+
+export const debug = {
+  state: "idle",
+  states: [], // every state shown, in order (each once per change)
+  callId: null,
+  endReason: null,
+  closeCode: null,
+  message: null,
+  events: [],
+  mic: { sampleRate: null, framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0, level: 0 },
+  player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false },
+};
+window.voiceDebug = debug;
+
+export function showMessage(kind, text) {
+  // Problems go to the role=alert region (announced at once), news to role=status.
+  ui.alert.textContent = kind === "error" ? text : "";
+  ui.info.textContent = kind === "error" ? "" : text;
+  ui.alert.hidden = kind !== "error";
+  ui.info.hidden = kind === "error" || !text;
+  debug.message = text ? { kind, text } : null;
+}
+
+export function clearMessage() {
+  showMessage("info", "");
+}
+
+export function setState(state) {
+  if (debug.states[debug.states.length - 1] !== state) debug.states.push(state);
+  debug.state = state;
+  root.dataset.state = state;
+  ui.stateText.textContent = STATE_WORDS[state];
+}
+
+export function setMeter(level) {
+  // RMS to a 0..1 meter on a -60..0 dBFS scale, which is how loudness is heard.
+  const db = level > 0 ? 20 * Math.log10(level) : -60;
+  const value = Math.max(0, Math.min(1, (db + 60) / 60));
+  ui.meterFill.style.transform = `scaleX(${value})`;
+  ui.meter.setAttribute("aria-valuenow", String(Math.round(value * 100)));
+}

@@ -1,0 +1,182 @@
+"""The back office as a support lead sees it in real Chromium, at a desktop's and a phone's
+width, with screenshots in test-artifacts/back-office/.
+
+Arjun, a support lead, signs in through the admin's login page and opens the pages of the back
+office. Every page must load without a console error: in particular without a violation of
+its Content-Security-Policy (voiceproject/csp.py), which Chromium reports as one.
+
+    Chromium ──▶ daphne subprocess (the test database)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
+
+from realtime.models import VoiceTokenMint
+from support.models import Customer, Escalation, RefundTier
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
+    LEAD,
+    PASSWORD,
+    priya,
+    priya_ticket,
+    staff_groups,
+)
+from voiceproject.tests.chromium import launched_chromium
+from voiceproject.tests.live_server import BASE_DIR, DaphneServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=15_000)
+
+ARTIFACTS = BASE_DIR / "test-artifacts" / "back-office"
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest_asyncio.fixture
+async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
+    with DaphneServer() as server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def arjun(staff_groups: dict[str, Group]) -> User:  # noqa: F811  (fixture by name)
+    # The server's own (default) password hasher: daphne checks this password.
+    user = User.objects.create_user(
+        "arjun", "arjun@example.com", PASSWORD, is_staff=True, first_name="Arjun",
+        last_name="Mehta",
+    )
+    user.groups.add(staff_groups[LEAD])
+    return user
+
+
+@pytest.fixture
+def mints(arjun: User) -> None:
+    """Two tokens Arjun minted today for customers who called in."""
+    now = timezone.now()
+    for minutes_ago, user_id, name in ((95, 7, "Asha Rao"), (12, 12, "Vikram Singh")):
+        Customer.objects.create(user_id=user_id, name=name, phone=f"+9198000000{user_id:02}")
+        VoiceTokenMint.objects.create(
+            minted_at=now - timedelta(minutes=minutes_ago),
+            staff_username="arjun",
+            staff_name="Arjun Mehta",
+            user_id=user_id,
+            customer_name=name,
+            address="203.0.113.7",
+        )
+
+
+class BackOffice:
+    """One signed-in browser context per width, noting what the browser complained about."""
+
+    def __init__(self, server: DaphneServer, contexts: dict[str, BrowserContext]) -> None:
+        self.server = server
+        self.contexts = contexts
+        self.pages: dict[str, Page] = {}
+        self.problems: list[str] = []
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        # Chromium asks every site for /favicon.ico on its own; the project serves none.
+        if message.type == "error" and not message.location.get("url", "").endswith(
+            "/favicon.ico"
+        ):
+            self.problems.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def _on_response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{response.status} {response.url}")
+
+    async def sign_in(self, username: str) -> None:
+        for width, context in self.contexts.items():
+            page = await context.new_page()
+            page.on("console", self._on_console)
+            page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+            page.on("response", self._on_response)
+            await page.goto(self.server.url + "/admin/login/?next=/admin/")
+            await page.get_by_label("Username").fill(username)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("link", name="Log out").or_(
+                page.get_by_role("button", name="Log out")
+            )).to_be_visible()  # fmt: skip
+            self.pages[width] = page
+
+    async def visit(self, path: str, name: str) -> dict[str, Page]:
+        """Open `path` at every width and screenshot it as `name`."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for width, page in self.pages.items():
+            response = await page.goto(self.server.url + path)
+            assert response is not None and response.ok, f"{path}: {response and response.status}"
+            await page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
+        return self.pages
+
+
+@pytest_asyncio.fixture
+async def back_office(server: DaphneServer, browser: Browser) -> AsyncIterator[BackOffice]:
+    contexts = {
+        name: await browser.new_context(viewport={"width": px, "height": 900})
+        for name, px in WIDTHS.items()
+    }
+    yield BackOffice(server, contexts)
+    for context in contexts.values():
+        await context.close()
+
+
+async def test_a_lead_reads_who_minted_voice_tokens(
+    arjun: User, mints: None, back_office: BackOffice
+) -> None:
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit("/admin/realtime/voicetokenmint/", "mint-audit")
+
+    for page in pages.values():
+        table = page.locator("#result_list")
+        await expect(table).to_contain_text("Arjun Mehta (arjun)")
+        await expect(table).to_contain_text("Vikram Singh (#12)")
+        await expect(page.locator(".object-tools .addlink")).to_have_count(0)
+    assert back_office.problems == []
+
+
+async def test_the_back_office_runs_under_its_content_security_policy(
+    arjun: User, priya_ticket: Escalation, back_office: BackOffice,  # noqa: F811
+) -> None:
+    gold = await asyncio.to_thread(RefundTier.objects.get, name="Gold")
+    await back_office.sign_in("arjun")
+
+    for path, name in [
+        ("/admin/", "admin-index"),
+        ("/admin/support/escalation/", "admin-escalations"),
+        (f"/admin/support/refundtier/{gold.pk}/change/", "admin-refund-tier"),
+        ("/staff/", "staff-dashboard"),
+        ("/staff/queue/", "staff-queue"),
+        ("/staff/tickets/TKT-AAAAAA/", "staff-ticket"),
+        ("/staff/calls/call-priya-1/", "staff-call"),
+    ]:
+        await back_office.visit(path, name)
+
+    # The admin's own scripts run: the action checkbox selects every escalation on the page.
+    page = back_office.pages["desktop"]
+    await page.goto(back_office.server.url + "/admin/support/escalation/")
+    await page.locator("#action-toggle").check()
+    await expect(page.locator(".action-counter")).to_contain_text("1 of 1 selected")
+    # And the live queue's script opened its WebSocket.
+    await page.goto(back_office.server.url + "/staff/queue/")
+    await expect(page.locator("[data-live-status]")).to_have_text(
+        "Live: new tickets appear here as callers are escalated."
+    )
+    assert back_office.problems == []
