@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "voiceproject.apps.VoiceProjectConfig",
     "support",
     "realtime",
+    "postcall",
 ]
 
 MIDDLEWARE = [
