@@ -168,6 +168,33 @@ VOICE_DEMO_MODE: bool = env.bool("VOICE_DEMO_MODE", default=DEBUG)
 VOICE_API_KEY: str = env.str("VOICE_API_KEY", default="")
 VOICE_SESSION_TOKEN_TTL: int = env.int("VOICE_SESSION_TOKEN_TTL", default=300)
 
+# --- After the call (issue 14; postcall/) -----------------------------------------------------
+# Live API prices, USD per million tokens, paid tier, from Google's pricing page as of
+# 2026-11 (the LiteLLM cost map agrees). Override with LIVE_PRICES as JSON in the same shape.
+DEFAULT_LIVE_PRICES = {
+    model: {
+        "input": {"TEXT": 0.75, "AUDIO": 3.00, "IMAGE": 1.00, "VIDEO": 1.00},
+        "output": {"TEXT": 4.50, "AUDIO": 12.00},
+    }
+    for model in ("gemini-3.8-live", "gemini-3.8-live-extended-thinking",
+                  "gemini-3.1-flash-live-preview")
+} | {
+    model: {
+        "input": {"TEXT": 0.50, "AUDIO": 3.00, "IMAGE": 3.00, "VIDEO": 3.00},
+        "output": {"TEXT": 2.00, "AUDIO": 12.00},
+    }
+    for model in ("gemini-2.5-flash-native-audio-preview-12-2025",
+                  "gemini-2.5-flash-native-audio-preview-09-2025",
+                  "gemini-2.5-flash-native-audio-latest")
+}  # fmt: skip
+LIVE_PRICES: dict[str, dict[str, dict[str, float]]] = env.json(
+    "LIVE_PRICES", default=DEFAULT_LIVE_PRICES
+)
+# Call costs are shown in this currency, converted from USD at COST_PER_USD (units of the
+# currency per US dollar; set it to today's rate: the default is the rate of 2026-11).
+COST_CURRENCY: str = env.str("COST_CURRENCY", default="INR")
+COST_PER_USD: float = env.float("COST_PER_USD", default=88.5)
+
 # --- Twilio ------------------------------------------------------------------------------------
 
 PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="")
