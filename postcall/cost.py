@@ -98,6 +98,8 @@ def call_cost(
 
 
 def _minor(usd: float, per_usd: float) -> int:
-    return int((Decimal(repr(usd)) * Decimal(repr(per_usd)) * 100).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP
-    ))
+    return int(
+        (Decimal(repr(usd)) * Decimal(repr(per_usd)) * 100).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP
+        )
+    )
