@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from postcall.cost import modality_counts
+from postcall.observer import CallObserver
 from realtime import live_protocol as lp
 from realtime.call_record import CallRecord
 from realtime.instructions import system_instruction
@@ -81,6 +83,7 @@ def _scheduling_for(model: str) -> lp.Scheduling | None:
 class CallSession:
     def __init__(self, *, caller: Caller, customer: Customer | None, channel: str) -> None:
         self.call_id = f"CALL-{uuid.uuid4().hex[:16]}"
+        self.observer = CallObserver(call_id=self.call_id, channel=channel)
         self.customer = customer
         self._caller = caller
         self._record = CallRecord(
@@ -114,6 +117,7 @@ class CallSession:
 
     async def start(self) -> None:
         await self._record.open()
+        await self.observer.started()
         self._tasks = [
             asyncio.create_task(self._live.run(), name=f"{self.call_id} live"),
             asyncio.create_task(self._deliver_outbound(), name=f"{self.call_id} outbound"),
@@ -140,6 +144,7 @@ class CallSession:
         try:
             await self._record.close(self._end_reason)
         finally:
+            await self.observer.ended(self._end_reason, dropped_agent_chunks=self.dropped_agent_chunks, dropped_caller_bytes=self._live.dropped_audio_bytes)  # noqa: E501
             self._closed.set()
 
     async def end(self, reason: str, *, tell_caller: CallEvent | None = None) -> None:
@@ -155,9 +160,11 @@ class CallSession:
     # --- from the caller ----------------------------------------------------------------------
 
     async def caller_audio(self, pcm16k: bytes) -> None:
+        self.observer.caller_audio(pcm16k)
         await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> None:
+        self.observer.caller_text()
         self._record.add_transcript("user", text)
         self._live.send_text(text)
 
@@ -178,6 +185,7 @@ class CallSession:
         )
 
     def _on_live_event(self, event: object) -> None:
+        self.observer.on_live_event(event)
         match event:
             case lp.AudioChunk(data=data):
                 self._send_audio(data)
@@ -203,6 +211,7 @@ class CallSession:
                         "response_token_count": event.response_token_count,
                         "total_token_count": event.total_token_count,
                         "thoughts_token_count": event.thoughts_token_count,
+                        **modality_counts(event.details),
                     }
                 )
             case Ready():
@@ -283,6 +292,7 @@ class CallSession:
 
     def _tool_finished(self, outcome: ToolOutcome) -> None:
         result = outcome.result or {}
+        self.observer.tool_finished(outcome.name, outcome.ms, bool(result.get("ok")) and not outcome.failed)  # noqa: E501
         self._record.add_tool_call(
             {
                 "name": outcome.name,
