@@ -19,6 +19,7 @@ COPY manage.py ./
 COPY voiceproject voiceproject
 COPY support support
 COPY realtime realtime
+COPY postcall postcall
 COPY mongo_migrations mongo_migrations
 COPY templates templates
 COPY static static

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
+from postcall.cost import modality_counts
+from postcall.observer import CallObserver
 from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
@@ -95,6 +97,7 @@ class CallSession:
         limits: Limits | None = None,
     ) -> None:
         self.call_id = f"CALL-{uuid.uuid4().hex[:16]}"
+        self.observer = CallObserver(call_id=self.call_id, channel=channel)
         self.customer = customer
         self.channel = channel
         self._caller = caller
@@ -145,6 +148,7 @@ class CallSession:
                 "too_many_calls",
                 "You already have a call open with us; please use that one, or end it first.",
             )
+        await self.observer.started()
         self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
         self._spawn(self._watch(), "watchdog")
@@ -169,7 +173,16 @@ class CallSession:
             self._flush_captions()
             await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
         finally:
-            self._closed.set()
+            try:
+                await self.observer.ended(
+                    self._end_reason,
+                    dropped_agent_chunks=self.dropped_agent_chunks,
+                    dropped_caller_bytes=(
+                        self._live.dropped_audio_bytes + self._audio_gate.dropped_bytes
+                    ),
+                )
+            finally:
+                self._closed.set()
 
     async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
         """End the call from our side: tell the caller why, then hang up, then close."""
@@ -197,6 +210,7 @@ class CallSession:
 
     async def caller_audio(self, pcm16k: bytes) -> None:
         if self._audio_gate.allow(len(pcm16k), time.monotonic()):
+            self.observer.caller_audio(pcm16k)
             await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> ce.Notice | None:
@@ -205,6 +219,7 @@ class CallSession:
         if not self._typed.allow(now):
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
         self._watchdog.caller_spoke(now)
+        self.observer.caller_text()
         self._record.add_transcript("user", text)
         self._live.send_text(text)
         return None
@@ -226,6 +241,7 @@ class CallSession:
         )
 
     def _on_live_event(self, event: object) -> None:
+        self.observer.on_live_event(event)
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
@@ -259,6 +275,7 @@ class CallSession:
                         "response_token_count": event.response_token_count,
                         "total_token_count": event.total_token_count,
                         "thoughts_token_count": event.thoughts_token_count,
+                        **modality_counts(event.details),
                     }
                 )
             case lp.Malformed(detail=detail):
@@ -379,6 +396,9 @@ class CallSession:
             return
         self._watchdog.tool_finished(time.monotonic())
         result = outcome.result
+        self.observer.tool_finished(
+            outcome.name, outcome.ms, bool(result.get("ok")) and not outcome.failed
+        )
         self._record.add_tool_call(
             {
                 "name": outcome.name,

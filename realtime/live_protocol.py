@@ -297,6 +297,15 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceActivity:
+    """The Live API's own speech detection: the caller started (`start`) or stopped talking;
+    `offset_s` is where in the connection's audio stream, when the server says."""
+
+    start: bool
+    offset_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Malformed:
     """Part of a frame could not be read (the rest of it was): for the log."""
 
@@ -316,6 +325,7 @@ ServerEvent: TypeAlias = (
     | GoAway
     | ResumptionUpdate
     | Usage
+    | VoiceActivity
     | Malformed
 )
 
@@ -527,6 +537,24 @@ def _parse_usage(value: Any) -> list[ServerEvent]:
     ]
 
 
+_ACTIVITY_TYPES = {
+    "ACTIVITY_START": True, "ACTIVITY_END": False,
+    "VAD_SIGNAL_TYPE_SOS": True, "VAD_SIGNAL_TYPE_EOS": False,
+}  # fmt: skip
+
+
+def _parse_voice_activity(value: Any) -> list[ServerEvent]:
+    body = _object(value, "voiceActivity")
+    kind = _optional_str(body, "voiceActivityType", "voiceActivity") or _optional_str(
+        body, "vadSignalType", "voiceActivityDetectionSignal"
+    )
+    if kind not in _ACTIVITY_TYPES:
+        return []  # unspecified, or a type newer than this code
+    offset = _get(body, "audioOffset")
+    offset_s = None if offset is None else parse_duration(offset)
+    return [VoiceActivity(_ACTIVITY_TYPES[kind], offset_s)]
+
+
 _TOP_LEVEL: dict[str, Callable[[Any], list[ServerEvent]]] = {
     "setupComplete": _parse_setup_complete,
     "serverContent": _parse_server_content,
@@ -535,6 +563,8 @@ _TOP_LEVEL: dict[str, Callable[[Any], list[ServerEvent]]] = {
     "goAway": _parse_go_away,
     "sessionResumptionUpdate": _parse_resumption_update,
     "usageMetadata": _parse_usage,
+    "voiceActivity": _parse_voice_activity,
+    "voiceActivityDetectionSignal": _parse_voice_activity,
 }
 
 _DURATION = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)s$")

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "voiceproject.apps.VoiceProjectConfig",
     "support",
     "realtime",
+    "postcall",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,49 @@ VOICE_RECORDING_NOTICE: str = env.str(
 # hours for callbacks are counted in it.
 SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
 
+# --- After the call (issue 14; postcall/) -----------------------------------------------------
+# Live API prices, USD per million tokens, paid tier, from Google's pricing page as of
+# 2026-11 (the LiteLLM cost map agrees). Override with LIVE_PRICES as JSON in the same shape.
+DEFAULT_LIVE_PRICES = {
+    model: {
+        "input": {"TEXT": 0.75, "AUDIO": 3.00, "IMAGE": 1.00, "VIDEO": 1.00},
+        "output": {"TEXT": 4.50, "AUDIO": 12.00},
+    }
+    for model in ("gemini-3.8-live", "gemini-3.8-live-extended-thinking",
+                  "gemini-3.1-flash-live-preview")
+} | {
+    model: {
+        "input": {"TEXT": 0.50, "AUDIO": 3.00, "IMAGE": 3.00, "VIDEO": 3.00},
+        "output": {"TEXT": 2.00, "AUDIO": 12.00},
+    }
+    for model in ("gemini-2.5-flash-native-audio-preview-12-2025",
+                  "gemini-2.5-flash-native-audio-preview-09-2025",
+                  "gemini-2.5-flash-native-audio-latest")
+}  # fmt: skip
+LIVE_PRICES: dict[str, dict[str, dict[str, float]]] = env.json(
+    "LIVE_PRICES", default=DEFAULT_LIVE_PRICES
+)
+# Call costs are shown in this currency, converted from USD at COST_PER_USD (units of the
+# currency per US dollar; set it to today's rate: the default is the rate of 2026-11).
+COST_CURRENCY: str = env.str("COST_CURRENCY", default="INR")
+COST_PER_USD: float = env.float("COST_PER_USD", default=88.5)
+
+# A summary of each ended call by this model (google-genai), with GEMINI_API_KEY; empty turns
+# it off (a one-line account from the tool results stands in). gemini-3.5-flash-lite: GA
+# since 2026-07-21, Google's low-latency, low-cost model for high-volume automation.
+CALL_SUMMARY_MODEL: str = env.str("CALL_SUMMARY_MODEL", default="gemini-3.5-flash-lite")
+CALL_SUMMARY_TIMEOUT_S: float = env.float("CALL_SUMMARY_TIMEOUT_S", default=20.0)
+# Another endpoint for the summary's REST calls (a proxy, a regional endpoint, a local fake).
+CALL_SUMMARY_BASE_URL: str = env.str("CALL_SUMMARY_BASE_URL", default="")
+# Recordings: off unless RECORD_CALLS is on; kept RECORDING_RETENTION_DAYS, then deleted by
+# `manage.py delete_old_recordings` (run it daily from cron).
+RECORD_CALLS: bool = env.bool("RECORD_CALLS", default=False)
+RECORDING_RETENTION_DAYS: int = env.int("RECORDING_RETENTION_DAYS", default=30)
+# /metrics answers a request bearing METRICS_TOKEN, or coming from METRICS_ALLOWED_NETWORKS
+# (CIDRs, e.g. 10.0.0.0/8); with neither set it answers 404.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS: list[str] = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+
 # --- Twilio ------------------------------------------------------------------------------------
 
 PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="")
@@ -240,11 +284,24 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
 
+# LOG_FORMAT=json: one JSON object per line (for a log collector); every line of a call
+# carries its call id either way (postcall/logs.py).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"call_id": {"()": "postcall.logs.CallIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(call_id)s]: %(message)s"},
+        "json": {"()": "postcall.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["call_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pymongo": {"level": "WARNING"}, "websockets": {"level": "WARNING"}},
 }

@@ -15,4 +15,5 @@ urlpatterns = [
     path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
     path("twilio/voice", twilio_voice, name="twilio-voice"),
+    path("", include("postcall.urls")),
 ]

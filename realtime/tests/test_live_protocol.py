@@ -412,9 +412,20 @@ def test_resumption_updates() -> None:
     ]
 
 
+def test_the_live_apis_own_speech_activity_signals() -> None:
+    assert lp.parse_server_message(
+        '{"voiceActivity": {"voiceActivityType": "ACTIVITY_END", "audioOffset": "1.25s"}}'
+    ) == [lp.VoiceActivity(start=False, offset_s=1.25)]
+    assert lp.parse_server_message(
+        '{"voice_activity_detection_signal": {"vad_signal_type": "VAD_SIGNAL_TYPE_SOS"}}'
+    ) == [lp.VoiceActivity(start=True)]
+    # An unspecified or newer type says nothing usable.
+    assert lp.parse_server_message('{"voiceActivity": {"voiceActivityType": "TYPE_X"}}') == []
+
+
 def test_unknown_keys_are_ignored() -> None:
     frame = (
-        '{"voiceActivity": {"voiceActivityType": "ACTIVITY_START"}, "serverContent": '
+        '{"someFutureEvent": {"kind": "ACTIVITY_START"}, "serverContent": '
         '{"modelTurn": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "AA=="}},'
         '{"executableCode": {}}]}, "groundingMetadata": {}}}'
     )

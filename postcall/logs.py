@@ -1,0 +1,40 @@
+"""Structured logs: one JSON object per line, with the call id on every line of a call.
+
+`call_id` is a context variable: set it where a call starts (CallObserver does, in the task
+that carries the call), and every log line of that task and of the tasks it starts afterwards
+carries it. `LOG_FORMAT=json` selects `JsonFormatter` in settings.LOGGING; the plain format
+shows the call id too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from datetime import UTC, datetime
+
+call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+
+
+class CallIdFilter(logging.Filter):
+    """Puts the current call id (or "-") on every record as `call_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.call_id = call_id.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        current = getattr(record, "call_id", None) or call_id.get()
+        if current and current != "-":
+            entry["call_id"] = current
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)

@@ -1,0 +1,29 @@
+"""Delete call recordings older than RECORDING_RETENTION_DAYS. Meant for cron, daily:
+
+0 3 * * *  cd /app && python manage.py delete_old_recordings
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from postcall import store
+
+
+class Command(BaseCommand):
+    help = "Delete call recordings older than RECORDING_RETENTION_DAYS (or --days)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        days = options["days"] if options["days"] is not None else settings.RECORDING_RETENTION_DAYS
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        deleted = store.delete_older_than(cutoff)
+        self.stdout.write(
+            f"Deleted {deleted} recording(s) started before {cutoff:%Y-%m-%d %H:%M} UTC."
+        )

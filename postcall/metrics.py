@@ -1,0 +1,69 @@
+"""The operators' metrics (Prometheus), through the official client. One owner: call sites
+use the helpers below, and `/metrics` (views.metrics) renders them.
+
+Several worker processes: set PROMETHEUS_MULTIPROC_DIR to an empty directory shared by the
+workers of one host (cleared at each deploy) before they start; each worker then writes its
+figures there and any worker's `/metrics` answers for all of them (the client's multiprocess
+mode; gauges sum live processes only). Without it, each process serves its own figures, which
+is right for one process (or when the scraper reaches every worker itself).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:
+    # A finished worker's live gauges must stop counting.
+    atexit.register(multiprocess.mark_process_dead, os.getpid())
+
+LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0)
+TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CALLS_IN_PROGRESS = Gauge(
+    "voice_calls_in_progress", "Calls being carried now.", ["channel"],
+    multiprocess_mode="livesum",
+)  # fmt: skip
+CALLS_STARTED = Counter("voice_calls_started", "Calls started.", ["channel"])
+CALLS_ENDED = Counter("voice_calls_ended", "Calls ended, by outcome.", ["channel", "outcome"])
+UPSTREAM_RESUMES = Counter("voice_upstream_resumes", "Live API sessions resumed mid-call.")
+UPSTREAM_FAILURES = Counter(
+    "voice_upstream_failures", "Live API sessions lost for good, by reason.", ["reason"]
+)
+TOOL_SECONDS = Histogram(
+    "voice_tool_seconds", "Tool run time, by tool.", ["tool", "ok"], buckets=TOOL_BUCKETS
+)
+TURN_LATENCY_SECONDS = Histogram(
+    "voice_turn_latency_seconds",
+    "End of the customer's speech to the agent's first audio, per turn.",
+    buckets=LATENCY_BUCKETS,
+)
+FRAMES_DROPPED = Counter(
+    "voice_audio_dropped", "Audio dropped because a side could not keep up.", ["direction"]
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "voice_escalation_wait_seconds",
+    "How long an escalated customer waited for a person (ticket opened to claimed).",
+    buckets=(5, 15, 30, 60, 90, 120, 300, 600, 1800, 3600),
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type, for this process or all of them."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

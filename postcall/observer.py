@@ -1,0 +1,161 @@
+"""What a call session tells the after-the-call work: the interface realtime/ calls.
+
+    observer = CallObserver(call_id=..., channel="web")   # sets the call id for logs
+    await observer.started()                               # after the call record exists
+    observer.caller_audio(pcm16k)                          # every caller chunk
+    observer.caller_text()                                 # a typed message
+    observer.on_live_event(event)                          # every Live API / client event
+    observer.tool_finished(name, ms, ok)                   # every tool run
+    await observer.ended(reason, dropped_agent_chunks=n, dropped_caller_bytes=m)
+
+`at` (seconds, time.monotonic()) defaults to now. The feeding methods are synchronous and
+cheap (the speech detector, a few comparisons, the recorder's copy of the audio); the work
+at the end (outcome, cost, turns, the recording's last bytes, the summary) happens in
+`ended()` and in a background task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from pymongo.errors import PyMongoError
+
+from postcall import finish, logs, metrics
+from postcall.latency import AudioClock, Turn, TurnTracker
+from postcall.recording import STAFF_RATE, CallRecorder
+from postcall.speech import SpeechDetector, SpeechEnded
+from realtime import live_protocol as lp
+from realtime.live_client import Failed, Ready, Resumed
+
+log = logging.getLogger(__name__)
+
+
+class CallObserver:
+    def __init__(
+        self, *, call_id: str, channel: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.call_id = call_id
+        self.channel = channel
+        self._clock = clock
+        # Every log line of the task carrying this call (and of the tasks it starts from now
+        # on) names the call.
+        logs.call_id.set(call_id)
+        self._t0 = clock()
+        self._wall0 = dt.datetime.now(dt.UTC)
+        self.detector = SpeechDetector()
+        self.turns = TurnTracker()
+        self.audio_clock = AudioClock()
+        self.recorder: CallRecorder | None = None
+        self._user_start: float | None = None
+        self._started = self._ended = False
+
+    async def started(self) -> None:
+        """The call is on (its record exists and it was not refused)."""
+        self._started = True
+        metrics.CALLS_STARTED.labels(self.channel).inc()
+        metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
+        if settings.RECORD_CALLS:
+            self.recorder = CallRecorder(
+                self.call_id, t0=self._t0, clock=self._clock, channel=self.channel
+            )
+            await self.recorder.open()
+
+    # --- during the call ---------------------------------------------------------------------
+
+    def caller_audio(self, pcm16k: bytes, at: float | None = None) -> None:
+        at = self._clock() if at is None else at
+        self.audio_clock.add(len(pcm16k) // 2, at)
+        edge = self.detector.feed(pcm16k, at)
+        if isinstance(edge, SpeechEnded):
+            self.turns.user_speech(edge.started_at, edge.at, "detector")
+        if self.recorder is not None:
+            self.recorder.customer(pcm16k, at)
+
+    def caller_text(self, at: float | None = None) -> None:
+        at = self._clock() if at is None else at
+        self.turns.user_speech(at, at, "text")
+
+    def staff_audio(self, pcm16k: bytes, at: float | None = None) -> None:
+        """A staff member's voice to the customer (contract section 8): the agent's side."""
+        at = self._clock() if at is None else at
+        self.turns.agent_audio(at)
+        if self.recorder is not None:
+            self.recorder.agent(pcm16k, at, STAFF_RATE)
+
+    def on_live_event(self, event: object, at: float | None = None) -> None:
+        at = self._clock() if at is None else at
+        match event:
+            case lp.AudioChunk(data=data):
+                self.turns.agent_audio(at)
+                if self.recorder is not None:
+                    self.recorder.agent(data, at)
+            case lp.VoiceActivity(start=start, offset_s=offset):
+                moment = self.audio_clock.arrival(offset) if offset is not None else None
+                moment = at if moment is None else moment
+                if start:
+                    self._user_start = moment
+                else:
+                    self.turns.user_speech(self._user_start or moment, moment, "live")
+                    self._user_start = None
+            case lp.Interrupted():
+                if self.recorder is not None:
+                    self.recorder.interrupted(at)
+                self._turn_over(at)
+            case lp.TurnComplete():
+                self._turn_over(at)
+            case Ready() | Resumed():
+                self.audio_clock.restart()  # offsets count from each connection's start
+                if isinstance(event, Resumed):
+                    metrics.UPSTREAM_RESUMES.inc()
+            case Failed(reason=reason):
+                metrics.UPSTREAM_FAILURES.labels(reason).inc()
+
+    def _turn_over(self, at: float) -> None:
+        turn = self.turns.turn_over(at)
+        if turn is not None and turn.first_audio_ms is not None:
+            metrics.TURN_LATENCY_SECONDS.observe(turn.first_audio_ms / 1000)
+
+    def tool_finished(self, name: str, ms: int, ok: bool, at: float | None = None) -> None:
+        at = self._clock() if at is None else at
+        self.turns.tool(at - ms / 1000, at)
+        metrics.TOOL_SECONDS.labels(name, "true" if ok else "false").observe(ms / 1000)
+
+    # --- at the end --------------------------------------------------------------------------
+
+    async def ended(
+        self, reason: str, *, dropped_agent_chunks: int = 0, dropped_caller_bytes: int = 0
+    ) -> None:
+        """Call once the call record is closed: finish the recording, then write outcome,
+        duration, turns and cost, and schedule the summary. Idempotent."""
+        if self._ended or not self._started:
+            return
+        self._ended = True
+        at = self._clock()
+        metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
+        if dropped_agent_chunks:
+            metrics.FRAMES_DROPPED.labels("to_caller").inc(dropped_agent_chunks)
+        if dropped_caller_bytes:
+            metrics.FRAMES_DROPPED.labels("to_model").inc(dropped_caller_bytes // 640)
+        if self.recorder is not None:
+            try:
+                await self.recorder.close(at)
+            except PyMongoError as error:
+                # What was written so far stays playable (store.open_recording repairs it).
+                log.warning("call %s: could not finish its recording: %s", self.call_id, error)
+        outcome = await finish.finish_call(
+            self.call_id, [self._turn_document(turn) for turn in self.turns.turns]
+        )
+        metrics.CALLS_ENDED.labels(self.channel, outcome or "unknown").inc()
+
+    def _turn_document(self, turn: Turn) -> dict[str, object]:
+        return {
+            "at": self._wall0 + dt.timedelta(seconds=turn.at - self._t0),
+            "user_ms": turn.user_ms,
+            "first_audio_ms": turn.first_audio_ms,
+            "tools_ms": turn.tools_ms,
+            "source": turn.source,
+        }

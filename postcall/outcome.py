@@ -1,0 +1,113 @@
+"""How a call ended (contract section 10), derived from what happened during it. Pure.
+
+    outcome(CallFacts.from_record(call_document)) -> "resolved_refund"
+
+The first rule that applies wins, most consequential first: a call whose agent failed, or that
+went to a person, is that whatever else happened; then work left for later (a ticket, a
+callback); then what the agent settled itself (a refund, a complaint, an answer); a call where
+nobody got an answer is abandoned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    RESOLVED_REFUND = "resolved_refund"
+    RESOLVED_INFO = "resolved_info"
+    COMPLAINT_FILED = "complaint_filed"
+    ESCALATED = "escalated"
+    CALLBACK_SCHEDULED = "callback_scheduled"
+    ABANDONED = "abandoned"
+    AGENT_UNAVAILABLE = "agent_unavailable"
+    TRANSFERRED = "transferred"
+
+    @property
+    def label(self) -> str:
+        return LABELS[self]
+
+
+LABELS = {
+    Outcome.RESOLVED_REFUND: "Resolved with a refund",
+    Outcome.RESOLVED_INFO: "Answered",
+    Outcome.COMPLAINT_FILED: "Complaint filed",
+    Outcome.ESCALATED: "Escalated to a person",
+    Outcome.CALLBACK_SCHEDULED: "Callback booked",
+    Outcome.ABANDONED: "Abandoned",
+    Outcome.AGENT_UNAVAILABLE: "Agent unavailable",
+    Outcome.TRANSFERRED: "Transferred to a person",
+}
+
+# end_reason values (realtime/) that mean the call left the agent for a person.
+TRANSFER_END_REASONS = frozenset({"transferred_to_human", "transferred"})
+AGENT_FAILURE_END_REASONS = frozenset({"agent_unavailable"})
+# Information tools: a successful one means the customer was told something real.
+INFO_TOOLS = frozenset(
+    {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
+)
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the outcome depends on; `succeeded` counts the tools that answered `ok`."""
+
+    end_reason: str = ""
+    succeeded: Mapping[str, int] | None = None
+    customer_spoke: bool = False
+    agent_answered: bool = False
+    taken_over: bool = False
+
+    def ok(self, tool: str) -> int:
+        return (self.succeeded or {}).get(tool, 0)
+
+    @classmethod
+    def from_record(cls, call: Mapping[str, Any]) -> CallFacts:
+        """Facts from a `calls` document (contract section 5, with section 8's staff_events)."""
+        succeeded: dict[str, int] = {}
+        for entry in call.get("tool_calls") or []:
+            if entry.get("ok"):
+                name = str(entry.get("name", ""))
+                succeeded[name] = succeeded.get(name, 0) + 1
+        roles = [line.get("role") for line in call.get("transcript") or []]
+        return cls(
+            end_reason=str(call.get("end_reason") or ""),
+            succeeded=succeeded,
+            customer_spoke="user" in roles,
+            agent_answered=_answered(roles),
+            taken_over=any(
+                event.get("kind") == "take_over" for event in call.get("staff_events") or []
+            ),
+        )
+
+
+def _answered(roles: Iterable[str | None]) -> bool:
+    """The agent said something after the customer did."""
+    heard = False
+    for role in roles:
+        if role == "user":
+            heard = True
+        elif role == "agent" and heard:
+            return True
+    return False
+
+
+def outcome(facts: CallFacts) -> Outcome:
+    if facts.end_reason in AGENT_FAILURE_END_REASONS:
+        return Outcome.AGENT_UNAVAILABLE
+    if facts.end_reason in TRANSFER_END_REASONS or facts.taken_over:
+        return Outcome.TRANSFERRED
+    if facts.ok("escalate_to_human"):
+        return Outcome.ESCALATED
+    if facts.ok("schedule_callback") > facts.ok("cancel_callback"):
+        return Outcome.CALLBACK_SCHEDULED
+    if facts.ok("initiate_refund"):
+        return Outcome.RESOLVED_REFUND
+    if facts.ok("file_complaint"):
+        return Outcome.COMPLAINT_FILED
+    if facts.agent_answered or any(facts.ok(tool) for tool in INFO_TOOLS):
+        return Outcome.RESOLVED_INFO
+    return Outcome.ABANDONED

@@ -1,0 +1,239 @@
+"""Call recordings: both sides on one stereo timeline (customer left; agent and staff right),
+encoded as Opus in Ogg and written to GridFS while the call goes on.
+
+    recorder = CallRecorder(call_id, t0=time.monotonic())
+    await recorder.open()
+    recorder.customer(pcm16k, at); recorder.agent(pcm24k, at); recorder.interrupted(at)
+    await recorder.close(at)
+
+Placement (`Timeline`, pure): caller audio arrives paced in real time and is laid end to end,
+with silence inserted only for a real gap (the microphone paused, a reconnect). Agent audio
+arrives faster than it is played, so it is laid where the caller hears it: at its arrival or
+after the agent audio before it, whichever is later; a barge-in cuts what had not yet been
+played. Every second the settled part of the timeline (up to half a second ago) is encoded
+(`OggOpusEncoder`, PyAV's libopus) and its bytes written (`store.RecordingWriter`), so a crash
+keeps everything said up to a second or two before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+from collections.abc import Callable
+
+import av
+import numpy as np
+import numpy.typing as npt
+from pymongo.errors import PyMongoError
+
+from postcall.store import RecordingWriter
+
+log = logging.getLogger(__name__)
+
+RATE = 16_000  # the recording's rate: the caller's; the agent's 24 kHz is brought down to it
+AGENT_RATE = 24_000
+STAFF_RATE = 16_000
+GAP_S = 0.25  # caller audio later than this starts after silence, not end to end
+SETTLE_S = 0.5  # how far behind real time the encoder stays, for late caller frames
+FLUSH_INTERVAL_S = 1.0
+# CELT at complexity 0: the cheapest Opus encoding (~0.1 CPU-s per call-minute), clear
+# enough to review speech. 32 kbit/s stereo is about 240 KB per minute.
+OPUS_OPTIONS = {"application": "audio", "compression_level": "0"}
+OPUS_BITRATE = 32_000
+OGG_PAGE_DURATION_US = 500_000
+
+Samples = npt.NDArray[np.int16]
+
+
+class Track:
+    """One channel being laid out: samples from `base` on, at `rate`."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.base = 0  # sample index of buffer[0]
+        self.buffer: Samples = np.zeros(0, np.int16)
+        self.cursor = 0  # where the next chunk goes, at the earliest
+
+    def place(self, samples: Samples, start: int) -> None:
+        start = max(start, self.base)
+        end = start + len(samples)
+        needed = end - self.base
+        if needed > len(self.buffer):
+            grown = np.zeros(max(needed, 2 * len(self.buffer)), np.int16)
+            grown[: len(self.buffer)] = self.buffer
+            self.buffer = grown
+        self.buffer[start - self.base : end - self.base] = samples
+        self.cursor = max(self.cursor, end)
+
+    def cut(self, at: int) -> None:
+        """Forget what was placed from `at` on."""
+        if at < self.cursor:
+            self.buffer[max(0, at - self.base) : self.cursor - self.base] = 0
+            self.cursor = max(at, self.base)
+
+    def take(self, until: int) -> Samples:
+        """Samples from `base` to `until` (silence where nothing was placed)."""
+        count = max(0, until - self.base)
+        out = np.zeros(count, np.int16)
+        have = min(count, len(self.buffer))
+        out[:have] = self.buffer[:have]
+        self.buffer = self.buffer[have:]
+        self.base = until if count else self.base
+        return out
+
+
+class Timeline:
+    """Places both sides by arrival time (seconds on the caller's monotonic clock from `t0`)."""
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.customer_track = Track(RATE)
+        self.agent_track = Track(AGENT_RATE)
+
+    def _index(self, track: Track, at: float) -> int:
+        return round((at - self.t0) * track.rate)
+
+    def customer(self, pcm16k: bytes, at: float) -> None:
+        samples = np.frombuffer(pcm16k, "<i2", len(pcm16k) // 2)
+        track = self.customer_track
+        start = self._index(track, at) - len(samples)
+        if start <= track.cursor + GAP_S * RATE:
+            start = track.cursor  # end to end: arrival times jitter, the stream does not
+        track.place(samples, start)
+
+    def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
+        samples = np.frombuffer(pcm, "<i2", len(pcm) // 2)
+        if rate != AGENT_RATE:  # staff speech (16 kHz) on the agent's side
+            samples = _upsample_16k_to_24k(samples)
+        track = self.agent_track
+        track.place(samples, max(track.cursor, self._index(track, at)))
+
+    def interrupted(self, at: float) -> None:
+        self.agent_track.cut(self._index(self.agent_track, at))
+
+    def settled(self, at: float) -> tuple[Samples, Samples]:
+        """Both sides up to `at` (customer at 16 kHz, agent at 24 kHz); they leave the
+        timeline. Whole 20 ms steps only, so both sides always cover the same span."""
+        steps = int((at - self.t0) * 50)
+        return self.customer_track.take(steps * 320), self.agent_track.take(steps * 480)
+
+
+def _upsample_16k_to_24k(samples: Samples) -> Samples:
+    # Rare (staff on the call): linear interpolation is enough for a review recording.
+    positions = np.arange(len(samples) * 3 // 2) * (2 / 3)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
+
+
+class OggOpusEncoder:
+    """Stereo 16 kHz PCM16 in, Ogg Opus bytes out as they are ready (`encode`, `finish`)."""
+
+    def __init__(self) -> None:
+        self._out = bytearray()
+        self._container = av.open(
+            self, "w", format="ogg", buffer_size=4096,
+            options={"flush_packets": "1", "page_duration": str(OGG_PAGE_DURATION_US)},
+        )  # fmt: skip
+        self._stream = self._container.add_stream("libopus", rate=RATE, layout="stereo")
+        self._stream.bit_rate = OPUS_BITRATE
+        self._stream.options = dict(OPUS_OPTIONS)
+        self._agent_rate = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        self._pts = 0
+
+    def write(self, data: bytes) -> int:  # PyAV's output
+        self._out += data
+        return len(data)
+
+    def _drain(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def encode(self, customer16k: Samples, agent24k: Samples) -> bytes:
+        agent = self._resample(agent24k, len(customer16k))
+        stereo = np.empty((1, 2 * len(customer16k)), np.int16)
+        stereo[0, 0::2] = customer16k
+        stereo[0, 1::2] = agent
+        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
+        frame.sample_rate = RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, RATE)
+        self._pts += len(customer16k)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        return self._drain()
+
+    def _resample(self, agent24k: Samples, count: int) -> Samples:
+        frame = av.AudioFrame.from_ndarray(agent24k.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AGENT_RATE
+        out = [f.to_ndarray().reshape(-1) for f in self._agent_rate.resample(frame)]
+        got: Samples = np.concatenate(out) if out else np.zeros(0, np.int16)
+        # The resampler holds a few samples back: pad or trim to keep both sides aligned.
+        if len(got) < count:
+            got = np.concatenate((np.zeros(count - len(got), np.int16), got))
+        return got[-count:] if count else got[:0]
+
+    def finish(self) -> bytes:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        return self._drain()
+
+
+class CallRecorder:
+    """One call's recording. All feeding methods are synchronous and cheap; `open()` starts
+    the writer task and `close()` ends it (idempotent), writing the rest."""
+
+    def __init__(
+        self, call_id: str, *, t0: float, clock: Callable[[], float], channel: str = ""
+    ) -> None:
+        self.call_id = call_id
+        self._clock = clock
+        self.timeline = Timeline(t0)
+        self._encoder = OggOpusEncoder()
+        self._writer = RecordingWriter(call_id, channel=channel)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._writer.open()
+        self._task = asyncio.create_task(self._run(), name=f"{self.call_id} recording")
+
+    def customer(self, pcm16k: bytes, at: float) -> None:
+        self.timeline.customer(pcm16k, at)
+
+    def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
+        self.timeline.agent(pcm, at, rate)
+
+    def interrupted(self, at: float) -> None:
+        self.timeline.interrupted(at)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            try:
+                await asyncio.shield(self._flush(self._clock() - SETTLE_S))
+            except PyMongoError as error:
+                # The call goes on; the bytes stay pending and the next flush retries them.
+                log.warning("call %s: could not write its recording: %s", self.call_id, error)
+
+    async def _flush(self, until: float, *, last: bool = False) -> None:
+        async with self._lock:
+            customer, agent = self.timeline.settled(until)
+            data = self._encoder.encode(customer, agent) if len(customer) else b""
+            if last:
+                data += self._encoder.finish()
+            await self._writer.append(data, final=last)
+
+    async def close(self, at: float) -> None:
+        """Everything up to `at` (the end of the call) is written and the file completed."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._flush(at, last=True)

@@ -1,0 +1,199 @@
+"""A summary staff can trust, written onto the call after it ends (contract section 10).
+
+With GEMINI_API_KEY and CALL_SUMMARY_MODEL set, the transcript and tool calls go to the model
+through the official google-genai SDK with a response schema (`text`, `sentiment`,
+`resolved`, `follow_up`); each attempt has a timeout and failed attempts are retried with
+backoff. Without a model, or when every attempt fails or answers something off-schema, a
+deterministic one-line account built from the tool results stands in (`source:
+"tool_results"`), so every ended call has a `summary`. `schedule()` runs it in the
+background; `summarize_call()` is re-runnable at any time (the call page's button).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from django.conf import settings
+from pydantic import BaseModel, Field, ValidationError
+from pymongo.errors import PyMongoError
+
+from postcall.outcome import CallFacts, Outcome, outcome
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+BACKOFF_S = 1.0  # then 2 s
+PROMPT = """You review a customer-support phone call between a food-delivery customer and an \
+AI voice agent. From the transcript and the tool calls below, write for the support team:
+- text: two or three plain sentences on what the customer wanted and what was done;
+- sentiment: how the customer felt by the end (negative, neutral or positive);
+- resolved: whether the customer's problem was settled during the call;
+- follow_up: what a person must still do, or an empty string.
+Amounts are in rupees. Do not invent anything the call does not show.
+"""
+
+
+class CallSummary(BaseModel):
+    text: str = Field(min_length=1, max_length=1200)
+    sentiment: Literal["negative", "neutral", "positive"]
+    resolved: bool
+    follow_up: str = Field(max_length=600)
+
+
+class SummaryFailed(Exception):
+    """The model gave no usable summary; `reason` says why (for the log and the page)."""
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def call_text(call: Mapping[str, Any]) -> str:
+    """The call as the model reads it: transcript lines, then what each tool did."""
+    lines = [
+        f"{line.get('role', '?')}: {line.get('text', '')}" for line in call.get("transcript") or []
+    ]
+    tools = [
+        f"- {entry.get('name')}({json.dumps(entry.get('args') or {}, ensure_ascii=False)}) -> "
+        f"{json.dumps(entry.get('result') or {}, ensure_ascii=False, default=str)}"
+        for entry in call.get("tool_calls") or []
+    ]
+    return (
+        "Transcript:\n"
+        + ("\n".join(lines) or "(nothing said)")
+        + "\n\nTool calls:\n"
+        + ("\n".join(tools) or "(none)")
+    )
+
+
+async def ask_model(call: Mapping[str, Any]) -> CallSummary:
+    """One structured summary from the model; raises SummaryFailed after the last attempt."""
+    from google import genai
+    from google.genai import errors, types
+
+    options = types.HttpOptions(
+        timeout=int(settings.CALL_SUMMARY_TIMEOUT_S * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),  # ours below, with the timeout
+    )
+    if settings.CALL_SUMMARY_BASE_URL:
+        options.base_url = settings.CALL_SUMMARY_BASE_URL
+    client = genai.Client(api_key=settings.GEMINI_API_KEY, http_options=options)
+    config = types.GenerateContentConfig(
+        system_instruction=PROMPT,
+        response_mime_type="application/json",
+        response_schema=CallSummary,
+    )
+    reason = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with asyncio.timeout(settings.CALL_SUMMARY_TIMEOUT_S):
+                response = await client.aio.models.generate_content(
+                    model=settings.CALL_SUMMARY_MODEL, contents=call_text(call), config=config
+                )
+            return CallSummary.model_validate_json(response.text or "")
+        except TimeoutError:
+            reason = f"no answer within {settings.CALL_SUMMARY_TIMEOUT_S:g} s"
+        except errors.APIError as error:
+            reason = f"API error {error.code}: {error.message}"
+        except ValidationError as error:
+            reason = f"answer off the schema: {error.error_count()} problem(s)"
+        except OSError as error:  # the network (httpx's transport errors are OSErrors too)
+            reason = f"unreachable: {error}"
+        log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, reason)
+        if attempt < ATTEMPTS:
+            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+    raise SummaryFailed(reason)
+
+
+# --- without the model ---------------------------------------------------------------------------
+
+
+def account(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The deterministic stand-in: one line from the tool results, plus the outcome."""
+    result = outcome(CallFacts.from_record(call))
+    done: list[str] = []
+    follow_up = ""
+    for entry in call.get("tool_calls") or []:
+        data = entry.get("result") or {}
+        if not entry.get("ok"):
+            continue
+        name = entry.get("name")
+        if name == "initiate_refund":
+            done.append(f"refunded ₹{data.get('amount')} ({data.get('percent')}%) on "
+                        f"{data.get('order_id')}")  # fmt: skip
+        elif name == "file_complaint":
+            done.append(f"filed complaint {data.get('complaint_id')}")
+        elif name == "escalate_to_human":
+            done.append(f"opened ticket {data.get('ticket_id')}")
+            follow_up = f"A colleague should pick up ticket {data.get('ticket_id')}."
+        elif name == "schedule_callback":
+            done.append(f"booked callback {data.get('callback_id')}")
+            follow_up = follow_up or f"Call the customer back ({data.get('callback_id')})."
+        elif name in ("check_order_status", "get_order_details", "get_user_profile"):
+            looked = "looked up the customer's orders"
+            if looked not in done:
+                done.append(looked)
+    if result == Outcome.AGENT_UNAVAILABLE:
+        follow_up = follow_up or "The agent failed mid-call: check the customer was helped."
+    text = result.label + (": " + "; ".join(done) if done else "") + "."
+    return {
+        "text": text,
+        "sentiment": None,
+        "resolved": result in (Outcome.RESOLVED_REFUND, Outcome.RESOLVED_INFO),
+        "follow_up": follow_up,
+        "source": "tool_results",
+    }
+
+
+# --- running it ----------------------------------------------------------------------------------
+
+
+async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary document for an ended call (model, or the stand-in)."""
+    if not (settings.GEMINI_API_KEY and settings.CALL_SUMMARY_MODEL):
+        return account(call)
+    try:
+        answer = await ask_model(call)
+    except SummaryFailed as failure:
+        return {**account(call), "error": str(failure)}
+    return {**answer.model_dump(), "source": "model", "model": settings.CALL_SUMMARY_MODEL}
+
+
+async def summarize_call(call_id: str) -> dict[str, Any] | None:
+    """(Re)write the call's `summary`; None when there is no such ended call."""
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
+    if call is None:
+        return None
+    written = await summarize(call)
+    await calls.update_one({"call_id": call_id}, {"$set": {"summary": written}})
+    return written
+
+
+_running: set[asyncio.Task[Any]] = set()
+
+
+def schedule(call_id: str) -> asyncio.Task[Any]:
+    """Summarize in the background on this loop (never on the call's path)."""
+    task = asyncio.create_task(_summarize_logged(call_id), name=f"{call_id} summary")
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+async def _summarize_logged(call_id: str) -> None:
+    try:
+        await summarize_call(call_id)
+    except PyMongoError as error:
+        log.warning("call %s: could not write its summary: %s", call_id, error)
+
+
+async def pending() -> None:
+    """Wait for the summaries running in the background (tests, shutdown)."""
+    while _running:
+        await asyncio.gather(*_running, return_exceptions=True)

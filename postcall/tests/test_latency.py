@@ -1,0 +1,82 @@
+"""Per-turn latency from literal timelines (seconds on one clock)."""
+
+from __future__ import annotations
+
+from postcall.latency import AudioClock, Turn, TurnTracker
+
+
+def test_a_turn_measures_from_the_end_of_speech_to_the_first_agent_audio() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.5, "detector")
+    tracker.agent_audio(3.2)
+    tracker.agent_audio(3.3)
+    assert tracker.turn_over(5.0) == Turn(
+        at=2.5, user_ms=1500, first_audio_ms=700, tools_ms=0, source="detector"
+    )
+
+
+def test_tool_time_inside_the_turn_counts_overlaps_once() -> None:
+    tracker = TurnTracker()
+    tracker.tool(0.0, 0.5)  # an earlier turn's tool, finished before this speech ended
+    tracker.user_speech(1.0, 2.0, "detector")
+    tracker.tool(2.1, 2.4)
+    tracker.tool(2.3, 2.6)  # runs alongside the first
+    tracker.agent_audio(2.9)
+    turn = tracker.turn_over(4.0)
+    assert turn is not None and turn.tools_ms == 500 and turn.first_audio_ms == 900
+
+
+def test_the_live_apis_signal_wins_over_the_detector_for_the_rest_of_the_call() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.0, "detector")
+    tracker.user_speech(1.05, 2.05, "live")  # arrives later, replaces it
+    tracker.agent_audio(2.5)
+    first = tracker.turn_over(3.0)
+    assert first is not None and (first.source, first.first_audio_ms) == ("live", 450)
+    tracker.user_speech(4.0, 5.0, "detector")  # ignored from now on
+    tracker.agent_audio(5.5)
+    assert tracker.turn_over(6.0) is None
+
+
+def test_a_customer_who_goes_on_talking_moves_the_end() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.0, "detector")
+    tracker.user_speech(2.4, 3.0, "detector")
+    tracker.agent_audio(3.6)
+    turn = tracker.turn_over(4.0)
+    assert turn is not None and (turn.at, turn.user_ms, turn.first_audio_ms) == (3.0, 2000, 600)
+
+
+def test_speech_after_the_agent_answered_does_not_change_that_turn() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.0, "detector")
+    tracker.agent_audio(2.5)
+    tracker.user_speech(2.8, 3.0, "detector")  # a barge-in: the next turn's
+    turn = tracker.turn_over(3.1)
+    assert turn is not None and turn.first_audio_ms == 500
+
+
+def test_a_turn_without_agent_audio_is_kept_with_no_latency() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.0, "text")
+    turn = tracker.turn_over(2.2)
+    assert turn is not None and turn.first_audio_ms is None and turn.user_ms == 1000
+
+
+def test_the_agent_speaking_first_is_not_a_turn() -> None:
+    tracker = TurnTracker()
+    tracker.agent_audio(0.5)  # the greeting
+    assert tracker.turn_over(2.0) is None
+    assert tracker.turns == []
+
+
+def test_the_audio_clock_maps_stream_offsets_to_arrival_times() -> None:
+    clock = AudioClock()
+    for n in range(50):  # 40 ms chunks arriving from t=10.04
+        clock.add(640, 10.0 + 0.04 * (n + 1))
+    assert clock.arrival(1.0) == 11.0
+    arrival = clock.arrival(0.5)
+    assert arrival is not None and abs(arrival - 10.5) < 1e-9
+    assert clock.arrival(3.0) is None  # not received yet
+    clock.restart()
+    assert clock.arrival(0.5) is None

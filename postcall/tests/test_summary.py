@@ -1,0 +1,126 @@
+"""The call summary against a local fake of the Gemini REST endpoint (the SDK's base_url
+pointed at it): a good answer, a malformed one, a slow one, and no key at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from postcall import summary
+
+CALL = {
+    "call_id": "CALL-1",
+    "end_reason": "caller_hung_up",
+    "transcript": [
+        {"role": "user", "text": "My biryani came cold."},
+        {"role": "agent", "text": "I've refunded it in full."},
+    ],
+    "tool_calls": [
+        {"name": "initiate_refund", "ok": True, "args": {"order_id": "ORD-1001"},
+         "result": {"ok": True, "order_id": "ORD-1001", "amount": "337.50", "percent": 100}},
+    ],
+}  # fmt: skip
+GOOD = {"text": "The customer's biryani arrived cold; the agent refunded ₹337.50 in full.",
+        "sentiment": "positive", "resolved": True, "follow_up": ""}  # fmt: skip
+
+
+@dataclass
+class FakeGemini:
+    """generateContent answering `answer` (text of the one candidate) after `delay_s`."""
+
+    answer: str = json.dumps(GOOD)
+    delay_s: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    async def generate(self, request: web.Request) -> web.Response:
+        self.requests.append({"path": request.path, "key": request.headers.get("x-goog-api-key"),
+                              "body": await request.json()})  # fmt: skip
+        await asyncio.sleep(self.delay_s)
+        return web.json_response({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": self.answer}]},
+                            "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 80, "candidatesTokenCount": 40},
+        })  # fmt: skip
+
+
+@pytest.fixture
+async def gemini(settings: Any) -> AsyncIterator[FakeGemini]:
+    fake = FakeGemini()
+    app = web.Application()
+    app.router.add_post("/{version}/models/{model}", fake.generate)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    settings.GEMINI_API_KEY = "test-key"
+    settings.CALL_SUMMARY_MODEL = "gemini-3.5-flash-lite"
+    settings.CALL_SUMMARY_BASE_URL = f"http://127.0.0.1:{port}"
+    settings.CALL_SUMMARY_TIMEOUT_S = 0.5
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summary, "BACKOFF_S", 0.01)
+
+
+async def test_a_good_answer_becomes_the_summary(gemini: FakeGemini) -> None:
+    written = await summary.summarize(CALL)
+    assert written == {**GOOD, "source": "model", "model": "gemini-3.5-flash-lite"}
+    [request] = gemini.requests
+    assert request["key"] == "test-key"
+    assert request["path"].endswith("/models/gemini-3.5-flash-lite:generateContent")
+    config = request["body"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert "sentiment" in json.dumps(config["responseSchema"])
+    assert "My biryani came cold." in json.dumps(request["body"]["contents"])
+
+
+async def test_a_malformed_answer_is_retried_then_the_tool_results_stand_in(
+    gemini: FakeGemini,
+) -> None:
+    gemini.answer = '{"text": "Refunded.", "sentiment": "ecstatic"}'
+    written = await summary.summarize(CALL)
+    assert len(gemini.requests) == summary.ATTEMPTS
+    assert written["source"] == "tool_results"
+    assert written["text"] == "Resolved with a refund: refunded ₹337.50 (100%) on ORD-1001."
+    assert written["resolved"] is True
+    assert "off the schema" in written["error"]
+
+
+async def test_a_slow_answer_times_out_and_the_tool_results_stand_in(gemini: FakeGemini) -> None:
+    gemini.delay_s = 2.0
+    written = await summary.summarize(CALL)
+    assert written["source"] == "tool_results"
+    assert "no answer within 0.5 s" in written["error"]
+
+
+async def test_without_a_key_the_account_is_written_without_asking_anyone(
+    gemini: FakeGemini, settings: Any
+) -> None:
+    settings.GEMINI_API_KEY = ""
+    written = await summary.summarize(CALL)
+    assert gemini.requests == []
+    assert written == {
+        "text": "Resolved with a refund: refunded ₹337.50 (100%) on ORD-1001.",
+        "sentiment": None, "resolved": True, "follow_up": "", "source": "tool_results",
+    }  # fmt: skip
+
+
+def test_an_escalated_call_says_who_should_act() -> None:
+    call = {**CALL, "tool_calls": [
+        {"name": "escalate_to_human", "ok": True, "result": {"ok": True, "ticket_id": "TKT-9"}}
+    ]}  # fmt: skip
+    written = summary.account(call)
+    assert written["text"] == "Escalated to a person: opened ticket TKT-9."
+    assert written["follow_up"] == "A colleague should pick up ticket TKT-9."
+    assert written["resolved"] is False

@@ -1,0 +1,97 @@
+"""Thin views: /metrics for operators, a call's recording for staff, re-running a summary."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from postcall import metrics, store, summary
+from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
+
+VIEW_CALLS = "support.view_call"
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    allowed = metrics_allowed(
+        request.headers.get("Authorization", ""),
+        request.META.get("REMOTE_ADDR", ""),
+        token=settings.METRICS_TOKEN,
+        networks=settings.METRICS_ALLOWED_NETWORKS,
+    )
+    if allowed is None:
+        raise Http404("Metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS.")
+    if not allowed:
+        refused = HttpResponse("A valid bearer token is needed.\n", status=401)
+        refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return refused
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)
+
+
+def _require(request: HttpRequest, perm: str) -> None:
+    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+    if not request.user.has_perm(perm):  # type: ignore[union-attr]
+        raise PermissionDenied(f"You need the {perm} permission.")
+
+
+@never_cache
+@staff_member_required
+@require_GET
+def recording(request: HttpRequest, call_id: str) -> HttpResponseBase:
+    """The call's recording (Ogg Opus), with byte ranges so a player can seek."""
+    _require(request, DOWNLOAD_RECORDINGS)
+    found = store.open_recording(call_id)
+    if found is None:
+        raise Http404("This call has no recording.")
+    size = found.length
+    match = RANGE.match(request.headers.get("Range", ""))
+    if match is None or (not match[1] and not match[2]):
+        response: HttpResponseBase = FileResponse(found, content_type=store.CONTENT_TYPE)
+        response["Content-Length"] = str(size)
+    else:
+        first = int(match[1]) if match[1] else max(0, size - int(match[2]))
+        last = min(size - 1, int(match[2])) if match[1] and match[2] else size - 1
+        if first > last:
+            refused = HttpResponse(status=416)
+            refused["Content-Range"] = f"bytes */{size}"
+            return refused
+        found.seek(first)
+        response = StreamingHttpResponse([found.read(last - first + 1)], status=206,
+                                         content_type=store.CONTENT_TYPE)  # fmt: skip
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'inline; filename="{call_id}.ogg"'
+    return response
+
+
+@never_cache
+@staff_member_required
+@require_POST
+def rerun_summary(request: HttpRequest, call_id: str) -> JsonResponse:
+    """Summarize the call again, in the background; the page reloads to show it."""
+    _require(request, VIEW_CALLS)
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(_schedule)(call_id)
+    return JsonResponse({"status": "scheduled", "call_id": call_id}, status=202)
+
+
+async def _schedule(call_id: str) -> None:
+    summary.schedule(call_id)
