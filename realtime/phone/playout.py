@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 FRAME_S = TWILIO_FRAME_BYTES / TWILIO_RATE  # 20 ms
 LEAD_S = 1.0
+# The model can send audio far faster than real time; what waits here to be paced out is
+# bounded (the oldest is dropped beyond it): 30 s of speech, about 240 KB of µ-law.
+MAX_QUEUED_FRAMES = 1_500
 
 Send = Callable[[str], Awaitable[None]]
 
@@ -51,6 +54,8 @@ class Playout:
         self._chunker = FrameChunker()
         # Frames (bytes) and mark names (str), in the order Twilio must get them.
         self._queue: deque[bytes | str] = deque()
+        self._queued_frames = 0
+        self.dropped_frames = 0
         self._wake = asyncio.Event()
         self._last_turn = 0  # number of the last turn given a mark
         self._turn_has_audio = False
@@ -68,14 +73,30 @@ class Playout:
         frames = self._chunker.push(ulaw_encode(self._resampler.process(pcm24k)))
         if frames:
             self._queue.extend(frames)
+            self._queued_frames += len(frames)
             self._turn_has_audio = True
+            if self._queued_frames > MAX_QUEUED_FRAMES:
+                self._drop_oldest(self._queued_frames - MAX_QUEUED_FRAMES)
             self._wake.set()
+
+    def _drop_oldest(self, count: int) -> None:
+        # Marks stay, in order: Twilio's echo of each still says when its turn was heard.
+        kept: deque[bytes | str] = deque()
+        for item in self._queue:
+            if count and isinstance(item, bytes):
+                count -= 1
+                self.dropped_frames += 1
+                self._queued_frames -= 1
+            else:
+                kept.append(item)
+        self._queue = kept
 
     def end_turn(self) -> None:
         """The agent finished speaking: send the tail and a mark to learn when it was heard."""
         tail = self._chunker.flush()
         if tail is not None:
             self._queue.append(tail)
+            self._queued_frames += 1
             self._turn_has_audio = True
         if self._turn_has_audio:
             self._last_turn += 1
@@ -86,6 +107,7 @@ class Playout:
     async def interrupt(self) -> None:
         """The caller barged in: nothing more of this answer may be heard."""
         self._queue.clear()
+        self._queued_frames = 0
         self._resampler.reset()
         self._chunker.clear()
         self._turn_has_audio = False
@@ -142,6 +164,7 @@ class Playout:
             self._marks_sent[item] = self._frames_sent
             await self._send(mark_message(self._stream_sid, item))
             return
+        self._queued_frames -= 1
         now = time.monotonic()
         self._plays_until = max(self._plays_until, now) + FRAME_S
         self._frames_sent += 1
