@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from support import mongo
 from support.models import Customer, RefundTier
+from support.tests.conftest import make_order
 from support.tools import ToolContext, run_tool
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +72,24 @@ async def test_a_refund_already_on_record_blocks_another_even_if_the_order_misse
     assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
     customer = await db.customers.find_one({"user_id": 101})
     assert customer is not None and customer["wallet_balance"] == 12_000
+
+
+async def test_simultaneous_refunds_of_one_customers_two_orders_credit_both_exactly(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    await sync_to_async(make_order)(
+        asha, "ORD-1006", status="delivered", amount=20_000,
+        placed_hours_ago=1, delivered_hours_ago=0.2,
+    )  # fmt: skip
+
+    results = await asyncio.gather(*(
+        run_tool("initiate_refund", {"order_id": order_id, "reason": "cold"}, ASHA)
+        for order_id in ("ORD-1001", "ORD-1006")
+    ))  # fmt: skip
+
+    assert [result["ok"] for result in results] == [True, True]
+    customer = await mongo.async_db().customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 12_000 + 16_875 + 10_000
+    # Each answer tells the balance right after its own credit: one of them saw both.
+    told = sorted(result["wallet_balance"] for result in results)
+    assert told[-1] == "388.75" and told[0] in ("288.75", "220.00")
