@@ -18,6 +18,7 @@ COPY manage.py ./
 COPY voiceproject voiceproject
 COPY support support
 COPY realtime realtime
+COPY callbacks callbacks
 COPY mongo_migrations mongo_migrations
 COPY templates templates
 COPY static static
