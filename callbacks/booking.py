@@ -174,3 +174,13 @@ def _index_of(clash: DuplicateKeyError) -> str:
         if name in message:
             return name
     return ID_INDEX
+
+
+async def dialled_callback(
+    db: AsyncDatabase[Document], callback_id: str, call_sid: str
+) -> Document | None:
+    """The scheduled callback that staff dialled as Twilio call `call_sid`, or None: how the
+    stream of a call we placed is matched to its callback (realtime/phone/outbound.py)."""
+    return await db.callbacks.find_one(
+        {"callback_id": callback_id, "call_sid": call_sid, "status": SCHEDULED}, {"_id": 0}
+    )
