@@ -25,8 +25,8 @@ class Row:
     status: str  # "Scheduled", "Due now", "Late", "Dialled at 10:31", "Done", ...
     tone: str  # the status's colour on the page: scheduled, due, late, dialled, done, ...
     phone: str  # "+91 98000 00101"
-    can_claim: bool  # scheduled and nobody holds it
-    can_close: bool  # scheduled and nobody else holds it: call, mark done or missed
+    can_claim: bool  # scheduled and nobody holds it: claim it (or call, which claims it)
+    can_work: bool  # scheduled and held by the viewer: call, mark done or missed
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _row(
         tone=tone,
         phone=readable_phone(callback.phone),
         can_claim=open_ and not callback.assignee,
-        can_close=open_ and callback.assignee in (None, "", username),
+        can_work=open_ and callback.assignee == username,
     )
 
 

@@ -144,7 +144,7 @@ def test_an_agent_claims_a_callback(meera: User, ashas: Callback) -> None:
     assert messages_of(response) == ["You claimed the callback to Asha Verma (+91 98000 00101)."]
     assert response.redirect_chain == [(PAGE, 302)]
     [row] = response.context["days"][0].rows
-    assert (row.can_claim, row.can_close) == (False, True)
+    assert (row.can_claim, row.can_work) == (False, True)
 
 
 def test_a_second_claimer_is_told_who_has_it(meera: User, arjun: User, ashas: Callback) -> None:
@@ -155,7 +155,7 @@ def test_a_second_claimer_is_told_who_has_it(meera: User, arjun: User, ashas: Ca
     assert state_of("CBK-ASHA01") == ("scheduled", "meera")
     assert messages_of(response) == ["meera has already claimed callback CBK-ASHA01."]
     [row] = response.context["days"][0].rows
-    assert (row.can_claim, row.can_close) == (False, False)
+    assert (row.can_claim, row.can_work) == (False, False)
 
 
 def test_concurrent_claims_have_one_winner(ashas: Callback) -> None:
@@ -189,7 +189,7 @@ def test_marking_done_closes_it_for_whoever_did(meera: User, ashas: Callback) ->
     assert done.closed_at is not None
     assert messages_of(response) == ["The callback to Asha Verma (+91 98000 00101) is done."]
     [row] = response.context["days"][0].rows
-    assert (row.status, row.can_claim, row.can_close) == ("Done", False, False)
+    assert (row.status, row.can_claim, row.can_work) == ("Done", False, False)
 
 
 def test_marking_missed_gives_the_place_back(meera: User, ashas: Callback) -> None:
