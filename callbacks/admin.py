@@ -19,16 +19,16 @@ from callbacks.models import Callback
 
 @admin.register(Callback)
 class CallbackAdmin(admin.ModelAdmin):
-    list_display = ["callback_id", "local_slot", "customer_id", "phone", "status", "assignee"]
+    list_display = ["callback_id", "local_slot", "customer_id", "status", "assignee"]
     list_filter = ["status"]
     search_fields = ["=callback_id", "=phone", "=ticket_id"]
     ordering = ["-slot_start"]
     show_full_result_count = False
 
-    @admin.display(description="slot (customer's time)", ordering="slot_start")
+    @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:
         local = callback.slot_start.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
-        return f"{local:%a %d %b %Y %H:%M}"
+        return f"{local:%d %b %Y %H:%M}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -173,6 +173,11 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ravi.locator(".assignee")).to_have_text("arjun")
         await screenshot(page, "04-dialled-1280")
         state = await context.storage_state()
+
+        # The admin lists them too, read-only, newest slot first.
+        await page.goto(server.url + "/admin/callbacks/callback/")
+        await expect(page.locator("#result_list tbody tr")).to_have_count(6)
+        await screenshot(page, "08-admin-1280")
     finally:
         await context.close()
 

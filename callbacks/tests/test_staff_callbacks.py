@@ -236,3 +236,20 @@ def test_actions_need_post_and_a_csrf_token(meera: User, ashas: Callback) -> Non
         assert strict.get(f"{PAGE}CBK-ASHA01/{action}").status_code == 405
         assert strict.post(f"{PAGE}CBK-ASHA01/{action}").status_code == 403
     assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
+# --- The admin ----------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_callbacks_but_does_not_edit_them(arjun: User, ashas: Callback) -> None:
+    lead = client_for(arjun)
+
+    listing = lead.get("/admin/callbacks/callback/")
+    found = lead.get("/admin/callbacks/callback/?q=CBK-ASHA01")
+
+    assert listing.status_code == 200
+    assert "CBK-ASHA01" in found.content.decode()
+    assert lead.get("/admin/callbacks/callback/add/").status_code == 403
+    assert lead.post(f"/admin/callbacks/callback/{ashas.pk}/change/",
+                     {"status": "cancelled"}).status_code == 403  # fmt: skip
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
