@@ -41,10 +41,11 @@ class SlotTaken(Exception):
 
 
 class AlreadyScheduled(Exception):
-    """The customer has a scheduled callback that local day: `existing` is it."""
+    """The customer has a scheduled callback that local day: `existing` is it (its
+    `callback_id` and `slot_start`), or None if it was cancelled the moment after."""
 
-    def __init__(self, existing: Document) -> None:
-        super().__init__(existing["callback_id"])
+    def __init__(self, existing: Document | None) -> None:
+        super().__init__(existing["callback_id"] if existing else "cancelled meanwhile")
         self.existing = existing
 
 
@@ -107,8 +108,7 @@ async def book(db: AsyncDatabase[Document], callback: Document, capacity: int) -
         except DuplicateKeyError as clash:
             index = _index_of(clash)
             if index == DAY_INDEX:  # booked meanwhile, in another call of theirs
-                existing = await _scheduled_that_day(db, callback)
-                raise AlreadyScheduled(existing or callback) from None
+                raise AlreadyScheduled(await _scheduled_that_day(db, callback)) from None
             if index != SEAT_INDEX:
                 raise
             # That seat is taken: try the next.

@@ -216,11 +216,14 @@ def _booked(doc: Document, now: datetime, hours: Hours) -> Result:
     }
 
 
-def _already_message(existing: Document, now: datetime, hours: Hours) -> str:
-    when = say_when(existing["slot_start"], now, hours.zone)
+def _already_message(existing: Document | None, now: datetime, hours: Hours) -> str:
+    booked = "a callback that day"
+    if existing is not None:
+        when = say_when(existing["slot_start"], now, hours.zone)
+        booked = f"a callback {when} ({existing['callback_id']})"
     return (
-        f"The customer already has a callback {when} ({existing['callback_id']}); it's one "
-        "callback a day. Offer another day, or cancel that one with cancel_callback first."
+        f"The customer already has {booked}; it's one callback a day. Offer another day, or "
+        "cancel that one with cancel_callback first."
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -34,6 +35,7 @@ class FakeTwilioApi:
         self.requests: list[Recorded] = []
         # (HTTP status, Twilio error code, message) to refuse every call with, or None.
         self.refuse_with: tuple[int, int, str] | None = None
+        self.answer_after_s = 0.0  # a slow Twilio
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -63,6 +65,7 @@ class FakeTwilioApi:
                     "POST", self.path, dict(self.headers.items()),
                     {name: values[-1] for name, values in form.items()},
                 ))  # fmt: skip
+                time.sleep(fake.answer_after_s)
                 if fake.refuse_with is not None:
                     status, code, message = fake.refuse_with
                     info = f"https://www.twilio.com/docs/errors/{code}"

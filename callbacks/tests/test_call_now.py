@@ -20,7 +20,7 @@ from callbacks import booking, desk
 from callbacks.models import Callback
 from callbacks.tests.conftest import client_for, make_callback, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
-from realtime.phone import security
+from realtime.phone import security, twilio_rest
 from support import mongo
 from support.models import Customer
 
@@ -161,6 +161,19 @@ def test_twilio_out_of_reach_is_reported_and_changes_nothing(
     assert messages_of(response)[0].startswith("Twilio could not place the call")
     called = Callback.objects.get(callback_id="CBK-ASHA01")
     assert (called.dialled_at, called.call_sid) == (None, "")
+
+
+def test_a_twilio_that_does_not_answer_is_given_up_on(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.2)
+    twilio.answer_after_s = 1.0
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response)[0].startswith("Twilio could not place the call")
+    assert "timed out" in messages_of(response)[0].lower()
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is None
 
 
 def test_someone_elses_or_a_closed_callback_is_not_dialled(

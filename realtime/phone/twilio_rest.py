@@ -12,12 +12,16 @@ import asyncio
 import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
 # How long a call we place rings before Twilio gives up (its default is 60 s).
 DIAL_RING_TIMEOUT_S = 30
+# How long we wait for Twilio's API to answer (the client's default is to wait forever, and a
+# staff member's page or a caller's transfer would hang with it).
+REST_TIMEOUT_S = 10.0
 
 
 class TwilioRestError(Exception):
@@ -61,7 +65,7 @@ def update_call(call_sid: str, twiml: str) -> None:
 
 def dial_out(to: str, twiml: str) -> str:
     """Call `to` from TWILIO_FROM_NUMBER; when answered, Twilio runs `twiml`. Answers the new
-    call's CallSid (blocking: run it in a thread). Raises TwilioRestError."""
+    call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError."""
     try:
         call = _client().calls.create(
             to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
@@ -72,6 +76,10 @@ def dial_out(to: str, twiml: str) -> str:
 
 
 def _client() -> Client:
-    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    client = Client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        http_client=TwilioHttpClient(timeout=REST_TIMEOUT_S),
+    )
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
