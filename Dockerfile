@@ -20,6 +20,7 @@ COPY voiceproject voiceproject
 COPY support support
 COPY realtime realtime
 COPY postcall postcall
+COPY callbacks callbacks
 COPY mongo_migrations mongo_migrations
 COPY templates templates
 COPY static static

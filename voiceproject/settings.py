@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "support",
     "realtime",
     "postcall",
+    "callbacks",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,8 @@ VOICE_RECORDING_NOTICE: str = env.str(
 # The customers' time zone: tool results give times in it (as well as UTC), and support
 # hours for callbacks are counted in it.
 SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
+# Callbacks (contract section 9): how many may be booked in one 30-minute slot.
+CALLBACK_SLOT_CAPACITY: int = env.int("CALLBACK_SLOT_CAPACITY", default=2)
 
 # --- After the call (issue 14; postcall/) -----------------------------------------------------
 # Live API prices, USD per million tokens, paid tier, from Google's pricing page as of
@@ -254,6 +257,10 @@ PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
+# The caller id of calls we place ("Call now" on a callback): a number of the Twilio account.
+TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
+# Where Twilio's REST API is reached: a regional or proxy endpoint, or a local fake in tests.
+TWILIO_API_BASE_URL: str = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
 
 # --- The client's address (voiceproject/proxies.py) ------------------------------------------
 # How many proxies in front of daphne append to X-Forwarded-For: the client is that many

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", voice_page, name="voice-page"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("staff/callbacks/", include("callbacks.urls")),
     path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
     path("twilio/voice", twilio_voice, name="twilio-voice"),

@@ -97,3 +97,51 @@ def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
     if payload.get("call_sid") != call_sid:
         raise InvalidStreamToken("the stream token was minted for another call")
     return StreamCaller(call_sid, payload["from"], payload.get("v") is True, payload["n"])
+
+
+# --- Calls we place: a staff member's "Call now" on a callback (realtime/phone/outbound.py) ---
+
+CALLBACK_TOKEN_SALT = "realtime.phone.callback-token"
+# The stream opens when the customer answers: after up to twilio_rest.DIAL_RING_TIMEOUT_S of
+# ringing, plus Twilio's own set-up.
+CALLBACK_TOKEN_MAX_AGE_S = 120
+
+
+@dataclass(frozen=True)
+class CallbackStream:
+    """Who an outbound callback's stream is for: the callback, the number dialled and the
+    staff member (username) who dialled it."""
+
+    callback_id: str
+    phone: str
+    staff: str
+    nonce: str = ""  # makes each token single-use (realtime/single_use.py)
+
+
+def mint_callback_token(stream: CallbackStream) -> str:
+    """The signed `token` parameter of an outbound callback's stream. It cannot bind the call
+    SID, which Twilio assigns only when the call is placed; the callback records that SID
+    (callbacks.models.Callback.call_sid) for the stream to be checked against."""
+    return signing.dumps(
+        {"callback_id": stream.callback_id, "to": stream.phone, "staff": stream.staff,
+         "n": secrets.token_urlsafe(12)},
+        salt=CALLBACK_TOKEN_SALT, compress=False,
+    )  # fmt: skip
+
+
+def verify_callback_token(token: str) -> CallbackStream:
+    """The callback stream the token names, if it is genuine and fresh; raises
+    InvalidStreamToken. A token minted for an incoming call is not valid here (another salt),
+    nor one of these for an incoming call."""
+    if not token:
+        raise InvalidStreamToken("the stream has no token parameter")
+    try:
+        payload = signing.loads(token, salt=CALLBACK_TOKEN_SALT, max_age=CALLBACK_TOKEN_MAX_AGE_S)
+    except signing.SignatureExpired:
+        raise InvalidStreamToken("the callback token has expired") from None
+    except signing.BadSignature:
+        raise InvalidStreamToken("the callback token is not valid") from None
+    fields = ("callback_id", "to", "staff", "n")
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(f), str) for f in fields):
+        raise InvalidStreamToken("the callback token is not valid")
+    return CallbackStream(payload["callback_id"], payload["to"], payload["staff"], payload["n"])

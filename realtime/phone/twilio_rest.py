@@ -1,6 +1,8 @@
-"""The one place that calls Twilio's REST API: moving a live call to a human.
+"""The one place that calls Twilio's REST API: moving a live call to a human, and placing a
+call (a staff member's "Call now" on a callback).
 
-Tests fake `update_call` (the only function here that does I/O) and record what it was asked.
+Tests fake `update_call` and record what it was asked, or point TWILIO_API_BASE_URL at a
+local server standing in for api.twilio.com (callbacks/tests/test_call_now.py).
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ import asyncio
 import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
+# How long a call we place rings before Twilio gives up (its default is 60 s).
+DIAL_RING_TIMEOUT_S = 30
+# How long we wait for Twilio's API to answer (the client's default is to wait forever, and a
+# staff member's page or a caller's transfer would hang with it).
+REST_TIMEOUT_S = 10.0
 
 
 class TwilioRestError(Exception):
@@ -49,8 +57,29 @@ async def transfer_call(call_sid: str) -> None:
 
 def update_call(call_sid: str, twiml: str) -> None:
     """Replace the call's TwiML (blocking: run it in a thread)."""
-    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
     try:
-        client.calls(call_sid).update(twiml=twiml)
+        _client().calls(call_sid).update(twiml=twiml)
     except (TwilioException, requests.RequestException) as error:
         raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
+
+
+def dial_out(to: str, twiml: str) -> str:
+    """Call `to` from TWILIO_FROM_NUMBER; when answered, Twilio runs `twiml`. Answers the new
+    call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError."""
+    try:
+        call = _client().calls.create(
+            to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
+        )
+    except (TwilioException, requests.RequestException) as error:
+        raise TwilioRestError(f"could not call {to}: {error}") from error
+    return str(call.sid)
+
+
+def _client() -> Client:
+    client = Client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        http_client=TwilioHttpClient(timeout=REST_TIMEOUT_S),
+    )
+    client.api.base_url = settings.TWILIO_API_BASE_URL
+    return client

@@ -4,7 +4,9 @@
     result = await run_tool(name, args, ToolContext(user_id=42, call_id="..."))
 
 `registry` holds the machinery (declaration, validation, access, running); `catalog` the
-tools themselves, each declared next to its implementation.
+tools themselves, each declared next to its implementation. Other apps register tools of
+their own with the same `@tool` (callbacks/tools.py, from its AppConfig.ready), so `TOOLS` is
+complete once Django has started: read it then, not at import time.
 """
 
 from __future__ import annotations
@@ -20,11 +22,8 @@ from support.tools.registry import (
     run_tool,
 )
 
-TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
-
 __all__ = [
     "TOOLS",
-    "TOOL_NAMES",
     "Reason",
     "Result",
     "ToolContext",

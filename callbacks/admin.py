@@ -1,0 +1,40 @@
+"""Callbacks in the Django admin: to look one up (by id, phone or customer), not to edit.
+
+Claiming and closing go through /staff/callbacks/ (callbacks/desk.py), whose conditional
+updates keep two staff from both winning; an edit here would bypass them, and could put a
+cancelled callback back into a slot that is full.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest
+
+from callbacks.models import Callback
+
+
+@admin.register(Callback)
+class CallbackAdmin(admin.ModelAdmin):
+    list_display = ["callback_id", "local_slot", "customer_id", "status", "assignee"]
+    list_filter = ["status"]
+    search_fields = ["=callback_id", "=phone", "=ticket_id"]
+    ordering = ["-slot_start"]
+    show_full_result_count = False
+
+    @admin.display(description="slot", ordering="slot_start")
+    def local_slot(self, callback: Callback) -> str:
+        local = callback.slot_start.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
+        return f"{local:%d %b %Y %H:%M}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

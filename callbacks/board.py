@@ -1,0 +1,116 @@
+"""What `/staff/callbacks/` shows: every callback from today on (and scheduled ones whose day
+has passed, still to be closed), grouped by the customer's local day, earliest first.
+
+`group` is pure (callbacks, names and a clock in, rows out); `board` reads the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from callbacks.models import Callback, CallbackStatus
+from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
+from support.models import Customer
+
+SCHEDULED = CallbackStatus.SCHEDULED
+
+
+@dataclass(frozen=True)
+class Row:
+    callback: Callback
+    name: str  # the customer's name, or "" if their record is gone
+    time: str  # "10:30–11:00", local
+    status: str  # "Scheduled", "Due now", "Late", "Dialled at 10:31", "Done", ...
+    tone: str  # the status's colour on the page: scheduled, due, late, dialled, done, ...
+    phone: str  # "+91 98000 00101"
+    can_claim: bool  # scheduled and nobody holds it: claim it (or call, which claims it)
+    can_work: bool  # scheduled and held by the viewer: call, mark done or missed
+
+
+@dataclass(frozen=True)
+class Day:
+    heading: str  # "Overdue", "Today, Thursday 3 December", "Monday 7 December"
+    overdue: bool
+    rows: list[Row]
+
+
+def board(now: datetime, username: str, hours: Hours) -> list[Day]:
+    """The page's days for `username` at `now`."""
+    today = _start_of(local_date(now, hours.zone), hours)
+    until = _start_of(local_date(now, hours.zone) + timedelta(days=hours.days_ahead + 1), hours)
+    overdue = Callback.objects.filter(status=SCHEDULED, slot_start__lt=today)
+    coming = Callback.objects.filter(slot_start__gte=today, slot_start__lt=until)
+    callbacks = [*overdue.order_by("slot_start"), *coming.order_by("slot_start", "seat")]
+    ids = {callback.customer_id for callback in callbacks}
+    names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
+    return group(callbacks, names, now, username, hours)
+
+
+def group(
+    callbacks: Iterable[Callback],
+    names: Mapping[int, str],
+    now: datetime,
+    username: str,
+    hours: Hours,
+) -> list[Day]:
+    """`callbacks` (earliest first) as days: "Overdue" first for scheduled ones of past days."""
+    today = local_date(now, hours.zone)
+    days: dict[date | None, list[Row]] = {}
+    for callback in callbacks:
+        day = local_date(callback.slot_start, hours.zone)
+        key = None if day < today else day
+        days.setdefault(key, []).append(_row(callback, names, now, username, hours))
+    return [
+        Day("Overdue" if day is None else _capitalised(say_day(day, today)), day is None, rows)
+        for day, rows in sorted(days.items(), key=lambda item: item[0] or date.min)
+    ]
+
+
+def _row(
+    callback: Callback, names: Mapping[int, str], now: datetime, username: str, hours: Hours
+) -> Row:
+    start = callback.slot_start.astimezone(hours.zone)
+    end = start + SLOT_LENGTH
+    open_ = callback.status == SCHEDULED
+    status, tone = _status(callback, now, hours)
+    return Row(
+        callback=callback,
+        name=names.get(callback.customer_id, ""),
+        time=f"{start:%H:%M}–{end:%H:%M}",
+        status=status,
+        tone=tone,
+        phone=readable_phone(callback.phone),
+        can_claim=open_ and not callback.assignee,
+        can_work=open_ and callback.assignee == username,
+    )
+
+
+def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
+    """The status as shown, and its tone."""
+    if callback.status != SCHEDULED:
+        return CallbackStatus(callback.status).label, callback.status
+    if callback.dialled_at is not None:
+        return f"Dialled at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
+    if callback.slot_start + SLOT_LENGTH <= now:
+        return "Late", "late"
+    if callback.slot_start <= now:
+        return "Due now", "due"
+    return "Scheduled", "scheduled"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def readable_phone(phone: str) -> str:
+    """An Indian mobile number as people write it ("+91 98000 00101"); others as stored."""
+    digits = phone[3:]
+    if phone.startswith("+91") and len(digits) == 10 and digits.isdigit():
+        return f"+91 {digits[:5]} {digits[5:]}"
+    return phone
+
+
+def _start_of(day: date, hours: Hours) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=hours.zone).astimezone(UTC)

@@ -1,0 +1,147 @@
+"""Staff work on callbacks: claim, mark done, mark missed, and "Call now".
+
+Each change is ONE conditional update on the callback's document (`find_one_and_update` with
+the expected state in the filter), as with tickets (support/escalations.py): two staff acting
+at once cannot both win; the second is told why (who has it, or that it is closed).
+
+A callback someone holds is theirs to call and close; an unclaimed one anyone with the
+permission may close (claiming it as they do). Views catch `CallbackError` and show its message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+from pymongo import ReturnDocument
+
+from callbacks.models import Callback, CallbackStatus
+from realtime.phone import outbound, security, twilio_rest
+from support.mongo import Document, sync_db
+
+SCHEDULED = CallbackStatus.SCHEDULED.value
+# A second "Call now" within this time of the first is refused: the phone may still be ringing
+# (twilio_rest.DIAL_RING_TIMEOUT_S) or just answered. After it, calling again is allowed.
+REDIAL_AFTER = timedelta(seconds=twilio_rest.DIAL_RING_TIMEOUT_S + 30)
+
+
+class CallbackError(Exception):
+    """A change that did not happen; `message` says why, for a person to read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _collection() -> Any:
+    return sync_db()[Callback._meta.db_table]
+
+
+def _mine_or_nobodys(username: str) -> Document:
+    return {"status": SCHEDULED, "assignee": {"$in": [None, username]}}
+
+
+def claim(callback_id: str, username: str) -> None:
+    """Take a scheduled callback nobody holds. Claiming your own again is a no-op."""
+    _update(callback_id, username, _mine_or_nobodys(username), {"assignee": username})
+
+
+def mark_done(callback_id: str, username: str) -> None:
+    _close(callback_id, username, CallbackStatus.DONE)
+
+
+def mark_missed(callback_id: str, username: str) -> None:
+    """The customer could not be reached: the callback is closed, its place given back."""
+    _close(callback_id, username, CallbackStatus.MISSED)
+
+
+def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
+    update = {"status": status.value, "assignee": username, "closed_at": timezone.now()}
+    _update(callback_id, username, _mine_or_nobodys(username), update)
+
+
+def _update(callback_id: str, username: str, expected: Document, changes: Document) -> Document:
+    done = _collection().find_one_and_update(
+        {"callback_id": callback_id, **expected},
+        {"$set": changes},
+        return_document=ReturnDocument.AFTER,
+    )
+    if done is None:
+        raise _why_not(callback_id, username)
+    return dict(done)
+
+
+def _why_not(callback_id: str, username: str) -> CallbackError:
+    current = _collection().find_one({"callback_id": callback_id})
+    if current is None:
+        return CallbackError(f"There is no callback {callback_id}.")
+    if current["status"] != SCHEDULED:
+        return CallbackError(f"Callback {callback_id} is already {current['status']}.")
+    if current.get("assignee") not in (None, username):
+        return CallbackError(f"{current['assignee']} has already claimed callback {callback_id}.")
+    dialled_at = current.get("dialled_at")
+    if dialled_at is not None:
+        return CallbackError(
+            f"Callback {callback_id} was dialled at {_local_time(dialled_at)}; wait a minute "
+            "before calling again."
+        )
+    return CallbackError(f"Callback {callback_id} changed meanwhile; reload and try again.")
+
+
+# --- Call now ---------------------------------------------------------------------------------
+
+
+def dialling_configured() -> bool:
+    """"Call now" needs the Twilio account and a number to call from."""
+    return bool(
+        settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER
+    )
+
+
+def call_now(callback_id: str, username: str, stream_url: str) -> str:
+    """Dial the customer of a scheduled callback through Twilio, for `username` (who claims it
+    if nobody has). When they answer, Twilio streams the call to `stream_url` (`/ws/twilio`)
+    as an outbound callback (realtime/phone/outbound.py). Answers the call SID, which the
+    callback keeps; blocking.
+
+    Raises CallbackError: not configured, someone else's, closed, dialled moments ago, or
+    Twilio refused (then the callback is as it was, and may be dialled again at once).
+    """
+    if not dialling_configured():
+        raise CallbackError(
+            "Calling out is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+            "TWILIO_FROM_NUMBER."
+        )
+    now = timezone.now()
+    # Reserving the dial is the conditional update: a double click or a colleague's click
+    # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once.
+    callback = _update(
+        callback_id,
+        username,
+        {**_mine_or_nobodys(username),
+         "$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]},
+        {"assignee": username, "dialled_at": now},
+    )  # fmt: skip
+    token = security.mint_callback_token(
+        security.CallbackStream(callback_id, callback["phone"], username)
+    )
+    twiml = outbound.callback_twiml(
+        stream_url=stream_url, token=token, callback_id=callback_id, staff=username
+    )
+    reserved = {"callback_id": callback_id, "dialled_at": now}
+    try:
+        call_sid = twilio_rest.dial_out(callback["phone"], twiml)
+    except twilio_rest.TwilioRestError as error:
+        _collection().update_one(reserved, {"$set": {"dialled_at": None}})
+        raise CallbackError(f"Twilio could not place the call: {error}") from error
+    _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})
+    return call_sid
+
+
+def _local_time(moment: datetime) -> str:
+    if timezone.is_naive(moment):  # Django's own client reads UTC without a zone
+        moment = timezone.make_aware(moment, UTC)
+    return f"{moment.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE)):%H:%M}"

@@ -1,0 +1,214 @@
+""""Call now" on a callback: the request Twilio's REST API receives, with its TwiML.
+
+The real `twilio` client places the call against a local server standing in for
+api.twilio.com (fake_twilio.py), which records the request as Twilio would receive it.
+"""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from callbacks import booking, desk
+from callbacks.models import Callback
+from callbacks.tests.conftest import client_for, make_callback, today_at
+from callbacks.tests.fake_twilio import FakeTwilioApi
+from realtime.phone import security, twilio_rest
+from support import mongo
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCOUNT_SID = "AC" + "5" * 32
+AUTH_TOKEN = "twilio-auth-token-for-tests"
+FROM_NUMBER = "+911140001234"
+CALL_NOW = "/staff/callbacks/CBK-ASHA01/call"
+
+
+@pytest.fixture
+def twilio(settings: Any) -> Iterator[FakeTwilioApi]:
+    with FakeTwilioApi() as fake:
+        settings.TWILIO_API_BASE_URL = fake.url
+        settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+        settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+        settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+        yield fake
+
+
+@pytest.fixture
+def ashas(asha: Customer) -> Callback:
+    return make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def stream_of(twiml: str) -> tuple[str, dict[str, str]]:
+    """The <Stream>'s url and <Parameter>s of `twiml`, which must be exactly Connect/Stream."""
+    response = ET.fromstring(twiml)
+    [connect] = list(response)
+    [stream] = list(connect)
+    assert (connect.tag, stream.tag) == ("Connect", "Stream")
+    return stream.get("url", ""), {p.get("name", ""): p.get("value", "") for p in stream}
+
+
+# --- The call Twilio is asked to place -----------------------------------------------------------
+
+
+def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    [request] = twilio.requests
+    assert (request.method, request.path) == (
+        "POST", f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+    )  # fmt: skip
+    credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert request.headers["Authorization"] == f"Basic {credentials}"
+    assert request.form.keys() == {"To", "From", "Twiml", "Timeout"}
+    assert (request.form["To"], request.form["From"]) == ("+919800000101", FROM_NUMBER)
+    assert request.form["Timeout"] == "30"
+    url, parameters = stream_of(request.form["Twiml"])
+    assert url == "wss://testserver/ws/twilio"
+    assert parameters.keys() == {"kind", "token", "callback_id", "staff"}
+    assert (parameters["kind"], parameters["callback_id"], parameters["staff"]) == (
+        "callback", "CBK-ASHA01", "meera"
+    )  # fmt: skip
+    stream = security.verify_callback_token(parameters["token"])
+    assert (stream.callback_id, stream.phone, stream.staff) == (
+        "CBK-ASHA01", "+919800000101", "meera"
+    )  # fmt: skip
+
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.status, called.assignee) == ("scheduled", "meera")
+    assert called.call_sid == "CA" + "0" * 31 + "1"  # the CallSid Twilio answered
+    assert called.dialled_at is not None
+    assert abs(called.dialled_at - timezone.now()) < timedelta(minutes=1)
+    assert messages_of(response) == ["Calling Asha Verma (+91 98000 00101)…"]
+    [row] = response.context["days"][0].rows
+    assert row.tone == "dialled" and row.status.startswith("Dialled at ")
+
+
+def test_the_stream_url_is_the_public_one_behind_a_proxy(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, settings: Any
+) -> None:
+    settings.PUBLIC_BASE_URL = "https://voice.example.com"
+
+    client_for(meera).post(CALL_NOW)
+
+    url, _ = stream_of(twilio.requests[0].form["Twiml"])
+    assert url == "wss://voice.example.com/ws/twilio"
+
+
+def test_a_second_click_while_the_phone_may_ring_does_not_dial_again(
+    meera: User, kavya: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+
+    again = client_for(meera).post(CALL_NOW, follow=True)
+    colleague = client_for(kavya).post(CALL_NOW, follow=True)
+
+    assert len(twilio.requests) == 1
+    assert "wait a minute before calling again" in messages_of(again)[0]
+    assert messages_of(colleague) == ["meera has already claimed callback CBK-ASHA01."]
+
+
+def test_calling_again_is_allowed_once_the_first_call_had_time_to_ring_out(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    long_ago = timezone.now() - desk.REDIAL_AFTER - timedelta(seconds=1)
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(dialled_at=long_ago)
+
+    client_for(meera).post(CALL_NOW)
+
+    assert len(twilio.requests) == 2
+    assert Callback.objects.get(callback_id="CBK-ASHA01").call_sid == "CA" + "0" * 31 + "2"
+
+
+def test_a_call_twilio_refuses_is_reported_and_can_be_tried_again_at_once(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    twilio.refuse_with = (400, 21211, "The 'To' number +919800000101 is not a valid phone number.")
+
+    refused = client_for(meera).post(CALL_NOW, follow=True)
+    twilio.refuse_with = None
+    retried = client_for(meera).post(CALL_NOW, follow=True)
+
+    [message] = messages_of(refused)
+    assert message.startswith("Twilio could not place the call: could not call +919800000101")
+    assert "is not a valid phone number" in message
+    assert messages_of(retried) == ["Calling Asha Verma (+91 98000 00101)…"]
+    assert len(twilio.requests) == 2
+
+
+def test_twilio_out_of_reach_is_reported_and_changes_nothing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, settings: Any
+) -> None:
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:1"  # nothing listens there
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response)[0].startswith("Twilio could not place the call")
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.dialled_at, called.call_sid) == (None, "")
+
+
+def test_a_twilio_that_does_not_answer_is_given_up_on(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.2)
+    twilio.answer_after_s = 1.0
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response)[0].startswith("Twilio could not place the call")
+    assert "timed out" in messages_of(response)[0].lower()
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is None
+
+
+def test_someone_elses_or_a_closed_callback_is_not_dialled(
+    meera: User, kavya: User, ashas: Callback, ravi: Customer, twilio: FakeTwilioApi
+) -> None:
+    client_for(kavya).post("/staff/callbacks/CBK-ASHA01/claim")
+    make_callback(ravi, today_at(11, 0, days=1), callback_id="CBK-RAVI01", status="done")
+
+    theirs = client_for(meera).post(CALL_NOW, follow=True)
+    closed = client_for(meera).post("/staff/callbacks/CBK-RAVI01/call", follow=True)
+
+    assert twilio.requests == []
+    assert messages_of(theirs) == ["kavya has already claimed callback CBK-ASHA01."]
+    assert messages_of(closed) == ["Callback CBK-RAVI01 is already done."]
+
+
+def test_without_twilio_configured_nothing_is_dialled(meera: User, ashas: Callback) -> None:
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response) == [
+        "Calling out is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+        "TWILIO_FROM_NUMBER."
+    ]
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is None
+
+
+# --- The seam: matching the stream of a call we placed to its callback -------------------------
+
+
+async def test_the_stream_of_a_dialled_callback_is_matched_to_it(ashas: Callback) -> None:
+    db = mongo.async_db()
+    await db.callbacks.update_one({"callback_id": "CBK-ASHA01"}, {"$set": {"call_sid": "CA1"}})
+
+    found = await booking.dialled_callback(db, "CBK-ASHA01", "CA1")
+    other_call = await booking.dialled_callback(db, "CBK-ASHA01", "CA2")
+
+    assert found is not None and found["phone"] == "+919800000101"
+    assert other_call is None

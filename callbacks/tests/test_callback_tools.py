@@ -1,0 +1,326 @@
+"""The agent's callback tools against the real database: booking, refusals, scoping, cancelling."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from callbacks.slots import Hours, local_date
+from callbacks.tests.conftest import slot, spoken
+from support import mongo
+from support.models import Customer, Escalation
+from support.tools import ToolContext, function_declarations, run_tool
+
+pytestmark = pytest.mark.django_db
+
+ASHA = ToolContext(user_id=101, call_id="call-asha", channel="web")
+RAVI = ToolContext(user_id=202, call_id="call-ravi", channel="web")
+ASHA_BY_PHONE = ToolContext(user_id=101, call_id="call-asha-phone", channel="phone")
+UNKNOWN_CALLER = ToolContext(user_id=None, call_id="call-unknown", channel="phone")
+CALLBACK_ID = r"CBK-[A-HJKMNP-Z2-9]{6}"
+
+
+async def book(ctx: ToolContext, start: datetime, reason: str = "Refund query") -> dict[str, Any]:
+    return await run_tool(
+        "schedule_callback", {"slot_start": spoken(start), "reason": reason}, ctx
+    )
+
+
+async def callbacks_in_db(**query: Any) -> list[dict[str, Any]]:
+    return await mongo.async_db().callbacks.find(query, {"_id": 0}).to_list()
+
+
+# --- Declarations -----------------------------------------------------------------------------
+
+
+def test_the_callback_tools_are_declared_to_the_model() -> None:
+    declarations = {d["name"]: d for d in function_declarations()}
+
+    assert "parameters" in declarations["list_callback_slots"]
+    assert declarations["list_callback_slots"]["parameters"]["required"] == []
+    assert declarations["schedule_callback"]["parameters"]["required"] == ["slot_start", "reason"]
+    assert declarations["cancel_callback"]["parameters"]["required"] == ["callback_id"]
+    assert "tomorrow" in declarations["list_callback_slots"]["parameters"]["properties"]["date"][
+        "description"
+    ]
+
+
+# --- Listing ----------------------------------------------------------------------------------
+
+
+async def test_without_a_date_the_first_day_with_free_slots_is_listed(asha: Customer) -> None:
+    result = await run_tool("list_callback_slots", {}, ASHA)
+
+    assert result["ok"] is True
+    hours = Hours.from_settings()
+    starts = [datetime.fromisoformat(s["slot_start"]) for s in result["slots"]]
+    assert starts and all(start > datetime.now(UTC) for start in starts)
+    assert {local_date(start, hours.zone).isoformat() for start in starts} == {result["date"]}
+    assert all(start.astimezone(hours.zone).minute in (0, 30) for start in starts)
+    assert result["time_zone"] == "Asia/Kolkata"
+    assert result["your_callbacks"] == []
+    assert re.fullmatch(r"\d{1,2}(:30)? (am|pm)|12 noon", result["slots"][0]["time"])
+
+
+async def test_a_sunday_has_no_slots_and_points_to_the_next_day_with_some(asha: Customer) -> None:
+    result = await run_tool("list_callback_slots", {"date": "sunday"}, ASHA)
+
+    assert result["ok"] is True
+    assert result["slots"] == []
+    assert result["why_none"] == "We don't make callbacks on Sundays."
+    monday = datetime.fromisoformat(result["date"]) + timedelta(days=1)
+    assert result["next_day_with_slots"]["date"] == monday.date().isoformat()
+
+
+async def test_full_slots_are_not_listed_and_the_customers_own_callback_is(
+    asha: Customer, ravi: Customer, meena: Customer
+) -> None:
+    full = slot(days_ahead=3, hour=11)
+    await book(ToolContext(user_id=303), full)
+    await book(RAVI, full)
+    mine = await book(ASHA, slot(days_ahead=3, hour=15))
+
+    day = local_date(full, Hours.from_settings().zone).isoformat()
+    result = await run_tool("list_callback_slots", {"date": day}, ASHA)
+
+    listed = [s["slot_start"] for s in result["slots"]]
+    assert spoken(full) not in listed
+    assert spoken(full + timedelta(minutes=30)) in listed
+    assert result["your_callbacks"] == [
+        {"callback_id": mine["callback_id"], "slot_start": mine["slot_start"],
+         "when": mine["when"], "reason": "Refund query"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("date", ["next week", "31/12/2026", "2026-02-30"])
+async def test_a_date_the_tool_cannot_read_is_refused(asha: Customer, date: str) -> None:
+    result = await run_tool("list_callback_slots", {"date": date}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert "tomorrow" in result["message"]
+
+
+# --- Booking ----------------------------------------------------------------------------------
+
+
+async def test_a_customer_books_a_callback_to_the_number_on_their_account(asha: Customer) -> None:
+    start = slot(days_ahead=2, hour=10, minute=30)
+
+    result = await book(ASHA, start, reason="Wants to discuss a refused refund")
+
+    assert result["ok"] is True
+    assert re.fullmatch(CALLBACK_ID, result["callback_id"])
+    assert result["slot_start"] == spoken(start)
+    assert result["slot_start_utc"] == start.isoformat(timespec="minutes")
+    assert result["when"].endswith("at 10:30 am")
+    assert result["number_ending"] == "0101"
+    [stored] = await callbacks_in_db()
+    assert stored == {
+        "callback_id": result["callback_id"],
+        "user_id": 101,
+        "phone": "+919800000101",
+        "slot_start": start,
+        "local_date": local_date(start, Hours.from_settings().zone).isoformat(),
+        "seat": 1,
+        "reason": "Wants to discuss a refused refund",
+        "status": "scheduled",
+        "call_id": "call-asha",
+        "ticket_id": None,
+        "assignee": None,
+        "created_at": stored["created_at"],
+        "dialled_at": None,
+        "call_sid": "",
+        "closed_at": None,
+    }
+    assert abs(stored["created_at"] - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+async def test_a_phone_caller_matched_by_number_may_book_without_verifying(
+    asha: Customer,
+) -> None:
+    result = await book(ASHA_BY_PHONE, slot())
+
+    assert result["ok"] is True
+    assert result["number_ending"] == "0101"
+
+
+async def test_an_unidentified_caller_cannot_list_book_or_cancel() -> None:
+    for name, args in [
+        ("list_callback_slots", {}),
+        ("schedule_callback", {"slot_start": spoken(slot()), "reason": "x"}),
+        ("cancel_callback", {"callback_id": "CBK-AAAAAA"}),
+    ]:
+        result = await run_tool(name, args, UNKNOWN_CALLER)
+        assert result["reason"] == "not_identified", name
+    assert await callbacks_in_db() == []
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        (slot(days_ahead=-2, hour=10), "That time has already passed."),
+        (slot(days_ahead=2, hour=21, minute=0), "Callbacks are between 9 am and 9 pm."),
+        (slot(days_ahead=2, hour=8, minute=30), "Callbacks are between 9 am and 9 pm."),
+        (slot(days_ahead=2, hour=10, minute=15), "on the hour and the half hour"),
+        (slot(days_ahead=20, hour=10), "up to 14 days ahead"),
+    ],
+    ids=["past", "closing-time", "before-opening", "not-a-slot-start", "too-far-ahead"],
+)
+async def test_a_time_that_is_not_a_bookable_slot_is_refused(
+    asha: Customer, start: datetime, message: str
+) -> None:
+    result = await book(ASHA, start)
+
+    assert (result["ok"], result["reason"]) == (False, "slot_unavailable")
+    assert message in result["message"]
+    assert "list_callback_slots" in result["message"]
+    assert await callbacks_in_db() == []
+
+
+async def test_a_sunday_slot_is_refused(asha: Customer) -> None:
+    hours = Hours.from_settings()
+    start = slot(days_ahead=2)
+    while start.astimezone(hours.zone).weekday() != 6:
+        start += timedelta(days=1)
+
+    result = await book(ASHA, start)
+
+    assert result["reason"] == "slot_unavailable"
+    assert result["message"].startswith("We don't make callbacks on Sundays.")
+
+
+async def test_a_full_slot_is_refused(asha: Customer, ravi: Customer, meena: Customer) -> None:
+    full = slot()
+    first, second = await book(ASHA, full), await book(RAVI, full)
+
+    third = await book(ToolContext(user_id=303), full)
+
+    assert (first["ok"], second["ok"]) == (True, True)
+    assert (third["ok"], third["reason"]) == (False, "slot_unavailable")
+    assert third["message"].startswith("That slot has just been taken.")
+    assert sorted(c["seat"] for c in await callbacks_in_db()) == [1, 2]
+
+
+@override_settings(CALLBACK_SLOT_CAPACITY=1)
+async def test_the_capacity_of_a_slot_is_a_setting(asha: Customer, ravi: Customer) -> None:
+    assert (await book(ASHA, slot()))["ok"] is True
+    assert (await book(RAVI, slot()))["reason"] == "slot_unavailable"
+
+
+async def test_a_second_callback_the_same_day_is_refused_naming_the_first(
+    asha: Customer,
+) -> None:
+    first = await book(ASHA, slot(hour=10))
+
+    second = await book(ASHA, slot(hour=16))
+    other_day = await book(ASHA, slot(days_ahead=4, hour=16))
+
+    assert (second["ok"], second["reason"]) == (False, "already_scheduled")
+    assert first["callback_id"] in second["message"]
+    assert "at 10:30 am" in second["message"]
+    assert other_day["ok"] is True
+
+
+async def test_a_slot_start_the_tool_cannot_read_is_refused(asha: Customer) -> None:
+    result = await run_tool(
+        "schedule_callback", {"slot_start": "tomorrow at ten", "reason": "x"}, ASHA
+    )
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert "exactly as list_callback_slots answered it" in result["message"]
+
+
+@pytest.fixture
+def ashas_ticket(asha: Customer, ravi: Customer) -> Escalation:
+    Escalation.objects.create(ticket_id="TKT-RAVI01", customer=ravi, reason="upset")
+    return Escalation.objects.create(ticket_id="TKT-ASHA01", customer=asha, reason="upset")
+
+
+async def test_the_callback_is_linked_to_the_customers_own_ticket_only(
+    ashas_ticket: Escalation,
+) -> None:
+
+    own = await run_tool("schedule_callback", {"slot_start": spoken(slot(hour=11)),
+                         "reason": "x", "ticket_id": "tkt-asha01"}, ASHA)  # fmt: skip
+    other = await run_tool("schedule_callback", {"slot_start": spoken(slot(hour=11)),
+                           "reason": "x", "ticket_id": "TKT-ASHA01"}, RAVI)  # fmt: skip
+
+    assert (own["ok"], own["ticket_id"]) == (True, "TKT-ASHA01")
+    assert (other["ok"], other["ticket_id"]) == (True, None)
+
+
+# --- Cancelling -------------------------------------------------------------------------------
+
+
+async def test_cancelling_frees_the_place_in_the_slot(
+    asha: Customer, ravi: Customer, meena: Customer
+) -> None:
+    full = slot()
+    asha_booking = await book(ASHA, full)
+    await book(RAVI, full)
+
+    cancelled = await run_tool(
+        "cancel_callback", {"callback_id": asha_booking["callback_id"]}, ASHA
+    )
+    third = await book(ToolContext(user_id=303), full)
+
+    assert (cancelled["ok"], cancelled["status"]) == (True, "cancelled")
+    assert third["ok"] is True
+    statuses = {c["user_id"]: c["status"] for c in await callbacks_in_db()}
+    assert statuses == {101: "cancelled", 202: "scheduled", 303: "scheduled"}
+
+
+async def test_cancelling_frees_the_day_for_another_time(asha: Customer) -> None:
+    first = await book(ASHA, slot(hour=10))
+    await run_tool("cancel_callback", {"callback_id": first["callback_id"]}, ASHA)
+
+    again = await book(ASHA, slot(hour=17))
+
+    assert again["ok"] is True
+
+
+async def test_another_customers_callback_is_not_found_and_stays_booked(
+    asha: Customer, ravi: Customer
+) -> None:
+    ravis = await book(RAVI, slot())
+
+    result = await run_tool("cancel_callback", {"callback_id": ravis["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "not_found")
+    [stored] = await callbacks_in_db()
+    assert stored["status"] == "scheduled"
+
+
+async def test_cancelling_twice_answers_the_same(asha: Customer) -> None:
+    booked = await book(ASHA, slot())
+    spoken_id = booked["callback_id"].replace("-", " ").lower()  # "cbk 7kq2xd"
+
+    first = await run_tool("cancel_callback", {"callback_id": spoken_id}, ASHA)
+    second = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert first == second
+    assert (first["ok"], first["status"]) == (True, "cancelled")
+
+
+async def test_a_callback_that_already_happened_cannot_be_cancelled(asha: Customer) -> None:
+    booked = await book(ASHA, slot())
+    await mongo.async_db().callbacks.update_one({}, {"$set": {"status": "done"}})
+
+    result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert "already done" in result["message"]
+
+
+async def test_a_malformed_callback_id_is_refused(asha: Customer) -> None:
+    result = await run_tool("cancel_callback", {"callback_id": {"$ne": None}}, ASHA)
+    shaped = await run_tool("cancel_callback", {"callback_id": "TKT-AAAAAA"}, ASHA)
+
+    assert result["reason"] == "invalid_argument"
+    assert (shaped["reason"], shaped["message"]) == (
+        "invalid_argument", "callback_id: a callback id looks like CBK-7KQ2XD"
+    )

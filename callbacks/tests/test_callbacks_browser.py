@@ -1,0 +1,205 @@
+"""/staff/callbacks/ in real Chromium over a real daphne, with screenshots.
+
+Arjun, a support lead, signs in and opens the callbacks page: yesterday's callback nobody
+closed is on top as overdue, then today's four (one done already, one held by Meera), then
+tomorrow's. He claims Asha's and marks it done, and calls Ravi now; the "Call now" goes to a
+local server standing in for Twilio's REST API, which the daphne process is pointed at.
+The page is then seen on a phone's width and in the dark theme.
+
+    Chromium ──▶ daphne subprocess ──▶ FakeTwilioApi (this test's thread)
+
+Screenshots of each state go to test-artifacts/callbacks/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from django.contrib.auth.models import Group, User
+from playwright.async_api import Browser, BrowserContext, Page, Response, ViewportSize, expect
+
+from callbacks.models import Callback
+from callbacks.tests.conftest import AGENT, LEAD, make_callback, make_customer, today_at
+from callbacks.tests.fake_twilio import FakeTwilioApi
+from support.models import Customer
+from voiceproject.tests.chromium import launched_chromium
+from voiceproject.tests.live_server import BASE_DIR, DaphneServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=15_000)  # a separate server on a busy 2-core machine
+
+ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
+PASSWORD = "correct horse battery staple"
+DESK: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def people(staff_groups: dict[str, Group]) -> dict[str, Customer]:
+    arjun = User.objects.create_user("arjun", password=PASSWORD, is_staff=True)
+    arjun.groups.add(staff_groups[LEAD])
+    User.objects.create_user("meera", is_staff=True).groups.add(staff_groups[AGENT])
+    return {
+        "asha": make_customer(101, "Asha Verma"),
+        "ravi": make_customer(202, "Ravi Kumar"),
+        "priya": make_customer(301, "Priya Nair"),
+        "kiran": make_customer(404, "Kiran Rao"),
+    }
+
+
+@pytest.fixture
+def callbacks(people: dict[str, Customer]) -> None:
+    asha, ravi, priya, kiran = (people[n] for n in ("asha", "ravi", "priya", "kiran"))
+    make_callback(kiran, today_at(17, 0, days=-1), callback_id="CBK-KIRAN1",
+                  reason="Wallet credit missing after a refund", assignee="meera")
+    make_callback(priya, today_at(10, 0), callback_id="CBK-PRIYA1", status="done",
+                  assignee="meera", reason="Cold dosa; wanted to hear back about the complaint")
+    make_callback(asha, today_at(12, 30), callback_id="CBK-ASHA01", ticket_id="TKT-AAAAAA",
+                  reason="Refund was refused outside the window; wants a person to review it")
+    make_callback(kiran, today_at(15, 0), callback_id="CBK-KIRAN2", assignee="meera",
+                  reason="Rider left the order at the wrong gate")
+    make_callback(ravi, today_at(18, 30), callback_id="CBK-RAVI01",
+                  reason="Missing raita and gulab jamun from ORD-2001")
+    make_callback(priya, today_at(11, 0, days=1), callback_id="CBK-PRIYA2",
+                  reason="Follow-up on the hygiene complaint")  # fmt: skip
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilioApi]:
+    with FakeTwilioApi() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def server(django_db_setup: Any, twilio: FakeTwilioApi) -> AsyncIterator[DaphneServer]:
+    env = {"TWILIO_ACCOUNT_SID": "AC" + "5" * 32, "TWILIO_AUTH_TOKEN": "twilio-test-token",
+           "TWILIO_FROM_NUMBER": "+911140001234", "TWILIO_API_BASE_URL": twilio.url}  # fmt: skip
+    with DaphneServer(env=env) as server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with launched_chromium() as browser:
+        yield browser
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def watch(page: Page, problems: list[str]) -> None:
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.append(f"{response.status} {response.url}")
+
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("response", on_response)
+
+
+async def signed_in(browser: Browser, base: str, **options: Any) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(**options)
+    page = await context.new_page()
+    await page.goto(base + "/staff/callbacks/")
+    await expect(page).to_have_url(f"{base}/admin/login/?next=/staff/callbacks/")
+    await page.get_by_label("Username").fill("arjun")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(base + "/staff/callbacks/")
+    return context, page
+
+
+def row(page: Page, callback_id: str) -> Any:
+    return page.locator(f'tr[data-callback="{callback_id}"]')
+
+
+async def test_a_lead_works_todays_callbacks(
+    callbacks: None, server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        # The board: overdue first, then today, then tomorrow.
+        await expect(page.get_by_role("heading", name="Callbacks", exact=True)).to_be_visible()
+        headings = page.locator(".callback-day h2")
+        await expect(headings).to_have_count(3)
+        await expect(headings.nth(0)).to_contain_text("Overdue")
+        await expect(headings.nth(1)).to_contain_text("Today, ")
+        await expect(headings.nth(1)).to_contain_text("4 callbacks")
+        await expect(headings.nth(2)).to_contain_text("Tomorrow, ")
+        ravi = row(page, "CBK-RAVI01")
+        await expect(ravi).to_contain_text("18:30–19:00")
+        await expect(ravi.get_by_role("link", name="Ravi Kumar")).to_have_attribute(
+            "href", "/staff/customers/202/"
+        )
+        await expect(ravi).to_contain_text("+91 98000 00202")
+        await expect(ravi).to_contain_text("nobody yet")
+        await expect(row(page, "CBK-PRIYA1").locator(".state .badge")).to_have_text("Done")
+        await expect(row(page, "CBK-KIRAN2").get_by_role("button")).to_have_count(0)  # Meera's
+        await screenshot(page, "01-board-1280")
+
+        asha = row(page, "CBK-ASHA01")
+        await asha.get_by_role("button", name="Claim").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "You claimed the callback to Asha Verma (+91 98000 00101)."
+        )
+        await expect(asha.locator(".assignee")).to_have_text("arjun")
+        await expect(asha.get_by_role("button", name="Claim")).to_have_count(0)
+        await screenshot(page, "02-claimed-1280")
+
+        await asha.get_by_role("button", name="Mark done").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "The callback to Asha Verma (+91 98000 00101) is done."
+        )
+        await expect(asha.locator(".state .badge")).to_have_text("Done")
+        await expect(asha.get_by_role("button")).to_have_count(0)
+        await screenshot(page, "03-done-1280")
+
+        # Calling an unclaimed callback claims it.
+        await ravi.get_by_role("button", name="Call now").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "Calling Ravi Kumar (+91 98000 00202)…"
+        )
+        await expect(ravi.locator(".state .badge")).to_contain_text("Dialled at")
+        await expect(ravi.locator(".assignee")).to_have_text("arjun")
+        await screenshot(page, "04-dialled-1280")
+        state = await context.storage_state()
+
+        # The admin lists them too, read-only, newest slot first.
+        await page.goto(server.url + "/admin/callbacks/callback/")
+        await expect(page.locator("#result_list tbody tr")).to_have_count(6)
+        await screenshot(page, "08-admin-1280")
+    finally:
+        await context.close()
+
+    # The same board on a phone, and in the dark theme at both widths.
+    for name, viewport, scheme in [
+        ("05-board-390", PHONE, "light"),
+        ("06-board-390-dark", PHONE, "dark"),
+        ("07-board-1280-dark", DESK, "dark"),
+    ]:
+        context = await browser.new_context(
+            storage_state=state, viewport=viewport, color_scheme=scheme  # type: ignore[arg-type]
+        )
+        page = await context.new_page()
+        watch(page, problems)
+        await page.goto(server.url + "/staff/callbacks/")
+        await expect(row(page, "CBK-RAVI01")).to_contain_text("Dialled at")
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], f"{name}: the page is {width}px wide"
+        await screenshot(page, name)
+        await context.close()
+
+    assert [r.form["To"] for r in twilio.requests] == ["+919800000202"]
+    done = await asyncio.to_thread(Callback.objects.get, callback_id="CBK-ASHA01")
+    assert (done.status, done.assignee) == ("done", "arjun")
+    assert problems == []

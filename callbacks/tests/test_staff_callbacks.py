@@ -1,0 +1,255 @@
+"""/staff/callbacks/: who may see it, what it shows, and claiming and closing callbacks."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connections
+from django.test import Client
+
+from callbacks import desk
+from callbacks.models import Callback
+from callbacks.slots import Hours
+from callbacks.tests.conftest import client_for, make_callback, make_user, today_at
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGE = "/staff/callbacks/"
+
+
+def state_of(callback_id: str) -> tuple[str, str | None]:
+    callback = Callback.objects.get(callback_id=callback_id)
+    return callback.status, callback.assignee
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+@pytest.fixture
+def ashas(asha: Customer) -> Callback:
+    return make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
+
+
+# --- Who may see it -----------------------------------------------------------------------------
+
+
+def test_both_support_groups_see_the_page(meera: User, arjun: User) -> None:
+    for user in (meera, arjun):
+        response = client_for(user).get(PAGE)
+        assert response.status_code == 200
+        assert response.context["can_change"] is True
+
+
+def test_strangers_are_sent_to_the_login_and_staff_without_a_group_refused(
+    staff_groups: Any, ashas: Callback
+) -> None:
+    guest = make_user("guest")
+    loner = User.objects.create_user("loner", is_staff=True)
+
+    for client in (Client(), client_for(guest)):
+        response = client.get(PAGE)
+        assert response.status_code == 302
+        assert response["Location"] == f"/admin/login/?next={PAGE}"
+    assert client_for(loner).get(PAGE).status_code == 403
+    assert client_for(loner).post(f"{PAGE}CBK-ASHA01/claim").status_code == 403
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
+# --- What it shows ------------------------------------------------------------------------------
+
+
+def test_today_and_upcoming_are_grouped_by_day_with_names_and_phones(
+    meera: User, asha: Customer, ravi: Customer
+) -> None:
+    make_callback(asha, today_at(18, 0), callback_id="CBK-TODAY2")
+    make_callback(ravi, today_at(9, 30), callback_id="CBK-TODAY1", status="done",
+                  assignee="arjun")  # fmt: skip
+    make_callback(ravi, today_at(11, 0, days=2), callback_id="CBK-LATER1",
+                  reason="Missing raita, wants a person to call")  # fmt: skip
+    make_callback(asha, today_at(12, 0, days=-1), callback_id="CBK-OVERDU")  # never closed
+    make_callback(ravi, today_at(12, 0, days=-1), callback_id="CBK-OLDONE", status="done")
+    make_callback(asha, today_at(12, 0, days=20), callback_id="CBK-FAROFF")
+
+    response = client_for(meera).get(PAGE)
+
+    days = response.context["days"]
+    assert (days[0].heading, days[0].overdue) == ("Overdue", True)
+    assert days[1].heading.startswith("Today, ")
+    ids = [[row.callback.callback_id for row in day.rows] for day in days]
+    assert ids == [["CBK-OVERDU"], ["CBK-TODAY1", "CBK-TODAY2"], ["CBK-LATER1"]]
+    body = response.content.decode()
+    assert '<a href="/staff/customers/101/">Asha Verma</a>' in body
+    assert '<a class="phone" href="tel:+919800000202">+91 98000 00202</a>' in body
+    assert "Missing raita, wants a person to call" in body
+    assert "18:00–18:30" in body
+    assert "CBK-FAROFF" not in body and "CBK-OLDONE" not in body
+
+
+def test_a_day_heading_names_the_day(meera: User, asha: Customer) -> None:
+    make_callback(asha, today_at(10, 0, days=2))
+
+    [day] = client_for(meera).get(PAGE).context["days"]
+
+    local = today_at(10, 0, days=2).astimezone(Hours.from_settings().zone)
+    assert day.heading == f"{local:%A} {local.day} {local:%B}"
+
+
+def test_the_status_says_what_needs_doing(meera: User, asha: Customer, ravi: Customer) -> None:
+    # Today's slots are past or future depending on the hour the suite runs: only the
+    # relative ones are checked against the clock.
+    make_callback(asha, today_at(0, 0, days=-1), callback_id="CBK-LATE01")
+    make_callback(ravi, today_at(10, 0, days=1), callback_id="CBK-SOON01")
+
+    rows = {row.callback.callback_id: row for day in client_for(meera).get(PAGE).context["days"]
+            for row in day.rows}  # fmt: skip
+
+    assert (rows["CBK-LATE01"].status, rows["CBK-LATE01"].tone) == ("Late", "late")
+    assert (rows["CBK-SOON01"].status, rows["CBK-SOON01"].tone) == ("Scheduled", "scheduled")
+
+
+def test_an_empty_board_says_so(meera: User) -> None:
+    response = client_for(meera).get(PAGE)
+
+    assert "No callbacks are booked from today on." in response.content.decode()
+
+
+def test_call_now_is_offered_only_with_twilio_configured(
+    meera: User, ashas: Callback, settings: Any
+) -> None:
+    button = '<button type="submit" class="call">Call now</button>'
+    unconfigured = client_for(meera).get(PAGE).content.decode()
+
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "0" * 32, "secret"
+    settings.TWILIO_FROM_NUMBER = "+911140000000"
+    configured = client_for(meera).get(PAGE).content.decode()
+
+    assert button not in unconfigured
+    assert "“Call now” appears once Twilio is configured for calling out." in unconfigured
+    assert button in configured
+
+
+# --- Claiming and closing -------------------------------------------------------------------------
+
+
+def test_an_agent_claims_a_callback(meera: User, ashas: Callback) -> None:
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/claim", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("scheduled", "meera")
+    assert messages_of(response) == ["You claimed the callback to Asha Verma (+91 98000 00101)."]
+    assert response.redirect_chain == [(PAGE, 302)]
+    [row] = response.context["days"][0].rows
+    assert (row.can_claim, row.can_work) == (False, True)
+
+
+def test_a_second_claimer_is_told_who_has_it(meera: User, arjun: User, ashas: Callback) -> None:
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
+
+    response = client_for(arjun).post(f"{PAGE}CBK-ASHA01/claim", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("scheduled", "meera")
+    assert messages_of(response) == ["meera has already claimed callback CBK-ASHA01."]
+    [row] = response.context["days"][0].rows
+    assert (row.can_claim, row.can_work) == (False, False)
+
+
+def test_concurrent_claims_have_one_winner(ashas: Callback) -> None:
+    names = [f"staff{n}" for n in range(8)]
+    start = threading.Barrier(len(names))
+
+    def try_claim(name: str) -> str:
+        start.wait()  # all threads fire at once
+        try:
+            desk.claim("CBK-ASHA01", name)
+            return "won"
+        except desk.CallbackError as error:
+            return error.message
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        outcomes = list(pool.map(try_claim, names))
+
+    status, winner = state_of("CBK-ASHA01")
+    assert status == "scheduled" and winner in names
+    assert outcomes.count("won") == 1
+    assert outcomes.count(f"{winner} has already claimed callback CBK-ASHA01.") == 7
+
+
+def test_marking_done_closes_it_for_whoever_did(meera: User, ashas: Callback) -> None:
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/done", follow=True)
+
+    done = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (done.status, done.assignee) == ("done", "meera")
+    assert done.closed_at is not None
+    assert messages_of(response) == ["The callback to Asha Verma (+91 98000 00101) is done."]
+    [row] = response.context["days"][0].rows
+    assert (row.status, row.can_claim, row.can_work) == ("Done", False, False)
+
+
+def test_marking_missed_gives_the_place_back(meera: User, ashas: Callback) -> None:
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/missed", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("missed", "meera")
+    assert messages_of(response) == [
+        "The callback to Asha Verma (+91 98000 00101) is marked missed."
+    ]
+    # The seat and the day are free again: the database takes the same booking anew.
+    make_callback(ashas.customer, ashas.slot_start, callback_id="CBK-ASHA02")
+
+
+def test_someone_elses_callback_cannot_be_closed(
+    meera: User, kavya: User, ashas: Callback
+) -> None:
+    client_for(kavya).post(f"{PAGE}CBK-ASHA01/claim")
+
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/done", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("scheduled", "kavya")
+    assert messages_of(response) == ["kavya has already claimed callback CBK-ASHA01."]
+
+
+def test_a_closed_callback_stays_closed(meera: User, ashas: Callback) -> None:
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/done")
+
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/missed", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("done", "meera")
+    assert messages_of(response) == ["Callback CBK-ASHA01 is already done."]
+
+
+def test_an_unknown_callback_is_reported(meera: User) -> None:
+    response = client_for(meera).post(f"{PAGE}CBK-NOPE00/claim", follow=True)
+
+    assert messages_of(response) == ["There is no callback CBK-NOPE00."]
+
+
+def test_actions_need_post_and_a_csrf_token(meera: User, ashas: Callback) -> None:
+    strict = client_for(meera, enforce_csrf_checks=True)
+
+    for action in ("claim", "done", "missed", "call"):
+        assert strict.get(f"{PAGE}CBK-ASHA01/{action}").status_code == 405
+        assert strict.post(f"{PAGE}CBK-ASHA01/{action}").status_code == 403
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
+# --- The admin ----------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_callbacks_but_does_not_edit_them(arjun: User, ashas: Callback) -> None:
+    lead = client_for(arjun)
+
+    listing = lead.get("/admin/callbacks/callback/")
+    found = lead.get("/admin/callbacks/callback/?q=CBK-ASHA01")
+
+    assert listing.status_code == 200
+    assert "CBK-ASHA01" in found.content.decode()
+    assert lead.get("/admin/callbacks/callback/add/").status_code == 403
+    assert lead.post(f"/admin/callbacks/callback/{ashas.pk}/change/",
+                     {"status": "cancelled"}).status_code == 403  # fmt: skip
+    assert state_of("CBK-ASHA01") == ("scheduled", None)

@@ -1,0 +1,93 @@
+"""`/staff/callbacks/`: the callbacks from today on, and the staff actions on one.
+
+Rendered in the admin's frame like the other staff pages. Every change is a POST with a CSRF
+token, done by callbacks/desk.py, which refuses what someone else got to first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from callbacks import desk
+from callbacks.board import board as board_days
+from callbacks.board import readable_phone
+from callbacks.models import Callback
+from callbacks.slots import Hours
+from realtime.phone import security
+from support.models import Customer
+from support.staff.access import staff_view
+from support.staff.views import render_staff
+
+VIEW_CALLBACKS = "callbacks.view_callback"
+CHANGE_CALLBACKS = "callbacks.change_callback"
+
+
+@staff_view(VIEW_CALLBACKS)
+def board(request: HttpRequest) -> HttpResponse:
+    hours = Hours.from_settings()
+    context = {
+        "title": "Callbacks",
+        "days": board_days(timezone.now(), request.user.get_username(), hours),
+        "time_zone": hours.zone.key,
+        # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+        "can_change": request.user.has_perm(CHANGE_CALLBACKS),  # type: ignore[union-attr]
+        "can_dial": desk.dialling_configured(),
+    }
+    return render_staff(request, "callbacks/board.html", context)
+
+
+def _act(
+    request: HttpRequest, callback_id: str, change: Callable[[str], object], done: str
+) -> HttpResponseRedirect:
+    """Run a change as the signed-in user and say how it went; `done` may name {customer}."""
+    try:
+        change(request.user.get_username())
+    except desk.CallbackError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, done.format(customer=_customer(callback_id)))
+    return redirect("callbacks:board")
+
+
+@staff_view(CHANGE_CALLBACKS)
+@require_POST
+def claim(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    return _act(request, callback_id, lambda me: desk.claim(callback_id, me),
+                "You claimed the callback to {customer}.")  # fmt: skip
+
+
+@staff_view(CHANGE_CALLBACKS)
+@require_POST
+def mark_done(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    return _act(request, callback_id, lambda me: desk.mark_done(callback_id, me),
+                "The callback to {customer} is done.")  # fmt: skip
+
+
+@staff_view(CHANGE_CALLBACKS)
+@require_POST
+def mark_missed(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    return _act(request, callback_id, lambda me: desk.mark_missed(callback_id, me),
+                "The callback to {customer} is marked missed.")  # fmt: skip
+
+
+@staff_view(CHANGE_CALLBACKS)
+@require_POST
+def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    stream_url = security.stream_url(request.get_host())
+    return _act(request, callback_id, lambda me: desk.call_now(callback_id, me, stream_url),
+                "Calling {customer}…")  # fmt: skip
+
+
+def _customer(callback_id: str) -> str:
+    """'Asha Verma (+91 98000 00101)' for the callback's customer, for a message."""
+    callback = Callback.objects.filter(callback_id=callback_id).only("customer", "phone").first()
+    if callback is None:
+        return callback_id
+    name = Customer.objects.filter(user_id=callback.customer_id).values_list("name", flat=True)
+    return f"{name.first() or 'the customer'} ({readable_phone(callback.phone)})"
