@@ -6,9 +6,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the tests need: the browser Playwright drives, and the speech/audio tools
-# that make the test recordings.
-TEST_APT_PACKAGES := chromium espeak-ng sox
+# Debian packages the tests need: the browser Playwright drives, the speech/audio tools
+# that make the test recordings, and Redis for the tests of several workers.
+TEST_APT_PACKAGES := chromium espeak-ng sox redis-server
 
 .PHONY: run test setup system-packages bench lint clean
 
@@ -37,7 +37,7 @@ system-packages:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	  else \
-	    echo "The browser tests need these Debian packages:$$missing"; \
+	    echo "The tests need these Debian packages:$$missing"; \
 	    echo "Install them with: sudo apt-get install$$missing"; \
 	    exit 1; \
 	  fi; \

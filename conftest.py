@@ -1,4 +1,5 @@
-"""Test-suite wiring: one throwaway SecantusDB per run, reached over the wire like MongoDB.
+"""Test-suite wiring: one throwaway SecantusDB per run, reached over the wire like MongoDB,
+and (for the tests that ask for it) one throwaway Redis, Debian's redis-server.
 
 Set TEST_MONGODB_URI to run the suite against a real MongoDB (a replica set, for the
 transactions the refund tool uses) instead.
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from voiceproject.embedded_db import EmbeddedMongo
+from voiceproject.redis_server import LocalRedis
 
 _embedded: EmbeddedMongo | None = None
 _tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -45,6 +47,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _embedded.stop()
     if _tmpdir is not None:
         _tmpdir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def _redis_process() -> Iterator[LocalRedis]:
+    with (
+        tempfile.TemporaryDirectory(prefix="voice-support-test-redis-") as tmp,
+        LocalRedis(Path(tmp)) as server,
+    ):
+        yield server
+
+
+@pytest.fixture
+def redis_server(_redis_process: LocalRedis) -> LocalRedis:
+    """A real Redis for this run (started on first use), emptied before each test.
+
+    `redis_server.url(0)` for the channel layer, `redis_server.url(1)` for the cache.
+    """
+    _redis_process.flush()
+    return _redis_process
 
 
 @pytest.fixture(autouse=True)

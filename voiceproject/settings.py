@@ -144,11 +144,66 @@ STORAGES = {
     },
 }
 
-# --- Channels ----------------------------------------------------------------------------------
+# --- Several processes: the channel layer and the cache --------------------------------------
+# One process needs neither Redis nor anything else: the in-memory layer and LocMemCache.
+# Several (the workers command, several containers or Cloud Run instances) share both through
+# Redis, and the system checks voiceproject.E010 and E011 refuse VOICE_WORKERS > 1 without them.
+
+# How many server processes serve this deployment (`python -m voiceproject.workers` sets it).
+VOICE_WORKERS: int = env.int("VOICE_WORKERS", default=1)
+
+# Daphne's --websocket_timeout, the longest a WebSocket may live; neither the workers command
+# nor the Dockerfile changes daphne's default.
+DAPHNE_WEBSOCKET_TIMEOUT_S = 86400
 
 CHANNEL_LAYERS = {
     "default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")
 }
+if CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+    CHANNEL_LAYERS["default"]["CONFIG"].update(
+        # Unread messages a channel may hold before a send raises ChannelFull (which
+        # voiceproject/messaging.py turns into a logged drop). In Redis all the consumers of
+        # one process share one list, read continuously, so it fills only while that process
+        # is stalled or dead; it must ride out a pause of about a second at a busy process's
+        # whole inbound rate (ten monitored calls' audio is ~1,000 messages a second). In the
+        # process, each consumer buffers as many and drops the oldest beyond that.
+        capacity=1000,
+        # An unread message expires after 10 s (default 60): a staff action (whisper, take
+        # over, end call) that late is stale, and what is sent to a process that died must
+        # not pile up in Redis (channels_redis #384). Clocks must agree within a few seconds.
+        expiry=10,
+        # A group membership is written only when a socket joins and expires after this, so
+        # it must outlive the longest socket: daphne's websocket timeout. Lowering both would
+        # cut live calls and staff pages for nothing: a dead process's memberships cost a
+        # skipped send each, and what is sent to them expires after `expiry`.
+        group_expiry=DAPHNE_WEBSOCKET_TIMEOUT_S,
+    )
+
+# Django's cache: login throttling and rate limits count in it, so several processes must
+# share it. REDIS_URL (e.g. redis://host:6379/1) selects Django's own Redis backend. Use a
+# different database number from the channel layer's: cache.clear() empties its whole database.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+if REDIS_URL:
+    _redis_cache = env.cache_url_config(REDIS_URL, backend=REDIS_CACHE_BACKEND)
+    # redis-py waits forever by default; a login must fail in seconds, not hang, when Redis
+    # is unreachable. Options in the URL's query string (?socket_timeout=5) win.
+    _redis_cache["OPTIONS"] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+        **_redis_cache.get("OPTIONS", {}),
+    }
+    CACHES = {"default": _redis_cache}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Draining (voiceproject/draining.py): on SIGTERM a process answers /healthz with 503, tells
+# its calls to move, and stops when it carries none or after VOICE_DRAIN_S. It first waits
+# VOICE_DRAIN_NOTICE_S for the load balancer's health checks to stop sending it new
+# connections, so that the calls it moves do not land on it again (0 on Cloud Run, which
+# stops routing to an instance as soon as it is told to stop it).
+VOICE_DRAIN_S: float = env.float("VOICE_DRAIN_S", default=25.0)
+VOICE_DRAIN_NOTICE_S: float = env.float("VOICE_DRAIN_NOTICE_S", default=2.0)
 
 # --- The voice agent ---------------------------------------------------------------------------
 
