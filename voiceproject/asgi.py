@@ -22,6 +22,7 @@ from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
     close_clients_at_shutdown,
     close_oversized_frames_with_1009,
+    drain_on_sigterm,
     freeze_startup_objects,
 )
 
@@ -35,4 +36,5 @@ application = ProtocolTypeRouter(
 
 close_clients_at_shutdown()
 close_oversized_frames_with_1009()
+drain_on_sigterm()
 freeze_startup_objects()  # last: everything above lives as long as the process

@@ -14,6 +14,7 @@ server prints is kept in `output()` for a failing test to show.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,8 +42,15 @@ class DaphneServer:
     `gemini_live_url` with the fake's key "test-key".
     """
 
-    def __init__(self, *, gemini_live_url: str = "", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        gemini_live_url: str = "",
+        env: Mapping[str, str] | None = None,
+        application: str = "voiceproject.asgi:application",
+    ) -> None:
         self.port = free_port()
+        self.application = application
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = dict(env or {})
         self._gemini_live_url = gemini_live_url
@@ -73,7 +81,7 @@ class DaphneServer:
             [
                 sys.executable, "-m", "daphne",
                 "-b", "127.0.0.1", "-p", str(self.port),
-                "voiceproject.asgi:application",
+                self.application,
             ],
             cwd=BASE_DIR,
             env=self.environment(),
@@ -100,6 +108,20 @@ class DaphneServer:
         self.stop()
         raise RuntimeError(f"daphne was not healthy within {START_TIMEOUT_S}s:\n{self.output()}")
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def send_signal(self, signum: int) -> None:
+        assert self._process is not None, "not started"
+        self._process.send_signal(signum)
+
+    def wait_exited(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; its exit code (TimeoutExpired if not)."""
+        assert self._process is not None, "not started"
+        return self._process.wait(timeout)
+
     def output(self) -> str:
         """Everything the server printed so far."""
         self._log.seek(0)
@@ -109,7 +131,8 @@ class DaphneServer:
         process, self._process = self._process, None
         if process is None:
             return
-        stop_process(process, timeout=STOP_TIMEOUT_S)
+        # SIGINT stops at once; SIGTERM would drain first (voiceproject/draining.py).
+        stop_process(process, signal.SIGINT, timeout=STOP_TIMEOUT_S)
 
     def __enter__(self) -> DaphneServer:
         # Not started here: starting blocks for a second or two, which an async test does in
