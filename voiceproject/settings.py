@@ -8,6 +8,7 @@ which run before the server starts serving.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -156,28 +157,43 @@ VOICE_WORKERS: int = env.int("VOICE_WORKERS", default=1)
 # nor the Dockerfile changes daphne's default.
 DAPHNE_WEBSOCKET_TIMEOUT_S = 86400
 
-CHANNEL_LAYERS = {
-    "default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")
-}
+
+def redis_channel_layer(hosts: list[str]) -> dict[str, Any]:
+    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # Each consumer waits for its messages with a blocking pop of up to 5 s
+            # (channels_redis's brpop_timeout); redis-py 8 times out every read after 5 s by
+            # default, which killed idle consumers (channels_redis #422). Reads may take 10 s.
+            "hosts": [
+                {"address": url, "socket_timeout": 10, "socket_connect_timeout": 2}
+                for url in hosts
+            ],
+            # Unread messages a channel may hold before a send raises ChannelFull (which
+            # voiceproject/messaging.py turns into a logged drop). In Redis all the consumers
+            # of one process share one list, read continuously, so it fills only while that
+            # process is stalled or dead; it must ride out a pause of about a second at a busy
+            # process's whole inbound rate (ten monitored calls' audio is ~1,000 messages a
+            # second). In the process, each consumer buffers as many and drops the oldest.
+            "capacity": 1000,
+            # An unread message expires after 10 s (default 60): a staff action (whisper,
+            # take over, end call) that late is stale, and what is sent to a process that
+            # died must not pile up in Redis (channels_redis #384). Clocks must agree within
+            # a few seconds.
+            "expiry": 10,
+            # A group membership is written only when a socket joins and expires after this,
+            # so it must outlive the longest socket: daphne's websocket timeout. Lowering both
+            # would cut live calls and staff pages for nothing: a dead process's memberships
+            # cost a skipped send each, and what is sent to them expires after `expiry`.
+            "group_expiry": DAPHNE_WEBSOCKET_TIMEOUT_S,
+        },
+    }
+
+
+CHANNEL_LAYERS = {"default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")}
 if CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
-    CHANNEL_LAYERS["default"]["CONFIG"].update(
-        # Unread messages a channel may hold before a send raises ChannelFull (which
-        # voiceproject/messaging.py turns into a logged drop). In Redis all the consumers of
-        # one process share one list, read continuously, so it fills only while that process
-        # is stalled or dead; it must ride out a pause of about a second at a busy process's
-        # whole inbound rate (ten monitored calls' audio is ~1,000 messages a second). In the
-        # process, each consumer buffers as many and drops the oldest beyond that.
-        capacity=1000,
-        # An unread message expires after 10 s (default 60): a staff action (whisper, take
-        # over, end call) that late is stale, and what is sent to a process that died must
-        # not pile up in Redis (channels_redis #384). Clocks must agree within a few seconds.
-        expiry=10,
-        # A group membership is written only when a socket joins and expires after this, so
-        # it must outlive the longest socket: daphne's websocket timeout. Lowering both would
-        # cut live calls and staff pages for nothing: a dead process's memberships cost a
-        # skipped send each, and what is sent to them expires after `expiry`.
-        group_expiry=DAPHNE_WEBSOCKET_TIMEOUT_S,
-    )
+    CHANNEL_LAYERS["default"] = redis_channel_layer(CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])
 
 # Django's cache: login throttling and rate limits count in it, so several processes must
 # share it. REDIS_URL (e.g. redis://host:6379/1) selects Django's own Redis backend. Use a
@@ -186,8 +202,8 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 if REDIS_URL:
     _redis_cache = env.cache_url_config(REDIS_URL, backend=REDIS_CACHE_BACKEND)
-    # redis-py waits forever by default; a login must fail in seconds, not hang, when Redis
-    # is unreachable. Options in the URL's query string (?socket_timeout=5) win.
+    # A login must fail within seconds, not hang, when Redis is unreachable (redis-py's own
+    # defaults changed between versions). Options in the URL's query string win.
     _redis_cache["OPTIONS"] = {
         "socket_connect_timeout": 2,
         "socket_timeout": 2,

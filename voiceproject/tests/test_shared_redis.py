@@ -22,7 +22,7 @@ from django.core.cache import caches
 from voiceproject import messaging
 from voiceproject.messaging import send_to_channel, send_to_group
 from voiceproject.redis_server import LocalRedis
-from voiceproject.settings import BASE_DIR
+from voiceproject.settings import BASE_DIR, redis_channel_layer
 
 SETTINGS_PRINTER = (
     "import json; from django.conf import settings; "
@@ -54,7 +54,10 @@ def test_redis_urls_select_the_tuned_channel_layer_and_djangos_redis_cache() -> 
 
     layer, cache = chosen["layer"], chosen["cache"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://redis.internal:6379/0"]
+    assert layer["CONFIG"]["hosts"] == [
+        {"address": "redis://redis.internal:6379/0", "socket_timeout": 10,
+         "socket_connect_timeout": 2}
+    ]  # fmt: skip
     assert (layer["CONFIG"]["capacity"], layer["CONFIG"]["expiry"]) == (1000, 10)
     assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert cache["LOCATION"] == "redis://redis.internal:6379/1"
@@ -100,13 +103,11 @@ def test_the_redis_cache_counts_in_redis(redis_server: LocalRedis, settings: Any
 
 @pytest.fixture
 async def redis_layer(redis_server: LocalRedis, settings: Any) -> AsyncIterator[BaseChannelLayer]:
-    """The real RedisChannelLayer with room for three unread messages per channel."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_server.url(0)], "capacity": 3, "expiry": 10},
-        }
-    }
+    """The real RedisChannelLayer as configured for production, with room for only three
+    unread messages per channel."""
+    config = redis_channel_layer([redis_server.url(0)])
+    config["CONFIG"]["capacity"] = 3
+    settings.CHANNEL_LAYERS = {"default": config}
     layer = get_channel_layer()
     assert layer is not None
     yield layer
@@ -137,6 +138,21 @@ async def test_a_message_reaches_another_consumer_through_redis(
 
     received = await asyncio.wait_for(redis_layer.receive(channel), 5)
     assert received == {"type": "staff.whisper", "text": "offer a voucher"}
+
+
+async def test_a_consumer_idle_for_longer_than_redis_reads_may_take_keeps_waiting(
+    redis_layer: BaseChannelLayer,
+) -> None:
+    # A staff queue page waits for minutes between escalations: its consumer blocks in the
+    # layer's receive(), one 5 s blocking pop after another, which must not time out.
+    channel = await redis_layer.new_channel()
+    waiting = asyncio.create_task(redis_layer.receive(channel))
+    await asyncio.sleep(6)
+    assert not waiting.done()
+
+    await send_to_channel(channel, {"type": "escalation.opened"})
+
+    assert (await asyncio.wait_for(waiting, 5)) == {"type": "escalation.opened"}
 
 
 async def test_a_channel_nobody_reads_drops_the_message_and_says_so_once(
