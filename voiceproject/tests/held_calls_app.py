@@ -5,8 +5,9 @@ process's own lifecycle (draining, the workers command) under a real daphne:
 
 Each socket there is a call as the process counts them (voiceproject/draining.py): registered
 on connect, unregistered on disconnect, and told `{"type": "reconnect"}` when the process
-drains, as a page would be. It answers `{"pid": ...}` on connect and echoes text, so a test can
-tell which worker holds it and that it still flows. Tests of real calls use the real routes.
+drains, as a page would be. It answers `{"pid", "call_id", "client"}` on connect and echoes
+text, so a test can tell which worker holds it, from which address, and that it still flows.
+Tests of real calls use the real routes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class HeldCall(AsyncWebsocketConsumer):
         await self.accept()
         self.call_id = f"held-{uuid.uuid4().hex[:8]}"
         draining.register_call(self.call_id, on_drain=self.tell_to_reconnect)
-        await self.send(json.dumps({"pid": os.getpid(), "call_id": self.call_id}))
+        client = (self.scope.get("client") or ["?"])[0]  # what daphne --proxy-headers believed
+        await self.send(json.dumps({"pid": os.getpid(), "call_id": self.call_id, "client": client}))
 
     async def tell_to_reconnect(self) -> None:
         await self.send(json.dumps({"type": "reconnect"}))
