@@ -57,22 +57,26 @@ defaults
 
 _FRONTEND = """\
 frontend voice
-    bind {bind}
+{binds}
     # Hold each request until its body is in (within timeout http-request), so a slow
     # uploader ties up HAProxy, not a worker.
     option http-buffer-request
-    # daphne --proxy-headers believes the first X-Forwarded-For entry, so there must be one
-    # entry only, and one the client did not choose: {forwarded_for_why}
-{forwarded_for}
+    # daphne --proxy-headers believes the first X-Forwarded-For entry, so it gets exactly one,
+    # which the client did not choose: {forwarded_why}
+{forwarded}
     default_backend {backend}
 """
 
-_EDGE_FORWARDED_FOR = (
-    "HAProxy is the edge, so the connecting address.",
-    "    http-request set-header X-Forwarded-For %[src]",
+_EDGE = (
+    "HAProxy is the edge, so the address that\n"
+    "    # connected (and the scheme it used).",
+    "    http-request set-header X-Forwarded-For %[src]\n"
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+    "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
 )
-_BEHIND_PROXY_FORWARDED_FOR = (
-    "behind a proxy, the address that proxy appended last.",
+_BEHIND_PROXY = (
+    "behind a proxy, the address that proxy\n"
+    "    # appended last (and the scheme it says).",
     "    http-request set-header X-Forwarded-For %[req.hdr(x-forwarded-for,-1)] "
     "if { req.hdr(x-forwarded-for) -m found }\n"
     "    http-request set-header X-Forwarded-For %[src] "
@@ -97,7 +101,7 @@ backend {backend}
 def _config(
     *,
     header: str,
-    bind: str,
+    binds: Iterable[str],
     health_host: str,
     servers: Iterable[str],
     stats_socket: Path | None = None,
@@ -110,7 +114,7 @@ def _config(
         if stats_socket
         else ""
     )
-    why, forwarded_for = _BEHIND_PROXY_FORWARDED_FOR if behind_proxy else _EDGE_FORWARDED_FOR
+    why, forwarded = _BEHIND_PROXY if behind_proxy else _EDGE
     return "\n".join(
         [
             header,
@@ -118,8 +122,9 @@ def _config(
             *([extra] if extra else []),
             _DEFAULTS,
             _FRONTEND.format(
-                bind=bind, forwarded_for=forwarded_for, forwarded_for_why=why, backend=BACKEND
-            ),
+                binds="".join(f"    {line}\n" for line in binds).rstrip("\n"),
+                forwarded=forwarded, forwarded_why=why, backend=BACKEND,
+            ),  # fmt: skip
             _BACKEND.format(
                 backend=BACKEND,
                 health_host=health_host,
@@ -142,7 +147,7 @@ def local_config(
     return _config(
         header="# Written by `python -m voiceproject.workers` at each start; edit "
         "voiceproject/balancer.py instead.",
-        bind=bind,
+        binds=[f"bind {bind}"],
         health_host=health_host,
         servers=[f"server {name} 127.0.0.1:{port}" for name, port in workers.items()],
         stats_socket=stats_socket,
@@ -150,16 +155,24 @@ def local_config(
     )
 
 
-def compose_config(
-    *, service: str = "app", port: int = 8000, slots: int = 10, health_host: str = "localhost"
-) -> str:
-    """HAProxy for deploy/compose.yaml: up to `slots` replicas of `service`, found through
-    Docker's DNS (which answers with one address per running replica)."""
+# Where deploy/compose.yaml mounts deploy/certs/ (one PEM per site: certificate, chain, key).
+COMPOSE_CERTS = "/usr/local/etc/haproxy/certs/"
+
+
+def compose_config(*, service: str = "app", port: int = 8000, slots: int = 10) -> str:
+    """HAProxy for deploy/compose.yaml, the edge: HTTPS on 8443 with the certificates in
+    COMPOSE_CERTS, plain HTTP on 8080 redirected to it, in front of up to `slots` replicas of
+    `service` found through Docker's DNS (one address per running replica). Health checks
+    send the Host in $HEALTH_CHECK_HOST (one of the app's ALLOWED_HOSTS)."""
     return _config(
         header="# deploy/haproxy.cfg: written by `python -m voiceproject.balancer --compose`;\n"
         "# edit voiceproject/balancer.py and write it again.",
-        bind=f":{port}",
-        health_host=health_host,
+        binds=[
+            "bind :8080",
+            f"bind :8443 ssl crt {COMPOSE_CERTS} alpn http/1.1",
+            "http-request redirect scheme https unless { ssl_fc }",
+        ],
+        health_host='"${HEALTH_CHECK_HOST}"',
         servers=[
             f"server-template {service} 1-{slots} {service}:{port} "
             "resolvers docker init-addr none"
