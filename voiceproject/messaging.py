@@ -36,7 +36,9 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 DEFAULT_PATIENCE_S = 1.0
-ATTEMPT_TIMEOUT_S = 2.0  # one attempt against a Redis that does not answer
+# One attempt against a Redis that does not answer waits this long, clamped to the caller's
+# patience: a send returns within about patience_s + MIN_ATTEMPT_S at worst.
+MIN_ATTEMPT_S, MAX_ATTEMPT_S = 0.25, 2.0
 FIRST_BACKOFF_S = 0.05
 LOG_EVERY_S = 10.0
 
@@ -71,7 +73,8 @@ async def send_to_channel(
     """Send `message` to one channel (a consumer's `channel_name`); True when it was accepted.
 
     Retries a full channel or an unreachable Redis for up to `patience_s`, then drops the
-    message, logs it, and returns False. Never raises for a delivery failure.
+    message, logs it, and returns False. Never raises for a delivery failure. It awaits Redis:
+    where a stall would hurt (a call's audio path), send from a task of its own.
     """
     layer = _layer(channel)
     if layer is None:
@@ -104,10 +107,11 @@ async def _deliver(
     target: str, attempt: Callable[[], Awaitable[None]], patience_s: float
 ) -> bool:
     deadline = time.monotonic() + patience_s
+    attempt_s = min(MAX_ATTEMPT_S, max(MIN_ATTEMPT_S, patience_s))
     backoff = FIRST_BACKOFF_S
     while True:
         try:
-            async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+            async with asyncio.timeout(attempt_s):
                 await attempt()
             return True
         except _UNDELIVERABLE as error:

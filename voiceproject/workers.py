@@ -266,11 +266,23 @@ class Supervisor:
             if self.stopping.is_set():
                 await self.retire(worker)
                 return
-            balancer.point_server(self.stats_socket, name, worker.port)
-            self.adopt(worker)
-            self.write_state()
+            try:
+                await self.swap_in(worker)
+            except WorkersError as error:
+                log.error("%s", error)
+                continue
             log.warning("worker %s is back: pid %d on :%d", name, worker.pid, worker.port)
             return
+
+    async def swap_in(self, worker: Worker) -> None:
+        """Point HAProxy's slot at `worker` and make it the slot's process."""
+        try:
+            balancer.point_server(self.stats_socket, worker.name, worker.port)
+        except (OSError, RuntimeError) as error:
+            await self.retire(worker, signal.SIGKILL)
+            raise WorkersError(f"HAProxy could not be pointed at {worker.name}: {error}") from error
+        self.adopt(worker)
+        self.write_state()
 
     def rolling_restart(self) -> None:
         if self.restarting is not None and not self.restarting.done():
@@ -286,14 +298,12 @@ class Supervisor:
             old = self.slots[name]
             try:
                 new = await self.start_worker(name)
+                # New connections go to the new process at once; the old one drains its
+                # calls (they re-attach through HAProxy, never to it) and exits.
+                await self.swap_in(new)
             except WorkersError as error:
                 log.error("rolling restart stopped: %s; %s keeps running", error, name)
                 return
-            # New connections go to the new process at once; the old one drains its calls
-            # (they re-attach through HAProxy, never to it) and exits.
-            balancer.point_server(self.stats_socket, name, new.port)
-            self.adopt(new)
-            self.write_state()
             await self.retire(old)
             log.warning("worker %s restarted: pid %d on :%d", name, new.pid, new.port)
         log.warning("rolling restart done")
