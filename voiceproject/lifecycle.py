@@ -92,7 +92,7 @@ _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps only weak 
 
 def _sigterm_received() -> None:
     global _drain_task
-    if draining.is_draining():
+    if _drain_task is not None:
         log.warning("second SIGTERM while draining: stopping now")
         _stop_reactor()
         return

@@ -39,6 +39,7 @@ from voiceproject.redis_server import LocalRedis
 BASE_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0  # mostly imports; a busy machine can take a while
 STOP_TIMEOUT_S = 5.0
+DRAIN_WAIT_S = 1.0  # then a second SIGTERM
 WORKERS_DRAIN_WAIT_S = 5.0  # then a second Ctrl-C
 
 
@@ -147,8 +148,14 @@ class DaphneServer:
         process, self._process = self._process, None
         if process is None:
             return
-        # SIGINT stops at once; SIGTERM would drain first (voiceproject/draining.py).
-        stop_process(process, signal.SIGINT, timeout=STOP_TIMEOUT_S)
+        # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
+        # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
+        # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(DRAIN_WAIT_S)
+        except subprocess.TimeoutExpired:
+            stop_process(process, signal.SIGTERM, timeout=STOP_TIMEOUT_S)
 
     def __enter__(self) -> DaphneServer:
         # Not started here: starting blocks for a second or two, which an async test does in

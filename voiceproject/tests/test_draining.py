@@ -224,3 +224,17 @@ async def test_sigterm_stops_after_the_drain_bound_when_a_call_stays(
             while True:
                 await ws.recv()
     assert "cutting 1 call(s): held-" in worker.output()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_second_sigterm_stops_at_once(worker: DaphneServer) -> None:
+    ws = await hold_call(worker)
+    worker.send_signal(signal.SIGTERM)
+    assert json.loads(await asyncio.wait_for(ws.recv(), 3)) == {"type": "reconnect"}
+    again = time.monotonic()
+
+    worker.send_signal(signal.SIGTERM)
+
+    assert await exit_code(worker, within=3) == 0
+    assert time.monotonic() - again < 1.5  # not the 3 s drain bound
+    assert "second SIGTERM while draining: stopping now" in worker.output()
