@@ -1,16 +1,22 @@
 # Two commands from a fresh clone:
 #   make run    set everything up and serve the product on http://127.0.0.1:8000/
 #   make test   set everything up and run the whole test suite (browser tests included)
+# And `make run-workers [WORKERS=N]`: the same product served by N daphne workers (default:
+# one per core) behind HAProxy, with Redis between them (README: Running several workers).
 # And before committing: make lint (ruff, then mypy; configured in pyproject.toml).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the tests need: the browser Playwright drives, and the speech/audio tools
-# that make the test recordings.
-TEST_APT_PACKAGES := chromium espeak-ng sox
+# Debian packages the tests need: the browser Playwright drives, the speech/audio tools
+# that make the test recordings, and Redis and HAProxy for several workers (run-workers too).
+WORKERS_APT_PACKAGES := redis-server haproxy
+TEST_APT_PACKAGES := chromium espeak-ng sox $(WORKERS_APT_PACKAGES)
+# What `system-packages` installs: the test packages, unless a target asks for fewer.
+APT_PACKAGES = $(TEST_APT_PACKAGES)
+WORKERS ?=
 
-.PHONY: run test setup system-packages bench lint clean
+.PHONY: run run-workers test setup system-packages bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,12 +29,16 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m voiceproject.devserver
 
+run-workers: APT_PACKAGES = $(WORKERS_APT_PACKAGES)
+run-workers: setup system-packages
+	$(PY) -m voiceproject.devserver --workers $(WORKERS)
+
 test: setup system-packages
 	$(PY) -m pytest
 
 system-packages:
 	@missing=""; \
-	for pkg in $(TEST_APT_PACKAGES); do \
+	for pkg in $(APT_PACKAGES); do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -37,7 +47,7 @@ system-packages:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	  else \
-	    echo "The browser tests need these Debian packages:$$missing"; \
+	    echo "The tests need these Debian packages:$$missing"; \
 	    echo "Install them with: sudo apt-get install$$missing"; \
 	    exit 1; \
 	  fi; \

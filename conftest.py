@@ -1,4 +1,5 @@
-"""Test-suite wiring: one throwaway SecantusDB per run, reached over the wire like MongoDB.
+"""Test-suite wiring: one throwaway SecantusDB per run, reached over the wire like MongoDB,
+and (for the tests that ask for it) one throwaway Redis, Debian's redis-server.
 
 Set TEST_MONGODB_URI to run the suite against a real MongoDB (a replica set, for the
 transactions the refund tool uses) instead.
@@ -8,12 +9,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from voiceproject.embedded_db import EmbeddedMongo
+from voiceproject.redis_server import LocalRedis
+
+if TYPE_CHECKING:
+    from voiceproject.tests.live_server import DaphneServer, WorkersCommand
 
 _embedded: EmbeddedMongo | None = None
 _tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -45,6 +52,105 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _embedded.stop()
     if _tmpdir is not None:
         _tmpdir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def _redis_process() -> Iterator[LocalRedis]:
+    with (
+        tempfile.TemporaryDirectory(prefix="voice-support-test-redis-") as tmp,
+        LocalRedis(Path(tmp)) as server,
+    ):
+        yield server
+
+
+@pytest.fixture
+def redis_server(_redis_process: LocalRedis) -> LocalRedis:
+    """A real Redis for this run (started on first use), emptied before each test.
+
+    `redis_server.url(0)` for the channel layer, `redis_server.url(1)` for the cache.
+    """
+    _redis_process.flush()
+    return _redis_process
+
+
+@pytest.fixture
+def daphne_workers(
+    redis_server: LocalRedis, django_db_setup: None
+) -> Iterator[Callable[..., list[DaphneServer]]]:
+    """Start real daphne workers sharing the test database and `redis_server` (the channel
+    layer and the cache), each on its own port, without a balancer; stopped after the test.
+
+        a, b = daphne_workers(2, gemini_live_url=fake_live.url)
+
+    Arguments after the count as for DaphneServer. The workers have this process's
+    SECRET_KEY, so a session cookie or token minted here is good on them (as on any worker of
+    one deployment). Starting blocks for a few seconds: from an async test, call it through
+    `asyncio.to_thread`. The test needs `django_db(transaction=True)` for the workers to see
+    its data.
+    """
+    from django.conf import settings
+
+    from voiceproject.tests.live_server import DaphneServer
+
+    started: list[DaphneServer] = []
+
+    def start(
+        count: int = 2,
+        *,
+        gemini_live_url: str = "",
+        env: Mapping[str, str] | None = None,
+        application: str = "voiceproject.asgi:application",
+    ) -> list[DaphneServer]:
+        shared = {
+            "CHANNEL_LAYERS_URL": redis_server.url(0),
+            "REDIS_URL": redis_server.url(1),
+            "VOICE_WORKERS": str(count),
+            "SECRET_KEY": settings.SECRET_KEY,
+            **(env or {}),
+        }
+        servers = [
+            DaphneServer(gemini_live_url=gemini_live_url, env=shared, application=application)
+            for _ in range(count)
+        ]
+        started.extend(servers)
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(DaphneServer.start, servers))
+        return servers
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def workers_command(
+    redis_server: LocalRedis, django_db_setup: None, tmp_path: Path
+) -> Iterator[Callable[..., WorkersCommand]]:
+    """Start `python -m voiceproject.workers` (the real HAProxy in front of daphne workers)
+    sharing the test database and `redis_server`; stopped after the test.
+
+        fleet = workers_command(workers=2, gemini_live_url=fake_live.url)
+        fleet.url, fleet.worker_pids(), fleet.server_states(), fleet.send_signal(SIGHUP)
+
+    Keyword arguments as for WorkersCommand (`redis=None` lets the command start its own).
+    Same notes as `daphne_workers`: this process's SECRET_KEY, blocking start.
+    """
+    from django.conf import settings
+
+    from voiceproject.tests.live_server import WorkersCommand
+
+    started: list[WorkersCommand] = []
+
+    def start(**options: Any) -> WorkersCommand:
+        options.setdefault("redis", redis_server)
+        options["env"] = {"SECRET_KEY": settings.SECRET_KEY, **options.get("env", {})}
+        command = WorkersCommand(tmp_path / f"workers-{len(started)}", **options)
+        started.append(command)
+        return command.start()
+
+    yield start
+    for command in started:
+        command.__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True)

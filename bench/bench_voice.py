@@ -1,6 +1,6 @@
 """Browser callers through daphne to a fake Live API, against a minimal relay as the floor.
 
-    .venv/bin/python -m bench.bench_voice [--calls 50] [--seconds 30]
+    .venv/bin/python -m bench.bench_voice [--calls 50] [--seconds 30] [--workers N]
 
 Each simulated caller streams 40 ms PCM frames in real time to `/ws/voice` on a real daphne
 process (with the embedded database); the fake Live API streams 20 ms agent chunks back the
@@ -9,6 +9,12 @@ byte-exact), so latency is measured inside the audio on one clock: the load gene
 the fake share this process. Then the same load goes through `bench.minimal_relay`, a bare
 `websockets` relay doing the same conversion, and the ratios are printed. The load
 generator shares the machine with the server, so compare figures from one run.
+
+With `--workers N` the calls go through `python -m voiceproject.workers` instead: HAProxy in
+front of N daphne workers with Redis between them. It prints the CPU of all the workers
+together (per call-minute, and calls per core), each worker's share, HAProxy's CPU, and the
+load generator's own (this process, the fake Live API included): when that nears a whole
+core, the load generator is the limit, not the server.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,16 +201,20 @@ def summary(
 
 
 async def measure(
-    server_url: str, origin: str, pid: int, calls: int, seconds: float, figures: Figures
+    server_url: str, origin: str, pids: Sequence[int], calls: int, seconds: float,
+    figures: Figures, others: Sequence[int] = (),
 ) -> dict[str, float]:
+    """Run `calls` callers against `server_url`; the server is the processes `pids` (their CPU
+    and memory are summed); `others` (a balancer) are reported as `cpu_pid_<pid>` too."""
     with collector_paused():
-        return await _measure(server_url, origin, pid, calls, seconds, figures)
+        return await _measure(server_url, origin, pids, calls, seconds, figures, others)
 
 
 async def _measure(
-    server_url: str, origin: str, pid: int, calls: int, seconds: float, figures: Figures
+    server_url: str, origin: str, pids: Sequence[int], calls: int, seconds: float,
+    figures: Figures, others: Sequence[int],
 ) -> dict[str, float]:
-    idle_rss = rss_mb(pid)
+    idle_rss = sum(rss_mb(pid) for pid in pids)
     stop_at = time.perf_counter() + WARM_UP_S + seconds
     tasks = [
         asyncio.create_task(caller(f"{server_url}?user_id={1 + n % 20}", origin, figures, stop_at))
@@ -210,14 +222,22 @@ async def _measure(
     ]
     await asyncio.sleep(WARM_UP_S)
     figures.window_ns = (time.perf_counter_ns(), 0)
-    cpu_before = cpu_seconds(pid)
+    cpu_before = {pid: cpu_seconds(pid) for pid in [*pids, *others]}
+    own_before = time.process_time()
     await asyncio.sleep(seconds / 2)
-    loaded_rss = rss_mb(pid)
+    loaded_rss = sum(rss_mb(pid) for pid in pids)
     await asyncio.sleep(seconds / 2)
     figures.window_ns = (figures.window_ns[0], time.perf_counter_ns())
-    cpu = cpu_seconds(pid) - cpu_before
+    cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+    own_cpu = time.process_time() - own_before
     await asyncio.gather(*tasks, return_exceptions=True)
-    return summary(figures, cpu, seconds, calls, (loaded_rss - idle_rss) / calls)
+    result = summary(
+        figures, sum(cpu[pid] for pid in pids), seconds, calls, (loaded_rss - idle_rss) / calls
+    )
+    result["loadgen_core_share"] = own_cpu / seconds
+    for pid, used in cpu.items():
+        result[f"cpu_pid_{pid}"] = used / seconds
+    return result
 
 
 def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -234,12 +254,13 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="through HAProxy and N daphne workers with Redis")  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(bench(args.calls, args.seconds))
+    asyncio.run(bench(args.calls, args.seconds, args.workers))
 
 
-async def bench(calls: int, seconds: float) -> None:
-    results: dict[str, dict[str, float]] = {}
+async def bench(calls: int, seconds: float, workers: int | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
         db = None
         uri = os.environ.get("MONGODB_URI")
@@ -271,42 +292,110 @@ async def bench(calls: int, seconds: float) -> None:
             async with serve(
                 fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20
             ):
-                port = free_port()
-                daphne = start_daphne(env, port)
-                try:
-                    await asyncio.to_thread(wait_for_port, port)
-                    print(f"bridge: {calls} calls x {seconds:.0f} s through daphne "
-                          f"(pid {daphne.pid}) ...", flush=True)  # fmt: skip
-                    results["bridge (daphne)"] = await measure(
-                        f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
-                        daphne.pid, calls, seconds, figures,
-                    )  # fmt: skip
-                finally:
-                    daphne.terminate()
-                    daphne.wait(10)
-
-                figures_relay = Figures()
-                fake.figures = figures_relay
-                relay_port = free_port()
-                relay = subprocess.Popen(
-                    [sys.executable, "-m", "bench.minimal_relay",
-                     "--port", str(relay_port), "--upstream", fake.url],
-                    cwd=ROOT,
-                )  # fmt: skip
-                try:
-                    await asyncio.to_thread(wait_for_port, relay_port)
-                    print(f"minimal relay: the same load (pid {relay.pid}) ...", flush=True)
-                    results["minimal relay"] = await measure(
-                        f"ws://127.0.0.1:{relay_port}/", "http://127.0.0.1", relay.pid,
-                        calls, seconds, figures_relay,
-                    )  # fmt: skip
-                finally:
-                    relay.terminate()
-                    relay.wait(10)
+                if workers is None:
+                    results = await against_one_daphne_and_the_relay(
+                        env, fake, figures, calls, seconds
+                    )
+                else:
+                    run_dir = Path(tmp) / "workers"
+                    result = await through_workers(env, workers, run_dir, figures, calls, seconds)
         finally:
             if db is not None:
                 db.stop()
-    report(results, calls)
+    if workers is None:
+        report(results, calls)
+    else:
+        report_workers(result, calls, workers)
+
+
+async def against_one_daphne_and_the_relay(
+    env: dict[str, str], fake: LeanFake, figures: Figures, calls: int, seconds: float
+) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    port = free_port()
+    daphne = start_daphne(env, port)
+    try:
+        await asyncio.to_thread(wait_for_port, port)
+        print(f"bridge: {calls} calls x {seconds:.0f} s through daphne "
+              f"(pid {daphne.pid}) ...", flush=True)  # fmt: skip
+        results["bridge (daphne)"] = await measure(
+            f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
+            [daphne.pid], calls, seconds, figures,
+        )  # fmt: skip
+    finally:
+        daphne.terminate()
+        daphne.wait(10)
+
+    figures_relay = Figures()
+    fake.figures = figures_relay
+    relay_port = free_port()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "bench.minimal_relay",
+         "--port", str(relay_port), "--upstream", fake.url],
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(wait_for_port, relay_port)
+        print(f"minimal relay: the same load (pid {relay.pid}) ...", flush=True)
+        results["minimal relay"] = await measure(
+            f"ws://127.0.0.1:{relay_port}/", "http://127.0.0.1", [relay.pid],
+            calls, seconds, figures_relay,
+        )  # fmt: skip
+    finally:
+        relay.terminate()
+        relay.wait(10)
+    return results
+
+
+async def through_workers(
+    env: dict[str, str], workers: int, run_dir: Path, figures: Figures, calls: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The same calls through `python -m voiceproject.workers` (its own throwaway Redis)."""
+    port = free_port()
+    env = {k: v for k, v in env.items() if k not in ("REDIS_URL", "CHANNEL_LAYERS_URL")}
+    run_dir.mkdir(parents=True)
+    log = run_dir / "command.log"
+    with log.open("wb") as output:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "voiceproject.workers", "--workers", str(workers),
+             "--port", str(port), "--run-dir", str(run_dir)],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        state = await asyncio.to_thread(wait_for_workers, run_dir / "workers.json", command, log)
+        pids = [worker["pid"] for worker in state["workers"]]
+        balancer = state["balancer"]["pid"]
+        print(f"{calls} calls x {seconds:.0f} s through HAProxy (pid {balancer}) and {workers} "
+              f"worker(s) (pids {', '.join(map(str, pids))}) ...", flush=True)  # fmt: skip
+        result: dict[str, Any] = dict(
+            await measure(
+                f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
+                pids, calls, seconds, figures, others=[balancer],
+            )  # fmt: skip
+        )
+        result["worker_core_shares"] = [result.pop(f"cpu_pid_{pid}") for pid in pids]
+        result["balancer_core_share"] = result.pop(f"cpu_pid_{balancer}")
+        return result
+    finally:
+        command.send_signal(signal.SIGINT)
+        try:
+            command.wait(60)
+        except subprocess.TimeoutExpired:
+            command.kill()
+
+
+def wait_for_workers(
+    state_file: Path, command: subprocess.Popen[bytes], log: Path
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if command.poll() is not None:
+            raise RuntimeError(f"the workers command exited:\n{log.read_text()}")
+        if state_file.exists():
+            return dict(json.loads(state_file.read_text()))
+        time.sleep(0.2)
+    raise RuntimeError("the workers did not start within 120 s")
 
 
 def report(results: dict[str, dict[str, float]], calls: int) -> None:
@@ -330,6 +419,34 @@ def report(results: dict[str, dict[str, float]], calls: int) -> None:
          bridge["cpu_per_call_min"] <= 1.5 * relay["cpu_per_call_min"]),
         ("100 calls per core (0.6 CPU-s per call-minute)", bridge["cpu_per_call_min"] <= 0.6),
         ("under 1 MB per call", bridge["mem_mb_per_call"] < 1.0),
+    ]  # fmt: skip
+    print()
+    for goal, met in goals:
+        print(f"  {'PASS' if met else 'MISS'}  {goal}")
+
+
+def report_workers(result: dict[str, Any], calls: int, workers: int) -> None:
+    shares = result["worker_core_shares"]
+    print(f"\n{calls} simulated browser calls through HAProxy and {workers} worker(s), "
+          "40 ms frames up, 20 ms frames down")  # fmt: skip
+    rows = [
+        ("uplink p50 / p99 ms", f"{result['up_p50']:.2f} / {result['up_p99']:.2f}"),
+        ("downlink p50 / p99 ms", f"{result['down_p50']:.2f} / {result['down_p99']:.2f}"),
+        ("frames lost up / down", f"{result['up_lost']:.0f} / {result['down_lost']:.0f}"),
+        ("workers' CPU-s per call-minute", f"{result['cpu_per_call_min']:.3f}"),
+        ("calls per core (workers)", f"{result['calls_per_core']:.0f}"),
+        ("each worker, share of a core", " / ".join(f"{s:.0%}" for s in shares)),
+        ("HAProxy, share of a core", f"{result['balancer_core_share']:.0%}"),
+        ("load generator + fake Live API", f"{result['loadgen_core_share']:.0%} of a core"),
+        ("workers' memory MB per call", f"{result['mem_mb_per_call']:.2f}"),
+    ]  # fmt: skip
+    for label, value in rows:
+        print(f"  {label:34}{value}")
+    goals = [
+        ("p99 under 30 ms each way", result["up_p99"] < 30 and result["down_p99"] < 30),
+        ("no frame lost", result["up_lost"] == 0 and result["down_lost"] == 0),
+        ("the load generator is not the limit (under 80% of a core)",
+         result["loadgen_core_share"] < 0.8),
     ]  # fmt: skip
     print()
     for goal, met in goals:

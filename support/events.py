@@ -3,16 +3,16 @@
 The voice bridge calls `announce_escalation` after its escalate_to_human tool has stored a
 ticket; every open staff queue page (support/staff/consumers.py) shows it at once. With the
 in-memory layer this reaches pages served by the same process only; set CHANNEL_LAYERS_URL to
-Redis for several processes.
+Redis for several processes. A Redis that cannot be reached loses the announcement (logged),
+never the call that raised it (voiceproject/messaging.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
-from channels.layers import get_channel_layer
+from voiceproject.messaging import send_to_group
 
 ESCALATIONS_GROUP = "escalations"
 
@@ -20,8 +20,6 @@ ESCALATIONS_GROUP = "escalations"
 # serialisable by every layer (Redis uses msgpack, which knows no datetime or ObjectId).
 TICKET_FIELDS = ("ticket_id", "user_id", "order_id", "reason", "priority", "status", "call_id",
                  "created_at")
-
-log = logging.getLogger(__name__)
 
 
 def _plain(value: Any) -> Any:
@@ -34,9 +32,5 @@ def _plain(value: Any) -> Any:
 
 async def announce_escalation(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that `ticket` (an escalations document) was just opened."""
-    layer = get_channel_layer()
-    if layer is None:  # no CHANNEL_LAYERS configured: nobody can be listening
-        log.warning("no channel layer; ticket %s not announced", ticket.get("ticket_id"))
-        return
     payload = {field: _plain(ticket.get(field)) for field in TICKET_FIELDS}
-    await layer.group_send(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})
+    await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})

@@ -24,6 +24,7 @@ from voiceproject.lifecycle import (  # noqa: E402
     bound_slow_requests,
     close_clients_at_shutdown,
     close_oversized_frames_with_1009,
+    drain_on_sigterm,
     freeze_startup_objects,
     ignore_daphne_proxy_headers,
 )
@@ -44,4 +45,5 @@ close_clients_at_shutdown()
 close_oversized_frames_with_1009()
 ignore_daphne_proxy_headers()
 bound_slow_requests()
+drain_on_sigterm()
 freeze_startup_objects()  # last: everything above lives as long as the process

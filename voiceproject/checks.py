@@ -165,4 +165,60 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="voiceproject.E007",
                 )
             )
+    problems.extend(_several_workers_share_redis())
+    return problems
+
+
+# Backends that live inside one process: several workers each get their own.
+PER_PROCESS_CHANNEL_LAYERS = {"channels.layers.InMemoryChannelLayer"}
+PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+def _several_workers_share_redis() -> list[CheckMessage]:
+    """Several processes with per-process state would each see a part of the service: a staff
+    page on one would miss an escalation raised on another, and each process would count
+    failed logins on its own."""
+    problems: list[CheckMessage] = []
+    workers = settings.VOICE_WORKERS
+    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    if layer == "channels_redis.pubsub.RedisPubSubChannelLayer":
+        problems.append(
+            Warning(
+                "CHANNEL_LAYERS_URL selects channels_redis's pub/sub layer, which is in beta "
+                "and can drop messages when Redis is briefly unreachable.",
+                hint="Use redis:// (RedisChannelLayer), the supported layer.",
+                id="voiceproject.W010",
+            )
+        )
+    if workers < 1:
+        problems.append(
+            Error(
+                f"VOICE_WORKERS must be 1 or more, not {workers}.",
+                hint="Unset it for one process.",
+                id="voiceproject.E012",
+            )
+        )
+    if workers <= 1:
+        return problems
+    if not layer or layer in PER_PROCESS_CHANNEL_LAYERS:
+        problems.append(
+            Error(
+                f"VOICE_WORKERS is {workers} but the channel layer is in memory: events "
+                "would reach only the process that raised them.",
+                hint="Set CHANNEL_LAYERS_URL=redis://host:6379/0 (shared by every worker).",
+                id="voiceproject.E010",
+            )
+        )
+    if settings.CACHES["default"]["BACKEND"] in PER_PROCESS_CACHES:
+        problems.append(
+            Error(
+                f"VOICE_WORKERS is {workers} but the cache is per process: login throttling "
+                "and rate limits would count on each worker separately.",
+                hint="Set REDIS_URL=redis://host:6379/1 (shared by every worker).",
+                id="voiceproject.E011",
+            )
+        )
     return problems

@@ -3,10 +3,14 @@
 Starts the embedded database when MONGODB_URI is unset, applies migrations, loads (or
 refreshes) the demo data, collects static files and serves everything with daphne. Ctrl-C
 stops the web server first and the database last; the data stays under var/ for the next run.
+
+`make run-workers` (`--workers [N]`) does the same, but serves through
+`voiceproject.workers`: N daphne workers (default: one per core) behind HAProxy, with Redis.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -46,7 +50,26 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def serve_workers(port: str, workers: int) -> int:
+    from voiceproject import workers as workers_command
+
+    return workers_command.serve(
+        workers_command.Options(
+            workers=workers or os.cpu_count() or 1,
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=int(port),
+            run_dir=VAR / "workers",
+        )
+    )
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workers", type=int, nargs="?", const=0, default=None,
+        help="serve through N workers behind HAProxy (no N: one per core)",
+    )  # fmt: skip
+    args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # Local development defaults; a .env or the environment can override them.
     os.environ.setdefault("DEBUG", "True")
@@ -66,6 +89,8 @@ def main() -> int:
         # refund window (and any refund tried on them last time is undone), so a refund
         # can always be tried live.
         manage("seed_demo", "--refresh-recent")
+        if args.workers is not None:
+            return serve_workers(port, args.workers)
         print(f"Serving on http://127.0.0.1:{port}/  (staff pages: /admin/, Ctrl-C stops)")
         return serve(port)
     except EmbeddedDatabaseError as error:

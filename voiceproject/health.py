@@ -1,4 +1,6 @@
-"""`GET /healthz` for load balancers: 200 when every check passes, else 503 naming it."""
+"""`GET /healthz` for load balancers: 200 when every check passes, else 503 naming it, or 503
+"draining" once the process was told to stop (voiceproject/draining.py): a balancer then
+sends it no new connection, while the ones it has carry on."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from django.views.decorators.http import require_GET
 from pymongo.errors import PyMongoError
 
 from support import mongo
+from voiceproject import draining
 
 log = logging.getLogger(__name__)
 
+SERVICE = "voice-agent-server"
 DATABASE_TIMEOUT_S = 2.0
 
 
@@ -33,11 +37,16 @@ async def check_database() -> str:
 @never_cache
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
+    if draining.is_draining():
+        return JsonResponse(
+            {"status": "draining", "service": SERVICE, "calls": len(draining.this_process)},
+            status=503,
+        )
     checks = {"database": await check_database()}
     failing = [name for name, state in checks.items() if state != "ok"]
     body: dict[str, Any] = {
         "status": "ok" if not failing else "error",
-        "service": "voice-agent-server",
+        "service": SERVICE,
         "checks": checks,
     }
     if failing:

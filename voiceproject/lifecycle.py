@@ -7,16 +7,19 @@ are hooks run once from asgi.py. Under other servers (or in tests) the daphne on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
 
 from support import mongo
+from voiceproject import draining
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def freeze_startup_objects() -> None:
@@ -156,7 +159,7 @@ def bound_slow_requests() -> None:
         def _too_slow(self, part: str, seconds: float) -> None:
             self._deadline = None
             transport: Any = self.transport
-            logger.info(
+            log.info(
                 "Closed a connection from %s: the request's %s took over %s s",
                 transport.getPeer(), part, seconds,
             )  # fmt: skip
@@ -171,3 +174,57 @@ def bound_slow_requests() -> None:
 
     HTTPFactory.protocol = deadline_channel
     HTTPFactory._voice_bounded = True
+def drain_on_sigterm() -> None:
+    """Make SIGTERM drain the process (voiceproject/draining.py) before daphne stops it.
+
+    Twisted installs the reactor's own `sigTerm` method as the SIGTERM handler when daphne
+    starts the reactor (after this runs), so replacing that method is how the reactor itself
+    hands SIGTERM to us. A second SIGTERM, or SIGINT (Ctrl-C), stops at once as before.
+    """
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    def sigterm(number: int, frame: FrameType | None) -> None:
+        # A signal handler: only hand over to the reactor's thread, as Twisted's own does.
+        reactor.callFromThread(_sigterm_received)
+
+    reactor.sigTerm = sigterm
+
+
+_drain_task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+
+
+def _sigterm_received() -> None:
+    global _drain_task
+    if _drain_task is not None:
+        log.warning("second SIGTERM while draining: stopping now")
+        _stop_reactor()
+        return
+    log.info("SIGTERM: draining (at most %.0f s)", settings.VOICE_DRAIN_S)
+    # Twisted runs this on its asyncio reactor's loop, the one the calls live on.
+    _drain_task = asyncio.ensure_future(_drain_then_stop())
+
+
+async def _drain_then_stop() -> None:
+    try:
+        outcome = await draining.this_process.drain(
+            bound_s=settings.VOICE_DRAIN_S, notice_s=settings.VOICE_DRAIN_NOTICE_S
+        )
+        if outcome.left:
+            log.warning(
+                "drain bound reached after %.1f s; cutting %d call(s): %s",
+                outcome.seconds, len(outcome.left), ", ".join(outcome.left),
+            )  # fmt: skip
+        else:
+            log.info("drained in %.1f s; stopping", outcome.seconds)
+    finally:
+        _stop_reactor()
+
+
+def _stop_reactor() -> None:
+    from twisted.internet import reactor
+    from twisted.internet.error import ReactorNotRunning
+
+    with contextlib.suppress(ReactorNotRunning):  # already stopping
+        reactor.stop()  # type: ignore[misc]  # a zope Interface method, as above

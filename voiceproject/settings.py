@@ -8,6 +8,7 @@ which run before the server starts serving.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -118,26 +119,6 @@ MIGRATION_MODULES = {
     "sessions": "mongo_migrations.sessions",
 }
 
-# Django's cache (the login throttle counts in it): Redis when REDIS_URL is set, shared by
-# every process; otherwise LocMemCache, one per process.
-REDIS_URL: str = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-# Sessions live in the database (collection django_session, expired ones removed by a TTL
-# index), so logging out ends a session for good: a copy of the cookie opens nothing. With
-# Redis they are also cached there; never in a per-process cache, where another process
-# would go on trusting a session it still held after the logout.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -166,22 +147,101 @@ STORAGES = {
     },
 }
 
-# --- Channels ----------------------------------------------------------------------------------
+# --- Several processes: the channel layer and the cache --------------------------------------
+# One process needs neither Redis nor anything else: the in-memory layer and LocMemCache.
+# Several (the workers command, several containers or Cloud Run instances) share both through
+# Redis, and the system checks voiceproject.E010 and E011 refuse VOICE_WORKERS > 1 without them.
 
-CHANNEL_LAYERS = {
-    "default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")
-}
+# How many server processes serve this deployment (`python -m voiceproject.workers` sets it).
+VOICE_WORKERS: int = env.int("VOICE_WORKERS", default=1)
+
+# Daphne's --websocket_timeout, the longest a WebSocket may live; neither the workers command
+# nor the Dockerfile changes daphne's default.
+DAPHNE_WEBSOCKET_TIMEOUT_S = 86400
+
+
+def redis_channel_layer(hosts: list[str]) -> dict[str, Any]:
+    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # Each consumer waits for its messages with a blocking pop of up to 5 s
+            # (channels_redis's brpop_timeout); redis-py 8 times out every read after 5 s by
+            # default, which killed idle consumers (channels_redis #422). Reads may take 10 s.
+            "hosts": [
+                {"address": url, "socket_timeout": 10, "socket_connect_timeout": 2}
+                for url in hosts
+            ],
+            # Unread messages a channel may hold before a send raises ChannelFull (which
+            # voiceproject/messaging.py turns into a logged drop). In Redis all the consumers
+            # of one process share one list, read continuously, so it fills only while that
+            # process is stalled or dead; it must ride out a pause of about a second at a busy
+            # process's whole inbound rate (ten monitored calls' audio is ~1,000 messages a
+            # second). In the process, each consumer buffers as many and drops the oldest.
+            "capacity": 1000,
+            # An unread message expires after 10 s (default 60): a staff action (whisper,
+            # take over, end call) that late is stale, and what is sent to a process that
+            # died must not pile up in Redis (channels_redis #384). Clocks must agree within
+            # a few seconds.
+            "expiry": 10,
+            # A group membership is written only when a socket joins and expires after this,
+            # so it must outlive the longest socket: daphne's websocket timeout. Lowering both
+            # would cut live calls and staff pages for nothing: a dead process's memberships
+            # cost a skipped send each, and what is sent to them expires after `expiry`.
+            "group_expiry": DAPHNE_WEBSOCKET_TIMEOUT_S,
+        },
+    }
+
+
+CHANNEL_LAYERS = {"default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")}
+if CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+    CHANNEL_LAYERS["default"] = redis_channel_layer(CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])
+
+# Django's cache: login throttling and rate limits count in it, so several processes must
+# share it. REDIS_URL (e.g. redis://host:6379/1) selects Django's own Redis backend. Use a
+# different database number from the channel layer's: cache.clear() empties its whole database.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+if REDIS_URL:
+    _redis_cache = env.cache_url_config(REDIS_URL, backend=REDIS_CACHE_BACKEND)
+    # A login must fail within seconds, not hang, when Redis is unreachable (redis-py's own
+    # defaults changed between versions). Options in the URL's query string win.
+    _redis_cache["OPTIONS"] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+        **_redis_cache.get("OPTIONS", {}),
+    }
+    CACHES = {"default": _redis_cache}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sessions live in the database (collection django_session, expired ones removed by a TTL
+# index), so logging out ends a session for good: a copy of the cookie opens nothing. With
+# Redis they are also cached there; never in a per-process cache, where another process
+# would go on trusting a session it still held after the logout.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
+
+# Draining (voiceproject/draining.py): on SIGTERM a process answers /healthz with 503, tells
+# its calls to move, and stops when it carries none or after VOICE_DRAIN_S. It first waits
+# VOICE_DRAIN_NOTICE_S for the load balancer's health checks to stop sending it new
+# connections, so that the calls it moves do not land on it again (0 on Cloud Run, which
+# stops routing to an instance as soon as it is told to stop it).
+VOICE_DRAIN_S: float = env.float("VOICE_DRAIN_S", default=25.0)
+VOICE_DRAIN_NOTICE_S: float = env.float("VOICE_DRAIN_NOTICE_S", default=2.0)
 
 # --- The voice agent ---------------------------------------------------------------------------
 
 GEMINI_API_KEY: str = env.str("GEMINI_API_KEY", default="")
-GEMINI_LIVE_URL: str = env.str(
-    "GEMINI_LIVE_URL",
-    default=(
-        "wss://generativelanguage.googleapis.com/ws/"
-        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-    ),
+DEFAULT_GEMINI_LIVE_URL = (
+    "wss://generativelanguage.googleapis.com/ws/"
+    "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 )
+# Set but empty (a blank line in .env, a template's empty default) counts as unset.
+GEMINI_LIVE_URL: str = env.str("GEMINI_LIVE_URL", default="") or DEFAULT_GEMINI_LIVE_URL
 GEMINI_LIVE_MODEL: str = env.str("GEMINI_LIVE_MODEL", default="gemini-3.8-live")
 GEMINI_VOICE: str = env.str("GEMINI_VOICE", default="Kore")
 

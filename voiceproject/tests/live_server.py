@@ -9,11 +9,16 @@ It serves the test database (whatever `django.db.connection` points at when it s
 it after pytest-django created the test database), with DEBUG on so that static files come
 straight from `static/` through servestatic's finders (no collectstatic step). Anything the
 server prints is kept in `output()` for a failing test to show.
+
+`WorkersCommand` runs `python -m voiceproject.workers` the same way: several daphne workers
+behind the real HAProxy, sharing the test database and a Redis.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,14 +28,43 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from django.db import connection
 
+from voiceproject import balancer
 from voiceproject.embedded_db import free_port, stop_process
+from voiceproject.redis_server import LocalRedis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0  # mostly imports; a busy machine can take a while
 STOP_TIMEOUT_S = 5.0
+DRAIN_WAIT_S = 1.0  # then a second SIGTERM
+WORKERS_DRAIN_WAIT_S = 5.0  # then a second Ctrl-C
+
+
+def server_environment(
+    *, gemini_live_url: str = "", extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a server process under test: the test database, DEBUG and demo mode
+    on, the Live API at `gemini_live_url` with the fake's key "test-key", then `extra`."""
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
+        "DEBUG": "True",
+        "SECRET_KEY": "live-server-test-key-not-for-production-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "MONGODB_URI": str(database["HOST"]),
+        "MONGODB_DB": str(database["NAME"]),
+        "GEMINI_API_KEY": "test-key",
+        "GEMINI_LIVE_URL": gemini_live_url,
+        "VOICE_DEMO_MODE": "True",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra or {})
+    return env
 
 
 class DaphneServer:
@@ -48,9 +82,11 @@ class DaphneServer:
         gemini_live_url: str = "",
         env: Mapping[str, str] | None = None,
         daphne_args: Sequence[str] = (),
+        application: str = "voiceproject.asgi:application",
     ) -> None:
         self.port = free_port()
         self._daphne_args = list(daphne_args)
+        self.application = application
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = dict(env or {})
         self._gemini_live_url = gemini_live_url
@@ -58,23 +94,7 @@ class DaphneServer:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; stop() closes it)
 
     def environment(self) -> dict[str, str]:
-        database = connection.settings_dict
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
-            "DEBUG": "True",
-            "SECRET_KEY": "live-server-test-key-not-for-production-0123456789abcdef",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "MONGODB_URI": str(database["HOST"]),
-            "MONGODB_DB": str(database["NAME"]),
-            "GEMINI_API_KEY": "test-key",
-            "GEMINI_LIVE_URL": self._gemini_live_url,
-            "VOICE_DEMO_MODE": "True",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.update(self._extra_env)
-        return env
+        return server_environment(gemini_live_url=self._gemini_live_url, extra=self._extra_env)
 
     def start(self) -> DaphneServer:
         self._process = subprocess.Popen(
@@ -82,7 +102,7 @@ class DaphneServer:
                 sys.executable, "-m", "daphne",
                 "-b", "127.0.0.1", "-p", str(self.port),
                 *self._daphne_args,
-                "voiceproject.asgi:application",
+                self.application,
             ],
             cwd=BASE_DIR,
             env=self.environment(),
@@ -109,6 +129,20 @@ class DaphneServer:
         self.stop()
         raise RuntimeError(f"daphne was not healthy within {START_TIMEOUT_S}s:\n{self.output()}")
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def send_signal(self, signum: int) -> None:
+        assert self._process is not None, "not started"
+        self._process.send_signal(signum)
+
+    def wait_exited(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; its exit code (TimeoutExpired if not)."""
+        assert self._process is not None, "not started"
+        return self._process.wait(timeout)
+
     def output(self) -> str:
         """Everything the server printed so far."""
         self._log.seek(0)
@@ -118,11 +152,127 @@ class DaphneServer:
         process, self._process = self._process, None
         if process is None:
             return
-        stop_process(process, timeout=STOP_TIMEOUT_S)
+        # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
+        # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
+        # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(DRAIN_WAIT_S)
+        except subprocess.TimeoutExpired:
+            stop_process(process, signal.SIGTERM, timeout=STOP_TIMEOUT_S)
 
     def __enter__(self) -> DaphneServer:
         # Not started here: starting blocks for a second or two, which an async test does in
         # a thread (`await asyncio.to_thread(server.start)`).
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._log.close()
+
+
+class WorkersCommand:
+    """`python -m voiceproject.workers` on a free port, until `stop()` (or the `with` ends).
+
+    The workers share the test database and, given `redis`, that Redis (database 0 the channel
+    layer, 1 the cache); without it the command starts its own. `env` as for DaphneServer;
+    `application` lets a test serve voiceproject/tests/held_calls_app.py instead.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        workers: int = 2,
+        redis: LocalRedis | None = None,
+        gemini_live_url: str = "",
+        env: Mapping[str, str] | None = None,
+        application: str = "voiceproject.asgi:application",
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.run_dir = run_dir
+        self.workers = workers
+        self.application = application
+        shared = {"CHANNEL_LAYERS_URL": redis.url(0), "REDIS_URL": redis.url(1)} if redis else {}
+        self._env = server_environment(
+            gemini_live_url=gemini_live_url, extra={**shared, **(env or {})}
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the command's log; stop() closes it)
+
+    def start(self) -> WorkersCommand:
+        self._process = subprocess.Popen(
+            [
+                sys.executable, "-m", "voiceproject.workers",
+                "--workers", str(self.workers), "--port", str(self.port),
+                "--run-dir", str(self.run_dir), "--application", self.application,
+            ],
+            cwd=BASE_DIR, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (self.run_dir / "workers.json").exists() or not self._healthy():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the workers command exited:\n{self.output()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the workers did not start:\n{self.output()}")
+            time.sleep(0.2)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def state(self) -> dict[str, Any]:
+        """workers.json: the balancer's and each worker's pid and port, as the command wrote it."""
+        return dict(json.loads((self.run_dir / "workers.json").read_text()))
+
+    def worker_pids(self) -> dict[str, int]:
+        return {worker["name"]: worker["pid"] for worker in self.state()["workers"]}
+
+    def server_states(self) -> dict[str, str]:
+        """Each worker slot as HAProxy sees it ("UP", "DOWN")."""
+        return balancer.server_states(self.run_dir / "haproxy.sock")
+
+    def send_signal(self, signum: int) -> None:
+        assert self._process is not None, "not started"
+        self._process.send_signal(signum)
+
+    def wait_exited(self, timeout: float) -> int:
+        assert self._process is not None, "not started"
+        return self._process.wait(timeout)
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
+        # second Ctrl-C, as a person would press it, when calls keep a worker draining.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(WORKERS_DRAIN_WAIT_S)
+        except subprocess.TimeoutExpired:
+            stop_process(process, signal.SIGINT, timeout=STOP_TIMEOUT_S * 2)
+
+    def __enter__(self) -> WorkersCommand:
         return self
 
     def __exit__(

@@ -157,3 +157,53 @@ def test_the_dockerfile_start_up_check_refuses_a_weak_key_and_passes_a_random_on
 
     assert weak.returncode != 0 and "voiceproject.E001" in weak.stderr
     assert strong.returncode == 0, strong.stderr
+# --- Several workers need Redis ---------------------------------------------------------------
+
+IN_MEMORY_LAYER = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS_LAYER = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://redis.internal:6379/0"]},
+    }
+}
+LOCMEM_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_CACHE = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://redis.internal:6379/1",
+    }
+}
+
+
+def test_one_worker_needs_no_redis() -> None:
+    found = ids(VOICE_WORKERS=1, CHANNEL_LAYERS=IN_MEMORY_LAYER, CACHES=LOCMEM_CACHE)
+
+    assert not found & {"voiceproject.E010", "voiceproject.E011"}
+
+
+def test_several_workers_with_an_in_memory_channel_layer_is_an_error() -> None:
+    found = ids(VOICE_WORKERS=2, CHANNEL_LAYERS=IN_MEMORY_LAYER, CACHES=REDIS_CACHE)
+
+    assert "voiceproject.E010" in found and "voiceproject.E011" not in found
+
+
+def test_several_workers_with_a_per_process_cache_is_an_error() -> None:
+    found = ids(VOICE_WORKERS=4, CHANNEL_LAYERS=REDIS_LAYER, CACHES=LOCMEM_CACHE)
+
+    assert "voiceproject.E011" in found and "voiceproject.E010" not in found
+
+
+def test_several_workers_sharing_redis_pass() -> None:
+    found = ids(VOICE_WORKERS=4, CHANNEL_LAYERS=REDIS_LAYER, CACHES=REDIS_CACHE)
+
+    assert not found & {"voiceproject.E010", "voiceproject.E011", "voiceproject.E012"}
+
+
+def test_zero_workers_is_an_error() -> None:
+    assert "voiceproject.E012" in ids(VOICE_WORKERS=0)
+
+
+def test_the_beta_pubsub_layer_is_warned_about() -> None:
+    pubsub = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+
+    assert "voiceproject.W010" in ids(CHANNEL_LAYERS=pubsub)

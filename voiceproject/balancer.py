@@ -1,0 +1,236 @@
+"""HAProxy (Debian's, or the official image) in front of several daphne workers.
+
+`local_config()` is the configuration `python -m voiceproject.workers` writes into its run
+directory; `compose_config()` is deploy/haproxy.cfg, the same balancer finding the app
+containers through Docker's DNS. Both are plain text built here, so the reasons for each
+setting live next to it; `python -m voiceproject.balancer --compose` prints the second.
+
+`runtime_command()` talks to a running HAProxy over its stats socket (the workers command
+moves a worker slot to a restarted process's port with it; tests read server states).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import socket
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+BACKEND = "daphne"
+
+_GLOBAL = """\
+global
+    log stdout format raw local0 info
+{stats}"""
+
+_DEFAULTS = """\
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    # Slow clients (slowloris): a request's line and headers, and its body too (see
+    # http-buffer-request below), must arrive within 10 s, and a client silent for 30 s in the
+    # middle of a request is dropped; daphne never sees either.
+    timeout http-request 10s
+    timeout client 30s
+    timeout server 30s
+    timeout connect 3s
+    timeout http-keep-alive 10s
+    timeout queue 10s
+    # After the upgrade a WebSocket is a tunnel, timed only by this idle limit. Calls stream
+    # audio every 20-40 ms and daphne pings every socket every 20 s, so a tunnel idle for
+    # 10 minutes is dead. There is no limit on a WebSocket's lifetime here.
+    timeout tunnel 10m
+    timeout client-fin 10s
+    timeout server-fin 10s
+    timeout check 3s
+    # A worker that refuses the connection (it died, or is restarting) or dies holding a
+    # request costs the client nothing: the request is retried on another worker (only a
+    # GET or HEAD once sent, see the backend: anything else may have changed something).
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response
+"""
+
+_FRONTEND = """\
+frontend voice
+{binds}
+    # Hold each request until its body is in (within timeout http-request), so a slow
+    # uploader ties up HAProxy, not a worker.
+    option http-buffer-request
+    # Workers take the client from the last X-Forwarded-For entry (TRUSTED_PROXY_COUNT=1), so
+    # they get exactly one, which the client did not choose: {forwarded_why}
+{forwarded}
+    default_backend {backend}
+"""
+
+_EDGE = (
+    "HAProxy is the edge, so the address that\n"
+    "    # connected (and the scheme it used).",
+    "    http-request set-header X-Forwarded-For %[src]\n"
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+    "    http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
+)
+_BEHIND_PROXY = (
+    "behind a proxy, the address that proxy\n"
+    "    # appended last (and the scheme it says).",
+    "    http-request set-header X-Forwarded-For %[req.hdr(x-forwarded-for,-1)] "
+    "if { req.hdr(x-forwarded-for) -m found }\n"
+    "    http-request set-header X-Forwarded-For %[src] "
+    "unless { req.hdr(x-forwarded-for) -m found }",
+)
+
+_BACKEND = """\
+backend {backend}
+    # Calls are long-lived WebSockets: send each new one to the worker carrying the fewest.
+    balance leastconn
+    # A worker is in rotation while GET /healthz answers 200. A draining worker answers 503:
+    # after two failed checks (1 to 1.5 s) it gets no new connection, while the WebSockets
+    # it carries stay up (HAProxy cuts them only with on-marked-down shutdown-sessions).
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host {health_host}
+    http-check expect status 200
+    http-request disable-l7-retry if !METH_GET !METH_HEAD
+    default-server check inter 1s fastinter 500ms downinter 1s fall 2 rise 1
+{servers}"""
+
+
+def _config(
+    *,
+    header: str,
+    binds: Iterable[str],
+    health_host: str,
+    servers: Iterable[str],
+    stats_socket: Path | None = None,
+    behind_proxy: bool = False,
+    extra: str = "",
+) -> str:
+    stats = (
+        f"    # The runtime API: the workers command moves a slot to a restarted worker's port.\n"
+        f"    stats socket {stats_socket} mode 600 level admin\n"
+        if stats_socket
+        else ""
+    )
+    why, forwarded = _BEHIND_PROXY if behind_proxy else _EDGE
+    return "\n".join(
+        [
+            header,
+            _GLOBAL.format(stats=stats),
+            *([extra] if extra else []),
+            _DEFAULTS,
+            _FRONTEND.format(
+                binds="".join(f"    {line}\n" for line in binds).rstrip("\n"),
+                forwarded=forwarded, forwarded_why=why, backend=BACKEND,
+            ),  # fmt: skip
+            _BACKEND.format(
+                backend=BACKEND,
+                health_host=health_host,
+                servers="".join(f"    {line}\n" for line in servers),
+            ),
+        ]
+    )
+
+
+def local_config(
+    *,
+    bind: str,
+    workers: Mapping[str, int],
+    health_host: str,
+    stats_socket: Path,
+    behind_proxy: bool = False,
+) -> str:
+    """HAProxy on `bind` ("127.0.0.1:8000") in front of daphne workers on loopback ports
+    (`{"w1": 40001, ...}`), with its runtime API on `stats_socket`."""
+    return _config(
+        header="# Written by `python -m voiceproject.workers` at each start; edit "
+        "voiceproject/balancer.py instead.",
+        binds=[f"bind {bind}"],
+        health_host=health_host,
+        servers=[f"server {name} 127.0.0.1:{port}" for name, port in workers.items()],
+        stats_socket=stats_socket,
+        behind_proxy=behind_proxy,
+    )
+
+
+# Where deploy/compose.yaml mounts deploy/certs/ (one PEM per site: certificate, chain, key).
+COMPOSE_CERTS = "/usr/local/etc/haproxy/certs/"
+
+
+def compose_config(*, service: str = "app", port: int = 8000, slots: int = 10) -> str:
+    """HAProxy for deploy/compose.yaml, the edge: HTTPS on 8443 with the certificates in
+    COMPOSE_CERTS, plain HTTP on 8080 redirected to it, in front of up to `slots` replicas of
+    `service` found through Docker's DNS (one address per running replica). Health checks
+    send the Host in $HEALTH_CHECK_HOST (one of the app's ALLOWED_HOSTS)."""
+    return _config(
+        header="# deploy/haproxy.cfg: written by `python -m voiceproject.balancer --compose`;\n"
+        "# edit voiceproject/balancer.py and write it again.",
+        binds=[
+            "bind :8080",
+            f"bind :8443 ssl crt {COMPOSE_CERTS} alpn http/1.1",
+            "http-request redirect scheme https unless { ssl_fc }",
+        ],
+        health_host='"${HEALTH_CHECK_HOST}"',
+        servers=[
+            f"server-template {service} 1-{slots} {service}:{port} "
+            "resolvers docker init-addr none"
+        ],
+        extra="resolvers docker\n    nameserver dns 127.0.0.11:53\n    hold valid 5s\n",
+    )
+
+
+def health_check_host(allowed_hosts: Iterable[str]) -> str:
+    """A Host header the workers accept for the balancer's health checks (Django answers 400
+    to a host outside ALLOWED_HOSTS, which would take every worker out of rotation)."""
+    for host in allowed_hosts:
+        if host == "*":
+            return "localhost"
+        name = host.lstrip(".")  # ".example.com" allows example.com itself
+        if name:
+            return name
+    return "localhost"
+
+
+def runtime_command(stats_socket: Path, command: str, timeout: float = 2.0) -> str:
+    """Run one command on HAProxy's runtime API and return its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(stats_socket))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def point_server(stats_socket: Path, name: str, port: int) -> None:
+    """Send `name`'s new connections to 127.0.0.1:`port` (its open ones stay where they are)."""
+    command = f"set server {BACKEND}/{name} addr 127.0.0.1 port {port}"
+    answer = runtime_command(stats_socket, command)
+    if "changed" not in answer and "no need to change" not in answer:
+        raise RuntimeError(f"HAProxy refused to move {name} to port {port}: {answer.strip()}")
+
+
+def server_states(stats_socket: Path) -> dict[str, str]:
+    """Each worker slot's state as HAProxy sees it: "UP", "DOWN", "MAINT", ..."""
+    answer = runtime_command(stats_socket, "show stat").lstrip("# ")
+    return {
+        row["svname"]: row["status"]
+        for row in csv.DictReader(io.StringIO(answer))
+        if row["pxname"] == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print a HAProxy configuration.")
+    parser.add_argument("--compose", action="store_true", help="deploy/haproxy.cfg")
+    args = parser.parse_args()
+    if not args.compose:
+        parser.error("the workers command writes its own configuration; use --compose")
+    print(compose_config(), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""A throwaway Redis (Debian's `redis-server`) for the workers command and the tests.
+
+Like the embedded database (embedded_db.py), it runs as its own process on a free loopback
+port, is reached through the ordinary client exactly as a managed Redis would be, and is
+stopped when its owner stops. Nothing in it is meant to survive: it keeps no snapshot and no
+append-only file (the channel layer's messages and the cache's counters are all short-lived).
+This module imports nothing from Django, so a launcher can use it before settings load.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from voiceproject.embedded_db import free_port, stop_process
+
+INSTALL_HINT = "Install it with: sudo apt-get install redis-server (or set REDIS_URL)."
+
+
+class LocalRedisError(RuntimeError):
+    """The local Redis could not be started; the message says what to do."""
+
+
+class LocalRedis:
+    """`redis-server` on 127.0.0.1 and a free port, its files in `data_dir`, until `stop()`."""
+
+    def __init__(self, data_dir: Path, log_path: Path | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.log_path = log_path or self.data_dir / "redis.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        """The URL of database number `db` (the channel layer and the cache use two)."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 10.0) -> LocalRedis:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise LocalRedisError(f"redis-server is not installed. {INSTALL_HINT}")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                server,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--dir", str(self.data_dir),
+                "--save", "",
+                "--appendonly", "no",
+                "--logfile", str(self.log_path),
+                "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own process group: Ctrl-C reaches the launcher, which stops Redis last.
+            start_new_session=True,
+        )  # fmt: skip
+        self._wait_until_ready(timeout)
+        return self
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise LocalRedisError(
+                        f"redis-server exited with code {self.process.returncode}; "
+                        f"see {self.log_path}"
+                    )
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise LocalRedisError(
+                            f"redis-server did not answer within {timeout:.0f} s; "
+                            f"see {self.log_path}"
+                        ) from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def flush(self) -> None:
+        """Empty every database (between tests)."""
+        with redis.Redis(port=self.port) as client:
+            client.flushall()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        stop_process(process, timeout=timeout)
+
+    def __enter__(self) -> LocalRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

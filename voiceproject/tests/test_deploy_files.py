@@ -1,0 +1,99 @@
+"""deploy/: the compose file and its HAProxy configuration are valid and agree with the code.
+
+Docker is not run here; the YAML is read, the HAProxy configuration checked by HAProxy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from voiceproject.balancer import COMPOSE_CERTS, compose_config
+from voiceproject.settings import BASE_DIR
+
+DEPLOY = BASE_DIR / "deploy"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "compose.yaml").read_text()))
+
+
+def test_the_compose_file_has_the_whole_production_shape(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+
+    assert set(services) == {"mongodb", "redis", "migrate", "app", "haproxy"}
+    assert "--replSet" in services["mongodb"]["command"]
+    assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
+    assert "./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in services["haproxy"]["volumes"]
+    assert services["app"]["depends_on"]["migrate"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def test_every_app_container_shares_redis_and_knows_how_many_there_are(
+    compose: dict[str, Any],
+) -> None:
+    env = compose["services"]["app"]["environment"]
+
+    # Different databases: cache.clear() empties the cache's whole database.
+    assert (env["CHANNEL_LAYERS_URL"], env["REDIS_URL"]) == (
+        "redis://redis:6379/0", "redis://redis:6379/1",
+    )  # fmt: skip
+    assert env["VOICE_WORKERS"] == compose["services"]["app"]["deploy"]["replicas"]
+    assert "replicaSet=rs0" in env["MONGODB_URI"]
+
+
+def test_docker_waits_for_a_draining_container(compose: dict[str, Any]) -> None:
+    app = compose["services"]["app"]
+    grace = re.fullmatch(r"(\d+)s", app["stop_grace_period"])
+
+    assert grace is not None and int(grace[1]) > float(app["environment"]["VOICE_DRAIN_S"])
+
+
+def test_the_committed_haproxy_configuration_is_the_generated_one() -> None:
+    assert (DEPLOY / "haproxy.cfg").read_text() == compose_config()
+
+
+def test_the_compose_haproxy_configuration_is_valid_haproxy(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "site.pem").write_bytes(self_signed_pem("voice.example.com"))
+    config = tmp_path / "haproxy.cfg"
+    config.write_text((DEPLOY / "haproxy.cfg").read_text().replace(COMPOSE_CERTS, f"{certs}/"))
+
+    checked = subprocess.run(
+        ["haproxy", "-c", "-f", str(config)],
+        env={**os.environ, "HEALTH_CHECK_HOST": "voice.example.com"},
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def self_signed_pem(host: str) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return certificate.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

@@ -1,0 +1,248 @@
+"""Redis as the layer between processes: the settings that select it, and sends that never
+crash their caller (voiceproject/messaging.py), against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis
+from channels.layers import BaseChannelLayer, get_channel_layer
+from daphne.cli import CommandLineInterface
+from django.core.cache import caches
+
+from voiceproject import messaging
+from voiceproject.messaging import send_to_channel, send_to_group
+from voiceproject.redis_server import LocalRedis
+from voiceproject.settings import BASE_DIR, redis_channel_layer
+
+SETTINGS_PRINTER = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps({'layer': settings.CHANNEL_LAYERS['default'], "
+    "'cache': settings.CACHES['default']}))"
+)
+
+
+REDIS_VARIABLES = {"CHANNEL_LAYERS_URL", "REDIS_URL", "VOICE_WORKERS"}
+
+
+def settings_with(**env: str) -> dict[str, Any]:
+    """The channel layer and cache a process gets from the test environment plus `env`, without
+    any other Redis variable (a fresh interpreter: settings are read once, at start)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in REDIS_VARIABLES}
+    result = subprocess.run(
+        [sys.executable, "-c", SETTINGS_PRINTER],
+        env={**inherited, "DJANGO_SETTINGS_MODULE": "voiceproject.settings", **env},
+        cwd=BASE_DIR, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(result.stdout))
+
+
+def test_redis_urls_select_the_tuned_channel_layer_and_djangos_redis_cache() -> None:
+    chosen = settings_with(
+        CHANNEL_LAYERS_URL="redis://redis.internal:6379/0",
+        REDIS_URL="redis://redis.internal:6379/1?socket_timeout=5",
+    )
+
+    layer, cache = chosen["layer"], chosen["cache"]
+    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["CONFIG"]["hosts"] == [
+        {"address": "redis://redis.internal:6379/0", "socket_timeout": 10,
+         "socket_connect_timeout": 2}
+    ]  # fmt: skip
+    assert (layer["CONFIG"]["capacity"], layer["CONFIG"]["expiry"]) == (1000, 10)
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://redis.internal:6379/1"
+    # Our short connect timeout, and the URL's own option winning over our default.
+    assert cache["OPTIONS"] == {"socket_connect_timeout": 2, "socket_timeout": 5}
+
+
+def test_without_redis_urls_one_process_keeps_everything_in_memory() -> None:
+    chosen = settings_with()
+
+    assert chosen["layer"] == {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    assert chosen["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_group_memberships_outlive_daphnes_longest_websocket() -> None:
+    chosen = settings_with(CHANNEL_LAYERS_URL="redis://redis.internal:6379/0")
+    daphne_defaults = CommandLineInterface().parser.parse_args(["voiceproject.asgi:application"])
+
+    assert chosen["layer"]["CONFIG"]["group_expiry"] >= daphne_defaults.websocket_timeout
+
+
+def test_the_redis_cache_counts_in_redis(redis_server: LocalRedis, settings: Any) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_server.url(1),
+        },
+    }
+    shared = caches["shared"]
+
+    shared.add("login-fail:demo", 0, 60)
+    shared.incr("login-fail:demo")
+    shared.incr("login-fail:demo")
+
+    assert shared.get("login-fail:demo") == 2
+    with redis.Redis.from_url(redis_server.url(1)) as direct:
+        assert any(b"login-fail:demo" in key for key in direct.scan_iter("*login-fail*"))
+
+
+# --- Sends that never crash the sender ------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_layer(redis_server: LocalRedis, settings: Any) -> AsyncIterator[BaseChannelLayer]:
+    """The real RedisChannelLayer as configured for production, with room for only three
+    unread messages per channel."""
+    config = redis_channel_layer([redis_server.url(0)])
+    config["CONFIG"]["capacity"] = 3
+    settings.CHANNEL_LAYERS = {"default": config}
+    layer = get_channel_layer()
+    assert layer is not None
+    yield layer
+    await layer.close_pools()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def unreachable_layer(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+
+
+async def fill(layer: BaseChannelLayer, channel: str) -> None:
+    for n in range(3):
+        await layer.send(channel, {"type": "staff.whisper", "n": n})
+
+
+async def test_a_message_reaches_another_consumer_through_redis(
+    redis_layer: BaseChannelLayer,
+) -> None:
+    channel = await redis_layer.new_channel()
+
+    assert await send_to_channel(channel, {"type": "staff.whisper", "text": "offer a voucher"})
+
+    received = await asyncio.wait_for(redis_layer.receive(channel), 5)
+    assert received == {"type": "staff.whisper", "text": "offer a voucher"}
+
+
+async def test_a_consumer_idle_for_longer_than_redis_reads_may_take_keeps_waiting(
+    redis_layer: BaseChannelLayer,
+) -> None:
+    # A staff queue page waits for minutes between escalations: its consumer blocks in the
+    # layer's receive(), one 5 s blocking pop after another, which must not time out.
+    channel = await redis_layer.new_channel()
+    waiting = asyncio.create_task(redis_layer.receive(channel))
+    await asyncio.sleep(6)
+    assert not waiting.done()
+
+    await send_to_channel(channel, {"type": "escalation.opened"})
+
+    assert (await asyncio.wait_for(waiting, 5)) == {"type": "escalation.opened"}
+
+
+async def test_a_channel_nobody_reads_drops_the_message_and_says_so_once(
+    redis_layer: BaseChannelLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = await redis_layer.new_channel()
+    await fill(redis_layer, channel)
+
+    with caplog.at_level(logging.WARNING, logger="voiceproject.messaging"):
+        first = await send_to_channel(channel, {"type": "staff.end_call"}, patience_s=0.2)
+        second = await send_to_channel(channel, {"type": "staff.end_call"}, patience_s=0)
+
+    assert (first, second) == (False, False)
+    [warning] = caplog.records
+    assert channel in warning.getMessage() and "full" in warning.getMessage()
+
+
+async def test_a_full_channel_whose_reader_catches_up_gets_the_message(
+    redis_layer: BaseChannelLayer,
+) -> None:
+    channel = await redis_layer.new_channel()
+    await fill(redis_layer, channel)
+
+    async def reader_back_after_a_pause() -> list[dict[str, Any]]:
+        await asyncio.sleep(0.2)
+        return [await redis_layer.receive(channel) for _ in range(4)]
+
+    reader = asyncio.create_task(reader_back_after_a_pause())
+    delivered = await send_to_channel(channel, {"type": "staff.take_over"}, patience_s=2)
+
+    assert delivered
+    received = await asyncio.wait_for(reader, 5)
+    assert received[-1] == {"type": "staff.take_over"}
+
+
+async def test_audio_for_a_stalled_reader_is_dropped_at_once(
+    redis_layer: BaseChannelLayer,
+) -> None:
+    channel = await redis_layer.new_channel()
+    await fill(redis_layer, channel)
+
+    started = time.monotonic()
+    delivered = await send_to_channel(channel, {"type": "call.audio", "pcm": b"\x00" * 640},
+                                      patience_s=0)  # fmt: skip
+
+    assert not delivered
+    assert time.monotonic() - started < 0.5
+
+
+async def test_an_unreachable_redis_loses_the_message_not_the_sender(
+    unreachable_layer: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="voiceproject.messaging"):
+        to_channel = await send_to_channel("call.c-1", {"type": "staff.whisper"}, patience_s=0.3)
+        to_group = await send_to_group("escalations", {"type": "escalation.opened"},
+                                       patience_s=0.3)  # fmt: skip
+
+    assert (to_channel, to_group) == (False, False)
+    assert [r.getMessage().split(" dropped")[0] for r in caplog.records] == [
+        "channel layer: 1 message(s) to call.c-1",
+        "channel layer: 1 message(s) to group escalations",
+    ]
+
+
+async def test_a_group_message_reaches_every_member(redis_layer: BaseChannelLayer) -> None:
+    pages = [await redis_layer.new_channel() for _ in range(2)]
+    for page in pages:
+        await redis_layer.group_add("escalations", page)
+
+    assert await send_to_group("escalations", {"type": "escalation.opened", "ticket": {}})
+
+    for page in pages:
+        message = await asyncio.wait_for(redis_layer.receive(page), 5)
+        assert message["type"] == "escalation.opened"
+
+
+def test_drops_are_logged_at_most_every_few_seconds_per_target(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(messaging.time, "monotonic", lambda: clock[0])
+    drops = messaging._DropLog()
+
+    with caplog.at_level(logging.WARNING, logger="voiceproject.messaging"):
+        for _ in range(5):
+            drops.dropped("call.c-2", OSError("refused"))
+        clock[0] += messaging.LOG_EVERY_S
+        drops.dropped("call.c-2", OSError("refused"))
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "channel layer: 1 message(s) to call.c-2 dropped: refused",
+        "channel layer: 5 message(s) to call.c-2 dropped: refused",
+    ]

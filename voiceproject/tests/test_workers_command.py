@@ -1,0 +1,250 @@
+"""`python -m voiceproject.workers`: several daphne workers behind Debian's HAProxy, with the
+real balancer, real processes and real signals. The workers serve the held-calls app (the
+real application plus a route that holds a registered call; see held_calls_app.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from voiceproject.balancer import health_check_host, local_config
+from voiceproject.redis_server import LocalRedis
+from voiceproject.settings import BASE_DIR
+from voiceproject.tests.live_server import WorkersCommand, server_environment
+
+HELD_CALLS_APP = "voiceproject.tests.held_calls_app:application"
+StartWorkers = Callable[..., WorkersCommand]
+
+
+# --- The balancer's configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("behind_proxy", [False, True])
+def test_the_generated_configuration_is_valid_haproxy(tmp_path: Path, behind_proxy: bool) -> None:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        local_config(
+            bind="127.0.0.1:8000", workers={"w1": 40001, "w2": 40002},
+            health_host="voice.example.com", stats_socket=tmp_path / "haproxy.sock",
+            behind_proxy=behind_proxy,
+        )
+    )  # fmt: skip
+
+    checked = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    text = config.read_text()
+    directives = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    assert "http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host voice.example.com" in text
+    assert "server w2 127.0.0.1:40002" in text
+    assert not [d for d in directives if "on-marked-down" in d]  # marked down keeps WebSockets
+
+
+@pytest.mark.parametrize(
+    ("allowed_hosts", "expected"),
+    [
+        (["voice.example.com", "localhost"], "voice.example.com"),
+        ([".example.com"], "example.com"),
+        (["*"], "localhost"),
+        ([], "localhost"),
+    ],
+)
+def test_health_checks_use_a_host_the_workers_accept(
+    allowed_hosts: list[str], expected: str
+) -> None:
+    assert health_check_host(allowed_hosts) == expected
+
+
+def test_several_workers_without_a_shared_channel_layer_are_refused(
+    redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    env = server_environment(extra={"REDIS_URL": redis_server.url(1)})  # no CHANNEL_LAYERS_URL
+    env.pop("CHANNEL_LAYERS_URL", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "voiceproject.workers", "--workers", "2",
+         "--run-dir", str(tmp_path)],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "voiceproject.E010" in result.stderr and "CHANNEL_LAYERS_URL" in result.stderr
+    assert not (tmp_path / "workers.json").exists()
+
+
+# --- The running command ----------------------------------------------------------------------
+
+live = pytest.mark.django_db(transaction=True)  # the workers read the test database
+
+
+async def hold_call(
+    fleet: WorkersCommand, **headers: str
+) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(f"ws://127.0.0.1:{fleet.port}/test/held-call", additional_headers=headers)
+    return ws, json.loads(await ws.recv())
+
+
+def health_status(fleet: WorkersCommand) -> int:
+    try:
+        with urllib.request.urlopen(f"{fleet.url}/healthz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def statuses_while(fleet: WorkersCommand, done: asyncio.Event) -> list[int]:
+    """/healthz through the balancer every 50 ms until `done`: what a new visitor would get."""
+    seen = []
+    while not done.is_set():
+        seen.append(await asyncio.to_thread(health_status, fleet))
+        await asyncio.sleep(0.05)
+    return seen
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.1)
+
+
+async def start(workers_command: StartWorkers, **options: Any) -> WorkersCommand:
+    options.setdefault("application", HELD_CALLS_APP)
+    return await asyncio.to_thread(workers_command, **options)
+
+
+@live
+async def test_one_port_spreads_calls_over_the_workers_from_the_real_client_address(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command)
+
+    first, hello_1 = await hold_call(fleet, **{"X-Forwarded-For": "203.0.113.66"})
+    second, hello_2 = await hold_call(fleet)
+
+    assert {hello_1["pid"], hello_2["pid"]} == set(fleet.worker_pids().values())
+    assert hello_1["client"] == "127.0.0.1"  # not the address the client claimed
+    assert all(state.startswith("UP") for state in fleet.server_states().values())
+    await first.close()
+    await second.close()
+
+
+@live
+async def test_a_worker_that_dies_is_started_again_and_no_request_fails_meanwhile(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command)
+    before = fleet.worker_pids()
+    survivor_call, hello = await hold_call(fleet)
+    victim = next(name for name, pid in before.items() if pid != hello["pid"])
+
+    done = asyncio.Event()
+    probing = asyncio.create_task(statuses_while(fleet, done))
+    os.kill(before[victim], signal.SIGKILL)
+    await until(lambda: fleet.worker_pids()[victim] != before[victim], 30, "a new worker")
+    done.set()
+
+    assert set(await probing) == {200}
+    await until(lambda: fleet.server_states()[victim].startswith("UP"), 5, "back in rotation")
+    await survivor_call.send("still here")
+    assert await survivor_call.recv() == "still here"
+    assert "exited with code -9; starting it again" in fleet.output()
+    await survivor_call.close()
+
+
+@live
+async def test_a_draining_worker_gets_no_new_calls_and_keeps_its_own_until_they_leave(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command, env={"VOICE_DRAIN_S": "20"})
+    calls = [await hold_call(fleet) for _ in range(2)]
+    pids = fleet.worker_pids()
+    (draining_call, hello), (_, other) = calls
+    draining_slot = next(name for name, pid in pids.items() if pid == hello["pid"])
+
+    os.kill(hello["pid"], signal.SIGTERM)
+    await until(lambda: fleet.server_states()[draining_slot] == "DOWN", 5, "marked down")
+    newcomers = [await hold_call(fleet) for _ in range(3)]
+
+    assert {h["pid"] for _, h in newcomers} == {other["pid"]}
+    assert json.loads(await draining_call.recv()) == {"type": "reconnect"}
+    await draining_call.send("still flowing")
+    assert await draining_call.recv() == "still flowing"
+
+    await draining_call.close()  # its last call left: it exits, and the slot gets a new one
+    await until(lambda: fleet.worker_pids()[draining_slot] != pids[draining_slot], 20, "replaced")
+    await until(lambda: fleet.server_states()[draining_slot].startswith("UP"), 5, "in rotation")
+    for ws, _ in [calls[1], *newcomers]:
+        await ws.close()
+
+
+@live
+async def test_sighup_restarts_the_workers_one_at_a_time_and_calls_move_to_live_ones(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command)
+    before = fleet.worker_pids()
+    pages = [await hold_call(fleet) for _ in range(2)]
+    moves: list[tuple[int, int]] = []  # (the pid that told the page to move, where it landed)
+    open_sockets = [ws for ws, _ in pages]
+
+    async def page(ws: ClientConnection, hello: dict[str, Any]) -> None:
+        # Like the voice page: told to reconnect, it opens a new socket through the balancer.
+        while json.loads(await ws.recv()) == {"type": "reconnect"}:
+            await ws.close()
+            ws, landed = await hold_call(fleet)
+            open_sockets.append(ws)
+            moves.append((hello["pid"], landed["pid"]))
+            hello = landed
+
+    running = [asyncio.create_task(page(ws, hello)) for ws, hello in pages]
+    done = asyncio.Event()
+    probing = asyncio.create_task(statuses_while(fleet, done))
+    fleet.send_signal(signal.SIGHUP)
+    await until(lambda: "rolling restart done" in fleet.output(), 60, "the restart")
+    done.set()
+
+    after = fleet.worker_pids()
+    assert not set(after.values()) & set(before.values())
+    assert set(await probing) == {200}  # a healthy worker was in rotation throughout
+    assert len(moves) >= 2
+    assert all(landed != told for told, landed in moves)  # never back onto the draining one
+    for task in running:
+        task.cancel()
+    for ws in open_sockets:
+        await ws.close()
+
+
+@live
+async def test_ctrl_c_stops_the_workers_the_balancer_and_the_redis_it_started(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command, redis=None, workers=1)
+    state = fleet.state()
+    pids = [state["balancer"]["pid"], *fleet.worker_pids().values()]
+    own_redis = state["channel_layer"]
+    assert own_redis.startswith("redis://127.0.0.1:")
+
+    fleet.send_signal(signal.SIGINT)
+
+    assert await asyncio.to_thread(fleet.wait_exited, 30) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(redis.ConnectionError), redis.Redis.from_url(own_redis) as gone:
+        gone.ping()
+    assert not (fleet.run_dir / "workers.json").exists()
