@@ -21,6 +21,7 @@ COPY support support
 COPY realtime realtime
 COPY postcall postcall
 COPY callbacks callbacks
+COPY continuity continuity
 COPY mongo_migrations mongo_migrations
 COPY templates templates
 COPY static static

@@ -53,10 +53,12 @@ class CallObserver:
         self._user_start: float | None = None
         self._started = self._ended = False
 
-    async def started(self) -> None:
-        """The call is on (its record exists and it was not refused)."""
+    async def started(self, *, moved_in: bool = False) -> None:
+        """The call is on here (its record exists and it was not refused). `moved_in`: it
+        began on another process, which counted its start."""
         self._started = True
-        metrics.CALLS_STARTED.labels(self.channel).inc()
+        if not moved_in:
+            metrics.CALLS_STARTED.labels(self.channel).inc()
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
             self.recorder = CallRecorder(
@@ -125,6 +127,20 @@ class CallObserver:
         metrics.TOOL_SECONDS.labels(name, "true" if ok else "false").observe(ms / 1000)
 
     # --- at the end --------------------------------------------------------------------------
+
+    async def moved_out(self) -> None:
+        """The call goes on in another process: it is no longer in progress here, and that
+        process writes what happens at its end. What was recorded here is completed; the
+        recording goes on there in a file of its own."""
+        if not self._started or self._ended:
+            return
+        self._ended = True
+        metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
+        if self.recorder is not None:
+            try:
+                await self.recorder.close(self._clock())
+            except PyMongoError as error:
+                log.warning("call %s: could not finish its recording: %s", self.call_id, error)
 
     async def ended(
         self, reason: str, *, dropped_agent_chunks: int = 0, dropped_caller_bytes: int = 0

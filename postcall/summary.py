@@ -194,6 +194,7 @@ async def _summarize_logged(call_id: str) -> None:
 
 
 async def pending() -> None:
-    """Wait for the summaries running in the background (tests, shutdown)."""
-    while _running:
-        await asyncio.gather(*_running, return_exceptions=True)
+    """Wait for the summaries running in the background on this loop (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _running if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)

@@ -50,7 +50,7 @@ class Watchdog:
         self._nudged_at: float | None = None
         self._warned = False
         self._ended = False
-        self._human = False
+        self._holds: set[str] = set()
         self.stalls = 0
 
     # --- what happened ------------------------------------------------------------------
@@ -73,10 +73,13 @@ class Watchdog:
         self._tools = max(0, self._tools - 1)
         self._tool_done_at = now
 
-    def human_holds_call(self, held: bool, now: float) -> None:
-        """While a person holds the call the model is silent on purpose: no nudges or
-        check-ins (the maximum duration still applies)."""
-        self._human = held
+    def hold(self, reason: str, held: bool, now: float) -> None:
+        """While the call is held for `reason` (a person holds it, no socket carries it) the
+        silences are on purpose: no nudges or check-ins. The maximum duration still applies."""
+        if held:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
         self._waiting_since = self._agent_at = self._caller_at = now
         self._nudged_at = None
 
@@ -93,7 +96,7 @@ class Watchdog:
         if not self._warned and elapsed >= limits.max_call_s - limits.max_warning_s:
             self._warned = True
             return Action.WARN_MAX_DURATION
-        if self._human or self._tools:
+        if self._holds or self._tools:
             return None
         if self._caller_at > self._agent_at:
             return self._stall(now)

@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -38,9 +39,6 @@ MAX_TOOL_JSON_CHARS = 4_000  # a tool call's arguments, and its result, as JSON
 MAX_EVENTS = 500  # stalls and staff events
 
 CLOSE_RETRY_S = 300.0
-# A record not stamped for this long belongs to a process that is gone (and to a call that
-# nobody re-attached within its grace period).
-ABANDONED_AFTER = timedelta(minutes=2)
 
 
 def now() -> datetime:
@@ -63,10 +61,29 @@ def capped_json(value: Any) -> Any:
 
 
 class CallRecord:
-    def __init__(self, *, call_id: str, user_id: int | None, channel: str) -> None:
+    """One call's record, written by the process carrying the call.
+
+    With an `owner` (the carrying process's channel name, continuity/process.py) every write
+    applies only while the record names that process as its carrier: a process that lost
+    the call to another (which resumed it) can no longer write to it, and `on_lost` is told
+    once so that the call lets go here.
+    """
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        user_id: int | None,
+        channel: str,
+        owner: str | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.call_id = call_id
         self.user_id = user_id
         self.channel = channel
+        self.owner = owner
+        self._on_lost = on_lost
+        self.lost = False
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._counts: dict[str, int] = {}  # entries accepted so far, per list
         self._dropped: dict[str, int] = {}
@@ -94,6 +111,7 @@ class CallRecord:
                 "tool_calls": [],
                 "usage": {field: 0 for field in USAGE_FIELDS},
                 "last_seen_at": started,
+                "carrier": self.owner,
                 **fields,
             }
         )
@@ -158,7 +176,10 @@ class CallRecord:
         incs.update({f"dropped.{name}": count for name, count in dropped.items()})
         if incs:
             update["$inc"] = incs
-        await mongo.async_db().calls.update_one({"call_id": self.call_id}, update)
+        result = await mongo.async_db().calls.update_one(self._mine(), update)
+        if result.matched_count == 0 and self.owner is not None:
+            self._lose()
+            return
         for name, items in pending.items():
             del self._pending[name][: len(items)]
         for source, written in ((self._usage, usage), (self._dropped, dropped)):
@@ -169,6 +190,18 @@ class CallRecord:
         for field, value in fields.items():
             if self._set.get(field) is value:
                 del self._set[field]
+
+    def _mine(self) -> dict[str, Any]:
+        if self.owner is None:
+            return {"call_id": self.call_id}
+        return {"call_id": self.call_id, "carrier": self.owner}
+
+    def _lose(self) -> None:
+        if not self.lost:
+            self.lost = True
+            log.warning("call %s: another process carries it now; letting go", self.call_id)
+            if self._on_lost is not None:
+                self._on_lost()
 
     async def close(self, end_reason: str, **fields: Any) -> None:
         """Write what is pending and end the record. If the database cannot be reached, the
@@ -227,21 +260,3 @@ class CallRecord:
                 log.warning("call %s: could not write its record: %s", self.call_id, error)
             await asyncio.sleep(FLUSH_INTERVAL_S)
 
-
-async def close_abandoned(stale_after: timedelta = ABANDONED_AFTER) -> int:
-    """End every record nobody has stamped for `stale_after` (its process died, and no
-    process re-attached the call): `end_reason` "lost", ended when last seen.
-    Safe to run from every process at once. Answers how many it ended."""
-    calls = mongo.async_db().calls
-    cutoff = now() - stale_after
-    ended = 0
-    async for doc in calls.find(
-        {"ended_at": None, "last_seen_at": {"$lt": cutoff}}, {"_id": 0, "call_id": 1,
-                                                              "last_seen_at": 1}
-    ):  # fmt: skip
-        done = await calls.update_one(
-            {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
-            {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},
-        )
-        ended += done.modified_count
-    return ended

@@ -5,12 +5,21 @@
     Gemini events -> CallSession._on_live_event() -> outbound queue -> Caller.deliver()
     toolCall      -> ToolDispatcher -> support.tools.run_tool -> toolResponse to the model
 
-The caller side is anything with `async deliver(item)` and `async hang_up()`: the consumers
-translate the typed items of `caller_events` into their own wire format. Everything a call
-owns (tasks, queues, the upstream socket, the record) is released by `close()`, which is
-idempotent and bounded, and which runs whatever ends the call: the caller leaving, a task
-failing (logged with the call id), the model being lost for good, or the call's own limits
-(`call_controls`: idle, maximum duration, a stalled model).
+The caller side is anything with `async deliver(item)`, `async hang_up()` and
+`async let_go()`: the consumers translate the typed items of `caller_events` into their own
+wire format. Everything a call owns (tasks, queues, the upstream socket, the record) is
+released by `close()`, which is idempotent and bounded, and which runs whatever ends the
+call: the caller hanging up, a task failing (logged with the call id), the model being lost
+for good, or the call's own limits (`call_controls`: idle, maximum duration, a stalled model).
+
+A call belongs to its call_id, not to a socket or a process (contract section 7):
+
+* a socket that drops without hanging up `detach`es; the call waits VOICE_RESUME_GRACE_S for
+  one to `attach` again (an older one still attached is let go: 4409);
+* another process can carry it on: this one is asked to `release` it (upstream closed,
+  record written and left open), and the other builds a session `resuming` it from the
+  record, the Live API session resumed with the stored handle;
+* a process told to drain sends its pages `reconnect` and releases its phone calls.
 """
 
 from __future__ import annotations
@@ -27,6 +36,10 @@ from typing import Any, Protocol
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
+from continuity import process
+from continuity.calls import StoredCall, let_go
+from continuity.sweeper import ensure_sweeping
+from continuity.tokens import mint as mint_resume_token
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
 from realtime import caller_events as ce
@@ -42,6 +55,7 @@ from support.customers import CustomerRef
 from support.escalations import AGENT_UNAVAILABLE, open_escalation
 from support.events import announce_escalation
 from support.tools import ToolContext, function_declarations
+from voiceproject import draining
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +66,11 @@ GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
 PCM16K_BYTES_PER_S = 32_000
 AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
+DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
+GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
+
+# The sessions this process carries, by call_id (a re-attaching page finds its call here).
+_here: dict[str, CallSession] = {}
 
 
 class CallRefused(Exception):
@@ -66,7 +85,12 @@ class CallRefused(Exception):
 class Caller(Protocol):
     async def deliver(self, item: ce.Delivery) -> None: ...
 
-    async def hang_up(self) -> None: ...
+    async def hang_up(self) -> None:
+        """The call is over: close the connection."""
+
+    async def let_go(self) -> None:
+        """The call goes on without this connection (a newer one, or another process,
+        carries it): close it."""
 
 
 def _scheduling_for(model: str) -> lp.Scheduling | None:
@@ -90,28 +114,38 @@ class CallSession:
     def __init__(
         self,
         *,
-        caller: Caller,
+        caller: Caller | None,
         customer: CustomerRef | None,
         channel: str,
         verified: bool | None = None,
         limits: Limits | None = None,
+        call_sid: str = "",
+        resuming: StoredCall | None = None,
     ) -> None:
-        self.call_id = f"CALL-{uuid.uuid4().hex[:16]}"
+        """A new call, or (`resuming`) one another process carried until now."""
+        self.call_id = resuming.call_id if resuming else f"CALL-{uuid.uuid4().hex[:16]}"
         self.observer = CallObserver(call_id=self.call_id, channel=channel)
         self.customer = customer
         self.channel = channel
+        self.call_sid = call_sid
+        self._resuming = resuming
+        if resuming is not None:
+            verified = resuming.verified
+        self._verified = verified if verified is not None else channel != "phone"
         self._caller = caller
         self._record = CallRecord(
-            call_id=self.call_id, user_id=self.record_user_id, channel=channel
-        )
+            call_id=self.call_id, user_id=self.record_user_id, channel=channel,
+            on_lost=self._lost,
+        )  # fmt: skip
         self._live = LiveClient(
             url=settings.GEMINI_LIVE_URL,
             api_key=settings.GEMINI_API_KEY,
             build_setup=self._setup,
             on_event=self._on_live_event,
+            handle=resuming.resume_handle if resuming else None,
         )
         self._tools = ToolDispatcher(
-            ToolContext(self.record_user_id, self.call_id, channel, verified),
+            ToolContext(self.record_user_id, self.call_id, channel, self._verified),
             answer=self._live.send_message,
             progress=self._tool_progress,
             scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
@@ -128,30 +162,72 @@ class CallSession:
         self._end_reason = ""
         self._turn_done = asyncio.Event()
         self._ever_ready = False
+        self._live_up = False  # the upstream session is connected now
+        self._ready_pending = resuming is not None  # say `ready` once the session is back
+        self._detached_since: float | None = None
+        self._gap_s = _gap_since(resuming)
+        self._dropped_told = 0  # caller audio lost upstream that the model was told about
+        self._grace: asyncio.Task[Any] | None = None
         self._closed = asyncio.Event()
         self._closing = False
+        self.released = False
         self.dropped_agent_chunks = 0
 
     @property
     def record_user_id(self) -> int | None:
         return self.customer.user_id if self.customer else None
 
+    @classmethod
+    def here(cls, call_id: str) -> CallSession | None:
+        """The session carrying `call_id` in this process, if any and still going."""
+        session = _here.get(call_id)
+        return session if session is not None and not session._closing else None
+
+    @classmethod
+    def here_for_call_sid(cls, call_sid: str) -> CallSession | None:
+        """The phone call with Twilio's `call_sid` carried in this process, if any."""
+        return next(
+            (s for s in _here.values() if s.call_sid == call_sid and not s._closing), None
+        )
+
+    @property
+    def attached(self) -> bool:
+        return self._caller is not None
+
     # --- lifetime ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the record and connect the model. Raises CallRefused (too many calls for
-        this customer) or PyMongoError (no database)."""
-        await self._record.open()
-        if not await self._within_customer_limit():
-            await mongo.async_db().calls.delete_one({"call_id": self.call_id})
-            raise CallRefused(
-                "too_many_calls",
-                "You already have a call open with us; please use that one, or end it first.",
-            )
-        await self.observer.started()
+        """Open the record (or, resuming, take up the existing one) and connect the model.
+        Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
+        self._record.owner = await process.process_channel()
+        if self._resuming is not None:
+            self._record.start_writing()
+        else:
+            await self._record.open(call_sid=self.call_sid, verified=self._verified)
+            if not await self._within_customer_limit():
+                await mongo.async_db().calls.delete_one({"call_id": self.call_id})
+                raise CallRefused(
+                    "too_many_calls",
+                    "You already have a call open with us; please use that one, or end it "
+                    "first.",
+                )
+        _here[self.call_id] = self
+        process.register(self.call_id, self._on_message)
+        draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
+        ensure_sweeping()
+        await self.observer.started(moved_in=self._resuming is not None)
         self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
         self._spawn(self._watch(), "watchdog")
+        if self._caller is None:
+            self.detach(None)
+
+    def _forget(self) -> None:
+        """This process no longer carries the call."""
+        if _here.get(self.call_id) is self:
+            del _here[self.call_id]
+        process.unregister(self.call_id)
+        draining.unregister_call(self.call_id)
 
     async def close(self, reason: str) -> None:
         """End the call (idempotent): stop the model, finish running tools, write the record."""
@@ -173,6 +249,7 @@ class CallSession:
             self._flush_captions()
             await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
         finally:
+            self._forget()
             try:
                 await self.observer.ended(
                     self._end_reason,
@@ -187,15 +264,119 @@ class CallSession:
     async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
         """End the call from our side: tell the caller why, then hang up, then close."""
         self._end_reason = self._end_reason or reason
-        try:
-            async with asyncio.timeout(TEARDOWN_TIMEOUT_S * 3):
-                if tell is not None:
-                    await self._caller.deliver(tell)
-                await self._caller.deliver(ce.Ended(self._end_reason))
-                await self._caller.hang_up()
-        except (ConnectionError, RuntimeError, TimeoutError) as error:
-            log.info("call %s: could not say goodbye to the caller: %r", self.call_id, error)
+        caller = self._caller
+        if caller is not None:
+            try:
+                async with asyncio.timeout(TEARDOWN_TIMEOUT_S * 3):
+                    if tell is not None:
+                        await caller.deliver(tell)
+                    await caller.deliver(ce.Ended(self._end_reason))
+                    await caller.hang_up()
+            except (ConnectionError, RuntimeError, TimeoutError) as error:
+                log.info("call %s: could not say goodbye to the caller: %r", self.call_id, error)
         await self.close(reason)
+
+    # --- sockets that come and go, processes that hand over ----------------------------------
+
+    async def attach(self, caller: Caller) -> None:
+        """`caller` carries the call from now on; an older socket still attached is let go.
+        The new socket hears `ready` (with a fresh resume token) and `resumed`."""
+        old, self._caller = self._caller, caller
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        now = time.monotonic()
+        if self._detached_since is not None:
+            self._gap_s = max(self._gap_s, now - self._detached_since)
+            self._detached_since = None
+        self._watchdog.hold("detached", False, now)
+        self._record.set(detached_at=None)
+        if old is not None and old is not caller:
+            self._spawn(old.let_go(), "let go")
+        if self._live_up:
+            self._say_ready_again()
+        else:
+            self._ready_pending = True
+        self._outbound_ready.set()
+
+    def detach(self, caller: Caller | None) -> None:
+        """The socket `caller` went away without hanging up (a blip, a closed laptop, a
+        proxy): keep the call VOICE_RESUME_GRACE_S for a socket to attach, then end it."""
+        if caller is not self._caller or self._closing:
+            return
+        self._caller = None
+        now = time.monotonic()
+        self._detached_since = now
+        self._watchdog.hold("detached", True, now)
+        self._record.set(detached_at=utcnow())
+        self._drop_agent_audio()
+        self._grace = self._spawn(self._end_after_grace(), "grace")
+
+    async def _end_after_grace(self) -> None:
+        await asyncio.sleep(settings.VOICE_RESUME_GRACE_S)
+        log.info("call %s: no socket came back; ending it", self.call_id)
+        await self.close("caller_left")
+
+    async def release(self) -> None:
+        """Let another process carry the call on: close the upstream session, write what is
+        pending (the resumable handle with it) and leave the record open, unclaimed."""
+        if self._closing:
+            return
+        self._closing = True
+        self.released = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+                    await self._live.close()
+            await self._stop_tasks()
+            await self._tools.drain()
+            self._flush_captions()
+            await self._record.detach()
+            if self._record.owner is not None:
+                with contextlib.suppress(PyMongoError):
+                    await let_go(self.call_id, carrier=self._record.owner,
+                                 detached_at=utcnow())  # fmt: skip
+        finally:
+            self._forget()
+            caller, self._caller = self._caller, None
+            if caller is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await caller.let_go()
+            try:
+                await self.observer.moved_out()
+            finally:
+                self._closed.set()
+        log.info("call %s: released to another process", self.call_id)
+
+    def _lost(self) -> None:
+        # The record names another carrier: that process resumed the call. Let go here.
+        self._spawn(self.release(), "lost")
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        """A message for this call from another process (continuity/process.py)."""
+        if message.get("type") == "call.release":
+            await self.release()
+
+    async def _on_drain(self) -> None:
+        """This process is stopping: move the call. A page is told to reconnect (another
+        process then asks for the call); a phone call and a call no socket carries are
+        released at once (Twilio asks /twilio/voice again; a page comes back elsewhere)."""
+        if self.channel == "web" and self._caller is not None:
+            self._send(ce.Reconnect())
+        else:
+            await self.release()
+
+    def _say_ready_again(self) -> None:
+        # First for the new socket, before anything kept for it meanwhile.
+        self._outbound.appendleft(ce.Resumed())
+        self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
+        self._ready_pending = False
+        if self._gap_s > GAP_NOTE_S:
+            self._live.send_note(instructions.line_dropped(self._gap_s))
+        self._gap_s = 0.0
+
+    def _resume_token(self) -> str:
+        return mint_resume_token(self.call_id, self.record_user_id)
 
     async def _within_customer_limit(self) -> bool:
         if self.record_user_id is None:
@@ -278,17 +459,29 @@ class CallSession:
                         **modality_counts(event.details),
                     }
                 )
+            case lp.ResumptionUpdate(handle=handle, resumable=True) if handle:
+                self._record.set(resume_handle=handle)  # any process can resume from it
             case lp.Malformed(detail=detail):
                 log.warning("call %s: part of a Live API frame was unreadable: %s",
                             self.call_id, detail)  # fmt: skip
             case Ready():
-                self._ever_ready = True
-                self._send(ce.Ready(self.call_id))
+                self._ever_ready = self._live_up = True
+                self._send(ce.Ready(self.call_id, self._resume_token()))
                 self._live.send_note(instructions.greeting())
             case Reconnecting():
+                self._live_up = False
                 self._send(ce.Reconnecting())
             case Resumed():
-                self._send(ce.Resumed())
+                self._ever_ready = self._live_up = True
+                if self._ready_pending and self._caller is not None:
+                    self._say_ready_again()
+                else:
+                    self._send(ce.Resumed())
+                if self._live.dropped_audio_bytes > self._dropped_told:
+                    lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
+                    self._dropped_told = self._live.dropped_audio_bytes
+                    if lost_s > GAP_NOTE_S:
+                        self._live.send_note(instructions.line_dropped(lost_s))
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 self._spawn(self._give_up(reason), "give_up")
@@ -423,12 +616,14 @@ class CallSession:
     def _send(self, item: ce.Delivery) -> None:
         if self._closing:
             return
+        if self._caller is None and len(self._outbound) >= DETACHED_EVENT_LIMIT:
+            self._outbound.popleft()  # a page away for long gets the latest events only
         self._outbound.append(item)
         self._outbound_ready.set()
 
     def _send_audio(self, pcm24k: bytes) -> None:
-        if self._closing:
-            return
+        if self._closing or self._caller is None:
+            return  # nobody to hear it: a page away does not get stale speech later
         if self._outbound_audio >= OUTBOUND_AUDIO_LIMIT:
             # A caller that cannot keep up loses the oldest agent audio, not memory.
             for index, item in enumerate(self._outbound):
@@ -450,11 +645,11 @@ class CallSession:
         while True:
             await self._outbound_ready.wait()
             self._outbound_ready.clear()
-            while self._outbound:
+            while self._outbound and (caller := self._caller) is not None:
                 item = self._outbound.popleft()
                 if isinstance(item, ce.AgentAudio):
                     self._outbound_audio -= 1
-                await self._caller.deliver(item)
+                await caller.deliver(item)
 
     async def _wait_outbound_drained(self) -> None:
         for _ in range(50):
@@ -483,11 +678,12 @@ class CallSession:
             log.error("call %s: task %s did not stop when cancelled", self.call_id,
                       task.get_name())  # fmt: skip
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         # Named for the call, so a leak would be easy to spot; a task that fails ends the call.
         task = asyncio.create_task(coro, name=f"{self.call_id} {name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self._closing:
@@ -501,3 +697,11 @@ class CallSession:
                   exc_info=error)  # fmt: skip
         self._spawn(self.end("server_error"), "end")
 
+
+
+def _gap_since(resuming: StoredCall | None) -> float:
+    """How long the call went without a process (for a call taken over from another)."""
+    if resuming is None:
+        return 0.0
+    since = resuming.detached_at or resuming.last_seen_at
+    return max(0.0, (utcnow() - since).total_seconds()) if since else 0.0

@@ -2,6 +2,8 @@
 
 Thin by design: decode a frame (browser_protocol), hand it to the session, and translate
 what the session delivers back into frames. The call itself lives in realtime/call_session.py.
+`?resume=R` re-attaches a page to its call, here or taken over from another process
+(contract section 7); a socket that drops without `end` leaves the call waiting for it.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
+from continuity import calls as stored_calls
+from continuity import tokens as resume_tokens
 from realtime import browser_protocol as bp
 from realtime import caller_events as ce
 from realtime import single_use, tokens
 from realtime.audio_consumer import AudioConsumer
 from realtime.call_session import CallRefused, CallSession
 from support.customers import MAX_USER_ID, find_customer
+from voiceproject.draining import is_draining
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
 CUSTOMER_NOT_FOUND = 4404
+REPLACED = 4409  # a newer socket carries the call now
+CALL_OVER = 4410  # a resume token for a call that ended
 TOO_MANY_CALLS = 4429
+MOVING = 4502  # this process is stopping: reconnect (the balancer picks another)
 AGENT_NOT_CONFIGURED = 4503
 SERVER_UNAVAILABLE = 4500  # autobahn lets an application close only with 1000 or 3000-4999
 
@@ -42,14 +50,47 @@ class VoiceConsumer(AudioConsumer):
 
     async def connect(self) -> None:
         await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         try:
-            self.session = await self._open_call()
+            if is_draining():
+                raise Refusal(MOVING, ce.Reconnect())
+            resume = query.get("resume", [""])[0]
+            self.session = await (self._resume_call(resume) if resume else self._open_call())
         except Refusal as refusal:
             # Each refusal is also said in an event: a busy browser may only see 1006 if it
             # is slow to finish the close handshake, and the page should still know why.
             for event in refusal.events:
                 await self.send(text_data=bp.encode(event))
             await self.close(refusal.code)
+
+    async def _resume_call(self, token: str) -> CallSession:
+        """The call the resume token names, carried on here with this socket."""
+        try:
+            claim = resume_tokens.verify(token)
+        except resume_tokens.InvalidResumeToken as error:
+            log.info("voice: refused a resume: %s", error)
+            raise Refusal(UNAUTHORIZED, ce.Ended("unauthorized")) from None
+        over = Refusal(CALL_OVER, ce.Ended("call_over"))
+        local = CallSession.here(claim.call_id)
+        if local is not None:
+            if local.record_user_id != claim.user_id:
+                raise over
+            await local.attach(self)
+            return local
+        try:
+            call = await stored_calls.find_call(call_id=claim.call_id)
+            if call is None or call.ended or call.user_id != claim.user_id:
+                raise over
+            if not await stored_calls.take_over(call):
+                # Ended, or another process took it meanwhile: the page's next try finds out.
+                raise Refusal(MOVING, ce.Reconnect())
+            customer = await find_customer(user_id=call.user_id) if call.user_id else None
+        except PyMongoError as error:
+            log.warning("voice: resume failed, database unavailable: %s", error)
+            raise Refusal(MOVING, ce.Reconnect()) from None
+        session = CallSession(caller=self, customer=customer, channel=call.channel, resuming=call)
+        await session.start()
+        return session
 
     async def _open_call(self) -> CallSession:
         user_id = await self._requested_customer()
@@ -137,7 +178,11 @@ class VoiceConsumer(AudioConsumer):
             await self.send(text_data=bp.error(problem.code, problem.message))
 
     async def teardown(self, reason: str) -> None:
-        if self.session is not None:
+        if self.session is None:
+            return
+        if reason == "caller_left":
+            self.session.detach(self)  # the page may come back within the grace period
+        else:
             await self.session.close(reason)
 
     # --- the session's Caller side ----------------------------------------------------------
@@ -150,3 +195,6 @@ class VoiceConsumer(AudioConsumer):
 
     async def hang_up(self) -> None:
         await self.close(1000)
+
+    async def let_go(self) -> None:
+        await self.close(REPLACED)

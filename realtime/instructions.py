@@ -63,3 +63,11 @@ def time_almost_up() -> str:
 
 def nudge() -> str:
     return note("The customer is waiting for your answer. Please answer them now.")
+
+
+def line_dropped(seconds: float) -> str:
+    return note(
+        f"The line to the customer dropped for about {round(seconds)} seconds and is back. "
+        "Anything they said meanwhile did not reach you: if you were waiting for an answer, "
+        "briefly ask them to repeat it."
+    )

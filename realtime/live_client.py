@@ -120,7 +120,10 @@ class LiveClient:
         on_event: EventSink,
         retry: RetryPolicy | None = None,
         audio_buffer_bytes: int = 64_000,  # 2 s of 16 kHz PCM16
+        handle: str | None = None,
     ) -> None:
+        """`handle`: resume that session (one another process carried) from the first
+        connection on; the first connection then emits `Resumed`, not `Ready`."""
         self._url = url
         self._api_key = api_key
         self._build_setup = build_setup
@@ -135,7 +138,8 @@ class LiveClient:
         self._ws: ClientConnection | None = None
         self._ready = False
         self._closing = False
-        self.handle: str | None = None
+        self.handle: str | None = handle
+        self._resuming = handle is not None
         self.generating = False
         self.dropped_audio_bytes = 0
         self.connections = 0
@@ -315,7 +319,7 @@ class LiveClient:
                 ) from None
             raise
         self.connections += 1
-        resumed = self.connections > 1
+        resumed = self.connections > 1 or self._resuming
         self._ws = ws
         self._ready = True
         self._emit(Resumed(with_handle=self.handle is not None) if resumed else Ready())

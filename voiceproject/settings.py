@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "realtime",
     "postcall",
     "callbacks",
+    "continuity",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,8 @@ SESSION_ENGINE = (
 # connections, so that the calls it moves do not land on it again (0 on Cloud Run, which
 # stops routing to an instance as soon as it is told to stop it).
 VOICE_DRAIN_S: float = env.float("VOICE_DRAIN_S", default=25.0)
+# A page whose socket dropped without hanging up has this long to come back (contract 7).
+VOICE_RESUME_GRACE_S: float = env.float("VOICE_RESUME_GRACE_S", default=30.0)
 VOICE_DRAIN_NOTICE_S: float = env.float("VOICE_DRAIN_NOTICE_S", default=2.0)
 
 # --- The voice agent ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from bench.quiet_gc import collector_paused as paused
-from postcall import store, summary
+from postcall import metrics, store, summary
 from realtime import live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
@@ -211,9 +211,12 @@ async def test_metrics_refuse_without_the_token_and_count_the_call(
         await session.send_audio(agent_voice(0.2))
         await session.send_turn_complete()
 
+    in_progress = metrics.CALLS_IN_PROGRESS.labels("web")
+    before = in_progress._value.get()
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
     await call.next_event("turn_complete")
+    during = in_progress._value.get()
     await call.leave()
     await ended_call(ready["call_id"])
 
@@ -221,5 +224,6 @@ async def test_metrics_refuse_without_the_token_and_count_the_call(
     assert response.status_code == 200
     text = response.content.decode()
     assert 'voice_calls_ended_total{channel="web",outcome="abandoned"}' in text
-    assert 'voice_calls_in_progress{channel="web"} 0.0' in text
+    assert (during, in_progress._value.get()) == (before + 1, before)
+    assert 'voice_calls_in_progress{channel="web"}' in text
     assert "voice_turn_latency_seconds_count" in text

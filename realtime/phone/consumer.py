@@ -20,6 +20,7 @@ import logging
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
+from continuity import calls as stored_calls
 from realtime import caller_events as ce
 from realtime import single_use
 from realtime import twilio_protocol as tp
@@ -29,6 +30,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import security, twilio_rest
 from realtime.phone.playout import Playout
 from support.customers import find_customer
+from voiceproject.draining import is_draining
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,13 @@ class TwilioConsumer(AudioConsumer):
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
+        if reason == "caller_left" and self.session is not None:
+            # The stream dropped without Twilio's `stop`: the caller is still on the line and
+            # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
+            self.session.detach(self)
+            if self.playout is not None:
+                await self.playout.close()
+            return
         await self._finish(reason)
 
     # --- the call's start and end -----------------------------------------------------------
@@ -111,35 +120,54 @@ class TwilioConsumer(AudioConsumer):
             return
         self._cancel_start_deadline()
         self._call_sid = start.call_sid
+        if is_draining():
+            # Twilio asks /twilio/voice again when the stream closes; the balancer sends
+            # that to a process that is not stopping.
+            await self.close()
+            return
+        self.playout = Playout(self._send_twilio, start.stream_sid)
         try:
             if not await single_use.claim("stream", caller.nonce, security.TOKEN_MAX_AGE_S):
                 log.warning("twilio: refused a replayed stream token for %s", start.call_sid)
                 await self.close(UNAUTHORIZED)
                 return
-            customer = await find_customer(phone=caller.phone)
-        except PyMongoError as error:
-            log.error("twilio: call %s refused: database unavailable: %s", start.call_sid, error)
-            await self.close(SERVER_UNAVAILABLE)
-            return
-        self.playout = Playout(self._send_twilio, start.stream_sid)
-        session = CallSession(
-            caller=self, customer=customer, channel="phone", verified=caller.verified
-        )
-        try:
-            await session.start()
+            self.session = await self._session_for(start.call_sid, caller)
         except CallRefused as refused:
             log.warning("twilio: call %s refused: %s", start.call_sid, refused.message)
             await self.close(TOO_MANY_CALLS)
             return
         except PyMongoError as error:
-            log.error("twilio: call %s: no call record: %s", start.call_sid, error)
+            log.error("twilio: call %s refused: database unavailable: %s", start.call_sid, error)
             await self.close(SERVER_UNAVAILABLE)
             return
-        self.session = session
-        log.info(
-            "twilio: call %s is %s (caller %s)", start.call_sid, session.call_id,
-            "identified" if customer else "not identified",
-        )
+        if self.session is None:  # the call is over, or moving: Twilio asks again
+            await self.close()
+            return
+        log.info("twilio: call %s is %s", start.call_sid, self.session.call_id)
+
+    async def _session_for(
+        self, call_sid: str, caller: security.StreamCaller
+    ) -> CallSession | None:
+        """The call this stream carries: a new one, or the call of this CallSid going on
+        (a stream that dropped, or a process that handed it over). None if it is over.
+        Raises CallRefused or PyMongoError."""
+        local = CallSession.here_for_call_sid(call_sid)
+        if local is not None:
+            await local.attach(self)
+            return local
+        stored = await stored_calls.find_call(call_sid=call_sid)
+        if stored is not None:
+            if stored.ended or not await stored_calls.take_over(stored):
+                return None
+            customer = await find_customer(user_id=stored.user_id) if stored.user_id else None
+            session = CallSession(caller=self, customer=customer, channel="phone",
+                                  call_sid=call_sid, resuming=stored)  # fmt: skip
+        else:
+            customer = await find_customer(phone=caller.phone)
+            session = CallSession(caller=self, customer=customer, channel="phone",
+                                  call_sid=call_sid, verified=caller.verified)  # fmt: skip
+        await session.start()
+        return session
 
     async def _finish(self, reason: str) -> None:
         self._cancel_start_deadline()
@@ -183,6 +211,11 @@ class TwilioConsumer(AudioConsumer):
             case ce.Notice(message=message):
                 log.warning("twilio: call %s: %s", self._call_sid, message)
             # Captions, tool progress and the rest are for screens; a phone has none.
+
+    async def let_go(self) -> None:
+        """Another stream, or another process, carries the call on: close this stream, and
+        Twilio asks /twilio/voice where to go next (the call's <Connect action>)."""
+        await self.close()
 
     async def hang_up(self) -> None:
         if self.playout is not None:

@@ -81,7 +81,7 @@ def test_no_nudge_while_a_tool_runs_or_once_the_agent_answers() -> None:
 
 def test_a_call_is_warned_a_minute_before_its_maximum_then_ended() -> None:
     watchdog = Watchdog(Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=1000), now=0)
-    watchdog.human_holds_call(True, 0)  # no idle or stall rules in the way
+    watchdog.hold("human", True, 0)  # no idle or stall rules in the way
 
     assert ticks(watchdog, 0, 130, step=1) == [
         (60, Action.WARN_MAX_DURATION), (120, Action.END_MAX_DURATION),

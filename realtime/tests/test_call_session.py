@@ -15,6 +15,9 @@ class SilentCaller:
     async def hang_up(self) -> None:
         raise AssertionError("not expected")
 
+    async def let_go(self) -> None:
+        raise AssertionError("not expected")
+
 
 async def test_a_barge_in_drops_the_agent_audio_not_yet_sent_and_keeps_the_events() -> None:
     # Never started, so nothing drains the queue: it holds what a slow caller has not taken.

@@ -1,0 +1,149 @@
+"""A call's shared state in its `calls` record, as the processes of a deployment see it.
+
+The record says which process carries the call (`carrier`, that process's channel name),
+the Live API's latest resumable handle (`resume_handle`), and since when no socket has
+carried it (`detached_at`). Taking a call over is one conditional update, so of two processes
+trying at once exactly one carries it; the process that lost it learns so at its next write
+(realtime/call_record.py writes only while it is the carrier) and lets go.
+
+    call = await find_open_call(call_id=...)      # or call_sid=... for a phone call
+    if await take_over(call):                     # the old carrier is asked to let go first
+        ... carry it: CallSession(resuming=call) ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pymongo
+from django.conf import settings
+
+from continuity.process import process_channel
+from support import mongo
+from voiceproject.messaging import send_to_channel
+
+log = logging.getLogger(__name__)
+
+# A carrier that has not let go of a call this long after being asked is taken to be gone.
+RELEASE_WAIT_S = 3.0
+# A record not stamped for this long (realtime/call_record.py stamps it every 10 s at least)
+# belongs to a process that is gone, and to a call nobody re-attached.
+ABANDONED_AFTER = timedelta(minutes=2)
+POLL_S = 0.05
+LOOKUP_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """What a process needs to carry on a call another process began."""
+
+    call_id: str
+    user_id: int | None
+    channel: str
+    carrier: str | None
+    resume_handle: str | None
+    detached_at: datetime | None
+    last_seen_at: datetime | None
+    ended: bool
+    verified: bool
+    call_sid: str
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> StoredCall:
+        return cls(
+            call_id=str(doc["call_id"]),
+            user_id=doc.get("user_id"),
+            channel=str(doc.get("channel") or "web"),
+            carrier=doc.get("carrier"),
+            resume_handle=doc.get("resume_handle"),
+            detached_at=doc.get("detached_at"),
+            last_seen_at=doc.get("last_seen_at"),
+            ended=doc.get("ended_at") is not None,
+            verified=bool(doc.get("verified", doc.get("channel") != "phone")),
+            call_sid=str(doc.get("call_sid") or ""),
+        )
+
+
+_FIELDS = {
+    "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
+    "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
+}  # fmt: skip
+
+
+async def find_call(*, call_id: str = "", call_sid: str = "") -> StoredCall | None:
+    """The call with this id (or, for a phone call, Twilio's CallSid), ended or not."""
+    query = {"call_id": call_id} if call_id else {"call_sid": call_sid}
+    if not (call_id or call_sid):
+        return None
+    with pymongo.timeout(LOOKUP_TIMEOUT_S):
+        doc = await mongo.async_db().calls.find_one(query, _FIELDS, sort=[("started_at", -1)])
+    return StoredCall.from_document(doc) if doc else None
+
+
+async def take_over(call: StoredCall) -> bool:
+    """Make this process the carrier of `call`: ask its carrier to let go, wait for it (or
+    for RELEASE_WAIT_S: a carrier that does not answer is gone), then claim the call.
+
+    False when the call ended or another process claimed it meanwhile. Raises PyMongoError.
+    """
+    mine = await process_channel()
+    calls = mongo.async_db().calls
+    if call.carrier and call.carrier != mine:
+        await send_to_channel(call.carrier, {"type": "call.release", "call_id": call.call_id},
+                              patience_s=0.5)  # fmt: skip
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while time.monotonic() < deadline:
+            doc = await calls.find_one({"call_id": call.call_id}, {"carrier": 1, "ended_at": 1})
+            if doc is None or doc.get("ended_at") is not None:
+                return False
+            if doc.get("carrier") != call.carrier:
+                break
+            await asyncio.sleep(POLL_S)
+        else:
+            log.warning("call %s: its carrier did not let go; taking it over", call.call_id)
+    claimed = await calls.update_one(
+        {"call_id": call.call_id, "ended_at": None, "carrier": {"$in": [call.carrier, None]}},
+        {"$set": {"carrier": mine, "detached_at": None}},
+    )
+    return claimed.modified_count == 1
+
+
+async def let_go(call_id: str, *, carrier: str, detached_at: datetime) -> None:
+    """This process no longer carries the call (it moved, or its socket is gone and the
+    grace period runs elsewhere): clear the carrier, if it is still ours."""
+    await mongo.async_db().calls.update_one(
+        {"call_id": call_id, "carrier": carrier},
+        {"$set": {"carrier": None, "detached_at": detached_at}},
+    )
+
+
+async def end_expired(now: datetime) -> int:
+    """End calls that no process carries and nobody re-attached within the grace period
+    (VOICE_RESUME_GRACE_S): `end_reason` caller_left. Safe to run from every process."""
+    grace = timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
+    done = await mongo.async_db().calls.update_many(
+        {"ended_at": None, "carrier": None, "detached_at": {"$lt": now - grace}},
+        {"$set": {"ended_at": now, "end_reason": "caller_left"}},
+    )
+    return done.modified_count
+
+
+async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> int:
+    """End every open record nobody has stamped for `stale_after` (its process died, and no
+    process took the call over): `end_reason` "lost", ended when last seen. Safe to run from
+    every process at once. Answers how many it ended."""
+    calls = mongo.async_db().calls
+    ended = 0
+    stale = {"ended_at": None, "last_seen_at": {"$lt": now - stale_after}}
+    async for doc in calls.find(stale, {"_id": 0, "call_id": 1, "last_seen_at": 1}):
+        done = await calls.update_one(
+            {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
+            {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},
+        )
+        ended += done.modified_count
+    return ended

@@ -1,0 +1,106 @@
+"""This process's address on the channel layer, and the calls it carries.
+
+Each server process reads one channel (`await process_channel()`), whose name is stored on
+every call it carries (`calls.carrier`). Anything that must reach a call from elsewhere (a
+process taking the call over, a staff member on another process) sends a message naming the
+call to that channel; the process hands it to the call registered here. One channel per
+process, not per call: a hundred calls do not cost a hundred blocking reads on Redis.
+
+    name = await process_channel()
+    register(call_id, handler)      # handler(message) is awaited for each message to the call
+    unregister(call_id)
+
+Messages for a call no longer here are dropped (the sender learns from the call record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+RETRY_S = 1.0
+
+
+class _ProcessChannel:
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Handler] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        loop = asyncio.get_running_loop()
+        if self.name is None or self._loop is not loop:
+            # A new event loop (each test has its own) gets a channel of its own.
+            layer = get_channel_layer()
+            if layer is None:
+                raise RuntimeError("continuity needs a channel layer (CHANNEL_LAYERS)")
+            # The layers take a prefix; the stubs do not know it.
+            self.name = await layer.new_channel("voice-calls.")  # type: ignore[call-arg]
+            self._loop = loop
+            self._handlers.clear()
+            self._reader = loop.create_task(self._read(self.name), name="process channel")
+        return self.name
+
+    def register(self, call_id: str, handler: Handler) -> None:
+        self._handlers[call_id] = handler
+
+    def unregister(self, call_id: str) -> None:
+        self._handlers.pop(call_id, None)
+
+    async def _read(self, name: str) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        while True:
+            try:
+                message = await layer.receive(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Redis away: keep trying, the calls go on meanwhile
+                log.warning("process channel: cannot read (%r); retrying", error)
+                await asyncio.sleep(RETRY_S)
+                continue
+            handler = self._handlers.get(str(message.get("call_id", "")))
+            if handler is None:
+                continue
+            task = asyncio.create_task(self._handle(handler, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, handler: Handler, message: dict[str, Any]) -> None:
+        try:
+            await handler(message)
+        except Exception:  # one bad message must not stop the channel
+            log.exception("process channel: handling %s failed", message.get("type"))
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self.name = self._reader = self._loop = None
+
+
+_channel = _ProcessChannel()
+
+
+async def process_channel() -> str:
+    """This process's channel name (created, and read, on first use)."""
+    return await _channel.start()
+
+
+def register(call_id: str, handler: Handler) -> None:
+    _channel.register(call_id, handler)
+
+
+def unregister(call_id: str) -> None:
+    _channel.unregister(call_id)

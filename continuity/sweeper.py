@@ -1,0 +1,45 @@
+"""Every process, now and then, ends the calls nobody can end any more: those whose grace
+period passed with no process carrying them, and those whose process died (continuity/calls.py).
+The work is idempotent, so every process running it at once is fine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from pymongo.errors import PyMongoError
+
+from continuity.calls import close_abandoned, end_expired
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 15.0
+
+_sweepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def ensure_sweeping() -> None:
+    """Start this process's sweeper (once per event loop)."""
+    loop = asyncio.get_running_loop()
+    task = _sweepers.get(loop)
+    if task is None or task.done():
+        _sweepers.clear()  # other loops' (tests) are over
+        _sweepers[loop] = loop.create_task(_sweep_forever(), name="call sweeper")
+
+
+async def sweep_once() -> int:
+    now = datetime.now(UTC)
+    return await end_expired(now) + await close_abandoned(now)
+
+
+async def _sweep_forever() -> None:
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            ended = await sweep_once()
+        except PyMongoError as error:
+            log.warning("call sweeper: database unavailable: %s", error)
+            continue
+        if ended:
+            log.info("call sweeper: ended %d call(s) nobody carries any more", ended)

@@ -1,0 +1,135 @@
+"""A page whose socket drops comes back to its call (one process; contract section 7).
+
+Across processes (a worker killed, drained, restarted) see test_across_workers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from continuity import tokens as resume_tokens
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from support import mongo
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AGENT_CHUNK = speech(0.1, 24_000)
+
+
+@pytest.fixture
+def grace(settings: Any) -> float:
+    settings.VOICE_RESUME_GRACE_S = 2.0
+    return 2.0
+
+
+async def test_a_page_that_drops_comes_back_to_the_same_call_within_the_grace_period(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_text()
+        await session.send_transcript("agent", "Before the blip.", finished=True)
+        await session.send_turn_complete()
+        await session.wait_for_text()
+        await session.send_transcript("agent", "After the blip.", finished=True)
+        await session.send_audio(AGENT_CHUNK, chunk_ms=20)
+        await session.send_turn_complete()
+
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await page.send({"type": "text", "text": "hello"})
+    await page.next_event("turn_complete")
+    await page.leave()  # the socket drops: no `end`
+
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    again = await back.next_event("ready")
+    await back.next_event("resumed")
+    await back.send({"type": "text", "text": "are you there?"})
+    await back.wait_for_audio(len(AGENT_CHUNK))
+
+    assert again["call_id"] == ready["call_id"] and again["resume_token"]
+    assert len(live.sessions) == 1  # the model's session never closed
+    await back.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    assert [line["text"] for line in record["transcript"] if line["role"] == "agent"] == [
+        "Before the blip.", "After the blip.",
+    ]  # fmt: skip
+    assert await mongo.async_db().calls.count_documents({}) == 1
+
+
+async def test_after_the_grace_period_the_call_has_ended_and_its_token_is_refused(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 0.3
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await page.leave()
+
+    record = await wait_until_ended(ready["call_id"])
+    late = await BrowserCall.open(f"resume={ready['resume_token']}")
+
+    assert record["end_reason"] == "caller_left"
+    assert await late.next_event("ended") == {"type": "ended", "reason": "call_over"}
+    assert await late.wait_closed() == 4410
+    await live.session.wait_closed()  # the model's session was closed with the call
+
+
+async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    first = await BrowserCall.open()
+    ready = await first.next_event("ready")
+
+    second = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await second.next_event("ready")
+
+    assert await first.wait_closed() == 4409
+    await second.send({"type": "text", "text": "from the new tab"})
+    assert await live.session.wait_for_text() == "from the new tab"
+    await second.send({"type": "end"})
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
+    await first.leave()
+
+
+async def test_a_forged_token_or_another_customers_call_cannot_be_resumed(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    await Customer.objects.acreate(user_id=202, name="Ravi Kumar", phone="+919800000202")
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+
+    forged = await BrowserCall.open(f"resume={ready['resume_token'][:-3]}xyz")
+    # A token can only name the customer whose call it was: a real token naming Ravi for
+    # Asha's call cannot exist, and one made up is refused like a forgery.
+    not_his = await BrowserCall.open(f"resume={resume_tokens.mint(ready['call_id'], 202)}")
+
+    assert await forged.wait_closed() == 4401
+    assert await not_his.next_event("ended") == {"type": "ended", "reason": "call_over"}
+    assert await not_his.wait_closed() == 4410
+    await page.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+
+
+async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    session = await live.wait_for_session()
+    await session.wait_for_note()  # the greeting
+    await page.leave()
+    await asyncio.sleep(1.7)
+
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+
+    note = await session.wait_for_note()
+    assert "dropped for about 2 seconds" in note and "repeat" in note
+    await back.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
