@@ -370,6 +370,7 @@ class CallSession:
         # First for the new socket, before anything kept for it meanwhile.
         self._outbound.appendleft(ce.Resumed())
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
+        self._outbound_ready.set()
         self._ready_pending = False
         if self._gap_s > GAP_NOTE_S:
             self._live.send_note(instructions.line_dropped(self._gap_s))

@@ -9,6 +9,14 @@ import { clearMessage, config, debug, setMeter, setState, showMessage, ui } from
 import { SpeechGate } from "./speech-gate.js";
 
 const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
+// A dropped socket is retried with backoff, with the call's resume token, for about as long
+// as the server keeps the call for it (VOICE_RESUME_GRACE_S, 30 s by default).
+const RECONNECT_FIRST_MS = 300;
+const RECONNECT_MAX_MS = 4000;
+const RECONNECT_GIVE_UP_MS = 28000;
+// Close codes after which trying again cannot help.
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 1009]);
+const DEBUG_EVENTS_KEPT = 500;
 const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
 const RESUMED_NOTICE_MS = 6000;
 
@@ -22,11 +30,21 @@ const ENDED_WORDS = {
   // the page would not depend on the code, which a browser too busy to answer the close
   // handshake in time sees as 1006.
   unauthorized: "This support link has expired or isn't valid. Go back to the app and open support again.",
+  token_used: "This support link was already used for a call. Go back to the app and open support again.",
   customer_not_found: "We couldn't find your customer account, so the call couldn't start.",
+  too_many_calls: "You already have a call open with us. Use that one, or end it first.",
+  call_over: "The call has ended.",
+  idle: "The call ended because we didn't hear from you for a while.",
+  max_duration: "The call reached its maximum length and ended.",
+  unavailable: "We can't reach our records right now, so the call couldn't start. Please try again shortly.",
 };
 
 const CLOSE_WORDS = {
   4401: ENDED_WORDS.unauthorized,
+  4409: "This call carried on in another window or tab.",
+  4410: ENDED_WORDS.call_over,
+  4429: ENDED_WORDS.too_many_calls,
+  4502: "The voice service is restarting. Please start the call again in a moment.",
   4403: "This page isn't allowed to connect to the voice service from here.",
   4404: ENDED_WORDS.customer_not_found,
   4503: ENDED_WORDS.agent_not_configured,
@@ -74,6 +92,9 @@ export class Call {
     this.endReason = null;
     this.serverError = null; // the last `error` event
     this.ticketId = null;
+    this.resumeToken = null; // from `ready`: how this page gets back to its call
+    this.lineLostAt = null; // when the socket dropped, while trying to get back
+    this.reconnectAttempts = 0;
   }
 
   async start() {
@@ -116,7 +137,9 @@ export class Call {
   }
 
   connect() {
-    this.connection = new CallConnection(this.query, {
+    // Back to a call this page is on: its resume token, not the one-use session token.
+    const query = this.resumeToken ? `resume=${encodeURIComponent(this.resumeToken)}` : this.query;
+    const connection = new CallConnection(query, {
       onOpen: () => {
         this.opened = true;
         ui.textInput.disabled = ui.textSend.disabled = false;
@@ -124,8 +147,32 @@ export class Call {
       },
       onEvent: (event) => this.onEvent(event),
       onAudio: (pcm) => this.audio.play(pcm),
-      onClose: (event) => this.onClose(event),
+      // Only the current socket speaks for the call; one we let go of says nothing more.
+      onClose: (event) => {
+        if (connection === this.connection) this.onClose(event);
+      },
     });
+    this.connection = connection;
+  }
+
+  /** The socket is gone but the call goes on: get back to it, with backoff, while the
+   * server keeps the call for us. */
+  reconnectLine() {
+    if (this.finished) return;
+    const now = performance.now();
+    this.lineLostAt ??= now;
+    debug.reconnects += 1;
+    if (now - this.lineLostAt > RECONNECT_GIVE_UP_MS) {
+      this.finish("The connection to the voice service was lost. Please start the call again.", { error: true });
+      return;
+    }
+    this.refreshState();
+    showMessage("info", "Reconnecting… the call is still on, hold on a moment.");
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.reconnectAttempts);
+    this.reconnectAttempts += 1;
+    setTimeout(() => {
+      if (!this.finished) this.connect();
+    }, delay);
   }
 
   /** Send audio (an ArrayBuffer) or an event; false when the call has no open socket. */
@@ -173,9 +220,17 @@ export class Call {
 
   onEvent(event) {
     debug.events.push(event);
+    if (debug.events.length > DEBUG_EVENTS_KEPT) debug.events.shift();
     switch (event.type) {
       case "ready":
         this.ready = true;
+        this.resumeToken = event.resume_token || this.resumeToken;
+        if (this.lineLostAt !== null) {
+          // Back on the same call (same id, captions kept): the server follows with `resumed`.
+          this.lineLostAt = null;
+          this.reconnectAttempts = 0;
+          break;
+        }
         debug.callId = event.call_id;
         ui.callId.textContent = `Call ID: ${event.call_id}`;
         ui.muteButton.disabled = false;
@@ -223,6 +278,15 @@ export class Call {
           this.serverError = event;
         }
         break;
+      case "reconnect":
+        // The server is stopping: come back through the balancer, to another one.
+        if (this.resumeToken) {
+          const old = this.connection;
+          this.connection = null;
+          if (old) old.close(1000);
+          this.reconnectLine();
+        }
+        break;
       case "ended":
         this.endReason = event.reason;
         debug.endReason = event.reason;
@@ -238,7 +302,7 @@ export class Call {
 
   refreshState() {
     if (this.finished) return;
-    if (this.reconnecting) setState("reconnecting");
+    if (this.reconnecting || this.lineLostAt !== null) setState("reconnecting");
     else if (!this.ready) setState("connecting");
     else if (debug.player.playing) setState("speaking");
     else setState(this.muted ? "muted" : "listening");
@@ -252,7 +316,7 @@ export class Call {
     this.hangingUp = true;
     this.audio.close(); // silence and mic off at once; the server's goodbye is only words
     if (this.send({ type: "end" })) {
-      setTimeout(() => this.connection.close(1000), HANG_UP_GRACE_MS);
+      setTimeout(() => this.connection?.close(1000), HANG_UP_GRACE_MS);
     } else {
       if (this.connection) this.connection.close(1000);
       this.finish(ENDED_WORDS.caller_hung_up);
@@ -262,6 +326,12 @@ export class Call {
   onClose(event) {
     debug.closeCode = event.code;
     debug.closeClean = event.wasClean;
+    const callGoesOn = this.resumeToken && !this.endReason && !this.hangingUp;
+    if (callGoesOn && !FINAL_CLOSE_CODES.has(event.code)) {
+      this.connection = null;
+      this.reconnectLine();
+      return;
+    }
     this.finish(this.closeWords(event.code), { error: this.closeIsError(event.code) });
   }
 

@@ -51,6 +51,7 @@ export const debug = {
   callId: null,
   endReason: null,
   closeCode: null,
+  reconnects: 0, // times the page tried to get back to its call after losing the socket
   message: null,
   events: [],
   mic: { sampleRate: null, framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0, level: 0 },
