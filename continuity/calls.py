@@ -23,7 +23,7 @@ from typing import Any
 import pymongo
 from django.conf import settings
 
-from continuity.process import process_channel
+from continuity.process import WORKER, process_channel
 from support import mongo
 from voiceproject.messaging import send_to_channel
 
@@ -108,7 +108,7 @@ async def take_over(call: StoredCall) -> bool:
             log.warning("call %s: its carrier did not let go; taking it over", call.call_id)
     claimed = await calls.update_one(
         {"call_id": call.call_id, "ended_at": None, "carrier": {"$in": [call.carrier, None]}},
-        {"$set": {"carrier": mine, "detached_at": None}},
+        {"$set": {"carrier": mine, "worker": WORKER, "detached_at": None}},
     )
     return claimed.modified_count == 1
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_S = 1.0
+# Which server process this is, for people (`calls.worker`: "host:pid").
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _ProcessChannel:

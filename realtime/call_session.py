@@ -203,7 +203,9 @@ class CallSession:
         if self._resuming is not None:
             self._record.start_writing()
         else:
-            await self._record.open(call_sid=self.call_sid, verified=self._verified)
+            await self._record.open(
+                call_sid=self.call_sid, verified=self._verified, worker=process.WORKER
+            )
             if not await self._within_customer_limit():
                 await mongo.async_db().calls.delete_one({"call_id": self.call_id})
                 raise CallRefused(
