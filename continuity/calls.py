@@ -23,13 +23,14 @@ from typing import Any
 import pymongo
 from django.conf import settings
 
-from continuity.process import WORKER, process_channel
+from continuity.process import WORKER, is_alive, process_channel
 from support import mongo
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
-# A carrier that has not let go of a call this long after being asked is taken to be gone.
+# A carrier that has not let go of a call this long after being asked is taken to be gone
+# (one that died is noticed sooner: it stops saying it is alive, continuity/process.py).
 RELEASE_WAIT_S = 3.0
 # A record not stamped for this long (realtime/call_record.py stamps it every 10 s at least)
 # belongs to a process that is gone, and to a call nobody re-attached.
@@ -102,6 +103,9 @@ async def take_over(call: StoredCall) -> bool:
             if doc is None or doc.get("ended_at") is not None:
                 return False
             if doc.get("carrier") != call.carrier:
+                break  # it let go
+            if not await is_alive(call.carrier):
+                log.info("call %s: its carrier is gone; taking it over", call.call_id)
                 break
             await asyncio.sleep(POLL_S)
         else:

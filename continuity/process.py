@@ -11,6 +11,10 @@ process, not per call: a hundred calls do not cost a hundred blocking reads on R
     unregister(call_id)
 
 Messages for a call no longer here are dropped (the sender learns from the call record).
+
+While it reads its channel a process also says it is alive, in Django's cache (Redis when
+several processes share the work): `await is_alive(name)` lets a process taking a call over
+from one that died go ahead at once instead of waiting for an answer that will never come.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_S = 1.0
+# A process says it is alive this often, for this long: one that stops saying so (killed)
+# is taken for dead within ALIVE_FOR_S.
+ALIVE_EVERY_S, ALIVE_FOR_S = 0.5, 1.5
 # Which server process this is, for people (`calls.worker`: "host:pid").
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -38,6 +46,7 @@ class _ProcessChannel:
         self.name: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._alive: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -53,7 +62,16 @@ class _ProcessChannel:
             self._loop = loop
             self._handlers.clear()
             self._reader = loop.create_task(self._read(self.name), name="process channel")
+            self._alive = loop.create_task(self._say_alive(self.name), name="process alive")
         return self.name
+
+    async def _say_alive(self, name: str) -> None:
+        while True:
+            try:
+                await cache.aset(_alive_key(name), WORKER, ALIVE_FOR_S)
+            except Exception as error:  # the cache away: the calls go on meanwhile
+                log.warning("process channel: cannot say it is alive (%r)", error)
+            await asyncio.sleep(ALIVE_EVERY_S)
 
     def register(self, call_id: str, handler: Handler) -> None:
         self._handlers[call_id] = handler
@@ -87,11 +105,12 @@ class _ProcessChannel:
             log.exception("process channel: handling %s failed", message.get("type"))
 
     async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        self.name = self._reader = self._loop = None
+        for task in (self._reader, self._alive):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.name = self._reader = self._alive = self._loop = None
 
 
 _channel = _ProcessChannel()
@@ -108,3 +127,16 @@ def register(call_id: str, handler: Handler) -> None:
 
 def unregister(call_id: str) -> None:
     _channel.unregister(call_id)
+
+
+def _alive_key(name: str) -> str:
+    return "voice-process-alive:" + name
+
+
+async def is_alive(name: str) -> bool:
+    """Whether the process reading channel `name` said it was alive in the last ALIVE_FOR_S
+    (True when the cache cannot tell: wait for it rather than take a call from a live one)."""
+    try:
+        return await cache.aget(_alive_key(name)) is not None
+    except Exception:
+        return True

@@ -92,7 +92,8 @@ async def test_a_page_whose_worker_is_killed_carries_on_with_the_other_worker(
         assert len(live.sessions) == 2  # never a second session while the first was open
         assert resumed.texts == ["Are you still there?"]  # the model hears the caller again
         assert page.audio_at[-1] > lost_at  # and the caller hears the agent
-        assert back_after < 10
+        print(f"\nkilled worker: the page was back on its call after {back_after:.2f} s")
+        assert back_after < 5
         await page.send({"type": "end"})
         await until(lambda: _ended(page.call_id), "the end of the call")
         await page.close()
