@@ -44,6 +44,7 @@ from support.models import (
 )
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import sync_db
+from support.staff import team  # noqa: F401  (registers the team's user pages)
 from support.staff.forms import AssignForm
 from support.staff.throttle import ThrottledAdminAuthenticationForm
 

@@ -98,7 +98,8 @@ MONGODB_DB: str = env.str("MONGODB_DB", default="voice_support")
 
 DATABASES = {
     "default": {
-        "ENGINE": "django_mongodb_backend",
+        # django-mongodb-backend, projecting joined fields by dotted path (see its compiler.py).
+        "ENGINE": "voiceproject.mongodb",
         "HOST": MONGODB_URI,
         "NAME": MONGODB_DB,
         # Fail fast (5 s, not pymongo's 30 s) when the database is not there: a request

@@ -4,8 +4,8 @@
 * arjun: a support lead (also the refund tiers);
 * guest: a signed-in customer-side user who is not staff.
 
-The database is flushed after each test, which removes the groups migration 0003 made: the
-`staff_groups` fixture makes them again with the migration's own function.
+The database is put back after each test; the `staff_groups` fixture makes the groups again
+with the migrations' own functions (0003 and those that add to the groups since).
 
 The staff browser test (one directory up) imports the few fixtures it needs from here instead:
 it must not get the autouse settings, which would hold only in the test process, not in the
@@ -39,6 +39,7 @@ from support.models import (
 
 PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
+_team_migration = importlib.import_module("support.migrations.0006_leads_manage_agents")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 
@@ -63,6 +64,7 @@ def fresh_cache() -> Iterator[None]:
 @pytest.fixture
 def staff_groups(db: Any) -> dict[str, Group]:
     _groups_migration.create_staff_groups(apps, None)
+    _team_migration.grant_team_management(apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
 
 
