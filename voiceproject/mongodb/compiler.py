@@ -1,4 +1,5 @@
-"""django-mongodb-backend's compilers, with joined fields projected by dotted path.
+"""django-mongodb-backend's compilers: joined fields projected by dotted path, and `.only()` /
+`.defer()` honoured by the database.
 
 The backend projects a joined table's fields as a nested document: `select_related` with an
 ordering on the joined table adds its sort keys with `{"$addFields": {"django_content_type":
@@ -54,6 +55,16 @@ class DottedQuery(MongoQuery):
 
 class SQLCompiler(compiler.SQLCompiler):
     query_class = DottedQuery
+
+    def build_query(self, columns: Any = None) -> MongoQuery:
+        # The backend leaves out $project whenever a query selects a model's default columns,
+        # `.only()` and `.defer()` included: they fetched every field (a call list read every
+        # call's transcript). Projecting the selected columns makes them read only those.
+        if columns is None and self.query.default_cols and self.query.deferred_loading != (
+            frozenset(), True
+        ):
+            columns = self.columns
+        return super().build_query(columns)
 
 
 class SQLInsertCompiler(compiler.SQLInsertCompiler):

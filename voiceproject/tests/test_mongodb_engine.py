@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from voiceproject.mongodb.compiler import dotted, dotted_stage
 
 
@@ -27,3 +31,18 @@ def test_only_project_and_add_fields_stages_change() -> None:
     assert dotted_stage({"$project": {"a": {"b": 1}}}) == {"$project": {"a.b": 1}}
     assert dotted_stage({"$group": {"_id": {"a": "$a"}}}) == {"$group": {"_id": {"a": "$a"}}}
     assert dotted_stage({"$match": {"a": {"b": 1}}}) == {"$match": {"a": {"b": 1}}}
+
+
+@pytest.mark.django_db
+def test_only_and_defer_read_only_the_chosen_fields() -> None:
+    from support.models import Call
+
+    with CaptureQueriesContext(connection) as queries:
+        list(Call.objects.only("call_id", "started_at"))
+        list(Call.objects.defer("transcript", "tool_calls"))
+        list(Call.objects.all())
+
+    only, deferred, everything = (q["sql"] for q in queries.captured_queries)
+    assert "'$project': {'_id': 1, 'call_id': 1, 'started_at': 1}" in only
+    assert "'$project'" in deferred and "transcript" not in deferred and "usage" in deferred
+    assert "'$project'" not in everything
