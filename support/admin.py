@@ -17,18 +17,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
@@ -45,8 +45,13 @@ from support.models import (
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import sync_db
 from support.staff import team  # noqa: F401  (registers the team's user pages)
+from support.staff.calls import call_detail
 from support.staff.forms import AssignForm
+from support.staff.labels import duration_s, end_reason_label, mmss, usage_rows
+from support.staff.people import with_people
+from support.staff.search import find_customers
 from support.staff.throttle import ThrottledAdminAuthenticationForm
+from support.templatetags.staff import person
 
 admin.site.site_header = "Voice support back office"
 admin.site.site_title = "Voice support"
@@ -131,21 +136,34 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def customer_link(user_id: int | None) -> str:
-    if user_id is None:
-        return "—"
-    url = reverse("admin:support_customer_changelist") + f"?user_id__exact={user_id}"
-    return format_html('<a href="{}">{}</a>', url, user_id)
+class PeopleChangeList(ChangeList):
+    """A change list whose rows know their customer (name and phone), found in one query for
+    the page, and which reads only the fields the list shows (`list_defer`)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        defer = getattr(self.model_admin, "list_defer", ())
+        return queryset.defer(*defer) if defer else queryset
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        with_people(list(self.result_list))
 
 
 class BigCollectionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
+    list_defer: tuple[str, ...] = ()
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return PeopleChangeList
 
     @admin.display(description="customer", ordering="customer_id")
-    def user_id(self, obj: Any) -> str:
-        return customer_link(obj.customer_id)
+    def who(self, obj: Any) -> str:
+        if not hasattr(obj, "person"):  # a change page: one row, one lookup
+            with_people([obj])
+        return person(obj.person, obj.customer_id)
 
 
 # --- Customers and orders -----------------------------------------------------------------
@@ -183,13 +201,13 @@ ORDER_ID = re.compile(r"^[A-Za-z]+-\w+$")
 
 @admin.register(Order)
 class OrderAdmin(BigCollectionAdmin):
-    list_display = ("order_id", "user_id", "restaurant", "total", "status", "placed_at", "refund_")
+    list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
     search_fields = ("order_id",)  # see get_search_results: order id, customer name or phone
     search_help_text = "Order id (ORD-1001), customer name or phone."
-    fields = ("order_id", "user_id", "restaurant", "status", "placed_at", "delivered_at",
+    fields = ("order_id", "who", "restaurant", "status", "placed_at", "delivered_at",
               "items_", "total", "refund_")
-    readonly_fields = ("order_id", "user_id", "placed_at", "items_", "total", "refund_")
+    readonly_fields = ("order_id", "who", "placed_at", "items_", "total", "refund_")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders come from the ordering system (load_support_data), not staff
@@ -218,13 +236,9 @@ class OrderAdmin(BigCollectionAdmin):
             return queryset, False
         if ORDER_ID.match(term):
             return queryset.filter(order_id__in={term, term.upper()}), False
-        # Customers first (a small collection), then their orders by user_id: no $lookup.
-        digits = re.sub(r"\D", "", term)
-        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 1:
-            people = Customer.objects.filter(phone__endswith=digits)
-        else:
-            people = Customer.objects.filter(name__icontains=term)
-        user_ids = list(people.values_list("user_id", flat=True)[:500])
+        # Customers first (a small collection), then their orders by user_id: no $lookup. The
+        # search box of the staff pages reads a customer the same way.
+        user_ids = [c.user_id for c in find_customers(term, limit=500)]
         return queryset.filter(customer_id__in=user_ids), False
 
     @admin.display(description="amount", ordering="amount")
@@ -245,7 +259,7 @@ class OrderAdmin(BigCollectionAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(BigCollectionAdmin):
-    list_display = ("refund_id", "order_link", "user_id", "total", "percent", "tier", "created_at")
+    list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
     list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
@@ -280,13 +294,13 @@ def report(request: HttpRequest, admin_: admin.ModelAdmin, done: int, verb: str)
 
 @admin.register(Complaint)
 class ComplaintAdmin(BigCollectionAdmin):
-    list_display = ("complaint_id", "category", "status", "user_id", "order_id", "created_at",
+    list_display = ("complaint_id", "category", "status", "who", "order_id", "created_at",
                     "summary")
     list_filter = ("status", "category", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=complaint_id", "=order_id", "description")
-    readonly_fields = ("complaint_id", "user_id", "order_id", "description", "call_id",
+    readonly_fields = ("complaint_id", "who", "order_id", "description", "call_id",
                        "created_at")
-    fields = ("complaint_id", "user_id", "order_id", "category", "status", "description",
+    fields = ("complaint_id", "who", "order_id", "category", "status", "description",
               "call_id", "created_at")
     actions = ("resolve_selected", "review_selected")
 
@@ -310,15 +324,15 @@ class ComplaintAdmin(BigCollectionAdmin):
 
 @admin.register(Escalation)
 class EscalationAdmin(BigCollectionAdmin):
-    list_display = ("ticket_id", "priority", "status", "assignee", "age", "user_id", "order_id",
+    list_display = ("ticket_id", "priority", "status", "assignee", "age", "who", "order_id",
                     "created_at", "page")
     list_filter = ("status", "priority", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=ticket_id", "=order_id", "=assignee")
     search_help_text = "Ticket id, order id or assignee's username, exactly."
     # Status, assignee and notes change only through the domain functions (atomic, one winner).
-    fields = ("ticket_id", "user_id", "order_id", "priority", "status", "assignee", "reason",
+    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee", "reason",
               "call_id", "created_at", "resolved_at", "notes_", "page")
-    readonly_fields = ("ticket_id", "user_id", "order_id", "status", "assignee", "reason",
+    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee", "reason",
                        "call_id", "created_at", "resolved_at", "notes_", "page")
     actions = ("claim_selected", "assign_selected", "resolve_selected")
 
@@ -389,12 +403,12 @@ class EscalationAdmin(BigCollectionAdmin):
 
 @admin.register(Call)
 class CallAdmin(BigCollectionAdmin):
-    list_display = ("call_id", "started_at", "duration", "user_id", "channel", "end_reason",
-                    "tools")
+    list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
     list_filter = ("channel", "end_reason", ("started_at", admin.DateFieldListFilter))
+    list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
     search_fields = ("=call_id",)
-    fields = ("call_id", "user_id", "channel", "started_at", "ended_at", "duration",
-              "end_reason", "transcript_", "tool_calls_", "usage_", "page")
+    fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
+              "conversation", "usage_", "page")
     readonly_fields = fields
 
     # Calls are what happened: read-only for everyone.
@@ -409,43 +423,27 @@ class CallAdmin(BigCollectionAdmin):
 
     @admin.display(description="duration")
     def duration(self, obj: Call) -> str:
-        if obj.ended_at is None:
+        return mmss(duration_s(obj.started_at, obj.ended_at))
+
+    @admin.display(description="ended", ordering="end_reason")
+    def ended_how(self, obj: Call) -> str:
+        return end_reason_label(obj.end_reason) if obj.ended_at else "In progress"
+
+    @admin.display(description="conversation")
+    def conversation(self, obj: Call) -> str:
+        # The staff call page's conversation: speaker turns, a line per tool call, the raw
+        # arguments and results behind a disclosure (never a cut-off JSON column).
+        detail = call_detail(obj.call_id)
+        if detail is None:
             return "—"
-        seconds = int((obj.ended_at - obj.started_at).total_seconds())
-        return f"{seconds // 60} min {seconds % 60:02d} s"
+        caller = detail.row.person.first_name if detail.row.person else ""
+        return render_to_string("staff/_conversation.html",
+                                {"entries": detail.entries, "caller": caller})  # fmt: skip
 
-    @admin.display(description="tool calls")
-    def tools(self, obj: Call) -> int:
-        return len(obj.tool_calls)
-
-    @admin.display(description="transcript")
-    def transcript_(self, obj: Call) -> str:
-        rows = ((line.role, timezone.localtime(line.at).strftime("%H:%M:%S"), line.text)
-                for line in obj.transcript)
-        return format_html_join("", "<p><b>{}</b> <small>{}</small> {}</p>", rows) or "—"
-
-    @admin.display(description="tool calls")
-    def tool_calls_(self, obj: Call) -> str:
-        rows = (
-            (t.name, "ok" if t.ok else "failed", t.ms, _json(t.args), _json(t.result))
-            for t in obj.tool_calls
-        )
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{} ms</td><td><pre>{}</pre></td>"
-            "<td><pre>{}</pre></td></tr>",
-            rows,
-        )
-        if not body:
-            return "—"
-        head = mark_safe(  # a constant, no data in it
-            "<tr><th>tool</th><th></th><th>time</th><th>arguments</th><th>result</th></tr>"
-        )
-        return format_html("<table>{}{}</table>", head, body)
-
-    @admin.display(description="Live API usage")
+    @admin.display(description="model usage")
     def usage_(self, obj: Call) -> str:
-        return format_html("<pre>{}</pre>", _json(obj.usage)) if obj.usage else "—"
+        rows = usage_rows(obj.usage)
+        return format_html_join("", "<div>{}: {}</div>", rows) or "—"
 
     @admin.display(description="staff page")
     def page(self, obj: Call) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 from pymongo import ReturnDocument
 
+from support.events import announce_ticket_change
 from support.models import Escalation, EscalationStatus
 from support.mongo import Document, sync_db
 
@@ -66,6 +67,8 @@ def _update(ticket_id: str, expected: Document, update: Document) -> Escalation:
     )
     if done is None:
         raise _why_not(ticket_id)
+    if "$set" in update:  # a note alone does not move the ticket in any queue
+        announce_ticket_change(done)
     return Escalation.objects.get(ticket_id=ticket_id)
 
 

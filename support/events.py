@@ -1,9 +1,10 @@
 """Events the back office listens to over the channel layer.
 
 The voice bridge calls `announce_escalation` after its escalate_to_human tool has stored a
-ticket; every open staff queue page (support/staff/consumers.py) shows it at once. With the
-in-memory layer this reaches pages served by the same process only; set CHANNEL_LAYERS_URL to
-Redis for several processes.
+ticket, and support/escalations.py calls `announce_ticket_change` after every claim, assignment
+and resolution; every open staff queue page (support/staff/consumers.py) refreshes at once.
+With the in-memory layer this reaches pages served by the same process only; set
+CHANNEL_LAYERS_URL to Redis for several processes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 ESCALATIONS_GROUP = "escalations"
@@ -40,3 +42,22 @@ async def announce_escalation(ticket: dict[str, Any]) -> None:
         return
     payload = {field: _plain(ticket.get(field)) for field in TICKET_FIELDS}
     await layer.group_send(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})
+
+
+async def _announce_change(ticket: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
+    await layer.group_send(ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload})
+
+
+def announce_ticket_change(ticket: dict[str, Any]) -> None:
+    """Tell staff queue pages that `ticket` (an escalations document) was claimed, assigned or
+    resolved. For sync code (views, admin actions); a failure to announce is logged, never
+    raised: the change itself is already stored, and pages catch up on their next refresh."""
+    try:
+        async_to_sync(_announce_change)(ticket)
+    except Exception:  # any layer failure (Redis down, a full channel): logged below
+        log.warning("ticket %s: change not announced to queue pages", ticket.get("ticket_id"),
+                    exc_info=True)  # fmt: skip

@@ -201,3 +201,6 @@ LOGGING = {
 # ModelBackend, except that permission names are read without projecting a joined field,
 # which the embedded SecantusDB answers wrongly (see support/staff/auth.py).
 AUTHENTICATION_BACKENDS = ["support.staff.auth.PermissionNamesBackend"]
+
+# Open tickets waiting longer than this are flagged on the queue and counted on the dashboard.
+QUEUE_OVERDUE_MINUTES: int = env.int("QUEUE_OVERDUE_MINUTES", default=15)

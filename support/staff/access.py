@@ -17,6 +17,7 @@ View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 VIEW_TICKETS = "support.view_escalation"
 CHANGE_TICKETS = "support.change_escalation"
 VIEW_CALLS = "support.view_call"
+VIEW_CUSTOMERS = "support.view_customer"
 
 
 def require_perm(request: HttpRequest, perm: str) -> None:

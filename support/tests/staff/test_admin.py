@@ -140,9 +140,10 @@ def test_call_page_shows_transcript_and_tool_calls_read_only(agent: Client, priy
     assert response.status_code == 200
     body = response.content.decode()
     assert "My dosa was cold and soggy." in body
-    assert "escalate_to_human" in body and "42 ms" in body
-    assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # arguments as readable JSON
-    assert "total_token_count" in body
+    assert "Escalated to a person (Normal): ticket TKT-AAAAAA" in body and "42 ms" in body
+    assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # the raw arguments, disclosed
+    assert "Total: 1,540 tokens" in body and "3:05" in body
+    assert "total_token_count" not in body
     assert 'name="_save"' not in body  # read-only for everyone
 
 
