@@ -38,15 +38,17 @@ from support.models import (
     Customer,
     Escalation,
     EscalationStatus,
+    Goodwill,
+    GoodwillPolicy,
     Order,
     Refund,
     RefundTier,
 )
-from support.money import MoneyError, format_inr, rupees, to_paise
+from support.money import format_inr
 from support.mongo import sync_db
 from support.staff import team  # noqa: F401  (registers the team's user pages)
 from support.staff.calls import call_detail
-from support.staff.forms import AssignForm
+from support.staff.forms import AssignForm, RupeesField
 from support.staff.labels import duration_s, end_reason_label, mmss, usage_rows
 from support.staff.people import with_people
 from support.staff.search import find_customers
@@ -450,6 +452,66 @@ class CallAdmin(BigCollectionAdmin):
         return format_html('<a href="{}">open</a>', reverse("staff:call", args=[obj.call_id]))
 
 
+# --- Goodwill ----------------------------------------------------------------------------------
+
+
+@admin.register(Goodwill)
+class GoodwillAdmin(BigCollectionAdmin):
+    """Every goodwill credit and manual refund, for review. Requests are made and decided on
+    the customer page (support/goodwill.py applies them), never edited here."""
+
+    list_display = ("goodwill_id", "proposed_at", "who", "kind", "total", "status",
+                    "proposed_by", "decided_by", "reason")
+    list_filter = ("status", "kind", ("proposed_at", admin.DateFieldListFilter))
+    search_fields = ("=goodwill_id", "=order_id", "=proposed_by", "=decided_by")
+    fields = ("goodwill_id", "who", "kind", "order_id", "total", "reason", "status",
+              "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_note",
+              "refund_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="amount", ordering="amount")
+    def total(self, obj: Goodwill) -> str:
+        return format_inr(obj.amount)
+
+
+class GoodwillPolicyForm(forms.ModelForm):
+    daily_credit_cap = RupeesField(label="Goodwill credit per customer per day, at most (₹)")
+
+    class Meta:
+        model = GoodwillPolicy
+        fields = ("daily_credit_cap",)
+
+    def clean_daily_credit_cap(self) -> int:
+        cap = self.cleaned_data["daily_credit_cap"]
+        if cap is None or cap < 0:
+            raise ValidationError("The limit cannot be negative (₹0 turns credits off).")
+        return int(cap)
+
+
+@admin.register(GoodwillPolicy)
+class GoodwillPolicyAdmin(admin.ModelAdmin):
+    """The one row of goodwill limits: leads change it, nobody adds or deletes one."""
+
+    form = GoodwillPolicyForm
+    list_display = ("__str__",)
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 # --- Refund tiers -----------------------------------------------------------------------------
 
 TierRow = tuple[str, int, int]  # (name, min_lifetime_spend in paise, percent)
@@ -481,24 +543,6 @@ def tier_set_errors(tiers: Iterable[TierRow]) -> list[str]:
     if 0 not in by_threshold:
         errors.append("One tier must start at ₹0.00, so that every customer has a tier.")
     return errors
-
-
-class RupeesField(forms.CharField):
-    """Rupees in the form ("5000" or "5,000.50"), paise in the model."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return rupees(value) if isinstance(value, int) else value
-
-    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
-        text = super().to_python(value)
-        if not text:
-            return None
-        try:
-            return to_paise(text)
-        except MoneyError as error:
-            raise ValidationError(
-                f"Enter an amount in rupees, like 5000 or 2500.50 ({error})."
-            ) from error
 
 
 class RefundTierForm(forms.ModelForm):

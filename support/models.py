@@ -309,3 +309,75 @@ class RefundTier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.percent}% from {format_inr(self.min_lifetime_spend)}"
+
+
+class GoodwillKind(models.TextChoices):
+    CREDIT = "credit", "Goodwill credit"
+    REFUND = "refund", "Manual refund"
+
+
+class GoodwillStatus(models.TextChoices):
+    PROPOSED = "proposed", "Waiting for a lead"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Goodwill(models.Model):
+    """A goodwill credit to a customer's wallet, or a manual refund of one order, outside the
+    refund policy: proposed by staff, approved by a lead, applied once (support/goodwill.py).
+    The document is its own audit trail: who asked and decided, when, and why."""
+
+    goodwill_id = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=10, choices=GoodwillKind.choices)
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="goodwill",
+    )
+    order_id = models.CharField(max_length=32, null=True, blank=True)
+    amount = models.BigIntegerField(help_text="paise")
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=GoodwillStatus.choices,
+                              default=GoodwillStatus.PROPOSED)  # fmt: skip
+    proposed_by = models.CharField(max_length=150)
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.CharField(max_length=150, null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    refund_id = models.CharField(max_length=32, null=True, blank=True)
+    # The form's one-time key: submitting the same form twice records one request.
+    request_key = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        db_table = "goodwill"
+        ordering = ["-proposed_at"]
+        verbose_name = "goodwill credit or manual refund"
+        verbose_name_plural = "goodwill credits and manual refunds"
+        permissions = [("approve_goodwill", "Can approve goodwill credits and manual refunds")]
+        indexes = [
+            models.Index(fields=["customer", "-proposed_at"], name="goodwill_customer_recent"),
+            models.Index(fields=["status", "-proposed_at"], name="goodwill_status_recent"),
+            models.Index(fields=["goodwill_id"], name="goodwill_goodwill_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {format_inr(self.amount)} ({self.goodwill_id})"
+
+
+class GoodwillPolicy(models.Model):
+    """The limits leads set on goodwill (one row, made by a migration)."""
+
+    daily_credit_cap = models.BigIntegerField(
+        help_text="paise: the most goodwill credit one customer can get in one day"
+    )
+
+    class Meta:
+        db_table = "goodwill_policy"
+        verbose_name = "goodwill limits"
+        verbose_name_plural = "goodwill limits"
+
+    def __str__(self) -> str:
+        return f"Goodwill credit up to {format_inr(self.daily_credit_cap)} per customer per day"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
 from support.staff.labels import CHANNEL_LABELS, END_REASON_LABELS, OUTCOME_LABELS
 from support.staff.search import find_customers
@@ -19,6 +21,24 @@ def staff_usernames() -> list[str]:
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     users = get_user_model().objects.filter(is_active=True, is_staff=True)  # type: ignore[attr-defined]
     return list(users.order_by("username").values_list("username", flat=True))
+
+
+class RupeesField(forms.CharField):
+    """Rupees in the form ("5000" or "5,000.50"), paise in the model."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return rupees(value) if isinstance(value, int) else value
+
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return to_paise(text)
+        except MoneyError as error:
+            raise ValidationError(
+                f"Enter an amount in rupees, like 5000 or 2500.50 ({error})."
+            ) from error
 
 
 class AssignForm(forms.Form):
@@ -102,3 +122,36 @@ class CallFilterForm(DayRangeForm):
             ids = data["customer"]
             match["user_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
         return match
+
+
+class GoodwillForm(forms.Form):
+    """A goodwill credit or a manual refund for one customer. `request_key` is drawn when the
+    form is shown: submitting the same form twice is one request (support/goodwill.py)."""
+
+    kind = forms.ChoiceField(label="What", widget=forms.RadioSelect, initial="credit",
+                             choices=[("credit", "Goodwill credit to the wallet"),
+                                      ("refund", "Manual refund of an order")])  # fmt: skip
+    order_id = forms.ChoiceField(label="Order", required=False)
+    amount = RupeesField(label="Amount (₹)", widget=forms.TextInput(attrs={"maxlength": 20,
+                                                                       "inputmode": "decimal"}))
+    reason = forms.CharField(label="Why", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, orders: list[Any], *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("request_key", secrets.token_urlsafe(24))
+        super().__init__(*args, **kwargs)
+        order_id = self.fields["order_id"]
+        assert isinstance(order_id, forms.ChoiceField)  # declared above
+        order_id.choices = [("", "— for a refund, choose the order —")] + [
+            (o.order_id, f"{o.order_id} · {o.restaurant} · {format_inr(o.amount)}")
+            for o in orders
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("kind") == "refund" and not cleaned.get("order_id"):
+            self.add_error("order_id", "Choose the order to refund.")
+        if cleaned.get("kind") == "credit":
+            cleaned["order_id"] = None
+        return cleaned

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from support import goodwill
 from support.staff.access import VIEW_CALLS, VIEW_TICKETS, staff_view
 from support.staff.dashboard import DayRange, day_range
 from support.staff.dashboard import dashboard as figures
@@ -26,7 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form = DayRangeForm(request.GET or None)
     days = _days(form)
     context = {"title": "Dashboard", "form": form, "board": figures(days) if days else None,
-               "query": request.GET.urlencode()}  # fmt: skip
+               "goodwill_waiting": goodwill.pending_count()}  # fmt: skip
     return render_staff(request, "staff/dashboard.html", context)
 
 

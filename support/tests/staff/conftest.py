@@ -40,6 +40,7 @@ from support.models import (
 PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
 _team_migration = importlib.import_module("support.migrations.0006_leads_manage_agents")
+_goodwill_migration = importlib.import_module("support.migrations.0007_goodwill")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 
@@ -65,6 +66,7 @@ def fresh_cache() -> Iterator[None]:
 def staff_groups(db: Any) -> dict[str, Group]:
     _groups_migration.create_staff_groups(apps, None)
     _team_migration.grant_team_management(apps, None)
+    _goodwill_migration.grant_goodwill(apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
 
 
