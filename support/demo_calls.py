@@ -275,9 +275,11 @@ class Writer:
     def _refund(self, call: Call, order: OrderRecord, at: dt.datetime) -> None:
         words, reason, _ = self.rng.choice(PROBLEMS)
         assert order.delivered_at is not None
-        minutes = int((at - order.delivered_at).total_seconds() // 60)
         call.caller(f"My order from {order.restaurant} just came. {words}")
-        call.tool("get_order_details", {"order_id": order.order_id}, _order_result(order, at))
+        looked_up = call._at()
+        call.tool("get_order_details", {"order_id": order.order_id},
+                  _order_result(order, looked_up))  # fmt: skip
+        minutes = int((looked_up - order.delivered_at).total_seconds() // 60)
         call.agent(f"I'm sorry about that. I can see order {order.order_id}, delivered "
                    f"{minutes} minutes ago. Let me refund it for you.")  # fmt: skip
         tier, percent = self.tiers[order.user_id]
@@ -345,7 +347,7 @@ class Writer:
         created = call._at()
         age = self.now - created
         status, assignee, notes, resolved_at = "open", None, [], None
-        if age > dt.timedelta(days=3):
+        if age > dt.timedelta(days=4):
             resolved_at = created + dt.timedelta(hours=self.rng.uniform(0.5, 20))
             status, assignee = "resolved", STAFF
             notes = [{"author": STAFF, "at": resolved_at, "text": self.rng.choice((
@@ -353,7 +355,7 @@ class Writer:
                 "Spoke to the restaurant; the customer is satisfied.",
                 "Resolved on a call back.",
             ))}]  # fmt: skip
-        elif age > dt.timedelta(hours=20):
+        elif age > dt.timedelta(days=1, hours=12):
             status, assignee = "claimed", STAFF
             notes = [{"author": STAFF, "at": created + dt.timedelta(hours=1),
                       "text": "Called, no answer; will try again."}]  # fmt: skip

@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from support.demo_calls import CALL_DAYS, demo_id, month_of_calls
 from support.importer import (
@@ -33,6 +34,7 @@ from support.money import percent_of, to_paise
 
 Document = dict[str, Any]
 
+INDIA = ZoneInfo("Asia/Kolkata")
 SEED = 20261121
 CALLS_SEED = SEED + 1  # the month of calls draws from its own generator
 FIRST_ORDER_NUMBER = 1001
@@ -249,11 +251,18 @@ def _live_draft(user_id: int, basket: _Basket, status: str, minutes_ago: int,
                   live=True)
 
 
+def _meal_time(day: dt.datetime, rng: random.Random) -> dt.datetime:
+    """A time on `day` when people order food in India: lunch or dinner, local time."""
+    local = day.astimezone(INDIA)
+    hour = rng.choice((12, 13, 13, 14, 19, 20, 20, 21, 21, 22))
+    return local.replace(hour=hour, minute=rng.randint(0, 59)).astimezone(dt.UTC)
+
+
 def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
                    now: dt.datetime) -> _Draft:
     recent = rng.random() < RECENT_SHARE
-    days = rng.uniform(0.2, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 1, HISTORY_DAYS)
-    placed_at = now - dt.timedelta(days=days, minutes=rng.randint(0, 12 * 60))
+    days = rng.randint(1, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 1, HISTORY_DAYS)
+    placed_at = _meal_time(now - dt.timedelta(days=days), rng)
     delivered_at = placed_at + dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
     if not recent and rng.random() < REFUND_SHARE:
         return _Draft(user_id, basket, OrderStatus.REFUNDED, placed_at, delivered_at,
@@ -265,7 +274,7 @@ def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
 def _cancelled_draft(user_id: int, rng: random.Random, now: dt.datetime) -> _Draft:
     basket = _basket(rng, to_paise(1500))
     assert basket is not None  # a ₹1,500 budget always fits a dish
-    placed_at = now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS), minutes=rng.randint(0, 600))
+    placed_at = _meal_time(now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS)), rng)
     return _Draft(user_id, basket, OrderStatus.CANCELLED, placed_at, None)
 
 
@@ -337,7 +346,7 @@ def build_demo_data(now: dt.datetime) -> DemoData:
     return DemoData(
         support=SupportData(tuple(customers), tuple(orders)),
         complaints=(*_complaints(past, ids), *calls.complaints),
-        escalations=(*_escalations(past, ids), *calls.tickets),
+        escalations=(*_escalations(past, ids, now), *calls.tickets),
         live_order_ids=tuple(o.order_id for o in orders if o.order_id in live),
         calls=tuple(calls.calls),
         callbacks=tuple(calls.callbacks),
@@ -370,7 +379,8 @@ def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> tuple[Docu
     return tuple(complaints)
 
 
-def _escalations(orders: Sequence[OrderRecord], ids: random.Random) -> tuple[Document, ...]:
+def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
+                 now: dt.datetime) -> tuple[Document, ...]:
     allergy = _last_delivered(orders, 5)
     late = _last_delivered(orders, 11)
     assert allergy.delivered_at is not None and late.delivered_at is not None
@@ -380,7 +390,8 @@ def _escalations(orders: Sequence[OrderRecord], ids: random.Random) -> tuple[Doc
             "ticket_id": demo_id(ids, "TKT"), "user_id": 5, "order_id": allergy.order_id,
             "reason": "Found peanuts in a dish marked nut-free; customer has an allergy.",
             "priority": "urgent", "status": "open", "assignee": None, "notes": [],
-            "call_id": "", "created_at": allergy.delivered_at + dt.timedelta(minutes=30),
+            # Waiting since just before the demo started: the queue has something urgent.
+            "call_id": "", "created_at": now - dt.timedelta(minutes=25),
             "resolved_at": None,
         },
         {

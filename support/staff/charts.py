@@ -102,6 +102,15 @@ def nice_ceiling(value: float) -> float:
     return 10 * power
 
 
+# Round tops for an axis of seconds: ticks then fall on whole quarter-minutes and minutes.
+TIME_TOPS = (20, 40, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200)
+
+
+def time_ceiling(seconds: float) -> float:
+    """The smallest of TIME_TOPS that is at least `seconds` (or `seconds` past the last)."""
+    return next((top for top in TIME_TOPS if top >= seconds), seconds)
+
+
 def _y_ticks(top: float, fmt: Callable[[float], str]) -> list[Tick]:
     plot = HEIGHT - TOP - BOTTOM
     return [Tick(TOP + plot - plot * n / 4, fmt(top * n / 4)) for n in range(5)]

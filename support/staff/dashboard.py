@@ -39,6 +39,7 @@ from support.staff.charts import (
     bar_chart,
     column_chart,
     line_chart,
+    time_ceiling,
 )
 from support.staff.labels import (
     CONTAINED_OUTCOMES,
@@ -286,7 +287,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
             "Average handle time", labels,
             [(Series("handle", "Average handle time", "chart-2"),
               [day.handle_s for day in per_day])],
-            fmt=mmss,
+            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
         ),
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),

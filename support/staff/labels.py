@@ -131,7 +131,8 @@ def usage_rows(usage: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     known: set[str] = set()
     for count_key, details_key, label in USAGE_ROWS:
         known.update((count_key, details_key))
-        if count_key not in usage:
+        if count_key not in usage or (count_key == "thoughts_token_count"
+                                       and not _count(usage[count_key])):
             continue
         value = f"{_count(usage[count_key]):,} tokens"
         if split := _by_modality(usage.get(details_key)):

@@ -105,7 +105,7 @@ class TeamMemberChangeForm(RoleFormMixin, UserChangeForm):
 LEAD_ADD_FIELDSETS = (
     (None, {"fields": ("username", "first_name", "last_name", "email")}),
     ("Role", {"fields": ("role",)}),
-    ("Password", {"fields": ("password1", "password2"),
+    ("First password", {"fields": ("password1", "password2"),
                   "description": "Give them this password; they can change it after logging in."}),
 )  # fmt: skip
 LEAD_CHANGE_FIELDSETS = (

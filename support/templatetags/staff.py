@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from support.money import format_inr
-from support.staff import labels
+from support.staff import conversation, labels
 
 register = template.Library()
 
@@ -53,3 +53,14 @@ def phone(value: Any) -> str:
 @register.filter
 def humanize(value: Any) -> str:
     return labels.humanize(str(value or ""))
+
+
+@register.filter
+def order_status(value: Any) -> str:
+    """ "out_for_delivery" -> "Out for delivery" (the model's labels capitalise each word)."""
+    return labels.humanize(conversation.ORDER_STATUSES.get(str(value), str(value or "")))
+
+
+@register.filter
+def category(value: Any) -> str:
+    return conversation.COMPLAINT_CATEGORIES.get(str(value), labels.humanize(str(value or "")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
 from support.models import Escalation
 from support.staff import queries
@@ -32,5 +33,7 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     if detail is None:
         raise Http404("No such call.")
     tickets = Escalation.objects.filter(call_id=call_id).only("ticket_id", "status", "priority")
-    context = {"title": "Call", "detail": detail, "call": detail.row, "tickets": list(tickets)}
+    who = detail.row.person.name if detail.row.person else "an unidentified caller"
+    title = f"Call with {who}, {timezone.localtime(detail.row.started_at):%d %b %Y, %H:%M}"
+    context = {"title": title, "detail": detail, "call": detail.row, "tickets": list(tickets)}
     return render_staff(request, "staff/call.html", context)

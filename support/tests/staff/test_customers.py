@@ -72,7 +72,7 @@ def test_the_customer_page_has_everything_on_one_screen(
         "₹268.50",  # wallet, and the refund
         "ORD-1196", "Paradise Biryani House", "ORD-1050", "Cancelled",  # orders
         "for ORD-1196 (Gold, 75%)", "Food arrived cold",  # refunds
-        "CMP-4HX9PM", "Late Delivery",  # complaints
+        "CMP-4HX9PM", "Late delivery",  # complaints
         "TKT-4HX9PM", "Wants a manager",  # tickets
         "Refund follow-up", "Scheduled",  # callbacks
     ]:  # fmt: skip
