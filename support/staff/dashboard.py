@@ -1,8 +1,8 @@
 """The dashboard: how the operation went over a range of local days.
 
 Every figure is aggregated by the database (one `$group` per collection over the range, by
-local day), so the page costs the same whether the range holds a hundred calls or fifty
-thousand. Pure functions turn those few rows into rates and charts.
+local day; past days' figures are cached for a few minutes), so the page reads a few rows per
+day, not the calls themselves. Pure functions turn those rows into rates and charts.
 
 * Containment: calls the agent settled alone (CONTAINED_OUTCOMES) out of calls with an outcome.
 * Escalation rate: calls a person took or will take (HUMAN_OUTCOMES) out of the same.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from support.models import (
@@ -49,6 +50,8 @@ from support.staff.labels import (
 )
 
 DEFAULT_DAYS = 30
+PAST_DAY_CACHE_S = 600
+BACKLOG_CACHE_S = 30
 MAX_DAYS = 366
 NO_OUTCOME = ""
 OUTCOME_SERIES = [
@@ -62,14 +65,6 @@ OUTCOME_SERIES = [
     Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8"),
     Series(NO_OUTCOME, "No outcome recorded", "chart-0"),
 ]
-# Open tickets by how long they have waited: (label, at least, less than).
-AGE_BUCKETS = (
-    ("under 15 min", dt.timedelta(0), dt.timedelta(minutes=15)),
-    ("15-60 min", dt.timedelta(minutes=15), dt.timedelta(hours=1)),
-    ("1-4 hours", dt.timedelta(hours=1), dt.timedelta(hours=4)),
-    ("4-24 hours", dt.timedelta(hours=4), dt.timedelta(days=1)),
-    ("over a day", dt.timedelta(days=1), None),
-)
 
 
 @dataclass(frozen=True)
@@ -158,8 +153,30 @@ class DayFigures:
         self.refunded += other.refunded
 
 
-def day_figures(days: DayRange) -> dict[str, DayFigures]:
-    """Calls by outcome, handle time and refunds per local day ("2026-11-21"), from the DB."""
+def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFigures]:
+    """Calls by outcome, handle time and refunds per local day ("2026-11-21").
+
+    Past days are kept in the cache for PAST_DAY_CACHE_S (their calls have ended; an outcome
+    written a minute after a call shows within that time): a dashboard opened again, or over a
+    longer range, aggregates only the days it has not seen lately, and always today.
+    """
+    today = today or timezone.localdate()
+    keys = {day.isoformat(): f"staff:dashboard:day:{day.isoformat()}" for day in days.days}
+    cached = cache.get_many([key for day, key in keys.items() if day < today.isoformat()])
+    figures = {day: cached[key] for day, key in keys.items() if key in cached}
+    missing = sorted(day for day in keys if day not in figures)
+    if missing:
+        span = DayRange(dt.date.fromisoformat(missing[0]), dt.date.fromisoformat(missing[-1]))
+        fresh = _aggregate_days(span)
+        for day in missing:
+            figures[day] = fresh.get(day) or DayFigures()
+        cache.set_many({keys[day]: figures[day] for day in missing if day < today.isoformat()},
+                       PAST_DAY_CACHE_S)  # fmt: skip
+    return figures
+
+
+def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
+    """The figures of every day in `days` that had any, from one aggregation per collection."""
     figures: dict[str, DayFigures] = defaultdict(DayFigures)
     call_rows = _by_day(
         Call._meta.db_table, days.match("started_at"), "started_at",
@@ -185,18 +202,59 @@ def day_figures(days: DayRange) -> dict[str, DayFigures]:
     return figures
 
 
-def open_ticket_ages(now: dt.datetime) -> list[tuple[str, int]]:
-    """Open tickets by how long they have waited (one indexed count per bucket)."""
+def age_buckets(overdue_minutes: int) -> list[tuple[str, int, int | None]]:
+    """(label, from, to) in minutes for grouping open tickets by waiting time; the overdue
+    age is always a boundary, so the buckets from it on are exactly the overdue tickets."""
+    edges = sorted({0, overdue_minutes, 60, 240, 1440})
+    return [(_span(low, high), low, high)
+            for low, high in zip(edges, [*edges[1:], None], strict=True)]  # fmt: skip
+
+
+def _span(low: int, high: int | None) -> str:
+    def words(minutes: int) -> str:
+        if minutes < 60 or minutes % 60:
+            return f"{minutes} min"
+        return {60: "an hour", 1440: "a day"}.get(minutes, f"{minutes // 60} hours")
+
+    if high is None:
+        return f"over {words(low)}"
+    if low == 0:
+        return f"under {words(high)}"
+    both_hours = low % 60 == 0 and high % 60 == 0 and low >= 60
+    if both_hours:
+        return f"{low // 60}-{high // 60} hours"
+    return f"{low}-{high} min"
+
+
+def open_ticket_ages(now: dt.datetime, overdue_minutes: int) -> tuple[list[tuple[str, int]], int]:
+    """Open tickets by how long they have waited (one indexed count per bucket), and how many
+    have waited `overdue_minutes` or more."""
     tickets = sync_db()[Escalation._meta.db_table]
-    rows = []
-    for label, at_least, less_than in AGE_BUCKETS:
-        created: dict[str, Any] = {"$lte": now - at_least}
-        if less_than is not None:
-            created["$gt"] = now - less_than
+    rows, overdue = [], 0
+    for label, low, high in age_buckets(overdue_minutes):
+        created: dict[str, Any] = {"$lte": now - dt.timedelta(minutes=low)}
+        if high is not None:
+            created["$gt"] = now - dt.timedelta(minutes=high)
         count = tickets.count_documents({"status": EscalationStatus.OPEN.value,
                                          "created_at": created})  # fmt: skip
         rows.append((label, count))
-    return rows
+        if low >= overdue_minutes:
+            overdue += count
+    return rows, overdue
+
+
+def ticket_backlog(now: dt.datetime) -> tuple[list[tuple[str, int]], int, int]:
+    """Open tickets by waiting time, how many are overdue, how many are claimed; counted at
+    most every BACKLOG_CACHE_S (the live queue is the place to watch tickets move)."""
+    key = f"staff:dashboard:backlog:{settings.QUEUE_OVERDUE_MINUTES}"
+    backlog = cache.get(key)
+    if backlog is None:
+        ages, overdue = open_ticket_ages(now, settings.QUEUE_OVERDUE_MINUTES)
+        claimed = sync_db()[Escalation._meta.db_table].count_documents(
+            {"status": EscalationStatus.CLAIMED.value})
+        backlog = (ages, overdue, claimed)
+        cache.set(key, backlog, BACKLOG_CACHE_S)
+    return backlog
 
 
 def complaints_by_category(days: DayRange) -> BarChart:
@@ -252,16 +310,14 @@ class Dashboard:
 
 def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
-    figures = day_figures(days)
+    figures = day_figures(days, timezone.localdate(now))
     keys = [day.isoformat() for day in days.days]
     labels = [day.strftime("%d %b") for day in days.days]
     per_day = [figures.get(key) or DayFigures() for key in keys]
     total = DayFigures()
     for day in per_day:
         total.add(day)
-    ages = open_ticket_ages(now)
-    tickets = sync_db()[Escalation._meta.db_table]
-    overdue_since = now - dt.timedelta(minutes=settings.QUEUE_OVERDUE_MINUTES)
+    ages, overdue, claimed = ticket_backlog(now)
     return Dashboard(
         days=days,
         total=total,
@@ -293,8 +349,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
                              [(label, n, str(n)) for label, n in ages]),
         complaints_chart=complaints_by_category(days),
         open_total=sum(n for _, n in ages),
-        overdue=tickets.count_documents({"status": EscalationStatus.OPEN.value,
-                                         "created_at": {"$lte": overdue_since}}),
-        claimed_total=tickets.count_documents({"status": EscalationStatus.CLAIMED.value}),
+        overdue=overdue,
+        claimed_total=claimed,
         per_day=list(zip(labels, per_day, strict=True)),
     )  # fmt: skip

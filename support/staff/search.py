@@ -3,8 +3,8 @@
 the same way (`find_customers`), so a phone number the search finds, the call filter finds.
 
 Ids are looked up exactly (by index, trying the case people mistype); phones by their last
-ten digits (an exact index lookup when the number is complete); names by a case-insensitive
-match on the customers (a small collection next to orders and calls).
+ten digits (an exact index lookup when the number is complete); names by the prefixes of
+their words (support/name_keys.py: "aar sh" finds Aarav Sharma), through an index.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from typing import Any
 from django.urls import reverse
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
+from support.mongo import sync_db
+from support.name_keys import MAX_KEY, MIN_KEY, matches, words
 from support.staff.people import PERSON_FIELDS
 
 MAX_CUSTOMERS = 50
+MAX_CANDIDATES = 5000  # customers sharing the longest word typed, checked for the others
 MAX_TERM = 100
 _PHONE_CHARS = re.compile(r"^[\d\s()+.-]+$")
 _ID_CHARS = re.compile(r"^[\w/.-]{1,64}$")
@@ -49,8 +52,25 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
         return list(customers.filter(phone__endswith=digits)[:limit])
     if "@" in term:
         return list(customers.filter(email__iexact=term)[:limit])
+    return _by_name(term, limit)
+
+
+def _by_name(term: str, limit: int) -> list[Customer]:
+    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma)."""
+    wanted = [word[:MAX_KEY] for word in words(term)]
+    keyed = [word for word in wanted if len(word) >= MIN_KEY]
+    if keyed:
+        # The longest word is the most selective key; the others are checked here.
+        key = max(keyed, key=len)
+        docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
+                                        limit=MAX_CANDIDATES)  # fmt: skip
+        ids = [doc["user_id"] for doc in docs if matches(doc.get("name", ""), wanted)][:limit]
+        found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
+        return sorted(found, key=lambda customer: customer.name) if ids else []
+    # Only one-letter words ("a s"): no key is that short; look at every name.
     pattern = r"\s+".join(re.escape(word) for word in term.split())
-    return list(customers.filter(name__iregex=pattern).order_by("name")[:limit])
+    found = Customer.objects.only(*PERSON_FIELDS, "email").filter(name__iregex=pattern)
+    return list(found.order_by("name")[:limit])
 
 
 @dataclass

@@ -46,11 +46,11 @@ def ticket_page(ticket: Escalation, *, may_see_calls: bool) -> TicketPage:
                 if ticket.customer_id is not None else None)  # fmt: skip
     order = None
     if ticket.order_id:
-        orders = Order.objects.filter(order_id=ticket.order_id)
-        # The ticket's own customer's order: an id alone could name another's in loaded data.
-        if ticket.customer_id is not None:
-            orders = orders.filter(customer_id=ticket.customer_id)
-        order = orders.first()
+        # By its id alone (one indexed condition; see customers.py), then checked: the
+        # ticket's own customer's order, as the order id alone could name another's.
+        order = Order.objects.filter(order_id=ticket.order_id).first()
+        if order is not None and order.customer_id != ticket.customer_id:
+            order = None
     call = call_detail(ticket.call_id) if ticket.call_id and may_see_calls else None
     recent = (list(Order.objects.filter(customer_id=customer.user_id).order_by("-placed_at")
                    [:RECENT_ORDERS]) if customer else [])  # fmt: skip

@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
 from support.importer import OrderRecord, order_document, write_support_data
+from support.name_keys import fill_name_keys
 
 Document = dict[str, Any]
 
@@ -64,6 +65,7 @@ class Command(BaseCommand):
         db = mongo.sync_db()
         try:
             written = write_support_data(db, demo.support, only_new=True, now=now)
+            fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
             tickets = _insert_new(db, "escalations", "ticket_id", demo.escalations)
             calls = _insert_new(db, "calls", "call_id", demo.calls)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from support.models import Call, Customer, Refund
 from support.mongo import sync_db
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
-from support.staff.dashboard import DayRange, dashboard, day_range
+from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
 from support.tests.staff.conftest import make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +211,32 @@ def test_a_line_breaks_where_a_day_has_no_value() -> None:
     line = chart.lines[0]
     assert len(line.runs) == 2 and len(line.points) == 3
     assert line.points[0].title == "d1: Rate, 50%"
+
+
+@pytest.mark.parametrize("overdue, labels", [
+    (15, ["under 15 min", "15-60 min", "1-4 hours", "4-24 hours", "over a day"]),
+    (120, ["under an hour", "1-2 hours", "2-4 hours", "4-24 hours", "over a day"]),
+])  # fmt: skip
+def test_waiting_times_break_at_the_overdue_age(overdue: int, labels: list[str]) -> None:
+    assert [label for label, _, _ in age_buckets(overdue)] == labels
+
+
+def test_the_overdue_age_is_configurable(activity: None, today: date, settings: Any) -> None:
+    settings.QUEUE_OVERDUE_MINUTES = 180
+
+    board = dashboard(day_range(None, None, today))
+
+    assert board.overdue == 0  # the oldest open ticket waited 125 minutes
+
+
+def test_past_days_are_remembered_and_today_is_always_counted_afresh(
+    activity: None, today: date
+) -> None:
+    days = day_range(None, None, today)
+    assert dashboard(days).total.calls == 6
+
+    add_call("c-new-today", at(today, 0, 30), 60, "resolved_info")
+    add_call("c-late-entry", at(today - timedelta(days=3), 12), 60, "resolved_info")
+
+    # Today's new call counts at once; a past day's figures are reused for a few minutes.
+    assert dashboard(days).total.calls == 7

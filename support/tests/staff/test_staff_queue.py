@@ -126,6 +126,19 @@ def test_the_queue_rows_alone_for_the_live_page(agent: Client, priya_ticket: Any
     assert body.count('action="/staff/tickets/') == 2 and "csrfmiddlewaretoken" in body
 
 
+def test_a_ticket_never_shows_another_customers_order(agent: Client, priya_ticket: Any) -> None:
+    from support.models import Customer
+    from support.tests.conftest import make_order
+
+    ravi = Customer.objects.create(user_id=202, name="Ravi Kumar", phone="+919800000202")
+    make_order(ravi, "ORD-RAVI1", status="delivered", amount=9_900, placed_hours_ago=3)
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(order_id="ORD-RAVI1")
+
+    body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+
+    assert "ORD-RAVI1 (not found)" in body and "₹99.00" not in body
+
+
 def test_unknown_ticket_is_404(agent: Client) -> None:
     assert agent.get("/staff/tickets/TKT-NOPE00/").status_code == 404
 
