@@ -384,8 +384,10 @@ def explain_pages(urls: dict[str, str]) -> None:
 
     user = User.objects.get(username="bench-agent")
     order_admin = admin.site._registry[Order]
-    print("\nPlans (--explain):")
+    print("\nPlans (--explain; the order list and the queue):")
     for name, url in urls.items():
+        if not url.startswith(("/admin/support/order/", "/staff/queue/")):
+            continue
         if url.startswith("/admin/"):
             request = RequestFactory().get(url)
             request.user = user
@@ -401,9 +403,11 @@ def explain_pages(urls: dict[str, str]) -> None:
         paginator = order_admin.get_paginator(request, changelist.queryset, 50)
         if isinstance(paginator, NewestOrdersPaginator):
             # The page's ids are read by PyMongo from a placed_at range: its first one.
-            since = timezone.now() - NewestOrdersPaginator.WINDOWS[0]
+            window = queries.WINDOWS[0]
+            assert window is not None
+            since = timezone.now() - window
             found = sync_db().orders.find({**paginator.match, "placed_at": {"$gte": since}},
-                                          sort=NewestOrdersPaginator.SORT, limit=50)
+                                          sort=[("placed_at", -1), ("_id", -1)], limit=50)
             print(f"  {name:<30} {_find_plan(found.explain())}")
             continue
         plan = json.loads(queryset.explain())

@@ -45,6 +45,7 @@ from bench.bench_voice import (
     UP_FRAME_S,
     Figures,
     LeanFake,
+    cpu_seconds,
     rss_mb,
     stamped,
     wait_for_port,
@@ -113,7 +114,7 @@ def start_daphne(env: dict[str, str], port: int, root: Path) -> subprocess.Popen
     )  # fmt: skip
 
 
-def browse(base: str, calls: int, stop_at: float, counts: Any) -> None:
+def browse(base: str, calls: int, stop_at: float, counts: Any, think: float) -> None:
     """A support lead loading staff pages in a loop until `stop_at` (another process)."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -133,6 +134,7 @@ def browse(base: str, calls: int, stop_at: float, counts: Any) -> None:
             with counts.get_lock():
                 counts[0] += 1
                 counts[1] += time.perf_counter() - started
+            time.sleep(think)
 
 
 @dataclass
@@ -178,7 +180,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     env = {**os.environ, "DEBUG": "True", "SECRET_KEY": "bench-bystander-secret-key-0123456789",
            "MONGODB_URI": uri, "MONGODB_DB": DB_NAME, "GEMINI_API_KEY": "bench-key",
            "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(root)}  # fmt: skip
+           "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "voiceproject.settings"}  # fmt: skip
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=root, env=env,
                    check=True)  # fmt: skip
     load(uri, args.calls)
@@ -186,41 +188,61 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     async with serve(fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20):
         port = free_port()
         daphne = start_daphne(env, port, root)
+        staff_port = free_port() if args.separate else port
+        staff_server = start_daphne(env, staff_port, root) if args.separate else None
         try:
             await asyncio.to_thread(wait_for_port, port)
+            await asyncio.to_thread(wait_for_port, staff_port)
             base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/voice?user_id=1"
+            staff_base = f"http://127.0.0.1:{staff_port}"
+            if os.environ.get("BENCH_PAUSE"):  # look at the server by hand: BENCH_PAUSE=1
+                print(f"serving {base} as {LEAD} / {PASSWORD}; Ctrl-C ends", flush=True)
+                await asyncio.sleep(3600)
             with collector_paused():
+                cpu_start = cpu_seconds(daphne.pid)
                 quiet = await bystander(ws_url, base, args.seconds, warm_up=2.0)
-                quiet_rss = rss_mb(daphne.pid)
+                quiet_rss, quiet_cpu = rss_mb(daphne.pid), cpu_seconds(daphne.pid) - cpu_start
                 counts = multiprocessing.Array("d", 2)
                 stop_at = time.time() + 2.0 + args.seconds
                 staff = [multiprocessing.Process(target=browse,
-                                                 args=(base, args.calls, stop_at, counts))
+                                                 args=(staff_base, args.calls, stop_at, counts,
+                                                       args.think))
                          for _ in range(args.staff)]  # fmt: skip
                 for process in staff:
                     process.start()
+                cpu_start = cpu_seconds(daphne.pid)
                 busy = await bystander(ws_url, base, args.seconds, warm_up=2.0)
-                busy_rss = rss_mb(daphne.pid)
+                busy_rss, busy_cpu = rss_mb(daphne.pid), cpu_seconds(daphne.pid) - cpu_start
                 for process in staff:
                     process.join(60)
         finally:
-            daphne.terminate()
-            daphne.wait(10)
-    report(args, root, quiet, busy, counts, quiet_rss, busy_rss)
+            for server in (daphne, staff_server):
+                if server is not None:
+                    server.terminate()
+                    server.wait(10)
+    seconds = args.seconds + 2.0  # each phase: the warm-up and the measured window
+    report(args, root, quiet, busy, counts, (quiet_rss, busy_rss),
+           (quiet_cpu / seconds, busy_cpu / seconds))
 
 
 def report(args: argparse.Namespace, root: Path, quiet: Gaps, busy: Gaps, counts: Any,
-           quiet_rss: float, busy_rss: float) -> None:  # fmt: skip
+           rss: tuple[float, float], cpu: tuple[float, float]) -> None:  # fmt: skip
     q, b = quiet.figures(), busy.figures()
     pages = int(counts[0])
     mean_ms = 1000 * counts[1] / max(1, pages)
+    where = "a second server" if args.separate else "the bystander's server"
+    pace = f", {args.think:g} s between pages" if args.think else ""
     print(f"\n{root}: a bystander call, {args.calls:,} past calls (~10 KB each) in the "
           f"database; {args.seconds:.0f} s quiet, then {args.seconds:.0f} s while {args.staff} "
-          f"staff sessions load pages ({pages} pages, mean {mean_ms:.0f} ms)")  # fmt: skip
+          f"staff sessions load pages from {where}{pace} ({pages} pages, mean "
+          f"{mean_ms:.0f} ms)")  # fmt: skip
     print(f"{'agent audio gap at the caller':32}{'quiet':>10}{'busy':>10}{'ratio':>8}")
     for key in ("p50", "p99", "worst"):
         print(f"{key + ' ms':32}{q[key]:>10.1f}{b[key]:>10.1f}{b[key] / q[key]:>8.2f}")
-    print(f"{'server memory MB':32}{quiet_rss:>10.0f}{busy_rss:>10.0f}")
+    print(f"{'server memory MB':32}{rss[0]:>10.0f}{rss[1]:>10.0f}")
+    print(f"{'server CPU (share of a core)':32}{cpu[0]:>10.0%}{cpu[1]:>10.0%}")
+    load = os.getloadavg()[0]
+    print(f"{'machine load average (1 min)':32}{load:>20.1f}  on {os.cpu_count()} cores")
     verdict = "PASS" if b["p99"] <= GOAL * q["p99"] else "MISS"
     print(f"\n  {verdict}  busy p99 gap within 10% of quiet ({b['p99']:.1f} vs {q['p99']:.1f} ms)")
 
@@ -231,7 +253,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--staff", type=int, default=4, help="staff sessions loading pages")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds each session waits between pages (0: back to back)")
     parser.add_argument("--root", help="another checkout to serve (a before/after comparison)")
+    parser.add_argument("--separate", action="store_true",
+                        help="staff pages from a second daphne process (same machine, same "
+                        "database): how much of the effect is the machine, not the process")
     args = parser.parse_args()
     uri = os.environ.get("MONGODB_URI")
     if uri:

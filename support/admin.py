@@ -8,7 +8,6 @@ voice bot's data (items, refunds, transcripts, tool calls) is read-only.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -49,8 +48,15 @@ from support.mongo import sync_db
 from support.staff import team  # noqa: F401  (registers the team's user pages)
 from support.staff.calls import call_detail
 from support.staff.forms import AssignForm, RupeesField
-from support.staff.labels import duration_s, end_reason_label, mmss, usage_rows
+from support.staff.labels import (
+    END_REASON_LABELS,
+    duration_s,
+    end_reason_label,
+    mmss,
+    usage_rows,
+)
 from support.staff.people import with_people
+from support.staff.queries import newest_first
 from support.staff.search import find_customers
 from support.staff.throttle import ThrottledAdminAuthenticationForm
 from support.templatetags.staff import person
@@ -73,43 +79,39 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: self.CAP].count()
 
 
-class NewestOrdersPaginator(CappedCountPaginator):
-    """The order list, newest first, unfiltered or filtered by status only, without reading
-    every order.
-
-    SecantusDB (the embedded server) applies skip/limit only after it has fetched and sorted
-    every candidate, and never pushes an aggregate's $sort/$limit into its index walk: "the
-    newest 50 of 200,000" read all 200,000 (minutes). A page's ids are instead read from a
-    recent range of `placed_at` (an index range scan on `orders_recent`, or on
-    `orders_status_recent` with the status), widened until the range holds the page: all of
-    the range is newer than everything outside it, so a full page from it is exactly the
-    page. The ids come from PyMongo because the ORM sends status + range as a top-level
-    `$and`, which SecantusDB's planner never matches to an index; the rows then come from the
-    ORM by `_id`.
+class NewestFirstPaginator(CappedCountPaginator):
+    """A big list, newest first, unfiltered or filtered by `filter_field` only, without
+    reading every row: the page's ids come from `queries.newest_first` (an index range scan
+    over a recent range of `time_field`, widened until it holds the page; SecantusDB would
+    otherwise fetch and sort every row for "the newest 50", minutes at 200,000 orders), then
+    the rows from the ORM by `_id`, with the list's deferred fields left out.
 
     The count is capped like the parent's and cached for a few minutes: SecantusDB answers
     even `estimatedDocumentCount` by reading the collection (seconds at 200,000 orders), and
     "10,000+" does not go stale in five minutes.
     """
 
-    WINDOWS = (dt.timedelta(hours=6), dt.timedelta(days=1), dt.timedelta(days=7),
-               dt.timedelta(days=31), dt.timedelta(days=183), dt.timedelta(days=731))  # fmt: skip
-    SORT = [("placed_at", -1), ("_id", -1)]  # the admin's ordering: -placed_at, then -pk
+    model: type[Any]
+    time_field: str
+    filter_field: str
     COUNT_CACHE_S = 300
 
     def __init__(self, object_list: Any, per_page: int, orphans: int = 0,
-                 allow_empty_first_page: bool = True, *, status: str | None = None) -> None:
+                 allow_empty_first_page: bool = True, *, value: str | None = None,
+                 defer: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.match: dict[str, Any] = {} if status is None else {"status": status}
+        self.match: dict[str, Any] = {} if value is None else {self.filter_field: value}
+        self.defer = defer
 
     @cached_property
     def count(self) -> int:
-        key = f"staff:orders:count:{self.match.get('status', '*')}"
+        table = self.model._meta.db_table
+        key = f"staff:{table}:count:{self.match.get(self.filter_field, '*')}"
         total = cache.get(key)
         if total is None:
-            orders = sync_db()[Order._meta.db_table]
-            total = (orders.count_documents(self.match, limit=self.CAP) if self.match
-                     else orders.estimated_document_count())  # fmt: skip
+            rows = sync_db()[table]
+            total = (rows.count_documents(self.match, limit=self.CAP) if self.match
+                     else rows.estimated_document_count())  # fmt: skip
             cache.set(key, int(total), self.COUNT_CACHE_S)
         return min(int(total), self.CAP)
 
@@ -117,21 +119,24 @@ class NewestOrdersPaginator(CappedCountPaginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        orders = sync_db()[Order._meta.db_table]
-        now = timezone.now()
-        ids: list[Any] = []
-        for window in (*self.WINDOWS, None):
-            match = dict(self.match)
-            if window is not None:
-                match["placed_at"] = {"$gte": now - window}
-            found = orders.find(match, {"_id": 1}, sort=self.SORT, skip=bottom,
-                                limit=top - bottom)  # fmt: skip
-            ids = [doc["_id"] for doc in found]
-            if len(ids) == top - bottom:
-                break
-        by_id = {o.pk: o for o in Order.objects.filter(pk__in=ids)}
+        docs = newest_first(sync_db()[self.model._meta.db_table], self.match, self.time_field,
+                            {"_id": 1}, bottom, top)  # fmt: skip
+        ids = [doc["_id"] for doc in docs]
+        by_id = {row.pk: row for row in self.model.objects.filter(pk__in=ids).defer(*self.defer)}
         # _get_page is Paginator's documented hook for building a page; django-stubs omits it.
         return self._get_page([by_id[i] for i in ids if i in by_id], number, self)  # type: ignore[attr-defined]
+
+
+class NewestOrdersPaginator(NewestFirstPaginator):
+    model = Order
+    time_field = "placed_at"
+    filter_field = "status"
+
+
+class NewestCallsPaginator(NewestFirstPaginator):
+    model = Call
+    time_field = "started_at"
+    filter_field = "channel"
 
 
 def _json(value: Any) -> str:
@@ -227,7 +232,7 @@ class OrderAdmin(BigCollectionAdmin):
         # paginator.
         if set(request.GET) <= {PAGE_VAR, STATUS_FILTER}:
             return NewestOrdersPaginator(queryset, per_page, orphans, allow_empty_first_page,
-                                         status=request.GET.get(STATUS_FILTER))  # fmt: skip
+                                         value=request.GET.get(STATUS_FILTER))  # fmt: skip
         return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_search_results(
@@ -403,10 +408,27 @@ class EscalationAdmin(BigCollectionAdmin):
 # --- Calls --------------------------------------------------------------------------------
 
 
+class EndReasonFilter(admin.SimpleListFilter):
+    """How calls ended, by label. (The default filter for a field without choices lists the
+    distinct values of every call first: a read of the whole collection per page.)"""
+
+    title = "ended"
+    parameter_name = "end_reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return sorted(END_REASON_LABELS.items(), key=lambda item: item[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        return queryset.filter(end_reason=self.value()) if self.value() else queryset
+
+
+CHANNEL_FILTER = "channel__exact"
+
+
 @admin.register(Call)
 class CallAdmin(BigCollectionAdmin):
     list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
-    list_filter = ("channel", "end_reason", ("started_at", admin.DateFieldListFilter))
+    list_filter = ("channel", EndReasonFilter, ("started_at", admin.DateFieldListFilter))
     list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
     search_fields = ("=call_id",)
     fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
@@ -422,6 +444,21 @@ class CallAdmin(BigCollectionAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Call],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:
+        # As the order list: the plain list, or by channel alone, read by started_at range.
+        if set(request.GET) <= {PAGE_VAR, CHANNEL_FILTER}:
+            return NewestCallsPaginator(queryset, per_page, orphans, allow_empty_first_page,
+                                        value=request.GET.get(CHANNEL_FILTER),
+                                        defer=self.list_defer)  # fmt: skip
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     @admin.display(description="duration")
     def duration(self, obj: Call) -> str:

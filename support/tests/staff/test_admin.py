@@ -228,3 +228,25 @@ def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer)
         CappedCountPaginator.CAP = cap
 
     assert response.context["cl"].result_count == 10  # stopped counting at the cap
+
+
+def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
+    agent: Client, priya: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from support.models import Call
+
+    now = datetime.now(UTC)
+    for n in range(3):
+        Call.objects.create(call_id=f"call-old-{n}", channel="web", end_reason="idle",
+                            started_at=now - timedelta(days=40 + n))  # fmt: skip
+
+    listed = agent.get("/admin/support/call/")
+    ended_idle = agent.get("/admin/support/call/", {"end_reason": "idle"})
+
+    assert [c.call_id for c in rows(listed)] == ["call-priya-1", "call-old-0", "call-old-1",
+                                                 "call-old-2"]  # fmt: skip
+    assert {c.call_id for c in rows(ended_idle)} == {"call-old-0", "call-old-1", "call-old-2"}
+    body = listed.content.decode()
+    assert "Ended after silence" in body and "Caller hung up" in body  # the filter's labels
