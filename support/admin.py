@@ -270,6 +270,10 @@ class RefundAdmin(BigCollectionAdmin):
     list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
+    # The page of one refund: rupees and the customer's name, never "26850" paise.
+    fields = ("refund_id", "order_link", "who", "total", "percent", "tier", "reason", "call",
+              "created_at")
+    readonly_fields = fields
 
     # Refunds are records of money paid: nobody edits or deletes them here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -284,6 +288,13 @@ class RefundAdmin(BigCollectionAdmin):
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Refund) -> str:
         return format_inr(obj.amount)
+
+    @admin.display(description="call")
+    def call(self, obj: Refund) -> str:
+        if not obj.call_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("staff:call", args=[obj.call_id]),
+                           "the call it was made in")
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, obj: Refund) -> str:

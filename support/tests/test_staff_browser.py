@@ -11,6 +11,7 @@ the dark theme too) under test-artifacts/staff/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -177,8 +178,12 @@ async def sign_in(browser: Browser, staff_server: DaphneServer) -> AsyncIterator
     assert problems == [], problems
 
 
-async def escalate_a_call(server: DaphneServer, live: FakeLiveServer, user_id: int) -> str:
-    """A web voice call from customer `user_id` in which the agent escalates; the ticket id."""
+@contextlib.asynccontextmanager
+async def escalating_call(server: DaphneServer, live: FakeLiveServer,
+                          user_id: int) -> AsyncIterator[str]:  # fmt: skip
+    """A web voice call from customer `user_id` in which the agent escalates: the ticket id,
+    with the call still up. (The bridge announces the ticket to staff pages after telling the
+    caller; a caller hanging up at once can cancel that announcement: see the report.)"""
 
     @live.on_session
     async def agent(session: FakeSession) -> None:
@@ -192,12 +197,14 @@ async def escalate_a_call(server: DaphneServer, live: FakeLiveServer, user_id: i
     ws_url = server.url.replace("http://", "ws://") + f"/ws/voice?user_id={user_id}"
     # The voice route only takes connections from pages of an allowed host.
     async with connect(ws_url, origin=server.url) as call:  # type: ignore[arg-type]
-        async with asyncio.timeout(20):
-            async for frame in call:
-                if isinstance(frame, str):
-                    event = json.loads(frame)
-                    if event["type"] == "escalated":
-                        return str(event["ticket_id"])
+        ticket_id = await asyncio.wait_for(_escalated(call), timeout=20)
+        yield ticket_id
+
+
+async def _escalated(call: Any) -> str:
+    async for frame in call:
+        if isinstance(frame, str) and json.loads(frame)["type"] == "escalated":
+            return str(json.loads(frame)["ticket_id"])
     raise AssertionError("the call ended without an escalation")
 
 
@@ -263,12 +270,12 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
     await meera.shoot("05-queue")
 
     # A caller is escalated on the server: both pages show the ticket, in its place.
-    ticket_id = await escalate_a_call(staff_server, fake_live, user_id=1)
-    for staff in (meera, arjun):
-        row = staff.page.locator(f"tr[data-ticket='{ticket_id}']")
-        await expect(row).to_contain_text("Aarav Sharma")
-        await expect(row).to_contain_text(ESCALATION_REASON)
-        await expect(row.get_by_role("button", name="Claim")).to_be_visible()
+    async with escalating_call(staff_server, fake_live, user_id=1) as ticket_id:
+        for staff in (meera, arjun):
+            row = staff.page.locator(f"tr[data-ticket='{ticket_id}']")
+            await expect(row).to_contain_text("Aarav Sharma")
+            await expect(row).to_contain_text(ESCALATION_REASON)
+            await expect(row.get_by_role("button", name="Claim")).to_be_visible()
     rows = await queue_rows(meera.page)
     assert len(rows) == len(before) + 1
     ranks = [PRIORITY_RANK[priority] for _, priority in rows]
@@ -298,8 +305,8 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
     await expect(arjun.page.locator("tr[data-ticket='TKT-BL1PQR']")).to_be_visible(
         timeout=45_000)
     await expect(arjun.page.locator("[data-live-status]")).to_contain_text("Live:")
-    for staff in (meera, arjun):  # the browser reports each refused reconnection: expected
-        staff.problems[:] = [p for p in staff.problems if "ERR_CONNECTION_REFUSED" not in p]
+    for staff in (meera, arjun):  # the browser reports each failed reconnection: expected
+        staff.problems[:] = [p for p in staff.problems if "/ws/staff/queue' failed" not in p]
 
     await arjun.open("/staff/queue/claimed/")
     await arjun.shoot("07-queue-claimed")
@@ -404,6 +411,11 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
     await arjun.page.get_by_role("link", name=call_id).click()
     await expect(arjun.page.locator(".conversation")).to_be_visible()
     await arjun.shoot("19-admin-call-dark")
+    await arjun.open("/admin/")
+    await arjun.shoot("21-admin-index-dark")
+    await arjun.open("/admin/support/order/?q=aarav")
+    await expect(arjun.page.locator("#result_list")).to_contain_text("Aarav Sharma")
+    await arjun.shoot("22-admin-orders-by-name-dark")
 
 
 async def test_someone_who_is_not_staff_gets_no_back_office(

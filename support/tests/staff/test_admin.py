@@ -250,3 +250,15 @@ def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
     assert {c.call_id for c in rows(ended_idle)} == {"call-old-0", "call-old-1", "call-old-2"}
     body = listed.content.decode()
     assert "Ended after silence" in body and "Caller hung up" in body  # the filter's labels
+
+
+def test_a_refund_page_shows_rupees_and_the_customer(agent: Client, asha: Customer) -> None:
+    from support.models import Refund
+
+    refund = Refund.objects.create(refund_id="RFD-AAAAAA", order_id="ORD-1005", customer=asha,
+                                   amount=26_850, percent=75, tier="Gold")  # fmt: skip
+
+    body = agent.get(f"/admin/support/refund/{refund.pk}/change/").content.decode()
+
+    assert "₹268.50" in body and "Asha Verma" in body
+    assert "26850" not in body
