@@ -37,6 +37,10 @@ STAFF = "support"  # the demo's staff login, who worked the older tickets
 WORDS_PER_SECOND = 2.2  # how fast people speak, for the turn times
 
 
+def _call_id(rng: random.Random) -> str:
+    return "CALL-" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
+
+
 def demo_id(rng: random.Random, prefix: str) -> str:
     """An id in the shape support/ids.py gives (`TKT-4HX9PM`), drawn from the demo's seed."""
     return prefix + "-" + "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
@@ -192,9 +196,9 @@ class Writer:
         self.phones = phones
         self.history = History()
 
-    def _call(self, user_id: int | None, at: dt.datetime, channel: str | None = None) -> Call:
-        channel = channel or ("phone" if user_id is None or self.rng.random() < 0.4 else "web")
-        call_id = "CALL-" + "".join(self.rng.choice("0123456789abcdef") for _ in range(16))
+    def _call(self, user_id: int | None, at: dt.datetime, call_id: str | None = None) -> Call:
+        call_id = call_id or _call_id(self.rng)
+        channel = "phone" if user_id is None or self.rng.random() < 0.4 else "web"
         return Call(self.rng, call_id, user_id, channel, at)
 
     def _first(self, user_id: int | None) -> str:
@@ -245,7 +249,7 @@ class Writer:
     def hours_later(self, order: OrderRecord) -> None:
         """A problem raised after the window: the refund is refused, then something else."""
         assert order.delivered_at is not None
-        at = order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 30))
+        at = order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 20))
         if at >= self.now:
             return
         call = self._call(order.user_id, at)
@@ -368,8 +372,9 @@ class Writer:
 
     # --- calls not about one order -----------------------------------------------------------
 
-    def other(self, user_id: int | None, at: dt.datetime, orders: Sequence[OrderRecord]) -> None:
-        call = self._call(user_id, at)
+    def other(self, user_id: int | None, at: dt.datetime, orders: Sequence[OrderRecord],
+              call_id: str) -> None:  # fmt: skip
+        call = self._call(user_id, at, call_id)
         self._greet(call)
         roll = self.rng.random()
         if user_id is None:
@@ -464,26 +469,35 @@ class Writer:
 
 
 def _opening_hours_time(rng: random.Random, now: dt.datetime) -> dt.datetime:
-    """A moment in the last CALL_DAYS days, in local opening hours, before `now`."""
-    while True:
-        day = (now - dt.timedelta(days=rng.uniform(0, CALL_DAYS))).astimezone(LOCAL)
-        moment = day.replace(hour=rng.randint(OPEN_HOURS[0], OPEN_HOURS[1] - 1),
-                             minute=rng.randint(0, 59), second=rng.randint(0, 59))  # fmt: skip
-        if moment < now:
-            return moment.astimezone(dt.UTC)
+    """A moment in the last CALL_DAYS days, in local opening hours, before `now`. Always four
+    draws, whatever `now` is (see month_of_calls)."""
+    day = (now - dt.timedelta(days=rng.randint(0, CALL_DAYS - 1))).astimezone(LOCAL)
+    moment = day.replace(hour=rng.randint(OPEN_HOURS[0], OPEN_HOURS[1] - 1),
+                         minute=rng.randint(0, 59), second=rng.randint(0, 59))  # fmt: skip
+    if moment >= now:
+        moment -= dt.timedelta(days=1)
+    return moment.astimezone(dt.UTC)
 
 
-def month_of_calls(rng: random.Random, now: dt.datetime, orders: Sequence[OrderRecord],
+def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
                    names: dict[int, str], tiers: dict[int, tuple[str, int]],
                    phones: dict[int, str]) -> History:  # fmt: skip
     """The calls of the last CALL_DAYS days, and the refunds, complaints, tickets and callbacks
-    they made. `orders` must not have been refunded yet in the last CALL_DAYS days."""
-    writer = Writer(rng, now, names, tiers, phones)
-    since = now - dt.timedelta(days=CALL_DAYS)
+    they made. `orders` must not have been refunded yet in the last CALL_DAYS days.
+
+    seed_demo is idempotent by id, so every id must come out the same whenever it runs (the
+    next day included): each call draws from its own generator, seeded by what it is about (an
+    order, or its number), and draws its id before anything that depends on `now`.
+    """
+    writer = Writer(random.Random(seed), now, names, tiers, phones)
+    # Recent orders were placed at most CALL_DAYS days ago, older ones a few days more: the
+    # margin keeps this choice the same at any time of day.
+    since = now - dt.timedelta(days=CALL_DAYS + 1.5)
     for order in orders:
         if order.delivered_at is None or order.placed_at < since or order.refund is not None:
             continue
-        roll = rng.random()
+        writer.rng = random.Random(f"{seed}:order:{order.order_id}")
+        roll = writer.rng.random()
         if roll < 0.3:
             writer.where_is_it(order)
         elif roll < 0.65:
@@ -494,8 +508,11 @@ def month_of_calls(rng: random.Random, now: dt.datetime, orders: Sequence[OrderR
     for order in orders:
         by_user.setdefault(order.user_id, []).append(order)
     users = sorted(names)
-    for _ in range(OTHER_CALLS):
+    for n in range(OTHER_CALLS):
+        writer.rng = rng = random.Random(f"{seed}:other:{n}")
         user_id = None if rng.random() < 0.07 else rng.choice(users)
-        writer.other(user_id, _opening_hours_time(rng, now), by_user.get(user_id or 0, []))
+        call_id = _call_id(rng)
+        writer.other(user_id, _opening_hours_time(rng, now), by_user.get(user_id or 0, []),
+                     call_id)  # fmt: skip
     writer.history.calls.sort(key=lambda call: call["started_at"])
     return writer.history

@@ -36,7 +36,6 @@ Document = dict[str, Any]
 
 INDIA = ZoneInfo("Asia/Kolkata")
 SEED = 20261121
-CALLS_SEED = SEED + 1  # the month of calls draws from its own generator
 FIRST_ORDER_NUMBER = 1001
 
 # (name, tier the customer's lifetime spend puts them in); user_id is the position + 1.
@@ -261,7 +260,9 @@ def _meal_time(day: dt.datetime, rng: random.Random) -> dt.datetime:
 def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
                    now: dt.datetime) -> _Draft:
     recent = rng.random() < RECENT_SHARE
-    days = rng.randint(1, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 1, HISTORY_DAYS)
+    # Recent orders are two or more days old, so that every call about them (up to a day
+    # after delivery) has happened whenever the demo is seeded.
+    days = rng.randint(2, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 3, HISTORY_DAYS)
     placed_at = _meal_time(now - dt.timedelta(days=days), rng)
     delivered_at = placed_at + dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
     if not recent and rng.random() < REFUND_SHARE:
@@ -330,7 +331,7 @@ def build_demo_data(now: dt.datetime) -> DemoData:
     live = {o.order_id for o, d in zip(orders, drafts, strict=True) if d.live}
     names = {user_id: name for user_id, (name, _) in enumerate(CUSTOMERS, start=1)}
     calls = month_of_calls(
-        random.Random(CALLS_SEED), now, [o for o in orders if o.order_id not in live], names,
+        f"{SEED}:calls", now, [o for o in orders if o.order_id not in live], names,
         {user_id: (tier, TIER_PERCENT[tier]) for user_id, tier in tiers.items()}, phone_of,
     )
     orders = calls.apply(orders)

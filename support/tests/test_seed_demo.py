@@ -287,3 +287,21 @@ def test_the_dashboard_is_alive_on_the_first_run(settings: Any) -> None:
 
     assert board.total.calls >= 150 and board.total.refunds >= 5
     assert board.containment != "—" and board.handle_time != "—"
+
+
+@pytest.mark.parametrize("later", [dt.timedelta(hours=7), dt.timedelta(days=1, hours=3)])
+def test_the_ids_are_the_same_whenever_it_runs(later: dt.timedelta) -> None:
+    """Running seed_demo again later adds nothing: every id comes out the same."""
+    now = dt.datetime(2026, 11, 21, 4, 30, tzinfo=dt.UTC)
+    first, again = build_demo_data(now), build_demo_data(now + later)
+
+    def ids(demo: Any) -> dict[str, set[str]]:
+        return {
+            "calls": {c["call_id"] for c in demo.calls},
+            "tickets": {t["ticket_id"] for t in demo.escalations},
+            "complaints": {c["complaint_id"] for c in demo.complaints},
+            "callbacks": {c["callback_id"] for c in demo.callbacks},
+            "refunds": {o.refund.refund_id for o in demo.support.orders if o.refund},
+        }
+
+    assert ids(again) == ids(first)
