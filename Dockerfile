@@ -22,6 +22,7 @@ COPY realtime realtime
 COPY postcall postcall
 COPY callbacks callbacks
 COPY continuity continuity
+COPY livestaff livestaff
 COPY mongo_migrations mongo_migrations
 COPY templates templates
 COPY static static

@@ -22,7 +22,7 @@ from callbacks.slots import Hours
 from realtime.phone import security
 from support.models import Customer
 from support.staff.access import staff_view
-from support.staff.views import render_staff
+from support.staff.views.common import render_staff
 
 VIEW_CALLBACKS = "callbacks.view_callback"
 CHANGE_CALLBACKS = "callbacks.change_callback"

@@ -7,13 +7,12 @@ and these functions.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from realtime import wire
-from realtime.caller_events import CallerEvent, Ended, Notice
+from realtime.caller_events import CallerEvent, Ended, Notice, as_dict
 
 MAX_BINARY_FRAME = 64 * 1024  # 2 s of 16 kHz PCM16
 MAX_TEXT_FRAME = 8 * 1024
@@ -116,8 +115,7 @@ def decode_text(text: str) -> CallerMessage | BadFrame:
 
 def encode(event: CallerEvent) -> str:
     """The JSON text frame for one of the call's events; a `None` field is left out."""
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    return event_json(event.KIND, **{k: v for k, v in fields.items() if v is not None})
+    return json.dumps(as_dict(event), ensure_ascii=False, separators=(",", ":"))
 
 
 def event_json(kind: str, **fields: Any) -> str:

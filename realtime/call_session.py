@@ -20,6 +20,11 @@ A call belongs to its call_id, not to a socket or a process (contract section 7)
   record written and left open), and the other builds a session `resuming` it from the
   record, the Live API session resumed with the stored handle;
 * a process told to drain sends its pages `reconnect` and releases its phone calls.
+
+Staff on the call (contract section 8) reach it through its process's channel, wherever
+their pages are served: listening (both sides' audio to their page, livestaff/link.py),
+whispering (a note the model acts on and the caller never hears), taking over (the model
+hears and says nothing; the staff member's voice goes to the caller) and handing back.
 """
 
 from __future__ import annotations
@@ -40,11 +45,14 @@ from continuity import process
 from continuity.calls import StoredCall, let_go
 from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
+from livestaff import protocol as staff_protocol
+from livestaff.link import StaffLink
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
 from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
+from realtime.audio import StreamResampler
 from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
@@ -52,7 +60,7 @@ from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resume
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
 from support.customers import CustomerRef
-from support.escalations import AGENT_UNAVAILABLE, open_escalation
+from support.escalations import AGENT_UNAVAILABLE, end_live_escalation, open_escalation
 from support.events import announce_escalation
 from support.tools import ToolContext, function_declarations
 from voiceproject import draining
@@ -68,9 +76,11 @@ AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
+AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
+_after: set[asyncio.Task[Any]] = set()
 
 
 class CallRefused(Exception):
@@ -168,6 +178,13 @@ class CallSession:
         self._gap_s = _gap_since(resuming)
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
         self._grace: asyncio.Task[Any] | None = None
+        self._staff = StaffLink(self.call_id)
+        self.mode = AGENT
+        self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
+        self._held_since = 0.0
+        self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
+        self.escalation: str | None = None  # the ticket of a warm escalation in progress
+        self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._closing = False
         self.released = False
@@ -218,6 +235,8 @@ class CallSession:
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
         ensure_sweeping()
         await self.observer.started(moved_in=self._resuming is not None)
+        self._staff.start()
+        self._publish_state()
         self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
         self._spawn(self._watch(), "watchdog")
@@ -226,6 +245,7 @@ class CallSession:
 
     def _forget(self) -> None:
         """This process no longer carries the call."""
+        self._spawn_detached(self._staff.close())
         if _here.get(self.call_id) is self:
             del _here[self.call_id]
         process.unregister(self.call_id)
@@ -249,7 +269,12 @@ class CallSession:
             # Tools already running finish (bounded by their own timeout) and are recorded.
             await self._tools.drain()
             self._flush_captions()
+            self._staff.event(ce.as_dict(ce.Ended(self._end_reason)))
+            self._staff.live_list({"call_id": self.call_id, "ended": True})
             await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
+            if self.escalation is not None:
+                with contextlib.suppress(PyMongoError):
+                    await end_live_escalation(self.call_id)
         finally:
             self._forget()
             try:
@@ -355,9 +380,15 @@ class CallSession:
         self._spawn(self.release(), "lost")
 
     async def _on_message(self, message: dict[str, Any]) -> None:
-        """A message for this call from another process (continuity/process.py)."""
-        if message.get("type") == "call.release":
-            await self.release()
+        """A message for this call from another process (continuity/process.py), or from a
+        staff page (livestaff/consumers.py) served here or elsewhere."""
+        match message.get("type"):
+            case "call.release":
+                await self.release()
+            case "staff.action":
+                await self._staff_action(message)
+            case "staff.audio":
+                self._staff_audio(message)
 
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
@@ -395,7 +426,9 @@ class CallSession:
     async def caller_audio(self, pcm16k: bytes) -> None:
         if self._audio_gate.allow(len(pcm16k), time.monotonic()):
             self.observer.caller_audio(pcm16k)
-            await self._live.forward_audio(pcm16k)
+            self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
+            if self.mode == AGENT:  # while a person holds the call the model hears nothing
+                await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> ce.Notice | None:
         """Pass a typed message to the model; answers a Notice when it was refused."""
@@ -405,7 +438,10 @@ class CallSession:
         self._watchdog.caller_spoke(now)
         self.observer.caller_text()
         self._record.add_transcript("user", text)
-        self._live.send_text(text)
+        if self.mode == AGENT:
+            self._live.send_text(text)
+        else:
+            self._mirror(ce.Transcript("user", text, True))  # the staff member reads it
         return None
 
     def caller_audio_end(self) -> None:
@@ -429,8 +465,12 @@ class CallSession:
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
+                if self.mode == HUMAN:
+                    return  # the model was told to keep quiet; should it not, nobody hears it
                 self._watchdog.agent_spoke(now)
+                self._staff.audio(staff_protocol.AGENT, data)
                 self._send_audio(data)
+                self._now_doing("speaking")
             case lp.Transcript():
                 if event.role == "user":
                     self._watchdog.caller_spoke(now)
@@ -447,6 +487,7 @@ class CallSession:
                 self._tools.new_turn()
                 self._turn_done.set()
                 self._send(ce.TurnComplete())
+                self._now_doing("listening")
             case lp.ToolCall():
                 self._flush_caption("user")
                 self._tools.handle(event)
@@ -471,6 +512,7 @@ class CallSession:
                 self._ever_ready = self._live_up = True
                 self._send(ce.Ready(self.call_id, self._resume_token()))
                 self._live.send_note(instructions.greeting())
+                self._now_doing("listening")
             case Reconnecting():
                 self._live_up = False
                 self._send(ce.Reconnecting())
@@ -480,6 +522,7 @@ class CallSession:
                     self._say_ready_again()
                 else:
                     self._send(ce.Resumed())
+                self._now_doing("listening")
                 if self._live.dropped_audio_bytes > self._dropped_told:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
@@ -522,6 +565,143 @@ class CallSession:
             ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
             if ticket is not None:
                 await announce_escalation(ticket)
+
+    # --- staff on the call (contract section 8) -------------------------------------------
+
+    # What staff watching the call see of its events (the rest is for the caller's screen).
+    _STAFF_SEES = (ce.Transcript, ce.ToolActivity, ce.Escalated, ce.AgentChanged, ce.Ended)
+
+    def _mirror(self, item: ce.CallerEvent) -> None:
+        if isinstance(item, self._STAFF_SEES):
+            self._staff.event(ce.as_dict(item))
+
+    def state(self) -> dict[str, Any]:
+        """The call as staff pages show it (`state` of contract section 8)."""
+        return {
+            "type": "state", "call_id": self.call_id, "user_id": self.record_user_id,
+            "customer": self.customer.name if self.customer else None,
+            "channel": self.channel, "mode": self.mode,
+            "staff": self.holder["username"] if self.holder else None,
+            "listeners": sorted(self._staff.listeners), "escalation": self.escalation,
+            "attached": self.attached, "doing": self.doing if self.mode == AGENT else "staff",
+        }  # fmt: skip
+
+    def _now_doing(self, doing: str) -> None:
+        # Only changes travel: the agent speaks fifty frames a second.
+        if doing != self.doing:
+            self.doing = doing
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        state = self.state()
+        self._staff.event(state)
+        self._staff.live_list(state)
+        self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"])
+
+    async def _staff_action(self, message: dict[str, Any]) -> None:
+        """One staff member's action, checked for permission by their page's consumer."""
+        kind, staff = message.get("kind"), message.get("staff") or {}
+        reply_to = str(message.get("reply_to", ""))
+        username, name = str(staff.get("username", "")), str(staff.get("name", ""))
+        text = str(message.get("text", ""))
+        if self._closing:
+            self._refuse(reply_to, "not_live", "This call has ended.")
+            return
+        match kind:
+            case "watch":
+                self._staff.reply(reply_to, self.state())
+                return
+            case "listen":
+                self._staff.listeners[username] = reply_to
+            case "unlisten":
+                self._staff.listeners.pop(username, None)
+                self._publish_state()
+                return
+            case "whisper":
+                self._live.send_note(instructions.whisper(name or username, text))
+                self._staff.event({"type": "whisper", "staff": username, "text": text})
+            case "take_over":
+                if self.holder is not None and self.holder["username"] != username:
+                    holder = self.holder["username"]
+                    self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)
+                    return
+                self._take_over(username, name)
+            case "hand_back":
+                if self.holder is None or self.holder["username"] != username:
+                    self._refuse(reply_to, "forbidden", "You do not hold this call.")
+                    return
+                self._hand_back(text)
+            case "end_call":
+                self._spawn(self.end("ended_by_staff", tell=ce.Notice(
+                    "ended_by_staff", "A member of our support team ended the call."
+                )), "staff end")  # fmt: skip
+        self._record.add_event("staff_events", {
+            "kind": kind, "staff": username, "at": utcnow(), **({"text": text} if text else {}),
+        })  # fmt: skip
+        self._publish_state()
+
+    def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
+        self._staff.reply(reply_to, {"type": "error", "code": code, "message": message, **fields})
+
+    def _take_over(self, username: str, name: str) -> None:
+        now = time.monotonic()
+        self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
+        self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
+        self._watchdog.hold("human", True, now)
+        self._cancel_escalation_wait()
+        self._drop_agent_audio()
+        self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
+        self._live.send_note(instructions.taken_over(name or username), respond=False)
+        self._send(ce.AgentChanged(HUMAN, name or username))
+        if self.channel == "phone":
+            # A phone has no screen: a short chime says someone new is on the line.
+            self._send(ce.AgentAudio(instructions.JOINED_CHIME))
+            self._send(ce.TurnComplete())
+
+    def _hand_back(self, staff_note: str) -> None:
+        assert self.holder is not None
+        name = self.holder["name"] or self.holder["username"]
+        held_for = time.monotonic() - self._held_since
+        self.mode, self.holder, self._staff_voice = AGENT, None, None
+        self._watchdog.hold("human", False, time.monotonic())
+        self._send(ce.AgentChanged(AGENT))
+        self._live.send_note(instructions.handed_back(name, held_for, staff_note))
+
+    def _staff_audio(self, message: dict[str, Any]) -> None:
+        """The staff member holding the call, speaking: to the caller, as the agent would."""
+        pcm = message.get("pcm")
+        staff = message.get("staff")
+        voice = self._staff_voice
+        if (self.mode != HUMAN or voice is None or not isinstance(pcm, bytes)
+                or self.holder is None or staff != self.holder["username"]):  # fmt: skip
+            return
+        pcm = pcm[: len(pcm) - len(pcm) % 2]
+        self.observer.staff_audio(pcm)
+        self._staff.audio(staff_protocol.HUMAN, pcm)
+        up, down = voice
+        self._send(ce.AgentAudio(down.process(up.process(pcm))))
+
+    # --- warm escalation (contract section 8) -------------------------------------------------
+
+    def _escalated(self, ticket_id: str) -> None:
+        """The model escalated: a colleague is fetched while it keeps the caller company; if
+        nobody joins within ESCALATION_WAIT_S it offers a callback instead."""
+        if self.escalation is not None:
+            return
+        self.escalation = ticket_id
+        self._live.send_note(instructions.colleague_coming(), respond=False)
+        self._escalation_wait = self._spawn(self._offer_callback_later(), "escalation wait")
+        self._publish_state()
+
+    async def _offer_callback_later(self) -> None:
+        await asyncio.sleep(settings.ESCALATION_WAIT_S)
+        if self.mode == AGENT:
+            self._live.send_note(instructions.offer_callback())
+
+    def _cancel_escalation_wait(self) -> None:
+        wait = getattr(self, "_escalation_wait", None)
+        if wait is not None:
+            wait.cancel()
 
     # --- the call's own limits ------------------------------------------------------------
 
@@ -589,6 +769,7 @@ class CallSession:
         if outcome.result is None:
             self._watchdog.tool_started()
             self._send(ce.ToolActivity(outcome.name, "started"))
+            self._now_doing(f"tool:{outcome.name}")
             return
         self._watchdog.tool_finished(time.monotonic())
         result = outcome.result
@@ -613,12 +794,15 @@ class CallSession:
         self._send(ce.ToolActivity(outcome.name, status, result))
         if outcome.name == "escalate_to_human" and result.get("ok"):
             self._send(ce.Escalated(str(result["ticket_id"])))
+            self._escalated(str(result["ticket_id"]))
 
     # --- to the caller ----------------------------------------------------------------------
 
     def _send(self, item: ce.Delivery) -> None:
         if self._closing:
             return
+        if not isinstance(item, ce.AgentAudio):
+            self._mirror(item)
         if self._caller is None and len(self._outbound) >= DETACHED_EVENT_LIMIT:
             self._outbound.popleft()  # a page away for long gets the latest events only
         self._outbound.append(item)
@@ -687,6 +871,12 @@ class CallSession:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def _spawn_detached(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # Work that outlives the call's own tasks (closing its staff link), not cancelled.
+        task = asyncio.create_task(coro, name=f"{self.call_id} after")
+        _after.add(task)
+        task.add_done_callback(_after.discard)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self._closing:

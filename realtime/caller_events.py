@@ -7,6 +7,7 @@ playout actions (a phone has no screen, so most are for the record only).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,7 +90,7 @@ class AgentChanged:
 
     KIND: ClassVar[str] = "agent_changed"
     mode: str
-    name: str = ""
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +114,9 @@ CallerEvent = (
     | Ended
 )
 Delivery = AgentAudio | CallerEvent
+
+
+def as_dict(event: CallerEvent) -> dict[str, Any]:
+    """The event as its JSON object (`type` first); a None field is left out."""
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    return {"type": event.KIND, **{k: v for k, v in fields.items() if v is not None}}

@@ -11,10 +11,24 @@ whisper works the same way); the customer never hears them, only the model's ans
 
 from __future__ import annotations
 
+import numpy as np
 from django.conf import settings
 from django.template.loader import render_to_string
 
 TEMPLATE = "realtime/agent_instructions.txt"
+
+
+def _chime() -> bytes:
+    """Two soft notes (660 then 880 Hz, 0.15 s each) at 24 kHz: someone new is on the line."""
+    rate, each = 24_000, 0.15
+    t = np.arange(int(rate * each)) / rate
+    fade = np.minimum(1.0, np.minimum(t, each - t) / 0.02)
+    notes = [np.sin(2 * np.pi * f * t) * fade for f in (660.0, 880.0)]
+    return (np.concatenate(notes) * 6_000).astype("<i2").tobytes()
+
+
+# What a phone caller hears when a staff member takes the call over.
+JOINED_CHIME = _chime()
 
 
 def system_instruction(first_name: str | None) -> str:
@@ -71,3 +85,46 @@ def line_dropped(seconds: float) -> str:
         "Anything they said meanwhile did not reach you: if you were waiting for an answer, "
         "briefly ask them to repeat it."
     )
+
+
+def whisper(staff_name: str, text: str) -> str:
+    return note(
+        f"{staff_name}, a supervisor listening to this call, gives you this guidance (the "
+        f"customer does not hear it; act on it without mentioning it): {text}"
+    )
+
+
+def taken_over(staff_name: str) -> str:
+    return note(
+        f"{staff_name}, a human colleague, is now talking with the customer directly. Stay "
+        "silent until you are told the call is handed back to you."
+    )
+
+
+def handed_back(staff_name: str, seconds: float, staff_note: str) -> str:
+    account = f"{staff_name} talked with the customer for {_m_ss(seconds)}."
+    told = f' Their note for you: "{staff_note}"' if staff_note else ""
+    return note(
+        f"{account}{told} The call is yours again: carry on with the customer, briefly "
+        "acknowledging where things stand."
+    )
+
+
+def colleague_coming() -> str:
+    return note(
+        "A colleague has been asked to join this call. Until they do, keep the customer "
+        "company: reassure them, and help with anything you can meanwhile."
+    )
+
+
+def offer_callback() -> str:
+    return note(
+        "No colleague has been able to join yet. Apologise for the wait and offer the customer "
+        "a callback at a time that suits them (list_callback_slots, then schedule_callback), "
+        "or to keep waiting."
+    )
+
+
+def _m_ss(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d} minutes" if minutes else f"{rest} seconds"

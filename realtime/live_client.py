@@ -186,9 +186,10 @@ class LiveClient:
         """Queue an already built client message (a tool response, say)."""
         self._queue_control(message)
 
-    def send_note(self, text: str) -> None:
-        """Context for the model that the caller does not hear; the model answers it."""
-        self._queue_control(lp.context_note_message(text))
+    def send_note(self, text: str, *, respond: bool = True) -> None:
+        """Context for the model that the caller does not hear; with `respond` the model
+        answers it at once."""
+        self._queue_control(lp.context_note_message(text, respond=respond))
 
     def rotate(self) -> None:
         """Leave the current connection and resume the session on a new one (a stalled

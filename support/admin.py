@@ -8,7 +8,6 @@ voice bot's data (items, refunds, transcripts, tool calls) is read-only.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -17,18 +16,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
@@ -38,14 +37,29 @@ from support.models import (
     Customer,
     Escalation,
     EscalationStatus,
+    Goodwill,
+    GoodwillPolicy,
     Order,
     Refund,
     RefundTier,
 )
-from support.money import MoneyError, format_inr, rupees, to_paise
+from support.money import format_inr
 from support.mongo import sync_db
-from support.staff.forms import AssignForm
+from support.staff import team  # noqa: F401  (registers the team's user pages)
+from support.staff.calls import call_detail
+from support.staff.forms import AssignForm, RupeesField
+from support.staff.labels import (
+    END_REASON_LABELS,
+    duration_s,
+    end_reason_label,
+    mmss,
+    usage_rows,
+)
+from support.staff.people import with_people
+from support.staff.queries import newest_first
+from support.staff.search import find_customers
 from support.staff.throttle import ThrottledAdminAuthenticationForm
+from support.templatetags.staff import person
 
 admin.site.site_header = "Voice support back office"
 admin.site.site_title = "Voice support"
@@ -65,43 +79,39 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: self.CAP].count()
 
 
-class NewestOrdersPaginator(CappedCountPaginator):
-    """The order list, newest first, unfiltered or filtered by status only, without reading
-    every order.
-
-    SecantusDB (the embedded server) applies skip/limit only after it has fetched and sorted
-    every candidate, and never pushes an aggregate's $sort/$limit into its index walk: "the
-    newest 50 of 200,000" read all 200,000 (minutes). A page's ids are instead read from a
-    recent range of `placed_at` (an index range scan on `orders_recent`, or on
-    `orders_status_recent` with the status), widened until the range holds the page: all of
-    the range is newer than everything outside it, so a full page from it is exactly the
-    page. The ids come from PyMongo because the ORM sends status + range as a top-level
-    `$and`, which SecantusDB's planner never matches to an index; the rows then come from the
-    ORM by `_id`.
+class NewestFirstPaginator(CappedCountPaginator):
+    """A big list, newest first, unfiltered or filtered by `filter_field` only, without
+    reading every row: the page's ids come from `queries.newest_first` (an index range scan
+    over a recent range of `time_field`, widened until it holds the page; SecantusDB would
+    otherwise fetch and sort every row for "the newest 50", minutes at 200,000 orders), then
+    the rows from the ORM by `_id`, with the list's deferred fields left out.
 
     The count is capped like the parent's and cached for a few minutes: SecantusDB answers
     even `estimatedDocumentCount` by reading the collection (seconds at 200,000 orders), and
     "10,000+" does not go stale in five minutes.
     """
 
-    WINDOWS = (dt.timedelta(hours=6), dt.timedelta(days=1), dt.timedelta(days=7),
-               dt.timedelta(days=31), dt.timedelta(days=183), dt.timedelta(days=731))  # fmt: skip
-    SORT = [("placed_at", -1), ("_id", -1)]  # the admin's ordering: -placed_at, then -pk
+    model: type[Any]
+    time_field: str
+    filter_field: str
     COUNT_CACHE_S = 300
 
     def __init__(self, object_list: Any, per_page: int, orphans: int = 0,
-                 allow_empty_first_page: bool = True, *, status: str | None = None) -> None:
+                 allow_empty_first_page: bool = True, *, value: str | None = None,
+                 defer: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.match: dict[str, Any] = {} if status is None else {"status": status}
+        self.match: dict[str, Any] = {} if value is None else {self.filter_field: value}
+        self.defer = defer
 
     @cached_property
     def count(self) -> int:
-        key = f"staff:orders:count:{self.match.get('status', '*')}"
+        table = self.model._meta.db_table
+        key = f"staff:{table}:count:{self.match.get(self.filter_field, '*')}"
         total = cache.get(key)
         if total is None:
-            orders = sync_db()[Order._meta.db_table]
-            total = (orders.count_documents(self.match, limit=self.CAP) if self.match
-                     else orders.estimated_document_count())  # fmt: skip
+            rows = sync_db()[table]
+            total = (rows.count_documents(self.match, limit=self.CAP) if self.match
+                     else rows.estimated_document_count())  # fmt: skip
             cache.set(key, int(total), self.COUNT_CACHE_S)
         return min(int(total), self.CAP)
 
@@ -109,42 +119,58 @@ class NewestOrdersPaginator(CappedCountPaginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        orders = sync_db()[Order._meta.db_table]
-        now = timezone.now()
-        ids: list[Any] = []
-        for window in (*self.WINDOWS, None):
-            match = dict(self.match)
-            if window is not None:
-                match["placed_at"] = {"$gte": now - window}
-            found = orders.find(match, {"_id": 1}, sort=self.SORT, skip=bottom,
-                                limit=top - bottom)  # fmt: skip
-            ids = [doc["_id"] for doc in found]
-            if len(ids) == top - bottom:
-                break
-        by_id = {o.pk: o for o in Order.objects.filter(pk__in=ids)}
+        docs = newest_first(sync_db()[self.model._meta.db_table], self.match, self.time_field,
+                            {"_id": 1}, bottom, top)  # fmt: skip
+        ids = [doc["_id"] for doc in docs]
+        by_id = {row.pk: row for row in self.model.objects.filter(pk__in=ids).defer(*self.defer)}
         # _get_page is Paginator's documented hook for building a page; django-stubs omits it.
         return self._get_page([by_id[i] for i in ids if i in by_id], number, self)  # type: ignore[attr-defined]
+
+
+class NewestOrdersPaginator(NewestFirstPaginator):
+    model = Order
+    time_field = "placed_at"
+    filter_field = "status"
+
+
+class NewestCallsPaginator(NewestFirstPaginator):
+    model = Call
+    time_field = "started_at"
+    filter_field = "channel"
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def customer_link(user_id: int | None) -> str:
-    if user_id is None:
-        return "—"
-    url = reverse("admin:support_customer_changelist") + f"?user_id__exact={user_id}"
-    return format_html('<a href="{}">{}</a>', url, user_id)
+class PeopleChangeList(ChangeList):
+    """A change list whose rows know their customer (name and phone), found in one query for
+    the page, and which reads only the fields the list shows (`list_defer`)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        defer = getattr(self.model_admin, "list_defer", ())
+        return queryset.defer(*defer) if defer else queryset
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        with_people(list(self.result_list))
 
 
 class BigCollectionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
+    list_defer: tuple[str, ...] = ()
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return PeopleChangeList
 
     @admin.display(description="customer", ordering="customer_id")
-    def user_id(self, obj: Any) -> str:
-        return customer_link(obj.customer_id)
+    def who(self, obj: Any) -> str:
+        if not hasattr(obj, "person"):  # a change page: one row, one lookup
+            with_people([obj])
+        return person(obj.person, obj.customer_id)
 
 
 # --- Customers and orders -----------------------------------------------------------------
@@ -182,13 +208,13 @@ ORDER_ID = re.compile(r"^[A-Za-z]+-\w+$")
 
 @admin.register(Order)
 class OrderAdmin(BigCollectionAdmin):
-    list_display = ("order_id", "user_id", "restaurant", "total", "status", "placed_at", "refund_")
+    list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
     search_fields = ("order_id",)  # see get_search_results: order id, customer name or phone
     search_help_text = "Order id (ORD-1001), customer name or phone."
-    fields = ("order_id", "user_id", "restaurant", "status", "placed_at", "delivered_at",
+    fields = ("order_id", "who", "restaurant", "status", "placed_at", "delivered_at",
               "items_", "total", "refund_")
-    readonly_fields = ("order_id", "user_id", "placed_at", "items_", "total", "refund_")
+    readonly_fields = ("order_id", "who", "placed_at", "items_", "total", "refund_")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders come from the ordering system (load_support_data), not staff
@@ -206,7 +232,7 @@ class OrderAdmin(BigCollectionAdmin):
         # paginator.
         if set(request.GET) <= {PAGE_VAR, STATUS_FILTER}:
             return NewestOrdersPaginator(queryset, per_page, orphans, allow_empty_first_page,
-                                         status=request.GET.get(STATUS_FILTER))  # fmt: skip
+                                         value=request.GET.get(STATUS_FILTER))  # fmt: skip
         return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_search_results(
@@ -217,13 +243,9 @@ class OrderAdmin(BigCollectionAdmin):
             return queryset, False
         if ORDER_ID.match(term):
             return queryset.filter(order_id__in={term, term.upper()}), False
-        # Customers first (a small collection), then their orders by user_id: no $lookup.
-        digits = re.sub(r"\D", "", term)
-        if len(digits) >= 6 and len(digits) >= len(term.replace(" ", "")) - 1:
-            people = Customer.objects.filter(phone__endswith=digits)
-        else:
-            people = Customer.objects.filter(name__icontains=term)
-        user_ids = list(people.values_list("user_id", flat=True)[:500])
+        # Customers first (a small collection), then their orders by user_id: no $lookup. The
+        # search box of the staff pages reads a customer the same way.
+        user_ids = [c.user_id for c in find_customers(term, limit=500)]
         return queryset.filter(customer_id__in=user_ids), False
 
     @admin.display(description="amount", ordering="amount")
@@ -244,10 +266,14 @@ class OrderAdmin(BigCollectionAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(BigCollectionAdmin):
-    list_display = ("refund_id", "order_link", "user_id", "total", "percent", "tier", "created_at")
+    list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
     list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
+    # The page of one refund: rupees and the customer's name, never "26850" paise.
+    fields = ("refund_id", "order_link", "who", "total", "percent", "tier", "reason", "call",
+              "created_at")
+    readonly_fields = fields
 
     # Refunds are records of money paid: nobody edits or deletes them here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -262,6 +288,13 @@ class RefundAdmin(BigCollectionAdmin):
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Refund) -> str:
         return format_inr(obj.amount)
+
+    @admin.display(description="call")
+    def call(self, obj: Refund) -> str:
+        if not obj.call_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("staff:call", args=[obj.call_id]),
+                           "the call it was made in")
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, obj: Refund) -> str:
@@ -279,13 +312,13 @@ def report(request: HttpRequest, admin_: admin.ModelAdmin, done: int, verb: str)
 
 @admin.register(Complaint)
 class ComplaintAdmin(BigCollectionAdmin):
-    list_display = ("complaint_id", "category", "status", "user_id", "order_id", "created_at",
+    list_display = ("complaint_id", "category", "status", "who", "order_id", "created_at",
                     "summary")
     list_filter = ("status", "category", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=complaint_id", "=order_id", "description")
-    readonly_fields = ("complaint_id", "user_id", "order_id", "description", "call_id",
+    readonly_fields = ("complaint_id", "who", "order_id", "description", "call_id",
                        "created_at")
-    fields = ("complaint_id", "user_id", "order_id", "category", "status", "description",
+    fields = ("complaint_id", "who", "order_id", "category", "status", "description",
               "call_id", "created_at")
     actions = ("resolve_selected", "review_selected")
 
@@ -309,15 +342,15 @@ class ComplaintAdmin(BigCollectionAdmin):
 
 @admin.register(Escalation)
 class EscalationAdmin(BigCollectionAdmin):
-    list_display = ("ticket_id", "priority", "status", "assignee", "age", "user_id", "order_id",
+    list_display = ("ticket_id", "priority", "status", "assignee", "age", "who", "order_id",
                     "created_at", "page")
     list_filter = ("status", "priority", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=ticket_id", "=order_id", "=assignee")
     search_help_text = "Ticket id, order id or assignee's username, exactly."
     # Status, assignee and notes change only through the domain functions (atomic, one winner).
-    fields = ("ticket_id", "user_id", "order_id", "priority", "status", "assignee", "reason",
+    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee", "reason",
               "call_id", "created_at", "resolved_at", "notes_", "page")
-    readonly_fields = ("ticket_id", "user_id", "order_id", "status", "assignee", "reason",
+    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee", "reason",
                        "call_id", "created_at", "resolved_at", "notes_", "page")
     actions = ("claim_selected", "assign_selected", "resolve_selected")
 
@@ -386,14 +419,31 @@ class EscalationAdmin(BigCollectionAdmin):
 # --- Calls --------------------------------------------------------------------------------
 
 
+class EndReasonFilter(admin.SimpleListFilter):
+    """How calls ended, by label. (The default filter for a field without choices lists the
+    distinct values of every call first: a read of the whole collection per page.)"""
+
+    title = "ended"
+    parameter_name = "end_reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return sorted(END_REASON_LABELS.items(), key=lambda item: item[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        return queryset.filter(end_reason=self.value()) if self.value() else queryset
+
+
+CHANNEL_FILTER = "channel__exact"
+
+
 @admin.register(Call)
 class CallAdmin(BigCollectionAdmin):
-    list_display = ("call_id", "started_at", "duration", "user_id", "channel", "end_reason",
-                    "tools")
-    list_filter = ("channel", "end_reason", ("started_at", admin.DateFieldListFilter))
+    list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
+    list_filter = ("channel", EndReasonFilter, ("started_at", admin.DateFieldListFilter))
+    list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
     search_fields = ("=call_id",)
-    fields = ("call_id", "user_id", "channel", "started_at", "ended_at", "duration",
-              "end_reason", "transcript_", "tool_calls_", "usage_", "page")
+    fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
+              "conversation", "usage_", "page")
     readonly_fields = fields
 
     # Calls are what happened: read-only for everyone.
@@ -406,49 +456,108 @@ class CallAdmin(BigCollectionAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Call],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:
+        # As the order list: the plain list, or by channel alone, read by started_at range.
+        if set(request.GET) <= {PAGE_VAR, CHANNEL_FILTER}:
+            return NewestCallsPaginator(queryset, per_page, orphans, allow_empty_first_page,
+                                        value=request.GET.get(CHANNEL_FILTER),
+                                        defer=self.list_defer)  # fmt: skip
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+
     @admin.display(description="duration")
     def duration(self, obj: Call) -> str:
-        if obj.ended_at is None:
+        return mmss(duration_s(obj.started_at, obj.ended_at))
+
+    @admin.display(description="ended", ordering="end_reason")
+    def ended_how(self, obj: Call) -> str:
+        return end_reason_label(obj.end_reason) if obj.ended_at else "In progress"
+
+    @admin.display(description="conversation")
+    def conversation(self, obj: Call) -> str:
+        # The staff call page's conversation: speaker turns, a line per tool call, the raw
+        # arguments and results behind a disclosure (never a cut-off JSON column).
+        detail = call_detail(obj.call_id)
+        if detail is None:
             return "—"
-        seconds = int((obj.ended_at - obj.started_at).total_seconds())
-        return f"{seconds // 60} min {seconds % 60:02d} s"
+        caller = detail.row.person.first_name if detail.row.person else ""
+        return render_to_string("staff/_conversation.html",
+                                {"entries": detail.entries, "caller": caller})  # fmt: skip
 
-    @admin.display(description="tool calls")
-    def tools(self, obj: Call) -> int:
-        return len(obj.tool_calls)
-
-    @admin.display(description="transcript")
-    def transcript_(self, obj: Call) -> str:
-        rows = ((line.role, timezone.localtime(line.at).strftime("%H:%M:%S"), line.text)
-                for line in obj.transcript)
-        return format_html_join("", "<p><b>{}</b> <small>{}</small> {}</p>", rows) or "—"
-
-    @admin.display(description="tool calls")
-    def tool_calls_(self, obj: Call) -> str:
-        rows = (
-            (t.name, "ok" if t.ok else "failed", t.ms, _json(t.args), _json(t.result))
-            for t in obj.tool_calls
-        )
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{} ms</td><td><pre>{}</pre></td>"
-            "<td><pre>{}</pre></td></tr>",
-            rows,
-        )
-        if not body:
-            return "—"
-        head = mark_safe(  # a constant, no data in it
-            "<tr><th>tool</th><th></th><th>time</th><th>arguments</th><th>result</th></tr>"
-        )
-        return format_html("<table>{}{}</table>", head, body)
-
-    @admin.display(description="Live API usage")
+    @admin.display(description="model usage")
     def usage_(self, obj: Call) -> str:
-        return format_html("<pre>{}</pre>", _json(obj.usage)) if obj.usage else "—"
+        rows = usage_rows(obj.usage)
+        return format_html_join("", "<div>{}: {}</div>", rows) or "—"
 
     @admin.display(description="staff page")
     def page(self, obj: Call) -> str:
         return format_html('<a href="{}">open</a>', reverse("staff:call", args=[obj.call_id]))
+
+
+# --- Goodwill ----------------------------------------------------------------------------------
+
+
+@admin.register(Goodwill)
+class GoodwillAdmin(BigCollectionAdmin):
+    """Every goodwill credit and manual refund, for review. Requests are made and decided on
+    the customer page (support/goodwill.py applies them), never edited here."""
+
+    list_display = ("goodwill_id", "proposed_at", "who", "kind", "total", "status",
+                    "proposed_by", "decided_by", "reason")
+    list_filter = ("status", "kind", ("proposed_at", admin.DateFieldListFilter))
+    search_fields = ("=goodwill_id", "=order_id", "=proposed_by", "=decided_by")
+    fields = ("goodwill_id", "who", "kind", "order_id", "total", "reason", "status",
+              "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_note",
+              "refund_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="amount", ordering="amount")
+    def total(self, obj: Goodwill) -> str:
+        return format_inr(obj.amount)
+
+
+class GoodwillPolicyForm(forms.ModelForm):
+    daily_credit_cap = RupeesField(label="Goodwill credit per customer per day, at most (₹)")
+
+    class Meta:
+        model = GoodwillPolicy
+        fields = ("daily_credit_cap",)
+
+    def clean_daily_credit_cap(self) -> int:
+        cap = self.cleaned_data["daily_credit_cap"]
+        if cap is None or cap < 0:
+            raise ValidationError("The limit cannot be negative (₹0 turns credits off).")
+        return int(cap)
+
+
+@admin.register(GoodwillPolicy)
+class GoodwillPolicyAdmin(admin.ModelAdmin):
+    """The one row of goodwill limits: leads change it, nobody adds or deletes one."""
+
+    form = GoodwillPolicyForm
+    list_display = ("__str__",)
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Refund tiers -----------------------------------------------------------------------------
@@ -482,24 +591,6 @@ def tier_set_errors(tiers: Iterable[TierRow]) -> list[str]:
     if 0 not in by_threshold:
         errors.append("One tier must start at ₹0.00, so that every customer has a tier.")
     return errors
-
-
-class RupeesField(forms.CharField):
-    """Rupees in the form ("5000" or "5,000.50"), paise in the model."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return rupees(value) if isinstance(value, int) else value
-
-    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
-        text = super().to_python(value)
-        if not text:
-            return None
-        try:
-            return to_paise(text)
-        except MoneyError as error:
-            raise ValidationError(
-                f"Enter an amount in rupees, like 5000 or 2500.50 ({error})."
-            ) from error
 
 
 class RefundTierForm(forms.ModelForm):

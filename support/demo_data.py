@@ -2,10 +2,14 @@
 
 Twenty customers of an Indian food-delivery app, spread over the four refund tiers of
 contract section 6 by lifetime spend, and about two hundred orders from restaurants across
-the country in every status. A handful of orders were delivered minutes ago, for customers
-of every tier, so that a refund can be tried live; one was delivered just outside the
-two-hour window. The same `now` always gives the same data: the random generator is seeded,
-ids are fixed (customers 1..20, ORD-1001..) and every time is an offset from `now`.
+the country in every status, a third of them in the last month. A handful of orders were
+delivered minutes ago, for customers of every tier, so that a refund can be tried live; one
+was delivered just outside the two-hour window. The last month also has about two hundred
+support calls (support/demo_calls.py) with the refunds, complaints, tickets and callbacks
+they made, so the dashboard, call history and customer pages are alive on the first run.
+The same `now` always gives the same data: the random generators are seeded, ids are fixed
+(customers 1..20, ORD-1001.., the others drawn in the shape of support/ids.py) and every time
+is an offset from `now`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from support.demo_calls import CALL_DAYS, demo_id, month_of_calls
 from support.importer import (
     CustomerRecord,
     ItemRecord,
@@ -28,10 +34,9 @@ from support.money import percent_of, to_paise
 
 Document = dict[str, Any]
 
+INDIA = ZoneInfo("Asia/Kolkata")
 SEED = 20261121
 FIRST_ORDER_NUMBER = 1001
-# Demo ids are four digits after the prefix (RFD-1042 is ORD-1042's refund): the tools draw
-# six-character ids (support/ids.py), so theirs and these can never clash.
 
 # (name, tier the customer's lifetime spend puts them in); user_id is the position + 1.
 # Tiers are interleaved so the demo page's customer list shows every tier near the top.
@@ -142,7 +147,8 @@ LIVE_ORDERS: tuple[tuple[int, str, int], ...] = (
 )
 DELIVERY_MINUTES = (22, 55)  # from placing to the door
 HISTORY_DAYS = 240
-REFUND_SHARE = 0.08  # of past deliveries
+RECENT_SHARE = 0.35  # of past orders, placed in the last CALL_DAYS days
+REFUND_SHARE = 0.08  # of older deliveries (the last month's refunds were made in its calls)
 CANCEL_SHARE = 0.06  # extra, cancelled orders (they do not count towards lifetime spend)
 
 REFUND_REASONS = (
@@ -161,6 +167,10 @@ class DemoData:
     escalations: tuple[Document, ...]
     # The orders whose times only make sense relative to today (see LIVE_ORDERS).
     live_order_ids: tuple[str, ...]
+    calls: tuple[Document, ...] = ()
+    callbacks: tuple[Document, ...] = ()
+    # Refunds made in a call: refund id -> the call's id (for `refunds.call_id`).
+    refund_calls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,12 +250,22 @@ def _live_draft(user_id: int, basket: _Basket, status: str, minutes_ago: int,
                   live=True)
 
 
+def _meal_time(day: dt.datetime, rng: random.Random) -> dt.datetime:
+    """A time on `day` when people order food in India: lunch or dinner, local time."""
+    local = day.astimezone(INDIA)
+    hour = rng.choice((12, 13, 13, 14, 19, 20, 20, 21, 21, 22))
+    return local.replace(hour=hour, minute=rng.randint(0, 59)).astimezone(dt.UTC)
+
+
 def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
                    now: dt.datetime) -> _Draft:
-    placed_at = now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS),
-                                   minutes=rng.randint(0, 12 * 60))
+    recent = rng.random() < RECENT_SHARE
+    # Recent orders are two or more days old, so that every call about them (up to a day
+    # after delivery) has happened whenever the demo is seeded.
+    days = rng.randint(2, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 3, HISTORY_DAYS)
+    placed_at = _meal_time(now - dt.timedelta(days=days), rng)
     delivered_at = placed_at + dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
-    if rng.random() < REFUND_SHARE:
+    if not recent and rng.random() < REFUND_SHARE:
         return _Draft(user_id, basket, OrderStatus.REFUNDED, placed_at, delivered_at,
                       refund_after=dt.timedelta(minutes=rng.randint(10, 100)),
                       refund_reason=rng.choice(REFUND_REASONS))
@@ -255,7 +275,7 @@ def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
 def _cancelled_draft(user_id: int, rng: random.Random, now: dt.datetime) -> _Draft:
     basket = _basket(rng, to_paise(1500))
     assert basket is not None  # a ₹1,500 budget always fits a dish
-    placed_at = now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS), minutes=rng.randint(0, 600))
+    placed_at = _meal_time(now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS)), rng)
     return _Draft(user_id, basket, OrderStatus.CANCELLED, placed_at, None)
 
 
@@ -278,7 +298,7 @@ def _order(number: int, draft: _Draft, tier: str) -> OrderRecord:
         refund = RefundRecord(
             amount=percent_of(draft.basket.amount, percent),
             percent=percent,
-            refund_id=f"RFD-{number}",
+            refund_id=f"RFD-{number}",  # as the ordering system's import named them
             at=draft.delivered_at + draft.refund_after,
             tier=tier,
             reason=draft.refund_reason,
@@ -307,19 +327,31 @@ def build_demo_data(now: dt.datetime) -> DemoData:
     orders = [_order(number, draft, tiers[draft.user_id])
               for number, draft in enumerate(drafts, start=FIRST_ORDER_NUMBER)]
     phones: set[str] = set()
+    phone_of = {user_id: _phone(rng, phones) for user_id in tiers}
+    live = {o.order_id for o, d in zip(orders, drafts, strict=True) if d.live}
+    names = {user_id: name for user_id, (name, _) in enumerate(CUSTOMERS, start=1)}
+    calls = month_of_calls(
+        f"{SEED}:calls", now, [o for o in orders if o.order_id not in live], names,
+        {user_id: (tier, TIER_PERCENT[tier]) for user_id, tier in tiers.items()}, phone_of,
+    )
+    orders = calls.apply(orders)
     customers = [
-        _customer(user_id, name, _phone(rng, phones),
+        _customer(user_id, name, phone_of[user_id],
                   [o for o in orders if o.user_id == user_id], rng)
-        for user_id, (name, _) in enumerate(CUSTOMERS, start=1)
+        for user_id, name in names.items()
     ]
-    live = [o for o, d in zip(orders, drafts, strict=True) if d.live]
-    # Complaints are about past orders: the live ones move each time the demo is refreshed.
-    past = [o for o in orders if o not in live]
+    # Complaints and tickets not from a call are about older orders: the live ones move each
+    # time the demo is refreshed.
+    past = [o for o in orders if o.order_id not in live]
+    ids = random.Random(SEED + 2)
     return DemoData(
         support=SupportData(tuple(customers), tuple(orders)),
-        complaints=_complaints(past),
-        escalations=_escalations(past),
-        live_order_ids=tuple(o.order_id for o in live),
+        complaints=(*_complaints(past, ids), *calls.complaints),
+        escalations=(*_escalations(past, ids, now), *calls.tickets),
+        live_order_ids=tuple(o.order_id for o in orders if o.order_id in live),
+        calls=tuple(calls.calls),
+        callbacks=tuple(calls.callbacks),
+        refund_calls=tuple(calls.refund_calls.items()),
     )
 
 
@@ -329,16 +361,15 @@ def _last_delivered(orders: Sequence[OrderRecord], user_id: int) -> OrderRecord:
     return max(delivered, key=lambda o: o.placed_at)
 
 
-def _complaints(orders: Sequence[OrderRecord]) -> tuple[Document, ...]:
+def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> tuple[Document, ...]:
     specs = (
-        ("CMP-1001", 3, "missing_items", "The raita and one garlic naan were missing.",
-         "resolved"),
-        ("CMP-1002", 8, "late_delivery", "Order took over an hour and arrived cold.",
-         "in_review"),
-        ("CMP-1003", 12, "food_quality", "The biryani rice was undercooked.", "open"),
+        (3, "missing_items", "The raita and one garlic naan were missing.", "resolved"),
+        (8, "late_delivery", "Order took over an hour and arrived cold.", "in_review"),
+        (12, "food_quality", "The biryani rice was undercooked.", "open"),
     )
     complaints = []
-    for complaint_id, user_id, category, description, status in specs:
+    for user_id, category, description, status in specs:
+        complaint_id = demo_id(ids, "CMP")
         order = _last_delivered(orders, user_id)
         assert order.delivered_at is not None
         complaints.append({
@@ -349,21 +380,23 @@ def _complaints(orders: Sequence[OrderRecord]) -> tuple[Document, ...]:
     return tuple(complaints)
 
 
-def _escalations(orders: Sequence[OrderRecord]) -> tuple[Document, ...]:
+def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
+                 now: dt.datetime) -> tuple[Document, ...]:
     allergy = _last_delivered(orders, 5)
     late = _last_delivered(orders, 11)
     assert allergy.delivered_at is not None and late.delivered_at is not None
     claimed_at = late.delivered_at + dt.timedelta(hours=2)
     return (
         {
-            "ticket_id": "TKT-1001", "user_id": 5, "order_id": allergy.order_id,
+            "ticket_id": demo_id(ids, "TKT"), "user_id": 5, "order_id": allergy.order_id,
             "reason": "Found peanuts in a dish marked nut-free; customer has an allergy.",
             "priority": "urgent", "status": "open", "assignee": None, "notes": [],
-            "call_id": "", "created_at": allergy.delivered_at + dt.timedelta(minutes=30),
+            # Waiting since just before the demo started: the queue has something urgent.
+            "call_id": "", "created_at": now - dt.timedelta(minutes=25),
             "resolved_at": None,
         },
         {
-            "ticket_id": "TKT-1002", "user_id": 11, "order_id": late.order_id,
+            "ticket_id": demo_id(ids, "TKT"), "user_id": 11, "order_id": late.order_id,
             "reason": "Third late delivery this month; wants to speak to a manager.",
             "priority": "normal", "status": "claimed", "assignee": "support",
             "notes": [{"author": "support", "text": "Called back, awaiting restaurant reply.",

@@ -21,7 +21,7 @@ from django.utils import timezone
 from pymongo import ReturnDocument
 
 from support import mongo
-from support.events import announce_escalation
+from support.events import announce_escalation, announce_ticket_change
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus
 from support.mongo import Document, sync_db
@@ -74,6 +74,8 @@ def _update(ticket_id: str, expected: Document, update: Document) -> Escalation:
     )
     if done is None:
         raise _why_not(ticket_id)
+    if "$set" in update:  # a note alone does not move the ticket in any queue
+        announce_ticket_change(done)
     return Escalation.objects.get(ticket_id=ticket_id)
 
 
@@ -189,6 +191,8 @@ async def open_escalation(
         "notes": [],
         "call_id": call_id,
         "origin": origin,
+        # Warm escalation (contract section 8): the call is up and a colleague can join it.
+        "live": origin == "agent",
         "created_at": now,
         "resolved_at": None,
     }
@@ -196,3 +200,10 @@ async def open_escalation(
     if announce:
         await announce_escalation({"ticket_id": ticket_id, **ticket})
     return ticket_id
+
+
+async def end_live_escalation(call_id: str) -> None:
+    """The call of a warm escalation ended: its ticket waits in the queue like any other."""
+    await mongo.async_db().escalations.update_many(
+        {"call_id": call_id, "live": True}, {"$set": {"live": False}}
+    )

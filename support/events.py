@@ -1,16 +1,19 @@
 """Events the back office listens to over the channel layer.
 
 The voice bridge calls `announce_escalation` after its escalate_to_human tool has stored a
-ticket; every open staff queue page (support/staff/consumers.py) shows it at once. With the
-in-memory layer this reaches pages served by the same process only; set CHANNEL_LAYERS_URL to
-Redis for several processes. A Redis that cannot be reached loses the announcement (logged),
-never the call that raised it (voiceproject/messaging.py).
+ticket, and support/escalations.py calls `announce_ticket_change` after every claim, assignment
+and resolution; every open staff queue page (support/staff/consumers.py) refreshes at once.
+With the in-memory layer this reaches pages served by the same process only; set
+CHANNEL_LAYERS_URL to Redis for several processes. A Redis that cannot be reached loses the
+announcement (logged), never the call or the change that raised it (voiceproject/messaging.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+
+from asgiref.sync import async_to_sync
 
 from voiceproject.messaging import send_to_group
 
@@ -34,3 +37,13 @@ async def announce_escalation(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that `ticket` (an escalations document) was just opened."""
     payload = {field: _plain(ticket.get(field)) for field in TICKET_FIELDS}
     await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})
+
+
+def announce_ticket_change(ticket: dict[str, Any]) -> None:
+    """Tell staff queue pages that `ticket` (an escalations document) was claimed, assigned or
+    resolved. For sync code (views, admin actions): the change itself is already stored, and
+    pages catch up on their next refresh if the announcement is lost."""
+    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
+    async_to_sync(send_to_group)(
+        ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload}
+    )

@@ -9,13 +9,15 @@ on the document shapes below. Money is integer paise (support/money.py) in every
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
-from django_mongodb_backend.fields import EmbeddedModelArrayField, EmbeddedModelField
+from django_mongodb_backend.fields import ArrayField, EmbeddedModelArrayField, EmbeddedModelField
 from django_mongodb_backend.models import EmbeddedModel
 
 from support.money import format_inr
+from support.name_keys import name_keys
 
 
 class Customer(models.Model):
@@ -25,10 +27,20 @@ class Customer(models.Model):
     email = models.EmailField(blank=True)
     wallet_balance = models.BigIntegerField(default=0, help_text="paise")
     created_at = models.DateTimeField(default=timezone.now)
+    # What the search box finds a customer's name by (support/name_keys.py), kept by save().
+    name_keys = ArrayField(models.CharField(max_length=24), default=list, blank=True,
+                           editable=False)  # fmt: skip
 
     class Meta:
         db_table = "customers"
         ordering = ["user_id"]
+        indexes = [
+            models.Index(fields=["name_keys"], name="customers_name_keys"),
+            # The search box finds people by phone and email. The unique index on phone is
+            # partial ({$type: "string"}), which SecantusDB's planner never uses.
+            models.Index(fields=["phone"], name="customers_phone"),
+            models.Index(fields=["email"], name="customers_email"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.user_id})"
@@ -36,6 +48,13 @@ class Customer(models.Model):
     @property
     def first_name(self) -> str:
         return self.name.split()[0] if self.name else ""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_keys = name_keys(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_keys"}
+        super().save(*args, **kwargs)
 
 
 # The embedded models' fields are annotated: django_mongodb_backend ships no types, so mypy's
@@ -131,7 +150,13 @@ class Refund(models.Model):
     class Meta:
         db_table = "refunds"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["-created_at"], name="refunds_recent")]
+        indexes = [
+            models.Index(fields=["-created_at"], name="refunds_recent"),
+            # The customer page: one customer's refunds, newest first.
+            models.Index(fields=["customer", "-created_at"], name="refunds_customer_recent"),
+            # The search box (the unique index is partial, see Customer).
+            models.Index(fields=["refund_id"], name="refunds_refund_id"),
+        ]
 
     def __str__(self) -> str:
         return self.refund_id
@@ -177,7 +202,13 @@ class Complaint(models.Model):
     class Meta:
         db_table = "complaints"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "-created_at"], name="complaints_status_recent")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="complaints_status_recent"),
+            # The dashboard and the customer page.
+            models.Index(fields=["-created_at"], name="complaints_recent"),
+            models.Index(fields=["customer", "-created_at"], name="complaints_customer_recent"),
+            models.Index(fields=["complaint_id"], name="complaints_complaint_id"),
+        ]
 
     def __str__(self) -> str:
         return self.complaint_id
@@ -238,6 +269,10 @@ class Escalation(models.Model):
             ),
             # Ticket pages by ticket id: the unique index is partial, like orders.order_id.
             models.Index(fields=["ticket_id"], name="escalations_ticket_id"),
+            # The customer page, the tickets a call opened, the tickets export.
+            models.Index(fields=["customer", "-created_at"], name="escalations_customer_recent"),
+            models.Index(fields=["call_id"], name="escalations_call_id"),
+            models.Index(fields=["-created_at"], name="escalations_recent"),
         ]
 
     def __str__(self) -> str:
@@ -289,6 +324,10 @@ class Call(models.Model):
     class Meta:
         db_table = "calls"
         ordering = ["-started_at"]
+        permissions = [
+            ("monitor_call", "Can watch, listen to and whisper on a live call"),
+            ("take_over_call", "Can take over, hand back and end a live call"),
+        ]
         indexes = [
             models.Index(fields=["-started_at"], name="calls_recent"),
             models.Index(fields=["customer", "-started_at"], name="calls_customer_recent"),
@@ -317,3 +356,75 @@ class RefundTier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.percent}% from {format_inr(self.min_lifetime_spend)}"
+
+
+class GoodwillKind(models.TextChoices):
+    CREDIT = "credit", "Goodwill credit"
+    REFUND = "refund", "Manual refund"
+
+
+class GoodwillStatus(models.TextChoices):
+    PROPOSED = "proposed", "Waiting for a lead"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Goodwill(models.Model):
+    """A goodwill credit to a customer's wallet, or a manual refund of one order, outside the
+    refund policy: proposed by staff, approved by a lead, applied once (support/goodwill.py).
+    The document is its own audit trail: who asked and decided, when, and why."""
+
+    goodwill_id = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=10, choices=GoodwillKind.choices)
+    customer = models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="goodwill",
+    )
+    order_id = models.CharField(max_length=32, null=True, blank=True)
+    amount = models.BigIntegerField(help_text="paise")
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=GoodwillStatus.choices,
+                              default=GoodwillStatus.PROPOSED)  # fmt: skip
+    proposed_by = models.CharField(max_length=150)
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.CharField(max_length=150, null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    refund_id = models.CharField(max_length=32, null=True, blank=True)
+    # The form's one-time key: submitting the same form twice records one request.
+    request_key = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        db_table = "goodwill"
+        ordering = ["-proposed_at"]
+        verbose_name = "goodwill credit or manual refund"
+        verbose_name_plural = "goodwill credits and manual refunds"
+        permissions = [("approve_goodwill", "Can approve goodwill credits and manual refunds")]
+        indexes = [
+            models.Index(fields=["customer", "-proposed_at"], name="goodwill_customer_recent"),
+            models.Index(fields=["status", "-proposed_at"], name="goodwill_status_recent"),
+            models.Index(fields=["goodwill_id"], name="goodwill_goodwill_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {format_inr(self.amount)} ({self.goodwill_id})"
+
+
+class GoodwillPolicy(models.Model):
+    """The limits leads set on goodwill (one row, made by a migration)."""
+
+    daily_credit_cap = models.BigIntegerField(
+        help_text="paise: the most goodwill credit one customer can get in one day"
+    )
+
+    class Meta:
+        db_table = "goodwill_policy"
+        verbose_name = "goodwill limits"
+        verbose_name_plural = "goodwill limits"
+
+    def __str__(self) -> str:
+        return f"Goodwill credit up to {format_inr(self.daily_credit_cap)} per customer per day"

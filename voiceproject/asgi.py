@@ -18,6 +18,7 @@ django_application = get_asgi_application()  # sets Django up before the imports
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from livestaff.routing import live_staff_websocket_urlpatterns  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
@@ -36,7 +37,13 @@ application = TrustedProxies(
         {
             "http": django_application,
             # types-channels wants its own URLPattern subclass, which path() never returns.
-            "websocket": URLRouter([*websocket_urlpatterns, *staff_websocket_urlpatterns]),  # type: ignore[list-item]
+            "websocket": URLRouter(
+                [
+                    *websocket_urlpatterns,  # type: ignore[list-item]
+                    *staff_websocket_urlpatterns,  # type: ignore[list-item]
+                    *live_staff_websocket_urlpatterns,  # type: ignore[list-item]
+                ]
+            ),
         }
     )
 )

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "postcall",
     "callbacks",
     "continuity",
+    "livestaff",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +105,8 @@ MONGODB_DB: str = env.str("MONGODB_DB", default="voice_support")
 
 DATABASES = {
     "default": {
-        "ENGINE": "django_mongodb_backend",
+        # django-mongodb-backend, projecting joined fields by dotted path (see its compiler.py).
+        "ENGINE": "voiceproject.mongodb",
         "HOST": MONGODB_URI,
         "NAME": MONGODB_DB,
         # Fail fast (5 s, not pymongo's 30 s) when the database is not there: a request
@@ -258,6 +260,9 @@ VOICE_IDLE_PROMPT_S: float = env.float("VOICE_IDLE_PROMPT_S", default=10.0)
 VOICE_MAX_CALL_S: float = env.float("VOICE_MAX_CALL_S", default=1800.0)
 VOICE_STALL_S: float = env.float("VOICE_STALL_S", default=8.0)
 VOICE_MAX_CALLS_PER_CUSTOMER: int = env.int("VOICE_MAX_CALLS_PER_CUSTOMER", default=2)
+# A warm escalation (contract section 8): after this long with nobody joining the call, the
+# agent offers the customer a callback.
+ESCALATION_WAIT_S: float = env.float("ESCALATION_WAIT_S", default=90.0)
 # The agent's first words (EU AI Act art. 50: people must be told they talk to an AI).
 VOICE_AI_DISCLOSURE: str = env.str(
     "VOICE_AI_DISCLOSURE", default="Hi, I'm Priya, an AI assistant for the support team."
@@ -380,3 +385,6 @@ LOGGING = {
 # ModelBackend, except that permission names are read without projecting a joined field,
 # which the embedded SecantusDB answers wrongly (see support/staff/auth.py).
 AUTHENTICATION_BACKENDS = ["support.staff.auth.PermissionNamesBackend"]
+
+# Open tickets waiting longer than this are flagged on the queue and counted on the dashboard.
+QUEUE_OVERDUE_MINUTES: int = env.int("QUEUE_OVERDUE_MINUTES", default=15)

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('support', '0006_call_records_and_used_tokens'),
+        ('support', '0010_call_records_and_used_tokens'),
     ]
 
     operations = [

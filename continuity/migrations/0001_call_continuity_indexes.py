@@ -19,6 +19,6 @@ def drop_indexes(apps: object, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("support", "0006_call_records_and_used_tokens")]
+    dependencies = [("support", "0010_call_records_and_used_tokens")]
 
     operations = [migrations.RunPython(create_indexes, drop_indexes)]

@@ -1,11 +1,10 @@
 """Django's ModelBackend, reading permission names without projecting a joined field.
 
-ModelBackend names permissions with `values_list("content_type__app_label", "codename")`,
-which django-mongodb-backend sends as a nested `$project` (`{"django_content_type":
-{"app_label": 1}}`). The embedded SecantusDB (0.7.0b3) answers that with the number 1 instead
-of the app label, so every group permission came out as "1.view_call" and staff saw 403s. Here
-the content types are looked up by id from ContentType's cache instead: same result on MongoDB,
-right result on SecantusDB, and no $lookup to project.
+ModelBackend names permissions with `values_list("content_type__app_label", "codename")`, a
+$lookup of the content types on every permission read. Here the content types are looked up by
+id from ContentType's cache instead: the same names, and no $lookup. (Before the project's
+database engine sent joined fields by dotted path, voiceproject/mongodb/compiler.py, the
+embedded SecantusDB also answered that projection with the number 1 instead of the label.)
 
 The permission ids are also found without joins (ModelBackend filters Permission through the
 group and user tables, two $lookup pipelines over every permission): the user's groups, their
@@ -30,20 +29,31 @@ class PermissionNamesBackend(ModelBackend):
         cache_name = f"_{from_name}_perm_cache"
         if not hasattr(user_obj, cache_name):
             if user_obj.is_superuser:
-                perms = Permission.objects.all()
+                names = _names(Permission.objects.all())
             else:
-                perms = Permission.objects.filter(pk__in=_permission_ids(user_obj, from_name))
-            rows = perms.values_list("content_type_id", "codename").order_by()
-            names = {
-                f"{ContentType.objects.get_for_id(type_id).app_label}.{codename}"
-                for type_id, codename in rows
-            }
+                names = granted_permissions(user_obj, from_name)
             setattr(user_obj, cache_name, names)
         return getattr(user_obj, cache_name)
 
     async def _aget_permissions(self, user_obj: Any, obj: Any, from_name: str) -> set[str]:
         # ModelBackend's async twin (behind `ahas_perm`) projects the joined field as well.
         return await sync_to_async(self._get_permissions)(user_obj, obj, from_name)
+
+
+def granted_permissions(user_obj: Any, from_name: str = "both") -> set[str]:
+    """The permission names `user_obj`'s groups ("group"), own permissions ("user") or both
+    grant, whether or not the user is active or a superuser (what reactivating them gives)."""
+    sources = ("user", "group") if from_name == "both" else (from_name,)
+    ids = [pk for source in sources for pk in _permission_ids(user_obj, source)]
+    return _names(Permission.objects.filter(pk__in=ids)) if ids else set()
+
+
+def _names(perms: Any) -> set[str]:
+    rows = perms.values_list("content_type_id", "codename").order_by()
+    return {
+        f"{ContentType.objects.get_for_id(type_id).app_label}.{codename}"
+        for type_id, codename in rows
+    }
 
 
 def _permission_ids(user_obj: Any, from_name: str) -> list[Any]:

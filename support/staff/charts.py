@@ -1,13 +1,30 @@
-"""Small horizontal bar charts, computed here and drawn as inline SVG by staff/_bar_chart.html."""
+"""Charts for the dashboard, computed here and drawn as inline SVG by the staff/_*_chart.html
+templates: no JavaScript, no build step. Colours are CSS classes (static/staff/staff.css maps
+them to the admin's colour variables), so the charts follow the admin's light and dark themes.
+Pure: figures in, geometry out.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ROW_HEIGHT = 24
 LABEL_WIDTH = 130
 BAR_SPACE = 260
 VALUE_WIDTH = 110
+
+# Column and line charts: one plot size, scaled down by the browser on narrow screens.
+WIDTH = 520
+HEIGHT = 220
+LEFT = 52  # room for the y-axis labels
+BOTTOM = 22  # room for the x-axis labels
+TOP = 8
+RIGHT = 8
+MAX_X_LABELS = 7
+
+
+# --- Horizontal bars ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -52,3 +69,187 @@ def bar_chart(title: str, rows: list[tuple[str, int, str]]) -> BarChart:
         for index, (label, value, display) in enumerate(rows)
     ]
     return BarChart(title=title, bars=bars)
+
+
+# --- Axes shared by column and line charts -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: float  # x or y in the plot's coordinates
+    text: str
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    label: str
+    css: str  # a class of static/staff/staff.css: chart-1 … chart-8
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least `value`."""
+    if value <= 0:
+        return 1.0
+    power = 1.0
+    while power * 10 <= value:
+        power *= 10
+    while power > value:
+        power /= 10
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
+# Round tops for an axis of seconds: ticks then fall on whole quarter-minutes and minutes.
+TIME_TOPS = (20, 40, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200)
+
+
+def time_ceiling(seconds: float) -> float:
+    """The smallest of TIME_TOPS that is at least `seconds` (or `seconds` past the last)."""
+    return next((top for top in TIME_TOPS if top >= seconds), seconds)
+
+
+def _y_ticks(top: float, fmt: Callable[[float], str]) -> list[Tick]:
+    plot = HEIGHT - TOP - BOTTOM
+    return [Tick(TOP + plot - plot * n / 4, fmt(top * n / 4)) for n in range(5)]
+
+
+def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
+    step = max(1, -(-len(labels) // MAX_X_LABELS))  # ceiling division
+    return [Tick(centres[i], labels[i]) for i in range(0, len(labels), step)]
+
+
+def _centres(count: int) -> list[float]:
+    slot = (WIDTH - LEFT - RIGHT) / max(1, count)
+    return [LEFT + slot * (i + 0.5) for i in range(count)]
+
+
+# --- Stacked columns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    title: str  # the tooltip: "21 Nov: Escalated to a person, 3"
+
+
+@dataclass(frozen=True)
+class ColumnChart:
+    title: str
+    segments: list[Segment]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    legend: list[Series]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right_edge: int = WIDTH - RIGHT
+    baseline: int = HEIGHT - BOTTOM
+
+    @property
+    def empty(self) -> bool:
+        return not self.segments
+
+
+def column_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    values: Sequence[dict[str, float]],
+    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+) -> ColumnChart:
+    """One column per label, stacked by series; `values[i]` maps series keys to amounts."""
+    totals = [sum(v.get(s.key, 0) for s in series) for v in values]
+    top = nice_ceiling(max(totals, default=0))
+    plot = HEIGHT - TOP - BOTTOM
+    centres = _centres(len(labels))
+    width = (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.7
+    segments = []
+    for label, centre, column in zip(labels, centres, values, strict=True):
+        base = float(HEIGHT - BOTTOM)
+        for s in series:
+            amount = column.get(s.key, 0)
+            if amount <= 0:
+                continue
+            height = plot * amount / top
+            base -= height
+            segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
+                                    round(width, 1), round(height, 1), s.css,
+                                    f"{label}: {s.label}, {fmt(amount)}"))  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt),
+                       list(series))  # fmt: skip
+
+
+# --- Lines -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Line:
+    series: Series
+    runs: list[str]  # SVG polyline points, one run per stretch of days with a value
+    points: list[Point]
+
+
+@dataclass(frozen=True)
+class LineChart:
+    title: str
+    lines: list[Line]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right_edge: int = WIDTH - RIGHT
+    baseline: int = HEIGHT - BOTTOM
+
+    @property
+    def empty(self) -> bool:
+        return not any(line.points for line in self.lines)
+
+    @property
+    def legend(self) -> list[Series]:
+        return [line.series for line in self.lines]
+
+
+def line_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[Series, Sequence[float | None]]],
+    fmt: Callable[[float], str],
+    top: float | None = None,
+) -> LineChart:
+    """Lines over the labels; a None value (no data that day) breaks the line there."""
+    highest = max((v for _, vs in series for v in vs if v is not None), default=0)
+    top = top if top is not None else nice_ceiling(highest)
+    plot = HEIGHT - TOP - BOTTOM
+    centres = _centres(len(labels))
+    lines = []
+    for s, values in series:
+        runs: list[list[str]] = []
+        points = []
+        previous: float | None = None
+        for label, x, value in zip(labels, centres, values, strict=True):
+            if value is None:
+                previous = None
+                continue
+            y = HEIGHT - BOTTOM - plot * min(value, top) / top
+            if previous is None:
+                runs.append([])
+            runs[-1].append(f"{x:.1f},{y:.1f}")
+            points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}"))
+            previous = value
+        lines.append(Line(s, [" ".join(run) for run in runs], points))
+    return LineChart(title, lines, _x_ticks(labels, centres), _y_ticks(top, fmt))

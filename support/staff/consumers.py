@@ -47,3 +47,6 @@ class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
 
     async def escalation_opened(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "escalation", "ticket": event["ticket"]})
+
+    async def escalation_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "changed", "ticket": event["ticket"]})

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from support.models import Call, Channel, Customer
+from support.money import MoneyError, format_inr, rupees, to_paise
+from support.mongo import Document
+from support.staff.labels import CHANNEL_LABELS, END_REASON_LABELS, OUTCOME_LABELS
+from support.staff.search import find_customers
 
 
 def staff_usernames() -> list[str]:
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     users = get_user_model().objects.filter(is_active=True, is_staff=True)  # type: ignore[attr-defined]
     return list(users.order_by("username").values_list("username", flat=True))
+
+
+class RupeesField(forms.CharField):
+    """Rupees in the form ("5000" or "5,000.50"), paise in the model."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return rupees(value) if isinstance(value, int) else value
+
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return to_paise(text)
+        except MoneyError as error:
+            raise ValidationError(
+                f"Enter an amount in rupees, like 5000 or 2500.50 ({error})."
+            ) from error
 
 
 class AssignForm(forms.Form):
@@ -37,30 +59,99 @@ def _local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-class CallFilterForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    customer = forms.CharField(required=False, help_text="user id or phone", max_length=20)
-    channel = forms.ChoiceField(required=False, choices=[("", "any"), *Channel.choices])
-    end_reason = forms.CharField(required=False, max_length=64, label="Outcome")
+def _choices(labels: dict[str, str]) -> list[tuple[str, str]]:
+    return [("", "any"), *sorted(labels.items(), key=lambda item: item[1])]
 
-    def filter(self, calls: QuerySet[Call]) -> QuerySet[Call]:
-        """`calls` narrowed by the valid filters (days are local days, `until` inclusive)."""
-        data = self.cleaned_data if self.is_valid() else {}
+
+class DayRangeForm(forms.Form):
+    """From/to local days (both inclusive); a day that is not a date is an error on its field."""
+
+    since = forms.DateField(required=False, label="From",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end is before the start.")
+        return cleaned
+
+    def time_range(self) -> dict[str, dt.datetime]:
+        """`{"$gte": …, "$lt": …}` for the chosen days (valid forms only)."""
+        data = self.cleaned_data if self.is_bound else {}
+        bounds: dict[str, dt.datetime] = {}
         if data.get("since"):
-            calls = calls.filter(started_at__gte=_local_midnight(data["since"]))
+            bounds["$gte"] = _local_midnight(data["since"])
         if data.get("until"):
-            next_day = data["until"] + dt.timedelta(days=1)
-            calls = calls.filter(started_at__lt=_local_midnight(next_day))
-        if data.get("channel"):
-            calls = calls.filter(channel=data["channel"])
-        if data.get("end_reason"):
-            calls = calls.filter(end_reason=data["end_reason"].strip())
-        customer = (data.get("customer") or "").strip()
-        if customer.isdigit() and len(customer) < 10:
-            calls = calls.filter(customer_id=int(customer))
-        elif customer:
-            # A phone number: find the customer first, so no join runs over the calls.
-            user_ids = Customer.objects.filter(phone=customer).values_list("user_id", flat=True)
-            calls = calls.filter(customer_id__in=list(user_ids))
-        return calls
+            bounds["$lt"] = _local_midnight(data["until"] + dt.timedelta(days=1))
+        return bounds
+
+
+class CallFilterForm(DayRangeForm):
+    """The call list's filters. Invalid filters are errors shown next to their field, and the
+    list is not shown at all until they are fixed: a filter is never silently dropped."""
+
+    customer = forms.CharField(required=False, max_length=100,
+                               help_text="name, phone, email or user id")
+    channel = forms.ChoiceField(required=False, choices=_choices(CHANNEL_LABELS))
+    outcome = forms.ChoiceField(required=False, choices=_choices(OUTCOME_LABELS))
+    end_reason = forms.ChoiceField(required=False, label="Ended",
+                                   choices=_choices(END_REASON_LABELS))
+
+    def clean_customer(self) -> list[int] | None:
+        term = self.cleaned_data.get("customer", "").strip()
+        if not term:
+            return None
+        user_ids = [c.user_id for c in find_customers(term)]
+        if not user_ids:
+            raise ValidationError(f"No customer matches “{term}”.")
+        return user_ids
+
+    def match(self) -> Document:
+        """The calls the valid filters select, as a MongoDB filter (call is_valid() first)."""
+        data = self.cleaned_data if self.is_bound else {}
+        match: Document = {}
+        if bounds := self.time_range():
+            match["started_at"] = bounds
+        for name in ("channel", "outcome", "end_reason"):
+            if data.get(name):
+                match[name] = data[name]
+        if data.get("customer"):
+            ids = data["customer"]
+            match["user_id"] = ids[0] if len(ids) == 1 else {"$in": ids}
+        return match
+
+
+class GoodwillForm(forms.Form):
+    """A goodwill credit or a manual refund for one customer. `request_key` is drawn when the
+    form is shown: submitting the same form twice is one request (support/goodwill.py)."""
+
+    kind = forms.ChoiceField(label="What", widget=forms.RadioSelect, initial="credit",
+                             choices=[("credit", "Goodwill credit to the wallet"),
+                                      ("refund", "Manual refund of an order")])  # fmt: skip
+    order_id = forms.ChoiceField(label="Order", required=False)
+    amount = RupeesField(label="Amount (₹)", widget=forms.TextInput(attrs={"maxlength": 20,
+                                                                       "inputmode": "decimal"}))
+    reason = forms.CharField(label="Why", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, orders: list[Any], *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("request_key", secrets.token_urlsafe(24))
+        super().__init__(*args, **kwargs)
+        order_id = self.fields["order_id"]
+        assert isinstance(order_id, forms.ChoiceField)  # declared above
+        order_id.choices = [("", "— for a refund, choose the order —")] + [
+            (o.order_id, f"{o.order_id} · {o.restaurant} · {format_inr(o.amount)}")
+            for o in orders
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("kind") == "refund" and not cleaned.get("order_id"):
+            self.add_error("order_id", "Choose the order to refund.")
+        if cleaned.get("kind") == "credit":
+            cleaned["order_id"] = None
+        return cleaned

@@ -176,7 +176,5 @@ async def test_the_back_office_runs_under_its_content_security_policy(
     await expect(page.locator(".action-counter")).to_contain_text("1 of 1 selected")
     # And the live queue's script opened its WebSocket.
     await page.goto(back_office.server.url + "/staff/queue/")
-    await expect(page.locator("[data-live-status]")).to_have_text(
-        "Live: new tickets appear here as callers are escalated."
-    )
+    await expect(page.locator("[data-live-status]")).to_contain_text("Live:")
     assert back_office.problems == []

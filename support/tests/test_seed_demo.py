@@ -17,6 +17,12 @@ from support.demo_data import build_demo_data, live_orders
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    # Each test seeds again, and the demo login's PBKDF2 hash costs most of a second.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 STATUSES = {"placed", "preparing", "out_for_delivery", "delivered", "cancelled", "refunded"}
 REFUND_WINDOW = dt.timedelta(hours=2)
 
@@ -25,6 +31,25 @@ def seed(*args: str) -> str:
     out = StringIO()
     call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
+
+
+_seeded: dict[str, Any] = {}
+
+
+def seeded() -> str:
+    """seed_demo's output, as on a fresh database. The first call in this module runs it; the
+    others put back what it wrote (a plain insert, much quicker than seeding again)."""
+    db = mongo.sync_db()
+    if not _seeded:
+        output = seed()
+        _seeded["output"] = output
+        _seeded["docs"] = {name: list(db[name].find()) for name in db.list_collection_names()}
+        return output
+    for name, documents in _seeded["docs"].items():
+        db[name].delete_many({})
+        if documents:
+            db[name].insert_many([dict(doc) for doc in documents])
+    return str(_seeded["output"])
 
 
 def docs(collection: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -58,7 +83,7 @@ def printed_login(output: str) -> tuple[str, str]:
 
 
 def test_it_loads_twenty_customers_and_about_two_hundred_orders() -> None:
-    output = seed()
+    output = seeded()
 
     customers = docs("customers")
     orders = docs("orders")
@@ -69,11 +94,11 @@ def test_it_loads_twenty_customers_and_about_two_hundred_orders() -> None:
     numbers = sorted(int(o["order_id"].removeprefix("ORD-")) for o in orders)
     assert numbers == list(range(1001, 1001 + len(orders)))
     assert f"added 20 customers, {len(orders)} orders" in output
-    assert len(docs("complaints")) == 3 and len(docs("escalations")) == 2
+    assert f"{len(docs('calls'))} calls" in output
 
 
 def test_orders_are_in_every_status() -> None:
-    seed()
+    seeded()
 
     orders = docs("orders")
     assert {o["status"] for o in orders} == STATUSES
@@ -84,7 +109,7 @@ def test_orders_are_in_every_status() -> None:
 
 
 def test_customers_are_spread_over_all_four_tiers() -> None:
-    seed()
+    seeded()
 
     by_tier: dict[str, int] = {}
     for name in tiers_by_user().values():
@@ -94,7 +119,7 @@ def test_customers_are_spread_over_all_four_tiers() -> None:
 
 
 def test_refunded_orders_carry_their_refund_and_a_matching_refund_record() -> None:
-    seed()
+    seeded()
 
     refunded = docs("orders", {"status": "refunded"})
     refunds = {r["order_id"]: r for r in docs("refunds")}
@@ -113,7 +138,7 @@ def test_refunded_orders_carry_their_refund_and_a_matching_refund_record() -> No
 
 
 def test_customers_of_every_tier_have_a_delivery_inside_the_refund_window() -> None:
-    seed()
+    seeded()
 
     now = dt.datetime.now(dt.UTC)
     recent = [o for o in docs("orders", {"status": "delivered"})
@@ -127,7 +152,7 @@ def test_the_printed_staff_login_opens_the_admin(settings: Any) -> None:
     # Tests run with DEBUG off, whose manifest storage needs collectstatic's output.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-    username, password = printed_login(seed())
+    username, password = printed_login(seeded())
     client = Client()
 
     response = client.post("/admin/login/?next=/admin/",
@@ -148,9 +173,10 @@ def test_the_staff_user_joins_the_support_lead_group() -> None:
 
 
 def test_running_it_again_changes_nothing() -> None:
-    first = seed()
+    first = seeded()
     before = {name: docs(name) for name in
-              ("customers", "orders", "refunds", "complaints", "escalations")}
+              ("customers", "orders", "refunds", "complaints", "escalations", "calls",
+               "callbacks")}
     user = User.objects.get(username="support")
 
     second = seed()
@@ -162,7 +188,7 @@ def test_running_it_again_changes_nothing() -> None:
 
 
 def test_refresh_recent_puts_a_day_old_refunded_delivery_back_in_the_window() -> None:
-    seed()
+    seeded()
     live = live_orders(build_demo_data(dt.datetime.now(dt.UTC)))
     order = next(o for o in live if o.status == "delivered" and o.user_id == 4)
     db = mongo.sync_db()
@@ -190,3 +216,92 @@ def test_refresh_recent_puts_a_day_old_refunded_delivery_back_in_the_window() ->
     assert docs("refunds", {"order_id": order.order_id}) == []
     assert docs("customers", {"user_id": 4})[0]["wallet_balance"] == wallet_before_demo
     assert "no longer recent" not in seed()
+
+
+# --- A month of support calls -----------------------------------------------------------------
+
+ID_SHAPE = re.compile(r"^(TKT|CMP|RFD|CB)-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$")
+
+
+def test_a_month_of_calls_with_transcripts_tools_and_outcomes() -> None:
+    seeded()
+
+    calls = docs("calls")
+    now = dt.datetime.now(dt.UTC)
+    assert 150 <= len(calls) <= 300
+    assert all(now - utc(c["started_at"]) <= dt.timedelta(days=31) for c in calls)
+    outcomes = {c["outcome"] for c in calls}
+    assert {"resolved_info", "resolved_refund", "complaint_filed", "escalated", "abandoned",
+            "callback_scheduled"} <= outcomes
+    assert {c["channel"] for c in calls} == {"web", "phone"}
+    for call in calls:
+        assert call["ended_at"] > call["started_at"] and call["transcript"], call["call_id"]
+        assert call["usage"]["total_token_count"] > 0
+        times = [line["at"] for line in call["transcript"]]
+        assert times == sorted(times)
+    # Most callers are settled by the agent; some need a person.
+    settled = sum(c["outcome"] in ("resolved_info", "resolved_refund", "complaint_filed")
+                  for c in calls)
+    assert 0.5 < settled / len(calls) < 0.9
+
+
+def test_refunds_made_in_calls_agree_with_orders_wallets_and_the_call() -> None:
+    seeded()
+
+    calls = {c["call_id"]: c for c in docs("calls")}
+    in_calls = [r for r in docs("refunds") if r["call_id"]]
+    assert in_calls
+    for refund in in_calls:
+        call = calls[refund["call_id"]]
+        [tool] = [t for t in call["tool_calls"] if t["name"] == "initiate_refund"]
+        assert tool["args"]["order_id"] == refund["order_id"]
+        assert tool["result"]["refund_id"] == refund["refund_id"]
+        [order] = docs("orders", {"order_id": refund["order_id"]})
+        assert order["status"] == "refunded" and order["refund"]["amount"] == refund["amount"]
+        assert utc(order["delivered_at"]) <= utc(call["started_at"])
+        assert utc(call["started_at"]) - utc(order["delivered_at"]) <= REFUND_WINDOW
+
+
+def test_tickets_complaints_and_callbacks_come_from_calls_in_one_id_shape() -> None:
+    seeded()
+
+    tickets, complaints = docs("escalations"), docs("complaints")
+    calls = {c["call_id"] for c in docs("calls")}
+    assert all(ID_SHAPE.match(t["ticket_id"]) for t in tickets)
+    assert all(ID_SHAPE.match(c["complaint_id"]) for c in complaints)
+    assert all(ID_SHAPE.match(c["callback_id"]) for c in docs("callbacks"))
+    assert {t["status"] for t in tickets} == {"open", "claimed", "resolved"}
+    assert sum(bool(t["order_id"]) for t in tickets) >= 3  # escalations carry their order
+    assert all(t["call_id"] in calls for t in tickets if t["call_id"])
+    assert all(t["assignee"] == "support" for t in tickets if t["status"] != "open")
+
+
+def test_the_dashboard_is_alive_on_the_first_run(settings: Any) -> None:
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    username, password = printed_login(seeded())
+    client = Client()
+    client.login(username=username, password=password)
+
+    board = client.get("/staff/").context["board"]
+
+    assert board.total.calls >= 150 and board.total.refunds >= 5
+    assert board.containment != "—" and board.handle_time != "—"
+
+
+@pytest.mark.parametrize("later", [dt.timedelta(hours=7), dt.timedelta(days=1, hours=3)])
+def test_the_ids_are_the_same_whenever_it_runs(later: dt.timedelta) -> None:
+    """Running seed_demo again later adds nothing: every id comes out the same."""
+    now = dt.datetime(2026, 11, 21, 4, 30, tzinfo=dt.UTC)
+    first, again = build_demo_data(now), build_demo_data(now + later)
+
+    def ids(demo: Any) -> dict[str, set[str]]:
+        return {
+            "calls": {c["call_id"] for c in demo.calls},
+            "tickets": {t["ticket_id"] for t in demo.escalations},
+            "complaints": {c["complaint_id"] for c in demo.complaints},
+            "callbacks": {c["callback_id"] for c in demo.callbacks},
+            "refunds": {o.refund.refund_id for o in demo.support.orders if o.refund},
+        }
+
+    assert ids(again) == ids(first)

@@ -16,6 +16,7 @@ from support.importer import (
     read_existing,
     write_support_data,
 )
+from support.name_keys import fill_name_keys
 
 
 class Command(BaseCommand):
@@ -43,6 +44,7 @@ class Command(BaseCommand):
             ) from None
         try:
             result = write_support_data(db, data)
+            fill_name_keys(db, [customer.user_id for customer in data.customers])
         except BulkWriteError as error:
             # Someone else wrote a clashing record between the check and the write; every
             # write is an idempotent upsert, so loading the file again completes it.

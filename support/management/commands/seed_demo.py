@@ -11,13 +11,13 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
 from support.importer import OrderRecord, order_document, write_support_data
+from support.name_keys import fill_name_keys
 
 Document = dict[str, Any]
 
@@ -41,8 +41,9 @@ def demo_staff_password() -> str:
 class Command(BaseCommand):
     help = (
         "Load the demo data set: 20 customers (user_id 1-20) across the four refund tiers, "
-        "about 200 orders (ORD-1001...) in every status, a few complaints and escalation "
-        "tickets, and the demo staff user, whose login is printed at the end of every run. "
+        "about 200 orders (ORD-1001...) in every status, a month of about 200 support calls "
+        "with the refunds, complaints, escalation tickets and callbacks they made, and the "
+        "demo staff user (a support lead), whose login is printed at the end of every run. "
         "Existing records are never changed, so running it again adds nothing. "
         "Some orders were delivered minutes before the first run so a refund can be tried "
         "live; on a later day they are outside the 2-hour refund window: "
@@ -64,8 +65,12 @@ class Command(BaseCommand):
         db = mongo.sync_db()
         try:
             written = write_support_data(db, demo.support, only_new=True, now=now)
+            fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
             tickets = _insert_new(db, "escalations", "ticket_id", demo.escalations)
+            calls = _insert_new(db, "calls", "call_id", demo.calls)
+            callbacks = _insert_new(db, "callbacks", "callback_id", demo.callbacks)
+            _link_refunds_to_calls(db, demo.refund_calls)
         except BulkWriteError as error:
             # A clash with data loaded otherwise (e.g. a phone number already taken).
             raise CommandError(f"could not seed the demo data: {_first_error(error)}") from None
@@ -73,7 +78,8 @@ class Command(BaseCommand):
         added = [
             (written.customers.added, "customers"), (written.orders.added, "orders"),
             (written.refunds.added, "refunds"), (complaints, "complaints"),
-            (tickets, "escalations"), (int(staff_created), "staff user"),
+            (tickets, "escalations"), (calls, "calls"), (callbacks, "callbacks"),
+            (int(staff_created), "staff user"),
         ]
         self.stdout.write(
             "Demo data: added " + ", ".join(f"{n} {what}" for n, what in added) + "."
@@ -116,11 +122,25 @@ def _first_error(error: BulkWriteError) -> str:
 
 def _insert_new(db: Database[Document], collection: str, key: str,
                 docs: Sequence[Document]) -> int:
-    """Insert the documents whose `key` is not there yet; returns how many were added."""
+    """Insert the documents whose `key` is not there yet; returns how many were added.
+
+    One query finds the keys already present, then one unordered insert adds the rest: a
+    second seed_demo reads a few ids instead of upserting every call again.
+    """
     if not docs:
         return 0
-    requests = [UpdateOne({key: doc[key]}, {"$setOnInsert": doc}, upsert=True) for doc in docs]
-    return db[collection].bulk_write(requests, ordered=True).upserted_count
+    present = set(db[collection].distinct(key, {key: {"$in": [doc[key] for doc in docs]}}))
+    missing = [doc for doc in docs if doc[key] not in present]
+    if missing:
+        db[collection].insert_many([dict(doc) for doc in missing], ordered=False)
+    return len(missing)
+
+
+def _link_refunds_to_calls(db: Database[Document], refund_calls: Sequence[tuple[str, str]]) -> None:
+    """Name the call each demo refund was made in (the import writes refunds without one)."""
+    for refund_id, call_id in refund_calls:
+        db.refunds.update_one({"refund_id": refund_id, "call_id": ""},
+                              {"$set": {"call_id": call_id}})
 
 
 def _ensure_staff_user() -> bool:

@@ -4,9 +4,9 @@
 * arjun: a support lead (also the refund tiers, minting voice tokens and their audit);
 * guest: a signed-in customer-side user who is not staff.
 
-The database is flushed after each test, which removes the groups migration 0003 made (and
-the leads' permissions realtime's 0002 added): the `staff_groups` fixture makes them again
-with the migrations' own functions.
+The database is put back after each test; the `staff_groups` fixture makes the groups again
+with the migrations' own functions (support's 0003 and those that add to the groups since,
+realtime's 0002 among them).
 
 The staff browser test (one directory up) imports the few fixtures it needs from here instead:
 it must not get the autouse settings, which would hold only in the test process, not in the
@@ -41,6 +41,8 @@ from support.models import (
 PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
 _leads_mint_migration = importlib.import_module("realtime.migrations.0002_leads_mint_voice_tokens")
+_team_migration = importlib.import_module("support.migrations.0006_leads_manage_agents")
+_goodwill_migration = importlib.import_module("support.migrations.0007_goodwill")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 
@@ -66,6 +68,8 @@ def fresh_cache() -> Iterator[None]:
 def staff_groups(db: Any) -> dict[str, Group]:
     _groups_migration.create_staff_groups(apps, None)
     _leads_mint_migration.grant_to_leads(apps, None)
+    _team_migration.grant_team_management(apps, None)
+    _goodwill_migration.grant_goodwill(apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
 
 

@@ -140,9 +140,10 @@ def test_call_page_shows_transcript_and_tool_calls_read_only(agent: Client, priy
     assert response.status_code == 200
     body = response.content.decode()
     assert "My dosa was cold and soggy." in body
-    assert "escalate_to_human" in body and "42 ms" in body
-    assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # arguments as readable JSON
-    assert "total_token_count" in body
+    assert "Escalated to a person (Normal): ticket TKT-AAAAAA" in body and "42 ms" in body
+    assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # the raw arguments, disclosed
+    assert "Total: 1,540 tokens" in body and "3:05" in body
+    assert "total_token_count" not in body
     assert 'name="_save"' not in body  # read-only for everyone
 
 
@@ -227,3 +228,37 @@ def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer)
         CappedCountPaginator.CAP = cap
 
     assert response.context["cl"].result_count == 10  # stopped counting at the cap
+
+
+def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
+    agent: Client, priya: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from support.models import Call
+
+    now = datetime.now(UTC)
+    for n in range(3):
+        Call.objects.create(call_id=f"call-old-{n}", channel="web", end_reason="idle",
+                            started_at=now - timedelta(days=40 + n))  # fmt: skip
+
+    listed = agent.get("/admin/support/call/")
+    ended_idle = agent.get("/admin/support/call/", {"end_reason": "idle"})
+
+    assert [c.call_id for c in rows(listed)] == ["call-priya-1", "call-old-0", "call-old-1",
+                                                 "call-old-2"]  # fmt: skip
+    assert {c.call_id for c in rows(ended_idle)} == {"call-old-0", "call-old-1", "call-old-2"}
+    body = listed.content.decode()
+    assert "Ended after silence" in body and "Caller hung up" in body  # the filter's labels
+
+
+def test_a_refund_page_shows_rupees_and_the_customer(agent: Client, asha: Customer) -> None:
+    from support.models import Refund
+
+    refund = Refund.objects.create(refund_id="RFD-AAAAAA", order_id="ORD-1005", customer=asha,
+                                   amount=26_850, percent=75, tier="Gold")  # fmt: skip
+
+    body = agent.get(f"/admin/support/refund/{refund.pk}/change/").content.decode()
+
+    assert "₹268.50" in body and "Asha Verma" in body
+    assert "26850" not in body

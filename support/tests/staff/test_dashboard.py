@@ -1,8 +1,10 @@
-"""The /staff/ dashboard: today's and this week's calls and refunds, complaints, open tickets."""
+"""The /staff/ dashboard: the operation over a range of days, its charts and CSV exports."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import csv
+import io
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -10,63 +12,170 @@ from django.test import Client
 from django.utils import timezone
 
 from support.models import Call, Customer, Refund
-from support.staff.charts import bar_chart
-from support.staff.queries import dashboard, local_midnight
+from support.mongo import sync_db
+from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
+from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
 from support.tests.staff.conftest import make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 
 
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
 @pytest.fixture
-def activity(priya: Customer) -> None:
-    """Two calls today (priya's from the fixture and one more), one 3 days ago, one 9 days ago;
-    refunds of ₹120 today and ₹80 two days ago; complaints; open tickets."""
-    today = local_midnight(timezone.now()) + timedelta(minutes=1)
-    for call_id, at in [("c-today", today), ("c-3d", today - timedelta(days=3)),
-                        ("c-9d", today - timedelta(days=9))]:  # fmt: skip
-        Call.objects.create(call_id=call_id, channel="web", started_at=at)
-    # priya's own call was 30 minutes ago: yesterday, just after midnight. Pin it to today.
-    Call.objects.filter(call_id="call-priya-1").update(started_at=today + timedelta(minutes=1))
+def today() -> date:
+    return timezone.localdate()
+
+
+def add_call(call_id: str, started: datetime, seconds: int, outcome: str | None,
+             user_id: int | None = 301) -> None:  # fmt: skip
+    doc: dict[str, Any] = {
+        "call_id": call_id, "user_id": user_id, "channel": "web", "started_at": started,
+        "ended_at": started + timedelta(seconds=seconds), "end_reason": "caller_hung_up",
+        "transcript": [], "tool_calls": [],
+    }  # fmt: skip
+    if outcome is not None:
+        doc["outcome"] = outcome
+    sync_db().calls.insert_one(doc)
+
+
+@pytest.fixture
+def activity(priya: Customer, today: date) -> None:
+    """Today: 4 calls (two settled by the agent, one escalated, one without an outcome);
+    three days ago: 2 calls (one refund, one callback); 40 days ago: one. Refunds of ₹120 today
+    and ₹80 two days ago; complaints; open tickets of several ages."""
+    Call.objects.all().delete()
+    yesterday_3 = today - timedelta(days=3)
+    add_call("c1", at(today, 0, 5), 60, "resolved_info")
+    add_call("c2", at(today, 0, 10), 120, "complaint_filed")
+    add_call("c3", at(today, 0, 15), 240, "escalated")
+    add_call("c4", at(today, 0, 20), 30, None)
+    add_call("c5", at(yesterday_3, 10), 90, "resolved_refund")
+    add_call("c6", at(yesterday_3, 11), 150, "callback_scheduled")
+    add_call("c-old", at(today - timedelta(days=40), 9), 60, "resolved_info")
     Refund.objects.create(refund_id="RFD-T1", order_id="ORD-T1", customer=priya, amount=12_000,
-                          percent=50, tier="Silver", created_at=today)  # fmt: skip
+                          percent=50, tier="Silver", created_at=at(today, 0, 6))  # fmt: skip
     Refund.objects.create(refund_id="RFD-T2", order_id="ORD-T2", customer=priya, amount=8_000,
                           percent=30, tier="Bronze",
-                          created_at=today - timedelta(days=2))  # fmt: skip
+                          created_at=at(today - timedelta(days=2), 12))  # fmt: skip
     make_complaint("CMP-1", category="late_delivery")
     make_complaint("CMP-2", category="late_delivery", days_ago=1)
     make_complaint("CMP-3", category="hygiene")
-    make_complaint("CMP-OLD", category="hygiene", days_ago=30)
+    make_complaint("CMP-OLD", category="hygiene", days_ago=60)
     make_ticket("TKT-U1", priority="urgent", minutes_ago=125)
     make_ticket("TKT-N1", priority="normal", minutes_ago=5)
     make_ticket("TKT-C1", priority="urgent", status="claimed", assignee="meera")
 
 
-def test_dashboard_figures(activity: None) -> None:
-    figures = dashboard()
+def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None:
+    board = dashboard(day_range(None, None, today))
 
-    assert (figures["calls_today"], figures["calls_week"]) == (2, 3)
-    assert (figures["refunds_today"], figures["refunds_today_inr"]) == (1, "₹120.00")
-    assert (figures["refunds_week"], figures["refunds_week_inr"]) == (2, "₹200.00")
-    complaints = {bar.label: bar.display for bar in figures["complaints_chart"].bars}
+    assert board.total.calls == 6  # the call 40 days ago is outside the default 30 days
+    # Of the 5 calls with an outcome, 3 were settled by the agent, 2 went to a person.
+    assert (board.containment, board.escalation_rate) == ("60%", "40%")
+    assert board.handle_time == "1:55"  # (60+120+240+30+90+150)/6 s = 115 s
+    assert (board.refunded, board.total.refunds) == ("₹200.00", 2)
+    assert (board.open_total, board.overdue, board.claimed_total) == (2, 1, 1)
+    ages = {bar.label: bar.display for bar in board.ages_chart.bars}
+    assert ages == {"under 15 min": "1", "15-60 min": "0", "1-4 hours": "1",
+                    "4-24 hours": "0", "over a day": "0"}  # fmt: skip
+    complaints = {bar.label: bar.display for bar in board.complaints_chart.bars}
     assert complaints["Late Delivery"] == "2" and complaints["Hygiene"] == "1"
-    assert figures["open_total"] == 2 and figures["claimed_total"] == 1
-    urgent = figures["open_tickets"][0]
-    assert (urgent["priority"], urgent["count"]) == ("Urgent", 1)
+    today_row = dict(board.per_day)[today.strftime("%d %b")]
+    assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 
 
-def test_dashboard_page_draws_svg_charts(agent: Client, activity: None) -> None:
+def test_a_chosen_range(activity: None, today: date) -> None:
+    board = dashboard(DayRange(today - timedelta(days=45), today - timedelta(days=35)))
+
+    assert board.total.calls == 1 and board.containment == "100%"
+
+
+def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: None) -> None:
     response = agent.get("/staff/")
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count('<svg role="img"') == 4
-    assert "Complaints by category, last 7 days" in body
-    assert "₹120.00" in body and "2\xa0hours, 5\xa0minutes" in body  # oldest urgent ticket
+    assert body.count('<svg role="img"') == 6
+    for expected in ["Calls per day by outcome", "Containment and escalation rate",
+                     "Refunds per day", "Average handle time", "Open tickets by waiting time",
+                     "Resolved: information given", "60%", "40%", "1:55", "₹200.00",
+                     "1 waiting too long", "/staff/export/calls.csv?since="]:  # fmt: skip
+        assert expected in body, expected
+
+
+def test_a_bad_date_range_is_an_error_not_a_default(agent: Client, activity: None) -> None:
+    response = agent.get("/staff/", {"since": "last tuesday"})
+
+    assert response.context["board"] is None
+    assert "Enter a valid date." in response.content.decode()
 
 
 def test_lead_sees_the_dashboard_and_guest_does_not(lead: Client, guest_client: Client) -> None:
     assert lead.get("/staff/").status_code == 200
     assert guest_client.get("/staff/").status_code == 302
+
+
+def test_empty_dashboard(agent: Client, staff_groups: Any) -> None:
+    response = agent.get("/staff/")
+
+    assert response.status_code == 200
+    assert response.context["board"].total.calls == 0
+    assert "Nothing in this range." in response.content.decode()
+
+
+# --- CSV exports ------------------------------------------------------------------------------
+
+
+def export(client: Client, kind: str, **query: str) -> list[list[str]]:
+    response = client.get(f"/staff/export/{kind}.csv", query)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_calls_export_for_the_range(agent: Client, activity: None, today: date) -> None:
+    rows = export(agent, "calls", since=(today - timedelta(days=3)).isoformat(),
+                  until=today.isoformat())  # fmt: skip
+
+    assert rows[0][:4] == ["call", "started", "ended", "duration"]
+    by_id = {row[0]: row for row in rows[1:]}
+    assert set(by_id) == {"c1", "c2", "c3", "c4", "c5", "c6"}
+    assert by_id["c3"][3:] == ["4:00", "web", "301", "Priya Nair", "+919800000301",
+                               "Escalated to a person", "Caller hung up"]  # fmt: skip
+
+
+def test_refunds_and_tickets_export_in_rupees_and_local_time(
+    agent: Client, activity: None, today: date
+) -> None:
+    refunds = export(agent, "refunds")
+    tickets = export(agent, "tickets")
+
+    assert [r[0] for r in refunds[1:]] == ["RFD-T2", "RFD-T1"]
+    assert refunds[2][1] == f"{today.isoformat()} 00:06:00" and refunds[2][6] == "120.00"
+    assert {t[0] for t in tickets[1:]} == {"TKT-U1", "TKT-N1", "TKT-C1"}
+
+
+def test_a_formula_in_a_ticket_reason_is_not_run_by_a_spreadsheet(agent: Client) -> None:
+    make_ticket("TKT-EVIL01", reason='=HYPERLINK("http://evil.example")')
+
+    tickets = export(agent, "tickets")
+
+    assert tickets[1][9] == "'=HYPERLINK(\"http://evil.example\")"
+
+
+def test_an_export_needs_the_calls_permission_and_a_known_kind(
+    agent: Client, guest_client: Client
+) -> None:
+    assert agent.get("/staff/export/orders.csv").status_code == 404
+    assert agent.get("/staff/export/calls.csv", {"until": "soon"}).status_code == 400
+    assert guest_client.get("/staff/export/calls.csv").status_code == 302
+
+
+# --- Charts (pure) ----------------------------------------------------------------------------
 
 
 def test_bars_scale_to_the_largest_value() -> None:
@@ -76,8 +185,58 @@ def test_bars_scale_to_the_largest_value() -> None:
     assert bar_chart("empty", [("a", 0, "0")]).bars[0].width == 0
 
 
-def test_empty_dashboard(agent: Client, staff_groups: Any) -> None:
-    response = agent.get("/staff/")
+@pytest.mark.parametrize("value, top", [(0, 1), (0.3, 0.5), (7, 10), (12, 20), (100, 100),
+                                        (240, 250), (4001, 5000)])  # fmt: skip
+def test_axes_end_at_a_round_number(value: float, top: float) -> None:
+    assert nice_ceiling(value) == top
 
-    assert response.status_code == 200
-    assert response.context["calls_today"] == 0
+
+def test_columns_stack_their_series_up_to_the_axis_top() -> None:
+    a, b = Series("a", "A", "chart-1"), Series("b", "B", "chart-2")
+
+    chart = column_chart("t", ["d1", "d2"], [a, b], [{"a": 6, "b": 4}, {"a": 5}])
+
+    first = [s for s in chart.segments if s.title.startswith("d1")]
+    assert [s.css for s in first] == ["chart-1", "chart-2"]
+    assert first[1].y + first[1].height == first[0].y  # b sits on top of a
+    assert chart.y_ticks[-1].text == "10"
+    assert "d2: A, 5" in [s.title for s in chart.segments]
+
+
+def test_a_line_breaks_where_a_day_has_no_value() -> None:
+    chart = line_chart("t", ["d1", "d2", "d3", "d4"],
+                       [(Series("r", "Rate", "chart-1"), [50.0, None, 25.0, 75.0])],
+                       fmt=lambda v: f"{v:.0f}%", top=100)  # fmt: skip
+
+    line = chart.lines[0]
+    assert len(line.runs) == 2 and len(line.points) == 3
+    assert line.points[0].title == "d1: Rate, 50%"
+
+
+@pytest.mark.parametrize("overdue, labels", [
+    (15, ["under 15 min", "15-60 min", "1-4 hours", "4-24 hours", "over a day"]),
+    (120, ["under an hour", "1-2 hours", "2-4 hours", "4-24 hours", "over a day"]),
+])  # fmt: skip
+def test_waiting_times_break_at_the_overdue_age(overdue: int, labels: list[str]) -> None:
+    assert [label for label, _, _ in age_buckets(overdue)] == labels
+
+
+def test_the_overdue_age_is_configurable(activity: None, today: date, settings: Any) -> None:
+    settings.QUEUE_OVERDUE_MINUTES = 180
+
+    board = dashboard(day_range(None, None, today))
+
+    assert board.overdue == 0  # the oldest open ticket waited 125 minutes
+
+
+def test_past_days_are_remembered_and_today_is_always_counted_afresh(
+    activity: None, today: date
+) -> None:
+    days = day_range(None, None, today)
+    assert dashboard(days).total.calls == 6
+
+    add_call("c-new-today", at(today, 0, 30), 60, "resolved_info")
+    add_call("c-late-entry", at(today - timedelta(days=3), 12), 60, "resolved_info")
+
+    # Today's new call counts at once; a past day's figures are reused for a few minutes.
+    assert dashboard(days).total.calls == 7

@@ -56,27 +56,110 @@ def test_calls_filter(filters: dict[str, str], expected: list[str], lead: Client
     assert listed(lead, **filters) == expected
 
 
-def test_a_bad_filter_is_shown_not_fatal(agent: Client, calls: None) -> None:
-    response = agent.get("/staff/calls/", {"since": "yesterday-ish"})
+@pytest.mark.parametrize(
+    "filters, field, error",
+    [
+        ({"since": "yesterday-ish"}, "since", "Enter a valid date."),
+        ({"channel": "fax"}, "channel",
+         "Select a valid choice. fax is not one of the available choices."),
+        ({"outcome": "escalated-ish"}, "outcome",
+         "Select a valid choice. escalated-ish is not one of the available choices."),
+        ({"customer": "Nobody Atall"}, "customer", "No customer matches “Nobody Atall”."),
+        ({"since": "2026-11-20", "until": "2026-11-01"}, "until",
+         "The end is before the start."),
+    ],
+)  # fmt: skip
+def test_a_bad_filter_is_shown_next_to_its_field_and_lists_nothing(
+    filters: dict[str, str], field: str, error: str, agent: Client, calls: None
+) -> None:
+    response = agent.get("/staff/calls/", {"channel": "phone", **filters})
 
     assert response.status_code == 200
-    assert "Enter a valid date." in response.content.decode()
+    assert response.context["form"].errors[field] == [error]
+    assert response.context["page"] is None  # never the unfiltered list instead
+    body = response.content.decode()
+    assert "Fix the filter marked above" in body and "call-priya-1" not in body
 
 
-def test_call_page_shows_transcript_tool_timings_and_usage(
-    agent: Client, priya_ticket: Any
+@pytest.mark.parametrize(
+    "term", ["Priya", "priya nair", "+91 98000 00301", "9800000301", "09800000301",
+             "priya@example.com", "301"],
+)  # fmt: skip
+def test_the_customer_filter_takes_a_name_phone_email_or_id(
+    term: str, agent: Client, calls: None
 ) -> None:
+    assert listed(agent, customer=term) == ["call-web-today", "call-priya-1"]
+
+
+def test_outcome_filter_uses_the_recorded_outcome_and_shows_labels(
+    agent: Client, calls: None
+) -> None:
+    Call.objects.filter(call_id="call-web-today").update(end_reason="caller_hung_up")
+    from support.mongo import sync_db
+
+    sync_db().calls.update_one({"call_id": "call-web-today"},
+                               {"$set": {"outcome": "resolved_info"}})
+
+    assert listed(agent, outcome="resolved_info") == ["call-web-today"]
+    body = agent.get("/staff/calls/").content.decode()
+    assert '<option value="resolved_info">Resolved: information given</option>' in body
+    assert "Resolved: information given" in body and "Caller hung up" in body
+
+
+def test_call_list_shows_people_durations_and_labels_not_ids(agent: Client, calls: None) -> None:
+    body = agent.get("/staff/calls/").content.decode()
+
+    assert '<a class="person" href="/staff/customers/301/">Priya Nair</a>' in body
+    assert "+91 98000 00301" in body
+    assert "3:05" in body  # priya's call: 3 minutes 5 seconds
+    assert "escalated" not in body.split("<tbody>")[1].split("</tbody>")[0]  # labels only
+
+
+def test_call_list_reads_only_the_fields_it_shows(
+    agent: Client, calls: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo.collection import Collection
+
+    projections: list[Any] = []
+    real_find = Collection.find
+
+    def find(self: Collection[Any], *args: Any, **kwargs: Any) -> Any:  # the real find, watched
+        if self.name == "calls":
+            projections.append(args[1] if len(args) > 1 else kwargs.get("projection"))
+        return real_find(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", find)
+    agent.get("/staff/calls/")
+
+    assert projections and all(p and "transcript" not in p and "tool_calls" not in p
+                               and p.get("_id") == 0 for p in projections)  # fmt: skip
+
+
+@pytest.mark.parametrize("page", ["²", "٣", "x", "-1", "99999999999999999999999"])
+def test_a_page_number_that_is_not_ascii_digits_is_the_first_page(
+    page: str, agent: Client, calls: None
+) -> None:
+    response = agent.get("/staff/calls/", {"page": page})
+
+    assert response.status_code == 200
+
+
+def test_call_page_reads_as_a_conversation(agent: Client, priya_ticket: Any) -> None:
     response = agent.get("/staff/calls/call-priya-1/")
 
     assert response.status_code == 200
     body = response.content.decode()
     for expected in [
+        "Priya Nair", "+91 98000 00301", "3:05",  # who, how long
+        "Escalated to a person", "TKT-AAAAAA",  # outcome label, the ticket it opened
         "My dosa was cold and soggy.", "I&#x27;m sorry, let me get a colleague.",
-        "escalate_to_human", "+3.0 s", "42 ms", "&quot;ticket_id&quot;: &quot;TKT-AAAAAA&quot;",
-        "prompt_token_count", "1200", "total_token_count", "1540",
-        "TKT-AAAAAA",  # the ticket this call opened
+        "<time>0:00</time>", "<time>0:03</time>", "<time>0:04</time>",
+        "Escalated to a person (Normal): ticket TKT-AAAAAA",  # the tool call, in words
+        "&quot;reason&quot;: &quot;cold food&quot;", "42 ms",  # the raw data, behind a disclosure
+        "Input: what the model heard and read", "1,200 tokens", "Total", "1,540 tokens",
     ]:  # fmt: skip
         assert expected in body, expected
+    assert "prompt_token_count" not in body and "caller_hung_up" not in body
 
 
 def test_unknown_call_is_404(agent: Client) -> None:

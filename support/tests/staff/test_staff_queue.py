@@ -88,13 +88,55 @@ def test_ticket_page_shows_customer_order_call_and_notes(agent: Client, priya_ti
     assert response.status_code == 200
     body = response.content.decode()
     for expected in [
-        "Priya Nair", "+919800000301", "₹250.50",  # profile, wallet in rupees
-        "ORD-3001", "Udupi Grand", "₹240.00", "2 × Masala Dosa",  # the order
-        "My dosa was cold and soggy.", "escalate_to_human", "42 ms", "+3.0 s",  # the call
+        "Priya Nair", "+91 98000 00301", "₹250.50",  # profile, wallet in rupees
+        "Cold food, wants a full refund",  # why
+        "ORD-3001", "Udupi Grand", "₹240.00", "Delivered",  # the order
+        "Escalated to a person (Normal): ticket TKT-AAAAAA",  # what the agent did
+        "My dosa was cold and soggy.", "42 ms",  # the call
         "Customer sounded upset.",  # the notes
         "csrfmiddlewaretoken",
     ]:  # fmt: skip
         assert expected in body, expected
+
+
+def test_the_ticket_page_shows_the_call_only_to_staff_who_may_see_calls(
+    staff_groups: Any, priya_ticket: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    reader = User.objects.create_user("reader", password="x", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_escalation"))
+
+    body = client_for(reader).get("/staff/tickets/TKT-AAAAAA/").content.decode()
+
+    assert "Cold food, wants a full refund" in body  # the ticket itself
+    assert "My dosa was cold and soggy." not in body  # not the caller's words
+    assert "Escalated to a person (Normal)" not in body
+    assert "You need permission to view calls to read this call." in body
+
+
+def test_the_queue_rows_alone_for_the_live_page(agent: Client, priya_ticket: Any) -> None:
+    make_ticket("TKT-URG002", priority="urgent", minutes_ago=1)
+
+    response = agent.get("/staff/queue/", {"rows": "1"})
+
+    body = response.content.decode()
+    assert body.lstrip().startswith("<tbody data-queue-rows>") and "<html" not in body
+    assert body.index("TKT-URG002") < body.index("TKT-AAAAAA")  # urgent before high
+    assert body.count('action="/staff/tickets/') == 2 and "csrfmiddlewaretoken" in body
+
+
+def test_a_ticket_never_shows_another_customers_order(agent: Client, priya_ticket: Any) -> None:
+    from support.models import Customer
+    from support.tests.conftest import make_order
+
+    ravi = Customer.objects.create(user_id=202, name="Ravi Kumar", phone="+919800000202")
+    make_order(ravi, "ORD-RAVI1", status="delivered", amount=9_900, placed_hours_ago=3)
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(order_id="ORD-RAVI1")
+
+    body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+
+    assert "ORD-RAVI1 (not found)" in body and "₹99.00" not in body
 
 
 def test_unknown_ticket_is_404(agent: Client) -> None:
@@ -285,6 +327,28 @@ async def test_queue_page_hears_a_new_escalation(meera_cookie: list[tuple[bytes,
     assert message["ticket"]["ticket_id"] == "TKT-LIVE01"
     assert message["ticket"]["priority"] == "urgent"
     assert "_id" not in message["ticket"]
+    await socket.disconnect()
+
+
+async def test_queue_pages_hear_claims_and_resolutions(
+    meera_cookie: list[tuple[bytes, bytes]], priya_ticket: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    assert (await socket.connect())[0]
+
+    await sync_to_async(escalations.claim)("TKT-AAAAAA", "arjun")
+    claimed = await socket.receive_json_from(timeout=2)
+    await sync_to_async(escalations.add_note)("TKT-AAAAAA", "arjun", "called back")
+    await sync_to_async(escalations.resolve)("TKT-AAAAAA", "arjun")
+    resolved = await socket.receive_json_from(timeout=2)
+
+    assert claimed["type"] == "changed"
+    assert (claimed["ticket"]["ticket_id"], claimed["ticket"]["status"],
+            claimed["ticket"]["assignee"]) == ("TKT-AAAAAA", "claimed", "arjun")  # fmt: skip
+    assert resolved["ticket"]["status"] == "resolved"  # a note alone moved nothing
+    assert await socket.receive_nothing(timeout=0.2)
     await socket.disconnect()
 
 

@@ -1,6 +1,6 @@
 """Calls that outlive their process (realtime/call_record.py): `last_seen_at`, and indexes for
-a call's own writes, a customer's open calls and stale ones; and the `used_tokens`
-collection of single-use tokens (realtime/single_use.py), whose entries expire by TTL."""
+a customer's open calls and stale ones (a call's own writes use 0008's call_id index); and
+the `used_tokens` collection of single-use tokens (realtime/single_use.py), whose entries expire by TTL."""
 
 from typing import Any
 
@@ -18,7 +18,7 @@ def drop_used_tokens(apps: object, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0005_staff_list_indexes"),
+        ("support", "0009_customer_name_keys"),
     ]
 
     operations = [
@@ -26,10 +26,6 @@ class Migration(migrations.Migration):
             model_name="call",
             name="last_seen_at",
             field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddIndex(
-            model_name="call",
-            index=models.Index(fields=["call_id"], name="calls_call_id"),
         ),
         migrations.AddIndex(
             model_name="call",

@@ -1,0 +1,155 @@
+"""`/ws/staff/calls/<call_id>`: a staff member on a live call (contract section 8).
+
+Thin by design: check who may do what (`support.monitor_call` to watch, listen and whisper,
+`support.take_over_call` to take over, hand back and end), then pass each action to the
+process carrying the call, through its channel (continuity/process.py), wherever that is.
+What the call publishes comes back through the call's group and this page's own channel
+(livestaff/link.py). Mounted behind AuthMiddlewareStack and the allowed-hosts origin check.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from pymongo.errors import PyMongoError
+
+from continuity.calls import find_call
+from livestaff import protocol
+from livestaff.link import LIVE_CALLS_GROUP, call_group
+from voiceproject.messaging import send_to_channel
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN = 4403
+NOT_LIVE = 4410
+CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
+
+
+@database_sync_to_async
+def _permissions(user: Any) -> set[str]:
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        return set()
+    return {p for p in (protocol.MONITOR, protocol.TAKE_OVER) if user.has_perm(p)}
+
+
+class StaffCallConsumer(AsyncWebsocketConsumer):
+    call_id = ""
+    joined = False
+
+    async def connect(self) -> None:
+        user: Any = self.scope.get("user")
+        self.permissions = await _permissions(user)
+        if protocol.MONITOR not in self.permissions:
+            await self.close(code=FORBIDDEN)
+            return
+        self.call_id = str(self.scope["url_route"]["kwargs"]["call_id"])
+        self.staff = {"username": user.get_username(), "name": user.first_name or ""}
+        self.listening = self.holding = False
+        self._carrier: tuple[str, float] | None = None
+        await self.accept()
+        if await self._carrier_now() is None:
+            await self.send(text_data=protocol.error("not_live", "This call is not live."))
+            await self.close(code=NOT_LIVE)
+            return
+        await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
+        self.joined = True
+        await self._act("watch")
+
+    async def disconnect(self, code: int) -> None:
+        if not self.joined:
+            return
+        await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+        if self.holding:  # a staff page that goes away must not leave the caller alone
+            await self._act("hand_back", "(The colleague's page closed.)")
+        elif self.listening:
+            await self._act("unlisten")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            await self._voice(bytes_data)
+            return
+        action = protocol.decode(text_data or "")
+        if isinstance(action, protocol.Refused):
+            await self.send(text_data=protocol.error(action.code, action.message))
+            return
+        if protocol.PERMISSION[action.kind] not in self.permissions:
+            await self.send(text_data=protocol.error(
+                "forbidden", "You may not do that on a live call; ask a support lead."
+            ))  # fmt: skip
+            return
+        self.listening = {"listen": True, "unlisten": False}.get(action.kind, self.listening)
+        await self._act(action.kind, action.text)
+
+    # --- to the call --------------------------------------------------------------------------
+
+    async def _act(self, kind: str, text: str = "") -> None:
+        carrier = await self._carrier_now()
+        message = {
+            "type": "staff.action", "call_id": self.call_id, "kind": kind, "text": text,
+            "staff": self.staff, "reply_to": self.channel_name,
+        }  # fmt: skip
+        if carrier is None or not await send_to_channel(carrier, message):
+            await self.send(text_data=protocol.error("not_live", "This call is not live."))
+
+    async def _voice(self, pcm: bytes) -> None:
+        if not self.holding or len(pcm) > protocol.MAX_AUDIO_FRAME:
+            return
+        carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S)
+        if carrier is not None:
+            message = {"type": "staff.audio", "call_id": self.call_id, "pcm": pcm,
+                       "staff": self.staff["username"]}  # fmt: skip
+            await send_to_channel(carrier, message, patience_s=0)
+
+    async def _carrier_now(self, fresh_s: float = 0.0) -> str | None:
+        """The channel of the process carrying the call (None when it is not live)."""
+        if self._carrier is not None and time.monotonic() - self._carrier[1] < fresh_s:
+            return self._carrier[0]
+        try:
+            call = await find_call(call_id=self.call_id)
+        except PyMongoError as error:
+            log.warning("staff on call %s: database unavailable: %s", self.call_id, error)
+            return None
+        if call is None or call.ended or call.carrier is None:
+            return None
+        self._carrier = (call.carrier, time.monotonic())
+        return call.carrier
+
+    # --- from the call -----------------------------------------------------------------------
+
+    async def live_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if event.get("type") == "state":
+            self.holding = event.get("staff") == self.staff["username"]
+        await self.send(text_data=protocol.encode(event))
+
+    async def live_audio(self, message: dict[str, Any]) -> None:
+        await self.send(bytes_data=message["bytes"])
+
+
+class LiveCallsConsumer(AsyncWebsocketConsumer):
+    """`/ws/staff/live`: the live calls page, told of every change to any call in progress on
+    any process (each call publishes its line, livestaff/link.py)."""
+
+    joined = False
+
+    async def connect(self) -> None:
+        if protocol.MONITOR not in await _permissions(self.scope.get("user")):
+            await self.close(code=FORBIDDEN)
+            return
+        await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
+        self.joined = True
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page only listens."""
+
+    async def live_call(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=protocol.event("call", call=message["call"]))

@@ -1,0 +1,98 @@
+"""A live call's link to the staff watching it, wherever their pages are served.
+
+The call's process publishes what staff may see to the call's group on the channel layer
+(`call_group(call_id)`: its transcript, tool activity, state) and sends the audio of both
+sides to each listener's own channel. Nothing here is awaited on the call's audio path:
+messages wait in bounded queues that one task per call drains, and what cannot be delivered
+is dropped (a staff page that stalls must never stall a caller). Audio for listeners is
+worthless late: it goes with no patience at all (voiceproject/messaging.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+
+from voiceproject.messaging import send_to_channel, send_to_group
+
+log = logging.getLogger(__name__)
+
+LIVE_CALLS_GROUP = "live-calls"  # the live calls page (/staff/live/)
+QUEUE_LIMIT = 500  # messages waiting for the channel layer, per call (audio first to go)
+
+
+def call_group(call_id: str) -> str:
+    """The group of the staff pages watching one call (channel layer names: ASCII, < 100)."""
+    return "live-call." + call_id
+
+
+class StaffLink:
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.listeners: dict[str, str] = {}  # staff username -> their page's channel
+        self._queue: deque[tuple[str, str, dict[str, Any], float]] = deque()
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_all(), name=f"{self.call_id} staff link")
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    # --- what the call publishes (synchronous: called from the call's hot paths) -----------
+
+    def event(self, payload: dict[str, Any]) -> None:
+        """A section 3 event (`transcript`, `tool`, ...) or a `state` for every watcher."""
+        self._put("group", call_group(self.call_id), {"type": "live.event", "event": payload}, 1.0)
+
+    def live_list(self, summary: dict[str, Any]) -> None:
+        """This call's line on the live calls page changed."""
+        self._put("group", LIVE_CALLS_GROUP, {"type": "live.call", "call": summary}, 1.0)
+
+    def audio(self, source: bytes, pcm: bytes) -> None:
+        """A frame of one side's audio for every listener (source: livestaff.protocol's
+        CUSTOMER, AGENT or HUMAN)."""
+        if not self.listeners:
+            return
+        frame = source + pcm
+        for channel in self.listeners.values():
+            self._put("channel", channel, {"type": "live.audio", "bytes": frame}, 0.0)
+
+    def reply(self, channel: str, payload: dict[str, Any]) -> None:
+        """An answer to one staff page (an error, say)."""
+        self._put("channel", channel, {"type": "live.event", "event": payload}, 1.0)
+
+    def _put(self, kind: str, target: str, message: dict[str, Any], patience: float) -> None:
+        if len(self._queue) >= QUEUE_LIMIT:
+            self._drop_one()
+        self._queue.append((kind, target, message, patience))
+        self._wake.set()
+
+    def _drop_one(self) -> None:
+        # Audio goes first: a late frame is worth nothing; an event is the page's state.
+        for index, (_, _, message, _) in enumerate(self._queue):
+            if message["type"] == "live.audio":
+                del self._queue[index]
+                break
+        else:
+            self._queue.popleft()
+        self.dropped += 1
+
+    async def _send_all(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                kind, target, message, patience = self._queue.popleft()
+                if kind == "group":
+                    await send_to_group(target, message, patience_s=patience)
+                else:
+                    await send_to_channel(target, message, patience_s=patience)

@@ -1,0 +1,75 @@
+"""The `/ws/staff/calls/<call_id>` message format (contract section 8), with no I/O.
+
+Staff -> server: JSON actions (`listen`, `whisper`, `take_over`, `hand_back`, `end_call`) and,
+while taking over, binary frames of the staff member's microphone (PCM16 mono 16 kHz).
+Server -> staff: JSON events (`state`, the call's `transcript` and `tool` events, `error`) and,
+after `listen`, binary frames whose first byte names the source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from realtime import wire
+
+MAX_TEXT = 2_000  # a whisper, a note
+MAX_AUDIO_FRAME = 64 * 1024
+
+# The first byte of an audio frame to a listener: who is speaking (contract section 8).
+CUSTOMER, AGENT, HUMAN = b"C", b"A", b"H"
+
+# What each action needs: the contract's two permissions.
+MONITOR = "support.monitor_call"
+TAKE_OVER = "support.take_over_call"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: str  # listen, unlisten, whisper, take_over, hand_back, end_call
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: str
+    message: str
+
+
+PERMISSION = {
+    "listen": MONITOR, "unlisten": MONITOR, "whisper": MONITOR,
+    "take_over": TAKE_OVER, "hand_back": TAKE_OVER, "end_call": TAKE_OVER,
+}  # fmt: skip
+
+
+def decode(text: str) -> Action | Refused:
+    """One JSON action from the staff page, or why it cannot be read."""
+    try:
+        message = wire.loads(text)
+    except wire.BadJson:
+        return Refused("bad_json", "Messages must be JSON objects.")
+    if not isinstance(message, dict) or message.get("type") not in PERMISSION:
+        return Refused(
+            "unknown_type", "Expected listen, whisper, take_over, hand_back or end_call."
+        )
+    kind = str(message["type"])
+    text_field = {"whisper": "text", "hand_back": "note", "end_call": "reason"}.get(kind)
+    if text_field is None:
+        return Action(kind)
+    value = message.get(text_field, "")
+    if not isinstance(value, str) or (kind == "whisper" and not value.strip()):
+        return Refused("bad_json", f'"{text_field}" must be text.')
+    return Action(kind, wire.clean_text(value.strip())[:MAX_TEXT])
+
+
+def encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def event(kind: str, **fields: Any) -> str:
+    return encode({"type": kind, **fields})
+
+
+def error(code: str, message: str, **fields: Any) -> str:
+    return event("error", code=code, message=message, **fields)

@@ -1,0 +1,379 @@
+"""Staff on a live call (contract section 8), one process: permissions, listening, a whisper
+the customer never hears, taking over and handing back, one holder at a time, the audit on
+the call, and the warm escalation. Across two workers: test_across_workers.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from support import mongo
+from support.models import Customer
+from voiceproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AGENT_GROUP, LEAD_GROUP = "Support agent", "Support lead"
+
+
+def tone(hz: float, seconds: float, rate: int) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes()
+
+
+def dominant_hz(pcm: bytes, rate: int) -> float:
+    samples = np.frombuffer(pcm, "<i2").astype(float)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def _staff_cookie(username: str, group: str | None, first_name: str) -> str:
+    user = User.objects.create_user(username, is_staff=True, first_name=first_name)
+    if group is not None:
+        user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return str(client.cookies["sessionid"].value)
+
+
+class StaffPage:
+    """A staff member's live call view, over the real ASGI app."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.events: list[dict[str, Any]] = []
+        self.audio: dict[bytes, bytearray] = {b"C": bytearray(), b"A": bytearray(),
+                                              b"H": bytearray()}  # fmt: skip
+        self.close_code: int | None = None
+
+    @classmethod
+    async def open(
+        cls, call_id: str, username: str, group: str | None, first_name: str = ""
+    ) -> StaffPage:
+        cookie = await sync_to_async(_staff_cookie)(username, group, first_name)
+        communicator = WebsocketCommunicator(
+            application, f"/ws/staff/calls/{call_id}",
+            headers=[(b"origin", b"http://testserver"),
+                     (b"cookie", f"sessionid={cookie}".encode())],
+        )  # fmt: skip
+        connected, code = await communicator.connect(timeout=5)
+        page = cls(communicator)
+        if not connected:
+            page.close_code = int(code) if code is not None else None
+        return page
+
+    async def _receive(self, timeout: float) -> dict[str, Any] | None:
+        message = await self.communicator.receive_output(timeout=timeout)
+        if message["type"] == "websocket.close":
+            self.close_code = message.get("code", 1000)
+            return None
+        if message.get("bytes") is not None:
+            self.audio[message["bytes"][:1]].extend(message["bytes"][1:])
+            return {"type": "_audio"}
+        event: dict[str, Any] = json.loads(message["text"])
+        self.events.append(event)
+        return event
+
+    async def next_event(self, kind: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self._receive(timeout)
+                if event is None:
+                    raise AssertionError(f"closed ({self.close_code}) before {kind} {fields}")
+                if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                    return event
+
+    async def wait_for_audio(self, source: bytes, nbytes: int, timeout: float = 5.0) -> bytes:
+        async with asyncio.timeout(timeout):
+            while len(self.audio[source]) < nbytes:
+                if await self._receive(timeout) is None:
+                    raise AssertionError("closed before the audio arrived")
+        return bytes(self.audio[source])
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.communicator.send_to(text_data=json.dumps(message))
+
+    async def speak(self, pcm16k: bytes, frame: int = 640) -> None:
+        for start in range(0, len(pcm16k), frame):
+            await self.communicator.send_to(bytes_data=pcm16k[start : start + frame])
+
+    async def leave(self) -> None:
+        await self.communicator.disconnect(timeout=5)
+
+
+async def a_call(live: FakeLiveServer) -> tuple[BrowserCall, str]:
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await live.wait_for_session()
+    return call, str(ready["call_id"])
+
+
+# --- who may do what -----------------------------------------------------------------------------
+
+
+async def test_an_agent_may_listen_and_whisper_but_not_take_over(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+
+    state = await meera.next_event("state")
+    await meera.send({"type": "take_over"})
+    refused = await meera.next_event("error")
+
+    assert (state["call_id"], state["user_id"], state["mode"]) == (call_id, 101, "agent")
+    assert refused["code"] == "forbidden"
+    await meera.leave()
+    await call.send({"type": "end"})
+
+
+async def test_a_non_staff_session_is_refused(asha: Customer, live: FakeLiveServer) -> None:
+    call, call_id = await a_call(live)
+
+    guest = await StaffPage.open(call_id, "guest", None)
+
+    assert guest.close_code == 4403
+    await call.send({"type": "end"})
+
+
+async def test_a_call_that_is_not_live_says_so(asha: Customer, live: FakeLiveServer) -> None:
+    call, call_id = await a_call(live)
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+    late = await StaffPage.open(call_id, "arjun", LEAD_GROUP)
+    error = await late.next_event("error")
+
+    assert error["code"] == "not_live"
+
+
+# --- listening and whispering ----------------------------------------------------------------
+
+
+async def test_a_listener_hears_both_sides_and_the_customer_hears_nothing_of_them(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    agent_voice = speech(0.2, 24_000, seed=3)
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_audio(seconds=0.2)
+        await session.send_audio(agent_voice, chunk_ms=20)
+        await session.send_turn_complete()
+
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    await meera.next_event("state", listeners=["meera"])
+
+    customer_voice = speech(0.3, 16_000, seed=4)
+    await call.say(customer_voice)
+
+    heard_customer = await meera.wait_for_audio(b"C", len(customer_voice))
+    heard_agent = await meera.wait_for_audio(b"A", len(agent_voice))
+    assert heard_customer == customer_voice and heard_agent == agent_voice
+    assert not [e for e in call.events if e["type"] not in ("ready", "turn_complete")]
+    await meera.leave()
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e["staff"]) for e in record["staff_events"]] == [("listen", "meera")]
+
+
+async def test_a_whisper_reaches_the_model_as_context_and_never_the_customer(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    session = live.session
+    await session.wait_for_note()  # the greeting
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+
+    await meera.send({"type": "whisper", "text": "Offer a full refund on ORD-1001."})
+    note = await session.wait_for_note()
+    shown = await meera.next_event("whisper")
+
+    assert "Offer a full refund on ORD-1001." in note and "Meera" in note
+    assert "does not hear it" in note
+    assert shown == {
+        "type": "whisper", "staff": "meera", "text": "Offer a full refund on ORD-1001."
+    }  # fmt: skip
+    assert not any("refund" in json.dumps(e) for e in call.events)
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert record["staff_events"][0]["text"] == "Offer a full refund on ORD-1001."
+
+
+# --- taking over and handing back --------------------------------------------------------------
+
+
+async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    session = live.session
+    await session.wait_for_note()  # the greeting
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human", staff="arjun")
+    changed = await call.next_event("agent_changed")
+    heard_before = len(session.audio)
+    await call.say(speech(0.5, 16_000, seed=5))  # the customer speaks: the model must not hear
+    await arjun.send({"type": "listen"})
+    await arjun.speak(tone(440, 1.0, 16_000))
+    to_customer = await call.wait_for_audio(int(0.8 * 48_000))
+
+    assert changed == {"type": "agent_changed", "mode": "human", "name": "Arjun"}
+    assert "Stay silent" in await session.wait_for_note()
+    assert len(session.audio) == heard_before  # no customer audio reached the model
+    # The staff member's 16 kHz voice reached the customer as 24 kHz at the right pitch.
+    assert dominant_hz(to_customer[-32_000:], 24_000) == pytest.approx(440, abs=5)
+
+    await arjun.send({"type": "hand_back", "note": "Refund agreed; confirm and close."})
+    back = await call.next_event("agent_changed")
+    handed = await session.wait_for_note()
+    await call.say(speech(0.2, 16_000, seed=6))
+    await session.wait_for_audio(nbytes=heard_before + 6_400)  # the model hears again
+
+    assert back == {"type": "agent_changed", "mode": "agent"}
+    assert "Refund agreed; confirm and close." in handed and "Arjun talked" in handed
+    await arjun.leave()
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record["staff_events"]] == ["take_over", "listen", "hand_back"]
+
+
+async def test_two_staff_racing_to_take_over_leave_one_holder(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await arjun.next_event("state")
+    await divya.next_event("state")
+
+    await asyncio.gather(arjun.send({"type": "take_over"}), divya.send({"type": "take_over"}))
+    held = await arjun.next_event("state", mode="human")
+    loser = divya if held["staff"] == "arjun" else arjun
+    refused = await loser.next_event("error")
+
+    assert refused["code"] == "taken" and refused["staff"] == held["staff"]
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_staff_page_that_closes_while_holding_hands_the_call_back(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.send({"type": "take_over"})
+    await call.next_event("agent_changed")
+    await arjun.next_event("state", mode="human")
+
+    await arjun.leave()
+
+    assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
+    await call.send({"type": "end"})
+
+
+async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveServer) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "end_call"})
+
+    notice = await call.next_event("error")
+    assert notice["code"] == "ended_by_staff"
+    assert await call.next_event("ended") == {"type": "ended", "reason": "ended_by_staff"}
+    assert (await wait_until_ended(call_id))["end_reason"] == "ended_by_staff"
+
+
+# --- warm escalation ------------------------------------------------------------------------------
+
+
+async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.ESCALATION_WAIT_S = 0.5
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+
+    call, call_id = await a_call(live)
+    escalated = await call.next_event("escalated")
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    company = await live.session.wait_for_note()
+    callback = await live.session.wait_for_note(timeout=5)
+
+    assert ticket is not None and ticket["live"] is True
+    assert "keep the customer company" in company
+    assert "callback" in callback
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    assert ticket is not None and ticket["live"] is False
+
+
+# --- a phone caller -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio(live: FakeLiveServer) -> Any:
+    from django.test import override_settings
+
+    from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC
+
+    with override_settings(TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC,
+                           TWILIO_ACCOUNT_SID="", TWILIO_ESCALATION_NUMBER=""):  # fmt: skip
+        yield live
+
+
+async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
+    asha: Customer, twilio: FakeLiveServer
+) -> None:
+    from realtime.audio import ulaw_decode, ulaw_encode
+    from realtime.tests.phone_harness import Phone
+
+    phone = await Phone.dial("+919800000101")
+    session = await twilio.wait_for_session()
+    record = await mongo.async_db().calls.find_one({"channel": "phone"})
+    assert record is not None
+    arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    await arjun.send({"type": "listen"})
+    await arjun.next_event("state", listeners=["arjun"])
+
+    await arjun.speak(tone(440, 1.5, 16_000))
+    await phone.speak(ulaw_encode(tone(300, 1.0, 8_000)))
+    await phone.wait_for(lambda: len(phone.media()) >= 85, "the staff voice", 10)  # chime + 1.5 s
+    heard_by_staff = await arjun.wait_for_audio(b"C", 16_000)
+
+    played = ulaw_decode(b"".join(phone.media()[-60:])).astype("<i2").tobytes()
+    assert dominant_hz(played, 8_000) == pytest.approx(440, abs=8)  # µ-law 8 kHz, right pitch
+    assert dominant_hz(heard_by_staff[-16_000:], 16_000) == pytest.approx(300, abs=8)
+    assert session.audio_seconds < 0.5  # the model heard none of it
+    await phone.hang_up()
+    await arjun.leave()
+    await phone.leave()

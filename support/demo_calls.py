@@ -1,0 +1,518 @@
+"""A month of support calls for the demo: pure generation, no I/O (seed_demo writes them).
+
+About two hundred calls over the last `CALL_DAYS` days between 09:00 and 23:00 India time,
+web and phone, each with a transcript, the agent's tool calls (with results shaped as
+support/tools returns them), token usage and an `outcome` (contract section 10), in the
+proportions of a working desk: most callers get an answer, one in ten gets a refund, some
+file a complaint, some are escalated to a person, a few hang up or get a callback.
+
+Calls about an order follow that order's life: "where is it?" while it is on its way; a
+problem soon after delivery (refunded inside the two-hour window, or filed as a complaint,
+or escalated); a problem hours later (the refund refused as outside the window). The orders
+refunded in a call carry that refund (`refunds` below), so wallets, refunds, tickets,
+complaints and calls all agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from support.ids import ALPHABET, LENGTH
+from support.importer import OrderRecord, RefundRecord
+from support.money import percent_of, rupees
+from support.policy import REFUND_WINDOW
+
+Document = dict[str, Any]
+
+CALL_DAYS = 30
+OTHER_CALLS = 170  # calls not about one recent order: profile, history, callbacks, …
+LOCAL = ZoneInfo("Asia/Kolkata")
+OPEN_HOURS = (9, 23)  # local hours calls come in
+STAFF = "support"  # the demo's staff login, who worked the older tickets
+WORDS_PER_SECOND = 2.2  # how fast people speak, for the turn times
+
+
+def _call_id(rng: random.Random) -> str:
+    return "CALL-" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
+
+
+def demo_id(rng: random.Random, prefix: str) -> str:
+    """An id in the shape support/ids.py gives (`TKT-4HX9PM`), drawn from the demo's seed."""
+    return prefix + "-" + "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
+
+
+@dataclass
+class Call:
+    """One call being written: turns and tool calls at seconds from its start."""
+
+    rng: random.Random
+    call_id: str
+    user_id: int | None
+    channel: str
+    started_at: dt.datetime
+    clock: float = 0.0
+    transcript: list[Document] = field(default_factory=list)
+    tool_calls: list[Document] = field(default_factory=list)
+    agent_words: int = 0
+    caller_words: int = 0
+
+    def _at(self) -> dt.datetime:
+        return self.started_at + dt.timedelta(seconds=round(self.clock, 1))
+
+    def say(self, role: str, text: str) -> Call:
+        self.clock += self.rng.uniform(0.8, 2.6)
+        self.transcript.append({"role": role, "text": text, "at": self._at()})
+        words = len(text.split())
+        self.clock += words / WORDS_PER_SECOND
+        if role == "agent":
+            self.agent_words += words
+        else:
+            self.caller_words += words
+        return self
+
+    def caller(self, text: str) -> Call:
+        return self.say("user", text)
+
+    def agent(self, text: str) -> Call:
+        return self.say("agent", text)
+
+    def tool(self, name: str, args: Document, result: Document) -> Call:
+        self.clock += self.rng.uniform(0.3, 0.9)
+        ms = self.rng.randint(9, 140)
+        self.tool_calls.append({
+            "name": name, "args": args, "result": result, "ok": bool(result.get("ok")),
+            "started_at": self._at(), "ms": ms, "call_ids": [f"fc-{len(self.tool_calls) + 1}"],
+            "cancelled": [],
+        })  # fmt: skip
+        self.clock += ms / 1000
+        return self
+
+    def document(self, outcome: str, end_reason: str = "caller_hung_up") -> Document:
+        if end_reason == "caller_hung_up" and self.rng.random() < 0.8:
+            self.agent("Is there anything else I can help you with?")
+            self.caller(self.rng.choice(("No, that's all. Thanks!", "No, thank you.",
+                                         "That's it, bye.")))  # fmt: skip
+        self.clock += self.rng.uniform(1.0, 4.0)
+        duration = round(self.clock, 1)
+        audio_in = int(duration * 25)
+        text_in = 900 + 40 * len(self.tool_calls)
+        response = int(self.agent_words * 1.6) + 20
+        return {
+            "call_id": self.call_id, "user_id": self.user_id, "channel": self.channel,
+            "started_at": self.started_at,
+            "ended_at": self.started_at + dt.timedelta(seconds=duration),
+            "end_reason": end_reason, "outcome": outcome, "duration_s": duration,
+            "transcript": self.transcript, "tool_calls": self.tool_calls,
+            "usage": {
+                "prompt_token_count": audio_in + text_in, "response_token_count": response,
+                "total_token_count": audio_in + text_in + response, "thoughts_token_count": 0,
+                "prompt_tokens_details": [{"modality": "AUDIO", "token_count": audio_in},
+                                          {"modality": "TEXT", "token_count": text_in}],
+                "response_tokens_details": [{"modality": "AUDIO", "token_count": response}],
+            },
+        }  # fmt: skip
+
+
+@dataclass
+class History:
+    calls: list[Document] = field(default_factory=list)
+    refunds: dict[str, RefundRecord] = field(default_factory=dict)  # by order id
+    refund_calls: dict[str, str] = field(default_factory=dict)  # refund id -> call id
+    complaints: list[Document] = field(default_factory=list)
+    tickets: list[Document] = field(default_factory=list)
+    callbacks: list[Document] = field(default_factory=list)
+
+    def apply(self, orders: Sequence[OrderRecord]) -> list[OrderRecord]:
+        """The orders with the refunds these calls made."""
+        return [
+            replace(o, status="refunded", refund=self.refunds[o.order_id])
+            if o.order_id in self.refunds else o
+            for o in orders
+        ]
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat(timespec="minutes") if moment else None
+
+
+def _order_result(order: OrderRecord, at: dt.datetime, status: str | None = None) -> Document:
+    """get_order_details' answer about `order` as it stood at `at`."""
+    status = status or order.status
+    delivered = order.delivered_at if status == "delivered" else None
+    hours = round((at - delivered).total_seconds() / 3600, 2) if delivered else None
+    inside = delivered is not None and at - delivered <= REFUND_WINDOW
+    result: Document = {
+        "ok": True, "order_id": order.order_id, "restaurant": order.restaurant,
+        "status": status, "amount": rupees(order.amount), "placed_at": _iso(order.placed_at),
+        "delivered_at": _iso(delivered), "refund_eligible": inside,
+        "items": [{"name": i.name, "qty": i.qty, "price": rupees(i.price)} for i in order.items],
+        "hours_since_delivery": hours, "inside_refund_window": inside, "refund": None,
+    }  # fmt: skip
+    if not inside:
+        result["refund_refusal"] = "outside_window" if delivered else "not_delivered"
+    return result
+
+
+PROBLEMS = (
+    ("The food arrived cold.", "Food arrived cold", "food_quality"),
+    ("One of the items is missing from my order.", "Items missing from the order",
+     "missing_items"),
+    ("The curry spilled all over the bag.", "Food was spilled in the bag", "food_quality"),
+    ("I got a completely different dish.", "Wrong dish delivered", "wrong_order"),
+    ("It came almost an hour late and it's soggy.", "Delivered very late", "late_delivery"),
+)  # fmt: skip
+ESCALATIONS = (
+    ("There were peanuts in a dish marked nut-free and I'm allergic.", "urgent",
+     "Found peanuts in a dish marked nut-free; customer has a nut allergy."),
+    ("This is the third bad order this month, I want to talk to a manager.", "high",
+     "Third bad order this month; wants to speak to a manager."),
+    ("There was a hair in the food. I want this looked into properly.", "high",
+     "Hair found in the food; wants the restaurant investigated."),
+    ("The rider was really rude to me at the door.", "normal",
+     "Rider was rude at the door; customer wants it followed up."),
+)  # fmt: skip
+OTHER_REASONS = (
+    ("I was charged twice for one order.", "high", "Charged twice for one order."),
+    ("I can't log in to the app with my new number.", "normal",
+     "Cannot log in with a new phone number; needs the account updated."),
+    ("I'd like to close my account.", "low", "Wants to close their account."),
+)  # fmt: skip
+
+
+class Writer:
+    """Writes the month of calls; one instance per demo build."""
+
+    def __init__(self, rng: random.Random, now: dt.datetime, names: dict[int, str],
+                 tiers: dict[int, tuple[str, int]], phones: dict[int, str]) -> None:  # fmt: skip
+        self.rng = rng
+        self.now = now
+        self.names = names
+        self.tiers = tiers  # user id -> (tier name, percent)
+        self.phones = phones
+        self.history = History()
+
+    def _call(self, user_id: int | None, at: dt.datetime, call_id: str | None = None) -> Call:
+        call_id = call_id or _call_id(self.rng)
+        channel = "phone" if user_id is None or self.rng.random() < 0.4 else "web"
+        return Call(self.rng, call_id, user_id, channel, at)
+
+    def _first(self, user_id: int | None) -> str:
+        return self.names[user_id].split()[0] if user_id is not None else ""
+
+    def _greet(self, call: Call) -> None:
+        first = self._first(call.user_id)
+        call.agent(f"Hi {first}, thanks for calling. How can I help you today?" if first
+                   else "Hello, thanks for calling. How can I help you today?")  # fmt: skip
+
+    # --- calls about one order ----------------------------------------------------------------
+
+    def where_is_it(self, order: OrderRecord) -> None:
+        assert order.delivered_at is not None
+        at = order.placed_at + dt.timedelta(minutes=self.rng.randint(12, 30))
+        if at >= order.delivered_at - dt.timedelta(minutes=5):
+            return
+        call = self._call(order.user_id, at)
+        self._greet(call)
+        call.caller(f"I ordered from {order.restaurant} a while ago. Where is my food?")
+        status = "out_for_delivery" if self.rng.random() < 0.7 else "preparing"
+        call.tool("get_order_details", {"order_id": order.order_id},
+                  _order_result(order, at, status))  # fmt: skip
+        eta = max(5, int((order.delivered_at - at).total_seconds() // 60))
+        words = "is on its way" if status == "out_for_delivery" else "is being prepared"
+        call.agent(f"Your order {order.order_id} {words}; it should reach you in about "
+                   f"{eta} minutes.")  # fmt: skip
+        call.caller("Okay, great, thanks.")
+        call.agent("You're welcome. Enjoy your meal!")
+        self.history.calls.append(call.document("resolved_info"))
+
+    def soon_after(self, order: OrderRecord) -> None:
+        """A problem within the refund window: refunded, filed, or escalated."""
+        assert order.delivered_at is not None
+        at = order.delivered_at + dt.timedelta(minutes=self.rng.randint(10, 95))
+        if at >= self.now:
+            return
+        call = self._call(order.user_id, at)
+        self._greet(call)
+        roll = self.rng.random()
+        if roll < 0.6:
+            self._refund(call, order, at)
+        elif roll < 0.8:
+            self._complaint(call, order, self.rng.choice(PROBLEMS))
+        else:
+            self._escalate(call, order, self.rng.choice(ESCALATIONS))
+
+    def hours_later(self, order: OrderRecord) -> None:
+        """A problem raised after the window: the refund is refused, then something else."""
+        assert order.delivered_at is not None
+        at = order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 20))
+        if at >= self.now:
+            return
+        call = self._call(order.user_id, at)
+        self._greet(call)
+        words, _, category = self.rng.choice(PROBLEMS)
+        call.caller(f"About yesterday's order from {order.restaurant}. {words} "
+                    "Can I get a refund?")  # fmt: skip
+        call.tool("get_order_details", {"order_id": order.order_id}, _order_result(order, at))
+        call.tool("initiate_refund", {"order_id": order.order_id, "reason": words}, {
+            "ok": False, "reason": "outside_window",
+            "message": "Refunds are only possible within 2 hours of delivery, and that order "
+                       "was delivered longer ago than that.",
+        })  # fmt: skip
+        call.agent("I'm sorry, refunds are only possible within two hours of delivery, and "
+                   "this order was delivered longer ago than that.")  # fmt: skip
+        roll = self.rng.random()
+        if roll < 0.5:
+            self._complaint(call, order, (words, words, category), greeted=True)
+        elif roll < 0.8:
+            self._escalate(call, order, ESCALATIONS[1], greeted=True)
+        else:
+            call.caller("Okay, I understand.")
+            call.agent("Thanks for understanding. Is there anything else?")
+            call.caller("No, that's it.")
+            self.history.calls.append(call.document("resolved_info"))
+
+    def _refund(self, call: Call, order: OrderRecord, at: dt.datetime) -> None:
+        words, reason, _ = self.rng.choice(PROBLEMS)
+        assert order.delivered_at is not None
+        call.caller(f"My order from {order.restaurant} just came. {words}")
+        looked_up = call._at()
+        call.tool("get_order_details", {"order_id": order.order_id},
+                  _order_result(order, looked_up))  # fmt: skip
+        minutes = int((looked_up - order.delivered_at).total_seconds() // 60)
+        call.agent(f"I'm sorry about that. I can see order {order.order_id}, delivered "
+                   f"{minutes} minutes ago. Let me refund it for you.")  # fmt: skip
+        tier, percent = self.tiers[order.user_id]
+        amount = percent_of(order.amount, percent)
+        refund_id = demo_id(self.rng, "RFD")
+        call.tool("initiate_refund", {"order_id": order.order_id, "reason": reason}, {
+            "ok": True, "refund_id": refund_id, "order_id": order.order_id,
+            "amount": rupees(amount), "percent": percent, "tier": tier,
+            "wallet_balance": rupees(amount),
+        })  # fmt: skip
+        call.agent(f"Done: ₹{rupees(amount)} is back in your wallet. That's {percent} percent, "
+                   f"as a {tier} customer.")  # fmt: skip
+        call.caller("Thank you, that's helpful.")
+        self.history.refunds[order.order_id] = RefundRecord(
+            amount=amount, percent=percent, refund_id=refund_id, at=call._at(), tier=tier,
+            reason=reason,
+        )
+        self.history.refund_calls[refund_id] = call.call_id
+        self.history.calls.append(call.document("resolved_refund"))
+
+    def _complaint(self, call: Call, order: OrderRecord | None,
+                   problem: tuple[str, str, str], greeted: bool = False) -> None:  # fmt: skip
+        words, reason, category = problem
+        if not greeted:
+            about = f" from {order.restaurant}" if order else ""
+            call.caller(f"I want to make a complaint about my order{about}. {words}")
+        complaint_id = demo_id(self.rng, "CMP")
+        args: Document = {"category": category, "description": reason}
+        if order is not None:
+            args["order_id"] = order.order_id
+        call.tool("file_complaint", args,
+                  {"ok": True, "complaint_id": complaint_id, "status": "open"})  # fmt: skip
+        call.agent(f"I've filed that as complaint {complaint_id}; the team will look into it.")
+        call.caller("Thanks.")
+        age = self.now - call.started_at
+        status = ("resolved" if age > dt.timedelta(days=5)
+                  else "in_review" if age > dt.timedelta(days=1) else "open")  # fmt: skip
+        self.history.complaints.append({
+            "complaint_id": complaint_id, "user_id": call.user_id,
+            "order_id": order.order_id if order else None, "category": category,
+            "description": reason, "status": status, "call_id": call.call_id,
+            "created_at": call._at(),
+        })  # fmt: skip
+        self.history.calls.append(call.document("complaint_filed"))
+
+    def _escalate(self, call: Call, order: OrderRecord | None,
+                  escalation: tuple[str, str, str], greeted: bool = False,
+                  outcome: str = "escalated") -> None:  # fmt: skip
+        words, priority, reason = escalation
+        if not greeted:
+            call.caller(words)
+        ticket_id = demo_id(self.rng, "TKT")
+        args: Document = {"reason": reason, "priority": priority}
+        if order is not None:
+            args["order_id"] = order.order_id
+        call.tool("escalate_to_human", args, {"ok": True, "ticket_id": ticket_id})
+        call.agent(f"I'm sorry. I've passed this to a colleague as ticket {ticket_id}; "
+                   "they'll get back to you.")  # fmt: skip
+        end = "transferred_to_human" if outcome == "transferred" else "caller_hung_up"
+        self.history.tickets.append(self._ticket(ticket_id, call, order, priority, reason))
+        self.history.calls.append(call.document(outcome, end))
+
+    def _ticket(self, ticket_id: str, call: Call, order: OrderRecord | None, priority: str,
+                reason: str) -> Document:  # fmt: skip
+        created = call._at()
+        age = self.now - created
+        status, assignee, notes, resolved_at = "open", None, [], None
+        if age > dt.timedelta(days=4):
+            resolved_at = created + dt.timedelta(hours=self.rng.uniform(0.5, 20))
+            status, assignee = "resolved", STAFF
+            notes = [{"author": STAFF, "at": resolved_at, "text": self.rng.choice((
+                "Called the customer back and apologised; credited goodwill.",
+                "Spoke to the restaurant; the customer is satisfied.",
+                "Resolved on a call back.",
+            ))}]  # fmt: skip
+        elif age > dt.timedelta(days=1, hours=12):
+            status, assignee = "claimed", STAFF
+            notes = [{"author": STAFF, "at": created + dt.timedelta(hours=1),
+                      "text": "Called, no answer; will try again."}]  # fmt: skip
+        return {
+            "ticket_id": ticket_id, "user_id": call.user_id,
+            "order_id": order.order_id if order else None, "reason": reason,
+            "priority": priority, "status": status, "assignee": assignee, "notes": notes,
+            "call_id": call.call_id, "created_at": created, "resolved_at": resolved_at,
+        }  # fmt: skip
+
+    # --- calls not about one order -----------------------------------------------------------
+
+    def other(self, user_id: int | None, at: dt.datetime, orders: Sequence[OrderRecord],
+              call_id: str) -> None:  # fmt: skip
+        call = self._call(user_id, at, call_id)
+        self._greet(call)
+        roll = self.rng.random()
+        if user_id is None:
+            self._unidentified(call)
+        elif roll < 0.35:
+            self._profile(call, user_id, orders)
+        elif roll < 0.55:
+            self._order_history(call, orders, at)
+        elif roll < 0.70:
+            call.caller("Hello? … Sorry, wrong number.")
+            self.history.calls.append(call.document("abandoned", "caller_left"))
+        elif roll < 0.80:
+            self._callback(call, user_id)
+        elif roll < 0.90:
+            self._escalate(call, None, self.rng.choice(OTHER_REASONS))
+        elif roll < 0.93:
+            self._unavailable(call)
+        elif roll < 0.97:
+            call.channel = "phone"  # only a phone call can be put through to a person
+            self._escalate(call, None, OTHER_REASONS[0], outcome="transferred")
+        else:
+            self._complaint(call, None, ("The rider was rude to me.", "Rider was rude",
+                                         "other"))  # fmt: skip
+
+    def _profile(self, call: Call, user_id: int, orders: Sequence[OrderRecord]) -> None:
+        call.caller("How much money do I have in my wallet, and what tier am I?")
+        tier, percent = self.tiers[user_id]
+        spent = sum(o.amount for o in orders if o.status != "cancelled")
+        call.tool("get_user_profile", {}, {
+            "ok": True, "name": self.names[user_id], "phone": self.phones[user_id],
+            "email": "", "wallet_balance": rupees(self.rng.randint(0, 60) * 1000),
+            "total_orders": len(orders), "lifetime_spend": rupees(spent), "tier": tier,
+            "refund_percent": percent,
+        })  # fmt: skip
+        call.agent(f"You're a {tier} customer, so late or spoiled orders are refunded at "
+                   f"{percent} percent. Your wallet balance is in the app too.")  # fmt: skip
+        call.caller("Perfect, thanks.")
+        self.history.calls.append(call.document("resolved_info"))
+
+    def _order_history(self, call: Call, orders: Sequence[OrderRecord],
+                       at: dt.datetime) -> None:  # fmt: skip
+        call.caller("Can you tell me what my last few orders were?")
+        past = sorted((o for o in orders if o.placed_at < at), key=lambda o: o.placed_at,
+                      reverse=True)[:10]  # fmt: skip
+        listed = [_order_result(o, at) for o in past]
+        call.tool("check_order_status", {},
+                  {"ok": True, "orders": listed, "more_orders": len(past) == 10})
+        if past:
+            call.agent(f"Your latest was {past[0].order_id} from {past[0].restaurant}.")
+        else:
+            call.agent("I don't see any orders on your account yet.")
+        call.caller("Okay, thank you.")
+        self.history.calls.append(call.document("resolved_info"))
+
+    def _callback(self, call: Call, user_id: int) -> None:
+        call.caller("I'm driving now. Can someone call me back tomorrow evening?")
+        local = call.started_at.astimezone(LOCAL) + dt.timedelta(days=1)
+        slot = local.replace(hour=18, minute=30, second=0, microsecond=0).astimezone(dt.UTC)
+        callback_id = demo_id(self.rng, "CB")
+        call.tool("schedule_callback", {"slot_start": _iso(slot), "reason": "Call back"},
+                  {"ok": True, "callback_id": callback_id, "slot_start": _iso(slot)})  # fmt: skip
+        call.agent("Done: a colleague will call you tomorrow at 6:30 in the evening.")
+        status = ("scheduled" if slot > self.now
+                  else self.rng.choice(("done", "done", "done", "missed")))  # fmt: skip
+        self.history.callbacks.append({
+            "callback_id": callback_id, "user_id": user_id, "phone": self.phones[user_id],
+            "slot_start": slot, "reason": "Asked to be called back about their account",
+            "status": status, "call_id": call.call_id, "ticket_id": None,
+            "assignee": STAFF if status != "scheduled" else None, "created_at": call._at(),
+        })  # fmt: skip
+        self.history.calls.append(call.document("callback_scheduled"))
+
+    def _unavailable(self, call: Call) -> None:
+        call.caller("Hi, I have a question about my order.")
+        reason = "The voice agent became unavailable during the call (upstream_unavailable)."
+        ticket_id = demo_id(self.rng, "TKT")
+        call.tool("escalate_to_human", {"reason": reason, "priority": "high"},
+                  {"ok": True, "ticket_id": ticket_id})  # fmt: skip
+        self.history.tickets.append(self._ticket(ticket_id, call, None, "high", reason))
+        self.history.calls.append(call.document("agent_unavailable", "agent_unavailable"))
+
+    def _unidentified(self, call: Call) -> None:
+        call.caller("Hi, I'd like to know about my refund.")
+        call.tool("get_user_profile", {}, {
+            "ok": False, "reason": "not_identified",
+            "message": "I couldn't match this call to a customer account.",
+        })  # fmt: skip
+        call.agent("I couldn't match this number to an account, so I can't look at orders. "
+                   "Could you call from the number registered with us?")  # fmt: skip
+        call.caller("Oh, okay, I'll do that.")
+        self.history.calls.append(call.document("resolved_info"))
+
+
+def _opening_hours_time(rng: random.Random, now: dt.datetime) -> dt.datetime:
+    """A moment in the last CALL_DAYS days, in local opening hours, before `now`. Always four
+    draws, whatever `now` is (see month_of_calls)."""
+    day = (now - dt.timedelta(days=rng.randint(0, CALL_DAYS - 1))).astimezone(LOCAL)
+    moment = day.replace(hour=rng.randint(OPEN_HOURS[0], OPEN_HOURS[1] - 1),
+                         minute=rng.randint(0, 59), second=rng.randint(0, 59))  # fmt: skip
+    if moment >= now:
+        moment -= dt.timedelta(days=1)
+    return moment.astimezone(dt.UTC)
+
+
+def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
+                   names: dict[int, str], tiers: dict[int, tuple[str, int]],
+                   phones: dict[int, str]) -> History:  # fmt: skip
+    """The calls of the last CALL_DAYS days, and the refunds, complaints, tickets and callbacks
+    they made. `orders` must not have been refunded yet in the last CALL_DAYS days.
+
+    seed_demo is idempotent by id, so every id must come out the same whenever it runs (the
+    next day included): each call draws from its own generator, seeded by what it is about (an
+    order, or its number), and draws its id before anything that depends on `now`.
+    """
+    writer = Writer(random.Random(seed), now, names, tiers, phones)
+    # Recent orders were placed at most CALL_DAYS days ago, older ones a few days more: the
+    # margin keeps this choice the same at any time of day.
+    since = now - dt.timedelta(days=CALL_DAYS + 1.5)
+    for order in orders:
+        if order.delivered_at is None or order.placed_at < since or order.refund is not None:
+            continue
+        writer.rng = random.Random(f"{seed}:order:{order.order_id}")
+        roll = writer.rng.random()
+        if roll < 0.3:
+            writer.where_is_it(order)
+        elif roll < 0.65:
+            writer.soon_after(order)
+        elif roll < 0.75:
+            writer.hours_later(order)
+    by_user: dict[int, list[OrderRecord]] = {}
+    for order in orders:
+        by_user.setdefault(order.user_id, []).append(order)
+    users = sorted(names)
+    for n in range(OTHER_CALLS):
+        writer.rng = rng = random.Random(f"{seed}:other:{n}")
+        user_id = None if rng.random() < 0.07 else rng.choice(users)
+        call_id = _call_id(rng)
+        writer.other(user_id, _opening_hours_time(rng, now), by_user.get(user_id or 0, []),
+                     call_id)  # fmt: skip
+    writer.history.calls.sort(key=lambda call: call["started_at"])
+    return writer.history

@@ -1,0 +1,126 @@
+"""Calls on staff pages: lists that read only the fields they show, and one call in full.
+
+A call's record grows with its transcript and tool calls (often tens of kilobytes); lists read
+only `CallRow.FIELDS` (plus `outcome`, contract section 10, where the record has one) through
+PyMongo, newest first over a recent `started_at` range (see `newest_first`), so loading call
+lists does not pull transcripts through the server while calls are running on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from support.models import Call, Customer
+from support.mongo import Document, sync_db
+from support.staff.conversation import Entry, conversation
+from support.staff.labels import (
+    CHANNEL_LABELS,
+    duration_s,
+    end_reason_label,
+    humanize,
+    mmss,
+    outcome_label,
+    usage_rows,
+)
+from support.staff.people import people
+from support.staff.queries import aware, newest_first
+
+
+@dataclass
+class CallRow:
+    call_id: str
+    user_id: int | None
+    channel: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: str
+    outcome: str | None
+    person: Customer | None = None
+
+    FIELDS = ("call_id", "user_id", "channel", "started_at", "ended_at", "end_reason", "outcome")
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> CallRow:
+        started = aware(doc.get("started_at"))
+        assert started is not None  # every call record has its start
+        return cls(
+            call_id=str(doc["call_id"]),
+            user_id=doc.get("user_id"),
+            channel=str(doc.get("channel", "")),
+            started_at=started,
+            ended_at=aware(doc.get("ended_at")),
+            end_reason=str(doc.get("end_reason") or ""),
+            outcome=doc.get("outcome"),
+        )
+
+    @property
+    def duration(self) -> str:
+        return mmss(duration_s(self.started_at, self.ended_at))
+
+    @property
+    def outcome_label(self) -> str:
+        return outcome_label(self.outcome)
+
+    @property
+    def end_label(self) -> str:
+        return end_reason_label(self.end_reason) if self.ended_at else "In progress"
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS.get(self.channel, humanize(self.channel))
+
+
+PROJECTION = {"_id": 0, **{name: 1 for name in CallRow.FIELDS}}
+
+
+class CallList:
+    """Calls matching a filter, newest first, sliced a page at a time (see queries.page_of)."""
+
+    def __init__(self, match: Document) -> None:
+        self.match = match
+
+    def __getitem__(self, window: slice) -> list[CallRow]:
+        docs = newest_first(sync_db()[Call._meta.db_table], self.match, "started_at",
+                            PROJECTION, window.start or 0, window.stop)  # fmt: skip
+        rows = [CallRow.from_document(doc) for doc in docs]
+        found = people(row.user_id for row in rows)
+        for row in rows:
+            row.person = found.get(row.user_id) if row.user_id is not None else None
+        return rows
+
+
+def recent_calls(user_id: int, limit: int) -> list[CallRow]:
+    return CallList({"user_id": user_id})[0:limit]
+
+
+@dataclass
+class CallDetail:
+    """One call for its page. `record` is the whole `calls` document, for what later parts of
+    the product add to it (a summary, a recording, cost) and the template's blocks show."""
+
+    row: CallRow
+    entries: list[Entry]
+    usage: list[tuple[str, str]]
+    record: Document
+
+    @property
+    def cost(self) -> str:
+        cost = self.record.get("cost")
+        if not isinstance(cost, Mapping) or "amount" not in cost:
+            return ""
+        return f"{cost['amount']} {cost.get('currency', '')}".strip()
+
+
+def call_detail(call_id: str) -> CallDetail | None:
+    record = sync_db()[Call._meta.db_table].find_one({"call_id": call_id}, {"_id": 0})
+    if record is None:
+        return None
+    row = CallRow.from_document(record)
+    if row.user_id is not None:
+        row.person = people([row.user_id]).get(row.user_id)
+    entries = conversation(row.started_at, record.get("transcript") or [],
+                           record.get("tool_calls") or [])  # fmt: skip
+    return CallDetail(row, entries, usage_rows(record.get("usage")), record)

@@ -1,0 +1,176 @@
+"""A call as people read it: speaker turns and one readable line per tool call, in the order
+they happened, with times from the start of the call. Pure: the call's record in, lines out.
+
+    Customer 0:04  My biryani came cold.
+    Agent    0:09  Order ORD-1196 looked up: delivered 34 min ago, inside the refund window
+    Agent    0:12  Refunded ₹268.50 (Gold, 75%) for ORD-1196
+
+The raw arguments and result of each tool call stay on the line for a disclosure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from support.money import MoneyError, format_inr, to_paise
+from support.staff.labels import ago, humanize, mmss
+
+REFUSALS = {
+    "not_found": "no such order for this customer",
+    "not_delivered": "not delivered yet",
+    "outside_window": "outside the 2-hour refund window",
+    "already_refunded": "already refunded",
+    "not_identified": "the caller was not identified",
+    "not_verified": "the caller was not verified",
+    "invalid_argument": "the request was not valid",
+    "unavailable": "the database could not be reached",
+}
+ORDER_STATUSES = {
+    "placed": "placed", "preparing": "being prepared", "out_for_delivery": "out for delivery",
+    "delivered": "delivered", "cancelled": "cancelled", "refunded": "refunded",
+}  # fmt: skip
+COMPLAINT_CATEGORIES = {
+    "food_quality": "Food quality", "late_delivery": "Late delivery",
+    "missing_items": "Missing items", "wrong_order": "Wrong order", "hygiene": "Hygiene",
+    "other": "Other",
+}  # fmt: skip
+# Tools that only read: the ticket briefing leaves them out of "what the agent did".
+LOOKUPS = {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the conversation: a turn (`speaker` "customer"/"agent") or a tool call."""
+
+    kind: str  # "turn" or "tool"
+    speaker: str
+    at: str  # m:ss from the start of the call
+    text: str
+    ok: bool = True
+    raw: dict[str, str] = field(default_factory=dict)  # tool calls: arguments and result, JSON
+
+
+def _rupees(value: Any) -> str:
+    try:
+        return format_inr(to_paise(value))
+    except MoneyError:
+        return str(value)
+
+
+def _refusal(result: Mapping[str, Any]) -> str:
+    reason = str(result.get("reason") or "")
+    return REFUSALS.get(reason) or str(result.get("message") or humanize(reason) or "failed")
+
+
+def _order_state(result: Mapping[str, Any]) -> str:
+    status = str(result.get("status", ""))
+    words = ORDER_STATUSES.get(status, humanize(status))
+    hours = result.get("hours_since_delivery")
+    if status == "delivered" and isinstance(hours, (int, float)):
+        window = ("inside" if result.get("inside_refund_window") else "outside")
+        return f"{words} {ago(dt.timedelta(hours=hours))} ago, {window} the refund window"
+    return words
+
+
+def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok: bool) -> str:
+    """What a tool call did, in one sentence a support person reads at a glance."""
+    order = args.get("order_id") or result.get("order_id")
+    if not ok:
+        what = {
+            "initiate_refund": f"Refund for {order} refused",
+            "get_order_details": f"Order {order} not looked up",
+            "file_complaint": "Complaint not filed",
+            "escalate_to_human": "Escalation failed",
+        }.get(name, f"{humanize(name)} failed")
+        return f"{what}: {_refusal(result)}"
+    match name:
+        case "initiate_refund":
+            return (f"Refunded {_rupees(result.get('amount'))} ({result.get('tier')}, "
+                    f"{result.get('percent')}%) for {order}")  # fmt: skip
+        case "get_order_details":
+            return f"Order {order} looked up: {_order_state(result)}"
+        case "check_order_status":
+            orders = result.get("orders") or []
+            if not orders:
+                return "Orders looked up: none yet"
+            latest = orders[0]
+            return (f"Orders looked up: {len(orders)}{'+' if result.get('more_orders') else ''}, "
+                    f"the latest {latest.get('order_id')} {_order_state(latest)}")  # fmt: skip
+        case "get_user_profile":
+            tier = result.get("tier") or "no"
+            return (f"Profile looked up: {tier} tier, wallet "
+                    f"{_rupees(result.get('wallet_balance', '0'))}")  # fmt: skip
+        case "file_complaint":
+            category = COMPLAINT_CATEGORIES.get(str(args.get("category")), "Other")
+            about = f" about {order}" if order else ""
+            return f"Complaint {result.get('complaint_id')} filed: {category}{about}"
+        case "escalate_to_human":
+            priority = humanize(str(args.get("priority") or "normal"))
+            about = f" about {order}" if order else ""
+            return f"Escalated to a person ({priority}){about}: ticket {result.get('ticket_id')}"
+    return f"{humanize(name)}: done"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _offset(at: dt.datetime | None, start: dt.datetime) -> str:
+    return mmss((at - start).total_seconds()) if at is not None else "—"
+
+
+def _aware(value: Any, default: dt.datetime) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        return default
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]],
+                 tool_calls: Iterable[Mapping[str, Any]]) -> list[Entry]:  # fmt: skip
+    """Turns and tool calls (as the `calls` record holds them, contract section 5) in time
+    order; consecutive lines of one speaker join into one turn."""
+    # (when, 0 for a line / 1 for a tool call, position, item): a line said at the very moment
+    # a tool started reads before it.
+    timed: list[tuple[dt.datetime, int, int, Mapping[str, Any]]] = [
+        *((_aware(line.get("at"), started_at), 0, n, line) for n, line in enumerate(transcript)),
+        *((_aware(tool.get("started_at"), started_at), 1, n, tool)
+          for n, tool in enumerate(tool_calls)),
+    ]  # fmt: skip
+    timed.sort(key=lambda item: item[:3])
+    entries: list[Entry] = []
+    for at, kind, _, item in timed:
+        if kind == 0:
+            speaker = "customer" if item.get("role") == "user" else "agent"
+            text = str(item.get("text", ""))
+            last = entries[-1] if entries else None
+            if last is not None and last.kind == "turn" and last.speaker == speaker:
+                entries[-1] = Entry("turn", speaker, last.at, f"{last.text} {text}".strip())
+                continue
+            entries.append(Entry("turn", speaker, _offset(at, started_at), text))
+        else:
+            entries.append(tool_entry(item, _offset(at, started_at)))
+    return entries
+
+
+def tool_entry(record: Mapping[str, Any], at: str) -> Entry:
+    name = str(record.get("name", ""))
+    args, result, ok = record.get("args") or {}, record.get("result") or {}, bool(record.get("ok"))
+    return Entry(
+        "tool", "agent", at, tool_line(name, args, result, ok), ok=ok,
+        raw={"tool": name, "took": f"{record.get('ms', '?')} ms", "arguments": _json(args),
+             "result": _json(result)},
+    )  # fmt: skip
+
+
+def actions_taken(tool_calls: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the agent did or was refused (successful lookups left out): the top of a ticket."""
+    return [
+        tool_line(str(t.get("name", "")), t.get("args") or {}, t.get("result") or {},
+                  bool(t.get("ok")))
+        for t in tool_calls
+        if t.get("name") not in LOOKUPS or not t.get("ok")
+    ]  # fmt: skip

@@ -1,0 +1,355 @@
+"""The dashboard: how the operation went over a range of local days.
+
+Every figure is aggregated by the database (one `$group` per collection over the range, by
+local day; past days' figures are cached for a few minutes), so the page reads a few rows per
+day, not the calls themselves. Pure functions turn those rows into rates and charts.
+
+* Containment: calls the agent settled alone (CONTAINED_OUTCOMES) out of calls with an outcome.
+* Escalation rate: calls a person took or will take (HUMAN_OUTCOMES) out of the same.
+* Average handle time: from the start to the end of ended calls.
+Calls recorded before outcomes were (contract section 10) count in "calls" but in no rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from support.models import (
+    Call,
+    Complaint,
+    ComplaintCategory,
+    Escalation,
+    EscalationStatus,
+    Refund,
+)
+from support.money import format_inr
+from support.mongo import sync_db
+from support.staff.charts import (
+    BarChart,
+    ColumnChart,
+    LineChart,
+    Series,
+    bar_chart,
+    column_chart,
+    line_chart,
+    time_ceiling,
+)
+from support.staff.labels import (
+    CONTAINED_OUTCOMES,
+    HUMAN_OUTCOMES,
+    OUTCOME_LABELS,
+    mmss,
+)
+
+DEFAULT_DAYS = 30
+PAST_DAY_CACHE_S = 600
+BACKLOG_CACHE_S = 30
+MAX_DAYS = 366
+NO_OUTCOME = ""
+OUTCOME_SERIES = [
+    Series("resolved_refund", OUTCOME_LABELS["resolved_refund"], "chart-1"),
+    Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2"),
+    Series("complaint_filed", OUTCOME_LABELS["complaint_filed"], "chart-3"),
+    Series("callback_scheduled", OUTCOME_LABELS["callback_scheduled"], "chart-4"),
+    Series("escalated", OUTCOME_LABELS["escalated"], "chart-5"),
+    Series("transferred", OUTCOME_LABELS["transferred"], "chart-6"),
+    Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7"),
+    Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8"),
+    Series(NO_OUTCOME, "No outcome recorded", "chart-0"),
+]
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """Local days `first`..`last` (inclusive) and the UTC instants that bound them."""
+
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.first + dt.timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    @property
+    def start(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.first, dt.time.min))
+
+    @property
+    def end(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.last + dt.timedelta(days=1),
+                                                       dt.time.min))  # fmt: skip
+
+    def match(self, field_name: str) -> dict[str, Any]:
+        return {field_name: {"$gte": self.start, "$lt": self.end}}
+
+
+def day_range(first: dt.date | None, last: dt.date | None, today: dt.date) -> DayRange:
+    """The range a dashboard shows: the last DEFAULT_DAYS days by default, at most MAX_DAYS."""
+    last = last or today
+    first = first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    first = max(first, last - dt.timedelta(days=MAX_DAYS - 1))
+    return DayRange(first, last)
+
+
+def _by_day(collection: str, match: dict[str, Any], time_field: str,
+            group: dict[str, Any], extra: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+    day = {"$dateToString": {"format": "%Y-%m-%d", "date": f"${time_field}",
+                             "timezone": settings.TIME_ZONE}}  # fmt: skip
+    return list(sync_db()[collection].aggregate([
+        {"$match": match},
+        {"$group": {"_id": {"day": day, **group}, **extra}},
+    ]))  # fmt: skip
+
+
+@dataclass
+class DayFigures:
+    calls: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    handled_ms: float = 0.0
+    ended: int = 0
+    refunds: int = 0
+    refunded: int = 0  # paise
+
+    @property
+    def classified(self) -> int:
+        return sum(n for outcome, n in self.by_outcome.items() if outcome != NO_OUTCOME)
+
+    def count(self, outcomes: Sequence[str]) -> int:
+        return sum(self.by_outcome.get(o, 0) for o in outcomes)
+
+    @property
+    def contained(self) -> int:
+        return self.count(CONTAINED_OUTCOMES)
+
+    @property
+    def taken_by_people(self) -> int:
+        return self.count(HUMAN_OUTCOMES)
+
+    def share(self, outcomes: Sequence[str]) -> float | None:
+        """Percent of classified calls with one of `outcomes`; None without any."""
+        if not self.classified:
+            return None
+        return 100 * self.count(outcomes) / self.classified
+
+    @property
+    def handle_s(self) -> float | None:
+        return self.handled_ms / self.ended / 1000 if self.ended else None
+
+    def add(self, other: DayFigures) -> None:
+        self.calls += other.calls
+        for outcome, n in other.by_outcome.items():
+            self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + n
+        self.handled_ms += other.handled_ms
+        self.ended += other.ended
+        self.refunds += other.refunds
+        self.refunded += other.refunded
+
+
+def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFigures]:
+    """Calls by outcome, handle time and refunds per local day ("2026-11-21").
+
+    Past days are kept in the cache for PAST_DAY_CACHE_S (their calls have ended; an outcome
+    written a minute after a call shows within that time): a dashboard opened again, or over a
+    longer range, aggregates only the days it has not seen lately, and always today.
+    """
+    today = today or timezone.localdate()
+    keys = {day.isoformat(): f"staff:dashboard:day:{day.isoformat()}" for day in days.days}
+    cached = cache.get_many([key for day, key in keys.items() if day < today.isoformat()])
+    figures = {day: cached[key] for day, key in keys.items() if key in cached}
+    missing = sorted(day for day in keys if day not in figures)
+    if missing:
+        span = DayRange(dt.date.fromisoformat(missing[0]), dt.date.fromisoformat(missing[-1]))
+        fresh = _aggregate_days(span)
+        for day in missing:
+            figures[day] = fresh.get(day) or DayFigures()
+        cache.set_many({keys[day]: figures[day] for day in missing if day < today.isoformat()},
+                       PAST_DAY_CACHE_S)  # fmt: skip
+    return figures
+
+
+def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
+    """The figures of every day in `days` that had any, from one aggregation per collection."""
+    figures: dict[str, DayFigures] = defaultdict(DayFigures)
+    call_rows = _by_day(
+        Call._meta.db_table, days.match("started_at"), "started_at",
+        {"outcome": {"$ifNull": ["$outcome", NO_OUTCOME]}},
+        {"n": {"$sum": 1},
+         "ended": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]}, 1, 0]}},
+         "handled_ms": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]},
+                                           {"$subtract": ["$ended_at", "$started_at"]}, 0]}}},
+    )  # fmt: skip
+    for row in call_rows:
+        day = figures[row["_id"]["day"]]
+        outcome = row["_id"]["outcome"] or NO_OUTCOME
+        day.calls += row["n"]
+        day.by_outcome[outcome] = day.by_outcome.get(outcome, 0) + row["n"]
+        day.ended += row["ended"]
+        day.handled_ms += row["handled_ms"]
+    refund_rows = _by_day(Refund._meta.db_table, days.match("created_at"), "created_at", {},
+                          {"n": {"$sum": 1}, "total": {"$sum": "$amount"}})  # fmt: skip
+    for row in refund_rows:
+        day = figures[row["_id"]["day"]]
+        day.refunds += row["n"]
+        day.refunded += int(row["total"])
+    return figures
+
+
+def age_buckets(overdue_minutes: int) -> list[tuple[str, int, int | None]]:
+    """(label, from, to) in minutes for grouping open tickets by waiting time; the overdue
+    age is always a boundary, so the buckets from it on are exactly the overdue tickets."""
+    edges = sorted({0, overdue_minutes, 60, 240, 1440})
+    return [(_span(low, high), low, high)
+            for low, high in zip(edges, [*edges[1:], None], strict=True)]  # fmt: skip
+
+
+def _span(low: int, high: int | None) -> str:
+    def words(minutes: int) -> str:
+        if minutes < 60 or minutes % 60:
+            return f"{minutes} min"
+        return {60: "an hour", 1440: "a day"}.get(minutes, f"{minutes // 60} hours")
+
+    if high is None:
+        return f"over {words(low)}"
+    if low == 0:
+        return f"under {words(high)}"
+    both_hours = low % 60 == 0 and high % 60 == 0 and low >= 60
+    if both_hours:
+        return f"{low // 60}-{high // 60} hours"
+    return f"{low}-{high} min"
+
+
+def open_ticket_ages(now: dt.datetime, overdue_minutes: int) -> tuple[list[tuple[str, int]], int]:
+    """Open tickets by how long they have waited (one indexed count per bucket), and how many
+    have waited `overdue_minutes` or more."""
+    tickets = sync_db()[Escalation._meta.db_table]
+    rows, overdue = [], 0
+    for label, low, high in age_buckets(overdue_minutes):
+        created: dict[str, Any] = {"$lte": now - dt.timedelta(minutes=low)}
+        if high is not None:
+            created["$gt"] = now - dt.timedelta(minutes=high)
+        count = tickets.count_documents({"status": EscalationStatus.OPEN.value,
+                                         "created_at": created})  # fmt: skip
+        rows.append((label, count))
+        if low >= overdue_minutes:
+            overdue += count
+    return rows, overdue
+
+
+def ticket_backlog(now: dt.datetime) -> tuple[list[tuple[str, int]], int, int]:
+    """Open tickets by waiting time, how many are overdue, how many are claimed; counted at
+    most every BACKLOG_CACHE_S (the live queue is the place to watch tickets move)."""
+    key = f"staff:dashboard:backlog:{settings.QUEUE_OVERDUE_MINUTES}"
+    backlog = cache.get(key)
+    if backlog is None:
+        ages, overdue = open_ticket_ages(now, settings.QUEUE_OVERDUE_MINUTES)
+        claimed = sync_db()[Escalation._meta.db_table].count_documents(
+            {"status": EscalationStatus.CLAIMED.value})
+        backlog = (ages, overdue, claimed)
+        cache.set(key, backlog, BACKLOG_CACHE_S)
+    return backlog
+
+
+def complaints_by_category(days: DayRange) -> BarChart:
+    counts = {
+        row["_id"]: row["n"]
+        for row in sync_db()[Complaint._meta.db_table].aggregate([
+            {"$match": days.match("created_at")},
+            {"$group": {"_id": "$category", "n": {"$sum": 1}}},
+        ])
+    }  # fmt: skip
+    rows = [(label, counts.get(value, 0), str(counts.get(value, 0)))
+            for value, label in ComplaintCategory.choices]  # fmt: skip
+    return bar_chart("Complaints by category", rows)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f}%"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: DayRange
+    total: DayFigures
+    calls_chart: ColumnChart
+    refunds_chart: ColumnChart
+    rates_chart: LineChart
+    handle_chart: LineChart
+    ages_chart: BarChart
+    complaints_chart: BarChart
+    open_total: int
+    overdue: int
+    claimed_total: int
+    per_day: list[tuple[str, DayFigures]]
+
+    @property
+    def containment(self) -> str:
+        share = self.total.share(CONTAINED_OUTCOMES)
+        return "—" if share is None else _percent(share)
+
+    @property
+    def escalation_rate(self) -> str:
+        share = self.total.share(HUMAN_OUTCOMES)
+        return "—" if share is None else _percent(share)
+
+    @property
+    def handle_time(self) -> str:
+        return mmss(self.total.handle_s)
+
+    @property
+    def refunded(self) -> str:
+        return format_inr(self.total.refunded)
+
+
+def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
+    now = now or timezone.now()
+    figures = day_figures(days, timezone.localdate(now))
+    keys = [day.isoformat() for day in days.days]
+    labels = [day.strftime("%d %b") for day in days.days]
+    per_day = [figures.get(key) or DayFigures() for key in keys]
+    total = DayFigures()
+    for day in per_day:
+        total.add(day)
+    ages, overdue, claimed = ticket_backlog(now)
+    return Dashboard(
+        days=days,
+        total=total,
+        calls_chart=column_chart(
+            "Calls per day by outcome", labels,
+            [s for s in OUTCOME_SERIES if total.by_outcome.get(s.key)],
+            [{k: float(v) for k, v in day.by_outcome.items()} for day in per_day],
+        ),
+        refunds_chart=column_chart(
+            "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
+            [{"refunded": day.refunded / 100} for day in per_day],
+            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"),
+        ),
+        rates_chart=line_chart(
+            "Containment and escalation rate", labels,
+            [(Series("contained", "Resolved by the agent alone", "chart-1"),
+              [day.share(CONTAINED_OUTCOMES) for day in per_day]),
+             (Series("escalated", "Taken by a person", "chart-5"),
+              [day.share(HUMAN_OUTCOMES) for day in per_day])],
+            fmt=_percent, top=100,
+        ),
+        handle_chart=line_chart(
+            "Average handle time", labels,
+            [(Series("handle", "Average handle time", "chart-2"),
+              [day.handle_s for day in per_day])],
+            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
+        ),
+        ages_chart=bar_chart("Open tickets by waiting time",
+                             [(label, n, str(n)) for label, n in ages]),
+        complaints_chart=complaints_by_category(days),
+        open_total=sum(n for _, n in ages),
+        overdue=overdue,
+        claimed_total=claimed,
+        per_day=list(zip(labels, per_day, strict=True)),
+    )  # fmt: skip

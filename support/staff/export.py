@@ -1,0 +1,136 @@
+"""CSV exports of calls, refunds and tickets for a range of days, streamed row by row.
+
+Each export reads only the fields it writes (never a call's transcript) in one cursor, and
+looks the customers' names up a batch at a time. Money is in rupees ("268.50"), times are
+local ("2026-11-21 14:05:09"). A text cell that a spreadsheet would run as a formula (it
+starts with = + - @, and is not just a number or a phone number) is written with a leading
+apostrophe: ticket reasons come from callers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from support.models import Call, Escalation, Refund
+from support.money import rupees
+from support.mongo import Document, sync_db
+from support.staff.dashboard import DayRange
+from support.staff.labels import duration_s, end_reason_label, mmss, outcome_label
+from support.staff.people import people
+from support.staff.queries import aware
+
+BATCH = 100  # customers looked up per query: SecantusDB slows on long $in lists
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A phone number or a negative amount is data, not a formula: left as it is.
+PLAIN_NUMBER = re.compile(r"^[+-]?[\d .]+$")
+
+
+def cell(value: Any) -> str:
+    """A value as a CSV cell people and spreadsheets read safely."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(aware(value)).strftime("%Y-%m-%d %H:%M:%S")
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+@dataclass(frozen=True)
+class Export:
+    collection: str
+    time_field: str
+    projection: dict[str, int]
+    header: tuple[str, ...]
+    row: Callable[[Document, Mapping[int, Any]], list[Any]]
+
+
+def _name(doc: Document, found: Mapping[int, Any]) -> tuple[Any, Any]:
+    user_id = doc.get("user_id")
+    customer = found.get(user_id) if isinstance(user_id, int) else None
+    return (customer.name, customer.phone) if customer else ("", "")
+
+
+def _call(doc: Document, found: Mapping[int, Any]) -> list[Any]:
+    started, ended = aware(doc.get("started_at")), aware(doc.get("ended_at"))
+    seconds = duration_s(started, ended)
+    return [doc.get("call_id"), started, ended, mmss(seconds) if seconds is not None else "",
+            doc.get("channel"), doc.get("user_id"), *_name(doc, found),
+            outcome_label(doc.get("outcome")) if doc.get("outcome") else "",
+            end_reason_label(doc.get("end_reason")) if doc.get("end_reason") else ""]  # fmt: skip
+
+
+def _refund(doc: Document, found: Mapping[int, Any]) -> list[Any]:
+    return [doc.get("refund_id"), doc.get("created_at"), doc.get("order_id"), doc.get("user_id"),
+            *_name(doc, found), rupees(int(doc.get("amount") or 0)), doc.get("percent"),
+            doc.get("tier"), doc.get("reason"), doc.get("call_id")]  # fmt: skip
+
+
+def _ticket(doc: Document, found: Mapping[int, Any]) -> list[Any]:
+    return [doc.get("ticket_id"), doc.get("created_at"), doc.get("priority"), doc.get("status"),
+            doc.get("assignee"), doc.get("user_id"), *_name(doc, found), doc.get("order_id"),
+            doc.get("reason"), doc.get("resolved_at"), doc.get("call_id")]  # fmt: skip
+
+
+EXPORTS = {
+    "calls": Export(
+        Call._meta.db_table, "started_at",
+        {"_id": 0, "call_id": 1, "started_at": 1, "ended_at": 1, "channel": 1, "user_id": 1,
+         "outcome": 1, "end_reason": 1},
+        ("call", "started", "ended", "duration", "channel", "user id", "customer", "phone",
+         "outcome", "ended how"),
+        _call,
+    ),
+    "refunds": Export(
+        Refund._meta.db_table, "created_at",
+        {"_id": 0, "refund_id": 1, "created_at": 1, "order_id": 1, "user_id": 1, "amount": 1,
+         "percent": 1, "tier": 1, "reason": 1, "call_id": 1},
+        ("refund", "refunded at", "order", "user id", "customer", "phone", "amount (INR)",
+         "percent", "tier", "reason", "call"),
+        _refund,
+    ),
+    "tickets": Export(
+        Escalation._meta.db_table, "created_at",
+        {"_id": 0, "ticket_id": 1, "created_at": 1, "priority": 1, "status": 1, "assignee": 1,
+         "user_id": 1, "order_id": 1, "reason": 1, "resolved_at": 1, "call_id": 1},
+        ("ticket", "opened", "priority", "status", "assignee", "user id", "customer", "phone",
+         "order", "reason", "resolved", "call"),
+        _ticket,
+    ),
+}  # fmt: skip
+
+
+class _Line:
+    """A file-like object that hands back what csv.writer wrote to it."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_lines(kind: str, days: DayRange) -> Iterator[str]:
+    """The export `kind` ("calls", "refunds", "tickets") as CSV text, a line at a time."""
+    export = EXPORTS[kind]
+    writer = csv.writer(_Line())
+    yield writer.writerow(export.header)
+    cursor = sync_db()[export.collection].find(
+        days.match(export.time_field), export.projection, sort=[(export.time_field, 1)]
+    )
+    for batch in _batches(cursor, BATCH):
+        found = people(doc.get("user_id") for doc in batch)
+        for doc in batch:
+            yield writer.writerow([cell(value) for value in export.row(doc, found)])
+
+
+def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(docs)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

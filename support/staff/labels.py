@@ -1,0 +1,144 @@
+"""Words people read for the values the data holds: outcomes, end reasons, durations, phones,
+token counts. Pure functions; the templates reach them through support/templatetags/staff.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+# Contract section 10: what a call achieved (written when the call ends).
+OUTCOME_LABELS = {
+    "resolved_refund": "Resolved with a refund",
+    "resolved_info": "Resolved: information given",
+    "complaint_filed": "Complaint filed",
+    "escalated": "Escalated to a person",
+    "callback_scheduled": "Callback scheduled",
+    "abandoned": "Abandoned",
+    "agent_unavailable": "Agent unavailable",
+    "transferred": "Transferred to a person",
+}
+# Outcomes the agent settled alone (the containment rate counts these).
+CONTAINED_OUTCOMES = ("resolved_refund", "resolved_info", "complaint_filed")
+# Outcomes where a person took over or will (the escalation rate counts these).
+HUMAN_OUTCOMES = ("escalated", "transferred", "callback_scheduled")
+
+# How a call ended, as the voice bridge records it in `end_reason`.
+END_REASON_LABELS = {
+    "caller_hung_up": "Caller hung up",
+    "customer_hung_up": "Caller hung up",
+    "caller_left": "Caller's connection closed",
+    "agent_unavailable": "Agent became unavailable",
+    "transferred_to_human": "Transferred to a person",
+    "escalated": "Escalated to a person",
+    "idle": "Ended after silence",
+    "max_duration": "Reached the maximum length",
+    "call_over": "Call over",
+    "error": "Ended by an error",
+}
+
+CHANNEL_LABELS = {"web": "Web", "phone": "Phone"}
+
+
+def humanize(value: str) -> str:
+    """`some_internal_value` -> "Some internal value", for values no table names."""
+    text = value.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def outcome_label(outcome: str | None) -> str:
+    if not outcome:
+        return "—"
+    return OUTCOME_LABELS.get(outcome, humanize(outcome))
+
+
+def end_reason_label(reason: str | None) -> str:
+    if not reason:
+        return "—"
+    return END_REASON_LABELS.get(reason, humanize(reason))
+
+
+def mmss(seconds: float | None) -> str:
+    """A duration as m:ss (h:mm:ss from an hour): 35 -> "0:35", 3725 -> "1:02:05"."""
+    if seconds is None:
+        return "—"
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def duration_s(started_at: dt.datetime | None, ended_at: dt.datetime | None) -> float | None:
+    if started_at is None or ended_at is None:
+        return None
+    return (ended_at - started_at).total_seconds()
+
+
+def phone_label(phone: str | None) -> str:
+    """Indian mobile numbers grouped as people write them: "+91 98000 00301"."""
+    if not phone:
+        return "—"
+    if phone.startswith("+91") and len(phone) == 13 and phone[1:].isdigit():
+        return f"+91 {phone[3:8]} {phone[8:]}"
+    return phone
+
+
+def ago(delta: dt.timedelta) -> str:
+    """A short age: "34 min", "3 h 10 min", "2 days"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _by_modality(details: Any) -> str:
+    """Live API token details ([{modality, token_count}]) as "audio 1,000, text 200"."""
+    if not isinstance(details, list):
+        return ""
+    parts = [
+        f"{str(d.get('modality', '')).lower() or 'other'} {_count(d.get('token_count')):,}"
+        for d in details if isinstance(d, Mapping)
+    ]  # fmt: skip
+    return ", ".join(parts)
+
+
+USAGE_ROWS = (
+    ("prompt_token_count", "prompt_tokens_details", "Input: what the model heard and read"),
+    ("response_token_count", "response_tokens_details", "Output: what the model said"),
+    ("thoughts_token_count", "", "Thinking"),
+    ("total_token_count", "", "Total"),
+)
+
+
+def usage_rows(usage: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The Live API's token counts as (what, how many) rows people read; other counts follow
+    under their own names, humanized."""
+    if not usage:
+        return []
+    rows = []
+    known: set[str] = set()
+    for count_key, details_key, label in USAGE_ROWS:
+        known.update((count_key, details_key))
+        if count_key not in usage or (count_key == "thoughts_token_count"
+                                       and not _count(usage[count_key])):
+            continue
+        value = f"{_count(usage[count_key]):,} tokens"
+        if split := _by_modality(usage.get(details_key)):
+            value += f" ({split})"
+        rows.append((label, value))
+    for key, raw in sorted(usage.items()):
+        if key not in known and isinstance(raw, (int, float)):
+            rows.append((humanize(key.removesuffix("_count")), f"{_count(raw):,}"))
+    return rows

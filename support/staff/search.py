@@ -1,0 +1,147 @@
+"""One search box for the back office: a name, phone, email, user id, or any public id
+(order, ticket, call, complaint, refund). Every list filter that takes "a customer" reads it
+the same way (`find_customers`), so a phone number the search finds, the call filter finds.
+
+Ids are looked up exactly (by index, trying the case people mistype); phones by their last
+ten digits (an exact index lookup when the number is complete); names by the prefixes of
+their words (support/name_keys.py: "aar sh" finds Aarav Sharma), through an index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import reverse
+
+from support.models import Call, Complaint, Customer, Escalation, Order, Refund
+from support.mongo import sync_db
+from support.name_keys import MAX_KEY, MIN_KEY, matches, words
+from support.staff.people import PERSON_FIELDS
+
+MAX_CUSTOMERS = 50
+MAX_CANDIDATES = 5000  # customers sharing the longest word typed, checked for the others
+MAX_TERM = 100
+_PHONE_CHARS = re.compile(r"^[\d\s()+.-]+$")
+_ID_CHARS = re.compile(r"^[\w/.-]{1,64}$")
+
+
+def _digits(term: str) -> str:
+    return re.sub(r"\D", "", term)
+
+
+def looks_like_phone(term: str) -> bool:
+    return bool(_PHONE_CHARS.match(term)) and len(_digits(term)) >= 6
+
+
+def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
+    """Customers a person means by `term`: a user id, a phone (any spacing, with or without
+    +91), an email, or part of a name. Empty for an empty term."""
+    term = term.strip()[:MAX_TERM]
+    if not term:
+        return []
+    customers = Customer.objects.only(*PERSON_FIELDS, "email").order_by()
+    digits = _digits(term)
+    if term.isascii() and term.isdigit() and len(term) < 10:
+        return list(customers.filter(user_id=int(term)))
+    if looks_like_phone(term):
+        if len(digits) >= 10:
+            numbers = {"+" + digits, "+91" + digits[-10:]}
+            return list(customers.filter(phone__in=numbers)[:limit])
+        return list(customers.filter(phone__endswith=digits)[:limit])
+    if "@" in term:
+        return list(customers.filter(email__iexact=term)[:limit])
+    return _by_name(term, limit)
+
+
+def _by_name(term: str, limit: int) -> list[Customer]:
+    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma)."""
+    wanted = [word[:MAX_KEY] for word in words(term)]
+    keyed = [word for word in wanted if len(word) >= MIN_KEY]
+    if keyed:
+        # The longest word is the most selective key; the others are checked here.
+        key = max(keyed, key=len)
+        docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
+                                        limit=MAX_CANDIDATES)  # fmt: skip
+        ids = [doc["user_id"] for doc in docs if matches(doc.get("name", ""), wanted)][:limit]
+        found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
+        return sorted(found, key=lambda customer: customer.name) if ids else []
+    # Only one-letter words ("a s"): no key is that short; look at every name.
+    pattern = r"\s+".join(re.escape(word) for word in term.split())
+    found = Customer.objects.only(*PERSON_FIELDS, "email").filter(name__iregex=pattern)
+    return list(found.order_by("name")[:limit])
+
+
+@dataclass
+class Hit:
+    kind: str  # "customer", "order", "ticket", "call", "complaint", "refund"
+    label: str
+    url: str
+    detail: str = ""
+    row: Any = None
+
+
+@dataclass
+class Results:
+    term: str
+    customers: list[Customer] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def only_url(self) -> str | None:
+        """Where to go when the search found exactly one thing."""
+        everything = [*self.hits, *self.customers]
+        if len(everything) != 1:
+            return None
+        return self.hits[0].url if self.hits else customer_url(self.customers[0].user_id)
+
+
+def customer_url(user_id: int) -> str:
+    return reverse("staff:customer", args=[user_id])
+
+
+def _spellings(term: str) -> list[str]:
+    """The id as typed, upper-cased, and as a call id (`CALL-` then lower-case hex)."""
+    upper = term.upper()
+    spellings = [term, upper]
+    if upper.startswith("CALL-"):
+        spellings.append("CALL-" + term[5:].lower())
+    return list(dict.fromkeys(spellings))
+
+
+def find_ids(term: str) -> list[Hit]:
+    """Every order, ticket, call, complaint and refund whose id is `term` (case forgiven)."""
+    if not _ID_CHARS.match(term):
+        return []
+    spellings = _spellings(term)
+    hits: list[Hit] = []
+    for order in Order.objects.filter(order_id__in=spellings).only("order_id", "customer"):
+        hits.append(Hit("order", order.order_id,
+                        reverse("admin:support_order_change", args=[order.pk]), row=order))
+    for ticket in Escalation.objects.filter(ticket_id__in=spellings).defer("notes"):
+        hits.append(Hit("ticket", ticket.ticket_id,
+                        reverse("staff:ticket", args=[ticket.ticket_id]), ticket.reason, ticket))
+    for call in Call.objects.filter(call_id__in=spellings).only("call_id", "customer"):
+        hits.append(Hit("call", call.call_id, reverse("staff:call", args=[call.call_id]),
+                        row=call))
+    for complaint in Complaint.objects.filter(complaint_id__in=spellings):
+        hits.append(Hit("complaint", complaint.complaint_id,
+                        reverse("admin:support_complaint_change", args=[complaint.pk]),
+                        complaint.description, complaint))
+    for refund in Refund.objects.filter(refund_id__in=spellings):
+        hits.append(Hit("refund", refund.refund_id,
+                        reverse("admin:support_refund_changelist") + f"?q={refund.refund_id}",
+                        row=refund))
+    return hits
+
+
+def search(term: str) -> Results:
+    term = term.strip()[:MAX_TERM]
+    results = Results(term)
+    if not term:
+        return results
+    results.hits = find_ids(term)
+    if not results.hits:
+        results.customers = find_customers(term)
+    return results

@@ -1,0 +1,58 @@
+"""The ticket page: at the top, why the customer escalated, the order it is about and what the
+agent already did, so whoever takes it over need not read the whole call first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from support.models import Customer, Escalation, Order
+from support.staff.calls import CallDetail, call_detail
+from support.staff.conversation import actions_taken
+from support.staff.labels import ago
+
+RECENT_ORDERS = 5
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    ticket: Escalation
+    customer: Customer | None
+    order: Order | None
+    call: CallDetail | None  # None without a call, or for staff who may not see calls
+    call_hidden: bool  # there is a call, but this person may not see it
+    recent_orders: list[Order]
+
+    @property
+    def actions(self) -> list[str]:
+        return actions_taken(self.call.record.get("tool_calls") or []) if self.call else []
+
+    @property
+    def delivered_ago(self) -> str:
+        if self.order is None or self.order.delivered_at is None:
+            return ""
+        return ago(timezone.now() - self.order.delivered_at)
+
+    @property
+    def waiting(self) -> dt.timedelta:
+        return (self.ticket.resolved_at or timezone.now()) - self.ticket.created_at
+
+
+def ticket_page(ticket: Escalation, *, may_see_calls: bool) -> TicketPage:
+    """The ticket with its customer, order and call, each fetched by its id."""
+    customer = (Customer.objects.filter(user_id=ticket.customer_id).first()
+                if ticket.customer_id is not None else None)  # fmt: skip
+    order = None
+    if ticket.order_id:
+        # By its id alone (one indexed condition; see customers.py), then checked: the
+        # ticket's own customer's order, as the order id alone could name another's.
+        order = Order.objects.filter(order_id=ticket.order_id).first()
+        if order is not None and order.customer_id != ticket.customer_id:
+            order = None
+    call = call_detail(ticket.call_id) if ticket.call_id and may_see_calls else None
+    recent = (list(Order.objects.filter(customer_id=customer.user_id).order_by("-placed_at")
+                   [:RECENT_ORDERS]) if customer else [])  # fmt: skip
+    return TicketPage(ticket, customer, order, call, bool(ticket.call_id) and not may_see_calls,
+                      recent)  # fmt: skip

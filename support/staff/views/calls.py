@@ -1,0 +1,39 @@
+"""Call history: the list with its filters, and one call read as a conversation."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+
+from support.models import Escalation
+from support.staff import queries
+from support.staff.access import VIEW_CALLS, staff_view
+from support.staff.calls import CallList, call_detail
+from support.staff.forms import CallFilterForm
+from support.staff.views.common import page_number, render_staff
+
+
+@staff_view(VIEW_CALLS)
+def calls(request: HttpRequest) -> HttpResponse:
+    form = CallFilterForm(request.GET or None)
+    # A filter that is not valid lists nothing (its error shows by the field): never more
+    # calls than asked for.
+    page = None
+    if not form.is_bound or form.is_valid():
+        page = queries.page_of(CallList(form.match()), page_number(request))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"title": "Call history", "form": form, "page": page, "query": query.urlencode()}
+    return render_staff(request, "staff/calls.html", context)
+
+
+@staff_view(VIEW_CALLS)
+def call(request: HttpRequest, call_id: str) -> HttpResponse:
+    detail = call_detail(call_id)
+    if detail is None:
+        raise Http404("No such call.")
+    tickets = Escalation.objects.filter(call_id=call_id).only("ticket_id", "status", "priority")
+    who = detail.row.person.name if detail.row.person else "an unidentified caller"
+    title = f"Call with {who}, {timezone.localtime(detail.row.started_at):%d %b %Y, %H:%M}"
+    context = {"title": title, "detail": detail, "call": detail.row, "tickets": list(tickets)}
+    return render_staff(request, "staff/call.html", context)

@@ -1,0 +1,66 @@
+"""Filters for the staff pages: people, money, durations and labels as people read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from support.money import format_inr
+from support.staff import conversation, labels
+
+register = template.Library()
+
+
+@register.filter
+def person(customer: Any, user_id: Any = None) -> SafeString | str:
+    """A customer as "Name · +91 98000 00301", linked to their page; who else it could be."""
+    if customer is None:
+        return f"Customer #{user_id} (not found)" if user_id is not None else "Not identified"
+    url = reverse("staff:customer", args=[customer.user_id])
+    return format_html('<a class="person" href="{}">{}</a> <span class="phone">{}</span>',
+                       url, customer.name, labels.phone_label(customer.phone))
+
+
+@register.filter
+def inr(paise: Any) -> str:
+    return "—" if paise is None or paise == "" else format_inr(int(paise))
+
+
+@register.filter
+def mmss(seconds: Any) -> str:
+    return labels.mmss(None if seconds is None else float(seconds))
+
+
+@register.filter
+def outcome(value: Any) -> str:
+    return labels.outcome_label(value)
+
+
+@register.filter
+def ended(value: Any) -> str:
+    return labels.end_reason_label(value)
+
+
+@register.filter
+def phone(value: Any) -> str:
+    return labels.phone_label(value)
+
+
+@register.filter
+def humanize(value: Any) -> str:
+    return labels.humanize(str(value or ""))
+
+
+@register.filter
+def order_status(value: Any) -> str:
+    """ "out_for_delivery" -> "Out for delivery" (the model's labels capitalise each word)."""
+    return labels.humanize(conversation.ORDER_STATUSES.get(str(value), str(value or "")))
+
+
+@register.filter
+def category(value: Any) -> str:
+    return conversation.COMPLAINT_CATEGORIES.get(str(value), labels.humanize(str(value or "")))

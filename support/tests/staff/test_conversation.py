@@ -1,0 +1,118 @@
+"""A call as people read it: labels, durations and one line per tool call (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support.staff.conversation import actions_taken, conversation, tool_line
+from support.staff.labels import end_reason_label, mmss, outcome_label, phone_label, usage_rows
+
+START = datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0:00"), (35, "0:35"), (185.4, "3:05"),
+                                           (3725, "1:02:05"), (None, "—")])  # fmt: skip
+def test_durations_read_as_minutes_and_seconds(seconds: float | None, text: str) -> None:
+    assert mmss(seconds) == text
+
+
+def test_values_read_as_words() -> None:
+    assert outcome_label("resolved_refund") == "Resolved with a refund"
+    assert outcome_label("something_new") == "Something new"
+    assert end_reason_label("caller_hung_up") == "Caller hung up"
+    assert phone_label("+919812345678") == "+91 98123 45678"
+    assert phone_label("+14155550100") == "+14155550100"
+
+
+def test_usage_reads_as_input_and_output_tokens() -> None:
+    rows = usage_rows({
+        "prompt_token_count": 1200, "response_token_count": 340, "total_token_count": 1540,
+        "prompt_tokens_details": [{"modality": "AUDIO", "token_count": 1000},
+                                  {"modality": "TEXT", "token_count": 200}],
+        "cached_content_token_count": 7,
+    })  # fmt: skip
+
+    assert rows == [
+        ("Input: what the model heard and read", "1,200 tokens (audio 1,000, text 200)"),
+        ("Output: what the model said", "340 tokens"),
+        ("Total", "1,540 tokens"),
+        ("Cached content token", "7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, args, result, ok, line",
+    [
+        ("initiate_refund", {"order_id": "ORD-1196", "reason": "cold"},
+         {"ok": True, "order_id": "ORD-1196", "amount": "268.50", "percent": 75, "tier": "Gold"},
+         True, "Refunded ₹268.50 (Gold, 75%) for ORD-1196"),
+        ("initiate_refund", {"order_id": "ORD-1001"},
+         {"ok": False, "reason": "outside_window", "message": "Refunds are only..."},
+         False, "Refund for ORD-1001 refused: outside the 2-hour refund window"),
+        ("get_order_details", {"order_id": "ORD-1196"},
+         {"ok": True, "order_id": "ORD-1196", "status": "delivered",
+          "hours_since_delivery": 0.57, "inside_refund_window": True},
+         True, "Order ORD-1196 looked up: delivered 34 min ago, inside the refund window"),
+        ("get_order_details", {"order_id": "ORD-1002"},
+         {"ok": True, "status": "out_for_delivery", "hours_since_delivery": None},
+         True, "Order ORD-1002 looked up: out for delivery"),
+        ("check_order_status", {},
+         {"ok": True, "orders": [{"order_id": "ORD-9", "status": "preparing"}],
+          "more_orders": True},
+         True, "Orders looked up: 1+, the latest ORD-9 being prepared"),
+        ("get_user_profile", {}, {"ok": True, "tier": "Gold", "wallet_balance": "120.00"},
+         True, "Profile looked up: Gold tier, wallet ₹120.00"),
+        ("file_complaint", {"category": "late_delivery", "order_id": "ORD-7"},
+         {"ok": True, "complaint_id": "CMP-4HX9PM"},
+         True, "Complaint CMP-4HX9PM filed: Late delivery about ORD-7"),
+        ("escalate_to_human", {"reason": "allergy", "priority": "urgent"},
+         {"ok": True, "ticket_id": "TKT-4HX9PM"},
+         True, "Escalated to a person (Urgent): ticket TKT-4HX9PM"),
+        ("schedule_callback", {}, {"ok": True}, True, "Schedule callback: done"),
+        ("schedule_callback", {}, {"ok": False, "reason": "slot_unavailable"},
+         False, "Schedule callback failed: Slot unavailable"),
+    ],
+)  # fmt: skip
+def test_each_tool_call_is_one_readable_line(
+    name: str, args: dict, result: dict, ok: bool, line: str
+) -> None:
+    assert tool_line(name, args, result, ok) == line
+
+
+def test_turns_and_tool_calls_in_the_order_they_happened() -> None:
+    transcript = [
+        {"role": "user", "text": "My biryani came", "at": START + timedelta(seconds=2)},
+        {"role": "user", "text": "cold.", "at": START + timedelta(seconds=3)},
+        {"role": "agent", "text": "Sorry! Refunding it now.", "at": START + timedelta(seconds=9)},
+    ]
+    tools = [{"name": "initiate_refund", "args": {"order_id": "ORD-1"}, "ok": True, "ms": 12,
+              "result": {"ok": True, "amount": "10.00", "percent": 30, "tier": "Bronze"},
+              "started_at": (START + timedelta(seconds=9)).replace(tzinfo=None)}]  # fmt: skip
+
+    entries = conversation(START, transcript, tools)
+
+    assert [(e.kind, e.speaker, e.at, e.text) for e in entries] == [
+        ("turn", "customer", "0:02", "My biryani came cold."),
+        ("turn", "agent", "0:09", "Sorry! Refunding it now."),
+        ("tool", "agent", "0:09", "Refunded ₹10.00 (Bronze, 30%) for ORD-1"),
+    ]
+    assert '"order_id": "ORD-1"' in entries[2].raw["arguments"]
+    assert entries[2].raw["took"] == "12 ms"
+
+
+def test_the_briefing_leaves_out_successful_lookups() -> None:
+    tools = [
+        {"name": "get_order_details", "args": {"order_id": "ORD-1"}, "ok": True,
+         "result": {"status": "delivered"}},
+        {"name": "get_order_details", "args": {"order_id": "ORD-X"}, "ok": False,
+         "result": {"reason": "not_found"}},
+        {"name": "escalate_to_human", "args": {"priority": "high"}, "ok": True,
+         "result": {"ticket_id": "TKT-2"}},
+    ]  # fmt: skip
+
+    assert actions_taken(tools) == [
+        "Order ORD-X not looked up: no such order for this customer",
+        "Escalated to a person (High): ticket TKT-2",
+    ]

@@ -1,0 +1,172 @@
+"""People, not ids: the search box, the customer page, names and phones in every list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from support.models import Complaint, Customer, Escalation, Order, Refund, RefundTier
+from support.mongo import sync_db
+from support.policy import Tier
+from support.staff.customers import standing
+from support.tests.conftest import CONTRACT_TIERS, make_order
+from support.tests.staff.conftest import make_complaint, make_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def contract_tiers(db: Any) -> None:
+    RefundTier.objects.all().delete()
+    RefundTier.objects.bulk_create(RefundTier(name=n, min_lifetime_spend=s, percent=p)
+                                   for n, s, p in CONTRACT_TIERS)  # fmt: skip
+
+
+@pytest.fixture
+def aarav(db: Any) -> Customer:
+    """A Gold customer (₹6,000 spent; a cancelled ₹9,000 order does not count)."""
+    aarav = Customer.objects.create(user_id=1, name="Aarav Sharma", phone="+919876500001",
+                                    email="aarav@example.in", wallet_balance=26_850)  # fmt: skip
+    make_order(aarav, "ORD-1196", status="refunded", amount=35_800, placed_hours_ago=2,
+               delivered_hours_ago=1, restaurant="Paradise Biryani House")  # fmt: skip
+    make_order(aarav, "ORD-1100", status="delivered", amount=564_200, placed_hours_ago=300)
+    make_order(aarav, "ORD-1050", status="cancelled", amount=900_000, placed_hours_ago=400)
+    Refund.objects.create(refund_id="RFD-7KQ2XD", order_id="ORD-1196", customer=aarav,
+                          amount=26_850, percent=75, tier="Gold",
+                          reason="Food arrived cold")  # fmt: skip
+    make_complaint("CMP-4HX9PM", category="late_delivery", customer=aarav)
+    make_ticket("TKT-4HX9PM", priority="high", customer=aarav, order_id="ORD-1196",
+                reason="Wants a manager")  # fmt: skip
+    sync_db().callbacks.insert_one({
+        "callback_id": "CB-1", "user_id": 1, "phone": aarav.phone, "reason": "Refund follow-up",
+        "slot_start": datetime.now(UTC) + timedelta(days=1), "status": "scheduled",
+    })  # fmt: skip
+    return aarav
+
+
+def test_standing_names_the_tier_and_the_way_to_the_next() -> None:
+    tiers = [Tier(n, s, p) for n, s, p in CONTRACT_TIERS]
+
+    gold = standing(600_000, tiers)
+    top = standing(1_200_000, tiers)
+
+    assert (gold.tier and gold.tier.name, gold.next_tier and gold.next_tier.name) == (
+        "Gold", "Platinum")
+    assert gold.to_next == 400_000
+    assert top.tier is not None and top.tier.name == "Platinum" and top.next_tier is None
+
+
+def test_the_customer_page_has_everything_on_one_screen(
+    agent: Client, aarav: Customer, contract_tiers: None, priya: Any
+) -> None:
+    response = agent.get("/staff/customers/1/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    for expected in [
+        "Aarav Sharma", "+91 98765 00001", "aarav@example.in",  # profile
+        "Gold", "75%", "₹6,000.00", "₹4,000.00 more to Platinum",  # tier and spend
+        "₹268.50",  # wallet, and the refund
+        "ORD-1196", "Paradise Biryani House", "ORD-1050", "Cancelled",  # orders
+        "for ORD-1196 (Gold, 75%)", "Food arrived cold",  # refunds
+        "CMP-4HX9PM", "Late delivery",  # complaints
+        "TKT-4HX9PM", "Wants a manager",  # tickets
+        "Refund follow-up", "Scheduled",  # callbacks
+    ]:  # fmt: skip
+        assert expected in body, expected
+    assert "Priya" not in body  # another customer's data never shows
+
+
+def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
+    agent: Client, guest_client: Client, aarav: Customer
+) -> None:
+    assert agent.get("/staff/customers/999/").status_code == 404
+    assert guest_client.get("/staff/customers/1/").status_code == 302
+
+
+# --- One search box --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "term, lands_on",
+    [
+        ("Aarav", "/staff/customers/1/"),
+        ("aarav sharma", "/staff/customers/1/"),
+        ("+91 98765 00001", "/staff/customers/1/"),
+        ("9876500001", "/staff/customers/1/"),
+        ("AARAV@example.in", "/staff/customers/1/"),
+        ("1", "/staff/customers/1/"),
+        ("tkt-4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
+        ("ord-1196", "/admin/support/order/"),
+        ("call-priya-1", "/staff/calls/call-priya-1/"),
+    ],
+)  # fmt: skip
+def test_one_match_goes_straight_to_it(
+    term: str, lands_on: str, agent: Client, aarav: Customer, priya: Any
+) -> None:
+    response = agent.get("/staff/search/", {"q": term})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(lands_on)
+
+
+def test_several_matches_are_listed_with_names(agent: Client, aarav: Customer) -> None:
+    Customer.objects.create(user_id=2, name="Aarav Mehta", phone="+919876500002")
+
+    response = agent.get("/staff/search/", {"q": "aarav"})
+
+    body = response.content.decode()
+    assert "Aarav Sharma" in body and "Aarav Mehta" in body and "+91 98765 00002" in body
+
+
+def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
+    body = agent.get("/staff/search/", {"q": "Zebulon"}).content.decode()
+
+    assert "Nothing matches “Zebulon”" in body
+
+
+def test_a_hostile_search_term_is_just_text(agent: Client, aarav: Customer) -> None:
+    for term in [".*", "(a+)+$", '{"$ne": null}', "<script>alert(1)</script>", "a" * 500]:
+        response = agent.get("/staff/search/", {"q": term})
+        assert response.status_code == 200
+        assert "<script>alert(1)</script>" not in response.content.decode()
+
+
+# --- Names and phones in every list ---------------------------------------------------------
+
+
+def test_the_queue_shows_who_each_ticket_is_about(agent: Client, aarav: Customer) -> None:
+    make_ticket("TKT-NOBODY", priority="low")
+
+    body = agent.get("/staff/queue/").content.decode()
+
+    assert '<a class="person" href="/staff/customers/1/">Aarav Sharma</a>' in body
+    assert "+91 98765 00001" in body
+    assert "Not identified" in body  # the ticket of an unknown caller
+
+
+@pytest.mark.parametrize("model", ["order", "refund", "complaint", "escalation", "call"])
+def test_admin_lists_show_names_linked_to_the_customer_page(
+    model: str, agent: Client, aarav: Customer, priya: Any
+) -> None:
+    from support.models import Call
+
+    Call.objects.filter(call_id="call-priya-1").update(customer=aarav)
+
+    body = agent.get(f"/admin/support/{model}/").content.decode()
+
+    assert '<a class="person" href="/staff/customers/1/">Aarav Sharma</a>' in body, model
+
+
+def test_order_search_for_a_name_lists_that_customers_orders_by_name(
+    agent: Client, aarav: Customer
+) -> None:
+    response = agent.get("/admin/support/order/", {"q": "Aarav"})
+
+    body = response.content.decode()
+    assert body.count('<a class="person" href="/staff/customers/1/">Aarav Sharma</a>') == 3
+    assert Order.objects.count() == 3 and Escalation.objects.count() == 1
+    assert Complaint.objects.count() == 1

@@ -1,0 +1,1 @@
+"""django-mongodb-backend, sending nested field specs in dotted form (see `compiler.py`)."""
