@@ -12,6 +12,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+from django.urls import reverse
 
 from support.models import Call, Customer
 from support.mongo import Document, sync_db
@@ -39,6 +42,7 @@ class CallRow:
     end_reason: str
     outcome: str | None
     person: Customer | None = None
+    url: str = ""  # this call's page
 
     FIELDS = ("call_id", "user_id", "channel", "started_at", "ended_at", "end_reason", "outcome")
 
@@ -87,8 +91,10 @@ class CallList:
                             PROJECTION, window.start or 0, window.stop)  # fmt: skip
         rows = [CallRow.from_document(doc) for doc in docs]
         found = people(row.user_id for row in rows)
+        page = reverse("staff:call", args=["-"]).removesuffix("-/")
         for row in rows:
             row.person = found.get(row.user_id) if row.user_id is not None else None
+            row.url = f"{page}{quote(row.call_id, safe='')}/"
         return rows
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from django.urls import reverse
+
 from support.models import Customer
 
 ROW = TypeVar("ROW")
@@ -13,11 +15,16 @@ PERSON_FIELDS = ("user_id", "name", "phone")
 
 
 def people(user_ids: Iterable[int | None]) -> dict[int, Customer]:
-    """The customers with these user ids (name and phone only), by user id: one query."""
+    """The customers with these user ids (name and phone only), by user id: one query. Each
+    has its page's address as `url` (one reverse() for all of them: a list of 50 rows
+    otherwise spent a sixth of its time resolving URLs)."""
     wanted = {user_id for user_id in user_ids if user_id is not None}
     if not wanted:
         return {}
     found = Customer.objects.filter(user_id__in=wanted).only(*PERSON_FIELDS).order_by()
+    page = reverse("staff:customer", args=[0]).removesuffix("0/")
+    for customer in found:
+        customer.url = f"{page}{customer.user_id}/"  # type: ignore[attr-defined]
     return {customer.user_id: customer for customer in found}
 
 

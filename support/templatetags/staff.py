@@ -20,7 +20,7 @@ def person(customer: Any, user_id: Any = None) -> SafeString | str:
     """A customer as "Name · +91 98000 00301", linked to their page; who else it could be."""
     if customer is None:
         return f"Customer #{user_id} (not found)" if user_id is not None else "Not identified"
-    url = reverse("staff:customer", args=[customer.user_id])
+    url = getattr(customer, "url", None) or reverse("staff:customer", args=[customer.user_id])
     return format_html('<a class="person" href="{}">{}</a> <span class="phone">{}</span>',
                        url, customer.name, labels.phone_label(customer.phone))
 
