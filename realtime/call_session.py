@@ -131,14 +131,17 @@ class CallSession:
         limits: Limits | None = None,
         call_sid: str = "",
         resuming: StoredCall | None = None,
+        held_by: dict[str, str] | None = None,
     ) -> None:
-        """A new call, or (`resuming`) one another process carried until now."""
+        """A new call, or (`resuming`) one another process carried until now. `held_by`
+        ({username, name}): a staff member holds it from the start (a callback they placed)."""
         self.call_id = resuming.call_id if resuming else f"CALL-{uuid.uuid4().hex[:16]}"
         self.observer = CallObserver(call_id=self.call_id, channel=channel)
         self.customer = customer
         self.channel = channel
         self.call_sid = call_sid
         self._resuming = resuming
+        self._held_by = held_by
         if resuming is not None:
             verified = resuming.verified
         self._verified = verified if verified is not None else channel != "phone"
@@ -242,6 +245,13 @@ class CallSession:
         self._spawn(self._watch(), "watchdog")
         if self._caller is None:
             self.detach(None)
+        if self._held_by is not None:
+            self._take_over(self._held_by["username"], self._held_by["name"])
+            self._record.add_event("staff_events", {
+                "kind": "take_over", "staff": self._held_by["username"], "at": utcnow(),
+                "text": "a callback they placed",
+            })  # fmt: skip
+            self._publish_state()
 
     def _forget(self) -> None:
         """This process no longer carries the call."""

@@ -53,3 +53,11 @@ async def find_customer(*, user_id: int | None = None, phone: str = "") -> Custo
         name=str(document.get("name") or ""),
         phone=str(document.get("phone") or ""),
     )
+
+
+async def staff_first_name(username: str) -> str:
+    """What a customer hears a staff member called: their first name, else their username."""
+    from django.contrib.auth.models import User
+
+    user = await User.objects.filter(username=username).only("first_name").afirst()
+    return str(getattr(user, "first_name", "") or username)

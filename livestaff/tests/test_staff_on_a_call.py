@@ -38,7 +38,9 @@ def dominant_hz(pcm: bytes, rate: int) -> float:
 
 
 def _staff_cookie(username: str, group: str | None, first_name: str) -> str:
-    user = User.objects.create_user(username, is_staff=True, first_name=first_name)
+    user = User.objects.filter(username=username).first() or User.objects.create_user(
+        username, is_staff=True, first_name=first_name
+    )
     if group is not None:
         user.groups.add(Group.objects.get(name=group))
     client = Client()
@@ -377,3 +379,46 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     await phone.hang_up()
     await arjun.leave()
     await phone.leave()
+
+
+async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
+    asha: Customer, twilio: FakeLiveServer
+) -> None:
+    from callbacks.tests.conftest import make_callback, today_at
+    from realtime.audio import ulaw_decode
+    from realtime.phone import outbound, security
+    from realtime.tests.phone_harness import Phone
+
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
+    await mongo.async_db().callbacks.update_one(
+        {"callback_id": "CBK-ASHA01"}, {"$set": {"call_sid": "CA" + "7" * 32}}
+    )
+    await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")  # the lead who dialled
+    token = security.mint_callback_token(
+        security.CallbackStream("CBK-ASHA01", "+919800000101", "arjun")
+    )
+
+    phone = await Phone.stream("CA" + "7" * 32, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
+    })  # fmt: skip
+    callback = await _until_linked("CBK-ASHA01")
+    staff = await StaffPage.open(callback["call_id"], "arjun", None)
+    state = await staff.next_event("state")
+    await staff.speak(tone(440, 1.0, 16_000))
+    await phone.wait_for(lambda: len(phone.media()) >= 50, "the staff voice", 10)
+
+    assert (state["mode"], state["staff"]) == ("human", "arjun")
+    played = ulaw_decode(b"".join(phone.media()[-40:])).astype("<i2").tobytes()
+    assert dominant_hz(played, 8_000) == pytest.approx(440, abs=8)
+    await phone.hang_up()
+    await staff.leave()
+    await phone.leave()
+
+
+async def _until_linked(callback_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            found = await mongo.async_db().callbacks.find_one({"callback_id": callback_id})
+            if found and str(found.get("call_id", "")).startswith("CALL-"):
+                return found
+            await asyncio.sleep(0.05)

@@ -20,6 +20,7 @@ import logging
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
+from callbacks.booking import dialled_callback
 from continuity import calls as stored_calls
 from realtime import caller_events as ce
 from realtime import single_use
@@ -27,9 +28,10 @@ from realtime import twilio_protocol as tp
 from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
 from realtime.audio_consumer import AudioConsumer
 from realtime.call_session import CallRefused, CallSession
-from realtime.phone import security, twilio_rest
+from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.playout import Playout
-from support.customers import find_customer
+from support import mongo
+from support.customers import find_customer, staff_first_name
 from voiceproject.draining import is_draining
 
 log = logging.getLogger(__name__)
@@ -100,10 +102,13 @@ class TwilioConsumer(AudioConsumer):
         if self.session is not None:
             log.warning("twilio: ignored a second start on call %s", self._call_sid)
             return
+        token = start.custom_parameters.get("token", "")
+        caller: security.StreamCaller | security.CallbackStream
         try:
-            caller = security.verify_stream_token(
-                start.custom_parameters.get("token", ""), start.call_sid
-            )
+            if outbound.is_callback_stream(start.custom_parameters):
+                caller = security.verify_callback_token(token)  # a call we placed
+            else:
+                caller = security.verify_stream_token(token, start.call_sid)
         except security.InvalidStreamToken as error:
             log.warning("twilio: refused stream for call %s: %s", start.call_sid, error)
             await self.close(UNAUTHORIZED)
@@ -127,7 +132,9 @@ class TwilioConsumer(AudioConsumer):
             return
         self.playout = Playout(self._send_twilio, start.stream_sid)
         try:
-            if not await single_use.claim("stream", caller.nonce, security.TOKEN_MAX_AGE_S):
+            # The longest a stream token lives: the claim must outlast it.
+            valid_s = max(security.TOKEN_MAX_AGE_S, security.CALLBACK_TOKEN_MAX_AGE_S)
+            if not await single_use.claim("stream", caller.nonce, valid_s):
                 log.warning("twilio: refused a replayed stream token for %s", start.call_sid)
                 await self.close(UNAUTHORIZED)
                 return
@@ -146,11 +153,13 @@ class TwilioConsumer(AudioConsumer):
         log.info("twilio: call %s is %s", start.call_sid, self.session.call_id)
 
     async def _session_for(
-        self, call_sid: str, caller: security.StreamCaller
+        self, call_sid: str, caller: security.StreamCaller | security.CallbackStream
     ) -> CallSession | None:
         """The call this stream carries: a new one, or the call of this CallSid going on
         (a stream that dropped, or a process that handed it over). None if it is over.
         Raises CallRefused or PyMongoError."""
+        if isinstance(caller, security.CallbackStream):
+            return await self._callback(call_sid, caller)
         local = CallSession.here_for_call_sid(call_sid)
         if local is not None:
             await local.attach(self)
@@ -211,6 +220,27 @@ class TwilioConsumer(AudioConsumer):
             case ce.Notice(message=message):
                 log.warning("twilio: call %s: %s", self._call_sid, message)
             # Captions, tool progress and the rest are for screens; a phone has none.
+
+    async def _callback(
+        self, call_sid: str, stream: security.CallbackStream
+    ) -> CallSession | None:
+        """A customer answering the callback a staff member dialled: they are connected to
+        that staff member (contract section 9), who holds the call as in a take-over."""
+        callback = await dialled_callback(mongo.async_db(), stream.callback_id, call_sid)
+        if callback is None:
+            log.warning("twilio: no callback %s dialled as %s", stream.callback_id, call_sid)
+            return None
+        customer = await find_customer(user_id=int(callback["user_id"]))
+        session = CallSession(
+            caller=self, customer=customer, channel="phone", call_sid=call_sid,
+            verified=True,  # we dialled the number on the account
+            held_by={"username": stream.staff, "name": await staff_first_name(stream.staff)},
+        )  # fmt: skip
+        await session.start()
+        await mongo.async_db().callbacks.update_one(
+            {"callback_id": stream.callback_id}, {"$set": {"call_id": session.call_id}}
+        )
+        return session
 
     async def let_go(self) -> None:
         """Another stream, or another process, carries the call on: close this stream, and

@@ -57,8 +57,11 @@ class Phone:
         return await cls.stream(call_sid, token)
 
     @classmethod
-    async def stream(cls, call_sid: str, token: str) -> Phone:
-        """Open the Media Stream Twilio opens for `call_sid`, presenting `token`."""
+    async def stream(
+        cls, call_sid: str, token: str, extra_parameters: dict[str, str] | None = None
+    ) -> Phone:
+        """Open the Media Stream Twilio opens for `call_sid`, presenting `token` (and any
+        other <Parameter>s the TwiML named)."""
         validator = RequestValidator(AUTH_TOKEN)
         stream_url = STREAM_URL
         communicator = WebsocketCommunicator(
@@ -75,7 +78,7 @@ class Phone:
             "start": {
                 "accountSid": "AC" + "0" * 32, "streamSid": phone.stream_sid,
                 "callSid": call_sid, "tracks": ["inbound"],
-                "customParameters": {"token": token},
+                "customParameters": {"token": token, **(extra_parameters or {})},
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         })
