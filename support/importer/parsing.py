@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from support import order_ids
 from support.models import OrderStatus
 from support.money import MoneyError, to_paise
 
@@ -155,6 +156,17 @@ class _Fields:
             self.error(name, f"longer than {max_length} characters")
             return None
         return value.strip()
+
+    def order_id(self, name: str = "order_id") -> str | None:
+        """An order id as support/order_ids.py defines it (the tools find what this accepts)."""
+        value = self.value(name, True)
+        if value is _MISSING:
+            return None
+        try:
+            return order_ids.clean(value)
+        except order_ids.InvalidOrderId as error:
+            self.error(name, f"{value!r:.40}: {error}")
+            return None
 
     def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
         value = self.value(name, True)
@@ -325,7 +337,7 @@ def _order(path: str, raw: object, errors: list[str]) -> OrderRecord | None:
     if f is None:
         return None
     f.reject_unknown(ORDER_FIELDS)
-    order_id = f.text("order_id", max_length=32)
+    order_id = f.order_id()
     user_id = f.integer("user_id", minimum=1)
     restaurant = f.text("restaurant", max_length=120)
     items = _items(f)

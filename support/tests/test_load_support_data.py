@@ -304,3 +304,33 @@ def test_times_without_an_offset_are_utc() -> None:
     data = parse_support_data({"customers": [meena(created_at="2026-11-01T10:00:00")]})
 
     assert data.customers[0].created_at == dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.UTC)
+
+
+# --- order ids as the business has them (support/order_ids.py) -------------------------------
+
+LOADED_IDS = ["ORD-7-B", "5012345678", "SW/2026/000123", "x" * 32]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_any_printable_order_id_loads_and_the_agent_finds_it(tmp_path: Path) -> None:
+    from asgiref.sync import async_to_sync
+
+    from support.tools import ToolContext, run_tool
+
+    orders = [dosa_order(order_id=order_id) for order_id in LOADED_IDS]
+    load(write(tmp_path, {"customers": [meena()], "orders": orders}))
+
+    ctx = ToolContext(user_id=301, call_id="import-check")
+    for order_id in LOADED_IDS:
+        found = async_to_sync(run_tool)("get_order_details", {"order_id": order_id}, ctx)
+        assert found["ok"] and found["order_id"] == order_id
+
+
+@pytest.mark.parametrize("order_id", ["A\nB", "x" * 33, "", "\u0000ORD"])
+def test_what_is_no_order_id_is_refused_by_index(order_id: str) -> None:
+    data = {"customers": [meena()], "orders": [dosa_order(order_id=order_id)]}
+
+    with pytest.raises(InvalidSupportData) as refused:
+        parse_support_data(data, Existing())
+
+    assert any(e.startswith("orders[0]: order_id") for e in refused.value.errors)
