@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from support.mongo import sync_db
@@ -11,7 +11,7 @@ from support.policy import lifetime_spend_pipeline, tier_for, tier_from_document
 
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "started_at": 1, "mode": 1,
-    "holder": 1, "listeners": 1, "carrier": 1, "detached_at": 1, "worker": 1,
+    "holder": 1, "listeners": 1, "carrier": 1, "detached_at": 1, "worker": 1, "doing": 1,
 }  # fmt: skip
 
 
@@ -26,6 +26,7 @@ class LiveCall:
     started_at: datetime
     mode: str  # "agent" or "human"
     holder: str | None  # who holds the call (username)
+    doing: str  # what the agent is doing: "listening", "speaking", "tool:<name>", "staff"...
     listeners: list[str]
     escalation: str | None  # the ticket of a warm escalation, when one waits for a colleague
     moving: bool  # no process carries it right now (between sockets, or between processes)
@@ -72,9 +73,10 @@ def _row(
         phone=str(customer.get("phone") or ""),
         tier=tier.name if tier else "",
         channel=str(call.get("channel") or "web"),
-        started_at=call["started_at"],
+        started_at=call["started_at"].replace(tzinfo=UTC),  # stored naive, in UTC
         mode=str(call.get("mode") or "agent"),
         holder=call.get("holder"),
+        doing=str(call.get("doing") or "connecting"),
         listeners=list(call.get("listeners") or []),
         escalation=live_tickets.get(call["call_id"]),
         moving=call.get("carrier") is None,

@@ -11,6 +11,7 @@ is right for one process (or when the scraper reaches every worker itself).
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import os
 
 from prometheus_client import (
@@ -58,6 +59,11 @@ QUEUE_WAIT_SECONDS = Histogram(
     "How long an escalated customer waited for a person (ticket opened to claimed).",
     buckets=(5, 15, 30, 60, 90, 120, 300, 600, 1800, 3600),
 )
+
+
+def escalation_claimed(created_at: dt.datetime, claimed_at: dt.datetime) -> None:
+    """A person took an escalated ticket: the customer waited from `created_at` till now."""
+    QUEUE_WAIT_SECONDS.observe(max(0.0, (claimed_at - created_at).total_seconds()))
 
 
 def render() -> tuple[bytes, str]:

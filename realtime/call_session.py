@@ -606,7 +606,8 @@ class CallSession:
         state = self.state()
         self._staff.event(state)
         self._staff.live_list(state)
-        self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"])
+        self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
+                         doing=state["doing"])  # the live calls page's first paint reads it
 
     async def _staff_action(self, message: dict[str, Any]) -> None:
         """One staff member's action, checked for permission by their page's consumer."""

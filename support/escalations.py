@@ -20,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 from pymongo import ReturnDocument
 
+from postcall import metrics
 from support import mongo
 from support.events import announce_escalation, announce_ticket_change
 from support.ids import insert_with_fresh_id
@@ -91,9 +92,12 @@ def _why_not(ticket_id: str) -> TicketError:
 
 
 def claim(ticket_id: str, username: str) -> Escalation:
-    """Take an open ticket. Claiming a ticket you already hold is a no-op, not an error."""
+    """Take an open ticket. Claiming a ticket you already hold is a no-op, not an error.
+
+    The customer's wait for a person ends here: it is observed as the operators' queue
+    waiting time (`voice_escalation_wait_seconds`), once per ticket."""
     try:
-        return _update(
+        ticket = _update(
             ticket_id,
             {"status": OPEN},
             {"$set": {"status": CLAIMED, "assignee": username}},
@@ -102,6 +106,8 @@ def claim(ticket_id: str, username: str) -> Escalation:
         if taken.assignee == username:
             return Escalation.objects.get(ticket_id=ticket_id)
         raise
+    metrics.escalation_claimed(ticket.created_at, timezone.now())
+    return ticket
 
 
 def assign(ticket_id: str, assignee: str, by: str) -> Escalation:

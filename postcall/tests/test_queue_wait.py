@@ -1,0 +1,71 @@
+"""The operators' queue waiting time: how long an escalated customer waited for a person,
+observed when a colleague claims the ticket, read back from /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
+    agent,
+    make_ticket,
+    meera,
+    staff_groups,
+)
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "scrape-me"
+
+
+def queue_wait(client: Client) -> dict[str, float]:
+    """`voice_escalation_wait_seconds` as /metrics shows it: count, sum and each bucket."""
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        if family.name == "voice_escalation_wait_seconds":
+            for sample in family.samples:
+                bucket = sample.labels.get("le")
+                figures[f"{sample.name}{'@' + bucket if bucket else ''}"] = sample.value
+    return figures
+
+
+@pytest.fixture
+def metrics_on(settings: Any) -> None:
+    settings.METRICS_TOKEN = TOKEN
+
+
+def test_claiming_a_ticket_observes_how_long_the_customer_waited(
+    agent: Client, metrics_on: None  # noqa: F811
+) -> None:
+    make_ticket("TKT-WAIT01", minutes_ago=1.5)
+    before = queue_wait(agent)
+
+    assert agent.post("/staff/tickets/TKT-WAIT01/claim").status_code == 302
+
+    after = queue_wait(agent)
+    count = "voice_escalation_wait_seconds_count"
+    assert after[count] == before.get(count, 0) + 1
+    waited = after["voice_escalation_wait_seconds_sum"] - before.get(
+        "voice_escalation_wait_seconds_sum", 0)  # fmt: skip
+    assert 90 <= waited < 100
+    bucket = "voice_escalation_wait_seconds_bucket"
+    assert after[f"{bucket}@60.0"] == before.get(f"{bucket}@60.0", 0)
+    assert after[f"{bucket}@120.0"] == before.get(f"{bucket}@120.0", 0) + 1
+
+
+def test_claiming_a_ticket_you_already_hold_is_not_a_second_wait(
+    agent: Client, meera: User, metrics_on: None  # noqa: F811
+) -> None:
+    make_ticket("TKT-WAIT02", minutes_ago=3)
+    agent.post("/staff/tickets/TKT-WAIT02/claim")
+    before = queue_wait(agent)
+
+    agent.post("/staff/tickets/TKT-WAIT02/claim")
+
+    assert queue_wait(agent) == before
