@@ -13,8 +13,10 @@ Both read the URI and database name from Django's `DATABASES["default"]`, so `MO
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
+from bson.codec_options import CodecOptions
 from django.db import connections
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -36,9 +38,16 @@ def _settings() -> dict[str, Any]:
     return connections["default"].settings_dict
 
 
+# Times read back are aware UTC datetimes, as the async client's are: Django's own MongoClient
+# is not tz_aware, and naive UTC values leaking into pages and comparisons were a recurring bug.
+_AWARE = CodecOptions(tz_aware=True, tzinfo=dt.UTC)
+
+
 def sync_db() -> Database[Document]:
-    """The database through Django's connection (its MongoClient is shared and thread-safe)."""
-    return connections["default"].database  # type: ignore[attr-defined]
+    """The database through Django's connection (its MongoClient is shared and thread-safe),
+    reading times back as aware UTC datetimes."""
+    database: Database[Document] = connections["default"].database  # type: ignore[attr-defined]
+    return database.with_options(codec_options=_AWARE)
 
 
 def async_db() -> AsyncDatabase[Document]:

@@ -41,6 +41,16 @@ def own_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
         mongo.forget_clients()
 
 
+async def freeze(pid: int) -> None:
+    """SIGSTOP the database and wait until the kernel shows it stopped: on a loaded machine
+    the signal can land after the first requests were already answered."""
+    os.kill(pid, signal.SIGSTOP)
+    for _ in range(200):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+            return
+        await asyncio.sleep(0.01)
+
+
 async def until_it_works(deadline_s: float) -> float:
     """Seconds until a tool and the health check both answer normally again."""
     started = time.monotonic()
@@ -62,7 +72,7 @@ async def test_tools_and_health_work_again_within_seconds_after_each_freeze(
     pid = own_database.process.pid if own_database.process else 0
     ctx = ToolContext(user_id=101, call_id="freeze", channel="web")
     for _ in range(2):
-        os.kill(pid, signal.SIGSTOP)
+        await freeze(pid)
         try:
             in_flight: list[Any] = await asyncio.gather(
                 *(run_tool("get_user_profile", {}, ctx) for _ in range(5)),

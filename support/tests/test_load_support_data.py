@@ -83,8 +83,8 @@ def test_a_good_file_loads_customers_and_orders_in_paise(tmp_path: Path) -> None
     assert order["items"] == [{"name": "Set Dosa", "qty": 2, "price": 11_000},
                               {"name": "Kesari Bath", "qty": 1, "price": 7_000}]
     assert order["amount"] == 29_000
-    assert order["placed_at"] == dt.datetime(2026, 11, 21, 8, 0)  # naive UTC from PyMongo
-    assert order["delivered_at"] == dt.datetime(2026, 11, 21, 8, 35)
+    assert order["placed_at"] == dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.UTC)
+    assert order["delivered_at"] == dt.datetime(2026, 11, 21, 8, 35, tzinfo=dt.UTC)
     assert order["refund"] is None
 
 
@@ -112,12 +112,12 @@ def test_an_order_carrying_its_refund_gets_its_refund_record(tmp_path: Path) -> 
     [order] = documents("orders")
     assert order["status"] == "refunded"
     assert order["refund"] == {"amount": 22_475, "percent": 50, "refund_id": "RFD-3002",
-                               "at": dt.datetime(2026, 11, 21, 9, 0)}
+                               "at": dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)}
     [refund] = documents("refunds")
     assert refund == {
         "order_id": "ORD-3002", "refund_id": "RFD-3002", "user_id": 301, "amount": 22_475,
         "percent": 50, "tier": "Silver", "reason": "Food arrived cold", "call_id": "",
-        "created_at": dt.datetime(2026, 11, 21, 9, 0),
+        "created_at": dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC),
     }
 
 
@@ -202,7 +202,7 @@ def test_the_example_file_loads(tmp_path: Path) -> None:
     lakshmi = documents("customers")[0]
     assert lakshmi["phone"] == "+919845000501"
     assert lakshmi["wallet_balance"] == 15_000
-    assert lakshmi["created_at"] == dt.datetime(2026, 1, 15, 4, 0)  # 09:30 IST in UTC
+    assert lakshmi["created_at"] == dt.datetime(2026, 1, 15, 4, 0, tzinfo=dt.UTC)  # 09:30 IST
 
 
 def test_an_unreadable_file_is_a_command_error(tmp_path: Path) -> None:
