@@ -22,6 +22,8 @@ from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import CHANNEL_LABELS, humanize, mmss, phone_label
 
+UNIDENTIFIED = {"phone": "Caller not identified"}  # a number we could not match
+
 
 @dataclass(frozen=True)
 class Briefing:
@@ -85,8 +87,11 @@ def briefings(call_ids: Iterable[str]) -> dict[str, Briefing]:
     }
     return {
         t["call_id"]: Briefing(
-            ticket_id=str(t["ticket_id"]), call_id=str(t["call_id"]), reason=str(t["reason"]),
-            priority=str(t.get("priority") or "normal"), order_id=t.get("order_id"),
+            ticket_id=str(t["ticket_id"]),
+            call_id=str(t["call_id"]),
+            reason=str(t["reason"]),
+            priority=str(t.get("priority") or "normal"),
+            order_id=t.get("order_id"),
             actions=actions_taken(tool_calls.get(t["call_id"], [])),
         )  # fmt: skip
         for t in tickets
@@ -102,8 +107,7 @@ def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[Liv
     return [
         LiveRow(
             call=c,
-            customer=c.customer or ("Caller not identified" if c.channel == "phone"
-                                    else "Customer not identified"),  # fmt: skip
+            customer=c.customer or UNIDENTIFIED.get(c.channel, "Customer not identified"),
             phone=phone_label(c.phone) if c.phone else "",
             channel=CHANNEL_LABELS.get(c.channel, humanize(c.channel)),
             duration=mmss((now - c.started_at).total_seconds()),

@@ -92,8 +92,9 @@ def asha(db: Any) -> Customer:
     return asha
 
 
-def live_call(call_id: str, customer: Customer | None, *, minutes_ago: float = 2,
-              **record: Any) -> None:
+def live_call(
+    call_id: str, customer: Customer | None, *, minutes_ago: float = 2, **record: Any
+) -> None:
     """A call in progress, as its process writes the record."""
     started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     Call.objects.create(
