@@ -6,7 +6,7 @@ offered. Reads only; the live updates come over the sockets (livestaff/consumers
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from livestaff.presenting import doing_words
 from livestaff.queries import LiveCall, live_calls
-from support.models import Call, Customer
+from support.models import Call, Customer, Escalation
 from support.mongo import sync_db
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
@@ -143,3 +143,13 @@ def live_call_page(call_id: str) -> LiveCallPage | None:
                 if detail.row.user_id is not None else None)  # fmt: skip
     tier = live[0].tier if live else ""
     return LiveCallPage(detail, customer, tier, briefings([call_id]).get(call_id))
+
+
+def with_briefings(tickets: Sequence[Escalation]) -> None:
+    """Give each ticket a `live_briefing`: its Briefing while its call is up and a colleague
+    can join it (a warm escalation), else None. One query for the page."""
+    found = briefings(t.call_id for t in tickets if t.call_id)
+    for ticket in tickets:
+        briefing = found.get(ticket.call_id)
+        live = briefing is not None and briefing.ticket_id == ticket.ticket_id
+        ticket.live_briefing = briefing if live else None  # type: ignore[attr-defined]

@@ -7,16 +7,22 @@ pages is driven in Chromium (test_live_calls_browser.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from livestaff.presenting import doing_words, for_staff
+from support import mongo
+from support.escalations import end_live_escalation
+from support.events import ESCALATIONS_GROUP
 from support.models import (
     Call,
     Customer,
@@ -260,3 +266,41 @@ def test_what_the_agent_is_doing_is_in_words() -> None:
     assert doing_words("tool:initiate_refund") == "Refunding"
     assert doing_words("tool:something_new") == "Using a tool"
     assert doing_words("listening") == "Listening"
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+
+def test_the_queue_offers_join_call_for_a_ticket_whose_call_is_up(
+    meera: Client, asha: Customer
+) -> None:
+    live_call("call-a", asha)
+    warm_ticket("TKT-WARM01", "call-a", asha)
+    Escalation.objects.create(ticket_id="TKT-COLD01", customer=asha, call_id="call-old",
+                              reason="Wants a refund reviewed")  # fmt: skip
+
+    page = meera.get("/staff/queue/").content.decode()
+
+    assert page.count("Join call") == 1
+    assert 'href="/staff/live/call-a/"' in page and "On the call now" in page
+    assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_when_the_call_ends_the_queue_pages_are_told_its_ticket_is_no_longer_live(
+    asha: Customer,
+) -> None:
+    await sync_to_async(live_call)("call-a", asha)
+    await sync_to_async(warm_ticket)("TKT-WARM01", "call-a", asha)
+    layer = get_channel_layer()
+    assert layer is not None
+    queue_page = await layer.new_channel()
+    await layer.group_add(ESCALATIONS_GROUP, queue_page)
+
+    await end_live_escalation("call-a")
+
+    told = await asyncio.wait_for(layer.receive(queue_page), 5)
+    assert told["type"] == "escalation.changed"
+    assert (told["ticket"]["ticket_id"], told["ticket"]["live"]) == ("TKT-WARM01", False)
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": "TKT-WARM01"})
+    assert ticket is not None and ticket["live"] is False

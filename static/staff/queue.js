@@ -113,6 +113,9 @@
       case "escalation":
         return "New ticket " + ticket.ticket_id + priority + ".";
       case "changed":
+        if (ticket.live === false) {
+          return "The customer of ticket " + ticket.ticket_id + " hung up: it waits here as usual.";
+        }
         return "Ticket " + ticket.ticket_id + " " + (ticket.status || "changed") +
           (ticket.assignee ? " by " + ticket.assignee : "") + ".";
       default:
