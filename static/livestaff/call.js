@@ -179,6 +179,7 @@ function onState(next) {
   ui.staff.textContent = parts.join(" · ") || "Nobody";
   ui.staff.classList.toggle("quiet", !parts.length);
   root.dataset.mode = next.mode;
+  ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
   root.dataset.holder = holder || "";
   setControls();
   if (before && before.staff === me && !mine) stopMicrophone(); // handed back (or the call was)
@@ -311,6 +312,9 @@ function callEnded(reason) {
   setListening(false);
   stopMicrophone();
   ui.mode.textContent = "Ended";
+  ui.staff.textContent = "—";
+  // Nothing more can be done on it: the controls and the briefing go, the conversation stays.
+  for (const gone of root.querySelectorAll(".live-controls, .briefing")) gone.hidden = true;
   if (socket) socket.close(1000);
   setControls();
 }

@@ -12,6 +12,9 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
+  // A call's record (what the agent did, for the briefing) is written about once a second:
+  // an escalation's briefing is fetched again once the record has caught up.
+  const RECORD_CATCH_UP_MS = 1500;
 
   const table = document.querySelector("[data-live-calls]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -143,6 +146,7 @@
     }
     if (state.escalation && row.dataset.escalation !== state.escalation) {
       refresh("A customer is waiting for a colleague: join the call.");
+      window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
       return;
     }
     row.querySelector("[data-doing]").textContent = doingText(state.doing);
