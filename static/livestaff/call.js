@@ -192,9 +192,14 @@ function setControls() {
   ui.listen.disabled = !live;
   for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live;
   if (ui.takeOver) {
-    ui.takeOver.hidden = mine;
-    ui.takeOver.disabled = !live || Boolean(holder) || microphone !== null;
-    ui.takeHint.textContent = holder && !mine ? `${who(holder)} holds this call.` : mine ? "" : "The agent stops; the customer hears you.";
+    // Holding a call with no microphone (a callback this person dialled, or a reloaded page):
+    // the same button starts it, inside the click the browser needs for audio.
+    ui.takeOver.textContent = mine ? "Start my microphone" : "Take over";
+    ui.takeOver.hidden = mine && microphone !== null;
+    ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null;
+    if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
+    else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
+    else ui.takeHint.textContent = "The agent stops; the customer hears you.";
     ui.handBack.hidden = !(live && mine);
     ui.endForm.querySelector("button").disabled = !live;
     ui.end.hidden = !live;
@@ -249,7 +254,7 @@ async function takeOver() {
     show("error", `Your microphone could not be opened (${error.kind || error.message}): allow it for this site, then try again.`);
     return;
   }
-  send({ type: "take_over" });
+  if (!state || state.staff !== me) send({ type: "take_over" });
 }
 
 function stopMicrophone() {

@@ -27,6 +27,7 @@
   let delay = 1000;
   let refreshing = null;
   let refreshAgain = false;
+  let news = "";
   const missing = new Map(); // call id -> retries left
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
@@ -89,7 +90,11 @@
   }
 
   async function refresh(why) {
-    // One refresh at a time; events arriving meanwhile ask for one more afterwards.
+    // One refresh at a time; events arriving meanwhile ask for one more afterwards, and the
+    // latest news among them is what the status line says once the rows are fresh.
+    if (why) {
+      news = why;
+    }
     if (refreshing) {
       refreshAgain = true;
       return refreshing;
@@ -110,8 +115,9 @@
     })();
     try {
       await refreshing;
-      if (why) {
-        say(why);
+      if (news) {
+        say(news);
+        news = "";
       }
     } catch (error) {
       say("Could not refresh the live calls (" + error.message + "); reload the page.");
