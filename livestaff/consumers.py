@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
-from livestaff import protocol
+from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, call_group
 from voiceproject.messaging import send_to_channel
 
@@ -124,7 +124,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if event.get("type") == "state":
             self.holding = event.get("staff") == self.staff["username"]
-        await self.send(text_data=protocol.encode(event))
+        await self.send(text_data=protocol.encode(presenting.for_staff(event)))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
         await self.send(bytes_data=message["bytes"])

@@ -33,10 +33,12 @@ class LiveCall:
     worker: str
 
 
-def live_calls() -> list[LiveCall]:
-    """The calls in progress, oldest first, with who the customers are."""
+def live_calls(call_id: str | None = None) -> list[LiveCall]:
+    """The calls in progress, oldest first, with who the customers are (only `call_id`'s,
+    when given: [] once it has ended)."""
     db = sync_db()
-    calls = list(db.calls.find({"ended_at": None}, _FIELDS).sort("started_at", 1))
+    match = {"ended_at": None, **({"call_id": call_id} if call_id is not None else {})}
+    calls = list(db.calls.find(match, _FIELDS).sort("started_at", 1))
     ids = sorted({c["user_id"] for c in calls if c.get("user_id") is not None})
     customers = {
         doc["user_id"]: doc

@@ -581,9 +581,9 @@ class CallSession:
     # What staff watching the call see of its events (the rest is for the caller's screen).
     _STAFF_SEES = (ce.Transcript, ce.ToolActivity, ce.Escalated, ce.AgentChanged, ce.Ended)
 
-    def _mirror(self, item: ce.CallerEvent) -> None:
+    def _mirror(self, item: ce.CallerEvent, staff_only: dict[str, Any] | None = None) -> None:
         if isinstance(item, self._STAFF_SEES):
-            self._staff.event(ce.as_dict(item))
+            self._staff.event({**ce.as_dict(item), **(staff_only or {})})
 
     def state(self) -> dict[str, Any]:
         """The call as staff pages show it (`state` of contract section 8)."""
@@ -802,18 +802,21 @@ class CallSession:
         if self._closing:
             return
         status = "failed" if outcome.failed else "done"
-        self._send(ce.ToolActivity(outcome.name, status, result))
+        # Staff read the tool's line as the call page writes it, which needs its arguments.
+        self._send(ce.ToolActivity(outcome.name, status, result),
+                   staff_only={"args": outcome.args, "ms": outcome.ms})  # fmt: skip
         if outcome.name == "escalate_to_human" and result.get("ok"):
             self._send(ce.Escalated(str(result["ticket_id"])))
             self._escalated(str(result["ticket_id"]))
 
     # --- to the caller ----------------------------------------------------------------------
 
-    def _send(self, item: ce.Delivery) -> None:
+    def _send(self, item: ce.Delivery, staff_only: dict[str, Any] | None = None) -> None:
+        """Queue `item` for the caller; staff see it too (with `staff_only` fields added)."""
         if self._closing:
             return
         if not isinstance(item, ce.AgentAudio):
-            self._mirror(item)
+            self._mirror(item, staff_only)
         if self._caller is None and len(self._outbound) >= DETACHED_EVENT_LIMIT:
             self._outbound.popleft()  # a page away for long gets the latest events only
         self._outbound.append(item)

@@ -22,7 +22,7 @@ from pymongo import ReturnDocument
 
 from postcall import metrics
 from support import mongo
-from support.events import announce_escalation, announce_ticket_change
+from support.events import announce_escalation, announce_live_call_ended, announce_ticket_change
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus
 from support.mongo import Document, sync_db
@@ -209,7 +209,12 @@ async def open_escalation(
 
 
 async def end_live_escalation(call_id: str) -> None:
-    """The call of a warm escalation ended: its ticket waits in the queue like any other."""
-    await mongo.async_db().escalations.update_many(
-        {"call_id": call_id, "live": True}, {"$set": {"live": False}}
-    )
+    """The call of a warm escalation ended: its ticket waits in the queue like any other (the
+    queue pages are told, so that its "Join call" goes)."""
+    db = mongo.async_db()
+    tickets = await db.escalations.find({"call_id": call_id, "live": True}).to_list(None)
+    if not tickets:
+        return
+    await db.escalations.update_many({"call_id": call_id, "live": True}, {"$set": {"live": False}})
+    for ticket in tickets:
+        await announce_live_call_ended(ticket)

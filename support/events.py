@@ -47,3 +47,12 @@ def announce_ticket_change(ticket: dict[str, Any]) -> None:
     async_to_sync(send_to_group)(
         ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload}
     )
+
+
+async def announce_live_call_ended(ticket: dict[str, Any]) -> None:
+    """Tell staff queue pages that the call of `ticket` (a warm escalation) is over: nobody can
+    join it any more."""
+    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
+    await send_to_group(
+        ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": {**payload, "live": False}}
+    )

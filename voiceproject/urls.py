@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("staff/callbacks/", include("callbacks.urls")),
+    path("staff/live/", include("livestaff.urls")),
     path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
     path("twilio/voice", twilio_voice, name="twilio-voice"),

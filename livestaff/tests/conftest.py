@@ -1,5 +1,27 @@
-"""The voice bridge's fixtures (the fake Live API, Asha) for the live staff tests."""
+"""The voice bridge's fixtures (the fake Live API, Asha) for the live staff tests, and the
+support groups with the live call permissions (support/migrations 0003 and 0011)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group
 
 from realtime.tests.conftest import asha, fake_live, live
 
-__all__ = ["asha", "fake_live", "live"]
+__all__ = ["asha", "fake_live", "groups", "live"]
+
+_groups = importlib.import_module("support.migrations.0003_staff_groups")
+_live_permissions = importlib.import_module("support.migrations.0011_live_call_permissions")
+AGENT, LEAD = _groups.AGENT, _groups.LEAD
+
+
+@pytest.fixture
+def groups(db: Any) -> dict[str, Group]:
+    """"Support agent" (may watch, listen, whisper) and "Support lead" (may also take over)."""
+    _groups.create_staff_groups(apps, None)
+    _live_permissions.grant_live_call_permissions(apps, None)
+    return {g.name: g for g in Group.objects.filter(name__in=[AGENT, LEAD])}

@@ -19,6 +19,7 @@
   let delay = 1000;
   let refreshing = null;
   let refreshAgain = false;
+  let news = "";
 
   function say(text) {
     if (statusLine) {
@@ -68,7 +69,11 @@
   }
 
   async function refresh(why) {
-    // One refresh at a time; events arriving meanwhile ask for one more afterwards.
+    // One refresh at a time; events arriving meanwhile ask for one more afterwards, and the
+    // latest news among them is what the status line says once the rows are fresh.
+    if (why) {
+      news = why;
+    }
     if (refreshing) {
       refreshAgain = true;
       return refreshing;
@@ -96,8 +101,9 @@
     })();
     try {
       await refreshing;
-      if (why) {
-        say(why);
+      if (news) {
+        say(news);
+        news = "";
       }
     } catch (error) {
       say("Could not refresh the queue (" + error.message + "); reload the page.");
@@ -113,6 +119,11 @@
       case "escalation":
         return "New ticket " + ticket.ticket_id + priority + ".";
       case "changed":
+        if (ticket.live === false) {
+          // Its call ended: only its "Join call" goes, quietly (the ticket itself is as it was,
+          // and this can arrive after news of the ticket that matters more).
+          return "";
+        }
         return "Ticket " + ticket.ticket_id + " " + (ticket.status || "changed") +
           (ticket.assignee ? " by " + ticket.assignee : "") + ".";
       default:

@@ -11,7 +11,7 @@
 
 import { clearCaptions } from "./captions.js";
 import { Call } from "./call.js";
-import { clearMessage, config, debug, setState, showMessage, ui } from "./page.js";
+import { clearMessage, config, debug, setState, setTalkingTo, showMessage, ui } from "./page.js";
 
 const TEXT_PLACEHOLDER_IDLE = "Start a call to type";
 
@@ -52,6 +52,7 @@ function startCall() {
   Object.assign(debug.mic, { framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0 });
   Object.assign(debug.player, { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false });
   clearMessage();
+  setTalkingTo(null);
   setCallButton(true);
   if (ui.customer) ui.customer.disabled = true;
   ui.muteButton.setAttribute("aria-pressed", "false");

@@ -5,7 +5,7 @@
 import { CallAudio, MicrophoneError } from "./audio.js";
 import { Captions, captionsMention } from "./captions.js";
 import { CallConnection } from "./connection.js";
-import { clearMessage, config, debug, setMeter, setState, showMessage, ui } from "./page.js";
+import { clearMessage, config, debug, setMeter, setState, setTalkingTo, showMessage, ui } from "./page.js";
 import { SpeechGate } from "./speech-gate.js";
 
 const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
@@ -17,6 +17,7 @@ const RECONNECT_GIVE_UP_MS = 28000;
 // Close codes after which trying again cannot help.
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 1009]);
 const DEBUG_EVENTS_KEPT = 500;
+const DEBUG_RECENT_SAMPLES = 4800; // the last 200 ms of audio received (voiceDebug.recentAudio())
 const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
 const RESUMED_NOTICE_MS = 6000;
 
@@ -146,13 +147,25 @@ export class Call {
         ui.textInput.placeholder = TEXT_PLACEHOLDER_CALL;
       },
       onEvent: (event) => this.onEvent(event),
-      onAudio: (pcm) => this.audio.play(pcm),
+      onAudio: (pcm) => {
+        this.keepRecent(pcm);
+        this.audio.play(pcm);
+      },
       // Only the current socket speaks for the call; one we let go of says nothing more.
       onClose: (event) => {
         if (connection === this.connection) this.onClose(event);
       },
     });
     this.connection = connection;
+  }
+
+  /** A copy of the latest audio received, for tests to check what reached the player. */
+  keepRecent(pcm) {
+    this.recent ??= [];
+    this.recent.push(new Int16Array(pcm.slice(0)));
+    let kept = this.recent.reduce((sum, chunk) => sum + chunk.length, 0);
+    while (kept - this.recent[0].length >= DEBUG_RECENT_SAMPLES) kept -= this.recent.shift().length;
+    debug.recentAudio = () => this.recent.flatMap((chunk) => Array.from(chunk)).slice(-DEBUG_RECENT_SAMPLES);
   }
 
   /** The socket is gone but the call goes on: get back to it, with backoff, while the
@@ -269,6 +282,18 @@ export class Call {
         }
         showMessage("info", `Escalated to a human: a colleague will follow up on ticket ${event.ticket_id}.`);
         break;
+      case "agent_changed":
+        // A colleague took the call over (the assistant stops), or handed it back.
+        if (event.mode === "human") {
+          showMessage("info", `Connecting you to ${event.name}…`); // until their voice plays
+          this.captions.note(`${event.name} from our support team joined the call.`);
+          setTalkingTo(event.name);
+        } else {
+          showMessage("info", "You're back with the assistant.");
+          this.captions.note(`${debug.talkingTo || "Our colleague"} handed you back to the assistant.`);
+          setTalkingTo(null);
+        }
+        break;
       case "error":
         if (FRAME_ERRORS.has(event.code)) {
           // This page's bugs, not the customer's: the call goes on.
@@ -297,6 +322,9 @@ export class Call {
 
   onPlayerStats(stats) {
     Object.assign(debug.player, stats);
+    if (stats.playing && debug.talkingTo && debug.message?.text.startsWith("Connecting you to")) {
+      clearMessage();
+    }
     this.refreshState();
   }
 
@@ -304,7 +332,7 @@ export class Call {
     if (this.finished) return;
     if (this.reconnecting || this.lineLostAt !== null) setState("reconnecting");
     else if (!this.ready) setState("connecting");
-    else if (debug.player.playing) setState("speaking");
+    else if (debug.player.playing) setState(debug.talkingTo ? "colleague" : "speaking");
     else setState(this.muted ? "muted" : "listening");
   }
 

@@ -12,6 +12,7 @@ const STATE_WORDS = {
   listening: "Listening",
   muted: "Muted",
   speaking: "Agent speaking",
+  colleague: "Colleague speaking",
   reconnecting: "Reconnecting…",
   ended: "Call ended",
 };
@@ -35,6 +36,7 @@ export const ui = {
   textInput: document.getElementById("text-input"),
   textSend: document.getElementById("text-send"),
   callId: document.getElementById("call-id"),
+  talkingTo: document.getElementById("talking-to"),
 };
 
 /** What the server rendered into the page (templates/voice/index.html). */
@@ -49,6 +51,7 @@ export const debug = {
   state: "idle",
   states: [], // every state shown, in order (each once per change)
   callId: null,
+  talkingTo: null, // a colleague's name while one holds the call (contract section 8)
   endReason: null,
   closeCode: null,
   reconnects: 0, // times the page tried to get back to its call after losing the socket
@@ -85,4 +88,11 @@ export function setMeter(level) {
   const value = Math.max(0, Math.min(1, (db + 60) / 60));
   ui.meterFill.style.transform = `scaleX(${value})`;
   ui.meter.setAttribute("aria-valuenow", String(Math.round(value * 100)));
+}
+
+/** Who the customer is talking to: a colleague by name, or null for the assistant. */
+export function setTalkingTo(name) {
+  debug.talkingTo = name;
+  ui.talkingTo.textContent = name ? `You're talking to ${name} from our support team.` : "";
+  ui.talkingTo.hidden = !name;
 }

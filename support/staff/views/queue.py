@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from livestaff.board import with_briefings
+from livestaff.protocol import MONITOR
 from support import escalations
 from support.models import Escalation, EscalationStatus
 from support.staff import queries
@@ -36,6 +38,8 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
     tickets = queries.queue(status, assignee=request.user.get_username() if mine else None)
     page = queries.page_of(tickets, page_number(request))
     with_people(page.rows)
+    if may(request, MONITOR):
+        with_briefings(page.rows)  # warm escalations: "Join call"
     context = {
         "title": QUEUE_TITLES[EscalationStatus(status)],
         "status": status,

@@ -1,0 +1,155 @@
+"""What the live staff pages show: the calls in progress as rows (/staff/live/), one live call
+with the conversation so far (/staff/live/<call_id>/), and the briefing of a warm escalation
+(why the customer asked for a person, the order, what the agent did) wherever "Join call" is
+offered. Reads only; the live updates come over the sockets (livestaff/consumers.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from livestaff.presenting import doing_words
+from livestaff.queries import LiveCall, live_calls
+from support.models import Call, Customer, Escalation
+from support.mongo import sync_db
+from support.staff.calls import CallDetail, call_detail
+from support.staff.conversation import actions_taken
+from support.staff.labels import CHANNEL_LABELS, humanize, mmss, phone_label
+
+UNIDENTIFIED = {"phone": "Caller not identified"}  # a number we could not match
+
+
+@dataclass(frozen=True)
+class Briefing:
+    """A warm escalation waiting for a colleague: what to know before joining its call."""
+
+    ticket_id: str
+    call_id: str
+    reason: str
+    priority: str
+    order_id: str | None
+    actions: list[str]  # what the agent did or was refused, one line each
+
+    @property
+    def join_url(self) -> str:
+        return live_call_url(self.call_id)
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    call: LiveCall
+    customer: str  # "Asha Verma", or what stands in for a caller not identified
+    phone: str
+    channel: str
+    duration: str  # m:ss when the page was made; the page ticks it on
+    doing: str
+    holder: str  # the colleague holding the call, by name ("" when the agent has it)
+    listeners: list[str]
+    briefing: Briefing | None
+    url: str = field(default="")
+
+
+def live_call_url(call_id: str) -> str:
+    return reverse("livestaff:call", args=["-"]).removesuffix("-/") + quote(call_id, safe="") + "/"
+
+
+def staff_names() -> dict[str, str]:
+    """Every active staff member's username -> the name colleagues know them by (first name
+    and last name, or the username). Small: a support team, not the customers."""
+    found = User.objects.filter(is_staff=True, is_active=True).values_list(
+        "username", "first_name", "last_name"
+    )
+    return {u: f"{first} {last}".strip() or u for u, first, last in found}
+
+
+def briefings(call_ids: Iterable[str]) -> dict[str, Briefing]:
+    """The live escalation tickets of these calls, by call id (their calls are in progress)."""
+    wanted = sorted(set(call_ids))
+    if not wanted:
+        return {}
+    db = sync_db()
+    tickets = list(db.escalations.find(
+        {"call_id": {"$in": wanted}, "live": True},
+        {"_id": 0, "ticket_id": 1, "call_id": 1, "reason": 1, "priority": 1, "order_id": 1},
+    ))  # fmt: skip
+    tool_calls = {
+        doc["call_id"]: doc.get("tool_calls") or []
+        for doc in db[Call._meta.db_table].find(
+            {"call_id": {"$in": [t["call_id"] for t in tickets]}},
+            {"_id": 0, "call_id": 1, "tool_calls": 1},
+        )
+    }
+    return {
+        t["call_id"]: Briefing(
+            ticket_id=str(t["ticket_id"]),
+            call_id=str(t["call_id"]),
+            reason=str(t["reason"]),
+            priority=str(t.get("priority") or "normal"),
+            order_id=t.get("order_id"),
+            actions=actions_taken(tool_calls.get(t["call_id"], [])),
+        )  # fmt: skip
+        for t in tickets
+    }
+
+
+def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[LiveRow]:
+    """Every call in progress on every process, oldest first, as the live calls page lists it
+    (`names`: staff_names(), for who holds or listens)."""
+    now = now or timezone.now()
+    calls = live_calls()
+    found = briefings(c.call_id for c in calls if c.escalation)
+    return [
+        LiveRow(
+            call=c,
+            customer=c.customer or UNIDENTIFIED.get(c.channel, "Customer not identified"),
+            phone=phone_label(c.phone) if c.phone else "",
+            channel=CHANNEL_LABELS.get(c.channel, humanize(c.channel)),
+            duration=mmss((now - c.started_at).total_seconds()),
+            doing=doing_words(c.doing),
+            holder=names.get(c.holder, c.holder) if c.holder else "",
+            listeners=[names.get(u, u) for u in c.listeners],
+            briefing=found.get(c.call_id),
+            url=live_call_url(c.call_id),
+        )
+        for c in calls
+    ]
+
+
+@dataclass(frozen=True)
+class LiveCallPage:
+    detail: CallDetail
+    customer: Customer | None
+    tier: str
+    briefing: Briefing | None
+
+    @property
+    def live(self) -> bool:
+        return self.detail.row.ended_at is None
+
+
+def live_call_page(call_id: str) -> LiveCallPage | None:
+    """One call with its conversation so far (None when there is no such call)."""
+    detail = call_detail(call_id)
+    if detail is None:
+        return None
+    live = live_calls(call_id)
+    customer = (Customer.objects.filter(user_id=detail.row.user_id).first()
+                if detail.row.user_id is not None else None)  # fmt: skip
+    tier = live[0].tier if live else ""
+    return LiveCallPage(detail, customer, tier, briefings([call_id]).get(call_id))
+
+
+def with_briefings(tickets: Sequence[Escalation]) -> None:
+    """Give each ticket a `live_briefing`: its Briefing while its call is up and a colleague
+    can join it (a warm escalation), else None. One query for the page."""
+    found = briefings(t.call_id for t in tickets if t.call_id)
+    for ticket in tickets:
+        briefing = found.get(ticket.call_id)
+        live = briefing is not None and briefing.ticket_id == ticket.ticket_id
+        ticket.live_briefing = briefing if live else None  # type: ignore[attr-defined]

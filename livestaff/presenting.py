@@ -1,0 +1,53 @@
+"""Live calls as staff read them: what the agent is doing in words, and a call's events with the
+readable line the call page gives each tool call. Pure: values in, words out.
+
+The live pages paint their first state from these (livestaff/board.py) and their live updates
+use the same words: the page gets DOING_WORDS once, and each finished tool event from the
+call arrives with its `line` (livestaff/consumers.py), so nothing is worded twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support.staff.conversation import tool_entry
+
+# The call's `doing` (realtime/call_session.py): "connecting", "listening", "speaking",
+# "staff" (a colleague holds the call) or "tool:<name>" while a tool runs.
+DOING_WORDS = {
+    "connecting": "Connecting",
+    "listening": "Listening",
+    "speaking": "Speaking",
+    "staff": "A colleague is talking",
+    "tool:get_user_profile": "Looking up the account",
+    "tool:check_order_status": "Checking orders",
+    "tool:get_order_details": "Looking at an order",
+    "tool:initiate_refund": "Refunding",
+    "tool:file_complaint": "Filing a complaint",
+    "tool:escalate_to_human": "Escalating to a person",
+    "tool:list_callback_slots": "Finding callback times",
+    "tool:schedule_callback": "Booking a callback",
+    "tool:cancel_callback": "Cancelling a callback",
+}
+UNKNOWN_TOOL = "Using a tool"
+
+
+def doing_words(doing: str) -> str:
+    if doing in DOING_WORDS:
+        return DOING_WORDS[doing]
+    return UNKNOWN_TOOL if doing.startswith("tool:") else doing.replace("_", " ").capitalize()
+
+
+def for_staff(event: dict[str, Any]) -> dict[str, Any]:
+    """A call's event as a staff page shows it: a finished `tool` event gains `line` (what it
+    did, in one sentence), `ok` and `raw` (tool, time taken, arguments, result as JSON), as
+    the call page's conversation has them. Other events pass unchanged."""
+    if event.get("type") != "tool" or event.get("status") not in ("done", "failed"):
+        return event
+    result, args = event.get("result"), event.get("args")
+    result = result if isinstance(result, dict) else {}
+    args = args if isinstance(args, dict) else {}
+    ok = event["status"] == "done" and bool(result.get("ok"))
+    entry = tool_entry({"name": event.get("name", ""), "args": args, "result": result,
+                        "ok": ok, "ms": event.get("ms", "?")}, at="")  # fmt: skip
+    return {**event, "line": entry.text, "ok": entry.ok, "raw": entry.raw}

@@ -1,0 +1,327 @@
+"""Staff on a live call in real Chromium, three people at once, over a real daphne and the fake
+Live API (contract section 8).
+
+Asha calls from her phone's browser, whose microphone plays a 440 Hz tone; the fake agent
+hears her and escalates. Arjun, a support lead whose microphone plays 1000 Hz, watches
+/staff/live/: the call appears with "Join call" and its briefing (so does the queue). He joins,
+listens (he hears 440 Hz), takes over (Asha's page says who she is talking to and plays
+1000 Hz), whispers, and hands back with a note; Kavya, another lead, opens the same call
+meanwhile and is told Arjun holds it. Pitches are checked in what each page's player received
+(`liveCallDebug.recent`, `voiceDebug.recentAudio`).
+
+    Chromium (Asha, 440 Hz) ──▶ daphne ──▶ FakeLiveServer (this loop)
+    Chromium (Arjun 1000 Hz, Kavya) ──┘
+
+Screenshots of every page and state, at 1280 and 390 px, go to test-artifacts/livestaff/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+)
+
+from livestaff.tests.conftest import LEAD
+from realtime.tests.browser.conftest import FAKE_MICROPHONE_ARGS
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from support.models import Customer, Order, OrderItem
+from voiceproject.tests.chromium import launched_chromium
+from voiceproject.tests.live_server import BASE_DIR, DaphneServer, server_environment
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=15_000)  # a separate server on a busy 2-core machine
+
+ARTIFACTS = BASE_DIR / "test-artifacts" / "livestaff"
+DESK, PHONE = 1280, 390
+CUSTOMER_HZ, STAFF_HZ = 440.0, 1000.0
+WAIT_S = 20.0
+
+
+def tone_wav(path: Path, hz: float, seconds: float = 4.0, rate: int = 48_000) -> Path:
+    """A continuous tone (Chromium loops the file: a whole number of periods, no click)."""
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.5 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def dominant_hz(samples: list[int], rate: int) -> float:
+    values = np.asarray(samples, dtype=float)
+    spectrum = np.abs(np.fft.rfft(values * np.hanning(len(values))))
+    return float(np.fft.rfftfreq(len(values), 1 / rate)[int(np.argmax(spectrum))])
+
+
+async def shots(page: Page, name: str, widths: tuple[int, ...] = (DESK, PHONE)) -> None:
+    """Full-page screenshots at each width, then back to the first."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in widths:
+        await page.set_viewport_size({"width": width, "height": 800 if width == DESK else 844})
+        await page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
+    await page.set_viewport_size({"width": widths[0], "height": 800 if widths[0] == DESK else 844})
+
+
+async def until(page: Page, expression: str, timeout: float = WAIT_S) -> None:
+    """Until `expression` (JavaScript) is true on the page; a function, not eval (the CSP)."""
+    await page.wait_for_function(f"() => {expression}", timeout=timeout * 1000)
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+def _staff(username: str, first: str, group: Group) -> str:
+    user = User.objects.create_user(username, is_staff=True, first_name=first, last_name="Mehta")
+    user.groups.add(group)
+    client = Client()
+    client.force_login(user)  # sessions are in the database: daphne reads this one too
+    return str(client.cookies["sessionid"].value)
+
+
+@pytest.fixture
+def asha(db: Any) -> Customer:  # noqa: F811  (this file's own Asha)
+    asha = Customer.objects.create(user_id=101, name="Asha Verma", phone="+919800000101")
+    Order.objects.create(
+        order_id="ORD-1001", customer=asha, restaurant="Biryani Blues", status="delivered",
+        items=[OrderItem(name="Chicken Biryani", qty=1, price=33_750)], amount=33_750,
+        placed_at=timezone.now() - timedelta(hours=1),
+        delivered_at=timezone.now() - timedelta(minutes=30),
+    )  # fmt: skip
+    return asha
+
+
+@pytest.fixture
+def cookies(groups: dict[str, Group], settings: Any) -> dict[str, str]:
+    settings.SECRET_KEY = server_environment()["SECRET_KEY"]  # the server checks the session
+    return {"arjun": _staff("arjun", "Arjun", groups[LEAD]),
+            "kavya": _staff("kavya", "Kavya", groups[LEAD])}  # fmt: skip
+
+
+# --- the servers and browsers ------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def fake_agent() -> AsyncIterator[FakeLiveServer]:
+    async with FakeLiveServer() as live:
+
+        @live.on_session
+        async def escalate_when_asha_speaks(session: FakeSession) -> None:
+            await session.wait_for_audio(seconds=0.3, timeout=WAIT_S)
+            await session.send_transcript("user", "I want to talk to a person.", finished=True)
+            await session.send_tool_call([{"name": "escalate_to_human", "args": {
+                "reason": "Biryani arrived cold; wants a person", "priority": "high",
+                "order_id": "ORD-1001"}}])  # fmt: skip
+            await session.wait_for_tool_response(timeout=WAIT_S)
+            await session.send_transcript("agent", "I'm fetching a colleague for you now.",
+                                          finished=True)  # fmt: skip
+
+        yield live
+
+
+@pytest_asyncio.fixture
+async def server(django_db_setup: Any, fake_agent: FakeLiveServer) -> AsyncIterator[DaphneServer]:
+    with DaphneServer(gemini_live_url=fake_agent.url) as server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
+@pytest_asyncio.fixture
+async def browsers(tmp_path: Path) -> AsyncIterator[tuple[Browser, Browser]]:
+    """Two Chromiums: a microphone is per browser, and each side has its own pitch."""
+    customer_mic = tone_wav(tmp_path / "customer.wav", CUSTOMER_HZ)
+    staff_mic = tone_wav(tmp_path / "staff.wav", STAFF_HZ)
+    async with AsyncExitStack() as stack:
+        customer, staff = await asyncio.gather(*(
+            stack.enter_async_context(launched_chromium(
+                [*FAKE_MICROPHONE_ARGS, f"--use-file-for-fake-audio-capture={wav}"]))
+            for wav in (customer_mic, staff_mic)
+        ))  # fmt: skip
+        yield customer, staff
+
+
+async def person(
+    browser: Browser, server: DaphneServer, width: int, problems: list[str], cookie: str = ""
+) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(
+        viewport={"width": width, "height": 800 if width == DESK else 844},
+        permissions=["microphone"],
+    )
+    if cookie:
+        await context.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
+    page = await context.new_page()
+    watch(page, problems)
+    return context, page
+
+
+def watch(page: Page, problems: list[str]) -> None:
+    """Console errors, uncaught exceptions and failed requests (the admin frame has no
+    favicon: that one 404 is Chromium asking, not the page)."""
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.append(f"{response.status} {response.url}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A failed request is reported by on_response, with its address.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(f"console error: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("response", on_response)
+
+
+# --- the test ----------------------------------------------------------------------------------
+
+
+async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    customer_browser, staff_browser = browsers
+    problems: list[str] = []
+    _, customer = await person(customer_browser, server, PHONE, problems)
+    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    _, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
+    try:
+        # Nobody is calling yet.
+        await arjun.goto(server.url + "/staff/live/")
+        await expect(arjun.get_by_text("No calls in progress right now.")).to_be_visible()
+        await expect(arjun.get_by_text("Live: calls appear")).to_be_visible()
+        await shots(arjun, "01-live-calls-empty")
+
+        # Asha calls; the agent hears her and escalates.
+        await customer.goto(server.url + "/")
+        await customer.get_by_role("button", name="Start call").click()
+        await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
+        session = fake_agent.session
+
+        # Arjun's live page shows the call as it happens, with Join call and the briefing.
+        row = arjun.locator("tr[data-call]")
+        await expect(row).to_contain_text("Asha Verma")
+        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(row).to_contain_text("Biryani arrived cold; wants a person")
+        await expect(row).to_contain_text("ORD-1001")
+        await row.get_by_text("What the agent did").click()
+        await expect(row).to_contain_text("Escalated to a person (High) about ORD-1001")
+        await until(arjun, "/^0:0[1-9]|^0:[1-5]/.test("
+                           "document.querySelector('[data-duration]').textContent)")
+        await shots(arjun, "02-live-calls-escalated")
+
+        # The queue offers the same.
+        await kavya.goto(server.url + "/staff/queue/")
+        await expect(kavya.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(kavya.get_by_text("On the call now")).to_be_visible()
+        await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
+        await shots(kavya, "03-queue-join-call")
+
+        # Arjun joins: the conversation so far, with the agent's escalation as on the call page.
+        await row.get_by_role("link", name="Join call").click()
+        await expect(arjun.get_by_role("heading", name="Live call with Asha Verma")).to_be_visible()
+        conversation = arjun.locator("ol.conversation")
+        await expect(conversation).to_contain_text("I want to talk to a person.")
+        await expect(conversation).to_contain_text("Escalated to a person (High) about ORD-1001")
+        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+
+        # Listen: Asha's 440 Hz reaches Arjun's customer player, and the meter moves.
+        await arjun.get_by_role("button", name="Listen").click()
+        await until(arjun, "window.liveCallDebug.recent('C').length >= 4096")
+        heard = await arjun.evaluate("() => window.liveCallDebug.recent('C')")
+        assert dominant_hz(heard, 16_000) == pytest.approx(CUSTOMER_HZ, abs=15)
+        meter = arjun.get_by_role("meter", name="Customer's level")
+        await until(arjun, "Number(document.querySelector('[data-meter=C]')"
+                           ".getAttribute('aria-valuenow')) > 30")
+        await expect(meter).to_be_visible()
+        await expect(arjun.get_by_text("Listening: you")).to_be_visible()
+        await shots(arjun, "04-live-call-listening")
+
+        # Whisper: the agent gets it as context; it shows in Arjun's view.
+        await arjun.get_by_label("Whisper to the agent").fill("Offer her a full refund.")
+        await arjun.get_by_role("button", name="Whisper").click()
+        assert "Offer her a full refund." in await note_with(session, "Offer her a full refund.")
+        await expect(conversation.locator("li.whisper")).to_contain_text(
+            "You: Offer her a full refund.")  # fmt: skip
+
+        # Take over: Asha is told who she is talking to and hears Arjun's 1000 Hz.
+        await arjun.get_by_role("button", name="Take over").click()
+        await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
+        await expect(customer.get_by_text("You're talking to Arjun from our support team.")
+                     ).to_be_visible()  # fmt: skip
+        await until(customer, "window.voiceDebug.recentAudio && "
+                              "window.voiceDebug.recentAudio().length >= 4096")
+        received = await customer.evaluate("() => window.voiceDebug.recentAudio()")
+        assert dominant_hz(received, 24_000) == pytest.approx(STAFF_HZ, abs=15)
+        await until(customer, "window.voiceDebug.player.played > 4800")  # and it played
+        # Arjun still hears Asha, at her pitch, while he talks.
+        heard = await arjun.evaluate("() => window.liveCallDebug.recent('C')")
+        assert dominant_hz(heard, 16_000) == pytest.approx(CUSTOMER_HZ, abs=15)
+        await shots(arjun, "05-live-call-taken-over")
+        await shots(customer, "06-customer-talking-to-arjun", widths=(PHONE, DESK))
+
+        # A second lead is told who holds the call.
+        await kavya.goto(server.url + arjun.url.removeprefix(server.url))
+        await expect(kavya.get_by_text("Arjun Mehta holds this call.")).to_be_visible()
+        await expect(kavya.get_by_role("button", name="Take over")).to_be_disabled()
+        await expect(kavya.get_by_role("button", name="Hand back")).to_be_hidden()
+        await shots(kavya, "07-live-call-held-by-another")
+
+        # Hand back with a note: the agent gets the note; Asha is back with the assistant.
+        await arjun.get_by_label("Note for the agent when you hand back").fill(
+            "Refunded in full; confirm and close.")  # fmt: skip
+        await arjun.get_by_role("button", name="Hand back").click()
+        assert "Refunded in full" in await note_with(session, "Refunded in full")
+        await expect(customer.get_by_text("You're back with the assistant.")).to_be_visible()
+        await expect(customer.locator("#talking-to")).to_be_hidden()
+        await expect(customer.get_by_role("log")).to_contain_text(
+            "Arjun handed you back to the assistant.")  # fmt: skip
+        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+        await expect(conversation).to_contain_text("Handed back to the agent.")
+        await shots(arjun, "08-live-call-handed-back")
+        await shots(customer, "09-customer-back-with-the-assistant", widths=(PHONE, DESK))
+
+        # Asha hangs up: Arjun's view says so, and the call leaves the live page.
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        await expect(arjun.get_by_role("link", name="See its record")).to_be_visible()
+        await expect(arjun.get_by_role("button", name="Listen")).to_be_hidden()
+        await shots(arjun, "10-live-call-ended")
+        await kavya.goto(server.url + "/staff/live/")
+        await expect(kavya.get_by_text("No calls in progress right now.")).to_be_visible()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def note_with(session: FakeSession, text: str) -> str:
+    """The next note the bridge sent the model that contains `text`."""
+    while True:
+        note = await session.wait_for_note(timeout=WAIT_S)
+        if text in note:
+            return note
+
+

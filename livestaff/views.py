@@ -1,0 +1,49 @@
+"""`/staff/live/`: the calls in progress, and one live call to listen to, whisper on, take over.
+
+Both pages paint what the database says now and then follow the calls over their sockets
+(static/livestaff/*.js, livestaff/consumers.py): the views only read.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from livestaff import protocol
+from livestaff.board import live_call_page, live_rows, staff_names
+from livestaff.presenting import DOING_WORDS
+from support.staff.access import staff_view
+from support.staff.views.common import may, render_staff
+
+
+@staff_view(protocol.MONITOR)
+def live(request: HttpRequest) -> HttpResponse:
+    """The live calls page; with `?rows=1` only its table body (the page fetches it again
+    when a call starts or ends)."""
+    names = staff_names()
+    context = {"title": "Live calls", "rows": live_rows(names=names), "names": names,
+               "doing_words": DOING_WORDS}  # fmt: skip
+    if request.GET.get("rows") == "1":
+        return render_staff(request, "livestaff/_live_rows.html", context)
+    return render_staff(request, "livestaff/live.html", context)
+
+
+@staff_view(protocol.MONITOR)
+def call(request: HttpRequest, call_id: str) -> HttpResponse:
+    page = live_call_page(call_id)
+    if page is None:
+        raise Http404("No such call.")
+    if not page.live:
+        messages.info(request, "That call has ended: this is its record.")
+        return redirect("staff:call", call_id=call_id)
+    who = page.customer.name if page.customer else "a caller not identified"
+    context = {
+        "title": f"Live call with {who}",
+        "page": page,
+        "call": page.detail.row,
+        "names": staff_names(),
+        "doing_words": DOING_WORDS,
+        "may_take_over": may(request, protocol.TAKE_OVER),
+    }
+    return render_staff(request, "livestaff/call.html", context)

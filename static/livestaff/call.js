@@ -1,0 +1,381 @@
+// One live call in a staff member's browser (/staff/live/<call_id>/): the conversation as it
+// happens, and Listen, Whisper, Take over, Hand back and End call over ws/staff/calls/<id>
+// (contract section 8). The server says what the call is doing (`state`) and refuses what
+// this person may not do; the buttons only follow it.
+//
+//   call.js    the socket, the buttons, the conversation, `window.liveCallDebug` for tests
+//   audio.js   a player per source with its level, and the microphone while taking over
+
+import { ListeningAudio, Microphone, SOURCES, meterValue } from "./audio.js";
+
+const RECONNECT_MAX_MS = 8000;
+const METER_MS = 100;
+const DEBUG_EVENTS_KEPT = 300;
+
+const root = document.getElementById("live-call");
+const names = JSON.parse(document.getElementById("staff-names").textContent);
+const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
+const me = root.dataset.me;
+const startedAt = Date.parse(root.dataset.started);
+const customerName = root.dataset.caller || "Customer";
+
+const ui = {
+  duration: root.querySelector("[data-duration]"),
+  mode: root.querySelector("[data-mode]"),
+  staff: root.querySelector("[data-staff]"),
+  alert: root.querySelector("[data-alert]"),
+  info: root.querySelector("[data-info]"),
+  listen: root.querySelector("[data-listen]"),
+  meters: root.querySelector("[data-meters]"),
+  whisper: root.querySelector("[data-whisper]"),
+  takeOver: root.querySelector("[data-take-over]"),
+  takeHint: root.querySelector("[data-take-hint]"),
+  handBack: root.querySelector("[data-hand-back]"),
+  end: root.querySelector("[data-end]"),
+  endForm: root.querySelector("[data-end-form]"),
+  conversation: root.querySelector("ol.conversation"),
+};
+
+const debug = {
+  connected: false,
+  state: null,
+  ended: null,
+  closeCode: null,
+  events: [],
+  errors: [],
+  listening: false,
+  mic: { framesSent: 0, bytesSent: 0, level: 0 },
+  players: {},
+  recent: (source) => (listening ? listening.players[source].recentSamples() : []),
+};
+window.liveCallDebug = debug;
+
+let socket = null;
+let reconnectDelay = 500;
+let state = null;
+let ended = false;
+let listening = null; // ListeningAudio while listening
+let microphone = null; // Microphone while holding (or about to)
+
+const who = (username) => names[username] || username;
+const mmss = (seconds) => {
+  const total = Math.max(0, Math.round(seconds));
+  const m = Math.floor(total / 60);
+  return `${m}:${String(total % 60).padStart(2, "0")}`;
+};
+const now = () => mmss((Date.now() - startedAt) / 1000);
+
+function show(kind, text, link) {
+  const box = kind === "error" ? ui.alert : ui.info;
+  (kind === "error" ? ui.info : ui.alert).hidden = true;
+  box.replaceChildren(text);
+  if (link) {
+    const a = document.createElement("a");
+    a.href = link.href;
+    a.textContent = link.text;
+    box.append(" ", a);
+  }
+  box.hidden = !text;
+}
+
+// --- the conversation --------------------------------------------------------------------------
+
+const pending = {}; // role -> the <li> of an utterance still being captioned
+
+function line(className, speaker, build) {
+  const empty = ui.conversation.querySelector("li.empty");
+  if (empty) empty.remove();
+  const li = document.createElement("li");
+  li.className = className;
+  const whoSpan = document.createElement("span");
+  whoSpan.className = "who";
+  whoSpan.textContent = speaker;
+  const time = document.createElement("time");
+  time.textContent = now();
+  li.append(whoSpan, time);
+  build(li);
+  ui.conversation.append(li);
+  return li;
+}
+
+function paragraph(li, text) {
+  const p = document.createElement("p");
+  p.textContent = text;
+  li.append(p);
+  return p;
+}
+
+function transcript({ role, text, final }) {
+  const speaker = role === "user" ? "customer" : "agent";
+  let li = pending[role];
+  if (!li) {
+    li = line(`turn ${speaker}`, speaker === "customer" ? customerName : "Agent", (item) => paragraph(item, ""));
+    pending[role] = li;
+  }
+  li.querySelector("p").textContent = text;
+  li.classList.toggle("partial", !final);
+  if (final) delete pending[role];
+}
+
+function toolLine(event) {
+  line(`tool ${event.ok ? "ok" : "failed"}`, "Agent", (li) => {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    if (!event.ok) {
+      const hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = "Refused or failed: ";
+      summary.append(hidden);
+    }
+    summary.append(event.line);
+    const raw = document.createElement("dl");
+    raw.className = "raw";
+    const rows = [
+      ["tool", `${event.raw.tool} · ${event.raw.took}`, "code"],
+      ["arguments", event.raw.arguments, "pre"],
+      ["result", event.raw.result, "pre"],
+    ];
+    for (const [term, value, tag] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      const inner = document.createElement(tag);
+      inner.textContent = value;
+      dd.append(inner);
+      raw.append(dt, dd);
+    }
+    details.append(summary, raw);
+    li.append(details);
+  });
+}
+
+function note(text, className = "note") {
+  line(className, "", (li) => paragraph(li, text));
+}
+
+// --- what the call is doing -------------------------------------------------------------------
+
+function doingText(doing) {
+  if (doingWords[doing]) return doingWords[doing];
+  return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
+}
+
+function onState(next) {
+  const before = state;
+  state = next;
+  debug.state = next;
+  const holder = next.staff;
+  const mine = holder === me;
+  if (next.mode === "human") {
+    ui.mode.textContent = mine ? `You are talking to ${customerName}` : `${who(holder)} is talking to ${customerName}`;
+  } else {
+    ui.mode.textContent = `With the agent · ${doingText(next.doing)}`;
+  }
+  const parts = [];
+  if (holder) parts.push(`Held by ${mine ? "you" : who(holder)}`);
+  if (next.listeners && next.listeners.length) {
+    parts.push(`Listening: ${next.listeners.map((u) => (u === me ? "you" : who(u))).join(", ")}`);
+  }
+  ui.staff.textContent = parts.join(" · ") || "Nobody";
+  ui.staff.classList.toggle("quiet", !parts.length);
+  root.dataset.mode = next.mode;
+  ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
+  root.dataset.holder = holder || "";
+  setControls();
+  if (before && before.staff === me && !mine) stopMicrophone(); // handed back (or the call was)
+}
+
+function setControls() {
+  const live = debug.connected && !ended;
+  const holder = state ? state.staff : null;
+  const mine = holder === me;
+  ui.listen.disabled = !live;
+  for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live;
+  if (ui.takeOver) {
+    // Holding a call with no microphone (a callback this person dialled, or a reloaded page):
+    // the same button starts it, inside the click the browser needs for audio.
+    ui.takeOver.textContent = mine ? "Start my microphone" : "Take over";
+    ui.takeOver.hidden = mine && microphone !== null;
+    ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null;
+    if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
+    else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
+    else ui.takeHint.textContent = "The agent stops; the customer hears you.";
+    ui.handBack.hidden = !(live && mine);
+    ui.endForm.querySelector("button").disabled = !live;
+    ui.end.hidden = !live;
+  }
+}
+
+// --- listening ---------------------------------------------------------------------------------
+
+function setListening(on) {
+  if (on && !listening) {
+    listening = new ListeningAudio(root.dataset.playerWorklet);
+    listening.ready.catch((error) => show("error", `Your browser could not play the call's audio (${error.message}).`));
+    for (const [source, player] of Object.entries(listening.players)) debug.players[source] = player.stats;
+    send({ type: "listen" });
+  } else if (!on && listening) {
+    send({ type: "unlisten" });
+    listening.close();
+    listening = null;
+  }
+  debug.listening = Boolean(listening);
+  ui.listen.setAttribute("aria-pressed", String(Boolean(listening)));
+  ui.listen.textContent = listening ? "Stop listening" : "Listen";
+  ui.meters.hidden = !listening;
+}
+
+function paintMeters() {
+  for (const meter of ui.meters.querySelectorAll("[data-meter]")) {
+    const player = listening && listening.players[meter.dataset.meter];
+    const value = player ? meterValue(player.level) : 0;
+    if (player) player.level *= 0.6; // falls back when the source goes quiet
+    meter.querySelector(".meter-fill").style.transform = `scaleX(${value})`;
+    meter.setAttribute("aria-valuenow", String(Math.round(value * 100)));
+  }
+}
+
+// --- taking over ------------------------------------------------------------------------------
+
+async function takeOver() {
+  setListening(true); // the one holding the call hears the customer
+  microphone = new Microphone(root.dataset.micWorklet, root.dataset.playerWorklet);
+  setControls();
+  try {
+    await microphone.start((pcm, level) => {
+      debug.mic.level = level;
+      if (!state || state.staff !== me || !socket || socket.readyState !== WebSocket.OPEN) return;
+      socket.send(pcm);
+      debug.mic.framesSent += 1;
+      debug.mic.bytesSent += pcm.byteLength;
+    });
+  } catch (error) {
+    stopMicrophone();
+    show("error", `Your microphone could not be opened (${error.kind || error.message}): allow it for this site, then try again.`);
+    return;
+  }
+  if (!state || state.staff !== me) send({ type: "take_over" });
+}
+
+function stopMicrophone() {
+  if (microphone) microphone.close();
+  microphone = null;
+  setControls();
+}
+
+// --- the socket -------------------------------------------------------------------------------
+
+function send(message) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  socket.send(JSON.stringify(message));
+  return true;
+}
+
+function onEvent(event) {
+  debug.events.push(event);
+  if (debug.events.length > DEBUG_EVENTS_KEPT) debug.events.shift();
+  switch (event.type) {
+    case "state":
+      onState(event);
+      break;
+    case "transcript":
+      transcript(event);
+      break;
+    case "tool":
+      if (event.line) toolLine(event);
+      break;
+    case "whisper":
+      line("whisper", "Whisper", (li) => paragraph(li, `${event.staff === me ? "You" : who(event.staff)}: ${event.text}`));
+      break;
+    case "agent_changed":
+      note(event.mode === "human" ? `${event.name} took over the call.` : "Handed back to the agent.");
+      break;
+    case "escalated":
+      note(`The agent escalated: ticket ${event.ticket_id}. The customer is waiting for a colleague.`);
+      break;
+    case "error":
+      debug.errors.push(event);
+      if (event.code === "taken") {
+        stopMicrophone();
+        show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
+      } else {
+        show("error", event.message);
+      }
+      break;
+    case "ended":
+      callEnded(event.reason);
+      break;
+  }
+}
+
+function callEnded(reason) {
+  if (ended) return;
+  ended = true;
+  debug.ended = reason || "ended";
+  note("The call ended.");
+  show("info", "This call has ended.", { href: root.dataset.recordUrl, text: "See its record" });
+  setListening(false);
+  stopMicrophone();
+  ui.mode.textContent = "Ended";
+  ui.staff.textContent = "—";
+  // Nothing more can be done on it: the controls and the briefing go, the conversation stays.
+  for (const gone of root.querySelectorAll(".live-controls, .briefing")) gone.hidden = true;
+  if (socket) socket.close(1000);
+  setControls();
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}`);
+  socket.binaryType = "arraybuffer";
+  socket.addEventListener("open", () => {
+    debug.connected = true;
+    reconnectDelay = 500;
+    if (listening) send({ type: "listen" }); // back after a blip: the server forgot us
+    setControls();
+  });
+  socket.addEventListener("message", (message) => {
+    if (typeof message.data === "string") onEvent(JSON.parse(message.data));
+    else if (listening) listening.frame(message.data, { mine: state && state.staff === me });
+  });
+  socket.addEventListener("close", (event) => {
+    debug.connected = false;
+    debug.closeCode = event.code;
+    if (event.code === 4410) callEnded("not_live");
+    else if (event.code === 4403) show("error", "You may not watch live calls; ask a support lead.");
+    else if (!ended) {
+      show("info", "Connection lost; reconnecting…");
+      setTimeout(connect, reconnectDelay);
+      reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+    }
+    setControls();
+  });
+}
+
+ui.listen.addEventListener("click", () => setListening(!listening));
+ui.whisper.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const box = ui.whisper.querySelector("textarea");
+  const text = box.value.trim();
+  if (text && send({ type: "whisper", text })) box.value = "";
+});
+if (ui.takeOver) {
+  ui.takeOver.addEventListener("click", () => takeOver());
+  ui.handBack.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const box = ui.handBack.querySelector("textarea");
+    if (send({ type: "hand_back", note: box.value.trim() })) box.value = "";
+  });
+  ui.endForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send({ type: "end_call", reason: ui.endForm.querySelector("input").value.trim() });
+  });
+}
+setInterval(() => {
+  if (!ended) ui.duration.textContent = now();
+  paintMeters();
+}, METER_MS);
+window.addEventListener("pagehide", () => {
+  if (socket) socket.close(1000);
+});
+connect();

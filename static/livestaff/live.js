@@ -1,0 +1,190 @@
+// The live calls page (/staff/live/), kept live. Every call in progress, on whichever server
+// process carries it, publishes its state when it changes (ws/staff/live): what the agent is
+// doing, who holds or listens to the call, an escalation. A change to a call already listed
+// is made in place; a call that starts, ends or escalates makes the page fetch its rows again
+// from the server (?rows=1), which renders names, tiers and briefings. Durations tick here.
+(function () {
+  "use strict";
+
+  const MAX_DELAY_MS = 30000;
+  const TICK_MS = 1000;
+  // A call's first state can arrive before its record is readable by every process: a call
+  // the server did not list yet is asked for again, a few times.
+  const MISSING_RETRY_MS = 700;
+  const MISSING_RETRIES = 5;
+  // A call's record (what the agent did, for the briefing) is written about once a second:
+  // an escalation's briefing is fetched again once the record has caught up.
+  const RECORD_CATCH_UP_MS = 1500;
+
+  const table = document.querySelector("[data-live-calls]");
+  const statusLine = document.querySelector("[data-live-status]");
+  if (!table) {
+    return;
+  }
+  const names = JSON.parse(document.getElementById("staff-names").textContent);
+  const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
+  const rowsUrl = table.dataset.rowsUrl;
+  let delay = 1000;
+  let refreshing = null;
+  let refreshAgain = false;
+  let news = "";
+  const missing = new Map(); // call id -> retries left
+
+  window.liveCallsDebug = { events: 0, refreshes: 0 };
+
+  function say(text) {
+    if (statusLine) {
+      statusLine.textContent = text;
+    }
+  }
+
+  function mmss(seconds) {
+    const total = Math.max(0, Math.round(seconds));
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = String(total % 60).padStart(2, "0");
+    return h ? h + ":" + String(m).padStart(2, "0") + ":" + s : m + ":" + s;
+  }
+
+  function tick() {
+    const now = Date.now();
+    for (const row of table.querySelectorAll("tr[data-started]")) {
+      const cell = row.querySelector("[data-duration]");
+      if (cell) {
+        cell.textContent = mmss((now - Date.parse(row.dataset.started)) / 1000);
+      }
+    }
+  }
+
+  function rowOf(callId) {
+    return Array.from(table.querySelectorAll("tr[data-call]")).find((row) => row.dataset.call === callId);
+  }
+
+  function doingText(doing) {
+    if (doingWords[doing]) {
+      return doingWords[doing];
+    }
+    return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
+  }
+
+  function staffCell(cell, holder, listeners) {
+    cell.replaceChildren();
+    const who = (username) => names[username] || username;
+    if (holder) {
+      const bold = document.createElement("b");
+      bold.textContent = "Held by " + who(holder);
+      cell.append(bold);
+    }
+    if (listeners.length) {
+      if (holder) {
+        cell.append(document.createElement("br"));
+      }
+      cell.append("Listening: " + listeners.map(who).join(", "));
+    }
+    if (!holder && !listeners.length) {
+      const nobody = document.createElement("span");
+      nobody.className = "quiet";
+      nobody.textContent = "Nobody";
+      cell.append(nobody);
+    }
+  }
+
+  async function refresh(why) {
+    // One refresh at a time; events arriving meanwhile ask for one more afterwards, and the
+    // latest news among them is what the status line says once the rows are fresh.
+    if (why) {
+      news = why;
+    }
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
+    refreshing = (async function () {
+      do {
+        refreshAgain = false;
+        window.liveCallsDebug.refreshes += 1;
+        const response = await fetch(rowsUrl, { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) {
+          throw new Error("the server answered " + response.status);
+        }
+        const holder = document.createElement("template");
+        holder.innerHTML = "<table>" + (await response.text()) + "</table>";
+        table.replaceChild(holder.content.querySelector("tbody"), table.tBodies[0]);
+        tick();
+      } while (refreshAgain);
+    })();
+    try {
+      await refreshing;
+      if (news) {
+        say(news);
+        news = "";
+      }
+    } catch (error) {
+      say("Could not refresh the live calls (" + error.message + "); reload the page.");
+    } finally {
+      refreshing = null;
+    }
+    for (const [callId, left] of missing) {
+      if (rowOf(callId) || left <= 0) {
+        missing.delete(callId);
+      } else {
+        missing.set(callId, left - 1);
+        window.setTimeout(() => refresh(), MISSING_RETRY_MS);
+      }
+    }
+  }
+
+  function onCall(state) {
+    window.liveCallsDebug.events += 1;
+    const row = rowOf(state.call_id);
+    if (state.ended) {
+      if (row) {
+        refresh("A call ended.");
+      }
+      return;
+    }
+    if (!row) {
+      if (!missing.has(state.call_id)) {
+        missing.set(state.call_id, MISSING_RETRIES);
+      }
+      refresh("A call started.");
+      return;
+    }
+    if (state.escalation && row.dataset.escalation !== state.escalation) {
+      refresh("A customer is waiting for a colleague: join the call.");
+      window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
+      return;
+    }
+    row.querySelector("[data-doing]").textContent = doingText(state.doing);
+    row.classList.toggle("mode-human", state.mode === "human");
+    row.classList.toggle("mode-agent", state.mode !== "human");
+    staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(scheme + "://" + window.location.host + "/ws/staff/live");
+    let opened = false;
+    socket.addEventListener("open", function () {
+      opened = true;
+      delay = 1000;
+      // Whatever changed while the page was not listening shows up now.
+      refresh("Live: calls appear, change and leave here as they happen.");
+    });
+    socket.addEventListener("message", function (event) {
+      const message = JSON.parse(event.data);
+      if (message.type === "call") {
+        onCall(message.call);
+      }
+    });
+    socket.addEventListener("close", function () {
+      say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
+      window.setTimeout(connect, delay);
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+    });
+  }
+
+  window.setInterval(tick, TICK_MS);
+  tick();
+  connect();
+})();
