@@ -126,10 +126,11 @@ def cost_of(record: Mapping[str, Any]) -> CostShown | None:
     cost = record.get("cost")
     note = ""
     if not isinstance(cost, Mapping) or "amount" not in cost:
-        if not record.get("ended_at"):
+        usage = record.get("usage") or {}
+        if not record.get("ended_at") or not usage.get("total_token_count"):
             return None
         try:
-            cost = call_cost(record.get("usage") or {}, model=settings.GEMINI_LIVE_MODEL,
+            cost = call_cost(usage, model=settings.GEMINI_LIVE_MODEL,
                              prices=settings.LIVE_PRICES, currency=settings.COST_CURRENCY,
                              per_usd=settings.COST_PER_USD)  # fmt: skip
         except UnknownModel:

@@ -258,14 +258,16 @@ def line_chart(
 # --- One call's turns --------------------------------------------------------------------------
 
 TURN_HEIGHT = 150
+# Round tops for an axis of a few seconds: its quarter ticks fall on 0.25, 0.5, 1 s, ...
+WAIT_TOPS = (1, 2, 4, 6, 8, 10, 20, 40, 60)
 WAIT = Series("wait", "Customer waiting for the agent's first words", "chart-1")
 TOOLS = Series("tools", "Tools running in the turn", "chart-3")
 SILENT = Series("silent", "The agent did not answer", "chart-5")
 
 
 def seconds_label(value: float) -> str:
-    """An axis tick: 0.625 -> "0.6 s", 2 -> "2 s"."""
-    return f"{value:.0f} s" if value == int(value) else f"{value:.1f} s"
+    """An axis tick: 0.25 -> "0.25 s", 2.0 -> "2 s"."""
+    return f"{value:g} s"
 
 
 def wait_label(value: float) -> str:
@@ -277,7 +279,8 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     """One column per agent turn: `turns` are (when in the call, as m:ss; seconds the customer
     waited for the agent's first audio, None when it said nothing; seconds tools ran in the
     turn). The tools' column is drawn narrower, over the wait, from the same baseline."""
-    top = nice_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
+    longest = max((max(wait or 0, tools) for _, wait, tools in turns), default=0)
+    top = next((t for t in WAIT_TOPS if t >= longest), nice_ceiling(longest))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
     centres = _centres(len(turns))
