@@ -52,7 +52,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def percentile_of_counts(counts: Mapping[float, int], p: float) -> float | None:
+def percentile_of_counts(counts: Mapping[int, int], p: float) -> int | None:
     """The same, from a histogram {value: how many}."""
     total = sum(counts.values())
     if not total:
