@@ -265,6 +265,11 @@ TOOLS = Series("tools", "Tools running in the turn", "chart-3")
 SILENT = Series("silent", "The agent did not answer", "chart-5")
 
 
+def wait_ceiling(seconds: float) -> float:
+    """The smallest of WAIT_TOPS that is at least `seconds` (a round number past the last)."""
+    return next((top for top in WAIT_TOPS if top >= seconds), nice_ceiling(seconds))
+
+
 def seconds_label(value: float) -> str:
     """An axis tick: 0.25 -> "0.25 s", 2.0 -> "2 s"."""
     return f"{value:g} s"
@@ -279,8 +284,7 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     """One column per agent turn: `turns` are (when in the call, as m:ss; seconds the customer
     waited for the agent's first audio, None when it said nothing; seconds tools ran in the
     turn). The tools' column is drawn narrower, over the wait, from the same baseline."""
-    longest = max((max(wait or 0, tools) for _, wait, tools in turns), default=0)
-    top = next((t for t in WAIT_TOPS if t >= longest), nice_ceiling(longest))
+    top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
     centres = _centres(len(turns))

@@ -47,9 +47,9 @@ from support.staff.charts import (
     bar_chart,
     column_chart,
     line_chart,
-    nice_ceiling,
     seconds_label,
     time_ceiling,
+    wait_ceiling,
     wait_label,
 )
 from support.staff.labels import (
@@ -427,7 +427,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
             [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
              (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
             fmt=_axis_seconds,
-            top=nice_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)),
+            top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)),
         ),
         cost_chart=column_chart(
             "What the model cost per day", labels,

@@ -10,6 +10,7 @@ customer pages carrying the summary.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -149,4 +150,39 @@ async def test_an_agent_without_the_permission_sees_that_a_recording_exists(
     for page in pages.values():
         await expect(page.locator(".recording")).to_contain_text("This call was recorded")
         await expect(page.locator("audio")).to_have_count(0)
+    assert back_office.problems == []
+
+
+def _week_of_answered_calls() -> None:
+    """A week of calls with answer times and costs, for the dashboard's new charts."""
+    now = dt.datetime.now(dt.UTC)
+    calls = []
+    for day in range(7):
+        for n, outcome in enumerate(("resolved_info", "resolved_refund", "escalated")):
+            started = now - dt.timedelta(days=day, hours=n + 1)
+            calls.append({
+                "call_id": f"CALL-WEEK-{day}-{n}", "user_id": 301, "channel": "web",
+                "started_at": started, "ended_at": started + dt.timedelta(minutes=3),
+                "end_reason": "caller_hung_up", "outcome": outcome, "transcript": [],
+                "tool_calls": [],
+                "turns": [{"at": started, "user_ms": 900, "tools_ms": 0,
+                           "first_audio_ms": 600 + 90 * day + 150 * t + (1800 if t == 4 else 0)}
+                          for t in range(5)],
+                "cost": {"currency": "INR", "amount": 180 + 40 * n + 10 * day,
+                         "by_modality": {}},
+            })  # fmt: skip
+    mongo.sync_db().calls.insert_many(calls)
+
+
+async def test_the_dashboard_shows_answer_times_and_what_the_model_cost(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(_week_of_answered_calls)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit("/staff/", "after-call-dashboard")
+    for page in pages.values():
+        await expect(page.get_by_role("img", name="How quickly the agent answered")).to_be_visible()
+        await expect(page.get_by_role("img", name="What the model cost per day")).to_be_visible()
+        await expect(page.locator(".tiles")).to_contain_text("per resolved call")
     assert back_office.problems == []
