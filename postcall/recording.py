@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import fractions
 import logging
 from collections.abc import Callable
@@ -192,7 +193,9 @@ class CallRecorder:
         self._clock = clock
         self.timeline = Timeline(t0)
         self._encoder = OggOpusEncoder()
-        self._writer = RecordingWriter(call_id, channel=channel)
+        # The wall-clock moment of `t0`: the recording's time zero, for lining up the transcript.
+        started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=clock() - t0)
+        self._writer = RecordingWriter(call_id, channel=channel, started_at=started_at)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False

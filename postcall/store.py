@@ -7,7 +7,9 @@ the upload closes, so a process killed mid-call would leave chunks no reader can
 chunk as soon as it has bytes (the last, partial chunk is rewritten as it grows, full chunks
 never again), and `length` after each write. A reader (`gridfs.GridFSBucket`) sees the
 recording so far; `open_recording` repairs the length of one whose writer died between two
-writes. Files carry `metadata: {call_id, channel, complete, updated_at}`.
+writes. Files carry `metadata: {call_id, channel, complete, updated_at, started_at}`, where
+`started_at` is the wall-clock moment of the recording's time zero (the call page lines the
+transcript up with the audio from it).
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def _now() -> dt.datetime:
 
 
 class RecordingWriter:
-    def __init__(self, call_id: str, *, channel: str = "") -> None:
+    def __init__(
+        self, call_id: str, *, channel: str = "", started_at: dt.datetime | None = None
+    ) -> None:
         self.call_id = call_id
         self.file_id = ObjectId()
         self._channel = channel
+        self._started_at = started_at
         self._length = 0  # bytes written and acknowledged
         self._pending = bytearray()  # not yet acknowledged: retried whole on failure
         self._tail = bytearray()  # the bytes of the last, partial chunk
@@ -55,6 +60,7 @@ class RecordingWriter:
                     "channel": self._channel,
                     "complete": False,
                     "updated_at": _now(),
+                    "started_at": self._started_at or _now(),
                 },
             }
         )

@@ -151,9 +151,14 @@ def account(call: Mapping[str, Any]) -> dict[str, Any]:
 # --- running it ----------------------------------------------------------------------------------
 
 
+def configured() -> bool:
+    """Whether summaries come from the model (else the stand-in is all there is)."""
+    return bool(settings.GEMINI_API_KEY and settings.CALL_SUMMARY_MODEL)
+
+
 async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
     """The summary document for an ended call (model, or the stand-in)."""
-    if not (settings.GEMINI_API_KEY and settings.CALL_SUMMARY_MODEL):
+    if not configured():
         return account(call)
     try:
         answer = await ask_model(call)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -13,14 +15,16 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    JsonResponse,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
+from support.models import Call
 
 VIEW_CALLS = "support.view_call"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -84,14 +88,13 @@ def recording(request: HttpRequest, call_id: str) -> HttpResponseBase:
 @never_cache
 @staff_member_required
 @require_POST
-def rerun_summary(request: HttpRequest, call_id: str) -> JsonResponse:
-    """Summarize the call again, in the background; the page reloads to show it."""
-    _require(request, VIEW_CALLS)
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(_schedule)(call_id)
-    return JsonResponse({"status": "scheduled", "call_id": call_id}, status=202)
-
-
-async def _schedule(call_id: str) -> None:
+async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedirect:
+    """Summarize the call again in the background, on the server's event loop (never in this
+    request), and go back to the call page, which says so."""
+    await sync_to_async(_require)(request, VIEW_CALLS)
+    if not await Call.objects.filter(call_id=call_id).exclude(ended_at=None).aexists():
+        raise Http404("No such ended call.")
     summary.schedule(call_id)
+    messages.info(request, "A new summary is being written: it shows here within a minute "
+                           "(reload the page).")  # fmt: skip
+    return redirect("staff:call", call_id)

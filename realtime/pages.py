@@ -55,6 +55,16 @@ def demo_customers(limit: int = DEMO_CUSTOMER_LIMIT) -> list[DemoCustomer]:
     return result
 
 
+def recording_notice() -> str:
+    """What the page tells a caller when calls are recorded (RECORD_CALLS), or ""; the agent
+    says it too, in its first words (realtime/instructions.py: disclosure)."""
+    if not settings.RECORD_CALLS:
+        return ""
+    days = settings.RECORDING_RETENTION_DAYS
+    return (f"{settings.VOICE_RECORDING_NOTICE} Recordings help our team check how we helped "
+            f"you, and are deleted after {days} day{'s' if days != 1 else ''}.")  # fmt: skip
+
+
 @require_GET
 def voice_page(request: HttpRequest) -> HttpResponse:
     return render(
@@ -64,5 +74,6 @@ def voice_page(request: HttpRequest) -> HttpResponse:
             "agent_configured": bool(settings.GEMINI_API_KEY),
             "demo_mode": settings.VOICE_DEMO_MODE,
             "customers": demo_customers() if settings.VOICE_DEMO_MODE else [],
+            "recording_notice": recording_notice(),
         },
     )

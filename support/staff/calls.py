@@ -43,6 +43,8 @@ class CallRow:
     outcome: str | None
     person: Customer | None = None
     url: str = ""  # this call's page
+    summary: str = ""  # read only where a list asks for it (`CallList(summaries=True)`)
+    follow_up: str = ""
 
     FIELDS = ("call_id", "user_id", "channel", "started_at", "ended_at", "end_reason", "outcome")
 
@@ -58,6 +60,8 @@ class CallRow:
             ended_at=aware(doc.get("ended_at")),
             end_reason=str(doc.get("end_reason") or ""),
             outcome=doc.get("outcome"),
+            summary=_summary_field(doc, "text"),
+            follow_up=_summary_field(doc, "follow_up"),
         )
 
     @property
@@ -77,18 +81,27 @@ class CallRow:
         return CHANNEL_LABELS.get(self.channel, humanize(self.channel))
 
 
+def _summary_field(doc: Mapping[str, Any], name: str) -> str:
+    summary = doc.get("summary")
+    return str(summary.get(name) or "") if isinstance(summary, Mapping) else ""
+
+
 PROJECTION = {"_id": 0, **{name: 1 for name in CallRow.FIELDS}}
 
 
 class CallList:
-    """Calls matching a filter, newest first, sliced a page at a time (see queries.page_of)."""
+    """Calls matching a filter, newest first, sliced a page at a time (see queries.page_of).
+    With `summaries`, each row also carries its summary's text and follow-up (a few hundred
+    bytes a call, so only where a page shows them)."""
 
-    def __init__(self, match: Document) -> None:
+    def __init__(self, match: Document, *, summaries: bool = False) -> None:
         self.match = match
+        self.projection = PROJECTION | ({"summary.text": 1, "summary.follow_up": 1}
+                                        if summaries else {})  # fmt: skip
 
     def __getitem__(self, window: slice) -> list[CallRow]:
         docs = newest_first(sync_db()[Call._meta.db_table], self.match, "started_at",
-                            PROJECTION, window.start or 0, window.stop)  # fmt: skip
+                            self.projection, window.start or 0, window.stop)  # fmt: skip
         rows = [CallRow.from_document(doc) for doc in docs]
         found = people(row.user_id for row in rows)
         page = reverse("staff:call", args=["-"]).removesuffix("-/")
@@ -99,7 +112,7 @@ class CallList:
 
 
 def recent_calls(user_id: int, limit: int) -> list[CallRow]:
-    return CallList({"user_id": user_id})[0:limit]
+    return CallList({"user_id": user_id}, summaries=True)[0:limit]
 
 
 @dataclass

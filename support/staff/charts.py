@@ -253,3 +253,61 @@ def line_chart(
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points))
     return LineChart(title, lines, _x_ticks(labels, centres), _y_ticks(top, fmt))
+
+
+# --- One call's turns --------------------------------------------------------------------------
+
+TURN_HEIGHT = 150
+# Round tops for an axis of a few seconds: its quarter ticks fall on 0.25, 0.5, 1 s, ...
+WAIT_TOPS = (1, 2, 4, 6, 8, 10, 20, 40, 60)
+WAIT = Series("wait", "Customer waiting for the agent's first words", "chart-1")
+TOOLS = Series("tools", "Tools running in the turn", "chart-3")
+SILENT = Series("silent", "The agent did not answer", "chart-5")
+
+
+def wait_ceiling(seconds: float) -> float:
+    """The smallest of WAIT_TOPS that is at least `seconds` (a round number past the last)."""
+    return next((top for top in WAIT_TOPS if top >= seconds), nice_ceiling(seconds))
+
+
+def seconds_label(value: float) -> str:
+    """An axis tick: 0.25 -> "0.25 s", 2.0 -> "2 s"."""
+    return f"{value:g} s"
+
+
+def wait_label(value: float) -> str:
+    """A wait people compare by the tenth: 0.95 -> "0.95 s", 12.34 -> "12.3 s"."""
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> ColumnChart:
+    """One column per agent turn: `turns` are (when in the call, as m:ss; seconds the customer
+    waited for the agent's first audio, None when it said nothing; seconds tools ran in the
+    turn). The tools' column is drawn narrower, over the wait, from the same baseline."""
+    top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
+    height = TURN_HEIGHT
+    plot = height - TOP - BOTTOM
+    centres = _centres(len(turns))
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(turns))
+    segments = []
+    for (when, wait, tools), centre in zip(turns, centres, strict=True):
+        base = height - BOTTOM
+        if wait is None:  # a stub, so the turn is seen
+            segments.append(Segment(round(centre - slot * 0.35, 1), base - 4.0,
+                                    round(slot * 0.7, 1), 4.0, SILENT.css,
+                                    f"{when}: the agent did not answer"))  # fmt: skip
+        else:
+            h = plot * min(wait, top) / top
+            segments.append(Segment(round(centre - slot * 0.35, 1), round(base - h, 1),
+                                    round(slot * 0.7, 1), round(h, 1), WAIT.css,
+                                    f"{when}: answered after {wait_label(wait)}"))  # fmt: skip
+        if tools > 0:
+            h = plot * min(tools, top) / top
+            segments.append(Segment(round(centre - slot * 0.15, 1), round(base - h, 1),
+                                    round(slot * 0.3, 1), round(h, 1), TOOLS.css,
+                                    f"{when}: tools ran {wait_label(tools)}"))  # fmt: skip
+    ticks = [Tick(TOP + plot - plot * n / 4, seconds_label(top * n / 4)) for n in range(5)]
+    legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
+              *([SILENT] if any(w is None for _, w, _ in turns) else [])]  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks([w for w, _, _ in turns], centres), ticks,
+                       legend, height=height, baseline=height - BOTTOM)  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from support.money import MoneyError, format_inr, to_paise
@@ -52,6 +52,7 @@ class Entry:
     text: str
     ok: bool = True
     raw: dict[str, str] = field(default_factory=dict)  # tool calls: arguments and result, JSON
+    seconds: float | None = None  # from the start of the call (a recording player seeks to it)
 
 
 def _rupees(value: Any) -> str:
@@ -148,9 +149,10 @@ def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]
             text = str(item.get("text", ""))
             last = entries[-1] if entries else None
             if last is not None and last.kind == "turn" and last.speaker == speaker:
-                entries[-1] = Entry("turn", speaker, last.at, f"{last.text} {text}".strip())
+                entries[-1] = replace(last, text=f"{last.text} {text}".strip())
                 continue
-            entries.append(Entry("turn", speaker, _offset(at, started_at), text))
+            entries.append(Entry("turn", speaker, _offset(at, started_at), text,
+                                 seconds=round((at - started_at).total_seconds(), 2)))
         else:
             entries.append(tool_entry(item, _offset(at, started_at)))
     return entries

@@ -7,6 +7,12 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
 * Containment: calls the agent settled alone (CONTAINED_OUTCOMES) out of calls with an outcome.
 * Escalation rate: calls a person took or will take (HUMAN_OUTCOMES) out of the same.
 * Average handle time: from the start to the end of ended calls.
+* Answer time: per agent turn, from the end of the customer's speech to the agent's first
+  audio (`calls.turns`); p50 and p95 per day, from a histogram of WAIT_BUCKET_MS steps the
+  database counts (so percentiles are exact to that step and the page never reads the turns).
+* Cost: what the model cost (`calls.cost`, in COST_CURRENCY's minor unit); per resolved call is
+  the cost of every call divided by the calls the agent settled alone (CONTAINED_OUTCOMES), the
+  price of one resolution including the calls that did not get one.
 Calls recorded before outcomes were (contract section 10) count in "calls" but in no rate.
 """
 
@@ -32,6 +38,7 @@ from support.models import (
 )
 from support.money import format_inr
 from support.mongo import sync_db
+from support.staff.aftercall import money, percentile_of_counts
 from support.staff.charts import (
     BarChart,
     ColumnChart,
@@ -40,7 +47,10 @@ from support.staff.charts import (
     bar_chart,
     column_chart,
     line_chart,
+    seconds_label,
     time_ceiling,
+    wait_ceiling,
+    wait_label,
 )
 from support.staff.labels import (
     CONTAINED_OUTCOMES,
@@ -54,6 +64,7 @@ PAST_DAY_CACHE_S = 600
 BACKLOG_CACHE_S = 30
 MAX_DAYS = 366
 NO_OUTCOME = ""
+WAIT_BUCKET_MS = 50
 OUTCOME_SERIES = [
     Series("resolved_refund", OUTCOME_LABELS["resolved_refund"], "chart-1"),
     Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2"),
@@ -117,6 +128,8 @@ class DayFigures:
     ended: int = 0
     refunds: int = 0
     refunded: int = 0  # paise
+    cost: int = 0  # COST_CURRENCY's minor unit
+    waits: dict[int, int] = field(default_factory=dict)  # answer time histogram: ms -> turns
 
     @property
     def classified(self) -> int:
@@ -151,6 +164,18 @@ class DayFigures:
         self.ended += other.ended
         self.refunds += other.refunds
         self.refunded += other.refunded
+        self.cost += other.cost
+        for ms, n in other.waits.items():
+            self.waits[ms] = self.waits.get(ms, 0) + n
+
+    def wait_s(self, p: float) -> float | None:
+        """The `p`th percentile of the agent's answer time that day, in seconds."""
+        ms = percentile_of_counts(self.waits, p)
+        return None if ms is None else ms / 1000
+
+    @property
+    def cost_per_resolved(self) -> float | None:
+        return self.cost / self.contained if self.contained else None
 
 
 def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFigures]:
@@ -161,7 +186,8 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
     longer range, aggregates only the days it has not seen lately, and always today.
     """
     today = today or timezone.localdate()
-    keys = {day.isoformat(): f"staff:dashboard:day:{day.isoformat()}" for day in days.days}
+    # v2: DayFigures gained cost and answer times; figures cached before lack them.
+    keys = {day.isoformat(): f"staff:dashboard:day:v2:{day.isoformat()}" for day in days.days}
     cached = cache.get_many([key for day, key in keys.items() if day < today.isoformat()])
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
     missing = sorted(day for day in keys if day not in figures)
@@ -184,7 +210,8 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         {"n": {"$sum": 1},
          "ended": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]}, 1, 0]}},
          "handled_ms": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]},
-                                           {"$subtract": ["$ended_at", "$started_at"]}, 0]}}},
+                                           {"$subtract": ["$ended_at", "$started_at"]}, 0]}},
+         "cost": {"$sum": {"$ifNull": ["$cost.amount", 0]}}},
     )  # fmt: skip
     for row in call_rows:
         day = figures[row["_id"]["day"]]
@@ -193,6 +220,9 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.by_outcome[outcome] = day.by_outcome.get(outcome, 0) + row["n"]
         day.ended += row["ended"]
         day.handled_ms += row["handled_ms"]
+        day.cost += int(row["cost"])
+    for row in _waits_by_day(days):
+        figures[row["_id"]["day"]].waits[int(row["_id"]["ms"])] = row["n"]
     refund_rows = _by_day(Refund._meta.db_table, days.match("created_at"), "created_at", {},
                           {"n": {"$sum": 1}, "total": {"$sum": "$amount"}})  # fmt: skip
     for row in refund_rows:
@@ -200,6 +230,22 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.refunds += row["n"]
         day.refunded += int(row["total"])
     return figures
+
+
+def _waits_by_day(days: DayRange) -> list[dict[str, Any]]:
+    """Answered agent turns per local day and WAIT_BUCKET_MS step of their answer time (each
+    counted at its step's upper end, so a percentile errs slow rather than fast)."""
+    day = {"$dateToString": {"format": "%Y-%m-%d", "date": "$started_at",
+                             "timezone": settings.TIME_ZONE}}  # fmt: skip
+    step = {"$multiply": [{"$ceil": {"$divide": ["$turns.first_audio_ms", WAIT_BUCKET_MS]}},
+                          WAIT_BUCKET_MS]}  # fmt: skip
+    return list(sync_db()[Call._meta.db_table].aggregate([
+        {"$match": {**days.match("started_at"), "turns.0": {"$exists": True}}},
+        {"$project": {"started_at": 1, "turns.first_audio_ms": 1}},
+        {"$unwind": "$turns"},
+        {"$match": {"turns.first_audio_ms": {"$type": "number"}}},
+        {"$group": {"_id": {"day": day, "ms": step}, "n": {"$sum": 1}}},
+    ]))  # fmt: skip
 
 
 def age_buckets(overdue_minutes: int) -> list[tuple[str, int, int | None]]:
@@ -270,6 +316,10 @@ def complaints_by_category(days: DayRange) -> BarChart:
     return bar_chart("Complaints by category", rows)
 
 
+def _axis_seconds(value: float) -> str:
+    return seconds_label(round(value, 2))
+
+
 def _percent(value: float) -> str:
     return f"{value:.0f}%"
 
@@ -282,6 +332,8 @@ class Dashboard:
     refunds_chart: ColumnChart
     rates_chart: LineChart
     handle_chart: LineChart
+    wait_chart: LineChart
+    cost_chart: ColumnChart
     ages_chart: BarChart
     complaints_chart: BarChart
     open_total: int
@@ -306,6 +358,31 @@ class Dashboard:
     @property
     def refunded(self) -> str:
         return format_inr(self.total.refunded)
+
+    @property
+    def wait_p50(self) -> str:
+        return _wait(self.total.wait_s(50))
+
+    @property
+    def wait_p95(self) -> str:
+        return _wait(self.total.wait_s(95))
+
+    @property
+    def cost(self) -> str:
+        return money(self.total.cost, settings.COST_CURRENCY)
+
+    @property
+    def cost_per_resolved(self) -> str:
+        per = self.total.cost_per_resolved
+        return "—" if per is None else money(round(per), settings.COST_CURRENCY)
+
+
+def _wait(seconds: float | None) -> str:
+    return "—" if seconds is None else wait_label(seconds)
+
+
+def _cost_series(per_day: Sequence[DayFigures]) -> list[dict[str, float]]:
+    return [{"cost": day.cost / 100} for day in per_day]
 
 
 def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
@@ -344,6 +421,18 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
             [(Series("handle", "Average handle time", "chart-2"),
               [day.handle_s for day in per_day])],
             fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
+        ),
+        wait_chart=line_chart(
+            "How quickly the agent answered", labels,
+            [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
+             (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
+            fmt=_axis_seconds,
+            top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)),
+        ),
+        cost_chart=column_chart(
+            "What the model cost per day", labels,
+            [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
+            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY),
         ),
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from support.models import Customer, Escalation, Order
+from support.staff.aftercall import SummaryShown, summary_of
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import ago
@@ -24,6 +25,10 @@ class TicketPage:
     call: CallDetail | None  # None without a call, or for staff who may not see calls
     call_hidden: bool  # there is a call, but this person may not see it
     recent_orders: list[Order]
+
+    @property
+    def summary(self) -> SummaryShown | None:
+        return summary_of(self.call.record) if self.call else None
 
     @property
     def actions(self) -> list[str]:

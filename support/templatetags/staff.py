@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from support.money import format_inr
 from support.staff import conversation, labels
+from support.staff.aftercall import money
+from support.staff.charts import wait_label
 
 register = template.Library()
 
@@ -64,3 +67,16 @@ def order_status(value: Any) -> str:
 @register.filter
 def category(value: Any) -> str:
     return conversation.COMPLAINT_CATEGORIES.get(str(value), labels.humanize(str(value or "")))
+
+
+@register.filter
+def cost(minor: Any) -> str:
+    """A model cost in COST_CURRENCY's minor unit (paise) as people read it."""
+    return "—" if minor is None else money(round(minor), settings.COST_CURRENCY)
+
+
+@register.filter
+def answer_times(day: Any) -> str:
+    """A dashboard day's answer time, "0.95 s / 2.40 s" (p50 / p95)."""
+    p50, p95 = day.wait_s(50), day.wait_s(95)
+    return "—" if p50 is None else f"{wait_label(p50)} / {wait_label(p95)}"

@@ -402,7 +402,7 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
 ) -> None:
     arjun = await sign_in("arjun", dark=True)
     await arjun.open("/staff/")
-    await expect(arjun.page.locator("svg[role=img]")).to_have_count(6)
+    await expect(arjun.page.locator("svg[role=img]")).to_have_count(8)
     await arjun.shoot("17-dashboard-dark")
     call_id = await asyncio.to_thread(a_call, "escalated")
     await arjun.open(f"/staff/calls/{call_id}/")

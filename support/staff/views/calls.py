@@ -5,12 +5,15 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
+from postcall.access import DOWNLOAD_RECORDINGS
+from postcall.summary import configured as summaries_configured
 from support.models import Escalation
 from support.staff import queries
 from support.staff.access import VIEW_CALLS, staff_view
+from support.staff.aftercall import after_call, recording_of
 from support.staff.calls import CallList, call_detail
 from support.staff.forms import CallFilterForm
-from support.staff.views.common import page_number, render_staff
+from support.staff.views.common import may, page_number, render_staff
 
 
 @staff_view(VIEW_CALLS)
@@ -35,5 +38,13 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     tickets = Escalation.objects.filter(call_id=call_id).only("ticket_id", "status", "priority")
     who = detail.row.person.name if detail.row.person else "an unidentified caller"
     title = f"Call with {who}, {timezone.localtime(detail.row.started_at):%d %b %Y, %H:%M}"
-    context = {"title": title, "detail": detail, "call": detail.row, "tickets": list(tickets)}
+    after = after_call(detail.record, detail.row.started_at)
+    context = {
+        "title": title, "detail": detail, "call": detail.row, "tickets": list(tickets),
+        "after": after, "recording": recording_of(call_id, detail.row.started_at),
+        "may_play": may(request, DOWNLOAD_RECORDINGS),
+        # Summarising again helps when a model is configured, or when nothing is written yet.
+        "may_summarise": bool(detail.row.ended_at) and (
+            summaries_configured() or not detail.record.get("summary")),
+    }  # fmt: skip
     return render_staff(request, "staff/call.html", context)

@@ -6,7 +6,7 @@
 
 The database is put back after each test; the `staff_groups` fixture makes the groups again
 with the migrations' own functions (support's 0003 and those that add to the groups since,
-realtime's 0002 among them).
+realtime's 0002 and postcall's 0001 among them).
 
 The staff browser test (one directory up) imports the few fixtures it needs from here instead:
 it must not get the autouse settings, which would hold only in the test process, not in the
@@ -43,6 +43,7 @@ _groups_migration = importlib.import_module("support.migrations.0003_staff_group
 _leads_mint_migration = importlib.import_module("realtime.migrations.0002_leads_mint_voice_tokens")
 _team_migration = importlib.import_module("support.migrations.0006_leads_manage_agents")
 _goodwill_migration = importlib.import_module("support.migrations.0007_goodwill")
+_recordings_migration = importlib.import_module("postcall.migrations.0001_initial")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 
@@ -70,6 +71,7 @@ def staff_groups(db: Any) -> dict[str, Group]:
     _leads_mint_migration.grant_to_leads(apps, None)
     _team_migration.grant_team_management(apps, None)
     _goodwill_migration.grant_goodwill(apps, None)
+    _recordings_migration.grant_to_leads(apps, None)
     return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
 
 

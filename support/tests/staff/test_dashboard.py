@@ -87,6 +87,46 @@ def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None
     assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 
 
+def answered(call_id: str, waits_ms: list[int | None], cost_paise: int) -> None:
+    """The after-the-call fields (contract section 10): one turn per wait, and the cost."""
+    turns = [{"at": timezone.now(), "user_ms": 900, "first_audio_ms": ms, "tools_ms": 0}
+             for ms in waits_ms]  # fmt: skip
+    sync_db().calls.update_one({"call_id": call_id}, {"$set": {
+        "turns": turns, "cost": {"currency": "INR", "amount": cost_paise, "by_modality": {}}}})
+
+
+def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
+    activity: None, today: date
+) -> None:
+    answered("c1", [400, 610, 980, None], 150)  # settled by the agent
+    answered("c2", [1200], 250)  # settled by the agent
+    answered("c3", [3010, 700], 400)  # escalated
+    answered("c5", [800], 90)  # three days ago, a refund
+    board = dashboard(day_range(None, None, today))
+
+    today_row = dict(board.per_day)[today.strftime("%d %b")]
+    # Today's answered turns, counted at the 50 ms step above them: 400, 650, 700, 1000,
+    # 1200, 3050 ms (the unanswered turn has no answer time).
+    assert (today_row.wait_s(50), today_row.wait_s(95)) == (0.7, 3.05)
+    assert (board.wait_p50, board.wait_p95) == ("0.80 s", "3.05 s")
+    # ₹8.00 today over 2 calls settled by the agent; ₹8.90 over the range's 3.
+    assert today_row.cost == 800 and today_row.cost_per_resolved == 400
+    assert (board.cost, board.cost_per_resolved) == ("₹8.90", "₹2.97")
+    assert [p.title for p in board.wait_chart.lines[0].points][-1] == \
+        f"{today.strftime('%d %b')}: Typical turn (p50), 0.7 s"
+
+
+def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
+                                                        today: date) -> None:  # fmt: skip
+    answered("c1", [400, 610], 150)
+    body = agent.get("/staff/").content.decode()
+
+    for expected in ["Answer time", "How quickly the agent answered", "Model cost",
+                     "What the model cost per day", "₹0.50 per resolved call",
+                     "0.40 s / 0.65 s"]:  # fmt: skip
+        assert expected in body, expected
+
+
 def test_a_chosen_range(activity: None, today: date) -> None:
     board = dashboard(DayRange(today - timedelta(days=45), today - timedelta(days=35)))
 
@@ -98,7 +138,7 @@ def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: Non
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count('<svg role="img"') == 6
+    assert body.count('<svg role="img"') == 8
     for expected in ["Calls per day by outcome", "Containment and escalation rate",
                      "Refunds per day", "Average handle time", "Open tickets by waiting time",
                      "Resolved: information given", "60%", "40%", "1:55", "₹200.00",

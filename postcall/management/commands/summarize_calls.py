@@ -1,0 +1,78 @@
+"""Summarise ended calls again, or those that have no summary yet (`--missing`): after a
+summary model is configured, after an outage of it, or for calls from before summaries.
+
+    python manage.py summarize_calls --missing            # every ended call without one
+    python manage.py summarize_calls --missing --days 7   # ... started in the last week
+    python manage.py summarize_calls CALL-0123abcd CALL-4567ef01
+
+Calls are summarised one after another (each within the summary's own timeout and retries),
+so a large backlog takes a while but never floods the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from pymongo.errors import PyMongoError
+
+from postcall import summary
+from support import mongo
+
+
+class Command(BaseCommand):
+    help = "Summarise the given ended calls, or (--missing) every ended call without a summary."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("call_ids", nargs="*", metavar="CALL_ID")
+        parser.add_argument("--missing", action="store_true",
+                            help="every ended call that has no summary")  # fmt: skip
+        parser.add_argument("--days", type=int, default=None,
+                            help="with --missing: only calls of the last DAYS days")  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ids: list[str] = list(options["call_ids"])
+        if options["days"] is not None and not options["missing"]:
+            raise CommandError("--days goes with --missing.")
+        if options["missing"]:
+            ids += missing(options["days"])
+        elif not ids:
+            raise CommandError("Name the calls to summarise, or use --missing.")
+        if not summary.configured():
+            self.stdout.write("No summary model is configured (GEMINI_API_KEY, "
+                              "CALL_SUMMARY_MODEL): writing the one-line accounts.")  # fmt: skip
+        try:
+            written, absent = asyncio.run(summarise_all(ids, self.stdout.write))
+        except PyMongoError as error:
+            raise CommandError(f"The database could not be reached: {error}") from error
+        self.stdout.write(f"Summarised {written} call(s)."
+                          + (f" Not found or not ended: {', '.join(absent)}." if absent else ""))
+
+
+def missing(days: int | None) -> list[str]:
+    """Ended calls without a summary, oldest first."""
+    match: dict[str, Any] = {"ended_at": {"$ne": None}, "summary": {"$exists": False}}
+    if days is not None:
+        match["started_at"] = {"$gte": dt.datetime.now(dt.UTC) - dt.timedelta(days=days)}
+    calls = mongo.sync_db().calls.find(match, {"_id": 0, "call_id": 1}).sort("started_at", 1)
+    return [str(doc["call_id"]) for doc in calls]
+
+
+async def summarise_all(ids: list[str], say: Callable[[str], Any]) -> tuple[int, list[str]]:
+    """Summarise each call in turn; (how many were written, the ids not found or not ended)."""
+    written, absent = 0, []
+    try:
+        for call_id in ids:
+            done = await summary.summarize_call(call_id)
+            if done is None:
+                absent.append(call_id)
+                continue
+            written += 1
+            failed = f" (the model failed: {done['error']})" if done.get("error") else ""
+            say(f"{call_id}: {done['text']}{failed}")
+    finally:
+        await mongo.close_async_client()
+    return written, absent

@@ -1,0 +1,86 @@
+"""`manage.py summarize_calls`: the named calls, or every ended call still without a summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from support import mongo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True,
+             summary: dict[str, Any] | None = None) -> None:  # fmt: skip
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    doc: dict[str, Any] = {
+        "call_id": call_id, "user_id": 7, "channel": "web", "started_at": started,
+        "ended_at": started + dt.timedelta(minutes=2) if ended else None,
+        "end_reason": "caller_hung_up" if ended else "",
+        "transcript": [{"role": "user", "text": "Where is my order?", "at": started}],
+        "tool_calls": [{"name": "check_order_status", "args": {}, "ok": True,
+                        "result": {"ok": True, "orders": []}, "started_at": started, "ms": 12}],
+    }  # fmt: skip
+    if summary is not None:
+        doc["summary"] = summary
+    mongo.sync_db().calls.insert_one(doc)
+
+
+def summary_of(call_id: str) -> Any:
+    return (mongo.sync_db().calls.find_one({"call_id": call_id}) or {}).get("summary")
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("summarize_calls", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_missing_summarises_every_ended_call_without_a_summary(transactional_db: Any) -> None:
+    add_call("CALL-NONE-1")
+    add_call("CALL-NONE-2", days_ago=10)
+    add_call("CALL-HAS", summary={"text": "Kept as it was.", "source": "model"})
+    add_call("CALL-LIVE", ended=False)
+
+    out = run("--missing")
+
+    assert "Summarised 2 call(s)." in out
+    assert summary_of("CALL-NONE-1")["text"] == "Answered: looked up the customer's orders."
+    assert summary_of("CALL-NONE-2") is not None
+    assert summary_of("CALL-HAS")["text"] == "Kept as it was."
+    assert summary_of("CALL-LIVE") is None
+
+
+def test_missing_within_days_leaves_older_calls(transactional_db: Any) -> None:
+    add_call("CALL-NEW")
+    add_call("CALL-OLD", days_ago=10)
+
+    run("--missing", "--days", "7")
+
+    assert summary_of("CALL-NEW") is not None and summary_of("CALL-OLD") is None
+
+
+def test_named_calls_are_summarised_again_and_unknown_ones_reported(
+    transactional_db: Any,
+) -> None:
+    add_call("CALL-HAS", summary={"text": "An old summary.", "source": "model"})
+
+    out = run("CALL-HAS", "CALL-NOPE")
+
+    assert summary_of("CALL-HAS")["text"] == "Answered: looked up the customer's orders."
+    assert "Summarised 1 call(s). Not found or not ended: CALL-NOPE." in out
+
+
+@pytest.mark.parametrize("args, error", [
+    ((), "Name the calls to summarise, or use --missing."),
+    (("CALL-X", "--days", "3"), "--days goes with --missing."),
+])  # fmt: skip
+def test_a_command_without_calls_to_summarise_is_refused(
+    args: tuple[str, ...], error: str, transactional_db: Any
+) -> None:
+    with pytest.raises(CommandError, match=error):
+        run(*args)

@@ -1,0 +1,237 @@
+"""What happened after a call (contract section 10) as people read it: the summary (or the
+one-line account standing in for it), the cost in the configured currency, how quickly the
+agent answered each turn, and the recording. Pure, but for `recording_of` (one GridFS lookup).
+
+    shown = after_call(record, started_at)   # the call page's summary, cost and turns
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from postcall import store
+from postcall.cost import UnknownModel, call_cost
+from postcall.summary import account, configured
+from support.money import format_inr
+from support.staff.charts import ColumnChart, turn_chart, wait_label
+from support.staff.labels import mmss
+
+SENTIMENTS = {"negative": "Unhappy", "neutral": "Neutral", "positive": "Happy"}
+# by_modality keys of postcall/cost.py, in words.
+COST_PARTS = {
+    "input_audio": "Listening to the customer",
+    "input_text": "Reading instructions and tool results",
+    "input_image": "Looking at images",
+    "input_video": "Looking at video",
+    "input_unattributed": "Other input (not broken down by the model's report)",
+    "output_audio": "Speaking",
+    "output_text": "Writing text",
+    "output_thinking": "Thinking",
+    "output_unattributed": "Other output (not broken down by the model's report)",
+}
+
+
+def money(minor: int, currency: str) -> str:
+    """An amount in the currency's minor unit as people read it: "₹2.45", "0.03 USD"."""
+    if currency.upper() == "INR":
+        return format_inr(minor)
+    return f"{minor / 100:,.2f} {currency}"
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The nearest-rank `p`th percentile (p50, p95) of `values`; None without any."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def percentile_of_counts(counts: Mapping[int, int], p: float) -> int | None:
+    """The same, from a histogram {value: how many}."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = max(1, math.ceil(p / 100 * total))
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    return None  # unreachable: seen reaches total
+
+
+# --- the summary -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryShown:
+    text: str
+    sentiment: str  # "Unhappy", "Neutral", "Happy", or "" when not judged
+    resolved: bool | None
+    follow_up: str
+    source: str  # where it comes from, in words
+
+    @property
+    def sentiment_css(self) -> str:
+        return {"Unhappy": "negative", "Happy": "positive"}.get(self.sentiment, "neutral")
+
+
+def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
+    """The call's summary, or (none written yet, or a call from before summaries) the account
+    from its tool results, worked out now; None while the call is in progress."""
+    stored = record.get("summary")
+    if not isinstance(stored, Mapping) or not stored.get("text"):
+        if not record.get("ended_at"):
+            return None
+        stored = {**account(record), "pending": True}
+    source = stored.get("source")
+    if source == "model":
+        said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
+    elif stored.get("error"):
+        said = (f"The summary model failed ({stored['error']}); this line comes from what "
+                "the agent's tools did.")  # fmt: skip
+    elif stored.get("pending") and configured():
+        said = "From what the agent's tools did; the model's summary is not written yet."
+    else:
+        said = "From what the agent's tools did (no summary model is configured)."
+    resolved = stored.get("resolved")
+    return SummaryShown(
+        text=str(stored.get("text", "")),
+        sentiment=SENTIMENTS.get(str(stored.get("sentiment")), ""),
+        resolved=resolved if isinstance(resolved, bool) else None,
+        follow_up=str(stored.get("follow_up") or ""),
+        source=said,
+    )
+
+
+# --- the cost ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostShown:
+    total: str
+    parts: list[tuple[str, str]]
+    note: str
+
+
+def cost_of(record: Mapping[str, Any]) -> CostShown | None:
+    """The call's cost; for an ended call priced before costs were kept, estimated now from
+    its usage and today's price table (and said so). None while in progress or unpriced."""
+    cost = record.get("cost")
+    note = ""
+    if not isinstance(cost, Mapping) or "amount" not in cost:
+        usage = record.get("usage") or {}
+        if not record.get("ended_at") or not usage.get("total_token_count"):
+            return None
+        try:
+            cost = call_cost(usage, model=settings.GEMINI_LIVE_MODEL,
+                             prices=settings.LIVE_PRICES, currency=settings.COST_CURRENCY,
+                             per_usd=settings.COST_PER_USD)  # fmt: skip
+        except UnknownModel:
+            return None
+        note = "Estimated now from the tokens used and today's prices. "
+    currency = str(cost.get("currency") or settings.COST_CURRENCY)
+    parts = [
+        (COST_PARTS.get(key, key.replace("_", " ").capitalize()), money(int(value), currency))
+        for key, value in (cost.get("by_modality") or {}).items()
+        if int(value)
+    ]
+    if cost.get("model"):
+        note += f"Priced for {cost['model']}"
+        note += f" at US${float(cost['usd']):.4f}." if cost.get("usd") is not None else "."
+    return CostShown(money(int(cost["amount"]), currency), parts, note.strip())
+
+
+# --- how quickly the agent answered -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnsShown:
+    count: int
+    answered: int
+    p50: str
+    p95: str
+    slowest: str
+    tools: str  # total tool time
+    chart: ColumnChart
+
+
+def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown | None:
+    """The call's agent turns (`turns`, contract section 10); None when it has none."""
+    turns = [t for t in record.get("turns") or [] if isinstance(t, Mapping)]
+    if not turns:
+        return None
+    rows: list[tuple[str, float | None, float]] = []
+    for turn in turns:
+        at = turn.get("at")
+        offset = (_aware(at) - started_at).total_seconds() if isinstance(at, dt.datetime) else None
+        when = mmss(offset)
+        wait = turn.get("first_audio_ms")
+        rows.append((when, None if wait is None else int(wait) / 1000,
+                     int(turn.get("tools_ms") or 0) / 1000))  # fmt: skip
+    waits = [wait for _, wait, _ in rows if wait is not None]
+    return TurnsShown(
+        count=len(rows),
+        answered=len(waits),
+        p50=_seconds(percentile(waits, 50)),
+        p95=_seconds(percentile(waits, 95)),
+        slowest=_seconds(max(waits, default=None)),
+        tools=_seconds(sum(tools for *_, tools in rows)),
+        chart=turn_chart("How long the customer waited, turn by turn", rows),
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else wait_label(value)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# --- the recording -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordingShown:
+    size: str  # "1.2 MB"
+    offset_s: float  # seconds after the call's start that the recording's time zero falls
+    complete: bool
+
+
+def recording_of(call_id: str, started_at: dt.datetime) -> RecordingShown | None:
+    """The call's (newest) recording, or None."""
+    found = store.find_recording(call_id)
+    if found is None:
+        return None
+    metadata = found.get("metadata") or {}
+    zero = metadata.get("started_at") or found.get("uploadDate")
+    offset = (_aware(zero) - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
+    return RecordingShown(size=_size(int(found.get("length") or 0)), offset_s=round(offset, 3),
+                          complete=bool(metadata.get("complete")))  # fmt: skip
+
+
+def _size(length: int) -> str:
+    if length >= 1_000_000:
+        return f"{length / 1_000_000:.1f} MB"
+    return f"{max(1, round(length / 1000))} kB"
+
+
+# --- the call page -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AfterCall:
+    summary: SummaryShown | None
+    cost: CostShown | None
+    turns: TurnsShown | None
+
+
+def after_call(record: Mapping[str, Any], started_at: dt.datetime) -> AfterCall:
+    return AfterCall(summary_of(record), cost_of(record), turns_of(record, started_at))

@@ -1,0 +1,108 @@
+"""What contract section 10 adds to Priya's call (conftest.py: `priya`), as the after-the-call
+work writes it: an outcome, per-turn latency, a cost and the model's summary; and a short real
+recording (Ogg Opus in GridFS) whose speech lines up with the transcript."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from asgiref.sync import async_to_sync
+
+from postcall import store
+from postcall.recording import AGENT_RATE, RATE, OggOpusEncoder
+from support import mongo
+
+CALL_ID = "call-priya-1"
+SUMMARY = {
+    "text": "Priya's masala dosa arrived cold and soggy. The agent opened an urgent ticket "
+            "for a colleague to arrange a refund.",
+    "sentiment": "negative",
+    "resolved": False,
+    "follow_up": "Refund ORD-3001 or offer a replacement, and call Priya back today.",
+    "source": "model",
+    "model": "gemini-3.5-flash-lite",
+}
+
+
+def add_after_call_fields(call_id: str = CALL_ID, *, summary: dict[str, Any] | None = SUMMARY
+                          ) -> dict[str, Any]:  # fmt: skip
+    """Write outcome, turns, cost (and `summary`, unless None) onto the call; returns them."""
+    calls = mongo.sync_db().calls
+    call = calls.find_one({"call_id": call_id})
+    assert call is not None
+    started = call["started_at"]
+    fields: dict[str, Any] = {
+        "outcome": "escalated",
+        "duration_s": 185.0,
+        "turns": [
+            {"at": started + dt.timedelta(seconds=s), "user_ms": 1800, "first_audio_ms": wait,
+             "tools_ms": tools, "source": "live"}
+            for s, wait, tools in ((2, 820, 0), (14, 2400, 1350), (40, 950, 0), (70, None, 0),
+                                   (95, 1100, 300))
+        ],
+        "cost": {"currency": "INR", "amount": 245, "usd": 0.027655, "model": "gemini-3.8-live",
+                 "by_modality": {"input_audio": 96, "input_text": 18, "output_audio": 131}},
+    }  # fmt: skip
+    if summary is not None:
+        fields["summary"] = summary
+    calls.update_one({"call_id": call_id}, {"$set": fields})
+    return fields
+
+
+# --- a recording -------------------------------------------------------------------------------
+
+SPOKEN = ((0.5, 1.5, "customer"), (2.5, 1.5, "agent"), (4.5, 1.5, "customer"))
+LENGTH_S = 7.0
+
+
+def _tone(seconds: float, rate: int, hz: float) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
+
+
+def ogg_recording() -> bytes:
+    """LENGTH_S seconds of stereo Ogg Opus: a tone on the customer's side (left) or the agent's
+    (right) at each of SPOKEN's (start, length, side)."""
+    customer = np.zeros(int(LENGTH_S * RATE), np.int16)
+    agent = np.zeros(int(LENGTH_S * AGENT_RATE), np.int16)
+    for start, length, side in SPOKEN:
+        track, rate = (customer, RATE) if side == "customer" else (agent, AGENT_RATE)
+        tone = _tone(length, rate, 440 if side == "customer" else 660)
+        track[int(start * rate): int(start * rate) + len(tone)] = tone
+    encoder = OggOpusEncoder()
+    return encoder.encode(customer, agent) + encoder.finish()
+
+
+def store_recording(call_id: str, started_at: dt.datetime, data: bytes) -> None:
+    """The recording as postcall/store.py writes it, its time zero the call's start."""
+
+    async def write() -> None:
+        writer = store.RecordingWriter(call_id, channel="phone", started_at=started_at)
+        await writer.open()
+        await writer.append(data, final=True)
+        await mongo.close_async_client()
+
+    async_to_sync(write)()
+
+
+RECORDED_CALL_ID = "call-priya-recorded"
+
+
+def make_recorded_call(user_id: int) -> dt.datetime:
+    """A short ended call whose three lines are said at SPOKEN's times, with its recording;
+    returns its start."""
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    lines = ["Hello, my order is late.", "Let me check that for you.", "Thank you."]
+    mongo.sync_db().calls.insert_one({
+        "call_id": RECORDED_CALL_ID, "user_id": user_id, "channel": "web",
+        "started_at": started, "ended_at": started + dt.timedelta(seconds=LENGTH_S),
+        "end_reason": "caller_hung_up", "outcome": "resolved_info",
+        "transcript": [{"role": "user" if side == "customer" else "agent", "text": text,
+                        "at": started + dt.timedelta(seconds=start)}
+                       for (start, _, side), text in zip(SPOKEN, lines, strict=True)],
+        "tool_calls": [], "usage": {},
+    })  # fmt: skip
+    store_recording(RECORDED_CALL_ID, started, ogg_recording())
+    return started

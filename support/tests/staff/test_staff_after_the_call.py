@@ -1,0 +1,171 @@
+"""After the call on the staff pages (contract section 10): the call page says how the call
+ended, how quickly the agent answered, what it cost, what the customer felt and what is left
+to do, and lets those allowed hear it; the ticket and customer pages carry the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import AsyncClient, Client
+
+from postcall import summary
+from support import mongo
+from support.models import Customer, Escalation
+from support.tests.staff.aftercall_data import (
+    CALL_ID,
+    RECORDED_CALL_ID,
+    add_after_call_fields,
+    make_recorded_call,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CALL_PAGE = f"/staff/calls/{CALL_ID}/"
+
+
+def page(client: Client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_call_page_says_how_it_ended_what_it_cost_and_what_is_left_to_do(
+    agent: Client, priya: Customer
+) -> None:
+    add_after_call_fields()
+    body = page(agent, CALL_PAGE)
+
+    assert "Escalated to a person" in body
+    assert "masala dosa arrived cold" in body
+    assert "Not resolved" in body and "Unhappy" in body
+    assert "Left to do:</b> Refund ORD-3001 or offer a replacement" in body
+    assert "Written by gemini-3.5-flash-lite" in body
+    # Rupees, in words, not the API's field names.
+    assert "₹2.45" in body and "Speaking" in body and "Listening to the customer" in body
+    assert "output_audio" not in body
+
+
+def test_the_call_page_shows_each_turns_wait_with_tool_time_inside(
+    agent: Client, priya: Customer
+) -> None:
+    add_after_call_fields()
+    response = agent.get(CALL_PAGE)
+    turns = response.context["after"].turns
+
+    assert (turns.count, turns.answered) == (5, 4)
+    assert (turns.p50, turns.p95, turns.slowest) == ("0.95 s", "2.40 s", "2.40 s")
+    titles = [segment.title for segment in turns.chart.segments]
+    assert titles == [
+        "0:02: answered after 0.82 s",
+        "0:14: answered after 2.40 s", "0:14: tools ran 1.35 s",
+        "0:40: answered after 0.95 s",
+        "1:10: the agent did not answer",
+        "1:35: answered after 1.10 s", "1:35: tools ran 0.30 s",
+    ]  # fmt: skip
+    body = response.content.decode()
+    assert "How quickly the agent answered" in body
+    assert "Of 5 turns, the agent answered 4." in body
+
+
+def test_without_a_summary_the_one_line_account_from_the_tools_stands_in(
+    agent: Client, priya: Customer, settings: Any
+) -> None:
+    settings.GEMINI_API_KEY = ""
+    add_after_call_fields(summary=None)
+    body = page(agent, CALL_PAGE)
+
+    assert "Escalated to a person: opened ticket TKT-AAAAAA." in body
+    assert "A colleague should pick up ticket TKT-AAAAAA." in body
+    assert "no summary model is configured" in body
+    assert "Summarise again" in body  # nothing is written yet: the button writes the account
+
+
+def test_a_call_costed_before_costs_were_kept_is_estimated_and_says_so(
+    agent: Client, priya: Customer
+) -> None:
+    body = page(agent, CALL_PAGE)  # Priya's call has usage but no `cost`
+
+    assert "Estimated now from the tokens used and today&#x27;s prices." in body
+    assert "Tokens the model used" in body
+
+
+def test_a_call_in_progress_has_no_summary_or_cost_yet(agent: Client, priya: Customer) -> None:
+    mongo.sync_db().calls.update_one({"call_id": CALL_ID}, {"$set": {"ended_at": None}})
+    body = page(agent, CALL_PAGE)
+
+    assert "counted when the call ends" in body
+    assert "Summary of the call" not in body and "Summarise again" not in body
+
+
+async def test_summarise_again_writes_the_summary_off_the_request_and_says_so(
+    meera: User, priya: Customer
+) -> None:
+    calls = mongo.async_db().calls
+    await calls.update_one({"call_id": CALL_ID}, {"$unset": {"summary": ""}})
+    client = AsyncClient()
+    await client.aforce_login(meera)
+
+    response = await client.post(f"/staff/calls/{CALL_ID}/summary")
+    assert response.status_code == 302 and response["Location"] == CALL_PAGE
+    await summary.pending()  # the summary ran on this (the server's) loop, after the answer
+
+    record = await calls.find_one({"call_id": CALL_ID})
+    assert record is not None
+    assert record["summary"]["text"] == "Escalated to a person: opened ticket TKT-AAAAAA."
+    page = await client.get(CALL_PAGE)
+    assert "A new summary is being written" in page.content.decode()
+
+
+async def test_summarise_again_is_a_post_for_an_ended_call_by_staff_who_see_calls(
+    meera: User, guest: User, priya: Customer
+) -> None:
+    url = f"/staff/calls/{CALL_ID}/summary"
+    staff, outsider = AsyncClient(), AsyncClient()
+    await staff.aforce_login(meera)
+    await outsider.aforce_login(guest)
+
+    assert (await staff.get(url)).status_code == 405
+    assert (await staff.post("/staff/calls/no-such-call/summary")).status_code == 404
+    refused = await outsider.post(url)
+    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
+
+
+def test_a_lead_gets_the_player_with_the_transcript_lined_up(lead: Client,
+                                                             priya: Customer) -> None:  # fmt: skip
+    make_recorded_call(priya.user_id)
+    body = page(lead, f"/staff/calls/{RECORDED_CALL_ID}/")
+
+    assert f'src="/staff/calls/{RECORDED_CALL_ID}/recording.ogg"' in body
+    assert 'data-offset="0.000"' in body
+    assert 'data-start="0.50"' in body and 'data-start="4.50"' in body
+    assert "staff/call.js" in body
+
+
+def test_an_agent_without_the_permission_sees_only_that_a_recording_exists(
+    agent: Client, priya: Customer
+) -> None:
+    make_recorded_call(priya.user_id)
+    body = page(agent, f"/staff/calls/{RECORDED_CALL_ID}/")
+
+    assert "This call was recorded" in body and "<audio" not in body
+    assert "staff/call.js" not in body
+
+
+def test_the_ticket_briefing_carries_the_calls_outcome_and_summary(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    add_after_call_fields()
+    body = page(agent, f"/staff/tickets/{priya_ticket.ticket_id}/")
+
+    assert "Escalated to a person" in body
+    assert "Left to do:</b> Refund ORD-3001" in body
+
+
+def test_the_customer_page_lists_each_calls_summary(agent: Client, priya: Customer) -> None:
+    add_after_call_fields()
+    body = page(agent, f"/staff/customers/{priya.user_id}/")
+
+    assert "masala dosa arrived cold" in body
+    assert "Left to do:</b> Refund ORD-3001" in body

@@ -1,0 +1,188 @@
+"""After the call in real Chromium (contract section 10), at a desktop's and a phone's width,
+with screenshots in test-artifacts/back-office/: the call page with its summary, wait chart and
+cost; the one-line account standing in for a summary; the recording played with the
+conversation following it; what an agent without the recording permission sees; the ticket and
+customer pages carrying the summary.
+
+    Chromium ──▶ daphne subprocess (the test database, a real Ogg Opus recording in GridFS)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from playwright.async_api import expect
+
+from support import mongo
+from support.models import Customer, Escalation
+from support.tests.staff.aftercall_data import (
+    CALL_ID,
+    RECORDED_CALL_ID,
+    add_after_call_fields,
+    make_recorded_call,
+)
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
+    AGENT,
+    LEAD,
+    PASSWORD,
+    priya,
+    priya_ticket,
+    staff_groups,
+)
+from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
+    BackOffice,
+    back_office,
+    browser,
+    server,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _staff(username: str, group: Group, first: str, last: str) -> User:
+    # The server's own (default) password hasher: daphne checks this password.
+    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD,
+                                    is_staff=True, first_name=first, last_name=last)  # fmt: skip
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def arjun(staff_groups: dict[str, Group]) -> User:  # noqa: F811  (fixture by name)
+    return _staff("arjun", staff_groups[LEAD], "Arjun", "Mehta")
+
+
+@pytest.fixture
+def meera(staff_groups: dict[str, Group]) -> User:  # noqa: F811  (fixture by name)
+    return _staff("meera", staff_groups[AGENT], "Meera", "Iyer")
+
+
+async def test_a_lead_reads_how_the_call_went_without_the_transcript(
+    arjun: User, priya_ticket: Escalation, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(add_after_call_fields)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-summary")
+    for page in pages.values():
+        summary = page.get_by_role("region", name="Summary of the call")
+        await expect(summary).to_contain_text("masala dosa arrived cold")
+        await expect(summary).to_contain_text("Left to do: Refund ORD-3001")
+        await expect(page.locator(".call-facts")).to_contain_text("₹2.45")
+        await expect(page.get_by_role("img", name="How long the customer waited")).to_be_visible()
+
+    pages = await back_office.visit(f"/staff/tickets/{priya_ticket.ticket_id}/",
+                                    "after-call-ticket")  # fmt: skip
+    for page in pages.values():
+        await expect(page.locator(".briefing")).to_contain_text("Left to do: Refund ORD-3001")
+    pages = await back_office.visit("/staff/customers/301/", "after-call-customer")
+    for page in pages.values():
+        await expect(page.locator("table.calls")).to_contain_text("masala dosa arrived cold")
+    assert back_office.problems == []
+
+
+async def test_without_a_summary_the_account_stands_in_and_summarise_again_writes_it(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(add_after_call_fields, summary=None)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-account")
+    page = pages["desktop"]
+    await expect(page.locator(".summary")).to_contain_text("no summary model is configured")
+    await page.get_by_role("button", name="Summarise again").click()
+    await expect(page.locator(".messagelist")).to_contain_text("A new summary is being written")
+    await page.screenshot(path=ARTIFACTS / "after-call-summarising-desktop.png",
+                          full_page=True)  # fmt: skip
+
+    def written() -> Any:
+        record = mongo.sync_db().calls.find_one({"call_id": CALL_ID}, {"summary": 1})
+        return (record or {}).get("summary")
+
+    for _ in range(100):  # the server writes it in the background, in well under a second
+        if await asyncio.to_thread(written):
+            break
+        await asyncio.sleep(0.1)
+    assert (await asyncio.to_thread(written))["text"].startswith("Escalated to a person")
+    assert back_office.problems == []
+
+
+async def test_playing_the_recording_the_conversation_follows(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_recorded_call, priya.user_id)
+    await back_office.sign_in("arjun")
+    pages = await back_office.visit(f"/staff/calls/{RECORDED_CALL_ID}/", "after-call-player")
+    page = pages["desktop"]
+    turns = page.locator("ol.conversation li.turn")
+    audio = page.locator("audio")
+    await expect(turns).to_have_count(3)
+
+    # Play from the start: the first turn lights up, then the second as the audio reaches it.
+    await audio.evaluate("a => { a.muted = true; return a.play(); }")
+    await expect(turns.nth(0)).to_have_class("turn customer seekable playing")
+    await expect(turns.nth(1)).to_have_class("turn agent seekable playing", timeout=8_000)
+    await expect(turns.nth(0)).not_to_have_class("turn customer seekable playing")
+
+    # Click the last turn: the audio jumps there and the highlight follows.
+    await turns.nth(2).locator("p").click()
+    await expect(turns.nth(2)).to_have_class("turn customer seekable playing")
+    position = await audio.evaluate("a => a.currentTime")
+    assert 4.4 <= position <= 6.5
+    await audio.evaluate("a => a.pause()")
+    await page.screenshot(path=ARTIFACTS / "after-call-playing-desktop.png",
+                          full_page=True)  # fmt: skip
+    assert back_office.problems == []
+
+
+async def test_an_agent_without_the_permission_sees_that_a_recording_exists(
+    meera: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_recorded_call, priya.user_id)
+    await back_office.sign_in("meera")
+
+    pages = await back_office.visit(f"/staff/calls/{RECORDED_CALL_ID}/", "after-call-no-player")
+    for page in pages.values():
+        await expect(page.locator(".recording")).to_contain_text("This call was recorded")
+        await expect(page.locator("audio")).to_have_count(0)
+    assert back_office.problems == []
+
+
+def _week_of_answered_calls() -> None:
+    """A week of calls with answer times and costs, for the dashboard's new charts."""
+    now = dt.datetime.now(dt.UTC)
+    calls = []
+    for day in range(7):
+        for n, outcome in enumerate(("resolved_info", "resolved_refund", "escalated")):
+            started = now - dt.timedelta(days=day, hours=n + 1)
+            calls.append({
+                "call_id": f"CALL-WEEK-{day}-{n}", "user_id": 301, "channel": "web",
+                "started_at": started, "ended_at": started + dt.timedelta(minutes=3),
+                "end_reason": "caller_hung_up", "outcome": outcome, "transcript": [],
+                "tool_calls": [],
+                "turns": [{"at": started, "user_ms": 900, "tools_ms": 0,
+                           "first_audio_ms": 600 + 90 * day + 150 * t + (1800 if t == 4 else 0)}
+                          for t in range(5)],
+                "cost": {"currency": "INR", "amount": 180 + 40 * n + 10 * day,
+                         "by_modality": {}},
+            })  # fmt: skip
+    mongo.sync_db().calls.insert_many(calls)
+
+
+async def test_the_dashboard_shows_answer_times_and_what_the_model_cost(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(_week_of_answered_calls)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit("/staff/", "after-call-dashboard")
+    for page in pages.values():
+        await expect(page.get_by_role("img", name="How quickly the agent answered")).to_be_visible()
+        await expect(page.get_by_role("img", name="What the model cost per day")).to_be_visible()
+        await expect(page.locator(".tiles")).to_contain_text("per resolved call")
+    assert back_office.problems == []
