@@ -40,7 +40,7 @@ def _settings() -> dict[str, Any]:
 
 # Times read back are aware UTC datetimes, as the async client's are: Django's own MongoClient
 # is not tz_aware, and naive UTC values leaking into pages and comparisons were a recurring bug.
-_AWARE = CodecOptions(tz_aware=True, tzinfo=dt.UTC)
+_AWARE: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=dt.UTC)
 
 
 def sync_db() -> Database[Document]:
