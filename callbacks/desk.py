@@ -10,7 +10,7 @@ permission may close (claiming it as they do). Views catch `CallbackError` and s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -142,6 +142,4 @@ def call_now(callback_id: str, username: str, stream_url: str) -> str:
 
 
 def _local_time(moment: datetime) -> str:
-    if timezone.is_naive(moment):  # Django's own client reads UTC without a zone
-        moment = timezone.make_aware(moment, UTC)
     return f"{moment.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE)):%H:%M}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from support.mongo import sync_db
@@ -75,7 +75,7 @@ def _row(
         phone=str(customer.get("phone") or ""),
         tier=tier.name if tier else "",
         channel=str(call.get("channel") or "web"),
-        started_at=call["started_at"].replace(tzinfo=UTC),  # stored naive, in UTC
+        started_at=call["started_at"],
         mode=str(call.get("mode") or "agent"),
         holder=call.get("holder"),
         doing=str(call.get("doing") or "connecting"),

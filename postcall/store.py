@@ -120,7 +120,7 @@ def open_recording(call_id: str) -> gridfs.GridOut | None:
         return None
     metadata = found.get("metadata") or {}
     updated = metadata.get("updated_at")
-    if not metadata.get("complete") and updated and _aware(updated) < _now() - STALE_AFTER:
+    if not metadata.get("complete") and updated and updated < _now() - STALE_AFTER:
         repair(found["_id"])
     return bucket().open_download_stream(found["_id"])
 
@@ -152,5 +152,3 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     return len(ids)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -60,6 +60,9 @@ class Call:
     tool_calls: list[Document] = field(default_factory=list)
     agent_words: int = 0
     caller_words: int = 0
+    turns: list[Document] = field(default_factory=list)
+    _speech_end: float | None = None  # when the customer last stopped, awaiting an answer
+    _tools_ms: int = 0  # tool time since then
 
     def _at(self) -> dt.datetime:
         return self.started_at + dt.timedelta(seconds=round(self.clock, 1))
@@ -68,12 +71,26 @@ class Call:
         self.clock += self.rng.uniform(0.8, 2.6)
         self.transcript.append({"role": role, "text": text, "at": self._at()})
         words = len(text.split())
+        if role == "agent" and self._speech_end is not None:
+            self._turn_answered()
         self.clock += words / WORDS_PER_SECOND
         if role == "agent":
             self.agent_words += words
         else:
             self.caller_words += words
+            self._speech_end, self._tools_ms = self.clock, 0
         return self
+
+    def _turn_answered(self) -> None:
+        """A turn as postcall's tracker stores it: from the end of the customer's speech to
+        the agent's first audio (the pause before the agent's line, with any tools in it)."""
+        assert self._speech_end is not None
+        self.turns.append({
+            "at": self.started_at + dt.timedelta(seconds=round(self._speech_end, 3)),
+            "user_ms": 0, "first_audio_ms": round((self.clock - self._speech_end) * 1000),
+            "tools_ms": self._tools_ms, "source": "detector",
+        })  # fmt: skip
+        self._speech_end = None
 
     def caller(self, text: str) -> Call:
         return self.say("user", text)
@@ -90,6 +107,7 @@ class Call:
             "cancelled": [],
         })  # fmt: skip
         self.clock += ms / 1000
+        self._tools_ms += ms
         return self
 
     def document(self, outcome: str, end_reason: str = "caller_hung_up") -> Document:
@@ -108,12 +126,13 @@ class Call:
             "ended_at": self.started_at + dt.timedelta(seconds=duration),
             "end_reason": end_reason, "outcome": outcome, "duration_s": duration,
             "transcript": self.transcript, "tool_calls": self.tool_calls,
+            "turns": self.turns,
+            # Summed as the call record sums usageMetadata (postcall/cost.py modality_counts).
             "usage": {
                 "prompt_token_count": audio_in + text_in, "response_token_count": response,
-                "total_token_count": audio_in + text_in + response, "thoughts_token_count": 0,
-                "prompt_tokens_details": [{"modality": "AUDIO", "token_count": audio_in},
-                                          {"modality": "TEXT", "token_count": text_in}],
-                "response_tokens_details": [{"modality": "AUDIO", "token_count": response}],
+                "total_token_count": audio_in + text_in + response,
+                "prompt_audio_token_count": audio_in, "prompt_text_token_count": text_in,
+                "response_audio_token_count": response,
             },
         }  # fmt: skip
 

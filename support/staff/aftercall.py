@@ -143,8 +143,9 @@ def cost_of(record: Mapping[str, Any]) -> CostShown | None:
         if int(value)
     ]
     if cost.get("model"):
-        note += f"Priced for {cost['model']}"
-        note += f" at US${float(cost['usd']):.4f}." if cost.get("usd") is not None else "."
+        note += f"Model {cost['model']}"
+        usd = cost.get("usd")
+        note += f"; US${float(usd):.4f} before conversion." if usd is not None else "."
     return CostShown(money(int(cost["amount"]), currency), parts, note.strip())
 
 
@@ -170,7 +171,7 @@ def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown |
     rows: list[tuple[str, float | None, float]] = []
     for turn in turns:
         at = turn.get("at")
-        offset = (_aware(at) - started_at).total_seconds() if isinstance(at, dt.datetime) else None
+        offset = (at - started_at).total_seconds() if isinstance(at, dt.datetime) else None
         when = mmss(offset)
         wait = turn.get("first_audio_ms")
         rows.append((when, None if wait is None else int(wait) / 1000,
@@ -191,10 +192,6 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else wait_label(value)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 # --- the recording -----------------------------------------------------------------------------
 
 
@@ -212,7 +209,7 @@ def recording_of(call_id: str, started_at: dt.datetime) -> RecordingShown | None
         return None
     metadata = found.get("metadata") or {}
     zero = metadata.get("started_at") or found.get("uploadDate")
-    offset = (_aware(zero) - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
+    offset = (zero - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
     return RecordingShown(size=_size(int(found.get("length") or 0)), offset_s=round(offset, 3),
                           complete=bool(metadata.get("complete")))  # fmt: skip
 

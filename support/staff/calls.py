@@ -29,7 +29,7 @@ from support.staff.labels import (
     usage_rows,
 )
 from support.staff.people import people
-from support.staff.queries import aware, newest_first
+from support.staff.queries import newest_first
 
 
 @dataclass
@@ -50,14 +50,14 @@ class CallRow:
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> CallRow:
-        started = aware(doc.get("started_at"))
+        started = doc.get("started_at")
         assert started is not None  # every call record has its start
         return cls(
             call_id=str(doc["call_id"]),
             user_id=doc.get("user_id"),
             channel=str(doc.get("channel", "")),
             started_at=started,
-            ended_at=aware(doc.get("ended_at")),
+            ended_at=doc.get("ended_at"),
             end_reason=str(doc.get("end_reason") or ""),
             outcome=doc.get("outcome"),
             summary=_summary_field(doc, "text"),

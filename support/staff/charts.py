@@ -6,6 +6,7 @@ Pure: figures in, geometry out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -112,8 +113,11 @@ def time_ceiling(seconds: float) -> float:
 
 
 def _y_ticks(top: float, fmt: Callable[[float], str]) -> list[Tick]:
+    # Quarters of 1, 2 or 10 are round (0.25, 0.5, 2.5); of 2.5 or 5 they are not (1.25), so
+    # those tops are cut in fifths.
+    parts = 5 if top > 0 and round(top / 10 ** math.floor(math.log10(top)), 6) in (2.5, 5) else 4
     plot = HEIGHT - TOP - BOTTOM
-    return [Tick(TOP + plot - plot * n / 4, fmt(top * n / 4)) for n in range(5)]
+    return [Tick(TOP + plot - plot * n / parts, fmt(top * n / parts)) for n in range(parts + 1)]
 
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:

@@ -124,10 +124,8 @@ def _offset(at: dt.datetime | None, start: dt.datetime) -> str:
     return mmss((at - start).total_seconds()) if at is not None else "—"
 
 
-def _aware(value: Any, default: dt.datetime) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        return default
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+def _when(value: Any, default: dt.datetime) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else default
 
 
 def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]],
@@ -137,8 +135,8 @@ def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]
     # (when, 0 for a line / 1 for a tool call, position, item): a line said at the very moment
     # a tool started reads before it.
     timed: list[tuple[dt.datetime, int, int, Mapping[str, Any]]] = [
-        *((_aware(line.get("at"), started_at), 0, n, line) for n, line in enumerate(transcript)),
-        *((_aware(tool.get("started_at"), started_at), 1, n, tool)
+        *((_when(line.get("at"), started_at), 0, n, line) for n, line in enumerate(transcript)),
+        *((_when(tool.get("started_at"), started_at), 1, n, tool)
           for n, tool in enumerate(tool_calls)),
     ]  # fmt: skip
     timed.sort(key=lambda item: item[:3])

@@ -21,7 +21,6 @@ from support.models import (
 from support.mongo import Document, sync_db
 from support.policy import Tier, tier_for
 from support.staff.calls import CallRow, recent_calls
-from support.staff.queries import aware
 
 RECENT = 10
 RECENT_ORDERS = 15
@@ -95,7 +94,6 @@ def customer_page(customer: Customer) -> CustomerPage:
         tickets=list(Escalation.objects.filter(customer_id=user_id).defer("notes")
                      .order_by("-created_at")[:RECENT]),  # fmt: skip
         calls=recent_calls(user_id, RECENT),
-        callbacks=[{**doc, "slot_start": aware(doc.get("slot_start"))}
-                   for doc in sync_db()["callbacks"].find({"user_id": user_id}, {"_id": 0})
-                   .sort("slot_start", -1).limit(RECENT)],  # fmt: skip
+        callbacks=list(sync_db()["callbacks"].find({"user_id": user_id}, {"_id": 0})
+                       .sort("slot_start", -1).limit(RECENT)),  # fmt: skip
     )

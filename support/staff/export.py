@@ -25,7 +25,6 @@ from support.mongo import Document, sync_db
 from support.staff.dashboard import DayRange
 from support.staff.labels import duration_s, end_reason_label, mmss, outcome_label
 from support.staff.people import people
-from support.staff.queries import aware
 
 BATCH = 100  # customers looked up per query: SecantusDB slows on long $in lists
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,7 +37,7 @@ def cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return timezone.localtime(aware(value)).strftime("%Y-%m-%d %H:%M:%S")
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
     text = str(value)
     if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.match(text):
         return "'" + text
@@ -61,7 +60,7 @@ def _name(doc: Document, found: Mapping[int, Any]) -> tuple[Any, Any]:
 
 
 def _call(doc: Document, found: Mapping[int, Any]) -> list[Any]:
-    started, ended = aware(doc.get("started_at")), aware(doc.get("ended_at"))
+    started, ended = doc.get("started_at"), doc.get("ended_at")
     seconds = duration_s(started, ended)
     return [doc.get("call_id"), started, ended, mmss(seconds) if seconds is not None else "",
             doc.get("channel"), doc.get("user_id"), *_name(doc, found),

@@ -43,13 +43,6 @@ class Sliceable(Protocol[T_co]):
     def __getitem__(self, window: slice, /) -> Iterable[T_co]: ...
 
 
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """A time read through Django's MongoClient (naive UTC) as an aware UTC datetime."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 # Ranges of recent time `newest_first` tries, narrowest first; None is "all of it".
 WINDOWS = (dt.timedelta(hours=6), dt.timedelta(days=1), dt.timedelta(days=7),
            dt.timedelta(days=31), dt.timedelta(days=183), dt.timedelta(days=731), None)  # fmt: skip

@@ -57,7 +57,7 @@ def docs(collection: str, query: dict[str, Any] | None = None) -> list[dict[str,
 
 
 def utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC)  # Django's MongoClient hands back naive UTC
+    return value.replace(tzinfo=dt.UTC)
 
 
 def tier(spend: int) -> str:
@@ -239,6 +239,12 @@ def test_a_month_of_calls_with_transcripts_tools_and_outcomes() -> None:
         assert call["usage"]["total_token_count"] > 0
         times = [line["at"] for line in call["transcript"]]
         assert times == sorted(times)
+        # What the dashboard's answer-time and cost figures read, as a real call stores them.
+        assert call["cost"]["currency"] == "INR" and call["cost"]["amount"] > 0
+        for turn in call["turns"]:
+            assert call["started_at"] < turn["at"] < call["ended_at"]
+            assert turn["first_audio_ms"] >= 800 and turn["tools_ms"] >= 0
+    assert sum(len(c["turns"]) for c in calls) > len(calls)
     # Most callers are settled by the agent; some need a person.
     settled = sum(c["outcome"] in ("resolved_info", "resolved_refund", "complaint_filed")
                   for c in calls)

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -14,6 +15,7 @@ from django.utils.crypto import salted_hmac
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from postcall.cost import UnknownModel, call_cost
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
 from support.importer import OrderRecord, order_document, write_support_data
@@ -68,7 +70,7 @@ class Command(BaseCommand):
             fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
             tickets = _insert_new(db, "escalations", "ticket_id", demo.escalations)
-            calls = _insert_new(db, "calls", "call_id", demo.calls)
+            calls = _insert_new(db, "calls", "call_id", [_priced(call) for call in demo.calls])
             callbacks = _insert_new(db, "callbacks", "callback_id", demo.callbacks)
             _link_refunds_to_calls(db, demo.refund_calls)
         except BulkWriteError as error:
@@ -136,6 +138,17 @@ def _insert_new(db: Database[Document], collection: str, key: str,
     return len(missing)
 
 
+def _priced(call: Document) -> Document:
+    """The call with its cost, as postcall works it out when a real call ends."""
+    try:
+        cost = call_cost(call["usage"], model=settings.GEMINI_LIVE_MODEL,
+                         prices=settings.LIVE_PRICES, currency=settings.COST_CURRENCY,
+                         per_usd=settings.COST_PER_USD)  # fmt: skip
+    except UnknownModel:
+        return call
+    return {**call, "cost": cost}
+
+
 def _link_refunds_to_calls(db: Database[Document], refund_calls: Sequence[tuple[str, str]]) -> None:
     """Name the call each demo refund was made in (the import writes refunds without one)."""
     for refund_id, call_id in refund_calls:
@@ -162,17 +175,10 @@ def _ensure_staff_user() -> bool:
     return created
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # Django's MongoClient is not tz_aware: it hands back naive UTC datetimes.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _is_stale(doc: Document, fresh: OrderRecord) -> bool:
     if doc["status"] != fresh.status or doc.get("refund") is not None:
         return True
-    placed_at = _aware(doc["placed_at"])
+    placed_at = doc["placed_at"]
     return placed_at is None or abs(placed_at - fresh.placed_at) > STALE_AFTER
 
 

@@ -89,7 +89,7 @@ def test_turns_and_tool_calls_in_the_order_they_happened() -> None:
     ]
     tools = [{"name": "initiate_refund", "args": {"order_id": "ORD-1"}, "ok": True, "ms": 12,
               "result": {"ok": True, "amount": "10.00", "percent": 30, "tier": "Bronze"},
-              "started_at": (START + timedelta(seconds=9)).replace(tzinfo=None)}]  # fmt: skip
+              "started_at": START + timedelta(seconds=9)}]  # fmt: skip
 
     entries = conversation(START, transcript, tools)
 
