@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
@@ -57,15 +56,6 @@ class LiveRow:
 
 def live_call_url(call_id: str) -> str:
     return reverse("livestaff:call", args=["-"]).removesuffix("-/") + quote(call_id, safe="") + "/"
-
-
-def staff_names() -> dict[str, str]:
-    """Every active staff member's username -> the name colleagues know them by (first name
-    and last name, or the username). Small: a support team, not the customers."""
-    found = User.objects.filter(is_staff=True, is_active=True).values_list(
-        "username", "first_name", "last_name"
-    )
-    return {u: f"{first} {last}".strip() or u for u, first, last in found}
 
 
 def briefings(call_ids: Iterable[str]) -> dict[str, Briefing]:

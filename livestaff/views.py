@@ -11,9 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from livestaff import protocol
-from livestaff.board import live_call_page, live_rows, staff_names
+from livestaff.board import live_call_page, live_rows
 from livestaff.presenting import DOING_WORDS
 from support.staff.access import staff_view
+from support.staff.people import staff_names
 from support.staff.views.common import may, render_staff
 
 

@@ -28,7 +28,7 @@ from support.staff.labels import (
     outcome_label,
     usage_rows,
 )
-from support.staff.people import people
+from support.staff.people import people, staff_names
 from support.staff.queries import newest_first
 
 
@@ -141,5 +141,6 @@ def call_detail(call_id: str) -> CallDetail | None:
     if row.user_id is not None:
         row.person = people([row.user_id]).get(row.user_id)
     entries = conversation(row.started_at, record.get("transcript") or [],
-                           record.get("tool_calls") or [])  # fmt: skip
+                           record.get("tool_calls") or [], record.get("staff_events") or [],
+                           staff_names() if record.get("staff_events") else None)  # fmt: skip
     return CallDetail(row, entries, usage_rows(record.get("usage")), record)

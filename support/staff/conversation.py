@@ -44,15 +44,35 @@ LOOKUPS = {"get_user_profile", "check_order_status", "get_order_details", "list_
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of the conversation: a turn (`speaker` "customer"/"agent") or a tool call."""
+    """One line of the conversation: a turn (`speaker` "customer"/"agent"), a tool call, or
+    what a member of staff did on the call (`speaker` their name; contract section 8)."""
 
-    kind: str  # "turn" or "tool"
+    kind: str  # "turn", "tool" or "staff"
     speaker: str
     at: str  # m:ss from the start of the call
     text: str
     ok: bool = True
     raw: dict[str, str] = field(default_factory=dict)  # tool calls: arguments and result, JSON
     seconds: float | None = None  # from the start of the call (a recording player seeks to it)
+    action: str = ""  # staff lines: listen, whisper, take_over, hand_back, end_call
+
+
+def staff_line(kind: str, name: str, text: str = "") -> str:
+    """A staff action as one line: "Meera whispered to the agent: offer a 50% credit"."""
+    match kind:
+        case "listen":
+            return f"{name} listened in."
+        case "unlisten":
+            return f"{name} stopped listening."
+        case "whisper":
+            return f"{name} whispered to the agent: {text}"
+        case "take_over":
+            return f"{name} took over the call."
+        case "hand_back":
+            return f"{name} handed back to the agent" + (f": {text}" if text else ".")
+        case "end_call":
+            return f"{name} ended the call" + (f": {text}" if text else ".")
+    return f"{name}: {humanize(kind)}" + (f" ({text})" if text else "")
 
 
 def _rupees(value: Any) -> str:
@@ -129,15 +149,20 @@ def _when(value: Any, default: dt.datetime) -> dt.datetime:
 
 
 def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]],
-                 tool_calls: Iterable[Mapping[str, Any]]) -> list[Entry]:  # fmt: skip
-    """Turns and tool calls (as the `calls` record holds them, contract section 5) in time
-    order; consecutive lines of one speaker join into one turn."""
-    # (when, 0 for a line / 1 for a tool call, position, item): a line said at the very moment
-    # a tool started reads before it.
+                 tool_calls: Iterable[Mapping[str, Any]],
+                 staff_events: Iterable[Mapping[str, Any]] = (),
+                 names: Mapping[str, str] | None = None) -> list[Entry]:  # fmt: skip
+    """Turns, tool calls and staff actions (as the `calls` record holds them, contract sections
+    5 and 8) in time order; consecutive lines of one speaker join into one turn. `names` maps
+    staff usernames to the names colleagues know them by."""
+    # (when, 0 for a line / 1 for a tool call / 2 for staff, position, item): a line said at
+    # the very moment a tool started reads before it.
     timed: list[tuple[dt.datetime, int, int, Mapping[str, Any]]] = [
         *((_when(line.get("at"), started_at), 0, n, line) for n, line in enumerate(transcript)),
         *((_when(tool.get("started_at"), started_at), 1, n, tool)
           for n, tool in enumerate(tool_calls)),
+        *((_when(event.get("at"), started_at), 2, n, event)
+          for n, event in enumerate(staff_events)),
     ]  # fmt: skip
     timed.sort(key=lambda item: item[:3])
     entries: list[Entry] = []
@@ -151,8 +176,15 @@ def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]
                 continue
             entries.append(Entry("turn", speaker, _offset(at, started_at), text,
                                  seconds=round((at - started_at).total_seconds(), 2)))
-        else:
+        elif kind == 1:
             entries.append(tool_entry(item, _offset(at, started_at)))
+        else:
+            username = str(item.get("staff", ""))
+            name = (names or {}).get(username, username) or "A colleague"
+            action = str(item.get("kind", ""))
+            entries.append(Entry("staff", name, _offset(at, started_at),
+                                 staff_line(action, name, str(item.get("text", ""))),
+                                 action=action))  # fmt: skip
     return entries
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from django.contrib.auth.models import User
 from django.urls import reverse
 
 from support.models import Customer
@@ -35,3 +36,12 @@ def with_people(rows: Sequence[ROW]) -> Sequence[ROW]:
         user_id = getattr(row, "customer_id", None)
         row.person = found.get(user_id) if user_id is not None else None  # type: ignore[attr-defined]
     return rows
+
+
+def staff_names() -> dict[str, str]:
+    """Every active staff member's username -> the name colleagues know them by (first name
+    and last name, or the username). Small: a support team, not the customers."""
+    found = User.objects.filter(is_staff=True, is_active=True).values_list(
+        "username", "first_name", "last_name"
+    )
+    return {u: f"{first} {last}".strip() or u for u, first, last in found}

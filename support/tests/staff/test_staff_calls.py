@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from support.models import Call, Customer
+from support.mongo import sync_db
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +172,30 @@ def test_non_staff_cannot_see_calls(guest_client: Client, priya: Any) -> None:
         for client in (guest_client, Client()):
             response = client.get(path)
             assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_what_staff_did_on_the_call_is_in_the_conversation(
+    agent: Client, priya_ticket: Any, arjun: Any
+) -> None:
+    started = Call.objects.get(call_id="call-priya-1").started_at
+    sync_db()["calls"].update_one({"call_id": "call-priya-1"}, {"$set": {"staff_events": [
+        {"kind": "listen", "staff": "arjun", "at": started + timedelta(seconds=5)},
+        {"kind": "whisper", "staff": "arjun", "text": "Offer a full refund",
+         "at": started + timedelta(seconds=6)},
+        {"kind": "take_over", "staff": "arjun", "at": started + timedelta(seconds=20)},
+        {"kind": "hand_back", "staff": "arjun", "text": "Refunded; confirm and close",
+         "at": started + timedelta(seconds=65)},
+        {"kind": "end_call", "staff": "gone-user", "at": started + timedelta(seconds=90)},
+    ]}})  # fmt: skip
+
+    body = agent.get("/staff/calls/call-priya-1/").content.decode()
+
+    name = arjun.get_full_name()
+    lines = [f"{name} listened in.", f"{name} whispered to the agent: Offer a full refund",
+             f"{name} took over the call.",
+             f"{name} handed back to the agent: Refunded; confirm and close",
+             "gone-user ended the call."]  # fmt: skip
+    positions = [body.index(line) for line in lines]
+    assert positions == sorted(positions)  # in the order they happened, with the turns
+    assert body.index("I&#x27;m sorry, let me get a colleague.") < positions[0]
+    assert "<time>0:06</time>" in body and "<time>1:05</time>" in body
