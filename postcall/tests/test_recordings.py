@@ -64,6 +64,20 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
 
 
+def test_a_recording_still_being_written_reads_as_far_as_its_chunks_go(
+    transactional_db: Any,
+) -> None:
+    # The writer brings the files document up to date only every FILES_EVERY_S.
+    writer = write("CALL-1", final=False)
+    files = mongo.sync_db()["recordings.files"]
+    assert files.find_one({"_id": writer.file_id})["length"] == 0  # type: ignore[index]
+
+    grid = store.open_recording("CALL-1")
+
+    assert grid is not None and grid.read() == AUDIO
+    assert files.find_one({"_id": writer.file_id})["metadata"]["complete"] is False  # type: ignore[index]
+
+
 def test_a_recording_whose_writer_died_is_repaired_when_read(transactional_db: Any) -> None:
     writer = write("CALL-1", final=False)
     files = mongo.sync_db()["recordings.files"]
