@@ -4,9 +4,8 @@
 
 - The speech detector (postcall/speech.py) on caller frames: speech, room noise and silence,
   median µs per 20 ms frame of 16 kHz PCM16 (goal: under 5 µs).
-- The recorder (postcall/recording.py): CPU per call-minute of placing both sides on the
-  stereo timeline and encoding Opus, without the database (bench_voice --record measures the
-  whole server).
+
+The recorder's cost is measured on the whole server by `bench.bench_voice --record`.
 """
 
 from __future__ import annotations
