@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from postcall.recording import Timeline
+from postcall.recording import FLUSH_INTERVAL_S, Timeline, flush_phase
 
 
 def pcm(value: int, samples: int) -> bytes:
@@ -95,3 +95,11 @@ def test_an_odd_trailing_byte_is_dropped() -> None:
     customer, _ = timeline.settled(0.02)
 
     assert customer.tolist() == [1] * 320
+
+
+def test_calls_started_together_encode_their_recordings_at_different_moments() -> None:
+    phases = {flush_phase(f"CALL-{n:032x}") for n in range(50)}
+
+    assert all(0 <= phase < FLUSH_INTERVAL_S for phase in phases)
+    assert len(phases) >= 45  # spread over the second, not bunched
+    assert max(phases) - min(phases) > 0.8 * FLUSH_INTERVAL_S
