@@ -255,12 +255,18 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(10)
 
 
+SERVER_LOG = Path(tempfile.gettempdir()) / "bench-voice-daphne.log"
+
+
 def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "voiceproject.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    """daphne on `port`, what it prints appended to SERVER_LOG (a pipe nobody reads would
+    stall the server once full)."""
+    with SERVER_LOG.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "voiceproject.asgi:application"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
 
 
 def main() -> None:
@@ -297,6 +303,7 @@ async def bench(
                 "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
                 # 50 calls share 20 demo customers: lift the per-customer limit.
                 "VOICE_MAX_CALLS_PER_CUSTOMER": "100",
+                "CALL_SUMMARY_MODEL": "",  # no summaries: Google cannot be reached from here
             }  # fmt: skip
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
