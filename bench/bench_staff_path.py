@@ -13,7 +13,8 @@ down, as in bench.bench_voice) talk to the fake Live API the whole time. Three w
 2. with: the lead listens and takes over; the customer and the lead talk at once, 40 ms frames
    each way (the customer's reach the lead as `C` frames, the lead's reach the customer
    resampled to 24 kHz);
-3. without again, after the hand-back (so the baseline brackets the take-over in time).
+3. without again, after the hand-back and the lead's page closing (so the baseline brackets
+   the take-over in time).
 
 Figures: the one-way latency of the staff path each way (p50/p99, from the customer's socket
 to the lead's and back: the two workers and Redis, what a take-over adds between two people;
@@ -508,6 +509,7 @@ async def run_windows(
             during = await window(seconds, others, pids, path)
             await lead.hand_back()
             await asyncio.wait_for(customer.freed.wait(), 15)
+            await lead.close()  # the lead's page goes: nothing left on the staff path
             after = await window(seconds, others, pids)
     finally:
         stop.set()
