@@ -10,6 +10,10 @@ the fake share this process. Then the same load goes through `bench.minimal_rela
 `websockets` relay doing the same conversion, and the ratios are printed. The load
 generator shares the machine with the server, so compare figures from one run.
 
+With `--record` the same calls go through daphne with RECORD_CALLS off, then on (`--rounds`
+times, alternating), and it prints what recording adds: the server's CPU per call-minute (goal:
+under 15% more) and the database's, which takes the recordings' writes.
+
 With `--workers N` the calls go through `python -m voiceproject.workers` instead: HAProxy in
 front of N daphne workers with Redis between them. It prints the CPU of all the workers
 together (per call-minute, and calls per core), each worker's share, HAProxy's CPU, and the
@@ -240,12 +244,29 @@ async def _measure(
     return result
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM drains (calls finishing their records, recordings their last writes); a busy
+    machine may take a while, then it is killed."""
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
+SERVER_LOG = Path(tempfile.gettempdir()) / "bench-voice-daphne.log"
+
+
 def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "voiceproject.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    """daphne on `port`, what it prints appended to SERVER_LOG (a pipe nobody reads would
+    stall the server once full)."""
+    with SERVER_LOG.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "voiceproject.asgi:application"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
 
 
 def main() -> None:
@@ -256,11 +277,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=None,
                         help="through HAProxy and N daphne workers with Redis")  # fmt: skip
+    parser.add_argument("--record", action="store_true",
+                        help="daphne with RECORD_CALLS off, then on: what recording costs")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="with --record: how many times each (off and on alternate)")
     args = parser.parse_args()
-    asyncio.run(bench(args.calls, args.seconds, args.workers))
+    asyncio.run(bench(args.calls, args.seconds, args.workers, args.rounds if args.record else 0))
 
 
-async def bench(calls: int, seconds: float, workers: int | None = None) -> None:
+async def bench(
+    calls: int, seconds: float, workers: int | None = None, record_rounds: int = 0
+) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
         db = None
         uri = os.environ.get("MONGODB_URI")
@@ -276,6 +303,7 @@ async def bench(calls: int, seconds: float, workers: int | None = None) -> None:
                 "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
                 # 50 calls share 20 demo customers: lift the per-customer limit.
                 "VOICE_MAX_CALLS_PER_CUSTOMER": "100",
+                "CALL_SUMMARY_MODEL": "",  # no summaries: Google cannot be reached from here
             }  # fmt: skip
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -292,7 +320,12 @@ async def bench(calls: int, seconds: float, workers: int | None = None) -> None:
             async with serve(
                 fake.session, "127.0.0.1", fake.port, compression=None, max_size=2**20
             ):
-                if workers is None:
+                if record_rounds:
+                    db_pids = [db.process.pid] if db is not None and db.process else []
+                    recorded = await with_and_without_recording(
+                        env, fake, db_pids, calls, seconds, record_rounds
+                    )
+                elif workers is None:
                     results = await against_one_daphne_and_the_relay(
                         env, fake, figures, calls, seconds
                     )
@@ -302,7 +335,9 @@ async def bench(calls: int, seconds: float, workers: int | None = None) -> None:
         finally:
             if db is not None:
                 db.stop()
-    if workers is None:
+    if record_rounds:
+        report_recording(recorded, calls, seconds)
+    elif workers is None:
         report(results, calls)
     else:
         report_workers(result, calls, workers)
@@ -345,6 +380,74 @@ async def against_one_daphne_and_the_relay(
         relay.terminate()
         relay.wait(10)
     return results
+
+
+async def with_and_without_recording(
+    env: dict[str, str], fake: LeanFake, db_pids: list[int], calls: int, seconds: float,
+    rounds: int,
+) -> dict[bool, list[dict[str, float]]]:
+    """The bridge on one daphne, RECORD_CALLS off then on, `rounds` times; the database's CPU
+    (`db_pids`, when it is the embedded one) as `cpu_pid_<pid>`."""
+    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for round_ in range(rounds):
+        for record in (False, True):
+            figures = Figures()
+            fake.figures = figures
+            port = free_port()
+            daphne = start_daphne({**env, "RECORD_CALLS": str(record)}, port)
+            try:
+                await asyncio.to_thread(wait_for_port, port)
+                print(f"round {round_ + 1}/{rounds}: {calls} calls x {seconds:.0f} s, "
+                      f"recording {'on' if record else 'off'} (pid {daphne.pid}) ...",
+                      flush=True)  # fmt: skip
+                result = await measure(
+                    f"ws://127.0.0.1:{port}/ws/voice", f"http://127.0.0.1:{port}",
+                    [daphne.pid], calls, seconds, figures, others=db_pids,
+                )  # fmt: skip
+                result.pop(f"cpu_pid_{daphne.pid}")  # the rest is the database's
+                results[record].append(result)
+                print(f"  server {result['cpu_per_call_min']:.3f} CPU-s per call-minute, "
+                      f"p99 up/down {result['up_p99']:.1f}/{result['down_p99']:.1f} ms, "
+                      f"lost {result['up_lost'] + result['down_lost']:.0f}", flush=True)
+            finally:
+                stop(daphne)
+    return results
+
+
+def report_recording(
+    results: dict[bool, list[dict[str, float]]], calls: int, seconds: float
+) -> None:
+    def cpu(result: dict[str, float]) -> float:
+        return result["cpu_per_call_min"]
+
+    def db_cpu(result: dict[str, float]) -> float:
+        # The database's CPU-s per call-minute (its share of a core over the window).
+        shares = [v for k, v in result.items() if k.startswith("cpu_pid_")]
+        return sum(shares) * seconds / (calls * seconds / 60)
+
+    off, on = results[False], results[True]
+    print(f"\n{calls} browser calls through one daphne, {seconds:.0f} s each run, "
+          "RECORD_CALLS off / on (runs alternate)")  # fmt: skip
+    rows = [
+        ("server CPU-s per call-minute", [cpu(r) for r in off], [cpu(r) for r in on]),
+        ("database CPU-s per call-minute", [db_cpu(r) for r in off], [db_cpu(r) for r in on]),
+        ("uplink p99 ms", [r["up_p99"] for r in off], [r["up_p99"] for r in on]),
+        ("downlink p99 ms", [r["down_p99"] for r in off], [r["down_p99"] for r in on]),
+        ("frames lost", [r["up_lost"] + r["down_lost"] for r in off],
+         [r["up_lost"] + r["down_lost"] for r in on]),
+        ("load generator, share of a core", [r["loadgen_core_share"] for r in off],
+         [r["loadgen_core_share"] for r in on]),
+    ]  # fmt: skip
+    print(f"{'':34}{'off':>22}{'on':>22}")
+    for label, a, b in rows:
+        print(f"{label:34}{' / '.join(f'{v:.3f}' for v in a):>22}"
+              f"{' / '.join(f'{v:.3f}' for v in b):>22}")  # fmt: skip
+    server_off = sum(cpu(r) for r in off) / len(off)
+    server_on = sum(cpu(r) for r in on) / len(on)
+    added = server_on / server_off - 1
+    print(f"\nrecording adds {server_on - server_off:.3f} CPU-s per call-minute to the server "
+          f"({added:+.0%}; means of the runs)")  # fmt: skip
+    print(f"  {'PASS' if added < 0.15 else 'MISS'}  under 15% more server CPU per call-minute")
 
 
 async def through_workers(

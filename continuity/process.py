@@ -57,8 +57,12 @@ class _ProcessChannel:
             layer = get_channel_layer()
             if layer is None:
                 raise RuntimeError("continuity needs a channel layer (CHANNEL_LAYERS)")
-            # The layers take a prefix; the stubs do not know it.
-            self.name = await layer.new_channel("voice-calls.")  # type: ignore[call-arg]
+            # The layer's own default prefix, as every consumer of this process uses: Redis
+            # keeps all of a process's channels of one prefix in one list, read by one
+            # receive at a time. A channel of another prefix would hold that turn while it
+            # waits on a list of its own, and the pages this process serves (a staff page
+            # watching a call) would hear nothing while it carries calls.
+            self.name = await layer.new_channel()
             self._loop = loop
             self._handlers.clear()
             self._reader = loop.create_task(self._read(self.name), name="process channel")

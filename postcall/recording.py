@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import fractions
 import logging
+import zlib
 from collections.abc import Callable
 
 import av
@@ -49,38 +50,39 @@ Samples = npt.NDArray[np.int16]
 
 
 class Track:
-    """One channel being laid out: samples from `base` on, at `rate`."""
+    """One channel being laid out: PCM16 bytes from sample `base` on, at `rate`.
+
+    Chunks are appended to a bytearray as they come (a copy, no numpy per 20 ms frame);
+    samples become an array only when `take` hands a second of them to the encoder."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
         self.base = 0  # sample index of buffer[0]
-        self.buffer: Samples = np.zeros(0, np.int16)
+        self.buffer = bytearray()  # what was placed from `base` on (zeros where nothing)
         self.cursor = 0  # where the next chunk goes, at the earliest
 
-    def place(self, samples: Samples, start: int) -> None:
-        start = max(start, self.base)
-        end = start + len(samples)
-        needed = end - self.base
-        if needed > len(self.buffer):
-            grown = np.zeros(max(needed, 2 * len(self.buffer)), np.int16)
-            grown[: len(self.buffer)] = self.buffer
-            self.buffer = grown
-        self.buffer[start - self.base : end - self.base] = samples
-        self.cursor = max(self.cursor, end)
+    def place(self, pcm: bytes, start: int) -> None:
+        """`pcm` (PCM16, a whole number of samples) from sample `start` on, never before
+        `base`; silence fills any space before it."""
+        offset = 2 * (max(start, self.base) - self.base)
+        if offset > len(self.buffer):
+            self.buffer += bytes(offset - len(self.buffer))
+        self.buffer[offset : offset + len(pcm)] = pcm
+        self.cursor = max(self.cursor, self.base + (offset + len(pcm)) // 2)
 
     def cut(self, at: int) -> None:
         """Forget what was placed from `at` on."""
         if at < self.cursor:
-            self.buffer[max(0, at - self.base) : self.cursor - self.base] = 0
+            del self.buffer[2 * max(0, at - self.base) :]
             self.cursor = max(at, self.base)
 
     def take(self, until: int) -> Samples:
         """Samples from `base` to `until` (silence where nothing was placed)."""
         count = max(0, until - self.base)
+        have = min(2 * count, len(self.buffer))
         out = np.zeros(count, np.int16)
-        have = min(count, len(self.buffer))
-        out[:have] = self.buffer[:have]
-        self.buffer = self.buffer[have:]
+        out[: have // 2] = np.frombuffer(bytes(self.buffer[:have]), "<i2")
+        del self.buffer[:have]
         self.base = until if count else self.base
         return out
 
@@ -97,19 +99,19 @@ class Timeline:
         return round((at - self.t0) * track.rate)
 
     def customer(self, pcm16k: bytes, at: float) -> None:
-        samples = np.frombuffer(pcm16k, "<i2", len(pcm16k) // 2)
+        pcm16k = pcm16k[: len(pcm16k) & ~1]
         track = self.customer_track
-        start = self._index(track, at) - len(samples)
+        start = self._index(track, at) - len(pcm16k) // 2
         if start <= track.cursor + GAP_S * RATE:
             start = track.cursor  # end to end: arrival times jitter, the stream does not
-        track.place(samples, start)
+        track.place(pcm16k, start)
 
     def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
-        samples = np.frombuffer(pcm, "<i2", len(pcm) // 2)
+        pcm = pcm[: len(pcm) & ~1]
         if rate != AGENT_RATE:  # staff speech (16 kHz) on the agent's side
-            samples = _upsample_16k_to_24k(samples)
+            pcm = _upsample_16k_to_24k(np.frombuffer(pcm, "<i2")).tobytes()
         track = self.agent_track
-        track.place(samples, max(track.cursor, self._index(track, at)))
+        track.place(pcm, max(track.cursor, self._index(track, at)))
 
     def interrupted(self, at: float) -> None:
         self.agent_track.cut(self._index(self.agent_track, at))
@@ -182,6 +184,16 @@ class OggOpusEncoder:
         return self._drain()
 
 
+def flush_phase(call_id: str) -> float:
+    """When in each FLUSH_INTERVAL_S a call's recording is encoded and written, from its id.
+
+    Calls that start together (a load test, every call of a process resumed elsewhere at once)
+    would otherwise all encode in the same instant, a few ms each, and hold up every call's
+    audio on the process for their sum: 50 calls put 120-240 ms on the p99 (bench_voice
+    --record). Spread over the second, each costs the others one encode at most."""
+    return zlib.crc32(call_id.encode()) % 1000 / 1000 * FLUSH_INTERVAL_S
+
+
 class CallRecorder:
     """One call's recording. All feeding methods are synchronous and cheap; `open()` starts
     the writer task and `close()` ends it (idempotent), writing the rest."""
@@ -214,6 +226,7 @@ class CallRecorder:
         self.timeline.interrupted(at)
 
     async def _run(self) -> None:
+        await asyncio.sleep(flush_phase(self.call_id))
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:

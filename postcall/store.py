@@ -3,13 +3,14 @@ deletes them.
 
 Written as the call goes: PyMongo's GridFS upload stream writes its `files` document only when
 the upload closes, so a process killed mid-call would leave chunks no reader can find.
-`RecordingWriter` writes the same GridFS layout itself instead: the `files` document first, each
-chunk as soon as it has bytes (the last, partial chunk is rewritten as it grows, full chunks
-never again), and `length` after each write. A reader (`gridfs.GridFSBucket`) sees the
-recording so far; `open_recording` repairs the length of one whose writer died between two
-writes. Files carry `metadata: {call_id, channel, complete, updated_at, started_at}`, where
-`started_at` is the wall-clock moment of the recording's time zero (the call page lines the
-transcript up with the audio from it).
+`RecordingWriter` writes the same GridFS layout itself instead: the `files` document first, then
+at each `append` the chunks it touched in one round trip (the last, partial chunk is rewritten
+as it grows, full chunks never again). The `files` document's `length` and `updated_at` follow
+only every FILES_EVERY_S and at the end: each write costs the server about as much CPU as a
+second of Opus encoding, whatever its size. So the chunks are what a crash keeps, and readers
+go by them: `open_recording` takes the length of an unfinished recording from its chunks, and
+completes one whose writer stopped writing (died). Files carry `metadata: {call_id, channel,
+complete, updated_at}`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from typing import Any
 import gridfs
 from bson import ObjectId
 from bson.binary import Binary
+from pymongo import ReplaceOne
 
 from support import mongo
 
 BUCKET = "recordings"
 CHUNK_SIZE = 16 * 1024  # about 4 s of audio: small, since the last chunk is rewritten
 CONTENT_TYPE = "audio/ogg; codecs=opus"
+# How often a writer brings the `files` document up to date (length, updated_at) during a call.
+FILES_EVERY_S = 10.0
 # A recording not updated for this long, and not complete, lost its writer.
 STALE_AFTER = dt.timedelta(seconds=30)
 
@@ -45,6 +49,7 @@ class RecordingWriter:
         self._length = 0  # bytes written and acknowledged
         self._pending = bytearray()  # not yet acknowledged: retried whole on failure
         self._tail = bytearray()  # the bytes of the last, partial chunk
+        self._files_at = _now()  # when the `files` document was last brought up to date
 
     async def open(self) -> None:
         await mongo.async_db()[f"{BUCKET}.files"].insert_one(
@@ -66,37 +71,37 @@ class RecordingWriter:
         )
 
     async def append(self, data: bytes, *, final: bool = False) -> None:
-        """Write `data` after what is already written; with `final`, mark it complete."""
+        """Write `data` after what is already written; with `final`, mark it complete. On a
+        database error the bytes stay pending and the next call writes them again."""
         self._pending += data
         db = mongo.async_db()
         if self._pending:
             first = self._length // CHUNK_SIZE
             # The chunk in progress is rewritten whole with the new bytes after its own.
             data_from_first = bytes(self._tail) + bytes(self._pending)
-            for offset in range(0, len(data_from_first), CHUNK_SIZE):
-                n = first + offset // CHUNK_SIZE
-                piece = data_from_first[offset : offset + CHUNK_SIZE]
-                await db[f"{BUCKET}.chunks"].replace_one(
-                    {"files_id": self.file_id, "n": n},
-                    {"files_id": self.file_id, "n": n, "data": Binary(piece)},
+            writes = [
+                ReplaceOne(
+                    {"files_id": self.file_id, "n": first + offset // CHUNK_SIZE},
+                    {"files_id": self.file_id, "n": first + offset // CHUNK_SIZE,
+                     "data": Binary(data_from_first[offset : offset + CHUNK_SIZE])},
                     upsert=True,
-                )
+                )  # fmt: skip
+                for offset in range(0, len(data_from_first), CHUNK_SIZE)
+            ]
+            await db[f"{BUCKET}.chunks"].bulk_write(writes, ordered=True)
             self._length += len(self._pending)
             whole = len(data_from_first) // CHUNK_SIZE * CHUNK_SIZE
             self._tail = bytearray(data_from_first[whole:])
             self._pending.clear()
-        elif not final:
+        now = _now()
+        if not final and (now - self._files_at).total_seconds() < FILES_EVERY_S:
             return
         await db[f"{BUCKET}.files"].update_one(
             {"_id": self.file_id},
-            {
-                "$set": {
-                    "length": self._length,
-                    "metadata.updated_at": _now(),
-                    "metadata.complete": final,
-                }
-            },
-        )
+            {"$set": {"length": self._length, "metadata.updated_at": now,
+                      "metadata.complete": final}},
+        )  # fmt: skip
+        self._files_at = now
 
 
 # --- Reading and deleting (sync: views and management commands) --------------------------------
@@ -114,27 +119,43 @@ def find_recording(call_id: str) -> dict[str, Any] | None:
 
 
 def open_recording(call_id: str) -> gridfs.GridOut | None:
-    """A readable (seekable) recording of the call, repaired first if its writer died."""
+    """A readable (seekable) recording of the call: one still being written as far as its
+    chunks go, one whose writer died repaired first."""
     found = find_recording(call_id)
     if found is None:
         return None
     metadata = found.get("metadata") or {}
-    updated = metadata.get("updated_at")
-    if not metadata.get("complete") and updated and updated < _now() - STALE_AFTER:
-        repair(found["_id"])
+    if not metadata.get("complete"):
+        updated = metadata.get("updated_at")
+        if updated and updated < _now() - STALE_AFTER:
+            repair(found["_id"])
+        else:  # the writer brings `length` up to date only every FILES_EVERY_S
+            length = _written_length(found["_id"])
+            mongo.sync_db()[f"{BUCKET}.files"].update_one(
+                {"_id": found["_id"], "length": {"$lt": length}}, {"$set": {"length": length}}
+            )
     return bucket().open_download_stream(found["_id"])
+
+
+def _written_length(file_id: ObjectId) -> int:
+    """The bytes a recording's chunks hold from the start, up to the first gap or short
+    chunk (a chunk past either is not part of it)."""
+    length = 0
+    chunks = mongo.sync_db()[f"{BUCKET}.chunks"]
+    found = chunks.find({"files_id": file_id}, {"n": 1, "data": 1}, sort=[("n", 1)])
+    for expected, chunk in enumerate(found):
+        if chunk["n"] != expected or length % CHUNK_SIZE:
+            break
+        length += len(chunk["data"])
+    return length
 
 
 def repair(file_id: ObjectId) -> int:
     """Set a recording's length to the bytes its chunks really hold (dropping any chunk past
     a gap) and mark it complete; returns the length."""
     db = mongo.sync_db()
-    length, expected = 0, 0
-    for chunk in db[f"{BUCKET}.chunks"].find({"files_id": file_id}, sort=[("n", 1)]):
-        if chunk["n"] != expected or (expected and length % CHUNK_SIZE):
-            break
-        length += len(chunk["data"])
-        expected += 1
+    length = _written_length(file_id)
+    expected = -(-length // CHUNK_SIZE)  # the chunks that hold those bytes
     db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id, "n": {"$gte": expected}})
     db[f"{BUCKET}.files"].update_one(
         {"_id": file_id}, {"$set": {"length": length, "metadata.complete": True}}

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.test import Client
+from pymongo.errors import DuplicateKeyError
 
 from postcall import store
 from support import mongo
@@ -64,6 +65,20 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
 
 
+def test_a_recording_still_being_written_reads_as_far_as_its_chunks_go(
+    transactional_db: Any,
+) -> None:
+    # The writer brings the files document up to date only every FILES_EVERY_S.
+    writer = write("CALL-1", final=False)
+    files = mongo.sync_db()["recordings.files"]
+    assert files.find_one({"_id": writer.file_id})["length"] == 0  # type: ignore[index]
+
+    grid = store.open_recording("CALL-1")
+
+    assert grid is not None and grid.read() == AUDIO
+    assert files.find_one({"_id": writer.file_id})["metadata"]["complete"] is False  # type: ignore[index]
+
+
 def test_a_recording_whose_writer_died_is_repaired_when_read(transactional_db: Any) -> None:
     writer = write("CALL-1", final=False)
     files = mongo.sync_db()["recordings.files"]
@@ -76,6 +91,19 @@ def test_a_recording_whose_writer_died_is_repaired_when_read(transactional_db: A
     grid = store.open_recording("CALL-1")
     assert grid is not None and grid.read() == AUDIO
     assert files.find_one({"_id": writer.file_id})["metadata"]["complete"] is True  # type: ignore[index]
+
+
+def test_a_chunk_is_found_by_its_index_and_cannot_be_written_twice(
+    transactional_db: Any,
+) -> None:
+    chunks = mongo.sync_db()["recordings.chunks"]
+    chunks.insert_one({"files_id": 1, "n": 0, "data": b"first"})
+    with pytest.raises(DuplicateKeyError):
+        chunks.insert_one({"files_id": 1, "n": 0, "data": b"again"})
+
+    plan = chunks.find({"files_id": 1, "n": 0}).explain()
+
+    assert "recordings_chunks_files_id_n" in str(plan["queryPlanner"]["winningPlan"])
 
 
 def test_retention_deletes_recordings_older_than_the_setting(

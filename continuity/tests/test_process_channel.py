@@ -1,0 +1,45 @@
+"""A process's own channel and its pages' channels, read together through a real Redis.
+
+Every worker carries calls (its process channel, continuity/process.py) and serves pages
+(each consumer's channel) at once: a staff page on a worker that also carries calls must hear
+the call it watches, and the calls there must still hear their staff."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from continuity import process
+from voiceproject.redis_server import LocalRedis
+from voiceproject.settings import redis_channel_layer
+
+
+async def test_a_worker_carrying_calls_still_delivers_to_the_pages_it_serves(
+    redis_server: LocalRedis, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer([redis_server.url(0)])}
+    layer = get_channel_layer()
+    assert layer is not None
+    for_the_call: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    try:
+        carrier = await process.process_channel()  # its reader now waits on Redis
+        process.register("CALL-1", for_the_call.put)
+        page = await layer.new_channel()  # a staff page served by the same worker
+        await asyncio.sleep(0.2)
+
+        await layer.send(page, {"type": "live.event", "event": {"type": "state"}})
+        heard_by_page = await asyncio.wait_for(layer.receive(page), 2)
+        waiting_page = asyncio.create_task(layer.receive(page))  # the page waits on
+        await asyncio.sleep(0.2)
+        await layer.send(carrier, {"type": "staff.action", "call_id": "CALL-1"})
+        heard_by_call = await asyncio.wait_for(for_the_call.get(), 2)
+
+        assert heard_by_page == {"type": "live.event", "event": {"type": "state"}}
+        assert heard_by_call == {"type": "staff.action", "call_id": "CALL-1"}
+        waiting_page.cancel()
+    finally:
+        process.unregister("CALL-1")
+        await process._channel.stop()
+        await layer.close_pools()  # type: ignore[attr-defined]

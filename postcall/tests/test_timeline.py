@@ -1,0 +1,105 @@
+"""Where each side's audio lands on the recording's timeline (postcall/recording.py's
+Timeline, pure): the customer end to end, the agent where the customer hears it, a barge-in
+cutting what was not yet played, and both sides always the same length."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from postcall.recording import FLUSH_INTERVAL_S, Timeline, flush_phase
+
+
+def pcm(value: int, samples: int) -> bytes:
+    return np.full(samples, value, "<i2").tobytes()
+
+
+def test_customer_frames_are_laid_end_to_end_whatever_their_jitter() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 640), at=0.041)  # 40 ms frames arriving a little early or late
+    timeline.customer(pcm(2, 640), at=0.078)
+    timeline.customer(pcm(3, 640), at=0.125)
+
+    customer, agent = timeline.settled(0.12)
+
+    assert customer.tolist() == [1] * 640 + [2] * 640 + [3] * 640
+    assert len(agent) == 2880 and not agent.any()  # 120 ms at 24 kHz, silent
+
+
+def test_customer_audio_after_a_real_gap_starts_after_silence() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 640), at=0.04)
+    timeline.customer(pcm(2, 640), at=1.04)  # the microphone paused for 0.96 s
+
+    customer, _ = timeline.settled(1.04)
+
+    assert customer[:640].tolist() == [1] * 640
+    assert not customer[640:16_000].any()
+    assert customer[16_000:].tolist() == [2] * 640
+
+
+def test_agent_audio_lands_at_its_arrival_or_after_the_audio_before_it() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.agent(pcm(5, 480), at=0.1)  # 20 ms at 24 kHz, played from 0.1 s
+    timeline.agent(pcm(6, 480), at=0.1)  # a burst: queued behind the first
+    timeline.agent(pcm(7, 480), at=0.2)  # after a pause: at its arrival
+
+    _, agent = timeline.settled(0.24)
+
+    assert not agent[:2400].any()
+    assert agent[2400:3360].tolist() == [5] * 480 + [6] * 480
+    assert not agent[3360:4800].any()
+    assert agent[4800:5280].tolist() == [7] * 480
+
+
+def test_a_barge_in_cuts_the_agent_audio_not_yet_played() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.agent(pcm(5, 24_000), at=0.0)  # a whole second arrives at once
+    timeline.interrupted(at=0.5)
+    timeline.agent(pcm(6, 480), at=0.6)
+
+    _, agent = timeline.settled(1.0)
+
+    assert agent[:12_000].tolist() == [5] * 12_000
+    assert not agent[12_000:14_400].any()
+    assert agent[14_400:14_880].tolist() == [6] * 480
+    assert not agent[14_880:].any()
+
+
+def test_staff_speech_at_16_khz_joins_the_agent_side_at_24_khz() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.agent(pcm(100, 320), at=0.0, rate=16_000)  # 20 ms of the staff member
+
+    _, agent = timeline.settled(0.02)
+
+    assert len(agent) == 480 and (agent == 100).all()
+
+
+def test_what_was_settled_leaves_the_timeline_and_both_sides_cover_the_same_span() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 16_000), at=1.0)
+    timeline.agent(pcm(2, 24_000), at=0.0)
+
+    first = timeline.settled(0.51)  # whole 20 ms steps only: 0.5 s
+    second = timeline.settled(1.0)
+
+    assert [len(side) for side in first] == [8_000, 12_000]
+    assert [len(side) for side in second] == [8_000, 12_000]
+    assert (np.concatenate([first[0], second[0]]) == 1).all()
+    assert (np.concatenate([first[1], second[1]]) == 2).all()
+
+
+def test_an_odd_trailing_byte_is_dropped() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 320) + b"\x07", at=0.02)
+
+    customer, _ = timeline.settled(0.02)
+
+    assert customer.tolist() == [1] * 320
+
+
+def test_calls_started_together_encode_their_recordings_at_different_moments() -> None:
+    phases = {flush_phase(f"CALL-{n:032x}") for n in range(50)}
+
+    assert all(0 <= phase < FLUSH_INTERVAL_S for phase in phases)
+    assert len(phases) >= 45  # spread over the second, not bunched
+    assert max(phases) - min(phases) > 0.8 * FLUSH_INTERVAL_S
