@@ -127,7 +127,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
-        await self.send(bytes_data=message["bytes"])
+        for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)
+            await self.send(bytes_data=frame)
 
 
 class LiveCallsConsumer(AsyncWebsocketConsumer):

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LIVE_CALLS_GROUP = "live-calls"  # the live calls page (/staff/live/)
 QUEUE_LIMIT = 500  # messages waiting for the channel layer, per call (audio first to go)
+BATCH_FRAMES = 25  # audio frames for one listener that may travel as one message (~0.5 s)
 
 
 def call_group(call_id: str) -> str:
@@ -57,14 +58,15 @@ class StaffLink:
         """This call's line on the live calls page changed."""
         self._put("group", LIVE_CALLS_GROUP, {"type": "live.call", "call": summary}, 1.0)
 
-    def audio(self, source: bytes, pcm: bytes) -> None:
+    def audio(self, source: bytes, pcm: bytes, *, speaker: str | None = None) -> None:
         """A frame of one side's audio for every listener (source: livestaff.protocol's
-        CUSTOMER, AGENT or HUMAN)."""
+        CUSTOMER, AGENT or HUMAN), except `speaker`, the staff member whose own voice it is."""
         if not self.listeners:
             return
         frame = source + pcm
-        for channel in self.listeners.values():
-            self._put("channel", channel, {"type": "live.audio", "bytes": frame}, 0.0)
+        for username, channel in self.listeners.items():
+            if username != speaker:
+                self._put("channel", channel, {"type": "live.audio", "frames": [frame]}, 0.0)
 
     def reply(self, channel: str, payload: dict[str, Any]) -> None:
         """An answer to one staff page (an error, say)."""
@@ -86,12 +88,28 @@ class StaffLink:
             self._queue.popleft()
         self.dropped += 1
 
+    def _frames_for(self, channel: str, first: dict[str, Any]) -> list[bytes]:
+        """`first`'s frames and those of the audio queued behind it for the same listener: when
+        the channel layer is slower than a frame every 20 ms, one round trip carries several,
+        so a listener catches up instead of falling further behind."""
+        frames = list(first["frames"])
+        batched = [
+            index for index, (kind, target, message, _) in enumerate(self._queue)
+            if kind == "channel" and target == channel and message["type"] == "live.audio"
+        ][: BATCH_FRAMES - 1]  # fmt: skip
+        for index in reversed(batched):
+            frames[1:1] = self._queue[index][2]["frames"]
+            del self._queue[index]
+        return frames
+
     async def _send_all(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 kind, target, message, patience = self._queue.popleft()
+                if message["type"] == "live.audio":
+                    message = {"type": "live.audio", "frames": self._frames_for(target, message)}
                 if kind == "group":
                     await send_to_group(target, message, patience_s=patience)
                 else:

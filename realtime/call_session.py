@@ -688,7 +688,7 @@ class CallSession:
             return
         pcm = pcm[: len(pcm) - len(pcm) % 2]
         self.observer.staff_audio(pcm)
-        self._staff.audio(staff_protocol.HUMAN, pcm)
+        self._staff.audio(staff_protocol.HUMAN, pcm, speaker=staff)
         up, down = voice
         self._send(ce.AgentAudio(down.process(up.process(pcm))))
 

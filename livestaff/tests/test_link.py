@@ -1,0 +1,54 @@
+"""The call's link to the staff listening in (livestaff/link.py), on the channel layer the
+settings configure: audio that queued while the layer was slow travels together, in order,
+and a staff member holding the call is not sent their own voice back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.layers import get_channel_layer
+
+from livestaff.link import BATCH_FRAMES, StaffLink
+from livestaff.protocol import CUSTOMER, HUMAN
+
+
+async def received(channel: str) -> list[bytes]:
+    message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout=5)
+    assert message["type"] == "live.audio"
+    return list(message["frames"])
+
+
+async def test_frames_waiting_for_one_listener_travel_as_one_message_in_order() -> None:
+    layer = get_channel_layer()
+    meera = await layer.new_channel()
+    link = StaffLink("CALL-link-1")
+    link.listeners["meera"] = meera
+    frames = [bytes([n]) * 640 for n in range(BATCH_FRAMES + 3)]
+    for frame in frames:  # queued before the sender runs, as when a round trip lags
+        link.audio(CUSTOMER, frame)
+
+    link.start()
+    try:
+        first, second = await received(meera), await received(meera)
+    finally:
+        await link.close()
+
+    assert first == [CUSTOMER + f for f in frames[:BATCH_FRAMES]]
+    assert second == [CUSTOMER + f for f in frames[BATCH_FRAMES:]]
+    assert link.dropped == 0
+
+
+async def test_the_holder_hears_the_customer_but_not_their_own_voice() -> None:
+    layer = get_channel_layer()
+    arjun, meera = await layer.new_channel(), await layer.new_channel()
+    link = StaffLink("CALL-link-2")
+    link.listeners.update(arjun=arjun, meera=meera)
+    link.start()
+    try:
+        link.audio(HUMAN, b"\x01\x00" * 320, speaker="arjun")
+        link.audio(CUSTOMER, b"\x02\x00" * 320)
+
+        assert await received(meera) == [HUMAN + b"\x01\x00" * 320, CUSTOMER + b"\x02\x00" * 320]
+        assert await received(arjun) == [CUSTOMER + b"\x02\x00" * 320]
+    finally:
+        await link.close()
