@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 from livestaff.link import BATCH_FRAMES, StaffLink
 from livestaff.protocol import CUSTOMER, HUMAN
 
 
+def the_layer() -> BaseChannelLayer:
+    layer = get_channel_layer()
+    assert layer is not None
+    return layer
+
+
 async def received(channel: str) -> list[bytes]:
-    message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout=5)
+    message = await asyncio.wait_for(the_layer().receive(channel), timeout=5)
     assert message["type"] == "live.audio"
     return list(message["frames"])
 
 
 async def test_frames_waiting_for_one_listener_travel_as_one_message_in_order() -> None:
-    layer = get_channel_layer()
+    layer = the_layer()
     meera = await layer.new_channel()
     link = StaffLink("CALL-link-1")
     link.listeners["meera"] = meera
@@ -39,7 +45,7 @@ async def test_frames_waiting_for_one_listener_travel_as_one_message_in_order() 
 
 
 async def test_the_holder_hears_the_customer_but_not_their_own_voice() -> None:
-    layer = get_channel_layer()
+    layer = the_layer()
     arjun, meera = await layer.new_channel(), await layer.new_channel()
     link = StaffLink("CALL-link-2")
     link.listeners.update(arjun=arjun, meera=meera)
