@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class Page:
         self.lost_at: list[float] = []  # when the socket dropped or a move was asked
         self.back_after: list[float] = []  # seconds from each loss to `ready` again
         self.ended = False
+        self.ended_why = ""  # the `ended` event's reason, when the call ended
         self.call_id = ""
         self.token = ""
         self._stop = False
@@ -94,7 +96,7 @@ class Page:
                 await ws.close()
                 return
             elif event["type"] == "ended":
-                self.ended = True
+                self.ended, self.ended_why = True, str(event.get("reason", ""))
                 return
 
     def longest_gap(self, start: float, end: float) -> float:
@@ -119,7 +121,9 @@ def report(name: str, pages: list[Page], start: float, end: float) -> bool:
     backs = sorted(b for page in pages for b in page.back_after if page.lost_at)
     ended = sum(page.ended for page in pages)
     print(f"\n{name}: {len(pages)} calls")
-    print(f"  calls ended                     {ended}  (goal 0)")
+    why = Counter(page.ended_why for page in pages if page.ended)
+    print(f"  calls ended                     {ended}  (goal 0)"
+          + (f": {', '.join(f'{n} {reason}' for reason, n in why.items())}" if why else ""))
     print(f"  longest silence per call        p50 {statistics.median(gaps):.2f} s, "
           f"p99 {p99:.2f} s, max {gaps[-1]:.2f} s  (goal p99 < {GOAL_P99_S:.0f} s)")  # fmt: skip
     print(f"  agent audio lost, all calls     {lost_s:.1f} s ({lost_s / 0.02:.0f} frames)")

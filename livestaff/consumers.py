@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
 from livestaff import presenting, protocol
-from livestaff.link import LIVE_CALLS_GROUP, call_group
+from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
         self.listening = self.holding = False
         self._carrier: tuple[str, float] | None = None
+        self._voice_out = StaffVoice(self.call_id, self.staff["username"],
+                                     lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         await self.accept()
         if await self._carrier_now() is None:
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
@@ -62,6 +64,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.joined:
             return
+        await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding:  # a staff page that goes away must not leave the caller alone
             await self._act("hand_back", "(The colleague's page closed.)")
@@ -98,11 +101,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def _voice(self, pcm: bytes) -> None:
         if not self.holding or len(pcm) > protocol.MAX_AUDIO_FRAME:
             return
-        carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S)
-        if carrier is not None:
-            message = {"type": "staff.audio", "call_id": self.call_id, "pcm": pcm,
-                       "staff": self.staff["username"]}  # fmt: skip
-            await send_to_channel(carrier, message, patience_s=0)
+        self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
 
     async def _carrier_now(self, fresh_s: float = 0.0) -> str | None:
         """The channel of the process carrying the call (None when it is not live)."""

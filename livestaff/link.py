@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voiceproject.messaging import send_to_channel, send_to_group
@@ -28,6 +29,57 @@ BATCH_FRAMES = 25  # audio frames for one listener that may travel as one messag
 def call_group(call_id: str) -> str:
     """The group of the staff pages watching one call (channel layer names: ASCII, < 100)."""
     return "live-call." + call_id
+
+
+class StaffVoice:
+    """A staff member's microphone on its way to the call, wherever it is carried.
+
+    The page sends a frame every 20 ms; its consumer must never wait on the channel layer for
+    each (a round trip slower than a frame would make the staff member fall ever further
+    behind). Frames are kept here and one task sends whatever has gathered as one message; at
+    most MAX_BACKLOG_S is kept (older audio is dropped: late speech is worse than none)."""
+
+    RATE = 16_000
+    MAX_BACKLOG_S = 1.0
+
+    def __init__(self, call_id: str, staff: str,
+                 carrier: Callable[[], Awaitable[str | None]]) -> None:  # fmt: skip
+        self.call_id, self.staff, self._carrier = call_id, staff, carrier
+        self._pending = bytearray()
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self.dropped_bytes = 0
+
+    def put(self, pcm: bytes) -> None:
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all(), name=f"{self.call_id} staff voice")
+        self._pending += pcm
+        excess = len(self._pending) - int(self.RATE * 2 * self.MAX_BACKLOG_S)
+        if excess > 0:
+            excess += excess % 2  # whole samples
+            del self._pending[:excess]
+            self.dropped_bytes += excess
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    async def _send_all(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                pcm = bytes(self._pending)
+                self._pending.clear()
+                carrier = await self._carrier()
+                if carrier is not None:
+                    await send_to_channel(carrier, {
+                        "type": "staff.audio", "call_id": self.call_id, "pcm": pcm,
+                        "staff": self.staff,
+                    }, patience_s=0)  # fmt: skip
 
 
 class StaffLink:

@@ -1,6 +1,7 @@
 """The call's link to the staff listening in (livestaff/link.py), on the channel layer the
 settings configure: audio that queued while the layer was slow travels together, in order,
-and a staff member holding the call is not sent their own voice back."""
+a staff member holding the call is not sent their own voice back, and their microphone
+goes to the call as fast as the layer allows, never further behind than a second."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from livestaff.link import BATCH_FRAMES, StaffLink
+from livestaff.link import BATCH_FRAMES, StaffLink, StaffVoice
 from livestaff.protocol import CUSTOMER, HUMAN
 
 
@@ -58,3 +59,40 @@ async def test_the_holder_hears_the_customer_but_not_their_own_voice() -> None:
         assert await received(arjun) == [CUSTOMER + b"\x02\x00" * 320]
     finally:
         await link.close()
+
+
+async def test_a_staff_microphone_reaches_the_call_in_one_message_per_round_trip() -> None:
+    call = await the_layer().new_channel()
+
+    async def carrier() -> str:
+        return call
+
+    voice = StaffVoice("CALL-link-3", "arjun", carrier)
+    frames = [bytes([n, 0]) * 320 for n in range(1, 4)]
+    try:
+        for frame in frames:  # arrived while the last message was still on its way
+            voice.put(frame)
+        message = await asyncio.wait_for(the_layer().receive(call), timeout=5)
+    finally:
+        await voice.close()
+
+    assert message == {"type": "staff.audio", "call_id": "CALL-link-3", "pcm": b"".join(frames),
+                       "staff": "arjun"}  # fmt: skip
+
+
+async def test_a_staff_microphone_keeps_at_most_a_second_waiting() -> None:
+    call = await the_layer().new_channel()
+
+    async def carrier() -> str:
+        return call
+
+    voice = StaffVoice("CALL-link-4", "arjun", carrier)
+    try:
+        for n in range(100):  # two seconds of 20 ms frames, before the sender ran at all
+            voice.put(bytes([n % 256, 0]) * 320)
+        message = await asyncio.wait_for(the_layer().receive(call), timeout=5)
+    finally:
+        await voice.close()
+
+    assert len(message["pcm"]) == 32_000 and voice.dropped_bytes == 32_000
+    assert message["pcm"][-640:] == bytes([99, 0]) * 320  # the newest is what is kept
