@@ -244,6 +244,9 @@ async function takeOver() {
   try {
     await microphone.start((pcm, level) => {
       debug.mic.level = level;
+      // The call does not send the holder's own voice back: their meter shows the microphone.
+      const own = listening && listening.players.H;
+      if (own) own.level = Math.max(own.level, level);
       if (!state || state.staff !== me || !socket || socket.readyState !== WebSocket.OPEN) return;
       socket.send(pcm);
       debug.mic.framesSent += 1;
