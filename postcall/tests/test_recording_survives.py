@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FRAME = 1280  # the browser's 40 ms frames
 SPOKEN_S = 3.0
-# The recorder writes every second what is half a second old: a crash loses at most 1.5 s.
-MAY_LOSE_S = 1.6
+# The recorder writes every second what is half a second old, in Ogg pages of up to 250 ms:
+# a crash loses at most 1.75 s, and a loaded machine's server runs a little behind the sender.
+MAY_LOSE_S = 2.0
 
 
 def recording_bytes(call_id: str) -> bytes:
