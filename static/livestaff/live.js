@@ -6,7 +6,6 @@
 (function () {
   "use strict";
 
-  const MAX_DELAY_MS = 30000;
   const TICK_MS = 1000;
   // A call's first state can arrive before its record is readable by every process: a call
   // the server did not list yet is asked for again, a few times.
@@ -24,10 +23,6 @@
   const names = JSON.parse(document.getElementById("staff-names").textContent);
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
-  let delay = 1000;
-  let refreshing = null;
-  let refreshAgain = false;
-  let news = "";
   const missing = new Map(); // call id -> retries left
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
@@ -89,41 +84,18 @@
     }
   }
 
-  async function refresh(why) {
-    // One refresh at a time; events arriving meanwhile ask for one more afterwards, and the
-    // latest news among them is what the status line says once the rows are fresh.
-    if (why) {
-      news = why;
-    }
-    if (refreshing) {
-      refreshAgain = true;
-      return refreshing;
-    }
-    refreshing = (async function () {
-      do {
-        refreshAgain = false;
-        window.liveCallsDebug.refreshes += 1;
-        const response = await fetch(rowsUrl, { credentials: "same-origin", cache: "no-store" });
-        if (!response.ok) {
-          throw new Error("the server answered " + response.status);
-        }
-        const holder = document.createElement("template");
-        holder.innerHTML = "<table>" + (await response.text()) + "</table>";
-        table.replaceChild(holder.content.querySelector("tbody"), table.tBodies[0]);
-        tick();
-      } while (refreshAgain);
-    })();
-    try {
-      await refreshing;
-      if (news) {
-        say(news);
-        news = "";
-      }
-    } catch (error) {
-      say("Could not refresh the live calls (" + error.message + "); reload the page.");
-    } finally {
-      refreshing = null;
-    }
+  const refresh = window.StaffLive.rowRefresher({
+    table, url: rowsUrl, what: "the live calls", say,
+    swap() {
+      window.liveCallsDebug.refreshes += 1;
+    },
+    after() {
+      tick();
+      askAgainForMissing();
+    },
+  });
+
+  function askAgainForMissing() {
     for (const [callId, left] of missing) {
       if (rowOf(callId) || left <= 0) {
         missing.delete(callId);
@@ -162,25 +134,15 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(scheme + "://" + window.location.host + "/ws/staff/live");
-    let opened = false;
-    socket.addEventListener("open", function () {
-      opened = true;
-      delay = 1000;
+    window.StaffLive.reconnectingSocket("/ws/staff/live", {
+      say,
       // Whatever changed while the page was not listening shows up now.
-      refresh("Live: calls appear, change and leave here as they happen.");
-    });
-    socket.addEventListener("message", function (event) {
-      const message = JSON.parse(event.data);
-      if (message.type === "call") {
-        onCall(message.call);
-      }
-    });
-    socket.addEventListener("close", function () {
-      say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
+      onOpen: () => refresh("Live: calls appear, change and leave here as they happen."),
+      onMessage(message) {
+        if (message.type === "call") {
+          onCall(message.call);
+        }
+      },
     });
   }
 

@@ -7,7 +7,6 @@
 (function () {
   "use strict";
 
-  const MAX_DELAY_MS = 30000;
   const TICK_MS = 15000;
   const table = document.querySelector("[data-live-queue]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -16,10 +15,6 @@
   }
   const rowsUrl = table.dataset.rowsUrl;
   const overdueAfterS = Number(table.dataset.overdueAfter || 0);
-  let delay = 1000;
-  let refreshing = null;
-  let refreshAgain = false;
-  let news = "";
 
   function say(text) {
     if (statusLine) {
@@ -68,49 +63,17 @@
     }
   }
 
-  async function refresh(why) {
-    // One refresh at a time; events arriving meanwhile ask for one more afterwards, and the
-    // latest news among them is what the status line says once the rows are fresh.
-    if (why) {
-      news = why;
-    }
-    if (refreshing) {
-      refreshAgain = true;
-      return refreshing;
-    }
-    refreshing = (async function () {
-      do {
-        refreshAgain = false;
-        const response = await fetch(rowsUrl, { credentials: "same-origin", cache: "no-store" });
-        if (!response.ok) {
-          throw new Error("the queue answered " + response.status);
+  const refresh = window.StaffLive.rowRefresher({
+    table, url: rowsUrl, what: "the queue", say, after: tick,
+    swap(fresh, old) {
+      const known = ticketIds(old);
+      for (const row of fresh.querySelectorAll("tr[data-ticket]")) {
+        if (!known.has(row.dataset.ticket)) {
+          row.classList.add("new");
         }
-        const holder = document.createElement("template");
-        holder.innerHTML = "<table>" + (await response.text()) + "</table>";
-        const fresh = holder.content.querySelector("tbody");
-        const old = table.tBodies[0];
-        const known = ticketIds(old);
-        for (const row of fresh.querySelectorAll("tr[data-ticket]")) {
-          if (!known.has(row.dataset.ticket)) {
-            row.classList.add("new");
-          }
-        }
-        table.replaceChild(fresh, old);
-        tick();
-      } while (refreshAgain);
-    })();
-    try {
-      await refreshing;
-      if (news) {
-        say(news);
-        news = "";
       }
-    } catch (error) {
-      say("Could not refresh the queue (" + error.message + "); reload the page.");
-    } finally {
-      refreshing = null;
-    }
-  }
+    },
+  });
 
   function describe(message) {
     const ticket = message.ticket || {};
@@ -132,23 +95,11 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(scheme + "://" + window.location.host + "/ws/staff/queue");
-    let opened = false;
-    socket.addEventListener("open", function () {
-      opened = true;
-      delay = 1000;
+    window.StaffLive.reconnectingSocket("/ws/staff/queue", {
+      say,
       // Anything that changed while the page was not listening shows up now.
-      refresh("Live: tickets appear, move and leave here as they change.");
-    });
-    socket.addEventListener("message", function (event) {
-      const message = JSON.parse(event.data);
-      refresh(describe(message));
-    });
-    socket.addEventListener("close", function () {
-      say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
+      onOpen: () => refresh("Live: tickets appear, move and leave here as they change."),
+      onMessage: (message) => refresh(describe(message)),
     });
   }
 

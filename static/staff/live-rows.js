@@ -1,0 +1,85 @@
+// What the live staff tables share (the queue, the live calls page): their rows fetched again
+// from the server, one fetch at a time, and a socket that says when, reconnecting with backoff.
+window.StaffLive = (function () {
+  "use strict";
+
+  const MAX_DELAY_MS = 30000;
+
+  /**
+   * A `refresh(why)` for `table`: fetches its <tbody> again from `url`. Events arriving during
+   * a fetch ask for one more afterwards, and the latest news among them is what `say` shows
+   * once the rows are fresh. `swap(fresh, old)` runs before each swap (to mark new rows, say);
+   * `after()` after each refresh.
+   */
+  function rowRefresher({ table, url, what, say, swap, after }) {
+    let refreshing = null;
+    let refreshAgain = false;
+    let news = "";
+    return async function refresh(why) {
+      if (why) {
+        news = why;
+      }
+      if (refreshing) {
+        refreshAgain = true;
+        return refreshing;
+      }
+      refreshing = (async function () {
+        do {
+          refreshAgain = false;
+          const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+          if (!response.ok) {
+            throw new Error("the server answered " + response.status);
+          }
+          const holder = document.createElement("template");
+          holder.innerHTML = "<table>" + (await response.text()) + "</table>";
+          const fresh = holder.content.querySelector("tbody");
+          if (swap) {
+            swap(fresh, table.tBodies[0]);
+          }
+          table.replaceChild(fresh, table.tBodies[0]);
+        } while (refreshAgain);
+      })();
+      try {
+        await refreshing;
+        if (news) {
+          say(news);
+          news = "";
+        }
+      } catch (error) {
+        say("Could not refresh " + what + " (" + error.message + "); reload the page.");
+      } finally {
+        refreshing = null;
+      }
+      if (after) {
+        after();
+      }
+    };
+  }
+
+  /** A socket on `path`, opened again with backoff whenever it closes; `onOpen` on each open
+   *  (to catch up on what changed meanwhile), `onMessage` with each message parsed. */
+  function reconnectingSocket(path, { onOpen, onMessage, say }) {
+    let delay = 1000;
+    function connect() {
+      const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+      const socket = new WebSocket(scheme + "://" + window.location.host + path);
+      let opened = false;
+      socket.addEventListener("open", function () {
+        opened = true;
+        delay = 1000;
+        onOpen();
+      });
+      socket.addEventListener("message", function (event) {
+        onMessage(JSON.parse(event.data));
+      });
+      socket.addEventListener("close", function () {
+        say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
+        window.setTimeout(connect, delay);
+        delay = Math.min(delay * 2, MAX_DELAY_MS);
+      });
+    }
+    connect();
+  }
+
+  return { rowRefresher, reconnectingSocket };
+})();
