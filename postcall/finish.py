@@ -23,16 +23,17 @@ def after_call_fields(call: dict[str, Any], turns: list[dict[str, Any]]) -> dict
     if started and ended:
         fields["duration_s"] = round((ended - started).total_seconds(), 1)
     try:
-        fields["cost"] = call_cost(
-            call.get("usage") or {},
-            model=settings.GEMINI_LIVE_MODEL,
-            prices=settings.LIVE_PRICES,
-            currency=settings.COST_CURRENCY,
-            per_usd=settings.COST_PER_USD,
-        )
+        fields["cost"] = cost_now(call.get("usage") or {})
     except UnknownModel as error:
         log.warning("call %s: no cost: %s", call.get("call_id"), error)
     return fields
+
+
+def cost_now(usage: dict[str, Any]) -> dict[str, Any]:
+    """A call's cost (postcall/cost.py) for the configured model at the configured prices and
+    currency. Raises UnknownModel when LIVE_PRICES has no price for the model."""
+    return call_cost(usage, model=settings.GEMINI_LIVE_MODEL, prices=settings.LIVE_PRICES,
+                     currency=settings.COST_CURRENCY, per_usd=settings.COST_PER_USD)  # fmt: skip
 
 
 async def finish_call(call_id: str, turns: list[dict[str, Any]]) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 from django.conf import settings
 
 from postcall import store
-from postcall.cost import UnknownModel, call_cost
+from postcall.cost import UnknownModel
+from postcall.finish import cost_now
 from postcall.summary import account, configured
 from support.money import format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
@@ -130,9 +131,7 @@ def cost_of(record: Mapping[str, Any]) -> CostShown | None:
         if not record.get("ended_at") or not usage.get("total_token_count"):
             return None
         try:
-            cost = call_cost(usage, model=settings.GEMINI_LIVE_MODEL,
-                             prices=settings.LIVE_PRICES, currency=settings.COST_CURRENCY,
-                             per_usd=settings.COST_PER_USD)  # fmt: skip
+            cost = cost_now(usage)
         except UnknownModel:
             return None
         note = "Estimated now from the tokens used and today's prices. "

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -15,7 +14,8 @@ from django.utils.crypto import salted_hmac
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from postcall.cost import UnknownModel, call_cost
+from postcall.cost import UnknownModel
+from postcall.finish import cost_now
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
 from support.importer import OrderRecord, order_document, write_support_data
@@ -141,9 +141,7 @@ def _insert_new(db: Database[Document], collection: str, key: str,
 def _priced(call: Document) -> Document:
     """The call with its cost, as postcall works it out when a real call ends."""
     try:
-        cost = call_cost(call["usage"], model=settings.GEMINI_LIVE_MODEL,
-                         prices=settings.LIVE_PRICES, currency=settings.COST_CURRENCY,
-                         per_usd=settings.COST_PER_USD)  # fmt: skip
+        cost = cost_now(call["usage"])
     except UnknownModel:
         return call
     return {**call, "cost": cost}
