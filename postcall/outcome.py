@@ -31,12 +31,14 @@ class Outcome(StrEnum):
         return LABELS[self]
 
 
+# The words staff read for each outcome, on every page, filter, chart and export, and at the
+# head of the deterministic account (postcall/summary.py): "Information given: looked up ...".
 LABELS = {
     Outcome.RESOLVED_REFUND: "Resolved with a refund",
-    Outcome.RESOLVED_INFO: "Answered",
+    Outcome.RESOLVED_INFO: "Information given",
     Outcome.COMPLAINT_FILED: "Complaint filed",
     Outcome.ESCALATED: "Escalated to a person",
-    Outcome.CALLBACK_SCHEDULED: "Callback booked",
+    Outcome.CALLBACK_SCHEDULED: "Callback scheduled",
     Outcome.ABANDONED: "Abandoned",
     Outcome.AGENT_UNAVAILABLE: "Agent unavailable",
     Outcome.TRANSFERRED: "Transferred to a person",

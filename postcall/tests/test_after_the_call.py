@@ -124,7 +124,7 @@ async def test_turn_latency_follows_the_live_apis_signals_and_counts_tool_time(
     assert record["usage"]["prompt_audio_token_count"] == 165
     assert record["cost"]["currency"] == "INR" and record["cost"]["amount"] == 17
     assert record["summary"]["source"] == "tool_results"  # no summary model in tests
-    assert record["summary"]["text"] == "Answered: looked up the customer's orders."
+    assert record["summary"]["text"] == "Information given: looked up the customer's orders."
 
 
 async def test_without_live_signals_the_servers_detector_times_the_turn_and_the_call_is_recorded(

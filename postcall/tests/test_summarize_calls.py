@@ -49,7 +49,9 @@ def test_missing_summarises_every_ended_call_without_a_summary(transactional_db:
     out = run("--missing")
 
     assert "Summarised 2 call(s)." in out
-    assert summary_of("CALL-NONE-1")["text"] == "Answered: looked up the customer's orders."
+    assert summary_of("CALL-NONE-1")["text"] == (
+        "Information given: looked up the customer's orders."
+    )
     assert summary_of("CALL-NONE-2") is not None
     assert summary_of("CALL-HAS")["text"] == "Kept as it was."
     assert summary_of("CALL-LIVE") is None
@@ -71,7 +73,7 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
 
     out = run("CALL-HAS", "CALL-NOPE")
 
-    assert summary_of("CALL-HAS")["text"] == "Answered: looked up the customer's orders."
+    assert summary_of("CALL-HAS")["text"] == "Information given: looked up the customer's orders."
     assert "Summarised 1 call(s). Not found or not ended: CALL-NOPE." in out
 
 

@@ -7,17 +7,10 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-# Contract section 10: what a call achieved (written when the call ends).
-OUTCOME_LABELS = {
-    "resolved_refund": "Resolved with a refund",
-    "resolved_info": "Resolved: information given",
-    "complaint_filed": "Complaint filed",
-    "escalated": "Escalated to a person",
-    "callback_scheduled": "Callback scheduled",
-    "abandoned": "Abandoned",
-    "agent_unavailable": "Agent unavailable",
-    "transferred": "Transferred to a person",
-}
+from postcall.outcome import LABELS
+
+# Contract section 10: what a call achieved (written when the call ends), in postcall's words.
+OUTCOME_LABELS: dict[str, str] = {str(outcome): label for outcome, label in LABELS.items()}
 # Outcomes the agent settled alone (the containment rate counts these).
 CONTAINED_OUTCOMES = ("resolved_refund", "resolved_info", "complaint_filed")
 # Outcomes where a person took over or will (the escalation rate counts these).

@@ -141,7 +141,7 @@ def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: Non
     assert body.count('<svg role="img"') == 8
     for expected in ["Calls per day by outcome", "Containment and escalation rate",
                      "Refunds per day", "Average handle time", "Open tickets by waiting time",
-                     "Resolved: information given", "60%", "40%", "1:55", "₹200.00",
+                     "Information given", "60%", "40%", "1:55", "₹200.00",
                      "1 waiting too long", "/staff/export/calls.csv?since="]:  # fmt: skip
         assert expected in body, expected
 

@@ -103,8 +103,8 @@ def test_outcome_filter_uses_the_recorded_outcome_and_shows_labels(
 
     assert listed(agent, outcome="resolved_info") == ["call-web-today"]
     body = agent.get("/staff/calls/").content.decode()
-    assert '<option value="resolved_info">Resolved: information given</option>' in body
-    assert "Resolved: information given" in body and "Caller hung up" in body
+    assert '<option value="resolved_info">Information given</option>' in body
+    assert "Information given" in body and "Caller hung up" in body
 
 
 def test_call_list_shows_people_durations_and_labels_not_ids(agent: Client, calls: None) -> None:
