@@ -1,6 +1,7 @@
 """Calls through a worker's death and a rolling restart: how long does each call go silent?
 
     .venv/bin/python -m bench.bench_failover [--calls 50] [--settle 10]
+        [--log-level INFO --keep-log failover.log]
 
 Runs `python -m voiceproject.workers --workers 2` (HAProxy in front, Redis between the
 workers, the embedded database) with the fake Live API in this process talking to every call
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -135,7 +137,7 @@ def report(name: str, pages: list[Page], start: float, end: float) -> bool:
     return met
 
 
-async def bench(calls: int, settle: float) -> None:
+async def bench(calls: int, settle: float, log_level: str, keep_log: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
         db = EmbeddedMongo(Path(tmp) / "db")
         uri = db.start()
@@ -146,7 +148,7 @@ async def bench(calls: int, settle: float) -> None:
                     **os.environ, "DEBUG": "True", "SECRET_KEY": "bench-" + "x" * 50,
                     "MONGODB_URI": uri, "MONGODB_DB": "bench_failover",
                     "GEMINI_API_KEY": "test-key", "GEMINI_LIVE_URL": live.url,
-                    "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "WARNING",
+                    "VOICE_DEMO_MODE": "True", "LOG_LEVEL": log_level,
                     "VOICE_RESUME_GRACE_S": "30", "VOICE_IDLE_PROMPT_S": "3600",
                     "VOICE_MAX_CALLS_PER_CUSTOMER": "1000",
                 }  # fmt: skip
@@ -157,7 +159,12 @@ async def bench(calls: int, settle: float) -> None:
                         {"user_id": n, "name": f"Caller {n}", "phone": f"+9190{n:08d}",
                          "wallet_balance": 0} for n in range(1, calls + 1)
                     ])  # fmt: skip
-                await run_events(env, Path(tmp) / "workers", calls, settle)
+                try:
+                    await run_events(env, Path(tmp) / "workers", calls, settle)
+                finally:
+                    if keep_log is not None:
+                        shutil.copy(Path(tmp) / "workers" / "command.log", keep_log)
+                        print(f"\nthe workers' log: {keep_log}")
         finally:
             db.stop()
 
@@ -221,8 +228,10 @@ def main() -> None:
         "--settle", type=float, default=10.0,
         help="seconds given to each event (the rolling restart gets three times as long)",
     )
+    parser.add_argument("--log-level", default="WARNING", help="the workers' LOG_LEVEL")
+    parser.add_argument("--keep-log", type=Path, help="copy the workers' log here at the end")
     args = parser.parse_args()
-    asyncio.run(bench(args.calls, args.settle))
+    asyncio.run(bench(args.calls, args.settle, args.log_level, args.keep_log))
 
 
 if __name__ == "__main__":

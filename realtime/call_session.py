@@ -93,7 +93,8 @@ class CallRefused(Exception):
 
 
 class Caller(Protocol):
-    async def deliver(self, item: ce.Delivery) -> None: ...
+    async def deliver(self, item: ce.Delivery) -> None:
+        """Send `item` to the caller; raises ConnectionError if their socket has closed."""
 
     async def hang_up(self) -> None:
         """The call is over: close the connection."""
@@ -347,6 +348,11 @@ class CallSession:
         self._watchdog.hold("detached", True, now)
         self._record.set(detached_at=utcnow())
         self._drop_agent_audio()
+        if draining.is_draining():
+            # Told to reconnect (or cut): the page comes back to another process. Let go
+            # now, while it does, so that process need not ask for the call and wait.
+            self._spawn(self.release(), "moving")
+            return
         self._grace = self._spawn(self._end_after_grace(), "grace")
 
     async def _end_after_grace(self) -> None:
@@ -850,7 +856,13 @@ class CallSession:
                 item = self._outbound.popleft()
                 if isinstance(item, ce.AgentAudio):
                     self._outbound_audio -= 1
-                await caller.deliver(item)
+                try:
+                    await caller.deliver(item)
+                except ConnectionError as gone:
+                    # The socket closed under us; its disconnect is on its way. The call
+                    # waits for the caller to come back, as it would after that.
+                    log.info("call %s: the caller's socket is gone: %s", self.call_id, gone)
+                    self.detach(caller)
 
     async def _wait_outbound_drained(self) -> None:
         for _ in range(50):

@@ -38,10 +38,14 @@ async def check_database() -> str:
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
     if draining.is_draining():
-        return JsonResponse(
+        response = JsonResponse(
             {"status": "draining", "service": SERVICE, "calls": len(draining.this_process)},
             status=503,
         )
+        # Expected during every deploy, and said once already (voiceproject/lifecycle.py): not
+        # an error for django.request to log at each of the balancer's checks.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     checks = {"database": await check_database()}
     failing = [name for name, state in checks.items() if state != "ok"]
     body: dict[str, Any] = {

@@ -12,9 +12,11 @@ import pytest
 
 from continuity import tokens as resume_tokens
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
 from support import mongo
 from support.models import Customer
+from voiceproject import draining
+from voiceproject.draining import ProcessCalls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,3 +135,33 @@ async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(
     assert "dropped for about 2 seconds" in note and "repeat" in note
     await back.send({"type": "end"})
     await wait_until_ended(ready["call_id"])
+
+
+async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_next(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    first = await live.wait_for_session()
+    await first.send_resumption_update("handle-1")
+    await asyncio.sleep(0.2)  # the handle reaches the record
+
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    outcome = await drained
+
+    # Let go as the page left, not after the grace period nor when another process asked.
+    assert outcome.left == ()
+    await first.wait_closed()
+    record = await call_record(ready["call_id"])
+    assert record["carrier"] is None and record["ended_at"] is None
+    assert record["detached_at"] is not None and record["resume_handle"] == "handle-1"
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    assert (await back.next_event("ready"))["call_id"] == ready["call_id"]
+    assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
+    await back.send({"type": "end"})
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"

@@ -1,11 +1,20 @@
-"""CallSession's outbound queue on its own: what a barge-in drops and what it keeps."""
+"""CallSession's outbound queue: what a barge-in drops and what it keeps, and a socket that
+closes under it."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
 
 from realtime import caller_events as ce
 from realtime import live_protocol as lp
 from realtime.call_session import CallSession
+from realtime.tests.fake_live import FakeLiveServer
+from realtime.tests.voice_harness import call_record
 from support.customers import CustomerRef
+from support.models import Customer
 
 
 class SilentCaller:
@@ -52,3 +61,37 @@ async def test_a_caller_that_cannot_keep_up_loses_the_oldest_agent_audio_only() 
     assert session.dropped_agent_chunks == 5
     events = [i for i in session._outbound if not isinstance(i, ce.AgentAudio)]
     assert events == [ce.TurnComplete()]
+
+
+class ClosedSocket:
+    """A caller whose socket closed under the session, before its disconnect arrived."""
+
+    async def deliver(self, item: ce.Delivery) -> None:
+        raise ConnectionResetError("the socket is closed")
+
+    async def hang_up(self) -> None:
+        pass
+
+    async def let_go(self) -> None:
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_closed_under_the_session_leaves_the_call_waiting_for_the_caller(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 30
+    session = CallSession(caller=ClosedSocket(), customer=CustomerRef(asha.user_id, asha.name),
+                          channel="web")  # fmt: skip
+    await session.start()
+    await live.wait_for_session()  # `ready` goes out, and fails
+
+    async with asyncio.timeout(5):
+        while session.attached:
+            await asyncio.sleep(0.02)
+        while (record := await call_record(session.call_id)).get("detached_at") is None:
+            await asyncio.sleep(0.05)
+
+    assert record["ended_at"] is None  # not ended as a server error: the page may come back
+    await session.close("caller_left")
+    assert (await call_record(session.call_id))["end_reason"] == "caller_left"
