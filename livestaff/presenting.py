@@ -13,11 +13,13 @@ from typing import Any
 from support.staff.conversation import tool_entry
 
 # The call's `doing` (realtime/call_session.py): "connecting", "listening", "speaking",
-# "staff" (a colleague holds the call) or "tool:<name>" while a tool runs.
+# "staff" (a colleague holds the call), "tool:<name>" while a tool runs and "thinking" from its
+# result to the agent's answer.
 DOING_WORDS = {
     "connecting": "Connecting",
     "listening": "Listening",
     "speaking": "Speaking",
+    "thinking": "Thinking",
     "staff": "A colleague is talking",
     "tool:get_user_profile": "Looking up the account",
     "tool:check_order_status": "Checking orders",

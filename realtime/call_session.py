@@ -789,6 +789,8 @@ class CallSession:
             self._now_doing(f"tool:{outcome.name}")
             return
         self._watchdog.tool_finished(time.monotonic())
+        if self._tools.running <= 1:  # this one's task is still counted
+            self._now_doing("thinking")  # the model answers from the result next
         result = outcome.result
         self.observer.tool_finished(
             outcome.name, outcome.ms, bool(result.get("ok")) and not outcome.failed

@@ -44,3 +44,20 @@ async def test_a_call_in_progress_is_listed_with_what_the_agent_is_doing(
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
     assert call_id not in {row.call_id for row in await sync_to_async(live_calls)()}
+
+
+async def test_between_a_tool_result_and_the_answer_the_agent_is_thinking(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    call_id = str((await call.next_event("ready"))["call_id"])
+    session = await live.wait_for_session()
+
+    await session.send_tool_call([{"name": "escalate_to_human",
+                                   "args": {"reason": "wants a person"}}])  # fmt: skip
+    await session.wait_for_tool_response()
+
+    # Not "Escalating to a person" still, once the ticket is open and the model has the result.
+    assert (await row_when(call_id, "thinking")).doing == "thinking"
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
