@@ -69,8 +69,8 @@ class Page:
             try:
                 async with connect(f"{self.url}?{query}",
                                    additional_headers={"Origin": self.origin}) as ws:  # fmt: skip
-                    await self._talk(ws)
-                    delay = 0.3
+                    asked = await self._talk(ws)
+                    delay = 0.0 if asked else 0.3  # a move the server asked for goes at once
             except (OSError, ConnectionClosed):
                 pass
             if self._stop or self.ended:
@@ -81,9 +81,10 @@ class Page:
                 self.lost_at.append(time.monotonic())
             query = f"resume={self.token}"
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 4.0)
+            delay = min(max(delay * 2, 0.3), 4.0)
 
-    async def _talk(self, ws: ClientConnection) -> None:
+    async def _talk(self, ws: ClientConnection) -> bool:
+        """The call on this socket, until it drops (False) or the server asks it to move."""
         async for message in ws:
             if isinstance(message, bytes):
                 self.audio_at.append(time.monotonic())
@@ -96,10 +97,11 @@ class Page:
             elif event["type"] == "reconnect":
                 self.lost_at.append(time.monotonic())
                 await ws.close()
-                return
+                return True
             elif event["type"] == "ended":
                 self.ended, self.ended_why = True, str(event.get("reason", ""))
-                return
+                return False
+        return False
 
     def longest_gap(self, start: float, end: float) -> float:
         times = [start] + [t for t in self.audio_at if start < t < end] + [end]

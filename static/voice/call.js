@@ -169,8 +169,9 @@ export class Call {
   }
 
   /** The socket is gone but the call goes on: get back to it, with backoff, while the
-   * server keeps the call for us. */
-  reconnectLine() {
+   * server keeps the call for us. A move the server asked for (`reconnect`) goes at once:
+   * that server has let the call go, and the balancer sends us to another. */
+  reconnectLine({ asked = false } = {}) {
     if (this.finished) return;
     const now = performance.now();
     this.lineLostAt ??= now;
@@ -181,7 +182,9 @@ export class Call {
     }
     this.refreshState();
     showMessage("info", "Reconnecting… the call is still on, hold on a moment.");
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.reconnectAttempts);
+    const delay = asked && this.reconnectAttempts === 0
+      ? 0
+      : Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.reconnectAttempts);
     this.reconnectAttempts += 1;
     setTimeout(() => {
       if (!this.finished) this.connect();
@@ -309,7 +312,7 @@ export class Call {
           const old = this.connection;
           this.connection = null;
           if (old) old.close(1000);
-          this.reconnectLine();
+          this.reconnectLine({ asked: true });
         }
         break;
       case "ended":
