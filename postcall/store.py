@@ -111,19 +111,23 @@ def bucket() -> gridfs.GridFSBucket:
     return gridfs.GridFSBucket(mongo.sync_db(), bucket_name=BUCKET)
 
 
-def find_recording(call_id: str) -> dict[str, Any] | None:
-    """The newest recording `files` document of a call, or None."""
-    return mongo.sync_db()[f"{BUCKET}.files"].find_one(
-        {"metadata.call_id": call_id}, sort=[("uploadDate", -1)]
+def find_recordings(call_id: str) -> list[dict[str, Any]]:
+    """A call's recording `files` documents, oldest first: one per process that carried the
+    call (a call moved by a restart or a crash is recorded in parts, each from its move on)."""
+    found = mongo.sync_db()[f"{BUCKET}.files"].find(
+        {"metadata.call_id": call_id}, sort=[("uploadDate", 1), ("_id", 1)]
     )
+    return list(found)
 
 
-def open_recording(call_id: str) -> gridfs.GridOut | None:
-    """A readable (seekable) recording of the call: one still being written as far as its
-    chunks go, one whose writer died repaired first."""
-    found = find_recording(call_id)
-    if found is None:
+def open_recording(call_id: str, part: int = 1) -> gridfs.GridOut | None:
+    """Part `part` (from 1) of the call's recording, readable and seekable: one still being
+    written as far as its chunks go, one whose writer died repaired first. None if the call
+    has no such part."""
+    parts = find_recordings(call_id)
+    if not 1 <= part <= len(parts):
         return None
+    found = parts[part - 1]
     metadata = found.get("metadata") or {}
     if not metadata.get("complete"):
         updated = metadata.get("updated_at")

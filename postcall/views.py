@@ -57,10 +57,11 @@ def _require(request: HttpRequest, perm: str) -> None:
 @never_cache
 @staff_member_required
 @require_GET
-def recording(request: HttpRequest, call_id: str) -> HttpResponseBase:
-    """The call's recording (Ogg Opus), with byte ranges so a player can seek."""
+def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponseBase:
+    """Part `part` of the call's recording (Ogg Opus; most calls have one part), with byte
+    ranges so a player can seek."""
     _require(request, DOWNLOAD_RECORDINGS)
-    found = store.open_recording(call_id)
+    found = store.open_recording(call_id, part)
     if found is None:
         raise Http404("This call has no recording.")
     size = found.length
@@ -81,7 +82,8 @@ def recording(request: HttpRequest, call_id: str) -> HttpResponseBase:
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)
     response["Accept-Ranges"] = "bytes"
-    response["Content-Disposition"] = f'inline; filename="{call_id}.ogg"'
+    name = call_id if part == 1 else f"{call_id}-part{part}"
+    response["Content-Disposition"] = f'inline; filename="{name}.ogg"'
     return response
 
 

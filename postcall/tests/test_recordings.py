@@ -65,6 +65,21 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
 
 
+def test_a_call_recorded_in_parts_serves_each_part_oldest_first(transactional_db: Any) -> None:
+    # The call moved to another process: each process recorded its own part.
+    write("CALL-1", AUDIO)
+    write("CALL-1", AUDIO[:5000])
+    client = staff(can_download=True)
+
+    first, second = client.get(URL), client.get("/staff/calls/CALL-1/recording-2.ogg")
+
+    assert b"".join(first.streaming_content) == AUDIO  # type: ignore[attr-defined]
+    assert b"".join(second.streaming_content) == AUDIO[:5000]  # type: ignore[attr-defined]
+    assert second["Content-Disposition"] == 'inline; filename="CALL-1-part2.ogg"'
+    assert client.get("/staff/calls/CALL-1/recording-3.ogg").status_code == 404
+    assert client.get("/staff/calls/CALL-1/recording-0.ogg").status_code == 404
+
+
 def test_a_recording_still_being_written_reads_as_far_as_its_chunks_go(
     transactional_db: Any,
 ) -> None:
@@ -117,6 +132,6 @@ def test_retention_deletes_recordings_older_than_the_setting(
         {"$set": {"uploadDate": dt.datetime.now(dt.UTC) - dt.timedelta(days=31)}},
     )
     call_command("delete_old_recordings")
-    assert store.find_recording("CALL-OLD") is None
+    assert store.find_recordings("CALL-OLD") == []
     assert mongo.sync_db()["recordings.chunks"].count_documents({"files_id": old.file_id}) == 0
-    assert store.find_recording("CALL-NEW") is not None
+    assert len(store.find_recordings("CALL-NEW")) == 1

@@ -1,18 +1,19 @@
 // The call page's recording: the conversation follows the audio. The turn being heard is
 // highlighted (and kept in view while playing); clicking a turn, or its time, plays from it.
-// Turns carry their start in seconds from the start of the call (data-start); the recording
-// starts data-offset seconds after the call did.
+// Turns carry their start in seconds from the start of the call (data-start). A recording
+// starts data-offset seconds after the call did; a call that moved to another server mid-call
+// has one player per part, played one after the other.
 (function () {
   "use strict";
 
   const LEAD_S = 0.05; // a turn counts as reached this early: timeupdate fires about 4 times a second
-  const audio = document.querySelector("audio[data-follows]");
-  if (!audio) {
+  const players = Array.from(document.querySelectorAll("audio[data-follows]"));
+  if (!players.length) {
     return;
   }
-  const offset = Number(audio.dataset.offset || 0);
+  const offsets = players.map((audio) => Number(audio.dataset.offset || 0));
   const turns = Array.from(document.querySelectorAll("ol.conversation li.turn[data-start]"));
-  const starts = turns.map((li) => Number(li.dataset.start) - offset);
+  const starts = turns.map((li) => Number(li.dataset.start));
   let current = null;
 
   function turnAt(seconds) {
@@ -23,8 +24,20 @@
     return found < 0 ? null : turns[found];
   }
 
-  function follow() {
-    const turn = turnAt(audio.currentTime);
+  /** The part that holds `seconds` of the call: the last one started by then. */
+  function partAt(seconds) {
+    let found = 0;
+    offsets.forEach((offset, i) => {
+      if (offset <= seconds + LEAD_S) {
+        found = i;
+      }
+    });
+    return found;
+  }
+
+  function follow(part) {
+    const audio = players[part];
+    const turn = turnAt(offsets[part] + audio.currentTime);
     if (turn === current) {
       return;
     }
@@ -43,12 +56,28 @@
   }
 
   function playFrom(index) {
-    audio.currentTime = Math.max(0, starts[index]);
+    const part = partAt(starts[index]);
+    const audio = players[part];
+    audio.currentTime = Math.max(0, starts[index] - offsets[part]);
     audio.play().catch(() => {}); // refused autoplay: the position is set, the person presses play
   }
 
-  audio.addEventListener("timeupdate", follow);
-  audio.addEventListener("seeked", follow);
+  players.forEach((audio, part) => {
+    audio.addEventListener("timeupdate", () => follow(part));
+    audio.addEventListener("seeked", () => follow(part));
+    audio.addEventListener("play", () => {
+      players.forEach((other) => {
+        if (other !== audio) other.pause(); // one part at a time
+      });
+    });
+    audio.addEventListener("ended", () => {
+      const next = players[part + 1];
+      if (next) {
+        next.currentTime = 0;
+        next.play().catch(() => {});
+      }
+    });
+  });
   turns.forEach((turn, index) => {
     turn.classList.add("seekable");
     const time = turn.querySelector("time");

@@ -196,21 +196,23 @@ def _seconds(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class RecordingShown:
+    part: int  # from 1; a call moved to another server mid-call has a part per server
     size: str  # "1.2 MB"
     offset_s: float  # seconds after the call's start that the recording's time zero falls
     complete: bool
 
 
-def recording_of(call_id: str, started_at: dt.datetime) -> RecordingShown | None:
-    """The call's (newest) recording, or None."""
-    found = store.find_recording(call_id)
-    if found is None:
-        return None
-    metadata = found.get("metadata") or {}
-    zero = metadata.get("started_at") or found.get("uploadDate")
-    offset = (zero - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
-    return RecordingShown(size=_size(int(found.get("length") or 0)), offset_s=round(offset, 3),
-                          complete=bool(metadata.get("complete")))  # fmt: skip
+def recording_of(call_id: str, started_at: dt.datetime) -> list[RecordingShown]:
+    """The call's recording, in parts (usually one), oldest first; empty if none."""
+    shown = []
+    for part, found in enumerate(store.find_recordings(call_id), start=1):
+        metadata = found.get("metadata") or {}
+        zero = metadata.get("started_at") or found.get("uploadDate")
+        offset = (zero - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
+        shown.append(RecordingShown(part=part, size=_size(int(found.get("length") or 0)),
+                                    offset_s=round(offset, 3),
+                                    complete=bool(metadata.get("complete"))))  # fmt: skip
+    return shown
 
 
 def _size(length: int) -> str:

@@ -1,8 +1,8 @@
 """After the call in real Chromium (contract section 10), at a desktop's and a phone's width,
 with screenshots in test-artifacts/back-office/: the call page with its summary, wait chart and
 cost; the one-line account standing in for a summary; the recording played with the
-conversation following it; what an agent without the recording permission sees; the ticket and
-customer pages carrying the summary.
+conversation following it, also for a call recorded in two parts; what an agent without the
+recording permission sees; the ticket and customer pages carrying the summary.
 
     Chromium ──▶ daphne subprocess (the test database, a real Ogg Opus recording in GridFS)
 """
@@ -21,8 +21,11 @@ from support import mongo
 from support.models import Customer, Escalation
 from support.tests.staff.aftercall_data import (
     CALL_ID,
+    MOVED_AT_S,
+    MOVED_CALL_ID,
     RECORDED_CALL_ID,
     add_after_call_fields,
+    make_moved_call,
     make_recorded_call,
 )
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
@@ -136,6 +139,36 @@ async def test_playing_the_recording_the_conversation_follows(
     assert 4.4 <= position <= 6.5
     await audio.evaluate("a => a.pause()")
     await page.screenshot(path=ARTIFACTS / "after-call-playing-desktop.png",
+                          full_page=True)  # fmt: skip
+    assert back_office.problems == []
+
+
+async def test_a_call_recorded_in_two_parts_plays_each_turn_from_its_part(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_moved_call, priya.user_id)
+    await back_office.sign_in("arjun")
+    pages = await back_office.visit(f"/staff/calls/{MOVED_CALL_ID}/", "after-call-two-parts")
+    page = pages["desktop"]
+    turns = page.locator("ol.conversation li.turn")
+    first, second = page.locator("audio").nth(0), page.locator("audio").nth(1)
+    await expect(turns).to_have_count(5)
+    await page.evaluate("document.querySelectorAll('audio').forEach(a => { a.muted = true; })")
+
+    # A turn said after the move plays from the second part, at its place in that part.
+    await turns.nth(3).locator("p").click()
+    await expect(turns.nth(3)).to_have_class("turn agent seekable playing")
+    position = await second.evaluate("a => a.currentTime")
+    assert 2.4 <= position <= 4.5  # said 10.5 s into the call, 2.5 s into the second part
+    assert await first.evaluate("a => a.paused")
+
+    # One before the move plays from the first part, and the second stops.
+    await turns.nth(1).locator("p").click()
+    await expect(turns.nth(1)).to_have_class("turn agent seekable playing")
+    assert await second.evaluate("a => a.paused")
+    assert 2.4 <= await first.evaluate("a => a.currentTime") < MOVED_AT_S
+    await first.evaluate("a => a.pause()")
+    await page.screenshot(path=ARTIFACTS / "after-call-two-parts-playing-desktop.png",
                           full_page=True)  # fmt: skip
     assert back_office.problems == []
 

@@ -41,7 +41,7 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     after = after_call(detail.record, detail.row.started_at)
     context = {
         "title": title, "detail": detail, "call": detail.row, "tickets": list(tickets),
-        "after": after, "recording": recording_of(call_id, detail.row.started_at),
+        "after": after, "recordings": recording_of(call_id, detail.row.started_at),
         "may_play": may(request, DOWNLOAD_RECORDINGS),
         # Summarising again helps when a model is configured, or when nothing is written yet.
         "may_summarise": bool(detail.row.ended_at) and (

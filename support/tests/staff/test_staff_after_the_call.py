@@ -15,8 +15,10 @@ from support import mongo
 from support.models import Customer, Escalation
 from support.tests.staff.aftercall_data import (
     CALL_ID,
+    MOVED_CALL_ID,
     RECORDED_CALL_ID,
     add_after_call_fields,
+    make_moved_call,
     make_recorded_call,
 )
 
@@ -141,6 +143,20 @@ def test_a_lead_gets_the_player_with_the_transcript_lined_up(lead: Client,
     assert 'data-offset="0.000"' in body
     assert 'data-start="0.50"' in body and 'data-start="4.50"' in body
     assert "staff/call.js" in body
+
+
+def test_a_call_that_moved_servers_is_played_in_its_parts_in_order(
+    lead: Client, priya: Customer
+) -> None:
+    make_moved_call(priya.user_id)
+    body = page(lead, f"/staff/calls/{MOVED_CALL_ID}/")
+
+    assert "recorded in 2 parts" in body
+    first = body.index(f'src="/staff/calls/{MOVED_CALL_ID}/recording.ogg"')
+    second = body.index(f'src="/staff/calls/{MOVED_CALL_ID}/recording-2.ogg"')
+    assert first < second
+    assert 'data-offset="0.000"' in body and 'data-offset="8.000"' in body
+    assert "Part 2" in body and "from 0:08 into the call" in body
 
 
 def test_an_agent_without_the_permission_sees_only_that_a_recording_exists(
