@@ -28,6 +28,7 @@ from voiceproject.lifecycle import (  # noqa: E402
     drain_on_sigterm,
     freeze_startup_objects,
     ignore_daphne_proxy_headers,
+    let_the_event_loop_in_promptly,
 )
 from voiceproject.proxies import TrustedProxies  # noqa: E402
 
@@ -53,4 +54,5 @@ close_oversized_frames_with_1009()
 ignore_daphne_proxy_headers()
 bound_slow_requests()
 drain_on_sigterm()
+let_the_event_loop_in_promptly()
 freeze_startup_objects()  # last: everything above lives as long as the process
