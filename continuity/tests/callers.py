@@ -36,6 +36,7 @@ class _Listener:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.audio_at: list[float] = []
+        self.audio: list[str | bytes] = []  # the audio messages themselves, as they came
         self.close_code: int | None = None
         self._changed = asyncio.Condition()
 
@@ -45,6 +46,7 @@ class _Listener:
                 async with self._changed:
                     if is_audio(message):
                         self.audio_at.append(time.monotonic())
+                        self.audio.append(message)
                     elif isinstance(message, str):
                         self.events.append(json.loads(message))
                     self._changed.notify_all()
@@ -165,10 +167,23 @@ class Line(_Listener):
 
         return await asyncio.to_thread(post)
 
+    @classmethod
+    async def answer(
+        cls, worker: DaphneServer, call_sid: str, phone: str, parameters: dict[str, str]
+    ) -> Line:
+        """A customer answering a call we placed (a callback): the Media Stream Twilio opens
+        from the TwiML given when the call was placed, with its <Parameter>s (token and all)."""
+        line = cls(call_sid, phone)
+        await line._stream(worker, parameters)
+        return line
+
     async def stream_from(self, worker: DaphneServer) -> None:
         """The webhook, then the Media Stream its TwiML names, on `worker`."""
         twiml = await self.webhook(worker)
         token = twiml.split('name="token" value="')[1].split('"')[0]
+        await self._stream(worker, {"token": token})
+
+    async def _stream(self, worker: DaphneServer, parameters: dict[str, str]) -> None:
         stream_url = f"wss://{urllib.parse.urlsplit(PUBLIC_BASE_URL).netloc}/ws/twilio"
         signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(stream_url, {})
         self.close_code = None
@@ -186,7 +201,7 @@ class Line(_Listener):
             "start": {
                 "accountSid": "AC" + "0" * 32, "streamSid": self.stream_sid,
                 "callSid": self.call_sid, "tracks": ["inbound"],
-                "customParameters": {"token": token},
+                "customParameters": parameters,
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         })  # fmt: skip
@@ -196,6 +211,11 @@ class Line(_Listener):
         webhook again (on `worker`, where the balancer would send it) and stream anew."""
         await self.wait_for(lambda: self.close_code is not None, "the stream's end", 30)
         await self.stream_from(worker)
+
+    def heard(self, last: int) -> bytes:
+        """The µ-law audio of the last `last` media messages the caller received."""
+        return b"".join(base64.b64decode(json.loads(m)["media"]["payload"])
+                        for m in self.audio[-last:])  # fmt: skip
 
     async def hang_up(self) -> None:
         await self._send({

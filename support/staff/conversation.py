@@ -66,8 +66,8 @@ def staff_line(kind: str, name: str, text: str = "") -> str:
             return f"{name} stopped listening."
         case "whisper":
             return f"{name} whispered to the agent: {text}"
-        case "take_over":
-            return f"{name} took over the call."
+        case "take_over":  # with a text when it was not taken from the agent (a callback)
+            return f"{name} took over the call" + (f" ({text})." if text else ".")
         case "hand_back":
             return f"{name} handed back to the agent" + (f": {text}" if text else ".")
         case "end_call":

@@ -1,0 +1,130 @@
+"""A callback answered, in real Chromium: the lead who dialled it holds the call from the
+start, with no microphone yet (contract sections 8 and 9).
+
+Arjun, a support lead whose microphone plays 1000 Hz, dialled Asha back ("Call now"); she
+answers, and Twilio opens the call's Media Stream to a real daphne. Arjun's live call view
+says he holds the call and offers "Start my microphone" (the browser needs a click to open a
+microphone); once he presses it, Asha's phone line carries his voice as µ-law at his pitch.
+
+    Twilio's side (this loop) ──▶ daphne ──▶ FakeLiveServer (silent: a person holds the call)
+    Chromium (Arjun, 1000 Hz) ──┘
+
+Screenshots go to test-artifacts/livestaff/, beside those of test_live_calls_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from playwright.async_api import Browser, expect
+
+from callbacks.models import Callback
+from callbacks.tests.conftest import make_callback, today_at
+from continuity.tests.callers import PHONE_ENV, Line
+from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
+    DESK,
+    STAFF_HZ,
+    asha,
+    browsers,
+    cookies,
+    dominant_hz,
+    person,
+    shots,
+    until,
+)
+from realtime.audio import ulaw_decode
+from realtime.phone import outbound, security
+from realtime.tests.fake_live import FakeLiveServer
+from support.models import Customer
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CALL_SID = "CA" + "7" * 32
+ASHA_PHONE = "+919800000101"
+
+
+@pytest_asyncio.fixture
+async def silent_agent() -> AsyncIterator[FakeLiveServer]:
+    async with FakeLiveServer() as live:
+        yield live
+
+
+@pytest_asyncio.fixture
+async def server(
+    django_db_setup: Any, silent_agent: FakeLiveServer
+) -> AsyncIterator[DaphneServer]:
+    with DaphneServer(gemini_live_url=silent_agent.url, env=PHONE_ENV) as server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
+def dialled_callback(asha: Customer) -> None:  # noqa: F811
+    """Asha's callback, dialled by Arjun: Twilio's REST API gave the call CALL_SID."""
+    make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(call_sid=CALL_SID, assignee="arjun")
+
+
+async def call_of(callback_id: str) -> str:
+    """The call the answered callback became, once the server has linked them."""
+    async with asyncio.timeout(15):
+        while True:
+            found = await Callback.objects.filter(callback_id=callback_id).afirst()
+            if found is not None and str(found.call_id or "").startswith("CALL-"):
+                return str(found.call_id)
+            await asyncio.sleep(0.1)
+
+
+async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hears_them(
+    asha: Customer,  # noqa: F811
+    cookies: dict[str, str],  # noqa: F811
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],  # noqa: F811
+) -> None:
+    _, staff_browser = browsers
+    problems: list[str] = []
+    await sync_to_async(dialled_callback)(asha)
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
+                                                                 "arjun"))  # fmt: skip
+    line = await Line.answer(server, CALL_SID, ASHA_PHONE, {
+        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
+    })  # fmt: skip
+    try:
+        call_id = await call_of("CBK-ASHA01")
+        _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+
+        # He holds the call already, and is asked to start his microphone.
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        start = arjun.get_by_role("button", name="Start my microphone")
+        await expect(start).to_be_enabled()
+        await expect(arjun.get_by_text("You hold this call: start your microphone to talk.")
+                     ).to_be_visible()  # fmt: skip
+        await expect(arjun.get_by_role("button", name="Hand back")).to_be_visible()
+        await expect(arjun.locator("ol.conversation")).to_contain_text(
+            "Arjun Mehta took over the call (a callback they placed).")  # fmt: skip
+        await shots(arjun, "11-callback-answered-microphone-off")
+
+        # He starts it: Asha's line carries his 1000 Hz, as a phone hears it (8 kHz µ-law).
+        before = len(line.audio)
+        await start.click()
+        await expect(start).to_be_hidden()
+        await line.wait_for(lambda: len(line.audio) >= before + 100, "Arjun's voice", 20)
+        assert dominant_hz(list(ulaw_decode(line.heard(50))), 8_000) == pytest.approx(
+            STAFF_HZ, abs=15
+        )
+        await until(arjun, "window.liveCallDebug.mic.framesSent > 10")
+        await shots(arjun, "12-callback-talking")
+
+        # Asha hangs up: Arjun's view says the call has ended.
+        await line.hang_up()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        if line.ws is not None:
+            await line.ws.close()
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
