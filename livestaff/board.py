@@ -122,6 +122,13 @@ class LiveCallPage:
     def live(self) -> bool:
         return self.detail.row.ended_at is None
 
+    @property
+    def since(self) -> str:
+        """When the record painted was last written (ISO): the page's socket asks the call
+        for what came after (livestaff/presenting.py `backlog`)."""
+        seen = self.detail.record.get("last_seen_at")
+        return seen.isoformat() if isinstance(seen, dt.datetime) else ""
+
 
 def live_call_page(call_id: str) -> LiveCallPage | None:
     """One call with its conversation so far (None when there is no such call)."""

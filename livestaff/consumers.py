@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -59,7 +60,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
-        await self._act("watch")
+        # `since`: when the record the page was painted from was written; the call sends
+        # what came after it (a `backlog`), as the page cannot have shown it.
+        since = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("since", [""])
+        await self._act("watch", since=since[0][:64])
 
     async def disconnect(self, code: int) -> None:
         if not self.joined:
@@ -89,11 +93,11 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
 
     # --- to the call --------------------------------------------------------------------------
 
-    async def _act(self, kind: str, text: str = "") -> None:
+    async def _act(self, kind: str, text: str = "", **fields: str) -> None:
         carrier = await self._carrier_now()
         message = {
             "type": "staff.action", "call_id": self.call_id, "kind": kind, "text": text,
-            "staff": self.staff, "reply_to": self.channel_name,
+            "staff": self.staff, "reply_to": self.channel_name, **fields,
         }  # fmt: skip
         if carrier is None or not await send_to_channel(carrier, message):
             await self.send(text_data=protocol.error("not_live", "This call is not live."))

@@ -8,6 +8,8 @@ call arrives with its `line` (livestaff/consumers.py), so nothing is worded twic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from support.staff.conversation import tool_entry
@@ -43,7 +45,10 @@ def doing_words(doing: str) -> str:
 def for_staff(event: dict[str, Any]) -> dict[str, Any]:
     """A call's event as a staff page shows it: a finished `tool` event gains `line` (what it
     did, in one sentence), `ok` and `raw` (tool, time taken, arguments, result as JSON), as
-    the call page's conversation has them. Other events pass unchanged."""
+    the call page's conversation has them; a `backlog`'s events each do. Others pass
+    unchanged."""
+    if event.get("type") == "backlog":
+        return {**event, "events": [for_staff(each) for each in event.get("events") or []]}
     if event.get("type") != "tool" or event.get("status") not in ("done", "failed"):
         return event
     result, args = event.get("result"), event.get("args")
@@ -53,3 +58,38 @@ def for_staff(event: dict[str, Any]) -> dict[str, Any]:
     entry = tool_entry({"name": event.get("name", ""), "args": args, "result": result,
                         "ok": ok, "ms": event.get("ms", "?")}, at="")  # fmt: skip
     return {**event, "line": entry.text, "ok": entry.ok, "raw": entry.raw}
+
+
+def backlog(
+    recent: Iterable[tuple[datetime, str, dict[str, Any]]], since: str
+) -> list[dict[str, Any]]:
+    """What a live call view painted from the record as of `since` (the record's
+    `last_seen_at`, ISO) has not seen: the call's lines, tool calls and whispers added to the
+    record after it (`recent`: realtime/call_record.py), as the live events that carried them,
+    each with its `at`. Empty when `since` is missing or unreadable."""
+    try:
+        painted = datetime.fromisoformat(since)
+    except (TypeError, ValueError):
+        return []
+    if painted.tzinfo is None:  # the database keeps UTC
+        painted = painted.replace(tzinfo=UTC)
+    events = []
+    for added, kind, entry in recent:
+        if added <= painted:
+            continue
+        if kind == "transcript":
+            events.append({"type": "transcript", "role": entry.get("role"),
+                           "text": entry.get("text", ""), "final": True,
+                           "at": _iso(entry.get("at"))})  # fmt: skip
+        elif kind == "tool_calls":
+            events.append({"type": "tool", "name": entry.get("name", ""), "status": "done",
+                           "result": entry.get("result"), "args": entry.get("args"),
+                           "ms": entry.get("ms"), "at": _iso(entry.get("started_at"))})  # fmt: skip
+        elif kind == "staff_events" and entry.get("kind") == "whisper":
+            events.append({"type": "whisper", "staff": entry.get("staff", ""),
+                           "text": entry.get("text", ""), "at": _iso(entry.get("at"))})  # fmt: skip
+    return events
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None

@@ -4,6 +4,11 @@ Staff -> server: JSON actions (`listen`, `whisper`, `take_over`, `hand_back`, `e
 while taking over, binary frames of the staff member's microphone (PCM16 mono 16 kHz).
 Server -> staff: JSON events (`state`, the call's `transcript` and `tool` events, `error`) and,
 after `listen`, binary frames whose first byte names the source.
+
+`?since=<ISO time>` on the socket's URL: when the record the page was painted from was written
+(its `last_seen_at`). Right after `state` the call then sends `{"type": "backlog", "events":
+[...]}`: its transcript lines, tool calls and whispers added after that time, as the events
+that carried them, each with its `at`, so a page loses nothing said while it opened.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,9 @@ MAX_LINES = 2_000
 MAX_TOOL_CALLS = 300
 MAX_TOOL_JSON_CHARS = 4_000  # a tool call's arguments, and its result, as JSON
 MAX_EVENTS = 500  # stalls and staff events
+# Entries kept after they are written, with when they were added: what a staff page opened a
+# moment ago may have missed (livestaff/presenting.py `backlog`).
+RECENT_KEPT = 100
 
 CLOSE_RETRY_S = 300.0
 
@@ -95,6 +99,8 @@ class CallRecord:
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        # (added at, to the millisecond as the database keeps `last_seen_at`; list; entry)
+        self.recent: deque[tuple[datetime, str, dict[str, Any]]] = deque(maxlen=RECENT_KEPT)
 
     async def open(self, **fields: Any) -> None:
         """Insert the record (extra `fields` are stored too) and start writing it."""
@@ -157,6 +163,9 @@ class CallRecord:
         else:
             self._counts[list_name] = self._counts.get(list_name, 0) + 1
             self._pending.setdefault(list_name, []).append(entry)
+            added = now()
+            self.recent.append((added.replace(microsecond=added.microsecond // 1000 * 1000),
+                                list_name, entry))  # fmt: skip
         self._dirty.set()
 
     # --- writing ------------------------------------------------------------------------------

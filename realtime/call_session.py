@@ -47,6 +47,7 @@ from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
 from livestaff.link import StaffLink
+from livestaff.presenting import backlog
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
 from realtime import caller_events as ce
@@ -627,6 +628,9 @@ class CallSession:
         match kind:
             case "watch":
                 self._staff.reply(reply_to, self.state())
+                missed = backlog(self._record.recent, str(message.get("since") or ""))
+                if missed:  # what the page, painted from the record, cannot have shown yet
+                    self._staff.reply(reply_to, {"type": "backlog", "events": missed})
                 return
             case "listen":
                 self._staff.listeners[username] = reply_to

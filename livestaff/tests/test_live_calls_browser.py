@@ -18,10 +18,11 @@ Screenshots of every page and state, at 1280 and 390 px, go to test-artifacts/li
 from __future__ import annotations
 
 import asyncio
+import time
 import wave
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from livestaff.tests.conftest import LEAD
 from realtime.tests.browser.conftest import FAKE_MICROPHONE_ARGS
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from support.models import Customer, Order, OrderItem
+from support.mongo import sync_db
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer, server_environment
 
@@ -134,6 +136,7 @@ async def fake_agent() -> AsyncIterator[FakeLiveServer]:
                 "reason": "Biryani arrived cold; wants a person", "priority": "high",
                 "order_id": "ORD-1001"}}])  # fmt: skip
             await session.wait_for_tool_response(timeout=WAIT_S)
+            await asyncio.sleep(0.05)  # apart from the ticket in the record, as a model would be
             await session.send_transcript("agent", "I'm fetching a colleague for you now.",
                                           finished=True)  # fmt: skip
 
@@ -315,6 +318,72 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         assert problems == []
     finally:
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    customer_browser, staff_browser = browsers
+    problems: list[str] = []
+    _, customer = await person(customer_browser, server, PHONE, problems)
+    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    try:
+        await customer.goto(server.url + "/")
+        await customer.get_by_role("button", name="Start call").click()
+        await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
+        call_id, said_at = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
+
+        # The page is painted from the record as it was just before the agent's last line
+        # (as if the line came while the page loaded): its socket must bring the line. The
+        # painting is wound back once the page is parsed, before its scripts run.
+        since = (said_at - timedelta(microseconds=1)).isoformat()
+        await arjun.add_init_script(script=WIND_BACK % {"since": since,
+                                                        "words": "fetching a colleague"})
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        conversation = arjun.locator("ol.conversation")
+        line = conversation.get_by_text("I'm fetching a colleague for you now.")
+        await expect(line).to_have_count(1)
+        classes = await conversation.locator("li").evaluate_all(
+            "items => items.map(item => item.className)")  # fmt: skip
+        assert classes.index("turn agent") > classes.index("tool ok")  # after the escalation
+        await arjun.wait_for_timeout(500)  # nothing else arrives twice
+        await expect(line).to_have_count(1)
+        await expect(conversation.locator("li.tool")).to_have_count(1)
+        await shots(arjun, "13-live-call-caught-up", widths=(DESK,))
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+# Run on the live call view as it finishes parsing (readyState "interactive" comes before
+# deferred and module scripts run): the painting loses the agent's turn with `words`, and
+# says it was read just before that turn was written.
+WIND_BACK = """
+document.addEventListener("readystatechange", () => {
+  if (document.readyState !== "interactive") return;
+  for (const turn of document.querySelectorAll("ol.conversation li.turn.agent")) {
+    if (turn.textContent.includes("%(words)s")) turn.remove();
+  }
+  document.getElementById("live-call").dataset.since = "%(since)s";
+});
+"""
+
+
+def _agents_last_line(words: str) -> tuple[str, datetime]:
+    """The open call whose agent said `words`, once its record holds it, and when."""
+    for _ in range(100):
+        call = sync_db().calls.find_one({"ended_at": None, "transcript.text": {"$regex": words}})
+        if call is not None:
+            line = next(t for t in call["transcript"] if words in t["text"])
+            return str(call["call_id"]), line["at"]
+        time.sleep(0.1)
+    raise AssertionError(f"no open call's record has {words!r}")
 
 
 async def note_with(session: FakeSession, text: str) -> str:

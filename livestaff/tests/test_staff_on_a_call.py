@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
 from support import mongo
 from support.models import Customer
 from voiceproject.asgi import application
@@ -60,11 +61,12 @@ class StaffPage:
 
     @classmethod
     async def open(
-        cls, call_id: str, username: str, group: str | None, first_name: str = ""
+        cls, call_id: str, username: str, group: str | None, first_name: str = "",
+        query: str = "",
     ) -> StaffPage:
         cookie = await sync_to_async(_staff_cookie)(username, group, first_name)
         communicator = WebsocketCommunicator(
-            application, f"/ws/staff/calls/{call_id}",
+            application, f"/ws/staff/calls/{call_id}" + (f"?{query}" if query else ""),
             headers=[(b"origin", b"http://testserver"),
                      (b"cookie", f"sessionid={cookie}".encode())],
         )  # fmt: skip
@@ -157,6 +159,49 @@ async def test_a_call_that_is_not_live_says_so(asha: Customer, live: FakeLiveSer
     error = await late.next_event("error")
 
     assert error["code"] == "not_live"
+
+
+async def test_a_page_opened_a_moment_late_is_sent_what_its_painting_missed(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    session = live.session
+    # The live call view is painted from the record as it was written at `last_seen_at`...
+    painted = (await call_record(call_id))["last_seen_at"]
+    # ... and before its socket is open the agent answers and a colleague whispers.
+    await session.send_tool_call([{"name": "check_order_status", "args": {}}])
+    await session.wait_for_tool_response()
+    await session.send_transcript("agent", "Your biryani left at noon.", finished=True)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.send({"type": "whisper", "text": "Offer a goodwill credit."})
+    await session.wait_for_note()  # the greeting
+    await session.wait_for_note()  # the whisper
+
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera",
+                                 query=urlencode({"since": painted.isoformat()}))  # fmt: skip
+    await meera.next_event("state")
+    backlog = (await meera.next_event("backlog"))["events"]
+
+    assert [(e["type"], e.get("text") or e.get("name")) for e in backlog] == [
+        ("tool", "check_order_status"),
+        ("transcript", "Your biryani left at noon."),
+        ("whisper", "Offer a goodwill credit."),
+    ]
+    tool = backlog[0]
+    assert tool["ok"] and tool["line"]  # worded as the call page words it
+    assert all(e["at"] for e in backlog)
+    # A page painted from a later record (or with no `since`) is sent no backlog.
+    await asyncio.sleep(1.2)  # the record has been written since the whisper
+    later = (await call_record(call_id))["last_seen_at"]
+    kavya = await StaffPage.open(call_id, "kavya", AGENT_GROUP, "Kavya",
+                                 query=urlencode({"since": later.isoformat()}))  # fmt: skip
+    await kavya.next_event("state")
+    with pytest.raises(TimeoutError):
+        await kavya.next_event("backlog", timeout=0.5)
+    for page in (arjun, meera, kavya):
+        await page.leave()
+    await call.send({"type": "end"})
 
 
 # --- listening and whispering ----------------------------------------------------------------

@@ -81,8 +81,26 @@ function show(kind, text, link) {
 // --- the conversation --------------------------------------------------------------------------
 
 const pending = {}; // role -> the <li> of an utterance still being captioned
+// What the page painted was read from the call's record as of `since`; once the socket is
+// open the call sends what was added after it (`backlog`), which may overlap what the socket
+// itself brought meanwhile. `seen` names the lines the socket brought, `firstLive` is the first
+// line added since the socket last opened: the backlog's lines go before it.
+const seen = new Set();
+let firstLive = null;
 
-function line(className, speaker, build) {
+function seenKey(event) {
+  switch (event.type) {
+    case "transcript":
+      return event.final ? `t ${event.role} ${event.text}` : null;
+    case "tool":
+      return event.line ? `x ${event.name} ${JSON.stringify(event.args)}` : null;
+    case "whisper":
+      return `w ${event.staff} ${event.text}`;
+  }
+  return null;
+}
+
+function line(className, speaker, build, at) {
   const empty = ui.conversation.querySelector("li.empty");
   if (empty) empty.remove();
   const li = document.createElement("li");
@@ -91,11 +109,34 @@ function line(className, speaker, build) {
   whoSpan.className = "who";
   whoSpan.textContent = speaker;
   const time = document.createElement("time");
-  time.textContent = now();
+  time.textContent = at ? mmss((Date.parse(at) - startedAt) / 1000) : now();
   li.append(whoSpan, time);
   build(li);
   ui.conversation.append(li);
+  firstLive ??= li;
   return li;
+}
+
+/** Lines the page missed between its painting and its socket: before the live ones. */
+function onBacklog(events) {
+  const anchor = firstLive && firstLive.isConnected ? firstLive : null;
+  const keep = firstLive;
+  for (const event of events) {
+    const key = seenKey(event);
+    if (key === null || seen.has(key)) continue;
+    seen.add(key);
+    let li = null;
+    if (event.type === "transcript") {
+      const speaker = event.role === "user" ? "customer" : "agent";
+      li = line(`turn ${speaker}`, speaker === "customer" ? customerName : "Agent", (item) => paragraph(item, event.text), event.at);
+    } else if (event.type === "tool") {
+      li = toolLine(event);
+    } else if (event.type === "whisper") {
+      li = whisperLine(event);
+    }
+    if (li) ui.conversation.insertBefore(li, anchor);
+  }
+  firstLive = keep;
 }
 
 function paragraph(li, text) {
@@ -117,8 +158,12 @@ function transcript({ role, text, final }) {
   if (final) delete pending[role];
 }
 
+function whisperLine(event) {
+  return line("whisper", "Whisper", (li) => paragraph(li, `${event.staff === me ? "You" : who(event.staff)}: ${event.text}`), event.at);
+}
+
 function toolLine(event) {
-  line(`tool ${event.ok ? "ok" : "failed"}`, "Agent", (li) => {
+  return line(`tool ${event.ok ? "ok" : "failed"}`, "Agent", (li) => {
     const details = document.createElement("details");
     const summary = document.createElement("summary");
     if (!event.ok) {
@@ -146,7 +191,7 @@ function toolLine(event) {
     }
     details.append(summary, raw);
     li.append(details);
-  });
+  }, event.at);
 }
 
 function note(text, className = "note") {
@@ -277,7 +322,12 @@ function send(message) {
 function onEvent(event) {
   debug.events.push(event);
   if (debug.events.length > DEBUG_EVENTS_KEPT) debug.events.shift();
+  const key = seenKey(event);
+  if (key !== null) seen.add(key);
   switch (event.type) {
+    case "backlog":
+      onBacklog(event.events || []);
+      break;
     case "state":
       onState(event);
       break;
@@ -288,7 +338,7 @@ function onEvent(event) {
       if (event.line) toolLine(event);
       break;
     case "whisper":
-      line("whisper", "Whisper", (li) => paragraph(li, `${event.staff === me ? "You" : who(event.staff)}: ${event.text}`));
+      whisperLine(event);
       break;
     case "agent_changed":
       note(event.mode === "human" ? `${event.name} took over the call.` : "Handed back to the agent.");
@@ -329,10 +379,12 @@ function callEnded(reason) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}`);
+  const since = encodeURIComponent(root.dataset.since || "");
+  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}?since=${since}`);
   socket.binaryType = "arraybuffer";
   socket.addEventListener("open", () => {
     debug.connected = true;
+    firstLive = null;
     reconnectDelay = 500;
     if (listening) send({ type: "listen" }); // back after a blip: the server forgot us
     setControls();
