@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,12 +37,16 @@ DrainCallback = Callable[[], Awaitable[None]]
 
 @dataclass(frozen=True)
 class LiveCall:
-    """A call this process carries, as registered."""
+    """A call this process carries, as registered; `context` is the registering code's (its
+    call's log context), in which `on_drain` runs."""
 
     call_id: str
     channel: str
     since: float = field(default_factory=time.time)  # epoch seconds
     on_drain: DrainCallback | None = field(default=None, repr=False, compare=False)
+    context: contextvars.Context = field(
+        default_factory=contextvars.copy_context, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ProcessCalls:
         if self._emptied is not None and self._emptied.done():  # a late arrival while draining
             self._emptied = asyncio.get_running_loop().create_future()
         if self._told and on_drain is not None:
-            self._run(on_drain, f"call {call_id}")
+            self._run(on_drain, f"call {call_id}", self._calls[call_id].context)
 
     def unregister_call(self, call_id: str) -> None:
         """The call ended or moved away. Unknown ids are ignored, so calling twice is safe."""
@@ -129,7 +134,7 @@ class ProcessCalls:
             self._run(callback, "drain callback")
         for call in list(self._calls.values()):
             if call.on_drain is not None:
-                self._run(call.on_drain, f"call {call.call_id}")
+                self._run(call.on_drain, f"call {call.call_id}", call.context)
         await self._until_empty(deadline - time.monotonic())
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
@@ -143,7 +148,9 @@ class ProcessCalls:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._emptied), max(0.0, timeout))
 
-    def _run(self, callback: DrainCallback, what: str) -> None:
+    def _run(
+        self, callback: DrainCallback, what: str, context: contextvars.Context | None = None
+    ) -> None:
         async def guarded() -> None:
             try:
                 await callback()
@@ -152,7 +159,9 @@ class ProcessCalls:
             except Exception:
                 log.exception("draining: %s failed", what)
 
-        task = asyncio.get_running_loop().create_task(guarded(), name=f"drain {what}")
+        task = asyncio.get_running_loop().create_task(
+            guarded(), name=f"drain {what}", context=context
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import logging
 import sys
@@ -203,8 +204,10 @@ def drain_on_sigterm() -> None:
     from twisted.internet import reactor
 
     def sigterm(number: int, frame: FrameType | None) -> None:
-        # A signal handler: only hand over to the reactor's thread, as Twisted's own does.
-        reactor.callFromThread(_sigterm_received)
+        # A signal handler: only hand over to the reactor's thread, as Twisted's own does. It
+        # interrupts whichever call's task was running: drain in a context of its own, or
+        # every line the drain logs would name that call.
+        reactor.callFromThread(contextvars.Context().run, _sigterm_received)
 
     reactor.sigTerm = sigterm
 

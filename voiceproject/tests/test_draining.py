@@ -6,6 +6,7 @@ First the bookkeeping itself (voiceproject/draining.py), then a real daphne taki
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import signal
@@ -20,6 +21,7 @@ from django.test import AsyncClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from postcall import logs as log_context
 from voiceproject import draining
 from voiceproject.draining import ProcessCalls
 from voiceproject.tests.live_server import DaphneServer
@@ -120,6 +122,26 @@ async def test_a_call_arriving_while_draining_is_told_at_once() -> None:
     await asyncio.wait_for(late.told.wait(), 1)
 
     assert (await drain).left == ()
+
+
+async def test_each_calls_drain_runs_in_its_own_log_context_not_the_interrupted_one() -> None:
+    calls, told = ProcessCalls(), []
+
+    async def tell() -> None:
+        told.append(log_context.call_id.get())
+
+    for call_id in ("CALL-A", "CALL-B"):  # each registered by its call, in its context
+        contextvars.Context().run(_register_in_context, calls, call_id, tell)
+    log_context.call_id.set("CALL-RUNNING")  # the call a signal interrupted
+
+    await contextvars.Context().run(asyncio.ensure_future, calls.drain(bound_s=0.2))
+
+    assert sorted(told) == ["CALL-A", "CALL-B"]
+
+
+def _register_in_context(calls: ProcessCalls, call_id: str, on_drain: Any) -> None:
+    log_context.call_id.set(call_id)
+    calls.register_call(call_id, on_drain=on_drain)
 
 
 def test_the_registry_lists_calls_oldest_first_and_forgets_twice_safely() -> None:
