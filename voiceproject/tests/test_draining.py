@@ -136,7 +136,7 @@ async def test_each_calls_drain_runs_in_its_own_log_context_not_the_interrupted_
 
     await contextvars.Context().run(asyncio.ensure_future, calls.drain(bound_s=0.2))
 
-    assert sorted(told) == ["CALL-A", "CALL-B"]
+    assert sorted(str(call_id) for call_id in told) == ["CALL-A", "CALL-B"]
 
 
 def _register_in_context(calls: ProcessCalls, call_id: str, on_drain: Any) -> None:
