@@ -80,6 +80,7 @@ GOAL_OTHERS = 1.10
 # frames of 40 ms, so a frame is told from its namesakes unless it is 16 s late.
 LEVELS, LEVEL_BASE, LEVEL_STEP = 400, -20_000, 100
 STAFF_FRAME_SAMPLES = 640  # 40 ms at 16 kHz
+LEAD_FRAME_BYTES_24K = 960 * 2  # one of those frames as the customer hears it
 
 
 def level_frame(number: int) -> bytes:
@@ -250,8 +251,12 @@ class Customer:
         held = False
         async for message in ws:
             if isinstance(message, bytes):
-                if held and (residue := frame_residue(message)) is not None:
-                    self.path.customer_heard(residue, time.perf_counter_ns())
+                if held:  # a message may carry several of the lead's frames (livestaff/link.py)
+                    at_ns = time.perf_counter_ns()
+                    for start in range(0, len(message), LEAD_FRAME_BYTES_24K):
+                        chunk = message[start : start + LEAD_FRAME_BYTES_24K]
+                        if (residue := frame_residue(chunk)) is not None:
+                            self.path.customer_heard(residue, at_ns)
                 continue
             event = json.loads(message)
             if event["type"] == "agent_changed":
