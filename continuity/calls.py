@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +53,9 @@ class StoredCall:
     ended: bool
     verified: bool
     call_sid: str
+    # How many entries each list of the record holds already: the record's caps count them
+    # (realtime/call_record.py), so a call moved many times is bounded like any other.
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -67,6 +70,7 @@ class StoredCall:
             ended=doc.get("ended_at") is not None,
             verified=bool(doc.get("verified", doc.get("channel") != "phone")),
             call_sid=str(doc.get("call_sid") or ""),
+            sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
         )
 
 
@@ -76,14 +80,25 @@ _FIELDS = {
 }  # fmt: skip
 
 
+# The record's lists, counted in the database rather than read (a transcript can be megabytes).
+_SIZES = {
+    name: {"$size": {"$ifNull": [f"${name}", []]}}
+    for name in ("transcript", "tool_calls", "staff_events", "stalls")
+}
+
+
 async def find_call(*, call_id: str = "", call_sid: str = "") -> StoredCall | None:
     """The call with this id (or, for a phone call, Twilio's CallSid), ended or not."""
     query = {"call_id": call_id} if call_id else {"call_sid": call_sid}
     if not (call_id or call_sid):
         return None
     with pymongo.timeout(LOOKUP_TIMEOUT_S):
-        doc = await mongo.async_db().calls.find_one(query, _FIELDS, sort=[("started_at", -1)])
-    return StoredCall.from_document(doc) if doc else None
+        cursor = await mongo.async_db().calls.aggregate([
+            {"$match": query}, {"$sort": {"started_at": -1}}, {"$limit": 1},
+            {"$project": {**_FIELDS, "sizes": _SIZES}},
+        ])  # fmt: skip
+        found = await cursor.to_list()
+    return StoredCall.from_document(found[0]) if found else None
 
 
 async def take_over(call: StoredCall) -> bool:

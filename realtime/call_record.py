@@ -81,6 +81,7 @@ class CallRecord:
         channel: str,
         owner: str | None = None,
         on_lost: Callable[[], None] | None = None,
+        counts: dict[str, int] | None = None,
     ) -> None:
         self.call_id = call_id
         self.user_id = user_id
@@ -89,7 +90,8 @@ class CallRecord:
         self._on_lost = on_lost
         self.lost = False
         self._pending: dict[str, list[dict[str, Any]]] = {}
-        self._counts: dict[str, int] = {}  # entries accepted so far, per list
+        # Entries accepted so far, per list (`counts`: those of a record this call resumes).
+        self._counts: dict[str, int] = dict(counts or {})
         self._dropped: dict[str, int] = {}
         self._usage: dict[str, int] = {}
         self._set: dict[str, Any] = {}

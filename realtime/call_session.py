@@ -150,7 +150,7 @@ class CallSession:
         self._caller = caller
         self._record = CallRecord(
             call_id=self.call_id, user_id=self.record_user_id, channel=channel,
-            on_lost=self._lost,
+            on_lost=self._lost, counts=resuming.sizes if resuming else None,
         )  # fmt: skip
         self._live = LiveClient(
             url=settings.GEMINI_LIVE_URL,

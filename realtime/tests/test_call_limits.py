@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from continuity.calls import close_abandoned
+from continuity.calls import close_abandoned, find_call
 from realtime import call_record, tokens
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone, webhook
@@ -137,6 +137,29 @@ async def test_a_record_whose_lists_are_full_counts_what_it_dropped(db: Any) -> 
     assert stored is not None
     assert len(stored["transcript"]) == call_record.MAX_LINES
     assert stored["dropped"] == {"transcript": 3}
+
+
+async def test_a_call_carried_on_by_another_process_is_capped_with_what_it_held(db: Any) -> None:
+    first = call_record.CallRecord(call_id="CALL-moved", user_id=None, channel="web")
+    await first.open()
+    for n in range(call_record.MAX_LINES - 2):
+        first.add_transcript("user", f"line {n}")
+    await first.detach()  # the call moves: the next process resumes the record
+
+    moved = await find_call(call_id="CALL-moved")
+    assert moved is not None and moved.sizes["transcript"] == call_record.MAX_LINES - 2
+    second = call_record.CallRecord(call_id="CALL-moved", user_id=None, channel="web",
+                                    counts=moved.sizes)  # fmt: skip
+    second.start_writing()
+    for n in range(5):
+        second.add_transcript("agent", f"after the move {n}")
+    await second.close("caller_left")
+
+    stored = await mongo.async_db().calls.find_one({"call_id": "CALL-moved"})
+    assert stored is not None
+    assert len(stored["transcript"]) == call_record.MAX_LINES
+    assert stored["dropped"] == {"transcript": 3}
+    assert moved.sizes["tool_calls"] == 0 and moved.sizes["staff_events"] == 0
 
 
 async def test_a_record_the_database_could_not_close_is_closed_when_it_returns(
