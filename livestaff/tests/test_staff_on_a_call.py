@@ -192,8 +192,10 @@ async def test_a_page_opened_a_moment_late_is_sent_what_its_painting_missed(
     assert tool["ok"] and tool["line"]  # worded as the call page words it
     assert all(e["at"] for e in backlog)
     # A page painted from a later record (or with no `since`) is sent no backlog.
-    await asyncio.sleep(1.2)  # the record has been written since the whisper
-    later = (await call_record(call_id))["last_seen_at"]
+    async with asyncio.timeout(10):  # once the record holds the whisper
+        while not (record := await call_record(call_id)).get("staff_events"):
+            await asyncio.sleep(0.1)
+    later = record["last_seen_at"]
     kavya = await StaffPage.open(call_id, "kavya", AGENT_GROUP, "Kavya",
                                  query=urlencode({"since": later.isoformat()}))  # fmt: skip
     await kavya.next_event("state")
