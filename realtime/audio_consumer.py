@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -33,7 +32,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         # Channels itself stores None when there is no layer; its stubs say a layer is always set.
         self.channel_layer = None  # type: ignore[assignment]
-        self.base_send = self._sender(send)
+        self.base_send = send
         reason = "caller_left"
         try:
             while True:
@@ -46,19 +45,6 @@ class AudioConsumer(AsyncWebsocketConsumer):
             raise
         finally:
             await self.teardown(reason)
-
-    @staticmethod
-    def _sender(send: Any) -> Any:
-        """`send`, raising ConnectionError when the socket has closed under us (daphne's
-        autobahn raises a RuntimeError of its own), as the session's Caller side promises."""
-
-        async def send_or_gone(message: dict[str, Any]) -> None:
-            try:
-                await send(message)
-            except Disconnected as gone:
-                raise ConnectionResetError("the socket is closed") from gone
-
-        return send_or_gone
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
@@ -188,10 +189,13 @@ class VoiceConsumer(AudioConsumer):
     # --- the session's Caller side ----------------------------------------------------------
 
     async def deliver(self, item: ce.Delivery) -> None:
-        if isinstance(item, ce.AgentAudio):
-            await self.send(bytes_data=item.pcm24k)
-        else:
-            await self.send(text_data=bp.encode(item))
+        try:
+            if isinstance(item, ce.AgentAudio):
+                await self.send(bytes_data=item.pcm24k)
+            else:
+                await self.send(text_data=bp.encode(item))
+        except Disconnected as gone:  # daphne's: the socket closed under us (Caller.deliver)
+            raise ConnectionResetError("the page's socket is closed") from gone
 
     async def hang_up(self) -> None:
         await self.close(1000)

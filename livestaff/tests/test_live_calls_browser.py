@@ -219,9 +219,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await shots(arjun, "01-live-calls-empty")
 
         # Asha calls; the agent hears her and escalates.
-        await customer.goto(server.url + "/")
-        await customer.get_by_role("button", name="Start call").click()
-        await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
+        await calls_and_is_escalated(customer, server)
         session = fake_agent.session
 
         # Arjun's live page shows the call as it happens, with Join call and the briefing.
@@ -332,9 +330,7 @@ async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
     _, customer = await person(customer_browser, server, PHONE, problems)
     _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
     try:
-        await customer.goto(server.url + "/")
-        await customer.get_by_role("button", name="Start call").click()
-        await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
+        await calls_and_is_escalated(customer, server)
         call_id, said_at = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
 
         # The page is painted from the record as it was just before the agent's last line
@@ -384,6 +380,13 @@ def _agents_last_line(words: str) -> tuple[str, datetime]:
             return str(call["call_id"]), line["at"]
         time.sleep(0.1)
     raise AssertionError(f"no open call's record has {words!r}")
+
+
+async def calls_and_is_escalated(customer: Page, server: DaphneServer) -> None:
+    """The customer starts a call on the voice page; the fake agent hears her and escalates."""
+    await customer.goto(server.url + "/")
+    await customer.get_by_role("button", name="Start call").click()
+    await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
 
 
 async def note_with(session: FakeSession, text: str) -> str:

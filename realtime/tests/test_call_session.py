@@ -7,10 +7,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from autobahn.exception import Disconnected
 
 from realtime import caller_events as ce
 from realtime import live_protocol as lp
 from realtime.call_session import CallSession
+from realtime.consumers import VoiceConsumer
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.voice_harness import call_record
 from support.customers import CustomerRef
@@ -95,3 +97,17 @@ async def test_a_socket_closed_under_the_session_leaves_the_call_waiting_for_the
     assert record["ended_at"] is None  # not ended as a server error: the page may come back
     await session.close("caller_left")
     assert (await call_record(session.call_id))["end_reason"] == "caller_left"
+
+
+async def test_the_pages_consumer_reports_a_socket_closed_under_it_as_a_connection_error() -> None:
+    # What daphne's autobahn raises when a frame goes to a socket that has just closed.
+    async def closed(message: dict[str, Any]) -> None:
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer = VoiceConsumer()
+    consumer.base_send = closed  # type: ignore[assignment]  # any ASGI send will do
+
+    with pytest.raises(ConnectionError):
+        await consumer.deliver(ce.AgentAudio(b"\x00\x00" * 480))
+    with pytest.raises(ConnectionError):
+        await consumer.deliver(ce.TurnComplete())

@@ -113,14 +113,13 @@ function line(className, speaker, build, at) {
   li.append(whoSpan, time);
   build(li);
   ui.conversation.append(li);
-  firstLive ??= li;
+  if (!at) firstLive ??= li; // a live line (the backlog's carry their time)
   return li;
 }
 
 /** Lines the page missed between its painting and its socket: before the live ones. */
 function onBacklog(events) {
   const anchor = firstLive && firstLive.isConnected ? firstLive : null;
-  const keep = firstLive;
   for (const event of events) {
     const key = seenKey(event);
     if (key === null || seen.has(key)) continue;
@@ -136,7 +135,6 @@ function onBacklog(events) {
     }
     if (li) ui.conversation.insertBefore(li, anchor);
   }
-  firstLive = keep;
 }
 
 function paragraph(li, text) {

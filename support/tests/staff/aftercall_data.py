@@ -93,19 +93,8 @@ RECORDED_CALL_ID = "call-priya-recorded"
 def make_recorded_call(user_id: int) -> dt.datetime:
     """A short ended call whose three lines are said at SPOKEN's times, with its recording;
     returns its start."""
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
     lines = ["Hello, my order is late.", "Let me check that for you.", "Thank you."]
-    mongo.sync_db().calls.insert_one({
-        "call_id": RECORDED_CALL_ID, "user_id": user_id, "channel": "web",
-        "started_at": started, "ended_at": started + dt.timedelta(seconds=LENGTH_S),
-        "end_reason": "caller_hung_up", "outcome": "resolved_info",
-        "transcript": [{"role": "user" if side == "customer" else "agent", "text": text,
-                        "at": started + dt.timedelta(seconds=start)}
-                       for (start, _, side), text in zip(SPOKEN, lines, strict=True)],
-        "tool_calls": [], "usage": {},
-    })  # fmt: skip
-    store_recording(RECORDED_CALL_ID, started, ogg_recording())
-    return started
+    return _recorded_call(RECORDED_CALL_ID, user_id, lines, parts_at=(0.0,))
 
 
 MOVED_CALL_ID = "call-priya-moved"
@@ -116,20 +105,26 @@ def make_moved_call(user_id: int) -> dt.datetime:
     """A call that moved to another server MOVED_AT_S seconds in: its recording is in two
     parts, each LENGTH_S long with SPOKEN's lines, the second from MOVED_AT_S (the page shows
     five turns: the customer's lines either side of the move are one). Returns its start."""
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
     lines = ["Hello, my order is late.", "Let me check that for you.", "It was due at noon.",
              "Are you still there?", "Yes: it left the kitchen at 12:40.", "Thank you."]
-    said = [start + part * MOVED_AT_S for part in (0, 1) for start, _, _ in SPOKEN]
-    sides = [side for _ in (0, 1) for _, _, side in SPOKEN]
+    return _recorded_call(MOVED_CALL_ID, user_id, lines, parts_at=(0.0, MOVED_AT_S))
+
+
+def _recorded_call(call_id: str, user_id: int, lines: list[str],
+                   parts_at: tuple[float, ...]) -> dt.datetime:  # fmt: skip
+    """An ended call recorded in a part from each of `parts_at` (seconds into the call), each
+    part ogg_recording() with `lines` said at SPOKEN's times in it, in order."""
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    said = [(part + start, side) for part in parts_at for start, _, side in SPOKEN]
     mongo.sync_db().calls.insert_one({
-        "call_id": MOVED_CALL_ID, "user_id": user_id, "channel": "web",
-        "started_at": started, "ended_at": started + dt.timedelta(seconds=MOVED_AT_S + LENGTH_S),
+        "call_id": call_id, "user_id": user_id, "channel": "web",
+        "started_at": started, "ended_at": started + dt.timedelta(seconds=parts_at[-1] + LENGTH_S),
         "end_reason": "caller_hung_up", "outcome": "resolved_info",
         "transcript": [{"role": "user" if side == "customer" else "agent", "text": text,
                         "at": started + dt.timedelta(seconds=at)}
-                       for at, side, text in zip(said, sides, lines, strict=True)],
+                       for (at, side), text in zip(said, lines, strict=True)],
         "tool_calls": [], "usage": {},
     })  # fmt: skip
-    store_recording(MOVED_CALL_ID, started, ogg_recording())
-    store_recording(MOVED_CALL_ID, started + dt.timedelta(seconds=MOVED_AT_S), ogg_recording())
+    for part in parts_at:
+        store_recording(call_id, started + dt.timedelta(seconds=part), ogg_recording())
     return started
