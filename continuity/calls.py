@@ -87,14 +87,25 @@ _SIZES = {
 }
 
 
-async def find_call(*, call_id: str = "", call_sid: str = "") -> StoredCall | None:
-    """The call with this id (or, for a phone call, Twilio's CallSid), ended or not."""
+async def find_call(
+    *, call_id: str = "", call_sid: str = "", with_sizes: bool = False
+) -> StoredCall | None:
+    """The call with this id (or, for a phone call, Twilio's CallSid), ended or not.
+
+    `with_sizes` counts the record's lists too (StoredCall.sizes), which a process resuming
+    the call needs; a lookup of where the call is or whether it ended does not.
+    """
     query = {"call_id": call_id} if call_id else {"call_sid": call_sid}
     if not (call_id or call_sid):
         return None
+    calls = mongo.async_db().calls
+    newest = {"started_at": -1}
     with pymongo.timeout(LOOKUP_TIMEOUT_S):
-        cursor = await mongo.async_db().calls.aggregate([
-            {"$match": query}, {"$sort": {"started_at": -1}}, {"$limit": 1},
+        if not with_sizes:
+            doc = await calls.find_one(query, _FIELDS, sort=list(newest.items()))
+            return StoredCall.from_document(doc) if doc else None
+        cursor = await calls.aggregate([
+            {"$match": query}, {"$sort": newest}, {"$limit": 1},
             {"$project": {**_FIELDS, "sizes": _SIZES}},
         ])  # fmt: skip
         found = await cursor.to_list()

@@ -79,7 +79,7 @@ class VoiceConsumer(AudioConsumer):
             await local.attach(self)
             return local
         try:
-            call = await stored_calls.find_call(call_id=claim.call_id)
+            call = await stored_calls.find_call(call_id=claim.call_id, with_sizes=True)
             if call is None or call.ended or call.user_id != claim.user_id:
                 raise over
             if not await stored_calls.take_over(call):

@@ -164,7 +164,7 @@ class TwilioConsumer(AudioConsumer):
         if local is not None:
             await local.attach(self)
             return local
-        stored = await stored_calls.find_call(call_sid=call_sid)
+        stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True)
         if stored is not None:
             if stored.ended or not await stored_calls.take_over(stored):
                 return None

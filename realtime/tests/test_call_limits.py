@@ -146,8 +146,10 @@ async def test_a_call_carried_on_by_another_process_is_capped_with_what_it_held(
         first.add_transcript("user", f"line {n}")
     await first.detach()  # the call moves: the next process resumes the record
 
-    moved = await find_call(call_id="CALL-moved")
+    moved = await find_call(call_id="CALL-moved", with_sizes=True)
     assert moved is not None and moved.sizes["transcript"] == call_record.MAX_LINES - 2
+    where = await find_call(call_id="CALL-moved")  # where it is: nothing counted
+    assert where is not None and where.sizes == {} and where.call_id == "CALL-moved"
     second = call_record.CallRecord(call_id="CALL-moved", user_id=None, channel="web",
                                     counts=moved.sizes)  # fmt: skip
     second.start_writing()
