@@ -33,6 +33,7 @@ class Callback(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="callbacks",
     )

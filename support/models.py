@@ -41,6 +41,11 @@ class Customer(models.Model):
             models.Index(fields=["phone"], name="customers_phone"),
             models.Index(fields=["email"], name="customers_email"),
         ]
+        # The documents that belong to a customer (orders, refunds, calls, ...) hold its
+        # `user_id` through a ForeignKey with no index of its own (db_index=False): each of
+        # those collections leads a compound index with `user_id` (`*_customer_recent` and
+        # the like), which serves every lookup by customer, so a plain one would only cost
+        # every write (three of them in a refund).
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.user_id})"
@@ -97,6 +102,7 @@ class Order(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="orders",
     )
@@ -137,6 +143,7 @@ class Refund(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="refunds",
     )
@@ -185,6 +192,7 @@ class Complaint(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="complaints",
         null=True,
@@ -240,6 +248,7 @@ class Escalation(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="escalations",
         null=True,
@@ -306,6 +315,7 @@ class Call(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="calls",
         null=True,
@@ -381,6 +391,7 @@ class Goodwill(models.Model):
         to_field="user_id",
         db_column="user_id",
         db_constraint=False,
+        db_index=False,  # see Customer.Meta
         on_delete=models.DO_NOTHING,
         related_name="goodwill",
     )

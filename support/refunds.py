@@ -41,9 +41,10 @@ from support.policy import (
 
 log = logging.getLogger(__name__)
 
-# What lifetime spend and the policy read from each of a customer's orders.
+# What lifetime spend and the policy read from each of a customer's orders (and its `_id`,
+# which the refund's gate updates by).
 ORDER_POLICY_FIELDS = {
-    "_id": 0,
+    "_id": 1,
     "order_id": 1,
     "user_id": 1,
     "amount": 1,
@@ -100,7 +101,7 @@ async def refund_order(
     orders, tiers, wallet = await asyncio.gather(
         customer_orders(db, user_id),
         refund_tiers(db),
-        db.customers.find_one({"user_id": user_id}, {"_id": 0, "wallet_balance": 1}),
+        db.customers.find_one({"user_id": user_id}, {"_id": 1, "wallet_balance": 1}),
     )
     by_id = {doc["order_id"]: doc for doc in orders}
     found = order_ids.matching(order_id, list(by_id))
@@ -116,8 +117,9 @@ async def refund_order(
         raise RefundRefused("unavailable", NO_TIER_MESSAGE) from error
     if not isinstance(decision, Eligible):
         raise RefundRefused(decision.reason.value, REFUSAL_MESSAGES[decision.reason])
-    before = (wallet or {}).get("wallet_balance")
-    refund_id, balance = await _record(db, order, decision, reason, call_id, now, before)
+    if wallet is None:
+        raise RefundRefused("not_identified", NO_WALLET_MESSAGE)
+    refund_id, balance = await _record(db, order, decision, reason, call_id, now, wallet)
     return RefundDone(refund_id, found, decision.amount, decision.percent, decision.tier, balance)
 
 
@@ -141,7 +143,7 @@ async def _record(
     reason: str,
     call_id: str,
     now: datetime,
-    wallet_before: int | None,
+    wallet: Document,
 ) -> tuple[str, int]:
     """Mark the order refunded, record the refund and credit the wallet, all or nothing.
 
@@ -161,7 +163,7 @@ async def _record(
             "call_id": call_id,
             "created_at": now,
         }
-        apply = functools.partial(_apply, db, order, record, now, wallet_before)
+        apply = functools.partial(_apply, db, order, record, now, wallet)
         try:
             async with db.client.start_session() as session:
                 balance = await session.with_transaction(apply)
@@ -182,7 +184,7 @@ async def _apply(
     order: Document,
     record: Document,
     now: datetime,
-    wallet_before: int | None,
+    wallet: Document,
     session: AsyncClientSession,
 ) -> int | None:
     """The transaction's body: the new wallet balance, or None if the gate matched nothing."""
@@ -195,33 +197,30 @@ async def _apply(
     if gate.modified_count == 0:
         return None
     await db.refunds.insert_one(dict(record), session=session)
-    return await _credit(db, order["user_id"], record["amount"], wallet_before, session)
+    return await _credit(db, wallet, record["amount"], session)
 
 
 async def _credit(
-    db: AsyncDatabase[Document],
-    user_id: int,
-    amount: int,
-    before: int | None,
-    session: AsyncClientSession,
+    db: AsyncDatabase[Document], wallet: Document, amount: int, session: AsyncClientSession
 ) -> int:
     """Credit the wallet inside the refund's transaction; answer the new balance.
 
-    The balance read before the transaction is the usual case: crediting only if it is still
-    that makes the new balance known without another read. If it moved meanwhile (another
-    credit), the credit is made unconditionally and the balance read back. (Not
-    find_one_and_update, which SecantusDB runs as a collection scan: ~350 ms at 10,000
-    customers against ~10 ms.)
+    `wallet` is the customer's `_id` and balance as read before the transaction, the usual
+    case: crediting only if the balance is still that makes the new one known without another
+    read. If it moved meanwhile (another credit), the credit is made unconditionally and the
+    balance read back. (Not find_one_and_update, which SecantusDB runs as a collection scan:
+    ~350 ms at 10,000 customers against ~10 ms.)
     """
     customers = db.customers
     inc = {"$inc": {"wallet_balance": amount}}
+    before = wallet.get("wallet_balance")
     done = await customers.update_one(
-        {"user_id": user_id, "wallet_balance": before}, inc, session=session
+        {"_id": wallet["_id"], "wallet_balance": before}, inc, session=session
     )
     if done.modified_count:
         return (before or 0) + amount
-    await customers.update_one({"user_id": user_id}, inc, session=session)
-    found = await customers.find_one({"user_id": user_id}, {"_id": 0, "wallet_balance": 1},
+    await customers.update_one({"_id": wallet["_id"]}, inc, session=session)
+    found = await customers.find_one({"_id": wallet["_id"]}, {"_id": 0, "wallet_balance": 1},
                                      session=session)  # fmt: skip
     if found is None:
         # Raising aborts the transaction: no refund without a wallet to credit.
@@ -232,8 +231,7 @@ async def _credit(
 def _still_refundable(order: Document, now: datetime) -> Document:
     """The gate: this order, still exactly as the decision saw it and still refundable."""
     return {
-        "user_id": order["user_id"],
-        "order_id": order["order_id"],
+        "_id": order["_id"],
         "status": DELIVERED,
         "refund": None,
         "amount": order["amount"],

@@ -39,3 +39,20 @@ def test_ids_are_unique(collection: str, field: str) -> None:
     mongo.sync_db()[collection].insert_one({field: "X-1"})
     with pytest.raises(DuplicateKeyError):
         mongo.sync_db()[collection].insert_one({field: "X-1"})
+
+
+@pytest.mark.parametrize(
+    "collection",
+    ["orders", "refunds", "complaints", "escalations", "calls", "goodwill", "callbacks"],
+)
+def test_a_customers_documents_are_found_by_one_index_that_leads_with_user_id(
+    collection: str,
+) -> None:
+    """Lookups by customer use a compound index (`*_customer_recent` and the like); a plain
+    `user_id` index beside it would only cost every write."""
+    keys = [
+        [field for field, _ in index["key"]]
+        for index in mongo.sync_db()[collection].index_information().values()
+    ]
+    assert any(len(key) > 1 and key[0] == "user_id" for key in keys)
+    assert ["user_id"] not in keys
