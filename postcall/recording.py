@@ -10,9 +10,9 @@ Placement (`Timeline`, pure): caller audio arrives paced in real time and is lai
 with silence inserted only for a real gap (the microphone paused, a reconnect). Agent audio
 arrives faster than it is played, so it is laid where the caller hears it: at its arrival or
 after the agent audio before it, whichever is later; a barge-in cuts what had not yet been
-played. Every second the settled part of the timeline (up to half a second ago) is encoded
+played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
 (`OggOpusEncoder`, PyAV's libopus) and its bytes written (`store.RecordingWriter`), so a crash
-keeps everything said up to a second or two before it.
+keeps everything said up to a second before it.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ RATE = 16_000  # the recording's rate: the caller's; the agent's 24 kHz is broug
 AGENT_RATE = 24_000
 STAFF_RATE = 16_000
 GAP_S = 0.25  # caller audio later than this starts after silence, not end to end
-SETTLE_S = 0.5  # how far behind real time the encoder stays, for late caller frames
-FLUSH_INTERVAL_S = 1.0
+SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller frames
+FLUSH_INTERVAL_S = 0.5
 # CELT at complexity 0: the cheapest Opus encoding (~0.1 CPU-s per call-minute), clear
 # enough to review speech. 32 kbit/s stereo is about 240 KB per minute.
 OPUS_OPTIONS = {"application": "audio", "compression_level": "0"}
 OPUS_BITRATE = 32_000
-# The muxer holds encoded audio until a page is this long: on a crash that much more is lost
-# (a crash loses at most FLUSH_INTERVAL_S + SETTLE_S + this). 250 ms costs ~0.5% in headers.
-OGG_PAGE_DURATION_US = 250_000
+# The muxer holds encoded audio until a page is this long: on a crash that much more is lost.
+# A crash loses at most FLUSH_INTERVAL_S + SETTLE_S + this + store.BATCH_WINDOW_S: one second.
+# Ten 20 ms packets a page; the pages' headers cost about 4% of the bytes.
+OGG_PAGE_DURATION_US = 200_000
 
 Samples = npt.NDArray[np.int16]
 
@@ -55,7 +56,7 @@ class Track:
     """One channel being laid out: PCM16 bytes from sample `base` on, at `rate`.
 
     Chunks are appended to a bytearray as they come (a copy, no numpy per 20 ms frame);
-    samples become an array only when `take` hands a second of them to the encoder."""
+    samples become an array only when `take` hands half a second of them to the encoder."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
@@ -192,7 +193,7 @@ def flush_phase(call_id: str) -> float:
     Calls that start together (a load test, every call of a process resumed elsewhere at once)
     would otherwise all encode in the same instant, a few ms each, and hold up every call's
     audio on the process for their sum: 50 calls put 120-240 ms on the p99 (bench_voice
-    --record). Spread over the second, each costs the others one encode at most."""
+    --record). Spread over the interval, each costs the others one encode at most."""
     return zlib.crc32(call_id.encode()) % 1000 / 1000 * FLUSH_INTERVAL_S
 
 

@@ -26,9 +26,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FRAME = 1280  # the browser's 40 ms frames
 SPOKEN_S = 3.0
-# The recorder writes every second what is half a second old, in Ogg pages of up to 250 ms:
-# a crash loses at most 1.75 s, and a loaded machine's server runs a little behind the sender.
-MAY_LOSE_S = 2.0
+# The recorder writes every half second what is 0.2 s old, in Ogg pages of up to 200 ms, with
+# the process's other recordings within 0.1 s: a crash loses at most a second, and a loaded
+# machine's server runs a little behind the sender.
+MAY_LOSE_S = 1.25
 
 
 def recording_bytes(call_id: str) -> bytes:

@@ -3,15 +3,19 @@ whose writer died is repaired, and retention deletes old ones."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connections
 from django.test import Client
-from pymongo.errors import DuplicateKeyError
+from pymongo import ReplaceOne, monitoring
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
 from support import mongo
@@ -135,3 +139,68 @@ def test_retention_deletes_recordings_older_than_the_setting(
     assert store.find_recordings("CALL-OLD") == []
     assert mongo.sync_db()["recordings.chunks"].count_documents({"files_id": old.file_id}) == 0
     assert len(store.find_recordings("CALL-NEW")) == 1
+
+
+class ChunkWritesSeen(monitoring.CommandListener):
+    """The commands that write recording chunks, as the driver sends them."""
+
+    def __init__(self) -> None:
+        self.writes: list[int] = []  # per command, how many chunk writes it carried
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command["update"] == "recordings.chunks":
+            self.writes.append(len(event.command["updates"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def chunk_writes_seen(transactional_db: Any) -> Iterator[ChunkWritesSeen]:
+    seen = ChunkWritesSeen()
+    options = connections["default"].settings_dict.setdefault("OPTIONS", {})
+    options["event_listeners"] = [seen]
+    mongo.forget_clients()  # the next async client is made with the listener
+    yield seen
+    del options["event_listeners"]
+    mongo.forget_clients()
+
+
+async def test_recordings_written_at_the_same_moment_go_to_the_database_together(
+    chunk_writes_seen: ChunkWritesSeen,
+) -> None:
+    writers = [store.RecordingWriter(f"CALL-{n}", channel="web") for n in range(5)]
+    for writer in writers:
+        await writer.open()
+
+    await asyncio.gather(*(writer.append(AUDIO, final=True) for writer in writers))
+    await mongo.close_async_client()
+
+    assert chunk_writes_seen.writes == [10]  # five recordings, two chunks each, one command
+    for n in range(5):
+        grid = await asyncio.to_thread(store.open_recording, f"CALL-{n}")
+        assert grid is not None and grid.read() == AUDIO
+
+
+async def test_a_recording_whose_write_fails_fails_alone(transactional_db: Any) -> None:
+    good = store.RecordingWriter("CALL-GOOD", channel="web")
+    await good.open()
+    chunks = mongo.async_db()["recordings.chunks"]
+    await chunks.insert_one({"files_id": "OTHER", "n": 0, "data": b"taken"})
+    # Another recording's write that the database refuses: chunk 0 of OTHER exists already.
+    clash = ReplaceOne({"files_id": "OTHER", "n": 1},
+                       {"files_id": "OTHER", "n": 0, "data": b"again"}, upsert=True)  # fmt: skip
+
+    written, refused = await asyncio.gather(
+        good.append(AUDIO, final=True), store.chunk_writes().write([clash]),
+        return_exceptions=True,
+    )  # fmt: skip
+    await mongo.close_async_client()
+
+    assert written is None
+    assert isinstance(refused, PyMongoError)
+    grid = await asyncio.to_thread(store.open_recording, "CALL-GOOD")
+    assert grid is not None and grid.read() == AUDIO
