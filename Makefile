@@ -1,8 +1,9 @@
 # Two commands from a fresh clone:
 #   make run    set everything up and serve the product on http://127.0.0.1:8000/
 #   make test   set everything up and run the whole test suite (browser tests included)
-# And `make run-workers [WORKERS=N]`: the same product served by N daphne workers (default:
-# one per core) behind HAProxy, with Redis between them (README: Running several workers).
+# And `make run-workers [WORKERS=N] [STAFF_WORKERS=K]`: the same product served by N daphne
+# workers (default: one per core) behind HAProxy, with Redis between them, and K more for the
+# back office alone (default 0; README: Running several workers).
 # And before committing: make lint (ruff, then mypy; configured in pyproject.toml).
 
 PYTHON ?= python3
@@ -31,7 +32,7 @@ run: setup
 
 run-workers: APT_PACKAGES = $(WORKERS_APT_PACKAGES)
 run-workers: setup system-packages
-	$(PY) -m voiceproject.devserver --workers $(WORKERS)
+	$(PY) -m voiceproject.devserver --workers $(WORKERS) --staff-workers $(or $(STAFF_WORKERS),0)
 
 test: setup system-packages
 	$(PY) -m pytest

@@ -19,6 +19,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 BACKEND = "daphne"
+# With staff workers (`--staff-workers K`): the pages and sockets of the back office go to
+# processes that carry no calls. Rendering a page holds a Python process's CPU (and its GIL)
+# for 10-40 ms, which the calls' audio on that process would wait for (README, "A live call
+# while staff browse").
+STAFF_BACKEND = "staff"
+STAFF_PATHS = ("/admin/", "/staff/", "/ws/staff/")
+STAFF_SLOT_PREFIX = "s"
 
 _GLOBAL = """\
 global
@@ -67,7 +74,13 @@ frontend voice
     # Workers take the client from the last X-Forwarded-For entry (TRUSTED_PROXY_COUNT=1), so
     # they get exactly one, which the client did not choose: {forwarded_why}
 {forwarded}
-    default_backend {backend}
+{routes}    default_backend {backend}
+"""
+
+_STAFF_ROUTE = """\
+    # The back office to the staff workers, so that no page is rendered beside a call.
+    acl staff_page path_beg {paths}
+    use_backend {backend} if staff_page
 """
 
 _EDGE = (
@@ -110,6 +123,7 @@ def _config(
     stats_socket: Path | None = None,
     behind_proxy: bool = False,
     extra: str = "",
+    staff_servers: Iterable[str] = (),
 ) -> str:
     stats = (
         f"    # The runtime API: the workers command moves a slot to a restarted worker's port.\n"
@@ -118,6 +132,12 @@ def _config(
         else ""
     )
     why, forwarded = _BEHIND_PROXY if behind_proxy else _EDGE
+    staff_servers = list(staff_servers)
+    routes = (
+        _STAFF_ROUTE.format(paths=" ".join(STAFF_PATHS), backend=STAFF_BACKEND)
+        if staff_servers else ""
+    )  # fmt: skip
+    backends = [(BACKEND, servers)] + ([(STAFF_BACKEND, staff_servers)] if staff_servers else [])
     return "\n".join(
         [
             header,
@@ -126,15 +146,23 @@ def _config(
             _DEFAULTS,
             _FRONTEND.format(
                 binds="".join(f"    {line}\n" for line in binds).rstrip("\n"),
-                forwarded=forwarded, forwarded_why=why, backend=BACKEND,
+                forwarded=forwarded, forwarded_why=why, backend=BACKEND, routes=routes,
             ),  # fmt: skip
-            _BACKEND.format(
-                backend=BACKEND,
-                health_host=health_host,
-                servers="".join(f"    {line}\n" for line in servers),
+            *(
+                _BACKEND.format(
+                    backend=name,
+                    health_host=health_host,
+                    servers="".join(f"    {line}\n" for line in lines),
+                )
+                for name, lines in backends
             ),
         ]
     )
+
+
+def backend_of(slot: str) -> str:
+    """The backend of a worker slot: "s1", "s2", ... are staff workers, the others carry calls."""
+    return STAFF_BACKEND if slot.startswith(STAFF_SLOT_PREFIX) else BACKEND
 
 
 def local_config(
@@ -146,13 +174,16 @@ def local_config(
     behind_proxy: bool = False,
 ) -> str:
     """HAProxy on `bind` ("127.0.0.1:8000") in front of daphne workers on loopback ports
-    (`{"w1": 40001, ...}`), with its runtime API on `stats_socket`."""
+    (`{"w1": 40001, ...}`; slots "s1", ... are staff workers), with its runtime API on
+    `stats_socket`."""
+    lines = {name: f"server {name} 127.0.0.1:{port}" for name, port in workers.items()}
     return _config(
         header="# Written by `python -m voiceproject.workers` at each start; edit "
         "voiceproject/balancer.py instead.",
         binds=[f"bind {bind}"],
         health_host=health_host,
-        servers=[f"server {name} 127.0.0.1:{port}" for name, port in workers.items()],
+        servers=[line for name, line in lines.items() if backend_of(name) == BACKEND],
+        staff_servers=[line for name, line in lines.items() if backend_of(name) != BACKEND],
         stats_socket=stats_socket,
         behind_proxy=behind_proxy,
     )
@@ -210,7 +241,7 @@ def runtime_command(stats_socket: Path, command: str, timeout: float = 2.0) -> s
 
 def point_server(stats_socket: Path, name: str, port: int) -> None:
     """Send `name`'s new connections to 127.0.0.1:`port` (its open ones stay where they are)."""
-    command = f"set server {BACKEND}/{name} addr 127.0.0.1 port {port}"
+    command = f"set server {backend_of(name)}/{name} addr 127.0.0.1 port {port}"
     answer = runtime_command(stats_socket, command)
     if "changed" not in answer and "no need to change" not in answer:
         raise RuntimeError(f"HAProxy refused to move {name} to port {port}: {answer.strip()}")
@@ -222,7 +253,8 @@ def server_states(stats_socket: Path) -> dict[str, str]:
     return {
         row["svname"]: row["status"]
         for row in csv.DictReader(io.StringIO(answer))
-        if row["pxname"] == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND")
+        if row["pxname"] in (BACKEND, STAFF_BACKEND)
+        and row["svname"] not in ("FRONTEND", "BACKEND")
     }
 
 

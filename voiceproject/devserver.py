@@ -50,7 +50,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve_workers(port: str, workers: int) -> int:
+def serve_workers(port: str, workers: int, staff_workers: int) -> int:
     from voiceproject import workers as workers_command
 
     return workers_command.serve(
@@ -59,6 +59,7 @@ def serve_workers(port: str, workers: int) -> int:
             host=os.environ.get("HOST", "127.0.0.1"),
             port=int(port),
             run_dir=VAR / "workers",
+            staff_workers=staff_workers,
         )
     )
 
@@ -69,6 +70,8 @@ def main() -> int:
         "--workers", type=int, nargs="?", const=0, default=None,
         help="serve through N workers behind HAProxy (no N: one per core)",
     )  # fmt: skip
+    parser.add_argument("--staff-workers", type=int, default=0,
+                        help="with --workers: K more that serve only the back office")  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # Local development defaults; a .env or the environment can override them.
@@ -90,7 +93,7 @@ def main() -> int:
         # can always be tried live.
         manage("seed_demo", "--refresh-recent")
         if args.workers is not None:
-            return serve_workers(port, args.workers)
+            return serve_workers(port, args.workers, args.staff_workers)
         print(f"Serving on http://127.0.0.1:{port}/  (staff pages: /admin/, Ctrl-C stops)")
         return serve(port)
     except EmbeddedDatabaseError as error:

@@ -1,17 +1,21 @@
 """Several daphne workers behind one port on one machine, with HAProxy in front and Redis
 between them:
 
-    python -m voiceproject.workers [--workers N] [--port 8000] [--host 127.0.0.1]
+    python -m voiceproject.workers [--workers N] [--staff-workers K] [--port 8000]
+                                   [--host 127.0.0.1]
 
                     :8000  HAProxy (health checks on /healthz, leastconn)
-                   /      |      \\
-        daphne w1    daphne w2    ... wN      (loopback ports, one process per core)
-                   \\      |      /
+                   /      |      \\            \\
+        daphne w1    daphne w2    ... wN        s1 ... sK   (with --staff-workers K)
+                   \\      |      /            /
            Redis (channel layer + cache)      MongoDB (MONGODB_URI)
 
+- Calls go to the N workers. With --staff-workers K, the back office (/admin/, /staff/ and
+  /ws/staff/) goes to K more processes that carry no calls, so that no page is rendered beside
+  a call's audio (README, "A live call while staff browse"); without, every worker serves all.
 - Redis: REDIS_URL and CHANNEL_LAYERS_URL when set; otherwise a throwaway redis-server is
   started under the run directory (database 0 for the channel layer, 1 for the cache).
-- Each worker gets VOICE_WORKERS=N, so the system checks refuse to run without Redis; they
+- Each worker gets VOICE_WORKERS=N+K, so the system checks refuse to run without Redis; they
   run (`manage.py check`) before anything starts.
 - A worker that dies is started again (on a new port, which HAProxy is pointed at), after a
   pause that grows while it keeps dying young.
@@ -84,6 +88,18 @@ class Options:
     run_dir: Path
     application: str = APPLICATION
     behind_proxy: bool = False
+    staff_workers: int = 0
+
+    @property
+    def slots(self) -> list[str]:
+        """The worker slots: "w1".."wN" carry calls, "s1".."sK" serve the back office."""
+        calls = [f"w{n}" for n in range(1, self.workers + 1)]
+        staff = [f"{balancer.STAFF_SLOT_PREFIX}{n}" for n in range(1, self.staff_workers + 1)]
+        return calls + staff
+
+    @property
+    def processes(self) -> int:
+        return self.workers + self.staff_workers
 
 
 def _linux_parent_death_signal() -> Any:
@@ -128,9 +144,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGINT, self.stop)
         loop.add_signal_handler(signal.SIGTERM, self.stop)
         try:
-            names = [f"w{n}" for n in range(1, self.options.workers + 1)]
             started = await asyncio.gather(
-                *(self.start_worker(name) for name in names), return_exceptions=True
+                *(self.start_worker(name) for name in self.options.slots), return_exceptions=True
             )
             failures = [result for result in started if isinstance(result, BaseException)]
             for result in started:
@@ -158,9 +173,13 @@ class Supervisor:
 
     def announce(self) -> None:
         workers = ", ".join(f"{w.name} pid {w.pid} on :{w.port}" for w in self.slots.values())
+        staff = (
+            f"; /admin/, /staff/ and /ws/staff/ go to the {self.options.staff_workers} s-workers"
+            if self.options.staff_workers else ""
+        )  # fmt: skip
         print(
             f"Serving on http://{self.options.host}:{self.options.port}/ through HAProxy: "
-            f"{len(self.slots)} workers ({workers}).\n"
+            f"{len(self.slots)} workers ({workers}){staff}.\n"
             f"Ctrl-C stops; `kill -HUP {os.getpid()}` restarts the workers one at a time.",
             flush=True,
         )
@@ -396,8 +415,11 @@ class Supervisor:
             "channel_layer": self.env.get("CHANNEL_LAYERS_URL"),
             "cache": self.env.get("REDIS_URL"),
             "workers": [
-                {"name": w.name, "pid": w.pid, "port": w.port} for w in self.slots.values()
-            ],
+                {"name": w.name, "pid": w.pid, "port": w.port,
+                 "serves": "staff" if balancer.backend_of(w.name) == balancer.STAFF_BACKEND
+                 else "calls"}
+                for w in self.slots.values()
+            ],  # fmt: skip
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
@@ -415,7 +437,7 @@ def _haproxy() -> str:
 
 
 def worker_environment(options: Options, redis: LocalRedis | None) -> dict[str, str]:
-    env = {**os.environ, "VOICE_WORKERS": str(options.workers), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "VOICE_WORKERS": str(options.processes), "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
     if redis is not None:
         env["CHANNEL_LAYERS_URL"] = redis.url(0)
@@ -479,6 +501,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )  # fmt: skip
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="daphne processes (default: one per core)")  # fmt: skip
+    parser.add_argument("--staff-workers", type=int, default=0,
+                        help="more processes that serve only /admin/, /staff/ and /ws/staff/ "
+                             "(default 0: every worker serves everything)")  # fmt: skip
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
                         help="address HAProxy listens on (0.0.0.0: every interface)")  # fmt: skip
@@ -490,9 +515,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be 1 or more")
+    if args.staff_workers < 0:
+        parser.error("--staff-workers must be 0 or more")
     return Options(
         workers=args.workers, host=args.host, port=args.port, run_dir=args.run_dir,
         application=args.application, behind_proxy=args.behind_proxy,
+        staff_workers=args.staff_workers,
     )  # fmt: skip
 
 

@@ -46,8 +46,12 @@ class HeldCall(AsyncWebsocketConsumer):
 held_call = HeldCall.as_asgi()
 
 
+# The same socket under the back office's paths: which worker the balancer sends staff to.
+HELD_CALL_PATHS = ("/test/held-call", "/ws/staff/test/held-call")
+
+
 async def application(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] == "websocket" and scope["path"] == "/test/held-call":
+    if scope["type"] == "websocket" and scope["path"] in HELD_CALL_PATHS:
         await held_call(scope, receive, send)
     else:
         await real_application(scope, receive, send)

@@ -189,6 +189,7 @@ class WorkersCommand:
         run_dir: Path,
         *,
         workers: int = 2,
+        staff_workers: int = 0,
         redis: LocalRedis | None = None,
         gemini_live_url: str = "",
         env: Mapping[str, str] | None = None,
@@ -198,6 +199,7 @@ class WorkersCommand:
         self.url = f"http://127.0.0.1:{self.port}"
         self.run_dir = run_dir
         self.workers = workers
+        self.staff_workers = staff_workers
         self.application = application
         shared = {"CHANNEL_LAYERS_URL": redis.url(0), "REDIS_URL": redis.url(1)} if redis else {}
         self._env = server_environment(
@@ -210,7 +212,8 @@ class WorkersCommand:
         self._process = subprocess.Popen(
             [
                 sys.executable, "-m", "voiceproject.workers",
-                "--workers", str(self.workers), "--port", str(self.port),
+                "--workers", str(self.workers), "--staff-workers", str(self.staff_workers),
+                "--port", str(self.port),
                 "--run-dir", str(self.run_dir), "--application", self.application,
             ],
             cwd=BASE_DIR, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,

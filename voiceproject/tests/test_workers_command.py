@@ -5,6 +5,8 @@ real application plus a route that holds a registered call; see held_calls_app.p
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import signal
@@ -21,7 +23,7 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from voiceproject.balancer import health_check_host, local_config
+from voiceproject.balancer import health_check_host, local_config, runtime_command
 from voiceproject.redis_server import LocalRedis
 from voiceproject.settings import BASE_DIR
 from voiceproject.tests.live_server import WorkersCommand, server_environment
@@ -52,6 +54,29 @@ def test_the_generated_configuration_is_valid_haproxy(tmp_path: Path, behind_pro
     assert "http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host voice.example.com" in text
     assert "server w2 127.0.0.1:40002" in text
     assert not [d for d in directives if "on-marked-down" in d]  # marked down keeps WebSockets
+
+
+def test_staff_workers_get_the_back_office_and_nothing_else(tmp_path: Path) -> None:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        local_config(
+            bind="127.0.0.1:8000", workers={"w1": 40001, "w2": 40002, "s1": 40003},
+            health_host="localhost", stats_socket=tmp_path / "haproxy.sock",
+        )
+    )  # fmt: skip
+
+    checked = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    text = config.read_text()
+    calls_backend, staff_backend = text.split("\nbackend daphne\n")[1].split("\nbackend staff\n")
+    assert "server w1" in calls_backend and "server s1" not in calls_backend
+    assert "server s1 127.0.0.1:40003" in staff_backend and "server w1" not in staff_backend
+    assert "acl staff_page path_beg /admin/ /staff/ /ws/staff/" in text
+    assert "use_backend staff if staff_page" in text
+    without = local_config(bind="127.0.0.1:8000", workers={"w1": 40001}, health_host="localhost",
+                           stats_socket=tmp_path / "haproxy.sock")  # fmt: skip
+    assert "use_backend" not in without and "backend staff" not in without
 
 
 @pytest.mark.parametrize(
@@ -141,6 +166,48 @@ async def test_one_port_spreads_calls_over_the_workers_from_the_real_client_addr
     assert all(state.startswith("UP") for state in fleet.server_states().values())
     await first.close()
     await second.close()
+
+
+def sessions_served(fleet: WorkersCommand) -> dict[str, int]:
+    """Each worker slot's sessions so far, as HAProxy counts them (health checks are not)."""
+    answer = runtime_command(fleet.run_dir / "haproxy.sock", "show stat").lstrip("# ")
+    return {
+        row["svname"]: int(row["stot"])
+        for row in csv.DictReader(io.StringIO(answer))
+        if row["svname"] not in ("FRONTEND", "BACKEND")
+    }
+
+
+@live
+async def test_staff_workers_serve_the_back_office_and_never_a_call(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command, workers=1, staff_workers=1)
+    pids = fleet.worker_pids()
+
+    call, on_call_worker = await hold_call(fleet)
+    staff = await connect(f"ws://127.0.0.1:{fleet.port}/ws/staff/test/held-call")
+    on_staff_worker = json.loads(await staff.recv())
+    before = sessions_served(fleet)
+    with urllib.request.urlopen(f"{fleet.url}/admin/login/", timeout=10) as page:
+        assert page.status == 200
+    after = sessions_served(fleet)
+
+    assert on_call_worker["pid"] == pids["w1"]
+    assert on_staff_worker["pid"] == pids["s1"]
+    assert after["s1"] == before["s1"] + 1 and after["w1"] == before["w1"]
+    assert {w["name"]: w["serves"] for w in fleet.state()["workers"]} == {
+        "w1": "calls", "s1": "staff"
+    }  # fmt: skip
+    await call.close()
+    await staff.close()
+
+    # A rolling restart moves the staff slot too, and the back office follows it.
+    fleet.send_signal(signal.SIGHUP)
+    await until(lambda: all(fleet.worker_pids()[n] != pids[n] for n in pids), 60, "restarted")
+    await until(lambda: all(s.startswith("UP") for s in fleet.server_states().values()), 5, "UP")
+    async with connect(f"ws://127.0.0.1:{fleet.port}/ws/staff/test/held-call") as again:
+        assert json.loads(await again.recv())["pid"] == fleet.worker_pids()["s1"]
 
 
 @live
