@@ -8,10 +8,9 @@ at each `append` the chunks it touched (the last, partial chunk is rewritten as 
 chunks never again), in one round trip with those of the process's other recordings
 (`ChunkWrites`). The `files` document's `length` and `updated_at` follow only every
 FILES_EVERY_S and at the end: each write costs CPU whatever its size. So the chunks are what a
-crash keeps, and readers
-go by them: `open_recording` takes the length of an unfinished recording from its chunks, and
-completes one whose writer stopped writing (died). Files carry `metadata: {call_id, channel,
-complete, updated_at}`.
+crash keeps, and readers go by them: `open_recording` takes the length of an unfinished
+recording from its chunks, and completes one whose writer stopped writing (died). Files carry
+`metadata: {call_id, channel, complete, updated_at}`.
 """
 
 from __future__ import annotations
@@ -159,8 +158,8 @@ class ChunkWrites:
         except BulkWriteError as bulk:
             error = bulk
             failed = {int(each["index"]) for each in bulk.details.get("writeErrors", [])}
-            if not failed:  # a write concern error: none of it is known to be written
-                failed = set(range(len(batch.writes)))
+            if not failed or bulk.details.get("writeConcernErrors"):
+                failed = set(range(len(batch.writes)))  # none of it is known to be durable
         except PyMongoError as other:
             error, failed = other, set(range(len(batch.writes)))
         except BaseException as other:  # cancelled with its loop: nobody may wait forever
@@ -183,6 +182,7 @@ _writes_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChunkWrite
 
 
 def chunk_writes() -> ChunkWrites:
+    """The ChunkWrites of the running event loop (each test has a loop of its own)."""
     loop = asyncio.get_running_loop()
     if loop not in _writes_by_loop:
         _writes_by_loop[loop] = ChunkWrites()

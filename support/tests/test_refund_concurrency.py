@@ -93,3 +93,17 @@ async def test_simultaneous_refunds_of_one_customers_two_orders_credit_both_exac
     # Each answer tells the balance right after its own credit: one of them saw both.
     told = sorted(result["wallet_balance"] for result in results)
     assert told[-1] == "388.75" and told[0] in ("288.75", "220.00")
+
+
+async def test_a_refund_with_no_account_to_credit_changes_nothing(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    db = mongo.async_db()
+    await db.customers.delete_one({"user_id": 101})  # the account went during the call
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["reason"] == "not_identified"
+    order = await db.orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
+    assert await db.refunds.count_documents({}) == 0
