@@ -173,13 +173,11 @@ class Supervisor:
 
     def announce(self) -> None:
         workers = ", ".join(f"{w.name} pid {w.pid} on :{w.port}" for w in self.slots.values())
-        staff = (
-            f"; /admin/, /staff/ and /ws/staff/ go to the {self.options.staff_workers} s-workers"
-            if self.options.staff_workers else ""
-        )  # fmt: skip
+        staff_slots = [n for n in self.slots if balancer.backend_of(n) == balancer.STAFF_BACKEND]
+        staff = f"; /admin/, /staff/ and /ws/staff/ go to {', '.join(staff_slots)} only"
         print(
             f"Serving on http://{self.options.host}:{self.options.port}/ through HAProxy: "
-            f"{len(self.slots)} workers ({workers}){staff}.\n"
+            f"{len(self.slots)} workers ({workers}){staff if staff_slots else ''}.\n"
             f"Ctrl-C stops; `kill -HUP {os.getpid()}` restarts the workers one at a time.",
             flush=True,
         )
