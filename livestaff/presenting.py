@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from realtime import caller_events as ce
 from support.staff.conversation import tool_entry
 
 # The call's `doing` (realtime/call_session.py): "connecting", "listening", "speaking",
@@ -78,13 +79,14 @@ def backlog(
         if added <= painted:
             continue
         if kind == "transcript":
-            events.append({"type": "transcript", "role": entry.get("role"),
-                           "text": entry.get("text", ""), "final": True,
-                           "at": _iso(entry.get("at"))})  # fmt: skip
+            said = ce.Transcript(str(entry.get("role")), str(entry.get("text", "")), final=True)
+            events.append({**ce.as_dict(said), "at": _iso(entry.get("at"))})
         elif kind == "tool_calls":
-            events.append({"type": "tool", "name": entry.get("name", ""), "status": "done",
-                           "result": entry.get("result"), "args": entry.get("args"),
-                           "ms": entry.get("ms"), "at": _iso(entry.get("started_at"))})  # fmt: skip
+            # As the call mirrored it when the tool finished (CallSession._tool_progress).
+            status = "done" if entry.get("ok") else "failed"
+            done = ce.ToolActivity(str(entry.get("name", "")), status, entry.get("result"))
+            events.append({**ce.as_dict(done), "args": entry.get("args"), "ms": entry.get("ms"),
+                           "at": _iso(entry.get("started_at"))})  # fmt: skip
         elif kind == "staff_events" and entry.get("kind") == "whisper":
             events.append({"type": "whisper", "staff": entry.get("staff", ""),
                            "text": entry.get("text", ""), "at": _iso(entry.get("at"))})  # fmt: skip

@@ -190,6 +190,7 @@ async def test_a_page_opened_a_moment_late_is_sent_what_its_painting_missed(
     ]
     tool = backlog[0]
     assert tool["ok"] and tool["line"]  # worded as the call page words it
+    assert (backlog[1]["role"], backlog[1]["final"]) == ("agent", True)  # as it came live
     assert all(e["at"] for e in backlog)
     # A page painted from a later record (or with no `since`) is sent no backlog.
     async with asyncio.timeout(10):  # once the record holds the whisper
