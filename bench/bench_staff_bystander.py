@@ -11,6 +11,10 @@ queue) as a signed-in support lead. The figure is the gap between consecutive ag
 arriving at the caller (20 ms when nothing interferes): its p99 and worst, quiet and busy.
 Goal: the busy p99 within 10% of the quiet one.
 
+`--separate` serves the pages from a second daphne process, as `voiceproject.workers
+--staff-workers K` does; `--staff-nice 10` lowers its CPU priority (and the browsing
+sessions', which stand for other machines) as the workers command does by default.
+
 `--root PATH` runs another checkout's server (e.g. `git worktree add /tmp/main main`) on the
 same data and pages, for a before/after comparison.
 """
@@ -106,16 +110,20 @@ def make_lead(env: dict[str, str], root: Path) -> None:
     subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True)
 
 
-def start_daphne(env: dict[str, str], port: int, root: Path) -> subprocess.Popen[bytes]:
+def start_daphne(
+    env: dict[str, str], port: int, root: Path, nice: int = 0
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "voiceproject.asgi:application"],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )  # fmt: skip
 
 
-def browse(base: str, calls: int, stop_at: float, counts: Any, think: float) -> None:
+def browse(base: str, calls: int, stop_at: float, counts: Any, think: float, nice: int) -> None:
     """A support lead loading staff pages in a loop until `stop_at` (another process)."""
+    os.nice(nice)  # as the staff server: a browser stands for a machine of its own
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(base + "/admin/login/").read()
@@ -189,7 +197,9 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         port = free_port()
         daphne = start_daphne(env, port, root)
         staff_port = free_port() if args.separate else port
-        staff_server = start_daphne(env, staff_port, root) if args.separate else None
+        staff_server = (
+            start_daphne(env, staff_port, root, args.staff_nice) if args.separate else None
+        )
         try:
             await asyncio.to_thread(wait_for_port, port)
             await asyncio.to_thread(wait_for_port, staff_port)
@@ -206,7 +216,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
                 stop_at = time.time() + 2.0 + args.seconds
                 staff = [multiprocessing.Process(target=browse,
                                                  args=(staff_base, args.calls, stop_at, counts,
-                                                       args.think))
+                                                       args.think, args.staff_nice))
                          for _ in range(args.staff)]  # fmt: skip
                 for process in staff:
                     process.start()
@@ -231,6 +241,8 @@ def report(args: argparse.Namespace, root: Path, quiet: Gaps, busy: Gaps, counts
     pages = int(counts[0])
     mean_ms = 1000 * counts[1] / max(1, pages)
     where = "a second server" if args.separate else "the bystander's server"
+    if args.staff_nice:
+        where += f" (browsers{' and server' if args.separate else ''} at nice +{args.staff_nice})"
     pace = f", {args.think:g} s between pages" if args.think else ""
     print(f"\n{root}: a bystander call, {args.calls:,} past calls (~10 KB each) in the "
           f"database; {args.seconds:.0f} s quiet, then {args.seconds:.0f} s while {args.staff} "
@@ -259,6 +271,9 @@ def main() -> None:
     parser.add_argument("--separate", action="store_true",
                         help="staff pages from a second daphne process (same machine, same "
                         "database): how much of the effect is the machine, not the process")
+    parser.add_argument("--staff-nice", type=int, default=0,
+                        help="CPU niceness of the staff server and the browsing sessions, as "
+                        "voiceproject.workers --staff-nice gives staff workers")
     args = parser.parse_args()
     uri = os.environ.get("MONGODB_URI")
     if uri:

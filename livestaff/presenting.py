@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from livestaff import protocol
 from realtime import caller_events as ce
 from support.staff.conversation import tool_entry
 
@@ -88,8 +89,8 @@ def backlog(
             events.append({**ce.as_dict(done), "args": entry.get("args"), "ms": entry.get("ms"),
                            "at": _iso(entry.get("started_at"))})  # fmt: skip
         elif kind == "staff_events" and entry.get("kind") == "whisper":
-            events.append({"type": "whisper", "staff": entry.get("staff", ""),
-                           "text": entry.get("text", ""), "at": _iso(entry.get("at"))})  # fmt: skip
+            whisper = protocol.whispered(str(entry.get("staff", "")), str(entry.get("text", "")))
+            events.append({**whisper, "at": _iso(entry.get("at"))})
     return events
 
 

@@ -68,6 +68,11 @@ def decode(text: str) -> Action | Refused:
     return Action(kind, wire.clean_text(value.strip())[:MAX_TEXT])
 
 
+def whispered(staff: str, text: str) -> dict[str, Any]:
+    """The `whisper` event every watcher of the call gets (live, and in a backlog)."""
+    return {"type": "whisper", "staff": staff, "text": text}
+
+
 def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 

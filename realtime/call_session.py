@@ -640,7 +640,7 @@ class CallSession:
                 return
             case "whisper":
                 self._live.send_note(instructions.whisper(name or username, text))
-                self._staff.event({"type": "whisper", "staff": username, "text": text})
+                self._staff.event(staff_protocol.whispered(username, text))
             case "take_over":
                 if self.holder is not None and self.holder["username"] != username:
                     holder = self.holder["username"]

@@ -78,9 +78,10 @@ frontend voice
 """
 
 _STAFF_ROUTE = """\
-    # The back office to the staff workers, so that no page is rendered beside a call.
+    # The back office to the staff workers, so that no page is rendered beside a call; while
+    # none is up (restarting, or none deployed) the call workers serve it rather than a 503.
     acl staff_page path_beg {paths}
-    use_backend {backend} if staff_page
+    use_backend {backend} if staff_page {{ nbsrv({backend}) gt 0 }}
 """
 
 _EDGE = (
@@ -193,11 +194,18 @@ def local_config(
 COMPOSE_CERTS = "/usr/local/etc/haproxy/certs/"
 
 
-def compose_config(*, service: str = "app", port: int = 8000, slots: int = 10) -> str:
+def compose_config(
+    *, service: str = "app", staff_service: str = "staff", port: int = 8000, slots: int = 10
+) -> str:
     """HAProxy for deploy/compose.yaml, the edge: HTTPS on 8443 with the certificates in
     COMPOSE_CERTS, plain HTTP on 8080 redirected to it, in front of up to `slots` replicas of
-    `service` found through Docker's DNS (one address per running replica). Health checks
-    send the Host in $HEALTH_CHECK_HOST (one of the app's ALLOWED_HOSTS)."""
+    `service` (calls) and of `staff_service` (the back office) found through Docker's DNS (one
+    address per running replica). Health checks send the Host in $HEALTH_CHECK_HOST (one of
+    the app's ALLOWED_HOSTS)."""
+
+    def replicas(name: str) -> str:
+        return f"server-template {name} 1-{slots} {name}:{port} resolvers docker init-addr none"
+
     return _config(
         header="# deploy/haproxy.cfg: written by `python -m voiceproject.balancer --compose`;\n"
         "# edit voiceproject/balancer.py and write it again.",
@@ -207,10 +215,8 @@ def compose_config(*, service: str = "app", port: int = 8000, slots: int = 10) -
             "http-request redirect scheme https unless { ssl_fc }",
         ],
         health_host='"${HEALTH_CHECK_HOST}"',
-        servers=[
-            f"server-template {service} 1-{slots} {service}:{port} "
-            "resolvers docker init-addr none"
-        ],
+        servers=[replicas(service)],
+        staff_servers=[replicas(staff_service)],
         extra="resolvers docker\n    nameserver dns 127.0.0.11:53\n    hold valid 5s\n",
     )
 

@@ -1,8 +1,8 @@
 """Several daphne workers behind one port on one machine, with HAProxy in front and Redis
 between them:
 
-    python -m voiceproject.workers [--workers N] [--staff-workers K] [--port 8000]
-                                   [--host 127.0.0.1]
+    python -m voiceproject.workers [--workers N] [--staff-workers K] [--staff-nice 10]
+                                   [--port 8000] [--host 127.0.0.1]
 
                     :8000  HAProxy (health checks on /healthz, leastconn)
                    /      |      \\            \\
@@ -13,6 +13,8 @@ between them:
 - Calls go to the N workers. With --staff-workers K, the back office (/admin/, /staff/ and
   /ws/staff/) goes to K more processes that carry no calls, so that no page is rendered beside
   a call's audio (README, "A live call while staff browse"); without, every worker serves all.
+  Staff workers run at a lower CPU priority (--staff-nice, 10 by default): when the machine is
+  busy, a page waits a few milliseconds longer and a call's audio does not.
 - Redis: REDIS_URL and CHANNEL_LAYERS_URL when set; otherwise a throwaway redis-server is
   started under the run directory (database 0 for the channel layer, 1 for the cache).
 - Each worker gets VOICE_WORKERS=N+K, so the system checks refuse to run without Redis; they
@@ -60,6 +62,11 @@ HEALTH_POLL_S = 0.2
 YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after starting is crash-looping
 MAX_RESTART_PAUSE_S = 30.0
 STOP_MARGIN_S = 10.0  # beyond VOICE_DRAIN_S, before a worker that will not stop is killed
+# Added to the staff workers' niceness. At 10 the kernel's scheduler gives a call worker about
+# nine times a staff worker's share of a busy core (CFS weights 1024 and 110): staff pages
+# still load, and a call's worker waiting for a core is served first
+# (bench.bench_staff_bystander --staff-nice).
+STAFF_NICE = 10
 
 log = logging.getLogger("voiceproject.workers")
 
@@ -89,6 +96,7 @@ class Options:
     application: str = APPLICATION
     behind_proxy: bool = False
     staff_workers: int = 0
+    staff_nice: int = STAFF_NICE
 
     @property
     def slots(self) -> list[str]:
@@ -102,16 +110,21 @@ class Options:
         return self.workers + self.staff_workers
 
 
-def _linux_parent_death_signal() -> Any:
-    """A preexec_fn asking Linux to SIGTERM the child when this process dies, so that a
-    killed supervisor leaves no orphaned workers or balancer behind (None elsewhere)."""
-    if not sys.platform.startswith("linux"):
+def _child_setup(nice: int = 0) -> Any:
+    """A preexec_fn for a child: on Linux, ask the kernel to SIGTERM it when this process
+    dies, so that a killed supervisor leaves no orphaned workers or balancer behind; and
+    lower its CPU priority by `nice`. None when there is nothing to do."""
+    linux = sys.platform.startswith("linux")
+    if not linux and not nice:
         return None
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True) if linux else None
     pr_set_pdeathsig = 1
 
     def preexec() -> None:
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if libc is not None:
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if nice:
+            os.nice(nice)
 
     return preexec
 
@@ -133,7 +146,8 @@ class Supervisor:
         self.watchers: set[asyncio.Task[None]] = set()
         self.retiring: set[int] = set()  # pids we stopped on purpose
         self.deaths: dict[str, int] = {}  # slot -> young deaths in a row
-        self.preexec = _linux_parent_death_signal()
+        self.preexec = _child_setup()
+        self.staff_preexec = _child_setup(options.staff_nice)
         self.drain_s = float(self.env.get("VOICE_DRAIN_S", "25"))
 
     # --- running ----------------------------------------------------------------------------
@@ -173,8 +187,11 @@ class Supervisor:
 
     def announce(self) -> None:
         workers = ", ".join(f"{w.name} pid {w.pid} on :{w.port}" for w in self.slots.values())
-        staff_slots = [n for n in self.slots if balancer.backend_of(n) == balancer.STAFF_BACKEND]
-        staff = f"; /admin/, /staff/ and /ws/staff/ go to {', '.join(staff_slots)} only"
+        staff_slots = [n for n in self.slots if _serves_staff(n)]
+        staff = (
+            f"; /admin/, /staff/ and /ws/staff/ go to {', '.join(staff_slots)} only"
+            f" (nice +{self.options.staff_nice})"
+        )
         print(
             f"Serving on http://{self.options.host}:{self.options.port}/ through HAProxy: "
             f"{len(self.slots)} workers ({workers}){staff if staff_slots else ''}.\n"
@@ -201,7 +218,7 @@ class Supervisor:
             cwd=BASE_DIR,
             env=self.env,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
-            preexec_fn=self.preexec,
+            preexec_fn=self.staff_preexec if _serves_staff(name) else self.preexec,
         )  # fmt: skip
         worker = Worker(name, port, process)
         try:
@@ -414,14 +431,17 @@ class Supervisor:
             "cache": self.env.get("REDIS_URL"),
             "workers": [
                 {"name": w.name, "pid": w.pid, "port": w.port,
-                 "serves": "staff" if balancer.backend_of(w.name) == balancer.STAFF_BACKEND
-                 else "calls"}
+                 "serves": "staff" if _serves_staff(w.name) else "calls"}
                 for w in self.slots.values()
             ],  # fmt: skip
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
         temporary.replace(self.state_file)
+
+
+def _serves_staff(slot: str) -> bool:
+    return balancer.backend_of(slot) == balancer.STAFF_BACKEND
 
 
 def _haproxy() -> str:
@@ -502,6 +522,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--staff-workers", type=int, default=0,
                         help="more processes that serve only /admin/, /staff/ and /ws/staff/ "
                              "(default 0: every worker serves everything)")  # fmt: skip
+    parser.add_argument("--staff-nice", type=int, default=STAFF_NICE,
+                        help="how much lower the staff workers' CPU priority is (0-19, "
+                             f"default {STAFF_NICE}): calls win a busy core")  # fmt: skip
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
                         help="address HAProxy listens on (0.0.0.0: every interface)")  # fmt: skip
@@ -515,10 +538,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         parser.error("--workers must be 1 or more")
     if args.staff_workers < 0:
         parser.error("--staff-workers must be 0 or more")
+    if not 0 <= args.staff_nice <= 19:
+        parser.error("--staff-nice must be from 0 to 19")
     return Options(
         workers=args.workers, host=args.host, port=args.port, run_dir=args.run_dir,
         application=args.application, behind_proxy=args.behind_proxy,
-        staff_workers=args.staff_workers,
+        staff_workers=args.staff_workers, staff_nice=args.staff_nice,
     )  # fmt: skip
 
 

@@ -32,7 +32,7 @@ def compose() -> dict[str, Any]:
 def test_the_compose_file_has_the_whole_production_shape(compose: dict[str, Any]) -> None:
     services = compose["services"]
 
-    assert set(services) == {"mongodb", "redis", "migrate", "app", "haproxy"}
+    assert set(services) == {"mongodb", "redis", "migrate", "app", "staff", "haproxy"}
     assert "--replSet" in services["mongodb"]["command"]
     assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
     assert "./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in services["haproxy"]["volumes"]
@@ -52,6 +52,23 @@ def test_every_app_container_shares_redis_and_knows_how_many_there_are(
     )  # fmt: skip
     assert env["VOICE_WORKERS"] == compose["services"]["app"]["deploy"]["replicas"]
     assert "replicaSet=rs0" in env["MONGODB_URI"]
+
+
+def test_staff_containers_run_the_app_for_the_back_office_and_yield_the_cpu_to_calls(
+    compose: dict[str, Any],
+) -> None:
+    app, staff = compose["services"]["app"], compose["services"]["staff"]
+    config = compose_config()
+    calls_backend, staff_backend = config.split("\nbackend daphne\n")[1].split("\nbackend staff\n")
+
+    same = ("image", "environment", "healthcheck", "stop_grace_period", "depends_on", "restart")
+    assert {key: staff[key] for key in same} == {key: app[key] for key in same}
+    assert staff["deploy"]["replicas"] == "${STAFF_REPLICAS:-1}"
+    assert staff["cpu_shares"] < app.get("cpu_shares", 1024)  # Docker's default weight
+    assert "staff" in compose["services"]["haproxy"]["depends_on"]
+    assert "server-template app 1-10 app:8000" in calls_backend
+    assert "server-template staff 1-10 staff:8000" in staff_backend
+    assert "use_backend staff if staff_page { nbsrv(staff) gt 0 }" in config
 
 
 def test_docker_waits_for_a_draining_container(compose: dict[str, Any]) -> None:

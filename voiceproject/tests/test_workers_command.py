@@ -5,13 +5,16 @@ real application plus a route that holds a registered call; see held_calls_app.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import http.server
 import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,10 +26,12 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from voiceproject.balancer import health_check_host, local_config, runtime_command
+from voiceproject.balancer import health_check_host, local_config, runtime_command, server_states
+from voiceproject.embedded_db import free_port
 from voiceproject.redis_server import LocalRedis
 from voiceproject.settings import BASE_DIR
 from voiceproject.tests.live_server import WorkersCommand, server_environment
+from voiceproject.workers import STAFF_NICE, parse_options
 
 HELD_CALLS_APP = "voiceproject.tests.held_calls_app:application"
 StartWorkers = Callable[..., WorkersCommand]
@@ -73,10 +78,84 @@ def test_staff_workers_get_the_back_office_and_nothing_else(tmp_path: Path) -> N
     assert "server w1" in calls_backend and "server s1" not in calls_backend
     assert "server s1 127.0.0.1:40003" in staff_backend and "server w1" not in staff_backend
     assert "acl staff_page path_beg /admin/ /staff/ /ws/staff/" in text
-    assert "use_backend staff if staff_page" in text
+    assert "use_backend staff if staff_page { nbsrv(staff) gt 0 }" in text
     without = local_config(bind="127.0.0.1:8000", workers={"w1": 40001}, health_host="localhost",
                            stats_socket=tmp_path / "haproxy.sock")  # fmt: skip
     assert "use_backend" not in without and "backend staff" not in without
+
+
+def test_staff_niceness_is_ten_by_default_and_bounded() -> None:
+    assert parse_options(["--staff-workers", "1"]).staff_nice == STAFF_NICE == 10
+    assert parse_options(["--staff-nice", "0"]).staff_nice == 0
+    for wrong in ("-1", "20"):
+        with pytest.raises(SystemExit):
+            parse_options(["--staff-nice", wrong])
+
+
+class NamedServer(http.server.ThreadingHTTPServer):
+    """A stand-in worker on a free loopback port: answers every GET with its name."""
+
+    def __init__(self, name: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+                body = name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def test_the_back_office_falls_back_to_the_call_workers_while_no_staff_worker_is_up(
+    tmp_path: Path,
+) -> None:
+    calls, staff = NamedServer("w1"), NamedServer("s1")
+    config, port = tmp_path / "haproxy.cfg", free_port()
+    config.write_text(
+        local_config(
+            bind=f"127.0.0.1:{port}", workers={"w1": calls.port, "s1": staff.port},
+            health_host="localhost", stats_socket=tmp_path / "haproxy.sock",
+        )
+    )  # fmt: skip
+    haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def served_by(path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    def wait_for(name: str, state: str) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError):  # HAProxy not listening yet
+                if server_states(tmp_path / "haproxy.sock")[name].startswith(state):
+                    return
+            assert time.monotonic() < deadline, f"{name} not {state} within 10 s"
+            time.sleep(0.1)
+
+    try:
+        wait_for("s1", "UP")
+        assert (served_by("/admin/login/"), served_by("/ws/voice")) == ("s1", "w1")
+
+        staff.shutdown()
+        staff.server_close()
+        wait_for("s1", "DOWN")
+
+        assert served_by("/admin/login/") == "w1"  # not a 503 while the staff worker is away
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        calls.shutdown()
+        calls.server_close()
 
 
 @pytest.mark.parametrize(
@@ -128,6 +207,7 @@ def health_status(fleet: WorkersCommand) -> int:
         with urllib.request.urlopen(f"{fleet.url}/healthz", timeout=5) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
+        print(f"/healthz answered {error.code}: {error.read()[:300]!r}")  # shown if the test fails
         return error.code
 
 
@@ -199,6 +279,7 @@ async def test_staff_workers_serve_the_back_office_and_never_a_call(
     assert {w["name"]: w["serves"] for w in fleet.state()["workers"]} == {
         "w1": "calls", "s1": "staff"
     }  # fmt: skip
+    assert niceness(pids["s1"]) == min(19, niceness(pids["w1"]) + STAFF_NICE)  # calls win a core
     await call.close()
     await staff.close()
 
@@ -208,6 +289,12 @@ async def test_staff_workers_serve_the_back_office_and_never_a_call(
     await until(lambda: all(s.startswith("UP") for s in fleet.server_states().values()), 5, "UP")
     async with connect(f"ws://127.0.0.1:{fleet.port}/ws/staff/test/held-call") as again:
         assert json.loads(await again.recv())["pid"] == fleet.worker_pids()["s1"]
+    restarted = fleet.worker_pids()
+    assert niceness(restarted["s1"]) == min(19, niceness(restarted["w1"]) + STAFF_NICE)
+
+
+def niceness(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
 
 
 @live
