@@ -65,7 +65,6 @@ def test_staff_containers_run_the_app_for_the_back_office_and_yield_the_cpu_to_c
     assert {key: staff[key] for key in same} == {key: app[key] for key in same}
     assert staff["deploy"]["replicas"] == "${STAFF_REPLICAS:-1}"
     assert staff["cpu_shares"] < app.get("cpu_shares", 1024)  # Docker's default weight
-    assert "staff" in compose["services"]["haproxy"]["depends_on"]
     assert "server-template app 1-10 app:8000" in calls_backend
     assert "server-template staff 1-10 staff:8000" in staff_backend
     assert "use_backend staff if staff_page { nbsrv(staff) gt 0 }" in config
