@@ -88,6 +88,10 @@ class Page(_Listener):
         return page
 
     async def _connect(self, worker: DaphneServer, query: str) -> None:
+        # Leave the old socket first, as the page does: its reader must not report its close
+        # (or its events) while this one is being opened, or a retry would abandon a socket
+        # that was about to carry the call.
+        await self.close()
         self.close_code = None
         self.ws = await connect(
             f"ws://127.0.0.1:{worker.port}/ws/voice?{query}",
