@@ -20,13 +20,14 @@ from support.mongo import sync_db
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import CHANNEL_LABELS, humanize, mmss, phone_label
+from support.staff.people import staff_names
 
 UNIDENTIFIED = {"phone": "Caller not identified"}  # a number we could not match
 
 
 @dataclass(frozen=True)
 class Briefing:
-    """A warm escalation waiting for a colleague: what to know before joining its call."""
+    """A warm escalation: what to know before joining its call, and who joined it."""
 
     ticket_id: str
     call_id: str
@@ -34,6 +35,7 @@ class Briefing:
     priority: str
     order_id: str | None
     actions: list[str]  # what the agent did or was refused, one line each
+    joined_by: str = ""  # the colleague who took the call over, by name ("" while none has)
 
     @property
     def join_url(self) -> str:
@@ -58,16 +60,20 @@ def live_call_url(call_id: str) -> str:
     return reverse("livestaff:call", args=["-"]).removesuffix("-/") + quote(call_id, safe="") + "/"
 
 
-def briefings(call_ids: Iterable[str]) -> dict[str, Briefing]:
-    """The live escalation tickets of these calls, by call id (their calls are in progress)."""
+def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> dict[str, Briefing]:
+    """The live escalation tickets of these calls, by call id (their calls are in progress).
+    `names`: staff_names(), for who joined (read here when not given and someone has)."""
     wanted = sorted(set(call_ids))
     if not wanted:
         return {}
     db = sync_db()
     tickets = list(db.escalations.find(
         {"call_id": {"$in": wanted}, "live": True},
-        {"_id": 0, "ticket_id": 1, "call_id": 1, "reason": 1, "priority": 1, "order_id": 1},
+        {"_id": 0, "ticket_id": 1, "call_id": 1, "reason": 1, "priority": 1, "order_id": 1,
+         "joined_by": 1},
     ))  # fmt: skip
+    if names is None and any(t.get("joined_by") for t in tickets):
+        names = staff_names()
     tool_calls = {
         doc["call_id"]: doc.get("tool_calls") or []
         for doc in db[Call._meta.db_table].find(
@@ -83,6 +89,7 @@ def briefings(call_ids: Iterable[str]) -> dict[str, Briefing]:
             priority=str(t.get("priority") or "normal"),
             order_id=t.get("order_id"),
             actions=actions_taken(tool_calls.get(t["call_id"], [])),
+            joined_by=(names or {}).get(t.get("joined_by") or "", t.get("joined_by") or ""),
         )  # fmt: skip
         for t in tickets
     }
@@ -93,7 +100,7 @@ def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[Liv
     (`names`: staff_names(), for who holds or listens)."""
     now = now or timezone.now()
     calls = live_calls()
-    found = briefings(c.call_id for c in calls if c.escalation)
+    found = briefings((c.call_id for c in calls if c.escalation), names)
     return [
         LiveRow(
             call=c,

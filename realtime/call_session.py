@@ -61,7 +61,12 @@ from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resume
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
 from support.customers import CustomerRef
-from support.escalations import AGENT_UNAVAILABLE, end_live_escalation, open_escalation
+from support.escalations import (
+    AGENT_UNAVAILABLE,
+    end_live_escalation,
+    join_live_escalation,
+    open_escalation,
+)
 from support.events import announce_escalation
 from support.tools import ToolContext, function_declarations
 from voiceproject import draining
@@ -670,6 +675,8 @@ class CallSession:
         self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
+        if self.escalation is not None:
+            self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
         self._live.send_note(instructions.taken_over(name or username), respond=False)
@@ -718,6 +725,12 @@ class CallSession:
         await asyncio.sleep(settings.ESCALATION_WAIT_S)
         if self.mode == AGENT:
             self._live.send_note(instructions.offer_callback())
+
+    async def _joined(self, ticket_id: str, username: str) -> None:
+        try:
+            await join_live_escalation(ticket_id, username)
+        except PyMongoError:  # the ticket says so later or never; the call goes on regardless
+            log.warning("call %s: could not note who joined ticket %s", self.call_id, ticket_id)
 
     def _cancel_escalation_wait(self) -> None:
         wait = getattr(self, "_escalation_wait", None)

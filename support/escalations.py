@@ -22,7 +22,12 @@ from pymongo import ReturnDocument
 
 from postcall import metrics
 from support import mongo
-from support.events import announce_escalation, announce_live_call_ended, announce_ticket_change
+from support.events import (
+    announce_escalation,
+    announce_live_call_ended,
+    announce_ticket_change,
+    announce_ticket_changed,
+)
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus
 from support.mongo import Document, sync_db
@@ -218,3 +223,28 @@ async def end_live_escalation(call_id: str) -> None:
     await db.escalations.update_many({"call_id": call_id, "live": True}, {"$set": {"live": False}})
     for ticket in tickets:
         await announce_live_call_ended(ticket)
+
+
+async def join_live_escalation(ticket_id: str, username: str) -> None:
+    """A colleague took over the call of a warm escalation: the customer's wait for a person
+    is over. The ticket keeps who joined (`joined_by`, `joined_at`, and a note; the briefings
+    say so from then on) and goes to them if nobody had claimed it, which ends its queue
+    waiting time as a claim does. Only the first colleague to join counts: the one the
+    customer met. Raises PyMongoError when the database cannot be reached."""
+    db = mongo.async_db()
+    now = timezone.now()
+    joined = await db.escalations.find_one_and_update(
+        {"ticket_id": ticket_id, "joined_by": None},
+        {"$set": {"joined_by": username, "joined_at": now},
+         "$push": {"notes": _note(username, "Joined the call and took over from the agent.")}},
+    )  # fmt: skip
+    if joined is None:
+        return
+    claimed = await db.escalations.find_one_and_update(
+        {"ticket_id": ticket_id, "status": OPEN},
+        {"$set": {"status": CLAIMED, "assignee": username}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if claimed is not None:
+        metrics.escalation_claimed(claimed["created_at"], now)
+        await announce_ticket_changed(claimed)

@@ -2,10 +2,11 @@
 
 The voice bridge calls `announce_escalation` after its escalate_to_human tool has stored a
 ticket, and support/escalations.py calls `announce_ticket_change` after every claim, assignment
-and resolution; every open staff queue page (support/staff/consumers.py) refreshes at once.
-With the in-memory layer this reaches pages served by the same process only; set
-CHANNEL_LAYERS_URL to Redis for several processes. A Redis that cannot be reached loses the
-announcement (logged), never the call or the change that raised it (voiceproject/messaging.py).
+and resolution (and when a colleague joins a warm escalation's call); every open staff queue
+page (support/staff/consumers.py) refreshes at once. With the in-memory layer this reaches
+pages served by the same process only; set CHANNEL_LAYERS_URL to Redis for several processes.
+A Redis that cannot be reached loses the announcement (logged), never the call or the change
+that raised it (voiceproject/messaging.py).
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ async def announce_escalation(ticket: dict[str, Any]) -> None:
     await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})
 
 
-def announce_ticket_change(ticket: dict[str, Any]) -> None:
+async def announce_ticket_changed(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that `ticket` (an escalations document) was claimed, assigned or
-    resolved. For sync code (views, admin actions): the change itself is already stored, and
-    pages catch up on their next refresh if the announcement is lost."""
+    resolved. The change itself is already stored, and pages catch up on their next refresh
+    if the announcement is lost."""
     payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
-    async_to_sync(send_to_group)(
-        ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload}
-    )
+    await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload})
+
+
+def announce_ticket_change(ticket: dict[str, Any]) -> None:
+    """`announce_ticket_changed` for sync code (views, admin actions)."""
+    async_to_sync(announce_ticket_changed)(ticket)
 
 
 async def announce_live_call_ended(ticket: dict[str, Any]) -> None:

@@ -210,7 +210,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
     problems: list[str] = []
     _, customer = await person(customer_browser, server, PHONE, problems)
     _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
-    _, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
+    kavyas, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
+    board = await kavyas.new_page()  # Kavya keeps the live calls page open in another tab
+    watch(board, problems)
     try:
         # Nobody is calling yet.
         await arjun.goto(server.url + "/staff/live/")
@@ -268,6 +270,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(conversation.locator("li.whisper")).to_contain_text(
             "You: Offer her a full refund.")  # fmt: skip
 
+        await board.goto(server.url + "/staff/live/")
+        await expect(board.locator("tr[data-call]")).to_contain_text("Waiting for a colleague")
+
         # Take over: Asha is told who she is talking to and hears Arjun's 1000 Hz.
         await arjun.get_by_role("button", name="Take over").click()
         await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
@@ -302,15 +307,30 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
             "Arjun handed you back to the assistant.")  # fmt: skip
         await expect(arjun.get_by_text("With the agent")).to_be_visible()
         await expect(conversation).to_contain_text("Handed back to the agent.")
+        # The briefings still say a colleague joined: Asha met one.
+        await expect(arjun.locator(".briefing")).to_contain_text("Arjun Mehta joined the call")
+        await expect(arjun.get_by_text("Waiting for a colleague")).to_be_hidden()
+        on_board = board.locator("tr[data-call]")
+        await expect(on_board).not_to_contain_text("Held by")  # the hand-back arrived
+        await expect(on_board).to_contain_text("Arjun Mehta joined the call")
+        await expect(on_board.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(arjun, "08-live-call-handed-back")
         await shots(customer, "09-customer-back-with-the-assistant", widths=(PHONE, DESK))
+
+        # The ticket went to Arjun when he took the call over (from the open queue to the
+        # claimed one), and the queue says he joined.
+        await kavya.goto(server.url + "/staff/queue/claimed/")
+        ticket_row = kavya.locator("tr[data-ticket]")
+        await expect(ticket_row).to_contain_text("On the call now, Arjun Mehta joined it.")
+        await expect(ticket_row.locator("td[data-label=Assignee]")).to_have_text("arjun")
+        await shots(kavya, "10-queue-joined-and-claimed")
 
         # Asha hangs up: Arjun's view says so, and the call leaves the live page.
         await customer.get_by_role("button", name="End call").click()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
         await expect(arjun.get_by_role("link", name="See its record")).to_be_visible()
         await expect(arjun.get_by_role("button", name="Listen")).to_be_hidden()
-        await shots(arjun, "10-live-call-ended")
+        await shots(arjun, "11-live-call-ended")
         await kavya.goto(server.url + "/staff/live/")
         await expect(kavya.get_by_text("No calls in progress right now.")).to_be_visible()
         assert problems == []

@@ -16,9 +16,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from livestaff.board import briefings
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
 from support import mongo
+from support.escalations import claim
 from support.models import Customer
 from voiceproject.asgi import application
 
@@ -356,11 +358,7 @@ async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveS
 # --- warm escalation ------------------------------------------------------------------------------
 
 
-async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
-    asha: Customer, live: FakeLiveServer, settings: Any
-) -> None:
-    settings.ESCALATION_WAIT_S = 0.5
-
+async def an_escalated_call(live: FakeLiveServer) -> tuple[BrowserCall, str, str]:
     @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
@@ -371,7 +369,15 @@ async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
 
     call, call_id = await a_call(live)
     escalated = await call.next_event("escalated")
-    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    return call, call_id, str(escalated["ticket_id"])
+
+
+async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.ESCALATION_WAIT_S = 0.5
+    call, call_id, ticket_id = await an_escalated_call(live)
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
     company = await live.session.wait_for_note()
     callback = await live.session.wait_for_note(timeout=5)
 
@@ -380,8 +386,61 @@ async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
     assert "callback" in callback
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
-    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
     assert ticket is not None and ticket["live"] is False
+
+
+async def ticket_once(ticket_id: str, **fields: Any) -> dict[str, Any]:
+    """The ticket, once it has `fields` (a colleague's joining is noted beside the call)."""
+    async with asyncio.timeout(5):
+        while True:
+            ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
+            assert ticket is not None
+            if all(ticket.get(k) == v for k, v in fields.items()):
+                return ticket
+            await asyncio.sleep(0.05)
+
+
+async def test_the_colleague_who_takes_over_an_escalated_call_gets_its_ticket_and_stays_its_joiner(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id, ticket_id = await an_escalated_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    await arjun.send({"type": "hand_back", "note": "Over to you."})
+    await arjun.next_event("state", mode="agent")
+    await divya.send({"type": "take_over"})  # a second colleague later: Asha met Arjun first
+    await divya.next_event("state", mode="human", staff="divya")
+    ticket = await ticket_once(ticket_id, joined_by="arjun")
+    briefing = (await sync_to_async(briefings)([call_id]))[call_id]
+
+    assert (ticket["status"], ticket["assignee"]) == ("claimed", "arjun")
+    assert [(n["author"], n["text"]) for n in ticket["notes"]] == [
+        ("arjun", "Joined the call and took over from the agent.")]  # fmt: skip
+    assert briefing.joined_by == "Arjun"  # after the hand-back too
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_ticket_claimed_from_the_queue_stays_with_its_holder_when_another_joins(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id, ticket_id = await an_escalated_call(live)
+    await sync_to_async(claim)(ticket_id, "kavya")
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    ticket = await ticket_once(ticket_id, joined_by="arjun")
+
+    assert (ticket["status"], ticket["assignee"]) == ("claimed", "kavya")
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 # --- a phone caller -------------------------------------------------------------------------------

@@ -84,6 +84,15 @@
     }
   }
 
+  // A colleague took over an escalated call: its briefing says so from now on, after a
+  // hand-back too (the server's rows say so as well once the ticket has it).
+  function markJoined(briefing, holder) {
+    if (briefing && holder && !briefing.classList.contains("joined")) {
+      briefing.classList.add("joined");
+      briefing.querySelector("[data-joined]").textContent = (names[holder] || holder) + " joined the call";
+    }
+  }
+
   const refresh = window.StaffLive.rowRefresher({
     table, url: rowsUrl, what: "the live calls", say,
     swap() {
@@ -130,6 +139,9 @@
     row.querySelector("[data-doing]").textContent = doingText(state.doing);
     row.classList.toggle("mode-human", state.mode === "human");
     row.classList.toggle("mode-agent", state.mode !== "human");
+    if (state.mode === "human") {
+      markJoined(row.querySelector("[data-briefing]"), state.staff);
+    }
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }
 
