@@ -49,7 +49,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         self.call_id = str(self.scope["url_route"]["kwargs"]["call_id"])
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
-        self.listening = self.holding = False
+        self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None
         self._voice_out = StaffVoice(self.call_id, self.staff["username"],
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
@@ -70,9 +70,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
-        if self.holding:  # a staff page that goes away must not leave the caller alone
+        if self.holding or self.taking_over:  # a page that goes must not leave the caller alone
             await self._act("hand_back", "(The colleague's page closed.)")
-        elif self.listening:
+        if self.listening:  # nor be listed as listening for the rest of the call
             await self._act("unlisten")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -89,6 +89,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             ))  # fmt: skip
             return
         self.listening = {"listen": True, "unlisten": False}.get(action.kind, self.listening)
+        # Until the call says who holds it, a take-over asked for counts as holding it.
+        self.taking_over = {"take_over": True, "hand_back": False}.get(action.kind,
+                                                                     self.taking_over)  # fmt: skip
         await self._act(action.kind, action.text)
 
     # --- to the call --------------------------------------------------------------------------
@@ -127,6 +130,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if event.get("type") == "state":
             self.holding = event.get("staff") == self.staff["username"]
+            if event.get("mode") == "human":  # the take-over asked for was decided, either way
+                self.taking_over = False
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))
 
     async def live_audio(self, message: dict[str, Any]) -> None:

@@ -483,12 +483,12 @@ class CallSession:
         )
 
     def _on_live_event(self, event: object) -> None:
+        if self.mode == HUMAN and _model_speech(event):
+            return  # the model was told to keep quiet; should it not, nobody hears or keeps it
         self.observer.on_live_event(event)
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
-                if self.mode == HUMAN:
-                    return  # the model was told to keep quiet; should it not, nobody hears it
                 self._watchdog.agent_spoke(now)
                 self._staff.audio(staff_protocol.AGENT, data)
                 self._send_audio(data)
@@ -644,7 +644,9 @@ class CallSession:
                 self._publish_state()
                 return
             case "whisper":
-                self._live.send_note(instructions.whisper(name or username, text))
+                # While a colleague holds the call the model takes it in but does not answer.
+                self._live.send_note(instructions.whisper(name or username, text),
+                                     respond=self.mode == AGENT)  # fmt: skip
                 self._staff.event(staff_protocol.whispered(username, text))
             case "take_over":
                 if self.holder is not None and self.holder["username"] != username:
@@ -943,3 +945,10 @@ def _gap_since(resuming: StoredCall | None) -> float:
         return 0.0
     since = resuming.detached_at or resuming.last_seen_at
     return max(0.0, (utcnow() - since).total_seconds()) if since else 0.0
+
+
+def _model_speech(event: object) -> bool:
+    """What the model says (its audio and its words), as opposed to what it hears or does."""
+    return isinstance(event, lp.AudioChunk) or (
+        isinstance(event, lp.Transcript) and event.role != "user"
+    )

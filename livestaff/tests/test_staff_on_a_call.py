@@ -307,6 +307,42 @@ async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
     assert [e["kind"] for e in record["staff_events"]] == ["take_over", "listen", "hand_back"]
 
 
+async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is_not_heard(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    session = live.session
+    await session.wait_for_note()  # the greeting
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    await session.wait_for_note()  # "stay silent"
+
+    await arjun.send({"type": "whisper", "text": "She is a regular; be generous."})
+    whisper = await session.wait_for_note()
+    # Should the model speak anyway, neither the customer nor the record gets it.
+    await session.send_audio(tone(300, 0.2, 24_000))
+    await session.send_transcript("agent", "Nobody should hear this.", finished=True)
+    await session.send_turn_complete()
+    await arjun.send({"type": "hand_back", "note": ""})
+    await call.next_event("agent_changed")
+    await call.next_event("agent_changed")  # back with the agent
+    audio_while_held = len(call.agent_audio)
+    await session.send_transcript("agent", "I'm back with you.", finished=True)
+    await session.send_turn_complete()
+    while (await call.next_event("transcript"))["text"] != "I'm back with you.":
+        pass
+
+    assert "be generous" in whisper and session.client_contents[-2]["turnComplete"] is False
+    assert audio_while_held == 0
+    assert [e["text"] for e in call.events if e["type"] == "transcript"] == [
+        "I'm back with you."]  # fmt: skip
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [line["text"] for line in record["transcript"]] == ["I'm back with you."]
+
+
 async def test_two_staff_racing_to_take_over_leave_one_holder(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -340,6 +376,24 @@ async def test_a_staff_page_that_closes_while_holding_hands_the_call_back(
 
     assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
     await call.send({"type": "end"})
+
+
+async def test_a_holder_whose_page_closes_is_no_longer_listed_as_listening(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await arjun.next_event("state")
+    await arjun.send({"type": "take_over"})
+    await arjun.send({"type": "listen"})  # as the live view does once it holds the call
+    await divya.next_event("state", mode="human", listeners=["arjun"])
+
+    await arjun.leave()
+
+    await divya.next_event("state", mode="agent", listeners=[])
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveServer) -> None:
