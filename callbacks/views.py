@@ -19,9 +19,10 @@ from callbacks.board import board as board_days
 from callbacks.board import readable_phone
 from callbacks.models import Callback
 from callbacks.slots import Hours
+from livestaff.protocol import TAKE_OVER
 from realtime.phone import security
 from support.models import Customer
-from support.staff.access import staff_view
+from support.staff.access import require_perm, staff_view
 from support.staff.views.common import render_staff
 
 VIEW_CALLBACKS = "callbacks.view_callback"
@@ -38,6 +39,8 @@ def board(request: HttpRequest) -> HttpResponse:
         # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
         "can_change": request.user.has_perm(CHANGE_CALLBACKS),  # type: ignore[union-attr]
         "can_dial": desk.dialling_configured(),
+        # The answered call is held by whoever dialled, as in a take-over: it needs that right.
+        "may_dial": request.user.has_perm(TAKE_OVER),  # type: ignore[union-attr]
     }
     return render_staff(request, "callbacks/board.html", context)
 
@@ -79,6 +82,7 @@ def mark_missed(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
 @staff_view(CHANGE_CALLBACKS)
 @require_POST
 def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    require_perm(request, TAKE_OVER)
     stream_url = security.stream_url(request.get_host())
     return _act(request, callback_id, lambda me: desk.call_now(callback_id, me, stream_url),
                 "Calling {customer}…")  # fmt: skip

@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
 from callbacks import booking, desk
 from callbacks.models import Callback
-from callbacks.tests.conftest import client_for, make_callback, today_at
+from callbacks.tests.conftest import AGENT, client_for, make_callback, make_user, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.phone import security, twilio_rest
 from support import mongo
@@ -40,6 +40,15 @@ def twilio(settings: Any) -> Iterator[FakeTwilioApi]:
         settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
         settings.TWILIO_FROM_NUMBER = FROM_NUMBER
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def agents_may_take_calls_over(staff_groups: dict[str, Group]) -> None:
+    """Meera and Kavya are agents in a group allowed to take calls over (contract section 8),
+    which calling a customer needs: the answered call is theirs to talk on."""
+    staff_groups[AGENT].permissions.add(
+        Permission.objects.get(content_type__app_label="support", codename="take_over_call")
+    )
 
 
 @pytest.fixture
@@ -212,3 +221,23 @@ async def test_the_stream_of_a_dialled_callback_is_matched_to_it(ashas: Callback
 
     assert found is not None and found["phone"] == "+919800000101"
     assert other_call is None
+
+
+def test_an_agent_who_may_not_take_calls_over_cannot_dial(
+    staff_groups: dict[str, Group], ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """The answered call would be held by someone with no controls to talk on, hand back or
+    end it: the board offers no "Call now" and the endpoint refuses."""
+    staff_groups[AGENT].permissions.clear()
+    staff_groups[AGENT].permissions.add(*Permission.objects.filter(
+        content_type__app_label="callbacks"))  # fmt: skip
+    trainee = client_for(make_user("trainee", staff_groups[AGENT]))
+
+    board = trainee.get("/staff/callbacks/").content.decode()
+    refused = trainee.post(CALL_NOW)
+
+    assert 'class="call">Call now</button>' not in board
+    assert "needs the right to take calls over" in board
+    assert refused.status_code == 403
+    assert twilio.requests == []
+    assert Callback.objects.get(callback_id="CBK-ASHA01").assignee is None

@@ -119,19 +119,22 @@ def test_an_empty_board_says_so(meera: User) -> None:
     assert "No callbacks are booked from today on." in response.content.decode()
 
 
-def test_call_now_is_offered_only_with_twilio_configured(
-    meera: User, ashas: Callback, settings: Any
+def test_call_now_is_offered_only_with_twilio_configured_to_those_who_may_take_calls_over(
+    arjun: User, meera: User, ashas: Callback, settings: Any
 ) -> None:
     button = '<button type="submit" class="call">Call now</button>'
-    unconfigured = client_for(meera).get(PAGE).content.decode()
+    unconfigured = client_for(arjun).get(PAGE).content.decode()
 
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "0" * 32, "secret"
     settings.TWILIO_FROM_NUMBER = "+911140000000"
-    configured = client_for(meera).get(PAGE).content.decode()
+    configured = client_for(arjun).get(PAGE).content.decode()
+    for_an_agent = client_for(meera).get(PAGE).content.decode()
 
     assert button not in unconfigured
     assert "“Call now” appears once Twilio is configured for calling out." in unconfigured
     assert button in configured
+    assert button not in for_an_agent  # a support agent's group cannot take calls over
+    assert "Calling a customer from here needs the right to take calls over" in for_an_agent
 
 
 # --- Claiming and closing -------------------------------------------------------------------------
