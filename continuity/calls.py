@@ -152,28 +152,36 @@ async def let_go(call_id: str, *, carrier: str, detached_at: datetime) -> None:
     )
 
 
-async def end_expired(now: datetime) -> int:
+async def end_expired(now: datetime) -> list[str]:
     """End calls that no process carries and nobody re-attached within the grace period
-    (VOICE_RESUME_GRACE_S): `end_reason` caller_left. Safe to run from every process."""
+    (VOICE_RESUME_GRACE_S): `end_reason` caller_left. Safe to run from every process at once.
+    Answers the ids of the calls it ended."""
+    calls = mongo.async_db().calls
     grace = timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
-    done = await mongo.async_db().calls.update_many(
-        {"ended_at": None, "carrier": None, "detached_at": {"$lt": now - grace}},
-        {"$set": {"ended_at": now, "end_reason": "caller_left"}},
-    )
-    return done.modified_count
+    expired = {"ended_at": None, "carrier": None, "detached_at": {"$lt": now - grace}}
+    ended = []
+    async for doc in calls.find(expired, {"_id": 0, "call_id": 1}):
+        done = await calls.update_one(
+            {"call_id": doc["call_id"], **expired},
+            {"$set": {"ended_at": now, "end_reason": "caller_left"}},
+        )
+        if done.modified_count:
+            ended.append(str(doc["call_id"]))
+    return ended
 
 
-async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> int:
+async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> list[str]:
     """End every open record nobody has stamped for `stale_after` (its process died, and no
     process took the call over): `end_reason` "lost", ended when last seen. Safe to run from
-    every process at once. Answers how many it ended."""
+    every process at once. Answers the ids of the calls it ended."""
     calls = mongo.async_db().calls
-    ended = 0
+    ended = []
     stale = {"ended_at": None, "last_seen_at": {"$lt": now - stale_after}}
     async for doc in calls.find(stale, {"_id": 0, "call_id": 1, "last_seen_at": 1}):
         done = await calls.update_one(
             {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
             {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},
         )
-        ended += done.modified_count
+        if done.modified_count:
+            ended.append(str(doc["call_id"]))
     return ended

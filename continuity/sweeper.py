@@ -1,5 +1,7 @@
 """Every process, now and then, ends the calls nobody can end any more: those whose grace
 period passed with no process carrying them, and those whose process died (continuity/calls.py).
+A call ended here gets what any ended call gets: its after-call fields and summary
+(postcall/finish.py), and its warm escalation's ticket back in the queue as a plain one.
 The work is idempotent, so every process running it at once is fine."""
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from datetime import UTC, datetime
 from pymongo.errors import PyMongoError
 
 from continuity.calls import close_abandoned, end_expired
+from postcall.finish import finish_call
+from support.escalations import end_live_escalation
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,14 @@ def ensure_sweeping() -> None:
 
 async def sweep_once() -> int:
     now = datetime.now(UTC)
-    return await end_expired(now) + await close_abandoned(now)
+    ended = await end_expired(now) + await close_abandoned(now)
+    for call_id in ended:
+        try:
+            await end_live_escalation(call_id)
+        except PyMongoError as error:
+            log.warning("call sweeper: call %s ended, its ticket still live: %s", call_id, error)
+        await finish_call(call_id)  # logs what it could not write
+    return len(ended)
 
 
 async def _sweep_forever() -> None:

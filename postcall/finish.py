@@ -16,8 +16,13 @@ from postcall.outcome import CallFacts, outcome
 log = logging.getLogger(__name__)
 
 
-def after_call_fields(call: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, Any]:
-    """What section 10 adds to an ended call document. Pure."""
+def after_call_fields(
+    call: dict[str, Any], turns: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What section 10 adds to an ended call document. `turns`: those measured by the
+    process that ended it, after those of processes that carried it before (on the
+    document). Pure."""
+    turns = list(call.get("turns") or []) + list(turns or [])
     fields: dict[str, Any] = {"outcome": outcome(CallFacts.from_record(call)).value, "turns": turns}
     started, ended = call.get("started_at"), call.get("ended_at")
     if started and ended:
@@ -36,9 +41,21 @@ def cost_now(usage: dict[str, Any]) -> dict[str, Any]:
                      currency=settings.COST_CURRENCY, per_usd=settings.COST_PER_USD)  # fmt: skip
 
 
-async def finish_call(call_id: str, turns: list[dict[str, Any]]) -> str | None:
+async def keep_turns(call_id: str, turns: list[dict[str, Any]]) -> None:
+    """The turns a process measured, written as the call moves on to another process (which
+    adds its own at the end). Raises PyMongoError."""
+    from support import mongo
+
+    if turns:
+        await mongo.async_db().calls.update_one(
+            {"call_id": call_id}, {"$push": {"turns": {"$each": turns}}}
+        )
+
+
+async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -> str | None:
     """Write the after-call fields and schedule the summary; returns the outcome (None when
-    the record could not be read or written: the call itself is over either way)."""
+    the record could not be read or written: the call itself is over either way). `turns`:
+    those the ending process measured (none when the sweeper ended the call)."""
     from support import mongo
 
     calls = mongo.async_db().calls

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from pymongo.errors import PyMongoError
@@ -141,6 +142,10 @@ class CallObserver:
                 await self.recorder.close(self._clock())
             except PyMongoError as error:
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
+        try:
+            await finish.keep_turns(self.call_id, self._turn_documents())
+        except PyMongoError as error:
+            log.warning("call %s: could not keep its turns: %s", self.call_id, error)
 
     async def ended(
         self, reason: str, *, dropped_agent_chunks: int = 0, dropped_caller_bytes: int = 0
@@ -162,12 +167,13 @@ class CallObserver:
             except PyMongoError as error:
                 # What was written so far stays playable (store.open_recording repairs it).
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
-        outcome = await finish.finish_call(
-            self.call_id, [self._turn_document(turn) for turn in self.turns.turns]
-        )
+        outcome = await finish.finish_call(self.call_id, self._turn_documents())
         metrics.CALLS_ENDED.labels(self.channel, outcome or "unknown").inc()
 
-    def _turn_document(self, turn: Turn) -> dict[str, object]:
+    def _turn_documents(self) -> list[dict[str, Any]]:
+        return [self._turn_document(turn) for turn in self.turns.turns]
+
+    def _turn_document(self, turn: Turn) -> dict[str, Any]:
         return {
             "at": self._wall0 + dt.timedelta(seconds=turn.at - self._t0),
             "user_ms": turn.user_ms,

@@ -288,9 +288,10 @@ class CallSession:
             self._flush_captions()
             self._staff.event(ce.as_dict(ce.Ended(self._end_reason)))
             self._staff.live_list({"call_id": self.call_id, "ended": True})
-            if self.escalation is not None:  # before the record: no live ticket of an ended call
-                with contextlib.suppress(PyMongoError):
-                    await end_live_escalation(self.call_id)
+            # Before the record: no live ticket of an ended call. Asked whatever this process
+            # saw: the ticket may have come from a tool cut short, or from another process.
+            with contextlib.suppress(PyMongoError):
+                await end_live_escalation(self.call_id)
             await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
         finally:
             self._forget()

@@ -165,3 +165,40 @@ async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_
     assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
     await back.send({"type": "end"})
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
+
+
+async def test_a_call_that_moved_keeps_the_turns_measured_before_the_move(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_resumption_update(f"handle-{session.index}")
+        while True:
+            await session.wait_for_text(timeout=20)
+            await session.send_audio(AGENT_CHUNK)
+            await session.send_turn_complete()
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await asyncio.sleep(0.2)  # the handle reaches the record
+    await page.send({"type": "text", "text": "Where is my order?"})
+    await page.next_event("turn_complete")
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    await drained
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    await back.send({"type": "text", "text": "And my refund?"})
+    await back.next_event("turn_complete")
+    await back.send({"type": "end"})
+
+    record = await wait_until_ended(ready["call_id"])
+    async with asyncio.timeout(5):  # the after-call fields follow the end
+        while "outcome" not in record:
+            record = await call_record(ready["call_id"])
+    assert [turn["source"] for turn in record["turns"]] == ["text", "text"]
+    assert all(turn["first_audio_ms"] is not None for turn in record["turns"])

@@ -444,6 +444,25 @@ async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
     assert ticket is not None and ticket["live"] is False
 
 
+async def test_a_call_that_ends_takes_down_every_live_ticket_of_its_own_not_only_those_it_saw(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """A ticket this process did not see opened (its tool was cut short by a hang-up, or
+    another process carried the call then) leaves the live list with the call all the same."""
+    call, call_id = await a_call(live)
+    await mongo.async_db().escalations.insert_one({
+        "ticket_id": "TKT-ELSEWHERE", "user_id": 101, "reason": "Wants a person",
+        "priority": "normal", "status": "open", "assignee": None, "notes": [],
+        "call_id": call_id, "origin": "agent", "live": True, "resolved_at": None,
+    })  # fmt: skip
+
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": "TKT-ELSEWHERE"})
+    assert ticket is not None and ticket["live"] is False
+
+
 async def ticket_once(ticket_id: str, **fields: Any) -> dict[str, Any]:
     """The ticket, once it has `fields` (a colleague's joining is noted beside the call)."""
     async with asyncio.timeout(5):

@@ -200,7 +200,7 @@ async def test_records_nobody_stamps_any_more_are_ended_as_lost(db: Any) -> None
         {"call_id": "CALL-live", "ended_at": None, "last_seen_at": now},
     ])  # fmt: skip
 
-    assert await close_abandoned(now) == 1
+    assert len(await close_abandoned(now)) == 1
 
     gone = await calls.find_one({"call_id": "CALL-gone"})
     live = await calls.find_one({"call_id": "CALL-live"})

@@ -1,0 +1,88 @@
+"""Calls no process carries any more are ended by the sweeper (continuity/sweeper.py) and get
+what any ended call gets: the after-call fields of contract section 10 (outcome, duration,
+turns, cost, summary), and a warm escalation's ticket back in the queue as a plain one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from continuity.sweeper import sweep_once
+from postcall import summary
+from realtime.call_record import now as utcnow
+from support import mongo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stored_call(call_id: str, started: datetime, **fields: Any) -> dict[str, Any]:
+    """A call a process was carrying: the customer asked for a person, the agent escalated."""
+    return {
+        "call_id": call_id, "user_id": 101, "channel": "web", "started_at": started,
+        "ended_at": None, "end_reason": None, "worker": "w1",
+        "transcript": [
+            {"role": "user", "text": "I want to talk to a person.", "at": started},
+            {"role": "agent", "text": "I'm fetching a colleague for you now.", "at": started},
+        ],
+        "tool_calls": [{
+            "name": "escalate_to_human", "args": {"reason": "Wants a person"},
+            "result": {"ok": True, "ticket_id": f"TKT-{call_id}"}, "ok": True,
+            "started_at": started, "ms": 12,
+        }],
+        "usage": {"prompt_token_count": 4000, "response_token_count": 900,
+                  "total_token_count": 4900},
+        "turns": [{"at": started, "user_ms": 310, "first_audio_ms": 820, "tools_ms": 12,
+                   "source": "live"}],
+        **fields,
+    }  # fmt: skip
+
+
+async def live_ticket(call_id: str) -> None:
+    await mongo.async_db().escalations.insert_one({
+        "ticket_id": f"TKT-{call_id}", "user_id": 101, "reason": "Wants a person",
+        "priority": "normal", "status": "open", "assignee": None, "notes": [],
+        "call_id": call_id, "origin": "agent", "live": True, "created_at": utcnow(),
+        "resolved_at": None,
+    })  # fmt: skip
+
+
+async def test_calls_nobody_carries_get_their_after_call_fields_and_tickets_leave_live(
+    settings: Any,
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 30
+    now = utcnow()
+    started = (now - timedelta(minutes=3)).replace(microsecond=0)  # as MongoDB keeps it
+    calls = mongo.async_db().calls
+    await calls.insert_many([
+        # The customer's page went and did not come back within the grace period.
+        stored_call("CALL-left", started, carrier=None, last_seen_at=now,
+                    detached_at=now - timedelta(minutes=1)),
+        # Its process died: nobody stamps its record any more.
+        stored_call("CALL-lost", started, carrier="process-gone",
+                    last_seen_at=now - timedelta(minutes=2)),
+        # Still carried: left alone.
+        stored_call("CALL-up", started, carrier="process-up", last_seen_at=now),
+    ])  # fmt: skip
+    for call_id in ("CALL-left", "CALL-lost", "CALL-up"):
+        await live_ticket(call_id)
+
+    assert await sweep_once() == 2
+    await summary.pending()
+
+    left = await calls.find_one({"call_id": "CALL-left"})
+    lost = await calls.find_one({"call_id": "CALL-lost"})
+    up = await calls.find_one({"call_id": "CALL-up"})
+    assert left is not None and lost is not None and up is not None
+    assert (left["end_reason"], lost["end_reason"]) == ("caller_left", "lost")
+    for ended in (left, lost):
+        assert ended["outcome"] == "escalated"
+        assert ended["cost"]["amount"] > 0
+        assert ended["turns"] == stored_call("x", started)["turns"]
+        assert ended["summary"]["text"]  # without GEMINI_API_KEY: the account from its tools
+    assert left["duration_s"] == pytest.approx(180, abs=2)
+    assert lost["duration_s"] == pytest.approx(60, abs=2)  # a lost call ended when last seen
+    assert "outcome" not in up and up["ended_at"] is None
+    live = {t["call_id"]: t["live"] async for t in mongo.async_db().escalations.find()}
+    assert live == {"CALL-left": False, "CALL-lost": False, "CALL-up": True}
