@@ -36,6 +36,7 @@ class FakeGemini:
 
     answer: str = json.dumps(GOOD)
     delay_s: float = 0.0
+    hang_up: bool = False  # drop the connection instead of answering
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -43,6 +44,8 @@ class FakeGemini:
         self.requests.append({"path": request.path, "key": request.headers.get("x-goog-api-key"),
                               "body": await request.json()})  # fmt: skip
         await asyncio.sleep(self.delay_s)
+        if self.hang_up and request.transport is not None:
+            request.transport.abort()
         return web.json_response({
             "candidates": [{"content": {"role": "model", "parts": [{"text": self.answer}]},
                             "finishReason": "STOP"}],
@@ -102,6 +105,29 @@ async def test_a_slow_answer_times_out_and_the_tool_results_stand_in(gemini: Fak
     written = await summary.summarize(CALL)
     assert written["source"] == "tool_results"
     assert "no answer within 0.5 s" in written["error"]
+
+
+async def test_a_connection_dropped_mid_answer_is_retried_then_the_tool_results_stand_in(
+    gemini: FakeGemini,
+) -> None:
+    gemini.hang_up = True
+    written = await summary.summarize(CALL)
+    assert len(gemini.requests) == summary.ATTEMPTS
+    assert written["source"] == "tool_results"
+    assert "unreachable" in written["error"]
+
+
+async def test_the_attempts_share_one_deadline_so_the_summary_is_written_within_a_minute(
+    gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(summary, "DEADLINE_S", 1.8)  # 55 s in production, for three 20 s tries
+    gemini.delay_s = 5.0
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    written = await summary.summarize(CALL)
+    assert loop.time() - began < 1.8
+    assert len(gemini.requests) == 2  # too little time was left for a third
+    assert written["source"] == "tool_results"
 
 
 async def test_without_a_key_the_account_is_written_without_asking_anyone(
