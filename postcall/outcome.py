@@ -62,6 +62,7 @@ class CallFacts:
     customer_spoke: bool = False
     agent_answered: bool = False
     taken_over: bool = False
+    callback_booked: bool = False  # a callback booked on this call is still on at its end
 
     def ok(self, tool: str) -> int:
         return (self.succeeded or {}).get(tool, 0)
@@ -83,7 +84,22 @@ class CallFacts:
             taken_over=any(
                 event.get("kind") == "take_over" for event in call.get("staff_events") or []
             ),
+            callback_booked=bool(_callbacks_kept(call.get("tool_calls") or [])),
         )
+
+
+def _callbacks_kept(tool_calls: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The callbacks booked on the call and not cancelled on it (cancelling one booked on an
+    earlier call, to book another, leaves the new one)."""
+    booked: set[str] = set()
+    for entry in tool_calls:
+        if not entry.get("ok"):
+            continue
+        if entry.get("name") == "schedule_callback":
+            booked.add(str((entry.get("result") or {}).get("callback_id")))
+        elif entry.get("name") == "cancel_callback":
+            booked.discard(str((entry.get("args") or {}).get("callback_id")))
+    return booked
 
 
 def _answered(roles: Iterable[str | None]) -> bool:
@@ -104,7 +120,7 @@ def outcome(facts: CallFacts) -> Outcome:
         return Outcome.TRANSFERRED
     if facts.ok("escalate_to_human"):
         return Outcome.ESCALATED
-    if facts.ok("schedule_callback") > facts.ok("cancel_callback"):
+    if facts.callback_booked:
         return Outcome.CALLBACK_SCHEDULED
     if facts.ok("initiate_refund"):
         return Outcome.RESOLVED_REFUND

@@ -33,7 +33,8 @@ CASES = [
      CallFacts("caller_hung_up", ok("initiate_refund", "escalate_to_human"), **TALKED),
      Outcome.ESCALATED),
     ("a callback was booked",
-     CallFacts("caller_hung_up", ok("list_callback_slots", "schedule_callback"), **TALKED),
+     CallFacts("caller_hung_up", ok("list_callback_slots", "schedule_callback"),
+               callback_booked=True, **TALKED),
      Outcome.CALLBACK_SCHEDULED),
     ("a callback was booked then cancelled, nothing else: an answer",
      CallFacts("caller_hung_up", ok("schedule_callback", "cancel_callback"), **TALKED),
@@ -95,3 +96,19 @@ def test_an_agent_greeting_alone_is_not_an_answer() -> None:
 def test_a_staff_take_over_in_the_record_is_a_transfer() -> None:
     call = record(staff_events=[{"kind": "listen"}, {"kind": "take_over", "staff": "meera"}])
     assert outcome(CallFacts.from_record(call)) == Outcome.TRANSFERRED
+
+
+def test_a_callback_is_scheduled_when_one_booked_on_the_call_is_still_on() -> None:
+    def booked(callback_id: str) -> dict[str, Any]:
+        return {"name": "schedule_callback", "ok": True, "result": {"callback_id": callback_id}}
+
+    def cancelled(callback_id: str) -> dict[str, Any]:
+        return {"name": "cancel_callback", "ok": True, "args": {"callback_id": callback_id}}
+
+    moved = record(tool_calls=[cancelled("CBK-EARLIER"), booked("CBK-NEW")])
+    withdrawn = record(tool_calls=[booked("CBK-NEW"), cancelled("CBK-NEW")])
+    refused = record(tool_calls=[{**booked("CBK-NEW"), "ok": False}])
+
+    assert outcome(CallFacts.from_record(moved)) == Outcome.CALLBACK_SCHEDULED
+    assert outcome(CallFacts.from_record(withdrawn)) != Outcome.CALLBACK_SCHEDULED
+    assert outcome(CallFacts.from_record(refused)) != Outcome.CALLBACK_SCHEDULED
