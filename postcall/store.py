@@ -253,9 +253,19 @@ def repair(file_id: ObjectId) -> int:
 
 
 def delete_older_than(cutoff: dt.datetime) -> int:
-    """Delete every recording started before `cutoff`; returns how many."""
-    files = mongo.sync_db()[f"{BUCKET}.files"]
-    ids = [doc["_id"] for doc in files.find({"uploadDate": {"$lt": cutoff}}, {"_id": 1})]
+    """Delete every recording started before `cutoff`, but those of calls still in progress
+    (their writer goes on); returns how many."""
+    db = mongo.sync_db()
+    old = list(db[f"{BUCKET}.files"].find(
+        {"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}
+    ))  # fmt: skip
+    call_ids = sorted({(doc.get("metadata") or {}).get("call_id") for doc in old} - {None})
+    in_progress = {
+        doc["call_id"]
+        for doc in db.calls.find({"call_id": {"$in": call_ids}, "ended_at": None}, {"call_id": 1})
+    }
+    ids = [doc["_id"] for doc in old
+           if (doc.get("metadata") or {}).get("call_id") not in in_progress]  # fmt: skip
     store = bucket()
     for file_id in ids:
         store.delete(file_id)

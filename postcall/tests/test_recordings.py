@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client
 from pymongo import ReplaceOne, monitoring
@@ -139,6 +139,24 @@ def test_retention_deletes_recordings_older_than_the_setting(
     assert store.find_recordings("CALL-OLD") == []
     assert mongo.sync_db()["recordings.chunks"].count_documents({"files_id": old.file_id}) == 0
     assert len(store.find_recordings("CALL-NEW")) == 1
+
+
+def test_retention_keeps_the_recording_of_a_call_still_in_progress(
+    transactional_db: Any,
+) -> None:
+    write("CALL-ENDED")
+    writing = write("CALL-ON", final=False)
+    mongo.sync_db().calls.insert_many([
+        {"call_id": "CALL-ENDED", "ended_at": dt.datetime.now(dt.UTC)},
+        {"call_id": "CALL-ON", "ended_at": None},
+    ])  # fmt: skip
+
+    call_command("delete_old_recordings", days=0)  # everything up to now
+
+    assert store.find_recordings("CALL-ENDED") == []
+    assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
+    with pytest.raises(CommandError, match="--days must be 0 or more"):
+        call_command("delete_old_recordings", days=-1)
 
 
 class ChunkWritesSeen(monitoring.CommandListener):

@@ -9,19 +9,22 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from postcall import store
 
 
 class Command(BaseCommand):
-    help = "Delete call recordings older than RECORDING_RETENTION_DAYS (or --days)."
+    help = ("Delete call recordings older than RECORDING_RETENTION_DAYS (or --days); those of "
+            "calls still in progress stay.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["days"] if options["days"] is not None else settings.RECORDING_RETENTION_DAYS
+        if days < 0:
+            raise CommandError(f"--days must be 0 or more, not {days}.")
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
         deleted = store.delete_older_than(cutoff)
         self.stdout.write(
