@@ -259,7 +259,8 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     old = list(db[f"{BUCKET}.files"].find(
         {"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}
     ))  # fmt: skip
-    call_ids = sorted({(doc.get("metadata") or {}).get("call_id") for doc in old} - {None})
+    call_ids = sorted({str(doc["metadata"]["call_id"]) for doc in old
+                       if (doc.get("metadata") or {}).get("call_id")})  # fmt: skip
     in_progress = {
         doc["call_id"]
         for doc in db.calls.find({"call_id": {"$in": call_ids}, "ended_at": None}, {"call_id": 1})
