@@ -106,7 +106,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
 
     async def _voice(self, pcm: bytes) -> None:
-        if not self.holding or len(pcm) > protocol.MAX_AUDIO_FRAME:
+        if not (self.holding or self.taking_over) or len(pcm) > protocol.MAX_AUDIO_FRAME:
             return
         self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
 

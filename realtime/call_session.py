@@ -686,7 +686,7 @@ class CallSession:
         self._send(ce.AgentChanged(HUMAN, name or username))
         if self.channel == "phone":
             # A phone has no screen: a short chime says someone new is on the line.
-            self._send(ce.AgentAudio(instructions.JOINED_CHIME))
+            self._send_audio(instructions.JOINED_CHIME)
             self._send(ce.TurnComplete())
 
     def _hand_back(self, staff_note: str) -> None:
@@ -710,7 +710,7 @@ class CallSession:
         self.observer.staff_audio(pcm)
         self._staff.audio(staff_protocol.HUMAN, pcm, speaker=staff)
         up, down = voice
-        self._send(ce.AgentAudio(down.process(up.process(pcm))))
+        self._send_audio(down.process(up.process(pcm)))
 
     # --- warm escalation (contract section 8) -------------------------------------------------
 

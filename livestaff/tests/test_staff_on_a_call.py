@@ -343,6 +343,34 @@ async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is
     assert [line["text"] for line in record["transcript"]] == ["I'm back with you."]
 
 
+async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_played_later(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await live.wait_for_session()
+    arjun = await StaffPage.open(str(ready["call_id"]), "arjun", LEAD_GROUP, "Arjun")
+    divya = await StaffPage.open(str(ready["call_id"]), "divya", LEAD_GROUP, "Divya")
+    await arjun.next_event("state")
+    await divya.send({"type": "listen"})
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    await call.leave()  # the customer's page drops (the call waits for it)
+
+    await arjun.speak(tone(440, 1.0, 16_000))
+    await divya.wait_for_audio(b"H", 32_000)  # the call had all of it
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    await arjun.speak(tone(1000, 0.2, 16_000))
+    heard = await back.wait_for_audio(int(0.15 * 48_000))
+
+    # Only what he said once she was back, at its own pitch: no second of stale speech.
+    assert len(heard) < 0.5 * 48_000
+    assert dominant_hz(heard, 24_000) == pytest.approx(1000, abs=15)
+    await back.send({"type": "end"})
+    await wait_until_ended(str(ready["call_id"]))
+
+
 async def test_two_staff_racing_to_take_over_leave_one_holder(
     asha: Customer, live: FakeLiveServer
 ) -> None:
