@@ -101,11 +101,12 @@ def dialling_configured() -> bool:
     )
 
 
-def call_now(callback_id: str, username: str, stream_url: str) -> str:
+def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -> str:
     """Dial the customer of a scheduled callback through Twilio, for `username` (who claims it
     if nobody has). When they answer, Twilio streams the call to `stream_url` (`/ws/twilio`)
-    as an outbound callback (realtime/phone/outbound.py). Answers the call SID, which the
-    callback keeps; blocking.
+    as an outbound callback (realtime/phone/outbound.py), and asks `voice_url`
+    (`/twilio/voice`) what next if the stream ends. Answers the call SID, which the callback
+    keeps; blocking.
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, or
     Twilio refused (then the callback is as it was, and may be dialled again at once).
@@ -128,9 +129,8 @@ def call_now(callback_id: str, username: str, stream_url: str) -> str:
     token = security.mint_callback_token(
         security.CallbackStream(callback_id, callback["phone"], username)
     )
-    twiml = outbound.callback_twiml(
-        stream_url=stream_url, token=token, callback_id=callback_id, staff=username
-    )
+    twiml = outbound.callback_twiml(stream_url=stream_url, voice_url=voice_url, token=token,
+                                    callback_id=callback_id, staff=username)  # fmt: skip
     reserved = {"callback_id": callback_id, "dialled_at": now}
     try:
         call_sid = twilio_rest.dial_out(callback["phone"], twiml)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -84,7 +85,10 @@ def mark_missed(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
 def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     require_perm(request, TAKE_OVER)
     stream_url = security.stream_url(request.get_host())
-    return _act(request, callback_id, lambda me: desk.call_now(callback_id, me, stream_url),
+    voice_path = reverse("twilio-voice")
+    voice_url = security.public_https_url(voice_path, request.build_absolute_uri(voice_path))
+    return _act(request, callback_id,
+                lambda me: desk.call_now(callback_id, me, stream_url, voice_url),
                 "Calling {customer}…")  # fmt: skip
 
 

@@ -69,6 +69,11 @@ def stream_of(twiml: str) -> tuple[str, dict[str, str]]:
     return stream.get("url", ""), {p.get("name", ""): p.get("value", "") for p in stream}
 
 
+def action_of(twiml: str) -> str:
+    """Where Twilio asks what next when the stream ends (a moved call goes on there)."""
+    return ET.fromstring(twiml)[0].get("action", "")
+
+
 # --- The call Twilio is asked to place -----------------------------------------------------------
 
 
@@ -88,6 +93,7 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     assert request.form["Timeout"] == "30"
     url, parameters = stream_of(request.form["Twiml"])
     assert url == "wss://testserver/ws/twilio"
+    assert action_of(request.form["Twiml"]) == "http://testserver/twilio/voice"
     assert parameters.keys() == {"kind", "token", "callback_id", "staff"}
     assert (parameters["kind"], parameters["callback_id"], parameters["staff"]) == (
         "callback", "CBK-ASHA01", "meera"
@@ -116,6 +122,7 @@ def test_the_stream_url_is_the_public_one_behind_a_proxy(
 
     url, _ = stream_of(twilio.requests[0].form["Twiml"])
     assert url == "wss://voice.example.com/ws/twilio"
+    assert action_of(twilio.requests[0].form["Twiml"]) == "https://voice.example.com/twilio/voice"
 
 
 def test_a_second_click_while_the_phone_may_ring_does_not_dial_again(

@@ -595,7 +595,7 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     from callbacks.tests.conftest import make_callback, today_at
     from realtime.audio import ulaw_decode
     from realtime.phone import outbound, security
-    from realtime.tests.phone_harness import Phone
+    from realtime.tests.phone_harness import Phone, webhook
 
     await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
     await mongo.async_db().callbacks.update_one(
@@ -618,9 +618,23 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     assert (state["mode"], state["staff"]) == ("human", "arjun")
     played = ulaw_decode(b"".join(phone.media()[-40:])).astype("<i2").tobytes()
     assert dominant_hz(played, 8_000) == pytest.approx(440, abs=8)
-    await phone.hang_up()
-    await staff.leave()
+
+    # The stream ends with the customer still on the line (its process handed the call over,
+    # say): Twilio asks the voice webhook (the callback's <Connect action>) and streams anew.
     await phone.leave()
+    twiml = await webhook("+911140001234", "CA" + "7" * 32, Direction="outbound-api")
+    token = twiml.split('name="token" value="')[1].split('"')[0]
+    again = await Phone.stream("CA" + "7" * 32, token)
+    await staff.speak(tone(660, 1.0, 16_000))
+    # (what he said before the new stream was attached is not kept for it)
+    await again.wait_for(lambda: len(again.media()) >= 40, "the staff voice again", 10)
+
+    replayed = ulaw_decode(b"".join(again.media()[-30:])).astype("<i2").tobytes()
+    assert dominant_hz(replayed, 8_000) == pytest.approx(660, abs=8)  # still Arjun's call
+    assert await mongo.async_db().calls.count_documents({}) == 1
+    await again.hang_up()
+    await staff.leave()
+    await again.leave()
 
 
 async def _until_linked(callback_id: str) -> dict[str, Any]:

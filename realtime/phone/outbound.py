@@ -34,11 +34,15 @@ CALLBACK_ID = "callback_id"
 STAFF = "staff"
 
 
-def callback_twiml(*, stream_url: str, token: str, callback_id: str, staff: str) -> str:
+def callback_twiml(
+    *, stream_url: str, voice_url: str, token: str, callback_id: str, staff: str
+) -> str:
     """TwiML that streams the answered call to `stream_url` (the `wss://…/ws/twilio` URL) with
-    the parameters above."""
+    the parameters above. When the stream ends Twilio asks `voice_url` (`/twilio/voice`) what
+    next, as for an incoming call: a call whose process stopped or died goes on with another
+    (contract section 7), one that is over is hung up."""
     response = VoiceResponse()
-    connect = Connect()
+    connect = Connect(action=voice_url)
     stream = connect.stream(url=stream_url)
     for name, value in ((KIND, CALLBACK), (TOKEN, token), (CALLBACK_ID, callback_id),
                         (STAFF, staff)):  # fmt: skip

@@ -15,12 +15,16 @@ STREAM = security.CallbackStream("CBK-7KQ2XD", "+919800000101", "meera")
 
 def test_the_callback_twiml_streams_to_the_bridge_with_its_parameters() -> None:
     twiml = outbound.callback_twiml(
-        stream_url="wss://voice.example.com/ws/twilio", token="signed",
+        stream_url="wss://voice.example.com/ws/twilio",
+        voice_url="https://voice.example.com/twilio/voice", token="signed",
         callback_id="CBK-7KQ2XD", staff="meera",
     )  # fmt: skip
 
+    # When the stream ends Twilio asks /twilio/voice, as for an incoming call (a moved call
+    # goes on with another process).
     assert twiml == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Connect action="https://voice.example.com/twilio/voice">'
         '<Stream url="wss://voice.example.com/ws/twilio">'
         '<Parameter name="kind" value="callback" />'
         '<Parameter name="token" value="signed" />'
