@@ -53,6 +53,7 @@ class StoredCall:
     ended: bool
     verified: bool
     call_sid: str
+    holder: str | None  # the staff member holding the call when it moved (username)
     # How many entries each list of the record holds already: the record's caps count them
     # (realtime/call_record.py), so a call moved many times is bounded like any other.
     sizes: dict[str, int] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class StoredCall:
             ended=doc.get("ended_at") is not None,
             verified=bool(doc.get("verified", doc.get("channel") != "phone")),
             call_sid=str(doc.get("call_sid") or ""),
+            holder=doc.get("holder") if doc.get("mode") == "human" else None,
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
         )
 
@@ -77,6 +79,7 @@ class StoredCall:
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
+    "mode": 1, "holder": 1,
 }  # fmt: skip
 
 

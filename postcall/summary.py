@@ -73,38 +73,32 @@ def call_text(call: Mapping[str, Any]) -> str:
     )
 
 
-# One SDK client per event loop and settings: building one costs about 0.1 s, and the first
-# import of the SDK 0.8 s, which is done off the loop that carries calls (`_client`).
-_clients: dict[tuple[int, str, str, float], Any] = {}
-
-
-def _build_client(api_key: str, base_url: str, timeout_s: float) -> Any:
+def _build_client() -> Any:
+    """The SDK's client. Off the event loop (asyncio.to_thread): the first import of the SDK
+    takes 0.8 s, building a client 0.1 s, and the loop carries calls."""
     from google import genai
     from google.genai import types
 
     options = types.HttpOptions(
-        timeout=int(timeout_s * 1000),
+        timeout=int(settings.CALL_SUMMARY_TIMEOUT_S * 1000),
         retry_options=types.HttpRetryOptions(attempts=1),  # ours in ask_model, with the timeout
     )
-    if base_url:
-        options.base_url = base_url
-    return genai.Client(api_key=api_key, http_options=options)
-
-
-async def _client() -> Any:
-    key = (id(asyncio.get_running_loop()), settings.GEMINI_API_KEY,
-           settings.CALL_SUMMARY_BASE_URL, settings.CALL_SUMMARY_TIMEOUT_S)  # fmt: skip
-    client = _clients.get(key)
-    if client is None:
-        client = await asyncio.to_thread(_build_client, *key[1:])
-        _clients[key] = client
-    return client
+    if settings.CALL_SUMMARY_BASE_URL:
+        options.base_url = settings.CALL_SUMMARY_BASE_URL
+    return genai.Client(api_key=settings.GEMINI_API_KEY, http_options=options)
 
 
 async def ask_model(call: Mapping[str, Any]) -> CallSummary:
     """One structured summary from the model; raises SummaryFailed after the last attempt,
     or once DEADLINE_S has passed."""
-    client = await _client()
+    client = await asyncio.to_thread(_build_client)
+    try:
+        return await _ask(client, call)
+    finally:
+        await client.aio.aclose()
+
+
+async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
     from google.genai import errors, types
 
     config = types.GenerateContentConfig(

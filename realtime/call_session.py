@@ -60,7 +60,7 @@ from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
-from support.customers import CustomerRef
+from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
     AGENT_UNAVAILABLE,
     end_live_escalation,
@@ -245,6 +245,12 @@ class CallSession:
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
         ensure_sweeping()
         await self.observer.started(moved_in=self._resuming is not None)
+        if self._resuming is not None and self._resuming.holder and self._held_by is None:
+            # Moved while a colleague held it: still theirs. The model's resumed session
+            # remembers it was told to keep quiet; the caller's socket is told who it hears
+            # with `ready` (_say_ready_again).
+            holder = self._resuming.holder
+            self._hold(holder, await staff_first_name(holder))
         self._staff.start()
         self._publish_state()
         self._spawn(self._live.run(), "live")
@@ -423,12 +429,15 @@ class CallSession:
             await self.release()
 
     def _say_ready_again(self) -> None:
-        # First for the new socket, before anything kept for it meanwhile.
+        # First for the new socket, before anything kept for it meanwhile: a page that
+        # reloads while a colleague holds the call learns who it is talking to.
+        if self.mode == HUMAN:
+            self._outbound.appendleft(self._agent_changed())
         self._outbound.appendleft(ce.Resumed())
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
         self._outbound_ready.set()
         self._ready_pending = False
-        if self._gap_s > GAP_NOTE_S:
+        if self._gap_s > GAP_NOTE_S and self.mode == AGENT:
             self._live.send_note(instructions.line_dropped(self._gap_s))
         self._gap_s = 0.0
 
@@ -534,7 +543,11 @@ class CallSession:
             case Ready():
                 self._ever_ready = self._live_up = True
                 self._send(ce.Ready(self.call_id, self._resume_token()))
-                self._live.send_note(instructions.greeting())
+                if self.mode == HUMAN:  # a fresh model session under a colleague's hold
+                    self._outbound.append(self._agent_changed())
+                    self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+                else:
+                    self._live.send_note(instructions.greeting())
                 self._now_doing("listening")
             case Reconnecting():
                 self._live_up = False
@@ -549,7 +562,7 @@ class CallSession:
                 if self._live.dropped_audio_bytes > self._dropped_told:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
-                    if lost_s > GAP_NOTE_S:
+                    if lost_s > GAP_NOTE_S and self.mode == AGENT:
                         self._live.send_note(instructions.line_dropped(lost_s))
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
@@ -672,18 +685,32 @@ class CallSession:
     def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
         self._staff.reply(reply_to, {"type": "error", "code": code, "message": message, **fields})
 
-    def _take_over(self, username: str, name: str) -> None:
+    def _hold(self, username: str, name: str) -> None:
+        """`username` holds the call from now on: the model hears and says nothing, their
+        voice goes to the caller."""
         now = time.monotonic()
         self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
         self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
+
+    @property
+    def holder_name(self) -> str:
+        """What the caller hears the colleague holding the call called ("" for none)."""
+        return (self.holder["name"] or self.holder["username"]) if self.holder else ""
+
+    def _agent_changed(self) -> ce.AgentChanged:
+        """Who the caller talks to now, for their screen."""
+        return ce.AgentChanged(HUMAN, self.holder_name) if self.holder else ce.AgentChanged(AGENT)
+
+    def _take_over(self, username: str, name: str) -> None:
+        self._hold(username, name)
         if self.escalation is not None:
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
-        self._live.send_note(instructions.taken_over(name or username), respond=False)
-        self._send(ce.AgentChanged(HUMAN, name or username))
+        self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+        self._send(self._agent_changed())
         if self.channel == "phone":
             # A phone has no screen: a short chime says someone new is on the line.
             self._send_audio(instructions.JOINED_CHIME)
@@ -691,7 +718,7 @@ class CallSession:
 
     def _hand_back(self, staff_note: str) -> None:
         assert self.holder is not None
-        name = self.holder["name"] or self.holder["username"]
+        name = self.holder_name
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._watchdog.hold("human", False, time.monotonic())

@@ -22,7 +22,9 @@ from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_
 from support import mongo
 from support.escalations import claim
 from support.models import Customer
+from voiceproject import draining
 from voiceproject.asgi import application
+from voiceproject.draining import ProcessCalls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -369,6 +371,53 @@ async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_pla
     assert dominant_hz(heard, 24_000) == pytest.approx(1000, abs=15)
     await back.send({"type": "end"})
     await wait_until_ended(str(ready["call_id"]))
+
+
+async def test_a_held_call_that_moves_to_another_process_or_a_reloaded_page_is_still_theirs(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    first = await live.wait_for_session()
+    await first.send_resumption_update("handle-1")
+    call_id, token = str(ready["call_id"]), str(ready["resume_token"])
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.send({"type": "take_over"})
+    await arjun.next_event("state", mode="human")
+    await call.next_event("agent_changed")
+
+    # The customer reloads the page: it is told who it is talking to.
+    await call.leave()
+    reloaded = await BrowserCall.open(f"resume={token}")
+    after_reload = [await reloaded.next_event(kind) for kind in ("ready", "resumed",
+                                                                  "agent_changed")]  # fmt: skip
+
+    # The process is drained: the call moves, and is still Arjun's on the next one.
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await reloaded.next_event("reconnect")
+    await reloaded.leave()
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    moved = await BrowserCall.open(f"resume={after_reload[0]['resume_token']}")
+    changed = await moved.next_event("agent_changed")
+    await arjun.next_event("state", mode="human", staff="arjun", attached=True)
+    await arjun.speak(tone(440, 1.0, 16_000))
+    heard = await moved.wait_for_audio(int(0.5 * 48_000))
+    resumed = await live.wait_for_session(1)
+    await moved.say(speech(0.3, 16_000, seed=7))
+
+    assert after_reload[2] == {"type": "agent_changed", "mode": "human", "name": "Arjun"}
+    assert changed == {"type": "agent_changed", "mode": "human", "name": "Arjun"}
+    assert resumed.resumed_handle == "handle-1"
+    assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
+    await arjun.send({"type": "hand_back", "note": "All sorted."})
+    assert "All sorted." in await resumed.wait_for_note()
+    assert resumed.audio == b""  # the model heard nothing of the customer while held
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 async def test_two_staff_racing_to_take_over_leave_one_holder(
