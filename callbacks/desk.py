@@ -143,3 +143,29 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
 
 def _local_time(moment: datetime) -> str:
     return f"{moment.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE)):%H:%M}"
+
+
+# --- After "Call now" --------------------------------------------------------------------------
+
+RINGING, ANSWERED, NO_ANSWER = "ringing", "answered", "no_answer"
+
+
+def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str:
+    """Where a dialled callback stands for the person who dialled it: ANSWERED (the customer
+    picked up and the call is on: open it), RINGING (Twilio may still be ringing them), or
+    NO_ANSWER (nobody picked up in time, or the call is over). Pure."""
+    if callback.answered_call_id and answered_call_live:
+        return ANSWERED
+    if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
+        return RINGING
+    return NO_ANSWER
+
+
+def answered_call_live(callback: Callback) -> bool:
+    """Whether the call the customer answered is still going on."""
+    if not callback.answered_call_id:
+        return False
+    found = sync_db().calls.find_one(
+        {"call_id": callback.answered_call_id, "ended_at": None}, {"_id": 1}
+    )
+    return found is not None

@@ -52,6 +52,9 @@ class Callback(models.Model):
     # "Call now": when a staff member last dialled the customer, and Twilio's CallSid.
     dialled_at = models.DateTimeField(null=True, blank=True)
     call_sid = models.CharField(max_length=64, blank=True, default="")
+    answered_call_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="the call the customer answered"
+    )
     closed_at = models.DateTimeField(null=True, blank=True, help_text="done, missed or cancelled")
 
     class Meta:

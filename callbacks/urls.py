@@ -14,4 +14,5 @@ urlpatterns = [
     path("<str:callback_id>/done", views.mark_done, name="done"),
     path("<str:callback_id>/missed", views.mark_missed, name="missed"),
     path("<str:callback_id>/call", views.call_now, name="call"),
+    path("<str:callback_id>/calling", views.calling, name="calling"),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +27,7 @@ from support.staff.access import require_perm, staff_view
 from support.staff.views.common import render_staff
 
 VIEW_CALLBACKS = "callbacks.view_callback"
+CALLING_REFRESH_S = 2  # how often the page of a ringing callback looks again
 CHANGE_CALLBACKS = "callbacks.change_callback"
 
 
@@ -87,9 +88,33 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     stream_url = security.stream_url(request.get_host())
     voice_path = reverse("twilio-voice")
     voice_url = security.public_https_url(voice_path, request.build_absolute_uri(voice_path))
-    return _act(request, callback_id,
-                lambda me: desk.call_now(callback_id, me, stream_url, voice_url),
-                "Calling {customer}…")  # fmt: skip
+    try:
+        desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url)
+    except desk.CallbackError as error:
+        messages.error(request, error.message)
+        return redirect("callbacks:board")
+    return redirect("callbacks:calling", callback_id=callback_id)
+
+
+@staff_view(CHANGE_CALLBACKS)
+def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
+    """After "Call now": ringing (the page looks again every few seconds), then the call's
+    live view once the customer answers, or "no answer" with what to do next."""
+    callback = Callback.objects.filter(callback_id=callback_id).first()
+    if callback is None:
+        raise Http404("No such callback.")
+    state = desk.dialling(callback, desk.answered_call_live(callback), timezone.now())
+    if state == desk.ANSWERED:
+        return redirect("livestaff:call", call_id=callback.answered_call_id)
+    who = _customer(callback_id)
+    context = {
+        "title": f"Calling {who}",
+        "who": who,
+        "callback": callback,
+        "state": state,
+        "refresh_s": CALLING_REFRESH_S,
+    }
+    return render_staff(request, "callbacks/calling.html", context)
 
 
 def _customer(callback_id: str) -> str:

@@ -108,8 +108,13 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     assert called.call_sid == "CA" + "0" * 31 + "1"  # the CallSid Twilio answered
     assert called.dialled_at is not None
     assert abs(called.dialled_at - timezone.now()) < timedelta(minutes=1)
-    assert messages_of(response) == ["Calling Asha Verma (+91 98000 00101)…"]
-    [row] = response.context["days"][0].rows
+    # Meera's page rings until Asha answers (it looks again every two seconds)...
+    assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
+    page = response.content.decode()
+    assert "Ringing Asha Verma (+91 98000 00101)…" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    # ... and the board says it was dialled.
+    [row] = client_for(meera).get("/staff/callbacks/").context["days"][0].rows
     assert row.tone == "dialled" and row.status.startswith("Dialled at ")
 
 
@@ -163,8 +168,43 @@ def test_a_call_twilio_refuses_is_reported_and_can_be_tried_again_at_once(
     [message] = messages_of(refused)
     assert message.startswith("Twilio could not place the call: could not call +919800000101")
     assert "is not a valid phone number" in message
-    assert messages_of(retried) == ["Calling Asha Verma (+91 98000 00101)…"]
+    assert "Ringing Asha Verma (+91 98000 00101)…" in retried.content.decode()
     assert len(twilio.requests) == 2
+
+
+def test_the_dialler_is_taken_to_the_call_once_the_customer_answers_or_told_of_no_answer(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    calling = "/staff/callbacks/CBK-ASHA01/calling"
+    client_for(meera).post(CALL_NOW)
+    # Asha answers: her call is linked to the callback (realtime/phone/consumer.py).
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-ANSWERED", "ended_at": None})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-ANSWERED")
+
+    answered = client_for(meera).get(calling)
+
+    mongo.sync_db().calls.update_one({"call_id": "CALL-ANSWERED"},
+                                     {"$set": {"ended_at": timezone.now()}})  # fmt: skip
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
+    over = client_for(meera).get(calling).content.decode()
+
+    assert answered.status_code == 302 and answered["Location"] == "/staff/live/CALL-ANSWERED/"
+    assert "No answer." in over and 'http-equiv="refresh"' not in over
+    assert "Call again" in over and "Mark missed" in over
+
+
+def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
+    now = timezone.now()
+    fresh = Callback(dialled_at=now - timedelta(seconds=5))
+    answered = Callback(dialled_at=now - timedelta(seconds=5), answered_call_id="CALL-1")
+    stale = Callback(dialled_at=now - desk.REDIAL_AFTER)
+
+    assert desk.dialling(fresh, False, now) == desk.RINGING
+    assert desk.dialling(answered, True, now) == desk.ANSWERED
+    assert desk.dialling(answered, False, now) == desk.RINGING  # that call is already over
+    assert desk.dialling(stale, False, now) == desk.NO_ANSWER
+    assert desk.dialling(Callback(), False, now) == desk.NO_ANSWER
 
 
 def test_twilio_out_of_reach_is_reported_and_changes_nothing(

@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, Page, Response, ViewportSize, expect
 
+from callbacks import desk
 from callbacks.models import Callback
 from callbacks.tests.conftest import AGENT, LEAD, make_callback, make_customer, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
@@ -166,12 +168,19 @@ async def test_a_lead_works_todays_callbacks(
 
         # Calling an unclaimed callback claims it.
         await ravi.get_by_role("button", name="Call now").click()
-        await expect(page.locator(".messagelist")).to_contain_text(
-            "Calling Ravi Kumar (+91 98000 00202)…"
-        )
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        await screenshot(page, "04-ringing-1280")
+        # Nobody answers (the stand-in for Twilio never streams the call): the page, looking
+        # again, says so once the ringing is over.
+        await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(
+            dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
+        await expect(page.get_by_text("No answer.")).to_be_visible(timeout=10_000)
+        await expect(page.get_by_role("button", name="Call again")).to_be_visible()
+        await screenshot(page, "04-no-answer-1280")
+        await page.get_by_role("link", name="Back to the callbacks").click()
         await expect(ravi.locator(".state .badge")).to_contain_text("Dialled at")
         await expect(ravi.locator(".assignee")).to_have_text("arjun")
-        await screenshot(page, "04-dialled-1280")
+        await screenshot(page, "04-dialled-board-1280")
         state = await context.storage_state()
 
         # The admin lists them too, read-only, newest slot first.

@@ -1,5 +1,6 @@
 """The voice bridge's fixtures (the fake Live API, Asha) for the live staff tests, and the
-support groups with the live call permissions (support/migrations 0003 and 0011)."""
+support groups with the live call and callback permissions (support/migrations 0003 and 0011,
+callbacks/migrations 0002)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ __all__ = ["asha", "fake_live", "groups", "live"]
 
 _groups = importlib.import_module("support.migrations.0003_staff_groups")
 _live_permissions = importlib.import_module("support.migrations.0011_live_call_permissions")
+_callback_permissions = importlib.import_module("callbacks.migrations.0002_staff_permissions")
 AGENT, LEAD = _groups.AGENT, _groups.LEAD
 
 
 @pytest.fixture
 def groups(db: Any) -> dict[str, Group]:
-    """"Support agent" (may watch, listen, whisper) and "Support lead" (may also take over)."""
+    """"Support agent" (may watch, listen, whisper) and "Support lead" (may also take over);
+    both work callbacks."""
     _groups.create_staff_groups(apps, None)
     _live_permissions.grant_live_call_permissions(apps, None)
+    _callback_permissions.grant_callback_permissions(apps, None)
     return {g.name: g for g in Group.objects.filter(name__in=[AGENT, LEAD])}

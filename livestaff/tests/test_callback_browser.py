@@ -75,8 +75,8 @@ async def call_of(callback_id: str) -> str:
     async with asyncio.timeout(15):
         while True:
             found = await Callback.objects.filter(callback_id=callback_id).afirst()
-            if found is not None and str(found.call_id or "").startswith("CALL-"):
-                return str(found.call_id)
+            if found is not None and found.answered_call_id.startswith("CALL-"):
+                return found.answered_call_id
             await asyncio.sleep(0.1)
 
 
@@ -98,8 +98,10 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
         call_id = await call_of("CBK-ASHA01")
         _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
 
-        # He holds the call already, and is asked to start his microphone.
-        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        # The page "Call now" took him to (ringing) opens the call once Asha has answered:
+        # he holds it already, and is asked to start his microphone.
+        await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
+        await expect(arjun).to_have_url(f"{server.url}/staff/live/{call_id}/")
         start = arjun.get_by_role("button", name="Start my microphone")
         await expect(start).to_be_enabled()
         await expect(arjun.get_by_text("You hold this call: start your microphone to talk.")

@@ -659,7 +659,7 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
         outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
     })  # fmt: skip
     callback = await _until_linked("CBK-ASHA01")
-    staff = await StaffPage.open(callback["call_id"], "arjun", None)
+    staff = await StaffPage.open(callback["answered_call_id"], "arjun", None)
     state = await staff.next_event("state")
     await staff.speak(tone(440, 1.0, 16_000))
     await phone.wait_for(lambda: len(phone.media()) >= 50, "the staff voice", 10)
@@ -690,6 +690,6 @@ async def _until_linked(callback_id: str) -> dict[str, Any]:
     async with asyncio.timeout(5):
         while True:
             found = await mongo.async_db().callbacks.find_one({"callback_id": callback_id})
-            if found and str(found.get("call_id", "")).startswith("CALL-"):
+            if found and str(found.get("answered_call_id", "")).startswith("CALL-"):
                 return found
             await asyncio.sleep(0.05)

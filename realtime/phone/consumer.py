@@ -237,8 +237,9 @@ class TwilioConsumer(AudioConsumer):
             held_by={"username": stream.staff, "name": await staff_first_name(stream.staff)},
         )  # fmt: skip
         await session.start()
+        # `call_id` stays the call it was booked in; the dialler's page opens this one.
         await mongo.async_db().callbacks.update_one(
-            {"callback_id": stream.callback_id}, {"$set": {"call_id": session.call_id}}
+            {"callback_id": stream.callback_id}, {"$set": {"answered_call_id": session.call_id}}
         )
         return session
 
