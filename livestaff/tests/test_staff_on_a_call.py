@@ -674,7 +674,7 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     twiml = await webhook("+911140001234", "CA" + "7" * 32, Direction="outbound-api")
     token = twiml.split('name="token" value="')[1].split('"')[0]
     again = await Phone.stream("CA" + "7" * 32, token)
-    await staff.speak(tone(660, 1.0, 16_000))
+    await staff.speak(tone(660, 2.0, 16_000))
     # (what he said before the new stream was attached is not kept for it)
     await again.wait_for(lambda: len(again.media()) >= 40, "the staff voice again", 10)
 
