@@ -227,6 +227,9 @@ class CallSession:
         """Open the record (or, resuming, take up the existing one) and connect the model.
         Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
         self._record.owner = await process.process_channel()
+        held = None
+        if self._resuming is not None and self._resuming.holder and self._held_by is None:
+            held = (self._resuming.holder, await staff_first_name(self._resuming.holder))
         if self._resuming is not None:
             self._record.start_writing()
         else:
@@ -245,12 +248,11 @@ class CallSession:
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
         ensure_sweeping()
         await self.observer.started(moved_in=self._resuming is not None)
-        if self._resuming is not None and self._resuming.holder and self._held_by is None:
+        if held is not None:
             # Moved while a colleague held it: still theirs. The model's resumed session
             # remembers it was told to keep quiet; the caller's socket is told who it hears
             # with `ready` (_say_ready_again).
-            holder = self._resuming.holder
-            self._hold(holder, await staff_first_name(holder))
+            self._hold(*held)
         self._staff.start()
         self._publish_state()
         self._spawn(self._live.run(), "live")
@@ -272,7 +274,12 @@ class CallSession:
         if _here.get(self.call_id) is self:
             del _here[self.call_id]
         process.unregister(self.call_id)
+
+    def _done_here(self) -> None:
+        """All this process had to do for the call is done, its after-call work included: a
+        draining process may stop now."""
         draining.unregister_call(self.call_id)
+        self._closed.set()
 
     async def close(self, reason: str) -> None:
         """End the call (idempotent): stop the model, finish running tools, write the record."""
@@ -310,7 +317,7 @@ class CallSession:
                     ),
                 )
             finally:
-                self._closed.set()
+                self._done_here()
 
     async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
         """End the call from our side: tell the caller why, then hang up, then close."""
@@ -401,7 +408,7 @@ class CallSession:
             try:
                 await self.observer.moved_out()
             finally:
-                self._closed.set()
+                self._done_here()
         log.info("call %s: released to another process", self.call_id)
 
     def _lost(self) -> None:
