@@ -27,8 +27,8 @@ from support.staff.access import require_perm, staff_view
 from support.staff.views.common import render_staff
 
 VIEW_CALLBACKS = "callbacks.view_callback"
-CALLING_REFRESH_S = 2  # how often the page of a ringing callback looks again
 CHANGE_CALLBACKS = "callbacks.change_callback"
+CALLING_REFRESH_S = 2  # how often the page of a ringing callback looks again
 
 
 @staff_view(VIEW_CALLBACKS)

@@ -314,6 +314,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(on_board).not_to_contain_text("Held by")  # the hand-back arrived
         await expect(on_board).to_contain_text("Arjun Mehta joined the call")
         await expect(on_board.get_by_text("Waiting for a colleague")).to_be_hidden()
+        await shots(board, "08-live-calls-joined")
         await shots(arjun, "08-live-call-handed-back")
         await shots(customer, "09-customer-back-with-the-assistant", widths=(PHONE, DESK))
 
