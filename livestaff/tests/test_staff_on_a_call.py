@@ -56,8 +56,9 @@ def _staff_cookie(username: str, group: str | None, first_name: str) -> str:
 class StaffPage:
     """A staff member's live call view, over the real ASGI app."""
 
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
+    def __init__(self, communicator: WebsocketCommunicator, username: str = "") -> None:
         self.communicator = communicator
+        self.username = username
         self.events: list[dict[str, Any]] = []
         self.audio: dict[bytes, bytearray] = {b"C": bytearray(), b"A": bytearray(),
                                               b"H": bytearray()}  # fmt: skip
@@ -75,7 +76,7 @@ class StaffPage:
                      (b"cookie", f"sessionid={cookie}".encode())],
         )  # fmt: skip
         connected, code = await communicator.connect(timeout=5)
-        page = cls(communicator)
+        page = cls(communicator, username)
         if not connected:
             page.close_code = int(code) if code is not None else None
         return page
@@ -114,6 +115,11 @@ class StaffPage:
     async def speak(self, pcm16k: bytes, frame: int = 640) -> None:
         for start in range(0, len(pcm16k), frame):
             await self.communicator.send_to(bytes_data=pcm16k[start : start + frame])
+
+    async def take_over(self) -> dict[str, Any]:
+        """Take the call over; answers the call's state once this page holds it."""
+        await self.send({"type": "take_over"})
+        return await self.next_event("state", mode="human", staff=self.username)
 
     async def leave(self) -> None:
         await self.communicator.disconnect(timeout=5)
@@ -280,8 +286,7 @@ async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
 
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human", staff="arjun")
+    await arjun.take_over()
     changed = await call.next_event("agent_changed")
     heard_before = len(session.audio)
     await call.say(speech(0.5, 16_000, seed=5))  # the customer speaks: the model must not hear
@@ -317,8 +322,7 @@ async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is
     await session.wait_for_note()  # the greeting
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     await session.wait_for_note()  # "stay silent"
 
     await arjun.send({"type": "whisper", "text": "She is a regular; be generous."})
@@ -355,8 +359,7 @@ async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_pla
     divya = await StaffPage.open(str(ready["call_id"]), "divya", LEAD_GROUP, "Divya")
     await arjun.next_event("state")
     await divya.send({"type": "listen"})
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     await call.leave()  # the customer's page drops (the call waits for it)
 
     await arjun.speak(tone(440, 1.0, 16_000))
@@ -385,8 +388,7 @@ async def test_a_held_call_that_moves_to_another_process_or_a_reloaded_page_is_s
     call_id, token = str(ready["call_id"]), str(ready["resume_token"])
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     await call.next_event("agent_changed")
 
     # The customer reloads the page: it is told who it is talking to.
@@ -559,8 +561,7 @@ async def test_the_colleague_who_takes_over_an_escalated_call_gets_its_ticket_an
     divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
     await arjun.next_event("state")
 
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     await arjun.send({"type": "hand_back", "note": "Over to you."})
     await arjun.next_event("state", mode="agent")
     await divya.send({"type": "take_over"})  # a second colleague later: Asha met Arjun first
@@ -584,8 +585,7 @@ async def test_a_ticket_claimed_from_the_queue_stays_with_its_holder_when_anothe
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
 
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     ticket = await ticket_once(ticket_id, joined_by="arjun")
 
     assert (ticket["status"], ticket["assignee"]) == ("claimed", "kavya")
@@ -619,8 +619,7 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     assert record is not None
     arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
-    await arjun.send({"type": "take_over"})
-    await arjun.next_event("state", mode="human")
+    await arjun.take_over()
     await arjun.send({"type": "listen"})
     await arjun.next_event("state", listeners=["arjun"])
 
