@@ -233,18 +233,17 @@ async def join_live_escalation(ticket_id: str, username: str) -> None:
     customer met. Raises PyMongoError when the database cannot be reached."""
     db = mongo.async_db()
     now = timezone.now()
-    joined = await db.escalations.find_one_and_update(
+    # The claim first: once `joined_by` is there, the ticket's owner is settled too.
+    claimed = await db.escalations.find_one_and_update(
+        {"ticket_id": ticket_id, "status": OPEN, "joined_by": None},
+        {"$set": {"status": CLAIMED, "assignee": username}},
+        return_document=ReturnDocument.AFTER,
+    )
+    await db.escalations.update_one(
         {"ticket_id": ticket_id, "joined_by": None},
         {"$set": {"joined_by": username, "joined_at": now},
          "$push": {"notes": _note(username, "Joined the call and took over from the agent.")}},
     )  # fmt: skip
-    if joined is None:
-        return
-    claimed = await db.escalations.find_one_and_update(
-        {"ticket_id": ticket_id, "status": OPEN},
-        {"$set": {"status": CLAIMED, "assignee": username}},
-        return_document=ReturnDocument.AFTER,
-    )
     if claimed is not None:
         metrics.escalation_claimed(claimed["created_at"], now)
         await announce_ticket_changed(claimed)
