@@ -350,8 +350,9 @@ async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is
 
 
 async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_played_later(
-    asha: Customer, live: FakeLiveServer
+    asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10  # the page stays away while he speaks a second
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
     await live.wait_for_session()
