@@ -219,11 +219,15 @@ def unreachable_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from django.db import connection
 
     from support import mongo
+    from support.tools import registry
 
     monkeypatch.setitem(
         connection.settings_dict, "HOST", "mongodb://127.0.0.1:1/?directConnection=true"
     )
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"serverSelectionTimeoutMS": 300})
+    # A tool's own bound (pymongo.timeout) replaces the driver's server selection timeout,
+    # so it is what a tool waits for an unreachable database.
+    monkeypatch.setattr(registry, "TOOL_TIMEOUT_S", 0.5)
     mongo.forget_clients()
     yield
     mongo.forget_clients()
