@@ -77,6 +77,7 @@ OUTBOUND_AUDIO_LIMIT = 100  # agent audio chunks waiting for a slow caller (~2-4
 TEARDOWN_TIMEOUT_S = 1.0
 TICK_S = 0.5
 GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
+SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
 PCM16K_BYTES_PER_S = 32_000
 AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
@@ -196,6 +197,7 @@ class CallSession:
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
+        self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
         self._closing = False
         self.released = False
         self.dropped_agent_chunks = 0
@@ -216,6 +218,24 @@ class CallSession:
         return next(
             (s for s in _here.values() if s.call_sid == call_sid and not s._closing), None
         )
+
+    @classmethod
+    async def settled(cls, *, call_id: str = "", call_sid: str = "") -> bool:
+        """Wait, up to SETTLE_WAIT_S, for a session of this call that is ending or moving
+        away in this process to be done with the record: the record then says whether the
+        call ended, and a socket coming back must not be handed a call on its way out.
+        False if it is still at it (the socket should try again shortly)."""
+        leaving = [
+            s for s in _here.values()
+            if s._closing and (s.call_id == call_id if call_id else s.call_sid == call_sid)
+        ]  # fmt: skip
+        try:
+            async with asyncio.timeout(SETTLE_WAIT_S):
+                for session in leaving:
+                    await session._gone.wait()
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def attached(self) -> bool:
@@ -274,6 +294,7 @@ class CallSession:
         if _here.get(self.call_id) is self:
             del _here[self.call_id]
         process.unregister(self.call_id)
+        self._gone.set()
 
     def _done_here(self) -> None:
         """All this process had to do for the call is done, its after-call work included: a

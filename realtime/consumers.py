@@ -78,6 +78,8 @@ class VoiceConsumer(AudioConsumer):
                 raise over
             await local.attach(self)
             return local
+        if not await CallSession.settled(call_id=claim.call_id):
+            raise Refusal(MOVING, ce.Reconnect())  # still ending or moving here: try again
         try:
             call = await stored_calls.find_call(call_id=claim.call_id, with_sizes=True)
             if call is None or call.ended or call.user_id != claim.user_id:

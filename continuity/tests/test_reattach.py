@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 
 from continuity import tokens as resume_tokens
+from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    HeldTool,
+    call_record,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 from voiceproject import draining
@@ -80,6 +87,30 @@ async def test_after_the_grace_period_the_call_has_ended_and_its_token_is_refuse
     assert await late.next_event("ended") == {"type": "ended", "reason": "call_over"}
     assert await late.wait_closed() == 4410
     await live.session.wait_closed()  # the model's session was closed with the call
+
+
+async def test_a_page_coming_back_while_its_call_is_ending_is_told_the_call_is_over(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 0.2
+    profile = HeldTool(monkeypatch, "get_user_profile", {"name": "Asha Verma"})
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await (await live.wait_for_session()).send_tool_call([{"name": "get_user_profile"}])
+    await profile.started.wait()
+    await page.leave()
+    # The grace period runs out: the call ends, finishing the tool it is running first.
+    async with asyncio.timeout(5):
+        while CallSession.here(ready["call_id"]) is not None:
+            await asyncio.sleep(0.02)
+
+    late = await BrowserCall.open(f"resume={ready['resume_token']}")
+    profile.released.set()
+
+    assert await late.next_event("ended") == {"type": "ended", "reason": "call_over"}
+    assert await late.wait_closed() == 4410
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_left"
+    assert len(live.sessions) == 1
 
 
 async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(

@@ -164,6 +164,8 @@ class TwilioConsumer(AudioConsumer):
         if local is not None:
             await local.attach(self)
             return local
+        if not await CallSession.settled(call_sid=call_sid):
+            return None  # still ending or moving here: Twilio asks again
         stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True)
         if stored is not None:
             if stored.ended or not await stored_calls.take_over(stored):

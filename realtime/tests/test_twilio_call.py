@@ -22,9 +22,11 @@ import pytest
 from django.test import override_settings
 
 from realtime.audio import ulaw_decode
+from realtime.call_session import CallSession
 from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.phone_harness import AUTH_TOKEN, FRAME, PUBLIC, Phone
+from realtime.tests.phone_harness import AUTH_TOKEN, FRAME, PUBLIC, Phone, webhook
+from realtime.tests.voice_harness import HeldTool
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
@@ -356,3 +358,30 @@ async def test_without_an_escalation_number_an_escalated_call_stays_with_the_age
     await phone.wait_closed()
     assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
     await phone.leave()
+
+
+async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_call(
+    twilio: FakeLiveServer, asha: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 0.2
+    profile = HeldTool(monkeypatch, "get_user_profile", {"name": "Asha Rao"})
+    phone = await Phone.dial(ASHA_PHONE)
+    await (await twilio.wait_for_session()).send_tool_call([{"name": "get_user_profile"}])
+    await profile.started.wait()
+    await phone.leave()  # the stream drops without `stop`
+    call_id = (await latest_phone_call())["call_id"]
+    # Nobody comes back in time: the call ends, finishing the tool it is running first.
+    async with asyncio.timeout(5):
+        while CallSession.here(call_id) is not None:
+            await asyncio.sleep(0.02)
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)  # Twilio asks again meanwhile
+    token = twiml.split('name="token" value="')[1].split('"')[0]
+    late = await Phone.stream(phone.call_sid, token)
+    profile.released.set()
+
+    await late.wait_closed()
+    assert (await latest_phone_call())["end_reason"] == "caller_left"
+    assert len(twilio.sessions) == 1
+    assert "<Hangup" in await webhook(ASHA_PHONE, phone.call_sid)  # and then it is over
+    await late.leave()

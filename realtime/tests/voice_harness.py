@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pytest
 from channels.testing import WebsocketCommunicator
 
 from support import mongo
+from support.tools import ToolContext, registry
 from voiceproject.asgi import application
 
 SAME_ORIGIN = [(b"origin", b"http://testserver")]
@@ -109,3 +112,18 @@ async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]
             if record.get("ended_at"):
                 return record
             await asyncio.sleep(0.05)
+
+
+class HeldTool:
+    """The tool `name`, made to wait once started until the test lets it answer `answer`:
+    for what happens to a call while one of its tools is still running."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str, answer: dict[str, Any]) -> None:
+        self.started, self.released = asyncio.Event(), asyncio.Event()
+
+        async def run(ctx: ToolContext, **args: str) -> dict[str, Any]:
+            self.started.set()
+            await self.released.wait()
+            return answer
+
+        monkeypatch.setitem(registry.TOOLS, name, replace(registry.TOOLS[name], run=run))
