@@ -63,8 +63,10 @@ from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
     AGENT_UNAVAILABLE,
+    LiveEscalation,
     end_live_escalation,
     join_live_escalation,
+    live_escalation_of,
     open_escalation,
 )
 from support.events import announce_escalation
@@ -195,6 +197,7 @@ class CallSession:
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
+        self._escalation_wait: asyncio.Task[Any] | None = None
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
@@ -247,9 +250,11 @@ class CallSession:
         """Open the record (or, resuming, take up the existing one) and connect the model.
         Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
         self._record.owner = await process.process_channel()
-        held = None
+        held, escalation = None, None
         if self._resuming is not None and self._resuming.holder and self._held_by is None:
             held = (self._resuming.holder, await staff_first_name(self._resuming.holder))
+        if self._resuming is not None:
+            escalation = await live_escalation_of(self.call_id)
         if self._resuming is not None:
             self._record.start_writing()
         else:
@@ -273,6 +278,8 @@ class CallSession:
             # remembers it was told to keep quiet; the caller's socket is told who it hears
             # with `ready` (_say_ready_again).
             self._hold(*held)
+        if escalation is not None:
+            self._escalation_moved_in(escalation)
         self._staff.start()
         self._publish_state()
         self._spawn(self._live.run(), "live")
@@ -776,11 +783,23 @@ class CallSession:
             return
         self.escalation = ticket_id
         self._live.send_note(instructions.colleague_coming(), respond=False)
-        self._escalation_wait = self._spawn(self._offer_callback_later(), "escalation wait")
+        self._escalation_wait = self._spawn(
+            self._offer_callback_later(settings.ESCALATION_WAIT_S), "escalation wait"
+        )
         self._publish_state()
 
-    async def _offer_callback_later(self) -> None:
-        await asyncio.sleep(settings.ESCALATION_WAIT_S)
+    def _escalation_moved_in(self, ticket: LiveEscalation) -> None:
+        """The call moved here while a colleague was being fetched: still so, for what is
+        left of the wait (the resumed model remembers it said one is coming). Once someone
+        joined, or the wait is over (the callback was offered), there is nothing to wait for."""
+        self.escalation = ticket.ticket_id
+        left_s = settings.ESCALATION_WAIT_S - (utcnow() - ticket.opened_at).total_seconds()
+        if not ticket.joined and self.mode == AGENT and left_s > 0:
+            self._escalation_wait = self._spawn(self._offer_callback_later(left_s),
+                                                "escalation wait")  # fmt: skip
+
+    async def _offer_callback_later(self, after_s: float) -> None:
+        await asyncio.sleep(after_s)
         if self.mode == AGENT:
             self._live.send_note(instructions.offer_callback())
 
@@ -791,9 +810,8 @@ class CallSession:
             log.warning("call %s: could not note who joined ticket %s", self.call_id, ticket_id)
 
     def _cancel_escalation_wait(self) -> None:
-        wait = getattr(self, "_escalation_wait", None)
-        if wait is not None:
-            wait.cancel()
+        if self._escalation_wait is not None:
+            self._escalation_wait.cancel()
 
     # --- the call's own limits ------------------------------------------------------------
 

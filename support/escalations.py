@@ -14,7 +14,8 @@ Callers (admin actions, staff views) catch `TicketError` and show its message.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -223,6 +224,31 @@ async def end_live_escalation(call_id: str) -> None:
     await db.escalations.update_many({"call_id": call_id, "live": True}, {"$set": {"live": False}})
     for ticket in tickets:
         await announce_live_call_ended(ticket)
+
+
+@dataclass(frozen=True)
+class LiveEscalation:
+    """A warm escalation in progress, as a process taking its call over needs it."""
+
+    ticket_id: str
+    opened_at: datetime
+    joined: bool  # a colleague took the call over already
+
+
+async def live_escalation_of(call_id: str) -> LiveEscalation | None:
+    """The call's warm escalation in progress, if any. Raises PyMongoError."""
+    ticket = await mongo.async_db().escalations.find_one(
+        {"call_id": call_id, "live": True},
+        {"_id": 0, "ticket_id": 1, "created_at": 1, "joined_by": 1},
+        sort=[("created_at", -1)],
+    )
+    if ticket is None:
+        return None
+    return LiveEscalation(
+        ticket_id=str(ticket["ticket_id"]),
+        opened_at=ticket["created_at"],
+        joined=ticket.get("joined_by") is not None,
+    )
 
 
 async def join_live_escalation(ticket_id: str, username: str) -> None:

@@ -524,6 +524,53 @@ async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
     assert ticket is not None and ticket["live"] is False
 
 
+async def test_an_escalated_call_that_moves_still_waits_for_a_colleague_then_offers_a_callback(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    settings.ESCALATION_WAIT_S = 1.5
+
+    async def escalates(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-1")
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+
+    async def carries_on(session: FakeSession) -> None:
+        pass
+
+    live.on_session(escalates, carries_on)
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    ticket_id = str((await call.next_event("escalated"))["ticket_id"])
+    first = await live.wait_for_session()
+    await first.wait_for_note()  # "a colleague is coming"
+
+    # The process is drained: the call moves while the customer waits for a colleague.
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await call.next_event("reconnect")
+    await call.leave()
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    moved = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await moved.next_event("resumed")
+    resumed = await live.wait_for_session(1)
+    arjun = await StaffPage.open(str(ready["call_id"]), "arjun", LEAD_GROUP, "Arjun")
+    state = await arjun.next_event("state")
+    notes = [await resumed.wait_for_note(timeout=5)]
+    while "callback" not in notes[-1]:  # nobody joined in time
+        notes.append(await resumed.wait_for_note(timeout=5))
+    await arjun.take_over()
+
+    assert state["escalation"] == ticket_id  # the queue's "Join call" still leads here
+    assert not any("company" in note for note in notes)  # not told twice a colleague comes
+    assert (await ticket_once(ticket_id, joined_by="arjun"))["assignee"] == "arjun"
+    await moved.send({"type": "end"})
+    await wait_until_ended(str(ready["call_id"]))
+
+
 async def test_a_call_that_ends_takes_down_every_live_ticket_of_its_own_not_only_those_it_saw(
     asha: Customer, live: FakeLiveServer
 ) -> None:
