@@ -36,6 +36,7 @@ RELEASE_WAIT_S = 3.0
 # belongs to a process that is gone, and to a call nobody re-attached.
 ABANDONED_AFTER = timedelta(minutes=2)
 POLL_S = 0.05
+SAID_LINES = 30  # lines of the conversation a fresh model session is told (StoredCall.said)
 LOOKUP_TIMEOUT_S = 3.0
 
 
@@ -54,6 +55,9 @@ class StoredCall:
     verified: bool
     call_sid: str
     holder: str | None  # the staff member holding the call when it moved (username)
+    # The last lines of the conversation, (role, text), for a model session that cannot be
+    # resumed (no handle yet) and starts afresh.
+    said: tuple[tuple[str, str], ...] = ()
     # How many entries each list of the record holds already: the record's caps count them
     # (realtime/call_record.py), so a call moved many times is bounded like any other.
     sizes: dict[str, int] = field(default_factory=dict)
@@ -73,6 +77,7 @@ class StoredCall:
             call_sid=str(doc.get("call_sid") or ""),
             holder=doc.get("holder") if doc.get("mode") == "human" else None,
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
+            said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
         )
 
 
@@ -90,13 +95,17 @@ _SIZES = {
 }
 
 
+_SAID = {"$slice": [{"$ifNull": ["$transcript", []]}, -SAID_LINES]}
+
+
 async def find_call(
     *, call_id: str = "", call_sid: str = "", with_sizes: bool = False
 ) -> StoredCall | None:
     """The call with this id (or, for a phone call, Twilio's CallSid), ended or not.
 
-    `with_sizes` counts the record's lists too (StoredCall.sizes), which a process resuming
-    the call needs; a lookup of where the call is or whether it ended does not.
+    `with_sizes` counts the record's lists too (StoredCall.sizes), and reads the end of its
+    conversation (StoredCall.said), which a process resuming the call needs; a lookup of
+    where the call is or whether it ended does not.
     """
     query = {"call_id": call_id} if call_id else {"call_sid": call_sid}
     if not (call_id or call_sid):
@@ -109,7 +118,7 @@ async def find_call(
             return StoredCall.from_document(doc) if doc else None
         cursor = await calls.aggregate([
             {"$match": query}, {"$sort": newest}, {"$limit": 1},
-            {"$project": {**_FIELDS, "sizes": _SIZES}},
+            {"$project": {**_FIELDS, "sizes": _SIZES, "said": _SAID}},
         ])  # fmt: skip
         found = await cursor.to_list()
     return StoredCall.from_document(found[0]) if found else None

@@ -42,7 +42,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from continuity import process
-from continuity.calls import StoredCall, let_go
+from continuity.calls import SAID_LINES, StoredCall, let_go
 from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
@@ -166,6 +166,7 @@ class CallSession:
             build_setup=self._setup,
             on_event=self._on_live_event,
             handle=resuming.resume_handle if resuming else None,
+            resuming=resuming is not None,
         )
         self._tools = ToolDispatcher(
             ToolContext(self.record_user_id, self.call_id, channel, self._verified),
@@ -182,6 +183,9 @@ class CallSession:
         self._outbound_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._captions: dict[str, str] = {"user": "", "agent": ""}
+        # The end of the conversation, for a model session that has to start afresh.
+        self._said: deque[tuple[str, str]] = deque(resuming.said if resuming else (),
+                                                   maxlen=SAID_LINES)  # fmt: skip
         self._end_reason = ""
         self._turn_done = asyncio.Event()
         self._ever_ready = False
@@ -504,7 +508,7 @@ class CallSession:
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
         self._watchdog.caller_spoke(now)
         self.observer.caller_text()
-        self._record.add_transcript("user", text)
+        self._keep_line("user", text)
         if self.mode == AGENT:
             self._live.send_text(text)
         else:
@@ -587,13 +591,15 @@ class CallSession:
             case Reconnecting():
                 self._live_up = False
                 self._send(ce.Reconnecting())
-            case Resumed():
+            case Resumed(with_handle=with_handle):
                 self._ever_ready = self._live_up = True
                 if self._ready_pending and self._caller is not None:
                     self._say_ready_again()
                 else:
                     self._send(ce.Resumed())
                 self._now_doing("listening")
+                if not with_handle:
+                    self._brief_fresh_model()
                 if self._live.dropped_audio_bytes > self._dropped_told:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
@@ -602,6 +608,18 @@ class CallSession:
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 self._spawn(self._give_up(reason), "give_up")
+
+    def _brief_fresh_model(self) -> None:
+        """The model's session could not be resumed (no handle was given yet) and starts
+        afresh in the middle of the call: it is told the conversation so far instead of
+        greeting the customer again, and, while a colleague holds the call, to keep quiet."""
+        said = list(self._said)
+        if self.mode == HUMAN:
+            self._live.send_note(instructions.carry_on(said), respond=False)
+            self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+        else:
+            waiting = bool(said) and said[-1][0] == "user"
+            self._live.send_note(instructions.carry_on(said), respond=waiting)
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly.
@@ -866,8 +884,14 @@ class CallSession:
         text = self._captions[role].strip()
         self._captions[role] = ""
         if text:
-            self._record.add_transcript(role, text)
+            self._keep_line(role, text)
             self._send(ce.Transcript(role, text, True))
+
+    def _keep_line(self, role: str, text: str) -> None:
+        """A finished line of the conversation: on the record, and in what a fresh model
+        session would be told."""
+        self._record.add_transcript(role, text)
+        self._said.append((role, text))
 
     def _flush_captions(self) -> None:
         self._flush_caption("user")

@@ -125,6 +125,19 @@ def offer_callback() -> str:
     )
 
 
+def carry_on(said: list[tuple[str, str]]) -> str:
+    """For a model session that starts afresh in a call already going on (the earlier one
+    could not be resumed): the conversation so far, `said` as (role, text), oldest first."""
+    who = {"user": "Customer", "agent": "You"}
+    conversation = "\n".join(f"{who.get(role, role)}: {text}" for role, text in said)
+    return note(
+        "This call was already in progress, but your earlier session could not be resumed. "
+        + (f"The conversation so far:\n{conversation}\n" if said else "")
+        + "Do not greet the customer again or repeat the introduction: carry on from where "
+        "the conversation stands, and if the customer is waiting for an answer, give it."
+    )
+
+
 def _m_ss(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}:{rest:02d} minutes" if minutes else f"{rest} seconds"

@@ -121,9 +121,10 @@ class LiveClient:
         retry: RetryPolicy | None = None,
         audio_buffer_bytes: int = 64_000,  # 2 s of 16 kHz PCM16
         handle: str | None = None,
+        resuming: bool = False,
     ) -> None:
-        """`handle`: resume that session (one another process carried) from the first
-        connection on; the first connection then emits `Resumed`, not `Ready`."""
+        """`resuming`: carry on a call another process carried, with its session's `handle`
+        when it had one; the first connection then emits `Resumed`, not `Ready`."""
         self._url = url
         self._api_key = api_key
         self._build_setup = build_setup
@@ -139,7 +140,7 @@ class LiveClient:
         self._ready = False
         self._closing = False
         self.handle: str | None = handle
-        self._resuming = handle is not None
+        self._resuming = resuming
         self.generating = False
         self.dropped_audio_bytes = 0
         self.connections = 0

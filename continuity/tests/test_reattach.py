@@ -198,6 +198,46 @@ async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
 
 
+async def test_a_call_that_moves_before_the_model_gave_a_handle_is_carried_on_not_restarted(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def answers_once(session: FakeSession) -> None:
+        await session.wait_for_text()
+        await session.send_transcript("agent", "Let me look that up.", finished=True)
+        await session.send_turn_complete()  # and no resumable handle yet
+
+    async def carries_on(session: FakeSession) -> None:
+        pass
+
+    live.on_session(answers_once, carries_on)
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await page.send({"type": "text", "text": "Where is my order?"})
+    await page.next_event("turn_complete")
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    await drained
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    again = [await back.next_event(kind) for kind in ("ready", "resumed")]
+    fresh = await live.wait_for_session(1)
+    told = await fresh.wait_for_note()
+
+    # A new model session (nothing to resume it from), told the conversation so far rather
+    # than greeting Asha as if she had just called; the agent spoke last, so it waits for her.
+    assert fresh.resumed_handle is None
+    assert again[0]["call_id"] == ready["call_id"]
+    assert "Customer: Where is my order?\nYou: Let me look that up." in told
+    assert "Greet" not in told and fresh.client_contents[0]["turnComplete"] is False
+    await back.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [line["text"] for line in record["transcript"]] == [
+        "Where is my order?", "Let me look that up."]  # fmt: skip
+
+
 async def test_a_call_that_moved_keeps_the_turns_measured_before_the_move(
     asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -359,6 +359,37 @@ async def test_an_abrupt_drop_is_resumed_without_ending_the_call(
     assert record["end_reason"] == "caller_left"
 
 
+async def test_a_drop_before_any_handle_starts_the_model_afresh_told_the_conversation(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_transcript("agent", "Hello, I'm the support assistant.", finished=True)
+        await session.send_turn_complete()
+        await session.wait_for_text()
+        await session.drop()  # before it ever gave a resumable handle
+
+    async def second(session: FakeSession) -> None:
+        pass
+
+    live.on_session(first, second)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    await call.send({"type": "text", "text": "My parcel never came."})
+    await call.next_event("resumed")
+    fresh = await live.wait_for_session(1)
+    told = await fresh.wait_for_note()
+
+    # The customer spoke last: the fresh session answers her, without a second greeting.
+    assert fresh.resumed_handle is None
+    assert told.endswith("give it.]") and "Greet" not in told
+    assert "You: Hello, I'm the support assistant.\nCustomer: My parcel never came." in told
+    assert fresh.client_contents[0]["turnComplete"] is True
+    await call.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+
+
 async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_call_ended(
     asha: Customer, live: FakeLiveServer
 ) -> None:
