@@ -70,10 +70,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
-        if self.holding or self.taking_over:  # a page that goes must not leave the caller alone
-            await self._act("hand_back", "(The colleague's page closed.)")
-        if self.listening:  # nor be listed as listening for the rest of the call
-            await self._act("unlisten")
+        if self.holding or self.taking_over or self.listening:
+            # A page that goes must not leave the caller alone, nor be listed as listening
+            # for the rest of the call: the call hands back if this page held it.
+            await self._act("page_closed")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:

@@ -85,7 +85,7 @@ class StaffVoice:
 class StaffLink:
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
-        self.listeners: dict[str, str] = {}  # staff username -> their page's channel
+        self.listeners: dict[str, str] = {}  # a listening page's channel -> its staff member
         self._queue: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
@@ -99,6 +99,10 @@ class StaffLink:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
+
+    def listening(self) -> list[str]:
+        """Who listens (each staff member once, however many of their pages do)."""
+        return sorted(set(self.listeners.values()))
 
     # --- what the call publishes (synchronous: called from the call's hot paths) -----------
 
@@ -116,7 +120,7 @@ class StaffLink:
         if not self.listeners:
             return
         frame = source + pcm
-        for username, channel in self.listeners.items():
+        for channel, username in self.listeners.items():
             if username != speaker:
                 self._put("channel", channel, {"type": "live.audio", "frames": [frame]}, 0.0)
 

@@ -86,6 +86,7 @@ TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
+PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
@@ -198,6 +199,7 @@ class CallSession:
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
         self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
+        self._holder_page = ""  # the channel of the holder's page that took the call over
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
@@ -256,7 +258,8 @@ class CallSession:
         self._record.owner = await process.process_channel()
         held, escalation = None, None
         if self._resuming is not None and self._resuming.holder and self._held_by is None:
-            held = (self._resuming.holder, await staff_first_name(self._resuming.holder))
+            held = (self._resuming.holder, await staff_first_name(self._resuming.holder),
+                    self._resuming.holder_page)  # fmt: skip
         if self._resuming is not None:
             escalation = await live_escalation_of(self.call_id)
         if self._resuming is not None:
@@ -671,7 +674,7 @@ class CallSession:
             "customer": self.customer.name if self.customer else None,
             "channel": self.channel, "mode": self.mode,
             "staff": self.holder["username"] if self.holder else None,
-            "listeners": sorted(self._staff.listeners), "escalation": self.escalation,
+            "listeners": self._staff.listening(), "escalation": self.escalation,
             "attached": self.attached, "doing": self.doing if self.mode == AGENT else "staff",
         }  # fmt: skip
 
@@ -685,7 +688,8 @@ class CallSession:
         state = self.state()
         self._staff.event(state)
         self._staff.live_list(state)
-        self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
+        self._record.set(mode=self.mode, holder=state["staff"], holder_page=self._holder_page,
+                         listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
 
     async def _staff_action(self, message: dict[str, Any]) -> None:
@@ -699,16 +703,23 @@ class CallSession:
             return
         match kind:
             case "watch":
+                if self.holder is not None and self.holder["username"] == username:
+                    # The holder's page, when the call does not know it yet: a callback they
+                    # placed, answered while they were on the ringing page.
+                    self._holder_page = self._holder_page or reply_to
                 self._staff.reply(reply_to, self.state())
                 missed = backlog(self._record.recent, str(message.get("since") or ""))
                 if missed:  # what the page, painted from the record, cannot have shown yet
                     self._staff.reply(reply_to, {"type": "backlog", "events": missed})
                 return
             case "listen":
-                self._staff.listeners[username] = reply_to
+                self._staff.listeners[reply_to] = username
             case "unlisten":
-                self._staff.listeners.pop(username, None)
+                self._staff.listeners.pop(reply_to, None)
                 self._publish_state()
+                return
+            case "page_closed":
+                self._page_closed(reply_to, username)
                 return
             case "whisper":
                 # While a colleague holds the call the model takes it in but does not answer.
@@ -720,7 +731,11 @@ class CallSession:
                     holder = self.holder["username"]
                     self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)
                     return
-                self._take_over(username, name)
+                if self.holder is not None:  # theirs already: from this page of theirs now
+                    self._holder_page = reply_to
+                    self._publish_state()
+                    return
+                self._take_over(username, name, reply_to)
             case "hand_back":
                 if self.holder is None or self.holder["username"] != username:
                     self._refuse(reply_to, "forbidden", "You do not hold this call.")
@@ -735,14 +750,30 @@ class CallSession:
         })  # fmt: skip
         self._publish_state()
 
+    def _page_closed(self, page: str, username: str) -> None:
+        """A staff page on the call closed: it listens no more, and if it was the holder's
+        page the call is handed back (the caller must not be left alone). Another page of the
+        same person closing (a second tab) leaves the call with them."""
+        self._staff.listeners.pop(page, None)
+        holder = self.holder
+        if holder is not None and holder["username"] == username and self._holder_page in (
+            "", page,
+        ):
+            self._hand_back(PAGE_CLOSED_NOTE)
+            self._record.add_event("staff_events", {
+                "kind": "hand_back", "staff": username, "at": utcnow(), "text": PAGE_CLOSED_NOTE,
+            })  # fmt: skip
+        self._publish_state()
+
     def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
         self._staff.reply(reply_to, {"type": "error", "code": code, "message": message, **fields})
 
-    def _hold(self, username: str, name: str) -> None:
-        """`username` holds the call from now on: the model hears and says nothing, their
-        voice goes to the caller."""
+    def _hold(self, username: str, name: str, page: str = "") -> None:
+        """`username` holds the call from now on, from their `page` (its channel; "" until
+        known): the model hears and says nothing, their voice goes to the caller."""
         now = time.monotonic()
         self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
+        self._holder_page = page
         self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
@@ -756,8 +787,8 @@ class CallSession:
         """Who the caller talks to now, for their screen."""
         return ce.AgentChanged(HUMAN, self.holder_name) if self.holder else ce.AgentChanged(AGENT)
 
-    def _take_over(self, username: str, name: str) -> None:
-        self._hold(username, name)
+    def _take_over(self, username: str, name: str, page: str = "") -> None:
+        self._hold(username, name, page)
         if self.escalation is not None:
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
@@ -774,6 +805,7 @@ class CallSession:
         name = self.holder_name
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
+        self._holder_page = ""
         self._watchdog.hold("human", False, time.monotonic())
         self._send(ce.AgentChanged(AGENT))
         self._live.send_note(instructions.handed_back(name, held_for, staff_note))

@@ -476,6 +476,56 @@ async def test_a_holder_whose_page_closes_is_no_longer_listed_as_listening(
     await wait_until_ended(call_id)
 
 
+async def test_a_second_tab_of_the_holder_closing_leaves_the_call_with_them(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    talking = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    other_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await talking.next_event("state")
+    await talking.take_over()
+    await talking.send({"type": "listen"})
+    await other_tab.send({"type": "listen"})
+    await other_tab.next_event("state", mode="human", listeners=["arjun"])
+
+    await other_tab.leave()  # an old tab of his, closed while he talks to Asha
+    await talking.speak(tone(440, 0.4, 16_000))
+    await call.say(speech(0.3, 16_000, seed=3))
+    heard = await call.wait_for_audio(int(0.3 * 48_000))
+    await talking.wait_for_audio(b"C", 9_600)  # his page still hears her
+
+    assert dominant_hz(heard[-9_600:], 24_000) == pytest.approx(440, abs=15)
+    assert [e["mode"] for e in call.events if e["type"] == "agent_changed"] == ["human"]
+    # The tab he talks from closing is what hands the call back.
+    await talking.leave()
+    assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e.get("text")) for e in record["staff_events"]
+            if e["kind"] in ("take_over", "hand_back")] == [
+        ("take_over", None), ("hand_back", "(The colleague's page closed.)")]  # fmt: skip
+
+
+async def test_one_tab_stopping_listening_leaves_the_others_listening(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    first = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    second = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await first.next_event("state")
+    await first.send({"type": "listen"})
+    await second.send({"type": "listen"})
+    await second.next_event("state", listeners=["meera"])
+
+    await second.send({"type": "unlisten"})
+    await second.leave()
+    await call.say(speech(0.3, 16_000, seed=5))
+
+    assert len(await first.wait_for_audio(b"C", 9_600)) >= 9_600
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveServer) -> None:
     call, call_id = await a_call(live)
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
