@@ -737,10 +737,13 @@ class CallSession:
                     return
                 self._take_over(username, name, reply_to)
             case "hand_back":
-                if self.holder is None or self.holder["username"] != username:
-                    self._refuse(reply_to, "forbidden", "You do not hold this call.")
+                # Their own call, or a colleague's who cannot carry on (a lead's rescue).
+                if self.holder is None:
+                    self._refuse(reply_to, "forbidden", "Nobody holds this call.")
                     return
-                self._hand_back(text)
+                for_them = self.holder["username"] != username
+                self._hand_back(text, by={"username": username, "name": name} if for_them
+                                else None)  # fmt: skip
             case "end_call":
                 self._spawn(self.end("ended_by_staff", tell=ce.Notice(
                     "ended_by_staff", "A member of our support team ended the call."
@@ -800,15 +803,19 @@ class CallSession:
             self._send_audio(instructions.JOINED_CHIME)
             self._send(ce.TurnComplete())
 
-    def _hand_back(self, staff_note: str) -> None:
+    def _hand_back(self, staff_note: str, *, by: dict[str, str] | None = None) -> None:
+        """The call goes back to the model, with `staff_note` from the holder, or from `by`
+        ({username, name}), a colleague handing it back for a holder who cannot."""
         assert self.holder is not None
         name = self.holder_name
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._holder_page = ""
         self._watchdog.hold("human", False, time.monotonic())
-        self._send(ce.AgentChanged(AGENT))
-        self._live.send_note(instructions.handed_back(name, held_for, staff_note))
+        self._send(ce.AgentChanged(AGENT), {"by": by["username"]} if by else None)
+        self._live.send_note(instructions.handed_back(
+            name, held_for, staff_note, by_name=(by["name"] or by["username"]) if by else None
+        ))  # fmt: skip
 
     def _staff_audio(self, message: dict[str, Any]) -> None:
         """The staff member holding the call, speaking: to the caller, as the agent would."""

@@ -101,9 +101,15 @@ def taken_over(staff_name: str) -> str:
     )
 
 
-def handed_back(staff_name: str, seconds: float, staff_note: str) -> str:
+def handed_back(
+    staff_name: str, seconds: float, staff_note: str, *, by_name: str | None = None
+) -> str:
+    """`by_name`: a colleague handing the call back for `staff_name`, with their own note."""
     account = f"{staff_name} talked with the customer for {_m_ss(seconds)}."
-    told = f' Their note for you: "{staff_note}"' if staff_note else ""
+    if by_name:
+        account += f" {by_name}, a colleague, hands the call back to you for them."
+    noted = f"{by_name}'s note" if by_name else "Their note"
+    told = f' {noted} for you: "{staff_note}"' if staff_note else ""
     return note(
         f"{account}{told} The call is yours again: carry on with the customer, briefly "
         "acknowledging where things stand."

@@ -6,8 +6,9 @@ hears her and escalates. Arjun, a support lead whose microphone plays 1000 Hz, w
 /staff/live/: the call appears with "Join call" and its briefing (so does the queue). He joins,
 listens (he hears 440 Hz), takes over (Asha's page says who she is talking to and plays
 1000 Hz), whispers, and hands back with a note; Kavya, another lead, opens the same call
-meanwhile and is told Arjun holds it. Pitches are checked in what each page's player received
-(`liveCallDebug.recent`, `voiceDebug.recentAudio`).
+meanwhile and is told Arjun holds it (and offered to hand it back for him). Pitches are
+checked in what each page's player received (`liveCallDebug.recent`,
+`voiceDebug.recentAudio`).
 
     Chromium (Asha, 440 Hz) ──▶ daphne ──▶ FakeLiveServer (this loop)
     Chromium (Arjun 1000 Hz, Kavya) ──┘
@@ -293,7 +294,10 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await kavya.goto(server.url + arjun.url.removeprefix(server.url))
         await expect(kavya.get_by_text("Arjun Mehta holds this call.")).to_be_visible()
         await expect(kavya.get_by_role("button", name="Take over")).to_be_disabled()
-        await expect(kavya.get_by_role("button", name="Hand back")).to_be_hidden()
+        # Should Arjun be unable to carry on, she can hand the call back for him.
+        await expect(kavya.get_by_label("If Arjun Mehta cannot carry on, hand the call back "
+                                        "to the agent with a note")).to_be_visible()  # fmt: skip
+        await expect(kavya.get_by_role("button", name="Hand back for Arjun Mehta")).to_be_visible()
         await shots(kavya, "07-live-call-held-by-another")
 
         # Hand back with a note: the agent gets the note; Asha is back with the assistant.

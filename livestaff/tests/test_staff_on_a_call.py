@@ -423,6 +423,37 @@ async def test_a_held_call_that_moves_to_another_process_or_a_reloaded_page_is_s
     await wait_until_ended(call_id)
 
 
+async def test_a_lead_hands_back_the_call_of_a_colleague_who_cannot_carry_on(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")  # Asha talks to Arjun
+    await live.session.wait_for_note()  # the greeting
+    await live.session.wait_for_note()  # "a colleague is talking"
+
+    await meera.send({"type": "hand_back", "note": "He left his desk."})
+    refused = await meera.next_event("error")  # an agent may not
+    await divya.send({"type": "hand_back", "note": "Arjun was called away; offer a callback."})
+    told = await arjun.next_event("agent_changed", mode="agent")
+    note = await live.session.wait_for_note()
+
+    assert refused["code"] == "forbidden"
+    assert told == {"type": "agent_changed", "mode": "agent", "by": "divya"}
+    assert "Arjun talked with the customer" in note and "Divya, a colleague, hands" in note
+    assert "Divya's note for you: \"Arjun was called away; offer a callback.\"" in note
+    assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e["staff"]) for e in record["staff_events"]
+            if e["kind"] in ("take_over", "hand_back")] == [
+        ("take_over", "arjun"), ("hand_back", "divya")]  # fmt: skip
+
+
 async def test_two_staff_racing_to_take_over_leave_one_holder(
     asha: Customer, live: FakeLiveServer
 ) -> None:

@@ -31,6 +31,7 @@ const ui = {
   takeOver: root.querySelector("[data-take-over]"),
   takeHint: root.querySelector("[data-take-hint]"),
   handBack: root.querySelector("[data-hand-back]"),
+  handBackLabel: root.querySelector("[data-hand-back] label"),
   end: root.querySelector("[data-end]"),
   endForm: root.querySelector("[data-end-form]"),
   conversation: root.querySelector("ol.conversation"),
@@ -254,7 +255,14 @@ function setControls() {
     if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
     else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
     else ui.takeHint.textContent = "The agent stops; the customer hears you.";
-    ui.handBack.hidden = !(live && mine);
+    // A colleague who cannot carry on (gone from their desk, say) can be rescued: anyone
+    // who may take over may hand their call back to the agent.
+    ui.handBack.hidden = !(live && holder);
+    ui.handBackLabel.textContent = mine ? "Note for the agent when you hand back"
+      : `If ${who(holder)} cannot carry on, hand the call back to the agent with a note`;
+    ui.handBack.querySelector("button").textContent = mine ? "Hand back" : `Hand back for ${who(holder)}`;
+    ui.handBack.querySelector("textarea").placeholder = mine ? "e.g. Refunded ₹200 as goodwill; confirm and close"
+      : `e.g. ${who(holder)} was called away; offer a callback`;
     ui.endForm.querySelector("button").disabled = !live;
     ui.end.hidden = !live;
   }
@@ -350,7 +358,8 @@ function onEvent(event) {
       whisperLine(event);
       break;
     case "agent_changed":
-      note(event.mode === "human" ? `${event.name} took over the call.` : "Handed back to the agent.");
+      if (event.mode === "human") note(`${event.name} took over the call.`);
+      else note(event.by ? `${event.by === me ? "You" : who(event.by)} handed the call back to the agent.` : "Handed back to the agent.");
       break;
     case "escalated":
       note(`The agent escalated: ticket ${event.ticket_id}. The customer is waiting for a colleague.`);
