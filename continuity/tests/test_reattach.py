@@ -32,8 +32,8 @@ AGENT_CHUNK = speech(0.1, 24_000)
 
 @pytest.fixture
 def grace(settings: Any) -> float:
-    settings.VOICE_RESUME_GRACE_S = 2.0
-    return 2.0
+    settings.VOICE_RESUME_GRACE_S = 5.0
+    return 5.0
 
 
 async def test_a_page_that_drops_comes_back_to_the_same_call_within_the_grace_period(

@@ -767,8 +767,9 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
 
 
 async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
-    asha: Customer, twilio: FakeLiveServer
+    asha: Customer, twilio: FakeLiveServer, settings: Any
 ) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10  # the call waits for Twilio's new stream (below)
     from callbacks.tests.conftest import make_callback, today_at
     from realtime.audio import ulaw_decode
     from realtime.phone import outbound, security
