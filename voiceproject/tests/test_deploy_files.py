@@ -32,13 +32,27 @@ def compose() -> dict[str, Any]:
 def test_the_compose_file_has_the_whole_production_shape(compose: dict[str, Any]) -> None:
     services = compose["services"]
 
-    assert set(services) == {"mongodb", "redis", "migrate", "app", "staff", "haproxy"}
+    assert set(services) == {
+        "mongodb", "redis", "migrate", "app", "staff", "housekeeping", "haproxy"}  # fmt: skip
     assert "--replSet" in services["mongodb"]["command"]
     assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
     assert "./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in services["haproxy"]["volumes"]
     assert services["app"]["depends_on"]["migrate"] == {
         "condition": "service_completed_successfully"
     }
+
+
+def test_old_recordings_are_deleted_daily_under_the_apps_own_settings(
+    compose: dict[str, Any],
+) -> None:
+    app, upkeep = compose["services"]["app"], compose["services"]["housekeeping"]
+
+    assert (upkeep["image"], upkeep["environment"]) == (app["image"], app["environment"])
+    assert upkeep["command"][-1] == (
+        "while true; do python manage.py delete_old_recordings; sleep 86400; done")  # fmt: skip
+    assert upkeep["environment"]["RECORDING_RETENTION_DAYS"] == "${RECORDING_RETENTION_DAYS:-30}"
+    assert upkeep["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert upkeep["restart"] == "unless-stopped"
 
 
 def test_every_app_container_shares_redis_and_knows_how_many_there_are(
