@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # A carrier that has not let go of a call this long after being asked is taken to be gone
 # (one that died is noticed sooner: it stops saying it is alive, continuity/process.py).
 RELEASE_WAIT_S = 3.0
+ASK_AGAIN_S = 1.0  # a carrier that has not let go is asked again this often (a lost message)
 # A record not stamped for this long (realtime/call_record.py stamps it every 10 s at least)
 # belongs to a process that is gone, and to a call nobody re-attached.
 ABANDONED_AFTER = timedelta(minutes=2)
@@ -135,10 +136,16 @@ async def take_over(call: StoredCall) -> bool:
     mine = await process_channel()
     calls = mongo.async_db().calls
     if call.carrier and call.carrier != mine:
-        await send_to_channel(call.carrier, {"type": "call.release", "call_id": call.call_id},
-                              patience_s=0.5)  # fmt: skip
+        release = {"type": "call.release", "call_id": call.call_id}
+        await send_to_channel(call.carrier, release, patience_s=0.5)
         deadline = time.monotonic() + RELEASE_WAIT_S
+        asked = time.monotonic()
         while time.monotonic() < deadline:
+            if time.monotonic() - asked >= ASK_AGAIN_S:
+                # The ask may have been lost (a full channel, Redis failing over): until the
+                # carrier lets go, its session is open, and must not be opened twice.
+                await send_to_channel(call.carrier, release, patience_s=0.5)
+                asked = time.monotonic()
             doc = await calls.find_one({"call_id": call.call_id}, {"carrier": 1, "ended_at": 1})
             if doc is None or doc.get("ended_at") is not None:
                 return False

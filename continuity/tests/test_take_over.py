@@ -1,0 +1,50 @@
+"""Taking a call over from the process carrying it (continuity/calls.py `take_over`): the
+carrier is asked to let go, and the call is claimed once it has, so that the Live API session
+is never open in two processes at once (contract section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+from continuity import process
+from continuity.calls import find_call, take_over
+from realtime.call_record import now as utcnow
+from support import mongo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_a_carrier_that_missed_the_ask_to_let_go_is_asked_again_before_it_is_taken() -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    carrier = await layer.new_channel()  # another process, alive and carrying the call
+    await cache.aset(process._alive_key(carrier), "w2:1234", 30)
+    calls = mongo.async_db().calls
+    await calls.insert_one({
+        "call_id": "CALL-busy", "user_id": 101, "channel": "web", "carrier": carrier,
+        "ended_at": None, "started_at": utcnow(),
+    })  # fmt: skip
+    asked: list[dict[str, Any]] = []
+
+    async def carry() -> None:
+        while True:
+            asked.append(await layer.receive(carrier))
+            if len(asked) == 2:  # the first ask was lost on its way: it lets go on the second
+                await calls.update_one({"call_id": "CALL-busy"}, {"$set": {"carrier": None}})
+
+    carrying = asyncio.create_task(carry())
+    try:
+        call = await find_call(call_id="CALL-busy")
+        assert call is not None
+        taken = await take_over(call)
+        record = await calls.find_one({"call_id": "CALL-busy"})
+    finally:
+        carrying.cancel()
+
+    assert taken and asked == [{"type": "call.release", "call_id": "CALL-busy"}] * 2
+    assert record is not None and record["carrier"] == await process.process_channel()
