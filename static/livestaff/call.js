@@ -204,16 +204,6 @@ function doingText(doing) {
   return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
 }
 
-// A colleague took over an escalated call: its briefing says so from now on, after a
-// hand-back too (as the page does when painted after that).
-function markJoined(holder) {
-  const briefing = root.querySelector("[data-briefing]");
-  if (briefing && holder && !briefing.classList.contains("joined")) {
-    briefing.classList.add("joined");
-    briefing.querySelector("[data-joined]").textContent = `${who(holder)} joined the call`;
-  }
-}
-
 function onState(next) {
   const before = state;
   state = next;
@@ -233,7 +223,7 @@ function onState(next) {
   ui.staff.textContent = parts.join(" · ") || "Nobody";
   ui.staff.classList.toggle("quiet", !parts.length);
   root.dataset.mode = next.mode;
-  if (next.mode === "human") markJoined(holder);
+  if (next.mode === "human") window.StaffLive.markJoined(root.querySelector("[data-briefing]"), holder && who(holder));
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
   root.dataset.holder = holder || "";
   setControls();

@@ -86,13 +86,6 @@
 
   // A colleague took over an escalated call: its briefing says so from now on, after a
   // hand-back too (the server's rows say so as well once the ticket has it).
-  function markJoined(briefing, holder) {
-    if (briefing && holder && !briefing.classList.contains("joined")) {
-      briefing.classList.add("joined");
-      briefing.querySelector("[data-joined]").textContent = (names[holder] || holder) + " joined the call";
-    }
-  }
-
   const refresh = window.StaffLive.rowRefresher({
     table, url: rowsUrl, what: "the live calls", say,
     swap() {
@@ -140,7 +133,7 @@
     row.classList.toggle("mode-human", state.mode === "human");
     row.classList.toggle("mode-agent", state.mode !== "human");
     if (state.mode === "human") {
-      markJoined(row.querySelector("[data-briefing]"), state.staff);
+      window.StaffLive.markJoined(row.querySelector("[data-briefing]"), names[state.staff] || state.staff);
     }
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }

@@ -1,5 +1,6 @@
-// What the live staff tables share (the queue, the live calls page): their rows fetched again
-// from the server, one fetch at a time, and a socket that says when, reconnecting with backoff.
+// What the live staff pages share (the queue, the live calls page, a live call): their rows
+// fetched again from the server, one fetch at a time, a socket that says when, reconnecting
+// with backoff, and an escalation's briefing once a colleague joined.
 window.StaffLive = (function () {
   "use strict";
 
@@ -81,5 +82,16 @@ window.StaffLive = (function () {
     connect();
   }
 
-  return { rowRefresher, reconnectingSocket };
+  /**
+   * A colleague (`name`) took over the call of an escalation: its `briefing` says they joined
+   * from now on, after a hand-back too, as the server paints it then (_briefing.html).
+   */
+  function markJoined(briefing, name) {
+    if (briefing && name && !briefing.classList.contains("joined")) {
+      briefing.classList.add("joined");
+      briefing.querySelector("[data-joined]").textContent = `${name} joined the call`;
+    }
+  }
+
+  return { rowRefresher, reconnectingSocket, markJoined };
 })();
