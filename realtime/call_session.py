@@ -257,12 +257,12 @@ class CallSession:
         Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
         self._record.owner = await process.process_channel()
         held, escalation = None, None
-        if self._resuming is not None and self._resuming.holder and self._held_by is None:
-            held = (self._resuming.holder, await staff_first_name(self._resuming.holder),
-                    self._resuming.holder_page)  # fmt: skip
         if self._resuming is not None:
+            # Looked up before anything is started, so a database error leaves nothing behind.
+            stored = self._resuming
+            if stored.holder and self._held_by is None:
+                held = (stored.holder, await staff_first_name(stored.holder), stored.holder_page)
             escalation = await live_escalation_of(self.call_id)
-        if self._resuming is not None:
             self._record.start_writing()
         else:
             await self._record.open(
