@@ -1,7 +1,8 @@
 """Every process, now and then, ends the calls nobody can end any more: those whose grace
 period passed with no process carrying them, and those whose process died (continuity/calls.py).
 A call ended here gets what any ended call gets: its after-call fields and summary
-(postcall/finish.py), and its warm escalation's ticket back in the queue as a plain one.
+(postcall/finish.py), its warm escalation's ticket back in the queue as a plain one, and
+the staff pages watching it told it ended.
 The work is idempotent, so every process running it at once is fine."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pymongo.errors import PyMongoError
 
 from continuity.calls import close_abandoned, end_expired
+from livestaff.link import announce_call_ended
 from postcall.finish import finish_call
 from support.escalations import end_live_escalation
 
@@ -34,8 +36,13 @@ def ensure_sweeping() -> None:
 
 async def sweep_once() -> int:
     now = datetime.now(UTC)
-    ended = await end_expired(now) + await close_abandoned(now)
-    for call_id in ended:
+    ended = [(call_id, "caller_left") for call_id in await end_expired(now)] + [
+        (call_id, "lost") for call_id in await close_abandoned(now)
+    ]
+    for call_id, reason in ended:
+        # Staff pages on the call, and the live calls page, learn it ended (no process of
+        # its own is left to tell them).
+        await announce_call_ended(call_id, reason)
         try:
             await end_live_escalation(call_id)
         except PyMongoError as error:

@@ -31,6 +31,17 @@ def call_group(call_id: str) -> str:
     return "live-call." + call_id
 
 
+async def announce_call_ended(call_id: str, reason: str) -> None:
+    """A call ended with no process carrying it (continuity/sweeper.py): the staff pages on
+    it, and the live calls page, are told as its process would have told them."""
+    await send_to_group(call_group(call_id), {
+        "type": "live.event", "event": {"type": "ended", "reason": reason},
+    }, patience_s=1.0)  # fmt: skip
+    await send_to_group(LIVE_CALLS_GROUP, {
+        "type": "live.call", "call": {"call_id": call_id, "ended": True},
+    }, patience_s=1.0)  # fmt: skip
+
+
 class StaffVoice:
     """A staff member's microphone on its way to the call, wherever it is carried.
 

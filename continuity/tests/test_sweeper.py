@@ -4,12 +4,15 @@ turns, cost, summary), and a warm escalation's ticket back in the queue as a pla
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from channels.layers import get_channel_layer
 
 from continuity.sweeper import sweep_once
+from livestaff.link import LIVE_CALLS_GROUP, call_group
 from postcall import summary
 from realtime.call_record import now as utcnow
 from support import mongo
@@ -86,3 +89,24 @@ async def test_calls_nobody_carries_get_their_after_call_fields_and_tickets_leav
     assert "outcome" not in up and up["ended_at"] is None
     live = {t["call_id"]: t["live"] async for t in mongo.async_db().escalations.find()}
     assert live == {"CALL-left": False, "CALL-lost": False, "CALL-up": True}
+
+
+async def test_staff_pages_on_a_call_the_sweeper_ended_are_told_it_ended(settings: Any) -> None:
+    settings.VOICE_RESUME_GRACE_S = 30
+    now = utcnow()
+    await mongo.async_db().calls.insert_one(stored_call(
+        "CALL-left", now - timedelta(minutes=3), carrier=None, last_seen_at=now,
+        detached_at=now - timedelta(minutes=1),
+    ))  # fmt: skip
+    layer = get_channel_layer()
+    assert layer is not None
+    live_view, live_calls = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(call_group("CALL-left"), live_view)  # a lead's view of the call
+    await layer.group_add(LIVE_CALLS_GROUP, live_calls)  # the live calls page
+
+    await sweep_once()
+
+    assert await asyncio.wait_for(layer.receive(live_view), 2) == {
+        "type": "live.event", "event": {"type": "ended", "reason": "caller_left"}}  # fmt: skip
+    assert await asyncio.wait_for(layer.receive(live_calls), 2) == {
+        "type": "live.call", "call": {"call_id": "CALL-left", "ended": True}}  # fmt: skip
