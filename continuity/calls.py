@@ -56,7 +56,6 @@ class StoredCall:
     verified: bool
     call_sid: str
     holder: str | None  # the staff member holding the call when it moved (username)
-    holder_page: str = ""  # the channel of their page holding it ("" when not known)
     # The last lines of the conversation, (role, text), for a model session that cannot be
     # resumed (no handle yet) and starts afresh.
     said: tuple[tuple[str, str], ...] = ()
@@ -78,7 +77,6 @@ class StoredCall:
             verified=bool(doc.get("verified", doc.get("channel") != "phone")),
             call_sid=str(doc.get("call_sid") or ""),
             holder=doc.get("holder") if doc.get("mode") == "human" else None,
-            holder_page=str(doc.get("holder_page") or "") if doc.get("mode") == "human" else "",
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
             said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
         )
@@ -87,7 +85,7 @@ class StoredCall:
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
-    "mode": 1, "holder": 1, "holder_page": 1,
+    "mode": 1, "holder": 1,
 }  # fmt: skip
 
 

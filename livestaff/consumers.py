@@ -51,7 +51,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
         self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None
-        self._voice_out = StaffVoice(self.call_id, self.staff["username"],
+        self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         await self.accept()
         if await self._carrier_now() is None:
@@ -96,7 +96,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
 
     # --- to the call --------------------------------------------------------------------------
 
-    async def _act(self, kind: str, text: str = "", **fields: str) -> None:
+    async def _act(self, kind: str, text: str = "", **fields: Any) -> None:
         carrier = await self._carrier_now()
         message = {
             "type": "staff.action", "call_id": self.call_id, "kind": kind, "text": text,
@@ -133,6 +133,14 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             if event.get("mode") == "human":  # the take-over asked for was decided, either way
                 self.taking_over = False
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))
+
+    async def live_moved(self, message: dict[str, Any]) -> None:
+        """The call moved to another process, which knows nothing of this page yet: say again
+        that it watches, and whether it listens or holds the call (a holder's page that does
+        not come back lets the call go back to the agent, realtime/call_session.py)."""
+        self._carrier = None
+        await self._act("watch", listening=self.listening,
+                        holding=self.holding or self.taking_over)  # fmt: skip
 
     async def live_audio(self, message: dict[str, Any]) -> None:
         for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)

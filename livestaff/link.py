@@ -53,9 +53,10 @@ class StaffVoice:
     RATE = 16_000
     MAX_BACKLOG_S = 1.0
 
-    def __init__(self, call_id: str, staff: str,
+    def __init__(self, call_id: str, staff: str, page: str,
                  carrier: Callable[[], Awaitable[str | None]]) -> None:  # fmt: skip
-        self.call_id, self.staff, self._carrier = call_id, staff, carrier
+        """`page`: the channel of the staff page whose microphone this is."""
+        self.call_id, self.staff, self.page, self._carrier = call_id, staff, page, carrier
         self._pending = bytearray()
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
@@ -89,7 +90,7 @@ class StaffVoice:
                 if carrier is not None:
                     await send_to_channel(carrier, {
                         "type": "staff.audio", "call_id": self.call_id, "pcm": pcm,
-                        "staff": self.staff,
+                        "staff": self.staff, "page": self.page,
                     }, patience_s=0)  # fmt: skip
 
 
@@ -134,6 +135,11 @@ class StaffLink:
         for channel, username in self.listeners.items():
             if username != speaker:
                 self._put("channel", channel, {"type": "live.audio", "frames": [frame]}, 0.0)
+
+    def moved_in(self) -> None:
+        """The call moved to this process: the staff pages on it say again who they are, and
+        whether they listen or hold it (livestaff/consumers.py `live_moved`)."""
+        self._put("group", call_group(self.call_id), {"type": "live.moved"}, 1.0)
 
     def reply(self, channel: str, payload: dict[str, Any]) -> None:
         """An answer to one staff page (an error, say)."""

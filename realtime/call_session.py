@@ -199,7 +199,8 @@ class CallSession:
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
         self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
-        self._holder_page = ""  # the channel of the holder's page that took the call over
+        self._holder_page = ""  # the channel of the holder's page ("" while it is missing)
+        self._holder_missing: asyncio.Task[Any] | None = None
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
@@ -261,7 +262,7 @@ class CallSession:
             # Looked up before anything is started, so a database error leaves nothing behind.
             stored = self._resuming
             if stored.holder and self._held_by is None:
-                held = (stored.holder, await staff_first_name(stored.holder), stored.holder_page)
+                held = (stored.holder, await staff_first_name(stored.holder))
             escalation = await live_escalation_of(self.call_id)
             self._record.start_writing()
         else:
@@ -288,6 +289,8 @@ class CallSession:
         if escalation is not None:
             self._escalation_moved_in(escalation)
         self._staff.start()
+        if self._resuming is not None:
+            self._staff.moved_in()  # the staff pages say again who they are
         self._publish_state()
         self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
@@ -688,8 +691,7 @@ class CallSession:
         state = self.state()
         self._staff.event(state)
         self._staff.live_list(state)
-        self._record.set(mode=self.mode, holder=state["staff"], holder_page=self._holder_page,
-                         listeners=state["listeners"],
+        self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
 
     async def _staff_action(self, message: dict[str, Any]) -> None:
@@ -703,10 +705,7 @@ class CallSession:
             return
         match kind:
             case "watch":
-                if self.holder is not None and self.holder["username"] == username:
-                    # The holder's page, when the call does not know it yet: a callback they
-                    # placed, answered while they were on the ringing page.
-                    self._holder_page = self._holder_page or reply_to
+                self._watch_from(reply_to, username, message)
                 self._staff.reply(reply_to, self.state())
                 missed = backlog(self._record.recent, str(message.get("since") or ""))
                 if missed:  # what the page, painted from the record, cannot have shown yet
@@ -732,7 +731,7 @@ class CallSession:
                     self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)
                     return
                 if self.holder is not None:  # theirs already: from this page of theirs now
-                    self._holder_page = reply_to
+                    self._holder_found(reply_to)
                     self._publish_state()
                     return
                 self._take_over(username, name, reply_to)
@@ -753,19 +752,56 @@ class CallSession:
         })  # fmt: skip
         self._publish_state()
 
-    def _page_closed(self, page: str, username: str) -> None:
-        """A staff page on the call closed: it listens no more, and if it was the holder's
-        page the call is handed back (the caller must not be left alone). Another page of the
-        same person closing (a second tab) leaves the call with them."""
-        self._staff.listeners.pop(page, None)
+    def _watch_from(self, page: str, username: str, message: dict[str, Any]) -> None:
+        """A staff page watches the call: newly opened, or saying again what it does after the
+        call moved here (`listening`, `holding`). A page of the holder's is theirs to talk from
+        when the call knows none (a reload, a move, a callback they placed that was answered
+        while they were on its ringing page)."""
+        if message.get("listening") is True:
+            self._staff.listeners[page] = username
         holder = self.holder
-        if holder is not None and holder["username"] == username and self._holder_page in (
-            "", page,
+        if holder is not None and holder["username"] == username and (
+            not self._holder_page or message.get("holding") is True
         ):
-            self._hand_back(PAGE_CLOSED_NOTE)
-            self._record.add_event("staff_events", {
-                "kind": "hand_back", "staff": username, "at": utcnow(), "text": PAGE_CLOSED_NOTE,
-            })  # fmt: skip
+            self._holder_found(page)
+        if message.get("listening") is True or self._holder_page == page:
+            self._publish_state()
+
+    def _page_closed(self, page: str, username: str) -> None:
+        """A staff page on the call closed: it listens no more, and if the call was held from
+        it, the holder has STAFF_HOLD_GRACE_S to be back (a reload, a blip) before the call
+        goes back to the agent. Another tab of theirs closing leaves the call as it is."""
+        self._staff.listeners.pop(page, None)
+        if self.holder is not None and page == self._holder_page:
+            self._holder_gone()
+        self._publish_state()
+
+    def _holder_found(self, page: str) -> None:
+        self._holder_page = page
+        if self._holder_missing is not None:
+            self._holder_missing.cancel()
+            self._holder_missing = None
+
+    def _holder_gone(self) -> None:
+        """No page of the holder's is known: the caller hears nobody. Unless one is back in
+        time, the call goes back to the agent."""
+        self._holder_page = ""
+        if self._holder_missing is None:
+            self._holder_missing = self._spawn(self._hand_back_unless_holder_back(),
+                                               "holder missing")  # fmt: skip
+
+    async def _hand_back_unless_holder_back(self) -> None:
+        await asyncio.sleep(settings.STAFF_HOLD_GRACE_S)
+        self._holder_missing = None
+        if self.holder is None or self._holder_page:
+            return
+        log.info("call %s: %s's page is gone; back to the agent", self.call_id,
+                 self.holder["username"])  # fmt: skip
+        staff = self.holder["username"]
+        self._hand_back(PAGE_CLOSED_NOTE)
+        self._record.add_event("staff_events", {
+            "kind": "hand_back", "staff": staff, "at": utcnow(), "text": PAGE_CLOSED_NOTE,
+        })  # fmt: skip
         self._publish_state()
 
     def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
@@ -776,7 +812,10 @@ class CallSession:
         known): the model hears and says nothing, their voice goes to the caller."""
         now = time.monotonic()
         self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
-        self._holder_page = page
+        if page:
+            self._holder_found(page)
+        else:
+            self._holder_gone()
         self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
@@ -810,7 +849,7 @@ class CallSession:
         name = self.holder_name
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
-        self._holder_page = ""
+        self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
         self._send(ce.AgentChanged(AGENT), {"by": by["username"]} if by else None)
         self._live.send_note(instructions.handed_back(
@@ -818,12 +857,15 @@ class CallSession:
         ))  # fmt: skip
 
     def _staff_audio(self, message: dict[str, Any]) -> None:
-        """The staff member holding the call, speaking: to the caller, as the agent would."""
+        """The staff member holding the call, speaking from the page they hold it from: to
+        the caller, as the agent would. (Another tab of theirs is not heard: "Take over" there
+        moves the call to it.)"""
         pcm = message.get("pcm")
         staff = message.get("staff")
         voice = self._staff_voice
         if (self.mode != HUMAN or voice is None or not isinstance(pcm, bytes)
-                or self.holder is None or staff != self.holder["username"]):  # fmt: skip
+                or self.holder is None or staff != self.holder["username"]
+                or message.get("page") != self._holder_page):  # fmt: skip
             return
         pcm = pcm[: len(pcm) - len(pcm) % 2]
         self.observer.staff_audio(pcm)

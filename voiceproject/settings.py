@@ -263,6 +263,9 @@ VOICE_MAX_CALLS_PER_CUSTOMER: int = env.int("VOICE_MAX_CALLS_PER_CUSTOMER", defa
 # A warm escalation (contract section 8): after this long with nobody joining the call, the
 # agent offers the customer a callback.
 ESCALATION_WAIT_S: float = env.float("ESCALATION_WAIT_S", default=90.0)
+# A call a staff member holds whose page is gone (closed, reconnecting, or not back after the
+# call moved to another process) goes back to the agent after this long with no page of theirs.
+STAFF_HOLD_GRACE_S: float = env.float("STAFF_HOLD_GRACE_S", default=10.0)
 # The agent's first words (EU AI Act art. 50: people must be told they talk to an AI).
 VOICE_AI_DISCLOSURE: str = env.str(
     "VOICE_AI_DISCLOSURE", default="Hi, I'm Priya, an AI assistant for the support team."

@@ -67,7 +67,7 @@ async def test_a_staff_microphone_reaches_the_call_in_one_message_per_round_trip
     async def carrier() -> str:
         return call
 
-    voice = StaffVoice("CALL-link-3", "arjun", carrier)
+    voice = StaffVoice("CALL-link-3", "arjun", "page-1", carrier)
     frames = [bytes([n, 0]) * 320 for n in range(1, 4)]
     try:
         for frame in frames:  # arrived while the last message was still on its way
@@ -77,7 +77,7 @@ async def test_a_staff_microphone_reaches_the_call_in_one_message_per_round_trip
         await voice.close()
 
     assert message == {"type": "staff.audio", "call_id": "CALL-link-3", "pcm": b"".join(frames),
-                       "staff": "arjun"}  # fmt: skip
+                       "staff": "arjun", "page": "page-1"}  # fmt: skip
 
 
 async def test_a_staff_microphone_keeps_at_most_a_second_waiting() -> None:
@@ -86,7 +86,7 @@ async def test_a_staff_microphone_keeps_at_most_a_second_waiting() -> None:
     async def carrier() -> str:
         return call
 
-    voice = StaffVoice("CALL-link-4", "arjun", carrier)
+    voice = StaffVoice("CALL-link-4", "arjun", "page-1", carrier)
     try:
         for n in range(100):  # two seconds of 20 ms frames, before the sender ran at all
             voice.put(bytes([n % 256, 0]) * 320)

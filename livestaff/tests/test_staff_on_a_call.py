@@ -454,6 +454,97 @@ async def test_a_lead_hands_back_the_call_of_a_colleague_who_cannot_carry_on(
         ("take_over", "arjun"), ("hand_back", "divya")]  # fmt: skip
 
 
+async def move_the_call(call: BrowserCall, monkeypatch: pytest.MonkeyPatch) -> BrowserCall:
+    """Drain this process: the customer's page comes back on the next one."""
+    token = str(next(e for e in call.events if e["type"] == "ready")["resume_token"])
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await call.next_event("reconnect")
+    await call.leave()
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    moved = await BrowserCall.open(f"resume={token}")
+    await moved.next_event("resumed")
+    return moved
+
+
+async def test_a_listener_still_hears_the_call_after_it_moved_to_another_process(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    await meera.next_event("state", listeners=["meera"])
+
+    moved = await move_the_call(call, monkeypatch)
+    await meera.next_event("state", listeners=["meera"], attached=True)
+    heard_before = len(meera.audio[b"C"])
+    await moved.say(speech(0.5, 16_000, seed=9))
+
+    assert len(await meera.wait_for_audio(b"C", heard_before + 12_800)) >= heard_before + 12_800
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_holder_whose_page_closed_while_the_call_moved_is_not_waited_for_forever(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    settings.STAFF_HOLD_GRACE_S = 1.0
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await arjun.leave()  # his page goes while the call moves: nobody is told at the time
+    token = str(next(e for e in call.events if e["type"] == "ready")["resume_token"])
+    await call.next_event("reconnect")
+    await call.leave()
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    moved = await BrowserCall.open(f"resume={token}")
+    held = await moved.next_event("agent_changed")  # still his, for a moment
+    back = await moved.next_event("agent_changed")  # nobody came back for it
+
+    assert (held["mode"], back["mode"]) == ("human", "agent")
+    resumed = await live.wait_for_session(1)
+    while "(The colleague's page closed.)" not in await resumed.wait_for_note():
+        pass  # the model is handed the call back with why
+    await moved.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e.get("text")) for e in record["staff_events"]][-1] == (
+        "hand_back", "(The colleague's page closed.)")  # fmt: skip
+
+
+async def test_a_holder_who_reloads_the_page_keeps_the_call(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.STAFF_HOLD_GRACE_S = 5
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    await arjun.leave()
+    reloaded = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    state = await reloaded.next_event("state")
+    await reloaded.send({"type": "take_over"})  # "Start my microphone"
+    await reloaded.speak(tone(440, 1.0, 16_000))
+    heard = await call.wait_for_audio(int(0.5 * 48_000))
+
+    assert (state["mode"], state["staff"]) == ("human", "arjun")
+    assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
+    assert [e["mode"] for e in call.events if e["type"] == "agent_changed"] == ["human"]
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 async def test_two_staff_racing_to_take_over_leave_one_holder(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -474,8 +565,9 @@ async def test_two_staff_racing_to_take_over_leave_one_holder(
 
 
 async def test_a_staff_page_that_closes_while_holding_hands_the_call_back(
-    asha: Customer, live: FakeLiveServer
+    asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
+    settings.STAFF_HOLD_GRACE_S = 0.3  # time for a reload; nobody is back
     call, call_id = await a_call(live)
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
@@ -490,8 +582,9 @@ async def test_a_staff_page_that_closes_while_holding_hands_the_call_back(
 
 
 async def test_a_holder_whose_page_closes_is_no_longer_listed_as_listening(
-    asha: Customer, live: FakeLiveServer
+    asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
+    settings.STAFF_HOLD_GRACE_S = 0.3
     call, call_id = await a_call(live)
     arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
@@ -508,8 +601,9 @@ async def test_a_holder_whose_page_closes_is_no_longer_listed_as_listening(
 
 
 async def test_a_second_tab_of_the_holder_closing_leaves_the_call_with_them(
-    asha: Customer, live: FakeLiveServer
+    asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
+    settings.STAFF_HOLD_GRACE_S = 0.3
     call, call_id = await a_call(live)
     talking = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     other_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")

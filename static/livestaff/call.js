@@ -309,7 +309,8 @@ async function takeOver() {
     show("error", `Your microphone could not be opened (${error.kind || error.message}): allow it for this site, then try again.`);
     return;
   }
-  if (!state || state.staff !== me) send({ type: "take_over" });
+  // Also when the call is theirs already (a reload, another tab): it is held from here now.
+  send({ type: "take_over" });
 }
 
 function stopMicrophone() {
