@@ -24,7 +24,10 @@ def live(request: HttpRequest) -> HttpResponse:
     when a call starts or ends)."""
     names = staff_names()
     context = {"title": "Live calls", "rows": live_rows(names=names), "names": names,
-               "doing_words": DOING_WORDS}  # fmt: skip
+               "doing_words": DOING_WORDS,
+               # Joining a warm escalation is taking the call over; without that right a
+               # colleague can listen in (and whisper) while a lead is fetched.
+               "may_take_over": may(request, protocol.TAKE_OVER)}  # fmt: skip
     if request.GET.get("rows") == "1":
         return render_staff(request, "livestaff/_live_rows.html", context)
     return render_staff(request, "livestaff/live.html", context)

@@ -144,10 +144,11 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
     """Close a ticket that is open or held by `username`.
 
     A ticket someone else holds must be reassigned to you first (TicketTaken says who has it).
+    A warm escalation's call no longer waits for a colleague once its ticket is resolved.
     """
-    update: Document = {
-        "$set": {"status": RESOLVED, "assignee": username, "resolved_at": timezone.now()}
-    }
+    update: Document = {"$set": {
+        "status": RESOLVED, "assignee": username, "resolved_at": timezone.now(), "live": False,
+    }}  # fmt: skip
     if note.strip():
         update["$push"] = {"notes": _note(username, note.strip()[:MAX_NOTE_LENGTH])}
     return _update(

@@ -19,7 +19,7 @@ from django.test import Client
 
 from livestaff.presenting import doing_words, for_staff
 from livestaff.tests.conftest import AGENT, LEAD
-from support import mongo
+from support import escalations, mongo
 from support.escalations import end_live_escalation
 from support.events import ESCALATIONS_GROUP
 from support.models import (
@@ -160,14 +160,16 @@ def test_the_rows_alone_are_served_for_the_page_to_refresh(meera: Client, asha: 
 
 
 def test_a_warm_escalation_offers_join_call_with_its_briefing(
-    meera: Client, asha: Customer
+    arjun: Client, meera: Client, asha: Customer
 ) -> None:
     live_call("call-a", asha)
     warm_ticket("TKT-WARM01", "call-a", asha)
 
-    page = meera.get("/staff/live/").content.decode()
+    page = arjun.get("/staff/live/").content.decode()
+    for_an_agent = meera.get("/staff/live/").content.decode()  # who may not take calls over
 
     assert "Join call" in page and "Waiting for a colleague" in page
+    assert "Join call" not in for_an_agent and "Listen in" in for_an_agent
     assert "TKT-WARM01" in page and "Refund refused; the customer wants a person" in page
     assert "ORD-1001" in page
     assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
@@ -260,18 +262,32 @@ def test_what_the_agent_is_doing_is_in_words() -> None:
 
 
 def test_the_queue_offers_join_call_for_a_ticket_whose_call_is_up(
-    meera: Client, asha: Customer
+    arjun: Client, meera: Client, asha: Customer
 ) -> None:
     live_call("call-a", asha)
     warm_ticket("TKT-WARM01", "call-a", asha)
     Escalation.objects.create(ticket_id="TKT-COLD01", customer=asha, call_id="call-old",
                               reason="Wants a refund reviewed")  # fmt: skip
 
-    page = meera.get("/staff/queue/").content.decode()
+    page = arjun.get("/staff/queue/").content.decode()
+    for_an_agent = meera.get("/staff/queue/").content.decode()
 
     assert page.count("Join call") == 1
+    assert "Join call" not in for_an_agent and for_an_agent.count("Listen in") == 1
     assert 'href="/staff/live/call-a/"' in page and "On the call now" in page
     assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
+
+
+def test_a_resolved_ticket_no_longer_offers_to_join_its_call(
+    arjun: Client, asha: Customer
+) -> None:
+    live_call("call-a", asha)
+    warm_ticket("TKT-WARM01", "call-a", asha)
+
+    escalations.resolve("TKT-WARM01", "arjun", "Sorted on the phone with her.")
+
+    assert "Join call" not in arjun.get("/staff/queue/resolved/").content.decode()
+    assert "Join call" not in arjun.get("/staff/live/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

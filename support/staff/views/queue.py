@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from livestaff.board import with_briefings
-from livestaff.protocol import MONITOR
+from livestaff.protocol import MONITOR, TAKE_OVER
 from support import escalations
 from support.models import Escalation, EscalationStatus
 from support.staff import queries
@@ -46,8 +46,12 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
         "mine": mine,
         "page": page,
         "live": status != EscalationStatus.RESOLVED,
-        "overdue_after_s": settings.QUEUE_OVERDUE_MINUTES * 60,
+        # Only a ticket nobody has claimed is waiting: a claimed one is being worked on.
+        "overdue_after_s": (
+            settings.QUEUE_OVERDUE_MINUTES * 60 if status == EscalationStatus.OPEN else 0
+        ),
         "can_change": may(request, CHANGE_TICKETS),
+        "may_take_over": may(request, TAKE_OVER),  # "Join call", else "Listen in"
     }
     if request.GET.get("rows") == "1":
         return render_staff(request, "staff/_queue_rows.html", context)

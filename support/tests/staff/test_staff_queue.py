@@ -62,6 +62,18 @@ def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     assert [t.ticket_id for t in mine.context["page"].rows] == ["TKT-MINE01"]
 
 
+def test_only_an_unclaimed_ticket_can_be_waiting_too_long(agent: Client) -> None:
+    make_ticket("TKT-OLD001", minutes_ago=600)
+    make_ticket("TKT-OLD002", status="claimed", assignee="meera", minutes_ago=600)
+
+    waiting = agent.get("/staff/queue/").content.decode()
+    worked_on = agent.get("/staff/queue/claimed/").content.decode()
+
+    assert "waiting too long" in waiting and 'data-overdue-after="900"' in waiting
+    assert "waiting too long" not in worked_on and 'data-overdue-after="0"' in worked_on
+    assert "<th>Open for</th>" in worked_on  # since it was opened, not waiting for anyone
+
+
 def test_resolved_queue_and_unknown_queue(lead: Client) -> None:
     make_ticket("TKT-DONE01", status="resolved", assignee="arjun")
 
