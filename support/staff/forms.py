@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from support.money import MoneyError, format_inr, rupees, to_paise
@@ -63,13 +64,23 @@ def _choices(labels: dict[str, str]) -> list[tuple[str, str]]:
     return [("", "any"), *sorted(labels.items(), key=lambda item: item[1])]
 
 
+# Days a range may name: a year like 9999 or 0001 is a typo (and out of datetime's range once
+# the day after or UTC is taken), said on its field rather than failing the page.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+
+
+def _day_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        required=False, label=label, widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+    )  # fmt: skip
+
+
 class DayRangeForm(forms.Form):
     """From/to local days (both inclusive); a day that is not a date is an error on its field."""
 
-    since = forms.DateField(required=False, label="From",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To",
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    since = _day_field("From")
+    until = _day_field("To")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -153,6 +153,18 @@ def test_a_bad_date_range_is_an_error_not_a_default(agent: Client, activity: Non
     assert "Enter a valid date." in response.content.decode()
 
 
+@pytest.mark.parametrize("query", [{"until": "9999-12-31"}, {"since": "0001-01-01"}])
+def test_a_day_out_of_any_sensible_range_is_an_error_on_every_page_that_takes_one(
+    agent: Client, activity: None, query: dict[str, str]
+) -> None:
+    for path in ("/staff/", "/staff/calls/"):
+        response = agent.get(path, query)
+
+        assert response.status_code == 200, path
+        assert b"Ensure this value is" in response.content, path  # said on the field
+    assert agent.get("/staff/export/calls.csv", query).status_code == 400
+
+
 def test_lead_sees_the_dashboard_and_guest_does_not(lead: Client, guest_client: Client) -> None:
     assert lead.get("/staff/").status_code == 200
     assert guest_client.get("/staff/").status_code == 302
