@@ -22,6 +22,7 @@ class Row:
     callback: Callback
     name: str  # the customer's name, or "" if their record is gone
     time: str  # "10:30–11:00", local
+    day: str  # "Wed 2 Dec" for an overdue one (they are of several days), else ""
     status: str  # "Scheduled", "Due now", "Late", "Dialled at 10:31", "Done", ...
     tone: str  # the status's colour on the page: scheduled, due, late, dialled, done, ...
     phone: str  # "+91 98000 00101"
@@ -61,7 +62,9 @@ def group(
     for callback in callbacks:
         day = local_date(callback.slot_start, hours.zone)
         key = None if day < today else day
-        days.setdefault(key, []).append(_row(callback, names, now, username, hours))
+        days.setdefault(key, []).append(
+            _row(callback, names, now, username, hours, dated=key is None)
+        )
     return [
         Day("Overdue" if day is None else _capitalised(say_day(day, today)), day is None, rows)
         for day, rows in sorted(days.items(), key=lambda item: item[0] or date.min)
@@ -69,16 +72,25 @@ def group(
 
 
 def _row(
-    callback: Callback, names: Mapping[int, str], now: datetime, username: str, hours: Hours
+    callback: Callback,
+    names: Mapping[int, str],
+    now: datetime,
+    username: str,
+    hours: Hours,
+    *,
+    dated: bool = False,
 ) -> Row:
+    """`dated`: the row's time says its day too (the overdue ones are of several days)."""
     start = callback.slot_start.astimezone(hours.zone)
     end = start + SLOT_LENGTH
+    day = f"{start:%a} {start.day} {start:%b}" if dated else ""
     open_ = callback.status == SCHEDULED
     status, tone = _status(callback, now, hours)
     return Row(
         callback=callback,
         name=names.get(callback.customer_id, ""),
         time=f"{start:%H:%M}–{end:%H:%M}",
+        day=day,
         status=status,
         tone=tone,
         phone=readable_phone(callback.phone),

@@ -88,6 +88,9 @@ def test_today_and_upcoming_are_grouped_by_day_with_names_and_phones(
     assert '<a class="phone" href="tel:+919800000202">+91 98000 00202</a>' in body
     assert "Missing raita, wants a person to call" in body
     assert "18:00–18:30" in body
+    yesterday = today_at(12, 0, days=-1).astimezone(Hours.from_settings().zone)
+    day = f"{yesterday:%a} {yesterday.day} {yesterday:%b}"
+    assert f'<span class="day">{day}</span> 12:00–12:30' in body  # overdue: of which day
     assert "CBK-FAROFF" not in body and "CBK-OLDONE" not in body
 
 
