@@ -701,7 +701,8 @@ class CallSession:
         username, name = str(staff.get("username", "")), str(staff.get("name", ""))
         text = str(message.get("text", ""))
         if self._closing:
-            self._refuse(reply_to, "not_live", "This call has ended.")
+            self._refuse(reply_to, "not_live", "This call is moving to another server; try "
+                         "again in a moment." if self.released else "This call has ended.")
             return
         match kind:
             case "watch":

@@ -18,7 +18,13 @@ from django.test import Client
 
 from livestaff.board import briefings
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    HeldTool,
+    call_record,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.escalations import claim
 from support.models import Customer
@@ -519,6 +525,30 @@ async def test_a_holder_whose_page_closed_while_the_call_moved_is_not_waited_for
     record = await wait_until_ended(call_id)
     assert [(e["kind"], e.get("text")) for e in record["staff_events"]][-1] == (
         "hand_back", "(The colleague's page closed.)")  # fmt: skip
+
+
+async def test_an_action_while_the_call_moves_is_told_to_try_again_not_that_it_ended(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    profile = HeldTool(monkeypatch, "get_user_profile", {"name": "Asha Verma"})
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await live.session.send_tool_call([{"name": "get_user_profile"}])
+    await profile.started.wait()
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await call.next_event("reconnect")
+    await call.leave()  # the call is let go, once the tool it runs has answered
+
+    await arjun.send({"type": "take_over"})
+    refused = await arjun.next_event("error")
+    profile.released.set()
+    await drained
+
+    assert refused["code"] == "not_live"
+    assert refused["message"] == "This call is moving to another server; try again in a moment."
 
 
 async def test_a_holder_who_reloads_the_page_keeps_the_call(

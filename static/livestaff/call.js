@@ -357,8 +357,9 @@ function onEvent(event) {
       break;
     case "error":
       debug.errors.push(event);
+      // A take-over refused (someone holds the call, or it is moving): the microphone goes off.
+      if (microphone && (!state || state.staff !== me)) stopMicrophone();
       if (event.code === "taken") {
-        stopMicrophone();
         show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
       } else {
         show("error", event.message);
