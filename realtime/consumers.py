@@ -87,6 +87,9 @@ class VoiceConsumer(AudioConsumer):
             if not await stored_calls.take_over(call):
                 # Ended, or another process took it meanwhile: the page's next try finds out.
                 raise Refusal(MOVING, ce.Reconnect())
+            # As the old carrier left it: its last handle, holder and lines were written as
+            # it let go, after the first read.
+            call = await stored_calls.find_call(call_id=claim.call_id, with_sizes=True) or call
             customer = await find_customer(user_id=call.user_id) if call.user_id else None
         except PyMongoError as error:
             log.warning("voice: resume failed, database unavailable: %s", error)

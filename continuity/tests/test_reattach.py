@@ -9,8 +9,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from channels.layers import get_channel_layer
+from django.core.cache import cache
 
+from continuity import process
 from continuity import tokens as resume_tokens
+from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
@@ -111,6 +115,43 @@ async def test_a_page_coming_back_while_its_call_is_ending_is_told_the_call_is_o
     assert await late.wait_closed() == 4410
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_left"
     assert len(live.sessions) == 1
+
+
+async def test_a_call_taken_over_resumes_from_what_its_carrier_wrote_as_it_let_go(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    # (The Live API knows the two handles: a session of an earlier call gave them.)
+    earlier = await BrowserCall.open()
+    await earlier.next_event("ready")
+    for handle in ("handle-early", "handle-late"):
+        await (await live.wait_for_session()).send_resumption_update(handle)
+    await earlier.send({"type": "end"})
+    await (await live.wait_for_session()).wait_closed()
+    layer = get_channel_layer()
+    assert layer is not None
+    carrier = await layer.new_channel()  # another process, carrying Asha's call
+    await cache.aset(process._alive_key(carrier), "w2:1234", 30)
+    calls = mongo.async_db().calls
+    await calls.insert_one({
+        "call_id": "CALL-elsewhere", "user_id": 101, "channel": "web", "carrier": carrier,
+        "resume_handle": "handle-early", "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+    })  # fmt: skip
+
+    async def lets_go() -> None:  # as a process releasing a call does: pending writes first
+        await layer.receive(carrier)
+        await calls.update_one({"call_id": "CALL-elsewhere"}, {"$set": {
+            "resume_handle": "handle-late", "carrier": None, "detached_at": utcnow(),
+        }})  # fmt: skip
+
+    letting_go = asyncio.create_task(lets_go())
+    page = await BrowserCall.open(f"resume={resume_tokens.mint('CALL-elsewhere', 101)}")
+    await page.next_event("resumed")
+    await letting_go
+
+    assert (await live.wait_for_session(1)).resumed_handle == "handle-late"
+    await page.send({"type": "end"})
+    await wait_until_ended("CALL-elsewhere")
 
 
 async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(

@@ -170,6 +170,8 @@ class TwilioConsumer(AudioConsumer):
         if stored is not None:
             if stored.ended or not await stored_calls.take_over(stored):
                 return None
+            # As the old carrier left it (its last handle, holder and lines written as it let go).
+            stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True) or stored
             customer = await find_customer(user_id=stored.user_id) if stored.user_id else None
             session = CallSession(caller=self, customer=customer, channel="phone",
                                   call_sid=call_sid, resuming=stored)  # fmt: skip
