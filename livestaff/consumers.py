@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
@@ -31,7 +32,11 @@ CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this ofte
 
 
 @database_sync_to_async
-def _permissions(user: Any) -> set[str]:
+def _permissions(user: Any, *, fresh: bool = False) -> set[str]:
+    """What `user` may do on a live call; `fresh`: as the database says now (a page stays
+    open for hours: a permission taken away, or an account deactivated, counts at once)."""
+    if fresh and user is not None and user.is_authenticated:
+        user = get_user_model().objects.filter(pk=user.pk).first()
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
         return set()
     return {p for p in (protocol.MONITOR, protocol.TAKE_OVER) if user.has_perm(p)}
@@ -83,6 +88,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         if isinstance(action, protocol.Refused):
             await self.send(text_data=protocol.error(action.code, action.message))
             return
+        self.permissions = await _permissions(self.scope.get("user"), fresh=True)
         if protocol.PERMISSION[action.kind] not in self.permissions:
             await self.send(text_data=protocol.error(
                 "forbidden", "You may not do that on a live call; ask a support lead."

@@ -157,6 +157,28 @@ async def test_an_agent_may_listen_and_whisper_but_not_take_over(
     await call.send({"type": "end"})
 
 
+async def test_a_permission_taken_away_counts_on_a_page_already_open(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    def demote() -> None:
+        user = User.objects.get(username="arjun")
+        user.groups.clear()
+        user.groups.add(Group.objects.get(name=AGENT_GROUP))
+
+    await sync_to_async(demote)()  # no longer a lead: may listen, not take over
+    await arjun.send({"type": "take_over"})
+    refused = await arjun.next_event("error")
+
+    assert refused["code"] == "forbidden"
+    assert [e for e in call.events if e["type"] == "agent_changed"] == []
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 async def test_a_non_staff_session_is_refused(asha: Customer, live: FakeLiveServer) -> None:
     call, call_id = await a_call(live)
 
