@@ -36,7 +36,7 @@ def _permissions(user: Any, *, fresh: bool = False) -> set[str]:
     """What `user` may do on a live call; `fresh`: as the database says now (a page stays
     open for hours: a permission taken away, or an account deactivated, counts at once)."""
     if fresh and user is not None and user.is_authenticated:
-        user = get_user_model().objects.filter(pk=user.pk).first()
+        user = get_user_model()._default_manager.filter(pk=user.pk).first()
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
         return set()
     return {p for p in (protocol.MONITOR, protocol.TAKE_OVER) if user.has_perm(p)}
