@@ -130,9 +130,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-in"
-TIME_ZONE = "Asia/Kolkata"
+# The customers' time zone: tool results give times in it (as well as UTC), support hours for
+# callbacks are counted in it, and the back office shows every time in it (one zone for the
+# whole operation: a callback reads the same on the board and on the customer's page).
+SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
+TIME_ZONE = SUPPORT_TIME_ZONE
 USE_I18N = True
-USE_TZ = True  # stored in UTC, shown in India time
+USE_TZ = True  # stored in UTC, shown in the support time zone
 
 # --- Static files: served by the server itself (servestatic) from collectstatic output -------
 
@@ -273,9 +277,6 @@ VOICE_AI_DISCLOSURE: str = env.str(
 VOICE_RECORDING_NOTICE: str = env.str(
     "VOICE_RECORDING_NOTICE", default="This call may be recorded."
 )
-# The customers' time zone: tool results give times in it (as well as UTC), and support
-# hours for callbacks are counted in it.
-SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
 # Callbacks (contract section 9): how many may be booked in one 30-minute slot.
 CALLBACK_SLOT_CAPACITY: int = env.int("CALLBACK_SLOT_CAPACITY", default=2)
 

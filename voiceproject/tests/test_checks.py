@@ -151,6 +151,18 @@ def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def test_the_back_office_shows_times_in_the_support_time_zone() -> None:
+    """One zone for the operation: the callbacks board (SUPPORT_TIME_ZONE) and every other
+    page (Django's TIME_ZONE) agree."""
+    shown = subprocess.run(
+        [sys.executable, "-c", "from voiceproject import settings; print(settings.TIME_ZONE)"],
+        cwd=BASE_DIR, env={**os.environ, "SUPPORT_TIME_ZONE": "Asia/Dubai"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    assert shown.stdout.strip() == "Asia/Dubai"
+
+
 def test_the_dockerfile_start_up_check_refuses_a_weak_key_and_passes_a_random_one() -> None:
     weak = deploy_check("s3cr3t-passw0rd")
     strong = deploy_check(secrets.token_urlsafe(50))
