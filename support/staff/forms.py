@@ -15,7 +15,7 @@ from django.utils import timezone
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
 from support.staff.labels import CHANNEL_LABELS, END_REASON_LABELS, OUTCOME_LABELS
-from support.staff.search import find_customers
+from support.staff.search import MAX_CUSTOMERS, find_customers
 
 
 def staff_usernames() -> list[str]:
@@ -115,9 +115,14 @@ class CallFilterForm(DayRangeForm):
         term = self.cleaned_data.get("customer", "").strip()
         if not term:
             return None
-        user_ids = [c.user_id for c in find_customers(term)]
+        user_ids = [c.user_id for c in find_customers(term, limit=MAX_CUSTOMERS + 1)]
         if not user_ids:
             raise ValidationError(f"No customer matches “{term}”.")
+        if len(user_ids) > MAX_CUSTOMERS:  # their calls would be only some of the matches'
+            raise ValidationError(
+                f"More than {MAX_CUSTOMERS} customers match “{term}”: add more of the name, "
+                "or use a phone number, email or user id."
+            )
         return user_ids
 
     def match(self) -> Document:

@@ -92,6 +92,21 @@ def test_the_customer_filter_takes_a_name_phone_email_or_id(
     assert listed(agent, customer=term) == ["call-web-today", "call-priya-1"]
 
 
+def test_a_customer_filter_matching_too_many_customers_says_so_rather_than_list_some(
+    agent: Client,
+) -> None:
+    for n in range(51):
+        kumar = Customer.objects.create(user_id=900 + n, name=f"Ravi Kumar {n}",
+                                        phone=f"+9198000{900 + n:05d}")  # fmt: skip
+        make_call(f"call-kumar-{n}", customer=kumar)
+
+    response = agent.get("/staff/calls/", {"customer": "kumar"})
+
+    assert response.context["page"] is None
+    assert "More than 50 customers match “kumar”" in response.content.decode()
+    assert len(listed(agent, customer="ravi kumar 7")) == 1
+
+
 def test_outcome_filter_uses_the_recorded_outcome_and_shows_labels(
     agent: Client, calls: None
 ) -> None:
