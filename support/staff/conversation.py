@@ -106,6 +106,9 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
             "get_order_details": f"Order {order} not looked up",
             "file_complaint": "Complaint not filed",
             "escalate_to_human": "Escalation failed",
+            "verify_caller": "Caller not verified",
+            "schedule_callback": "Callback not booked",
+            "cancel_callback": "Callback not cancelled",
         }.get(name, f"{humanize(name)} failed")
         return f"{what}: {_refusal(result)}"
     match name:
@@ -133,6 +136,16 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
             priority = humanize(str(args.get("priority") or "normal"))
             about = f" about {order}" if order else ""
             return f"Escalated to a person ({priority}){about}: ticket {result.get('ticket_id')}"
+        case "verify_caller":
+            return "Caller verified"
+        case "list_callback_slots":
+            free = len(result.get("slots") or [])
+            day = result.get("day") or ""
+            return f"Callback slots looked up: {free or 'none'} free {day}".strip()
+        case "schedule_callback":
+            return f"Callback {result.get('callback_id')} booked for {result.get('when')}"
+        case "cancel_callback":
+            return f"Callback {result.get('callback_id')} cancelled (was {result.get('when')})"
     return f"{humanize(name)}: done"
 
 
