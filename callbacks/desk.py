@@ -63,11 +63,16 @@ def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
     _update(callback_id, username, _mine_or_nobodys(username), update)
 
 
-def _update(callback_id: str, username: str, expected: Document, changes: Document) -> Document:
+def _update(
+    callback_id: str, username: str, expected: Document, changes: Document, *,
+    before: bool = False,
+) -> Document:
+    """Apply `changes` if the callback is as `expected`; answers it after them (`before`: as
+    it was). Raises CallbackError saying why not."""
     done = _collection().find_one_and_update(
         {"callback_id": callback_id, **expected},
         {"$set": changes},
-        return_document=ReturnDocument.AFTER,
+        return_document=ReturnDocument.BEFORE if before else ReturnDocument.AFTER,
     )
     if done is None:
         raise _why_not(callback_id, username)
@@ -125,6 +130,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         {**_mine_or_nobodys(username),
          "$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]},
         {"assignee": username, "dialled_at": now},
+        before=True,
     )  # fmt: skip
     token = security.mint_callback_token(
         security.CallbackStream(callback_id, callback["phone"], username)
@@ -135,7 +141,10 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     try:
         call_sid = twilio_rest.dial_out(callback["phone"], twiml)
     except twilio_rest.TwilioRestError as error:
-        _collection().update_one(reserved, {"$set": {"dialled_at": None}})
+        # As it was: unclaimed if it was, so a colleague may still take it.
+        _collection().update_one(reserved, {"$set": {
+            "dialled_at": None, "assignee": callback.get("assignee"),
+        }})  # fmt: skip
         raise CallbackError(f"Twilio could not place the call: {error}") from error
     _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})
     return call_sid

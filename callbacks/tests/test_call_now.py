@@ -229,7 +229,8 @@ def test_a_twilio_that_does_not_answer_is_given_up_on(
 
     assert messages_of(response)[0].startswith("Twilio could not place the call")
     assert "timed out" in messages_of(response)[0].lower()
-    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is None
+    after = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (after.dialled_at, after.assignee) == (None, None)  # as it was: nobody's yet
 
 
 def test_someone_elses_or_a_closed_callback_is_not_dialled(
