@@ -135,7 +135,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def live_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event.get("type") == "state":
-            self.holding = event.get("staff") == self.staff["username"]
+            # This page holds the call (not only its person: another tab of theirs may).
+            event = {k: v for k, v in event.items() if k != "holder_page"}
+            self.holding = message["event"].get("holder_page") == self.channel_name
             if event.get("mode") == "human":  # the take-over asked for was decided, either way
                 self.taking_over = False
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))

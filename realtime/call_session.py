@@ -687,9 +687,14 @@ class CallSession:
             self.doing = doing
             self._publish_state()
 
+    def _state_for_pages(self) -> dict[str, Any]:
+        """The state as the call's staff pages get it: with the channel of the page the call
+        is held from, which each page's consumer compares with its own and takes out."""
+        return {**self.state(), "holder_page": self._holder_page}
+
     def _publish_state(self) -> None:
         state = self.state()
-        self._staff.event(state)
+        self._staff.event(self._state_for_pages())
         self._staff.live_list(state)
         self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
@@ -707,7 +712,7 @@ class CallSession:
         match kind:
             case "watch":
                 self._watch_from(reply_to, username, message)
-                self._staff.reply(reply_to, self.state())
+                self._staff.reply(reply_to, self._state_for_pages())
                 missed = backlog(self._record.recent, str(message.get("since") or ""))
                 if missed:  # what the page, painted from the record, cannot have shown yet
                     self._staff.reply(reply_to, {"type": "backlog", "events": missed})

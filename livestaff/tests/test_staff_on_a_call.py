@@ -516,6 +516,30 @@ async def test_a_listener_still_hears_the_call_after_it_moved_to_another_process
     await wait_until_ended(call_id)
 
 
+async def test_after_a_move_the_call_is_held_from_the_same_tab_of_the_holder(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id = await a_call(live)
+    await live.session.send_resumption_update("handle-1")
+    talking = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await talking.next_event("state")
+    await talking.take_over()
+    other_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")  # opened later
+    await other_tab.next_event("state", mode="human")
+
+    moved = await move_the_call(call, monkeypatch)
+    await other_tab.next_event("state", attached=True)  # both tabs said again what they do
+    await talking.next_event("state", attached=True)
+    await talking.speak(tone(440, 1.0, 16_000))
+    heard = await moved.wait_for_audio(int(0.5 * 48_000))
+
+    assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 async def test_a_holder_whose_page_closed_while_the_call_moved_is_not_waited_for_forever(
     asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
