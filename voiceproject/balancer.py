@@ -111,6 +111,10 @@ backend {backend}
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host {health_host}
     http-check expect status 200
     http-request disable-l7-retry if !METH_GET !METH_HEAD
+    # A new connection per request: an idle one kept for reuse would still lead to a worker
+    # after its slot was pointed at the next one (a rolling restart), and a visitor would get
+    # the draining worker's 503. Requests other than calls are few; the cost is a connect.
+    http-reuse never
     default-server check inter 1s fastinter 500ms downinter 1s fall 2 rise 1
 {servers}"""
 
