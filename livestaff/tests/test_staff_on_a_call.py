@@ -436,12 +436,7 @@ async def test_a_held_call_that_moves_to_another_process_or_a_reloaded_page_is_s
                                                                   "agent_changed")]  # fmt: skip
 
     # The process is drained: the call moves, and is still Arjun's on the next one.
-    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
-    await reloaded.next_event("reconnect")
-    await reloaded.leave()
-    await drained
-    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
-    moved = await BrowserCall.open(f"resume={after_reload[0]['resume_token']}")
+    moved = await move_the_call(reloaded, monkeypatch)
     changed = await moved.next_event("agent_changed")
     await arjun.next_event("state", mode="human", staff="arjun", attached=True)
     await arjun.speak(tone(440, 1.0, 16_000))
@@ -809,13 +804,7 @@ async def test_an_escalated_call_that_moves_still_waits_for_a_colleague_then_off
     await first.wait_for_note()  # "a colleague is coming"
 
     # The process is drained: the call moves while the customer waits for a colleague.
-    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
-    await call.next_event("reconnect")
-    await call.leave()
-    await drained
-    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
-    moved = await BrowserCall.open(f"resume={ready['resume_token']}")
-    await moved.next_event("resumed")
+    moved = await move_the_call(call, monkeypatch)
     resumed = await live.wait_for_session(1)
     arjun = await StaffPage.open(str(ready["call_id"]), "arjun", LEAD_GROUP, "Arjun")
     state = await arjun.next_event("state")
