@@ -28,6 +28,7 @@ class Row:
     phone: str  # "+91 98000 00101"
     can_claim: bool  # scheduled and nobody holds it: claim it (or call, which claims it)
     can_work: bool  # scheduled and held by the viewer: call, mark done or missed
+    held_by_other: bool  # scheduled and held by a colleague: release it (desk.release)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def _row(
         phone=readable_phone(callback.phone),
         can_claim=open_ and not callback.assignee,
         can_work=open_ and callback.assignee == username,
+        held_by_other=open_ and callback.assignee not in (None, "", username),
     )
 
 

@@ -1,11 +1,13 @@
-"""Staff work on callbacks: claim, mark done, mark missed, and "Call now".
+"""Staff work on callbacks: claim, release, mark done, mark missed, and "Call now".
 
 Each change is ONE conditional update on the callback's document (`find_one_and_update` with
 the expected state in the filter), as with tickets (support/escalations.py): two staff acting
 at once cannot both win; the second is told why (who has it, or that it is closed).
 
 A callback someone holds is theirs to call and close; an unclaimed one anyone with the
-permission may close (claiming it as they do). Views catch `CallbackError` and show its message.
+permission may close (claiming it as they do). Anyone with the permission may release a held
+one back to nobody (as anyone may reassign a ticket): a lead can then dial what an agent held.
+Views catch `CallbackError` and show its message.
 """
 
 from __future__ import annotations
@@ -47,6 +49,44 @@ def _mine_or_nobodys(username: str) -> Document:
 def claim(callback_id: str, username: str) -> None:
     """Take a scheduled callback nobody holds. Claiming your own again is a no-op."""
     _update(callback_id, username, _mine_or_nobodys(username), {"assignee": username})
+
+
+def release(callback_id: str, username: str) -> str:
+    """Give a scheduled callback back to nobody, whoever holds it; answers who held it.
+    Refused while its customer's phone may be ringing or they are on the call it dialled."""
+    callback = _collection().find_one({"callback_id": callback_id}) or {}
+    if callback.get("assignee") and _on_the_call(callback):
+        raise CallbackError(
+            f"{callback['assignee']} is on the phone with this customer now; mark the callback "
+            "done or missed after the call instead."
+        )
+    not_ringing = {"$or": [{"dialled_at": None},
+                           {"dialled_at": {"$lt": timezone.now() - REDIAL_AFTER}}]}  # fmt: skip
+    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **not_ringing}
+    done = _collection().find_one_and_update(
+        {"callback_id": callback_id, **held}, {"$set": {"assignee": None}}
+    )  # answers the callback as it was
+    if done is not None:
+        return str(done["assignee"])
+    current = _collection().find_one({"callback_id": callback_id})
+    if current is None or current["status"] != SCHEDULED:
+        raise _why_not(callback_id, username)
+    if not current.get("assignee"):
+        raise CallbackError(f"Nobody holds callback {callback_id} now.")
+    dialled_at = current.get("dialled_at")
+    if dialled_at is None:  # released and claimed again meanwhile
+        raise _why_not(callback_id, username)
+    raise CallbackError(
+        f"{current['assignee']} dialled callback {callback_id} at {_local_time(dialled_at)}; "
+        "it can be released once the phone stops ringing."
+    )
+
+
+def _on_the_call(callback: Document) -> bool:
+    answered = callback.get("answered_call_id")
+    return bool(answered) and sync_db().calls.find_one(
+        {"call_id": answered, "ended_at": None}, {"_id": 1}
+    ) is not None
 
 
 def mark_done(callback_id: str, username: str) -> None:

@@ -11,6 +11,7 @@ app_name = "callbacks"
 urlpatterns = [
     path("", views.board, name="board"),
     path("<str:callback_id>/claim", views.claim, name="claim"),
+    path("<str:callback_id>/release", views.release, name="release"),
     path("<str:callback_id>/done", views.mark_done, name="done"),
     path("<str:callback_id>/missed", views.mark_missed, name="missed"),
     path("<str:callback_id>/call", views.call_now, name="call"),

@@ -69,6 +69,23 @@ def claim(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
 
 @staff_view(CHANGE_CALLBACKS)
 @require_POST
+def release(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
+    """Give a held callback back to nobody: its holder's own, or a colleague's (a lead who
+    must dial what an agent claimed, someone away from their desk)."""
+    me = request.user.get_username()
+    try:
+        held_by = desk.release(callback_id, me)
+    except desk.CallbackError as error:
+        messages.error(request, error.message)
+    else:
+        whose = "your" if held_by == me else f"{held_by}'s"
+        messages.success(request, f"You released {whose} callback to {_customer(callback_id)}; "
+                                  "anyone may claim it now.")  # fmt: skip
+    return redirect("callbacks:board")
+
+
+@staff_view(CHANGE_CALLBACKS)
+@require_POST
 def mark_done(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     return _act(request, callback_id, lambda me: desk.mark_done(callback_id, me),
                 "The callback to {customer} is done.")  # fmt: skip

@@ -136,8 +136,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if event.get("type") == "state":
             # This page holds the call (not only its person: another tab of theirs may).
+            holder_page = event.get("holder_page")
+            self.holding = holder_page == self.channel_name
             event = {k: v for k, v in event.items() if k != "holder_page"}
-            self.holding = message["event"].get("holder_page") == self.channel_name
+            event["held_from"] = protocol.held_from(holder_page, self.channel_name)
             if event.get("mode") == "human":  # the take-over asked for was decided, either way
                 self.taking_over = False
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))

@@ -3,7 +3,10 @@
 Staff -> server: JSON actions (`listen`, `whisper`, `take_over`, `hand_back`, `end_call`) and,
 while taking over, binary frames of the staff member's microphone (PCM16 mono 16 kHz).
 Server -> staff: JSON events (`state`, the call's `transcript` and `tool` events, `error`) and,
-after `listen`, binary frames whose first byte names the source.
+after `listen`, binary frames whose first byte names the source. Besides the contract's fields,
+`state` says which page the call is held from, as `held_from`: "this_page", "another_page" (a
+colleague's, or another tab of the holder's), or "" (no page: the holder's tab closed or is
+coming back, or nobody holds the call).
 
 `?since=<ISO time>` on the socket's URL: when the record the page was painted from was written
 (its `last_seen_at`). Right after `state` the call then sends `{"type": "backlog", "events":
@@ -66,6 +69,13 @@ def decode(text: str) -> Action | Refused:
     if not isinstance(value, str) or (kind == "whisper" and not value.strip()):
         return Refused("bad_json", f'"{text_field}" must be text.')
     return Action(kind, wire.clean_text(value.strip())[:MAX_TEXT])
+
+
+def held_from(holder_page: str | None, page: str) -> str:
+    """`state`'s `held_from` for the page whose channel is `page`."""
+    if not holder_page:
+        return ""
+    return "this_page" if holder_page == page else "another_page"
 
 
 def whispered(staff: str, text: str) -> dict[str, Any]:

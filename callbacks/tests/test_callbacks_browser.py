@@ -146,7 +146,8 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ravi).to_contain_text("+91 98000 00202")
         await expect(ravi).to_contain_text("nobody yet")
         await expect(row(page, "CBK-PRIYA1").locator(".state .badge")).to_have_text("Done")
-        await expect(row(page, "CBK-KIRAN2").get_by_role("button")).to_have_count(0)  # Meera's
+        kiran = row(page, "CBK-KIRAN2")  # Meera's: Arjun can only take it back from her
+        await expect(kiran.get_by_role("button")).to_have_text(["Release from meera"])
         await screenshot(page, "01-board-1280")
 
         asha = row(page, "CBK-ASHA01")
@@ -165,6 +166,15 @@ async def test_a_lead_works_todays_callbacks(
         await expect(asha.locator(".state .badge")).to_have_text("Done")
         await expect(asha.get_by_role("button")).to_have_count(0)
         await screenshot(page, "03-done-1280")
+
+        # Meera is away: Arjun releases her callback, which anyone may then claim or call.
+        await kiran.get_by_role("button", name="Release from meera").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "You released meera's callback to Kiran"
+        )
+        await expect(kiran.locator(".assignee")).to_have_text("nobody yet")
+        await expect(kiran.get_by_role("button", name="Call now")).to_be_visible()
+        await screenshot(page, "03-released-1280")
 
         # Calling an unclaimed callback claims it.
         await ravi.get_by_role("button", name="Call now").click()

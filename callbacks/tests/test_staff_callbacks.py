@@ -10,11 +10,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from callbacks import desk
 from callbacks.models import Callback
 from callbacks.slots import Hours
 from callbacks.tests.conftest import client_for, make_callback, make_user, today_at
+from support import mongo
 from support.models import Customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -229,6 +231,61 @@ def test_a_closed_callback_stays_closed(meera: User, ashas: Callback) -> None:
     assert messages_of(response) == ["Callback CBK-ASHA01 is already done."]
 
 
+def test_a_holder_releases_a_callback_back_to_nobody(meera: User, ashas: Callback) -> None:
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
+
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
+    assert messages_of(response) == [
+        "You released your callback to Asha Verma (+91 98000 00101); anyone may claim it now."
+    ]
+    [row] = response.context["days"][0].rows
+    assert (row.can_claim, row.can_work, row.held_by_other) == (True, False, False)
+
+
+def test_a_lead_releases_what_an_agent_claimed_and_dials_it(
+    meera: User, arjun: User, ashas: Callback, settings: Any
+) -> None:
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
+    board = client_for(arjun).get(PAGE)
+    [row] = board.context["days"][0].rows
+
+    response = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+    desk.claim("CBK-ASHA01", "arjun")
+
+    assert row.held_by_other and "Release from meera" in board.content.decode()
+    assert messages_of(response) == [
+        "You released meera's callback to Asha Verma (+91 98000 00101); anyone may claim it now."
+    ]
+    assert state_of("CBK-ASHA01") == ("scheduled", "arjun")
+
+
+def test_a_callback_is_not_released_while_it_rings_or_its_call_is_on(
+    meera: User, arjun: User, ashas: Callback
+) -> None:
+    rang_at = timezone.now()
+    ashas.assignee, ashas.dialled_at = "meera", rang_at  # "Call now" moments ago
+    ashas.save()
+    ringing = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+    ashas.dialled_at, ashas.answered_call_id = rang_at - desk.REDIAL_AFTER, "CALL-ON"  # answered
+    ashas.save()
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+    answered = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+    mongo.sync_db().calls.update_one({"call_id": "CALL-ON"}, {"$set": {"ended_at": timezone.now()}})
+    after_the_call = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+    nobodys = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+
+    dialled = f"{timezone.localtime(rang_at):%H:%M}"  # in SUPPORT_TIME_ZONE, as staff read it
+    assert messages_of(ringing) == [f"meera dialled callback CBK-ASHA01 at {dialled}; it can "
+                                    "be released once the phone stops ringing."]  # fmt: skip
+    assert messages_of(answered) == ["meera is on the phone with this customer now; mark the "
+                                     "callback done or missed after the call instead."]  # fmt: skip
+    assert messages_of(after_the_call)[0].startswith("You released meera's callback")
+    assert messages_of(nobodys) == ["Nobody holds callback CBK-ASHA01 now."]
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
 def test_an_unknown_callback_is_reported(meera: User) -> None:
     response = client_for(meera).post(f"{PAGE}CBK-NOPE00/claim", follow=True)
 
@@ -238,7 +295,7 @@ def test_an_unknown_callback_is_reported(meera: User) -> None:
 def test_actions_need_post_and_a_csrf_token(meera: User, ashas: Callback) -> None:
     strict = client_for(meera, enforce_csrf_checks=True)
 
-    for action in ("claim", "done", "missed", "call"):
+    for action in ("claim", "release", "done", "missed", "call"):
         assert strict.get(f"{PAGE}CBK-ASHA01/{action}").status_code == 405
         assert strict.post(f"{PAGE}CBK-ASHA01/{action}").status_code == 403
     assert state_of("CBK-ASHA01") == ("scheduled", None)

@@ -42,7 +42,7 @@ from playwright.async_api import (
     expect,
 )
 
-from livestaff.tests.conftest import LEAD
+from livestaff.tests.conftest import AGENT, LEAD
 from realtime.tests.browser.conftest import FAKE_MICROPHONE_ARGS
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from support.models import Customer, Order, OrderItem
@@ -119,7 +119,8 @@ def asha(db: Any) -> Customer:  # noqa: F811  (this file's own Asha)
 def cookies(groups: dict[str, Group], settings: Any) -> dict[str, str]:
     settings.SECRET_KEY = server_environment()["SECRET_KEY"]  # the server checks the session
     return {"arjun": _staff("arjun", "Arjun", groups[LEAD]),
-            "kavya": _staff("kavya", "Kavya", groups[LEAD])}  # fmt: skip
+            "kavya": _staff("kavya", "Kavya", groups[LEAD]),
+            "meera": _staff("meera", "Meera", groups[AGENT])}  # fmt: skip
 
 
 # --- the servers and browsers ------------------------------------------------------------------
@@ -210,7 +211,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
     customer_browser, staff_browser = browsers
     problems: list[str] = []
     _, customer = await person(customer_browser, server, PHONE, problems)
-    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    arjuns, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
     kavyas, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
     board = await kavyas.new_page()  # Kavya keeps the live calls page open in another tab
     watch(board, problems)
@@ -243,6 +244,19 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(kavya.get_by_text("On the call now")).to_be_visible()
         await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
         await shots(kavya, "03-queue-join-call")
+
+        # An agent (who may listen and whisper, not take over) is offered to listen in.
+        _, meera = await person(staff_browser, server, DESK, problems, cookies["meera"])
+        await meera.goto(server.url + "/staff/queue/")
+        await expect(meera.get_by_role("link", name="Join call")).to_be_hidden()
+        await expect(meera.get_by_text("Live: tickets appear")).to_be_visible()
+        await shots(meera, "03b-queue-listen-in-for-an-agent")
+        await meera.get_by_role("link", name="Listen in").click()
+        await expect(meera.get_by_role("heading", name="Live call with Asha Verma")).to_be_visible()
+        await expect(meera.get_by_role("button", name="Listen")).to_be_enabled()
+        await expect(meera.get_by_role("button", name="Take over")).to_have_count(0)
+        await shots(meera, "03c-live-call-for-an-agent")
+        await meera.close()
 
         # Arjun joins: the conversation so far, with the agent's escalation as on the call page.
         await row.get_by_role("link", name="Join call").click()
@@ -300,6 +314,18 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(kavya.get_by_role("button", name="Hand back for Arjun Mehta")).to_be_visible()
         await shots(kavya, "07-live-call-held-by-another")
 
+        # Arjun opens the call in another tab: it says he talks from the first one, and
+        # offers to take the call over in this one.
+        second_tab = await arjuns.new_page()
+        watch(second_tab, problems)
+        await second_tab.goto(arjun.url)
+        await expect(second_tab.get_by_text("You are talking to Asha from another tab")
+                     ).to_be_visible()  # fmt: skip
+        await expect(second_tab.get_by_role("button", name="Take over here")).to_be_enabled()
+        await shots(second_tab, "07b-live-call-held-from-another-tab")
+        await second_tab.close()
+        await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+
         # Hand back with a note: the agent gets the note; Asha is back with the assistant.
         await arjun.get_by_label("Note for the agent when you hand back").fill(
             "Refunded in full; confirm and close.")  # fmt: skip
@@ -353,7 +379,7 @@ async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
     customer_browser, staff_browser = browsers
     problems: list[str] = []
     _, customer = await person(customer_browser, server, PHONE, problems)
-    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    arjuns, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
     try:
         await calls_and_is_escalated(customer, server)
         call_id, said_at = await asyncio.to_thread(_agents_last_line, "fetching a colleague")

@@ -618,8 +618,38 @@ async def test_a_holder_who_reloads_the_page_keeps_the_call(
     await reloaded.speak(tone(440, 1.0, 16_000))
     heard = await call.wait_for_audio(int(0.5 * 48_000))
 
-    assert (state["mode"], state["staff"]) == ("human", "arjun")
+    # His reloaded page is the one the call is held from (it offers to start his microphone).
+    assert (state["mode"], state["staff"], state["held_from"]) == ("human", "arjun", "this_page")
     assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
+    assert [e["mode"] for e in call.events if e["type"] == "agent_changed"] == ["human"]
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_each_tab_of_the_holder_knows_whether_the_call_is_held_from_it(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    first_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await first_tab.next_event("state")
+    held = await first_tab.take_over()
+    second_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    seen_there = await second_tab.next_event("state", mode="human")
+    kavya = await StaffPage.open(call_id, "kavya", LEAD_GROUP, "Kavya")
+    seen_by_kavya = await kavya.next_event("state", mode="human")
+
+    # He takes the call over in his second tab: the first is told it no longer holds it.
+    await second_tab.send({"type": "take_over"})
+    moved_here = await second_tab.next_event("state", held_from="this_page")
+    moved_away = await first_tab.next_event("state", held_from="another_page")
+    await first_tab.speak(tone(440, 0.4, 16_000))  # not heard: not the tab holding the call
+    await second_tab.speak(tone(1000, 1.0, 16_000))
+    heard = await call.wait_for_audio(int(0.5 * 48_000))
+
+    assert (held["held_from"], seen_there["held_from"]) == ("this_page", "another_page")
+    assert seen_by_kavya["held_from"] == "another_page" and "holder_page" not in seen_by_kavya
+    assert moved_here["staff"] == moved_away["staff"] == "arjun"
+    assert dominant_hz(heard, 24_000) == pytest.approx(1000, abs=8)
     assert [e["mode"] for e in call.events if e["type"] == "agent_changed"] == ["human"]
     await call.send({"type": "end"})
     await wait_until_ended(call_id)

@@ -204,6 +204,12 @@ function doingText(doing) {
   return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
 }
 
+// Whether this page holds the call: the holder is this person, and the call is not held from
+// another tab of theirs (no page at all: a reload, or a callback they dialled, counts as here).
+function heldHere(s) {
+  return Boolean(s) && s.staff === me && s.held_from !== "another_page";
+}
+
 function onState(next) {
   const before = state;
   state = next;
@@ -211,7 +217,8 @@ function onState(next) {
   const holder = next.staff;
   const mine = holder === me;
   if (next.mode === "human") {
-    ui.mode.textContent = mine ? `You are talking to ${customerName}` : `${who(holder)} is talking to ${customerName}`;
+    const where = heldHere(next) ? "" : " from another tab";
+    ui.mode.textContent = mine ? `You are talking to ${customerName}${where}` : `${who(holder)} is talking to ${customerName}`;
   } else {
     ui.mode.textContent = `With the agent · ${doingText(next.doing)}`;
   }
@@ -227,22 +234,26 @@ function onState(next) {
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
   root.dataset.holder = holder || "";
   setControls();
-  if (before && before.staff === me && !mine) stopMicrophone(); // handed back (or the call was)
+  // Handed back, or taken over from another tab of theirs: this page's microphone goes off.
+  if (heldHere(before) && !heldHere(next)) stopMicrophone();
 }
 
 function setControls() {
   const live = debug.connected && !ended;
   const holder = state ? state.staff : null;
   const mine = holder === me;
+  const here = heldHere(state);
   ui.listen.disabled = !live;
   for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live;
   if (ui.takeOver) {
     // Holding a call with no microphone (a callback this person dialled, or a reloaded page):
     // the same button starts it, inside the click the browser needs for audio.
-    ui.takeOver.textContent = mine ? "Start my microphone" : "Take over";
-    ui.takeOver.hidden = mine && microphone !== null;
+    // Held from another tab of theirs: this one can take the call (and the microphone) over.
+    ui.takeOver.textContent = here ? "Start my microphone" : mine ? "Take over here" : "Take over";
+    ui.takeOver.hidden = here && microphone !== null;
     ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null;
     if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
+    else if (mine && !here) ui.takeHint.textContent = "You talk from another tab; take over here to talk from this one.";
     else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
     else ui.takeHint.textContent = "The agent stops; the customer hears you.";
     // A colleague who cannot carry on (gone from their desk, say) can be rescued: anyone
@@ -299,7 +310,7 @@ async function takeOver() {
       // The call does not send the holder's own voice back: their meter shows the microphone.
       const own = listening && listening.players.H;
       if (own) own.level = Math.max(own.level, level);
-      if (!state || state.staff !== me || !socket || socket.readyState !== WebSocket.OPEN) return;
+      if (!heldHere(state) || !socket || socket.readyState !== WebSocket.OPEN) return;
       socket.send(pcm);
       debug.mic.framesSent += 1;
       debug.mic.bytesSent += pcm.byteLength;
@@ -358,7 +369,7 @@ function onEvent(event) {
     case "error":
       debug.errors.push(event);
       // A take-over refused (someone holds the call, or it is moving): the microphone goes off.
-      if (microphone && (!state || state.staff !== me)) stopMicrophone();
+      if (microphone && !heldHere(state)) stopMicrophone();
       if (event.code === "taken") {
         show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
       } else {
