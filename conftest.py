@@ -155,10 +155,14 @@ def workers_command(
 
 @pytest.fixture(autouse=True)
 async def _close_async_mongo_client() -> AsyncIterator[None]:
-    # Each test has its own event loop; its AsyncMongoClient must close on that loop.
+    # Each test has its own event loop; its AsyncMongoClient must close on that loop, once
+    # the calls still ending have written their records (else each waits out the driver's
+    # 10 s server selection on the closed client).
     yield
+    from realtime.call_session import ending_calls_finished
     from support import mongo
 
+    await ending_calls_finished(timeout_s=5)
     await mongo.close_async_client()
 
 

@@ -91,6 +91,24 @@ PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
 _after: set[asyncio.Task[Any]] = set()
+# Sessions ending or moving away from this process (their record and after-call work not yet
+# written), with the event loop they run on.
+_ending: dict[CallSession, asyncio.AbstractEventLoop] = {}
+
+
+async def ending_calls_finished(timeout_s: float) -> bool:
+    """Wait, up to `timeout_s`, for the calls ending in this process to be written (record,
+    outcome) and for the work they left behind; True if all were. Run before the database
+    client closes (at shutdown, and after each test), so they are not cut off mid-write."""
+    loop = asyncio.get_running_loop()
+    waits = [session._closed.wait() for session, on in list(_ending.items()) if on is loop]
+    left = [task for task in _after if task.get_loop() is loop]
+    try:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*waits, *left, return_exceptions=True)
+    except TimeoutError:
+        return False
+    return True
 
 
 class CallRefused(Exception):
@@ -317,6 +335,7 @@ class CallSession:
         """All this process had to do for the call is done, its after-call work included: a
         draining process may stop now."""
         draining.unregister_call(self.call_id)
+        _ending.pop(self, None)
         self._closed.set()
 
     async def close(self, reason: str) -> None:
@@ -328,6 +347,7 @@ class CallSession:
                 await self._closed.wait()
             return
         self._closing = True
+        _ending[self] = asyncio.get_running_loop()
         self._end_reason = self._end_reason or reason
         try:
             with contextlib.suppress(TimeoutError):
@@ -424,6 +444,7 @@ class CallSession:
         if self._closing:
             return
         self._closing = True
+        _ending[self] = asyncio.get_running_loop()
         self.released = True
         try:
             with contextlib.suppress(TimeoutError):

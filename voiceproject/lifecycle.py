@@ -51,15 +51,26 @@ def let_the_event_loop_in_promptly() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
+# At shutdown, how long calls still ending get to write their records before the client closes.
+ENDING_CALLS_WAIT_S = 5.0
+
+
 def close_clients_at_shutdown() -> None:
-    """Close the async MongoDB client before the event loop stops (a Twisted trigger)."""
+    """Close the async MongoDB client before the event loop stops (a Twisted trigger), once
+    the calls still ending here have written their records."""
     if "twisted.internet.reactor" not in sys.modules:
         return
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
 
+    from realtime.call_session import ending_calls_finished
+
+    async def close_when_written() -> None:
+        await ending_calls_finished(timeout_s=ENDING_CALLS_WAIT_S)
+        await mongo.close_async_client()
+
     def close() -> Deferred[None]:
-        return Deferred.fromFuture(asyncio.ensure_future(mongo.close_async_client()))
+        return Deferred.fromFuture(asyncio.ensure_future(close_when_written()))
 
     # A zope Interface method: mypy reads its first parameter (`phase`) as `self`.
     reactor.addSystemEventTrigger("before", "shutdown", close)  # type: ignore[arg-type]

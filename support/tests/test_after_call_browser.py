@@ -44,7 +44,11 @@ from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
     server,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
 
 
 def _staff(username: str, group: Group, first: str, last: str) -> User:

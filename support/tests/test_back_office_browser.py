@@ -33,7 +33,13 @@ from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# One daphne and one Chromium for the module's tests (and test_after_call_browser.py's): the
+# database is put back after each test, and each test signs in afresh.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 expect.set_options(timeout=15_000)
 
@@ -41,14 +47,14 @@ ARTIFACTS = BASE_DIR / "test-artifacts" / "back-office"
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
     with DaphneServer() as server:
         await asyncio.to_thread(server.start)
         yield server
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with launched_chromium() as browser:
         yield browser
@@ -126,7 +132,7 @@ class BackOffice:
         return self.pages
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def back_office(server: DaphneServer, browser: Browser) -> AsyncIterator[BackOffice]:
     contexts = {
         name: await browser.new_context(viewport={"width": px, "height": 900})
