@@ -8,10 +8,10 @@ import importlib
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group
 
 from realtime.tests.conftest import asha, fake_live, live
+from support.tests.groups import staff_groups_by
 
 __all__ = ["asha", "fake_live", "groups", "live"]
 
@@ -25,7 +25,9 @@ AGENT, LEAD = _groups.AGENT, _groups.LEAD
 def groups(db: Any) -> dict[str, Group]:
     """"Support agent" (may watch, listen, whisper) and "Support lead" (may also take over);
     both work callbacks."""
-    _groups.create_staff_groups(apps, None)
-    _live_permissions.grant_live_call_permissions(apps, None)
-    _callback_permissions.grant_callback_permissions(apps, None)
-    return {g.name: g for g in Group.objects.filter(name__in=[AGENT, LEAD])}
+    groups = staff_groups_by(
+        _groups.create_staff_groups,
+        _live_permissions.grant_live_call_permissions,
+        _callback_permissions.grant_callback_permissions,
+    )
+    return {name: groups[name] for name in (AGENT, LEAD)}

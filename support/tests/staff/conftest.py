@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
@@ -37,6 +36,7 @@ from support.models import (
     ToolCallRecord,
     TranscriptLine,
 )
+from support.tests.groups import staff_groups_by
 
 PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
@@ -67,12 +67,14 @@ def fresh_cache() -> Iterator[None]:
 
 @pytest.fixture
 def staff_groups(db: Any) -> dict[str, Group]:
-    _groups_migration.create_staff_groups(apps, None)
-    _leads_mint_migration.grant_to_leads(apps, None)
-    _team_migration.grant_team_management(apps, None)
-    _goodwill_migration.grant_goodwill(apps, None)
-    _recordings_migration.grant_to_leads(apps, None)
-    return {group.name: group for group in Group.objects.filter(name__in=[AGENT, LEAD])}
+    groups = staff_groups_by(
+        _groups_migration.create_staff_groups,
+        _leads_mint_migration.grant_to_leads,
+        _team_migration.grant_team_management,
+        _goodwill_migration.grant_goodwill,
+        _recordings_migration.grant_to_leads,
+    )
+    return {name: groups[name] for name in (AGENT, LEAD)}
 
 
 def _user(username: str, *, staff: bool, group: Group | None = None) -> User:
