@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from autobahn.exception import Disconnected
 
+from postcall import finish
 from realtime import caller_events as ce
 from realtime import live_protocol as lp
-from realtime.call_session import CallSession
+from realtime.call_session import CallSession, ending_calls_finished
 from realtime.consumers import VoiceConsumer
 from realtime.tests.fake_live import FakeLiveServer
-from realtime.tests.voice_harness import call_record
+from realtime.tests.voice_harness import call_record, wait_until_ended
 from support.customers import CustomerRef
 from support.models import Customer
 
@@ -111,3 +112,29 @@ async def test_the_pages_consumer_reports_a_socket_closed_under_it_as_a_connecti
         await consumer.deliver(ce.AgentAudio(b"\x00\x00" * 480))
     with pytest.raises(ConnectionError):
         await consumer.deliver(ce.TurnComplete())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_still_ending_is_waited_for_before_the_database_client_closes(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At shutdown (voiceproject/lifecycle.py) the client closes after this wait: a call ending
+    # then still writes its outcome, which comes last.
+    written_by_finish = finish.finish_call
+
+    async def slow_finish(*args: Any, **kwargs: Any) -> str | None:
+        await asyncio.sleep(1.0)
+        return await written_by_finish(*args, **kwargs)
+
+    monkeypatch.setattr(finish, "finish_call", slow_finish)
+    session = CallSession(caller=ClosedSocket(), customer=CustomerRef(asha.user_id, asha.name),
+                          channel="web")  # fmt: skip
+    await session.start()
+    await live.wait_for_session()
+    ending = asyncio.create_task(session.close("caller_left"))
+    record = await wait_until_ended(session.call_id)
+
+    assert await ending_calls_finished(timeout_s=5)
+    assert "outcome" not in record
+    assert (await call_record(session.call_id))["outcome"] == "abandoned"
+    assert ending.done()
