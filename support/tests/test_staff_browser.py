@@ -276,6 +276,12 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
             await expect(row).to_contain_text("Aarav Sharma")
             await expect(row).to_contain_text(ESCALATION_REASON)
             await expect(row.get_by_role("button", name="Claim")).to_be_visible()
+            await expect(row.locator(".live-now")).to_contain_text("On the call now")
+    for staff in (meera, arjun):
+        # The caller hung up: the ticket is no longer live, and the rows were fetched again.
+        # Clicking while they are replaced can miss (CI once lost Meera's "Claim" that way).
+        row = staff.page.locator(f"tr[data-ticket='{ticket_id}']")
+        await expect(row.locator(".live-now")).to_have_count(0)
     rows = await queue_rows(meera.page)
     assert len(rows) == len(before) + 1
     ranks = [PRIORITY_RANK[priority] for _, priority in rows]

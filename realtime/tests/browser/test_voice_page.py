@@ -245,6 +245,16 @@ async def test_a_denied_microphone_is_explained(
         await context.close()
 
 
+async def refused_with(voice_page: VoicePage, code: int, reason: str) -> bool:
+    """Whether the page was refused with close `code` and an `ended` event giving `reason`.
+    A browser busy when the server closes may see 1006 instead of the code (as CI's did once;
+    realtime/consumers.py), which is why the server says the reason in an event first: the
+    page explains from either."""
+    closed = await voice_page.debug(".closeCode")
+    ended = [e["reason"] for e in await voice_page.debug(".events") if e["type"] == "ended"]
+    return closed in (code, 1006) and ended == [reason]
+
+
 async def test_an_unknown_customer_and_an_expired_link_are_explained(
     asha: Customer, voice_page: VoicePage
 ) -> None:
@@ -252,7 +262,7 @@ async def test_an_unknown_customer_and_an_expired_link_are_explained(
     await Customer.objects.filter(user_id=101).adelete()  # gone since the page loaded
     await voice_page.page.get_by_role("button", name="Start call").click()
     await voice_page.wait_for("d.closeCode !== null")
-    assert await voice_page.debug(".closeCode") == 4404
+    assert await refused_with(voice_page, 4404, "customer_not_found")
     alert = voice_page.page.get_by_role("alert")
     await expect(alert).to_contain_text("couldn't find your customer account")
     await voice_page.screenshot("10-unknown-customer")
@@ -263,7 +273,7 @@ async def test_an_unknown_customer_and_an_expired_link_are_explained(
     await expect(voice_page.page.get_by_label("Customer")).to_be_hidden()
     await voice_page.page.get_by_role("button", name="Start call").click()
     await voice_page.wait_for("d.closeCode !== null")
-    assert await voice_page.debug(".closeCode") == 4401
+    assert await refused_with(voice_page, 4401, "unauthorized")
     await expect(voice_page.page.get_by_role("alert")).to_contain_text("support link has expired")
     await voice_page.screenshot("11-expired-link")
 
