@@ -323,7 +323,17 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
                      ).to_be_visible()  # fmt: skip
         await expect(second_tab.get_by_role("button", name="Take over here")).to_be_enabled()
         await shots(second_tab, "07b-live-call-held-from-another-tab")
+        # He talks from the second tab for a moment, then takes the call back to the first.
+        await second_tab.get_by_role("button", name="Take over here").click()
+        await expect(second_tab.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+        await expect(arjun.get_by_text("You are talking to Asha from another tab")).to_be_visible()
+        await until(second_tab, "window.liveCallDebug.mic.framesSent > 10")
+        sent = await arjun.evaluate("() => window.liveCallDebug.mic.framesSent")  # it stopped
+        await arjun.get_by_role("button", name="Take over here").click()
+        await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+        await expect(second_tab.get_by_role("button", name="Take over here")).to_be_enabled()
         await second_tab.close()
+        await until(arjun, f"window.liveCallDebug.mic.framesSent > {sent + 10}")
         await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
 
         # Hand back with a note: the agent gets the note; Asha is back with the assistant.
