@@ -55,14 +55,12 @@ def release(callback_id: str, username: str) -> str:
     """Give a scheduled callback back to nobody, whoever holds it; answers who held it.
     Refused while its customer's phone may be ringing or they are on the call it dialled."""
     callback = _collection().find_one({"callback_id": callback_id}) or {}
-    if callback.get("assignee") and _on_the_call(callback):
+    if callback.get("assignee") and _call_live(callback.get("answered_call_id")):
         raise CallbackError(
             f"{callback['assignee']} is on the phone with this customer now; mark the callback "
             "done or missed after the call instead."
         )
-    not_ringing = {"$or": [{"dialled_at": None},
-                           {"dialled_at": {"$lt": timezone.now() - REDIAL_AFTER}}]}  # fmt: skip
-    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **not_ringing}
+    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing(timezone.now())}
     done = _collection().find_one_and_update(
         {"callback_id": callback_id, **held}, {"$set": {"assignee": None}}
     )  # answers the callback as it was
@@ -80,13 +78,6 @@ def release(callback_id: str, username: str) -> str:
         f"{current['assignee']} dialled callback {callback_id} at {_local_time(dialled_at)}; "
         "it can be released once the phone stops ringing."
     )
-
-
-def _on_the_call(callback: Document) -> bool:
-    answered = callback.get("answered_call_id")
-    return bool(answered) and sync_db().calls.find_one(
-        {"call_id": answered, "ended_at": None}, {"_id": 1}
-    ) is not None
 
 
 def mark_done(callback_id: str, username: str) -> None:
@@ -117,6 +108,11 @@ def _update(
     if done is None:
         raise _why_not(callback_id, username)
     return dict(done)
+
+
+def _not_ringing(now: datetime) -> Document:
+    """Filter: the callback was not dialled, or long enough ago that the phone stopped ringing."""
+    return {"$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]}
 
 
 def _why_not(callback_id: str, username: str) -> CallbackError:
@@ -167,8 +163,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     callback = _update(
         callback_id,
         username,
-        {**_mine_or_nobodys(username),
-         "$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]},
+        {**_mine_or_nobodys(username), **_not_ringing(now)},
         {"assignee": username, "dialled_at": now},
         before=True,
     )  # fmt: skip
@@ -212,9 +207,10 @@ def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str
 
 def answered_call_live(callback: Callback) -> bool:
     """Whether the call the customer answered is still going on."""
-    if not callback.answered_call_id:
+    return _call_live(callback.answered_call_id)
+
+
+def _call_live(call_id: str | None) -> bool:
+    if not call_id:
         return False
-    found = sync_db().calls.find_one(
-        {"call_id": callback.answered_call_id, "ended_at": None}, {"_id": 1}
-    )
-    return found is not None
+    return sync_db().calls.find_one({"call_id": call_id, "ended_at": None}, {"_id": 1}) is not None
