@@ -244,7 +244,7 @@ def test_a_holder_releases_a_callback_back_to_nobody(meera: User, ashas: Callbac
     assert (row.can_claim, row.can_work, row.held_by_other) == (True, False, False)
 
 
-def test_a_lead_releases_what_an_agent_claimed_and_dials_it(
+def test_a_lead_releases_what_an_agent_claimed_and_takes_it_himself(
     meera: User, arjun: User, ashas: Callback, settings: Any
 ) -> None:
     client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
