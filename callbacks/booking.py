@@ -177,10 +177,25 @@ def _index_of(clash: DuplicateKeyError) -> str:
 
 
 async def dialled_callback(
-    db: AsyncDatabase[Document], callback_id: str, call_sid: str
+    db: AsyncDatabase[Document], callback_id: str, call_sid: str, dialled_since: datetime
 ) -> Document | None:
     """The scheduled callback that staff dialled as Twilio call `call_sid`, or None: how the
-    stream of a call we placed is matched to its callback (realtime/phone/outbound.py)."""
-    return await db.callbacks.find_one(
-        {"callback_id": callback_id, "call_sid": call_sid, "status": SCHEDULED}, {"_id": 0}
+    stream of a call we placed is matched to its callback (realtime/phone/outbound.py).
+
+    A dial since `dialled_since` still waiting for its SID is that call too, and records it:
+    Twilio's answer to the dial may come after the customer's (they picked up at once), or
+    never (it timed out: callbacks/desk.py keeps such a dial reserved). The stream's signed,
+    single-use token names the callback, and only the TwiML of our dial carried it."""
+    return await db.callbacks.find_one_and_update(
+        {
+            "callback_id": callback_id,
+            "status": SCHEDULED,
+            "$or": [
+                {"call_sid": call_sid},
+                {"call_sid": {"$in": [None, ""]}, "dialled_at": {"$gte": dialled_since}},
+            ],
+        },
+        {"$set": {"call_sid": call_sid}},
+        projection={"_id": 0},
+        return_document=ReturnDocument.AFTER,
     )

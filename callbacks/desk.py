@@ -12,7 +12,7 @@ Views catch `CallbackError` and show its message.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,9 @@ from realtime.phone import outbound, security, twilio_rest
 from support.mongo import Document, sync_db
 
 SCHEDULED = CallbackStatus.SCHEDULED.value
-# A second "Call now" within this time of the first is refused: the phone may still be ringing
-# (twilio_rest.DIAL_RING_TIMEOUT_S) or just answered. After it, calling again is allowed.
-REDIAL_AFTER = timedelta(seconds=twilio_rest.DIAL_RING_TIMEOUT_S + 30)
+# A second "Call now" within this time of the first is refused, and so is closing the
+# callback: the phone may still be ringing, or just answered. After it, both are allowed.
+REDIAL_AFTER = twilio_rest.DIAL_ANSWER_WINDOW
 
 
 class CallbackError(Exception):
@@ -36,6 +36,11 @@ class CallbackError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class DialUncertain(CallbackError):
+    """Twilio did not say whether it placed the call: the dial stays reserved (no second call
+    within REDIAL_AFTER), and if the customer answers, their call is linked as usual."""
 
 
 def _collection() -> Any:
@@ -90,8 +95,13 @@ def mark_missed(callback_id: str, username: str) -> None:
 
 
 def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
-    update = {"status": status.value, "assignee": username, "closed_at": timezone.now()}
-    _update(callback_id, username, _mine_or_nobodys(username), update)
+    """Refused while the phone may ring (closed, the callback would refuse the customer's
+    answer): once they answered, or the ringing is over."""
+    now = timezone.now()
+    answered = {"answered_call_id": {"$nin": [None, ""]}}
+    expected = {**_mine_or_nobodys(username), "$or": [*_not_ringing(now)["$or"], answered]}
+    update = {"status": status.value, "assignee": username, "closed_at": now}
+    _update(callback_id, username, expected, update)
 
 
 def _update(
@@ -126,8 +136,8 @@ def _why_not(callback_id: str, username: str) -> CallbackError:
     dialled_at = current.get("dialled_at")
     if dialled_at is not None:
         return CallbackError(
-            f"Callback {callback_id} was dialled at {_local_time(dialled_at)}; wait a minute "
-            "before calling again."
+            f"Callback {callback_id} was dialled at {_local_time(dialled_at)} and the phone may "
+            "still be ringing; wait a minute before calling again or closing it."
         )
     return CallbackError(f"Callback {callback_id} changed meanwhile; reload and try again.")
 
@@ -143,46 +153,70 @@ def dialling_configured() -> bool:
 
 
 def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -> str:
-    """Dial the customer of a scheduled callback through Twilio, for `username` (who claims it
-    if nobody has). When they answer, Twilio streams the call to `stream_url` (`/ws/twilio`)
-    as an outbound callback (realtime/phone/outbound.py), and asks `voice_url`
-    (`/twilio/voice`) what next if the stream ends. Answers the call SID, which the callback
-    keeps; blocking.
+    """Dial the customer of a scheduled callback through Twilio, on the number their account
+    has now, for `username` (who claims it if nobody has). When they answer, Twilio streams
+    the call to `stream_url` (`/ws/twilio`) as an outbound callback
+    (realtime/phone/outbound.py), and asks `voice_url` (`/twilio/voice`) what next if the
+    stream ends. Answers the call SID, which the callback keeps; blocking.
 
-    Raises CallbackError: not configured, someone else's, closed, dialled moments ago, or
-    Twilio refused (then the callback is as it was, and may be dialled again at once).
+    Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
+    customer on the call already or without a number, or Twilio refused (then the callback is
+    as it was, and may be dialled again at once); DialUncertain when Twilio did not answer.
     """
     if not dialling_configured():
         raise CallbackError(
             "Calling out is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
             "TWILIO_FROM_NUMBER."
         )
+    current = _collection().find_one({"callback_id": callback_id})
+    if current is None or current["status"] != SCHEDULED:
+        raise _why_not(callback_id, username)
+    if _call_live(current.get("answered_call_id")):
+        raise CallbackError(
+            f"{current.get('assignee') or 'A colleague'} is on the phone with this customer "
+            "now, on the call this callback dialled."
+        )
+    phone = _account_phone(current["user_id"])
+    if not phone:
+        raise CallbackError("The customer's account has no phone number to call.")
     now = timezone.now()
     # Reserving the dial is the conditional update: a double click or a colleague's click
     # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once.
+    # No SID until Twilio gives one: the customer's answer claims the dial (booking.py).
     callback = _update(
         callback_id,
         username,
         {**_mine_or_nobodys(username), **_not_ringing(now)},
-        {"assignee": username, "dialled_at": now},
+        {"assignee": username, "dialled_at": now, "call_sid": "", "phone": phone},
         before=True,
     )  # fmt: skip
-    token = security.mint_callback_token(
-        security.CallbackStream(callback_id, callback["phone"], username)
-    )
+    token = security.mint_callback_token(security.CallbackStream(callback_id, phone, username))
     twiml = outbound.callback_twiml(stream_url=stream_url, voice_url=voice_url, token=token,
                                     callback_id=callback_id, staff=username)  # fmt: skip
     reserved = {"callback_id": callback_id, "dialled_at": now}
     try:
-        call_sid = twilio_rest.dial_out(callback["phone"], twiml)
+        call_sid = twilio_rest.dial_out(phone, twiml)
+    except twilio_rest.TwilioOutcomeUnknown as error:
+        raise DialUncertain(
+            f"Twilio did not answer in time ({error}), so the call may still be placed: if "
+            f"the customer answers, the call opens here. It can be dialled again after "
+            f"{_local_time(now + REDIAL_AFTER)}."
+        ) from error
     except twilio_rest.TwilioRestError as error:
-        # As it was: unclaimed if it was, so a colleague may still take it.
-        _collection().update_one(reserved, {"$set": {
+        # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
+        # closed meanwhile: then it stays as whoever closed it left it.
+        _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
             "dialled_at": None, "assignee": callback.get("assignee"),
         }})  # fmt: skip
         raise CallbackError(f"Twilio could not place the call: {error}") from error
     _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})
     return call_sid
+
+
+def _account_phone(user_id: object) -> str:
+    """The number on the customer's account now (we only ever call that one), or ""."""
+    customer = sync_db().customers.find_one({"user_id": user_id}, {"phone": 1}) or {}
+    return str(customer.get("phone") or "")
 
 
 def _local_time(moment: datetime) -> str:

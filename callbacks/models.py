@@ -73,8 +73,3 @@ class Callback(models.Model):
 
     def __str__(self) -> str:
         return self.callback_id
-
-    @property
-    def dialling(self) -> bool:
-        """Staff placed a call for it that has not been marked done or missed yet."""
-        return self.status == CallbackStatus.SCHEDULED and bool(self.call_sid)

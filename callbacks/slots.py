@@ -26,6 +26,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 SLOT_LENGTH = timedelta(minutes=30)
+# Dates a customer's words may name at all: far wider than any bookable day, and narrow enough
+# that every conversion between UTC and a local zone stays inside what datetime can hold.
+PLAUSIBLE_YEARS = range(2000, 3000)
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -152,11 +155,14 @@ def resolve_day(spoken: str, today: date) -> date:
     if words in WEEKDAY_NAMES:
         return today + timedelta(days=(WEEKDAY_NAMES.index(words) - today.weekday()) % 7)
     try:
-        return date.fromisoformat(words)
+        day = date.fromisoformat(words)
     except ValueError:
         raise ValueError(
             'give a date like "2026-12-03", "today", "tomorrow" or a weekday name'
         ) from None
+    if day.year not in PLAUSIBLE_YEARS:
+        raise ValueError(f"{day.isoformat()} is not a date a callback can be booked for")
+    return day
 
 
 def parse_slot_start(spoken: str, zone: ZoneInfo) -> datetime:
@@ -172,6 +178,8 @@ def parse_slot_start(spoken: str, zone: ZoneInfo) -> datetime:
             "give the slot_start exactly as list_callback_slots answered it, like "
             '"2026-12-03T10:30+05:30"'
         ) from None
+    if moment.year not in PLAUSIBLE_YEARS:
+        raise ValueError(f"{spoken.strip()} is not a time a callback can be booked for")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
@@ -180,6 +188,11 @@ def parse_slot_start(spoken: str, zone: ZoneInfo) -> datetime:
 def local_iso(moment: datetime, zone: ZoneInfo) -> str:
     """`moment` in `zone` with its offset, to the minute: "2026-12-03T10:30+05:30"."""
     return moment.astimezone(zone).isoformat(timespec="minutes")
+
+
+def utc_iso(moment: datetime) -> str:
+    """`moment` in UTC, to the minute: "2026-12-03T05:00+00:00"."""
+    return moment.astimezone(UTC).isoformat(timespec="minutes")
 
 
 def say_time(moment: datetime, zone: ZoneInfo) -> str:

@@ -30,6 +30,7 @@ from callbacks.slots import (
     say_time,
     say_when,
     slot_problem,
+    utc_iso,
     why_no_slots,
 )
 from support import mongo
@@ -90,8 +91,8 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         "date": day.isoformat(),
         "day": say_day(day, today),
         "time_zone": hours.zone.key,
-        "slots": [{"slot_start": local_iso(s, hours.zone), "time": say_time(s, hours.zone)}
-                  for s in free],
+        "slots": [{"slot_start": local_iso(s, hours.zone), "slot_start_utc": utc_iso(s),
+                   "time": say_time(s, hours.zone)} for s in free],
         "your_callbacks": [_booked(doc, now, hours) for doc in mine],
     }  # fmt: skip
     if not free:
@@ -169,7 +170,6 @@ async def schedule_callback(
         ) from None
     return {
         **_booked(booked, now, hours),
-        "slot_start_utc": start.isoformat(timespec="minutes"),
         "number_ending": phone[-4:],
         "status": booking.SCHEDULED,
         "ticket_id": ticket,
@@ -211,6 +211,7 @@ def _booked(doc: Document, now: datetime, hours: Hours) -> Result:
     return {
         "callback_id": doc["callback_id"],
         "slot_start": local_iso(doc["slot_start"], hours.zone),
+        "slot_start_utc": utc_iso(doc["slot_start"]),
         "when": say_when(doc["slot_start"], now, hours.zone),
         "reason": doc.get("reason", ""),
     }

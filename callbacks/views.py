@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from callbacks import desk
 from callbacks.board import board as board_days
 from callbacks.board import readable_phone
-from callbacks.models import Callback
+from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import Hours
 from livestaff.protocol import TAKE_OVER
 from realtime.phone import security
@@ -107,6 +107,8 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     voice_url = security.public_https_url(voice_path, request.build_absolute_uri(voice_path))
     try:
         desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url)
+    except desk.DialUncertain as error:
+        messages.warning(request, error.message)  # the customer's phone may ring: wait there
     except desk.CallbackError as error:
         messages.error(request, error.message)
         return redirect("callbacks:board")
@@ -123,6 +125,9 @@ def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
     state = desk.dialling(callback, desk.answered_call_live(callback), timezone.now())
     if state == desk.ANSWERED:
         return redirect("livestaff:call", call_id=callback.answered_call_id)
+    if callback.status != CallbackStatus.SCHEDULED:  # closed meanwhile: nothing to call
+        messages.info(request, f"Callback {callback_id} is {callback.status}.")
+        return redirect("callbacks:board")
     who = _customer(callback_id)
     context = {
         "title": f"Calling {who}",

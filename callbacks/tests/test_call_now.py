@@ -219,18 +219,131 @@ def test_twilio_out_of_reach_is_reported_and_changes_nothing(
     assert (called.dialled_at, called.call_sid) == (None, "")
 
 
-def test_a_twilio_that_does_not_answer_is_given_up_on(
+def test_a_twilio_that_does_not_answer_in_time_may_still_ring_the_customer_so_no_second_dial(
     meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A timed-out request may still have reached Twilio, which then places the call: the dial
+    stays reserved (a second click would ring the customer twice), and Meera waits on the
+    ringing page, where the answered call opens as usual (see the seam below)."""
     monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.2)
     twilio.answer_after_s = 1.0
 
     response = client_for(meera).post(CALL_NOW, follow=True)
+    twilio.answer_after_s = 0.0
+    again = client_for(meera).post(CALL_NOW, follow=True)
 
-    assert messages_of(response)[0].startswith("Twilio could not place the call")
-    assert "timed out" in messages_of(response)[0].lower()
+    [message] = messages_of(response)
+    assert message.startswith("Twilio did not answer in time (no answer from Twilio to calling "
+                              "+919800000101")  # fmt: skip
+    assert "the call may still be placed: if the customer answers, the call opens here" in message
+    assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
+    assert "Ringing Asha Verma (+91 98000 00101)…" in response.content.decode()
+    assert "wait a minute before calling again" in messages_of(again)[0]
+    assert len(twilio.requests) == 1
     after = Callback.objects.get(callback_id="CBK-ASHA01")
-    assert (after.dialled_at, after.assignee) == (None, None)  # as it was: nobody's yet
+    assert (after.assignee, after.call_sid) == ("meera", "")
+    assert after.dialled_at is not None
+
+
+def test_twilio_failing_on_its_side_is_not_taken_as_a_refusal(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """A 5xx may come after Twilio acted: as a timeout, the dial stays reserved."""
+    twilio.refuse_with = (503, 20503, "Service unavailable")
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response)[0].startswith("Twilio did not answer in time")
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is not None
+
+
+def test_a_refused_dial_leaves_a_callback_closed_meanwhile_as_it_was_closed(
+    meera: User, kavya: User, ashas: Callback, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+
+    def refused_after_a_colleague_closed_it(to: str, twiml: str) -> str:
+        Callback.objects.filter(callback_id="CBK-ASHA01").update(status="done", assignee="kavya")
+        raise twilio_rest.TwilioRestError(f"could not call {to}: refused")
+
+    monkeypatch.setattr(twilio_rest, "dial_out", refused_after_a_colleague_closed_it)
+    client_for(meera).post(CALL_NOW)
+
+    after = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (after.status, after.assignee) == ("done", "kavya")
+
+
+def test_the_number_dialled_is_the_one_on_the_account_now(
+    meera: User, ashas: Callback, asha: Customer, twilio: FakeTwilioApi
+) -> None:
+    """Asha changed her number after booking: the old one may be someone else's now."""
+    Customer.objects.filter(user_id=asha.user_id).update(phone="+919811112222")
+
+    client_for(meera).post(CALL_NOW)
+
+    assert twilio.requests[0].form["To"] == "+919811112222"
+    _, parameters = stream_of(twilio.requests[0].form["Twiml"])
+    assert security.verify_callback_token(parameters["token"]).phone == "+919811112222"
+    assert Callback.objects.get(callback_id="CBK-ASHA01").phone == "+919811112222"
+
+
+def test_a_customer_without_a_number_now_is_not_dialled(
+    meera: User, ashas: Callback, asha: Customer, twilio: FakeTwilioApi
+) -> None:
+    Customer.objects.filter(user_id=asha.user_id).update(phone=None)
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response) == ["The customer's account has no phone number to call."]
+    assert twilio.requests == []
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is None
+
+
+def test_the_customer_on_the_answered_call_is_not_dialled_again(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        answered_call_id="CALL-ON", dialled_at=timezone.now() - desk.REDIAL_AFTER
+    )  # a long call
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert messages_of(response) == [
+        "meera is on the phone with this customer now, on the call this callback dialled."
+    ]
+    assert len(twilio.requests) == 1
+
+
+def test_a_callback_is_not_closed_while_the_phone_may_ring_but_is_once_answered(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Closed, the callback would refuse the customer's answer: they would pick up to nobody."""
+    client_for(meera).post(CALL_NOW)
+
+    ringing = client_for(meera).post("/staff/callbacks/CBK-ASHA01/done", follow=True)
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-ON")
+    answered = client_for(meera).post("/staff/callbacks/CBK-ASHA01/done", follow=True)
+
+    assert "the phone may still be ringing" in messages_of(ringing)[0]
+    assert messages_of(answered) == ["The callback to Asha Verma (+91 98000 00101) is done."]
+    assert Callback.objects.get(callback_id="CBK-ASHA01").status == "done"
+
+
+def test_the_calling_page_of_a_callback_closed_meanwhile_goes_back_to_the_board(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        status="missed", dialled_at=timezone.now() - desk.REDIAL_AFTER
+    )
+
+    response = client_for(meera).get("/staff/callbacks/CBK-ASHA01/calling", follow=True)
+
+    assert response.redirect_chain == [("/staff/callbacks/", 302)]
+    assert messages_of(response) == ["Callback CBK-ASHA01 is missed."]
 
 
 def test_someone_elses_or_a_closed_callback_is_not_dialled(
@@ -262,13 +375,34 @@ def test_without_twilio_configured_nothing_is_dialled(meera: User, ashas: Callba
 
 async def test_the_stream_of_a_dialled_callback_is_matched_to_it(ashas: Callback) -> None:
     db = mongo.async_db()
-    await db.callbacks.update_one({"callback_id": "CBK-ASHA01"}, {"$set": {"call_sid": "CA1"}})
+    now = timezone.now()
+    await db.callbacks.update_one({"callback_id": "CBK-ASHA01"},
+                                  {"$set": {"call_sid": "CA1", "dialled_at": now}})  # fmt: skip
 
-    found = await booking.dialled_callback(db, "CBK-ASHA01", "CA1")
-    other_call = await booking.dialled_callback(db, "CBK-ASHA01", "CA2")
+    found = await booking.dialled_callback(db, "CBK-ASHA01", "CA1", now - desk.REDIAL_AFTER)
+    other_call = await booking.dialled_callback(db, "CBK-ASHA01", "CA2", now - desk.REDIAL_AFTER)
 
     assert found is not None and found["phone"] == "+919800000101"
     assert other_call is None
+
+
+async def test_a_dial_still_without_its_sid_is_claimed_by_the_stream_that_answers_it(
+    ashas: Callback,
+) -> None:
+    """Twilio's answer to the dial timed out (or is still on its way): the customer's stream,
+    whose signed token names the callback, is its call, and records its SID."""
+    db = mongo.async_db()
+    dialled = timezone.now()
+    await db.callbacks.update_one({"callback_id": "CBK-ASHA01"},
+                                  {"$set": {"call_sid": "", "dialled_at": dialled}})  # fmt: skip
+
+    too_late = await booking.dialled_callback(db, "CBK-ASHA01", "CA9", dialled + timedelta(1))
+    found = await booking.dialled_callback(db, "CBK-ASHA01", "CA9", dialled - desk.REDIAL_AFTER)
+    another = await booking.dialled_callback(db, "CBK-ASHA01", "CA8", dialled - desk.REDIAL_AFTER)
+
+    assert too_late is None
+    assert found is not None and found["call_sid"] == "CA9"
+    assert another is None  # the dial has its call now
 
 
 def test_an_agent_who_may_not_take_calls_over_cannot_dial(

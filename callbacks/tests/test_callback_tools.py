@@ -61,6 +61,8 @@ async def test_without_a_date_the_first_day_with_free_slots_is_listed(asha: Cust
     assert starts and all(start > datetime.now(UTC) for start in starts)
     assert {local_date(start, hours.zone).isoformat() for start in starts} == {result["date"]}
     assert all(start.astimezone(hours.zone).minute in (0, 30) for start in starts)
+    assert [datetime.fromisoformat(s["slot_start_utc"]) for s in result["slots"]] == starts
+    assert result["slots"][0]["slot_start_utc"].endswith("+00:00")  # local time and UTC
     assert result["time_zone"] == "Asia/Kolkata"
     assert result["your_callbacks"] == []
     assert re.fullmatch(r"\d{1,2}(:30)? (am|pm)|12 noon", result["slots"][0]["time"])
@@ -92,7 +94,8 @@ async def test_full_slots_are_not_listed_and_the_customers_own_callback_is(
     assert spoken(full + timedelta(minutes=30)) in listed
     assert result["your_callbacks"] == [
         {"callback_id": mine["callback_id"], "slot_start": mine["slot_start"],
-         "when": mine["when"], "reason": "Refund query"},
+         "slot_start_utc": mine["slot_start_utc"], "when": mine["when"],
+         "reason": "Refund query"},
     ]  # fmt: skip
 
 
@@ -232,6 +235,23 @@ async def test_a_slot_start_the_tool_cannot_read_is_refused(asha: Customer) -> N
 
     assert (result["ok"], result["reason"]) == (False, "invalid_argument")
     assert "exactly as list_callback_slots answered it" in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [("schedule_callback", {"slot_start": "0001-01-01T00:00", "reason": "x"}),
+     ("list_callback_slots", {"date": "9999-12-31"})],
+)
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/New_York"])
+async def test_a_time_at_the_end_of_the_calendar_is_refused_not_a_failure(
+    asha: Customer, settings: Any, zone: str, tool: str, args: dict[str, str]
+) -> None:
+    settings.SUPPORT_TIME_ZONE = zone
+
+    result = await run_tool(tool, args, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert "can be booked for" in result["message"]
 
 
 @pytest.fixture

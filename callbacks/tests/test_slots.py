@@ -195,6 +195,13 @@ def test_other_dates_are_refused_with_the_accepted_forms(spoken: str) -> None:
         resolve_day(spoken, THURSDAY)
 
 
+@pytest.mark.parametrize("spoken", ["0001-01-01", "9999-12-31", "1900-06-01"])
+def test_dates_at_the_ends_of_the_calendar_are_refused(spoken: str) -> None:
+    """Laid on a local calendar, they would overflow what datetime can hold."""
+    with pytest.raises(ValueError, match="not a date a callback can be booked for"):
+        resolve_day(spoken, THURSDAY)
+
+
 @pytest.mark.parametrize(
     ("spoken", "instant"),
     [
@@ -212,6 +219,13 @@ def test_slot_starts_the_model_may_pass(spoken: str, instant: datetime) -> None:
 def test_other_slot_starts_are_refused(spoken: str) -> None:
     with pytest.raises(ValueError, match="exactly as list_callback_slots answered it"):
         parse_slot_start(spoken, KOLKATA)
+
+
+@pytest.mark.parametrize("spoken", ["0001-01-01T00:00", "9999-12-31T23:30-05:00"])
+@pytest.mark.parametrize("zone", [KOLKATA, PHOENIX])
+def test_slot_starts_at_the_ends_of_the_calendar_are_refused(spoken: str, zone: ZoneInfo) -> None:
+    with pytest.raises(ValueError, match="not a time a callback can be booked for"):
+        parse_slot_start(spoken, zone)
 
 
 @pytest.mark.parametrize(

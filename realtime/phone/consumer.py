@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from django.conf import settings
 from pymongo.errors import PyMongoError
@@ -230,7 +231,10 @@ class TwilioConsumer(AudioConsumer):
     ) -> CallSession | None:
         """A customer answering the callback a staff member dialled: they are connected to
         that staff member (contract section 9), who holds the call as in a take-over."""
-        callback = await dialled_callback(mongo.async_db(), stream.callback_id, call_sid)
+        dialled_since = datetime.now(UTC) - twilio_rest.DIAL_ANSWER_WINDOW
+        callback = await dialled_callback(
+            mongo.async_db(), stream.callback_id, call_sid, dialled_since
+        )
         if callback is None:
             log.warning("twilio: no callback %s dialled as %s", stream.callback_id, call_sid)
             return None

@@ -8,13 +8,15 @@ local server standing in for api.twilio.com (callbacks/tests/test_call_now.py).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import requests
 from django.conf import settings
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
+from urllib3.exceptions import NewConnectionError
 
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
 # How long a call we place rings before Twilio gives up (its default is 60 s).
@@ -22,10 +24,18 @@ DIAL_RING_TIMEOUT_S = 30
 # How long we wait for Twilio's API to answer (the client's default is to wait forever, and a
 # staff member's page or a caller's transfer would hang with it).
 REST_TIMEOUT_S = 10.0
+# How long after we ask Twilio to place a call its customer may still answer it: our request
+# (up to REST_TIMEOUT_S), then the ringing, with room to spare.
+DIAL_ANSWER_WINDOW = timedelta(seconds=REST_TIMEOUT_S + DIAL_RING_TIMEOUT_S + 20)
 
 
 class TwilioRestError(Exception):
     """Twilio refused or could not be reached; the message says what happened."""
+
+
+class TwilioOutcomeUnknown(TwilioRestError):
+    """The request may have reached Twilio, but no answer came back (a timeout, a connection
+    lost while waiting, a 5xx): Twilio may have acted on it."""
 
 
 def transfer_configured() -> bool:
@@ -65,14 +75,29 @@ def update_call(call_sid: str, twiml: str) -> None:
 
 def dial_out(to: str, twiml: str) -> str:
     """Call `to` from TWILIO_FROM_NUMBER; when answered, Twilio runs `twiml`. Answers the new
-    call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError."""
+    call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError, or
+    TwilioOutcomeUnknown when Twilio may be placing the call all the same.
+    """
     try:
         call = _client().calls.create(
             to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
         )
     except (TwilioException, requests.RequestException) as error:
-        raise TwilioRestError(f"could not call {to}: {error}") from error
+        if _not_acted_on(error):
+            raise TwilioRestError(f"could not call {to}: {error}") from error
+        raise TwilioOutcomeUnknown(f"no answer from Twilio to calling {to}: {error}") from error
     return str(call.sid)
+
+
+def _not_acted_on(error: TwilioException | requests.RequestException) -> bool:
+    """Whether Twilio certainly did not act on a request that failed with `error`: it said no
+    (a 4xx), or the request never left (the client refused it, or no connection was made)."""
+    if isinstance(error, TwilioRestException):
+        return error.status < 500
+    if isinstance(error, TwilioException | requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 def _client() -> Client:
