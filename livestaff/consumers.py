@@ -11,35 +11,34 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth import get_user_model
 from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
 from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
+from realtime.call_controls import TokenBucket
+from support.staff.sockets import FORBIDDEN, PermissionWatch, staff_permissions
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
-FORBIDDEN = 4403
 NOT_LIVE = 4410
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
+LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
+# A page's actions (whispers, listen...): a person clicks and types far slower; a script
+# flooding the model with whispers, or the call's audit with events, is refused.
+ACTIONS_PER_S = 2.0
+ACTIONS_BURST = 10
 
 
-@database_sync_to_async
-def _permissions(user: Any, *, fresh: bool = False) -> set[str]:
-    """What `user` may do on a live call; `fresh`: as the database says now (a page stays
-    open for hours: a permission taken away, or an account deactivated, counts at once)."""
-    if fresh and user is not None and user.is_authenticated:
-        user = get_user_model()._default_manager.filter(pk=user.pk).first()
-    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
-        return set()
-    return {p for p in (protocol.MONITOR, protocol.TAKE_OVER) if user.has_perm(p)}
+def _permissions(user: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
+    """What `user` may do on a live call; `fresh`: as the database says now."""
+    return staff_permissions(user, LIVE_PERMISSIONS, fresh=fresh)
 
 
 class StaffCallConsumer(AsyncWebsocketConsumer):
@@ -58,6 +57,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self._carrier: tuple[str, float] | None = None
         self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
+        self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
+        self._permission_watch = PermissionWatch(
+            user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions
+        )
         await self.accept()
         if await self._carrier_now() is None:
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
@@ -65,14 +68,27 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
+        self._permission_watch.start()
         # `since`: when the record the page was painted from was written; the call sends
         # what came after it (a `backlog`), as the page cannot have shown it.
         since = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("since", [""])
         await self._act("watch", since=since[0][:64])
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await super().dispatch(message)
+        except Exception:
+            # Daphne closes the socket with 1011 and dispatches no disconnect: leave the call
+            # as a closed page would (a call this page held goes back to the agent).
+            log.exception("staff on call %s: a handler failed; the page is closed", self.call_id)
+            await self.disconnect(1011)
+            raise
+
     async def disconnect(self, code: int) -> None:
         if not self.joined:
             return
+        self.joined = False
+        self._permission_watch.stop()
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding or self.taking_over or self.listening:
@@ -87,6 +103,11 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         action = protocol.decode(text_data or "")
         if isinstance(action, protocol.Refused):
             await self.send(text_data=protocol.error(action.code, action.message))
+            return
+        if not self._actions.allow(time.monotonic()):
+            await self.send(text_data=protocol.error(
+                "rate_limited", "Too many actions at once; wait a moment and try again."
+            ))  # fmt: skip
             return
         self.permissions = await _permissions(self.scope.get("user"), fresh=True)
         if protocol.PERMISSION[action.kind] not in self.permissions:
@@ -114,7 +135,19 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def _voice(self, pcm: bytes) -> None:
         if not (self.holding or self.taking_over) or len(pcm) > protocol.MAX_AUDIO_FRAME:
             return
-        self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
+        # Whole samples only: frames travel joined, and an odd byte would shift all after it.
+        pcm = pcm[: len(pcm) & ~1]
+        if pcm:
+            self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
+
+    async def _permissions_now(self, permissions: set[str]) -> None:
+        """The user's permissions changed while the page is open (PermissionWatch)."""
+        self.permissions = permissions
+        if protocol.TAKE_OVER not in permissions and (self.holding or self.taking_over):
+            self.taking_over = False
+            await self._act("hand_back")  # at once: no grace for a page that may not hold it
+        if protocol.MONITOR not in permissions:
+            await self.close(code=FORBIDDEN)
 
     async def _carrier_now(self, fresh_s: float = 0.0) -> str | None:
         """The channel of the process carrying the call (None when it is not live)."""
@@ -164,16 +197,27 @@ class LiveCallsConsumer(AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
-        if protocol.MONITOR not in await _permissions(self.scope.get("user")):
+        user = self.scope.get("user")
+        permissions = await _permissions(user)
+        if protocol.MONITOR not in permissions:
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
         self.joined = True
+        self._permission_watch = PermissionWatch(
+            user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions
+        )
         await self.accept()
+        self._permission_watch.start()
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
+            self._permission_watch.stop()
             await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
+
+    async def _permissions_now(self, permissions: set[str]) -> None:
+        if protocol.MONITOR not in permissions:
+            await self.close(code=FORBIDDEN)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page only listens."""

@@ -57,11 +57,11 @@ def decode(text: str) -> Action | Refused:
         message = wire.loads(text)
     except wire.BadJson:
         return Refused("bad_json", "Messages must be JSON objects.")
-    if not isinstance(message, dict) or message.get("type") not in PERMISSION:
+    kind = message.get("type") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(kind, str) or kind not in PERMISSION:
         return Refused(
             "unknown_type", "Expected listen, whisper, take_over, hand_back or end_call."
         )
-    kind = str(message["type"])
     text_field = {"whisper": "text", "hand_back": "note", "end_call": "reason"}.get(kind)
     if text_field is None:
         return Action(kind)

@@ -135,9 +135,11 @@ class AudioClock:
             self._ends.popleft()
             self._ats.popleft()
 
-    def arrival(self, offset_s: float) -> float | None:
-        sample = offset_s * self._rate
-        index = bisect.bisect_left(self._ends, sample)
+    def arrival(self, offset_s: float, *, start: bool = False) -> float | None:
+        """`start`: the offset starts something (speech), so it is the moment of the sample
+        just after it; it differs from the one before where the stream paused there."""
+        sample = round(offset_s * self._rate)
+        index = (bisect.bisect_right if start else bisect.bisect_left)(self._ends, sample)
         if index >= len(self._ends):
             return None
         # Within chunk `index`, which arrived whole at _ats[index]: its audio ended then.

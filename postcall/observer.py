@@ -62,16 +62,28 @@ class CallObserver:
             metrics.CALLS_STARTED.labels(self.channel).inc()
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
-            self.recorder = CallRecorder(
+            recorder = CallRecorder(
                 self.call_id, t0=self._t0, clock=self._clock, channel=self.channel
             )
-            await self.recorder.open()
+            try:
+                await recorder.open()
+            except PyMongoError as error:
+                # A recording is for review: the call goes on without one.
+                log.warning("call %s: not recorded, its recording could not start: %s",
+                            self.call_id, error)  # fmt: skip
+                return
+            self.recorder = recorder
 
     # --- during the call ---------------------------------------------------------------------
 
-    def caller_audio(self, pcm16k: bytes, at: float | None = None) -> None:
+    def caller_audio(
+        self, pcm16k: bytes, at: float | None = None, *, to_model: bool = True
+    ) -> None:
+        """`to_model`: the model hears it (not while a person holds the call). Only that audio
+        counts on the clock that the model's speech offsets are read against."""
         at = self._clock() if at is None else at
-        self.audio_clock.add(len(pcm16k) // 2, at)
+        if to_model:
+            self.audio_clock.add(len(pcm16k) // 2, at)
         edge = self.detector.feed(pcm16k, at)
         if isinstance(edge, SpeechEnded):
             self.turns.user_speech(edge.started_at, edge.at, "detector")
@@ -97,7 +109,7 @@ class CallObserver:
                 if self.recorder is not None:
                     self.recorder.agent(data, at)
             case lp.VoiceActivity(start=start, offset_s=offset):
-                moment = self.audio_clock.arrival(offset) if offset is not None else None
+                moment = None if offset is None else self.audio_clock.arrival(offset, start=start)
                 moment = at if moment is None else moment
                 if start:
                     self._user_start = moment

@@ -38,6 +38,9 @@ MAX_LINES = 2_000
 MAX_TOOL_CALLS = 300
 MAX_TOOL_JSON_CHARS = 4_000  # a tool call's arguments, and its result, as JSON
 MAX_EVENTS = 500  # stalls and staff events
+# The last places of those are kept for what an audit needs most: routine entries (a staff
+# member listening, whispering) stop short of them, so no flood of them hides a take-over.
+RESERVED_EVENTS = 100
 # Entries kept after they are written, with when they were added: what a staff page opened a
 # moment ago may have missed (livestaff/presenting.py `backlog`).
 RECENT_KEPT = 100
@@ -143,11 +146,12 @@ class CallRecord:
                  "result": capped_json(entry.get("result"))}  # fmt: skip
         self._append("tool_calls", entry, MAX_TOOL_CALLS)
 
-    def add_event(self, list_name: str, entry: dict[str, Any]) -> None:
-        """Append to another list of the record (`stalls`, `staff_events`)."""
+    def add_event(self, list_name: str, entry: dict[str, Any], *, routine: bool = False) -> None:
+        """Append to another list of the record (`stalls`, `staff_events`); `routine`: one
+        of many alike, which may not take the list's last RESERVED_EVENTS places."""
         if "text" in entry:
             entry = {**entry, "text": capped_text(str(entry["text"]))}
-        self._append(list_name, entry, MAX_EVENTS)
+        self._append(list_name, entry, MAX_EVENTS - RESERVED_EVENTS if routine else MAX_EVENTS)
 
     def add_usage(self, counts: dict[str, int]) -> None:
         for field, value in counts.items():

@@ -269,6 +269,11 @@ class CallSession:
     def attached(self) -> bool:
         return self._caller is not None
 
+    def carried_by(self, caller: Caller) -> bool:
+        """Whether `caller` is the socket carrying the call: a replaced one's late frames
+        (sent before it heard it was replaced) must not act on it."""
+        return self._caller is caller
+
     # --- lifetime ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -523,9 +528,10 @@ class CallSession:
 
     async def caller_audio(self, pcm16k: bytes) -> None:
         if self._audio_gate.allow(len(pcm16k), time.monotonic()):
-            self.observer.caller_audio(pcm16k)
+            to_model = self.mode == AGENT  # while a person holds the call the model hears nothing
+            self.observer.caller_audio(pcm16k, to_model=to_model)
             self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
-            if self.mode == AGENT:  # while a person holds the call the model hears nothing
+            if to_model:
                 await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> ce.Notice | None:
@@ -739,6 +745,8 @@ class CallSession:
                     self._staff.reply(reply_to, {"type": "backlog", "events": missed})
                 return
             case "listen":
+                if self._staff.listeners.get(reply_to) == username:
+                    return  # listening already: nothing changes, nothing to record
                 self._staff.listeners[reply_to] = username
             case "unlisten":
                 self._staff.listeners.pop(reply_to, None)
@@ -776,7 +784,7 @@ class CallSession:
                 )), "staff end")  # fmt: skip
         self._record.add_event("staff_events", {
             "kind": kind, "staff": username, "at": utcnow(), **({"text": text} if text else {}),
-        })  # fmt: skip
+        }, routine=kind in ("listen", "whisper"))  # fmt: skip
         self._publish_state()
 
     def _watch_from(self, page: str, username: str, message: dict[str, Any]) -> None:

@@ -161,7 +161,7 @@ class VoiceConsumer(AudioConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session = self.session
-        if session is None:
+        if session is None or not session.carried_by(self):
             return
         problem: bp.BadFrame | ce.Notice | None = None
         if bytes_data is not None:
@@ -186,6 +186,8 @@ class VoiceConsumer(AudioConsumer):
     async def teardown(self, reason: str) -> None:
         if self.session is None:
             return
+        if self.session.attached and not self.session.carried_by(self):
+            return  # replaced by another socket, which carries the call on
         if reason == "caller_left":
             self.session.detach(self)  # the page may come back within the grace period
         else:
@@ -206,4 +208,5 @@ class VoiceConsumer(AudioConsumer):
         await self.close(1000)
 
     async def let_go(self) -> None:
+        self.session = None  # another socket (or process) carries the call: hands off it
         await self.close(REPLACED)

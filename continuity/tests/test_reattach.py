@@ -171,6 +171,31 @@ async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(
     await first.leave()
 
 
+async def test_what_the_replaced_socket_still_had_in_flight_does_not_act_on_the_call(
+    asha: Customer, live: FakeLiveServer, grace: float
+) -> None:
+    """On a slow link the old tab's frames, sent before it heard it was replaced, arrive
+    after: its audio must not reach the model, nor its hang-up end the new tab's call."""
+    first = await BrowserCall.open()
+    ready = await first.next_event("ready")
+    session = await live.wait_for_session()
+    second = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await second.next_event("ready")
+    assert await first.wait_closed() == 4409
+    heard = len(session.audio)
+
+    await first.say(speech(0.2, 16_000))
+    await first.send({"type": "end"})
+    await second.send({"type": "text", "text": "still here"})
+
+    assert await session.wait_for_text() == "still here"
+    assert len(session.audio) == heard
+    assert (await call_record(ready["call_id"]))["ended_at"] is None
+    await second.send({"type": "end"})
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
+    await first.leave()
+
+
 async def test_a_forged_token_or_another_customers_call_cannot_be_resumed(
     asha: Customer, live: FakeLiveServer, grace: float
 ) -> None:

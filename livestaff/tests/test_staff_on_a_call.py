@@ -29,6 +29,7 @@ from realtime.tests.voice_harness import (
 from support import mongo
 from support.escalations import claim
 from support.models import Customer
+from support.staff import sockets
 from voiceproject import draining
 from voiceproject.asgi import application
 from voiceproject.draining import ProcessCalls
@@ -182,6 +183,136 @@ async def test_a_permission_taken_away_counts_on_a_page_already_open(
 
     assert refused["code"] == "forbidden"
     assert [e for e in call.events if e["type"] == "agent_changed"] == []
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+@pytest.fixture
+def quick_rechecks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open staff sockets ask for their user's permissions every 0.1 s (5 s in production)."""
+    monkeypatch.setattr(sockets, "RECHECK_S", 0.1)
+
+
+def _set_groups(username: str, *groups: str, active: bool = True) -> None:
+    user = User.objects.get(username=username)
+    user.groups.set(Group.objects.filter(name__in=groups))
+    user.is_active = active
+    user.save()
+
+
+async def test_a_holder_who_may_no_longer_take_over_hands_back_at_once_and_is_not_heard(
+    asha: Customer, live: FakeLiveServer, quick_rechecks: None
+) -> None:
+    """Without touching the page: the permission goes while Arjun talks to the customer."""
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    await sync_to_async(_set_groups)("arjun", AGENT_GROUP)  # demoted to agent: listen only
+    back = await call.next_event("agent_changed")
+    heard = len(call.agent_audio)
+    await arjun.speak(tone(440, 0.5, 16_000))
+    await asyncio.sleep(0.3)
+
+    assert back == {"type": "agent_changed", "mode": "agent"}
+    assert len(call.agent_audio) == heard  # his voice no longer reaches her
+    assert arjun.close_code is None  # he may still watch and listen
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record["staff_events"]] == ["take_over", "hand_back"]
+
+
+async def test_a_deactivated_account_loses_the_call_view_and_the_live_calls_page(
+    asha: Customer, live: FakeLiveServer, quick_rechecks: None
+) -> None:
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    live_page = WebsocketCommunicator(application, "/ws/staff/live", headers=[
+        (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={await sync_to_async(_staff_cookie)('meera', None, '')}".encode()),
+    ])  # fmt: skip
+    assert (await live_page.connect(timeout=5))[0]
+
+    await sync_to_async(_set_groups)("meera", AGENT_GROUP, active=False)
+
+    with pytest.raises(AssertionError, match=r"closed \(4403\)"):
+        await meera.next_event("never", timeout=5)
+    await meera.leave()  # as daphne does once the socket is closed
+    async with asyncio.timeout(5):
+        while (message := await live_page.receive_output(timeout=5))["type"] != "websocket.close":
+            pass
+    assert message["code"] == 4403
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert record["listeners"] == []  # not listed as listening for the rest of the call
+
+
+@pytest.mark.parametrize("kind", [[], {}, None, 7, "whisper "])
+async def test_an_action_of_a_strange_type_is_refused_and_the_held_call_stays_held(
+    asha: Customer, live: FakeLiveServer, kind: Any
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+
+    await arjun.send({"type": kind})
+    refused = await arjun.next_event("error")
+    await arjun.speak(tone(440, 0.5, 16_000))
+
+    assert refused["code"] == "unknown_type"
+    await call.wait_for_audio(int(0.4 * 48_000))  # the page still talks to the customer
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_flood_of_actions_is_refused_and_listening_again_is_not_recorded_again(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    session = live.session
+    await session.wait_for_note()  # the greeting
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+
+    for _ in range(5):
+        await meera.send({"type": "listen"})
+    for n in range(20):
+        await meera.send({"type": "whisper", "text": f"note {n}"})
+    await meera.until_quiet(0.5)
+
+    refused = [e for e in meera.events if e["type"] == "error"]
+    assert refused and {e["code"] for e in refused} == {"rate_limited"}
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    kinds = [e["kind"] for e in record["staff_events"]]
+    assert kinds.count("listen") == 1
+    assert len(kinds) <= 10 + 1  # the burst, and what trickled in meanwhile
+
+
+async def test_odd_length_microphone_frames_reach_the_customer_as_clean_samples(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Frames travel joined when the page's sender is behind: one odd byte would shift every
+    sample after it (full-scale noise to the customer), so each frame is trimmed whole."""
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await asyncio.sleep(2.2)  # where the call is gets looked up again: frames queue meanwhile
+    voice = tone(440, 1.0, 16_000)
+
+    for start in range(0, len(voice), 640):
+        await arjun.communicator.send_to(bytes_data=voice[start : start + 640] + b"\0")
+    heard = await call.wait_for_audio(int(0.8 * 48_000))
+
+    samples = np.frombuffer(heard[-38_400:], "<i2")
+    assert np.abs(samples.astype(int)).max() < 9_000  # the tone's 8,000, no full-scale clicks
+    assert dominant_hz(heard[-32_000:], 24_000) == pytest.approx(440, abs=5)
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
 

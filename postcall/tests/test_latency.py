@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from postcall.latency import AudioClock, Turn, TurnTracker
+from postcall.observer import CallObserver
+from realtime import live_protocol as lp
 
 
 def test_a_turn_measures_from_the_end_of_speech_to_the_first_agent_audio() -> None:
@@ -80,3 +84,32 @@ def test_the_audio_clock_maps_stream_offsets_to_arrival_times() -> None:
     assert clock.arrival(3.0) is None  # not received yet
     clock.restart()
     assert clock.arrival(0.5) is None
+
+
+def test_a_turn_after_a_colleague_held_the_call_is_measured_from_the_customers_speech(
+    settings: Any,
+) -> None:
+    """While a person holds the call the model hears nothing, so its speech offsets count
+    only the audio it heard: the minute of the hold must not stretch the next turn."""
+    settings.RECORD_CALLS = False
+    now = [0.0]
+    observer = CallObserver(call_id="CALL-HOLD", channel="web", clock=lambda: now[0])
+    heard = 0.0  # seconds of audio the model received
+
+    def customer_audio(seconds: float, *, to_model: bool) -> None:
+        nonlocal heard
+        for _ in range(round(seconds / 0.02)):
+            now[0] += 0.02
+            observer.caller_audio(b"\x00\x00" * 320, at=now[0], to_model=to_model)
+            heard += 0.02 if to_model else 0.0
+
+    customer_audio(5, to_model=True)  # talking with the agent
+    customer_audio(60, to_model=False)  # a colleague holds the call, then hands it back
+    observer.on_live_event(lp.VoiceActivity(start=True, offset_s=heard), at=now[0])
+    customer_audio(2, to_model=True)
+    observer.on_live_event(lp.VoiceActivity(start=False, offset_s=heard), at=now[0] + 0.3)
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=now[0] + 0.8)
+    observer.on_live_event(lp.TurnComplete(), at=now[0] + 2)
+
+    [turn] = observer.turns.turns
+    assert (turn.first_audio_ms, turn.user_ms) == (800, 2000)

@@ -254,6 +254,7 @@ class TwilioConsumer(AudioConsumer):
     async def let_go(self) -> None:
         """Another stream, or another process, carries the call on: close this stream, and
         Twilio asks /twilio/voice where to go next (the call's <Connect action>)."""
+        self.session = None  # whatever this stream sends from now on is not the call's
         await self.close()
 
     async def hang_up(self) -> None:

@@ -139,6 +139,21 @@ async def test_a_record_whose_lists_are_full_counts_what_it_dropped(db: Any) -> 
     assert stored["dropped"] == {"transcript": 3}
 
 
+async def test_a_flood_of_routine_staff_events_leaves_room_for_a_take_over(db: Any) -> None:
+    record = call_record.CallRecord(call_id="CALL-staff", user_id=None, channel="web")
+    await record.open()
+    for n in range(call_record.MAX_EVENTS):
+        record.add_event("staff_events", {"kind": "whisper", "text": f"w{n}"}, routine=True)
+    record.add_event("staff_events", {"kind": "take_over", "staff": "arjun"})
+    await record.close("caller_left")
+
+    stored = await mongo.async_db().calls.find_one({"call_id": "CALL-staff"})
+    assert stored is not None
+    kinds = [event["kind"] for event in stored["staff_events"]]
+    assert kinds[-1] == "take_over"
+    assert kinds.count("whisper") == call_record.MAX_EVENTS - call_record.RESERVED_EVENTS
+
+
 async def test_a_call_carried_on_by_another_process_is_capped_with_what_it_held(db: Any) -> None:
     first = call_record.CallRecord(call_id="CALL-moved", user_id=None, channel="web")
     await first.open()

@@ -7,43 +7,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from support.events import ESCALATIONS_GROUP
 from support.staff.access import VIEW_TICKETS
-
-FORBIDDEN = 4403
-
-
-@database_sync_to_async
-def _may_watch_queue(user: Any) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and user.is_staff
-        and user.has_perm(VIEW_TICKETS)
-    )
+from support.staff.sockets import FORBIDDEN, PermissionWatch, staff_permissions
 
 
 class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
-        if not await _may_watch_queue(self.scope.get("user")):
+        user = self.scope.get("user")
+        permissions = await staff_permissions(user, (VIEW_TICKETS,))
+        if VIEW_TICKETS not in permissions:
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name)
         self.joined = True
+        self._permission_watch = PermissionWatch(
+            user, (VIEW_TICKETS,), self._permissions_now, seen=permissions
+        )
         await self.accept()
+        self._permission_watch.start()
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
+            self._permission_watch.stop()
             await self.channel_layer.group_discard(ESCALATIONS_GROUP, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The page only listens; anything it sends is ignored."""
+    async def _permissions_now(self, permissions: set[str]) -> None:
+        if VIEW_TICKETS not in permissions:
+            await self.close(code=FORBIDDEN)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """The page only listens; anything it sends is ignored (not even read as JSON: a
+        frame that is not would close the page's own socket)."""
 
     async def escalation_opened(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "escalation", "ticket": event["ticket"]})

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -16,6 +17,7 @@ from django.test import Client
 from support import escalations
 from support.events import announce_escalation
 from support.models import Escalation
+from support.staff import sockets
 from support.staff.routing import staff_websocket_urlpatterns
 from support.tests.staff.conftest import client_for, make_ticket
 
@@ -345,8 +347,6 @@ async def test_queue_page_hears_a_new_escalation(meera_cookie: list[tuple[bytes,
 async def test_queue_pages_hear_claims_and_resolutions(
     meera_cookie: list[tuple[bytes, bytes]], priya_ticket: Any
 ) -> None:
-    from asgiref.sync import sync_to_async
-
     socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
     assert (await socket.connect())[0]
 
@@ -383,3 +383,30 @@ async def test_queue_socket_refuses_another_site(meera_cookie: list[tuple[bytes,
     connected, _ = await socket.connect()
 
     assert not connected
+
+
+async def test_what_a_queue_page_sends_is_ignored_whatever_it_is(
+    meera_cookie: list[tuple[bytes, bytes]], priya_ticket: Any
+) -> None:
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    assert (await socket.connect())[0]
+
+    await socket.send_to(text_data="not json")
+    await socket.send_to(bytes_data=b"\x00\x01")
+    await sync_to_async(escalations.claim)("TKT-AAAAAA", "arjun")
+
+    assert (await socket.receive_json_from(timeout=2))["type"] == "changed"  # still open
+    await socket.disconnect()
+
+
+async def test_a_queue_page_of_a_deactivated_account_is_closed(
+    meera_cookie: list[tuple[bytes, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sockets, "RECHECK_S", 0.1)  # 5 s in production
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    assert (await socket.connect())[0]
+
+    await User.objects.filter(username="meera").aupdate(is_active=False)
+
+    assert (await socket.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect()

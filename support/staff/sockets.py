@@ -1,0 +1,76 @@
+"""What every staff socket shares: who may have it open, asked again while it stays open.
+
+A staff page stays open for hours (the queue, the live calls page, a live call). A permission
+taken away, a group changed or an account deactivated must count on the open sockets too, not
+only on the next page load:
+
+    self.watch = PermissionWatch(user, (MONITOR, TAKE_OVER), self.permissions_now)
+    self.watch.start()      # after accept(); permissions_now(perms) gets them every few seconds
+    self.watch.stop()       # in disconnect()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN = 4403  # the close code of a socket its user may not (or may no longer) have
+RECHECK_S = 5.0  # how often an open socket asks the database again
+
+
+@database_sync_to_async
+def staff_permissions(user: Any, perms: Iterable[str], *, fresh: bool = False) -> set[str]:
+    """Which of `perms` `user` has: none unless an active staff member. `fresh`: as the
+    database says now, not as the user was when the socket opened."""
+    if fresh and user is not None and user.is_authenticated:
+        user = get_user_model()._default_manager.filter(pk=user.pk).first()
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        return set()
+    return {p for p in perms if user.has_perm(p)}
+
+
+class PermissionWatch:
+    """Every RECHECK_S, `user`'s permissions among `perms`, read afresh, given to `changed`
+    (only when they differ from the last seen), until stopped."""
+
+    def __init__(
+        self,
+        user: Any,
+        perms: Iterable[str],
+        changed: Callable[[set[str]], Awaitable[None]],
+        seen: set[str],
+    ) -> None:
+        self._user = user
+        self._perms = tuple(perms)
+        self._changed = changed
+        self._seen = seen
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="staff permissions")
+
+    def stop(self) -> None:
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_S)
+            try:
+                now = await staff_permissions(self._user, self._perms, fresh=True)
+            except (DatabaseError, PyMongoError):  # a blip: ask again next time, keep the page
+                log.warning("could not read the permissions of a staff socket", exc_info=True)
+                continue
+            if now != self._seen:
+                self._seen = now
+                await self._changed(now)
