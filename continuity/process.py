@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -65,8 +66,15 @@ class _ProcessChannel:
             self.name = await layer.new_channel()
             self._loop = loop
             self._handlers.clear()
-            self._reader = loop.create_task(self._read(self.name), name="process channel")
-            self._alive = loop.create_task(self._say_alive(self.name), name="process alive")
+            # The process's own tasks, not the call's that happened to start them (its id
+            # would be on every line they log: postcall/logs.py).
+            own = contextvars.Context()
+            self._reader = loop.create_task(
+                self._read(self.name), name="process channel", context=own
+            )
+            self._alive = loop.create_task(
+                self._say_alive(self.name), name="process alive", context=own.copy()
+            )
         return self.name
 
     async def _say_alive(self, name: str) -> None:

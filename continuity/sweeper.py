@@ -8,6 +8,7 @@ The work is idempotent, so every process running it at once is fine."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from datetime import UTC, datetime
 
@@ -31,7 +32,10 @@ def ensure_sweeping() -> None:
     task = _sweepers.get(loop)
     if task is None or task.done():
         _sweepers.clear()  # other loops' (tests) are over
-        _sweepers[loop] = loop.create_task(_sweep_forever(), name="call sweeper")
+        # The process's, not the call's that happened to start it (postcall/logs.py).
+        _sweepers[loop] = loop.create_task(
+            _sweep_forever(), name="call sweeper", context=contextvars.Context()
+        )
 
 
 async def sweep_once() -> int:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
+from continuity import sweeper
 from continuity.sweeper import sweep_once
 from livestaff.link import LIVE_CALLS_GROUP, call_group
-from postcall import summary
+from postcall import logs, summary
 from realtime.call_record import now as utcnow
 from support import mongo
 
@@ -110,3 +111,26 @@ async def test_staff_pages_on_a_call_the_sweeper_ended_are_told_it_ended(setting
         "type": "live.event", "event": {"type": "ended", "reason": "caller_left"}}  # fmt: skip
     assert await asyncio.wait_for(layer.receive(live_calls), 2) == {
         "type": "live.call", "call": {"call_id": "CALL-left", "ended": True}}  # fmt: skip
+
+
+async def test_the_sweeper_logs_as_the_process_not_as_the_call_that_started_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first call on a process starts the sweeper: its lines (and the summaries it asks
+    for) must not all carry that call's id."""
+    seen: list[str | None] = []
+
+    async def sweep_forever() -> None:
+        seen.append(logs.call_id.get())
+
+    monkeypatch.setattr(sweeper, "_sweep_forever", sweep_forever)
+    monkeypatch.setattr(sweeper, "_sweepers", {})
+
+    async def a_call_starts() -> None:
+        logs.call_id.set("CALL-first")  # as CallObserver does for the call's task
+        sweeper.ensure_sweeping()
+
+    await asyncio.create_task(a_call_starts())
+    await asyncio.sleep(0.01)
+
+    assert seen == [None]
