@@ -157,7 +157,7 @@ async def _scheduled_that_day(db: AsyncDatabase[Document], callback: Document) -
     return await db.callbacks.find_one(
         {"user_id": callback["user_id"], "local_date": callback["local_date"],
          "status": SCHEDULED},
-        {"_id": 0, "callback_id": 1, "slot_start": 1},
+        {"_id": 0, "callback_id": 1, "slot_start": 1, "reason": 1, "phone": 1, "ticket_id": 1},
     )  # fmt: skip
 
 

@@ -162,17 +162,25 @@ async def schedule_callback(
     try:
         booked = await booking.book(db, callback, hours.capacity)
     except booking.AlreadyScheduled as already:
+        if already.existing is not None and already.existing["slot_start"] == start:
+            # This very booking, asked for again (the model retried): it stands.
+            return {**_confirmed(already.existing, now, hours), "already_booked": True}
         message = _already_message(already.existing, now, hours)
         raise ToolError(Reason.ALREADY_SCHEDULED, message) from None
     except booking.SlotTaken:
         raise ToolError(
             Reason.SLOT_UNAVAILABLE, problem_message(SlotProblem.FULL, start, hours)
         ) from None
+    return _confirmed(booked, now, hours)
+
+
+def _confirmed(doc: Document, now: datetime, hours: Hours) -> Result:
+    """schedule_callback's answer for the booked callback `doc`."""
     return {
-        **_booked(booked, now, hours),
-        "number_ending": phone[-4:],
+        **_booked(doc, now, hours),
+        "number_ending": str(doc.get("phone", ""))[-4:],
         "status": booking.SCHEDULED,
-        "ticket_id": ticket,
+        "ticket_id": doc.get("ticket_id"),
     }
 
 

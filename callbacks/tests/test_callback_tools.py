@@ -228,6 +228,17 @@ async def test_a_second_callback_the_same_day_is_refused_naming_the_first(
     assert other_day["ok"] is True
 
 
+async def test_the_same_booking_asked_for_again_is_confirmed_not_refused(asha: Customer) -> None:
+    """The model may call the tool twice for one request (a retry, a reconnect)."""
+    first = await book(ASHA, slot(hour=10))
+
+    again = await book(ASHA, slot(hour=10))
+
+    assert again["ok"] is True and again["already_booked"] is True
+    assert {k: v for k, v in again.items() if k != "already_booked"} == first
+    assert len(await callbacks_in_db(user_id=101)) == 1
+
+
 async def test_a_slot_start_the_tool_cannot_read_is_refused(asha: Customer) -> None:
     result = await run_tool(
         "schedule_callback", {"slot_start": "tomorrow at ten", "reason": "x"}, ASHA
