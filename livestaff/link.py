@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 LIVE_CALLS_GROUP = "live-calls"  # the live calls page (/staff/live/)
 QUEUE_LIMIT = 500  # messages waiting for the channel layer, per call (audio first to go)
 BATCH_FRAMES = 25  # audio frames for one listener that may travel as one message (~0.5 s)
+CLOSE_DRAIN_S = 2.0  # what a call's link still sends when the call is over here
 
 
 def call_group(call_id: str) -> str:
@@ -63,7 +64,7 @@ class StaffVoice:
         self.dropped_bytes = 0
 
     def put(self, pcm: bytes) -> None:
-        if self._sender is None:
+        if self._sender is None or self._sender.done():  # started, or started again
             self._sender = asyncio.create_task(self._send_all(), name=f"{self.call_id} staff voice")
         self._pending += pcm
         excess = len(self._pending) - int(self.RATE * 2 * self.MAX_BACKLOG_S)
@@ -100,6 +101,8 @@ class StaffLink:
         self.listeners: dict[str, str] = {}  # a listening page's channel -> its staff member
         self._queue: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing queued nor on its way
+        self._idle.set()
         self._sender: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -107,10 +110,16 @@ class StaffLink:
         self._sender = asyncio.create_task(self._send_all(), name=f"{self.call_id} staff link")
 
     async def close(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        """Stop, once what is queued went out (the call's last state and `ended`, which the
+        pages and the live calls page must hear), or after CLOSE_DRAIN_S."""
+        if self._sender is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_DRAIN_S):
+                await self._idle.wait()
+        self._sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sender
 
     def listening(self) -> list[str]:
         """Who listens (each staff member once, however many of their pages do)."""
@@ -149,6 +158,7 @@ class StaffLink:
         if len(self._queue) >= QUEUE_LIMIT:
             self._drop_one()
         self._queue.append((kind, target, message, patience))
+        self._idle.clear()
         self._wake.set()
 
     def _drop_one(self) -> None:
@@ -187,3 +197,4 @@ class StaffLink:
                     await send_to_group(target, message, patience_s=patience)
                 else:
                     await send_to_channel(target, message, patience_s=patience)
+            self._idle.set()

@@ -17,7 +17,10 @@ def metrics_allowed(
         return None
     if token:
         scheme, _, given = authorization.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
+        # As bytes: compare_digest raises on a str with anything but ASCII in it.
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
             return True
     if networks and client_ip:
         try:

@@ -4,7 +4,8 @@
 
 The first rule that applies wins, most consequential first: a call whose agent failed, or that
 went to a person, is that whatever else happened; then work left for later (a ticket, a
-callback); then what the agent settled itself (a refund, a complaint, an answer); a call where
+callback); then what the agent settled itself (a refund, a complaint); a call cut off by a
+failure of ours settled nothing else, so its agent was unavailable; then an answer; a call where
 nobody got an answer is abandoned.
 """
 
@@ -47,6 +48,11 @@ LABELS = {
 # end_reason values (realtime/) that mean the call left the agent for a person.
 TRANSFER_END_REASONS = frozenset({"transferred_to_human", "transferred"})
 AGENT_FAILURE_END_REASONS = frozenset({"agent_unavailable"})
+# end_reason values for a call cut off by a failure of our own: a task of the call failed
+# (realtime/call_session.py), or its process died and the sweeper ended it (continuity/). What
+# the agent settled before stands (a ticket, a callback, a refund, a complaint); short of that
+# the customer was not served, whatever the agent had said.
+CUT_OFF_END_REASONS = frozenset({"server_error", "lost"})
 # Information tools: a successful one means the customer was told something real.
 INFO_TOOLS = frozenset(
     {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
@@ -98,7 +104,9 @@ def _callbacks_kept(tool_calls: Iterable[Mapping[str, Any]]) -> set[str]:
         if entry.get("name") == "schedule_callback":
             booked.add(str((entry.get("result") or {}).get("callback_id")))
         elif entry.get("name") == "cancel_callback":
-            booked.discard(str((entry.get("args") or {}).get("callback_id")))
+            # The id the tool cancelled: the model's argument may be spoken ("cbk 7kq2xd").
+            cancelled = (entry.get("result") or {}).get("callback_id")
+            booked.discard(str(cancelled or (entry.get("args") or {}).get("callback_id")))
     return booked
 
 
@@ -126,6 +134,8 @@ def outcome(facts: CallFacts) -> Outcome:
         return Outcome.RESOLVED_REFUND
     if facts.ok("file_complaint"):
         return Outcome.COMPLAINT_FILED
+    if facts.end_reason in CUT_OFF_END_REASONS:
+        return Outcome.AGENT_UNAVAILABLE
     if facts.agent_answered or any(facts.ok(tool) for tool in INFO_TOOLS):
         return Outcome.RESOLVED_INFO
     return Outcome.ABANDONED

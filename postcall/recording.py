@@ -111,6 +111,8 @@ class Timeline:
 
     def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
         pcm = pcm[: len(pcm) & ~1]
+        if not pcm:  # an empty frame (or a lone byte): nothing to place, nothing to resample
+            return
         if rate != AGENT_RATE:  # staff speech (16 kHz) on the agent's side
             pcm = _upsample_16k_to_24k(np.frombuffer(pcm, "<i2")).tobytes()
         track = self.agent_track

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,7 +209,51 @@ def find_recordings(call_id: str) -> list[dict[str, Any]]:
 def open_recording(call_id: str, part: int = 1) -> gridfs.GridOut | None:
     """Part `part` (from 1) of the call's recording, readable and seekable: one still being
     written as far as its chunks go, one whose writer died repaired first. None if the call
-    has no such part."""
+    has no such part. Only for a finished recording: GridFS's reader breaks on the last chunk
+    of one being written, which grows meanwhile (players use `recording_part`)."""
+    found = _brought_up_to_date(call_id, part)
+    return None if found is None else bucket().open_download_stream(found["_id"])
+
+
+@dataclass(frozen=True)
+class RecordingPart:
+    """A recording part as far as it was written when looked at (`length` bytes): what its
+    writer appends later is not part of it."""
+
+    file_id: ObjectId
+    length: int
+    chunk_size: int
+
+    def read(self, first: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes `first` to `end` (exclusive; the length by default), a chunk at a time. The
+        last chunk of a recording still being written is rewritten as it grows: only its
+        first bytes, never changed, are read."""
+        end = self.length if end is None else min(end, self.length)
+        if first >= end:
+            return
+        found = mongo.sync_db()[f"{BUCKET}.chunks"].find(
+            {"files_id": self.file_id,
+             "n": {"$gte": first // self.chunk_size, "$lte": (end - 1) // self.chunk_size}},
+            {"n": 1, "data": 1}, sort=[("n", 1)],
+        )  # fmt: skip
+        for chunk in found:
+            start = int(chunk["n"]) * self.chunk_size
+            yield bytes(chunk["data"][max(0, first - start) : end - start])
+
+
+def recording_part(call_id: str, part: int = 1) -> RecordingPart | None:
+    """Part `part` (from 1) of the call's recording, to play: finished, still being written
+    (as far as its chunks go now), or repaired first if its writer died. None if the call has
+    no such part."""
+    found = _brought_up_to_date(call_id, part)
+    if found is None:
+        return None
+    return RecordingPart(found["_id"], int(found["length"]), int(found["chunkSize"]))
+
+
+def _brought_up_to_date(call_id: str, part: int) -> dict[str, Any] | None:
+    """The part's `files` document with its `length` as far as its chunks go: the writer
+    brings it up to date only every FILES_EVERY_S; one whose writer died is repaired."""
     parts = find_recordings(call_id)
     if not 1 <= part <= len(parts):
         return None
@@ -217,13 +262,14 @@ def open_recording(call_id: str, part: int = 1) -> gridfs.GridOut | None:
     if not metadata.get("complete"):
         updated = metadata.get("updated_at")
         if updated and updated < _now() - STALE_AFTER:
-            repair(found["_id"])
-        else:  # the writer brings `length` up to date only every FILES_EVERY_S
+            found["length"] = repair(found["_id"])
+        else:
             length = _written_length(found["_id"])
             mongo.sync_db()[f"{BUCKET}.files"].update_one(
                 {"_id": found["_id"], "length": {"$lt": length}}, {"$set": {"length": length}}
             )
-    return bucket().open_download_stream(found["_id"])
+            found["length"] = max(int(found["length"]), length)
+    return found
 
 
 def _written_length(file_id: ObjectId) -> int:

@@ -192,27 +192,47 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def summarize_call(call_id: str) -> dict[str, Any] | None:
-    """(Re)write the call's `summary`; None when there is no such ended call."""
+    """(Re)write the call's `summary`; None when there is no such ended call. A model's
+    summary is kept when summarising again fails, with the failure beside it (`last_error`)."""
     from support import mongo
 
     calls = mongo.async_db().calls
     call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
     if call is None:
         return None
-    written = await summarize(call)
+    written = kept_or_new(call.get("summary"), await summarize(call))
     await calls.update_one({"call_id": call_id}, {"$set": {"summary": written}})
     return written
 
 
-_running: set[asyncio.Task[Any]] = set()
+def kept_or_new(before: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """The summary to store: `new`, unless it is the stand-in for a model that failed and the
+    call already has the model's own summary (better than the one line). Pure."""
+    if "error" in new and isinstance(before, Mapping) and before.get("source") == "model":
+        return {**before, "last_error": new["error"]}
+    return new
+
+
+# One task per call: asking again while one runs (the button clicked twice, or during the
+# automatic run) joins it instead of paying the model twice.
+_running: dict[str, asyncio.Task[Any]] = {}
 
 
 def schedule(call_id: str) -> asyncio.Task[Any]:
-    """Summarize in the background on this loop (never on the call's path)."""
+    """Summarize in the background on this loop (never on the call's path); the call's task
+    already running on this loop, if any."""
+    running = _running.get(call_id)
+    if running and not running.done() and running.get_loop() is asyncio.get_running_loop():
+        return running
     task = asyncio.create_task(_summarize_logged(call_id), name=f"{call_id} summary")
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    _running[call_id] = task
+    task.add_done_callback(lambda done: _forget(call_id, done))
     return task
+
+
+def _forget(call_id: str, task: asyncio.Task[Any]) -> None:
+    if _running.get(call_id) is task:
+        del _running[call_id]
 
 
 async def _summarize_logged(call_id: str) -> None:
@@ -222,8 +242,54 @@ async def _summarize_logged(call_id: str) -> None:
         log.warning("call %s: could not write its summary: %s", call_id, error)
 
 
+def _on_this_loop() -> dict[str, asyncio.Task[Any]]:
+    loop = asyncio.get_running_loop()
+    return {
+        call_id: task
+        for call_id, task in _running.items()
+        if task.get_loop() is loop and not task.done()
+    }
+
+
 async def pending() -> None:
     """Wait for the summaries running in the background on this loop (tests, shutdown)."""
-    loop = asyncio.get_running_loop()
-    while mine := [task for task in _running if task.get_loop() is loop]:
-        await asyncio.gather(*mine, return_exceptions=True)
+    while mine := _on_this_loop():
+        await asyncio.gather(*mine.values(), return_exceptions=True)
+
+
+# At shutdown, how long the stand-ins for the summaries cut short get to be written.
+STAND_IN_WAIT_S = 1.0
+
+
+async def finish_pending(timeout_s: float) -> None:
+    """At shutdown: wait up to `timeout_s` for the summaries running on this loop, then stop
+    those still running and write the stand-in for each of their calls still without a
+    summary, so that no ended call is left with none."""
+    mine = _on_this_loop()
+    if not mine:
+        return
+    _, left = await asyncio.wait(mine.values(), timeout=timeout_s)
+    late = [call_id for call_id, task in mine.items() if task in left]
+    for call_id in late:
+        mine[call_id].cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    if late:
+        log.warning("stopping before the summary of %d call(s) was written: %s",
+                    len(late), ", ".join(late))  # fmt: skip
+        try:
+            async with asyncio.timeout(STAND_IN_WAIT_S):
+                for call_id in late:
+                    await _write_stand_in(call_id, "the server stopped before the model answered")
+        except (TimeoutError, PyMongoError) as error:
+            log.warning("could not write the stand-in summaries: %r", error)
+
+
+async def _write_stand_in(call_id: str, reason: str) -> None:
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    unsummarised = {"call_id": call_id, "ended_at": {"$ne": None}, "summary": {"$exists": False}}
+    call = await calls.find_one(unsummarised)
+    if call is not None:
+        stand_in = {**account(call), "error": reason}
+        await calls.update_one(unsummarised, {"$set": {"summary": stand_in}})

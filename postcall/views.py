@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -61,13 +60,13 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
     """Part `part` of the call's recording (Ogg Opus; most calls have one part), with byte
     ranges so a player can seek."""
     _require(request, DOWNLOAD_RECORDINGS)
-    found = store.open_recording(call_id, part)
+    found = store.recording_part(call_id, part)
     if found is None:
         raise Http404("This call has no recording.")
-    size = found.length
+    size = found.length  # of a call in progress: as far as it goes now
     match = RANGE.match(request.headers.get("Range", ""))
     if match is None or (not match[1] and not match[2]):
-        response: HttpResponseBase = FileResponse(found, content_type=store.CONTENT_TYPE)
+        response = StreamingHttpResponse(found.read(), content_type=store.CONTENT_TYPE)
         response["Content-Length"] = str(size)
     else:
         first = int(match[1]) if match[1] else max(0, size - int(match[2]))
@@ -76,8 +75,7 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
             refused = HttpResponse(status=416)
             refused["Content-Range"] = f"bytes */{size}"
             return refused
-        found.seek(first)
-        response = StreamingHttpResponse([found.read(last - first + 1)], status=206,
+        response = StreamingHttpResponse(found.read(first, last + 1), status=206,
                                          content_type=store.CONTENT_TYPE)  # fmt: skip
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)

@@ -51,23 +51,30 @@ def let_the_event_loop_in_promptly() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
-# At shutdown, how long calls still ending get to write their records before the client closes.
+# At shutdown, how long calls still ending get to write their records before the client closes,
+# then how long their summaries get (those not written by then get the stand-in).
 ENDING_CALLS_WAIT_S = 5.0
+SUMMARIES_WAIT_S = 2.0
+
+
+async def close_when_written() -> None:
+    """Close the async MongoDB client once the calls still ending here have written their
+    records and their summaries (each bounded)."""
+    from postcall import summary
+    from realtime.call_session import ending_calls_finished
+
+    await ending_calls_finished(timeout_s=ENDING_CALLS_WAIT_S)
+    await summary.finish_pending(timeout_s=SUMMARIES_WAIT_S)
+    await mongo.close_async_client()
 
 
 def close_clients_at_shutdown() -> None:
     """Close the async MongoDB client before the event loop stops (a Twisted trigger), once
-    the calls still ending here have written their records."""
+    the calls still ending here have written their records (`close_when_written`)."""
     if "twisted.internet.reactor" not in sys.modules:
         return
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
-
-    from realtime.call_session import ending_calls_finished
-
-    async def close_when_written() -> None:
-        await ending_calls_finished(timeout_s=ENDING_CALLS_WAIT_S)
-        await mongo.close_async_client()
 
     def close() -> Deferred[None]:
         return Deferred.fromFuture(asyncio.ensure_future(close_when_written()))

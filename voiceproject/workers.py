@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import multiprocess
+
 from voiceproject import balancer
 from voiceproject.embedded_db import free_port
 from voiceproject.redis_server import LocalRedis, LocalRedisError
@@ -273,6 +275,7 @@ class Supervisor:
 
     async def watch(self, worker: Worker) -> None:
         code = await worker.process.wait()
+        self.forget_metrics(worker)
         if worker.pid in self.retiring or self.stopping.is_set():
             return
         if self.slots.get(worker.name) is not worker:
@@ -283,6 +286,13 @@ class Supervisor:
         log.warning("worker %s (pid %d) exited with code %s; starting it again in %.0f s",
                     worker.name, worker.pid, code, pause)  # fmt: skip
         await self.replace(worker.name, pause)
+
+    def forget_metrics(self, worker: Worker) -> None:
+        """An exited worker's live gauges (calls in progress) stop counting in the metrics the
+        workers share; its own exit does that only when it ends normally."""
+        shared = self.env.get("PROMETHEUS_MULTIPROC_DIR")
+        if shared:
+            multiprocess.mark_process_dead(worker.pid, shared)
 
     async def replace(self, name: str, pause: float = 0.0) -> None:
         """Start a new process for slot `name` and point HAProxy at it; retry until it
@@ -355,6 +365,7 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.kill()
                 await worker.process.wait()
+        self.forget_metrics(worker)  # its watcher may be cancelled first, at shutdown
 
     # --- the balancer -----------------------------------------------------------------------
 

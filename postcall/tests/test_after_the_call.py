@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
+from pymongo.errors import PyMongoError
 
 from bench.quiet_gc import collector_paused as paused
 from postcall import metrics, store, summary
@@ -175,6 +176,39 @@ async def test_without_live_signals_the_servers_detector_times_the_turn_and_the_
     assert right > 10 * left
 
 
+async def test_a_call_whose_recording_cannot_start_goes_on_unrecorded(
+    asha: Customer,
+    live: FakeLiveServer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.RECORD_CALLS = True
+
+    async def refused(self: store.RecordingWriter) -> None:  # the recordings' files insert
+        raise PyMongoError("recordings.files: not primary")
+
+    monkeypatch.setattr(store.RecordingWriter, "open", refused)
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(agent_voice(0.2))
+        await session.send_turn_complete()
+
+    in_progress = metrics.CALLS_IN_PROGRESS.labels("web")
+    before = in_progress._value.get()
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    await call.leave()
+    record = await ended_call(ready["call_id"])
+
+    assert record["end_reason"] == "caller_left" and record["outcome"] == "abandoned"
+    assert in_progress._value.get() == before
+    assert await sync_to_async(store.find_recordings)(ready["call_id"]) == []
+    assert f"call {ready['call_id']}: not recorded" in caplog.text
+
+
 def recording_bytes(call_id: str) -> bytes:
     grid = store.open_recording(call_id)
     assert grid is not None, "no recording"
@@ -227,3 +261,9 @@ async def test_metrics_refuse_without_the_token_and_count_the_call(
     assert (during, in_progress._value.get()) == (before + 1, before)
     assert 'voice_calls_in_progress{channel="web"}' in text
     assert "voice_turn_latency_seconds_count" in text
+
+
+async def test_metrics_refuse_a_token_that_is_not_ascii(settings: Any) -> None:
+    settings.METRICS_TOKEN = "scrape-me"
+    response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer scrapé-me"})
+    assert response.status_code == 401

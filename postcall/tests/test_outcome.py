@@ -39,6 +39,16 @@ CASES = [
     ("a callback was booked then cancelled, nothing else: an answer",
      CallFacts("caller_hung_up", ok("schedule_callback", "cancel_callback"), **TALKED),
      Outcome.RESOLVED_INFO),
+    ("our server failed after the agent answered: the customer was not served",
+     CallFacts("server_error", ok("check_order_status"), **TALKED), Outcome.AGENT_UNAVAILABLE),
+    ("the call's process died and nothing was settled",
+     CallFacts("lost", {}, **TALKED), Outcome.AGENT_UNAVAILABLE),
+    ("the call's process died before anyone spoke: not abandoned by the customer",
+     CallFacts("lost"), Outcome.AGENT_UNAVAILABLE),
+    ("the call's process died after a ticket was opened: the ticket stands",
+     CallFacts("lost", ok("escalate_to_human"), **TALKED), Outcome.ESCALATED),
+    ("our server failed after a refund was made: the refund stands",
+     CallFacts("server_error", ok("initiate_refund"), **TALKED), Outcome.RESOLVED_REFUND),
     ("a refund was made",
      CallFacts("caller_hung_up", ok("get_order_details", "initiate_refund"), **TALKED),
      Outcome.RESOLVED_REFUND),
@@ -102,13 +112,18 @@ def test_a_callback_is_scheduled_when_one_booked_on_the_call_is_still_on() -> No
     def booked(callback_id: str) -> dict[str, Any]:
         return {"name": "schedule_callback", "ok": True, "result": {"callback_id": callback_id}}
 
-    def cancelled(callback_id: str) -> dict[str, Any]:
-        return {"name": "cancel_callback", "ok": True, "args": {"callback_id": callback_id}}
+    def cancelled(callback_id: str, said: str | None = None) -> dict[str, Any]:
+        # The record keeps the model's own argument, which may be spoken ("cbk 7kq2xd").
+        return {"name": "cancel_callback", "ok": True,
+                "args": {"callback_id": said or callback_id},
+                "result": {"ok": True, "callback_id": callback_id}}  # fmt: skip
 
     moved = record(tool_calls=[cancelled("CBK-EARLIER"), booked("CBK-NEW")])
     withdrawn = record(tool_calls=[booked("CBK-NEW"), cancelled("CBK-NEW")])
+    by_ear = record(tool_calls=[booked("CBK-7KQ2XD"), cancelled("CBK-7KQ2XD", "cbk 7kq2xd")])
     refused = record(tool_calls=[{**booked("CBK-NEW"), "ok": False}])
 
     assert outcome(CallFacts.from_record(moved)) == Outcome.CALLBACK_SCHEDULED
     assert outcome(CallFacts.from_record(withdrawn)) != Outcome.CALLBACK_SCHEDULED
+    assert outcome(CallFacts.from_record(by_ear)) != Outcome.CALLBACK_SCHEDULED
     assert outcome(CallFacts.from_record(refused)) != Outcome.CALLBACK_SCHEDULED

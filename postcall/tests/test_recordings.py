@@ -98,6 +98,29 @@ def test_a_recording_still_being_written_reads_as_far_as_its_chunks_go(
     assert files.find_one({"_id": writer.file_id})["metadata"]["complete"] is False  # type: ignore[index]
 
 
+def test_a_recording_plays_while_its_call_goes_on(transactional_db: Any) -> None:
+    writer = store.RecordingWriter("CALL-1", channel="web")
+
+    async def written(data: bytes, *, first: bool = False) -> None:
+        if first:
+            await writer.open()
+        await writer.append(data)  # every half second: the last chunk is rewritten longer
+        await mongo.close_async_client()
+
+    async_to_sync(written)(AUDIO[:10_000], first=True)
+    client = staff(can_download=True)
+
+    playing = client.get(URL)
+    async_to_sync(written)(AUDIO[10_000:15_000])  # while the player is still downloading
+
+    assert playing.status_code == 200 and playing["Content-Length"] == "10000"
+    assert b"".join(playing.streaming_content) == AUDIO[:10_000]  # type: ignore[attr-defined]
+    seeking = client.get(URL, headers={"Range": "bytes=9000-"})
+    async_to_sync(written)(AUDIO[15_000:20_000])
+    assert seeking.status_code == 206 and seeking["Content-Range"] == "bytes 9000-14999/15000"
+    assert b"".join(seeking.streaming_content) == AUDIO[9000:15_000]  # type: ignore[attr-defined]
+
+
 def test_a_recording_whose_writer_died_is_repaired_when_read(transactional_db: Any) -> None:
     writer = write("CALL-1", final=False)
     files = mongo.sync_db()["recordings.files"]

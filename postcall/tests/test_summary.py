@@ -1,9 +1,11 @@
 """The call summary against a local fake of the Gemini REST endpoint (the SDK's base_url
-pointed at it): a good answer, a malformed one, a slow one, and no key at all."""
+pointed at it): a good answer, a malformed one, a slow one, and no key at all; then on a call
+record: summarising again, and asking twice at once."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from postcall import summary
+from support import mongo
 
 CALL = {
     "call_id": "CALL-1",
@@ -150,3 +153,57 @@ def test_an_escalated_call_says_who_should_act() -> None:
     assert written["text"] == "Escalated to a person: opened ticket TKT-9."
     assert written["follow_up"] == "A colleague should pick up ticket TKT-9."
     assert written["resolved"] is False
+
+
+# --- on the call record ---------------------------------------------------------------------------
+
+on_the_database = pytest.mark.django_db(transaction=True)
+WRITTEN = {**GOOD, "source": "model", "model": "gemini-3.5-flash-lite"}
+
+
+async def ended_call(call_id: str, **fields: Any) -> None:
+    ended = dt.datetime.now(dt.UTC)
+    await mongo.async_db().calls.insert_one({
+        **CALL, "call_id": call_id, "user_id": 7, "channel": "web",
+        "started_at": ended - dt.timedelta(minutes=2), "ended_at": ended, **fields,
+    })  # fmt: skip
+
+
+async def summary_of(call_id: str) -> Any:
+    return ((await mongo.async_db().calls.find_one({"call_id": call_id})) or {}).get("summary")
+
+
+@on_the_database
+async def test_summarising_again_keeps_the_models_summary_when_the_model_fails(
+    gemini: FakeGemini,
+) -> None:
+    await ended_call("CALL-1", summary=WRITTEN)
+    gemini.answer = "not json"  # the model misbehaves (or is down) when staff ask again
+
+    await summary.summarize_call("CALL-1")
+
+    kept = await summary_of("CALL-1")
+    assert {**kept, "last_error": None} == {**WRITTEN, "last_error": None}
+    assert "off the schema" in kept["last_error"]
+    gemini.answer = json.dumps({**GOOD, "text": "Refunded in full; the customer thanked us."})
+    await summary.summarize_call("CALL-1")  # and once it answers again, the new one
+    assert await summary_of("CALL-1") == {**WRITTEN, "text": "Refunded in full; the customer "
+                                          "thanked us."}  # fmt: skip
+
+
+@on_the_database
+async def test_asking_again_while_the_summary_is_being_written_asks_the_model_once(
+    gemini: FakeGemini,
+) -> None:
+    await ended_call("CALL-1")
+    gemini.delay_s = 0.2
+
+    first = summary.schedule("CALL-1")  # the call ended
+    again = summary.schedule("CALL-1")  # and a colleague clicked Summarise again meanwhile
+    await summary.pending()
+
+    assert again is first and len(gemini.requests) == 1
+    assert await summary_of("CALL-1") == WRITTEN
+    summary.schedule("CALL-1")  # once it is written, asking again asks again
+    await summary.pending()
+    assert len(gemini.requests) == 2

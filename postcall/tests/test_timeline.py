@@ -103,3 +103,15 @@ def test_calls_started_together_encode_their_recordings_at_different_moments() -
     assert all(0 <= phase < FLUSH_INTERVAL_S for phase in phases)
     assert len(phases) >= 45  # spread over the second, not bunched
     assert max(phases) - min(phases) > 0.8 * FLUSH_INTERVAL_S
+
+
+def test_an_empty_or_one_byte_staff_frame_is_ignored() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.agent(b"", at=0.02, rate=16_000)  # a staff member's browser sent nothing
+    timeline.agent(b"\x01", at=0.04, rate=16_000)  # or half a sample
+    timeline.agent(pcm(4, 320), at=0.06, rate=16_000)  # then 20 ms of speech
+
+    _, agent = timeline.settled(0.1)
+
+    assert not agent[:1440].any()
+    assert agent[1440:1920].tolist() == [4] * 480  # 20 ms at 24 kHz, from 60 ms on

@@ -94,6 +94,8 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
     source = stored.get("source")
     if source == "model":
         said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
+        if stored.get("last_error"):  # kept: summarising it again failed
+            said += f" Summarising again failed ({stored['last_error']})."
     elif stored.get("error"):
         said = (f"The summary model failed ({stored['error']}); this line comes from what "
                 "the agent's tools did.")  # fmt: skip

@@ -28,6 +28,9 @@ END_REASON_LABELS = {
     "max_duration": "Reached the maximum length",
     "call_over": "Call over",
     "error": "Ended by an error",
+    "server_error": "Ended by an error on our side",
+    "lost": "Cut off (its server stopped)",
+    "ended_by_staff": "Ended by a colleague",
 }
 
 CHANNEL_LABELS = {"web": "Web", "phone": "Phone"}

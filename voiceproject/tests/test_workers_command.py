@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from websockets.asyncio.client import ClientConnection, connect
 
 from voiceproject.balancer import health_check_host, local_config, runtime_command, server_states
@@ -31,7 +33,7 @@ from voiceproject.embedded_db import free_port
 from voiceproject.redis_server import LocalRedis
 from voiceproject.settings import BASE_DIR
 from voiceproject.tests.live_server import WorkersCommand, server_environment
-from voiceproject.workers import STAFF_NICE, parse_options
+from voiceproject.workers import STAFF_NICE, Supervisor, Worker, parse_options
 
 HELD_CALLS_APP = "voiceproject.tests.held_calls_app:application"
 StartWorkers = Callable[..., WorkersCommand]
@@ -188,6 +190,43 @@ def test_several_workers_without_a_shared_channel_layer_are_refused(
     assert result.returncode == 1
     assert "voiceproject.E010" in result.stderr and "CHANNEL_LAYERS_URL" in result.stderr
     assert not (tmp_path / "workers.json").exists()
+
+
+# --- A worker's metrics when it dies ------------------------------------------------------------
+
+# A worker as far as the metrics go: it carries a call, then hangs on until killed.
+CARRYING_A_CALL = """
+from postcall import metrics
+metrics.CALLS_IN_PROGRESS.labels("web").inc()
+print("on a call", flush=True)
+input()
+"""
+
+
+def calls_in_progress(shared: Path) -> float | None:
+    """`voice_calls_in_progress{channel="web"}` as any worker's /metrics sums it."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(shared))
+    return registry.get_sample_value("voice_calls_in_progress", {"channel": "web"})
+
+
+async def test_a_worker_killed_mid_call_no_longer_counts_its_calls(tmp_path: Path) -> None:
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    supervisor = Supervisor(parse_options(["--run-dir", str(tmp_path)]), env, "localhost")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CARRYING_A_CALL, cwd=BASE_DIR, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and await process.stdout.readline() == b"on a call\n"
+    supervisor.adopt(Worker("w1", free_port(), process))
+    assert calls_in_progress(shared) == 1
+
+    process.kill()  # nothing of its own runs on the way out
+    await until(lambda: calls_in_progress(shared) is None, 10, "its gauge forgotten")
+    supervisor.stop()  # rather than start a daphne in its place
+    await asyncio.gather(*supervisor.watchers)
 
 
 # --- The running command ----------------------------------------------------------------------
