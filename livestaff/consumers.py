@@ -156,8 +156,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         try:
             call = await find_call(call_id=self.call_id)
         except PyMongoError as error:
+            # Where the call was last seen: a page leaving during a blip must still tell the
+            # call (a call it held goes back to the agent), and a holder's voice go on.
             log.warning("staff on call %s: database unavailable: %s", self.call_id, error)
-            return None
+            return None if self._carrier is None else self._carrier[0]
         if call is None or call.ended or call.carrier is None:
             return None
         self._carrier = (call.carrier, time.monotonic())

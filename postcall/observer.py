@@ -31,6 +31,7 @@ from postcall.recording import STAFF_RATE, CallRecorder
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
 from realtime.live_client import Failed, Ready, Resumed
+from support.tools.registry import TOOLS
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,9 @@ class CallObserver:
     def tool_finished(self, name: str, ms: int, ok: bool, at: float | None = None) -> None:
         at = self._clock() if at is None else at
         self.turns.tool(at - ms / 1000, at)
-        metrics.TOOL_SECONDS.labels(name, "true" if ok else "false").observe(ms / 1000)
+        # A name the model made up is one label, not one each: labels are series to keep.
+        label = name if name in TOOLS else "unknown"
+        metrics.TOOL_SECONDS.labels(label, "true" if ok else "false").observe(ms / 1000)
 
     # --- at the end --------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from pymongo.errors import ServerSelectionTimeoutError
 
+from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
@@ -816,6 +818,27 @@ async def test_a_staff_page_that_closes_while_holding_hands_the_call_back(
     await call.next_event("agent_changed")
     await arjun.next_event("state", mode="human")
 
+    await arjun.leave()
+
+    assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
+    await call.send({"type": "end"})
+
+
+async def test_a_holding_page_that_closes_while_the_database_is_away_still_hands_back(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page finds where the call is in the database; in a blip it uses where it was."""
+    settings.STAFF_HOLD_GRACE_S = 0.3
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    async def database_away(**_: Any) -> None:
+        raise ServerSelectionTimeoutError("the database is away")
+
+    monkeypatch.setattr(livestaff_consumers, "find_call", database_away)
     await arjun.leave()
 
     assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from bench.quiet_gc import collector_paused as paused
 from postcall import metrics, store, summary
+from postcall.observer import CallObserver
 from realtime import live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
@@ -267,3 +268,17 @@ async def test_metrics_refuse_a_token_that_is_not_ascii(settings: Any) -> None:
     settings.METRICS_TOKEN = "scrape-me"
     response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer scrapé-me"})
     assert response.status_code == 401
+
+
+def test_a_tool_the_model_made_up_is_timed_under_one_label(settings: Any) -> None:
+    """Labels are series the metrics keep for good: names a model invents must not add any."""
+    settings.RECORD_CALLS = False
+    observer = CallObserver(call_id="CALL-tools", channel="web")
+    unknown = metrics.TOOL_SECONDS.labels("unknown", "false")
+    before = unknown._sum.get()
+
+    observer.tool_finished("check_order_status", 12, True)
+    observer.tool_finished("drop_database_please", 3, False)
+
+    assert unknown._sum.get() == pytest.approx(before + 0.003)
+    assert "drop_database_please" not in metrics.render()[0].decode()
