@@ -198,9 +198,8 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         call_sid = twilio_rest.dial_out(phone, twiml)
     except twilio_rest.TwilioOutcomeUnknown as error:
         raise DialUncertain(
-            f"Twilio did not answer in time ({error}), so the call may still be placed: if "
-            f"the customer answers, the call opens here. It can be dialled again after "
-            f"{_local_time(now + REDIAL_AFTER)}."
+            f"{error}. The call may still be placed: if the customer answers, it opens here. "
+            f"It can be dialled again after {_local_time(now + REDIAL_AFTER)}."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was

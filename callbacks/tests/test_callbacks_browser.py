@@ -191,6 +191,21 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ravi.locator(".state .badge")).to_contain_text("Dialled at")
         await expect(ravi.locator(".assignee")).to_have_text("arjun")
         await screenshot(page, "04-dialled-board-1280")
+
+        # Twilio fails on its side (a 5xx): it may be placing the call all the same, so Arjun
+        # waits on the ringing page, told why, and the callback is not dialled twice.
+        twilio.refuse_with = (503, 20503, "Service temporarily unavailable")
+        await kiran.get_by_role("button", name="Call now").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "Twilio gave no clear answer"
+        )
+        await expect(page.get_by_text("Twilio has not confirmed this call")).to_be_visible()
+        await expect(page.get_by_text("Ringing Kiran")).to_be_visible()
+        await screenshot(page, "04-uncertain-1280")
+        twilio.refuse_with = None
+        await page.get_by_role("link", name="Back to the callbacks").click()
+        await kiran.get_by_role("button", name="Call now").click()
+        await expect(page.locator(".messagelist")).to_contain_text("may still be ringing")
         state = await context.storage_state()
 
         # The admin lists them too, read-only, newest slot first.
@@ -218,7 +233,7 @@ async def test_a_lead_works_todays_callbacks(
         await screenshot(page, name)
         await context.close()
 
-    assert [r.form["To"] for r in twilio.requests] == ["+919800000202"]
+    assert [r.form["To"] for r in twilio.requests] == ["+919800000202", "+919800000404"]
     done = await asyncio.to_thread(Callback.objects.get, callback_id="CBK-ASHA01")
     assert (done.status, done.assignee) == ("done", "arjun")
     assert problems == []

@@ -85,7 +85,8 @@ def dial_out(to: str, twiml: str) -> str:
     except (TwilioException, requests.RequestException) as error:
         if _not_acted_on(error):
             raise TwilioRestError(f"could not call {to}: {error}") from error
-        raise TwilioOutcomeUnknown(f"no answer from Twilio to calling {to}: {error}") from error
+        unclear = f"Twilio gave no clear answer to calling {to}: {error}"
+        raise TwilioOutcomeUnknown(unclear) from error
     return str(call.sid)
 
 
