@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from pymongo.errors import PyMongoError
 
@@ -77,6 +78,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
             await super().dispatch(message)
+        except StopConsumer:  # how a consumer ends normally
+            raise
         except Exception:
             # Daphne closes the socket with 1011 and dispatches no disconnect: leave the call
             # as a closed page would (a call this page held goes back to the agent).

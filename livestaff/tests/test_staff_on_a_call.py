@@ -272,6 +272,40 @@ async def test_an_action_of_a_strange_type_is_refused_and_the_held_call_stays_he
     await wait_until_ended(call_id)
 
 
+async def test_a_page_whose_handler_fails_leaves_the_call_as_a_closed_page_would(
+    asha: Customer,
+    live: FakeLiveServer,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Daphne closes such a socket with 1011 and says nothing more: the call must not stay
+    held by a page that is gone. A page that simply leaves logs no failure."""
+    settings.STAFF_HOLD_GRACE_S = 0.3
+    call, call_id = await a_call(live)
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await divya.next_event("state")
+    await divya.leave()
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    def broken(text: str) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(livestaff_consumers.protocol, "decode", broken)
+    await arjun.send({"type": "whisper", "text": "hello"})
+    with pytest.raises(RuntimeError, match="a bug"):
+        await arjun.communicator.receive_output(timeout=5)
+
+    assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
+    failures = [r for r in caplog.records if "a handler failed" in r.getMessage()]
+    assert len(failures) == 1  # Arjun's; Divya left normally
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 async def test_a_flood_of_actions_is_refused_and_listening_again_is_not_recorded_again(
     asha: Customer, live: FakeLiveServer
 ) -> None:
