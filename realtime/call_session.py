@@ -847,6 +847,7 @@ class CallSession:
         known): the model hears and says nothing, their voice goes to the caller."""
         now = time.monotonic()
         self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
+        self._tools.ctx.held = True  # the model's tool calls wait for the hand-back
         if page:
             self._holder_found(page)
         else:
@@ -884,6 +885,7 @@ class CallSession:
         name = self.holder_name
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
+        self._tools.ctx.held = False
         self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
         self._send(ce.AgentChanged(AGENT), {"by": by["username"]} if by else None)
@@ -1022,6 +1024,9 @@ class CallSession:
             self._now_doing(f"tool:{outcome.name}")
             return
         self._watchdog.tool_finished(time.monotonic())
+        if self._tools.ctx.verified and not self._verified:  # verify_caller: kept if it moves
+            self._verified = True
+            self._record.set(verified=True)
         if self._tools.running <= 1:  # this one's task is still counted
             self._now_doing("thinking")  # the model answers from the result next
         result = outcome.result

@@ -16,6 +16,9 @@ an order case-insensitively and ignoring spaces (`spoken_key`).
 from __future__ import annotations
 
 MAX_LENGTH = 32
+# As the model passes it, an id may be spelled out with spaces ("4 0 8 1 7 ..."): spaces do not
+# count against MAX_LENGTH, up to this many characters in all.
+SPOKEN_MAX_LENGTH = 100
 DESCRIPTION = "The order id as the customer gives it or as a tool returned it, like ORD-1001."
 
 
@@ -23,18 +26,25 @@ class InvalidOrderId(ValueError):
     """Not an order id; the message says why, in words a caller (or the model) can act on."""
 
 
-def clean(value: object) -> str:
-    """The id, stripped of surrounding spaces; raises InvalidOrderId for anything else."""
+def clean(value: object, *, spoken: bool = False) -> str:
+    """The id, stripped of surrounding spaces; raises InvalidOrderId for anything else.
+    `spoken`: as the model heard it, where spaces inside do not count (SPOKEN_MAX_LENGTH)."""
     if not isinstance(value, str):
         raise InvalidOrderId("An order id must be text.")
     value = value.strip()
     if not value:
         raise InvalidOrderId("An order id must not be empty.")
-    if len(value) > MAX_LENGTH:
+    length = len(spoken_key(value)) if spoken else len(value)
+    if length > MAX_LENGTH or len(value) > SPOKEN_MAX_LENGTH:
         raise InvalidOrderId(f"An order id has at most {MAX_LENGTH} characters.")
     if not value.isprintable():  # control characters, line breaks, lone surrogates...
         raise InvalidOrderId("An order id must be printable text.")
     return value
+
+
+def clean_spoken(value: object) -> str:
+    """`clean` for an id the model passes (the agent's tools)."""
+    return clean(value, spoken=True)
 
 
 def spoken_key(order_id: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from realtime.audio import ulaw_decode
@@ -30,6 +31,7 @@ from realtime.tests.voice_harness import HeldTool
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
+from support.tests.conftest import make_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -385,3 +387,59 @@ async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_ca
     assert len(twilio.sessions) == 1
     assert "<Hangup" in await webhook(ASHA_PHONE, phone.call_sid)  # and then it is over
     await late.leave()
+
+
+# --- A caller's verification (contract section 6) ---------------------------------------------
+
+
+@pytest.fixture
+async def ashas_order(asha: Customer) -> None:
+    await sync_to_async(make_order)(asha, "ORD-7001", status="delivered", amount=33_750,
+                                    placed_hours_ago=2, delivered_hours_ago=1)  # fmt: skip
+
+
+async def test_a_caller_verified_on_the_call_stays_verified_when_the_call_moves(
+    twilio: FakeLiveServer, asha: Customer, ashas_order: None
+) -> None:
+    phone = await Phone.dial(ASHA_PHONE)
+    first = await twilio.wait_for_session()
+    await first.send_tool_call([{"name": "verify_caller", "args": {"amount": "337.50"}}])
+    assert (await first.wait_for_tool_response())["response"]["ok"] is True
+    call_id = (await latest_phone_call())["call_id"]
+
+    # A draining process lets the call go; Twilio asks the webhook again and streams anew.
+    await CallSession.here(call_id).release()
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)
+    token = twiml.split('name="token" value="')[1].split('"')[0]
+    again = await Phone.stream(phone.call_sid, token)
+    second = await twilio.wait_for_session(1)
+    await second.send_tool_call([{"name": "get_user_profile"}])
+    profile = (await second.wait_for_tool_response())["response"]
+
+    assert profile["ok"] is True and profile["verified"] is True  # not asked again
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+    await phone.leave()
+
+
+async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
+    twilio: FakeLiveServer, asha: Customer, ashas_order: None
+) -> None:
+    twiml = await webhook(ASHA_PHONE, "CA" + "3" * 32, StirVerstat="TN-Validation-Passed-A")
+    token = twiml.split('name="token" value="')[1].split('"')[0]
+    phone = await Phone.stream("CA" + "3" * 32, token)
+    model = await twilio.wait_for_session()
+    session = CallSession.here((await latest_phone_call())["call_id"])
+    session._take_over("priya", "Priya")
+
+    await model.send_tool_call([{"name": "initiate_refund",
+                                 "args": {"order_id": "ORD-7001", "reason": "cold"}}])  # fmt: skip
+    refused = (await model.wait_for_tool_response())["response"]
+
+    assert (refused["ok"], refused["reason"]) == (False, "unavailable")
+    assert "A colleague is talking with the customer" in refused["message"]
+    assert await mongo.async_db().refunds.count_documents({}) == 0
+    await phone.hang_up()
+    await phone.wait_closed()
+    await phone.leave()

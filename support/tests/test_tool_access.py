@@ -48,7 +48,8 @@ async def test_any_id_the_importer_accepts_is_found_and_refunded(
 
 @pytest.mark.parametrize(
     ("spoken", "stored"),
-    [("sw / 2026 / 000123", "SW/2026/000123"), ("ORD 7 B", "ORD-7-B"), ("Ord-7-b", "ORD-7-B")],
+    [("sw / 2026 / 000123", "SW/2026/000123"), ("ORD 7 B", "ORD-7-B"), ("Ord-7-b", "ORD-7-B"),
+     (" ".join("40817810099910004312"), "40817810099910004312")],  # read out digit by digit
 )
 async def test_spoken_forms_find_the_order(asha: Customer, spoken: str, stored: str) -> None:
     await add_order(asha, stored, status="delivered", amount=20_000, placed_hours_ago=5,
@@ -102,10 +103,25 @@ async def test_a_phone_caller_by_number_alone_hears_name_and_tier_only(
     assert profile == {"ok": True, "name": "Asha Verma", "tier": "Silver", "verified": False}
 
 
-async def test_order_status_works_before_verification(asha: Customer) -> None:
-    status = await run_tool("check_order_status", {}, phone_call())
+async def test_order_status_works_before_verification_without_what_verifies(
+    asha: Customer,
+) -> None:
+    """The restaurant and the amount are what verify_caller asks for: a caller who only has
+    the customer's number must not learn them from the order list (or the details) first."""
+    ctx = phone_call()
+
+    status = await run_tool("check_order_status", {}, ctx)
+    details = await run_tool("get_order_details", {"order_id": "ORD-1001"}, ctx)
+    await run_tool("verify_caller", {"restaurant": "dosa point"}, ctx)
+    verified = await run_tool("get_order_details", {"order_id": "ORD-1001"}, ctx)
 
     assert status["ok"] and len(status["orders"]) == 5
+    assert all("restaurant" not in o and "amount" not in o for o in status["orders"])
+    assert {"status", "placed_at_local", "refund_eligible"} <= status["orders"][0].keys()
+    assert "once verify_caller has confirmed" in status["orders"][0]["after_verification"]
+    assert details["ok"] and details["status"] == "delivered"
+    assert not {"restaurant", "amount", "items", "refund"} & details.keys()
+    assert {"restaurant", "amount", "items", "refund"} <= verified.keys()
 
 
 async def test_a_refund_waits_for_verification(
@@ -150,6 +166,42 @@ async def test_three_wrong_answers_and_the_caller_stays_unverified(asha: Custome
     assert "last try" in results[2]["message"]
     assert "can't confirm" in results[3]["message"]
     assert ctx.verified is False
+
+
+async def test_wrong_answers_count_on_the_account_so_calling_again_buys_no_fresh_guesses(
+    asha: Customer,
+) -> None:
+    first_call, second_call = phone_call(), ToolContext(user_id=101, call_id="again",
+                                                        channel="phone")  # fmt: skip
+    wrong = [{"restaurant": "Burger Barn"}, {"restaurant": "Pizza Hut"}, {"amount": "999"}]
+
+    for answer in wrong:
+        await run_tool("verify_caller", answer, first_call)
+    for answer in wrong[:2]:
+        await run_tool("verify_caller", answer, second_call)
+    right = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, second_call)
+
+    assert (right["ok"], right["reason"]) == (False, "not_verified")
+    assert "can't confirm the account" in right["message"]
+    assert second_call.verified is False
+
+
+@pytest.mark.parametrize("said", ["Rs. 337.50", "337 Rupees", "INR 337/-", "rs337"])
+async def test_an_amount_said_with_its_currency_verifies(asha: Customer, said: str) -> None:
+    ctx = phone_call()
+
+    assert await run_tool("verify_caller", {"amount": said}, ctx) == {"ok": True, "verified": True}
+
+
+async def test_an_amount_that_cannot_be_read_is_not_counted_as_a_wrong_answer(
+    asha: Customer,
+) -> None:
+    ctx = phone_call()
+
+    unread = await run_tool("verify_caller", {"amount": "three hundred and something"}, ctx)
+
+    assert (unread["ok"], unread["reason"]) == (False, "invalid_argument")
+    assert ctx.verification_attempts == 0
 
 
 async def test_an_unknown_number_cannot_verify(db: Any) -> None:

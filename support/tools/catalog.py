@@ -11,7 +11,8 @@ customer's local time. A refusal is raised as ToolError; registry.run_tool answe
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,8 +41,18 @@ from support.tools.registry import (
 # enough for the model to read out.
 ORDER_LIST_LIMIT = 10
 # verify_caller: how many tries a phone caller gets, and which orders it may name.
-VERIFY_ATTEMPTS = 3
+VERIFY_ATTEMPTS = 3  # tries a call
+VERIFY_FAILURES_A_DAY = 5  # wrong answers a customer's account takes in a day, over all calls
+VERIFY_FAILURES = "verify_failures"  # on the customer: when the last wrong answers were given
 VERIFY_RECENT_ORDERS = 10
+VERIFY_REFUSED_MESSAGE = (
+    "I can't confirm the account over the phone. The customer can use the app, or I can get "
+    "a colleague to help."
+)
+UNVERIFIED_ORDER_NOTE = (
+    "Restaurant, amount and items are told once verify_caller has confirmed the caller."
+)
+_CURRENCY_WORDS = re.compile(r"₹|\binr\b|\brs\b\.?|\brs(?=\d)|\brupees?\b")
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
 
 _ORDER_SUMMARY = {
@@ -100,7 +111,7 @@ async def get_user_profile(ctx: ToolContext) -> Result:
     "verify_caller",
     "Confirm that a phone caller is the account holder before a refund or personal details: "
     "ask for the restaurant or the amount (in rupees) of one of their recent orders and pass "
-    "what they say. A few tries are allowed per call.",
+    "what they say. A few tries are allowed per call, and a few wrong answers a day.",
     params=(
         StringParam("restaurant", "A restaurant the caller recently ordered from.",
                     required=False, max_length=120),
@@ -114,12 +125,12 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
         return {"verified": True}
     if restaurant is None and amount is None:
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant or the amount they gave.")
-    if ctx.verification_attempts >= VERIFY_ATTEMPTS:
-        raise ToolError(
-            Reason.NOT_VERIFIED,
-            "I can't confirm the account over the phone. The customer can use the app, or I "
-            "can get a colleague to help.",
-        )
+    said = None if amount is None else _spoken_paise(amount)  # unreadable: not a try
+    customers, now = mongo.async_db().customers, _now()
+    if ctx.verification_attempts >= VERIFY_ATTEMPTS or (
+        await _failures_today(user_id, now) >= VERIFY_FAILURES_A_DAY
+    ):
+        raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
     ctx.verification_attempts += 1
     recent = (
         await mongo.async_db()
@@ -128,9 +139,14 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
         .limit(VERIFY_RECENT_ORDERS)
         .to_list()
     )
-    if any(_same_order(doc, restaurant, amount) for doc in recent):
+    if any(_same_order(doc, restaurant, said) for doc in recent):
         ctx.verified = True
+        await customers.update_one({"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}})
         return {"verified": True}
+    # Counted on the customer, not only the call: calling again must not buy fresh guesses.
+    await customers.update_one({"user_id": user_id}, {"$push": {VERIFY_FAILURES: {
+        "$each": [now], "$slice": -VERIFY_FAILURES_A_DAY,
+    }}})  # fmt: skip
     left = VERIFY_ATTEMPTS - ctx.verification_attempts
     raise ToolError(
         Reason.NOT_VERIFIED,
@@ -139,15 +155,32 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
     )  # fmt: skip
 
 
-def _same_order(doc: Document, restaurant: str | None, amount: str | None) -> bool:
+async def _failures_today(user_id: int, now: datetime) -> int:
+    """The customer's wrong answers to verify_caller in the last day, on any call."""
+    customer = await mongo.async_db().customers.find_one(
+        {"user_id": user_id}, {"_id": 0, VERIFY_FAILURES: 1}
+    )
+    failures = (customer or {}).get(VERIFY_FAILURES) or []
+    return sum(1 for at in failures if isinstance(at, datetime) and at > now - timedelta(days=1))
+
+
+def _spoken_paise(amount: str) -> int:
+    """The paise of an amount as a caller says it ("337.50", "₹337", "Rs. 337.50", "337
+    rupees", "INR 337/-"); ToolError(invalid_argument) when it cannot be read."""
+    digits = _CURRENCY_WORDS.sub("", amount.casefold()).replace("/-", "")
+    try:
+        return to_paise(digits)
+    except MoneyError:
+        raise ToolError(
+            Reason.INVALID_ARGUMENT, "I couldn't read that amount: pass it in rupees, like 268.50."
+        ) from None
+
+
+def _same_order(doc: Document, restaurant: str | None, said_paise: int | None) -> bool:
     if restaurant is not None and _letters(restaurant) == _letters(str(doc.get("restaurant"))):
         return True
-    if amount is not None:
-        try:
-            said = to_paise(amount.replace("₹", "").replace("rupees", ""))
-        except MoneyError:
-            return False
-        return abs(said - int(doc.get("amount", 0))) < 100  # "two sixty-eight" is ₹268.50
+    if said_paise is not None:
+        return abs(said_paise - int(doc.get("amount", 0))) < 100  # "two sixty-eight": ₹268.50
     return False
 
 
@@ -161,8 +194,9 @@ def _letters(text: str) -> str:
 @tool(
     "check_order_status",
     "List the caller's most recent orders, newest first, with restaurant, status, amount, "
-    "times and whether each can be refunded now. Use it when the customer asks where an "
-    "order is, or does not know the order id.",
+    "times and whether each can be refunded now (a phone caller not yet verified gets no "
+    "restaurant or amount). Use it when the customer asks where an order is, or does not know "
+    "the order id.",
 )
 async def check_order_status(ctx: ToolContext) -> Result:
     docs = (
@@ -174,7 +208,9 @@ async def check_order_status(ctx: ToolContext) -> Result:
     )
     now = _now()
     return {
-        "orders": [_order_summary(doc, now) for doc in docs[:ORDER_LIST_LIMIT]],
+        "orders": [
+            _order_summary(doc, now, bool(ctx.verified)) for doc in docs[:ORDER_LIST_LIMIT]
+        ],
         "more_orders": len(docs) > ORDER_LIST_LIMIT,
     }
 
@@ -191,16 +227,21 @@ async def get_order_details(ctx: ToolContext, order_id: str) -> Result:
     now = _now()
     delivered_at = doc.get("delivered_at")
     refund = doc.get("refund")
-    return {
-        **_order_summary(doc, now),
-        "items": [
-            {"name": item["name"], "qty": item["qty"], "price": rupees(item["price"])}
-            for item in doc.get("items", [])
-        ],
+    details: Result = {
+        **_order_summary(doc, now, bool(ctx.verified)),
         "hours_since_delivery": (
             round((now - delivered_at).total_seconds() / 3600, 2) if delivered_at else None
         ),
         "inside_refund_window": within_window(delivered_at, now),
+    }
+    if not ctx.verified:  # what the order held, and what was paid back, wait for it too
+        return details
+    return {
+        **details,
+        "items": [
+            {"name": item["name"], "qty": item["qty"], "price": rupees(item["price"])}
+            for item in doc.get("items", [])
+        ],
         "refund": _refund_summary(refund) if refund else None,
     }
 
@@ -337,19 +378,24 @@ async def escalate_to_human(
 # --- Small helpers ---------------------------------------------------------------------------
 
 
-def _order_summary(doc: Document, now: datetime) -> Result:
+def _order_summary(doc: Document, now: datetime, verified: bool) -> Result:
+    """One order as the model may tell it. Before a phone caller is verified, its restaurant
+    and amount are left out: they are what verify_caller asks for, so a caller who only has
+    the customer's number must not be able to learn them here first."""
     why_not = refusal(OrderFacts.from_document(doc), now)
     summary: Result = {
         "order_id": doc["order_id"],
-        "restaurant": doc["restaurant"],
+        **({"restaurant": doc["restaurant"]} if verified else {}),
         "status": doc["status"],
-        "amount": rupees(doc["amount"]),
+        **({"amount": rupees(doc["amount"])} if verified else {}),
         **_times("placed_at", doc["placed_at"]),
         **_times("delivered_at", doc.get("delivered_at")),
         "refund_eligible": why_not is None,
     }
     if why_not is not None:
         summary["refund_refusal"] = why_not.value
+    if not verified:
+        summary["after_verification"] = UNVERIFIED_ORDER_NOTE
     return summary
 
 

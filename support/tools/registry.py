@@ -69,6 +69,10 @@ def invalid(message: str) -> ToolError:
     return ToolError(Reason.INVALID_ARGUMENT, message)
 
 
+HELD_MESSAGE = (
+    "A colleague is talking with the customer now, so nothing was done. Stay quiet; they will "
+    "hand the call back to you."
+)
 NOT_IDENTIFIED_MESSAGE = (
     "I couldn't match this call to a customer account, so I can't look at orders or "
     "refunds. I can still file a complaint or get a colleague to help."
@@ -98,6 +102,7 @@ class ToolContext:
     channel: str = "web"
     verified: bool | None = None
     verification_attempts: int = 0
+    held: bool = False  # a colleague holds the call (contract section 8): tools wait
 
     def __post_init__(self) -> None:
         if self.verified is None:
@@ -158,8 +163,8 @@ def order_id_param(
         "order_id",
         description,
         required=required,
-        max_length=order_ids.MAX_LENGTH,
-        check=order_ids.clean,
+        max_length=order_ids.SPOKEN_MAX_LENGTH,
+        check=order_ids.clean_spoken,
     )
 
 
@@ -248,6 +253,8 @@ async def run_tool(name: str, args: object, ctx: ToolContext) -> Result:
         if spec is None:
             raise invalid(f"There is no tool named {name!r:.60}.")
         cleaned = spec.validate(args)
+        if ctx.held:
+            raise ToolError(Reason.UNAVAILABLE, HELD_MESSAGE)
         spec.check_access(ctx)
         with pymongo.timeout(TOOL_TIMEOUT_S):
             data = await spec.run(ctx, **cleaned)
