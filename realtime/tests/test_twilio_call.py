@@ -408,7 +408,9 @@ async def test_a_caller_verified_on_the_call_stays_verified_when_the_call_moves(
     call_id = (await latest_phone_call())["call_id"]
 
     # A draining process lets the call go; Twilio asks the webhook again and streams anew.
-    await CallSession.here(call_id).release()
+    carrying = CallSession.here(call_id)
+    assert carrying is not None
+    await carrying.release()
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
     token = twiml.split('name="token" value="')[1].split('"')[0]
     again = await Phone.stream(phone.call_sid, token)
@@ -431,6 +433,7 @@ async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
     phone = await Phone.stream("CA" + "3" * 32, token)
     model = await twilio.wait_for_session()
     session = CallSession.here((await latest_phone_call())["call_id"])
+    assert session is not None
     session._take_over("priya", "Priya")
 
     await model.send_tool_call([{"name": "initiate_refund",
