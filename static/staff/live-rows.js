@@ -5,6 +5,7 @@ window.StaffLive = (function () {
   "use strict";
 
   const MAX_DELAY_MS = 30000;
+  const FORBIDDEN = 4403; // the server closed the socket: its user may no longer have it
 
   /**
    * A `refresh(why)` for `table`: fetches its <tbody> again from `url`. Events arriving during
@@ -73,7 +74,11 @@ window.StaffLive = (function () {
       socket.addEventListener("message", function (event) {
         onMessage(JSON.parse(event.data));
       });
-      socket.addEventListener("close", function () {
+      socket.addEventListener("close", function (event) {
+        if (event.code === FORBIDDEN) {  // signed out, deactivated, or the permission taken away
+          say("Live updates stopped: you may no longer see them. Reload the page to sign in again.");
+          return;
+        }
         say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
         window.setTimeout(connect, delay);
         delay = Math.min(delay * 2, MAX_DELAY_MS);

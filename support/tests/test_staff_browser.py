@@ -445,3 +445,21 @@ async def test_someone_who_is_not_staff_gets_no_back_office(
         await staff.shoot("20-guest-refused")
     finally:
         await context.close()
+
+
+async def test_a_queue_left_open_by_someone_deactivated_stops_its_live_updates(
+    people: dict[str, User], sign_in: Any
+) -> None:
+    """Its socket asks every 5 s what its user may do (support/staff/sockets.py)."""
+    meera = await sign_in("meera")
+    await meera.open("/staff/queue/")
+    status = meera.page.locator("[data-live-status]")
+    await expect(status).not_to_contain_text("Connecting")
+
+    await User.objects.filter(username="meera").aupdate(is_active=False)
+
+    await expect(status).to_have_text(
+        "Live updates stopped: you may no longer see them. Reload the page to sign in again.",
+        timeout=15_000,
+    )
+    await meera.shoot("22-queue-updates-stopped")
