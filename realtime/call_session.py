@@ -1030,23 +1030,25 @@ class CallSession:
         if self._tools.running <= 1:  # this one's task is still counted
             self._now_doing("thinking")  # the model answers from the result next
         result = outcome.result
-        self.observer.tool_finished(
-            outcome.name, outcome.ms, bool(result.get("ok")) and not outcome.failed
-        )
+        ok = bool(result.get("ok")) and not outcome.failed  # the real result, even if late
+        self.observer.tool_finished(outcome.name, outcome.ms, ok)
         self._record.add_tool_call(
             {
                 "name": outcome.name,
                 "args": outcome.args,
                 "result": result,
-                "ok": bool(result.get("ok")) and not outcome.failed,
+                "ok": ok,
                 "started_at": outcome.started_at,
                 "ms": outcome.ms,
                 "call_ids": outcome.ids,
                 "cancelled": sorted(outcome.cancelled_ids),
+                **({"late": True} if outcome.late else {}),
             }
         )
         if self._closing:
             return
+        if outcome.unheard:
+            self._tell_unheard(outcome, result)
         status = "failed" if outcome.failed else "done"
         # Staff read the tool's line as the call page writes it, which needs its arguments.
         self._send(ce.ToolActivity(outcome.name, status, result),
@@ -1054,6 +1056,17 @@ class CallSession:
         if outcome.name == "escalate_to_human" and result.get("ok"):
             self._send(ce.Escalated(str(result["ticket_id"])))
             self._escalated(str(result["ticket_id"]))
+
+    def _tell_unheard(self, outcome: ToolOutcome, result: dict[str, Any]) -> None:
+        """The model never got this result: it was told the tool took too long (it answers
+        now, unless a colleague holds the call), or it cancelled the call, which did
+        something anyway (it takes that in, to say when it fits)."""
+        if outcome.late:
+            self._live.send_note(instructions.tool_finished_late(outcome.name, result),
+                                 respond=self.mode == AGENT)  # fmt: skip
+        elif outcome.cancelled_ids and result.get("ok"):
+            self._live.send_note(instructions.tool_done_though_cancelled(outcome.name, result),
+                                 respond=False)  # fmt: skip
 
     # --- to the caller ----------------------------------------------------------------------
 

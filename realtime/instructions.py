@@ -11,6 +11,10 @@ whisper works the same way); the customer never hears them, only the model's ans
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -129,6 +133,28 @@ def offer_callback() -> str:
         "a callback at a time that suits them (list_callback_slots, then schedule_callback), "
         "or to keep waiting."
     )
+
+
+def tool_finished_late(tool: str, result: Mapping[str, Any]) -> str:
+    """The real result of a tool the model was told took too long."""
+    return note(
+        f"The {tool} call that was taking too long has finished. Its real result: "
+        f"{_compact(result)}. Tell the customer what actually happened, correcting anything "
+        "said meanwhile" + ("; it is done, so do not call it again." if result.get("ok") else ".")
+    )
+
+
+def tool_done_though_cancelled(tool: str, result: Mapping[str, Any]) -> str:
+    """A tool call the model cancelled (the customer interrupted) that was carried out."""
+    return note(
+        f"The {tool} call that was cancelled when the customer interrupted had already been "
+        f"carried out: {_compact(result)}. Do not call it again; tell the customer what was "
+        "done when it fits."
+    )
+
+
+def _compact(result: Mapping[str, Any]) -> str:
+    return json.dumps(result, ensure_ascii=False, default=str, separators=(", ", ": "))
 
 
 def carry_on(said: list[tuple[str, str]]) -> str:

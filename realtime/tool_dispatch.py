@@ -3,17 +3,22 @@
     ToolCall (live_protocol) -> ToolDispatcher.handle -> support.tools.run_tool
                              -> toolResponse to the model (`answer`), progress to the call
 
-Each call runs as its own task and is answered with its id. Models repeat calls, so identical
-calls (same name and arguments) within one turn run once and every id gets that one answer.
-A call the model sent malformed is answered at once with `invalid_argument`. A
-`toolCallCancellation` stops the answer from being sent (the work itself may already have
-changed the database, so it is allowed to finish and is recorded).
+Each call runs as its own task and is answered with its id. Models repeat calls, so a call
+identical (same name and arguments) to one of the same turn still running joins it, and every
+id gets that one answer. A finished call is never reused: asked again, it runs again (the
+order may have changed since, or the database come back). A call the model sent malformed is
+answered at once with `invalid_argument`. A `toolCallCancellation` stops the answer from being
+sent (the work itself may already have changed the database, so it is allowed to finish and
+is recorded).
 
 A tool is never cancelled from outside: its database work is bounded by the driver's own
 timeout (support.tools), and cancelling PyMongo mid-operation can wedge its connection pool.
-If a tool still overruns ANSWER_DEADLINE_S, the model is told it is unavailable and the work
+If a tool still overruns ANSWER_DEADLINE_S, the model is told it took too long and the work
 finishes (and is recorded) in the background. Tasks belong to the dispatcher, not to the
 caller's socket: `drain()` waits for them when the call ends.
+
+The model has then not heard the real result (`ToolOutcome.unheard`): the progress callback
+is told, and tells the model some other way.
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ ANSWER_DEADLINE_S = 12.0
 UNAVAILABLE = {
     "ok": False,
     "reason": Reason.UNAVAILABLE.value,
-    "message": "That took too long; please try again in a moment.",
+    # Not "try again": the work goes on, and the model is told its result when it lands.
+    "message": (
+        "That is taking too long. Its result will follow as a note when it arrives: tell the "
+        "customer it is still being checked, and do not call it again meanwhile."
+    ),
 }
 BROKEN = {
     "ok": False,
@@ -50,24 +59,30 @@ BROKEN = {
 
 @dataclass
 class ToolOutcome:
-    """One execution, answered to every id that asked for it. `result` is None while it runs."""
+    """One execution, answered to every id that asked for it. `result` is None while it runs;
+    then it is the tool's real result, even when the model was told something else."""
 
     name: str
     args: Any
     ids: list[str]
     started_at: datetime
     result: Result | None = None
-    failed: bool = False
+    failed: bool = False  # the tool errored (a bug): `result` is the apology the model got
     ms: int = 0
     cancelled_ids: set[str] = field(default_factory=set)
+    late: bool = False  # the model was told it took too long before `result` came
+    answered: int = 0  # ids[:answered] have had their answer
+    heard: bool = False  # some id was answered with `result`
 
     @property
-    def answered(self) -> bool:
-        return self.result is not None
+    def unheard(self) -> bool:
+        """Finished, and the model never got the result: it was told the tool took too long,
+        or it cancelled every id."""
+        return self.result is not None and not self.heard
 
 
-def _key(call: lp.FunctionCall) -> str:
-    return call.name + "\x00" + json.dumps(call.args, sort_keys=True, default=str)
+def _key(name: str, args: Any) -> str:
+    return name + "\x00" + json.dumps(args, sort_keys=True, default=str)
 
 
 class ToolDispatcher:
@@ -81,13 +96,14 @@ class ToolDispatcher:
         answer: Callable[[str], None],
         progress: Callable[[ToolOutcome], None],
         scheduling: lp.Scheduling | None,
-        deadline_s: float = ANSWER_DEADLINE_S,
+        deadline_s: float | None = None,
     ) -> None:
         self.ctx = ctx
         self._answer = answer
         self._progress = progress
         self._scheduling = scheduling
-        self._deadline_s = deadline_s
+        self._deadline_s = ANSWER_DEADLINE_S if deadline_s is None else deadline_s
+        # Calls of this turn still running, which an identical call joins.
         self._this_turn: dict[str, ToolOutcome] = {}
         self._by_id: dict[str, ToolOutcome] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,15 +116,14 @@ class ToolDispatcher:
         for bad in event.malformed:
             self._refuse(bad)
         for call in event.calls:
-            outcome = self._this_turn.get(_key(call))
-            if outcome is not None:
+            key = _key(call.name, call.args)
+            outcome = self._this_turn.get(key)
+            if outcome is not None:  # still running: this id gets its answer too
                 outcome.ids.append(call.id)
                 self._by_id[call.id] = outcome
-                if outcome.answered:  # already answered: answer this id too
-                    self._send_answer(outcome, [call.id])
                 continue
             outcome = ToolOutcome(call.name, call.args, [call.id], datetime.now(UTC))
-            self._this_turn[_key(call)] = outcome
+            self._this_turn[key] = outcome
             self._by_id[call.id] = outcome
             self._progress(outcome)
             task = asyncio.create_task(self._run(outcome), name=f"tool {call.name}")
@@ -139,7 +154,7 @@ class ToolDispatcher:
         }  # fmt: skip
         outcome.failed = True
         if bad.id:  # the Developer API needs an id to take an answer
-            self._send_answer(outcome, [bad.id])
+            outcome.heard = self._answer_waiting(outcome, outcome.result)
         self._progress(outcome)
 
     async def _run(self, outcome: ToolOutcome) -> None:
@@ -149,38 +164,32 @@ class ToolDispatcher:
         if not done:
             log.error("call %s: tool %s overran %ss", self.ctx.call_id, outcome.name,
                       self._deadline_s)  # fmt: skip
-            self._finish(outcome, dict(UNAVAILABLE), started, failed=True)
+            outcome.late = self._answer_waiting(outcome, dict(UNAVAILABLE))
             await asyncio.wait({work})  # let it finish: its effects are recorded below
         try:
             result = work.result()
         except Exception:  # a bug in a tool must not end the call; it is logged and answered
             log.exception("call %s: tool %s failed", self.ctx.call_id, outcome.name)
-            result, failed = dict(BROKEN), True
-        else:
-            failed = False
-        if not outcome.answered:
-            self._finish(outcome, result, started, failed=failed)
-        else:  # answered "unavailable" already; keep what really happened for the record
-            outcome.result = result
+            result, outcome.failed = dict(BROKEN), True
+        key = _key(outcome.name, outcome.args)
+        if self._this_turn.get(key) is outcome:
+            del self._this_turn[key]  # finished: asked again, it runs again
+        outcome.result = result
         outcome.ms = round((time.perf_counter() - started) * 1000)
+        outcome.heard = self._answer_waiting(outcome, result)
         self._progress(outcome)
 
-    def _finish(
-        self, outcome: ToolOutcome, result: Result, started: float, *, failed: bool
-    ) -> None:
-        outcome.result = result
-        outcome.failed = failed
-        outcome.ms = round((time.perf_counter() - started) * 1000)
-        live_ids = [i for i in outcome.ids if i not in outcome.cancelled_ids]
-        if live_ids:
-            self._send_answer(outcome, live_ids)
-
-    def _send_answer(self, outcome: ToolOutcome, ids: list[str]) -> None:
-        assert outcome.result is not None
-        self._answer(
-            lp.tool_response_message(
-                [lp.FunctionResponse(id=i, name=outcome.name, response=outcome.result)
-                 for i in ids],
-                scheduling=self._scheduling,
-            )  # fmt: skip
-        )
+    def _answer_waiting(self, outcome: ToolOutcome, response: Result) -> bool:
+        """Answer `response` to the ids not answered yet (except cancelled ones); whether any
+        id got it."""
+        waiting = [i for i in outcome.ids[outcome.answered:] if i not in outcome.cancelled_ids]
+        outcome.answered = len(outcome.ids)
+        if waiting:
+            self._answer(
+                lp.tool_response_message(
+                    [lp.FunctionResponse(id=i, name=outcome.name, response=response)
+                     for i in waiting],
+                    scheduling=self._scheduling,
+                )  # fmt: skip
+            )
+        return bool(waiting)

@@ -7,19 +7,25 @@ needs and writes the outcome in one transaction: the order marked refunded, a `r
 record, the wallet credited. Exactly one refund per order however many requests race: the
 transaction's first write is a conditional update of the order (the gate) that only a
 still-refundable order matches, and `refunds.order_id` is unique besides.
+
+A transaction can commit and its acknowledgement still be lost (a timeout after the commit).
+Then the refund is looked for by the id this attempt gave it: found, it is answered as made;
+not established either way, the answer says so, never "try again".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pymongo
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from support import mongo, order_ids
 from support.ids import ATTEMPTS, new_id
@@ -65,6 +71,15 @@ REFUSAL_MESSAGES = {
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
 NO_TIER_MESSAGE = "I can't work out the refund right now. Let me get a colleague to help."
 NO_WALLET_MESSAGE = "I couldn't find the account to credit, so nothing was refunded."
+UNKNOWN_OUTCOME_MESSAGE = (
+    "I couldn't confirm whether that refund went through: it may or may not have, so I won't "
+    "request it again. A colleague will check it and make sure it's put right."
+)
+
+# How long the check for a refund whose acknowledgement was lost may take. Its own time, as
+# the tool's may be what ran out; short, so the model still hears before the bridge's
+# deadline (realtime.tool_dispatch.ANSWER_DEADLINE_S, 2 s beyond the tool's own 10 s).
+CHECK_TIMEOUT_S = 1.5
 
 
 class RefundRefused(Exception):
@@ -92,7 +107,9 @@ async def refund_order(
     """Refund the customer's order named `order_id` (as spoken: see support.order_ids).
 
     Raises RefundRefused (not_found, not_delivered, outside_window, already_refunded,
-    not_identified, unavailable), or PyMongoError when the database cannot be reached.
+    not_identified, unavailable), or PyMongoError when the database cannot be reached and
+    nothing was written. `unavailable` with UNKNOWN_OUTCOME_MESSAGE: the refund may have been
+    made; asking again would be answered already_refunded if it was.
     """
     db = mongo.async_db()
     now = now or datetime.now(UTC)
@@ -163,7 +180,8 @@ async def _record(
             "call_id": call_id,
             "created_at": now,
         }
-        apply = functools.partial(_apply, db, order, record, now, wallet)
+        committing = _Committing()
+        apply = functools.partial(_apply, db, order, record, now, wallet, committing)
         try:
             async with db.client.start_session() as session:
                 balance = await session.with_transaction(apply)
@@ -173,10 +191,21 @@ async def _record(
             # refunds.order_id is unique: a refund for this order exists already.
             already = Refusal.ALREADY_REFUNDED
             raise RefundRefused(already.value, REFUSAL_MESSAGES[already]) from error
+        except PyMongoError as error:
+            if not committing.reached:
+                raise  # failed before the commit: nothing was written
+            return await _made_anyway(db, record, wallet, error)
         if balance is None:
             raise await _lost_gate(db, order, now)
         return record["refund_id"], balance
     raise DuplicateKeyError(f"no free refund id after {ATTEMPTS} attempts")
+
+
+@dataclass
+class _Committing:
+    """Whether the transaction's body last ran to its end: a commit may have followed."""
+
+    reached: bool = False
 
 
 async def _apply(
@@ -185,9 +214,11 @@ async def _apply(
     record: Document,
     now: datetime,
     wallet: Document,
+    committing: _Committing,
     session: AsyncClientSession,
 ) -> int | None:
     """The transaction's body: the new wallet balance, or None if the gate matched nothing."""
+    committing.reached = False  # with_transaction may run the body again
     embedded = {key: record[key] for key in ("amount", "percent", "refund_id")}
     gate = await db.orders.update_one(
         _still_refundable(order, now),
@@ -197,7 +228,48 @@ async def _apply(
     if gate.modified_count == 0:
         return None
     await db.refunds.insert_one(dict(record), session=session)
-    return await _credit(db, wallet, record["amount"], session)
+    balance = await _credit(db, wallet, record["amount"], session)
+    committing.reached = True
+    return balance
+
+
+async def _made_anyway(
+    db: AsyncDatabase[Document], record: Document, wallet: Document, error: PyMongoError
+) -> tuple[str, int]:
+    """After the commit's answer was lost: (refund_id, wallet balance) if `record`'s refund
+    was made; raises RefundRefused(unavailable, UNKNOWN_OUTCOME_MESSAGE) if that cannot be
+    established (a commit still on its way may land after the check finds nothing)."""
+    # A fresh context: outside the tool's pymongo.timeout, whose deadline may have passed.
+    check = asyncio.create_task(_find_refund(db, record, wallet), context=contextvars.Context())
+    try:
+        balance = await check
+    except PyMongoError as check_error:
+        log.error("refund %s of %s: outcome unknown (%r, then %r)", record["refund_id"],
+                  record["order_id"], error, check_error)  # fmt: skip
+        raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
+    if balance is None:
+        log.error("refund %s of %s: outcome unknown (%r, then not found)", record["refund_id"],
+                  record["order_id"], error)  # fmt: skip
+        raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
+    log.warning("refund %s of %s was made; its acknowledgement was lost: %r",
+                record["refund_id"], record["order_id"], error)  # fmt: skip
+    return record["refund_id"], balance
+
+
+async def _find_refund(
+    db: AsyncDatabase[Document], record: Document, wallet: Document
+) -> int | None:
+    """The wallet balance now if `record`'s refund is on file, else None."""
+    with pymongo.timeout(CHECK_TIMEOUT_S):
+        made, customer = await asyncio.gather(
+            db.refunds.find_one(
+                {"order_id": record["order_id"], "refund_id": record["refund_id"]}, {"_id": 1}
+            ),
+            db.customers.find_one({"_id": wallet["_id"]}, {"_id": 0, "wallet_balance": 1}),
+        )
+    if made is None or customer is None:
+        return None
+    return int(customer["wallet_balance"])
 
 
 async def _credit(

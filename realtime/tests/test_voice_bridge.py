@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
+from realtime import tool_dispatch
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
+from support.tools import ToolContext, registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -304,6 +308,137 @@ async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_reco
     assert [t["name"] for t in record["tool_calls"]] == ["initiate_refund"]
     assert record["tool_calls"][0]["ok"] is True
     assert await mongo.async_db().refunds.count_documents({"order_id": "ORD-1001"}) == 1
+
+
+async def test_a_lookup_after_a_refund_in_the_same_turn_sees_the_refund(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    look = {"name": "get_order_details", "args": {"order_id": "ORD-1001"}}
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        for calls in ([look], [{"name": "initiate_refund",
+                                "args": {"order_id": "ORD-1001", "reason": "cold"}}], [look]):
+            await session.send_tool_call(calls)
+            answers.append((await session.wait_for_tool_response())["response"])
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    await call.next_event("turn_complete")
+
+    before, refund, after = answers
+    assert before["status"] == "delivered" and refund["ok"] is True
+    assert after["status"] == "refunded"
+    assert after["refund"]["refund_id"] == refund["refund_id"]
+    await call.leave()
+
+
+async def test_asking_again_after_unavailable_in_the_same_turn_runs_the_tool_again(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = registry.TOOLS["get_user_profile"]
+    runs: list[int] = []
+
+    async def down_once(ctx: ToolContext, **args: str) -> dict[str, Any]:
+        runs.append(1)
+        if len(runs) == 1:
+            raise ServerSelectionTimeoutError("no servers")
+        return await real.run(ctx, **args)
+
+    monkeypatch.setitem(registry.TOOLS, "get_user_profile", replace(real, run=down_once))
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        for _ in range(2):
+            await session.send_tool_call([{"name": "get_user_profile", "args": {}}])
+            answers.append((await session.wait_for_tool_response())["response"])
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    await call.next_event("turn_complete")
+
+    assert [a.get("reason", "ok") for a in answers] == ["unavailable", "ok"]
+    assert answers[1]["name"] == "Asha Verma"
+    await call.leave()
+
+
+def slow_down(monkeypatch: pytest.MonkeyPatch, name: str, seconds: float) -> None:
+    """The real tool `name`, starting `seconds` late."""
+    real = registry.TOOLS[name]
+
+    async def run(ctx: ToolContext, **args: str) -> dict[str, Any]:
+        await asyncio.sleep(seconds)
+        return await real.run(ctx, **args)
+
+    monkeypatch.setitem(registry.TOOLS, name, replace(real, run=run))
+
+
+async def test_a_refund_past_the_answer_deadline_is_told_to_the_model_when_it_lands(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tool_dispatch, "ANSWER_DEADLINE_S", 0.2)
+    slow_down(monkeypatch, "initiate_refund", 0.5)
+    heard: list[Any] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold"}}]
+        )
+        heard.append((await session.wait_for_tool_response())["response"])
+        heard.append(await session.wait_for_note())
+        heard.append(session.client_contents[-1]["turnComplete"])
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+
+    first, note, answered = heard
+    refund = await mongo.async_db().refunds.find_one({"order_id": "ORD-1001"})
+    assert refund is not None
+    assert first["reason"] == "unavailable"
+    assert refund["refund_id"] in note and "168.75" in note and answered is True
+    done = [e for e in call.events if e["type"] == "tool" and e["status"] != "started"]
+    assert [(e["status"], e["result"]["ok"]) for e in done] == [("done", True)]
+    await call.leave()
+    entry = (await wait_until_ended(ready["call_id"]))["tool_calls"][0]
+    assert (entry["ok"], entry["late"], entry["result"]["refund_id"]) == (
+        True, True, refund["refund_id"],
+    )  # fmt: skip
+
+
+async def test_a_cancelled_refund_that_was_made_anyway_is_told_to_the_model(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    notes: list[str] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        # The caller barged in: the call is cancelled before the bridge even starts it.
+        await session.send_raw(json.dumps({
+            "toolCall": {"functionCalls": [{"id": "fc-1", "name": "initiate_refund",
+                                            "args": {"order_id": "ORD-1001", "reason": "x"}}]},
+            "toolCallCancellation": {"ids": ["fc-1"]},
+        }))  # fmt: skip
+        notes.append(await session.wait_for_note())
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+
+    refund = await mongo.async_db().refunds.find_one({"order_id": "ORD-1001"})
+    assert refund is not None and refund["refund_id"] in notes[0]
+    assert live.session.tool_responses == []
+    assert live.session.client_contents[-1]["turnComplete"] is False  # said when it fits
+    await call.leave()
+    entry = (await wait_until_ended(ready["call_id"]))["tool_calls"][0]
+    assert (entry["ok"], entry["cancelled"]) == (True, ["fc-1"])
 
 
 # --- resumption -----------------------------------------------------------------------------

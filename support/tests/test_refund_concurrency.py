@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import ExecutionTimeout
 
 from support import mongo
 from support.models import Customer, RefundTier
 from support.tests.conftest import make_order
-from support.tools import ToolContext, run_tool
+from support.tools import ToolContext, registry, run_tool
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +110,72 @@ async def test_a_refund_with_no_account_to_credit_changes_nothing(
     order = await db.orders.find_one({"order_id": "ORD-1001"})
     assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
     assert await db.refunds.count_documents({}) == 0
+
+
+# --- A refund whose acknowledgement is lost ---------------------------------------------------
+
+
+def lose_the_acknowledgement(
+    monkeypatch: pytest.MonkeyPatch, *, committed: bool, wait_s: float = 0.0
+) -> None:
+    """The database runs the refund's transaction (and commits it, if `committed`) but the
+    answer to the bridge is a timeout, `wait_s` seconds later."""
+    original = AsyncClientSession.with_transaction
+
+    async def timed_out(self: AsyncClientSession, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        async def body(session: AsyncClientSession) -> Any:
+            done = await callback(session)
+            if not committed:  # the body ran, the commit did not
+                raise ExecutionTimeout("operation exceeded time limit")
+            return done
+
+        await original(self, body, *args, **kwargs)
+        await asyncio.sleep(wait_s)
+        raise ExecutionTimeout("operation exceeded time limit")
+
+    monkeypatch.setattr(AsyncClientSession, "with_transaction", timed_out)
+
+
+async def test_a_refund_made_but_not_acknowledged_is_answered_as_made(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_acknowledgement(monkeypatch, committed=True)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["ok"] is True
+    assert (result["amount"], result["percent"], result["wallet_balance"]) == (
+        "168.75", 50, "288.75",
+    )  # fmt: skip
+    db = mongo.async_db()
+    refunds = await db.refunds.find({"order_id": "ORD-1001"}).to_list()
+    assert [refund["refund_id"] for refund in refunds] == [result["refund_id"]]
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 12_000 + 16_875
+
+
+async def test_a_refund_made_after_the_tools_time_ran_out_is_still_found(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The usual way an acknowledgement is lost: the tool's whole time went, so the check that
+    # follows needs time of its own.
+    monkeypatch.setattr(registry, "TOOL_TIMEOUT_S", 0.5)
+    lose_the_acknowledgement(monkeypatch, committed=True, wait_s=0.6)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["ok"] is True
+    refund = await mongo.async_db().refunds.find_one({"order_id": "ORD-1001"})
+    assert refund is not None and refund["refund_id"] == result["refund_id"]
+
+
+async def test_a_refund_whose_outcome_is_unknown_does_not_invite_a_retry(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_acknowledgement(monkeypatch, committed=False)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["ok"] is False and result["reason"] == "unavailable"
+    assert "may or may not" in result["message"] and "colleague" in result["message"]
+    assert "try again" not in result["message"]
