@@ -11,9 +11,10 @@
 
 import { clearCaptions } from "./captions.js";
 import { Call } from "./call.js";
-import { clearMessage, config, debug, setState, setTalkingTo, showMessage, ui } from "./page.js";
+import { clearMessage, config, debug, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_PLACEHOLDER_IDLE = "Start a call to type";
+const CALL_AGAIN_FROM_THE_APP = "To call us again, open support from the app again.";
 
 /**
  * The session token a host application passed: `#token=…` (preferred: a fragment never
@@ -34,6 +35,9 @@ function takeToken() {
 const token = takeToken();
 
 let call = null;
+// A host app's token is good for one call: once a socket opened with it, only the app can
+// give the page another (a new Start call would be refused with `token_used`).
+let tokenSpent = false;
 
 function setCallButton(inCall) {
   ui.callButton.textContent = inCall ? "End call" : "Start call";
@@ -46,6 +50,7 @@ function callQuery() {
 }
 
 function startCall() {
+  if (tokenSpent) return;
   clearCaptions();
   ui.callId.textContent = "";
   Object.assign(debug, { callId: null, endReason: null, closeCode: null, events: [], states: [] });
@@ -64,13 +69,24 @@ function startCall() {
 function callEnded(ended) {
   if (call !== ended) return;
   call = null;
+  tokenSpent ||= Boolean(token) && ended.queryUsed;
+  if (tokenSpent && debug.message && !debug.message.text.includes("open support")) {
+    showMessage(debug.message.kind, `${debug.message.text} ${CALL_AGAIN_FROM_THE_APP}`);
+  }
+  // Controls about to be disabled would drop the focus to <body>: it goes to the call button,
+  // or, when that cannot be pressed again, to what the page says about the call.
+  if ([ui.muteButton, ui.textInput, ui.textSend, ui.callButton].includes(document.activeElement)) {
+    const said = ui.alert.hidden ? ui.info : ui.alert;
+    (tokenSpent ? said : ui.callButton).focus();
+  }
   setCallButton(false);
+  ui.callButton.disabled = tokenSpent;
   if (ui.customer) ui.customer.disabled = false;
+  setTalkingTo(null);
   ui.muteButton.disabled = true;
   ui.muteButton.setAttribute("aria-pressed", "false");
   ui.muteButton.textContent = "Mute";
-  ui.textInput.disabled = ui.textSend.disabled = true;
-  ui.textInput.placeholder = TEXT_PLACEHOLDER_IDLE;
+  setTyping(false, TEXT_PLACEHOLDER_IDLE, { comeBack: false });
 }
 
 ui.callButton.addEventListener("click", () => {

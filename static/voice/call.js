@@ -5,10 +5,12 @@
 import { CallAudio, MicrophoneError } from "./audio.js";
 import { Captions, captionsMention } from "./captions.js";
 import { CallConnection } from "./connection.js";
-import { clearMessage, config, debug, setMeter, setState, setTalkingTo, showMessage, ui } from "./page.js";
+import { clearMessage, config, debug, setMeter, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 import { SpeechGate } from "./speech-gate.js";
 
 const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
+// Hanging up while reconnecting: how long to try to get back to the call to say so.
+const HANG_UP_RESUME_MS = 3000;
 // A dropped socket is retried with backoff, with the call's resume token, for about as long
 // as the server keeps the call for it (VOICE_RESUME_GRACE_S, 30 s by default).
 const RECONNECT_FIRST_MS = 300;
@@ -16,10 +18,19 @@ const RECONNECT_MAX_MS = 4000;
 const RECONNECT_GIVE_UP_MS = 28000;
 // Close codes after which trying again cannot help.
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 1009]);
+// A server that is stopping refuses new calls (4502): try another, through the balancer, after these.
+const MOVING_RETRIES_MS = [500, 1500];
+const MOVING = 4502;
 const DEBUG_EVENTS_KEPT = 500;
 const DEBUG_RECENT_SAMPLES = 4800; // the last 200 ms of audio received (voiceDebug.recentAudio())
 const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
+const TEXT_PLACEHOLDER_WAIT = "Wait, reconnecting…";
 const RESUMED_NOTICE_MS = 6000;
+// The Live API session is changed routinely (GoAway) and back within a second or so: the
+// customer hears nothing of it, so the page says nothing unless it takes longer than this.
+const UPSTREAM_QUIET_MS = 2000;
+// A typed message the server refused is the latest one sent, answered within this.
+const TYPED_ANSWER_MS = 5000;
 
 const ENDED_WORDS = {
   caller_hung_up: "You ended the call.",
@@ -38,7 +49,13 @@ const ENDED_WORDS = {
   idle: "The call ended because we didn't hear from you for a while.",
   max_duration: "The call reached its maximum length and ended.",
   unavailable: "We can't reach our records right now, so the call couldn't start. Please try again shortly.",
+  ended_by_staff: "A member of our support team ended the call.",
+  server_error: "Something went wrong on our side and the call ended. Please start a new call.",
 };
+// Endings said as news, not as a problem.
+const INFO_ENDINGS = new Set(["caller_hung_up", "caller_left", "ended_by_staff"]);
+// Endings the server explains in an `error` just before `ended`: its words are the better ones.
+const SERVER_WORDS_ENDINGS = new Set(["agent_unavailable", "ended_by_staff", "server_error"]);
 
 const CLOSE_WORDS = {
   4401: ENDED_WORDS.unauthorized,
@@ -57,6 +74,8 @@ const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet co
 
 // `error` codes about a bad frame from this page (contract section 3).
 const FRAME_ERRORS = new Set(["frame_too_large", "bad_json", "unknown_type", "odd_length"]);
+// `error` codes that refuse a typed message (it never reached the agent).
+const TEXT_REFUSALS = new Set(["rate_limited"]);
 
 const MICROPHONE_WORDS = {
   denied:
@@ -86,7 +105,10 @@ export class Call {
     this.connection = null;
     this.opened = false;
     this.ready = false;
-    this.reconnecting = false;
+    this.reconnecting = false; // the server is changing its Live API session
+    this.upstreamSlow = false; // ... and it has taken long enough to say so
+    this.upstreamTimer = null;
+    this.pageResumed = false; // this page's own socket came back (`resumed` follows)
     this.muted = false;
     this.finished = false;
     this.hangingUp = false;
@@ -96,6 +118,10 @@ export class Call {
     this.resumeToken = null; // from `ready`: how this page gets back to its call
     this.lineLostAt = null; // when the socket dropped, while trying to get back
     this.reconnectAttempts = 0;
+    this.askedToMove = false; // `reconnect` before `ready`: the server is stopping
+    this.movingRetries = 0;
+    this.queryUsed = false; // a socket opened with `query`: a one-use token is spent
+    this.typedLines = []; // {line, text, at} of messages sent: one may yet be refused
   }
 
   async start() {
@@ -143,8 +169,11 @@ export class Call {
     const connection = new CallConnection(query, {
       onOpen: () => {
         this.opened = true;
-        ui.textInput.disabled = ui.textSend.disabled = false;
-        ui.textInput.placeholder = TEXT_PLACEHOLDER_CALL;
+        if (query === this.query) this.queryUsed = true;
+        // Hung up while reconnecting: back on the call only to end it.
+        if (this.hangingUp && this.send({ type: "end" })) {
+          setTimeout(() => connection.close(1000), HANG_UP_GRACE_MS);
+        }
       },
       onEvent: (event) => this.onEvent(event),
       onAudio: (pcm) => {
@@ -181,13 +210,14 @@ export class Call {
       return;
     }
     this.refreshState();
+    setTyping(false, TEXT_PLACEHOLDER_WAIT); // until `ready`: nothing typed meanwhile would arrive
     showMessage("info", "Reconnecting… the call is still on, hold on a moment.");
     const delay = asked && this.reconnectAttempts === 0
       ? 0
       : Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.reconnectAttempts);
     this.reconnectAttempts += 1;
     setTimeout(() => {
-      if (!this.finished) this.connect();
+      if (!this.finished && !this.hangingUp) this.connect();
     }, delay);
   }
 
@@ -199,8 +229,20 @@ export class Call {
   /** A message the customer typed: sent, then captioned. False when it could not be sent. */
   sendText(text) {
     if (!this.send({ type: "text", text })) return false;
-    this.captions.typed(text);
+    this.typedLines.push({ line: this.captions.typed(text), text, at: performance.now() });
+    if (this.typedLines.length > 10) this.typedLines.shift();
     return true;
+  }
+
+  /** The server refused a typed message: the latest one sent (the server answers at once). */
+  textRefused() {
+    const now = performance.now();
+    const sent = this.typedLines.filter((typed) => now - typed.at < TYPED_ANSWER_MS);
+    const refused = sent[sent.length - 1];
+    if (!refused) return;
+    this.typedLines.splice(this.typedLines.indexOf(refused), 1);
+    this.captions.notSent(refused.line);
+    if (!ui.textInput.value) ui.textInput.value = refused.text; // to send again as it is
   }
 
   // --- microphone ---
@@ -235,16 +277,21 @@ export class Call {
   // --- events from the server ---
 
   onEvent(event) {
-    debug.events.push(event);
+    // The resume token is kept out: it re-attaches to the call for two minutes after it ends.
+    const { resume_token: _kept, ...shown } = event;
+    debug.events.push(shown);
     if (debug.events.length > DEBUG_EVENTS_KEPT) debug.events.shift();
     switch (event.type) {
       case "ready":
         this.ready = true;
         this.resumeToken = event.resume_token || this.resumeToken;
+        if (this.hangingUp) break; // back only to say `end`
+        setTyping(true, TEXT_PLACEHOLDER_CALL);
         if (this.lineLostAt !== null) {
           // Back on the same call (same id, captions kept): the server follows with `resumed`.
           this.lineLostAt = null;
           this.reconnectAttempts = 0;
+          this.pageResumed = true;
           break;
         }
         debug.callId = event.call_id;
@@ -266,13 +313,26 @@ export class Call {
         this.audio.drain();
         break;
       case "reconnecting":
+        // The server's own session with the assistant: usually back before anyone notices.
         this.reconnecting = true;
-        showMessage("info", "Reconnecting to the assistant… the call is still on, hold on a moment.");
+        clearTimeout(this.upstreamTimer);
+        this.upstreamTimer = setTimeout(() => {
+          if (!this.reconnecting || this.finished || this.hangingUp) return;
+          this.upstreamSlow = true;
+          showMessage("info", "Reconnecting to the assistant… the call is still on, hold on a moment.");
+          this.refreshState();
+        }, UPSTREAM_QUIET_MS);
         break;
       case "resumed":
-        this.reconnecting = false;
-        showMessage("info", "Back: the call resumed after a network blip.");
-        this.captions.note("The call resumed after a network blip.");
+        clearTimeout(this.upstreamTimer);
+        if (this.hangingUp) break;
+        if (this.pageResumed) {
+          showMessage("info", "Back: the call resumed after a network blip.");
+          this.captions.note("The call resumed after a network blip.");
+        } else if (this.upstreamSlow) {
+          showMessage("info", "Back: the call is connected again.");
+        }
+        this.reconnecting = this.upstreamSlow = this.pageResumed = false;
         setTimeout(() => {
           if (debug.message && debug.message.text.startsWith("Back:")) clearMessage();
         }, RESUMED_NOTICE_MS);
@@ -286,7 +346,9 @@ export class Call {
         showMessage("info", `Escalated to a human: a colleague will follow up on ticket ${event.ticket_id}.`);
         break;
       case "agent_changed":
-        // A colleague took the call over (the assistant stops), or handed it back.
+        // A colleague took the call over (the assistant stops), or handed it back. The server
+        // says it again after a resume: news only when it changes what the page shows.
+        if (event.mode === "human" ? event.name === debug.talkingTo : !debug.talkingTo) break;
         if (event.mode === "human") {
           showMessage("info", `Connecting you to ${event.name}…`); // until their voice plays
           this.captions.note(`${event.name} from our support team joined the call.`);
@@ -301,10 +363,13 @@ export class Call {
         if (FRAME_ERRORS.has(event.code)) {
           // This page's bugs, not the customer's: the call goes on.
           console.warn("voice: server error", event);
-        } else {
-          // Said to the customer when the call ends (`ended` or a close follows these).
-          this.serverError = event;
+          break;
         }
+        // Kept to say when the call ends (an `ended` or a close follows many of these).
+        this.serverError = event;
+        if (!this.ready || this.hangingUp) break;
+        if (TEXT_REFUSALS.has(event.code)) this.textRefused();
+        showMessage("info", event.message);
         break;
       case "reconnect":
         // The server is stopping: come back through the balancer, to another one.
@@ -313,6 +378,8 @@ export class Call {
           this.connection = null;
           if (old) old.close(1000);
           this.reconnectLine({ asked: true });
+        } else if (!this.ready) {
+          this.askedToMove = true; // the close (4502) follows: try the call again (onClose)
         }
         break;
       case "ended":
@@ -333,7 +400,7 @@ export class Call {
 
   refreshState() {
     if (this.finished) return;
-    if (this.reconnecting || this.lineLostAt !== null) setState("reconnecting");
+    if (this.upstreamSlow || this.lineLostAt !== null) setState("reconnecting");
     else if (!this.ready) setState("connecting");
     else if (debug.player.playing) setState(debug.talkingTo ? "colleague" : "speaking");
     else setState(this.muted ? "muted" : "listening");
@@ -348,6 +415,13 @@ export class Call {
     this.audio.close(); // silence and mic off at once; the server's goodbye is only words
     if (this.send({ type: "end" })) {
       setTimeout(() => this.connection?.close(1000), HANG_UP_GRACE_MS);
+    } else if (this.resumeToken && this.lineLostAt !== null) {
+      // Reconnecting: without an `end` the server keeps the call for this page, then records
+      // that the caller left. Get back to it to hang up (onOpen), but not for long.
+      setTyping(false, TEXT_PLACEHOLDER_WAIT);
+      showMessage("info", "Ending the call…");
+      if (this.connection === null) this.connect(); // else the attempt under way says it
+      setTimeout(() => this.finish(ENDED_WORDS.caller_hung_up), HANG_UP_RESUME_MS);
     } else {
       if (this.connection) this.connection.close(1000);
       this.finish(ENDED_WORDS.caller_hung_up);
@@ -357,6 +431,19 @@ export class Call {
   onClose(event) {
     debug.closeCode = event.code;
     debug.closeClean = event.wasClean;
+    const moving = !this.ready && !this.resumeToken && (event.code === MOVING || this.askedToMove);
+    if (moving) {
+      // Refused before the call opened, by a server that is stopping: the token is unused.
+      this.queryUsed = false;
+      this.askedToMove = false;
+      if (!this.hangingUp && this.movingRetries < MOVING_RETRIES_MS.length) {
+        this.connection = null;
+        setTimeout(() => {
+          if (!this.finished && !this.hangingUp) this.connect();
+        }, MOVING_RETRIES_MS[this.movingRetries++]);
+        return;
+      }
+    }
     const callGoesOn = this.resumeToken && !this.endReason && !this.hangingUp;
     if (callGoesOn && !FINAL_CLOSE_CODES.has(event.code)) {
       this.connection = null;
@@ -369,7 +456,9 @@ export class Call {
   closeWords(code) {
     if (this.endReason) {
       let words = ENDED_WORDS[this.endReason];
-      if (this.endReason === "agent_unavailable" && this.serverError) words = this.serverError.message;
+      if (SERVER_WORDS_ENDINGS.has(this.endReason) && this.serverError?.code === this.endReason) {
+        words = this.serverError.message;
+      }
       words ||= `The call ended (${this.endReason.replaceAll("_", " ")}).`;
       if (this.ticketId && !words.includes(this.ticketId)) {
         words += ` A colleague will follow up on ticket ${this.ticketId}.`;
@@ -385,13 +474,14 @@ export class Call {
   }
 
   closeIsError(code) {
-    if (this.endReason) return this.endReason !== "caller_hung_up" && this.endReason !== "caller_left";
+    if (this.endReason) return !INFO_ENDINGS.has(this.endReason);
     return !this.hangingUp;
   }
 
   finish(words, { error = false } = {}) {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.upstreamTimer);
     this.audio.close();
     if (this.connection) this.connection.close(1000);
     setMeter(0);

@@ -129,8 +129,18 @@ export class Captions {
     scrollCaptions();
   }
 
+  /** A message the customer typed and sent; its line, in case the server refuses it. */
   typed(text) {
-    addLine(captionLine("user", "You (typed)", text));
+    return addLine(captionLine("user", "You (typed)", text));
+  }
+
+  /** The server refused a typed message: its line says it was not sent. */
+  notSent(line) {
+    line.classList.add("not-sent");
+    const status = document.createElement("span");
+    status.className = "line-status";
+    status.textContent = "Not sent";
+    line.append(" ", status);
   }
 
   interrupted() {

@@ -90,6 +90,24 @@ export function setMeter(level) {
   ui.meter.setAttribute("aria-valuenow", String(Math.round(value * 100)));
 }
 
+let typingParked = false; // focus left the text box when it was disabled, to come back
+
+/**
+ * Whether the customer can type now, and the box's placeholder saying so. A disabled control
+ * drops its focus to <body>: the focus goes to the call button instead and, with
+ * `comeBack`, back to the text box when it is enabled again.
+ */
+export function setTyping(enabled, placeholder, { comeBack = true } = {}) {
+  if (!enabled && ui.textForm.contains(document.activeElement)) {
+    ui.callButton.focus();
+    typingParked = comeBack;
+  }
+  ui.textInput.disabled = ui.textSend.disabled = !enabled;
+  ui.textInput.placeholder = placeholder;
+  if (enabled && typingParked && document.activeElement === ui.callButton) ui.textInput.focus();
+  if (enabled || !comeBack) typingParked = false;
+}
+
 /** Who the customer is talking to: a colleague by name, or null for the assistant. */
 export function setTalkingTo(name) {
   debug.talkingTo = name;

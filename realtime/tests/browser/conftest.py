@@ -9,6 +9,8 @@ each test gets a fresh browser context and sets the fake agent's script with `ag
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -223,6 +225,70 @@ async def voice_page(browser: Browser, voice_server: DaphneServer) -> AsyncItera
     await context.close()
     # Shown by pytest only when the test failed: what the server said meanwhile.
     print("daphne:", voice_server.output()[server_log_start:], sep="\n")
+
+
+# --- The network between them ------------------------------------------------------------------
+
+
+class Network:
+    """The way from the browser to a server, through a relay the test controls: it can drop
+    the page's WebSockets under way and turn new ones away, as a train in a tunnel does, while
+    plain requests go through. Use `async with`; the page goes to `url`."""
+
+    def __init__(self, server: DaphneServer) -> None:
+        self.server = server
+        self.websockets_blocked = False
+        self._websockets: set[asyncio.StreamWriter] = set()
+        self._relay: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._relay is not None
+        return f"http://127.0.0.1:{self._relay.sockets[0].getsockname()[1]}"
+
+    def drop_websockets(self) -> None:
+        """Cut every WebSocket under way without a close handshake: the page sees 1006 and
+        the server a connection gone, as when a phone loses its signal."""
+        for writer in self._websockets:
+            writer.transport.abort()
+        self._websockets.clear()
+
+    async def __aenter__(self) -> Network:
+        self._relay = await asyncio.start_server(self._carry, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._relay is not None
+        self.drop_websockets()
+        self._relay.close()
+        await self._relay.wait_closed()
+
+    async def _carry(
+        self, from_browser: asyncio.StreamReader, to_browser: asyncio.StreamWriter
+    ) -> None:
+        try:
+            head = await from_browser.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            head = b""  # an idle keep-alive connection closed by the browser
+        # A WebSocket handshake is always the first request on its own connection.
+        websocket = b"upgrade: websocket" in head.lower()
+        if not head or (websocket and self.websockets_blocked):
+            to_browser.close()
+            return
+        from_server, to_server = await asyncio.open_connection("127.0.0.1", self.server.port)
+        if websocket:
+            self._websockets |= {to_browser, to_server}
+        to_server.write(head)
+        await asyncio.gather(_pipe(from_browser, to_server), _pipe(from_server, to_browser))
+        self._websockets -= {to_browser, to_server}
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):  # one side went away: close the other
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
 
 
 # --- The customer ------------------------------------------------------------------------------

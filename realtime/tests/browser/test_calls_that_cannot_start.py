@@ -9,14 +9,13 @@ gone). Screenshots go to test-artifacts/voice/ as in test_voice_page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
-from realtime.tests.browser.conftest import FakeAgent, VoicePage, collect_problems
+from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, collect_problems
 from support.models import Customer
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import DaphneServer
@@ -141,31 +140,9 @@ async def test_an_unreachable_service_is_said_and_the_call_can_be_retried_once_i
 async def websockets_blocked(server: DaphneServer) -> AsyncIterator[str]:
     """The server's address through a network that lets pages through but drops WebSocket
     handshakes, as some company proxies and firewalls do."""
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):  # one side went away: close the other
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def relay(from_browser: asyncio.StreamReader, to_browser: asyncio.StreamWriter) -> None:
-        try:
-            head = await from_browser.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            head = b""  # an idle keep-alive connection closed by the browser
-        # A WebSocket handshake is always the first request on its own connection.
-        if not head or b"upgrade: websocket" in head.lower():
-            to_browser.close()
-            return
-        from_server, to_server = await asyncio.open_connection("127.0.0.1", server.port)
-        to_server.write(head)
-        await asyncio.gather(pipe(from_browser, to_server), pipe(from_server, to_browser))
-
-    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
-    proxy.close()
-    await proxy.wait_closed()
+    async with Network(server) as network:
+        network.websockets_blocked = True
+        yield network.url
 
 
 async def test_a_network_that_blocks_websockets_gets_the_same_words(

@@ -8,15 +8,22 @@ agent. Each test saves screenshots of what Asha saw under test-artifacts/voice/.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
-from playwright.async_api import Browser, expect
+import pytest_asyncio
+from django.test import override_settings
+from playwright.async_api import Browser, WebSocketRoute, expect
 
-from realtime.tests.browser.conftest import FakeAgent, VoicePage, VoiceServers
+from realtime import tokens
+from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, VoiceServers
 from realtime.tests.fake_live import FakeSession
+from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
-from voiceproject.tests.live_server import DaphneServer
+from voiceproject.tests.live_server import DaphneServer, server_environment
 
 pytestmark = [
     pytest.mark.browser,
@@ -202,25 +209,204 @@ async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words
     assert voice_page.problems == []
 
 
-async def test_a_network_blip_is_survived_and_said(
+async def test_a_routine_change_of_the_assistant_s_session_is_not_said(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
     async def script(session: FakeSession) -> None:
         if session.resumed_from is None:
             await session.send_resumption_update("handle-1")
-            await session.close(1011, "Internal error encountered.")
+            await session.send_go_away(time_left=1)  # the Live API's routine session change
 
     agent.script = script
     await start_call(voice_page)
 
-    notice = voice_page.page.get_by_role("status").filter(has_text="Back: the call resumed")
-    await expect(notice).to_be_visible()
     resumed = await agent.session(1)
     assert resumed.resumed_handle == "handle-1"
+    await voice_page.wait_for("d.events.some((e) => e.type === 'resumed')")
     kinds = [event["type"] for event in await voice_page.debug(".events")]
     assert kinds.index("reconnecting") < kinds.index("resumed")
-    assert await voice_page.debug(".state") == "listening"
-    await voice_page.screenshot("08-resumed")
+    await voice_page.page.wait_for_timeout(2500)  # longer than the page waits to say anything
+    # Over within a second: Asha heard nothing of it, and the page says nothing either.
+    assert "reconnecting" not in await voice_page.debug(".states")
+    info = voice_page.page.get_by_role("status").filter(has_text="You're through to the assistant")
+    await expect(info).to_be_visible()
+    await expect(voice_page.page.get_by_role("log")).not_to_contain_text("resumed")
+    await voice_page.screenshot("08-assistant-session-changed")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def patient_server(agent: FakeAgent) -> AsyncIterator[DaphneServer]:
+    """A server of the test's own that keeps a call for a page that lost its socket as long as
+    in production (30 s; the suite's servers keep it 0.2 s)."""
+    with DaphneServer(gemini_live_url=agent.live.url, env={"VOICE_RESUME_GRACE_S": "30"}) as server:
+        await asyncio.to_thread(server.start)
+        yield server
+        print("daphne (patient):", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it_meanwhile(
+    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
+) -> None:
+    # Asha came from the app, with a link good for one call.
+    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
+        token = tokens.mint(101)
+    page = voice_page.page
+    async with Network(patient_server) as network:
+        await page.goto(f"{network.url}/#token={token}")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        call_id = await voice_page.debug(".callId")
+        text_box = page.get_by_label("Type a message")
+        await text_box.fill("My biryani")
+
+        # Through a tunnel: her typing waits (the box is off, the focus on End call).
+        network.websockets_blocked = True
+        network.drop_websockets()
+        await voice_page.wait_for("d.state === 'reconnecting'")
+        await expect(text_box).to_be_disabled()
+        await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+        await expect(page.get_by_role("button", name="End call")).to_be_focused()
+        await expect(
+            page.get_by_role("status").filter(has_text="the call is still on")
+        ).to_be_visible()
+        await voice_page.screenshot("15-reconnecting")
+
+        network.websockets_blocked = False
+        back = page.get_by_role("status").filter(
+            has_text="Back: the call resumed after a network blip."
+        )
+        await expect(back).to_be_visible()
+        await expect(text_box).to_be_enabled()
+        await expect(text_box).to_be_focused()
+        await expect(text_box).to_have_value("My biryani")
+        await voice_page.screenshot("16-back-after-a-blip")
+
+        # In the tunnel again, she hangs up: the page gets back to the call to say so.
+        network.websockets_blocked = True
+        network.drop_websockets()
+        await voice_page.wait_for("d.reconnects >= 4")  # the next try is a second away
+        network.websockets_blocked = False
+        assert await voice_page.debug(".state") == "reconnecting"
+        await page.get_by_role("button", name="End call").click()
+        ended = page.get_by_role("status").filter(has_text="You ended the call.")
+        await expect(ended).to_contain_text("To call us again, open support from the app again.")
+        # Not left for the server's resume grace (30 s) and recorded as "left".
+        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+
+    # Her link is used up: the page does not offer a call that could only be refused, and
+    # the focus is on what it says instead of the button she can no longer press.
+    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+    await expect(ended).to_be_focused()
+    await expect(page.locator("#talking-to")).to_be_hidden()
+    await voice_page.screenshot("17-one-use-link-after-the-call")
+    events = await voice_page.debug(".events")
+    assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+async def test_what_others_do_to_the_call_is_said_in_plain_words(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """What a colleague, the server and a server that is stopping do: the page's socket goes
+    through the real server, with the events only they cause added by the test."""
+    page = voice_page.page
+    sockets: list[WebSocketRoute] = []
+
+    async def route(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        if len(sockets) == 1:
+            # The first call reaches a server that is stopping (contract section 7).
+            socket.send(json.dumps({"type": "reconnect"}))
+            await socket.close(code=4502)
+        else:
+            socket.connect_to_server()
+
+    def say(event: dict[str, object]) -> None:
+        sockets[-1].send(json.dumps(event))
+
+    await page.route_web_socket(re.compile(r"/ws/voice"), route)
+    await start_call(voice_page)  # on the second try
+    assert len(sockets) == 2
+
+    # Typing faster than the server takes: what it refused is shown as not sent.
+    await page.evaluate("""() => {
+        const input = document.getElementById("text-input");
+        for (let n = 1; n <= 7; n++) {
+            input.value = `Message ${n}`;
+            document.getElementById("text-form").requestSubmit();
+        }
+    }""")
+    await expect(page.locator(".line.not-sent")).to_have_count(2)
+    await expect(page.locator(".line.not-sent").last).to_contain_text("Message 7 Not sent")
+    wait = page.get_by_role("status").filter(
+        has_text="Please wait a moment before sending more text."
+    )
+    await expect(wait).to_be_visible()
+    await expect(page.get_by_label("Type a message")).to_have_value("Message 7")  # to send again
+    session = await agent.session()
+    await session.wait_for(lambda: len(session.texts) == 5, "five texts")
+    await voice_page.screenshot("18-typed-too-fast")
+
+    # A colleague joins; the server says so again after a resume: one note, one banner.
+    say({"type": "agent_changed", "mode": "human", "name": "Priya"})
+    say({"type": "agent_changed", "mode": "human", "name": "Priya"})
+    await expect(page.locator("#talking-to")).to_have_text(
+        "You're talking to Priya from our support team."
+    )
+    await page.wait_for_timeout(200)
+    await expect(page.get_by_role("log").get_by_text("joined the call")).to_have_count(1)
+    # A notice with a long address wraps on a phone.
+    address = "https://status.example.com/incidents/voice-maintenance-window-tonight"
+    say({"type": "error", "code": "maintenance", "message": f"Calls may drop tonight: {address}"})
+    await expect(page.get_by_role("status").filter(has_text="status.example.com")).to_be_visible()
+
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await voice_page.screenshot("19-colleague-and-a-long-notice")
+
+    # The server's own session with the assistant is slow to come back: said after 2 s.
+    say({"type": "reconnecting"})
+    await page.wait_for_timeout(500)
+    await expect(page.get_by_text("Reconnecting to the assistant")).to_be_hidden()
+    slow = page.get_by_role("status").filter(has_text="Reconnecting to the assistant")
+    await expect(slow).to_be_visible()
+    await voice_page.wait_for("d.state === 'reconnecting'")
+    await voice_page.screenshot("20-assistant-slow-to-come-back")
+    say({"type": "resumed"})
+    back = page.get_by_role("status").filter(has_text="Back: the call is connected again.")
+    await expect(back).to_be_visible()
+    await expect(page.get_by_role("log")).not_to_contain_text("network blip")
+
+    # Priya ends the call while Asha is in the text box.
+    await page.get_by_label("Type a message").focus()
+    say(
+        {
+            "type": "error",
+            "code": "ended_by_staff",
+            "message": "A member of our support team ended the call.",
+        }
+    )
+    say({"type": "ended", "reason": "ended_by_staff"})
+    await sockets[-1].close(code=1000)
+    ended = page.get_by_role("status").filter(
+        has_text="A member of our support team ended the call."
+    )
+    await expect(ended).to_be_visible()
+    await expect(page.get_by_role("alert")).to_be_hidden()
+    await expect(page.locator("#talking-to")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Start call")).to_be_focused()
+    await voice_page.screenshot("21-ended-by-staff")
+
+    # A second call, ended by a fault on the server's side.
+    await page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.state === 'listening'")
+    say({"type": "ended", "reason": "server_error"})
+    await sockets[-1].close(code=1000)
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Something went wrong on our side and the call ended. Please start a new call."
+    )
+    await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+    await voice_page.screenshot("22-ended-by-a-server-error")
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 
 # --- When a call cannot happen -----------------------------------------------------------------
