@@ -220,7 +220,15 @@ class LiveClient:
         while not self._closing:
             if attempt:
                 never_connected = self.connections == 0
-                if attempt > self._retry.max_attempts or (
+                if attempt > self._retry.max_attempts and self.handle is not None:
+                    # The handle keeps being refused (another process may still hold the
+                    # session it names: a call that moved from a frozen one). A fresh session,
+                    # told the conversation so far, serves the caller better than none.
+                    log.warning("live: the session cannot be resumed (%s); starting a fresh "
+                                "one", reason)  # fmt: skip
+                    self.handle = None
+                    attempt = self._retry.max_attempts - 1  # two tries: an outage gives up soon
+                elif attempt > self._retry.max_attempts or (
                     never_connected and time.monotonic() >= first_deadline
                 ):
                     self._emit(Failed("upstream_unavailable", reason))

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from realtime import live_protocol as lp
-from realtime.live_client import Failed, LiveClient, Ready, RetryPolicy
+from realtime.live_client import Failed, LiveClient, Ready, Resumed, RetryPolicy
 from realtime.tests.fake_live import FakeLiveServer
 
 QUICK = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, setup_timeout_s=2)
@@ -71,3 +71,43 @@ async def test_an_unknown_model_fails_at_once_without_retrying(fake_live: FakeLi
     assert len(events) == 1 and isinstance(events[0], Failed)
     assert events[0].reason == "not_permitted"
     assert len(fake_live.sessions) == 1
+
+
+async def test_a_handle_still_held_elsewhere_gives_way_to_a_fresh_session(
+    fake_live: FakeLiveServer,
+) -> None:
+    """A call moved from a frozen process: its session is still open there, so resuming it is
+    refused again and again. The caller is better served by a fresh session (which the call
+    briefs with the conversation so far) than by none."""
+
+    @fake_live.on_session
+    async def agent(session: Any) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-held")
+
+    first_events: list[object] = []
+    first = client(fake_live.url, first_events)
+    holding = asyncio.create_task(first.run())
+    session = await fake_live.wait_for_session()
+    async with asyncio.timeout(5):
+        while first.handle != "handle-held":
+            await asyncio.sleep(0.01)
+
+    events: list[object] = []
+    moved = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(), on_event=events.append,
+        retry=QUICK, handle="handle-held", resuming=True,
+    )  # fmt: skip
+    carrying = asyncio.create_task(moved.run())
+    fresh = await fake_live.wait_for_session(QUICK.max_attempts + 1)
+
+    assert fresh.resumed_handle is None
+    async with asyncio.timeout(5):
+        while not any(isinstance(event, Resumed) for event in events):
+            await asyncio.sleep(0.01)
+    assert [e for e in events if isinstance(e, Resumed)] == [Resumed(with_handle=False)]
+    assert not any(isinstance(event, Failed) for event in events)
+    assert not session.closed  # the first process never let go of its own
+    for live, task in ((moved, carrying), (first, holding)):
+        await live.close()
+        await task
