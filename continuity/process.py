@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_S = 1.0
 # A process says it is alive this often, for this long: one that stops saying so (killed)
-# is taken for dead within ALIVE_FOR_S.
-ALIVE_EVERY_S, ALIVE_FOR_S = 0.5, 1.5
+# is taken for dead within ALIVE_FOR_S. Whole seconds: Django's Redis cache truncates a
+# timeout to an int (1.5 was 1, so a one-second stall of a busy process looked like death).
+ALIVE_EVERY_S, ALIVE_FOR_S = 0.5, 2
 # Which server process this is, for people (`calls.worker`: "host:pid").
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 

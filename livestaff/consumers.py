@@ -60,8 +60,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
         self._permission_watch = PermissionWatch(
-            user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions
-        )
+            user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
+            rejoin=lambda: self.channel_layer.group_add(call_group(self.call_id),
+                                                        self.channel_name),
+        )  # fmt: skip
         await self.accept()
         if await self._carrier_now() is None:
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
@@ -210,8 +212,9 @@ class LiveCallsConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
         self.joined = True
         self._permission_watch = PermissionWatch(
-            user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions
-        )
+            user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
+            rejoin=lambda: self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name),
+        )  # fmt: skip
         await self.accept()
         self._permission_watch.start()
 

@@ -41,6 +41,7 @@ DEFAULT_PATIENCE_S = 1.0
 MIN_ATTEMPT_S, MAX_ATTEMPT_S = 0.25, 2.0
 FIRST_BACKOFF_S = 0.05
 LOG_EVERY_S = 10.0
+TARGETS_KEPT = 1_000  # beyond this, targets not logged in the last LOG_EVERY_S are forgotten
 
 # What a send can fail with that is the layer's or Redis's trouble, not the caller's bug.
 _UNDELIVERABLE = (ChannelFull, RedisError, OSError, TimeoutError)
@@ -54,6 +55,8 @@ class _DropLog:
 
     def dropped(self, target: str, why: BaseException) -> None:
         now = time.monotonic()
+        if len(self._pending) > TARGETS_KEPT:  # targets come and go (a group per call)
+            self._pending = {t: e for t, e in self._pending.items() if now - e[0] < LOG_EVERY_S}
         last, unlogged = self._pending.get(target, (float("-inf"), 0))
         unlogged += 1
         if now - last < LOG_EVERY_S:

@@ -26,8 +26,9 @@ class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name)
         self.joined = True
         self._permission_watch = PermissionWatch(
-            user, (VIEW_TICKETS,), self._permissions_now, seen=permissions
-        )
+            user, (VIEW_TICKETS,), self._permissions_now, seen=permissions,
+            rejoin=lambda: self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name),
+        )  # fmt: skip
         await self.accept()
         self._permission_watch.start()
 

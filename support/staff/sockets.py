@@ -1,4 +1,5 @@
-"""What every staff socket shares: who may have it open, asked again while it stays open.
+"""What every staff socket shares: who may have it open, asked again while it stays open,
+and its channel-layer groups joined again now and then.
 
 A staff page stays open for hours (the queue, the live calls page, a live call). A permission
 taken away, a group changed or an account deactivated must count on the open sockets too, not
@@ -20,11 +21,16 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 FORBIDDEN = 4403  # the close code of a socket its user may not (or may no longer) have
 RECHECK_S = 5.0  # how often an open socket asks the database again
+# How often it joins its groups again: a Redis restarted without persistence has forgotten
+# them (the page would hear nothing more, silently), and channels_redis lets a membership
+# expire after a day. Joining again is harmless.
+REJOIN_EVERY = 6  # rechecks: 30 s
 
 
 @database_sync_to_async
@@ -48,11 +54,14 @@ class PermissionWatch:
         perms: Iterable[str],
         changed: Callable[[set[str]], Awaitable[None]],
         seen: set[str],
+        rejoin: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`rejoin`: the socket joins its channel-layer groups again (every REJOIN_EVERY)."""
         self._user = user
         self._perms = tuple(perms)
         self._changed = changed
         self._seen = seen
+        self._rejoin = rejoin
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -64,8 +73,15 @@ class PermissionWatch:
         self._task = None
 
     async def _run(self) -> None:
+        rechecks = 0
         while True:
             await asyncio.sleep(RECHECK_S)
+            rechecks += 1
+            if self._rejoin is not None and rechecks % REJOIN_EVERY == 0:
+                try:
+                    await self._rejoin()
+                except (RedisError, OSError) as error:  # Redis away: next time
+                    log.warning("a staff socket could not join its groups again: %r", error)
             try:
                 now = await staff_permissions(self._user, self._perms, fresh=True)
             except (DatabaseError, PyMongoError):  # a blip: ask again next time, keep the page

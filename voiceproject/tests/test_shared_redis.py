@@ -246,3 +246,18 @@ def test_drops_are_logged_at_most_every_few_seconds_per_target(
         "channel layer: 1 message(s) to call.c-2 dropped: refused",
         "channel layer: 5 message(s) to call.c-2 dropped: refused",
     ]
+
+
+def test_the_drop_log_forgets_targets_long_quiet_so_it_does_not_grow_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A group per call: while Redis is away for hours, each call adds a target."""
+    clock = [1000.0]
+    monkeypatch.setattr(messaging.time, "monotonic", lambda: clock[0])
+    drops = messaging._DropLog()
+
+    for n in range(3 * messaging.TARGETS_KEPT):
+        drops.dropped(f"live-call.CALL-{n}", OSError("refused"))
+        clock[0] += 0.1
+
+    assert len(drops._pending) <= messaging.TARGETS_KEPT + 1

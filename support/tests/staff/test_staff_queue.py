@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -409,4 +411,27 @@ async def test_a_queue_page_of_a_deactivated_account_is_closed(
     await User.objects.filter(username="meera").aupdate(is_active=False)
 
     assert (await socket.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect()
+
+
+async def test_a_queue_page_joins_its_group_again_after_the_layer_forgot_it(
+    meera_cookie: list[tuple[bytes, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis restarted without persistence forgets every group: the page would hear nothing
+    more, and say nothing about it."""
+    monkeypatch.setattr(sockets, "RECHECK_S", 0.05)
+    monkeypatch.setattr(sockets, "REJOIN_EVERY", 2)
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    assert (await socket.connect())[0]
+
+    layer = get_channel_layer()
+    assert isinstance(layer, InMemoryChannelLayer)
+    layer.groups.clear()  # as Redis after a restart
+    await asyncio.sleep(0.3)
+    await announce_escalation(
+        {"ticket_id": "TKT-AGAIN1", "user_id": 301, "reason": "wants a human",
+         "priority": "normal", "status": "open", "created_at": None}
+    )  # fmt: skip
+
+    assert (await socket.receive_json_from(timeout=2))["ticket"]["ticket_id"] == "TKT-AGAIN1"
     await socket.disconnect()
