@@ -56,12 +56,14 @@ async def sweep_once() -> int:
 
 
 async def _sweep_forever() -> None:
+    """At once (a process starting after a crash finds what it left), then every
+    SWEEP_EVERY_S."""
     while True:
-        await asyncio.sleep(SWEEP_EVERY_S)
         try:
             ended = await sweep_once()
         except PyMongoError as error:
             log.warning("call sweeper: database unavailable: %s", error)
-            continue
-        if ended:
-            log.info("call sweeper: ended %d call(s) nobody carries any more", ended)
+        else:
+            if ended:
+                log.info("call sweeper: ended %d call(s) nobody carries any more", ended)
+        await asyncio.sleep(SWEEP_EVERY_S)

@@ -21,6 +21,7 @@ from django.db import connections
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 Document = dict[str, Any]
 
@@ -80,3 +81,15 @@ def forget_clients() -> None:
     """Drop cached clients so the next use reads DATABASES afresh (tests that repoint it)."""
     global _async_client, _async_loop
     _async_client = _async_loop = None
+
+
+def failure_line(error: PyMongoError) -> str:
+    """One line for an operator on why a database operation failed (a command's error):
+    pymongo's own message without the topology description it appends, which runs long."""
+    text = str(error).split(", Timeout:")[0].split(", Topology Description:")[0]
+    if isinstance(error, ConnectionFailure):
+        return (
+            f"The database could not be reached ({text}). Is MongoDB up at MONGODB_URI "
+            "(for the embedded one, is `make run` running)?"
+        )
+    return f"The database refused the operation: {text}"

@@ -29,6 +29,8 @@ from voiceproject.lifecycle import (  # noqa: E402
     freeze_startup_objects,
     ignore_daphne_proxy_headers,
     let_the_event_loop_in_promptly,
+    log_access_through_logging,
+    sweep_from_the_start,
 )
 from voiceproject.proxies import TrustedProxies  # noqa: E402
 
@@ -50,9 +52,11 @@ application = TrustedProxies(
 )
 
 close_clients_at_shutdown()
+sweep_from_the_start()
 close_oversized_frames_with_1009()
 ignore_daphne_proxy_headers()
 bound_slow_requests()
+log_access_through_logging()
 drain_on_sigterm()
 let_the_event_loop_in_promptly()
 freeze_startup_objects()  # last: everything above lives as long as the process

@@ -6,6 +6,8 @@ start-up with a message naming the variable, not later with a confusing error.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +18,8 @@ from django.core.checks.security.base import (
     SECRET_KEY_MIN_LENGTH,
 )
 from django.core.exceptions import ImproperlyConfigured
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser_shared import _validate_uri
 
 from voiceproject.settings import DEV_SECRET_KEY
 
@@ -65,6 +69,52 @@ def live_url_problem(url: str) -> str | None:
         return f"it starts with {scheme}, not wss:// (or ws://)"
     if not host:
         return "it names no host"
+    return None
+
+
+def mongodb_uri_problem(uri: str) -> str | None:
+    """What pymongo's URI parser finds wrong with `uri`, or None.
+
+    Parsed as MongoClient would, without resolving a mongodb+srv:// name (no network here).
+    The message never repeats the URI, which may hold a password.
+    """
+    try:
+        _validate_uri(uri)
+    except (PyMongoError, ValueError) as error:
+        return str(error)
+    return None
+
+
+def network_problems(networks: Sequence[str]) -> list[str]:
+    """The entries of METRICS_ALLOWED_NETWORKS that are not an IP network, each with why."""
+    problems = []
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as error:
+            problems.append(f"{network!r} ({error})")
+    return problems
+
+
+def live_prices_problem(prices: object) -> str | None:
+    """What is wrong with `prices` as LIVE_PRICES (postcall/cost.py reads it), or None."""
+    if not isinstance(prices, dict) or not prices:
+        return "it is not a JSON object of models"
+    for model, table in prices.items():
+        if not isinstance(table, dict) or not {"input", "output"} <= set(table):
+            return f'{model!r} has no "input" and "output" tables'
+        for direction in ("input", "output"):
+            rates = table[direction]
+            if not isinstance(rates, dict) or not rates or not all(
+                isinstance(usd, int | float) and not isinstance(usd, bool) and usd >= 0
+                for usd in rates.values()
+            ):
+                return (
+                    f'{model!r} "{direction}" is not an object of modalities to prices '
+                    '(e.g. {"TEXT": 0.75, "AUDIO": 3.0})'
+                )
+        if "TEXT" not in table["output"]:
+            return f'{model!r} "output" has no "TEXT" price (thinking is billed at it)'
     return None
 
 
@@ -154,6 +204,42 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 f"TRUSTED_PROXY_COUNT is {settings.TRUSTED_PROXY_COUNT}; it counts proxies.",
                 hint="Set it to the number of proxies in front of daphne (0 when there is none).",
                 id="voiceproject.E006",
+            )
+        )
+    uri_error = mongodb_uri_problem(settings.MONGODB_URI) if settings.MONGODB_URI else None
+    if uri_error:
+        problems.append(
+            Error(
+                f"MONGODB_URI cannot be parsed: {uri_error}",
+                hint=(
+                    "Set it to a MongoDB connection string, mongodb://host:27017/ or "
+                    "mongodb+srv://user:password@cluster.example.net/ (a user name or password "
+                    "with @ : / in it percent-encoded)."
+                ),
+                id="voiceproject.E013",
+            )
+        )
+    bad_networks = network_problems(settings.METRICS_ALLOWED_NETWORKS)
+    if bad_networks:
+        problems.append(
+            Error(
+                f"METRICS_ALLOWED_NETWORKS has entries that are not networks: "
+                f"{', '.join(bad_networks)}. /metrics would answer 500.",
+                hint="Set it to comma-separated CIDRs, e.g. 10.0.0.0/8,192.168.1.5/32.",
+                id="voiceproject.E014",
+            )
+        )
+    prices_error = live_prices_problem(settings.LIVE_PRICES)
+    if prices_error:
+        problems.append(
+            Error(
+                f"LIVE_PRICES is not a price table: {prices_error}. Call costs would fail.",
+                hint=(
+                    'Use the shape {"model": {"input": {"TEXT": 0.75, "AUDIO": 3.0}, '
+                    '"output": {"TEXT": 4.5, "AUDIO": 12.0}}} (USD per million tokens), '
+                    "or unset it for Google's prices."
+                ),
+                id="voiceproject.E015",
             )
         )
     for name in ("HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"):

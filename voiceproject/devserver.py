@@ -22,6 +22,9 @@ from voiceproject.embedded_db import EmbeddedDatabaseError, EmbeddedMongo
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var"
 URI_FILE = VAR / "embedded-mongodb.uri"
+# The embedded database's pid while a `make run` has it up: a second one must not start
+# another on the same data (WiredTiger allows one), nor take the first one's files away.
+PID_FILE = VAR / "secantusdb.pid"
 
 
 def manage(*args: str) -> None:
@@ -45,9 +48,34 @@ def serve(port: str) -> int:
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
-    # `docker stop`, systemd and friends send SIGTERM: treat it like Ctrl-C so the database
-    # (in its own process group) is stopped too rather than orphaned.
+    # `docker stop`, systemd and friends send SIGTERM, a closed terminal SIGHUP: treat them
+    # like Ctrl-C so the database (in its own process group) is stopped too, not orphaned.
     raise KeyboardInterrupt
+
+
+def running_database(pid_file: Path) -> int | None:
+    """The pid of the embedded database `pid_file` names if it still runs, or None.
+
+    It does after a `make run` in another terminal, or one killed before it could stop it
+    (kill -9): its database, in a process group of its own, outlives it.
+    """
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, and not ours to signal
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc to tell by: assume it is the database
+    # A pid the system gave to another process since is not the database (an empty command
+    # line, a process in the middle of starting, tells nothing).
+    return pid if not command or b"secantusd" in command else None
 
 
 def serve_workers(port: str, workers: int, staff_workers: int) -> int:
@@ -74,17 +102,30 @@ def main() -> int:
                         help="with --workers: K more that serve only the back office")  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGHUP, _stop_on_sigterm)
     # Local development defaults; a .env or the environment can override them.
     os.environ.setdefault("DEBUG", "True")
     port = os.environ.get("PORT", "8000")
     VAR.mkdir(exist_ok=True)
     embedded: EmbeddedMongo | None = None
+    wrote_files = False
     try:
         if not os.environ.get("MONGODB_URI"):
+            running = running_database(PID_FILE)
+            if running:
+                raise EmbeddedDatabaseError(
+                    f"the embedded database is already running on {VAR / 'db'} (pid {running}): "
+                    "another `make run` is using it, or one that could not stop it (killed). "
+                    f"Stop that `make run`, or the database with `kill -INT {running}`, "
+                    "then try again."
+                )
             embedded = EmbeddedMongo(VAR / "db", log_path=VAR / "secantusdb.log")
             uri = embedded.start()
             os.environ["MONGODB_URI"] = uri
+            assert embedded.process is not None
+            PID_FILE.write_text(f"{embedded.process.pid}\n")
             URI_FILE.write_text(uri + "\n")
+            wrote_files = True
             print(f"Embedded database (SecantusDB) on {uri}, data in {VAR / 'db'}")
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
@@ -106,7 +147,9 @@ def main() -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+        if wrote_files:  # never another run's
             URI_FILE.unlink(missing_ok=True)
+            PID_FILE.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

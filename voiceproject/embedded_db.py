@@ -106,7 +106,8 @@ class EmbeddedMongo:
                 if self.process.poll() is not None:
                     raise EmbeddedDatabaseError(
                         f"SecantusDB exited with code {self.process.returncode}; "
-                        f"see {self.log_path}"
+                        f"see {self.log_path} (a SecantusDB still running on "
+                        f"{self.data_dir} holds its files: stop it first)"
                     )
                 try:
                     client.admin.command("ping")

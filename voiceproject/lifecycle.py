@@ -68,6 +68,20 @@ async def close_when_written() -> None:
     await mongo.close_async_client()
 
 
+def sweep_from_the_start() -> None:
+    """Start the process's call sweeper (continuity/sweeper.py) as soon as daphne runs, not
+    with its first call: a fresh or idle process must end the calls nobody came back to too
+    (after a crash or a drain whose callers did not return)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    from continuity.sweeper import ensure_sweeping
+
+    # callLater: the startup triggers run before the asyncio loop does; the sweeper needs it.
+    reactor.callWhenRunning(reactor.callLater, 0, ensure_sweeping)
+
+
 def close_clients_at_shutdown() -> None:
     """Close the async MongoDB client before the event loop stops (a Twisted trigger), once
     the calls still ending here have written their records (`close_when_written`)."""
@@ -131,6 +145,36 @@ def ignore_daphne_proxy_headers() -> None:
 
     http_protocol.parse_x_forwarded_for = peer_and_scheme
     ws_protocol.parse_x_forwarded_for = peer_and_scheme
+
+
+ACCESS_LOG = logging.getLogger("daphne.access")
+
+
+def log_access_through_logging() -> None:
+    """With LOG_FORMAT=json, make daphne's access log a log record (logger "daphne.access").
+
+    daphne writes its access log straight to a stream, NCSA style: to stdout by default, which
+    would put plain lines among the JSON ones. Those become records, so every line is JSON;
+    an access log daphne sends elsewhere (`--access-log FILE`, the workers' os.devnull) stays
+    as it was. daphne makes its logger after importing the application, so this takes effect.
+    """
+    if settings.LOG_FORMAT != "json" or "daphne.access" not in sys.modules:
+        return
+    from daphne.access import AccessLogGenerator
+
+    to_stream = AccessLogGenerator.write_entry
+
+    def write_entry(
+        self: AccessLogGenerator, host: str, date: Any, request: str,
+        status: int | None = None, length: int | None = None,
+        ident: str | None = None, user: str | None = None,
+    ) -> None:  # fmt: skip
+        if self.stream is not sys.stdout:
+            to_stream(self, host, date, request, status, length, ident, user)
+            return
+        ACCESS_LOG.info('%s "%s" %s %s', host, request, status or "-", length or "-")
+
+    AccessLogGenerator.write_entry = write_entry
 
 
 def bound_slow_requests() -> None:

@@ -7,24 +7,111 @@ which run before the server starts serving.
 
 from __future__ import annotations
 
+import json
+import os
+import zoneinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env")
+# Only when there is one: django-environ logs a plain-text line about a missing file, before
+# LOGGING (and LOG_FORMAT=json) applies.
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+# --- Environment helpers: a bad value stops the process with one line naming the variable -----
+# Set but empty (a blank line in .env, Compose's `${VAR:-}`) means unset: the default applies.
+
+
+def bad_setting(name: str, value: str, expected: str) -> ImproperlyConfigured:
+    """The error for `name` set to `value`; `expected` says what it should be."""
+    return ImproperlyConfigured(f"{name}={value!r} is not valid: expected {expected}.")
+
+
+def env_text(name: str, default: str) -> str:
+    return env.str(name, default="").strip() or default
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_text(name, "")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise bad_setting(name, value, f"a whole number (default {default})") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_text(name, "")
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise bad_setting(name, value, f"a number (default {default:g})") from None
+
+
+TRUE_WORDS = {"true", "on", "ok", "y", "yes", "1"}
+FALSE_WORDS = {"false", "off", "n", "no", "0"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_text(name, "").lower()
+    if not value:
+        return default
+    if value in TRUE_WORDS | FALSE_WORDS:
+        return value in TRUE_WORDS
+    raise bad_setting(name, value, "True or False")
+
+
+def env_json(name: str, default: Any) -> Any:
+    value = env_text(name, "")
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as error:
+        raise bad_setting(name, value[:40], f"JSON ({error})") from None
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = env_text(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise bad_setting(name, value, "a time zone name such as Asia/Kolkata") from None
+    return value
+
+
+def env_redis_url(name: str) -> str:
+    value = env_text(name, "")
+    if value and (urlsplit(value).scheme not in ("redis", "rediss") or "//" not in value):
+        raise bad_setting(name, value, "a Redis URL such as redis://host:6379/1")
+    return value
+
+
+def env_directory(name: str) -> str:
+    value = env_text(name, "")
+    if value and not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
+        raise bad_setting(name, value, "a directory that exists and this process can write to")
+    return value
 
 # --- Core Django -----------------------------------------------------------------------------
 
-DEBUG: bool = env.bool("DEBUG", default=False)
+DEBUG: bool = env_bool("DEBUG", False)
 
 # In development a fixed, obviously insecure key is fine; with DEBUG off the system check
 # voiceproject.E001 refuses to start without a real one.
 DEV_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
-SECRET_KEY: str = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY: str = env_text("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 
 ALLOWED_HOSTS: list[str] = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
@@ -101,7 +188,7 @@ def _mongodb_uri() -> str | None:
 
 
 MONGODB_URI = _mongodb_uri()
-MONGODB_DB: str = env.str("MONGODB_DB", default="voice_support")
+MONGODB_DB: str = env_text("MONGODB_DB", "voice_support")
 
 DATABASES = {
     "default": {
@@ -133,7 +220,7 @@ LANGUAGE_CODE = "en-in"
 # The customers' time zone: tool results give times in it (as well as UTC), support hours for
 # callbacks are counted in it, and the back office shows every time in it (one zone for the
 # whole operation: a callback reads the same on the board and on the customer's page).
-SUPPORT_TIME_ZONE: str = env.str("SUPPORT_TIME_ZONE", default="Asia/Kolkata")
+SUPPORT_TIME_ZONE: str = env_time_zone("SUPPORT_TIME_ZONE", "Asia/Kolkata")
 TIME_ZONE = SUPPORT_TIME_ZONE
 USE_I18N = True
 USE_TZ = True  # stored in UTC, shown in the support time zone
@@ -160,7 +247,7 @@ STORAGES = {
 # Redis, and the system checks voiceproject.E010 and E011 refuse VOICE_WORKERS > 1 without them.
 
 # How many server processes serve this deployment (`python -m voiceproject.workers` sets it).
-VOICE_WORKERS: int = env.int("VOICE_WORKERS", default=1)
+VOICE_WORKERS: int = env_int("VOICE_WORKERS", 1)
 
 # Daphne's --websocket_timeout, the longest a WebSocket may live; neither the workers command
 # nor the Dockerfile changes daphne's default.
@@ -200,14 +287,20 @@ def redis_channel_layer(hosts: list[str]) -> dict[str, Any]:
     }
 
 
-CHANNEL_LAYERS = {"default": env.channels("CHANNEL_LAYERS_URL", default="inmemory://")}
+CHANNEL_LAYERS_URL: str = env_text("CHANNEL_LAYERS_URL", "inmemory://")
+try:
+    CHANNEL_LAYERS = {"default": env.channels_url_config(CHANNEL_LAYERS_URL)}
+except ImproperlyConfigured:
+    raise bad_setting(
+        "CHANNEL_LAYERS_URL", CHANNEL_LAYERS_URL, "a Redis URL such as redis://host:6379/0"
+    ) from None
 if CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
     CHANNEL_LAYERS["default"] = redis_channel_layer(CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])
 
 # Django's cache: login throttling and rate limits count in it, so several processes must
 # share it. REDIS_URL (e.g. redis://host:6379/1) selects Django's own Redis backend. Use a
 # different database number from the channel layer's: cache.clear() empties its whole database.
-REDIS_URL: str = env.str("REDIS_URL", default="")
+REDIS_URL: str = env_redis_url("REDIS_URL")
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 if REDIS_URL:
     _redis_cache = env.cache_url_config(REDIS_URL, backend=REDIS_CACHE_BACKEND)
@@ -237,10 +330,10 @@ SESSION_ENGINE = (
 # VOICE_DRAIN_NOTICE_S for the load balancer's health checks to stop sending it new
 # connections, so that the calls it moves do not land on it again (0 on Cloud Run, which
 # stops routing to an instance as soon as it is told to stop it).
-VOICE_DRAIN_S: float = env.float("VOICE_DRAIN_S", default=25.0)
+VOICE_DRAIN_S: float = env_float("VOICE_DRAIN_S", 25.0)
 # A page whose socket dropped without hanging up has this long to come back (contract 7).
-VOICE_RESUME_GRACE_S: float = env.float("VOICE_RESUME_GRACE_S", default=30.0)
-VOICE_DRAIN_NOTICE_S: float = env.float("VOICE_DRAIN_NOTICE_S", default=2.0)
+VOICE_RESUME_GRACE_S: float = env_float("VOICE_RESUME_GRACE_S", 30.0)
+VOICE_DRAIN_NOTICE_S: float = env_float("VOICE_DRAIN_NOTICE_S", 2.0)
 
 # --- The voice agent ---------------------------------------------------------------------------
 
@@ -251,34 +344,34 @@ DEFAULT_GEMINI_LIVE_URL = (
 )
 # Set but empty (a blank line in .env, a template's empty default) counts as unset.
 GEMINI_LIVE_URL: str = env.str("GEMINI_LIVE_URL", default="") or DEFAULT_GEMINI_LIVE_URL
-GEMINI_LIVE_MODEL: str = env.str("GEMINI_LIVE_MODEL", default="gemini-3.8-live")
-GEMINI_VOICE: str = env.str("GEMINI_VOICE", default="Kore")
+GEMINI_LIVE_MODEL: str = env_text("GEMINI_LIVE_MODEL", "gemini-3.8-live")
+GEMINI_VOICE: str = env_text("GEMINI_VOICE", "Kore")
 
-VOICE_DEMO_MODE: bool = env.bool("VOICE_DEMO_MODE", default=DEBUG)
+VOICE_DEMO_MODE: bool = env_bool("VOICE_DEMO_MODE", DEBUG)
 VOICE_API_KEY: str = env.str("VOICE_API_KEY", default="")
-VOICE_SESSION_TOKEN_TTL: int = env.int("VOICE_SESSION_TOKEN_TTL", default=300)
+VOICE_SESSION_TOKEN_TTL: int = env_int("VOICE_SESSION_TOKEN_TTL", 300)
 # Call controls (contract section 3 and the hardening issue): a silent caller is checked on
 # after VOICE_IDLE_PROMPT_S (twice, then the call ends), a call lasts at most VOICE_MAX_CALL_S,
 # a model silent VOICE_STALL_S after the caller spoke is nudged, then resumed.
-VOICE_IDLE_PROMPT_S: float = env.float("VOICE_IDLE_PROMPT_S", default=10.0)
-VOICE_MAX_CALL_S: float = env.float("VOICE_MAX_CALL_S", default=1800.0)
-VOICE_STALL_S: float = env.float("VOICE_STALL_S", default=8.0)
-VOICE_MAX_CALLS_PER_CUSTOMER: int = env.int("VOICE_MAX_CALLS_PER_CUSTOMER", default=2)
+VOICE_IDLE_PROMPT_S: float = env_float("VOICE_IDLE_PROMPT_S", 10.0)
+VOICE_MAX_CALL_S: float = env_float("VOICE_MAX_CALL_S", 1800.0)
+VOICE_STALL_S: float = env_float("VOICE_STALL_S", 8.0)
+VOICE_MAX_CALLS_PER_CUSTOMER: int = env_int("VOICE_MAX_CALLS_PER_CUSTOMER", 2)
 # A warm escalation (contract section 8): after this long with nobody joining the call, the
 # agent offers the customer a callback.
-ESCALATION_WAIT_S: float = env.float("ESCALATION_WAIT_S", default=90.0)
+ESCALATION_WAIT_S: float = env_float("ESCALATION_WAIT_S", 90.0)
 # A call a staff member holds whose page is gone (closed, reconnecting, or not back after the
 # call moved to another process) goes back to the agent after this long with no page of theirs.
-STAFF_HOLD_GRACE_S: float = env.float("STAFF_HOLD_GRACE_S", default=10.0)
+STAFF_HOLD_GRACE_S: float = env_float("STAFF_HOLD_GRACE_S", 10.0)
 # The agent's first words (EU AI Act art. 50: people must be told they talk to an AI).
-VOICE_AI_DISCLOSURE: str = env.str(
-    "VOICE_AI_DISCLOSURE", default="Hi, I'm Priya, an AI assistant for the support team."
+VOICE_AI_DISCLOSURE: str = env_text(
+    "VOICE_AI_DISCLOSURE", "Hi, I'm Priya, an AI assistant for the support team."
 )
-VOICE_RECORDING_NOTICE: str = env.str(
-    "VOICE_RECORDING_NOTICE", default="This call may be recorded."
+VOICE_RECORDING_NOTICE: str = env_text(
+    "VOICE_RECORDING_NOTICE", "This call may be recorded."
 )
 # Callbacks (contract section 9): how many may be booked in one 30-minute slot.
-CALLBACK_SLOT_CAPACITY: int = env.int("CALLBACK_SLOT_CAPACITY", default=2)
+CALLBACK_SLOT_CAPACITY: int = env_int("CALLBACK_SLOT_CAPACITY", 2)
 
 # --- After the call (issue 14; postcall/) -----------------------------------------------------
 # Live API prices, USD per million tokens, paid tier, from Google's pricing page as of
@@ -299,29 +392,30 @@ DEFAULT_LIVE_PRICES = {
                   "gemini-2.5-flash-native-audio-preview-09-2025",
                   "gemini-2.5-flash-native-audio-latest")
 }  # fmt: skip
-LIVE_PRICES: dict[str, dict[str, dict[str, float]]] = env.json(
-    "LIVE_PRICES", default=DEFAULT_LIVE_PRICES
-)
+LIVE_PRICES: dict[str, dict[str, dict[str, float]]] = env_json("LIVE_PRICES", DEFAULT_LIVE_PRICES)
 # Call costs are shown in this currency, converted from USD at COST_PER_USD (units of the
 # currency per US dollar; set it to today's rate: the default is the rate of 2026-11).
-COST_CURRENCY: str = env.str("COST_CURRENCY", default="INR")
-COST_PER_USD: float = env.float("COST_PER_USD", default=88.5)
+COST_CURRENCY: str = env_text("COST_CURRENCY", "INR")
+COST_PER_USD: float = env_float("COST_PER_USD", 88.5)
 
 # A summary of each ended call by this model (google-genai), with GEMINI_API_KEY; empty turns
 # it off (a one-line account from the tool results stands in). gemini-3.5-flash-lite: GA
 # since 2026-07-21, Google's low-latency, low-cost model for high-volume automation.
 CALL_SUMMARY_MODEL: str = env.str("CALL_SUMMARY_MODEL", default="gemini-3.5-flash-lite")
-CALL_SUMMARY_TIMEOUT_S: float = env.float("CALL_SUMMARY_TIMEOUT_S", default=20.0)
+CALL_SUMMARY_TIMEOUT_S: float = env_float("CALL_SUMMARY_TIMEOUT_S", 20.0)
 # Another endpoint for the summary's REST calls (a proxy, a regional endpoint, a local fake).
 CALL_SUMMARY_BASE_URL: str = env.str("CALL_SUMMARY_BASE_URL", default="")
 # Recordings: off unless RECORD_CALLS is on; kept RECORDING_RETENTION_DAYS, then deleted by
 # `manage.py delete_old_recordings` (run it daily from cron).
-RECORD_CALLS: bool = env.bool("RECORD_CALLS", default=False)
-RECORDING_RETENTION_DAYS: int = env.int("RECORDING_RETENTION_DAYS", default=30)
+RECORD_CALLS: bool = env_bool("RECORD_CALLS", False)
+RECORDING_RETENTION_DAYS: int = env_int("RECORDING_RETENTION_DAYS", 30)
 # /metrics answers a request bearing METRICS_TOKEN, or coming from METRICS_ALLOWED_NETWORKS
 # (CIDRs, e.g. 10.0.0.0/8); with neither set it answers 404.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_NETWORKS: list[str] = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+METRICS_ALLOWED_NETWORKS: list[str] = [
+    network.strip() for network in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+    if network.strip()
+]  # fmt: skip
 
 # --- Twilio ------------------------------------------------------------------------------------
 
@@ -332,40 +426,50 @@ TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
 # The caller id of calls we place ("Call now" on a callback): a number of the Twilio account.
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
 # Where Twilio's REST API is reached: a regional or proxy endpoint, or a local fake in tests.
-TWILIO_API_BASE_URL: str = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+TWILIO_API_BASE_URL: str = env_text("TWILIO_API_BASE_URL", "https://api.twilio.com")
 
 # --- The client's address (voiceproject/proxies.py) ------------------------------------------
 # How many proxies in front of daphne append to X-Forwarded-For: the client is that many
 # entries from the right. 0: no proxy, the socket's peer is the client and the header is
 # ignored. Cloud Run's front end: 1; see README, "Security settings".
-TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT: int = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # --- Slow clients (voiceproject/lifecycle.py: bound_slow_requests) ----------------------------
 # A request's line and headers must arrive within this many seconds of its first byte, and its
 # body within HTTP_BODY_TIMEOUT_S of its headers, or daphne answers 408 and closes the socket.
-HTTP_HEADER_TIMEOUT_S: float = env.float("HTTP_HEADER_TIMEOUT_S", default=10.0)
-HTTP_BODY_TIMEOUT_S: float = env.float("HTTP_BODY_TIMEOUT_S", default=30.0)
+HTTP_HEADER_TIMEOUT_S: float = env_float("HTTP_HEADER_TIMEOUT_S", 10.0)
+HTTP_BODY_TIMEOUT_S: float = env_float("HTTP_BODY_TIMEOUT_S", 30.0)
 
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # A year, as browsers' preload lists expect; lower it while first trying https out.
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     # Subdomains of this server's own host (e.g. *.voice.example.com), not of its parent.
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
+    # Django's deploy check security.W021 asks for preload; it is off unless asked for (a
+    # domain on the browsers' preload list is hard to take off), so it is no warning then.
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # LOG_FORMAT=json: one JSON object per line (for a log collector); every line of a call
-# carries its call id either way (postcall/logs.py).
-LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain")
+# carries its call id either way (postcall/logs.py). daphne's access log goes through the
+# logger "daphne.access" (voiceproject/lifecycle.py: log_access_through_logging).
+LOG_FORMAT: str = env_text("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise bad_setting("LOG_FORMAT", LOG_FORMAT, "plain or json")
+LOG_LEVEL: str = env_text("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise bad_setting("LOG_LEVEL", LOG_LEVEL, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -377,13 +481,24 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["call_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pymongo": {"level": "WARNING"}, "websockets": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's default configuration gives these their own console handlers (django's
+        # for DEBUG on): without them here, each line would also be printed that way.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "propagate": True},
+        "pymongo": {"level": "WARNING"},
+        "websockets": {"level": "WARNING"},
+    },
 }
+
+# prometheus_client reads it (postcall/metrics.py); a missing directory would fail at the
+# first metric with a FileNotFoundError.
+PROMETHEUS_MULTIPROC_DIR: str = env_directory("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Staff back office (issue 5; support/staff/) ----------------------------------------------
 # ModelBackend, except that permission names are read without projecting a joined field,
@@ -391,4 +506,4 @@ LOGGING = {
 AUTHENTICATION_BACKENDS = ["support.staff.auth.PermissionNamesBackend"]
 
 # Open tickets waiting longer than this are flagged on the queue and counted on the dashboard.
-QUEUE_OVERDUE_MINUTES: int = env.int("QUEUE_OVERDUE_MINUTES", default=15)
+QUEUE_OVERDUE_MINUTES: int = env_int("QUEUE_OVERDUE_MINUTES", 15)

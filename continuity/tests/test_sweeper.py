@@ -17,6 +17,7 @@ from livestaff.link import LIVE_CALLS_GROUP, call_group
 from postcall import logs, summary
 from realtime.call_record import now as utcnow
 from support import mongo
+from voiceproject.tests.live_server import DaphneServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +135,25 @@ async def test_the_sweeper_logs_as_the_process_not_as_the_call_that_started_it(
     await asyncio.sleep(0.01)
 
     assert seen == [None]
+
+
+async def test_a_process_that_carries_no_call_sweeps_from_the_start(fake_live: Any) -> None:
+    """After a crash or a drain, the calls nobody came back to are ended by any process,
+    even a fresh one that has not carried a call yet."""
+    now = utcnow()
+    await mongo.async_db().calls.insert_one(stored_call(
+        "CALL-orphan", now - timedelta(minutes=5), carrier="process-gone",
+        last_seen_at=now - timedelta(minutes=3),
+    ))  # fmt: skip
+
+    with DaphneServer(gemini_live_url=fake_live.url) as server:
+        await asyncio.to_thread(server.start)
+        print("daphne:", server.output(), sep="\n")  # shown if the test fails
+        async with asyncio.timeout(15):
+            while not await mongo.async_db().calls.find_one(
+                {"call_id": "CALL-orphan", "ended_at": {"$ne": None}}
+            ):
+                await asyncio.sleep(0.1)
+
+    ended = await mongo.async_db().calls.find_one({"call_id": "CALL-orphan"})
+    assert ended is not None and ended["end_reason"] == "lost"

@@ -14,11 +14,12 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client
-from pymongo import ReplaceOne, monitoring
+from pymongo import MongoClient, ReplaceOne, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
 from support import mongo
+from voiceproject.embedded_db import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,6 +181,18 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
     assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
     with pytest.raises(CommandError, match="--days must be 0 or more"):
         call_command("delete_old_recordings", days=-1)
+
+
+def test_retention_with_the_database_down_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down: MongoClient[dict[str, Any]] = MongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
+    )
+    monkeypatch.setattr(mongo, "sync_db", lambda: down["voice_support"])
+
+    with pytest.raises(CommandError, match=r"^The database could not be reached \(127\.0\.0\.1:"):
+        call_command("delete_old_recordings")
 
 
 class ChunkWritesSeen(monitoring.CommandListener):

@@ -100,6 +100,101 @@ def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "uri",
+    [
+        "localhost:27017",  # no scheme
+        "mongodb://us@er:pass@db.example.com/",  # an unescaped @ in the user name
+        "mongodb://db.example.com/?replicaSet=rs0&retryWrite=true",  # a misspelt option
+    ],
+)
+def test_a_mongodb_uri_pymongo_cannot_parse_is_an_error(uri: str) -> None:
+    with override_settings(MONGODB_URI=uri):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E013"]
+
+    assert error.msg.startswith("MONGODB_URI cannot be parsed: ")
+    assert "pass@" not in error.msg  # never the password
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://mongodb:27017/?replicaSet=rs0",
+        "mongodb+srv://user:p%40ss@cluster0.example.mongodb.net/",  # not resolved here
+        "mongodb://127.0.0.1:27017/?directConnection=true",
+    ],
+)
+def test_a_mongodb_uri_pymongo_parses_is_fine(uri: str) -> None:
+    assert "voiceproject.E013" not in ids(MONGODB_URI=uri)
+
+
+def test_a_metrics_network_that_is_not_one_is_an_error() -> None:
+    with override_settings(METRICS_ALLOWED_NETWORKS=["10.0.0.0/8", "10.0.0.0/33"]):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E014"]
+
+    assert "'10.0.0.0/33'" in error.msg and "'10.0.0.0/8'" not in error.msg
+    assert "voiceproject.E014" not in ids(METRICS_ALLOWED_NETWORKS=["10.0.0.0/8", "::1"])
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        ["gemini-3.8-live"],
+        {"gemini-3.8-live": {"input": 3.0, "output": 12.0}},
+        {"gemini-3.8-live": {"input": {"AUDIO": 3.0}}},
+        {"gemini-3.8-live": {"input": {"AUDIO": "3"}, "output": {"TEXT": 4.5}}},
+        {"gemini-3.8-live": {"input": {"AUDIO": 3.0}, "output": {"AUDIO": 12.0}}},
+    ],
+)
+def test_live_prices_of_another_shape_are_an_error(prices: object) -> None:
+    assert "voiceproject.E015" in ids(LIVE_PRICES=prices)
+
+
+def test_the_default_live_prices_are_fine() -> None:
+    assert "voiceproject.E015" not in ids()
+
+
+def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR, env={**os.environ, **environment}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("TRUSTED_PROXY_COUNT", "abc", "a whole number"),
+        ("SECURE_HSTS_SECONDS", "a year", "a whole number"),
+        ("VOICE_DRAIN_S", "25s", "a number"),
+        ("RECORD_CALLS", "sometimes", "True or False"),
+        ("LIVE_PRICES", "{bad", "JSON"),
+        ("SUPPORT_TIME_ZONE", "Mars/Olympus", "a time zone name such as Asia/Kolkata"),
+        ("REDIS_URL", "localhost:6379", "a Redis URL such as redis://host:6379/1"),
+        ("CHANNEL_LAYERS_URL", "localhost:6379", "a Redis URL such as redis://host:6379/0"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent", "a directory that exists"),
+        ("LOG_LEVEL", "loud", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ],
+)
+def test_a_value_that_cannot_be_read_stops_with_one_line_naming_the_variable(
+    name: str, value: str, expected: str
+) -> None:
+    checked = manage_check(**{name: value, "DEBUG": "False"})
+
+    assert checked.returncode == 1
+    assert checked.stderr.startswith(f"error: {name}=")
+    assert f"is not valid: expected {expected}" in checked.stderr
+    assert "Traceback" not in checked.stderr and checked.stderr.count("\n") == 1
+
+
+def test_an_empty_value_means_the_default() -> None:
+    checked = manage_check(TRUSTED_PROXY_COUNT="", SECURE_HSTS_SECONDS="", DEBUG="",
+                           SUPPORT_TIME_ZONE="", LIVE_PRICES="", REDIS_URL="")  # fmt: skip
+
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
     "url, problem",
     [
         ("https://generativelanguage.googleapis.com/ws/x", "starts with https://, not wss://"),
@@ -139,6 +234,7 @@ def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
     """The Dockerfile's start-up check, in a production environment with this key."""
     env = {
         **os.environ,
+        "SECURE_SSL_REDIRECT": "",  # pytest.ini turns it off for the tests; the default
         "DEBUG": "False",
         "SECRET_KEY": secret_key,
         "ALLOWED_HOSTS": "voice.example.com",
@@ -169,6 +265,14 @@ def test_the_dockerfile_start_up_check_refuses_a_weak_key_and_passes_a_random_on
 
     assert weak.returncode != 0 and "voiceproject.E001" in weak.stderr
     assert strong.returncode == 0, strong.stderr
+
+
+def test_a_production_configuration_passes_the_deploy_check_without_a_warning() -> None:
+    """HSTS preload is off unless asked for (SECURE_HSTS_PRELOAD), so its warning is too."""
+    checked = deploy_check(secrets.token_urlsafe(50))
+
+    assert checked.stderr == ""
+    assert checked.stdout.startswith("System check identified no issues")
 # --- Several workers need Redis ---------------------------------------------------------------
 
 IN_MEMORY_LAYER = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

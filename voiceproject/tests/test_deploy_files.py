@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,72 @@ def test_old_recordings_are_deleted_daily_under_the_apps_own_settings(
     assert upkeep["environment"]["RECORDING_RETENTION_DAYS"] == "${RECORDING_RETENTION_DAYS:-30}"
     assert upkeep["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert upkeep["restart"] == "unless-stopped"
+
+
+def test_every_service_of_the_apps_image_can_build_it(compose: dict[str, Any]) -> None:
+    """`docker compose up --build` builds the image whichever service starts first."""
+    services = compose["services"]
+
+    for name in ("migrate", "app", "staff", "housekeeping"):
+        assert (services[name]["image"], services[name]["build"]) == ("voice-support", ".."), name
+
+
+# README's settings Compose does not pass on, and why.
+NOT_FOR_COMPOSE = {
+    "PORT": "the image's 8000, where HAProxy and the health check reach each replica",
+    "HOST": "`make run` and the workers command only; the image listens on every interface",
+    "PROMETHEUS_MULTIPROC_DIR": "one process per container: each replica reports itself",
+}
+
+
+def readme_settings() -> set[str]:
+    """Every variable named in a `| variable | meaning | default |` table of README.md."""
+    names: set[str] = set()
+    in_table = False
+    for line in (BASE_DIR / "README.md").read_text().splitlines():
+        if line.startswith("| variable | meaning | default |"):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table:
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def test_compose_passes_every_setting_of_the_readme_on(compose: dict[str, Any]) -> None:
+    passed = set(compose["services"]["app"]["environment"])
+
+    assert readme_settings() - passed - set(NOT_FOR_COMPOSE) == set()
+    assert set(NOT_FOR_COMPOSE) <= readme_settings()
+
+
+def test_the_readme_documents_every_setting_settings_reads() -> None:
+    source = (BASE_DIR / "voiceproject" / "settings.py").read_text()
+    read = set(re.findall(r'\benv(?:_\w+|\.\w+)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+
+    assert len(read) > 40
+    assert read - readme_settings() == set()
+
+
+def test_a_setting_compose_passes_on_empty_keeps_its_default(compose: dict[str, Any]) -> None:
+    """`${VAR:-}` gives the container an empty value when the operator set none."""
+    environment = compose["services"]["app"]["environment"]
+    empty = sorted(name for name, value in environment.items() if value == f"${{{name}:-}}")
+    show = (
+        "import json, sys; from voiceproject import settings; "
+        "print(json.dumps({n: getattr(settings, n) for n in sys.argv[1:]}, default=str))"
+    )
+    unset = {name: value for name, value in os.environ.items() if name not in empty}
+
+    def settings_with(env: dict[str, str]) -> Any:
+        return yaml.safe_load(subprocess.run(
+            [sys.executable, "-c", show, *empty], cwd=BASE_DIR, env=env,
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout)  # fmt: skip
+
+    assert len(empty) > 30
+    assert settings_with(unset | dict.fromkeys(empty, "")) == settings_with(unset)
+    assert environment["CALL_SUMMARY_MODEL"] is None  # passed only when set: empty is "off"
 
 
 def test_every_app_container_shares_redis_and_knows_how_many_there_are(

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import io
+import json
+import logging
+import os
+import subprocess
 import sys
 from typing import Any
 
 import pytest
+from daphne.access import AccessLogGenerator
 
 from postcall import summary
 from postcall.tests.test_summary import CALL, FakeGemini, gemini, no_backoff
 from support import mongo
 from voiceproject import lifecycle
 from voiceproject.lifecycle import GIL_SWITCH_INTERVAL_S
+from voiceproject.settings import BASE_DIR
 
 __all__ = ["gemini", "no_backoff"]  # fixtures: the fake summary model, without its pauses
 
@@ -68,3 +75,56 @@ async def test_at_shutdown_a_call_whose_summary_is_too_slow_gets_the_account_fro
     assert written["text"] == "Resolved with a refund: refunded ₹337.50 (100%) on ORD-1001."
     assert written["error"] == "the server stopped before the model answered"
     await summary.pending()  # nothing left running
+
+
+# --- Log lines ----------------------------------------------------------------------------------
+
+
+def log_from_a_fresh_process(**environment: str) -> list[str]:
+    """stderr lines of a process that sets Django up and logs one warning through it."""
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('Not Found: /nowhere')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "voiceproject.settings", **environment},
+    )  # fmt: skip
+    return done.stderr.splitlines()
+
+
+def test_with_debug_on_a_django_line_is_logged_once() -> None:
+    lines = log_from_a_fresh_process(DEBUG="True")
+
+    assert [line for line in lines if "Not Found: /nowhere" in line] == [
+        line for line in lines if "WARNING django.request [-]: Not Found: /nowhere" in line
+    ]
+    assert len([line for line in lines if "Not Found: /nowhere" in line]) == 1
+
+
+def test_with_json_logs_every_line_is_json() -> None:
+    lines = log_from_a_fresh_process(DEBUG="True", LOG_FORMAT="json")
+
+    assert [json.loads(line)["message"] for line in lines] == ["Not Found: /nowhere"]
+
+
+def test_with_json_logs_daphnes_access_log_is_a_log_record(
+    monkeypatch: pytest.MonkeyPatch, settings: Any,
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setattr(AccessLogGenerator, "write_entry", AccessLogGenerator.write_entry)
+    settings.LOG_FORMAT = "json"
+    lifecycle.log_access_through_logging()
+    request = {"client": "10.0.0.7:5123", "method": "GET", "path": "/healthz", "status": 200,
+               "size": 42}  # fmt: skip
+
+    with caplog.at_level(logging.INFO, logger="daphne.access"):
+        AccessLogGenerator(sys.stdout)("http", "complete", request)
+    to_file = io.StringIO()
+    AccessLogGenerator(to_file)("http", "complete", request)  # --access-log FILE: as it was
+
+    assert capsys.readouterr().out == ""
+    assert [r.getMessage() for r in caplog.records if r.name == "daphne.access"] == [
+        '10.0.0.7:5123 "GET /healthz" 200 42'
+    ]
+    assert '"GET /healthz" 200 42' in to_file.getvalue()

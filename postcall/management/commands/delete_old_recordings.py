@@ -10,8 +10,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from pymongo.errors import PyMongoError
 
 from postcall import store
+from support import mongo
 
 
 class Command(BaseCommand):
@@ -26,7 +28,10 @@ class Command(BaseCommand):
         if days < 0:
             raise CommandError(f"--days must be 0 or more, not {days}.")
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
-        deleted = store.delete_older_than(cutoff)
+        try:
+            deleted = store.delete_older_than(cutoff)
+        except PyMongoError as error:
+            raise CommandError(mongo.failure_line(error)) from error
         self.stdout.write(
             f"Deleted {deleted} recording(s) started before {cutoff:%Y-%m-%d %H:%M} UTC."
         )

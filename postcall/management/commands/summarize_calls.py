@@ -37,17 +37,17 @@ class Command(BaseCommand):
         ids: list[str] = list(options["call_ids"])
         if options["days"] is not None and not options["missing"]:
             raise CommandError("--days goes with --missing.")
-        if options["missing"]:
-            ids += missing(options["days"])
-        elif not ids:
+        if not ids and not options["missing"]:
             raise CommandError("Name the calls to summarise, or use --missing.")
-        if not summary.configured():
-            self.stdout.write("No summary model is configured (GEMINI_API_KEY, "
-                              "CALL_SUMMARY_MODEL): writing the one-line accounts.")  # fmt: skip
         try:
+            if options["missing"]:
+                ids += missing(options["days"])
+            if not summary.configured():
+                self.stdout.write("No summary model is configured (GEMINI_API_KEY, "
+                                  "CALL_SUMMARY_MODEL): writing the one-line accounts.")
             written, absent = asyncio.run(summarise_all(ids, self.stdout.write))
         except PyMongoError as error:
-            raise CommandError(f"The database could not be reached: {error}") from error
+            raise CommandError(mongo.failure_line(error)) from error
         self.stdout.write(f"Summarised {written} call(s)."
                           + (f" Not found or not ended: {', '.join(absent)}." if absent else ""))
 

@@ -1,0 +1,81 @@
+"""`make run` (voiceproject/devserver.py): a second run on the same var/ while the embedded
+database of an earlier one still runs says so, and leaves that run's files alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voiceproject import devserver
+from voiceproject.devserver import running_database
+
+
+@pytest.fixture
+def database_left_running() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that looks like SecantusDB (`secantusd` in its command line)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; print(flush=True); time.sleep(60)", "secantusd-py"],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # running, its command line set
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_database_still_running_is_found_by_its_pid(
+    tmp_path: Path, database_left_running: subprocess.Popen[bytes]
+) -> None:
+    pid_file = tmp_path / "secantusdb.pid"
+    pid_file.write_text(f"{database_left_running.pid}\n")
+
+    assert running_database(pid_file) == database_left_running.pid
+
+
+def test_a_database_that_stopped_is_not_running(
+    tmp_path: Path, database_left_running: subprocess.Popen[bytes]
+) -> None:
+    pid_file = tmp_path / "secantusdb.pid"
+    pid_file.write_text(f"{database_left_running.pid}\n")
+    database_left_running.kill()
+    database_left_running.wait()
+
+    assert running_database(pid_file) is None
+    assert running_database(tmp_path / "absent.pid") is None
+
+
+def test_a_pid_given_to_another_program_since_is_not_the_database(tmp_path: Path) -> None:
+    pid_file = tmp_path / "secantusdb.pid"
+    pid_file.write_text(f"{os.getpid()}\n")  # pytest's
+
+    assert running_database(pid_file) is None
+
+
+def test_a_second_run_says_the_database_is_running_and_keeps_the_first_runs_files(
+    tmp_path: Path,
+    database_left_running: subprocess.Popen[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "URI_FILE", tmp_path / "embedded-mongodb.uri")
+    monkeypatch.setattr(devserver, "PID_FILE", tmp_path / "secantusdb.pid")
+    monkeypatch.setattr(sys, "argv", ["devserver"])
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("DEBUG", "True")
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not get as far as starting one
+    devserver.URI_FILE.write_text("mongodb://127.0.0.1:27999/?directConnection=true\n")
+    devserver.PID_FILE.write_text(f"{database_left_running.pid}\n")
+
+    assert devserver.main() == 1
+
+    error = capsys.readouterr().err
+    assert f"already running on {tmp_path / 'db'} (pid {database_left_running.pid})" in error
+    assert f"kill -INT {database_left_running.pid}" in error
+    assert devserver.URI_FILE.exists() and devserver.PID_FILE.exists()
