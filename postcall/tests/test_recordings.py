@@ -14,12 +14,11 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client
-from pymongo import MongoClient, ReplaceOne, monitoring
+from pymongo import ReplaceOne, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
 from support import mongo
-from voiceproject.embedded_db import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -183,14 +182,7 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
         call_command("delete_old_recordings", days=-1)
 
 
-def test_retention_with_the_database_down_says_so_in_one_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    down: MongoClient[dict[str, Any]] = MongoClient(
-        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
-    )
-    monkeypatch.setattr(mongo, "sync_db", lambda: down["voice_support"])
-
+def test_retention_with_the_database_down_says_so_in_one_line(database_down: None) -> None:
     with pytest.raises(CommandError, match=r"^The database could not be reached \(127\.0\.0\.1:"):
         call_command("delete_old_recordings")
 

@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from pymongo import MongoClient
 
 from support import mongo
-from voiceproject.embedded_db import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,14 +88,7 @@ def test_a_command_without_calls_to_summarise_is_refused(
         run(*args)
 
 
-def test_missing_with_the_database_down_says_so_in_one_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    down: MongoClient[dict[str, Any]] = MongoClient(
-        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
-    )
-    monkeypatch.setattr(mongo, "sync_db", lambda: down["voice_support"])
-
+def test_missing_with_the_database_down_says_so_in_one_line(database_down: None) -> None:
     with pytest.raises(CommandError) as refused:
         run("--missing")
 
