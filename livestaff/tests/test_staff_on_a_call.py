@@ -148,6 +148,15 @@ async def a_call(live: FakeLiveServer) -> tuple[BrowserCall, str]:
     return call, str(ready["call_id"])
 
 
+async def held_by_arjun(live: FakeLiveServer) -> tuple[BrowserCall, str, StaffPage]:
+    """A call Arjun (a lead) has taken over: the customer's page, the call id, his page."""
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    return call, call_id, arjun
+
+
 # --- who may do what -----------------------------------------------------------------------------
 
 
@@ -206,10 +215,7 @@ async def test_a_holder_who_may_no_longer_take_over_hands_back_at_once_and_is_no
     asha: Customer, live: FakeLiveServer, quick_rechecks: None
 ) -> None:
     """Without touching the page: the permission goes while Arjun talks to the customer."""
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
     await call.next_event("agent_changed")
 
     await sync_to_async(_set_groups)("arjun", AGENT_GROUP)  # demoted to agent: listen only
@@ -257,10 +263,7 @@ async def test_a_deactivated_account_loses_the_call_view_and_the_live_calls_page
 async def test_an_action_of_a_strange_type_is_refused_and_the_held_call_stays_held(
     asha: Customer, live: FakeLiveServer, kind: Any
 ) -> None:
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
 
     await arjun.send({"type": kind})
     refused = await arjun.next_event("error")
@@ -335,10 +338,7 @@ async def test_odd_length_microphone_frames_reach_the_customer_as_clean_samples(
 ) -> None:
     """Frames travel joined when the page's sender is behind: one odd byte would shift every
     sample after it (full-scale noise to the customer), so each frame is trimmed whole."""
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
     await asyncio.sleep(2.2)  # where the call is gets looked up again: frames queue meanwhile
     voice = tone(440, 1.0, 16_000)
 
@@ -717,10 +717,7 @@ async def test_a_holder_whose_page_closed_while_the_call_moved_is_not_waited_for
     settings.VOICE_RESUME_GRACE_S = 10
     settings.STAFF_HOLD_GRACE_S = 1.0
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
     await call.next_event("agent_changed")
 
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
@@ -772,10 +769,7 @@ async def test_a_holder_who_reloads_the_page_keeps_the_call(
     asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
     settings.STAFF_HOLD_GRACE_S = 5
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
     await call.next_event("agent_changed")
 
     await arjun.leave()
@@ -863,10 +857,7 @@ async def test_a_holding_page_that_closes_while_the_database_is_away_still_hands
 ) -> None:
     """The page finds where the call is in the database; in a blip it uses where it was."""
     settings.STAFF_HOLD_GRACE_S = 0.3
-    call, call_id = await a_call(live)
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    call, call_id, arjun = await held_by_arjun(live)
     await call.next_event("agent_changed")
 
     async def database_away(**_: Any) -> None:
