@@ -206,10 +206,12 @@ async def summarize_call(call_id: str) -> dict[str, Any] | None:
 
 
 def kept_or_new(before: Any, new: dict[str, Any]) -> dict[str, Any]:
-    """The summary to store: `new`, unless it is the stand-in for a model that failed and the
-    call already has the model's own summary (better than the one line). Pure."""
-    if "error" in new and isinstance(before, Mapping) and before.get("source") == "model":
-        return {**before, "last_error": new["error"]}
+    """The summary to store: `new`, unless it is a stand-in (the model failed, or none is
+    configured any more) and the call already has the model's own summary, which is better
+    than the one line. Pure."""
+    kept = isinstance(before, Mapping) and before.get("source") == "model"
+    if kept and new.get("source") != "model":
+        return {**before, **({"last_error": new["error"]} if "error" in new else {})}
     return new
 
 

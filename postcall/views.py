@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
-from support.models import Call
+from support import mongo
 
 VIEW_CALLS = "support.view_call"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -59,6 +60,7 @@ def _require(request: HttpRequest, perm: str) -> None:
 def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponseBase:
     """Part `part` of the call's recording (Ogg Opus; most calls have one part), with byte
     ranges so a player can seek."""
+    _require(request, VIEW_CALLS)  # the call itself, then its recording
     _require(request, DOWNLOAD_RECORDINGS)
     found = store.recording_part(call_id, part)
     if found is None:
@@ -85,6 +87,9 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
     return response
 
 
+RERUN_EVERY_S = 60
+
+
 @never_cache
 @staff_member_required
 @require_POST
@@ -92,8 +97,20 @@ async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedir
     """Summarize the call again in the background, on the server's event loop (never in this
     request), and go back to the call page, which says so."""
     await sync_to_async(_require)(request, VIEW_CALLS)
-    if not await Call.objects.filter(call_id=call_id).exclude(ended_at=None).aexists():
+    call = await mongo.async_db().calls.find_one(
+        {"call_id": call_id, "ended_at": {"$ne": None}}, {"_id": 0, "summary": 1}
+    )
+    if call is None:
         raise Http404("No such ended call.")
+    # As the call page offers it: with a model, or to write a missing summary's stand-in.
+    if not summary.configured():
+        if call.get("summary"):
+            messages.error(request, "No summary model is configured: the summary stays.")
+            return redirect("staff:call", call_id)
+    # Each run is a paid model request: one a minute per call, however often it is asked.
+    elif not await cache.aadd(f"summary-rerun:{call_id}", True, RERUN_EVERY_S):
+        messages.info(request, "This call was summarised again moments ago; try later.")
+        return redirect("staff:call", call_id)
     summary.schedule(call_id)
     messages.info(request, "A new summary is being written: it shows here within a minute "
                            "(reload the page).")  # fmt: skip

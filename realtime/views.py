@@ -8,7 +8,6 @@ and demo mode.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from django.conf import settings
@@ -16,16 +15,23 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from realtime import tokens
+from realtime import tokens, wire
 from realtime.models import MINT_PERMISSION, VoiceTokenMint
 from support.models import Customer
+
+MAX_BODY_BYTES = 1_024  # {"user_id": N} and room to spare
 
 
 def _bearer_key_matches(request: HttpRequest) -> bool:
     key = settings.VOICE_API_KEY
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
-    return bool(key) and scheme.lower() == "bearer" and hmac.compare_digest(presented, key)
+    # As bytes: compare_digest raises on a str with anything but ASCII in it (a 500 for anyone).
+    return (
+        bool(key)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.encode("utf-8", "replace"), key.encode())
+    )
 
 
 class MintRefused(Exception):
@@ -78,9 +84,11 @@ async def create_voice_session(request: HttpRequest) -> JsonResponse:
         if refused.status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
+    if len(request.body) > MAX_BODY_BYTES:
+        return _error(413, "The body must be JSON: {\"user_id\": N}.")
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
+        body = wire.loads(request.body or b"{}")
+    except wire.BadJson:  # nested too deep too (a RecursionError from json)
         return _error(400, "The body must be JSON: {\"user_id\": N}.")
     user_id = body.get("user_id") if isinstance(body, dict) else None
     if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1:

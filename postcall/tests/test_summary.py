@@ -192,6 +192,18 @@ async def test_summarising_again_keeps_the_models_summary_when_the_model_fails(
 
 
 @on_the_database
+async def test_without_a_model_any_more_the_models_summary_is_kept(settings: Any) -> None:
+    """The key was removed since: the one-line stand-in must not replace what the model wrote
+    (its sentiment and follow-up are shown on the ticket and customer pages)."""
+    settings.GEMINI_API_KEY = ""
+    await ended_call("CALL-1", summary=WRITTEN)
+
+    await summary.summarize_call("CALL-1")
+
+    assert await summary_of("CALL-1") == WRITTEN
+
+
+@on_the_database
 async def test_asking_again_while_the_summary_is_being_written_asks_the_model_once(
     gemini: FakeGemini,
 ) -> None:

@@ -49,6 +49,8 @@ def test_a_host_application_mints_a_token_naming_one_customer(asha: Customer) ->
 def test_a_wrong_key_or_none_is_refused(asha: Customer) -> None:
     assert mint(Client(), {"user_id": 7}, Authorization="Bearer wrong")[0] == 401
     assert mint(Client(), {"user_id": 7})[0] == 401
+    # Not ASCII (a header byte over 0x80 arrives so): refused too, not a 500 for anyone.
+    assert mint(Client(), {"user_id": 7}, Authorization="Bearer caf\u00e9")[0] == 401
 
 
 def staff_client(username: str, group: str | None = None, **names: str) -> Client:
@@ -147,6 +149,12 @@ def test_bad_bodies_and_unknown_customers_are_explained(asha: Customer) -> None:
         assert status == 400 and "user_id" in str(answer["error"]), body
     status, answer = mint(Client(), {"user_id": 999})
     assert status == 404 and "999" in str(answer["error"])
+    nested = Client().post("/api/voice/sessions", data=b"[" * 1_000,
+                           content_type="application/json")  # fmt: skip
+    assert nested.status_code == 400 and "JSON" in nested.json()["error"]
+    oversized = Client().post("/api/voice/sessions", data=b"[" * 100_000,
+                              content_type="application/json")  # fmt: skip
+    assert oversized.status_code == 413
 
 
 def test_tokens_are_refused_when_tampered_with_or_expired() -> None:

@@ -51,6 +51,7 @@ class Export:
     projection: dict[str, int]
     header: tuple[str, ...]
     row: Callable[[Document, Mapping[int, Any]], list[Any]]
+    permission: str  # to read what it holds, as on its own pages (with the customer's)
 
 
 def _name(doc: Document, found: Mapping[int, Any]) -> tuple[Any, Any]:
@@ -88,6 +89,7 @@ EXPORTS = {
         ("call", "started", "ended", "duration", "channel", "user id", "customer", "phone",
          "outcome", "ended how"),
         _call,
+        "support.view_call",
     ),
     "refunds": Export(
         Refund._meta.db_table, "created_at",
@@ -96,6 +98,7 @@ EXPORTS = {
         ("refund", "refunded at", "order", "user id", "customer", "phone", "amount (INR)",
          "percent", "tier", "reason", "call"),
         _refund,
+        "support.view_refund",
     ),
     "tickets": Export(
         Escalation._meta.db_table, "created_at",
@@ -104,6 +107,7 @@ EXPORTS = {
         ("ticket", "opened", "priority", "status", "assignee", "user id", "customer", "phone",
          "order", "reason", "resolved", "call"),
         _ticket,
+        "support.view_escalation",
     ),
 }  # fmt: skip
 

@@ -13,7 +13,13 @@ from django.views.decorators.http import require_POST
 from support import goodwill
 from support.models import Customer, Order, OrderStatus
 from support.money import format_inr
-from support.staff.access import APPROVE_GOODWILL, PROPOSE_GOODWILL, VIEW_CUSTOMERS, staff_view
+from support.staff.access import (
+    APPROVE_GOODWILL,
+    PROPOSE_GOODWILL,
+    VIEW_CALLS,
+    VIEW_CUSTOMERS,
+    staff_view,
+)
 from support.staff.customers import customer_page
 from support.staff.forms import GoodwillForm
 from support.staff.people import with_people
@@ -56,6 +62,8 @@ def _render_customer(request: HttpRequest, customer: Customer,
         "goodwill_today": goodwill.credited_today(customer.user_id),
         "may_propose": may(request, PROPOSE_GOODWILL),
         "may_approve": may(request, APPROVE_GOODWILL),
+        # A call's summary holds what the customer said, as its page: with view_call only.
+        "may_read_calls": may(request, VIEW_CALLS),
     }  # fmt: skip
     return render_staff(request, "staff/customer.html", context)
 

@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.utils import timezone
 
 from support import goodwill
-from support.staff.access import VIEW_CALLS, VIEW_TICKETS, staff_view
+from support.staff.access import VIEW_CUSTOMERS, VIEW_TICKETS, require_perm, staff_view
 from support.staff.dashboard import DayRange, day_range
 from support.staff.dashboard import dashboard as figures
 from support.staff.export import EXPORTS, csv_lines
@@ -31,10 +31,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render_staff(request, "staff/dashboard.html", context)
 
 
-@staff_view(VIEW_CALLS)
+@staff_view(VIEW_CUSTOMERS)  # every export names its customers
 def export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     if kind not in EXPORTS:
         raise Http404("No such export.")
+    require_perm(request, EXPORTS[kind].permission)
     days = _days(DayRangeForm(request.GET or None))
     if days is None:
         return HttpResponse("The dates are not valid: use YYYY-MM-DD.", status=400,

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from support.models import Call, Customer, Refund
 from support.mongo import sync_db
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
-from support.tests.staff.conftest import make_complaint, make_ticket
+from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -219,12 +220,24 @@ def test_a_formula_in_a_ticket_reason_is_not_run_by_a_spreadsheet(agent: Client)
     assert tickets[1][9] == "'=HYPERLINK(\"http://evil.example\")"
 
 
-def test_an_export_needs_the_calls_permission_and_a_known_kind(
-    agent: Client, guest_client: Client
-) -> None:
+def test_an_export_needs_a_known_kind_and_staff(agent: Client, guest_client: Client) -> None:
     assert agent.get("/staff/export/orders.csv").status_code == 404
     assert agent.get("/staff/export/calls.csv", {"until": "soon"}).status_code == 400
     assert guest_client.get("/staff/export/calls.csv").status_code == 302
+
+
+def test_each_export_needs_the_permission_its_own_pages_need(db: Any) -> None:
+    """Tickets hold what callers said: someone who may see calls but not tickets gets the
+    calls' export, not the tickets'."""
+    calls_only = User.objects.create_user("calls-only", is_staff=True)
+    calls_only.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="support", codename__in=["view_call", "view_customer"]))
+    client = client_for(calls_only)
+
+    assert client.get("/staff/tickets/TKT-AAAAAA/").status_code == 403
+    assert client.get("/staff/export/tickets.csv").status_code == 403
+    assert client.get("/staff/export/refunds.csv").status_code == 403
+    assert client.get("/staff/export/calls.csv").status_code == 200
 
 
 # --- Charts (pure) ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import AsyncClient, Client
 
 from postcall import summary
@@ -21,6 +21,7 @@ from support.tests.staff.aftercall_data import (
     make_moved_call,
     make_recorded_call,
 )
+from support.tests.staff.conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,6 +135,34 @@ async def test_summarise_again_is_a_post_for_an_ended_call_by_staff_who_see_call
     assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
 
 
+async def test_summarise_again_is_refused_when_it_could_only_lose_the_summary_or_pay_twice(
+    meera: User, priya: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call page offers it only with a model, or for a call without a summary; the
+    endpoint holds to that, and asks the (paid) model at most once a minute per call."""
+    client = AsyncClient()
+    await client.aforce_login(meera)
+    url = f"/staff/calls/{CALL_ID}/summary"
+    written = {"text": "Refunded.", "sentiment": "positive", "resolved": True,
+               "follow_up": "", "source": "model"}  # fmt: skip
+    calls = mongo.async_db().calls
+    await calls.update_one({"call_id": CALL_ID}, {"$set": {"summary": written}})
+    settings.CALL_SUMMARY_MODEL = ""  # no model any more: the summary it wrote stays
+
+    no_model = await client.post(url, follow=True)
+    settings.CALL_SUMMARY_MODEL, settings.GEMINI_API_KEY = "gemini-3.5-flash-lite", "a-key"
+    scheduled: list[str] = []
+    monkeypatch.setattr(summary, "schedule", scheduled.append)
+    first = await client.post(url, follow=True)
+    again = await client.post(url, follow=True)
+
+    assert "No summary model is configured" in no_model.content.decode()
+    assert (await calls.find_one({"call_id": CALL_ID}) or {})["summary"] == written
+    assert scheduled == [CALL_ID]  # the second, moments later, was refused
+    assert "A new summary is being written" in first.content.decode()
+    assert "summarised again moments ago" in again.content.decode()
+
+
 def test_a_lead_gets_the_player_with_the_transcript_lined_up(lead: Client,
                                                              priya: Customer) -> None:  # fmt: skip
     make_recorded_call(priya.user_id)
@@ -185,3 +214,16 @@ def test_the_customer_page_lists_each_calls_summary(agent: Client, priya: Custom
 
     assert "masala dosa arrived cold" in body
     assert "Left to do:</b> Refund ORD-3001" in body
+
+
+def test_the_summaries_are_for_those_who_may_read_the_calls(priya: Customer) -> None:
+    """A summary holds what the customer said, as the call page does (the ticket page keeps
+    it from those without view_call too)."""
+    add_after_call_fields()
+    customers_only = User.objects.create_user("customers-only", is_staff=True)
+    customers_only.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="support", codename="view_customer"))  # fmt: skip
+
+    body = page(client_for(customers_only), f"/staff/customers/{priya.user_id}/")
+
+    assert "masala dosa arrived cold" not in body and "Left to do" not in body
