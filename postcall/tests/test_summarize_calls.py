@@ -69,12 +69,16 @@ def test_missing_within_days_leaves_older_calls(transactional_db: Any) -> None:
 def test_named_calls_are_summarised_again_and_unknown_ones_reported(
     transactional_db: Any,
 ) -> None:
-    add_call("CALL-HAS", summary={"text": "An old summary.", "source": "model"})
+    add_call("CALL-HAS", summary={"text": "An old account.", "source": "tool_results"})
+    add_call("CALL-MODEL", summary={"text": "What the model wrote.", "source": "model"})
 
-    out = run("CALL-HAS", "CALL-NOPE")
+    out = run("CALL-HAS", "CALL-MODEL", "CALL-NOPE")
 
     assert summary_of("CALL-HAS")["text"] == "Information given: looked up the customer's orders."
-    assert "Summarised 1 call(s). Not found or not ended: CALL-NOPE." in out
+    # Without a model (none here) the one-line account never replaces what a model wrote.
+    assert summary_of("CALL-MODEL")["text"] == "What the model wrote."
+    assert "CALL-MODEL: What the model wrote. (kept: no summary model is configured)" in out
+    assert "Summarised 2 call(s). Not found or not ended: CALL-NOPE." in out
 
 
 @pytest.mark.parametrize("args, error", [

@@ -74,6 +74,8 @@ async def summarise_all(ids: list[str], say: Callable[[str], Any]) -> tuple[int,
             failed = f" (the model failed: {done['error']})" if done.get("error") else ""
             if done.get("last_error"):
                 failed = f" (kept: the model failed again: {done['last_error']})"
+            elif done.get("source") == "model" and not summary.configured():
+                failed = " (kept: no summary model is configured)"
             say(f"{call_id}: {done['text']}{failed}")
     finally:
         await mongo.close_async_client()
