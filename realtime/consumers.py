@@ -48,6 +48,7 @@ class Refusal(Exception):
 
 class VoiceConsumer(AudioConsumer):
     session: CallSession | None = None
+    _used_token: str | None = None  # the nonce of the session token this connection used up
 
     async def connect(self) -> None:
         await self.accept()
@@ -104,6 +105,7 @@ class VoiceConsumer(AudioConsumer):
             customer = await find_customer(user_id=user_id)
         except PyMongoError as error:
             log.warning("voice: customer lookup failed: %s", error)
+            await self._give_back_token()  # "try again shortly" must be true of the link too
             raise Refusal(SERVER_UNAVAILABLE, ce.Notice(
                 "unavailable", "We can't reach our records right now; please try again shortly."
             )) from None  # fmt: skip
@@ -127,8 +129,19 @@ class VoiceConsumer(AudioConsumer):
             ) from None
         except PyMongoError as error:
             log.warning("voice: could not open the call record: %s", error)
+            await self._give_back_token()
             raise Refusal(SERVER_UNAVAILABLE, ce.Ended("unavailable")) from None
         return session
+
+    async def _give_back_token(self) -> None:
+        """The session token this connection used up, usable again: the call failed on our
+        side before it began (the host application's link would otherwise be spent)."""
+        if self._used_token is None:
+            return
+        try:
+            await single_use.give_back("voice", self._used_token)
+        except PyMongoError as error:
+            log.warning("voice: could not give the session token back: %s", error)
 
     async def _requested_customer(self) -> int:
         """The customer the connection may talk as: a token's (used up here), or in demo
@@ -150,6 +163,7 @@ class VoiceConsumer(AudioConsumer):
             if not first_use:
                 log.info("voice: refused a session token used before")
                 raise Refusal(UNAUTHORIZED, ce.Ended("token_used"))
+            self._used_token = session_token.nonce
             return session_token.user_id
         demo_user = query.get("user_id", [""])[0]
         if settings.VOICE_DEMO_MODE and demo_user.isascii() and demo_user.isdigit():

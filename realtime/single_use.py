@@ -32,3 +32,10 @@ async def claim(kind: str, nonce: str, valid_for_s: float) -> bool:
     except DuplicateKeyError:
         return False
     return True
+
+
+async def give_back(kind: str, nonce: str) -> None:
+    """Undo a `claim` whose use failed on our side (the database away before the call could
+    open): the token works again until it expires. Best effort: raises PyMongoError."""
+    with pymongo.timeout(CLAIM_TIMEOUT_S):
+        await mongo.async_db().used_tokens.delete_one({"_id": f"{kind}:{nonce}"})

@@ -7,7 +7,9 @@ import json
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
+from pymongo.errors import ServerSelectionTimeoutError
 
+from realtime import consumers as voice_consumers
 from realtime import tokens
 from realtime.tests.voice_harness import closed_with
 from support.models import Customer
@@ -104,3 +106,27 @@ async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(
     error = json.loads(await communicator.receive_from(timeout=5))
     assert error["type"] == "error" and error["code"] == "unavailable"
     assert await closed_with(communicator) == 4500
+
+
+async def test_a_link_spent_on_a_call_that_failed_on_our_side_works_again(
+    asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page says "please try again shortly": the host application's one-use link must
+    still open a call then, not answer token_used."""
+    token = tokens.mint(7)
+
+    async def records_away(**_: object) -> None:
+        raise ServerSelectionTimeoutError("the customers' records are away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(voice_consumers, "find_customer", records_away)
+        first, connected, _ = await connect(f"/ws/voice?token={token}")
+        assert connected
+        assert json.loads(await first.receive_from(timeout=5))["code"] == "unavailable"
+        assert await closed_with(first) == 4500
+
+    with override_settings(GEMINI_API_KEY=""):  # past the token, the next check answers
+        again, connected, _ = await connect(f"/ws/voice?token={token}")
+        assert connected
+        assert json.loads(await again.receive_from())["code"] == "agent_not_configured"
+        assert await closed_with(again) == 4503
