@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from collections.abc import Sequence
+
+from voiceproject.bearer import bearer_matches
 
 DOWNLOAD_RECORDINGS = "postcall.download_recording"  # postcall/models.py
 
@@ -15,13 +16,8 @@ def metrics_allowed(
     """True to serve /metrics, False to refuse, None when it is not configured at all."""
     if not token and not networks:
         return None
-    if token:
-        scheme, _, given = authorization.partition(" ")
-        # As bytes: compare_digest raises on a str with anything but ASCII in it.
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            return True
+    if bearer_matches(authorization, token):
+        return True
     if networks and client_ip:
         try:
             address = ipaddress.ip_address(client_ip)

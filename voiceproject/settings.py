@@ -39,24 +39,23 @@ def env_text(name: str, default: str) -> str:
     return env.str(name, default="").strip() or default
 
 
-def env_int(name: str, default: int) -> int:
+def _env_parsed(name: str, default: Any, parse: Any, expected: str) -> Any:
+    """`parse` of the variable's text, or `default` when unset; a ValueError names it."""
     value = env_text(name, "")
     if not value:
         return default
     try:
-        return int(value)
+        return parse(value)
     except ValueError:
-        raise bad_setting(name, value, f"a whole number (default {default})") from None
+        raise bad_setting(name, value, expected) from None
+
+
+def env_int(name: str, default: int) -> int:
+    return int(_env_parsed(name, default, int, f"a whole number (default {default})"))
 
 
 def env_float(name: str, default: float) -> float:
-    value = env_text(name, "")
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise bad_setting(name, value, f"a number (default {default:g})") from None
+    return float(_env_parsed(name, default, float, f"a number (default {default:g})"))
 
 
 TRUE_WORDS = {"true", "on", "ok", "y", "yes", "1"}
