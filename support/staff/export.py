@@ -1,8 +1,9 @@
 """CSV exports of calls, refunds and tickets for a range of days, streamed row by row.
 
 Each export reads only the fields it writes (never a call's transcript) in one cursor, and
-looks the customers' names up a batch at a time. Money is in rupees ("268.50"), times are
-local ("2026-11-21 14:05:09"). A text cell that a spreadsheet would run as a formula (it
+looks the customers' names up a batch at a time; `streamed` hands the lines to an ASGI
+response as they are read. Money is in rupees ("268.50"), times are local
+("2026-11-21 14:05:09"). A text cell that a spreadsheet would run as a formula (it
 starts with = + - @, and is not just a number or a phone number) is written with a leading
 apostrophe: ticket reasons come from callers.
 """
@@ -13,10 +14,11 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from support.models import Call, Escalation, Refund
@@ -119,7 +121,7 @@ class _Line:
         return text
 
 
-def csv_lines(kind: str, days: DayRange) -> Iterator[str]:
+def csv_lines(kind: str, days: DayRange) -> Generator[str, None, None]:
     """The export `kind` ("calls", "refunds", "tickets") as CSV text, a line at a time."""
     export = EXPORTS[kind]
     writer = csv.writer(_Line())
@@ -131,6 +133,18 @@ def csv_lines(kind: str, days: DayRange) -> Iterator[str]:
         found = people(doc.get("user_id") for doc in batch)
         for doc in batch:
             yield writer.writerow([cell(value) for value in export.row(doc, found)])
+
+
+async def streamed(lines: Generator[str, None, None]) -> AsyncIterator[str]:
+    """`lines` for an ASGI response, BATCH lines at a time, read in Django's thread for
+    synchronous code: handed a synchronous iterator, Django under ASGI reads all of it into
+    memory before it sends a byte."""
+    read = sync_to_async(lambda: "".join(itertools.islice(lines, BATCH)))
+    try:
+        while chunk := await read():
+            yield chunk
+    finally:
+        await sync_to_async(lines.close)()  # the cursor, when the download stops early
 
 
 def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:

@@ -9,7 +9,7 @@ from support import goodwill
 from support.staff.access import VIEW_CUSTOMERS, VIEW_TICKETS, require_perm, staff_view
 from support.staff.dashboard import DayRange, day_range
 from support.staff.dashboard import dashboard as figures
-from support.staff.export import EXPORTS, csv_lines
+from support.staff.export import EXPORTS, csv_lines, streamed
 from support.staff.forms import DayRangeForm
 from support.staff.views.common import render_staff
 
@@ -41,6 +41,7 @@ def export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpRespo
         return HttpResponse("The dates are not valid: use YYYY-MM-DD.", status=400,
                             content_type="text/plain; charset=utf-8")  # fmt: skip
     name = f"{kind}-{days.first.isoformat()}-to-{days.last.isoformat()}.csv"
-    response = StreamingHttpResponse(csv_lines(kind, days), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(streamed(csv_lines(kind, days)),
+                                     content_type="text/csv; charset=utf-8")  # fmt: skip
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
