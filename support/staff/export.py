@@ -3,9 +3,10 @@
 Each export reads only the fields it writes (never a call's transcript) in one cursor, and
 looks the customers' names up a batch at a time; `streamed` hands the lines to an ASGI
 response as they are read. Money is in rupees ("268.50"), times are local
-("2026-11-21 14:05:09"). A text cell that a spreadsheet would run as a formula (it
-starts with = + - @, and is not just a number or a phone number) is written with a leading
-apostrophe: ticket reasons come from callers.
+("2026-11-21 14:05:09"). The file starts with a byte order mark, which Excel needs to read
+UTF-8 (names in any script) rather than the PC's code page. A text cell that a spreadsheet
+would run as a formula (it starts with = + - @, and is not just a number or a phone number)
+is written with a leading apostrophe: ticket reasons come from callers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from support.staff.labels import duration_s, end_reason_label, mmss, outcome_lab
 from support.staff.people import people
 
 BATCH = 100  # customers looked up per query: SecantusDB slows on long $in lists
+BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # A phone number or a negative amount is data, not a formula: left as it is.
 PLAIN_NUMBER = re.compile(r"^[+-]?[\d .]+$")
@@ -125,7 +127,7 @@ def csv_lines(kind: str, days: DayRange) -> Generator[str, None, None]:
     """The export `kind` ("calls", "refunds", "tickets") as CSV text, a line at a time."""
     export = EXPORTS[kind]
     writer = csv.writer(_Line())
-    yield writer.writerow(export.header)
+    yield BOM + writer.writerow(export.header)
     cursor = sync_db()[export.collection].find(
         days.match(export.time_field), export.projection, sort=[(export.time_field, 1)]
     )

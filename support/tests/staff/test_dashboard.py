@@ -276,6 +276,34 @@ def test_a_large_export_is_sent_as_it_is_read_not_gathered_in_memory_first(
     assert len(rows) == 1 + 250 + 1  # the header, the calls and priya's
 
 
+def test_an_export_opens_in_excel_with_names_in_any_script(agent: Client, today: date) -> None:
+    Customer.objects.create(user_id=77, name="Zoë D'Souza", phone="+919800000077")
+    Customer.objects.create(user_id=78, name="श्रेया अय्यर", phone="+919800000078")
+    add_call("c-zoe", at(today, 9), 60, "resolved_info", user_id=77)
+    add_call("c-shreya", at(today, 10), 60, "resolved_info", user_id=78)
+
+    body = export_bytes(agent, "calls")
+
+    # Excel reads a CSV without the byte order mark as the PC's code page: "ZoÃ«".
+    assert body.startswith(b"\xef\xbb\xbf")
+    names = {row[0]: row[6] for row in csv.reader(io.StringIO(body.decode("utf-8-sig")))}
+    assert (names["c-zoe"], names["c-shreya"]) == ("Zoë D'Souza", "श्रेया अय्यर")
+
+
+@pytest.mark.parametrize("hostile", [
+    "=1+2", "+CMD()", "-2+3", "@SUM(A1)", "\t=1+2", "\r=1+2",
+])  # fmt: skip
+def test_a_formula_in_a_customer_name_is_not_run_by_a_spreadsheet(
+    agent: Client, today: date, hostile: str
+) -> None:
+    Customer.objects.create(user_id=66, name=hostile, phone="+919800000066")
+    add_call("c-hostile", at(today, 9), 60, "resolved_info", user_id=66)
+
+    rows = export(agent, "calls")
+
+    assert rows[1][6] == "'" + hostile and rows[1][7] == "+919800000066"
+
+
 def test_an_export_needs_a_known_kind_and_staff(agent: Client, guest_client: Client) -> None:
     assert agent.get("/staff/export/orders.csv").status_code == 404
     assert agent.get("/staff/export/calls.csv", {"until": "soon"}).status_code == 400
