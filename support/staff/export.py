@@ -3,10 +3,11 @@
 Each export reads only the fields it writes (never a call's transcript) in one cursor, and
 looks the customers' names up a batch at a time; `streamed` hands the lines to an ASGI
 response as they are read. Money is in rupees ("268.50"), times are local
-("2026-11-21 14:05:09"). The file starts with a byte order mark, which Excel needs to read
-UTF-8 (names in any script) rather than the PC's code page. A text cell that a spreadsheet
-would run as a formula (it starts with = + - @, and is not just a number or a phone number)
-is written with a leading apostrophe: ticket reasons come from callers.
+("2026-11-21 14:05:09", the zone named in their column's title). The file starts with a
+byte order mark, which Excel needs to read UTF-8 (names in any script) rather than the PC's
+code page. A text cell that a spreadsheet would run as a formula (it starts with = + - @,
+and is not just a number or a phone number) is written with a leading apostrophe: ticket
+reasons come from callers.
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ class Export:
     collection: str
     time_field: str
     projection: dict[str, int]
-    header: tuple[str, ...]
+    header: tuple[str, ...]  # "{zone}" stands for the time zone of the times
     row: Callable[[Document, Mapping[int, Any]], list[Any]]
     permission: str  # to read what it holds, as on its own pages (with the customer's)
+
+    def titles(self) -> list[str]:
+        zone = timezone.get_current_timezone_name()
+        return [title.format(zone=zone) for title in self.header]
 
 
 def _name(doc: Document, found: Mapping[int, Any]) -> tuple[Any, Any]:
@@ -90,8 +95,8 @@ EXPORTS = {
         Call._meta.db_table, "started_at",
         {"_id": 0, "call_id": 1, "started_at": 1, "ended_at": 1, "channel": 1, "user_id": 1,
          "outcome": 1, "end_reason": 1},
-        ("call", "started", "ended", "duration", "channel", "user id", "customer", "phone",
-         "outcome", "ended how"),
+        ("call", "started ({zone})", "ended ({zone})", "duration", "channel", "user id",
+         "customer", "phone", "outcome", "ended how"),
         _call,
         "support.view_call",
     ),
@@ -99,7 +104,7 @@ EXPORTS = {
         Refund._meta.db_table, "created_at",
         {"_id": 0, "refund_id": 1, "created_at": 1, "order_id": 1, "user_id": 1, "amount": 1,
          "percent": 1, "tier": 1, "reason": 1, "call_id": 1},
-        ("refund", "refunded at", "order", "user id", "customer", "phone", "amount (INR)",
+        ("refund", "refunded at ({zone})", "order", "user id", "customer", "phone", "amount (INR)",
          "percent", "tier", "reason", "call"),
         _refund,
         "support.view_refund",
@@ -108,8 +113,8 @@ EXPORTS = {
         Escalation._meta.db_table, "created_at",
         {"_id": 0, "ticket_id": 1, "created_at": 1, "priority": 1, "status": 1, "assignee": 1,
          "user_id": 1, "order_id": 1, "reason": 1, "resolved_at": 1, "call_id": 1},
-        ("ticket", "opened", "priority", "status", "assignee", "user id", "customer", "phone",
-         "order", "reason", "resolved", "call"),
+        ("ticket", "opened ({zone})", "priority", "status", "assignee", "user id", "customer",
+         "phone", "order", "reason", "resolved ({zone})", "call"),
         _ticket,
         "support.view_escalation",
     ),
@@ -127,7 +132,7 @@ def csv_lines(kind: str, days: DayRange) -> Generator[str, None, None]:
     """The export `kind` ("calls", "refunds", "tickets") as CSV text, a line at a time."""
     export = EXPORTS[kind]
     writer = csv.writer(_Line())
-    yield BOM + writer.writerow(export.header)
+    yield BOM + writer.writerow(export.titles())
     cursor = sync_db()[export.collection].find(
         days.match(export.time_field), export.projection, sort=[(export.time_field, 1)]
     )

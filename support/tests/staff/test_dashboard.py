@@ -234,7 +234,7 @@ def test_calls_export_for_the_range(agent: Client, activity: None, today: date) 
     rows = export(agent, "calls", since=(today - timedelta(days=3)).isoformat(),
                   until=today.isoformat())  # fmt: skip
 
-    assert rows[0][:4] == ["call", "started", "ended", "duration"]
+    assert rows[0][:4] == ["call", "started (Asia/Kolkata)", "ended (Asia/Kolkata)", "duration"]
     by_id = {row[0]: row for row in rows[1:]}
     assert set(by_id) == {"c1", "c2", "c3", "c4", "c5", "c6"}
     assert by_id["c3"][3:] == ["4:00", "web", "301", "Priya Nair", "+919800000301",
@@ -288,6 +288,15 @@ def test_an_export_opens_in_excel_with_names_in_any_script(agent: Client, today:
     assert body.startswith(b"\xef\xbb\xbf")
     names = {row[0]: row[6] for row in csv.reader(io.StringIO(body.decode("utf-8-sig")))}
     assert (names["c-zoe"], names["c-shreya"]) == ("Zoë D'Souza", "श्रेया अय्यर")
+
+
+def test_an_export_states_the_time_zone_of_its_times(agent: Client, activity: None) -> None:
+    calls, refunds, tickets = (export(agent, kind)[0] for kind in ("calls", "refunds", "tickets"))
+
+    zone = "(Asia/Kolkata)"
+    assert calls[1:3] == [f"started {zone}", f"ended {zone}"]
+    assert refunds[1] == f"refunded at {zone}"
+    assert (tickets[1], tickets[10]) == (f"opened {zone}", f"resolved {zone}")
 
 
 @pytest.mark.parametrize("hostile", [
