@@ -13,7 +13,9 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
 * Cost: what the model cost (`calls.cost`, in COST_CURRENCY's minor unit); per resolved call is
   the cost of every call divided by the calls the agent settled alone (CONTAINED_OUTCOMES), the
   price of one resolution including the calls that did not get one.
-Calls recorded before outcomes were (contract section 10) count in "calls" but in no rate.
+Calls still in progress, and calls without an outcome (recorded before outcomes were, contract
+section 10, or whose outcome was never written), count in "calls" but in no rate; the calls
+chart shows them apart.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ PAST_DAY_CACHE_S = 600
 BACKLOG_CACHE_S = 30
 MAX_DAYS = 366
 NO_OUTCOME = ""
+IN_PROGRESS = "in_progress"  # not an outcome: a call gets one when it ends
 WAIT_BUCKET_MS = 50
 OUTCOME_SERIES = [
     Series("resolved_refund", OUTCOME_LABELS["resolved_refund"], "chart-1"),
@@ -75,6 +78,7 @@ OUTCOME_SERIES = [
     Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7"),
     Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8"),
     Series(NO_OUTCOME, "No outcome recorded", "chart-0"),
+    Series(IN_PROGRESS, "In progress", "chart-live"),
 ]
 
 
@@ -133,7 +137,8 @@ class DayFigures:
 
     @property
     def classified(self) -> int:
-        return sum(n for outcome, n in self.by_outcome.items() if outcome != NO_OUTCOME)
+        return sum(n for outcome, n in self.by_outcome.items()
+                   if outcome not in (NO_OUTCOME, IN_PROGRESS))  # fmt: skip
 
     def count(self, outcomes: Sequence[str]) -> int:
         return sum(self.by_outcome.get(o, 0) for o in outcomes)
@@ -204,12 +209,13 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
 def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
     """The figures of every day in `days` that had any, from one aggregation per collection."""
     figures: dict[str, DayFigures] = defaultdict(DayFigures)
+    ended = {"$gt": ["$ended_at", None]}
     call_rows = _by_day(
         Call._meta.db_table, days.match("started_at"), "started_at",
-        {"outcome": {"$ifNull": ["$outcome", NO_OUTCOME]}},
+        {"outcome": {"$cond": [ended, {"$ifNull": ["$outcome", NO_OUTCOME]}, IN_PROGRESS]}},
         {"n": {"$sum": 1},
-         "ended": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]}, 1, 0]}},
-         "handled_ms": {"$sum": {"$cond": [{"$gt": ["$ended_at", None]},
+         "ended": {"$sum": {"$cond": [ended, 1, 0]}},
+         "handled_ms": {"$sum": {"$cond": [ended,
                                            {"$subtract": ["$ended_at", "$started_at"]}, 0]}},
          "cost": {"$sum": {"$ifNull": ["$cost.amount", 0]}}},
     )  # fmt: skip

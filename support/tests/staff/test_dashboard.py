@@ -134,6 +134,25 @@ def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity:
         assert expected in body, expected
 
 
+def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
+    db: Any, today: date
+) -> None:
+    add_call("told", at(today, 0, 5), 60, "resolved_info")
+    add_call("outcome-lost", at(today, 0, 6), 60, None)  # ended, but nothing wrote its outcome
+    for call_id in ("live-1", "live-2"):
+        sync_db().calls.insert_one({"call_id": call_id, "user_id": 301, "channel": "phone",
+                                    "started_at": at(today, 0, 7), "ended_at": None,
+                                    "transcript": [], "tool_calls": []})  # fmt: skip
+
+    board = dashboard(day_range(None, None, today))
+
+    label = today.strftime("%d %b")
+    titles = {s.title for s in board.calls_chart.segments if s.title.startswith(label)}
+    assert titles == {f"{label}: Information given, 1", f"{label}: No outcome recorded, 1",
+                      f"{label}: In progress, 2"}  # fmt: skip
+    assert (board.total.calls, board.containment) == (4, "100%")
+
+
 def test_a_chosen_range(activity: None, today: date) -> None:
     board = dashboard(DayRange(today - timedelta(days=45), today - timedelta(days=35)))
 
