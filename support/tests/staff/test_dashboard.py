@@ -159,6 +159,17 @@ def test_a_chosen_range(activity: None, today: date) -> None:
     assert board.total.calls == 1 and board.containment == "100%"
 
 
+def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
+    since = today + timedelta(days=3)
+
+    board = agent.get("/staff/", {"since": since.isoformat()}).context["board"]
+    response = agent.get("/staff/export/calls.csv", {"since": since.isoformat()})
+
+    assert (board.days.first, board.days.last) == (since, since)
+    assert response["Content-Disposition"] == \
+        f'attachment; filename="calls-{since.isoformat()}-to-{since.isoformat()}.csv"'
+
+
 def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: None) -> None:
     response = agent.get("/staff/")
 
