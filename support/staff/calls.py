@@ -80,6 +80,15 @@ class CallRow:
     def channel_label(self) -> str:
         return CHANNEL_LABELS.get(self.channel, humanize(self.channel))
 
+    @property
+    def who(self) -> str:
+        """Whom the call was with, for a title (`person` looked up)."""
+        if self.person is not None:
+            return self.person.name
+        if self.user_id is None:
+            return "an unidentified caller"
+        return f"customer #{self.user_id} (not found)"  # since deleted
+
 
 def _summary_field(doc: Mapping[str, Any], name: str) -> str:
     summary = doc.get("summary")

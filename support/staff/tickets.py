@@ -27,6 +27,11 @@ class TicketPage:
     recent_orders: list[Order]
 
     @property
+    def call_missing(self) -> bool:
+        """The ticket names a call that is no longer on record (deleted)."""
+        return bool(self.ticket.call_id) and self.call is None and not self.call_hidden
+
+    @property
     def summary(self) -> SummaryShown | None:
         return summary_of(self.call.record) if self.call else None
 

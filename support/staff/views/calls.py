@@ -36,8 +36,8 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     if detail is None:
         raise Http404("No such call.")
     tickets = Escalation.objects.filter(call_id=call_id).only("ticket_id", "status", "priority")
-    who = detail.row.person.name if detail.row.person else "an unidentified caller"
-    title = f"Call with {who}, {timezone.localtime(detail.row.started_at):%d %b %Y, %H:%M}"
+    when = timezone.localtime(detail.row.started_at)
+    title = f"Call with {detail.row.who}, {when:%d %b %Y, %H:%M}"
     after = after_call(detail.record, detail.row.started_at)
     context = {
         "title": title, "detail": detail, "call": detail.row, "tickets": list(tickets),

@@ -178,6 +178,18 @@ def test_call_page_reads_as_a_conversation(agent: Client, priya_ticket: Any) -> 
     assert "prompt_token_count" not in body and "caller_hung_up" not in body
 
 
+def test_a_call_whose_customer_was_deleted_still_says_whose_it_was(
+    agent: Client, priya: Customer
+) -> None:
+    sync_db().customers.delete_one({"user_id": priya.user_id})
+
+    response = agent.get("/staff/calls/call-priya-1/")
+
+    assert response.status_code == 200
+    assert response.context["title"].startswith("Call with customer #301 (not found), ")
+    assert "unidentified" not in response.content.decode()
+
+
 def test_unknown_call_is_404(agent: Client) -> None:
     assert agent.get("/staff/calls/call-nope/").status_code == 404
 

@@ -19,6 +19,7 @@ from django.test import Client
 from support import escalations
 from support.events import announce_escalation
 from support.models import Escalation
+from support.mongo import sync_db
 from support.staff import sockets
 from support.staff.routing import staff_websocket_urlpatterns
 from support.tests.staff.conftest import client_for, make_ticket
@@ -153,6 +154,15 @@ def test_a_ticket_never_shows_another_customers_order(agent: Client, priya_ticke
     body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
 
     assert "ORD-RAVI1 (not found)" in body and "₹99.00" not in body
+
+
+def test_a_ticket_whose_call_was_deleted_says_so(agent: Client, priya_ticket: Any) -> None:
+    sync_db().calls.delete_one({"call_id": "call-priya-1"})
+
+    body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+
+    assert "no call on this ticket" not in body and "No call recorded" not in body
+    assert body.count("Call call-priya-1 is no longer on record.") == 2  # briefing, call section
 
 
 def test_unknown_ticket_is_404(agent: Client) -> None:
