@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
@@ -23,6 +24,7 @@ from support.staff.people import PERSON_FIELDS
 MAX_CUSTOMERS = 50
 MAX_CANDIDATES = 5000  # customers sharing the longest word typed, checked for the others
 MAX_TERM = 100
+MAX_USER_ID = 2**63 - 1  # what MongoDB holds as an integer
 _PHONE_CHARS = re.compile(r"^[\d\s()+.-]+$")
 _ID_CHARS = re.compile(r"^[\w/.-]{1,64}$")
 
@@ -36,23 +38,38 @@ def looks_like_phone(term: str) -> bool:
 
 
 def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
-    """Customers a person means by `term`: a user id, a phone (any spacing, with or without
-    +91), an email, or part of a name. Empty for an empty term."""
+    """Customers a person means by `term`: a user id ("301", or "#301" for that alone), a
+    phone (any spacing, with or without +91; ten digits or more may also be a user id), an
+    email, or part of a name. Empty for an empty term."""
     term = term.strip()[:MAX_TERM]
     if not term:
         return []
     customers = Customer.objects.only(*PERSON_FIELDS, "email").order_by()
     digits = _digits(term)
-    if term.isascii() and term.isdigit() and len(term) < 10:
-        return list(customers.filter(user_id=int(term)))
+    if term.startswith("#") and _all_digits(term[1:]):
+        return _by_user_id(customers, term[1:])
+    if _all_digits(term) and len(term) < 10:
+        return _by_user_id(customers, term)
     if looks_like_phone(term):
         if len(digits) >= 10:
             numbers = {"+" + digits, "+91" + digits[-10:]}
-            return list(customers.filter(phone__in=numbers)[:limit])
+            found = list(customers.filter(phone__in=numbers)[:limit])
+            if _all_digits(term):
+                found += [c for c in _by_user_id(customers, term) if c not in found]
+            return found
         return list(customers.filter(phone__endswith=digits)[:limit])
     if "@" in term:
         return list(customers.filter(email__iexact=term)[:limit])
     return _by_name(term, limit)
+
+
+def _all_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _by_user_id(customers: QuerySet[Customer], digits: str) -> list[Customer]:
+    user_id = int(digits)
+    return list(customers.filter(user_id=user_id)) if user_id <= MAX_USER_ID else []
 
 
 def _by_name(term: str, limit: int) -> list[Customer]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from support.models import Complaint, Customer, Escalation, Order, Refund, RefundTier
+from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
 from support.mongo import sync_db
 from support.policy import Tier
 from support.staff.customers import standing
@@ -111,6 +113,26 @@ def test_one_match_goes_straight_to_it(
 
     assert response.status_code == 302
     assert response["Location"].startswith(lands_on)
+
+
+def test_a_customer_with_a_long_user_id_is_found_by_it_and_their_calls_are_listed(
+    agent: Client, aarav: Customer
+) -> None:
+    kabir = Customer.objects.create(user_id=4_200_000_001, name="Kabir Rao",
+                                    phone="+919800004200")  # fmt: skip
+    Call.objects.create(call_id="call-kabir", customer=kabir, channel="web",
+                        started_at=datetime.now(UTC) - timedelta(minutes=5))  # fmt: skip
+
+    body = agent.get("/staff/customers/4200000001/").content.decode()
+    link = re.search(r'href="(/staff/calls/\?customer=[^"]*)"', body)
+    assert link is not None
+    calls = agent.get(html.unescape(link[1])).context["page"]
+
+    assert calls is not None and [c.call_id for c in calls.rows] == ["call-kabir"]
+    for term in ("4200000001", "#4200000001"):
+        found = agent.get("/staff/search/", {"q": term})
+        assert found["Location"] == "/staff/customers/4200000001/", term
+    assert agent.get("/staff/search/", {"q": "9" * 30}).status_code == 200
 
 
 def test_several_matches_are_listed_with_names(agent: Client, aarav: Customer) -> None:
