@@ -9,6 +9,10 @@ trying at once exactly one carries it; the process that lost it learns so at its
     call = await find_open_call(call_id=...)      # or call_sid=... for a phone call
     if await take_over(call):                     # the old carrier is asked to let go first
         ... carry it: CallSession(resuming=call) ...
+
+A process lets go of a call without waiting for the tools it is running: they finish there,
+and their results are handed over (`hand_over`) to the process carrying the call by then,
+which records them and tells its model (`take_handed_over`).
 """
 
 from __future__ import annotations
@@ -171,6 +175,39 @@ async def let_go(call_id: str, *, carrier: str, detached_at: datetime) -> None:
     )
 
 
+async def hand_over(call_id: str, tool_calls: list[dict[str, Any]]) -> None:
+    """Tool calls this process finished after the call moved away: left on the record for
+    the process carrying the call now, which is told to take them. A call that ended
+    meanwhile gets them in its record's tool calls. Raises PyMongoError."""
+    calls = mongo.async_db().calls
+    with pymongo.timeout(LOOKUP_TIMEOUT_S):
+        doc = await calls.find_one_and_update(
+            {"call_id": call_id, "ended_at": None},
+            {"$push": {"handed_over": {"$each": tool_calls}}},
+            {"_id": 0, "carrier": 1},
+        )
+        if doc is None:
+            await calls.update_one(
+                {"call_id": call_id}, {"$push": {"tool_calls": {"$each": tool_calls}}}
+            )
+            return
+    if doc.get("carrier"):  # else the process that takes the call up takes them too
+        await send_to_channel(doc["carrier"], {"type": "call.handed_over", "call_id": call_id},
+                              patience_s=0.5)  # fmt: skip
+
+
+async def take_handed_over(call_id: str) -> list[dict[str, Any]]:
+    """The tool calls another process handed over for this call (see `hand_over`), taken
+    off the record: each is taken once, however many processes ask. Raises PyMongoError."""
+    with pymongo.timeout(LOOKUP_TIMEOUT_S):
+        doc = await mongo.async_db().calls.find_one_and_update(
+            {"call_id": call_id, "handed_over.0": {"$exists": True}},
+            {"$set": {"handed_over": []}},
+            {"_id": 0, "handed_over": 1},
+        )
+    return list(doc["handed_over"]) if doc else []
+
+
 async def end_expired(now: datetime) -> list[str]:
     """End calls that no process carries and nobody re-attached within the grace period
     (VOICE_RESUME_GRACE_S): `end_reason` caller_left. Safe to run from every process at once.
@@ -186,7 +223,17 @@ async def end_expired(now: datetime) -> list[str]:
         )
         if done.modified_count:
             ended.append(str(doc["call_id"]))
+            await _keep_handed_over(str(doc["call_id"]))
     return ended
+
+
+async def _keep_handed_over(call_id: str) -> None:
+    """A call ended with no process to take the tool calls handed over: into its record."""
+    tool_calls = await take_handed_over(call_id)
+    if tool_calls:
+        await mongo.async_db().calls.update_one(
+            {"call_id": call_id}, {"$push": {"tool_calls": {"$each": tool_calls}}}
+        )
 
 
 async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> list[str]:
@@ -203,4 +250,5 @@ async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTE
         )
         if done.modified_count:
             ended.append(str(doc["call_id"]))
+            await _keep_handed_over(str(doc["call_id"]))
     return ended

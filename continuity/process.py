@@ -10,7 +10,9 @@ process, not per call: a hundred calls do not cost a hundred blocking reads on R
     register(call_id, handler)      # handler(message) is awaited for each message to the call
     unregister(call_id)
 
-Messages for a call no longer here are dropped (the sender learns from the call record).
+Messages for a call no longer here are dropped (the sender learns from the call record);
+one that names a `reply_to` channel (a staff page's action) is answered `call.not_here`
+there, so that the person is told the call is on its way elsewhere rather than nothing.
 
 While it reads its channel a process also says it is alive, in Django's cache (Redis when
 several processes share the work): `await is_alive(name)` lets a process taking a call over
@@ -30,6 +32,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+
+from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +110,15 @@ class _ProcessChannel:
                 continue
             handler = self._handlers.get(str(message.get("call_id", "")))
             if handler is None:
+                if message.get("reply_to"):
+                    self._spawn(_not_here(message))
                 continue
-            task = asyncio.create_task(self._handle(handler, message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._handle(handler, message))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, handler: Handler, message: dict[str, Any]) -> None:
         try:
@@ -124,6 +133,13 @@ class _ProcessChannel:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.name = self._reader = self._alive = self._loop = None
+
+
+async def _not_here(message: dict[str, Any]) -> None:
+    """Tell the sender of `message` that its call left this process (it moved meanwhile)."""
+    await send_to_channel(str(message["reply_to"]), {
+        "type": "call.not_here", "call_id": message.get("call_id"), "kind": message.get("kind"),
+    }, patience_s=0.5)  # fmt: skip
 
 
 _channel = _ProcessChannel()

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 NOT_LIVE = 4410
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
+# An action while no process carries the call: its page or phone stream is coming back.
+RECONNECTING_MESSAGE = "This call is reconnecting; try again in a moment."
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # A page's actions (whispers, listen...): a person clicks and types far slower; a script
 # flooding the model with whispers, or the call's audit with events, is refused.
@@ -56,6 +58,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
         self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None
+        self._between = False  # the call is up, but no socket or process carries it just now
         self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
@@ -135,7 +138,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             "staff": self.staff, "reply_to": self.channel_name, **fields,
         }  # fmt: skip
         if carrier is None or not await send_to_channel(carrier, message):
-            await self.send(text_data=protocol.error("not_live", "This call is not live."))
+            await self.send(text_data=protocol.error("not_live", (
+                RECONNECTING_MESSAGE if self._between else "This call is not live."
+            )))  # fmt: skip
 
     async def _voice(self, pcm: bytes) -> None:
         if not (self.holding or self.taking_over) or len(pcm) > protocol.MAX_AUDIO_FRAME:
@@ -165,6 +170,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             # call (a call it held goes back to the agent), and a holder's voice go on.
             log.warning("staff on call %s: database unavailable: %s", self.call_id, error)
             return None if self._carrier is None else self._carrier[0]
+        self._between = call is not None and not call.ended and call.carrier is None
         if call is None or call.ended or call.carrier is None:
             return None
         self._carrier = (call.carrier, time.monotonic())
@@ -191,6 +197,13 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self._carrier = None
         await self._act("watch", listening=self.listening,
                         holding=self.holding or self.taking_over)  # fmt: skip
+
+    async def call_not_here(self, message: dict[str, Any]) -> None:
+        """An action of this page reached the process the call had just left: it is on its
+        way to another (continuity/process.py)."""
+        self._carrier = None
+        if message.get("kind") not in ("watch", "page_closed"):  # not something they did
+            await self.send(text_data=protocol.error("not_live", RECONNECTING_MESSAGE))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
         for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)

@@ -18,7 +18,8 @@ A call belongs to its call_id, not to a socket or a process (contract section 7)
   one to `attach` again (an older one still attached is let go: 4409);
 * another process can carry it on: this one is asked to `release` it (upstream closed,
   record written and left open), and the other builds a session `resuming` it from the
-  record, the Live API session resumed with the stored handle;
+  record, the Live API session resumed with the stored handle; a tool still running here
+  finishes here, and its result is handed over to the model over there;
 * a process told to drain sends its pages `reconnect` and releases its phone calls.
 
 Staff on the call (contract section 8) reach it through its process's channel, wherever
@@ -42,7 +43,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from continuity import process
-from continuity.calls import SAID_LINES, StoredCall, let_go
+from continuity.calls import SAID_LINES, StoredCall, hand_over, let_go, take_handed_over
 from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
@@ -173,7 +174,8 @@ class CallSession:
         self._held_by = held_by
         if resuming is not None:
             verified = resuming.verified
-        self._verified = verified if verified is not None else channel != "phone"
+        if verified is None:
+            verified = channel != "phone"
         self._caller = caller
         self._record = CallRecord(
             call_id=self.call_id, user_id=self.record_user_id, channel=channel,
@@ -188,7 +190,7 @@ class CallSession:
             resuming=resuming is not None,
         )
         self._tools = ToolDispatcher(
-            ToolContext(self.record_user_id, self.call_id, channel, self._verified),
+            ToolContext(self.record_user_id, self.call_id, channel, verified),
             answer=self._live.send_message,
             progress=self._tool_progress,
             scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
@@ -228,6 +230,8 @@ class CallSession:
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
         self._closing = False
         self.released = False
+        # Tool calls that finished after the call moved away, for the process carrying it now.
+        self._finished_after_release: list[dict[str, Any]] = []
         self.dropped_agent_chunks = 0
 
     @property
@@ -290,7 +294,7 @@ class CallSession:
             self._record.start_writing()
         else:
             await self._record.open(
-                call_sid=self.call_sid, verified=self._verified, worker=process.WORKER
+                call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
             )
             if not await self._within_customer_limit():
                 await mongo.async_db().calls.delete_one({"call_id": self.call_id})
@@ -314,6 +318,7 @@ class CallSession:
         self._staff.start()
         if self._resuming is not None:
             self._staff.moved_in()  # the staff pages say again who they are
+            self._spawn(self._take_handed_over(), "handed over")
         self._publish_state()
         self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
@@ -361,6 +366,8 @@ class CallSession:
             await self._stop_tasks()
             # Tools already running finish (bounded by their own timeout) and are recorded.
             await self._tools.drain()
+            if self._resuming is not None:  # and those the process it moved from ran
+                await self._take_handed_over()
             self._flush_captions()
             self._staff.event(ce.as_dict(ce.Ended(self._end_reason)))
             self._staff.live_list({"call_id": self.call_id, "ended": True})
@@ -456,7 +463,6 @@ class CallSession:
                 async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
                     await self._live.close()
             await self._stop_tasks()
-            await self._tools.drain()
             self._flush_captions()
             await self._record.detach()
             if self._record.owner is not None:
@@ -471,9 +477,24 @@ class CallSession:
                     await caller.let_go()
             try:
                 await self.observer.moved_out()
+                log.info("call %s: released to another process", self.call_id)
+                await self._hand_over_tools()
             finally:
                 self._done_here()
-        log.info("call %s: released to another process", self.call_id)
+
+    async def _hand_over_tools(self) -> None:
+        """Tools still running when the call moved finish here, after the call has gone (the
+        model that asked is closed, and the next process's model resumed from before the
+        ask): their results go to the process carrying the call now (`_carry_on_tool`)."""
+        await self._tools.drain()
+        finished, self._finished_after_release = self._finished_after_release, []
+        if not finished:
+            return
+        try:
+            await hand_over(self.call_id, finished)
+        except PyMongoError as error:
+            log.error("call %s: could not hand over %s after it moved: %r", self.call_id,
+                      ", ".join(entry["name"] for entry in finished), error)  # fmt: skip
 
     def _lost(self) -> None:
         # The record names another carrier: that process resumed the call. Let go here.
@@ -485,6 +506,8 @@ class CallSession:
         match message.get("type"):
             case "call.release":
                 await self.release()
+            case "call.handed_over":
+                await self._take_handed_over()
             case "staff.action":
                 await self._staff_action(message)
             case "staff.audio":
@@ -1024,38 +1047,69 @@ class CallSession:
             self._now_doing(f"tool:{outcome.name}")
             return
         self._watchdog.tool_finished(time.monotonic())
-        if self._tools.ctx.verified and not self._verified:  # verify_caller: kept if it moves
-            self._verified = True
-            self._record.set(verified=True)
-        if self._tools.running <= 1:  # this one's task is still counted
-            self._now_doing("thinking")  # the model answers from the result next
         result = outcome.result
         ok = bool(result.get("ok")) and not outcome.failed  # the real result, even if late
         self.observer.tool_finished(outcome.name, outcome.ms, ok)
-        self._record.add_tool_call(
-            {
-                "name": outcome.name,
-                "args": outcome.args,
-                "result": result,
-                "ok": ok,
-                "started_at": outcome.started_at,
-                "ms": outcome.ms,
-                "call_ids": outcome.ids,
-                "cancelled": sorted(outcome.cancelled_ids),
-                **({"late": True} if outcome.late else {}),
-            }
-        )
+        entry = {
+            "name": outcome.name,
+            "args": outcome.args,
+            "result": result,
+            "ok": ok,
+            "started_at": outcome.started_at,
+            "ms": outcome.ms,
+            "call_ids": outcome.ids,
+            "cancelled": sorted(outcome.cancelled_ids),
+            **({"late": True} if outcome.late else {}),
+            **({"failed": True} if outcome.failed else {}),  # a bug, not a refusal
+        }
+        if self.released:  # the call has moved on: its model never heard this (release)
+            self._finished_after_release.append(entry)
+            return
+        if entry["name"] == "verify_caller" and result.get("verified"):
+            self._record.set(verified=True)  # kept if the call moves
+        if self._tools.running <= 1:  # this one's task is still counted
+            self._now_doing("thinking")  # the model answers from the result next
+        self._record.add_tool_call(entry)
         if self._closing:
             return
         if outcome.unheard:
             self._tell_unheard(outcome, result)
-        status = "failed" if outcome.failed else "done"
+        self._tool_shown(entry)
+
+    def _tool_shown(self, entry: dict[str, Any]) -> None:
+        """A finished tool call (its record entry) on the page and the staff pages."""
+        name, result = entry["name"], entry["result"]
+        status = "failed" if entry.get("failed") else "done"
         # Staff read the tool's line as the call page writes it, which needs its arguments.
-        self._send(ce.ToolActivity(outcome.name, status, result),
-                   staff_only={"args": outcome.args, "ms": outcome.ms})  # fmt: skip
-        if outcome.name == "escalate_to_human" and result.get("ok"):
+        self._send(ce.ToolActivity(name, status, result),
+                   staff_only={"args": entry["args"], "ms": entry["ms"]})  # fmt: skip
+        if name == "escalate_to_human" and result.get("ok"):
             self._send(ce.Escalated(str(result["ticket_id"])))
             self._escalated(str(result["ticket_id"]))
+
+    async def _take_handed_over(self) -> None:
+        """Tool calls the process this call moved from finished after it let go: recorded
+        here, and told to this process's model, which resumed from before they were asked
+        (only recorded, once the call is ending)."""
+        try:
+            entries = await take_handed_over(self.call_id)
+        except PyMongoError as error:
+            log.warning("call %s: could not take the tools handed over: %r", self.call_id, error)
+            return
+        for entry in entries:
+            if self._closing:  # ended meanwhile: still on the record
+                self._record.add_tool_call(entry)
+                continue
+            log.info("call %s: %s finished where the call was before", self.call_id,
+                     entry["name"])  # fmt: skip
+            if entry["name"] == "verify_caller" and entry["result"].get("verified"):
+                self._tools.ctx.verified = True
+                self._record.set(verified=True)
+            self._record.add_tool_call(entry)
+            self._live.send_note(instructions.tool_finished_elsewhere(entry["name"],
+                                                                      entry["result"]),
+                                 respond=self.mode == AGENT)  # fmt: skip
+            self._tool_shown(entry)
 
     def _tell_unheard(self, outcome: ToolOutcome, result: dict[str, Any]) -> None:
         """The model never got this result: it was told the tool took too long (it answers

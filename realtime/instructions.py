@@ -144,6 +144,16 @@ def tool_finished_late(tool: str, result: Mapping[str, Any]) -> str:
     )
 
 
+def tool_finished_elsewhere(tool: str, result: Mapping[str, Any]) -> str:
+    """The result of a tool the model asked for before the call moved to this process (the
+    session resumed from before the ask, so it may not remember asking)."""
+    return note(
+        f"While the call was being moved between our servers, your {tool} call finished. "
+        f"Its result: {_compact(result)}. Tell the customer what it means now"
+        + ("; it is done, so do not call it again." if result.get("ok") else ".")
+    )
+
+
 def tool_done_though_cancelled(tool: str, result: Mapping[str, Any]) -> str:
     """A tool call the model cancelled (the customer interrupted) that was carried out."""
     return note(

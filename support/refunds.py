@@ -10,7 +10,9 @@ still-refundable order matches, and `refunds.order_id` is unique besides.
 
 A transaction can commit and its acknowledgement still be lost (a timeout after the commit).
 Then the refund is looked for by the id this attempt gave it: found, it is answered as made;
-not established either way, the answer says so, never "try again".
+not established either way, the answer says so, never "try again", and a high-priority ticket
+asks staff to check, opened in the background as soon as the database answers
+(`_follow_up`), with what it then finds.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from support import mongo, order_ids
+from support.escalations import open_escalation
 from support.ids import ATTEMPTS, new_id
+from support.money import format_inr
 from support.mongo import Document
 from support.policy import (
     DELIVERED,
@@ -80,6 +84,13 @@ UNKNOWN_OUTCOME_MESSAGE = (
 # the tool's may be what ran out; short, so the model still hears before the bridge's
 # deadline (realtime.tool_dispatch.ANSWER_DEADLINE_S, 2 s beyond the tool's own 10 s).
 CHECK_TIMEOUT_S = 1.5
+
+# The ticket for a refund whose outcome is unknown: tried every FOLLOW_UP_EVERY_S, for as long
+# as a database outage may reasonably last, then given up with an error in the log.
+REFUND_UNCONFIRMED = "refund_unconfirmed"  # the ticket's origin
+FOLLOW_UP_EVERY_S = 5.0
+FOLLOW_UP_FOR_S = 600.0
+_follow_ups: set[asyncio.Task[None]] = set()
 
 
 class RefundRefused(Exception):
@@ -244,16 +255,58 @@ async def _made_anyway(
     try:
         balance = await check
     except PyMongoError as check_error:
-        log.error("refund %s of %s: outcome unknown (%r, then %r)", record["refund_id"],
-                  record["order_id"], error, check_error)  # fmt: skip
-        raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
+        balance, error = None, check_error
     if balance is None:
-        log.error("refund %s of %s: outcome unknown (%r, then not found)", record["refund_id"],
-                  record["order_id"], error)  # fmt: skip
+        log.error("refund %s of %s: outcome unknown (%r); a ticket will ask staff to check",
+                  record["refund_id"], record["order_id"], error)  # fmt: skip
+        follow_up = asyncio.create_task(
+            _follow_up(db, record, wallet), name=f"follow up {record['refund_id']}",
+            context=contextvars.Context(),
+        )  # fmt: skip
+        _follow_ups.add(follow_up)
+        follow_up.add_done_callback(_follow_ups.discard)
         raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
     log.warning("refund %s of %s was made; its acknowledgement was lost: %r",
                 record["refund_id"], record["order_id"], error)  # fmt: skip
     return record["refund_id"], balance
+
+
+async def _follow_up(db: AsyncDatabase[Document], record: Document, wallet: Document) -> None:
+    """Open the ticket that UNKNOWN_OUTCOME_MESSAGE promised the customer, once the database
+    answers: high priority, on the order, saying what a fresh look at the refund found."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + FOLLOW_UP_FOR_S
+    while True:
+        try:
+            balance = await _find_refund(db, record, wallet)
+            await open_escalation(
+                user_id=record["user_id"], call_id=record["call_id"],
+                reason=_unconfirmed_reason(record, made=balance is not None),
+                priority="high", order_id=record["order_id"], origin=REFUND_UNCONFIRMED,
+            )  # fmt: skip
+            return
+        except PyMongoError as error:
+            if loop.time() + FOLLOW_UP_EVERY_S > give_up_at:
+                log.error("refund %s of %s: no ticket opened, the database stayed "
+                          "unreachable (%r); check the order by hand",
+                          record["refund_id"], record["order_id"], error)  # fmt: skip
+                return
+        await asyncio.sleep(FOLLOW_UP_EVERY_S)
+
+
+def _unconfirmed_reason(record: Document, *, made: bool) -> str:
+    """The ticket's reason: what the customer was told, and what the records now say."""
+    told = (
+        f"Refund of {record['order_id']} ({format_inr(record['amount'])}, "
+        f"{record['percent']}%) could not be "
+        "confirmed during the call; the customer was told a colleague would check it."
+    )
+    if made:
+        return f"{told} It was made after all ({record['refund_id']}): tell the customer."
+    return (
+        f"{told} No refund {record['refund_id']} is on file: check the order and the wallet, "
+        "and refund it if the policy allows."
+    )
 
 
 async def _find_refund(

@@ -6,13 +6,14 @@ Across processes (a worker killed, drained, restarted) see test_across_workers.p
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 
-from continuity import process
+from continuity import calls, process
 from continuity import tokens as resume_tokens
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
@@ -341,3 +342,59 @@ async def test_a_call_that_moved_keeps_the_turns_measured_before_the_move(
             record = await call_record(ready["call_id"])
     assert [turn["source"] for turn in record["turns"]] == ["text", "text"]
     assert all(turn["first_audio_ms"] is not None for turn in record["turns"])
+
+
+async def test_a_tool_still_running_when_the_call_moves_is_answered_in_the_next_process(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    status = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": ["ORD-1001"]})
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    first = await live.wait_for_session()
+    await first.send_resumption_update("handle-1")
+    await first.send_tool_call([{"name": "check_order_status"}])
+    await status.started.wait()
+
+    # The process drains while the tool runs: the page leaves, the call is let go at once.
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    await first.wait_closed()
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    resumed = await live.wait_for_session(1)
+    status.released.set()  # the tool finishes in the process the call left
+    await drained
+
+    # The resumed session (whose handle predates the tool call) hears the result, and the
+    # agent says it; the record keeps the tool call.
+    told = await resumed.wait_for_note()
+    assert "check_order_status" in told and "ORD-1001" in told
+    assert resumed.client_contents[-1]["turnComplete"] is True
+    await back.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("check_order_status", True)]
+
+
+async def test_a_tool_that_finishes_after_its_call_moved_and_was_never_taken_up_is_recorded(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    status = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": ["ORD-1001"]})
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await (await live.wait_for_session()).send_tool_call([{"name": "check_order_status"}])
+    await status.started.wait()
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    status.released.set()
+    await drained
+
+    # Nobody came back within the grace period: the call ends with the tool call on record.
+    assert await calls.end_expired(utcnow() + timedelta(seconds=grace + 1)) == [ready["call_id"]]
+    record = await call_record(ready["call_id"])
+    assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("check_order_status", True)]
+    assert record["handed_over"] == []

@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from pymongo.errors import ServerSelectionTimeoutError
 
+from continuity import process
 from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -754,7 +755,7 @@ async def test_an_action_while_the_call_moves_is_told_to_try_again_not_that_it_e
     await profile.started.wait()
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
     await call.next_event("reconnect")
-    await call.leave()  # the call is let go, once the tool it runs has answered
+    await call.leave()  # the call is let go at once (the tool it runs finishes meanwhile)
 
     await arjun.send({"type": "take_over"})
     refused = await arjun.next_event("error")
@@ -762,7 +763,28 @@ async def test_an_action_while_the_call_moves_is_told_to_try_again_not_that_it_e
     await drained
 
     assert refused["code"] == "not_live"
-    assert refused["message"] == "This call is moving to another server; try again in a moment."
+    assert refused["message"] == "This call is reconnecting; try again in a moment."
+
+
+async def test_an_action_reaching_the_process_the_call_just_left_is_answered_not_lost(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    # The record still names this process, which has just let the call go.
+    handler = process._channel._handlers[call_id]
+    process.unregister(call_id)
+
+    await arjun.send({"type": "take_over"})
+    refused = await arjun.next_event("error")
+
+    assert (refused["code"], refused["message"]) == (
+        "not_live", "This call is reconnecting; try again in a moment.",
+    )  # fmt: skip
+    process.register(call_id, handler)
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 async def test_a_holder_who_reloads_the_page_keeps_the_call(

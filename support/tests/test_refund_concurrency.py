@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import ExecutionTimeout, ServerSelectionTimeoutError
 
-from support import mongo
+from support import mongo, refunds
 from support.models import Customer, RefundTier
 from support.tests.conftest import make_order
 from support.tools import ToolContext, registry, run_tool
@@ -179,3 +179,58 @@ async def test_a_refund_whose_outcome_is_unknown_does_not_invite_a_retry(
     assert result["ok"] is False and result["reason"] == "unavailable"
     assert "may or may not" in result["message"] and "colleague" in result["message"]
     assert "try again" not in result["message"]
+
+
+async def the_ticket_for(order_id: str) -> dict[str, Any]:
+    """The ticket a refund of unknown outcome opens in the background, once it is there."""
+    for _ in range(200):
+        ticket = await mongo.async_db().escalations.find_one({"order_id": order_id})
+        if ticket is not None:
+            return ticket
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no ticket for {order_id}")
+
+
+async def test_a_refund_whose_outcome_is_unknown_opens_the_ticket_it_promises(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_acknowledgement(monkeypatch, committed=False)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["reason"] == "unavailable"
+    ticket = await the_ticket_for("ORD-1001")
+    assert (ticket["user_id"], ticket["call_id"], ticket["priority"], ticket["status"]) == (
+        101, "call-asha", "high", "open",
+    )  # fmt: skip
+    assert ticket["origin"] == refunds.REFUND_UNCONFIRMED and ticket["live"] is False
+    assert "₹168.75" in ticket["reason"] and "No refund" in ticket["reason"]
+    assert "could not be confirmed" in ticket["reason"]
+
+
+async def test_the_ticket_waits_for_the_database_and_says_the_refund_was_made_after_all(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commit landed, but neither its answer nor the first looks for it came back.
+    lose_the_acknowledgement(monkeypatch, committed=True)
+    monkeypatch.setattr(refunds, "FOLLOW_UP_EVERY_S", 0.05)
+    find_refund = refunds._find_refund
+    looks = 0
+
+    async def unreachable_at_first(*args: Any) -> int | None:
+        nonlocal looks
+        looks += 1
+        if looks <= 3:
+            raise ServerSelectionTimeoutError("the database is frozen")
+        return await find_refund(*args)
+
+    monkeypatch.setattr(refunds, "_find_refund", unreachable_at_first)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["reason"] == "unavailable"
+    ticket = await the_ticket_for("ORD-1001")
+    refund = await mongo.async_db().refunds.find_one({"order_id": "ORD-1001"})
+    assert refund is not None
+    assert f"It was made after all ({refund['refund_id']})" in ticket["reason"]
+    assert await mongo.async_db().escalations.count_documents({}) == 1
