@@ -32,6 +32,7 @@ from django.utils.timesince import timesince
 
 from support import complaints, escalations
 from support.models import (
+    DELIVERED_STATUSES,
     Call,
     Complaint,
     Customer,
@@ -40,6 +41,7 @@ from support.models import (
     Goodwill,
     GoodwillPolicy,
     Order,
+    OrderStatus,
     Refund,
     RefundTier,
 )
@@ -206,8 +208,45 @@ STATUS_FILTER = "status__exact"
 ORDER_ID = re.compile(r"^[A-Za-z]+-\w+$")
 
 
+class OrderForm(forms.ModelForm):
+    """An order's status and delivery time as the refund tool reads them: a delivered (or
+    refunded) order has a delivery time, no other has one, and "refunded" goes with a refund."""
+
+    class Meta:
+        model = Order
+        fields = ("restaurant", "status", "delivered_at")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        assert cleaned is not None  # BaseModelForm.clean() returns cleaned_data
+        status, delivered_at = cleaned.get("status"), cleaned.get("delivered_at")
+        if status is None or "delivered_at" in self.errors:
+            return cleaned
+        refund = self.instance.refund
+        if refund is not None and status != OrderStatus.REFUNDED:
+            self.add_error("status", f"This order was refunded ({refund.refund_id}): it stays "
+                                     "refunded, so that it is never refunded twice.")
+        if refund is None and status == OrderStatus.REFUNDED:
+            # A status alone pays nothing, and the refund tool would then refuse the customer.
+            self.add_error("status", "An order becomes refunded with its refund: make a manual "
+                                     "refund from the customer's page instead.")
+        what = status.replace("_", " ")
+        if status in DELIVERED_STATUSES and delivered_at is None:
+            self.add_error("delivered_at", f"A {what} order needs its delivery time.")
+        elif status not in DELIVERED_STATUSES and delivered_at is not None:
+            self.add_error("delivered_at", f"A {what} order has not been delivered: leave the "
+                                           "delivery time empty.")
+        elif delivered_at is not None and delivered_at < self.instance.placed_at:
+            self.add_error("delivered_at", "The delivery time is before the order was placed.")
+        elif delivered_at is not None and delivered_at > timezone.now():
+            # The refund window runs from delivery: a future time would keep it open.
+            self.add_error("delivered_at", "The delivery time is in the future.")
+        return cleaned
+
+
 @admin.register(Order)
 class OrderAdmin(BigCollectionAdmin):
+    form = OrderForm
     list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
     search_fields = ("order_id",)  # see get_search_results: order id, customer name or phone

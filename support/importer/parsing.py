@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from support import order_ids
-from support.models import OrderStatus
+from support.models import DELIVERED_STATUSES, OrderStatus
 from support.money import MoneyError, to_paise
 
 CUSTOMER_FIELDS = frozenset({"user_id", "name", "phone", "email", "wallet_balance", "created_at"})
@@ -36,8 +36,6 @@ REFUND_FIELDS = frozenset({"amount", "percent", "refund_id", "at", "tier", "reas
 TOP_LEVEL_KEYS = frozenset({"customers", "orders"})
 
 STATUSES = tuple(OrderStatus.values)
-# Only these statuses have a delivery time; the others are "null until delivered".
-DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED.value, OrderStatus.REFUNDED.value})
 
 # E.164: a plus sign and 8 to 15 digits. Spaces, dots and dashes people type are dropped;
 # a number without its country code is refused rather than guessed (callers are matched on
