@@ -31,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
+from support.importer.parsing import normalize_phone
 from support.models import (
     DELIVERED_STATUSES,
     Call,
@@ -178,8 +179,31 @@ class BigCollectionAdmin(admin.ModelAdmin):
 # --- Customers and orders -----------------------------------------------------------------
 
 
+class CustomerForm(forms.ModelForm):
+    """A customer as the voice path finds them: a phone call is matched on the exact number
+    Twilio sends (E.164), so the number is stored that way and belongs to one customer."""
+
+    phone = forms.CharField(max_length=32, help_text="With its country code: +91 98123 45678")
+    user_id = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    class Meta:
+        model = Customer
+        fields = ("user_id", "name", "phone", "email")
+
+    def clean_phone(self) -> str:
+        phone = normalize_phone(self.cleaned_data["phone"])
+        if phone is None:
+            raise ValidationError("Enter the number with its country code, like +919812345678: "
+                                  "calls are matched on it.")
+        owner = Customer.objects.filter(phone=phone).exclude(pk=self.instance.pk).first()
+        if owner is not None:
+            raise ValidationError(f"{phone} is {owner.name}'s (#{owner.user_id}).")
+        return phone
+
+
 @admin.register(Customer)
 class CustomerAdmin(BigCollectionAdmin):
+    form = CustomerForm
     list_display = ("user_id_", "name", "phone", "email", "wallet", "created_at")
     search_fields = ("name", "^phone", "email")
     list_filter = (("created_at", admin.DateFieldListFilter),)

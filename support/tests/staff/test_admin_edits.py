@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from support.customers import find_customer
 from support.models import Customer, Order
 from support.tests.staff.conftest import PASSWORD, client_for
 from support.tools import ToolContext, run_tool
@@ -107,3 +108,52 @@ def test_an_order_edit_that_breaks_its_lifecycle_is_refused_on_its_field(
     assert message in errors_of(response).get(field, [])
     after = Order.objects.get(order_id=order_id)
     assert (after.status, after.delivered_at) == (before.status, before.delivered_at)
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+def edit_customer(client: Client, user_id: int, **changes: Any) -> Any:
+    customer = Customer.objects.get(user_id=user_id)
+    data = {"name": customer.name, "phone": customer.phone, "email": customer.email, **changes}
+    return client.post(f"/admin/support/customer/{customer.pk}/change/", data)
+
+
+def test_a_phone_is_stored_as_the_number_twilio_sends(operator: Client, asha: Customer) -> None:
+    response = edit_customer(operator, 101, phone="+91 98000-00111")
+
+    assert response.status_code == 302
+    assert Customer.objects.get(user_id=101).phone == "+919800000111"
+    found = asyncio.run(find_customer(phone="+919800000111"))
+    assert found is not None and found.user_id == 101  # a call from it reaches Asha
+
+
+@pytest.mark.parametrize("phone", ["98000 00111", "098000 00111", "call her at work"])
+def test_a_phone_without_its_country_code_is_refused(
+    phone: str, operator: Client, asha: Customer
+) -> None:
+    response = edit_customer(operator, 101, phone=phone)
+
+    assert errors_of(response)["phone"] == [
+        "Enter the number with its country code, like +919812345678: calls are matched on it."
+    ]
+    assert Customer.objects.get(user_id=101).phone == "+919800000101"
+
+
+@pytest.mark.parametrize("phone", ["+919800000202", "+91 98000 00202"])
+def test_another_customers_phone_is_refused_however_it_is_written(
+    phone: str, operator: Client, asha: Customer, ravi: Customer
+) -> None:
+    response = edit_customer(operator, 101, phone=phone)
+
+    assert errors_of(response)["phone"] == ["+919800000202 is Ravi Kumar's (#202)."]
+    assert Customer.objects.get(user_id=101).phone == "+919800000101"
+
+
+def test_a_new_customer_needs_a_positive_user_id(operator: Client) -> None:
+    new = {"user_id": "0", "name": "Kiran Rao", "phone": "+919811111111"}
+
+    response = operator.post("/admin/support/customer/add/", new)
+
+    assert "user_id" in errors_of(response)
+    assert not Customer.objects.exists()
