@@ -108,6 +108,19 @@ def test_customer_search_and_wallet_in_rupees(
     assert "₹120.00" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "term", ["98000 00202", "9800000202", "+91 98000 00202", "+919800000202", "202",
+             "ravi kum", "RAVI@example.com"],
+)  # fmt: skip
+def test_customer_search_finds_a_customer_as_people_say_them(
+    term: str, agent: Client, asha: Customer, ravi: Customer
+) -> None:
+    # As the order list's search and the staff pages' search box: the same customers.
+    response = agent.get("/admin/support/customer/", {"q": term})
+
+    assert [c.user_id for c in rows(response)] == [202]
+
+
 def test_refund_filters_by_tier(agent: Client, asha: Customer) -> None:
     from support.models import Refund
 
