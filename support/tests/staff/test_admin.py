@@ -99,6 +99,33 @@ def test_order_list_does_not_join_customers(agent: Client, asha: Customer) -> No
     assert order_queries and not any("$lookup" in sql for sql in order_queries)
 
 
+@pytest.mark.parametrize(
+    "path, term, expected",
+    [
+        ("call", "call-priya-1", "call-priya-1"),
+        ("call", "CALL-PRIYA-1", "call-priya-1"),
+        ("escalation", "tkt-aaaaaa", "TKT-AAAAAA"),
+        ("escalation", "ORD-3001", "TKT-AAAAAA"),
+        ("complaint", "cmp-aaaaaa", "CMP-AAAAAA"),
+        ("complaint", "cold", "CMP-AAAAAA"),  # not an id: the description
+    ],
+)  # fmt: skip
+def test_an_id_search_is_an_indexed_lookup_that_forgives_case(
+    path: str, term: str, expected: str, agent: Client, priya_ticket: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_complaint("CMP-AAAAAA")
+    with CaptureQueriesContext(connection) as queries:
+        response = agent.get(f"/admin/support/{path}/", {"q": term})
+
+    assert [str(row) for row in rows(response)] == [expected]
+    if term != "cold":
+        # A case-insensitive regex reads every document: seconds on 30,000 calls.
+        assert not any("$regex" in q["sql"] for q in queries.captured_queries)
+
+
 def test_customer_search_and_wallet_in_rupees(
     agent: Client, asha: Customer, ravi: Customer
 ) -> None:
