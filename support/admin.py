@@ -366,10 +366,25 @@ class OrderAdmin(BigCollectionAdmin):
         return format_html('<a href="{}">{}</a>', url, str(obj.refund))
 
 
+class TierFilter(admin.SimpleListFilter):
+    """Refunds by tier, offering the tiers there are now (the default filter for a field
+    without choices lists the distinct tiers of every refund first: a read of them all)."""
+
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = RefundTier.objects.order_by("-min_lifetime_spend").values_list("name", flat=True)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        return queryset.filter(tier=self.value()) if self.value() else queryset
+
+
 @admin.register(Refund)
 class RefundAdmin(BigCollectionAdmin):
     list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
-    list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
+    list_filter = (TierFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
     # The page of one refund: rupees and the customer's name, never "26850" paise.
