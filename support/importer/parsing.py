@@ -36,6 +36,8 @@ REFUND_FIELDS = frozenset({"amount", "percent", "refund_id", "at", "tier", "reas
 TOP_LEVEL_KEYS = frozenset({"customers", "orders"})
 
 STATUSES = tuple(OrderStatus.values)
+# The database stores 8-byte integers: a larger id or quantity is a corrupt file, said by index.
+INT64_MAX = 2**63 - 1
 
 # E.164: a plus sign and 8 to 15 digits. Spaces, dots and dashes people type are dropped;
 # a number without its country code is refused rather than guessed (callers are matched on
@@ -166,7 +168,7 @@ class _Fields:
             self.error(name, f"{value!r:.40}: {error}")
             return None
 
-    def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    def integer(self, name: str, *, minimum: int, maximum: int = INT64_MAX) -> int | None:
         value = self.value(name, True)
         if value is _MISSING:
             return None
@@ -174,8 +176,8 @@ class _Fields:
         if not isinstance(value, int) or isinstance(value, bool):
             self.error(name, f"{value!r} is not a whole number")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else "")
+        if not minimum <= value <= maximum:
+            bounds = f"from {minimum}" + (f" to {maximum}" if maximum < INT64_MAX else "")
             self.error(name, f"{value} is out of range ({bounds})")
             return None
         return value
@@ -462,7 +464,7 @@ def keys_in(raw: object) -> tuple[set[int], set[str], set[str], set[str]]:
     if not isinstance(raw, dict):
         return user_ids, phones, order_ids, refund_ids
     for record in _dicts(raw.get("customers")) + _dicts(raw.get("orders")):
-        if isinstance(record.get("user_id"), int):
+        if isinstance(record.get("user_id"), int) and abs(record["user_id"]) <= INT64_MAX:
             user_ids.add(record["user_id"])
         if isinstance(record.get("phone"), str):
             phones.add(normalize_phone(record["phone"]) or record["phone"])
