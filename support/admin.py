@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -261,6 +262,30 @@ class CustomerAdmin(BigCollectionAdmin):
             return queryset, False
         user_ids = [c.user_id for c in find_customers(search_term, limit=CUSTOMER_SEARCH_LIMIT)]
         return queryset.filter(user_id__in=user_ids), False
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        """A customer with any record (orders, refunds, calls, tickets, ...) is protected: those
+        name their customer by user_id only (no cascade), and would point at nobody, or at
+        whoever is given that user_id next. One with none (a mistake) can be deleted."""
+        to_delete, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        customers = {customer.user_id: customer for customer in objs}
+        held: dict[int, list[str]] = {}
+        for relation in Customer._meta.related_objects:
+            model = relation.related_model
+            assert not isinstance(model, str)  # resolved once the apps are loaded
+            rows = model._default_manager.filter(
+                **{f"{relation.field.name}__in": list(customers)}
+            ).values_list(relation.field.attname, flat=True)
+            for user_id, n in Counter(rows).items():
+                noun = model._meta
+                held.setdefault(user_id, []).append(
+                    f"{n} {noun.verbose_name if n == 1 else noun.verbose_name_plural}"
+                )
+        for user_id, records in sorted(held.items()):
+            protected.append(f"{customers[user_id]}: {', '.join(records)}")
+        return to_delete, counts, perms_needed, protected
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The bot and the orders refer to customers by user_id: it never changes.

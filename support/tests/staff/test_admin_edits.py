@@ -157,3 +157,26 @@ def test_a_new_customer_needs_a_positive_user_id(operator: Client) -> None:
 
     assert "user_id" in errors_of(response)
     assert not Customer.objects.exists()
+
+
+def test_a_customer_with_a_history_is_not_deleted(operator: Client, asha: Customer) -> None:
+    # Orders, refunds and calls name their customer by user_id only: deleting the customer
+    # would leave them pointing at nobody (and at whoever is given that user_id next).
+    page = operator.get(f"/admin/support/customer/{asha.pk}/delete/")
+    posted = operator.post(f"/admin/support/customer/{asha.pk}/delete/", {"post": "yes"})
+    action = operator.post("/admin/support/customer/",
+                           {"action": "delete_selected", "_selected_action": [asha.pk],
+                            "post": "yes"})  # fmt: skip
+
+    assert "5 orders" in page.content.decode()
+    assert posted.status_code == 200 and action.status_code == 200
+    assert Customer.objects.filter(user_id=101).exists()
+
+
+def test_a_customer_without_any_record_can_be_deleted(operator: Client) -> None:
+    mistake = Customer.objects.create(user_id=999, name="Test Person", phone="+919800000999")
+
+    response = operator.post(f"/admin/support/customer/{mistake.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Customer.objects.filter(user_id=999).exists()
