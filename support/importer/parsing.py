@@ -111,6 +111,9 @@ class Existing:
     # order keeps exactly one refund.
     refund_by_order: Mapping[str, str] = field(default_factory=dict)
     order_by_refund: Mapping[str, str] = field(default_factory=dict)
+    # Whose each order is: an import never moves an order (its refund, and the wallet credit
+    # that paid it, stay with the customer who had it).
+    user_by_order: Mapping[str, int] = field(default_factory=dict)
 
 
 # --- Reading one record's fields ----------------------------------------------------------
@@ -404,6 +407,10 @@ def _check_order_keys(orders: Iterable[tuple[int, OrderRecord]], user_ids: set[i
         if order.user_id not in user_ids:
             errors.append(f"{path}: user_id: no customer {order.user_id} in the file or "
                           "the database")
+        owner = existing.user_by_order.get(order.order_id)
+        if owner is not None and owner != order.user_id:
+            errors.append(f"{path}: user_id: {order.order_id} belongs to customer {owner} "
+                          "in the database")
         _check_refund_keys(path, order, existing, seen_refunds, errors)
         if order.refund is not None:
             seen_refunds.setdefault(order.refund.refund_id, index)

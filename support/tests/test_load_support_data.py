@@ -208,6 +208,20 @@ def test_a_file_may_not_drop_a_refund_the_database_holds(tmp_path: Path) -> None
 
 
 @pytest.mark.django_db
+def test_an_order_is_not_moved_to_another_customer(tmp_path: Path) -> None:
+    # Its refund, and the wallet credit that paid it, belong to the customer who had it.
+    load(write(tmp_path, {"customers": [meena(), meena(user_id=302, phone="+919845000302")],
+                          "orders": [refunded_order()]}))  # fmt: skip
+
+    with pytest.raises(CommandError, match=r"orders\[0\]: user_id: ORD-3002 belongs to "
+                                           r"customer 301 in the database"):
+        load(write(tmp_path, {"orders": [refunded_order(user_id=302)]}, "moved.json"))
+
+    assert {o["user_id"] for o in documents("orders")} == {301}
+    assert {r["user_id"] for r in documents("refunds")} == {301}
+
+
+@pytest.mark.django_db
 def test_a_phone_number_of_another_customer_in_the_database_is_refused(tmp_path: Path) -> None:
     load(write(tmp_path, {"customers": [meena()]}))
 
