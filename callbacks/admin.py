@@ -15,15 +15,17 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from callbacks.models import Callback
+from support.admin import BigCollectionAdmin
 
 
 @admin.register(Callback)
-class CallbackAdmin(admin.ModelAdmin):
-    list_display = ["callback_id", "local_slot", "customer_id", "status", "assignee"]
+class CallbackAdmin(BigCollectionAdmin):
+    list_display = ["callback_id", "local_slot", "who", "status", "assignee"]
     list_filter = ["status"]
-    search_fields = ["=callback_id", "=phone", "=ticket_id"]
+    search_fields = ["=callback_id", "=ticket_id"]
+    search_customers = True  # by the customer's name or phone, as people say it
+    search_help_text = "Callback id, ticket id, or the customer's name or phone."
     ordering = ["-slot_start"]
-    show_full_result_count = False
 
     @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -31,7 +32,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
+from support.importer.parsing import normalize_phone
 from support.models import (
+    DELIVERED_STATUSES,
     Call,
     Complaint,
     Customer,
@@ -40,6 +43,7 @@ from support.models import (
     Goodwill,
     GoodwillPolicy,
     Order,
+    OrderStatus,
     Refund,
     RefundTier,
 )
@@ -57,7 +61,7 @@ from support.staff.labels import (
 )
 from support.staff.people import with_people
 from support.staff.queries import newest_first
-from support.staff.search import find_customers
+from support.staff.search import find_customers, id_spellings
 from support.staff.throttle import ThrottledAdminAuthenticationForm
 from support.templatetags.staff import person
 
@@ -162,9 +166,40 @@ class BigCollectionAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
     list_defer: tuple[str, ...] = ()
+    # A search term that is no id also finds the rows of the customers it names (a name or a
+    # phone as people say it, support/staff/search.py).
+    search_customers = False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return PeopleChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Search fields named "=field" hold ids (or usernames): looked up exactly, in the
+        spellings people type, through their index (Django's own "=" is a case-insensitive
+        regex, which reads every document: seconds on a big collection). The other fields (a
+        complaint's description) are searched only when no id matches."""
+        term = search_term.strip()
+        fields = self.get_search_fields(request)
+        exact = [name[1:] for name in fields if name.startswith("=")]
+        if not term or not exact:
+            return super().get_search_results(request, queryset, search_term)
+        spellings = id_spellings(term)
+        ids = Q()
+        for name in exact:
+            ids |= Q(**{f"{name}__in": spellings})
+        found = queryset.filter(ids)
+        words = [name for name in fields if not name.startswith(("=", "^", "@"))]
+        if (words or self.search_customers) and not found.exists():
+            others = Q()
+            for name in words:
+                others |= Q(**{f"{name}__icontains": term})
+            if self.search_customers:
+                people = find_customers(term, limit=CUSTOMER_SEARCH_LIMIT)
+                others |= Q(customer_id__in=[c.user_id for c in people])
+            found = queryset.filter(others)
+        return found, False
 
     @admin.display(description="customer", ordering="customer_id")
     def who(self, obj: Any) -> str:
@@ -176,10 +211,37 @@ class BigCollectionAdmin(admin.ModelAdmin):
 # --- Customers and orders -----------------------------------------------------------------
 
 
+class CustomerForm(forms.ModelForm):
+    """A customer as the voice path finds them: a phone call is matched on the exact number
+    Twilio sends (E.164), so the number is stored that way and belongs to one customer."""
+
+    phone = forms.CharField(max_length=32, help_text="With its country code: +91 98123 45678")
+    user_id = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    class Meta:
+        model = Customer
+        fields = ("user_id", "name", "phone", "email")
+
+    def clean_phone(self) -> str:
+        phone = normalize_phone(self.cleaned_data["phone"])
+        if phone is None:
+            raise ValidationError("Enter the number with its country code, like +919812345678: "
+                                  "calls are matched on it.")
+        owner = Customer.objects.filter(phone=phone).exclude(pk=self.instance.pk).first()
+        if owner is not None:
+            raise ValidationError(f"{phone} is {owner.name}'s (#{owner.user_id}).")
+        return phone
+
+
+CUSTOMER_SEARCH_LIMIT = 500  # customers a search lists, at most (as the order search)
+
+
 @admin.register(Customer)
 class CustomerAdmin(BigCollectionAdmin):
+    form = CustomerForm
     list_display = ("user_id_", "name", "phone", "email", "wallet", "created_at")
-    search_fields = ("name", "^phone", "email")
+    search_fields = ("name",)  # see get_search_results: as the staff pages' search box
+    search_help_text = "Name, phone (any spacing, with or without +91), email or user id."
     list_filter = (("created_at", admin.DateFieldListFilter),)
     readonly_fields = ("wallet", "created_at", "orders_link")
     exclude = ("wallet_balance",)
@@ -197,6 +259,40 @@ class CustomerAdmin(BigCollectionAdmin):
         url = reverse("admin:support_order_changelist") + f"?customer_id={obj.user_id}"
         return format_html('<a href="{}">orders of {}</a>', url, obj.name)
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        # find_customers reads each kind of term through an index (a regex over every name,
+        # phone and email would read the whole collection) and finds "98000 00202" too.
+        if not search_term.strip():
+            return queryset, False
+        user_ids = [c.user_id for c in find_customers(search_term, limit=CUSTOMER_SEARCH_LIMIT)]
+        return queryset.filter(user_id__in=user_ids), False
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        """A customer with any record (orders, refunds, calls, tickets, ...) is protected: those
+        name their customer by user_id only (no cascade), and would point at nobody, or at
+        whoever is given that user_id next. One with none (a mistake) can be deleted."""
+        to_delete, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        customers = {customer.user_id: customer for customer in objs}
+        held: dict[int, list[str]] = {}
+        for relation in Customer._meta.related_objects:
+            model = relation.related_model
+            assert not isinstance(model, str)  # resolved once the apps are loaded
+            rows = model._default_manager.filter(
+                **{f"{relation.field.name}__in": list(customers)}
+            ).values_list(relation.field.attname, flat=True)
+            for user_id, n in Counter(rows).items():
+                noun = model._meta
+                held.setdefault(user_id, []).append(
+                    f"{n} {noun.verbose_name if n == 1 else noun.verbose_name_plural}"
+                )
+        for user_id, records in sorted(held.items()):
+            protected.append(f"{customers[user_id]}: {', '.join(records)}")
+        return to_delete, counts, perms_needed, protected
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The bot and the orders refer to customers by user_id: it never changes.
         return (*self.readonly_fields, "user_id") if obj else self.readonly_fields
@@ -206,8 +302,45 @@ STATUS_FILTER = "status__exact"
 ORDER_ID = re.compile(r"^[A-Za-z]+-\w+$")
 
 
+class OrderForm(forms.ModelForm):
+    """An order's status and delivery time as the refund tool reads them: a delivered (or
+    refunded) order has a delivery time, no other has one, and "refunded" goes with a refund."""
+
+    class Meta:
+        model = Order
+        fields = ("restaurant", "status", "delivered_at")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        assert cleaned is not None  # BaseModelForm.clean() returns cleaned_data
+        status, delivered_at = cleaned.get("status"), cleaned.get("delivered_at")
+        if status is None or "delivered_at" in self.errors:
+            return cleaned
+        refund = self.instance.refund
+        if refund is not None and status != OrderStatus.REFUNDED:
+            self.add_error("status", f"This order was refunded ({refund.refund_id}): it stays "
+                                     "refunded, so that it is never refunded twice.")
+        if refund is None and status == OrderStatus.REFUNDED:
+            # A status alone pays nothing, and the refund tool would then refuse the customer.
+            self.add_error("status", "An order becomes refunded with its refund: make a manual "
+                                     "refund from the customer's page instead.")
+        what = status.replace("_", " ")
+        if status in DELIVERED_STATUSES and delivered_at is None:
+            self.add_error("delivered_at", f"A {what} order needs its delivery time.")
+        elif status not in DELIVERED_STATUSES and delivered_at is not None:
+            self.add_error("delivered_at", f"A {what} order has not been delivered: leave the "
+                                           "delivery time empty.")
+        elif delivered_at is not None and delivered_at < self.instance.placed_at:
+            self.add_error("delivered_at", "The delivery time is before the order was placed.")
+        elif delivered_at is not None and delivered_at > timezone.now():
+            # The refund window runs from delivery: a future time would keep it open.
+            self.add_error("delivered_at", "The delivery time is in the future.")
+        return cleaned
+
+
 @admin.register(Order)
 class OrderAdmin(BigCollectionAdmin):
+    form = OrderForm
     list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
     search_fields = ("order_id",)  # see get_search_results: order id, customer name or phone
@@ -245,7 +378,7 @@ class OrderAdmin(BigCollectionAdmin):
             return queryset.filter(order_id__in={term, term.upper()}), False
         # Customers first (a small collection), then their orders by user_id: no $lookup. The
         # search box of the staff pages reads a customer the same way.
-        user_ids = [c.user_id for c in find_customers(term, limit=500)]
+        user_ids = [c.user_id for c in find_customers(term, limit=CUSTOMER_SEARCH_LIMIT)]
         return queryset.filter(customer_id__in=user_ids), False
 
     @admin.display(description="amount", ordering="amount")
@@ -264,10 +397,25 @@ class OrderAdmin(BigCollectionAdmin):
         return format_html('<a href="{}">{}</a>', url, str(obj.refund))
 
 
+class TierFilter(admin.SimpleListFilter):
+    """Refunds by tier, offering the tiers there are now (the default filter for a field
+    without choices lists the distinct tiers of every refund first: a read of them all)."""
+
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = RefundTier.objects.order_by("-min_lifetime_spend").values_list("name", flat=True)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        return queryset.filter(tier=self.value()) if self.value() else queryset
+
+
 @admin.register(Refund)
 class RefundAdmin(BigCollectionAdmin):
     list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
-    list_filter = ("tier", ("created_at", admin.DateFieldListFilter))
+    list_filter = (TierFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
     # The page of one refund: rupees and the customer's name, never "26850" paise.

@@ -94,6 +94,10 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "refunded"
 
 
+# Only these statuses have a delivery time; the others are "null until delivered".
+DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED.value, OrderStatus.REFUNDED.value})
+
+
 class Order(models.Model):
     order_id = models.CharField(max_length=32, unique=True)
     # The document field is the customer's `user_id` (an int), as the contract names it.

@@ -9,6 +9,9 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 PAISE_PER_RUPEE = 100
+# ₹1,000 crore: more than any one amount here, and far inside the database's 8-byte integers
+# even summed over millions of orders (a lifetime spend).
+MAX_PAISE = 10**12
 
 
 class MoneyError(ValueError):
@@ -16,7 +19,8 @@ class MoneyError(ValueError):
 
 
 def to_paise(rupees: str | int | float | Decimal) -> int:
-    """Parse rupees ("449.50", 449.5, 449) into paise; refuse more than two decimals."""
+    """Parse rupees ("449.50", 449.5, 449) into paise; refuse more than two decimals and
+    more than MAX_PAISE either way."""
     if isinstance(rupees, bool):
         raise MoneyError("an amount must be a number, not true/false")
     try:
@@ -28,6 +32,8 @@ def to_paise(rupees: str | int | float | Decimal) -> int:
     paise = value * PAISE_PER_RUPEE
     if paise != paise.to_integral_value():
         raise MoneyError(f"{rupees!r} has more than paise precision")
+    if abs(paise) > MAX_PAISE:
+        raise MoneyError(f"{rupees!r} is more than {format_inr(MAX_PAISE)}")
     return int(paise)
 
 

@@ -316,3 +316,13 @@ def test_the_admin_lists_callbacks_but_does_not_edit_them(arjun: User, ashas: Ca
     assert lead.post(f"/admin/callbacks/callback/{ashas.pk}/change/",
                      {"status": "cancelled"}).status_code == 403  # fmt: skip
     assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
+@pytest.mark.parametrize("term", ["CBK-ASHA01", "cbk-asha01", "Asha", "98000 00101"])
+def test_the_admin_finds_a_callback_by_id_or_by_customer_and_names_them(
+    term: str, arjun: User, ashas: Callback
+) -> None:
+    listing = client_for(arjun).get("/admin/callbacks/callback/", {"q": term})
+
+    assert [c.callback_id for c in listing.context["cl"].result_list] == ["CBK-ASHA01"]
+    assert "Asha Verma" in listing.content.decode()  # a name, not user id 101

@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from support import order_ids
-from support.models import OrderStatus
+from support.models import DELIVERED_STATUSES, OrderStatus
 from support.money import MoneyError, to_paise
 
 CUSTOMER_FIELDS = frozenset({"user_id", "name", "phone", "email", "wallet_balance", "created_at"})
@@ -36,8 +36,8 @@ REFUND_FIELDS = frozenset({"amount", "percent", "refund_id", "at", "tier", "reas
 TOP_LEVEL_KEYS = frozenset({"customers", "orders"})
 
 STATUSES = tuple(OrderStatus.values)
-# Only these statuses have a delivery time; the others are "null until delivered".
-DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED.value, OrderStatus.REFUNDED.value})
+# The database stores 8-byte integers: a larger id or quantity is a corrupt file, said by index.
+INT64_MAX = 2**63 - 1
 
 # E.164: a plus sign and 8 to 15 digits. Spaces, dots and dashes people type are dropped;
 # a number without its country code is refused rather than guessed (callers are matched on
@@ -111,6 +111,9 @@ class Existing:
     # order keeps exactly one refund.
     refund_by_order: Mapping[str, str] = field(default_factory=dict)
     order_by_refund: Mapping[str, str] = field(default_factory=dict)
+    # Whose each order is: an import never moves an order (its refund, and the wallet credit
+    # that paid it, stay with the customer who had it).
+    user_by_order: Mapping[str, int] = field(default_factory=dict)
 
 
 # --- Reading one record's fields ----------------------------------------------------------
@@ -168,7 +171,7 @@ class _Fields:
             self.error(name, f"{value!r:.40}: {error}")
             return None
 
-    def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    def integer(self, name: str, *, minimum: int, maximum: int = INT64_MAX) -> int | None:
         value = self.value(name, True)
         if value is _MISSING:
             return None
@@ -176,8 +179,8 @@ class _Fields:
         if not isinstance(value, int) or isinstance(value, bool):
             self.error(name, f"{value!r} is not a whole number")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else "")
+        if not minimum <= value <= maximum:
+            bounds = f"from {minimum}" + (f" to {maximum}" if maximum < INT64_MAX else "")
             self.error(name, f"{value} is out of range ({bounds})")
             return None
         return value
@@ -404,6 +407,10 @@ def _check_order_keys(orders: Iterable[tuple[int, OrderRecord]], user_ids: set[i
         if order.user_id not in user_ids:
             errors.append(f"{path}: user_id: no customer {order.user_id} in the file or "
                           "the database")
+        owner = existing.user_by_order.get(order.order_id)
+        if owner is not None and owner != order.user_id:
+            errors.append(f"{path}: user_id: {order.order_id} belongs to customer {owner} "
+                          "in the database")
         _check_refund_keys(path, order, existing, seen_refunds, errors)
         if order.refund is not None:
             seen_refunds.setdefault(order.refund.refund_id, index)
@@ -464,7 +471,7 @@ def keys_in(raw: object) -> tuple[set[int], set[str], set[str], set[str]]:
     if not isinstance(raw, dict):
         return user_ids, phones, order_ids, refund_ids
     for record in _dicts(raw.get("customers")) + _dicts(raw.get("orders")):
-        if isinstance(record.get("user_id"), int):
+        if isinstance(record.get("user_id"), int) and abs(record["user_id"]) <= INT64_MAX:
             user_ids.add(record["user_id"])
         if isinstance(record.get("phone"), str):
             phones.add(normalize_phone(record["phone"]) or record["phone"])

@@ -35,10 +35,9 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
         {"$or": [{"user_id": {"$in": sorted(user_ids)}}, {"phone": {"$in": sorted(phones)}}]},
         {"user_id": 1, "phone": 1},
     ))
-    refunded = list(db.orders.find(
-        {"order_id": {"$in": sorted(order_ids)}, "refund": {"$ne": None}},
-        {"order_id": 1, "refund.refund_id": 1},
-    ))
+    orders = list(db.orders.find({"order_id": {"$in": sorted(order_ids)}},
+                                 {"order_id": 1, "user_id": 1, "refund.refund_id": 1}))
+    refunded = [o for o in orders if o.get("refund") is not None]
     refunds = list(db.refunds.find({"refund_id": {"$in": sorted(refund_ids)}},
                                    {"refund_id": 1, "order_id": 1}))
     return Existing(
@@ -46,6 +45,7 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
         users_by_phone={c["phone"]: c["user_id"] for c in customers},
         refund_by_order={o["order_id"]: o["refund"]["refund_id"] for o in refunded},
         order_by_refund={r["refund_id"]: r["order_id"] for r in refunds},
+        user_by_order={o["order_id"]: o["user_id"] for o in orders},
     )
 
 

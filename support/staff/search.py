@@ -118,10 +118,12 @@ def customer_url(user_id: int) -> str:
     return reverse("staff:customer", args=[user_id])
 
 
-def _spellings(term: str) -> list[str]:
-    """The id as typed, upper-cased, and as a call id (`CALL-` then lower-case hex)."""
+def id_spellings(term: str) -> list[str]:
+    """The id as typed, upper-cased, lower-cased (a username), and as a call id (`CALL-`
+    then lower-case hex): what to look up exactly, through an index, for an id typed in any
+    case."""
     upper = term.upper()
-    spellings = [term, upper]
+    spellings = [term, upper, term.lower()]
     if upper.startswith("CALL-"):
         spellings.append("CALL-" + term[5:].lower())
     return list(dict.fromkeys(spellings))
@@ -131,7 +133,7 @@ def find_ids(term: str) -> list[Hit]:
     """Every order, ticket, call, complaint and refund whose id is `term` (case forgiven)."""
     if not _ID_CHARS.match(term):
         return []
-    spellings = _spellings(term)
+    spellings = id_spellings(term)
     hits: list[Hit] = []
     for order in Order.objects.filter(order_id__in=spellings).only("order_id", "customer"):
         hits.append(Hit("order", order.order_id,

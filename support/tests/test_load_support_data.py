@@ -164,6 +164,29 @@ def test_a_file_with_a_bad_record_is_reported_by_index_and_loads_nothing(
 
 
 @pytest.mark.django_db
+def test_a_number_too_big_to_store_is_reported_by_index_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    # A corrupt export: the database stores 8-byte integers, and the command used to stop
+    # with a traceback after the customers were already written.
+    orders = [dosa_order(amount="1e30", items=[{"name": "Set Dosa", "qty": 10**20,
+                                                "price": 1}])]  # fmt: skip
+    customers = [meena(), meena(user_id=10**20, phone="+919845000302", wallet_balance=10**18)]
+    path = write(tmp_path, {"customers": customers, "orders": orders})
+
+    with pytest.raises(CommandError) as error:
+        load(path)
+
+    message = str(error.value)
+    assert "nothing loaded, 4 problem(s)" in message
+    assert f"customers[1]: user_id: {10**20} is out of range" in message
+    assert "customers[1]: wallet_balance: 1000000000000000000 is more than ₹" in message
+    assert "orders[0]: items[0]: qty: 100000000000000000000 is out of range" in message
+    assert "orders[0]: amount: '1e30' is more than ₹" in message
+    assert documents("customers") == [] and documents("orders") == []
+
+
+@pytest.mark.django_db
 def test_an_order_may_belong_to_a_customer_already_in_the_database(tmp_path: Path) -> None:
     load(write(tmp_path, {"customers": [meena()]}, "customers.json"))
 
@@ -182,6 +205,20 @@ def test_a_file_may_not_drop_a_refund_the_database_holds(tmp_path: Path) -> None
         load(write(tmp_path, {"orders": [unrefunded]}, "undo.json"))
 
     assert documents("orders")[0]["status"] == "refunded"
+
+
+@pytest.mark.django_db
+def test_an_order_is_not_moved_to_another_customer(tmp_path: Path) -> None:
+    # Its refund, and the wallet credit that paid it, belong to the customer who had it.
+    load(write(tmp_path, {"customers": [meena(), meena(user_id=302, phone="+919845000302")],
+                          "orders": [refunded_order()]}))  # fmt: skip
+
+    with pytest.raises(CommandError, match=r"orders\[0\]: user_id: ORD-3002 belongs to "
+                                           r"customer 301 in the database"):
+        load(write(tmp_path, {"orders": [refunded_order(user_id=302)]}, "moved.json"))
+
+    assert {o["user_id"] for o in documents("orders")} == {301}
+    assert {r["user_id"] for r in documents("refunds")} == {301}
 
 
 @pytest.mark.django_db

@@ -99,6 +99,33 @@ def test_order_list_does_not_join_customers(agent: Client, asha: Customer) -> No
     assert order_queries and not any("$lookup" in sql for sql in order_queries)
 
 
+@pytest.mark.parametrize(
+    "path, term, expected",
+    [
+        ("call", "call-priya-1", "call-priya-1"),
+        ("call", "CALL-PRIYA-1", "call-priya-1"),
+        ("escalation", "tkt-aaaaaa", "TKT-AAAAAA"),
+        ("escalation", "ORD-3001", "TKT-AAAAAA"),
+        ("complaint", "cmp-aaaaaa", "CMP-AAAAAA"),
+        ("complaint", "cold", "CMP-AAAAAA"),  # not an id: the description
+    ],
+)  # fmt: skip
+def test_an_id_search_is_an_indexed_lookup_that_forgives_case(
+    path: str, term: str, expected: str, agent: Client, priya_ticket: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_complaint("CMP-AAAAAA")
+    with CaptureQueriesContext(connection) as queries:
+        response = agent.get(f"/admin/support/{path}/", {"q": term})
+
+    assert [str(row) for row in rows(response)] == [expected]
+    if term != "cold":
+        # A case-insensitive regex reads every document: seconds on 30,000 calls.
+        assert not any("$regex" in q["sql"] for q in queries.captured_queries)
+
+
 def test_customer_search_and_wallet_in_rupees(
     agent: Client, asha: Customer, ravi: Customer
 ) -> None:
@@ -106,6 +133,19 @@ def test_customer_search_and_wallet_in_rupees(
 
     assert [c.user_id for c in rows(response)] == [101]
     assert "₹120.00" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "term", ["98000 00202", "9800000202", "+91 98000 00202", "+919800000202", "202",
+             "ravi kum", "RAVI@example.com"],
+)  # fmt: skip
+def test_customer_search_finds_a_customer_as_people_say_them(
+    term: str, agent: Client, asha: Customer, ravi: Customer
+) -> None:
+    # As the order list's search and the staff pages' search box: the same customers.
+    response = agent.get("/admin/support/customer/", {"q": term})
+
+    assert [c.user_id for c in rows(response)] == [202]
 
 
 def test_refund_filters_by_tier(agent: Client, asha: Customer) -> None:
@@ -120,6 +160,23 @@ def test_refund_filters_by_tier(agent: Client, asha: Customer) -> None:
 
     assert [r.refund_id for r in rows(response)] == ["RFD-BBBBBB"]
     assert "₹168.75" in response.content.decode()
+
+
+def test_the_refund_list_offers_the_tiers_without_reading_every_refund(
+    agent: Client, asha: Customer, tiers: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = agent.get("/admin/support/refund/")
+
+    choices = [c["display"] for c in response.context["cl"].filter_specs[0].choices(
+        response.context["cl"])]  # fmt: skip
+    assert choices == ["All", "Platinum", "Gold", "Silver", "Bronze"]
+    # The default filter listed the distinct tiers of every refund ever made, on every page.
+    assert not any("db.refunds.aggregate([{'$group'" in q["sql"]
+                   for q in queries.captured_queries)  # fmt: skip
 
 
 def test_escalations_filter_by_priority(agent: Client) -> None:
