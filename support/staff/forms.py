@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
-from support.staff.labels import CHANNEL_LABELS, END_REASON_LABELS, OUTCOME_LABELS
+from support.staff.labels import (
+    CHANNEL_LABELS,
+    END_REASON_LABELS,
+    OUTCOME_LABELS,
+    end_reasons_meaning,
+)
 from support.staff.search import MAX_CUSTOMERS, find_customers
 
 
@@ -131,9 +136,12 @@ class CallFilterForm(DayRangeForm):
         match: Document = {}
         if bounds := self.time_range():
             match["started_at"] = bounds
-        for name in ("channel", "outcome", "end_reason"):
+        for name in ("channel", "outcome"):
             if data.get(name):
                 match[name] = data[name]
+        if data.get("end_reason"):
+            reasons = end_reasons_meaning(data["end_reason"])
+            match["end_reason"] = reasons[0] if len(reasons) == 1 else {"$in": reasons}
         if data.get("customer"):
             ids = data["customer"]
             match["user_id"] = ids[0] if len(ids) == 1 else {"$in": ids}

@@ -19,7 +19,6 @@ HUMAN_OUTCOMES = ("escalated", "transferred", "callback_scheduled")
 # How a call ended, as the voice bridge records it in `end_reason`.
 END_REASON_LABELS = {
     "caller_hung_up": "Caller hung up",
-    "customer_hung_up": "Caller hung up",
     "caller_left": "Caller's connection closed",
     "agent_unavailable": "Agent became unavailable",
     "transferred_to_human": "Transferred to a person",
@@ -32,6 +31,9 @@ END_REASON_LABELS = {
     "lost": "Cut off (its server stopped)",
     "ended_by_staff": "Ended by a colleague",
 }
+
+# End reasons an earlier version wrote, and the one each now is: labelled and filtered as it.
+END_REASON_SYNONYMS = {"customer_hung_up": "caller_hung_up"}
 
 CHANNEL_LABELS = {"web": "Web", "phone": "Phone"}
 
@@ -51,7 +53,13 @@ def outcome_label(outcome: str | None) -> str:
 def end_reason_label(reason: str | None) -> str:
     if not reason:
         return "—"
+    reason = END_REASON_SYNONYMS.get(reason, reason)
     return END_REASON_LABELS.get(reason, humanize(reason))
+
+
+def end_reasons_meaning(reason: str) -> list[str]:
+    """Every value the data may hold for end reason `reason` (its older synonyms too)."""
+    return [reason, *(old for old, new in END_REASON_SYNONYMS.items() if new == reason)]
 
 
 def mmss(seconds: float | None) -> str:

@@ -226,3 +226,18 @@ def test_what_staff_did_on_the_call_is_in_the_conversation(
     assert positions == sorted(positions)  # in the order they happened, with the turns
     assert body.index("I&#x27;m sorry, let me get a colleague.") < positions[0]
     assert "<time>0:06</time>" in body and "<time>1:05</time>" in body
+
+
+def test_the_ended_filter_offers_each_reason_once_and_finds_its_older_spelling(
+    agent: Client, calls: None
+) -> None:
+    Call.objects.filter(call_id="call-web-today").update(end_reason="caller_hung_up")
+    # As an earlier version wrote it:
+    Call.objects.filter(call_id="call-web-3days").update(end_reason="customer_hung_up")
+
+    body = agent.get("/staff/calls/").content.decode()
+
+    assert body.count(">Caller hung up</option>") == 1
+    assert listed(agent, end_reason="caller_hung_up") == ["call-web-today", "call-web-3days"]
+    refused = agent.get("/staff/calls/", {"end_reason": "customer_hung_up"})
+    assert refused.context["page"] is None  # not a choice: its filter is shown as an error
