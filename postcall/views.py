@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
+from voiceproject.streaming import streamed
 
 VIEW_CALLS = "support.view_call"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -68,7 +69,7 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
     size = found.length  # of a call in progress: as far as it goes now
     match = RANGE.match(request.headers.get("Range", ""))
     if match is None or (not match[1] and not match[2]):
-        response = StreamingHttpResponse(found.read(), content_type=store.CONTENT_TYPE)
+        response = StreamingHttpResponse(streamed(found.read()), content_type=store.CONTENT_TYPE)
         response["Content-Length"] = str(size)
     else:
         first = int(match[1]) if match[1] else max(0, size - int(match[2]))
@@ -77,7 +78,7 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
             refused = HttpResponse(status=416)
             refused["Content-Range"] = f"bytes */{size}"
             return refused
-        response = StreamingHttpResponse(found.read(first, last + 1), status=206,
+        response = StreamingHttpResponse(streamed(found.read(first, last + 1)), status=206,
                                          content_type=store.CONTENT_TYPE)  # fmt: skip
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)

@@ -1,8 +1,8 @@
 """CSV exports of calls, refunds and tickets for a range of days, streamed row by row.
 
 Each export reads only the fields it writes (never a call's transcript) in one cursor, and
-looks the customers' names up a batch at a time; `streamed` hands the lines to an ASGI
-response as they are read. Money is in rupees ("268.50"), times are local
+looks the customers' names up a batch at a time; the lines go out as they are read
+(voiceproject/streaming.py). Money is in rupees ("268.50"), times are local
 ("2026-11-21 14:05:09", the zone named in their column's title). The file starts with a
 byte order mark, which Excel needs to read UTF-8 (names in any script) rather than the PC's
 code page. A text cell that a spreadsheet would run as a formula (it starts with = + - @,
@@ -16,11 +16,10 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from support.models import Call, Escalation, Refund
@@ -140,18 +139,6 @@ def csv_lines(kind: str, days: DayRange) -> Generator[str, None, None]:
         found = people(doc.get("user_id") for doc in batch)
         for doc in batch:
             yield writer.writerow([cell(value) for value in export.row(doc, found)])
-
-
-async def streamed(lines: Generator[str, None, None]) -> AsyncIterator[str]:
-    """`lines` for an ASGI response, BATCH lines at a time, read in Django's thread for
-    synchronous code: handed a synchronous iterator, Django under ASGI reads all of it into
-    memory before it sends a byte."""
-    read = sync_to_async(lambda: "".join(itertools.islice(lines, BATCH)))
-    try:
-        while chunk := await read():
-            yield chunk
-    finally:
-        await sync_to_async(lines.close)()  # the cursor, when the download stops early
 
 
 def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:

@@ -9,9 +9,10 @@ from support import goodwill
 from support.staff.access import VIEW_CUSTOMERS, VIEW_TICKETS, require_perm, staff_view
 from support.staff.dashboard import DayRange, day_range
 from support.staff.dashboard import dashboard as figures
-from support.staff.export import EXPORTS, csv_lines, streamed
+from support.staff.export import BATCH, EXPORTS, csv_lines
 from support.staff.forms import DayRangeForm
 from support.staff.views.common import render_staff
+from voiceproject.streaming import streamed
 
 
 def _days(form: DayRangeForm) -> DayRange | None:
@@ -41,7 +42,7 @@ def export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpRespo
         return HttpResponse("The dates are not valid: use YYYY-MM-DD.", status=400,
                             content_type="text/plain; charset=utf-8")  # fmt: skip
     name = f"{kind}-{days.first.isoformat()}-to-{days.last.isoformat()}.csv"
-    response = StreamingHttpResponse(streamed(csv_lines(kind, days)),
+    response = StreamingHttpResponse(streamed(csv_lines(kind, days), per_read=BATCH),
                                      content_type="text/csv; charset=utf-8")  # fmt: skip
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import warnings
-from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
-from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 from django.utils import timezone
 
@@ -23,6 +19,7 @@ from support.mongo import sync_db
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
+from voiceproject.tests.asgi_client import served
 
 pytestmark = pytest.mark.django_db
 
@@ -216,36 +213,6 @@ def test_empty_dashboard(agent: Client, staff_groups: Any) -> None:
 
 
 # --- CSV exports ------------------------------------------------------------------------------
-
-
-async def served(client: Client, path: str, query: dict[str, str]) -> list[dict[str, Any]]:
-    """What Django's ASGI handler (as daphne runs it) sends for GET `path` in `client`'s
-    session: the response's start, then each part of its body."""
-    cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": urlencode(query).encode(), "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
-    }  # fmt: skip
-    requested = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the browser stays connected
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: Mapping[str, Any]) -> None:
-        sent.append(dict(message))
-
-    await ASGIHandler()(scope, receive, send)
-    return sent
 
 
 def export_bytes(client: Client, kind: str, **query: str) -> bytes:

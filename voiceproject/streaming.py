@@ -1,0 +1,31 @@
+"""Responses streamed under ASGI from synchronous sources (a PyMongo cursor, GridFS chunks).
+
+    StreamingHttpResponse(streamed(csv_lines(...), per_read=100), content_type="text/csv")
+
+Handed a synchronous iterator, Django under ASGI reads all of it into a list before it sends
+a byte (and warns "StreamingHttpResponse must consume synchronous iterators"): a year of calls
+or a half-hour recording held in memory, and nothing sent meanwhile. `streamed` reads the
+source `per_read` parts at a time in Django's thread for synchronous code, and closes it (its
+cursor) when the response ends, a download stopped early included.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import AnyStr
+
+from asgiref.sync import sync_to_async
+
+
+async def streamed(parts: Iterator[AnyStr], *, per_read: int = 1) -> AsyncIterator[AnyStr]:
+    """`parts` (all str or all bytes) for an ASGI streaming response, `per_read` joined into
+    each piece sent."""
+    read = sync_to_async(lambda: list(itertools.islice(parts, per_read)))
+    try:
+        while batch := await read():
+            yield batch[0][:0].join(batch)
+    finally:
+        close = getattr(parts, "close", None)  # a generator's: its cursor
+        if close is not None:
+            await sync_to_async(close)()
