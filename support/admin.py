@@ -352,6 +352,11 @@ class OrderAdmin(BigCollectionAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders come from the ordering system (load_support_data), not staff
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nor do they go: a deleted order would lower its customer's lifetime spend (their
+        # refund tier) and orphan its refund. A cancelled order is marked so.
+        return False
+
     def get_paginator(
         self,
         request: HttpRequest,

@@ -180,3 +180,20 @@ def test_a_customer_without_any_record_can_be_deleted(operator: Client) -> None:
 
     assert response.status_code == 302
     assert not Customer.objects.filter(user_id=999).exists()
+
+
+def test_an_order_is_not_deleted_in_the_admin(operator: Client, asha: Customer) -> None:
+    # Orders come from the ordering system: deleting one would lower the customer's lifetime
+    # spend (their refund tier) and leave its refund pointing at nothing. A cancelled order
+    # is marked cancelled, which the refund policy leaves out.
+    order = Order.objects.get(order_id="ORD-1001")
+
+    page = operator.get(f"/admin/support/order/{order.pk}/delete/")
+    action = operator.post("/admin/support/order/",
+                           {"action": "delete_selected", "_selected_action": [order.pk],
+                            "post": "yes"})  # fmt: skip
+
+    assert page.status_code == 403
+    assert action.status_code in (200, 302)
+    assert Order.objects.filter(order_id="ORD-1001").exists()
+    assert "delete_selected" not in operator.get("/admin/support/order/").content.decode()
