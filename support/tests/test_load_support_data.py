@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from support import mongo
-from support.importer import Existing, InvalidSupportData, parse_support_data
+from support.importer import Existing, InvalidSupportData, parse_support_data, writing
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "example_support_data.json"
 
@@ -371,3 +371,27 @@ def test_what_is_no_order_id_is_refused_by_index(order_id: str) -> None:
         parse_support_data(data, Existing())
 
     assert any(e.startswith("orders[0]: order_id") for e in refused.value.errors)
+
+
+@pytest.mark.django_db
+def test_a_large_file_reads_what_the_database_holds_a_batch_of_keys_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A million keys in one $in would pass MongoDB's 16 MB query limit: batches of two here.
+    monkeypatch.setattr(writing, "LOOKUP_BATCH", 2)
+    customers = [meena(user_id=301 + n, phone=f"+91984500{301 + n:04d}") for n in range(5)]
+    orders = [dosa_order(order_id=f"ORD-40{n:02d}", user_id=301 + n) for n in range(5)]
+    path = write(tmp_path, {"customers": customers, "orders": [*orders, refunded_order()]})
+    load(path)
+
+    again = load(path)
+    moved = [*orders[:4], dosa_order(order_id="ORD-4004", user_id=301)]
+    clash = [*customers[:4], meena(user_id=399, phone=customers[4]["phone"])]
+
+    assert "customers 0 added, 0 updated, 5 unchanged" in again
+    assert "orders 0 added, 0 updated, 6 unchanged" in again
+    with pytest.raises(CommandError, match=r"orders\[4\]: user_id: ORD-4004 belongs to "
+                                           r"customer 305 in the database"):
+        load(write(tmp_path, {"orders": moved}, "moved.json"))
+    with pytest.raises(CommandError, match=r"customers\[4\]: phone: \+919845000305 belongs"):
+        load(write(tmp_path, {"customers": clash}, "clash.json"))
