@@ -344,9 +344,12 @@ async def test_a_call_that_moved_keeps_the_turns_measured_before_the_move(
     assert all(turn["first_audio_ms"] is not None for turn in record["turns"])
 
 
-async def test_a_tool_still_running_when_the_call_moves_is_answered_in_the_next_process(
-    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def leaving_while_a_tool_runs(
+    live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], HeldTool, asyncio.Task[Any]]:
+    """A call whose process drains while its check_order_status runs: the page has left and
+    the call is let go at once. Answers `ready`, the tool (still held: release it) and the
+    drain (still waiting for the tool)."""
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
     status = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": ["ORD-1001"]})
     page = await BrowserCall.open()
@@ -355,12 +358,17 @@ async def test_a_tool_still_running_when_the_call_moves_is_answered_in_the_next_
     await first.send_resumption_update("handle-1")
     await first.send_tool_call([{"name": "check_order_status"}])
     await status.started.wait()
-
-    # The process drains while the tool runs: the page leaves, the call is let go at once.
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
     await page.next_event("reconnect")
     await page.leave()
     await first.wait_closed()
+    return ready, status, drained
+
+
+async def test_a_tool_still_running_when_the_call_moves_is_answered_in_the_next_process(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ready, status, drained = await leaving_while_a_tool_runs(live, monkeypatch)
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
     back = await BrowserCall.open(f"resume={ready['resume_token']}")
     await back.next_event("resumed")
@@ -381,15 +389,7 @@ async def test_a_tool_still_running_when_the_call_moves_is_answered_in_the_next_
 async def test_a_tool_that_finishes_after_its_call_moved_and_was_never_taken_up_is_recorded(
     asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(draining, "this_process", ProcessCalls())
-    status = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": ["ORD-1001"]})
-    page = await BrowserCall.open()
-    ready = await page.next_event("ready")
-    await (await live.wait_for_session()).send_tool_call([{"name": "check_order_status"}])
-    await status.started.wait()
-    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
-    await page.next_event("reconnect")
-    await page.leave()
+    ready, status, drained = await leaving_while_a_tool_runs(live, monkeypatch)
     status.released.set()
     await drained
 
