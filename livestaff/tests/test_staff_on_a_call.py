@@ -1143,6 +1143,31 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     await phone.leave()
 
 
+async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
+    asha: Customer, twilio: FakeLiveServer
+) -> None:
+    from realtime.tests.phone_harness import Phone
+
+    phone = await Phone.dial("+919800000101")
+    model = await twilio.wait_for_session()
+    record = await mongo.async_db().calls.find_one({"channel": "phone"})
+    assert record is not None
+    arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+
+    await phone.hang_up()
+
+    assert await arjun.next_event("ended") == {"type": "ended", "reason": "caller_hung_up"}
+    assert await phone.wait_closed() == 1000
+    ended = await wait_until_ended(record["call_id"])
+    assert ended["end_reason"] == "caller_hung_up"
+    assert [(e["kind"], e["staff"]) for e in ended["staff_events"]] == [("take_over", "arjun")]
+    await model.wait_closed()  # the model's session is closed too
+    await arjun.leave()
+    await phone.leave()
+
+
 async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
     asha: Customer, twilio: FakeLiveServer, settings: Any
 ) -> None:
