@@ -294,12 +294,14 @@ class TwilioConsumer(AudioConsumer):
             log.info("twilio: call %s not transferred: %s holds it", self._call_sid,
                      session.holder["username"])  # fmt: skip
             return
+        # Twilio ends the stream with `stop` as it moves the call, which may be before its
+        # answer to us reaches us: from the request on, the stream's end is the transfer's.
+        self._transferred = True
         try:
             await twilio_rest.transfer_call(self._call_sid)
         except twilio_rest.TwilioRestError as error:
+            self._transferred = False
             log.error("twilio: %s; the caller stays with the agent", error)
-            return
-        self._transferred = True  # Twilio now ends the stream with `stop`
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -374,6 +375,40 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
     assert record["end_reason"] == "transferred_to_human"
     ticket = await mongo.async_db().escalations.find_one({"call_id": record["call_id"]})
     assert ticket is not None and ticket["user_id"] == 7
+    await phone.leave()
+
+
+async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_transferred(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
+        asked.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(4800))
+        await session.send_turn_complete()
+
+    with override_settings(
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
+    ):
+        phone = await Phone.dial(ASHA_PHONE)
+        mark = await phone.wait_for_event("mark", timeout=10)
+        await phone.echo_mark(mark["mark"]["name"])
+        assert await asyncio.to_thread(asked.wait, 2)
+        await phone.hang_up()  # the stream's `stop` comes first
+        await phone.wait_closed()
+    answer.set()
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
     await phone.leave()
 
 
