@@ -31,6 +31,9 @@ FINISHED_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 AGENT_UNAVAILABLE_SAY = (
     "Sorry, our voice assistant is not available right now. Please try again later."
 )
+DATABASE_UNAVAILABLE_SAY = (
+    "Sorry, we can't reach our records right now. Please call again in a few minutes."
+)
 CALLBACK_NOT_CONNECTED_SAY = (
     "Sorry, we could not connect you to our support team. Please call us if you still need help."
 )
@@ -78,6 +81,11 @@ async def _farewell(request: HttpRequest) -> str | None:
             if customer is not None and not await may_open_call(customer.user_id):
                 return TOO_MANY_CALLS_MESSAGE
     except PyMongoError as error:
+        if request.POST.get("CallStatus", "") == "ringing":
+            # A new call: its stream could not open either, and Twilio would ask again.
+            log.warning("twilio: database unavailable (%s); the caller is told", error)
+            return DATABASE_UNAVAILABLE_SAY
+        # A call going on whose stream ended: it is carried on once the database is back.
         log.warning("twilio: could not look the call up (%s); connecting it", error)
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
 
