@@ -1,7 +1,8 @@
 """`POST /twilio/voice`: Twilio asks what to do with an incoming call; we connect its audio.
 
 Point the Twilio number's "A call comes in" webhook here (HTTP POST). The answer is TwiML
-that opens a bidirectional Media Stream to `/ws/twilio`, carrying a signed per-call token.
+that opens a bidirectional Media Stream to `/ws/twilio`, carrying a signed per-call token; or,
+for a call that is over or cannot be taken, what the caller hears before Twilio hangs up.
 """
 
 from __future__ import annotations
