@@ -20,6 +20,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
+from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
     BrowserCall,
@@ -1205,8 +1206,13 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     twiml = await webhook("+911140001234", "CA" + "7" * 32, Direction="outbound-api")
     token = twiml.split('name="token" value="')[1].split('"')[0]
     again = await Phone.stream("CA" + "7" * 32, token)
+    # What he says before the new stream is attached is not kept for it: speak once it is.
+    carried = CallSession.here(callback["answered_call_id"])
+    assert carried is not None
+    async with asyncio.timeout(5):
+        while not carried.attached:
+            await asyncio.sleep(0.01)
     await staff.speak(tone(660, 2.0, 16_000))
-    # (what he said before the new stream was attached is not kept for it)
     await again.wait_for(lambda: len(again.media()) >= 40, "the staff voice again", 10)
 
     replayed = ulaw_decode(b"".join(again.media()[-30:])).astype("<i2").tobytes()
