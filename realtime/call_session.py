@@ -112,6 +112,21 @@ async def ending_calls_finished(timeout_s: float) -> bool:
     return True
 
 
+TOO_MANY_CALLS_MESSAGE = (
+    "You already have a call open with us; please use that one, or end it first."
+)
+
+
+async def may_open_call(user_id: int, *, besides: str = "") -> bool:
+    """Whether the customer may have another call: fewer than VOICE_MAX_CALLS_PER_CUSTOMER
+    open, not counting the call `besides` (one just opened). Raises PyMongoError."""
+    open_calls = await mongo.async_db().calls.count_documents(
+        {"user_id": user_id, "ended_at": None, "call_id": {"$ne": besides}}
+    )
+    # Two calls starting at once may both see the other and both be refused: never more.
+    return open_calls < settings.VOICE_MAX_CALLS_PER_CUSTOMER
+
+
 class CallRefused(Exception):
     """The call cannot start; `code` and `message` are for the caller (section 3 `error`)."""
 
@@ -296,13 +311,11 @@ class CallSession:
             await self._record.open(
                 call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
             )
-            if not await self._within_customer_limit():
+            if self.record_user_id is not None and not await may_open_call(
+                self.record_user_id, besides=self.call_id
+            ):
                 await mongo.async_db().calls.delete_one({"call_id": self.call_id})
-                raise CallRefused(
-                    "too_many_calls",
-                    "You already have a call open with us; please use that one, or end it "
-                    "first.",
-                )
+                raise CallRefused("too_many_calls", TOO_MANY_CALLS_MESSAGE)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
@@ -392,6 +405,8 @@ class CallSession:
     async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
         """End the call from our side: tell the caller why, then hang up, then close."""
         self._end_reason = self._end_reason or reason
+        if isinstance(tell, ce.Notice) and not self._closing:
+            self._record.set(farewell=tell.message)  # Twilio says it to a phone caller
         caller = self._caller
         if caller is not None:
             try:
@@ -537,15 +552,6 @@ class CallSession:
 
     def _resume_token(self) -> str:
         return mint_resume_token(self.call_id, self.record_user_id)
-
-    async def _within_customer_limit(self) -> bool:
-        if self.record_user_id is None:
-            return True
-        open_calls = await mongo.async_db().calls.count_documents(
-            {"user_id": self.record_user_id, "ended_at": None}
-        )
-        # Two calls starting at once may both see three and both be refused: never more.
-        return open_calls <= settings.VOICE_MAX_CALLS_PER_CUSTOMER
 
     # --- from the caller ----------------------------------------------------------------------
 

@@ -312,6 +312,8 @@ def clear_message(stream_sid: str) -> str:
     return _dumps({"event": "clear", "streamSid": stream_sid})
 
 
-def dtmf_prompt(digit: str) -> str:
-    """A sentence telling the model which key the caller pressed."""
-    return f"The caller pressed {_DTMF_NAMES.get(digit, digit)} on their keypad."
+def dtmf_prompt(keys: str) -> str:
+    """A sentence telling the model which key, or keys in a row, the caller pressed."""
+    if len(keys) > 1:
+        return f"The caller typed {keys} on their keypad."
+    return f"The caller pressed {_DTMF_NAMES.get(keys, keys)} on their keypad."

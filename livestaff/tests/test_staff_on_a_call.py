@@ -21,6 +21,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 from continuity import process
 from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
+from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
     BrowserCall,
@@ -1165,6 +1166,31 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     await phone.leave()
 
 
+async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
+    asha: Customer, twilio: FakeLiveServer
+) -> None:
+    from realtime.tests.phone_harness import Phone
+
+    phone = await Phone.dial("+919800000101")
+    model = await twilio.wait_for_session()
+    record = await mongo.async_db().calls.find_one({"channel": "phone"})
+    assert record is not None
+    arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+
+    await phone.hang_up()
+
+    assert await arjun.next_event("ended") == {"type": "ended", "reason": "caller_hung_up"}
+    assert await phone.wait_closed() == 1000
+    ended = await wait_until_ended(record["call_id"])
+    assert ended["end_reason"] == "caller_hung_up"
+    assert [(e["kind"], e["staff"]) for e in ended["staff_events"]] == [("take_over", "arjun")]
+    await model.wait_closed()  # the model's session is closed too
+    await arjun.leave()
+    await phone.leave()
+
+
 async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
     asha: Customer, twilio: FakeLiveServer, settings: Any
 ) -> None:
@@ -1202,8 +1228,13 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     twiml = await webhook("+911140001234", "CA" + "7" * 32, Direction="outbound-api")
     token = twiml.split('name="token" value="')[1].split('"')[0]
     again = await Phone.stream("CA" + "7" * 32, token)
+    # What he says before the new stream is attached is not kept for it: speak once it is.
+    carried = CallSession.here(callback["answered_call_id"])
+    assert carried is not None
+    async with asyncio.timeout(5):
+        while not carried.attached:
+            await asyncio.sleep(0.01)
     await staff.speak(tone(660, 2.0, 16_000))
-    # (what he said before the new stream was attached is not kept for it)
     await again.wait_for(lambda: len(again.media()) >= 40, "the staff voice again", 10)
 
     replayed = ulaw_decode(b"".join(again.media()[-30:])).astype("<i2").tobytes()

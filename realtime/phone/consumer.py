@@ -6,7 +6,7 @@ in front (guard.py) has already checked Twilio's signature; the `start` frame mu
 carry the token the webhook minted for this very call, or the stream is closed.
 
     media (µ-law 8 kHz) -> ulaw_decode -> Resampler8kTo16k -> session.caller_audio (16 kHz)
-    dtmf                -> session.caller_text("The caller pressed ...")
+    dtmf                -> Keypad -> session.caller_text("The caller typed ...")
     mark (echoed)       -> playout.mark_played
     stop                -> the call ends (the caller hung up, or was transferred)
 """
@@ -30,6 +30,7 @@ from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
 from realtime.audio_consumer import AudioConsumer
 from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
+from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
 from support import mongo
 from support.customers import find_customer, staff_first_name
@@ -44,7 +45,9 @@ AGENT_NOT_CONFIGURED = 4503
 SERVER_UNAVAILABLE = 4500  # autobahn lets an application close only with 1000 or 3000-4999
 START_TIMEOUT_S = 10.0  # Twilio sends `start` right after `connected`
 TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is passing the call on
-HANG_UP_DRAIN_S = 3.0  # longest wait for the agent's last words to play before hanging up
+# Longest wait for the agent's last words to play before hanging up: within the 3 s that
+# CallSession.end gives the goodbye.
+HANG_UP_DRAIN_S = 2.5
 BAD_FRAMES_LOGGED = 5
 
 
@@ -58,6 +61,7 @@ class TwilioConsumer(AudioConsumer):
         self._bad_frames = 0
         self._transferred = False
         self._transfer: asyncio.Task[None] | None = None
+        self._keypad = Keypad(self._keys_typed)
         await self.accept()
         self._start_deadline: asyncio.Task[None] | None = asyncio.create_task(
             self._close_unless_started()
@@ -78,7 +82,7 @@ class TwilioConsumer(AudioConsumer):
             case tp.Mark(name=name) if playout is not None:
                 await playout.mark_played(name)
             case tp.Dtmf(digit=digit) if session is not None:
-                session.caller_text(tp.dtmf_prompt(digit))  # a refusal is for screens only
+                self._keypad.press(digit)
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
@@ -88,6 +92,11 @@ class TwilioConsumer(AudioConsumer):
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
+        self._keypad.close()
+        if self._transferred:
+            # Twilio moved the call to a person: the stream ending, with or without `stop`,
+            # is the end of our part of it, and nothing comes back to carry it on.
+            reason = "transferred_to_human"
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
@@ -202,6 +211,10 @@ class TwilioConsumer(AudioConsumer):
             self._start_deadline.cancel()
         self._start_deadline = None
 
+    def _keys_typed(self, keys: str) -> None:
+        if self.session is not None:
+            self.session.caller_text(tp.dtmf_prompt(keys))  # a refusal is for screens only
+
     def _ignore_bad_frame(self, error: tp.TwilioProtocolError) -> None:
         # Twilio does not send bad frames; if something does, the call goes on regardless.
         self._bad_frames += 1
@@ -258,23 +271,37 @@ class TwilioConsumer(AudioConsumer):
         await self.close()
 
     async def hang_up(self) -> None:
-        if self.playout is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HANG_UP_DRAIN_S):
-                    await self.playout.drained()
-        await self.close()
+        try:
+            if self.playout is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(HANG_UP_DRAIN_S):
+                        await self.playout.drained()
+        finally:
+            # Also when the session stops waiting first (its goodbye has a budget of its own):
+            # a stream left open would keep the caller on a silent line.
+            if self.playout is not None:
+                await self.playout.close()
+            await self.close()
 
     async def _transfer_to_human(self, playout: Playout) -> None:
         # Let the caller hear the agent say it is passing them on, but do not wait forever.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(TRANSFER_WAIT_S):
                 await playout.next_turn_played()
+        session = self.session
+        if session is not None and session.holder is not None:
+            # A colleague joined the call from the queue meanwhile: the caller has their person.
+            log.info("twilio: call %s not transferred: %s holds it", self._call_sid,
+                     session.holder["username"])  # fmt: skip
+            return
+        # Twilio ends the stream with `stop` as it moves the call, which may be before its
+        # answer to us reaches us: from the request on, the stream's end is the transfer's.
+        self._transferred = True
         try:
             await twilio_rest.transfer_call(self._call_sid)
         except twilio_rest.TwilioRestError as error:
+            self._transferred = False
             log.error("twilio: %s; the caller stays with the agent", error)
-            return
-        self._transferred = True  # Twilio now ends the stream with `stop`
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

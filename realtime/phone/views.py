@@ -1,7 +1,8 @@
 """`POST /twilio/voice`: Twilio asks what to do with an incoming call; we connect its audio.
 
 Point the Twilio number's "A call comes in" webhook here (HTTP POST). The answer is TwiML
-that opens a bidirectional Media Stream to `/ws/twilio`, carrying a signed per-call token.
+that opens a bidirectional Media Stream to `/ws/twilio`, carrying a signed per-call token; or,
+for a call that is over or cannot be taken, what the caller hears before Twilio hangs up.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
+from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
 from realtime.phone import security
+from support.customers import find_customer
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,12 @@ NOT_CONFIGURED = (
 FINISHED_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 AGENT_UNAVAILABLE_SAY = (
     "Sorry, our voice assistant is not available right now. Please try again later."
+)
+DATABASE_UNAVAILABLE_SAY = (
+    "Sorry, we can't reach our records right now. Please call again in a few minutes."
+)
+CALLBACK_NOT_CONNECTED_SAY = (
+    "Sorry, we could not connect you to our support team. Please call us if you still need help."
 )
 
 
@@ -41,32 +50,57 @@ async def twilio_voice(request: HttpRequest) -> HttpResponse:
     if not security.signature_is_valid(url, request.POST, signature):
         log.warning("twilio: refused a webhook with a bad or missing signature for %s", url)
         return HttpResponse("Invalid Twilio signature.", status=403, content_type="text/plain")
-    return _twiml(_answer(request, await _call_is_over(request)))
+    farewell = await _farewell(request)
+    return _twiml(_connect(request) if farewell is None else _hang_up(farewell))
 
 
-async def _call_is_over(request: HttpRequest) -> bool:
-    """Twilio asks again when a stream ends (<Connect action>): after the caller hung up,
-    after we ended the call, or when a process handed the call over or died. Only in the
-    last case does the call go on."""
+async def _farewell(request: HttpRequest) -> str | None:
+    """None when the call is to be connected to the agent; else what the caller hears before
+    Twilio hangs up ("" for nothing).
+
+    Twilio asks when a call comes in, and again when its stream ends (<Connect action>):
+    after the caller hung up, after we ended the call (they hear why, if we said), or when a
+    process handed the call over or died: only then does it go on. A new call from a
+    customer who has as many calls open as they may is refused here, not by its stream:
+    Twilio would only ask again, and again."""
     if request.POST.get("CallStatus", "") in FINISHED_STATUSES:
-        return True
+        return ""
+    call_sid = request.POST.get("CallSid", "")
     try:
-        stored = await stored_calls.find_call(call_sid=request.POST.get("CallSid", ""))
+        # A call ending in this process (its stream has just closed) has ended once its
+        # record says so.
+        await CallSession.settled(call_sid=call_sid)
+        stored = await stored_calls.find_call(call_sid=call_sid)
+        if stored is not None and stored.ended:
+            return stored.farewell
+        if stored is None and request.POST.get("Direction", "").startswith("outbound"):
+            # A callback we dialled whose stream found no callback to join (Twilio asks here
+            # when it closes): the customer did not call us, so no agent for an unknown caller.
+            return CALLBACK_NOT_CONNECTED_SAY
+        if stored is None:
+            customer = await find_customer(phone=request.POST.get("From", ""))
+            if customer is not None and not await may_open_call(customer.user_id):
+                return TOO_MANY_CALLS_MESSAGE
     except PyMongoError as error:
+        if request.POST.get("CallStatus", "") == "ringing":
+            # A new call: its stream could not open either, and Twilio would ask again.
+            log.warning("twilio: database unavailable (%s); the caller is told", error)
+            return DATABASE_UNAVAILABLE_SAY
+        # A call going on whose stream ended: it is carried on once the database is back.
         log.warning("twilio: could not look the call up (%s); connecting it", error)
-        return False
-    return stored is not None and stored.ended
+    return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
 
 
-def _answer(request: HttpRequest, over: bool) -> VoiceResponse:
+def _hang_up(farewell: str) -> VoiceResponse:
     response = VoiceResponse()
-    if over:
-        response.hangup()
-        return response
-    if not settings.GEMINI_API_KEY:
-        response.say(AGENT_UNAVAILABLE_SAY)
-        response.hangup()
-        return response
+    if farewell:
+        response.say(farewell)
+    response.hangup()
+    return response
+
+
+def _connect(request: HttpRequest) -> VoiceResponse:
+    response = VoiceResponse()
     caller = security.StreamCaller(
         call_sid=request.POST.get("CallSid", ""),
         phone=request.POST.get("From", ""),

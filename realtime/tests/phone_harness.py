@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from xml.etree import ElementTree
 
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
@@ -34,6 +35,18 @@ async def webhook(phone_number: str, call_sid: str, **extra: str) -> str:
     return str(response.content.decode())
 
 
+def token_of(twiml: str) -> str:
+    """The signed `token` parameter of the TwiML's stream."""
+    return twiml.split('name="token" value="')[1].split('"')[0]
+
+
+def said_then_hung_up(twiml: str) -> str:
+    """What Twilio is told to say before hanging up ("" for nothing); fails on other TwiML."""
+    root = ElementTree.fromstring(twiml)
+    assert [child.tag for child in root] in (["Say", "Hangup"], ["Hangup"]), twiml
+    return "".join(child.text or "" for child in root if child.tag == "Say")
+
+
 class Phone:
     """Twilio's end of one Media Stream: sends what Twilio sends, records what comes back."""
 
@@ -52,9 +65,8 @@ class Phone:
     async def dial(cls, phone_number: str, call_sid: str = "CA" + "1" * 32) -> Phone:
         """Place a call as Twilio does: the signed webhook, then the signed stream upgrade."""
         twiml = await webhook(phone_number, call_sid)
-        token = twiml.split('name="token" value="')[1].split('"')[0]
         assert f'url="{STREAM_URL}"' in twiml
-        return await cls.stream(call_sid, token)
+        return await cls.stream(call_sid, token_of(twiml))
 
     @classmethod
     async def stream(

@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,18 @@ from django.test import override_settings
 
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
-from realtime.phone import twilio_rest
+from realtime.phone import keypad, twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.phone_harness import AUTH_TOKEN, FRAME, PUBLIC, Phone, webhook
-from realtime.tests.voice_harness import HeldTool
+from realtime.tests.phone_harness import (
+    AUTH_TOKEN,
+    FRAME,
+    PUBLIC,
+    Phone,
+    said_then_hung_up,
+    token_of,
+    webhook,
+)
+from realtime.tests.voice_harness import HeldTool, wait_until_ended
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
@@ -133,6 +142,13 @@ def transfers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         twilio_rest, "update_call", lambda sid, twiml: requests.append((sid, twiml))
     )
     return requests
+
+
+async def live_phone_session() -> CallSession:
+    """The latest phone call, as this process carries it."""
+    session = CallSession.here((await latest_phone_call())["call_id"])
+    assert session is not None
+    return session
 
 
 async def latest_phone_call() -> dict[str, Any]:
@@ -250,6 +266,28 @@ async def test_a_key_press_is_told_to_the_model(
     await phone.leave()
 
 
+async def test_keys_typed_in_a_row_reach_the_model_whole_in_one_message(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keypad, "PAUSE_S", 0.3)
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    for key in "98000001":  # quicker than the typed-message rate limit lets messages through
+        await phone.press(key)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the pause ends the entry
+    for key in "42#":  # the pound key ends it at once
+        await phone.press(key)
+
+    assert await model.wait_for_text() == dtmf_prompt("98000001")
+    assert await model.wait_for_text() == dtmf_prompt("42#")
+    await asyncio.sleep(0.4)
+    assert len(model.texts) == 2
+    await phone.hang_up()
+    await phone.wait_closed()
+    await phone.leave()
+
+
 async def test_an_unknown_number_gets_the_agent_but_not_a_customers_data(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
@@ -340,6 +378,40 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
     await phone.leave()
 
 
+async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_transferred(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
+        asked.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(4800))
+        await session.send_turn_complete()
+
+    with override_settings(
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
+    ):
+        phone = await Phone.dial(ASHA_PHONE)
+        mark = await phone.wait_for_event("mark", timeout=10)
+        await phone.echo_mark(mark["mark"]["name"])
+        assert await asyncio.to_thread(asked.wait, 2)
+        await phone.hang_up()  # the stream's `stop` comes first
+        await phone.wait_closed()
+    answer.set()
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.leave()
+
+
 async def test_without_an_escalation_number_an_escalated_call_stays_with_the_agent(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
 ) -> None:
@@ -362,6 +434,154 @@ async def test_without_an_escalation_number_an_escalated_call_stays_with_the_age
     await phone.leave()
 
 
+async def test_a_call_a_colleague_joined_is_not_transferred_away_from_them(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+
+    with override_settings(
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
+    ):
+        phone = await Phone.dial(ASHA_PHONE)
+        await twilio.wait_for_session()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.escalation is None:  # the ticket is live: the queue offers "Join call"
+                await asyncio.sleep(0.01)
+        session._take_over("priya", "Priya")  # Priya joins before the agent said its piece
+        chime_played = await phone.wait_for_event("mark")
+        await phone.echo_mark(chime_played["mark"]["name"])
+        await asyncio.sleep(0.3)
+
+    assert transfers == []  # Priya keeps the caller
+    assert phone.close_code is None
+    await phone.hang_up()
+    await phone.wait_closed()
+    assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
+async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(4800))
+        await session.send_turn_complete()
+
+    with override_settings(
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
+    ):
+        phone = await Phone.dial(ASHA_PHONE)
+        mark = await phone.wait_for_event("mark", timeout=10)
+        await phone.echo_mark(mark["mark"]["name"])
+        async with asyncio.timeout(2):
+            while not transfers:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    await phone.leave()  # the socket goes without Twilio's `stop`
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+
+
+# --- How a call we end ends on the phone ---------------------------------------------------------
+
+
+async def test_a_call_ended_while_the_agent_is_still_talking_hangs_up_and_says_why(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(bytes(24_000 * 2 * 6))  # six seconds, in one burst
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.wait_for_event("media", timeout=10)
+    session = await live_phone_session()
+    await session._on_message({"type": "staff.action", "kind": "end_call", "reply_to": "",
+                               "staff": {"username": "priya", "name": "Priya"}})  # fmt: skip
+
+    # Hung up after at most a few seconds of the answer, not left open on a silent line.
+    assert await phone.wait_closed(timeout=4) == 1000
+    frames = len(phone.events("media"))
+    await asyncio.sleep(0.2)
+    assert len(phone.events("media")) == frames
+    # Twilio asks what next as the stream closes: the caller hears why, and is hung up.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)
+    assert said_then_hung_up(twiml) == "A member of our support team ended the call."
+    assert (await latest_phone_call())["end_reason"] == "ended_by_staff"
+    await phone.leave()
+
+
+async def test_a_caller_whose_agent_is_lost_hears_so_from_twilio(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.close(1008, "Permission denied.")
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.wait_closed(timeout=10)
+    said = said_then_hung_up(await webhook(ASHA_PHONE, phone.call_sid))
+
+    record = await latest_phone_call()
+    assert record["end_reason"] == "agent_unavailable"
+    ticket = await mongo.async_db().escalations.find_one({"call_id": record["call_id"]})
+    assert ticket is not None
+    assert said.startswith("Sorry, our voice assistant is unavailable right now.")
+    assert ticket["ticket_id"] in said
+    await phone.leave()
+
+
+async def test_a_caller_with_as_many_calls_open_as_allowed_is_told_so_not_connected_again(
+    twilio: FakeLiveServer, asha: Customer, settings: Any
+) -> None:
+    settings.VOICE_MAX_CALLS_PER_CUSTOMER = 2
+    call_sid = "CA" + "4" * 32
+    twiml = await webhook(ASHA_PHONE, call_sid)
+    # Asha opens two calls on the web meanwhile: the stream Twilio opens is refused...
+    await mongo.async_db().calls.insert_many([
+        {"call_id": f"CALL-web{n}", "user_id": 7, "channel": "web", "ended_at": None}
+        for n in range(2)
+    ])  # fmt: skip
+    phone = await Phone.stream(call_sid, token_of(twiml))
+    assert await phone.wait_closed() == 4429
+
+    # ... and when Twilio asks again, it is told to say why and hang up, not to stream again.
+    said = said_then_hung_up(await webhook(ASHA_PHONE, call_sid))
+    assert said == "You already have a call open with us; please use that one, or end it first."
+    assert said_then_hung_up(await webhook(ASHA_PHONE, "CA" + "5" * 32)) == said  # a new call
+    assert twilio.sessions == []
+    await phone.leave()
+
+
+async def test_a_callback_answered_with_no_callback_to_join_is_hung_up_not_given_the_agent(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    from callbacks.tests.conftest import make_callback, today_at
+    from realtime.phone import outbound, security
+
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
+                                       call_sid="CA" + "8" * 32)  # dialled as another call
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
+    phone = await Phone.stream("CA" + "6" * 32, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
+    })  # fmt: skip
+    await phone.wait_closed()
+
+    # Twilio asks the callback's <Connect action> what next, for our own number's call.
+    twiml = await webhook("+911140001234", "CA" + "6" * 32, Direction="outbound-api")
+    assert said_then_hung_up(twiml).startswith("Sorry, we could not connect you")
+    assert twilio.sessions == []
+    await phone.leave()
+
+
 async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_call(
     twilio: FakeLiveServer, asha: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,8 +598,7 @@ async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_ca
             await asyncio.sleep(0.02)
 
     twiml = await webhook(ASHA_PHONE, phone.call_sid)  # Twilio asks again meanwhile
-    token = twiml.split('name="token" value="')[1].split('"')[0]
-    late = await Phone.stream(phone.call_sid, token)
+    late = await Phone.stream(phone.call_sid, token_of(twiml))
     profile.released.set()
 
     await late.wait_closed()
@@ -412,8 +631,7 @@ async def test_a_caller_verified_on_the_call_stays_verified_when_the_call_moves(
     assert carrying is not None
     await carrying.release()
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
-    token = twiml.split('name="token" value="')[1].split('"')[0]
-    again = await Phone.stream(phone.call_sid, token)
+    again = await Phone.stream(phone.call_sid, token_of(twiml))
     second = await twilio.wait_for_session(1)
     await second.send_tool_call([{"name": "get_user_profile"}])
     profile = (await second.wait_for_tool_response())["response"]
@@ -429,8 +647,7 @@ async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
     twilio: FakeLiveServer, asha: Customer, ashas_order: None
 ) -> None:
     twiml = await webhook(ASHA_PHONE, "CA" + "3" * 32, StirVerstat="TN-Validation-Passed-A")
-    token = twiml.split('name="token" value="')[1].split('"')[0]
-    phone = await Phone.stream("CA" + "3" * 32, token)
+    phone = await Phone.stream("CA" + "3" * 32, token_of(twiml))
     model = await twilio.wait_for_session()
     session = CallSession.here((await latest_phone_call())["call_id"])
     assert session is not None

@@ -266,16 +266,17 @@ def test_what_we_send_parses_back_as_twilio_echoes_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "digit, prompt",
+    "keys, prompt",
     [
         ("1", "The caller pressed 1 on their keypad."),
         ("0", "The caller pressed 0 on their keypad."),
         ("*", "The caller pressed the star key (*) on their keypad."),
         ("#", "The caller pressed the pound key (#) on their keypad."),
+        ("1001#", "The caller typed 1001# on their keypad."),
     ],
 )
-def test_dtmf_prompt(digit: str, prompt: str) -> None:
-    assert dtmf_prompt(digit) == prompt
+def test_dtmf_prompt(keys: str, prompt: str) -> None:
+    assert dtmf_prompt(keys) == prompt
 
 
 def test_lone_surrogates_in_a_start_are_replaced() -> None:

@@ -13,10 +13,12 @@ from xml.etree import ElementTree
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
+from pymongo.errors import ServerSelectionTimeoutError
 from twilio.request_validator import RequestValidator
 
 from realtime.phone import consumer as phone_consumer
 from realtime.phone import security
+from realtime.phone import views as phone_views
 from realtime.tests.voice_harness import closed_with
 from voiceproject.asgi import application
 
@@ -123,6 +125,23 @@ def test_without_a_gemini_key_the_caller_is_told_and_the_call_ends() -> None:
         response = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
     root = ElementTree.fromstring(response.content)
     assert [child.tag for child in root] == ["Say", "Hangup"]
+
+
+def test_with_the_database_away_a_new_caller_is_told_and_a_call_going_on_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def away(**_: str) -> None:
+        raise ServerSelectionTimeoutError("no servers")
+
+    monkeypatch.setattr(phone_views.stored_calls, "find_call", away)
+    ringing = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
+    going_on = {**WEBHOOK_FORM, "CallStatus": "in-progress"}  # its stream ended: it moves
+    moving = post_webhook(signed(f"{PUBLIC}/twilio/voice", going_on), going_on)
+
+    said = ElementTree.fromstring(ringing.content)
+    assert [child.tag for child in said] == ["Say", "Hangup"]
+    assert "can't reach our records" in (said[0].text or "")
+    assert stream_of(moving.content).get("url") == "wss://voice.example.com/ws/twilio"
 
 
 # --- the stream token --------------------------------------------------------------------------
