@@ -762,8 +762,9 @@ class CallSession:
         username, name = str(staff.get("username", "")), str(staff.get("name", ""))
         text = str(message.get("text", ""))
         if self._closing:
-            self._refuse(reply_to, "not_live", "This call is moving to another server; try "
-                         "again in a moment." if self.released else "This call has ended.")
+            # The same words as a page's own (livestaff/consumers.py) while the call moves.
+            self._refuse(reply_to, "not_live", "This call is reconnecting; try again in a "
+                         "moment." if self.released else "This call has ended.")
             return
         match kind:
             case "watch":
