@@ -254,9 +254,10 @@ DAPHNE_WEBSOCKET_TIMEOUT_S = 86400
 
 
 def redis_channel_layer(hosts: list[str]) -> dict[str, Any]:
-    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service."""
+    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service
+    (voiceproject/channel_layer.py: it waits out Redis being away)."""
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
         "CONFIG": {
             # Each consumer waits for its messages with a blocking pop of up to 5 s
             # (channels_redis's brpop_timeout); redis-py 8 times out every read after 5 s by

@@ -53,7 +53,7 @@ def test_redis_urls_select_the_tuned_channel_layer_and_djangos_redis_cache() -> 
     )
 
     layer, cache = chosen["layer"], chosen["cache"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "voiceproject.channel_layer.SteadyRedisChannelLayer"
     assert layer["CONFIG"]["hosts"] == [
         {"address": "redis://redis.internal:6379/0", "socket_timeout": 10,
          "socket_connect_timeout": 2}

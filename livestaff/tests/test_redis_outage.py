@@ -1,0 +1,134 @@
+"""Staff pages while Redis, between the processes, is away: one real daphne worker, a real
+Redis restarted empty under it. Pages stay open, and once Redis is back what staff do reaches
+the call and what the call does reaches their pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from continuity.tests.callers import Page
+from livestaff.link import LIVE_CALLS_GROUP, call_group
+from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie
+from realtime.tests.fake_live import FakeLiveServer
+from support.models import Customer
+from voiceproject.redis_server import LocalRedis
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDIS_DOWN_S = 3.0
+
+
+class StaffSocket:
+    """A staff page's socket: its events as they come, and how it closed."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, worker: DaphneServer, path: str, cookie: str) -> StaffSocket:
+        ws = await connect(f"ws://127.0.0.1:{worker.port}{path}", additional_headers={
+            "Origin": worker.url, "Cookie": f"sessionid={cookie}",
+        })  # fmt: skip
+        return cls(ws)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in self.ws:
+                if isinstance(message, str):
+                    self.events.append(json.loads(message))
+        self.close_code = self.ws.close_code
+
+    async def event(self, kind: str, after: int = 0, **fields: Any) -> dict[str, Any]:
+        async with asyncio.timeout(10):
+            while True:
+                for event in self.events[after:]:
+                    if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                        return event
+                assert self._reader.done() is False, f"the page closed ({self.close_code})"
+                await asyncio.sleep(0.02)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+async def test_a_lead_holding_a_call_through_a_redis_restart_keeps_the_page_and_hands_back(
+    daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
+) -> None:
+    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
+    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    async with FakeLiveServer() as live:
+        (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
+        page = await Page.open(worker)
+        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
+        await staff.event("state", mode="agent")
+        await staff.send({"type": "take_over"})
+        await staff.event("state", mode="human", staff="arjun")
+        await page.next_event("agent_changed")
+
+        await asyncio.to_thread(redis_server.restart, REDIS_DOWN_S)
+        await until_the_page_joined_again(redis_server, call_group(page.call_id))
+        seen = len(staff.events)
+        await staff.send({"type": "hand_back", "note": "Refund agreed; confirm it."})
+        await page.wait_for(
+            lambda: any(e == {"type": "agent_changed", "mode": "agent"} for e in page.events),
+            "the call handed back", 10,
+        )  # fmt: skip
+        handed_back = await staff.event("state", after=seen, mode="agent")
+
+        assert handed_back["staff"] is None
+        assert staff.close_code is None  # the page was never closed under the staff member
+        await page.send({"type": "end"})
+        await staff.close()
+        await page.close()
+
+
+async def until_the_page_joined_again(redis_server: LocalRedis, group: str) -> None:
+    """Redis restarted empty knows no group until a page joins again (what was published
+    before that is lost, as what was published while Redis was down)."""
+    client = redis.asyncio.Redis(port=redis_server.port, db=0)
+    try:
+        async with asyncio.timeout(10):
+            while not await client.exists(f"asgi:group:{group}"):
+                await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+
+
+async def test_the_live_calls_page_hears_of_new_calls_after_a_redis_restart(
+    daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
+) -> None:
+    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
+    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    async with FakeLiveServer() as live:
+        (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
+        board = await StaffSocket.open(worker, "/ws/staff/live", cookie)
+        await asyncio.sleep(0.5)  # joined its group
+
+        await asyncio.to_thread(redis_server.restart, REDIS_DOWN_S)
+        await until_the_page_joined_again(redis_server, LIVE_CALLS_GROUP)
+        page = await Page.open(worker)
+        listed = await board.event("call")
+
+        assert listed["call"]["call_id"] == page.call_id
+        assert board.close_code is None
+        await page.send({"type": "end"})
+        await board.close()
+        await page.close()
