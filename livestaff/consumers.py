@@ -72,10 +72,15 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
         self._permission_watch.start()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         # `since`: when the record the page was painted from was written; the call sends
         # what came after it (a `backlog`), as the page cannot have shown it.
-        since = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("since", [""])
-        await self._act("watch", since=since[0][:64])
+        since = query.get("since", [""])[0][:64]
+        # `holding=1`: the page held the call and lost its socket (a blip, or its process
+        # died and never told the call the page had gone): it holds the call from here now,
+        # if it is still theirs, rather than from a socket that no longer exists.
+        holding = query.get("holding") == ["1"] and protocol.TAKE_OVER in self.permissions
+        await self._act("watch", since=since, holding=holding)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:

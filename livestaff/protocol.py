@@ -12,6 +12,8 @@ coming back, or nobody holds the call).
 (its `last_seen_at`). Right after `state` the call then sends `{"type": "backlog", "events":
 [...]}`: its transcript lines, tool calls and whispers added after that time, as the events
 that carried them, each with its `at`, so a page loses nothing said while it opened.
+`&holding=1`: the page held the call from here and is back after losing its socket; if the
+call is still its staff member's (and they may take over), it is held from this socket now.
 """
 
 from __future__ import annotations

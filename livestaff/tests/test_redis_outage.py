@@ -5,19 +5,15 @@ the call and what the call does reaches their pages."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis.asyncio
 from asgiref.sync import sync_to_async
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from continuity.tests.callers import Page
 from livestaff.link import LIVE_CALLS_GROUP, call_group
+from livestaff.tests.sockets import StaffSocket
 from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie
 from realtime.tests.fake_live import FakeLiveServer
 from support.models import Customer
@@ -27,46 +23,6 @@ from voiceproject.tests.live_server import DaphneServer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_DOWN_S = 3.0
-
-
-class StaffSocket:
-    """A staff page's socket: its events as they come, and how it closed."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.events: list[dict[str, Any]] = []
-        self.close_code: int | None = None
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def open(cls, worker: DaphneServer, path: str, cookie: str) -> StaffSocket:
-        ws = await connect(f"ws://127.0.0.1:{worker.port}{path}", additional_headers={
-            "Origin": worker.url, "Cookie": f"sessionid={cookie}",
-        })  # fmt: skip
-        return cls(ws)
-
-    async def _read(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in self.ws:
-                if isinstance(message, str):
-                    self.events.append(json.loads(message))
-        self.close_code = self.ws.close_code
-
-    async def event(self, kind: str, after: int = 0, **fields: Any) -> dict[str, Any]:
-        async with asyncio.timeout(10):
-            while True:
-                for event in self.events[after:]:
-                    if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
-                        return event
-                assert self._reader.done() is False, f"the page closed ({self.close_code})"
-                await asyncio.sleep(0.02)
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await asyncio.gather(self._reader, return_exceptions=True)
 
 
 async def test_a_lead_holding_a_call_through_a_redis_restart_keeps_the_page_and_hands_back(
