@@ -319,11 +319,9 @@ else:
 # index), so logging out ends a session for good: a copy of the cookie opens nothing. With
 # Redis they are also cached there; never in a per-process cache, where another process
 # would go on trusting a session it still held after the logout.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
+# voiceproject/sessions.py: Django's cached_db, with Redis away answered from the database.
+CACHED_SESSION_ENGINE = "voiceproject.sessions"
+SESSION_ENGINE = CACHED_SESSION_ENGINE if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # Draining (voiceproject/draining.py): on SIGTERM a process answers /healthz with 503, tells
 # its calls to move, and stops when it carries none or after VOICE_DRAIN_S. It first waits
