@@ -35,6 +35,7 @@ LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # flooding the model with whispers, or the call's audit with events, is refused.
 ACTIONS_PER_S = 2.0
 ACTIONS_BURST = 10
+UNREACHABLE = "The call could not be reached just now; nothing was done. Try again in a moment."
 
 
 def _permissions(user: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
@@ -125,22 +126,32 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                 "forbidden", "You may not do that on a live call; ask a support lead."
             ))  # fmt: skip
             return
+        listening, taking_over = self.listening, self.taking_over
         self.listening = {"listen": True, "unlisten": False}.get(action.kind, self.listening)
         # Until the call says who holds it, a take-over asked for counts as holding it.
         self.taking_over = {"take_over": True, "hand_back": False}.get(action.kind,
                                                                      self.taking_over)  # fmt: skip
-        await self._act(action.kind, action.text)
+        if not await self._act(action.kind, action.text):  # nothing changed: as it was
+            self.listening, self.taking_over = listening, taking_over
 
     # --- to the call --------------------------------------------------------------------------
 
-    async def _act(self, kind: str, text: str = "", **fields: Any) -> None:
+    async def _act(self, kind: str, text: str = "", **fields: Any) -> bool:
+        """Pass the action to the call; False (and the page told why) when it did not go."""
         carrier = await self._carrier_now()
         message = {
             "type": "staff.action", "call_id": self.call_id, "kind": kind, "text": text,
             "staff": self.staff, "reply_to": self.channel_name, **fields,
         }  # fmt: skip
-        if carrier is None or not await send_to_channel(carrier, message):
+        if carrier is None:
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
+            return False
+        if not await send_to_channel(carrier, message):
+            # The call is live, but its server could not be reached (Redis away, or that
+            # server stalled): the action did nothing, and may be tried again.
+            await self.send(text_data=protocol.error("not_live", UNREACHABLE))
+            return False
+        return True
 
     async def _voice(self, pcm: bytes) -> None:
         if not (self.holding or self.taking_over) or len(pcm) > protocol.MAX_AUDIO_FRAME:

@@ -16,6 +16,7 @@ from livestaff.link import LIVE_CALLS_GROUP, call_group
 from livestaff.tests.sockets import StaffSocket
 from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie
 from realtime.tests.fake_live import FakeLiveServer
+from support import mongo
 from support.models import Customer
 from voiceproject.redis_server import LocalRedis
 from voiceproject.tests.live_server import DaphneServer
@@ -88,3 +89,49 @@ async def test_the_live_calls_page_hears_of_new_calls_after_a_redis_restart(
         await page.send({"type": "end"})
         await board.close()
         await page.close()
+
+
+async def test_a_hand_back_while_redis_is_down_is_said_to_have_done_nothing_and_works_after(
+    daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
+) -> None:
+    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
+    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    async with FakeLiveServer() as live:
+        (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
+        page = await Page.open(worker)
+        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
+        await staff.event("state", mode="agent")
+        await staff.send({"type": "take_over"})
+        await staff.event("state", mode="human", staff="arjun")
+
+        port = redis_server.port
+        await asyncio.to_thread(redis_server.stop)
+        try:
+            await staff.send({"type": "hand_back", "note": "Refund agreed."})
+            refused = await staff.event("error")
+        finally:
+            await asyncio.to_thread(redis_server.start, port=port)
+        await until_the_page_joined_again(redis_server, call_group(page.call_id))
+        seen = len(staff.events)
+        await staff.send({"type": "hand_back", "note": "Refund agreed."})
+        await staff.event("state", after=seen, mode="agent")
+        await page.send({"type": "end"})
+        recorded = await staff_events_once_ended(page.call_id)
+
+        assert refused["code"] == "not_live" and "nothing was done" in refused["message"]
+        assert recorded == ["take_over", "hand_back"]
+        assert [e for e in page.events if e["type"] == "agent_changed"] == [
+            {"type": "agent_changed", "mode": "human", "name": "Arjun"},
+            {"type": "agent_changed", "mode": "agent"},
+        ]
+        await staff.close()
+        await page.close()
+
+
+async def staff_events_once_ended(call_id: str) -> list[str]:
+    """The kinds of `calls.staff_events`, once the call's record is closed (all written)."""
+    calls = mongo.async_db().calls
+    async with asyncio.timeout(10):
+        while not (record := await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})):
+            await asyncio.sleep(0.05)
+    return [event["kind"] for event in record["staff_events"]]
