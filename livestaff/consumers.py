@@ -9,6 +9,8 @@ What the call publishes comes back through the call's group and this page's own 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -73,6 +75,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
         self._permission_watch.start()
+        self._holding_said = asyncio.create_task(self._say_holding(), name="staff page holding")
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         # `since`: when the record the page was painted from was written; the call sends
         # what came after it (a `backlog`), as the page cannot have shown it.
@@ -100,6 +103,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         self._permission_watch.stop()
+        self._holding_said.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._holding_said
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding or self.taking_over or self.listening:
@@ -160,6 +166,19 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         pcm = pcm[: len(pcm) & ~1]
         if pcm:
             self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
+
+    async def _say_holding(self) -> None:
+        """While this page holds the call, tell the call so now and then: one that stops
+        hearing it takes the page for gone (protocol.HOLDER_SILENT_S). Nothing to tell the
+        page when it does not get through: its next try may."""
+        while True:
+            await asyncio.sleep(protocol.HOLDING_EVERY_S)
+            carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S) if self.holding else None
+            if carrier is not None:
+                await send_to_channel(carrier, {
+                    "type": "staff.action", "call_id": self.call_id, "kind": "holding",
+                    "text": "", "staff": self.staff, "reply_to": self.channel_name,
+                }, patience_s=1.0)  # fmt: skip
 
     async def _permissions_now(self, permissions: set[str]) -> None:
         """The user's permissions changed while the page is open (PermissionWatch)."""

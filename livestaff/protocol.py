@@ -30,6 +30,12 @@ MAX_AUDIO_FRAME = 64 * 1024
 # The first byte of an audio frame to a listener: who is speaking (contract section 8).
 CUSTOMER, AGENT, HUMAN = b"C", b"A", b"H"
 
+# A page holding the call says so this often (livestaff/consumers.py); a call that has not
+# heard it for HOLDER_SILENT_S takes the page for gone (its server died, or its close was lost
+# while Redis was away) and, after STAFF_HOLD_GRACE_S, goes back to the agent.
+HOLDING_EVERY_S = 5.0
+HOLDER_SILENT_S = 3 * HOLDING_EVERY_S
+
 # What each action needs: the contract's two permissions.
 MONITOR = "support.monitor_call"
 TAKE_OVER = "support.take_over_call"

@@ -10,7 +10,8 @@ never said it had gone: the call stayed held from a page that no longer existed.
 
 A Redis that restarts empty has also forgotten every group membership, and the pages would
 hear nothing more (silently) until they joined again. So the layer remembers the groups its
-own channels joined, and once Redis answers after a failure it joins them all again.
+own channels joined, and once Redis answers after a failure it joins them all again (and
+leaves those its channels left meanwhile: `group_discard` does not raise while Redis is away).
 
     CHANNEL_LAYERS = {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
                                   "CONFIG": {...}}}   # as for RedisChannelLayer
@@ -43,6 +44,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._memberships: set[tuple[str, str]] = set()  # (group, channel) joined from here
+        self._leaving: set[tuple[str, str]] = set()  # left while Redis was away
         self._joining_again: asyncio.Task[None] | None = None
         self._last_logged = float("-inf")
 
@@ -62,8 +64,14 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         await super().group_add(group, channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
+        """Leave `group`; while Redis is away, as soon as it is back (a page closing then must
+        not fail: what it still had to tell its call comes after)."""
         self._memberships.discard((group, channel))
-        await super().group_discard(group, channel)
+        try:
+            await super().group_discard(group, channel)
+        except _AWAY as error:
+            self._leaving.add((group, channel))
+            self._away(error)
 
     def _away(self, error: BaseException) -> None:
         now = time.monotonic()
@@ -85,6 +93,9 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                 for group, channel in list(self._memberships):
                     if (group, channel) in self._memberships:  # not left meanwhile
                         await super().group_add(group, channel)
+                for group, channel in list(self._leaving):
+                    await super().group_discard(group, channel)
+                    self._leaving.discard((group, channel))
             except _AWAY:
                 continue
             log.info("channel layer: Redis answers again; %d group membership(s) renewed",

@@ -135,3 +135,37 @@ async def staff_events_once_ended(call_id: str) -> list[str]:
         while not (record := await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})):
             await asyncio.sleep(0.05)
     return [event["kind"] for event in record["staff_events"]]
+
+
+async def test_a_call_whose_holder_left_while_redis_was_down_goes_back_to_the_agent(
+    daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
+) -> None:
+    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
+    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    async with FakeLiveServer() as live:
+        (worker,) = await asyncio.to_thread(
+            daphne_workers, 1, gemini_live_url=live.url, env={"STAFF_HOLD_GRACE_S": "1"}
+        )
+        page = await Page.open(worker)
+        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
+        await staff.event("state", mode="agent")
+        await staff.send({"type": "take_over"})
+        await staff.event("state", mode="human", staff="arjun")
+        await page.next_event("agent_changed")
+
+        # Arjun closes his page while Redis is down: the call cannot hear that it closed.
+        port = redis_server.port
+        await asyncio.to_thread(redis_server.stop)
+        try:
+            await staff.close()
+            await asyncio.sleep(2)
+        finally:
+            await asyncio.to_thread(redis_server.start, port=port)
+        await page.wait_for(
+            lambda: {"type": "agent_changed", "mode": "agent"} in page.events,
+            "the call back with the agent", 30,
+        )  # fmt: skip
+
+        await page.send({"type": "end"})
+        assert await staff_events_once_ended(page.call_id) == ["take_over", "hand_back"]
+        await page.close()
