@@ -25,7 +25,7 @@ from continuity.calls import find_call
 from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
 from realtime.call_controls import TokenBucket
-from support.staff.sockets import FORBIDDEN, PermissionWatch, staff_permissions
+from support.staff.sockets import FORBIDDEN, MISSED, PermissionWatch, staff_permissions
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
             rejoin=lambda: self.channel_layer.group_add(call_group(self.call_id),
                                                         self.channel_name),
+            missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
         if await self._carrier_now() is None:
@@ -249,6 +250,7 @@ class LiveCallsConsumer(AsyncWebsocketConsumer):
         self._permission_watch = PermissionWatch(
             user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
             rejoin=lambda: self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name),
+            missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
         self._permission_watch.start()

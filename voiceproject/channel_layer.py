@@ -12,6 +12,8 @@ A Redis that restarts empty has also forgotten every group membership, and the p
 hear nothing more (silently) until they joined again. So the layer remembers the groups its
 own channels joined, and once Redis answers after a failure it joins them all again (and
 leaves those its channels left meanwhile: `group_discard` does not raise while Redis is away).
+What was sent while Redis was away is lost all the same: `outages_over()` counts the outages
+this process saw end, and the staff pages catch up after each (support/staff/sockets.py).
 
     CHANNEL_LAYERS = {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
                                   "CONFIG": {...}}}   # as for RedisChannelLayer
@@ -25,6 +27,7 @@ import logging
 import time
 from typing import Any
 
+from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 from redis.exceptions import RedisError
 
@@ -47,6 +50,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         self._leaving: set[tuple[str, str]] = set()  # left while Redis was away
         self._joining_again: asyncio.Task[None] | None = None
         self._last_logged = float("-inf")
+        self.outages_over = 0  # how many times Redis answered again after failing here
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on `channel`, however long Redis is away meanwhile."""
@@ -98,6 +102,14 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                     self._leaving.discard((group, channel))
             except _AWAY:
                 continue
+            self.outages_over += 1
             log.info("channel layer: Redis answers again; %d group membership(s) renewed",
                      len(self._memberships))  # fmt: skip
             return
+
+
+def outages_over() -> int:
+    """How many times this process's channel layer lost Redis and found it again (0 for a
+    layer of one process). Messages sent meanwhile are lost: a page that was open then has
+    missed some, and must catch up (support/staff/sockets.py)."""
+    return int(getattr(get_channel_layer(), "outages_over", 0))

@@ -46,9 +46,10 @@ class StaffSocket:
                 assert self._reader.done() is False, f"the page closed ({self.close_code})"
                 await asyncio.sleep(0.02)
 
-    async def closed(self) -> int | None:
+    async def closed(self, timeout: float = 15.0) -> int | None:
         """Wait for the socket to close; its close code."""
-        await asyncio.gather(self._reader, return_exceptions=True)
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(self._reader, return_exceptions=True)
         return self.close_code
 
     async def send(self, message: dict[str, Any]) -> None:

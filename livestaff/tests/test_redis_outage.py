@@ -1,23 +1,27 @@
 """Staff pages while Redis, between the processes, is away: one real daphne worker, a real
-Redis restarted empty under it. Pages stay open, and once Redis is back what staff do reaches
-the call and what the call does reaches their pages."""
+Redis stopped and started again empty under it. Pages stay open through the outage; once Redis
+is back they are told to come back and catch up on what they missed, and what staff do
+reaches the call again. A call whose holder left meanwhile goes back to the agent."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 import redis.asyncio
 from asgiref.sync import sync_to_async
 
 from continuity.tests.callers import Page
-from livestaff.link import LIVE_CALLS_GROUP, call_group
+from livestaff.link import LIVE_CALLS_GROUP
 from livestaff.tests.sockets import StaffSocket
 from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie
 from realtime.tests.fake_live import FakeLiveServer
 from support import mongo
 from support.models import Customer
+from support.staff.sockets import MISSED
 from voiceproject.redis_server import LocalRedis
 from voiceproject.tests.live_server import DaphneServer
 
@@ -26,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_DOWN_S = 3.0
 
 
-async def test_a_lead_holding_a_call_through_a_redis_restart_keeps_the_page_and_hands_back(
+async def test_a_lead_holding_a_call_through_a_redis_restart_catches_up_and_hands_back(
     daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
 ) -> None:
     await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
@@ -34,26 +38,43 @@ async def test_a_lead_holding_a_call_through_a_redis_restart_keeps_the_page_and_
     async with FakeLiveServer() as live:
         (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
         page = await Page.open(worker)
+        since = quote(datetime.now(UTC).isoformat())  # when Arjun's page was painted
         staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
         await staff.event("state", mode="agent")
         await staff.send({"type": "take_over"})
         await staff.event("state", mode="human", staff="arjun")
         await page.next_event("agent_changed")
 
-        await asyncio.to_thread(redis_server.restart, REDIS_DOWN_S)
-        await until_the_page_joined_again(redis_server, call_group(page.call_id))
-        seen = len(staff.events)
-        await staff.send({"type": "hand_back", "note": "Refund agreed; confirm it."})
+        # Redis restarts; meanwhile Asha types, which Arjun's page cannot hear.
+        port = redis_server.port
+        await asyncio.to_thread(redis_server.stop)
+        try:
+            await page.send({"type": "text", "text": "Hello? Is anyone there?"})
+            await asyncio.sleep(REDIS_DOWN_S)
+        finally:
+            await asyncio.to_thread(redis_server.start, port=port)
+        # The page stayed open through the outage; once Redis is back it is told it missed
+        # messages, and comes back as the page does (it held the call from here).
+        missed = await staff.closed()
+        back = await StaffSocket.open(
+            worker, f"/ws/staff/calls/{page.call_id}?since={since}&holding=1", cookie
+        )
+        state = await back.event("state")
+        caught_up = await back.event("backlog")
+        await back.send({"type": "hand_back", "note": "Refund agreed; confirm it."})
         await page.wait_for(
-            lambda: any(e == {"type": "agent_changed", "mode": "agent"} for e in page.events),
+            lambda: {"type": "agent_changed", "mode": "agent"} in page.events,
             "the call handed back", 10,
         )  # fmt: skip
-        handed_back = await staff.event("state", after=seen, mode="agent")
+        handed_back = await back.event("state", mode="agent")
 
+        assert missed == MISSED
+        assert (state["mode"], state["staff"], state["held_from"]) == ("human", "arjun",
+                                                                       "this_page")  # fmt: skip
+        assert [e["text"] for e in caught_up["events"]] == ["Hello? Is anyone there?"]
         assert handed_back["staff"] is None
-        assert staff.close_code is None  # the page was never closed under the staff member
         await page.send({"type": "end"})
-        await staff.close()
+        await back.close()
         await page.close()
 
 
@@ -85,7 +106,8 @@ async def test_the_live_calls_page_hears_of_new_calls_after_a_redis_restart(
         listed = await board.event("call")
 
         assert listed["call"]["call_id"] == page.call_id
-        assert board.close_code is None
+        # What it missed while Redis was away it gets by coming back (the page repaints).
+        assert await board.closed() == MISSED
         await page.send({"type": "end"})
         await board.close()
         await page.close()
@@ -111,10 +133,13 @@ async def test_a_hand_back_while_redis_is_down_is_said_to_have_done_nothing_and_
             refused = await staff.event("error")
         finally:
             await asyncio.to_thread(redis_server.start, port=port)
-        await until_the_page_joined_again(redis_server, call_group(page.call_id))
-        seen = len(staff.events)
-        await staff.send({"type": "hand_back", "note": "Refund agreed."})
-        await staff.event("state", after=seen, mode="agent")
+        assert await staff.closed() == MISSED  # to catch up: it comes back, still holding
+        back = await StaffSocket.open(
+            worker, f"/ws/staff/calls/{page.call_id}?holding=1", cookie
+        )
+        await back.event("state", held_from="this_page")
+        await back.send({"type": "hand_back", "note": "Refund agreed."})
+        await back.event("state", mode="agent")
         await page.send({"type": "end"})
         recorded = await staff_events_once_ended(page.call_id)
 
@@ -124,7 +149,7 @@ async def test_a_hand_back_while_redis_is_down_is_said_to_have_done_nothing_and_
             {"type": "agent_changed", "mode": "human", "name": "Arjun"},
             {"type": "agent_changed", "mode": "agent"},
         ]
-        await staff.close()
+        await back.close()
         await page.close()
 
 
