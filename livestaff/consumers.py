@@ -37,7 +37,9 @@ LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # flooding the model with whispers, or the call's audit with events, is refused.
 ACTIONS_PER_S = 2.0
 ACTIONS_BURST = 10
-UNREACHABLE = "The call could not be reached just now; nothing was done. Try again in a moment."
+UNREACHABLE = (
+    "The call could not be reached just now. If nothing changes in a moment, try again."
+)
 
 
 def _permissions(user: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
@@ -155,7 +157,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return False
         if not await send_to_channel(carrier, message):
             # The call is live, but its server could not be reached (Redis away, or that
-            # server stalled): the action did nothing, and may be tried again.
+            # server stalled). Not "nothing was done": a stalled Redis may still deliver it
+            # (within the layer's 10 s expiry) once it resumes.
             await self.send(text_data=protocol.error("not_live", UNREACHABLE))
             return False
         return True
