@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -224,6 +225,23 @@ async def test_an_unreachable_redis_loses_the_message_not_the_sender(
         "channel layer: 1 message(s) to call.c-1",
         "channel layer: 1 message(s) to group escalations",
     ]
+
+
+async def test_a_send_to_a_stalled_redis_is_dropped_and_the_log_says_it_timed_out(
+    redis_layer: BaseChannelLayer, redis_server: LocalRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = await redis_layer.new_channel()
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="voiceproject.messaging"):
+            delivered = await send_to_channel(channel, {"type": "staff.whisper"}, patience_s=0.3)
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+
+    assert delivered is False
+    [warning] = caplog.records
+    assert warning.getMessage().endswith("dropped: TimeoutError (Redis did not answer in time)")
 
 
 async def test_a_group_message_reaches_every_member(redis_layer: BaseChannelLayer) -> None:
