@@ -9,6 +9,8 @@ What the call publishes comes back through the call's group and this page's own 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -23,7 +25,7 @@ from continuity.calls import find_call
 from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
 from realtime.call_controls import TokenBucket
-from support.staff.sockets import FORBIDDEN, PermissionWatch, staff_permissions
+from support.staff.sockets import FORBIDDEN, MISSED, PermissionWatch, staff_permissions
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # flooding the model with whispers, or the call's audit with events, is refused.
 ACTIONS_PER_S = 2.0
 ACTIONS_BURST = 10
+UNREACHABLE = (
+    "The call could not be reached just now. If nothing changes in a moment, try again."
+)
 
 
 def _permissions(user: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
@@ -66,6 +71,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
             rejoin=lambda: self.channel_layer.group_add(call_group(self.call_id),
                                                         self.channel_name),
+            missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
         if await self._carrier_now() is None:
@@ -75,10 +81,16 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
         self._permission_watch.start()
+        self._holding_said = asyncio.create_task(self._say_holding(), name="staff page holding")
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         # `since`: when the record the page was painted from was written; the call sends
         # what came after it (a `backlog`), as the page cannot have shown it.
-        since = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("since", [""])
-        await self._act("watch", since=since[0][:64])
+        since = query.get("since", [""])[0][:64]
+        # `holding=1`: the page held the call and lost its socket (a blip, or its process
+        # died and never told the call the page had gone): it holds the call from here now,
+        # if it is still theirs, rather than from a socket that no longer exists.
+        holding = query.get("holding") == ["1"] and protocol.TAKE_OVER in self.permissions
+        await self._act("watch", since=since, holding=holding)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -97,6 +109,9 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         self._permission_watch.stop()
+        self._holding_said.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._holding_said
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding or self.taking_over or self.listening:
@@ -123,24 +138,35 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                 "forbidden", "You may not do that on a live call; ask a support lead."
             ))  # fmt: skip
             return
+        listening, taking_over = self.listening, self.taking_over
         self.listening = {"listen": True, "unlisten": False}.get(action.kind, self.listening)
         # Until the call says who holds it, a take-over asked for counts as holding it.
         self.taking_over = {"take_over": True, "hand_back": False}.get(action.kind,
                                                                      self.taking_over)  # fmt: skip
-        await self._act(action.kind, action.text)
+        if not await self._act(action.kind, action.text):  # nothing changed: as it was
+            self.listening, self.taking_over = listening, taking_over
 
     # --- to the call --------------------------------------------------------------------------
 
-    async def _act(self, kind: str, text: str = "", **fields: Any) -> None:
+    async def _act(self, kind: str, text: str = "", **fields: Any) -> bool:
+        """Pass the action to the call; False (and the page told why) when it did not go."""
         carrier = await self._carrier_now()
         message = {
             "type": "staff.action", "call_id": self.call_id, "kind": kind, "text": text,
             "staff": self.staff, "reply_to": self.channel_name, **fields,
         }  # fmt: skip
-        if carrier is None or not await send_to_channel(carrier, message):
+        if carrier is None:
             await self.send(text_data=protocol.error("not_live", (
                 RECONNECTING_MESSAGE if self._between else "This call is not live."
             )))  # fmt: skip
+            return False
+        if not await send_to_channel(carrier, message):
+            # The call is live, but its server could not be reached (Redis away, or that
+            # server stalled). Not "nothing was done": a stalled Redis may still deliver it
+            # (within the layer's 10 s expiry) once it resumes.
+            await self.send(text_data=protocol.error("not_live", UNREACHABLE))
+            return False
+        return True
 
     async def _voice(self, pcm: bytes) -> None:
         if not (self.holding or self.taking_over) or len(pcm) > protocol.MAX_AUDIO_FRAME:
@@ -149,6 +175,19 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         pcm = pcm[: len(pcm) & ~1]
         if pcm:
             self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
+
+    async def _say_holding(self) -> None:
+        """While this page holds the call, tell the call so now and then: one that stops
+        hearing it takes the page for gone (protocol.HOLDER_SILENT_S). Nothing to tell the
+        page when it does not get through: its next try may."""
+        while True:
+            await asyncio.sleep(protocol.HOLDING_EVERY_S)
+            carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S) if self.holding else None
+            if carrier is not None:
+                await send_to_channel(carrier, {
+                    "type": "staff.action", "call_id": self.call_id, "kind": "holding",
+                    "text": "", "staff": self.staff, "reply_to": self.channel_name,
+                }, patience_s=1.0)  # fmt: skip
 
     async def _permissions_now(self, permissions: set[str]) -> None:
         """The user's permissions changed while the page is open (PermissionWatch)."""
@@ -202,8 +241,15 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         """An action of this page reached the process the call had just left: it is on its
         way to another (continuity/process.py)."""
         self._carrier = None
-        if message.get("kind") not in ("watch", "page_closed"):  # not something they did
-            await self.send(text_data=protocol.error("not_live", RECONNECTING_MESSAGE))
+        kind = message.get("kind")
+        if kind in ("watch", "page_closed", "holding"):  # not something they did
+            return
+        # Nothing was done: not taken over, not listening (as a refused action leaves them).
+        if kind == "take_over":
+            self.taking_over = False
+        elif kind == "listen":
+            self.listening = False
+        await self.send(text_data=protocol.error("not_live", RECONNECTING_MESSAGE))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
         for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)
@@ -227,6 +273,7 @@ class LiveCallsConsumer(AsyncWebsocketConsumer):
         self._permission_watch = PermissionWatch(
             user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
             rejoin=lambda: self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name),
+            missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
         self._permission_watch.start()

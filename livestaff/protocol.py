@@ -12,6 +12,8 @@ coming back, or nobody holds the call).
 (its `last_seen_at`). Right after `state` the call then sends `{"type": "backlog", "events":
 [...]}`: its transcript lines, tool calls and whispers added after that time, as the events
 that carried them, each with its `at`, so a page loses nothing said while it opened.
+`&holding=1`: the page held the call from here and is back after losing its socket; if the
+call is still its staff member's (and they may take over), it is held from this socket now.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ MAX_AUDIO_FRAME = 64 * 1024
 
 # The first byte of an audio frame to a listener: who is speaking (contract section 8).
 CUSTOMER, AGENT, HUMAN = b"C", b"A", b"H"
+
+# A page holding the call says so this often (livestaff/consumers.py); a call that has not
+# heard it for HOLDER_SILENT_S takes the page for gone (its server died, or its close was lost
+# while Redis was away) and, after STAFF_HOLD_GRACE_S, goes back to the agent.
+HOLDING_EVERY_S = 5.0
+HOLDER_SILENT_S = 3 * HOLDING_EVERY_S
 
 # What each action needs: the contract's two permissions.
 MONITOR = "support.monitor_call"

@@ -235,6 +235,7 @@ class CallSession:
         self.mode = AGENT
         self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
         self._holder_page = ""  # the channel of the holder's page ("" while it is missing)
+        self._holder_heard_at = 0.0  # when that page last said it holds the call (monotonic)
         self._holder_missing: asyncio.Task[Any] | None = None
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
@@ -761,6 +762,10 @@ class CallSession:
         reply_to = str(message.get("reply_to", ""))
         username, name = str(staff.get("username", "")), str(staff.get("name", ""))
         text = str(message.get("text", ""))
+        if kind == "holding":  # not an action of the person's: nothing to answer or record
+            if not self._closing:
+                self._holder_says_holding(reply_to, username)
+            return
         if self._closing:
             # The same words as a page's own (livestaff/consumers.py) while the call moves.
             self._refuse(reply_to, "not_live", "This call is reconnecting; try again in a "
@@ -841,8 +846,24 @@ class CallSession:
             self._holder_gone()
         self._publish_state()
 
+    def _holder_says_holding(self, page: str, username: str) -> None:
+        """The holder's page says it still holds the call (every HOLDING_EVERY_S). One the
+        call had taken for gone is theirs again, if the call is still theirs."""
+        if self.holder is None or self.holder["username"] != username:
+            return
+        if page == self._holder_page or not self._holder_page:
+            self._holder_found(page)
+
+    def _holder_unheard(self, now: float) -> bool:
+        """Whether the page the call is held from has not said so for HOLDER_SILENT_S: its
+        server died, or its close was lost while Redis was away. It is taken for gone."""
+        return bool(self._holder_page) and (
+            now - self._holder_heard_at > staff_protocol.HOLDER_SILENT_S
+        )
+
     def _holder_found(self, page: str) -> None:
         self._holder_page = page
+        self._holder_heard_at = time.monotonic()
         if self._holder_missing is not None:
             self._holder_missing.cancel()
             self._holder_missing = None
@@ -984,6 +1005,10 @@ class CallSession:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            if self._holder_unheard(time.monotonic()):
+                log.info("call %s: %s's page has not been heard from; taking it for gone",
+                         self.call_id, self.holder["username"] if self.holder else "")  # fmt: skip
+                self._holder_gone()
             action = self._watchdog.tick(time.monotonic())
             if action is not None:
                 await self._act(action)

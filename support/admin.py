@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
@@ -64,6 +63,7 @@ from support.staff.queries import newest_first
 from support.staff.search import find_customers, id_spellings
 from support.staff.throttle import ThrottledAdminAuthenticationForm
 from support.templatetags.staff import person
+from voiceproject.cache import cache_or_miss
 
 admin.site.site_header = "Voice support back office"
 admin.site.site_title = "Voice support"
@@ -111,12 +111,12 @@ class NewestFirstPaginator(CappedCountPaginator):
     def count(self) -> int:
         table = self.model._meta.db_table
         key = f"staff:{table}:count:{self.match.get(self.filter_field, '*')}"
-        total = cache.get(key)
+        total = cache_or_miss.get(key)
         if total is None:
             rows = sync_db()[table]
             total = (rows.count_documents(self.match, limit=self.CAP) if self.match
                      else rows.estimated_document_count())  # fmt: skip
-            cache.set(key, int(total), self.COUNT_CACHE_S)
+            cache_or_miss.set(key, int(total), self.COUNT_CACHE_S)
         return min(int(total), self.CAP)
 
     def page(self, number: Any) -> Page:

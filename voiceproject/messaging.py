@@ -63,7 +63,10 @@ class _DropLog:
             self._pending[target] = (last, unlogged)
             return
         self._pending[target] = (now, 0)
-        reason = "full (its reader is not reading)" if isinstance(why, ChannelFull) else why
+        if isinstance(why, ChannelFull):
+            reason = "full (its reader is not reading)"
+        else:  # a send that timed out against a stalled Redis says nothing of itself
+            reason = str(why) or f"{type(why).__name__} (Redis did not answer in time)"
         log.warning("channel layer: %d message(s) to %s dropped: %s", unlogged, target, reason)
 
 

@@ -39,12 +39,13 @@ class LocalRedis:
         """The URL of database number `db` (the channel layer and the cache use two)."""
         return f"redis://127.0.0.1:{self.port}/{db}"
 
-    def start(self, timeout: float = 10.0) -> LocalRedis:
+    def start(self, timeout: float = 10.0, *, port: int = 0) -> LocalRedis:
+        """Start it on `port` (by default a free one)."""
         server = shutil.which("redis-server")
         if server is None:
             raise LocalRedisError(f"redis-server is not installed. {INSTALL_HINT}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.process = subprocess.Popen(
             [
                 server,
@@ -99,6 +100,14 @@ class LocalRedis:
         if process is None or process.poll() is not None:
             return
         stop_process(process, timeout=timeout)
+
+    def restart(self, down_s: float = 0.0, timeout: float = 10.0) -> LocalRedis:
+        """Stop it, wait `down_s`, and start it again on the same port, empty (as a managed
+        Redis restarted without persistence): for tests of what its clients do meanwhile."""
+        port = self.port
+        self.stop()
+        time.sleep(down_s)
+        return self.start(timeout, port=port)
 
     def __enter__(self) -> LocalRedis:
         return self.start()

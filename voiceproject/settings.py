@@ -254,9 +254,10 @@ DAPHNE_WEBSOCKET_TIMEOUT_S = 86400
 
 
 def redis_channel_layer(hosts: list[str]) -> dict[str, Any]:
-    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service."""
+    """channels_redis's RedisChannelLayer on the Redis URLs `hosts`, tuned for this service
+    (voiceproject/channel_layer.py: it waits out Redis being away)."""
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
         "CONFIG": {
             # Each consumer waits for its messages with a blocking pop of up to 5 s
             # (channels_redis's brpop_timeout); redis-py 8 times out every read after 5 s by
@@ -318,11 +319,9 @@ else:
 # index), so logging out ends a session for good: a copy of the cookie opens nothing. With
 # Redis they are also cached there; never in a per-process cache, where another process
 # would go on trusting a session it still held after the logout.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
+# voiceproject/sessions.py: Django's cached_db, with Redis away answered from the database.
+CACHED_SESSION_ENGINE = "voiceproject.sessions"
+SESSION_ENGINE = CACHED_SESSION_ENGINE if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # Draining (voiceproject/draining.py): on SIGTERM a process answers /healthz with 503, tells
 # its calls to move, and stops when it carries none or after VOICE_DRAIN_S. It first waits

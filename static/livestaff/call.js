@@ -401,7 +401,11 @@ function callEnded(reason) {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const since = encodeURIComponent(root.dataset.since || "");
-  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}?since=${since}`);
+  // Back after losing the socket while holding the call from here: say so. The call may never
+  // have heard the old socket close (its server died): it is held from this one at once,
+  // instead of the customer hearing nobody until the call gives up on the old one.
+  const holding = state && state.mode === "human" && heldHere(state) ? "&holding=1" : "";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}?since=${since}${holding}`);
   socket.binaryType = "arraybuffer";
   socket.addEventListener("open", () => {
     debug.connected = true;

@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from support.events import ESCALATIONS_GROUP
 from support.staff.access import VIEW_TICKETS
-from support.staff.sockets import FORBIDDEN, PermissionWatch, staff_permissions
+from support.staff.sockets import FORBIDDEN, MISSED, PermissionWatch, staff_permissions
 
 
 class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
@@ -28,6 +28,7 @@ class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
         self._permission_watch = PermissionWatch(
             user, (VIEW_TICKETS,), self._permissions_now, seen=permissions,
             rejoin=lambda: self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name),
+            missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
         self._permission_watch.start()

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from support.models import (
@@ -60,6 +59,7 @@ from support.staff.labels import (
     OUTCOME_LABELS,
     mmss,
 )
+from voiceproject.cache import cache_or_miss
 
 DEFAULT_DAYS = 30
 PAST_DAY_CACHE_S = 600
@@ -194,7 +194,7 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
     today = today or timezone.localdate()
     # v2: DayFigures gained cost and answer times; figures cached before lack them.
     keys = {day.isoformat(): f"staff:dashboard:day:v2:{day.isoformat()}" for day in days.days}
-    cached = cache.get_many([key for day, key in keys.items() if day < today.isoformat()])
+    cached = cache_or_miss.get_many([key for day, key in keys.items() if day < today.isoformat()])
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
     missing = sorted(day for day in keys if day not in figures)
     if missing:
@@ -202,8 +202,8 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
         fresh = _aggregate_days(span)
         for day in missing:
             figures[day] = fresh.get(day) or DayFigures()
-        cache.set_many({keys[day]: figures[day] for day in missing if day < today.isoformat()},
-                       PAST_DAY_CACHE_S)  # fmt: skip
+        past = {keys[day]: figures[day] for day in missing if day < today.isoformat()}
+        cache_or_miss.set_many(past, PAST_DAY_CACHE_S)
     return figures
 
 
@@ -300,13 +300,13 @@ def ticket_backlog(now: dt.datetime) -> tuple[list[tuple[str, int]], int, int]:
     """Open tickets by waiting time, how many are overdue, how many are claimed; counted at
     most every BACKLOG_CACHE_S (the live queue is the place to watch tickets move)."""
     key = f"staff:dashboard:backlog:{settings.QUEUE_OVERDUE_MINUTES}"
-    backlog = cache.get(key)
+    backlog = cache_or_miss.get(key)
     if backlog is None:
         ages, overdue = open_ticket_ages(now, settings.QUEUE_OVERDUE_MINUTES)
         claimed = sync_db()[Escalation._meta.db_table].count_documents(
             {"status": EscalationStatus.CLAIMED.value})
         backlog = (ages, overdue, claimed)
-        cache.set(key, backlog, BACKLOG_CACHE_S)
+        cache_or_miss.set(key, backlog, BACKLOG_CACHE_S)
     return backlog
 
 

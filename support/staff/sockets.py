@@ -1,5 +1,5 @@
 """What every staff socket shares: who may have it open, asked again while it stays open,
-and its channel-layer groups joined again now and then.
+its channel-layer groups joined again now and then, and catching up after Redis was away.
 
 A staff page stays open for hours (the queue, the live calls page, a live call). A permission
 taken away, a group changed or an account deactivated must count on the open sockets too, not
@@ -23,9 +23,14 @@ from django.db import DatabaseError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from voiceproject.channel_layer import outages_over
+
 log = logging.getLogger(__name__)
 
 FORBIDDEN = 4403  # the close code of a socket its user may not (or may no longer) have
+# The close code of a socket that missed messages (Redis, between the processes, was away):
+# the page reconnects at once and repaints what it missed, as after any dropped connection.
+MISSED = 4012
 RECHECK_S = 5.0  # how often an open socket asks the database again
 # How often it joins its groups again: a Redis restarted without persistence has forgotten
 # them (the page would hear nothing more, silently), and channels_redis lets a membership
@@ -55,13 +60,18 @@ class PermissionWatch:
         changed: Callable[[set[str]], Awaitable[None]],
         seen: set[str],
         rejoin: Callable[[], Awaitable[None]] | None = None,
+        missed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """`rejoin`: the socket joins its channel-layer groups again (every REJOIN_EVERY)."""
+        """`rejoin`: the socket joins its channel-layer groups again (every REJOIN_EVERY).
+        `missed`: Redis was away and is back, so the socket missed messages; it should close
+        with MISSED (checked every RECHECK_S)."""
         self._user = user
         self._perms = tuple(perms)
         self._changed = changed
         self._seen = seen
         self._rejoin = rejoin
+        self._missed = missed
+        self._outages = outages_over()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -77,6 +87,9 @@ class PermissionWatch:
         while True:
             await asyncio.sleep(RECHECK_S)
             rechecks += 1
+            if self._missed is not None and outages_over() != self._outages:
+                self._outages = outages_over()
+                await self._missed()
             if self._rejoin is not None and rechecks % REJOIN_EVERY == 0:
                 try:
                     await self._rejoin()

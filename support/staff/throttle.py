@@ -10,6 +10,8 @@ Two counts in Django's cache, each for LOCKOUT_SECONDS from its first failure:
 
 The counts live in the default cache: LocMemCache, per process, unless REDIS_URL makes it
 Redis, shared by every process (with several processes and no Redis, each counts on its own).
+While that Redis is away nobody can sign in (a message says to try again shortly): failures
+that cannot be counted must not be unlimited. Staff already signed in carry on.
 django-axes was not used because its attempt tables would need their own MongoDB migrations,
 and the database cache backend does not work on MongoDB.
 """
@@ -17,11 +19,17 @@ and the database cache backend does not work on MongoDB.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+from voiceproject.cache import CACHE_AWAY
+
+log = logging.getLogger(__name__)
 
 ACCOUNT_FAILURE_LIMIT = 5
 ADDRESS_FAILURE_LIMIT = 20
@@ -30,6 +38,7 @@ LOCKED_MESSAGE = (
     "Too many failed login attempts. Wait 15 minutes and try again, "
     "or ask a support lead to reset your password."
 )
+UNAVAILABLE_MESSAGE = "Signing in is unavailable for a moment. Please try again shortly."
 
 
 def client_address(request: HttpRequest | None) -> str | None:
@@ -90,13 +99,27 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
     def clean(self) -> dict[str, object]:
         username = str(self.cleaned_data.get("username") or "")
         address = client_address(self.request)
-        if is_locked(username, address):
-            record_refusal(address)
-            raise ValidationError(LOCKED_MESSAGE, code="throttled")
+        try:
+            if is_locked(username, address):
+                record_refusal(address)
+                raise ValidationError(LOCKED_MESSAGE, code="throttled")
+        except CACHE_AWAY as error:
+            # The failures cannot be counted: no password is tried meanwhile (refused, not a
+            # 500), or a Redis outage would switch off the lockout.
+            log.warning("login refused: the failed-login counts are unavailable (%r)", error)
+            raise ValidationError(UNAVAILABLE_MESSAGE, code="throttle_unavailable") from None
         try:
             cleaned = super().clean()
         except ValidationError:
-            record_failure(username, address)
+            _counting(record_failure, username, address)
             raise
-        clear(username)
+        _counting(clear, username)
         return cleaned
+
+
+def _counting(count: Callable[..., None], *args: str | None) -> None:
+    """`count` the attempt; a cache gone away since the lock was checked loses only it."""
+    try:
+        count(*args)
+    except CACHE_AWAY as error:
+        log.warning("a login attempt could not be counted (%r)", error)

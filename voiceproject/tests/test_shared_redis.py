@@ -1,5 +1,6 @@
 """Redis as the layer between processes: the settings that select it, and sends that never
-crash their caller (voiceproject/messaging.py), against a real redis-server."""
+crash their caller (voiceproject/messaging.py), against a real redis-server; and the back
+office while the cache's Redis is away (voiceproject/cache.py, voiceproject/sessions.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,12 +19,20 @@ import pytest
 import redis
 from channels.layers import BaseChannelLayer, get_channel_layer
 from daphne.cli import CommandLineInterface
+from django.contrib.auth.models import User
 from django.core.cache import caches
+from django.test import Client
 
 from voiceproject import messaging
+from voiceproject.embedded_db import free_port
 from voiceproject.messaging import send_to_channel, send_to_group
 from voiceproject.redis_server import LocalRedis
-from voiceproject.settings import BASE_DIR, redis_channel_layer
+from voiceproject.settings import (
+    BASE_DIR,
+    CACHED_SESSION_ENGINE,
+    REDIS_CACHE_BACKEND,
+    redis_channel_layer,
+)
 
 SETTINGS_PRINTER = (
     "import json; from django.conf import settings; "
@@ -53,7 +63,7 @@ def test_redis_urls_select_the_tuned_channel_layer_and_djangos_redis_cache() -> 
     )
 
     layer, cache = chosen["layer"], chosen["cache"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "voiceproject.channel_layer.SteadyRedisChannelLayer"
     assert layer["CONFIG"]["hosts"] == [
         {"address": "redis://redis.internal:6379/0", "socket_timeout": 10,
          "socket_connect_timeout": 2}
@@ -217,6 +227,23 @@ async def test_an_unreachable_redis_loses_the_message_not_the_sender(
     ]
 
 
+async def test_a_send_to_a_stalled_redis_is_dropped_and_the_log_says_it_timed_out(
+    redis_layer: BaseChannelLayer, redis_server: LocalRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = await redis_layer.new_channel()
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="voiceproject.messaging"):
+            delivered = await send_to_channel(channel, {"type": "staff.whisper"}, patience_s=0.3)
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+
+    assert delivered is False
+    [warning] = caplog.records
+    assert warning.getMessage().endswith("dropped: TimeoutError (Redis did not answer in time)")
+
+
 async def test_a_group_message_reaches_every_member(redis_layer: BaseChannelLayer) -> None:
     pages = [await redis_layer.new_channel() for _ in range(2)]
     for page in pages:
@@ -261,3 +288,45 @@ def test_the_drop_log_forgets_targets_long_quiet_so_it_does_not_grow_forever(
         clock[0] += 0.1
 
     assert len(drops._pending) <= messaging.TARGETS_KEPT + 1
+
+
+# --- The back office while the cache's Redis is away ------------------------------------------
+
+
+@pytest.fixture
+def cache_away(settings: Any) -> None:
+    """Production's cache and sessions on a Redis that refuses every connection."""
+    settings.CACHES = {"default": {
+        "BACKEND": REDIS_CACHE_BACKEND, "LOCATION": f"redis://127.0.0.1:{free_port()}/1",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }}  # fmt: skip
+    settings.SESSION_ENGINE = CACHED_SESSION_ENGINE
+
+
+@pytest.mark.django_db
+def test_a_signed_in_lead_keeps_working_while_the_caches_redis_is_away(cache_away: None) -> None:
+    lead = User.objects.create_superuser("arjun", "arjun@example.com", "not-used")
+    client = Client()
+    client.force_login(lead)  # the session is in the database, whatever the cache says
+
+    paths = ("/staff/", "/staff/calls/", "/admin/support/call/")
+    pages = {path: client.get(path).status_code for path in paths}
+    signed_out = client.post("/admin/logout/")
+
+    assert pages == dict.fromkeys(paths, 200)
+    assert signed_out.status_code == 200
+    assert client.get("/staff/").status_code == 302  # to the login page: signed out for good
+
+
+@pytest.mark.django_db
+def test_signing_in_while_the_caches_redis_is_away_is_refused_for_a_moment_not_an_error(
+    cache_away: None,
+) -> None:
+    User.objects.create_user("arjun", password="correct horse battery staple", is_staff=True)
+
+    page = Client().post("/admin/login/?next=/staff/", {
+        "username": "arjun", "password": "correct horse battery staple",
+    })  # fmt: skip
+
+    assert page.status_code == 200
+    assert "Signing in is unavailable for a moment" in page.content.decode()
