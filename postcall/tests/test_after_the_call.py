@@ -62,7 +62,9 @@ async def ended_call(call_id: str, timeout: float = 5.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
             call = await mongo.async_db().calls.find_one({"call_id": call_id})
-            if call and "outcome" in call:
+            # The summary is scheduled once the outcome is written: this read may see the
+            # outcome before the ending task got that far.
+            if call and "outcome" in call and "summary" in call:
                 await summary.pending()
                 return await mongo.async_db().calls.find_one({"call_id": call_id}) or {}
             await asyncio.sleep(0.02)
