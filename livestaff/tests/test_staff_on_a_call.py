@@ -1121,6 +1121,45 @@ async def test_a_ticket_claimed_from_the_queue_stays_with_its_holder_when_anothe
     await wait_until_ended(call_id)
 
 
+async def test_asking_again_for_a_person_while_one_is_fetched_keeps_the_one_ticket(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The customer asks again while waiting ("is anyone coming?"), and the model escalates
+    again: still the one ticket the lead joins, with the new words on it, not a second one."""
+
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.wait_for_note()  # a colleague is coming
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {
+            "reason": "Still waiting and upset", "priority": "urgent"}}])  # fmt: skip
+        answers.append(await session.wait_for_tool_response())
+
+    call, call_id = await a_call(live)
+    first = str((await call.next_event("escalated"))["ticket_id"])
+    async with asyncio.timeout(5):
+        while not answers:
+            await asyncio.sleep(0.05)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await ticket_once(first, joined_by="arjun")
+    tickets = await mongo.async_db().escalations.find({"call_id": call_id}).to_list(None)
+
+    assert first in json.dumps(answers[0])  # the model is told it is the same ticket
+    assert [t["ticket_id"] for t in tickets] == [first]
+    assert tickets[0]["priority"] == "urgent"  # the more pressing of the two
+    assert "Still waiting and upset" in [n["text"] for n in tickets[0]["notes"]][0]
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 # --- a phone caller -------------------------------------------------------------------------------
 
 
