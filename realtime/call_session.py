@@ -224,6 +224,7 @@ class CallSession:
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
+        self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
@@ -891,6 +892,7 @@ class CallSession:
     def _take_over(self, username: str, name: str, page: str = "") -> None:
         self._hold(username, name, page)
         if self.escalation is not None:
+            self._escalation_joined = True
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
@@ -952,10 +954,17 @@ class CallSession:
         left of the wait (the resumed model remembers it said one is coming). Once someone
         joined, or the wait is over (the callback was offered), there is nothing to wait for."""
         self.escalation = ticket.ticket_id
+        self._escalation_joined = ticket.joined
         left_s = settings.ESCALATION_WAIT_S - (utcnow() - ticket.opened_at).total_seconds()
         if not ticket.joined and self.mode == AGENT and left_s > 0:
             self._escalation_wait = self._spawn(self._offer_callback_later(left_s),
                                                 "escalation wait")  # fmt: skip
+
+    @property
+    def with_a_colleague(self) -> bool:
+        """Whether a colleague holds the call, or joined its escalation already: the caller is
+        not to be transferred elsewhere (TWILIO_ESCALATION_NUMBER) away from them."""
+        return self.mode == HUMAN or self._escalation_joined
 
     async def _offer_callback_later(self, after_s: float) -> None:
         await asyncio.sleep(after_s)

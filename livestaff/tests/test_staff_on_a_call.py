@@ -1204,6 +1204,51 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     await phone.leave()
 
 
+async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
+    asha: Customer, twilio: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TWILIO_ESCALATION_NUMBER the escalated caller is transferred once they have heard
+    the agent say so; a lead who joined first talks with them instead, and keeps them."""
+    from django.test import override_settings
+
+    from realtime.phone import twilio_rest
+    from realtime.tests.phone_harness import Phone
+
+    transfers: list[str] = []
+    monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: transfers.append(sid))
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
+        await session.send_turn_complete()
+
+    with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                           TWILIO_ESCALATION_NUMBER="+919800000999"):  # fmt: skip
+        phone = await Phone.dial("+919800000101")
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not heard yet
+        record = await mongo.async_db().calls.find_one({"channel": "phone"})
+        assert record is not None
+        arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+        await arjun.next_event("state")
+        await arjun.take_over()
+        chime = await phone.wait_for_event("mark", count=2, timeout=10)
+        await phone.echo_mark(chime["mark"]["name"])  # the caller heard Arjun arrive
+        await arjun.speak(tone(440, 0.5, 16_000))
+        await arjun.send({"type": "hand_back", "note": "Sorted."})  # a turn of the agent's
+        await arjun.next_event("state", mode="agent")
+
+    assert transfers == []
+    await phone.hang_up()
+    record = await wait_until_ended(record["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    await arjun.leave()
+    await phone.leave()
+
+
 async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
     asha: Customer, twilio: FakeLiveServer, settings: Any
 ) -> None:

@@ -269,6 +269,11 @@ class TwilioConsumer(AudioConsumer):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(TRANSFER_WAIT_S):
                 await playout.next_turn_played()
+        session = self.session
+        if session is not None and session.with_a_colleague:
+            # A colleague joined the call meanwhile: the caller has the person they asked for.
+            log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
+            return
         try:
             await twilio_rest.transfer_call(self._call_sid)
         except twilio_rest.TwilioRestError as error:
