@@ -969,7 +969,7 @@ class CallSession:
     async def _offer_callback_later(self, after_s: float) -> None:
         await asyncio.sleep(after_s)
         if self.mode == AGENT:
-            self._live.send_note(instructions.offer_callback())
+            self._live.send_note(instructions.offer_callback(identified=self.customer is not None))
 
     async def _joined(self, ticket_id: str, username: str) -> None:
         try:

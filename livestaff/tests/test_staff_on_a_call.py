@@ -1249,6 +1249,35 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     await phone.leave()
 
 
+async def test_an_unknown_caller_nobody_joined_is_not_offered_a_callback_we_cannot_book(
+    twilio: FakeLiveServer, settings: Any
+) -> None:
+    """A number matched to no customer can escalate, but a callback is booked to the number on
+    an account: when nobody joins in time, the agent offers to keep waiting instead."""
+    from realtime.tests.phone_harness import Phone
+
+    settings.ESCALATION_WAIT_S = 0.3
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+
+    phone = await Phone.dial("+15550009999")
+    session = await twilio.wait_for_session()
+    await session.wait_for_note()  # the greeting
+    await session.wait_for_note()  # a colleague is coming
+    after_the_wait = await session.wait_for_note(timeout=5)
+
+    assert "No colleague has been able to join yet" in after_the_wait
+    assert "schedule_callback" not in after_the_wait
+    assert "ticket" in after_the_wait  # what they can quote when they call again
+    await phone.hang_up()
+    await phone.leave()
+
+
 async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_who_dialled(
     asha: Customer, twilio: FakeLiveServer, settings: Any
 ) -> None:
