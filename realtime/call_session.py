@@ -939,10 +939,13 @@ class CallSession:
 
     def _escalated(self, ticket_id: str) -> None:
         """The model escalated: a colleague is fetched while it keeps the caller company; if
-        nobody joins within ESCALATION_WAIT_S it offers a callback instead."""
-        if self.escalation is not None:
+        nobody joins within ESCALATION_WAIT_S it offers a callback instead. Asked again, the
+        model gets the same ticket (open_escalation) and nothing starts over; a new ticket
+        (the first was resolved meanwhile) is waited for, and joined, as the first was."""
+        if ticket_id == self.escalation:
             return
-        self.escalation = ticket_id
+        self._cancel_escalation_wait()
+        self.escalation, self._escalation_joined = ticket_id, False
         self._live.send_note(instructions.colleague_coming(), respond=False)
         self._escalation_wait = self._spawn(
             self._offer_callback_later(settings.ESCALATION_WAIT_S), "escalation wait"

@@ -1160,6 +1160,48 @@ async def test_asking_again_for_a_person_while_one_is_fetched_keeps_the_one_tick
     await wait_until_ended(call_id)
 
 
+async def test_a_new_escalation_after_the_first_ticket_was_resolved_is_the_one_a_lead_joins(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """Kavya resolved the first ticket while the call went on; Asha asks for a person again: a
+    new ticket, waited for and joined as the first was."""
+    from support.escalations import resolve
+
+    settings.ESCALATION_WAIT_S = 0.5
+    resolved = asyncio.Event()
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Refund"}}])
+        await session.wait_for_tool_response()
+        await session.wait_for_note()  # a colleague is coming
+        await resolved.wait()
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Now the delivery"}}]
+        )
+        await session.wait_for_tool_response()
+
+    call, call_id = await a_call(live)
+    first = str((await call.next_event("escalated"))["ticket_id"])
+    await sync_to_async(resolve)(first, "kavya", "Refunded from the back office.")
+    resolved.set()
+    second = str((await call.next_event("escalated"))["ticket_id"])
+    notes = [await live.session.wait_for_note(timeout=5)]
+    while "callback" not in notes[-1]:  # the new wait runs out too
+        notes.append(await live.session.wait_for_note(timeout=5))
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    state = await arjun.next_event("state")
+    await arjun.take_over()
+
+    assert second != first and state["escalation"] == second
+    assert "keep the customer company" in notes[0]
+    ticket = await ticket_once(second, joined_by="arjun")
+    assert (ticket["status"], ticket["assignee"]) == ("claimed", "arjun")
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 # --- a phone caller -------------------------------------------------------------------------------
 
 
