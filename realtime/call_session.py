@@ -513,6 +513,8 @@ class CallSession:
                 await self._staff_action(message)
             case "staff.audio":
                 self._staff_audio(message)
+            case "call.ticket_resolved":
+                self._escalation_resolved(str(message.get("ticket_id", "")))
 
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
@@ -973,6 +975,14 @@ class CallSession:
         await asyncio.sleep(after_s)
         if self.mode == AGENT:
             self._live.send_note(instructions.offer_callback(identified=self.customer is not None))
+
+    def _escalation_resolved(self, ticket_id: str) -> None:
+        """Staff resolved the ticket of the warm escalation in progress: the live pages no
+        longer offer to join for it. The model is not told: should nobody have joined, it
+        still offers the customer a callback when the wait is over."""
+        if ticket_id == self.escalation:
+            self.escalation = None
+            self._publish_state()
 
     async def _joined(self, ticket_id: str, username: str) -> None:
         try:

@@ -28,6 +28,7 @@ from support.events import (
     announce_live_call_ended,
     announce_ticket_change,
     announce_ticket_changed,
+    tell_call_ticket_resolved,
 )
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus, Priority
@@ -151,11 +152,21 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
     }}  # fmt: skip
     if note.strip():
         update["$push"] = {"notes": _note(username, note.strip()[:MAX_NOTE_LENGTH])}
-    return _update(
+    ticket = _update(
         ticket_id,
         {"$or": [{"status": OPEN}, {"status": CLAIMED, "assignee": username}]},
         update,
     )
+    if ticket.call_id:
+        _tell_its_call(ticket.call_id, ticket_id)
+    return ticket
+
+
+def _tell_its_call(call_id: str, ticket_id: str) -> None:
+    # The call names its warm escalation on the live pages until told; wherever it is carried.
+    call = sync_db().calls.find_one({"call_id": call_id, "ended_at": None}, {"carrier": 1})
+    if call is not None and call.get("carrier"):
+        tell_call_ticket_resolved(str(call["carrier"]), call_id, ticket_id)
 
 
 # --- Opening a ticket (the voice path: async, raw PyMongo) ------------------------------------

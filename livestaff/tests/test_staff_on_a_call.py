@@ -1202,6 +1202,25 @@ async def test_a_new_escalation_after_the_first_ticket_was_resolved_is_the_one_a
     await wait_until_ended(call_id)
 
 
+async def test_a_ticket_resolved_while_its_customer_waits_no_longer_offers_its_call_to_join(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Kavya resolves the ticket from the queue while Asha is still on the line: the call's
+    pages stop saying a colleague is awaited (the live calls page would otherwise keep its
+    "Join call", or fetch its rows again at every word the agent says)."""
+    from support.escalations import resolve
+
+    call, call_id, ticket_id = await an_escalated_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state", escalation=ticket_id)
+
+    await sync_to_async(resolve)(ticket_id, "kavya", "Sorted by phone.")
+
+    assert (await meera.next_event("state", escalation=None))["call_id"] == call_id
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 # --- a phone caller -------------------------------------------------------------------------------
 
 
