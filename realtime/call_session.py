@@ -909,13 +909,15 @@ class CallSession:
         """The call goes back to the model, with `staff_note` from the holder, or from `by`
         ({username, name}), a colleague handing it back for a holder who cannot."""
         assert self.holder is not None
-        name = self.holder_name
+        name, holder = self.holder_name, self.holder["username"]
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._tools.ctx.held = False
         self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
-        self._send(ce.AgentChanged(AGENT), {"by": by["username"]} if by else None)
+        # Staff pages write the line as the call's record does: who handed back, and the note.
+        self._send(ce.AgentChanged(AGENT), {"staff": holder, "note": staff_note,
+                                            **({"by": by["username"]} if by else {})})  # fmt: skip
         self._live.send_note(instructions.handed_back(
             name, held_for, staff_note, by_name=(by["name"] or by["username"]) if by else None
         ))  # fmt: skip

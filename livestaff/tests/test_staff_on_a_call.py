@@ -643,7 +643,8 @@ async def test_a_lead_hands_back_the_call_of_a_colleague_who_cannot_carry_on(
     note = await live.session.wait_for_note()
 
     assert refused["code"] == "forbidden"
-    assert told == {"type": "agent_changed", "mode": "agent", "by": "divya"}
+    assert told == {"type": "agent_changed", "mode": "agent", "by": "divya", "staff": "arjun",
+                    "note": "Arjun was called away; offer a callback."}  # fmt: skip
     assert "Arjun talked with the customer" in note and "Divya, a colleague, hands" in note
     assert "Divya's note for you: \"Arjun was called away; offer a callback.\"" in note
     assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
