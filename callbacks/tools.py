@@ -139,7 +139,7 @@ async def schedule_callback(
     db = mongo.async_db()
     customer, ticket = await asyncio.gather(
         db.customers.find_one({"user_id": user_id}, {"_id": 0, "phone": 1}),
-        _own_ticket(user_id, ticket_id),
+        _own_ticket(user_id, ticket_id, ctx.call_id),
     )
     phone = str((customer or {}).get("phone") or "")
     if not phone:
@@ -236,14 +236,23 @@ def _already_message(existing: Document | None, now: datetime, hours: Hours) -> 
     )
 
 
-async def _own_ticket(user_id: int, ticket_id: str | None) -> str | None:
+async def _own_ticket(user_id: int, ticket_id: str | None, call_id: str) -> str | None:
     """`ticket_id` if it is one of the customer's tickets; else None (a misheard id must not
-    stop the booking, nor link another customer's ticket)."""
+    stop the booking, nor link another customer's ticket). Without one, the ticket the agent
+    opened in this call, if any and not resolved: the callback it offers when nobody could
+    join is that escalation's, whether or not the model repeats its id."""
+    db = mongo.async_db()
     if ticket_id is None:
-        return None
-    found = await mongo.async_db().escalations.find_one(
-        {"ticket_id": ticket_id.strip().upper(), "user_id": user_id}, {"_id": 0, "ticket_id": 1}
-    )
+        found = await db.escalations.find_one(
+            {"call_id": call_id, "user_id": user_id, "origin": "agent",
+             "status": {"$ne": "resolved"}},
+            {"_id": 0, "ticket_id": 1}, sort=[("created_at", -1)],
+        )  # fmt: skip
+    else:
+        found = await db.escalations.find_one(
+            {"ticket_id": ticket_id.strip().upper(), "user_id": user_id},
+            {"_id": 0, "ticket_id": 1},
+        )  # fmt: skip
     return str(found["ticket_id"]) if found else None
 
 

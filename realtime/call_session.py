@@ -240,6 +240,7 @@ class CallSession:
         self._held_since = 0.0
         self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
+        self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
@@ -528,6 +529,8 @@ class CallSession:
                 await self._staff_action(message)
             case "staff.audio":
                 self._staff_audio(message)
+            case "call.ticket_resolved":
+                self._escalation_resolved(str(message.get("ticket_id", "")))
 
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
@@ -919,6 +922,7 @@ class CallSession:
     def _take_over(self, username: str, name: str, page: str = "") -> None:
         self._hold(username, name, page)
         if self.escalation is not None:
+            self._escalation_joined = True
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
@@ -933,13 +937,15 @@ class CallSession:
         """The call goes back to the model, with `staff_note` from the holder, or from `by`
         ({username, name}), a colleague handing it back for a holder who cannot."""
         assert self.holder is not None
-        name = self.holder_name
+        name, holder = self.holder_name, self.holder["username"]
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._tools.ctx.held = False
         self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
-        self._send(ce.AgentChanged(AGENT), {"by": by["username"]} if by else None)
+        # Staff pages write the line as the call's record does: who handed back, and the note.
+        self._send(ce.AgentChanged(AGENT), {"staff": holder, "note": staff_note,
+                                            **({"by": by["username"]} if by else {})})  # fmt: skip
         self._live.send_note(instructions.handed_back(
             name, held_for, staff_note, by_name=(by["name"] or by["username"]) if by else None
         ))  # fmt: skip
@@ -965,10 +971,13 @@ class CallSession:
 
     def _escalated(self, ticket_id: str) -> None:
         """The model escalated: a colleague is fetched while it keeps the caller company; if
-        nobody joins within ESCALATION_WAIT_S it offers a callback instead."""
-        if self.escalation is not None:
+        nobody joins within ESCALATION_WAIT_S it offers a callback instead. Asked again, the
+        model gets the same ticket (open_escalation) and nothing starts over; a new ticket
+        (the first was resolved meanwhile) is waited for, and joined, as the first was."""
+        if ticket_id == self.escalation:
             return
-        self.escalation = ticket_id
+        self._cancel_escalation_wait()
+        self.escalation, self._escalation_joined = ticket_id, False
         self._live.send_note(instructions.colleague_coming(), respond=False)
         self._escalation_wait = self._spawn(
             self._offer_callback_later(settings.ESCALATION_WAIT_S), "escalation wait"
@@ -980,15 +989,30 @@ class CallSession:
         left of the wait (the resumed model remembers it said one is coming). Once someone
         joined, or the wait is over (the callback was offered), there is nothing to wait for."""
         self.escalation = ticket.ticket_id
+        self._escalation_joined = ticket.joined
         left_s = settings.ESCALATION_WAIT_S - (utcnow() - ticket.opened_at).total_seconds()
         if not ticket.joined and self.mode == AGENT and left_s > 0:
             self._escalation_wait = self._spawn(self._offer_callback_later(left_s),
                                                 "escalation wait")  # fmt: skip
 
+    @property
+    def with_a_colleague(self) -> bool:
+        """Whether a colleague holds the call, or joined its escalation already: the caller is
+        not to be transferred elsewhere (TWILIO_ESCALATION_NUMBER) away from them."""
+        return self.mode == HUMAN or self._escalation_joined
+
     async def _offer_callback_later(self, after_s: float) -> None:
         await asyncio.sleep(after_s)
         if self.mode == AGENT:
-            self._live.send_note(instructions.offer_callback())
+            self._live.send_note(instructions.offer_callback(identified=self.customer is not None))
+
+    def _escalation_resolved(self, ticket_id: str) -> None:
+        """Staff resolved the ticket of the warm escalation in progress: the live pages no
+        longer offer to join for it. The model is not told: should nobody have joined, it
+        still offers the customer a callback when the wait is over."""
+        if ticket_id == self.escalation:
+            self.escalation = None
+            self._publish_state()
 
     async def _joined(self, ticket_id: str, username: str) -> None:
         try:

@@ -127,7 +127,15 @@ def colleague_coming() -> str:
     )
 
 
-def offer_callback() -> str:
+def offer_callback(*, identified: bool = True) -> str:
+    """After ESCALATION_WAIT_S with nobody joining. A callback goes to the number on the
+    customer's account: a caller matched to none cannot be offered one."""
+    if not identified:
+        return note(
+            "No colleague has been able to join yet. Apologise for the wait. We cannot book a "
+            "callback for a caller we could not match to an account, so offer to keep waiting, "
+            "or to call again later quoting their ticket number (say it slowly)."
+        )
     return note(
         "No colleague has been able to join yet. Apologise for the wait and offer the customer "
         "a callback at a time that suits them (list_callback_slots, then schedule_callback), "

@@ -28,9 +28,10 @@ from support.events import (
     announce_live_call_ended,
     announce_ticket_change,
     announce_ticket_changed,
+    tell_call_ticket_resolved,
 )
 from support.ids import insert_with_fresh_id
-from support.models import Escalation, EscalationStatus
+from support.models import Escalation, EscalationStatus, Priority
 from support.mongo import Document, sync_db
 
 OPEN = EscalationStatus.OPEN.value
@@ -151,11 +152,21 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
     }}  # fmt: skip
     if note.strip():
         update["$push"] = {"notes": _note(username, note.strip()[:MAX_NOTE_LENGTH])}
-    return _update(
+    ticket = _update(
         ticket_id,
         {"$or": [{"status": OPEN}, {"status": CLAIMED, "assignee": username}]},
         update,
     )
+    if ticket.call_id:
+        _tell_its_call(ticket.call_id, ticket_id)
+    return ticket
+
+
+def _tell_its_call(call_id: str, ticket_id: str) -> None:
+    # The call names its warm escalation on the live pages until told; wherever it is carried.
+    call = sync_db().calls.find_one({"call_id": call_id, "ended_at": None}, {"carrier": 1})
+    if call is not None and call.get("carrier"):
+        tell_call_ticket_resolved(str(call["carrier"]), call_id, ticket_id)
 
 
 # --- Opening a ticket (the voice path: async, raw PyMongo) ------------------------------------
@@ -182,10 +193,16 @@ async def open_escalation(
     AGENT_UNAVAILABLE (the bridge, when the model is gone), which reuses an open ticket of
     the same customer from the last REUSE_WINDOW instead of opening another. With
     `announce` False the caller announces it later (support.events.announce_escalation).
+    A call has one warm escalation: the agent asking again while its call waits for a
+    colleague answers that ticket, with the new reason as a note and the higher priority.
     Raises PyMongoError when the database cannot be reached.
     """
     db = mongo.async_db()
     now = timezone.now()
+    if origin == "agent":
+        waiting = await _asked_again(call_id, reason, priority)
+        if waiting is not None:
+            return waiting
     if origin == AGENT_UNAVAILABLE and user_id is not None:
         existing = await db.escalations.find_one(
             {"user_id": user_id, "origin": origin, "status": OPEN,
@@ -213,6 +230,34 @@ async def open_escalation(
     if announce:
         await announce_escalation({"ticket_id": ticket_id, **ticket})
     return ticket_id
+
+
+_PRIORITIES = [p.value for p in Priority]  # lowest first
+# Who wrote the notes the agent adds: no staff username can be it (Django's have no spaces).
+VOICE_AGENT = "Voice agent"
+
+
+async def _asked_again(call_id: str, reason: str, priority: str) -> str | None:
+    """The ticket of `call_id`'s warm escalation in progress, told the customer asked again
+    (None when there is none). Its priority only goes up: a lead may have raised it."""
+    db = mongo.async_db()
+    live = {"call_id": call_id, "live": True, "status": {"$ne": RESOLVED}}
+    ticket = await db.escalations.find_one(live, {"_id": 0, "ticket_id": 1, "priority": 1},
+                                           sort=[("created_at", -1)])  # fmt: skip
+    if ticket is None:
+        return None
+    asked = _note(VOICE_AGENT, f"The customer asked again: {reason}")
+    update: Document = {"$push": {"notes": asked}}
+    current = str(ticket.get("priority") or "normal")
+    rank = _PRIORITIES.index
+    if priority in _PRIORITIES and current in _PRIORITIES and rank(priority) > rank(current):
+        update["$set"] = {"priority": priority}
+    changed = await db.escalations.find_one_and_update(
+        {"ticket_id": ticket["ticket_id"]}, update, return_document=ReturnDocument.AFTER
+    )
+    if changed is not None and "$set" in update:
+        await announce_ticket_changed(changed)
+    return str(ticket["ticket_id"])
 
 
 async def end_live_escalation(call_id: str) -> None:

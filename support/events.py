@@ -16,7 +16,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from voiceproject.messaging import send_to_group
+from voiceproject.messaging import send_to_channel, send_to_group
 
 ESCALATIONS_GROUP = "escalations"
 
@@ -60,3 +60,11 @@ async def announce_live_call_ended(ticket: dict[str, Any]) -> None:
     await send_to_group(
         ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": {**payload, "live": False}}
     )
+
+
+def tell_call_ticket_resolved(carrier: str, call_id: str, ticket_id: str) -> None:
+    """Tell the call `call_id`, on the process reading `carrier` (`calls.carrier`), that its
+    warm escalation's ticket was resolved: nobody is to be fetched for it any more."""
+    async_to_sync(send_to_channel)(carrier, {
+        "type": "call.ticket_resolved", "call_id": call_id, "ticket_id": ticket_id,
+    })  # fmt: skip

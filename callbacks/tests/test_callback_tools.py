@@ -284,6 +284,19 @@ async def test_the_callback_is_linked_to_the_customers_own_ticket_only(
     assert (other["ok"], other["ticket_id"]) == (True, None)
 
 
+async def test_a_callback_booked_while_a_colleague_is_fetched_is_linked_to_that_ticket(
+    asha: Customer,
+) -> None:
+    """The agent offers a callback when nobody joins in time and books it without naming the
+    ticket: it is the call's escalation all the same, for whoever picks up either."""
+    ticket = await run_tool("escalate_to_human", {"reason": "Wants a person"}, ASHA)
+
+    booked = await book(ASHA, slot(hour=11))
+
+    assert booked["ok"] is True and booked["ticket_id"] == ticket["ticket_id"]
+    assert (await callbacks_in_db())[0]["ticket_id"] == ticket["ticket_id"]
+
+
 # --- Cancelling -------------------------------------------------------------------------------
 
 

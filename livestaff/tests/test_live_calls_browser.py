@@ -346,7 +346,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(customer.get_by_role("log")).to_contain_text(
             "Arjun handed you back to the assistant.")  # fmt: skip
         await expect(arjun.get_by_text("With the agent")).to_be_visible()
-        await expect(conversation).to_contain_text("Handed back to the agent.")
+        # As the call's record words it: who handed back, and the note they left the agent.
+        await expect(conversation).to_contain_text(
+            "You handed back to the agent: Refunded in full; confirm and close.")  # fmt: skip
         # The briefings still say a colleague joined: Asha met one.
         await expect(arjun.locator(".briefing")).to_contain_text("Arjun Mehta joined the call")
         await expect(arjun.get_by_text("Waiting for a colleague")).to_be_hidden()
@@ -447,7 +449,8 @@ async def calls_and_is_escalated(customer: Page, server: DaphneServer) -> None:
     """The customer starts a call on the voice page; the fake agent hears her and escalates."""
     await customer.goto(server.url + "/")
     await customer.get_by_role("button", name="Start call").click()
-    await expect(customer.get_by_role("status").filter(has_text="Escalated")).to_be_visible()
+    waiting = customer.get_by_role("status").filter(has_text="Please stay on the line")
+    await expect(waiting).to_be_visible()
 
 
 async def note_with(session: FakeSession, text: str) -> str:

@@ -645,7 +645,8 @@ async def test_a_lead_hands_back_the_call_of_a_colleague_who_cannot_carry_on(
     note = await live.session.wait_for_note()
 
     assert refused["code"] == "forbidden"
-    assert told == {"type": "agent_changed", "mode": "agent", "by": "divya"}
+    assert told == {"type": "agent_changed", "mode": "agent", "by": "divya", "staff": "arjun",
+                    "note": "Arjun was called away; offer a callback."}  # fmt: skip
     assert "Arjun talked with the customer" in note and "Divya, a colleague, hands" in note
     assert "Divya's note for you: \"Arjun was called away; offer a callback.\"" in note
     assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
@@ -1142,6 +1143,106 @@ async def test_a_ticket_claimed_from_the_queue_stays_with_its_holder_when_anothe
     await wait_until_ended(call_id)
 
 
+async def test_asking_again_for_a_person_while_one_is_fetched_keeps_the_one_ticket(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The customer asks again while waiting ("is anyone coming?"), and the model escalates
+    again: still the one ticket the lead joins, with the new words on it, not a second one."""
+
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.wait_for_note()  # a colleague is coming
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {
+            "reason": "Still waiting and upset", "priority": "urgent"}}])  # fmt: skip
+        answers.append(await session.wait_for_tool_response())
+
+    call, call_id = await a_call(live)
+    first = str((await call.next_event("escalated"))["ticket_id"])
+    async with asyncio.timeout(5):
+        while not answers:
+            await asyncio.sleep(0.05)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await ticket_once(first, joined_by="arjun")
+    tickets = await mongo.async_db().escalations.find({"call_id": call_id}).to_list(None)
+
+    assert first in json.dumps(answers[0])  # the model is told it is the same ticket
+    assert [t["ticket_id"] for t in tickets] == [first]
+    assert tickets[0]["priority"] == "urgent"  # the more pressing of the two
+    assert "Still waiting and upset" in [n["text"] for n in tickets[0]["notes"]][0]
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_new_escalation_after_the_first_ticket_was_resolved_is_the_one_a_lead_joins(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """Kavya resolved the first ticket while the call went on; Asha asks for a person again: a
+    new ticket, waited for and joined as the first was."""
+    from support.escalations import resolve
+
+    settings.ESCALATION_WAIT_S = 0.5
+    resolved = asyncio.Event()
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Refund"}}])
+        await session.wait_for_tool_response()
+        await session.wait_for_note()  # a colleague is coming
+        await resolved.wait()
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Now the delivery"}}]
+        )
+        await session.wait_for_tool_response()
+
+    call, call_id = await a_call(live)
+    first = str((await call.next_event("escalated"))["ticket_id"])
+    await sync_to_async(resolve)(first, "kavya", "Refunded from the back office.")
+    resolved.set()
+    second = str((await call.next_event("escalated"))["ticket_id"])
+    notes = [await live.session.wait_for_note(timeout=5)]
+    while "callback" not in notes[-1]:  # the new wait runs out too
+        notes.append(await live.session.wait_for_note(timeout=5))
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    state = await arjun.next_event("state")
+    await arjun.take_over()
+
+    assert second != first and state["escalation"] == second
+    assert "keep the customer company" in notes[0]
+    ticket = await ticket_once(second, joined_by="arjun")
+    assert (ticket["status"], ticket["assignee"]) == ("claimed", "arjun")
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_ticket_resolved_while_its_customer_waits_no_longer_offers_its_call_to_join(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Kavya resolves the ticket from the queue while Asha is still on the line: the call's
+    pages stop saying a colleague is awaited (the live calls page would otherwise keep its
+    "Join call", or fetch its rows again at every word the agent says)."""
+    from support.escalations import resolve
+
+    call, call_id, ticket_id = await an_escalated_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state", escalation=ticket_id)
+
+    await sync_to_async(resolve)(ticket_id, "kavya", "Sorted by phone.")
+
+    assert (await meera.next_event("state", escalation=None))["call_id"] == call_id
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
 # --- a phone caller -------------------------------------------------------------------------------
 
 
@@ -1208,6 +1309,80 @@ async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
     assert [(e["kind"], e["staff"]) for e in ended["staff_events"]] == [("take_over", "arjun")]
     await model.wait_closed()  # the model's session is closed too
     await arjun.leave()
+    await phone.leave()
+
+
+async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
+    asha: Customer, twilio: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TWILIO_ESCALATION_NUMBER the escalated caller is transferred once they have heard
+    the agent say so; a lead who joined first talks with them instead, and keeps them."""
+    from django.test import override_settings
+
+    from realtime.phone import twilio_rest
+    from realtime.tests.phone_harness import Phone
+
+    transfers: list[str] = []
+    monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: transfers.append(sid))
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
+        await session.send_turn_complete()
+
+    with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                           TWILIO_ESCALATION_NUMBER="+919800000999"):  # fmt: skip
+        phone = await Phone.dial("+919800000101")
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not heard yet
+        record = await mongo.async_db().calls.find_one({"channel": "phone"})
+        assert record is not None
+        arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+        await arjun.next_event("state")
+        await arjun.take_over()
+        chime = await phone.wait_for_event("mark", count=2, timeout=10)
+        await phone.echo_mark(chime["mark"]["name"])  # the caller heard Arjun arrive
+        await arjun.speak(tone(440, 0.5, 16_000))
+        await arjun.send({"type": "hand_back", "note": "Sorted."})  # a turn of the agent's
+        await arjun.next_event("state", mode="agent")
+
+    assert transfers == []
+    await phone.hang_up()
+    record = await wait_until_ended(record["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    await arjun.leave()
+    await phone.leave()
+
+
+async def test_an_unknown_caller_nobody_joined_is_not_offered_a_callback_we_cannot_book(
+    twilio: FakeLiveServer, settings: Any
+) -> None:
+    """A number matched to no customer can escalate, but a callback is booked to the number on
+    an account: when nobody joins in time, the agent offers to keep waiting instead."""
+    from realtime.tests.phone_harness import Phone
+
+    settings.ESCALATION_WAIT_S = 0.3
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+
+    phone = await Phone.dial("+15550009999")
+    session = await twilio.wait_for_session()
+    await session.wait_for_note()  # the greeting
+    await session.wait_for_note()  # a colleague is coming
+    after_the_wait = await session.wait_for_note(timeout=5)
+
+    assert "No colleague has been able to join yet" in after_the_wait
+    assert "schedule_callback" not in after_the_wait
+    assert "ticket" in after_the_wait  # what they can quote when they call again
+    await phone.hang_up()
     await phone.leave()
 
 

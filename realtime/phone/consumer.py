@@ -289,10 +289,9 @@ class TwilioConsumer(AudioConsumer):
             async with asyncio.timeout(TRANSFER_WAIT_S):
                 await playout.next_turn_played()
         session = self.session
-        if session is not None and session.holder is not None:
-            # A colleague joined the call from the queue meanwhile: the caller has their person.
-            log.info("twilio: call %s not transferred: %s holds it", self._call_sid,
-                     session.holder["username"])  # fmt: skip
+        if session is not None and session.with_a_colleague:
+            # A colleague joined the call meanwhile: the caller has the person they asked for.
+            log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
             return
         # Twilio ends the stream with `stop` as it moves the call, which may be before its
         # answer to us reaches us: from the request on, the stream's end is the transfer's.

@@ -434,36 +434,6 @@ async def test_without_an_escalation_number_an_escalated_call_stays_with_the_age
     await phone.leave()
 
 
-async def test_a_call_a_colleague_joined_is_not_transferred_away_from_them(
-    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
-) -> None:
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
-        await session.wait_for_tool_response()
-
-    with override_settings(
-        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
-    ):
-        phone = await Phone.dial(ASHA_PHONE)
-        await twilio.wait_for_session()
-        session = await live_phone_session()
-        async with asyncio.timeout(5):
-            while session.escalation is None:  # the ticket is live: the queue offers "Join call"
-                await asyncio.sleep(0.01)
-        session._take_over("priya", "Priya")  # Priya joins before the agent said its piece
-        chime_played = await phone.wait_for_event("mark")
-        await phone.echo_mark(chime_played["mark"]["name"])
-        await asyncio.sleep(0.3)
-
-    assert transfers == []  # Priya keeps the caller
-    assert phone.close_code is None
-    await phone.hang_up()
-    await phone.wait_closed()
-    assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
-    await phone.leave()
-
-
 async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as_transferred(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
 ) -> None:

@@ -193,6 +193,14 @@ function toolLine(event) {
   }, event.at);
 }
 
+/** A hand-back as the call's record words it: who, and their note to the agent. */
+function handedBack(event) {
+  const by = event.by || event.staff;
+  const name = !by ? "" : by === me ? "You" : who(by);
+  const said = event.note ? `: ${event.note}` : ".";
+  return name ? `${name} handed back to the agent${said}` : `Handed back to the agent${said}`;
+}
+
 function note(text, className = "note") {
   line(className, "", (li) => paragraph(li, text));
 }
@@ -361,7 +369,7 @@ function onEvent(event) {
       break;
     case "agent_changed":
       if (event.mode === "human") note(`${event.name} took over the call.`);
-      else note(event.by ? `${event.by === me ? "You" : who(event.by)} handed the call back to the agent.` : "Handed back to the agent.");
+      else note(handedBack(event));
       break;
     case "escalated":
       note(`The agent escalated: ticket ${event.ticket_id}. The customer is waiting for a colleague.`);

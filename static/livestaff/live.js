@@ -129,6 +129,10 @@
       window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
       return;
     }
+    if (!state.escalation && row.dataset.escalation) {
+      refresh(); // its ticket was resolved meanwhile: its "Join call" goes
+      return;
+    }
     row.querySelector("[data-doing]").textContent = doingText(state.doing);
     row.classList.toggle("mode-human", state.mode === "human");
     row.classList.toggle("mode-agent", state.mode !== "human");

@@ -343,7 +343,10 @@ export class Call {
         if (!captionsMention(event.ticket_id)) {
           this.captions.note(`A colleague will take over: your ticket number is ${event.ticket_id}.`);
         }
-        showMessage("info", `Escalated to a human: a colleague will follow up on ticket ${event.ticket_id}.`);
+        // A warm escalation: a colleague is fetched to join this very call, so the customer
+        // must not hang up. (When the assistant is lost instead, its notice and `ended` follow
+        // at once and say a colleague will follow up.)
+        showMessage("info", `We're asking a colleague to join this call. Please stay on the line (ticket ${event.ticket_id}).`);
         break;
       case "agent_changed":
         // A colleague took the call over (the assistant stops), or handed it back. The server

@@ -201,8 +201,11 @@ async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words
     await expect(captions).to_contain_text("You (typed) My biryani arrived cold, I want a refund")
     await expect(captions).to_contain_text("Found 2 recent orders")
     await expect(captions).to_contain_text("Refund of ₹337.50 credited to your wallet")
-    ticket = page.get_by_role("status").filter(has_text="Escalated to a human")
+    # A colleague is fetched to join this call (a warm escalation): Asha must not hang up.
+    ticket = page.get_by_role("status").filter(has_text="asking a colleague to join this call")
+    await expect(ticket).to_contain_text("Please stay on the line")
     await expect(ticket).to_contain_text("ticket TKT-")
+    await expect(ticket).not_to_contain_text("follow up")
     await expect(page.get_by_label("Type a message")).to_be_focused()
     await voice_page.screenshot("07-tools-and-escalation")
     assert (await agent.session()).texts == ["My biryani arrived cold, I want a refund"]
