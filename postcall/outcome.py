@@ -3,8 +3,9 @@
     outcome(CallFacts.from_record(call_document)) -> "resolved_refund"
 
 The first rule that applies wins, most consequential first: a call whose agent failed, or that
-went to a person, is that whatever else happened; then work left for later (a ticket, a
-callback); then what the agent settled itself (a refund, a complaint); a call cut off by a
+went to a person, is that whatever else happened; then work left for later (a callback
+booked, which is what comes next even when a ticket was opened and nobody could join in time;
+then a ticket); then what the agent settled itself (a refund, a complaint); a call cut off by a
 failure of ours settled nothing else, so its agent was unavailable; then an answer; a call where
 nobody got an answer is abandoned.
 """
@@ -126,10 +127,10 @@ def outcome(facts: CallFacts) -> Outcome:
         return Outcome.AGENT_UNAVAILABLE
     if facts.end_reason in TRANSFER_END_REASONS or facts.taken_over:
         return Outcome.TRANSFERRED
+    if facts.callback_booked:  # what comes next, even for a ticket nobody could join in time
+        return Outcome.CALLBACK_SCHEDULED
     if facts.ok("escalate_to_human"):
         return Outcome.ESCALATED
-    if facts.callback_booked:
-        return Outcome.CALLBACK_SCHEDULED
     if facts.ok("initiate_refund"):
         return Outcome.RESOLVED_REFUND
     if facts.ok("file_complaint"):
