@@ -927,7 +927,7 @@ class CallSession:
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
         self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
-        self._send(self._agent_changed())
+        self._send(self._agent_changed(), staff_only={"by": username})  # "You" on their page
         if self.channel == "phone":
             # A phone has no screen: a short chime says someone new is on the line.
             self._send_audio(instructions.JOINED_CHIME)

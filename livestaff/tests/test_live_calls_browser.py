@@ -291,6 +291,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         # Take over: Asha is told who she is talking to and hears Arjun's 1000 Hz.
         await arjun.get_by_role("button", name="Take over").click()
         await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
+        await expect(arjun.get_by_text("You took over the call.")).to_be_visible()  # his own
         await expect(customer.get_by_text("You're talking to Arjun from our support team.")
                      ).to_be_visible()  # fmt: skip
         await until(customer, "window.voiceDebug.recentAudio && "

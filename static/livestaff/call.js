@@ -368,7 +368,7 @@ function onEvent(event) {
       whisperLine(event);
       break;
     case "agent_changed":
-      if (event.mode === "human") note(`${event.name} took over the call.`);
+      if (event.mode === "human") note(`${event.by && event.by === me ? "You" : event.name} took over the call.`);
       else note(handedBack(event));
       break;
     case "escalated":
