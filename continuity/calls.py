@@ -68,6 +68,7 @@ class StoredCall:
     sizes: dict[str, int] = field(default_factory=dict)
     # What the caller was told as we ended the call (a phone caller hears it from Twilio).
     farewell: str = ""
+    end_reason: str = ""
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -86,13 +87,14 @@ class StoredCall:
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
             said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
             farewell=str(doc.get("farewell") or ""),
+            end_reason=str(doc.get("end_reason") or ""),
         )
 
 
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
-    "mode": 1, "holder": 1, "farewell": 1,
+    "mode": 1, "holder": 1, "farewell": 1, "end_reason": 1,
 }  # fmt: skip
 
 

@@ -35,6 +35,10 @@ AGENT_UNAVAILABLE_SAY = (
 DATABASE_UNAVAILABLE_SAY = (
     "Sorry, we can't reach our records right now. Please call again in a few minutes."
 )
+# A call cut off by a failure of ours, which had no chance to say so itself.
+SERVER_ERROR_SAY = (
+    "Sorry, something went wrong on our side and the call has ended. Please call us again."
+)
 CALLBACK_NOT_CONNECTED_SAY = (
     "Sorry, we could not connect you to our support team. Please call us if you still need help."
 )
@@ -72,6 +76,8 @@ async def _farewell(request: HttpRequest) -> str | None:
         await CallSession.settled(call_sid=call_sid)
         stored = await stored_calls.find_call(call_sid=call_sid)
         if stored is not None and stored.ended:
+            if not stored.farewell and stored.end_reason == "server_error":
+                return SERVER_ERROR_SAY
             return stored.farewell
         if stored is None and request.POST.get("Direction", "").startswith("outbound"):
             # A callback we dialled whose stream found no callback to join (Twilio asks here

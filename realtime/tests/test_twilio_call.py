@@ -26,6 +26,7 @@ from django.test import override_settings
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
 from realtime.phone import keypad, twilio_rest
+from realtime.phone.views import SERVER_ERROR_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
     AUTH_TOKEN,
@@ -632,4 +633,32 @@ async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
     assert await mongo.async_db().refunds.count_documents({}) == 0
     await phone.hang_up()
     await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_call_cut_off_by_a_failure_of_ours_tells_the_caller_so(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realtime.phone.consumer import TwilioConsumer
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Hello")
+
+    original = TwilioConsumer.deliver
+
+    async def deliver(self: TwilioConsumer, item: Any) -> None:
+        if type(item).__name__ == "Transcript":
+            raise RuntimeError("a bug on the way to the caller")
+        await original(self, item)
+
+    monkeypatch.setattr(TwilioConsumer, "deliver", deliver)
+    phone = await Phone.dial(ASHA_PHONE)
+
+    await phone.wait_closed(timeout=5)
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "server_error"
+    # Twilio asks what next as the stream closes: not a silent hang-up.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)
+    assert said_then_hung_up(twiml) == SERVER_ERROR_SAY
     await phone.leave()
