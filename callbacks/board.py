@@ -2,6 +2,7 @@
 has passed, still to be closed), grouped by the customer's local day, earliest first.
 
 `group` is pure (callbacks, names and a clock in, rows out); `board` reads the database.
+`of_ticket` is a ticket's callbacks, as its page shows them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,27 @@ def board(now: datetime, username: str, hours: Hours) -> list[Day]:
     ids = {callback.customer_id for callback in callbacks}
     names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
     return group(callbacks, names, now, username, hours)
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A callback as a ticket's page shows it: "Mon 7 Dec, 14:00–14:30", its status, who."""
+
+    callback_id: str
+    when: str  # local, with the day
+    status: str
+    assignee: str
+
+
+def of_ticket(ticket_id: str, now: datetime, hours: Hours) -> list[Booked]:
+    """The callbacks booked for ticket `ticket_id` (in the call of its escalation, when
+    nobody could join in time), earliest first."""
+    booked = []
+    for callback in Callback.objects.filter(ticket_id=ticket_id).order_by("slot_start"):
+        row = _row(callback, {}, now, "", hours, dated=True)
+        booked.append(Booked(callback.callback_id, f"{row.day}, {row.time}", row.status,
+                             callback.assignee or ""))  # fmt: skip
+    return booked
 
 
 def group(

@@ -69,6 +69,8 @@ class Callback(models.Model):
             # By id: the unique index is partial, which SecantusDB's planner does not use for
             # equality (as orders.order_id).
             models.Index(fields=["callback_id"], name="callbacks_callback_id"),
+            # A ticket's callbacks, on its page.
+            models.Index(fields=["ticket_id"], name="callbacks_ticket"),
         ]
 
     def __str__(self) -> str:

@@ -7,17 +7,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import connections
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from callbacks import desk
 from callbacks.models import Callback
 from callbacks.slots import Hours
-from callbacks.tests.conftest import client_for, make_callback, make_user, today_at
+from callbacks.tests.conftest import client_for, make_callback, make_user, slot, today_at
 from support import mongo
-from support.models import Customer
+from support.models import Customer, Escalation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -326,3 +327,22 @@ def test_the_admin_finds_a_callback_by_id_or_by_customer_and_names_them(
 
     assert [c.callback_id for c in listing.context["cl"].result_list] == ["CBK-ASHA01"]
     assert "Asha Verma" in listing.content.decode()  # a name, not user id 101
+
+
+def test_a_tickets_page_shows_the_callback_booked_for_it(
+    asha: Customer, meera: User, staff_groups: Any
+) -> None:
+    # Nobody could join the call in time: the agent booked a callback on the ticket.
+    Escalation.objects.create(ticket_id="TKT-CB1", customer=asha, reason="Wants a person",
+                              call_id="CALL-1")  # fmt: skip
+    make_callback(asha, slot(days_ahead=2, hour=14, minute=0), ticket_id="TKT-CB1",
+                  callback_id="CBK-T1")
+    page = reverse("staff:ticket", args=["TKT-CB1"])
+    reader = User.objects.create_user("tara", is_staff=True)  # may read tickets, not callbacks
+    reader.user_permissions.add(Permission.objects.get(codename="view_escalation"))
+
+    shown = client_for(meera).get(page).content.decode()
+    hidden = client_for(reader).get(page)
+
+    assert "CBK-T1" in shown and "14:00–14:30 · Scheduled" in shown
+    assert hidden.status_code == 200 and "CBK-T1" not in hidden.content.decode()

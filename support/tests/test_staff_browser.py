@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +22,12 @@ import pytest
 import pytest_asyncio
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from websockets.asyncio.client import connect
 
+from callbacks.models import Callback
+from callbacks.slots import Hours, local_date
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from support import mongo
 from support.models import Customer, Escalation
@@ -208,6 +212,19 @@ async def _escalated(call: Any) -> str:
     raise AssertionError("the call ended without an escalation")
 
 
+def a_callback_for(ticket: Escalation) -> None:
+    """A callback booked on `ticket` for its customer, two days from now at 15:00 local."""
+    hours = Hours.from_settings()
+    day = local_date(timezone.now(), hours.zone) + dt.timedelta(days=2)
+    start = dt.datetime.combine(day, dt.time(15), tzinfo=hours.zone).astimezone(dt.UTC)
+    assert ticket.customer_id is not None
+    customer = Customer.objects.get(user_id=ticket.customer_id)
+    Callback.objects.create(
+        callback_id="CBK-TICKET1", customer=customer, phone=customer.phone, slot_start=start,
+        local_date=day.isoformat(), seat=9, reason=ticket.reason, ticket_id=ticket.ticket_id,
+    )  # fmt: skip
+
+
 def a_call(outcome: str) -> str:
     """The id of a demo call with this outcome."""
     call = mongo.sync_db().calls.find_one({"outcome": outcome}, {"call_id": 1})
@@ -352,9 +369,12 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
         lambda: Escalation.objects.exclude(order_id=None).exclude(call_id="").first()
     )
     assert ticket is not None
+    # Nobody could join its call in time: the agent booked a callback on it.
+    await asyncio.to_thread(a_callback_for, ticket)
     await meera.open(f"/staff/tickets/{ticket.ticket_id}/")
     await expect(page.locator(".briefing")).to_contain_text(ticket.order_id or "")
     await expect(page.locator(".briefing")).to_contain_text("Agent did")
+    await expect(page.locator(".briefing")).to_contain_text("CBK-TICKET1")
     await meera.shoot("12-ticket")
 
 

@@ -8,9 +8,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from callbacks import board as callback_board
+from callbacks.slots import Hours
+from callbacks.views import VIEW_CALLBACKS
 from livestaff.board import with_briefings
 from livestaff.protocol import MONITOR, TAKE_OVER
 from support import escalations
@@ -65,6 +69,10 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
         "title": f"Ticket {found.ticket_id}",
         # The call holds the customer's own words: it needs the calls permission too.
         "ctx": ticket_page(found, may_see_calls=may(request, VIEW_CALLS)),
+        # Booked when nobody could join the call in time: what comes next for the customer.
+        "callbacks": (callback_board.of_ticket(found.ticket_id, timezone.now(),
+                                               Hours.from_settings())
+                      if may(request, VIEW_CALLBACKS) else []),  # fmt: skip
         "can_change": may(request, CHANGE_TICKETS),
         "assign_form": AssignForm(initial={"assignee": found.assignee}),
         "note_form": NoteForm(),
