@@ -6,7 +6,8 @@ reaches the call again. A call whose holder left meanwhile goes back to the agen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -30,29 +31,47 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_DOWN_S = 3.0
 
 
+async def asha_and_arjuns_cookie() -> str:
+    """Asha, a customer; Arjun, a lead, signed in: his session cookie."""
+    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
+    return await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+
+
+async def held_by_arjun(worker: DaphneServer, cookie: str) -> tuple[Page, StaffSocket]:
+    """Asha's call on `worker`, and Arjun's live call page, which has taken it over."""
+    page = await Page.open(worker)
+    staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
+    await staff.event("state", mode="agent")
+    await staff.send({"type": "take_over"})
+    await staff.event("state", mode="human", staff="arjun")
+    return page, staff
+
+
+@contextlib.asynccontextmanager
+async def redis_away(redis_server: LocalRedis) -> AsyncIterator[None]:
+    """Redis stopped for the block, then started again, empty, on its port."""
+    port = redis_server.port
+    await asyncio.to_thread(redis_server.stop)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(redis_server.start, port=port)
+
+
 async def test_a_lead_holding_a_call_through_a_redis_restart_catches_up_and_hands_back(
     daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
 ) -> None:
-    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
-    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    cookie = await asha_and_arjuns_cookie()
     async with FakeLiveServer() as live:
         (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
-        page = await Page.open(worker)
-        since = quote(datetime.now(UTC).isoformat())  # when Arjun's page was painted
-        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
-        await staff.event("state", mode="agent")
-        await staff.send({"type": "take_over"})
-        await staff.event("state", mode="human", staff="arjun")
+        page, staff = await held_by_arjun(worker, cookie)
+        since = quote(datetime.now(UTC).isoformat())  # what Arjun's page has seen
         await page.next_event("agent_changed")
 
         # Redis restarts; meanwhile Asha types, which Arjun's page cannot hear.
-        port = redis_server.port
-        await asyncio.to_thread(redis_server.stop)
-        try:
+        async with redis_away(redis_server):
             await page.send({"type": "text", "text": "Hello? Is anyone there?"})
             await asyncio.sleep(REDIS_DOWN_S)
-        finally:
-            await asyncio.to_thread(redis_server.start, port=port)
         # The page stayed open through the outage; once Redis is back it is told it missed
         # messages, and comes back as the page does (it held the call from here).
         missed = await staff.closed()
@@ -93,8 +112,7 @@ async def until_the_page_joined_again(redis_server: LocalRedis, group: str) -> N
 async def test_the_live_calls_page_hears_of_new_calls_after_a_redis_restart(
     daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
 ) -> None:
-    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
-    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    cookie = await asha_and_arjuns_cookie()
     async with FakeLiveServer() as live:
         (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
         board = await StaffSocket.open(worker, "/ws/staff/live", cookie)
@@ -116,23 +134,14 @@ async def test_the_live_calls_page_hears_of_new_calls_after_a_redis_restart(
 async def test_a_hand_back_while_redis_is_down_is_said_not_to_reach_the_call_and_works_after(
     daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
 ) -> None:
-    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
-    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    cookie = await asha_and_arjuns_cookie()
     async with FakeLiveServer() as live:
         (worker,) = await asyncio.to_thread(daphne_workers, 1, gemini_live_url=live.url)
-        page = await Page.open(worker)
-        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
-        await staff.event("state", mode="agent")
-        await staff.send({"type": "take_over"})
-        await staff.event("state", mode="human", staff="arjun")
+        page, staff = await held_by_arjun(worker, cookie)
 
-        port = redis_server.port
-        await asyncio.to_thread(redis_server.stop)
-        try:
+        async with redis_away(redis_server):
             await staff.send({"type": "hand_back", "note": "Refund agreed."})
             refused = await staff.event("error")
-        finally:
-            await asyncio.to_thread(redis_server.start, port=port)
         assert await staff.closed() == MISSED  # to catch up: it comes back, still holding
         back = await StaffSocket.open(
             worker, f"/ws/staff/calls/{page.call_id}?holding=1", cookie
@@ -165,27 +174,18 @@ async def staff_events_once_ended(call_id: str) -> list[str]:
 async def test_a_call_whose_holder_left_while_redis_was_down_goes_back_to_the_agent(
     daphne_workers: Callable[..., list[DaphneServer]], redis_server: LocalRedis
 ) -> None:
-    await Customer.objects.acreate(user_id=101, name="Asha Verma", phone="+919800000101")
-    cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
+    cookie = await asha_and_arjuns_cookie()
     async with FakeLiveServer() as live:
         (worker,) = await asyncio.to_thread(
             daphne_workers, 1, gemini_live_url=live.url, env={"STAFF_HOLD_GRACE_S": "1"}
         )
-        page = await Page.open(worker)
-        staff = await StaffSocket.open(worker, f"/ws/staff/calls/{page.call_id}", cookie)
-        await staff.event("state", mode="agent")
-        await staff.send({"type": "take_over"})
-        await staff.event("state", mode="human", staff="arjun")
+        page, staff = await held_by_arjun(worker, cookie)
         await page.next_event("agent_changed")
 
         # Arjun closes his page while Redis is down: the call cannot hear that it closed.
-        port = redis_server.port
-        await asyncio.to_thread(redis_server.stop)
-        try:
+        async with redis_away(redis_server):
             await staff.close()
             await asyncio.sleep(2)
-        finally:
-            await asyncio.to_thread(redis_server.start, port=port)
         await page.wait_for(
             lambda: {"type": "agent_changed", "mode": "agent"} in page.events,
             "the call back with the agent", 30,
