@@ -344,6 +344,14 @@ async def test_malformed_frames_are_ignored_and_the_call_goes_on(
     await phone.leave()
 
 
+async def escalates_and_says_so(session: FakeSession) -> None:
+    """The agent escalates, then says so (a tenth of a second) and ends its turn."""
+    await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+    await session.wait_for_tool_response()
+    await session.send_audio(bytes(4800))
+    await session.send_turn_complete()
+
+
 async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
     twilio: FakeLiveServer, asha: Customer, agent_speech: bytes, transfers: list[tuple[str, str]]
 ) -> None:
@@ -390,12 +398,7 @@ async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_tr
 
     monkeypatch.setattr(twilio_rest, "update_call", update_call)
 
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(4800))
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     with override_settings(
         TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
@@ -416,12 +419,7 @@ async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_tr
 async def test_without_an_escalation_number_an_escalated_call_stays_with_the_agent(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
 ) -> None:
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(4800))
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     phone = await Phone.dial(ASHA_PHONE)
     mark = await phone.wait_for_event("mark", timeout=10)
@@ -438,12 +436,7 @@ async def test_without_an_escalation_number_an_escalated_call_stays_with_the_age
 async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as_transferred(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
 ) -> None:
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(4800))
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     with override_settings(
         TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
