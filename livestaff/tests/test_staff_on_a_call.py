@@ -1257,10 +1257,11 @@ def twilio(live: FakeLiveServer) -> Any:
         yield live
 
 
-async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
-    asha: Customer, twilio: FakeLiveServer
-) -> None:
-    from realtime.audio import ulaw_decode, ulaw_encode
+async def a_phone_call_arjun_took_over(
+    twilio: FakeLiveServer,
+) -> tuple[Any, FakeSession, str, StaffPage]:
+    """Asha calls from her phone and Arjun takes the call over: her phone, the model's
+    session, the call id and Arjun's page."""
     from realtime.tests.phone_harness import Phone
 
     phone = await Phone.dial("+919800000101")
@@ -1270,6 +1271,15 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
     await arjun.next_event("state")
     await arjun.take_over()
+    return phone, session, str(record["call_id"]), arjun
+
+
+async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
+    asha: Customer, twilio: FakeLiveServer
+) -> None:
+    from realtime.audio import ulaw_decode, ulaw_encode
+
+    phone, session, _, arjun = await a_phone_call_arjun_took_over(twilio)
     await arjun.send({"type": "listen"})
     await arjun.next_event("state", listeners=["arjun"])
 
@@ -1290,21 +1300,13 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
 async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
     asha: Customer, twilio: FakeLiveServer
 ) -> None:
-    from realtime.tests.phone_harness import Phone
-
-    phone = await Phone.dial("+919800000101")
-    model = await twilio.wait_for_session()
-    record = await mongo.async_db().calls.find_one({"channel": "phone"})
-    assert record is not None
-    arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
+    phone, model, call_id, arjun = await a_phone_call_arjun_took_over(twilio)
 
     await phone.hang_up()
 
     assert await arjun.next_event("ended") == {"type": "ended", "reason": "caller_hung_up"}
     assert await phone.wait_closed() == 1000
-    ended = await wait_until_ended(record["call_id"])
+    ended = await wait_until_ended(call_id)
     assert ended["end_reason"] == "caller_hung_up"
     assert [(e["kind"], e["staff"]) for e in ended["staff_events"]] == [("take_over", "arjun")]
     await model.wait_closed()  # the model's session is closed too
