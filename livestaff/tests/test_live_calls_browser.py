@@ -421,6 +421,45 @@ async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
+async def test_a_live_view_open_on_an_escalation_says_so_when_its_ticket_is_resolved(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    customer_browser, staff_browser = browsers
+    problems: list[str] = []
+    _, customer = await person(customer_browser, server, PHONE, problems)
+    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    try:
+        await calls_and_is_escalated(customer, server)
+        call_id, _ = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        briefing = arjun.locator("[data-briefing]")
+        await expect(briefing).to_contain_text("Waiting for a colleague")
+
+        # Kavya resolves the ticket (sorted another way) while Arjun watches.
+        ticket = await asyncio.to_thread(
+            lambda: sync_db().escalations.find_one({"call_id": call_id})
+        )
+        assert ticket is not None
+        _, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
+        await kavya.goto(f"{server.url}/staff/tickets/{ticket['ticket_id']}/")
+        await kavya.get_by_label("Resolution note").fill("Refunded by phone already.")
+        await kavya.get_by_role("button", name="Resolve").click()
+        await expect(kavya.get_by_text("resolved", exact=False).first).to_be_visible()
+
+        await expect(briefing).to_contain_text("Ticket resolved: nobody needs to join")
+        await expect(briefing.get_by_text("Waiting for a colleague")).to_be_hidden()
+        await shots(arjun, "14-live-call-ticket-resolved", widths=(DESK,))
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 # Run on the live call view as it finishes parsing (readyState "interactive" comes before
 # deferred and module scripts run): the painting loses the agent's turn with `words`, and
 # says it was read just before that turn was written.

@@ -238,7 +238,10 @@ function onState(next) {
   ui.staff.textContent = parts.join(" · ") || "Nobody";
   ui.staff.classList.toggle("quiet", !parts.length);
   root.dataset.mode = next.mode;
-  if (next.mode === "human") window.StaffLive.markJoined(root.querySelector("[data-briefing]"), holder && who(holder));
+  const briefing = root.querySelector("[data-briefing]");
+  if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && who(holder));
+  // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
+  if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
   root.dataset.holder = holder || "";
   setControls();
