@@ -655,3 +655,37 @@ async def test_a_call_cut_off_by_a_failure_of_ours_tells_the_caller_so(
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
     assert said_then_hung_up(twiml) == SERVER_ERROR_SAY
     await phone.leave()
+
+
+async def test_a_caller_verifying_as_the_call_moves_is_verified_in_the_next_process(
+    twilio: FakeLiveServer, asha: Customer, ashas_order: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verify = HeldTool(monkeypatch, "verify_caller", {"ok": True, "verified": True})
+    phone = await Phone.dial(ASHA_PHONE)
+    first = await twilio.wait_for_session()
+    await first.send_tool_call([{"name": "verify_caller", "args": {"amount": "337.50"}}])
+    await verify.started.wait()
+    carrying = CallSession.here((await latest_phone_call())["call_id"])
+    assert carrying is not None
+
+    # The process lets the call go while the check runs: the stream closes at once, and
+    # Twilio streams anew to the next process; the check finishes in the one it left.
+    releasing = asyncio.create_task(carrying.release())
+    await phone.wait_closed(timeout=2)
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    second = await twilio.wait_for_session(1)
+    verify.released.set()
+    await releasing
+
+    told = await second.wait_for_note()
+    while "verify_caller" not in told:  # after what the next model is told on joining
+        told = await second.wait_for_note()
+    await second.send_tool_call([{"name": "get_user_profile"}])
+    profile = (await second.wait_for_tool_response())["response"]
+
+    assert '"verified": true' in told
+    assert profile["ok"] is True and profile["verified"] is True  # not asked again
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+    await phone.leave()
