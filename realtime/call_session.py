@@ -770,9 +770,8 @@ class CallSession:
                 self._holder_says_holding(reply_to, username)
             return
         if self._closing:
-            # The same words as a page's own (livestaff/consumers.py) while the call moves.
-            self._refuse(reply_to, "not_live", "This call is reconnecting; try again in a "
-                         "moment." if self.released else "This call has ended.")
+            self._refuse(reply_to, "not_live", staff_protocol.RECONNECTING_MESSAGE
+                         if self.released else "This call has ended.")  # fmt: skip
             return
         match kind:
             case "watch":
