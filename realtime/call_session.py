@@ -502,7 +502,7 @@ class CallSession:
     async def _hand_over_tools(self) -> None:
         """Tools still running when the call moved finish here, after the call has gone (the
         model that asked is closed, and the next process's model resumed from before the
-        ask): their results go to the process carrying the call now (`_carry_on_tool`)."""
+        ask): their results go to the process carrying the call now (`_take_handed_over`)."""
         await self._tools.drain()
         finished, self._finished_after_release = self._finished_after_release, []
         if not finished:
