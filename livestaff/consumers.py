@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 NOT_LIVE = 4410
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
-# An action while no process carries the call: its page or phone stream is coming back.
-RECONNECTING_MESSAGE = "This call is reconnecting; try again in a moment."
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # A page's actions (whispers, listen...): a person clicks and types far slower; a script
 # flooding the model with whispers, or the call's audit with events, is refused.
@@ -157,7 +155,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         }  # fmt: skip
         if carrier is None:
             await self.send(text_data=protocol.error("not_live", (
-                RECONNECTING_MESSAGE if self._between else "This call is not live."
+                protocol.RECONNECTING_MESSAGE if self._between else "This call is not live."
             )))  # fmt: skip
             return False
         if not await send_to_channel(carrier, message):
@@ -249,7 +247,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             self.taking_over = False
         elif kind == "listen":
             self.listening = False
-        await self.send(text_data=protocol.error("not_live", RECONNECTING_MESSAGE))
+        await self.send(text_data=protocol.error("not_live", protocol.RECONNECTING_MESSAGE))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
         for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)

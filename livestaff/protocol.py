@@ -36,6 +36,10 @@ CUSTOMER, AGENT, HUMAN = b"C", b"A", b"H"
 HOLDING_EVERY_S = 5.0
 HOLDER_SILENT_S = 3 * HOLDING_EVERY_S
 
+# An action while the call moves (no process carries it just now, or the one asked has just
+# let go of it): said alike whichever side answers (livestaff/consumers.py, the call).
+RECONNECTING_MESSAGE = "This call is reconnecting; try again in a moment."
+
 # What each action needs: the contract's two permissions.
 MONITOR = "support.monitor_call"
 TAKE_OVER = "support.take_over_call"

@@ -502,7 +502,7 @@ class CallSession:
     async def _hand_over_tools(self) -> None:
         """Tools still running when the call moved finish here, after the call has gone (the
         model that asked is closed, and the next process's model resumed from before the
-        ask): their results go to the process carrying the call now (`_carry_on_tool`)."""
+        ask): their results go to the process carrying the call now (`_take_handed_over`)."""
         await self._tools.drain()
         finished, self._finished_after_release = self._finished_after_release, []
         if not finished:
@@ -770,9 +770,8 @@ class CallSession:
                 self._holder_says_holding(reply_to, username)
             return
         if self._closing:
-            # The same words as a page's own (livestaff/consumers.py) while the call moves.
-            self._refuse(reply_to, "not_live", "This call is reconnecting; try again in a "
-                         "moment." if self.released else "This call has ended.")
+            self._refuse(reply_to, "not_live", staff_protocol.RECONNECTING_MESSAGE
+                         if self.released else "This call has ended.")  # fmt: skip
             return
         match kind:
             case "watch":

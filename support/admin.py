@@ -31,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from support import complaints, escalations
+from support.customers import MAX_USER_ID
 from support.importer.parsing import normalize_phone
 from support.models import (
     DELIVERED_STATUSES,
@@ -216,7 +217,7 @@ class CustomerForm(forms.ModelForm):
     Twilio sends (E.164), so the number is stored that way and belongs to one customer."""
 
     phone = forms.CharField(max_length=32, help_text="With its country code: +91 98123 45678")
-    user_id = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    user_id = forms.IntegerField(min_value=1, max_value=MAX_USER_ID)
 
     class Meta:
         model = Customer

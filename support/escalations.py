@@ -189,9 +189,10 @@ async def open_escalation(
 ) -> str:
     """Open a ticket for the staff queue, tell every open queue page, answer its ticket_id.
 
-    `origin` says who opened it: "agent" (the model's escalate_to_human) or
-    AGENT_UNAVAILABLE (the bridge, when the model is gone), which reuses an open ticket of
-    the same customer from the last REUSE_WINDOW instead of opening another. With
+    `origin` says who opened it: "agent" (the model's escalate_to_human: a warm escalation,
+    `live` while its call is up), AGENT_UNAVAILABLE (the bridge, when the model is gone), which
+    reuses an open ticket of the same customer from the last REUSE_WINDOW instead of opening
+    another, or support.refunds' REFUND_UNCONFIRMED (a refund whose outcome is unknown). With
     `announce` False the caller announces it later (support.events.announce_escalation).
     A call has one warm escalation: the agent asking again while its call waits for a
     colleague answers that ticket, with the new reason as a note and the higher priority.

@@ -254,11 +254,12 @@ async def _made_anyway(
     check = asyncio.create_task(_find_refund(db, record, wallet), context=contextvars.Context())
     try:
         balance = await check
+        then: object = "not found"
     except PyMongoError as check_error:
-        balance, error = None, check_error
+        balance, then = None, check_error
     if balance is None:
-        log.error("refund %s of %s: outcome unknown (%r); a ticket will ask staff to check",
-                  record["refund_id"], record["order_id"], error)  # fmt: skip
+        log.error("refund %s of %s: outcome unknown (%r, then %r); a ticket will ask staff to "
+                  "check", record["refund_id"], record["order_id"], error, then)  # fmt: skip
         follow_up = asyncio.create_task(
             _follow_up(db, record, wallet), name=f"follow up {record['refund_id']}",
             context=contextvars.Context(),

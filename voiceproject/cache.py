@@ -12,7 +12,7 @@ at most every LOG_EVERY_S), and the database answers.
     cache_or_miss.set(key, figures, 300)    # skipped while Redis is away
 
 What counts in the cache (the login throttle, "alive" marks of processes) uses the cache
-itself and decides what a failure (CACHE_AWAY) means there.
+itself and decides what a failure (voiceproject.messaging.REDIS_AWAY) means there.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.cache import cache
-from redis.exceptions import RedisError
+
+from voiceproject.messaging import REDIS_AWAY
 
 log = logging.getLogger(__name__)
 
 LOG_EVERY_S = 10.0
-# What a cache call fails with while Redis is away (a stalled one times out).
-CACHE_AWAY = (RedisError, OSError, TimeoutError)
 
 
 class CacheOrMiss:
@@ -43,59 +42,59 @@ class CacheOrMiss:
     def get(self, key: str, default: Any = None) -> Any:
         try:
             return self._cache.get(key, default)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("read", error)
             return default
 
     async def aget(self, key: str, default: Any = None) -> Any:
         try:
             return await self._cache.aget(key, default)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("read", error)
             return default
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         try:
             return dict(self._cache.get_many(keys))
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("read", error)
             return {}
 
     def __contains__(self, key: str) -> bool:
         try:
             return key in self._cache
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("read", error)
             return False
 
     def set(self, key: str, value: Any, timeout: Any) -> None:
         try:
             self._cache.set(key, value, timeout)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("write", error)
 
     async def aset(self, key: str, value: Any, timeout: Any) -> None:
         try:
             await self._cache.aset(key, value, timeout)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("write", error)
 
     def set_many(self, values: dict[str, Any], timeout: Any) -> None:
         try:
             self._cache.set_many(values, timeout)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("write", error)
 
     def delete(self, key: str) -> None:
         try:
             self._cache.delete(key)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("delete", error)
 
     async def adelete(self, key: str) -> None:
         try:
             await self._cache.adelete(key)
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             self._away("delete", error)
 
     def __repr__(self) -> str:

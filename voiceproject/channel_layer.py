@@ -29,7 +29,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
-from redis.exceptions import RedisError
+
+from voiceproject.messaging import REDIS_AWAY
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,6 @@ FIRST_RETRY_S, MAX_RETRY_S = 0.1, 2.0
 # its pages are back in it is lost, so they must be back within moments.
 JOIN_AGAIN_EVERY_S = 0.25
 LOG_EVERY_S = 10.0
-
-# What a receive or a join fails with while Redis is away (a stalled read times out).
-_AWAY = (RedisError, OSError, TimeoutError)
 
 
 class SteadyRedisChannelLayer(RedisChannelLayer):
@@ -58,7 +56,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         while True:
             try:
                 return dict(await super().receive(channel))
-            except _AWAY as error:
+            except REDIS_AWAY as error:
                 self._away(error)
             await asyncio.sleep(wait)
             wait = min(wait * 2, MAX_RETRY_S)
@@ -73,7 +71,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         self._memberships.discard((group, channel))
         try:
             await super().group_discard(group, channel)
-        except _AWAY as error:
+        except REDIS_AWAY as error:
             self._leaving.add((group, channel))
             self._away(error)
 
@@ -100,7 +98,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                 for group, channel in list(self._leaving):
                     await super().group_discard(group, channel)
                     self._leaving.discard((group, channel))
-            except _AWAY:
+            except REDIS_AWAY:
                 continue
             self.outages_over += 1
             log.info("channel layer: Redis answers again; %d group membership(s) renewed",

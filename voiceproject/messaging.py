@@ -43,8 +43,12 @@ FIRST_BACKOFF_S = 0.05
 LOG_EVERY_S = 10.0
 TARGETS_KEPT = 1_000  # beyond this, targets not logged in the last LOG_EVERY_S are forgotten
 
+# What a call to Redis fails with while it is away (restarting, failing over, or stalled: a
+# stalled one times out). The channel layer (voiceproject/channel_layer.py) and the cache
+# (voiceproject/cache.py) wait it out or answer without it on these.
+REDIS_AWAY = (RedisError, OSError, TimeoutError)
 # What a send can fail with that is the layer's or Redis's trouble, not the caller's bug.
-_UNDELIVERABLE = (ChannelFull, RedisError, OSError, TimeoutError)
+_UNDELIVERABLE = (ChannelFull, *REDIS_AWAY)
 
 
 class _DropLog:

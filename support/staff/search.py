@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from support.customers import MAX_USER_ID
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
 from support.mongo import sync_db
 from support.name_keys import MAX_KEY, MIN_KEY, matches, words
@@ -24,7 +25,6 @@ from support.staff.people import PERSON_FIELDS
 MAX_CUSTOMERS = 50
 MAX_CANDIDATES = 5000  # customers sharing the longest word typed, checked for the others
 MAX_TERM = 100
-MAX_USER_ID = 2**63 - 1  # what MongoDB holds as an integer
 _PHONE_CHARS = re.compile(r"^[\d\s()+.-]+$")
 _ID_CHARS = re.compile(r"^[\w/.-]{1,64}$")
 

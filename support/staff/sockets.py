@@ -21,9 +21,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
 
 from voiceproject.channel_layer import outages_over
+from voiceproject.messaging import REDIS_AWAY
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class PermissionWatch:
             if self._rejoin is not None and rechecks % REJOIN_EVERY == 0:
                 try:
                     await self._rejoin()
-                except (RedisError, OSError) as error:  # Redis away: next time
+                except REDIS_AWAY as error:  # Redis away: next time
                     log.warning("a staff socket could not join its groups again: %r", error)
             try:
                 now = await staff_permissions(self._user, self._perms, fresh=True)

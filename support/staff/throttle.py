@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from voiceproject.cache import CACHE_AWAY
+from voiceproject.messaging import REDIS_AWAY
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
             if is_locked(username, address):
                 record_refusal(address)
                 raise ValidationError(LOCKED_MESSAGE, code="throttled")
-        except CACHE_AWAY as error:
+        except REDIS_AWAY as error:
             # The failures cannot be counted: no password is tried meanwhile (refused, not a
             # 500), or a Redis outage would switch off the lockout.
             log.warning("login refused: the failed-login counts are unavailable (%r)", error)
@@ -121,5 +121,5 @@ def _counting(count: Callable[..., None], *args: str | None) -> None:
     """`count` the attempt; a cache gone away since the lock was checked loses only it."""
     try:
         count(*args)
-    except CACHE_AWAY as error:
+    except REDIS_AWAY as error:
         log.warning("a login attempt could not be counted (%r)", error)
