@@ -14,12 +14,14 @@ Callers (admin actions, staff views) catch `TicketError` and show its message.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from pymongo import ReturnDocument
+from pymongo.errors import PyMongoError
 
 from postcall import metrics
 from support import mongo
@@ -33,6 +35,8 @@ from support.events import (
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus, Priority
 from support.mongo import Document, sync_db
+
+log = logging.getLogger(__name__)
 
 OPEN = EscalationStatus.OPEN.value
 CLAIMED = EscalationStatus.CLAIMED.value
@@ -164,7 +168,13 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
 
 def _tell_its_call(call_id: str, ticket_id: str) -> None:
     # The call names its warm escalation on the live pages until told; wherever it is carried.
-    call = sync_db().calls.find_one({"call_id": call_id, "ended_at": None}, {"carrier": 1})
+    # The ticket is resolved already: a database error here must not say it was not.
+    try:
+        call = sync_db().calls.find_one({"call_id": call_id, "ended_at": None}, {"carrier": 1})
+    except PyMongoError as error:
+        log.warning("ticket %s resolved; could not tell its call %s: %r", ticket_id, call_id,
+                    error)  # fmt: skip
+        return
     if call is not None and call.get("carrier"):
         tell_call_ticket_resolved(str(call["carrier"]), call_id, ticket_id)
 

@@ -15,6 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from pymongo.errors import ServerSelectionTimeoutError
 
 from support import escalations
 from support.events import announce_escalation
@@ -445,3 +446,26 @@ async def test_a_queue_page_joins_its_group_again_after_the_layer_forgot_it(
 
     assert (await socket.receive_json_from(timeout=2))["ticket"]["ticket_id"] == "TKT-AGAIN1"
     await socket.disconnect()
+
+
+def test_a_ticket_resolved_while_its_call_cannot_be_looked_up_says_resolved(
+    agent: Client, priya_ticket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = sync_db()  # (the ticket names its call: call-priya-1)
+
+    class CallsAway:  # the calls cannot be read just as the ticket is resolved
+        def __getitem__(self, name: str) -> Any:
+            return db[name]
+
+        @property
+        def calls(self) -> Any:
+            raise ServerSelectionTimeoutError("the database went away")
+
+    monkeypatch.setattr(escalations, "sync_db", CallsAway)
+    agent.post("/staff/tickets/TKT-AAAAAA/claim")
+
+    response = agent.post("/staff/tickets/TKT-AAAAAA/resolve", {"note": "Sorted."}, follow=True)
+
+    assert response.status_code == 200
+    assert status_of("TKT-AAAAAA") == ("resolved", "meera")
+    assert "Ticket TKT-AAAAAA resolved." in messages_of(response)
