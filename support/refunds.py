@@ -278,6 +278,8 @@ async def _follow_up(db: AsyncDatabase[Document], record: Document, wallet: Docu
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + FOLLOW_UP_FOR_S
     while True:
+        # First a pause: a commit still on its way when the answer was lost lands meanwhile.
+        await asyncio.sleep(FOLLOW_UP_EVERY_S)
         try:
             balance = await _find_refund(db, record, wallet)
             await open_escalation(
@@ -292,7 +294,6 @@ async def _follow_up(db: AsyncDatabase[Document], record: Document, wallet: Docu
                           "unreachable (%r); check the order by hand",
                           record["refund_id"], record["order_id"], error)  # fmt: skip
                 return
-        await asyncio.sleep(FOLLOW_UP_EVERY_S)
 
 
 def _unconfirmed_reason(record: Document, *, made: bool) -> str:

@@ -20,6 +20,12 @@ pytestmark = pytest.mark.django_db
 ASHA = ToolContext(user_id=101, call_id="call-asha")
 
 
+@pytest.fixture(autouse=True)
+def prompt_follow_ups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refund of unknown outcome is looked at again after FOLLOW_UP_EVERY_S: sooner here."""
+    monkeypatch.setattr(refunds, "FOLLOW_UP_EVERY_S", 0.05)
+
+
 async def test_twenty_simultaneous_refunds_of_one_order_pay_once(
     asha: Customer, tiers: list[RefundTier]
 ) -> None:
@@ -213,7 +219,6 @@ async def test_the_ticket_waits_for_the_database_and_says_the_refund_was_made_af
 ) -> None:
     # The commit landed, but neither its answer nor the first looks for it came back.
     lose_the_acknowledgement(monkeypatch, committed=True)
-    monkeypatch.setattr(refunds, "FOLLOW_UP_EVERY_S", 0.05)
     find_refund = refunds._find_refund
     looks = 0
 
