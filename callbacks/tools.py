@@ -33,7 +33,7 @@ from callbacks.slots import (
     utc_iso,
     why_no_slots,
 )
-from support import mongo
+from support import escalations, mongo
 from support.mongo import Document
 from support.tools.registry import (
     Access,
@@ -244,7 +244,7 @@ async def _own_ticket(user_id: int, ticket_id: str | None, call_id: str) -> str 
     db = mongo.async_db()
     if ticket_id is None:
         found = await db.escalations.find_one(
-            {"call_id": call_id, "user_id": user_id, "origin": "agent",
+            {"call_id": call_id, "user_id": user_id, "origin": escalations.AGENT,
              "status": {"$ne": "resolved"}},
             {"_id": 0, "ticket_id": 1}, sort=[("created_at", -1)],
         )  # fmt: skip

@@ -1120,8 +1120,7 @@ class CallSession:
         if self.released:  # the call has moved on: its model never heard this (release)
             self._finished_after_release.append(entry)
             return
-        if entry["name"] == "verify_caller" and result.get("verified"):
-            self._record.set(verified=True)  # kept if the call moves
+        self._keep_verified(entry)
         if self._tools.running <= 1:  # this one's task is still counted
             self._now_doing("thinking")  # the model answers from the result next
         self._record.add_tool_call(entry)
@@ -1130,6 +1129,13 @@ class CallSession:
         if outcome.unheard:
             self._tell_unheard(outcome, result)
         self._tool_shown(entry)
+
+    def _keep_verified(self, entry: dict[str, Any]) -> None:
+        """A verify_caller that verified the caller (here, or in the process the call moved
+        from): the tools count them verified, and so does the record, if the call moves."""
+        if entry["name"] == "verify_caller" and entry["result"].get("verified"):
+            self._tools.ctx.verified = True
+            self._record.set(verified=True)
 
     def _tool_shown(self, entry: dict[str, Any]) -> None:
         """A finished tool call (its record entry) on the page and the staff pages."""
@@ -1157,9 +1163,7 @@ class CallSession:
                 continue
             log.info("call %s: %s finished where the call was before", self.call_id,
                      entry["name"])  # fmt: skip
-            if entry["name"] == "verify_caller" and entry["result"].get("verified"):
-                self._tools.ctx.verified = True
-                self._record.set(verified=True)
+            self._keep_verified(entry)
             self._record.add_tool_call(entry)
             self._live.send_note(instructions.tool_finished_elsewhere(entry["name"],
                                                                       entry["result"]),

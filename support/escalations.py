@@ -183,6 +183,7 @@ def _tell_its_call(call_id: str, ticket_id: str) -> None:
 
 # A call whose model link fails opens a ticket for staff; a customer whose calls keep failing
 # (or a script doing it on purpose) gets one such ticket, not one per call.
+AGENT = "agent"  # the model's escalate_to_human: a warm escalation while its call is up
 AGENT_UNAVAILABLE = "agent_unavailable"
 REUSE_WINDOW = timedelta(minutes=30)
 
@@ -194,7 +195,7 @@ async def open_escalation(
     reason: str,
     priority: str,
     order_id: str | None = None,
-    origin: str = "agent",
+    origin: str = AGENT,
     announce: bool = True,
 ) -> str:
     """Open a ticket for the staff queue, tell every open queue page, answer its ticket_id.
@@ -210,7 +211,7 @@ async def open_escalation(
     """
     db = mongo.async_db()
     now = timezone.now()
-    if origin == "agent":
+    if origin == AGENT:
         waiting = await _asked_again(call_id, reason, priority)
         if waiting is not None:
             return waiting
@@ -233,7 +234,7 @@ async def open_escalation(
         "call_id": call_id,
         "origin": origin,
         # Warm escalation (contract section 8): the call is up and a colleague can join it.
-        "live": origin == "agent",
+        "live": origin == AGENT,
         "created_at": now,
         "resolved_at": None,
     }
