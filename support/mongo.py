@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bson.codec_options import CodecOptions
 from django.db import connections
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -93,3 +95,17 @@ def failure_line(error: PyMongoError) -> str:
             "(for the embedded one, is `make run` running)?"
         )
     return f"The database refused the operation: {text}"
+
+
+# Values named per query by `find_in`: a list of a million ids in one `$in` would pass
+# MongoDB's 16 MB limit for a command (and SecantusDB slows on long `$in` lists).
+IN_BATCH = 10_000
+
+
+def find_in(
+    collection: Collection[Document], key: str, values: Iterable[Any], projection: Document
+) -> Iterator[Document]:
+    """The documents whose `key` is one of `values` (sync), IN_BATCH values a query."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), IN_BATCH):
+        yield from collection.find({key: {"$in": ordered[start : start + IN_BATCH]}}, projection)

@@ -18,6 +18,8 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from support.mongo import find_in
+
 MIN_KEY = 2
 MAX_KEY = 24
 _WORD = re.compile(r"[^\W_]+")
@@ -45,10 +47,12 @@ def matches(name: str, term_words: Iterable[str]) -> bool:
 
 def fill_name_keys(db: Any, user_ids: Iterable[int] | None = None) -> int:
     """Write `name_keys` for these customers (all of them when None); returns how many changed."""
-    query = {} if user_ids is None else {"user_id": {"$in": list(user_ids)}}
+    fields = {"name": 1, "name_keys": 1}
+    customers = (db.customers.find({}, fields) if user_ids is None
+                 else find_in(db.customers, "user_id", user_ids, fields))  # fmt: skip
     requests = [
         UpdateOne({"_id": doc["_id"]}, {"$set": {"name_keys": name_keys(doc.get("name", ""))}})
-        for doc in db.customers.find(query, {"name": 1, "name_keys": 1})
+        for doc in customers
         if doc.get("name_keys") != name_keys(doc.get("name", ""))
     ]
     if not requests:

@@ -10,7 +10,7 @@ through it too.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from support.importer.parsing import (
     SupportData,
     keys_in,
 )
+from support.mongo import find_in
 
 Document = dict[str, Any]
 
@@ -32,12 +33,12 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
     """The database records the file's keys touch (read before validating it)."""
     user_ids, phones, order_ids, refund_ids = keys_in(raw)
     customer_fields = {"user_id": 1, "phone": 1}
-    customers = [*_find_in(db.customers, "user_id", user_ids, customer_fields),
-                 *_find_in(db.customers, "phone", phones, customer_fields)]  # fmt: skip
-    orders = _find_in(db.orders, "order_id", order_ids,
-                      {"order_id": 1, "user_id": 1, "refund.refund_id": 1})  # fmt: skip
+    customers = [*find_in(db.customers, "user_id", user_ids, customer_fields),
+                 *find_in(db.customers, "phone", phones, customer_fields)]  # fmt: skip
+    orders = list(find_in(db.orders, "order_id", order_ids,
+                          {"order_id": 1, "user_id": 1, "refund.refund_id": 1}))  # fmt: skip
     refunded = [o for o in orders if o.get("refund") is not None]
-    refunds = _find_in(db.refunds, "refund_id", refund_ids, {"refund_id": 1, "order_id": 1})
+    refunds = list(find_in(db.refunds, "refund_id", refund_ids, {"refund_id": 1, "order_id": 1}))
     return Existing(
         phones_by_user={c["user_id"]: c["phone"] for c in customers if c["user_id"] in user_ids},
         users_by_phone={c["phone"]: c["user_id"] for c in customers},
@@ -45,22 +46,6 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
         order_by_refund={r["refund_id"]: r["order_id"] for r in refunds},
         user_by_order={o["order_id"]: o["user_id"] for o in orders},
     )
-
-
-# Keys looked up per query: a file of a million orders would otherwise be one query above
-# MongoDB's 16 MB limit (and SecantusDB slows on long $in lists).
-LOOKUP_BATCH = 10_000
-
-
-def _find_in(
-    collection: Any, key: str, values: Iterable[Any], projection: Document
-) -> list[Document]:
-    """The documents whose `key` is one of `values`, LOOKUP_BATCH values a query."""
-    ordered, found = sorted(values), []
-    for start in range(0, len(ordered), LOOKUP_BATCH):
-        batch = ordered[start : start + LOOKUP_BATCH]
-        found.extend(collection.find({key: {"$in": batch}}, projection))
-    return found
 
 
 @dataclass
@@ -140,7 +125,7 @@ def _bulk(db: Database[Document], collection: str, key: str,
     if only_new:
         # One query instead of a no-op upsert per record: a second seed_demo stays quick.
         values = [value for value, _ in requests]
-        present = {doc[key] for doc in _find_in(db[collection], key, values, {key: 1})}
+        present = {doc[key] for doc in find_in(db[collection], key, values, {key: 1})}
         skipped = sum(1 for value, _ in requests if value in present)
         requests = [(value, update) for value, update in requests if value not in present]
     if not requests:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from pymongo.collection import Collection
 
 from support import mongo
-from support.importer import Existing, InvalidSupportData, parse_support_data, writing
+from support.importer import Existing, InvalidSupportData, parse_support_data
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "example_support_data.json"
 
@@ -374,11 +375,21 @@ def test_what_is_no_order_id_is_refused_by_index(order_id: str) -> None:
 
 
 @pytest.mark.django_db
-def test_a_large_file_reads_what_the_database_holds_a_batch_of_keys_at_a_time(
+def test_a_large_file_reads_the_database_a_batch_of_keys_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A million keys in one $in would pass MongoDB's 16 MB query limit: batches of two here.
-    monkeypatch.setattr(writing, "LOOKUP_BATCH", 2)
+    monkeypatch.setattr(mongo, "IN_BATCH", 2)
+    asked: list[int] = []  # the length of each $in a query of the load sent
+    find = Collection.find
+
+    def counted_find(self: Collection[Any], query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        for condition in (query or {}).values():
+            if isinstance(condition, dict) and "$in" in condition:
+                asked.append(len(condition["$in"]))
+        return find(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", counted_find)
     customers = [meena(user_id=301 + n, phone=f"+91984500{301 + n:04d}") for n in range(5)]
     orders = [dosa_order(order_id=f"ORD-40{n:02d}", user_id=301 + n) for n in range(5)]
     path = write(tmp_path, {"customers": customers, "orders": [*orders, refunded_order()]})
@@ -388,6 +399,7 @@ def test_a_large_file_reads_what_the_database_holds_a_batch_of_keys_at_a_time(
     moved = [*orders[:4], dosa_order(order_id="ORD-4004", user_id=301)]
     clash = [*customers[:4], meena(user_id=399, phone=customers[4]["phone"])]
 
+    assert asked and max(asked) <= 2  # never more keys in one query than a batch
     assert "customers 0 added, 0 updated, 5 unchanged" in again
     assert "orders 0 added, 0 updated, 6 unchanged" in again
     with pytest.raises(CommandError, match=r"orders\[4\]: user_id: ORD-4004 belongs to "
