@@ -389,13 +389,10 @@ async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
     server: DaphneServer,
     browsers: tuple[Browser, Browser],
 ) -> None:
-    customer_browser, staff_browser = browsers
     problems: list[str] = []
-    _, customer = await person(customer_browser, server, PHONE, problems)
-    arjuns, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
     try:
-        await calls_and_is_escalated(customer, server)
-        call_id, said_at = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
+        customer, arjun, call_id, said_at = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
 
         # The page is painted from the record as it was just before the agent's last line
         # (as if the line came while the page loaded): its socket must bring the line. The
@@ -428,13 +425,10 @@ async def test_a_live_view_open_on_an_escalation_says_so_when_its_ticket_is_reso
     server: DaphneServer,
     browsers: tuple[Browser, Browser],
 ) -> None:
-    customer_browser, staff_browser = browsers
     problems: list[str] = []
-    _, customer = await person(customer_browser, server, PHONE, problems)
-    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
     try:
-        await calls_and_is_escalated(customer, server)
-        call_id, _ = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
+        customer, arjun, call_id, _ = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
         await arjun.goto(f"{server.url}/staff/live/{call_id}/")
         briefing = arjun.locator("[data-briefing]")
         await expect(briefing).to_contain_text("Waiting for a colleague")
@@ -444,7 +438,7 @@ async def test_a_live_view_open_on_an_escalation_says_so_when_its_ticket_is_reso
             lambda: sync_db().escalations.find_one({"call_id": call_id})
         )
         assert ticket is not None
-        _, kavya = await person(staff_browser, server, DESK, problems, cookies["kavya"])
+        _, kavya = await person(browsers[1], server, DESK, problems, cookies["kavya"])
         await kavya.goto(f"{server.url}/staff/tickets/{ticket['ticket_id']}/")
         await kavya.get_by_label("Resolution note").fill("Refunded by phone already.")
         await kavya.get_by_role("button", name="Resolve").click()
@@ -483,6 +477,18 @@ def _agents_last_line(words: str) -> tuple[str, datetime]:
             return str(call["call_id"]), line["at"]
         time.sleep(0.1)
     raise AssertionError(f"no open call's record has {words!r}")
+
+
+async def an_escalated_call(
+    browsers: tuple[Browser, Browser], server: DaphneServer, problems: list[str], cookie: str
+) -> tuple[Page, Page, str, datetime]:
+    """Asha's call, escalated, on the voice page, and a staff page signed in with `cookie`:
+    (her page, the staff page, the call id, when the agent said it is fetching a colleague)."""
+    _, customer = await person(browsers[0], server, PHONE, problems)
+    _, staff = await person(browsers[1], server, DESK, problems, cookie)
+    await calls_and_is_escalated(customer, server)
+    call_id, said_at = await asyncio.to_thread(_agents_last_line, "fetching a colleague")
+    return customer, staff, call_id, said_at
 
 
 async def calls_and_is_escalated(customer: Page, server: DaphneServer) -> None:

@@ -344,6 +344,21 @@ async def test_malformed_frames_are_ignored_and_the_call_goes_on(
     await phone.leave()
 
 
+def transferring() -> Any:
+    """Settings with which an escalated phone call is transferred to ESCALATION_NUMBER."""
+    return override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                             TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER)  # fmt: skip
+
+
+async def heard_the_agent_escalate() -> Phone:
+    """Asha calls; her phone plays the agent saying it is passing her on (see
+    escalates_and_says_so), and tells Twilio's mark back."""
+    phone = await Phone.dial(ASHA_PHONE)
+    mark = await phone.wait_for_event("mark", timeout=10)
+    await phone.echo_mark(mark["mark"]["name"])
+    return phone
+
+
 async def escalates_and_says_so(session: FakeSession) -> None:
     """The agent escalates, then says so (a tenth of a second) and ends its turn."""
     await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
@@ -364,9 +379,7 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
         await session.send_audio(agent_speech)  # "I'm passing you to a colleague..."
         await session.send_turn_complete()
 
-    with override_settings(
-        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
-    ):
+    with transferring():
         phone = await Phone.dial(ASHA_PHONE)
         mark = await phone.wait_for_event("mark", timeout=10)
         await asyncio.sleep(0.1)
@@ -400,12 +413,8 @@ async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_tr
 
     twilio.on_session(escalates_and_says_so)
 
-    with override_settings(
-        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
-    ):
-        phone = await Phone.dial(ASHA_PHONE)
-        mark = await phone.wait_for_event("mark", timeout=10)
-        await phone.echo_mark(mark["mark"]["name"])
+    with transferring():
+        phone = await heard_the_agent_escalate()
         assert await asyncio.to_thread(asked.wait, 2)
         await phone.hang_up()  # the stream's `stop` comes first
         await phone.wait_closed()
@@ -421,9 +430,7 @@ async def test_without_an_escalation_number_an_escalated_call_stays_with_the_age
 ) -> None:
     twilio.on_session(escalates_and_says_so)
 
-    phone = await Phone.dial(ASHA_PHONE)
-    mark = await phone.wait_for_event("mark", timeout=10)
-    await phone.echo_mark(mark["mark"]["name"])
+    phone = await heard_the_agent_escalate()
     await asyncio.sleep(0.2)
     assert transfers == []
     assert phone.close_code is None
@@ -438,12 +445,8 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 ) -> None:
     twilio.on_session(escalates_and_says_so)
 
-    with override_settings(
-        TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_ESCALATION_NUMBER=ESCALATION_NUMBER
-    ):
-        phone = await Phone.dial(ASHA_PHONE)
-        mark = await phone.wait_for_event("mark", timeout=10)
-        await phone.echo_mark(mark["mark"]["name"])
+    with transferring():
+        phone = await heard_the_agent_escalate()
         async with asyncio.timeout(2):
             while not transfers:
                 await asyncio.sleep(0.01)
