@@ -22,8 +22,9 @@ between them:
 - A worker that dies is started again (on a new port, which HAProxy is pointed at), after a
   pause that grows while it keeps dying young.
 - SIGHUP restarts the workers one at a time: a new process per slot, and only once it is
-  healthy is HAProxy pointed at it and the old one sent SIGTERM, which drains it (its calls
-  are told to move); the next slot waits until the old process has exited.
+  healthy is HAProxy pointed at it and, a second later (requests already sent to the old one
+  are answered as usual), the old one sent SIGTERM, which drains it (its calls are told to
+  move); the next slot waits until the old process has exited.
 - Ctrl-C or SIGTERM stops everything: the workers drain (at most VOICE_DRAIN_S), then HAProxy
   and the throwaway Redis stop. A second Ctrl-C stops at once.
 
@@ -64,6 +65,9 @@ HEALTH_POLL_S = 0.2
 YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after starting is crash-looping
 MAX_RESTART_PAUSE_S = 30.0
 STOP_MARGIN_S = 10.0  # beyond VOICE_DRAIN_S, before a worker that will not stop is killed
+# Between pointing HAProxy at a slot's new process and telling the old one to drain: requests
+# HAProxy had already sent to the old process are answered as before (not with a draining 503).
+SWAP_SETTLE_S = 1.0
 # Added to the staff workers' niceness. At 10 the kernel's scheduler gives a call worker about
 # nine times a staff worker's share of a busy core (CFS weights 1024 and 110): staff pages
 # still load, and a call's worker waiting for a core is served first
@@ -348,6 +352,7 @@ class Supervisor:
             except WorkersError as error:
                 log.error("rolling restart stopped: %s; %s keeps running", error, name)
                 return
+            await asyncio.sleep(SWAP_SETTLE_S)
             await self.retire(old)
             log.warning("worker %s restarted: pid %d on :%d", name, new.pid, new.port)
         log.warning("rolling restart done")
