@@ -565,6 +565,7 @@ async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_pla
     divya = await StaffPage.open(str(ready["call_id"]), "divya", LEAD_GROUP, "Divya")
     await arjun.next_event("state")
     await divya.send({"type": "listen"})
+    await divya.next_event("state", listeners=["divya"])  # she hears all he says from now on
     await arjun.take_over()
     await call.leave()  # the customer's page drops (the call waits for it)
 

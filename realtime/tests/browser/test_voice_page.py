@@ -149,10 +149,12 @@ async def test_barge_in_empties_the_player_at_once(
 ) -> None:
     # Long enough that a page slowed by a loaded machine still catches it playing: it is cut
     # at the barge-in, so the test takes no longer for it.
+    # The agent starts once the page is listening: a page slow to get there must not miss it.
     reply = tone(8.0)
-    customer_speaks = asyncio.Event()
+    page_listening, customer_speaks = asyncio.Event(), asyncio.Event()
 
     async def script(session: FakeSession) -> None:
+        await page_listening.wait()
         await session.send_transcript("agent", "Let me read you the whole menu, starting with")
         await session.send_audio(reply, chunk_ms=40)
         await customer_speaks.wait()
@@ -160,6 +162,7 @@ async def test_barge_in_empties_the_player_at_once(
 
     agent.script = script
     await start_call(voice_page)
+    page_listening.set()
     await voice_page.wait_for("d.player.playing && d.player.played > 4800")  # 200 ms in
     customer_speaks.set()
 
