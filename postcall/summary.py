@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pymongo.errors import PyMongoError
 
 from postcall.outcome import CallFacts, Outcome, outcome
@@ -41,15 +42,65 @@ Amounts are in rupees. Do not invent anything the call does not show.
 """
 
 
+TEXT_CHARS = 1200
+FOLLOW_UP_CHARS = 600
+
+
+def _shortened(limit: int) -> Callable[[Any], Any]:
+    """A text over `limit` characters cut at a word, with an ellipsis: a model that wrote too
+    much still wrote a summary (discarding it would pay for the same answer again)."""
+
+    def shorten(value: Any) -> Any:
+        if not isinstance(value, str) or len(value := value.strip()) <= limit:
+            return value
+        cut = value[: limit - 1]
+        at_word = cut.rsplit(maxsplit=1)[0] if " " in cut[-60:] else cut
+        return at_word.rstrip(" ,;:") + "…"
+
+    return shorten
+
+
 class CallSummary(BaseModel):
-    text: str = Field(min_length=1, max_length=1200)
+    # Whitespace alone is no summary: stripped first, then at least one character.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    text: Annotated[str, BeforeValidator(_shortened(TEXT_CHARS)),
+                    Field(min_length=1, max_length=TEXT_CHARS)]  # fmt: skip
     sentiment: Literal["negative", "neutral", "positive"]
     resolved: bool
-    follow_up: str = Field(max_length=600)
+    follow_up: Annotated[str, BeforeValidator(_shortened(FOLLOW_UP_CHARS)),
+                         Field(max_length=FOLLOW_UP_CHARS)]  # fmt: skip
+
+
+# An answer in a Markdown code block (some models add one whatever the response type).
+FENCED = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_answer(text: str | None) -> CallSummary:
+    """The model's answer as a summary. Raises ValidationError when it is not one."""
+    text = (text or "").strip()
+    if fenced := FENCED.match(text):
+        text = fenced[1]
+    return CallSummary.model_validate_json(text)
 
 
 class SummaryFailed(Exception):
-    """The model gave no usable summary; `reason` says why (for the log and the page)."""
+    """The model gave no usable summary; the message says why in words staff read on the
+    call page ("its quota or rate limit was reached (429)"); the log has the details."""
+
+
+def api_failure(code: int, status: str | None, message: str | None) -> tuple[str, bool]:
+    """What an error answer of the model's API means for staff, and whether asking again in
+    a moment can help (not for a refused key or a model that does not exist)."""
+    if code == 429:
+        return f"its quota or rate limit was reached ({code})", True
+    if code in (401, 403) or "API key" in (message or ""):
+        return f"it refused the API key ({code})", False
+    if code == 404:
+        return f"it does not know the model {settings.CALL_SUMMARY_MODEL} ({code})", False
+    if code == 408 or code >= 500:
+        return f"it was unavailable or overloaded ({code})", True
+    return f"it refused the request ({code} {status or ''})".replace(" )", ")"), False
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -110,23 +161,28 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
     reason = ""
     for attempt in range(1, ATTEMPTS + 1):
         timeout_s = min(settings.CALL_SUMMARY_TIMEOUT_S, deadline - time.monotonic())
+        again = True  # whether another attempt may do better
         try:
             async with asyncio.timeout(timeout_s):
                 response = await client.aio.models.generate_content(
                     model=settings.CALL_SUMMARY_MODEL, contents=call_text(call), config=config
                 )
-            return CallSummary.model_validate_json(response.text or "")
+            return parse_answer(response.text)
         except TimeoutError:
-            reason = f"no answer within {timeout_s:.3g} s"
+            reason = detail = f"no answer within {timeout_s:.3g} s"
         except errors.APIError as error:
-            reason = f"API error {error.code}: {error.message}"
+            # The message may be a proxy's HTML page or a paragraph: the log has some of it.
+            reason, again = api_failure(error.code, error.status, error.message)
+            detail = f"API error {error.code}: {str(error.message)[:300]}"
         except ValidationError as error:
-            reason = f"answer off the schema: {error.error_count()} problem(s)"
+            reason = "its answer was not a usable summary"
+            detail = f"answer off the schema: {error.error_count()} problem(s)"
         except Exception as error:  # the SDK's transports have errors of their own (aiohttp's
-            reason = f"unreachable: {error!r}"  # are not OSErrors): the stand-in is written
-        log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, reason)
+            reason = "it could not be reached"  # are not OSErrors): the stand-in is written
+            detail = f"unreachable: {error!r}"[:300]
+        log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, detail)
         pause = BACKOFF_S * 2 ** (attempt - 1)
-        if attempt == ATTEMPTS or deadline - time.monotonic() < pause + 1:
+        if not again or attempt == ATTEMPTS or deadline - time.monotonic() < pause + 1:
             break
         await asyncio.sleep(pause)
     raise SummaryFailed(reason)
