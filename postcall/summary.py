@@ -337,12 +337,14 @@ async def finish_pending(timeout_s: float) -> None:
         try:
             async with asyncio.timeout(STAND_IN_WAIT_S):
                 for call_id in late:
-                    await _write_stand_in(call_id, "the server stopped before the model answered")
+                    await write_stand_in(call_id, "the server stopped before the model answered")
         except (TimeoutError, PyMongoError) as error:
             log.warning("could not write the stand-in summaries: %r", error)
 
 
-async def _write_stand_in(call_id: str, reason: str) -> None:
+async def write_stand_in(call_id: str, reason: str) -> None:
+    """The one-line account, with `reason` for the model's summary missing, for the call if
+    it is ended and has no summary (idempotent: a summary written meanwhile stays)."""
     from support import mongo
 
     calls = mongo.async_db().calls
