@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import av
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
@@ -20,6 +22,7 @@ from pymongo import ReplaceOne, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
+from postcall.recording import CallRecorder
 from support import mongo
 from voiceproject.tests.asgi_client import served
 
@@ -107,6 +110,46 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert part.body == AUDIO[16380:16391]
     assert client.get(URL, headers={"Range": "bytes=999999-"}).status_code == 416
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
+
+
+def test_a_chunk_lost_from_the_database_plays_as_silence_and_the_rest_still_plays(
+    transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without it, the response ended short of its Content-Length (players stall or give up
+    on the whole recording). Ogg readers find their place again after the silence."""
+    data = bytes(range(256)) * 200  # 51,200 bytes: chunks 0 to 3
+    writer = write("CALL-1", data)
+    mongo.sync_db()["recordings.chunks"].delete_one({"files_id": writer.file_id, "n": 1})
+    client = staff(can_download=True)
+
+    whole = fetch(client, URL)
+    around = fetch(client, URL, Range="bytes=16000-33000")
+    tail = fetch(client, URL, Range="bytes=20000-")
+
+    hole = bytes(store.CHUNK_SIZE)
+    assert whole.status == 200 and whole.headers["Content-Length"] == str(len(data))
+    assert whole.body == data[:16384] + hole + data[32768:]
+    assert around.body == data[16000:16384] + hole + data[32768:33001]
+    assert tail.body == hole[20000 - 16384:] + data[32768:]
+    assert "chunk 1 is missing" in caplog.text
+
+
+async def test_a_call_over_at_once_still_has_a_recording_a_player_can_open(
+    transactional_db: Any,
+) -> None:
+    """A call hung up within its first 20 ms had a recording of no bytes at all: no Ogg
+    headers, which players report as an error rather than as an empty recording."""
+    clock = [100.0]
+    recorder = CallRecorder("CALL-1", t0=clock[0], clock=lambda: clock[0], channel="web")
+    await recorder.open()
+    await recorder.close(clock[0])
+    await mongo.close_async_client()
+
+    grid = await asyncio.to_thread(store.open_recording, "CALL-1")
+    assert grid is not None
+    with av.open(io.BytesIO(grid.read())) as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert samples <= 0.02 * 48_000  # at most one 20 ms frame, of silence
 
 
 def test_a_call_recorded_in_parts_serves_each_part_oldest_first(transactional_db: Any) -> None:
