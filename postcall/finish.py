@@ -120,6 +120,8 @@ async def finish_leftovers(now: dt.datetime) -> int:
          "summary": {"$exists": False}},
         {"_id": 0, "call_id": 1},
     )  # fmt: skip
+    # Without a model the account is all there is: no failure to note beside it.
+    reason = NEVER_WRITTEN if summary.configured() else None
     async for doc in unsummarised:
-        await summary.write_stand_in(str(doc["call_id"]), NEVER_WRITTEN)
+        await summary.write_stand_in(str(doc["call_id"]), reason)
     return finished

@@ -342,14 +342,15 @@ async def finish_pending(timeout_s: float) -> None:
             log.warning("could not write the stand-in summaries: %r", error)
 
 
-async def write_stand_in(call_id: str, reason: str) -> None:
-    """The one-line account, with `reason` for the model's summary missing, for the call if
-    it is ended and has no summary (idempotent: a summary written meanwhile stays)."""
+async def write_stand_in(call_id: str, reason: str | None) -> None:
+    """The one-line account, with `reason` for the model's summary missing (None: no model
+    is configured), for the call if it is ended and has no summary (idempotent: a summary
+    written meanwhile stays)."""
     from support import mongo
 
     calls = mongo.async_db().calls
     unsummarised = {"call_id": call_id, "ended_at": {"$ne": None}, "summary": {"$exists": False}}
     call = await calls.find_one(unsummarised)
     if call is not None:
-        stand_in = {**account(call), "error": reason}
+        stand_in = {**account(call), **({"error": reason} if reason else {})}
         await calls.update_one(unsummarised, {"$set": {"summary": stand_in}})

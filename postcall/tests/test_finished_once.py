@@ -148,10 +148,11 @@ async def test_a_call_whose_process_died_while_finishing_it_is_finished_once(
 
 
 async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
-    transactional_db: Any,
+    transactional_db: Any, settings: Any
 ) -> None:
     """Killed while the model was writing it: the account stands in, with the reason, and
     `summarize_calls --missing` asks the model again."""
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
     await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
     await add_call("CALL-2", ended_ago=dt.timedelta(seconds=20), outcome="escalated")
 
@@ -161,6 +162,20 @@ async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
     assert stand_in["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
     assert stand_in["error"] == "the server writing it stopped before it was written"
     assert "summary" not in await record("CALL-2")  # the model may still be writing it
+
+
+async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_would_be(
+    transactional_db: Any,
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
+
+    await finish.finish_leftovers(now())
+
+    assert (await record("CALL-1"))["summary"] == {
+        "text": "Escalated to a person: opened ticket TKT-CALL-1.", "sentiment": None,
+        "resolved": False, "follow_up": "A colleague should pick up ticket TKT-CALL-1.",
+        "source": "tool_results",
+    }  # fmt: skip
 
 
 # --- over the bridge ---------------------------------------------------------------------------
