@@ -98,6 +98,22 @@ def test_downloading_needs_its_own_permission(transactional_db: Any) -> None:
     assert staff(can_download=False).get(URL).status_code == 403
 
 
+def test_a_colleague_refused_a_recording_is_told_what_they_lack_and_who_can_give_it(
+    transactional_db: Any,
+) -> None:
+    """A lead sends an agent a recording's link: the agent gets a page in words, not a bare
+    "403 Forbidden"."""
+    write("CALL-1")
+    refused = staff(can_download=False).get(URL)
+
+    body = refused.content.decode()
+    assert refused.status_code == 403 and refused["Content-Type"].startswith("text/html")
+    assert "You cannot open this page" in body
+    assert "the permission “Can download and play call recordings”" in body
+    assert "A support lead can give it to you" in body
+    assert "postcall.download_recording" not in body
+
+
 def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) -> None:
     write("CALL-1")
     client = staff(can_download=True)
