@@ -73,7 +73,8 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
             log.info("call %s: not closed yet; finished once it is", call_id)
             await keep_turns(call_id, list(turns or []))
             return None
-        fields = after_call_fields(call, turns)
+        # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
+        fields = {**after_call_fields(call, turns), "finished_at": dt.datetime.now(dt.UTC)}
         # The outcome is the mark: of two finishers at once, one writes and goes on.
         done = await calls.update_one(
             {"call_id": call_id, "outcome": {"$exists": False}}, {"$set": fields}
@@ -91,9 +92,10 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
 
 # A call ended this long ago without an outcome lost whoever was finishing it (its process
 # killed between closing the record and finishing it, or the database away then); a summary
-# not written this long after the end (the model's attempts take at most a minute) never will
-# be by the process that was writing it. Calls ended before LOOK_BACK are left to
-# `summarize_calls --missing`: a sweep reads only the recent ones.
+# not written this long after the call was finished (the model's attempts take at most a
+# minute) never will be by the process that was writing it. Calls ended before LOOK_BACK are
+# left to `summarize_calls --missing`: a sweep reads only the recent ones (by `ended_at`,
+# which is indexed).
 UNFINISHED_AFTER = dt.timedelta(seconds=30)
 SUMMARY_LATE = dt.timedelta(minutes=2)
 LOOK_BACK = dt.timedelta(hours=6)
@@ -102,8 +104,9 @@ NEVER_WRITTEN = "the server writing it stopped before it was written"
 
 async def finish_leftovers(now: dt.datetime) -> int:
     """Finish the calls that ended without being finished, and write the one-line account for
-    those whose summary was never written; returns how many calls were finished. Safe to run
-    from every process at once (continuity/sweeper.py does, every few seconds)."""
+    those finished here whose summary was never written (not for calls given an outcome
+    otherwise: the demo's, or from before summaries); returns how many calls were finished.
+    Safe to run from every process at once (continuity/sweeper.py does, every few seconds)."""
     from support import mongo
 
     calls = mongo.async_db().calls
@@ -116,7 +119,7 @@ async def finish_leftovers(now: dt.datetime) -> int:
     async for doc in unfinished:
         finished += await finish_call(str(doc["call_id"])) is not None
     unsummarised = calls.find(
-        {"ended_at": {**recent, "$lt": now - SUMMARY_LATE}, "outcome": {"$exists": True},
+        {"ended_at": recent, "finished_at": {"$lt": now - SUMMARY_LATE},
          "summary": {"$exists": False}},
         {"_id": 0, "call_id": 1},
     )  # fmt: skip

@@ -153,21 +153,29 @@ async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
     """Killed while the model was writing it: the account stands in, with the reason, and
     `summarize_calls --missing` asks the model again."""
     settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
-    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
-    await add_call("CALL-2", ended_ago=dt.timedelta(seconds=20), outcome="escalated")
+    minutes_ago = [now() - dt.timedelta(minutes=n) for n in range(6)]
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=minutes_ago[5])  # fmt: skip
+    # Finished a minute ago, after the database came back: the model may still be writing it.
+    await add_call("CALL-2", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=minutes_ago[1])  # fmt: skip
+    # Given its outcome otherwise (the demo's calls, calls from before summaries): left be.
+    await add_call("CALL-DEMO", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
 
     await finish.finish_leftovers(now())
 
     stand_in = (await record("CALL-1"))["summary"]
     assert stand_in["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
     assert stand_in["error"] == "the server writing it stopped before it was written"
-    assert "summary" not in await record("CALL-2")  # the model may still be writing it
+    assert "summary" not in await record("CALL-2")
+    assert "summary" not in await record("CALL-DEMO")
 
 
 async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_would_be(
     transactional_db: Any,
 ) -> None:
-    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=now() - dt.timedelta(minutes=5))  # fmt: skip
 
     await finish.finish_leftovers(now())
 

@@ -93,22 +93,10 @@ async def test_a_lead_reads_how_the_call_went_without_the_transcript(
     assert back_office.problems == []
 
 
-def _from_before_summaries() -> None:
-    """Priya's call, a day ago and without a summary: as calls from before summaries were
-    (the server's sweeper writes the account of a recent call whose summary was never
-    written, postcall.finish.finish_leftovers)."""
-    add_after_call_fields(summary=None)
-    calls = mongo.sync_db().calls
-    call = calls.find_one({"call_id": CALL_ID}) or {}
-    day = dt.timedelta(days=1)
-    calls.update_one({"call_id": CALL_ID}, {"$set": {
-        "started_at": call["started_at"] - day, "ended_at": call["ended_at"] - day}})  # fmt: skip
-
-
 async def test_without_a_summary_the_account_stands_in_and_summarise_again_writes_it(
     arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
 ) -> None:
-    await asyncio.to_thread(_from_before_summaries)
+    await asyncio.to_thread(add_after_call_fields, summary=None)
     await back_office.sign_in("arjun")
 
     pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-account")
