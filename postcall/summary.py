@@ -23,6 +23,7 @@ from django.conf import settings
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pymongo.errors import PyMongoError
 
+from postcall import metrics
 from postcall.outcome import CallFacts, Outcome, outcome
 
 log = logging.getLogger(__name__)
@@ -86,21 +87,27 @@ def parse_answer(text: str | None) -> CallSummary:
 
 class SummaryFailed(Exception):
     """The model gave no usable summary; the message says why in words staff read on the
-    call page ("its quota or rate limit was reached (429)"); the log has the details."""
+    call page ("its quota or rate limit was reached (429)"); the log has the details.
+    `kind`: the failure as the metrics count it (metrics.SUMMARY_RESULTS)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
-def api_failure(code: int, status: str | None, message: str | None) -> tuple[str, bool]:
-    """What an error answer of the model's API means for staff, and whether asking again in
-    a moment can help (not for a refused key or a model that does not exist)."""
+def api_failure(code: int, status: str | None, message: str | None) -> tuple[str, str, bool]:
+    """What an error answer of the model's API means for staff, its kind, and whether asking
+    again in a moment can help (not for a refused key or a model that does not exist)."""
     if code == 429:
-        return f"its quota or rate limit was reached ({code})", True
+        return f"its quota or rate limit was reached ({code})", "quota", True
     if code in (401, 403) or "API key" in (message or ""):
-        return f"it refused the API key ({code})", False
+        return f"it refused the API key ({code})", "key_refused", False
     if code == 404:
-        return f"it does not know the model {settings.CALL_SUMMARY_MODEL} ({code})", False
+        return (f"it does not know the model {settings.CALL_SUMMARY_MODEL} ({code})",
+                "model_unknown", False)  # fmt: skip
     if code == 408 or code >= 500:
-        return f"it was unavailable or overloaded ({code})", True
-    return f"it refused the request ({code} {status or ''})".replace(" )", ")"), False
+        return f"it was unavailable or overloaded ({code})", "unavailable", True
+    return f"it refused the request ({code} {status or ''})".replace(" )", ")"), "refused", False
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -158,7 +165,7 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
         response_schema=CallSummary,
     )
     deadline = time.monotonic() + DEADLINE_S
-    reason = ""
+    reason = kind = ""
     for attempt in range(1, ATTEMPTS + 1):
         timeout_s = min(settings.CALL_SUMMARY_TIMEOUT_S, deadline - time.monotonic())
         again = True  # whether another attempt may do better
@@ -170,22 +177,25 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
             return parse_answer(response.text)
         except TimeoutError:
             reason = detail = f"no answer within {timeout_s:.3g} s"
+            kind = "timeout"
         except errors.APIError as error:
             # The message may be a proxy's HTML page or a paragraph: the log has some of it.
-            reason, again = api_failure(error.code, error.status, error.message)
+            reason, kind, again = api_failure(error.code, error.status, error.message)
             detail = f"API error {error.code}: {str(error.message)[:300]}"
         except ValidationError as error:
-            reason = "its answer was not a usable summary"
+            reason, kind = "its answer was not a usable summary", "unusable"
             detail = f"answer off the schema: {error.error_count()} problem(s)"
-        except Exception as error:  # the SDK's transports have errors of their own (aiohttp's
-            reason = "it could not be reached"  # are not OSErrors): the stand-in is written
+        except Exception as error:
+            # The SDK's transports have errors of their own (aiohttp's are not OSErrors): the
+            # stand-in is written whatever they are.
+            reason, kind = "it could not be reached", "unreachable"
             detail = f"unreachable: {error!r}"[:300]
         log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, detail)
         pause = BACKOFF_S * 2 ** (attempt - 1)
         if not again or attempt == ATTEMPTS or deadline - time.monotonic() < pause + 1:
             break
         await asyncio.sleep(pause)
-    raise SummaryFailed(reason)
+    raise SummaryFailed(reason, kind)
 
 
 # --- without the model ---------------------------------------------------------------------------
@@ -243,7 +253,9 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
     try:
         answer = await ask_model(call)
     except SummaryFailed as failure:
+        metrics.SUMMARY_RESULTS.labels(failure.kind).inc()
         return {**account(call), "error": str(failure)}
+    metrics.SUMMARY_RESULTS.labels("written").inc()
     return {**answer.model_dump(), "source": "model", "model": settings.CALL_SUMMARY_MODEL}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from postcall import summary
+from postcall import metrics, summary
 from support import mongo
 
 CALL = {
@@ -87,7 +87,9 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_good_answer_becomes_the_summary(gemini: FakeGemini) -> None:
+    before = metrics.SUMMARY_RESULTS.labels("written")._value.get()
     written = await summary.summarize(CALL)
+    assert metrics.SUMMARY_RESULTS.labels("written")._value.get() == before + 1
     assert written == {**GOOD, "source": "model", "model": "gemini-3.5-flash-lite"}
     [request] = gemini.requests
     assert request["key"] == "test-key"
@@ -173,19 +175,28 @@ BAD_KEY = {"error": {"code": 400, "status": "INVALID_ARGUMENT",
 PROXY_PAGE = "<html><body><h1>502 Bad Gateway</h1>" + "<p>nginx</p>" * 200 + "</body></html>"
 
 
+def summaries_counted(result: str) -> float:
+    """`voice_call_summaries_total{result}`: what an operator alerts on."""
+    return metrics.SUMMARY_RESULTS.labels(result)._value.get()
+
+
 async def test_a_used_up_quota_is_retried_then_said_in_words(gemini: FakeGemini) -> None:
     gemini.error = (429, QUOTA)
+    before = summaries_counted("quota")
     written = await summary.summarize(CALL)
     assert len(gemini.requests) == summary.ATTEMPTS  # a rate limit may pass in a second
     assert written["source"] == "tool_results"
     assert written["error"] == "its quota or rate limit was reached (429)"
+    assert summaries_counted("quota") == before + 1  # one summary, whatever its attempts
 
 
 async def test_a_refused_key_is_not_asked_again(gemini: FakeGemini) -> None:
     gemini.error = (400, BAD_KEY)
+    before = summaries_counted("key_refused")
     written = await summary.summarize(CALL)
     assert len(gemini.requests) == 1  # the same key is refused the same way a second later
     assert written["error"] == "it refused the API key (400)"
+    assert summaries_counted("key_refused") == before + 1
 
 
 async def test_a_proxys_error_page_is_not_what_staff_read(gemini: FakeGemini) -> None:
