@@ -319,7 +319,8 @@ def repair(file_id: ObjectId) -> int:
 
 def delete_older_than(cutoff: dt.datetime) -> int:
     """Delete every recording started before `cutoff`, but those of calls still in progress
-    (their writer goes on); returns how many."""
+    (their writer goes on); returns how many this run deleted. Runs at once (two housekeeping
+    jobs overlapping) each delete what the other has not yet: neither fails."""
     db = mongo.sync_db()
     old = list(db[f"{BUCKET}.files"].find(
         {"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}
@@ -332,9 +333,13 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     }
     ids = [doc["_id"] for doc in old
            if (doc.get("metadata") or {}).get("call_id") not in in_progress]  # fmt: skip
-    store = bucket()
+    # Not GridFSBucket.delete: it raises NoFile for a file another run deleted meanwhile, and
+    # deletes the file before its chunks, so a run killed between the two leaves chunks that
+    # no file names and no run finds. The chunks first, then the file, which counts.
+    deleted = 0
     for file_id in ids:
-        store.delete(file_id)
-    return len(ids)
+        db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
+        deleted += db[f"{BUCKET}.files"].delete_one({"_id": file_id}).deleted_count
+    return deleted
 
 

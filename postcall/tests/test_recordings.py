@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -279,6 +280,62 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
     assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
     with pytest.raises(CommandError, match="--days must be 0 or more"):
         call_command("delete_old_recordings", days=-1)
+
+
+def test_retention_run_twice_at_once_deletes_each_recording_once_without_an_error(
+    transactional_db: Any,
+) -> None:
+    """Two housekeeping runs overlap (a second container's cron, or one by hand): the
+    second found recordings the first had deleted meanwhile and failed, saying "The database
+    refused the operation"."""
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    db = mongo.sync_db()
+    db["recordings.files"].insert_many([
+        {"_id": n, "filename": f"CALL-{n}.ogg", "length": 10, "chunkSize": store.CHUNK_SIZE,
+         "uploadDate": old, "metadata": {"call_id": f"CALL-{n}", "complete": True}}
+        for n in range(300)
+    ])  # fmt: skip
+    db["recordings.chunks"].insert_many([{"files_id": n, "n": 0, "data": b"0123456789"}
+                                         for n in range(300)])  # fmt: skip
+    failures: list[str] = []
+    said: list[str] = []
+
+    def run() -> None:
+        out = io.StringIO()
+        try:
+            call_command("delete_old_recordings", stdout=out)
+        except CommandError as error:
+            failures.append(str(error))
+        said.append(out.getvalue())
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for each in runs:
+        each.start()
+    for each in runs:
+        each.join()
+
+    assert failures == []
+    assert sum(int(line.split()[1]) for line in said) == 300  # "Deleted N recording(s) ..."
+    assert db["recordings.files"].count_documents({}) == 0
+    assert db["recordings.chunks"].count_documents({}) == 0
+
+
+def test_a_recording_whose_deletion_was_cut_short_is_deleted_by_the_next_run(
+    transactional_db: Any,
+) -> None:
+    """Its chunks go first, then its file: a run killed between the two leaves the file,
+    which the next run finds (never chunks no file names, which no run would find)."""
+    cut_short = write("CALL-OLD")
+    files, chunks = mongo.sync_db()["recordings.files"], mongo.sync_db()["recordings.chunks"]
+    files.update_one({"_id": cut_short.file_id}, {"$set": {"uploadDate": dt.datetime(2020, 1, 1,
+                                                                                      tzinfo=dt.UTC)}})
+    chunks.delete_many({"files_id": cut_short.file_id})
+
+    out = io.StringIO()
+    call_command("delete_old_recordings", stdout=out)
+
+    assert out.getvalue().startswith("Deleted 1 recording(s)")
+    assert store.find_recordings("CALL-OLD") == []
 
 
 def test_retention_with_the_database_down_says_so_in_one_line(database_down: None) -> None:
