@@ -99,7 +99,6 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
 UNFINISHED_AFTER = dt.timedelta(seconds=30)
 SUMMARY_LATE = dt.timedelta(minutes=2)
 LOOK_BACK = dt.timedelta(hours=6)
-NEVER_WRITTEN = "the server writing it stopped before it was written"
 
 
 async def finish_leftovers(now: dt.datetime) -> int:
@@ -124,7 +123,7 @@ async def finish_leftovers(now: dt.datetime) -> int:
         {"_id": 0, "call_id": 1},
     )  # fmt: skip
     # Without a model the account is all there is: no failure to note beside it.
-    reason = NEVER_WRITTEN if summary.configured() else None
+    reason = summary.SERVER_STOPPED if summary.configured() else None
     async for doc in unsummarised:
         await summary.write_stand_in(str(doc["call_id"]), reason)
     return finished

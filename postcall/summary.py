@@ -95,7 +95,7 @@ class SummaryFailed(Exception):
         self.kind = kind
 
 
-def api_failure(code: int, status: str | None, message: str | None) -> tuple[str, str, bool]:
+def api_failure(code: int, message: str | None) -> tuple[str, str, bool]:
     """What an error answer of the model's API means for staff, its kind, and whether asking
     again in a moment can help (not for a refused key or a model that does not exist)."""
     if code == 429:
@@ -107,7 +107,7 @@ def api_failure(code: int, status: str | None, message: str | None) -> tuple[str
                 "model_unknown", False)  # fmt: skip
     if code == 408 or code >= 500:
         return f"it was unavailable or overloaded ({code})", "unavailable", True
-    return f"it refused the request ({code} {status or ''})".replace(" )", ")"), "refused", False
+    return f"it refused the request ({code})", "refused", False
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
             kind = "timeout"
         except errors.APIError as error:
             # The message may be a proxy's HTML page or a paragraph: the log has some of it.
-            reason, kind, again = api_failure(error.code, error.status, error.message)
+            reason, kind, again = api_failure(error.code, error.message)
             detail = f"API error {error.code}: {str(error.message)[:300]}"
         except ValidationError as error:
             reason, kind = "its answer was not a usable summary", "unusable"
@@ -329,6 +329,9 @@ async def pending() -> None:
 
 # At shutdown, how long the stand-ins for the summaries cut short get to be written.
 STAND_IN_WAIT_S = 1.0
+# Why such a stand-in has no summary of the model's (also written by the sweeper for a process
+# killed while the model was writing: postcall.finish.finish_leftovers).
+SERVER_STOPPED = "the server stopped before the model answered"
 
 
 async def finish_pending(timeout_s: float) -> None:
@@ -349,7 +352,7 @@ async def finish_pending(timeout_s: float) -> None:
         try:
             async with asyncio.timeout(STAND_IN_WAIT_S):
                 for call_id in late:
-                    await write_stand_in(call_id, "the server stopped before the model answered")
+                    await write_stand_in(call_id, SERVER_STOPPED)
         except (TimeoutError, PyMongoError) as error:
             log.warning("could not write the stand-in summaries: %r", error)
 

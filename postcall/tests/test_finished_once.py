@@ -166,7 +166,7 @@ async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
 
     stand_in = (await record("CALL-1"))["summary"]
     assert stand_in["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
-    assert stand_in["error"] == "the server writing it stopped before it was written"
+    assert stand_in["error"] == "the server stopped before the model answered"
     assert "summary" not in await record("CALL-2")
     assert "summary" not in await record("CALL-DEMO")
 
