@@ -2,7 +2,8 @@
 period passed with no process carrying them, and those whose process died (continuity/calls.py).
 A call ended here gets what any ended call gets: its after-call fields and summary
 (postcall/finish.py), its warm escalation's ticket back in the queue as a plain one, and
-the staff pages watching it told it ended.
+the staff pages watching it told it ended. Then it finishes the calls whose finishing was cut
+short, wherever they ended (postcall.finish.finish_leftovers).
 The work is idempotent, so every process running it at once is fine."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pymongo.errors import PyMongoError
 
 from continuity.calls import close_abandoned, end_expired
 from livestaff.link import announce_call_ended
-from postcall.finish import finish_call
+from postcall.finish import finish_call, finish_leftovers
 from support.escalations import end_live_escalation
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ async def sweep_once() -> int:
         except PyMongoError as error:
             log.warning("call sweeper: call %s ended, its ticket still live: %s", call_id, error)
         await finish_call(call_id)  # logs what it could not write
+    await finish_leftovers(now)
     return len(ended)
 
 

@@ -54,6 +54,12 @@ TURN_LATENCY_SECONDS = Histogram(
 FRAMES_DROPPED = Counter(
     "voice_audio_dropped", "Audio dropped because a side could not keep up.", ["direction"]
 )
+SUMMARY_RESULTS = Counter(
+    "voice_call_summaries",
+    "Call summaries asked of the summary model, by result: written, or why not (quota, "
+    "key_refused, model_unknown, unavailable, refused, timeout, unusable, unreachable).",
+    ["result"],
+)
 QUEUE_WAIT_SECONDS = Histogram(
     "voice_escalation_wait_seconds",
     "How long an escalated customer waited for a person (ticket opened to claimed).",

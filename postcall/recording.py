@@ -183,10 +183,15 @@ class OggOpusEncoder:
         return got[-count:] if count else got[:0]
 
     def finish(self) -> bytes:
+        first = b""
+        if not self._pts:
+            # Nothing was encoded (a call over within its first 20 ms): the Ogg headers go out
+            # with the first packet, and a file without them is no recording a player opens.
+            first = self.encode(np.zeros(320, np.int16), np.zeros(480, np.int16))
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
-        return self._drain()
+        return first + self._drain()
 
 
 def flush_phase(call_id: str) -> float:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import logging
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from support import mongo
+
+log = logging.getLogger(__name__)
 
 BUCKET = "recordings"
 CHUNK_SIZE = 16 * 1024  # about 4 s of audio: small, since the last chunk is rewritten
@@ -227,18 +231,33 @@ class RecordingPart:
     def read(self, first: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes `first` to `end` (exclusive; the length by default), a chunk at a time. The
         last chunk of a recording still being written is rewritten as it grows: only its
-        first bytes, never changed, are read."""
+        first bytes, never changed, are read. A chunk missing from the database (lost, or
+        deleted by hand) is read as zeros: the bytes promised are sent, and Ogg readers find
+        their place again after it, so the rest of the recording still plays."""
         end = self.length if end is None else min(end, self.length)
         if first >= end:
             return
+        first_n, last_n = first // self.chunk_size, (end - 1) // self.chunk_size
         found = mongo.sync_db()[f"{BUCKET}.chunks"].find(
-            {"files_id": self.file_id,
-             "n": {"$gte": first // self.chunk_size, "$lte": (end - 1) // self.chunk_size}},
+            {"files_id": self.file_id, "n": {"$gte": first_n, "$lte": last_n}},
             {"n": 1, "data": 1}, sort=[("n", 1)],
         )  # fmt: skip
-        for chunk in found:
-            start = int(chunk["n"]) * self.chunk_size
-            yield bytes(chunk["data"][max(0, first - start) : end - start])
+        chunks = ((int(chunk["n"]), bytes(chunk["data"])) for chunk in found)
+        expected = first_n
+        for n, data in itertools.chain(chunks, [(last_n + 1, b"")]):
+            for missing in range(expected, min(n, last_n + 1)):
+                log.warning("recording %s: chunk %d is missing; read as silence",
+                            self.file_id, missing)  # fmt: skip
+                yield self._slice(missing, b"", first, end)
+            if n <= last_n:
+                yield self._slice(n, data, first, end)
+            expected = n + 1
+
+    def _slice(self, n: int, data: bytes, first: int, end: int) -> bytes:
+        """Chunk `n`'s part of bytes `first` to `end`, zeros past its data."""
+        start = n * self.chunk_size
+        wanted = min(end, start + self.chunk_size) - max(first, start)
+        return data[max(0, first - start) : end - start].ljust(wanted, b"\0")
 
 
 def recording_part(call_id: str, part: int = 1) -> RecordingPart | None:
@@ -300,7 +319,8 @@ def repair(file_id: ObjectId) -> int:
 
 def delete_older_than(cutoff: dt.datetime) -> int:
     """Delete every recording started before `cutoff`, but those of calls still in progress
-    (their writer goes on); returns how many."""
+    (their writer goes on); returns how many this run deleted. Runs at once (two housekeeping
+    jobs overlapping) each delete what the other has not yet: neither fails."""
     db = mongo.sync_db()
     old = list(db[f"{BUCKET}.files"].find(
         {"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}
@@ -313,9 +333,13 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     }
     ids = [doc["_id"] for doc in old
            if (doc.get("metadata") or {}).get("call_id") not in in_progress]  # fmt: skip
-    store = bucket()
+    # Not GridFSBucket.delete: it raises NoFile for a file another run deleted meanwhile, and
+    # deletes the file before its chunks, so a run killed between the two leaves chunks that
+    # no file names and no run finds. The chunks first, then the file, which counts.
+    deleted = 0
     for file_id in ids:
-        store.delete(file_id)
-    return len(ids)
+        db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
+        deleted += db[f"{BUCKET}.files"].delete_one({"_id": file_id}).deleted_count
+    return deleted
 
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pymongo.errors import PyMongoError
 
+from postcall import metrics
 from postcall.outcome import CallFacts, Outcome, outcome
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,71 @@ Amounts are in rupees. Do not invent anything the call does not show.
 """
 
 
+TEXT_CHARS = 1200
+FOLLOW_UP_CHARS = 600
+
+
+def _shortened(limit: int) -> Callable[[Any], Any]:
+    """A text over `limit` characters cut at a word, with an ellipsis: a model that wrote too
+    much still wrote a summary (discarding it would pay for the same answer again)."""
+
+    def shorten(value: Any) -> Any:
+        if not isinstance(value, str) or len(value := value.strip()) <= limit:
+            return value
+        cut = value[: limit - 1]
+        at_word = cut.rsplit(maxsplit=1)[0] if " " in cut[-60:] else cut
+        return at_word.rstrip(" ,;:") + "…"
+
+    return shorten
+
+
 class CallSummary(BaseModel):
-    text: str = Field(min_length=1, max_length=1200)
+    # Whitespace alone is no summary: stripped first, then at least one character.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    text: Annotated[str, BeforeValidator(_shortened(TEXT_CHARS)),
+                    Field(min_length=1, max_length=TEXT_CHARS)]  # fmt: skip
     sentiment: Literal["negative", "neutral", "positive"]
     resolved: bool
-    follow_up: str = Field(max_length=600)
+    follow_up: Annotated[str, BeforeValidator(_shortened(FOLLOW_UP_CHARS)),
+                         Field(max_length=FOLLOW_UP_CHARS)]  # fmt: skip
+
+
+# An answer in a Markdown code block (some models add one whatever the response type).
+FENCED = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_answer(text: str | None) -> CallSummary:
+    """The model's answer as a summary. Raises ValidationError when it is not one."""
+    text = (text or "").strip()
+    if fenced := FENCED.match(text):
+        text = fenced[1]
+    return CallSummary.model_validate_json(text)
 
 
 class SummaryFailed(Exception):
-    """The model gave no usable summary; `reason` says why (for the log and the page)."""
+    """The model gave no usable summary; the message says why in words staff read on the
+    call page ("its quota or rate limit was reached (429)"); the log has the details.
+    `kind`: the failure as the metrics count it (metrics.SUMMARY_RESULTS)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+def api_failure(code: int, message: str | None) -> tuple[str, str, bool]:
+    """What an error answer of the model's API means for staff, its kind, and whether asking
+    again in a moment can help (not for a refused key or a model that does not exist)."""
+    if code == 429:
+        return f"its quota or rate limit was reached ({code})", "quota", True
+    if code in (401, 403) or "API key" in (message or ""):
+        return f"it refused the API key ({code})", "key_refused", False
+    if code == 404:
+        return (f"it does not know the model {settings.CALL_SUMMARY_MODEL} ({code})",
+                "model_unknown", False)  # fmt: skip
+    if code == 408 or code >= 500:
+        return f"it was unavailable or overloaded ({code})", "unavailable", True
+    return f"it refused the request ({code})", "refused", False
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -107,29 +165,37 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
         response_schema=CallSummary,
     )
     deadline = time.monotonic() + DEADLINE_S
-    reason = ""
+    reason = kind = ""
     for attempt in range(1, ATTEMPTS + 1):
         timeout_s = min(settings.CALL_SUMMARY_TIMEOUT_S, deadline - time.monotonic())
+        again = True  # whether another attempt may do better
         try:
             async with asyncio.timeout(timeout_s):
                 response = await client.aio.models.generate_content(
                     model=settings.CALL_SUMMARY_MODEL, contents=call_text(call), config=config
                 )
-            return CallSummary.model_validate_json(response.text or "")
+            return parse_answer(response.text)
         except TimeoutError:
-            reason = f"no answer within {timeout_s:.3g} s"
+            reason = detail = f"no answer within {timeout_s:.3g} s"
+            kind = "timeout"
         except errors.APIError as error:
-            reason = f"API error {error.code}: {error.message}"
+            # The message may be a proxy's HTML page or a paragraph: the log has some of it.
+            reason, kind, again = api_failure(error.code, error.message)
+            detail = f"API error {error.code}: {str(error.message)[:300]}"
         except ValidationError as error:
-            reason = f"answer off the schema: {error.error_count()} problem(s)"
-        except Exception as error:  # the SDK's transports have errors of their own (aiohttp's
-            reason = f"unreachable: {error!r}"  # are not OSErrors): the stand-in is written
-        log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, reason)
+            reason, kind = "its answer was not a usable summary", "unusable"
+            detail = f"answer off the schema: {error.error_count()} problem(s)"
+        except Exception as error:
+            # The SDK's transports have errors of their own (aiohttp's are not OSErrors): the
+            # stand-in is written whatever they are.
+            reason, kind = "it could not be reached", "unreachable"
+            detail = f"unreachable: {error!r}"[:300]
+        log.warning("summary attempt %d/%d failed: %s", attempt, ATTEMPTS, detail)
         pause = BACKOFF_S * 2 ** (attempt - 1)
-        if attempt == ATTEMPTS or deadline - time.monotonic() < pause + 1:
+        if not again or attempt == ATTEMPTS or deadline - time.monotonic() < pause + 1:
             break
         await asyncio.sleep(pause)
-    raise SummaryFailed(reason)
+    raise SummaryFailed(reason, kind)
 
 
 # --- without the model ---------------------------------------------------------------------------
@@ -187,7 +253,9 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
     try:
         answer = await ask_model(call)
     except SummaryFailed as failure:
+        metrics.SUMMARY_RESULTS.labels(failure.kind).inc()
         return {**account(call), "error": str(failure)}
+    metrics.SUMMARY_RESULTS.labels("written").inc()
     return {**answer.model_dump(), "source": "model", "model": settings.CALL_SUMMARY_MODEL}
 
 
@@ -261,6 +329,9 @@ async def pending() -> None:
 
 # At shutdown, how long the stand-ins for the summaries cut short get to be written.
 STAND_IN_WAIT_S = 1.0
+# Why such a stand-in has no summary of the model's (also written by the sweeper for a process
+# killed while the model was writing: postcall.finish.finish_leftovers).
+SERVER_STOPPED = "the server stopped before the model answered"
 
 
 async def finish_pending(timeout_s: float) -> None:
@@ -281,17 +352,20 @@ async def finish_pending(timeout_s: float) -> None:
         try:
             async with asyncio.timeout(STAND_IN_WAIT_S):
                 for call_id in late:
-                    await _write_stand_in(call_id, "the server stopped before the model answered")
+                    await write_stand_in(call_id, SERVER_STOPPED)
         except (TimeoutError, PyMongoError) as error:
             log.warning("could not write the stand-in summaries: %r", error)
 
 
-async def _write_stand_in(call_id: str, reason: str) -> None:
+async def write_stand_in(call_id: str, reason: str | None) -> None:
+    """The one-line account, with `reason` for the model's summary missing (None: no model
+    is configured), for the call if it is ended and has no summary (idempotent: a summary
+    written meanwhile stays)."""
     from support import mongo
 
     calls = mongo.async_db().calls
     unsummarised = {"call_id": call_id, "ended_at": {"$ne": None}, "summary": {"$exists": False}}
     call = await calls.find_one(unsummarised)
     if call is not None:
-        stand_in = {**account(call), "error": reason}
+        stand_in = {**account(call), **({"error": reason} if reason else {})}
         await calls.update_one(unsummarised, {"$set": {"summary": stand_in}})

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -25,9 +24,9 @@ from django.views.decorators.http import require_GET, require_POST
 from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
+from support.staff.access import VIEW_CALLS, require_perm
 from voiceproject.streaming import streamed
 
-VIEW_CALLS = "support.view_call"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -49,20 +48,14 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
-def _require(request: HttpRequest, perm: str) -> None:
-    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
-    if not request.user.has_perm(perm):  # type: ignore[union-attr]
-        raise PermissionDenied(f"You need the {perm} permission.")
-
-
 @never_cache
 @staff_member_required
 @require_GET
 def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponseBase:
     """Part `part` of the call's recording (Ogg Opus; most calls have one part), with byte
     ranges so a player can seek."""
-    _require(request, VIEW_CALLS)  # the call itself, then its recording
-    _require(request, DOWNLOAD_RECORDINGS)
+    require_perm(request, VIEW_CALLS)  # the call itself, then its recording
+    require_perm(request, DOWNLOAD_RECORDINGS)
     found = store.recording_part(call_id, part)
     if found is None:
         raise Http404("This call has no recording.")
@@ -97,7 +90,7 @@ RERUN_EVERY_S = 60
 async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedirect:
     """Summarize the call again in the background, on the server's event loop (never in this
     request), and go back to the call page, which says so."""
-    await sync_to_async(_require)(request, VIEW_CALLS)
+    await sync_to_async(require_perm)(request, VIEW_CALLS)
     call = await mongo.async_db().calls.find_one(
         {"call_id": call_id, "ended_at": {"$ne": None}}, {"_id": 0, "summary": 1}
     )

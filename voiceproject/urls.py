@@ -8,6 +8,8 @@ from realtime.phone.views import twilio_voice
 from realtime.views import create_voice_session
 from voiceproject.health import healthz
 
+handler403 = "support.staff.views.common.permission_denied"
+
 urlpatterns = [
     path("", voice_page, name="voice-page"),
     path("healthz", healthz, name="healthz"),

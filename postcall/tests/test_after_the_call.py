@@ -17,6 +17,8 @@ from django.test import AsyncClient
 from pymongo.errors import PyMongoError
 
 from bench.quiet_gc import collector_paused as paused
+from livestaff.tests.conftest import groups  # noqa: F401  (the staff groups, by name)
+from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, StaffPage
 from postcall import metrics, store, summary
 from postcall.observer import CallObserver
 from realtime import live_client
@@ -284,3 +286,59 @@ def test_a_tool_the_model_made_up_is_timed_under_one_label(settings: Any) -> Non
 
     assert unknown._sum.get() == pytest.approx(before + 0.003)
     assert "drop_database_please" not in metrics.render()[0].decode()
+
+
+# --- a colleague on the call -----------------------------------------------------------------
+
+
+def tone(hz: float, seconds: float, rate: int = 16_000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes()
+
+
+def dominant_hz(channel: np.ndarray[Any, np.dtype[np.float32]], start_s: float,
+                end_s: float) -> float:  # fmt: skip
+    part = channel[int(start_s * 48_000) : int(end_s * 48_000)]
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+    return float(np.fft.rfftfreq(len(part), 1 / 48_000)[int(np.argmax(spectrum))])
+
+
+async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_of_the_recording(
+    asha: Customer, live: FakeLiveServer, groups: Any,  # noqa: F811  (fixture by name)
+    settings: Any, collector_paused: None,
+) -> None:
+    """Both sides of a take-over, each on its own channel, at the time it was said; the
+    customer's words still recorded while the model hears none of them; the call ends as a
+    transfer, once."""
+    settings.RECORD_CALLS = True
+    transferred = metrics.CALLS_ENDED.labels("web", "transferred")
+    before = transferred._value.get()
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    call_id = ready["call_id"]
+    await live.wait_for_session()
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+
+    await arjun.speak(tone(880, 1.0))  # "Hello Asha, this is Arjun", at once
+    await say_in_real_time(call, b"\x00" * 48_000 + tone(440, 1.0))  # she listens, answers
+    await say_in_real_time(call, b"\x00" * 16_000)
+    await call.send({"type": "end"})
+    record = await ended_call(call_id)
+    await arjun.leave()
+
+    decoded = decode(await sync_to_async(recording_bytes)(call_id))
+    assert abs(decoded.shape[1] / 48_000 - record["duration_s"]) <= 0.1
+    # Where the take-over falls in the recording, as the call page lines the two up.
+    [part] = await sync_to_async(store.find_recordings)(call_id)
+    took = next(e["at"] for e in record["staff_events"] if e["kind"] == "take_over")
+    held_from = (took - part["metadata"]["started_at"]).total_seconds()
+    arjun_s, asha_s = held_from + 0.15, held_from + 1.5 + 0.2
+    assert dominant_hz(decoded[1], arjun_s, arjun_s + 0.6) == pytest.approx(880, abs=10)
+    assert loudness(decoded[1], arjun_s, arjun_s + 0.6) > 10 * loudness(
+        decoded[0], arjun_s, arjun_s + 0.6)  # fmt: skip
+    assert dominant_hz(decoded[0], asha_s, asha_s + 0.6) == pytest.approx(440, abs=10)
+    assert record["outcome"] == "transferred"
+    assert transferred._value.get() == before + 1

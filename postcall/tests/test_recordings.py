@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import av
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
@@ -20,6 +23,7 @@ from pymongo import ReplaceOne, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
+from postcall.recording import CallRecorder
 from support import mongo
 from voiceproject.tests.asgi_client import served
 
@@ -95,6 +99,22 @@ def test_downloading_needs_its_own_permission(transactional_db: Any) -> None:
     assert staff(can_download=False).get(URL).status_code == 403
 
 
+def test_a_colleague_refused_a_recording_is_told_what_they_lack_and_who_can_give_it(
+    transactional_db: Any,
+) -> None:
+    """A lead sends an agent a recording's link: the agent gets a page in words, not a bare
+    "403 Forbidden"."""
+    write("CALL-1")
+    refused = staff(can_download=False).get(URL)
+
+    body = refused.content.decode()
+    assert refused.status_code == 403 and refused["Content-Type"].startswith("text/html")
+    assert "You cannot open this page" in body
+    assert "the permission “Can download and play call recordings”" in body
+    assert "A support lead can give it to you" in body
+    assert "postcall.download_recording" not in body
+
+
 def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) -> None:
     write("CALL-1")
     client = staff(can_download=True)
@@ -107,6 +127,46 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert part.body == AUDIO[16380:16391]
     assert client.get(URL, headers={"Range": "bytes=999999-"}).status_code == 416
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
+
+
+def test_a_chunk_lost_from_the_database_plays_as_silence_and_the_rest_still_plays(
+    transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without it, the response ended short of its Content-Length (players stall or give up
+    on the whole recording). Ogg readers find their place again after the silence."""
+    data = bytes(range(256)) * 200  # 51,200 bytes: chunks 0 to 3
+    writer = write("CALL-1", data)
+    mongo.sync_db()["recordings.chunks"].delete_one({"files_id": writer.file_id, "n": 1})
+    client = staff(can_download=True)
+
+    whole = fetch(client, URL)
+    around = fetch(client, URL, Range="bytes=16000-33000")
+    tail = fetch(client, URL, Range="bytes=20000-")
+
+    hole = bytes(store.CHUNK_SIZE)
+    assert whole.status == 200 and whole.headers["Content-Length"] == str(len(data))
+    assert whole.body == data[:16384] + hole + data[32768:]
+    assert around.body == data[16000:16384] + hole + data[32768:33001]
+    assert tail.body == hole[20000 - 16384:] + data[32768:]
+    assert "chunk 1 is missing" in caplog.text
+
+
+async def test_a_call_over_at_once_still_has_a_recording_a_player_can_open(
+    transactional_db: Any,
+) -> None:
+    """A call hung up within its first 20 ms had a recording of no bytes at all: no Ogg
+    headers, which players report as an error rather than as an empty recording."""
+    clock = [100.0]
+    recorder = CallRecorder("CALL-1", t0=clock[0], clock=lambda: clock[0], channel="web")
+    await recorder.open()
+    await recorder.close(clock[0])
+    await mongo.close_async_client()
+
+    grid = await asyncio.to_thread(store.open_recording, "CALL-1")
+    assert grid is not None
+    with av.open(io.BytesIO(grid.read()), "r") as container:
+        samples = sum(int(frame.samples) for frame in container.decode(audio=0))
+    assert samples <= 0.02 * 48_000  # at most one 20 ms frame, of silence
 
 
 def test_a_call_recorded_in_parts_serves_each_part_oldest_first(transactional_db: Any) -> None:
@@ -220,6 +280,62 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
     assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
     with pytest.raises(CommandError, match="--days must be 0 or more"):
         call_command("delete_old_recordings", days=-1)
+
+
+def test_retention_run_twice_at_once_deletes_each_recording_once_without_an_error(
+    transactional_db: Any,
+) -> None:
+    """Two housekeeping runs overlap (a second container's cron, or one by hand): the
+    second found recordings the first had deleted meanwhile and failed, saying "The database
+    refused the operation"."""
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    db = mongo.sync_db()
+    db["recordings.files"].insert_many([
+        {"_id": n, "filename": f"CALL-{n}.ogg", "length": 10, "chunkSize": store.CHUNK_SIZE,
+         "uploadDate": old, "metadata": {"call_id": f"CALL-{n}", "complete": True}}
+        for n in range(300)
+    ])  # fmt: skip
+    db["recordings.chunks"].insert_many([{"files_id": n, "n": 0, "data": b"0123456789"}
+                                         for n in range(300)])  # fmt: skip
+    failures: list[str] = []
+    said: list[str] = []
+
+    def run() -> None:
+        out = io.StringIO()
+        try:
+            call_command("delete_old_recordings", stdout=out)
+        except CommandError as error:
+            failures.append(str(error))
+        said.append(out.getvalue())
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for each in runs:
+        each.start()
+    for each in runs:
+        each.join()
+
+    assert failures == []
+    assert sum(int(line.split()[1]) for line in said) == 300  # "Deleted N recording(s) ..."
+    assert db["recordings.files"].count_documents({}) == 0
+    assert db["recordings.chunks"].count_documents({}) == 0
+
+
+def test_a_recording_whose_deletion_was_cut_short_is_deleted_by_the_next_run(
+    transactional_db: Any,
+) -> None:
+    """Its chunks go first, then its file: a run killed between the two leaves the file,
+    which the next run finds (never chunks no file names, which no run would find)."""
+    cut_short = write("CALL-OLD")
+    files, chunks = mongo.sync_db()["recordings.files"], mongo.sync_db()["recordings.chunks"]
+    files.update_one({"_id": cut_short.file_id}, {"$set": {"uploadDate": dt.datetime(2020, 1, 1,
+                                                                                      tzinfo=dt.UTC)}})
+    chunks.delete_many({"files_id": cut_short.file_id})
+
+    out = io.StringIO()
+    call_command("delete_old_recordings", stdout=out)
+
+    assert out.getvalue().startswith("Deleted 1 recording(s)")
+    assert store.find_recordings("CALL-OLD") == []
 
 
 def test_retention_with_the_database_down_says_so_in_one_line(database_down: None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from postcall import summary
 from support import mongo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,6 +56,53 @@ def test_missing_summarises_every_ended_call_without_a_summary(transactional_db:
     assert summary_of("CALL-NONE-2") is not None
     assert summary_of("CALL-HAS")["text"] == "Kept as it was."
     assert summary_of("CALL-LIVE") is None
+
+
+STAND_IN = {"text": "Information given: looked up the customer's orders.",
+            "source": "tool_results"}  # fmt: skip
+
+
+def test_with_a_model_configured_missing_asks_it_for_every_call_it_has_not_summarised(
+    transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a model every ended call got the one-line account, and while the model was
+    down every call got it with the failure: after configuring it, or after the outage,
+    those are the calls missing its summary."""
+    add_call("CALL-BEFORE-THE-MODEL", summary=STAND_IN)
+    add_call("CALL-DURING-THE-OUTAGE",
+             summary={**STAND_IN, "error": "its quota or rate limit was reached (429)"})
+    add_call("CALL-NONE")
+    add_call("CALL-SUMMARISED", summary={"text": "Kept as it was.", "source": "model"})
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+    asked: list[str] = []
+
+    async def model(call: Any) -> summary.CallSummary:
+        asked.append(call["call_id"])
+        return summary.CallSummary(text=f"The model on {call['call_id']}.", sentiment="neutral",
+                                   resolved=True, follow_up="")  # fmt: skip
+
+    monkeypatch.setattr(summary, "ask_model", model)
+
+    out = run("--missing")
+    again = run("--missing")  # run twice (cron, or an operator unsure it ran): nothing to do
+
+    assert sorted(asked) == ["CALL-BEFORE-THE-MODEL", "CALL-DURING-THE-OUTAGE", "CALL-NONE"]
+    assert "Summarised 3 call(s)." in out and "Summarised 0 call(s)." in again
+    assert summary_of("CALL-DURING-THE-OUTAGE")["text"] == "The model on CALL-DURING-THE-OUTAGE."
+    assert "error" not in summary_of("CALL-DURING-THE-OUTAGE")
+    assert summary_of("CALL-SUMMARISED")["text"] == "Kept as it was."
+
+
+def test_without_a_model_missing_writes_only_the_accounts_not_yet_written(
+    transactional_db: Any,
+) -> None:
+    add_call("CALL-ACCOUNTED", summary={**STAND_IN, "text": "An account, already."})
+    add_call("CALL-NONE")
+
+    out = run("--missing")
+
+    assert "Summarised 1 call(s)." in out
+    assert summary_of("CALL-ACCOUNTED")["text"] == "An account, already."
 
 
 def test_missing_within_days_leaves_older_calls(transactional_db: Any) -> None:

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.cache import never_cache
@@ -23,9 +24,22 @@ APPROVE_GOODWILL = "support.approve_goodwill"
 
 
 def require_perm(request: HttpRequest, perm: str) -> None:
+    """Raise PermissionDenied without `perm`, saying (on the 403 page, templates/403.html)
+    which permission it takes, as the admin names it, and who can give it."""
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     if not request.user.has_perm(perm):  # type: ignore[union-attr]
-        raise PermissionDenied(f"You need the {perm} permission for this page.")
+        raise PermissionDenied(refusal(perm))
+
+
+def refusal(perm: str) -> str:
+    app_label, codename = perm.split(".", 1)
+    name = (
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        .values_list("name", flat=True)
+        .first()
+    )
+    return (f"It needs the permission “{name or perm}”, which your account does not have. "
+            "A support lead can give it to you.")  # fmt: skip
 
 
 def staff_view(perm: str) -> Callable[[View], View]:

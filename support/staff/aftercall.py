@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,10 +96,10 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
     if source == "model":
         said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
         if stored.get("last_error"):  # kept: summarising it again failed
-            said += f" Summarising again failed ({stored['last_error']})."
+            said += f" Summarising again failed: {_failure(stored['last_error'])}."
     elif stored.get("error"):
-        said = (f"The summary model failed ({stored['error']}); this line comes from what "
-                "the agent's tools did.")  # fmt: skip
+        said = (f"The summary model failed: {_failure(stored['error'])}. This line comes from "
+                "what the agent's tools did.")  # fmt: skip
     elif stored.get("pending") and configured():
         said = "From what the agent's tools did; the model's summary is not written yet."
     else:
@@ -111,6 +112,17 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         follow_up=str(stored.get("follow_up") or ""),
         source=said,
     )
+
+
+# Why the model failed, as postcall/summary.py words it; records from before it did may hold
+# an API's own answer (a proxy's HTML page, a paragraph on quotas): the first words of it.
+FAILURE_CHARS = 120
+MARKUP = re.compile(r"<[^>]*>")
+
+
+def _failure(reason: Any) -> str:
+    text = " ".join(MARKUP.sub(" ", str(reason)).split()).rstrip(".")
+    return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 1] + "…"
 
 
 # --- the cost ----------------------------------------------------------------------------------

@@ -190,6 +190,45 @@ async def test_an_agent_without_the_permission_sees_that_a_recording_exists(
     assert back_office.problems == []
 
 
+async def test_an_agent_sent_a_recordings_link_is_told_what_they_lack(
+    meera: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_recorded_call, priya.user_id)
+    await back_office.sign_in("meera")
+
+    url = f"{back_office.server.url}/staff/calls/{RECORDED_CALL_ID}/recording.ogg"
+    for width, page in back_office.pages.items():
+        response = await page.goto(url)
+        assert response is not None and response.status == 403
+        await expect(page.get_by_role("heading", name="You cannot open this page")).to_be_visible()
+        await expect(page.locator("#content")).to_contain_text(
+            "It needs the permission “Can download and play call recordings”")
+        await expect(page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+        await page.screenshot(path=ARTIFACTS / f"after-call-recording-refused-{width}.png",
+                              full_page=True)  # fmt: skip
+    # The refusal itself, as the browser notes it: nothing else.
+    assert [problem for problem in back_office.problems if "403" not in problem] == []
+
+
+async def test_a_summary_the_model_could_not_write_says_why_in_words(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    stand_in = {"text": "Escalated to a person: opened ticket TKT-AAAAAA. <script>x()</script>",
+                "sentiment": None, "resolved": False,
+                "follow_up": "A colleague should pick up ticket TKT-AAAAAA.",
+                "source": "tool_results", "error": "its quota or rate limit was reached (429)"}
+    await asyncio.to_thread(add_after_call_fields, summary=stand_in)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-summary-failed")
+    for page in pages.values():
+        summary = page.get_by_role("region", name="Summary of the call")
+        await expect(summary).to_contain_text("opened ticket TKT-AAAAAA. <script>x()</script>")
+        await expect(summary).to_contain_text(
+            "The summary model failed: its quota or rate limit was reached (429).")
+    assert back_office.problems == []
+
+
 def _week_of_answered_calls() -> None:
     """A week of calls with answer times and costs, for the dashboard's new charts."""
     now = dt.datetime.now(dt.UTC)

@@ -1,5 +1,7 @@
-"""Summarise ended calls again, or those that have no summary yet (`--missing`): after a
-summary model is configured, after an outage of it, or for calls from before summaries.
+"""Summarise ended calls again, or those still without the model's summary (`--missing`):
+after a summary model is configured, after an outage of it, or for calls from before summaries.
+Every ended call has a summary, the one-line account from its tool results when no model was
+configured or the model failed: with a model configured, `--missing` asks it for those.
 
     python manage.py summarize_calls --missing            # every ended call without one
     python manage.py summarize_calls --missing --days 7   # ... started in the last week
@@ -24,12 +26,14 @@ from support import mongo
 
 
 class Command(BaseCommand):
-    help = "Summarise the given ended calls, or (--missing) every ended call without a summary."
+    help = ("Summarise the given ended calls, or (--missing) every ended call the model has not "
+            "summarised.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("call_ids", nargs="*", metavar="CALL_ID")
         parser.add_argument("--missing", action="store_true",
-                            help="every ended call that has no summary")  # fmt: skip
+                            help="every ended call without the model's summary (without a "
+                                 "model: without any summary)")  # fmt: skip
         parser.add_argument("--days", type=int, default=None,
                             help="with --missing: only calls of the last DAYS days")  # fmt: skip
 
@@ -53,8 +57,14 @@ class Command(BaseCommand):
 
 
 def missing(days: int | None) -> list[str]:
-    """Ended calls without a summary, oldest first."""
-    match: dict[str, Any] = {"ended_at": {"$ne": None}, "summary": {"$exists": False}}
+    """Ended calls without the summary they can have, oldest first: with a model configured,
+    every call it has not summarised (those with the one-line account, written while there
+    was no model or it failed, included); without one, those with no summary at all."""
+    match: dict[str, Any] = {"ended_at": {"$ne": None}}
+    if summary.configured():
+        match["summary.source"] = {"$ne": "model"}  # matches a call without a summary too
+    else:
+        match["summary"] = {"$exists": False}
     if days is not None:
         match["started_at"] = {"$gte": dt.datetime.now(dt.UTC) - dt.timedelta(days=days)}
     calls = mongo.sync_db().calls.find(match, {"_id": 0, "call_id": 1}).sort("started_at", 1)

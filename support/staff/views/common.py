@@ -23,6 +23,15 @@ def page_number(request: HttpRequest) -> int:
     return min(max(1, int(value)), MAX_PAGE)
 
 
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 page (voiceproject/urls.py: handler403) in the back office's frame, saying what
+    the view refused with (support/staff/access.py: require_perm)."""
+    context = {"title": "You cannot open this page", "exception": str(exception)}
+    response = render_staff(request, "403.html", context)
+    response.status_code = 403
+    return response
+
+
 def may(request: HttpRequest, perm: str) -> bool:
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     return bool(request.user.has_perm(perm))  # type: ignore[union-attr]

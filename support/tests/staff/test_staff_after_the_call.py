@@ -85,6 +85,52 @@ def test_without_a_summary_the_one_line_account_from_the_tools_stands_in(
     assert "Summarise again" in body  # nothing is written yet: the button writes the account
 
 
+HOSTILE = {
+    "text": "<script>alert('summary')</script> Priya's dosa came cold.",
+    "sentiment": "negative", "resolved": False,
+    "follow_up": '<img src=x onerror="alert(1)"> Call her back.',
+    "source": "model", "model": "gemini-3.5-flash-lite",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["call", "ticket", "customer"])
+def test_markup_a_summary_holds_is_shown_as_text(
+    where: str, agent: Client, priya_ticket: Escalation
+) -> None:
+    """The summary repeats what the caller said: a caller (or a model) writing markup must
+    not have it run on a colleague's page."""
+    add_after_call_fields(summary=HOSTILE)
+    url = {"call": CALL_PAGE, "ticket": f"/staff/tickets/{priya_ticket.ticket_id}/",
+           "customer": f"/staff/customers/{priya_ticket.customer_id}/"}[where]  # fmt: skip
+    body = page(agent, url)
+
+    assert "<script>alert" not in body and "<img src=x" not in body
+    assert "&lt;script&gt;alert(&#x27;summary&#x27;)&lt;/script&gt; Priya" in body
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Call her back." in body
+
+
+@pytest.mark.parametrize("error, said", [
+    ("its quota or rate limit was reached (429)",
+     "The summary model failed: its quota or rate limit was reached (429). This line comes "
+     "from what the agent&#x27;s tools did."),
+    # As records from before the reasons were worded kept it: the API's own answer.
+    ("API error 502: <html><body><h1>502 Bad Gateway</h1>" + "<p>nginx</p>" * 50,
+     "The summary model failed: API error 502: 502 Bad Gateway nginx nginx"),
+])  # fmt: skip
+def test_why_the_summary_model_failed_is_one_short_line(
+    error: str, said: str, agent: Client, priya: Customer
+) -> None:
+    stand_in = {"text": "Escalated to a person: opened ticket TKT-AAAAAA.", "sentiment": None,
+                "resolved": False, "follow_up": "", "source": "tool_results", "error": error}
+    add_after_call_fields(summary=stand_in)
+    response = agent.get(CALL_PAGE)
+    body = response.content.decode()
+
+    assert said in body
+    source = response.context["after"].summary.source
+    assert len(source) < 200 and "<" not in source
+
+
 def test_a_call_costed_before_costs_were_kept_is_estimated_and_says_so(
     agent: Client, priya: Customer
 ) -> None:

@@ -1,0 +1,245 @@
+"""Every ended call gets its after-call fields (outcome, duration, turns, cost), its summary and
+its count in `voice_calls_ended_total` exactly once, whichever way it ended and whoever
+finishes it: the process carrying it, the sweeper of any process (continuity/sweeper.py), two
+of them at once, or a sweeper catching up with a call whose finishing was cut short (its
+process killed between closing the record and finishing it, or the database away then)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from continuity.sweeper import sweep_once
+from postcall import finish, metrics, summary
+from realtime import call_record
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import BrowserCall
+from support import mongo
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TURN = {"user_ms": 900, "first_audio_ms": 700, "tools_ms": 12, "source": "live"}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)  # as MongoDB keeps it
+
+
+async def add_call(call_id: str, *, ended_ago: dt.timedelta | None, **fields: Any) -> None:
+    """A call that asked for a person and got a ticket; ended `ended_ago`, or still open."""
+    ended = None if ended_ago is None else now() - ended_ago
+    started = (ended or now()) - dt.timedelta(minutes=3)
+    await mongo.async_db().calls.insert_one({
+        "call_id": call_id, "user_id": 101, "channel": "phone", "started_at": started,
+        "ended_at": ended, "end_reason": "caller_hung_up" if ended else "",
+        "last_seen_at": ended or now(), "carrier": None,
+        "transcript": [{"role": "user", "text": "A person, please.", "at": started},
+                       {"role": "agent", "text": "Fetching a colleague.", "at": started}],
+        "tool_calls": [{"name": "escalate_to_human", "args": {}, "ok": True, "ms": 12,
+                        "result": {"ok": True, "ticket_id": f"TKT-{call_id}"},
+                        "started_at": started}],
+        "usage": {"prompt_token_count": 4000, "response_token_count": 900,
+                  "total_token_count": 4900},
+        **fields,
+    })  # fmt: skip
+
+
+async def record(call_id: str) -> dict[str, Any]:
+    return await mongo.async_db().calls.find_one({"call_id": call_id}) or {}
+
+
+def ended_count(outcome: str, channel: str = "phone") -> float:
+    return metrics.CALLS_ENDED.labels(channel, outcome)._value.get()
+
+
+@pytest.fixture
+def summaries_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each summary the model is asked for (a paid request): the calls' ids."""
+    asked: list[str] = []
+    original = summary.summarize_call
+
+    async def counted(call_id: str) -> dict[str, Any] | None:
+        asked.append(call_id)
+        return await original(call_id)
+
+    monkeypatch.setattr(summary, "summarize_call", counted)
+    return asked
+
+
+async def test_two_processes_finishing_one_call_at_once_finish_it_once(
+    transactional_db: Any, summaries_asked: list[str]
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), turns=[{"at": now(), **TURN}])
+    before = ended_count("escalated")
+
+    outcomes = await asyncio.gather(
+        finish.finish_call("CALL-1", [{"at": now(), **TURN}]),
+        finish.finish_call("CALL-1", [{"at": now(), **TURN}]),
+    )
+    await summary.pending()
+    again = await finish.finish_call("CALL-1", [{"at": now(), **TURN}])  # a sweeper, later
+    await summary.pending()
+
+    assert sorted(outcomes, key=str) == [None, "escalated"] and again is None
+    done = await record("CALL-1")
+    assert len(done["turns"]) == 2  # the one kept before, and one finisher's, once
+    assert ended_count("escalated") == before + 1
+    assert summaries_asked == ["CALL-1"]
+    assert done["summary"]["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
+
+
+async def test_a_call_the_sweeper_ends_counts_as_ended(
+    transactional_db: Any, settings: Any
+) -> None:
+    """Its process died: the process that counted its start cannot count its end."""
+    await add_call("CALL-LOST", ended_ago=None, carrier="process-gone",
+                   last_seen_at=now() - dt.timedelta(minutes=5))  # fmt: skip
+    before = ended_count("escalated")
+
+    assert await sweep_once() == 1
+    await summary.pending()
+
+    assert (await record("CALL-LOST"))["outcome"] == "escalated"
+    assert ended_count("escalated") == before + 1
+
+
+async def test_a_call_closed_after_its_finishing_ran_is_finished_by_the_sweeper(
+    transactional_db: Any,
+) -> None:
+    """The database was away as the call ended: its record is closed later, in the
+    background (realtime/call_record.py), after the ending process tried to finish it."""
+    await add_call("CALL-1", ended_ago=None)
+
+    assert await finish.finish_call("CALL-1", [{"at": now(), **TURN}]) is None
+    assert "outcome" not in await record("CALL-1")  # not on a call that is not over
+
+    await mongo.async_db().calls.update_one({"call_id": "CALL-1"}, {"$set": {
+        "ended_at": now(), "end_reason": "caller_hung_up"}})  # the close got through  # fmt: skip
+    assert await finish.finish_leftovers(now() + dt.timedelta(minutes=1)) == 1
+    await summary.pending()
+
+    done = await record("CALL-1")
+    assert done["outcome"] == "escalated" and done["duration_s"] == 180.0
+    assert done["cost"]["currency"] == "INR"
+    assert done["summary"]["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
+
+
+async def test_a_call_whose_process_died_while_finishing_it_is_finished_once(
+    transactional_db: Any, summaries_asked: list[str]
+) -> None:
+    await add_call("CALL-CUT", ended_ago=dt.timedelta(minutes=1))  # closed, never finished
+    await add_call("CALL-RECENT", ended_ago=dt.timedelta(seconds=2))  # its process is on it
+    await add_call("CALL-LIVE", ended_ago=None)
+    before = ended_count("escalated")
+
+    finished = await asyncio.gather(*(finish.finish_leftovers(now()) for _ in range(3)))
+    await summary.pending()
+
+    assert sum(finished) == 1  # every process sweeps; one of them finishes it
+    assert (await record("CALL-CUT"))["outcome"] == "escalated"
+    assert summaries_asked == ["CALL-CUT"]
+    assert ended_count("escalated") == before + 1
+    assert "outcome" not in await record("CALL-RECENT")
+    assert "outcome" not in await record("CALL-LIVE")
+
+
+async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
+    transactional_db: Any, settings: Any
+) -> None:
+    """Killed while the model was writing it: the account stands in, with the reason, and
+    `summarize_calls --missing` asks the model again."""
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+    minutes_ago = [now() - dt.timedelta(minutes=n) for n in range(6)]
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=minutes_ago[5])  # fmt: skip
+    # Finished a minute ago, after the database came back: the model may still be writing it.
+    await add_call("CALL-2", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=minutes_ago[1])  # fmt: skip
+    # Given its outcome otherwise (the demo's calls, calls from before summaries): left be.
+    await add_call("CALL-DEMO", ended_ago=dt.timedelta(minutes=5), outcome="escalated")
+
+    await finish.finish_leftovers(now())
+
+    stand_in = (await record("CALL-1"))["summary"]
+    assert stand_in["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
+    assert stand_in["error"] == "the server stopped before the model answered"
+    assert "summary" not in await record("CALL-2")
+    assert "summary" not in await record("CALL-DEMO")
+
+
+async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_would_be(
+    transactional_db: Any,
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=now() - dt.timedelta(minutes=5))  # fmt: skip
+
+    await finish.finish_leftovers(now())
+
+    assert (await record("CALL-1"))["summary"] == {
+        "text": "Escalated to a person: opened ticket TKT-CALL-1.", "sentiment": None,
+        "resolved": False, "follow_up": "A colleague should pick up ticket TKT-CALL-1.",
+        "source": "tool_results",
+    }  # fmt: skip
+
+
+# --- over the bridge ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def live(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from realtime import live_client
+
+    async with FakeLiveServer() as fake:
+        settings.GEMINI_API_KEY = "test-key"
+        settings.GEMINI_LIVE_URL = fake.url
+        monkeypatch.setattr(
+            live_client, "DEFAULT_RETRY", live_client.RetryPolicy(max_attempts=1, setup_timeout_s=3)
+        )
+        yield fake
+
+
+@pytest.fixture
+def asha(transactional_db: Any) -> Customer:
+    return Customer.objects.create(user_id=101, name="Asha Verma", phone="+919800000101")
+
+
+async def test_a_call_ending_while_the_database_blinks_is_finished_once_it_is_back(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = call_record.CallRecord._flush
+    refused: list[str] = []
+
+    async def blink(self: call_record.CallRecord, extra: dict[str, Any] | None = None) -> None:
+        if extra and "ended_at" in extra and not refused:
+            refused.append(self.call_id)
+            raise call_record.PyMongoError("connection reset")  # the close is retried in 1 s
+        await original(self, extra)
+
+    monkeypatch.setattr(call_record.CallRecord, "_flush", blink)
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Hello, how can I help?")
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+    await call.next_event("ended")
+    call_id = ready["call_id"]
+    async with asyncio.timeout(5):
+        while not (await record(call_id)).get("ended_at"):
+            await asyncio.sleep(0.1)
+    assert refused == [call_id] and "outcome" not in await record(call_id)
+
+    assert await finish.finish_leftovers(now() + dt.timedelta(minutes=1)) == 1
+    await summary.pending()
+
+    done = await record(call_id)
+    assert done["end_reason"] == "caller_hung_up" and done["outcome"] == "abandoned"
+    assert "summary" in done and "duration_s" in done
