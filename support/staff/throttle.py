@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from voiceproject.messaging import REDIS_AWAY
+from voiceproject.rate_limits import count_one
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,7 @@ def is_locked(username: str, address: str | None) -> bool:
 
 
 def _count(key: str) -> None:
-    # add() starts the window only on the first failure; incr() is atomic in the cache.
-    cache.add(key, 0, LOCKOUT_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, LOCKOUT_SECONDS)
+    count_one(key, LOCKOUT_SECONDS)
 
 
 def record_failure(username: str, address: str | None) -> None:
