@@ -50,7 +50,8 @@ def signed_in_lead(username: str = "arjun") -> Client:
 def socket(path: str, browser: Client) -> WebsocketCommunicator:
     cookie = browser.cookies["sessionid"].value
     return WebsocketCommunicator(application, path, headers=[
-        (b"origin", b"http://testserver"), (b"cookie", f"sessionid={cookie}".encode()),
+        (b"host", b"testserver"), (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={cookie}".encode()),
     ])  # fmt: skip
 
 

@@ -9,6 +9,9 @@ the open sockets too, not only on the next page load:
     self.watch = PermissionWatch(self.scope, (MONITOR, TAKE_OVER), self.permissions_now)
     self.watch.start()      # after accept(); permissions_now(perms) gets them every few seconds
     self.watch.stop()       # in disconnect()
+
+And who may open one at all: a page of this very site (SameOriginOnly, in front of each
+staff route), as Django asks of a POST.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib import import_module
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
+from django.utils.http import is_same_domain
 from pymongo.errors import PyMongoError
 
 from voiceproject.channel_layer import outages_over
@@ -41,6 +47,65 @@ RECHECK_S = 5.0  # how often an open socket asks the database again
 # them (the page would hear nothing more, silently), and channels_redis lets a membership
 # expire after a day. Joining again is harmless.
 REJOIN_EVERY = 6  # rechecks: 30 s
+
+
+class SameOriginOnly:
+    """ASGI guard of a staff socket: the handshake's Origin must be the origin it is made to
+    (its scheme, as the connection or the trusted proxy's X-Forwarded-Proto says, and its Host,
+    one of ALLOWED_HOSTS), or one of CSRF_TRUSTED_ORIGINS: what Django's CSRF check asks of a
+    POST. Otherwise the socket is closed before it opens (FORBIDDEN).
+
+    The session cookie goes along with a handshake from any page of the same site (a sibling
+    subdomain, another port of the host), so channels' AllowedHostsOriginValidator, which takes
+    any allowed host (`.example.com`: every subdomain), would let such a page listen to calls.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if same_origin(scope):
+            return await self.application(scope, receive, send)
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": FORBIDDEN})
+
+
+def same_origin(scope: Mapping[str, Any]) -> bool:
+    """Whether the handshake in `scope` comes from a page of this site (SameOriginOnly)."""
+    headers = {name.lower(): value.decode("latin1") for name, value in scope.get("headers", [])}
+    origin, host = headers.get(b"origin", ""), headers.get(b"host", "")
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as HttpRequest.get_host
+    domain, _ = split_domain_port(host)
+    if not (origin and domain and validate_host(domain, allowed)):
+        return False
+    scheme = "https" if _secure(scope, headers) else "http"
+    if origin.lower() == f"{scheme}://{host}".lower():
+        return True
+    trusted = settings.CSRF_TRUSTED_ORIGINS
+    if origin in trusted:
+        return True
+    try:
+        parsed = urlsplit(origin)
+    except ValueError:  # "http://[::1", say
+        return False
+    wildcards = (urlsplit(pattern) for pattern in trusted if "*" in pattern)
+    return any(
+        parsed.scheme == w.scheme and is_same_domain(parsed.netloc, w.netloc.lstrip("*"))
+        for w in wildcards
+    )
+
+
+def _secure(scope: Mapping[str, Any], headers: Mapping[bytes, str]) -> bool:
+    """Whether the handshake came over TLS, as HttpRequest.is_secure decides for a request."""
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name, secure_value = proxy_header
+        said = headers.get(name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if said is not None:
+            return said.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") in ("wss", "https")
 
 
 @database_sync_to_async
