@@ -47,6 +47,19 @@ def test_a_locked_account_is_locked_from_every_address(meera: User) -> None:
     assert status == 200 and "Too many failed login attempts" in body
 
 
+def test_spelling_the_username_otherwise_counts_against_the_same_account(meera: User) -> None:
+    """Case, spaces around it and compatibility forms (full-width letters, which the form folds
+    with NFKC) are one account to the throttle, from as many addresses as you like."""
+    spellings = ["MEERA", " meera ", "Meera\t", "\uff4d\uff45\uff45\uff52\uff41", "meera"]
+    assert len(spellings) == throttle.ACCOUNT_FAILURE_LIMIT
+    for n, spelling in enumerate(spellings):
+        login(spelling, "wrong", ip=f"198.51.100.{n}")
+
+    status, body = login("meera", PASSWORD, ip="192.0.2.45")
+
+    assert status == 200 and "Too many failed login attempts" in body
+
+
 def test_failures_from_an_unvouched_address_still_lock_the_account(meera: User) -> None:
     for _ in range(throttle.ACCOUNT_FAILURE_LIMIT):
         login("meera", "wrong", ip=None)
