@@ -42,9 +42,10 @@ UNREACHABLE = (
 )
 
 
-def _permissions(user: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
-    """What `user` may do on a live call; `fresh`: as the database says now."""
-    return staff_permissions(user, LIVE_PERMISSIONS, fresh=fresh)
+def _permissions(scope: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
+    """What the socket's user may do on a live call; `fresh`: as the database says now (and
+    nothing once the session the socket was opened with has ended)."""
+    return staff_permissions(scope, LIVE_PERMISSIONS, fresh=fresh)
 
 
 class StaffCallConsumer(AsyncWebsocketConsumer):
@@ -53,7 +54,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user: Any = self.scope.get("user")
-        self.permissions = await _permissions(user)
+        self.permissions = await _permissions(self.scope)
         if protocol.MONITOR not in self.permissions:
             await self.close(code=FORBIDDEN)
             return
@@ -66,7 +67,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
         self._permission_watch = PermissionWatch(
-            user, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
+            self.scope, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
             rejoin=lambda: self.channel_layer.group_add(call_group(self.call_id),
                                                         self.channel_name),
             missed=lambda: self.close(code=MISSED),
@@ -130,7 +131,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                 "rate_limited", "Too many actions at once; wait a moment and try again."
             ))  # fmt: skip
             return
-        self.permissions = await _permissions(self.scope.get("user"), fresh=True)
+        self.permissions = await _permissions(self.scope, fresh=True)
         if protocol.PERMISSION[action.kind] not in self.permissions:
             await self.send(text_data=protocol.error(
                 "forbidden", "You may not do that on a live call; ask a support lead."
@@ -261,15 +262,14 @@ class LiveCallsConsumer(AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        permissions = await _permissions(user)
+        permissions = await _permissions(self.scope)
         if protocol.MONITOR not in permissions:
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
         self.joined = True
         self._permission_watch = PermissionWatch(
-            user, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
+            self.scope, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
             rejoin=lambda: self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name),
             missed=lambda: self.close(code=MISSED),
         )  # fmt: skip

@@ -3,6 +3,12 @@
 Three authorities may mint (contract section 2): a host application's bearer VOICE_API_KEY,
 a staff member holding `realtime.mint_voice_token` (audited: `realtime.models.VoiceTokenMint`),
 and demo mode.
+
+Anyone on the internet can reach it, so per client address (voiceproject/rate_limits.py, the
+address the trusted proxies vouch for): GUESSES refused attempts (a wrong key, no key) lock the
+address out for the rest of the window, the right key included, so a key cannot be guessed;
+and MINTS tokens a minute on a staff member's or demo mode's authority. A host application's
+server mints for all its customers from one address, so its key is not limited.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from django.views.decorators.http import require_POST
 from realtime import tokens, wire
 from realtime.models import MINT_PERMISSION, VoiceTokenMint
 from support.models import Customer
+from voiceproject import rate_limits
 from voiceproject.bearer import bearer_matches
 
 MAX_BODY_BYTES = 1_024  # {"user_id": N} and room to spare
+GUESSES = rate_limits.Limit("mint-refused", times=20, per_s=15 * 60)
+MINTS = rate_limits.Limit("mint", times=30, per_s=60)
 
 
 def _bearer_key_matches(request: HttpRequest) -> bool:
@@ -33,10 +42,8 @@ class MintRefused(Exception):
 
 
 async def _minting_staff(request: HttpRequest) -> Any | None:
-    """The staff member minting on their own authority (to be audited), or None for a host
-    application or demo mode. Raises MintRefused when nobody may mint."""
-    if _bearer_key_matches(request):
-        return None
+    """The staff member minting on their own authority (to be audited), or None in demo mode.
+    Raises MintRefused when nobody may mint (a host application's key is checked before)."""
     user = await request.auser()
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     staff = bool(user.is_active and user.is_staff)  # type: ignore[attr-defined]
@@ -63,19 +70,32 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _too_many(limit: rate_limits.Limit) -> JsonResponse:
+    response = _error(429, "Too many requests from this address; try again later.")
+    response["Retry-After"] = str(limit.per_s)  # at most: the window started at its first use
+    return response
+
+
 # CSRF-exempt because host applications call it server to server with a bearer key; a
 # cross-site page could still make a logged-in lead's browser call it (the mint is audited
 # under their name), but it cannot read the token in the response (no CORS), so nothing leaks.
 @csrf_exempt
 @require_POST
 async def create_voice_session(request: HttpRequest) -> JsonResponse:
+    address = request.META.get("REMOTE_ADDR") or None  # as voiceproject/proxies.py vouches
+    if await rate_limits.over(GUESSES, address):
+        return _too_many(GUESSES)
+    host_application = _bearer_key_matches(request)
     try:
-        staff = await _minting_staff(request)
+        staff = None if host_application else await _minting_staff(request)
     except MintRefused as refused:
+        await rate_limits.spend(GUESSES, address)
         response = _error(refused.status, str(refused))
         if refused.status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
+    if not host_application and not await rate_limits.spend(MINTS, address):
+        return _too_many(MINTS)
     if len(request.body) > MAX_BODY_BYTES:
         return _error(413, "The body must be JSON: {\"user_id\": N}.")
     try:

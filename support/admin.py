@@ -12,16 +12,18 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from types import MethodType
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -62,7 +64,7 @@ from support.staff.labels import (
 from support.staff.people import with_people
 from support.staff.queries import newest_first
 from support.staff.search import find_customers, id_spellings
-from support.staff.throttle import ThrottledAdminAuthenticationForm
+from support.staff.throttle import ThrottledAdminAuthenticationForm, ThrottledPasswordChangeForm
 from support.templatetags.staff import person
 from voiceproject.cache import cache_or_miss
 
@@ -70,6 +72,22 @@ admin.site.site_header = "Voice support back office"
 admin.site.site_title = "Voice support"
 admin.site.index_title = "Support data"
 admin.site.login_form = ThrottledAdminAuthenticationForm
+
+
+def password_change(
+    site: admin.AdminSite, request: HttpRequest, extra_context: dict[str, Any] | None = None
+) -> HttpResponseBase:
+    """AdminSite.password_change with the throttled form (the admin has no setting for it)."""
+    view = PasswordChangeView.as_view(
+        form_class=ThrottledPasswordChangeForm,
+        success_url=reverse("admin:password_change_done", current_app=site.name),
+        extra_context={**site.each_context(request), **(extra_context or {})},
+    )
+    request.current_app = site.name
+    return view(request)
+
+
+admin.site.password_change = MethodType(password_change, admin.site)  # type: ignore[method-assign]
 
 
 class CappedCountPaginator(Paginator):

@@ -56,6 +56,26 @@ def secret_key_weakness(key: str) -> str | None:
     return None
 
 
+# Bearer keys other programs present (VOICE_API_KEY, METRICS_TOKEN): `secrets.token_urlsafe(32)`
+# gives 43 characters. Guesses at the minting API are limited per address (realtime/views.py),
+# not over all addresses, so the key itself must be out of reach of guessing.
+BEARER_KEY_MIN_LENGTH = 32
+
+
+def bearer_key_weakness(key: str) -> str | None:
+    """Why `key` is too easy to guess as a bearer key, or None (also when unset)."""
+    if not key:
+        return None
+    if len(key) < BEARER_KEY_MIN_LENGTH:
+        return f"{len(key)} characters long (at least {BEARER_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
+        return (
+            f"made of {len(set(key))} distinct characters "
+            f"(at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed)"
+        )
+    return None
+
+
 def live_url_problem(url: str) -> str | None:
     """What is wrong with `url` as the Live API's WebSocket URL, or None."""
     try:
@@ -144,6 +164,19 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="voiceproject.E002",
                 )
             )
+        for name in ("VOICE_API_KEY", "METRICS_TOKEN"):
+            weakness = bearer_key_weakness(getattr(settings, name))
+            if weakness:
+                problems.append(
+                    Warning(
+                        f"{name} is {weakness}: whoever guesses it can use it.",
+                        hint=(
+                            f"Set {name} to a long random value, e.g. the output of "
+                            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+                        ),
+                        id="voiceproject.W002",
+                    )
+                )
         if settings.VOICE_DEMO_MODE:
             problems.append(
                 Warning(

@@ -85,7 +85,7 @@ class StaffPage:
         cookie = await sync_to_async(_staff_cookie)(username, group, first_name)
         communicator = WebsocketCommunicator(
             application, f"/ws/staff/calls/{call_id}" + (f"?{query}" if query else ""),
-            headers=[(b"origin", b"http://testserver"),
+            headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"),
                      (b"cookie", f"sessionid={cookie}".encode())],
         )  # fmt: skip
         connected, code = await communicator.connect(timeout=5)
@@ -243,7 +243,7 @@ async def test_a_deactivated_account_loses_the_call_view_and_the_live_calls_page
     await meera.next_event("state")
     await meera.send({"type": "listen"})
     live_page = WebsocketCommunicator(application, "/ws/staff/live", headers=[
-        (b"origin", b"http://testserver"),
+        (b"host", b"testserver"), (b"origin", b"http://testserver"),
         (b"cookie", f"sessionid={await sync_to_async(_staff_cookie)('meera', None, '')}".encode()),
     ])  # fmt: skip
     assert (await live_page.connect(timeout=5))[0]

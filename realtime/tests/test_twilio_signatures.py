@@ -120,6 +120,35 @@ def test_without_a_public_base_url_the_request_url_is_the_signed_one() -> None:
     assert stream_of(response.content).get("url") == "wss://testserver/ws/twilio"
 
 
+def test_behind_a_tls_proxy_without_a_public_base_url_the_https_url_is_the_signed_one() -> None:
+    """Twilio signs the https URL it called. The proxy in front says https with
+    X-Forwarded-Proto; a request that did not come over https (or whose Host is not ours) is
+    not the one Twilio signed."""
+    signature = signed("https://testserver/twilio/voice", WEBHOOK_FORM)
+
+    def post(headers: dict[str, str]) -> int:
+        headers = {"X-Twilio-Signature": signature, **headers}
+        return Client().post("/twilio/voice", WEBHOOK_FORM, headers=headers).status_code
+
+    over_https = {"X-Forwarded-Proto": "https"}
+    with override_settings(PUBLIC_BASE_URL=""):
+        assert post(over_https) == 200
+        assert post({}) == 403  # plain http: not the URL Twilio signed
+        assert post({**over_https, "Host": "evil.example"}) == 400  # not our host
+
+
+def test_an_oversized_or_field_flooded_webhook_is_refused_not_an_error() -> None:
+    signature = signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM)
+    huge = b"From=" + b"9" * 3_000_000
+    flood = b"&".join(b"f%d=1" % n for n in range(5_000))
+
+    for body in (huge, flood):
+        response = Client().post("/twilio/voice", data=body, headers={
+            "X-Twilio-Signature": signature,
+        }, content_type="application/x-www-form-urlencoded")  # fmt: skip
+        assert response.status_code == 400
+
+
 def test_without_a_gemini_key_the_caller_is_told_and_the_call_ends() -> None:
     with override_settings(GEMINI_API_KEY=""):
         response = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
@@ -184,10 +213,10 @@ def start_frame(token: str, call_sid: str = CALL_SID) -> str:
 
 
 async def open_stream(
-    signature: str | None,
+    signature: str | None, host: str = "voice.example.com"
 ) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     # No Origin header: Twilio sends none, and this route must not ask for one.
-    headers = [(b"host", b"voice.example.com")]
+    headers = [(b"host", host.encode())]
     if signature is not None:
         headers.append((b"x-twilio-signature", signature.encode()))
     communicator = WebsocketCommunicator(application, "/ws/twilio", headers=headers)
@@ -228,10 +257,20 @@ async def test_without_an_auth_token_no_upgrade_is_accepted() -> None:
 
 
 async def test_without_a_public_base_url_the_host_header_is_the_signed_one() -> None:
-    with override_settings(PUBLIC_BASE_URL=""):
+    with override_settings(PUBLIC_BASE_URL="", ALLOWED_HOSTS=["voice.example.com"]):
         communicator, connected, _ = await open_stream(signed(STREAM_URL))
         assert connected
         await communicator.disconnect()
+
+
+async def test_without_a_public_base_url_only_an_allowed_host_is_believed() -> None:
+    """An upgrade Twilio signed for another deployment on the same account (a staging server,
+    say) is not one for this server, whatever Host header comes with it: as for any request,
+    the host must be one of ALLOWED_HOSTS."""
+    staging = "wss://staging.example.com/ws/twilio"
+    with override_settings(PUBLIC_BASE_URL="", ALLOWED_HOSTS=["voice.example.com"]):
+        _, connected, code = await open_stream(signed(staging), host="staging.example.com")
+    assert (connected, code) == (False, 4403)
 
 
 @pytest.mark.parametrize(

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth.models import Group, User
 from django.core import signing
+from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
 from realtime import tokens
 from realtime.models import VoiceTokenMint
+from realtime.views import GUESSES, MINTS
 from support.models import Customer
+from voiceproject.asgi import application
 
 pytestmark = pytest.mark.django_db
 
 HOST_KEY = "host-application-key-0123456789"
 AGENT, LEAD = "Support agent", "Support lead"  # support/migrations/0003_staff_groups.py
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts() -> Iterator[None]:
+    cache.clear()  # what each address did is counted in the cache
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -171,3 +183,95 @@ def test_a_token_signed_for_another_purpose_is_refused() -> None:
     other = signing.dumps({"user_id": 7}, salt="something-else")
     with pytest.raises(tokens.InvalidToken):
         tokens.verify(other)
+
+
+# --- abuse: counted per client address, as the trusted proxies vouch for it ---------------------
+
+
+
+
+def from_address(address: str) -> Client:
+    return Client(REMOTE_ADDR=address)
+
+
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
+def test_guessing_the_key_locks_the_address_out_the_right_key_included(asha: Customer) -> None:
+    guesser = from_address("203.0.113.5")
+    answers = [mint(guesser, {"user_id": 7}, Authorization=f"Bearer guess-{n}")[0]
+               for n in range(GUESSES.times)]  # fmt: skip
+
+    status, body = mint(guesser, {"user_id": 7}, Authorization=f"Bearer {HOST_KEY}")
+    refused = guesser.post("/api/voice/sessions", data="{}", content_type="application/json")
+
+    assert answers == [401] * GUESSES.times
+    assert status == 429 and "token" not in body  # no way to tell the right key from a wrong one
+    assert refused.status_code == 429 and int(refused["Retry-After"]) <= 15 * 60
+    # The host application, elsewhere, mints as before.
+    assert mint(from_address("198.51.100.9"), {"user_id": 7},
+                Authorization=f"Bearer {HOST_KEY}")[0] == 200  # fmt: skip
+
+
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
+def test_a_host_application_mints_for_all_its_customers_from_one_address(asha: Customer) -> None:
+    host = from_address("198.51.100.9")
+
+    answers = {mint(host, {"user_id": 7}, Authorization=f"Bearer {HOST_KEY}")[0]
+               for _ in range(MINTS.times * 2)}  # fmt: skip
+
+    assert answers == {200}
+
+
+@override_settings(VOICE_DEMO_MODE=True)
+def test_demo_mode_mints_a_few_a_minute_per_address(asha: Customer) -> None:
+    visitor = from_address("203.0.113.6")
+
+    answers = [mint(visitor, {"user_id": 7})[0] for _ in range(MINTS.times + 1)]
+
+    assert answers == [200] * MINTS.times + [429]
+    assert mint(from_address("203.0.113.7"), {"user_id": 7})[0] == 200
+
+
+@override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
+def test_a_staff_member_without_the_permission_counts_as_a_refused_guess(asha: Customer) -> None:
+    agent = staff_client("meera", AGENT)
+    agent.defaults["REMOTE_ADDR"] = "192.0.2.44"
+
+    answers = [mint(agent, {"user_id": 7})[0] for _ in range(GUESSES.times + 1)]
+
+    assert answers == [403] * GUESSES.times + [429]
+
+
+async def post_through_the_proxy(forwarded_for: str, authorization: str) -> int:
+    """POST /api/voice/sessions through the whole ASGI application as daphne serves it, from
+    the proxy's own address, with the X-Forwarded-For the client and the proxy wrote."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "https", "path": "/api/voice/sessions", "raw_path": b"/api/voice/sessions",
+        "root_path": "", "query_string": b"", "client": ("10.0.0.2", 41000),
+        "server": ("testserver", 443),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"x-forwarded-for", forwarded_for.encode()), (b"x-forwarded-proto", b"https"),
+                    (b"authorization", authorization.encode())],
+    }  # fmt: skip
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b'{"user_id": 7}'})
+    start = await communicator.receive_output(10)
+    while (await communicator.receive_output(10)).get("more_body"):
+        pass
+    return int(start["status"])
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False, TRUSTED_PROXY_COUNT=1)
+async def test_behind_a_proxy_a_forged_forwarded_for_neither_hides_nor_frames_an_address() -> None:
+    await Customer.objects.acreate(user_id=7, name="Asha Rao", phone="+919800000007")
+    # The guesser writes a new address of their own each time; the proxy appends theirs.
+    guesses = [await post_through_the_proxy(f"6.6.6.{n}, 203.0.113.5", f"Bearer guess-{n}")
+               for n in range(GUESSES.times)]  # fmt: skip
+
+    locked = await post_through_the_proxy("198.51.100.9, 203.0.113.5", f"Bearer {HOST_KEY}")
+    # ...nor can they lock out the host application by writing its address in the header.
+    host = await post_through_the_proxy("203.0.113.5, 198.51.100.9", f"Bearer {HOST_KEY}")
+
+    assert guesses == [401] * GUESSES.times
+    assert (locked, host) == (429, 200)

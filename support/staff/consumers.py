@@ -18,15 +18,14 @@ class StaffQueueConsumer(AsyncJsonWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        permissions = await staff_permissions(user, (VIEW_TICKETS,))
+        permissions = await staff_permissions(self.scope, (VIEW_TICKETS,))
         if VIEW_TICKETS not in permissions:
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name)
         self.joined = True
         self._permission_watch = PermissionWatch(
-            user, (VIEW_TICKETS,), self._permissions_now, seen=permissions,
+            self.scope, (VIEW_TICKETS,), self._permissions_now, seen=permissions,
             rejoin=lambda: self.channel_layer.group_add(ESCALATIONS_GROUP, self.channel_name),
             missed=lambda: self.close(code=MISSED),
         )  # fmt: skip

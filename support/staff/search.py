@@ -10,6 +10,7 @@ their words (support/name_keys.py: "aar sh" finds Aarav Sharma), through an inde
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,38 +130,56 @@ def id_spellings(term: str) -> list[str]:
     return list(dict.fromkeys(spellings))
 
 
-def find_ids(term: str) -> list[Hit]:
-    """Every order, ticket, call, complaint and refund whose id is `term` (case forgiven)."""
+# Who may read each kind of record the search finds (the page its hit links to asks the same).
+READ_PERMISSIONS = {
+    "order": "support.view_order",
+    "ticket": "support.view_escalation",
+    "call": "support.view_call",
+    "complaint": "support.view_complaint",
+    "refund": "support.view_refund",
+}
+
+
+def find_ids(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> list[Hit]:
+    """Every order, ticket, call, complaint and refund whose id is `term` (case forgiven),
+    of the `kinds` asked for (those the person searching may read)."""
     if not _ID_CHARS.match(term):
         return []
     spellings = id_spellings(term)
     hits: list[Hit] = []
-    for order in Order.objects.filter(order_id__in=spellings).only("order_id", "customer"):
-        hits.append(Hit("order", order.order_id,
-                        reverse("admin:support_order_change", args=[order.pk]), row=order))
-    for ticket in Escalation.objects.filter(ticket_id__in=spellings).defer("notes"):
-        hits.append(Hit("ticket", ticket.ticket_id,
-                        reverse("staff:ticket", args=[ticket.ticket_id]), ticket.reason, ticket))
-    for call in Call.objects.filter(call_id__in=spellings).only("call_id", "customer"):
-        hits.append(Hit("call", call.call_id, reverse("staff:call", args=[call.call_id]),
-                        row=call))
-    for complaint in Complaint.objects.filter(complaint_id__in=spellings):
-        hits.append(Hit("complaint", complaint.complaint_id,
-                        reverse("admin:support_complaint_change", args=[complaint.pk]),
-                        complaint.description, complaint))
-    for refund in Refund.objects.filter(refund_id__in=spellings):
-        hits.append(Hit("refund", refund.refund_id,
-                        reverse("admin:support_refund_changelist") + f"?q={refund.refund_id}",
-                        row=refund))
+    if "order" in kinds:
+        for order in Order.objects.filter(order_id__in=spellings).only("order_id", "customer"):
+            hits.append(Hit("order", order.order_id,
+                            reverse("admin:support_order_change", args=[order.pk]), row=order))
+    if "ticket" in kinds:
+        for ticket in Escalation.objects.filter(ticket_id__in=spellings).defer("notes"):
+            hits.append(Hit("ticket", ticket.ticket_id,
+                            reverse("staff:ticket", args=[ticket.ticket_id]), ticket.reason,
+                            ticket))  # fmt: skip
+    if "call" in kinds:
+        for call in Call.objects.filter(call_id__in=spellings).only("call_id", "customer"):
+            hits.append(Hit("call", call.call_id, reverse("staff:call", args=[call.call_id]),
+                            row=call))
+    if "complaint" in kinds:
+        for complaint in Complaint.objects.filter(complaint_id__in=spellings):
+            hits.append(Hit("complaint", complaint.complaint_id,
+                            reverse("admin:support_complaint_change", args=[complaint.pk]),
+                            complaint.description, complaint))
+    if "refund" in kinds:
+        for refund in Refund.objects.filter(refund_id__in=spellings):
+            hits.append(Hit("refund", refund.refund_id,
+                            reverse("admin:support_refund_changelist") + f"?q={refund.refund_id}",
+                            row=refund))
     return hits
 
 
-def search(term: str) -> Results:
+def search(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> Results:
+    """What `term` finds: records of the `kinds` given (see find_ids), else customers."""
     term = term.strip()[:MAX_TERM]
     results = Results(term)
     if not term:
         return results
-    results.hits = find_ids(term)
+    results.hits = find_ids(term, kinds)
     if not results.hits:
         results.customers = find_customers(term)
     return results

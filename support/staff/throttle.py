@@ -1,4 +1,6 @@
-"""Throttle repeated failed logins on the admin login (which /staff/ also uses).
+"""Throttle repeated failed logins on the admin login (which /staff/ also uses), and the old
+password the admin's password change asks a signed-in session for (else a stolen session
+cookie could guess its way to the password itself, and keep the account after a sign-out).
 
 Two counts in Django's cache, each for LOCKOUT_SECONDS from its first failure:
 
@@ -22,12 +24,13 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from voiceproject.messaging import REDIS_AWAY
+from voiceproject.rate_limits import count_one
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,7 @@ def is_locked(username: str, address: str | None) -> bool:
 
 
 def _count(key: str) -> None:
-    # add() starts the window only on the first failure; incr() is atomic in the cache.
-    cache.add(key, 0, LOCKOUT_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, LOCKOUT_SECONDS)
+    count_one(key, LOCKOUT_SECONDS)
 
 
 def record_failure(username: str, address: str | None) -> None:
@@ -115,6 +113,26 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
             raise
         _counting(clear, username)
         return cleaned
+
+
+class ThrottledPasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's password change: a wrong old password is a failed login on the account (the
+    form has no request, so no address), and a locked account's old password is not checked."""
+
+    def clean_old_password(self) -> str:
+        username = self.user.get_username()
+        try:
+            if is_locked(username, None):
+                raise ValidationError(LOCKED_MESSAGE, code="throttled")
+        except REDIS_AWAY as error:
+            log.warning("password change refused: the failed-login counts are unavailable (%r)",
+                        error)  # fmt: skip
+            raise ValidationError(UNAVAILABLE_MESSAGE, code="throttle_unavailable") from None
+        try:
+            return str(super().clean_old_password())
+        except ValidationError:
+            _counting(record_failure, username, None)
+            raise
 
 
 def _counting(count: Callable[..., None], *args: str | None) -> None:

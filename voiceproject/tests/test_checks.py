@@ -57,6 +57,17 @@ def test_debug_off_with_a_random_key_is_fine(key: str) -> None:
     assert "voiceproject.E001" not in ids(DEBUG=False, SECRET_KEY=key)
 
 
+@pytest.mark.parametrize("name", ["VOICE_API_KEY", "METRICS_TOKEN"])
+@pytest.mark.parametrize("key", ["changeme", "host-app-key-2024", "ab" * 20])
+def test_debug_off_with_a_guessable_bearer_key_is_a_warning(name: str, key: str) -> None:
+    assert "voiceproject.W002" in ids(DEBUG=False, **{name: key})
+
+
+@pytest.mark.parametrize("key", ["", secrets.token_urlsafe(32), secrets.token_hex(16)])
+def test_debug_off_with_a_random_bearer_key_or_none_is_fine(key: str) -> None:
+    assert "voiceproject.W002" not in ids(DEBUG=False, VOICE_API_KEY=key, METRICS_TOKEN=key)
+
+
 def test_the_weakness_is_named_in_the_error() -> None:
     with override_settings(DEBUG=False, SECRET_KEY="s3cr3t-passw0rd"):
         (error,) = [m for m in check_configuration() if m.id == "voiceproject.E001"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -87,3 +88,73 @@ def test_hsts_is_configurable() -> None:
         production_setting("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_INCLUDE_SUBDOMAINS="no")
         == "False"
     )
+
+
+# --- behind the TLS proxy, cookies, caching, framing, errors ------------------------------------
+
+OVER_TLS = {"X-Forwarded-Proto": "https"}  # what the proxy in front says (SECURE_PROXY_SSL_HEADER)
+
+
+def test_behind_the_tls_proxy_https_gets_hsts_and_plain_http_is_sent_to_https(
+    settings: Any,
+) -> None:
+    settings.SECURE_SSL_REDIRECT = True  # production's default; pytest.ini turns it off
+
+    over_tls = Client().get("/staff/", headers=OVER_TLS)
+    plain = Client().get("/staff/?page=2")
+    forged = Client().get("/staff/", headers={"X-Forwarded-Proto": "http"})
+
+    assert over_tls["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert over_tls.status_code == 302  # on to the login page, over https
+    assert (plain.status_code, plain["Location"]) == (301, "https://testserver/staff/?page=2")
+    assert "Strict-Transport-Security" not in plain  # browsers ignore it over http anyway
+    assert forged.status_code == 301
+
+
+def test_the_session_and_csrf_cookies_are_secure_and_same_site() -> None:
+    User.objects.create_user("meera", password="a long enough password 42", is_staff=True)
+    browser = Client()
+
+    browser.get("/admin/login/", headers=OVER_TLS)
+    browser.post("/admin/login/", {"username": "meera", "password": "a long enough password 42"},
+                 headers=OVER_TLS)  # fmt: skip
+
+    session, csrf = browser.cookies["sessionid"], browser.cookies["csrftoken"]
+    assert (session["secure"], session["httponly"], session["samesite"]) == (True, True, "Lax")
+    assert (csrf["secure"], csrf["samesite"]) == (True, "Lax")
+
+
+@pytest.mark.parametrize("path", [
+    "/staff/", "/staff/queue/", "/staff/calls/", "/staff/export/calls.csv", "/staff/live/",
+    "/staff/callbacks/", "/admin/", "/admin/support/customer/", "/admin/login/",
+])  # fmt: skip
+def test_back_office_pages_are_never_cached_nor_framed(path: str) -> None:
+    root = User.objects.create_superuser("root", "root@example.com", "not-used")
+    browser = Client()
+    if path != "/admin/login/":  # which sends whoever is signed in on
+        browser.force_login(root)
+
+    response = browser.get(path)
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert directives(response)["frame-ancestors"] == "'none'"
+
+
+def test_a_failure_in_a_page_shows_no_stack_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.staff.views import dashboard
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals: mongodb://admin:hunter2@db")
+
+    monkeypatch.setattr(dashboard, "figures", broken)
+    root = User.objects.create_superuser("root", "root@example.com", "not-used")
+    browser = Client(raise_request_exception=False)
+    browser.force_login(root)
+
+    response = browser.get("/staff/")
+
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert "hunter2" not in body and "Traceback" not in body and "RuntimeError" not in body

@@ -1,5 +1,5 @@
 """Two real daphne workers sharing the test database and a real Redis: what one process does,
-the other sees (the escalation queue, the login throttle)."""
+the other sees (the escalation queue, the login throttle, the guesses at the minting key)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from django.test import Client
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.views import GUESSES
 from support.models import Customer, Escalation
 from support.staff import throttle
 from voiceproject.tests.live_server import DaphneServer
@@ -148,3 +149,26 @@ def test_failed_logins_count_across_workers(daphne_workers: StartWorkers) -> Non
     for page in pages:
         status, body = page.sign_in("meera", PASSWORD)
         assert status == 200 and throttle.LOCKED_MESSAGE in body
+
+
+def test_guesses_at_the_minting_key_count_across_workers(daphne_workers: StartWorkers) -> None:
+    Customer.objects.create(user_id=7, name="Asha Rao", phone="+919800000007")
+    key = "host-application-key-0123456789abcdef"
+    workers = daphne_workers(2, env={"VOICE_API_KEY": key, "VOICE_DEMO_MODE": "False"})
+
+    def mint(worker: DaphneServer, bearer: str) -> int:
+        request = urllib.request.Request(
+            f"{worker.url}/api/voice/sessions", data=b'{"user_id": 7}', method="POST",
+            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    # Spread over both, as a balancer would: each worker alone sees half the guesses.
+    guesses = [mint(workers[n % 2], f"guess-{n}") for n in range(GUESSES.times)]
+
+    assert guesses == [401] * GUESSES.times
+    assert [mint(worker, key) for worker in workers] == [429, 429]

@@ -23,6 +23,7 @@ from support.staff.access import (
 from support.staff.customers import customer_page
 from support.staff.forms import GoodwillForm
 from support.staff.people import with_people
+from support.staff.search import READ_PERMISSIONS
 from support.staff.search import search as find
 from support.staff.views.common import may, render_staff
 
@@ -32,7 +33,8 @@ MAX_ORDERS_SCANNED = 500
 
 @staff_view(VIEW_CUSTOMERS)
 def search(request: HttpRequest) -> HttpResponse:
-    results = find(request.GET.get("q", ""))
+    readable = [kind for kind, perm in READ_PERMISSIONS.items() if may(request, perm)]
+    results = find(request.GET.get("q", ""), readable)
     if results.only_url:
         return HttpResponseRedirect(results.only_url)
     with_people([hit.row for hit in results.hits if hit.row is not None])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
@@ -15,7 +16,7 @@ from support.mongo import sync_db
 from support.policy import Tier
 from support.staff.customers import standing
 from support.tests.conftest import CONTRACT_TIERS, make_order
-from support.tests.staff.conftest import make_complaint, make_ticket
+from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -155,6 +156,28 @@ def test_a_hostile_search_term_is_just_text(agent: Client, aarav: Customer) -> N
         response = agent.get("/staff/search/", {"q": term})
         assert response.status_code == 200
         assert "<script>alert(1)</script>" not in response.content.decode()
+
+
+def test_the_search_finds_a_record_only_for_who_may_read_it(db: Any, priya: Customer) -> None:
+    """Ticket reasons and complaints hold what callers said, calls too: a colleague who may look
+    customers up but not read those is not shown them by the search box (nor sent to a page
+    that would refuse them)."""
+    looker = User.objects.create_user("looker", is_staff=True)
+    looker.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="support", codename="view_customer"))  # fmt: skip
+    make_ticket("TKT-SECRET", customer=priya, reason="Her card PIN is 4242, she said")
+    make_complaint("CMP-SECRET", customer=priya)
+    Refund.objects.create(refund_id="RFD-SECRET", order_id="ORD-3001", customer=priya,
+                          amount=12_000, percent=50, tier="Silver", reason="cold")  # fmt: skip
+    client = client_for(looker)
+
+    for term in ("TKT-SECRET", "CMP-SECRET", "call-priya-1", "ORD-3001", "RFD-SECRET"):
+        response = client.get("/staff/search/", {"q": term})
+        assert response.status_code == 200, term  # not sent to the record
+        body = response.content.decode()
+        assert "PIN" not in body and "The food was cold" not in body, term
+        assert "Nothing matches" in body, term
+    assert client.get("/staff/search/", {"q": "Priya"})["Location"] == "/staff/customers/301/"
 
 
 # --- Names and phones in every list ---------------------------------------------------------

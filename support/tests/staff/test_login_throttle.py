@@ -47,6 +47,19 @@ def test_a_locked_account_is_locked_from_every_address(meera: User) -> None:
     assert status == 200 and "Too many failed login attempts" in body
 
 
+def test_spelling_the_username_otherwise_counts_against_the_same_account(meera: User) -> None:
+    """Case, spaces around it and compatibility forms (full-width letters, which the form folds
+    with NFKC) are one account to the throttle, from as many addresses as you like."""
+    spellings = ["MEERA", " meera ", "Meera\t", "\uff4d\uff45\uff45\uff52\uff41", "meera"]
+    assert len(spellings) == throttle.ACCOUNT_FAILURE_LIMIT
+    for n, spelling in enumerate(spellings):
+        login(spelling, "wrong", ip=f"198.51.100.{n}")
+
+    status, body = login("meera", PASSWORD, ip="192.0.2.45")
+
+    assert status == 200 and "Too many failed login attempts" in body
+
+
 def test_failures_from_an_unvouched_address_still_lock_the_account(meera: User) -> None:
     for _ in range(throttle.ACCOUNT_FAILURE_LIMIT):
         login("meera", "wrong", ip=None)
@@ -101,3 +114,46 @@ def test_a_non_staff_user_cannot_log_in_to_the_back_office(staff_groups: object)
     status, body = login("guest", PASSWORD)
 
     assert status == 200 and "staff account" in body
+
+
+# --- the password a signed-in session changes ---------------------------------------------------
+
+CHANGE = "/admin/password_change/"
+
+
+def change_password(client: Client, old: str) -> tuple[int, str]:
+    response = client.post(CHANGE, {
+        "old_password": old, "new_password1": "a brand new passphrase 77",
+        "new_password2": "a brand new passphrase 77",
+    })  # fmt: skip
+    return response.status_code, response.content.decode()
+
+
+def test_guessing_the_old_password_from_a_stolen_session_is_throttled(meera: User) -> None:
+    """A copy of Meera's session cookie must not become her password: the "old password" of
+    the admin's password change counts as a login attempt on her account."""
+    stolen = Client(REMOTE_ADDR="203.0.113.66")
+    stolen.force_login(meera)
+    for n in range(throttle.ACCOUNT_FAILURE_LIMIT):
+        status, body = change_password(stolen, f"guess {n}")
+        assert status == 200 and "Your old password was entered incorrectly" in body
+
+    status, body = change_password(stolen, PASSWORD)  # the right one, now
+
+    assert status == 200 and "Too many failed login attempts" in body
+    assert "Too many failed login attempts" in login("meera", PASSWORD, ip="192.0.2.46")[1]
+    meera.refresh_from_db()
+    assert meera.check_password(PASSWORD)
+
+
+def test_meera_changes_her_password_knowing_the_old_one(meera: User) -> None:
+    client = Client()
+    client.force_login(meera)
+    change_password(client, "a slip of the finger")
+
+    status, _ = change_password(client, PASSWORD)
+
+    assert status == 302
+    meera.refresh_from_db()
+    assert meera.check_password("a brand new passphrase 77")
+    assert login("meera", "a brand new passphrase 77")[0] == 302

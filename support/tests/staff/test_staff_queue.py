@@ -322,11 +322,12 @@ def test_concurrent_claims_have_one_winner(priya_ticket: Any) -> None:
 # as voiceproject/asgi.py mounts it (and with the same type: ignore, for the same reason)
 STAFF_WS = URLRouter(staff_websocket_urlpatterns)  # type: ignore[arg-type]
 SAME_SITE = (b"origin", b"http://testserver")
+HOST = (b"host", b"testserver")
 
 
 def session_cookie(user: User) -> list[tuple[bytes, bytes]]:
     cookie = client_for(user).cookies["sessionid"].value
-    return [SAME_SITE, (b"cookie", f"sessionid={cookie}".encode())]
+    return [HOST, SAME_SITE, (b"cookie", f"sessionid={cookie}".encode())]
 
 
 @pytest.fixture
@@ -381,7 +382,7 @@ async def test_queue_pages_hear_claims_and_resolutions(
 async def test_queue_socket_refuses_non_staff(
     who: str, guest_cookie: list[tuple[bytes, bytes]]
 ) -> None:
-    headers = guest_cookie if who == "guest" else [SAME_SITE]
+    headers = guest_cookie if who == "guest" else [HOST, SAME_SITE]
     socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
 
     connected, _ = await socket.connect()
@@ -390,7 +391,7 @@ async def test_queue_socket_refuses_non_staff(
 
 
 async def test_queue_socket_refuses_another_site(meera_cookie: list[tuple[bytes, bytes]]) -> None:
-    headers = [(b"origin", b"https://evil.example"), meera_cookie[1]]
+    headers = [HOST, (b"origin", b"https://evil.example"), meera_cookie[2]]
     socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
 
     connected, _ = await socket.connect()

@@ -1,0 +1,166 @@
+"""A staff socket lives as long as the sign-in it was opened with (contract section 8).
+
+Arjun, a lead, listens to Asha's call. When his session ends (he signs out in another tab, a
+lead resets his password after his laptop was stolen, the session expires) whoever holds a
+copy of his cookie must lose the call too: its audio, its transcript, its controls. The
+socket is not a way around signing out: it asks again every few seconds, and before each
+action, whether the session it was opened with still signs him in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from livestaff.tests.test_staff_on_a_call import a_call
+from realtime.tests.fake_live import FakeLiveServer
+from realtime.tests.voice_harness import wait_until_ended
+from support.models import Customer
+from support.staff import sockets
+from voiceproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LEAD_GROUP = "Support lead"
+FORBIDDEN = 4403
+
+
+@pytest.fixture
+def quick_rechecks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open staff sockets ask again every 0.1 s (5 s in production)."""
+    monkeypatch.setattr(sockets, "RECHECK_S", 0.1)
+
+
+def signed_in_lead(username: str = "arjun") -> Client:
+    """Arjun's browser, signed in as a support lead."""
+    user = User.objects.create_user(username, password="pw", is_staff=True, first_name="Arjun")
+    user.groups.add(Group.objects.get(name=LEAD_GROUP))
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def socket(path: str, browser: Client) -> WebsocketCommunicator:
+    cookie = browser.cookies["sessionid"].value
+    return WebsocketCommunicator(application, path, headers=[
+        (b"host", b"testserver"), (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ])  # fmt: skip
+
+
+async def closed_with(communicator: WebsocketCommunicator, timeout: float = 5.0) -> int:
+    """The close code the server ends the socket with (what it sent before is skipped)."""
+    async with asyncio.timeout(timeout):
+        while (message := await communicator.receive_output(timeout))["type"] != "websocket.close":
+            pass
+    return int(message.get("code", 1000))
+
+
+async def next_text(communicator: WebsocketCommunicator, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            message = await communicator.receive_output(5)
+            assert message["type"] != "websocket.close", f"closed before {kind}"
+            if message.get("text") and (event := json.loads(message["text"]))["type"] == kind:
+                return dict(event)
+
+
+def sign_out(browser: Client) -> None:
+    assert browser.post("/admin/logout/").status_code == 200
+
+
+def reset_password(username: str) -> None:
+    """A lead sets a new password for them (the admin's "Reset password")."""
+    user = User.objects.get(username=username)
+    user.set_password("a-new-password-nobody-has-yet")
+    user.save()
+
+
+@pytest.mark.parametrize("session_ends", [sign_out, lambda _: reset_password("arjun")],
+                         ids=["signed out", "password reset"])  # fmt: skip
+async def test_a_live_call_view_is_closed_when_its_session_ends(
+    asha: Customer, live: FakeLiveServer, groups: Any, quick_rechecks: None, session_ends: Any
+) -> None:
+    call, call_id = await a_call(live)
+    browser = await sync_to_async(signed_in_lead)()
+    page = socket(f"/ws/staff/calls/{call_id}", browser)
+    assert (await page.connect(timeout=5))[0]
+    await next_text(page, "state")
+    await page.send_json_to({"type": "listen"})
+
+    await sync_to_async(session_ends)(browser)
+
+    assert await closed_with(page) == FORBIDDEN
+    await page.disconnect()
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert record["listeners"] == []
+
+
+async def test_an_action_after_signing_out_is_refused_before_the_page_is_closed(
+    asha: Customer, live: FakeLiveServer, groups: Any
+) -> None:
+    """Between two of the socket's checks (5 s apart), an action asks for itself."""
+    call, call_id = await a_call(live)
+    browser = await sync_to_async(signed_in_lead)()
+    page = socket(f"/ws/staff/calls/{call_id}", browser)
+    assert (await page.connect(timeout=5))[0]
+    await next_text(page, "state")
+
+    await sync_to_async(sign_out)(browser)
+    await page.send_json_to({"type": "take_over"})
+    refused = await next_text(page, "error")
+    await asyncio.sleep(0.3)
+
+    assert refused["code"] == "forbidden"
+    assert [e for e in call.events if e["type"] == "agent_changed"] == []
+    await page.disconnect()
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record.get("staff_events", [])] == []
+
+
+@pytest.mark.parametrize("path", ["/ws/staff/live", "/ws/staff/queue"])
+async def test_the_live_calls_page_and_the_queue_close_when_their_session_ends(
+    groups: Any, quick_rechecks: None, path: str
+) -> None:
+    browser = await sync_to_async(signed_in_lead)()
+    page = socket(path, browser)
+    assert (await page.connect(timeout=5))[0]
+
+    await sync_to_async(sign_out)(browser)
+
+    assert await closed_with(page) == FORBIDDEN
+    await page.disconnect()
+
+
+async def test_a_session_still_signed_in_keeps_its_page(
+    asha: Customer, live: FakeLiveServer, groups: Any, quick_rechecks: None
+) -> None:
+    """Signing out on the laptop leaves the phone's session, and its page, as they were."""
+    call, call_id = await a_call(live)
+    laptop = await sync_to_async(signed_in_lead)()
+    phone = Client()
+    await sync_to_async(phone.force_login)(await User.objects.aget(username="arjun"))
+    page = socket(f"/ws/staff/calls/{call_id}", phone)
+    assert (await page.connect(timeout=5))[0]
+    await next_text(page, "state")
+
+    await sync_to_async(sign_out)(laptop)
+    await asyncio.sleep(0.5)  # five of the socket's checks
+    await page.send_json_to({"type": "take_over"})
+
+    async with asyncio.timeout(5):
+        while (state := await next_text(page, "state"))["mode"] != "human":
+            pass
+    assert state["staff"] == "arjun"
+    await page.disconnect()
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)

@@ -1,0 +1,87 @@
+"""How often one client address may do something, counted in Django's cache (Redis with
+REDIS_URL, so every process counts together; per process otherwise).
+
+    GUESSES = Limit("mint-refused", times=20, per_s=900)
+
+    if await over(GUESSES, address):          # already spent: refuse before trying anything
+        ...429...
+    await spend(GUESSES, address)             # one more
+
+The address is the one voiceproject/proxies.py vouches for (REMOTE_ADDR), never a header the
+client writes. A request no trusted proxy vouches for has none (None): all such requests share
+one allowance, since only a client that went around the proxies arrives so.
+
+A window starts at its first use and lasts `per_s`: `count_one`, which the login throttle
+(support/staff/throttle.py) counts with too. While Redis is away nothing is counted and nothing
+refused here (logged, at most every LOG_EVERY_S): what is limited here must keep working,
+unlike signing in, where an uncounted guess would be an unlimited one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from voiceproject.messaging import REDIS_AWAY
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY_S = 10.0
+UNVOUCHED = "unvouched"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    times: int
+    per_s: int
+
+    def key(self, address: str | None) -> str:
+        return f"rate:{self.name}:{address or UNVOUCHED}"
+
+
+async def over(limit: Limit, address: str | None) -> bool:
+    """Whether `address` has used up `limit` in its current window."""
+    try:
+        used = await cache.aget(limit.key(address), 0)
+    except REDIS_AWAY as error:
+        _away(error)
+        return False
+    return int(used) >= limit.times
+
+
+async def spend(limit: Limit, address: str | None) -> bool:
+    """Count one use by `address`; True while that use is within `limit`."""
+    try:
+        used = await sync_to_async(count_one)(limit.key(address), limit.per_s)
+    except REDIS_AWAY as error:
+        _away(error)
+        return True
+    return used <= limit.times
+
+
+def count_one(key: str, window_s: int) -> int:
+    """One more under `key` in the cache, in a window of `window_s` from its first count: the
+    count so far, this one included. Raises REDIS_AWAY while Redis is away."""
+    # add() starts the window only on the first count; incr() is atomic in the cache.
+    cache.add(key, 0, window_s)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # the window ended between add() and incr()
+        cache.set(key, 1, window_s)
+        return 1
+
+
+_last_logged = float("-inf")
+
+
+def _away(error: BaseException) -> None:
+    global _last_logged
+    now = time.monotonic()
+    if now - _last_logged >= LOG_EVERY_S:
+        _last_logged = now
+        log.warning("rate limits not counted: the cache is unavailable (%r)", error)
