@@ -9,6 +9,8 @@ carry the token the webhook minted for this very call, or the stream is closed.
     dtmf                -> Keypad -> session.caller_text("The caller typed ...")
     mark (echoed)       -> playout.mark_played
     stop                -> the call ends (the caller hung up, or was transferred)
+
+Frames that name another stream than `start` did are ignored, like malformed ones.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class TwilioConsumer(AudioConsumer):
     async def connect(self) -> None:
         self._inbound = Resampler8kTo16k()
         self._call_sid = ""
+        self._stream_sid = ""  # the one `start` named: frames naming another are refused
         self._bad_frames = 0
         self._transferred = False
         self._transfer: asyncio.Task[None] | None = None
@@ -72,6 +75,16 @@ class TwilioConsumer(AudioConsumer):
             event = tp.parse_message(text_data if text_data is not None else bytes_data or b"")
         except tp.TwilioProtocolError as error:
             self._ignore_bad_frame(error)
+            return
+        if (
+            isinstance(event, tp.Media | tp.Mark | tp.Dtmf | tp.Stop)
+            and event.stream_sid != self._stream_sid
+        ):
+            # Not this stream's (before `start`, or another's): a `stop` of it must not end
+            # the call, nor its audio reach the agent.
+            self._ignore_bad_frame(tp.TwilioProtocolError(
+                f"{type(event).__name__.lower()} names stream {event.stream_sid!r}, "
+                f"not this stream's {self._stream_sid!r}"))  # fmt: skip
             return
         session, playout = self.session, self.playout
         match event:
@@ -134,7 +147,7 @@ class TwilioConsumer(AudioConsumer):
             await self.close(AGENT_NOT_CONFIGURED)
             return
         self._cancel_start_deadline()
-        self._call_sid = start.call_sid
+        self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
         if is_draining():
             # Twilio asks /twilio/voice again when the stream closes; the balancer sends
             # that to a process that is not stopping.

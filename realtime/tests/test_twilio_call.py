@@ -8,6 +8,7 @@ time; what reaches each side is checked against an ideal (FFT) resample of what 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import shutil
@@ -341,6 +342,36 @@ async def test_malformed_frames_are_ignored_and_the_call_goes_on(
     assert session.texts == []  # the bad key press was not passed on
     await phone.hang_up()
     assert await phone.wait_closed() == 1000
+    await phone.leave()
+
+
+async def test_frames_naming_another_stream_are_ignored_and_the_call_goes_on(
+    twilio: FakeLiveServer, asha: Customer, caller_speech: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keypad, "PAUSE_S", 0.05)
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    other = "MZ" + "9" * 32
+    for frame in [
+        {"event": "media", "sequenceNumber": "2", "streamSid": other,
+         "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
+                   "payload": base64.b64encode(caller_speech[:FRAME]).decode()}},
+        {"event": "dtmf", "sequenceNumber": "3", "streamSid": other,
+         "dtmf": {"track": "inbound_track", "digit": "5"}},
+        {"event": "stop", "sequenceNumber": "4", "streamSid": other,
+         "stop": {"accountSid": "AC" + "0" * 32, "callSid": phone.call_sid}},
+    ]:  # fmt: skip
+        await phone.send(frame)
+    await asyncio.sleep(0.3)
+
+    assert phone.close_code is None  # another stream's `stop` does not end this call
+    assert model.audio == b"" and model.texts == []
+    half_second = caller_speech[: 25 * FRAME]
+    await phone.speak(half_second)
+    await model.wait_for_audio(nbytes=len(half_second) * 4)
+    await phone.hang_up()
+    assert await phone.wait_closed() == 1000
+    assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
     await phone.leave()
 
 
