@@ -51,6 +51,10 @@ TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is pass
 # CallSession.end gives the goodbye.
 HANG_UP_DRAIN_S = 2.5
 BAD_FRAMES_LOGGED = 5
+# How the stream's end is recorded once a transfer was asked of Twilio: as the transfer, or
+# (Twilio gave no answer, so it may or may not have moved the call) as a transfer unconfirmed.
+TRANSFERRED = "transferred_to_human"
+TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
 
 
 class TwilioConsumer(AudioConsumer):
@@ -62,7 +66,9 @@ class TwilioConsumer(AudioConsumer):
         self._call_sid = ""
         self._stream_sid = ""  # the one `start` named: frames naming another are refused
         self._bad_frames = 0
-        self._transferred = False
+        # TRANSFERRED or TRANSFER_UNCONFIRMED once a transfer was asked for; "" otherwise
+        # (and after Twilio refused one): then a `stop` is the caller hanging up.
+        self._stream_ends_as = ""
         self._transfer: asyncio.Task[None] | None = None
         self._keypad = Keypad(self._keys_typed)
         await self.accept()
@@ -99,17 +105,15 @@ class TwilioConsumer(AudioConsumer):
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
-                await self._finish(
-                    "transferred_to_human" if self._transferred else "caller_hung_up"
-                )
+                await self._finish(self._stream_ends_as or "caller_hung_up")
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
-        if self._transferred:
+        if self._stream_ends_as == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.
-            reason = "transferred_to_human"
+            reason = TRANSFERRED
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
@@ -308,11 +312,16 @@ class TwilioConsumer(AudioConsumer):
             return
         # Twilio ends the stream with `stop` as it moves the call, which may be before its
         # answer to us reaches us: from the request on, the stream's end is the transfer's.
-        self._transferred = True
+        self._stream_ends_as = TRANSFERRED
         try:
             await twilio_rest.transfer_call(self._call_sid)
+        except twilio_rest.TwilioOutcomeUnknown as error:
+            # Moved, or not: a `stop` from now on may be either the transfer or the caller
+            # giving up on it, so it is recorded as neither.
+            self._stream_ends_as = TRANSFER_UNCONFIRMED
+            log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
         except twilio_rest.TwilioRestError as error:
-            self._transferred = False
+            self._stream_ends_as = ""
             log.error("twilio: %s; the caller stays with the agent", error)
 
     async def _send_twilio(self, message: str) -> None:

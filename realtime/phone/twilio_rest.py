@@ -58,7 +58,8 @@ def transfer_twiml(number: str) -> str:
 async def transfer_call(call_sid: str) -> None:
     """Redirect the live call `call_sid` to TWILIO_ESCALATION_NUMBER.
 
-    Twilio then ends our media stream (a `stop` arrives). Raises TwilioRestError.
+    Twilio then ends our media stream (a `stop` arrives). Raises TwilioRestError, or
+    TwilioOutcomeUnknown when Twilio may have moved the call all the same.
     """
     await asyncio.to_thread(
         update_call, call_sid, transfer_twiml(settings.TWILIO_ESCALATION_NUMBER)
@@ -66,11 +67,15 @@ async def transfer_call(call_sid: str) -> None:
 
 
 def update_call(call_sid: str, twiml: str) -> None:
-    """Replace the call's TwiML (blocking: run it in a thread)."""
+    """Replace the call's TwiML (blocking: run it in a thread). Raises TwilioRestError, or
+    TwilioOutcomeUnknown when Twilio may have replaced it all the same."""
     try:
         _client().calls(call_sid).update(twiml=twiml)
     except (TwilioException, requests.RequestException) as error:
-        raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
+        if _not_acted_on(error):
+            raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
+        unclear = f"Twilio gave no clear answer to transferring call {call_sid}: {error}"
+        raise TwilioOutcomeUnknown(unclear) from error
 
 
 def dial_out(to: str, twiml: str) -> str:

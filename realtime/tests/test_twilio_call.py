@@ -24,6 +24,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
+from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
 from realtime.phone import keypad, twilio_rest
@@ -486,6 +487,53 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
+
+
+async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        async with asyncio.timeout(2):
+            while not api.requests:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # past our wait for its answer
+        assert phone.close_code is None  # the caller is not cut off meanwhile
+        # Then the stream stops: Twilio moved the call after all, or the caller gave up on
+        # the colleague they were promised. Nothing here can tell which.
+        await phone.hang_up()
+        await phone.wait_closed()
+
+    [request] = api.requests
+    assert request.path.endswith(f"/Calls/{phone.call_sid}.json")
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transfer_unconfirmed"
+    await phone.leave()
+
+
+async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")
+        phone = await heard_the_agent_escalate()
+        async with asyncio.timeout(2):
+            while not api.requests:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert phone.close_code is None
+        await phone.hang_up()  # Twilio did not move the call: this is the caller
+        await phone.wait_closed()
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    await phone.leave()
 
 
 # --- How a call we end ends on the phone ---------------------------------------------------------
