@@ -70,6 +70,7 @@ class TwilioConsumer(AudioConsumer):
         # (and after Twilio refused one): then a `stop` is the caller hanging up.
         self._stream_ends_as = ""
         self._transfer: asyncio.Task[None] | None = None
+        self._hearing: asyncio.Timeout | None = None  # the transfer's wait for the agent's words
         self._keypad = Keypad(self._keys_typed)
         await self.accept()
         self._start_deadline: asyncio.Task[None] | None = asyncio.create_task(
@@ -300,11 +301,32 @@ class TwilioConsumer(AudioConsumer):
                 await self.playout.close()
             await self.close()
 
+    async def finish_before_moving(self) -> bool:
+        """The process drains (CallSession._on_drain): a transfer asked for is made now, not
+        lost with the process, nor left to the agent's words (Twilio says TRANSFER_SAY too),
+        and its answer waited for (REST_TIMEOUT_S, well inside the drain's bound). True if
+        the call was transferred: it ends here, as Twilio moves it. False otherwise: the call
+        moves on as any other (and the caller stays with the agent, if Twilio refused)."""
+        transfer = self._transfer
+        if transfer is not None and not transfer.done():
+            if self._hearing is not None and not self._hearing.expired():
+                self._hearing.reschedule(asyncio.get_running_loop().time())
+            await asyncio.wait({transfer})
+        if self._stream_ends_as != TRANSFERRED:
+            return False
+        # Twilio's `stop` may not come before the process stops: end the call now.
+        await self._finish(TRANSFERRED)
+        await self.close()
+        return True
+
     async def _transfer_to_human(self, playout: Playout) -> None:
         # Let the caller hear the agent say it is passing them on, but do not wait forever.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(TRANSFER_WAIT_S):
-                await playout.next_turn_played()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
+                    await playout.next_turn_played()
+        finally:
+            self._hearing = None
         session = self.session
         if session is not None and session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.

@@ -44,6 +44,8 @@ from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
+from voiceproject import draining
+from voiceproject.draining import ProcessCalls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -533,6 +535,94 @@ async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
 
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
+# --- A transfer under way when the process drains -------------------------------------------
+
+
+@pytest.fixture
+def this_process(monkeypatch: pytest.MonkeyPatch) -> ProcessCalls:
+    """The calls of this process, which the test tells to drain."""
+    calls = ProcessCalls()
+    monkeypatch.setattr(draining, "this_process", calls)
+    return calls
+
+
+async def test_a_transfer_twilio_is_answering_when_the_process_drains_is_waited_for(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked, answer = threading.Event(), threading.Event()
+    transfers: list[str] = []
+
+    def update_call(call_sid: str, twiml: str) -> None:
+        asked.set()
+        answer.wait(5)
+        transfers.append(call_sid)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked.wait, 2)
+        drained = asyncio.create_task(this_process.drain(bound_s=5))
+        await asyncio.sleep(0.3)
+        assert not drained.done()  # the process does not stop under Twilio's answer
+        assert phone.close_code is None  # nor does the call move meanwhile
+        answer.set()
+        outcome = await drained
+
+    assert outcome.left == ()
+    assert transfers == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_transfer_waiting_for_the_agents_words_when_the_process_drains_is_made_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    transfers: list[tuple[str, str]],
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not yet heard
+        outcome = await this_process.drain(bound_s=5)
+
+    # Not lost with the process, nor left to wait for the words (Twilio's say it too).
+    assert outcome.left == ()
+    [(call_sid, twiml)] = transfers
+    assert call_sid == phone.call_sid and twilio_rest.TRANSFER_SAY in twiml
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_transfer_twilio_refuses_as_the_process_drains_moves_the_call_as_usual(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def update_call(call_sid: str, twiml: str) -> None:
+        raise twilio_rest.TwilioRestError("Twilio said no")
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)
+        outcome = await this_process.drain(bound_s=5)
+
+    # The caller stays with the agent, carried on by the next process Twilio streams to.
+    assert outcome.left == ()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
     await phone.leave()
 
 
