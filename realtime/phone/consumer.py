@@ -34,6 +34,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
+from realtime.phone.twilio_rest import TRANSFER_UNCONFIRMED, TRANSFERRED
 from support import mongo
 from support.customers import find_customer, staff_first_name
 from voiceproject.draining import is_draining
@@ -51,10 +52,6 @@ TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is pass
 # CallSession.end gives the goodbye.
 HANG_UP_DRAIN_S = 2.5
 BAD_FRAMES_LOGGED = 5
-# How the stream's end is recorded once a transfer was asked of Twilio: as the transfer, or
-# (Twilio gave no answer, so it may or may not have moved the call) as a transfer unconfirmed.
-TRANSFERRED = "transferred_to_human"
-TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
 
 
 class TwilioConsumer(AudioConsumer):
@@ -336,7 +333,8 @@ class TwilioConsumer(AudioConsumer):
         # answer to us reaches us: from the request on, the stream's end is the transfer's.
         self._stream_ends_as = TRANSFERRED
         try:
-            await twilio_rest.transfer_call(self._call_sid)
+            host = dict(self.scope.get("headers", [])).get(b"host", b"").decode("latin1")
+            await twilio_rest.transfer_call(self._call_sid, security.voice_url(host))
         except twilio_rest.TwilioOutcomeUnknown as error:
             # Moved, or not: a `stop` from now on may be either the transfer or the caller
             # giving up on it, so it is recorded as neither.

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,7 @@ from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
 from realtime.phone import keypad, twilio_rest
-from realtime.phone.views import SERVER_ERROR_SAY
+from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
     AUTH_TOKEN,
@@ -39,7 +40,7 @@ from realtime.tests.phone_harness import (
     token_of,
     webhook,
 )
-from realtime.tests.voice_harness import HeldTool, wait_until_ended
+from realtime.tests.voice_harness import HeldTool, call_record, wait_until_ended
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
@@ -424,7 +425,7 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
                 await asyncio.sleep(0.01)
     [(call_sid, twiml)] = transfers
     assert call_sid == phone.call_sid
-    assert f"<Dial>{ESCALATION_NUMBER}</Dial>" in twiml
+    assert f">{ESCALATION_NUMBER}</Dial>" in twiml
     await phone.hang_up()  # Twilio ends the stream when the call moves on
     await phone.wait_closed()
     record = await latest_phone_call()
@@ -489,6 +490,61 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
+
+
+async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
+    """Twilio takes the transfer (`transfers`, faked) and moves the call: our stream stops.
+    Answers the TwiML the call was given."""
+    async with asyncio.timeout(2):
+        while not transfers:
+            await asyncio.sleep(0.01)
+    await phone.hang_up()
+    await phone.wait_closed()
+    [(_, twiml)] = transfers
+    return twiml
+
+
+async def test_a_transfer_nobody_answers_is_told_to_the_caller_and_not_recorded_as_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        twiml = await transferred(phone, transfers)
+    dial = ElementTree.fromstring(twiml).find("Dial")
+    assert dial is not None and dial.text == ESCALATION_NUMBER
+    assert dial.get("action") == f"{PUBLIC}/twilio/voice"  # Twilio asks here once it is over
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await wait_until_ended(call_id))["end_reason"] == "transferred_to_human"
+
+    # Nobody picks up at the escalation number: Twilio asks the <Dial action> what next.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="no-answer")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY  # not silence, then nothing
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("outcome") != "escalated":
+            await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transfer_failed"
+    await phone.leave()
+
+
+async def test_a_transfer_a_colleague_answered_ends_quietly_when_they_are_done(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        await transferred(phone, transfers)
+    call_id = (await latest_phone_call())["call_id"]
+    await wait_until_ended(call_id)
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="completed")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await call_record(call_id))["end_reason"] == "transferred_to_human"
+    await phone.leave()
 
 
 async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfirmed(
