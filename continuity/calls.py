@@ -134,6 +134,19 @@ async def find_call(
     return StoredCall.from_document(found[0]) if found else None
 
 
+async def correct_end_reason(call_sid: str, was: str, reason: str) -> str | None:
+    """The call of Twilio's `call_sid` that ended as `was` turned out to have ended as
+    `reason` (a transfer nobody answered): recorded. Answers its call_id if it was changed.
+    Raises PyMongoError."""
+    with pymongo.timeout(LOOKUP_TIMEOUT_S):
+        doc = await mongo.async_db().calls.find_one_and_update(
+            {"call_sid": call_sid, "end_reason": was, "ended_at": {"$ne": None}},
+            {"$set": {"end_reason": reason}}, {"_id": 0, "call_id": 1},
+            sort=[("started_at", -1)],
+        )  # fmt: skip
+    return str(doc["call_id"]) if doc else None
+
+
 async def take_over(call: StoredCall) -> bool:
     """Make this process the carrier of `call`: ask its carrier to let go, wait for it (or
     for RELEASE_WAIT_S: a carrier that does not answer is gone), then claim the call.

@@ -147,6 +147,11 @@ class Caller(Protocol):
         """The call goes on without this connection (a newer one, or another process,
         carries it): close it."""
 
+    async def finish_before_moving(self) -> bool:
+        """The process is draining and about to move the call elsewhere: first finish what
+        must not be lost in the move (a phone call's transfer to a person under way). True
+        when that ended the call, which is then not moved."""
+
 
 def _scheduling_for(model: str) -> lp.Scheduling | None:
     """How the model should fit a tool's answer into the conversation.
@@ -535,10 +540,12 @@ class CallSession:
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
         process then asks for the call); a phone call and a call no socket carries are
-        released at once (Twilio asks /twilio/voice again; a page comes back elsewhere)."""
-        if self.channel == "web" and self._caller is not None:
+        released at once (Twilio asks /twilio/voice again; a page comes back elsewhere),
+        once the phone call's transfer under way, if any, is made (it may end the call)."""
+        caller = self._caller
+        if self.channel == "web" and caller is not None:
             self._send(ce.Reconnect())
-        else:
+        elif caller is None or not await caller.finish_before_moving():
             await self.release()
 
     def _say_ready_again(self) -> None:

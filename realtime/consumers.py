@@ -224,3 +224,6 @@ class VoiceConsumer(AudioConsumer):
     async def let_go(self) -> None:
         self.session = None  # another socket (or process) carries the call: hands off it
         await self.close(REPLACED)
+
+    async def finish_before_moving(self) -> bool:
+        return False  # a page has nothing to finish: it reconnects to wherever the call goes

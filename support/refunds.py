@@ -11,13 +11,16 @@ still-refundable order matches, and `refunds.order_id` is unique besides.
 A transaction can commit and its acknowledgement still be lost (a timeout after the commit).
 Then the refund is looked for by the id this attempt gave it: found, it is answered as made;
 not established either way, the answer says so, never "try again", and a high-priority ticket
-asks staff to check, opened in the background as soon as the database answers
-(`_follow_up`), with what it then finds.
+asks staff to check. The ticket is opened before that answer, so that the promise made to the
+customer is in the queue even if this process stops; a look a little later (`_follow_up`)
+then writes on it whether the refund turned out made. Only when the database does not take
+the ticket at once is it left to that follow-up, which keeps trying while this process runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -31,6 +34,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from support import mongo, order_ids
 from support.escalations import open_escalation
+from support.events import announce_escalation, announce_ticket_changed
 from support.ids import ATTEMPTS, new_id
 from support.money import format_inr
 from support.mongo import Document
@@ -80,13 +84,15 @@ UNKNOWN_OUTCOME_MESSAGE = (
     "request it again. A colleague will check it and make sure it's put right."
 )
 
-# How long the check for a refund whose acknowledgement was lost may take. Its own time, as
-# the tool's may be what ran out; short, so the model still hears before the bridge's
-# deadline (realtime.tool_dispatch.ANSWER_DEADLINE_S, 2 s beyond the tool's own 10 s).
+# How long the check for a refund whose acknowledgement was lost, and the ticket it may open,
+# may take together. Their own time, as the tool's may be what ran out; short, so the model
+# still hears before the bridge's deadline (realtime.tool_dispatch.ANSWER_DEADLINE_S, 2 s
+# beyond the tool's own 10 s).
 CHECK_TIMEOUT_S = 1.5
 
-# The ticket for a refund whose outcome is unknown: tried every FOLLOW_UP_EVERY_S, for as long
-# as a database outage may reasonably last, then given up with an error in the log.
+# The refund of unknown outcome is looked at again FOLLOW_UP_EVERY_S later (a commit still on
+# its way lands meanwhile), and again every FOLLOW_UP_EVERY_S while the database does not
+# answer, for as long as an outage may reasonably last; then given up with an error in the log.
 REFUND_UNCONFIRMED = "refund_unconfirmed"  # the ticket's origin
 FOLLOW_UP_EVERY_S = 5.0
 FOLLOW_UP_FOR_S = 600.0
@@ -248,61 +254,113 @@ async def _made_anyway(
     db: AsyncDatabase[Document], record: Document, wallet: Document, error: PyMongoError
 ) -> tuple[str, int]:
     """After the commit's answer was lost: (refund_id, wallet balance) if `record`'s refund
-    was made; raises RefundRefused(unavailable, UNKNOWN_OUTCOME_MESSAGE) if that cannot be
-    established (a commit still on its way may land after the check finds nothing)."""
+    was made; if that cannot be established (a commit still on its way may land after the
+    check finds nothing), opens the ticket that asks staff to check and raises
+    RefundRefused(unavailable, UNKNOWN_OUTCOME_MESSAGE)."""
     # A fresh context: outside the tool's pymongo.timeout, whose deadline may have passed.
-    check = asyncio.create_task(_find_refund(db, record, wallet), context=contextvars.Context())
-    try:
-        balance = await check
-        then: object = "not found"
-    except PyMongoError as check_error:
-        balance, then = None, check_error
-    if balance is None:
-        log.error("refund %s of %s: outcome unknown (%r, then %r); a ticket will ask staff to "
-                  "check", record["refund_id"], record["order_id"], error, then)  # fmt: skip
-        follow_up = asyncio.create_task(
-            _follow_up(db, record, wallet), name=f"follow up {record['refund_id']}",
-            context=contextvars.Context(),
-        )  # fmt: skip
-        _follow_ups.add(follow_up)
-        follow_up.add_done_callback(_follow_ups.discard)
-        raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
-    log.warning("refund %s of %s was made; its acknowledgement was lost: %r",
-                record["refund_id"], record["order_id"], error)  # fmt: skip
-    return record["refund_id"], balance
+    look = asyncio.create_task(_look_or_open_ticket(db, record, wallet),
+                               context=contextvars.Context())  # fmt: skip
+    balance, ticket_id = await look
+    if balance is not None:
+        log.warning("refund %s of %s was made; its acknowledgement was lost: %r",
+                    record["refund_id"], record["order_id"], error)  # fmt: skip
+        return record["refund_id"], balance
+    log.error("refund %s of %s: outcome unknown (%r); %s asks staff to check",
+              record["refund_id"], record["order_id"], error,
+              f"ticket {ticket_id}" if ticket_id else "a ticket still to be opened")  # fmt: skip
+    follow_up = asyncio.create_task(
+        _follow_up(db, record, wallet, ticket_id), name=f"follow up {record['refund_id']}",
+        context=contextvars.Context(),
+    )  # fmt: skip
+    _follow_ups.add(follow_up)
+    follow_up.add_done_callback(_follow_ups.discard)
+    raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
 
 
-async def _follow_up(db: AsyncDatabase[Document], record: Document, wallet: Document) -> None:
-    """Open the ticket that UNKNOWN_OUTCOME_MESSAGE promised the customer, once the database
-    answers: high priority, on the order, saying what a fresh look at the refund found."""
+async def _look_or_open_ticket(
+    db: AsyncDatabase[Document], record: Document, wallet: Document
+) -> tuple[int | None, str | None]:
+    """Within CHECK_TIMEOUT_S: (wallet balance, None) if `record`'s refund is on file; else
+    (None, the ticket opened for staff to check it, or None if the database took neither)."""
+    with pymongo.timeout(CHECK_TIMEOUT_S):
+        try:
+            balance = await _find_refund(db, record, wallet)
+        except PyMongoError as error:
+            log.warning("refund %s of %s: could not look for it: %r",
+                        record["refund_id"], record["order_id"], error)  # fmt: skip
+            balance = None
+        if balance is not None:
+            return balance, None
+        try:
+            # Announced from the follow-up: the answer to the customer does not wait on Redis.
+            return None, await _open_ticket(record, made=None, announce=False)
+        except PyMongoError as error:
+            log.warning("refund %s of %s: could not open its ticket yet: %r",
+                        record["refund_id"], record["order_id"], error)  # fmt: skip
+            return None, None
+
+
+async def _follow_up(
+    db: AsyncDatabase[Document], record: Document, wallet: Document, ticket_id: str | None
+) -> None:
+    """Write on the ticket that UNKNOWN_OUTCOME_MESSAGE promised the customer what a fresh
+    look at the refund found, once the database answers (opening the ticket then, if the
+    database did not take it during the call)."""
+    if ticket_id is not None:
+        # The queue pages hear of it now; should the database not answer, at their next refresh.
+        with contextlib.suppress(PyMongoError):
+            ticket = await db.escalations.find_one({"ticket_id": ticket_id}, {"_id": 0})
+            if ticket is not None:
+                await announce_escalation(ticket)
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + FOLLOW_UP_FOR_S
     while True:
         # First a pause: a commit still on its way when the answer was lost lands meanwhile.
         await asyncio.sleep(FOLLOW_UP_EVERY_S)
         try:
-            balance = await _find_refund(db, record, wallet)
-            await open_escalation(
-                user_id=record["user_id"], call_id=record["call_id"],
-                reason=_unconfirmed_reason(record, made=balance is not None),
-                priority="high", order_id=record["order_id"], origin=REFUND_UNCONFIRMED,
+            made = await _find_refund(db, record, wallet) is not None
+            if ticket_id is None:
+                await _open_ticket(record, made=made)
+                return
+            changed = await db.escalations.find_one_and_update(
+                {"ticket_id": ticket_id},
+                {"$set": {"reason": _unconfirmed_reason(record, made=made)}},
+                {"_id": 0}, return_document=pymongo.ReturnDocument.AFTER,
             )  # fmt: skip
+            if changed is not None:
+                await announce_ticket_changed(changed)
             return
         except PyMongoError as error:
             if loop.time() + FOLLOW_UP_EVERY_S > give_up_at:
-                log.error("refund %s of %s: no ticket opened, the database stayed "
-                          "unreachable (%r); check the order by hand",
-                          record["refund_id"], record["order_id"], error)  # fmt: skip
+                log.error("refund %s of %s: %s, the database stayed unreachable (%r); check "
+                          "the order by hand", record["refund_id"], record["order_id"],
+                          f"ticket {ticket_id} not updated" if ticket_id else "no ticket opened",
+                          error)  # fmt: skip
                 return
 
 
-def _unconfirmed_reason(record: Document, *, made: bool) -> str:
+async def _open_ticket(record: Document, *, made: bool | None, announce: bool = True) -> str:
+    """The high-priority ticket on the order for a refund of unknown outcome, saying whether
+    it turned out `made` (None: not looked at again yet). Raises PyMongoError."""
+    return await open_escalation(
+        user_id=record["user_id"], call_id=record["call_id"],
+        reason=_unconfirmed_reason(record, made=made), priority="high",
+        order_id=record["order_id"], origin=REFUND_UNCONFIRMED, announce=announce,
+    )  # fmt: skip
+
+
+def _unconfirmed_reason(record: Document, *, made: bool | None) -> str:
     """The ticket's reason: what the customer was told, and what the records now say."""
     told = (
         f"Refund of {record['order_id']} ({format_inr(record['amount'])}, "
         f"{record['percent']}%) could not be "
         "confirmed during the call; the customer was told a colleague would check it."
     )
+    if made is None:
+        return (
+            f"{told} Not looked at again yet: check the order and the wallet for refund "
+            f"{record['refund_id']}, and refund it if it is not there and the policy allows."
+        )
     if made:
         return f"{told} It was made after all ({record['refund_id']}): tell the customer."
     return (

@@ -12,6 +12,7 @@ JSON, a fresh CallSid each time), or with `refuse_with` set, Twilio's error docu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -76,11 +77,13 @@ class FakeTwilioApi:
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                # A client that stopped waiting (its timeout, against a slow Twilio) is gone.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test reads `requests`; nothing to print

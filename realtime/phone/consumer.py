@@ -9,6 +9,8 @@ carry the token the webhook minted for this very call, or the stream is closed.
     dtmf                -> Keypad -> session.caller_text("The caller typed ...")
     mark (echoed)       -> playout.mark_played
     stop                -> the call ends (the caller hung up, or was transferred)
+
+Frames that name another stream than `start` did are ignored, like malformed ones.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
+from realtime.phone.twilio_rest import TRANSFER_UNCONFIRMED, TRANSFERRED
 from support import mongo
 from support.customers import find_customer, staff_first_name
 from voiceproject.draining import is_draining
@@ -58,9 +61,13 @@ class TwilioConsumer(AudioConsumer):
     async def connect(self) -> None:
         self._inbound = Resampler8kTo16k()
         self._call_sid = ""
+        self._stream_sid = ""  # the one `start` named: frames naming another are refused
         self._bad_frames = 0
-        self._transferred = False
+        # TRANSFERRED or TRANSFER_UNCONFIRMED once a transfer was asked for; "" otherwise
+        # (and after Twilio refused one): then a `stop` is the caller hanging up.
+        self._stream_ends_as = ""
         self._transfer: asyncio.Task[None] | None = None
+        self._hearing: asyncio.Timeout | None = None  # the transfer's wait for the agent's words
         self._keypad = Keypad(self._keys_typed)
         await self.accept()
         self._start_deadline: asyncio.Task[None] | None = asyncio.create_task(
@@ -72,6 +79,16 @@ class TwilioConsumer(AudioConsumer):
             event = tp.parse_message(text_data if text_data is not None else bytes_data or b"")
         except tp.TwilioProtocolError as error:
             self._ignore_bad_frame(error)
+            return
+        if (
+            isinstance(event, tp.Media | tp.Mark | tp.Dtmf | tp.Stop)
+            and event.stream_sid != self._stream_sid
+        ):
+            # Not this stream's (before `start`, or another's): a `stop` of it must not end
+            # the call, nor its audio reach the agent.
+            self._ignore_bad_frame(tp.TwilioProtocolError(
+                f"{type(event).__name__.lower()} names stream {event.stream_sid!r}, "
+                f"not this stream's {self._stream_sid!r}"))  # fmt: skip
             return
         session, playout = self.session, self.playout
         match event:
@@ -86,17 +103,15 @@ class TwilioConsumer(AudioConsumer):
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
-                await self._finish(
-                    "transferred_to_human" if self._transferred else "caller_hung_up"
-                )
+                await self._finish(self._stream_ends_as or "caller_hung_up")
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
-        if self._transferred:
+        if self._stream_ends_as == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.
-            reason = "transferred_to_human"
+            reason = TRANSFERRED
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
@@ -134,7 +149,7 @@ class TwilioConsumer(AudioConsumer):
             await self.close(AGENT_NOT_CONFIGURED)
             return
         self._cancel_start_deadline()
-        self._call_sid = start.call_sid
+        self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
         if is_draining():
             # Twilio asks /twilio/voice again when the stream closes; the balancer sends
             # that to a process that is not stopping.
@@ -283,11 +298,32 @@ class TwilioConsumer(AudioConsumer):
                 await self.playout.close()
             await self.close()
 
+    async def finish_before_moving(self) -> bool:
+        """The process drains (CallSession._on_drain): a transfer asked for is made now, not
+        lost with the process, nor left to the agent's words (Twilio says TRANSFER_SAY too),
+        and its answer waited for (REST_TIMEOUT_S, well inside the drain's bound). True if
+        the call was transferred: it ends here, as Twilio moves it. False otherwise: the call
+        moves on as any other (and the caller stays with the agent, if Twilio refused)."""
+        transfer = self._transfer
+        if transfer is not None and not transfer.done():
+            if self._hearing is not None and not self._hearing.expired():
+                self._hearing.reschedule(asyncio.get_running_loop().time())
+            await asyncio.wait({transfer})
+        if self._stream_ends_as != TRANSFERRED:
+            return False
+        # Twilio's `stop` may not come before the process stops: end the call now.
+        await self._finish(TRANSFERRED)
+        await self.close()
+        return True
+
     async def _transfer_to_human(self, playout: Playout) -> None:
         # Let the caller hear the agent say it is passing them on, but do not wait forever.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(TRANSFER_WAIT_S):
-                await playout.next_turn_played()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
+                    await playout.next_turn_played()
+        finally:
+            self._hearing = None
         session = self.session
         if session is not None and session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
@@ -295,11 +331,17 @@ class TwilioConsumer(AudioConsumer):
             return
         # Twilio ends the stream with `stop` as it moves the call, which may be before its
         # answer to us reaches us: from the request on, the stream's end is the transfer's.
-        self._transferred = True
+        self._stream_ends_as = TRANSFERRED
         try:
-            await twilio_rest.transfer_call(self._call_sid)
+            host = dict(self.scope.get("headers", [])).get(b"host", b"").decode("latin1")
+            await twilio_rest.transfer_call(self._call_sid, security.voice_url(host))
+        except twilio_rest.TwilioOutcomeUnknown as error:
+            # Moved, or not: a `stop` from now on may be either the transfer or the caller
+            # giving up on it, so it is recorded as neither.
+            self._stream_ends_as = TRANSFER_UNCONFIRMED
+            log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
         except twilio_rest.TwilioRestError as error:
-            self._transferred = False
+            self._stream_ends_as = ""
             log.error("twilio: %s; the caller stays with the agent", error)
 
     async def _send_twilio(self, message: str) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
+from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 STREAM_PATH = "/ws/twilio"
@@ -68,6 +69,13 @@ def public_https_url(full_path: str, request_url: str) -> str:
 def stream_url(request_host: str) -> str:
     """The `wss://` URL of the media stream, as put in the TwiML and signed by Twilio."""
     return f"wss://{public_host(request_host)}{STREAM_PATH}"
+
+
+def voice_url(request_host: str) -> str:
+    """The https URL of the voice webhook, for TwiML made outside a request to it (a
+    transfer's, from the stream): what Twilio asks, and signs, when that TwiML is over."""
+    path = reverse("twilio-voice")
+    return public_https_url(path, f"https://{request_host}{path}")
 
 
 def mint_stream_token(caller: StreamCaller) -> str:

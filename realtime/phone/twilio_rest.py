@@ -19,6 +19,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from urllib3.exceptions import NewConnectionError
 
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
+# How a call given to a person by transfer ends on its record (`end_reason`): transferred; or,
+# when Twilio gave no answer to the request, maybe transferred, maybe not; or transferred but
+# answered by nobody at TWILIO_ESCALATION_NUMBER (its <Dial> tells /twilio/voice).
+TRANSFERRED = "transferred_to_human"
+TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
+TRANSFER_FAILED = "transfer_failed"
+# What the transfer's <Dial> says it came to (Twilio's DialCallStatus): a person answered.
+DIAL_ANSWERED = frozenset({"completed", "answered"})
 # How long a call we place rings before Twilio gives up (its default is 60 s).
 DIAL_RING_TIMEOUT_S = 30
 # How long we wait for Twilio's API to answer (the client's default is to wait forever, and a
@@ -47,30 +55,36 @@ def transfer_configured() -> bool:
     )
 
 
-def transfer_twiml(number: str) -> str:
-    """What the caller gets instead of the agent: a word of warning, then the human's line."""
+def transfer_twiml(number: str, voice_url: str) -> str:
+    """What the caller gets instead of the agent: a word of warning, then the human's line.
+    When that is over (answered and done, or busy, or not answered), Twilio asks `voice_url`
+    (`/twilio/voice`) what next, with DialCallStatus."""
     response = VoiceResponse()
     response.say(TRANSFER_SAY)
-    response.dial(number)
+    response.dial(number, action=voice_url)
     return str(response)
 
 
-async def transfer_call(call_sid: str) -> None:
-    """Redirect the live call `call_sid` to TWILIO_ESCALATION_NUMBER.
+async def transfer_call(call_sid: str, voice_url: str) -> None:
+    """Redirect the live call `call_sid` to TWILIO_ESCALATION_NUMBER (see transfer_twiml).
 
-    Twilio then ends our media stream (a `stop` arrives). Raises TwilioRestError.
+    Twilio then ends our media stream (a `stop` arrives). Raises TwilioRestError, or
+    TwilioOutcomeUnknown when Twilio may have moved the call all the same.
     """
-    await asyncio.to_thread(
-        update_call, call_sid, transfer_twiml(settings.TWILIO_ESCALATION_NUMBER)
-    )
+    twiml = transfer_twiml(settings.TWILIO_ESCALATION_NUMBER, voice_url)
+    await asyncio.to_thread(update_call, call_sid, twiml)
 
 
 def update_call(call_sid: str, twiml: str) -> None:
-    """Replace the call's TwiML (blocking: run it in a thread)."""
+    """Replace the call's TwiML (blocking: run it in a thread). Raises TwilioRestError, or
+    TwilioOutcomeUnknown when Twilio may have replaced it all the same."""
     try:
         _client().calls(call_sid).update(twiml=twiml)
     except (TwilioException, requests.RequestException) as error:
-        raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
+        if _not_acted_on(error):
+            raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
+        unclear = f"Twilio gave no clear answer to transferring call {call_sid}: {error}"
+        raise TwilioOutcomeUnknown(unclear) from error
 
 
 def dial_out(to: str, twiml: str) -> str:

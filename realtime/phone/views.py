@@ -17,8 +17,9 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
+from postcall.finish import finish_call
 from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
-from realtime.phone import security
+from realtime.phone import security, twilio_rest
 from support.customers import find_customer
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ SERVER_ERROR_SAY = (
 )
 CALLBACK_NOT_CONNECTED_SAY = (
     "Sorry, we could not connect you to our support team. Please call us if you still need help."
+)
+# A caller transferred to TWILIO_ESCALATION_NUMBER whom nobody there answered (busy, no answer).
+TRANSFER_NOT_ANSWERED_SAY = (
+    "Sorry, none of our colleagues could take your call just now. Your request is with our "
+    "support team, who will get back to you."
 )
 
 
@@ -66,10 +72,14 @@ async def _farewell(request: HttpRequest) -> str | None:
     after the caller hung up, after we ended the call (they hear why, if we said), or when a
     process handed the call over or died: only then does it go on. A new call from a
     customer who has as many calls open as they may is refused here, not by its stream:
-    Twilio would only ask again, and again."""
-    if request.POST.get("CallStatus", "") in FINISHED_STATUSES:
-        return ""
+    Twilio would only ask again, and again. It asks once more after a transfer's <Dial>."""
     call_sid = request.POST.get("CallSid", "")
+    call_over = request.POST.get("CallStatus", "") in FINISHED_STATUSES
+    dialled = request.POST.get("DialCallStatus")
+    if dialled is not None:
+        return await _after_transfer(call_sid, dialled, call_over=call_over)
+    if call_over:
+        return ""
     try:
         # A call ending in this process (its stream has just closed) has ended once its
         # record says so.
@@ -95,6 +105,26 @@ async def _farewell(request: HttpRequest) -> str | None:
         # A call going on whose stream ended: it is carried on once the database is back.
         log.warning("twilio: could not look the call up (%s); connecting it", error)
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
+
+
+async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> str:
+    """The transfer's <Dial> is over (twilio_rest.transfer_twiml; `dialled` is Twilio's
+    DialCallStatus): the call ends. If nobody at TWILIO_ESCALATION_NUMBER took it (busy, no
+    answer, the caller gave up), its record says so rather than transferred_to_human, and a
+    caller still there is told so rather than hung up on in silence."""
+    if dialled in twilio_rest.DIAL_ANSWERED:
+        return ""
+    log.warning("twilio: call %s was transferred, and nobody answered (%s)", call_sid, dialled)
+    try:
+        call_id = await stored_calls.correct_end_reason(
+            call_sid, twilio_rest.TRANSFERRED, twilio_rest.TRANSFER_FAILED
+        )
+    except PyMongoError as error:
+        log.warning("twilio: call %s: could not record that: %s", call_sid, error)
+    else:
+        if call_id is not None:
+            await finish_call(call_id)  # its outcome: escalated, not transferred
+    return "" if call_over else TRANSFER_NOT_ANSWERED_SAY
 
 
 def _hang_up(farewell: str) -> VoiceResponse:

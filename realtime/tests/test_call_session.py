@@ -30,6 +30,9 @@ class SilentCaller:
     async def let_go(self) -> None:
         raise AssertionError("not expected")
 
+    async def finish_before_moving(self) -> bool:
+        raise AssertionError("not expected")
+
 
 async def test_a_barge_in_drops_the_agent_audio_not_yet_sent_and_keeps_the_events() -> None:
     # Never started, so nothing drains the queue: it holds what a slow caller has not taken.
@@ -77,6 +80,9 @@ class ClosedSocket:
 
     async def let_go(self) -> None:
         pass
+
+    async def finish_before_moving(self) -> bool:
+        return False
 
 
 @pytest.mark.django_db(transaction=True)

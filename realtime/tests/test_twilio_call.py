@@ -8,6 +8,7 @@ time; what reaches each side is checked against an ideal (FFT) resample of what 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import shutil
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import numpy.typing as npt
@@ -23,10 +25,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
+from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
 from realtime.phone import keypad, twilio_rest
-from realtime.phone.views import SERVER_ERROR_SAY
+from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
     AUTH_TOKEN,
@@ -37,11 +40,13 @@ from realtime.tests.phone_harness import (
     token_of,
     webhook,
 )
-from realtime.tests.voice_harness import HeldTool, wait_until_ended
+from realtime.tests.voice_harness import HeldTool, call_record, wait_until_ended
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
+from voiceproject import draining
+from voiceproject.draining import ProcessCalls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -344,6 +349,36 @@ async def test_malformed_frames_are_ignored_and_the_call_goes_on(
     await phone.leave()
 
 
+async def test_frames_naming_another_stream_are_ignored_and_the_call_goes_on(
+    twilio: FakeLiveServer, asha: Customer, caller_speech: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keypad, "PAUSE_S", 0.05)
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    other = "MZ" + "9" * 32
+    for frame in [
+        {"event": "media", "sequenceNumber": "2", "streamSid": other,
+         "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
+                   "payload": base64.b64encode(caller_speech[:FRAME]).decode()}},
+        {"event": "dtmf", "sequenceNumber": "3", "streamSid": other,
+         "dtmf": {"track": "inbound_track", "digit": "5"}},
+        {"event": "stop", "sequenceNumber": "4", "streamSid": other,
+         "stop": {"accountSid": "AC" + "0" * 32, "callSid": phone.call_sid}},
+    ]:  # fmt: skip
+        await phone.send(frame)
+    await asyncio.sleep(0.3)
+
+    assert phone.close_code is None  # another stream's `stop` does not end this call
+    assert model.audio == b"" and model.texts == []
+    half_second = caller_speech[: 25 * FRAME]
+    await phone.speak(half_second)
+    await model.wait_for_audio(nbytes=len(half_second) * 4)
+    await phone.hang_up()
+    assert await phone.wait_closed() == 1000
+    assert (await latest_phone_call())["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
 def transferring() -> Any:
     """Settings with which an escalated phone call is transferred to ESCALATION_NUMBER."""
     return override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
@@ -390,7 +425,7 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
                 await asyncio.sleep(0.01)
     [(call_sid, twiml)] = transfers
     assert call_sid == phone.call_sid
-    assert f"<Dial>{ESCALATION_NUMBER}</Dial>" in twiml
+    assert f">{ESCALATION_NUMBER}</Dial>" in twiml
     await phone.hang_up()  # Twilio ends the stream when the call moves on
     await phone.wait_closed()
     record = await latest_phone_call()
@@ -455,6 +490,196 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
+
+
+async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
+    """Twilio takes the transfer (`transfers`, faked) and moves the call: our stream stops.
+    Answers the TwiML the call was given."""
+    async with asyncio.timeout(2):
+        while not transfers:
+            await asyncio.sleep(0.01)
+    await phone.hang_up()
+    await phone.wait_closed()
+    [(_, twiml)] = transfers
+    return twiml
+
+
+async def test_a_transfer_nobody_answers_is_told_to_the_caller_and_not_recorded_as_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        twiml = await transferred(phone, transfers)
+    dial = ElementTree.fromstring(twiml).find("Dial")
+    assert dial is not None and dial.text == ESCALATION_NUMBER
+    assert dial.get("action") == f"{PUBLIC}/twilio/voice"  # Twilio asks here once it is over
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await wait_until_ended(call_id))["end_reason"] == "transferred_to_human"
+
+    # Nobody picks up at the escalation number: Twilio asks the <Dial action> what next.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="no-answer")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY  # not silence, then nothing
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("outcome") != "escalated":
+            await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transfer_failed"
+    await phone.leave()
+
+
+async def test_a_transfer_a_colleague_answered_ends_quietly_when_they_are_done(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        await transferred(phone, transfers)
+    call_id = (await latest_phone_call())["call_id"]
+    await wait_until_ended(call_id)
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="completed")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await call_record(call_id))["end_reason"] == "transferred_to_human"
+    await phone.leave()
+
+
+async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        async with asyncio.timeout(2):
+            while not api.requests:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # past our wait for its answer
+        assert phone.close_code is None  # the caller is not cut off meanwhile
+        # Then the stream stops: Twilio moved the call after all, or the caller gave up on
+        # the colleague they were promised. Nothing here can tell which.
+        await phone.hang_up()
+        await phone.wait_closed()
+
+    [request] = api.requests
+    assert request.path.endswith(f"/Calls/{phone.call_sid}.json")
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transfer_unconfirmed"
+    await phone.leave()
+
+
+async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")
+        phone = await heard_the_agent_escalate()
+        async with asyncio.timeout(2):
+            while not api.requests:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert phone.close_code is None
+        await phone.hang_up()  # Twilio did not move the call: this is the caller
+        await phone.wait_closed()
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
+# --- A transfer under way when the process drains -------------------------------------------
+
+
+@pytest.fixture
+def this_process(monkeypatch: pytest.MonkeyPatch) -> ProcessCalls:
+    """The calls of this process, which the test tells to drain."""
+    calls = ProcessCalls()
+    monkeypatch.setattr(draining, "this_process", calls)
+    return calls
+
+
+async def test_a_transfer_twilio_is_answering_when_the_process_drains_is_waited_for(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked, answer = threading.Event(), threading.Event()
+    transfers: list[str] = []
+
+    def update_call(call_sid: str, twiml: str) -> None:
+        asked.set()
+        answer.wait(5)
+        transfers.append(call_sid)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked.wait, 2)
+        drained = asyncio.create_task(this_process.drain(bound_s=5))
+        await asyncio.sleep(0.3)
+        assert not drained.done()  # the process does not stop under Twilio's answer
+        assert phone.close_code is None  # nor does the call move meanwhile
+        answer.set()
+        outcome = await drained
+
+    assert outcome.left == ()
+    assert transfers == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_transfer_waiting_for_the_agents_words_when_the_process_drains_is_made_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    transfers: list[tuple[str, str]],
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not yet heard
+        outcome = await this_process.drain(bound_s=5)
+
+    # Not lost with the process, nor left to wait for the words (Twilio's say it too).
+    assert outcome.left == ()
+    [(call_sid, twiml)] = transfers
+    assert call_sid == phone.call_sid and twilio_rest.TRANSFER_SAY in twiml
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.wait_closed()
+    await phone.leave()
+
+
+async def test_a_transfer_twilio_refuses_as_the_process_drains_moves_the_call_as_usual(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def update_call(call_sid: str, twiml: str) -> None:
+        raise twilio_rest.TwilioRestError("Twilio said no")
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)
+        outcome = await this_process.drain(bound_s=5)
+
+    # The caller stays with the agent, carried on by the next process Twilio streams to.
+    assert outcome.left == ()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
+    await phone.leave()
 
 
 # --- How a call we end ends on the phone ---------------------------------------------------------

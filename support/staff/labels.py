@@ -22,6 +22,9 @@ END_REASON_LABELS = {
     "caller_left": "Caller's connection closed",
     "agent_unavailable": "Agent became unavailable",
     "transferred_to_human": "Transferred to a person",
+    # Twilio gave no answer to the transfer: whether the caller reached a person is not known.
+    "transfer_unconfirmed": "Transfer to a person not confirmed",
+    "transfer_failed": "Transferred, but nobody answered",
     "escalated": "Escalated to a person",
     "idle": "Ended after silence",
     "max_duration": "Reached the maximum length",

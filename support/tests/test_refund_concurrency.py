@@ -188,13 +188,33 @@ async def test_a_refund_whose_outcome_is_unknown_does_not_invite_a_retry(
 
 
 async def the_ticket_for(order_id: str) -> dict[str, Any]:
-    """The ticket a refund of unknown outcome opens in the background, once it is there."""
-    for _ in range(200):
-        ticket = await mongo.async_db().escalations.find_one({"order_id": order_id})
-        if ticket is not None:
-            return ticket
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no ticket for {order_id}")
+    """The ticket a refund of unknown outcome opens, once the follow-up has looked again."""
+    async with asyncio.timeout(5):
+        await asyncio.gather(*refunds._follow_ups)
+    ticket = await mongo.async_db().escalations.find_one({"order_id": order_id})
+    assert ticket is not None, f"no ticket for {order_id}"
+    return ticket
+
+
+async def test_the_ticket_is_open_before_the_customer_hears_a_colleague_will_check(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(refunds, "FOLLOW_UP_EVERY_S", 60.0)
+    lose_the_acknowledgement(monkeypatch, committed=False)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+    # The process stops before its follow-up looks again (a restart, a crash).
+    for follow_up in list(refunds._follow_ups):
+        follow_up.cancel()
+
+    assert result["reason"] == "unavailable" and "colleague" in result["message"]
+    ticket = await mongo.async_db().escalations.find_one({"order_id": "ORD-1001"})
+    assert ticket is not None, "the promise to the customer was lost with the process"
+    assert (ticket["user_id"], ticket["priority"], ticket["status"], ticket["origin"]) == (
+        101, "high", "open", refunds.REFUND_UNCONFIRMED,
+    )  # fmt: skip
+    assert "could not be confirmed" in ticket["reason"]
+    assert "check the order and the wallet" in ticket["reason"]
 
 
 async def test_a_refund_whose_outcome_is_unknown_opens_the_ticket_it_promises(
@@ -238,4 +258,28 @@ async def test_the_ticket_waits_for_the_database_and_says_the_refund_was_made_af
     refund = await mongo.async_db().refunds.find_one({"order_id": "ORD-1001"})
     assert refund is not None
     assert f"It was made after all ({refund['refund_id']})" in ticket["reason"]
+    assert await mongo.async_db().escalations.count_documents({}) == 1
+
+
+async def test_a_ticket_the_database_would_not_take_during_the_call_is_opened_once_it_does(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_acknowledgement(monkeypatch, committed=False)
+    open_escalation = refunds.open_escalation
+    tries = 0
+
+    async def unreachable_at_first(**ticket: Any) -> str:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise ServerSelectionTimeoutError("the database is frozen")
+        return await open_escalation(**ticket)
+
+    monkeypatch.setattr(refunds, "open_escalation", unreachable_at_first)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["reason"] == "unavailable"
+    ticket = await the_ticket_for("ORD-1001")
+    assert "No refund" in ticket["reason"] and ticket["origin"] == refunds.REFUND_UNCONFIRMED
     assert await mongo.async_db().escalations.count_documents({}) == 1
