@@ -14,6 +14,7 @@ import pytest
 
 from continuity.sweeper import sweep_once
 from postcall import finish, metrics, summary
+from postcall.tests.test_after_the_call import asha, live  # noqa: F401  (fixtures)
 from realtime import call_record
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
@@ -189,26 +190,8 @@ async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_
 # --- over the bridge ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def live(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from realtime import live_client
-
-    async with FakeLiveServer() as fake:
-        settings.GEMINI_API_KEY = "test-key"
-        settings.GEMINI_LIVE_URL = fake.url
-        monkeypatch.setattr(
-            live_client, "DEFAULT_RETRY", live_client.RetryPolicy(max_attempts=1, setup_timeout_s=3)
-        )
-        yield fake
-
-
-@pytest.fixture
-def asha(transactional_db: Any) -> Customer:
-    return Customer.objects.create(user_id=101, name="Asha Verma", phone="+919800000101")
-
-
 async def test_a_call_ending_while_the_database_blinks_is_finished_once_it_is_back(
-    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     original = call_record.CallRecord._flush
     refused: list[str] = []
