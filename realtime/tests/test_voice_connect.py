@@ -9,8 +9,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 from pymongo.errors import ServerSelectionTimeoutError
 
+from continuity import tokens as resume_tokens
 from realtime import consumers as voice_consumers
 from realtime import tokens
+from realtime.phone import security
 from realtime.tests.voice_harness import closed_with
 from support.models import Customer
 from voiceproject.asgi import application
@@ -55,6 +57,27 @@ async def test_an_expired_token_is_closed_with_4401(asha: Customer) -> None:
     token = tokens.mint(7)
     with override_settings(VOICE_SESSION_TOKEN_TTL=-1):
         communicator, _, _ = await connect(f"/ws/voice?token={token}")
+        assert await closed_with(communicator) == 4401
+
+
+@pytest.mark.parametrize("query", [
+    f"token={resume_tokens.mint('CALL-0123456789abcdef', 7)}",  # a resume token as a session's
+    f"resume={tokens.mint(7)}",  # a session token as a resume token
+    f"token={security.mint_stream_token(security.StreamCaller('CA1', '+919800000007'))}",
+], ids=["resume as session", "session as resume", "twilio stream as session"])  # fmt: skip
+async def test_a_token_minted_for_another_purpose_is_closed_with_4401(
+    asha: Customer, query: str
+) -> None:
+    with override_settings(VOICE_DEMO_MODE=False):
+        communicator, _, _ = await connect(f"/ws/voice?{query}")
+        assert await closed_with(communicator) == 4401
+
+
+async def test_a_resume_token_past_its_age_is_closed_with_4401(asha: Customer) -> None:
+    """However long a call may last, a resume token older than that names no call to resume."""
+    token = resume_tokens.mint("CALL-0123456789abcdef", 7)
+    with override_settings(VOICE_MAX_CALL_S=-1000, VOICE_RESUME_GRACE_S=0):
+        communicator, _, _ = await connect(f"/ws/voice?resume={token}")
         assert await closed_with(communicator) == 4401
 
 
