@@ -14,7 +14,7 @@ import math
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -148,6 +148,14 @@ def transfers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         twilio_rest, "update_call", lambda sid, twiml: requests.append((sid, twiml))
     )
     return requests
+
+
+async def asked(requests: Sized) -> None:
+    """Wait until Twilio REST has been asked (its requests are recorded from another thread:
+    polled)."""
+    async with asyncio.timeout(2):
+        while not requests:
+            await asyncio.sleep(0.01)
 
 
 async def live_phone_session() -> CallSession:
@@ -420,9 +428,7 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
         await asyncio.sleep(0.1)
         assert transfers == []  # not before the caller has heard the agent say it
         await phone.echo_mark(mark["mark"]["name"])
-        async with asyncio.timeout(2):
-            while not transfers:  # recorded from Twilio REST's thread: poll
-                await asyncio.sleep(0.01)
+        await asked(transfers)
     [(call_sid, twiml)] = transfers
     assert call_sid == phone.call_sid
     assert f">{ESCALATION_NUMBER}</Dial>" in twiml
@@ -482,9 +488,7 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 
     with transferring():
         phone = await heard_the_agent_escalate()
-        async with asyncio.timeout(2):
-            while not transfers:
-                await asyncio.sleep(0.01)
+        await asked(transfers)
         await asyncio.sleep(0.05)
     await phone.leave()  # the socket goes without Twilio's `stop`
 
@@ -495,9 +499,7 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
 async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
     """Twilio takes the transfer (`transfers`, faked) and moves the call: our stream stops.
     Answers the TwiML the call was given."""
-    async with asyncio.timeout(2):
-        while not transfers:
-            await asyncio.sleep(0.01)
+    await asked(transfers)
     await phone.hang_up()
     await phone.wait_closed()
     [(_, twiml)] = transfers
@@ -556,9 +558,7 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
         api.answer_after_s = 1.0  # Twilio has the request, and answers too late
         phone = await heard_the_agent_escalate()
-        async with asyncio.timeout(2):
-            while not api.requests:
-                await asyncio.sleep(0.01)
+        await asked(api.requests)
         await asyncio.sleep(0.5)  # past our wait for its answer
         assert phone.close_code is None  # the caller is not cut off meanwhile
         # Then the stream stops: Twilio moved the call after all, or the caller gave up on
@@ -581,9 +581,7 @@ async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
         api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")
         phone = await heard_the_agent_escalate()
-        async with asyncio.timeout(2):
-            while not api.requests:
-                await asyncio.sleep(0.01)
+        await asked(api.requests)
         await asyncio.sleep(0.2)
         assert phone.close_code is None
         await phone.hang_up()  # Twilio did not move the call: this is the caller
