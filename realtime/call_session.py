@@ -313,10 +313,15 @@ class CallSession:
             await self._record.open(
                 call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
             )
-            if self.record_user_id is not None and not await may_open_call(
-                self.record_user_id, besides=self.call_id
-            ):
-                await mongo.async_db().calls.delete_one({"call_id": self.call_id})
+            try:
+                allowed = self.record_user_id is None or await may_open_call(
+                    self.record_user_id, besides=self.call_id
+                )
+            except PyMongoError:
+                await self._discard_record()
+                raise
+            if not allowed:
+                await self._discard_record()
                 raise CallRefused("too_many_calls", TOO_MANY_CALLS_MESSAGE)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
@@ -347,6 +352,14 @@ class CallSession:
                 "text": "a callback they placed",
             })  # fmt: skip
             self._publish_state()
+
+    async def _discard_record(self) -> None:
+        """The call does not begin after all: no record of it, and nothing left writing one."""
+        try:
+            await self._record.discard()
+        except PyMongoError as error:
+            log.warning("call %s: could not remove the record of a call that never began "
+                        "(the sweeper ends it): %s", self.call_id, error)  # fmt: skip
 
     def _forget(self) -> None:
         """This process no longer carries the call."""
