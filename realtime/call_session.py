@@ -230,6 +230,8 @@ class CallSession:
         self._detached_since: float | None = None
         self._gap_s = _gap_since(resuming)
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
+        # No audio_end since caller audio last went to the model: the next one is passed on.
+        self._audio_since_end = True
         self._grace: asyncio.Task[Any] | None = None
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
@@ -578,6 +580,7 @@ class CallSession:
             self.observer.caller_audio(pcm16k, to_model=to_model)
             self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
             if to_model:
+                self._audio_since_end = True
                 await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> ce.Notice | None:
@@ -587,6 +590,7 @@ class CallSession:
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
         self._watchdog.caller_spoke(now)
         self.observer.caller_text()
+        self._flush_captions()  # what was said before it comes first on the record
         self._keep_line("user", text)
         if self.mode == AGENT:
             self._live.send_text(text)
@@ -595,7 +599,11 @@ class CallSession:
         return None
 
     def caller_audio_end(self) -> None:
-        self._live.send_audio_stream_end()
+        # The microphone pauses once between sounds: a page repeating it (a flood) sends the
+        # model nothing more, and nothing piles up while the model's session is resumed.
+        if self._audio_since_end:
+            self._audio_since_end = False
+            self._live.send_audio_stream_end()
 
     # --- from the model ---------------------------------------------------------------------
 

@@ -115,6 +115,25 @@ async def test_a_failing_call_task_ends_the_call_cleanly(
     await call.leave()
 
 
+async def test_a_flood_of_audio_end_reaches_the_model_once_per_pause(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    session = await live.wait_for_session()
+
+    for _ in range(200):
+        await call.send({"type": "audio_end"})
+    await call.say(speech(0.1, 16_000))
+    await call.send({"type": "audio_end"})
+    await call.send({"type": "text", "text": "after the pauses"})
+
+    assert await session.wait_for_text() == "after the pauses"
+    assert session.audio_stream_ends == 2  # one before the audio, one after
+    assert call.events == [call.events[0]]  # nothing to complain about: only `ready`
+    await call.leave()
+
+
 async def test_a_customer_id_beyond_64_bits_is_not_found(
     asha: Customer, live: FakeLiveServer
 ) -> None:

@@ -98,6 +98,43 @@ async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(
     await call.next_event("turn_complete")
     kinds = [e["type"] for e in call.events]
     assert kinds.index("interrupted") < kinds.index("turn_complete")
+
+
+async def test_a_barge_in_keeps_the_transcript_in_the_order_it_was_said(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Your refund of one hundred")
+        await session.send_transcript("user", "No, wait")  # she talks over the agent
+        await session.send_interrupted()
+        await session.send_transcript("user", ", it was the other order.")
+        await session.send_turn_complete()
+        await session.send_transcript("agent", "Sorry, which one?")
+        await session.send_turn_complete()
+        await session.send_transcript("agent", "I can refund ORD-1001 for")
+        await session.wait_for_text()  # she types over the agent this time
+        await session.send_interrupted()
+        await session.send_transcript("agent", "Understood.")
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    await call.next_event("turn_complete")
+    await call.send({"type": "text", "text": "Yes, that one!"})
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+
+    record = await wait_until_ended(ready["call_id"])
+    assert [(line["role"], line["text"]) for line in record["transcript"]] == [
+        ("agent", "Your refund of one hundred"),
+        ("user", "No, wait, it was the other order."),
+        ("agent", "Sorry, which one?"),
+        ("agent", "I can refund ORD-1001 for"),
+        ("user", "Yes, that one!"),
+        ("agent", "Understood."),
+    ]
     await call.leave()
 
 
