@@ -7,7 +7,8 @@ real-life interruptions:
   (oldest dropped first), and so it does while a dropped connection is being resumed;
 * the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
   rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
-  close (1011, 1006, ...) it reconnects with exponential backoff up to a cap;
+  close (1011, 1006, ...) it reconnects with exponential backoff, up to a cap of attempts
+  and of time (`RetryPolicy`), then gives up (`Failed`);
 * the old socket is always closed before the new one opens (the server refuses a resume
   while the old socket lives).
 
@@ -56,6 +57,9 @@ class RetryPolicy:
     # A call whose model never answered its first setup within this long is given up on
     # (and the caller told), however many attempts that took.
     first_connect_deadline_s: float = 20.0
+    # Likewise a session lost mid-call that is not back within this long (the caller hears
+    # nothing meanwhile, and the page says it is reconnecting).
+    reconnect_deadline_s: float = 30.0
     # The server closing 1007 mid-call means it refused something we sent (the setup was
     # accepted): the message is gone, the session is resumed. This many in a row is fatal.
     max_rejections: int = 3
@@ -216,10 +220,11 @@ class LiveClient:
         attempt = 0
         rejections = 0
         reason = ""
-        first_deadline = time.monotonic() + self._retry.first_connect_deadline_s
+        # Until when the session may take to be up (again): set as it starts, and each time
+        # a connection it had is lost.
+        deadline = time.monotonic() + self._retry.first_connect_deadline_s
         while not self._closing:
             if attempt:
-                never_connected = self.connections == 0
                 if attempt > self._retry.max_attempts and self.handle is not None:
                     # The handle keeps being refused (another process may still hold the
                     # session it names: a call that moved from a frozen one). A fresh session,
@@ -228,16 +233,14 @@ class LiveClient:
                                 "one", reason)  # fmt: skip
                     self.handle = None
                     attempt = self._retry.max_attempts - 1  # two tries: an outage gives up soon
-                elif attempt > self._retry.max_attempts or (
-                    never_connected and time.monotonic() >= first_deadline
-                ):
+                elif attempt > self._retry.max_attempts or time.monotonic() >= deadline:
                     self._emit(Failed("upstream_unavailable", reason))
                     return
                 await asyncio.sleep(self._retry.delay(attempt))
                 if self._closing:
                     return
             try:
-                async with asyncio.timeout(self._open_budget(first_deadline)):
+                async with asyncio.timeout(self._open_budget(deadline)):
                     ws = await self._open()
             except _Fatal as fatal:
                 self._emit(Failed(fatal.reason, fatal.detail))
@@ -280,16 +283,14 @@ class LiveClient:
                 self._ws = None
                 with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
                     await asyncio.wait_for(ws.close(), 1.0)
+            deadline = time.monotonic() + self._retry.reconnect_deadline_s
             if not self._closing:
                 log.info("live: resuming session (%s)", reason)
                 self._emit(Reconnecting(reason))
 
-    def _open_budget(self, first_deadline: float) -> float:
+    def _open_budget(self, deadline: float) -> float:
         """How long one connection attempt (socket, setup, setupComplete) may take."""
-        budget = 2 * self._retry.setup_timeout_s
-        if self.connections == 0:
-            budget = min(budget, max(0.5, first_deadline - time.monotonic()))
-        return budget
+        return min(2 * self._retry.setup_timeout_s, max(0.5, deadline - time.monotonic()))
 
     async def _open(self) -> ClientConnection:
         try:

@@ -233,10 +233,7 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
         max_attempts=50, base_delay_s=0.05, setup_timeout_s=0.3, first_connect_deadline_s=1.0,
     ))  # fmt: skip
 
-    async def never_complete(session: FakeSession) -> None:
-        await session.connection.wait_closed()  # until the bridge gives up on it
-
-    monkeypatch.setattr(live, "_open", never_complete)  # accepts, reads setup, says nothing
+    live.stall_setups()  # accepts, reads the setup, says nothing until the bridge gives up
     call = await BrowserCall.open()
 
     error = await call.next_event("error", timeout=5)
@@ -245,6 +242,10 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
     assert error["code"] == "agent_unavailable" and "try again" in error["message"]
     assert ended["reason"] == "agent_unavailable"
     assert await mongo.async_db().escalations.count_documents({}) == 0  # nobody to follow up
+    opened = await mongo.async_db().calls.find_one({"user_id": 101})
+    assert opened is not None  # the page never heard its id: no `ready` came
+    assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "agent_unavailable"
+    await no_session_left_open(live)
 
 
 async def test_repeated_agent_failures_for_one_customer_open_one_ticket(

@@ -1,4 +1,5 @@
-"""The Live API client on its own: buffering before setup, giving up, fatal closes."""
+"""The Live API client on its own: buffering before setup, giving up, fatal closes, refusals
+and losses mid-call."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import asyncio
 from typing import Any
 
 from realtime import live_protocol as lp
-from realtime.live_client import Failed, LiveClient, Ready, Resumed, RetryPolicy
-from realtime.tests.fake_live import FakeLiveServer
+from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed, RetryPolicy
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
 
 QUICK = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, setup_timeout_s=2)
 
@@ -111,3 +112,28 @@ async def test_a_handle_still_held_elsewhere_gives_way_to_a_fresh_session(
     for live, task in ((moved, carrying), (first, holding)):
         await live.close()
         await task
+
+
+async def test_a_session_lost_mid_call_that_is_not_back_in_time_is_given_up_on(
+    fake_live: FakeLiveServer,
+) -> None:
+    fake_live.stall_setups(from_session=1)
+
+    @fake_live.on_session
+    async def drops(session: FakeSession) -> None:
+        await session.send_resumption_update("h-1")
+        await session.drop()
+
+    events: list[object] = []
+    patient = RetryPolicy(max_attempts=50, base_delay_s=0.01, max_delay_s=0.02,
+                          setup_timeout_s=0.2, reconnect_deadline_s=1.0)  # fmt: skip
+    live = LiveClient(url=fake_live.url, api_key="test-key", build_setup=setup_for(),
+                      on_event=events.append, retry=patient)  # fmt: skip
+    async with asyncio.timeout(3):
+        await live.run()
+
+    kinds = [type(e) for e in events if not isinstance(e, lp.ResumptionUpdate)]
+    assert kinds == [Ready, Reconnecting, Failed]
+    assert events[-1] == Failed("upstream_unavailable", events[-1].detail)  # type: ignore[attr-defined]
+    for session in fake_live.sessions:
+        await session.wait_closed(timeout=2)
