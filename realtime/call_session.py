@@ -229,6 +229,7 @@ class CallSession:
         self._turn_done = asyncio.Event()
         self._ever_ready = False
         self._live_up = False  # the upstream session is connected now
+        self._model_lost = False  # lost for good while a colleague held the call
         self._ready_pending = resuming is not None  # say `ready` once the session is back
         self._detached_since: float | None = None
         self._gap_s = _gap_since(resuming)
@@ -610,10 +611,14 @@ class CallSession:
 
     # --- from the model ---------------------------------------------------------------------
 
-    def _note(self, text: str, *, respond: bool = True) -> None:
+    def _note(self, text: str, *, respond: bool = True, briefing: bool = False) -> None:
         """Tell the model something the caller does not hear; with `respond` it must answer,
-        and the watchdog holds it to that (a nudge is the one note that does not count)."""
-        self._live.send_note(text, respond=respond)
+        and the watchdog holds it to that (a nudge is the one note that does not count).
+        A `briefing` is for the session just set up only (LiveClient.brief)."""
+        if briefing:
+            self._live.brief(text, respond=respond)
+        else:
+            self._live.send_note(text, respond=respond)
         if respond:
             self._watchdog.expect_answer(time.monotonic())
 
@@ -689,6 +694,7 @@ class CallSession:
                 self._now_doing("listening")
             case Reconnecting():
                 self._live_up = False
+                self._tools.connection_lost()
                 self._flush_captions()  # the resumed session's words are a new line
                 self._watchdog.hold(MODEL_AWAY, True, now)
                 self._send(ce.Reconnecting())
@@ -709,7 +715,12 @@ class CallSession:
                         self._note(instructions.line_dropped(lost_s))
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
-                self._spawn(self._give_up(reason), "give_up")
+                if self.mode == HUMAN:
+                    # The caller is talking to a colleague, who needs no model: it is tried
+                    # again when the call is handed back (_hand_back).
+                    self._model_lost = True
+                else:
+                    self._spawn(self._give_up(reason), "give_up")
 
     def _brief_fresh_model(self) -> None:
         """The model's session could not be resumed (no handle was given yet) and starts
@@ -717,11 +728,11 @@ class CallSession:
         greeting the customer again, and, while a colleague holds the call, to keep quiet."""
         said = list(self._said)
         if self.mode == HUMAN:
-            self._note(instructions.carry_on(said), respond=False)
-            self._note(instructions.taken_over(self.holder_name), respond=False)
+            self._note(instructions.carry_on(said), respond=False, briefing=True)
+            self._note(instructions.taken_over(self.holder_name), respond=False, briefing=True)
         else:
             waiting = bool(said) and said[-1][0] == "user"
-            self._note(instructions.carry_on(said), respond=waiting)
+            self._note(instructions.carry_on(said), respond=waiting, briefing=True)
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly.
@@ -976,6 +987,9 @@ class CallSession:
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._tools.ctx.held = False
+        if self._model_lost:  # gone while they held the call: back for the hand-back note
+            self._model_lost = False
+            self._spawn(self._live.run(), "live")
         self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
         # Staff pages write the line as the call's record does: who handed back, and the note.
@@ -1206,16 +1220,20 @@ class CallSession:
                      entry["name"])  # fmt: skip
             self._keep_verified(entry)
             self._record.add_tool_call(entry)
-            self._note(instructions.tool_finished_elsewhere(entry["name"], entry["result"]),
+            self._note(instructions.tool_finished_meanwhile(entry["name"], entry["result"]),
                        respond=self.mode == AGENT)  # fmt: skip
             self._tool_shown(entry)
 
     def _tell_unheard(self, outcome: ToolOutcome, result: dict[str, Any]) -> None:
-        """The model never got this result: it was told the tool took too long (it answers
-        now, unless a colleague holds the call), or it cancelled the call, which did
-        something anyway (it takes that in, to say when it fits)."""
+        """The model never got this result: it was told the tool took too long, or the
+        connection it asked on closed meanwhile (either way it answers now, unless a
+        colleague holds the call), or it cancelled the call, which did something anyway (it
+        takes that in, to say when it fits)."""
         if outcome.late:
             self._note(instructions.tool_finished_late(outcome.name, result),
+                       respond=self.mode == AGENT)  # fmt: skip
+        elif outcome.lost_ids - outcome.cancelled_ids:
+            self._note(instructions.tool_finished_meanwhile(outcome.name, result),
                        respond=self.mode == AGENT)  # fmt: skip
         elif outcome.cancelled_ids and result.get("ok"):
             self._note(instructions.tool_done_though_cancelled(outcome.name, result),

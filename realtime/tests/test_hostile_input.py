@@ -173,6 +173,58 @@ async def test_hostile_upstream_frames_never_silence_the_call(
     await no_session_left_open(live)
 
 
+async def test_a_frame_beyond_the_size_limit_costs_a_resumption_not_the_call(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def huge(session: FakeSession) -> None:
+        await session.send_resumption_update("h-1")
+        caption = {"serverContent": {"outputTranscription": {"text": "a" * (17 * 2**20)}}}
+        await session.send_raw(json.dumps(caption))  # over the bridge's 16 MiB limit
+
+    async def back(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Back.", finished=True)
+
+    live.on_session(huge, back)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed", timeout=10)
+    assert (await call.next_event("transcript"))["text"] == "Back."
+
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    assert [line["text"] for line in record["transcript"]] == ["Back."]
+    await no_session_left_open(live)
+
+
+async def test_a_call_to_an_unknown_tool_with_hostile_arguments_is_refused_and_the_call_goes_on(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([
+            {"name": "drop_database", "args": {"user_id": {"$ne": None}}},
+            {"name": "get_order_details", "args": {"order_id": {"$gt": ""}, "user_id": 102}},
+        ])  # fmt: skip
+        answers.extend([await session.wait_for_tool_response() for _ in range(2)])
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=10)
+
+    assert [a["response"]["reason"] for a in answers] == ["invalid_argument"] * 2
+    await call.send({"type": "text", "text": "Hello?"})
+    assert await live.session.wait_for_text() == "Hello?"
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [(t["name"], t["ok"]) for t in record["tool_calls"]] == [
+        ("drop_database", False), ("get_order_details", False),
+    ]  # fmt: skip
+
+
 async def test_a_malformed_tool_call_is_answered_and_its_neighbours_run(
     asha: Customer, live: FakeLiveServer
 ) -> None:
