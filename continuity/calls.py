@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +70,9 @@ class StoredCall:
     # What the caller was told as we ended the call (a phone caller hears it from Twilio).
     farewell: str = ""
     end_reason: str = ""
+    # Changed by every take-over: one that read the record before another took it over since
+    # fails (even when both were this process).
+    claim: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -88,13 +92,14 @@ class StoredCall:
             said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
             farewell=str(doc.get("farewell") or ""),
             end_reason=str(doc.get("end_reason") or ""),
+            claim=doc.get("claim"),
         )
 
 
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
-    "mode": 1, "holder": 1, "farewell": 1, "end_reason": 1,
+    "mode": 1, "holder": 1, "farewell": 1, "end_reason": 1, "claim": 1,
 }  # fmt: skip
 
 
@@ -177,10 +182,14 @@ async def take_over(call: StoredCall) -> bool:
             await asyncio.sleep(POLL_S)
         else:
             log.warning("call %s: its carrier did not let go; taking it over", call.call_id)
+    # A compare-and-swap on `claim`: it always changes, so a take-over of a call this process
+    # claimed already (one whose start failed here) succeeds, and of two at once only one does.
     claimed = await calls.update_one(
-        {"call_id": call.call_id, "ended_at": None, "carrier": {"$in": [call.carrier, None]}},
-        {"$set": {"carrier": mine, "worker": WORKER, "detached_at": None}},
-    )
+        {"call_id": call.call_id, "ended_at": None, "carrier": {"$in": [call.carrier, None]},
+         "claim": call.claim},
+        {"$set": {"carrier": mine, "worker": WORKER, "detached_at": None,
+                  "claim": uuid.uuid4().hex}},
+    )  # fmt: skip
     return claimed.modified_count == 1
 
 

@@ -4,9 +4,10 @@ The call session feeds them what happens, with the time it happened (`time.monot
 and acts on what they answer:
 
 * `Watchdog`: idle callers are checked on, then let go; calls end at their maximum
-  duration, with a warning first; a model that goes silent after the caller spoke is
-  nudged, then its session resumed (Gemini Live users report such stalls, and turns cut
-  short by an early turnComplete: python-genai #2117, cookbook #1227).
+  duration, with a warning first; a model that goes silent when it owes an answer is
+  nudged, then its session resumed, and if it still says nothing the call is handed to a
+  person (Gemini Live users report such stalls, and turns cut short by an early
+  turnComplete: python-genai #2117, cookbook #1227, gemini-live-api-examples #48).
 * `TokenBucket`: typed messages per call.
 * `RealTimeGate`: caller audio never goes upstream faster than real time.
 """
@@ -22,8 +23,9 @@ class Action(Enum):
     SAY_GOODBYE = "say_goodbye"  # idle too long: a polite goodbye, then end (reason "idle")
     WARN_MAX_DURATION = "warn_max_duration"  # about a minute left
     END_MAX_DURATION = "end_max_duration"
-    NUDGE_MODEL = "nudge_model"  # the model said nothing after the caller spoke
+    NUDGE_MODEL = "nudge_model"  # the model owes an answer and has said nothing
     RESUME_MODEL = "resume_model"  # still nothing: resume the session with its handle
+    GIVE_UP = "give_up"  # silent through its resumptions too: the model is lost
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,18 @@ class Limits:
     max_call_s: float = 1800.0
     max_warning_s: float = 60.0
     stall_s: float = 8.0
+    # Resumptions in a row the model may stay silent through before the call is given up on.
+    stall_resumes: int = 1
 
 
 class Watchdog:
-    """One call's timers. Feed it events; call `tick(now)` about twice a second."""
+    """One call's timers. Feed it events; call `tick(now)` about twice a second.
+
+    The model owes an answer once it is given something to answer (the caller spoke, a
+    tool's result, a note asking for a reply: `expect_answer`) until it says something, and
+    while it is in the middle of a turn (its audio, no turnComplete yet). Silence while it
+    owes one is a stall; silence otherwise is the caller's, and idle rules apply.
+    """
 
     def __init__(self, limits: Limits, now: float) -> None:
         self.limits = limits
@@ -44,10 +54,14 @@ class Watchdog:
         self._caller_at = now  # the caller's last speech or typed message
         self._agent_at = now  # the agent's last output (audio, caption)
         self._waiting_since = now  # when the agent last began waiting for the caller
+        self._owed_at = now  # when the model was last given something to answer
+        self._owed = False  # ... and it has said nothing since
+        self._in_turn = False  # the model's audio is flowing and its turn has not ended
         self._tools = 0
         self._tool_done_at = 0.0
         self._check_ins = 0
         self._nudged_at: float | None = None
+        self._resumed_silent = 0  # resumptions since the model last said anything
         self._warned = False
         self._ended = False
         self._holds: set[str] = set()
@@ -58,29 +72,46 @@ class Watchdog:
     def caller_spoke(self, now: float) -> None:
         self._caller_at = now
         self._check_ins = 0
+        self.expect_answer(now)
 
-    def agent_spoke(self, now: float) -> None:
+    def expect_answer(self, now: float) -> None:
+        """The model was given something it must answer (a note asking for a reply)."""
+        self._owed, self._owed_at = True, now
+
+    def agent_spoke(self, now: float, *, audio: bool = False) -> None:
+        """The model's output: its `audio` (which starts a turn), or a caption."""
         self._agent_at = now
+        self._owed = False
+        self._in_turn = self._in_turn or audio
         self._nudged_at = None
+        self._resumed_silent = 0
 
     def agent_turn_done(self, now: float) -> None:
+        """The model's turn ended (turnComplete), or was cut short (interrupted)."""
         self._waiting_since = now
+        self._in_turn = False
 
     def tool_started(self) -> None:
         self._tools += 1
 
-    def tool_finished(self, now: float) -> None:
+    def tool_finished(self, now: float, *, answered: bool = True) -> None:
+        """A tool finished; `answered`: the model got its result, which it must speak to."""
         self._tools = max(0, self._tools - 1)
         self._tool_done_at = now
+        if answered:
+            self.expect_answer(now)
 
     def hold(self, reason: str, held: bool, now: float) -> None:
-        """While the call is held for `reason` (a person holds it, no socket carries it) the
-        silences are on purpose: no nudges or check-ins. The maximum duration still applies."""
+        """While the call is held for `reason` (a person holds it, no socket carries it, the
+        model is not connected) the silences are on purpose: no nudges or check-ins. The
+        maximum duration still applies. An answer the model owed is owed from `now`."""
         if held:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
         self._waiting_since = self._agent_at = self._caller_at = now
+        self._owed_at = now
+        self._in_turn = False  # a turn does not outlive a connection
         self._nudged_at = None
 
     # --- what to do -----------------------------------------------------------------------
@@ -98,27 +129,33 @@ class Watchdog:
             return Action.WARN_MAX_DURATION
         if self._holds or self._tools:
             return None
-        if self._caller_at > self._agent_at:
+        if self._owed or self._in_turn:
             return self._stall(now)
         return self._idle(now)
 
     def _stall(self, now: float) -> Action | None:
-        # The caller spoke and the agent has said nothing since.
-        silent_since = max(self._caller_at, self._tool_done_at)
+        # The model owes an answer, or is mid-turn, and has said nothing since.
+        silent_since = max(self._owed_at if self._owed else 0.0, self._agent_at)
         if self._nudged_at is None:
             if now - silent_since >= self.limits.stall_s:
                 self._nudged_at = now
                 return Action.NUDGE_MODEL
             return None
-        if now - self._nudged_at >= self.limits.stall_s:
-            self.stalls += 1
-            self._nudged_at = None
-            self._caller_at = now  # the resumed session gets its own stall_s
-            return Action.RESUME_MODEL
-        return None
+        if now - self._nudged_at < self.limits.stall_s:
+            return None
+        self.stalls += 1
+        if self._resumed_silent >= self.limits.stall_resumes:
+            self._ended = True
+            return Action.GIVE_UP
+        self._resumed_silent += 1
+        self._nudged_at = None
+        # The resumed session owes the answer, within its own stall_s (hold() restarts it).
+        self._owed, self._owed_at, self._in_turn = True, now, False
+        return Action.RESUME_MODEL
 
     def _idle(self, now: float) -> Action | None:
-        waiting_since = max(self._waiting_since, self._agent_at, self._caller_at)
+        waiting_since = max(self._waiting_since, self._agent_at, self._caller_at,
+                            self._tool_done_at)  # fmt: skip
         if now - waiting_since < self.limits.idle_prompt_s:
             return None
         self._waiting_since = now

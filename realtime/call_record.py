@@ -246,6 +246,19 @@ class CallRecord:
         with contextlib.suppress(PyMongoError):
             await self.flush()
 
+    async def discard(self) -> None:
+        """The call never began (refused, or the database failed as it opened): stop writing
+        and remove the record. Raises PyMongoError; the record, no longer stamped, is then
+        ended by `close_abandoned`."""
+        self._on_lost = None  # its removal is no sign of another carrier
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        async with self._flush_lock:  # after a write the flusher had started
+            await mongo.async_db().calls.delete_one({"call_id": self.call_id})
+
     async def _close_later(self, ended: dict[str, Any]) -> None:
         delay, waited = 1.0, 0.0
         while waited < CLOSE_RETRY_S:

@@ -87,6 +87,7 @@ TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
+MODEL_AWAY = "model_away"  # the watchdog's hold while no model session is connected
 PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
@@ -217,6 +218,8 @@ class CallSession:
         )
         now = time.monotonic()
         self._watchdog = Watchdog(limits or call_limits(), now)
+        # Nobody to nudge or check in through until the model's session is up.
+        self._watchdog.hold(MODEL_AWAY, True, now)
         self._audio_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
         self._typed = TokenBucket(TYPED_PER_S, TYPED_BURST, now)
         self._outbound: deque[ce.Delivery] = deque()
@@ -231,10 +234,13 @@ class CallSession:
         self._turn_done = asyncio.Event()
         self._ever_ready = False
         self._live_up = False  # the upstream session is connected now
+        self._model_lost = False  # lost for good while a colleague held the call
         self._ready_pending = resuming is not None  # say `ready` once the session is back
         self._detached_since: float | None = None
         self._gap_s = _gap_since(resuming)
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
+        # No audio_end since caller audio last went to the model: the next one is passed on.
+        self._audio_since_end = True
         self._grace: asyncio.Task[Any] | None = None
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
@@ -318,10 +324,15 @@ class CallSession:
             await self._record.open(
                 call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
             )
-            if self.record_user_id is not None and not await may_open_call(
-                self.record_user_id, besides=self.call_id
-            ):
-                await mongo.async_db().calls.delete_one({"call_id": self.call_id})
+            try:
+                allowed = self.record_user_id is None or await may_open_call(
+                    self.record_user_id, besides=self.call_id
+                )
+            except PyMongoError:
+                await self._discard_record()
+                raise
+            if not allowed:
+                await self._discard_record()
                 raise CallRefused("too_many_calls", TOO_MANY_CALLS_MESSAGE)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
@@ -352,6 +363,14 @@ class CallSession:
                 "text": "a callback they placed",
             })  # fmt: skip
             self._publish_state()
+
+    async def _discard_record(self) -> None:
+        """The call does not begin after all: no record of it, and nothing left writing one."""
+        try:
+            await self._record.discard()
+        except PyMongoError as error:
+            log.warning("call %s: could not remove the record of a call that never began "
+                        "(the sweeper ends it): %s", self.call_id, error)  # fmt: skip
 
     def _forget(self) -> None:
         """This process no longer carries the call."""
@@ -558,7 +577,7 @@ class CallSession:
         self._outbound_ready.set()
         self._ready_pending = False
         if self._gap_s > GAP_NOTE_S and self.mode == AGENT:
-            self._live.send_note(instructions.line_dropped(self._gap_s))
+            self._note(instructions.line_dropped(self._gap_s))
         self._gap_s = 0.0
 
     def _resume_token(self) -> str:
@@ -572,6 +591,7 @@ class CallSession:
             self.observer.caller_audio(pcm16k, to_model=to_model)
             self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
             if to_model:
+                self._audio_since_end = True
                 await self._live.forward_audio(pcm16k)
 
     def caller_text(self, text: str) -> ce.Notice | None:
@@ -581,6 +601,7 @@ class CallSession:
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
         self._watchdog.caller_spoke(now)
         self.observer.caller_text()
+        self._flush_captions()  # what was said before it comes first on the record
         self._keep_line("user", text)
         if self.mode == AGENT:
             self._live.send_text(text)
@@ -589,9 +610,24 @@ class CallSession:
         return None
 
     def caller_audio_end(self) -> None:
-        self._live.send_audio_stream_end()
+        # The microphone pauses once between sounds: a page repeating it (a flood) sends the
+        # model nothing more, and nothing piles up while the model's session is resumed.
+        if self._audio_since_end:
+            self._audio_since_end = False
+            self._live.send_audio_stream_end()
 
     # --- from the model ---------------------------------------------------------------------
+
+    def _note(self, text: str, *, respond: bool = True, briefing: bool = False) -> None:
+        """Tell the model something the caller does not hear; with `respond` it must answer,
+        and the watchdog holds it to that (a nudge is the one note that does not count).
+        A `briefing` is for the session just set up only (LiveClient.brief)."""
+        if briefing:
+            self._live.brief(text, respond=respond)
+        else:
+            self._live.send_note(text, respond=respond)
+        if respond:
+            self._watchdog.expect_answer(time.monotonic())
 
     def _setup(self, handle: str | None) -> dict[str, Any]:
         return lp.build_setup(
@@ -611,7 +647,7 @@ class CallSession:
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
-                self._watchdog.agent_spoke(now)
+                self._watchdog.agent_spoke(now, audio=True)
                 self._staff.audio(staff_protocol.AGENT, data)
                 self._send_audio(data)
                 self._now_doing("speaking")
@@ -622,6 +658,7 @@ class CallSession:
                     self._watchdog.agent_spoke(now)
                 self._caption(event.role, event.text, event.finished)
             case lp.Interrupted():
+                self._watchdog.agent_turn_done(now)
                 self._drop_agent_audio()
                 self._flush_caption("agent")
                 self._send(ce.Interrupted())
@@ -654,18 +691,23 @@ class CallSession:
                             self.call_id, detail)  # fmt: skip
             case Ready():
                 self._ever_ready = self._live_up = True
+                self._watchdog.hold(MODEL_AWAY, False, now)
                 self._send(ce.Ready(self.call_id, self._resume_token()))
                 if self.mode == HUMAN:  # a fresh model session under a colleague's hold
                     self._outbound.append(self._agent_changed())
-                    self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+                    self._note(instructions.taken_over(self.holder_name), respond=False)
                 else:
-                    self._live.send_note(instructions.greeting())
+                    self._note(instructions.greeting())
                 self._now_doing("listening")
             case Reconnecting():
                 self._live_up = False
+                self._tools.connection_lost()
+                self._flush_captions()  # the resumed session's words are a new line
+                self._watchdog.hold(MODEL_AWAY, True, now)
                 self._send(ce.Reconnecting())
             case Resumed(with_handle=with_handle):
                 self._ever_ready = self._live_up = True
+                self._watchdog.hold(MODEL_AWAY, False, now)
                 if self._ready_pending and self._caller is not None:
                     self._say_ready_again()
                 else:
@@ -677,10 +719,15 @@ class CallSession:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
-                        self._live.send_note(instructions.line_dropped(lost_s))
+                        self._note(instructions.line_dropped(lost_s))
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
-                self._spawn(self._give_up(reason), "give_up")
+                if self.mode == HUMAN:
+                    # The caller is talking to a colleague, who needs no model: it is tried
+                    # again when the call is handed back (_hand_back).
+                    self._model_lost = True
+                else:
+                    self._spawn(self._give_up(reason), "give_up")
 
     def _brief_fresh_model(self) -> None:
         """The model's session could not be resumed (no handle was given yet) and starts
@@ -688,11 +735,11 @@ class CallSession:
         greeting the customer again, and, while a colleague holds the call, to keep quiet."""
         said = list(self._said)
         if self.mode == HUMAN:
-            self._live.send_note(instructions.carry_on(said), respond=False)
-            self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+            self._note(instructions.carry_on(said), respond=False, briefing=True)
+            self._note(instructions.taken_over(self.holder_name), respond=False, briefing=True)
         else:
             waiting = bool(said) and said[-1][0] == "user"
-            self._live.send_note(instructions.carry_on(said), respond=waiting)
+            self._note(instructions.carry_on(said), respond=waiting, briefing=True)
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly.
@@ -801,8 +848,8 @@ class CallSession:
                 return
             case "whisper":
                 # While a colleague holds the call the model takes it in but does not answer.
-                self._live.send_note(instructions.whisper(name or username, text),
-                                     respond=self.mode == AGENT)  # fmt: skip
+                self._note(instructions.whisper(name or username, text),
+                           respond=self.mode == AGENT)  # fmt: skip
                 self._staff.event(staff_protocol.whispered(username, text))
             case "take_over":
                 if self.holder is not None and self.holder["username"] != username:
@@ -932,7 +979,7 @@ class CallSession:
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
-        self._live.send_note(instructions.taken_over(self.holder_name), respond=False)
+        self._note(instructions.taken_over(self.holder_name), respond=False)
         self._send(self._agent_changed(), staff_only={"by": username})  # "You" on their page
         if self.channel == "phone":
             # A phone has no screen: a short chime says someone new is on the line.
@@ -947,12 +994,15 @@ class CallSession:
         held_for = time.monotonic() - self._held_since
         self.mode, self.holder, self._staff_voice = AGENT, None, None
         self._tools.ctx.held = False
+        if self._model_lost:  # gone while they held the call: back for the hand-back note
+            self._model_lost = False
+            self._spawn(self._live.run(), "live")
         self._holder_found("")
         self._watchdog.hold("human", False, time.monotonic())
         # Staff pages write the line as the call's record does: who handed back, and the note.
         self._send(ce.AgentChanged(AGENT), {"staff": holder, "note": staff_note,
                                             **({"by": by["username"]} if by else {})})  # fmt: skip
-        self._live.send_note(instructions.handed_back(
+        self._note(instructions.handed_back(
             name, held_for, staff_note, by_name=(by["name"] or by["username"]) if by else None
         ))  # fmt: skip
 
@@ -984,7 +1034,7 @@ class CallSession:
             return
         self._cancel_escalation_wait()
         self.escalation, self._escalation_joined = ticket_id, False
-        self._live.send_note(instructions.colleague_coming(), respond=False)
+        self._note(instructions.colleague_coming(), respond=False)
         self._escalation_wait = self._spawn(
             self._offer_callback_later(settings.ESCALATION_WAIT_S), "escalation wait"
         )
@@ -1010,7 +1060,7 @@ class CallSession:
     async def _offer_callback_later(self, after_s: float) -> None:
         await asyncio.sleep(after_s)
         if self.mode == AGENT:
-            self._live.send_note(instructions.offer_callback(identified=self.customer is not None))
+            self._note(instructions.offer_callback(identified=self.customer is not None))
 
     def _escalation_resolved(self, ticket_id: str) -> None:
         """Staff resolved the ticket of the warm escalation in progress: the live pages no
@@ -1046,16 +1096,21 @@ class CallSession:
     async def _act(self, action: Action) -> None:
         match action:
             case Action.CHECK_IN:
-                self._live.send_note(instructions.check_in())
+                self._note(instructions.check_in())
             case Action.WARN_MAX_DURATION:
-                self._live.send_note(instructions.time_almost_up())
+                self._note(instructions.time_almost_up())
             case Action.NUDGE_MODEL:
                 log.info("call %s: the model is silent; nudging it", self.call_id)
-                self._live.send_note(instructions.nudge())
+                self._live.send_note(instructions.nudge())  # not an answer of its own: see _note
             case Action.RESUME_MODEL:
                 log.warning("call %s: the model stalled; resuming its session", self.call_id)
                 self._record.add_event("stalls", {"at": utcnow(), "action": "resumed"})
                 self._live.rotate()
+            case Action.GIVE_UP:
+                log.warning("call %s: the model stayed silent after a resumption; giving up",
+                            self.call_id)  # fmt: skip
+                self._record.add_event("stalls", {"at": utcnow(), "action": "gave_up"})
+                self._spawn(self._give_up("stalled"), "give_up")
             case Action.SAY_GOODBYE:
                 goodbye = self._say_goodbye_and_end("idle", instructions.goodbye_idle())
                 self._spawn(goodbye, "goodbye")
@@ -1065,7 +1120,7 @@ class CallSession:
     async def _say_goodbye_and_end(self, reason: str, note: str | None) -> None:
         if note is not None:
             self._turn_done.clear()
-            self._live.send_note(note)
+            self._note(note)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(GOODBYE_WAIT_S):
                     await self._turn_done.wait()
@@ -1108,7 +1163,7 @@ class CallSession:
             self._send(ce.ToolActivity(outcome.name, "started"))
             self._now_doing(f"tool:{outcome.name}")
             return
-        self._watchdog.tool_finished(time.monotonic())
+        self._watchdog.tool_finished(time.monotonic(), answered=outcome.heard)
         result = outcome.result
         ok = bool(result.get("ok")) and not outcome.failed  # the real result, even if late
         self.observer.tool_finished(outcome.name, outcome.ms, ok)
@@ -1172,21 +1227,24 @@ class CallSession:
                      entry["name"])  # fmt: skip
             self._keep_verified(entry)
             self._record.add_tool_call(entry)
-            self._live.send_note(instructions.tool_finished_elsewhere(entry["name"],
-                                                                      entry["result"]),
-                                 respond=self.mode == AGENT)  # fmt: skip
+            self._note(instructions.tool_finished_meanwhile(entry["name"], entry["result"]),
+                       respond=self.mode == AGENT)  # fmt: skip
             self._tool_shown(entry)
 
     def _tell_unheard(self, outcome: ToolOutcome, result: dict[str, Any]) -> None:
-        """The model never got this result: it was told the tool took too long (it answers
-        now, unless a colleague holds the call), or it cancelled the call, which did
-        something anyway (it takes that in, to say when it fits)."""
+        """The model never got this result: it was told the tool took too long, or the
+        connection it asked on closed meanwhile (either way it answers now, unless a
+        colleague holds the call), or it cancelled the call, which did something anyway (it
+        takes that in, to say when it fits)."""
         if outcome.late:
-            self._live.send_note(instructions.tool_finished_late(outcome.name, result),
-                                 respond=self.mode == AGENT)  # fmt: skip
+            self._note(instructions.tool_finished_late(outcome.name, result),
+                       respond=self.mode == AGENT)  # fmt: skip
+        elif outcome.lost_ids - outcome.cancelled_ids:
+            self._note(instructions.tool_finished_meanwhile(outcome.name, result),
+                       respond=self.mode == AGENT)  # fmt: skip
         elif outcome.cancelled_ids and result.get("ok"):
-            self._live.send_note(instructions.tool_done_though_cancelled(outcome.name, result),
-                                 respond=False)  # fmt: skip
+            self._note(instructions.tool_done_though_cancelled(outcome.name, result),
+                       respond=False)
 
     # --- to the caller ----------------------------------------------------------------------
 

@@ -96,7 +96,13 @@ class VoiceConsumer(AudioConsumer):
             log.warning("voice: resume failed, database unavailable: %s", error)
             raise Refusal(MOVING, ce.Reconnect()) from None
         session = CallSession(caller=self, customer=customer, channel=call.channel, resuming=call)
-        await session.start()
+        try:
+            await session.start()
+        except PyMongoError as error:
+            # Nothing started; this process carries the call, so the page's next try takes
+            # it up here or anywhere (continuity.calls.take_over).
+            log.warning("voice: resume failed, database unavailable: %s", error)
+            raise Refusal(MOVING, ce.Reconnect()) from None
         return session
 
     async def _open_call(self) -> CallSession:
@@ -124,6 +130,7 @@ class VoiceConsumer(AudioConsumer):
         try:
             await session.start()
         except CallRefused as refused:
+            await self._give_back_token()  # for when the customer has ended another call
             raise Refusal(
                 TOO_MANY_CALLS, ce.Ended(refused.code), ce.Notice(refused.code, refused.message)
             ) from None

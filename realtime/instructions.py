@@ -152,11 +152,12 @@ def tool_finished_late(tool: str, result: Mapping[str, Any]) -> str:
     )
 
 
-def tool_finished_elsewhere(tool: str, result: Mapping[str, Any]) -> str:
-    """The result of a tool the model asked for before the call moved to this process (the
-    session resumed from before the ask, so it may not remember asking)."""
+def tool_finished_meanwhile(tool: str, result: Mapping[str, Any]) -> str:
+    """The result of a tool the model asked for before its session was resumed (on a new
+    connection, or in another process the call moved to): it may not remember asking, and
+    the call id it asked with is gone, so the result comes as a note."""
     return note(
-        f"While the call was being moved between our servers, your {tool} call finished. "
+        f"While your session was being resumed, your {tool} call finished. "
         f"Its result: {_compact(result)}. Tell the customer what it means now"
         + ("; it is done, so do not call it again." if result.get("ok") else ".")
     )

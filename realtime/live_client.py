@@ -7,7 +7,8 @@ real-life interruptions:
   (oldest dropped first), and so it does while a dropped connection is being resumed;
 * the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
   rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
-  close (1011, 1006, ...) it reconnects with exponential backoff up to a cap;
+  close (1011, 1006, a refusal of one message, ...) it reconnects with exponential backoff,
+  up to a cap of attempts and of time (`RetryPolicy`), then gives up (`Failed`);
 * the old socket is always closed before the new one opens (the server refuses a resume
   while the old socket lives).
 
@@ -41,10 +42,12 @@ INLINE_WRITE_BUFFER_LIMIT = 16 * 1024
 # At most this many queued caller chunks travel in one upstream message (about 0.2-0.4 s).
 MAX_CHUNKS_PER_MESSAGE = 10
 
-# Close codes after which retrying cannot help: the request itself is wrong.
+# Close codes after which retrying cannot help when they answer the setup: the request
+# itself is wrong. After an accepted setup they refuse one message, or are the server's own
+# hiccup (1008 "Requested entity was not found" after a tool response, "The operation was
+# aborted": deprecated-generative-ai-js #487, livekit/agents #4545, autonomous-os #238): the
+# session resumes, a few times in a row at most (RetryPolicy.max_rejections).
 FATAL_CLOSE_CODES = {1007: "invalid_request", 1008: "not_permitted"}
-# "Invalid argument": during setup the setup is wrong (fatal); later, one message was.
-REJECTED = 1007
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,12 @@ class RetryPolicy:
     # A call whose model never answered its first setup within this long is given up on
     # (and the caller told), however many attempts that took.
     first_connect_deadline_s: float = 20.0
-    # The server closing 1007 mid-call means it refused something we sent (the setup was
-    # accepted): the message is gone, the session is resumed. This many in a row is fatal.
+    # Likewise a session lost mid-call that is not back within this long (the caller hears
+    # nothing meanwhile, and the page says it is reconnecting).
+    reconnect_deadline_s: float = 30.0
+    # The server closing 1007 or 1008 mid-call (the setup was accepted) refused something we
+    # sent, or hiccupped: the message is gone, the session is resumed. This many in a row
+    # is fatal.
     max_rejections: int = 3
     # Rotate this long before a goAway deadline even if the model is still speaking.
     go_away_margin_s: float = 2.0
@@ -134,6 +141,7 @@ class LiveClient:
         self._audio_bytes = 0
         self._audio_limit = audio_buffer_bytes
         self._control: deque[str] = deque()
+        self._briefing: deque[str] = deque()  # for the connection now up only: see brief()
         self._wake = asyncio.Event()
         self._rotate_now = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -192,6 +200,13 @@ class LiveClient:
         answers it at once."""
         self._queue_control(lp.context_note_message(text, respond=respond))
 
+    def brief(self, text: str, *, respond: bool) -> None:
+        """A note for the session just set up (a fresh one told the conversation so far),
+        sent before anything else waiting. Should its connection close first, it is dropped:
+        the next session is briefed for itself, and must not hear every briefing before."""
+        self._briefing.append(lp.context_note_message(text, respond=respond))
+        self._wake.set()
+
     def rotate(self) -> None:
         """Leave the current connection and resume the session on a new one (a stalled
         model, say). Nothing happens if no connection is open."""
@@ -212,14 +227,16 @@ class LiveClient:
                 await asyncio.wait_for(ws.close(), 1.0)
 
     async def run(self) -> None:
-        """Hold the session until `close()` or until it cannot be kept (`Failed` emitted)."""
+        """Hold the session until `close()` or until it cannot be kept (`Failed` emitted).
+        After `Failed` it may be run again: it resumes the session if it can (`Resumed`)."""
         attempt = 0
         rejections = 0
         reason = ""
-        first_deadline = time.monotonic() + self._retry.first_connect_deadline_s
+        # Until when the session may take to be up (again): set as it starts, and each time
+        # a connection it had is lost.
+        deadline = time.monotonic() + self._retry.first_connect_deadline_s
         while not self._closing:
             if attempt:
-                never_connected = self.connections == 0
                 if attempt > self._retry.max_attempts and self.handle is not None:
                     # The handle keeps being refused (another process may still hold the
                     # session it names: a call that moved from a frozen one). A fresh session,
@@ -228,16 +245,14 @@ class LiveClient:
                                 "one", reason)  # fmt: skip
                     self.handle = None
                     attempt = self._retry.max_attempts - 1  # two tries: an outage gives up soon
-                elif attempt > self._retry.max_attempts or (
-                    never_connected and time.monotonic() >= first_deadline
-                ):
+                elif attempt > self._retry.max_attempts or time.monotonic() >= deadline:
                     self._emit(Failed("upstream_unavailable", reason))
                     return
                 await asyncio.sleep(self._retry.delay(attempt))
                 if self._closing:
                     return
             try:
-                async with asyncio.timeout(self._open_budget(first_deadline)):
+                async with asyncio.timeout(self._open_budget(deadline)):
                     ws = await self._open()
             except _Fatal as fatal:
                 self._emit(Failed(fatal.reason, fatal.detail))
@@ -262,7 +277,8 @@ class LiveClient:
                 if self._closing:
                     return
                 healthy = time.monotonic() - opened_at >= self._retry.healthy_after_s
-                rejections = (1 if healthy else rejections + 1) if code == REJECTED else 0
+                refused = code in FATAL_CLOSE_CODES  # the setup was accepted: see there
+                rejections = (1 if healthy else rejections + 1) if refused else 0
                 if 0 < rejections < self._retry.max_rejections:
                     # The setup was accepted, so the server refused something we sent since:
                     # that message is gone (never resent) and the session resumes.
@@ -278,18 +294,17 @@ class LiveClient:
             finally:
                 self._ready = False
                 self._ws = None
+                self._briefing.clear()
                 with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
                     await asyncio.wait_for(ws.close(), 1.0)
+            deadline = time.monotonic() + self._retry.reconnect_deadline_s
             if not self._closing:
                 log.info("live: resuming session (%s)", reason)
                 self._emit(Reconnecting(reason))
 
-    def _open_budget(self, first_deadline: float) -> float:
+    def _open_budget(self, deadline: float) -> float:
         """How long one connection attempt (socket, setup, setupComplete) may take."""
-        budget = 2 * self._retry.setup_timeout_s
-        if self.connections == 0:
-            budget = min(budget, max(0.5, first_deadline - time.monotonic()))
-        return budget
+        return min(2 * self._retry.setup_timeout_s, max(0.5, deadline - time.monotonic()))
 
     async def _open(self) -> ClientConnection:
         try:
@@ -395,18 +410,18 @@ class LiveClient:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._control or self._audio:
+            while self._briefing or self._control or self._audio:
                 if self._closing:
                     return
-                if self._control:
-                    message = self._control[0]
+                if self._briefing or self._control:
+                    queue = self._briefing or self._control
                     try:
-                        await ws.send(message)
+                        await ws.send(queue[0])
                     except UnicodeEncodeError:
                         # Text is cleaned where it enters (realtime.wire); should anything
                         # slip through, it is dropped, not retried on every reconnection.
                         log.error("live: dropped a message that cannot be sent as UTF-8")
-                    self._control.popleft()
+                    queue.popleft()
                 else:
                     # When audio has piled up (a slow moment, or a resumed session), send it
                     # as one message: the stream is continuous, and one message costs far

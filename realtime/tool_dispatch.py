@@ -9,7 +9,8 @@ id gets that one answer. A finished call is never reused: asked again, it runs a
 order may have changed since, or the database come back). A call the model sent malformed is
 answered at once with `invalid_argument`. A `toolCallCancellation` stops the answer from being
 sent (the work itself may already have changed the database, so it is allowed to finish and
-is recorded).
+is recorded). A call asked on a model connection that has closed since (`connection_lost`) is
+not answered by its id either: the resumed session never made that call.
 
 A tool is never cancelled from outside: its database work is bounded by the driver's own
 timeout (support.tools), and cancelling PyMongo mid-operation can wedge its connection pool.
@@ -70,6 +71,9 @@ class ToolOutcome:
     failed: bool = False  # the tool errored (a bug): `result` is the apology the model got
     ms: int = 0
     cancelled_ids: set[str] = field(default_factory=set)
+    # Ids asked on a model connection that closed before they were answered (the model is
+    # told the result some other way).
+    lost_ids: set[str] = field(default_factory=set)
     late: bool = False  # the model was told it took too long before `result` came
     answered: int = 0  # ids[:answered] have had their answer
     heard: bool = False  # some id was answered with `result`
@@ -136,6 +140,13 @@ class ToolDispatcher:
             if outcome is not None:
                 outcome.cancelled_ids.add(call_id)
 
+    def connection_lost(self) -> None:
+        """The model's connection closed (its session resumes on another): calls still running
+        cannot be answered by id any more, since the resumed session does not know them."""
+        for outcome in self._by_id.values():
+            if outcome.result is None:
+                outcome.lost_ids.update(outcome.ids)
+
     def new_turn(self) -> None:
         """Identical calls in a later turn are real new requests; run them again."""
         self._this_turn.clear()
@@ -182,7 +193,8 @@ class ToolDispatcher:
     def _answer_waiting(self, outcome: ToolOutcome, response: Result) -> bool:
         """Answer `response` to the ids not answered yet (except cancelled ones); whether any
         id got it."""
-        waiting = [i for i in outcome.ids[outcome.answered:] if i not in outcome.cancelled_ids]
+        waiting = [i for i in outcome.ids[outcome.answered:]
+                   if i not in outcome.cancelled_ids and i not in outcome.lost_ids]  # fmt: skip
         outcome.answered = len(outcome.ids)
         if waiting:
             self._answer(

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from pymongo.errors import AutoReconnect
 
 from continuity import calls, process
 from continuity import tokens as resume_tokens
+from realtime import call_session
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -153,6 +155,34 @@ async def test_a_call_taken_over_resumes_from_what_its_carrier_wrote_as_it_let_g
     assert (await live.wait_for_session(1)).resumed_handle == "handle-late"
     await page.send({"type": "end"})
     await wait_until_ended("CALL-elsewhere")
+
+
+async def test_a_page_whose_call_cannot_start_here_for_a_database_blip_is_told_to_try_again(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-left", "user_id": 101, "channel": "web", "carrier": None,
+        "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+    })  # fmt: skip
+    lookup = call_session.live_escalation_of
+
+    async def blip(call_id: str) -> Any:
+        raise AutoReconnect("the primary stepped down")
+
+    monkeypatch.setattr(call_session, "live_escalation_of", blip)
+    token = resume_tokens.mint("CALL-left", 101)
+    page = await BrowserCall.open(f"resume={token}")
+
+    assert await page.next_event("reconnect") == {"type": "reconnect"}
+    assert await page.wait_closed() == 4502
+    assert live.sessions == []
+    monkeypatch.setattr(call_session, "live_escalation_of", lookup)
+    back = await BrowserCall.open(f"resume={token}")  # the page's next try
+    assert (await back.next_event("ready"))["call_id"] == "CALL-left"
+    await back.next_event("resumed")
+    await back.send({"type": "end"})
+    assert (await wait_until_ended("CALL-left"))["end_reason"] == "caller_hung_up"
 
 
 async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(

@@ -48,3 +48,21 @@ async def test_a_carrier_that_missed_the_ask_to_let_go_is_asked_again_before_it_
 
     assert taken and asked == [{"type": "call.release", "call_id": "CALL-busy"}] * 2
     assert record is not None and record["carrier"] == await process.process_channel()
+
+
+async def test_of_two_take_overs_from_one_reading_only_one_claims_the_call(db: Any) -> None:
+    mine = await process.process_channel()
+    calls = mongo.async_db().calls
+    # This process claimed the call already, and its start failed: nobody carries it here.
+    await calls.insert_one({
+        "call_id": "CALL-twice", "user_id": 101, "channel": "web", "carrier": mine,
+        "ended_at": None, "started_at": utcnow(), "claim": "claimed-before",
+    })  # fmt: skip
+    call = await find_call(call_id="CALL-twice")
+    assert call is not None
+
+    taken = await asyncio.gather(take_over(call), take_over(call))
+
+    assert sorted(taken) == [False, True]
+    again = await find_call(call_id="CALL-twice")  # a later try reads the new claim
+    assert again is not None and await take_over(again)

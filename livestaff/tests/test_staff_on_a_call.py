@@ -519,6 +519,42 @@ async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
     assert [e["kind"] for e in record["staff_events"]] == ["take_over", "listen", "hand_back"]
 
 
+async def test_the_model_lost_while_a_colleague_holds_the_call_cuts_nobody_off(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id, arjun = await held_by_arjun(live)
+    first = live.session
+
+    async def down(session: FakeSession) -> None:
+        await session.close(1011, "Internal error encountered.")
+
+    async def back_up(session: FakeSession) -> None:
+        pass
+
+    live.on_session(down)  # the Live API fails every session from now on...
+    await first.close(1011, "Internal error encountered.")
+    last = await live.wait_for_session(3)  # ... until the bridge gives up on the model
+    await last.wait_closed()
+    await asyncio.sleep(0.3)
+
+    assert (await call_record(call_id))["ended_at"] is None
+    assert call.close_code is None and "ended" not in [e["type"] for e in call.events]
+    live.on_session(back_up)
+    await arjun.send({"type": "hand_back", "note": "Refund agreed; confirm and close."})
+    await call.next_event("resumed")
+    back = await live.wait_for_session(4)
+    told = [await back.wait_for_note() for _ in range(2)]
+
+    # Told the conversation once (not once per session that failed meanwhile), then the note.
+    assert "already in progress" in told[0] and "Refund agreed; confirm and close." in told[1]
+    await asyncio.sleep(0.2)
+    assert len(back.client_contents) == 2
+    await arjun.leave()
+    await call.send({"type": "end"})
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+    assert await mongo.async_db().escalations.count_documents({}) == 0
+
+
 async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is_not_heard(
     asha: Customer, live: FakeLiveServer
 ) -> None:

@@ -826,6 +826,7 @@ class FakeLiveServer:
         self._scripts: list[Script] = []
         self._server: Server | None = None
         self._handle_owners: dict[str, FakeSession] = {}
+        self._stall_setups_from: int | None = None
         self._sessions_changed = asyncio.Condition()
         self.port = 0
 
@@ -883,6 +884,12 @@ class FakeLiveServer:
         self._scripts.extend(scripts)
         return scripts[-1]
 
+    def stall_setups(self, *, from_session: int = 0) -> None:
+        """From connection number `from_session` (0-based) on, read the setup and never answer
+        it, the socket left open until the client closes it: a Live API that hangs at setup
+        (no script runs on those connections)."""
+        self._stall_setups_from = from_session
+
     @property
     def session(self) -> FakeSession:
         """The most recent connection."""
@@ -933,6 +940,10 @@ class FakeLiveServer:
         self.sessions.append(session)
         tasks: list[asyncio.Task[None]] = []
         try:
+            if self._stall_setups_from is not None and session.index >= self._stall_setups_from:
+                session.frames.append(await connection.recv())
+                await connection.wait_closed()
+                return
             try:
                 await self._open(session)
             except _Reject as rejection:

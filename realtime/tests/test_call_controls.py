@@ -3,13 +3,16 @@ starts by saying it is an AI: the rules with literal times, then whole calls."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from realtime import live_client
 from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from support import mongo
 from support.models import Customer
 
 LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800, max_warning_s=60, stall_s=8)
@@ -77,6 +80,67 @@ def test_no_nudge_while_a_tool_runs_or_once_the_agent_answers() -> None:
     watchdog.agent_spoke(21)
 
     assert ticks(watchdog, 20.5, 31.5) == [(31, Action.CHECK_IN)]
+
+
+def test_a_model_that_stops_mid_answer_is_nudged_then_resumed() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(1)
+    watchdog.agent_spoke(2, audio=True)  # its answer starts, and never ends
+
+    assert ticks(watchdog, 2, 18.5) == [(10, Action.NUDGE_MODEL), (18, Action.RESUME_MODEL)]
+
+
+def test_a_tool_result_is_owed_an_answer_even_when_the_model_spoke_before_asking() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(1)
+    watchdog.agent_spoke(2)  # "Let me check."
+    watchdog.agent_turn_done(2)
+    watchdog.tool_started()
+    watchdog.tool_finished(4, answered=True)
+
+    assert ticks(watchdog, 4, 12.5) == [(12, Action.NUDGE_MODEL)]
+
+
+def test_a_tool_result_the_model_never_heard_starts_the_idle_clock_when_it_lands() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(1)
+    watchdog.tool_started()
+    watchdog.tool_finished(15, answered=False)  # cancelled: the customer spoke over it
+
+    assert ticks(watchdog, 15, 25) == [(25, Action.CHECK_IN)]
+
+
+def test_nothing_is_asked_of_a_model_that_is_not_connected() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(1)
+    watchdog.hold("model_away", True, 2)
+
+    assert ticks(watchdog, 2, 60) == []
+    watchdog.hold("model_away", False, 60)  # back: the answer is still owed, from now
+    assert ticks(watchdog, 60, 68) == [(68, Action.NUDGE_MODEL)]
+
+
+def test_a_model_silent_through_its_resumption_is_given_up_on() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(0)
+    assert ticks(watchdog, 0, 16) == [(8, Action.NUDGE_MODEL), (16, Action.RESUME_MODEL)]
+    watchdog.hold("model_away", True, 16.2)  # the session is resumed...
+    watchdog.hold("model_away", False, 17)  # ... and says nothing
+
+    assert ticks(watchdog, 16.5, 60) == [(25, Action.NUDGE_MODEL), (33, Action.GIVE_UP)]
+    assert watchdog.stalls == 2
+
+
+def test_a_resumed_model_that_answers_gets_its_resumption_back() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(0)
+    assert ticks(watchdog, 0, 16)[-1] == (16, Action.RESUME_MODEL)
+    watchdog.agent_spoke(18)
+    watchdog.agent_turn_done(19)
+    watchdog.caller_spoke(20)  # and it stalls again, later in the call
+
+    assert ticks(watchdog, 20, 36) == [(28, Action.NUDGE_MODEL), (36, Action.RESUME_MODEL)]
 
 
 def test_a_call_is_warned_a_minute_before_its_maximum_then_ended() -> None:
@@ -208,3 +272,134 @@ async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
     record = await wait_until_ended(ready["call_id"])
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["stalls_total"] == 1
+
+
+def notes_to(session: FakeSession) -> list[str]:
+    return [c["turns"][0]["parts"][0]["text"] for c in session.client_contents]
+
+
+async def every_session_closed(live: FakeLiveServer) -> None:
+    for session in live.sessions:
+        await session.wait_closed(timeout=5)
+
+
+@pytestmark_db
+async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed(
+    asha: Customer, live: FakeLiveServer, quick_limits: None
+) -> None:
+    @live.on_session
+    async def stops_mid_sentence(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("h-mid")
+            await session.send_transcript("user", "Where is my order?")
+            await session.send_transcript("agent", "Your order is")
+            await session.send_audio(speech(0.1, 24_000))
+            await session.wait_closed(timeout=5)  # no more words, no turnComplete
+        else:
+            await session.send_transcript("agent", "Sorry, it is on its way.")
+            await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed", timeout=5)
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+
+    assert (await live.wait_for_session(1)).resumed_handle == "h-mid"
+    assert "waiting for your answer" in notes_to(live.sessions[0])[-1]
+    record = await wait_until_ended(ready["call_id"])
+    assert [(line["role"], line["text"]) for line in record["transcript"]] == [
+        ("user", "Where is my order?"), ("agent", "Your order is"),
+        ("agent", "Sorry, it is on its way."),
+    ]  # fmt: skip
+    assert [s["action"] for s in record["stalls"]] == ["resumed"]
+    await every_session_closed(live)
+
+
+@pytestmark_db
+async def test_a_model_silent_after_the_tool_it_asked_for_is_resumed(
+    asha: Customer, live: FakeLiveServer, quick_limits: None
+) -> None:
+    @live.on_session
+    async def silent_after_the_tool(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("h-tool")
+            await session.send_transcript("user", "Where is my order?")
+            await session.send_transcript("agent", "Let me check.")
+            await session.send_turn_complete()
+            await session.send_tool_call([{"name": "check_order_status"}])
+            await session.wait_for_tool_response()
+            await session.wait_closed(timeout=5)
+        else:
+            await session.send_transcript("agent", "It was delivered.")
+            await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed", timeout=5)
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+
+    assert not any("still there" in note for note in notes_to(live.sessions[0]))
+    record = await wait_until_ended(ready["call_id"])
+    assert [s["action"] for s in record["stalls"]] == ["resumed"]
+    assert record["end_reason"] == "caller_hung_up"
+    await every_session_closed(live)
+
+
+@pytestmark_db
+async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person(
+    asha: Customer, live: FakeLiveServer, quick_limits: None
+) -> None:
+    # No script: every session accepts the setup, then says nothing at all (not even the
+    # greeting it is asked for).
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+
+    escalated = await call.next_event("escalated", timeout=10)
+    error = await call.next_event("error")
+    ended = await call.next_event("ended")
+
+    assert [e["type"] for e in call.events][:3] == ["ready", "reconnecting", "resumed"]
+    assert error["code"] == "agent_unavailable" and escalated["ticket_id"] in error["message"]
+    assert ended["reason"] == "agent_unavailable"
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "agent_unavailable"
+    assert [s["action"] for s in record["stalls"]] == ["resumed", "gave_up"]
+    assert not any("still there" in note for s in live.sessions for note in notes_to(s))
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    assert ticket is not None and "stalled" in ticket["reason"]
+    await every_session_closed(live)
+
+
+@pytestmark_db
+async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_blaming_the_caller(
+    asha: Customer, live: FakeLiveServer, quick_limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
+        max_attempts=50, base_delay_s=0.05, max_delay_s=0.2, setup_timeout_s=0.3,
+        reconnect_deadline_s=1.5,
+    ))  # fmt: skip
+    live.stall_setups(from_session=1)
+
+    @live.on_session
+    async def greets_then_drops(session: FakeSession) -> None:
+        await session.wait_for_note()
+        await session.send_resumption_update("h-1")
+        await session.send_transcript("agent", "Hello!")
+        await session.send_turn_complete()
+        await session.drop()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("reconnecting")
+    started = asyncio.get_running_loop().time()
+    ended = await call.next_event("ended", timeout=10)
+
+    assert ended["reason"] == "agent_unavailable"
+    assert asyncio.get_running_loop().time() - started < 5
+    assert [e["type"] for e in call.events][-3:] == ["escalated", "error", "ended"]
+    assert notes_to(live.sessions[0]) == notes_to(live.sessions[0])[:1]  # the greeting only
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "agent_unavailable"
+    await every_session_closed(live)

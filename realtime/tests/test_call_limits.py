@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
+from pymongo.errors import AutoReconnect
 
 from continuity.calls import close_abandoned, find_call
-from realtime import call_record, tokens
+from realtime import call_record, call_session, tokens
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone, webhook
 from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
@@ -69,6 +70,57 @@ async def test_a_customer_has_at_most_two_calls_at_once(
     await fourth.next_event("ready")
     for call in (calls[1], fourth):
         await call.leave()
+
+
+def tasks_of(call_id: str) -> list[str]:
+    return [t.get_name() for t in asyncio.all_tasks() if call_id in t.get_name() and not t.done()]
+
+
+async def test_a_call_refused_for_too_many_leaves_nothing_running_and_its_link_works_later(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_record, "HEARTBEAT_S", 0.1)  # a left-behind writer would show
+    calls = [await BrowserCall.open() for _ in range(2)]
+    first = [await call.next_event("ready") for call in calls][0]
+    link = tokens.mint(101)
+    refused_ids = []
+    real_start = call_session.CallSession.start
+
+    async def start(self: call_session.CallSession) -> None:
+        refused_ids.append(self.call_id)
+        await real_start(self)
+
+    monkeypatch.setattr(call_session.CallSession, "start", start)
+    third = await BrowserCall.open(f"token={link}")
+    assert (await third.next_event("error"))["code"] == "too_many_calls"
+    assert await third.wait_closed() == 4429
+    await asyncio.sleep(0.5)
+
+    assert tasks_of(refused_ids[0]) == []
+    assert await mongo.async_db().calls.count_documents({"user_id": 101}) == 2
+    await calls[0].send({"type": "end"})
+    await wait_until_ended(first["call_id"])
+    again = await BrowserCall.open(f"token={link}")  # the same link, once she has room
+    await again.next_event("ready")
+    for call in (calls[1], again):
+        await call.leave()
+
+
+async def test_a_database_failure_as_the_call_opens_leaves_no_open_record_behind(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def blip(*args: Any, **kwargs: Any) -> bool:
+        raise AutoReconnect("the primary stepped down")
+
+    monkeypatch.setattr(call_session, "may_open_call", blip)
+    call = await BrowserCall.open()
+
+    assert await call.next_event("ended") == {"type": "ended", "reason": "unavailable"}
+    assert await call.wait_closed() == 4500
+    await asyncio.sleep(0.2)
+    assert await mongo.async_db().calls.count_documents({"ended_at": None}) == 0
+    assert tasks_of("CALL-") == []
+    assert live.sessions == []
 
 
 async def test_typed_messages_beyond_the_rate_are_refused_and_never_reach_the_model(

@@ -115,6 +115,25 @@ async def test_a_failing_call_task_ends_the_call_cleanly(
     await call.leave()
 
 
+async def test_a_flood_of_audio_end_reaches_the_model_once_per_pause(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    session = await live.wait_for_session()
+
+    for _ in range(200):
+        await call.send({"type": "audio_end"})
+    await call.say(speech(0.1, 16_000))
+    await call.send({"type": "audio_end"})
+    await call.send({"type": "text", "text": "after the pauses"})
+
+    assert await session.wait_for_text() == "after the pauses"
+    assert session.audio_stream_ends == 2  # one before the audio, one after
+    assert call.events == [call.events[0]]  # nothing to complain about: only `ready`
+    await call.leave()
+
+
 async def test_a_customer_id_beyond_64_bits_is_not_found(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -152,6 +171,58 @@ async def test_hostile_upstream_frames_never_silence_the_call(
     assert record["transcript"][0]["text"] == "Hi \ufffd"
     assert 0 < record["usage"]["prompt_token_count"] < 2**63
     await no_session_left_open(live)
+
+
+async def test_a_frame_beyond_the_size_limit_costs_a_resumption_not_the_call(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def huge(session: FakeSession) -> None:
+        await session.send_resumption_update("h-1")
+        caption = {"serverContent": {"outputTranscription": {"text": "a" * (17 * 2**20)}}}
+        await session.send_raw(json.dumps(caption))  # over the bridge's 16 MiB limit
+
+    async def back(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Back.", finished=True)
+
+    live.on_session(huge, back)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed", timeout=10)
+    assert (await call.next_event("transcript"))["text"] == "Back."
+
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["end_reason"] == "caller_hung_up"
+    assert [line["text"] for line in record["transcript"]] == ["Back."]
+    await no_session_left_open(live)
+
+
+async def test_a_call_to_an_unknown_tool_with_hostile_arguments_is_refused_and_the_call_goes_on(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    answers: list[dict[str, Any]] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([
+            {"name": "drop_database", "args": {"user_id": {"$ne": None}}},
+            {"name": "get_order_details", "args": {"order_id": {"$gt": ""}, "user_id": 102}},
+        ])  # fmt: skip
+        answers.extend([await session.wait_for_tool_response() for _ in range(2)])
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=10)
+
+    assert [a["response"]["reason"] for a in answers] == ["invalid_argument"] * 2
+    await call.send({"type": "text", "text": "Hello?"})
+    assert await live.session.wait_for_text() == "Hello?"
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [(t["name"], t["ok"]) for t in record["tool_calls"]] == [
+        ("drop_database", False), ("get_order_details", False),
+    ]  # fmt: skip
 
 
 async def test_a_malformed_tool_call_is_answered_and_its_neighbours_run(
@@ -214,10 +285,7 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
         max_attempts=50, base_delay_s=0.05, setup_timeout_s=0.3, first_connect_deadline_s=1.0,
     ))  # fmt: skip
 
-    async def never_complete(session: FakeSession) -> None:
-        await session.connection.wait_closed()  # until the bridge gives up on it
-
-    monkeypatch.setattr(live, "_open", never_complete)  # accepts, reads setup, says nothing
+    live.stall_setups()  # accepts, reads the setup, says nothing until the bridge gives up
     call = await BrowserCall.open()
 
     error = await call.next_event("error", timeout=5)
@@ -226,6 +294,10 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
     assert error["code"] == "agent_unavailable" and "try again" in error["message"]
     assert ended["reason"] == "agent_unavailable"
     assert await mongo.async_db().escalations.count_documents({}) == 0  # nobody to follow up
+    opened = await mongo.async_db().calls.find_one({"user_id": 101})
+    assert opened is not None  # the page never heard its id: no `ready` came
+    assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "agent_unavailable"
+    await no_session_left_open(live)
 
 
 async def test_repeated_agent_failures_for_one_customer_open_one_ticket(

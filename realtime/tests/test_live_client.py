@@ -1,13 +1,16 @@
-"""The Live API client on its own: buffering before setup, giving up, fatal closes."""
+"""The Live API client on its own: buffering before setup, giving up, fatal closes, refusals
+and losses mid-call."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
+
 from realtime import live_protocol as lp
-from realtime.live_client import Failed, LiveClient, Ready, Resumed, RetryPolicy
-from realtime.tests.fake_live import FakeLiveServer
+from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed, RetryPolicy
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
 
 QUICK = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, setup_timeout_s=2)
 
@@ -111,3 +114,71 @@ async def test_a_handle_still_held_elsewhere_gives_way_to_a_fresh_session(
     for live, task in ((moved, carrying), (first, holding)):
         await live.close()
         await task
+
+
+async def until(events: list[object], kind: type) -> None:
+    async with asyncio.timeout(5):
+        while not any(isinstance(event, kind) for event in events):
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("code", [1007, 1008])
+async def test_a_refusal_after_the_setup_was_accepted_is_resumed_not_fatal(
+    fake_live: FakeLiveServer, code: int
+) -> None:
+    # 1008 mid-session is reported as a server hiccup ("Requested entity was not found" after
+    # a tool response, "The operation was aborted"); it answers no setup of ours.
+    @fake_live.on_session
+    async def refuses_once(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("h-1")
+            await session.close(code, "Requested entity was not found.")
+
+    events: list[object] = []
+    live = client(fake_live.url, events)
+    task = asyncio.create_task(live.run())
+    await until(events, Resumed)
+
+    assert [type(e) for e in events if not isinstance(e, lp.ResumptionUpdate)] == [
+        Ready, Reconnecting, Resumed,
+    ]  # fmt: skip
+    assert (await fake_live.wait_for_session(1)).resumed_handle == "h-1"
+    await live.close()
+    await task
+
+
+async def test_refusals_over_and_over_are_fatal(fake_live: FakeLiveServer) -> None:
+    @fake_live.on_session
+    async def refuses(session: FakeSession) -> None:
+        await session.close(1008, "Requested entity was not found.")
+
+    events: list[object] = []
+    await client(fake_live.url, events).run()
+
+    assert isinstance(events[-1], Failed) and events[-1].reason == "not_permitted"
+    assert len(fake_live.sessions) == QUICK.max_attempts + 1
+
+
+async def test_a_session_lost_mid_call_that_is_not_back_in_time_is_given_up_on(
+    fake_live: FakeLiveServer,
+) -> None:
+    fake_live.stall_setups(from_session=1)
+
+    @fake_live.on_session
+    async def drops(session: FakeSession) -> None:
+        await session.send_resumption_update("h-1")
+        await session.drop()
+
+    events: list[object] = []
+    patient = RetryPolicy(max_attempts=50, base_delay_s=0.01, max_delay_s=0.02,
+                          setup_timeout_s=0.2, reconnect_deadline_s=1.0)  # fmt: skip
+    live = LiveClient(url=fake_live.url, api_key="test-key", build_setup=setup_for(),
+                      on_event=events.append, retry=patient)  # fmt: skip
+    async with asyncio.timeout(3):
+        await live.run()
+
+    kinds = [type(e) for e in events if not isinstance(e, lp.ResumptionUpdate)]
+    assert kinds == [Ready, Reconnecting, Failed]
+    assert events[-1] == Failed("upstream_unavailable", events[-1].detail)  # type: ignore[attr-defined]
+    for session in fake_live.sessions:
+        await session.wait_closed(timeout=2)

@@ -13,7 +13,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from realtime import tool_dispatch
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, HeldTool, speech, wait_until_ended
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
@@ -98,6 +98,43 @@ async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(
     await call.next_event("turn_complete")
     kinds = [e["type"] for e in call.events]
     assert kinds.index("interrupted") < kinds.index("turn_complete")
+
+
+async def test_a_barge_in_keeps_the_transcript_in_the_order_it_was_said(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Your refund of one hundred")
+        await session.send_transcript("user", "No, wait")  # she talks over the agent
+        await session.send_interrupted()
+        await session.send_transcript("user", ", it was the other order.")
+        await session.send_turn_complete()
+        await session.send_transcript("agent", "Sorry, which one?")
+        await session.send_turn_complete()
+        await session.send_transcript("agent", "I can refund ORD-1001 for")
+        await session.wait_for_text()  # she types over the agent this time
+        await session.send_interrupted()
+        await session.send_transcript("agent", "Understood.")
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")
+    await call.next_event("turn_complete")
+    await call.send({"type": "text", "text": "Yes, that one!"})
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+
+    record = await wait_until_ended(ready["call_id"])
+    assert [(line["role"], line["text"]) for line in record["transcript"]] == [
+        ("agent", "Your refund of one hundred"),
+        ("user", "No, wait, it was the other order."),
+        ("agent", "Sorry, which one?"),
+        ("agent", "I can refund ORD-1001 for"),
+        ("user", "Yes, that one!"),
+        ("agent", "Understood."),
+    ]
     await call.leave()
 
 
@@ -310,6 +347,37 @@ async def test_a_tool_still_running_when_the_caller_leaves_completes_and_is_reco
     assert await mongo.async_db().refunds.count_documents({"order_id": "ORD-1001"}) == 1
 
 
+async def test_a_tool_still_running_when_the_model_reconnects_is_told_to_the_resumed_session(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldTool(monkeypatch, "check_order_status", {"orders": [{"order_id": "ORD-1001"}]})
+
+    @live.on_session
+    async def drops_while_the_tool_runs(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("h-1")
+            await session.send_tool_call([{"name": "check_order_status"}])
+            await held.started.wait()
+            await session.drop()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("resumed")
+    held.released.set()
+    resumed = await live.wait_for_session(1)
+
+    # The resumed session never made that call: it hears the result as a note, not as an
+    # answer to a call id it does not know (which the Live API refuses, closing with 1007).
+    told = await resumed.wait_for_note()
+    assert "check_order_status" in told and "ORD-1001" in told
+    assert resumed.client_contents[-1]["turnComplete"] is True
+    assert resumed.tool_responses == [] and not resumed.closed
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("check_order_status", True)]
+    assert len(live.sessions) == 2
+
+
 async def test_a_lookup_after_a_refund_in_the_same_turn_sees_the_refund(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -494,6 +562,31 @@ async def test_an_abrupt_drop_is_resumed_without_ending_the_call(
     assert record["end_reason"] == "caller_left"
 
 
+@pytest.mark.parametrize("code", [1000, 1001, 1008, 1011, 1013, 4000])
+async def test_whatever_code_the_live_api_closes_with_mid_call_the_call_is_resumed(
+    asha: Customer, live: FakeLiveServer, code: int
+) -> None:
+    async def closes(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-1")
+        await session.close(code, "Requested entity was not found.")
+
+    async def back(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Sorry, I'm back.", finished=True)
+
+    live.on_session(closes, back)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("reconnecting")
+    await call.next_event("resumed")
+    assert (await call.next_event("transcript"))["text"] == "Sorry, I'm back."
+
+    assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
+    await call.send({"type": "end"})
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
+    for session in live.sessions:
+        await session.wait_closed()
+
+
 async def test_a_drop_before_any_handle_starts_the_model_afresh_told_the_conversation(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -521,6 +614,33 @@ async def test_a_drop_before_any_handle_starts_the_model_afresh_told_the_convers
     assert told.endswith("give it.]") and "Greet" not in told
     assert "You: Hello, I'm the support assistant.\nCustomer: My parcel never came." in told
     assert fresh.client_contents[0]["turnComplete"] is True
+    await call.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+
+
+async def test_a_fresh_model_after_sessions_that_failed_in_a_row_is_told_the_conversation_once(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_transcript("user", "My parcel never came.", finished=True)
+        await session.drop()  # before it ever gave a resumable handle
+
+    async def flaky(session: FakeSession) -> None:
+        await session.close(1011, "Internal error encountered.")  # right after its setup
+
+    async def steady(session: FakeSession) -> None:
+        pass
+
+    live.on_session(first, flaky, flaky, steady)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    fresh = await live.wait_for_session(3)
+    told = await fresh.wait_for_note()
+    await asyncio.sleep(0.3)
+
+    assert "Customer: My parcel never came." in told
+    assert [c["turns"][0]["parts"][0]["text"] for c in fresh.client_contents] == [told]
     await call.send({"type": "end"})
     await wait_until_ended(ready["call_id"])
 
