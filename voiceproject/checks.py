@@ -46,8 +46,13 @@ def secret_key_weakness(key: str) -> str | None:
         return "not set"
     if key in EXAMPLE_SECRET_KEYS or key.startswith(SECRET_KEY_INSECURE_PREFIX):
         return "a published example key"
-    if len(key) < SECRET_KEY_MIN_LENGTH:
-        return f"{len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    return _too_simple(key, SECRET_KEY_MIN_LENGTH)
+
+
+def _too_simple(key: str, min_length: int) -> str | None:
+    """Why `key` is too short or too repetitive to be a secret, or None."""
+    if len(key) < min_length:
+        return f"{len(key)} characters long (at least {min_length} are needed)"
     if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
         return (
             f"made of {len(set(key))} distinct characters "
@@ -64,16 +69,7 @@ BEARER_KEY_MIN_LENGTH = 32
 
 def bearer_key_weakness(key: str) -> str | None:
     """Why `key` is too easy to guess as a bearer key, or None (also when unset)."""
-    if not key:
-        return None
-    if len(key) < BEARER_KEY_MIN_LENGTH:
-        return f"{len(key)} characters long (at least {BEARER_KEY_MIN_LENGTH} are needed)"
-    if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
-        return (
-            f"made of {len(set(key))} distinct characters "
-            f"(at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed)"
-        )
-    return None
+    return _too_simple(key, BEARER_KEY_MIN_LENGTH) if key else None
 
 
 def live_url_problem(url: str) -> str | None:

@@ -72,6 +72,14 @@ async def next_text(communicator: WebsocketCommunicator, kind: str) -> dict[str,
                 return dict(event)
 
 
+async def watching(call_id: str, browser: Client) -> WebsocketCommunicator:
+    """The live call view `browser` opens on the call, once it has the call's state."""
+    page = socket(f"/ws/staff/calls/{call_id}", browser)
+    assert (await page.connect(timeout=5))[0]
+    await next_text(page, "state")
+    return page
+
+
 def sign_out(browser: Client) -> None:
     assert browser.post("/admin/logout/").status_code == 200
 
@@ -90,9 +98,7 @@ async def test_a_live_call_view_is_closed_when_its_session_ends(
 ) -> None:
     call, call_id = await a_call(live)
     browser = await sync_to_async(signed_in_lead)()
-    page = socket(f"/ws/staff/calls/{call_id}", browser)
-    assert (await page.connect(timeout=5))[0]
-    await next_text(page, "state")
+    page = await watching(call_id, browser)
     await page.send_json_to({"type": "listen"})
 
     await sync_to_async(session_ends)(browser)
@@ -110,9 +116,7 @@ async def test_an_action_after_signing_out_is_refused_before_the_page_is_closed(
     """Between two of the socket's checks (5 s apart), an action asks for itself."""
     call, call_id = await a_call(live)
     browser = await sync_to_async(signed_in_lead)()
-    page = socket(f"/ws/staff/calls/{call_id}", browser)
-    assert (await page.connect(timeout=5))[0]
-    await next_text(page, "state")
+    page = await watching(call_id, browser)
 
     await sync_to_async(sign_out)(browser)
     await page.send_json_to({"type": "take_over"})
@@ -149,9 +153,7 @@ async def test_a_session_still_signed_in_keeps_its_page(
     laptop = await sync_to_async(signed_in_lead)()
     phone = Client()
     await sync_to_async(phone.force_login)(await User.objects.aget(username="arjun"))
-    page = socket(f"/ws/staff/calls/{call_id}", phone)
-    assert (await page.connect(timeout=5))[0]
-    await next_text(page, "state")
+    page = await watching(call_id, phone)
 
     await sync_to_async(sign_out)(laptop)
     await asyncio.sleep(0.5)  # five of the socket's checks
