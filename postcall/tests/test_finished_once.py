@@ -120,8 +120,8 @@ async def test_a_call_closed_after_its_finishing_ran_is_finished_by_the_sweeper(
 
     calls = mongo.async_db().calls
     started = (await record("CALL-1"))["started_at"]
-    await calls.update_one({"call_id": "CALL-1"}, {"$set": {  # the close got through
-        "ended_at": started + dt.timedelta(minutes=3), "end_reason": "caller_hung_up"}})  # fmt: skip
+    closed = {"ended_at": started + dt.timedelta(minutes=3), "end_reason": "caller_hung_up"}
+    await calls.update_one({"call_id": "CALL-1"}, {"$set": closed})  # the close got through
     assert await finish.finish_leftovers(now() + dt.timedelta(minutes=1)) == 1
     await summary.pending()
 
