@@ -118,8 +118,10 @@ async def test_a_call_closed_after_its_finishing_ran_is_finished_by_the_sweeper(
     assert await finish.finish_call("CALL-1", [{"at": now(), **TURN}]) is None
     assert "outcome" not in await record("CALL-1")  # not on a call that is not over
 
-    await mongo.async_db().calls.update_one({"call_id": "CALL-1"}, {"$set": {
-        "ended_at": now(), "end_reason": "caller_hung_up"}})  # the close got through  # fmt: skip
+    calls = mongo.async_db().calls
+    started = (await record("CALL-1"))["started_at"]
+    closed = {"ended_at": started + dt.timedelta(minutes=3), "end_reason": "caller_hung_up"}
+    await calls.update_one({"call_id": "CALL-1"}, {"$set": closed})  # the close got through
     assert await finish.finish_leftovers(now() + dt.timedelta(minutes=1)) == 1
     await summary.pending()
 
