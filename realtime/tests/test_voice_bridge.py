@@ -138,6 +138,30 @@ async def test_a_barge_in_keeps_the_transcript_in_the_order_it_was_said(
     await call.leave()
 
 
+async def test_what_the_page_sends_before_ready_reaches_the_model_in_order_once_it_listens(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    live.setup_delay_s = 0.5
+    early = speech(0.5, 16_000)
+    call = await BrowserCall.open()
+
+    await call.say(early)  # she starts at once, then pauses, then types
+    await call.send({"type": "audio_end"})
+    await call.send({"type": "text", "text": "Hello? Anyone there?"})
+    await call.next_event("ready")
+    session = await live.wait_for_session()
+
+    assert await session.wait_for_audio(nbytes=len(early)) == early
+    await session.wait_for_audio_stream_end()
+    assert await session.wait_for_text() == "Hello? Anyone there?"
+    audio_and_end = [m["realtimeInput"] for m in session.messages
+                     if "audio" in m.get("realtimeInput", {})
+                     or "audioStreamEnd" in m.get("realtimeInput", {})]  # fmt: skip
+    assert "audioStreamEnd" in audio_and_end[-1]  # after the audio it ends
+    assert [e["type"] for e in call.events] == ["ready"]  # nothing of it was an error
+    await call.leave()
+
+
 async def test_a_typed_message_and_audio_end_reach_the_model(
     asha: Customer, live: FakeLiveServer
 ) -> None:
