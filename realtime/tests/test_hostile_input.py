@@ -300,6 +300,23 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
     await no_session_left_open(live)
 
 
+async def test_hanging_up_while_the_models_setup_hangs_closes_the_record_and_the_socket(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    live.stall_setups()
+    call = await BrowserCall.open()
+    await live.wait_for_session()
+
+    await call.send({"type": "end"})
+
+    assert await call.next_event("ended") == {"type": "ended", "reason": "caller_hung_up"}
+    assert await call.wait_closed() == 1000
+    opened = await mongo.async_db().calls.find_one({"user_id": 101})
+    assert opened is not None
+    assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "caller_hung_up"
+    await no_session_left_open(live)
+
+
 async def test_repeated_agent_failures_for_one_customer_open_one_ticket(
     asha: Customer, live: FakeLiveServer
 ) -> None:
