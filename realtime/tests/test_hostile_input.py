@@ -11,18 +11,18 @@ import pytest
 
 from realtime import browser_protocol, live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NESTED = "[" * 3000 + "]" * 3000  # 6 KB: under the 8 KiB limit, far over json's depth
-
-
-async def no_session_left_open(live: FakeLiveServer) -> None:
-    for session in live.sessions:
-        await session.wait_closed(timeout=5)
 
 
 # --- from the caller ----------------------------------------------------------------------------

@@ -13,7 +13,13 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from realtime import tool_dispatch
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, HeldTool, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    HeldTool,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
@@ -607,8 +613,7 @@ async def test_whatever_code_the_live_api_closes_with_mid_call_the_call_is_resum
     assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
     await call.send({"type": "end"})
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
-    for session in live.sessions:
-        await session.wait_closed()
+    await no_session_left_open(live)
 
 
 async def test_a_drop_before_any_handle_starts_the_model_afresh_told_the_conversation(
