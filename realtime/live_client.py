@@ -4,7 +4,8 @@ One `LiveClient` per call. It keeps one logical model session alive across the L
 real-life interruptions:
 
 * nothing is sent before `setupComplete`; caller audio meanwhile waits in a bounded buffer
-  (oldest dropped first), and so it does while a dropped connection is being resumed;
+  (oldest dropped first), and so it does while a dropped connection is being resumed; an
+  `audioStreamEnd` follows the audio it ends, even when that audio waited;
 * the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
   rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
   close (1011, 1006, a refusal of one message, ...) it reconnects with exponential backoff,
@@ -139,6 +140,10 @@ class LiveClient:
         self._retry = retry or DEFAULT_RETRY
         self._audio: deque[bytes] = deque()
         self._audio_bytes = 0
+        # Chunks ever queued, and ever taken off the queue (sent or dropped); for each
+        # audioStreamEnd waiting behind queued audio, how many chunks had been queued by then.
+        self._audio_in = self._audio_out = 0
+        self._stream_ends: deque[int] = deque()
         self._audio_limit = audio_buffer_bytes
         self._control: deque[str] = deque()
         self._briefing: deque[str] = deque()  # for the connection now up only: see brief()
@@ -157,9 +162,11 @@ class LiveClient:
 
     def send_audio(self, pcm16: bytes) -> None:
         self._audio.append(pcm16)
+        self._audio_in += 1
         self._audio_bytes += len(pcm16)
         while self._audio_bytes > self._audio_limit:
             dropped = self._audio.popleft()
+            self._audio_out += 1
             self._audio_bytes -= len(dropped)
             self.dropped_audio_bytes += len(dropped)
         self._wake.set()
@@ -176,6 +183,7 @@ class LiveClient:
             ws is None
             or not self._ready
             or self._audio
+            or self._stream_ends  # the end of the audio before this one goes first
             or ws.transport.get_write_buffer_size() > INLINE_WRITE_BUFFER_LIMIT
         ):
             self.send_audio(pcm16)
@@ -189,7 +197,13 @@ class LiveClient:
         self._queue_control(lp.text_message(text))
 
     def send_audio_stream_end(self) -> None:
-        self._queue_control(lp.audio_stream_end_message())
+        """The caller paused: sent after the caller audio still waiting to be sent (the
+        model ends the caller's turn on it; ahead of that audio, the turn would never end)."""
+        if self._audio:
+            self._stream_ends.append(self._audio_in)
+            self._wake.set()
+        else:
+            self._queue_control(lp.audio_stream_end_message())
 
     def send_message(self, message: str) -> None:
         """Queue an already built client message (a tool response, say)."""
@@ -410,7 +424,7 @@ class LiveClient:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._briefing or self._control or self._audio:
+            while self._briefing or self._control or self._audio or self._stream_ends:
                 if self._closing:
                     return
                 if self._briefing or self._control:
@@ -422,17 +436,24 @@ class LiveClient:
                         # slip through, it is dropped, not retried on every reconnection.
                         log.error("live: dropped a message that cannot be sent as UTF-8")
                     queue.popleft()
+                elif self._stream_ends and self._stream_ends[0] <= self._audio_out:
+                    await ws.send(lp.audio_stream_end_message())  # its audio is all sent
+                    self._stream_ends.popleft()
                 else:
                     # When audio has piled up (a slow moment, or a resumed session), send it
-                    # as one message: the stream is continuous, and one message costs far
-                    # less than many.
-                    chunks = list(itertools.islice(self._audio, MAX_CHUNKS_PER_MESSAGE))
+                    # as one message (up to the next audioStreamEnd): the stream is
+                    # continuous, and one message costs far less than many.
+                    limit = MAX_CHUNKS_PER_MESSAGE
+                    if self._stream_ends:
+                        limit = min(limit, self._stream_ends[0] - self._audio_out)
+                    chunks = list(itertools.islice(self._audio, limit))
                     await ws.send(lp.audio_message(b"".join(chunks)))
                     # Only forget chunks once sent: chunks in flight when the socket drops
                     # are resent on the resumed session.
                     for chunk in chunks:
                         if self._audio and self._audio[0] is chunk:
                             self._audio.popleft()
+                            self._audio_out += 1
                             self._audio_bytes -= len(chunk)
             if self._closing:
                 return

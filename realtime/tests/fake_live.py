@@ -827,6 +827,7 @@ class FakeLiveServer:
         self._server: Server | None = None
         self._handle_owners: dict[str, FakeSession] = {}
         self._stall_setups_from: int | None = None
+        self.setup_delay_s = 0.0  # how long each setup takes to answer (a slow Live API)
         self._sessions_changed = asyncio.Condition()
         self.port = 0
 
@@ -1002,6 +1003,7 @@ class FakeLiveServer:
             rejection.add_note(f"{model_id} does not support {unsupported}")
             raise rejection
         self._resume(session, setup)
+        await asyncio.sleep(self.setup_delay_s)
         session.setup = setup
         await session.send({"setupComplete": {"sessionId": f"fake-session-{session.index}"}})
         await session._changed_now()

@@ -11,7 +11,12 @@ import pytest
 from realtime import live_client
 from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 
@@ -278,11 +283,6 @@ def notes_to(session: FakeSession) -> list[str]:
     return [c["turns"][0]["parts"][0]["text"] for c in session.client_contents]
 
 
-async def every_session_closed(live: FakeLiveServer) -> None:
-    for session in live.sessions:
-        await session.wait_closed(timeout=5)
-
-
 @pytestmark_db
 async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed(
     asha: Customer, live: FakeLiveServer, quick_limits: None
@@ -313,7 +313,7 @@ async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed
         ("agent", "Sorry, it is on its way."),
     ]  # fmt: skip
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
-    await every_session_closed(live)
+    await no_session_left_open(live)
 
 
 @pytestmark_db
@@ -344,7 +344,7 @@ async def test_a_model_silent_after_the_tool_it_asked_for_is_resumed(
     record = await wait_until_ended(ready["call_id"])
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["end_reason"] == "caller_hung_up"
-    await every_session_closed(live)
+    await no_session_left_open(live)
 
 
 @pytestmark_db
@@ -369,7 +369,7 @@ async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person
     assert not any("still there" in note for s in live.sessions for note in notes_to(s))
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
     assert ticket is not None and "stalled" in ticket["reason"]
-    await every_session_closed(live)
+    await no_session_left_open(live)
 
 
 @pytestmark_db
@@ -402,4 +402,4 @@ async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_bl
     assert notes_to(live.sessions[0]) == notes_to(live.sessions[0])[:1]  # the greeting only
     record = await wait_until_ended(ready["call_id"])
     assert record["end_reason"] == "agent_unavailable"
-    await every_session_closed(live)
+    await no_session_left_open(live)

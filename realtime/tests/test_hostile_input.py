@@ -11,18 +11,18 @@ import pytest
 
 from realtime import browser_protocol, live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NESTED = "[" * 3000 + "]" * 3000  # 6 KB: under the 8 KiB limit, far over json's depth
-
-
-async def no_session_left_open(live: FakeLiveServer) -> None:
-    for session in live.sessions:
-        await session.wait_closed(timeout=5)
 
 
 # --- from the caller ----------------------------------------------------------------------------
@@ -297,6 +297,23 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
     opened = await mongo.async_db().calls.find_one({"user_id": 101})
     assert opened is not None  # the page never heard its id: no `ready` came
     assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "agent_unavailable"
+    await no_session_left_open(live)
+
+
+async def test_hanging_up_while_the_models_setup_hangs_closes_the_record_and_the_socket(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    live.stall_setups()
+    call = await BrowserCall.open()
+    await live.wait_for_session()
+
+    await call.send({"type": "end"})
+
+    assert await call.next_event("ended") == {"type": "ended", "reason": "caller_hung_up"}
+    assert await call.wait_closed() == 1000
+    opened = await mongo.async_db().calls.find_one({"user_id": 101})
+    assert opened is not None
+    assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "caller_hung_up"
     await no_session_left_open(live)
 
 

@@ -50,6 +50,26 @@ async def test_audio_before_setup_is_buffered_up_to_two_seconds_oldest_dropped(
     await task
 
 
+async def test_an_audio_stream_end_follows_the_audio_it_ends_even_when_that_audio_waited(
+    fake_live: FakeLiveServer,
+) -> None:
+    live = client(fake_live.url, [])
+    live.send_audio(b"\x01\x00" * 800)  # the customer speaks before the model listens...
+    live.send_audio(b"\x02\x00" * 800)
+    live.send_audio_stream_end()  # ... pauses ...
+    live.send_audio(b"\x03\x00" * 800)  # ... and speaks again
+    task = asyncio.create_task(live.run())
+    session = await fake_live.wait_for_session()
+    await session.wait_for_audio(nbytes=4_800)
+    await live.close()
+    await task
+
+    sent = ["end" if "audioStreamEnd" in m["realtimeInput"] else "audio"
+            for m in session.messages if "realtimeInput" in m]  # fmt: skip
+    assert sent == ["audio", "end", "audio"]
+    assert session.audio_chunks[0] == b"\x01\x00" * 800 + b"\x02\x00" * 800
+
+
 async def test_nothing_is_sent_before_setup_complete(fake_live: FakeLiveServer) -> None:
     live = client(fake_live.url, [])
     live.send_text("hello")

@@ -13,7 +13,13 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from realtime import tool_dispatch
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, HeldTool, speech, wait_until_ended
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    HeldTool,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 from support.tests.conftest import make_order
@@ -135,6 +141,30 @@ async def test_a_barge_in_keeps_the_transcript_in_the_order_it_was_said(
         ("user", "Yes, that one!"),
         ("agent", "Understood."),
     ]
+    await call.leave()
+
+
+async def test_what_the_page_sends_before_ready_reaches_the_model_in_order_once_it_listens(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    live.setup_delay_s = 0.5
+    early = speech(0.5, 16_000)
+    call = await BrowserCall.open()
+
+    await call.say(early)  # she starts at once, then pauses, then types
+    await call.send({"type": "audio_end"})
+    await call.send({"type": "text", "text": "Hello? Anyone there?"})
+    await call.next_event("ready")
+    session = await live.wait_for_session()
+
+    assert await session.wait_for_audio(nbytes=len(early)) == early
+    await session.wait_for_audio_stream_end()
+    assert await session.wait_for_text() == "Hello? Anyone there?"
+    audio_and_end = [m["realtimeInput"] for m in session.messages
+                     if "audio" in m.get("realtimeInput", {})
+                     or "audioStreamEnd" in m.get("realtimeInput", {})]  # fmt: skip
+    assert "audioStreamEnd" in audio_and_end[-1]  # after the audio it ends
+    assert [e["type"] for e in call.events] == ["ready"]  # nothing of it was an error
     await call.leave()
 
 
@@ -583,8 +613,7 @@ async def test_whatever_code_the_live_api_closes_with_mid_call_the_call_is_resum
     assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
     await call.send({"type": "end"})
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
-    for session in live.sessions:
-        await session.wait_closed()
+    await no_session_left_open(live)
 
 
 async def test_a_drop_before_any_handle_starts_the_model_afresh_told_the_conversation(

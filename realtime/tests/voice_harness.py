@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from channels.testing import WebsocketCommunicator
 
+from realtime.tests.fake_live import FakeLiveServer
 from support import mongo
 from support.tools import ToolContext, registry
 from voiceproject.asgi import application
@@ -103,6 +104,12 @@ async def call_record(call_id: str) -> dict[str, Any]:
     record = await mongo.async_db().calls.find_one({"call_id": call_id})
     assert record is not None
     return record
+
+
+async def no_session_left_open(live: FakeLiveServer) -> None:
+    """Every connection the bridge opened to the fake Live API is closed (or closes soon)."""
+    for session in live.sessions:
+        await session.wait_closed(timeout=5)
 
 
 async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]:
