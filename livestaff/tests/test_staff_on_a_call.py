@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client
@@ -22,6 +24,7 @@ from continuity import process
 from livestaff import consumers as livestaff_consumers
 from livestaff import protocol as staff_protocol
 from livestaff.board import briefings
+from livestaff.protocol import CUSTOMER
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
@@ -453,6 +456,64 @@ async def test_a_listener_hears_both_sides_and_the_customer_hears_nothing_of_the
     await call.send({"type": "end"})
     record = await wait_until_ended(call_id)
     assert [(e["kind"], e["staff"]) for e in record["staff_events"]] == [("listen", "meera")]
+
+
+async def test_a_listening_page_that_fell_behind_and_missed_a_change_is_sent_it_again(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that falls behind the call's audio has a full channel, and the channel layer
+    skips it, without a word, when the call publishes a change: the next audio it takes
+    names a state it never got, and it asks for it again."""
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    await meera.next_event("state", listeners=["meera"])
+    carried = CallSession.here(call_id)
+    assert carried is not None
+    [page] = carried._staff.listeners  # her page's channel
+
+    # Her page takes no audio for a while (a busy server): its channel fills up.
+    behind, caught_up = asyncio.Event(), asyncio.Event()
+    take_audio = livestaff_consumers.StaffCallConsumer.live_audio
+
+    async def slow_to_take_audio(self: Any, message: dict[str, Any]) -> None:
+        behind.set()
+        await caught_up.wait()
+        await take_audio(self, message)
+
+    monkeypatch.setattr(livestaff_consumers.StaffCallConsumer, "live_audio", slow_to_take_audio)
+    layer = get_channel_layer()
+    assert layer is not None
+    queued = {"type": "live.audio", "frames": [CUSTOMER + b"\0\0"],
+              "state_id": carried._staff.state_id}  # fmt: skip
+    filled = await fill(layer, page, queued)
+    await behind.wait()  # the first one taken, and held
+    filled += await fill(layer, page, queued)
+
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()  # published while her channel is full: she misses it
+    caught_up.set()
+    await meera.wait_for_audio(CUSTOMER, 2 * filled)
+    assert [e for e in meera.events if e["type"] == "state" and e["mode"] == "human"] == []
+    await call.say(speech(0.2, 16_000, seed=8))  # the call's next audio names the new state
+
+    state = await meera.next_event("state", mode="human")
+    assert (state["staff"], state["held_from"]) == ("arjun", "another_page")
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def fill(layer: BaseChannelLayer, channel: str, message: dict[str, Any]) -> int:
+    """Send `message` to `channel` until it is full; how many went. (The in-memory layer's
+    send never waits, so the channel's reader takes none meanwhile.)"""
+    sent = 0
+    with contextlib.suppress(ChannelFull):
+        while True:
+            await layer.send(channel, message)
+            sent += 1
+    return sent
 
 
 async def test_a_whisper_reaches_the_model_as_context_and_never_the_customer(
