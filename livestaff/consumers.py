@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NOT_LIVE = 4410
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
+STATE_ASK_AGAIN_S = 1.0  # a lost `state` is asked for again at most this often
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # A page's actions (whispers, listen...): a person clicks and types far slower; a script
 # flooding the model with whispers, or the call's audit with events, is refused.
@@ -63,6 +64,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None
         self._between = False  # the call is up, but no socket or process carries it just now
+        self._state_id = ""  # of the call's latest `state` this page got (livestaff/link.py)
+        self._state_asked_at = float("-inf")
         self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
         self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
@@ -188,6 +191,20 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
                     "text": "", "staff": self.staff, "reply_to": self.channel_name,
                 }, patience_s=1.0)  # fmt: skip
 
+    async def _ask_for_state(self) -> None:
+        """The call's audio names a `state` this page never got: it was lost on the way (see
+        livestaff/link.py). Ask the call for it again, at most every STATE_ASK_AGAIN_S."""
+        now = time.monotonic()
+        if now - self._state_asked_at < STATE_ASK_AGAIN_S:
+            return
+        self._state_asked_at = now
+        carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S)
+        if carrier is not None:
+            await send_to_channel(carrier, {
+                "type": "staff.action", "call_id": self.call_id, "kind": "state", "text": "",
+                "staff": self.staff, "reply_to": self.channel_name,
+            })  # fmt: skip
+
     async def _permissions_now(self, permissions: set[str]) -> None:
         """The user's permissions changed while the page is open (PermissionWatch)."""
         self.permissions = permissions
@@ -219,10 +236,11 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
     async def live_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event.get("type") == "state":
+            self._state_id = str(event.get("state_id", ""))
             # This page holds the call (not only its person: another tab of theirs may).
             holder_page = event.get("holder_page")
             self.holding = holder_page == self.channel_name
-            event = {k: v for k, v in event.items() if k != "holder_page"}
+            event = {k: v for k, v in event.items() if k not in ("holder_page", "state_id")}
             event["held_from"] = protocol.held_from(holder_page, self.channel_name)
             if event.get("mode") == "human":  # the take-over asked for was decided, either way
                 self.taking_over = False
@@ -241,7 +259,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         way to another (continuity/process.py)."""
         self._carrier = None
         kind = message.get("kind")
-        if kind in ("watch", "page_closed", "holding"):  # not something they did
+        if kind in ("watch", "page_closed", "holding", "state"):  # not something they did
             return
         # Nothing was done: not taken over, not listening (as a refused action leaves them).
         if kind == "take_over":
@@ -251,6 +269,8 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.error("not_live", protocol.RECONNECTING_MESSAGE))
 
     async def live_audio(self, message: dict[str, Any]) -> None:
+        if message.get("state_id", self._state_id) != self._state_id:
+            await self._ask_for_state()
         for frame in message["frames"]:  # several when the layer ran behind (livestaff/link.py)
             await self.send(bytes_data=frame)
 

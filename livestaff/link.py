@@ -6,6 +6,12 @@ sides to each listener's own channel. Nothing here is awaited on the call's audi
 messages wait in bounded queues that one task per call drains, and what cannot be delivered
 is dropped (a staff page that stalls must never stall a caller). Audio for listeners is
 worthless late: it goes with no patience at all (voiceproject/messaging.py).
+
+A page that falls behind its audio has a full channel, and the layer skips it when a group
+message comes (without a word): it could miss a change of the call's `state` for good and,
+say, still offer "Take over" to someone who holds the call. So each `state` gets a new
+`state_id`, every audio message names the latest, and a page whose audio names one it never
+got asks for it again (livestaff/consumers.py; the call answers `kind: "state"`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import uuid4
 
 from voiceproject.messaging import send_to_channel, send_to_group
 
@@ -105,6 +112,7 @@ class StaffLink:
         self._idle.set()
         self._sender: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.state_id = ""  # of the latest `state` published (the module docstring says why)
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_all(), name=f"{self.call_id} staff link")
@@ -128,7 +136,11 @@ class StaffLink:
     # --- what the call publishes (synchronous: called from the call's hot paths) -----------
 
     def event(self, payload: dict[str, Any]) -> None:
-        """A section 3 event (`transcript`, `tool`, ...) or a `state` for every watcher."""
+        """A section 3 event (`transcript`, `tool`, ...) or a `state` for every watcher; a
+        `state` gets a new `state_id`."""
+        if payload.get("type") == "state":
+            self.state_id = uuid4().hex[:12]
+            payload = {**payload, "state_id": self.state_id}
         self._put("group", call_group(self.call_id), {"type": "live.event", "event": payload}, 1.0)
 
     def live_list(self, summary: dict[str, Any]) -> None:
@@ -143,7 +155,9 @@ class StaffLink:
         frame = source + pcm
         for channel, username in self.listeners.items():
             if username != speaker:
-                self._put("channel", channel, {"type": "live.audio", "frames": [frame]}, 0.0)
+                self._put("channel", channel, {
+                    "type": "live.audio", "frames": [frame], "state_id": self.state_id,
+                }, 0.0)  # fmt: skip
 
     def moved_in(self) -> None:
         """The call moved to this process: the staff pages on it say again who they are, and
@@ -151,7 +165,9 @@ class StaffLink:
         self._put("group", call_group(self.call_id), {"type": "live.moved"}, 1.0)
 
     def reply(self, channel: str, payload: dict[str, Any]) -> None:
-        """An answer to one staff page (an error, say)."""
+        """An answer to one staff page (an error, say; a `state` as the latest published)."""
+        if payload.get("type") == "state":
+            payload = {**payload, "state_id": self.state_id}
         self._put("channel", channel, {"type": "live.event", "event": payload}, 1.0)
 
     def _put(self, kind: str, target: str, message: dict[str, Any], patience: float) -> None:
@@ -192,7 +208,7 @@ class StaffLink:
             while self._queue:
                 kind, target, message, patience = self._queue.popleft()
                 if message["type"] == "live.audio":
-                    message = {"type": "live.audio", "frames": self._frames_for(target, message)}
+                    message = {**message, "frames": self._frames_for(target, message)}
                 if kind == "group":
                     await send_to_group(target, message, patience_s=patience)
                 else:

@@ -823,6 +823,10 @@ class CallSession:
             if not self._closing:
                 self._holder_says_holding(reply_to, username)
             return
+        if kind == "state":  # nor is this: the page's copy was lost (livestaff/link.py)
+            if not self._closing:
+                self._staff.reply(reply_to, self._state_for_pages())
+            return
         if self._closing:
             self._refuse(reply_to, "not_live", staff_protocol.RECONNECTING_MESSAGE
                          if self.released else "This call has ended.")  # fmt: skip

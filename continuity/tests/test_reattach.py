@@ -265,6 +265,14 @@ async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(
     await wait_until_ended(ready["call_id"])
 
 
+async def the_call_has(call_id: str, handle: str) -> None:
+    """Until the call got the Live API's resumable `handle` (for its record, which a call
+    letting go writes first)."""
+    async with asyncio.timeout(5):
+        while (carried := CallSession.here(call_id)) is None or carried._live.handle != handle:
+            await asyncio.sleep(0.01)
+
+
 async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_next(
     asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,7 +281,7 @@ async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_
     ready = await page.next_event("ready")
     first = await live.wait_for_session()
     await first.send_resumption_update("handle-1")
-    await asyncio.sleep(0.2)  # the handle reaches the record
+    await the_call_has(ready["call_id"], "handle-1")
 
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
     await page.next_event("reconnect")
@@ -349,7 +357,7 @@ async def test_a_call_that_moved_keeps_the_turns_measured_before_the_move(
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
     page = await BrowserCall.open()
     ready = await page.next_event("ready")
-    await asyncio.sleep(0.2)  # the handle reaches the record
+    await the_call_has(ready["call_id"], "handle-0")
     await page.send({"type": "text", "text": "Where is my order?"})
     await page.next_event("turn_complete")
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))

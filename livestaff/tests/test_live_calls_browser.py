@@ -147,7 +147,11 @@ async def fake_agent() -> AsyncIterator[FakeLiveServer]:
 
 @pytest_asyncio.fixture
 async def server(django_db_setup: Any, fake_agent: FakeLiveServer) -> AsyncIterator[DaphneServer]:
-    with DaphneServer(gemini_live_url=fake_agent.url) as server:
+    # The fake agent hears Asha speak once; no model transcribes her after that, so the call
+    # would take her for silent, check on her, and end after half a minute of that, which a
+    # busy machine reaches before Arjun takes the call over.
+    idle_never = {"VOICE_IDLE_PROMPT_S": "600"}
+    with DaphneServer(gemini_live_url=fake_agent.url, env=idle_never) as server:
         await asyncio.to_thread(server.start)
         yield server
 

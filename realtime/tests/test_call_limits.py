@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from pymongo.errors import AutoReconnect
 
 from continuity.calls import close_abandoned, find_call
 from realtime import call_record, call_session, tokens
+from realtime.call_session import AUDIO_BURST_S
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone, webhook
 from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
@@ -142,6 +144,7 @@ async def test_typed_messages_beyond_the_rate_are_refused_and_never_reach_the_mo
 async def test_caller_audio_faster_than_real_time_is_not_forwarded_faster(
     asha: Customer, live: FakeLiveServer
 ) -> None:
+    began = time.monotonic()  # before the call: its real time can only be shorter
     call = await BrowserCall.open()
     await call.next_event("ready")
     session = await live.wait_for_session()
@@ -149,7 +152,8 @@ async def test_caller_audio_faster_than_real_time_is_not_forwarded_faster(
     await call.say(speech(10.0, 16_000))  # ten seconds of audio, sent as fast as possible
     await asyncio.sleep(0.5)
 
-    assert session.audio_seconds < 3.0  # the two-second allowance and the time that passed
+    # The two-second allowance and the time that passed: under 3 s of the 10 on an idle machine.
+    assert session.audio_seconds <= AUDIO_BURST_S + (time.monotonic() - began)
     await call.leave()
 
 

@@ -11,9 +11,11 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
-  // A call's record (what the agent did, for the briefing) is written about once a second:
-  // an escalation's briefing is fetched again once the record has caught up.
-  const RECORD_CATCH_UP_MS = 1500;
+  // A call's record (what the agent did, for the briefing) is written about once a second,
+  // later on a busy server: an escalation whose briefing does not say yet what the agent did
+  // (its escalating, at least) is fetched again until the record has caught up, a few times.
+  const RECORD_CATCH_UP_MS = 1000;
+  const RECORD_CATCH_UP_RETRIES = 10;
 
   const table = document.querySelector("[data-live-calls]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -24,6 +26,7 @@
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
+  const unbriefed = new Map(); // call id of an escalation -> retries left
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
 
@@ -94,6 +97,7 @@
     after() {
       tick();
       askAgainForMissing();
+      askAgainForBriefings();
     },
   });
 
@@ -104,6 +108,26 @@
       } else {
         missing.set(callId, left - 1);
         window.setTimeout(() => refresh(), MISSING_RETRY_MS);
+      }
+    }
+  }
+
+  function askAgainForBriefings() {
+    const escalated = new Set();
+    for (const row of table.querySelectorAll("tr[data-escalation]")) {
+      const callId = row.dataset.call;
+      escalated.add(callId);
+      const left = unbriefed.has(callId) ? unbriefed.get(callId) : RECORD_CATCH_UP_RETRIES;
+      if (left > 0 && !row.querySelector("[data-briefing] .briefing-actions")) {
+        unbriefed.set(callId, left - 1);
+        window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
+      } else {
+        unbriefed.set(callId, 0); // caught up, or given up on
+      }
+    }
+    for (const callId of unbriefed.keys()) {
+      if (!escalated.has(callId)) {
+        unbriefed.delete(callId);
       }
     }
   }
@@ -126,7 +150,6 @@
     }
     if (state.escalation && row.dataset.escalation !== state.escalation) {
       refresh("A customer is waiting for a colleague: join the call.");
-      window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
       return;
     }
     if (!state.escalation && row.dataset.escalation) {

@@ -49,7 +49,12 @@ async def summary_of(call_id: str) -> Any:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_at_shutdown_a_summary_being_written_is_waited_for(gemini: FakeGemini) -> None:
+async def test_at_shutdown_a_summary_being_written_is_waited_for(
+    gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waited for, however long the summary takes on this machine (the SDK's first import
+    # alone can take seconds on a busy one); the bound is the next test's.
+    monkeypatch.setattr(lifecycle, "SUMMARIES_WAIT_S", 60)
     await ended_call("CALL-1")
     gemini.delay_s = 0.3
     summary.schedule("CALL-1")  # the last call of a draining process just ended

@@ -18,7 +18,7 @@ from django.test import Client
 from pymongo.errors import ServerSelectionTimeoutError
 
 from support import escalations
-from support.events import announce_escalation
+from support.events import ESCALATIONS_GROUP, announce_escalation
 from support.models import Escalation
 from support.mongo import sync_db
 from support.staff import sockets
@@ -439,7 +439,9 @@ async def test_a_queue_page_joins_its_group_again_after_the_layer_forgot_it(
     layer = get_channel_layer()
     assert isinstance(layer, InMemoryChannelLayer)
     layer.groups.clear()  # as Redis after a restart
-    await asyncio.sleep(0.3)
+    async with asyncio.timeout(5):  # the page joins again by itself, at one of its rechecks
+        while not layer.groups.get(ESCALATIONS_GROUP):
+            await asyncio.sleep(0.02)
     await announce_escalation(
         {"ticket_id": "TKT-AGAIN1", "user_id": 301, "reason": "wants a human",
          "priority": "normal", "status": "open", "created_at": None}
