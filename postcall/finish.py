@@ -90,6 +90,27 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     return str(fields["outcome"])
 
 
+async def correct_outcome(call_id: str) -> str | None:
+    """The outcome of a call whose record was corrected after it ended (a transfer nobody
+    answered: `escalated`, not `transferred`), written again; a call not finished yet is
+    finished. It still counts as ended once, under its first outcome, in the metrics, and its
+    summary stays. Returns the outcome; None when the database could not be reached."""
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    try:
+        call = await calls.find_one({"call_id": call_id})
+        if call is None or "outcome" not in call:
+            return await finish_call(call_id) if call is not None else None
+        corrected = outcome(CallFacts.from_record(call)).value
+        if corrected != call["outcome"]:
+            await calls.update_one({"call_id": call_id}, {"$set": {"outcome": corrected}})
+    except PyMongoError as error:
+        log.warning("call %s: could not correct its outcome: %s", call_id, error)
+        return None
+    return corrected
+
+
 # A call ended this long ago without an outcome lost whoever was finishing it (its process
 # killed between closing the record and finishing it, or the database away then); a summary
 # not written this long after the call was finished (the model's attempts take at most a

@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
-from postcall.finish import finish_call
+from postcall.finish import correct_outcome
 from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
 from realtime.phone import security, twilio_rest
 from support.customers import find_customer
@@ -123,7 +123,7 @@ async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> st
         log.warning("twilio: call %s: could not record that: %s", call_sid, error)
     else:
         if call_id is not None:
-            await finish_call(call_id)  # its outcome: escalated, not transferred
+            await correct_outcome(call_id)  # escalated, not transferred
     return "" if call_over else TRANSFER_NOT_ANSWERED_SAY
 
 
