@@ -3,7 +3,8 @@
 The call session feeds them what happens, with the time it happened (`time.monotonic()`),
 and acts on what they answer:
 
-* `Watchdog`: idle callers are checked on, then let go; calls end at their maximum
+* `Watchdog`: idle callers are checked on, then let go (not while they wait for a colleague
+  the agent said is coming); calls end at their maximum
   duration, with a warning first; a model that goes silent when it owes an answer is
   nudged, then its session resumed, and if it still says nothing the call is handed to a
   person (Gemini Live users report such stalls, and turns cut short by an early
@@ -65,6 +66,7 @@ class Watchdog:
         self._warned = False
         self._ended = False
         self._holds: set[str] = set()
+        self._patient_until = 0.0  # a caller silent before then is waiting, not gone
         self.stalls = 0
 
     # --- what happened ------------------------------------------------------------------
@@ -114,6 +116,11 @@ class Watchdog:
         self._in_turn = False  # a turn does not outlive a connection
         self._nudged_at = None
 
+    def wait_for_colleague(self, until: float) -> None:
+        """The caller was told a colleague is coming: silence until `until` is waiting (no
+        check-ins, no goodbye); the model's stalls still count. `until` 0: the wait is over."""
+        self._patient_until = until
+
     # --- what to do -----------------------------------------------------------------------
 
     def tick(self, now: float) -> Action | None:
@@ -131,6 +138,8 @@ class Watchdog:
             return None
         if self._owed or self._in_turn:
             return self._stall(now)
+        if now < self._patient_until:
+            return None
         return self._idle(now)
 
     def _stall(self, now: float) -> Action | None:
@@ -155,7 +164,7 @@ class Watchdog:
 
     def _idle(self, now: float) -> Action | None:
         waiting_since = max(self._waiting_since, self._agent_at, self._caller_at,
-                            self._tool_done_at)  # fmt: skip
+                            self._tool_done_at, self._patient_until)  # fmt: skip
         if now - waiting_since < self.limits.idle_prompt_s:
             return None
         self._waiting_since = now

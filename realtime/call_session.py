@@ -1039,9 +1039,7 @@ class CallSession:
         self._cancel_escalation_wait()
         self.escalation, self._escalation_joined = ticket_id, False
         self._note(instructions.colleague_coming(), respond=False)
-        self._escalation_wait = self._spawn(
-            self._offer_callback_later(settings.ESCALATION_WAIT_S), "escalation wait"
-        )
+        self._wait_for_colleague(settings.ESCALATION_WAIT_S)
         self._publish_state()
 
     def _escalation_moved_in(self, ticket: LiveEscalation) -> None:
@@ -1052,8 +1050,13 @@ class CallSession:
         self._escalation_joined = ticket.joined
         left_s = settings.ESCALATION_WAIT_S - (utcnow() - ticket.opened_at).total_seconds()
         if not ticket.joined and self.mode == AGENT and left_s > 0:
-            self._escalation_wait = self._spawn(self._offer_callback_later(left_s),
-                                                "escalation wait")  # fmt: skip
+            self._wait_for_colleague(left_s)
+
+    def _wait_for_colleague(self, wait_s: float) -> None:
+        """For `wait_s` the caller waits for a colleague (a silence is not them gone), then
+        the model offers a callback."""
+        self._watchdog.wait_for_colleague(time.monotonic() + wait_s)
+        self._escalation_wait = self._spawn(self._offer_callback_later(wait_s), "escalation wait")
 
     @property
     def with_a_colleague(self) -> bool:
@@ -1081,6 +1084,7 @@ class CallSession:
             log.warning("call %s: could not note who joined ticket %s", self.call_id, ticket_id)
 
     def _cancel_escalation_wait(self) -> None:
+        self._watchdog.wait_for_colleague(0.0)
         if self._escalation_wait is not None:
             self._escalation_wait.cancel()
 

@@ -1141,6 +1141,37 @@ async def test_an_escalation_is_warm_then_offers_a_callback_when_nobody_joins(
     assert ticket is not None and ticket["live"] is False
 
 
+async def test_a_customer_waiting_in_silence_for_a_colleague_is_not_hung_up_on(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.ESCALATION_WAIT_S = 1.5
+    settings.VOICE_IDLE_PROMPT_S = 0.2  # three silences of this end a call that waits for nothing
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_transcript("agent", "A colleague is on the way; I'll stay with you.")
+        await session.send_turn_complete()
+
+    call, call_id = await a_call(live)
+    await call.next_event("escalated")
+    notes = [await live.session.wait_for_note(timeout=5)]  # keep her company
+    while "callback" not in notes[-1]:  # nobody joined in time
+        notes.append(await live.session.wait_for_note(timeout=5))
+    await live.session.send_transcript("agent", "Shall I have a colleague call you back?")
+    await live.session.send_turn_complete()
+    after_the_wait = await live.session.wait_for_note(timeout=5)
+
+    assert not any("still there" in note for note in notes)  # she was waiting, not gone
+    assert "still there" in after_the_wait  # silent after the offer too: the idle rules are back
+    await call.send({"type": "end"})
+    assert (await wait_until_ended(call_id))["end_reason"] != "idle"
+
+
 async def test_an_escalated_call_that_moves_still_waits_for_a_colleague_then_offers_a_callback(
     asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:

@@ -116,6 +116,31 @@ def test_a_tool_result_the_model_never_heard_starts_the_idle_clock_when_it_lands
     assert ticks(watchdog, 15, 25) == [(25, Action.CHECK_IN)]
 
 
+def test_a_caller_waiting_for_a_colleague_is_not_checked_on_until_the_wait_is_over() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.wait_for_colleague(until=90)  # "a colleague is on the way"
+
+    assert ticks(watchdog, 0, 125) == [
+        (100, Action.CHECK_IN), (110, Action.CHECK_IN), (120, Action.SAY_GOODBYE),
+    ]  # fmt: skip
+
+
+def test_a_model_silent_while_the_caller_waits_for_a_colleague_is_still_nudged() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.wait_for_colleague(until=90)
+    watchdog.caller_spoke(30)  # "Is anyone coming?"
+
+    assert ticks(watchdog, 30, 40) == [(38, Action.NUDGE_MODEL)]
+
+
+def test_a_colleague_who_joins_ends_the_wait() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.wait_for_colleague(until=90)
+    watchdog.wait_for_colleague(until=0)  # joined, and handed back at once
+
+    assert ticks(watchdog, 0, 10) == [(10, Action.CHECK_IN)]
+
+
 def test_nothing_is_asked_of_a_model_that_is_not_connected() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1)
