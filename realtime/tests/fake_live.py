@@ -529,7 +529,12 @@ class FakeSession:
         content: dict[str, Any] = await self._next(
             "client_contents", self.client_contents, "client content", timeout
         )
-        return str(content["turns"][0]["parts"][0]["text"])
+        return _note_text(content)
+
+    @property
+    def notes(self) -> list[str]:
+        """The text of every `clientContent` turn so far (the bridge's notes), in order."""
+        return [_note_text(content) for content in self.client_contents]
 
     async def wait_for_audio_stream_end(self, *, timeout: float = 5.0) -> None:
         """The next `audioStreamEnd` not yet waited for."""
@@ -1072,3 +1077,7 @@ class FakeLiveServer:
         await session.send_go_away(time_left)
         await asyncio.sleep(time_left)
         await session.close(1011, DEADLINE_EXPIRED)
+
+
+def _note_text(content: dict[str, Any]) -> str:
+    return str(content["turns"][0]["parts"][0]["text"])

@@ -246,7 +246,7 @@ async def test_a_silent_caller_is_checked_on_twice_then_the_call_ends_politely(
     ended = await call.next_event("ended", timeout=10)
 
     assert ended == {"type": "ended", "reason": "idle"}
-    notes = [c["turns"][0]["parts"][0]["text"] for c in live.session.client_contents]
+    notes = live.session.notes
     assert ["still there" in n for n in notes] == [False, True, True, False]
     assert "goodbye" in notes[3]
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "idle"
@@ -264,7 +264,7 @@ async def test_a_call_ends_at_its_maximum_length_after_a_warning(
     ended = await call.next_event("ended", timeout=10)
 
     assert ended["reason"] == "max_duration"
-    notes = [c["turns"][0]["parts"][0]["text"] for c in live.session.client_contents]
+    notes = live.session.notes
     assert any("end in about a minute" in n for n in notes)
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "max_duration"
 
@@ -296,16 +296,12 @@ async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
 
     assert caption["text"].startswith("Sorry")
     assert (await live.wait_for_session(1)).resumed_handle == "h-stall"
-    nudge = live.sessions[0].client_contents[1]["turns"][0]["parts"][0]["text"]
+    nudge = live.sessions[0].notes[1]
     assert "waiting for your answer" in nudge
     await call.leave()
     record = await wait_until_ended(ready["call_id"])
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["stalls_total"] == 1
-
-
-def notes_to(session: FakeSession) -> list[str]:
-    return [c["turns"][0]["parts"][0]["text"] for c in session.client_contents]
 
 
 @pytestmark_db
@@ -331,7 +327,7 @@ async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed
     await call.send({"type": "end"})
 
     assert (await live.wait_for_session(1)).resumed_handle == "h-mid"
-    assert "waiting for your answer" in notes_to(live.sessions[0])[-1]
+    assert "waiting for your answer" in live.sessions[0].notes[-1]
     record = await wait_until_ended(ready["call_id"])
     assert [(line["role"], line["text"]) for line in record["transcript"]] == [
         ("user", "Where is my order?"), ("agent", "Your order is"),
@@ -365,7 +361,7 @@ async def test_a_model_silent_after_the_tool_it_asked_for_is_resumed(
     await call.next_event("turn_complete")
     await call.send({"type": "end"})
 
-    assert not any("still there" in note for note in notes_to(live.sessions[0]))
+    assert not any("still there" in note for note in live.sessions[0].notes)
     record = await wait_until_ended(ready["call_id"])
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["end_reason"] == "caller_hung_up"
@@ -391,7 +387,7 @@ async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person
     record = await wait_until_ended(ready["call_id"])
     assert record["end_reason"] == "agent_unavailable"
     assert [s["action"] for s in record["stalls"]] == ["resumed", "gave_up"]
-    assert not any("still there" in note for s in live.sessions for note in notes_to(s))
+    assert not any("still there" in note for s in live.sessions for note in s.notes)
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
     assert ticket is not None and "stalled" in ticket["reason"]
     await no_session_left_open(live)
@@ -424,7 +420,7 @@ async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_bl
     assert ended["reason"] == "agent_unavailable"
     assert asyncio.get_running_loop().time() - started < 5
     assert [e["type"] for e in call.events][-3:] == ["escalated", "error", "ended"]
-    assert notes_to(live.sessions[0]) == notes_to(live.sessions[0])[:1]  # the greeting only
+    assert live.sessions[0].notes == live.sessions[0].notes[:1]  # the greeting only
     record = await wait_until_ended(ready["call_id"])
     assert record["end_reason"] == "agent_unavailable"
     await no_session_left_open(live)
