@@ -4,7 +4,7 @@ With REDIS_URL the cache is Redis, and Django's Redis backend lets every connect
 of every call. Where the cache only saves work (the staff sessions, the dashboard's figures,
 the admin's counts) a Redis restarting, failing over or stalled must not make a page a 500:
 through `cache_or_miss` a read that fails is a miss and a write that fails is skipped (logged,
-at most every LOG_EVERY_S), and the database answers.
+at most every messaging.LOG_EVERY_S), and the database answers.
 
     from voiceproject.cache import cache_or_miss
 
@@ -18,23 +18,19 @@ itself and decides what a failure (voiceproject.messaging.REDIS_AWAY) means ther
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.cache import cache
 
-from voiceproject.messaging import REDIS_AWAY
+from voiceproject.messaging import REDIS_AWAY, LogEvery
 
 log = logging.getLogger(__name__)
-
-LOG_EVERY_S = 10.0
-
 
 class CacheOrMiss:
     """`cache`'s reads and writes, a failure of a read taken as a miss, of a write as done."""
 
-    _last_logged = float("-inf")  # one warning every LOG_EVERY_S, whichever cache failed
+    _log = LogEvery()  # one warning in a while, whichever cache failed
 
     def __init__(self, cache: Any) -> None:
         self._cache = cache
@@ -102,9 +98,7 @@ class CacheOrMiss:
 
     @classmethod
     def _away(cls, doing: str, error: BaseException) -> None:
-        now = time.monotonic()
-        if now - cls._last_logged >= LOG_EVERY_S:
-            cls._last_logged = now
+        if cls._log.due():
             log.warning("cache unavailable (%s: %r); the database answers", doing, error)
 
 

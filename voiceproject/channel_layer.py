@@ -24,13 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import time
 from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 
-from voiceproject.messaging import REDIS_AWAY
+from voiceproject.messaging import REDIS_AWAY, LogEvery
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ FIRST_RETRY_S, MAX_RETRY_S = 0.1, 2.0
 # Groups are joined again this often until Redis answers: what is published to a group before
 # its pages are back in it is lost, so they must be back within moments.
 JOIN_AGAIN_EVERY_S = 0.25
-LOG_EVERY_S = 10.0
 
 
 class SteadyRedisChannelLayer(RedisChannelLayer):
@@ -47,7 +45,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         self._memberships: set[tuple[str, str]] = set()  # (group, channel) joined from here
         self._leaving: set[tuple[str, str]] = set()  # left while Redis was away
         self._joining_again: asyncio.Task[None] | None = None
-        self._last_logged = float("-inf")
+        self._log = LogEvery()
         self.outages_over = 0  # how many times Redis answered again after failing here
 
     async def receive(self, channel: str) -> dict[str, Any]:
@@ -76,9 +74,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
             self._away(error)
 
     def _away(self, error: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._last_logged >= LOG_EVERY_S:
-            self._last_logged = now
+        if self._log.due():
             log.warning("channel layer: Redis unavailable (%r); waiting for it", error)
         if self._joining_again is None or self._joining_again.done():
             self._joining_again = asyncio.get_running_loop().create_task(

@@ -51,6 +51,21 @@ REDIS_AWAY = (RedisError, OSError, TimeoutError)
 _UNDELIVERABLE = (ChannelFull, *REDIS_AWAY)
 
 
+class LogEvery:
+    """`due()` is True at most once every LOG_EVERY_S: a warning that a lasting outage repeats
+    (Redis away, for every cache read or receive) is logged once in a while, not each time."""
+
+    def __init__(self) -> None:
+        self._last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < LOG_EVERY_S:
+            return False
+        self._last = now
+        return True
+
+
 class _DropLog:
     """Counts drops per target and logs them at most every LOG_EVERY_S per target."""
 

@@ -13,24 +13,22 @@ one allowance, since only a client that went around the proxies arrives so.
 
 A window starts at its first use and lasts `per_s`: `count_one`, which the login throttle
 (support/staff/throttle.py) counts with too. While Redis is away nothing is counted and nothing
-refused here (logged, at most every LOG_EVERY_S): what is limited here must keep working,
+refused here (logged, at most every messaging.LOG_EVERY_S): what is limited here must keep working,
 unlike signing in, where an uncounted guess would be an unlimited one.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
-from voiceproject.messaging import REDIS_AWAY
+from voiceproject.messaging import REDIS_AWAY, LogEvery
 
 log = logging.getLogger(__name__)
 
-LOG_EVERY_S = 10.0
 UNVOUCHED = "unvouched"
 
 
@@ -76,12 +74,9 @@ def count_one(key: str, window_s: int) -> int:
         return 1
 
 
-_last_logged = float("-inf")
+_log = LogEvery()
 
 
 def _away(error: BaseException) -> None:
-    global _last_logged
-    now = time.monotonic()
-    if now - _last_logged >= LOG_EVERY_S:
-        _last_logged = now
+    if _log.due():
         log.warning("rate limits not counted: the cache is unavailable (%r)", error)
