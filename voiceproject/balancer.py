@@ -60,9 +60,11 @@ defaults
     # A worker that refuses the connection (it died, or is restarting) or dies holding a
     # request costs the client nothing: the request is retried on another worker (only a
     # GET or HEAD once sent, see the backend: anything else may have changed something).
+    # So does a 503: a draining worker answers it to what it was sent before its health
+    # checks took it out of rotation (a second or so), and the next worker answers instead.
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on conn-failure empty-response 503
 """
 
 _FRONTEND = """\

@@ -66,7 +66,8 @@ YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after starting is cr
 MAX_RESTART_PAUSE_S = 30.0
 STOP_MARGIN_S = 10.0  # beyond VOICE_DRAIN_S, before a worker that will not stop is killed
 # Between pointing HAProxy at a slot's new process and telling the old one to drain: requests
-# HAProxy had already sent to the old process are answered as before (not with a draining 503).
+# HAProxy had already sent to the old process are answered as before (not with a draining 503;
+# one that still gets it is retried on another worker, see balancer.py's retry-on).
 SWAP_SETTLE_S = 1.0
 # Added to the staff workers' niceness. At 10 the kernel's scheduler gives a call worker about
 # nine times a staff worker's share of a busy core (CFS weights 1024 and 110): staff pages

@@ -386,6 +386,32 @@ async def test_a_draining_worker_gets_no_new_calls_and_keeps_its_own_until_they_
 
 
 @live
+async def test_a_draining_answer_sent_before_the_balancer_noticed_is_asked_again_elsewhere(
+    workers_command: StartWorkers,
+) -> None:
+    fleet = await start(workers_command, env={"VOICE_DRAIN_S": "20"})
+    calls = [await hold_call(fleet) for _ in range(3)]
+    pids = [hello["pid"] for _, hello in calls]
+    # The worker with one call is the one a visitor goes to (least connections); it drains,
+    # and its call keeps it draining, not gone.
+    held, hello = next(call for call in calls if pids.count(call[1]["pid"]) == 1)
+    slot = next(name for name, pid in fleet.worker_pids().items() if pid == hello["pid"])
+    # The moment before HAProxy's health checks see the drain, held open: the slot stays in
+    # rotation whatever /healthz answers.
+    runtime_command(fleet.run_dir / "haproxy.sock", f"disable health daphne/{slot}")
+
+    os.kill(hello["pid"], signal.SIGTERM)
+    assert json.loads(await held.recv()) == {"type": "reconnect"}  # it is draining now
+    statuses = [await asyncio.to_thread(health_status, fleet) for _ in range(6)]
+
+    assert fleet.server_states()[slot] == "no check"  # still in rotation
+    assert statuses == [200] * 6  # the draining worker's 503s were retried on the other one
+    assert sessions_served(fleet)[slot] > 1  # and it was asked: the call, then visitors
+    for ws, _ in calls:
+        await ws.close()
+
+
+@live
 async def test_sighup_restarts_the_workers_one_at_a_time_and_calls_move_to_live_ones(
     workers_command: StartWorkers,
 ) -> None:
