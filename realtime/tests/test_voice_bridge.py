@@ -610,6 +610,35 @@ async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(
     await call.leave()
 
 
+async def test_what_she_types_while_the_session_resumes_reaches_the_model_after_her_speech(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-1")
+        await session.drop()
+
+    async def second(session: FakeSession) -> None:
+        pass
+
+    live.on_session(first, second)
+    live.setup_delay_s = 0.5  # the session takes a moment to come back: she goes on meanwhile
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.next_event("reconnecting")
+    spoken = speech(0.5, 16_000)
+    await call.say(spoken)
+    await call.send({"type": "text", "text": "It's ORD-1001"})
+    await call.next_event("resumed")
+
+    resumed = await live.wait_for_session(1)
+    assert await resumed.wait_for_text() == "It's ORD-1001"
+    assert resumed.audio == spoken
+    heard = ["text" if "text" in m["realtimeInput"] else "audio"
+             for m in resumed.messages if "realtimeInput" in m]  # fmt: skip
+    assert heard == ["audio"] * (len(heard) - 1) + ["text"]
+    await call.leave()
+
+
 async def test_an_abrupt_drop_is_resumed_without_ending_the_call(
     asha: Customer, live: FakeLiveServer
 ) -> None:
