@@ -86,6 +86,11 @@ AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
+# A caption in progress is sent whole on each fragment: a line longer than this is ended (at
+# a sentence, else a word) and the turn goes on in a new one, so a long turn costs the page
+# and staff sockets bytes in proportion to its length, not to its square.
+CAPTION_MAX_CHARS = 400
+SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" (no space after)
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
 MODEL_AWAY = "model_away"  # the watchdog's hold while no model session is connected
 PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
@@ -1140,11 +1145,17 @@ class CallSession:
     def _caption(self, role: str, text: str, finished: bool) -> None:
         if role == "agent":
             self._flush_caption("user")  # the agent answering closes the user's utterance
-        self._captions[role] += text
+        caption = self._captions[role] + text
+        if len(caption) > CAPTION_MAX_CHARS and not finished:
+            cut = _caption_cut(caption)
+            self._captions[role] = caption[:cut]
+            self._flush_caption(role)
+            caption = caption[cut:].lstrip()
+        self._captions[role] = caption
         if finished:
             self._flush_caption(role)
-        else:
-            self._send(ce.Transcript(role, self._captions[role], False))
+        elif caption:
+            self._send(ce.Transcript(role, caption, False))
 
     def _flush_caption(self, role: str) -> None:
         text = self._captions[role].strip()
@@ -1363,6 +1374,17 @@ def _gap_since(resuming: StoredCall | None) -> float:
         return 0.0
     since = resuming.detached_at or resuming.last_seen_at
     return max(0.0, (utcnow() - since).total_seconds()) if since else 0.0
+
+
+def _caption_cut(caption: str) -> int:
+    """Where to end a caption grown too long: after its last sentence in its second half,
+    else at its last space there, else (a script without spaces) after all of it."""
+    half = len(caption) // 2
+    sentence = max(caption.rfind(end, half) for end in SENTENCE_ENDS)
+    if sentence >= 0:
+        return sentence + 1
+    space = caption.rfind(" ", half)
+    return space if space >= 0 else len(caption)
 
 
 def _model_speech(event: object) -> bool:

@@ -4,8 +4,9 @@ One `LiveClient` per call. It keeps one logical model session alive across the L
 real-life interruptions:
 
 * nothing is sent before `setupComplete`; caller audio meanwhile waits in a bounded buffer
-  (oldest dropped first), and so it does while a dropped connection is being resumed; an
-  `audioStreamEnd` follows the audio it ends, even when that audio waited;
+  (oldest dropped first), and so it does while a dropped connection is being resumed; what
+  else the caller sends (typed text, `audioStreamEnd`) keeps its place after the audio
+  before it, even when that audio waited;
 * the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
   rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
   close (1011, 1006, a refusal of one message, ...) it reconnects with exponential backoff,
@@ -140,10 +141,11 @@ class LiveClient:
         self._retry = retry or DEFAULT_RETRY
         self._audio: deque[bytes] = deque()
         self._audio_bytes = 0
-        # Chunks ever queued, and ever taken off the queue (sent or dropped); for each
-        # audioStreamEnd waiting behind queued audio, how many chunks had been queued by then.
+        # Chunks ever queued, and ever taken off the queue (sent or dropped); the caller's
+        # other messages (typed text, audioStreamEnd), each with how many chunks had been
+        # queued by then: it is sent once those are.
         self._audio_in = self._audio_out = 0
-        self._stream_ends: deque[int] = deque()
+        self._after_audio: deque[tuple[int, str]] = deque()
         self._audio_limit = audio_buffer_bytes
         self._control: deque[str] = deque()
         self._briefing: deque[str] = deque()  # for the connection now up only: see brief()
@@ -183,7 +185,7 @@ class LiveClient:
             ws is None
             or not self._ready
             or self._audio
-            or self._stream_ends  # the end of the audio before this one goes first
+            or self._after_audio  # what the caller sent before this one goes first
             or ws.transport.get_write_buffer_size() > INLINE_WRITE_BUFFER_LIMIT
         ):
             self.send_audio(pcm16)
@@ -194,16 +196,14 @@ class LiveClient:
             self.send_audio(pcm16)  # resent on the resumed session
 
     def send_text(self, text: str) -> None:
-        self._queue_control(lp.text_message(text))
+        """Typed by the caller: sent after the caller audio still waiting to be sent (the
+        model would otherwise read it before words she spoke first)."""
+        self._queue_after_audio(lp.text_message(text))
 
     def send_audio_stream_end(self) -> None:
         """The caller paused: sent after the caller audio still waiting to be sent (the
         model ends the caller's turn on it; ahead of that audio, the turn would never end)."""
-        if self._audio:
-            self._stream_ends.append(self._audio_in)
-            self._wake.set()
-        else:
-            self._queue_control(lp.audio_stream_end_message())
+        self._queue_after_audio(lp.audio_stream_end_message())
 
     def send_message(self, message: str) -> None:
         """Queue an already built client message (a tool response, say)."""
@@ -228,6 +228,10 @@ class LiveClient:
 
     def _queue_control(self, message: str) -> None:
         self._control.append(message)
+        self._wake.set()
+
+    def _queue_after_audio(self, message: str) -> None:
+        self._after_audio.append((self._audio_in, message))
         self._wake.set()
 
     # --- lifetime ----------------------------------------------------------------------------
@@ -424,28 +428,23 @@ class LiveClient:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._briefing or self._control or self._audio or self._stream_ends:
+            while self._briefing or self._control or self._audio or self._after_audio:
                 if self._closing:
                     return
                 if self._briefing or self._control:
                     queue = self._briefing or self._control
-                    try:
-                        await ws.send(queue[0])
-                    except UnicodeEncodeError:
-                        # Text is cleaned where it enters (realtime.wire); should anything
-                        # slip through, it is dropped, not retried on every reconnection.
-                        log.error("live: dropped a message that cannot be sent as UTF-8")
+                    await _send_message(ws, queue[0])
                     queue.popleft()
-                elif self._stream_ends and self._stream_ends[0] <= self._audio_out:
-                    await ws.send(lp.audio_stream_end_message())  # its audio is all sent
-                    self._stream_ends.popleft()
+                elif self._after_audio and self._after_audio[0][0] <= self._audio_out:
+                    await _send_message(ws, self._after_audio[0][1])  # its audio is all sent
+                    self._after_audio.popleft()
                 else:
                     # When audio has piled up (a slow moment, or a resumed session), send it
                     # as one message (up to the next audioStreamEnd): the stream is
                     # continuous, and one message costs far less than many.
                     limit = MAX_CHUNKS_PER_MESSAGE
-                    if self._stream_ends:
-                        limit = min(limit, self._stream_ends[0] - self._audio_out)
+                    if self._after_audio:
+                        limit = min(limit, self._after_audio[0][0] - self._audio_out)
                     chunks = list(itertools.islice(self._audio, limit))
                     await ws.send(lp.audio_message(b"".join(chunks)))
                     # Only forget chunks once sent: chunks in flight when the socket drops
@@ -457,6 +456,15 @@ class LiveClient:
                             self._audio_bytes -= len(chunk)
             if self._closing:
                 return
+
+
+async def _send_message(ws: ClientConnection, message: str) -> None:
+    try:
+        await ws.send(message)
+    except UnicodeEncodeError:
+        # Text is cleaned where it enters (realtime.wire); should anything slip through, it
+        # is dropped, not retried on every reconnection.
+        log.error("live: dropped a message that cannot be sent as UTF-8")
 
 
 class _Fatal(Exception):

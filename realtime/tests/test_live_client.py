@@ -70,6 +70,44 @@ async def test_an_audio_stream_end_follows_the_audio_it_ends_even_when_that_audi
     assert session.audio_chunks[0] == b"\x01\x00" * 800 + b"\x02\x00" * 800
 
 
+async def test_words_typed_while_the_session_resumes_reach_the_model_in_the_callers_order(
+    fake_live: FakeLiveServer,
+) -> None:
+    """What the caller says and types while the session is resumed waits for it together;
+    the model must not read her typed words before the speech they follow."""
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-1")
+            await session.drop()
+
+    spoken, spoken_after = b"\x01\x00" * 800, b"\x02\x00" * 800
+
+    def during_the_resume(event: object) -> None:
+        if isinstance(event, Reconnecting):
+            live.send_audio(spoken)  # "my order never came, it was..."
+            live.send_text("ORD-1001")  # ... she types the order id ...
+            live.send_audio(spoken_after)  # "... can you check?"
+
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(),
+        on_event=during_the_resume, retry=QUICK,
+    )  # fmt: skip
+    task = asyncio.create_task(live.run())
+    resumed = await fake_live.wait_for_session(1)
+    assert await resumed.wait_for_text() == "ORD-1001"
+    await resumed.wait_for_audio(nbytes=len(spoken + spoken_after))
+    await live.close()
+    await task
+
+    assert resumed.resumed_handle == "handle-1"
+    sent = ["text" if "text" in m["realtimeInput"] else "audio"
+            for m in resumed.messages if "realtimeInput" in m]  # fmt: skip
+    assert sent == ["audio", "text", "audio"]
+    assert resumed.audio_chunks == [spoken, spoken_after]
+
+
 async def test_nothing_is_sent_before_setup_complete(fake_live: FakeLiveServer) -> None:
     live = client(fake_live.url, [])
     live.send_text("hello")

@@ -90,6 +90,46 @@ async def test_captions_for_both_sides_arrive_and_are_recorded(
     assert record["usage"]["total_token_count"] == 150
 
 
+def orders_read_out(count: int) -> str:
+    """What an agent reading a long order history aloud says: `count` sentences."""
+    return " ".join(
+        f"Order ORD-{1000 + n} from Biryani House came to {200 + n} rupees and was delivered."
+        for n in range(count)
+    )
+
+
+async def test_a_long_agent_turn_costs_the_page_in_proportion_to_its_length(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Each caption in progress carries its line so far: a line as long as the whole turn
+    would cost the socket the square of the turn's length."""
+    short, long = orders_read_out(25), orders_read_out(50)
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        for turn in (short, long):
+            for start in range(0, len(turn), 5):  # the transcription comes a few letters at a time
+                await session.send_transcript("agent", turn[start : start + 5])
+            await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=15)
+    short_cost = call.event_bytes["transcript"]
+    said_first = len(call.events)
+    await call.next_event("turn_complete", timeout=15)
+    long_cost = call.event_bytes["transcript"] - short_cost
+
+    assert long_cost < 2.5 * short_cost  # twice the words, twice the bytes (not four times)
+    captions = [e for e in call.events[said_first:] if e["type"] == "transcript"]
+    lines = [caption["text"] for caption in captions if caption["final"]]
+    assert " ".join(lines) == long  # every word, in order, each line cut after a sentence
+    assert all(line.endswith("delivered.") for line in lines)
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert [line["text"] for line in record["transcript"]][-len(lines) :] == lines
+
+
 async def test_interrupted_is_forwarded_to_the_page_before_the_turn_ends(
     asha: Customer, live: FakeLiveServer
 ) -> None:
@@ -567,6 +607,35 @@ async def test_go_away_resumes_with_the_latest_handle_and_the_call_goes_on(
     assert resumed.resumed_handle == "handle-2"
     assert live.sessions[0].closed
     assert call.close_code is None
+    await call.leave()
+
+
+async def test_what_she_types_while_the_session_resumes_reaches_the_model_after_her_speech(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    async def first(session: FakeSession) -> None:
+        await session.send_resumption_update("handle-1")
+        await session.drop()
+
+    async def second(session: FakeSession) -> None:
+        pass
+
+    live.on_session(first, second)
+    live.setup_delay_s = 0.5  # the session takes a moment to come back: she goes on meanwhile
+    call = await BrowserCall.open()
+    await call.next_event("ready")
+    await call.next_event("reconnecting")
+    spoken = speech(0.5, 16_000)
+    await call.say(spoken)
+    await call.send({"type": "text", "text": "It's ORD-1001"})
+    await call.next_event("resumed")
+
+    resumed = await live.wait_for_session(1)
+    assert await resumed.wait_for_text() == "It's ORD-1001"
+    assert resumed.audio == spoken
+    heard = ["text" if "text" in m["realtimeInput"] else "audio"
+             for m in resumed.messages if "realtimeInput" in m]  # fmt: skip
+    assert heard == ["audio"] * (len(heard) - 1) + ["text"]
     await call.leave()
 
 

@@ -32,6 +32,7 @@ class BrowserCall:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.events: list[dict[str, Any]] = []
+        self.event_bytes: dict[str, int] = {}  # what the events of each type cost the socket
         self.agent_audio = bytearray()
         self.close_code: int | None = None
 
@@ -55,6 +56,8 @@ class BrowserCall:
             return {"type": "_audio"}
         event: dict[str, Any] = json.loads(message["text"])
         self.events.append(event)
+        kind = event["type"]
+        self.event_bytes[kind] = self.event_bytes.get(kind, 0) + len(message["text"].encode())
         return event
 
     async def next_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
