@@ -208,25 +208,43 @@ def _seconds(value: float | None) -> str:
 # --- the recording -----------------------------------------------------------------------------
 
 
+# Less audio than this is nothing to listen to: the Ogg headers and one packet of silence
+# (a call over at once), or no audio page at all.
+AUDIBLE_S = 0.1
+
+
 @dataclass(frozen=True)
 class RecordingShown:
     part: int  # from 1; a call moved to another server mid-call has a part per server
     size: str  # "1.2 MB"
     offset_s: float  # seconds after the call's start that the recording's time zero falls
-    complete: bool
+    complete: bool  # its writer finished it (not cut short by its worker stopping)
+    nothing: str = ""  # why nothing is to be heard in it, in a sentence; "" when there is
 
 
 def recording_of(call_id: str, started_at: dt.datetime) -> list[RecordingShown]:
-    """The call's recording, in parts (usually one), oldest first; empty if none."""
+    """The call's recording, in parts (usually one), oldest first; empty if none. A part
+    with no audio says so, and why when that is known (its worker stopped before writing)."""
     shown = []
-    for part, found in enumerate(store.find_recordings(call_id), start=1):
-        metadata = found.get("metadata") or {}
-        zero = metadata.get("started_at") or found.get("uploadDate")
-        offset = (zero - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
-        shown.append(RecordingShown(part=part, size=_size(int(found.get("length") or 0)),
+    for part, found in enumerate(store.recording_parts(call_id), start=1):
+        zero = found.started_at
+        offset = (zero - started_at).total_seconds() if zero is not None else 0.0
+        nothing = ""
+        if found.seconds() < AUDIBLE_S:
+            nothing = ("Nothing was recorded: the call's server stopped before writing any of it."
+                       if found.cut_short else
+                       "Nothing recorded yet." if not found.complete else
+                       "Nothing was recorded: no audio reached the recording.")  # fmt: skip
+        shown.append(RecordingShown(part=part, size=_size(found.length),
                                     offset_s=round(offset, 3),
-                                    complete=bool(metadata.get("complete"))))  # fmt: skip
+                                    complete=found.complete and not found.cut_short,
+                                    nothing=nothing))  # fmt: skip
     return shown
+
+
+def audible(parts: Sequence[RecordingShown]) -> list[RecordingShown]:
+    """The parts with something to hear (and so to play or download)."""
+    return [part for part in parts if not part.nothing]
 
 
 def _size(length: int) -> str:

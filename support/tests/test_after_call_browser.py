@@ -24,9 +24,11 @@ from support.tests.staff.aftercall_data import (
     MOVED_AT_S,
     MOVED_CALL_ID,
     RECORDED_CALL_ID,
+    SILENT_CALL_ID,
     add_after_call_fields,
     make_moved_call,
     make_recorded_call,
+    make_unrecorded_call,
 )
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     AGENT,
@@ -187,6 +189,23 @@ async def test_an_agent_without_the_permission_sees_that_a_recording_exists(
     for page in pages.values():
         await expect(page.locator(".recording")).to_contain_text("This call was recorded")
         await expect(page.locator("audio")).to_have_count(0)
+    assert back_office.problems == []
+
+
+async def test_a_recording_whose_worker_died_before_writing_says_nothing_was_recorded(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_unrecorded_call, priya.user_id)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{SILENT_CALL_ID}/",
+                                    "after-call-nothing-recorded")  # fmt: skip
+    for page in pages.values():
+        recording = page.get_by_role("region", name="Recording")
+        await expect(recording).to_contain_text(
+            "Nothing was recorded: the call's server stopped before writing any of it.")
+        await expect(page.locator("audio")).to_have_count(0)
+        await expect(recording.get_by_role("link", name="Download")).to_have_count(0)
     assert back_office.problems == []
 
 
