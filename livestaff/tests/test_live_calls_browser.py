@@ -225,6 +225,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(arjun.get_by_text("No calls in progress right now.")).to_be_visible()
         await expect(arjun.get_by_text("Live: calls appear")).to_be_visible()
         await shots(arjun, "01-live-calls-empty")
+        # Kavya has the queue open from before the call.
+        await kavya.goto(server.url + "/staff/queue/")
+        await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
 
         # Asha calls; the agent hears her and escalates.
         await calls_and_is_escalated(customer, server)
@@ -242,11 +245,14 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
                            "document.querySelector('[data-duration]').textContent)")
         await shots(arjun, "02-live-calls-escalated")
 
-        # The queue offers the same.
-        await kavya.goto(server.url + "/staff/queue/")
-        await expect(kavya.get_by_role("link", name="Join call")).to_be_visible()
-        await expect(kavya.get_by_text("On the call now")).to_be_visible()
-        await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
+        # The queue, open all along, offers the same. It fetched the ticket as it opened,
+        # before the call's record said what the agent did: it catches up.
+        ticket_row = kavya.locator("tr[data-ticket]")
+        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(ticket_row).to_contain_text("On the call now, waiting for a colleague.")
+        await expect(ticket_row.locator(".briefing-actions")).to_contain_text(
+            "Escalated to a person (High) about ORD-1001")  # fmt: skip
+        await ticket_row.get_by_text("What the agent did").click()
         await shots(kavya, "03-queue-join-call")
 
         # An agent (who may listen and whisper, not take over) is offered to listen in.

@@ -11,11 +11,6 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
-  // A call's record (what the agent did, for the briefing) is written about once a second,
-  // later on a busy server: an escalation whose briefing does not say yet what the agent did
-  // (its escalating, at least) is fetched again until the record has caught up, a few times.
-  const RECORD_CATCH_UP_MS = 1000;
-  const RECORD_CATCH_UP_RETRIES = 10;
 
   const table = document.querySelector("[data-live-calls]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -26,7 +21,6 @@
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
-  const unbriefed = new Map(); // call id of an escalation -> retries left
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
 
@@ -112,25 +106,8 @@
     }
   }
 
-  function askAgainForBriefings() {
-    const escalated = new Set();
-    for (const row of table.querySelectorAll("tr[data-escalation]")) {
-      const callId = row.dataset.call;
-      escalated.add(callId);
-      const left = unbriefed.has(callId) ? unbriefed.get(callId) : RECORD_CATCH_UP_RETRIES;
-      if (left > 0 && !row.querySelector("[data-briefing] .briefing-actions")) {
-        unbriefed.set(callId, left - 1);
-        window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
-      } else {
-        unbriefed.set(callId, 0); // caught up, or given up on
-      }
-    }
-    for (const callId of unbriefed.keys()) {
-      if (!escalated.has(callId)) {
-        unbriefed.delete(callId);
-      }
-    }
-  }
+  // An escalation's briefing is fetched again until the call's record says what the agent did.
+  const askAgainForBriefings = window.StaffLive.briefingCatchUp(table, () => refresh());
 
   function onCall(state) {
     window.liveCallsDebug.events += 1;
