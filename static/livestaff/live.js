@@ -3,6 +3,8 @@
 // doing, who holds or listens to the call, an escalation. A change to a call already listed
 // is made in place; a call that starts, ends or escalates makes the page fetch its rows again
 // from the server (?rows=1), which renders names, tiers and briefings. Durations tick here.
+// News can come late and out of order (a busy server): what the page says of an escalation
+// comes from the rows it shows, not from the news that made it fetch them.
 (function () {
   "use strict";
 
@@ -21,6 +23,8 @@
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
+  const ESCALATED = "A customer is waiting for a colleague: join the call.";
+  let announced = escalations(); // the page came with these: nothing to announce
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
 
@@ -50,6 +54,30 @@
 
   function rowOf(callId) {
     return Array.from(table.querySelectorAll("tr[data-call]")).find((row) => row.dataset.call === callId);
+  }
+
+  /** The tickets of the live escalations the rows show. */
+  function escalations() {
+    return new Set(Array.from(table.querySelectorAll("tr[data-escalation]"),
+                              (row) => row.dataset.escalation));
+  }
+
+  /** An escalation the rows show for the first time is what the page says, whatever news
+   *  made it fetch them ("A call started.", for one whose first news was its escalation). */
+  function announceEscalations() {
+    const shown = escalations();
+    if (Array.from(shown).some((ticket) => !announced.has(ticket))) {
+      say(ESCALATED);
+    }
+    announced = shown;
+  }
+
+  /** An escalated call nobody has joined reads as waiting for a colleague, whatever its
+   *  agent does meanwhile, as the server paints it (livestaff/presenting.py doing_words). */
+  function nowText(row, state) {
+    const briefing = row.querySelector("[data-briefing]");
+    const waiting = briefing && !briefing.classList.contains("joined") && state.mode !== "human";
+    return doingText(waiting ? "waiting" : state.doing);
   }
 
   function doingText(doing) {
@@ -92,6 +120,7 @@
       tick();
       askAgainForMissing();
       askAgainForBriefings();
+      announceEscalations();
     },
   });
 
@@ -126,19 +155,19 @@
       return;
     }
     if (state.escalation && row.dataset.escalation !== state.escalation) {
-      refresh("A customer is waiting for a colleague: join the call.");
+      refresh(); // its row with the briefing and "Join call", announced once it shows
       return;
     }
     if (!state.escalation && row.dataset.escalation) {
       refresh(); // its ticket was resolved meanwhile: its "Join call" goes
       return;
     }
-    row.querySelector("[data-doing]").textContent = doingText(state.doing);
     row.classList.toggle("mode-human", state.mode === "human");
     row.classList.toggle("mode-agent", state.mode !== "human");
     if (state.mode === "human") {
       window.StaffLive.markJoined(row.querySelector("[data-briefing]"), names[state.staff] || state.staff);
     }
+    row.querySelector("[data-doing]").textContent = nowText(row, state);
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }
 
