@@ -22,7 +22,7 @@ from postcall.finish import cost_now
 from postcall.summary import account, configured
 from support.money import format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
-from support.staff.labels import mmss
+from support.staff.labels import OUTCOME_LABELS, mmss
 
 SENTIMENTS = {"negative": "Unhappy", "neutral": "Neutral", "positive": "Happy"}
 # by_modality keys of postcall/cost.py, in words.
@@ -78,6 +78,7 @@ class SummaryShown:
     resolved: bool | None
     follow_up: str
     source: str  # where it comes from, in words
+    warning: str = ""  # why it may not be right, in a sentence read before it
 
     @property
     def sentiment_css(self) -> str:
@@ -93,8 +94,13 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
             return None
         stored = {**account(record), "pending": True}
     source = stored.get("source")
+    warning = ""
     if source == "model":
         said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
+        if stored.get("outcome_was"):  # and the model did not write it again since
+            warning = (f"Written before the call's outcome was corrected from "
+                       f"{_outcome(stored['outcome_was'])} to {_outcome(record.get('outcome'))}: "
+                       "it may say otherwise.")  # fmt: skip
         if stored.get("last_error"):  # kept: summarising it again failed
             said += f" Summarising again failed: {_failure(stored['last_error'])}."
     elif stored.get("error"):
@@ -111,7 +117,12 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         resolved=resolved if isinstance(resolved, bool) else None,
         follow_up=str(stored.get("follow_up") or ""),
         source=said,
+        warning=warning,
     )
+
+
+def _outcome(value: Any) -> str:
+    return OUTCOME_LABELS.get(str(value), str(value))
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold

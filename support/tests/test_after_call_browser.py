@@ -25,6 +25,7 @@ from support.tests.staff.aftercall_data import (
     MOVED_CALL_ID,
     RECORDED_CALL_ID,
     SILENT_CALL_ID,
+    SUMMARY,
     add_after_call_fields,
     make_moved_call,
     make_recorded_call,
@@ -245,6 +246,24 @@ async def test_a_summary_the_model_could_not_write_says_why_in_words(
         await expect(summary).to_contain_text("opened ticket TKT-AAAAAA. <script>x()</script>")
         await expect(summary).to_contain_text(
             "The summary model failed: its quota or rate limit was reached (429).")
+    assert back_office.problems == []
+
+
+async def test_a_summary_written_before_the_outcome_was_corrected_says_so(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    """A transfer nobody answered is escalated, not transferred: the model's summary from
+    before that correction, not written again (the model failed), is marked."""
+    await asyncio.to_thread(add_after_call_fields,
+                            summary={**SUMMARY, "outcome_was": "transferred"})  # fmt: skip
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-summary-corrected")
+    for page in pages.values():
+        summary = page.get_by_role("region", name="Summary of the call")
+        await expect(summary).to_contain_text(
+            "Written before the call's outcome was corrected from Transferred to a person to "
+            "Escalated to a person: it may say otherwise.")  # fmt: skip
     assert back_office.problems == []
 
 
