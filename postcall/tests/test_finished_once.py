@@ -242,6 +242,29 @@ async def test_a_models_summary_from_before_the_correction_is_asked_for_again(
     assert "Escalated to a person" in json.dumps(gemini.requests[-1]["body"]["contents"])
 
 
+async def test_an_outcome_corrected_while_the_model_writes_the_summary_is_summarised_again(
+    transactional_db: Any, gemini: FakeGemini, settings: Any  # noqa: F811
+) -> None:
+    settings.CALL_SUMMARY_TIMEOUT_S = 10.0
+    gemini.answer, gemini.delay_s = json.dumps(TRANSFERRED), 1.0
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=5), end_reason="transferred_to_human")
+    assert await finish.finish_call("CALL-1") == "transferred"  # its summary is on the way
+    async with asyncio.timeout(5):
+        while not gemini.requests:  # the model is writing it
+            await asyncio.sleep(0.01)
+
+    await mongo.async_db().calls.update_one(
+        {"call_id": "CALL-1"}, {"$set": {"end_reason": "transfer_failed"}}
+    )
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    # Asked again, told how the call really ended, and that summary is the one kept.
+    assert len(gemini.requests) == 2
+    assert "Escalated to a person" in json.dumps(gemini.requests[-1]["body"]["contents"])
+    assert "outcome_was" not in (await record("CALL-1"))["summary"]
+
+
 async def test_a_models_summary_not_written_again_says_it_is_from_before_the_correction(
     transactional_db: Any, gemini: FakeGemini  # noqa: F811
 ) -> None:
