@@ -101,6 +101,7 @@ def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[Liv
     now = now or timezone.now()
     calls = live_calls()
     found = briefings((c.call_id for c in calls if c.escalation), names)
+    unjoined = {call_id for call_id, briefing in found.items() if not briefing.joined_by}
     return [
         LiveRow(
             call=c,
@@ -108,7 +109,7 @@ def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[Liv
             phone=phone_label(c.phone) if c.phone else "",
             channel=CHANNEL_LABELS.get(c.channel, humanize(c.channel)),
             duration=mmss((now - c.started_at).total_seconds()),
-            doing=doing_words(c.doing),
+            doing=doing_words(c.doing, waiting=c.call_id in unjoined),
             holder=names.get(c.holder, c.holder) if c.holder else "",
             listeners=[names.get(u, u) for u in c.listeners],
             briefing=found.get(c.call_id),

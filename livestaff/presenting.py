@@ -34,11 +34,19 @@ DOING_WORDS = {
     "tool:list_callback_slots": "Finding callback times",
     "tool:schedule_callback": "Booking a callback",
     "tool:cancel_callback": "Cancelling a callback",
+    # Not a `doing` of the call's: what an escalated call reads as while nobody has joined it
+    # yet, whatever its agent does meanwhile (keeping the customer company).
+    "waiting": "Waiting for a colleague",
 }
 UNKNOWN_TOOL = "Using a tool"
 
 
-def doing_words(doing: str) -> str:
+def doing_words(doing: str, *, waiting: bool = False) -> str:
+    """What the call is doing, in words. `waiting`: it escalated and no colleague joined it
+    yet, so it reads as waiting for one (unless a colleague holds it): the live calls page
+    does the same with each of its updates (static/livestaff/live.js)."""
+    if waiting and doing != "staff":
+        doing = "waiting"
     if doing in DOING_WORDS:
         return DOING_WORDS[doing]
     return UNKNOWN_TOOL if doing.startswith("tool:") else doing.replace("_", " ").capitalize()

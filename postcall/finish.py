@@ -93,8 +93,9 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
 async def correct_outcome(call_id: str) -> str | None:
     """The outcome of a call whose record was corrected after it ended (a transfer nobody
     answered: `escalated`, not `transferred`), written again; a call not finished yet is
-    finished. It still counts as ended once, under its first outcome, in the metrics, and its
-    summary stays. Returns the outcome; None when the database could not be reached."""
+    finished. It still counts as ended once, under its first outcome, in the metrics; its
+    summary is made to agree (summary.outcome_corrected). Returns the outcome; None when the
+    database could not be reached."""
     from support import mongo
 
     calls = mongo.async_db().calls
@@ -105,6 +106,7 @@ async def correct_outcome(call_id: str) -> str | None:
         corrected = outcome(CallFacts.from_record(call)).value
         if corrected != call["outcome"]:
             await calls.update_one({"call_id": call_id}, {"$set": {"outcome": corrected}})
+            await summary.outcome_corrected(call_id, str(call["outcome"]))
     except PyMongoError as error:
         log.warning("call %s: could not correct its outcome: %s", call_id, error)
         return None

@@ -227,6 +227,28 @@ class RecordingPart:
     file_id: ObjectId
     length: int
     chunk_size: int
+    started_at: dt.datetime | None = None  # the recording's time zero
+    complete: bool = False  # its writer finished it, or it was repaired (then `cut_short`)
+    cut_short: bool = False  # its writer died: it ends with the last thing written
+
+    @classmethod
+    def of(cls, found: dict[str, Any]) -> RecordingPart:
+        """The part a `files` document (brought up to date) describes."""
+        metadata = found.get("metadata") or {}
+        zero = metadata.get("started_at") or found.get("uploadDate")
+        return cls(found["_id"], int(found["length"]), int(found["chunkSize"]),
+                   started_at=zero if isinstance(zero, dt.datetime) else None,
+                   complete=bool(metadata.get("complete")),
+                   cut_short=bool(metadata.get("cut_short")))  # fmt: skip
+
+    def seconds(self) -> float:
+        """How much audio it holds, from its Ogg pages: 0.0 for no bytes, or the Ogg
+        headers alone (a writer that died before its first audio, a call over at once)."""
+        if not self.length:
+            return 0.0
+        head = b"".join(self.read(0, HEAD_BYTES))
+        tail = b"".join(self.read(max(0, self.length - TAIL_BYTES)))
+        return ogg_seconds(head, tail)
 
     def read(self, first: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes `first` to `end` (exclusive; the length by default), a chunk at a time. The
@@ -265,9 +287,12 @@ def recording_part(call_id: str, part: int = 1) -> RecordingPart | None:
     (as far as its chunks go now), or repaired first if its writer died. None if the call has
     no such part."""
     found = _brought_up_to_date(call_id, part)
-    if found is None:
-        return None
-    return RecordingPart(found["_id"], int(found["length"]), int(found["chunkSize"]))
+    return None if found is None else RecordingPart.of(found)
+
+
+def recording_parts(call_id: str) -> list[RecordingPart]:
+    """Every part of the call's recording, oldest first, each as `recording_part` has it."""
+    return [RecordingPart.of(_up_to_date(found)) for found in find_recordings(call_id)]
 
 
 def _brought_up_to_date(call_id: str, part: int) -> dict[str, Any] | None:
@@ -276,12 +301,16 @@ def _brought_up_to_date(call_id: str, part: int) -> dict[str, Any] | None:
     parts = find_recordings(call_id)
     if not 1 <= part <= len(parts):
         return None
-    found = parts[part - 1]
-    metadata = found.get("metadata") or {}
+    return _up_to_date(parts[part - 1])
+
+
+def _up_to_date(found: dict[str, Any]) -> dict[str, Any]:
+    metadata = found.setdefault("metadata", {})
     if not metadata.get("complete"):
         updated = metadata.get("updated_at")
         if updated and updated < _now() - STALE_AFTER:
             found["length"] = repair(found["_id"])
+            metadata.update(complete=True, cut_short=True)
         else:
             length = _written_length(found["_id"])
             mongo.sync_db()[f"{BUCKET}.files"].update_one(
@@ -306,15 +335,40 @@ def _written_length(file_id: ObjectId) -> int:
 
 def repair(file_id: ObjectId) -> int:
     """Set a recording's length to the bytes its chunks really hold (dropping any chunk past
-    a gap) and mark it complete; returns the length."""
+    a gap) and mark it complete, and cut short (its writer died); returns the length."""
     db = mongo.sync_db()
     length = _written_length(file_id)
     expected = -(-length // CHUNK_SIZE)  # the chunks that hold those bytes
     db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id, "n": {"$gte": expected}})
     db[f"{BUCKET}.files"].update_one(
-        {"_id": file_id}, {"$set": {"length": length, "metadata.complete": True}}
+        {"_id": file_id},
+        {"$set": {"length": length, "metadata.complete": True, "metadata.cut_short": True}},
     )
     return length
+
+
+# Where `RecordingPart.seconds` looks: the OpusHead is in the first page, and the last page
+# (with the recording's last granule position) within the last bytes: pages hold 0.2 s.
+HEAD_BYTES = 512
+TAIL_BYTES = 16 * 1024
+OPUS_RATE = 48_000  # Ogg Opus counts granules at 48 kHz, whatever the rate encoded
+
+
+def ogg_seconds(head: bytes, tail: bytes) -> float:
+    """The audio in an Ogg Opus stream from its first bytes (`head`, for the encoder's
+    pre-skip) and its last (`tail`): the last page's granule position, less the pre-skip.
+    0.0 when there is no audio page (the headers alone, or no Ogg at all). Pure."""
+    at = head.find(b"OpusHead")
+    pre_skip = int.from_bytes(head[at + 10 : at + 12], "little") if at >= 0 else 0
+    end = len(tail)
+    while (at := tail.rfind(b"OggS", 0, end)) >= 0:
+        end = at
+        if len(tail) < at + 27 or tail[at + 4] != 0:  # cut off, or "OggS" inside audio
+            continue
+        granule = int.from_bytes(tail[at + 6 : at + 14], "little", signed=True)
+        if granule >= 0:  # -1: no packet ends on this page
+            return max(0, granule - pre_skip) / OPUS_RATE
+    return 0.0
 
 
 def delete_older_than(cutoff: dt.datetime) -> int:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pymongo.errors import PyMongoError
 
 from postcall import metrics
-from postcall.outcome import CallFacts, Outcome, outcome
+from postcall.outcome import LABELS, CallFacts, Outcome, outcome
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ AI voice agent. From the transcript and the tool calls below, write for the supp
 - sentiment: how the customer felt by the end (negative, neutral or positive);
 - resolved: whether the customer's problem was settled during the call;
 - follow_up: what a person must still do, or an empty string.
-Amounts are in rupees. Do not invent anything the call does not show.
+Amounts are in rupees. Do not invent anything the call does not show. How the call ended, as \
+recorded, comes last: where the transcript says otherwise (a transfer nobody answered), it is \
+right.
 """
 
 
@@ -123,11 +125,15 @@ def call_text(call: Mapping[str, Any]) -> str:
         f"{json.dumps(entry.get('result') or {}, ensure_ascii=False, default=str)}"
         for entry in call.get("tool_calls") or []
     ]
+    recorded, reason = call.get("outcome"), call.get("end_reason") or "unknown"
+    ended = (f"\n\nHow the call ended: {LABELS.get(recorded, recorded)} (end reason: {reason})"
+             if recorded else "")  # fmt: skip
     return (
         "Transcript:\n"
         + ("\n".join(lines) or "(nothing said)")
         + "\n\nTool calls:\n"
         + ("\n".join(tools) or "(none)")
+        + ended
     )
 
 
@@ -265,12 +271,41 @@ async def summarize_call(call_id: str) -> dict[str, Any] | None:
     from support import mongo
 
     calls = mongo.async_db().calls
-    call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
-    if call is None:
-        return None
-    written = kept_or_new(call.get("summary"), await summarize(call))
-    await calls.update_one({"call_id": call_id}, {"$set": {"summary": written}})
+    for last in (False, True):
+        call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
+        if call is None:
+            return None
+        written = kept_or_new(call.get("summary"), await summarize(call))
+        # Kept only for the outcome it was written with: should the outcome be corrected
+        # meanwhile (postcall.finish.correct_outcome), the call is summarised again.
+        where = {"call_id": call_id, **({} if last else {"outcome": call.get("outcome")})}
+        if (await calls.update_one(where, {"$set": {"summary": written}})).matched_count:
+            break
     return written
+
+
+async def outcome_corrected(call_id: str, was: str) -> None:
+    """The call's outcome was corrected from `was` after a summary may have been written
+    (postcall.finish.correct_outcome): the one-line account is written again for the outcome
+    it has now; a model's summary is marked as written before the correction (`outcome_was`)
+    and asked for again, which replaces it (and the mark) unless the model fails. A summary
+    still being written is written again by summarize_call. Raises PyMongoError."""
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
+    stored = (call or {}).get("summary")
+    if call is None or not isinstance(stored, Mapping):
+        return
+    if stored.get("source") == "model":
+        await calls.update_one({"call_id": call_id, "summary.source": "model"},
+                               {"$set": {"summary.outcome_was": was}})  # fmt: skip
+        if configured():
+            schedule(call_id)
+        return
+    failed = {"error": stored["error"]} if stored.get("error") else {}
+    await calls.update_one({"call_id": call_id, "summary": stored},
+                           {"$set": {"summary": {**account(call), **failed}}})  # fmt: skip
 
 
 def kept_or_new(before: Any, new: dict[str, Any]) -> dict[str, Any]:

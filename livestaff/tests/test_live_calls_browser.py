@@ -19,6 +19,8 @@ Screenshots of every page and state, at 1280 and 390 px, go to test-artifacts/li
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -39,6 +41,7 @@ from playwright.async_api import (
     ConsoleMessage,
     Page,
     Response,
+    WebSocketRoute,
     expect,
 )
 
@@ -225,6 +228,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(arjun.get_by_text("No calls in progress right now.")).to_be_visible()
         await expect(arjun.get_by_text("Live: calls appear")).to_be_visible()
         await shots(arjun, "01-live-calls-empty")
+        # Kavya has the queue open from before the call.
+        await kavya.goto(server.url + "/staff/queue/")
+        await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
 
         # Asha calls; the agent hears her and escalates.
         await calls_and_is_escalated(customer, server)
@@ -242,11 +248,14 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
                            "document.querySelector('[data-duration]').textContent)")
         await shots(arjun, "02-live-calls-escalated")
 
-        # The queue offers the same.
-        await kavya.goto(server.url + "/staff/queue/")
-        await expect(kavya.get_by_role("link", name="Join call")).to_be_visible()
-        await expect(kavya.get_by_text("On the call now")).to_be_visible()
-        await expect(kavya.get_by_text("Live: tickets appear")).to_be_visible()
+        # The queue, open all along, offers the same. It fetched the ticket as it opened,
+        # before the call's record said what the agent did: it catches up.
+        ticket_row = kavya.locator("tr[data-ticket]")
+        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(ticket_row).to_contain_text("On the call now, waiting for a colleague.")
+        await expect(ticket_row.locator(".briefing-actions")).to_contain_text(
+            "Escalated to a person (High) about ORD-1001")  # fmt: skip
+        await ticket_row.get_by_text("What the agent did").click()
         await shots(kavya, "03-queue-join-call")
 
         # An agent (who may listen and whisper, not take over) is offered to listen in.
@@ -453,6 +462,65 @@ async def test_a_live_view_open_on_an_escalation_says_so_when_its_ticket_is_reso
         await shots(arjun, "14-live-call-ticket-resolved", widths=(DESK,))
         await customer.get_by_role("button", name="End call").click()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_an_escalated_call_reads_as_escalated_whatever_order_its_news_comes_in(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    """A busy server can bring a call's news late and out of order: the first the live calls
+    page hears of Asha's call may be its escalation, and older news may follow. The page holds
+    the server's news here and hands it over in that order."""
+    problems: list[str] = []
+    _, customer = await person(browsers[0], server, PHONE, problems)
+    _, arjun = await person(browsers[1], server, DESK, problems, cookies["arjun"])
+    sockets: list[WebSocketRoute] = []
+    held: list[dict[str, Any]] = []  # the calls' news, as the server sent it
+
+    def hold(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        socket.connect_to_server().on_message(lambda message: held.append(json.loads(message)))
+
+    def tell(call: dict[str, Any]) -> None:
+        sockets[-1].send(json.dumps({"type": "call", "call": call}))
+
+    await arjun.route_web_socket(re.compile(r"/ws/staff/live$"), hold)
+    try:
+        await arjun.goto(server.url + "/staff/live/")
+        await expect(arjun.get_by_text("Live: calls appear")).to_be_visible()
+        await calls_and_is_escalated(customer, server)
+        async with asyncio.timeout(WAIT_S):
+            while not any(m["call"].get("escalation") for m in held if m["type"] == "call"):
+                await asyncio.sleep(0.05)
+        news = [m["call"] for m in held if m["type"] == "call"]
+        escalated = next(call for call in reversed(news) if call.get("escalation"))
+        older = [call for call in news if not call.get("escalation")]
+        assert older  # connecting, listening, escalating ...
+
+        # The escalation first: the call appears escalated, and the page says so.
+        tell(escalated)
+        row = arjun.locator("tr[data-call]")
+        status = arjun.locator("[data-live-status]")
+        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(status).to_have_text("A customer is waiting for a colleague: join the call.")
+        await expect(row.locator("[data-doing]")).to_have_text("Waiting for a colleague")
+
+        # Then the older news, and the agent speaking meanwhile: still waiting for a colleague.
+        for call in [*older, {**escalated, "doing": "speaking"}]:
+            tell(call)
+        await until(arjun, f"window.liveCallsDebug.events >= {len(older) + 2}")
+        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(row.locator("[data-doing]")).to_have_text("Waiting for a colleague")
+        await expect(status).to_have_text("A customer is waiting for a colleague: join the call.")
+        await expect(row.locator(".briefing-actions")).to_contain_text("Escalated to a person")
+        await shots(arjun, "02b-live-calls-escalated-news-out-of-order")
+        await customer.get_by_role("button", name="End call").click()
         assert problems == []
     finally:
         print("daphne:", server.output(), sep="\n")  # shown when the test failed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -15,11 +16,13 @@ import pytest
 from continuity.sweeper import sweep_once
 from postcall import finish, metrics, summary
 from postcall.tests.test_after_the_call import asha, live  # noqa: F401  (fixtures)
+from postcall.tests.test_summary import BAD_KEY, GOOD, FakeGemini, gemini  # noqa: F401
 from realtime import call_record
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
 from support import mongo
 from support.models import Customer
+from support.staff.aftercall import summary_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -187,6 +190,98 @@ async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_
         "resolved": False, "follow_up": "A colleague should pick up ticket TKT-CALL-1.",
         "source": "tool_results",
     }  # fmt: skip
+
+
+# --- an outcome corrected after the call was finished ---------------------------------------------
+
+
+async def transfer_nobody_answered(call_id: str) -> None:
+    """A phone call transferred to a colleague, finished (and summarised) as transferred;
+    then Twilio says nobody answered the transfer (realtime/phone/views.py)."""
+    await add_call(call_id, ended_ago=dt.timedelta(seconds=5), end_reason="transferred_to_human")
+    assert await finish.finish_call(call_id) == "transferred"
+    await summary.pending()
+    await mongo.async_db().calls.update_one(
+        {"call_id": call_id}, {"$set": {"end_reason": "transfer_failed"}}
+    )
+
+
+async def test_a_corrected_outcome_rewrites_the_one_line_account(transactional_db: Any) -> None:
+    await transfer_nobody_answered("CALL-1")
+    assert (await record("CALL-1"))["summary"]["text"].startswith("Transferred to a person")
+
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    assert (await record("CALL-1"))["summary"] == {
+        "text": "Escalated to a person: opened ticket TKT-CALL-1.", "sentiment": None,
+        "resolved": False, "follow_up": "A colleague should pick up ticket TKT-CALL-1.",
+        "source": "tool_results",
+    }  # fmt: skip
+
+
+TRANSFERRED = {**GOOD, "text": "Asha asked for a person; the agent transferred her to one.",
+               "resolved": True, "follow_up": ""}  # fmt: skip
+ESCALATED = {**GOOD, "text": "Asha asked for a person; nobody answered the transfer.",
+             "resolved": False, "follow_up": "Call Asha back about ticket TKT-CALL-1."}  # fmt: skip
+
+
+async def test_a_models_summary_from_before_the_correction_is_asked_for_again(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    gemini.answer = json.dumps(TRANSFERRED)
+    await transfer_nobody_answered("CALL-1")
+    gemini.answer = json.dumps(ESCALATED)
+
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    written = (await record("CALL-1"))["summary"]
+    assert {key: written[key] for key in ESCALATED} == ESCALATED
+    # The model is told how the call ended, not left to take the transcript's word for it.
+    assert "Escalated to a person" in json.dumps(gemini.requests[-1]["body"]["contents"])
+
+
+async def test_an_outcome_corrected_while_the_model_writes_the_summary_is_summarised_again(
+    transactional_db: Any, gemini: FakeGemini, settings: Any  # noqa: F811
+) -> None:
+    settings.CALL_SUMMARY_TIMEOUT_S = 10.0
+    gemini.answer, gemini.delay_s = json.dumps(TRANSFERRED), 1.0
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=5), end_reason="transferred_to_human")
+    assert await finish.finish_call("CALL-1") == "transferred"  # its summary is on the way
+    async with asyncio.timeout(5):
+        while not gemini.requests:  # the model is writing it
+            await asyncio.sleep(0.01)
+
+    await mongo.async_db().calls.update_one(
+        {"call_id": "CALL-1"}, {"$set": {"end_reason": "transfer_failed"}}
+    )
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    # Asked again, told how the call really ended, and that summary is the one kept.
+    assert len(gemini.requests) == 2
+    assert "Escalated to a person" in json.dumps(gemini.requests[-1]["body"]["contents"])
+    assert "outcome_was" not in (await record("CALL-1"))["summary"]
+
+
+async def test_a_models_summary_not_written_again_says_it_is_from_before_the_correction(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    gemini.answer = json.dumps(TRANSFERRED)
+    await transfer_nobody_answered("CALL-1")
+    gemini.error = (400, BAD_KEY)  # the model refuses to write it again
+
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    kept = await record("CALL-1")
+    assert kept["summary"]["text"] == TRANSFERRED["text"]
+    shown = summary_of(kept)
+    assert shown is not None
+    assert shown.warning == ("Written before the call's outcome was corrected from "
+                             "Transferred to a person to Escalated to a person: it may say "
+                             "otherwise.")  # fmt: skip
 
 
 # --- over the bridge ---------------------------------------------------------------------------

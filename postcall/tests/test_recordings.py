@@ -167,6 +167,23 @@ async def test_a_call_over_at_once_still_has_a_recording_a_player_can_open(
     with av.open(io.BytesIO(grid.read()), "r") as container:
         samples = sum(int(frame.samples) for frame in container.decode(audio=0))
     assert samples <= 0.02 * 48_000  # at most one 20 ms frame, of silence
+    [part] = await asyncio.to_thread(store.recording_parts, "CALL-1")
+    assert await asyncio.to_thread(part.seconds) <= 0.02  # the call page: nothing recorded
+
+
+async def test_a_recording_says_how_much_audio_it_holds(transactional_db: Any) -> None:
+    clock = [100.0]
+    recorder = CallRecorder("CALL-1", t0=clock[0], clock=lambda: clock[0], channel="web")
+    await recorder.open()
+    recorder.customer(b"\x10\x00" * 16_000 * 3, at=clock[0] + 3.0)  # three seconds of her
+    clock[0] += 3.0
+    await recorder.close(clock[0])
+    await mongo.close_async_client()
+
+    [part] = await asyncio.to_thread(store.recording_parts, "CALL-1")
+
+    assert await asyncio.to_thread(part.seconds) == pytest.approx(3.0, abs=0.03)
+    assert part.complete and not part.cut_short
 
 
 def test_a_call_recorded_in_parts_serves_each_part_oldest_first(transactional_db: Any) -> None:

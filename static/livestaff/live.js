@@ -3,6 +3,8 @@
 // doing, who holds or listens to the call, an escalation. A change to a call already listed
 // is made in place; a call that starts, ends or escalates makes the page fetch its rows again
 // from the server (?rows=1), which renders names, tiers and briefings. Durations tick here.
+// News can come late and out of order (a busy server): what the page says of an escalation
+// comes from the rows it shows, not from the news that made it fetch them.
 (function () {
   "use strict";
 
@@ -11,11 +13,6 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
-  // A call's record (what the agent did, for the briefing) is written about once a second,
-  // later on a busy server: an escalation whose briefing does not say yet what the agent did
-  // (its escalating, at least) is fetched again until the record has caught up, a few times.
-  const RECORD_CATCH_UP_MS = 1000;
-  const RECORD_CATCH_UP_RETRIES = 10;
 
   const table = document.querySelector("[data-live-calls]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -26,7 +23,8 @@
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
-  const unbriefed = new Map(); // call id of an escalation -> retries left
+  const ESCALATED = "A customer is waiting for a colleague: join the call.";
+  let announced = escalations(); // the page came with these: nothing to announce
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
 
@@ -56,6 +54,30 @@
 
   function rowOf(callId) {
     return Array.from(table.querySelectorAll("tr[data-call]")).find((row) => row.dataset.call === callId);
+  }
+
+  /** The tickets of the live escalations the rows show. */
+  function escalations() {
+    return new Set(Array.from(table.querySelectorAll("tr[data-escalation]"),
+                              (row) => row.dataset.escalation));
+  }
+
+  /** An escalation the rows show for the first time is what the page says, whatever news
+   *  made it fetch them ("A call started.", for one whose first news was its escalation). */
+  function announceEscalations() {
+    const shown = escalations();
+    if (Array.from(shown).some((ticket) => !announced.has(ticket))) {
+      say(ESCALATED);
+    }
+    announced = shown;
+  }
+
+  /** An escalated call nobody has joined reads as waiting for a colleague, whatever its
+   *  agent does meanwhile, as the server paints it (livestaff/presenting.py doing_words). */
+  function nowText(row, state) {
+    const briefing = row.querySelector("[data-briefing]");
+    const waiting = briefing && !briefing.classList.contains("joined") && state.mode !== "human";
+    return doingText(waiting ? "waiting" : state.doing);
   }
 
   function doingText(doing) {
@@ -98,6 +120,7 @@
       tick();
       askAgainForMissing();
       askAgainForBriefings();
+      announceEscalations();
     },
   });
 
@@ -112,25 +135,8 @@
     }
   }
 
-  function askAgainForBriefings() {
-    const escalated = new Set();
-    for (const row of table.querySelectorAll("tr[data-escalation]")) {
-      const callId = row.dataset.call;
-      escalated.add(callId);
-      const left = unbriefed.has(callId) ? unbriefed.get(callId) : RECORD_CATCH_UP_RETRIES;
-      if (left > 0 && !row.querySelector("[data-briefing] .briefing-actions")) {
-        unbriefed.set(callId, left - 1);
-        window.setTimeout(() => refresh(), RECORD_CATCH_UP_MS);
-      } else {
-        unbriefed.set(callId, 0); // caught up, or given up on
-      }
-    }
-    for (const callId of unbriefed.keys()) {
-      if (!escalated.has(callId)) {
-        unbriefed.delete(callId);
-      }
-    }
-  }
+  // An escalation's briefing is fetched again until the call's record says what the agent did.
+  const askAgainForBriefings = window.StaffLive.briefingCatchUp(table, () => refresh());
 
   function onCall(state) {
     window.liveCallsDebug.events += 1;
@@ -149,19 +155,19 @@
       return;
     }
     if (state.escalation && row.dataset.escalation !== state.escalation) {
-      refresh("A customer is waiting for a colleague: join the call.");
+      refresh(); // its row with the briefing and "Join call", announced once it shows
       return;
     }
     if (!state.escalation && row.dataset.escalation) {
       refresh(); // its ticket was resolved meanwhile: its "Join call" goes
       return;
     }
-    row.querySelector("[data-doing]").textContent = doingText(state.doing);
     row.classList.toggle("mode-human", state.mode === "human");
     row.classList.toggle("mode-agent", state.mode !== "human");
     if (state.mode === "human") {
       window.StaffLive.markJoined(row.querySelector("[data-briefing]"), names[state.staff] || state.staff);
     }
+    row.querySelector("[data-doing]").textContent = nowText(row, state);
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }
 

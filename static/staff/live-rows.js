@@ -1,11 +1,17 @@
 // What the live staff pages share (the queue, the live calls page, a live call): their rows
 // fetched again from the server, one fetch at a time, a socket that says when, reconnecting
-// with backoff, and an escalation's briefing once a colleague joined.
+// with backoff, an escalation's briefing fetched again until it says what the agent did, and
+// once a colleague joined.
 window.StaffLive = (function () {
   "use strict";
 
   const MAX_DELAY_MS = 30000;
   const FORBIDDEN = 4403; // the server closed the socket: its user may no longer have it
+  // A call's record (what the agent did, for the briefing) is written about once a second,
+  // later on a busy server: an escalation whose briefing does not say yet what the agent did
+  // (its escalating, at least) is fetched again until the record has caught up, a few times.
+  const RECORD_CATCH_UP_MS = 1000;
+  const RECORD_CATCH_UP_RETRIES = 10;
 
   /**
    * A `refresh(why)` for `table`: fetches its <tbody> again from `url`. Events arriving during
@@ -88,6 +94,43 @@ window.StaffLive = (function () {
   }
 
   /**
+   * Briefing catch-up for `table`'s rows of live escalations (tr[data-escalation], the
+   * ticket's id): call the function returned after each refresh. While a row's briefing has
+   * no "What the agent did" (.briefing-actions), the rows are fetched again (`refresh()`) a
+   * second later, up to RECORD_CATCH_UP_RETRIES times per escalation.
+   */
+  function briefingCatchUp(table, refresh) {
+    const left = new Map(); // ticket id -> fetches left
+    let timer = null;
+    return function askAgain() {
+      const seen = new Set();
+      let again = false;
+      for (const row of table.querySelectorAll("tr[data-escalation]")) {
+        const ticket = row.dataset.escalation;
+        seen.add(ticket);
+        const tries = left.has(ticket) ? left.get(ticket) : RECORD_CATCH_UP_RETRIES;
+        if (tries > 0 && !row.querySelector(".briefing-actions")) {
+          left.set(ticket, tries - 1);
+          again = true;
+        } else {
+          left.set(ticket, 0); // caught up, or given up on
+        }
+      }
+      for (const ticket of left.keys()) {
+        if (!seen.has(ticket)) {
+          left.delete(ticket);
+        }
+      }
+      if (again && timer === null) {
+        timer = window.setTimeout(() => {
+          timer = null;
+          refresh();
+        }, RECORD_CATCH_UP_MS);
+      }
+    };
+  }
+
+  /**
    * A colleague (`name`) took over the call of an escalation: its `briefing` says they joined
    * from now on, after a hand-back too, as the server paints it then (_briefing.html).
    */
@@ -98,5 +141,5 @@ window.StaffLive = (function () {
     }
   }
 
-  return { rowRefresher, reconnectingSocket, markJoined };
+  return { rowRefresher, reconnectingSocket, briefingCatchUp, markJoined };
 })();

@@ -64,7 +64,11 @@
   }
 
   const refresh = window.StaffLive.rowRefresher({
-    table, url: rowsUrl, what: "the queue", say, after: tick,
+    table, url: rowsUrl, what: "the queue", say,
+    after() {
+      tick();
+      catchUpBriefings();
+    },
     swap(fresh, old) {
       const known = ticketIds(old);
       for (const row of fresh.querySelectorAll("tr[data-ticket]")) {
@@ -74,6 +78,10 @@
       }
     },
   });
+
+  // A warm escalation's row is fetched as its ticket opens, before the call's record says
+  // what the agent did: it is fetched again until it does.
+  const catchUpBriefings = window.StaffLive.briefingCatchUp(table, () => refresh());
 
   function describe(message) {
     const ticket = message.ticket || {};

@@ -22,7 +22,7 @@ from postcall.finish import cost_now
 from postcall.summary import account, configured
 from support.money import format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
-from support.staff.labels import mmss
+from support.staff.labels import OUTCOME_LABELS, mmss
 
 SENTIMENTS = {"negative": "Unhappy", "neutral": "Neutral", "positive": "Happy"}
 # by_modality keys of postcall/cost.py, in words.
@@ -78,6 +78,7 @@ class SummaryShown:
     resolved: bool | None
     follow_up: str
     source: str  # where it comes from, in words
+    warning: str = ""  # why it may not be right, in a sentence read before it
 
     @property
     def sentiment_css(self) -> str:
@@ -93,8 +94,13 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
             return None
         stored = {**account(record), "pending": True}
     source = stored.get("source")
+    warning = ""
     if source == "model":
         said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
+        if stored.get("outcome_was"):  # and the model did not write it again since
+            warning = (f"Written before the call's outcome was corrected from "
+                       f"{_outcome(stored['outcome_was'])} to {_outcome(record.get('outcome'))}: "
+                       "it may say otherwise.")  # fmt: skip
         if stored.get("last_error"):  # kept: summarising it again failed
             said += f" Summarising again failed: {_failure(stored['last_error'])}."
     elif stored.get("error"):
@@ -111,7 +117,12 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         resolved=resolved if isinstance(resolved, bool) else None,
         follow_up=str(stored.get("follow_up") or ""),
         source=said,
+        warning=warning,
     )
+
+
+def _outcome(value: Any) -> str:
+    return OUTCOME_LABELS.get(str(value), str(value))
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold
@@ -208,25 +219,43 @@ def _seconds(value: float | None) -> str:
 # --- the recording -----------------------------------------------------------------------------
 
 
+# Less audio than this is nothing to listen to: the Ogg headers and one packet of silence
+# (a call over at once), or no audio page at all.
+AUDIBLE_S = 0.1
+
+
 @dataclass(frozen=True)
 class RecordingShown:
     part: int  # from 1; a call moved to another server mid-call has a part per server
     size: str  # "1.2 MB"
     offset_s: float  # seconds after the call's start that the recording's time zero falls
-    complete: bool
+    complete: bool  # its writer finished it (not cut short by its worker stopping)
+    nothing: str = ""  # why nothing is to be heard in it, in a sentence; "" when there is
 
 
 def recording_of(call_id: str, started_at: dt.datetime) -> list[RecordingShown]:
-    """The call's recording, in parts (usually one), oldest first; empty if none."""
+    """The call's recording, in parts (usually one), oldest first; empty if none. A part
+    with no audio says so, and why when that is known (its worker stopped before writing)."""
     shown = []
-    for part, found in enumerate(store.find_recordings(call_id), start=1):
-        metadata = found.get("metadata") or {}
-        zero = metadata.get("started_at") or found.get("uploadDate")
-        offset = (zero - started_at).total_seconds() if isinstance(zero, dt.datetime) else 0.0
-        shown.append(RecordingShown(part=part, size=_size(int(found.get("length") or 0)),
+    for part, found in enumerate(store.recording_parts(call_id), start=1):
+        zero = found.started_at
+        offset = (zero - started_at).total_seconds() if zero is not None else 0.0
+        nothing = ""
+        if found.seconds() < AUDIBLE_S:
+            nothing = ("Nothing was recorded: the call's server stopped before writing any of it."
+                       if found.cut_short else
+                       "Nothing recorded yet." if not found.complete else
+                       "Nothing was recorded: no audio reached the recording.")  # fmt: skip
+        shown.append(RecordingShown(part=part, size=_size(found.length),
                                     offset_s=round(offset, 3),
-                                    complete=bool(metadata.get("complete"))))  # fmt: skip
+                                    complete=found.complete and not found.cut_short,
+                                    nothing=nothing))  # fmt: skip
     return shown
+
+
+def audible(parts: Sequence[RecordingShown]) -> list[RecordingShown]:
+    """The parts with something to hear (and so to play or download)."""
+    return [part for part in parts if not part.nothing]
 
 
 def _size(length: int) -> str:

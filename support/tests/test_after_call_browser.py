@@ -24,9 +24,12 @@ from support.tests.staff.aftercall_data import (
     MOVED_AT_S,
     MOVED_CALL_ID,
     RECORDED_CALL_ID,
+    SILENT_CALL_ID,
+    SUMMARY,
     add_after_call_fields,
     make_moved_call,
     make_recorded_call,
+    make_unrecorded_call,
 )
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     AGENT,
@@ -190,6 +193,23 @@ async def test_an_agent_without_the_permission_sees_that_a_recording_exists(
     assert back_office.problems == []
 
 
+async def test_a_recording_whose_worker_died_before_writing_says_nothing_was_recorded(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_unrecorded_call, priya.user_id)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{SILENT_CALL_ID}/",
+                                    "after-call-nothing-recorded")  # fmt: skip
+    for page in pages.values():
+        recording = page.get_by_role("region", name="Recording")
+        await expect(recording).to_contain_text(
+            "Nothing was recorded: the call's server stopped before writing any of it.")
+        await expect(page.locator("audio")).to_have_count(0)
+        await expect(recording.get_by_role("link", name="Download")).to_have_count(0)
+    assert back_office.problems == []
+
+
 async def test_an_agent_sent_a_recordings_link_is_told_what_they_lack(
     meera: User, priya: Customer, back_office: BackOffice,  # noqa: F811
 ) -> None:
@@ -226,6 +246,24 @@ async def test_a_summary_the_model_could_not_write_says_why_in_words(
         await expect(summary).to_contain_text("opened ticket TKT-AAAAAA. <script>x()</script>")
         await expect(summary).to_contain_text(
             "The summary model failed: its quota or rate limit was reached (429).")
+    assert back_office.problems == []
+
+
+async def test_a_summary_written_before_the_outcome_was_corrected_says_so(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    """A transfer nobody answered is escalated, not transferred: the model's summary from
+    before that correction, not written again (the model failed), is marked."""
+    await asyncio.to_thread(add_after_call_fields,
+                            summary={**SUMMARY, "outcome_was": "transferred"})  # fmt: skip
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-summary-corrected")
+    for page in pages.values():
+        summary = page.get_by_role("region", name="Summary of the call")
+        await expect(summary).to_contain_text(
+            "Written before the call's outcome was corrected from Transferred to a person to "
+            "Escalated to a person: it may say otherwise.")  # fmt: skip
     assert back_office.problems == []
 
 

@@ -10,7 +10,7 @@ from postcall.summary import configured as summaries_configured
 from support.models import Escalation
 from support.staff import queries
 from support.staff.access import VIEW_CALLS, staff_view
-from support.staff.aftercall import after_call, recording_of
+from support.staff.aftercall import after_call, audible, recording_of
 from support.staff.calls import CallList, call_detail
 from support.staff.forms import CallFilterForm
 from support.staff.views.common import may, page_number, render_staff
@@ -39,9 +39,10 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     when = timezone.localtime(detail.row.started_at)
     title = f"Call with {detail.row.who}, {when:%d %b %Y, %H:%M}"
     after = after_call(detail.record, detail.row.started_at)
+    recordings = recording_of(call_id, detail.row.started_at)
     context = {
         "title": title, "detail": detail, "call": detail.row, "tickets": list(tickets),
-        "after": after, "recordings": recording_of(call_id, detail.row.started_at),
+        "after": after, "recordings": recordings, "audible": audible(recordings),
         "may_play": may(request, DOWNLOAD_RECORDINGS),
         # Summarising again helps when a model is configured, or when nothing is written yet.
         "may_summarise": bool(detail.row.ended_at) and (

@@ -88,6 +88,7 @@ def store_recording(call_id: str, started_at: dt.datetime, data: bytes) -> None:
 
 
 RECORDED_CALL_ID = "call-priya-recorded"
+SILENT_CALL_ID = "call-priya-unrecorded"
 
 
 def make_recorded_call(user_id: int) -> dt.datetime:
@@ -128,3 +129,39 @@ def _recorded_call(call_id: str, user_id: int, lines: list[str],
     for part in parts_at:
         store_recording(call_id, started + dt.timedelta(seconds=part), ogg_recording())
     return started
+
+
+def make_unrecorded_call(user_id: int, *, audio: bytes | None = None) -> dt.datetime:
+    """An ended call whose recording holds no audio. `audio` None: its worker died before
+    its first write (a `files` document, no chunks, not written to since); else these
+    bytes, completed (the Ogg headers alone, say). Returns its start."""
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    mongo.sync_db().calls.insert_one({
+        "call_id": SILENT_CALL_ID, "user_id": user_id, "channel": "phone",
+        "started_at": started, "ended_at": started + dt.timedelta(minutes=1),
+        "end_reason": "lost", "outcome": "agent_unavailable",
+        "transcript": [{"role": "user", "text": "Hello?", "at": started}],
+        "tool_calls": [], "usage": {},
+    })  # fmt: skip
+    if audio is not None:
+        store_recording(SILENT_CALL_ID, started, audio)
+        return started
+
+    async def died_before_writing() -> None:
+        writer = store.RecordingWriter(SILENT_CALL_ID, channel="phone", started_at=started)
+        await writer.open()
+        await mongo.close_async_client()
+
+    async_to_sync(died_before_writing)()
+    mongo.sync_db()[f"{store.BUCKET}.files"].update_one(
+        {"metadata.call_id": SILENT_CALL_ID},
+        {"$set": {"metadata.updated_at": started + dt.timedelta(seconds=1)}},
+    )
+    return started
+
+
+def ogg_headers() -> bytes:
+    """The Ogg Opus headers (OpusHead, OpusTags) with no audio after them."""
+    data = ogg_recording()
+    third_page = data.index(b"OggS", data.index(b"OggS", 1) + 1)
+    return data[:third_page]

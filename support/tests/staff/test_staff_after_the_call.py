@@ -17,9 +17,12 @@ from support.tests.staff.aftercall_data import (
     CALL_ID,
     MOVED_CALL_ID,
     RECORDED_CALL_ID,
+    SILENT_CALL_ID,
     add_after_call_fields,
     make_moved_call,
     make_recorded_call,
+    make_unrecorded_call,
+    ogg_headers,
 )
 from support.tests.staff.conftest import client_for
 
@@ -242,6 +245,29 @@ def test_an_agent_without_the_permission_sees_only_that_a_recording_exists(
 
     assert "This call was recorded" in body and "<audio" not in body
     assert "staff/call.js" not in body
+
+
+def test_a_recording_whose_worker_died_before_writing_says_nothing_was_recorded(
+    lead: Client, agent: Client, priya: Customer
+) -> None:
+    make_unrecorded_call(priya.user_id)
+    for staff in (lead, agent):
+        body = page(staff, f"/staff/calls/{SILENT_CALL_ID}/")
+
+        assert "Nothing was recorded: the call&#x27;s server stopped before writing any" in body
+        assert "<audio" not in body and "recording.ogg" not in body  # nothing to play or keep
+        assert "This call was recorded" not in body and "kB" not in body
+
+
+@pytest.mark.parametrize("audio", [ogg_headers(), b""], ids=["ogg-headers", "no-bytes"])
+def test_a_recording_without_audio_says_nothing_was_recorded(
+    audio: bytes, lead: Client, priya: Customer
+) -> None:
+    make_unrecorded_call(priya.user_id, audio=audio)
+    body = page(lead, f"/staff/calls/{SILENT_CALL_ID}/")
+
+    assert "Nothing was recorded: no audio reached the recording" in body
+    assert "<audio" not in body and "Download" not in body
 
 
 def test_the_ticket_briefing_carries_the_calls_outcome_and_summary(
