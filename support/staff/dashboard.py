@@ -413,7 +413,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
         refunds_chart=column_chart(
             "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
             [{"refunded": day.refunded / 100} for day in per_day],
-            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"),
+            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
         ),
         rates_chart=line_chart(
             "Containment and escalation rate", labels,
@@ -439,7 +439,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
         cost_chart=column_chart(
             "What the model cost per day", labels,
             [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
-            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY),
+            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
         ),
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),

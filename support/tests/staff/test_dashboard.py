@@ -358,6 +358,29 @@ def test_columns_stack_their_series_up_to_the_axis_top() -> None:
     assert "d2: A, 5" in [s.title for s in chart.segments]
 
 
+def test_the_axes_are_ticked_only_at_values_their_labels_can_say(db: Any, today: date) -> None:
+    """A gridline labelled "2" stands at 2 calls, not at 2.5 rounded down; one labelled ₹0.02
+    at two paise."""
+    for n in range(7):
+        add_call(f"quiet-{n}", at(today, 9, n), 60, "resolved_info")
+    sync_db().calls.update_one({"call_id": "quiet-0"}, {"$set": {
+        "cost": {"currency": "INR", "amount": 8, "by_modality": {}}}})
+
+    board = dashboard(DayRange(today, today))
+
+    assert [t.text for t in board.calls_chart.y_ticks] == ["0", "2", "4", "6", "8", "10"]
+    assert [t.text for t in board.cost_chart.y_ticks] == \
+        ["₹0.00", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
+
+
+@pytest.mark.parametrize("most, ticks", [(0, ["0", "1"]), (1, ["0", "1"]), (2, ["0", "1", "2"]),
+                                         (12, ["0", "5", "10", "15", "20"])])  # fmt: skip
+def test_a_count_axis_has_whole_numbers_only(most: int, ticks: list[str]) -> None:
+    chart = column_chart("t", ["d1"], [Series("a", "A", "chart-1")], [{"a": most}])
+
+    assert [t.text for t in chart.y_ticks] == ticks
+
+
 def test_a_line_breaks_where_a_day_has_no_value() -> None:
     chart = line_chart("t", ["d1", "d2", "d3", "d4"],
                        [(Series("r", "Rate", "chart-1"), [50.0, None, 25.0, 75.0])],
