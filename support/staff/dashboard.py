@@ -107,11 +107,11 @@ class DayRange:
 
 
 def day_range(first: dt.date | None, last: dt.date | None, today: dt.date) -> DayRange:
-    """The range a dashboard shows: the last DEFAULT_DAYS days by default, at most MAX_DAYS;
-    from a given day on, up to today (or that day alone, when it is after today)."""
+    """The range asked for: the last DEFAULT_DAYS days by default; from a given day on, up to
+    today (or that day alone, when it is after today). The dashboard shows at most MAX_DAYS
+    of it (its view says so rather than cutting a range short); an export, any range."""
     last = last or max(today, first or today)
     first = first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
-    first = max(first, last - dt.timedelta(days=MAX_DAYS - 1))
     return DayRange(first, last)
 
 

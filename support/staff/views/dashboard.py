@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from support import goodwill
 from support.staff.access import VIEW_CUSTOMERS, VIEW_TICKETS, require_perm, staff_view
-from support.staff.dashboard import DayRange, day_range
+from support.staff.dashboard import MAX_DAYS, DayRange, day_range
 from support.staff.dashboard import dashboard as figures
 from support.staff.export import BATCH, EXPORTS, csv_lines
 from support.staff.forms import DayRangeForm
@@ -27,6 +27,10 @@ def _days(form: DayRangeForm) -> DayRange | None:
 def dashboard(request: HttpRequest) -> HttpResponse:
     form = DayRangeForm(request.GET or None)
     days = _days(form)
+    if days is not None and (days.last - days.first).days >= MAX_DAYS:
+        form.add_error("since", f"The dashboard shows at most {MAX_DAYS} days: choose a later "
+                                "start or an earlier end.")  # fmt: skip
+        days = None
     context = {"title": "Dashboard", "form": form, "board": figures(days) if days else None,
                "goodwill_waiting": goodwill.pending_count()}  # fmt: skip
     return render_staff(request, "staff/dashboard.html", context)

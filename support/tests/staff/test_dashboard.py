@@ -199,6 +199,28 @@ def test_a_day_out_of_any_sensible_range_is_an_error_on_every_page_that_takes_on
     assert agent.get("/staff/export/calls.csv", query).status_code == 400
 
 
+def test_a_range_longer_than_the_dashboard_shows_is_an_error_not_cut_short(
+    agent: Client, activity: None, today: date
+) -> None:
+    since = today - timedelta(days=400)
+    for query in ({"since": since.isoformat(), "until": today.isoformat()},
+                  {"since": since.isoformat()}):  # fmt: skip
+        response = agent.get("/staff/", query)
+
+        assert response.context["board"] is None, query  # not the last 366 days of it
+        assert "at most 366 days" in response.content.decode(), query
+
+
+def test_an_export_holds_every_day_asked_for(agent: Client, priya: Customer, today: date) -> None:
+    two_years_ago = today - timedelta(days=730)
+    add_call("c-two-years-ago", at(two_years_ago, 12), 60, "resolved_info")
+    add_call("c-today", at(today, 12), 60, "resolved_info")
+
+    rows = export(agent, "calls", since=two_years_ago.isoformat(), until=today.isoformat())
+
+    assert {row[0] for row in rows[1:]} >= {"c-two-years-ago", "c-today"}
+
+
 def test_lead_sees_the_dashboard_and_guest_does_not(lead: Client, guest_client: Client) -> None:
     assert lead.get("/staff/").status_code == 200
     assert guest_client.get("/staff/").status_code == 302
