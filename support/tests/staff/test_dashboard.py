@@ -131,6 +131,24 @@ def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity:
         assert expected in body, expected
 
 
+def test_calls_the_model_cost_was_not_worked_out_for_are_said_not_priced_at_nothing(
+    agent: Client, activity: None, today: date
+) -> None:
+    """Calls from before costs were kept, or of a model LIVE_PRICES has no price for, have no
+    `cost`: the range's cost leaves them out, and says how many it left out."""
+    answered("c1", [400], 150)
+    answered("c2", [500], 250)  # c3 and c4 (today) and c5 and c6 ended unpriced
+    sync_db().calls.insert_one({"call_id": "live", "user_id": 301, "channel": "phone",
+                                "started_at": at(today, 0, 30), "ended_at": None,
+                                "transcript": [], "tool_calls": []})  # fmt: skip
+
+    board = dashboard(day_range(None, None, today))
+    body = agent.get("/staff/").content.decode()
+
+    assert board.total.unpriced == 4  # not the call still in progress: priced when it ends
+    assert "₹4.00" in body and "4 calls not priced" in body
+
+
 def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
     db: Any, today: date
 ) -> None:
