@@ -403,7 +403,9 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     figures = day_figures(days, timezone.localdate(now))
     keys = [day.isoformat() for day in days.days]
-    labels = [day.strftime("%d %b") for day in days.days]
+    # Over a year a date comes round again: the days are then named with their year.
+    repeats = len({(day.month, day.day) for day in days.days}) < len(days.days)
+    labels = [day.strftime("%d %b %y" if repeats else "%d %b") for day in days.days]
     per_day = [figures.get(key) or DayFigures() for key in keys]
     total = DayFigures()
     for day in per_day:

@@ -174,6 +174,17 @@ def test_a_chosen_range(activity: None, today: date) -> None:
     assert board.total.calls == 1 and board.containment == "100%"
 
 
+def test_a_range_of_a_whole_year_names_its_days_with_the_year(activity: None, today: date) -> None:
+    """Over 366 days a date comes round again: "05 Dec" would name the first day and the last."""
+    year = dashboard(DayRange(today - timedelta(days=365), today))
+    month = dashboard(DayRange(today - timedelta(days=30), today))
+
+    labels = [label for label, _ in year.per_day]
+    assert len(set(labels)) == len(labels) == 366
+    assert labels[-1] == today.strftime("%d %b %y")
+    assert month.per_day[-1][0] == today.strftime("%d %b")
+
+
 def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
     since = today + timedelta(days=3)
 
