@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from support import goodwill
@@ -11,7 +14,7 @@ from support.staff.dashboard import MAX_DAYS, DayRange, day_range
 from support.staff.dashboard import dashboard as figures
 from support.staff.export import BATCH, EXPORTS, csv_lines
 from support.staff.forms import DayRangeForm
-from support.staff.views.common import render_staff
+from support.staff.views.common import may, render_staff
 from voiceproject.streaming import streamed
 
 
@@ -32,8 +35,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                                 "start or an earlier end.")  # fmt: skip
         days = None
     context = {"title": "Dashboard", "form": form, "board": figures(days) if days else None,
+               "exports": _exports(request, days) if days else [],
                "goodwill_waiting": goodwill.pending_count()}  # fmt: skip
     return render_staff(request, "staff/dashboard.html", context)
+
+
+def _exports(request: HttpRequest, days: DayRange) -> list[tuple[str, str]]:
+    """(kind, address) of the range's exports this person may download (as `export` checks)."""
+    if not may(request, VIEW_CUSTOMERS):
+        return []
+    query = urlencode({"since": days.first.isoformat(), "until": days.last.isoformat()})
+    return [(kind, f"{reverse('staff:export', args=[kind])}?{query}")
+            for kind, export in EXPORTS.items() if may(request, export.permission)]  # fmt: skip
 
 
 @staff_view(VIEW_CUSTOMERS)  # every export names its customers

@@ -381,6 +381,28 @@ def test_each_export_needs_the_permission_its_own_pages_need(db: Any) -> None:
     assert client.get("/staff/export/calls.csv").status_code == 200
 
 
+@pytest.mark.parametrize("codenames, offered", [
+    (["view_escalation", "view_customer", "view_refund"], ["refunds", "tickets"]),
+    (["view_escalation", "view_customer", "view_call"], ["calls", "tickets"]),
+    (["view_escalation", "view_call", "view_refund"], []),  # every export names customers
+])  # fmt: skip
+def test_the_dashboard_offers_the_exports_its_reader_may_download(
+    db: Any, codenames: list[str], offered: list[str]
+) -> None:
+    reader = User.objects.create_user("reader", is_staff=True)
+    reader.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="support", codename__in=codenames))  # fmt: skip
+    client = client_for(reader)
+
+    body = client.get("/staff/").content.decode()
+
+    linked = [kind for kind in ("calls", "refunds", "tickets")
+              if f"/staff/export/{kind}.csv?since=" in body]  # fmt: skip
+    assert linked == offered
+    for kind in linked:
+        assert client.get(f"/staff/export/{kind}.csv").status_code == 200
+
+
 # --- Charts (pure) ----------------------------------------------------------------------------
 
 
