@@ -54,9 +54,12 @@ def export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpRespo
     if kind not in EXPORTS:
         raise Http404("No such export.")
     require_perm(request, EXPORTS[kind].permission)
-    days = _days(DayRangeForm(request.GET or None))
+    form = DayRangeForm(request.GET or None)
+    days = _days(form)
     if days is None:
-        return HttpResponse("The dates are not valid: use YYYY-MM-DD.", status=400,
+        said = " ".join(f"{form[name].label}: {' '.join(map(str, errors))}"
+                        for name, errors in form.errors.items())  # fmt: skip
+        return HttpResponse(f"The dates are not valid ({said}); use YYYY-MM-DD.", status=400,
                             content_type="text/plain; charset=utf-8")  # fmt: skip
     name = f"{kind}-{days.first.isoformat()}-to-{days.last.isoformat()}.csv"
     response = StreamingHttpResponse(streamed(csv_lines(kind, days), per_read=BATCH),

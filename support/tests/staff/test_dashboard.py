@@ -367,6 +367,20 @@ def test_an_export_needs_a_known_kind_and_staff(agent: Client, guest_client: Cli
     assert guest_client.get("/staff/export/calls.csv").status_code == 302
 
 
+@pytest.mark.parametrize("query, said", [
+    ({"since": "2026-03-10", "until": "2026-03-01"}, "The end is before the start."),
+    ({"until": "9999-12-31"}, "Ensure this value is less than or equal to 2999-12-31."),
+    ({"since": "soon"}, "Enter a valid date."),
+])  # fmt: skip
+def test_an_export_refused_for_its_dates_says_what_is_wrong_with_them(
+    agent: Client, query: dict[str, str], said: str
+) -> None:
+    response = agent.get("/staff/export/calls.csv", query)
+
+    assert response.status_code == 400
+    assert said in response.content.decode()
+
+
 def test_each_export_needs_the_permission_its_own_pages_need(db: Any) -> None:
     """Tickets hold what callers said: someone who may see calls but not tickets gets the
     calls' export, not the tickets'."""
