@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.utils import timezone
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
 from support.mongo import sync_db
@@ -81,6 +82,21 @@ def test_the_customer_page_has_everything_on_one_screen(
     ]:  # fmt: skip
         assert expected in body, expected
     assert "Priya" not in body  # another customer's data never shows
+
+
+def test_a_customers_tickets_and_complaints_of_other_years_are_told_apart(
+    agent: Client, priya: Customer
+) -> None:
+    for ticket_id, days_ago in (("TKT-THISYR", 0), ("TKT-LASTYR", 365)):
+        make_ticket(ticket_id, customer=priya, minutes_ago=days_ago * 24 * 60)
+    make_complaint("CMP-LASTYR", customer=priya, days_ago=365)
+    a_year_ago = timezone.localtime(datetime.now(UTC) - timedelta(days=365))
+
+    body = agent.get("/staff/customers/301/").content.decode()
+
+    said = f"{a_year_ago.day} {a_year_ago:%b %Y}"
+    assert f"TKT-LASTYR</a> · Normal · Open · {said}" in body
+    assert f"CMP-LASTYR</a> · Food quality · Open · {said}" in body
 
 
 def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
