@@ -161,6 +161,21 @@ def test_several_matches_are_listed_with_names(agent: Client, aarav: Customer) -
     assert "Aarav Sharma" in body and "Aarav Mehta" in body and "+91 98765 00002" in body
 
 
+@pytest.mark.parametrize("kumars, said", [(50, False), (55, True)])
+def test_a_name_many_share_lists_the_first_fifty_by_name_and_says_so_only_when_there_are_more(
+    agent: Client, kumars: int, said: bool
+) -> None:
+    # Created in reverse, so the database's own order is not the names' order.
+    for n in reversed(range(kumars)):
+        Customer.objects.create(user_id=500 + n, name=f"Kumar {n:02d}", phone=f"+9198000005{n:02d}")
+
+    body = agent.get("/staff/search/", {"q": "kumar"}).content.decode()
+
+    listed = re.findall(r">(Kumar \d\d)</a>", body)
+    assert listed == [f"Kumar {n:02d}" for n in range(50)]
+    assert ("Showing the first 50" in body) is said
+
+
 def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
     body = agent.get("/staff/search/", {"q": "Zebulon"}).content.decode()
 
