@@ -112,12 +112,22 @@ def time_ceiling(seconds: float) -> float:
     return next((top for top in TIME_TOPS if top >= seconds), seconds)
 
 
-def _y_ticks(top: float, fmt: Callable[[float], str]) -> list[Tick]:
+def _y_ticks(top: float, fmt: Callable[[float], str], unit: float | None = None) -> list[Tick]:
+    """Ticks from 0 to `top`. With `unit`, the smallest step `fmt` shows (1 for counts, 0.01
+    for rupees), every tick is a whole number of units: a quarter of 10 calls would be
+    labelled "2" at 2.5."""
     # Quarters of 1, 2 or 10 are round (0.25, 0.5, 2.5); of 2.5 or 5 they are not (1.25), so
     # those tops are cut in fifths.
     parts = 5 if top > 0 and round(top / 10 ** math.floor(math.log10(top)), 6) in (2.5, 5) else 4
+    if unit is not None:
+        parts = next((n for n in (parts, 9 - parts, 2) if _whole(top / n, unit)), 1)
     plot = HEIGHT - TOP - BOTTOM
     return [Tick(TOP + plot - plot * n / parts, fmt(top * n / parts)) for n in range(parts + 1)]
+
+
+def _whole(value: float, unit: float) -> bool:
+    units = value / unit
+    return abs(units - round(units)) < 1e-9
 
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
@@ -167,8 +177,10 @@ def column_chart(
     series: Sequence[Series],
     values: Sequence[dict[str, float]],
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    unit: float = 1,
 ) -> ColumnChart:
-    """One column per label, stacked by series; `values[i]` maps series keys to amounts."""
+    """One column per label, stacked by series; `values[i]` maps series keys to amounts;
+    `unit`: the smallest amount `fmt` shows (a whole count by default)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
@@ -186,7 +198,7 @@ def column_chart(
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css,
                                     f"{label}: {s.label}, {fmt(amount)}"))  # fmt: skip
-    return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt),
+    return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt, unit),
                        list(series))  # fmt: skip
 
 

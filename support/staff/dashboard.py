@@ -12,7 +12,9 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
   database counts (so percentiles are exact to that step and the page never reads the turns).
 * Cost: what the model cost (`calls.cost`, in COST_CURRENCY's minor unit); per resolved call is
   the cost of every call divided by the calls the agent settled alone (CONTAINED_OUTCOMES), the
-  price of one resolution including the calls that did not get one.
+  price of one resolution including the calls that did not get one. Ended calls without a cost
+  (from before costs were kept, or of a model LIVE_PRICES has no price for) are counted apart,
+  as not priced, so a cost that leaves them out says so.
 Calls still in progress, and calls without an outcome (recorded before outcomes were, contract
 section 10, or whose outcome was never written), count in "calls" but in no rate; the calls
 chart shows them apart.
@@ -107,11 +109,11 @@ class DayRange:
 
 
 def day_range(first: dt.date | None, last: dt.date | None, today: dt.date) -> DayRange:
-    """The range a dashboard shows: the last DEFAULT_DAYS days by default, at most MAX_DAYS;
-    from a given day on, up to today (or that day alone, when it is after today)."""
+    """The range asked for: the last DEFAULT_DAYS days by default; from a given day on, up to
+    today (or that day alone, when it is after today). The dashboard shows at most MAX_DAYS
+    of it (its view says so rather than cutting a range short); an export, any range."""
     last = last or max(today, first or today)
     first = first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
-    first = max(first, last - dt.timedelta(days=MAX_DAYS - 1))
     return DayRange(first, last)
 
 
@@ -134,6 +136,7 @@ class DayFigures:
     refunds: int = 0
     refunded: int = 0  # paise
     cost: int = 0  # COST_CURRENCY's minor unit
+    unpriced: int = 0  # ended calls without a cost
     waits: dict[int, int] = field(default_factory=dict)  # answer time histogram: ms -> turns
 
     @property
@@ -171,6 +174,7 @@ class DayFigures:
         self.refunds += other.refunds
         self.refunded += other.refunded
         self.cost += other.cost
+        self.unpriced += other.unpriced
         for ms, n in other.waits.items():
             self.waits[ms] = self.waits.get(ms, 0) + n
 
@@ -192,8 +196,8 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
     longer range, aggregates only the days it has not seen lately, and always today.
     """
     today = today or timezone.localdate()
-    # v2: DayFigures gained cost and answer times; figures cached before lack them.
-    keys = {day.isoformat(): f"staff:dashboard:day:v2:{day.isoformat()}" for day in days.days}
+    # v3: DayFigures gained the unpriced calls; figures cached before lack them.
+    keys = {day.isoformat(): f"staff:dashboard:day:v3:{day.isoformat()}" for day in days.days}
     cached = cache_or_miss.get_many([key for day, key in keys.items() if day < today.isoformat()])
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
     missing = sorted(day for day in keys if day not in figures)
@@ -218,7 +222,9 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
          "ended": {"$sum": {"$cond": [ended, 1, 0]}},
          "handled_ms": {"$sum": {"$cond": [ended,
                                            {"$subtract": ["$ended_at", "$started_at"]}, 0]}},
-         "cost": {"$sum": {"$ifNull": ["$cost.amount", 0]}}},
+         "cost": {"$sum": {"$ifNull": ["$cost.amount", 0]}},
+         "unpriced": {"$sum": {"$cond": [
+             {"$and": [ended, {"$not": [{"$isNumber": "$cost.amount"}]}]}, 1, 0]}}},
     )  # fmt: skip
     for row in call_rows:
         day = figures[row["_id"]["day"]]
@@ -228,6 +234,7 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.ended += row["ended"]
         day.handled_ms += row["handled_ms"]
         day.cost += int(row["cost"])
+        day.unpriced += row["unpriced"]
     for row in _waits_by_day(days):
         figures[row["_id"]["day"]].waits[int(row["_id"]["ms"])] = row["n"]
     refund_rows = _by_day(Refund._meta.db_table, days.match("created_at"), "created_at", {},
@@ -396,7 +403,9 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     figures = day_figures(days, timezone.localdate(now))
     keys = [day.isoformat() for day in days.days]
-    labels = [day.strftime("%d %b") for day in days.days]
+    # Over a year a date comes round again: the days are then named with their year.
+    repeats = len({(day.month, day.day) for day in days.days}) < len(days.days)
+    labels = [day.strftime("%d %b %y" if repeats else "%d %b") for day in days.days]
     per_day = [figures.get(key) or DayFigures() for key in keys]
     total = DayFigures()
     for day in per_day:
@@ -413,7 +422,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
         refunds_chart=column_chart(
             "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
             [{"refunded": day.refunded / 100} for day in per_day],
-            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"),
+            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
         ),
         rates_chart=line_chart(
             "Containment and escalation rate", labels,
@@ -439,7 +448,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
         cost_chart=column_chart(
             "What the model cost per day", labels,
             [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
-            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY),
+            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
         ),
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),

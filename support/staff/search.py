@@ -82,7 +82,10 @@ def _by_name(term: str, limit: int) -> list[Customer]:
         key = max(keyed, key=len)
         docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
                                         limit=MAX_CANDIDATES)  # fmt: skip
-        ids = [doc["user_id"] for doc in docs if matches(doc.get("name", ""), wanted)][:limit]
+        # The first `limit` by name, as the other matches are listed: not the database's order.
+        named = sorted((doc for doc in docs if matches(doc.get("name", ""), wanted)),
+                       key=lambda doc: str(doc.get("name", "")))  # fmt: skip
+        ids = [doc["user_id"] for doc in named][:limit]
         found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
         return sorted(found, key=lambda customer: customer.name) if ids else []
     # Only one-letter words ("a s"): no key is that short; look at every name.
@@ -105,6 +108,7 @@ class Results:
     term: str
     customers: list[Customer] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    more: bool = False  # more customers match than `customers` holds (MAX_CUSTOMERS)
 
     @property
     def only_url(self) -> str | None:
@@ -181,5 +185,6 @@ def search(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> Results:
         return results
     results.hits = find_ids(term, kinds)
     if not results.hits:
-        results.customers = find_customers(term)
+        found = find_customers(term, limit=MAX_CUSTOMERS + 1)
+        results.customers, results.more = found[:MAX_CUSTOMERS], len(found) > MAX_CUSTOMERS
     return results

@@ -23,6 +23,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from realtime.models import VoiceTokenMint
 from support.models import Customer, Escalation, RefundTier
+from support.mongo import sync_db
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     LEAD,
     PASSWORD,
@@ -183,4 +184,46 @@ async def test_the_back_office_runs_under_its_content_security_policy(
     # And the live queue's script opened its WebSocket.
     await page.goto(back_office.server.url + "/staff/queue/")
     await expect(page.locator("[data-live-status]")).to_contain_text("Live:")
+    assert back_office.problems == []
+
+
+def _a_big_customer() -> None:
+    """A customer whose name is one long word, with a month of costly calls and a refund in
+    crores: what imported data or a large operation can hold."""
+    now = timezone.now()
+    Customer.objects.create(user_id=999, name="Venkatanarasimharajuvaripetasubramaniam" * 2,
+                            phone="+919800000999")  # fmt: skip
+    db = sync_db()
+    db.refunds.insert_one({"refund_id": "RFD-BIG", "order_id": "ORD-BIG", "user_id": 999,
+                           "amount": 12_34_56_789_00, "percent": 100, "tier": "Gold",
+                           "reason": "", "call_id": "", "created_at": now})  # fmt: skip
+    db.calls.insert_many([
+        {"call_id": f"CALL-BIG-{n}", "user_id": 999, "channel": "web",
+         "started_at": now - timedelta(days=n), "ended_at": now - timedelta(days=n, hours=-3),
+         "end_reason": "caller_hung_up", "outcome": "resolved_info", "transcript": [],
+         "tool_calls": [], "cost": {"currency": "INR", "amount": 9_87_654_32, "by_modality": {}}}
+        for n in range(20)
+    ])  # fmt: skip
+
+
+async def test_long_names_and_large_sums_stay_inside_the_page(
+    arjun: User, back_office: BackOffice
+) -> None:
+    await asyncio.to_thread(_a_big_customer)
+    await back_office.sign_in("arjun")
+
+    for path, name in [("/staff/", "big-dashboard"), ("/staff/calls/", "big-calls"),
+                       ("/staff/customers/999/", "big-customer"),
+                       ("/staff/calls/CALL-BIG-1/", "big-call")]:  # fmt: skip
+        for width, page in (await back_office.visit(path, name)).items():
+            if path == "/staff/":
+                await page.get_by_text("The figures per day").click()
+                await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png",
+                                      full_page=True)  # fmt: skip
+            overflowing = await page.evaluate("""() => [...document.querySelectorAll(
+                '#content *')].filter(e => e.scrollWidth > e.clientWidth + 1
+                && getComputedStyle(e).overflowX == 'visible' && e.tagName != 'svg'
+                && !e.closest('svg')).map(e => e.tagName + '.' + e.className)""")
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            assert (wide, overflowing) == (WIDTHS[width], []), f"{path} at {width}"
     assert back_office.problems == []

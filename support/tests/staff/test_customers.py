@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.utils import timezone
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
 from support.mongo import sync_db
@@ -83,6 +84,21 @@ def test_the_customer_page_has_everything_on_one_screen(
     assert "Priya" not in body  # another customer's data never shows
 
 
+def test_a_customers_tickets_and_complaints_of_other_years_are_told_apart(
+    agent: Client, priya: Customer
+) -> None:
+    for ticket_id, days_ago in (("TKT-THISYR", 0), ("TKT-LASTYR", 365)):
+        make_ticket(ticket_id, customer=priya, minutes_ago=days_ago * 24 * 60)
+    make_complaint("CMP-LASTYR", customer=priya, days_ago=365)
+    a_year_ago = timezone.localtime(datetime.now(UTC) - timedelta(days=365))
+
+    body = agent.get("/staff/customers/301/").content.decode()
+
+    said = f"{a_year_ago.day} {a_year_ago:%b %Y}"
+    assert f"TKT-LASTYR</a> · Normal · Open · {said}" in body
+    assert f"CMP-LASTYR</a> · Food quality · Open · {said}" in body
+
+
 def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
     agent: Client, guest_client: Client, aarav: Customer
 ) -> None:
@@ -143,6 +159,21 @@ def test_several_matches_are_listed_with_names(agent: Client, aarav: Customer) -
 
     body = response.content.decode()
     assert "Aarav Sharma" in body and "Aarav Mehta" in body and "+91 98765 00002" in body
+
+
+@pytest.mark.parametrize("kumars, said", [(50, False), (55, True)])
+def test_a_name_many_share_lists_the_first_fifty_by_name_and_says_so_only_when_there_are_more(
+    agent: Client, kumars: int, said: bool
+) -> None:
+    # Created in reverse, so the database's own order is not the names' order.
+    for n in reversed(range(kumars)):
+        Customer.objects.create(user_id=500 + n, name=f"Kumar {n:02d}", phone=f"+9198000005{n:02d}")
+
+    body = agent.get("/staff/search/", {"q": "kumar"}).content.decode()
+
+    listed = re.findall(r">(Kumar \d\d)</a>", body)
+    assert listed == [f"Kumar {n:02d}" for n in range(50)]
+    assert ("Showing the first 50" in body) is said
 
 
 def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:

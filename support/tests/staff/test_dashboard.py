@@ -131,6 +131,24 @@ def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity:
         assert expected in body, expected
 
 
+def test_calls_the_model_cost_was_not_worked_out_for_are_said_not_priced_at_nothing(
+    agent: Client, activity: None, today: date
+) -> None:
+    """Calls from before costs were kept, or of a model LIVE_PRICES has no price for, have no
+    `cost`: the range's cost leaves them out, and says how many it left out."""
+    answered("c1", [400], 150)
+    answered("c2", [500], 250)  # c3 and c4 (today) and c5 and c6 ended unpriced
+    sync_db().calls.insert_one({"call_id": "live", "user_id": 301, "channel": "phone",
+                                "started_at": at(today, 0, 30), "ended_at": None,
+                                "transcript": [], "tool_calls": []})  # fmt: skip
+
+    board = dashboard(day_range(None, None, today))
+    body = agent.get("/staff/").content.decode()
+
+    assert board.total.unpriced == 4  # not the call still in progress: priced when it ends
+    assert "₹4.00" in body and "4 calls not priced" in body
+
+
 def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
     db: Any, today: date
 ) -> None:
@@ -154,6 +172,17 @@ def test_a_chosen_range(activity: None, today: date) -> None:
     board = dashboard(DayRange(today - timedelta(days=45), today - timedelta(days=35)))
 
     assert board.total.calls == 1 and board.containment == "100%"
+
+
+def test_a_range_of_a_whole_year_names_its_days_with_the_year(activity: None, today: date) -> None:
+    """Over 366 days a date comes round again: "05 Dec" would name the first day and the last."""
+    year = dashboard(DayRange(today - timedelta(days=365), today))
+    month = dashboard(DayRange(today - timedelta(days=30), today))
+
+    labels = [label for label, _ in year.per_day]
+    assert len(set(labels)) == len(labels) == 366
+    assert labels[-1] == today.strftime("%d %b %y")
+    assert month.per_day[-1][0] == today.strftime("%d %b")
 
 
 def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
@@ -197,6 +226,28 @@ def test_a_day_out_of_any_sensible_range_is_an_error_on_every_page_that_takes_on
         assert response.status_code == 200, path
         assert b"Ensure this value is" in response.content, path  # said on the field
     assert agent.get("/staff/export/calls.csv", query).status_code == 400
+
+
+def test_a_range_longer_than_the_dashboard_shows_is_an_error_not_cut_short(
+    agent: Client, activity: None, today: date
+) -> None:
+    since = today - timedelta(days=400)
+    for query in ({"since": since.isoformat(), "until": today.isoformat()},
+                  {"since": since.isoformat()}):  # fmt: skip
+        response = agent.get("/staff/", query)
+
+        assert response.context["board"] is None, query  # not the last 366 days of it
+        assert "at most 366 days" in response.content.decode(), query
+
+
+def test_an_export_holds_every_day_asked_for(agent: Client, priya: Customer, today: date) -> None:
+    two_years_ago = today - timedelta(days=730)
+    add_call("c-two-years-ago", at(two_years_ago, 12), 60, "resolved_info")
+    add_call("c-today", at(today, 12), 60, "resolved_info")
+
+    rows = export(agent, "calls", since=two_years_ago.isoformat(), until=today.isoformat())
+
+    assert {row[0] for row in rows[1:]} >= {"c-two-years-ago", "c-today"}
 
 
 def test_lead_sees_the_dashboard_and_guest_does_not(lead: Client, guest_client: Client) -> None:
@@ -316,6 +367,20 @@ def test_an_export_needs_a_known_kind_and_staff(agent: Client, guest_client: Cli
     assert guest_client.get("/staff/export/calls.csv").status_code == 302
 
 
+@pytest.mark.parametrize("query, said", [
+    ({"since": "2026-03-10", "until": "2026-03-01"}, "The end is before the start."),
+    ({"until": "9999-12-31"}, "Ensure this value is less than or equal to 2999-12-31."),
+    ({"since": "soon"}, "Enter a valid date."),
+])  # fmt: skip
+def test_an_export_refused_for_its_dates_says_what_is_wrong_with_them(
+    agent: Client, query: dict[str, str], said: str
+) -> None:
+    response = agent.get("/staff/export/calls.csv", query)
+
+    assert response.status_code == 400
+    assert said in response.content.decode()
+
+
 def test_each_export_needs_the_permission_its_own_pages_need(db: Any) -> None:
     """Tickets hold what callers said: someone who may see calls but not tickets gets the
     calls' export, not the tickets'."""
@@ -328,6 +393,28 @@ def test_each_export_needs_the_permission_its_own_pages_need(db: Any) -> None:
     assert client.get("/staff/export/tickets.csv").status_code == 403
     assert client.get("/staff/export/refunds.csv").status_code == 403
     assert client.get("/staff/export/calls.csv").status_code == 200
+
+
+@pytest.mark.parametrize("codenames, offered", [
+    (["view_escalation", "view_customer", "view_refund"], ["refunds", "tickets"]),
+    (["view_escalation", "view_customer", "view_call"], ["calls", "tickets"]),
+    (["view_escalation", "view_call", "view_refund"], []),  # every export names customers
+])  # fmt: skip
+def test_the_dashboard_offers_the_exports_its_reader_may_download(
+    db: Any, codenames: list[str], offered: list[str]
+) -> None:
+    reader = User.objects.create_user("reader", is_staff=True)
+    reader.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="support", codename__in=codenames))  # fmt: skip
+    client = client_for(reader)
+
+    body = client.get("/staff/").content.decode()
+
+    linked = [kind for kind in ("calls", "refunds", "tickets")
+              if f"/staff/export/{kind}.csv?since=" in body]  # fmt: skip
+    assert linked == offered
+    for kind in linked:
+        assert client.get(f"/staff/export/{kind}.csv").status_code == 200
 
 
 # --- Charts (pure) ----------------------------------------------------------------------------
@@ -356,6 +443,29 @@ def test_columns_stack_their_series_up_to_the_axis_top() -> None:
     assert first[1].y + first[1].height == first[0].y  # b sits on top of a
     assert chart.y_ticks[-1].text == "10"
     assert "d2: A, 5" in [s.title for s in chart.segments]
+
+
+def test_the_axes_are_ticked_only_at_values_their_labels_can_say(db: Any, today: date) -> None:
+    """A gridline labelled "2" stands at 2 calls, not at 2.5 rounded down; one labelled ₹0.02
+    at two paise."""
+    for n in range(7):
+        add_call(f"quiet-{n}", at(today, 9, n), 60, "resolved_info")
+    sync_db().calls.update_one({"call_id": "quiet-0"}, {"$set": {
+        "cost": {"currency": "INR", "amount": 8, "by_modality": {}}}})
+
+    board = dashboard(DayRange(today, today))
+
+    assert [t.text for t in board.calls_chart.y_ticks] == ["0", "2", "4", "6", "8", "10"]
+    assert [t.text for t in board.cost_chart.y_ticks] == \
+        ["₹0.00", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
+
+
+@pytest.mark.parametrize("most, ticks", [(0, ["0", "1"]), (1, ["0", "1"]), (2, ["0", "1", "2"]),
+                                         (12, ["0", "5", "10", "15", "20"])])  # fmt: skip
+def test_a_count_axis_has_whole_numbers_only(most: int, ticks: list[str]) -> None:
+    chart = column_chart("t", ["d1"], [Series("a", "A", "chart-1")], [{"a": most}])
+
+    assert [t.text for t in chart.y_ticks] == ticks
 
 
 def test_a_line_breaks_where_a_day_has_no_value() -> None:

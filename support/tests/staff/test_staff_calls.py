@@ -160,6 +160,15 @@ def test_a_page_number_that_is_not_ascii_digits_is_the_first_page(
     assert response.status_code == 200
 
 
+def test_a_page_past_the_end_of_the_list_says_so_not_that_nothing_matches(
+    agent: Client, calls: None
+) -> None:
+    body = agent.get("/staff/calls/", {"channel": "web", "page": "3"}).content.decode()
+
+    assert "No calls match." not in body  # two web calls do
+    assert 'No calls on this page. <a href="?channel=web">Back to the first page</a>' in body
+
+
 def test_call_page_reads_as_a_conversation(agent: Client, priya_ticket: Any) -> None:
     response = agent.get("/staff/calls/call-priya-1/")
 

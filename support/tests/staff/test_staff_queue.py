@@ -100,6 +100,20 @@ def test_queue_pages_without_counting(agent: Client) -> None:
     assert (len(second.rows), second.has_next) == (3, False)
 
 
+def test_a_queue_page_emptied_by_claims_says_so_not_that_the_queue_is_empty(
+    agent: Client,
+) -> None:
+    make_ticket("TKT-LEFT01")  # the others on page 1 were claimed since page 2 was opened
+
+    for path in ("/staff/queue/?page=2", "/staff/queue/?page=2&rows=1"):
+        body = agent.get(path).content.decode()
+
+        assert "No tickets here." not in body, path
+        assert 'No tickets on this page. <a href="?">Back to the first page</a>' in body, path
+    mine = agent.get("/staff/queue/claimed/?mine=1&page=2").content.decode()
+    assert '<a href="?mine=1">Back to the first page</a>' in mine
+
+
 def test_ticket_page_shows_customer_order_call_and_notes(agent: Client, priya_ticket: Any) -> None:
     response = agent.get("/staff/tickets/TKT-AAAAAA/")
 
