@@ -51,6 +51,13 @@ class Command(BaseCommand):
             )
         user = User(username=username, email=email, first_name=first_name, last_name=last_name,
                     is_staff=True)  # fmt: skip
+        try:
+            # As the admin's add page would: a blank or malformed username cannot log in.
+            user.full_clean(exclude=["password"], validate_unique=False)
+        except ValidationError as error:
+            problems = "; ".join(f"{field}: {' '.join(messages)}"
+                                 for field, messages in error.message_dict.items())  # fmt: skip
+            raise CommandError(f"Cannot add {username!r}: {problems}") from None
         password = self._password(user, password_stdin)
         user.set_password(password)
         user.save()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -201,6 +202,23 @@ def test_add_staff_refuses_a_weak_or_missing_password(
 def test_add_staff_refuses_an_existing_username(meera: User) -> None:
     with pytest.raises(CommandError, match="meera already exists"):
         call_command("add_staff", "meera")
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["", "--lead"], "username: This field cannot be blank."),
+        (["asha verma"], "username: Enter a valid username."),
+        (["a" * 151], "username: Ensure this value has at most 150 characters"),
+        (["asha", "--email", "asha at example"], "email: Enter a valid email address."),
+    ],
+)
+def test_add_staff_refuses_a_username_or_email_nobody_could_log_in_with(
+    args: list[str], error: str, staff_groups: dict[str, Group]
+) -> None:
+    with pytest.raises(CommandError, match=re.escape(error)):
+        call_command("add_staff", *args, stdout=io.StringIO())
+    assert not User.objects.exists()
 
 
 def test_createsuperuser_works_with_debug_off_when_configured(
