@@ -222,7 +222,10 @@ def parse_time(value: object) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00: past the last time there is, in UTC
+        return None
 
 
 def normalize_phone(value: str) -> str | None:

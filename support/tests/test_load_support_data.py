@@ -407,3 +407,22 @@ def test_a_large_file_reads_the_database_a_batch_of_keys_at_a_time(
         load(write(tmp_path, {"orders": moved}, "moved.json"))
     with pytest.raises(CommandError, match=r"customers\[4\]: phone: \+919845000305 belongs"):
         load(write(tmp_path, {"customers": clash}, "clash.json"))
+
+
+# --- times the file cannot mean ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("time", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:30"])
+def test_a_time_that_is_no_utc_time_is_reported_by_index(time: str) -> None:
+    # Valid ISO-8601, but past the last (or before the first) time there is, once in UTC.
+    assert problems({"customers": [meena(created_at=time)]}) == [
+        f"customers[0]: created_at: {time!r} is not an ISO-8601 time"
+    ]
+
+
+def test_json_nested_too_deep_to_read_is_a_command_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    with pytest.raises(CommandError, match="is not valid JSON: nested too deeply"):
+        load(path)

@@ -67,3 +67,5 @@ def _read_json(file: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise CommandError(f"{file} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise CommandError(f"{file} is not valid JSON: nested too deeply to read") from None
