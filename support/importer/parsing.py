@@ -6,8 +6,8 @@
 amount of rupees`), so that nothing is written unless the whole file is good.
 
 File format: `{"customers": [...], "orders": [...]}`, times ISO-8601 (a time without an
-offset is taken as UTC, as every stored time is), money in rupees as a number or a string
-(`449.5`, `"449.50"`), stored as integer paise.
+offset is taken as UTC, as every stored time is; none after the time of loading), money in
+rupees as a number or a string (`449.5`, `"449.50"`), stored as integer paise.
 """
 
 from __future__ import annotations
@@ -437,8 +437,30 @@ def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
                       "in the database")
 
 
-def parse_support_data(raw: object, existing: Existing | None = None) -> SupportData:
-    """Validate a decoded file as a whole; raise InvalidSupportData naming every problem."""
+def _check_not_after(now: dt.datetime, customers: Iterable[tuple[int, CustomerRecord]],
+                     orders: Iterable[tuple[int, OrderRecord]], errors: list[str]) -> None:
+    """A file records what happened: a time after `now` is a mistake, most often a local time
+    without its offset (read as UTC). A delivery "in the future" would hold the refund window
+    open until two hours after it."""
+    times = [(f"customers[{index}]: created_at", customer.created_at)
+             for index, customer in customers]  # fmt: skip
+    for index, order in orders:
+        times += [(f"orders[{index}]: placed_at", order.placed_at),
+                  (f"orders[{index}]: delivered_at", order.delivered_at),
+                  (f"orders[{index}]: refund: at", order.refund.at if order.refund else None)]
+    for path, time in times:
+        if time is not None and time > now:
+            errors.append(f"{path}: {time:%Y-%m-%d %H:%M:%S} UTC is after the time of loading "
+                          f"({now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC); a time without "
+                          "an offset is read as UTC")
+
+
+def parse_support_data(raw: object, existing: Existing | None = None, *,
+                       now: dt.datetime | None = None) -> SupportData:
+    """Validate a decoded file as a whole; raise InvalidSupportData naming every problem.
+
+    With `now` (the time of loading), times after it are refused too.
+    """
     existing = existing or Existing()
     errors: list[str] = []
     if not isinstance(raw, dict):
@@ -459,6 +481,8 @@ def parse_support_data(raw: object, existing: Existing | None = None) -> Support
     _check_customer_keys(customers, existing, errors)
     user_ids = {c.user_id for _, c in customers} | set(existing.phones_by_user)
     _check_order_keys(orders, user_ids, existing, errors)
+    if now is not None:
+        _check_not_after(now, customers, orders, errors)
     if errors:
         raise InvalidSupportData(errors)
     return SupportData(tuple(c for _, c in customers), tuple(o for _, o in orders))

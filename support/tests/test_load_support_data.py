@@ -420,6 +420,41 @@ def test_a_time_that_is_no_utc_time_is_reported_by_index(time: str) -> None:
     ]
 
 
+LOAD_TIME = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
+
+
+def test_a_time_after_the_load_is_refused_with_what_it_was_read_as() -> None:
+    # An export in local time without an offset: 10:30 in Bengaluru read as 10:30 UTC, hours
+    # ahead, would keep the 2-hour refund window open until long after the delivery.
+    data = {
+        "customers": [meena(created_at="2026-12-05T10:30:00")],
+        "orders": [dosa_order(placed_at="2026-12-05T10:00:00", delivered_at="2026-12-05T10:30:00")],
+    }
+
+    with pytest.raises(InvalidSupportData) as invalid:
+        parse_support_data(data, now=LOAD_TIME)
+
+    read_as = ("is after the time of loading (2026-12-05 06:00:00 UTC); a time without an "
+               "offset is read as UTC")
+    assert invalid.value.errors == [
+        f"customers[0]: created_at: 2026-12-05 10:30:00 UTC {read_as}",
+        f"orders[0]: placed_at: 2026-12-05 10:00:00 UTC {read_as}",
+        f"orders[0]: delivered_at: 2026-12-05 10:30:00 UTC {read_as}",
+    ]
+    assert parse_support_data(data, now=LOAD_TIME + dt.timedelta(hours=5)).orders
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_delivery_in_the_future_and_loads_nothing(tmp_path: Path) -> None:
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    path = write(tmp_path, {"customers": [meena()], "orders": [dosa_order(delivered_at=later)]})
+
+    with pytest.raises(CommandError, match=r"orders\[0\]: delivered_at: .* is after the time "
+                                           "of loading"):  # fmt: skip
+        load(path)
+    assert documents("customers") == [] and documents("orders") == []
+
+
 def test_json_nested_too_deep_to_read_is_a_command_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")

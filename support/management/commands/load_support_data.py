@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from pymongo.errors import BulkWriteError
 
 from support import mongo
@@ -23,10 +24,10 @@ class Command(BaseCommand):
     help = (
         'Load {"customers": [...], "orders": [...]} from a JSON file, upserting customers by '
         "user_id and orders by order_id (an order may carry its refund, which also gets its "
-        "refunds record). Times are ISO-8601 (no offset means UTC); money is rupees, as a "
-        'number or a string ("449.50"). The whole file is checked first: any bad record is '
-        "reported by its index and nothing is loaded. Loading the same file again adds "
-        "nothing. See support/fixtures/example_support_data.json."
+        "refunds record). Times are ISO-8601 (no offset means UTC), none after now; money "
+        'is rupees, as a number or a string ("449.50"). The whole file is checked first: any '
+        "bad record is reported by its index and nothing is loaded. Loading the same file "
+        "again adds nothing. See support/fixtures/example_support_data.json."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         raw = _read_json(file)
         db = mongo.sync_db()
         try:
-            data = parse_support_data(raw, read_existing(db, raw))
+            data = parse_support_data(raw, read_existing(db, raw), now=timezone.now())
         except InvalidSupportData as invalid:
             problems = "\n  ".join(invalid.errors)
             raise CommandError(
