@@ -132,8 +132,10 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
 @pytest.mark.parametrize("args, error", [
     ((), "Name the calls to summarise, or use --missing."),
     (("CALL-X", "--days", "3"), "--days goes with --missing."),
+    (("--missing", "--days", "-5"), "--days must be from 0 to 36500, not -5."),
+    (("--missing", "--days", "99999999999"), "--days must be from 0 to 36500, not 99999999999."),
 ])  # fmt: skip
-def test_a_command_without_calls_to_summarise_is_refused(
+def test_arguments_it_cannot_act_on_are_refused(
     args: tuple[str, ...], error: str, transactional_db: Any
 ) -> None:
     with pytest.raises(CommandError, match=error):
