@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
@@ -176,8 +177,13 @@ class PeopleChangeList(ChangeList):
         return queryset.defer(*defer) if defer else queryset
 
     def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        with_people(list(self.result_list))
+        try:
+            super().get_results(request)
+            with_people(list(self.result_list))
+        except OverflowError as error:
+            # A number past the database's 8-byte integers (?customer_id= edited by hand): a
+            # lookup that cannot be run, which the admin answers as it answers any other.
+            raise IncorrectLookupParameters(error) from error
 
 
 class BigCollectionAdmin(admin.ModelAdmin):

@@ -353,3 +353,15 @@ def test_any_order_id_the_importer_accepts_is_found_and_linked(
     assert [o.order_id for o in rows(to_order)] == [order_id]
     to_refund = agent.get(_link(order_page, "/admin/support/refund/"))
     assert [r.refund_id for r in rows(to_refund)] == ["RFD-BBBBBB"]
+
+
+@pytest.mark.parametrize("path", ["order", "complaint", "escalation", "call", "refund"])
+def test_a_customer_number_too_big_to_store_is_a_bad_lookup_not_a_server_error(
+    path: str, agent: Client, asha: Customer
+) -> None:
+    # The orders link of a customer's page is ?customer_id=101; edited by hand, it may be
+    # anything. The admin answers a lookup it cannot run by sending back to the list with ?e=1.
+    response = agent.get(f"/admin/support/{path}/", {"customer_id": str(10**22)})
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
