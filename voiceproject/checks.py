@@ -280,8 +280,40 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="voiceproject.E007",
                 )
             )
+    problems.extend(_limits_that_stop_the_service())
     problems.extend(_several_workers_share_redis())
     return problems
+
+
+# Numbers that would stop the service doing its job at 0 or below (the first) or below 0 (the
+# second), each with what would happen.
+MUST_BE_POSITIVE = {
+    "VOICE_MAX_CALL_S": "every call would end as it starts",
+    "VOICE_IDLE_PROMPT_S": "every caller would be asked at once whether they are still there",
+    "VOICE_STALL_S": "the model would be nudged, and its session resumed, at every pause",
+    "VOICE_SESSION_TOKEN_TTL": "every session token would be expired when it is minted",
+    "VOICE_MAX_CALLS_PER_CUSTOMER": "every call would be refused",
+    "CALL_SUMMARY_TIMEOUT_S": "every summary would time out",
+    "COST_PER_USD": "every call would cost nothing, or less",
+}
+MUST_NOT_BE_NEGATIVE = {
+    "RECORDING_RETENTION_DAYS": "delete_old_recordings would fail every time it runs",
+}
+
+
+def _limits_that_stop_the_service() -> list[CheckMessage]:
+    low = [(name, why, "more than 0") for name, why in MUST_BE_POSITIVE.items()
+           if getattr(settings, name) <= 0]
+    low += [(name, why, "0 or more") for name, why in MUST_NOT_BE_NEGATIVE.items()
+            if getattr(settings, name) < 0]
+    return [
+        Error(
+            f"{name} is {getattr(settings, name)}: {why}.",
+            hint=f"Set it to {lowest}, or unset it for its default (README: Configuration).",
+            id="voiceproject.E016",
+        )
+        for name, why, lowest in low
+    ]
 
 
 # Backends that live inside one process: several workers each get their own.

@@ -110,6 +110,29 @@ def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
     assert "voiceproject.E007" in ids(**{name: 0})
 
 
+@pytest.mark.parametrize("name, value, consequence", [
+    ("VOICE_MAX_CALL_S", 0, "every call would end as it starts"),
+    ("VOICE_IDLE_PROMPT_S", 0, "every caller would be asked at once"),
+    ("VOICE_STALL_S", -1, "the model would be nudged"),
+    ("VOICE_SESSION_TOKEN_TTL", 0, "every session token would be expired"),
+    ("VOICE_MAX_CALLS_PER_CUSTOMER", 0, "every call would be refused"),
+    ("CALL_SUMMARY_TIMEOUT_S", 0, "every summary would time out"),
+    ("COST_PER_USD", 0, "every call would cost nothing"),
+    ("RECORDING_RETENTION_DAYS", -1, "delete_old_recordings would fail"),
+])  # fmt: skip
+def test_a_limit_that_would_stop_the_service_working_is_an_error(
+    name: str, value: int, consequence: str
+) -> None:
+    with override_settings(**{name: value}):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E016"]
+
+    assert error.msg.startswith(f"{name} is {value}: {consequence}")
+
+
+def test_recordings_may_be_kept_for_no_days() -> None:
+    assert "voiceproject.E016" not in ids(RECORDING_RETENTION_DAYS=0)
+
+
 @pytest.mark.parametrize(
     "uri",
     [
