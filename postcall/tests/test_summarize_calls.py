@@ -120,13 +120,17 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
     add_call("CALL-HAS", summary={"text": "An old account.", "source": "tool_results"})
     add_call("CALL-MODEL", summary={"text": "What the model wrote.", "source": "model"})
 
-    out = run("CALL-HAS", "CALL-MODEL", "CALL-NOPE")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^Not found or not ended: CALL-NOPE\.$"):
+        # A name mistyped is a failure a script running the command must see (exit 1).
+        call_command("summarize_calls", "CALL-HAS", "CALL-MODEL", "CALL-NOPE", stdout=out)
 
     assert summary_of("CALL-HAS")["text"] == "Information given: looked up the customer's orders."
     # Without a model (none here) the one-line account never replaces what a model wrote.
     assert summary_of("CALL-MODEL")["text"] == "What the model wrote."
-    assert "CALL-MODEL: What the model wrote. (kept: no summary model is configured)" in out
-    assert "Summarised 2 call(s). Not found or not ended: CALL-NOPE." in out
+    said = out.getvalue()
+    assert "CALL-MODEL: What the model wrote. (kept: no summary model is configured)" in said
+    assert "Summarised 2 call(s)." in said
 
 
 @pytest.mark.parametrize("args, error", [

@@ -52,8 +52,9 @@ class Command(BaseCommand):
             written, absent = asyncio.run(summarise_all(ids, self.stdout.write))
         except PyMongoError as error:
             raise CommandError(mongo.failure_line(error)) from error
-        self.stdout.write(f"Summarised {written} call(s)."
-                          + (f" Not found or not ended: {', '.join(absent)}." if absent else ""))
+        self.stdout.write(f"Summarised {written} call(s).")
+        if absent:
+            raise CommandError(f"Not found or not ended: {', '.join(absent)}.")
 
 
 def missing(days: int | None) -> list[str]:
