@@ -461,3 +461,15 @@ def test_json_nested_too_deep_to_read_is_a_command_error(tmp_path: Path) -> None
 
     with pytest.raises(CommandError, match="is not valid JSON: nested too deeply"):
         load(path)
+
+
+def test_the_database_out_of_reach_is_said_in_one_line(
+    tmp_path: Path, database_down: None
+) -> None:
+    path = write(tmp_path, {"customers": [meena()]})
+
+    with pytest.raises(CommandError) as refused:
+        load(path)
+
+    assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
+    assert "Topology Description" not in str(refused.value)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from support import mongo
@@ -311,3 +311,11 @@ def test_the_ids_are_the_same_whenever_it_runs(later: dt.timedelta) -> None:
         }
 
     assert ids(again) == ids(first)
+
+
+def test_the_database_out_of_reach_is_said_in_one_line(database_down: None) -> None:
+    with pytest.raises(CommandError) as refused:
+        seed()
+
+    assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
+    assert "Topology Description" not in str(refused.value)

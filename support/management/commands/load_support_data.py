@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from support import mongo
 from support.importer import (
@@ -35,9 +35,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, file: Path, **options: Any) -> None:
         raw = _read_json(file)
-        db = mongo.sync_db()
         try:
+            db = mongo.sync_db()
             data = parse_support_data(raw, read_existing(db, raw), now=timezone.now())
+        except PyMongoError as error:
+            raise CommandError(mongo.failure_line(error)) from None
         except InvalidSupportData as invalid:
             problems = "\n  ".join(invalid.errors)
             raise CommandError(
@@ -51,6 +53,9 @@ class Command(BaseCommand):
             # write is an idempotent upsert, so loading the file again completes it.
             first = (error.details.get("writeErrors") or [{}])[0].get("errmsg", error)
             raise CommandError(f"{file}: the database refused a record: {first}") from None
+        except PyMongoError as error:
+            # Every write is an idempotent upsert: loading the file again completes it.
+            raise CommandError(mongo.failure_line(error)) from None
         self.stdout.write(
             f"Loaded {file}: customers {result.customers}; orders {result.orders}; "
             f"refunds {result.refunds}."

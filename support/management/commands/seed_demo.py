@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from postcall.cost import UnknownModel
 from postcall.finish import cost_now
@@ -64,8 +64,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, refresh_recent: bool = False, **options: Any) -> None:
         now = timezone.now()
         demo = build_demo_data(now)
-        db = mongo.sync_db()
         try:
+            db = mongo.sync_db()
             written = write_support_data(db, demo.support, only_new=True, now=now)
             fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
@@ -76,6 +76,8 @@ class Command(BaseCommand):
         except BulkWriteError as error:
             # A clash with data loaded otherwise (e.g. a phone number already taken).
             raise CommandError(f"could not seed the demo data: {_first_error(error)}") from None
+        except PyMongoError as error:
+            raise CommandError(mongo.failure_line(error)) from None
         staff_created = _ensure_staff_user()
         added = [
             (written.customers.added, "customers"), (written.orders.added, "orders"),
