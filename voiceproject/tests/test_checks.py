@@ -201,6 +201,9 @@ def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
         ("TRUSTED_PROXY_COUNT", "abc", "a whole number"),
         ("SECURE_HSTS_SECONDS", "a year", "a whole number"),
         ("VOICE_DRAIN_S", "25s", "a number"),
+        # float() reads these, but no limit or rate is infinite (int(inf) fails mid-call).
+        ("VOICE_MAX_CALL_S", "inf", "a number"),
+        ("COST_PER_USD", "nan", "a number"),
         ("RECORD_CALLS", "sometimes", "True or False"),
         ("LIVE_PRICES", "{bad", "JSON"),
         ("SUPPORT_TIME_ZONE", "Mars/Olympus", "a time zone name such as Asia/Kolkata"),
