@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -282,6 +282,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
     problems.extend(_limits_that_stop_the_service())
     problems.extend(_several_workers_share_redis())
+    problems.extend(_cache_apart_from_channel_layer())
     return problems
 
 
@@ -322,6 +323,49 @@ PER_PROCESS_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 }
+
+
+def redis_database(url: str) -> tuple[str, int, int] | None:
+    """(host, port, database number) of a redis:// URL, or None when it names none."""
+    try:
+        parts = urlsplit(url)
+        number = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
+        return ((parts.hostname or "localhost").lower(), parts.port or 6379, int(number))
+    except ValueError:
+        return None
+
+
+def _redis_databases(urls: Sequence[str]) -> set[tuple[str, int, int]]:
+    return {db for url in urls if url.startswith(("redis://", "rediss://"))
+            if (db := redis_database(url)) is not None}  # fmt: skip
+
+
+def _layer_urls() -> list[str]:
+    hosts = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {}).get("hosts", [])
+    return [host["address"] if isinstance(host, dict) else str(host) for host in hosts]
+
+
+def _cache_urls() -> list[str]:
+    location = settings.CACHES["default"].get("LOCATION", "")
+    return [location] if isinstance(location, str) else list(location)
+
+
+def _cache_apart_from_channel_layer() -> list[CheckMessage]:
+    shared = _redis_databases(_layer_urls()) & _redis_databases(_cache_urls())
+    if not shared:
+        return []
+    host, port, db = sorted(shared)[0]
+    return [
+        Warning(
+            f"REDIS_URL and CHANNEL_LAYERS_URL name the same Redis database "
+            f"({host}:{port}/{db}): clearing the cache (Django's Redis cache does it with "
+            "FLUSHDB) would empty the channel layer's groups too, leaving staff pages and "
+            "calls deaf to each other's events.",
+            hint="Give the cache another database number, e.g. CHANNEL_LAYERS_URL="
+            "redis://host:6379/0 and REDIS_URL=redis://host:6379/1.",
+            id="voiceproject.W011",
+        )
+    ]
 
 
 def _several_workers_share_redis() -> list[CheckMessage]:

@@ -360,3 +360,37 @@ def test_the_beta_pubsub_layer_is_warned_about() -> None:
     pubsub = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
 
     assert "voiceproject.W010" in ids(CHANNEL_LAYERS=pubsub)
+
+
+def layer_on(url: str) -> dict[str, object]:
+    return {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
+                        "CONFIG": {"hosts": [{"address": url, "socket_timeout": 10}]}}}
+
+
+def cache_on(url: str) -> dict[str, object]:
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": url}}
+
+
+@pytest.mark.parametrize("layer, cache", [
+    ("redis://redis.internal:6379", "redis://redis.internal:6379/0"),
+    ("redis://redis.internal:6379/1", "redis://REDIS.internal/1"),
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6379?db=0"),
+])  # fmt: skip
+def test_the_cache_and_the_channel_layer_in_one_redis_database_is_warned_about(
+    layer: str, cache: str
+) -> None:
+    # Django's Redis cache clears itself with FLUSHDB: the channel layer's groups would go too.
+    with override_settings(CHANNEL_LAYERS=layer_on(layer), CACHES=cache_on(cache)):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W011"]
+
+    assert warning.msg.startswith("REDIS_URL and CHANNEL_LAYERS_URL name the same Redis database")
+
+
+@pytest.mark.parametrize("layer, cache", [
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6379/1"),
+    ("redis://one.internal:6379/0", "redis://two.internal:6379/0"),
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6380/0"),
+])  # fmt: skip
+def test_the_cache_and_the_channel_layer_apart_are_fine(layer: str, cache: str) -> None:
+    assert "voiceproject.W011" not in ids(CHANNEL_LAYERS=layer_on(layer), CACHES=cache_on(cache))
