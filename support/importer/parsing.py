@@ -155,6 +155,10 @@ class _Fields:
         if not isinstance(value, str) or not value.strip():
             self.error(name, f"{value!r} is not a non-empty string")
             return None
+        if (surrogate := _lone_surrogate(value)) is not None:
+            self.error(name, f"{value!r:.60} holds a lone surrogate (\\u{ord(surrogate):04x}), "
+                             "not text")  # fmt: skip
+            return None
         if len(value) > max_length:
             self.error(name, f"longer than {max_length} characters")
             return None
@@ -210,6 +214,13 @@ class _Fields:
         if parsed is None:
             self.error(name, f"{value!r} is not an ISO-8601 time")
         return parsed
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text`, or None. JSON's "\\ud800" decodes to one (an
+    exporter that cut a UTF-16 pair in two): no character, which the database cannot store or
+    be asked about."""
+    return next((char for char in text if "\ud800" <= char <= "\udfff"), None)
 
 
 def parse_time(value: object) -> dt.datetime | None:
@@ -500,14 +511,19 @@ def keys_in(raw: object) -> tuple[set[int], set[str], set[str], set[str]]:
     for record in _dicts(raw.get("customers")) + _dicts(raw.get("orders")):
         if isinstance(record.get("user_id"), int) and abs(record["user_id"]) <= INT64_MAX:
             user_ids.add(record["user_id"])
-        if isinstance(record.get("phone"), str):
+        if _key(record.get("phone")):
             phones.add(normalize_phone(record["phone"]) or record["phone"])
-        if isinstance(record.get("order_id"), str):
+        if _key(record.get("order_id")):
             order_ids.add(record["order_id"].strip())
         refund = record.get("refund")
-        if isinstance(refund, dict) and isinstance(refund.get("refund_id"), str):
+        if isinstance(refund, dict) and _key(refund.get("refund_id")):
             refund_ids.add(refund["refund_id"].strip())
     return user_ids, phones, order_ids, refund_ids
+
+
+def _key(value: object) -> bool:
+    """Whether `value` can be looked up (the record is refused otherwise, by index)."""
+    return isinstance(value, str) and _lone_surrogate(value) is None
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:

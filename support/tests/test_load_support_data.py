@@ -473,3 +473,31 @@ def test_the_database_out_of_reach_is_said_in_one_line(
 
     assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
     assert "Topology Description" not in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_text_with_a_lone_surrogate_is_reported_by_index_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    # "\ud800" is valid JSON but no character: an exporter that cut a UTF-16 pair in two. The
+    # database cannot store it (nor be asked about it).
+    refund = {"amount": 1, "percent": 50, "refund_id": "RFD-\udfff", "at": "2026-11-21T09:00:00Z"}
+    data = {
+        "customers": [meena(name="Meena \ud800", phone="+9198450\ud80000301")],
+        "orders": [dosa_order(order_id="ORD-\ud800"),
+                   dosa_order(order_id="ORD-3002", restaurant="Udupi \ud800", status="refunded",
+                              refund=refund)],
+    }  # fmt: skip
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data), encoding="utf-8")  # json.dumps escapes them as \ud800
+
+    with pytest.raises(CommandError) as refused:
+        load(path)
+
+    message = str(refused.value)
+    assert ("customers[0]: name: 'Meena \\ud800' holds a lone surrogate (\\ud800), not "
+            "text") in message
+    assert "orders[0]: order_id: " in message
+    assert "orders[1]: restaurant: 'Udupi \\ud800' holds a lone surrogate (\\ud800)" in message
+    assert "orders[1]: refund: refund_id: 'RFD-\\udfff' holds a lone surrogate (\\udfff)" in message
+    assert documents("customers") == [] and documents("orders") == []
