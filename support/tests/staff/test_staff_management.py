@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -13,6 +16,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 
 from support.tests.staff.conftest import AGENT, LEAD, PASSWORD, client_for
+from voiceproject.embedded_db import free_port
+from voiceproject.tests.live_server import BASE_DIR
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +238,17 @@ def test_createsuperuser_works_with_debug_off_when_configured(
                  "--email", "owner@example.com", skip_checks=False, stdout=io.StringIO())
 
     assert User.objects.get(username="owner").is_superuser
+
+
+def test_add_staff_with_the_database_out_of_reach_says_so_in_one_line() -> None:
+    # A real manage.py against a port nothing listens on (the client gives up after 0.3 s).
+    ran = subprocess.run(
+        [sys.executable, "manage.py", "add_staff", "kiran"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DEBUG": "True", "MONGODB_URI":
+             f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300"},
+    )  # fmt: skip
+
+    assert ran.returncode == 1
+    assert ran.stderr.startswith("CommandError: The database could not be reached (127.0.0.1:")
+    assert "Traceback" not in ran.stderr and len(ran.stderr.splitlines()) == 1
