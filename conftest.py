@@ -235,3 +235,20 @@ def unreachable_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     mongo.forget_clients()
     yield
     mongo.forget_clients()
+
+
+@pytest.fixture
+def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The database out of reach for the management commands (nothing listens where the
+    client looks; it gives up selecting a server after 0.2 s)."""
+    from pymongo import MongoClient
+
+    from support import mongo
+    from voiceproject.embedded_db import free_port
+
+    down: MongoClient[dict[str, Any]] = MongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
+    )
+    monkeypatch.setattr(mongo, "sync_db", lambda: down["voice_support"])
+    yield
+    down.close()

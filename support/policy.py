@@ -34,10 +34,12 @@ class Refusal(StrEnum):
 
 
 class NoTierApplies(ValueError):
-    """The tiers staff configured leave this lifetime spend without a percentage.
+    """The tiers staff configured leave this lifetime spend without one percentage.
 
     The default tiers start at ₹0, so this only happens after an edit removed the lowest
-    tier; it is a configuration problem, not a decision the customer should hear as "no".
+    tier, or with tiers the admin refuses (two starting at one spend, a percentage outside
+    0-100) written to the database around it; it is a configuration problem, not a decision
+    the customer should hear as "no".
     """
 
 
@@ -136,7 +138,8 @@ def decide_refund(
 ) -> Decision:
     """The refund this order gets, or why it gets none.
 
-    Raises NoTierApplies when the configured tiers give no percentage for `spend`.
+    Raises NoTierApplies when the configured tiers give `spend` no one percentage from 0 to
+    100 (none applies, or several start at the spend that applies).
     """
     reason = refusal(order, now)
     if reason is not None:
@@ -144,6 +147,12 @@ def decide_refund(
     tier = tier_for(spend, tiers)
     if tier is None:
         raise NoTierApplies(f"no refund tier applies to a lifetime spend of {spend} paise")
+    rivals = sorted(t.name for t in tiers if t.min_lifetime_spend == tier.min_lifetime_spend)
+    if len(rivals) > 1:
+        raise NoTierApplies(f"tiers {', '.join(rivals)} all start at {tier.min_lifetime_spend} "
+                            "paise")  # fmt: skip
+    if not 0 <= tier.percent <= 100:
+        raise NoTierApplies(f"tier {tier.name} refunds {tier.percent}%")
     return Eligible(
         amount=percent_of(order.amount, tier.percent), percent=tier.percent, tier=tier.name
     )

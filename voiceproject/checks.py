@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -280,8 +280,41 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="voiceproject.E007",
                 )
             )
+    problems.extend(_limits_that_stop_the_service())
     problems.extend(_several_workers_share_redis())
+    problems.extend(_cache_apart_from_channel_layer())
     return problems
+
+
+# Numbers that would stop the service doing its job at 0 or below (the first) or below 0 (the
+# second), each with what would happen.
+MUST_BE_POSITIVE = {
+    "VOICE_MAX_CALL_S": "every call would end as it starts",
+    "VOICE_IDLE_PROMPT_S": "every caller would be asked at once whether they are still there",
+    "VOICE_STALL_S": "the model would be nudged, and its session resumed, at every pause",
+    "VOICE_SESSION_TOKEN_TTL": "every session token would be expired when it is minted",
+    "VOICE_MAX_CALLS_PER_CUSTOMER": "every call would be refused",
+    "CALL_SUMMARY_TIMEOUT_S": "every summary would time out",
+    "COST_PER_USD": "every call would cost nothing, or less",
+}
+MUST_NOT_BE_NEGATIVE = {
+    "RECORDING_RETENTION_DAYS": "delete_old_recordings would fail every time it runs",
+}
+
+
+def _limits_that_stop_the_service() -> list[CheckMessage]:
+    low = [(name, why, "more than 0") for name, why in MUST_BE_POSITIVE.items()
+           if getattr(settings, name) <= 0]
+    low += [(name, why, "0 or more") for name, why in MUST_NOT_BE_NEGATIVE.items()
+            if getattr(settings, name) < 0]
+    return [
+        Error(
+            f"{name} is {getattr(settings, name)}: {why}.",
+            hint=f"Set it to {lowest}, or unset it for its default (README: Configuration).",
+            id="voiceproject.E016",
+        )
+        for name, why, lowest in low
+    ]
 
 
 # Backends that live inside one process: several workers each get their own.
@@ -290,6 +323,49 @@ PER_PROCESS_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
 }
+
+
+def redis_database(url: str) -> tuple[str, int, int] | None:
+    """(host, port, database number) of a redis:// URL, or None when it names none."""
+    try:
+        parts = urlsplit(url)
+        number = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
+        return ((parts.hostname or "localhost").lower(), parts.port or 6379, int(number))
+    except ValueError:
+        return None
+
+
+def _redis_databases(urls: Sequence[str]) -> set[tuple[str, int, int]]:
+    return {db for url in urls if url.startswith(("redis://", "rediss://"))
+            if (db := redis_database(url)) is not None}  # fmt: skip
+
+
+def _layer_urls() -> list[str]:
+    hosts = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {}).get("hosts", [])
+    return [host["address"] if isinstance(host, dict) else str(host) for host in hosts]
+
+
+def _cache_urls() -> list[str]:
+    location = settings.CACHES["default"].get("LOCATION", "")
+    return [location] if isinstance(location, str) else list(location)
+
+
+def _cache_apart_from_channel_layer() -> list[CheckMessage]:
+    shared = _redis_databases(_layer_urls()) & _redis_databases(_cache_urls())
+    if not shared:
+        return []
+    host, port, db = sorted(shared)[0]
+    return [
+        Warning(
+            f"REDIS_URL and CHANNEL_LAYERS_URL name the same Redis database "
+            f"({host}:{port}/{db}): clearing the cache (Django's Redis cache does it with "
+            "FLUSHDB) would empty the channel layer's groups too, leaving staff pages and "
+            "calls deaf to each other's events.",
+            hint="Give the cache another database number, e.g. CHANNEL_LAYERS_URL="
+            "redis://host:6379/0 and REDIS_URL=redis://host:6379/1.",
+            id="voiceproject.W011",
+        )
+    ]
 
 
 def _several_workers_share_redis() -> list[CheckMessage]:

@@ -8,6 +8,7 @@ which run before the server starts serving.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zoneinfo
 from pathlib import Path
@@ -54,8 +55,15 @@ def env_int(name: str, default: int) -> int:
     return int(_env_parsed(name, default, int, f"a whole number (default {default})"))
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # float() reads "inf" and "nan"; no setting here is either
+        raise ValueError(text)
+    return value
+
+
 def env_float(name: str, default: float) -> float:
-    return float(_env_parsed(name, default, float, f"a number (default {default:g})"))
+    return float(_env_parsed(name, default, _finite, f"a number (default {default:g})"))
 
 
 TRUE_WORDS = {"true", "on", "ok", "y", "yes", "1"}

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pymongo import MongoClient
-
-from support import mongo
-from voiceproject.embedded_db import free_port
 
 SAMPLE_RATE = 16_000
 
@@ -45,15 +39,3 @@ def spoken(folder: Path, text: str, *, before_s: float = 0.0, after_s: float = 0
 def sentence(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """About 2 s of a customer's words, 16 kHz PCM16, no silence around them."""
     return spoken(tmp_path_factory.mktemp("speech"), "Hello, my order has not arrived yet.")
-
-
-@pytest.fixture
-def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The database out of reach for the management commands (nothing listens where the
-    client looks; it gives up selecting a server after 0.2 s)."""
-    down: MongoClient[dict[str, Any]] = MongoClient(
-        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
-    )
-    monkeypatch.setattr(mongo, "sync_db", lambda: down["voice_support"])
-    yield
-    down.close()

@@ -295,8 +295,24 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
 
     assert store.find_recordings("CALL-ENDED") == []
     assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
-    with pytest.raises(CommandError, match="--days must be 0 or more"):
-        call_command("delete_old_recordings", days=-1)
+
+
+@pytest.mark.parametrize("days, setting, error", [
+    (-1, 30, "--days must be from 0 to 36500, not -1."),
+    (10**11, 30, "--days must be from 0 to 36500, not 100000000000."),
+    (None, -5, "RECORDING_RETENTION_DAYS must be from 0 to 36500, not -5."),
+])  # fmt: skip
+def test_retention_out_of_range_is_refused_naming_where_it_came_from(
+    days: int | None, setting: int, error: str, transactional_db: Any, settings: Any
+) -> None:
+    settings.RECORDING_RETENTION_DAYS = setting
+    kept = write("CALL-OLD")
+
+    with pytest.raises(CommandError) as refused:
+        call_command("delete_old_recordings", days=days)
+
+    assert str(refused.value) == error
+    assert [f["_id"] for f in store.find_recordings("CALL-OLD")] == [kept.file_id]
 
 
 def test_retention_run_twice_at_once_deletes_each_recording_once_without_an_error(

@@ -120,20 +120,26 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
     add_call("CALL-HAS", summary={"text": "An old account.", "source": "tool_results"})
     add_call("CALL-MODEL", summary={"text": "What the model wrote.", "source": "model"})
 
-    out = run("CALL-HAS", "CALL-MODEL", "CALL-NOPE")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^Not found or not ended: CALL-NOPE\.$"):
+        # A name mistyped is a failure a script running the command must see (exit 1).
+        call_command("summarize_calls", "CALL-HAS", "CALL-MODEL", "CALL-NOPE", stdout=out)
 
     assert summary_of("CALL-HAS")["text"] == "Information given: looked up the customer's orders."
     # Without a model (none here) the one-line account never replaces what a model wrote.
     assert summary_of("CALL-MODEL")["text"] == "What the model wrote."
-    assert "CALL-MODEL: What the model wrote. (kept: no summary model is configured)" in out
-    assert "Summarised 2 call(s). Not found or not ended: CALL-NOPE." in out
+    said = out.getvalue()
+    assert "CALL-MODEL: What the model wrote. (kept: no summary model is configured)" in said
+    assert "Summarised 2 call(s)." in said
 
 
 @pytest.mark.parametrize("args, error", [
     ((), "Name the calls to summarise, or use --missing."),
     (("CALL-X", "--days", "3"), "--days goes with --missing."),
+    (("--missing", "--days", "-5"), "--days must be from 0 to 36500, not -5."),
+    (("--missing", "--days", "99999999999"), "--days must be from 0 to 36500, not 99999999999."),
 ])  # fmt: skip
-def test_a_command_without_calls_to_summarise_is_refused(
+def test_arguments_it_cannot_act_on_are_refused(
     args: tuple[str, ...], error: str, transactional_db: Any
 ) -> None:
     with pytest.raises(CommandError, match=error):

@@ -6,8 +6,8 @@
 amount of rupees`), so that nothing is written unless the whole file is good.
 
 File format: `{"customers": [...], "orders": [...]}`, times ISO-8601 (a time without an
-offset is taken as UTC, as every stored time is), money in rupees as a number or a string
-(`449.5`, `"449.50"`), stored as integer paise.
+offset is taken as UTC, as every stored time is; none after the time of loading), money in
+rupees as a number or a string (`449.5`, `"449.50"`), stored as integer paise.
 """
 
 from __future__ import annotations
@@ -155,6 +155,10 @@ class _Fields:
         if not isinstance(value, str) or not value.strip():
             self.error(name, f"{value!r} is not a non-empty string")
             return None
+        if (surrogate := _lone_surrogate(value)) is not None:
+            self.error(name, f"{value!r:.60} holds a lone surrogate (\\u{ord(surrogate):04x}), "
+                             "not text")  # fmt: skip
+            return None
         if len(value) > max_length:
             self.error(name, f"longer than {max_length} characters")
             return None
@@ -212,6 +216,13 @@ class _Fields:
         return parsed
 
 
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text`, or None. JSON's "\\ud800" decodes to one (an
+    exporter that cut a UTF-16 pair in two): no character, which the database cannot store or
+    be asked about."""
+    return next((char for char in text if "\ud800" <= char <= "\udfff"), None)
+
+
 def parse_time(value: object) -> dt.datetime | None:
     """An ISO-8601 string as an aware UTC datetime (no offset means UTC); None if it is not one."""
     if not isinstance(value, str):
@@ -222,7 +233,10 @@ def parse_time(value: object) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00: past the last time there is, in UTC
+        return None
 
 
 def normalize_phone(value: str) -> str | None:
@@ -434,8 +448,30 @@ def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
                       "in the database")
 
 
-def parse_support_data(raw: object, existing: Existing | None = None) -> SupportData:
-    """Validate a decoded file as a whole; raise InvalidSupportData naming every problem."""
+def _check_not_after(now: dt.datetime, customers: Iterable[tuple[int, CustomerRecord]],
+                     orders: Iterable[tuple[int, OrderRecord]], errors: list[str]) -> None:
+    """A file records what happened: a time after `now` is a mistake, most often a local time
+    without its offset (read as UTC). A delivery "in the future" would hold the refund window
+    open until two hours after it."""
+    times = [(f"customers[{index}]: created_at", customer.created_at)
+             for index, customer in customers]  # fmt: skip
+    for index, order in orders:
+        times += [(f"orders[{index}]: placed_at", order.placed_at),
+                  (f"orders[{index}]: delivered_at", order.delivered_at),
+                  (f"orders[{index}]: refund: at", order.refund.at if order.refund else None)]
+    for path, time in times:
+        if time is not None and time > now:
+            errors.append(f"{path}: {time:%Y-%m-%d %H:%M:%S} UTC is after the time of loading "
+                          f"({now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC); a time without "
+                          "an offset is read as UTC")
+
+
+def parse_support_data(raw: object, existing: Existing | None = None, *,
+                       now: dt.datetime | None = None) -> SupportData:
+    """Validate a decoded file as a whole; raise InvalidSupportData naming every problem.
+
+    With `now` (the time of loading), times after it are refused too.
+    """
     existing = existing or Existing()
     errors: list[str] = []
     if not isinstance(raw, dict):
@@ -456,6 +492,8 @@ def parse_support_data(raw: object, existing: Existing | None = None) -> Support
     _check_customer_keys(customers, existing, errors)
     user_ids = {c.user_id for _, c in customers} | set(existing.phones_by_user)
     _check_order_keys(orders, user_ids, existing, errors)
+    if now is not None:
+        _check_not_after(now, customers, orders, errors)
     if errors:
         raise InvalidSupportData(errors)
     return SupportData(tuple(c for _, c in customers), tuple(o for _, o in orders))
@@ -473,14 +511,19 @@ def keys_in(raw: object) -> tuple[set[int], set[str], set[str], set[str]]:
     for record in _dicts(raw.get("customers")) + _dicts(raw.get("orders")):
         if isinstance(record.get("user_id"), int) and abs(record["user_id"]) <= INT64_MAX:
             user_ids.add(record["user_id"])
-        if isinstance(record.get("phone"), str):
+        if _key(record.get("phone")):
             phones.add(normalize_phone(record["phone"]) or record["phone"])
-        if isinstance(record.get("order_id"), str):
+        if _key(record.get("order_id")):
             order_ids.add(record["order_id"].strip())
         refund = record.get("refund")
-        if isinstance(refund, dict) and isinstance(refund.get("refund_id"), str):
+        if isinstance(refund, dict) and _key(refund.get("refund_id")):
             refund_ids.add(refund["refund_id"].strip())
     return user_ids, phones, order_ids, refund_ids
+
+
+def _key(value: object) -> bool:
+    """Whether `value` can be looked up (the record is refused otherwise, by index)."""
+    return isinstance(value, str) and _lone_surrogate(value) is None
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:

@@ -407,3 +407,97 @@ def test_a_large_file_reads_the_database_a_batch_of_keys_at_a_time(
         load(write(tmp_path, {"orders": moved}, "moved.json"))
     with pytest.raises(CommandError, match=r"customers\[4\]: phone: \+919845000305 belongs"):
         load(write(tmp_path, {"customers": clash}, "clash.json"))
+
+
+# --- times the file cannot mean ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("time", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:30"])
+def test_a_time_that_is_no_utc_time_is_reported_by_index(time: str) -> None:
+    # Valid ISO-8601, but past the last (or before the first) time there is, once in UTC.
+    assert problems({"customers": [meena(created_at=time)]}) == [
+        f"customers[0]: created_at: {time!r} is not an ISO-8601 time"
+    ]
+
+
+LOAD_TIME = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
+
+
+def test_a_time_after_the_load_is_refused_with_what_it_was_read_as() -> None:
+    # An export in local time without an offset: 10:30 in Bengaluru read as 10:30 UTC, hours
+    # ahead, would keep the 2-hour refund window open until long after the delivery.
+    data = {
+        "customers": [meena(created_at="2026-12-05T10:30:00")],
+        "orders": [dosa_order(placed_at="2026-12-05T10:00:00", delivered_at="2026-12-05T10:30:00")],
+    }
+
+    with pytest.raises(InvalidSupportData) as invalid:
+        parse_support_data(data, now=LOAD_TIME)
+
+    read_as = ("is after the time of loading (2026-12-05 06:00:00 UTC); a time without an "
+               "offset is read as UTC")
+    assert invalid.value.errors == [
+        f"customers[0]: created_at: 2026-12-05 10:30:00 UTC {read_as}",
+        f"orders[0]: placed_at: 2026-12-05 10:00:00 UTC {read_as}",
+        f"orders[0]: delivered_at: 2026-12-05 10:30:00 UTC {read_as}",
+    ]
+    assert parse_support_data(data, now=LOAD_TIME + dt.timedelta(hours=5)).orders
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_delivery_in_the_future_and_loads_nothing(tmp_path: Path) -> None:
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    path = write(tmp_path, {"customers": [meena()], "orders": [dosa_order(delivered_at=later)]})
+
+    with pytest.raises(CommandError, match=r"orders\[0\]: delivered_at: .* is after the time "
+                                           "of loading"):  # fmt: skip
+        load(path)
+    assert documents("customers") == [] and documents("orders") == []
+
+
+def test_json_nested_too_deep_to_read_is_a_command_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    with pytest.raises(CommandError, match="is not valid JSON: nested too deeply"):
+        load(path)
+
+
+def test_the_database_out_of_reach_is_said_in_one_line(
+    tmp_path: Path, database_down: None
+) -> None:
+    path = write(tmp_path, {"customers": [meena()]})
+
+    with pytest.raises(CommandError) as refused:
+        load(path)
+
+    assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
+    assert "Topology Description" not in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_text_with_a_lone_surrogate_is_reported_by_index_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    # "\ud800" is valid JSON but no character: an exporter that cut a UTF-16 pair in two. The
+    # database cannot store it (nor be asked about it).
+    refund = {"amount": 1, "percent": 50, "refund_id": "RFD-\udfff", "at": "2026-11-21T09:00:00Z"}
+    data = {
+        "customers": [meena(name="Meena \ud800", phone="+9198450\ud80000301")],
+        "orders": [dosa_order(order_id="ORD-\ud800"),
+                   dosa_order(order_id="ORD-3002", restaurant="Udupi \ud800", status="refunded",
+                              refund=refund)],
+    }  # fmt: skip
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data), encoding="utf-8")  # json.dumps escapes them as \ud800
+
+    with pytest.raises(CommandError) as refused:
+        load(path)
+
+    message = str(refused.value)
+    assert ("customers[0]: name: 'Meena \\ud800' holds a lone surrogate (\\ud800), not "
+            "text") in message
+    assert "orders[0]: order_id: " in message
+    assert "orders[1]: restaurant: 'Udupi \\ud800' holds a lone surrogate (\\ud800)" in message
+    assert "orders[1]: refund: refund_id: 'RFD-\\udfff' holds a lone surrogate (\\udfff)" in message
+    assert documents("customers") == [] and documents("orders") == []

@@ -170,6 +170,22 @@ def test_with_no_tier_for_the_spend_the_policy_refuses_to_guess() -> None:
         decide_refund(delivered(timedelta(minutes=30)), 199_999, tiers, NOW)
 
 
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        # Two leads each adding a tier at ₹2,000 at the same moment: the admin checked each
+        # against the tiers as they were, so both were saved.
+        [Tier("Bronze", 0, 30), Tier("Silver", 200_000, 50), Tier("Sterling", 200_000, 60)],
+        # Written to the database some other way than the admin, which refuses them.
+        [Tier("Bronze", 0, 30), Tier("Silver", 200_000, 150)],
+        [Tier("Bronze", 0, 30), Tier("Silver", 200_000, -10)],
+    ],
+)
+def test_tiers_that_give_no_one_percentage_are_not_guessed_at(tiers: list[Tier]) -> None:
+    with pytest.raises(NoTierApplies):
+        decide_refund(delivered(timedelta(minutes=30)), SILVER_SPEND, tiers, NOW)
+
+
 def test_a_refused_order_needs_neither_tiers_nor_spend() -> None:
     order = delivered(timedelta(hours=5))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from support import mongo
@@ -311,3 +311,34 @@ def test_the_ids_are_the_same_whenever_it_runs(later: dt.timedelta) -> None:
         }
 
     assert ids(again) == ids(first)
+
+
+def test_the_database_out_of_reach_is_said_in_one_line(database_down: None) -> None:
+    with pytest.raises(CommandError) as refused:
+        seed()
+
+    assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
+    assert "Topology Description" not in str(refused.value)
+
+
+def test_a_phone_or_order_id_of_someone_else_is_refused_before_anything_is_written() -> None:
+    # Real data loaded first: a customer with a demo customer's phone, an order with a demo
+    # order's id. Seeding used to write four customers, then stop on the phone (E11000), and
+    # would have tied the demo's calls and refunds to that customer's ORD-1001.
+    demo = build_demo_data(dt.datetime.now(dt.UTC)).support
+    fifth = next(c for c in demo.customers if c.user_id == 5)
+    db = mongo.sync_db()
+    db.customers.insert_one({"user_id": 999, "name": "Someone Else", "phone": fifth.phone})
+    db.orders.insert_one({"order_id": "ORD-1001", "user_id": 999, "status": "placed"})
+
+    with pytest.raises(CommandError) as refused:
+        seed()
+
+    assert str(refused.value) == (
+        "could not seed the demo data, nothing was written: the phone "
+        f"{fifth.phone} of demo customer 5 is customer 999's; order ORD-1001 is customer "
+        "999's. Seed an empty database, or load your own data with load_support_data."
+    )
+    assert [c["user_id"] for c in docs("customers")] == [999]
+    assert [o["order_id"] for o in docs("orders")] == ["ORD-1001"]
+    assert docs("calls") == [] and docs("refunds") == []

@@ -110,6 +110,29 @@ def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
     assert "voiceproject.E007" in ids(**{name: 0})
 
 
+@pytest.mark.parametrize("name, value, consequence", [
+    ("VOICE_MAX_CALL_S", 0, "every call would end as it starts"),
+    ("VOICE_IDLE_PROMPT_S", 0, "every caller would be asked at once"),
+    ("VOICE_STALL_S", -1, "the model would be nudged"),
+    ("VOICE_SESSION_TOKEN_TTL", 0, "every session token would be expired"),
+    ("VOICE_MAX_CALLS_PER_CUSTOMER", 0, "every call would be refused"),
+    ("CALL_SUMMARY_TIMEOUT_S", 0, "every summary would time out"),
+    ("COST_PER_USD", 0, "every call would cost nothing"),
+    ("RECORDING_RETENTION_DAYS", -1, "delete_old_recordings would fail"),
+])  # fmt: skip
+def test_a_limit_that_would_stop_the_service_working_is_an_error(
+    name: str, value: int, consequence: str
+) -> None:
+    with override_settings(**{name: value}):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E016"]
+
+    assert error.msg.startswith(f"{name} is {value}: {consequence}")
+
+
+def test_recordings_may_be_kept_for_no_days() -> None:
+    assert "voiceproject.E016" not in ids(RECORDING_RETENTION_DAYS=0)
+
+
 @pytest.mark.parametrize(
     "uri",
     [
@@ -178,6 +201,9 @@ def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
         ("TRUSTED_PROXY_COUNT", "abc", "a whole number"),
         ("SECURE_HSTS_SECONDS", "a year", "a whole number"),
         ("VOICE_DRAIN_S", "25s", "a number"),
+        # float() reads these, but no limit or rate is infinite (int(inf) fails mid-call).
+        ("VOICE_MAX_CALL_S", "inf", "a number"),
+        ("COST_PER_USD", "nan", "a number"),
         ("RECORD_CALLS", "sometimes", "True or False"),
         ("LIVE_PRICES", "{bad", "JSON"),
         ("SUPPORT_TIME_ZONE", "Mars/Olympus", "a time zone name such as Asia/Kolkata"),
@@ -334,3 +360,37 @@ def test_the_beta_pubsub_layer_is_warned_about() -> None:
     pubsub = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
 
     assert "voiceproject.W010" in ids(CHANNEL_LAYERS=pubsub)
+
+
+def layer_on(url: str) -> dict[str, object]:
+    return {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
+                        "CONFIG": {"hosts": [{"address": url, "socket_timeout": 10}]}}}
+
+
+def cache_on(url: str) -> dict[str, object]:
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": url}}
+
+
+@pytest.mark.parametrize("layer, cache", [
+    ("redis://redis.internal:6379", "redis://redis.internal:6379/0"),
+    ("redis://redis.internal:6379/1", "redis://REDIS.internal/1"),
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6379?db=0"),
+])  # fmt: skip
+def test_the_cache_and_the_channel_layer_in_one_redis_database_is_warned_about(
+    layer: str, cache: str
+) -> None:
+    # Django's Redis cache clears itself with FLUSHDB: the channel layer's groups would go too.
+    with override_settings(CHANNEL_LAYERS=layer_on(layer), CACHES=cache_on(cache)):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W011"]
+
+    assert warning.msg.startswith("REDIS_URL and CHANNEL_LAYERS_URL name the same Redis database")
+
+
+@pytest.mark.parametrize("layer, cache", [
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6379/1"),
+    ("redis://one.internal:6379/0", "redis://two.internal:6379/0"),
+    ("redis://redis.internal:6379/0", "redis://redis.internal:6380/0"),
+])  # fmt: skip
+def test_the_cache_and_the_channel_layer_apart_are_fine(layer: str, cache: str) -> None:
+    assert "voiceproject.W011" not in ids(CHANNEL_LAYERS=layer_on(layer), CACHES=cache_on(cache))

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pymongo.errors import PyMongoError
 
 from postcall import store
+from postcall.management import days_before_now
 from support import mongo
 
 
@@ -24,10 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = options["days"] if options["days"] is not None else settings.RECORDING_RETENTION_DAYS
-        if days < 0:
-            raise CommandError(f"--days must be 0 or more, not {days}.")
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        if options["days"] is None:
+            cutoff = days_before_now(settings.RECORDING_RETENTION_DAYS, "RECORDING_RETENTION_DAYS")
+        else:
+            cutoff = days_before_now(options["days"], "--days")
         try:
             deleted = store.delete_older_than(cutoff)
         except PyMongoError as error:

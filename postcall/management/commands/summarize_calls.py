@@ -14,7 +14,6 @@ so a large backlog takes a while but never floods the model.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pymongo.errors import PyMongoError
 
 from postcall import summary
+from postcall.management import days_before_now
 from support import mongo
 
 
@@ -52,8 +52,9 @@ class Command(BaseCommand):
             written, absent = asyncio.run(summarise_all(ids, self.stdout.write))
         except PyMongoError as error:
             raise CommandError(mongo.failure_line(error)) from error
-        self.stdout.write(f"Summarised {written} call(s)."
-                          + (f" Not found or not ended: {', '.join(absent)}." if absent else ""))
+        self.stdout.write(f"Summarised {written} call(s).")
+        if absent:
+            raise CommandError(f"Not found or not ended: {', '.join(absent)}.")
 
 
 def missing(days: int | None) -> list[str]:
@@ -66,7 +67,7 @@ def missing(days: int | None) -> list[str]:
     else:
         match["summary"] = {"$exists": False}
     if days is not None:
-        match["started_at"] = {"$gte": dt.datetime.now(dt.UTC) - dt.timedelta(days=days)}
+        match["started_at"] = {"$gte": days_before_now(days, "--days")}
     calls = mongo.sync_db().calls.find(match, {"_id": 0, "call_id": 1}).sort("started_at", 1)
     return [str(doc["call_id"]) for doc in calls]
 

@@ -10,7 +10,10 @@ from django.contrib.auth.models import Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from pymongo.errors import PyMongoError
 
+from support import mongo
 from support.staff.team import AGENT_GROUP, LEAD_GROUP
 
 
@@ -38,8 +41,17 @@ class Command(BaseCommand):
         parser.add_argument("--password-stdin", action="store_true",
                             help="read the password from standard input instead of generating one")
 
-    def handle(self, *args: Any, username: str, lead: bool, email: str, first_name: str,
-               last_name: str, password_stdin: bool, **options: Any) -> None:  # fmt: skip
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._add(**options)
+        except DatabaseError as error:
+            # Django's error carries no text; pymongo's, its cause, says what happened.
+            cause = error.__cause__
+            raise CommandError(mongo.failure_line(cause) if isinstance(cause, PyMongoError)
+                               else f"The database refused the operation: {error}") from None
+
+    def _add(self, *, username: str, lead: bool, email: str, first_name: str, last_name: str,
+             password_stdin: bool, **options: Any) -> None:  # fmt: skip
         role = LEAD_GROUP if lead else AGENT_GROUP
         group = Group.objects.filter(name=role).first()
         if group is None:
@@ -51,6 +63,13 @@ class Command(BaseCommand):
             )
         user = User(username=username, email=email, first_name=first_name, last_name=last_name,
                     is_staff=True)  # fmt: skip
+        try:
+            # As the admin's add page would: a blank or malformed username cannot log in.
+            user.full_clean(exclude=["password"], validate_unique=False)
+        except ValidationError as error:
+            problems = "; ".join(f"{field}: {' '.join(messages)}"
+                                 for field, messages in error.message_dict.items())  # fmt: skip
+            raise CommandError(f"Cannot add {username!r}: {problems}") from None
         password = self._password(user, password_stdin)
         user.set_password(password)
         user.save()

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from pymongo.errors import BulkWriteError
+from django.utils import timezone
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from support import mongo
 from support.importer import (
@@ -23,10 +24,10 @@ class Command(BaseCommand):
     help = (
         'Load {"customers": [...], "orders": [...]} from a JSON file, upserting customers by '
         "user_id and orders by order_id (an order may carry its refund, which also gets its "
-        "refunds record). Times are ISO-8601 (no offset means UTC); money is rupees, as a "
-        'number or a string ("449.50"). The whole file is checked first: any bad record is '
-        "reported by its index and nothing is loaded. Loading the same file again adds "
-        "nothing. See support/fixtures/example_support_data.json."
+        "refunds record). Times are ISO-8601 (no offset means UTC), none after now; money "
+        'is rupees, as a number or a string ("449.50"). The whole file is checked first: any '
+        "bad record is reported by its index and nothing is loaded. Loading the same file "
+        "again adds nothing. See support/fixtures/example_support_data.json."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,9 +35,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, file: Path, **options: Any) -> None:
         raw = _read_json(file)
-        db = mongo.sync_db()
         try:
-            data = parse_support_data(raw, read_existing(db, raw))
+            db = mongo.sync_db()
+            data = parse_support_data(raw, read_existing(db, raw), now=timezone.now())
+        except PyMongoError as error:
+            raise CommandError(mongo.failure_line(error)) from None
         except InvalidSupportData as invalid:
             problems = "\n  ".join(invalid.errors)
             raise CommandError(
@@ -50,6 +53,9 @@ class Command(BaseCommand):
             # write is an idempotent upsert, so loading the file again completes it.
             first = (error.details.get("writeErrors") or [{}])[0].get("errmsg", error)
             raise CommandError(f"{file}: the database refused a record: {first}") from None
+        except PyMongoError as error:
+            # Every write is an idempotent upsert: loading the file again completes it.
+            raise CommandError(mongo.failure_line(error)) from None
         self.stdout.write(
             f"Loaded {file}: customers {result.customers}; orders {result.orders}; "
             f"refunds {result.refunds}."
@@ -67,3 +73,5 @@ def _read_json(file: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise CommandError(f"{file} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise CommandError(f"{file} is not valid JSON: nested too deeply to read") from None

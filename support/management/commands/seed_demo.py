@@ -12,13 +12,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from postcall.cost import UnknownModel
 from postcall.finish import cost_now
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
-from support.importer import OrderRecord, order_document, write_support_data
+from support.importer import OrderRecord, SupportData, order_document, write_support_data
 from support.name_keys import fill_name_keys
 
 Document = dict[str, Any]
@@ -64,8 +64,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, refresh_recent: bool = False, **options: Any) -> None:
         now = timezone.now()
         demo = build_demo_data(now)
-        db = mongo.sync_db()
         try:
+            db = mongo.sync_db()
+            clashes = _clashes(db, demo.support)
+            if clashes:
+                more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+                raise CommandError(
+                    "could not seed the demo data, nothing was written: "
+                    + "; ".join(clashes[:5]) + more + ". Seed an empty database, or load your "
+                    "own data with load_support_data."
+                )
             written = write_support_data(db, demo.support, only_new=True, now=now)
             fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
@@ -76,6 +84,8 @@ class Command(BaseCommand):
         except BulkWriteError as error:
             # A clash with data loaded otherwise (e.g. a phone number already taken).
             raise CommandError(f"could not seed the demo data: {_first_error(error)}") from None
+        except PyMongoError as error:
+            raise CommandError(mongo.failure_line(error)) from None
         staff_created = _ensure_staff_user()
         added = [
             (written.customers.added, "customers"), (written.orders.added, "orders"),
@@ -115,6 +125,26 @@ class Command(BaseCommand):
                 f"Staff login: {STAFF_USERNAME} / (its password was changed after seeding; "
                 f"reset it with `manage.py changepassword {STAFF_USERNAME}`)"
             )
+
+
+def _clashes(db: Database[Document], support: SupportData) -> list[str]:
+    """What other data holds of the demo's: the phone of a demo customer not loaded yet that
+    is another customer's (the write would stop half-way on the unique phone), or a demo order
+    id that is another customer's (the demo's calls and refunds would name that order)."""
+    user_ids = [customer.user_id for customer in support.customers]
+    loaded = {doc["user_id"] for doc in mongo.find_in(db.customers, "user_id", user_ids,
+                                                      {"user_id": 1})}  # fmt: skip
+    demo_phone = {c.phone: c.user_id for c in support.customers if c.user_id not in loaded}
+    demo_order = {order.order_id: order.user_id for order in support.orders}
+    fields = {"user_id": 1, "phone": 1, "order_id": 1}
+    phones = mongo.find_in(db.customers, "phone", demo_phone, fields)
+    orders = mongo.find_in(db.orders, "order_id", demo_order, fields)
+    return [
+        *(f"the phone {doc['phone']} of demo customer {demo_phone[doc['phone']]} is customer "
+          f"{doc['user_id']}'s" for doc in phones if doc["user_id"] != demo_phone[doc["phone"]]),
+        *(f"order {doc['order_id']} is customer {doc['user_id']}'s"
+          for doc in orders if doc["user_id"] != demo_order[doc["order_id"]]),
+    ]  # fmt: skip
 
 
 def _first_error(error: BulkWriteError) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from support.models import Complaint, Customer, Escalation, Order
+from support.models import Complaint, Customer, Escalation, Order, OrderRefund, Refund
 from support.tests.conftest import make_order
 from support.tests.staff.conftest import make_complaint, make_ticket
 
@@ -319,3 +322,46 @@ def test_a_refund_page_shows_rupees_and_the_customer(agent: Client, asha: Custom
 
     assert "₹268.50" in body and "Asha Verma" in body
     assert "26850" not in body
+
+
+def _link(body: str, to: str) -> str:
+    """The href of the page's link to `to` (a change list path), unescaped."""
+    found = re.search(rf'href="({re.escape(to)}\?[^"]*)"', body)
+    assert found is not None, f"no link to {to}"
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize("order_id", ["SW/2026/000123", "5012345678", "A&B #7"])
+def test_any_order_id_the_importer_accepts_is_found_and_linked(
+    order_id: str, agent: Client, asha: Customer
+) -> None:
+    # Order ids are whatever the business's data holds (support/order_ids.py), not only ORD-1001.
+    make_order(asha, order_id, status="refunded", amount=10_000, placed_hours_ago=3,
+               delivered_hours_ago=2,
+               refund=OrderRefund(amount=5_000, percent=50, refund_id="RFD-BBBBBB",
+                                  at=datetime.now(UTC)))  # fmt: skip
+    refund = Refund.objects.create(refund_id="RFD-BBBBBB", order_id=order_id, customer=asha,
+                                   amount=5_000, percent=50, tier="Silver")  # fmt: skip
+    order = Order.objects.get(order_id=order_id)
+
+    searched = agent.get("/admin/support/order/", {"q": order_id})
+    refund_page = agent.get(f"/admin/support/refund/{refund.pk}/change/").content.decode()
+    order_page = agent.get(f"/admin/support/order/{order.pk}/change/").content.decode()
+
+    assert [o.order_id for o in rows(searched)] == [order_id]
+    to_order = agent.get(_link(refund_page, "/admin/support/order/"))
+    assert [o.order_id for o in rows(to_order)] == [order_id]
+    to_refund = agent.get(_link(order_page, "/admin/support/refund/"))
+    assert [r.refund_id for r in rows(to_refund)] == ["RFD-BBBBBB"]
+
+
+@pytest.mark.parametrize("path", ["order", "complaint", "escalation", "call", "refund"])
+def test_a_customer_number_too_big_to_store_is_a_bad_lookup_not_a_server_error(
+    path: str, agent: Client, asha: Customer
+) -> None:
+    # The orders link of a customer's page is ?customer_id=101; edited by hand, it may be
+    # anything. The admin answers a lookup it cannot run by sending back to the list with ?e=1.
+    response = agent.get(f"/admin/support/{path}/", {"customer_id": str(10**22)})
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,6 +16,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 
 from support.tests.staff.conftest import AGENT, LEAD, PASSWORD, client_for
+from voiceproject.embedded_db import free_port
+from voiceproject.tests.live_server import BASE_DIR
 
 pytestmark = pytest.mark.django_db
 
@@ -203,6 +209,23 @@ def test_add_staff_refuses_an_existing_username(meera: User) -> None:
         call_command("add_staff", "meera")
 
 
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["", "--lead"], "username: This field cannot be blank."),
+        (["asha verma"], "username: Enter a valid username."),
+        (["a" * 151], "username: Ensure this value has at most 150 characters"),
+        (["asha", "--email", "asha at example"], "email: Enter a valid email address."),
+    ],
+)
+def test_add_staff_refuses_a_username_or_email_nobody_could_log_in_with(
+    args: list[str], error: str, staff_groups: dict[str, Group]
+) -> None:
+    with pytest.raises(CommandError, match=re.escape(error)):
+        call_command("add_staff", *args, stdout=io.StringIO())
+    assert not User.objects.exists()
+
+
 def test_createsuperuser_works_with_debug_off_when_configured(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,3 +238,17 @@ def test_createsuperuser_works_with_debug_off_when_configured(
                  "--email", "owner@example.com", skip_checks=False, stdout=io.StringIO())
 
     assert User.objects.get(username="owner").is_superuser
+
+
+def test_add_staff_with_the_database_out_of_reach_says_so_in_one_line() -> None:
+    # A real manage.py against a port nothing listens on (the client gives up after 0.3 s).
+    ran = subprocess.run(
+        [sys.executable, "manage.py", "add_staff", "kiran"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DEBUG": "True", "MONGODB_URI":
+             f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300"},
+    )  # fmt: skip
+
+    assert ran.returncode == 1
+    assert ran.stderr.startswith("CommandError: The database could not be reached (127.0.0.1:")
+    assert "Traceback" not in ran.stderr and len(ran.stderr.splitlines()) == 1
