@@ -448,11 +448,16 @@ def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
                       "in the database")
 
 
+# How far ahead of ours the exporting system's clock may be. A local time read as UTC is
+# off by at least half an hour (Nepal's 5:45 and India's 5:30 far more).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
 def _check_not_after(now: dt.datetime, customers: Iterable[tuple[int, CustomerRecord]],
                      orders: Iterable[tuple[int, OrderRecord]], errors: list[str]) -> None:
-    """A file records what happened: a time after `now` is a mistake, most often a local time
-    without its offset (read as UTC). A delivery "in the future" would hold the refund window
-    open until two hours after it."""
+    """A file records what happened: a time after `now` (beyond CLOCK_SKEW) is a mistake,
+    most often a local time without its offset (read as UTC). A delivery "in the future"
+    would hold the refund window open until two hours after it."""
     times = [(f"customers[{index}]: created_at", customer.created_at)
              for index, customer in customers]  # fmt: skip
     for index, order in orders:
@@ -460,7 +465,7 @@ def _check_not_after(now: dt.datetime, customers: Iterable[tuple[int, CustomerRe
                   (f"orders[{index}]: delivered_at", order.delivered_at),
                   (f"orders[{index}]: refund: at", order.refund.at if order.refund else None)]
     for path, time in times:
-        if time is not None and time > now:
+        if time is not None and time > now + CLOCK_SKEW:
             errors.append(f"{path}: {time:%Y-%m-%d %H:%M:%S} UTC is after the time of loading "
                           f"({now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC); a time without "
                           "an offset is read as UTC")

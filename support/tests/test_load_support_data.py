@@ -444,6 +444,14 @@ def test_a_time_after_the_load_is_refused_with_what_it_was_read_as() -> None:
     assert parse_support_data(data, now=LOAD_TIME + dt.timedelta(hours=5)).orders
 
 
+def test_a_time_a_few_seconds_ahead_is_a_clock_not_a_mistake() -> None:
+    # The exporting system's clock a little ahead of ours: what it just delivered still loads.
+    just_now = (LOAD_TIME + dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    data = {"customers": [meena()], "orders": [dosa_order(delivered_at=just_now)]}
+
+    assert parse_support_data(data, now=LOAD_TIME).orders
+
+
 @pytest.mark.django_db
 def test_the_command_refuses_a_delivery_in_the_future_and_loads_nothing(tmp_path: Path) -> None:
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S")
