@@ -246,3 +246,18 @@ def test_guests_cannot_ask_for_goodwill(guest_client: Client, aarav: Customer,
 
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert User.objects.filter(username="guest").exists() and not Goodwill.objects.exists()
+
+
+def test_the_form_reads_of_the_customers_orders_only_what_it_offers(
+    agent: Client, aarav: Customer
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = agent.get("/staff/customers/1/").content.decode()
+
+    assert "ORD-1196 · " in page  # offered for a refund, with its restaurant and amount
+    order_reads = [q["sql"] for q in queries.captured_queries if "db.orders." in q["sql"]]
+    # Each read of orders names its fields (`$project`), and the items are not among them.
+    assert order_reads and all("$project" in sql and "items" not in sql for sql in order_reads)
