@@ -7,14 +7,16 @@ agent answered each turn, and the recording. Pure, but for `recording_of` (one G
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import dateformat, timezone
 
 from postcall import store
 from postcall.cost import UnknownModel
@@ -23,6 +25,9 @@ from postcall.summary import account, configured
 from support.money import format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
 from support.staff.labels import mmss
+
+if TYPE_CHECKING:
+    from support.models import Escalation
 
 SENTIMENTS = {"negative": "Unhappy", "neutral": "Neutral", "positive": "Happy"}
 # by_modality keys of postcall/cost.py, in words.
@@ -78,6 +83,7 @@ class SummaryShown:
     resolved: bool | None
     follow_up: str
     source: str  # where it comes from, in words
+    since: str = ""  # what was done about it after the call (see as_of_now), or ""
 
     @property
     def sentiment_css(self) -> str:
@@ -112,6 +118,23 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         follow_up=str(stored.get("follow_up") or ""),
         source=said,
     )
+
+
+def as_of_now(summary: SummaryShown | None,
+              tickets: Sequence[Escalation]) -> SummaryShown | None:  # fmt: skip
+    """`summary`, written when the call ended, as read now: a call left unresolved whose
+    tickets (`tickets`, the Escalations it opened) have all been resolved since says so, so
+    that its "Left to do" does not send a colleague to work a ticket that is closed."""
+    if summary is None or summary.resolved is True or not tickets:
+        return summary
+    resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
+    if len(resolved) < len(tickets):
+        return summary
+    ids = " and ".join(t.ticket_id for t in tickets)
+    last = max(resolved)
+    when = dateformat.format(timezone.localtime(last), "j M, H:i")
+    were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
+    return dataclasses.replace(summary, since=f"Since the call: {were} resolved on {when}.")
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold
@@ -245,5 +268,9 @@ class AfterCall:
     turns: TurnsShown | None
 
 
-def after_call(record: Mapping[str, Any], started_at: dt.datetime) -> AfterCall:
-    return AfterCall(summary_of(record), cost_of(record), turns_of(record, started_at))
+def after_call(record: Mapping[str, Any], started_at: dt.datetime,
+               tickets: Sequence[Escalation] = ()) -> AfterCall:  # fmt: skip
+    """The call page's summary (as of now, with the `tickets` the call opened), cost and
+    turns."""
+    summary = as_of_now(summary_of(record), tickets)
+    return AfterCall(summary, cost_of(record), turns_of(record, started_at))
