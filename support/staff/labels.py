@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.timesince import timesince
+
 from postcall.outcome import LABELS
 
 # Contract section 10: what a call achieved (written when the call ends), in postcall's words.
@@ -101,6 +103,15 @@ def ago(delta: dt.timedelta) -> str:
     if hours < 48:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{hours // 24} days"
+
+
+def waited(since: dt.datetime, until: dt.datetime | None = None) -> str:
+    """How long from `since` to `until` (now when None) as Django's timesince says it ("1 hour,
+    30 minutes"), but "under a minute" for less than one rather than "0 minutes"."""
+    until = until or dt.datetime.now(dt.UTC)
+    if until - since < dt.timedelta(minutes=1):
+        return "under a minute"
+    return timesince(since, until)
 
 
 def _count(value: Any) -> int:

@@ -57,6 +57,19 @@ def test_open_queue_lists_most_urgent_first_then_oldest(agent: Client) -> None:
     assert 'src="/static/staff/queue.js"' in body and "<script>" not in body
 
 
+def test_a_ticket_opened_moments_ago_has_waited_under_a_minute_not_0_minutes(
+    agent: Client
+) -> None:
+    ticket = make_ticket("TKT-NEW001", priority="urgent", minutes_ago=0.2)
+
+    queue = agent.get("/staff/queue/").content.decode()
+    page = agent.get(f"/staff/tickets/{ticket.ticket_id}/").content.decode()
+
+    assert "<span data-age>under a minute</span>" in queue
+    assert "(waiting under a minute)" in page
+    assert "0\xa0minutes" not in queue + page
+
+
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     make_ticket("TKT-MINE01", status="claimed", assignee="meera")
     make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
