@@ -27,6 +27,8 @@ def _days(form: DayRangeForm) -> DayRange | None:
 def dashboard(request: HttpRequest) -> HttpResponse:
     form = DayRangeForm(request.GET or None)
     days = _days(form)
+    if days is not None:  # the boxes say which days the figures are for (a form in error stays)
+        form = DayRangeForm(initial={"since": days.first, "until": days.last})
     context = {"title": "Dashboard", "form": form, "board": figures(days) if days else None,
                "goodwill_waiting": goodwill.pending_count()}  # fmt: skip
     return render_staff(request, "staff/dashboard.html", context)
