@@ -120,21 +120,28 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
     )
 
 
+def done_since(tickets: Sequence[Escalation]) -> str:
+    """What was done since a call about what it left to do: "Since the call: ticket … was
+    resolved on …" once every one of `tickets` (the Escalations the call opened) is resolved;
+    "" while any is not, or without any."""
+    resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
+    if not tickets or len(resolved) < len(tickets):
+        return ""
+    ids = " and ".join(t.ticket_id for t in tickets)
+    when = dateformat.format(timezone.localtime(max(resolved)), "j M, H:i")
+    were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
+    return f"Since the call: {were} resolved on {when}."
+
+
 def as_of_now(summary: SummaryShown | None,
               tickets: Sequence[Escalation]) -> SummaryShown | None:  # fmt: skip
     """`summary`, written when the call ended, as read now: a call left unresolved whose
-    tickets (`tickets`, the Escalations it opened) have all been resolved since says so, so
-    that its "Left to do" does not send a colleague to work a ticket that is closed."""
-    if summary is None or summary.resolved is True or not tickets:
+    tickets have all been resolved since says so (done_since), so that its "Left to do" does
+    not send a colleague to work a ticket that is closed."""
+    if summary is None or summary.resolved is True:
         return summary
-    resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
-    if len(resolved) < len(tickets):
-        return summary
-    ids = " and ".join(t.ticket_id for t in tickets)
-    last = max(resolved)
-    when = dateformat.format(timezone.localtime(last), "j M, H:i")
-    were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
-    return dataclasses.replace(summary, since=f"Since the call: {were} resolved on {when}.")
+    since = done_since(tickets)
+    return dataclasses.replace(summary, since=since) if since else summary
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold

@@ -274,6 +274,18 @@ def test_a_ticket_resolved_since_the_call_is_not_left_to_do(
     assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
 
 
+def test_the_customer_page_says_which_calls_left_to_do_was_done_since(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    add_after_call_fields()
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(
+        status="resolved", resolved_at=dt.datetime(2026, 11, 19, 4, 43, tzinfo=dt.UTC))  # fmt: skip
+    body = page(agent, f"/staff/customers/{priya_ticket.customer_id}/")
+
+    assert "Left to do after the call:</b> Refund ORD-3001" in body
+    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
+
+
 def test_a_ticket_still_open_leaves_the_summary_as_the_call_ended(
     agent: Client, priya_ticket: Escalation
 ) -> None:
