@@ -70,6 +70,20 @@ def test_a_ticket_opened_moments_ago_has_waited_under_a_minute_not_0_minutes(
     assert "0\xa0minutes" not in queue + page
 
 
+def test_who_holds_a_ticket_is_named_as_colleagues_know_them(agent: Client, arjun: User) -> None:
+    """The live briefing on the same row says "Arjun Mehta joined it": not "arjun" beside it."""
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+    make_ticket("TKT-HELD01", status="claimed", assignee="arjun")
+    make_ticket("TKT-GONE01", status="claimed", assignee="someone-who-left")
+
+    claimed = agent.get("/staff/queue/claimed/").content.decode()
+    page = agent.get("/staff/tickets/TKT-HELD01/").content.decode()
+
+    assert '<td data-label="Assignee">Arjun Mehta</td>' in claimed
+    assert '<td data-label="Assignee">someone-who-left</td>' in claimed  # no longer staff
+    assert "held by <b>Arjun Mehta</b>" in page
+
+
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     make_ticket("TKT-MINE01", status="claimed", assignee="meera")
     make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
