@@ -7,12 +7,11 @@ agent answered each turn, and the recording. Pure, but for `recording_of` (one G
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -141,7 +140,7 @@ def as_of_now(summary: SummaryShown | None,
     if summary is None or summary.resolved is True:
         return summary
     since = done_since(tickets)
-    return dataclasses.replace(summary, since=since) if since else summary
+    return replace(summary, since=since) if since else summary
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold
