@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -105,6 +106,21 @@ def test_only_an_unclaimed_ticket_can_be_waiting_too_long(agent: Client) -> None
     assert "waiting too long" in waiting and 'data-overdue-after="900"' in waiting
     assert "waiting too long" not in worked_on and 'data-overdue-after="0"' in worked_on
     assert "<th>Open for</th>" in worked_on  # since it was opened, not waiting for anyone
+
+
+def test_the_resolved_queue_says_when_each_ticket_was_resolved(lead: Client) -> None:
+    """Newest resolved first: each row says when (in the support time zone), then how long
+    it took, so a lead can tell this morning's from last week's."""
+    resolved_at = datetime(2026, 11, 19, 4, 43, tzinfo=UTC)  # 10:13 in Kolkata
+    make_ticket("TKT-DONE02", status="resolved", assignee="arjun", resolved_at=resolved_at)
+    Escalation.objects.filter(ticket_id="TKT-DONE02").update(
+        created_at=resolved_at - timedelta(minutes=90))  # fmt: skip
+
+    body = lead.get("/staff/queue/resolved/").content.decode()
+
+    assert "<th>Resolved</th>" in body
+    assert ('<td data-label="Resolved">19 Nov, 10:13 <span class="quiet">(took 1\xa0hour, '
+            '30\xa0minutes)</span></td>') in body
 
 
 def test_resolved_queue_and_unknown_queue(lead: Client) -> None:
