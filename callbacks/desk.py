@@ -12,6 +12,7 @@ Views catch `CallbackError` and show its message.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,9 +21,12 @@ from django.conf import settings
 from django.utils import timezone
 from pymongo import ReturnDocument
 
+from callbacks.board import readable_phone
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
 from support.mongo import Document, sync_db
+
+log = logging.getLogger(__name__)
 
 SCHEDULED = CallbackStatus.SCHEDULED.value
 # A second "Call now" within this time of the first is refused, and so is closing the
@@ -176,7 +180,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
             f"{current.get('assignee') or 'A colleague'} is on the phone with this customer "
             "now, on the call this callback dialled."
         )
-    phone = _account_phone(current["user_id"])
+    phone, name = _account(current["user_id"])
     if not phone:
         raise CallbackError("The customer's account has no phone number to call.")
     now = timezone.now()
@@ -197,9 +201,11 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     try:
         call_sid = twilio_rest.dial_out(phone, twiml)
     except twilio_rest.TwilioOutcomeUnknown as error:
+        log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         raise DialUncertain(
-            f"{error}. The call may still be placed: if the customer answers, it opens here. "
-            f"It can be dialled again after {_local_time(now + REDIAL_AFTER)}."
+            f"Twilio did not confirm the call to {name or 'the customer'} "
+            f"({readable_phone(phone)}): their phone may still ring. If they answer, the call "
+            f"opens here; it can be dialled again after {_local_time(now + REDIAL_AFTER)}."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
@@ -212,10 +218,11 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     return call_sid
 
 
-def _account_phone(user_id: object) -> str:
-    """The number on the customer's account now (we only ever call that one), or ""."""
-    customer = sync_db().customers.find_one({"user_id": user_id}, {"phone": 1}) or {}
-    return str(customer.get("phone") or "")
+def _account(user_id: object) -> tuple[str, str]:
+    """The number on the customer's account now (we only ever call that one), or "", and
+    their name, or ""."""
+    customer = sync_db().customers.find_one({"user_id": user_id}, {"phone": 1, "name": 1}) or {}
+    return str(customer.get("phone") or ""), str(customer.get("name") or "")
 
 
 def _local_time(moment: datetime) -> str:

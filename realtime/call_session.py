@@ -94,6 +94,13 @@ SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" 
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
 MODEL_AWAY = "model_away"  # the watchdog's hold while no model session is connected
 PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
+# Why the model's session was lost for good (live_client.Failed.reason), in the words the
+# ticket it opens gives staff on the queue; the code itself is in the log.
+LOST_MODEL_WORDS = {
+    "upstream_unavailable": "the AI service stopped answering",
+    "not_permitted": "the AI service refused our key or model",
+    "invalid_request": "the AI service refused the call's set-up",
+}
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
@@ -116,6 +123,12 @@ async def ending_calls_finished(timeout_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def lost_model_reason(failure: str) -> str:
+    """The reason of the ticket a call opens when its model is lost for good with `failure`."""
+    why = LOST_MODEL_WORDS.get(failure)
+    return "The voice agent became unavailable during the call" + (f" ({why})." if why else ".")
 
 
 TOO_MANY_CALLS_MESSAGE = (
@@ -758,7 +771,7 @@ class CallSession:
                 # (and the driver is never cancelled mid-operation).
                 ticket = await asyncio.shield(open_escalation(
                     user_id=self.record_user_id, call_id=self.call_id, priority="high",
-                    reason=f"The voice agent became unavailable during the call ({reason}).",
+                    reason=lost_model_reason(reason),
                     origin=AGENT_UNAVAILABLE, announce=False,
                 ))  # fmt: skip
             except PyMongoError as error:

@@ -468,7 +468,9 @@ class Writer:
 
     def _unavailable(self, call: Call) -> None:
         call.caller("Hi, I have a question about my order.")
-        reason = "The voice agent became unavailable during the call (upstream_unavailable)."
+        # As realtime/call_session.py words it (lost_model_reason).
+        reason = ("The voice agent became unavailable during the call (the AI service stopped "
+                  "answering).")  # fmt: skip
         ticket_id = demo_id(self.rng, "TKT")
         call.tool("escalate_to_human", {"reason": reason, "priority": "high"},
                   {"ok": True, "ticket_id": ticket_id})  # fmt: skip

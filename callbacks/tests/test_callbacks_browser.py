@@ -197,7 +197,7 @@ async def test_a_lead_works_todays_callbacks(
         twilio.refuse_with = (503, 20503, "Service temporarily unavailable")
         await kiran.get_by_role("button", name="Call now").click()
         await expect(page.locator(".messagelist")).to_contain_text(
-            "Twilio gave no clear answer"
+            "Twilio did not confirm the call to Kiran Rao (+91 98000 00404)"
         )
         await expect(page.get_by_text("Twilio has not confirmed this call")).to_be_visible()
         await expect(page.get_by_text("Ringing Kiran")).to_be_visible()

@@ -379,7 +379,8 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await kavya.goto(server.url + "/staff/queue/claimed/")
         ticket_row = kavya.locator("tr[data-ticket]")
         await expect(ticket_row).to_contain_text("On the call now, Arjun Mehta joined it.")
-        await expect(ticket_row.locator("td[data-label=Assignee]")).to_have_text("arjun")
+        await expect(ticket_row.locator("td[data-label=Assignee]")).to_have_text("Arjun Mehta")
+        await expect(kavya.locator("[data-live-status]")).to_contain_text("Live:")
         await shots(kavya, "10-queue-joined-and-claimed")
 
         # Asha hangs up: Arjun's view says so, and the call leaves the live page.

@@ -762,6 +762,9 @@ async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_ca
     assert await call.wait_closed() == 1000
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
     assert ticket is not None and ticket["user_id"] == 101
+    # The queue shows the reason to staff: in words, not the bridge's code for the failure.
+    assert ticket["reason"] == ("The voice agent became unavailable during the call (the AI "
+                                "service stopped answering).")  # fmt: skip
     record = await wait_until_ended(ready["call_id"])
     assert record["end_reason"] == "agent_unavailable"
 

@@ -26,11 +26,12 @@
     return new Set(Array.from(tbody.querySelectorAll("tr[data-ticket]"), (row) => row.dataset.ticket));
   }
 
-  // "5 minutes", "1 hour, 30 minutes": as the server's timesince writes it.
+  // "under a minute", "5 minutes", "1 hour, 30 minutes": as the server writes it
+  // (support/staff/labels.py: waited).
   function waited(seconds) {
     const minutes = Math.floor(seconds / 60);
     if (minutes < 1) {
-      return "0 minutes";
+      return "under a minute";
     }
     const plural = (n, word) => n + "\u00a0" + word + (n === 1 ? "" : "s");
     const days = Math.floor(minutes / 1440);

@@ -14,7 +14,7 @@ import { Call } from "./call.js";
 import { clearMessage, config, debug, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_PLACEHOLDER_IDLE = "Start a call to type";
-const CALL_AGAIN_FROM_THE_APP = "To call us again, open support from the app again.";
+const CALL_AGAIN_FROM_THE_APP = "To call us again, open support in the app.";
 
 /**
  * The session token a host application passed: `#token=…` (preferred: a fragment never

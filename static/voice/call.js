@@ -315,13 +315,7 @@ export class Call {
       case "reconnecting":
         // The server's own session with the assistant: usually back before anyone notices.
         this.reconnecting = true;
-        clearTimeout(this.upstreamTimer);
-        this.upstreamTimer = setTimeout(() => {
-          if (!this.reconnecting || this.finished || this.hangingUp) return;
-          this.upstreamSlow = true;
-          showMessage("info", "Reconnecting to the assistant… the call is still on, hold on a moment.");
-          this.refreshState();
-        }, UPSTREAM_QUIET_MS);
+        this.sayIfAssistantSlow();
         break;
       case "resumed":
         clearTimeout(this.upstreamTimer);
@@ -353,6 +347,7 @@ export class Call {
         // says it again after a resume: news only when it changes what the page shows.
         if (event.mode === "human" ? event.name === debug.talkingTo : !debug.talkingTo) break;
         if (event.mode === "human") {
+          this.upstreamSlow = false; // the assistant's reconnecting is no longer theirs to wait on
           showMessage("info", `Connecting you to ${event.name}…`); // until their voice plays
           this.captions.note(`${event.name} from our support team joined the call.`);
           setTalkingTo(event.name);
@@ -360,6 +355,7 @@ export class Call {
           showMessage("info", "You're back with the assistant.");
           this.captions.note(`${debug.talkingTo || "Our colleague"} handed you back to the assistant.`);
           setTalkingTo(null);
+          if (this.reconnecting) this.sayIfAssistantSlow(); // now the customer waits for it
         }
         break;
       case "error":
@@ -391,6 +387,18 @@ export class Call {
         break;
     }
     this.refreshState();
+  }
+
+  /** Say the assistant is reconnecting if it is not back within UPSTREAM_QUIET_MS, unless a
+   *  colleague holds the call then: the customer talks to them, not to the assistant. */
+  sayIfAssistantSlow() {
+    clearTimeout(this.upstreamTimer);
+    this.upstreamTimer = setTimeout(() => {
+      if (!this.reconnecting || this.finished || this.hangingUp || debug.talkingTo) return;
+      this.upstreamSlow = true;
+      showMessage("info", "Reconnecting to the assistant… the call is still on, hold on a moment.");
+      this.refreshState();
+    }, UPSTREAM_QUIET_MS);
   }
 
   onPlayerStats(stats) {

@@ -11,10 +11,11 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import dateformat, timezone
 
 from postcall import store
 from postcall.cost import UnknownModel
@@ -23,6 +24,9 @@ from postcall.summary import account, configured
 from support.money import format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
 from support.staff.labels import OUTCOME_LABELS, mmss
+
+if TYPE_CHECKING:
+    from support.models import Escalation
 
 SENTIMENTS = {"negative": "Unhappy", "neutral": "Neutral", "positive": "Happy"}
 # by_modality keys of postcall/cost.py, in words.
@@ -79,6 +83,7 @@ class SummaryShown:
     follow_up: str
     source: str  # where it comes from, in words
     warning: str = ""  # why it may not be right, in a sentence read before it
+    since: str = ""  # what was done about it after the call (see as_of_now), or ""
 
     @property
     def sentiment_css(self) -> str:
@@ -123,6 +128,30 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
 
 def _outcome(value: Any) -> str:
     return OUTCOME_LABELS.get(str(value), str(value))
+
+
+def done_since(tickets: Sequence[Escalation]) -> str:
+    """What was done since a call about what it left to do: "Since the call: ticket … was
+    resolved on …" once every one of `tickets` (the Escalations the call opened) is resolved;
+    "" while any is not, or without any."""
+    resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
+    if not tickets or len(resolved) < len(tickets):
+        return ""
+    ids = " and ".join(t.ticket_id for t in tickets)
+    when = dateformat.format(timezone.localtime(max(resolved)), "j M, H:i")
+    were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
+    return f"Since the call: {were} resolved on {when}."
+
+
+def as_of_now(summary: SummaryShown | None,
+              tickets: Sequence[Escalation]) -> SummaryShown | None:  # fmt: skip
+    """`summary`, written when the call ended, as read now: a call left unresolved whose
+    tickets have all been resolved since says so (done_since), so that its "Left to do" does
+    not send a colleague to work a ticket that is closed."""
+    if summary is None or summary.resolved is True:
+        return summary
+    since = done_since(tickets)
+    return replace(summary, since=since) if since else summary
 
 
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold
@@ -274,5 +303,9 @@ class AfterCall:
     turns: TurnsShown | None
 
 
-def after_call(record: Mapping[str, Any], started_at: dt.datetime) -> AfterCall:
-    return AfterCall(summary_of(record), cost_of(record), turns_of(record, started_at))
+def after_call(record: Mapping[str, Any], started_at: dt.datetime,
+               tickets: Sequence[Escalation] = ()) -> AfterCall:  # fmt: skip
+    """The call page's summary (as of now, with the `tickets` the call opened), cost and
+    turns."""
+    summary = as_of_now(summary_of(record), tickets)
+    return AfterCall(summary, cost_of(record), turns_of(record, started_at))

@@ -45,6 +45,7 @@ class CallRow:
     url: str = ""  # this call's page
     summary: str = ""  # read only where a list asks for it (`CallList(summaries=True)`)
     follow_up: str = ""
+    since: str = ""  # what was done about the follow-up since the call (aftercall.done_since)
 
     FIELDS = ("call_id", "user_id", "channel", "started_at", "ended_at", "end_reason", "outcome")
 

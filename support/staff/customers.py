@@ -7,7 +7,7 @@ lifetime spend is summed by the database; nothing joins collections.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from support.models import (
     Complaint,
@@ -20,6 +20,7 @@ from support.models import (
 )
 from support.mongo import Document, sync_db
 from support.policy import Tier, tier_for
+from support.staff.aftercall import done_since
 from support.staff.calls import CallRow, recent_calls
 
 RECENT = 10
@@ -83,6 +84,8 @@ def customer_page(customer: Customer) -> CustomerPage:
     user_id = customer.user_id
     orders = list(Order.objects.filter(customer_id=user_id).only(*ORDER_LIST_FIELDS)
                   .order_by("-placed_at")[: RECENT_ORDERS + 1])  # fmt: skip
+    tickets = list(Escalation.objects.filter(customer_id=user_id).defer("notes")
+                   .order_by("-created_at")[:RECENT])  # fmt: skip
     return CustomerPage(
         customer=customer,
         standing=standing(lifetime_spend(user_id), tiers()),
@@ -91,9 +94,16 @@ def customer_page(customer: Customer) -> CustomerPage:
         refunds=list(Refund.objects.filter(customer_id=user_id).order_by("-created_at")[:RECENT]),
         complaints=list(Complaint.objects.filter(customer_id=user_id)
                         .order_by("-created_at")[:RECENT]),  # fmt: skip
-        tickets=list(Escalation.objects.filter(customer_id=user_id).defer("notes")
-                     .order_by("-created_at")[:RECENT]),  # fmt: skip
-        calls=recent_calls(user_id, RECENT),
+        tickets=tickets,
+        calls=[_with_since(call, tickets) for call in recent_calls(user_id, RECENT)],
         callbacks=list(sync_db()["callbacks"].find({"user_id": user_id}, {"_id": 0})
                        .sort("slot_start", -1).limit(RECENT)),  # fmt: skip
     )
+
+
+def _with_since(call: CallRow, tickets: list[Escalation]) -> CallRow:
+    """The call with what was done since it about its follow-up, from the tickets it opened
+    among the customer's recent ones."""
+    if not call.follow_up:
+        return call
+    return replace(call, since=done_since([t for t in tickets if t.call_id == call.call_id]))

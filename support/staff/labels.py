@@ -7,6 +7,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.timesince import timesince
+
+from postcall.cost import MODALITIES
 from postcall.outcome import LABELS
 
 # Contract section 10: what a call achieved (written when the call ends), in postcall's words.
@@ -103,6 +106,15 @@ def ago(delta: dt.timedelta) -> str:
     return f"{hours // 24} days"
 
 
+def waited(since: dt.datetime, until: dt.datetime | None = None) -> str:
+    """How long from `since` to `until` (now when None) as Django's timesince says it ("1 hour,
+    30 minutes"), but "under a minute" for less than one rather than "0 minutes"."""
+    until = until or dt.datetime.now(dt.UTC)
+    if until - since < dt.timedelta(minutes=1):
+        return "under a minute"
+    return timesince(since, until)
+
+
 def _count(value: Any) -> int:
     try:
         return int(value)
@@ -129,20 +141,34 @@ USAGE_ROWS = (
 )
 
 
+def _by_modality_counters(usage: Mapping[str, Any], direction: str) -> tuple[str, set[str]]:
+    """The flat per-modality counters postcall/cost.py sums into calls.usage
+    (`prompt_audio_token_count`, ...) for `direction` as "audio 869, text 940", and their keys."""
+    parts, keys = [], set()
+    for modality in MODALITIES:
+        key = f"{direction}_{modality.lower()}_token_count"
+        if key in usage:
+            keys.add(key)
+            parts.append(f"{modality.lower()} {_count(usage[key]):,}")
+    return ", ".join(parts), keys
+
+
 def usage_rows(usage: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The Live API's token counts as (what, how many) rows people read; other counts follow
-    under their own names, humanized."""
+    """The Live API's token counts as (what, how many) rows people read, input and output split
+    by modality; other counts follow under their own names, humanized."""
     if not usage:
         return []
     rows = []
     known: set[str] = set()
     for count_key, details_key, label in USAGE_ROWS:
         known.update((count_key, details_key))
+        split, counters = _by_modality_counters(usage, count_key.removesuffix("_token_count"))
+        known.update(counters)
         if count_key not in usage or (count_key == "thoughts_token_count"
                                        and not _count(usage[count_key])):
             continue
         value = f"{_count(usage[count_key]):,} tokens"
-        if split := _by_modality(usage.get(details_key)):
+        if split := _by_modality(usage.get(details_key)) or split:
             value += f" ({split})"
         rows.append((label, value))
     for key, raw in sorted(usage.items()):

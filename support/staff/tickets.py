@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from support.models import Customer, Escalation, Order
-from support.staff.aftercall import SummaryShown, summary_of
+from support.staff.aftercall import SummaryShown, as_of_now, summary_of
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import ago
@@ -25,6 +25,7 @@ class TicketPage:
     call: CallDetail | None  # None without a call, or for staff who may not see calls
     call_hidden: bool  # there is a call, but this person may not see it
     recent_orders: list[Order]
+    call_tickets: list[Escalation]  # the tickets its call opened (this one among them)
 
     @property
     def call_missing(self) -> bool:
@@ -33,7 +34,7 @@ class TicketPage:
 
     @property
     def summary(self) -> SummaryShown | None:
-        return summary_of(self.call.record) if self.call else None
+        return as_of_now(summary_of(self.call.record), self.call_tickets) if self.call else None
 
     @property
     def actions(self) -> list[str]:
@@ -64,5 +65,7 @@ def ticket_page(ticket: Escalation, *, may_see_calls: bool) -> TicketPage:
     call = call_detail(ticket.call_id) if ticket.call_id and may_see_calls else None
     recent = (list(Order.objects.filter(customer_id=customer.user_id).order_by("-placed_at")
                    [:RECENT_ORDERS]) if customer else [])  # fmt: skip
+    call_tickets = (list(Escalation.objects.filter(call_id=ticket.call_id).only(
+        "ticket_id", "status", "resolved_at")) if call else [])  # fmt: skip
     return TicketPage(ticket, customer, order, call, bool(ticket.call_id) and not may_see_calls,
-                      recent)  # fmt: skip
+                      recent, call_tickets)  # fmt: skip

@@ -29,6 +29,11 @@ def person(customer: Any, user_id: Any = None) -> SafeString | str:
 
 
 @register.filter
+def waited(since: Any, until: Any = None) -> str:
+    return labels.waited(since, until) if since else "—"
+
+
+@register.filter
 def inr(paise: Any) -> str:
     return "—" if paise is None or paise == "" else format_inr(int(paise))
 

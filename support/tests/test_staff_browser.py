@@ -332,6 +332,7 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
         staff.problems[:] = [p for p in staff.problems if "/ws/staff/queue' failed" not in p]
 
     await arjun.open("/staff/queue/claimed/")
+    await expect(arjun.page.locator("[data-live-status]")).to_contain_text("Live:")
     await arjun.shoot("07-queue-claimed")
     await arjun.open("/staff/queue/resolved/")
     await arjun.shoot("08-queue-resolved")

@@ -35,13 +35,14 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     detail = call_detail(call_id)
     if detail is None:
         raise Http404("No such call.")
-    tickets = Escalation.objects.filter(call_id=call_id).only("ticket_id", "status", "priority")
+    tickets = list(Escalation.objects.filter(call_id=call_id).only(
+        "ticket_id", "status", "priority", "resolved_at"))  # fmt: skip
     when = timezone.localtime(detail.row.started_at)
     title = f"Call with {detail.row.who}, {when:%d %b %Y, %H:%M}"
-    after = after_call(detail.record, detail.row.started_at)
+    after = after_call(detail.record, detail.row.started_at, tickets)
     recordings = recording_of(call_id, detail.row.started_at)
     context = {
-        "title": title, "detail": detail, "call": detail.row, "tickets": list(tickets),
+        "title": title, "detail": detail, "call": detail.row, "tickets": tickets,
         "after": after, "recordings": recordings, "audible": audible(recordings),
         "may_play": may(request, DOWNLOAD_RECORDINGS),
         # Summarising again helps when a model is configured, or when nothing is written yet.

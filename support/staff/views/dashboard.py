@@ -34,6 +34,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         form.add_error("since", f"The dashboard shows at most {MAX_DAYS} days: choose a later "
                                 "start or an earlier end.")  # fmt: skip
         days = None
+    if days is not None:  # the boxes say which days the figures are for (a form in error stays)
+        form = DayRangeForm(initial={"since": days.first, "until": days.last})
     context = {"title": "Dashboard", "form": form, "board": figures(days) if days else None,
                "exports": _exports(request, days) if days else [],
                "goodwill_waiting": goodwill.pending_count()}  # fmt: skip

@@ -22,7 +22,7 @@ from support.models import Escalation, EscalationStatus
 from support.staff import queries
 from support.staff.access import CHANGE_TICKETS, VIEW_CALLS, VIEW_TICKETS, staff_view
 from support.staff.forms import AssignForm, NoteForm
-from support.staff.people import with_people
+from support.staff.people import staff_names, with_people
 from support.staff.tickets import ticket_page
 from support.staff.views.common import may, page_number, render_staff
 
@@ -42,6 +42,9 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
     tickets = queries.queue(status, assignee=request.user.get_username() if mine else None)
     page = queries.page_of(tickets, page_number(request))
     with_people(page.rows)
+    names = staff_names()
+    for row in page.rows:  # as colleagues know them (the live briefing names them so too)
+        row.assignee_name = names.get(row.assignee or "", row.assignee)
     if may(request, MONITOR):
         with_briefings(page.rows)  # warm escalations: "Join call"
     context = {
@@ -74,6 +77,7 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
                                                Hours.from_settings())
                       if may(request, VIEW_CALLBACKS) else []),  # fmt: skip
         "can_change": may(request, CHANGE_TICKETS),
+        "assignee_name": staff_names().get(found.assignee or "", found.assignee),
         "assign_form": AssignForm(initial={"assignee": found.assignee}),
         "note_form": NoteForm(),
     }

@@ -42,6 +42,22 @@ def test_usage_reads_as_input_and_output_tokens() -> None:
     ]
 
 
+def test_usage_as_the_bridge_sums_it_splits_input_and_output_by_modality() -> None:
+    """calls.usage holds the per-modality counters postcall/cost.py sums, not the API's lists:
+    they are the split of input and output, not rows of their own ("Prompt audio token")."""
+    rows = usage_rows({
+        "prompt_token_count": 1809, "response_token_count": 77, "total_token_count": 1886,
+        "prompt_audio_token_count": 869, "prompt_text_token_count": 940,
+        "response_audio_token_count": 77,
+    })  # fmt: skip
+
+    assert rows == [
+        ("Input: what the model heard and read", "1,809 tokens (text 940, audio 869)"),
+        ("Output: what the model said", "77 tokens (audio 77)"),
+        ("Total", "1,886 tokens"),
+    ]
+
+
 @pytest.mark.parametrize(
     "name, args, result, ok, line",
     [

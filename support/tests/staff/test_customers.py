@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
 from support.mongo import sync_db
@@ -97,6 +97,17 @@ def test_a_customers_tickets_and_complaints_of_other_years_are_told_apart(
     said = f"{a_year_ago.day} {a_year_ago:%b %Y}"
     assert f"TKT-LASTYR</a> · Normal · Open · {said}" in body
     assert f"CMP-LASTYR</a> · Food quality · Open · {said}" in body
+
+
+def test_the_customer_page_dates_have_their_full_year(agent: Client, priya: Customer) -> None:
+    """"4 Dec 26, 23:35" read as the 26th; the call history and refunds say "4 Dec 2026"."""
+    body = agent.get(f"/staff/customers/{priya.user_id}/").content.decode()
+    order = Order.objects.get(order_id="ORD-3001")
+    call = Call.objects.get(call_id="call-priya-1")
+
+    for moment in (order.placed_at, call.started_at):
+        assert moment is not None
+        assert dateformat.format(timezone.localtime(moment), "j M Y, H:i") in body
 
 
 def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(

@@ -205,8 +205,30 @@ def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: Non
     for expected in ["Calls per day by outcome", "Containment and escalation rate",
                      "Refunds per day", "Average handle time", "Open tickets by waiting time",
                      "Information given", "60%", "40%", "1:55", "₹200.00",
-                     "1 waiting too long", "/staff/export/calls.csv?since="]:  # fmt: skip
+                     "waiting too long", "/staff/export/calls.csv?since="]:  # fmt: skip
         assert expected in body, expected
+
+
+def test_the_open_tickets_tile_does_not_count_claimed_ones_among_them(
+    agent: Client, activity: None
+) -> None:
+    """Two tickets wait for someone to claim them, one of them too long, and one more is being
+    worked: not "2 · 1 waiting too long · 1 claimed", read as one of the two being claimed."""
+    body = agent.get("/staff/").content.decode()
+
+    assert "1 of them waiting too long</span> · 1 more claimed" in body
+
+
+def test_the_range_shown_is_in_the_from_and_to_boxes(agent: Client, activity: None) -> None:
+    """The default range (and one given by one end only) fills both boxes: empty boxes above
+    "6 Nov 2026 to 5 Dec 2026" read as no range at all, and changing one end means typing both."""
+    days = agent.get("/staff/").context["board"].days
+    body = agent.get("/staff/").content.decode()
+    one_end = agent.get("/staff/", {"since": days.first.isoformat()}).content.decode()
+
+    for page in (body, one_end):
+        assert f'name="since" value="{days.first.isoformat()}"' in page
+        assert f'name="until" value="{days.last.isoformat()}"' in page
 
 
 def test_a_bad_date_range_is_an_error_not_a_default(agent: Client, activity: None) -> None:

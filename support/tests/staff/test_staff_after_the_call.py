@@ -4,6 +4,7 @@ to do, and lets those allowed hear it; the ticket and customer pages carry the s
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -278,6 +279,46 @@ def test_the_ticket_briefing_carries_the_calls_outcome_and_summary(
 
     assert "Escalated to a person" in body
     assert "Left to do:</b> Refund ORD-3001" in body
+
+
+@pytest.mark.parametrize("where", ["call", "ticket"])
+def test_a_ticket_resolved_since_the_call_is_not_left_to_do(
+    where: str, agent: Client, priya_ticket: Escalation, settings: Any
+) -> None:
+    """The summary says what the call left undone when it ended; once its ticket is resolved,
+    the page must not send a colleague to pick it up again."""
+    settings.GEMINI_API_KEY = ""
+    add_after_call_fields(summary=None)  # the tools' account: "A colleague should pick up …"
+    resolved_at = dt.datetime(2026, 11, 19, 4, 43, tzinfo=dt.UTC)  # 10:13 in Kolkata
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(
+        status="resolved", assignee="meera", resolved_at=resolved_at)  # fmt: skip
+    url = CALL_PAGE if where == "call" else f"/staff/tickets/{priya_ticket.ticket_id}/"
+    body = page(agent, url)
+
+    assert "Not resolved on the call" in body
+    assert "Left to do after the call:</b> A colleague should pick up ticket TKT-AAAAAA." in body
+    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
+
+
+def test_the_customer_page_says_which_calls_left_to_do_was_done_since(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    add_after_call_fields()
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(
+        status="resolved", resolved_at=dt.datetime(2026, 11, 19, 4, 43, tzinfo=dt.UTC))  # fmt: skip
+    body = page(agent, f"/staff/customers/{priya_ticket.customer_id}/")
+
+    assert "Left to do after the call:</b> Refund ORD-3001" in body
+    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
+
+
+def test_a_ticket_still_open_leaves_the_summary_as_the_call_ended(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    add_after_call_fields()
+    body = page(agent, CALL_PAGE)
+
+    assert "Not resolved</span>" in body and "Since the call" not in body
 
 
 def test_the_customer_page_lists_each_calls_summary(agent: Client, priya: Customer) -> None:

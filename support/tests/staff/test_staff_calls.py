@@ -10,6 +10,7 @@ from django.test import Client
 
 from support.models import Call, Customer
 from support.mongo import sync_db
+from support.tests.staff.conftest import make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +130,19 @@ def test_call_list_shows_people_durations_and_labels_not_ids(agent: Client, call
     assert "+91 98000 00301" in body
     assert "3:05" in body  # priya's call: 3 minutes 5 seconds
     assert "escalated" not in body.split("<tbody>")[1].split("</tbody>")[0]  # labels only
+
+
+def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
+    agent: Client, calls: None
+) -> None:
+    """An ended call whose outcome was never written (from before outcomes, or its worker
+    stopped first) says so, rather than a bold dash before how it ended."""
+    make_ticket("TKT-NOOUT1", call_id="call-priya-1")
+    body = agent.get("/staff/calls/call-priya-1/").content.decode()
+    ticket = agent.get("/staff/tickets/TKT-NOOUT1/").content.decode()
+
+    assert "<dt>Outcome</dt><dd>not recorded · Escalated to a person</dd>" in body
+    assert "<dt>The call</dt><dd>Outcome not recorded · Escalated to a person · 3:05" in ticket
 
 
 def test_call_list_reads_only_the_fields_it_shows(

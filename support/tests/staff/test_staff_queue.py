@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -57,6 +58,33 @@ def test_open_queue_lists_most_urgent_first_then_oldest(agent: Client) -> None:
     assert 'src="/static/staff/queue.js"' in body and "<script>" not in body
 
 
+def test_a_ticket_opened_moments_ago_has_waited_under_a_minute_not_0_minutes(
+    agent: Client
+) -> None:
+    ticket = make_ticket("TKT-NEW001", priority="urgent", minutes_ago=0.2)
+
+    queue = agent.get("/staff/queue/").content.decode()
+    page = agent.get(f"/staff/tickets/{ticket.ticket_id}/").content.decode()
+
+    assert "<span data-age>under a minute</span>" in queue
+    assert "(waiting under a minute)" in page
+    assert "0\xa0minutes" not in queue + page
+
+
+def test_who_holds_a_ticket_is_named_as_colleagues_know_them(agent: Client, arjun: User) -> None:
+    """The live briefing on the same row says "Arjun Mehta joined it": not "arjun" beside it."""
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+    make_ticket("TKT-HELD01", status="claimed", assignee="arjun")
+    make_ticket("TKT-GONE01", status="claimed", assignee="someone-who-left")
+
+    claimed = agent.get("/staff/queue/claimed/").content.decode()
+    page = agent.get("/staff/tickets/TKT-HELD01/").content.decode()
+
+    assert '<td data-label="Assignee">Arjun Mehta</td>' in claimed
+    assert '<td data-label="Assignee">someone-who-left</td>' in claimed  # no longer staff
+    assert "held by <b>Arjun Mehta</b>" in page
+
+
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     make_ticket("TKT-MINE01", status="claimed", assignee="meera")
     make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
@@ -78,6 +106,21 @@ def test_only_an_unclaimed_ticket_can_be_waiting_too_long(agent: Client) -> None
     assert "waiting too long" in waiting and 'data-overdue-after="900"' in waiting
     assert "waiting too long" not in worked_on and 'data-overdue-after="0"' in worked_on
     assert "<th>Open for</th>" in worked_on  # since it was opened, not waiting for anyone
+
+
+def test_the_resolved_queue_says_when_each_ticket_was_resolved(lead: Client) -> None:
+    """Newest resolved first: each row says when (in the support time zone), then how long
+    it took, so a lead can tell this morning's from last week's."""
+    resolved_at = datetime(2026, 11, 19, 4, 43, tzinfo=UTC)  # 10:13 in Kolkata
+    make_ticket("TKT-DONE02", status="resolved", assignee="arjun", resolved_at=resolved_at)
+    Escalation.objects.filter(ticket_id="TKT-DONE02").update(
+        created_at=resolved_at - timedelta(minutes=90))  # fmt: skip
+
+    body = lead.get("/staff/queue/resolved/").content.decode()
+
+    assert "<th>Resolved</th>" in body
+    assert ('<td data-label="Resolved">19 Nov, 10:13 <span class="quiet">(took 1\xa0hour, '
+            '30\xa0minutes)</span></td>') in body
 
 
 def test_resolved_queue_and_unknown_queue(lead: Client) -> None:
