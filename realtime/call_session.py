@@ -100,6 +100,7 @@ LOST_MODEL_WORDS = {
     "upstream_unavailable": "the AI service stopped answering",
     "not_permitted": "the AI service refused our key or model",
     "invalid_request": "the AI service refused the call's set-up",
+    "stalled": "the AI service stalled and did not come back",
 }
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
