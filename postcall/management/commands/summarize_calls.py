@@ -9,6 +9,9 @@ configured or the model failed: with a model configured, `--missing` asks it for
 
 Calls are summarised one after another (each within the summary's own timeout and retries),
 so a large backlog takes a while but never floods the model.
+Runs at once (cron's and an operator's, or
+the process that ended a call still writing its summary) never ask the model twice for one
+call: a call another run has is skipped, and counted as such.
 """
 
 from __future__ import annotations
@@ -38,46 +41,53 @@ class Command(BaseCommand):
                             help="with --missing: only calls of the last DAYS days")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
-        ids: list[str] = list(options["call_ids"])
+        named: list[str] = list(options["call_ids"])
         if options["days"] is not None and not options["missing"]:
             raise CommandError("--days goes with --missing.")
-        if not ids and not options["missing"]:
+        if not named and not options["missing"]:
             raise CommandError("Name the calls to summarise, or use --missing.")
         try:
-            if options["missing"]:
-                ids += missing(options["days"])
+            listed = missing(options["days"]) if options["missing"] else []
             if not summary.configured():
                 self.stdout.write("No summary model is configured (GEMINI_API_KEY, "
                                   "CALL_SUMMARY_MODEL): writing the one-line accounts.")
-            written, absent = asyncio.run(summarise_all(ids, self.stdout.write))
+            listed = [call_id for call_id in listed if call_id not in named]
+            written, skipped, absent = asyncio.run(
+                summarise_all(named + listed, self.stdout.write, if_missing=set(listed))
+            )
         except PyMongoError as error:
             raise CommandError(mongo.failure_line(error)) from error
         self.stdout.write(f"Summarised {written} call(s).")
+        if skipped:
+            self.stdout.write(f"Skipped {skipped} call(s): another run had them.")
         if absent:
             raise CommandError(f"Not found or not ended: {', '.join(absent)}.")
 
 
 def missing(days: int | None) -> list[str]:
-    """Ended calls without the summary they can have, oldest first: with a model configured,
-    every call it has not summarised (those with the one-line account, written while there
-    was no model or it failed, included); without one, those with no summary at all."""
-    match: dict[str, Any] = {"ended_at": {"$ne": None}}
-    if summary.configured():
-        match["summary.source"] = {"$ne": "model"}  # matches a call without a summary too
-    else:
-        match["summary"] = {"$exists": False}
+    """Ended calls without the summary they can have (summary.missing), oldest first."""
+    match: dict[str, Any] = {"ended_at": {"$ne": None}, **summary.missing()}
     if days is not None:
         match["started_at"] = {"$gte": days_before_now(days, "--days")}
     calls = mongo.sync_db().calls.find(match, {"_id": 0, "call_id": 1}).sort("started_at", 1)
     return [str(doc["call_id"]) for doc in calls]
 
 
-async def summarise_all(ids: list[str], say: Callable[[str], Any]) -> tuple[int, list[str]]:
-    """Summarise each call in turn; (how many were written, the ids not found or not ended)."""
-    written, absent = 0, []
+async def summarise_all(
+    ids: list[str], say: Callable[[str], Any], *, if_missing: set[str]
+) -> tuple[int, int, list[str]]:
+    """Summarise each call in turn, those in `if_missing` only if they still miss a summary
+    when their turn comes; (how many were written, how many were left to another run that had
+    them, the ids not found or not ended)."""
+    written, skipped, absent = 0, 0, []
     try:
         for call_id in ids:
-            done = await summary.summarize_call(call_id)
+            try:
+                done = await summary.summarize_call(call_id, if_missing=call_id in if_missing)
+            except summary.SummaryBusy:
+                skipped += 1
+                say(f"{call_id}: skipped, another run has it")
+                continue
             if done is None:
                 absent.append(call_id)
                 continue
@@ -90,4 +100,4 @@ async def summarise_all(ids: list[str], say: Callable[[str], Any]) -> tuple[int,
             say(f"{call_id}: {done['text']}{failed}")
     finally:
         await mongo.close_async_client()
-    return written, absent
+    return written, skipped, absent
