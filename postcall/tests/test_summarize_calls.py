@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
 from postcall import summary
+from postcall.management.commands import summarize_calls
 from postcall.tests.test_summary import GOOD, FakeGemini, gemini  # noqa: F401  (the fake model)
 from support import mongo
 from voiceproject.tests.live_server import BASE_DIR, server_environment
@@ -144,6 +145,8 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
     (("CALL-X", "--days", "3"), "--days goes with --missing."),
     (("--missing", "--days", "-5"), "--days must be from 0 to 36500, not -5."),
     (("--missing", "--days", "99999999999"), "--days must be from 0 to 36500, not 99999999999."),
+    (("CALL-X", "--all"), "--all goes with --missing."),
+    (("--missing", "--all", "--days", "3"), "--all or --days, not both."),
 ])  # fmt: skip
 def test_arguments_it_cannot_act_on_are_refused(
     args: tuple[str, ...], error: str, transactional_db: Any
@@ -261,3 +264,55 @@ async def test_missing_takes_over_a_call_whose_run_died(
     assert len(gemini.requests) == 1
     assert (await sync_to_async(summary_of)("CALL-DIED"))["text"] == GOOD["text"]
     assert (await sync_to_async(summary_of)("CALL-BUSY")) is None
+
+
+# --- a backlog: what it costs -----------------------------------------------------------------
+
+
+@pytest.fixture
+def backlog(transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Three ended calls the model never summarised (from before it was configured), more
+    than `--missing` asks it for unbidden (100 in production)."""
+    monkeypatch.setattr(summarize_calls, "UNBIDDEN_LIMIT", 2)
+    for call_id, days_ago in (("CALL-OLD", 40), ("CALL-WEEK", 5), ("CALL-NEW", 0)):
+        add_call(call_id, days_ago=days_ago, summary=STAND_IN)
+    return ["CALL-OLD", "CALL-WEEK", "CALL-NEW"]
+
+
+async def test_a_backlog_over_the_limit_is_not_sent_to_the_model_without_days_or_all(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    with pytest.raises(CommandError) as refused:
+        await asyncio.to_thread(run, "--missing")
+
+    assert str(refused.value) == (
+        "3 ended calls have no summary of gemini-3.5-flash-lite's, the oldest started "
+        f"{(dt.datetime.now(dt.UTC) - dt.timedelta(days=40)):%Y-%m-%d}: each is a paid "
+        "request. Give --days N for those of the last N days, or --all for every one "
+        "(without either, at most 2 are asked for)."
+    )
+    assert gemini.requests == []
+    for call_id in backlog:
+        assert (await sync_to_async(summary_of)(call_id)) == STAND_IN
+
+
+async def test_all_asks_the_model_for_the_whole_backlog_and_says_so_first(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    said = await asyncio.to_thread(run, "--missing", "--all")
+
+    assert said.startswith("Asking gemini-3.5-flash-lite for the summaries of 3 call(s).\n")
+    assert len(gemini.requests) == 3 and "Summarised 3 call(s)." in said
+
+
+async def test_days_asks_for_those_of_the_last_days_whatever_their_number(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    """How cron runs it: `--missing --days 1` every day."""
+    await sync_to_async(add_call)("CALL-TODAY", summary=STAND_IN)
+
+    said = await asyncio.to_thread(run, "--missing", "--days", "7")
+
+    assert said.startswith("Asking gemini-3.5-flash-lite for the summaries of 3 call(s).\n")
+    assert len(gemini.requests) == 3
+    assert (await sync_to_async(summary_of)("CALL-OLD")) == STAND_IN

@@ -3,15 +3,20 @@ after a summary model is configured, after an outage of it, or for calls from be
 Every ended call has a summary, the one-line account from its tool results when no model was
 configured or the model failed: with a model configured, `--missing` asks it for those.
 
-    python manage.py summarize_calls --missing            # every ended call without one
-    python manage.py summarize_calls --missing --days 7   # ... started in the last week
+    python manage.py summarize_calls --missing --days 7   # ended calls of the last week without one
+    python manage.py summarize_calls --missing --all      # ... whenever they started
+    python manage.py summarize_calls --missing            # ... if they are 100 at most
     python manage.py summarize_calls CALL-0123abcd CALL-4567ef01
 
+Each call the model summarises is a paid request: the command says how many it is about to
+ask for and of which model, and with a model configured `--missing` asks for more than
+UNBIDDEN_LIMIT calls (a model configured for the first time, with months of calls behind it)
+only when told how far back (`--days`) or that it is every one (`--all`).
+
 Calls are summarised one after another (each within the summary's own timeout and retries),
-so a large backlog takes a while but never floods the model.
-Runs at once (cron's and an operator's, or
-the process that ended a call still writing its summary) never ask the model twice for one
-call: a call another run has is skipped, and counted as such.
+so a large backlog takes a while but never floods the model. Runs at once (cron's and an
+operator's, or the process that ended a call still writing its summary) never ask the model
+twice for one call: a call another run has is skipped, and counted as such.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pymongo.errors import PyMongoError
 
 from postcall import summary
 from postcall.management import days_before_now
 from support import mongo
+
+# The most calls `--missing` asks the model for without `--days` or `--all`.
+UNBIDDEN_LIMIT = 100
 
 
 class Command(BaseCommand):
@@ -36,24 +45,37 @@ class Command(BaseCommand):
         parser.add_argument("call_ids", nargs="*", metavar="CALL_ID")
         parser.add_argument("--missing", action="store_true",
                             help="every ended call without the model's summary (without a "
-                                 "model: without any summary)")  # fmt: skip
+                                 "model: without any summary); with a model, at most "
+                                 f"{UNBIDDEN_LIMIT} calls unless --days or --all is given, "
+                                 "since each is a paid request")  # fmt: skip
         parser.add_argument("--days", type=int, default=None,
                             help="with --missing: only calls of the last DAYS days")  # fmt: skip
+        parser.add_argument("--all", action="store_true",
+                            help="with --missing: every such call, however many")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         named: list[str] = list(options["call_ids"])
-        if options["days"] is not None and not options["missing"]:
-            raise CommandError("--days goes with --missing.")
+        days, every = options["days"], options["all"]
+        if (days is not None or every) and not options["missing"]:
+            raise CommandError(f"{'--all' if every else '--days'} goes with --missing.")
+        if days is not None and every:
+            raise CommandError("--all or --days, not both.")
         if not named and not options["missing"]:
             raise CommandError("Name the calls to summarise, or use --missing.")
         try:
-            listed = missing(options["days"]) if options["missing"] else []
+            listed = [doc for doc in (missing(days) if options["missing"] else [])
+                      if doc["call_id"] not in named]  # fmt: skip
             if not summary.configured():
                 self.stdout.write("No summary model is configured (GEMINI_API_KEY, "
                                   "CALL_SUMMARY_MODEL): writing the one-line accounts.")
-            listed = [call_id for call_id in listed if call_id not in named]
+            elif len(listed) > UNBIDDEN_LIMIT and days is None and not every:
+                raise CommandError(unbidden(listed))
+            elif named or listed:
+                self.stdout.write(f"Asking {settings.CALL_SUMMARY_MODEL} for the summaries of "
+                                  f"{len(named) + len(listed)} call(s).")  # fmt: skip
+            ids = [str(doc["call_id"]) for doc in listed]
             written, skipped, absent = asyncio.run(
-                summarise_all(named + listed, self.stdout.write, if_missing=set(listed))
+                summarise_all(named + ids, self.stdout.write, if_missing=set(ids))
             )
         except PyMongoError as error:
             raise CommandError(mongo.failure_line(error)) from error
@@ -64,13 +86,25 @@ class Command(BaseCommand):
             raise CommandError(f"Not found or not ended: {', '.join(absent)}.")
 
 
-def missing(days: int | None) -> list[str]:
-    """Ended calls without the summary they can have (summary.missing), oldest first."""
+def unbidden(listed: list[dict[str, Any]]) -> str:
+    """Why `--missing` does not ask the model for `listed` (oldest first) unbidden."""
+    oldest = listed[0].get("started_at")
+    since = f", the oldest started {oldest:%Y-%m-%d}" if oldest else ""
+    return (
+        f"{len(listed)} ended calls have no summary of {settings.CALL_SUMMARY_MODEL}'s{since}: "
+        "each is a paid request. Give --days N for those of the last N days, or --all for "
+        f"every one (without either, at most {UNBIDDEN_LIMIT} are asked for)."
+    )
+
+
+def missing(days: int | None) -> list[dict[str, Any]]:
+    """Ended calls without the summary they can have (summary.missing), oldest first: their
+    `call_id` and `started_at`."""
     match: dict[str, Any] = {"ended_at": {"$ne": None}, **summary.missing()}
     if days is not None:
         match["started_at"] = {"$gte": days_before_now(days, "--days")}
-    calls = mongo.sync_db().calls.find(match, {"_id": 0, "call_id": 1}).sort("started_at", 1)
-    return [str(doc["call_id"]) for doc in calls]
+    found = {"_id": 0, "call_id": 1, "started_at": 1}
+    return list(mongo.sync_db().calls.find(match, found).sort("started_at", 1))
 
 
 async def summarise_all(
