@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
-from postcall import summary
+from postcall import finish, summary
 from postcall.management.commands import summarize_calls
 from postcall.tests.test_summary import GOOD, FakeGemini, gemini  # noqa: F401  (the fake model)
 from support import mongo
@@ -22,9 +22,11 @@ from voiceproject.tests.live_server import BASE_DIR, server_environment
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True,
+def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True, finished: bool = True,
              summary: dict[str, Any] | None = None, **fields: Any) -> None:  # fmt: skip
-    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    """A call that ended `days_ago` (or is still going), and was finished (given its outcome:
+    postcall.finish) unless told otherwise."""
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago, minutes=2)
     doc: dict[str, Any] = {
         "call_id": call_id, "user_id": 7, "channel": "web", "started_at": started,
         "ended_at": started + dt.timedelta(minutes=2) if ended else None,
@@ -33,6 +35,8 @@ def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True,
         "tool_calls": [{"name": "check_order_status", "args": {}, "ok": True,
                         "result": {"ok": True, "orders": []}, "started_at": started, "ms": 12}],
     }  # fmt: skip
+    if ended and finished:
+        doc.update(outcome="resolved_info", finished_at=doc["ended_at"])
     if summary is not None:
         doc["summary"] = summary
     mongo.sync_db().calls.insert_one({**doc, **fields})
@@ -50,7 +54,7 @@ def run(*args: str) -> str:
 
 def test_missing_summarises_every_ended_call_without_a_summary(transactional_db: Any) -> None:
     add_call("CALL-NONE-1")
-    add_call("CALL-NONE-2", days_ago=10)
+    add_call("CALL-NONE-2", days_ago=10, finished=False)  # from before outcomes were kept
     add_call("CALL-HAS", summary={"text": "Kept as it was.", "source": "model"})
     add_call("CALL-LIVE", ended=False)
 
@@ -245,6 +249,22 @@ async def test_missing_leaves_a_call_whose_summary_the_ending_process_is_writing
     assert "Skipped 1 call(s): another run had them." in said
     assert len(gemini.requests) == 1
     assert (await sync_to_async(summary_of)("CALL-1"))["text"] == GOOD["text"]
+
+
+async def test_missing_leaves_a_call_not_yet_finished_to_the_process_finishing_it(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    """Its process is about to give it its outcome, then its summary (or, killed, a sweeper
+    will): asked for it now, the model would be asked again once the call is finished."""
+    await sync_to_async(add_call)("CALL-ENDING", finished=False)
+
+    said = await asyncio.to_thread(run, "--missing")
+    assert "Summarised 0 call(s)." in said and gemini.requests == []
+
+    assert await finish.finish_call("CALL-ENDING") == "resolved_info"
+    await summary.pending()
+    assert len(gemini.requests) == 1
+    assert (await sync_to_async(summary_of)("CALL-ENDING"))["text"] == GOOD["text"]
 
 
 async def test_missing_takes_over_a_call_whose_run_died(

@@ -22,6 +22,7 @@ twice for one call: a call another run has is skipped, and counted as such.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pymongo.errors import PyMongoError
 
-from postcall import summary
+from postcall import finish, summary
 from postcall.management import days_before_now
 from support import mongo
 
@@ -99,8 +100,12 @@ def unbidden(listed: list[dict[str, Any]]) -> str:
 
 def missing(days: int | None) -> list[dict[str, Any]]:
     """Ended calls without the summary they can have (summary.missing), oldest first: their
-    `call_id` and `started_at`."""
-    match: dict[str, Any] = {"ended_at": {"$ne": None}, **summary.missing()}
+    `call_id` and `started_at`. Not those still to be finished (postcall.finish), whose
+    finishing asks for their summary: only finished calls, and those ended too long ago for
+    the sweeper to finish (from before outcomes were kept)."""
+    finished = [{"outcome": {"$exists": True}},
+                {"ended_at": {"$lt": dt.datetime.now(dt.UTC) - finish.LOOK_BACK}}]  # fmt: skip
+    match: dict[str, Any] = {"ended_at": {"$ne": None}, "$or": finished, **summary.missing()}
     if days is not None:
         match["started_at"] = {"$gte": days_before_now(days, "--days")}
     found = {"_id": 0, "call_id": 1, "started_at": 1}
