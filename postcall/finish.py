@@ -140,9 +140,10 @@ async def finish_leftovers(now: dt.datetime) -> int:
     finished = 0
     async for doc in unfinished:
         finished += await finish_call(str(doc["call_id"])) is not None
+    # Not while a run is writing it (its claim on the call lapses if its process died).
     unsummarised = calls.find(
         {"ended_at": recent, "finished_at": {"$lt": now - SUMMARY_LATE},
-         "summary": {"$exists": False}},
+         "summary": {"$exists": False}, **summary.unclaimed(now)},
         {"_id": 0, "call_id": 1},
     )  # fmt: skip
     # Without a model the account is all there is: no failure to note beside it.

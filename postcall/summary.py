@@ -12,15 +12,18 @@ background; `summarize_call()` is re-runnable at any time (the call page's butto
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
 from postcall import metrics
@@ -265,23 +268,89 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
     return {**answer.model_dump(), "source": "model", "model": settings.CALL_SUMMARY_MODEL}
 
 
-async def summarize_call(call_id: str) -> dict[str, Any] | None:
+# A run's claim on a call's summary, on the call (`summary_lease: {by, until}`): of two runs
+# at once, in any processes (the one that ended the call, `summarize_calls`, Summarise again on
+# another worker, a corrected outcome), one asks the model and the other leaves it to that one.
+# It lapses, so that a process killed while holding it does not keep the call from the next
+# run: longer than a run's attempts (DEADLINE_S), with room for building the client and the
+# writes; renewed before asking again.
+LEASE = dt.timedelta(minutes=2)
+
+
+class SummaryBusy(Exception):
+    """Another run holds the call's summary (or, asked for a missing summary only, has written
+    it meanwhile): that run's summary stands."""
+
+
+def unclaimed(now: dt.datetime) -> dict[str, Any]:
+    """A query matching the calls no run holds the summary of at `now` (never claimed, let go
+    of, or the claim lapsed)."""
+    return {"$or": [{"summary_lease": {"$exists": False}}, {"summary_lease.until": {"$lte": now}}]}
+
+
+def missing() -> dict[str, Any]:
+    """A query matching the ended calls without the summary they can have: with a model
+    configured, every call it has not summarised (those with the one-line account, written
+    while there was no model or it failed, included); without one, those with no summary."""
+    if configured():
+        return {"summary.source": {"$ne": "model"}}  # matches a call without a summary too
+    return {"summary": {"$exists": False}}
+
+
+async def summarize_call(call_id: str, *, if_missing: bool = False) -> dict[str, Any] | None:
     """(Re)write the call's `summary`; None when there is no such ended call. A model's
-    summary is kept when summarising again fails, with the failure beside it (`last_error`)."""
+    summary is kept when summarising again fails, with the failure beside it (`last_error`).
+    `if_missing`: only if the call has no summary of the model's (`missing()`) when this run
+    claims it. Raises SummaryBusy when another run, of this process or another, holds it
+    (or, `if_missing`, has written it), and PyMongoError."""
     from support import mongo
 
     calls = mongo.async_db().calls
-    for last in (False, True):
-        call = await calls.find_one({"call_id": call_id, "ended_at": {"$ne": None}})
-        if call is None:
-            return None
-        written = kept_or_new(call.get("summary"), await summarize(call))
-        # Kept only for the outcome it was written with: should the outcome be corrected
-        # meanwhile (postcall.finish.correct_outcome), the call is summarised again.
-        where = {"call_id": call_id, **({} if last else {"outcome": call.get("outcome")})}
-        if (await calls.update_one(where, {"$set": {"summary": written}})).matched_count:
-            break
-    return written
+    run = uuid.uuid4().hex
+    try:
+        for last in (False, True):
+            call = await _claim(call_id, run, if_missing=if_missing)
+            if call is None:
+                return None
+            written = kept_or_new(call.get("summary"), await summarize(call))
+            # Kept only for the outcome it was written with: should the outcome be corrected
+            # meanwhile (postcall.finish.correct_outcome), the call is summarised again.
+            where = {"call_id": call_id, "summary_lease.by": run,
+                     **({} if last else {"outcome": call.get("outcome")})}  # fmt: skip
+            # Written and let go of at once: a correction right after finds the call free.
+            wrote = await calls.update_one(
+                where, {"$set": {"summary": written}, "$unset": {"summary_lease": ""}}
+            )
+            if wrote.matched_count:
+                return written
+        raise SummaryBusy(call_id)  # its claim lapsed and another run has it now
+    except BaseException:
+        # Failed, or stopped at shutdown: the next run need not wait for the claim to lapse.
+        try:
+            await calls.update_one({"call_id": call_id, "summary_lease.by": run},
+                                   {"$unset": {"summary_lease": ""}})  # fmt: skip
+        except PyMongoError as error:
+            log.warning("call %s: its summary's claim lapses in %s: %s", call_id, LEASE, error)
+        raise
+
+
+async def _claim(call_id: str, run: str, *, if_missing: bool) -> dict[str, Any] | None:
+    """The ended call, claimed (or claimed again) for `run` until LEASE from now; None when
+    there is no such ended call. Raises SummaryBusy."""
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    now = dt.datetime.now(dt.UTC)
+    ended = {"call_id": call_id, "ended_at": {"$ne": None}}
+    free = {"$or": [{"summary_lease.by": run}, *unclaimed(now)["$or"]]}
+    call = await calls.find_one_and_update(
+        {**ended, **free, **(missing() if if_missing else {})},
+        {"$set": {"summary_lease": {"by": run, "until": now + LEASE}}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if call is None and await calls.count_documents(ended, limit=1):
+        raise SummaryBusy(call_id)
+    return call
 
 
 async def outcome_corrected(call_id: str, was: str) -> None:
@@ -319,7 +388,8 @@ def kept_or_new(before: Any, new: dict[str, Any]) -> dict[str, Any]:
 
 
 # One task per call: asking again while one runs (the button clicked twice, or during the
-# automatic run) joins it instead of paying the model twice.
+# automatic run) joins it instead of paying the model twice (across processes, the claim on the
+# call: LEASE).
 _running: dict[str, asyncio.Task[Any]] = {}
 
 
@@ -343,6 +413,8 @@ def _forget(call_id: str, task: asyncio.Task[Any]) -> None:
 async def _summarize_logged(call_id: str) -> None:
     try:
         await summarize_call(call_id)
+    except SummaryBusy:
+        log.info("call %s: its summary is being written by another process", call_id)
     except PyMongoError as error:
         log.warning("call %s: could not write its summary: %s", call_id, error)
 
@@ -394,12 +466,13 @@ async def finish_pending(timeout_s: float) -> None:
 
 async def write_stand_in(call_id: str, reason: str | None) -> None:
     """The one-line account, with `reason` for the model's summary missing (None: no model
-    is configured), for the call if it is ended and has no summary (idempotent: a summary
-    written meanwhile stays)."""
+    is configured), for the call if it is ended and has no summary, and no run is writing it
+    (idempotent: a summary written meanwhile stays)."""
     from support import mongo
 
     calls = mongo.async_db().calls
-    unsummarised = {"call_id": call_id, "ended_at": {"$ne": None}, "summary": {"$exists": False}}
+    unsummarised = {"call_id": call_id, "ended_at": {"$ne": None}, "summary": {"$exists": False},
+                    **unclaimed(dt.datetime.now(dt.UTC))}  # fmt: skip
     call = await calls.find_one(unsummarised)
     if call is not None:
         stand_in = {**account(call), **({"error": reason} if reason else {})}

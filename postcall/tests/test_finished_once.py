@@ -177,6 +177,27 @@ async def test_a_summary_its_process_never_wrote_gets_the_account_and_says_why(
     assert "summary" not in await record("CALL-DEMO")
 
 
+async def test_a_summary_another_process_is_writing_is_left_to_it_until_its_claim_lapses(
+    transactional_db: Any, settings: Any
+) -> None:
+    """`summarize_calls` (or Summarise again on another worker) is writing it: the account
+    would be replaced a moment later. Killed while writing it, its claim lapses, and the
+    sweeper writes the account."""
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+    writing = {"by": "another-process", "until": now() + dt.timedelta(minutes=1)}
+    await add_call("CALL-1", ended_ago=dt.timedelta(minutes=5), outcome="escalated",
+                   finished_at=now() - dt.timedelta(minutes=5), summary_lease=writing)  # fmt: skip
+
+    await finish.finish_leftovers(now())
+    assert "summary" not in await record("CALL-1")
+
+    lapsed = {"summary_lease.until": now() - dt.timedelta(seconds=1)}  # a minute on
+    await mongo.async_db().calls.update_one({"call_id": "CALL-1"}, {"$set": lapsed})
+    await finish.finish_leftovers(now())
+    stand_in = (await record("CALL-1"))["summary"]
+    assert stand_in["error"] == "the server stopped before the model answered"
+
+
 async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_would_be(
     transactional_db: Any,
 ) -> None:

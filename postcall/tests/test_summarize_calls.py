@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import re
+import sys
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
-from postcall import summary
+from postcall import finish, summary
+from postcall.management.commands import summarize_calls
+from postcall.tests.test_summary import GOOD, FakeGemini, gemini  # noqa: F401  (the fake model)
 from support import mongo
+from voiceproject.tests.live_server import BASE_DIR, server_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True,
-             summary: dict[str, Any] | None = None) -> None:  # fmt: skip
-    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True, finished: bool = True,
+             summary: dict[str, Any] | None = None, **fields: Any) -> None:  # fmt: skip
+    """A call that ended `days_ago` (or is still going), and was finished (given its outcome:
+    postcall.finish) unless told otherwise."""
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago, minutes=2)
     doc: dict[str, Any] = {
         "call_id": call_id, "user_id": 7, "channel": "web", "started_at": started,
         "ended_at": started + dt.timedelta(minutes=2) if ended else None,
@@ -26,9 +35,11 @@ def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True,
         "tool_calls": [{"name": "check_order_status", "args": {}, "ok": True,
                         "result": {"ok": True, "orders": []}, "started_at": started, "ms": 12}],
     }  # fmt: skip
+    if ended and finished:
+        doc.update(outcome="resolved_info", finished_at=doc["ended_at"])
     if summary is not None:
         doc["summary"] = summary
-    mongo.sync_db().calls.insert_one(doc)
+    mongo.sync_db().calls.insert_one({**doc, **fields})
 
 
 def summary_of(call_id: str) -> Any:
@@ -43,7 +54,7 @@ def run(*args: str) -> str:
 
 def test_missing_summarises_every_ended_call_without_a_summary(transactional_db: Any) -> None:
     add_call("CALL-NONE-1")
-    add_call("CALL-NONE-2", days_ago=10)
+    add_call("CALL-NONE-2", days_ago=10, finished=False)  # from before outcomes were kept
     add_call("CALL-HAS", summary={"text": "Kept as it was.", "source": "model"})
     add_call("CALL-LIVE", ended=False)
 
@@ -138,6 +149,8 @@ def test_named_calls_are_summarised_again_and_unknown_ones_reported(
     (("CALL-X", "--days", "3"), "--days goes with --missing."),
     (("--missing", "--days", "-5"), "--days must be from 0 to 36500, not -5."),
     (("--missing", "--days", "99999999999"), "--days must be from 0 to 36500, not 99999999999."),
+    (("CALL-X", "--all"), "--all goes with --missing."),
+    (("--missing", "--all", "--days", "3"), "--all or --days, not both."),
 ])  # fmt: skip
 def test_arguments_it_cannot_act_on_are_refused(
     args: tuple[str, ...], error: str, transactional_db: Any
@@ -153,3 +166,173 @@ def test_missing_with_the_database_down_says_so_in_one_line(database_down: None)
     assert str(refused.value).startswith("The database could not be reached (127.0.0.1:")
     assert "Is MongoDB up at MONGODB_URI" in str(refused.value)
     assert "Topology Description" not in str(refused.value)
+
+
+# --- runs at once --------------------------------------------------------------------------------
+
+
+async def run_elsewhere(*args: str) -> asyncio.subprocess.Process:
+    """`manage.py summarize_calls` in a process of its own (cron's, or an operator's shell) on
+    this database, its model the fake's (`gemini`)."""
+    from django.conf import settings
+
+    env = server_environment(extra={
+        "CALL_SUMMARY_MODEL": settings.CALL_SUMMARY_MODEL,
+        "CALL_SUMMARY_BASE_URL": settings.CALL_SUMMARY_BASE_URL,
+        "CALL_SUMMARY_TIMEOUT_S": "20",
+    })  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "manage.py", "summarize_calls", *args, cwd=BASE_DIR, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def said_by(run: asyncio.subprocess.Process) -> str:
+    """What the run printed, once it is over (it must succeed)."""
+    try:
+        async with asyncio.timeout(60):
+            out, _ = await run.communicate()
+    except TimeoutError:
+        run.kill()
+        raise
+    assert run.returncode == 0, out.decode()
+    return out.decode()
+
+
+def counted(pattern: str, said: str) -> int:
+    found = re.search(pattern, said)
+    return int(found[1]) if found else 0
+
+
+async def asked_for(gemini: FakeGemini, count: int) -> None:  # noqa: F811
+    """Until the model has been asked `count` times (and holds its answers)."""
+    async with asyncio.timeout(60):  # two commands starting on a busy machine
+        while len(gemini.requests) < count:
+            await asyncio.sleep(0.05)
+
+
+async def test_two_missing_runs_at_once_ask_the_model_once_per_call(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    """Cron's run starts while an operator's is still going: each call is summarised by one
+    of them, and the other says it left it to the run that had it."""
+    for call_id in ("CALL-1", "CALL-2", "CALL-3"):
+        await sync_to_async(add_call)(call_id)
+    gemini.hold = asyncio.Event()
+
+    runs = [await run_elsewhere("--missing") for _ in range(2)]
+    await asked_for(gemini, 2)  # each is waiting for the model, on a call of its own
+    gemini.hold.set()
+    said = [await said_by(run) for run in runs]
+
+    assert len(gemini.requests) == 3
+    assert sum(counted(r"Summarised (\d+) call", out) for out in said) == 3
+    assert sum(counted(r"Skipped (\d+) call", out) for out in said) == 3
+    for call_id in ("CALL-1", "CALL-2", "CALL-3"):
+        assert (await sync_to_async(summary_of)(call_id))["text"] == GOOD["text"]
+
+
+async def test_missing_leaves_a_call_whose_summary_the_ending_process_is_writing(
+    transactional_db: Any, gemini: FakeGemini, settings: Any  # noqa: F811
+) -> None:
+    settings.CALL_SUMMARY_TIMEOUT_S = 20.0  # this process's model answers when told
+    await sync_to_async(add_call)("CALL-1")
+    gemini.hold = asyncio.Event()
+    writing = summary.schedule("CALL-1")  # the process that ended the call
+    await asked_for(gemini, 1)
+
+    said = await said_by(await run_elsewhere("--missing"))
+    gemini.hold.set()
+    await writing
+
+    assert "Summarised 0 call(s)." in said
+    assert "Skipped 1 call(s): another run had them." in said
+    assert len(gemini.requests) == 1
+    assert (await sync_to_async(summary_of)("CALL-1"))["text"] == GOOD["text"]
+
+
+async def test_missing_leaves_a_call_not_yet_finished_to_the_process_finishing_it(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    """Its process is about to give it its outcome, then its summary (or, killed, a sweeper
+    will): asked for it now, the model would be asked again once the call is finished."""
+    await sync_to_async(add_call)("CALL-ENDING", finished=False)
+
+    said = await asyncio.to_thread(run, "--missing")
+    assert "Summarised 0 call(s)." in said and gemini.requests == []
+
+    assert await finish.finish_call("CALL-ENDING") == "resolved_info"
+    await summary.pending()
+    assert len(gemini.requests) == 1
+    assert (await sync_to_async(summary_of)("CALL-ENDING"))["text"] == GOOD["text"]
+
+
+async def test_missing_takes_over_a_call_whose_run_died(
+    transactional_db: Any, gemini: FakeGemini  # noqa: F811
+) -> None:
+    """A process killed while the model was writing leaves its claim on the call: it lapses,
+    and the next run summarises the call; a claim still running is left be."""
+    now = dt.datetime.now(dt.UTC)
+    died = {"by": "a-process-killed", "until": now - dt.timedelta(seconds=1)}
+    busy = {"by": "a-process-still-writing", "until": now + dt.timedelta(minutes=2)}
+    await sync_to_async(add_call)("CALL-DIED", summary_lease=died)
+    await sync_to_async(add_call)("CALL-BUSY", summary_lease=busy)
+
+    said = await said_by(await run_elsewhere("--missing"))
+
+    assert "Summarised 1 call(s)." in said and "Skipped 1 call(s)" in said
+    assert len(gemini.requests) == 1
+    assert (await sync_to_async(summary_of)("CALL-DIED"))["text"] == GOOD["text"]
+    assert (await sync_to_async(summary_of)("CALL-BUSY")) is None
+
+
+# --- a backlog: what it costs -----------------------------------------------------------------
+
+
+@pytest.fixture
+def backlog(transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Three ended calls the model never summarised (from before it was configured), more
+    than `--missing` asks it for unbidden (100 in production)."""
+    monkeypatch.setattr(summarize_calls, "UNBIDDEN_LIMIT", 2)
+    for call_id, days_ago in (("CALL-OLD", 40), ("CALL-WEEK", 5), ("CALL-NEW", 0)):
+        add_call(call_id, days_ago=days_ago, summary=STAND_IN)
+    return ["CALL-OLD", "CALL-WEEK", "CALL-NEW"]
+
+
+async def test_a_backlog_over_the_limit_is_not_sent_to_the_model_without_days_or_all(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    with pytest.raises(CommandError) as refused:
+        await asyncio.to_thread(run, "--missing")
+
+    assert str(refused.value) == (
+        "3 ended calls have no summary of gemini-3.5-flash-lite's, the oldest started "
+        f"{(dt.datetime.now(dt.UTC) - dt.timedelta(days=40)):%Y-%m-%d}: each is a paid "
+        "request. Give --days N for those of the last N days, or --all for every one "
+        "(without either, at most 2 are asked for)."
+    )
+    assert gemini.requests == []
+    for call_id in backlog:
+        assert (await sync_to_async(summary_of)(call_id)) == STAND_IN
+
+
+async def test_all_asks_the_model_for_the_whole_backlog_and_says_so_first(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    said = await asyncio.to_thread(run, "--missing", "--all")
+
+    assert said.startswith("Asking gemini-3.5-flash-lite for the summaries of 3 call(s).\n")
+    assert len(gemini.requests) == 3 and "Summarised 3 call(s)." in said
+
+
+async def test_days_asks_for_those_of_the_last_days_whatever_their_number(
+    backlog: list[str], gemini: FakeGemini  # noqa: F811
+) -> None:
+    """How cron runs it: `--missing --days 1` every day."""
+    await sync_to_async(add_call)("CALL-TODAY", summary=STAND_IN)
+
+    said = await asyncio.to_thread(run, "--missing", "--days", "7")
+
+    assert said.startswith("Asking gemini-3.5-flash-lite for the summaries of 3 call(s).\n")
+    assert len(gemini.requests) == 3
+    assert (await sync_to_async(summary_of)("CALL-OLD")) == STAND_IN

@@ -40,6 +40,7 @@ class FakeGemini:
     answer: str = json.dumps(GOOD)
     delay_s: float = 0.0
     hang_up: bool = False  # drop the connection instead of answering
+    hold: asyncio.Event | None = None  # answer only once it is set
     # An error answer instead: (HTTP status, body: Google's JSON error, or a proxy's HTML).
     error: tuple[int, dict[str, Any] | str] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -49,6 +50,8 @@ class FakeGemini:
         at = asyncio.get_running_loop().time()
         self.requests.append({"path": request.path, "key": request.headers.get("x-goog-api-key"),
                               "body": await request.json(), "at": at})  # fmt: skip
+        if self.hold is not None:
+            await self.hold.wait()
         await asyncio.sleep(self.delay_s)
         if self.hang_up and request.transport is not None:
             request.transport.abort()
