@@ -417,7 +417,7 @@ async def test_a_goodwill_credit_approved_twice_changes_the_wallet_once(
     approve = arjun.page.locator("tr.goodwill-proposed").get_by_role("button", name="Approve")
     await approve.dblclick()
     await expect(arjun.page.locator(".messagelist")).to_contain_text("Credited ₹150.00")
-    await expect(arjun.page.locator("tr.goodwill-approved")).to_contain_text("approved by arjun")
+    await expect(arjun.page.locator("tr.goodwill-approved")).to_contain_text("approved by Arjun")
     await arjun.shoot("16-goodwill-approved")
 
     customer = await asyncio.to_thread(Customer.objects.get, user_id=3)

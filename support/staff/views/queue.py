@@ -77,7 +77,7 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
                                                Hours.from_settings())
                       if may(request, VIEW_CALLBACKS) else []),  # fmt: skip
         "can_change": may(request, CHANGE_TICKETS),
-        "assignee_name": staff_names().get(found.assignee or "", found.assignee),
+        "names": staff_names(),  # who holds it and who wrote its notes, as colleagues know them
         "assign_form": AssignForm(initial={"assignee": found.assignee}),
         "note_form": NoteForm(),
     }

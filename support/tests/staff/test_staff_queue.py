@@ -85,6 +85,20 @@ def test_who_holds_a_ticket_is_named_as_colleagues_know_them(agent: Client, arju
     assert "held by <b>Arjun Mehta</b>" in page
 
 
+def test_a_notes_author_is_named_as_colleagues_know_them(agent: Client, arjun: User) -> None:
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+    make_ticket("TKT-NOTE01")
+    escalations.add_note("TKT-NOTE01", "arjun", "Called the restaurant")
+    escalations.add_note("TKT-NOTE01", "someone-who-left", "Customer rang again")
+
+    page = agent.get("/staff/tickets/TKT-NOTE01/").content.decode()
+
+    assert '<div class="note"><b>Arjun Mehta</b>' in page
+    assert '<div class="note"><b>someone-who-left</b>' in page  # no longer staff
+    assert [note.author for note in Escalation.objects.get(ticket_id="TKT-NOTE01").notes] == [
+        "arjun", "someone-who-left"]
+
+
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     make_ticket("TKT-MINE01", status="claimed", assignee="meera")
     make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
