@@ -59,6 +59,7 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
         ),
         "can_change": may(request, CHANGE_TICKETS),
         "may_take_over": may(request, TAKE_OVER),  # "Join call", else "Listen in"
+        "names": names,  # queue.js: "claimed by" a colleague's name, as the rows give it
     }
     if request.GET.get("rows") == "1":
         return render_staff(request, "staff/_queue_rows.html", context)

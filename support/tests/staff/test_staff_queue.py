@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -83,6 +85,16 @@ def test_who_holds_a_ticket_is_named_as_colleagues_know_them(agent: Client, arju
     assert '<td data-label="Assignee">Arjun Mehta</td>' in claimed
     assert '<td data-label="Assignee">someone-who-left</td>' in claimed  # no longer staff
     assert "held by <b>Arjun Mehta</b>" in page
+
+
+def test_the_live_queue_can_name_who_claimed_a_ticket(agent: Client, arjun: User) -> None:
+    """A claim arrives as a username ("Ticket TKT-… claimed by arjun."): the page names them."""
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+
+    page = agent.get("/staff/queue/").content.decode()
+
+    names = re.search(r'<script id="staff-names" type="application/json">(.*?)</script>', page)
+    assert names and json.loads(names.group(1))["arjun"] == "Arjun Mehta"
 
 
 def test_a_notes_author_is_named_as_colleagues_know_them(agent: Client, arjun: User) -> None:
