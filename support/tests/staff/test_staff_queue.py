@@ -18,6 +18,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from pymongo.errors import ServerSelectionTimeoutError
 
 from support import escalations
@@ -109,6 +110,20 @@ def test_a_notes_author_is_named_as_colleagues_know_them(agent: Client, arjun: U
     assert '<div class="note"><b>someone-who-left</b>' in page  # no longer staff
     assert [note.author for note in Escalation.objects.get(ticket_id="TKT-NOTE01").notes] == [
         "arjun", "someone-who-left"]
+
+
+def test_a_tickets_dates_give_the_year_as_the_customer_page_does(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    """"opened 5 Dec, 10:00" beside the customer page's "4 Dec 2026, 23:35": the year too."""
+    escalations.add_note(priya_ticket.ticket_id, "arjun", "Called the restaurant")
+    opened = timezone.localtime(priya_ticket.created_at)
+
+    page = agent.get(f"/staff/tickets/{priya_ticket.ticket_id}/").content.decode()
+
+    assert f"opened {opened.day} {opened:%b %Y, %H:%M}" in page
+    assert "Open the call" in page and "ORD-3001" in page  # their dates are on the page too
+    assert re.findall(r"\b\d{1,2} [A-Z][a-z]{2}, \d\d:\d\d", page) == []  # none without a year
 
 
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
