@@ -41,6 +41,12 @@ def test_calls_newest_first(agent: Client, calls: None) -> None:
     assert listed(agent) == ["call-web-today", "call-priya-1", "call-web-3days", "call-phone-old"]
 
 
+def test_a_list_of_one_page_shows_no_pager(agent: Client, calls: None) -> None:
+    body = agent.get("/staff/calls/").content.decode()
+
+    assert 'class="pager"' not in body and "Page 1" not in body
+
+
 @pytest.mark.parametrize(
     "filters, expected",
     [

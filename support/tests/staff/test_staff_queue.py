@@ -184,6 +184,19 @@ def test_queue_pages_without_counting(agent: Client) -> None:
     assert (len(second.rows), second.has_next) == (3, False)
 
 
+def test_a_queue_of_one_page_shows_no_pager_and_one_of_two_does(agent: Client) -> None:
+    make_ticket("TKT-ONLY01")
+    alone = agent.get("/staff/queue/").content.decode()
+    for n in range(50):
+        make_ticket(f"TKT-P{n:05d}", minutes_ago=n)
+    first = agent.get("/staff/queue/").content.decode()
+    second = agent.get("/staff/queue/?page=2").content.decode()
+
+    assert 'class="pager"' not in alone and "Page 1" not in alone
+    assert "Page 1" in first and "next page →" in first
+    assert "Page 2" in second and "← previous page" in second
+
+
 def test_a_queue_page_emptied_by_claims_says_so_not_that_the_queue_is_empty(
     agent: Client,
 ) -> None:
