@@ -219,6 +219,18 @@ def test_a_call_whose_customer_was_deleted_still_says_whose_it_was(
     assert "unidentified" not in response.content.decode()
 
 
+def test_a_call_pages_title_writes_its_date_as_its_body_does(agent: Client) -> None:
+    """The title said "07 Nov 2026" above "When 7 Nov 2026": one form."""
+    call = make_call("call-early-month")
+    call.started_at = datetime(2026, 11, 7, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
+    call.save()
+
+    response = agent.get("/staff/calls/call-early-month/")
+
+    assert response.context["title"].endswith(", 7 Nov 2026, 10:00")
+    assert "<dd>7 Nov 2026, 10:00" in response.content.decode()
+
+
 def test_unknown_call_is_404(agent: Client) -> None:
     assert agent.get("/staff/calls/call-nope/").status_code == 404
 
