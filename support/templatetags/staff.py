@@ -46,6 +46,11 @@ def inr(paise: Any) -> str:
 
 
 @register.filter
+def grouped(count: Any) -> str:
+    return labels.grouped(int(count)) if isinstance(count, int) else str(count)
+
+
+@register.filter
 def mmss(seconds: Any) -> str:
     return labels.mmss(None if seconds is None else float(seconds))
 

@@ -209,6 +209,25 @@ def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: Non
         assert expected in body, expected
 
 
+def test_counts_are_grouped_in_the_tiles_and_table_as_the_charts_group_them(
+    agent: Client, today: date, staff_groups: Any
+) -> None:
+    """The calls chart said "1,234" where its tile said "1234"."""
+    started = at(today, 0, 5)
+    sync_db().calls.insert_many([
+        {"call_id": f"c{n}", "user_id": 301, "channel": "web", "started_at": started,
+         "ended_at": started + timedelta(seconds=60), "end_reason": "caller_hung_up",
+         "outcome": "resolved_info", "transcript": [], "tool_calls": []}
+        for n in range(1234)
+    ])  # fmt: skip
+
+    body = agent.get("/staff/").content.decode()
+
+    assert '<h3>Calls</h3><p class="big">1,234</p>' in body
+    assert "<td>1,234</td><td>1,234</td><td>0</td>" in body  # calls, by the agent, by people
+    assert "1234" not in body
+
+
 def test_the_open_tickets_tile_does_not_count_claimed_ones_among_them(
     agent: Client, activity: None
 ) -> None:
