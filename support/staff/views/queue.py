@@ -114,7 +114,7 @@ def assign(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
     form = AssignForm(request.POST)
     assignee = form.cleaned_data["assignee"] if form.is_valid() else ""
     return _act(request, ticket_id, lambda me: escalations.assign(ticket_id, assignee, by=me),
-                f"Ticket {ticket_id} assigned to {assignee}.")
+                f"Ticket {ticket_id} assigned to {staff_names().get(assignee, assignee)}.")
 
 
 @staff_view(CHANGE_TICKETS)

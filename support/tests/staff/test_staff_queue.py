@@ -318,6 +318,21 @@ def test_second_claimer_is_told_who_has_it(agent: Client, lead: Client, priya_ti
     assert "Ticket TKT-AAAAAA is already claimed by meera." in messages_of(response)
 
 
+def test_assigning_and_claiming_name_colleagues_as_they_are_known(
+    agent: Client, lead: Client, priya_ticket: Any
+) -> None:
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+
+    page = lead.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+    assigned = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": "meera"}, follow=True)
+    taken = lead.post("/staff/tickets/TKT-AAAAAA/claim", follow=True)
+
+    assert '<option value="meera">Meera Nair</option>' in page
+    assert "Ticket TKT-AAAAAA assigned to Meera Nair." in messages_of(assigned)
+    assert "Ticket TKT-AAAAAA is already claimed by Meera Nair." in messages_of(taken)
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
+
+
 def test_claim_from_the_queue_goes_back_to_the_queue(agent: Client, priya_ticket: Any) -> None:
     response = agent.post("/staff/tickets/TKT-AAAAAA/claim", {"next": "/staff/queue/"})
     offsite = agent.post("/staff/tickets/TKT-AAAAAA/claim", {"next": "https://evil.example/"})
