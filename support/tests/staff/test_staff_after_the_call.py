@@ -300,7 +300,7 @@ def test_a_ticket_resolved_since_the_call_is_not_left_to_do(
 
     assert "Not resolved on the call" in body
     assert "Left to do after the call:</b> A colleague should pick up ticket TKT-AAAAAA." in body
-    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
+    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov 2026, 10:13." in body
 
 
 def test_the_customer_page_says_which_calls_left_to_do_was_done_since(
@@ -312,7 +312,7 @@ def test_the_customer_page_says_which_calls_left_to_do_was_done_since(
     body = page(agent, f"/staff/customers/{priya_ticket.customer_id}/")
 
     assert "Left to do after the call:</b> Refund ORD-3001" in body
-    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov, 10:13." in body
+    assert "Since the call: ticket TKT-AAAAAA was resolved on 19 Nov 2026, 10:13." in body
 
 
 def test_a_ticket_still_open_leaves_the_summary_as_the_call_ended(
