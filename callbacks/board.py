@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
 from support.models import Customer
+from support.staff.people import staff_names
 
 SCHEDULED = CallbackStatus.SCHEDULED
 
@@ -30,6 +31,7 @@ class Row:
     can_claim: bool  # scheduled and nobody holds it: claim it (or call, which claims it)
     can_work: bool  # scheduled and held by the viewer: call, mark done or missed
     held_by_other: bool  # scheduled and held by a colleague: release it (desk.release)
+    assignee_name: str = ""  # who holds or closed it, as colleagues know them
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def board(now: datetime, username: str, hours: Hours) -> list[Day]:
     callbacks = [*overdue.order_by("slot_start"), *coming.order_by("slot_start", "seat")]
     ids = {callback.customer_id for callback in callbacks}
     names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
-    return group(callbacks, names, now, username, hours)
+    return group(callbacks, names, now, username, hours, staff_names())
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,18 @@ class Booked:
     callback_id: str
     when: str  # local, with the day
     status: str
-    assignee: str
+    assignee: str  # as colleagues know them
 
 
 def of_ticket(ticket_id: str, now: datetime, hours: Hours) -> list[Booked]:
     """The callbacks booked for ticket `ticket_id` (in the call of its escalation, when
     nobody could join in time), earliest first."""
     booked = []
+    staff = staff_names()
     for callback in Callback.objects.filter(ticket_id=ticket_id).order_by("slot_start"):
-        row = _row(callback, {}, now, "", hours, dated=True)
+        row = _row(callback, {}, now, "", hours, staff, dated=True)
         booked.append(Booked(callback.callback_id, f"{row.day}, {row.time}", row.status,
-                             callback.assignee or ""))  # fmt: skip
+                             row.assignee_name))  # fmt: skip
     return booked
 
 
@@ -78,15 +81,17 @@ def group(
     now: datetime,
     username: str,
     hours: Hours,
+    staff: Mapping[str, str] | None = None,
 ) -> list[Day]:
-    """`callbacks` (earliest first) as days: "Overdue" first for scheduled ones of past days."""
+    """`callbacks` (earliest first) as days: "Overdue" first for scheduled ones of past days.
+    `staff`: staff_names(), for who holds each one."""
     today = local_date(now, hours.zone)
     days: dict[date | None, list[Row]] = {}
     for callback in callbacks:
         day = local_date(callback.slot_start, hours.zone)
         key = None if day < today else day
         days.setdefault(key, []).append(
-            _row(callback, names, now, username, hours, dated=key is None)
+            _row(callback, names, now, username, hours, staff, dated=key is None)
         )
     return [
         Day("Overdue" if day is None else _capitalised(say_day(day, today)), day is None, rows)
@@ -100,6 +105,7 @@ def _row(
     now: datetime,
     username: str,
     hours: Hours,
+    staff: Mapping[str, str] | None = None,
     *,
     dated: bool = False,
 ) -> Row:
@@ -120,6 +126,7 @@ def _row(
         can_claim=open_ and not callback.assignee,
         can_work=open_ and callback.assignee == username,
         held_by_other=open_ and callback.assignee not in (None, "", username),
+        assignee_name=(staff or {}).get(callback.assignee or "", callback.assignee or ""),
     )
 
 

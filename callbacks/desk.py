@@ -25,6 +25,7 @@ from callbacks.board import readable_phone
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
 from support.mongo import Document, sync_db
+from support.staff.people import staff_names
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def release(callback_id: str, username: str) -> str:
     callback = _collection().find_one({"callback_id": callback_id}) or {}
     if callback.get("assignee") and _call_live(callback.get("answered_call_id")):
         raise CallbackError(
-            f"{callback['assignee']} is on the phone with this customer now; mark the callback "
-            "done or missed after the call instead."
+            f"{named(callback['assignee'])} is on the phone with this customer now; mark the "
+            "callback done or missed after the call instead."
         )
     held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing(timezone.now())}
     done = _collection().find_one_and_update(
@@ -84,8 +85,8 @@ def release(callback_id: str, username: str) -> str:
     if dialled_at is None:  # released and claimed again meanwhile
         raise _why_not(callback_id, username)
     raise CallbackError(
-        f"{current['assignee']} dialled callback {callback_id} at {_local_time(dialled_at)}; "
-        "it can be released once the phone stops ringing."
+        f"{named(current['assignee'])} dialled callback {callback_id} at "
+        f"{_local_time(dialled_at)}; it can be released once the phone stops ringing."
     )
 
 
@@ -129,6 +130,12 @@ def _not_ringing(now: datetime) -> Document:
     return {"$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]}
 
 
+def named(username: str | None) -> str:
+    """A colleague as the messages name them: their name, or the username of someone no longer
+    on the team (the callback keeps the username)."""
+    return staff_names().get(username or "", username or "")
+
+
 def _why_not(callback_id: str, username: str) -> CallbackError:
     current = _collection().find_one({"callback_id": callback_id})
     if current is None:
@@ -136,7 +143,9 @@ def _why_not(callback_id: str, username: str) -> CallbackError:
     if current["status"] != SCHEDULED:
         return CallbackError(f"Callback {callback_id} is already {current['status']}.")
     if current.get("assignee") not in (None, username):
-        return CallbackError(f"{current['assignee']} has already claimed callback {callback_id}.")
+        return CallbackError(
+            f"{named(current['assignee'])} has already claimed callback {callback_id}."
+        )
     dialled_at = current.get("dialled_at")
     if dialled_at is not None:
         return CallbackError(
@@ -177,7 +186,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         raise _why_not(callback_id, username)
     if _call_live(current.get("answered_call_id")):
         raise CallbackError(
-            f"{current.get('assignee') or 'A colleague'} is on the phone with this customer "
+            f"{named(current.get('assignee')) or 'A colleague'} is on the phone with this customer "
             "now, on the call this callback dialled."
         )
     phone, name = _account(current["user_id"])

@@ -78,7 +78,7 @@ def release(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     except desk.CallbackError as error:
         messages.error(request, error.message)
     else:
-        whose = "your" if held_by == me else f"{held_by}'s"
+        whose = "your" if held_by == me else f"{desk.named(held_by)}'s"
         messages.success(request, f"You released {whose} callback to {_customer(callback_id)}; "
                                   "anyone may claim it now.")  # fmt: skip
     return redirect("callbacks:board")

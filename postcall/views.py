@@ -106,6 +106,10 @@ async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedir
         messages.info(request, "This call was summarised again moments ago; try later.")
         return redirect("staff:call", call_id)
     summary.schedule(call_id)
-    messages.info(request, "A new summary is being written: it shows here within a minute "
-                           "(reload the page).")  # fmt: skip
+    if summary.configured():
+        messages.info(request, "A new summary is being written: it shows here within a minute "
+                               "(reload the page).")  # fmt: skip
+    else:  # nothing new: the one-line account already on the page is stored as the summary
+        messages.info(request, "No summary model is configured: the account of what the "
+                               "agent's tools did is kept as this call's summary.")  # fmt: skip
     return redirect("staff:call", call_id)

@@ -35,6 +35,7 @@ from support.events import (
 from support.ids import insert_with_fresh_id
 from support.models import Escalation, EscalationStatus, Priority
 from support.mongo import Document, sync_db
+from support.staff.people import staff_names
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class TicketTaken(TicketError):
     """Someone else holds the ticket; `assignee` is who."""
 
     def __init__(self, ticket_id: str, assignee: str) -> None:
-        super().__init__(f"Ticket {ticket_id} is already claimed by {assignee}.")
+        name = staff_names().get(assignee, assignee)  # as colleagues know them
+        super().__init__(f"Ticket {ticket_id} is already claimed by {name}.")
         self.assignee = assignee
 
 

@@ -32,6 +32,7 @@ from support.ids import new_id
 from support.models import Goodwill, GoodwillKind, GoodwillPolicy, GoodwillStatus, OrderStatus
 from support.money import format_inr
 from support.mongo import Document, sync_db
+from support.staff.people import staff_names
 
 CREDIT = GoodwillKind.CREDIT.value
 REFUND = GoodwillKind.REFUND.value
@@ -243,7 +244,8 @@ def _why_not(goodwill_id: str) -> GoodwillError:
     if current is None:
         return GoodwillError(f"There is no goodwill request {goodwill_id}.")
     verb = "approved" if current["status"] == APPROVED else "rejected"
-    return GoodwillError(f"{goodwill_id} was already {verb} by {current.get('decided_by')}.")
+    by = current.get("decided_by") or ""
+    return GoodwillError(f"{goodwill_id} was already {verb} by {staff_names().get(by, by)}.")
 
 
 def reject(goodwill_id: str, by: str, note: str = "") -> Goodwill:

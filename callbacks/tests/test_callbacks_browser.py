@@ -45,7 +45,8 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 def people(staff_groups: dict[str, Group]) -> dict[str, Customer]:
     arjun = User.objects.create_user("arjun", password=PASSWORD, is_staff=True)
     arjun.groups.add(staff_groups[LEAD])
-    User.objects.create_user("meera", is_staff=True).groups.add(staff_groups[AGENT])
+    meera = User.objects.create_user("meera", is_staff=True, first_name="Meera", last_name="Nair")
+    meera.groups.add(staff_groups[AGENT])
     return {
         "asha": make_customer(101, "Asha Verma"),
         "ravi": make_customer(202, "Ravi Kumar"),
@@ -147,7 +148,7 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ravi).to_contain_text("nobody yet")
         await expect(row(page, "CBK-PRIYA1").locator(".state .badge")).to_have_text("Done")
         kiran = row(page, "CBK-KIRAN2")  # Meera's: Arjun can only take it back from her
-        await expect(kiran.get_by_role("button")).to_have_text(["Release from meera"])
+        await expect(kiran.get_by_role("button")).to_have_text(["Release from Meera Nair"])
         await screenshot(page, "01-board-1280")
 
         asha = row(page, "CBK-ASHA01")
@@ -168,9 +169,9 @@ async def test_a_lead_works_todays_callbacks(
         await screenshot(page, "03-done-1280")
 
         # Meera is away: Arjun releases her callback, which anyone may then claim or call.
-        await kiran.get_by_role("button", name="Release from meera").click()
+        await kiran.get_by_role("button", name="Release from Meera Nair").click()
         await expect(page.locator(".messagelist")).to_contain_text(
-            "You released meera's callback to Kiran"
+            "You released Meera Nair's callback to Kiran"
         )
         await expect(kiran.locator(".assignee")).to_have_text("nobody yet")
         await expect(kiran.get_by_role("button", name="Call now")).to_be_visible()

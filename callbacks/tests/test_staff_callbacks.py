@@ -262,6 +262,32 @@ def test_a_lead_releases_what_an_agent_claimed_and_takes_it_himself(
     assert state_of("CBK-ASHA01") == ("scheduled", "arjun")
 
 
+def test_colleagues_are_named_as_they_are_known_not_by_username(
+    meera: User, arjun: User, ashas: Callback, asha: Customer
+) -> None:
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
+    make_callback(asha, today_at(9, 30), callback_id="CBK-DONE01", status="done",
+                  assignee="someone-who-left")  # fmt: skip
+    Escalation.objects.create(ticket_id="TKT-CB2", customer=asha, reason="Wants a person")
+    make_callback(asha, slot(days_ahead=3, hour=14, minute=0), ticket_id="TKT-CB2",
+                  callback_id="CBK-T2", assignee="meera")  # fmt: skip
+
+    board = client_for(arjun).get(PAGE).content.decode()
+    taken = client_for(arjun).post(f"{PAGE}CBK-ASHA01/claim", follow=True)
+    released = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+    ticket = client_for(arjun).get(reverse("staff:ticket", args=["TKT-CB2"])).content.decode()
+
+    assert "held by Meera Nair" in board and "Release from Meera Nair" in board
+    assert '<td class="assignee">Meera Nair</td>' in board
+    assert "by someone-who-left" in board  # no longer on the team: their username
+    assert "meera" not in board.replace("Meera", "")
+    assert messages_of(taken) == ["Meera Nair has already claimed callback CBK-ASHA01."]
+    assert messages_of(released)[0].startswith("You released Meera Nair's callback")
+    assert "· Scheduled · Meera Nair" in ticket
+    assert state_of("CBK-ASHA01") == ("scheduled", None)  # stored: usernames, as before
+
+
 def test_a_callback_is_not_released_while_it_rings_or_its_call_is_on(
     meera: User, arjun: User, ashas: Callback
 ) -> None:

@@ -301,6 +301,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await board.goto(server.url + "/staff/live/")
         await expect(board.locator("tr[data-call]")).to_contain_text("Waiting for a colleague")
 
+        # A second lead has the call open as Arjun takes it over.
+        await kavya.goto(server.url + arjun.url.removeprefix(server.url))
+        await expect(kavya.get_by_text("With the agent")).to_be_visible()
         # Take over: Asha is told who she is talking to and hears Arjun's 1000 Hz.
         await arjun.get_by_role("button", name="Take over").click()
         await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
@@ -318,8 +321,8 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await shots(arjun, "05-live-call-taken-over")
         await shots(customer, "06-customer-talking-to-arjun", widths=(PHONE, DESK))
 
-        # A second lead is told who holds the call.
-        await kavya.goto(server.url + arjun.url.removeprefix(server.url))
+        # The second lead is told who took the call, as colleagues know him, and who holds it.
+        await expect(kavya.get_by_text("Arjun Mehta took over the call.")).to_be_visible()
         await expect(kavya.get_by_text("Arjun Mehta holds this call.")).to_be_visible()
         await expect(kavya.get_by_role("button", name="Take over")).to_be_disabled()
         # Should Arjun be unable to carry on, she can hand the call back for him.

@@ -371,7 +371,8 @@ function onEvent(event) {
       whisperLine(event);
       break;
     case "agent_changed":
-      if (event.mode === "human") note(`${event.by && event.by === me ? "You" : event.name} took over the call.`);
+      // `name` is what the customer hears (a first name); colleagues know them by `by`'s name.
+      if (event.mode === "human") note(`${event.by && event.by === me ? "You" : event.by ? who(event.by) : event.name} took over the call.`);
       else note(handedBack(event));
       break;
     case "escalated":

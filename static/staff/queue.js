@@ -15,6 +15,8 @@
   }
   const rowsUrl = table.dataset.rowsUrl;
   const overdueAfterS = Number(table.dataset.overdueAfter || 0);
+  // Who claimed a ticket arrives as a username: named here as colleagues know them.
+  const names = JSON.parse(document.getElementById("staff-names").textContent);
 
   function say(text) {
     if (statusLine) {
@@ -97,7 +99,7 @@
           return "";
         }
         return "Ticket " + ticket.ticket_id + " " + (ticket.status || "changed") +
-          (ticket.assignee ? " by " + ticket.assignee : "") + ".";
+          (ticket.assignee ? " by " + (names[ticket.assignee] || ticket.assignee) : "") + ".";
       default:
         return "";
     }

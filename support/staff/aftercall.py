@@ -138,7 +138,7 @@ def done_since(tickets: Sequence[Escalation]) -> str:
     if not tickets or len(resolved) < len(tickets):
         return ""
     ids = " and ".join(t.ticket_id for t in tickets)
-    when = dateformat.format(timezone.localtime(max(resolved)), "j M, H:i")
+    when = dateformat.format(timezone.localtime(max(resolved)), "j M Y, H:i")
     were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
     return f"Since the call: {were} resolved on {when}."
 

@@ -405,7 +405,8 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     keys = [day.isoformat() for day in days.days]
     # Over a year a date comes round again: the days are then named with their year.
     repeats = len({(day.month, day.day) for day in days.days}) < len(days.days)
-    labels = [day.strftime("%d %b %y" if repeats else "%d %b") for day in days.days]
+    # As the other pages write a day: "5 Dec", "5 Dec 2026" ("05 Dec 26" read as the 26th).
+    labels = [f"{day.day} {day:%b %Y}" if repeats else f"{day.day} {day:%b}" for day in days.days]
     per_day = [figures.get(key) or DayFigures() for key in keys]
     total = DayFigures()
     for day in per_day:

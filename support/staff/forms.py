@@ -7,7 +7,6 @@ import secrets
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
@@ -20,13 +19,8 @@ from support.staff.labels import (
     OUTCOME_LABELS,
     end_reasons_meaning,
 )
+from support.staff.people import staff_names
 from support.staff.search import MAX_CUSTOMERS, find_customers
-
-
-def staff_usernames() -> list[str]:
-    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
-    users = get_user_model().objects.filter(is_active=True, is_staff=True)  # type: ignore[attr-defined]
-    return list(users.order_by("username").values_list("username", flat=True))
 
 
 class RupeesField(forms.CharField):
@@ -54,7 +48,8 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)  # declared just above
-        assignee.choices = [(name, name) for name in staff_usernames()]
+        # Colleagues by the names they are known by; the ticket keeps the username.
+        assignee.choices = sorted(staff_names().items(), key=lambda pair: (pair[1], pair[0]))
 
 
 class NoteForm(forms.Form):

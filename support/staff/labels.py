@@ -84,6 +84,12 @@ def duration_s(started_at: dt.datetime | None, ended_at: dt.datetime | None) -> 
     return (ended_at - started_at).total_seconds()
 
 
+def grouped(count: int) -> str:
+    """A count as the charts and token counts write it: "12,345" (rupees have their own
+    grouping: support.money.format_inr)."""
+    return f"{count:,}"
+
+
 def phone_label(phone: str | None) -> str:
     """Indian mobile numbers grouped as people write them: "+91 98000 00301"."""
     if not phone:

@@ -29,6 +29,13 @@ def person(customer: Any, user_id: Any = None) -> SafeString | str:
 
 
 @register.filter
+def named(username: Any, names: Any) -> str:
+    """A colleague as they are known (`names`: support.staff.people.staff_names()); the
+    username of someone no longer on the team."""
+    return names.get(username, username) if username else ""
+
+
+@register.filter
 def waited(since: Any, until: Any = None) -> str:
     return labels.waited(since, until) if since else "—"
 
@@ -36,6 +43,11 @@ def waited(since: Any, until: Any = None) -> str:
 @register.filter
 def inr(paise: Any) -> str:
     return "—" if paise is None or paise == "" else format_inr(int(paise))
+
+
+@register.filter
+def grouped(count: Any) -> str:
+    return labels.grouped(int(count)) if isinstance(count, int) else str(count)
 
 
 @register.filter

@@ -314,7 +314,7 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
         f"You claimed ticket {ticket_id}.")
     await expect(arjun.page.locator(f"tr[data-ticket='{ticket_id}']")).to_have_count(0)
     await expect(arjun.page.locator("[data-live-status]")).to_contain_text(
-        f"Ticket {ticket_id} claimed by meera.")
+        f"Ticket {ticket_id} claimed by Meera.")
     claimed = await asyncio.to_thread(Escalation.objects.get, ticket_id=ticket_id)
     assert (claimed.status, claimed.assignee) == ("claimed", "meera")
 
@@ -417,7 +417,7 @@ async def test_a_goodwill_credit_approved_twice_changes_the_wallet_once(
     approve = arjun.page.locator("tr.goodwill-proposed").get_by_role("button", name="Approve")
     await approve.dblclick()
     await expect(arjun.page.locator(".messagelist")).to_contain_text("Credited ₹150.00")
-    await expect(arjun.page.locator("tr.goodwill-approved")).to_contain_text("approved by arjun")
+    await expect(arjun.page.locator("tr.goodwill-approved")).to_contain_text("approved by Arjun")
     await arjun.shoot("16-goodwill-approved")
 
     customer = await asyncio.to_thread(Customer.objects.get, user_id=3)

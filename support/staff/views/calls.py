@@ -38,7 +38,7 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     tickets = list(Escalation.objects.filter(call_id=call_id).only(
         "ticket_id", "status", "priority", "resolved_at"))  # fmt: skip
     when = timezone.localtime(detail.row.started_at)
-    title = f"Call with {detail.row.who}, {when:%d %b %Y, %H:%M}"
+    title = f"Call with {detail.row.who}, {when.day} {when:%b %Y, %H:%M}"  # as the body: "7 Nov"
     after = after_call(detail.record, detail.row.started_at, tickets)
     recordings = recording_of(call_id, detail.row.started_at)
     context = {

@@ -22,7 +22,7 @@ from support.staff.access import (
 )
 from support.staff.customers import customer_page
 from support.staff.forms import GoodwillForm
-from support.staff.people import with_people
+from support.staff.people import staff_names, with_people
 from support.staff.search import READ_PERMISSIONS
 from support.staff.search import search as find
 from support.staff.views.common import may, render_staff
@@ -61,6 +61,7 @@ def _render_customer(request: HttpRequest, customer: Customer,
         "title": customer.name, "page": page, "customer": customer,
         "goodwill_form": form or GoodwillForm(_refundable(customer)),
         "goodwill_history": goodwill.history(customer.user_id),
+        "names": staff_names(),  # who asked and who decided
         "goodwill_cap": goodwill.daily_cap(),
         "goodwill_today": goodwill.credited_today(customer.user_id),
         "may_propose": may(request, PROPOSE_GOODWILL),

@@ -59,6 +59,7 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
         ),
         "can_change": may(request, CHANGE_TICKETS),
         "may_take_over": may(request, TAKE_OVER),  # "Join call", else "Listen in"
+        "names": names,  # queue.js: "claimed by" a colleague's name, as the rows give it
     }
     if request.GET.get("rows") == "1":
         return render_staff(request, "staff/_queue_rows.html", context)
@@ -77,7 +78,7 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
                                                Hours.from_settings())
                       if may(request, VIEW_CALLBACKS) else []),  # fmt: skip
         "can_change": may(request, CHANGE_TICKETS),
-        "assignee_name": staff_names().get(found.assignee or "", found.assignee),
+        "names": staff_names(),  # who holds it and who wrote its notes, as colleagues know them
         "assign_form": AssignForm(initial={"assignee": found.assignee}),
         "note_form": NoteForm(),
     }
@@ -113,7 +114,7 @@ def assign(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
     form = AssignForm(request.POST)
     assignee = form.cleaned_data["assignee"] if form.is_valid() else ""
     return _act(request, ticket_id, lambda me: escalations.assign(ticket_id, assignee, by=me),
-                f"Ticket {ticket_id} assigned to {assignee}.")
+                f"Ticket {ticket_id} assigned to {staff_names().get(assignee, assignee)}.")
 
 
 @staff_view(CHANGE_TICKETS)

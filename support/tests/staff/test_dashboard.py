@@ -28,6 +28,11 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
+def day_label(day: date) -> str:
+    """A day as the dashboard names it: "5 Dec"."""
+    return f"{day.day} {day:%b}"
+
+
 @pytest.fixture
 def today() -> date:
     return timezone.localdate()
@@ -87,7 +92,7 @@ def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None
                     "4-24 hours": "0", "over a day": "0"}  # fmt: skip
     complaints = {bar.label: bar.display for bar in board.complaints_chart.bars}
     assert complaints["Late Delivery"] == "2" and complaints["Hygiene"] == "1"
-    today_row = dict(board.per_day)[today.strftime("%d %b")]
+    today_row = dict(board.per_day)[day_label(today)]
     assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 
 
@@ -108,7 +113,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     answered("c5", [800], 90)  # three days ago, a refund
     board = dashboard(day_range(None, None, today))
 
-    today_row = dict(board.per_day)[today.strftime("%d %b")]
+    today_row = dict(board.per_day)[day_label(today)]
     # Today's answered turns, counted at the 50 ms step above them: 400, 650, 700, 1000,
     # 1200, 3050 ms (the unanswered turn has no answer time).
     assert (today_row.wait_s(50), today_row.wait_s(95)) == (0.7, 3.05)
@@ -117,7 +122,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     assert today_row.cost == 800 and today_row.cost_per_resolved == 400
     assert (board.cost, board.cost_per_resolved) == ("₹8.90", "₹2.97")
     assert [p.title for p in board.wait_chart.lines[0].points][-1] == \
-        f"{today.strftime('%d %b')}: Typical turn (p50), 0.7 s"
+        f"{day_label(today)}: Typical turn (p50), 0.7 s"
 
 
 def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
@@ -161,7 +166,7 @@ def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
 
     board = dashboard(day_range(None, None, today))
 
-    label = today.strftime("%d %b")
+    label = day_label(today)
     titles = {s.title for s in board.calls_chart.segments if s.title.startswith(label)}
     assert titles == {f"{label}: Information given, 1", f"{label}: No outcome recorded, 1",
                       f"{label}: In progress, 2"}  # fmt: skip
@@ -175,14 +180,15 @@ def test_a_chosen_range(activity: None, today: date) -> None:
 
 
 def test_a_range_of_a_whole_year_names_its_days_with_the_year(activity: None, today: date) -> None:
-    """Over 366 days a date comes round again: "05 Dec" would name the first day and the last."""
+    """Over 366 days a date comes round again: "5 Dec" would name the first day and the last.
+    Days are written as on the other pages: "5 Dec", "5 Dec 2026" (not "05 Dec 26")."""
     year = dashboard(DayRange(today - timedelta(days=365), today))
     month = dashboard(DayRange(today - timedelta(days=30), today))
 
     labels = [label for label, _ in year.per_day]
     assert len(set(labels)) == len(labels) == 366
-    assert labels[-1] == today.strftime("%d %b %y")
-    assert month.per_day[-1][0] == today.strftime("%d %b")
+    assert labels[-1] == f"{today.day} {today:%b %Y}"
+    assert month.per_day[-1][0] == day_label(today)
 
 
 def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
@@ -207,6 +213,25 @@ def test_dashboard_page_draws_charts_and_offers_csv(agent: Client, activity: Non
                      "Information given", "60%", "40%", "1:55", "₹200.00",
                      "waiting too long", "/staff/export/calls.csv?since="]:  # fmt: skip
         assert expected in body, expected
+
+
+def test_counts_are_grouped_in_the_tiles_and_table_as_the_charts_group_them(
+    agent: Client, today: date, staff_groups: Any
+) -> None:
+    """The calls chart said "1,234" where its tile said "1234"."""
+    started = at(today, 0, 5)
+    sync_db().calls.insert_many([
+        {"call_id": f"c{n}", "user_id": 301, "channel": "web", "started_at": started,
+         "ended_at": started + timedelta(seconds=60), "end_reason": "caller_hung_up",
+         "outcome": "resolved_info", "transcript": [], "tool_calls": []}
+        for n in range(1234)
+    ])  # fmt: skip
+
+    body = agent.get("/staff/").content.decode()
+
+    assert '<h3>Calls</h3><p class="big">1,234</p>' in body
+    assert "<td>1,234</td><td>1,234</td><td>0</td>" in body  # calls, by the agent, by people
+    assert "1234" not in body
 
 
 def test_the_open_tickets_tile_does_not_count_claimed_ones_among_them(

@@ -93,6 +93,24 @@ def test_an_agent_proposes_and_a_lead_approves_once(
     assert request.decided_at is not None
 
 
+def test_who_asked_and_who_decided_are_named_as_colleagues_know_them(
+    agent: Client, lead: Client, aarav: Customer
+) -> None:
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+    post(agent, form(agent))
+    request = Goodwill.objects.get()
+    approve = f"/staff/goodwill/{request.goodwill_id}/approve"
+
+    lead.post(approve)
+    again = lead.post(approve, follow=True).content.decode()
+
+    assert "asked by Meera Nair, approved by Arjun Mehta" in again
+    assert f"{request.goodwill_id} was already approved by Arjun Mehta." in again
+    request.refresh_from_db()
+    assert (request.proposed_by, request.decided_by) == ("meera", "arjun")  # the record: usernames
+
+
 def test_an_agent_cannot_approve(agent: Client, aarav: Customer) -> None:
     post(agent, form(agent))
     request = Goodwill.objects.get()

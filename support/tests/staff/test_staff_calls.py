@@ -41,6 +41,12 @@ def test_calls_newest_first(agent: Client, calls: None) -> None:
     assert listed(agent) == ["call-web-today", "call-priya-1", "call-web-3days", "call-phone-old"]
 
 
+def test_a_list_of_one_page_shows_no_pager(agent: Client, calls: None) -> None:
+    body = agent.get("/staff/calls/").content.decode()
+
+    assert 'class="pager"' not in body and "Page 1" not in body
+
+
 @pytest.mark.parametrize(
     "filters, expected",
     [
@@ -211,6 +217,18 @@ def test_a_call_whose_customer_was_deleted_still_says_whose_it_was(
     assert response.status_code == 200
     assert response.context["title"].startswith("Call with customer #301 (not found), ")
     assert "unidentified" not in response.content.decode()
+
+
+def test_a_call_pages_title_writes_its_date_as_its_body_does(agent: Client) -> None:
+    """The title said "07 Nov 2026" above "When 7 Nov 2026": one form."""
+    call = make_call("call-early-month")
+    call.started_at = datetime(2026, 11, 7, 4, 30, tzinfo=UTC)  # 10:00 in Kolkata
+    call.save()
+
+    response = agent.get("/staff/calls/call-early-month/")
+
+    assert response.context["title"].endswith(", 7 Nov 2026, 10:00")
+    assert "<dd>7 Nov 2026, 10:00" in response.content.decode()
 
 
 def test_unknown_call_is_404(agent: Client) -> None:

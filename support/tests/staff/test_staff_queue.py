@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from pymongo.errors import ServerSelectionTimeoutError
 
 from support import escalations
@@ -85,6 +88,44 @@ def test_who_holds_a_ticket_is_named_as_colleagues_know_them(agent: Client, arju
     assert "held by <b>Arjun Mehta</b>" in page
 
 
+def test_the_live_queue_can_name_who_claimed_a_ticket(agent: Client, arjun: User) -> None:
+    """A claim arrives as a username ("Ticket TKT-… claimed by arjun."): the page names them."""
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+
+    page = agent.get("/staff/queue/").content.decode()
+
+    names = re.search(r'<script id="staff-names" type="application/json">(.*?)</script>', page)
+    assert names and json.loads(names.group(1))["arjun"] == "Arjun Mehta"
+
+
+def test_a_notes_author_is_named_as_colleagues_know_them(agent: Client, arjun: User) -> None:
+    User.objects.filter(username="arjun").update(first_name="Arjun", last_name="Mehta")
+    make_ticket("TKT-NOTE01")
+    escalations.add_note("TKT-NOTE01", "arjun", "Called the restaurant")
+    escalations.add_note("TKT-NOTE01", "someone-who-left", "Customer rang again")
+
+    page = agent.get("/staff/tickets/TKT-NOTE01/").content.decode()
+
+    assert '<div class="note"><b>Arjun Mehta</b>' in page
+    assert '<div class="note"><b>someone-who-left</b>' in page  # no longer staff
+    assert [note.author for note in Escalation.objects.get(ticket_id="TKT-NOTE01").notes] == [
+        "arjun", "someone-who-left"]
+
+
+def test_a_tickets_dates_give_the_year_as_the_customer_page_does(
+    agent: Client, priya_ticket: Escalation
+) -> None:
+    """"opened 5 Dec, 10:00" beside the customer page's "4 Dec 2026, 23:35": the year too."""
+    escalations.add_note(priya_ticket.ticket_id, "arjun", "Called the restaurant")
+    opened = timezone.localtime(priya_ticket.created_at)
+
+    page = agent.get(f"/staff/tickets/{priya_ticket.ticket_id}/").content.decode()
+
+    assert f"opened {opened.day} {opened:%b %Y, %H:%M}" in page
+    assert "Open the call" in page and "ORD-3001" in page  # their dates are on the page too
+    assert re.findall(r"\b\d{1,2} [A-Z][a-z]{2}, \d\d:\d\d", page) == []  # none without a year
+
+
 def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     make_ticket("TKT-MINE01", status="claimed", assignee="meera")
     make_ticket("TKT-THEIRS", status="claimed", assignee="arjun")
@@ -141,6 +182,19 @@ def test_queue_pages_without_counting(agent: Client) -> None:
 
     assert (len(first.rows), first.has_next) == (50, True)
     assert (len(second.rows), second.has_next) == (3, False)
+
+
+def test_a_queue_of_one_page_shows_no_pager_and_one_of_two_does(agent: Client) -> None:
+    make_ticket("TKT-ONLY01")
+    alone = agent.get("/staff/queue/").content.decode()
+    for n in range(50):
+        make_ticket(f"TKT-P{n:05d}", minutes_ago=n)
+    first = agent.get("/staff/queue/").content.decode()
+    second = agent.get("/staff/queue/?page=2").content.decode()
+
+    assert 'class="pager"' not in alone and "Page 1" not in alone
+    assert "Page 1" in first and "next page →" in first
+    assert "Page 2" in second and "← previous page" in second
 
 
 def test_a_queue_page_emptied_by_claims_says_so_not_that_the_queue_is_empty(
@@ -262,6 +316,21 @@ def test_second_claimer_is_told_who_has_it(agent: Client, lead: Client, priya_ti
 
     assert status_of("TKT-AAAAAA") == ("claimed", "meera")
     assert "Ticket TKT-AAAAAA is already claimed by meera." in messages_of(response)
+
+
+def test_assigning_and_claiming_name_colleagues_as_they_are_known(
+    agent: Client, lead: Client, priya_ticket: Any
+) -> None:
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+
+    page = lead.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+    assigned = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": "meera"}, follow=True)
+    taken = lead.post("/staff/tickets/TKT-AAAAAA/claim", follow=True)
+
+    assert '<option value="meera">Meera Nair</option>' in page
+    assert "Ticket TKT-AAAAAA assigned to Meera Nair." in messages_of(assigned)
+    assert "Ticket TKT-AAAAAA is already claimed by Meera Nair." in messages_of(taken)
+    assert status_of("TKT-AAAAAA") == ("claimed", "meera")
 
 
 def test_claim_from_the_queue_goes_back_to_the_queue(agent: Client, priya_ticket: Any) -> None:
