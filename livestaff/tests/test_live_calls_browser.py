@@ -541,6 +541,43 @@ document.addEventListener("readystatechange", () => {
 """
 
 
+async def test_a_lead_takes_over_and_hands_back_by_keyboard_without_losing_the_focus(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    problems: list[str] = []
+    try:
+        customer, arjun, call_id, _ = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+
+        # Take over: the button goes, and the focus goes to the note for handing back.
+        take_over = arjun.get_by_role("button", name="Take over", exact=True)
+        await expect(take_over).to_be_enabled()
+        await take_over.focus()
+        await arjun.keyboard.press("Enter")
+        note = arjun.get_by_role("textbox", name="Note for the agent when you hand back")
+        await expect(note).to_be_focused()
+
+        # Hand back from the note: the focus goes back to Take over once it can be pressed.
+        await arjun.keyboard.type("Refunded in full.")
+        await arjun.keyboard.press("Tab")
+        await expect(arjun.get_by_role("button", name="Hand back")).to_be_focused()
+        await arjun.keyboard.press("Enter")
+        await expect(take_over).to_be_focused()
+
+        # Asha hangs up: the focus goes to the call's record.
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_role("link", name="See its record")).to_be_focused()
+        await shots(arjun, "15-live-call-ended-by-keyboard", widths=(DESK,))
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 def _agents_last_line(words: str) -> tuple[str, datetime]:
     """The open call whose agent said `words`, once its record holds it, and when."""
     for _ in range(100):

@@ -249,7 +249,39 @@ function onState(next) {
   if (heldHere(before) && !heldHere(next)) stopMicrophone();
 }
 
+// --- the focus --------------------------------------------------------------------------------
+
+// A control hidden or disabled while it has the focus drops the focus to <body>: it goes to
+// the control that takes its place (Take over and the hand-back note, in turn; the call's
+// record once it ended), at once or when that one comes (a take-over waits for the server).
+let focusParked = false;
+const gone = (element) => element.disabled || element.closest("[hidden]") !== null;
+
+function focusTaker() {
+  if (ended) return ui.info.querySelector("a");
+  if (ui.handBack && !ui.handBack.hidden) return ui.handBack.querySelector("textarea");
+  if (ui.takeOver && !gone(ui.takeOver)) return ui.takeOver;
+  return null;
+}
+
+/** After a change to the controls: `focused` had the focus before it. */
+function keepFocus(focused) {
+  if (focused && root.contains(focused) && gone(focused)) focusParked = true;
+  if (!focusParked) return;
+  const now = document.activeElement;
+  if (now && now !== document.body && !gone(now)) {
+    focusParked = false; // the person moved on meanwhile
+    return;
+  }
+  const taker = focusTaker();
+  if (taker) {
+    taker.focus();
+    focusParked = false;
+  }
+}
+
 function setControls() {
+  const focused = document.activeElement;
   const live = debug.connected && !ended;
   const holder = state ? state.staff : null;
   const mine = holder === me;
@@ -278,6 +310,7 @@ function setControls() {
     ui.endForm.querySelector("button").disabled = !live;
     ui.end.hidden = !live;
   }
+  keepFocus(focused);
 }
 
 // --- listening ---------------------------------------------------------------------------------
@@ -395,6 +428,7 @@ function onEvent(event) {
 
 function callEnded(reason) {
   if (ended) return;
+  const focused = document.activeElement;
   ended = true;
   debug.ended = reason || "ended";
   note("The call ended.");
@@ -407,6 +441,7 @@ function callEnded(reason) {
   for (const gone of root.querySelectorAll(".live-controls, .briefing")) gone.hidden = true;
   if (socket) socket.close(1000);
   setControls();
+  keepFocus(focused);
 }
 
 function connect() {
