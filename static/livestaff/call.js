@@ -150,11 +150,20 @@ function transcript({ role, text, final }) {
   let li = pending[role];
   if (!li) {
     li = line(`turn ${speaker}`, speaker === "customer" ? customerName : "Agent", (item) => paragraph(item, ""));
+    // A caption being written changes many times a second: hidden from screen readers, which
+    // hear it once, final, as a new line of the log.
+    li.setAttribute("aria-hidden", "true");
     pending[role] = li;
   }
   li.querySelector("p").textContent = text;
   li.classList.toggle("partial", !final);
-  if (final) delete pending[role];
+  if (final) {
+    delete pending[role];
+    const said = li.cloneNode(true);
+    said.removeAttribute("aria-hidden");
+    li.replaceWith(said);
+    if (firstLive === li) firstLive = said;
+  }
 }
 
 function whisperLine(event) {
