@@ -606,6 +606,35 @@ async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
+async def test_the_live_calls_page_keeps_the_keyboard_focus_when_its_rows_change(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    problems: list[str] = []
+    try:
+        _, arjun, _, _ = await an_escalated_call(browsers, server, problems, cookies["arjun"])
+        await arjun.goto(server.url + "/staff/live/")
+        join_asha = arjun.locator("tr[data-call]", has_text="Asha Verma").get_by_role(
+            "link", name="Join call")  # fmt: skip
+        await join_asha.focus()
+
+        # Ravi calls meanwhile: the rows are fetched again, and Arjun's place stays his.
+        await asyncio.to_thread(Customer.objects.create, user_id=102, name="Ravi Kumar")
+        _, ravi = await person(browsers[0], server, PHONE, problems)
+        await ravi.goto(server.url + "/")
+        await ravi.get_by_label("Customer").select_option("102")
+        await ravi.get_by_role("button", name="Start call").click()
+        await expect(arjun.locator("tr[data-call]", has_text="Ravi Kumar")).to_be_visible()
+        await expect(arjun.get_by_text("A customer is waiting for a colleague")).to_be_visible()
+        await expect(join_asha).to_be_focused()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 def _agents_last_line(words: str) -> tuple[str, datetime]:
     """The open call whose agent said `words`, once its record holds it, and when."""
     for _ in range(100):
