@@ -391,11 +391,24 @@ async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], si
     field = meera.page.locator(".filter.errors")
     await expect(field).to_contain_text("No customer matches “Nobody Atall”.")
     await expect(meera.page.locator("table.calls")).to_have_count(0)
-    await expect(meera.page.get_by_label("Customer")).to_have_value("Nobody Atall")
+    customer = meera.page.get_by_label("Customer")
+    await expect(customer).to_have_value("Nobody Atall")
+    # A screen reader reads the error with the field it is about.
+    await expect(customer).to_have_accessible_description("No customer matches “Nobody Atall”.")
+    await expect(customer).to_have_attribute("aria-invalid", "true")
     await meera.shoot("14-calls-bad-filter")
 
     await meera.open("/staff/?since=soon")
     await expect(meera.page.locator(".filter.errors")).to_contain_text("Enter a valid date.")
+    await expect(meera.page.get_by_label("From")).to_have_accessible_description(
+        "Enter a valid date.")  # fmt: skip
+
+    await meera.open("/staff/customers/3/")
+    form = meera.page.locator("form.goodwill-form")
+    await form.get_by_role("button", name="Propose to a lead").click()
+    amount = meera.page.locator("form.goodwill-form").get_by_label("Amount (₹)")
+    await expect(amount).to_have_attribute("aria-invalid", "true")
+    await expect(amount).not_to_have_accessible_description("")
 
 
 async def test_a_goodwill_credit_approved_twice_changes_the_wallet_once(
