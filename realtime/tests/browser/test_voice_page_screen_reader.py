@@ -68,3 +68,21 @@ async def test_the_call_s_state_is_said_when_it_is_news_not_at_every_turn(
     assert "Agent speaking" not in said
     assert said.count("Listening") <= 1
     assert voice_page.problems == []
+
+
+async def test_the_mute_button_says_what_it_does_and_nothing_contrary(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    page = voice_page.page
+    await voice_page.open()
+    await page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.state === 'listening'")
+    await page.get_by_role("button", name="Mute").click()
+    # Not "Unmute, pressed": a screen reader would say both the action and the opposite state.
+    await expect(page.get_by_role("button", name="Unmute", pressed=False)).to_be_visible()
+    await voice_page.wait_for("d.state === 'muted'")
+    await voice_page.screenshot("23-muted-for-a-screen-reader")
+    await page.get_by_role("button", name="Unmute").click()
+    await expect(page.get_by_role("button", name="Mute", pressed=False)).to_be_visible()
+    await page.get_by_role("button", name="End call").click()
+    assert voice_page.problems == []
