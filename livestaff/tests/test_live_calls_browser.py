@@ -587,6 +587,10 @@ async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
         note = arjun.get_by_role("textbox", name="Note for the agent when you hand back")
         await expect(note).to_be_focused()
         await until(arjun, said % json.dumps("You took over the call."))
+        # He hears the call: the button says how to stop, the meters whose level they show.
+        stop = arjun.get_by_role("button", name="Stop listening", pressed=False)
+        await expect(stop).to_be_visible()
+        await expect(arjun.get_by_role("meter", name="Your level")).to_be_visible()
 
         # Hand back from the note: the focus goes back to Take over once it can be pressed.
         await arjun.keyboard.type("Refunded in full.")

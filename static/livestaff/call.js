@@ -252,6 +252,7 @@ function onState(next) {
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
+  ui.meters.querySelector("[data-meter=H]").setAttribute("aria-label", mine ? "Your level" : "Colleague's level");
   root.dataset.holder = holder || "";
   setControls();
   // Handed back, or taken over from another tab of theirs: this page's microphone goes off.
@@ -336,7 +337,8 @@ function setListening(on) {
     listening = null;
   }
   debug.listening = Boolean(listening);
-  ui.listen.setAttribute("aria-pressed", String(Boolean(listening)));
+  // Its name says what it does ("Stop listening"): aria-pressed as well would read it "pressed".
+  ui.listen.classList.toggle("is-active", Boolean(listening));
   ui.listen.textContent = listening ? "Stop listening" : "Listen";
   ui.meters.hidden = !listening;
 }
