@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -443,6 +444,9 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
     arjun = await sign_in("arjun", dark=True)
     await arjun.open("/staff/")
     await expect(arjun.page.locator("svg[role=img]")).to_have_count(8)
+    # A bar chart's figures are read too, not only its title (the others have a table of them).
+    ages = arjun.page.get_by_role("figure", name="Open tickets by waiting time")
+    await expect(ages.get_by_role("listitem").first).to_have_text(re.compile(r".+: \d+$"))
     await arjun.shoot("17-dashboard-dark")
     call_id = await asyncio.to_thread(a_call, "escalated")
     await arjun.open(f"/staff/calls/{call_id}/")
