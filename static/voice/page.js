@@ -74,7 +74,9 @@ export function showMessage(kind, text) {
   ui.alert.textContent = kind === "error" ? text : "";
   ui.info.textContent = kind === "error" ? "" : text;
   ui.alert.hidden = kind !== "error";
-  ui.info.hidden = kind === "error" || !text;
+  // Not `hidden`: a status region must be in the accessibility tree before its news, or a
+  // screen reader may not say it. Empty, it is only out of sight.
+  ui.info.classList.toggle("is-empty", kind === "error" || !text);
   debug.message = text ? { kind, text } : null;
 }
 

@@ -86,3 +86,16 @@ async def test_the_mute_button_says_what_it_does_and_nothing_contrary(
     await expect(page.get_by_role("button", name="Mute", pressed=False)).to_be_visible()
     await page.get_by_role("button", name="End call").click()
     assert voice_page.problems == []
+
+
+async def test_the_page_s_news_region_is_there_before_the_news(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    # A screen reader says what changes in a live region it already knows: one that appears
+    # with its text (from `hidden`) may go unsaid. Before a call: the state's and the news'.
+    await voice_page.open()
+    page = voice_page.page
+    await expect(page.get_by_role("status")).to_have_count(2)
+    await expect(page.locator("#info")).to_have_role("status")
+    await voice_page.screenshot("24-ready-for-a-screen-reader")
+    assert voice_page.problems == []
