@@ -112,7 +112,8 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
     page = response.content.decode()
     assert "Ringing Asha Verma (+91 98000 00101)…" in page
-    assert '<meta http-equiv="refresh" content="2">' in page
+    assert 'data-refresh-s="2"' in page and "callbacks/calling.js" in page
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page  # no script
     # ... and the board says it was dialled.
     [row] = client_for(meera).get("/staff/callbacks/").context["days"][0].rows
     assert row.tone == "dialled" and row.status.startswith("Dialled at ")

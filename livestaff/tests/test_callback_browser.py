@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 from playwright.async_api import Browser, expect
 
+from callbacks import desk
 from callbacks.models import Callback
 from callbacks.tests.conftest import make_callback, today_at
 from continuity.tests.callers import PHONE_ENV, Line
@@ -130,3 +132,69 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
         if line.ws is not None:
             await line.ws.close()
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_a_ringing_callback_waits_for_the_answer_without_reloading_the_page(
+    asha: Customer,  # noqa: F811
+    cookies: dict[str, str],  # noqa: F811
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],  # noqa: F811
+) -> None:
+    _, staff_browser = browsers
+    problems: list[str] = []
+    await sync_to_async(dialled_callback)(asha)
+    await Callback.objects.filter(callback_id="CBK-ASHA01").aupdate(dialled_at=timezone.now())
+    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
+    await expect(arjun.get_by_text("Ringing Asha")).to_be_visible()
+    back = arjun.get_by_role("link", name="Back to the callbacks")
+    await back.focus()
+    await arjun.evaluate("() => { window.waitingHere = true; }")
+
+    # The page looks again, twice, as he waits: the same page, his keyboard focus where it was
+    # (a reload would start his screen reader over at the top each time).
+    for _ in range(2):
+        async with arjun.expect_request(lambda request: request.url.endswith("/calling")):
+            pass
+    await expect(back).to_be_focused()
+    assert await arjun.evaluate("() => window.waitingHere === true")
+
+    # Asha answers: the page opens the call.
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
+                                                                 "arjun"))  # fmt: skip
+    line = await Line.answer(server, CALL_SID, ASHA_PHONE, {
+        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
+    })  # fmt: skip
+    try:
+        call_id = await call_of("CBK-ASHA01")
+        await expect(arjun).to_have_url(f"{server.url}/staff/live/{call_id}/")
+        await expect(arjun.get_by_role("button", name="Start my microphone")).to_be_enabled()
+        assert problems == []
+    finally:
+        if line.ws is not None:
+            await line.ws.close()
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_a_callback_nobody_answers_says_so_in_place(
+    asha: Customer,  # noqa: F811
+    cookies: dict[str, str],  # noqa: F811
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],  # noqa: F811
+) -> None:
+    _, staff_browser = browsers
+    problems: list[str] = []
+    await sync_to_async(dialled_callback)(asha)
+    dialled = Callback.objects.filter(callback_id="CBK-ASHA01")
+    await dialled.aupdate(dialled_at=timezone.now())
+    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
+    await expect(arjun.get_by_text("Ringing Asha")).to_be_visible()
+    await arjun.evaluate("() => { window.waitingHere = true; }")
+
+    await dialled.aupdate(dialled_at=timezone.now() - desk.REDIAL_AFTER)
+    await expect(arjun.get_by_text("No answer.")).to_be_visible()
+    await expect(arjun.get_by_role("button", name="Call again")).to_be_visible()
+    assert await arjun.evaluate("() => window.waitingHere === true")  # said in place
+    await shots(arjun, "13-callback-no-answer", widths=(DESK,))
+    assert problems == []

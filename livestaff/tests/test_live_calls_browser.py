@@ -544,6 +544,104 @@ document.addEventListener("readystatechange", () => {
 """
 
 
+# What a screen reader says on its own, in order (window.said): the text of a live region
+# (role status or alert) each time it shows a new one, and each line added to a log.
+RECORD_WHAT_IS_SAID = """
+window.said = [];
+new MutationObserver((changes) => {
+  for (const change of changes) {
+    const log = change.target.closest && change.target.closest("[role=log]");
+    if (!log) continue;
+    for (const added of change.addedNodes) {
+      if (added.nodeType !== 1 || added.closest("[aria-hidden=true]")) continue;
+      window.said.push(added.textContent);
+    }
+  }
+  for (const region of document.querySelectorAll("[role=status], [role=alert]")) {
+    const text = region.textContent.trim();
+    if (region.closest("[hidden]") || !text || region.dataset.lastSaid === text) continue;
+    region.dataset.lastSaid = text;
+    window.said.push(text);
+  }
+}).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
+"""
+
+
+async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    problems: list[str] = []
+    try:
+        customer, arjun, call_id, _ = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
+        await arjun.add_init_script(RECORD_WHAT_IS_SAID)
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        said = "window.said.some((text) => text.includes(%s))"
+
+        # Take over: the button goes, and the focus goes to the note for handing back.
+        take_over = arjun.get_by_role("button", name="Take over", exact=True)
+        await expect(take_over).to_be_enabled()
+        await take_over.focus()
+        await arjun.keyboard.press("Enter")
+        note = arjun.get_by_role("textbox", name="Note for the agent when you hand back")
+        await expect(note).to_be_focused()
+        await until(arjun, said % json.dumps("You took over the call."))
+        # He hears the call: the button says how to stop, the meters whose level they show.
+        stop = arjun.get_by_role("button", name="Stop listening", pressed=False)
+        await expect(stop).to_be_visible()
+        await expect(arjun.get_by_role("meter", name="Your level")).to_be_visible()
+
+        # Hand back from the note: the focus goes back to Take over once it can be pressed.
+        await arjun.keyboard.type("Refunded in full.")
+        await arjun.keyboard.press("Tab")
+        await expect(arjun.get_by_role("button", name="Hand back")).to_be_focused()
+        await arjun.keyboard.press("Enter")
+        await until(arjun, said % json.dumps("You handed back to the agent: Refunded in full."))
+        await expect(take_over).to_be_focused()
+
+        # Asha hangs up: said, and the focus goes to the call's record.
+        await customer.get_by_role("button", name="End call").click()
+        await until(arjun, said % json.dumps("The call ended."))
+        await expect(arjun.get_by_role("link", name="See its record")).to_be_focused()
+        await shots(arjun, "15-live-call-ended-by-keyboard", widths=(DESK,))
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_the_live_calls_page_keeps_the_keyboard_focus_when_its_rows_change(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    problems: list[str] = []
+    try:
+        _, arjun, _, _ = await an_escalated_call(browsers, server, problems, cookies["arjun"])
+        await arjun.goto(server.url + "/staff/live/")
+        join_asha = arjun.locator("tr[data-call]", has_text="Asha Verma").get_by_role(
+            "link", name="Join call")  # fmt: skip
+        await join_asha.focus()
+
+        # Ravi calls meanwhile: the rows are fetched again, and Arjun's place stays his.
+        await asyncio.to_thread(Customer.objects.create, user_id=102, name="Ravi Kumar")
+        _, ravi = await person(browsers[0], server, PHONE, problems)
+        await ravi.goto(server.url + "/")
+        await ravi.get_by_label("Customer").select_option("102")
+        await ravi.get_by_role("button", name="Start call").click()
+        await expect(arjun.locator("tr[data-call]", has_text="Ravi Kumar")).to_be_visible()
+        await expect(arjun.get_by_text("A customer is waiting for a colleague")).to_be_visible()
+        await expect(join_asha).to_be_focused()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 def _agents_last_line(words: str) -> tuple[str, datetime]:
     """The open call whose agent said `words`, once its record holds it, and when."""
     for _ in range(100):

@@ -150,11 +150,20 @@ function transcript({ role, text, final }) {
   let li = pending[role];
   if (!li) {
     li = line(`turn ${speaker}`, speaker === "customer" ? customerName : "Agent", (item) => paragraph(item, ""));
+    // A caption being written changes many times a second: hidden from screen readers, which
+    // hear it once, final, as a new line of the log.
+    li.setAttribute("aria-hidden", "true");
     pending[role] = li;
   }
   li.querySelector("p").textContent = text;
   li.classList.toggle("partial", !final);
-  if (final) delete pending[role];
+  if (final) {
+    delete pending[role];
+    const said = li.cloneNode(true);
+    said.removeAttribute("aria-hidden");
+    li.replaceWith(said);
+    if (firstLive === li) firstLive = said;
+  }
 }
 
 function whisperLine(event) {
@@ -243,13 +252,46 @@ function onState(next) {
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
+  ui.meters.querySelector("[data-meter=H]").setAttribute("aria-label", mine ? "Your level" : "Colleague's level");
   root.dataset.holder = holder || "";
   setControls();
   // Handed back, or taken over from another tab of theirs: this page's microphone goes off.
   if (heldHere(before) && !heldHere(next)) stopMicrophone();
 }
 
+// --- the focus --------------------------------------------------------------------------------
+
+// A control hidden or disabled while it has the focus drops the focus to <body>: it goes to
+// the control that takes its place (Take over and the hand-back note, in turn; the call's
+// record once it ended), at once or when that one comes (a take-over waits for the server).
+let focusParked = false;
+const gone = (element) => element.disabled || element.closest("[hidden]") !== null;
+
+function focusTaker() {
+  if (ended) return ui.info.querySelector("a");
+  if (ui.handBack && !ui.handBack.hidden) return ui.handBack.querySelector("textarea");
+  if (ui.takeOver && !gone(ui.takeOver)) return ui.takeOver;
+  return null;
+}
+
+/** After a change to the controls: `focused` had the focus before it. */
+function keepFocus(focused) {
+  if (focused && root.contains(focused) && gone(focused)) focusParked = true;
+  if (!focusParked) return;
+  const now = document.activeElement;
+  if (now && now !== document.body && !gone(now)) {
+    focusParked = false; // the person moved on meanwhile
+    return;
+  }
+  const taker = focusTaker();
+  if (taker) {
+    taker.focus();
+    focusParked = false;
+  }
+}
+
 function setControls() {
+  const focused = document.activeElement;
   const live = debug.connected && !ended;
   const holder = state ? state.staff : null;
   const mine = holder === me;
@@ -278,6 +320,7 @@ function setControls() {
     ui.endForm.querySelector("button").disabled = !live;
     ui.end.hidden = !live;
   }
+  keepFocus(focused);
 }
 
 // --- listening ---------------------------------------------------------------------------------
@@ -294,7 +337,8 @@ function setListening(on) {
     listening = null;
   }
   debug.listening = Boolean(listening);
-  ui.listen.setAttribute("aria-pressed", String(Boolean(listening)));
+  // Its name says what it does ("Stop listening"): aria-pressed as well would read it "pressed".
+  ui.listen.classList.toggle("is-active", Boolean(listening));
   ui.listen.textContent = listening ? "Stop listening" : "Listen";
   ui.meters.hidden = !listening;
 }
@@ -396,6 +440,7 @@ function onEvent(event) {
 
 function callEnded(reason) {
   if (ended) return;
+  const focused = document.activeElement;
   ended = true;
   debug.ended = reason || "ended";
   note("The call ended.");
@@ -408,6 +453,7 @@ function callEnded(reason) {
   for (const gone of root.querySelectorAll(".live-controls, .briefing")) gone.hidden = true;
   if (socket) socket.close(1000);
   setControls();
+  keepFocus(focused);
 }
 
 function connect() {

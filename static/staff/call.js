@@ -85,6 +85,8 @@
       time.setAttribute("role", "button");
       time.tabIndex = 0;
       time.title = "Play from here";
+      // Named for what it does, with the time it shows ("0:05" alone says nothing of playing).
+      time.setAttribute("aria-label", "Play from " + time.textContent.trim());
       time.addEventListener("keydown", (event) => {
         if (event.key === "Enter" || event.key === " ") {
           event.preventDefault();

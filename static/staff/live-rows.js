@@ -44,7 +44,9 @@ window.StaffLive = (function () {
           if (swap) {
             swap(fresh, table.tBodies[0]);
           }
+          const place = focusPlace(table.tBodies[0]);
           table.replaceChild(fresh, table.tBodies[0]);
+          keepFocus(fresh, place);
         } while (refreshAgain);
       })();
       try {
@@ -62,6 +64,34 @@ window.StaffLive = (function () {
         after();
       }
     };
+  }
+
+  const FOCUSABLE = "a[href], button, summary, input, select, textarea";
+
+  /** Where the keyboard focus is in `rows`: its row's call or ticket, and which of the row's
+   *  controls has it; null when it is elsewhere. */
+  function focusPlace(rows) {
+    const focused = document.activeElement;
+    const row = focused && rows.contains(focused) ? focused.closest("tr") : null;
+    if (!row) {
+      return null;
+    }
+    const controls = Array.from(row.querySelectorAll(FOCUSABLE));
+    return { key: row.dataset.call || row.dataset.ticket, index: controls.indexOf(focused) };
+  }
+
+  /** Rows fetched again would drop the focus to <body>: it goes to the same control of the
+   *  same call or ticket in the `fresh` rows (a link renamed, "Open" to "Join call", too). */
+  function keepFocus(fresh, place) {
+    if (!place) {
+      return;
+    }
+    const row = Array.from(fresh.rows).find(
+      (candidate) => (candidate.dataset.call || candidate.dataset.ticket) === place.key);
+    const controls = row ? row.querySelectorAll(FOCUSABLE) : [];
+    if (controls.length) {
+      controls[Math.min(Math.max(place.index, 0), controls.length - 1)].focus();
+    }
   }
 
   /** A socket on `path`, opened again with backoff whenever it closes; `onOpen` on each open

@@ -60,7 +60,7 @@ function startCall() {
   setTalkingTo(null);
   setCallButton(true);
   if (ui.customer) ui.customer.disabled = true;
-  ui.muteButton.setAttribute("aria-pressed", "false");
+  ui.muteButton.classList.remove("is-active");
   ui.muteButton.textContent = "Mute";
   call = new Call(callQuery(), callEnded);
   call.start();
@@ -84,7 +84,7 @@ function callEnded(ended) {
   if (ui.customer) ui.customer.disabled = false;
   setTalkingTo(null);
   ui.muteButton.disabled = true;
-  ui.muteButton.setAttribute("aria-pressed", "false");
+  ui.muteButton.classList.remove("is-active");
   ui.muteButton.textContent = "Mute";
   setTyping(false, TEXT_PLACEHOLDER_IDLE, { comeBack: false });
 }

@@ -266,7 +266,8 @@ export class Call {
 
   toggleMute() {
     this.muted = !this.muted;
-    ui.muteButton.setAttribute("aria-pressed", String(this.muted));
+    // Its name says what it does ("Unmute"): aria-pressed as well would read "Unmute, pressed".
+    ui.muteButton.classList.toggle("is-active", this.muted);
     ui.muteButton.textContent = this.muted ? "Unmute" : "Mute";
     // Muting ends the customer's turn: the agent need not wait for silence that never comes.
     if (this.muted && !this.speech.paused) this.speech.pause();

@@ -17,6 +17,12 @@ const STATE_WORDS = {
   ended: "Call ended",
 };
 
+// The state line changes at every turn (speaking, listening): a screen reader is told only of
+// the changes that are news, over the agent's voice it hears anyway. Listening is news only
+// when the call has just got through (or back).
+const STATES_SAID = new Set(["connecting", "reconnecting", "ended", "failed"]);
+const SAID_BEFORE_LISTENING = new Set(["connecting", "reconnecting"]);
+
 const root = document.getElementById("voice");
 
 export const ui = {
@@ -26,6 +32,7 @@ export const ui = {
   customerField: document.getElementById("customer-field"),
   state: document.getElementById("state"),
   stateText: document.getElementById("state-text"),
+  stateSaid: document.getElementById("state-said"),
   meter: document.getElementById("level"),
   meterFill: document.querySelector("#level .meter-fill"),
   alert: document.getElementById("alert"),
@@ -67,7 +74,9 @@ export function showMessage(kind, text) {
   ui.alert.textContent = kind === "error" ? text : "";
   ui.info.textContent = kind === "error" ? "" : text;
   ui.alert.hidden = kind !== "error";
-  ui.info.hidden = kind === "error" || !text;
+  // Not `hidden`: a status region must be in the accessibility tree before its news, or a
+  // screen reader may not say it. Empty, it is only out of sight.
+  ui.info.classList.toggle("is-empty", kind === "error" || !text);
   debug.message = text ? { kind, text } : null;
 }
 
@@ -77,6 +86,9 @@ export function clearMessage() {
 
 export function setState(state) {
   if (debug.states[debug.states.length - 1] !== state) debug.states.push(state);
+  if (STATES_SAID.has(state) || (state === "listening" && SAID_BEFORE_LISTENING.has(debug.state))) {
+    ui.stateSaid.textContent = STATE_WORDS[state];
+  }
   debug.state = state;
   root.dataset.state = state;
   ui.stateText.textContent = STATE_WORDS[state];

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -144,6 +145,13 @@ async def test_playing_the_recording_the_conversation_follows(
     await expect(turns.nth(2)).to_have_class("turn customer seekable playing")
     position = await audio.evaluate("a => a.currentTime")
     assert 4.4 <= position <= 6.5
+
+    # By keyboard: each turn's time is a button named for what it does.
+    play_from = page.get_by_role("button", name=re.compile(r"^Play from \d+:\d\d$"))
+    await expect(play_from).to_have_count(3)
+    await play_from.nth(1).focus()
+    await page.keyboard.press("Enter")
+    await expect(turns.nth(1)).to_have_class("turn agent seekable playing")
     await audio.evaluate("a => a.pause()")
     await page.screenshot(path=ARTIFACTS / "after-call-playing-desktop.png",
                           full_page=True)  # fmt: skip

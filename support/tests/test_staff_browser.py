@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -391,11 +392,24 @@ async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], si
     field = meera.page.locator(".filter.errors")
     await expect(field).to_contain_text("No customer matches “Nobody Atall”.")
     await expect(meera.page.locator("table.calls")).to_have_count(0)
-    await expect(meera.page.get_by_label("Customer")).to_have_value("Nobody Atall")
+    customer = meera.page.get_by_label("Customer")
+    await expect(customer).to_have_value("Nobody Atall")
+    # A screen reader reads the error with the field it is about.
+    await expect(customer).to_have_accessible_description("No customer matches “Nobody Atall”.")
+    await expect(customer).to_have_attribute("aria-invalid", "true")
     await meera.shoot("14-calls-bad-filter")
 
     await meera.open("/staff/?since=soon")
     await expect(meera.page.locator(".filter.errors")).to_contain_text("Enter a valid date.")
+    await expect(meera.page.get_by_label("From")).to_have_accessible_description(
+        "Enter a valid date.")  # fmt: skip
+
+    await meera.open("/staff/customers/3/")
+    form = meera.page.locator("form.goodwill-form")
+    await form.get_by_role("button", name="Propose to a lead").click()
+    amount = meera.page.locator("form.goodwill-form").get_by_label("Amount (₹)")
+    await expect(amount).to_have_attribute("aria-invalid", "true")
+    await expect(amount).not_to_have_accessible_description("")
 
 
 async def test_a_goodwill_credit_approved_twice_changes_the_wallet_once(
@@ -430,6 +444,9 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
     arjun = await sign_in("arjun", dark=True)
     await arjun.open("/staff/")
     await expect(arjun.page.locator("svg[role=img]")).to_have_count(8)
+    # A bar chart's figures are read too, not only its title (the others have a table of them).
+    ages = arjun.page.get_by_role("figure", name="Open tickets by waiting time")
+    await expect(ages.get_by_role("listitem").first).to_have_text(re.compile(r".+: \d+$"))
     await arjun.shoot("17-dashboard-dark")
     call_id = await asyncio.to_thread(a_call, "escalated")
     await arjun.open(f"/staff/calls/{call_id}/")
