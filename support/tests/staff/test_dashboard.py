@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from support.models import Call, Customer, Refund
+from support.models import Call, Customer, Escalation, Refund
 from support.mongo import sync_db
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
@@ -242,6 +242,16 @@ def test_the_open_tickets_tile_does_not_count_claimed_ones_among_them(
     body = agent.get("/staff/").content.decode()
 
     assert "1 of them waiting too long</span> · 1 more claimed" in body
+
+
+def test_the_open_tickets_tile_says_nothing_of_claimed_tickets_when_there_are_none(
+    agent: Client, activity: None
+) -> None:
+    Escalation.objects.filter(status="claimed").delete()
+
+    body = agent.get("/staff/").content.decode()
+
+    assert "more claimed" not in body and "waiting too long</span> ·" not in body
 
 
 def test_the_range_shown_is_in_the_from_and_to_boxes(agent: Client, activity: None) -> None:
