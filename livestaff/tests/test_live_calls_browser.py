@@ -50,7 +50,7 @@ from realtime.tests.browser.conftest import FAKE_MICROPHONE_ARGS
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from support.models import Customer, Order, OrderItem
 from support.mongo import sync_db
-from voiceproject.tests.chromium import launched_chromium
+from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID, launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer, server_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -541,29 +541,6 @@ document.addEventListener("readystatechange", () => {
   }
   document.getElementById("live-call").dataset.since = "%(since)s";
 });
-"""
-
-
-# What a screen reader says on its own, in order (window.said): the text of a live region
-# (role status or alert) each time it shows a new one, and each line added to a log.
-RECORD_WHAT_IS_SAID = """
-window.said = [];
-new MutationObserver((changes) => {
-  for (const change of changes) {
-    const log = change.target.closest && change.target.closest("[role=log]");
-    if (!log) continue;
-    for (const added of change.addedNodes) {
-      if (added.nodeType !== 1 || added.closest("[aria-hidden=true]")) continue;
-      window.said.push(added.textContent);
-    }
-  }
-  for (const region of document.querySelectorAll("[role=status], [role=alert]")) {
-    const text = region.textContent.trim();
-    if (region.closest("[hidden]") || !text || region.dataset.lastSaid === text) continue;
-    region.dataset.lastSaid = text;
-    window.said.push(text);
-  }
-}).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
 """
 
 

@@ -37,3 +37,28 @@ async def launched_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Bro
             yield browser
         finally:
             await browser.close()
+
+
+# What a screen reader says on its own, in order, for `page.add_init_script` (window.said):
+# the text of a live region (role status or alert) each time it shows a new one, and each line
+# added to a log (role log; not what is aria-hidden). Runs before the page's scripts (and
+# outside its CSP).
+RECORD_WHAT_IS_SAID = """
+window.said = [];
+new MutationObserver((changes) => {
+  for (const change of changes) {
+    const log = change.target.closest && change.target.closest("[role=log]");
+    if (!log) continue;
+    for (const added of change.addedNodes) {
+      if (added.nodeType !== 1 || added.closest("[aria-hidden=true]")) continue;
+      window.said.push(added.textContent);
+    }
+  }
+  for (const region of document.querySelectorAll("[role=status], [role=alert]")) {
+    const text = region.textContent.trim();
+    if (region.closest("[hidden]") || !text || region.dataset.lastSaid === text) continue;
+    region.dataset.lastSaid = text;
+    window.said.push(text);
+  }
+}).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
+"""

@@ -14,26 +14,13 @@ from playwright.async_api import expect
 from realtime.tests.browser.conftest import FakeAgent, VoicePage
 from realtime.tests.fake_live import FakeSession
 from support.models import Customer
+from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.asyncio(loop_scope="module"),
 ]
-
-# Every text a live region (role status or alert) shows, in order, while it is shown: what a
-# screen reader says on its own. Runs before the page's scripts (and outside its CSP).
-RECORD_WHAT_IS_SAID = """
-window.said = [];
-new MutationObserver(() => {
-  for (const region of document.querySelectorAll('[role=status], [role=alert]')) {
-    const text = region.textContent.trim();
-    if (region.closest('[hidden]') || !text || region.dataset.lastSaid === text) continue;
-    region.dataset.lastSaid = text;
-    window.said.push(text);
-  }
-}).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
-"""
 
 
 def tone(seconds: float, rate: int = 24_000) -> bytes:
