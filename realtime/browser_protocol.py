@@ -16,7 +16,6 @@ from realtime.caller_events import CallerEvent, Ended, Notice, as_dict
 
 MAX_BINARY_FRAME = 64 * 1024  # 2 s of 16 kHz PCM16
 MAX_TEXT_FRAME = 8 * 1024
-MAX_TYPED_TEXT = 2000  # characters of one typed message
 
 
 class FrameCode:
@@ -93,11 +92,7 @@ def decode_text(text: str) -> CallerMessage | BadFrame:
         typed = message.get("text")
         if not isinstance(typed, str) or not typed.strip():
             return BadFrame(FrameCode.BAD_JSON, '"text" must be a non-empty string.')
-        if len(typed) > MAX_TYPED_TEXT:
-            return BadFrame(
-                FrameCode.FRAME_TOO_LARGE,
-                f"Typed messages are at most {MAX_TYPED_TEXT} characters.",
-            )
+        # Bounded by the frame's 8 KiB alone (contract section 3), like any other frame.
         # A lone surrogate would break the upstream socket when sent on: replace it here.
         return CallerText(wire.clean_text(typed.strip()))
     if kind == "audio_end":

@@ -70,6 +70,14 @@ def test_a_text_frame_over_8_kib_is_refused_by_its_utf8_size() -> None:
     assert isinstance(result, bp.BadFrame) and result.code == "frame_too_large"
 
 
+def test_a_long_typed_message_within_8_kib_is_answered_like_any_other() -> None:
+    # Contract section 3: only a text frame over 8 KiB is too large.
+    typed = "My order arrived cold and half of it was missing. " * 150  # 7,500 bytes
+    frame = json.dumps({"type": "text", "text": typed})
+    assert len(frame.encode("utf-8")) <= 8 * 1024
+    assert bp.decode_text(frame) == bp.CallerText(typed.strip())
+
+
 def test_server_events_are_compact_json_with_a_type() -> None:
     ready = '{"type":"ready","call_id":"CALL-1","resume_token":"R"}'
     assert bp.encode(ce.Ready("CALL-1", "R")) == ready
