@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import environ
+
 from voiceproject.embedded_db import EmbeddedDatabaseError, EmbeddedMongo
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,6 +27,9 @@ URI_FILE = VAR / "embedded-mongodb.uri"
 # The embedded database's pid while a `make run` has it up: a second one must not start
 # another on the same data (WiredTiger allows one), nor take the first one's files away.
 PID_FILE = VAR / "secantusdb.pid"
+# Read as settings.py reads it (the environment wins), before anything here looks at a variable:
+# a MONGODB_URI or PORT set only in .env must count as set.
+ENV_FILE = BASE_DIR / ".env"
 
 
 def manage(*args: str) -> None:
@@ -104,6 +109,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGHUP, _stop_on_sigterm)
     # Local development defaults; a .env or the environment can override them.
+    if ENV_FILE.is_file():
+        environ.Env.read_env(ENV_FILE)
     os.environ.setdefault("DEBUG", "True")
     port = os.environ.get("PORT", "8000")
     VAR.mkdir(exist_ok=True)

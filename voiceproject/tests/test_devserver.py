@@ -79,3 +79,32 @@ def test_a_second_run_says_the_database_is_running_and_keeps_the_first_runs_file
     assert f"already running on {tmp_path / 'db'} (pid {database_left_running.pid})" in error
     assert f"kill -INT {database_left_running.pid}" in error
     assert devserver.URI_FILE.exists() and devserver.PID_FILE.exists()
+
+
+def test_a_run_takes_its_database_and_port_from_dot_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract section 1: every variable is also read from `.env`; with MONGODB_URI set
+    there, `make run` uses that database and starts no embedded one."""
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "PID_FILE", tmp_path / "secantusdb.pid")
+    monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(sys, "argv", ["devserver"])
+    for name in ("MONGODB_URI", "PORT", "DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not start one
+    managed: list[tuple[str, ...]] = []
+    monkeypatch.setattr(devserver, "manage", lambda *args: managed.append(args))
+    served: list[tuple[str, str | None]] = []
+
+    def serve(port: str) -> int:
+        served.append((port, os.environ.get("MONGODB_URI")))
+        return 0
+
+    monkeypatch.setattr(devserver, "serve", serve)
+    devserver.ENV_FILE.write_text("MONGODB_URI=mongodb://db.example.com:27017/\nPORT=9123\n")
+
+    assert devserver.main() == 0
+
+    assert served == [("9123", "mongodb://db.example.com:27017/")]
+    assert ("migrate", "--noinput", "-v", "0") in managed
