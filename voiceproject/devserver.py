@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import environ
-
+from voiceproject import env_file
 from voiceproject.embedded_db import EmbeddedDatabaseError, EmbeddedMongo
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,9 +26,8 @@ URI_FILE = VAR / "embedded-mongodb.uri"
 # The embedded database's pid while a `make run` has it up: a second one must not start
 # another on the same data (WiredTiger allows one), nor take the first one's files away.
 PID_FILE = VAR / "secantusdb.pid"
-# Read as settings.py reads it (the environment wins), before anything here looks at a variable:
-# a MONGODB_URI or PORT set only in .env must count as set.
-ENV_FILE = BASE_DIR / ".env"
+# Read before anything here looks at a variable: a MONGODB_URI or PORT set only there is set.
+ENV_FILE = env_file.ENV_FILE
 
 
 def manage(*args: str) -> None:
@@ -109,8 +107,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGHUP, _stop_on_sigterm)
     # Local development defaults; a .env or the environment can override them.
-    if ENV_FILE.is_file():
-        environ.Env.read_env(ENV_FILE)
+    env_file.read(ENV_FILE)
     os.environ.setdefault("DEBUG", "True")
     port = os.environ.get("PORT", "8000")
     VAR.mkdir(exist_ok=True)

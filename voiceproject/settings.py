@@ -18,13 +18,12 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from voiceproject import env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# Only when there is one: django-environ logs a plain-text line about a missing file, before
-# LOGGING (and LOG_FORMAT=json) applies.
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env")
+env_file.read()
 
 
 # --- Environment helpers: a bad value stops the process with one line naming the variable -----

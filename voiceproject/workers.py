@@ -53,13 +53,14 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
-from voiceproject import balancer
+from voiceproject import balancer, env_file
 from voiceproject.embedded_db import free_port
 from voiceproject.redis_server import LocalRedis, LocalRedisError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_DIR = BASE_DIR / "var" / "workers"
 APPLICATION = "voiceproject.asgi:application"
+ENV_FILE = env_file.ENV_FILE
 START_TIMEOUT_S = 60.0  # a worker's imports on a busy machine
 HEALTH_POLL_S = 0.2
 YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after starting is crash-looping
@@ -565,6 +566,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
+    env_file.read(ENV_FILE)  # before the defaults and the Redis choice read the environment
     return serve(parse_options(argv))
 
 

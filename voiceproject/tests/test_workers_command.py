@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from websockets.asyncio.client import ClientConnection, connect
 
+from voiceproject import workers
 from voiceproject.balancer import health_check_host, local_config, runtime_command, server_states
 from voiceproject.embedded_db import free_port
 from voiceproject.redis_server import LocalRedis
@@ -92,6 +93,34 @@ def test_staff_niceness_is_ten_by_default_and_bounded() -> None:
     for wrong in ("-1", "20"):
         with pytest.raises(SystemExit):
             parse_options(["--staff-nice", wrong])
+
+
+def test_the_port_and_redis_set_in_dot_env_are_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract section 1: variables are also read from `.env`; a shared Redis set there must
+    not be replaced by a throwaway one (each machine would then have its own)."""
+    monkeypatch.setattr(workers, "ENV_FILE", tmp_path / ".env")
+    for name in ("PORT", "CHANNEL_LAYERS_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    workers.ENV_FILE.write_text(
+        "PORT=9124\nCHANNEL_LAYERS_URL=redis://redis.example.com:6379/0\n"
+        "REDIS_URL=redis://redis.example.com:6379/1\n"
+    )
+    served: list[tuple[int, str | None, str | None]] = []
+
+    def serve(options: workers.Options) -> int:
+        served.append((options.port, os.environ.get("CHANNEL_LAYERS_URL"),
+                       os.environ.get("REDIS_URL")))  # fmt: skip
+        return 0
+
+    monkeypatch.setattr(workers, "serve", serve)
+
+    assert workers.main(["--workers", "2"]) == 0
+
+    assert served == [
+        (9124, "redis://redis.example.com:6379/0", "redis://redis.example.com:6379/1")
+    ]
 
 
 class NamedServer(http.server.ThreadingHTTPServer):
