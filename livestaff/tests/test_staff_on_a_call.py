@@ -592,6 +592,25 @@ async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
     assert [e["kind"] for e in record["staff_events"]] == ["take_over", "listen", "hand_back"]
 
 
+async def test_a_colleague_without_a_first_name_is_named_to_the_customer_by_username(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    call, call_id = await a_call(live)
+    lead = await StaffPage.open(call_id, "priya.n", LEAD_GROUP)  # no first name
+    state = await lead.next_event("state")
+
+    await lead.take_over()
+
+    assert {k: state[k] for k in ("call_id", "user_id", "channel", "mode", "staff")} == {
+        "call_id": call_id, "user_id": 101, "channel": "web", "mode": "agent", "staff": None,
+    }  # fmt: skip
+    assert await call.next_event("agent_changed") == {
+        "type": "agent_changed", "mode": "human", "name": "priya.n",
+    }  # fmt: skip
+    await lead.leave()
+    await call.send({"type": "end"})
+
+
 async def test_the_model_lost_while_a_colleague_holds_the_call_cuts_nobody_off(
     asha: Customer, live: FakeLiveServer
 ) -> None:
