@@ -246,6 +246,16 @@ async def test_a_forged_token_or_another_customers_call_cannot_be_resumed(
     await wait_until_ended(ready["call_id"])
 
 
+async def test_a_resume_token_for_a_call_that_never_was_is_told_the_call_is_over(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    unknown = await BrowserCall.open(f"resume={resume_tokens.mint('CALL-NEVER-WAS', 101)}")
+
+    assert await unknown.next_event("ended") == {"type": "ended", "reason": "call_over"}
+    assert await unknown.wait_closed() == 4410
+    assert live.sessions == []
+
+
 async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(
     asha: Customer, live: FakeLiveServer, grace: float
 ) -> None:
