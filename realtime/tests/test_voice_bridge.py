@@ -267,6 +267,38 @@ async def test_each_read_tool_answers_the_model_with_its_call_id(
     await call.leave()
 
 
+async def test_a_refusal_is_done_and_a_tool_that_errors_is_failed_on_the_page(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract section 3: `done` when the tool ran, whatever its answer; `failed` when it
+    errored."""
+
+    async def broken(ctx: ToolContext, **args: str) -> dict[str, Any]:
+        raise KeyError("wallet_balance")  # a bug in the tool
+
+    real = registry.TOOLS["get_user_profile"]
+    monkeypatch.setitem(registry.TOOLS, "get_user_profile", replace(real, run=broken))
+
+    call, responses = await run_tools(
+        live,
+        [
+            {"name": "get_user_profile", "args": {}},
+            {"name": "get_order_details", "args": {"order_id": "ORD-NONE"}},
+        ],
+    )
+
+    tool_events = [e for e in call.events if e["type"] == "tool"]
+    finished = {e["name"]: e for e in tool_events if e["status"] != "started"}
+    assert finished["get_order_details"]["status"] == "done"
+    assert finished["get_order_details"]["result"]["reason"] == "not_found"
+    assert finished["get_user_profile"]["status"] == "failed"
+    assert finished["get_user_profile"]["result"]["ok"] is False
+    assert {r["name"]: r["response"]["ok"] for r in responses} == {
+        "get_user_profile": False, "get_order_details": False,
+    }  # fmt: skip
+    await call.leave()
+
+
 async def test_a_refund_through_the_bridge_credits_the_wallet_once(
     asha: Customer, live: FakeLiveServer
 ) -> None:
