@@ -187,6 +187,20 @@ async def test_the_back_office_runs_under_its_content_security_policy(
     assert back_office.problems == []
 
 
+async def test_the_admin_names_who_holds_a_ticket_as_the_staff_pages_do(
+    arjun: User, priya_ticket: Escalation, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(Escalation.objects.filter(ticket_id="TKT-AAAAAA").update,
+                            status="claimed", assignee="arjun")  # fmt: skip
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit("/admin/support/escalation/", "admin-escalations-claimed")
+
+    for page in pages.values():
+        await expect(page.locator("#result_list")).to_contain_text("Arjun Mehta (arjun)")
+    assert back_office.problems == []
+
+
 def _a_big_customer() -> None:
     """A customer whose name is one long word, with a month of costly calls and a refund in
     crores: what imported data or a large operation can hold."""

@@ -238,6 +238,33 @@ def test_agent_claims_tickets_with_an_action_and_is_told_of_taken_ones(agent: Cl
     assert "Ticket TKT-HELD01 is already claimed by arjun." in messages_of(response)
 
 
+def test_the_admin_lists_name_colleagues_and_find_them_by_username(
+    lead: Client, meera: Any, priya: Customer
+) -> None:
+    """As the staff pages name them: "Meera Nair (meera)", the username kept beside the name
+    for the search box; someone no longer on the team by their username."""
+    from django.contrib.auth.models import User
+
+    from support.models import Goodwill
+
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    make_ticket("TKT-HELD01", status="claimed", assignee="meera")
+    make_ticket("TKT-GONE01", status="claimed", assignee="someone-who-left")
+    Goodwill.objects.create(goodwill_id="GW-AAAAAA", kind="credit", customer=priya, amount=15_000,
+                            reason="Rider was rude", proposed_by="meera",
+                            status="approved", decided_by="someone-who-left")  # fmt: skip
+
+    tickets = lead.get("/admin/support/escalation/").content.decode()
+    goodwill = lead.get("/admin/support/goodwill/").content.decode()
+    found = lead.get("/admin/support/escalation/", {"q": "meera"})
+
+    assert '<td class="field-assignee_">Meera Nair (meera)</td>' in tickets
+    assert '<td class="field-assignee_">someone-who-left</td>' in tickets
+    assert '<td class="field-proposed_by_">Meera Nair (meera)</td>' in goodwill
+    assert '<td class="field-decided_by_">someone-who-left</td>' in goodwill
+    assert [t.ticket_id for t in rows(found)] == ["TKT-HELD01"]
+
+
 def test_lead_reassigns_tickets_through_the_intermediate_page(
     lead: Client, meera: Any
 ) -> None:
