@@ -328,7 +328,7 @@ async def test_a_run_that_outlasts_the_lease_keeps_the_call_and_the_model_is_ask
 ) -> None:
     """The model (or the database) is slow beyond the claim's length: the run still alive keeps
     its claim, so another run does not pay the model for the same summary."""
-    monkeypatch.setattr(summary, "LEASE", dt.timedelta(seconds=1))
+    monkeypatch.setattr(summary, "LEASE", dt.timedelta(seconds=3))  # renewed every 0.75 s
     settings.CALL_SUMMARY_TIMEOUT_S = 30
     await ended_call("CALL-1")
     gemini.hold = asyncio.Event()
