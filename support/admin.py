@@ -533,9 +533,9 @@ class EscalationAdmin(BigCollectionAdmin):
     search_fields = ("=ticket_id", "=order_id", "=assignee")
     search_help_text = "Ticket id, order id or assignee's username, exactly."
     # Status, assignee and notes change only through the domain functions (atomic, one winner).
-    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee", "reason",
+    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee_", "reason",
               "call_id", "created_at", "resolved_at", "notes_", "page")
-    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee", "reason",
+    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee_", "reason",
                        "call_id", "created_at", "resolved_at", "notes_", "page")
     actions = ("claim_selected", "assign_selected", "resolve_selected")
 
@@ -556,8 +556,9 @@ class EscalationAdmin(BigCollectionAdmin):
 
     @admin.display(description="notes")
     def notes_(self, obj: Escalation) -> str:
-        rows = ((n.author, timezone.localtime(n.at).strftime("%d %b %H:%M"), n.text)
-                for n in obj.notes)
+        obj.staff_names = staff_names()  # type: ignore[attr-defined]  # one query, every note
+        rows = ((self.colleague(obj, n.author), timezone.localtime(n.at).strftime("%d %b %H:%M"),
+                 n.text) for n in obj.notes)  # fmt: skip
         return format_html_join("", "<p><b>{}</b> ({}): {}</p>", rows) or "—"
 
     def _each(
@@ -703,7 +704,7 @@ class GoodwillAdmin(BigCollectionAdmin):
     list_filter = ("status", "kind", ("proposed_at", admin.DateFieldListFilter))
     search_fields = ("=goodwill_id", "=order_id", "=proposed_by", "=decided_by")
     fields = ("goodwill_id", "who", "kind", "order_id", "total", "reason", "status",
-              "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_note",
+              "proposed_by_", "proposed_at", "decided_by_", "decided_at", "decision_note",
               "refund_id")
     readonly_fields = fields
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
 
 from realtime.models import VoiceTokenMint
+from support import escalations
 from support.models import Customer, Escalation, RefundTier
 from support.mongo import sync_db
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
@@ -192,12 +193,17 @@ async def test_the_admin_names_who_holds_a_ticket_as_the_staff_pages_do(
 ) -> None:
     await asyncio.to_thread(Escalation.objects.filter(ticket_id="TKT-AAAAAA").update,
                             status="claimed", assignee="arjun")  # fmt: skip
+    await asyncio.to_thread(escalations.add_note, "TKT-AAAAAA", "arjun", "Called the restaurant")
     await back_office.sign_in("arjun")
 
     pages = await back_office.visit("/admin/support/escalation/", "admin-escalations-claimed")
-
     for page in pages.values():
         await expect(page.locator("#result_list")).to_contain_text("Arjun Mehta (arjun)")
+
+    path = f"/admin/support/escalation/{priya_ticket.pk}/change/"
+    for page in (await back_office.visit(path, "admin-escalation-claimed")).values():
+        await expect(page.locator(".field-assignee_")).to_contain_text("Arjun Mehta (arjun)")
+        await expect(page.locator(".field-notes_")).to_contain_text("Arjun Mehta (arjun)")
     assert back_office.problems == []
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
+from support import escalations
 from support.models import Complaint, Customer, Escalation, Order, OrderRefund, Refund
 from support.tests.conftest import make_order
 from support.tests.staff.conftest import make_complaint, make_ticket
@@ -254,15 +255,26 @@ def test_the_admin_lists_name_colleagues_and_find_them_by_username(
                             reason="Rider was rude", proposed_by="meera",
                             status="approved", decided_by="someone-who-left")  # fmt: skip
 
+    escalations.add_note("TKT-HELD01", "meera", "Called the restaurant")
+    gift = Goodwill.objects.get(goodwill_id="GW-AAAAAA")
+
     tickets = lead.get("/admin/support/escalation/").content.decode()
     goodwill = lead.get("/admin/support/goodwill/").content.decode()
     found = lead.get("/admin/support/escalation/", {"q": "meera"})
+    ticket = Escalation.objects.get(ticket_id="TKT-HELD01")
+    ticket_page = lead.get(f"/admin/support/escalation/{ticket.pk}/change/").content.decode()
+    gift_page = lead.get(f"/admin/support/goodwill/{gift.pk}/change/").content.decode()
 
     assert '<td class="field-assignee_">Meera Nair (meera)</td>' in tickets
     assert '<td class="field-assignee_">someone-who-left</td>' in tickets
     assert '<td class="field-proposed_by_">Meera Nair (meera)</td>' in goodwill
     assert '<td class="field-decided_by_">someone-who-left</td>' in goodwill
     assert [t.ticket_id for t in rows(found)] == ["TKT-HELD01"]
+    # And each one's page.
+    assert '<div class="readonly">Meera Nair (meera)</div>' in ticket_page  # the assignee
+    assert "<p><b>Meera Nair (meera)</b>" in ticket_page  # the note's author
+    assert '<div class="readonly">Meera Nair (meera)</div>' in gift_page
+    assert '<div class="readonly">someone-who-left</div>' in gift_page
 
 
 def test_lead_reassigns_tickets_through_the_intermediate_page(
