@@ -20,17 +20,23 @@ from support.admin import BigCollectionAdmin
 
 @admin.register(Callback)
 class CallbackAdmin(BigCollectionAdmin):
-    list_display = ["callback_id", "local_slot", "who", "status", "assignee"]
+    list_display = ["callback_id", "local_slot", "who", "status", "assignee_"]
     list_filter = ["status"]
-    search_fields = ["=callback_id", "=ticket_id"]
+    search_fields = ["=callback_id", "=ticket_id", "=assignee"]
     search_customers = True  # by the customer's name or phone, as people say it
-    search_help_text = "Callback id, ticket id, or the customer's name or phone."
+    search_help_text = ("Callback id, ticket id, the assignee's username, or the customer's "
+                        "name or phone.")
+    names_staff = True
     ordering = ["-slot_start"]
 
     @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:
         local = callback.slot_start.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
         return f"{local:%d %b %Y %H:%M}"
+
+    @admin.display(description="assignee", ordering="assignee")
+    def assignee_(self, callback: Callback) -> str:
+        return self.colleague(callback, callback.assignee)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from livestaff.presenting import doing_words
 from livestaff.queries import LiveCall, live_calls
+from support.escalations import reason_in_words
 from support.models import Call, Customer, Escalation
 from support.mongo import sync_db
 from support.staff.calls import CallDetail, call_detail
@@ -85,7 +86,7 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
         t["call_id"]: Briefing(
             ticket_id=str(t["ticket_id"]),
             call_id=str(t["call_id"]),
-            reason=str(t["reason"]),
+            reason=reason_in_words(str(t["reason"])),
             priority=str(t.get("priority") or "normal"),
             order_id=t.get("order_id"),
             actions=actions_taken(tool_calls.get(t["call_id"], [])),

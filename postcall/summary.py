@@ -12,13 +12,14 @@ background; `summarize_call()` is re-runnable at any time (the call page's butto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -271,9 +272,10 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
 # A run's claim on a call's summary, on the call (`summary_lease: {by, until}`): of two runs
 # at once, in any processes (the one that ended the call, `summarize_calls`, Summarise again on
 # another worker, a corrected outcome), one asks the model and the other leaves it to that one.
-# It lapses, so that a process killed while holding it does not keep the call from the next
-# run: longer than a run's attempts (DEADLINE_S), with room for building the client and the
-# writes; renewed before asking again.
+# The run renews it every LEASE / 4 for as long as it lives (the model slow beyond its
+# attempts' DEADLINE_S, a stalled database), so that no other run pays the model for the same
+# summary meanwhile; it lapses LEASE after its last renewal, so that a process killed while
+# holding it does not keep the call from the next run.
 LEASE = dt.timedelta(minutes=2)
 
 
@@ -312,18 +314,30 @@ async def summarize_call(call_id: str, *, if_missing: bool = False) -> dict[str,
             call = await _claim(call_id, run, if_missing=if_missing)
             if call is None:
                 return None
-            written = kept_or_new(call.get("summary"), await summarize(call))
-            # Kept only for the outcome it was written with: should the outcome be corrected
-            # meanwhile (postcall.finish.correct_outcome), the call is summarised again.
-            where = {"call_id": call_id, "summary_lease.by": run,
-                     **({} if last else {"outcome": call.get("outcome")})}  # fmt: skip
-            # Written and let go of at once: a correction right after finds the call free.
-            wrote = await calls.update_one(
-                where, {"$set": {"summary": written}, "$unset": {"summary_lease": ""}}
-            )
+            async with _renewed(call_id, run):
+                written = kept_or_new(call.get("summary"), await summarize(call))
+                # Written if the claim is still ours, or nobody's (another run that took it
+                # while ours lapsed has finished): never over a run that holds it now.
+                ours = {"$or": [{"summary_lease.by": run},
+                                *unclaimed(dt.datetime.now(dt.UTC))["$or"]]}  # fmt: skip
+                # Kept only for the outcome it was written with: should the outcome be
+                # corrected meanwhile (postcall.finish.correct_outcome), the call is
+                # summarised again.
+                where = {"call_id": call_id, **ours,
+                         **({} if last else {"outcome": call.get("outcome")})}  # fmt: skip
+                # Written and let go of at once: a correction right after finds the call free.
+                wrote = await calls.update_one(
+                    where, {"$set": {"summary": written}, "$unset": {"summary_lease": ""}}
+                )
             if wrote.matched_count:
                 return written
-        raise SummaryBusy(call_id)  # its claim lapsed and another run has it now
+            if not await calls.count_documents({"call_id": call_id, **ours}, limit=1):
+                # Its claim lapsed (the process cut off from the database) and another run
+                # holds the call now: that run's summary stands, this answer is dropped.
+                log.warning("call %s: another run took its summary meanwhile; this run's "
+                            "answer is not written", call_id)  # fmt: skip
+                raise SummaryBusy(call_id)
+        raise SummaryBusy(call_id)
     except BaseException:
         # Failed, or stopped at shutdown: the next run need not wait for the claim to lapse.
         try:
@@ -332,6 +346,35 @@ async def summarize_call(call_id: str, *, if_missing: bool = False) -> dict[str,
         except PyMongoError as error:
             log.warning("call %s: its summary's claim lapses in %s: %s", call_id, LEASE, error)
         raise
+
+
+@contextlib.asynccontextmanager
+async def _renewed(call_id: str, run: str) -> AsyncIterator[None]:
+    """`run`'s claim on the call renewed every LEASE / 4 while the block runs (until another
+    run holds it)."""
+    renewing = asyncio.create_task(_renew(call_id, run), name=f"{call_id} summary lease")
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
+
+
+async def _renew(call_id: str, run: str) -> None:
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    while True:
+        await asyncio.sleep(LEASE.total_seconds() / 4)
+        until = dt.datetime.now(dt.UTC) + LEASE
+        try:
+            renewed = await calls.update_one({"call_id": call_id, "summary_lease.by": run},
+                                             {"$set": {"summary_lease.until": until}})  # fmt: skip
+        except PyMongoError as error:
+            log.warning("call %s: could not renew its summary's claim: %s", call_id, error)
+            continue
+        if not renewed.matched_count:
+            return  # another run holds it: the write will not be this run's
 
 
 async def _claim(call_id: str, run: str, *, if_missing: bool) -> dict[str, Any] | None:

@@ -68,6 +68,7 @@ from support.escalations import (
     end_live_escalation,
     join_live_escalation,
     live_escalation_of,
+    lost_model_reason,
     open_escalation,
 )
 from support.events import announce_escalation
@@ -94,14 +95,6 @@ SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" 
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
 MODEL_AWAY = "model_away"  # the watchdog's hold while no model session is connected
 PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
-# Why the model's session was lost for good (live_client.Failed.reason), in the words the
-# ticket it opens gives staff on the queue; the code itself is in the log.
-LOST_MODEL_WORDS = {
-    "upstream_unavailable": "the AI service stopped answering",
-    "not_permitted": "the AI service refused our key or model",
-    "invalid_request": "the AI service refused the call's set-up",
-    "stalled": "the AI service stalled and did not come back",
-}
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
@@ -124,12 +117,6 @@ async def ending_calls_finished(timeout_s: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def lost_model_reason(failure: str) -> str:
-    """The reason of the ticket a call opens when its model is lost for good with `failure`."""
-    why = LOST_MODEL_WORDS.get(failure)
-    return "The voice agent became unavailable during the call" + (f" ({why})." if why else ".")
 
 
 TOO_MANY_CALLS_MESSAGE = (

@@ -62,7 +62,7 @@ from support.staff.labels import (
     mmss,
     usage_rows,
 )
-from support.staff.people import with_people
+from support.staff.people import staff_names, with_people
 from support.staff.queries import newest_first
 from support.staff.search import find_customers, id_spellings
 from support.staff.throttle import ThrottledAdminAuthenticationForm, ThrottledPasswordChangeForm
@@ -180,6 +180,10 @@ class PeopleChangeList(ChangeList):
         try:
             super().get_results(request)
             with_people(list(self.result_list))
+            if getattr(self.model_admin, "names_staff", False):
+                names = staff_names()  # one query for the page
+                for row in self.result_list:
+                    row.staff_names = names
         except OverflowError as error:
             # A number past the database's 8-byte integers (?customer_id= edited by hand): a
             # lookup that cannot be run, which the admin answers as it answers any other.
@@ -194,6 +198,8 @@ class BigCollectionAdmin(admin.ModelAdmin):
     # A search term that is no id also finds the rows of the customers it names (a name or a
     # phone as people say it, support/staff/search.py).
     search_customers = False
+    # Whether the list names colleagues (`colleague`): their names are then read once a page.
+    names_staff = False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return PeopleChangeList
@@ -231,6 +237,16 @@ class BigCollectionAdmin(admin.ModelAdmin):
         if not hasattr(obj, "person"):  # a change page: one row, one lookup
             with_people([obj])
         return person(obj.person, obj.customer_id)
+
+    def colleague(self, obj: Any, username: str | None) -> str:
+        """A staff username on `obj` as the staff pages name them, with the username (which
+        the search box finds): "Meera Nair (meera)"; someone no longer on the team, or with
+        no name, by their username."""
+        if not username:
+            return self.get_empty_value_display()
+        names = getattr(obj, "staff_names", None)
+        name = (staff_names() if names is None else names).get(username, username)
+        return username if name == username else f"{name} ({username})"
 
 
 # --- Customers and orders -----------------------------------------------------------------
@@ -510,20 +526,25 @@ class ComplaintAdmin(BigCollectionAdmin):
 
 @admin.register(Escalation)
 class EscalationAdmin(BigCollectionAdmin):
-    list_display = ("ticket_id", "priority", "status", "assignee", "age", "who", "order_id",
+    list_display = ("ticket_id", "priority", "status", "assignee_", "age", "who", "order_id",
                     "created_at", "page")
+    names_staff = True
     list_filter = ("status", "priority", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=ticket_id", "=order_id", "=assignee")
     search_help_text = "Ticket id, order id or assignee's username, exactly."
     # Status, assignee and notes change only through the domain functions (atomic, one winner).
-    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee", "reason",
+    fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee_", "reason",
               "call_id", "created_at", "resolved_at", "notes_", "page")
-    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee", "reason",
+    readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee_", "reason",
                        "call_id", "created_at", "resolved_at", "notes_", "page")
     actions = ("claim_selected", "assign_selected", "resolve_selected")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tickets are opened by the agent's escalate_to_human tool
+
+    @admin.display(description="assignee", ordering="assignee")
+    def assignee_(self, obj: Escalation) -> str:
+        return self.colleague(obj, obj.assignee)
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj: Escalation) -> str:
@@ -535,8 +556,9 @@ class EscalationAdmin(BigCollectionAdmin):
 
     @admin.display(description="notes")
     def notes_(self, obj: Escalation) -> str:
-        rows = ((n.author, timezone.localtime(n.at).strftime("%d %b %H:%M"), n.text)
-                for n in obj.notes)
+        obj.staff_names = staff_names()  # type: ignore[attr-defined]  # one query, every note
+        rows = ((self.colleague(obj, n.author), timezone.localtime(n.at).strftime("%d %b %H:%M"),
+                 n.text) for n in obj.notes)  # fmt: skip
         return format_html_join("", "<p><b>{}</b> ({}): {}</p>", rows) or "—"
 
     def _each(
@@ -677,11 +699,12 @@ class GoodwillAdmin(BigCollectionAdmin):
     the customer page (support/goodwill.py applies them), never edited here."""
 
     list_display = ("goodwill_id", "proposed_at", "who", "kind", "total", "status",
-                    "proposed_by", "decided_by", "reason")
+                    "proposed_by_", "decided_by_", "reason")
+    names_staff = True
     list_filter = ("status", "kind", ("proposed_at", admin.DateFieldListFilter))
     search_fields = ("=goodwill_id", "=order_id", "=proposed_by", "=decided_by")
     fields = ("goodwill_id", "who", "kind", "order_id", "total", "reason", "status",
-              "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_note",
+              "proposed_by_", "proposed_at", "decided_by_", "decided_at", "decision_note",
               "refund_id")
     readonly_fields = fields
 
@@ -697,6 +720,14 @@ class GoodwillAdmin(BigCollectionAdmin):
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Goodwill) -> str:
         return format_inr(obj.amount)
+
+    @admin.display(description="proposed by", ordering="proposed_by")
+    def proposed_by_(self, obj: Goodwill) -> str:
+        return self.colleague(obj, obj.proposed_by)
+
+    @admin.display(description="decided by", ordering="decided_by")
+    def decided_by_(self, obj: Goodwill) -> str:
+        return self.colleague(obj, obj.decided_by)
 
 
 class GoodwillPolicyForm(forms.ModelForm):

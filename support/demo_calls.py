@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from support.escalations import lost_model_reason
 from support.ids import ALPHABET, LENGTH
 from support.importer import OrderRecord, RefundRecord
 from support.money import percent_of, rupees
@@ -468,9 +469,7 @@ class Writer:
 
     def _unavailable(self, call: Call) -> None:
         call.caller("Hi, I have a question about my order.")
-        # As realtime/call_session.py words it (lost_model_reason).
-        reason = ("The voice agent became unavailable during the call (the AI service stopped "
-                  "answering).")  # fmt: skip
+        reason = lost_model_reason("upstream_unavailable")  # as the bridge's ticket says it
         ticket_id = demo_id(self.rng, "TKT")
         call.tool("escalate_to_human", {"reason": reason, "priority": "high"},
                   {"ok": True, "ticket_id": ticket_id})  # fmt: skip

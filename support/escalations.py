@@ -15,6 +15,7 @@ Callers (admin actions, staff views) catch `TicketError` and show its message.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,6 +189,32 @@ def _tell_its_call(call_id: str, ticket_id: str) -> None:
 AGENT = "agent"  # the model's escalate_to_human: a warm escalation while its call is up
 AGENT_UNAVAILABLE = "agent_unavailable"
 REUSE_WINDOW = timedelta(minutes=30)
+
+# Why the model's session was lost for good (realtime.live_client.Failed.reason), in the words
+# the ticket it opens gives staff on the queue; the code itself is in the log.
+LOST_MODEL_WORDS = {
+    "upstream_unavailable": "the AI service stopped answering",
+    "not_permitted": "the AI service refused our key or model",
+    "invalid_request": "the AI service refused the call's set-up",
+    "stalled": "the AI service stalled and did not come back",
+}
+LOST_MODEL = "The voice agent became unavailable during the call"
+# The reason such a ticket was given before its failure was worded (until 2026-12-05): the code.
+_LOST_MODEL_CODED = re.compile(re.escape(LOST_MODEL) + r" \(([a-z_]+)\)\.")
+
+
+def lost_model_reason(failure: str) -> str:
+    """The reason of the ticket a call opens when its model is lost for good with `failure`."""
+    why = LOST_MODEL_WORDS.get(failure)
+    return LOST_MODEL + (f" ({why})." if why else ".")
+
+
+def reason_in_words(reason: str) -> str:
+    """A ticket's reason as staff pages show it: one stored with the bridge's failure code
+    (a ticket from before the codes were worded) in the words a new one would have. The
+    stored reason is left as it is (the admin shows it)."""
+    coded = _LOST_MODEL_CODED.fullmatch(reason)
+    return lost_model_reason(coded.group(1)) if coded else reason
 
 
 async def open_escalation(

@@ -372,3 +372,19 @@ def test_a_tickets_page_shows_the_callback_booked_for_it(
 
     assert "CBK-T1" in shown and "14:00–14:30 · Scheduled" in shown
     assert hidden.status_code == 200 and "CBK-T1" not in hidden.content.decode()
+
+
+def test_the_admin_list_names_who_holds_a_callback_and_finds_them_by_username(
+    meera: User, arjun: User, ashas: Callback, asha: Customer
+) -> None:
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(assignee="meera")
+    make_callback(asha, today_at(9, 30), callback_id="CBK-DONE01", status="done",
+                  assignee="someone-who-left")  # fmt: skip
+
+    listed = client_for(arjun).get("/admin/callbacks/callback/").content.decode()
+    found = client_for(arjun).get("/admin/callbacks/callback/", {"q": "meera"})
+
+    assert '<td class="field-assignee_">Meera Nair (meera)</td>' in listed
+    assert '<td class="field-assignee_">someone-who-left</td>' in listed  # no longer staff
+    assert [c.callback_id for c in found.context["cl"].result_list] == ["CBK-ASHA01"]

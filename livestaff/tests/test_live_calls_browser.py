@@ -562,6 +562,9 @@ async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
         # Take over: the button goes, and the focus goes to the note for handing back.
         take_over = arjun.get_by_role("button", name="Take over", exact=True)
         await expect(take_over).to_be_enabled()
+        # No news yet: its region is there for a screen reader, out of sight.
+        await expect(arjun.get_by_role("status")).to_have_count(1)
+        await shots(arjun, "15a-live-call-for-a-screen-reader", widths=(DESK,))
         await take_over.focus()
         await arjun.keyboard.press("Enter")
         note = arjun.get_by_role("textbox", name="Note for the agent when you hand back")
@@ -580,9 +583,12 @@ async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
         await until(arjun, said % json.dumps("You handed back to the agent: Refunded in full."))
         await expect(take_over).to_be_focused()
 
-        # Asha hangs up: said, and the focus goes to the call's record.
+        # Asha hangs up: said, in the conversation and by the page's news (a status region in
+        # the accessibility tree from the start, so its first news is said), and the focus goes
+        # to the call's record.
         await customer.get_by_role("button", name="End call").click()
         await until(arjun, said % json.dumps("The call ended."))
+        await until(arjun, said % json.dumps("This call has ended. See its record"))
         await expect(arjun.get_by_role("link", name="See its record")).to_be_focused()
         await shots(arjun, "15-live-call-ended-by-keyboard", widths=(DESK,))
         assert problems == []

@@ -314,3 +314,91 @@ async def test_asking_again_while_the_summary_is_being_written_asks_the_model_on
     summary.schedule("CALL-1")  # once it is written, asking again asks again
     await summary.pending()
     assert len(gemini.requests) == 2
+
+
+async def until_true(condition: Any) -> None:
+    """Until `condition()` is true (checked every 20 ms)."""
+    while not condition():
+        await asyncio.sleep(0.02)
+
+
+@on_the_database
+async def test_a_run_that_outlasts_the_lease_keeps_the_call_and_the_model_is_asked_once(
+    gemini: FakeGemini, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model (or the database) is slow beyond the claim's length: the run still alive keeps
+    its claim, so another run does not pay the model for the same summary."""
+    monkeypatch.setattr(summary, "LEASE", dt.timedelta(seconds=3))  # renewed every 0.75 s
+    settings.CALL_SUMMARY_TIMEOUT_S = 30
+    await ended_call("CALL-1")
+    gemini.hold = asyncio.Event()
+
+    first = asyncio.create_task(summary.summarize_call("CALL-1"))  # the call ended
+    try:
+        await until_true(lambda: len(gemini.requests) == 1)
+        calls = mongo.async_db().calls
+        claimed = await calls.find_one({"call_id": "CALL-1"})
+        assert claimed is not None
+        lapsed = claimed["summary_lease"]["until"].replace(tzinfo=dt.UTC)
+        await until_true(lambda: dt.datetime.now(dt.UTC) > lapsed)
+        # A colleague clicks Summarise again after the claim as first made would have lapsed.
+        again = asyncio.create_task(summary.summarize_call("CALL-1"))
+        await until_true(lambda: again.done() or len(gemini.requests) > 1)
+
+        assert len(gemini.requests) == 1
+        with pytest.raises(summary.SummaryBusy):
+            await again
+    finally:
+        gemini.hold.set()
+    assert await first == WRITTEN
+    assert await summary_of("CALL-1") == WRITTEN
+    assert len(gemini.requests) == 1
+
+
+@on_the_database
+async def test_a_run_whose_claim_was_taken_writes_nothing_and_asks_nothing_more(
+    gemini: FakeGemini, settings: Any
+) -> None:
+    """Its process was cut off from the database long enough for another run to take the call:
+    that run's summary stands, and this one's answer is dropped."""
+    settings.CALL_SUMMARY_TIMEOUT_S = 30
+    await ended_call("CALL-1")
+    gemini.hold = asyncio.Event()
+    first = asyncio.create_task(summary.summarize_call("CALL-1"))
+    try:
+        await until_true(lambda: len(gemini.requests) == 1)
+        taken = {"by": "another-run", "until": dt.datetime.now(dt.UTC) + summary.LEASE}
+        await mongo.async_db().calls.update_one({"call_id": "CALL-1"},
+                                                {"$set": {"summary_lease": taken}})  # fmt: skip
+    finally:
+        gemini.hold.set()
+
+    with pytest.raises(summary.SummaryBusy):
+        await first
+    assert await summary_of("CALL-1") is None
+    assert len(gemini.requests) == 1
+    call = await mongo.async_db().calls.find_one({"call_id": "CALL-1"})
+    assert call is not None and call["summary_lease"]["by"] == "another-run"
+
+
+@on_the_database
+async def test_a_run_whose_claim_was_taken_and_let_go_meanwhile_writes_without_asking_again(
+    gemini: FakeGemini, settings: Any
+) -> None:
+    """The other run finished while this one waited: the call is nobody's, so this run's
+    answer is written, and the model is not asked a third time."""
+    settings.CALL_SUMMARY_TIMEOUT_S = 30
+    await ended_call("CALL-1")
+    gemini.hold = asyncio.Event()
+    first = asyncio.create_task(summary.summarize_call("CALL-1"))
+    try:
+        await until_true(lambda: len(gemini.requests) == 1)
+        theirs = {**WRITTEN, "text": "Another run's summary."}
+        await mongo.async_db().calls.update_one(
+            {"call_id": "CALL-1"}, {"$set": {"summary": theirs}, "$unset": {"summary_lease": ""}})
+    finally:
+        gemini.hold.set()
+
+    assert await first == WRITTEN
+    assert await summary_of("CALL-1") == WRITTEN
+    assert len(gemini.requests) == 1

@@ -66,9 +66,13 @@ const mmss = (seconds) => {
 };
 const now = () => mmss((Date.now() - startedAt) / 1000);
 
+// Not `hidden` when empty: a live region must be in the accessibility tree before its news, or
+// a screen reader may not say it. Empty, it is only out of sight.
 function show(kind, text, link) {
   const box = kind === "error" ? ui.alert : ui.info;
-  (kind === "error" ? ui.info : ui.alert).hidden = true;
+  const other = kind === "error" ? ui.info : ui.alert;
+  other.replaceChildren();
+  other.classList.add("visually-hidden");
   box.replaceChildren(text);
   if (link) {
     const a = document.createElement("a");
@@ -76,7 +80,7 @@ function show(kind, text, link) {
     a.textContent = link.text;
     box.append(" ", a);
   }
-  box.hidden = !text;
+  box.classList.toggle("visually-hidden", !text);
 }
 
 // --- the conversation --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from support.escalations import reason_in_words
 from support.models import Call, Escalation, Refund
 from support.money import rupees
 from support.mongo import Document, sync_db
@@ -86,7 +87,8 @@ def _refund(doc: Document, found: Mapping[int, Any]) -> list[Any]:
 def _ticket(doc: Document, found: Mapping[int, Any]) -> list[Any]:
     return [doc.get("ticket_id"), doc.get("created_at"), doc.get("priority"), doc.get("status"),
             doc.get("assignee"), doc.get("user_id"), *_name(doc, found), doc.get("order_id"),
-            doc.get("reason"), doc.get("resolved_at"), doc.get("call_id")]  # fmt: skip
+            reason_in_words(doc.get("reason") or ""), doc.get("resolved_at"),
+            doc.get("call_id")]  # fmt: skip
 
 
 EXPORTS = {

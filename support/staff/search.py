@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from support.customers import MAX_USER_ID
+from support.escalations import reason_in_words
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
 from support.mongo import sync_db
 from support.name_keys import MAX_KEY, MIN_KEY, matches, words
@@ -158,8 +159,8 @@ def find_ids(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> list[Hit]:
     if "ticket" in kinds:
         for ticket in Escalation.objects.filter(ticket_id__in=spellings).defer("notes"):
             hits.append(Hit("ticket", ticket.ticket_id,
-                            reverse("staff:ticket", args=[ticket.ticket_id]), ticket.reason,
-                            ticket))  # fmt: skip
+                            reverse("staff:ticket", args=[ticket.ticket_id]),
+                            reason_in_words(ticket.reason), ticket))  # fmt: skip
     if "call" in kinds:
         for call in Call.objects.filter(call_id__in=spellings).only("call_id", "customer"):
             hits.append(Hit("call", call.call_id, reverse("staff:call", args=[call.call_id]),

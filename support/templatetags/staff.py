@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from support.escalations import reason_in_words
 from support.money import format_inr
 from support.staff import conversation, labels
 from support.staff.aftercall import money
@@ -38,6 +39,12 @@ def named(username: Any, names: Any) -> str:
 @register.filter
 def waited(since: Any, until: Any = None) -> str:
     return labels.waited(since, until) if since else "—"
+
+
+@register.filter
+def ticket_reason(reason: Any) -> str:
+    """A ticket's reason in words, an old one with a failure code too (reason_in_words)."""
+    return reason_in_words(str(reason or ""))
 
 
 @register.filter

@@ -22,6 +22,7 @@ from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
 
 from realtime.models import VoiceTokenMint
+from support import escalations
 from support.models import Customer, Escalation, RefundTier
 from support.mongo import sync_db
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
@@ -184,6 +185,25 @@ async def test_the_back_office_runs_under_its_content_security_policy(
     # And the live queue's script opened its WebSocket.
     await page.goto(back_office.server.url + "/staff/queue/")
     await expect(page.locator("[data-live-status]")).to_contain_text("Live:")
+    assert back_office.problems == []
+
+
+async def test_the_admin_names_who_holds_a_ticket_as_the_staff_pages_do(
+    arjun: User, priya_ticket: Escalation, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(Escalation.objects.filter(ticket_id="TKT-AAAAAA").update,
+                            status="claimed", assignee="arjun")  # fmt: skip
+    await asyncio.to_thread(escalations.add_note, "TKT-AAAAAA", "arjun", "Called the restaurant")
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit("/admin/support/escalation/", "admin-escalations-claimed")
+    for page in pages.values():
+        await expect(page.locator("#result_list")).to_contain_text("Arjun Mehta (arjun)")
+
+    path = f"/admin/support/escalation/{priya_ticket.pk}/change/"
+    for page in (await back_office.visit(path, "admin-escalation-claimed")).values():
+        await expect(page.locator(".field-assignee_")).to_contain_text("Arjun Mehta (arjun)")
+        await expect(page.locator(".field-notes_")).to_contain_text("Arjun Mehta (arjun)")
     assert back_office.problems == []
 
 

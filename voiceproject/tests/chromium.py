@@ -41,10 +41,13 @@ async def launched_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Bro
 
 # What a screen reader says on its own, in order, for `page.add_init_script` (window.said):
 # the text of a live region (role status or alert) each time it shows a new one, and each line
-# added to a log (role log; not what is aria-hidden). Runs before the page's scripts (and
+# added to a log (role log; not what is aria-hidden). A live region says only what changes once
+# it is in the accessibility tree: one that appears with its text (from `hidden`, or added to
+# the page) says nothing until its text changes again. Runs before the page's scripts (and
 # outside its CSP).
 RECORD_WHAT_IS_SAID = """
 window.said = [];
+const known = new WeakSet(); // the live regions in the accessibility tree at the last look
 new MutationObserver((changes) => {
   for (const change of changes) {
     const log = change.target.closest && change.target.closest("[role=log]");
@@ -55,10 +58,16 @@ new MutationObserver((changes) => {
     }
   }
   for (const region of document.querySelectorAll("[role=status], [role=alert]")) {
+    if (region.closest("[hidden]")) {
+      known.delete(region);
+      continue;
+    }
     const text = region.textContent.trim();
-    if (region.closest("[hidden]") || !text || region.dataset.lastSaid === text) continue;
+    const wasKnown = known.has(region);
+    known.add(region);
+    if (region.dataset.lastSaid === text) continue;
     region.dataset.lastSaid = text;
-    window.said.push(text);
+    if (wasKnown && text) window.said.push(text);
   }
 }).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
 """

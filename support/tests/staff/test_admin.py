@@ -11,6 +11,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
+from support import escalations
 from support.models import Complaint, Customer, Escalation, Order, OrderRefund, Refund
 from support.tests.conftest import make_order
 from support.tests.staff.conftest import make_complaint, make_ticket
@@ -236,6 +237,44 @@ def test_agent_claims_tickets_with_an_action_and_is_told_of_taken_ones(agent: Cl
     assert Escalation.objects.get(ticket_id="TKT-FREE01").assignee == "meera"
     assert Escalation.objects.get(ticket_id="TKT-HELD01").assignee == "arjun"
     assert "Ticket TKT-HELD01 is already claimed by arjun." in messages_of(response)
+
+
+def test_the_admin_lists_name_colleagues_and_find_them_by_username(
+    lead: Client, meera: Any, priya: Customer
+) -> None:
+    """As the staff pages name them: "Meera Nair (meera)", the username kept beside the name
+    for the search box; someone no longer on the team by their username."""
+    from django.contrib.auth.models import User
+
+    from support.models import Goodwill
+
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    make_ticket("TKT-HELD01", status="claimed", assignee="meera")
+    make_ticket("TKT-GONE01", status="claimed", assignee="someone-who-left")
+    Goodwill.objects.create(goodwill_id="GW-AAAAAA", kind="credit", customer=priya, amount=15_000,
+                            reason="Rider was rude", proposed_by="meera",
+                            status="approved", decided_by="someone-who-left")  # fmt: skip
+
+    escalations.add_note("TKT-HELD01", "meera", "Called the restaurant")
+    gift = Goodwill.objects.get(goodwill_id="GW-AAAAAA")
+
+    tickets = lead.get("/admin/support/escalation/").content.decode()
+    goodwill = lead.get("/admin/support/goodwill/").content.decode()
+    found = lead.get("/admin/support/escalation/", {"q": "meera"})
+    ticket = Escalation.objects.get(ticket_id="TKT-HELD01")
+    ticket_page = lead.get(f"/admin/support/escalation/{ticket.pk}/change/").content.decode()
+    gift_page = lead.get(f"/admin/support/goodwill/{gift.pk}/change/").content.decode()
+
+    assert '<td class="field-assignee_">Meera Nair (meera)</td>' in tickets
+    assert '<td class="field-assignee_">someone-who-left</td>' in tickets
+    assert '<td class="field-proposed_by_">Meera Nair (meera)</td>' in goodwill
+    assert '<td class="field-decided_by_">someone-who-left</td>' in goodwill
+    assert [t.ticket_id for t in rows(found)] == ["TKT-HELD01"]
+    # And each one's page.
+    assert '<div class="readonly">Meera Nair (meera)</div>' in ticket_page  # the assignee
+    assert "<p><b>Meera Nair (meera)</b>" in ticket_page  # the note's author
+    assert '<div class="readonly">Meera Nair (meera)</div>' in gift_page
+    assert '<div class="readonly">someone-who-left</div>' in gift_page
 
 
 def test_lead_reassigns_tickets_through_the_intermediate_page(

@@ -28,6 +28,7 @@ from support.mongo import sync_db
 from support.staff import sockets
 from support.staff.routing import staff_websocket_urlpatterns
 from support.tests.staff.conftest import client_for, make_ticket
+from support.tests.staff.test_dashboard import export_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,6 +111,32 @@ def test_a_notes_author_is_named_as_colleagues_know_them(agent: Client, arjun: U
     assert '<div class="note"><b>someone-who-left</b>' in page  # no longer staff
     assert [note.author for note in Escalation.objects.get(ticket_id="TKT-NOTE01").notes] == [
         "arjun", "someone-who-left"]
+
+
+def test_a_ticket_stored_with_a_failure_code_in_its_reason_shows_it_in_words(
+    agent: Client, priya: Any
+) -> None:
+    """Tickets opened before the bridge worded its failures kept the code ("(stalled)"): the
+    pages word it as a new ticket would be; the ticket keeps what was stored."""
+    old = "The voice agent became unavailable during the call (upstream_unavailable)."
+    make_ticket("TKT-OLD001", customer=priya, reason=old)
+    make_ticket("TKT-OLD002", customer=priya, minutes_ago=20,
+                reason="The voice agent became unavailable during the call (stalled).")
+    make_ticket("TKT-OLD003", customer=priya, minutes_ago=30,
+                reason="The voice agent became unavailable during the call (gone_fishing).")
+
+    pages = {path: agent.get(path).content.decode() for path in (
+        "/staff/queue/", "/staff/tickets/TKT-OLD001/", "/staff/customers/301/")}  # fmt: skip
+    pages["/staff/export/tickets.csv"] = export_bytes(agent, "tickets").decode("utf-8-sig")
+
+    for path, body in pages.items():
+        assert "(the AI service stopped answering)." in body, path
+        assert "upstream_unavailable" not in body, path
+    for path in ("/staff/queue/", "/staff/customers/301/", "/staff/export/tickets.csv"):
+        assert "(the AI service stalled and did not come back)." in pages[path], path
+        assert "The voice agent became unavailable during the call." in pages[path], path
+        assert "(stalled)" not in pages[path] and "gone_fishing" not in pages[path], path
+    assert Escalation.objects.get(ticket_id="TKT-OLD001").reason == old
 
 
 def test_a_tickets_dates_give_the_year_as_the_customer_page_does(
