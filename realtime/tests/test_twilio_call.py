@@ -685,6 +685,53 @@ async def test_a_transfer_twilio_refuses_as_the_process_drains_moves_the_call_as
     await phone.leave()
 
 
+async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_the_call_on(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 4.0  # later than the drain can wait (REST_TIMEOUT_S is 10 s)
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        outcome = await this_process.drain(bound_s=3)
+
+    # Not cut with the process under Twilio's answer: let go in time, written down as moving
+    # on (carried on by Twilio's next stream if it did not move the call; ended by the
+    # sweeper if it did and nobody comes back).
+    assert outcome.left == ()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
+    await phone.leave()
+
+
+async def test_a_request_to_twilio_while_draining_waits_no_longer_than_the_drain_has_left(
+    this_process: ProcessCalls,
+) -> None:
+    await this_process.drain(bound_s=3)  # no call here: the drain's clock runs on regardless
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 5.0
+        with pytest.raises(twilio_rest.TwilioOutcomeUnknown):
+            await asyncio.to_thread(twilio_rest.update_call, "CA" + "1" * 32, "<Response/>")
+    assert len(api.requests) == 1
+
+
+async def test_no_request_is_made_to_twilio_when_the_drain_has_no_time_left_for_its_answer(
+    this_process: ProcessCalls,
+) -> None:
+    await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S)
+
+    with (
+        FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url),
+        pytest.raises(twilio_rest.TwilioRestError) as refused,
+    ):
+        await asyncio.to_thread(twilio_rest.update_call, "CA" + "1" * 32, "<Response/>")
+    assert not isinstance(refused.value, twilio_rest.TwilioOutcomeUnknown)  # certainly not made
+    assert api.requests == []
+
+
 # --- How a call we end ends on the phone ---------------------------------------------------------
 
 
