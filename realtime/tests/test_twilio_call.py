@@ -691,10 +691,10 @@ async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_
     twilio.on_session(escalates_and_says_so)
 
     with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
-        api.answer_after_s = 4.0  # later than the drain can wait (REST_TIMEOUT_S is 10 s)
+        api.answer_after_s = 6.0  # after the drain's end (REST_TIMEOUT_S is 10 s)
         phone = await heard_the_agent_escalate()
         await asked(api.requests)
-        outcome = await this_process.drain(bound_s=3)
+        outcome = await this_process.drain(bound_s=4)
 
     # Not cut with the process under Twilio's answer: let go in time, written down as moving
     # on (carried on by Twilio's next stream if it did not move the call; ended by the
@@ -709,10 +709,11 @@ async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_
 async def test_a_request_to_twilio_while_draining_waits_no_longer_than_the_drain_has_left(
     this_process: ProcessCalls,
 ) -> None:
-    await this_process.drain(bound_s=3)  # no call here: the drain's clock runs on regardless
+    # No call here: the drain's clock runs on regardless, leaving a request 2 s.
+    await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S + 2)
 
     with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
-        api.answer_after_s = 5.0
+        api.answer_after_s = 6.0  # later than that (REST_TIMEOUT_S is 10 s)
         with pytest.raises(twilio_rest.TwilioOutcomeUnknown):
             await asyncio.to_thread(twilio_rest.update_call, "CA" + "1" * 32, "<Response/>")
     assert len(api.requests) == 1
