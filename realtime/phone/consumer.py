@@ -320,6 +320,9 @@ class TwilioConsumer(AudioConsumer):
                     self._stream_ends_as = TRANSFER_UNCONFIRMED
                     log.error("twilio: no answer to transferring call %s before this "
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
+        if self._stream_ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
+            # Moved by Twilio, or not: if no stream comes back for the call, it was.
+            self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
         if self._stream_ends_as != TRANSFERRED:
             return False
         # Twilio's `stop` may not come before the process stops: end the call now.
