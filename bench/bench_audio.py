@@ -16,6 +16,7 @@ its CPU includes the int16 <-> float32 conversions any caller of it would pay.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -224,6 +225,9 @@ def report(name: str, up: Callable[[], Resampler], down: Callable[[], Resampler]
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()  # no options: --help says what it measures
     report("realtime.audio polyphase FIR (chosen)", Resampler8kTo16k, Resampler24kTo8k)
     print()
     report(

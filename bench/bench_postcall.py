@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import tempfile
@@ -134,6 +135,9 @@ def report_writes() -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()  # no options: --help says what it measures
     print("speech detector, µs per 20 ms frame (median of", REPEATS, "runs of", FRAMES, "frames)")
     worst = 0.0
     for kind in ("speech", "room noise", "silence"):

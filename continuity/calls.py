@@ -188,7 +188,7 @@ async def take_over(call: StoredCall) -> bool:
         {"call_id": call.call_id, "ended_at": None, "carrier": {"$in": [call.carrier, None]},
          "claim": call.claim},
         {"$set": {"carrier": mine, "worker": WORKER, "detached_at": None,
-                  "claim": uuid.uuid4().hex}},
+                  "claim": uuid.uuid4().hex, "end_reason_if_left": None}},
     )  # fmt: skip
     return claimed.modified_count == 1
 
@@ -235,21 +235,23 @@ async def take_handed_over(call_id: str) -> list[dict[str, Any]]:
     return list(doc["handed_over"]) if doc else []
 
 
-async def end_expired(now: datetime) -> list[str]:
+async def end_expired(now: datetime) -> list[tuple[str, str]]:
     """End calls that no process carries and nobody re-attached within the grace period
-    (VOICE_RESUME_GRACE_S): `end_reason` caller_left. Safe to run from every process at once.
-    Answers the ids of the calls it ended."""
+    (VOICE_RESUME_GRACE_S): `end_reason` caller_left, or the `end_reason_if_left` the process
+    that let the call go gave it (a transfer Twilio may have made). Safe to run from every
+    process at once. Answers the id and end reason of each call it ended."""
     calls = mongo.async_db().calls
     grace = timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
     expired = {"ended_at": None, "carrier": None, "detached_at": {"$lt": now - grace}}
     ended = []
-    async for doc in calls.find(expired, {"_id": 0, "call_id": 1}):
+    async for doc in calls.find(expired, {"_id": 0, "call_id": 1, "end_reason_if_left": 1}):
+        reason = str(doc.get("end_reason_if_left") or "caller_left")
         done = await calls.update_one(
             {"call_id": doc["call_id"], **expired},
-            {"$set": {"ended_at": now, "end_reason": "caller_left"}},
+            {"$set": {"ended_at": now, "end_reason": reason}},
         )
         if done.modified_count:
-            ended.append(str(doc["call_id"]))
+            ended.append((str(doc["call_id"]), reason))
             await _keep_handed_over(str(doc["call_id"]))
     return ended
 

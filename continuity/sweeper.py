@@ -41,7 +41,7 @@ def ensure_sweeping() -> None:
 
 async def sweep_once() -> int:
     now = datetime.now(UTC)
-    ended = [(call_id, "caller_left") for call_id in await end_expired(now)] + [
+    ended = await end_expired(now) + [
         (call_id, "lost") for call_id in await close_abandoned(now)
     ]
     for call_id, reason in ended:

@@ -497,6 +497,12 @@ class CallSession:
         log.info("call %s: no socket came back; ending it", self.call_id)
         await self.close("caller_left")
 
+    def ends_as_if_left(self, reason: str) -> None:
+        """Should no process take the call up once it is let go, it ended as `reason`, not
+        as a caller who left (a phone call whose transfer Twilio may have made: nothing
+        comes back for it then)."""
+        self._record.set(end_reason_if_left=reason)
+
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is
         pending (the resumable handle with it) and leave the record open, unclaimed."""

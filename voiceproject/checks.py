@@ -65,11 +65,17 @@ def _too_simple(key: str, min_length: int) -> str | None:
 # gives 43 characters. Guesses at the minting API are limited per address (realtime/views.py),
 # not over all addresses, so the key itself must be out of reach of guessing.
 BEARER_KEY_MIN_LENGTH = 32
+# .env.example's: long and varied enough, and public.
+EXAMPLE_BEARER_KEYS = {"a-long-random-key-your-host-app-uses-to-mint-session-tokens"}
 
 
 def bearer_key_weakness(key: str) -> str | None:
     """Why `key` is too easy to guess as a bearer key, or None (also when unset)."""
-    return _too_simple(key, BEARER_KEY_MIN_LENGTH) if key else None
+    if not key:
+        return None
+    if key in EXAMPLE_BEARER_KEYS:
+        return "a published example key"
+    return _too_simple(key, BEARER_KEY_MIN_LENGTH)
 
 
 def live_url_problem(url: str) -> str | None:

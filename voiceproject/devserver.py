@@ -50,6 +50,15 @@ def serve(port: str) -> int:
         return daphne.wait()
 
 
+def stop_on_signals() -> None:
+    """Stop like Ctrl-C on SIGTERM and SIGHUP too, and on Ctrl-C even when started with it
+    ignored (a script's `make run &`, in a shell without job control): the children, which
+    are stopped with SIGINT (daphne, the database), would inherit that and never stop."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGHUP, _stop_on_sigterm)
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     # `docker stop`, systemd and friends send SIGTERM, a closed terminal SIGHUP: treat them
     # like Ctrl-C so the database (in its own process group) is stopped too, not orphaned.
@@ -104,8 +113,7 @@ def main() -> int:
     parser.add_argument("--staff-workers", type=int, default=0,
                         help="with --workers: K more that serve only the back office")  # fmt: skip
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    signal.signal(signal.SIGHUP, _stop_on_sigterm)
+    stop_on_signals()
     # Local development defaults; a .env or the environment can override them.
     env_file.read(ENV_FILE)
     os.environ.setdefault("DEBUG", "True")

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class ProcessCalls:
         self._told = False  # drain callbacks have run: later arrivals are told at once
         self._tasks: set[asyncio.Task[None]] = set()
         self._emptied: asyncio.Future[None] | None = None
+        self._deadline: float | None = None  # time.monotonic() at which the drain gives up
 
     # --- the calls ----------------------------------------------------------------------------
 
@@ -115,6 +117,14 @@ class ProcessCalls:
     def draining(self) -> bool:
         return self._draining
 
+    def time_left(self) -> float:
+        """Seconds until the drain gives up and the process stops (infinite while not
+        draining). What a call's move waits on (a request to Twilio, a write) must be done by
+        then: whatever is still running is cut. Safe to read from another thread."""
+        if self._deadline is None:
+            return math.inf
+        return max(0.0, self._deadline - time.monotonic())
+
     async def drain(self, *, bound_s: float, notice_s: float = 0.0) -> DrainOutcome:
         """Drain as the module docstring says; return when no call is left and the callbacks
         have finished, or after `bound_s`.
@@ -123,7 +133,7 @@ class ProcessCalls:
         The caller stops the server afterwards.
         """
         started = time.monotonic()
-        deadline = started + bound_s
+        deadline = self._deadline = started + bound_s
         self._draining = True
         self._emptied = asyncio.get_running_loop().create_future()
         if self._calls:
@@ -191,6 +201,11 @@ def live_calls() -> list[LiveCall]:
 def on_drain(callback: DrainCallback) -> DrainCallback:
     """See `ProcessCalls.on_drain`."""
     return this_process.on_drain(callback)
+
+
+def time_left() -> float:
+    """See `ProcessCalls.time_left`."""
+    return this_process.time_left()
 
 
 def is_draining() -> bool:

@@ -442,7 +442,8 @@ async def test_a_tool_that_finishes_after_its_call_moved_and_was_never_taken_up_
     await drained
 
     # Nobody came back within the grace period: the call ends with the tool call on record.
-    assert await calls.end_expired(utcnow() + timedelta(seconds=grace + 1)) == [ready["call_id"]]
+    ended = await calls.end_expired(utcnow() + timedelta(seconds=grace + 1))
+    assert ended == [(ready["call_id"], "caller_left")]
     record = await call_record(ready["call_id"])
     assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("check_order_status", True)]
     assert record["handed_over"] == []

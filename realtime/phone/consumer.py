@@ -37,7 +37,7 @@ from realtime.phone.playout import Playout
 from realtime.phone.twilio_rest import TRANSFER_UNCONFIRMED, TRANSFERRED
 from support import mongo
 from support.customers import find_customer, staff_first_name
-from voiceproject.draining import is_draining
+from voiceproject import draining
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class TwilioConsumer(AudioConsumer):
             return
         self._cancel_start_deadline()
         self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
-        if is_draining():
+        if draining.is_draining():
             # Twilio asks /twilio/voice again when the stream closes; the balancer sends
             # that to a process that is not stopping.
             await self.close()
@@ -301,14 +301,28 @@ class TwilioConsumer(AudioConsumer):
     async def finish_before_moving(self) -> bool:
         """The process drains (CallSession._on_drain): a transfer asked for is made now, not
         lost with the process, nor left to the agent's words (Twilio says TRANSFER_SAY too),
-        and its answer waited for (REST_TIMEOUT_S, well inside the drain's bound). True if
-        the call was transferred: it ends here, as Twilio moves it. False otherwise: the call
-        moves on as any other (and the caller stays with the agent, if Twilio refused)."""
+        and its answer waited for while the drain leaves time to write the call down after
+        it (twilio_rest.DRAIN_RESERVE_S). True if the call was transferred: it ends here, as
+        Twilio moves it. False otherwise: the call moves on as any other (and the caller
+        stays with the agent, if Twilio refused, or did not answer in time and did not move
+        the call after all)."""
         transfer = self._transfer
         if transfer is not None and not transfer.done():
             if self._hearing is not None and not self._hearing.expired():
                 self._hearing.reschedule(asyncio.get_running_loop().time())
-            await asyncio.wait({transfer})
+            answer_s = draining.time_left() - twilio_rest.DRAIN_RESERVE_S
+            await asyncio.wait({transfer}, timeout=max(0.0, answer_s))
+            if not transfer.done():
+                # A request made before the drain may wait longer than it has left. Its
+                # answer would come too late to act on: moved or not, nobody here will know.
+                transfer.cancel()
+                if self._stream_ends_as == TRANSFERRED:
+                    self._stream_ends_as = TRANSFER_UNCONFIRMED
+                    log.error("twilio: no answer to transferring call %s before this "
+                              "process stops; the call moves on", self._call_sid)  # fmt: skip
+        if self._stream_ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
+            # Moved by Twilio, or not: if no stream comes back for the call, it was.
+            self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
         if self._stream_ends_as != TRANSFERRED:
             return False
         # Twilio's `stop` may not come before the process stops: end the call now.

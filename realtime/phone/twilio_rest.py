@@ -18,6 +18,8 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from urllib3.exceptions import NewConnectionError
 
+from voiceproject import draining
+
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
 # How a call given to a person by transfer ends on its record (`end_reason`): transferred; or,
 # when Twilio gave no answer to the request, maybe transferred, maybe not; or transferred but
@@ -32,6 +34,10 @@ DIAL_RING_TIMEOUT_S = 30
 # How long we wait for Twilio's API to answer (the client's default is to wait forever, and a
 # staff member's page or a caller's transfer would hang with it).
 REST_TIMEOUT_S = 10.0
+# In a draining process, kept back from what is left of the drain for writing the call down
+# once Twilio has answered (or not): closing the model's session (up to 1 s) and the record.
+# A request waits at most the rest, or is not made (voiceproject/draining.py time_left).
+DRAIN_RESERVE_S = 2.0
 # How long after we ask Twilio to place a call its customer may still answer it: our request
 # (up to REST_TIMEOUT_S), then the ringing, with room to spare.
 DIAL_ANSWER_WINDOW = timedelta(seconds=REST_TIMEOUT_S + DIAL_RING_TIMEOUT_S + 20)
@@ -79,7 +85,7 @@ def update_call(call_sid: str, twiml: str) -> None:
     """Replace the call's TwiML (blocking: run it in a thread). Raises TwilioRestError, or
     TwilioOutcomeUnknown when Twilio may have replaced it all the same."""
     try:
-        _client().calls(call_sid).update(twiml=twiml)
+        _client(f"transfer call {call_sid}").calls(call_sid).update(twiml=twiml)
     except (TwilioException, requests.RequestException) as error:
         if _not_acted_on(error):
             raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
@@ -93,7 +99,7 @@ def dial_out(to: str, twiml: str) -> str:
     TwilioOutcomeUnknown when Twilio may be placing the call all the same.
     """
     try:
-        call = _client().calls.create(
+        call = _client(f"call {to}").calls.create(
             to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
         )
     except (TwilioException, requests.RequestException) as error:
@@ -115,11 +121,24 @@ def _not_acted_on(error: TwilioException | requests.RequestException) -> bool:
     return isinstance(error, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
-def _client() -> Client:
+def rest_timeout_s() -> float:
+    """How long a request made now may wait for Twilio's answer: REST_TIMEOUT_S, or in a
+    draining process what the drain has left less DRAIN_RESERVE_S (0: no time for one).
+    Twilio's answer must come before the process stops, or the call it was about could not
+    be written down as it turned out."""
+    return max(0.0, min(REST_TIMEOUT_S, draining.time_left() - DRAIN_RESERVE_S))
+
+
+def _client(what: str) -> Client:
+    """Raises TwilioRestError, asking nothing, when the process stops too soon for an answer
+    (`what` names the request)."""
+    timeout_s = rest_timeout_s()
+    if timeout_s <= 0:
+        raise TwilioRestError(f"could not {what}: this server is restarting; try again")
     client = Client(
         settings.TWILIO_ACCOUNT_SID,
         settings.TWILIO_AUTH_TOKEN,
-        http_client=TwilioHttpClient(timeout=REST_TIMEOUT_S),
+        http_client=TwilioHttpClient(timeout=timeout_s),
     )
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client

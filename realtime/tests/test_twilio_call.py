@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
+from continuity.sweeper import sweep_once
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
 from realtime.phone import keypad, twilio_rest
@@ -683,6 +684,112 @@ async def test_a_transfer_twilio_refuses_as_the_process_drains_moves_the_call_as
     record = await latest_phone_call()
     assert record["ended_at"] is None and record["carrier"] is None
     await phone.leave()
+
+
+async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_the_call_on(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 6.0  # after the drain's end (REST_TIMEOUT_S is 10 s)
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        outcome = await this_process.drain(bound_s=4)
+
+    # Not cut with the process under Twilio's answer: let go in time, written down as moving
+    # on (carried on by Twilio's next stream if it did not move the call; ended by the
+    # sweeper if it did and nobody comes back).
+    assert outcome.left == ()
+    await phone.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
+    await phone.leave()
+
+
+async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
+    """Asha's call is being transferred when its process drains, and Twilio answers only
+    after the drain's end: the call is let go, its transfer unconfirmed. Answers her phone
+    (its stream closed) and the call's id."""
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 6.0
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        assert (await this_process.drain(bound_s=4)).left == ()
+    await phone.wait_closed()
+    return phone, (await latest_phone_call())["call_id"]
+
+
+async def swept_until_ended(call_id: str) -> dict[str, Any]:
+    """The record of `call_id` once a sweeper ended it (after the grace period)."""
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("ended_at") is None:
+            await sweep_once()
+            await asyncio.sleep(0.05)
+    return record
+
+
+async def test_a_call_let_go_unconfirmed_that_no_stream_takes_up_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    phone, call_id = await drained_under_a_slow_transfer(this_process)
+
+    # Twilio moved the call after all: no stream comes back for it.
+    record = await swept_until_ended(call_id)
+
+    assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+    await phone.leave()
+
+
+async def test_a_call_let_go_unconfirmed_that_the_next_stream_carries_on_ends_as_usual(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    phone, call_id = await drained_under_a_slow_transfer(this_process)
+
+    # Twilio did not move the call: it asks the webhook again, and another process (a fresh
+    # set of calls, not draining) carries the call on, until that stream drops for good.
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    await twilio.wait_for_session(1)
+    await again.leave()
+    record = await swept_until_ended(call_id)
+
+    assert record["end_reason"] == "caller_left"
+    await phone.leave()
+
+
+async def test_a_request_to_twilio_while_draining_waits_no_longer_than_the_drain_has_left(
+    this_process: ProcessCalls,
+) -> None:
+    # No call here: the drain's clock runs on regardless, leaving a request 2 s.
+    await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S + 2)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 6.0  # later than that (REST_TIMEOUT_S is 10 s)
+        with pytest.raises(twilio_rest.TwilioOutcomeUnknown):
+            await asyncio.to_thread(twilio_rest.update_call, "CA" + "1" * 32, "<Response/>")
+    assert len(api.requests) == 1
+
+
+async def test_no_request_is_made_to_twilio_when_the_drain_has_no_time_left_for_its_answer(
+    this_process: ProcessCalls,
+) -> None:
+    await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S)
+
+    with (
+        FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url),
+        pytest.raises(twilio_rest.TwilioRestError) as refused,
+    ):
+        await asyncio.to_thread(twilio_rest.update_call, "CA" + "1" * 32, "<Response/>")
+    assert not isinstance(refused.value, twilio_rest.TwilioOutcomeUnknown)  # certainly not made
+    assert api.requests == []
 
 
 # --- How a call we end ends on the phone ---------------------------------------------------------

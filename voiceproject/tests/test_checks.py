@@ -63,6 +63,22 @@ def test_debug_off_with_a_guessable_bearer_key_is_a_warning(name: str, key: str)
     assert "voiceproject.W002" in ids(DEBUG=False, **{name: key})
 
 
+@pytest.mark.parametrize("name", ["VOICE_API_KEY", "METRICS_TOKEN"])
+def test_debug_off_with_the_example_bearer_key_uncommented_from_env_example_is_a_warning(
+    name: str,
+) -> None:
+    example = next(
+        line.split("=", 1)[1]
+        for line in (BASE_DIR / ".env.example").read_text().splitlines()
+        if line.startswith("# VOICE_API_KEY=")
+    )
+
+    with override_settings(DEBUG=False, **{name: example}):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W002"]
+
+    assert f"{name} is a published example key" in warning.msg
+
+
 @pytest.mark.parametrize("key", ["", secrets.token_urlsafe(32), secrets.token_hex(16)])
 def test_debug_off_with_a_random_bearer_key_or_none_is_fine(key: str) -> None:
     assert "voiceproject.W002" not in ids(DEBUG=False, VOICE_API_KEY=key, METRICS_TOKEN=key)

@@ -3,9 +3,13 @@ database of an earlier one still runs says so, and leaves that run's files alone
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 
 from voiceproject import devserver
 from voiceproject.devserver import running_database
+from voiceproject.embedded_db import free_port
 
 
 @pytest.fixture
@@ -108,3 +113,48 @@ def test_a_run_takes_its_database_and_port_from_dot_env(
 
     assert served == [("9123", "mongodb://db.example.com:27017/")]
     assert ("migrate", "--noinput", "-v", "0") in managed
+
+
+# Started as a script's background job (`make run &` in a shell without job control), a run
+# has SIGINT ignored, and its children would inherit that: the way it stops them.
+SERVE_WITH_CTRL_C_IGNORED = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+from voiceproject import devserver
+devserver.stop_on_signals()
+print(flush=True)
+sys.exit(devserver.serve(sys.argv[1]))
+"""
+
+
+def test_a_run_started_with_ctrl_c_ignored_still_stops_its_server_when_told_to(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    shell = {**os.environ, "DEBUG": "True", "MONGODB_URI": ""}
+    run = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITH_CTRL_C_IGNORED, str(port)],
+        cwd=devserver.BASE_DIR, env=shell, stdout=subprocess.PIPE,
+        start_new_session=True,  # its server too is killed at the end, whatever happened
+    )  # fmt: skip
+    assert run.stdout is not None
+    run.stdout.readline()
+    try:
+        wait_until_serving(port)
+        run.send_signal(signal.SIGTERM)  # `docker stop`, systemd, kill
+        assert run.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the server stopped with it
+
+
+def wait_until_serving(port: int) -> None:
+    for _ in range(300):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"nothing served on :{port}")
