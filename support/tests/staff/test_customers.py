@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
@@ -141,6 +142,49 @@ def test_one_match_goes_straight_to_it(
 
     assert response.status_code == 302
     assert response["Location"].startswith(lands_on)
+
+
+# Order ids are whatever the business's data holds (contract section 6).
+ORDER_IDS = ["SW/2026/000123", "ORD 7", "A&B-1", "X#12", "ORD-7-B", "5012345678", "50%+1?"]
+
+
+@pytest.mark.parametrize("order_id", ORDER_IDS)
+def test_an_order_is_found_by_its_id_whatever_characters_it_holds(
+    order_id: str, agent: Client, aarav: Customer
+) -> None:
+    order = make_order(aarav, order_id, status="delivered", amount=10_000, placed_hours_ago=3)
+
+    for typed in (order_id, f"  {order_id.lower()} "):
+        found = agent.get("/staff/search/", {"q": typed})
+        assert found["Location"] == reverse("admin:support_order_change", args=[order.pk]), typed
+
+
+@pytest.mark.parametrize("order_id", ORDER_IDS)
+def test_the_queues_link_to_a_tickets_order_opens_that_order(
+    order_id: str, agent: Client, aarav: Customer
+) -> None:
+    order = make_order(aarav, order_id, status="delivered", amount=10_000, placed_hours_ago=3)
+    make_ticket("TKT-ODDORD", customer=aarav, order_id=order_id)
+
+    body = agent.get("/staff/queue/").content.decode()
+    shown = re.escape(html.escape(order_id))
+    link = re.search(f'<td data-label="Order"><a href="([^"]*)">{shown}</a>', body)
+
+    assert link is not None
+    opened = agent.get(html.unescape(link[1]))
+    assert opened["Location"] == reverse("admin:support_order_change", args=[order.pk])
+
+
+def test_a_refund_found_by_its_id_opens_the_refund_list_searched_for_it(
+    agent: Client, aarav: Customer
+) -> None:
+    Refund.objects.create(refund_id="RF 7&8#9+%", order_id="ORD-1100", customer=aarav,
+                          amount=100, percent=30, tier="Bronze", reason="cold")  # fmt: skip
+
+    found = agent.get("/staff/search/", {"q": "RF 7&8#9+%"})
+    listed = agent.get(found["Location"])
+
+    assert [r.refund_id for r in listed.context["cl"].result_list] == ["RF 7&8#9+%"]
 
 
 def test_a_customer_with_a_long_user_id_is_found_by_it_and_their_calls_are_listed(
