@@ -61,7 +61,7 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
             return found
         return list(customers.filter(phone__endswith=digits)[:limit])
     if "@" in term:
-        return list(customers.filter(email__iexact=term)[:limit])
+        return _by_email(customers, term, limit)
     return _by_name(term, limit)
 
 
@@ -72,6 +72,16 @@ def _all_digits(text: str) -> bool:
 def _by_user_id(customers: QuerySet[Customer], digits: str) -> list[Customer]:
     user_id = int(digits)
     return list(customers.filter(user_id=user_id)) if user_id <= MAX_USER_ID else []
+
+
+def _by_email(customers: QuerySet[Customer], term: str, limit: int) -> list[Customer]:
+    """Emails are stored as written: the spellings people type are looked up through the
+    index; only when neither is there are all compared ignoring case (the backend's iexact is
+    an unescaped pattern: "a.b+c@x.in" would not find itself, and would find "aXb@x.in")."""
+    found = list(customers.filter(email__in={term, term.lower()})[:limit])
+    if found:
+        return found
+    return list(customers.filter(email__iregex=f"^{re.escape(term)}$")[:limit])
 
 
 def _by_name(term: str, limit: int) -> list[Customer]:

@@ -17,6 +17,7 @@ from support.models import Call, Complaint, Customer, Escalation, Order, Refund,
 from support.mongo import sync_db
 from support.policy import Tier
 from support.staff.customers import standing
+from support.staff.search import find_customers
 from support.tests.conftest import CONTRACT_TIERS, make_order
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 
@@ -229,6 +230,29 @@ def test_a_name_many_share_lists_the_first_fifty_by_name_and_says_so_only_when_t
     listed = re.findall(r">(Kumar \d\d)</a>", body)
     assert listed == [f"Kumar {n:02d}" for n in range(50)]
     assert ("Showing the first 50" in body) is said
+
+
+@pytest.mark.parametrize(
+    "term, found",
+    [
+        ("priya+orders@gmail.com", [2]),
+        ("  PRIYA+ORDERS@GMAIL.COM ", [2]),
+        ("jose.alvarez@example.com", [3]),  # a dot is a dot: not Jose Xalvarez too
+        ("Jose.Alvarez@Example.COM", [3]),
+        ("j.*@example.com", []),
+    ],
+)  # fmt: skip
+def test_an_email_is_found_as_it_is_written_in_any_case(
+    term: str, found: list[int], aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=2, name="Priya Iyer", phone="+919800000002",
+                            email="priya+orders@gmail.com")  # fmt: skip
+    Customer.objects.create(user_id=3, name="José Álvarez", phone="+919800000003",
+                            email="Jose.Alvarez@Example.COM")  # fmt: skip
+    Customer.objects.create(user_id=4, name="Jose Xalvarez", phone="+919800000004",
+                            email="josexalvarez@example.com")  # fmt: skip
+
+    assert [c.user_id for c in find_customers(term)] == found
 
 
 def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
