@@ -41,8 +41,8 @@ def looks_like_phone(term: str) -> bool:
 
 def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
     """Customers a person means by `term`: a user id ("301", or "#301" for that alone), a
-    phone (any spacing, with or without +91; ten digits or more may also be a user id), an
-    email, or part of a name. Empty for an empty term."""
+    phone (any spacing, with or without +91) or its last digits (six or more digits may also
+    be a user id), an email, or part of a name. Empty for an empty term."""
     term = term.strip()[:MAX_TERM]
     if not term:
         return []
@@ -50,16 +50,17 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
     digits = _digits(term)
     if term.startswith("#") and _all_digits(term[1:]):
         return _by_user_id(customers, term[1:])
-    if _all_digits(term) and len(term) < 10:
+    if _all_digits(term) and not looks_like_phone(term):
         return _by_user_id(customers, term)
     if looks_like_phone(term):
         if len(digits) >= 10:
             numbers = {"+" + digits, "+91" + digits[-10:]}
             found = list(customers.filter(phone__in=numbers)[:limit])
-            if _all_digits(term):
-                found += [c for c in _by_user_id(customers, term) if c not in found]
-            return found
-        return list(customers.filter(phone__endswith=digits)[:limit])
+        else:  # the last digits of a number ("the one ending 500001")
+            found = list(customers.filter(phone__endswith=digits)[:limit])
+        if _all_digits(term):  # digits alone may be a user id as well
+            found += [c for c in _by_user_id(customers, term) if c not in found]
+        return found
     if "@" in term:
         return _by_email(customers, term, limit)
     return _by_name(term, limit)

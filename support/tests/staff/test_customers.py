@@ -188,6 +188,23 @@ def test_a_refund_found_by_its_id_opens_the_refund_list_searched_for_it(
     assert [r.refund_id for r in listed.context["cl"].result_list] == ["RF 7&8#9+%"]
 
 
+@pytest.mark.parametrize("term", ["500001", "76500001", "876500001", "500 001", "5000-01"])
+def test_the_last_digits_of_a_phone_find_its_customer(
+    term: str, agent: Client, aarav: Customer
+) -> None:
+    assert agent.get("/staff/search/", {"q": term})["Location"] == "/staff/customers/1/"
+
+
+def test_digits_that_are_a_user_id_and_the_end_of_a_phone_list_both(
+    agent: Client, aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=500001, name="Dev Anand", phone="+919800000777")
+
+    body = agent.get("/staff/search/", {"q": "500001"}).content.decode()
+
+    assert "Aarav Sharma" in body and "Dev Anand" in body
+
+
 def test_a_customer_with_a_long_user_id_is_found_by_it_and_their_calls_are_listed(
     agent: Client, aarav: Customer
 ) -> None:
