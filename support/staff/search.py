@@ -100,6 +100,8 @@ def _by_name(term: str, limit: int) -> list[Customer]:
         ids = [doc["user_id"] for doc in named][:limit]
         found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
         return sorted(found, key=lambda customer: customer.name) if ids else []
+    if not wanted:  # punctuation alone ("(", "..."): no name is that, and no need to read them
+        return []
     # Only one-letter words ("a s"): no key is that short; look at every name.
     pattern = r"\s+".join(re.escape(word) for word in term.split())
     found = Customer.objects.only(*PERSON_FIELDS, "email").filter(name__iregex=pattern)

@@ -272,6 +272,15 @@ def test_an_email_is_found_as_it_is_written_in_any_case(
     assert [c.user_id for c in find_customers(term)] == found
 
 
+@pytest.mark.parametrize("term", ["(", ".", "-", "'", "!!!", "(+)", "…", "¿?"])
+def test_a_search_of_punctuation_alone_finds_nobody(term: str, agent: Client) -> None:
+    Customer.objects.create(user_id=9, name="John (Jack) D'Souza-Lee Jr.", phone="+12025550123")
+
+    body = agent.get("/staff/search/", {"q": term}).content.decode()
+
+    assert "Nothing matches" in body
+
+
 def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
     body = agent.get("/staff/search/", {"q": "Zebulon"}).content.decode()
 
