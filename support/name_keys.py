@@ -11,7 +11,6 @@ filled them for the customers already there.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -22,14 +21,19 @@ from support.mongo import find_in
 
 MIN_KEY = 2
 MAX_KEY = 24
-_WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
     """The words of `text`, lower-cased, accents removed: "Zoë D'Souza" -> zoe, d, souza."""
     plain = unicodedata.normalize("NFKD", text)
     plain = "".join(char for char in plain if not unicodedata.combining(char))
-    return _WORD.findall(plain.casefold())
+    # Letters, digits, and the vowel signs of Indian scripts: marks, which \w leaves out
+    # ("प्रिया" would be "पर" and "य", and match "परम यादव").
+    return "".join(char if _in_word(char) else " " for char in plain.casefold()).split()
+
+
+def _in_word(char: str) -> bool:
+    return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
 def name_keys(name: str) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +17,13 @@ from support.name_keys import fill_name_keys, matches, name_keys, words
 
 def test_words_are_lower_case_without_accents() -> None:
     assert words("Zoë D'Souza-Rao") == ["zoe", "d", "souza", "rao"]
+
+
+def test_words_keep_the_vowel_signs_of_indian_scripts() -> None:
+    # Their vowel signs are marks, not letters: a word is not cut at each one ("प्रिया" was
+    # "पर" and "य"). The virama, like an accent, is dropped from the name and the term alike.
+    assert words("प्रिया नायर, அருண்") == ["परिया", "नायर", "அருண"]
+    assert "मीन" in name_keys("मीना")
 
 
 def test_keys_are_every_prefix_of_two_letters_or_more() -> None:
@@ -46,6 +55,22 @@ def test_fill_name_keys_writes_what_is_missing_or_stale(db: Any) -> None:
     assert fill_name_keys(mongo.sync_db(), [7]) == 0
     stored = customers.find_one({"user_id": 7})
     assert stored is not None and "jos" in stored["name_keys"]
+
+
+@pytest.mark.django_db
+def test_customers_keyed_before_vowel_signs_were_kept_are_found_once_migrated(db: Any) -> None:
+    from django.db import connection
+
+    from support.staff.search import find_customers
+
+    # As an earlier version stored them: the words cut at each vowel sign.
+    mongo.sync_db().customers.insert_one({"user_id": 3, "name": "प्रिया नायर",
+                                          "phone": "+919800000003", "name_keys": ["पर", "यर"]})
+    migration = importlib.import_module("support.migrations.0013_name_keys_of_indian_scripts")
+
+    migration.fill_existing(None, SimpleNamespace(connection=connection))
+
+    assert [customer.user_id for customer in find_customers("प्रिया")] == [3]
 
 
 @pytest.mark.django_db

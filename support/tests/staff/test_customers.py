@@ -272,6 +272,20 @@ def test_an_email_is_found_as_it_is_written_in_any_case(
     assert [c.user_id for c in find_customers(term)] == found
 
 
+@pytest.mark.parametrize(
+    "term, found",
+    [("प्रिया", [3]), ("प्रि", [3]), ("नायर", [3]), ("प्रिया नायर", [3]), ("परम", [4]), ("मीना", [5])],
+)  # fmt: skip
+def test_a_name_in_devanagari_is_found_by_its_words_and_only_those(
+    term: str, found: list[int], db: Any
+) -> None:
+    Customer.objects.create(user_id=3, name="प्रिया नायर", phone="+919800000003")
+    Customer.objects.create(user_id=4, name="परम यादव", phone="+919800000004")
+    Customer.objects.create(user_id=5, name="मीना", phone="+919800000005")
+
+    assert [c.user_id for c in find_customers(term)] == found
+
+
 @pytest.mark.parametrize("term", ["(", ".", "-", "'", "!!!", "(+)", "…", "¿?"])
 def test_a_search_of_punctuation_alone_finds_nobody(term: str, agent: Client) -> None:
     Customer.objects.create(user_id=9, name="John (Jack) D'Souza-Lee Jr.", phone="+12025550123")
