@@ -6,7 +6,8 @@ index for a regex, which cost ~250 ms at 10,000 customers).
 
 Every writer keeps the keys: `Customer.save()`, and after `write_support_data` (the importer:
 load_support_data and seed_demo) `fill_name_keys` for the customers it wrote. Migration 0009
-filled them for the customers already there.
+filled them for the customers already there; a change to what the keys are needs a migration
+that fills them again (as 0013 does).
 """
 
 from __future__ import annotations
@@ -36,17 +37,29 @@ def _in_word(char: str) -> bool:
     return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
+# Marks within a name that people leave out when they type it: "dsouza" for D'Souza.
+_JOINERS = str.maketrans("", "", "'’ʼ‘-‐‑")
+
+
+def name_words(name: str) -> list[str]:
+    """The words of `name`, and those its apostrophes and hyphens join: "Mary-Jane D'Souza" ->
+    mary, jane, d, souza, maryjane, dsouza."""
+    found = words(name)
+    return found + [word for word in words(name.translate(_JOINERS)) if word not in found]
+
+
 def name_keys(name: str) -> list[str]:
-    """Every prefix of every word of `name`, MIN_KEY to MAX_KEY characters long, sorted."""
-    keys = {word[:length] for word in words(name)
+    """Every prefix of every word of `name` (`name_words`), MIN_KEY to MAX_KEY characters
+    long, sorted."""
+    keys = {word[:length] for word in name_words(name)
             for length in range(MIN_KEY, min(len(word), MAX_KEY) + 1)}  # fmt: skip
     return sorted(keys)
 
 
 def matches(name: str, term_words: Iterable[str]) -> bool:
     """True when each of `term_words` starts some word of `name` (words already normalised)."""
-    name_words = words(name)
-    return all(any(word.startswith(term) for word in name_words) for term in term_words)
+    known = name_words(name)
+    return all(any(word.startswith(term) for word in known) for term in term_words)
 
 
 def fill_name_keys(db: Any, user_ids: Iterable[int] | None = None) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from support import mongo
 from support.models import Customer
-from support.name_keys import fill_name_keys, matches, name_keys, words
+from support.name_keys import fill_name_keys, matches, name_keys, name_words, words
 
 
 def test_words_are_lower_case_without_accents() -> None:
@@ -24,6 +24,10 @@ def test_words_keep_the_vowel_signs_of_indian_scripts() -> None:
     # "पर" and "य"). The virama, like an accent, is dropped from the name and the term alike.
     assert words("प्रिया नायर, அருண்") == ["परिया", "नायर", "அருண"]
     assert "मीन" in name_keys("मीना")
+
+
+def test_a_names_words_include_those_its_apostrophes_and_hyphens_join() -> None:
+    assert name_words("Mary-Jane D’Souza") == ["mary", "jane", "d", "souza", "maryjane", "dsouza"]
 
 
 def test_keys_are_every_prefix_of_two_letters_or_more() -> None:
@@ -66,7 +70,7 @@ def test_customers_keyed_before_vowel_signs_were_kept_are_found_once_migrated(db
     # As an earlier version stored them: the words cut at each vowel sign.
     mongo.sync_db().customers.insert_one({"user_id": 3, "name": "प्रिया नायर",
                                           "phone": "+919800000003", "name_keys": ["पर", "यर"]})
-    migration = importlib.import_module("support.migrations.0013_name_keys_of_indian_scripts")
+    migration = importlib.import_module("support.migrations.0013_refill_name_keys")
 
     migration.fill_existing(None, SimpleNamespace(connection=connection))
 

@@ -286,6 +286,22 @@ def test_a_name_in_devanagari_is_found_by_its_words_and_only_those(
     assert [c.user_id for c in find_customers(term)] == found
 
 
+@pytest.mark.parametrize(
+    "term, found",
+    [("dsouza", [3]), ("DSouza", [3]), ("d'souza", [3]), ("d souza", [3]), ("d’sou", [3]),
+     ("obrien", [4]), ("o'brien", [4]), ("maryjane", [5]), ("mary-jane smith", [5]),
+     ("jane", [5]), ("souza", [3])],
+)  # fmt: skip
+def test_a_name_with_an_apostrophe_or_hyphen_is_found_typed_with_or_without_it(
+    term: str, found: list[int], db: Any
+) -> None:
+    Customer.objects.create(user_id=3, name="Anita D'Souza", phone="+919800000003")
+    Customer.objects.create(user_id=4, name="Liam O’Brien", phone="+919800000004")
+    Customer.objects.create(user_id=5, name="Mary-Jane Smith", phone="+919800000005")
+
+    assert [c.user_id for c in find_customers(term)] == found
+
+
 @pytest.mark.parametrize("term", ["(", ".", "-", "'", "!!!", "(+)", "…", "¿?"])
 def test_a_search_of_punctuation_alone_finds_nobody(term: str, agent: Client) -> None:
     Customer.objects.create(user_id=9, name="John (Jack) D'Souza-Lee Jr.", phone="+12025550123")

@@ -1,5 +1,6 @@
 """Customers' name keys again (support/name_keys.py): a word of an Indian script keeps its
-vowel signs, where it was cut at each one."""
+vowel signs, where it was cut at each one, and words joined by an apostrophe or hyphen are a
+word too ("dsouza")."""
 
 from django.db import migrations
 
