@@ -1,6 +1,6 @@
 """Customers' name keys again (support/name_keys.py): a word of an Indian script keeps its
-vowel signs, where it was cut at each one, and words joined by an apostrophe or hyphen are a
-word too ("dsouza")."""
+vowel signs, where it was cut at each one; words joined by an apostrophe or hyphen are a word
+too ("dsouza"); and a word's initial is a key (initials are looked up as names are)."""
 
 from django.db import migrations
 

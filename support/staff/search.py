@@ -21,7 +21,7 @@ from django.utils.http import urlencode
 from support.customers import MAX_USER_ID
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
 from support.mongo import sync_db
-from support.name_keys import MAX_KEY, MIN_KEY, matches, words
+from support.name_keys import MAX_KEY, matches, words
 from support.staff.people import PERSON_FIELDS
 
 MAX_CUSTOMERS = 50
@@ -86,26 +86,21 @@ def _by_email(customers: QuerySet[Customer], term: str, limit: int) -> list[Cust
 
 
 def _by_name(term: str, limit: int) -> list[Customer]:
-    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma)."""
+    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma, "a s"
+    finds A. K. Singh too)."""
     wanted = [word[:MAX_KEY] for word in words(term)]
-    keyed = [word for word in wanted if len(word) >= MIN_KEY]
-    if keyed:
-        # The longest word is the most selective key; the others are checked here.
-        key = max(keyed, key=len)
-        docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
-                                        limit=MAX_CANDIDATES)  # fmt: skip
-        # The first `limit` by name, as the other matches are listed: not the database's order.
-        named = sorted((doc for doc in docs if matches(doc.get("name", ""), wanted)),
-                       key=lambda doc: str(doc.get("name", "")))  # fmt: skip
-        ids = [doc["user_id"] for doc in named][:limit]
-        found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
-        return sorted(found, key=lambda customer: customer.name) if ids else []
     if not wanted:  # punctuation alone ("(", "..."): no name is that, and no need to read them
         return []
-    # Only one-letter words ("a s"): no key is that short; look at every name.
-    pattern = r"\s+".join(re.escape(word) for word in term.split())
-    found = Customer.objects.only(*PERSON_FIELDS, "email").filter(name__iregex=pattern)
-    return list(found.order_by("name")[:limit])
+    # The longest word is the most selective key; the others are checked here.
+    key = max(wanted, key=len)
+    docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
+                                    limit=MAX_CANDIDATES)  # fmt: skip
+    # The first `limit` by name, as the other matches are listed: not the database's order.
+    named = sorted((doc for doc in docs if matches(doc.get("name", ""), wanted)),
+                   key=lambda doc: str(doc.get("name", "")))  # fmt: skip
+    ids = [doc["user_id"] for doc in named][:limit]
+    found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
+    return sorted(found, key=lambda customer: customer.name) if ids else []
 
 
 @dataclass

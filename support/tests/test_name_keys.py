@@ -30,8 +30,8 @@ def test_a_names_words_include_those_its_apostrophes_and_hyphens_join() -> None:
     assert name_words("Mary-Jane D’Souza") == ["mary", "jane", "d", "souza", "maryjane", "dsouza"]
 
 
-def test_keys_are_every_prefix_of_two_letters_or_more() -> None:
-    assert name_keys("Ravi Rao") == ["ra", "rao", "rav", "ravi"]
+def test_keys_are_every_prefix_of_each_word_from_its_initial() -> None:
+    assert name_keys("Ravi Rao") == ["r", "ra", "rao", "rav", "ravi"]
 
 
 def test_a_term_matches_when_each_word_starts_a_word_of_the_name() -> None:

@@ -302,6 +302,19 @@ def test_a_name_with_an_apostrophe_or_hyphen_is_found_typed_with_or_without_it(
     assert [c.user_id for c in find_customers(term)] == found
 
 
+@pytest.mark.parametrize(
+    "term, found",
+    [("a s", [1, 6]), ("s a", [1, 6]), ("a k s", [6]), ("a", [1, 6]), ("á", [1, 6]), ("m", [7])],
+)  # fmt: skip
+def test_initials_find_the_names_whose_words_they_start(
+    term: str, found: list[int], aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=6, name="A. K. Singh", phone="+919800000006")
+    Customer.objects.create(user_id=7, name="Maya Sen", phone="+919800000007")
+
+    assert sorted(c.user_id for c in find_customers(term)) == found
+
+
 @pytest.mark.parametrize("term", ["(", ".", "-", "'", "!!!", "(+)", "…", "¿?"])
 def test_a_search_of_punctuation_alone_finds_nobody(term: str, agent: Client) -> None:
     Customer.objects.create(user_id=9, name="John (Jack) D'Souza-Lee Jr.", phone="+12025550123")
@@ -318,10 +331,12 @@ def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
 
 
 def test_a_hostile_search_term_is_just_text(agent: Client, aarav: Customer) -> None:
-    for term in [".*", "(a+)+$", '{"$ne": null}', "<script>alert(1)</script>", "a" * 500]:
+    for term in [".*", "[", '{"$ne": null}', "<script>alert(1)</script>", "a" * 500]:
         response = agent.get("/staff/search/", {"q": term})
         assert response.status_code == 200
         assert "<script>alert(1)</script>" not in response.content.decode()
+    # Read as text, "(a+)+$" is the initial "a": Aarav Sharma's name starts with it.
+    assert agent.get("/staff/search/", {"q": "(a+)+$"})["Location"] == "/staff/customers/1/"
 
 
 def test_the_search_finds_a_record_only_for_who_may_read_it(db: Any, priya: Customer) -> None:
