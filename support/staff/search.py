@@ -48,8 +48,8 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
         return []
     customers = Customer.objects.only(*PERSON_FIELDS, "email").order_by()
     digits = _digits(term)
-    if term.startswith("#") and _all_digits(term[1:]):
-        return _by_user_id(customers, term[1:])
+    if term.startswith("#") and _all_digits(term[1:].lstrip()):  # "# 301" too
+        return _by_user_id(customers, term[1:].lstrip())
     if _all_digits(term) and not looks_like_phone(term):
         return _by_user_id(customers, term)
     if looks_like_phone(term):
