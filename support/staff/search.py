@@ -56,6 +56,8 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
         if len(digits) >= 10:
             numbers = {"+" + digits, "+91" + digits[-10:]}
             found = list(customers.filter(phone__in=numbers)[:limit])
+            if not found:  # a number from abroad as its country writes it: "07700 900123"
+                found = list(customers.filter(phone__endswith=digits[-10:])[:limit])
         else:  # the last digits of a number ("the one ending 500001")
             found = list(customers.filter(phone__endswith=digits)[:limit])
         if _all_digits(term):  # digits alone may be a user id as well

@@ -196,6 +196,19 @@ def test_the_last_digits_of_a_phone_find_its_customer(
     assert agent.get("/staff/search/", {"q": term})["Location"] == "/staff/customers/1/"
 
 
+@pytest.mark.parametrize(
+    "term, lands_on",
+    [("07700 900123", 6), ("+44 7700 900123", 6), ("(202) 555-0123", 7), ("+1 202 555 0123", 7)],
+)  # fmt: skip
+def test_a_number_from_abroad_is_found_written_as_its_country_writes_it(
+    term: str, lands_on: int, agent: Client, aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=6, name="Zoë O'Brien", phone="+447700900123")
+    Customer.objects.create(user_id=7, name="John Doe", phone="+12025550123")
+
+    assert agent.get("/staff/search/", {"q": term})["Location"] == f"/staff/customers/{lands_on}/"
+
+
 def test_digits_that_are_a_user_id_and_the_end_of_a_phone_list_both(
     agent: Client, aarav: Customer
 ) -> None:
