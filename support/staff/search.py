@@ -10,6 +10,7 @@ their words (support/name_keys.py: "aar sh" finds Aarav Sharma), through an inde
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,8 @@ MAX_ID = 64  # longer than any id: order ids have at most 32 characters (support
 
 
 def _digits(term: str) -> str:
-    return re.sub(r"\D", "", term)
+    """The digits of `term`, in ASCII whatever the script typed ("९८७६" -> "9876")."""
+    return "".join(str(unicodedata.decimal(char)) for char in term if char.isdecimal())
 
 
 def looks_like_phone(term: str) -> bool:
@@ -69,7 +71,8 @@ def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
 
 
 def _all_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+    # Decimal digits of any script, all of which int() reads (not "²", which isdigit() takes).
+    return text.isdecimal()
 
 
 def _by_user_id(customers: QuerySet[Customer], digits: str) -> list[Customer]:

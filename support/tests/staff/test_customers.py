@@ -132,6 +132,8 @@ def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
         ("AARAV@example.in", "/staff/customers/1/"),
         ("1", "/staff/customers/1/"),
         ("# 1", "/staff/customers/1/"),
+        ("९८७६५ ००००१", "/staff/customers/1/"),  # Devanagari digits, as a Hindi keyboard types
+        ("#१", "/staff/customers/1/"),
         ("tkt-4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
         ("ord-1196", "/admin/support/order/"),
         ("call-priya-1", "/staff/calls/call-priya-1/"),
