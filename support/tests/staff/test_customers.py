@@ -179,6 +179,30 @@ def test_the_queues_link_to_a_tickets_order_opens_that_order(
     assert opened["Location"] == reverse("admin:support_order_change", args=[order.pk])
 
 
+def test_every_link_to_a_call_or_ticket_whose_id_holds_url_characters_opens_it(
+    lead: Client, priya: Customer
+) -> None:
+    odd = "X 7&8#9?%+1"  # ids are ours (CALL-…, TKT-…), but a link must not rely on that
+    now = datetime.now(UTC)
+    Call.objects.create(call_id=odd, customer=priya, channel="web", ended_at=now,
+                        started_at=now - timedelta(minutes=2), end_reason="customer_hung_up")
+    make_ticket(odd, customer=priya, call_id=odd)
+    pages = {"/staff/queue/": 1, "/staff/calls/": 1, "/staff/customers/301/": 2,
+             "/admin/support/escalation/": 1}  # fmt: skip
+
+    for page, links in pages.items():
+        body = lead.get(page).content.decode()
+        hrefs = {html.unescape(href) for href in re.findall(r'href="(/staff/[^"]*X[^"]*)"', body)}
+        assert len(hrefs) == links, page
+        for href in hrefs:
+            title = lead.get(href).context["title"]
+            assert title == f"Ticket {odd}" or title.startswith("Call with Priya Nair"), href
+    ticket = lead.get(reverse("staff:ticket", args=[odd])).content.decode()
+    call_link = re.search(r'href="(/staff/calls/[^"]*)">open the call', ticket)
+    assert call_link is not None
+    assert lead.get(html.unescape(call_link[1])).context["title"].startswith("Call with Priya")
+
+
 def test_a_refund_found_by_its_id_opens_the_refund_list_searched_for_it(
     agent: Client, aarav: Customer
 ) -> None:
