@@ -138,11 +138,13 @@ def customer_url(user_id: int) -> str:
 
 
 def id_spellings(term: str) -> list[str]:
-    """The id as typed, upper-cased, lower-cased (a username), and as a call id (`CALL-`
-    then lower-case hex): what to look up exactly, through an index, for an id typed in any
-    case."""
+    """The id as typed, upper-cased, lower-cased (a username), as a call id (`CALL-` then
+    lower-case hex), and with its spaces as a hyphen or none ("ord 1196", as an id is read out
+    over the phone): what to look up exactly, through an index, for an id typed in any case."""
     upper = term.upper()
     spellings = [term, upper, term.lower()]
+    if " " in term:
+        spellings += ["-".join(upper.split()), "".join(upper.split())]
     if upper.startswith("CALL-"):
         spellings.append("CALL-" + term[5:].lower())
     return list(dict.fromkeys(spellings))

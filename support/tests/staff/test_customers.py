@@ -136,6 +136,8 @@ def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
         ("#१", "/staff/customers/1/"),
         ("tkt-4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
         ("ord-1196", "/admin/support/order/"),
+        ("ord 1196", "/admin/support/order/"),  # as it is read out over the phone
+        ("tkt 4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
         ("call-priya-1", "/staff/calls/call-priya-1/"),
     ],
 )  # fmt: skip
