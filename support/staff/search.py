@@ -10,29 +10,32 @@ their words (support/name_keys.py: "aar sh" finds Aarav Sharma), through an inde
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from support.customers import MAX_USER_ID
 from support.escalations import reason_in_words
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund
 from support.mongo import sync_db
-from support.name_keys import MAX_KEY, MIN_KEY, matches, words
+from support.name_keys import MAX_KEY, matches, words
 from support.staff.people import PERSON_FIELDS
 
 MAX_CUSTOMERS = 50
 MAX_CANDIDATES = 5000  # customers sharing the longest word typed, checked for the others
 MAX_TERM = 100
 _PHONE_CHARS = re.compile(r"^[\d\s()+.-]+$")
-_ID_CHARS = re.compile(r"^[\w/.-]{1,64}$")
+MAX_ID = 64  # longer than any id: order ids have at most 32 characters (support/order_ids.py)
 
 
 def _digits(term: str) -> str:
-    return re.sub(r"\D", "", term)
+    """The digits of `term`, in ASCII whatever the script typed ("९८७६" -> "9876")."""
+    return "".join(str(unicodedata.decimal(char)) for char in term if char.isdecimal())
 
 
 def looks_like_phone(term: str) -> bool:
@@ -41,32 +44,36 @@ def looks_like_phone(term: str) -> bool:
 
 def find_customers(term: str, limit: int = MAX_CUSTOMERS) -> list[Customer]:
     """Customers a person means by `term`: a user id ("301", or "#301" for that alone), a
-    phone (any spacing, with or without +91; ten digits or more may also be a user id), an
-    email, or part of a name. Empty for an empty term."""
+    phone (any spacing, with or without +91) or its last digits (six or more digits may also
+    be a user id), an email, or part of a name. Empty for an empty term."""
     term = term.strip()[:MAX_TERM]
     if not term:
         return []
     customers = Customer.objects.only(*PERSON_FIELDS, "email").order_by()
     digits = _digits(term)
-    if term.startswith("#") and _all_digits(term[1:]):
-        return _by_user_id(customers, term[1:])
-    if _all_digits(term) and len(term) < 10:
+    if term.startswith("#") and _all_digits(term[1:].lstrip()):  # "# 301" too
+        return _by_user_id(customers, term[1:].lstrip())
+    if _all_digits(term) and not looks_like_phone(term):
         return _by_user_id(customers, term)
     if looks_like_phone(term):
         if len(digits) >= 10:
             numbers = {"+" + digits, "+91" + digits[-10:]}
             found = list(customers.filter(phone__in=numbers)[:limit])
-            if _all_digits(term):
-                found += [c for c in _by_user_id(customers, term) if c not in found]
-            return found
-        return list(customers.filter(phone__endswith=digits)[:limit])
+            if not found:  # a number from abroad as its country writes it: "07700 900123"
+                found = list(customers.filter(phone__endswith=digits[-10:])[:limit])
+        else:  # the last digits of a number ("the one ending 500001")
+            found = list(customers.filter(phone__endswith=digits)[:limit])
+        if _all_digits(term):  # digits alone may be a user id as well
+            found += [c for c in _by_user_id(customers, term) if c not in found]
+        return found
     if "@" in term:
-        return list(customers.filter(email__iexact=term)[:limit])
+        return _by_email(customers, term, limit)
     return _by_name(term, limit)
 
 
 def _all_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+    # Decimal digits of any script, all of which int() reads (not "²", which isdigit() takes).
+    return text.isdecimal()
 
 
 def _by_user_id(customers: QuerySet[Customer], digits: str) -> list[Customer]:
@@ -74,25 +81,32 @@ def _by_user_id(customers: QuerySet[Customer], digits: str) -> list[Customer]:
     return list(customers.filter(user_id=user_id)) if user_id <= MAX_USER_ID else []
 
 
+def _by_email(customers: QuerySet[Customer], term: str, limit: int) -> list[Customer]:
+    """Emails are stored as written: the spellings people type are looked up through the
+    index; only when neither is there are all compared ignoring case (the backend's iexact is
+    an unescaped pattern: "a.b+c@x.in" would not find itself, and would find "aXb@x.in")."""
+    found = list(customers.filter(email__in={term, term.lower()})[:limit])
+    if found:
+        return found
+    return list(customers.filter(email__iregex=f"^{re.escape(term)}$")[:limit])
+
+
 def _by_name(term: str, limit: int) -> list[Customer]:
-    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma)."""
+    """Customers each of whose words `term`'s words start ("aar sh" finds Aarav Sharma, "a s"
+    finds A. K. Singh too)."""
     wanted = [word[:MAX_KEY] for word in words(term)]
-    keyed = [word for word in wanted if len(word) >= MIN_KEY]
-    if keyed:
-        # The longest word is the most selective key; the others are checked here.
-        key = max(keyed, key=len)
-        docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
-                                        limit=MAX_CANDIDATES)  # fmt: skip
-        # The first `limit` by name, as the other matches are listed: not the database's order.
-        named = sorted((doc for doc in docs if matches(doc.get("name", ""), wanted)),
-                       key=lambda doc: str(doc.get("name", "")))  # fmt: skip
-        ids = [doc["user_id"] for doc in named][:limit]
-        found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
-        return sorted(found, key=lambda customer: customer.name) if ids else []
-    # Only one-letter words ("a s"): no key is that short; look at every name.
-    pattern = r"\s+".join(re.escape(word) for word in term.split())
-    found = Customer.objects.only(*PERSON_FIELDS, "email").filter(name__iregex=pattern)
-    return list(found.order_by("name")[:limit])
+    if not wanted:  # punctuation alone ("(", "..."): no name is that, and no need to read them
+        return []
+    # The longest word is the most selective key; the others are checked here.
+    key = max(wanted, key=len)
+    docs = sync_db().customers.find({"name_keys": key}, {"_id": 0, "user_id": 1, "name": 1},
+                                    limit=MAX_CANDIDATES)  # fmt: skip
+    # The first `limit` by name, as the other matches are listed: not the database's order.
+    named = sorted((doc for doc in docs if matches(doc.get("name", ""), wanted)),
+                   key=lambda doc: str(doc.get("name", "")))  # fmt: skip
+    ids = [doc["user_id"] for doc in named][:limit]
+    found = Customer.objects.filter(user_id__in=ids).only(*PERSON_FIELDS, "email")
+    return sorted(found, key=lambda customer: customer.name) if ids else []
 
 
 @dataclass
@@ -125,11 +139,13 @@ def customer_url(user_id: int) -> str:
 
 
 def id_spellings(term: str) -> list[str]:
-    """The id as typed, upper-cased, lower-cased (a username), and as a call id (`CALL-`
-    then lower-case hex): what to look up exactly, through an index, for an id typed in any
-    case."""
+    """The id as typed, upper-cased, lower-cased (a username), as a call id (`CALL-` then
+    lower-case hex), and with its spaces as a hyphen or none ("ord 1196", as an id is read out
+    over the phone): what to look up exactly, through an index, for an id typed in any case."""
     upper = term.upper()
     spellings = [term, upper, term.lower()]
+    if " " in term:
+        spellings += ["-".join(upper.split()), "".join(upper.split())]
     if upper.startswith("CALL-"):
         spellings.append("CALL-" + term[5:].lower())
     return list(dict.fromkeys(spellings))
@@ -148,7 +164,9 @@ READ_PERMISSIONS = {
 def find_ids(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> list[Hit]:
     """Every order, ticket, call, complaint and refund whose id is `term` (case forgiven),
     of the `kinds` asked for (those the person searching may read)."""
-    if not _ID_CHARS.match(term):
+    # Any printable text may be an id (an order's is whatever the business's data holds: "ORD 7",
+    # "A&B-1", "X#12"); each is looked up exactly, through its index.
+    if len(term) > MAX_ID or not term.isprintable():
         return []
     spellings = id_spellings(term)
     hits: list[Hit] = []
@@ -173,7 +191,8 @@ def find_ids(term: str, kinds: Collection[str] = READ_PERMISSIONS) -> list[Hit]:
     if "refund" in kinds:
         for refund in Refund.objects.filter(refund_id__in=spellings):
             hits.append(Hit("refund", refund.refund_id,
-                            reverse("admin:support_refund_changelist") + f"?q={refund.refund_id}",
+                            reverse("admin:support_refund_changelist")
+                            + "?" + urlencode({"q": refund.refund_id}),
                             row=refund))
     return hits
 

@@ -384,6 +384,8 @@ async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], si
     meera = await sign_in("meera")
     await meera.open("/staff/calls/")
     await expect(meera.page.locator("table.calls tbody tr")).to_have_count(50)
+    hint = "name, phone, email or user id (#301)"
+    await expect(meera.page.get_by_label("Customer")).to_have_accessible_description(hint)
     await meera.shoot("13-calls")
 
     await meera.page.get_by_label("Customer").fill("Nobody Atall")
@@ -394,8 +396,9 @@ async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], si
     await expect(meera.page.locator("table.calls")).to_have_count(0)
     customer = meera.page.get_by_label("Customer")
     await expect(customer).to_have_value("Nobody Atall")
-    # A screen reader reads the error with the field it is about.
-    await expect(customer).to_have_accessible_description("No customer matches “Nobody Atall”.")
+    # A screen reader reads the error with the field it is about, after what the field takes.
+    await expect(customer).to_have_accessible_description(
+        f"{hint} No customer matches “Nobody Atall”.")  # fmt: skip
     await expect(customer).to_have_attribute("aria-invalid", "true")
     await meera.shoot("14-calls-bad-filter")
 

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from support.models import Call, Complaint, Customer, Escalation, Order, Refund, RefundTier
 from support.mongo import sync_db
 from support.policy import Tier
 from support.staff.customers import standing
+from support.staff.search import find_customers
 from support.tests.conftest import CONTRACT_TIERS, make_order
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 
@@ -129,8 +131,13 @@ def test_an_unknown_customer_is_404_and_guests_are_sent_to_log_in(
         ("9876500001", "/staff/customers/1/"),
         ("AARAV@example.in", "/staff/customers/1/"),
         ("1", "/staff/customers/1/"),
+        ("# 1", "/staff/customers/1/"),
+        ("९८७६५ ००००१", "/staff/customers/1/"),  # Devanagari digits, as a Hindi keyboard types
+        ("#१", "/staff/customers/1/"),
         ("tkt-4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
         ("ord-1196", "/admin/support/order/"),
+        ("ord 1196", "/admin/support/order/"),  # as it is read out over the phone
+        ("tkt 4hx9pm", "/staff/tickets/TKT-4HX9PM/"),
         ("call-priya-1", "/staff/calls/call-priya-1/"),
     ],
 )  # fmt: skip
@@ -141,6 +148,103 @@ def test_one_match_goes_straight_to_it(
 
     assert response.status_code == 302
     assert response["Location"].startswith(lands_on)
+
+
+# Order ids are whatever the business's data holds (contract section 6).
+ORDER_IDS = ["SW/2026/000123", "ORD 7", "A&B-1", "X#12", "ORD-7-B", "5012345678", "50%+1?"]
+
+
+@pytest.mark.parametrize("order_id", ORDER_IDS)
+def test_an_order_is_found_by_its_id_whatever_characters_it_holds(
+    order_id: str, agent: Client, aarav: Customer
+) -> None:
+    order = make_order(aarav, order_id, status="delivered", amount=10_000, placed_hours_ago=3)
+
+    for typed in (order_id, f"  {order_id.lower()} "):
+        found = agent.get("/staff/search/", {"q": typed})
+        assert found["Location"] == reverse("admin:support_order_change", args=[order.pk]), typed
+
+
+@pytest.mark.parametrize("order_id", ORDER_IDS)
+def test_the_queues_link_to_a_tickets_order_opens_that_order(
+    order_id: str, agent: Client, aarav: Customer
+) -> None:
+    order = make_order(aarav, order_id, status="delivered", amount=10_000, placed_hours_ago=3)
+    make_ticket("TKT-ODDORD", customer=aarav, order_id=order_id)
+
+    body = agent.get("/staff/queue/").content.decode()
+    shown = re.escape(html.escape(order_id))
+    link = re.search(f'<td data-label="Order"><a href="([^"]*)">{shown}</a>', body)
+
+    assert link is not None
+    opened = agent.get(html.unescape(link[1]))
+    assert opened["Location"] == reverse("admin:support_order_change", args=[order.pk])
+
+
+def test_every_link_to_a_call_or_ticket_whose_id_holds_url_characters_opens_it(
+    lead: Client, priya: Customer
+) -> None:
+    odd = "X 7&8#9?%+1"  # ids are ours (CALL-…, TKT-…), but a link must not rely on that
+    now = datetime.now(UTC)
+    Call.objects.create(call_id=odd, customer=priya, channel="web", ended_at=now,
+                        started_at=now - timedelta(minutes=2), end_reason="customer_hung_up")
+    make_ticket(odd, customer=priya, call_id=odd)
+    pages = {"/staff/queue/": 1, "/staff/calls/": 1, "/staff/customers/301/": 2,
+             "/admin/support/escalation/": 1}  # fmt: skip
+
+    for page, links in pages.items():
+        body = lead.get(page).content.decode()
+        hrefs = {html.unescape(href) for href in re.findall(r'href="(/staff/[^"]*X[^"]*)"', body)}
+        assert len(hrefs) == links, page
+        for href in hrefs:
+            title = lead.get(href).context["title"]
+            assert title == f"Ticket {odd}" or title.startswith("Call with Priya Nair"), href
+    ticket = lead.get(reverse("staff:ticket", args=[odd])).content.decode()
+    call_link = re.search(r'href="(/staff/calls/[^"]*)">open the call', ticket)
+    assert call_link is not None
+    assert lead.get(html.unescape(call_link[1])).context["title"].startswith("Call with Priya")
+
+
+def test_a_refund_found_by_its_id_opens_the_refund_list_searched_for_it(
+    agent: Client, aarav: Customer
+) -> None:
+    Refund.objects.create(refund_id="RF 7&8#9+%", order_id="ORD-1100", customer=aarav,
+                          amount=100, percent=30, tier="Bronze", reason="cold")  # fmt: skip
+
+    found = agent.get("/staff/search/", {"q": "RF 7&8#9+%"})
+    listed = agent.get(found["Location"])
+
+    assert [r.refund_id for r in listed.context["cl"].result_list] == ["RF 7&8#9+%"]
+
+
+@pytest.mark.parametrize("term", ["500001", "76500001", "876500001", "500 001", "5000-01"])
+def test_the_last_digits_of_a_phone_find_its_customer(
+    term: str, agent: Client, aarav: Customer
+) -> None:
+    assert agent.get("/staff/search/", {"q": term})["Location"] == "/staff/customers/1/"
+
+
+@pytest.mark.parametrize(
+    "term, lands_on",
+    [("07700 900123", 6), ("+44 7700 900123", 6), ("(202) 555-0123", 7), ("+1 202 555 0123", 7)],
+)  # fmt: skip
+def test_a_number_from_abroad_is_found_written_as_its_country_writes_it(
+    term: str, lands_on: int, agent: Client, aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=6, name="Zoë O'Brien", phone="+447700900123")
+    Customer.objects.create(user_id=7, name="John Doe", phone="+12025550123")
+
+    assert agent.get("/staff/search/", {"q": term})["Location"] == f"/staff/customers/{lands_on}/"
+
+
+def test_digits_that_are_a_user_id_and_the_end_of_a_phone_list_both(
+    agent: Client, aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=500001, name="Dev Anand", phone="+919800000777")
+
+    body = agent.get("/staff/search/", {"q": "500001"}).content.decode()
+
+    assert "Aarav Sharma" in body and "Dev Anand" in body
 
 
 def test_a_customer_with_a_long_user_id_is_found_by_it_and_their_calls_are_listed(
@@ -187,6 +291,81 @@ def test_a_name_many_share_lists_the_first_fifty_by_name_and_says_so_only_when_t
     assert ("Showing the first 50" in body) is said
 
 
+@pytest.mark.parametrize(
+    "term, found",
+    [
+        ("priya+orders@gmail.com", [2]),
+        ("  PRIYA+ORDERS@GMAIL.COM ", [2]),
+        ("jose.alvarez@example.com", [3]),  # a dot is a dot: not Jose Xalvarez too
+        ("Jose.Alvarez@Example.COM", [3]),
+        ("j.*@example.com", []),
+    ],
+)  # fmt: skip
+def test_an_email_is_found_as_it_is_written_in_any_case(
+    term: str, found: list[int], aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=2, name="Priya Iyer", phone="+919800000002",
+                            email="priya+orders@gmail.com")  # fmt: skip
+    Customer.objects.create(user_id=3, name="José Álvarez", phone="+919800000003",
+                            email="Jose.Alvarez@Example.COM")  # fmt: skip
+    Customer.objects.create(user_id=4, name="Jose Xalvarez", phone="+919800000004",
+                            email="josexalvarez@example.com")  # fmt: skip
+
+    assert [c.user_id for c in find_customers(term)] == found
+
+
+@pytest.mark.parametrize(
+    "term, found",
+    [("प्रिया", [3]), ("प्रि", [3]), ("नायर", [3]), ("प्रिया नायर", [3]), ("परम", [4]), ("मीना", [5])],
+)  # fmt: skip
+def test_a_name_in_devanagari_is_found_by_its_words_and_only_those(
+    term: str, found: list[int], db: Any
+) -> None:
+    Customer.objects.create(user_id=3, name="प्रिया नायर", phone="+919800000003")
+    Customer.objects.create(user_id=4, name="परम यादव", phone="+919800000004")
+    Customer.objects.create(user_id=5, name="मीना", phone="+919800000005")
+
+    assert [c.user_id for c in find_customers(term)] == found
+
+
+@pytest.mark.parametrize(
+    "term, found",
+    [("dsouza", [3]), ("DSouza", [3]), ("d'souza", [3]), ("d souza", [3]), ("d’sou", [3]),
+     ("obrien", [4]), ("o'brien", [4]), ("maryjane", [5]), ("mary-jane smith", [5]),
+     ("jane", [5]), ("souza", [3])],
+)  # fmt: skip
+def test_a_name_with_an_apostrophe_or_hyphen_is_found_typed_with_or_without_it(
+    term: str, found: list[int], db: Any
+) -> None:
+    Customer.objects.create(user_id=3, name="Anita D'Souza", phone="+919800000003")
+    Customer.objects.create(user_id=4, name="Liam O’Brien", phone="+919800000004")
+    Customer.objects.create(user_id=5, name="Mary-Jane Smith", phone="+919800000005")
+
+    assert [c.user_id for c in find_customers(term)] == found
+
+
+@pytest.mark.parametrize(
+    "term, found",
+    [("a s", [1, 6]), ("s a", [1, 6]), ("a k s", [6]), ("a", [1, 6]), ("á", [1, 6]), ("m", [7])],
+)  # fmt: skip
+def test_initials_find_the_names_whose_words_they_start(
+    term: str, found: list[int], aarav: Customer
+) -> None:
+    Customer.objects.create(user_id=6, name="A. K. Singh", phone="+919800000006")
+    Customer.objects.create(user_id=7, name="Maya Sen", phone="+919800000007")
+
+    assert sorted(c.user_id for c in find_customers(term)) == found
+
+
+@pytest.mark.parametrize("term", ["(", ".", "-", "'", "!!!", "(+)", "…", "¿?"])
+def test_a_search_of_punctuation_alone_finds_nobody(term: str, agent: Client) -> None:
+    Customer.objects.create(user_id=9, name="John (Jack) D'Souza-Lee Jr.", phone="+12025550123")
+
+    body = agent.get("/staff/search/", {"q": term}).content.decode()
+
+    assert "Nothing matches" in body
+
+
 def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
     body = agent.get("/staff/search/", {"q": "Zebulon"}).content.decode()
 
@@ -194,10 +373,12 @@ def test_nothing_found_says_what_to_try(agent: Client, aarav: Customer) -> None:
 
 
 def test_a_hostile_search_term_is_just_text(agent: Client, aarav: Customer) -> None:
-    for term in [".*", "(a+)+$", '{"$ne": null}', "<script>alert(1)</script>", "a" * 500]:
+    for term in [".*", "[", '{"$ne": null}', "<script>alert(1)</script>", "a" * 500]:
         response = agent.get("/staff/search/", {"q": term})
         assert response.status_code == 200
         assert "<script>alert(1)</script>" not in response.content.decode()
+    # Read as text, "(a+)+$" is the initial "a": Aarav Sharma's name starts with it.
+    assert agent.get("/staff/search/", {"q": "(a+)+$"})["Location"] == "/staff/customers/1/"
 
 
 def test_the_search_finds_a_record_only_for_who_may_read_it(db: Any, priya: Customer) -> None:

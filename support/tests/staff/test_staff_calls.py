@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,23 @@ def test_a_bad_filter_is_shown_next_to_its_field_and_lists_nothing(
     assert response.context["page"] is None  # never the unfiltered list instead
     body = response.content.decode()
     assert "Fix the filter marked above" in body and "call-priya-1" not in body
+
+
+@pytest.mark.parametrize("filters", [{}, {"customer": "Nobody Atall"}])
+def test_the_customer_filter_says_what_it_takes_beside_the_field(
+    filters: dict[str, str], agent: Client, calls: None
+) -> None:
+    body = agent.get("/staff/calls/", filters).content.decode()
+
+    field = re.search(r'<input type="text" name="customer"[^>]*>', body)
+    assert field is not None
+    described_by = re.search(r'aria-describedby="([^"]*)"', field[0])
+    assert described_by is not None
+    for element in described_by[1].split():  # each is on the page
+        assert f'id="{element}"' in body, element
+    hint = re.search(r'<span class="helptext" id="([^"]*)">([^<]*)</', body)
+    assert hint is not None and hint[1] in described_by[1].split()
+    assert hint[2] == "name, phone, email or user id (#301)"
 
 
 @pytest.mark.parametrize(
