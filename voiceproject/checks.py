@@ -287,6 +287,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 )
             )
     problems.extend(_limits_that_stop_the_service())
+    problems.extend(_drain_that_moves_no_call())
     problems.extend(_several_workers_share_redis())
     problems.extend(_cache_apart_from_channel_layer())
     return problems
@@ -320,6 +321,28 @@ def _limits_that_stop_the_service() -> list[CheckMessage]:
             id="voiceproject.E016",
         )
         for name, why, lowest in low
+    ]
+
+
+def _drain_that_moves_no_call() -> list[CheckMessage]:
+    """On SIGTERM a process first waits VOICE_DRAIN_NOTICE_S for the balancer, then asks its
+    calls to move, until VOICE_DRAIN_S since the signal: a notice as long as the drain leaves
+    no time to move any call, and every call up at a restart is cut."""
+    drain_s, notice_s = settings.VOICE_DRAIN_S, settings.VOICE_DRAIN_NOTICE_S
+    if drain_s <= 0 or notice_s < drain_s:
+        return []
+    return [
+        Warning(
+            f"VOICE_DRAIN_NOTICE_S ({notice_s:g}) is not shorter than VOICE_DRAIN_S "
+            f"({drain_s:g}): on SIGTERM no call would be moved to another process; every "
+            "call up at a restart or scale-in would be cut.",
+            hint=(
+                "Leave the calls most of the drain, e.g. VOICE_DRAIN_S=25 with "
+                "VOICE_DRAIN_NOTICE_S=2, or VOICE_DRAIN_S=8 with VOICE_DRAIN_NOTICE_S=0 on "
+                "Cloud Run (README: Production)."
+            ),
+            id="voiceproject.W012",
+        )
     ]
 
 

@@ -200,9 +200,10 @@ class Supervisor:
             f"; /admin/, /staff/ and /ws/staff/ go to {', '.join(staff_slots)} only"
             f" (nice +{self.options.staff_nice})"
         )
+        count = f"{len(self.slots)} worker{'' if len(self.slots) == 1 else 's'}"
         print(
             f"Serving on http://{self.options.host}:{self.options.port}/ through HAProxy: "
-            f"{len(self.slots)} workers ({workers}){staff if staff_slots else ''}.\n"
+            f"{count} ({workers}){staff if staff_slots else ''}.\n"
             f"Ctrl-C stops; `kill -HUP {os.getpid()}` restarts the workers one at a time.",
             flush=True,
         )

@@ -145,6 +145,23 @@ def test_a_limit_that_would_stop_the_service_working_is_an_error(
     assert error.msg.startswith(f"{name} is {value}: {consequence}")
 
 
+@pytest.mark.parametrize("drain_s, notice_s", [(2, 2), (5, 8)])
+def test_a_drain_notice_as_long_as_the_drain_is_warned_about(
+    drain_s: float, notice_s: float
+) -> None:
+    with override_settings(VOICE_DRAIN_S=drain_s, VOICE_DRAIN_NOTICE_S=notice_s):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W012"]
+
+    assert "no call would be moved" in warning.msg
+
+
+@pytest.mark.parametrize("drain_s, notice_s", [(25, 2), (8, 0), (0, 2)])
+def test_a_drain_that_leaves_the_calls_time_to_move_is_fine(
+    drain_s: float, notice_s: float
+) -> None:
+    assert "voiceproject.W012" not in ids(VOICE_DRAIN_S=drain_s, VOICE_DRAIN_NOTICE_S=notice_s)
+
+
 def test_recordings_may_be_kept_for_no_days() -> None:
     assert "voiceproject.E016" not in ids(RECORDING_RETENTION_DAYS=0)
 
