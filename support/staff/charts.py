@@ -86,6 +86,22 @@ class Series:
     key: str
     label: str
     css: str  # a class of static/staff/staff.css: chart-1 … chart-8
+    hatch: str = ""  # a column's stripes over its colour (HATCHES; "" for none)
+
+
+# Colour is not enough to tell the series apart (WCAG 1.4.1; one man in twelve reads red and
+# green alike): a column's segments are hatched, each series its own way, in the page's
+# background colour over the series' colour; tiles of 6 by 6.
+HATCHES = {
+    "diagonal": "M-1,1 l2,-2 M0,6 l6,-6 M5,7 l2,-2",
+    "dots": "M3,3 h0",
+    "horizontal": "M0,3 h6",
+    "crosshatch": "M-1,1 l2,-2 M0,6 l6,-6 M5,7 l2,-2 M-1,5 l2,2 M0,0 l6,6 M5,-1 l2,2",
+    "backslash": "M-1,5 l2,2 M0,0 l6,6 M5,-1 l2,2",
+    "vertical": "M3,0 v6",
+    "grid": "M0,3 h6 M3,0 v6",
+    "bricks": "M0,1.5 h3 M3,4.5 h3",
+}
 
 
 def nice_ceiling(value: float) -> float:
@@ -151,6 +167,7 @@ class Segment:
     height: float
     css: str
     title: str  # the tooltip: "21 Nov: Escalated to a person, 3"
+    hatch: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,11 @@ class ColumnChart:
     @property
     def empty(self) -> bool:
         return not self.segments
+
+    @property
+    def hatches(self) -> list[tuple[str, str]]:
+        """(name, SVG path) of the hatches its legend shows, for the chart's <pattern>s."""
+        return [(s.hatch, HATCHES[s.hatch]) for s in self.legend if s.hatch]
 
 
 def column_chart(
@@ -197,7 +219,7 @@ def column_chart(
             base -= height
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css,
-                                    f"{label}: {s.label}, {fmt(amount)}"))  # fmt: skip
+                                    f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt, unit),
                        list(series))  # fmt: skip
 
@@ -210,6 +232,27 @@ class Point:
     x: float
     y: float
     title: str
+    mark: str  # SVG path: the line's marker around (x, y)
+
+
+# Each line of a chart is told apart by its dash and its markers' shape as well as its colour:
+# (stroke-dasharray, marker), in the order of the chart's lines.
+LINE_STYLES = (("", "circle"), ("7 4", "square"), ("2 3", "triangle"), ("9 3 2 3", "diamond"))
+MARK_SIZE = 3.5  # half the width of a marker
+
+
+def marker(shape: str, x: float, y: float, r: float = MARK_SIZE) -> str:
+    """The SVG path of a marker of `shape` centred on (x, y), `r` from its centre to its side."""
+    if shape == "square":
+        return f"M{x - r:.1f},{y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}z"
+    if shape == "triangle":
+        h = r * 1.2
+        return f"M{x:.1f},{y - h:.1f}L{x + h:.1f},{y + r:.1f}L{x - h:.1f},{y + r:.1f}z"
+    if shape == "diamond":
+        h = r * 1.3
+        return f"M{x:.1f},{y - h:.1f}L{x + h:.1f},{y:.1f}L{x:.1f},{y + h:.1f}L{x - h:.1f},{y:.1f}z"
+    arc = f"a{r:.1f},{r:.1f} 0 1,0"
+    return f"M{x - r:.1f},{y:.1f}{arc} {2 * r:.1f},0{arc} {-2 * r:.1f},0z"
 
 
 @dataclass(frozen=True)
@@ -217,6 +260,13 @@ class Line:
     series: Series
     runs: list[str]  # SVG polyline points, one run per stretch of days with a value
     points: list[Point]
+    dash: str  # stroke-dasharray: "" for a solid line
+    shape: str  # of its markers: circle, square, triangle, diamond
+
+    @property
+    def key_mark(self) -> str:
+        """Its marker in the middle of the legend's sample of the line (28 by 12)."""
+        return marker(self.shape, 14, 6)
 
 
 @dataclass(frozen=True)
@@ -252,8 +302,11 @@ def line_chart(
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
     centres = _centres(len(labels))
+    # Markers closer than their size would hide the line's dash: over many days they shrink.
+    r = min(MARK_SIZE, (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.3)
     lines = []
-    for s, values in series:
+    for n, (s, values) in enumerate(series):
+        dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
         runs: list[list[str]] = []
         points = []
         previous: float | None = None
@@ -265,9 +318,10 @@ def line_chart(
             if previous is None:
                 runs.append([])
             runs[-1].append(f"{x:.1f},{y:.1f}")
-            points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}"))
+            points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}",
+                                marker(shape, x, y, r)))  # fmt: skip
             previous = value
-        lines.append(Line(s, [" ".join(run) for run in runs], points))
+        lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
     return LineChart(title, lines, _x_ticks(labels, centres), _y_ticks(top, fmt))
 
 

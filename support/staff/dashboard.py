@@ -72,15 +72,15 @@ IN_PROGRESS = "in_progress"  # not an outcome: a call gets one when it ends
 WAIT_BUCKET_MS = 50
 OUTCOME_SERIES = [
     Series("resolved_refund", OUTCOME_LABELS["resolved_refund"], "chart-1"),
-    Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2"),
-    Series("complaint_filed", OUTCOME_LABELS["complaint_filed"], "chart-3"),
-    Series("callback_scheduled", OUTCOME_LABELS["callback_scheduled"], "chart-4"),
-    Series("escalated", OUTCOME_LABELS["escalated"], "chart-5"),
-    Series("transferred", OUTCOME_LABELS["transferred"], "chart-6"),
-    Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7"),
-    Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8"),
-    Series(NO_OUTCOME, "No outcome recorded", "chart-0"),
-    Series(IN_PROGRESS, "In progress", "chart-live"),
+    Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2", "diagonal"),
+    Series("complaint_filed", OUTCOME_LABELS["complaint_filed"], "chart-3", "dots"),
+    Series("callback_scheduled", OUTCOME_LABELS["callback_scheduled"], "chart-4", "horizontal"),
+    Series("escalated", OUTCOME_LABELS["escalated"], "chart-5", "crosshatch"),
+    Series("transferred", OUTCOME_LABELS["transferred"], "chart-6", "backslash"),
+    Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7", "vertical"),
+    Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8", "grid"),
+    Series(NO_OUTCOME, "No outcome recorded", "chart-0", "bricks"),
+    Series(IN_PROGRESS, "In progress", "chart-live"),  # drawn as a dashed outline
 ]
 
 

@@ -562,3 +562,33 @@ def test_past_days_are_remembered_and_today_is_always_counted_afresh(
 
     # Today's new call counts at once; a past day's figures are reused for a few minutes.
     assert dashboard(days).total.calls == 7
+
+
+def test_the_lines_of_a_chart_differ_in_dash_and_marker_not_only_in_colour() -> None:
+    """A support lead who does not tell red from blue still tells the agent's share from the
+    people's: each line has its own dash and its own marker shape (WCAG 1.4.1)."""
+    chart = line_chart("t", ["d1", "d2"],
+                       [(Series("a", "A", "chart-1"), [50.0, 60.0]),
+                        (Series("b", "B", "chart-5"), [20.0, 10.0]),
+                        (Series("c", "C", "chart-3"), [5.0, 1.0])],
+                       fmt=lambda v: f"{v:.0f}%", top=100)  # fmt: skip
+
+    assert len({line.dash for line in chart.lines}) == 3
+    assert len({line.shape for line in chart.lines}) == 3
+    # The points are drawn in their line's shape; the legend's sample shows the same.
+    square = chart.lines[1]
+    assert square.shape == "square" and square.points[0].mark.endswith("z")
+    assert square.key_mark.count("h") == 2 and square.key_mark.count("v") == 1
+
+
+def test_each_outcome_on_the_calls_chart_has_its_own_hatch(activity: None, today: date,
+                                                          agent: Client) -> None:  # fmt: skip
+    from support.staff.dashboard import OUTCOME_SERIES
+
+    hatches = [s.hatch for s in OUTCOME_SERIES if s.key != "in_progress"]
+    assert len(set(hatches)) == len(hatches)  # one of them solid: ""
+    body = agent.get("/staff/").content.decode()
+
+    # Today's escalated call is crosshatched on the chart and in its legend.
+    assert body.count('fill="url(#calls-per-day-by-outcome-crosshatch)"') == 2
+    assert '<pattern id="calls-per-day-by-outcome-crosshatch"' in body

@@ -1,0 +1,127 @@
+"""The dashboard's charts in real Chromium, at a desktop's and a phone's width, in the admin's
+light and dark themes, with screenshots in test-artifacts/back-office/: a busy month with every
+outcome, sums in crores, and a support lead who does not tell the series' colours apart.
+
+    Chromium ──▶ daphne subprocess (the test database)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.async_api import Browser, Page
+
+from support.mongo import sync_db
+from support.staff.dashboard import OUTCOME_SERIES
+from support.tests.staff.conftest import staff_groups  # noqa: F401  (fixture)
+from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
+    WIDTHS,
+    BackOffice,
+    arjun,
+    browser,
+    server,
+)
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
+
+THEMES = ("light", "dark")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def both_themes(server: DaphneServer, browser: Browser) -> AsyncIterator[BackOffice]:  # noqa: F811
+    """The back office at each width in each theme: "desktop", "phone-dark", ..."""
+    contexts = {
+        name if theme == "light" else f"{name}-dark": await browser.new_context(
+            viewport={"width": px, "height": 900}, color_scheme=theme)  # type: ignore[arg-type]
+        for name, px in WIDTHS.items() for theme in THEMES
+    }  # fmt: skip
+    yield BackOffice(server, contexts)
+    for context in contexts.values():
+        await context.close()
+
+
+def a_busy_month() -> None:
+    """30 days of calls with every outcome (and some without one, and two still going), the
+    agent's answer times, model costs in crores and refunds in tens of crores."""
+    now = timezone.now()
+    outcomes = [s.key or None for s in OUTCOME_SERIES if s.key != "in_progress"]
+    calls: list[dict[str, Any]] = []
+    for day in range(30):
+        started = now - timedelta(days=day, minutes=5)
+        for n, outcome in enumerate(outcomes):
+            for k in range(1 + (day + n) % 4):
+                calls.append({
+                    "call_id": f"CALL-{day}-{n}-{k}", "user_id": 301, "channel": "web",
+                    "started_at": started, "ended_at": started + timedelta(minutes=3 + n),
+                    "end_reason": "caller_hung_up", "transcript": [], "tool_calls": [],
+                    "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 600 + 90 * n,
+                               "tools_ms": 0} for _ in range(3)],
+                    "cost": {"currency": "INR", "amount": 1_23_45_678_00 * (1 + day % 5),
+                             "by_modality": {}},
+                    **({"outcome": outcome} if outcome else {}),
+                })  # fmt: skip
+    for n in range(2):
+        calls.append({"call_id": f"CALL-LIVE-{n}", "user_id": 301, "channel": "phone",
+                      "started_at": now - timedelta(minutes=2), "ended_at": None,
+                      "transcript": [], "tool_calls": []})  # fmt: skip
+    sync_db().calls.insert_many(calls)
+    sync_db().refunds.insert_many([
+        {"refund_id": f"RFD-BIG-{day}", "order_id": f"ORD-BIG-{day}", "user_id": 301,
+         "amount": 12_34_56_789_00 if day % 2 else 5_00_00_00_000_00, "percent": 100,
+         "tier": "Gold", "reason": "", "call_id": "", "created_at": now - timedelta(days=day)}
+        for day in range(0, 30, 3)
+    ])  # fmt: skip
+
+
+async def dashboard_pages(back_office: BackOffice, name: str) -> dict[str, Page]:
+    await back_office.sign_in("arjun")
+    return await back_office.visit("/staff/", name)
+
+
+# Each legend key as drawn: its colour, its hatch, or its dash and marker shape.
+LEGEND_KEYS = """figure => [...figure.querySelectorAll('.legend li')].map(li => {
+    const key = li.querySelector('svg.key');
+    if (!key) return 'colour only';
+    const hatch = key.querySelector('.hatch');
+    const line = key.querySelector('polyline');
+    const mark = key.querySelector('.mark');
+    return [hatch && hatch.getAttribute('fill'),
+            line && getComputedStyle(line).strokeDasharray,
+            mark && mark.getAttribute('d').replace(/[^A-Za-z]/g, ''),
+            getComputedStyle(key.firstElementChild).strokeDasharray].join('|');
+})"""
+
+
+async def test_each_series_is_told_apart_by_more_than_its_colour(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+) -> None:
+    """WCAG 1.4.1: the lines differ in dash and marker, the stacked outcomes in hatch (the calls
+    still in progress in their dashed outline), and each legend shows the same cue."""
+    await sync_to_async(a_busy_month)()
+
+    pages = await dashboard_pages(both_themes, "dashboard-series")
+
+    for width, page in pages.items():
+        for title in ("Calls per day by outcome", "Containment and escalation rate",
+                      "How quickly the agent answered"):  # fmt: skip
+            figure = page.get_by_role("figure", name=title)
+            keys = await figure.evaluate(LEGEND_KEYS)
+            assert len(keys) >= 2 and len(set(keys)) == len(keys), (width, title, keys)
+            hatches = await figure.evaluate("""f => [...f.querySelectorAll('rect.hatch')]
+                .map(r => getComputedStyle(r).fill).filter(fill => !fill.includes('url('))""")
+            assert hatches == [], (width, title)  # each hatch's pattern is found
+        assert len(await page.locator("rect.hatch").all()) > 30
+    assert both_themes.problems == []
