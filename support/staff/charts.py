@@ -18,11 +18,16 @@ VALUE_WIDTH = 110
 # Column and line charts: one plot size, scaled down by the browser on narrow screens.
 WIDTH = 520
 HEIGHT = 220
-LEFT = 52  # room for the y-axis labels
+LEFT = 52  # room for the y-axis labels, at least: more when they are long ("₹2,000 Cr")
 BOTTOM = 22  # room for the x-axis labels
 TOP = 8
 RIGHT = 8
 MAX_X_LABELS = 7
+TICK_FONT = 11  # the axis labels' font size (static/staff/staff.css: .chart svg .tick)
+# Characters' widths in ems in a wide sans-serif (DejaVu Sans), to make room for a label; the
+# rest about a digit's.
+EMS = {",": 0.32, ".": 0.32, " ": 0.32, ":": 0.34, "%": 0.95, "r": 0.41, "s": 0.52, "k": 0.58,
+       "L": 0.56, "C": 0.7, "B": 0.69, "M": 0.86, "U": 0.73, "S": 0.64, "D": 0.77}  # fmt: skip
 
 
 # --- Horizontal bars ------------------------------------------------------------------------
@@ -151,9 +156,16 @@ def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
     return [Tick(centres[i], labels[i]) for i in range(0, len(labels), step)]
 
 
-def _centres(count: int) -> list[float]:
-    slot = (WIDTH - LEFT - RIGHT) / max(1, count)
-    return [LEFT + slot * (i + 0.5) for i in range(count)]
+def _centres(count: int, left: int) -> list[float]:
+    slot = (WIDTH - left - RIGHT) / max(1, count)
+    return [left + slot * (i + 0.5) for i in range(count)]
+
+
+def _left(y_ticks: Sequence[Tick]) -> int:
+    """The plot's left edge: LEFT, or room for the longest y-axis label and the gap before the
+    axis (6)."""
+    widest = max((sum(EMS.get(c, 0.64) for c in t.text) for t in y_ticks), default=0)
+    return max(LEFT, math.ceil(widest * TICK_FONT) + 6 + 2)
 
 
 # --- Stacked columns ---------------------------------------------------------------------------
@@ -200,14 +212,18 @@ def column_chart(
     values: Sequence[dict[str, float]],
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     unit: float = 1,
+    axis: Callable[[float], str] | None = None,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
-    `unit`: the smallest amount `fmt` shows (a whole count by default)."""
+    `fmt` says an amount in full (the tooltips), `axis` short enough for the y-axis's margin
+    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
-    centres = _centres(len(labels))
-    width = (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.7
+    y_ticks = _y_ticks(top, axis or fmt, unit)
+    left = _left(y_ticks)
+    centres = _centres(len(labels), left)
+    width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
     segments = []
     for label, centre, column in zip(labels, centres, values, strict=True):
         base = float(HEIGHT - BOTTOM)
@@ -220,8 +236,8 @@ def column_chart(
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css,
                                     f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
-    return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt, unit),
-                       list(series))  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
+                       left=left)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -301,9 +317,11 @@ def line_chart(
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
-    centres = _centres(len(labels))
+    y_ticks = _y_ticks(top, fmt)
+    left = _left(y_ticks)
+    centres = _centres(len(labels), left)
     # Markers closer than their size would hide the line's dash: over many days they shrink.
-    r = min(MARK_SIZE, (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.3)
+    r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)
     lines = []
     for n, (s, values) in enumerate(series):
         dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
@@ -322,7 +340,7 @@ def line_chart(
                                 marker(shape, x, y, r)))  # fmt: skip
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
-    return LineChart(title, lines, _x_ticks(labels, centres), _y_ticks(top, fmt))
+    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left)
 
 
 # --- One call's turns --------------------------------------------------------------------------
@@ -357,7 +375,7 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
-    centres = _centres(len(turns))
+    centres = _centres(len(turns), LEFT)
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(turns))
     segments = []
     for (when, wait, tools), centre in zip(turns, centres, strict=True):

@@ -39,9 +39,9 @@ from support.models import (
     EscalationStatus,
     Refund,
 )
-from support.money import format_inr
+from support.money import compact_inr, format_inr
 from support.mongo import sync_db
-from support.staff.aftercall import money, percentile_of_counts
+from support.staff.aftercall import compact_money, money, percentile_of_counts
 from support.staff.charts import (
     BarChart,
     ColumnChart,
@@ -424,6 +424,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
             "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
             [{"refunded": day.refunded / 100} for day in per_day],
             fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
+            axis=lambda rupees: compact_inr(round(rupees * 100)),
         ),
         rates_chart=line_chart(
             "Containment and escalation rate", labels,
@@ -450,6 +451,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
             "What the model cost per day", labels,
             [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
             fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
+            axis=lambda units: compact_money(round(units * 100), settings.COST_CURRENCY),
         ),
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),

@@ -125,3 +125,53 @@ async def test_each_series_is_told_apart_by_more_than_its_colour(
             assert hatches == [], (width, title)  # each hatch's pattern is found
         assert len(await page.locator("rect.hatch").all()) > 30
     assert both_themes.problems == []
+
+
+# Each y-axis label that sticks out of its chart's left edge or into the plot.
+OUTSIDE_THE_MARGIN = """svg => {
+    const box = svg.getBoundingClientRect();
+    const axis = svg.querySelector('line.axis').getBoundingClientRect().left;
+    return [...svg.querySelectorAll('text.tick[text-anchor=end]')].filter(t => {
+        const r = t.getBoundingClientRect();
+        return r.left < box.left - 0.5 || r.right > axis + 0.5;
+    }).map(t => t.textContent);
+}"""
+
+# Each figure in the tiles (a number, a sum, a percentage) that the line broke into pieces.
+BROKEN_FIGURES = """() => {
+    const broken = [];
+    for (const p of document.querySelectorAll('.tile p')) {
+        const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
+        for (let node; (node = walker.nextNode());) {
+            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d%?/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) broken.push(m[0]);
+            }
+        }
+    }
+    return broken;
+}"""
+
+
+async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+) -> None:
+    """The axes say "₹1.5 Cr" inside their margin; a tile keeps "₹25,61,72,83,945.00" whole, on
+    a line of its own when it must."""
+    await sync_to_async(a_busy_month)()
+
+    pages = await dashboard_pages(both_themes, "dashboard-crores")
+
+    for width, page in pages.items():
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+        assert await page.evaluate(BROKEN_FIGURES) == [], width
+        refunds = page.get_by_role("figure", name="Refunds per day")
+        assert "₹500 Cr" in await refunds.locator("text.tick").all_text_contents()
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide == WIDTHS[width.removesuffix("-dark")], width
+    assert both_themes.problems == []

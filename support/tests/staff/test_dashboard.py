@@ -15,7 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from support.models import Call, Customer, Escalation, Refund
+from support.money import compact_inr
 from support.mongo import sync_db
+from support.staff.aftercall import compact_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
@@ -514,7 +516,7 @@ def test_the_axes_are_ticked_only_at_values_their_labels_can_say(db: Any, today:
 
     assert [t.text for t in board.calls_chart.y_ticks] == ["0", "2", "4", "6", "8", "10"]
     assert [t.text for t in board.cost_chart.y_ticks] == \
-        ["₹0.00", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
+        ["₹0", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
 
 
 @pytest.mark.parametrize("most, ticks", [(0, ["0", "1"]), (1, ["0", "1"]), (2, ["0", "1", "2"]),
@@ -592,3 +594,47 @@ def test_each_outcome_on_the_calls_chart_has_its_own_hatch(activity: None, today
     # Today's escalated call is crosshatched on the chart and in its legend.
     assert body.count('fill="url(#calls-per-day-by-outcome-crosshatch)"') == 2
     assert '<pattern id="calls-per-day-by-outcome-crosshatch"' in body
+
+
+@pytest.mark.parametrize("paise, said", [
+    (0, "₹0"), (2, "₹0.02"), (45_000, "₹450"), (45_00_000, "₹45k"), (2_500_00, "₹2.5k"),
+    (12_00_000_00, "₹12 L"), (1_20_00_000_00, "₹1.2 Cr"), (5_00_00_00_000_00, "₹500 Cr"),
+    (12_34_56_789_00, "₹12.35 Cr"), (2_000_00_00_000_00, "₹2,000 Cr"), (-45_00_000, "-₹45k"),
+])  # fmt: skip
+def test_an_axis_says_rupees_in_thousands_lakhs_and_crores(paise: int, said: str) -> None:
+    assert compact_inr(paise) == said
+
+
+@pytest.mark.parametrize("cents, said", [
+    (3, "0.03 USD"), (45_000_00, "45k USD"), (1_200_000_00, "1.2M USD"),
+    (3_000_000_000_00, "3B USD"),
+])  # fmt: skip
+def test_an_axis_says_other_currencies_in_thousands_millions_and_billions(
+    cents: int, said: str
+) -> None:
+    assert compact_money(cents, "USD") == said
+
+
+def test_huge_sums_on_an_axis_are_said_short_and_in_full_in_the_tiles_and_table(
+    agent: Client, priya: Customer, today: date
+) -> None:
+    """₹12,34,56,789.00 on the refunds axis ran out of its margin: the axis says "₹10 Cr";
+    the tile, the table and each column's tooltip keep the full sum."""
+    Refund.objects.create(refund_id="RFD-BIG", order_id="ORD-BIG", customer=priya,
+                          amount=12_34_56_789_00, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+    add_call("c-big", at(today, 0, 5), 60, "resolved_info")
+    sync_db().calls.update_one({"call_id": "c-big"}, {"$set": {
+        "cost": {"currency": "INR", "amount": 5_00_00_00_000_00, "by_modality": {}}}})
+
+    board = dashboard(DayRange(today, today))
+    body = agent.get("/staff/").content.decode()
+
+    assert [t.text for t in board.refunds_chart.y_ticks] == \
+        ["₹0", "₹5 Cr", "₹10 Cr", "₹15 Cr", "₹20 Cr"]
+    assert [t.text for t in board.cost_chart.y_ticks] == \
+        ["₹0", "₹100 Cr", "₹200 Cr", "₹300 Cr", "₹400 Cr", "₹500 Cr"]
+    assert board.refunds_chart.segments[0].title.endswith("₹12,34,56,789")
+    assert board.cost_chart.segments[0].title.endswith("₹5,00,00,00,000.00")
+    for full in ("₹12,34,56,789.00", "₹5,00,00,00,000.00"):
+        assert f'<p class="big">{full}</p>' in body and f"<td>{full}</td>" in body, full
