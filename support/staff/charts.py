@@ -11,19 +11,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ROW_HEIGHT = 24
-LABEL_WIDTH = 130
-BAR_SPACE = 260
+LABEL_WIDTH = 150
+BAR_SPACE = 240
 VALUE_WIDTH = 110
 
-# Column and line charts: one plot size, scaled down by the browser on narrow screens.
+# Column and line charts: one plot size, scaled down by the browser on narrow screens, where
+# their text is drawn larger to be read (static/staff/staff.css: .chart svg text): from
+# TICK_FONT in a chart 520 px wide or more to NARROW_FONT in one of 300 px (a small phone's).
 WIDTH = 520
 HEIGHT = 220
 LEFT = 52  # room for the y-axis labels, at least: more when they are long ("₹2,000 Cr")
-BOTTOM = 22  # room for the x-axis labels
-TOP = 8
+BOTTOM = 24  # room for the x-axis labels
+TOP = 12
 RIGHT = 8
 MAX_X_LABELS = 7
-TICK_FONT = 11  # the axis labels' font size (static/staff/staff.css: .chart svg .tick)
+TICK_FONT = 11
+NARROW_FONT = 19
 # Characters' widths in ems in a wide sans-serif (DejaVu Sans), to make room for a label; the
 # rest about a digit's.
 EMS = {",": 0.32, ".": 0.32, " ": 0.32, ":": 0.34, "%": 0.95, "r": 0.41, "s": 0.52, "k": 0.58,
@@ -84,6 +87,7 @@ def bar_chart(title: str, rows: list[tuple[str, int, str]]) -> BarChart:
 class Tick:
     at: float  # x or y in the plot's coordinates
     text: str
+    wide_only: bool = False  # an x-axis label left out on a narrow screen
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,25 @@ def _whole(value: float, unit: float) -> bool:
 
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
-    step = max(1, -(-len(labels) // MAX_X_LABELS))  # ceiling division
-    return [Tick(centres[i], labels[i]) for i in range(0, len(labels), step)]
+    """At most MAX_X_LABELS labels, each clear of the next; on a narrow screen, where they
+    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`)."""
+    slot = centres[1] - centres[0] if len(centres) > 1 else WIDTH
+    widest = max((_ems(label) for label in labels), default=0)
+    step = max(-(-len(labels) // MAX_X_LABELS), math.ceil((widest * TICK_FONT + 4) / slot), 1)
+    narrow = step * math.ceil((widest * NARROW_FONT + 4) / (step * slot))
+    ticks = []
+    for i in range(0, len(labels), step):
+        # The first label is inside the chart (_left makes room for it); one past its right
+        # edge is left out.
+        right = centres[i] + _ems(labels[i]) / 2 * NARROW_FONT
+        if centres[i] + _ems(labels[i]) / 2 * TICK_FONT <= WIDTH:
+            ticks.append(Tick(round(centres[i], 1), labels[i],
+                              wide_only=i % narrow != 0 or right > WIDTH))  # fmt: skip
+    return ticks
+
+
+def _ems(text: str) -> float:
+    return sum(EMS.get(c, 0.64) for c in text)
 
 
 def _centres(count: int, left: int) -> list[float]:
@@ -161,11 +182,12 @@ def _centres(count: int, left: int) -> list[float]:
     return [left + slot * (i + 0.5) for i in range(count)]
 
 
-def _left(y_ticks: Sequence[Tick]) -> int:
+def _left(y_ticks: Sequence[Tick], labels: Sequence[str]) -> int:
     """The plot's left edge: LEFT, or room for the longest y-axis label and the gap before the
-    axis (6)."""
-    widest = max((sum(EMS.get(c, 0.64) for c in t.text) for t in y_ticks), default=0)
-    return max(LEFT, math.ceil(widest * TICK_FONT) + 6 + 2)
+    axis (6), and for the half of the first x-axis label left of the first column."""
+    widest = max((_ems(t.text) for t in y_ticks), default=0)
+    first = _ems(labels[0]) * NARROW_FONT / 2 if labels else 0
+    return max(LEFT, math.ceil(widest * NARROW_FONT) + 6 + 2, math.ceil(first))
 
 
 # --- Stacked columns ---------------------------------------------------------------------------
@@ -221,7 +243,7 @@ def column_chart(
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, axis or fmt, unit)
-    left = _left(y_ticks)
+    left = _left(y_ticks, labels)
     centres = _centres(len(labels), left)
     width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
     segments = []
@@ -318,7 +340,7 @@ def line_chart(
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, fmt)
-    left = _left(y_ticks)
+    left = _left(y_ticks, labels)
     centres = _centres(len(labels), left)
     # Markers closer than their size would hide the line's dash: over many days they shrink.
     r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)

@@ -22,6 +22,7 @@ from support.mongo import sync_db
 from support.staff.dashboard import OUTCOME_SERIES
 from support.tests.staff.conftest import staff_groups  # noqa: F401  (fixture)
 from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
     WIDTHS,
     BackOffice,
     arjun,
@@ -174,4 +175,55 @@ async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
         assert "₹500 Cr" in await refunds.locator("text.tick").all_text_contents()
         wide = await page.evaluate("document.documentElement.scrollWidth")
         assert wide == WIDTHS[width.removesuffix("-dark")], width
+    assert both_themes.problems == []
+
+
+# The size each chart's text is drawn at, in CSS pixels (its font size times the SVG's scale),
+# and the legends', each with the text: [[size, text], ...].
+RENDERED_TEXT = """() => [
+    ...[...document.querySelectorAll('.chart svg')].flatMap(svg => {
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        return [...svg.querySelectorAll('text')].filter(t => t.getClientRects().length)
+            .map(t => [parseFloat(getComputedStyle(t).fontSize) * scale, t.textContent]);
+    }),
+    ...[...document.querySelectorAll('.chart .legend li')].map(
+        li => [parseFloat(getComputedStyle(li).fontSize), li.textContent]),
+]"""
+
+# The x-axis labels that overlap the one before them or stick out of their chart.
+CROWDED_X_LABELS = """svg => {
+    const box = svg.getBoundingClientRect();
+    const shown = [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
+        .filter(t => t.getClientRects().length).map(t => [t.getBoundingClientRect(), t]);
+    return shown.filter(([r], i) => r.left < box.left - 0.5 || r.right > box.right + 0.5
+                        || (i > 0 && r.left < shown[i - 1][0].right + 2))
+        .map(([r, t]) => `${t.textContent} at ${Math.round(r.left)}-${Math.round(r.right)}`);
+}"""
+
+
+@pytest.mark.parametrize("days", [30, 366])
+async def test_the_charts_text_is_readable_on_a_phone(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    days: int,
+) -> None:
+    """The SVGs are drawn 520 wide and scaled to the screen: at 390 px their 11 px labels were
+    drawn at 7. Every label and legend is drawn at 11 CSS pixels or more at either width, the
+    x-axis names fewer days on a phone, and no label runs into the next."""
+    await sync_to_async(a_busy_month)()
+    await both_themes.sign_in("arjun")
+    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+
+    pages = await both_themes.visit(f"/staff/?since={since}", f"dashboard-{days}-days")
+
+    for width, page in pages.items():
+        small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
+                 if size < 11]  # fmt: skip
+        assert small == [], width
+        for n, figure in enumerate(await page.locator(".chart").all()):
+            # Each chart as it is read, at the screen's own resolution.
+            await figure.screenshot(path=ARTIFACTS / f"dashboard-{days}-days-chart-{n}-{width}.png")
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(CROWDED_X_LABELS) == [], width
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
     assert both_themes.problems == []

@@ -482,7 +482,7 @@ def test_the_dashboard_offers_the_exports_its_reader_may_download(
 def test_bars_scale_to_the_largest_value() -> None:
     chart = bar_chart("t", [("a", 10, "10"), ("b", 5, "5"), ("c", 0, "0")])
 
-    assert [bar.width for bar in chart.bars] == [260, 130, 0]
+    assert [bar.width for bar in chart.bars] == [240, 120, 0]
     assert bar_chart("empty", [("a", 0, "0")]).bars[0].width == 0
 
 
