@@ -19,9 +19,9 @@ VALUE_WIDTH = 110
 # their text is drawn larger to be read (static/staff/staff.css: .chart svg text): from
 # TICK_FONT in a chart 520 px wide or more to NARROW_FONT in one of 300 px (a small phone's).
 WIDTH = 520
-HEIGHT = 220
+HEIGHT = 230
 LEFT = 52  # room for the y-axis labels, at least: more when they are long ("₹2,000 Cr")
-BOTTOM = 24  # room for the x-axis labels
+BOTTOM = 34  # room for the x-axis labels, below the lowest y-axis label at NARROW_FONT
 TOP = 12
 RIGHT = 8
 MAX_X_LABELS = 7

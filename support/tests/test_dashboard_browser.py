@@ -7,6 +7,7 @@ outcome, sums in crores, and a support lead who does not tell the series' colour
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -27,7 +28,6 @@ from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
     BackOffice,
     arjun,
     browser,
-    server,
 )
 from voiceproject.tests.live_server import DaphneServer
 
@@ -38,6 +38,15 @@ pytestmark = [
 ]
 
 THEMES = ("light", "dark")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
+    """A daphne of the test's own: the dashboard keeps past days' figures in its process's
+    cache for minutes, and would show the last test's."""
+    with DaphneServer() as server:
+        await asyncio.to_thread(server.start)
+        yield server
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -190,13 +199,19 @@ RENDERED_TEXT = """() => [
         li => [parseFloat(getComputedStyle(li).fontSize), li.textContent]),
 ]"""
 
-# The x-axis labels that overlap the one before them or stick out of their chart.
+# The x-axis labels that overlap the one before them or a y-axis label, or stick out of their
+# chart.
 CROWDED_X_LABELS = """svg => {
     const box = svg.getBoundingClientRect();
     const shown = [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
         .filter(t => t.getClientRects().length).map(t => [t.getBoundingClientRect(), t]);
+    const ys = [...svg.querySelectorAll('text.tick[text-anchor=end]')]
+        .map(t => t.getBoundingClientRect());
+    const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+        && b.top < a.bottom;
     return shown.filter(([r], i) => r.left < box.left - 0.5 || r.right > box.right + 0.5
-                        || (i > 0 && r.left < shown[i - 1][0].right + 2))
+                        || (i > 0 && r.left < shown[i - 1][0].right + 2)
+                        || ys.some(y => meets(r, y)))
         .map(([r, t]) => `${t.textContent} at ${Math.round(r.left)}-${Math.round(r.right)}`);
 }"""
 
@@ -226,4 +241,65 @@ async def test_the_charts_text_is_readable_on_a_phone(
         for svg in await page.locator(".chart svg:has(line.axis)").all():
             assert await svg.evaluate(CROWDED_X_LABELS) == [], width
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+    assert both_themes.problems == []
+
+
+def one_call() -> None:
+    now = timezone.now()
+    sync_db().calls.insert_one({
+        "call_id": "CALL-ONE", "user_id": 301, "channel": "web", "started_at": now,
+        "ended_at": now + timedelta(seconds=75), "end_reason": "caller_hung_up",
+        "outcome": "resolved_info", "transcript": [], "tool_calls": [],
+        "turns": [{"at": now, "user_ms": 900, "first_audio_ms": 820, "tools_ms": 0}],
+        "cost": {"currency": "INR", "amount": 245, "by_modality": {}},
+    })  # fmt: skip
+
+
+def thousands_a_day() -> None:
+    """A year of calls: thousands on three days, a handful on the others."""
+    now = timezone.now()
+    outcomes = [s.key for s in OUTCOME_SERIES if s.key not in ("", "in_progress")]
+    calls = []
+    for day in range(366):
+        started = now - timedelta(days=day, minutes=5)
+        for n in range(2500 if day in (0, 180, 365) else 3 + day % 5):
+            calls.append({
+                "call_id": f"CALL-{day}-{n}", "user_id": 301, "channel": "web",
+                "started_at": started, "ended_at": started + timedelta(seconds=40 + n % 300),
+                "end_reason": "caller_hung_up", "transcript": [], "tool_calls": [],
+                "outcome": outcomes[n % len(outcomes)],
+                "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 500 + n % 2000,
+                           "tools_ms": 0}],
+                "cost": {"currency": "INR", "amount": 245 + n % 100, "by_modality": {}},
+            })  # fmt: skip
+    sync_db().calls.insert_many(calls)
+
+
+@pytest.mark.parametrize("data, days", [(None, 30), (one_call, 30), (thousands_a_day, 366)])
+async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_day(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    data: Any,
+    days: int,
+) -> None:
+    name = f"dashboard-{data.__name__ if data else 'no-calls'}"
+    if data:
+        await sync_to_async(data)()
+    await both_themes.sign_in("arjun")
+    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+
+    pages = await both_themes.visit(f"/staff/?since={since}", name)
+
+    for width, page in pages.items():
+        await page.get_by_text("The figures per day").click()
+        await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png", full_page=True)
+        small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
+                 if size < 11]  # fmt: skip
+        assert small == [], width
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(CROWDED_X_LABELS) == [], width
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+        assert await page.evaluate(BROKEN_FIGURES) == [], width
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide == WIDTHS[width.removesuffix("-dark")], width
     assert both_themes.problems == []
