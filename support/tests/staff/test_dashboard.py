@@ -638,3 +638,18 @@ def test_huge_sums_on_an_axis_are_said_short_and_in_full_in_the_tiles_and_table(
     assert board.cost_chart.segments[0].title.endswith("₹5,00,00,00,000.00")
     for full in ("₹12,34,56,789.00", "₹5,00,00,00,000.00"):
         assert f'<p class="big">{full}</p>' in body and f"<td>{full}</td>" in body, full
+
+
+def test_a_line_is_not_hidden_under_the_next_where_they_meet(
+    agent: Client, activity: None, today: date
+) -> None:
+    """A day of one answered turn has the same p50 and p95: the p95's square was drawn over
+    the p50's circle, and the typical turn looked missing. The first line is drawn last, on
+    top (its circle inside the square's corners)."""
+    answered("c1", [820], 150)
+    body = agent.get("/staff/").content.decode()
+
+    label = day_label(today)
+    typical = body.index(f"<title>{label}: Typical turn (p50), 0.85 s</title>")
+    slow = body.index(f"<title>{label}: Slow turns (p95), 0.85 s</title>")
+    assert slow < typical
