@@ -235,15 +235,17 @@ def column_chart(
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     unit: float = 1,
     axis: Callable[[float], str] | None = None,
+    left: int = LEFT,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
     `fmt` says an amount in full (the tooltips), `axis` short enough for the y-axis's margin
-    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default)."""
+    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default);
+    `left`: the plot's left edge at least (more when its labels need it)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, axis or fmt, unit)
-    left = _left(y_ticks, labels)
+    left = max(left, _left(y_ticks, labels))
     centres = _centres(len(labels), left)
     width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
     segments = []
@@ -334,13 +336,15 @@ def line_chart(
     series: Sequence[tuple[Series, Sequence[float | None]]],
     fmt: Callable[[float], str],
     top: float | None = None,
+    left: int = LEFT,
 ) -> LineChart:
-    """Lines over the labels; a None value (no data that day) breaks the line there."""
+    """Lines over the labels; a None value (no data that day) breaks the line there; `left`
+    as for column_chart."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, fmt)
-    left = _left(y_ticks, labels)
+    left = max(left, _left(y_ticks, labels))
     centres = _centres(len(labels), left)
     # Markers closer than their size would hide the line's dash: over many days they shrink.
     r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)

@@ -653,3 +653,20 @@ def test_a_line_is_not_hidden_under_the_next_where_they_meet(
     typical = body.index(f"<title>{label}: Typical turn (p50), 0.85 s</title>")
     slow = body.index(f"<title>{label}: Slow turns (p95), 0.85 s</title>")
     assert slow < typical
+
+
+def test_the_day_charts_share_their_days_positions(
+    priya: Customer, activity: None, today: date
+) -> None:
+    """One chart's y-axis needs room for "₹500 Cr", another's for "25": a day still stands at
+    the same place across the page's charts, one above the other, and is named alike."""
+    Refund.objects.create(refund_id="RFD-BIG", order_id="ORD-BIG", customer=priya,
+                          amount=5_00_00_00_000_00, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+
+    board = dashboard(day_range(None, None, today))
+
+    columns = [board.calls_chart, board.refunds_chart, board.cost_chart]
+    lines = [board.rates_chart, board.handle_chart, board.wait_chart]
+    assert len({chart.left for chart in columns} | {chart.left for chart in lines}) == 1
+    assert len({tuple(c.x_ticks) for c in columns} | {tuple(c.x_ticks) for c in lines}) == 1
