@@ -19,7 +19,13 @@ from support.money import compact_inr
 from support.mongo import sync_db
 from support.staff.aftercall import compact_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
-from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
+from support.staff.dashboard import (
+    OUTCOME_SERIES,
+    DayRange,
+    age_buckets,
+    dashboard,
+    day_range,
+)
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 from voiceproject.tests.asgi_client import served
 
@@ -585,8 +591,6 @@ def test_the_lines_of_a_chart_differ_in_dash_and_marker_not_only_in_colour() -> 
 
 def test_each_outcome_on_the_calls_chart_has_its_own_hatch(activity: None, today: date,
                                                           agent: Client) -> None:  # fmt: skip
-    from support.staff.dashboard import OUTCOME_SERIES
-
     hatches = [s.hatch for s in OUTCOME_SERIES if s.key != "in_progress"]
     assert len(set(hatches)) == len(hatches)  # one of them solid: ""
     body = agent.get("/staff/").content.decode()
