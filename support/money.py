@@ -65,3 +65,28 @@ def format_inr(paise: int) -> str:
             groups.insert(0, head)
         digits = ",".join(groups) + "," + tail
     return f"{sign}₹{digits}.{fraction:02d}"
+
+
+def compact_inr(paise: int) -> str:
+    """Rupees as a chart's axis says them, short enough for its margin: "₹450", "₹45k",
+    "₹12 L", "₹1.2 Cr" (to two decimals of the unit: "₹12.35 Cr"); people read the full sum in
+    format_inr's words."""
+    return compact(paise, [(10**7, " Cr"), (10**5, " L"), (10**3, "k")], "₹{}")
+
+
+def compact(minor: int, units: list[tuple[int, str]], shape: str) -> str:
+    """`minor` units as a figure of the largest of `units` (whole major units, suffix) it
+    reaches, in `shape` ("₹{}", "{} USD"); under all of them, the amount itself."""
+    sign = "-" if minor < 0 else ""
+    major = Decimal(abs(minor)) / PAISE_PER_RUPEE
+    for size, suffix in units:
+        if major >= size:
+            return sign + shape.format(f"{_short(major / size)}{suffix}")
+    return sign + shape.format(_short(major) if major == major.to_integral_value()
+                               else f"{major:.2f}")  # fmt: skip
+
+
+def _short(figure: Decimal) -> str:
+    """At most two decimals, none that are zeros: 12.5 -> "12.5", 2000 -> "2,000"."""
+    rounded = figure.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.2f}".rstrip("0").rstrip(".")

@@ -21,7 +21,7 @@ from postcall import store
 from postcall.cost import UnknownModel
 from postcall.finish import cost_now
 from postcall.summary import account, configured
-from support.money import format_inr
+from support.money import compact, compact_inr, format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
 from support.staff.labels import OUTCOME_LABELS, mmss
 
@@ -48,6 +48,13 @@ def money(minor: int, currency: str) -> str:
     if currency.upper() == "INR":
         return format_inr(minor)
     return f"{minor / 100:,.2f} {currency}"
+
+
+def compact_money(minor: int, currency: str) -> str:
+    """The same as a chart's axis says it: "₹1.2 Cr", "1.2M USD"."""
+    if currency.upper() == "INR":
+        return compact_inr(minor)
+    return compact(minor, [(10**9, "B"), (10**6, "M"), (10**3, "k")], f"{{}} {currency}")
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

@@ -11,18 +11,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ROW_HEIGHT = 24
-LABEL_WIDTH = 130
-BAR_SPACE = 260
+LABEL_WIDTH = 150
+BAR_SPACE = 240
 VALUE_WIDTH = 110
 
-# Column and line charts: one plot size, scaled down by the browser on narrow screens.
+# Column and line charts: one plot size, scaled down by the browser on narrow screens, where
+# their text is drawn larger to be read (static/staff/staff.css: .chart svg text): from
+# TICK_FONT in a chart 520 px wide or more to NARROW_FONT in one of 300 px (a small phone's).
 WIDTH = 520
-HEIGHT = 220
-LEFT = 52  # room for the y-axis labels
-BOTTOM = 22  # room for the x-axis labels
-TOP = 8
+HEIGHT = 230
+LEFT = 52  # room for the y-axis labels, at least: more when they are long ("₹2,000 Cr")
+BOTTOM = 34  # room for the x-axis labels, below the lowest y-axis label at NARROW_FONT
+TOP = 12
 RIGHT = 8
 MAX_X_LABELS = 7
+TICK_FONT = 11
+NARROW_FONT = 19
+# Characters' widths in ems in a wide sans-serif (DejaVu Sans), to make room for a label; the
+# rest about a digit's.
+EMS = {",": 0.32, ".": 0.32, " ": 0.32, ":": 0.34, "%": 0.95, "r": 0.41, "s": 0.52, "k": 0.58,
+       "L": 0.56, "C": 0.7, "B": 0.69, "M": 0.86, "U": 0.73, "S": 0.64, "D": 0.77}  # fmt: skip
 
 
 # --- Horizontal bars ------------------------------------------------------------------------
@@ -79,6 +87,7 @@ def bar_chart(title: str, rows: list[tuple[str, int, str]]) -> BarChart:
 class Tick:
     at: float  # x or y in the plot's coordinates
     text: str
+    wide_only: bool = False  # an x-axis label left out on a narrow screen
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,22 @@ class Series:
     key: str
     label: str
     css: str  # a class of static/staff/staff.css: chart-1 … chart-8
+    hatch: str = ""  # a column's stripes over its colour (HATCHES; "" for none)
+
+
+# Colour is not enough to tell the series apart (WCAG 1.4.1; one man in twelve reads red and
+# green alike): a column's segments are hatched, each series its own way, in the page's
+# background colour over the series' colour; tiles of 6 by 6.
+HATCHES = {
+    "diagonal": "M-1,1 l2,-2 M0,6 l6,-6 M5,7 l2,-2",
+    "dots": "M3,3 h0",
+    "horizontal": "M0,3 h6",
+    "crosshatch": "M-1,1 l2,-2 M0,6 l6,-6 M5,7 l2,-2 M-1,5 l2,2 M0,0 l6,6 M5,-1 l2,2",
+    "backslash": "M-1,5 l2,2 M0,0 l6,6 M5,-1 l2,2",
+    "vertical": "M3,0 v6",
+    "grid": "M0,3 h6 M3,0 v6",
+    "bricks": "M0,1.5 h3 M3,4.5 h3",
+}
 
 
 def nice_ceiling(value: float) -> float:
@@ -131,13 +156,38 @@ def _whole(value: float, unit: float) -> bool:
 
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
-    step = max(1, -(-len(labels) // MAX_X_LABELS))  # ceiling division
-    return [Tick(centres[i], labels[i]) for i in range(0, len(labels), step)]
+    """At most MAX_X_LABELS labels, each clear of the next; on a narrow screen, where they
+    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`)."""
+    slot = centres[1] - centres[0] if len(centres) > 1 else WIDTH
+    widest = max((_ems(label) for label in labels), default=0)
+    step = max(-(-len(labels) // MAX_X_LABELS), math.ceil((widest * TICK_FONT + 4) / slot), 1)
+    narrow = step * math.ceil((widest * NARROW_FONT + 4) / (step * slot))
+    ticks = []
+    for i in range(0, len(labels), step):
+        # The first label is inside the chart (_left makes room for it); one past its right
+        # edge is left out.
+        right = centres[i] + _ems(labels[i]) / 2 * NARROW_FONT
+        if centres[i] + _ems(labels[i]) / 2 * TICK_FONT <= WIDTH:
+            ticks.append(Tick(round(centres[i], 1), labels[i],
+                              wide_only=i % narrow != 0 or right > WIDTH))  # fmt: skip
+    return ticks
 
 
-def _centres(count: int) -> list[float]:
-    slot = (WIDTH - LEFT - RIGHT) / max(1, count)
-    return [LEFT + slot * (i + 0.5) for i in range(count)]
+def _ems(text: str) -> float:
+    return sum(EMS.get(c, 0.64) for c in text)
+
+
+def _centres(count: int, left: int) -> list[float]:
+    slot = (WIDTH - left - RIGHT) / max(1, count)
+    return [left + slot * (i + 0.5) for i in range(count)]
+
+
+def _left(y_ticks: Sequence[Tick], labels: Sequence[str]) -> int:
+    """The plot's left edge: LEFT, or room for the longest y-axis label and the gap before the
+    axis (6), and for the half of the first x-axis label left of the first column."""
+    widest = max((_ems(t.text) for t in y_ticks), default=0)
+    first = _ems(labels[0]) * NARROW_FONT / 2 if labels else 0
+    return max(LEFT, math.ceil(widest * NARROW_FONT) + 6 + 2, math.ceil(first))
 
 
 # --- Stacked columns ---------------------------------------------------------------------------
@@ -151,6 +201,7 @@ class Segment:
     height: float
     css: str
     title: str  # the tooltip: "21 Nov: Escalated to a person, 3"
+    hatch: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +221,11 @@ class ColumnChart:
     def empty(self) -> bool:
         return not self.segments
 
+    @property
+    def hatches(self) -> list[tuple[str, str]]:
+        """(name, SVG path) of the hatches its legend shows, for the chart's <pattern>s."""
+        return [(s.hatch, HATCHES[s.hatch]) for s in self.legend if s.hatch]
+
 
 def column_chart(
     title: str,
@@ -178,14 +234,20 @@ def column_chart(
     values: Sequence[dict[str, float]],
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     unit: float = 1,
+    axis: Callable[[float], str] | None = None,
+    left: int = LEFT,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
-    `unit`: the smallest amount `fmt` shows (a whole count by default)."""
+    `fmt` says an amount in full (the tooltips), `axis` short enough for the y-axis's margin
+    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default);
+    `left`: the plot's left edge at least (more when its labels need it)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
-    centres = _centres(len(labels))
-    width = (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * 0.7
+    y_ticks = _y_ticks(top, axis or fmt, unit)
+    left = max(left, _left(y_ticks, labels))
+    centres = _centres(len(labels), left)
+    width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
     segments = []
     for label, centre, column in zip(labels, centres, values, strict=True):
         base = float(HEIGHT - BOTTOM)
@@ -197,9 +259,9 @@ def column_chart(
             base -= height
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css,
-                                    f"{label}: {s.label}, {fmt(amount)}"))  # fmt: skip
-    return ColumnChart(title, segments, _x_ticks(labels, centres), _y_ticks(top, fmt, unit),
-                       list(series))  # fmt: skip
+                                    f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
+                       left=left)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -210,6 +272,27 @@ class Point:
     x: float
     y: float
     title: str
+    mark: str  # SVG path: the line's marker around (x, y)
+
+
+# Each line of a chart is told apart by its dash and its markers' shape as well as its colour:
+# (stroke-dasharray, marker), in the order of the chart's lines.
+LINE_STYLES = (("", "circle"), ("7 4", "square"), ("2 3", "triangle"), ("9 3 2 3", "diamond"))
+MARK_SIZE = 3.5  # half the width of a marker
+
+
+def marker(shape: str, x: float, y: float, r: float = MARK_SIZE) -> str:
+    """The SVG path of a marker of `shape` centred on (x, y), `r` from its centre to its side."""
+    if shape == "square":
+        return f"M{x - r:.1f},{y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}z"
+    if shape == "triangle":
+        h = r * 1.2
+        return f"M{x:.1f},{y - h:.1f}L{x + h:.1f},{y + r:.1f}L{x - h:.1f},{y + r:.1f}z"
+    if shape == "diamond":
+        h = r * 1.3
+        return f"M{x:.1f},{y - h:.1f}L{x + h:.1f},{y:.1f}L{x:.1f},{y + h:.1f}L{x - h:.1f},{y:.1f}z"
+    arc = f"a{r:.1f},{r:.1f} 0 1,0"
+    return f"M{x - r:.1f},{y:.1f}{arc} {2 * r:.1f},0{arc} {-2 * r:.1f},0z"
 
 
 @dataclass(frozen=True)
@@ -217,6 +300,13 @@ class Line:
     series: Series
     runs: list[str]  # SVG polyline points, one run per stretch of days with a value
     points: list[Point]
+    dash: str  # stroke-dasharray: "" for a solid line
+    shape: str  # of its markers: circle, square, triangle, diamond
+
+    @property
+    def key_mark(self) -> str:
+        """Its marker in the middle of the legend's sample of the line (28 by 12)."""
+        return marker(self.shape, 14, 6)
 
 
 @dataclass(frozen=True)
@@ -246,14 +336,21 @@ def line_chart(
     series: Sequence[tuple[Series, Sequence[float | None]]],
     fmt: Callable[[float], str],
     top: float | None = None,
+    left: int = LEFT,
 ) -> LineChart:
-    """Lines over the labels; a None value (no data that day) breaks the line there."""
+    """Lines over the labels; a None value (no data that day) breaks the line there; `left`
+    as for column_chart."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
-    centres = _centres(len(labels))
+    y_ticks = _y_ticks(top, fmt)
+    left = max(left, _left(y_ticks, labels))
+    centres = _centres(len(labels), left)
+    # Markers closer than their size would hide the line's dash: over many days they shrink.
+    r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)
     lines = []
-    for s, values in series:
+    for n, (s, values) in enumerate(series):
+        dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
         runs: list[list[str]] = []
         points = []
         previous: float | None = None
@@ -265,10 +362,11 @@ def line_chart(
             if previous is None:
                 runs.append([])
             runs[-1].append(f"{x:.1f},{y:.1f}")
-            points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}"))
+            points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}",
+                                marker(shape, x, y, r)))  # fmt: skip
             previous = value
-        lines.append(Line(s, [" ".join(run) for run in runs], points))
-    return LineChart(title, lines, _x_ticks(labels, centres), _y_ticks(top, fmt))
+        lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
+    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left)
 
 
 # --- One call's turns --------------------------------------------------------------------------
@@ -303,7 +401,7 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
-    centres = _centres(len(turns))
+    centres = _centres(len(turns), LEFT)
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(turns))
     segments = []
     for (when, wait, tools), centre in zip(turns, centres, strict=True):

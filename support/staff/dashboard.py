@@ -39,10 +39,11 @@ from support.models import (
     EscalationStatus,
     Refund,
 )
-from support.money import format_inr
+from support.money import compact_inr, format_inr
 from support.mongo import sync_db
-from support.staff.aftercall import money, percentile_of_counts
+from support.staff.aftercall import compact_money, money, percentile_of_counts
 from support.staff.charts import (
+    LEFT,
     BarChart,
     ColumnChart,
     LineChart,
@@ -72,15 +73,15 @@ IN_PROGRESS = "in_progress"  # not an outcome: a call gets one when it ends
 WAIT_BUCKET_MS = 50
 OUTCOME_SERIES = [
     Series("resolved_refund", OUTCOME_LABELS["resolved_refund"], "chart-1"),
-    Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2"),
-    Series("complaint_filed", OUTCOME_LABELS["complaint_filed"], "chart-3"),
-    Series("callback_scheduled", OUTCOME_LABELS["callback_scheduled"], "chart-4"),
-    Series("escalated", OUTCOME_LABELS["escalated"], "chart-5"),
-    Series("transferred", OUTCOME_LABELS["transferred"], "chart-6"),
-    Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7"),
-    Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8"),
-    Series(NO_OUTCOME, "No outcome recorded", "chart-0"),
-    Series(IN_PROGRESS, "In progress", "chart-live"),
+    Series("resolved_info", OUTCOME_LABELS["resolved_info"], "chart-2", "diagonal"),
+    Series("complaint_filed", OUTCOME_LABELS["complaint_filed"], "chart-3", "dots"),
+    Series("callback_scheduled", OUTCOME_LABELS["callback_scheduled"], "chart-4", "horizontal"),
+    Series("escalated", OUTCOME_LABELS["escalated"], "chart-5", "crosshatch"),
+    Series("transferred", OUTCOME_LABELS["transferred"], "chart-6", "backslash"),
+    Series("abandoned", OUTCOME_LABELS["abandoned"], "chart-7", "vertical"),
+    Series("agent_unavailable", OUTCOME_LABELS["agent_unavailable"], "chart-8", "grid"),
+    Series(NO_OUTCOME, "No outcome recorded", "chart-0", "bricks"),
+    Series(IN_PROGRESS, "In progress", "chart-live"),  # drawn as a dashed outline
 ]
 
 
@@ -399,6 +400,57 @@ def _cost_series(per_day: Sequence[DayFigures]) -> list[dict[str, float]]:
     return [{"cost": day.cost / 100} for day in per_day]
 
 
+DayCharts = tuple[ColumnChart, ColumnChart, LineChart, LineChart, LineChart, ColumnChart]
+
+
+def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
+               left: int = LEFT) -> DayCharts:  # fmt: skip
+    """The charts of the range's days: calls, refunds, rates, handle time, answer time, cost;
+    their plots start `left` from their left edge at least."""
+    return (
+        column_chart(
+            "Calls per day by outcome", labels,
+            [s for s in OUTCOME_SERIES if total.by_outcome.get(s.key)],
+            [{k: float(v) for k, v in day.by_outcome.items()} for day in per_day], left=left,
+        ),
+        column_chart(
+            "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
+            [{"refunded": day.refunded / 100} for day in per_day],
+            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
+            axis=lambda rupees: compact_inr(round(rupees * 100)), left=left,
+        ),
+        line_chart(
+            "Containment and escalation rate", labels,
+            [(Series("contained", "Resolved by the agent alone", "chart-1"),
+              [day.share(CONTAINED_OUTCOMES) for day in per_day]),
+             (Series("escalated", "Taken by a person", "chart-5"),
+              [day.share(HUMAN_OUTCOMES) for day in per_day])],
+            fmt=_percent, top=100, left=left,
+        ),
+        line_chart(
+            "Average handle time", labels,
+            [(Series("handle", "Average handle time", "chart-2"),
+              [day.handle_s for day in per_day])],
+            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
+            left=left,
+        ),
+        line_chart(
+            "How quickly the agent answered", labels,
+            [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
+             (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
+            fmt=_axis_seconds,
+            top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)), left=left,
+        ),
+        column_chart(
+            "What the model cost per day", labels,
+            [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
+            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
+            axis=lambda units: compact_money(round(units * 100), settings.COST_CURRENCY),
+            left=left,
+        ),
+    )  # fmt: skip
+
+
 def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     figures = day_figures(days, timezone.localdate(now))
@@ -412,45 +464,19 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     for day in per_day:
         total.add(day)
     ages, overdue, claimed = ticket_backlog(now)
+    # A day stands at the same place on every chart, one above the other: all make the room
+    # the longest y-axis label of any of them needs.
+    left = max(chart.left for chart in day_charts(labels, per_day, total))
+    calls, refunds, rates, handle, wait, cost = day_charts(labels, per_day, total, left)
     return Dashboard(
         days=days,
         total=total,
-        calls_chart=column_chart(
-            "Calls per day by outcome", labels,
-            [s for s in OUTCOME_SERIES if total.by_outcome.get(s.key)],
-            [{k: float(v) for k, v in day.by_outcome.items()} for day in per_day],
-        ),
-        refunds_chart=column_chart(
-            "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
-            [{"refunded": day.refunded / 100} for day in per_day],
-            fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
-        ),
-        rates_chart=line_chart(
-            "Containment and escalation rate", labels,
-            [(Series("contained", "Resolved by the agent alone", "chart-1"),
-              [day.share(CONTAINED_OUTCOMES) for day in per_day]),
-             (Series("escalated", "Taken by a person", "chart-5"),
-              [day.share(HUMAN_OUTCOMES) for day in per_day])],
-            fmt=_percent, top=100,
-        ),
-        handle_chart=line_chart(
-            "Average handle time", labels,
-            [(Series("handle", "Average handle time", "chart-2"),
-              [day.handle_s for day in per_day])],
-            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
-        ),
-        wait_chart=line_chart(
-            "How quickly the agent answered", labels,
-            [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
-             (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
-            fmt=_axis_seconds,
-            top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)),
-        ),
-        cost_chart=column_chart(
-            "What the model cost per day", labels,
-            [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
-            fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
-        ),
+        calls_chart=calls,
+        refunds_chart=refunds,
+        rates_chart=rates,
+        handle_chart=handle,
+        wait_chart=wait,
+        cost_chart=cost,
         ages_chart=bar_chart("Open tickets by waiting time",
                              [(label, n, str(n)) for label, n in ages]),
         complaints_chart=complaints_by_category(days),

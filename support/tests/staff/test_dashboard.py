@@ -15,9 +15,17 @@ from django.test import Client
 from django.utils import timezone
 
 from support.models import Call, Customer, Escalation, Refund
+from support.money import compact_inr
 from support.mongo import sync_db
+from support.staff.aftercall import compact_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
-from support.staff.dashboard import DayRange, age_buckets, dashboard, day_range
+from support.staff.dashboard import (
+    OUTCOME_SERIES,
+    DayRange,
+    age_buckets,
+    dashboard,
+    day_range,
+)
 from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 from voiceproject.tests.asgi_client import served
 
@@ -480,7 +488,7 @@ def test_the_dashboard_offers_the_exports_its_reader_may_download(
 def test_bars_scale_to_the_largest_value() -> None:
     chart = bar_chart("t", [("a", 10, "10"), ("b", 5, "5"), ("c", 0, "0")])
 
-    assert [bar.width for bar in chart.bars] == [260, 130, 0]
+    assert [bar.width for bar in chart.bars] == [240, 120, 0]
     assert bar_chart("empty", [("a", 0, "0")]).bars[0].width == 0
 
 
@@ -514,7 +522,7 @@ def test_the_axes_are_ticked_only_at_values_their_labels_can_say(db: Any, today:
 
     assert [t.text for t in board.calls_chart.y_ticks] == ["0", "2", "4", "6", "8", "10"]
     assert [t.text for t in board.cost_chart.y_ticks] == \
-        ["₹0.00", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
+        ["₹0", "₹0.02", "₹0.04", "₹0.06", "₹0.08", "₹0.10"]
 
 
 @pytest.mark.parametrize("most, ticks", [(0, ["0", "1"]), (1, ["0", "1"]), (2, ["0", "1", "2"]),
@@ -562,3 +570,107 @@ def test_past_days_are_remembered_and_today_is_always_counted_afresh(
 
     # Today's new call counts at once; a past day's figures are reused for a few minutes.
     assert dashboard(days).total.calls == 7
+
+
+def test_the_lines_of_a_chart_differ_in_dash_and_marker_not_only_in_colour() -> None:
+    """A support lead who does not tell red from blue still tells the agent's share from the
+    people's: each line has its own dash and its own marker shape (WCAG 1.4.1)."""
+    chart = line_chart("t", ["d1", "d2"],
+                       [(Series("a", "A", "chart-1"), [50.0, 60.0]),
+                        (Series("b", "B", "chart-5"), [20.0, 10.0]),
+                        (Series("c", "C", "chart-3"), [5.0, 1.0])],
+                       fmt=lambda v: f"{v:.0f}%", top=100)  # fmt: skip
+
+    assert len({line.dash for line in chart.lines}) == 3
+    assert len({line.shape for line in chart.lines}) == 3
+    # The points are drawn in their line's shape; the legend's sample shows the same.
+    square = chart.lines[1]
+    assert square.shape == "square" and square.points[0].mark.endswith("z")
+    assert square.key_mark.count("h") == 2 and square.key_mark.count("v") == 1
+
+
+def test_each_outcome_on_the_calls_chart_has_its_own_hatch(activity: None, today: date,
+                                                          agent: Client) -> None:  # fmt: skip
+    hatches = [s.hatch for s in OUTCOME_SERIES if s.key != "in_progress"]
+    assert len(set(hatches)) == len(hatches)  # one of them solid: ""
+    body = agent.get("/staff/").content.decode()
+
+    # Today's escalated call is crosshatched on the chart and in its legend.
+    assert body.count('fill="url(#calls-per-day-by-outcome-crosshatch)"') == 2
+    assert '<pattern id="calls-per-day-by-outcome-crosshatch"' in body
+
+
+@pytest.mark.parametrize("paise, said", [
+    (0, "₹0"), (2, "₹0.02"), (45_000, "₹450"), (45_00_000, "₹45k"), (2_500_00, "₹2.5k"),
+    (12_00_000_00, "₹12 L"), (1_20_00_000_00, "₹1.2 Cr"), (5_00_00_00_000_00, "₹500 Cr"),
+    (12_34_56_789_00, "₹12.35 Cr"), (2_000_00_00_000_00, "₹2,000 Cr"), (-45_00_000, "-₹45k"),
+])  # fmt: skip
+def test_an_axis_says_rupees_in_thousands_lakhs_and_crores(paise: int, said: str) -> None:
+    assert compact_inr(paise) == said
+
+
+@pytest.mark.parametrize("cents, said", [
+    (3, "0.03 USD"), (45_000_00, "45k USD"), (1_200_000_00, "1.2M USD"),
+    (3_000_000_000_00, "3B USD"),
+])  # fmt: skip
+def test_an_axis_says_other_currencies_in_thousands_millions_and_billions(
+    cents: int, said: str
+) -> None:
+    assert compact_money(cents, "USD") == said
+
+
+def test_huge_sums_on_an_axis_are_said_short_and_in_full_in_the_tiles_and_table(
+    agent: Client, priya: Customer, today: date
+) -> None:
+    """₹12,34,56,789.00 on the refunds axis ran out of its margin: the axis says "₹10 Cr";
+    the tile, the table and each column's tooltip keep the full sum."""
+    Refund.objects.create(refund_id="RFD-BIG", order_id="ORD-BIG", customer=priya,
+                          amount=12_34_56_789_00, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+    add_call("c-big", at(today, 0, 5), 60, "resolved_info")
+    sync_db().calls.update_one({"call_id": "c-big"}, {"$set": {
+        "cost": {"currency": "INR", "amount": 5_00_00_00_000_00, "by_modality": {}}}})
+
+    board = dashboard(DayRange(today, today))
+    body = agent.get("/staff/").content.decode()
+
+    assert [t.text for t in board.refunds_chart.y_ticks] == \
+        ["₹0", "₹5 Cr", "₹10 Cr", "₹15 Cr", "₹20 Cr"]
+    assert [t.text for t in board.cost_chart.y_ticks] == \
+        ["₹0", "₹100 Cr", "₹200 Cr", "₹300 Cr", "₹400 Cr", "₹500 Cr"]
+    assert board.refunds_chart.segments[0].title.endswith("₹12,34,56,789")
+    assert board.cost_chart.segments[0].title.endswith("₹5,00,00,00,000.00")
+    for full in ("₹12,34,56,789.00", "₹5,00,00,00,000.00"):
+        assert f'<p class="big">{full}</p>' in body and f"<td>{full}</td>" in body, full
+
+
+def test_a_line_is_not_hidden_under_the_next_where_they_meet(
+    agent: Client, activity: None, today: date
+) -> None:
+    """A day of one answered turn has the same p50 and p95: the p95's square was drawn over
+    the p50's circle, and the typical turn looked missing. The first line is drawn last, on
+    top (its circle inside the square's corners)."""
+    answered("c1", [820], 150)
+    body = agent.get("/staff/").content.decode()
+
+    label = day_label(today)
+    typical = body.index(f"<title>{label}: Typical turn (p50), 0.85 s</title>")
+    slow = body.index(f"<title>{label}: Slow turns (p95), 0.85 s</title>")
+    assert slow < typical
+
+
+def test_the_day_charts_share_their_days_positions(
+    priya: Customer, activity: None, today: date
+) -> None:
+    """One chart's y-axis needs room for "₹500 Cr", another's for "25": a day still stands at
+    the same place across the page's charts, one above the other, and is named alike."""
+    Refund.objects.create(refund_id="RFD-BIG", order_id="ORD-BIG", customer=priya,
+                          amount=5_00_00_00_000_00, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+
+    board = dashboard(day_range(None, None, today))
+
+    columns = [board.calls_chart, board.refunds_chart, board.cost_chart]
+    lines = [board.rates_chart, board.handle_chart, board.wait_chart]
+    assert len({chart.left for chart in columns} | {chart.left for chart in lines}) == 1
+    assert len({tuple(c.x_ticks) for c in columns} | {tuple(c.x_ticks) for c in lines}) == 1

@@ -1,0 +1,305 @@
+"""The dashboard's charts in real Chromium, at a desktop's and a phone's width, in the admin's
+light and dark themes, with screenshots in test-artifacts/back-office/: a busy month with every
+outcome, sums in crores, and a support lead who does not tell the series' colours apart.
+
+    Chromium ──▶ daphne subprocess (the test database)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.async_api import Browser, Page
+
+from support.mongo import sync_db
+from support.staff.dashboard import OUTCOME_SERIES
+from support.tests.staff.conftest import staff_groups  # noqa: F401  (fixture)
+from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
+    WIDTHS,
+    BackOffice,
+    arjun,
+    browser,
+)
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
+
+THEMES = ("light", "dark")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
+    """A daphne of the test's own: the dashboard keeps past days' figures in its process's
+    cache for minutes, and would show the last test's."""
+    with DaphneServer() as server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def both_themes(server: DaphneServer, browser: Browser) -> AsyncIterator[BackOffice]:  # noqa: F811
+    """The back office at each width in each theme: "desktop", "phone-dark", ..."""
+    contexts = {
+        name if theme == "light" else f"{name}-dark": await browser.new_context(
+            viewport={"width": px, "height": 900}, color_scheme=theme)  # type: ignore[arg-type]
+        for name, px in WIDTHS.items() for theme in THEMES
+    }  # fmt: skip
+    yield BackOffice(server, contexts)
+    for context in contexts.values():
+        await context.close()
+
+
+def a_busy_month() -> None:
+    """30 days of calls with every outcome (and some without one, and two still going), the
+    agent's answer times, model costs in crores and refunds in tens of crores."""
+    now = timezone.now()
+    outcomes = [s.key or None for s in OUTCOME_SERIES if s.key != "in_progress"]
+    calls: list[dict[str, Any]] = []
+    for day in range(30):
+        started = now - timedelta(days=day, minutes=5)
+        for n, outcome in enumerate(outcomes):
+            for k in range(1 + (day + n) % 4):
+                calls.append({
+                    "call_id": f"CALL-{day}-{n}-{k}", "user_id": 301, "channel": "web",
+                    "started_at": started, "ended_at": started + timedelta(minutes=3 + n),
+                    "end_reason": "caller_hung_up", "transcript": [], "tool_calls": [],
+                    "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 600 + 90 * n,
+                               "tools_ms": 0} for _ in range(3)],
+                    "cost": {"currency": "INR", "amount": 1_23_45_678_00 * (1 + day % 5),
+                             "by_modality": {}},
+                    **({"outcome": outcome} if outcome else {}),
+                })  # fmt: skip
+    for n in range(2):
+        calls.append({"call_id": f"CALL-LIVE-{n}", "user_id": 301, "channel": "phone",
+                      "started_at": now - timedelta(minutes=2), "ended_at": None,
+                      "transcript": [], "tool_calls": []})  # fmt: skip
+    sync_db().calls.insert_many(calls)
+    sync_db().refunds.insert_many([
+        {"refund_id": f"RFD-BIG-{day}", "order_id": f"ORD-BIG-{day}", "user_id": 301,
+         "amount": 12_34_56_789_00 if day % 2 else 5_00_00_00_000_00, "percent": 100,
+         "tier": "Gold", "reason": "", "call_id": "", "created_at": now - timedelta(days=day)}
+        for day in range(0, 30, 3)
+    ])  # fmt: skip
+
+
+async def dashboard_pages(back_office: BackOffice, name: str) -> dict[str, Page]:
+    await back_office.sign_in("arjun")
+    return await back_office.visit("/staff/", name)
+
+
+# Each legend key as drawn: its colour, its hatch, or its dash and marker shape.
+LEGEND_KEYS = """figure => [...figure.querySelectorAll('.legend li')].map(li => {
+    const key = li.querySelector('svg.key');
+    if (!key) return 'colour only';
+    const hatch = key.querySelector('.hatch');
+    const line = key.querySelector('polyline');
+    const mark = key.querySelector('.mark');
+    return [hatch && hatch.getAttribute('fill'),
+            line && getComputedStyle(line).strokeDasharray,
+            mark && mark.getAttribute('d').replace(/[^A-Za-z]/g, ''),
+            getComputedStyle(key.firstElementChild).strokeDasharray].join('|');
+})"""
+
+
+async def test_each_series_is_told_apart_by_more_than_its_colour(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+) -> None:
+    """WCAG 1.4.1: the lines differ in dash and marker, the stacked outcomes in hatch (the calls
+    still in progress in their dashed outline), and each legend shows the same cue."""
+    await sync_to_async(a_busy_month)()
+
+    pages = await dashboard_pages(both_themes, "dashboard-series")
+
+    for width, page in pages.items():
+        for title in ("Calls per day by outcome", "Containment and escalation rate",
+                      "How quickly the agent answered"):  # fmt: skip
+            figure = page.get_by_role("figure", name=title)
+            keys = await figure.evaluate(LEGEND_KEYS)
+            assert len(keys) >= 2 and len(set(keys)) == len(keys), (width, title, keys)
+            hatches = await figure.evaluate("""f => [...f.querySelectorAll('rect.hatch')]
+                .map(r => getComputedStyle(r).fill).filter(fill => !fill.includes('url('))""")
+            assert hatches == [], (width, title)  # each hatch's pattern is found
+        assert len(await page.locator("rect.hatch").all()) > 30
+    assert both_themes.problems == []
+
+
+# Each y-axis label that sticks out of its chart's left edge or into the plot.
+OUTSIDE_THE_MARGIN = """svg => {
+    const box = svg.getBoundingClientRect();
+    const axis = svg.querySelector('line.axis').getBoundingClientRect().left;
+    return [...svg.querySelectorAll('text.tick[text-anchor=end]')].filter(t => {
+        const r = t.getBoundingClientRect();
+        return r.left < box.left - 0.5 || r.right > axis + 0.5;
+    }).map(t => t.textContent);
+}"""
+
+# Each figure in the tiles (a number, a sum, a percentage) that the line broke into pieces.
+BROKEN_FIGURES = """() => {
+    const broken = [];
+    for (const p of document.querySelectorAll('.tile p')) {
+        const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
+        for (let node; (node = walker.nextNode());) {
+            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d%?/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) broken.push(m[0]);
+            }
+        }
+    }
+    return broken;
+}"""
+
+
+async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+) -> None:
+    """The axes say "₹1.5 Cr" inside their margin; a tile keeps "₹25,61,72,83,945.00" whole, on
+    a line of its own when it must."""
+    await sync_to_async(a_busy_month)()
+
+    pages = await dashboard_pages(both_themes, "dashboard-crores")
+
+    for width, page in pages.items():
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+        assert await page.evaluate(BROKEN_FIGURES) == [], width
+        refunds = page.get_by_role("figure", name="Refunds per day")
+        assert "₹500 Cr" in await refunds.locator("text.tick").all_text_contents()
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide == WIDTHS[width.removesuffix("-dark")], width
+    assert both_themes.problems == []
+
+
+# The size each chart's text is drawn at, in CSS pixels (its font size times the SVG's scale),
+# and the legends', each with the text: [[size, text], ...].
+RENDERED_TEXT = """() => [
+    ...[...document.querySelectorAll('.chart svg')].flatMap(svg => {
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        return [...svg.querySelectorAll('text')].filter(t => t.getClientRects().length)
+            .map(t => [parseFloat(getComputedStyle(t).fontSize) * scale, t.textContent]);
+    }),
+    ...[...document.querySelectorAll('.chart .legend li')].map(
+        li => [parseFloat(getComputedStyle(li).fontSize), li.textContent]),
+]"""
+
+# The x-axis labels that overlap the one before them or a y-axis label, or stick out of their
+# chart.
+CROWDED_X_LABELS = """svg => {
+    const box = svg.getBoundingClientRect();
+    const shown = [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
+        .filter(t => t.getClientRects().length).map(t => [t.getBoundingClientRect(), t]);
+    const ys = [...svg.querySelectorAll('text.tick[text-anchor=end]')]
+        .map(t => t.getBoundingClientRect());
+    const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+        && b.top < a.bottom;
+    return shown.filter(([r], i) => r.left < box.left - 0.5 || r.right > box.right + 0.5
+                        || (i > 0 && r.left < shown[i - 1][0].right + 2)
+                        || ys.some(y => meets(r, y)))
+        .map(([r, t]) => `${t.textContent} at ${Math.round(r.left)}-${Math.round(r.right)}`);
+}"""
+
+
+@pytest.mark.parametrize("days", [30, 366])
+async def test_the_charts_text_is_readable_on_a_phone(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    days: int,
+) -> None:
+    """The SVGs are drawn 520 wide and scaled to the screen: at 390 px their 11 px labels were
+    drawn at 7. Every label and legend is drawn at 11 CSS pixels or more at either width, the
+    x-axis names fewer days on a phone, and no label runs into the next."""
+    await sync_to_async(a_busy_month)()
+    await both_themes.sign_in("arjun")
+    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+
+    pages = await both_themes.visit(f"/staff/?since={since}", f"dashboard-{days}-days")
+
+    for width, page in pages.items():
+        small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
+                 if size < 11]  # fmt: skip
+        assert small == [], width
+        for n, figure in enumerate(await page.locator(".chart").all()):
+            # Each chart as it is read, at the screen's own resolution.
+            await figure.screenshot(path=ARTIFACTS / f"dashboard-{days}-days-chart-{n}-{width}.png")
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(CROWDED_X_LABELS) == [], width
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+    assert both_themes.problems == []
+
+
+def one_call() -> None:
+    now = timezone.now()
+    sync_db().calls.insert_one({
+        "call_id": "CALL-ONE", "user_id": 301, "channel": "web", "started_at": now,
+        "ended_at": now + timedelta(seconds=75), "end_reason": "caller_hung_up",
+        "outcome": "resolved_info", "transcript": [], "tool_calls": [],
+        "turns": [{"at": now, "user_ms": 900, "first_audio_ms": 820, "tools_ms": 0}],
+        "cost": {"currency": "INR", "amount": 245, "by_modality": {}},
+    })  # fmt: skip
+
+
+def thousands_a_day() -> None:
+    """A year of calls: thousands on three days, a handful on the others."""
+    now = timezone.now()
+    outcomes = [s.key for s in OUTCOME_SERIES if s.key not in ("", "in_progress")]
+    calls = []
+    for day in range(366):
+        started = now - timedelta(days=day, minutes=5)
+        for n in range(2500 if day in (0, 180, 365) else 3 + day % 5):
+            calls.append({
+                "call_id": f"CALL-{day}-{n}", "user_id": 301, "channel": "web",
+                "started_at": started, "ended_at": started + timedelta(seconds=40 + n % 300),
+                "end_reason": "caller_hung_up", "transcript": [], "tool_calls": [],
+                "outcome": outcomes[n % len(outcomes)],
+                "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 500 + n % 2000,
+                           "tools_ms": 0}],
+                "cost": {"currency": "INR", "amount": 245 + n % 100, "by_modality": {}},
+            })  # fmt: skip
+    sync_db().calls.insert_many(calls)
+
+
+@pytest.mark.parametrize("data, days", [(None, 30), (one_call, 30), (thousands_a_day, 366)])
+async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_day(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    data: Any,
+    days: int,
+) -> None:
+    name = f"dashboard-{data.__name__ if data else 'no-calls'}"
+    if data:
+        await sync_to_async(data)()
+    await both_themes.sign_in("arjun")
+    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+
+    pages = await both_themes.visit(f"/staff/?since={since}", name)
+
+    for width, page in pages.items():
+        await page.get_by_text("The figures per day").click()
+        await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png", full_page=True)
+        small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
+                 if size < 11]  # fmt: skip
+        assert small == [], width
+        for svg in await page.locator(".chart svg:has(line.axis)").all():
+            assert await svg.evaluate(CROWDED_X_LABELS) == [], width
+            assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+        assert await page.evaluate(BROKEN_FIGURES) == [], width
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide == WIDTHS[width.removesuffix("-dark")], width
+    assert both_themes.problems == []
