@@ -259,6 +259,8 @@ class CallSession:
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
+        # Where a phone call's transfer to a person stands (twilio_rest.Transfer, or "").
+        self.transfer = resuming.transfer if resuming else ""
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
@@ -502,6 +504,12 @@ class CallSession:
         as a caller who left (a phone call whose transfer Twilio may have made: nothing
         comes back for it then)."""
         self._record.set(end_reason_if_left=reason)
+
+    def transfer_is(self, state: str) -> None:
+        """The phone call's transfer now stands at `state` (twilio_rest.Transfer):
+        written down, for whichever stream or process carries the call next."""
+        self.transfer = state
+        self._record.set(transfer={"state": state, "at": utcnow()})
 
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is

@@ -34,7 +34,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
-from realtime.phone.twilio_rest import TRANSFER_UNCONFIRMED, TRANSFERRED
+from realtime.phone.twilio_rest import STREAM_ENDS_AS, TRANSFER_UNCONFIRMED, TRANSFERRED, Transfer
 from support import mongo
 from support.customers import find_customer, staff_first_name
 from voiceproject import draining
@@ -63,10 +63,7 @@ class TwilioConsumer(AudioConsumer):
         self._call_sid = ""
         self._stream_sid = ""  # the one `start` named: frames naming another are refused
         self._bad_frames = 0
-        # TRANSFERRED or TRANSFER_UNCONFIRMED once a transfer was asked for; "" otherwise
-        # (and after Twilio refused one): then a `stop` is the caller hanging up.
-        self._stream_ends_as = ""
-        self._transfer: asyncio.Task[None] | None = None
+        self._transfer: asyncio.Task[None] | None = None  # this stream making the transfer
         self._hearing: asyncio.Timeout | None = None  # the transfer's wait for the agent's words
         self._keypad = Keypad(self._keys_typed)
         await self.accept()
@@ -103,12 +100,12 @@ class TwilioConsumer(AudioConsumer):
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
-                await self._finish(self._stream_ends_as or "caller_hung_up")
+                await self._finish(self._stream_ends_as() or "caller_hung_up")
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
-        if self._stream_ends_as == TRANSFERRED:
+        if self._stream_ends_as() == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.
             reason = TRANSFERRED
@@ -206,6 +203,11 @@ class TwilioConsumer(AudioConsumer):
                                   call_sid=call_sid, verified=caller.verified)  # fmt: skip
         await session.start()
         return session
+
+    def _stream_ends_as(self) -> str:
+        """How the call ends when this stream does, by where its transfer stands (whichever
+        stream asked Twilio): "" if as the caller hanging up, or leaving."""
+        return STREAM_ENDS_AS.get(self.session.transfer, "") if self.session is not None else ""
 
     async def _finish(self, reason: str) -> None:
         self._cancel_start_deadline()
@@ -316,14 +318,15 @@ class TwilioConsumer(AudioConsumer):
                 # A request made before the drain may wait longer than it has left. Its
                 # answer would come too late to act on: moved or not, nobody here will know.
                 transfer.cancel()
-                if self._stream_ends_as == TRANSFERRED:
-                    self._stream_ends_as = TRANSFER_UNCONFIRMED
+                if self.session is not None and self.session.transfer == Transfer.SENT:
+                    self.session.transfer_is(Transfer.UNCONFIRMED)
                     log.error("twilio: no answer to transferring call %s before this "
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
-        if self._stream_ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
+        ends_as = self._stream_ends_as()
+        if ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
             # Moved by Twilio, or not: if no stream comes back for the call, it was.
             self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
-        if self._stream_ends_as != TRANSFERRED:
+        if ends_as != TRANSFERRED:
             return False
         # Twilio's `stop` may not come before the process stops: end the call now.
         await self._finish(TRANSFERRED)
@@ -339,24 +342,27 @@ class TwilioConsumer(AudioConsumer):
         finally:
             self._hearing = None
         session = self.session
-        if session is not None and session.with_a_colleague:
+        if session is None:
+            return  # another stream carries the call now
+        if session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
             log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
             return
-        # Twilio ends the stream with `stop` as it moves the call, which may be before its
-        # answer to us reaches us: from the request on, the stream's end is the transfer's.
-        self._stream_ends_as = TRANSFERRED
+        # From the request on, the stream's end is the transfer's (STREAM_ENDS_AS).
+        session.transfer_is(Transfer.SENT)
         try:
             host = dict(self.scope.get("headers", [])).get(b"host", b"").decode("latin1")
             await twilio_rest.transfer_call(self._call_sid, security.voice_url(host))
         except twilio_rest.TwilioOutcomeUnknown as error:
             # Moved, or not: a `stop` from now on may be either the transfer or the caller
             # giving up on it, so it is recorded as neither.
-            self._stream_ends_as = TRANSFER_UNCONFIRMED
+            session.transfer_is(Transfer.UNCONFIRMED)
             log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
         except twilio_rest.TwilioRestError as error:
-            self._stream_ends_as = ""
+            session.transfer_is(Transfer.REFUSED)
             log.error("twilio: %s; the caller stays with the agent", error)
+        else:
+            session.transfer_is(Transfer.CONFIRMED)
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

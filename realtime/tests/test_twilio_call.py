@@ -30,7 +30,7 @@ from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
-from realtime.phone import keypad, twilio_rest
+from realtime.phone import consumer, keypad, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
@@ -501,6 +501,28 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
 
+async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_on_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer, "TRANSFER_WAIT_S", 0.2)  # the dropped stream stops waiting
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, still playing
+        await phone.leave()  # the stream drops: Twilio asks where the call goes next
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(transfers)
+        await again.hang_up()  # Twilio ends the stream carrying the call as it moves it
+        await again.wait_closed()
+
+    assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"  # not the caller hanging up
+    await again.leave()
+
 
 async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
     """Twilio takes the transfer (`transfers`, faked) and moves the call: our stream stops.
@@ -762,6 +784,30 @@ async def test_a_call_let_go_unconfirmed_that_the_next_stream_carries_on_ends_as
     record = await swept_until_ended(call_id)
 
     assert record["end_reason"] == "caller_left"
+    await phone.leave()
+
+
+async def test_a_call_let_go_unconfirmed_whose_next_stream_twilio_stops_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    phone, call_id = await drained_under_a_slow_transfer(this_process)
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    await twilio.wait_for_session(1)
+
+    # Twilio acts on the request it never answered: it moves the call, stopping the stream.
+    # Or the caller hangs up: nothing here can tell which.
+    await again.hang_up()
+    await again.wait_closed()
+
+    assert (await wait_until_ended(call_id))["end_reason"] == "transfer_unconfirmed"
+    await again.leave()
     await phone.leave()
 
 
