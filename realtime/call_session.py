@@ -59,6 +59,7 @@ from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Wa
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
+from realtime.phone.twilio_rest import Transfer, transfer_configured
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
@@ -259,7 +260,7 @@ class CallSession:
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
-        # Where a phone call's transfer to a person stands (twilio_rest.Transfer, or "").
+        # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
         self.transfer = resuming.transfer if resuming else ""
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
@@ -506,7 +507,7 @@ class CallSession:
         self._record.set(end_reason_if_left=reason)
 
     def transfer_is(self, state: str) -> None:
-        """The phone call's transfer now stands at `state` (twilio_rest.Transfer):
+        """The phone call's transfer now stands at `state` (Transfer, or "": none asked):
         written down, for whichever stream or process carries the call next."""
         self.transfer = state
         self._record.set(transfer={"state": state, "at": utcnow()})
@@ -1241,6 +1242,10 @@ class CallSession:
         self._send(ce.ToolActivity(name, status, result),
                    staff_only={"args": entry["args"], "ms": entry["ms"]})  # fmt: skip
         if name == "escalate_to_human" and result.get("ok"):
+            if self.channel == "phone" and not self.transfer and transfer_configured():
+                # Decided now, not when the caller's stream hears of it: that stream may drop,
+                # or its process drain, first (the stream carrying the call then makes it).
+                self.transfer_is(Transfer.ASKED)
             self._send(ce.Escalated(str(result["ticket_id"])))
             self._escalated(str(result["ticket_id"]))
 

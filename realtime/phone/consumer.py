@@ -172,6 +172,9 @@ class TwilioConsumer(AudioConsumer):
         if self.session is None:  # the call is over, or moving: Twilio asks again
             await self.close()
             return
+        # A transfer the call's last stream did not make (it dropped, or its process drained):
+        # made now, the caller having heard the agent say so there (Twilio says it too).
+        self._make_transfer(hear_first=False)
         log.info("twilio: call %s is %s", start.call_sid, self.session.call_id)
 
     async def _session_for(
@@ -250,8 +253,8 @@ class TwilioConsumer(AudioConsumer):
                 playout.end_turn()
             case ce.Interrupted():
                 await playout.interrupt()
-            case ce.Escalated() if self._transfer is None and twilio_rest.transfer_configured():
-                self._transfer = asyncio.create_task(self._transfer_to_human(playout))
+            case ce.Escalated():
+                self._make_transfer(hear_first=True)
             case ce.Notice(message=message):
                 log.warning("twilio: call %s: %s", self._call_sid, message)
             # Captions, tool progress and the rest are for screens; a phone has none.
@@ -308,6 +311,7 @@ class TwilioConsumer(AudioConsumer):
         Twilio moves it. False otherwise: the call moves on as any other (and the caller
         stays with the agent, if Twilio refused, or did not answer in time and did not move
         the call after all)."""
+        self._make_transfer(hear_first=False)  # one asked that this stream had not heard of
         transfer = self._transfer
         if transfer is not None and not transfer.done():
             if self._hearing is not None and not self._hearing.expired():
@@ -333,20 +337,33 @@ class TwilioConsumer(AudioConsumer):
         await self.close()
         return True
 
-    async def _transfer_to_human(self, playout: Playout) -> None:
-        # Let the caller hear the agent say it is passing them on, but do not wait forever.
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
-                    await playout.next_turn_played()
-        finally:
-            self._hearing = None
+    def _make_transfer(self, *, hear_first: bool) -> None:
+        """Make the transfer the call is to have (its agent escalated), unless this stream is
+        making it already; `hear_first`: once the caller has heard the agent say so."""
+        session, playout = self.session, self.playout
+        if self._transfer is not None or session is None or playout is None:
+            return
+        if session.transfer == Transfer.ASKED:
+            self._transfer = asyncio.create_task(
+                self._transfer_to_human(playout, hear_first=hear_first)
+            )
+
+    async def _transfer_to_human(self, playout: Playout, *, hear_first: bool) -> None:
+        if hear_first:
+            # Let the caller hear the agent say it is passing them on, but not wait forever.
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
+                        await playout.next_turn_played()
+            finally:
+                self._hearing = None
         session = self.session
-        if session is None:
-            return  # another stream carries the call now
+        if session is None or not session.carried_by(self) or session.transfer != Transfer.ASKED:
+            return  # this stream dropped meanwhile: the one carrying the call makes it
         if session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
             log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
+            session.transfer_is("")
             return
         # From the request on, the stream's end is the transfer's (STREAM_ENDS_AS).
         session.transfer_is(Transfer.SENT)

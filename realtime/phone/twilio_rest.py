@@ -48,6 +48,7 @@ class Transfer(StrEnum):
     """Where a phone call's transfer stands (CallSession.transfer, and `transfer.state` on its
     record, so that whichever stream or process carries the call knows)."""
 
+    ASKED = "asked"  # the agent escalated: the call is to be transferred
     SENT = "sent"  # Twilio was asked, and may be moving the call
     CONFIRMED = "confirmed"  # Twilio said yes
     UNCONFIRMED = "unconfirmed"  # Twilio gave no clear answer: moved, or not

@@ -811,6 +811,48 @@ async def test_a_call_let_go_unconfirmed_whose_next_stream_twilio_stops_ends_as_
     await phone.leave()
 
 
+async def test_an_escalation_the_stream_had_not_heard_of_when_the_process_drains_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    transfers: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    escalation = HeldTool(monkeypatch, "escalate_to_human", {"ticket_id": "ESC-1"})
+    answered = asyncio.Event()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+            answered.set()
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await escalation.started.wait()
+        # The stream drops as the agent escalates: the call is to be transferred, but no
+        # stream has heard so when the process drains.
+        await phone.leave()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.attached:
+                await asyncio.sleep(0.02)
+        escalation.released.set()
+        await answered.wait()
+        assert (await this_process.drain(bound_s=5)).left == ()
+        assert transfers == []
+
+        # The next process carries the call on, and transfers it.
+        monkeypatch.setattr(draining, "this_process", ProcessCalls())
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(transfers)
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await again.leave()
+
+
 async def test_a_request_to_twilio_while_draining_waits_no_longer_than_the_drain_has_left(
     this_process: ProcessCalls,
 ) -> None:
