@@ -249,6 +249,7 @@ class CallSession:
         # No audio_end since caller audio last went to the model: the next one is passed on.
         self._audio_since_end = True
         self._grace: asyncio.Task[Any] | None = None
+        self._ends_if_left = ""  # how the call ends if no socket comes back (ends_as_if_left)
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
         self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
@@ -469,6 +470,9 @@ class CallSession:
             self._detached_since = None
         self._watchdog.hold("detached", False, now)
         self._record.set(detached_at=None)
+        if self._ends_if_left:  # a socket came back after all (as take_over clears it)
+            self._ends_if_left = ""
+            self._record.set(end_reason_if_left=None)
         if old is not None and old is not caller:
             self._spawn(old.let_go(), "let go")
         if self._live_up:
@@ -498,12 +502,13 @@ class CallSession:
     async def _end_after_grace(self) -> None:
         await asyncio.sleep(settings.VOICE_RESUME_GRACE_S)
         log.info("call %s: no socket came back; ending it", self.call_id)
-        await self.close("caller_left")
+        await self.close(self._ends_if_left or "caller_left")
 
     def ends_as_if_left(self, reason: str) -> None:
-        """Should no process take the call up once it is let go, it ended as `reason`, not
-        as a caller who left (a phone call whose transfer Twilio may have made: nothing
-        comes back for it then)."""
+        """Should no socket come back for the call (here, or in a process taking it up once
+        it is let go), it ended as `reason`, not as a caller who left (a phone call whose
+        transfer Twilio may have made: nothing comes back for it then)."""
+        self._ends_if_left = reason
         self._record.set(end_reason_if_left=reason)
 
     def transfer_is(self, state: str) -> None:

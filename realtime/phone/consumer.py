@@ -112,6 +112,9 @@ class TwilioConsumer(AudioConsumer):
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
+            if self._transfer is not None and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
+                # Unless Twilio did move the call on this stream's request: then none does.
+                self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
             self.session.detach(self)
             if self.playout is not None:
                 await self.playout.close()

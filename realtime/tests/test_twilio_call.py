@@ -601,6 +601,32 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     await phone.leave()
 
 
+async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with (
+        FakeTwilioApi() as api, transferring(),
+        override_settings(TWILIO_API_BASE_URL=api.url, VOICE_RESUME_GRACE_S=0.2),
+    ):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        # Twilio moved the call after all, and its stream went without a `stop`: nothing
+        # comes back for the call.
+        await phone.leave()
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+
+
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
