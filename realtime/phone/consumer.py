@@ -368,6 +368,10 @@ class TwilioConsumer(AudioConsumer):
             log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
             session.transfer_is("")
             return
+        if twilio_rest.rest_timeout_s() <= 0:
+            # This process stops before Twilio could answer: the request is not made here,
+            # and the stream taking the call up in the next process makes it.
+            return
         # From the request on, the stream's end is the transfer's (STREAM_ENDS_AS).
         session.transfer_is(Transfer.SENT)
         try:

@@ -879,6 +879,38 @@ async def test_an_escalation_the_stream_had_not_heard_of_when_the_process_drains
     await again.leave()
 
 
+async def test_a_transfer_the_draining_process_has_no_time_to_make_is_made_by_the_next(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not yet heard
+        # Too little time left for Twilio's answer: the request is not made here.
+        await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S)
+        await phone.wait_closed()
+        assert api.requests == []
+
+        monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(api.requests)
+        await again.hang_up()
+        await again.wait_closed()
+
+    [request] = api.requests
+    assert request.path.endswith(f"/Calls/{phone.call_sid}.json")
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await again.leave()
+    await phone.leave()
+
+
 async def test_a_request_to_twilio_while_draining_waits_no_longer_than_the_drain_has_left(
     this_process: ProcessCalls,
 ) -> None:
