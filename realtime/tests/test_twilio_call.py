@@ -627,6 +627,34 @@ async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_un
     assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
 
 
+async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        await phone.leave()  # the stream drops; Twilio streams the call here again
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        async with asyncio.timeout(5):
+            while not session.attached:  # the call taken up
+                await asyncio.sleep(0.02)
+        # Then Twilio acts on the request late, moving the call: or the caller hangs up.
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert (await wait_until_ended(session.call_id))["end_reason"] == "transfer_unconfirmed"
+    assert len(api.requests) == 1  # the stream taking the call up does not ask again
+    await again.leave()
+
+
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
