@@ -362,7 +362,9 @@ class TwilioConsumer(AudioConsumer):
                 self._hearing = None
         session = self.session
         if session is None or not session.carried_by(self) or session.transfer != Transfer.ASKED:
-            return  # this stream dropped meanwhile: the one carrying the call makes it
+            # This stream dropped meanwhile (the one carrying the call now makes it), or
+            # another made it already.
+            return
         if session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
             log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
