@@ -73,6 +73,8 @@ class StoredCall:
     # Changed by every take-over: one that read the record before another took it over since
     # fails (even when both were this process).
     claim: str | None = None
+    # Where the phone call's transfer to a person stands (realtime/phone/twilio_rest.py).
+    transfer: str = ""
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -93,6 +95,7 @@ class StoredCall:
             farewell=str(doc.get("farewell") or ""),
             end_reason=str(doc.get("end_reason") or ""),
             claim=doc.get("claim"),
+            transfer=str((doc.get("transfer") or {}).get("state") or ""),
         )
 
 
@@ -100,6 +103,7 @@ _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
     "mode": 1, "holder": 1, "farewell": 1, "end_reason": 1, "claim": 1,
+    "transfer": 1,
 }  # fmt: skip
 
 

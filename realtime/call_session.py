@@ -59,6 +59,7 @@ from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Wa
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
+from realtime.phone.twilio_rest import Transfer, transfer_configured
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
@@ -248,6 +249,7 @@ class CallSession:
         # No audio_end since caller audio last went to the model: the next one is passed on.
         self._audio_since_end = True
         self._grace: asyncio.Task[Any] | None = None
+        self._ends_if_left = ""  # how the call ends if no socket comes back (ends_as_if_left)
         self._staff = StaffLink(self.call_id)
         self.mode = AGENT
         self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
@@ -259,6 +261,8 @@ class CallSession:
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
+        # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
+        self.transfer = resuming.transfer if resuming else ""
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
@@ -466,6 +470,9 @@ class CallSession:
             self._detached_since = None
         self._watchdog.hold("detached", False, now)
         self._record.set(detached_at=None)
+        if self._ends_if_left:  # a socket came back after all (as take_over clears it)
+            self._ends_if_left = ""
+            self._record.set(end_reason_if_left=None)
         if old is not None and old is not caller:
             self._spawn(old.let_go(), "let go")
         if self._live_up:
@@ -495,13 +502,20 @@ class CallSession:
     async def _end_after_grace(self) -> None:
         await asyncio.sleep(settings.VOICE_RESUME_GRACE_S)
         log.info("call %s: no socket came back; ending it", self.call_id)
-        await self.close("caller_left")
+        await self.close(self._ends_if_left or "caller_left")
 
     def ends_as_if_left(self, reason: str) -> None:
-        """Should no process take the call up once it is let go, it ended as `reason`, not
-        as a caller who left (a phone call whose transfer Twilio may have made: nothing
-        comes back for it then)."""
+        """Should no socket come back for the call (here, or in a process taking it up once
+        it is let go), it ended as `reason`, not as a caller who left (a phone call whose
+        transfer Twilio may have made: nothing comes back for it then)."""
+        self._ends_if_left = reason
         self._record.set(end_reason_if_left=reason)
+
+    def transfer_is(self, state: str) -> None:
+        """The phone call's transfer now stands at `state` (Transfer, or "": none asked):
+        written down, for whichever stream or process carries the call next."""
+        self.transfer = state
+        self._record.set(transfer={"state": state, "at": utcnow()})
 
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is
@@ -1233,6 +1247,10 @@ class CallSession:
         self._send(ce.ToolActivity(name, status, result),
                    staff_only={"args": entry["args"], "ms": entry["ms"]})  # fmt: skip
         if name == "escalate_to_human" and result.get("ok"):
+            if self.channel == "phone" and not self.transfer and transfer_configured():
+                # Decided now, not when the caller's stream hears of it: that stream may drop,
+                # or its process drain, first (the stream carrying the call then makes it).
+                self.transfer_is(Transfer.ASKED)
             self._send(ce.Escalated(str(result["ticket_id"])))
             self._escalated(str(result["ticket_id"]))
 

@@ -34,7 +34,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
-from realtime.phone.twilio_rest import TRANSFER_UNCONFIRMED, TRANSFERRED
+from realtime.phone.twilio_rest import STREAM_ENDS_AS, TRANSFER_UNCONFIRMED, TRANSFERRED, Transfer
 from support import mongo
 from support.customers import find_customer, staff_first_name
 from voiceproject import draining
@@ -63,10 +63,7 @@ class TwilioConsumer(AudioConsumer):
         self._call_sid = ""
         self._stream_sid = ""  # the one `start` named: frames naming another are refused
         self._bad_frames = 0
-        # TRANSFERRED or TRANSFER_UNCONFIRMED once a transfer was asked for; "" otherwise
-        # (and after Twilio refused one): then a `stop` is the caller hanging up.
-        self._stream_ends_as = ""
-        self._transfer: asyncio.Task[None] | None = None
+        self._transfer: asyncio.Task[None] | None = None  # this stream making the transfer
         self._hearing: asyncio.Timeout | None = None  # the transfer's wait for the agent's words
         self._keypad = Keypad(self._keys_typed)
         await self.accept()
@@ -103,18 +100,21 @@ class TwilioConsumer(AudioConsumer):
             case tp.Start():
                 await self._start(event)
             case tp.Stop():
-                await self._finish(self._stream_ends_as or "caller_hung_up")
+                await self._finish(self._stream_ends_as() or "caller_hung_up")
                 await self.close()
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
-        if self._stream_ends_as == TRANSFERRED:
+        if self._stream_ends_as() == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.
             reason = TRANSFERRED
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
+            if self._transfer is not None and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
+                # Unless Twilio did move the call on this stream's request: then none does.
+                self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
             self.session.detach(self)
             if self.playout is not None:
                 await self.playout.close()
@@ -175,6 +175,9 @@ class TwilioConsumer(AudioConsumer):
         if self.session is None:  # the call is over, or moving: Twilio asks again
             await self.close()
             return
+        # A transfer the call's last stream did not make (it dropped, or its process drained):
+        # made now, the caller having heard the agent say so there (Twilio says it too).
+        self._make_transfer(hear_first=False)
         log.info("twilio: call %s is %s", start.call_sid, self.session.call_id)
 
     async def _session_for(
@@ -206,6 +209,11 @@ class TwilioConsumer(AudioConsumer):
                                   call_sid=call_sid, verified=caller.verified)  # fmt: skip
         await session.start()
         return session
+
+    def _stream_ends_as(self) -> str:
+        """How the call ends when this stream does, by where its transfer stands (whichever
+        stream asked Twilio): "" if as the caller hanging up, or leaving."""
+        return STREAM_ENDS_AS.get(self.session.transfer, "") if self.session is not None else ""
 
     async def _finish(self, reason: str) -> None:
         self._cancel_start_deadline()
@@ -248,8 +256,8 @@ class TwilioConsumer(AudioConsumer):
                 playout.end_turn()
             case ce.Interrupted():
                 await playout.interrupt()
-            case ce.Escalated() if self._transfer is None and twilio_rest.transfer_configured():
-                self._transfer = asyncio.create_task(self._transfer_to_human(playout))
+            case ce.Escalated():
+                self._make_transfer(hear_first=True)
             case ce.Notice(message=message):
                 log.warning("twilio: call %s: %s", self._call_sid, message)
             # Captions, tool progress and the rest are for screens; a phone has none.
@@ -306,6 +314,7 @@ class TwilioConsumer(AudioConsumer):
         Twilio moves it. False otherwise: the call moves on as any other (and the caller
         stays with the agent, if Twilio refused, or did not answer in time and did not move
         the call after all)."""
+        self._make_transfer(hear_first=False)  # one asked that this stream had not heard of
         transfer = self._transfer
         if transfer is not None and not transfer.done():
             if self._hearing is not None and not self._hearing.expired():
@@ -316,47 +325,70 @@ class TwilioConsumer(AudioConsumer):
                 # A request made before the drain may wait longer than it has left. Its
                 # answer would come too late to act on: moved or not, nobody here will know.
                 transfer.cancel()
-                if self._stream_ends_as == TRANSFERRED:
-                    self._stream_ends_as = TRANSFER_UNCONFIRMED
+                if self.session is not None and self.session.transfer == Transfer.SENT:
+                    self.session.transfer_is(Transfer.UNCONFIRMED)
                     log.error("twilio: no answer to transferring call %s before this "
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
-        if self._stream_ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
+        ends_as = self._stream_ends_as()
+        if ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
             # Moved by Twilio, or not: if no stream comes back for the call, it was.
             self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
-        if self._stream_ends_as != TRANSFERRED:
+        if ends_as != TRANSFERRED:
             return False
         # Twilio's `stop` may not come before the process stops: end the call now.
         await self._finish(TRANSFERRED)
         await self.close()
         return True
 
-    async def _transfer_to_human(self, playout: Playout) -> None:
-        # Let the caller hear the agent say it is passing them on, but do not wait forever.
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
-                    await playout.next_turn_played()
-        finally:
-            self._hearing = None
+    def _make_transfer(self, *, hear_first: bool) -> None:
+        """Make the transfer the call is to have (its agent escalated), unless this stream is
+        making it already; `hear_first`: once the caller has heard the agent say so."""
+        session, playout = self.session, self.playout
+        if self._transfer is not None or session is None or playout is None:
+            return
+        if session.transfer == Transfer.ASKED:
+            self._transfer = asyncio.create_task(
+                self._transfer_to_human(playout, hear_first=hear_first)
+            )
+
+    async def _transfer_to_human(self, playout: Playout, *, hear_first: bool) -> None:
+        if hear_first:
+            # Let the caller hear the agent say it is passing them on, but not wait forever.
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TRANSFER_WAIT_S) as self._hearing:
+                        await playout.next_turn_played()
+            finally:
+                self._hearing = None
         session = self.session
-        if session is not None and session.with_a_colleague:
+        if session is None or not session.carried_by(self) or session.transfer != Transfer.ASKED:
+            # This stream dropped meanwhile (the one carrying the call now makes it), or
+            # another made it already.
+            return
+        if session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
             log.info("twilio: call %s not transferred: a colleague joined it", self._call_sid)
+            session.transfer_is("")
             return
-        # Twilio ends the stream with `stop` as it moves the call, which may be before its
-        # answer to us reaches us: from the request on, the stream's end is the transfer's.
-        self._stream_ends_as = TRANSFERRED
+        if twilio_rest.rest_timeout_s() <= 0:
+            # This process stops before Twilio could answer: the request is not made here,
+            # and the stream taking the call up in the next process makes it.
+            return
+        # From the request on, the stream's end is the transfer's (STREAM_ENDS_AS).
+        session.transfer_is(Transfer.SENT)
         try:
             host = dict(self.scope.get("headers", [])).get(b"host", b"").decode("latin1")
             await twilio_rest.transfer_call(self._call_sid, security.voice_url(host))
         except twilio_rest.TwilioOutcomeUnknown as error:
             # Moved, or not: a `stop` from now on may be either the transfer or the caller
             # giving up on it, so it is recorded as neither.
-            self._stream_ends_as = TRANSFER_UNCONFIRMED
+            session.transfer_is(Transfer.UNCONFIRMED)
             log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
         except twilio_rest.TwilioRestError as error:
-            self._stream_ends_as = ""
+            session.transfer_is(Transfer.REFUSED)
             log.error("twilio: %s; the caller stays with the agent", error)
+        else:
+            session.transfer_is(Transfer.CONFIRMED)
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

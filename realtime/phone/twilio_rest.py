@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from enum import StrEnum
 
 import requests
 from django.conf import settings
@@ -41,6 +42,27 @@ DRAIN_RESERVE_S = 2.0
 # How long after we ask Twilio to place a call its customer may still answer it: our request
 # (up to REST_TIMEOUT_S), then the ringing, with room to spare.
 DIAL_ANSWER_WINDOW = timedelta(seconds=REST_TIMEOUT_S + DIAL_RING_TIMEOUT_S + 20)
+
+
+class Transfer(StrEnum):
+    """Where a phone call's transfer stands (CallSession.transfer, and `transfer.state` on its
+    record, so that whichever stream or process carries the call knows)."""
+
+    ASKED = "asked"  # the agent escalated: the call is to be transferred
+    SENT = "sent"  # Twilio was asked, and may be moving the call
+    CONFIRMED = "confirmed"  # Twilio said yes
+    UNCONFIRMED = "unconfirmed"  # Twilio gave no clear answer: moved, or not
+    REFUSED = "refused"  # Twilio said no: the caller stays with the agent
+
+
+# How the call ends when its stream does, by where its transfer stands (Twilio ends the stream
+# as it moves the call, which may be before its answer to us reaches us); otherwise as the
+# caller hanging up, or leaving.
+STREAM_ENDS_AS: dict[str, str] = {
+    Transfer.SENT: TRANSFERRED,
+    Transfer.CONFIRMED: TRANSFERRED,
+    Transfer.UNCONFIRMED: TRANSFER_UNCONFIRMED,
+}
 
 
 class TwilioRestError(Exception):

@@ -30,7 +30,7 @@ from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
 from realtime.audio import ulaw_decode
 from realtime.call_session import CallSession
-from realtime.phone import keypad, twilio_rest
+from realtime.phone import consumer, keypad, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
@@ -501,6 +501,28 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
 
+async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_on_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer, "TRANSFER_WAIT_S", 0.2)  # the dropped stream stops waiting
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, still playing
+        await phone.leave()  # the stream drops: Twilio asks where the call goes next
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(transfers)
+        await again.hang_up()  # Twilio ends the stream carrying the call as it moves it
+        await again.wait_closed()
+
+    assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"  # not the caller hanging up
+    await again.leave()
+
 
 async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
     """Twilio takes the transfer (`transfers`, faked) and moves the call: our stream stops.
@@ -577,6 +599,60 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transfer_unconfirmed"
     await phone.leave()
+
+
+async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with (
+        FakeTwilioApi() as api, transferring(),
+        override_settings(TWILIO_API_BASE_URL=api.url, VOICE_RESUME_GRACE_S=0.2),
+    ):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        # Twilio moved the call after all, and its stream went without a `stop`: nothing
+        # comes back for the call.
+        await phone.leave()
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+
+
+async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        await phone.leave()  # the stream drops; Twilio streams the call here again
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        async with asyncio.timeout(5):
+            while not session.attached:  # the call taken up
+                await asyncio.sleep(0.02)
+        # Then Twilio acts on the request late, moving the call: or the caller hangs up.
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert (await wait_until_ended(session.call_id))["end_reason"] == "transfer_unconfirmed"
+    assert len(api.requests) == 1  # the stream taking the call up does not ask again
+    await again.leave()
 
 
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
@@ -762,6 +838,104 @@ async def test_a_call_let_go_unconfirmed_that_the_next_stream_carries_on_ends_as
     record = await swept_until_ended(call_id)
 
     assert record["end_reason"] == "caller_left"
+    await phone.leave()
+
+
+async def test_a_call_let_go_unconfirmed_whose_next_stream_twilio_stops_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    phone, call_id = await drained_under_a_slow_transfer(this_process)
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    await twilio.wait_for_session(1)
+
+    # Twilio acts on the request it never answered: it moves the call, stopping the stream.
+    # Or the caller hangs up: nothing here can tell which.
+    await again.hang_up()
+    await again.wait_closed()
+
+    assert (await wait_until_ended(call_id))["end_reason"] == "transfer_unconfirmed"
+    await again.leave()
+    await phone.leave()
+
+
+async def test_an_escalation_the_stream_had_not_heard_of_when_the_process_drains_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    transfers: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    escalation = HeldTool(monkeypatch, "escalate_to_human", {"ticket_id": "ESC-1"})
+    answered = asyncio.Event()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+            answered.set()
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await escalation.started.wait()
+        # The stream drops as the agent escalates: the call is to be transferred, but no
+        # stream has heard so when the process drains.
+        await phone.leave()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.attached:
+                await asyncio.sleep(0.02)
+        escalation.released.set()
+        await answered.wait()
+        assert (await this_process.drain(bound_s=5)).left == ()
+        assert transfers == []
+
+        # The next process carries the call on, and transfers it.
+        monkeypatch.setattr(draining, "this_process", ProcessCalls())
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(transfers)
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await again.leave()
+
+
+async def test_a_transfer_the_draining_process_has_no_time_to_make_is_made_by_the_next(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("mark", timeout=10)  # the agent's words, not yet heard
+        # Too little time left for Twilio's answer: the request is not made here.
+        await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S)
+        await phone.wait_closed()
+        assert api.requests == []
+
+        monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(api.requests)
+        await again.hang_up()
+        await again.wait_closed()
+
+    [request] = api.requests
+    assert request.path.endswith(f"/Calls/{phone.call_sid}.json")
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "transferred_to_human"
+    await again.leave()
     await phone.leave()
 
 
