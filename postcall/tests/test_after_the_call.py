@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 from pymongo.errors import PyMongoError
 
 from bench.quiet_gc import collector_paused as paused
@@ -266,6 +266,20 @@ async def test_metrics_refuse_without_the_token_and_count_the_call(
     assert (during, in_progress._value.get()) == (before + 1, before)
     assert 'voice_calls_in_progress{channel="web"}' in text
     assert "voice_turn_latency_seconds_count" in text
+
+
+async def test_metrics_are_not_there_until_a_token_or_a_network_is_set(settings: Any) -> None:
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", []
+    response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 404
+
+
+def test_metrics_answer_a_scraper_in_an_allowed_network_without_a_token(settings: Any) -> None:
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ["10.0.0.0/8"]
+    inside = Client(REMOTE_ADDR="10.1.2.3").get("/metrics")
+    outside = Client(REMOTE_ADDR="192.0.2.7").get("/metrics")
+    assert inside.status_code == 200 and b"voice_calls_in_progress" in inside.content
+    assert outside.status_code == 401
 
 
 async def test_metrics_refuse_a_token_that_is_not_ascii(settings: Any) -> None:
