@@ -210,29 +210,6 @@ async def test_an_unknown_number_cannot_verify(db: Any) -> None:
     assert result["reason"] == "not_identified"
 
 
-async def test_an_unknown_number_files_a_complaint_without_an_order(asha: Customer) -> None:
-    """Contract section 4: an unknown caller's agent can still file a complaint, one that
-    names no order (naming one is a customer tool: not_identified)."""
-    unknown = phone_call(None)
-
-    filed = await run_tool(
-        "file_complaint", {"category": "hygiene", "description": "Hair in the food"}, unknown
-    )
-    about_an_order = await run_tool(
-        "file_complaint",
-        {"category": "hygiene", "description": "Hair in the food", "order_id": "ORD-1001"},
-        unknown,
-    )
-
-    assert filed["ok"] is True
-    complaint = await mongo.async_db().complaints.find_one(
-        {"complaint_id": filed["complaint_id"]}
-    )
-    assert complaint is not None
-    assert (complaint["user_id"], complaint["order_id"]) == (None, None)
-    assert (about_an_order["ok"], about_an_order["reason"]) == (False, "not_identified")
-
-
 async def test_a_caller_with_a_carrier_attestation_is_verified_from_the_start(
     asha: Customer, tiers: list[RefundTier]
 ) -> None:
