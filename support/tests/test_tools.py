@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
 import pytest
+from django.apps import apps
 
 from support import mongo
 from support.models import Complaint, Customer, Escalation, Refund, RefundTier
-from support.tests.conftest import State, make_order
+from support.tests.conftest import CONTRACT_TIERS, State, make_order
 from support.tools import TOOLS, ToolContext, function_declarations, run_tool
 
 pytestmark = pytest.mark.django_db
@@ -297,6 +299,17 @@ async def test_a_tier_edit_changes_the_very_next_refund(
     result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
 
     assert (result["amount"], result["percent"], result["tier"]) == ("202.50", 60, "Silver")
+
+
+def test_the_migration_creates_the_contracts_tiers(db: Any) -> None:
+    """Contract section 5: `refund_tiers` starts as section 6's table, made by a migration."""
+    migration = importlib.import_module("support.migrations.0002_default_refund_tiers")
+    RefundTier.objects.all().delete()  # the suite flushed those migrate made
+
+    migration.create_default_tiers(apps, None)
+
+    made = RefundTier.objects.order_by("-min_lifetime_spend")
+    assert [(t.name, t.min_lifetime_spend, t.percent) for t in made] == CONTRACT_TIERS
 
 
 async def test_without_a_tier_for_the_customer_the_refund_is_not_guessed(
