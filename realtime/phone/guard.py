@@ -34,7 +34,11 @@ class TwilioSignatureGuard:
         url = _signed_url(scope, host)
         if _allowed(host) and security.signature_is_valid(url, {}, signature):
             return await self.application(scope, receive, send)
-        log.warning("twilio: refused a stream upgrade with a bad or missing signature")
+        if not settings.TWILIO_AUTH_TOKEN:
+            # The contract's 503 cannot be sent: daphne refuses an upgrade with 403 only.
+            log.error("twilio: refused a stream upgrade: %s", security.NOT_CONFIGURED)
+        else:
+            log.warning("twilio: refused a stream upgrade with a bad or missing signature")
         await receive()  # websocket.connect
         await send({"type": "websocket.close", "code": SIGNATURE_REJECTED})
 

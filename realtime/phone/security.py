@@ -28,6 +28,13 @@ TOKEN_SALT = "realtime.phone.stream-token"
 TOKEN_MAX_AGE_S = 60
 
 
+# What the webhook answers (503), and the stream's guard logs, without TWILIO_AUTH_TOKEN.
+NOT_CONFIGURED = (
+    "Phone calls are not configured on this server: set TWILIO_AUTH_TOKEN to the auth token "
+    "of the Twilio account whose number points here."
+)
+
+
 class InvalidStreamToken(Exception):
     """The stream's token is missing, forged, expired or for another call; message says which."""
 

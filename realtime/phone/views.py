@@ -24,10 +24,6 @@ from support.customers import find_customer
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = (
-    "Phone calls are not configured on this server: set TWILIO_AUTH_TOKEN to the auth token "
-    "of the Twilio account whose number points here."
-)
 # Call statuses after which nothing more can happen on the call.
 FINISHED_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 AGENT_UNAVAILABLE_SAY = (
@@ -54,7 +50,7 @@ TRANSFER_NOT_ANSWERED_SAY = (
 @require_POST
 async def twilio_voice(request: HttpRequest) -> HttpResponse:
     if not settings.TWILIO_AUTH_TOKEN:
-        return HttpResponse(NOT_CONFIGURED, status=503, content_type="text/plain")
+        return HttpResponse(security.NOT_CONFIGURED, status=503, content_type="text/plain")
     url = security.public_https_url(request.get_full_path(), request.build_absolute_uri())
     signature = request.headers.get("X-Twilio-Signature", "")
     if not security.signature_is_valid(url, request.POST, signature):

@@ -250,10 +250,16 @@ async def test_an_upgrade_without_twilios_signature_is_closed_before_accept(
     assert code == 4403
 
 
-async def test_without_an_auth_token_no_upgrade_is_accepted() -> None:
+async def test_without_an_auth_token_no_upgrade_is_accepted_and_the_log_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Contract section 1: without TWILIO_AUTH_TOKEN the Twilio endpoints say clearly what is
+    missing. A refused upgrade can only be a 403 under daphne, so the log says it."""
     with override_settings(TWILIO_AUTH_TOKEN=""):
         _, connected, _ = await open_stream(signed(STREAM_URL))
     assert not connected
+    assert "set TWILIO_AUTH_TOKEN" in caplog.text
+    assert "bad or missing signature" not in caplog.text
 
 
 async def test_without_a_public_base_url_the_host_header_is_the_signed_one() -> None:
