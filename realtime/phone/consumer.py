@@ -105,6 +105,18 @@ class TwilioConsumer(AudioConsumer):
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
+        session = self.session
+        if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
+            # The stream dropped before Twilio answered the transfer: Twilio moving the call,
+            # or the line lost with the caller still on it (Twilio then asks /twilio/voice
+            # again, whose new stream must find the call going on). Its answer tells which.
+            if self.playout is not None:
+                await self.playout.close()
+            await session.transfer_answered(twilio_rest.rest_timeout_s())
+            if self._transfer is not None and session.transfer == Transfer.UNCONFIRMED:
+                self._transfer.cancel()  # an answer too late to act on
+            if self.session is None:  # a new stream took the call up meanwhile
+                return
         if self._stream_ends_as() == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.

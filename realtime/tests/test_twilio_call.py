@@ -673,6 +673,55 @@ async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     assert record["end_reason"] == "caller_hung_up"
     await phone.leave()
 
+async def test_a_stream_lost_before_twilio_refuses_the_transfer_is_taken_up_by_the_next_stream(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.5  # Twilio has the request, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        # The socket is lost, without Twilio's `stop`: not Twilio moving the call, as it turns
+        # out. The caller is still on the line, and Twilio asks where the call goes next.
+        await phone.leave()
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.REFUSED:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert again.close_code is None  # the caller is with the agent, not cut off
+        assert session.attached
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert len(api.requests) == 1
+    assert (await wait_until_ended(session.call_id))["end_reason"] == "caller_hung_up"
+    await again.leave()
+
+
+async def test_a_stream_lost_before_twilio_confirms_the_transfer_ends_as_transferred(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.5  # Twilio moves the call, and then says so
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        await phone.leave()  # the stream goes as the call moves, without `stop`
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transferred_to_human"
+
 
 # --- A transfer under way when the process drains -------------------------------------------
 
