@@ -341,6 +341,10 @@ class TwilioConsumer(AudioConsumer):
                     self.session.transfer_is(Transfer.UNCONFIRMED)
                     log.error("twilio: no answer to transferring call %s before this "
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
+        elif self.session is not None and self.session.transfer == Transfer.SENT:
+            # Asked by the stream before this one (lost before Twilio answered): its answer.
+            answer_s = draining.time_left() - twilio_rest.DRAIN_RESERVE_S
+            await self.session.transfer_answered(max(0.0, answer_s))
         ends_as = self._stream_ends_as()
         if ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
             # Moved by Twilio, or not: if no stream comes back for the call, it was.

@@ -832,6 +832,37 @@ async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_
     await phone.leave()
 
 
+async def test_a_transfer_asked_by_a_lost_stream_is_waited_for_when_the_process_drains(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 2.0  # Twilio has the request, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        await phone.leave()  # the stream that asked is lost; Twilio streams the call again
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await again.press("#")  # heard by the agent: the new stream carries the call
+        assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
+        assert session.transfer == twilio_rest.Transfer.SENT  # Twilio has not answered yet
+        outcome = await this_process.drain(bound_s=6)
+
+    # Twilio did not move the call: it is let go, for the stream Twilio opens next.
+    assert outcome.left == ()
+    assert session.transfer == twilio_rest.Transfer.REFUSED
+    await again.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
+    await again.leave()
+
+
 async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
     """Asha's call is being transferred when its process drains, and Twilio answers only
     after the drain's end: the call is let go, its transfer unconfirmed. Answers her phone
