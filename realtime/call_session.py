@@ -264,8 +264,11 @@ class CallSession:
         # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
         self.transfer = resuming.transfer if resuming else ""
         self._transfer_answered = asyncio.Event()  # clear while the transfer stands SENT
-        if self.transfer != Transfer.SENT:
-            self._transfer_answered.set()
+        self._transfer_answered.set()
+        if self.transfer == Transfer.SENT:
+            # Asked by a process that let the call go or died before Twilio answered: the
+            # answer does not come here, and Twilio may act on the request yet.
+            self.transfer_is(Transfer.UNCONFIRMED)
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)

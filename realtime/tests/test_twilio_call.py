@@ -29,6 +29,7 @@ from django.test import override_settings
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
 from realtime.audio import ulaw_decode
+from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.phone import consumer, keypad, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
@@ -653,6 +654,31 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
     assert (await wait_until_ended(session.call_id))["end_reason"] == "transfer_unconfirmed"
     assert len(api.requests) == 1  # the stream taking the call up does not ask again
     await again.leave()
+
+
+async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    call_sid = "CA" + "5" * 32
+    # As a process killed while Twilio had not answered its transfer request leaves the call.
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-asking", "call_sid": call_sid, "user_id": 7, "channel": "phone",
+        "carrier": None, "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+        "transfer": {"state": twilio_rest.Transfer.SENT, "at": utcnow()},
+    })  # fmt: skip
+
+    with transferring():
+        # Twilio had not moved the call by then: it streams it here again.
+        phone = await Phone.stream(call_sid, token_of(await webhook(ASHA_PHONE, call_sid)))
+        await twilio.wait_for_session(0)
+        # Then it acts on the request nobody will hear the answer to, moving the call: or
+        # the caller hangs up. Nothing here can tell which.
+        await phone.hang_up()
+        await phone.wait_closed()
+
+    assert (await wait_until_ended("CALL-asking"))["end_reason"] == "transfer_unconfirmed"
+    await phone.leave()
 
 
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
