@@ -112,7 +112,13 @@ class TwilioConsumer(AudioConsumer):
             # again, whose new stream must find the call going on). Its answer tells which.
             if self.playout is not None:
                 await self.playout.close()
-            await session.transfer_answered(twilio_rest.rest_timeout_s())
+            try:
+                await session.transfer_answered(twilio_rest.rest_timeout_s())
+            except asyncio.CancelledError:
+                # The server stopped waiting for this closed stream first: the call waits as
+                # for any dropped stream, and the answer, when it comes, decides.
+                session.detach(self)
+                raise
             if self._transfer is not None and session.transfer == Transfer.UNCONFIRMED:
                 self._transfer.cancel()  # an answer too late to act on
             if self.session is None:  # a new stream took the call up meanwhile
@@ -400,11 +406,15 @@ class TwilioConsumer(AudioConsumer):
             # giving up on it, so it is recorded as neither.
             session.transfer_is(Transfer.UNCONFIRMED)
             log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
+            if not session.attached:  # its stream went meanwhile, not waiting (teardown)
+                session.ends_as_if_left(TRANSFER_UNCONFIRMED)
         except twilio_rest.TwilioRestError as error:
             session.transfer_is(Transfer.REFUSED)
             log.error("twilio: %s; the caller stays with the agent", error)
         else:
             session.transfer_is(Transfer.CONFIRMED)
+            if not session.attached:  # its stream went meanwhile, as Twilio moved the call
+                await session.close(TRANSFERRED)
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

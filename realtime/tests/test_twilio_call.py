@@ -656,6 +656,32 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
     await again.leave()
 
 
+async def test_a_stream_lost_whose_server_gives_up_on_it_before_twilio_confirms_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked_twilio, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
+        asked_twilio.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        session = await live_phone_session()
+        # The stream goes as the call moves, without `stop`; the server stops waiting for its
+        # consumer to finish (as daphne does after its application_close_timeout; the test
+        # communicator after a second) before Twilio answers.
+        await phone.leave()
+        answer.set()
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transferred_to_human"
+
 async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends_as_unconfirmed(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
