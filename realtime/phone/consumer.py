@@ -106,7 +106,10 @@ class TwilioConsumer(AudioConsumer):
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
         session = self.session
+        # Whether Twilio may have moved the call on a request it had when this stream went.
+        moved_maybe = self._transfer is not None
         if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
+            moved_maybe = True
             # The stream dropped before Twilio answered the transfer: Twilio moving the call,
             # or the line lost with the caller still on it (Twilio then asks /twilio/voice
             # again, whose new stream must find the call going on). Its answer tells which.
@@ -130,8 +133,8 @@ class TwilioConsumer(AudioConsumer):
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
-            if self._transfer is not None and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
-                # Unless Twilio did move the call on this stream's request: then none does.
+            if moved_maybe and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
+                # Unless Twilio did move the call on the request: then none does.
                 self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
             self.session.detach(self)
             if self.playout is not None:

@@ -682,6 +682,46 @@ async def test_a_stream_lost_whose_server_gives_up_on_it_before_twilio_confirms_
 
     assert record["end_reason"] == "transferred_to_human"
 
+async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Our wait for an answer, short of the test communicator's 1 s for a socket's consumer.
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.8)
+    asked_twilio, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio has it, and says nothing
+        asked_twilio.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with transferring(), override_settings(VOICE_RESUME_GRACE_S=0.2):
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        session = await live_phone_session()
+        # The stream that asked is lost (its consumer waits for the answer meanwhile);
+        # Twilio streams the call again.
+        lost = asyncio.create_task(phone.leave())
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await again.press("#")  # heard by the agent: the new stream carries the call
+        assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
+        assert session.transfer == twilio_rest.Transfer.SENT
+        # That stream goes too, without `stop`, and no answer comes: Twilio moved the call
+        # after all, or the line was lost again. Nothing comes back for it.
+        await again.leave()
+        record = await wait_until_ended(session.call_id)
+    answer.set()
+    await lost
+
+    assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+
+
 async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends_as_unconfirmed(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
