@@ -602,6 +602,36 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     await phone.leave()
 
 
+async def test_a_transfer_left_unconfirmed_that_twilio_dialled_is_recorded_as_it_turned_out(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        await phone.hang_up()  # Twilio moves the call late: its stream stops
+        await phone.wait_closed()
+    call_id = session.call_id
+    assert (await wait_until_ended(call_id))["end_reason"] == "transfer_unconfirmed"
+
+    # Its <Dial> ran, so the call was moved: a colleague answered.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="completed")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == ""
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("outcome") != "transferred":
+            await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.leave()
+
+
 async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_unconfirmed(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
