@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,13 +144,13 @@ async def find_call(
     return StoredCall.from_document(found[0]) if found else None
 
 
-async def correct_end_reason(call_sid: str, was: str, reason: str) -> str | None:
-    """The call of Twilio's `call_sid` that ended as `was` turned out to have ended as
+async def correct_end_reason(call_sid: str, was: Collection[str], reason: str) -> str | None:
+    """The call of Twilio's `call_sid` that ended as one of `was` turned out to have ended as
     `reason` (a transfer nobody answered): recorded. Answers its call_id if it was changed.
     Raises PyMongoError."""
     with pymongo.timeout(LOOKUP_TIMEOUT_S):
         doc = await mongo.async_db().calls.find_one_and_update(
-            {"call_sid": call_sid, "end_reason": was, "ended_at": {"$ne": None}},
+            {"call_sid": call_sid, "end_reason": {"$in": list(was)}, "ended_at": {"$ne": None}},
             {"$set": {"end_reason": reason}}, {"_id": 0, "call_id": 1},
             sort=[("started_at", -1)],
         )  # fmt: skip

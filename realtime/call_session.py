@@ -263,6 +263,12 @@ class CallSession:
         self._escalation_wait: asyncio.Task[Any] | None = None
         # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
         self.transfer = resuming.transfer if resuming else ""
+        self._transfer_answered = asyncio.Event()  # clear while the transfer stands SENT
+        self._transfer_answered.set()
+        if self.transfer == Transfer.SENT:
+            # Asked by a process that let the call go or died before Twilio answered: the
+            # answer does not come here, and Twilio may act on the request yet.
+            self.transfer_is(Transfer.UNCONFIRMED)
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
@@ -516,6 +522,20 @@ class CallSession:
         written down, for whichever stream or process carries the call next."""
         self.transfer = state
         self._record.set(transfer={"state": state, "at": utcnow()})
+        if state == Transfer.SENT:
+            self._transfer_answered.clear()
+        else:
+            self._transfer_answered.set()
+
+    async def transfer_answered(self, timeout_s: float) -> None:
+        """Wait for Twilio's answer to the transfer request in flight, if any, at most
+        `timeout_s`; with none by then, the transfer stands UNCONFIRMED (Twilio may act on
+        the request yet)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._transfer_answered.wait()
+        if self.transfer == Transfer.SENT:
+            self.transfer_is(Transfer.UNCONFIRMED)
 
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is

@@ -105,6 +105,27 @@ class TwilioConsumer(AudioConsumer):
 
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
+        session = self.session
+        # Whether Twilio may have moved the call on a request it had when this stream went.
+        moved_maybe = self._transfer is not None
+        if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
+            moved_maybe = True
+            # The stream dropped before Twilio answered the transfer: Twilio moving the call,
+            # or the line lost with the caller still on it (Twilio then asks /twilio/voice
+            # again, whose new stream must find the call going on). Its answer tells which.
+            if self.playout is not None:
+                await self.playout.close()
+            try:
+                await session.transfer_answered(twilio_rest.rest_timeout_s())
+            except asyncio.CancelledError:
+                # The server stopped waiting for this closed stream first: the call waits as
+                # for any dropped stream, and the answer, when it comes, decides.
+                session.detach(self)
+                raise
+            if self._transfer is not None and session.transfer == Transfer.UNCONFIRMED:
+                self._transfer.cancel()  # an answer too late to act on
+            if self.session is None:  # a new stream took the call up meanwhile
+                return
         if self._stream_ends_as() == TRANSFERRED:
             # Twilio moved the call to a person: the stream ending, with or without `stop`,
             # is the end of our part of it, and nothing comes back to carry it on.
@@ -112,8 +133,8 @@ class TwilioConsumer(AudioConsumer):
         if reason == "caller_left" and self.session is not None:
             # The stream dropped without Twilio's `stop`: the caller is still on the line and
             # Twilio asks /twilio/voice again (<Connect action>), whose new stream re-attaches.
-            if self._transfer is not None and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
-                # Unless Twilio did move the call on this stream's request: then none does.
+            if moved_maybe and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
+                # Unless Twilio did move the call on the request: then none does.
                 self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
             self.session.detach(self)
             if self.playout is not None:
@@ -329,6 +350,10 @@ class TwilioConsumer(AudioConsumer):
                     self.session.transfer_is(Transfer.UNCONFIRMED)
                     log.error("twilio: no answer to transferring call %s before this "
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
+        elif self.session is not None and self.session.transfer == Transfer.SENT:
+            # Asked by the stream before this one (lost before Twilio answered): its answer.
+            answer_s = draining.time_left() - twilio_rest.DRAIN_RESERVE_S
+            await self.session.transfer_answered(max(0.0, answer_s))
         ends_as = self._stream_ends_as()
         if ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
             # Moved by Twilio, or not: if no stream comes back for the call, it was.
@@ -384,11 +409,15 @@ class TwilioConsumer(AudioConsumer):
             # giving up on it, so it is recorded as neither.
             session.transfer_is(Transfer.UNCONFIRMED)
             log.error("twilio: %s; the caller stays with the agent unless it was moved", error)
+            if not session.attached:  # its stream went meanwhile, not waiting (teardown)
+                session.ends_as_if_left(TRANSFER_UNCONFIRMED)
         except twilio_rest.TwilioRestError as error:
             session.transfer_is(Transfer.REFUSED)
             log.error("twilio: %s; the caller stays with the agent", error)
         else:
             session.transfer_is(Transfer.CONFIRMED)
+            if not session.attached:  # its stream went meanwhile, as Twilio moved the call
+                await session.close(TRANSFERRED)
 
     async def _send_twilio(self, message: str) -> None:
         await self.send(text_data=message)

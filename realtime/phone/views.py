@@ -108,19 +108,26 @@ async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> st
     DialCallStatus): the call ends. If nobody at TWILIO_ESCALATION_NUMBER took it (busy, no
     answer, the caller gave up), its record says so rather than transferred_to_human, and a
     caller still there is told so rather than hung up on in silence."""
+    # The <Dial> ran: Twilio did move the call, also on a request it never answered us.
+    was = (twilio_rest.TRANSFERRED, twilio_rest.TRANSFER_UNCONFIRMED)
     if dialled in twilio_rest.DIAL_ANSWERED:
+        await _correct(call_sid, was[1:], twilio_rest.TRANSFERRED)
         return ""
     log.warning("twilio: call %s was transferred, and nobody answered (%s)", call_sid, dialled)
+    await _correct(call_sid, was, twilio_rest.TRANSFER_FAILED)  # escalated, not transferred
+    return "" if call_over else TRANSFER_NOT_ANSWERED_SAY
+
+
+async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
+    """The call of `call_sid`, ended as one of `was`, ended as `reason`: its record and its
+    outcome say so."""
     try:
-        call_id = await stored_calls.correct_end_reason(
-            call_sid, twilio_rest.TRANSFERRED, twilio_rest.TRANSFER_FAILED
-        )
+        call_id = await stored_calls.correct_end_reason(call_sid, was, reason)
     except PyMongoError as error:
-        log.warning("twilio: call %s: could not record that: %s", call_sid, error)
+        log.warning("twilio: call %s: could not record that it %s: %s", call_sid, reason, error)
     else:
         if call_id is not None:
-            await correct_outcome(call_id)  # escalated, not transferred
-    return "" if call_over else TRANSFER_NOT_ANSWERED_SAY
+            await correct_outcome(call_id)
 
 
 def _hang_up(farewell: str) -> VoiceResponse:

@@ -29,6 +29,7 @@ from django.test import override_settings
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
 from realtime.audio import ulaw_decode
+from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.phone import consumer, keypad, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
@@ -601,6 +602,36 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     await phone.leave()
 
 
+async def test_a_transfer_left_unconfirmed_that_twilio_dialled_is_recorded_as_it_turned_out(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        await phone.hang_up()  # Twilio moves the call late: its stream stops
+        await phone.wait_closed()
+    call_id = session.call_id
+    assert (await wait_until_ended(call_id))["end_reason"] == "transfer_unconfirmed"
+
+    # Its <Dial> ran, so the call was moved: a colleague answered.
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                          DialCallStatus="completed")  # fmt: skip
+
+    assert said_then_hung_up(twiml) == ""
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("outcome") != "transferred":
+            await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.leave()
+
+
 async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_unconfirmed(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -655,6 +686,97 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
     await again.leave()
 
 
+async def test_a_stream_lost_whose_server_gives_up_on_it_before_twilio_confirms_is_transferred(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked_twilio, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
+        asked_twilio.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        session = await live_phone_session()
+        # The stream goes as the call moves, without `stop`; the server stops waiting for its
+        # consumer to finish (as daphne does after its application_close_timeout; the test
+        # communicator after a second) before Twilio answers.
+        await phone.leave()
+        answer.set()
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transferred_to_human"
+
+async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Our wait for an answer, short of the test communicator's 1 s for a socket's consumer.
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.8)
+    asked_twilio, answer = threading.Event(), threading.Event()
+
+    def update_call(call_sid: str, twiml: str) -> None:  # Twilio has it, and says nothing
+        asked_twilio.set()
+        answer.wait(5)
+
+    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with transferring(), override_settings(VOICE_RESUME_GRACE_S=0.2):
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        session = await live_phone_session()
+        # The stream that asked is lost (its consumer waits for the answer meanwhile);
+        # Twilio streams the call again.
+        lost = asyncio.create_task(phone.leave())
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await again.press("#")  # heard by the agent: the new stream carries the call
+        assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
+        assert session.transfer == twilio_rest.Transfer.SENT
+        # That stream goes too, without `stop`, and no answer comes: Twilio moved the call
+        # after all, or the line was lost again. Nothing comes back for it.
+        await again.leave()
+        record = await wait_until_ended(session.call_id)
+    answer.set()
+    await lost
+
+    assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+
+
+async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    call_sid = "CA" + "5" * 32
+    # As a process killed while Twilio had not answered its transfer request leaves the call.
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-asking", "call_sid": call_sid, "user_id": 7, "channel": "phone",
+        "carrier": None, "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+        "transfer": {"state": twilio_rest.Transfer.SENT, "at": utcnow()},
+    })  # fmt: skip
+
+    with transferring():
+        # Twilio had not moved the call by then: it streams it here again.
+        phone = await Phone.stream(call_sid, token_of(await webhook(ASHA_PHONE, call_sid)))
+        await twilio.wait_for_session(0)
+        # Then it acts on the request nobody will hear the answer to, moving the call: or
+        # the caller hangs up. Nothing here can tell which.
+        await phone.hang_up()
+        await phone.wait_closed()
+
+    assert (await wait_until_ended("CALL-asking"))["end_reason"] == "transfer_unconfirmed"
+    await phone.leave()
+
+
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
@@ -672,6 +794,55 @@ async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "caller_hung_up"
     await phone.leave()
+
+async def test_a_stream_lost_before_twilio_refuses_the_transfer_is_taken_up_by_the_next_stream(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.5  # Twilio has the request, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        # The socket is lost, without Twilio's `stop`: not Twilio moving the call, as it turns
+        # out. The caller is still on the line, and Twilio asks where the call goes next.
+        await phone.leave()
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        async with asyncio.timeout(5):
+            while session.transfer != twilio_rest.Transfer.REFUSED:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert again.close_code is None  # the caller is with the agent, not cut off
+        assert session.attached
+        await again.hang_up()
+        await again.wait_closed()
+
+    assert len(api.requests) == 1
+    assert (await wait_until_ended(session.call_id))["end_reason"] == "caller_hung_up"
+    await again.leave()
+
+
+async def test_a_stream_lost_before_twilio_confirms_the_transfer_ends_as_transferred(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.5  # Twilio moves the call, and then says so
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        await phone.leave()  # the stream goes as the call moves, without `stop`
+
+        record = await wait_until_ended(session.call_id)
+
+    assert record["end_reason"] == "transferred_to_human"
 
 
 # --- A transfer under way when the process drains -------------------------------------------
@@ -781,6 +952,37 @@ async def test_a_transfer_twilio_has_not_answered_when_the_drain_runs_out_moves_
     record = await latest_phone_call()
     assert record["ended_at"] is None and record["carrier"] is None
     await phone.leave()
+
+
+async def test_a_transfer_asked_by_a_lost_stream_is_waited_for_when_the_process_drains(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if len(twilio.sessions) == 1:
+            await escalates_and_says_so(session)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 2.0  # Twilio has the request, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await heard_the_agent_escalate()
+        await asked(api.requests)
+        session = await live_phone_session()
+        await phone.leave()  # the stream that asked is lost; Twilio streams the call again
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await again.press("#")  # heard by the agent: the new stream carries the call
+        assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
+        assert session.transfer == twilio_rest.Transfer.SENT  # Twilio has not answered yet
+        outcome = await this_process.drain(bound_s=6)
+
+    # Twilio did not move the call: it is let go, for the stream Twilio opens next.
+    assert outcome.left == ()
+    assert session.transfer == twilio_rest.Transfer.REFUSED
+    await again.wait_closed()
+    record = await latest_phone_call()
+    assert record["ended_at"] is None and record["carrier"] is None
+    await again.leave()
 
 
 async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
