@@ -157,19 +157,20 @@ def _whole(value: float, unit: float) -> bool:
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
     """At most MAX_X_LABELS labels, each clear of the next; on a narrow screen, where they
-    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`)."""
+    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`).
+    They are counted back from the last (today, on the dashboard), which is always named."""
     slot = centres[1] - centres[0] if len(centres) > 1 else WIDTH
     widest = max((_ems(label) for label in labels), default=0)
     step = max(-(-len(labels) // MAX_X_LABELS), math.ceil((widest * TICK_FONT + 4) / slot), 1)
     narrow = step * math.ceil((widest * NARROW_FONT + 4) / (step * slot))
+    last = len(labels) - 1
     ticks = []
-    for i in range(0, len(labels), step):
-        # The first label is inside the chart (_left makes room for it); one past its right
-        # edge is left out.
+    for i in range(last % step, len(labels), step):
+        # Inside the chart: _left makes room for the first label, _right for the last.
         right = centres[i] + _ems(labels[i]) / 2 * NARROW_FONT
         if centres[i] + _ems(labels[i]) / 2 * TICK_FONT <= WIDTH:
             ticks.append(Tick(round(centres[i], 1), labels[i],
-                              wide_only=i % narrow != 0 or right > WIDTH))  # fmt: skip
+                              wide_only=(last - i) % narrow != 0 or right > WIDTH))  # fmt: skip
     return ticks
 
 
@@ -177,8 +178,8 @@ def _ems(text: str) -> float:
     return sum(EMS.get(c, 0.64) for c in text)
 
 
-def _centres(count: int, left: int) -> list[float]:
-    slot = (WIDTH - left - RIGHT) / max(1, count)
+def _centres(count: int, left: int, right: int) -> list[float]:
+    slot = (WIDTH - left - right) / max(1, count)
     return [left + slot * (i + 0.5) for i in range(count)]
 
 
@@ -188,6 +189,12 @@ def _left(y_ticks: Sequence[Tick], labels: Sequence[str]) -> int:
     widest = max((_ems(t.text) for t in y_ticks), default=0)
     first = _ems(labels[0]) * NARROW_FONT / 2 if labels else 0
     return max(LEFT, math.ceil(widest * NARROW_FONT) + 6 + 2, math.ceil(first))
+
+
+def _right(labels: Sequence[str]) -> int:
+    """The plot's right margin: RIGHT, or room for the half of the last x-axis label (always
+    named, at NARROW_FONT on a phone) right of the last column."""
+    return max(RIGHT, math.ceil(_ems(labels[-1]) * NARROW_FONT / 2)) if labels else RIGHT
 
 
 # --- Stacked columns ---------------------------------------------------------------------------
@@ -246,8 +253,9 @@ def column_chart(
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, axis or fmt, unit)
     left = max(left, _left(y_ticks, labels))
-    centres = _centres(len(labels), left)
-    width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
+    right = _right(labels)
+    centres = _centres(len(labels), left, right)
+    width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
     for label, centre, column in zip(labels, centres, values, strict=True):
         base = float(HEIGHT - BOTTOM)
@@ -261,7 +269,7 @@ def column_chart(
                                     round(width, 1), round(height, 1), s.css,
                                     f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
-                       left=left)  # fmt: skip
+                       left=left, right_edge=WIDTH - right)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -345,9 +353,10 @@ def line_chart(
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, fmt)
     left = max(left, _left(y_ticks, labels))
-    centres = _centres(len(labels), left)
+    right = _right(labels)
+    centres = _centres(len(labels), left, right)
     # Markers closer than their size would hide the line's dash: over many days they shrink.
-    r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)
+    r = min(MARK_SIZE, (WIDTH - left - right) / max(1, len(labels)) * 0.3)
     lines = []
     for n, (s, values) in enumerate(series):
         dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
@@ -366,7 +375,8 @@ def line_chart(
                                 marker(shape, x, y, r)))  # fmt: skip
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
-    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left)
+    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left,
+                     right_edge=WIDTH - right)  # fmt: skip
 
 
 # --- One call's turns --------------------------------------------------------------------------
@@ -401,8 +411,10 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
-    centres = _centres(len(turns), LEFT)
-    slot = (WIDTH - LEFT - RIGHT) / max(1, len(turns))
+    whens = [when for when, _, _ in turns]
+    right = _right(whens)
+    centres = _centres(len(turns), LEFT, right)
+    slot = (WIDTH - LEFT - right) / max(1, len(turns))
     segments = []
     for (when, wait, tools), centre in zip(turns, centres, strict=True):
         base = height - BOTTOM
@@ -423,5 +435,5 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     ticks = [Tick(TOP + plot - plot * n / 4, seconds_label(top * n / 4)) for n in range(5)]
     legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
               *([SILENT] if any(w is None for _, w, _ in turns) else [])]  # fmt: skip
-    return ColumnChart(title, segments, _x_ticks([w for w, _, _ in turns], centres), ticks,
-                       legend, height=height, baseline=height - BOTTOM)  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks(whens, centres), ticks, legend, height=height,
+                       right_edge=WIDTH - right, baseline=height - BOTTOM)

@@ -245,6 +245,11 @@ CROWDED_X_LABELS = """svg => {
 }"""
 
 
+# The last x-axis label the screen shows.
+LAST_X_LABEL = """svg => [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
+    .filter(t => t.getClientRects().length).map(t => t.textContent).pop()"""
+
+
 @pytest.mark.parametrize("days", [30, 366])
 async def test_the_charts_text_is_readable_on_a_phone(
     arjun: User,  # noqa: F811
@@ -254,8 +259,10 @@ async def test_the_charts_text_is_readable_on_a_phone(
 ) -> None:
     """The SVGs are drawn 520 wide and scaled to the screen: at 390 px their 11 px labels were
     drawn at 7. Every label and legend is drawn at 11 CSS pixels or more at either width, the
-    x-axis names fewer days on a phone, and no label runs into the next."""
+    x-axis names fewer days on a phone, and no label runs into the next. The last day (today,
+    the one a lead looks at most) is always named."""
     shown = days_of_its_own(days)
+    last = f"{shown.last.day} {shown.last:%b}" + (f" {shown.last:%Y}" if days > 365 else "")
     await sync_to_async(a_busy_month)(shown.last)
 
     pages = await dashboard_pages(both_themes, shown, f"dashboard-{days}-days")
@@ -270,6 +277,7 @@ async def test_the_charts_text_is_readable_on_a_phone(
         for svg in await page.locator(".chart svg:has(line.axis)").all():
             assert await svg.evaluate(CROWDED_X_LABELS) == [], width
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+            assert await svg.evaluate(LAST_X_LABEL) == last, width
     assert both_themes.problems == []
 
 

@@ -674,3 +674,18 @@ def test_the_day_charts_share_their_days_positions(
     lines = [board.rates_chart, board.handle_chart, board.wait_chart]
     assert len({chart.left for chart in columns} | {chart.left for chart in lines}) == 1
     assert len({tuple(c.x_ticks) for c in columns} | {tuple(c.x_ticks) for c in lines}) == 1
+
+
+@pytest.mark.parametrize("days", [7, 29, 30, 31, 90, 200, 366])
+def test_the_last_day_is_named_on_the_x_axis_of_every_chart_at_any_width(
+    db: Any, today: date, days: int
+) -> None:
+    """The x-axis named every few days counting from the first, and the last day (today, the
+    one a lead looks at most) was often left unnamed; it is named, on a phone too."""
+    board = dashboard(DayRange(today - timedelta(days=days - 1), today))
+
+    last = board.per_day[-1][0]
+    for chart in (board.calls_chart, board.refunds_chart, board.cost_chart, board.rates_chart,
+                  board.handle_chart, board.wait_chart):  # fmt: skip
+        assert (chart.x_ticks[-1].text, chart.x_ticks[-1].wide_only) == (last, False), days
+
