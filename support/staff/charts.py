@@ -137,17 +137,21 @@ def time_ceiling(seconds: float) -> float:
     return next((top for top in TIME_TOPS if top >= seconds), seconds)
 
 
-def _y_ticks(top: float, fmt: Callable[[float], str], unit: float | None = None) -> list[Tick]:
-    """Ticks from 0 to `top`. With `unit`, the smallest step `fmt` shows (1 for counts, 0.01
-    for rupees), every tick is a whole number of units: a quarter of 10 calls would be
-    labelled "2" at 2.5."""
+def _y_ticks(top: float, fmt: Callable[[float], str], unit: float | None = None,
+             axis: Callable[[Sequence[float]], list[str]] | None = None) -> list[Tick]:  # fmt: skip
+    """Ticks from 0 to `top`, said by `axis` all at once (so that they are said alike) or by
+    `fmt` each. With `unit`, the smallest step `fmt` shows (1 for counts, 0.01 for rupees),
+    every tick is a whole number of units: a quarter of 10 calls would be labelled "2" at
+    2.5."""
     # Quarters of 1, 2 or 10 are round (0.25, 0.5, 2.5); of 2.5 or 5 they are not (1.25), so
     # those tops are cut in fifths.
     parts = 5 if top > 0 and round(top / 10 ** math.floor(math.log10(top)), 6) in (2.5, 5) else 4
     if unit is not None:
         parts = next((n for n in (parts, 9 - parts, 2) if _whole(top / n, unit)), 1)
     plot = HEIGHT - TOP - BOTTOM
-    return [Tick(TOP + plot - plot * n / parts, fmt(top * n / parts)) for n in range(parts + 1)]
+    values = [top * n / parts for n in range(parts + 1)]
+    texts = axis(values) if axis else [fmt(value) for value in values]
+    return [Tick(TOP + plot - plot * n / parts, text) for n, text in enumerate(texts)]
 
 
 def _whole(value: float, unit: float) -> bool:
@@ -241,17 +245,18 @@ def column_chart(
     values: Sequence[dict[str, float]],
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     unit: float = 1,
-    axis: Callable[[float], str] | None = None,
+    axis: Callable[[Sequence[float]], list[str]] | None = None,
     left: int = LEFT,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
-    `fmt` says an amount in full (the tooltips), `axis` short enough for the y-axis's margin
-    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default);
-    `left`: the plot's left edge at least (more when its labels need it)."""
+    `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
+    short enough for its margin (each as `fmt` says it by default); `unit`: the smallest
+    amount `fmt` shows (a whole count by default); `left`: the plot's left edge at least (more
+    when its labels need it)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
-    y_ticks = _y_ticks(top, axis or fmt, unit)
+    y_ticks = _y_ticks(top, fmt, unit, axis)
     left = max(left, _left(y_ticks, labels))
     right = _right(labels)
     centres = _centres(len(labels), left, right)

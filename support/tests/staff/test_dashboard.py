@@ -17,7 +17,7 @@ from django.utils import timezone
 from support.models import Call, Customer, Escalation, Refund
 from support.money import compact_inr
 from support.mongo import sync_db
-from support.staff.aftercall import compact_money
+from support.staff.aftercall import axis_money, compact_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import (
     OUTCOME_SERIES,
@@ -689,3 +689,27 @@ def test_the_last_day_is_named_on_the_x_axis_of_every_chart_at_any_width(
                   board.handle_chart, board.wait_chart):  # fmt: skip
         assert (chart.x_ticks[-1].text, chart.x_ticks[-1].wide_only) == (last, False), days
 
+
+@pytest.mark.parametrize("refunded, ticks", [
+    (2_50, ["₹0", "₹0.50", "₹1.00", "₹1.50", "₹2.00", "₹2.50"]),
+    (9_000_00, ["₹0", "₹2.5k", "₹5.0k", "₹7.5k", "₹10.0k"]),
+    (1_50_00_000_00, ["₹0", "₹50 L", "₹100 L", "₹150 L", "₹200 L"]),
+    (5_00_00_00_000_00, ["₹0", "₹100 Cr", "₹200 Cr", "₹300 Cr", "₹400 Cr", "₹500 Cr"]),
+])  # fmt: skip
+def test_the_ticks_of_a_money_axis_share_one_unit_and_number_of_decimals(
+    priya: Customer, today: date, refunded: int, ticks: list[str]
+) -> None:
+    """An axis read "₹1.50, ₹2, ₹2.50" and "₹50 L, ₹1 Cr, ₹1.5 Cr": its ticks are now said
+    alike, in the unit of its first step and with as many decimals as the one that needs most."""
+    Refund.objects.create(refund_id="RFD-1", order_id="ORD-3001", customer=priya,
+                          amount=refunded, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+
+    board = dashboard(DayRange(today, today))
+
+    assert [t.text for t in board.refunds_chart.y_ticks] == ticks
+
+
+def test_an_axis_in_another_currency_says_its_ticks_alike_too() -> None:
+    assert axis_money([0, 50, 100, 150], "USD") == ["0 USD", "0.50 USD", "1.00 USD", "1.50 USD"]
+    assert axis_money([0, 2_500_00, 5_000_00], "USD") == ["0 USD", "2.5k USD", "5.0k USD"]
