@@ -174,13 +174,14 @@ OUTSIDE_THE_MARGIN = """svg => {
     }).map(t => t.textContent);
 }"""
 
-# Each figure in the tiles (a number, a sum, a percentage) that the line broke into pieces.
+# Each figure in the tiles (a number, a sum, a percentage, seconds) that the line broke into
+# pieces, or away from its unit.
 BROKEN_FIGURES = """() => {
     const broken = [];
     for (const p of document.querySelectorAll('.tile p')) {
         const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
         for (let node; (node = walker.nextNode());) {
-            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d%?/g)) {
+            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d(%|\\s+s\\b)?/g)) {
                 const range = document.createRange();
                 range.setStart(node, m.index);
                 range.setEnd(node, m.index + m[0].length);
@@ -193,13 +194,26 @@ BROKEN_FIGURES = """() => {
 }"""
 
 
+# The same, with every tile as narrow as each width from 60 to 400 px in turn.
+BROKEN_AT_ANY_TILE_WIDTH = f"""() => {{
+    const tiles = [...document.querySelectorAll('.tile')];
+    const broken = new Set();
+    for (let px = 60; px <= 400; px += 2) {{
+        tiles.forEach(tile => {{ tile.style.flex = `0 0 ${{px}}px`; }});
+        ({BROKEN_FIGURES})().forEach(figure => broken.add(figure));
+    }}
+    tiles.forEach(tile => {{ tile.style.flex = ''; }});
+    return [...broken];
+}}"""
+
+
 async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,
     days_of_its_own: Callable[[int], DayRange],
 ) -> None:
     """The axes say "₹1.5 Cr" inside their margin; a tile keeps "₹25,61,72,83,945.00" whole, on
-    a line of its own when it must."""
+    a line of its own when it must, and "0.95 s" together, however narrow it is."""
     days = days_of_its_own(30)
     await sync_to_async(a_busy_month)(days.last)
 
@@ -209,6 +223,7 @@ async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
         for svg in await page.locator(".chart svg:has(line.axis)").all():
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
         assert await page.evaluate(BROKEN_FIGURES) == [], width
+        assert await page.evaluate(BROKEN_AT_ANY_TILE_WIDTH) == [], width
         refunds = page.get_by_role("figure", name="Refunds per day")
         assert "₹500 Cr" in await refunds.locator("text.tick").all_text_contents()
         wide = await page.evaluate("document.documentElement.scrollWidth")
