@@ -6,6 +6,7 @@ Integers make the wallet credit an exact atomic `$inc` and keep rounding in one 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 PAISE_PER_RUPEE = 100
@@ -67,26 +68,40 @@ def format_inr(paise: int) -> str:
     return f"{sign}₹{digits}.{fraction:02d}"
 
 
+INR_UNITS = [(10**7, " Cr"), (10**5, " L"), (10**3, "k")]
+
+
 def compact_inr(paise: int) -> str:
     """Rupees as a chart's axis says them, short enough for its margin: "₹450", "₹45k",
     "₹12 L", "₹1.2 Cr" (to two decimals of the unit: "₹12.35 Cr"); people read the full sum in
     format_inr's words."""
-    return compact(paise, [(10**7, " Cr"), (10**5, " L"), (10**3, "k")], "₹{}")
+    return axis_inr([paise])[0]
 
 
-def compact(minor: int, units: list[tuple[int, str]], shape: str) -> str:
-    """`minor` units as a figure of the largest of `units` (whole major units, suffix) it
-    reaches, in `shape` ("₹{}", "{} USD"); under all of them, the amount itself."""
-    sign = "-" if minor < 0 else ""
-    major = Decimal(abs(minor)) / PAISE_PER_RUPEE
-    for size, suffix in units:
-        if major >= size:
-            return sign + shape.format(f"{_short(major / size)}{suffix}")
-    return sign + shape.format(_short(major) if major == major.to_integral_value()
-                               else f"{major:.2f}")  # fmt: skip
+def axis_inr(paise: Sequence[int]) -> list[str]:
+    """The ticks of one axis in rupees, said alike (see compact): "₹2.5k", "₹5.0k"."""
+    return compact(paise, INR_UNITS, "₹{}")
 
 
-def _short(figure: Decimal) -> str:
-    """At most two decimals, none that are zeros: 12.5 -> "12.5", 2000 -> "2,000"."""
-    rounded = figure.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{rounded:,.2f}".rstrip("0").rstrip(".")
+def compact(minors: Sequence[int], units: list[tuple[int, str]], shape: str) -> list[str]:
+    """Amounts in minor units as one axis says them, in `shape` ("₹{}", "{} USD"), all alike:
+    in the largest of `units` (whole major units, suffix) the smallest amount but 0 reaches
+    (under all of them, in major units), each with as many decimals as the one that needs
+    most: "₹2.5k", "₹5.0k"; "₹0.50", "₹1.00" (in major units none or two, as paise are
+    written). 0 is "0"."""
+    majors = [Decimal(abs(minor)) / PAISE_PER_RUPEE for minor in minors]
+    smallest = min((major for major in majors if major), default=Decimal(0))
+    size, suffix = next(((size, suffix) for size, suffix in units if smallest >= size), (1, ""))
+    figures = [(major / size).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+               for major in majors]  # fmt: skip
+    decimals = max((_decimals(figure) for figure in figures), default=0)
+    if not suffix and decimals:
+        decimals = 2
+    return [("-" if minor < 0 else "") + shape.format(f"{figure:,.{decimals}f}{suffix}")
+            if figure else shape.format("0")
+            for minor, figure in zip(minors, figures, strict=True)]  # fmt: skip
+
+
+def _decimals(figure: Decimal) -> int:
+    """How many decimals `figure` (to the hundredth) needs: 12.5 -> 1, 2000 -> 0."""
+    return next(n for n in (0, 1, 2) if figure == round(figure, n))

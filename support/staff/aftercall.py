@@ -21,7 +21,7 @@ from postcall import store
 from postcall.cost import UnknownModel
 from postcall.finish import cost_now
 from postcall.summary import account, configured
-from support.money import compact, compact_inr, format_inr
+from support.money import axis_inr, compact, format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
 from support.staff.labels import OUTCOME_LABELS, mmss
 
@@ -52,9 +52,14 @@ def money(minor: int, currency: str) -> str:
 
 def compact_money(minor: int, currency: str) -> str:
     """The same as a chart's axis says it: "₹1.2 Cr", "1.2M USD"."""
+    return axis_money([minor], currency)[0]
+
+
+def axis_money(minors: Sequence[int], currency: str) -> list[str]:
+    """The ticks of one axis, said alike (money.compact): "₹2.5k", "₹5.0k"; "0.50 USD"."""
     if currency.upper() == "INR":
-        return compact_inr(minor)
-    return compact(minor, [(10**9, "B"), (10**6, "M"), (10**3, "k")], f"{{}} {currency}")
+        return axis_inr(minors)
+    return compact(minors, [(10**9, "B"), (10**6, "M"), (10**3, "k")], f"{{}} {currency}")
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

@@ -137,17 +137,21 @@ def time_ceiling(seconds: float) -> float:
     return next((top for top in TIME_TOPS if top >= seconds), seconds)
 
 
-def _y_ticks(top: float, fmt: Callable[[float], str], unit: float | None = None) -> list[Tick]:
-    """Ticks from 0 to `top`. With `unit`, the smallest step `fmt` shows (1 for counts, 0.01
-    for rupees), every tick is a whole number of units: a quarter of 10 calls would be
-    labelled "2" at 2.5."""
+def _y_ticks(top: float, fmt: Callable[[float], str], unit: float | None = None,
+             axis: Callable[[Sequence[float]], list[str]] | None = None) -> list[Tick]:  # fmt: skip
+    """Ticks from 0 to `top`, said by `axis` all at once (so that they are said alike) or by
+    `fmt` each. With `unit`, the smallest step `fmt` shows (1 for counts, 0.01 for rupees),
+    every tick is a whole number of units: a quarter of 10 calls would be labelled "2" at
+    2.5."""
     # Quarters of 1, 2 or 10 are round (0.25, 0.5, 2.5); of 2.5 or 5 they are not (1.25), so
     # those tops are cut in fifths.
     parts = 5 if top > 0 and round(top / 10 ** math.floor(math.log10(top)), 6) in (2.5, 5) else 4
     if unit is not None:
         parts = next((n for n in (parts, 9 - parts, 2) if _whole(top / n, unit)), 1)
     plot = HEIGHT - TOP - BOTTOM
-    return [Tick(TOP + plot - plot * n / parts, fmt(top * n / parts)) for n in range(parts + 1)]
+    values = [top * n / parts for n in range(parts + 1)]
+    texts = axis(values) if axis else [fmt(value) for value in values]
+    return [Tick(TOP + plot - plot * n / parts, text) for n, text in enumerate(texts)]
 
 
 def _whole(value: float, unit: float) -> bool:
@@ -157,19 +161,20 @@ def _whole(value: float, unit: float) -> bool:
 
 def _x_ticks(labels: Sequence[str], centres: Sequence[float]) -> list[Tick]:
     """At most MAX_X_LABELS labels, each clear of the next; on a narrow screen, where they
-    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`)."""
+    are drawn larger, only those clear of the next at NARROW_FONT (the others `wide_only`).
+    They are counted back from the last (today, on the dashboard), which is always named."""
     slot = centres[1] - centres[0] if len(centres) > 1 else WIDTH
     widest = max((_ems(label) for label in labels), default=0)
     step = max(-(-len(labels) // MAX_X_LABELS), math.ceil((widest * TICK_FONT + 4) / slot), 1)
     narrow = step * math.ceil((widest * NARROW_FONT + 4) / (step * slot))
+    last = len(labels) - 1
     ticks = []
-    for i in range(0, len(labels), step):
-        # The first label is inside the chart (_left makes room for it); one past its right
-        # edge is left out.
+    for i in range(last % step, len(labels), step):
+        # Inside the chart: _left makes room for the first label, _right for the last.
         right = centres[i] + _ems(labels[i]) / 2 * NARROW_FONT
         if centres[i] + _ems(labels[i]) / 2 * TICK_FONT <= WIDTH:
             ticks.append(Tick(round(centres[i], 1), labels[i],
-                              wide_only=i % narrow != 0 or right > WIDTH))  # fmt: skip
+                              wide_only=(last - i) % narrow != 0 or right > WIDTH))  # fmt: skip
     return ticks
 
 
@@ -177,8 +182,8 @@ def _ems(text: str) -> float:
     return sum(EMS.get(c, 0.64) for c in text)
 
 
-def _centres(count: int, left: int) -> list[float]:
-    slot = (WIDTH - left - RIGHT) / max(1, count)
+def _centres(count: int, left: int, right: int) -> list[float]:
+    slot = (WIDTH - left - right) / max(1, count)
     return [left + slot * (i + 0.5) for i in range(count)]
 
 
@@ -188,6 +193,12 @@ def _left(y_ticks: Sequence[Tick], labels: Sequence[str]) -> int:
     widest = max((_ems(t.text) for t in y_ticks), default=0)
     first = _ems(labels[0]) * NARROW_FONT / 2 if labels else 0
     return max(LEFT, math.ceil(widest * NARROW_FONT) + 6 + 2, math.ceil(first))
+
+
+def _right(labels: Sequence[str]) -> int:
+    """The plot's right margin: RIGHT, or room for the half of the last x-axis label (always
+    named, at NARROW_FONT on a phone) right of the last column."""
+    return max(RIGHT, math.ceil(_ems(labels[-1]) * NARROW_FONT / 2)) if labels else RIGHT
 
 
 # --- Stacked columns ---------------------------------------------------------------------------
@@ -234,20 +245,22 @@ def column_chart(
     values: Sequence[dict[str, float]],
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     unit: float = 1,
-    axis: Callable[[float], str] | None = None,
+    axis: Callable[[Sequence[float]], list[str]] | None = None,
     left: int = LEFT,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
-    `fmt` says an amount in full (the tooltips), `axis` short enough for the y-axis's margin
-    (`fmt` by default); `unit`: the smallest amount `fmt` shows (a whole count by default);
-    `left`: the plot's left edge at least (more when its labels need it)."""
+    `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
+    short enough for its margin (each as `fmt` says it by default); `unit`: the smallest
+    amount `fmt` shows (a whole count by default); `left`: the plot's left edge at least (more
+    when its labels need it)."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
-    y_ticks = _y_ticks(top, axis or fmt, unit)
+    y_ticks = _y_ticks(top, fmt, unit, axis)
     left = max(left, _left(y_ticks, labels))
-    centres = _centres(len(labels), left)
-    width = (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.7
+    right = _right(labels)
+    centres = _centres(len(labels), left, right)
+    width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
     for label, centre, column in zip(labels, centres, values, strict=True):
         base = float(HEIGHT - BOTTOM)
@@ -261,7 +274,7 @@ def column_chart(
                                     round(width, 1), round(height, 1), s.css,
                                     f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
-                       left=left)  # fmt: skip
+                       left=left, right_edge=WIDTH - right)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -345,9 +358,10 @@ def line_chart(
     plot = HEIGHT - TOP - BOTTOM
     y_ticks = _y_ticks(top, fmt)
     left = max(left, _left(y_ticks, labels))
-    centres = _centres(len(labels), left)
+    right = _right(labels)
+    centres = _centres(len(labels), left, right)
     # Markers closer than their size would hide the line's dash: over many days they shrink.
-    r = min(MARK_SIZE, (WIDTH - left - RIGHT) / max(1, len(labels)) * 0.3)
+    r = min(MARK_SIZE, (WIDTH - left - right) / max(1, len(labels)) * 0.3)
     lines = []
     for n, (s, values) in enumerate(series):
         dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
@@ -366,7 +380,8 @@ def line_chart(
                                 marker(shape, x, y, r)))  # fmt: skip
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
-    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left)
+    return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left,
+                     right_edge=WIDTH - right)  # fmt: skip
 
 
 # --- One call's turns --------------------------------------------------------------------------
@@ -401,8 +416,10 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
-    centres = _centres(len(turns), LEFT)
-    slot = (WIDTH - LEFT - RIGHT) / max(1, len(turns))
+    whens = [when for when, _, _ in turns]
+    right = _right(whens)
+    centres = _centres(len(turns), LEFT, right)
+    slot = (WIDTH - LEFT - right) / max(1, len(turns))
     segments = []
     for (when, wait, tools), centre in zip(turns, centres, strict=True):
         base = height - BOTTOM
@@ -423,5 +440,5 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     ticks = [Tick(TOP + plot - plot * n / 4, seconds_label(top * n / 4)) for n in range(5)]
     legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
               *([SILENT] if any(w is None for _, w, _ in turns) else [])]  # fmt: skip
-    return ColumnChart(title, segments, _x_ticks([w for w, _, _ in turns], centres), ticks,
-                       legend, height=height, baseline=height - BOTTOM)  # fmt: skip
+    return ColumnChart(title, segments, _x_ticks(whens, centres), ticks, legend, height=height,
+                       right_edge=WIDTH - right, baseline=height - BOTTOM)

@@ -39,9 +39,9 @@ from support.models import (
     EscalationStatus,
     Refund,
 )
-from support.money import compact_inr, format_inr
+from support.money import axis_inr, format_inr
 from support.mongo import sync_db
-from support.staff.aftercall import compact_money, money, percentile_of_counts
+from support.staff.aftercall import axis_money, money, percentile_of_counts
 from support.staff.charts import (
     LEFT,
     BarChart,
@@ -417,7 +417,7 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
             "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
             [{"refunded": day.refunded / 100} for day in per_day],
             fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
-            axis=lambda rupees: compact_inr(round(rupees * 100)), left=left,
+            axis=lambda rupees: axis_inr([round(r * 100) for r in rupees]), left=left,
         ),
         line_chart(
             "Containment and escalation rate", labels,
@@ -445,7 +445,7 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
             "What the model cost per day", labels,
             [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
             fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
-            axis=lambda units: compact_money(round(units * 100), settings.COST_CURRENCY),
+            axis=lambda units: axis_money([round(u * 100) for u in units], settings.COST_CURRENCY),
             left=left,
         ),
     )  # fmt: skip

@@ -8,7 +8,8 @@ outcome, sums in crores, and a support lead who does not tell the series' colour
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 from playwright.async_api import Browser, Page
 
 from support.mongo import sync_db
-from support.staff.dashboard import OUTCOME_SERIES
+from support.staff.dashboard import OUTCOME_SERIES, DayRange
 from support.tests.staff.conftest import staff_groups  # noqa: F401  (fixture)
 from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
     ARTIFACTS,
@@ -40,13 +41,37 @@ pytestmark = [
 THEMES = ("light", "dark")
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
-    """A daphne of the test's own: the dashboard keeps past days' figures in its process's
-    cache for minutes, and would show the last test's."""
+    """One daphne for the module. It keeps past days' figures in its cache for minutes, so
+    each test shows days no other test showed (`days_of_its_own`)."""
     with DaphneServer() as server:
         await asyncio.to_thread(server.start)
         yield server
+
+
+@pytest.fixture(scope="module")
+def days_of_its_own() -> Callable[[int], DayRange]:
+    """`take(n)`: the next n days back, none of them shown before by the module's server:
+    the first range taken ends today, each next one the day before the last began."""
+    last = timezone.localdate()
+
+    def take(n: int) -> DayRange:
+        nonlocal last
+        days = DayRange(last - timedelta(days=n - 1), last)
+        last = days.first - timedelta(days=1)
+        return days
+
+    return take
+
+
+def on(day: dt.date, minutes: int = 0) -> dt.datetime:
+    """`minutes` past noon on local `day`."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(12))) + timedelta(minutes=minutes)
+
+
+def dashboard_of(days: DayRange) -> str:
+    return f"/staff/?since={days.first.isoformat()}&until={days.last.isoformat()}"
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -62,14 +87,13 @@ async def both_themes(server: DaphneServer, browser: Browser) -> AsyncIterator[B
         await context.close()
 
 
-def a_busy_month() -> None:
-    """30 days of calls with every outcome (and some without one, and two still going), the
-    agent's answer times, model costs in crores and refunds in tens of crores."""
-    now = timezone.now()
+def a_busy_month(last: dt.date) -> None:
+    """30 days of calls up to `last` with every outcome (and some without one, and two still
+    going), the agent's answer times, model costs in crores and refunds in tens of crores."""
     outcomes = [s.key or None for s in OUTCOME_SERIES if s.key != "in_progress"]
     calls: list[dict[str, Any]] = []
     for day in range(30):
-        started = now - timedelta(days=day, minutes=5)
+        started = on(last - timedelta(days=day))
         for n, outcome in enumerate(outcomes):
             for k in range(1 + (day + n) % 4):
                 calls.append({
@@ -84,20 +108,21 @@ def a_busy_month() -> None:
                 })  # fmt: skip
     for n in range(2):
         calls.append({"call_id": f"CALL-LIVE-{n}", "user_id": 301, "channel": "phone",
-                      "started_at": now - timedelta(minutes=2), "ended_at": None,
+                      "started_at": on(last, 10), "ended_at": None,
                       "transcript": [], "tool_calls": []})  # fmt: skip
     sync_db().calls.insert_many(calls)
     sync_db().refunds.insert_many([
         {"refund_id": f"RFD-BIG-{day}", "order_id": f"ORD-BIG-{day}", "user_id": 301,
          "amount": 12_34_56_789_00 if day % 2 else 5_00_00_00_000_00, "percent": 100,
-         "tier": "Gold", "reason": "", "call_id": "", "created_at": now - timedelta(days=day)}
+         "tier": "Gold", "reason": "", "call_id": "",
+         "created_at": on(last - timedelta(days=day))}
         for day in range(0, 30, 3)
     ])  # fmt: skip
 
 
-async def dashboard_pages(back_office: BackOffice, name: str) -> dict[str, Page]:
+async def dashboard_pages(back_office: BackOffice, days: DayRange, name: str) -> dict[str, Page]:
     await back_office.sign_in("arjun")
-    return await back_office.visit("/staff/", name)
+    return await back_office.visit(dashboard_of(days), name)
 
 
 # Each legend key as drawn: its colour, its hatch, or its dash and marker shape.
@@ -117,12 +142,14 @@ LEGEND_KEYS = """figure => [...figure.querySelectorAll('.legend li')].map(li => 
 async def test_each_series_is_told_apart_by_more_than_its_colour(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
 ) -> None:
     """WCAG 1.4.1: the lines differ in dash and marker, the stacked outcomes in hatch (the calls
     still in progress in their dashed outline), and each legend shows the same cue."""
-    await sync_to_async(a_busy_month)()
+    days = days_of_its_own(30)
+    await sync_to_async(a_busy_month)(days.last)
 
-    pages = await dashboard_pages(both_themes, "dashboard-series")
+    pages = await dashboard_pages(both_themes, days, "dashboard-series")
 
     for width, page in pages.items():
         for title in ("Calls per day by outcome", "Containment and escalation rate",
@@ -147,13 +174,14 @@ OUTSIDE_THE_MARGIN = """svg => {
     }).map(t => t.textContent);
 }"""
 
-# Each figure in the tiles (a number, a sum, a percentage) that the line broke into pieces.
+# Each figure in the tiles (a number, a sum, a percentage, seconds) that the line broke into
+# pieces, or away from its unit.
 BROKEN_FIGURES = """() => {
     const broken = [];
     for (const p of document.querySelectorAll('.tile p')) {
         const walker = document.createTreeWalker(p, NodeFilter.SHOW_TEXT);
         for (let node; (node = walker.nextNode());) {
-            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d%?/g)) {
+            for (const m of node.data.matchAll(/[₹\\d][\\d,.]*\\d(%|\\s+s\\b)?/g)) {
                 const range = document.createRange();
                 range.setStart(node, m.index);
                 range.setEnd(node, m.index + m[0].length);
@@ -166,20 +194,36 @@ BROKEN_FIGURES = """() => {
 }"""
 
 
+# The same, with every tile as narrow as each width from 60 to 400 px in turn.
+BROKEN_AT_ANY_TILE_WIDTH = f"""() => {{
+    const tiles = [...document.querySelectorAll('.tile')];
+    const broken = new Set();
+    for (let px = 60; px <= 400; px += 2) {{
+        tiles.forEach(tile => {{ tile.style.flex = `0 0 ${{px}}px`; }});
+        ({BROKEN_FIGURES})().forEach(figure => broken.add(figure));
+    }}
+    tiles.forEach(tile => {{ tile.style.flex = ''; }});
+    return [...broken];
+}}"""
+
+
 async def test_sums_in_crores_fit_the_axes_and_are_never_broken_in_the_tiles(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
 ) -> None:
     """The axes say "₹1.5 Cr" inside their margin; a tile keeps "₹25,61,72,83,945.00" whole, on
-    a line of its own when it must."""
-    await sync_to_async(a_busy_month)()
+    a line of its own when it must, and "0.95 s" together, however narrow it is."""
+    days = days_of_its_own(30)
+    await sync_to_async(a_busy_month)(days.last)
 
-    pages = await dashboard_pages(both_themes, "dashboard-crores")
+    pages = await dashboard_pages(both_themes, days, "dashboard-crores")
 
     for width, page in pages.items():
         for svg in await page.locator(".chart svg:has(line.axis)").all():
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
         assert await page.evaluate(BROKEN_FIGURES) == [], width
+        assert await page.evaluate(BROKEN_AT_ANY_TILE_WIDTH) == [], width
         refunds = page.get_by_role("figure", name="Refunds per day")
         assert "₹500 Cr" in await refunds.locator("text.tick").all_text_contents()
         wide = await page.evaluate("document.documentElement.scrollWidth")
@@ -216,20 +260,27 @@ CROWDED_X_LABELS = """svg => {
 }"""
 
 
+# The last x-axis label the screen shows.
+LAST_X_LABEL = """svg => [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
+    .filter(t => t.getClientRects().length).map(t => t.textContent).pop()"""
+
+
 @pytest.mark.parametrize("days", [30, 366])
 async def test_the_charts_text_is_readable_on_a_phone(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
     days: int,
 ) -> None:
     """The SVGs are drawn 520 wide and scaled to the screen: at 390 px their 11 px labels were
     drawn at 7. Every label and legend is drawn at 11 CSS pixels or more at either width, the
-    x-axis names fewer days on a phone, and no label runs into the next."""
-    await sync_to_async(a_busy_month)()
-    await both_themes.sign_in("arjun")
-    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+    x-axis names fewer days on a phone, and no label runs into the next. The last day (today,
+    the one a lead looks at most) is always named."""
+    shown = days_of_its_own(days)
+    last = f"{shown.last.day} {shown.last:%b}" + (f" {shown.last:%Y}" if days > 365 else "")
+    await sync_to_async(a_busy_month)(shown.last)
 
-    pages = await both_themes.visit(f"/staff/?since={since}", f"dashboard-{days}-days")
+    pages = await dashboard_pages(both_themes, shown, f"dashboard-{days}-days")
 
     for width, page in pages.items():
         small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
@@ -241,28 +292,28 @@ async def test_the_charts_text_is_readable_on_a_phone(
         for svg in await page.locator(".chart svg:has(line.axis)").all():
             assert await svg.evaluate(CROWDED_X_LABELS) == [], width
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
+            assert await svg.evaluate(LAST_X_LABEL) == last, width
     assert both_themes.problems == []
 
 
-def one_call() -> None:
-    now = timezone.now()
+def one_call(last: dt.date) -> None:
+    started = on(last)
     sync_db().calls.insert_one({
-        "call_id": "CALL-ONE", "user_id": 301, "channel": "web", "started_at": now,
-        "ended_at": now + timedelta(seconds=75), "end_reason": "caller_hung_up",
+        "call_id": "CALL-ONE", "user_id": 301, "channel": "web", "started_at": started,
+        "ended_at": started + timedelta(seconds=75), "end_reason": "caller_hung_up",
         "outcome": "resolved_info", "transcript": [], "tool_calls": [],
-        "turns": [{"at": now, "user_ms": 900, "first_audio_ms": 820, "tools_ms": 0}],
+        "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 820, "tools_ms": 0}],
         "cost": {"currency": "INR", "amount": 245, "by_modality": {}},
     })  # fmt: skip
 
 
-def thousands_a_day() -> None:
-    """A year of calls: thousands on three days, a handful on the others."""
-    now = timezone.now()
+def thousands_a_day(last: dt.date) -> None:
+    """A year of calls up to `last`: thousands on three days, a handful on the others."""
     outcomes = [s.key for s in OUTCOME_SERIES if s.key not in ("", "in_progress")]
     calls = []
     for day in range(366):
-        started = now - timedelta(days=day, minutes=5)
-        for n in range(2500 if day in (0, 180, 365) else 3 + day % 5):
+        started = on(last - timedelta(days=day))
+        for n in range(1200 if day in (0, 180, 365) else 3 + day % 5):
             calls.append({
                 "call_id": f"CALL-{day}-{n}", "user_id": 301, "channel": "web",
                 "started_at": started, "ended_at": started + timedelta(seconds=40 + n % 300),
@@ -279,16 +330,16 @@ def thousands_a_day() -> None:
 async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_day(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
     data: Any,
     days: int,
 ) -> None:
     name = f"dashboard-{data.__name__ if data else 'no-calls'}"
+    shown = days_of_its_own(days)
     if data:
-        await sync_to_async(data)()
-    await both_themes.sign_in("arjun")
-    since = (timezone.localdate() - timedelta(days=days - 1)).isoformat()
+        await sync_to_async(data)(shown.last)
 
-    pages = await both_themes.visit(f"/staff/?since={since}", name)
+    pages = await dashboard_pages(both_themes, shown, name)
 
     for width, page in pages.items():
         await page.get_by_text("The figures per day").click()

@@ -13,11 +13,12 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from support.models import Call, Customer, Escalation, Refund
 from support.money import compact_inr
 from support.mongo import sync_db
-from support.staff.aftercall import compact_money
+from support.staff.aftercall import axis_money, compact_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import (
     OUTCOME_SERIES,
@@ -136,7 +137,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
 def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
                                                         today: date) -> None:  # fmt: skip
     answered("c1", [400, 610], 150)
-    body = agent.get("/staff/").content.decode()
+    body = strip_tags(agent.get("/staff/").content.decode())
 
     for expected in ["Answer time", "How quickly the agent answered", "Model cost",
                      "What the model cost per day", "₹0.50 per resolved call",
@@ -674,3 +675,42 @@ def test_the_day_charts_share_their_days_positions(
     lines = [board.rates_chart, board.handle_chart, board.wait_chart]
     assert len({chart.left for chart in columns} | {chart.left for chart in lines}) == 1
     assert len({tuple(c.x_ticks) for c in columns} | {tuple(c.x_ticks) for c in lines}) == 1
+
+
+@pytest.mark.parametrize("days", [7, 29, 30, 31, 90, 200, 366])
+def test_the_last_day_is_named_on_the_x_axis_of_every_chart_at_any_width(
+    db: Any, today: date, days: int
+) -> None:
+    """The x-axis named every few days counting from the first, and the last day (today, the
+    one a lead looks at most) was often left unnamed; it is named, on a phone too."""
+    board = dashboard(DayRange(today - timedelta(days=days - 1), today))
+
+    last = board.per_day[-1][0]
+    for chart in (board.calls_chart, board.refunds_chart, board.cost_chart, board.rates_chart,
+                  board.handle_chart, board.wait_chart):  # fmt: skip
+        assert (chart.x_ticks[-1].text, chart.x_ticks[-1].wide_only) == (last, False), days
+
+
+@pytest.mark.parametrize("refunded, ticks", [
+    (2_50, ["₹0", "₹0.50", "₹1.00", "₹1.50", "₹2.00", "₹2.50"]),
+    (9_000_00, ["₹0", "₹2.5k", "₹5.0k", "₹7.5k", "₹10.0k"]),
+    (1_50_00_000_00, ["₹0", "₹50 L", "₹100 L", "₹150 L", "₹200 L"]),
+    (5_00_00_00_000_00, ["₹0", "₹100 Cr", "₹200 Cr", "₹300 Cr", "₹400 Cr", "₹500 Cr"]),
+])  # fmt: skip
+def test_the_ticks_of_a_money_axis_share_one_unit_and_number_of_decimals(
+    priya: Customer, today: date, refunded: int, ticks: list[str]
+) -> None:
+    """An axis read "₹1.50, ₹2, ₹2.50" and "₹50 L, ₹1 Cr, ₹1.5 Cr": its ticks are now said
+    alike, in the unit of its first step and with as many decimals as the one that needs most."""
+    Refund.objects.create(refund_id="RFD-1", order_id="ORD-3001", customer=priya,
+                          amount=refunded, percent=100, tier="Gold",
+                          created_at=at(today, 0, 6))  # fmt: skip
+
+    board = dashboard(DayRange(today, today))
+
+    assert [t.text for t in board.refunds_chart.y_ticks] == ticks
+
+
+def test_an_axis_in_another_currency_says_its_ticks_alike_too() -> None:
+    assert axis_money([0, 50, 100, 150], "USD") == ["0 USD", "0.50 USD", "1.00 USD", "1.50 USD"]
+    assert axis_money([0, 2_500_00, 5_000_00], "USD") == ["0 USD", "2.5k USD", "5.0k USD"]
