@@ -340,8 +340,7 @@ class TwilioConsumer(AudioConsumer):
         if transfer is not None and not transfer.done():
             if self._hearing is not None and not self._hearing.expired():
                 self._hearing.reschedule(asyncio.get_running_loop().time())
-            answer_s = draining.time_left() - twilio_rest.DRAIN_RESERVE_S
-            await asyncio.wait({transfer}, timeout=max(0.0, answer_s))
+            await asyncio.wait({transfer}, timeout=twilio_rest.rest_timeout_s())
             if not transfer.done():
                 # A request made before the drain may wait longer than it has left. Its
                 # answer would come too late to act on: moved or not, nobody here will know.
@@ -352,8 +351,7 @@ class TwilioConsumer(AudioConsumer):
                               "process stops; the call moves on", self._call_sid)  # fmt: skip
         elif self.session is not None and self.session.transfer == Transfer.SENT:
             # Asked by the stream before this one (lost before Twilio answered): its answer.
-            answer_s = draining.time_left() - twilio_rest.DRAIN_RESERVE_S
-            await self.session.transfer_answered(max(0.0, answer_s))
+            await self.session.transfer_answered(twilio_rest.rest_timeout_s())
         ends_as = self._stream_ends_as()
         if ends_as == TRANSFER_UNCONFIRMED and self.session is not None:
             # Moved by Twilio, or not: if no stream comes back for the call, it was.
