@@ -71,15 +71,10 @@ def format_inr(paise: int) -> str:
 INR_UNITS = [(10**7, " Cr"), (10**5, " L"), (10**3, "k")]
 
 
-def compact_inr(paise: int) -> str:
-    """Rupees as a chart's axis says them, short enough for its margin: "₹450", "₹45k",
-    "₹12 L", "₹1.2 Cr" (to two decimals of the unit: "₹12.35 Cr"); people read the full sum in
-    format_inr's words."""
-    return axis_inr([paise])[0]
-
-
 def axis_inr(paise: Sequence[int]) -> list[str]:
-    """The ticks of one axis in rupees, said alike (see compact): "₹2.5k", "₹5.0k"."""
+    """The ticks of one axis in rupees, short enough for its margin and said alike (see
+    compact): "₹450", "₹45k", "₹12 L", "₹1.2 Cr" (to two decimals of the unit: "₹12.35 Cr");
+    "₹2.5k", "₹5.0k" on one axis. People read the full sum in format_inr's words."""
     return compact(paise, INR_UNITS, "₹{}")
 
 

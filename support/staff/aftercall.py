@@ -50,13 +50,9 @@ def money(minor: int, currency: str) -> str:
     return f"{minor / 100:,.2f} {currency}"
 
 
-def compact_money(minor: int, currency: str) -> str:
-    """The same as a chart's axis says it: "₹1.2 Cr", "1.2M USD"."""
-    return axis_money([minor], currency)[0]
-
-
 def axis_money(minors: Sequence[int], currency: str) -> list[str]:
-    """The ticks of one axis, said alike (money.compact): "₹2.5k", "₹5.0k"; "0.50 USD"."""
+    """The ticks of one axis, said alike (money.compact): "₹1.2 Cr", "1.2M USD"; "₹2.5k",
+    "₹5.0k"; "0.50 USD"."""
     if currency.upper() == "INR":
         return axis_inr(minors)
     return compact(minors, [(10**9, "B"), (10**6, "M"), (10**3, "k")], f"{{}} {currency}")

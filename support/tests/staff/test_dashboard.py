@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from support.models import Call, Customer, Escalation, Refund
-from support.money import compact_inr
+from support.money import axis_inr
 from support.mongo import sync_db
-from support.staff.aftercall import axis_money, compact_money
+from support.staff.aftercall import axis_money
 from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
 from support.staff.dashboard import (
     OUTCOME_SERIES,
@@ -607,7 +607,7 @@ def test_each_outcome_on_the_calls_chart_has_its_own_hatch(activity: None, today
     (12_34_56_789_00, "₹12.35 Cr"), (2_000_00_00_000_00, "₹2,000 Cr"), (-45_00_000, "-₹45k"),
 ])  # fmt: skip
 def test_an_axis_says_rupees_in_thousands_lakhs_and_crores(paise: int, said: str) -> None:
-    assert compact_inr(paise) == said
+    assert axis_inr([paise]) == [said]
 
 
 @pytest.mark.parametrize("cents, said", [
@@ -617,7 +617,7 @@ def test_an_axis_says_rupees_in_thousands_lakhs_and_crores(paise: int, said: str
 def test_an_axis_says_other_currencies_in_thousands_millions_and_billions(
     cents: int, said: str
 ) -> None:
-    assert compact_money(cents, "USD") == said
+    assert axis_money([cents], "USD") == [said]
 
 
 def test_huge_sums_on_an_axis_are_said_short_and_in_full_in_the_tiles_and_table(
