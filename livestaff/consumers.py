@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
@@ -180,10 +181,10 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
 
     async def _say_holding(self) -> None:
         """While this page holds the call, tell the call so now and then: one that stops
-        hearing it takes the page for gone (protocol.HOLDER_SILENT_S). Nothing to tell the
+        hearing it takes the page for gone (protocol.HOLDER_SILENT_BEATS). Nothing to tell the
         page when it does not get through: its next try may."""
         while True:
-            await asyncio.sleep(protocol.HOLDING_EVERY_S)
+            await asyncio.sleep(settings.STAFF_HOLDING_EVERY_S)
             carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S) if self.holding else None
             if carrier is not None:
                 await send_to_channel(carrier, {

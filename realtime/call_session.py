@@ -953,7 +953,7 @@ class CallSession:
         self._publish_state()
 
     def _holder_says_holding(self, page: str, username: str) -> None:
-        """The holder's page says it still holds the call (every HOLDING_EVERY_S). One the
+        """The holder's page says it still holds the call (every STAFF_HOLDING_EVERY_S). One the
         call had taken for gone is theirs again, if the call is still theirs."""
         if self.holder is None or self.holder["username"] != username:
             return
@@ -961,11 +961,11 @@ class CallSession:
             self._holder_found(page)
 
     def _holder_unheard(self, now: float) -> bool:
-        """Whether the page the call is held from has not said so for HOLDER_SILENT_S: its
-        server died, or its close was lost while Redis was away. It is taken for gone."""
-        return bool(self._holder_page) and (
-            now - self._holder_heard_at > staff_protocol.HOLDER_SILENT_S
-        )
+        """Whether the page the call is held from has not said so for HOLDER_SILENT_BEATS of
+        its beats: its server died, or its close was lost while Redis was away. It is taken for
+        gone."""
+        silent_s = staff_protocol.HOLDER_SILENT_BEATS * settings.STAFF_HOLDING_EVERY_S
+        return bool(self._holder_page) and now - self._holder_heard_at > silent_s
 
     def _holder_found(self, page: str) -> None:
         self._holder_page = page

@@ -303,6 +303,7 @@ MUST_BE_POSITIVE = {
     "VOICE_MAX_CALLS_PER_CUSTOMER": "every call would be refused",
     "CALL_SUMMARY_TIMEOUT_S": "every summary would time out",
     "COST_PER_USD": "every call would cost nothing, or less",
+    "STAFF_HOLDING_EVERY_S": "a call held by a colleague would take their page for gone at once",
 }
 MUST_NOT_BE_NEGATIVE = {
     "RECORDING_RETENTION_DAYS": "delete_old_recordings would fail every time it runs",

@@ -368,6 +368,9 @@ ESCALATION_WAIT_S: float = env_float("ESCALATION_WAIT_S", 90.0)
 # A call a staff member holds whose page is gone (closed, reconnecting, or not back after the
 # call moved to another process) goes back to the agent after this long with no page of theirs.
 STAFF_HOLD_GRACE_S: float = env_float("STAFF_HOLD_GRACE_S", 10.0)
+# A page holding a call tells it this often that it is still there; a call that hears nothing
+# for three times this takes the page for gone (its server died, or its close was lost).
+STAFF_HOLDING_EVERY_S: float = env_float("STAFF_HOLDING_EVERY_S", 5.0)
 # The agent's first words (EU AI Act art. 50: people must be told they talk to an AI).
 VOICE_AI_DISCLOSURE: str = env_text(
     "VOICE_AI_DISCLOSURE", "Hi, I'm Priya, an AI assistant for the support team."

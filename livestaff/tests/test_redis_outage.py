@@ -176,8 +176,10 @@ async def test_a_call_whose_holder_left_while_redis_was_down_goes_back_to_the_ag
 ) -> None:
     cookie = await asha_and_arjuns_cookie()
     async with FakeLiveServer() as live:
+        # A holding page speaks every second here: taken for gone after 3 s of silence.
+        quick = {"STAFF_HOLD_GRACE_S": "1", "STAFF_HOLDING_EVERY_S": "1"}
         (worker,) = await asyncio.to_thread(
-            daphne_workers, 1, gemini_live_url=live.url, env={"STAFF_HOLD_GRACE_S": "1"}
+            daphne_workers, 1, gemini_live_url=live.url, env=quick
         )
         page, staff = await held_by_arjun(worker, cookie)
         await page.next_event("agent_changed")

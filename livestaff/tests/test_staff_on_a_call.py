@@ -23,7 +23,6 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from continuity import process
 from livestaff import consumers as livestaff_consumers
-from livestaff import protocol as staff_protocol
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
 from realtime.call_session import CallSession
@@ -1024,13 +1023,12 @@ async def test_a_holding_page_that_closes_while_the_database_is_away_still_hands
 
 
 async def test_a_holder_whose_page_stays_open_keeps_the_call_long_after_taking_it(
-    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+    asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
     """The call takes a holder's page that stops saying it holds the call for gone; an open
     page keeps saying so (here every 0.1 s, taken for gone after 0.3 s)."""
     settings.STAFF_HOLD_GRACE_S = 0.3
-    monkeypatch.setattr(staff_protocol, "HOLDING_EVERY_S", 0.1)
-    monkeypatch.setattr(staff_protocol, "HOLDER_SILENT_S", 0.3)
+    settings.STAFF_HOLDING_EVERY_S = 0.1
     call, call_id, arjun = await held_by_arjun(live)
     await call.next_event("agent_changed")
 
