@@ -7,7 +7,9 @@ asked: point TWILIO_API_BASE_URL at `url` and the real `twilio` client talks to 
         [request] = twilio.requests           # method, path, headers, form
 
 It answers `POST /2010-04-01/Accounts/{sid}/Calls.json` as Twilio does (201 and the call's
-JSON, a fresh CallSid each time), or with `refuse_with` set, Twilio's error document.
+JSON, a fresh CallSid each time), or with `refuse_with` set, Twilio's error document. With
+`answer_after_s` it is slow to answer; a request it has not answered when it stops gets no
+answer (its connection closes), as from a Twilio that was never heard from again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -37,6 +38,7 @@ class FakeTwilioApi:
         # (HTTP status, Twilio error code, message) to refuse every call with, or None.
         self.refuse_with: tuple[int, int, str] | None = None
         self.answer_after_s = 0.0  # a slow Twilio
+        self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -51,6 +53,7 @@ class FakeTwilioApi:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -66,7 +69,9 @@ class FakeTwilioApi:
                     "POST", self.path, dict(self.headers.items()),
                     {name: values[-1] for name, values in form.items()},
                 ))  # fmt: skip
-                time.sleep(fake.answer_after_s)
+                if fake._stopping.wait(fake.answer_after_s):
+                    self.close_connection = True  # stopped before answering: no answer
+                    return
                 if fake.refuse_with is not None:
                     status, code, message = fake.refuse_with
                     info = f"https://www.twilio.com/docs/errors/{code}"
