@@ -72,7 +72,8 @@ async def gemini(settings: Any) -> AsyncIterator[FakeGemini]:
     fake = FakeGemini()
     app = web.Application()
     app.router.add_post("/{version}/models/{model}", fake.generate)
-    runner = web.AppRunner(app)
+    # A request still being answered slowly when the test ends is cut off, not waited for.
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
