@@ -220,6 +220,25 @@ def test_the_default_live_prices_are_fine() -> None:
     assert "voiceproject.E015" not in ids()
 
 
+def test_a_live_model_without_a_price_is_warned_about() -> None:
+    # postcall/finish.py would leave every call's cost out, and the dashboard's costs stop.
+    with override_settings(GEMINI_LIVE_MODEL="gemini-4.0-live"):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W013"]
+
+    assert warning.msg.startswith("GEMINI_LIVE_MODEL 'gemini-4.0-live' has no price")
+    assert "calls will show no cost" in warning.msg
+    assert "LIVE_PRICES" in str(warning.hint)
+
+
+@pytest.mark.parametrize("model", [None, "models/gemini-3.8-live"])
+def test_the_default_live_model_has_a_price(model: str | None) -> None:
+    """The default model (pytest.ini leaves it, and LIVE_PRICES, unset), also as the Live
+    API names it."""
+    overrides = {"GEMINI_LIVE_MODEL": model} if model else {}
+
+    assert "voiceproject.W013" not in ids(**overrides)
+
+
 def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
