@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from voiceproject.checks import check_configuration
 from voiceproject.settings import DEV_SECRET_KEY
-from voiceproject.tests.live_server import BASE_DIR
+from voiceproject.tests.live_server import BASE_DIR, server_environment
 
 
 def ids(**overrides: object) -> set[str]:
@@ -43,6 +43,22 @@ def test_debug_off_with_the_development_key_is_an_error() -> None:
 )
 def test_debug_off_with_a_weak_key_is_an_error(key: str) -> None:
     assert "voiceproject.E001" in ids(DEBUG=False, SECRET_KEY=key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "test-only-secret-key-not-for-production-use-0123456789",  # pytest.ini's, once
+        server_environment()["SECRET_KEY"],  # the test servers'
+        "bench-secret-key-" + "x" * 40,  # bench/bench_twilio.py's, with DEBUG off
+    ],
+)
+def test_debug_off_with_a_key_published_in_this_repository_is_an_error(key: str) -> None:
+    """Long and varied enough to pass for random, but anyone can read them here."""
+    with override_settings(DEBUG=False, SECRET_KEY=key):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E001"]
+
+    assert "SECRET_KEY is a published example key" in error.msg
 
 
 @pytest.mark.parametrize(
