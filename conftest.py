@@ -8,6 +8,7 @@ transactions the refund tool uses) instead.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Nothing has connected yet: Django's connection reads this dict when it first connects.
     settings.DATABASES["default"]["HOST"] = uri
     settings.MONGODB_URI = uri
+    # A key of this run's own, not one written in the repository: a deployment that copied
+    # that would pass for secure. The servers and commands the tests start inherit it.
+    settings.SECRET_KEY = os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
     # Tests run with DEBUG off but without collectstatic: serve static files from the app
     # and project directories, unhashed.
     settings.STORAGES = {

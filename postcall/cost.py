@@ -84,7 +84,7 @@ def call_cost(
 ) -> dict[str, Any]:
     """`{currency, amount, by_modality, usd, model}` for a call's summed usage; amounts in the
     currency's minor unit (paise), rounded half up. Raises UnknownModel without a price."""
-    table = prices.get(model.removeprefix("models/"))
+    table = price_table(model, prices)
     if table is None:
         raise UnknownModel(f"no price for {model!r} in LIVE_PRICES")
     usd = usd_by_modality(usage, table)
@@ -95,6 +95,12 @@ def call_cost(
         "usd": round(sum(usd.values()), 6),
         "model": model.removeprefix("models/"),
     }
+
+
+def price_table(model: str, prices: Prices) -> Mapping[str, Mapping[str, float]] | None:
+    """The prices of `model` (a bare id, or `models/...` as the Live API names it), or None
+    when `prices` has none."""
+    return prices.get(model.removeprefix("models/"))
 
 
 def _minor(usd: float, per_usd: float) -> int:

@@ -21,12 +21,23 @@ from django.core.exceptions import ImproperlyConfigured
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser_shared import _validate_uri
 
+from postcall.cost import price_table
 from voiceproject.settings import DEV_SECRET_KEY
 
 # Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
 SECRET_KEY_MIN_DISTINCT_CHARACTERS = 10
-# Keys that appear in this project's examples: copied, they are public.
-EXAMPLE_SECRET_KEYS = {DEV_SECRET_KEY, "change-me-to-a-long-random-string"}
+# Keys written in this repository that the other rules would pass: copied, they are public.
+# The examples', the tests' servers', the test suite's (before each run drew its own in
+# conftest.py), the benchmarks'.
+EXAMPLE_SECRET_KEYS = {
+    DEV_SECRET_KEY,
+    "change-me-to-a-long-random-string",
+    "live-server-test-key-not-for-production-0123456789abcdef",
+    "test-only-secret-key-not-for-production-use-0123456789",
+    "bench-only-secret-key-never-used-to-sign-anything-0123",
+    "bench-secret-key-" + "x" * 40,
+    "bench-staff-path-" + "x" * 40,
+}
 
 
 def _secret_key() -> str:
@@ -275,6 +286,19 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     "or unset it for Google's prices."
                 ),
                 id="voiceproject.E015",
+            )
+        )
+    elif price_table(settings.GEMINI_LIVE_MODEL, settings.LIVE_PRICES) is None:
+        problems.append(
+            Warning(
+                f"GEMINI_LIVE_MODEL {settings.GEMINI_LIVE_MODEL!r} has no price in "
+                "LIVE_PRICES: calls will show no cost, and the dashboard's cost figures "
+                "will leave them out.",
+                hint=(
+                    "Add the model to LIVE_PRICES (USD per million tokens, from Google's "
+                    "pricing page), or set GEMINI_LIVE_MODEL to a model it prices."
+                ),
+                id="voiceproject.W013",
             )
         )
     for name in ("HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"):

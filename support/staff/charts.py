@@ -350,13 +350,14 @@ def line_chart(
     fmt: Callable[[float], str],
     top: float | None = None,
     left: int = LEFT,
+    axis: Callable[[Sequence[float]], list[str]] | None = None,
 ) -> LineChart:
-    """Lines over the labels; a None value (no data that day) breaks the line there; `left`
-    as for column_chart."""
+    """Lines over the labels; a None value (no data that day) breaks the line there; `fmt`,
+    `axis` and `left` as for column_chart."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
-    y_ticks = _y_ticks(top, fmt)
+    y_ticks = _y_ticks(top, fmt, axis=axis)
     left = max(left, _left(y_ticks, labels))
     right = _right(labels)
     centres = _centres(len(labels), left, right)
@@ -399,9 +400,17 @@ def wait_ceiling(seconds: float) -> float:
     return next((top for top in WAIT_TOPS if top >= seconds), nice_ceiling(seconds))
 
 
-def seconds_label(value: float) -> str:
-    """An axis tick: 0.25 -> "0.25 s", 2.0 -> "2 s"."""
-    return f"{value:g} s"
+def axis_seconds(values: Sequence[float]) -> list[str]:
+    """The ticks of one axis of seconds, said alike: each with as many decimals as the one
+    that needs most, "0.25 s", "0.50 s", "1.00 s"; "1.5 s", "3.0 s"; "5 s", "10 s". 0 is
+    "0 s", as on a money axis (support.money.compact)."""
+    decimals = max((_decimals(value) for value in values), default=0)
+    return [f"{value:,.{decimals}f} s" if value else "0 s" for value in values]
+
+
+def _decimals(value: float) -> int:
+    """How many decimals say `value` exactly, up to milliseconds: 0.25 -> 2, 1.5 -> 1."""
+    return next((n for n in (0, 1, 2) if abs(value - round(value, n)) < 1e-9), 3)
 
 
 def wait_label(value: float) -> str:
@@ -437,7 +446,8 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
             segments.append(Segment(round(centre - slot * 0.15, 1), round(base - h, 1),
                                     round(slot * 0.3, 1), round(h, 1), TOOLS.css,
                                     f"{when}: tools ran {wait_label(tools)}"))  # fmt: skip
-    ticks = [Tick(TOP + plot - plot * n / 4, seconds_label(top * n / 4)) for n in range(5)]
+    texts = axis_seconds([top * n / 4 for n in range(5)])
+    ticks = [Tick(TOP + plot - plot * n / 4, text) for n, text in enumerate(texts)]
     legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
               *([SILENT] if any(w is None for _, w, _ in turns) else [])]  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(whens, centres), ticks, legend, height=height,

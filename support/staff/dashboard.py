@@ -48,10 +48,10 @@ from support.staff.charts import (
     ColumnChart,
     LineChart,
     Series,
+    axis_seconds,
     bar_chart,
     column_chart,
     line_chart,
-    seconds_label,
     time_ceiling,
     wait_ceiling,
     wait_label,
@@ -331,10 +331,6 @@ def complaints_by_category(days: DayRange) -> BarChart:
     return bar_chart("Complaints by category", rows)
 
 
-def _axis_seconds(value: float) -> str:
-    return seconds_label(round(value, 2))
-
-
 def _percent(value: float) -> str:
     return f"{value:.0f}%"
 
@@ -438,7 +434,7 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
             "How quickly the agent answered", labels,
             [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
              (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
-            fmt=_axis_seconds,
+            fmt=wait_label, axis=axis_seconds,
             top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)), left=left,
         ),
         column_chart(

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from voiceproject.checks import check_configuration
 from voiceproject.settings import DEV_SECRET_KEY
-from voiceproject.tests.live_server import BASE_DIR
+from voiceproject.tests.live_server import BASE_DIR, server_environment
 
 
 def ids(**overrides: object) -> set[str]:
@@ -43,6 +43,22 @@ def test_debug_off_with_the_development_key_is_an_error() -> None:
 )
 def test_debug_off_with_a_weak_key_is_an_error(key: str) -> None:
     assert "voiceproject.E001" in ids(DEBUG=False, SECRET_KEY=key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "test-only-secret-key-not-for-production-use-0123456789",  # pytest.ini's, once
+        server_environment()["SECRET_KEY"],  # the test servers'
+        "bench-secret-key-" + "x" * 40,  # bench/bench_twilio.py's, with DEBUG off
+    ],
+)
+def test_debug_off_with_a_key_published_in_this_repository_is_an_error(key: str) -> None:
+    """Long and varied enough to pass for random, but anyone can read them here."""
+    with override_settings(DEBUG=False, SECRET_KEY=key):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E001"]
+
+    assert "SECRET_KEY is a published example key" in error.msg
 
 
 @pytest.mark.parametrize(
@@ -218,6 +234,25 @@ def test_live_prices_of_another_shape_are_an_error(prices: object) -> None:
 
 def test_the_default_live_prices_are_fine() -> None:
     assert "voiceproject.E015" not in ids()
+
+
+def test_a_live_model_without_a_price_is_warned_about() -> None:
+    # postcall/finish.py would leave every call's cost out, and the dashboard's costs stop.
+    with override_settings(GEMINI_LIVE_MODEL="gemini-4.0-live"):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W013"]
+
+    assert warning.msg.startswith("GEMINI_LIVE_MODEL 'gemini-4.0-live' has no price")
+    assert "calls will show no cost" in warning.msg
+    assert "LIVE_PRICES" in str(warning.hint)
+
+
+@pytest.mark.parametrize("model", [None, "models/gemini-3.8-live"])
+def test_the_default_live_model_has_a_price(model: str | None) -> None:
+    """The default model (pytest.ini leaves it, and LIVE_PRICES, unset), also as the Live
+    API names it."""
+    overrides = {"GEMINI_LIVE_MODEL": model} if model else {}
+
+    assert "voiceproject.W013" not in ids(**overrides)
 
 
 def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:

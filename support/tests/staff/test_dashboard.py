@@ -19,7 +19,15 @@ from support.models import Call, Customer, Escalation, Refund
 from support.money import axis_inr
 from support.mongo import sync_db
 from support.staff.aftercall import axis_money
-from support.staff.charts import Series, bar_chart, column_chart, line_chart, nice_ceiling
+from support.staff.charts import (
+    Series,
+    axis_seconds,
+    bar_chart,
+    column_chart,
+    line_chart,
+    nice_ceiling,
+    turn_chart,
+)
 from support.staff.dashboard import (
     OUTCOME_SERIES,
     DayRange,
@@ -131,7 +139,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     assert today_row.cost == 800 and today_row.cost_per_resolved == 400
     assert (board.cost, board.cost_per_resolved) == ("₹8.90", "₹2.97")
     assert [p.title for p in board.wait_chart.lines[0].points][-1] == \
-        f"{day_label(today)}: Typical turn (p50), 0.7 s"
+        f"{day_label(today)}: Typical turn (p50), 0.70 s"
 
 
 def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
@@ -714,3 +722,30 @@ def test_the_ticks_of_a_money_axis_share_one_unit_and_number_of_decimals(
 def test_an_axis_in_another_currency_says_its_ticks_alike_too() -> None:
     assert axis_money([0, 50, 100, 150], "USD") == ["0 USD", "0.50 USD", "1.00 USD", "1.50 USD"]
     assert axis_money([0, 2_500_00, 5_000_00], "USD") == ["0 USD", "2.5k USD", "5.0k USD"]
+
+
+@pytest.mark.parametrize("seconds, said", [
+    ([0, 0.25, 0.5, 0.75, 1], ["0 s", "0.25 s", "0.50 s", "0.75 s", "1.00 s"]),
+    ([0, 1.5, 3, 4.5, 6], ["0 s", "1.5 s", "3.0 s", "4.5 s", "6.0 s"]),
+    ([0, 2.5, 5, 7.5, 10], ["0 s", "2.5 s", "5.0 s", "7.5 s", "10.0 s"]),
+    ([0, 5, 10, 15, 20], ["0 s", "5 s", "10 s", "15 s", "20 s"]),
+    ([0, 250, 500, 750, 1000], ["0 s", "250 s", "500 s", "750 s", "1,000 s"]),
+])  # fmt: skip
+def test_an_axis_says_its_seconds_with_the_decimals_its_step_needs(
+    seconds: list[float], said: list[str]
+) -> None:
+    assert axis_seconds(seconds) == said
+
+
+def test_the_ticks_of_a_seconds_axis_share_one_number_of_decimals(db: Any, today: date) -> None:
+    """The answer-time axes read "0.25 s, 0.5 s, 0.75 s, 1 s", on the dashboard and on a
+    call's page: every tick now has the decimals of the one that needs most."""
+    add_call("c-quick", at(today, 9), 60, "resolved_info")
+    answered("c-quick", [400, 610], 150)
+
+    board = dashboard(DayRange(today, today))
+    call = turn_chart("t", [("0:02", 0.82, 0.3)])
+
+    quarters = ["0 s", "0.25 s", "0.50 s", "0.75 s", "1.00 s"]
+    assert [t.text for t in board.wait_chart.y_ticks] == quarters
+    assert [t.text for t in call.y_ticks] == quarters
