@@ -37,6 +37,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -275,7 +276,7 @@ class Bench:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
             "MONGODB_URI": uri, "MONGODB_DB": "voice_support",
-            "SECRET_KEY": "bench-secret-key-" + "x" * 40, "DEBUG": "False",
+            "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "False",
             "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "False",
             "GEMINI_API_KEY": "test-key", "GEMINI_LIVE_URL": live_url,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": f"https://{PUBLIC_HOST}",

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -82,7 +83,7 @@ async def soak(freezes: int, freeze_s: float) -> None:
                 await session.wait_for_tool_response(timeout=30)
 
             env = {
-                **os.environ, "DEBUG": "False", "SECRET_KEY": "soak-" + "x" * 50,
+                **os.environ, "DEBUG": "False", "SECRET_KEY": secrets.token_urlsafe(50),
                 "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "False",
                 "MONGODB_URI": uri, "MONGODB_DB": "soak", "GEMINI_API_KEY": "test-key",
                 "GEMINI_LIVE_URL": fake.url, "VOICE_DEMO_MODE": "True", "LOG_LEVEL": "ERROR",
