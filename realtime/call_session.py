@@ -59,8 +59,8 @@ from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Wa
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
-from realtime.phone.twilio_rest import Transfer, transfer_configured
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
+from realtime.transfer import Transfer, transfer_configured
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
