@@ -29,12 +29,17 @@ class Transfer(StrEnum):
     REFUSED = "refused"  # Twilio said no: the caller stays with the agent
 
 
+# Twilio has the request, or has said yes: the caller is on their way to
+# TWILIO_ESCALATION_NUMBER, and nothing can call the request back. Nobody may take the call
+# over meanwhile: they would hold a call whose caller is gone. (A transfer only ASKED is not
+# made once a colleague has taken over: the caller has the person they asked for.)
+PUTTING_THROUGH = frozenset({Transfer.SENT, Transfer.CONFIRMED})
+
 # How the call ends when its stream does, by where its transfer stands (Twilio ends the stream
 # as it moves the call, which may be before its answer to us reaches us); otherwise as the
 # caller hanging up, or leaving.
 STREAM_ENDS_AS: dict[str, str] = {
-    Transfer.SENT: TRANSFERRED,
-    Transfer.CONFIRMED: TRANSFERRED,
+    **dict.fromkeys(PUTTING_THROUGH, TRANSFERRED),
     Transfer.UNCONFIRMED: TRANSFER_UNCONFIRMED,
 }
 
