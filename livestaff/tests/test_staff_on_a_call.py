@@ -1476,6 +1476,16 @@ async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
     await phone.leave()
 
 
+async def escalates_and_says_so(session: FakeSession) -> None:
+    """The agent escalates, then says so (a fifth of a second) and ends its turn."""
+    await session.send_tool_call(
+        [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+    )
+    await session.wait_for_tool_response()
+    await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
+    await session.send_turn_complete()
+
+
 async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     asha: Customer, twilio: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1488,14 +1498,7 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     transfers: list[str] = []
     monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: transfers.append(sid))
 
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call(
-            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
-        )
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                            TWILIO_ESCALATION_NUMBER="+919800000999"):  # fmt: skip
@@ -1560,14 +1563,7 @@ async def a_phone_call_being_transferred(
     the call, and his page (its first `state` read)."""
     from realtime.tests.phone_harness import Phone
 
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call(
-            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
-        )
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     phone = await Phone.dial("+919800000101")
     said = await phone.wait_for_event("mark", timeout=10)
