@@ -74,7 +74,7 @@ class StoredCall:
     # Changed by every take-over: one that read the record before another took it over since
     # fails (even when both were this process).
     claim: str | None = None
-    # Where the phone call's transfer to a person stands (realtime/phone/twilio_rest.py).
+    # Where the phone call's transfer to a person stands (realtime/transfer.py).
     transfer: str = ""
 
     @classmethod

@@ -17,14 +17,16 @@ from realtime import caller_events as ce
 from support.staff.conversation import tool_entry
 
 # The call's `doing` (realtime/call_session.py): "connecting", "listening", "speaking",
-# "staff" (a colleague holds the call), "tool:<name>" while a tool runs and "thinking" from its
-# result to the agent's answer.
+# "staff" (a colleague holds the call), "transferring" (Twilio is putting a phone caller
+# through to TWILIO_ESCALATION_NUMBER: nobody can take the call over meanwhile), "tool:<name>"
+# while a tool runs and "thinking" from its result to the agent's answer.
 DOING_WORDS = {
     "connecting": "Connecting",
     "listening": "Listening",
     "speaking": "Speaking",
     "thinking": "Thinking",
     "staff": "A colleague is talking",
+    "transferring": "Putting the caller through to our escalation phone line",
     "tool:get_user_profile": "Looking up the account",
     "tool:check_order_status": "Checking orders",
     "tool:get_order_details": "Looking at an order",
@@ -43,9 +45,10 @@ UNKNOWN_TOOL = "Using a tool"
 
 def doing_words(doing: str, *, waiting: bool = False) -> str:
     """What the call is doing, in words. `waiting`: it escalated and no colleague joined it
-    yet, so it reads as waiting for one (unless a colleague holds it): the live calls page
-    does the same with each of its updates (static/livestaff/live.js)."""
-    if waiting and doing != "staff":
+    yet, so it reads as waiting for one (unless a colleague holds it, or it is being put
+    through to the escalation line): the live calls page does the same with each of its
+    updates (static/livestaff/live.js)."""
+    if waiting and doing not in ("staff", "transferring"):
         doing = "waiting"
     if doing in DOING_WORDS:
         return DOING_WORDS[doing]

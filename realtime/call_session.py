@@ -59,8 +59,8 @@ from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Wa
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
-from realtime.phone.twilio_rest import Transfer, transfer_configured
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
+from realtime.transfer import PUTTING_THROUGH, Transfer, transfer_configured
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
@@ -520,12 +520,15 @@ class CallSession:
     def transfer_is(self, state: str) -> None:
         """The phone call's transfer now stands at `state` (Transfer, or "": none asked):
         written down, for whichever stream or process carries the call next."""
-        self.transfer = state
+        before, self.transfer = self.transfer, state
         self._record.set(transfer={"state": state, "at": utcnow()})
         if state == Transfer.SENT:
             self._transfer_answered.clear()
         else:
             self._transfer_answered.set()
+        changed = (before in PUTTING_THROUGH) != (state in PUTTING_THROUGH)
+        if changed and self.here(self.call_id) is self:
+            self._publish_state()  # staff pages show it, and offer no take-over meanwhile
 
     async def transfer_answered(self, timeout_s: float) -> None:
         """Wait for Twilio's answer to the transfer request in flight, if any, at most
@@ -838,8 +841,14 @@ class CallSession:
             "channel": self.channel, "mode": self.mode,
             "staff": self.holder["username"] if self.holder else None,
             "listeners": self._staff.listening(), "escalation": self.escalation,
-            "attached": self.attached, "doing": self.doing if self.mode == AGENT else "staff",
+            "attached": self.attached, "doing": self._doing_for_staff(),
         }  # fmt: skip
+
+    def _doing_for_staff(self) -> str:
+        if self.mode == HUMAN:
+            return "staff"
+        # Whatever the agent does meanwhile, the caller is on their way to a person's line.
+        return "transferring" if self.transfer in PUTTING_THROUGH else self.doing
 
     def _now_doing(self, doing: str) -> None:
         # Only changes travel: the agent speaks fifty frames a second.
@@ -902,6 +911,9 @@ class CallSession:
                            respond=self.mode == AGENT)  # fmt: skip
                 self._staff.event(staff_protocol.whispered(username, text))
             case "take_over":
+                if self.transfer in PUTTING_THROUGH:  # not to be called back
+                    self._refuse(reply_to, "not_live", staff_protocol.TRANSFERRING_MESSAGE)
+                    return
                 if self.holder is not None and self.holder["username"] != username:
                     holder = self.holder["username"]
                     self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)

@@ -530,6 +530,61 @@ async def test_an_escalated_call_reads_as_escalated_whatever_order_its_news_come
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
+async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_the_phone_line(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    """While Twilio puts a phone caller through to the escalation line (which cannot be called
+    back), the view says so and offers Listen and Whisper, not Take over; once that is over
+    (Twilio refused), Take over is back. Asha's browser call stands in for the phone call: the
+    call's `state`s reach Arjun's page as a call being put through sends them (`doing`
+    "transferring"), then as they are (the call refuses the take-over itself:
+    livestaff/tests/test_staff_on_a_call.py)."""
+    problems: list[str] = []
+    putting_through = [True]
+
+    def as_if_put_through(socket: WebSocketRoute) -> None:
+        def to_page(message: str | bytes) -> None:
+            if putting_through[0] and isinstance(message, str):
+                event = json.loads(message)
+                if event["type"] == "state":
+                    message = json.dumps({**event, "doing": "transferring"})
+            socket.send(message)
+
+        socket.connect_to_server().on_message(to_page)
+
+    try:
+        customer, arjun, call_id, _ = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
+        await arjun.route_web_socket(re.compile(r"/ws/staff/calls/"), as_if_put_through)
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        now = arjun.locator("span[data-mode]")
+        take_over = arjun.get_by_role("button", name="Take over", exact=True)
+        hint = arjun.locator("[data-take-hint]")
+        await expect(now).to_have_text(
+            "With the agent · Putting the caller through to our escalation phone line")
+        await expect(take_over).to_be_disabled()
+        await expect(hint).to_have_text("The caller is being put through to our escalation "
+                                        "phone line; you can take over if that does not go "
+                                        "through.")  # fmt: skip
+        await expect(arjun.get_by_role("button", name="Listen")).to_be_enabled()
+        await expect(arjun.get_by_role("button", name="Whisper")).to_be_enabled()
+        await shots(arjun, "16-live-call-being-put-through")
+
+        putting_through[0] = False  # Twilio refused: the caller stays on the line
+        await arjun.get_by_role("button", name="Listen").click()  # a `state` as it is
+        await expect(take_over).to_be_enabled()
+        await expect(hint).to_have_text("The agent stops; the customer hears you.")
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 # Run on the live call view as it finishes parsing (readyState "interactive" comes before
 # deferred and module scripts run): the painting loses the agent's turn with `words`, and
 # says it was read just before that turn was written.

@@ -256,9 +256,12 @@ def test_what_the_agent_is_doing_is_in_words() -> None:
     assert doing_words("tool:initiate_refund") == "Refunding"
     assert doing_words("tool:something_new") == "Using a tool"
     assert doing_words("listening") == "Listening"
-    # An escalated call nobody joined yet reads as waiting, unless a colleague holds it.
+    # An escalated call nobody joined yet reads as waiting, unless a colleague holds it or
+    # Twilio is putting the caller through to the escalation line.
     assert doing_words("speaking", waiting=True) == "Waiting for a colleague"
     assert doing_words("staff", waiting=True) == "A colleague is talking"
+    transferring = doing_words("transferring", waiting=True)
+    assert transferring == "Putting the caller through to our escalation phone line"
 
 
 # --- the queue -----------------------------------------------------------------------------------

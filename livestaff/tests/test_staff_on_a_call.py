@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
 from realtime.call_session import CallSession
+from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
     BrowserCall,
@@ -34,6 +36,7 @@ from realtime.tests.voice_harness import (
     speech,
     wait_until_ended,
 )
+from realtime.transfer import Transfer
 from support import mongo
 from support.escalations import claim
 from support.models import Customer
@@ -1471,6 +1474,16 @@ async def test_a_phone_caller_hanging_up_on_a_colleague_ends_the_call_for_them(
     await phone.leave()
 
 
+async def escalates_and_says_so(session: FakeSession) -> None:
+    """The agent escalates, then says so (a fifth of a second) and ends its turn."""
+    await session.send_tool_call(
+        [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
+    )
+    await session.wait_for_tool_response()
+    await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
+    await session.send_turn_complete()
+
+
 async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     asha: Customer, twilio: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1478,20 +1491,12 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     the agent say so; a lead who joined first talks with them instead, and keeps them."""
     from django.test import override_settings
 
-    from realtime.phone import twilio_rest
     from realtime.tests.phone_harness import Phone
 
     transfers: list[str] = []
     monkeypatch.setattr(twilio_rest, "update_call", lambda sid, twiml: transfers.append(sid))
 
-    @twilio.on_session
-    async def agent(session: FakeSession) -> None:
-        await session.send_tool_call(
-            [{"name": "escalate_to_human", "args": {"reason": "Wants a person"}}]
-        )
-        await session.wait_for_tool_response()
-        await session.send_audio(bytes(9600))  # "I'm passing you to a colleague..."
-        await session.send_turn_complete()
+    twilio.on_session(escalates_and_says_so)
 
     with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                            TWILIO_ESCALATION_NUMBER="+919800000999"):  # fmt: skip
@@ -1512,6 +1517,119 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     await phone.hang_up()
     record = await wait_until_ended(record["call_id"])
     assert record["end_reason"] == "caller_hung_up"
+    await arjun.leave()
+    await phone.leave()
+
+
+class SlowTwilio:
+    """Twilio REST, faked at its one choke point (twilio_rest.update_call): a transfer request
+    stays in flight until the test has Twilio answer it, yes or no."""
+
+    def __init__(self) -> None:
+        self.asked, self._answered = threading.Event(), threading.Event()
+        self._refuse = False
+
+    def update_call(self, call_sid: str, twiml: str) -> None:
+        self.asked.set()
+        self._answered.wait(10)
+        if self._refuse:
+            raise twilio_rest.TwilioRestError(f"could not transfer call {call_sid}: refused")
+
+    def answer(self, *, refuse: bool = False) -> None:
+        self._refuse = refuse
+        self._answered.set()
+
+
+@pytest.fixture
+def slow_twilio(twilio: FakeLiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowTwilio]:
+    """Escalated phone calls are transferred (TWILIO_ESCALATION_NUMBER), by a slow Twilio."""
+    from django.test import override_settings
+
+    slow = SlowTwilio()
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
+    with override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                           TWILIO_ESCALATION_NUMBER="+919800000999"):  # fmt: skip
+        yield slow
+    slow.answer()  # a request the test left in flight
+
+
+async def a_phone_call_being_transferred(
+    twilio: FakeLiveServer, slow: SlowTwilio
+) -> tuple[Any, CallSession, StaffPage]:
+    """Asha's agent escalates and says so; once she has heard it, Twilio is asked to transfer
+    her call and has not answered yet. Arjun (a lead) opens the call meanwhile: her phone,
+    the call, and his page (its first `state` read)."""
+    from realtime.tests.phone_harness import Phone
+
+    twilio.on_session(escalates_and_says_so)
+
+    phone = await Phone.dial("+919800000101")
+    said = await phone.wait_for_event("mark", timeout=10)
+    await phone.echo_mark(said["mark"]["name"])
+    assert await asyncio.to_thread(slow.asked.wait, 5)
+    record = await mongo.async_db().calls.find_one({"channel": "phone"})
+    assert record is not None
+    call = CallSession.here(record["call_id"])
+    assert call is not None
+    arjun = await StaffPage.open(record["call_id"], "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    return phone, call, arjun
+
+
+async def refused_take_over(arjun: StaffPage) -> dict[str, Any]:
+    await arjun.send({"type": "take_over"})
+    return await arjun.next_event("error")
+
+
+async def test_a_phone_call_twilio_is_putting_through_cannot_be_taken_over_until_twilio_refuses(
+    asha: Customer, twilio: FakeLiveServer, slow_twilio: SlowTwilio
+) -> None:
+    """Twilio's transfer cannot be called back: a colleague who took over meanwhile would hold
+    a call whose caller is about to be gone. They can listen and whisper, and take over once
+    Twilio refuses (the caller stays on the line)."""
+    phone, call, arjun = await a_phone_call_being_transferred(twilio, slow_twilio)
+
+    refused = await refused_take_over(arjun)
+    assert refused["code"] == "not_live"
+    assert "put through to our escalation phone line" in refused["message"]
+    assert "you can take over if that does not go through" in refused["message"]
+    await arjun.send({"type": "listen"})
+    listening = await arjun.next_event("state", listeners=["arjun"])
+    assert (listening["mode"], listening["staff"], listening["doing"]) == (
+        "agent", None, "transferring")  # fmt: skip
+    await arjun.send({"type": "whisper", "text": "Tell her it may take a minute."})
+    await arjun.next_event("whisper", staff="arjun")
+
+    slow_twilio.answer(refuse=True)
+    await arjun.until(lambda events: events[-1]["type"] == "state"
+                      and events[-1]["doing"] != "transferring")  # fmt: skip
+    await arjun.take_over()  # the caller is still on the line, and Arjun has her now
+
+    await phone.hang_up()
+    ended = await wait_until_ended(call.call_id)
+    assert ended["end_reason"] == "caller_hung_up"
+    assert [e["kind"] for e in ended["staff_events"]] == ["listen", "whisper", "take_over"]
+    await arjun.leave()
+    await phone.leave()
+
+
+async def test_a_phone_call_twilio_put_through_ends_as_transferred_with_nobody_holding_it(
+    asha: Customer, twilio: FakeLiveServer, slow_twilio: SlowTwilio
+) -> None:
+    phone, call, arjun = await a_phone_call_being_transferred(twilio, slow_twilio)
+    assert (await refused_take_over(arjun))["code"] == "not_live"
+
+    slow_twilio.answer()  # yes: Twilio moves the call
+    async with asyncio.timeout(5):
+        while call.transfer != Transfer.CONFIRMED:
+            await asyncio.sleep(0.01)
+    assert (await refused_take_over(arjun))["code"] == "not_live"  # nor before its `stop`
+    await phone.hang_up()  # Twilio ends the stream as it moves the call
+
+    assert (await arjun.next_event("ended"))["reason"] == "transferred_to_human"
+    ended = await wait_until_ended(call.call_id)
+    assert ended["end_reason"] == "transferred_to_human"
+    assert ended.get("holder") is None and not ended.get("staff_events")
     await arjun.leave()
     await phone.leave()
 

@@ -34,7 +34,7 @@ from realtime.call_session import CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
-from realtime.phone.twilio_rest import STREAM_ENDS_AS, TRANSFER_UNCONFIRMED, TRANSFERRED, Transfer
+from realtime.transfer import STREAM_ENDS_AS, TRANSFER_UNCONFIRMED, TRANSFERRED, Transfer
 from support import mongo
 from support.customers import find_customer, staff_first_name
 from voiceproject import draining

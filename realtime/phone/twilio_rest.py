@@ -1,5 +1,6 @@
 """The one place that calls Twilio's REST API: moving a live call to a human, and placing a
-call (a staff member's "Call now" on a callback).
+call (a staff member's "Call now" on a callback). Where a transfer stands, and how the call
+ends by it, is realtime/transfer.py's.
 
 Tests fake `update_call` and record what it was asked, or point TWILIO_API_BASE_URL at a
 local server standing in for api.twilio.com (callbacks/tests/test_call_now.py).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from enum import StrEnum
 
 import requests
 from django.conf import settings
@@ -22,12 +22,6 @@ from urllib3.exceptions import NewConnectionError
 from voiceproject import draining
 
 TRANSFER_SAY = "Connecting you to a colleague now. Please hold."
-# How a call given to a person by transfer ends on its record (`end_reason`): transferred; or,
-# when Twilio gave no answer to the request, maybe transferred, maybe not; or transferred but
-# answered by nobody at TWILIO_ESCALATION_NUMBER (its <Dial> tells /twilio/voice).
-TRANSFERRED = "transferred_to_human"
-TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
-TRANSFER_FAILED = "transfer_failed"
 # What the transfer's <Dial> says it came to (Twilio's DialCallStatus): a person answered.
 DIAL_ANSWERED = frozenset({"completed", "answered"})
 # How long a call we place rings before Twilio gives up (its default is 60 s).
@@ -44,27 +38,6 @@ DRAIN_RESERVE_S = 2.0
 DIAL_ANSWER_WINDOW = timedelta(seconds=REST_TIMEOUT_S + DIAL_RING_TIMEOUT_S + 20)
 
 
-class Transfer(StrEnum):
-    """Where a phone call's transfer stands (CallSession.transfer, and `transfer.state` on its
-    record, so that whichever stream or process carries the call knows)."""
-
-    ASKED = "asked"  # the agent escalated: the call is to be transferred
-    SENT = "sent"  # Twilio was asked, and may be moving the call
-    CONFIRMED = "confirmed"  # Twilio said yes
-    UNCONFIRMED = "unconfirmed"  # Twilio gave no clear answer: moved, or not
-    REFUSED = "refused"  # Twilio said no: the caller stays with the agent
-
-
-# How the call ends when its stream does, by where its transfer stands (Twilio ends the stream
-# as it moves the call, which may be before its answer to us reaches us); otherwise as the
-# caller hanging up, or leaving.
-STREAM_ENDS_AS: dict[str, str] = {
-    Transfer.SENT: TRANSFERRED,
-    Transfer.CONFIRMED: TRANSFERRED,
-    Transfer.UNCONFIRMED: TRANSFER_UNCONFIRMED,
-}
-
-
 class TwilioRestError(Exception):
     """Twilio refused or could not be reached; the message says what happened."""
 
@@ -72,15 +45,6 @@ class TwilioRestError(Exception):
 class TwilioOutcomeUnknown(TwilioRestError):
     """The request may have reached Twilio, but no answer came back (a timeout, a connection
     lost while waiting, a 5xx): Twilio may have acted on it."""
-
-
-def transfer_configured() -> bool:
-    """Escalated phone calls are transferred only with a number and credentials to do it."""
-    return bool(
-        settings.TWILIO_ESCALATION_NUMBER
-        and settings.TWILIO_ACCOUNT_SID
-        and settings.TWILIO_AUTH_TOKEN
-    )
 
 
 def transfer_twiml(number: str, voice_url: str) -> str:

@@ -20,6 +20,7 @@ from continuity import calls as stored_calls
 from postcall.finish import correct_outcome
 from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
 from realtime.phone import security, twilio_rest
+from realtime.transfer import TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
 from support.customers import find_customer
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,12 @@ async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> st
     answer, the caller gave up), its record says so rather than transferred_to_human, and a
     caller still there is told so rather than hung up on in silence."""
     # The <Dial> ran: Twilio did move the call, also on a request it never answered us.
-    was = (twilio_rest.TRANSFERRED, twilio_rest.TRANSFER_UNCONFIRMED)
+    was = (TRANSFERRED, TRANSFER_UNCONFIRMED)
     if dialled in twilio_rest.DIAL_ANSWERED:
-        await _correct(call_sid, was[1:], twilio_rest.TRANSFERRED)
+        await _correct(call_sid, was[1:], TRANSFERRED)
         return ""
     log.warning("twilio: call %s was transferred, and nobody answered (%s)", call_sid, dialled)
-    await _correct(call_sid, was, twilio_rest.TRANSFER_FAILED)  # escalated, not transferred
+    await _correct(call_sid, was, TRANSFER_FAILED)  # escalated, not transferred
     return "" if call_over else TRANSFER_NOT_ANSWERED_SAY
 
 

@@ -44,6 +44,7 @@ from realtime.tests.phone_harness import (
     webhook,
 )
 from realtime.tests.voice_harness import HeldTool, call_record, wait_until_ended
+from realtime.transfer import Transfer
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
 from support.models import Customer
@@ -613,7 +614,7 @@ async def test_a_transfer_left_unconfirmed_that_twilio_dialled_is_recorded_as_it
         phone = await heard_the_agent_escalate()
         session = await live_phone_session()
         async with asyncio.timeout(5):
-            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+            while session.transfer != Transfer.UNCONFIRMED:
                 await asyncio.sleep(0.02)
         await phone.hang_up()  # Twilio moves the call late: its stream stops
         await phone.wait_closed()
@@ -647,7 +648,7 @@ async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_un
         await asked(api.requests)
         session = await live_phone_session()
         async with asyncio.timeout(5):
-            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+            while session.transfer != Transfer.UNCONFIRMED:
                 await asyncio.sleep(0.02)
         # Twilio moved the call after all, and its stream went without a `stop`: nothing
         # comes back for the call.
@@ -669,7 +670,7 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
         phone = await heard_the_agent_escalate()
         session = await live_phone_session()
         async with asyncio.timeout(5):
-            while session.transfer != twilio_rest.Transfer.UNCONFIRMED:
+            while session.transfer != Transfer.UNCONFIRMED:
                 await asyncio.sleep(0.02)
         await phone.leave()  # the stream drops; Twilio streams the call here again
         again = await Phone.stream(phone.call_sid,
@@ -741,7 +742,7 @@ async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends
                                    token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
         await again.press("#")  # heard by the agent: the new stream carries the call
         assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
-        assert session.transfer == twilio_rest.Transfer.SENT
+        assert session.transfer == Transfer.SENT
         # That stream goes too, without `stop`, and no answer comes: Twilio moved the call
         # after all, or the line was lost again. Nothing comes back for it.
         await again.leave()
@@ -761,7 +762,7 @@ async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends
         "call_id": "CALL-asking", "call_sid": call_sid, "user_id": 7, "channel": "phone",
         "carrier": None, "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
         "last_seen_at": utcnow(), "transcript": [],
-        "transfer": {"state": twilio_rest.Transfer.SENT, "at": utcnow()},
+        "transfer": {"state": Transfer.SENT, "at": utcnow()},
     })  # fmt: skip
 
     with transferring():
@@ -815,7 +816,7 @@ async def test_a_stream_lost_before_twilio_refuses_the_transfer_is_taken_up_by_t
         again = await Phone.stream(phone.call_sid,
                                    token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
         async with asyncio.timeout(5):
-            while session.transfer != twilio_rest.Transfer.REFUSED:
+            while session.transfer != Transfer.REFUSED:
                 await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)
         assert again.close_code is None  # the caller is with the agent, not cut off
@@ -973,12 +974,12 @@ async def test_a_transfer_asked_by_a_lost_stream_is_waited_for_when_the_process_
                                    token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
         await again.press("#")  # heard by the agent: the new stream carries the call
         assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
-        assert session.transfer == twilio_rest.Transfer.SENT  # Twilio has not answered yet
+        assert session.transfer == Transfer.SENT  # Twilio has not answered yet
         outcome = await this_process.drain(bound_s=6)
 
     # Twilio did not move the call: it is let go, for the stream Twilio opens next.
     assert outcome.left == ()
-    assert session.transfer == twilio_rest.Transfer.REFUSED
+    assert session.transfer == Transfer.REFUSED
     await again.wait_closed()
     record = await latest_phone_call()
     assert record["ended_at"] is None and record["carrier"] is None

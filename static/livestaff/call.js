@@ -308,8 +308,12 @@ function setControls() {
     // Held from another tab of theirs: this one can take the call (and the microphone) over.
     ui.takeOver.textContent = here ? "Start my microphone" : mine ? "Take over here" : "Take over";
     ui.takeOver.hidden = here && microphone !== null;
-    ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null;
-    if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
+    // A phone caller Twilio is putting through to the escalation line cannot be called back:
+    // the call refuses a take-over until that is over (or has failed).
+    const transferring = Boolean(state) && state.doing === "transferring";
+    ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null || transferring;
+    if (transferring) ui.takeHint.textContent = "The caller is being put through to our escalation phone line; you can take over if that does not go through.";
+    else if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
     else if (mine && !here) ui.takeHint.textContent = "You talk from another tab; take over here to talk from this one.";
     else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
     else ui.takeHint.textContent = "The agent stops; the customer hears you.";

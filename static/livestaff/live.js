@@ -73,10 +73,12 @@
   }
 
   /** An escalated call nobody has joined reads as waiting for a colleague, whatever its
-   *  agent does meanwhile, as the server paints it (livestaff/presenting.py doing_words). */
+   *  agent does meanwhile, unless it is being put through to the escalation line, as the
+   *  server paints it (livestaff/presenting.py doing_words). */
   function nowText(row, state) {
     const briefing = row.querySelector("[data-briefing]");
-    const waiting = briefing && !briefing.classList.contains("joined") && state.mode !== "human";
+    const waiting = briefing && !briefing.classList.contains("joined") && state.mode !== "human"
+      && state.doing !== "transferring";
     return doingText(waiting ? "waiting" : state.doing);
   }
 

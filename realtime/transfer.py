@@ -1,0 +1,53 @@
+"""Where a phone call's transfer to a person stands, and how the call ends by it: shared by the
+call (realtime/call_session.py, which carries browser and phone calls alike) and the phone
+package, which makes the transfer (realtime/phone/consumer.py, by way of twilio_rest.py, the
+one place that talks to Twilio). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.conf import settings
+
+# How a call given to a person by transfer ends on its record (`end_reason`): transferred; or,
+# when Twilio gave no answer to the request, maybe transferred, maybe not; or transferred but
+# answered by nobody at TWILIO_ESCALATION_NUMBER (its <Dial> tells /twilio/voice).
+TRANSFERRED = "transferred_to_human"
+TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
+TRANSFER_FAILED = "transfer_failed"
+
+
+class Transfer(StrEnum):
+    """Where a phone call's transfer stands (CallSession.transfer, and `transfer.state` on its
+    record, so that whichever stream or process carries the call knows)."""
+
+    ASKED = "asked"  # the agent escalated: the call is to be transferred
+    SENT = "sent"  # Twilio was asked, and may be moving the call
+    CONFIRMED = "confirmed"  # Twilio said yes
+    UNCONFIRMED = "unconfirmed"  # Twilio gave no clear answer: moved, or not
+    REFUSED = "refused"  # Twilio said no: the caller stays with the agent
+
+
+# Twilio has the request, or has said yes: the caller is on their way to
+# TWILIO_ESCALATION_NUMBER, and nothing can call the request back. Nobody may take the call
+# over meanwhile: they would hold a call whose caller is gone. (A transfer only ASKED is not
+# made once a colleague has taken over: the caller has the person they asked for.)
+PUTTING_THROUGH = frozenset({Transfer.SENT, Transfer.CONFIRMED})
+
+# How the call ends when its stream does, by where its transfer stands (Twilio ends the stream
+# as it moves the call, which may be before its answer to us reaches us); otherwise as the
+# caller hanging up, or leaving.
+STREAM_ENDS_AS: dict[str, str] = {
+    **dict.fromkeys(PUTTING_THROUGH, TRANSFERRED),
+    Transfer.UNCONFIRMED: TRANSFER_UNCONFIRMED,
+}
+
+
+def transfer_configured() -> bool:
+    """Escalated phone calls are transferred only with a number and credentials to do it."""
+    return bool(
+        settings.TWILIO_ESCALATION_NUMBER
+        and settings.TWILIO_ACCOUNT_SID
+        and settings.TWILIO_AUTH_TOKEN
+    )
