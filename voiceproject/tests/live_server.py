@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from django.db import connection
 
@@ -67,7 +67,73 @@ def server_environment(
     return env
 
 
-class DaphneServer:
+class _ServerProcess:
+    """A server process under test on 127.0.0.1 and a free port: what it printed, its signals,
+    and its stop, which sends `stop_signal`, waits `drain_wait_s` for it to drain, then sends
+    it again and kills it if it has not stopped within `kill_timeout_s`."""
+
+    stop_signal: int
+    drain_wait_s: float
+    kill_timeout_s: float
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; __exit__ closes it)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def send_signal(self, signum: int) -> None:
+        assert self._process is not None, "not started"
+        self._process.send_signal(signum)
+
+    def wait_exited(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; its exit code (TimeoutExpired if not)."""
+        assert self._process is not None, "not started"
+        return self._process.wait(timeout)
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.send_signal(self.stop_signal)
+        try:
+            process.wait(self.drain_wait_s)
+        except subprocess.TimeoutExpired:
+            stop_process(process, self.stop_signal, timeout=self.kill_timeout_s)
+
+    def __enter__(self) -> Self:
+        # Not started here: starting blocks for a second or two, which an async test does in
+        # a thread (`await asyncio.to_thread(server.start)`).
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._log.close()
+
+
+class DaphneServer(_ServerProcess):
     """`python -m daphne` on 127.0.0.1 and a free port, until `stop()` (or the `with` ends).
 
     `env` adds or overrides environment variables (e.g. `GEMINI_API_KEY=""` for a server
@@ -75,6 +141,13 @@ class DaphneServer:
     `gemini_live_url` with the fake's key "test-key". `daphne_args` are more command-line
     flags for daphne (e.g. `["--proxy-headers"]`).
     """
+
+    # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
+    # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
+    # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
+    stop_signal = signal.SIGTERM
+    drain_wait_s = DRAIN_WAIT_S
+    kill_timeout_s = STOP_TIMEOUT_S
 
     def __init__(
         self,
@@ -84,14 +157,11 @@ class DaphneServer:
         daphne_args: Sequence[str] = (),
         application: str = "voiceproject.asgi:application",
     ) -> None:
-        self.port = free_port()
+        super().__init__()
         self._daphne_args = list(daphne_args)
         self.application = application
-        self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = dict(env or {})
         self._gemini_live_url = gemini_live_url
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; stop() closes it)
 
     def environment(self) -> dict[str, str]:
         return server_environment(gemini_live_url=self._gemini_live_url, extra=self._extra_env)
@@ -119,70 +189,26 @@ class DaphneServer:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 raise RuntimeError(f"daphne exited with {code}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if self._healthy():
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"daphne was not healthy within {START_TIMEOUT_S}s:\n{self.output()}")
 
-    @property
-    def pid(self) -> int:
-        assert self._process is not None, "not started"
-        return self._process.pid
 
-    def send_signal(self, signum: int) -> None:
-        assert self._process is not None, "not started"
-        self._process.send_signal(signum)
-
-    def wait_exited(self, timeout: float) -> int:
-        """Wait for the process to exit by itself; its exit code (TimeoutExpired if not)."""
-        assert self._process is not None, "not started"
-        return self._process.wait(timeout)
-
-    def output(self) -> str:
-        """Everything the server printed so far."""
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
-        # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
-        # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(DRAIN_WAIT_S)
-        except subprocess.TimeoutExpired:
-            stop_process(process, signal.SIGTERM, timeout=STOP_TIMEOUT_S)
-
-    def __enter__(self) -> DaphneServer:
-        # Not started here: starting blocks for a second or two, which an async test does in
-        # a thread (`await asyncio.to_thread(server.start)`).
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self._log.close()
-
-
-class WorkersCommand:
+class WorkersCommand(_ServerProcess):
     """`python -m voiceproject.workers` on a free port, until `stop()` (or the `with` ends).
 
     The workers share the test database and, given `redis`, that Redis (database 0 the channel
     layer, 1 the cache); without it the command starts its own. `env` as for DaphneServer;
     `application` lets a test serve voiceproject/tests/held_calls_app.py instead.
     """
+
+    # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
+    # second Ctrl-C, as a person would press it, when calls keep a worker draining.
+    stop_signal = signal.SIGINT
+    drain_wait_s = WORKERS_DRAIN_WAIT_S
+    kill_timeout_s = STOP_TIMEOUT_S * 2
 
     def __init__(
         self,
@@ -195,8 +221,7 @@ class WorkersCommand:
         env: Mapping[str, str] | None = None,
         application: str = "voiceproject.asgi:application",
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__()
         self.run_dir = run_dir
         self.workers = workers
         self.staff_workers = staff_workers
@@ -205,8 +230,6 @@ class WorkersCommand:
         self._env = server_environment(
             gemini_live_url=gemini_live_url, extra={**shared, **(env or {})}
         )
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the command's log; stop() closes it)
 
     def start(self) -> WorkersCommand:
         self._process = subprocess.Popen(
@@ -228,18 +251,6 @@ class WorkersCommand:
             time.sleep(0.2)
         return self
 
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None, "not started"
-        return self._process.pid
-
     def state(self) -> dict[str, Any]:
         """workers.json: the balancer's and each worker's pid and port, as the command wrote it."""
         return dict(json.loads((self.run_dir / "workers.json").read_text()))
@@ -250,39 +261,3 @@ class WorkersCommand:
     def server_states(self) -> dict[str, str]:
         """Each worker slot as HAProxy sees it ("UP", "DOWN")."""
         return balancer.server_states(self.run_dir / "haproxy.sock")
-
-    def send_signal(self, signum: int) -> None:
-        assert self._process is not None, "not started"
-        self._process.send_signal(signum)
-
-    def wait_exited(self, timeout: float) -> int:
-        assert self._process is not None, "not started"
-        return self._process.wait(timeout)
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
-        # second Ctrl-C, as a person would press it, when calls keep a worker draining.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(WORKERS_DRAIN_WAIT_S)
-        except subprocess.TimeoutExpired:
-            stop_process(process, signal.SIGINT, timeout=STOP_TIMEOUT_S * 2)
-
-    def __enter__(self) -> WorkersCommand:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self._log.close()
