@@ -22,10 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -33,7 +32,7 @@ from typing import Any, Self
 from django.db import connection
 
 from voiceproject import balancer
-from voiceproject.embedded_db import free_port, stop_process
+from voiceproject.embedded_db import ProcessExited, free_port, stop_process, wait_until_ready
 from voiceproject.redis_server import LocalRedis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -72,6 +71,7 @@ class _ServerProcess:
     and its stop, which sends `stop_signal`, waits `drain_wait_s` for it to drain, then sends
     it again and kills it if it has not stopped within `kill_timeout_s`."""
 
+    name: str  # what a failure to start calls it
     stop_signal: int
     drain_wait_s: float
     kill_timeout_s: float
@@ -81,6 +81,25 @@ class _ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; __exit__ closes it)
+
+    def _start(
+        self, command: list[str], env: Mapping[str, str], ready: Callable[[], bool], every: float
+    ) -> None:
+        """Run `command` here, its output in the log, until `ready()` says yes."""
+        self._process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until_ready(self._process, ready, START_TIMEOUT_S, every)
+        except ProcessExited as exited:
+            raise RuntimeError(
+                f"{self.name} exited with {exited.returncode}:\n{self.output()}"
+            ) from None
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"{self.name} did not start within {START_TIMEOUT_S:.0f} s:\n{self.output()}"
+            ) from None
 
     def _healthy(self) -> bool:
         try:
@@ -145,6 +164,7 @@ class DaphneServer(_ServerProcess):
     # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
     # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
     # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
+    name = "daphne"
     stop_signal = signal.SIGTERM
     drain_wait_s = DRAIN_WAIT_S
     kill_timeout_s = STOP_TIMEOUT_S
@@ -167,33 +187,18 @@ class DaphneServer(_ServerProcess):
         return server_environment(gemini_live_url=self._gemini_live_url, extra=self._extra_env)
 
     def start(self) -> DaphneServer:
-        self._process = subprocess.Popen(
+        self._start(
             [
                 sys.executable, "-m", "daphne",
                 "-b", "127.0.0.1", "-p", str(self.port),
                 *self._daphne_args,
                 self.application,
             ],
-            cwd=BASE_DIR,
-            env=self.environment(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_healthy()
+            self.environment(),
+            self._healthy,
+            every=0.1,
+        )  # fmt: skip
         return self
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                raise RuntimeError(f"daphne exited with {code}:\n{self.output()}")
-            if self._healthy():
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"daphne was not healthy within {START_TIMEOUT_S}s:\n{self.output()}")
 
 
 class WorkersCommand(_ServerProcess):
@@ -206,6 +211,7 @@ class WorkersCommand(_ServerProcess):
 
     # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
     # second Ctrl-C, as a person would press it, when calls keep a worker draining.
+    name = "the workers command"
     stop_signal = signal.SIGINT
     drain_wait_s = WORKERS_DRAIN_WAIT_S
     kill_timeout_s = STOP_TIMEOUT_S * 2
@@ -232,24 +238,21 @@ class WorkersCommand(_ServerProcess):
         )
 
     def start(self) -> WorkersCommand:
-        self._process = subprocess.Popen(
+        self._start(
             [
                 sys.executable, "-m", "voiceproject.workers",
                 "--workers", str(self.workers), "--staff-workers", str(self.staff_workers),
                 "--port", str(self.port),
                 "--run-dir", str(self.run_dir), "--application", self.application,
             ],
-            cwd=BASE_DIR, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+            self._env,
+            self._started,
+            every=0.2,
         )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (self.run_dir / "workers.json").exists() or not self._healthy():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the workers command exited:\n{self.output()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the workers did not start:\n{self.output()}")
-            time.sleep(0.2)
         return self
+
+    def _started(self) -> bool:
+        return (self.run_dir / "workers.json").exists() and self._healthy()
 
     def state(self) -> dict[str, Any]:
         """workers.json: the balancer's and each worker's pid and port, as the command wrote it."""
