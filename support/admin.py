@@ -249,6 +249,20 @@ class BigCollectionAdmin(admin.ModelAdmin):
         return username if name == username else f"{name} ({username})"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A collection of records of what happened (money paid, calls, an audit): staff look them
+    up, and nobody adds, edits or deletes one here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 # --- Customers and orders -----------------------------------------------------------------
 
 
@@ -449,7 +463,9 @@ class TierFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(BigCollectionAdmin):
+class RefundAdmin(ReadOnlyAdmin, BigCollectionAdmin):
+    """Refunds are records of money paid: nobody edits or deletes them here."""
+
     list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
     list_filter = (TierFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
@@ -458,16 +474,6 @@ class RefundAdmin(BigCollectionAdmin):
     fields = ("refund_id", "order_link", "who", "total", "percent", "tier", "reason", "call",
               "created_at")
     readonly_fields = fields
-
-    # Refunds are records of money paid: nobody edits or deletes them here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Refund) -> str:
@@ -627,7 +633,9 @@ CHANNEL_FILTER = "channel__exact"
 
 
 @admin.register(Call)
-class CallAdmin(BigCollectionAdmin):
+class CallAdmin(ReadOnlyAdmin, BigCollectionAdmin):
+    """Calls are what happened: read-only for everyone."""
+
     list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
     list_filter = ("channel", EndReasonFilter, ("started_at", admin.DateFieldListFilter))
     list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
@@ -635,16 +643,6 @@ class CallAdmin(BigCollectionAdmin):
     fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
               "conversation", "usage_", "page")
     readonly_fields = fields
-
-    # Calls are what happened: read-only for everyone.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_paginator(
         self,
@@ -694,7 +692,7 @@ class CallAdmin(BigCollectionAdmin):
 
 
 @admin.register(Goodwill)
-class GoodwillAdmin(BigCollectionAdmin):
+class GoodwillAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     """Every goodwill credit and manual refund, for review. Requests are made and decided on
     the customer page (support/goodwill.py applies them), never edited here."""
 
@@ -707,15 +705,6 @@ class GoodwillAdmin(BigCollectionAdmin):
               "proposed_by_", "proposed_at", "decided_by_", "decided_at", "decision_note",
               "refund_id")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Goodwill) -> str:

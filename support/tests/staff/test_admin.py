@@ -310,9 +310,16 @@ def test_guest_cannot_run_actions(guest_client: Client) -> None:
 
 
 def test_nobody_adds_or_edits_calls_and_refunds(lead: Client, priya: Any) -> None:
+    from support.models import Call
+
+    call = Call.objects.get(call_id="call-priya-1")
+
     assert lead.get("/admin/support/call/add/").status_code == 403
     assert lead.get("/admin/support/refund/add/").status_code == 403
     assert lead.get("/admin/support/order/add/").status_code == 403
+    assert lead.get("/admin/support/goodwill/add/").status_code == 403
+    assert lead.get(f"/admin/support/call/{call.pk}/delete/").status_code == 403
+    assert lead.post(f"/admin/support/call/{call.pk}/change/", {"call_id": "x"}).status_code == 403
 
 
 def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer) -> None:
