@@ -336,6 +336,37 @@ def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer)
     assert response.context["cl"].result_count == 10  # stopped counting at the cap
 
 
+@pytest.mark.parametrize(
+    "path, query, paginator",
+    [
+        ("order", {}, "NewestOrdersPaginator"),
+        ("order", {"status__exact": "delivered"}, "NewestOrdersPaginator"),
+        ("order", {"q": "Priya"}, "CappedCountPaginator"),
+        ("call", {"channel__exact": "phone"}, "NewestCallsPaginator"),
+        ("call", {"end_reason": "idle"}, "CappedCountPaginator"),
+        ("refund", {}, "CappedCountPaginator"),
+    ],
+)
+def test_big_lists_plain_or_by_their_one_filter_are_read_by_time_range(
+    path: str, query: dict[str, str], paginator: str, agent: Client, priya: Any
+) -> None:
+    response = agent.get(f"/admin/support/{path}/", query)
+
+    assert type(response.context["cl"].paginator).__name__ == paginator
+
+
+def test_the_admin_call_list_filters_by_channel(agent: Client, priya: Any) -> None:
+    from support.models import Call
+
+    Call.objects.create(call_id="call-web-1", channel="web", started_at=datetime.now(UTC))
+
+    on_the_phone = agent.get("/admin/support/call/", {"channel__exact": "phone"})
+    on_the_web = agent.get("/admin/support/call/", {"channel__exact": "web"})
+
+    assert [c.call_id for c in rows(on_the_phone)] == ["call-priya-1"]
+    assert [c.call_id for c in rows(on_the_web)] == ["call-web-1"]
+
+
 def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
     agent: Client, priya: Any
 ) -> None:
