@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -49,16 +48,14 @@ from typing import IO, Any
 import numpy as np
 from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.bench_voice import (
-    DOWN_FRAME,
-    DOWN_FRAME_S,
-    LIVE_PATH,
     UP_FRAME,
     UP_FRAME_S,
     Figures,
+    LeanFake,
     age_ms,
     cpu_seconds,
     stamped,
@@ -107,57 +104,13 @@ def in_window(figures: Figures, sent_ns: int) -> bool:
     return start > 0 and start <= sent_ns < (end or 2**63)
 
 
-class SortingFake:
+class SortingFake(LeanFake):
     """The Live API as bench.bench_voice's LeanFake plays it (agent audio every 20 ms to every
-    session), counting into `others` every session but the customer's, whose call is the one
-    staff join: its audio stops reaching the customer during the take-over by design."""
+    session), counting into its figures every session but the customer's, whose call is the
+    one staff join: its audio stops reaching the customer during the take-over by design."""
 
-    def __init__(self, others: Figures) -> None:
-        self.others = others
-        self.port = free_port()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{LIVE_PATH}"
-
-    async def session(self, ws: ServerConnection) -> None:
-        setup = await ws.recv()
-        counted = CUSTOMER_NAME.split()[0] not in str(setup)
-        await ws.send(b'{"setupComplete":{}}')
-        talker = asyncio.create_task(self.talk(ws, counted))
-        try:
-            async for message in ws:
-                audio = json.loads(message).get("realtimeInput", {}).get("audio")
-                if audio and counted:
-                    pcm = base64.b64decode(audio["data"])
-                    for start in range(0, len(pcm), len(UP_FRAME)):  # coalesced backlogs
-                        frame = pcm[start : start + 8]
-                        if self.others.in_window(frame):
-                            self.others.up_received += 1
-                            self.others.up_ms.append(age_ms(frame))
-        except ConnectionClosed:
-            pass
-        finally:
-            talker.cancel()
-
-    async def talk(self, ws: ServerConnection, counted: bool) -> None:
-        next_at = time.perf_counter()
-        while True:
-            next_at += DOWN_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(DOWN_FRAME)
-            message = (
-                '{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
-                '{"mimeType":"audio/pcm;rate=24000","data":"'
-                + base64.b64encode(frame).decode()
-                + '"}}]}}}'
-            )
-            try:
-                await ws.send(message.encode())
-            except ConnectionClosed:
-                return
-            if counted and self.others.in_window(frame):
-                self.others.down_sent += 1
+    def counts(self, setup: str | bytes) -> bool:
+        return CUSTOMER_NAME.split()[0] not in str(setup)
 
 
 async def ready(ws: ClientConnection) -> dict[str, Any]:

@@ -94,14 +94,18 @@ class LeanFake:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{LIVE_PATH}"
 
+    def counts(self, setup: str | bytes) -> bool:
+        """Whether the session this setup opens counts in `figures` (here: every one)."""
+        return True
+
     async def session(self, ws: ServerConnection) -> None:
-        await ws.recv()  # setup
+        counted = self.counts(await ws.recv())
         await ws.send(b'{"setupComplete":{}}')
-        talker = asyncio.create_task(self.talk(ws))
+        talker = asyncio.create_task(self.talk(ws, counted))
         try:
             async for message in ws:
                 audio = json.loads(message).get("realtimeInput", {}).get("audio")
-                if audio:
+                if audio and counted:
                     pcm = base64.b64decode(audio["data"])
                     # A message may carry several caller frames (the bridge coalesces a
                     # backlog); each frame carries its own send time.
@@ -115,7 +119,7 @@ class LeanFake:
         finally:
             talker.cancel()
 
-    async def talk(self, ws: ServerConnection) -> None:
+    async def talk(self, ws: ServerConnection, counted: bool) -> None:
         next_at = time.perf_counter()
         while True:
             next_at += DOWN_FRAME_S
@@ -131,7 +135,7 @@ class LeanFake:
                 await ws.send(message.encode())
             except ConnectionClosed:
                 return
-            if self.figures.in_window(frame):
+            if counted and self.figures.in_window(frame):
                 self.figures.down_sent += 1
 
 
