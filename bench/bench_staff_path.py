@@ -120,6 +120,19 @@ async def ready(ws: ClientConnection) -> dict[str, Any]:
             return dict(event)
 
 
+async def speak(ws: ClientConnection, figures: Figures, stop: asyncio.Event) -> None:
+    """A caller's time-stamped frames, one every UP_FRAME_S until `stop`, counted in `figures`
+    when sent inside its window."""
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        next_at += UP_FRAME_S
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        frame = stamped(UP_FRAME)
+        await ws.send(frame)
+        if figures.in_window(frame):
+            figures.up_sent += 1
+
+
 async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Event) -> None:
     """A caller of bench.bench_voice, talking until `stop`."""
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
@@ -132,14 +145,7 @@ async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Even
                     figures.down_ms.append(age_ms(message))
 
         listener = asyncio.create_task(listen())
-        next_at = time.perf_counter()
-        while not stop.is_set():
-            next_at += UP_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(UP_FRAME)
-            await ws.send(frame)
-            if figures.in_window(frame):
-                figures.up_sent += 1
+        await speak(ws, figures, stop)
         await asyncio.sleep(LAND_S)
         listener.cancel()
 
@@ -187,15 +193,7 @@ class Customer:
             self.call_id = (await ready(ws))["call_id"]
             self.started.set()
             listener = asyncio.create_task(self.listen(ws))
-            path = self.path.figures
-            next_at = time.perf_counter()
-            while not stop.is_set():
-                next_at += UP_FRAME_S
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                frame = stamped(UP_FRAME)
-                await ws.send(frame)
-                if path.in_window(frame):
-                    path.up_sent += 1
+            await speak(ws, self.path.figures, stop)
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.sleep(LAND_S)
             listener.cancel()
