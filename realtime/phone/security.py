@@ -22,6 +22,8 @@ from django.core import signing
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
+from realtime.tokens import load_signed
+
 STREAM_PATH = "/ws/twilio"
 TOKEN_SALT = "realtime.phone.stream-token"
 # Twilio opens the stream within a second or two of our webhook answer; a minute is generous.
@@ -98,12 +100,7 @@ def _signed_payload(token: str, salt: str, max_age_s: int, what: str) -> Any:
     `max_age_s`; raises InvalidStreamToken, naming the token `what`."""
     if not token:
         raise InvalidStreamToken("the stream has no token parameter")
-    try:
-        return signing.loads(token, salt=salt, max_age=max_age_s)
-    except signing.SignatureExpired:
-        raise InvalidStreamToken(f"{what} has expired") from None
-    except signing.BadSignature:
-        raise InvalidStreamToken(f"{what} is not valid") from None
+    return load_signed(token, salt, max_age_s, InvalidStreamToken, what)
 
 
 def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
