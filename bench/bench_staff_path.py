@@ -52,13 +52,12 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.bench_voice import (
-    UP_FRAME,
     UP_FRAME_S,
     Figures,
     LeanFake,
     age_ms,
     cpu_seconds,
-    stamped,
+    speak,
     wait_for_port,
 )
 from bench.quiet_gc import collector_paused
@@ -120,19 +119,6 @@ async def ready(ws: ClientConnection) -> dict[str, Any]:
             return dict(event)
 
 
-async def speak(ws: ClientConnection, figures: Figures, stop: asyncio.Event) -> None:
-    """A caller's time-stamped frames, one every UP_FRAME_S until `stop`, counted in `figures`
-    when sent inside its window."""
-    next_at = time.perf_counter()
-    while not stop.is_set():
-        next_at += UP_FRAME_S
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        frame = stamped(UP_FRAME)
-        await ws.send(frame)
-        if figures.in_window(frame):
-            figures.up_sent += 1
-
-
 async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Event) -> None:
     """A caller of bench.bench_voice, talking until `stop`."""
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
@@ -145,7 +131,7 @@ async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Even
                     figures.down_ms.append(age_ms(message))
 
         listener = asyncio.create_task(listen())
-        await speak(ws, figures, stop)
+        await speak(ws, figures, lambda _: not stop.is_set())
         await asyncio.sleep(LAND_S)
         listener.cancel()
 
@@ -193,7 +179,7 @@ class Customer:
             self.call_id = (await ready(ws))["call_id"]
             self.started.set()
             listener = asyncio.create_task(self.listen(ws))
-            await speak(ws, self.path.figures, stop)
+            await speak(ws, self.path.figures, lambda _: not stop.is_set())
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.sleep(LAND_S)
             listener.cancel()

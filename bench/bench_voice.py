@@ -34,14 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymongo import MongoClient
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -139,6 +139,20 @@ class LeanFake:
                 self.figures.down_sent += 1
 
 
+async def speak(ws: ClientConnection, figures: Figures, going: Callable[[float], bool]) -> None:
+    """A caller's time-stamped frames, one every UP_FRAME_S for as long as `going(due)` says
+    of the time the last one was due (perf_counter's), counted in `figures` when sent inside
+    its window."""
+    due = time.perf_counter()
+    while going(due):
+        due += UP_FRAME_S
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        frame = stamped(UP_FRAME)
+        await ws.send(frame)
+        if figures.in_window(frame):
+            figures.up_sent += 1
+
+
 async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> None:
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         while True:  # wait for `ready`
@@ -153,14 +167,7 @@ async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> Non
                     figures.down_ms.append(age_ms(message))
 
         listener = asyncio.create_task(listen())
-        next_at = time.perf_counter()
-        while next_at < stop_at:
-            next_at += UP_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(UP_FRAME)
-            await ws.send(frame)
-            if figures.in_window(frame):
-                figures.up_sent += 1
+        await speak(ws, figures, lambda due: due < stop_at)
         await asyncio.sleep(1.0)  # let the frames in flight land
         listener.cancel()
 
