@@ -57,6 +57,7 @@ from bench.bench_voice import (
     LeanFake,
     age_ms,
     cpu_seconds,
+    hear,
     speak,
     wait_for_port,
 )
@@ -124,13 +125,7 @@ async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Even
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         await ready(ws)
 
-        async def listen() -> None:
-            async for message in ws:
-                if isinstance(message, bytes) and figures.in_window(message):
-                    figures.down_received += 1
-                    figures.down_ms.append(age_ms(message))
-
-        listener = asyncio.create_task(listen())
+        listener = asyncio.create_task(hear(ws, figures))
         await speak(ws, figures, lambda _: not stop.is_set())
         await asyncio.sleep(LAND_S)
         listener.cancel()

@@ -153,6 +153,15 @@ async def speak(ws: ClientConnection, figures: Figures, going: Callable[[float],
             figures.up_sent += 1
 
 
+async def hear(ws: ClientConnection, figures: Figures) -> None:
+    """The agent's time-stamped frames as they arrive, counted in `figures` when sent inside
+    its window."""
+    async for message in ws:
+        if isinstance(message, bytes) and figures.in_window(message):
+            figures.down_received += 1
+            figures.down_ms.append(age_ms(message))
+
+
 async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> None:
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         while True:  # wait for `ready`
@@ -160,13 +169,7 @@ async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> Non
             if isinstance(message, str) and json.loads(message)["type"] == "ready":
                 break
 
-        async def listen() -> None:
-            async for message in ws:
-                if isinstance(message, bytes) and figures.in_window(message):
-                    figures.down_received += 1
-                    figures.down_ms.append(age_ms(message))
-
-        listener = asyncio.create_task(listen())
+        listener = asyncio.create_task(hear(ws, figures))
         await speak(ws, figures, lambda due: due < stop_at)
         await asyncio.sleep(1.0)  # let the frames in flight land
         listener.cancel()
