@@ -20,18 +20,19 @@ import argparse
 import json
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from asgiref.sync import async_to_sync
+
+# The same orders (restaurants, dishes, statuses) and timing figures as bench_tools.
+from bench.bench_tools import DISHES, RESTAURANTS, STATUSES, Figures
 
 CUSTOMERS = 10_000
 ORDERS = 200_000
@@ -52,12 +53,6 @@ FIRST_NAMES = ["Asha", "Ravi", "Priya", "Arjun", "Meera", "Kiran", "Sunil", "Div
 LAST_NAMES = ["Verma", "Kumar", "Nair", "Sharma", "Iyer", "Reddy", "Patel", "Singh", "Das",
               "Menon", "Gupta", "Khan", "Rao", "Joshi", "Pillai", "Bose", "Mehta", "Shetty",
               "Chopra", "Fernandes"]  # fmt: skip
-RESTAURANTS = ["Biryani Blues", "Dosa Point", "Pizza Corner", "Tandoor House", "Chaat Street"]
-DISHES = [("Chicken Biryani", 32_000), ("Masala Dosa", 12_000), ("Paneer Tikka", 24_000),
-          ("Margherita", 29_900), ("Pani Puri", 6_000), ("Butter Naan", 4_500)]  # fmt: skip
-# Most orders are old and delivered; a few are in progress, cancelled or refunded.
-STATUSES = (["delivered"] * 80 + ["cancelled"] * 8 + ["refunded"] * 6
-            + ["placed", "preparing", "out_for_delivery"] * 2)  # fmt: skip
 # A busy back office: a few thousand tickets waiting, most of the history resolved.
 TICKET_STATES = ["open"] * 3 + ["claimed"] + ["resolved"] * 6
 PRIORITIES = ["low"] * 2 + ["normal"] * 5 + ["high"] * 2 + ["urgent"]
@@ -71,15 +66,6 @@ LINES = ["Hi, thanks for calling. How can I help you today?",
          "I can see it. It's inside the refund window, so I'll refund it now.",
          "Thank you, that's helpful.", "Is there anything else I can help with?",
          "No, that's all. Thanks!"]  # fmt: skip
-
-
-@dataclass
-class Figures:
-    name: str
-    samples: list[float]  # seconds
-
-    def percentile(self, p: int) -> float:
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[p - 1]
 
 
 @contextmanager

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -49,19 +48,17 @@ from typing import IO, Any
 import numpy as np
 from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.bench_voice import (
-    DOWN_FRAME,
-    DOWN_FRAME_S,
-    LIVE_PATH,
-    UP_FRAME,
     UP_FRAME_S,
     Figures,
+    LeanFake,
     age_ms,
     cpu_seconds,
-    stamped,
+    hear,
+    speak,
     wait_for_port,
 )
 from bench.quiet_gc import collector_paused
@@ -107,57 +104,13 @@ def in_window(figures: Figures, sent_ns: int) -> bool:
     return start > 0 and start <= sent_ns < (end or 2**63)
 
 
-class SortingFake:
+class SortingFake(LeanFake):
     """The Live API as bench.bench_voice's LeanFake plays it (agent audio every 20 ms to every
-    session), counting into `others` every session but the customer's, whose call is the one
-    staff join: its audio stops reaching the customer during the take-over by design."""
+    session), counting into its figures every session but the customer's, whose call is the
+    one staff join: its audio stops reaching the customer during the take-over by design."""
 
-    def __init__(self, others: Figures) -> None:
-        self.others = others
-        self.port = free_port()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{LIVE_PATH}"
-
-    async def session(self, ws: ServerConnection) -> None:
-        setup = await ws.recv()
-        counted = CUSTOMER_NAME.split()[0] not in str(setup)
-        await ws.send(b'{"setupComplete":{}}')
-        talker = asyncio.create_task(self.talk(ws, counted))
-        try:
-            async for message in ws:
-                audio = json.loads(message).get("realtimeInput", {}).get("audio")
-                if audio and counted:
-                    pcm = base64.b64decode(audio["data"])
-                    for start in range(0, len(pcm), len(UP_FRAME)):  # coalesced backlogs
-                        frame = pcm[start : start + 8]
-                        if self.others.in_window(frame):
-                            self.others.up_received += 1
-                            self.others.up_ms.append(age_ms(frame))
-        except ConnectionClosed:
-            pass
-        finally:
-            talker.cancel()
-
-    async def talk(self, ws: ServerConnection, counted: bool) -> None:
-        next_at = time.perf_counter()
-        while True:
-            next_at += DOWN_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(DOWN_FRAME)
-            message = (
-                '{"serverContent":{"modelTurn":{"parts":[{"inlineData":'
-                '{"mimeType":"audio/pcm;rate=24000","data":"'
-                + base64.b64encode(frame).decode()
-                + '"}}]}}}'
-            )
-            try:
-                await ws.send(message.encode())
-            except ConnectionClosed:
-                return
-            if counted and self.others.in_window(frame):
-                self.others.down_sent += 1
+    def counts(self, setup: str | bytes) -> bool:
+        return CUSTOMER_NAME.split()[0] not in str(setup)
 
 
 async def ready(ws: ClientConnection) -> dict[str, Any]:
@@ -172,21 +125,8 @@ async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Even
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         await ready(ws)
 
-        async def listen() -> None:
-            async for message in ws:
-                if isinstance(message, bytes) and figures.in_window(message):
-                    figures.down_received += 1
-                    figures.down_ms.append(age_ms(message))
-
-        listener = asyncio.create_task(listen())
-        next_at = time.perf_counter()
-        while not stop.is_set():
-            next_at += UP_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(UP_FRAME)
-            await ws.send(frame)
-            if figures.in_window(frame):
-                figures.up_sent += 1
+        listener = asyncio.create_task(hear(ws, figures))
+        await speak(ws, figures, lambda _: not stop.is_set())
         await asyncio.sleep(LAND_S)
         listener.cancel()
 
@@ -234,15 +174,7 @@ class Customer:
             self.call_id = (await ready(ws))["call_id"]
             self.started.set()
             listener = asyncio.create_task(self.listen(ws))
-            path = self.path.figures
-            next_at = time.perf_counter()
-            while not stop.is_set():
-                next_at += UP_FRAME_S
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                frame = stamped(UP_FRAME)
-                await ws.send(frame)
-                if path.in_window(frame):
-                    path.up_sent += 1
+            await speak(ws, self.path.figures, lambda _: not stop.is_set())
             await ws.send(json.dumps({"type": "end"}))
             await asyncio.sleep(LAND_S)
             listener.cancel()

@@ -34,14 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymongo import MongoClient
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -94,14 +94,18 @@ class LeanFake:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{LIVE_PATH}"
 
+    def counts(self, setup: str | bytes) -> bool:
+        """Whether the session this setup opens counts in `figures` (here: every one)."""
+        return True
+
     async def session(self, ws: ServerConnection) -> None:
-        await ws.recv()  # setup
+        counted = self.counts(await ws.recv())
         await ws.send(b'{"setupComplete":{}}')
-        talker = asyncio.create_task(self.talk(ws))
+        talker = asyncio.create_task(self.talk(ws, counted))
         try:
             async for message in ws:
                 audio = json.loads(message).get("realtimeInput", {}).get("audio")
-                if audio:
+                if audio and counted:
                     pcm = base64.b64decode(audio["data"])
                     # A message may carry several caller frames (the bridge coalesces a
                     # backlog); each frame carries its own send time.
@@ -115,7 +119,7 @@ class LeanFake:
         finally:
             talker.cancel()
 
-    async def talk(self, ws: ServerConnection) -> None:
+    async def talk(self, ws: ServerConnection, counted: bool) -> None:
         next_at = time.perf_counter()
         while True:
             next_at += DOWN_FRAME_S
@@ -131,8 +135,31 @@ class LeanFake:
                 await ws.send(message.encode())
             except ConnectionClosed:
                 return
-            if self.figures.in_window(frame):
+            if counted and self.figures.in_window(frame):
                 self.figures.down_sent += 1
+
+
+async def speak(ws: ClientConnection, figures: Figures, going: Callable[[float], bool]) -> None:
+    """A caller's time-stamped frames, one every UP_FRAME_S for as long as `going(due)` says
+    of the time the last one was due (perf_counter's), counted in `figures` when sent inside
+    its window."""
+    due = time.perf_counter()
+    while going(due):
+        due += UP_FRAME_S
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        frame = stamped(UP_FRAME)
+        await ws.send(frame)
+        if figures.in_window(frame):
+            figures.up_sent += 1
+
+
+async def hear(ws: ClientConnection, figures: Figures) -> None:
+    """The agent's time-stamped frames as they arrive, counted in `figures` when sent inside
+    its window."""
+    async for message in ws:
+        if isinstance(message, bytes) and figures.in_window(message):
+            figures.down_received += 1
+            figures.down_ms.append(age_ms(message))
 
 
 async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> None:
@@ -142,21 +169,8 @@ async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> Non
             if isinstance(message, str) and json.loads(message)["type"] == "ready":
                 break
 
-        async def listen() -> None:
-            async for message in ws:
-                if isinstance(message, bytes) and figures.in_window(message):
-                    figures.down_received += 1
-                    figures.down_ms.append(age_ms(message))
-
-        listener = asyncio.create_task(listen())
-        next_at = time.perf_counter()
-        while next_at < stop_at:
-            next_at += UP_FRAME_S
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-            frame = stamped(UP_FRAME)
-            await ws.send(frame)
-            if figures.in_window(frame):
-                figures.up_sent += 1
+        listener = asyncio.create_task(hear(ws, figures))
+        await speak(ws, figures, lambda due: due < stop_at)
         await asyncio.sleep(1.0)  # let the frames in flight land
         listener.cancel()
 

@@ -7,19 +7,17 @@ cancelled callback back into a slot that is full.
 
 from __future__ import annotations
 
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest
 
 from callbacks.models import Callback
-from support.admin import BigCollectionAdmin
+from support.admin import BigCollectionAdmin, ReadOnlyAdmin
 
 
 @admin.register(Callback)
-class CallbackAdmin(BigCollectionAdmin):
+class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     list_display = ["callback_id", "local_slot", "who", "status", "assignee_"]
     list_filter = ["status"]
     search_fields = ["=callback_id", "=ticket_id", "=assignee"]
@@ -37,12 +35,3 @@ class CallbackAdmin(BigCollectionAdmin):
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, callback: Callback) -> str:
         return self.colleague(callback, callback.assignee)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

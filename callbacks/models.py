@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from support.models import Customer
+from support.models import customer_key
 
 
 class CallbackStatus(models.TextChoices):
@@ -28,15 +28,7 @@ class CallbackStatus(models.TextChoices):
 
 class Callback(models.Model):
     callback_id = models.CharField(max_length=32, unique=True)
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="callbacks",
-    )
+    customer = customer_key("callbacks")
     phone = models.CharField(max_length=20, help_text="the number to call, from the customer")
     slot_start = models.DateTimeField(help_text="UTC; the slot lasts 30 minutes")
     local_date = models.CharField(max_length=10, help_text="the slot's date for the customer")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from realtime.tokens import load_signed
+
 SALT = "continuity.resume"
 
 
@@ -34,12 +36,7 @@ def verify(token: str) -> ResumeClaim:
     """The call and customer the token names, or raise InvalidResumeToken."""
     # A call lasts at most VOICE_MAX_CALL_S; its token is refused by the record once it ended.
     max_age = int(settings.VOICE_MAX_CALL_S + settings.VOICE_RESUME_GRACE_S + 600)
-    try:
-        payload = signing.loads(token, salt=SALT, max_age=max_age)
-    except signing.SignatureExpired:
-        raise InvalidResumeToken("the resume token has expired") from None
-    except signing.BadSignature:
-        raise InvalidResumeToken("the resume token is not valid") from None
+    payload = load_signed(token, SALT, max_age, InvalidResumeToken, "the resume token")
     call_id = payload.get("c") if isinstance(payload, dict) else None
     user_id = payload.get("u") if isinstance(payload, dict) else None
     if not isinstance(call_id, str) or not (user_id is None or isinstance(user_id, int)):

@@ -26,7 +26,13 @@ from continuity.calls import find_call
 from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
 from realtime.call_controls import TokenBucket
-from support.staff.sockets import FORBIDDEN, MISSED, PermissionWatch, staff_permissions
+from support.staff.sockets import (
+    FORBIDDEN,
+    MISSED,
+    PermissionWatch,
+    StaffGroupListener,
+    staff_permissions,
+)
 from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
@@ -276,38 +282,13 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=frame)
 
 
-class LiveCallsConsumer(AsyncWebsocketConsumer):
+class LiveCallsConsumer(StaffGroupListener):
     """`/ws/staff/live`: the live calls page, told of every change to any call in progress on
     any process (each call publishes its line, livestaff/link.py)."""
 
-    joined = False
-
-    async def connect(self) -> None:
-        permissions = await _permissions(self.scope)
-        if protocol.MONITOR not in permissions:
-            await self.close(code=FORBIDDEN)
-            return
-        await self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name)
-        self.joined = True
-        self._permission_watch = PermissionWatch(
-            self.scope, LIVE_PERMISSIONS, self._permissions_now, seen=permissions,
-            rejoin=lambda: self.channel_layer.group_add(LIVE_CALLS_GROUP, self.channel_name),
-            missed=lambda: self.close(code=MISSED),
-        )  # fmt: skip
-        await self.accept()
-        self._permission_watch.start()
-
-    async def disconnect(self, code: int) -> None:
-        if self.joined:
-            self._permission_watch.stop()
-            await self.channel_layer.group_discard(LIVE_CALLS_GROUP, self.channel_name)
-
-    async def _permissions_now(self, permissions: set[str]) -> None:
-        if protocol.MONITOR not in permissions:
-            await self.close(code=FORBIDDEN)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The page only listens."""
+    group = LIVE_CALLS_GROUP
+    needed = protocol.MONITOR
+    watched = LIVE_PERMISSIONS
 
     async def live_call(self, message: dict[str, Any]) -> None:
         await self.send(text_data=protocol.event("call", call=message["call"]))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from realtime.models import VoiceTokenMint
+from support.admin import ReadOnlyAdmin
 
 
 @admin.register(VoiceTokenMint)
-class VoiceTokenMintAdmin(admin.ModelAdmin):
+class VoiceTokenMintAdmin(ReadOnlyAdmin):
+    """An audit: nobody adds, edits or deletes a row by hand."""
+
     list_display = ["minted_at", "staff", "customer", "address"]
     search_fields = ["staff_username", "staff_name", "customer_name"]
     fields = ("minted_at", "staff", "customer", "address")
@@ -30,13 +30,3 @@ class VoiceTokenMintAdmin(admin.ModelAdmin):
         if mint.customer_name:
             return f"{mint.customer_name} (#{mint.user_id})"
         return f"#{mint.user_id}"
-
-    # An audit: nobody adds, edits or deletes a row by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -29,6 +30,18 @@ class SessionToken:
     nonce: str
 
 
+def load_signed(token: str, salt: str, max_age: int, error: type[Exception], name: str) -> Any:
+    """What `token` signs with `salt`, if it is genuine and younger than `max_age` seconds;
+    else raises `error` (the caller's domain exception), saying that `name` ("the session
+    token") has expired or is not valid. What the payload must hold is the caller's to check."""
+    try:
+        return signing.loads(token, salt=salt, max_age=max_age)
+    except signing.SignatureExpired:
+        raise error(f"{name} has expired") from None
+    except signing.BadSignature:
+        raise error(f"{name} is not valid") from None
+
+
 def mint(user_id: int) -> str:
     return signing.dumps(
         {"user_id": user_id, "n": secrets.token_urlsafe(12)}, salt=SALT, compress=False
@@ -39,16 +52,9 @@ def verify(token: str, max_age: int | None = None) -> SessionToken:
     """The customer and nonce the token names, or raise InvalidToken."""
     if not token:
         raise InvalidToken("no session token")
-    try:
-        payload = signing.loads(
-            token,
-            salt=SALT,
-            max_age=settings.VOICE_SESSION_TOKEN_TTL if max_age is None else max_age,
-        )
-    except signing.SignatureExpired:
-        raise InvalidToken("the session token has expired") from None
-    except signing.BadSignature:
-        raise InvalidToken("the session token is not valid") from None
+    if max_age is None:
+        max_age = settings.VOICE_SESSION_TOKEN_TTL
+    payload = load_signed(token, SALT, max_age, InvalidToken, "the session token")
     user_id = payload.get("user_id") if isinstance(payload, dict) else None
     nonce = payload.get("n") if isinstance(payload, dict) else None
     if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(nonce, str):

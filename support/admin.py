@@ -200,9 +200,30 @@ class BigCollectionAdmin(admin.ModelAdmin):
     search_customers = False
     # Whether the list names colleagues (`colleague`): their names are then read once a page.
     names_staff = False
+    # How the list is read newest first, by time range, when it is shown plain or filtered by
+    # the paginator's `filter_field` alone (None: always the capped paginator).
+    newest_first: type[NewestFirstPaginator] | None = None
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return PeopleChangeList
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:
+        # Only the plain list, or one filtered by that field alone (no search, other filter or
+        # other column order), is read by time range: anything else keeps the capped one.
+        if self.newest_first is not None:
+            by_value = f"{self.newest_first.filter_field}__exact"
+            if set(request.GET) <= {PAGE_VAR, by_value}:
+                return self.newest_first(queryset, per_page, orphans, allow_empty_first_page,
+                                         value=request.GET.get(by_value),
+                                         defer=self.list_defer)  # fmt: skip
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
@@ -247,6 +268,20 @@ class BigCollectionAdmin(admin.ModelAdmin):
         names = getattr(obj, "staff_names", None)
         name = (staff_names() if names is None else names).get(username, username)
         return username if name == username else f"{name} ({username})"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A collection of records of what happened (money paid, calls, an audit): staff look them
+    up, and nobody adds, edits or deletes one here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Customers and orders -----------------------------------------------------------------
@@ -339,9 +374,6 @@ class CustomerAdmin(BigCollectionAdmin):
         return (*self.readonly_fields, "user_id") if obj else self.readonly_fields
 
 
-STATUS_FILTER = "status__exact"
-
-
 class OrderForm(forms.ModelForm):
     """An order's status and delivery time as the refund tool reads them: a delivered (or
     refunded) order has a delivery time, no other has one, and "refunded" goes with a refund."""
@@ -381,6 +413,7 @@ class OrderForm(forms.ModelForm):
 @admin.register(Order)
 class OrderAdmin(BigCollectionAdmin):
     form = OrderForm
+    newest_first = NewestOrdersPaginator
     list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
     list_filter = ("status", ("placed_at", admin.DateFieldListFilter))
     # An order id exactly (any id the importer accepts), else the orders of the customers a
@@ -399,22 +432,6 @@ class OrderAdmin(BigCollectionAdmin):
         # Nor do they go: a deleted order would lower its customer's lifetime spend (their
         # refund tier) and orphan its refund. A cancelled order is marked so.
         return False
-
-    def get_paginator(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Order],
-        per_page: int,
-        orphans: int = 0,
-        allow_empty_first_page: bool = True,
-    ) -> Paginator:
-        # Only the plain list, or one filtered by status alone (no search, other filter or
-        # other column order), is read by placed_at range: anything else keeps the generic
-        # paginator.
-        if set(request.GET) <= {PAGE_VAR, STATUS_FILTER}:
-            return NewestOrdersPaginator(queryset, per_page, orphans, allow_empty_first_page,
-                                         value=request.GET.get(STATUS_FILTER))  # fmt: skip
-        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Order) -> str:
@@ -449,7 +466,9 @@ class TierFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(BigCollectionAdmin):
+class RefundAdmin(ReadOnlyAdmin, BigCollectionAdmin):
+    """Refunds are records of money paid: nobody edits or deletes them here."""
+
     list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
     list_filter = (TierFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=refund_id", "=order_id")
@@ -458,16 +477,6 @@ class RefundAdmin(BigCollectionAdmin):
     fields = ("refund_id", "order_link", "who", "total", "percent", "tier", "reason", "call",
               "created_at")
     readonly_fields = fields
-
-    # Refunds are records of money paid: nobody edits or deletes them here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Refund) -> str:
@@ -623,43 +632,18 @@ class EndReasonFilter(admin.SimpleListFilter):
         return queryset.filter(end_reason=self.value()) if self.value() else queryset
 
 
-CHANNEL_FILTER = "channel__exact"
-
-
 @admin.register(Call)
-class CallAdmin(BigCollectionAdmin):
+class CallAdmin(ReadOnlyAdmin, BigCollectionAdmin):
+    """Calls are what happened: read-only for everyone."""
+
     list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
     list_filter = ("channel", EndReasonFilter, ("started_at", admin.DateFieldListFilter))
     list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
+    newest_first = NewestCallsPaginator
     search_fields = ("=call_id",)
     fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
               "conversation", "usage_", "page")
     readonly_fields = fields
-
-    # Calls are what happened: read-only for everyone.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_paginator(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Call],
-        per_page: int,
-        orphans: int = 0,
-        allow_empty_first_page: bool = True,
-    ) -> Paginator:
-        # As the order list: the plain list, or by channel alone, read by started_at range.
-        if set(request.GET) <= {PAGE_VAR, CHANNEL_FILTER}:
-            return NewestCallsPaginator(queryset, per_page, orphans, allow_empty_first_page,
-                                        value=request.GET.get(CHANNEL_FILTER),
-                                        defer=self.list_defer)  # fmt: skip
-        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     @admin.display(description="duration")
     def duration(self, obj: Call) -> str:
@@ -694,7 +678,7 @@ class CallAdmin(BigCollectionAdmin):
 
 
 @admin.register(Goodwill)
-class GoodwillAdmin(BigCollectionAdmin):
+class GoodwillAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     """Every goodwill credit and manual refund, for review. Requests are made and decided on
     the customer page (support/goodwill.py applies them), never edited here."""
 
@@ -707,15 +691,6 @@ class GoodwillAdmin(BigCollectionAdmin):
               "proposed_by_", "proposed_at", "decided_by_", "decided_at", "decision_note",
               "refund_id")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Goodwill) -> str:

@@ -9,7 +9,7 @@ on the document shapes below. Money is integer paise (support/money.py) in every
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.db import models
 from django.utils import timezone
@@ -62,6 +62,32 @@ class Customer(models.Model):
         super().save(*args, **kwargs)
 
 
+@overload
+def customer_key(related_name: str) -> models.ForeignKey[Customer, Customer]: ...
+@overload
+def customer_key(
+    related_name: str, *, null: Literal[True]
+) -> models.ForeignKey[Customer | None, Customer | None]: ...
+def customer_key(related_name: str, *, null: bool = False) -> models.ForeignKey[Any, Any]:
+    """The foreign key from a document to the customer it belongs to; `null=True` where it may
+    belong to none (a phone caller we could not identify).
+
+    The document field is the customer's `user_id` (an int), as the contract names it, with no
+    index of its own (see Customer.Meta).
+    """
+    return models.ForeignKey(
+        Customer,
+        to_field="user_id",
+        db_column="user_id",
+        db_constraint=False,
+        db_index=False,
+        on_delete=models.DO_NOTHING,
+        related_name=related_name,
+        null=null,
+        blank=null,
+    )
+
+
 # The embedded models' fields are annotated: django_mongodb_backend ships no types, so mypy's
 # Django plugin does not know EmbeddedModel is a model and cannot infer them.
 class OrderItem(EmbeddedModel):
@@ -100,16 +126,7 @@ DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED.value, OrderStatus.REFUNDE
 
 class Order(models.Model):
     order_id = models.CharField(max_length=32, unique=True)
-    # The document field is the customer's `user_id` (an int), as the contract names it.
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="orders",
-    )
+    customer = customer_key("orders")
     restaurant = models.CharField(max_length=120)
     items = EmbeddedModelArrayField(OrderItem, default=list)
     amount = models.BigIntegerField(help_text="paise")
@@ -142,15 +159,7 @@ class Order(models.Model):
 class Refund(models.Model):
     refund_id = models.CharField(max_length=32, unique=True)
     order_id = models.CharField(max_length=32, unique=True)  # one refund per order, enforced
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="refunds",
-    )
+    customer = customer_key("refunds")
     amount = models.BigIntegerField(help_text="paise")
     percent = models.PositiveSmallIntegerField()
     tier = models.CharField(max_length=40)
@@ -191,17 +200,7 @@ class ComplaintStatus(models.TextChoices):
 class Complaint(models.Model):
     complaint_id = models.CharField(max_length=32, unique=True)
     # Null for a phone caller we could not identify.
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="complaints",
-        null=True,
-        blank=True,
-    )
+    customer = customer_key("complaints", null=True)
     order_id = models.CharField(max_length=32, null=True, blank=True)
     category = models.CharField(max_length=20, choices=ComplaintCategory.choices)
     description = models.TextField()
@@ -247,17 +246,7 @@ class EscalationNote(EmbeddedModel):
 
 class Escalation(models.Model):
     ticket_id = models.CharField(max_length=32, unique=True)
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="escalations",
-        null=True,
-        blank=True,
-    )
+    customer = customer_key("escalations", null=True)
     order_id = models.CharField(max_length=32, null=True, blank=True)
     reason = models.TextField()
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
@@ -314,17 +303,7 @@ class ToolCallRecord(EmbeddedModel):
 
 class Call(models.Model):
     call_id = models.CharField(max_length=64, unique=True)
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="calls",
-        null=True,
-        blank=True,
-    )
+    customer = customer_key("calls", null=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -390,15 +369,7 @@ class Goodwill(models.Model):
 
     goodwill_id = models.CharField(max_length=32, unique=True)
     kind = models.CharField(max_length=10, choices=GoodwillKind.choices)
-    customer = models.ForeignKey(
-        Customer,
-        to_field="user_id",
-        db_column="user_id",
-        db_constraint=False,
-        db_index=False,  # see Customer.Meta
-        on_delete=models.DO_NOTHING,
-        related_name="goodwill",
-    )
+    customer = customer_key("goodwill")
     order_id = models.CharField(max_length=32, null=True, blank=True)
     amount = models.BigIntegerField(help_text="paise")
     reason = models.TextField()

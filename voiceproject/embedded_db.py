@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -42,6 +43,30 @@ def stop_process(
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class ProcessExited(RuntimeError):
+    """A process exited before it was ready (wait_until_ready); `returncode` says how."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"exited with code {returncode}")
+        self.returncode = returncode
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float, every: float
+) -> None:
+    """Ask `ready()` every `every` seconds until it says yes, about a server `process` just
+    started. Raises ProcessExited if the process exits first, TimeoutError if `timeout` seconds
+    pass first (the process still runs then: stopping it is the caller's)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        time.sleep(every)
+    raise ProcessExited(process.returncode)
 
 
 def _server_command() -> list[str]:
@@ -96,30 +121,22 @@ class EmbeddedMongo:
         return self.uri
 
     def _wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        assert self.process is not None
         client: MongoClient[dict[str, object]] = MongoClient(
             self.uri, serverSelectionTimeoutMS=500
         )
         try:
-            while True:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise EmbeddedDatabaseError(
-                        f"SecantusDB exited with code {self.process.returncode}; "
-                        f"see {self.log_path} (a SecantusDB still running on "
-                        f"{self.data_dir} holds its files: stop it first)"
-                    )
-                try:
-                    client.admin.command("ping")
-                    return
-                except PyMongoError:
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise EmbeddedDatabaseError(
-                            f"SecantusDB did not answer within {timeout:.0f} s; "
-                            f"see {self.log_path}"
-                        ) from None
-                    time.sleep(0.1)
+            wait_until_ready(self.process, lambda: _answers(client), timeout, every=0.1)
+        except ProcessExited as exited:
+            raise EmbeddedDatabaseError(
+                f"SecantusDB exited with code {exited.returncode}; see {self.log_path} "
+                f"(a SecantusDB still running on {self.data_dir} holds its files: stop it first)"
+            ) from None
+        except TimeoutError:
+            self.stop()
+            raise EmbeddedDatabaseError(
+                f"SecantusDB did not answer within {timeout:.0f} s; see {self.log_path}"
+            ) from None
         finally:
             client.close()
 
@@ -141,6 +158,14 @@ class EmbeddedMongo:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _answers(client: MongoClient[dict[str, object]]) -> bool:
+    try:
+        client.admin.command("ping")
+    except PyMongoError:
+        return False
+    return True
 
 
 def is_embedded_requested() -> bool:

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import redis
 
-from voiceproject.embedded_db import free_port, stop_process
+from voiceproject.embedded_db import ProcessExited, free_port, stop_process, wait_until_ready
 
 INSTALL_HINT = "Install it with: sudo apt-get install redis-server (or set REDIS_URL)."
 
@@ -66,27 +66,19 @@ class LocalRedis:
         return self
 
     def _wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        assert self.process is not None
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
-            while True:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise LocalRedisError(
-                        f"redis-server exited with code {self.process.returncode}; "
-                        f"see {self.log_path}"
-                    )
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise LocalRedisError(
-                            f"redis-server did not answer within {timeout:.0f} s; "
-                            f"see {self.log_path}"
-                        ) from None
-                    time.sleep(0.05)
+            wait_until_ready(self.process, lambda: _answers(client), timeout, every=0.05)
+        except ProcessExited as exited:
+            raise LocalRedisError(
+                f"redis-server exited with code {exited.returncode}; see {self.log_path}"
+            ) from None
+        except TimeoutError:
+            self.stop()
+            raise LocalRedisError(
+                f"redis-server did not answer within {timeout:.0f} s; see {self.log_path}"
+            ) from None
         finally:
             client.close()
 
@@ -119,3 +111,11 @@ class LocalRedis:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        return False
+    return True

@@ -22,6 +22,8 @@ from django.core import signing
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
+from realtime.tokens import load_signed
+
 STREAM_PATH = "/ws/twilio"
 TOKEN_SALT = "realtime.phone.stream-token"
 # Twilio opens the stream within a second or two of our webhook answer; a minute is generous.
@@ -93,16 +95,17 @@ def mint_stream_token(caller: StreamCaller) -> str:
     )  # fmt: skip
 
 
-def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
-    """The caller the token names, if it is genuine, fresh and minted for `call_sid`."""
+def _signed_payload(token: str, salt: str, max_age_s: int, what: str) -> Any:
+    """What a stream's `token` parameter signs with `salt`, if it is genuine and younger than
+    `max_age_s`; raises InvalidStreamToken, naming the token `what`."""
     if not token:
         raise InvalidStreamToken("the stream has no token parameter")
-    try:
-        payload = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE_S)
-    except signing.SignatureExpired:
-        raise InvalidStreamToken("the stream token has expired") from None
-    except signing.BadSignature:
-        raise InvalidStreamToken("the stream token is not valid") from None
+    return load_signed(token, salt, max_age_s, InvalidStreamToken, what)
+
+
+def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
+    """The caller the token names, if it is genuine, fresh and minted for `call_sid`."""
+    payload = _signed_payload(token, TOKEN_SALT, TOKEN_MAX_AGE_S, "the stream token")
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("from"), str)
@@ -148,14 +151,9 @@ def verify_callback_token(token: str) -> CallbackStream:
     """The callback stream the token names, if it is genuine and fresh; raises
     InvalidStreamToken. A token minted for an incoming call is not valid here (another salt),
     nor one of these for an incoming call."""
-    if not token:
-        raise InvalidStreamToken("the stream has no token parameter")
-    try:
-        payload = signing.loads(token, salt=CALLBACK_TOKEN_SALT, max_age=CALLBACK_TOKEN_MAX_AGE_S)
-    except signing.SignatureExpired:
-        raise InvalidStreamToken("the callback token has expired") from None
-    except signing.BadSignature:
-        raise InvalidStreamToken("the callback token is not valid") from None
+    payload = _signed_payload(
+        token, CALLBACK_TOKEN_SALT, CALLBACK_TOKEN_MAX_AGE_S, "the callback token"
+    )
     fields = ("callback_id", "to", "staff", "n")
     if not isinstance(payload, dict) or not all(isinstance(payload.get(f), str) for f in fields):
         raise InvalidStreamToken("the callback token is not valid")

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.exceptions import ValidationError
@@ -202,3 +203,47 @@ class PermissionWatch:
             if now != self._seen:
                 self._seen = now
                 await self._changed(now)
+
+
+class StaffGroupListener(AsyncWebsocketConsumer):
+    """A staff page's socket that only listens to one channel-layer `group` (the queue, the
+    live calls page): open while its user holds `needed`, asked again among `watched` while it
+    stays open, closed with FORBIDDEN once they no longer do, with MISSED after Redis was away.
+    Subclasses add the group's message handlers."""
+
+    group: str
+    needed: str
+    watched: tuple[str, ...]
+    joined = False
+
+    async def connect(self) -> None:
+        permissions = await staff_permissions(self.scope, self.watched)
+        if self.needed not in permissions:
+            await self.close(code=FORBIDDEN)
+            return
+        await self._join()
+        self.joined = True
+        self._permission_watch = PermissionWatch(
+            self.scope, self.watched, self._permissions_now, seen=permissions,
+            rejoin=self._join, missed=lambda: self.close(code=MISSED),
+        )  # fmt: skip
+        await self.accept()
+        self._permission_watch.start()
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            self._permission_watch.stop()
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _join(self) -> None:
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def _permissions_now(self, permissions: set[str]) -> None:
+        if self.needed not in permissions:
+            await self.close(code=FORBIDDEN)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """The page only listens; anything it sends is ignored (not even read as JSON: a
+        frame that is not would close the page's own socket)."""

@@ -22,18 +22,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from django.db import connection
 
 from voiceproject import balancer
-from voiceproject.embedded_db import free_port, stop_process
+from voiceproject.embedded_db import ProcessExited, free_port, stop_process, wait_until_ready
 from voiceproject.redis_server import LocalRedis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -67,67 +66,47 @@ def server_environment(
     return env
 
 
-class DaphneServer:
-    """`python -m daphne` on 127.0.0.1 and a free port, until `stop()` (or the `with` ends).
+class _ServerProcess:
+    """A server process under test on 127.0.0.1 and a free port: what it printed, its signals,
+    and its stop, which sends `stop_signal`, waits `drain_wait_s` for it to drain, then sends
+    it again and kills it if it has not stopped within `kill_timeout_s`."""
 
-    `env` adds or overrides environment variables (e.g. `GEMINI_API_KEY=""` for a server
-    without an agent). The defaults: the test database, demo mode on, the Live API at
-    `gemini_live_url` with the fake's key "test-key". `daphne_args` are more command-line
-    flags for daphne (e.g. `["--proxy-headers"]`).
-    """
+    name: str  # what a failure to start calls it
+    stop_signal: int
+    drain_wait_s: float
+    kill_timeout_s: float
 
-    def __init__(
-        self,
-        *,
-        gemini_live_url: str = "",
-        env: Mapping[str, str] | None = None,
-        daphne_args: Sequence[str] = (),
-        application: str = "voiceproject.asgi:application",
-    ) -> None:
+    def __init__(self) -> None:
         self.port = free_port()
-        self._daphne_args = list(daphne_args)
-        self.application = application
         self.url = f"http://127.0.0.1:{self.port}"
-        self._extra_env = dict(env or {})
-        self._gemini_live_url = gemini_live_url
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; stop() closes it)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; __exit__ closes it)
 
-    def environment(self) -> dict[str, str]:
-        return server_environment(gemini_live_url=self._gemini_live_url, extra=self._extra_env)
-
-    def start(self) -> DaphneServer:
+    def _start(
+        self, command: list[str], env: Mapping[str, str], ready: Callable[[], bool], every: float
+    ) -> None:
+        """Run `command` here, its output in the log, until `ready()` says yes."""
         self._process = subprocess.Popen(
-            [
-                sys.executable, "-m", "daphne",
-                "-b", "127.0.0.1", "-p", str(self.port),
-                *self._daphne_args,
-                self.application,
-            ],
-            cwd=BASE_DIR,
-            env=self.environment(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            command, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self._wait_healthy()
-        return self
+        try:
+            wait_until_ready(self._process, ready, START_TIMEOUT_S, every)
+        except ProcessExited as exited:
+            raise RuntimeError(
+                f"{self.name} exited with {exited.returncode}:\n{self.output()}"
+            ) from None
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"{self.name} did not start within {START_TIMEOUT_S:.0f} s:\n{self.output()}"
+            ) from None
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                raise RuntimeError(f"daphne exited with {code}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"daphne was not healthy within {START_TIMEOUT_S}s:\n{self.output()}")
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     @property
     def pid(self) -> int:
@@ -152,16 +131,13 @@ class DaphneServer:
         process, self._process = self._process, None
         if process is None:
             return
-        # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
-        # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
-        # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(self.stop_signal)
         try:
-            process.wait(DRAIN_WAIT_S)
+            process.wait(self.drain_wait_s)
         except subprocess.TimeoutExpired:
-            stop_process(process, signal.SIGTERM, timeout=STOP_TIMEOUT_S)
+            stop_process(process, self.stop_signal, timeout=self.kill_timeout_s)
 
-    def __enter__(self) -> DaphneServer:
+    def __enter__(self) -> Self:
         # Not started here: starting blocks for a second or two, which an async test does in
         # a thread (`await asyncio.to_thread(server.start)`).
         return self
@@ -176,13 +152,69 @@ class DaphneServer:
         self._log.close()
 
 
-class WorkersCommand:
+class DaphneServer(_ServerProcess):
+    """`python -m daphne` on 127.0.0.1 and a free port, until `stop()` (or the `with` ends).
+
+    `env` adds or overrides environment variables (e.g. `GEMINI_API_KEY=""` for a server
+    without an agent). The defaults: the test database, demo mode on, the Live API at
+    `gemini_live_url` with the fake's key "test-key". `daphne_args` are more command-line
+    flags for daphne (e.g. `["--proxy-headers"]`).
+    """
+
+    # SIGTERM drains (voiceproject/draining.py): at once when no call is up; a second one
+    # stops it at once. (Not SIGINT: a process started with SIGINT ignored, as a
+    # non-interactive shell's background jobs are, never gets Twisted's handler for it.)
+    name = "daphne"
+    stop_signal = signal.SIGTERM
+    drain_wait_s = DRAIN_WAIT_S
+    kill_timeout_s = STOP_TIMEOUT_S
+
+    def __init__(
+        self,
+        *,
+        gemini_live_url: str = "",
+        env: Mapping[str, str] | None = None,
+        daphne_args: Sequence[str] = (),
+        application: str = "voiceproject.asgi:application",
+    ) -> None:
+        super().__init__()
+        self._daphne_args = list(daphne_args)
+        self.application = application
+        self._extra_env = dict(env or {})
+        self._gemini_live_url = gemini_live_url
+
+    def environment(self) -> dict[str, str]:
+        return server_environment(gemini_live_url=self._gemini_live_url, extra=self._extra_env)
+
+    def start(self) -> DaphneServer:
+        self._start(
+            [
+                sys.executable, "-m", "daphne",
+                "-b", "127.0.0.1", "-p", str(self.port),
+                *self._daphne_args,
+                self.application,
+            ],
+            self.environment(),
+            self._healthy,
+            every=0.1,
+        )  # fmt: skip
+        return self
+
+
+class WorkersCommand(_ServerProcess):
     """`python -m voiceproject.workers` on a free port, until `stop()` (or the `with` ends).
 
     The workers share the test database and, given `redis`, that Redis (database 0 the channel
     layer, 1 the cache); without it the command starts its own. `env` as for DaphneServer;
     `application` lets a test serve voiceproject/tests/held_calls_app.py instead.
     """
+
+    # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
+    # second Ctrl-C, as a person would press it, when calls keep a worker draining.
+    name = "the workers command"
+    stop_signal = signal.SIGINT
+    drain_wait_s = WORKERS_DRAIN_WAIT_S
+    kill_timeout_s = STOP_TIMEOUT_S * 2
 
     def __init__(
         self,
@@ -195,8 +227,7 @@ class WorkersCommand:
         env: Mapping[str, str] | None = None,
         application: str = "voiceproject.asgi:application",
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__()
         self.run_dir = run_dir
         self.workers = workers
         self.staff_workers = staff_workers
@@ -205,40 +236,23 @@ class WorkersCommand:
         self._env = server_environment(
             gemini_live_url=gemini_live_url, extra={**shared, **(env or {})}
         )
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the command's log; stop() closes it)
 
     def start(self) -> WorkersCommand:
-        self._process = subprocess.Popen(
+        self._start(
             [
                 sys.executable, "-m", "voiceproject.workers",
                 "--workers", str(self.workers), "--staff-workers", str(self.staff_workers),
                 "--port", str(self.port),
                 "--run-dir", str(self.run_dir), "--application", self.application,
             ],
-            cwd=BASE_DIR, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+            self._env,
+            self._started,
+            every=0.2,
         )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (self.run_dir / "workers.json").exists() or not self._healthy():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the workers command exited:\n{self.output()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the workers did not start:\n{self.output()}")
-            time.sleep(0.2)
         return self
 
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None, "not started"
-        return self._process.pid
+    def _started(self) -> bool:
+        return (self.run_dir / "workers.json").exists() and self._healthy()
 
     def state(self) -> dict[str, Any]:
         """workers.json: the balancer's and each worker's pid and port, as the command wrote it."""
@@ -250,39 +264,3 @@ class WorkersCommand:
     def server_states(self) -> dict[str, str]:
         """Each worker slot as HAProxy sees it ("UP", "DOWN")."""
         return balancer.server_states(self.run_dir / "haproxy.sock")
-
-    def send_signal(self, signum: int) -> None:
-        assert self._process is not None, "not started"
-        self._process.send_signal(signum)
-
-    def wait_exited(self, timeout: float) -> int:
-        assert self._process is not None, "not started"
-        return self._process.wait(timeout)
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        # Ctrl-C: the workers drain (at once when no call is up), then everything stops; a
-        # second Ctrl-C, as a person would press it, when calls keep a worker draining.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(WORKERS_DRAIN_WAIT_S)
-        except subprocess.TimeoutExpired:
-            stop_process(process, signal.SIGINT, timeout=STOP_TIMEOUT_S * 2)
-
-    def __enter__(self) -> WorkersCommand:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self._log.close()

@@ -310,9 +310,16 @@ def test_guest_cannot_run_actions(guest_client: Client) -> None:
 
 
 def test_nobody_adds_or_edits_calls_and_refunds(lead: Client, priya: Any) -> None:
+    from support.models import Call
+
+    call = Call.objects.get(call_id="call-priya-1")
+
     assert lead.get("/admin/support/call/add/").status_code == 403
     assert lead.get("/admin/support/refund/add/").status_code == 403
     assert lead.get("/admin/support/order/add/").status_code == 403
+    assert lead.get("/admin/support/goodwill/add/").status_code == 403
+    assert lead.get(f"/admin/support/call/{call.pk}/delete/").status_code == 403
+    assert lead.post(f"/admin/support/call/{call.pk}/change/", {"call_id": "x"}).status_code == 403
 
 
 def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer) -> None:
@@ -327,6 +334,37 @@ def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer)
         CappedCountPaginator.CAP = cap
 
     assert response.context["cl"].result_count == 10  # stopped counting at the cap
+
+
+@pytest.mark.parametrize(
+    "path, query, paginator",
+    [
+        ("order", {}, "NewestOrdersPaginator"),
+        ("order", {"status__exact": "delivered"}, "NewestOrdersPaginator"),
+        ("order", {"q": "Priya"}, "CappedCountPaginator"),
+        ("call", {"channel__exact": "phone"}, "NewestCallsPaginator"),
+        ("call", {"end_reason": "idle"}, "CappedCountPaginator"),
+        ("refund", {}, "CappedCountPaginator"),
+    ],
+)
+def test_big_lists_plain_or_by_their_one_filter_are_read_by_time_range(
+    path: str, query: dict[str, str], paginator: str, agent: Client, priya: Any
+) -> None:
+    response = agent.get(f"/admin/support/{path}/", query)
+
+    assert type(response.context["cl"].paginator).__name__ == paginator
+
+
+def test_the_admin_call_list_filters_by_channel(agent: Client, priya: Any) -> None:
+    from support.models import Call
+
+    Call.objects.create(call_id="call-web-1", channel="web", started_at=datetime.now(UTC))
+
+    on_the_phone = agent.get("/admin/support/call/", {"channel__exact": "phone"})
+    on_the_web = agent.get("/admin/support/call/", {"channel__exact": "web"})
+
+    assert [c.call_id for c in rows(on_the_phone)] == ["call-priya-1"]
+    assert [c.call_id for c in rows(on_the_web)] == ["call-web-1"]
 
 
 def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
