@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from voiceproject.embedded_db import ProcessExited, free_port, stop_process, wait_until_ready
 
@@ -67,7 +69,11 @@ class LocalRedis:
 
     def _wait_until_ready(self, timeout: float) -> None:
         assert self.process is not None
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        # No retries: redis-py's default would spend about 4 s backing off on each refused
+        # ping while the server is still starting.
+        client = redis.Redis(
+            port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         try:
             wait_until_ready(self.process, lambda: _answers(client), timeout, every=0.05)
         except ProcessExited as exited:
