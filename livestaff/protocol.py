@@ -39,11 +39,11 @@ HOLDER_SILENT_BEATS = 3
 # An action while the call moves (no process carries it just now, or the one asked has just
 # let go of it): said alike whichever side answers (livestaff/consumers.py, the call).
 RECONNECTING_MESSAGE = "This call is reconnecting; try again in a moment."
-# A take-over while Twilio puts a phone caller through to TWILIO_ESCALATION_NUMBER (the call's
-# `doing` is "transferring"), which cannot be called back (realtime/transfer.py).
+# A take-over or an end while Twilio puts a phone caller through to TWILIO_ESCALATION_NUMBER
+# (the call's `doing` is "transferring"), which cannot be called back (realtime/transfer.py).
 TRANSFERRING_MESSAGE = (
     "The caller is being put through to our escalation phone line; "
-    "you can take over if that does not go through."
+    "you can take over or end the call if that does not go through."
 )
 
 # What each action needs: the contract's two permissions.

@@ -49,5 +49,6 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
         "names": staff_names(),
         "doing_words": DOING_WORDS,
         "may_take_over": may(request, protocol.TAKE_OVER),
+        "transferring_message": protocol.TRANSFERRING_MESSAGE,
     }
     return render_staff(request, "livestaff/call.html", context)

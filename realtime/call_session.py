@@ -910,10 +910,12 @@ class CallSession:
                 self._note(instructions.whisper(name or username, text),
                            respond=self.mode == AGENT)  # fmt: skip
                 self._staff.event(staff_protocol.whispered(username, text))
+            case "take_over" | "end_call" if self.transfer in PUTTING_THROUGH:
+                # Not to be called back: the caller reaches the escalation line whatever the
+                # call does, so it is neither held nor ended by staff meanwhile.
+                self._refuse(reply_to, "not_live", staff_protocol.TRANSFERRING_MESSAGE)
+                return
             case "take_over":
-                if self.transfer in PUTTING_THROUGH:  # not to be called back
-                    self._refuse(reply_to, "not_live", staff_protocol.TRANSFERRING_MESSAGE)
-                    return
                 if self.holder is not None and self.holder["username"] != username:
                     holder = self.holder["username"]
                     self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)

@@ -31,8 +31,9 @@ class Transfer(StrEnum):
 
 # Twilio has the request, or has said yes: the caller is on their way to
 # TWILIO_ESCALATION_NUMBER, and nothing can call the request back. Nobody may take the call
-# over meanwhile: they would hold a call whose caller is gone. (A transfer only ASKED is not
-# made once a colleague has taken over: the caller has the person they asked for.)
+# over meanwhile (they would hold a call whose caller is gone), nor end it (the caller would
+# reach the escalation line all the same). (A transfer only ASKED is not made once a colleague
+# has taken over: the caller has the person they asked for.)
 PUTTING_THROUGH = frozenset({Transfer.SENT, Transfer.CONFIRMED})
 
 # How the call ends when its stream does, by where its transfer stands (Twilio ends the stream

@@ -538,10 +538,10 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
     browsers: tuple[Browser, Browser],
 ) -> None:
     """While Twilio puts a phone caller through to the escalation line (which cannot be called
-    back), the view says so and offers Listen and Whisper, not Take over; once that is over
-    (Twilio refused), Take over is back. Asha's browser call stands in for the phone call: the
-    call's `state`s reach Arjun's page as a call being put through sends them (`doing`
-    "transferring"), then as they are (the call refuses the take-over itself:
+    back), the view says so and offers Listen and Whisper, not Take over nor End call; once
+    that is over (Twilio refused), they are back. Asha's browser call stands in for the phone
+    call: the call's `state`s reach Arjun's page as a call being put through sends them (`doing`
+    "transferring"), then as they are (the call refuses the take-over and the end itself:
     livestaff/tests/test_staff_on_a_call.py)."""
     problems: list[str] = []
     putting_through = [True]
@@ -564,12 +564,15 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         now = arjun.locator("span[data-mode]")
         take_over = arjun.get_by_role("button", name="Take over", exact=True)
         hint = arjun.locator("[data-take-hint]")
+        end_call = arjun.get_by_role("button", name="End call for the customer")
         await expect(now).to_have_text(
             "With the agent · Putting the caller through to our escalation phone line")
         await expect(take_over).to_be_disabled()
         await expect(hint).to_have_text("The caller is being put through to our escalation "
-                                        "phone line; you can take over if that does not go "
-                                        "through.")  # fmt: skip
+                                        "phone line; you can take over or end the call if "
+                                        "that does not go through.")  # fmt: skip
+        await arjun.get_by_text("End call…").click()
+        await expect(end_call).to_be_disabled()
         await expect(arjun.get_by_role("button", name="Listen")).to_be_enabled()
         await expect(arjun.get_by_role("button", name="Whisper")).to_be_enabled()
         await shots(arjun, "16-live-call-being-put-through")
@@ -578,6 +581,7 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await arjun.get_by_role("button", name="Listen").click()  # a `state` as it is
         await expect(take_over).to_be_enabled()
         await expect(hint).to_have_text("The agent stops; the customer hears you.")
+        await expect(end_call).to_be_enabled()
         await customer.get_by_role("button", name="End call").click()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
         assert problems == []

@@ -1592,7 +1592,7 @@ async def test_a_phone_call_twilio_is_putting_through_cannot_be_taken_over_until
     refused = await refused_take_over(arjun)
     assert refused["code"] == "not_live"
     assert "put through to our escalation phone line" in refused["message"]
-    assert "you can take over if that does not go through" in refused["message"]
+    assert "you can take over or end the call if that does not go through" in refused["message"]
     await arjun.send({"type": "listen"})
     listening = await arjun.next_event("state", listeners=["arjun"])
     assert (listening["mode"], listening["staff"], listening["doing"]) == (
@@ -1609,6 +1609,33 @@ async def test_a_phone_call_twilio_is_putting_through_cannot_be_taken_over_until
     ended = await wait_until_ended(call.call_id)
     assert ended["end_reason"] == "caller_hung_up"
     assert [e["kind"] for e in ended["staff_events"]] == ["listen", "whisper", "take_over"]
+    await arjun.leave()
+    await phone.leave()
+
+
+async def test_a_phone_call_twilio_is_putting_through_cannot_be_ended_by_staff(
+    asha: Customer, twilio: FakeLiveServer, slow_twilio: SlowTwilio
+) -> None:
+    """Nor ended: Twilio has the transfer and moves the caller whatever the call does, so it
+    would end as `ended_by_staff` with the caller at the escalation line after all."""
+    phone, call, arjun = await a_phone_call_being_transferred(twilio, slow_twilio)
+
+    await arjun.send({"type": "end_call", "reason": "Abusive caller"})
+
+    refused = await arjun.next_event("error")
+    assert refused["code"] == "not_live"
+    assert refused["message"] == (
+        "The caller is being put through to our escalation phone line; you can take over "
+        "or end the call if that does not go through."
+    )  # fmt: skip
+    slow_twilio.answer()  # yes: Twilio moves the call
+    async with asyncio.timeout(5):
+        while call.transfer != Transfer.CONFIRMED:
+            await asyncio.sleep(0.01)
+    await phone.hang_up()  # Twilio ends the stream as it moves the call
+    assert (await arjun.next_event("ended"))["reason"] == "transferred_to_human"
+    ended = await wait_until_ended(call.call_id)
+    assert ended["end_reason"] == "transferred_to_human" and not ended.get("staff_events")
     await arjun.leave()
     await phone.leave()
 

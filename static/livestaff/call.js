@@ -309,10 +309,11 @@ function setControls() {
     ui.takeOver.textContent = here ? "Start my microphone" : mine ? "Take over here" : "Take over";
     ui.takeOver.hidden = here && microphone !== null;
     // A phone caller Twilio is putting through to the escalation line cannot be called back:
-    // the call refuses a take-over until that is over (or has failed).
+    // the call refuses a take-over or an end until that is over (or has failed), saying why
+    // in the words the page has for the hint (livestaff/protocol.py TRANSFERRING_MESSAGE).
     const transferring = Boolean(state) && state.doing === "transferring";
     ui.takeOver.disabled = !live || (Boolean(holder) && !mine) || microphone !== null || transferring;
-    if (transferring) ui.takeHint.textContent = "The caller is being put through to our escalation phone line; you can take over if that does not go through.";
+    if (transferring) ui.takeHint.textContent = ui.takeHint.dataset.transferring;
     else if (holder && !mine) ui.takeHint.textContent = `${who(holder)} holds this call.`;
     else if (mine && !here) ui.takeHint.textContent = "You talk from another tab; take over here to talk from this one.";
     else if (mine) ui.takeHint.textContent = microphone ? "" : "You hold this call: start your microphone to talk.";
@@ -325,7 +326,7 @@ function setControls() {
     ui.handBack.querySelector("button").textContent = mine ? "Hand back" : `Hand back for ${who(holder)}`;
     ui.handBack.querySelector("textarea").placeholder = mine ? "e.g. Refunded ₹200 as goodwill; confirm and close"
       : `e.g. ${who(holder)} was called away; offer a callback`;
-    ui.endForm.querySelector("button").disabled = !live;
+    ui.endForm.querySelector("button").disabled = !live || transferring;
     ui.end.hidden = !live;
   }
   keepFocus(focused);
