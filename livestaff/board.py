@@ -13,7 +13,7 @@ from urllib.parse import quote
 from django.urls import reverse
 from django.utils import timezone
 
-from livestaff.presenting import doing_words
+from livestaff.presenting import DOING_WORDS, doing_words
 from livestaff.queries import LiveCall, live_calls
 from support.escalations import reason_in_words
 from support.models import Call, Customer, Escalation
@@ -37,10 +37,19 @@ class Briefing:
     order_id: str | None
     actions: list[str]  # what the agent did or was refused, one line each
     joined_by: str = ""  # the colleague who took the call over, by name ("" while none has)
+    # Twilio is putting the caller through to the escalation phone line (the call's `doing`
+    # is "transferring"): nobody is waited for, though a colleague may still listen in.
+    transferring: bool = False
 
     @property
     def join_url(self) -> str:
         return live_call_url(self.call_id)
+
+    @property
+    def putting_through(self) -> str:
+        """What the briefing says instead of waiting while `transferring` (the live pages
+        mark it too as the call's `state` says so, static/livestaff/*.js)."""
+        return DOING_WORDS["transferring"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,11 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
     ))  # fmt: skip
     if names is None and any(t.get("joined_by") for t in tickets):
         names = staff_names()
-    tool_calls = {
-        doc["call_id"]: doc.get("tool_calls") or []
+    calls = {
+        doc["call_id"]: doc
         for doc in db[Call._meta.db_table].find(
             {"call_id": {"$in": [t["call_id"] for t in tickets]}},
-            {"_id": 0, "call_id": 1, "tool_calls": 1},
+            {"_id": 0, "call_id": 1, "tool_calls": 1, "doing": 1},
         )
     }
     return {
@@ -89,8 +98,9 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
             reason=reason_in_words(str(t["reason"])),
             priority=str(t.get("priority") or "normal"),
             order_id=t.get("order_id"),
-            actions=actions_taken(tool_calls.get(t["call_id"], [])),
+            actions=actions_taken(calls.get(t["call_id"], {}).get("tool_calls") or []),
             joined_by=(names or {}).get(t.get("joined_by") or "", t.get("joined_by") or ""),
+            transferring=calls.get(t["call_id"], {}).get("doing") == "transferring",
         )  # fmt: skip
         for t in tickets
     }

@@ -530,6 +530,9 @@ async def test_an_escalated_call_reads_as_escalated_whatever_order_its_news_come
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
+PUTTING_THROUGH = "Putting the caller through to our escalation phone line"
+
+
 async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_the_phone_line(
     asha: Customer,
     cookies: dict[str, str],
@@ -539,10 +542,12 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
 ) -> None:
     """While Twilio puts a phone caller through to the escalation line (which cannot be called
     back), the view says so and offers Listen and Whisper, not Take over nor End call; once
-    that is over (Twilio refused), they are back. Asha's browser call stands in for the phone
-    call: the call's `state`s reach Arjun's page as a call being put through sends them (`doing`
-    "transferring"), then as they are (the call refuses the take-over and the end itself:
-    livestaff/tests/test_staff_on_a_call.py)."""
+    that is over (Twilio refused), they are back. Its briefing, the live calls row's and the
+    queue's say the caller is being put through, not that they wait for a colleague. Asha's
+    browser call stands in for the phone call: the call's `state`s reach Arjun's view as a call
+    being put through sends them (`doing` "transferring"), then as they are (the call refuses
+    the take-over and the end itself: livestaff/tests/test_staff_on_a_call.py), and its record
+    says "transferring" as such a call writes it, for the pages painted from it."""
     problems: list[str] = []
     putting_through = [True]
 
@@ -565,8 +570,7 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         take_over = arjun.get_by_role("button", name="Take over", exact=True)
         hint = arjun.locator("[data-take-hint]")
         end_call = arjun.get_by_role("button", name="End call for the customer")
-        await expect(now).to_have_text(
-            "With the agent · Putting the caller through to our escalation phone line")
+        await expect(now).to_have_text(f"With the agent · {PUTTING_THROUGH}")
         await expect(take_over).to_be_disabled()
         await expect(hint).to_have_text("The caller is being put through to our escalation "
                                         "phone line; you can take over or end the call if "
@@ -575,13 +579,39 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(end_call).to_be_disabled()
         await expect(arjun.get_by_role("button", name="Listen")).to_be_enabled()
         await expect(arjun.get_by_role("button", name="Whisper")).to_be_enabled()
+        briefing = arjun.locator("[data-briefing]")
+        await expect(briefing.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
+        await expect(briefing.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(arjun, "16-live-call-being-put-through")
+
+        # The live calls row and the queue, painted from the call's record as it is now.
+        await asyncio.to_thread(lambda: sync_db().calls.update_one(
+            {"call_id": call_id}, {"$set": {"doing": "transferring"}}))  # fmt: skip
+        board = await arjun.context.new_page()
+        watch(board, problems)
+        await board.goto(f"{server.url}/staff/live/")
+        await expect(board.locator("[data-live-status]")).to_contain_text("Live:")
+        row = board.locator("tr[data-call]")
+        await expect(row.locator("[data-doing]")).to_have_text(PUTTING_THROUGH)
+        await expect(row.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
+        await expect(row.get_by_text("Waiting for a colleague")).to_be_hidden()
+        await shots(board, "16-live-calls-being-put-through")
+        await board.goto(f"{server.url}/staff/queue/")
+        await expect(board.locator("[data-live-status]")).to_contain_text("Live:")
+        ticket_row = board.locator("tr[data-ticket]")
+        await expect(ticket_row).to_contain_text(f"On the call now, {PUTTING_THROUGH.lower()}.")
+        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
+        await shots(board, "16-queue-being-put-through")
+        await board.close()
 
         putting_through[0] = False  # Twilio refused: the caller stays on the line
         await arjun.get_by_role("button", name="Listen").click()  # a `state` as it is
         await expect(take_over).to_be_enabled()
         await expect(hint).to_have_text("The agent stops; the customer hears you.")
         await expect(end_call).to_be_enabled()
+        await expect(briefing.locator(".briefing-head")).to_contain_text(
+            "Waiting for a colleague")  # fmt: skip
+        await expect(briefing.get_by_text(PUTTING_THROUGH)).to_be_hidden()
         await customer.get_by_role("button", name="End call").click()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
         assert problems == []

@@ -284,6 +284,27 @@ def test_the_queue_offers_join_call_for_a_ticket_whose_call_is_up(
     assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
 
 
+def test_a_warm_escalation_being_put_through_to_the_phone_line_says_so_wherever_it_is_offered(
+    arjun: Client, asha: Customer
+) -> None:
+    """Twilio is putting the escalated caller through to the escalation phone line: nobody is
+    waited for any more, though Join call still lets a colleague listen and whisper."""
+    live_call("call-a", asha, channel="phone", doing="transferring")
+    warm_ticket("TKT-WARM01", "call-a", asha)
+
+    board = arjun.get("/staff/live/").content.decode()
+    view = arjun.get("/staff/live/call-a/").content.decode()
+    queue = arjun.get("/staff/queue/").content.decode()
+
+    for page in (board, view):
+        assert 'class="briefing priority-high transferring"' in page
+        assert ('<b class="briefing-transferring">Putting the caller through to our escalation '
+                "phone line</b>") in page  # fmt: skip
+    assert "Join call" in queue and "waiting for a colleague" not in queue
+    assert ("<b>On the call now</b>, putting the caller through to our escalation phone "
+            "line.") in queue  # fmt: skip
+
+
 def test_a_resolved_ticket_no_longer_offers_to_join_its_call(
     arjun: Client, asha: Customer
 ) -> None:

@@ -253,6 +253,7 @@ function onState(next) {
   root.dataset.mode = next.mode;
   const briefing = root.querySelector("[data-briefing]");
   if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && who(holder));
+  window.StaffLive.markTransferring(briefing, next.doing);
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";

@@ -169,6 +169,7 @@
     if (state.mode === "human") {
       window.StaffLive.markJoined(row.querySelector("[data-briefing]"), names[state.staff] || state.staff);
     }
+    window.StaffLive.markTransferring(row.querySelector("[data-briefing]"), state.doing);
     row.querySelector("[data-doing]").textContent = nowText(row, state);
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }

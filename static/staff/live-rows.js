@@ -1,7 +1,7 @@
 // What the live staff pages share (the queue, the live calls page, a live call): their rows
 // fetched again from the server, one fetch at a time, a socket that says when, reconnecting
 // with backoff, an escalation's briefing fetched again until it says what the agent did, and
-// once a colleague joined.
+// once a colleague joined or while the caller is put through to the escalation phone line.
 window.StaffLive = (function () {
   "use strict";
 
@@ -171,5 +171,16 @@ window.StaffLive = (function () {
     }
   }
 
-  return { rowRefresher, reconnectingSocket, briefingCatchUp, markJoined };
+  /**
+   * The call of an escalation is `doing` what its `state` says: while that is "transferring"
+   * (Twilio putting the caller through to the escalation phone line) its `briefing` says so
+   * instead of waiting for a colleague, as the server paints it then (_briefing.html).
+   */
+  function markTransferring(briefing, doing) {
+    if (briefing) {
+      briefing.classList.toggle("transferring", doing === "transferring");
+    }
+  }
+
+  return { rowRefresher, reconnectingSocket, briefingCatchUp, markJoined, markTransferring };
 })();
