@@ -328,6 +328,15 @@ def sessions_served(fleet: WorkersCommand) -> dict[str, int]:
     }
 
 
+def checking(fleet: WorkersCommand, slot: str) -> bool:
+    """Whether HAProxy has a health check of `slot` in flight (bit 0x1 of its check state).
+    `disable health` starts no new check, but one already sent still counts when it returns."""
+    answer = runtime_command(fleet.run_dir / "haproxy.sock", "show servers state daphne")
+    header, *rows = (line.lstrip("# ").split() for line in answer.splitlines()[1:] if line)
+    state = next(dict(zip(header, row, strict=True)) for row in rows if row[3] == slot)
+    return bool(int(state["srv_check_state"]) & 0x1)
+
+
 @live
 async def test_staff_workers_serve_the_back_office_and_never_a_call(
     workers_command: StartWorkers,
@@ -428,8 +437,10 @@ async def test_a_draining_answer_sent_before_the_balancer_noticed_is_asked_again
     held, hello = next(call for call in calls if pids.count(call[1]["pid"]) == 1)
     slot = next(name for name, pid in fleet.worker_pids().items() if pid == hello["pid"])
     # The moment before HAProxy's health checks see the drain, held open: the slot stays in
-    # rotation whatever /healthz answers.
+    # rotation whatever /healthz answers. A check already sent when they are disabled still
+    # counts: answered by the draining worker, it would take the slot out after all.
     runtime_command(fleet.run_dir / "haproxy.sock", f"disable health daphne/{slot}")
+    await until(lambda: not checking(fleet, slot), 10, "the last health check answered")
 
     os.kill(hello["pid"], signal.SIGTERM)
     assert json.loads(await held.recv()) == {"type": "reconnect"}  # it is draining now
