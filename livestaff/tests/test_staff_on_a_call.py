@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +28,7 @@ from livestaff.protocol import CUSTOMER
 from realtime.call_session import CallSession
 from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.slow_twilio import SlowTwilio
 from realtime.tests.voice_harness import (
     BrowserCall,
     HeldTool,
@@ -1519,25 +1519,6 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
     assert record["end_reason"] == "caller_hung_up"
     await arjun.leave()
     await phone.leave()
-
-
-class SlowTwilio:
-    """Twilio REST, faked at its one choke point (twilio_rest.update_call): a transfer request
-    stays in flight until the test has Twilio answer it, yes or no."""
-
-    def __init__(self) -> None:
-        self.asked, self._answered = threading.Event(), threading.Event()
-        self._refuse = False
-
-    def update_call(self, call_sid: str, twiml: str) -> None:
-        self.asked.set()
-        self._answered.wait(10)
-        if self._refuse:
-            raise twilio_rest.TwilioRestError(f"could not transfer call {call_sid}: refused")
-
-    def answer(self, *, refuse: bool = False) -> None:
-        self._refuse = refuse
-        self._answered.set()
 
 
 @pytest.fixture

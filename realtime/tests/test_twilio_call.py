@@ -43,6 +43,7 @@ from realtime.tests.phone_harness import (
     token_of,
     webhook,
 )
+from realtime.tests.slow_twilio import SlowTwilio
 from realtime.tests.voice_harness import HeldTool, call_record, wait_until_ended
 from realtime.transfer import Transfer
 from realtime.twilio_protocol import dtmf_prompt
@@ -452,22 +453,17 @@ async def test_an_escalated_call_is_transferred_once_the_agent_has_said_so(
 async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_transferred(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked, answer = threading.Event(), threading.Event()
-
-    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
-        asked.set()
-        answer.wait(5)
-
-    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
 
     twilio.on_session(escalates_and_says_so)
 
     with transferring():
         phone = await heard_the_agent_escalate()
-        assert await asyncio.to_thread(asked.wait, 2)
+        assert await asyncio.to_thread(slow.asked.wait, 2)
         await phone.hang_up()  # the stream's `stop` comes first
         await phone.wait_closed()
-    answer.set()
+    slow.answer()
 
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
@@ -690,24 +686,19 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
 async def test_a_stream_lost_whose_server_gives_up_on_it_before_twilio_confirms_is_transferred(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked_twilio, answer = threading.Event(), threading.Event()
-
-    def update_call(call_sid: str, twiml: str) -> None:  # Twilio moves the call, then answers
-        asked_twilio.set()
-        answer.wait(5)
-
-    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
     twilio.on_session(escalates_and_says_so)
 
     with transferring():
         phone = await heard_the_agent_escalate()
-        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        assert await asyncio.to_thread(slow.asked.wait, 2)
         session = await live_phone_session()
         # The stream goes as the call moves, without `stop`; the server stops waiting for its
         # consumer to finish (as daphne does after its application_close_timeout; the test
         # communicator after a second) before Twilio answers.
         await phone.leave()
-        answer.set()
+        slow.answer()
 
         record = await wait_until_ended(session.call_id)
 
@@ -718,13 +709,8 @@ async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends
 ) -> None:
     # Our wait for an answer, short of the test communicator's 1 s for a socket's consumer.
     monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.8)
-    asked_twilio, answer = threading.Event(), threading.Event()
-
-    def update_call(call_sid: str, twiml: str) -> None:  # Twilio has it, and says nothing
-        asked_twilio.set()
-        answer.wait(5)
-
-    monkeypatch.setattr(twilio_rest, "update_call", update_call)
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
 
     @twilio.on_session
     async def agent(session: FakeSession) -> None:
@@ -733,7 +719,7 @@ async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends
 
     with transferring(), override_settings(VOICE_RESUME_GRACE_S=0.2):
         phone = await heard_the_agent_escalate()
-        assert await asyncio.to_thread(asked_twilio.wait, 2)
+        assert await asyncio.to_thread(slow.asked.wait, 2)
         session = await live_phone_session()
         # The stream that asked is lost (its consumer waits for the answer meanwhile);
         # Twilio streams the call again.
@@ -747,7 +733,7 @@ async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends
         # after all, or the line was lost again. Nothing comes back for it.
         await again.leave()
         record = await wait_until_ended(session.call_id)
-    answer.set()
+    slow.answer()
     await lost
 
     assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
