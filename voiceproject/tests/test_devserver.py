@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,7 +87,7 @@ def test_a_second_run_says_the_database_is_running_and_keeps_the_first_runs_file
 
 
 def test_a_run_takes_its_database_and_port_from_dot_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unset_environment: Callable[..., None]
 ) -> None:
     """Contract section 1: every variable is also read from `.env`; with MONGODB_URI set
     there, `make run` uses that database and starts no embedded one."""
@@ -95,8 +95,7 @@ def test_a_run_takes_its_database_and_port_from_dot_env(
     monkeypatch.setattr(devserver, "PID_FILE", tmp_path / "secantusdb.pid")
     monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
     monkeypatch.setattr(sys, "argv", ["devserver"])
-    for name in ("MONGODB_URI", "PORT", "DEBUG"):
-        monkeypatch.delenv(name, raising=False)
+    unset_environment("MONGODB_URI", "PORT", "DEBUG")
     monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not start one
     managed: list[tuple[str, ...]] = []
     monkeypatch.setattr(devserver, "manage", lambda *args: managed.append(args))

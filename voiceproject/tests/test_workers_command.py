@@ -98,13 +98,12 @@ def test_staff_niceness_is_ten_by_default_and_bounded() -> None:
 
 
 def test_the_port_and_redis_set_in_dot_env_are_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unset_environment: Callable[..., None]
 ) -> None:
     """Contract section 1: variables are also read from `.env`; a shared Redis set there must
     not be replaced by a throwaway one (each machine would then have its own)."""
     monkeypatch.setattr(workers, "ENV_FILE", tmp_path / ".env")
-    for name in ("PORT", "CHANNEL_LAYERS_URL", "REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
+    unset_environment("PORT", "CHANNEL_LAYERS_URL", "REDIS_URL")
     workers.ENV_FILE.write_text(
         "PORT=9124\nCHANNEL_LAYERS_URL=redis://redis.example.com:6379/0\n"
         "REDIS_URL=redis://redis.example.com:6379/1\n"
