@@ -34,8 +34,12 @@ run-workers: APT_PACKAGES = $(WORKERS_APT_PACKAGES)
 run-workers: setup system-packages
 	$(PY) -m voiceproject.devserver --workers $(WORKERS) --staff-workers $(or $(STAFF_WORKERS),0)
 
+# The suite runs in one process per core (pytest-xdist), a test file at a time each: most of
+# its time is waiting on servers, browsers and sockets. TEST_PROCESSES=0 runs it in one.
+TEST_PROCESSES ?= auto
+
 test: setup system-packages
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 system-packages:
 	@missing=""; \

@@ -27,10 +27,20 @@ _embedded: EmbeddedMongo | None = None
 _tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
 
+def _only_hands_out_tests(config: pytest.Config) -> bool:
+    """pytest-xdist's controller (`make test` runs `pytest -n auto`): its worker processes run
+    the tests, each with a database and a Redis of its own."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput"
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _embedded, _tmpdir
     from django.conf import settings
 
+    if _only_hands_out_tests(config):
+        return
     uri = os.environ.get("TEST_MONGODB_URI")
     if not uri:
         _tmpdir = tempfile.TemporaryDirectory(prefix="voice-support-test-db-")

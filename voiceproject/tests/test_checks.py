@@ -68,6 +68,9 @@ def test_debug_off_with_a_key_published_in_this_repository_is_an_error(key: str)
         secrets.token_hex(32),  # `openssl rand -hex 32`: 16 distinct characters
         get_random_secret_key(),
     ],
+    # Named, not shown: each test process draws its own keys (pytest-xdist checks that all
+    # collected the same tests).
+    ids=["token_urlsafe", "openssl_hex", "django"],
 )
 def test_debug_off_with_a_random_key_is_fine(key: str) -> None:
     assert "voiceproject.E001" not in ids(DEBUG=False, SECRET_KEY=key)
@@ -95,7 +98,11 @@ def test_debug_off_with_the_example_bearer_key_uncommented_from_env_example_is_a
     assert f"{name} is a published example key" in warning.msg
 
 
-@pytest.mark.parametrize("key", ["", secrets.token_urlsafe(32), secrets.token_hex(16)])
+@pytest.mark.parametrize(
+    "key",
+    ["", secrets.token_urlsafe(32), secrets.token_hex(16)],
+    ids=["none", "token_urlsafe", "token_hex"],
+)
 def test_debug_off_with_a_random_bearer_key_or_none_is_fine(key: str) -> None:
     assert "voiceproject.W002" not in ids(DEBUG=False, VOICE_API_KEY=key, METRICS_TOKEN=key)
 
