@@ -72,7 +72,7 @@ from support.escalations import (
     lost_model_reason,
     open_escalation,
 )
-from support.events import announce_escalation
+from support.events import announce_call_put_through, announce_escalation
 from support.tools import ToolContext, function_declarations
 from voiceproject import draining
 
@@ -529,6 +529,9 @@ class CallSession:
         changed = (before in PUTTING_THROUGH) != (state in PUTTING_THROUGH)
         if changed and self.here(self.call_id) is self:
             self._publish_state()  # staff pages show it, and offer no take-over meanwhile
+            if self.escalation is not None:  # and the queue pages the ticket's row
+                self._spawn(self._announce_put_through(self.escalation, state in PUTTING_THROUGH),
+                            "transfer news")  # fmt: skip
 
     async def transfer_answered(self, timeout_s: float) -> None:
         """Wait for Twilio's answer to the transfer request in flight, if any, at most
@@ -823,6 +826,15 @@ class CallSession:
             ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
             if ticket is not None:
                 await announce_escalation(ticket)
+
+    async def _announce_put_through(self, ticket_id: str, putting_through: bool) -> None:
+        # The queue pages fetch the ticket's row again as they hear it, painted from the
+        # call's record (`doing`): written first, not up to a second later.
+        with contextlib.suppress(PyMongoError):
+            await self._record.flush()
+            ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
+            if ticket is not None:
+                await announce_call_put_through(ticket, putting_through=putting_through)
 
     # --- staff on the call (contract section 8) -------------------------------------------
 

@@ -1,10 +1,12 @@
 """Events the back office listens to over the channel layer.
 
 The voice bridge calls `announce_escalation` after its escalate_to_human tool has stored a
-ticket, and support/escalations.py calls `announce_ticket_change` after every claim, assignment
-and resolution (and when a colleague joins a warm escalation's call); every open staff queue
-page (support/staff/consumers.py) refreshes at once. With the in-memory layer this reaches
-pages served by the same process only; set CHANNEL_LAYERS_URL to Redis for several processes.
+ticket, and `announce_call_put_through` when Twilio starts or stops putting the caller of one
+through to the escalation phone line; support/escalations.py calls `announce_ticket_change`
+after every claim, assignment and resolution (and when a colleague joins a warm escalation's
+call). Every open staff queue page (support/staff/consumers.py) refreshes at once. With the
+in-memory layer this reaches pages served by the same process only; set CHANNEL_LAYERS_URL to
+Redis for several processes.
 A Redis that cannot be reached loses the announcement (logged), never the call or the change
 that raised it (voiceproject/messaging.py).
 """
@@ -60,6 +62,16 @@ async def announce_live_call_ended(ticket: dict[str, Any]) -> None:
     await send_to_group(
         ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": {**payload, "live": False}}
     )
+
+
+async def announce_call_put_through(ticket: dict[str, Any], *, putting_through: bool) -> None:
+    """Tell staff queue pages that the call of `ticket` (a warm escalation's phone call) started
+    being put through to the escalation phone line (TWILIO_ESCALATION_NUMBER), or stopped
+    (Twilio refused, or did not answer): its row says so, or waits for a colleague again."""
+    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
+    await send_to_group(ESCALATIONS_GROUP, {
+        "type": "escalation.changed", "ticket": {**payload, "transferring": putting_through},
+    })  # fmt: skip
 
 
 def tell_call_ticket_resolved(carrier: str, call_id: str, ticket_id: str) -> None:

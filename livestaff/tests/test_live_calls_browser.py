@@ -584,11 +584,33 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(briefing.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(arjun, "16-live-call-being-put-through")
 
-        # The live calls row and the queue, painted from the call's record as it is now.
-        await asyncio.to_thread(lambda: sync_db().calls.update_one(
-            {"call_id": call_id}, {"$set": {"doing": "transferring"}}))  # fmt: skip
+        # A queue open meanwhile is told (as the call tells it once its record says so:
+        # test_staff_on_a_call.py) and fetches its rows again; the live calls row is painted
+        # from the call's record as it is now.
         board = await arjun.context.new_page()
         watch(board, problems)
+        queue_sockets: list[WebSocketRoute] = []
+
+        def from_the_server(socket: WebSocketRoute) -> None:
+            queue_sockets.append(socket)
+            socket.connect_to_server()
+
+        await board.route_web_socket(re.compile(r"/ws/staff/queue$"), from_the_server)
+        await board.goto(f"{server.url}/staff/queue/")
+        status = board.locator("[data-live-status]")
+        await expect(status).to_contain_text("Live:")
+        ticket_row = board.locator("tr[data-ticket]")
+        await expect(ticket_row).to_contain_text("On the call now, waiting for a colleague.")
+        ticket_id = await ticket_row.get_attribute("data-ticket")
+        await asyncio.to_thread(lambda: sync_db().calls.update_one(
+            {"call_id": call_id}, {"$set": {"doing": "transferring"}}))  # fmt: skip
+        queue_sockets[-1].send(json.dumps({"type": "changed", "ticket": {
+            "ticket_id": ticket_id, "status": "open", "transferring": True}}))  # fmt: skip
+        await expect(ticket_row).to_contain_text(f"On the call now, {PUTTING_THROUGH.lower()}.")
+        await expect(status).to_have_text(f"Ticket {ticket_id}: the caller is being put "
+                                          "through to our escalation phone line.")  # fmt: skip
+        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
+        await shots(board, "16-queue-being-put-through")
         await board.goto(f"{server.url}/staff/live/")
         await expect(board.locator("[data-live-status]")).to_contain_text("Live:")
         row = board.locator("tr[data-call]")
@@ -596,12 +618,6 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(row.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
         await expect(row.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(board, "16-live-calls-being-put-through")
-        await board.goto(f"{server.url}/staff/queue/")
-        await expect(board.locator("[data-live-status]")).to_contain_text("Live:")
-        ticket_row = board.locator("tr[data-ticket]")
-        await expect(ticket_row).to_contain_text(f"On the call now, {PUTTING_THROUGH.lower()}.")
-        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
-        await shots(board, "16-queue-being-put-through")
         await board.close()
 
         putting_through[0] = False  # Twilio refused: the caller stays on the line

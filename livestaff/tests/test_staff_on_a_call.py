@@ -1642,6 +1642,50 @@ async def test_a_phone_call_twilio_put_through_ends_as_transferred_with_nobody_h
     await phone.leave()
 
 
+async def queue_rows(username: str) -> str:
+    """The open queue's rows as the live queue page fetches them again (?rows=1)."""
+    client = Client()
+    client.cookies["sessionid"] = await sync_to_async(_staff_cookie)(username, None, "")
+    response = await sync_to_async(client.get)("/staff/queue/?rows=1")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+async def test_an_open_queue_hears_when_twilio_starts_and_stops_putting_a_caller_through(
+    asha: Customer, twilio: FakeLiveServer, slow_twilio: SlowTwilio
+) -> None:
+    """Meera's open queue is told when the caller of a live escalation starts being put through
+    to the escalation phone line, and when that is over (Twilio refused): the rows it then
+    fetches already say so, however late the call's record is written otherwise."""
+    cookie = await sync_to_async(_staff_cookie)("meera", LEAD_GROUP, "Meera")
+    queue = WebsocketCommunicator(application, "/ws/staff/queue", headers=[
+        (b"host", b"testserver"), (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ])  # fmt: skip
+    assert (await queue.connect(timeout=5))[0]
+
+    async def told(transferring: bool) -> dict[str, Any]:
+        async with asyncio.timeout(5):
+            while True:
+                message = await queue.receive_json_from(timeout=5)
+                if message["type"] == "changed" and message["ticket"].get(
+                    "transferring") is transferring:  # fmt: skip
+                    return message
+
+    phone, call, arjun = await a_phone_call_being_transferred(twilio, slow_twilio)
+    putting_through = await told(True)
+    assert putting_through["ticket"]["ticket_id"] == call.escalation
+    assert "On the call now</b>, putting the caller through" in await queue_rows("meera")
+
+    slow_twilio.answer(refuse=True)  # the caller stays with the agent
+    await told(False)
+    assert "On the call now</b>, waiting for a colleague." in await queue_rows("meera")
+    await queue.disconnect()
+    await arjun.leave()
+    await phone.hang_up()
+    await phone.leave()
+
+
 async def test_an_unknown_caller_nobody_joined_is_not_offered_a_callback_we_cannot_book(
     twilio: FakeLiveServer, settings: Any
 ) -> None:

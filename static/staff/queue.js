@@ -1,5 +1,6 @@
 // The open and claimed queues, kept live. Whenever a ticket is opened, claimed, assigned or
-// resolved anywhere (ws/staff/queue, fed through the channel layer by every server process),
+// resolved anywhere, or the caller of a live one starts or stops being put through to the
+// escalation phone line (ws/staff/queue, fed through the channel layer by every server process),
 // the page fetches its table rows again from the server, which sorts them (urgent, high,
 // normal, low, then oldest first) and renders them with their Claim buttons. The same happens
 // after every reconnect, so nothing that changed during a network blip is missed. Waiting
@@ -93,6 +94,12 @@
       case "escalation":
         return "New ticket " + ticket.ticket_id + priority + ".";
       case "changed":
+        if (ticket.transferring !== undefined) {
+          // Its call started, or stopped, being put through to the escalation phone line.
+          return "Ticket " + ticket.ticket_id + (ticket.transferring
+            ? ": the caller is being put through to our escalation phone line."
+            : ": the transfer to our escalation phone line did not go through; the caller is with the agent.");
+        }
         if (ticket.live === false) {
           // Its call ended: only its "Join call" goes, quietly (the ticket itself is as it was,
           // and this can arrive after news of the ticket that matters more).
