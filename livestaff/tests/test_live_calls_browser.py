@@ -611,9 +611,32 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
                                           "through to our escalation phone line.")  # fmt: skip
         await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
         await shots(board, "16-queue-being-put-through")
+
+        # The live calls page hears of the escalation only now (news late, or lost in a blip
+        # of its socket): the call is listed without it, then its news comes, and the row
+        # shows what the call's record says.
+        live_sockets: list[WebSocketRoute] = []
+
+        def from_the_live_server(socket: WebSocketRoute) -> None:
+            live_sockets.append(socket)
+            socket.connect_to_server()
+
+        def ticket_live(live: bool) -> None:
+            sync_db().escalations.update_one({"ticket_id": ticket_id}, {"$set": {"live": live}})
+
+        await board.route_web_socket(re.compile(r"/ws/staff/live$"), from_the_live_server)
+        await asyncio.to_thread(ticket_live, False)
         await board.goto(f"{server.url}/staff/live/")
-        await expect(board.locator("[data-live-status]")).to_contain_text("Live:")
+        await expect(status).to_contain_text("Live:")
         row = board.locator("tr[data-call]")
+        await expect(row.get_by_role("link", name="Open")).to_be_visible()
+        await asyncio.to_thread(ticket_live, True)
+        live_sockets[-1].send(json.dumps({"type": "call", "call": {
+            "call_id": call_id, "escalation": ticket_id, "mode": "agent", "staff": None,
+            "listeners": [], "doing": "transferring"}}))  # fmt: skip
+        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(status).to_have_text("A customer asked for a colleague and is being put "
+                                          "through to our escalation phone line.")  # fmt: skip
         await expect(row.locator("[data-doing]")).to_have_text(PUTTING_THROUGH)
         await expect(row.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
         await expect(row.get_by_text("Waiting for a colleague")).to_be_hidden()

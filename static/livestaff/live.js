@@ -24,6 +24,8 @@
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
   const ESCALATED = "A customer is waiting for a colleague: join the call.";
+  // One whose row says they are being put through to the escalation phone line already.
+  const PUT_THROUGH = "A customer asked for a colleague and is being put through to our escalation phone line.";
   let announced = escalations(); // the page came with these: nothing to announce
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
@@ -65,11 +67,13 @@
   /** An escalation the rows show for the first time is what the page says, whatever news
    *  made it fetch them ("A call started.", for one whose first news was its escalation). */
   function announceEscalations() {
-    const shown = escalations();
-    if (Array.from(shown).some((ticket) => !announced.has(ticket))) {
-      say(ESCALATED);
+    const fresh = Array.from(table.querySelectorAll("tr[data-escalation]"))
+      .filter((row) => !announced.has(row.dataset.escalation));
+    if (fresh.length) {
+      const waiting = fresh.some((row) => !row.querySelector("[data-briefing].transferring"));
+      say(waiting ? ESCALATED : PUT_THROUGH);
     }
-    announced = shown;
+    announced = escalations();
   }
 
   /** An escalated call nobody has joined reads as waiting for a colleague, whatever its
