@@ -572,11 +572,13 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         end_call = arjun.get_by_role("button", name="End call for the customer")
         await expect(now).to_have_text(f"With the agent · {PUTTING_THROUGH}")
         await expect(take_over).to_be_disabled()
-        await expect(hint).to_have_text("The caller is being put through to our escalation "
-                                        "phone line; you can take over or end the call if "
-                                        "that does not go through.")  # fmt: skip
+        why = ("The caller is being put through to our escalation phone line; you can take "
+               "over or end the call if that does not go through.")  # fmt: skip
+        await expect(hint).to_have_text(why)
         await arjun.get_by_text("End call…").click()
         await expect(end_call).to_be_disabled()
+        await expect(end_call).to_have_accessible_description(why)  # said beside it, too
+        await expect(arjun.locator("[data-end-hint]")).to_have_text(why)
         await expect(arjun.get_by_role("button", name="Listen")).to_be_enabled()
         await expect(arjun.get_by_role("button", name="Whisper")).to_be_enabled()
         briefing = arjun.locator("[data-briefing]")
@@ -648,6 +650,7 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(take_over).to_be_enabled()
         await expect(hint).to_have_text("The agent stops; the customer hears you.")
         await expect(end_call).to_be_enabled()
+        await expect(arjun.locator("[data-end-hint]")).to_be_hidden()
         await expect(briefing.locator(".briefing-head")).to_contain_text(
             "Waiting for a colleague")  # fmt: skip
         await expect(briefing.get_by_text(PUTTING_THROUGH)).to_be_hidden()

@@ -34,6 +34,7 @@ const ui = {
   handBackLabel: root.querySelector("[data-hand-back] label"),
   end: root.querySelector("[data-end]"),
   endForm: root.querySelector("[data-end-form]"),
+  endHint: root.querySelector("[data-end-hint]"),
   conversation: root.querySelector("ol.conversation"),
 };
 
@@ -328,6 +329,9 @@ function setControls() {
     ui.handBack.querySelector("textarea").placeholder = mine ? "e.g. Refunded ₹200 as goodwill; confirm and close"
       : `e.g. ${who(holder)} was called away; offer a callback`;
     ui.endForm.querySelector("button").disabled = !live || transferring;
+    // Refused alike, and said why in the same words.
+    ui.endHint.textContent = transferring ? ui.takeHint.dataset.transferring : "";
+    ui.endHint.hidden = !transferring;
     ui.end.hidden = !live;
   }
   keepFocus(focused);
