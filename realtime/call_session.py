@@ -829,9 +829,10 @@ class CallSession:
 
     async def _announce_put_through(self, ticket_id: str, putting_through: bool) -> None:
         # The queue pages fetch the ticket's row again as they hear it, painted from the
-        # call's record (`doing`): written first, not up to a second later.
+        # call's record (`doing`): written first, not up to a second later. Shielded, as the
+        # record's own flushes are: the call ending meanwhile must not cut a write in half.
         with contextlib.suppress(PyMongoError):
-            await self._record.flush()
+            await asyncio.shield(self._record.flush())
             ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
             if ticket is not None:
                 await announce_call_put_through(ticket, putting_through=putting_through)
