@@ -36,9 +36,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _payload(ticket: dict[str, Any], *fields: str) -> dict[str, Any]:
+    return {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, *fields)}
+
+
+async def _announce_changed(ticket: dict[str, Any], **news: Any) -> None:
+    payload = {**_payload(ticket, "assignee"), **news}
+    await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload})
+
+
 async def announce_escalation(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that `ticket` (an escalations document) was just opened."""
-    payload = {field: _plain(ticket.get(field)) for field in TICKET_FIELDS}
+    payload = _payload(ticket)
     await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.opened", "ticket": payload})
 
 
@@ -46,8 +55,7 @@ async def announce_ticket_changed(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that `ticket` (an escalations document) was claimed, assigned or
     resolved. The change itself is already stored, and pages catch up on their next refresh
     if the announcement is lost."""
-    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
-    await send_to_group(ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": payload})
+    await _announce_changed(ticket)
 
 
 def announce_ticket_change(ticket: dict[str, Any]) -> None:
@@ -58,20 +66,14 @@ def announce_ticket_change(ticket: dict[str, Any]) -> None:
 async def announce_live_call_ended(ticket: dict[str, Any]) -> None:
     """Tell staff queue pages that the call of `ticket` (a warm escalation) is over: nobody can
     join it any more."""
-    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
-    await send_to_group(
-        ESCALATIONS_GROUP, {"type": "escalation.changed", "ticket": {**payload, "live": False}}
-    )
+    await _announce_changed(ticket, live=False)
 
 
 async def announce_call_put_through(ticket: dict[str, Any], *, putting_through: bool) -> None:
     """Tell staff queue pages that the call of `ticket` (a warm escalation's phone call) started
     being put through to the escalation phone line (TWILIO_ESCALATION_NUMBER), or stopped
     (Twilio refused, or did not answer): its row says so, or waits for a colleague again."""
-    payload = {field: _plain(ticket.get(field)) for field in (*TICKET_FIELDS, "assignee")}
-    await send_to_group(ESCALATIONS_GROUP, {
-        "type": "escalation.changed", "ticket": {**payload, "transferring": putting_through},
-    })  # fmt: skip
+    await _announce_changed(ticket, transferring=putting_through)
 
 
 def tell_call_ticket_resolved(carrier: str, call_id: str, ticket_id: str) -> None:
