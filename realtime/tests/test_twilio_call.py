@@ -28,6 +28,7 @@ from django.test import override_settings
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
+from realtime import call_session
 from realtime.audio import ulaw_decode
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
@@ -1259,6 +1260,8 @@ async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_ca
     twilio: FakeLiveServer, asha: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.VOICE_RESUME_GRACE_S = 0.2
+    # The webhook and the stream wait this long for the ending call, whose tool is held.
+    monkeypatch.setattr(call_session, "SETTLE_WAIT_S", 0.5)
     profile = HeldTool(monkeypatch, "get_user_profile", {"name": "Asha Rao"})
     phone = await Phone.dial(ASHA_PHONE)
     await (await twilio.wait_for_session()).send_tool_call([{"name": "get_user_profile"}])
