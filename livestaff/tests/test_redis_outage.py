@@ -73,12 +73,14 @@ async def test_a_lead_holding_a_call_through_a_redis_restart_catches_up_and_hand
             await page.send({"type": "text", "text": "Hello? Is anyone there?"})
             await asyncio.sleep(REDIS_DOWN_S)
         # The page stayed open through the outage; once Redis is back it is told it missed
-        # messages, and comes back as the page does (it held the call from here).
+        # messages, and comes back as the page does (it held the call from here). The old
+        # socket's close may reach the call after the new one joined: a `state` saying no
+        # page holds it can come first, until the call hears where the page is now.
         missed = await staff.closed()
         back = await StaffSocket.open(
             worker, f"/ws/staff/calls/{page.call_id}?since={since}&holding=1", cookie
         )
-        state = await back.event("state")
+        state = await back.event("state", held_from="this_page")
         caught_up = await back.event("backlog")
         await back.send({"type": "hand_back", "note": "Refund agreed; confirm it."})
         await page.wait_for(
@@ -88,8 +90,7 @@ async def test_a_lead_holding_a_call_through_a_redis_restart_catches_up_and_hand
         handed_back = await back.event("state", mode="agent")
 
         assert missed == MISSED
-        assert (state["mode"], state["staff"], state["held_from"]) == ("human", "arjun",
-                                                                       "this_page")  # fmt: skip
+        assert (state["mode"], state["staff"]) == ("human", "arjun")
         assert [e["text"] for e in caught_up["events"]] == ["Hello? Is anyone there?"]
         assert handed_back["staff"] is None
         await page.send({"type": "end"})
