@@ -844,8 +844,8 @@ async def test_hanging_up_ends_the_call_and_tears_everything_down(
     ended = await call.next_event("ended")
     assert ended["reason"] == "caller_hung_up"
     assert await call.wait_closed() == 1000
-    await live.session.wait_closed(timeout=1)
-    record = await wait_until_ended(ready["call_id"], timeout=1)
+    await live.session.wait_closed(timeout=5)
+    record = await wait_until_ended(ready["call_id"], timeout=5)
     assert record["end_reason"] == "caller_hung_up"
     # Its after-call work (the summary, written once the record is) ends too: nothing is left.
     with contextlib.suppress(TimeoutError):
