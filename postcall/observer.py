@@ -55,17 +55,19 @@ class CallObserver:
         self._user_start: float | None = None
         self._started = self._ended = False
 
-    async def started(self, *, moved_in: bool = False) -> None:
+    async def started(
+        self, *, moved_in: bool = False, started_at: dt.datetime | None = None
+    ) -> None:
         """The call is on here (its record exists and it was not refused). `moved_in`: it
-        began on another process, which counted its start."""
+        began on another process, which counted its start. `started_at`: the record's, where
+        the recording starts (so that it lasts as long as the call), else from here."""
         self._started = True
         if not moved_in:
             metrics.CALLS_STARTED.labels(self.channel).inc()
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
-            recorder = CallRecorder(
-                self.call_id, t0=self._t0, clock=self._clock, channel=self.channel
-            )
+            t0 = self._t0 if started_at is None else self._on_clock(started_at)
+            recorder = CallRecorder(self.call_id, t0=t0, clock=self._clock, channel=self.channel)
             try:
                 await recorder.open()
             except PyMongoError as error:
@@ -74,6 +76,10 @@ class CallObserver:
                             self.call_id, error)  # fmt: skip
                 return
             self.recorder = recorder
+
+    def _on_clock(self, moment: dt.datetime) -> float:
+        """A wall-clock moment of this call on its monotonic clock."""
+        return self._t0 + (moment - self._wall0).total_seconds()
 
     # --- during the call ---------------------------------------------------------------------
 
@@ -163,14 +169,22 @@ class CallObserver:
             log.warning("call %s: could not keep its turns: %s", self.call_id, error)
 
     async def ended(
-        self, reason: str, *, dropped_agent_chunks: int = 0, dropped_caller_bytes: int = 0
+        self,
+        reason: str,
+        *,
+        ended_at: dt.datetime | None = None,
+        dropped_agent_chunks: int = 0,
+        dropped_caller_bytes: int = 0,
     ) -> None:
         """Call once the call record is closed: finish the recording, then write outcome,
-        duration, turns and cost, and schedule the summary. Idempotent."""
+        duration, turns and cost, and schedule the summary. Idempotent. `ended_at`: the
+        record's, where the recording ends (not after the record's closing write), else now."""
         if self._ended or not self._started:
             return
         self._ended = True
         at = self._clock()
+        if ended_at is not None:
+            at = min(at, self._on_clock(ended_at))
         metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
         if dropped_agent_chunks:
             metrics.FRAMES_DROPPED.labels("to_caller").inc(dropped_agent_chunks)

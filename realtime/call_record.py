@@ -92,6 +92,10 @@ class CallRecord:
         self.owner = owner
         self._on_lost = on_lost
         self.lost = False
+        # Its `started_at` (set by open; None for a record this call resumes) and `ended_at`
+        # (set by close): the recording spans them (postcall/observer.py).
+        self.started_at: datetime | None = None
+        self.ended_at: datetime | None = None
         self._pending: dict[str, list[dict[str, Any]]] = {}
         # Entries accepted so far, per list (`counts`: those of a record this call resumes).
         self._counts: dict[str, int] = dict(counts or {})
@@ -109,7 +113,7 @@ class CallRecord:
 
     async def open(self, **fields: Any) -> None:
         """Insert the record (extra `fields` are stored too) and start writing it."""
-        started = now()
+        started = self.started_at = now()
         await mongo.async_db().calls.insert_one(
             {
                 "call_id": self.call_id,
@@ -225,7 +229,8 @@ class CallRecord:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        ended = {"ended_at": now(), "end_reason": end_reason, **fields}
+        self.ended_at = now()
+        ended = {"ended_at": self.ended_at, "end_reason": end_reason, **fields}
         try:
             async with self._flush_lock:
                 await self._flush(ended)

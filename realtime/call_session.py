@@ -354,7 +354,9 @@ class CallSession:
         process.register(self.call_id, self._on_message)
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
         ensure_sweeping()
-        await self.observer.started(moved_in=self._resuming is not None)
+        await self.observer.started(
+            moved_in=self._resuming is not None, started_at=self._record.started_at
+        )
         if held is not None:
             # Moved while a colleague held it: still theirs. The model's resumed session
             # remembers it was told to keep quiet; the caller's socket is told who it hears
@@ -436,6 +438,7 @@ class CallSession:
             try:
                 await self.observer.ended(
                     self._end_reason,
+                    ended_at=self._record.ended_at,
                     dropped_agent_chunks=self.dropped_agent_chunks,
                     dropped_caller_bytes=(
                         self._live.dropped_audio_bytes + self._audio_gate.dropped_bytes

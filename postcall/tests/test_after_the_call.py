@@ -4,6 +4,7 @@ their latency, outcome, duration, cost, the recording, and the operators' metric
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -217,6 +218,27 @@ async def test_without_live_signals_the_servers_detector_times_the_turn_and_the_
         loudness(decoded[1], reply_s + 0.1, reply_s + 0.9),
     )
     assert right > 10 * left
+
+
+async def test_the_recording_lasts_as_long_as_the_call_whatever_its_closing_write_takes(
+    asha: Customer, settings: Any
+) -> None:
+    """The recording starts where the record does and ends at its `ended_at`, not after the
+    record's closing write, which a busy database can hold up."""
+    settings.RECORD_CALLS = True
+    clock = [50.0]
+    wall0 = dt.datetime.now(dt.UTC)
+    observer = CallObserver(call_id="CALL-span", channel="web", clock=lambda: clock[0])
+    clock[0] += 0.3  # the record is written
+    await observer.started(started_at=wall0 + dt.timedelta(seconds=0.3))
+    for _ in range(50):  # two seconds of the caller
+        clock[0] += 0.04
+        observer.caller_audio(tone(300, 0.04))
+    clock[0] += 0.5  # the record's closing write waits on the database
+    await observer.ended("caller_hung_up", ended_at=wall0 + dt.timedelta(seconds=2.3))
+
+    decoded = decode(await sync_to_async(recording_bytes)("CALL-span"))
+    assert decoded.shape[1] / 48_000 == pytest.approx(2.0, abs=0.03)
 
 
 async def test_a_call_whose_recording_cannot_start_goes_on_unrecorded(
