@@ -329,8 +329,7 @@ function setControls() {
     ui.handBack.querySelector("textarea").placeholder = mine ? "e.g. Refunded ₹200 as goodwill; confirm and close"
       : `e.g. ${who(holder)} was called away; offer a callback`;
     ui.endForm.querySelector("button").disabled = !live || transferring;
-    // Refused alike, and said why in the same words.
-    ui.endHint.textContent = transferring ? ui.takeHint.dataset.transferring : "";
+    // Refused alike; said why in fewer words than the hint above, which says it in full.
     ui.endHint.hidden = !transferring;
     ui.end.hidden = !live;
   }
