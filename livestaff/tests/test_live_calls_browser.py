@@ -612,7 +612,9 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(ticket_row).to_contain_text(f"On the call now, {PUTTING_THROUGH.lower()}.")
         await expect(status).to_have_text(f"Ticket {ticket_id}: the caller is being put "
                                           "through to our escalation phone line.")  # fmt: skip
-        await expect(ticket_row.get_by_role("link", name="Join call")).to_be_visible()
+        # A take-over would be refused meanwhile: what is offered is listening in.
+        await expect(ticket_row.get_by_role("link", name="Listen in")).to_be_visible()
+        await expect(ticket_row.get_by_role("link", name="Join call")).to_have_count(0)
         await shots(board, "16-queue-being-put-through")
 
         # The live calls page hears of the escalation only now (news late, or lost in a blip
@@ -637,13 +639,18 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         live_sockets[-1].send(json.dumps({"type": "call", "call": {
             "call_id": call_id, "escalation": ticket_id, "mode": "agent", "staff": None,
             "listeners": [], "doing": "transferring"}}))  # fmt: skip
-        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(row.get_by_role("link", name="Listen in")).to_be_visible()
         await expect(status).to_have_text("A customer asked for a colleague and is being put "
                                           "through to our escalation phone line.")  # fmt: skip
         await expect(row.locator("[data-doing]")).to_have_text(PUTTING_THROUGH)
         await expect(row.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
         await expect(row.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(board, "16-live-calls-being-put-through")
+        live_sockets[-1].send(json.dumps({"type": "call", "call": {
+            "call_id": call_id, "escalation": ticket_id, "mode": "agent", "staff": None,
+            "listeners": [], "doing": "listening"}}))  # Twilio refused: back with the agent
+        await expect(row.get_by_role("link", name="Join call")).to_be_visible()
+        await expect(row.locator("[data-doing]")).to_have_text("Waiting for a colleague")
         await board.close()
 
         putting_through[0] = False  # Twilio refused: the caller stays on the line

@@ -278,8 +278,8 @@ def test_the_queue_offers_join_call_for_a_ticket_whose_call_is_up(
     page = arjun.get("/staff/queue/").content.decode()
     for_an_agent = meera.get("/staff/queue/").content.decode()
 
-    assert page.count("Join call") == 1
-    assert "Join call" not in for_an_agent and for_an_agent.count("Listen in") == 1
+    assert page.count(">Join call</a>") == 1
+    assert "Join call" not in for_an_agent and for_an_agent.count(">Listen in</a>") == 1
     assert 'href="/staff/live/call-a/"' in page and "On the call now" in page
     assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
 
@@ -288,7 +288,8 @@ def test_a_warm_escalation_being_put_through_to_the_phone_line_says_so_wherever_
     arjun: Client, asha: Customer
 ) -> None:
     """Twilio is putting the escalated caller through to the escalation phone line: nobody is
-    waited for any more, though Join call still lets a colleague listen and whisper."""
+    waited for any more, and a take-over would be refused: both lists offer to listen in (and
+    whisper) instead of joining."""
     live_call("call-a", asha, channel="phone", doing="transferring")
     warm_ticket("TKT-WARM01", "call-a", asha)
 
@@ -300,7 +301,9 @@ def test_a_warm_escalation_being_put_through_to_the_phone_line_says_so_wherever_
         assert 'class="briefing priority-high transferring"' in page
         assert ('<b class="briefing-transferring">Putting the caller through to our escalation '
                 "phone line</b>") in page  # fmt: skip
-    assert "Join call" in queue and "waiting for a colleague" not in queue
+    for page in (board, queue):
+        assert ">Listen in</a>" in page and ">Join call</a>" not in page
+    assert "waiting for a colleague" not in queue
     assert ("<b>On the call now</b>, putting the caller through to our escalation phone "
             "line.") in queue  # fmt: skip
 

@@ -174,6 +174,11 @@
       window.StaffLive.markJoined(row.querySelector("[data-briefing]"), names[state.staff] || state.staff);
     }
     window.StaffLive.markTransferring(row.querySelector("[data-briefing]"), state.doing);
+    const join = row.querySelector("a.join");
+    if (join) {
+      // A take-over is refused while the caller is put through (_join_link.html).
+      join.textContent = state.doing === "transferring" ? "Listen in" : join.dataset.offer;
+    }
     row.querySelector("[data-doing]").textContent = nowText(row, state);
     staffCell(row.querySelector("[data-staff]"), state.staff, state.listeners || []);
   }
