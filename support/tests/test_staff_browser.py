@@ -385,6 +385,48 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
     await meera.shoot("12-ticket")
 
 
+async def test_a_long_first_name_and_a_tool_lines_labels_keep_their_words_whole(
+    people: dict[str, User], sign_in: Any
+) -> None:
+    """The speaker's column is as wide as the longest name on the call (up to 10em): a long
+    first name is not broken mid-word, and every line's time and words start where the
+    others' do; so are the labels of a tool line's details."""
+    call_id = await asyncio.to_thread(a_call, "resolved_refund")
+    await asyncio.to_thread(renamed_caller_of, call_id, "Radhakrishnan Venkataraman")
+    meera = await sign_in("meera")
+    await meera.open(f"/staff/calls/{call_id}/")
+    page = meera.page
+    await page.locator("li.tool summary").first.click()
+    name = page.locator("li.turn.customer .who").first
+    arguments = page.locator("dl.raw dt", has_text="arguments").first
+    await expect(name).to_have_text("Radhakrishnan")
+    for width in (WIDE, NARROW):
+        await page.set_viewport_size({"width": width, "height": 900})
+        assert await lines_of(name) == 1, width
+        assert await lines_of(arguments) == 1, width
+    await page.set_viewport_size({"width": WIDE, "height": 900})
+    for column in ("time", "p"):  # each at one left edge, whoever speaks
+        lefts = await page.locator(f"ol.conversation li.turn > {column}").evaluate_all(
+            "all => all.map(e => Math.round(e.getBoundingClientRect().left))")  # fmt: skip
+        assert len(lefts) > 2 and len(set(lefts)) == 1, (column, lefts)
+    await meera.shoot("10b-call-long-first-name")
+
+
+def renamed_caller_of(call_id: str, name: str) -> None:
+    call = mongo.sync_db().calls.find_one({"call_id": call_id}, {"user_id": 1})
+    assert call is not None
+    customer = Customer.objects.get(user_id=call["user_id"])
+    customer.name = name
+    customer.save()
+
+
+async def lines_of(element: Any) -> int:
+    """How many lines the element's text takes."""
+    return int(await element.evaluate(
+        "e => { const r = document.createRange(); r.selectNodeContents(e); return new Set("
+        "Array.from(r.getClientRects(), (b) => Math.round(b.top))).size; }"))  # fmt: skip
+
+
 async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], sign_in: Any) -> None:
     meera = await sign_in("meera")
     await meera.open("/staff/calls/")
@@ -486,9 +528,9 @@ async def test_someone_who_is_not_staff_gets_no_back_office(
         await page.get_by_role("button", name="Log in").click()
         await expect(page.locator(".errornote")).to_contain_text(
             "Please enter the correct username and password for a staff account")
+        await staff.shoot("20-guest-refused")
         await staff.open("/staff/")
         await expect(page).to_have_url(f"{staff.base}/admin/login/?next=/staff/")
-        await staff.shoot("20-guest-refused")
     finally:
         await context.close()
 
