@@ -49,6 +49,19 @@ def test_both_support_groups_see_the_page(meera: User, arjun: User) -> None:
         assert response.context["can_change"] is True
 
 
+def test_every_staff_page_links_to_the_callbacks_for_those_who_may_see_them(
+    meera: User, arjun: User
+) -> None:
+    link = f'<a href="{PAGE}">Callbacks</a>'
+    for user in (meera, arjun):
+        for path in ("/staff/", "/staff/queue/", "/staff/calls/", PAGE):
+            assert link in client_for(user).get(path).content.decode(), (user, path)
+    loner = User.objects.create_user("loner", is_staff=True)  # in no support group
+    loner.user_permissions.add(Permission.objects.get(codename="view_call"))
+    page = client_for(loner).get("/staff/calls/")
+    assert page.status_code == 200 and link not in page.content.decode()
+
+
 def test_strangers_are_sent_to_the_login_and_staff_without_a_group_refused(
     staff_groups: Any, ashas: Callback
 ) -> None:
