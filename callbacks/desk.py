@@ -45,7 +45,8 @@ class CallbackError(Exception):
 
 class DialUncertain(CallbackError):
     """Twilio did not say whether it placed the call: the dial stays reserved (no second call
-    within REDIAL_AFTER), and if the customer answers, their call is linked as usual."""
+    within REDIAL_AFTER), and if the customer answers, their call is linked as usual. The
+    ringing page says so (templates/callbacks/calling.html), as long as it is so."""
 
 
 def _collection() -> Any:
@@ -214,7 +215,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         raise DialUncertain(
             f"Twilio did not confirm the call to {name or 'the customer'} "
             f"({readable_phone(phone)}): their phone may still ring. If they answer, the call "
-            f"opens here; it can be dialled again after {_local_time(now + REDIAL_AFTER)}."
+            f"opens here; it can be dialled again after {dial_again_after(now)}."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
@@ -232,6 +233,11 @@ def _account(user_id: object) -> tuple[str, str]:
     their name, or ""."""
     customer = sync_db().customers.find_one({"user_id": user_id}, {"phone": 1, "name": 1}) or {}
     return str(customer.get("phone") or ""), str(customer.get("name") or "")
+
+
+def dial_again_after(dialled_at: datetime) -> str:
+    """When a callback dialled then may be dialled again, as support's clock reads it."""
+    return _local_time(dialled_at + REDIAL_AFTER)
 
 
 def _local_time(moment: datetime) -> str:

@@ -107,8 +107,8 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     voice_url = security.public_https_url(voice_path, request.build_absolute_uri(voice_path))
     try:
         desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url)
-    except desk.DialUncertain as error:
-        messages.warning(request, error.message)  # the customer's phone may ring: wait there
+    except desk.DialUncertain:
+        pass  # the customer's phone may ring: wait on the ringing page, which says so
     except desk.CallbackError as error:
         messages.error(request, error.message)
         return redirect("callbacks:board")
@@ -134,6 +134,9 @@ def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
         "who": who,
         "callback": callback,
         "state": state,
+        # Twilio has not confirmed the dial (no SID): the phone may ring all the same.
+        "unconfirmed": not callback.call_sid,
+        "dial_again_after": callback.dialled_at and desk.dial_again_after(callback.dialled_at),
         "refresh_s": CALLING_REFRESH_S,
     }
     return render_staff(request, "callbacks/calling.html", context)
