@@ -25,6 +25,9 @@ const DEBUG_EVENTS_KEPT = 500;
 const DEBUG_RECENT_SAMPLES = 4800; // the last 200 ms of audio received (voiceDebug.recentAudio())
 const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
 const TEXT_PLACEHOLDER_WAIT = "Wait, reconnecting…";
+// The greeting once through, and what it becomes while muted (any other news stays as it is).
+const THROUGH = "You're through to the assistant. Go ahead and speak, or type below.";
+const THROUGH_MUTED = "You're muted: the assistant can't hear you. Unmute to speak, or type below.";
 const RESUMED_NOTICE_MS = 6000;
 // The Live API session is changed routinely (GoAway) and back within a second or so: the
 // customer hears nothing of it, so the page says nothing unless it takes longer than this.
@@ -272,6 +275,9 @@ export class Call {
     // Muting ends the customer's turn: the agent need not wait for silence that never comes.
     if (this.muted && !this.speech.paused) this.speech.pause();
     if (this.muted) setMeter(0);
+    if ([THROUGH, THROUGH_MUTED].includes(debug.message?.text)) {
+      showMessage("info", this.muted ? THROUGH_MUTED : THROUGH);
+    }
     this.refreshState();
   }
 
@@ -298,7 +304,7 @@ export class Call {
         debug.callId = event.call_id;
         ui.callId.textContent = `Call ID: ${event.call_id}`;
         ui.muteButton.disabled = false;
-        showMessage("info", "You're through to the assistant. Go ahead and speak, or type below.");
+        showMessage("info", THROUGH);
         break;
       case "transcript":
         this.captions.transcript(event.role, event.text, event.final);

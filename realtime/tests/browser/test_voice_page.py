@@ -103,7 +103,13 @@ async def test_the_microphone_reaches_the_agent_as_16khz_speech_for_as_long_as_i
     assert session.audio_mime_types[0] == "audio/pcm;rate=16000"
     assert mic["framesSent"] == len(session.audio) // 640  # 20 ms frames
     assert rms(session.audio) > SPEECH_RMS  # speech, not silence
+    status = page.get_by_role("status").filter(has_text="You're")
+    await expect(status).to_have_text(
+        "You're muted: the assistant can't hear you. Unmute to speak, or type below.")  # fmt: skip
     await voice_page.screenshot("03-muted")
+    await page.get_by_role("button", name="Unmute").click()
+    await expect(status).to_have_text(
+        "You're through to the assistant. Go ahead and speak, or type below.")  # fmt: skip
 
     await page.get_by_role("button", name="End call").click()
     await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
