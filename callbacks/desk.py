@@ -214,8 +214,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         raise DialUncertain(
             f"Twilio did not confirm the call to {name or 'the customer'} "
-            f"({readable_phone(phone)}): their phone may still ring. If they answer, the call "
-            f"opens here; it can be dialled again after {dial_again_after(now)}."
+            f"({readable_phone(phone)}); it can be dialled again after {dial_again_after(now)}."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
