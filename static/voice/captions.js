@@ -97,7 +97,8 @@ export function captionsMention(text) {
   return ui.captions.textContent.includes(text);
 }
 
-const WHO = { user: "You", agent: "Agent" };
+// The AI is "the assistant" everywhere on this page (a customer may take "Agent" for a person).
+const WHO = { user: "You", agent: "Assistant" };
 
 /** One call's captions: the partial line of each side and the tools still running. */
 export class Captions {

@@ -11,7 +11,7 @@ const STATE_WORDS = {
   connecting: "Connecting…",
   listening: "Listening",
   muted: "Muted",
-  speaking: "Agent speaking",
+  speaking: "Assistant speaking",
   colleague: "Colleague speaking",
   reconnecting: "Reconnecting…",
   ended: "Call ended",

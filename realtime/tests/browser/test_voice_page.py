@@ -140,7 +140,7 @@ async def test_the_agent_s_reply_is_captioned_and_played(
 
     captions = voice_page.page.get_by_role("log")
     await expect(captions).to_contain_text("You Where is my biryani?")
-    await expect(captions).to_contain_text("Agent Your biryani was delivered half an hour ago.")
+    await expect(captions).to_contain_text("Assistant Your biryani was delivered half an hour ago.")
     samples = len(reply) // 2
     await voice_page.wait_for(f"d.player.played === {samples} && !d.player.playing")
     player = await voice_page.debug(".player")

@@ -52,7 +52,7 @@ async def test_the_call_s_state_is_said_when_it_is_news_not_at_every_turn(
     assert "Call ended" in said
     assert "You ended the call." in said
     # Her own ears tell her when the agent speaks: the screen reader does not say it over them.
-    assert "Agent speaking" not in said
+    assert "Assistant speaking" not in said
     assert said.count("Listening") <= 1
     assert voice_page.problems == []
 
