@@ -37,6 +37,7 @@ class Briefing:
     order_id: str | None
     actions: list[str]  # what the agent did or was refused, one line each
     joined_by: str = ""  # the colleague who took the call over, by name ("" while none has)
+    joined_by_username: str = ""  # and by username (the live call view says "You" to them)
     # Twilio is putting the caller through to the escalation phone line (the call's `doing`
     # is "transferring"): nobody is waited for, though a colleague may still listen in.
     transferring: bool = False
@@ -100,6 +101,7 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
             order_id=t.get("order_id"),
             actions=actions_taken(calls.get(t["call_id"], {}).get("tool_calls") or []),
             joined_by=(names or {}).get(t.get("joined_by") or "", t.get("joined_by") or ""),
+            joined_by_username=t.get("joined_by") or "",
             transferring=calls.get(t["call_id"], {}).get("doing") == "transferring",
         )  # fmt: skip
         for t in tickets

@@ -366,8 +366,8 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         # As the call's record words it: who handed back, and the note they left the agent.
         await expect(conversation).to_contain_text(
             "You handed back to the agent: Refunded in full; confirm and close.")  # fmt: skip
-        # The briefings still say a colleague joined: Asha met one.
-        await expect(arjun.locator(".briefing")).to_contain_text("Arjun Mehta joined the call")
+        # The briefings still say a colleague joined: Asha met one (his own view says "You").
+        await expect(arjun.locator(".briefing")).to_contain_text("You joined the call")
         await expect(arjun.get_by_text("Waiting for a colleague")).to_be_hidden()
         on_board = board.locator("tr[data-call]")
         await expect(on_board).not_to_contain_text("Held by")  # the hand-back arrived

@@ -223,6 +223,22 @@ def test_joining_a_warm_escalation_shows_its_briefing(arjun: Client, asha: Custo
     assert "Waiting for a colleague" in page and "TKT-WARM01" in page
 
 
+def test_who_joined_is_you_on_your_own_live_call_view_and_named_elsewhere(
+    arjun: Client, meera: Client, asha: Customer
+) -> None:
+    live_call("call-a", asha)
+    warm_ticket("TKT-WARM01", "call-a", asha)
+    sync_db().escalations.update_one({"ticket_id": "TKT-WARM01"}, {"$set": {"joined_by": "arjun"}})
+
+    his_view = arjun.get("/staff/live/call-a/").content.decode()
+    her_view = meera.get("/staff/live/call-a/").content.decode()
+    his_list = arjun.get("/staff/live/").content.decode()  # a list names everyone
+
+    assert "You joined the call" in his_view and "Arjun Mehta joined" not in his_view
+    assert "Arjun Mehta joined the call" in her_view and "You joined" not in her_view
+    assert "Arjun Mehta joined the call" in his_list and "You joined" not in his_list
+
+
 def test_a_call_that_has_ended_leads_to_its_record(meera: Client, asha: Customer) -> None:
     live_call("call-a", asha)
     Call.objects.filter(call_id="call-a").update(ended_at=datetime.now(UTC))

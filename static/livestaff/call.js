@@ -253,7 +253,7 @@ function onState(next) {
   ui.staff.classList.toggle("quiet", !parts.length);
   root.dataset.mode = next.mode;
   const briefing = root.querySelector("[data-briefing]");
-  if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && who(holder));
+  if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && (holder === me ? "You" : who(holder)));
   window.StaffLive.markTransferring(briefing, next.doing);
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
