@@ -235,6 +235,10 @@ async def test_an_agent_sent_a_recordings_link_is_told_what_they_lack(
         await expect(page.locator("#content")).to_contain_text(
             "It needs the permission “Can download and play call recordings”")
         await expect(page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+        # The staff pages' links and search are there, to go on from (her calls, say).
+        nav = page.get_by_role("navigation", name="Staff pages")
+        await expect(nav.get_by_role("link", name="Calls", exact=True)).to_be_visible()
+        await expect(nav.get_by_role("searchbox", name="Search")).to_be_visible()
         await page.screenshot(path=ARTIFACTS / f"after-call-recording-refused-{width}.png",
                               full_page=True)  # fmt: skip
     # The refusal itself, as the browser notes it: nothing else.
