@@ -105,7 +105,7 @@ class CallFilterForm(DayRangeForm):
     list is not shown at all until they are fixed: a filter is never silently dropped."""
 
     customer = forms.CharField(required=False, max_length=100,
-                               help_text="name, phone, email or user id (#301)")
+                               help_text="name, phone, email or user id (e.g. #301)")
     channel = forms.ChoiceField(required=False, choices=_choices(CHANNEL_LABELS))
     outcome = forms.ChoiceField(required=False, choices=_choices(OUTCOME_LABELS))
     end_reason = forms.ChoiceField(required=False, label="Ended",

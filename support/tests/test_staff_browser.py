@@ -431,7 +431,7 @@ async def test_a_bad_filter_shows_an_error_beside_it(people: dict[str, User], si
     meera = await sign_in("meera")
     await meera.open("/staff/calls/")
     await expect(meera.page.locator("table.calls tbody tr")).to_have_count(50)
-    hint = "name, phone, email or user id (#301)"
+    hint = "name, phone, email or user id (e.g. #301)"
     await expect(meera.page.get_by_label("Customer")).to_have_accessible_description(hint)
     await meera.shoot("13-calls")
 

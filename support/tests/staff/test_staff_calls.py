@@ -87,7 +87,7 @@ def test_a_bad_filter_is_shown_next_to_its_field_and_lists_nothing(
     assert response.context["form"].errors[field] == [error]
     assert response.context["page"] is None  # never the unfiltered list instead
     body = response.content.decode()
-    assert "Fix the filter marked above" in body and "call-priya-1" not in body
+    assert "No calls are listed: change the filter marked above." in body and "call-priya-1" not in body
 
 
 @pytest.mark.parametrize("filters", [{}, {"customer": "Nobody Atall"}])
@@ -104,7 +104,7 @@ def test_the_customer_filter_says_what_it_takes_beside_the_field(
         assert f'id="{element}"' in body, element
     hint = re.search(r'<span class="helptext" id="([^"]*)">([^<]*)</', body)
     assert hint is not None and hint[1] in described_by[1].split()
-    assert hint[2] == "name, phone, email or user id (#301)"
+    assert hint[2] == "name, phone, email or user id (e.g. #301)"
 
 
 @pytest.mark.parametrize(
