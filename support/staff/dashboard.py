@@ -379,13 +379,20 @@ class Dashboard:
         return _wait(self.total.wait_s(95))
 
     @property
+    def none_priced(self) -> bool:
+        """Every ended call is unpriced: a cost of nothing would read as free."""
+        return bool(self.total.ended) and self.total.unpriced == self.total.ended
+
+    @property
     def cost(self) -> str:
-        return money(self.total.cost, settings.COST_CURRENCY)
+        return "—" if self.none_priced else money(self.total.cost, settings.COST_CURRENCY)
 
     @property
     def cost_per_resolved(self) -> str:
         per = self.total.cost_per_resolved
-        return "—" if per is None else money(round(per), settings.COST_CURRENCY)
+        if per is None or self.none_priced:
+            return "—"
+        return money(round(per), settings.COST_CURRENCY)
 
 
 def _wait(seconds: float | None) -> str:

@@ -171,6 +171,17 @@ def test_calls_the_model_cost_was_not_worked_out_for_are_said_not_priced_at_noth
     assert "₹4.00" in body and "4 calls not priced" in body
 
 
+def test_a_range_whose_calls_are_all_unpriced_is_not_said_to_have_cost_nothing(
+    agent: Client, db: Any, today: date
+) -> None:
+    """A model LIVE_PRICES has no price for (W013): ₹0.00 would read as free."""
+    add_call("unpriced", at(today, 0, 5), 60, "resolved_info")
+
+    body = agent.get("/staff/").content.decode()
+
+    assert '<h3>Model cost</h3><p class="big">—</p><p>1 call not priced</p>' in body
+
+
 def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
     db: Any, today: date
 ) -> None:
