@@ -115,10 +115,17 @@ def _decide(request: HttpRequest, goodwill_id: str, approve: bool) -> HttpRespon
         done = (goodwill.approve(goodwill_id, me) if approve
                 else goodwill.reject(goodwill_id, me, request.POST.get("note", "")))  # fmt: skip
     except goodwill.GoodwillError as error:
-        messages.error(request, error.message)
         found = goodwill.Goodwill.objects.filter(goodwill_id=goodwill_id).first()
         if found is None:
+            messages.error(request, error.message)
             return redirect("staff:dashboard")
+        decided = goodwill.APPROVED if approve else goodwill.REJECTED
+        if (found.status, found.decided_by) == (decided, me):
+            # The same decision by the same person again (a double click, a page sent again):
+            # done once, and said as done, not as "already approved by" themselves.
+            messages.success(request, _done(found) if approve else f"Rejected {found}.")
+        else:
+            messages.error(request, error.message)
         return redirect(reverse("staff:customer", args=[found.customer_id]) + "#goodwill")
     messages.success(request, _done(done) if approve else f"Rejected {done}.")
     return redirect(reverse("staff:customer", args=[done.customer_id]) + "#goodwill")

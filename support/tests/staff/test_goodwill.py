@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connections
 from django.test import Client
 
 from support import goodwill
 from support.models import Customer, Goodwill, GoodwillPolicy, Order, Refund
 from support.tests.conftest import make_order
+from support.tests.staff.conftest import LEAD, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -83,11 +84,16 @@ def test_an_agent_proposes_and_a_lead_approves_once(
 
     approve = f"/staff/goodwill/{request.goodwill_id}/approve"
     first = lead.post(approve, follow=True)
-    second = lead.post(approve, follow=True)
+    second = lead.post(approve, follow=True)  # a double click: done, once
+    other_lead = User.objects.create_user("kavya", is_staff=True)
+    other_lead.groups.add(Group.objects.get(name=LEAD))
+    third = client_for(other_lead).post(approve, follow=True)
 
     assert wallet() == 25_000
     assert "Credited ₹150.00 to the wallet." in first.content.decode()
-    assert f"{request.goodwill_id} was already approved by arjun." in second.content.decode()
+    assert "Credited ₹150.00 to the wallet." in second.content.decode()
+    assert "already approved" not in second.content.decode()
+    assert f"{request.goodwill_id} was already approved by arjun." in third.content.decode()
     request.refresh_from_db()
     assert (request.status, request.decided_by) == ("approved", "arjun")
     assert request.decided_at is not None
@@ -103,10 +109,13 @@ def test_who_asked_and_who_decided_are_named_as_colleagues_know_them(
     approve = f"/staff/goodwill/{request.goodwill_id}/approve"
 
     lead.post(approve)
-    again = lead.post(approve, follow=True).content.decode()
+    again = agent.get(f"/staff/customers/{aarav.user_id}/").content.decode()
+    late = User.objects.create_user("kavya", is_staff=True)
+    late.groups.add(Group.objects.get(name=LEAD))
+    refused = client_for(late).post(approve, follow=True).content.decode()
 
     assert "asked by Meera Nair, approved by Arjun Mehta on " in again  # on its day and time
-    assert f"{request.goodwill_id} was already approved by Arjun Mehta." in again
+    assert f"{request.goodwill_id} was already approved by Arjun Mehta." in refused
     request.refresh_from_db()
     assert (request.proposed_by, request.decided_by) == ("meera", "arjun")  # the record: usernames
 
