@@ -22,7 +22,6 @@ from one that died go ahead at once instead of waiting for an answer that will n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import os
@@ -34,6 +33,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from voiceproject.messaging import send_to_channel
+from voiceproject.tasks import raise_if_cancelled, stop
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class _ProcessChannel:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis away: keep trying, the calls go on meanwhile
+                raise_if_cancelled()  # unless the error was a swallowed cancellation
                 log.warning("process channel: cannot read (%r); retrying", error)
                 await asyncio.sleep(RETRY_S)
                 continue
@@ -129,9 +130,7 @@ class _ProcessChannel:
     async def stop(self) -> None:
         for task in (self._reader, self._alive):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop(task)
         self.name = self._reader = self._alive = self._loop = None
 
 

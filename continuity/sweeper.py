@@ -19,6 +19,7 @@ from continuity.calls import close_abandoned, end_expired
 from livestaff.link import announce_call_ended
 from postcall.finish import finish_call, finish_leftovers
 from support.escalations import end_live_escalation
+from voiceproject.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -68,4 +69,7 @@ async def _sweep_forever() -> None:
         else:
             if ended:
                 log.info("call sweeper: ended %d call(s) nobody carries any more", ended)
+        # A cancellation swallowed on the way (by the driver, say) still stops the sweeper,
+        # or the event loop would wait for it for good when it closes.
+        raise_if_cancelled()
         await asyncio.sleep(SWEEP_EVERY_S)

@@ -10,7 +10,6 @@ What the call publishes comes back through the call's group and this page's own 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -34,6 +33,7 @@ from support.staff.sockets import (
     staff_permissions,
 )
 from voiceproject.messaging import send_to_channel
+from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,7 @@ class StaffCallConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         self._permission_watch.stop()
-        self._holding_said.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._holding_said
+        await stop(self._holding_said)
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding or self.taking_over or self.listening:

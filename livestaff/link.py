@@ -25,6 +25,7 @@ from typing import Any
 from uuid import uuid4
 
 from voiceproject.messaging import send_to_channel, send_to_group
+from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ class StaffVoice:
 
     async def close(self) -> None:
         if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+            await stop(self._sender)
 
     async def _send_all(self) -> None:
         while True:
@@ -125,9 +124,7 @@ class StaffLink:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_DRAIN_S):
                 await self._idle.wait()
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
+        await stop(self._sender)
 
     def listening(self) -> list[str]:
         """Who listens (each staff member once, however many of their pages do)."""

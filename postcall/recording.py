@@ -18,7 +18,6 @@ keeps everything said up to a second before it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import fractions
 import logging
@@ -31,6 +30,7 @@ import numpy.typing as npt
 from pymongo.errors import PyMongoError
 
 from postcall.store import RecordingWriter
+from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,5 @@ class CallRecorder:
             return
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop(self._task)
         await self._flush(at, last=True)

@@ -26,6 +26,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from support import mongo
+from voiceproject.tasks import raise_if_cancelled, stop
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,7 @@ class CallRecord:
         """Write what is pending and end the record. If the database cannot be reached, the
         close goes on in the background (see CLOSE_RETRY_S) and this returns."""
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await stop(self._flusher)
         self.ended_at = now()
         ended = {"ended_at": self.ended_at, "end_reason": end_reason, **fields}
         try:
@@ -244,9 +243,7 @@ class CallRecord:
         """Write what is pending and stop writing, leaving the record open (the call goes on
         elsewhere)."""
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await stop(self._flusher)
             self._flusher = None
         with contextlib.suppress(PyMongoError):
             await self.flush()
@@ -257,9 +254,7 @@ class CallRecord:
         ended by `close_abandoned`."""
         self._on_lost = None  # its removal is no sign of another carrier
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await stop(self._flusher)
             self._flusher = None
         async with self._flush_lock:  # after a write the flusher had started
             await mongo.async_db().calls.delete_one({"call_id": self.call_id})
@@ -273,6 +268,7 @@ class CallRecord:
                 async with self._flush_lock:
                     await self._flush(ended)
             except PyMongoError:
+                raise_if_cancelled()  # a driver that swallowed a cancellation
                 delay = min(delay * 2, 15.0)
                 continue
             log.info("call %s: record closed after the database came back", self.call_id)

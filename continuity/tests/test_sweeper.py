@@ -5,6 +5,7 @@ turns, cost, summary), and a warm escalation's ticket back in the queue as a pla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -157,3 +158,26 @@ async def test_a_process_that_carries_no_call_sweeps_from_the_start(fake_live: A
 
     ended = await mongo.async_db().calls.find_one({"call_id": "CALL-orphan"})
     assert ended is not None and ended["end_reason"] == "lost"
+
+
+async def test_the_sweeper_stops_when_cancelled_whoever_swallowed_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At shutdown (and when a test's event loop closes) the sweeper is cancelled. Were the
+    cancellation swallowed in a sweep (by the database driver, say), it would sleep its 15 s
+    and sweep again, for good, and the event loop would wait for it."""
+    sweeping = asyncio.Event()
+
+    async def a_sweep_that_swallows_cancellation() -> int:
+        sweeping.set()
+        with contextlib.suppress(asyncio.CancelledError):  # the driver's doing
+            await asyncio.sleep(60)
+        return 0
+
+    monkeypatch.setattr(sweeper, "sweep_once", a_sweep_that_swallows_cancellation)
+    task = asyncio.create_task(sweeper._sweep_forever())
+    await sweeping.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)

@@ -17,7 +17,6 @@ sent before it, so what is still buffered is exactly what was sent after it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from realtime.audio import (
     ulaw_encode,
 )
 from realtime.twilio_protocol import clear_message, mark_message, media_message
+from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +142,7 @@ class Playout:
         await asyncio.sleep(max(0.0, self._plays_until - time.monotonic()))
 
     async def close(self) -> None:
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
+        await stop(self._sender)
 
     # --- the sender ---------------------------------------------------------------------------
 
