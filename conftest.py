@@ -168,6 +168,16 @@ def workers_command(
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # The cache is each test's own, as the database is: a dashboard's past days cached by one
+    # test would otherwise stand in the next test's on other data, and login throttles count
+    # in it.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 async def _close_async_mongo_client() -> AsyncIterator[None]:
     # Each test has its own event loop; its AsyncMongoClient must close on that loop, once
     # the calls still ending have written their records (else each waits out the driver's

@@ -16,13 +16,11 @@ daphne it drives.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.cache import cache
 from django.test import Client
 
 from support.models import (
@@ -56,13 +54,6 @@ def staff_test_settings(settings: Any) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    cache.clear()  # the login throttle counts in the cache
-    yield
-    cache.clear()
 
 
 @pytest.fixture
