@@ -397,6 +397,18 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         assert problems == []
     finally:
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
+        for name, page in (("arjun", arjun), ("kavya", kavya)):
+            print(f"{name}'s live call view:", await debug_of(page))
+
+
+async def debug_of(page: Page) -> str:
+    """What a live call view knows (`window.liveCallDebug`): its last state and events, its
+    microphone, whether its socket is up; for a failed test to say where it stood."""
+    try:
+        return str(await page.evaluate("""() => JSON.stringify(window.liveCallDebug && {
+            ...window.liveCallDebug, events: window.liveCallDebug.events.slice(-30)})"""))
+    except Exception as error:  # closed, or another page
+        return repr(error)
 
 
 async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
