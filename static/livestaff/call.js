@@ -60,6 +60,8 @@ let listening = null; // ListeningAudio while listening
 let microphone = null; // Microphone while holding (or about to)
 
 const who = (username) => names[username] || username;
+// The same, to the person reading: "You" for themselves.
+const whoToMe = (username) => (username === me ? "You" : who(username));
 const mmss = (seconds) => {
   const total = Math.max(0, Math.round(seconds));
   const m = Math.floor(total / 60);
@@ -172,7 +174,7 @@ function transcript({ role, text, final }) {
 }
 
 function whisperLine(event) {
-  return line("whisper", "Whisper", (li) => paragraph(li, `${event.staff === me ? "You" : who(event.staff)}: ${event.text}`), event.at);
+  return line("whisper", "Whisper", (li) => paragraph(li, `${whoToMe(event.staff)}: ${event.text}`), event.at);
 }
 
 function toolLine(event) {
@@ -210,7 +212,7 @@ function toolLine(event) {
 /** A hand-back as the call's record words it: who, and their note to the agent. */
 function handedBack(event) {
   const by = event.by || event.staff;
-  const name = !by ? "" : by === me ? "You" : who(by);
+  const name = by ? whoToMe(by) : "";
   const said = event.note ? `: ${event.note}` : ".";
   return name ? `${name} handed back to the agent${said}` : `Handed back to the agent${said}`;
 }
@@ -253,7 +255,7 @@ function onState(next) {
   ui.staff.classList.toggle("quiet", !parts.length);
   root.dataset.mode = next.mode;
   const briefing = root.querySelector("[data-briefing]");
-  if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && (holder === me ? "You" : who(holder)));
+  if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && whoToMe(holder));
   window.StaffLive.markTransferring(briefing, next.doing);
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
@@ -429,7 +431,7 @@ function onEvent(event) {
       break;
     case "agent_changed":
       // `name` is what the customer hears (a first name); colleagues know them by `by`'s name.
-      if (event.mode === "human") note(`${event.by && event.by === me ? "You" : event.by ? who(event.by) : event.name} took over the call.`);
+      if (event.mode === "human") note(`${event.by ? whoToMe(event.by) : event.name} took over the call.`);
       else note(handedBack(event));
       break;
     case "escalated":
