@@ -19,6 +19,7 @@ from support.importer.parsing import (
     RefundRecord,
     SupportData,
     parse_support_data,
+    wallet_balances_kept,
 )
 from support.importer.writing import order_document, read_existing, write_support_data
 
@@ -33,5 +34,6 @@ __all__ = [
     "order_document",
     "parse_support_data",
     "read_existing",
+    "wallet_balances_kept",
     "write_support_data",
 ]

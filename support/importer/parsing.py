@@ -114,6 +114,17 @@ class Existing:
     # Whose each order is: an import never moves an order (its refund, and the wallet credit
     # that paid it, stay with the customer who had it).
     user_by_order: Mapping[str, int] = field(default_factory=dict)
+    # Wallet balances: a file's balance opens a new customer's wallet; an existing wallet moves
+    # only with refunds and credits (each on record), so a file never overwrites it.
+    balance_by_user: Mapping[int, int] = field(default_factory=dict)
+
+
+def wallet_balances_kept(data: SupportData, existing: Existing) -> list[int]:
+    """The customers already in the database whose balance the file gives otherwise: theirs
+    stays as it is (`write_support_data` sets a balance only on a new customer)."""
+    return [c.user_id for c in data.customers
+            if c.wallet_balance is not None and c.user_id in existing.balance_by_user
+            and existing.balance_by_user[c.user_id] != c.wallet_balance]  # fmt: skip
 
 
 # --- Reading one record's fields ----------------------------------------------------------

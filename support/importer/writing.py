@@ -32,7 +32,7 @@ Document = dict[str, Any]
 def read_existing(db: Database[Document], raw: object) -> Existing:
     """The database records the file's keys touch (read before validating it)."""
     user_ids, phones, order_ids, refund_ids = keys_in(raw)
-    customer_fields = {"user_id": 1, "phone": 1}
+    customer_fields = {"user_id": 1, "phone": 1, "wallet_balance": 1}
     customers = [*find_in(db.customers, "user_id", user_ids, customer_fields),
                  *find_in(db.customers, "phone", phones, customer_fields)]  # fmt: skip
     orders = list(find_in(db.orders, "order_id", order_ids,
@@ -45,6 +45,8 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
         refund_by_order={o["order_id"]: o["refund"]["refund_id"] for o in refunded},
         order_by_refund={r["refund_id"]: r["order_id"] for r in refunds},
         user_by_order={o["order_id"]: o["user_id"] for o in orders},
+        balance_by_user={c["user_id"]: int(c.get("wallet_balance") or 0) for c in customers
+                         if c["user_id"] in user_ids},
     )
 
 
@@ -72,12 +74,13 @@ class WriteResult:
 def customer_update(customer: CustomerRecord, now: dt.datetime) -> Document:
     fields: Document = {"name": customer.name, "phone": customer.phone}
     # Fields the record leaves out keep an existing customer's value; a new one gets a default.
-    defaults: Document = {}
+    # The wallet balance opens a new customer's wallet only: an existing one moves with refunds
+    # and credits alone (a stale file would otherwise take back what they paid).
+    defaults: Document = {"wallet_balance": customer.wallet_balance or 0}
     for name, value, default in (("email", customer.email, ""),
-                                 ("wallet_balance", customer.wallet_balance, 0),
                                  ("created_at", customer.created_at, now)):
         (fields if value is not None else defaults)[name] = value if value is not None else default
-    return {"$set": fields, "$setOnInsert": defaults} if defaults else {"$set": fields}
+    return {"$set": fields, "$setOnInsert": defaults}
 
 
 def order_document(order: OrderRecord) -> Document:

@@ -147,6 +147,33 @@ def test_a_reload_updates_the_records_it_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db
+def test_a_reload_never_takes_back_what_the_wallet_was_credited(tmp_path: Path) -> None:
+    # The file opens Meena's wallet at ₹50; the agent then refunds ₹224.75 into it. The same
+    # export loaded again the next night must not put the wallet back to ₹50.
+    load(write(tmp_path, {"customers": [meena(wallet_balance=50)]}))
+    customers = mongo.sync_db().customers
+    customers.update_one({"user_id": 301}, {"$inc": {"wallet_balance": 22_475}})
+
+    output = load(write(tmp_path, {"customers": [meena(wallet_balance=50, name="Meena P.")]},
+                        "again.json"))
+
+    (customer,) = documents("customers")
+    assert customer["wallet_balance"] == 5_000 + 22_475
+    assert customer["name"] == "Meena P."  # the rest of the record is updated as before
+    assert "customers 0 added, 1 updated" in output
+    assert ("Kept the wallet balance of 1 customer(s) already here (301), not the file's"
+            in output)
+
+
+@pytest.mark.django_db
+def test_a_balance_the_database_already_holds_is_not_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, {"customers": [meena(wallet_balance=50)]})
+    load(path)
+
+    assert "Kept the wallet balance" not in load(path)
+
+
+@pytest.mark.django_db
 def test_a_file_with_a_bad_record_is_reported_by_index_and_loads_nothing(
     tmp_path: Path,
 ) -> None:

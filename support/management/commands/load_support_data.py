@@ -15,6 +15,7 @@ from support.importer import (
     InvalidSupportData,
     parse_support_data,
     read_existing,
+    wallet_balances_kept,
     write_support_data,
 )
 from support.name_keys import fill_name_keys
@@ -24,7 +25,8 @@ class Command(BaseCommand):
     help = (
         'Load {"customers": [...], "orders": [...]} from a JSON file, upserting customers by '
         "user_id and orders by order_id (an order may carry its refund, which also gets its "
-        "refunds record). Times are ISO-8601 (no offset means UTC), none after now; money "
+        "refunds record); a wallet_balance opens a new customer's wallet and never overwrites "
+        "an existing one. Times are ISO-8601 (no offset means UTC), none after now; money "
         'is rupees, as a number or a string ("449.50"). The whole file is checked first: any '
         "bad record is reported by its index and nothing is loaded. Loading the same file "
         "again adds nothing. See support/fixtures/example_support_data.json."
@@ -37,7 +39,8 @@ class Command(BaseCommand):
         raw = _read_json(file)
         try:
             db = mongo.sync_db()
-            data = parse_support_data(raw, read_existing(db, raw), now=timezone.now())
+            existing = read_existing(db, raw)
+            data = parse_support_data(raw, existing, now=timezone.now())
         except PyMongoError as error:
             raise CommandError(mongo.failure_line(error)) from None
         except InvalidSupportData as invalid:
@@ -60,6 +63,14 @@ class Command(BaseCommand):
             f"Loaded {file}: customers {result.customers}; orders {result.orders}; "
             f"refunds {result.refunds}."
         )
+        kept = wallet_balances_kept(data, existing)
+        if kept:
+            ids = ", ".join(str(user_id) for user_id in kept[:10])
+            ids += ", …" if len(kept) > 10 else ""
+            self.stdout.write(
+                f"Kept the wallet balance of {len(kept)} customer(s) already here ({ids}), not "
+                "the file's: a wallet here moves only with refunds and goodwill credits."
+            )
 
 
 def _read_json(file: Path) -> object:
