@@ -118,12 +118,13 @@ class VoiceConsumer(AudioConsumer):
         if customer is None:
             raise Refusal(CUSTOMER_NOT_FOUND, ce.Ended("customer_not_found"))
         if not settings.GEMINI_API_KEY:
+            log.error("voice: call refused: no GEMINI_API_KEY is configured")
             raise Refusal(
                 AGENT_NOT_CONFIGURED,
                 ce.Ended("agent_not_configured"),
                 ce.Notice(
                     "agent_not_configured",
-                    "The voice agent is not configured on this server yet (no GEMINI_API_KEY).",
+                    "Our voice assistant is not available right now. Please try again later.",
                 ),
             )
         session = CallSession(caller=self, customer=customer, channel="web")

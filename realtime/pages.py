@@ -72,6 +72,7 @@ def voice_page(request: HttpRequest) -> HttpResponse:
         "voice/index.html",
         {
             "agent_configured": bool(settings.GEMINI_API_KEY),
+            "debug_hint": settings.DEBUG,
             "demo_mode": settings.VOICE_DEMO_MODE,
             "customers": demo_customers() if settings.VOICE_DEMO_MODE else [],
             "recording_notice": recording_notice(),

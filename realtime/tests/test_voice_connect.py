@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.test import override_settings
+from django.test import Client, override_settings
 from pymongo.errors import ServerSelectionTimeoutError
 
 from continuity import tokens as resume_tokens
@@ -117,8 +118,22 @@ async def test_without_a_gemini_key_the_page_is_told_the_agent_is_not_configured
         error = json.loads(await communicator.receive_from())
         ended = json.loads(await communicator.receive_from())
         assert error["type"] == "error" and error["code"] == "agent_not_configured"
+        # Customers are not told of API keys; the server's log says why.
+        assert "GEMINI" not in error["message"]
         assert ended == {"type": "ended", "reason": "agent_not_configured"}
         assert await closed_with(communicator) == 4503
+
+
+def test_a_production_voice_page_tells_customers_nothing_of_api_keys(settings: Any) -> None:
+    settings.GEMINI_API_KEY, settings.DEBUG = "", False
+    # DEBUG off serves static files from a manifest only collectstatic makes; the page needs URLs.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # fmt: skip
+
+    body = Client().get("/").content.decode()
+
+    assert "Our voice assistant is not available right now" in body
+    assert "GEMINI" not in body and "operator-hint" not in body
 
 
 async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(

@@ -39,8 +39,10 @@ const ENDED_WORDS = {
   caller_hung_up: "You ended the call.",
   caller_left: "You left the call.",
   agent_unavailable: "The call ended because our voice assistant became unavailable.",
+  // Customers are not told why (a missing GEMINI_API_KEY): the server's log says it, and in
+  // development (DEBUG) the page before the call.
   agent_not_configured:
-    "The voice assistant isn't set up on this server yet (no Gemini API key), so the call couldn't start.",
+    "Our voice assistant is not available right now, so the call couldn't start. Please try again later.",
   // The server says these only with a close code today (4401, 4404); as `ended` reasons too
   // the page would not depend on the code, which a browser too busy to answer the close
   // handshake in time sees as 1006.
