@@ -44,6 +44,7 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
     who = page.customer.name if page.customer else "a caller not identified"
     context = {
         "title": f"Live call with {who}",
+        "ended_title": f"Call with {who} (ended)",
         "page": page,
         "call": page.detail.row,
         "names": staff_names(),

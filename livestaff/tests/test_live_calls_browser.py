@@ -325,6 +325,12 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(kavya.get_by_text("Arjun Mehta took over the call.")).to_be_visible()
         await expect(kavya.get_by_text("Arjun Mehta holds this call.")).to_be_visible()
         await expect(kavya.get_by_role("button", name="Take over")).to_be_disabled()
+        # She may still whisper: the agent, off the call meanwhile, reads it after the hand-back.
+        await expect(kavya.get_by_label("Whisper to the agent")).to_be_enabled()
+        await expect(kavya.locator("[data-whisper] label")).to_contain_text(
+            "the agent reads it when Arjun Mehta hands the call back")  # fmt: skip
+        await expect(arjun.locator("[data-whisper] label")).to_contain_text(
+            "the agent reads it when you hand the call back")  # fmt: skip
         # Should Arjun be unable to carry on, she can hand the call back for him.
         await expect(kavya.get_by_label("If Arjun Mehta cannot carry on, hand the call back "
                                         "to the agent with a note")).to_be_visible()  # fmt: skip
@@ -391,6 +397,9 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
         await expect(arjun.get_by_role("link", name="See its record")).to_be_visible()
         await expect(arjun.get_by_role("button", name="Listen")).to_be_hidden()
+        ended_heading = arjun.get_by_role("heading", name="Call with Asha Verma (ended)")
+        await expect(ended_heading).to_be_visible()
+        assert (await arjun.title()).startswith("Call with Asha Verma (ended) |")
         await shots(arjun, "11-live-call-ended")
         await kavya.goto(server.url + "/staff/live/")
         await expect(kavya.get_by_text("No calls in progress right now.")).to_be_visible()

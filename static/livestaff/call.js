@@ -28,6 +28,7 @@ const ui = {
   listen: root.querySelector("[data-listen]"),
   meters: root.querySelector("[data-meters]"),
   whisper: root.querySelector("[data-whisper]"),
+  whisperHint: root.querySelector("[data-whisper-hint]"),
   takeOver: root.querySelector("[data-take-over]"),
   takeHint: root.querySelector("[data-take-hint]"),
   handBack: root.querySelector("[data-hand-back]"),
@@ -306,6 +307,9 @@ function setControls() {
   const here = heldHere(state);
   ui.listen.disabled = !live;
   for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live;
+  // While a person holds the call the agent is off it: a whisper waits for the hand-back.
+  ui.whisperHint.textContent = !holder ? "(the customer does not hear it)"
+    : `(the customer does not hear it; the agent reads it when ${mine ? "you hand" : `${who(holder)} hands`} the call back)`;
   if (ui.takeOver) {
     // Holding a call with no microphone (a callback this person dialled, or a reloaded page):
     // the same button starts it, inside the click the browser needs for audio.
@@ -464,6 +468,12 @@ function callEnded(reason) {
   stopMicrophone();
   ui.mode.textContent = "Ended";
   ui.staff.textContent = "—";
+  // The heading (and the tab's title) no longer say "Live call".
+  const heading = document.querySelector("#content h1");
+  if (heading) {
+    document.title = document.title.replace(heading.textContent, root.dataset.endedTitle);
+    heading.textContent = root.dataset.endedTitle;
+  }
   // Nothing more can be done on it: the controls and the briefing go, the conversation stays.
   for (const gone of root.querySelectorAll(".live-controls, .briefing")) gone.hidden = true;
   if (socket) socket.close(1000);
