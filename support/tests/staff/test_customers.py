@@ -77,7 +77,7 @@ def test_the_customer_page_has_everything_on_one_screen(
         "Gold", "75%", "₹6,000.00", "₹4,000.00 more to Platinum",  # tier and spend
         "₹268.50",  # wallet, and the refund
         "ORD-1196", "Paradise Biryani House", "ORD-1050", "Cancelled",  # orders
-        "for ORD-1196 (Gold, 75%)", "Food arrived cold",  # refunds
+        'for <span class="id">ORD-1196</span> (Gold, 75%)', "Food arrived cold",  # refunds
         "CMP-4HX9PM", "Late delivery",  # complaints
         "TKT-4HX9PM", "Wants a manager",  # tickets
         "Refund follow-up", "Scheduled",  # callbacks
@@ -174,7 +174,7 @@ def test_the_queues_link_to_a_tickets_order_opens_that_order(
 
     body = agent.get("/staff/queue/").content.decode()
     shown = re.escape(html.escape(order_id))
-    link = re.search(f'<td data-label="Order"><a href="([^"]*)">{shown}</a>', body)
+    link = re.search(f'<td data-label="Order"><a href="([^"]*)" class="id">{shown}</a>', body)
 
     assert link is not None
     opened = agent.get(html.unescape(link[1]))
