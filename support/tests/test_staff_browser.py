@@ -357,6 +357,13 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
                  "Tickets", "Complaints", "Refunds", "Callbacks"]:  # fmt: skip
         await expect(page.locator("#content")).to_contain_text(text)
     await meera.shoot("09-customer")
+    # An id is one word: on a phone it goes to the next line whole, not split at its hyphen.
+    await page.set_viewport_size({"width": NARROW, "height": 844})
+    ids = await page.locator("#content .id").all()
+    assert len(ids) >= 5  # orders in tickets, complaints, refunds; the tickets themselves
+    for an_id in ids:
+        assert await lines_of(an_id) == 1, await an_id.text_content()
+    await page.set_viewport_size({"width": WIDE, "height": 900})
 
     # A call in which the agent refunded an order, from the call history.
     call_id = await asyncio.to_thread(a_call, "resolved_refund")
