@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin
+from django.utils.formats import date_format
 
 from callbacks.models import Callback
 from support.admin import BigCollectionAdmin, ReadOnlyAdmin
@@ -30,7 +31,7 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:
         local = callback.slot_start.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
-        return f"{local:%d %b %Y %H:%M}"
+        return date_format(local, "DATETIME_FORMAT")  # as the rest of the admin writes a time
 
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, callback: Callback) -> str:

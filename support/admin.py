@@ -28,6 +28,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -566,8 +567,9 @@ class EscalationAdmin(BigCollectionAdmin):
     @admin.display(description="notes")
     def notes_(self, obj: Escalation) -> str:
         obj.staff_names = staff_names()  # type: ignore[attr-defined]  # one query, every note
-        rows = ((self.colleague(obj, n.author), timezone.localtime(n.at).strftime("%d %b %H:%M"),
-                 n.text) for n in obj.notes)  # fmt: skip
+        rows = ((self.colleague(obj, n.author),
+                 date_format(timezone.localtime(n.at), "DATETIME_FORMAT"), n.text)
+                for n in obj.notes)  # fmt: skip
         return format_html_join("", "<p><b>{}</b> ({}): {}</p>", rows) or "—"
 
     def _each(

@@ -229,6 +229,7 @@ LANGUAGE_CODE = "en-in"
 SUPPORT_TIME_ZONE: str = env_time_zone("SUPPORT_TIME_ZONE", "Asia/Kolkata")
 TIME_ZONE = SUPPORT_TIME_ZONE
 USE_I18N = True
+FORMAT_MODULE_PATH = ["voiceproject.formats"]  # "6 Nov 2026, 15:20" in the admin as on staff pages
 USE_TZ = True  # stored in UTC, shown in the support time zone
 
 # --- Static files: served by the server itself (servestatic) from collectstatic output -------

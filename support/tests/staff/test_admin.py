@@ -52,6 +52,16 @@ def test_orders_show_rupees_and_their_refund(agent: Client, asha: Customer) -> N
     assert response.context["cl"].show_full_result_count is False
 
 
+def test_the_admin_writes_times_as_the_staff_pages_do(agent: Client, asha: Customer) -> None:
+    placed = datetime(2026, 11, 6, 9, 50, tzinfo=UTC)  # 15:20 in Asia/Kolkata
+    Order.objects.filter(order_id="ORD-1001").update(placed_at=placed)
+
+    body = agent.get("/admin/support/order/").content.decode()
+
+    assert "6 Nov 2026, 15:20" in body  # not Django's "Nov. 6, 2026, 3:20 p.m."
+    assert "p.m." not in body and "a.m." not in body
+
+
 def test_order_page_shows_items_and_refund_read_only(agent: Client, asha: Customer) -> None:
     order = Order.objects.get(order_id="ORD-1005")
 
