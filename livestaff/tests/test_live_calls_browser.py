@@ -456,6 +456,63 @@ async def test_a_line_said_as_the_live_view_opens_is_shown_once_in_its_place(
         print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
+# The microphone opens only when the test says (`window.openMicrophone()`), as a busy machine
+# may take seconds to open one.
+SLOW_MICROPHONE = """
+const gate = new Promise((open) => { window.openMicrophone = open; });
+const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  await gate;
+  return getUserMedia(constraints);
+};
+"""
+
+
+async def test_a_take_over_whose_socket_blips_while_the_microphone_opens_goes_through(
+    asha: Customer,
+    cookies: dict[str, str],
+    fake_agent: FakeLiveServer,
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],
+) -> None:
+    """The page asks to take the call over once its microphone is open; should its socket be
+    down at that moment (a blip; it reconnects within a second), the request is sent when the
+    socket is back, not lost with the lead left holding a microphone and a disabled button."""
+    problems: list[str] = []
+    sockets: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        socket.connect_to_server()
+
+    arjun: Page | None = None
+    try:
+        customer, arjun, call_id, _ = await an_escalated_call(
+            browsers, server, problems, cookies["arjun"])  # fmt: skip
+        await arjun.add_init_script(script=SLOW_MICROPHONE)
+        await arjun.route_web_socket(re.compile(r"/ws/staff/calls/"), through)
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+
+        await arjun.get_by_role("button", name="Take over").click()
+        await sockets[-1].close(code=1011)  # the server side went away
+        await until(arjun, "window.liveCallDebug.connected === false")
+        await arjun.evaluate("window.openMicrophone()")
+
+        await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+        await expect(customer.get_by_text("You're talking to Arjun from our support team.")
+                     ).to_be_visible()  # fmt: skip
+        await until(arjun, "window.liveCallDebug.mic.framesSent > 10")
+        assert len(sockets) == 2
+        await customer.get_by_role("button", name="End call").click()
+        await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
+        assert problems == []
+    finally:
+        if arjun is not None:
+            print("live call view:", await debug_of(arjun))
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
 async def test_a_live_view_open_on_an_escalation_says_so_when_its_ticket_is_resolved(
     asha: Customer,
     cookies: dict[str, str],

@@ -59,6 +59,7 @@ let state = null;
 let ended = false;
 let listening = null; // ListeningAudio while listening
 let microphone = null; // Microphone while holding (or about to)
+let takeOverPending = false; // the take-over asked for while the socket was down
 
 const who = (username) => names[username] || username;
 // The same, to the person reading: "You" for themselves.
@@ -395,12 +396,15 @@ async function takeOver() {
     return;
   }
   // Also when the call is theirs already (a reload, another tab): it is held from here now.
-  send({ type: "take_over" });
+  // The socket may be down this moment (a blip while the microphone opened): then it is sent
+  // as the socket is back.
+  takeOverPending = !send({ type: "take_over" });
 }
 
 function stopMicrophone() {
   if (microphone) microphone.close();
   microphone = null;
+  takeOverPending = false;
   setControls();
 }
 
@@ -495,6 +499,7 @@ function connect() {
     firstLive = null;
     reconnectDelay = 500;
     if (listening) send({ type: "listen" }); // back after a blip: the server forgot us
+    if (takeOverPending && microphone) takeOverPending = !send({ type: "take_over" });
     setControls();
   });
   socket.addEventListener("message", (message) => {
