@@ -7,10 +7,8 @@ cancelled callback back into a slot that is full.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.formats import date_format
 
 from callbacks.models import Callback
@@ -30,8 +28,8 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
 
     @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:
-        local = callback.slot_start.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
-        return date_format(local, "DATETIME_FORMAT")  # as the rest of the admin writes a time
+        # SUPPORT_TIME_ZONE is TIME_ZONE; written as the rest of the admin writes a time.
+        return date_format(timezone.localtime(callback.slot_start), "DATETIME_FORMAT")
 
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, callback: Callback) -> str:

@@ -21,9 +21,10 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
 
+from callbacks.models import Callback
 from realtime.models import VoiceTokenMint
 from support import escalations
-from support.models import Customer, Escalation, RefundTier
+from support.models import Complaint, Customer, Escalation, Goodwill, Refund, RefundTier
 from support.mongo import sync_db
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     LEAD,
@@ -247,3 +248,71 @@ async def test_long_names_and_large_sums_stay_inside_the_page(
             wide = await page.evaluate("document.documentElement.scrollWidth")
             assert (wide, overflowing) == (WIDTHS[width], []), f"{path} at {width}"
     assert back_office.problems == []
+
+
+def _one_of_everything(priya: Customer) -> None:  # noqa: F811  (the fixture's customer)
+    """A row in every list of the admin, as a working day leaves them, and Arjun the
+    operator who may open them all."""
+    now = timezone.now()
+    User.objects.filter(username="arjun").update(is_superuser=True)
+    Escalation.objects.filter(ticket_id="TKT-AAAAAA").update(status="claimed", assignee="arjun")
+    Refund.objects.create(refund_id="RFD-AAAAAA", order_id="ORD-3001", customer=priya,
+                          amount=24_000, percent=100, tier="Gold", reason="Cold food",
+                          call_id="call-priya-1", created_at=now)  # fmt: skip
+    Complaint.objects.create(complaint_id="CMP-AAAAAA", customer=priya, category="food_quality",
+                             status="open", order_id="ORD-3001", created_at=now,
+                             description="The dosa was cold.")  # fmt: skip
+    Goodwill.objects.create(goodwill_id="GWL-AAAAAA", kind="credit", customer=priya,
+                            amount=15_000, reason="Rider was rude at the door",
+                            proposed_by="arjun", status="approved", decided_by="arjun",
+                            decided_at=now, request_key="k1")  # fmt: skip
+    Callback.objects.create(callback_id="CBK-AAAAAA", customer=priya, phone=priya.phone,
+                            slot_start=now + timedelta(days=1), local_date="2030-01-01",
+                            seat=1, reason="Wants to talk about the refund",
+                            assignee="arjun")  # fmt: skip
+    VoiceTokenMint.objects.create(minted_at=now, staff_username="arjun", staff_name="Arjun Mehta",
+                                  user_id=301, customer_name="Priya Nair",
+                                  address="203.0.113.7")  # fmt: skip
+
+
+ADMIN_LISTS = ["support/escalation", "support/call", "support/order", "support/customer",
+               "support/complaint", "support/refund", "support/goodwill", "support/refundtier",
+               "support/goodwillpolicy", "callbacks/callback", "realtime/voicetokenmint",
+               "auth/user"]  # fmt: skip
+
+
+async def test_every_admin_list_fits_a_laptop_with_the_menu_open(
+    arjun: User, priya: Customer, priya_ticket: Escalation,  # noqa: F811
+    back_office: BackOffice,
+) -> None:
+    """At 1280 px the admin's menu on the left and its filters on the right leave a list
+    about 600 px: a list of tickets hid its order, time and page columns past a sideways
+    scroll. Every list shows all its columns there, and the filters are still at hand."""
+    await asyncio.to_thread(_one_of_everything, priya)
+    await back_office.sign_in("arjun")
+    page = back_office.pages["desktop"]
+    hidden = {}
+    for path in ADMIN_LISTS:
+        name = "admin-list-" + path.split("/")[1]
+        await back_office.visit(f"/admin/{path}/", name)
+        await expect(page.locator("#nav-sidebar")).to_be_visible()
+        if cut := await _hidden_past_the_list(page):
+            hidden[path] = cut
+    assert hidden == {}, str(hidden)
+
+    # A smaller screen with the menu closed: the filters are above the list there too.
+    await page.locator("#toggle-nav-sidebar").click()
+    await expect(page.locator("#nav-sidebar")).to_be_hidden()
+    await page.set_viewport_size({"width": 1024, "height": 768})
+    await page.goto(back_office.server.url + "/admin/support/escalation/")
+    await expect(page.get_by_role("link", name="Claimed")).to_be_visible()
+    await page.screenshot(path=ARTIFACTS / "admin-list-escalation-1024.png", full_page=True)
+    assert await _hidden_past_the_list(page) == 0
+    assert back_office.problems == []
+
+
+async def _hidden_past_the_list(page: Page) -> int:
+    """How many pixels of the admin's list are past its right edge (a sideways scroll)."""
+    return int(await page.evaluate("""() => {
+        const results = document.querySelector('#changelist .results');
+        return results ? results.scrollWidth - results.clientWidth : 0; }"""))

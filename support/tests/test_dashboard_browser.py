@@ -30,6 +30,7 @@ from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
     arjun,
     browser,
 )
+from voiceproject.tests.chromium import on_more_than_one_line
 from voiceproject.tests.live_server import DaphneServer
 
 pytestmark = [
@@ -326,15 +327,6 @@ def thousands_a_day(last: dt.date) -> None:
     sync_db().calls.insert_many(calls)
 
 
-CELLS_ON_MORE_THAN_ONE_LINE = """
-Array.from(document.querySelectorAll("details.figures td")).filter((td) => {
-  const range = document.createRange();
-  range.selectNodeContents(td);
-  return new Set(Array.from(range.getClientRects(), (box) => Math.round(box.top))).size > 1;
-}).map((td) => td.textContent)
-"""
-
-
 @pytest.mark.parametrize("data, days", [(None, 30), (one_call, 30), (thousands_a_day, 366)])
 async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_day(
     arjun: User,  # noqa: F811
@@ -354,7 +346,7 @@ async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_da
         await page.get_by_text("The figures per day").click()
         await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png", full_page=True)
         # Each day and figure on one line: on a phone the table scrolls sideways instead.
-        assert await page.evaluate(CELLS_ON_MORE_THAN_ONE_LINE) == [], width
+        assert await on_more_than_one_line(page.locator("details.figures td")) == [], width
         small = [(round(size, 1), text) for size, text in await page.evaluate(RENDERED_TEXT)
                  if size < 11]  # fmt: skip
         assert small == [], width

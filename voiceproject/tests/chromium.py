@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Locator, async_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,3 +71,19 @@ new MutationObserver((changes) => {
   }
 }).observe(document, { childList: true, subtree: true, characterData: true, attributes: true });
 """
+
+
+# How many lines an element's text takes on screen: the distinct tops of its text's boxes.
+LINES_OF = """(e) => { const r = document.createRange(); r.selectNodeContents(e);
+    return new Set(Array.from(r.getClientRects(), (b) => Math.round(b.top))).size; }"""
+
+
+async def lines_of(element: Locator) -> int:
+    """How many lines the element's text takes."""
+    return int(await element.evaluate(LINES_OF))
+
+
+async def on_more_than_one_line(elements: Locator) -> list[str]:
+    """The text of each of `elements` that takes more than one line."""
+    return list(await elements.evaluate_all(
+        f"(all) => all.filter((e) => ({LINES_OF})(e) > 1).map((e) => e.textContent)"))  # fmt: skip
