@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from callbacks.models import Callback
-from support.admin import BigCollectionAdmin, ReadOnlyAdmin
+from callbacks.slots import SLOT_LENGTH
+from support.admin import BigCollectionAdmin, ReadOnlyAdmin, staff_link
+from support.staff.labels import phone_label
 
 
 @admin.register(Callback)
@@ -25,12 +27,46 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
                         "name or phone.")
     names_staff = True
     ordering = ["-slot_start"]
+    # The page of one callback as the staff pages say it: the customer by name, the slot in
+    # the support time zone (not "UTC"), colleagues by name, the ticket and the calls as links
+    # to their pages; not the slot's bookkeeping (its local date and place), which the
+    # booking rules keep.
+    fields = ("callback_id", "who", "number", "slot", "status", "reason", "assignee_",
+              "ticket", "booked_in", "answered_in", "dialled_at", "twilio_call", "created_at",
+              "closed_at")  # fmt: skip
+    readonly_fields = fields
 
     @admin.display(description="slot", ordering="slot_start")
     def local_slot(self, callback: Callback) -> str:
         # SUPPORT_TIME_ZONE is TIME_ZONE; written as the rest of the admin writes a time.
         return date_format(timezone.localtime(callback.slot_start), "DATETIME_FORMAT")
 
+    @admin.display(description="slot")
+    def slot(self, callback: Callback) -> str:
+        start = timezone.localtime(callback.slot_start)
+        return f"{date_format(start, 'DATETIME_FORMAT')}–{start + SLOT_LENGTH:%H:%M}"
+
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, callback: Callback) -> str:
         return self.colleague(callback, callback.assignee)
+
+    @admin.display(description="number to call")
+    def number(self, callback: Callback) -> str:
+        return phone_label(callback.phone)
+
+    @admin.display(description="Twilio call SID")
+    def twilio_call(self, callback: Callback) -> str:
+        return callback.call_sid or self.get_empty_value_display()
+
+    @admin.display(description="ticket")
+    def ticket(self, callback: Callback) -> str:
+        return staff_link("staff:ticket", callback.ticket_id)
+
+    @admin.display(description="booked in")
+    def booked_in(self, callback: Callback) -> str:
+        return staff_link("staff:call", callback.call_id, "the call it was booked in")
+
+    @admin.display(description="answered in")
+    def answered_in(self, callback: Callback) -> str:
+        return staff_link("staff:call", callback.answered_call_id, "the call the customer answered")
+

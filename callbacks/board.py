@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
 from support.models import Customer
+from support.staff.labels import phone_label
 from support.staff.people import staff_names
 
 SCHEDULED = CallbackStatus.SCHEDULED
@@ -122,7 +123,7 @@ def _row(
         day=day,
         status=status,
         tone=tone,
-        phone=readable_phone(callback.phone),
+        phone=phone_label(callback.phone),
         can_claim=open_ and not callback.assignee,
         can_work=open_ and callback.assignee == username,
         held_by_other=open_ and callback.assignee not in (None, "", username),
@@ -145,14 +146,6 @@ def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
 
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def readable_phone(phone: str) -> str:
-    """An Indian mobile number as people write it ("+91 98000 00101"); others as stored."""
-    digits = phone[3:]
-    if phone.startswith("+91") and len(digits) == 10 and digits.isdigit():
-        return f"+91 {digits[:5]} {digits[5:]}"
-    return phone
 
 
 def _start_of(day: date, hours: Hours) -> datetime:

@@ -21,10 +21,10 @@ from django.conf import settings
 from django.utils import timezone
 from pymongo import ReturnDocument
 
-from callbacks.board import readable_phone
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
 from support.mongo import Document, sync_db
+from support.staff.labels import phone_label
 from support.staff.people import staff_names
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         raise DialUncertain(
             f"Twilio did not confirm the call to {name or 'the customer'} "
-            f"({readable_phone(phone)}); it can be dialled again after {dial_again_after(now)}."
+            f"({phone_label(phone)}); it can be dialled again after {dial_again_after(now)}."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was

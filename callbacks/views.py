@@ -17,13 +17,13 @@ from django.views.decorators.http import require_POST
 
 from callbacks import desk
 from callbacks.board import board as board_days
-from callbacks.board import readable_phone
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import Hours
 from livestaff.protocol import TAKE_OVER
 from realtime.phone import security
 from support.models import Customer
 from support.staff.access import require_perm, staff_view
+from support.staff.labels import phone_label
 from support.staff.views.common import render_staff
 
 VIEW_CALLBACKS = "callbacks.view_callback"
@@ -148,4 +148,4 @@ def _customer(callback_id: str) -> str:
     if callback is None:
         return callback_id
     name = Customer.objects.filter(user_id=callback.customer_id).values_list("name", flat=True)
-    return f"{name.first() or 'the customer'} ({readable_phone(callback.phone)})"
+    return f"{name.first() or 'the customer'} ({phone_label(callback.phone)})"

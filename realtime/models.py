@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 
 MINT_PERMISSION = "realtime.mint_voice_token"
 
@@ -35,5 +36,5 @@ class VoiceTokenMint(models.Model):
         ]
 
     def __str__(self) -> str:
-        minted = timezone.localtime(self.minted_at)
-        return f"{self.staff_username} for #{self.user_id}, {minted:%d %b %Y %H:%M}"
+        minted = date_format(timezone.localtime(self.minted_at), "DATETIME_FORMAT")
+        return f"{self.staff_username} for #{self.user_id}, {minted}"  # as the admin writes times

@@ -73,6 +73,7 @@ from voiceproject.cache import cache_or_miss
 admin.site.site_header = "Voice support back office"
 admin.site.site_title = "Voice support"
 admin.site.index_title = "Support data"
+admin.site.empty_value_display = "—"  # as the staff pages write "none" (Django's is "-")
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
@@ -162,6 +163,14 @@ class NewestCallsPaginator(NewestFirstPaginator):
     model = Call
     time_field = "started_at"
     filter_field = "channel"
+
+
+def staff_link(view: str, key: str | None, text: str | None = None) -> str:
+    """A link to the staff page `view` of `key`, reading `text` (else the key); a dash
+    without a key."""
+    if not key:
+        return admin.site.empty_value_display
+    return format_html('<a href="{}">{}</a>', reverse(view, args=[key]), text or key)
 
 
 def _json(value: Any) -> str:
@@ -485,10 +494,7 @@ class RefundAdmin(ReadOnlyAdmin, BigCollectionAdmin):
 
     @admin.display(description="call")
     def call(self, obj: Refund) -> str:
-        if not obj.call_id:
-            return "—"
-        return format_html('<a href="{}">{}</a>', reverse("staff:call", args=[obj.call_id]),
-                           "the call it was made in")
+        return staff_link("staff:call", obj.call_id, "the call it was made in")
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, obj: Refund) -> str:
@@ -510,14 +516,17 @@ class ComplaintAdmin(BigCollectionAdmin):
                     "summary")
     list_filter = ("status", "category", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=complaint_id", "=order_id", "description")
-    readonly_fields = ("complaint_id", "who", "order_id", "description", "call_id",
-                       "created_at")
-    fields = ("complaint_id", "who", "order_id", "category", "status", "description",
-              "call_id", "created_at")
+    readonly_fields = ("complaint_id", "who", "order_id", "description", "call", "created_at")
+    fields = ("complaint_id", "who", "order_id", "category", "status", "description", "call",
+              "created_at")
     actions = ("resolve_selected", "review_selected")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # complaints are filed by customers through the agent
+
+    @admin.display(description="call")
+    def call(self, obj: Complaint) -> str:
+        return staff_link("staff:call", obj.call_id, "the call it was filed in")
 
     @admin.display(description="description")
     def summary(self, obj: Complaint) -> str:
@@ -544,9 +553,9 @@ class EscalationAdmin(BigCollectionAdmin):
     search_help_text = "Ticket id, order id or assignee's username, exactly."
     # Status, assignee and notes change only through the domain functions (atomic, one winner).
     fields = ("ticket_id", "who", "order_id", "priority", "status", "assignee_", "reason",
-              "call_id", "created_at", "resolved_at", "notes_", "page")
+              "call", "created_at", "resolved_at", "notes_", "page")
     readonly_fields = ("ticket_id", "who", "order_id", "status", "assignee_", "reason",
-                       "call_id", "created_at", "resolved_at", "notes_", "page")
+                       "call", "created_at", "resolved_at", "notes_", "page")
     actions = ("claim_selected", "assign_selected", "resolve_selected")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -559,6 +568,10 @@ class EscalationAdmin(BigCollectionAdmin):
     @admin.display(description="age", ordering="created_at")
     def age(self, obj: Escalation) -> str:
         return timesince(obj.created_at, obj.resolved_at or timezone.now())
+
+    @admin.display(description="call")
+    def call(self, obj: Escalation) -> str:
+        return staff_link("staff:call", obj.call_id, "the call it was raised in")
 
     @admin.display(description="staff page")
     def page(self, obj: Escalation) -> str:

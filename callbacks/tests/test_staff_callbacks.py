@@ -358,6 +358,29 @@ def test_the_admin_lists_callbacks_but_does_not_edit_them(arjun: User, ashas: Ca
     assert state_of("CBK-ASHA01") == ("scheduled", None)
 
 
+def test_a_callbacks_admin_page_reads_as_the_staff_pages_do(
+    meera: User, arjun: User, asha: Customer
+) -> None:
+    """Its slot in the support time zone (the model's "UTC" beside a local time misled), the
+    customer and the colleague by name, the ticket and the calls as links."""
+    User.objects.filter(username="meera").update(first_name="Meera", last_name="Nair")
+    Escalation.objects.create(ticket_id="TKT-CB2", customer=asha, reason="Wants a person")
+    callback = make_callback(asha, slot(days_ahead=2, hour=15, minute=30), ticket_id="TKT-CB2",
+                             assignee="meera", answered_call_id="CALL-ANSWERED")  # fmt: skip
+
+    page = client_for(arjun).get(f"/admin/callbacks/callback/{callback.pk}/change/")
+    text = page.content.decode()
+
+    assert page.status_code == 200
+    assert "15:30–16:00" in text and "UTC" not in text
+    assert "Asha Verma" in text and "+91 98000 00101" in text
+    assert "Meera Nair (meera)" in text
+    assert f'href="{reverse("staff:ticket", args=["TKT-CB2"])}"' in text
+    assert f'href="{reverse("staff:call", args=["call-1"])}"' in text  # booked in
+    assert f'href="{reverse("staff:call", args=["CALL-ANSWERED"])}"' in text
+    assert "the place taken in the slot" not in text  # the booking's bookkeeping
+
+
 @pytest.mark.parametrize("term", ["CBK-ASHA01", "cbk-asha01", "Asha", "98000 00101"])
 def test_the_admin_finds_a_callback_by_id_or_by_customer_and_names_them(
     term: str, arjun: User, ashas: Callback

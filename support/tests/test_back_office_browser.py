@@ -287,7 +287,8 @@ async def test_every_admin_list_fits_a_laptop_with_the_menu_open(
 ) -> None:
     """At 1280 px the admin's menu on the left and its filters on the right leave a list
     about 600 px: a list of tickets hid its order, time and page columns past a sideways
-    scroll. Every list shows all its columns there, and the filters are still at hand."""
+    scroll. Every list shows all its columns there, and the filters are still at hand; the
+    page of a row opens from it."""
     await asyncio.to_thread(_one_of_everything, priya)
     await back_office.sign_in("arjun")
     page = back_office.pages["desktop"]  # a phone has the admin's own layout
@@ -295,10 +296,15 @@ async def test_every_admin_list_fits_a_laptop_with_the_menu_open(
     for path in ADMIN_LISTS:
         await page.goto(f"{back_office.server.url}/admin/{path}/")
         await expect(page.locator("#nav-sidebar")).to_be_visible()
-        name = "admin-list-" + path.split("/")[1]
-        await page.screenshot(path=ARTIFACTS / f"{name}-desktop.png", full_page=True)
+        name = path.split("/")[1]
+        await page.screenshot(path=ARTIFACTS / f"admin-list-{name}-desktop.png", full_page=True)
         if cut := await _hidden_past_the_list(page):
             hidden[path] = cut
+        # And the page of its first row, as the list links it.
+        await page.locator("#result_list tbody tr").first.get_by_role("link").first.click()
+        await expect(page.locator("#content h2").first).to_be_visible()
+        await page.screenshot(path=ARTIFACTS / f"admin-page-{name}-desktop.png", full_page=True)
+        assert await page.evaluate("document.documentElement.scrollWidth") == 1280, path
     assert hidden == {}, str(hidden)
 
     # A smaller screen with the menu closed: the filters are above the list there too.
