@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from postcall import finish, summary
 from postcall.management.commands import summarize_calls
@@ -40,6 +41,12 @@ def add_call(call_id: str, *, days_ago: float = 0, ended: bool = True, finished:
     if summary is not None:
         doc["summary"] = summary
     mongo.sync_db().calls.insert_one({**doc, **fields})
+
+
+def started_at(call_id: str) -> dt.datetime:
+    call = mongo.sync_db().calls.find_one({"call_id": call_id}, {"started_at": 1})
+    assert call is not None
+    return call["started_at"]
 
 
 def summary_of(call_id: str) -> Any:
@@ -305,9 +312,10 @@ async def test_a_backlog_over_the_limit_is_not_sent_to_the_model_without_days_or
     with pytest.raises(CommandError) as refused:
         await asyncio.to_thread(run, "--missing")
 
+    oldest = await sync_to_async(started_at)("CALL-OLD")
     assert str(refused.value) == (
         "3 ended calls have no summary of gemini-3.5-flash-lite's, the oldest started "
-        f"{(dt.datetime.now(dt.UTC) - dt.timedelta(days=40)):%Y-%m-%d}: each is a paid "
+        f"{timezone.localtime(oldest):%Y-%m-%d}: each is a paid "  # its local day
         "request. Give --days N for those of the last N days, or --all for every one "
         "(without either, at most 2 are asked for)."
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from postcall import finish, summary
@@ -90,7 +91,7 @@ class Command(BaseCommand):
 def unbidden(listed: list[dict[str, Any]]) -> str:
     """Why `--missing` does not ask the model for `listed` (oldest first) unbidden."""
     oldest = listed[0].get("started_at")
-    since = f", the oldest started {oldest:%Y-%m-%d}" if oldest else ""
+    since = f", the oldest started {timezone.localtime(oldest):%Y-%m-%d}" if oldest else ""
     return (
         f"{len(listed)} ended calls have no summary of {settings.CALL_SUMMARY_MODEL}'s{since}: "
         "each is a paid request. Give --days N for those of the last N days, or --all for "
