@@ -19,7 +19,7 @@ from support.staff.labels import phone_label
 
 @admin.register(Callback)
 class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
-    list_display = ["callback_id", "local_slot", "who", "status", "assignee_"]
+    list_display = ["callback_id", "slot", "who", "status", "assignee_"]
     list_filter = ["status"]
     search_fields = ["=callback_id", "=ticket_id", "=assignee"]
     search_customers = True  # by the customer's name or phone, as people say it
@@ -37,12 +37,9 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     readonly_fields = fields
 
     @admin.display(description="slot", ordering="slot_start")
-    def local_slot(self, callback: Callback) -> str:
-        # SUPPORT_TIME_ZONE is TIME_ZONE; written as the rest of the admin writes a time.
-        return date_format(timezone.localtime(callback.slot_start), "DATETIME_FORMAT")
-
-    @admin.display(description="slot")
     def slot(self, callback: Callback) -> str:
+        """ "7 Dec 2026, 15:30–16:00": as the rest of the admin writes a time, in the support
+        time zone (TIME_ZONE is SUPPORT_TIME_ZONE)."""
         start = timezone.localtime(callback.slot_start)
         return f"{date_format(start, 'DATETIME_FORMAT')}–{start + SLOT_LENGTH:%H:%M}"
 
@@ -69,4 +66,3 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     @admin.display(description="answered in")
     def answered_in(self, callback: Callback) -> str:
         return staff_link("staff:call", callback.answered_call_id, "the call the customer answered")
-
