@@ -20,8 +20,8 @@ WORKERS ?=
 .PHONY: run run-workers test setup system-packages bench lint clean
 
 # pip compiles every module at install time on purpose: where PYTHONDONTWRITEBYTECODE is set
-# (as on CI's machines) nothing is compiled later, and each of the suite's servers would compile
-# everything it imports at every start (with --no-compile the suite took 919 s, not 756).
+# (as on these machines) nothing is compiled later, and each of the suite's servers would
+# compile everything it imports at every start (with --no-compile the suite took 919 s, not 756).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -41,7 +41,14 @@ run-workers: setup system-packages
 # its time is waiting on servers, browsers and sockets. TEST_PROCESSES=0 runs it in one.
 TEST_PROCESSES ?= auto
 
+# The project's own modules are compiled first for the same reason: the suite starts many
+# Python processes (servers, workers, commands), and each would otherwise compile the project's
+# modules (0.15 s) as it starts.
+PYTHON_PACKAGES := voiceproject support realtime postcall callbacks continuity livestaff bench \
+  mongo_migrations
+
 test: setup system-packages
+	$(PY) -m compileall -q $(PYTHON_PACKAGES) > /dev/null
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 system-packages:

@@ -266,8 +266,9 @@ def _one_of_everything(priya: Customer) -> None:  # noqa: F811  (the fixture's c
                             amount=15_000, reason="Rider was rude at the door",
                             proposed_by="arjun", status="approved", decided_by="arjun",
                             decided_at=now, request_key="k1")  # fmt: skip
+    tomorrow = timezone.localtime(now + timedelta(days=1))
     Callback.objects.create(callback_id="CBK-AAAAAA", customer=priya, phone=priya.phone,
-                            slot_start=now + timedelta(days=1), local_date="2030-01-01",
+                            slot_start=tomorrow, local_date=tomorrow.date().isoformat(),
                             seat=1, reason="Wants to talk about the refund",
                             assignee="arjun")  # fmt: skip
     VoiceTokenMint.objects.create(minted_at=now, staff_username="arjun", staff_name="Arjun Mehta",
