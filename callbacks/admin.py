@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from callbacks.models import Callback
 from callbacks.slots import SLOT_LENGTH
 from support.admin import BigCollectionAdmin, ReadOnlyAdmin, staff_link
-from support.staff.labels import phone_label
+from support.staff.labels import local_time, phone_label
 
 
 @admin.register(Callback)
@@ -40,8 +39,8 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     def slot(self, callback: Callback) -> str:
         """ "7 Dec 2026, 15:30–16:00": as the rest of the admin writes a time, in the support
         time zone (TIME_ZONE is SUPPORT_TIME_ZONE)."""
-        start = timezone.localtime(callback.slot_start)
-        return f"{date_format(start, 'DATETIME_FORMAT')}–{start + SLOT_LENGTH:%H:%M}"
+        end = timezone.localtime(callback.slot_start + SLOT_LENGTH)
+        return f"{local_time(callback.slot_start)}–{end:%H:%M}"
 
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, callback: Callback) -> str:

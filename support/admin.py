@@ -28,7 +28,6 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -60,6 +59,7 @@ from support.staff.labels import (
     END_REASON_LABELS,
     duration_s,
     end_reason_label,
+    local_time,
     mmss,
     usage_rows,
 )
@@ -575,14 +575,12 @@ class EscalationAdmin(BigCollectionAdmin):
 
     @admin.display(description="staff page")
     def page(self, obj: Escalation) -> str:
-        return format_html('<a href="{}">open</a>', reverse("staff:ticket", args=[obj.ticket_id]))
+        return staff_link("staff:ticket", obj.ticket_id, "open")
 
     @admin.display(description="notes")
     def notes_(self, obj: Escalation) -> str:
         obj.staff_names = staff_names()  # type: ignore[attr-defined]  # one query, every note
-        rows = ((self.colleague(obj, n.author),
-                 date_format(timezone.localtime(n.at), "DATETIME_FORMAT"), n.text)
-                for n in obj.notes)  # fmt: skip
+        rows = ((self.colleague(obj, n.author), local_time(n.at), n.text) for n in obj.notes)
         return format_html_join("", "<p><b>{}</b> ({}): {}</p>", rows) or "—"
 
     def _each(
@@ -686,7 +684,7 @@ class CallAdmin(ReadOnlyAdmin, BigCollectionAdmin):
 
     @admin.display(description="staff page")
     def page(self, obj: Call) -> str:
-        return format_html('<a href="{}">open</a>', reverse("staff:call", args=[obj.call_id]))
+        return staff_link("staff:call", obj.call_id, "open")
 
 
 # --- Goodwill ----------------------------------------------------------------------------------

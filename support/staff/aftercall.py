@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.utils import dateformat, timezone
 
 from postcall import store
 from postcall.cost import UnknownModel
@@ -23,7 +22,7 @@ from postcall.finish import cost_now
 from postcall.summary import account, configured
 from support.money import axis_inr, compact, format_inr
 from support.staff.charts import ColumnChart, turn_chart, wait_label
-from support.staff.labels import OUTCOME_LABELS, mmss
+from support.staff.labels import OUTCOME_LABELS, local_time, mmss
 
 if TYPE_CHECKING:
     from support.models import Escalation
@@ -146,7 +145,7 @@ def done_since(tickets: Sequence[Escalation]) -> str:
     if not tickets or len(resolved) < len(tickets):
         return ""
     ids = " and ".join(t.ticket_id for t in tickets)
-    when = dateformat.format(timezone.localtime(max(resolved)), "j M Y, H:i")
+    when = local_time(max(resolved))
     were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
     return f"Since the call: {were} resolved on {when}."
 

@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.timesince import timesince
 
 from postcall.cost import MODALITIES
@@ -88,6 +90,12 @@ def grouped(count: int) -> str:
     """A count as the charts and token counts write it: "12,345" (rupees have their own
     grouping: support.money.format_inr)."""
     return f"{count:,}"
+
+
+def local_time(value: dt.datetime) -> str:
+    """A moment in the support time zone as every page writes one: "6 Nov 2026, 15:20"
+    (DATETIME_FORMAT, voiceproject/formats)."""
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def phone_label(phone: str | None) -> str:
