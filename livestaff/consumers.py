@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
@@ -32,6 +31,7 @@ from support.staff.sockets import (
     StaffGroupListener,
     staff_permissions,
 )
+from voiceproject.consumers import LeanWebsocketConsumer
 from voiceproject.messaging import send_to_channel
 from voiceproject.tasks import stop
 
@@ -56,7 +56,7 @@ def _permissions(scope: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
     return staff_permissions(scope, LIVE_PERMISSIONS, fresh=fresh)
 
 
-class StaffCallConsumer(AsyncWebsocketConsumer):
+class StaffCallConsumer(LeanWebsocketConsumer):
     call_id = ""
     joined = False
 

@@ -4,8 +4,8 @@ costs, plus a teardown that always runs.
 Audio arrives 25-50 times a second per call, so two things Channels does for every message
 are skipped, neither of which these consumers need:
 
-* the ORM connection clean-up before each handler (`aclose_old_connections`, ~150 µs through
-  a shared thread): these consumers never use the ORM;
+* the ORM connection clean-up before each handler (voiceproject/consumers.py): these
+  consumers never use the ORM;
 * the channel-layer receive loop (`await_many_dispatch`, a new task and an `asyncio.wait`
   per message): frames are read from the socket directly. (Messages for a call from other
   processes reach its session through the session's own channel, not through here.)
@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
+
+from voiceproject.consumers import LeanWebsocketConsumer
 
 log = logging.getLogger(__name__)
 
 
-class AudioConsumer(AsyncWebsocketConsumer):
+class AudioConsumer(LeanWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope
         # Channels itself stores None when there is no layer; its stubs say a layer is always set.
@@ -45,12 +45,6 @@ class AudioConsumer(AsyncWebsocketConsumer):
             raise
         finally:
             await self.teardown(reason)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def teardown(self, reason: str) -> None:
         """Release what the connection holds (its call), ending it for `reason` unless it
