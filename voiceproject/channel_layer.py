@@ -15,6 +15,12 @@ leaves those its channels left meanwhile: `group_discard` does not raise while R
 What was sent while Redis was away is lost all the same: `outages_over()` counts the outages
 this process saw end, and the staff pages catch up after each (support/staff/sockets.py).
 
+A message sent to a channel is one round trip to Redis: channels_redis makes four (drop the
+channel's expired messages, count the rest against its capacity, add the message, renew the
+key's expiry), one after another, for every frame a listener hears or a staff member speaks.
+Here the same four steps run in one script (`send`). A process's own channel is read in one
+round trip while messages wait (`receive_single`), where channels_redis makes four.
+
     CHANNEL_LAYERS = {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
                                   "CONFIG": {...}}}   # as for RedisChannelLayer
 """
@@ -23,9 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import logging
+import time
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 
@@ -38,6 +47,40 @@ FIRST_RETRY_S, MAX_RETRY_S = 0.1, 2.0
 # its pages are back in it is lost, so they must be back within moments.
 JOIN_AGAIN_EVERY_S = 0.25
 
+# channels_redis's send, step for step (core.RedisChannelLayer.send), in one round trip. KEYS[1]:
+# the channel's key; ARGV: expired before, capacity, now, the message, the key's expiry (s).
+_SEND = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# One read of a process's own channel (`receive_single`). KEYS: the channel's key, its
+# in-flight copy. ARGV[1]: the SHA-1 of the message this process last took and delivered ("" if
+# none). What else is in flight (taken by a read cancelled while its answer was on the way) goes
+# back first, as channels_redis puts it back. Answers the next message, kept in flight until the
+# next read says it was delivered; nil when none is waiting.
+_TAKE = """
+local in_flight = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #in_flight, 1, -2 do
+    if redis.sha1hex(in_flight[i - 1]) ~= ARGV[1] then
+        redis.call('ZADD', KEYS[1], in_flight[i], in_flight[i - 1])
+    end
+end
+redis.call('DEL', KEYS[2])
+local taken = redis.call('ZPOPMIN', KEYS[1])
+if taken[1] then
+    redis.call('ZADD', KEYS[2], taken[2], taken[1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+    return taken[1]
+end
+return false
+"""
+
 
 class SteadyRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -47,6 +90,29 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         self._joining_again: asyncio.Task[None] | None = None
         self._log = LogEvery()
         self.outages_over = 0  # how many times Redis answered again after failing here
+        self._delivered: dict[str, str] = {}  # channel key: SHA-1 of its last message delivered
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """As RedisChannelLayer.send (ChannelFull when the channel is at capacity), in one
+        round trip to Redis instead of four."""
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        key = channel
+        if "!" in channel:  # a process's own channel: the reader tells its consumers apart
+            message = {**message, "__asgi_channel__": channel}
+            key = self.non_local_name(channel)
+            index = self.consistent_hash(channel)
+        else:
+            index = next(self._send_index_generator)
+        now = time.time()
+        expiry = int(self.expiry)
+        added = await self.connection(index).eval(
+            _SEND, 1, self.prefix + key,
+            int(now) - expiry, self.get_capacity(channel), now, self.serialize(message), expiry,
+        )  # fmt: skip
+        if not added:
+            raise ChannelFull()
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on `channel`, however long Redis is away meanwhile."""
@@ -58,6 +124,45 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                 self._away(error)
             await asyncio.sleep(wait)
             wait = min(wait * 2, MAX_RETRY_S)
+
+    async def receive_single(self, channel: str) -> tuple[str | list[str], dict[str, Any]]:
+        """As RedisChannelLayer.receive_single: (the channel it is for, the message).
+
+        A process's own channel (only this process reads it) takes one round trip while
+        messages wait: `_TAKE` takes the next one, keeping it in flight, and names the one
+        before, delivered, for Redis to forget. channels_redis makes four: put back what is in
+        flight, a blocking pop, keep the message in flight, and a separate task to forget it.
+        With none waiting, the same blocking pop follows; what it answers is handed over with
+        nothing awaited in between, so it is never in flight."""
+        if "!" not in channel:  # a channel several processes read: channels_redis's way
+            return tuple(await super().receive_single(channel))
+        assert self.require_valid_channel_name(channel, receive=True), "Channel name invalid"
+        assert channel.endswith("!")
+        connection = self.connection(self.consistent_hash(channel))
+        key = self.prefix + channel
+        in_flight = self._backup_channel_name(key)
+        await self.receive_clean_locks.acquire(key)  # one read of the key at a time, here
+        try:
+            while True:
+                content = await connection.eval(
+                    _TAKE, 2, key, in_flight, self._delivered.get(key, ""), int(self.expiry)
+                )  # fmt: skip
+                # Redis has forgotten the last message delivered (a read that failed keeps it
+                # named, and the next read forgets it then).
+                self._delivered.pop(key, None)
+                if content is not None:  # delivered from here on: nothing more is awaited
+                    self._delivered[key] = hashlib.sha1(content).hexdigest()
+                    break
+                popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+                if popped is not None:
+                    content = popped[1]
+                    break
+        finally:
+            self.receive_clean_locks.release(key)
+        message = dict(self.deserialize(content))
+        # Which of the process's consumers it is for: a channel, or a list of them (a group's
+        # message, once for all its members here); RedisChannelLayer.receive hands it over.
+        return message.pop("__asgi_channel__", channel), message
 
     async def group_add(self, group: str, channel: str) -> None:
         self._memberships.add((group, channel))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 from daphne.cli import CommandLineInterface
 from django.contrib.auth.models import User
@@ -24,7 +25,7 @@ from django.core.cache import caches
 from django.test import Client
 
 from support.models import Customer
-from voiceproject import messaging
+from voiceproject import channel_layer, messaging
 from voiceproject.embedded_db import free_port
 from voiceproject.messaging import send_to_channel, send_to_group
 from voiceproject.redis_server import LocalRedis
@@ -255,6 +256,60 @@ async def test_a_group_message_reaches_every_member(redis_layer: BaseChannelLaye
     for page in pages:
         message = await asyncio.wait_for(redis_layer.receive(page), 5)
         assert message["type"] == "escalation.opened"
+
+
+@pytest.mark.parametrize("channel", ["staff-actions", None], ids=["named", "a process's own"])
+async def test_a_send_in_one_round_trip_keeps_channels_redis_rules(
+    redis_layer: BaseChannelLayer, redis_server: LocalRedis, channel: str | None
+) -> None:
+    """voiceproject/channel_layer.py sends with one script what channels_redis sends with four
+    commands: a message older than the layer's expiry is dropped, the channel's key expires
+    with it, a full channel refuses, and the reader gets every message in order."""
+    redis_layer.expiry = 1
+    channel = channel or await redis_layer.new_channel()
+    await redis_layer.send(channel, {"type": "staff.whisper", "text": "stale"})
+    await asyncio.sleep(2.1)  # a second past the expiry, in whole seconds as channels_redis
+
+    sent = [{"type": "staff.whisper", "text": text} for text in ("one", "two", "three")]
+    for message in sent:
+        await redis_layer.send(channel, message)
+    with pytest.raises(ChannelFull):
+        await redis_layer.send(channel, {"type": "staff.whisper", "text": "four"})
+
+    client = redis.Redis.from_url(redis_server.url(0))
+    [key] = client.keys("*staff-actions*" if "!" not in channel else "*specific*")
+    assert 0 < client.ttl(key) <= 1
+    received = [await asyncio.wait_for(redis_layer.receive(channel), 5) for _ in sent]
+    assert received == sent
+
+
+async def test_a_message_whose_read_lost_its_answer_comes_next_and_none_comes_twice(
+    redis_layer: BaseChannelLayer, redis_server: LocalRedis
+) -> None:
+    """A process's own channel is read in one round trip that keeps the message in flight
+    until the next read (voiceproject/channel_layer.py). A read cancelled while Redis's answer
+    was on the way (a page closing) must not lose the message it took, for another consumer of
+    the process, and what was delivered must not come again."""
+    layer: Any = redis_layer
+    channel = await layer.new_channel()
+    messages = [{"type": "staff.whisper", "n": n} for n in range(3)]
+    for message in messages[:2]:
+        await layer.send(channel, message)
+    assert await layer.receive(channel) == messages[0]  # taken while the next one waited
+
+    # A read whose answer never arrived: Redis ran it and took the next message, this process
+    # never saw it (and still names the first one, delivered, for Redis to forget).
+    key = layer.prefix + layer.non_local_name(channel)
+    delivered = layer._delivered[key]
+    redis.Redis.from_url(redis_server.url(0)).eval(
+        channel_layer._TAKE, 2, key, layer._backup_channel_name(key), delivered, 10
+    )  # fmt: skip
+    await layer.send(channel, messages[2])
+
+    received = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(2)]
+    assert received == messages[1:]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.5)
 
 
 def test_drops_are_logged_at_most_every_few_seconds_per_target(
