@@ -151,7 +151,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                 # named, and the next read forgets it then).
                 self._delivered.pop(key, None)
                 if content is not None:  # delivered from here on: nothing more is awaited
-                    self._delivered[key] = hashlib.sha1(content).hexdigest()
+                    self._delivered[key] = hashlib.sha1(content, usedforsecurity=False).hexdigest()
                     break
                 popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
                 if popped is not None:
