@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 from daphne.cli import CommandLineInterface
@@ -281,6 +282,28 @@ async def test_a_send_in_one_round_trip_keeps_channels_redis_rules(
     assert 0 < client.ttl(key) <= 1
     received = [await asyncio.wait_for(redis_layer.receive(channel), 5) for _ in sent]
     assert received == sent
+
+
+async def test_a_send_and_a_read_of_a_waiting_message_take_one_round_trip_each(
+    redis_layer: BaseChannelLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the layer is for: channels_redis takes four round trips for each."""
+    round_trips: list[str] = []
+    execute = redis.asyncio.Redis.execute_command
+
+    async def counted(client: Any, *args: Any, **options: Any) -> Any:
+        round_trips.append(str(args[0]))
+        return await execute(client, *args, **options)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "execute_command", counted)
+    channel = await redis_layer.new_channel()
+
+    await redis_layer.send(channel, {"type": "staff.whisper", "text": "offer a voucher"})
+    sent, round_trips[:] = list(round_trips), []
+    received = await asyncio.wait_for(redis_layer.receive(channel), 5)
+
+    assert received == {"type": "staff.whisper", "text": "offer a voucher"}
+    assert (sent, round_trips) == (["EVAL"], ["EVAL"])
 
 
 async def test_a_message_whose_read_lost_its_answer_comes_next_and_none_comes_twice(
