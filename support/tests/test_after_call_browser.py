@@ -56,7 +56,6 @@ pytestmark = [
 
 
 def _staff(username: str, group: Group, first: str, last: str) -> User:
-    # The server's own (default) password hasher: daphne checks this password.
     user = User.objects.create_user(username, f"{username}@example.com", PASSWORD,
                                     is_staff=True, first_name=first, last_name=last)  # fmt: skip
     user.groups.add(group)

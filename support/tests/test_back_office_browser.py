@@ -19,7 +19,15 @@ import pytest
 import pytest_asyncio
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Cookie,
+    Page,
+    Response,
+    expect,
+)
 
 from callbacks.models import Callback
 from realtime.models import VoiceTokenMint
@@ -65,7 +73,6 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 def arjun(staff_groups: dict[str, Group]) -> User:  # noqa: F811  (fixture by name)
-    # The server's own (default) password hasher: daphne checks this password.
     user = User.objects.create_user(
         "arjun", "arjun@example.com", PASSWORD, is_staff=True, first_name="Arjun",
         last_name="Mehta",
@@ -111,18 +118,25 @@ class BackOffice:
             self.problems.append(f"{response.status} {response.url}")
 
     async def sign_in(self, username: str) -> None:
+        """Signs in through the admin's login page at the first width. The other widths take
+        that session's cookie, as a second tab would: a sign-in per width was seconds a test."""
+        signed_in: list[Cookie] = []
         for width, context in self.contexts.items():
             page = await context.new_page()
             page.on("console", self._on_console)
             page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
             page.on("response", self._on_response)
-            await page.goto(self.server.url + "/admin/login/?next=/admin/")
-            await page.get_by_label("Username").fill(username)
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Log in").click()
-            await expect(page.get_by_role("link", name="Log out").or_(
-                page.get_by_role("button", name="Log out")
-            )).to_be_visible()  # fmt: skip
+            if signed_in:
+                await context.add_cookies(signed_in)  # type: ignore[arg-type]
+            else:
+                await page.goto(self.server.url + "/admin/login/?next=/admin/")
+                await page.get_by_label("Username").fill(username)
+                await page.get_by_label("Password").fill(PASSWORD)
+                await page.get_by_role("button", name="Log in").click()
+                await expect(page.get_by_role("link", name="Log out").or_(
+                    page.get_by_role("button", name="Log out")
+                )).to_be_visible()  # fmt: skip
+                signed_in = await context.cookies()
             self.pages[width] = page
 
     async def visit(self, path: str, name: str) -> dict[str, Page]:

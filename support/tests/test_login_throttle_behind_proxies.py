@@ -37,7 +37,6 @@ def servers(django_db_setup: Any) -> Iterator[dict[int, DaphneServer]]:
 
 @pytest.fixture
 def staff(db: Any) -> None:
-    # The server's own (default) password hasher, not a test one: it checks these passwords.
     for username in ("meera", "arjun"):
         User.objects.create_user(username, password=PASSWORD, is_staff=True)
 

@@ -18,11 +18,6 @@ from support.demo_data import build_demo_data, live_orders
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    # Each test seeds again, and the demo login's PBKDF2 hash costs most of a second.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 STATUSES = {"placed", "preparing", "out_for_delivery", "delivered", "cancelled", "refunded"}
 REFUND_WINDOW = dt.timedelta(hours=2)
 

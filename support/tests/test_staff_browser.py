@@ -36,9 +36,6 @@ from support.tests.staff.conftest import AGENT, LEAD, PASSWORD, make_ticket
 from voiceproject.tests.chromium import launched_chromium, lines_of, on_more_than_one_line
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
-# Deliberately NOT the staff conftest's fast MD5 hasher: it would hold only in this process,
-# and daphne (default hashers) could not check the personas' passwords.
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),

@@ -50,7 +50,7 @@ def server_environment(
     database = connection.settings_dict
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
+        "DJANGO_SETTINGS_MODULE": "voiceproject.tests.settings",
         "DEBUG": "True",
         "SECRET_KEY": "live-server-test-key-not-for-production-0123456789abcdef",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

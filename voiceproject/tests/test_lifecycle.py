@@ -93,7 +93,7 @@ def log_from_a_fresh_process(**environment: str) -> list[str]:
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "voiceproject.settings", **environment},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "voiceproject.tests.settings", **environment},
     )  # fmt: skip
     return done.stderr.splitlines()
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from websockets.asyncio.client import ClientConnection, connect
@@ -34,18 +33,9 @@ PASSWORD = "correct horse battery staple"
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
 
 
-class QuickHasher(PBKDF2PasswordHasher):
-    """Django's default hasher with few rounds: the workers check these hashes with their own
-    PBKDF2 (the rounds are in the hash), in milliseconds instead of 0.3 s a login."""
-
-    iterations = 1000
-
-
 def support_agent(username: str) -> User:
     _groups_migration.create_staff_groups(apps, None)
-    user = User.objects.create(username=username, is_staff=True)
-    user.password = QuickHasher().encode(PASSWORD, QuickHasher().salt())
-    user.save()
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=_groups_migration.AGENT))
     return user
 

@@ -53,7 +53,7 @@ def settings_with(**env: str) -> dict[str, Any]:
     inherited = {k: v for k, v in os.environ.items() if k not in REDIS_VARIABLES}
     result = subprocess.run(
         [sys.executable, "-c", SETTINGS_PRINTER],
-        env={**inherited, "DJANGO_SETTINGS_MODULE": "voiceproject.settings", **env},
+        env={**inherited, "DJANGO_SETTINGS_MODULE": "voiceproject.tests.settings", **env},
         cwd=BASE_DIR, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return dict(json.loads(result.stdout))

@@ -47,8 +47,6 @@ AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
 
 @pytest.fixture(autouse=True)
 def staff_test_settings(settings: Any) -> None:
-    # A fast hasher: each test makes its personas again, and PBKDF2 costs ~0.3 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests run with DEBUG off, whose manifest storage needs collectstatic; pages only need URLs.
     settings.STORAGES = {
         **settings.STORAGES,
