@@ -469,3 +469,14 @@ def test_the_cache_and_the_channel_layer_in_one_redis_database_is_warned_about(
 ])  # fmt: skip
 def test_the_cache_and_the_channel_layer_apart_are_fine(layer: str, cache: str) -> None:
     assert "voiceproject.W011" not in ids(CHANNEL_LAYERS=layer_on(layer), CACHES=cache_on(cache))
+
+
+def test_only_the_suite_hashes_passwords_with_md5() -> None:
+    """The suite's settings (voiceproject/tests/settings.py) trade the hash's strength for its
+    speed; the product's own leave Django's default, PBKDF2."""
+    from django.conf import global_settings
+
+    import voiceproject.settings as product
+
+    hashers = getattr(product, "PASSWORD_HASHERS", global_settings.PASSWORD_HASHERS)
+    assert hashers[0] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
