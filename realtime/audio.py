@@ -29,9 +29,10 @@ are from one quiet run):
     ===================================  =========================  ==========================
 
 Both meet the quality and latency goals (≥ 60 dB, < 3 ms); only the FIR meets the CPU goal
-(< 50 µs) with margin. The ratios are integers (2:1 and 1:3), so a Kaiser-windowed sinc of 60
-and 88 taps, designed once and applied as a polyphase matrix product over a strided view of
-the input with the last taps' worth carried between calls, is all it takes. It also returns
+(< 50 µs) with margin. The ratios are small (2:1 and 1:3 here, 3:2 for the agent's side of a
+recording, postcall/recording.py), so a Kaiser-windowed sinc of 60 and 88 taps, designed once
+and applied as a polyphase matrix product over a strided view of the input with the last taps'
+worth carried between calls, is all it takes. It also returns
 exactly ``L`` outputs per input sample (one per ``M`` going down) and holds no samples back:
 its delay is the filter's group delay only, so the 160-byte Twilio framing stays exact. (The
 last ~1.8 ms of a turn are still ringing in the filter when the turn ends; that is below
@@ -66,6 +67,9 @@ _TRANSITION_HALF_WIDTH = 0.15
 _STOPBAND_TARGET_DB = 70.0
 # Output steps per row of the resampler's matrix product (see StreamResampler._filter).
 _BLOCK_STEPS = 16
+# The largest term of a resampling ratio in lowest terms (3:2 for 24k -> 16k): the filter
+# runs at the input rate times the upper term, and its taps grow with it.
+_MAX_RATIO_TERM = 6
 
 # --- G.711 µ-law (audioop's 14-bit algorithm, tables built once) --------------------------
 
@@ -162,50 +166,64 @@ def _kaiser_num_taps(transition_hz: float, rate: float, multiple: int) -> int:
 
 
 class StreamResampler:
-    """Resample a PCM16 stream by an integer ratio, carrying filter state across calls.
+    """Resample a PCM16 stream by a small rational ratio ``L/M``, carrying filter state across
+    calls.
 
-    ``process`` accepts chunks of any size. Upsampling by ``L`` returns exactly ``L`` samples per
-    input sample; downsampling by ``M`` returns ``ceil(total_in / M)`` samples over the stream so
-    far (so 480 in -> 160 out at 24k -> 8k). Output is delayed by ``delay_ms`` (the FIR's group
-    delay) and is never held back. Call ``reset()`` to forget the past, e.g. on barge-in.
+    ``process`` accepts chunks of any size. Output comes in steps of ``L`` samples per ``M``
+    input samples, each step as soon as the last input it reads has arrived: upsampling by
+    ``L`` returns exactly ``L`` samples per input sample, downsampling by ``M`` returns
+    ``ceil(total_in / M)`` samples over the stream so far (so 480 in -> 160 out at 24k -> 8k),
+    and 3:2 (24k -> 16k) 320 per 480 in (a step's first output waits for its second's input).
+    Output is delayed by ``delay_ms`` (the FIR's group delay). Call ``reset()`` to forget the
+    past, e.g. on barge-in.
     """
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
-        if in_rate <= 0 or out_rate <= 0 or (in_rate % out_rate and out_rate % in_rate):
+        common = math.gcd(in_rate, out_rate) if in_rate > 0 and out_rate > 0 else 0
+        if not common or max(in_rate, out_rate) // common > _MAX_RATIO_TERM:
             raise ValueError(
-                f"only integer resampling ratios are supported, not {in_rate} -> {out_rate} Hz"
+                f"only ratios of small whole numbers (up to {_MAX_RATIO_TERM}) are supported, "
+                f"not {in_rate} -> {out_rate} Hz"
             )
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._up = max(out_rate // in_rate, 1)
-        self._down = max(in_rate // out_rate, 1)
-        high_rate = max(in_rate, out_rate)
+        self._up = out_rate // common
+        self._down = in_rate // common
+        self._filter_rate = in_rate * self._up  # the zero-stuffed rate the taps run at
         nyquist = min(in_rate, out_rate) / 2
         if self._up == self._down == 1:
             taps: FloatArray = np.ones(1)
         else:
-            num_taps = _kaiser_num_taps(2 * _TRANSITION_HALF_WIDTH * nyquist, high_rate, self._up)
-            taps = kaiser_lowpass(num_taps, nyquist, high_rate, gain=self._up)
+            num_taps = _kaiser_num_taps(
+                2 * _TRANSITION_HALF_WIDTH * nyquist, self._filter_rate, self._up
+            )
+            taps = kaiser_lowpass(num_taps, nyquist, self._filter_rate, gain=self._up)
         self.num_taps = len(taps)
         # Column p of `branches` is branch p of the polyphase filter, time-reversed so that a
-        # window of input (oldest first) dotted with it gives output sample p of that step.
+        # window of input (oldest first) dotted with it gives an output of phase p.
         self._window = len(taps) // self._up
         branches = taps.reshape(self._window, self._up)[::-1]
-        # One row of the matrix product computes _BLOCK_STEPS steps: step r of the block reads
-        # its window r * down samples further on, so the block matrix holds `branches` once
-        # per step, each shifted down by `down` rows and across by `up` columns.
-        self._block_span = (_BLOCK_STEPS - 1) * self._down + self._window
+        # A step reads `down` new inputs and gives `up` outputs; output j of a step has phase
+        # (j * down) % up and its window ends (j * down) // up inputs into the step (always 0
+        # for whole-number ratios). One row of the matrix product computes _BLOCK_STEPS steps:
+        # step r reads its windows r * down samples further on, so the block matrix holds each
+        # output's branch once per step, shifted down by `down` rows and across by `up` columns.
+        offsets = [j * self._down // self._up for j in range(self._up)]
+        self._reach = offsets[-1]  # how far into a step its last output reads
+        self._block_span = (_BLOCK_STEPS - 1) * self._down + self._reach + self._window
         self._block = np.zeros((self._block_span, _BLOCK_STEPS * self._up))
         for r in range(_BLOCK_STEPS):
-            rows = slice(r * self._down, r * self._down + self._window)
-            self._block[rows, r * self._up : (r + 1) * self._up] = branches
+            for j, offset in enumerate(offsets):
+                start = r * self._down + offset
+                phase = j * self._down % self._up
+                self._block[start : start + self._window, r * self._up + j] = branches[:, phase]
         self._padding = np.zeros((_BLOCK_STEPS - 1) * self._down)
         self._history: FloatArray = np.zeros(self._window - 1)
 
     @property
     def delay_ms(self) -> float:
         """Group delay the filter adds, in milliseconds."""
-        return (self.num_taps - 1) / 2 / max(self.in_rate, self.out_rate) * 1000
+        return (self.num_taps - 1) / 2 / self._filter_rate * 1000
 
     def reset(self) -> None:
         """Forget all past input, as if the stream started again."""
@@ -223,7 +241,7 @@ class StreamResampler:
 
     def _filter(self, samples: Pcm16Array) -> Pcm16Array:
         available = len(self._history) + len(samples)
-        window, step = self._window, self._down
+        window, step = self._window + self._reach, self._down
         steps = (available - window) // step + 1 if available >= window else 0
         blocks = -(-steps // _BLOCK_STEPS)
         block_stride = _BLOCK_STEPS * step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 
@@ -119,18 +120,38 @@ def test_24k_to_8k_gives_exactly_160_samples_per_20ms_frame() -> None:
         assert len(resampler.process(np.zeros(480, np.int16))) == 160
 
 
-@pytest.mark.parametrize("make, up, down", [(Resampler8kTo16k, 2, 1), (Resampler24kTo8k, 1, 3)])
+def resampler_24k_to_16k() -> StreamResampler:
+    return StreamResampler(24000, 16000)  # the agent's side of a recording
+
+
+RESAMPLERS = [Resampler8kTo16k, Resampler24kTo8k, resampler_24k_to_16k]
+
+
+@pytest.mark.parametrize(
+    "make, up, down",
+    [(Resampler8kTo16k, 2, 1), (Resampler24kTo8k, 1, 3), (resampler_24k_to_16k, 2, 3)],
+)
 def test_output_length_is_exact_over_a_stream_of_arbitrary_chunks(
     make: Callable[[], StreamResampler], up: int, down: int
 ) -> None:
     rng = np.random.default_rng(3)
     sizes = rng.integers(0, 1000, size=400).tolist()
     resampler, total_in, total_out = make(), 0, 0
+    reach = (up - 1) * down // up  # how far into a step its last output reads
     for size in sizes:
         total_in += size
         total_out += len(resampler.process(np.zeros(size, np.int16)))
-        # Never more and never held back: everything owed so far has been produced.
-        assert total_out == -(-total_in * up // down)
+        # Never more and never held back: every step whose input has come has been produced.
+        steps = (total_in - 1 - reach) // down + 1 if total_in > reach else 0
+        assert total_out == up * steps
+        if reach == 0:  # whole-number ratios: exactly what the rates say
+            assert total_out == -(-total_in * up // down)
+
+
+def test_3_to_2_gives_exactly_320_samples_per_20ms_frame() -> None:
+    resampler = resampler_24k_to_16k()
+    for _ in range(50):
+        assert len(resampler.process(np.zeros(480, np.int16))) == 320
 
 
 def test_chunk_boundaries_do_not_change_the_output() -> None:
@@ -143,14 +164,15 @@ def test_chunk_boundaries_do_not_change_the_output() -> None:
     assert np.array_equal(pieces, whole)
 
 
-@pytest.mark.parametrize("make", [Resampler8kTo16k, Resampler24kTo8k])
+@pytest.mark.parametrize("make", RESAMPLERS)
 def test_streaming_output_is_the_textbook_resample(make: Callable[[], StreamResampler]) -> None:
     # What the block matrix product computes: zero-stuff by L, convolve with the taps, keep
     # every M-th sample, round and saturate. To 1 LSB, as floats are summed in another order.
     resampler = make()
-    low, high = sorted((resampler.in_rate, resampler.out_rate))
-    up, down = resampler.out_rate // low, resampler.in_rate // low
-    taps = kaiser_lowpass(resampler.num_taps, low / 2, high, gain=up)
+    common = math.gcd(resampler.in_rate, resampler.out_rate)
+    up, down = resampler.out_rate // common, resampler.in_rate // common
+    low = min(resampler.in_rate, resampler.out_rate)
+    taps = kaiser_lowpass(resampler.num_taps, low / 2, resampler.in_rate * up, gain=up)
     rng = np.random.default_rng(5)
     signal = np.clip(rng.standard_normal(resampler.in_rate) * 12000, -32768, 32767).astype(np.int16)
     stuffed = np.zeros(len(signal) * up)
@@ -186,6 +208,20 @@ def test_a_1khz_tone_survives_24k_to_8k() -> None:
     assert snr_against_delayed_tone(out, 1000, 8000, resampler.delay_ms / 1000) > 60
 
 
+def test_a_1khz_tone_survives_24k_to_16k() -> None:
+    resampler = resampler_24k_to_16k()
+    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 24000), 50)])
+    assert snr_against_delayed_tone(out, 1000, 16000, resampler.delay_ms / 1000) > 60
+
+
+@pytest.mark.parametrize("freq", [9200, 10000, 11900])
+def test_an_out_of_band_tone_is_removed_going_24k_to_16k(freq: float) -> None:
+    # Above the 16 kHz side's Nyquist plus the transition band: 10 kHz would alias to 6 kHz.
+    signal = tone(freq, 24000)
+    out = resampler_24k_to_16k().process(signal)[800:]
+    assert 20 * np.log10(rms(signal) / max(rms(out), 1e-3)) >= 60
+
+
 @pytest.mark.parametrize("freq", [4600, 6000, 9000, 11900])
 def test_an_out_of_band_tone_is_removed_going_24k_to_8k(freq: float) -> None:
     # An ideal resampler outputs nothing for these; without a filter 6 kHz aliases to 2 kHz.
@@ -208,9 +244,10 @@ def test_the_image_of_a_3khz_tone_is_removed_going_8k_to_16k() -> None:
 def test_the_added_delay_is_under_3_ms() -> None:
     assert Resampler8kTo16k().delay_ms < 3
     assert Resampler24kTo8k().delay_ms < 3
+    assert resampler_24k_to_16k().delay_ms < 3
 
 
-@pytest.mark.parametrize("make", [Resampler8kTo16k, Resampler24kTo8k])
+@pytest.mark.parametrize("make", RESAMPLERS)
 def test_full_scale_input_saturates_instead_of_wrapping(
     make: Callable[[], StreamResampler]
 ) -> None:
@@ -225,7 +262,9 @@ def test_full_scale_input_saturates_instead_of_wrapping(
 # --- Resampling: reset ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make, frame", [(Resampler8kTo16k, 160), (Resampler24kTo8k, 480)])
+@pytest.mark.parametrize(
+    "make, frame", [(Resampler8kTo16k, 160), (Resampler24kTo8k, 480), (resampler_24k_to_16k, 480)]
+)
 def test_reset_forgets_the_previous_audio(make: Callable[[], StreamResampler], frame: int) -> None:
     loud = tone(440, make().in_rate, seconds=0.1)
     quiet = np.zeros(frame, np.int16)
@@ -244,9 +283,9 @@ def test_reset_restarts_the_output_count() -> None:
     assert len(resampler.process(np.zeros(480, np.int16))) == 160
 
 
-def test_only_integer_ratios_are_supported() -> None:
-    with pytest.raises(ValueError, match="integer resampling ratios"):
-        StreamResampler(16000, 24000)
+def test_only_ratios_of_small_whole_numbers_are_supported() -> None:
+    with pytest.raises(ValueError, match="ratios of small whole numbers"):
+        StreamResampler(44100, 16000)  # 441:160 would take a filter of thousands of taps
 
 
 def test_equal_rates_pass_audio_through() -> None:
