@@ -28,6 +28,7 @@ from voiceproject.lifecycle import (  # noqa: E402
     drain_on_sigterm,
     freeze_startup_objects,
     ignore_daphne_proxy_headers,
+    keep_numpy_on_one_thread,
     let_the_event_loop_in_promptly,
     log_access_through_logging,
     sweep_from_the_start,
@@ -59,4 +60,5 @@ bound_slow_requests()
 log_access_through_logging()
 drain_on_sigterm()
 let_the_event_loop_in_promptly()
+keep_numpy_on_one_thread()
 freeze_startup_objects()  # last: everything above lives as long as the process

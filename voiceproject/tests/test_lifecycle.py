@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from daphne.access import AccessLogGenerator
+from threadpoolctl import threadpool_info
 
 from postcall import summary
 from postcall.tests.test_summary import CALL, FakeGemini, gemini, no_backoff
@@ -31,6 +32,13 @@ def test_a_page_being_rendered_gives_the_event_loop_the_gil_within_half_a_millis
 
     assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
     assert GIL_SWITCH_INTERVAL_S <= 0.0005  # CPython's default, 5 ms, doubled a call's p99 gap
+
+
+def test_numpys_matrix_products_stay_on_the_event_loops_thread() -> None:
+    importlib.import_module("voiceproject.asgi")
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
 
 
 # --- At shutdown ------------------------------------------------------------------------------
