@@ -1,7 +1,13 @@
 # Production image: daphne serving HTTP, static files and WebSockets from one process.
 # Needs MONGODB_URI (real MongoDB or Atlas: the embedded database is for development only),
 # SECRET_KEY and ALLOWED_HOSTS; see README.md for the rest.
-FROM python:3.11-slim
+# Bookworm: the Debian the tests and benchmarks run on. Its libopus (1.3.1), which encodes call
+# recordings (postcall/opus.py), is the one README's recording figures measure.
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopus0 \
+    && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -10,9 +10,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the tests need: the browser Playwright drives, the speech/audio tools
-# that make the test recordings, and Redis and HAProxy for several workers (run-workers too).
+# that make the test recordings, libopus for call recordings (RECORD_CALLS), and Redis and
+# HAProxy for several workers (run-workers too).
 WORKERS_APT_PACKAGES := redis-server haproxy
-TEST_APT_PACKAGES := chromium espeak-ng sox $(WORKERS_APT_PACKAGES)
+TEST_APT_PACKAGES := chromium espeak-ng sox libopus0 $(WORKERS_APT_PACKAGES)
 # What `system-packages` installs: the test packages, unless a target asks for fewer.
 APT_PACKAGES = $(TEST_APT_PACKAGES)
 WORKERS ?=

@@ -27,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 from postcall import finish, logs, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
+from postcall.opus import OpusError
 from postcall.recording import STAFF_RATE, CallRecorder
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
@@ -67,10 +68,12 @@ class CallObserver:
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
             t0 = self._t0 if started_at is None else self._on_clock(started_at)
-            recorder = CallRecorder(self.call_id, t0=t0, clock=self._clock, channel=self.channel)
             try:
+                recorder = CallRecorder(
+                    self.call_id, t0=t0, clock=self._clock, channel=self.channel
+                )
                 await recorder.open()
-            except PyMongoError as error:
+            except (PyMongoError, OpusError) as error:
                 # A recording is for review: the call goes on without one.
                 log.warning("call %s: not recorded, its recording could not start: %s",
                             self.call_id, error)  # fmt: skip

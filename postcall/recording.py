@@ -11,25 +11,28 @@ with silence inserted only for a real gap (the microphone paused, a reconnect). 
 arrives faster than it is played, so it is laid where the caller hears it: at its arrival or
 after the agent audio before it, whichever is later; a barge-in cuts what had not yet been
 played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
-(`OggOpusEncoder`, PyAV's libopus) and its bytes written (`store.RecordingWriter`), so a crash
-keeps everything said up to a second before it.
+(`OggOpusEncoder`: libopus through postcall/opus.py, in the pages of postcall/ogg.py) and its
+bytes written (`store.RecordingWriter`), so a crash keeps everything said up to a second before
+it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import fractions
 import logging
 import zlib
 from collections.abc import Callable
 
-import av
 import numpy as np
 import numpy.typing as npt
 from pymongo.errors import PyMongoError
 
+from postcall import opus
+from postcall.ogg import GRANULE_RATE, OggOpusStream
+from postcall.opus import OpusEncoder
 from postcall.store import RecordingWriter
+from realtime.audio import StreamResampler
 from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,16 @@ STAFF_RATE = 16_000
 GAP_S = 0.25  # caller audio later than this starts after silence, not end to end
 SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller frames
 FLUSH_INTERVAL_S = 0.5
-# CELT at complexity 0: the cheapest Opus encoding (~0.1 CPU-s per call-minute), clear
-# enough to review speech. 32 kbit/s stereo is about 240 KB per minute.
-OPUS_OPTIONS = {"application": "audio", "compression_level": "0"}
+# CELT at complexity 0 (postcall/opus.py): the cheapest Opus encoding (~0.09 CPU-s per
+# call-minute), clear enough to review speech. 32 kbit/s stereo is about 240 KB per minute.
 OPUS_BITRATE = 32_000
-# The muxer holds encoded audio until a page is this long: on a crash that much more is lost.
-# A crash loses at most FLUSH_INTERVAL_S + SETTLE_S + this + store.BATCH_WINDOW_S: one second.
+FRAME_SAMPLES = RATE // 50  # 20 ms a packet
+FRAME_VALUES = 2 * FRAME_SAMPLES  # both channels, interleaved
+GRANULE_PER_SAMPLE = GRANULE_RATE // RATE
+# Encoded audio waits until a page holds this many packets: on a crash that much more is lost.
+# A crash loses at most FLUSH_INTERVAL_S + SETTLE_S + 0.2 s + store.BATCH_WINDOW_S: one second.
 # Ten 20 ms packets a page; the pages' headers cost about 4% of the bytes.
-OGG_PAGE_DURATION_US = 200_000
+PACKETS_PER_PAGE = 10
 
 Samples = npt.NDArray[np.int16]
 
@@ -135,63 +140,71 @@ def _upsample_16k_to_24k(samples: Samples) -> Samples:
 
 
 class OggOpusEncoder:
-    """Stereo 16 kHz PCM16 in, Ogg Opus bytes out as they are ready (`encode`, `finish`)."""
+    """Both sides in (customer at 16 kHz, agent at 24 kHz, PCM16), Ogg Opus bytes out as whole
+    pages are ready (`encode`, `finish`): stereo at RATE, customer left and agent right."""
 
-    def __init__(self) -> None:
-        self._out = bytearray()
-        self._container = av.open(
-            self, "w", format="ogg", buffer_size=4096,
-            options={"flush_packets": "1", "page_duration": str(OGG_PAGE_DURATION_US)},
-        )  # fmt: skip
-        self._stream = self._container.add_stream("libopus", rate=RATE, layout="stereo")
-        self._stream.bit_rate = OPUS_BITRATE
-        self._stream.options = dict(OPUS_OPTIONS)
-        self._agent_rate = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        self._pts = 0
+    def __init__(self, serial: int = 0) -> None:
+        self._opus = OpusEncoder(RATE, channels=2, bitrate=OPUS_BITRATE)
+        self._agent_rate = StreamResampler(AGENT_RATE, RATE)
+        self._pre_skip = self._opus.lookahead * GRANULE_PER_SAMPLE
+        self._ogg = OggOpusStream(serial=serial, channels=2, input_rate=RATE,
+                                  pre_skip=self._pre_skip, vendor=opus.version())  # fmt: skip
+        self._out = bytearray(self._ogg.headers())
+        self._unframed = np.zeros(0, np.int16)  # interleaved samples short of a whole frame
+        self._packets: list[bytes] = []  # encoded, waiting for a whole page
+        self._frames = 0  # frames encoded
+        self._samples = 0  # samples per channel given: the recording's length
 
-    def write(self, data: bytes) -> int:  # PyAV's output
-        self._out += data
-        return len(data)
+    def encode(self, customer16k: Samples, agent24k: Samples) -> bytes:
+        self._encode(customer16k, agent24k)
+        return self._drain()
+
+    def _encode(self, customer16k: Samples, agent24k: Samples) -> None:
+        agent = self._resample(agent24k, len(customer16k))
+        stereo = np.empty(2 * len(customer16k), np.int16)
+        stereo[0::2] = customer16k
+        stereo[1::2] = agent
+        self._samples += len(customer16k)
+        if len(self._unframed):
+            stereo = np.concatenate((self._unframed, stereo))
+        whole = len(stereo) - len(stereo) % FRAME_VALUES
+        self._unframed = stereo[whole:]
+        self._packets += self._opus.encode(stereo[:whole], FRAME_SAMPLES)
+        self._frames += whole // FRAME_VALUES
+        while len(self._packets) >= PACKETS_PER_PAGE:
+            page, self._packets = self._packets[:PACKETS_PER_PAGE], self._packets[PACKETS_PER_PAGE:]
+            ended = self._frames - len(self._packets)  # frames up to this page's last packet
+            self._out += self._ogg.page(page, ended * FRAME_SAMPLES * GRANULE_PER_SAMPLE)
+
+    def _resample(self, agent24k: Samples, count: int) -> Samples:
+        got = self._agent_rate.process(agent24k)
+        # Whole 20 ms steps come out whole; anything else may hold a sample back: pad or trim
+        # to keep both sides aligned.
+        if len(got) < count:
+            got = np.concatenate((np.zeros(count - len(got), np.int16), got))
+        return got[-count:] if count else got[:0]
 
     def _drain(self) -> bytes:
         data = bytes(self._out)
         self._out.clear()
         return data
 
-    def encode(self, customer16k: Samples, agent24k: Samples) -> bytes:
-        agent = self._resample(agent24k, len(customer16k))
-        stereo = np.empty((1, 2 * len(customer16k)), np.int16)
-        stereo[0, 0::2] = customer16k
-        stereo[0, 1::2] = agent
-        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
-        frame.sample_rate = RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, RATE)
-        self._pts += len(customer16k)
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        return self._drain()
-
-    def _resample(self, agent24k: Samples, count: int) -> Samples:
-        frame = av.AudioFrame.from_ndarray(agent24k.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = AGENT_RATE
-        out = [f.to_ndarray().reshape(-1) for f in self._agent_rate.resample(frame)]
-        got: Samples = np.concatenate(out) if out else np.zeros(0, np.int16)
-        # The resampler holds a few samples back: pad or trim to keep both sides aligned.
-        if len(got) < count:
-            got = np.concatenate((np.zeros(count - len(got), np.int16), got))
-        return got[-count:] if count else got[:0]
-
     def finish(self) -> bytes:
-        first = b""
-        if not self._pts:
-            # Nothing was encoded (a call over within its first 20 ms): the Ogg headers go out
-            # with the first packet, and a file without them is no recording a player opens.
-            first = self.encode(np.zeros(320, np.int16), np.zeros(480, np.int16))
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
-        self._container.close()
-        return first + self._drain()
+        """The rest, and the end of the stream: silence after the last sample carries it
+        through the encoder's lookahead, and the last page's granule trims it off."""
+        if not self._samples:
+            # A call over within its first 20 ms: 20 ms of silence rather than a stream of
+            # no audio, which players report as an error.
+            self._encode(np.zeros(FRAME_SAMPLES, np.int16), np.zeros(0, np.int16))
+        needed = len(self._unframed) + 2 * self._opus.lookahead  # both channels' values
+        tail = np.zeros(-(-needed // FRAME_VALUES) * FRAME_VALUES, np.int16)
+        tail[: len(self._unframed)] = self._unframed
+        self._unframed = tail[:0]
+        self._packets += self._opus.encode(tail, FRAME_SAMPLES)
+        end = self._pre_skip + self._samples * GRANULE_PER_SAMPLE
+        self._out += self._ogg.page(self._packets, end, last=True)
+        self._packets = []
+        return self._drain()
 
 
 def flush_phase(call_id: str) -> float:
@@ -214,7 +227,7 @@ class CallRecorder:
         self.call_id = call_id
         self._clock = clock
         self.timeline = Timeline(t0)
-        self._encoder = OggOpusEncoder()
+        self._encoder = OggOpusEncoder(serial=zlib.crc32(call_id.encode()))
         # The wall-clock moment of `t0`: the recording's time zero, for lining up the transcript.
         started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=clock() - t0)
         self._writer = RecordingWriter(call_id, channel=channel, started_at=started_at)

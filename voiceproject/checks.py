@@ -21,7 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser_shared import _validate_uri
 
+from postcall import opus
 from postcall.cost import price_table
+from postcall.opus import OpusError
 from voiceproject.settings import DEV_SECRET_KEY
 
 # Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
@@ -148,6 +150,15 @@ def live_prices_problem(prices: object) -> str | None:
                 )
         if "TEXT" not in table["output"]:
             return f'{model!r} "output" has no "TEXT" price (thinking is billed at it)'
+    return None
+
+
+def opus_problem() -> str | None:
+    """Why recordings could not be encoded here (libopus missing), or None."""
+    try:
+        opus.libopus()
+    except OpusError as error:
+        return str(error).split(" (")[0]
     return None
 
 
@@ -299,6 +310,14 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     "pricing page), or set GEMINI_LIVE_MODEL to a model it prices."
                 ),
                 id="voiceproject.W013",
+            )
+        )
+    if settings.RECORD_CALLS and (missing := opus_problem()):
+        problems.append(
+            Error(
+                f"RECORD_CALLS is on but {missing}: every call would go unrecorded.",
+                hint="Install it (Debian: apt-get install libopus0), or unset RECORD_CALLS.",
+                id="voiceproject.E017",
             )
         )
     for name in ("HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"):

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import av
@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 from bench.quiet_gc import collector_paused as paused
 from livestaff.tests.conftest import groups  # noqa: F401  (the staff groups, by name)
 from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, StaffPage
-from postcall import metrics, store, summary
+from postcall import metrics, opus, store, summary
 from postcall.observer import CallObserver
 from realtime import live_client
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -241,19 +241,33 @@ async def test_the_recording_lasts_as_long_as_the_call_whatever_its_closing_writ
     assert decoded.shape[1] / 48_000 == pytest.approx(2.0, abs=0.03)
 
 
+def the_database_refuses_the_recording(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refused(self: store.RecordingWriter) -> None:  # the recordings' files insert
+        raise PyMongoError("recordings.files: not primary")
+
+    monkeypatch.setattr(store.RecordingWriter, "open", refused)
+
+
+def libopus_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `voiceproject.E017` stops at start-up; a server started without the checks still
+    # takes calls.
+    def missing() -> None:
+        raise opus.OpusError("libopus is not installed (Debian: apt-get install libopus0)")
+
+    monkeypatch.setattr(opus, "libopus", missing)
+
+
+@pytest.mark.parametrize("failure", [the_database_refuses_the_recording, libopus_is_missing])
 async def test_a_call_whose_recording_cannot_start_goes_on_unrecorded(
     asha: Customer,
     live: FakeLiveServer,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    failure: Callable[[pytest.MonkeyPatch], None],
 ) -> None:
     settings.RECORD_CALLS = True
-
-    async def refused(self: store.RecordingWriter) -> None:  # the recordings' files insert
-        raise PyMongoError("recordings.files: not primary")
-
-    monkeypatch.setattr(store.RecordingWriter, "open", refused)
+    failure(monkeypatch)
 
     @live.on_session
     async def agent(session: FakeSession) -> None:

@@ -9,6 +9,7 @@ import pytest
 from django.core.management.utils import get_random_secret_key
 from django.test import override_settings
 
+from postcall import opus
 from voiceproject.checks import check_configuration
 from voiceproject.settings import DEV_SECRET_KEY
 from voiceproject.tests.live_server import BASE_DIR, server_environment
@@ -480,3 +481,16 @@ def test_only_the_suite_hashes_passwords_with_md5() -> None:
 
     hashers = getattr(product, "PASSWORD_HASHERS", global_settings.PASSWORD_HASHERS)
     assert hashers[0] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+
+
+def test_recording_without_libopus_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> None:
+        raise opus.OpusError("libopus is not installed (Debian: apt-get install libopus0)")
+
+    assert "voiceproject.E017" not in ids(RECORD_CALLS=True)
+    monkeypatch.setattr(opus, "libopus", missing)
+    assert "voiceproject.E017" not in ids(RECORD_CALLS=False)
+    with override_settings(RECORD_CALLS=True):
+        [error] = [m for m in check_configuration() if m.id == "voiceproject.E017"]
+    assert "RECORD_CALLS is on but libopus is not installed" in error.msg
+    assert error.hint is not None and "apt-get install libopus0" in error.hint
