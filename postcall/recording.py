@@ -217,6 +217,17 @@ def flush_phase(call_id: str) -> float:
     return zlib.crc32(call_id.encode()) % 1000 / 1000 * FLUSH_INTERVAL_S
 
 
+def next_flush(after: float, phase: float) -> float:
+    """The first moment strictly after `after` (the event loop's clock) at `phase` in its
+    FLUSH_INTERVAL_S. Pure.
+
+    Each flush keeps to its call's phase of the clock, however long the last one's write
+    took: the writes of the process's recordings are sent together and finish together, so
+    counting the interval from each write's end would line every recording's next encode up
+    with the others' again (bench_voice --record: the event loop stalled up to 256 ms)."""
+    return after + FLUSH_INTERVAL_S - (after - phase) % FLUSH_INTERVAL_S
+
+
 class CallRecorder:
     """One call's recording. All feeding methods are synchronous and cheap; `open()` starts
     the writer task and `close()` ends it (idempotent), writing the rest."""
@@ -249,14 +260,16 @@ class CallRecorder:
         self.timeline.interrupted(at)
 
     async def _run(self) -> None:
-        await asyncio.sleep(flush_phase(self.call_id))
+        loop, phase = asyncio.get_running_loop(), flush_phase(self.call_id)
+        due = next_flush(loop.time(), phase)
         while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await asyncio.sleep(due - loop.time())
             try:
                 await asyncio.shield(self._flush(self._clock() - SETTLE_S))
             except PyMongoError as error:
                 # The call goes on; the bytes stay pending and the next flush retries them.
                 log.warning("call %s: could not write its recording: %s", self.call_id, error)
+            due = next_flush(max(due, loop.time()), phase)  # a slow write skips what it missed
 
     async def _flush(self, until: float, *, last: bool = False) -> None:
         async with self._lock:

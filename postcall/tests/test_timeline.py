@@ -4,9 +4,12 @@ cutting what was not yet played, and both sides always the same length."""
 
 from __future__ import annotations
 
-import numpy as np
+from itertools import pairwise
 
-from postcall.recording import FLUSH_INTERVAL_S, Timeline, flush_phase
+import numpy as np
+import pytest
+
+from postcall.recording import FLUSH_INTERVAL_S, Timeline, flush_phase, next_flush
 
 
 def pcm(value: int, samples: int) -> bytes:
@@ -103,6 +106,19 @@ def test_calls_started_together_encode_their_recordings_at_different_moments() -
     assert all(0 <= phase < FLUSH_INTERVAL_S for phase in phases)
     assert len(phases) >= 45  # spread over the second, not bunched
     assert max(phases) - min(phases) > 0.8 * FLUSH_INTERVAL_S
+
+
+def test_each_recording_flushes_at_its_own_phase_however_long_its_last_write_took() -> None:
+    phase = 0.123
+    due = next_flush(1000.0, phase)
+    moments = [due]
+    for write_took in (0.01, 0.3, 0.49, 1.2, 0.0):  # the last two: one slow, then one quick
+        due = next_flush(max(due, due + write_took), phase)
+        moments.append(due)
+
+    assert all(round((m - phase) % FLUSH_INTERVAL_S, 6) in (0, FLUSH_INTERVAL_S) for m in moments)
+    assert [round(b - a, 6) for a, b in pairwise(moments)] == [0.5, 0.5, 0.5, 1.5, 0.5]
+    assert moments[0] == pytest.approx(1000.123)
 
 
 def test_an_empty_or_one_byte_staff_frame_is_ignored() -> None:
