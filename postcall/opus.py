@@ -37,10 +37,13 @@ class OpusError(RuntimeError):
 @functools.cache
 def libopus() -> ctypes.CDLL:
     """The system's libopus, loaded once. Raises OpusError naming the package to install."""
-    name = ctypes.util.find_library("opus")
-    if name is None:
-        raise OpusError("libopus is not installed (Debian: apt-get install libopus0)")
-    lib = ctypes.CDLL(name)
+    try:
+        lib = ctypes.CDLL("libopus.so.0")  # Linux's name for it, found without a search
+    except OSError:
+        name = ctypes.util.find_library("opus")  # elsewhere (a Mac), by the system's search
+        if name is None:
+            raise OpusError("libopus is not installed (Debian: apt-get install libopus0)") from None
+        lib = ctypes.CDLL(name)
     lib.opus_encoder_create.restype = ctypes.c_void_p
     lib.opus_encoder_create.argtypes = [
         ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
@@ -57,6 +60,15 @@ def libopus() -> ctypes.CDLL:
     lib.opus_get_version_string.restype = ctypes.c_char_p
     lib.opus_get_version_string.argtypes = []
     return lib
+
+
+def installed() -> bool:
+    """Whether libopus can be loaded here."""
+    try:
+        libopus()
+    except OpusError:
+        return False
+    return True
 
 
 def version() -> str:
