@@ -5,6 +5,7 @@
     stream.headers()                          # OpusHead and OpusTags, a page each
     stream.page(packets, granule=9_600)       # audio packets ending at that 48 kHz position
     stream.page(rest, granule=..., last=True) # the end of the stream
+    seconds(first_bytes, last_bytes)          # how much audio a stream holds, read back
 
 A page's granule position counts the 48 kHz samples a decoder has produced by the end of its
 last packet, the encoder's pre-skip included; the last page's may be smaller than its packets
@@ -72,3 +73,20 @@ class OggOpusStream:
         page = bytearray(header + lacing + b"".join(packets))
         page[_CRC_AT : _CRC_AT + 4] = struct.pack("<I", crc(bytes(page)))
         return bytes(page)
+
+
+def seconds(head: bytes, tail: bytes) -> float:
+    """The audio in an Ogg Opus stream from its first bytes (`head`, for the encoder's
+    pre-skip) and its last (`tail`): the last page's granule position, less the pre-skip.
+    0.0 when there is no audio page (the headers alone, or no Ogg at all)."""
+    at = head.find(b"OpusHead")
+    pre_skip = int.from_bytes(head[at + 10 : at + 12], "little") if at >= 0 else 0
+    end = len(tail)
+    while (at := tail.rfind(b"OggS", 0, end)) >= 0:
+        end = at
+        if len(tail) < at + 27 or tail[at + 4] != 0:  # cut off, or "OggS" inside audio
+            continue
+        granule = int.from_bytes(tail[at + 6 : at + 14], "little", signed=True)
+        if granule >= 0:  # -1: no packet ends on this page
+            return max(0, granule - pre_skip) / GRANULE_RATE
+    return 0.0

@@ -30,6 +30,7 @@ from bson.binary import Binary
 from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from postcall import ogg
 from support import mongo
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ class RecordingPart:
             return 0.0
         head = b"".join(self.read(0, HEAD_BYTES))
         tail = b"".join(self.read(max(0, self.length - TAIL_BYTES)))
-        return ogg_seconds(head, tail)
+        return ogg.seconds(head, tail)
 
     def read(self, first: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes `first` to `end` (exclusive; the length by default), a chunk at a time. The
@@ -351,24 +352,6 @@ def repair(file_id: ObjectId) -> int:
 # (with the recording's last granule position) within the last bytes: pages hold 0.2 s.
 HEAD_BYTES = 512
 TAIL_BYTES = 16 * 1024
-OPUS_RATE = 48_000  # Ogg Opus counts granules at 48 kHz, whatever the rate encoded
-
-
-def ogg_seconds(head: bytes, tail: bytes) -> float:
-    """The audio in an Ogg Opus stream from its first bytes (`head`, for the encoder's
-    pre-skip) and its last (`tail`): the last page's granule position, less the pre-skip.
-    0.0 when there is no audio page (the headers alone, or no Ogg at all). Pure."""
-    at = head.find(b"OpusHead")
-    pre_skip = int.from_bytes(head[at + 10 : at + 12], "little") if at >= 0 else 0
-    end = len(tail)
-    while (at := tail.rfind(b"OggS", 0, end)) >= 0:
-        end = at
-        if len(tail) < at + 27 or tail[at + 4] != 0:  # cut off, or "OggS" inside audio
-            continue
-        granule = int.from_bytes(tail[at + 6 : at + 14], "little", signed=True)
-        if granule >= 0:  # -1: no packet ends on this page
-            return max(0, granule - pre_skip) / OPUS_RATE
-    return 0.0
 
 
 def delete_older_than(cutoff: dt.datetime) -> int:

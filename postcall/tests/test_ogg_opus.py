@@ -111,6 +111,16 @@ def test_a_recording_reads_back_whole_each_side_on_its_own_channel() -> None:
     assert strongest_hz(right) == pytest.approx(660, abs=2)  # the agent
 
 
+def test_how_much_audio_a_recording_holds_is_read_from_its_first_and_last_bytes() -> None:
+    data = recording(2.345)
+    headers = ogg.OggOpusStream(serial=1, channels=2, input_rate=RATE, pre_skip=312,
+                                vendor="test").headers()  # fmt: skip
+
+    assert ogg.seconds(data[:512], data[-16 * 1024 :]) == pytest.approx(2.345, abs=1e-6)
+    assert ogg.seconds(headers, headers) == 0.0  # no audio page yet
+    assert ogg.seconds(b"", b"not Ogg at all") == 0.0
+
+
 def test_its_pages_are_numbered_checked_and_flagged_as_ogg_opus_asks() -> None:
     data = recording(1.0)
     found = pages(data)
