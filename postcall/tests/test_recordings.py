@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import itertools
 import threading
 import warnings
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from pymongo import ReplaceOne, monitoring
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import store
-from postcall.recording import CallRecorder
+from postcall.recording import FLUSH_INTERVAL_S, CallRecorder, flush_phase
 from support import mongo
 from voiceproject.tests.asgi_client import served
 
@@ -439,3 +440,34 @@ async def test_a_recording_whose_write_fails_fails_alone(transactional_db: Any) 
     assert isinstance(refused, PyMongoError)
     grid = await asyncio.to_thread(store.open_recording, "CALL-GOOD")
     assert grid is not None and grid.read() == AUDIO
+
+
+async def test_a_recording_flushes_at_its_phase_however_long_its_writes_take(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writes of a process's recordings end together: a recording counting its next flush
+    from its write's end would fall in step with the others again (postcall.recording)."""
+    loop = asyncio.get_running_loop()
+    flushed_at: list[float] = []
+    write_takes = iter([0.25, 0.2, 0.25])  # as long as a busy database keeps them
+    append = store.RecordingWriter.append
+
+    async def slow_append(self: store.RecordingWriter, data: bytes, *, final: bool = False) -> None:
+        flushed_at.append(loop.time())
+        await asyncio.sleep(next(write_takes, 0.0))
+        await append(self, data, final=final)
+
+    monkeypatch.setattr(store.RecordingWriter, "append", slow_append)
+    recorder = CallRecorder("CALL-1", t0=loop.time(), clock=loop.time, channel="web")
+    await recorder.open()
+    while len(flushed_at) < 4:
+        await asyncio.sleep(0.05)
+    await recorder.close(loop.time())
+    await mongo.close_async_client()
+
+    phase = flush_phase("CALL-1")
+    for moment in flushed_at[:4]:
+        off = (moment - phase) % FLUSH_INTERVAL_S
+        assert min(off, FLUSH_INTERVAL_S - off) < 0.15  # at its phase, give or take a busy loop
+    gaps = [b - a for a, b in itertools.pairwise(flushed_at[:4])]
+    assert gaps == [pytest.approx(FLUSH_INTERVAL_S, abs=0.15)] * 3  # not 0.5 s plus the write
