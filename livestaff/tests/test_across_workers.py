@@ -17,11 +17,12 @@ from websockets.asyncio.client import connect
 
 from continuity.tests.callers import Page
 from livestaff.tests.sockets import StaffSocket
-from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie, tone
+from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, _staff_cookie
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.voice_harness import speech
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
+from voiceproject.tests.signals import tone_pcm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +67,7 @@ async def test_a_lead_on_one_worker_takes_over_a_call_on_the_other(
         await staff_event("state", mode="human", staff="arjun", listeners=["arjun"])
         changed = await page.next_event("agent_changed")
         heard_before = len(page.audio_at)
-        voice = tone(440, 1.0, 16_000)
+        voice = tone_pcm(440, 1.0, 16_000)
         for start in range(0, len(voice), 640):
             await staff.send(voice[start : start + 640])
             await asyncio.sleep(0.02)
@@ -114,7 +115,7 @@ async def test_a_lead_whose_worker_is_killed_while_holding_a_call_talks_on_from_
         back = await StaffSocket.open(carrier, path, cookie)
         state = await back.event("state")
         heard_before = len(page.audio_at)
-        voice = tone(440, 1.0, 16_000)
+        voice = tone_pcm(440, 1.0, 16_000)
         for start in range(0, len(voice), 640):
             await back.ws.send(voice[start : start + 640])
             await asyncio.sleep(0.02)

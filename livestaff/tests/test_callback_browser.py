@@ -34,7 +34,6 @@ from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
     asha,
     browsers,
     cookies,
-    dominant_hz,
     person,
     shots,
     until,
@@ -44,6 +43,7 @@ from realtime.phone import outbound, security
 from realtime.tests.fake_live import FakeLiveServer
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
+from voiceproject.tests.signals import dominant_hz
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from django.contrib.auth.models import Group, User
@@ -52,6 +51,7 @@ from support.models import Customer, Order, OrderItem
 from support.mongo import sync_db
 from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID, launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer, server_environment
+from voiceproject.tests.signals import dominant_hz, tone_pcm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -65,20 +65,12 @@ WAIT_S = 20.0
 
 def tone_wav(path: Path, hz: float, seconds: float = 4.0, rate: int = 48_000) -> Path:
     """A continuous tone (Chromium loops the file: a whole number of periods, no click)."""
-    t = np.arange(int(seconds * rate)) / rate
-    pcm = (0.5 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2")
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(pcm.tobytes())
+        out.writeframes(tone_pcm(hz, seconds, rate, amplitude=0.5 * 32767))
     return path
-
-
-def dominant_hz(samples: list[int], rate: int) -> float:
-    values = np.asarray(samples, dtype=float)
-    spectrum = np.abs(np.fft.rfft(values * np.hanning(len(values))))
-    return float(np.fft.rfftfreq(len(values), 1 / rate)[int(np.argmax(spectrum))])
 
 
 async def shots(page: Page, name: str, widths: tuple[int, ...] = (DESK, PHONE)) -> None:

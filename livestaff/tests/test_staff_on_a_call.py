@@ -44,21 +44,11 @@ from support.staff import sockets
 from voiceproject import draining
 from voiceproject.asgi import application
 from voiceproject.draining import ProcessCalls
+from voiceproject.tests.signals import dominant_hz, tone_pcm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENT_GROUP, LEAD_GROUP = "Support agent", "Support lead"
-
-
-def tone(hz: float, seconds: float, rate: int) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes()
-
-
-def dominant_hz(pcm: bytes, rate: int) -> float:
-    samples = np.frombuffer(pcm, "<i2").astype(float)
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
 
 
 def _staff_cookie(username: str, group: str | None, first_name: str) -> str:
@@ -232,7 +222,7 @@ async def test_a_holder_who_may_no_longer_take_over_hands_back_at_once_and_is_no
     await sync_to_async(_set_groups)("arjun", AGENT_GROUP)  # demoted to agent: listen only
     back = await call.next_event("agent_changed")
     heard = len(call.agent_audio)
-    await arjun.speak(tone(440, 0.5, 16_000))
+    await arjun.speak(tone_pcm(440, 0.5, 16_000))
     await asyncio.sleep(0.3)
 
     assert back == {"type": "agent_changed", "mode": "agent"}
@@ -278,7 +268,7 @@ async def test_an_action_of_a_strange_type_is_refused_and_the_held_call_stays_he
 
     await arjun.send({"type": kind})
     refused = await arjun.next_event("error")
-    await arjun.speak(tone(440, 0.5, 16_000))
+    await arjun.speak(tone_pcm(440, 0.5, 16_000))
 
     assert refused["code"] == "unknown_type"
     await call.wait_for_audio(int(0.4 * 48_000))  # the page still talks to the customer
@@ -360,7 +350,7 @@ async def test_odd_length_microphone_frames_reach_the_customer_as_clean_samples(
     sample after it (full-scale noise to the customer), so each frame is trimmed whole."""
     call, call_id, arjun = await held_by_arjun(live)
     await asyncio.sleep(2.2)  # where the call is gets looked up again: frames queue meanwhile
-    voice = tone(440, 1.0, 16_000)
+    voice = tone_pcm(440, 1.0, 16_000)
 
     for start in range(0, len(voice), 640):
         await arjun.communicator.send_to(bytes_data=voice[start : start + 640] + b"\0")
@@ -571,7 +561,7 @@ async def test_a_lead_takes_over_talks_to_the_customer_and_hands_back(
     heard_before = len(session.audio)
     await call.say(speech(0.5, 16_000, seed=5))  # the customer speaks: the model must not hear
     await arjun.send({"type": "listen"})
-    await arjun.speak(tone(440, 1.0, 16_000))
+    await arjun.speak(tone_pcm(440, 1.0, 16_000))
     to_customer = await call.wait_for_audio(int(0.8 * 48_000))
 
     assert changed == {"type": "agent_changed", "mode": "human", "name": "Arjun"}
@@ -663,7 +653,7 @@ async def test_while_a_colleague_holds_the_call_the_model_answers_nothing_and_is
     await arjun.send({"type": "whisper", "text": "She is a regular; be generous."})
     whisper = await session.wait_for_note()
     # Should the model speak anyway, neither the customer nor the record gets it.
-    await session.send_audio(tone(300, 0.2, 24_000))
+    await session.send_audio(tone_pcm(300, 0.2, 24_000))
     await session.send_transcript("agent", "Nobody should hear this.", finished=True)
     await session.send_turn_complete()
     await arjun.send({"type": "hand_back", "note": ""})
@@ -699,12 +689,12 @@ async def test_what_a_colleague_says_while_the_customers_page_is_away_is_not_pla
     await arjun.take_over()
     await call.leave()  # the customer's page drops (the call waits for it)
 
-    voice = tone(440, 1.0, 16_000)  # a second: as much as his page keeps for a slow line
+    voice = tone_pcm(440, 1.0, 16_000)  # a second: as much as his page keeps for a slow line
     await arjun.speak(voice)
     await divya.wait_for_audio(b"H", len(voice))  # the call has had all of it
     back = await BrowserCall.open(f"resume={ready['resume_token']}")
     await back.next_event("resumed")
-    await arjun.speak(tone(1000, 0.2, 16_000))
+    await arjun.speak(tone_pcm(1000, 0.2, 16_000))
     heard = await back.wait_for_audio(int(0.15 * 48_000))
 
     # Only what he said once she was back, at its own pitch: no second of stale speech.
@@ -739,7 +729,7 @@ async def test_a_held_call_that_moves_to_another_process_or_a_reloaded_page_is_s
     moved = await move_the_call(reloaded, monkeypatch)
     changed = await moved.next_event("agent_changed")
     await arjun.next_event("state", mode="human", staff="arjun", attached=True)
-    await arjun.speak(tone(440, 1.0, 16_000))
+    await arjun.speak(tone_pcm(440, 1.0, 16_000))
     heard = await moved.wait_for_audio(int(0.5 * 48_000))
     resumed = await live.wait_for_session(1)
     await moved.say(speech(0.3, 16_000, seed=7))
@@ -837,7 +827,7 @@ async def test_after_a_move_the_call_is_held_from_the_same_tab_of_the_holder(
     moved = await move_the_call(call, monkeypatch)
     await other_tab.next_event("state", attached=True)  # both tabs said again what they do
     await talking.next_event("state", attached=True)
-    await talking.speak(tone(440, 1.0, 16_000))
+    await talking.speak(tone_pcm(440, 1.0, 16_000))
     heard = await moved.wait_for_audio(int(0.5 * 48_000))
 
     assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
@@ -931,7 +921,7 @@ async def test_a_holder_who_reloads_the_page_keeps_the_call(
     reloaded = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
     state = await reloaded.next_event("state")
     await reloaded.send({"type": "take_over"})  # "Start my microphone"
-    await reloaded.speak(tone(440, 1.0, 16_000))
+    await reloaded.speak(tone_pcm(440, 1.0, 16_000))
     heard = await call.wait_for_audio(int(0.5 * 48_000))
 
     # His reloaded page is the one the call is held from (it offers to start his microphone).
@@ -958,8 +948,8 @@ async def test_each_tab_of_the_holder_knows_whether_the_call_is_held_from_it(
     await second_tab.send({"type": "take_over"})
     moved_here = await second_tab.next_event("state", held_from="this_page")
     moved_away = await first_tab.next_event("state", held_from="another_page")
-    await first_tab.speak(tone(440, 0.4, 16_000))  # not heard: not the tab holding the call
-    await second_tab.speak(tone(1000, 1.0, 16_000))
+    await first_tab.speak(tone_pcm(440, 0.4, 16_000))  # not heard: not the tab holding the call
+    await second_tab.speak(tone_pcm(1000, 1.0, 16_000))
     heard = await call.wait_for_audio(int(0.5 * 48_000))
 
     assert (held["held_from"], seen_there["held_from"]) == ("this_page", "another_page")
@@ -1076,7 +1066,7 @@ async def test_a_second_tab_of_the_holder_closing_leaves_the_call_with_them(
     await other_tab.next_event("state", mode="human", listeners=["arjun"])
 
     await other_tab.leave()  # an old tab of his, closed while he talks to Asha
-    await talking.speak(tone(440, 0.4, 16_000))
+    await talking.speak(tone_pcm(440, 0.4, 16_000))
     await call.say(speech(0.3, 16_000, seed=3))
     heard = await call.wait_for_audio(int(0.3 * 48_000))
     await talking.wait_for_audio(b"C", 9_600)  # his page still hears her
@@ -1443,8 +1433,8 @@ async def test_a_phone_call_taken_over_carries_both_voices_through_ulaw(
     await arjun.send({"type": "listen"})
     await arjun.next_event("state", listeners=["arjun"])
 
-    await arjun.speak(tone(440, 1.5, 16_000))
-    await phone.speak(ulaw_encode(tone(300, 1.0, 8_000)))
+    await arjun.speak(tone_pcm(440, 1.5, 16_000))
+    await phone.speak(ulaw_encode(tone_pcm(300, 1.0, 8_000)))
     await phone.wait_for(lambda: len(phone.media()) >= 85, "the staff voice", 10)  # chime + 1.5 s
     heard_by_staff = await arjun.wait_for_audio(b"C", 16_000)
 
@@ -1509,7 +1499,7 @@ async def test_a_phone_caller_a_lead_joined_is_not_transferred_away_from_them(
         await arjun.take_over()
         chime = await phone.wait_for_event("mark", count=2, timeout=10)
         await phone.echo_mark(chime["mark"]["name"])  # the caller heard Arjun arrive
-        await arjun.speak(tone(440, 0.5, 16_000))
+        await arjun.speak(tone_pcm(440, 0.5, 16_000))
         await arjun.send({"type": "hand_back", "note": "Sorted."})  # a turn of the agent's
         await arjun.next_event("state", mode="agent")
 
@@ -1739,7 +1729,7 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     callback = await _until_linked("CBK-ASHA01")
     staff = await StaffPage.open(callback["answered_call_id"], "arjun", None)
     state = await staff.next_event("state")
-    await staff.speak(tone(440, 1.0, 16_000))
+    await staff.speak(tone_pcm(440, 1.0, 16_000))
     await phone.wait_for(lambda: len(phone.media()) >= 50, "the staff voice", 10)
 
     assert (state["mode"], state["staff"]) == ("human", "arjun")
@@ -1758,7 +1748,7 @@ async def test_a_customer_answering_a_callback_is_connected_to_the_staff_member_
     async with asyncio.timeout(5):
         while not carried.attached:
             await asyncio.sleep(0.01)
-    await staff.speak(tone(660, 2.0, 16_000))
+    await staff.speak(tone_pcm(660, 2.0, 16_000))
     await again.wait_for(lambda: len(again.media()) >= 40, "the staff voice again", 10)
 
     replayed = ulaw_decode(b"".join(again.media()[-30:])).astype("<i2").tobytes()

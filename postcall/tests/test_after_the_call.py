@@ -27,6 +27,7 @@ from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
 from support import mongo
 from support.models import Customer
+from voiceproject.tests.signals import dominant_hz, tone_pcm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -233,7 +234,7 @@ async def test_the_recording_lasts_as_long_as_the_call_whatever_its_closing_writ
     await observer.started(started_at=wall0 + dt.timedelta(seconds=0.3))
     for _ in range(50):  # two seconds of the caller
         clock[0] += 0.04
-        observer.caller_audio(tone(300, 0.04))
+        observer.caller_audio(tone_pcm(300, 0.04, 16_000))
     clock[0] += 0.5  # the record's closing write waits on the database
     await observer.ended("caller_hung_up", ended_at=wall0 + dt.timedelta(seconds=2.3))
 
@@ -379,16 +380,10 @@ def test_a_tool_the_model_made_up_is_timed_under_one_label(settings: Any) -> Non
 # --- a colleague on the call -----------------------------------------------------------------
 
 
-def tone(hz: float, seconds: float, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes()
-
-
-def dominant_hz(channel: np.ndarray[Any, np.dtype[np.float32]], start_s: float,
-                end_s: float) -> float:  # fmt: skip
-    part = channel[int(start_s * 48_000) : int(end_s * 48_000)]
-    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
-    return float(np.fft.rfftfreq(len(part), 1 / 48_000)[int(np.argmax(spectrum))])
+def pitch_between(channel: np.ndarray[Any, np.dtype[np.float32]], start_s: float,
+                  end_s: float) -> float:  # fmt: skip
+    """The strongest frequency in a decoded channel (48 kHz) from `start_s` to `end_s`."""
+    return dominant_hz(channel[int(start_s * 48_000) : int(end_s * 48_000)], 48_000)
 
 
 async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_of_the_recording(
@@ -410,8 +405,9 @@ async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_o
     await arjun.take_over()
     await call.next_event("agent_changed")
 
-    await arjun.speak(tone(880, 1.0))  # "Hello Asha, this is Arjun", at once
-    await say_in_real_time(call, b"\x00" * 48_000 + tone(440, 1.0))  # she listens, answers
+    await arjun.speak(tone_pcm(880, 1.0, 16_000))  # "Hello Asha, this is Arjun", at once
+    # She listens, then answers.
+    await say_in_real_time(call, b"\x00" * 48_000 + tone_pcm(440, 1.0, 16_000))
     await say_in_real_time(call, b"\x00" * 16_000)
     await call.send({"type": "end"})
     record = await ended_call(call_id)
@@ -424,9 +420,9 @@ async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_o
     took = next(e["at"] for e in record["staff_events"] if e["kind"] == "take_over")
     held_from = (took - part["metadata"]["started_at"]).total_seconds()
     arjun_s, asha_s = held_from + 0.15, held_from + 1.5 + 0.2
-    assert dominant_hz(decoded[1], arjun_s, arjun_s + 0.6) == pytest.approx(880, abs=10)
+    assert pitch_between(decoded[1], arjun_s, arjun_s + 0.6) == pytest.approx(880, abs=10)
     assert loudness(decoded[1], arjun_s, arjun_s + 0.6) > 10 * loudness(
         decoded[0], arjun_s, arjun_s + 0.6)  # fmt: skip
-    assert dominant_hz(decoded[0], asha_s, asha_s + 0.6) == pytest.approx(440, abs=10)
+    assert pitch_between(decoded[0], asha_s, asha_s + 0.6) == pytest.approx(440, abs=10)
     assert record["outcome"] == "transferred"
     assert transferred._value.get() == before + 1

@@ -14,6 +14,7 @@ import pytest
 from postcall import ogg
 from postcall.opus import OpusEncoder, version
 from postcall.recording import AGENT_RATE, PACKETS_PER_PAGE, RATE, OggOpusEncoder
+from voiceproject.tests.signals import dominant_hz, tone
 
 
 @dataclass
@@ -60,23 +61,13 @@ def unchecked(page: bytes) -> bytes:
     return page[:22] + bytes(4) + page[26:]
 
 
-def tone(hz: float, rate: int, seconds: float) -> np.ndarray:
-    t = np.arange(round(seconds * rate)) / rate
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
-
-
 def decoded(data: bytes) -> np.ndarray:
     with av.open(io.BytesIO(data), "r") as container:
         return np.concatenate([frame.to_ndarray() for frame in container.decode(audio=0)], axis=1)
 
 
-def strongest_hz(channel: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(channel))
-    return float(np.fft.rfftfreq(len(channel), 1 / 48_000)[spectrum.argmax()])
-
-
 def recording(seconds: float, *, chunks: int = 3) -> bytes:
-    customer, agent = tone(440, RATE, seconds), tone(660, AGENT_RATE, seconds)
+    customer, agent = tone(440, seconds, RATE), tone(660, seconds, AGENT_RATE)
     encoder, data = OggOpusEncoder(serial=7), b""
     for part in range(chunks):
         c = slice(len(customer) * part // chunks, len(customer) * (part + 1) // chunks)
@@ -89,7 +80,7 @@ def test_the_checksum_is_the_one_ffmpegs_ogg_muxer_writes() -> None:
     out = io.BytesIO()
     with av.open(out, "w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=48_000, layout="stereo")
-        samples = np.tile(tone(300, 48_000, 1.0), (2, 1)).reshape(1, -1)
+        samples = np.tile(tone(300, 1.0, 48_000), (2, 1)).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
         frame.sample_rate = 48_000
         for packet in [*stream.encode(frame), *stream.encode(None)]:
@@ -107,8 +98,8 @@ def test_a_recording_reads_back_whole_each_side_on_its_own_channel() -> None:
     both = decoded(data)
     assert both.shape == (2, round(2.345 * 48_000))  # to the sample: pre-skip and end trimmed
     left, right = both[:, 4800:-4800]
-    assert strongest_hz(left) == pytest.approx(440, abs=2)  # the customer
-    assert strongest_hz(right) == pytest.approx(660, abs=2)  # the agent
+    assert dominant_hz(left, 48_000) == pytest.approx(440, abs=2)  # the customer
+    assert dominant_hz(right, 48_000) == pytest.approx(660, abs=2)  # the agent
 
 
 def test_how_much_audio_a_recording_holds_is_read_from_its_first_and_last_bytes() -> None:

@@ -24,6 +24,7 @@ from realtime.audio import (
     ulaw_decode,
     ulaw_encode,
 )
+from voiceproject.tests.signals import tone
 
 with warnings.catch_warnings():
     # audioop is the G.711 reference here only; product code never imports it.
@@ -34,9 +35,7 @@ ALL_PCM16 = np.arange(-32768, 32768).astype(np.int16)
 ALL_CODES = bytes(range(256))
 
 
-def tone(freq: float, rate: int, seconds: float = 1.0, amplitude: float = 16000) -> Pcm16Array:
-    t = np.arange(int(rate * seconds)) / rate
-    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+LEVEL = 16_000  # the test tones' amplitude: half of full scale
 
 
 def stream_in_chunks(
@@ -55,7 +54,7 @@ def rms(x: npt.NDArray[np.floating] | Pcm16Array) -> float:
 
 def snr_against_delayed_tone(out: Pcm16Array, freq: float, rate: int, delay_s: float) -> float:
     t = np.arange(len(out)) / rate - delay_s
-    ideal = 16000 * np.sin(2 * np.pi * freq * t)
+    ideal = LEVEL * np.sin(2 * np.pi * freq * t)
     settled = slice(rate // 10, None)  # skip the filter's start-up transient
     noise = out[settled] - ideal[settled]
     return 20 * np.log10(rms(ideal[settled]) / rms(noise))
@@ -155,7 +154,7 @@ def test_3_to_2_gives_exactly_320_samples_per_20ms_frame() -> None:
 
 
 def test_chunk_boundaries_do_not_change_the_output() -> None:
-    signal = tone(1000, 24000) + tone(7000, 24000, amplitude=5000)
+    signal = tone(1000, 1.0, 24000, amplitude=LEVEL) + tone(7000, 1.0, 24000, amplitude=5000)
     whole = Resampler24kTo8k().process(signal)
     sizes = np.random.default_rng(4).integers(1, 700, size=200)
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), len(signal))].tolist()
@@ -198,26 +197,29 @@ def test_bytes_in_give_bytes_out() -> None:
 
 def test_a_1khz_tone_survives_8k_to_16k() -> None:
     resampler = Resampler8kTo16k()
-    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 8000), 50)])
+    signal = tone(1000, 1.0, 8000, amplitude=LEVEL)
+    out = np.concatenate([resampler.process(f) for f in np.split(signal, 50)])
     assert snr_against_delayed_tone(out, 1000, 16000, resampler.delay_ms / 1000) > 60
 
 
 def test_a_1khz_tone_survives_24k_to_8k() -> None:
     resampler = Resampler24kTo8k()
-    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 24000), 50)])
+    signal = tone(1000, 1.0, 24000, amplitude=LEVEL)
+    out = np.concatenate([resampler.process(f) for f in np.split(signal, 50)])
     assert snr_against_delayed_tone(out, 1000, 8000, resampler.delay_ms / 1000) > 60
 
 
 def test_a_1khz_tone_survives_24k_to_16k() -> None:
     resampler = resampler_24k_to_16k()
-    out = np.concatenate([resampler.process(f) for f in np.split(tone(1000, 24000), 50)])
+    signal = tone(1000, 1.0, 24000, amplitude=LEVEL)
+    out = np.concatenate([resampler.process(f) for f in np.split(signal, 50)])
     assert snr_against_delayed_tone(out, 1000, 16000, resampler.delay_ms / 1000) > 60
 
 
 @pytest.mark.parametrize("freq", [9200, 10000, 11900])
 def test_an_out_of_band_tone_is_removed_going_24k_to_16k(freq: float) -> None:
     # Above the 16 kHz side's Nyquist plus the transition band: 10 kHz would alias to 6 kHz.
-    signal = tone(freq, 24000)
+    signal = tone(freq, 1.0, 24000, amplitude=LEVEL)
     out = resampler_24k_to_16k().process(signal)[800:]
     assert 20 * np.log10(rms(signal) / max(rms(out), 1e-3)) >= 60
 
@@ -225,7 +227,7 @@ def test_an_out_of_band_tone_is_removed_going_24k_to_16k(freq: float) -> None:
 @pytest.mark.parametrize("freq", [4600, 6000, 9000, 11900])
 def test_an_out_of_band_tone_is_removed_going_24k_to_8k(freq: float) -> None:
     # An ideal resampler outputs nothing for these; without a filter 6 kHz aliases to 2 kHz.
-    signal = tone(freq, 24000)
+    signal = tone(freq, 1.0, 24000, amplitude=LEVEL)
     out = np.concatenate([Resampler24kTo8k().process(signal)])[800:]
     attenuation_db = 20 * np.log10(rms(signal) / max(rms(out), 1e-3))
     assert attenuation_db >= 60
@@ -233,7 +235,8 @@ def test_an_out_of_band_tone_is_removed_going_24k_to_8k(freq: float) -> None:
 
 def test_the_image_of_a_3khz_tone_is_removed_going_8k_to_16k() -> None:
     # Upsampling a 3 kHz tone leaves an image at 8 - 3 = 5 kHz unless the filter removes it.
-    out = Resampler8kTo16k().process(tone(3000, 8000)).astype(np.float64)[1600:]
+    signal = tone(3000, 1.0, 8000, amplitude=LEVEL)
+    out = Resampler8kTo16k().process(signal).astype(np.float64)[1600:]
     spectrum = np.abs(np.fft.rfft(out * np.kaiser(len(out), 14)))
     freqs = np.fft.rfftfreq(len(out), 1 / 16000)
     wanted = spectrum[np.abs(freqs - 3000) < 50].max()
@@ -266,7 +269,7 @@ def test_full_scale_input_saturates_instead_of_wrapping(
     "make, frame", [(Resampler8kTo16k, 160), (Resampler24kTo8k, 480), (resampler_24k_to_16k, 480)]
 )
 def test_reset_forgets_the_previous_audio(make: Callable[[], StreamResampler], frame: int) -> None:
-    loud = tone(440, make().in_rate, seconds=0.1)
+    loud = tone(440, 0.1, make().in_rate)
     quiet = np.zeros(frame, np.int16)
     used, fresh = make(), make()
     used.process(loud)
@@ -289,7 +292,7 @@ def test_only_ratios_of_small_whole_numbers_are_supported() -> None:
 
 
 def test_equal_rates_pass_audio_through() -> None:
-    samples = tone(1000, 16000, seconds=0.02)
+    samples = tone(1000, 0.02, 16000)
     assert np.array_equal(StreamResampler(16000, 16000).process(samples), samples)
 
 
@@ -321,5 +324,5 @@ def test_chunker_clear_drops_the_tail() -> None:
 
 def test_a_20ms_model_chunk_becomes_one_twilio_frame() -> None:
     resampler, chunker = Resampler24kTo8k(), FrameChunker()
-    frames = chunker.push(ulaw_encode(resampler.process(tone(1000, 24000, seconds=0.02))))
+    frames = chunker.push(ulaw_encode(resampler.process(tone(1000, 0.02, 24000))))
     assert [len(frame) for frame in frames] == [TWILIO_FRAME_BYTES]

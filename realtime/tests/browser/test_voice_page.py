@@ -24,6 +24,7 @@ from realtime.tests.fake_live import FakeSession
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer, server_environment
+from voiceproject.tests.signals import tone_pcm
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,12 +34,6 @@ pytestmark = [
 
 # PCM16 RMS: espeak's speech through Chromium's capture is thousands; silence is a few units.
 SPEECH_RMS = 1000
-
-
-def tone(seconds: float, rate: int = 24_000, hz: float = 440.0) -> bytes:
-    """The agent's "voice": a plain tone is enough to count samples through the player."""
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
 
 
 def rms(pcm16: bytes) -> float:
@@ -123,7 +118,7 @@ async def test_the_microphone_reaches_the_agent_as_16khz_speech_for_as_long_as_i
 async def test_the_agent_s_reply_is_captioned_and_played(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
-    reply = tone(2.5)
+    reply = tone_pcm(440, 2.5, 24_000)  # the agent's "voice": a tone is enough to count samples
 
     async def script(session: FakeSession) -> None:
         await session.wait_for_audio(seconds=0.3)
@@ -156,7 +151,7 @@ async def test_barge_in_empties_the_player_at_once(
     # Long enough that a page slowed by a loaded machine still catches it playing: it is cut
     # at the barge-in, so the test takes no longer for it.
     # The agent starts once the page is listening: a page slow to get there must not miss it.
-    reply = tone(8.0)
+    reply = tone_pcm(440, 8.0, 24_000)
     page_listening, customer_speaks = asyncio.Event(), asyncio.Event()
 
     async def script(session: FakeSession) -> None:

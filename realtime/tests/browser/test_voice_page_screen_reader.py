@@ -7,7 +7,6 @@ is not talked over at every turn of the agent.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from playwright.async_api import expect
 
@@ -15,6 +14,7 @@ from realtime.tests.browser.conftest import FakeAgent, VoicePage
 from realtime.tests.fake_live import FakeSession
 from support.models import Customer
 from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID
+from voiceproject.tests.signals import tone_pcm
 
 pytestmark = [
     pytest.mark.browser,
@@ -23,18 +23,13 @@ pytestmark = [
 ]
 
 
-def tone(seconds: float, rate: int = 24_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * 32767 * np.sin(2 * np.pi * 440.0 * t)).astype("<i2").tobytes()
-
-
 async def test_the_call_s_state_is_said_when_it_is_news_not_at_every_turn(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
     async def a_turn(session: FakeSession) -> None:
         await session.wait_for_audio(seconds=0.3)
         await session.send_transcript("agent", "Your biryani is on its way.", finished=True)
-        await session.send_audio(tone(1.0), chunk_ms=40)
+        await session.send_audio(tone_pcm(440, 1.0, 24_000), chunk_ms=40)
         await session.send_turn_complete()
 
     agent.script = a_turn

@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from postcall import store
 from postcall.recording import AGENT_RATE, RATE, OggOpusEncoder
 from support import mongo
+from voiceproject.tests.signals import tone
 
 CALL_ID = "call-priya-1"
 SUMMARY = {
@@ -57,11 +58,6 @@ SPOKEN = ((0.5, 1.5, "customer"), (2.5, 1.5, "agent"), (4.5, 1.5, "customer"))
 LENGTH_S = 7.0
 
 
-def _tone(seconds: float, rate: int, hz: float) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
-
-
 def ogg_recording() -> bytes:
     """LENGTH_S seconds of stereo Ogg Opus: a tone on the customer's side (left) or the agent's
     (right) at each of SPOKEN's (start, length, side)."""
@@ -69,8 +65,8 @@ def ogg_recording() -> bytes:
     agent = np.zeros(int(LENGTH_S * AGENT_RATE), np.int16)
     for start, length, side in SPOKEN:
         track, rate = (customer, RATE) if side == "customer" else (agent, AGENT_RATE)
-        tone = _tone(length, rate, 440 if side == "customer" else 660)
-        track[int(start * rate): int(start * rate) + len(tone)] = tone
+        said = tone(440 if side == "customer" else 660, length, rate)
+        track[int(start * rate): int(start * rate) + len(said)] = said
     encoder = OggOpusEncoder()
     return encoder.encode(customer, agent) + encoder.finish()
 
