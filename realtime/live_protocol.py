@@ -476,6 +476,8 @@ def _parse_tool_call(value: Any) -> list[ServerEvent]:
             malformed.append(MalformedCall(call_id, name, "a function call must be an object"))
         elif not name:
             malformed.append(MalformedCall(call_id, name, "the function call has no name"))
+        elif not call_id:  # no answer could reach the model: a refund must not run unheard
+            malformed.append(MalformedCall(call_id, name, "the function call has no id"))
         elif args is not None and not isinstance(args, dict):
             malformed.append(MalformedCall(call_id, name, "the arguments must be an object"))
         else:

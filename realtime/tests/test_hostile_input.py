@@ -253,6 +253,33 @@ async def test_a_malformed_tool_call_is_answered_and_its_neighbours_run(
     await call.leave()
 
 
+async def test_a_tool_call_without_an_id_is_not_run_as_no_answer_could_reach_the_model(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_raw(json.dumps({"toolCall": {"functionCalls": [
+            {"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold"}},
+        ]}}))  # fmt: skip
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=10)
+    await call.send({"type": "text", "text": "Hello?"})
+    assert await live.session.wait_for_text() == "Hello?"  # the model link is as it was
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+
+    [entry] = record["tool_calls"]
+    assert (entry["name"], entry["ok"], entry["result"]["reason"]) == (
+        "initiate_refund", False, "invalid_argument",
+    )  # fmt: skip
+    # Asha's order was refundable: run unheard, it would have been refunded.
+    assert await mongo.async_db().refunds.count_documents({"order_id": "ORD-1001"}) == 0
+    await no_session_left_open(live)
+
+
 async def test_a_message_the_server_refuses_is_dropped_and_the_session_resumed(
     asha: Customer, live: FakeLiveServer
 ) -> None:

@@ -495,11 +495,18 @@ def test_a_bad_call_in_a_tool_call_is_reported_and_the_good_ones_kept() -> None:
     [event] = lp.parse_server_message(
         '{"toolCall": {"functionCalls": ['
         '{"id": "a"}, {"id": "b", "name": "f", "args": []}, 7,'
+        ' {"name": "initiate_refund", "args": {}}, {"id": "", "name": "f"},'
         ' {"id": "c", "name": "get_user_profile", "args": {}}]}}'
     )
     assert isinstance(event, lp.ToolCall)
     assert event.calls == [lp.FunctionCall("c", "get_user_profile", {})]
-    assert [(m.id, m.name) for m in event.malformed] == [("a", ""), ("b", "f"), ("", "")]
+    assert [(m.id, m.name, m.problem) for m in event.malformed] == [
+        ("a", "", "the function call has no name"),
+        ("b", "f", "the arguments must be an object"),
+        ("", "", "a function call must be an object"),
+        ("", "initiate_refund", "the function call has no id"),  # no answer could reach it
+        ("", "f", "the function call has no id"),
+    ]
 
 
 def test_lone_surrogates_from_upstream_are_replaced() -> None:
