@@ -28,7 +28,7 @@ from pymongo.errors import PyMongoError
 from postcall import finish, logs, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.opus import OpusError
-from postcall.recording import STAFF_RATE, CallRecorder
+from postcall.recording import CallRecorder
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
 from realtime.live_client import Failed, Ready, Resumed
@@ -104,12 +104,13 @@ class CallObserver:
         at = self._clock() if at is None else at
         self.turns.user_speech(at, at, "text")
 
-    def staff_audio(self, pcm16k: bytes, at: float | None = None) -> None:
-        """A staff member's voice to the customer (contract section 8): the agent's side."""
+    def staff_audio(self, pcm24k: bytes, at: float | None = None) -> None:
+        """A staff member's voice to the customer (contract section 8), at the agent's rate:
+        the agent's side."""
         at = self._clock() if at is None else at
         self.turns.agent_audio(at)
         if self.recorder is not None:
-            self.recorder.agent(pcm16k, at, STAFF_RATE)
+            self.recorder.agent(pcm24k, at)
 
     def on_live_event(self, event: object, at: float | None = None) -> None:
         at = self._clock() if at is None else at

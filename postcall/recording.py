@@ -38,8 +38,7 @@ from voiceproject.tasks import stop
 log = logging.getLogger(__name__)
 
 RATE = 16_000  # the recording's rate: the caller's; the agent's 24 kHz is brought down to it
-AGENT_RATE = 24_000
-STAFF_RATE = 16_000
+AGENT_RATE = 24_000  # the agent's voice, and a colleague's holding the call
 GAP_S = 0.25  # caller audio later than this starts after silence, not end to end
 SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller frames
 FLUSH_INTERVAL_S = 0.5
@@ -114,14 +113,12 @@ class Timeline:
             start = track.cursor  # end to end: arrival times jitter, the stream does not
         track.place(pcm16k, start)
 
-    def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
-        pcm = pcm[: len(pcm) & ~1]
-        if not pcm:  # an empty frame (or a lone byte): nothing to place, nothing to resample
+    def agent(self, pcm24k: bytes, at: float) -> None:
+        pcm24k = pcm24k[: len(pcm24k) & ~1]
+        if not pcm24k:  # an empty frame (or a lone byte): nothing to place
             return
-        if rate != AGENT_RATE:  # staff speech (16 kHz) on the agent's side
-            pcm = _upsample_16k_to_24k(np.frombuffer(pcm, "<i2")).tobytes()
         track = self.agent_track
-        track.place(pcm, max(track.cursor, self._index(track, at)))
+        track.place(pcm24k, max(track.cursor, self._index(track, at)))
 
     def interrupted(self, at: float) -> None:
         self.agent_track.cut(self._index(self.agent_track, at))
@@ -131,12 +128,6 @@ class Timeline:
         timeline. Whole 20 ms steps only, so both sides always cover the same span."""
         steps = int((at - self.t0) * 50)
         return self.customer_track.take(steps * 320), self.agent_track.take(steps * 480)
-
-
-def _upsample_16k_to_24k(samples: Samples) -> Samples:
-    # Rare (staff on the call): linear interpolation is enough for a review recording.
-    positions = np.arange(len(samples) * 3 // 2) * (2 / 3)
-    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
 
 
 class OggOpusEncoder:
@@ -253,8 +244,8 @@ class CallRecorder:
     def customer(self, pcm16k: bytes, at: float) -> None:
         self.timeline.customer(pcm16k, at)
 
-    def agent(self, pcm: bytes, at: float, rate: int = AGENT_RATE) -> None:
-        self.timeline.agent(pcm, at, rate)
+    def agent(self, pcm24k: bytes, at: float) -> None:
+        self.timeline.agent(pcm24k, at)
 
     def interrupted(self, at: float) -> None:
         self.timeline.interrupted(at)

@@ -257,7 +257,7 @@ class CallSession:
         self._holder_heard_at = 0.0  # when that page last said it holds the call (monotonic)
         self._holder_missing: asyncio.Task[Any] | None = None
         self._held_since = 0.0
-        self._staff_voice: tuple[StreamResampler, StreamResampler] | None = None
+        self._staff_voice: StreamResampler | None = None  # the holder's 16 kHz to 24 kHz
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
@@ -1039,7 +1039,7 @@ class CallSession:
             self._holder_found(page)
         else:
             self._holder_gone()
-        self._staff_voice = (StreamResampler(16_000, 48_000), StreamResampler(48_000, 24_000))
+        self._staff_voice = StreamResampler(16_000, 24_000)
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
 
@@ -1098,10 +1098,10 @@ class CallSession:
                 or message.get("page") != self._holder_page):  # fmt: skip
             return
         pcm = pcm[: len(pcm) - len(pcm) % 2]
-        self.observer.staff_audio(pcm)
         self._staff.audio(staff_protocol.HUMAN, pcm, speaker=staff)
-        up, down = voice
-        self._send_audio(down.process(up.process(pcm)))
+        pcm24k = voice.process(pcm)  # the caller hears them as they would the agent
+        self.observer.staff_audio(pcm24k)
+        self._send_audio(pcm24k)
 
     # --- warm escalation (contract section 8) -------------------------------------------------
 

@@ -68,15 +68,6 @@ def test_a_barge_in_cuts_the_agent_audio_not_yet_played() -> None:
     assert not agent[14_880:].any()
 
 
-def test_staff_speech_at_16_khz_joins_the_agent_side_at_24_khz() -> None:
-    timeline = Timeline(t0=0.0)
-    timeline.agent(pcm(100, 320), at=0.0, rate=16_000)  # 20 ms of the staff member
-
-    _, agent = timeline.settled(0.02)
-
-    assert len(agent) == 480 and (agent == 100).all()
-
-
 def test_what_was_settled_leaves_the_timeline_and_both_sides_cover_the_same_span() -> None:
     timeline = Timeline(t0=0.0)
     timeline.customer(pcm(1, 16_000), at=1.0)
@@ -121,11 +112,11 @@ def test_each_recording_flushes_at_its_own_phase_however_long_its_last_write_too
     assert moments[0] == pytest.approx(1000.123)
 
 
-def test_an_empty_or_one_byte_staff_frame_is_ignored() -> None:
+def test_an_empty_or_one_byte_frame_on_the_agent_side_is_ignored() -> None:
     timeline = Timeline(t0=0.0)
-    timeline.agent(b"", at=0.02, rate=16_000)  # a staff member's browser sent nothing
-    timeline.agent(b"\x01", at=0.04, rate=16_000)  # or half a sample
-    timeline.agent(pcm(4, 320), at=0.06, rate=16_000)  # then 20 ms of speech
+    timeline.agent(b"", at=0.02)  # a staff member's browser sent nothing
+    timeline.agent(b"\x01", at=0.04)  # or half a sample
+    timeline.agent(pcm(4, 480), at=0.06)  # then 20 ms of speech
 
     _, agent = timeline.settled(0.1)
 

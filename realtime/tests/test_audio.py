@@ -123,12 +123,21 @@ def resampler_24k_to_16k() -> StreamResampler:
     return StreamResampler(24000, 16000)  # the agent's side of a recording
 
 
-RESAMPLERS = [Resampler8kTo16k, Resampler24kTo8k, resampler_24k_to_16k]
+def resampler_16k_to_24k() -> StreamResampler:
+    return StreamResampler(16000, 24000)  # a colleague holding a call, to the caller
+
+
+RESAMPLERS = [Resampler8kTo16k, Resampler24kTo8k, resampler_24k_to_16k, resampler_16k_to_24k]
 
 
 @pytest.mark.parametrize(
     "make, up, down",
-    [(Resampler8kTo16k, 2, 1), (Resampler24kTo8k, 1, 3), (resampler_24k_to_16k, 2, 3)],
+    [
+        (Resampler8kTo16k, 2, 1),
+        (Resampler24kTo8k, 1, 3),
+        (resampler_24k_to_16k, 2, 3),
+        (resampler_16k_to_24k, 3, 2),
+    ],
 )
 def test_output_length_is_exact_over_a_stream_of_arbitrary_chunks(
     make: Callable[[], StreamResampler], up: int, down: int
@@ -151,6 +160,12 @@ def test_3_to_2_gives_exactly_320_samples_per_20ms_frame() -> None:
     resampler = resampler_24k_to_16k()
     for _ in range(50):
         assert len(resampler.process(np.zeros(480, np.int16))) == 320
+
+
+def test_2_to_3_gives_exactly_480_samples_per_20ms_frame() -> None:
+    resampler = resampler_16k_to_24k()
+    for _ in range(50):
+        assert len(resampler.process(np.zeros(320, np.int16))) == 480
 
 
 def test_chunk_boundaries_do_not_change_the_output() -> None:
@@ -216,6 +231,13 @@ def test_a_1khz_tone_survives_24k_to_16k() -> None:
     assert snr_against_delayed_tone(out, 1000, 16000, resampler.delay_ms / 1000) > 60
 
 
+def test_a_1khz_tone_survives_16k_to_24k() -> None:
+    resampler = resampler_16k_to_24k()
+    signal = tone(1000, 1.0, 16000, amplitude=LEVEL)
+    out = np.concatenate([resampler.process(f) for f in np.split(signal, 50)])
+    assert snr_against_delayed_tone(out, 1000, 24000, resampler.delay_ms / 1000) > 60
+
+
 @pytest.mark.parametrize("freq", [9200, 10000, 11900])
 def test_an_out_of_band_tone_is_removed_going_24k_to_16k(freq: float) -> None:
     # Above the 16 kHz side's Nyquist plus the transition band: 10 kHz would alias to 6 kHz.
@@ -244,10 +266,22 @@ def test_the_image_of_a_3khz_tone_is_removed_going_8k_to_16k() -> None:
     assert 20 * np.log10(wanted / image) >= 60
 
 
-def test_the_added_delay_is_under_3_ms() -> None:
-    assert Resampler8kTo16k().delay_ms < 3
-    assert Resampler24kTo8k().delay_ms < 3
-    assert resampler_24k_to_16k().delay_ms < 3
+@pytest.mark.parametrize("hz", [1000, 3000, 6000])
+def test_the_images_of_a_tone_are_removed_going_16k_to_24k(hz: float) -> None:
+    # Upsampling by 3 leaves images at 16 -/+ f and 32 -/+ f kHz, which fold into the 24 kHz
+    # side (6 kHz: at 10 and 2 kHz) unless the filter removes them. Nothing but the tone stays.
+    signal = tone(hz, 1.0, 16000, amplitude=LEVEL)
+    out = resampler_16k_to_24k().process(signal).astype(np.float64)[2400:]
+    spectrum = np.abs(np.fft.rfft(out * np.kaiser(len(out), 14)))
+    freqs = np.fft.rfftfreq(len(out), 1 / 24000)
+    wanted = spectrum[np.abs(freqs - hz) < 100].max()
+    rest = spectrum[np.abs(freqs - hz) >= 100].max()
+    assert 20 * np.log10(wanted / rest) >= 60
+
+
+@pytest.mark.parametrize("make", RESAMPLERS)
+def test_the_added_delay_is_under_3_ms(make: Callable[[], StreamResampler]) -> None:
+    assert make().delay_ms < 3
 
 
 @pytest.mark.parametrize("make", RESAMPLERS)
@@ -266,7 +300,13 @@ def test_full_scale_input_saturates_instead_of_wrapping(
 
 
 @pytest.mark.parametrize(
-    "make, frame", [(Resampler8kTo16k, 160), (Resampler24kTo8k, 480), (resampler_24k_to_16k, 480)]
+    "make, frame",
+    [
+        (Resampler8kTo16k, 160),
+        (Resampler24kTo8k, 480),
+        (resampler_24k_to_16k, 480),
+        (resampler_16k_to_24k, 320),
+    ],
 )
 def test_reset_forgets_the_previous_audio(make: Callable[[], StreamResampler], frame: int) -> None:
     loud = tone(440, 0.1, make().in_rate)
