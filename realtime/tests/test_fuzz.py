@@ -1,14 +1,15 @@
 """A bounded fuzz of the bridge: random and hostile frames at both WebSocket routes, and a
 hostile Live API behind them, while a bystander call goes on.
 
-Asserts that the bystander's audio keeps flowing, every call record closes, and the fake has
-no session left open once the calls end. Seconds in CI; `FUZZ_FRAMES=26000 FUZZ_SEED=...`
+Asserts that the bystander's audio keeps flowing, every call record closes, the fake has
+no session left open once the calls end, and no task died unobserved in the event loop. Seconds in CI; `FUZZ_FRAMES=26000 FUZZ_SEED=...`
 (or bench/fuzz_bridge.py) for a long run. A failure prints its seed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import time
@@ -127,10 +128,20 @@ def many_calls(settings: Any) -> None:
 async def test_fuzzed_frames_from_callers_twilio_and_the_live_api_break_nothing(
     asha: Customer, live: FakeLiveServer, many_calls: None
 ) -> None:
+    # A task that died with nobody awaiting it is reported to the loop's handler (when it is
+    # collected): a tool's task that died answering the model had recorded nothing.
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
     with override_settings(TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC):
         try:
             upstream = await fuzz(FRAMES, SEED, live)
+            gc.collect()
         except BaseException:
             print(f"fuzz failed with FUZZ_SEED={SEED} FUZZ_FRAMES={FRAMES}")
             raise
+        finally:
+            loop.set_exception_handler(previous)
     assert upstream > FRAMES / 10  # the Live API side was hostile too
+    assert not unhandled, f"unhandled in the event loop (FUZZ_SEED={SEED}): {unhandled[:3]}"
