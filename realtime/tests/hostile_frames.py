@@ -23,7 +23,8 @@ NASTY_VALUES: list[Any] = [
 ]
 
 
-def _value(rng: random.Random) -> Any:
+def nasty(rng: random.Random) -> Any:
+    """A value a hostile peer might put anywhere: a nasty string, a strange type, or noise."""
     choice = rng.random()
     if choice < 0.4:
         return rng.choice(NASTY_STRINGS)
@@ -59,9 +60,9 @@ def browser_frame(rng: random.Random) -> Frame:
         return rng.choice(["", "{", "null", "[]", '"text"', "1" * 5000, "\udcff", "NaN"])
     message: dict[str, Any] = {"type": rng.choice(["text", "audio_end", "dance", "", None, 7])}
     if rng.random() < 0.7:
-        message["text"] = _value(rng)
+        message["text"] = nasty(rng)
     if rng.random() < 0.2:
-        message[_key(rng)] = _value(rng)
+        message[_key(rng)] = nasty(rng)
     return _dumps(message)
 
 
@@ -73,17 +74,17 @@ def twilio_frame(rng: random.Random, stream_sid: str) -> Frame:
     if kind < 0.25:
         return _nested(rng)
     event = rng.choice(["media", "mark", "dtmf", "start", "connected", "dance", None, 5])
-    message: dict[str, Any] = {"event": event, "streamSid": rng.choice([stream_sid, _value(rng)])}
+    message: dict[str, Any] = {"event": event, "streamSid": rng.choice([stream_sid, nasty(rng)])}
     message["sequenceNumber"] = rng.choice(["1", "x", 2**70, None])
     if event == "media":
         payload = base64.b64encode(rng.randbytes(rng.choice([0, 1, 160, 5000]))).decode()
         message["media"] = {
-            "track": rng.choice(["inbound", "outbound", _value(rng)]),
-            "chunk": rng.choice(["1", _value(rng)]), "timestamp": rng.choice(["20", _value(rng)]),
-            "payload": rng.choice([payload, _value(rng), payload + "==="]),
+            "track": rng.choice(["inbound", "outbound", nasty(rng)]),
+            "chunk": rng.choice(["1", nasty(rng)]), "timestamp": rng.choice(["20", nasty(rng)]),
+            "payload": rng.choice([payload, nasty(rng), payload + "==="]),
         }  # fmt: skip
     else:
-        message[str(event)] = {"name": _value(rng), "digit": _value(rng)}
+        message[str(event)] = {"name": nasty(rng), "digit": nasty(rng)}
     return _dumps(message)
 
 
@@ -95,21 +96,21 @@ def live_frame(rng: random.Random) -> Frame:
     if kind < 0.2:
         return _nested(rng)
     makers: list[Callable[[], dict[str, Any]]] = [
-        lambda: {"serverContent": {"outputTranscription": {"text": _value(rng)}}},
-        lambda: {"serverContent": {"inputTranscription": {"text": _value(rng)}}},
+        lambda: {"serverContent": {"outputTranscription": {"text": nasty(rng)}}},
+        lambda: {"serverContent": {"inputTranscription": {"text": nasty(rng)}}},
         lambda: {"serverContent": {"modelTurn": {"parts": [
             {"inlineData": {"mimeType": "audio/pcm;rate=24000",
-                            "data": rng.choice([_value(rng), "AAA=", "@@@@"])}}]}}},
-        lambda: {"serverContent": {"turnComplete": _value(rng), "interrupted": _value(rng)}},
+                            "data": rng.choice([nasty(rng), "AAA=", "@@@@"])}}]}}},
+        lambda: {"serverContent": {"turnComplete": nasty(rng), "interrupted": nasty(rng)}},
         lambda: {"toolCall": {"functionCalls": [
-            {"id": _value(rng), "name": rng.choice(["get_user_profile", "initiate_refund",
-                                                    _value(rng)]),
-             "args": _value(rng)} for _ in range(rng.randrange(0, 4))]}},
-        lambda: {"toolCallCancellation": {"ids": _value(rng)}},
-        lambda: {"usageMetadata": {"promptTokenCount": _value(rng),
+            {"id": nasty(rng), "name": rng.choice(["get_user_profile", "initiate_refund",
+                                                    nasty(rng)]),
+             "args": nasty(rng)} for _ in range(rng.randrange(0, 4))]}},
+        lambda: {"toolCallCancellation": {"ids": nasty(rng)}},
+        lambda: {"usageMetadata": {"promptTokenCount": nasty(rng),
                                    "totalTokenCount": rng.choice([2**80, -5, "12"])}},
-        lambda: {"goAway": {"timeLeft": _value(rng)}},
-        lambda: {"sessionResumptionUpdate": {"newHandle": _value(rng), "resumable": True}},
-        lambda: {_key(rng): _value(rng)},
+        lambda: {"goAway": {"timeLeft": nasty(rng)}},
+        lambda: {"sessionResumptionUpdate": {"newHandle": nasty(rng), "resumable": True}},
+        lambda: {_key(rng): nasty(rng)},
     ]  # fmt: skip
     return _dumps(rng.choice(makers)())

@@ -2,8 +2,9 @@
 hostile Live API behind them, while a bystander call goes on.
 
 Asserts that the bystander's audio keeps flowing, every call record closes, the fake has
-no session left open once the calls end, and no task died unobserved in the event loop. Seconds in CI; `FUZZ_FRAMES=26000 FUZZ_SEED=...`
-(or bench/fuzz_bridge.py) for a long run. A failure prints its seed.
+no session left open once the calls end, and no task died unobserved in the event loop.
+Seconds in CI; `FUZZ_FRAMES=26000 FUZZ_SEED=...` for a long run (about two minutes; add
+`--timeout 0`). A failure prints its seed.
 """
 
 from __future__ import annotations
