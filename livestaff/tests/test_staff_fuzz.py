@@ -37,7 +37,7 @@ AGENT_CHUNK = speech(0.02, 24_000)
 def staff_frame(rng: random.Random) -> str | bytes:
     """What a buggy or hostile staff page might send on /ws/staff/calls/<call_id>."""
     kind = rng.random()
-    if kind < 0.45:  # the actions themselves, with any text
+    if kind < 0.45:  # the actions themselves, with any text (take_over twice: pages race for it)
         action: dict[str, Any] = {"type": rng.choice(
             ["take_over", "hand_back", "whisper", "listen", "unlisten", "take_over"]
         )}  # fmt: skip
@@ -82,6 +82,7 @@ async def fuzz(frames: int, seed: int, live: FakeLiveServer) -> None:
         else:
             await page.communicator.send_to(text_data=frame)
         await asyncio.sleep(0.01)  # a script, not a person: the pages' rate limits hold it
+
     def states_seen() -> list[int]:
         return [sum(e["type"] == "state" for e in page.events) for page in pages]
 
