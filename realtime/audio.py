@@ -29,8 +29,9 @@ are from one quiet run):
     ===================================  =========================  ==========================
 
 Both meet the quality and latency goals (≥ 60 dB, < 3 ms); only the FIR meets the CPU goal
-(< 50 µs) with margin. The ratios are small (2:1 and 1:3 here, 3:2 for the agent's side of a
-recording, postcall/recording.py), so a Kaiser-windowed sinc of 60 and 88 taps, designed once
+(< 50 µs) with margin. The ratios are small (2:1 and 1:3 here; 3:2 for the agent's side of a
+recording, postcall/recording.py, and 2:3 for a colleague's voice to the caller,
+realtime/call_session.py), so a Kaiser-windowed sinc of 60 and 88 taps, designed once
 and applied as a polyphase matrix product over a strided view of the input with the last taps'
 worth carried between calls, is all it takes. It also returns
 exactly ``L`` outputs per input sample (one per ``M`` going down) and holds no samples back:
