@@ -7,12 +7,13 @@ Integers make the wallet credit an exact atomic `$inc` and keep rounding in one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcontext
 
 PAISE_PER_RUPEE = 100
 # ₹1,000 crore: more than any one amount here, and far inside the database's 8-byte integers
 # even summed over millions of orders (a lifetime spend).
 MAX_PAISE = 10**12
+ONE_PAISA = Decimal("0.01")
 
 
 class MoneyError(ValueError):
@@ -21,7 +22,12 @@ class MoneyError(ValueError):
 
 def to_paise(rupees: str | int | float | Decimal) -> int:
     """Parse rupees ("449.50", 449.5, 449) into paise; refuse more than two decimals and
-    more than MAX_PAISE either way."""
+    more than MAX_PAISE either way.
+
+    Exact whatever the input: Decimal arithmetic in the default context would round a long
+    amount to 28 digits, turn "1e-999999999" into zero and raise a bare ArithmeticError for
+    "1e999999", so the size is checked before any arithmetic and the rounding is trapped.
+    """
     if isinstance(rupees, bool):
         raise MoneyError("an amount must be a number, not true/false")
     try:
@@ -30,12 +36,15 @@ def to_paise(rupees: str | int | float | Decimal) -> int:
         raise MoneyError(f"{rupees!r} is not an amount of rupees") from None
     if not value.is_finite():
         raise MoneyError(f"{rupees!r} is not an amount of rupees")
-    paise = value * PAISE_PER_RUPEE
-    if paise != paise.to_integral_value():
-        raise MoneyError(f"{rupees!r} has more than paise precision")
-    if abs(paise) > MAX_PAISE:
+    if value.copy_abs() > Decimal(MAX_PAISE) / PAISE_PER_RUPEE:  # exact, however large
         raise MoneyError(f"{rupees!r} is more than {format_inr(MAX_PAISE)}")
-    return int(paise)
+    with localcontext() as exact:
+        exact.traps[Inexact] = True
+        try:
+            paisa_aligned = value.quantize(ONE_PAISA)
+        except Inexact:
+            raise MoneyError(f"{rupees!r} has more than paise precision") from None
+    return int(paisa_aligned.scaleb(2))
 
 
 def percent_of(paise: int, percent: int) -> int:

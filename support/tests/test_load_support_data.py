@@ -347,12 +347,16 @@ def test_amounts_with_more_than_paise_and_unknown_fields_are_refused() -> None:
     order = dosa_order(amount="10.005", delivered_on="2026-11-21")
     bad_refund = copy.deepcopy(refunded_order())
     bad_refund["refund"]["amount"] = "500"
+    absurd = dosa_order(order_id="ORD-3002", amount="1e999999")
 
-    assert problems({"customers": [meena()], "orders": [order, bad_refund], "extra": []}) == [
+    assert problems(
+        {"customers": [meena()], "orders": [order, bad_refund, absurd], "extra": []}
+    ) == [
         "extra: unknown key (expected customers and orders)",
         "orders[0]: delivered_on: unknown field",
         "orders[0]: amount: '10.005' has more than paise precision",
         "orders[1]: refund: amount: is more than the order's amount",
+        "orders[2]: amount: '1e999999' is more than ₹10,00,00,00,000.00",
     ]
 
 

@@ -88,6 +88,8 @@ def test_guest_cannot_see_tiers(guest_client: Client, tiers: Any) -> None:
          "One tier must start at ₹0.00, so that every customer has a tier."),
         ("Gold", {"min_lifetime_spend": "12.345"}, "Enter an amount in rupees, like 5000 or "
          "2500.50 ('12.345' has more than paise precision)."),
+        ("Gold", {"min_lifetime_spend": "1e999999"}, "Enter an amount in rupees, like 5000 or "
+         "2500.50 ('1e999999' is more than ₹10,00,00,00,000.00)."),
     ],
 )  # fmt: skip
 def test_an_invalid_tier_set_is_rejected_with_a_clear_message(
