@@ -16,11 +16,15 @@ def render_staff(request: HttpRequest, template: str, context: dict[str, Any]) -
 
 
 def page_number(request: HttpRequest) -> int:
-    """`?page=N` (ASCII digits only: `²` and other digits Python's int() refuses are page 1)."""
+    """`?page=N` (ASCII digits only: `²` and other digits Python's int() refuses are page 1;
+    a number longer than MAX_PAGE is past it, as int() refuses 4,300 digits or more)."""
     value = request.GET.get("page", "1")
     if not (value.isascii() and value.isdigit()):
         return 1
-    return min(max(1, int(value)), MAX_PAGE)
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_PAGE)):
+        return MAX_PAGE
+    return min(max(1, int(digits)), MAX_PAGE)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
