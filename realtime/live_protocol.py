@@ -524,6 +524,11 @@ def _parse_resumption_update(value: Any) -> list[ServerEvent]:
 
 def _parse_usage(value: Any) -> list[ServerEvent]:
     details = _int64_counts(_camel_keys(_object(value, "usageMetadata")))
+    for key, entries in details.items():  # per-modality lists: [{"modality": …, "tokenCount": …}]
+        if key.endswith("TokensDetails") and not (
+            isinstance(entries, list) and all(isinstance(entry, dict) for entry in entries)
+        ):
+            raise LiveProtocolError(f"usageMetadata.{key:.40} is not a list of objects")
 
     def count(key: str) -> int:
         return int(details.get(key, 0))

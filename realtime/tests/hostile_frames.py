@@ -109,6 +109,9 @@ def live_frame(rng: random.Random) -> Frame:
         lambda: {"toolCallCancellation": {"ids": nasty(rng)}},
         lambda: {"usageMetadata": {"promptTokenCount": nasty(rng),
                                    "totalTokenCount": rng.choice([2**80, -5, "12"])}},
+        lambda: {"usageMetadata": {rng.choice(["promptTokensDetails", "responseTokensDetails"]):
+            rng.choice([nasty(rng), [nasty(rng)], [{"modality": nasty(rng),
+                                                   "tokenCount": rng.choice([4, nasty(rng)])}]])}},
         lambda: {"goAway": {"timeLeft": nasty(rng)}},
         lambda: {"sessionResumptionUpdate": {"newHandle": nasty(rng), "resumable": True}},
         lambda: {_key(rng): nasty(rng)},

@@ -1,8 +1,9 @@
 """A bounded fuzz of the bridge: random and hostile frames at both WebSocket routes, and a
 hostile Live API behind them, while a bystander call goes on.
 
-Asserts that the bystander's audio keeps flowing, every call record closes, the fake has
-no session left open once the calls end, and no task died unobserved in the event loop.
+Asserts that the bystander's audio keeps flowing, every call record closes, none was ended by
+a failing task, the fake has no session left open once the calls end, and no task died
+unobserved in the event loop.
 Seconds in CI; `FUZZ_FRAMES=26000 FUZZ_SEED=...` for a long run (about two minutes; add
 `--timeout 0`). A failure prints its seed.
 """
@@ -116,6 +117,9 @@ async def fuzz(frames: int, seed: int, live: FakeLiveServer) -> int:
     except TimeoutError:
         still_open = await mongo.async_db().calls.find({"ended_at": None}).to_list()
         raise AssertionError(f"call records left open: {still_open}") from None
+    # A call ends "server_error" when one of its tasks raised: a bug, whatever came in.
+    failed = await mongo.async_db().calls.distinct("call_id", {"end_reason": "server_error"})
+    assert not failed, f"calls ended by a failing task: {failed}"
     for session in live.sessions:
         await session.wait_closed(timeout=10)
     return upstream_frames[0]

@@ -156,6 +156,9 @@ async def test_hostile_upstream_frames_never_silence_the_call(
         await session.send_raw(NESTED)
         await session.send_raw('{"serverContent": {"outputTranscription": {"text": "Hi \\ud800"}}}')
         await session.send_raw('{"usageMetadata": {"promptTokenCount": ' + "9" * 30 + "}}")
+        for details in (["x"], "abc", 7, [{"modality": "AUDIO", "tokenCount": 4}, 5]):
+            usage = {"promptTokenCount": 1, "promptTokensDetails": details}
+            await session.send_raw(json.dumps({"usageMetadata": usage}))
         await session.send_audio(reply, chunk_ms=20)
         await session.send_turn_complete()
 

@@ -478,6 +478,8 @@ def test_unknown_keys_are_ignored() -> None:
         ('{"usageMetadata": {"totalTokenCount": "' + "9" * 5000 + '"}}', "not an integer"),
         ('{"usageMetadata": {"totalTokenCount": "many"}}', "not an integer"),
         ('{"usageMetadata": {"totalTokenCount": true}}', "not an integer"),
+        ('{"usageMetadata": {"promptTokensDetails": ["AUDIO"]}}', "not a list of objects"),
+        ('{"usageMetadata": {"response_tokens_details": 7}}', "not a list of objects"),
         ('{"goAway": {"timeLeft": "5 minutes"}}', "not a duration"),
         ('{"toolCallCancellation": {"ids": [1]}}', "must be a string"),
     ],
