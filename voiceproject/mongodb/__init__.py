@@ -1,1 +1,2 @@
-"""django-mongodb-backend, sending nested field specs in dotted form (see `compiler.py`)."""
+"""django-mongodb-backend, sending nested field specs in dotted form (see `compiler.py`)
+and matching `iexact` literally (see `base.py`)."""

@@ -46,3 +46,20 @@ def test_only_and_defer_read_only_the_chosen_fields() -> None:
     assert "'$project': {'_id': 1, 'call_id': 1, 'started_at': 1}" in only
     assert "'$project'" in deferred and "transcript" not in deferred and "usage" in deferred
     assert "'$project'" not in everything
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("asked", "found"),
+    [("a.b", ["A.B"]), ("A.B", ["A.B"]), (".*", []), ("[", []), ("a+b", []), ("a\\b", [])],
+)
+def test_iexact_matches_the_value_itself_ignoring_case_whatever_its_characters(
+    asked: str, found: list[str]
+) -> None:
+    from django.contrib.auth.models import User
+
+    for username in ("axb", "A.B", "aab"):
+        User.objects.create(username=username)
+
+    matched = User.objects.filter(username__iexact=asked).values_list("username", flat=True)
+    assert list(matched) == found

@@ -94,6 +94,36 @@ def test_a_lead_cannot_grant_superuser_staff_admin_or_raw_permissions(lead: Clie
     assert not kiran.is_superuser and not kiran.user_permissions.exists()
 
 
+def test_a_username_like_another_but_for_a_dot_is_a_new_one(lead: Client, meera: User) -> None:
+    User.objects.create_user("kxran")
+
+    response = lead.post("/admin/auth/user/add/", add_form(username="k.ran"))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert User.objects.filter(username="k.ran").exists()
+
+
+@pytest.mark.parametrize("username", ["kiran[", "(kiran", "kiran*", "?"])
+def test_a_username_with_characters_no_username_takes_is_refused_beside_the_field(
+    lead: Client, username: str
+) -> None:
+    response = lead.post("/admin/auth/user/add/", add_form(username=username))
+
+    assert response.status_code == 200
+    assert "Enter a valid username" in response.content.decode()
+    assert not User.objects.filter(username=username).exists()
+
+
+@pytest.mark.parametrize("term", ["A" * 5000, "." * 600, "meera " * 60])
+def test_a_search_of_the_team_longer_than_any_name_finds_nobody(
+    lead: Client, meera: User, term: str
+) -> None:
+    response = lead.get("/admin/auth/user/", {"q": term})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+
+
 def test_the_lead_add_page_offers_names_role_and_password_only(lead: Client) -> None:
     body = lead.get("/admin/auth/user/add/").content.decode()
 
