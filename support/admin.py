@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import MethodType
 from typing import Any
 
@@ -182,22 +183,30 @@ class PeopleChangeList(ChangeList):
     the page, and which reads only the fields the list shows (`list_defer`)."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
-        queryset = super().get_queryset(request, exclude_parameters)
+        with _lookups_the_database_cannot_run():  # the search reads the database already
+            queryset = super().get_queryset(request, exclude_parameters)
         defer = getattr(self.model_admin, "list_defer", ())
         return queryset.defer(*defer) if defer else queryset
 
     def get_results(self, request: HttpRequest) -> None:
-        try:
+        with _lookups_the_database_cannot_run():
             super().get_results(request)
             with_people(list(self.result_list))
             if getattr(self.model_admin, "names_staff", False):
                 names = staff_names()  # one query for the page
                 for row in self.result_list:
                     row.staff_names = names
-        except OverflowError as error:
-            # A number past the database's 8-byte integers (?customer_id= edited by hand): a
-            # lookup that cannot be run, which the admin answers as it answers any other.
-            raise IncorrectLookupParameters(error) from error
+
+
+@contextmanager
+def _lookups_the_database_cannot_run() -> Iterator[None]:
+    """A number past the database's 8-byte integers (?customer_id= or ?customer= edited by
+    hand) is a lookup that cannot be run, which the admin answers as it answers any other: back
+    to the list with ?e=1. Django's own range check does not cover a foreign key's lookups."""
+    try:
+        yield
+    except OverflowError as error:
+        raise IncorrectLookupParameters(error) from error
 
 
 class BigCollectionAdmin(admin.ModelAdmin):

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import User
 from django.test import Client
 
 from support import escalations
 from support.models import Complaint, Customer, Escalation, Order, OrderRefund, Refund
 from support.tests.conftest import make_order
-from support.tests.staff.conftest import make_complaint, make_ticket
+from support.tests.staff.conftest import client_for, make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -449,6 +450,18 @@ def test_a_customer_number_too_big_to_store_is_a_bad_lookup_not_a_server_error(
     # The orders link of a customer's page is ?customer_id=101; edited by hand, it may be
     # anything. The admin answers a lookup it cannot run by sending back to the list with ?e=1.
     response = agent.get(f"/admin/support/{path}/", {"customer_id": str(10**22)})
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize("path", ["support/order", "support/complaint", "callbacks/callback"])
+def test_a_customer_too_big_to_store_beside_a_search_is_a_bad_lookup_too(
+    path: str, asha: Customer
+) -> None:
+    root = client_for(User.objects.create_superuser("root", "root@example.com", "x"))
+    # The search reads the database before the list does (is the term an id?).
+    response = root.get(f"/admin/{path}/", {"customer": str(2**64), "q": "cold"})
 
     assert response.status_code == 302
     assert response["Location"].endswith("?e=1")
