@@ -479,6 +479,8 @@ async def test_customer_tools_answer_not_identified_for_an_unknown_caller(
         ("file_complaint", {"category": "hygiene", "description": "d" * 1001}),
         ("escalate_to_human", {"reason": "help", "priority": "ASAP"}),
         ("escalate_to_human", {"reason": 42}),
+        ("escalate_to_human", {"reason": "help \ud800"}),  # a lone surrogate, unstorable
+        ("file_complaint", {"category": "other", "description": "a\udfff"}),
         ("get_user_profile", {"user_id": 202}),
         ("check_order_status", {"user_id": {"$exists": True}}),
         ("get_user_profile", "ORD-1001"),

@@ -140,6 +140,10 @@ class StringParam:
         """The value, stripped and checked; raises ToolError(invalid_argument)."""
         if not isinstance(value, str):
             raise invalid(f"{self.name} must be text.")
+        try:
+            value.encode("utf-8")  # the bridge replaces lone surrogates; any other caller may not
+        except UnicodeEncodeError:
+            raise invalid(f"{self.name} must be text (it holds a lone surrogate).") from None
         value = value.strip()
         if not value:
             raise invalid(f"{self.name} must not be empty.")
