@@ -465,3 +465,13 @@ def test_a_customer_too_big_to_store_beside_a_search_is_a_bad_lookup_too(
 
     assert response.status_code == 302
     assert response["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize("content_type", ["../", "6b155578839fb630911d467b", "7"])
+def test_view_on_site_with_an_id_that_is_no_object_id_is_not_found(
+    agent: Client, guest_client: Client, content_type: str
+) -> None:
+    path = f"/admin/r/{content_type}/6b155578839fb630911d467b/"
+
+    assert agent.get(path).status_code == 404
+    assert guest_client.get(path)["Location"].startswith("/admin/login/")
