@@ -27,7 +27,14 @@ from support import mongo
 from support.staff.access import VIEW_CALLS, require_perm
 from voiceproject.streaming import streamed
 
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes them
+PAST_ANY_END = 10**18  # a position of more digits than that is past the end of any recording
+
+
+def _position(digits: str) -> int:
+    # int() refuses 4,300 digits or more: a longer number is simply past the end.
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < len(str(PAST_ANY_END)) else PAST_ANY_END
 
 
 @require_GET
@@ -65,8 +72,8 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
         response = StreamingHttpResponse(streamed(found.read()), content_type=store.CONTENT_TYPE)
         response["Content-Length"] = str(size)
     else:
-        first = int(match[1]) if match[1] else max(0, size - int(match[2]))
-        last = min(size - 1, int(match[2])) if match[1] and match[2] else size - 1
+        first = _position(match[1]) if match[1] else max(0, size - _position(match[2]))
+        last = min(size - 1, _position(match[2])) if match[1] and match[2] else size - 1
         if first > last:
             refused = HttpResponse(status=416)
             refused["Content-Range"] = f"bytes */{size}"

@@ -130,6 +130,26 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("asked", "status", "answered"),
+    [
+        ("bytes=" + "9" * 5000 + "-", 416, f"bytes */{len(AUDIO)}"),  # past the end
+        ("bytes=-" + "9" * 5000, 206, f"bytes 0-{len(AUDIO) - 1}/{len(AUDIO)}"),  # the whole
+        ("bytes=10-" + "9" * 5000, 206, f"bytes 10-{len(AUDIO) - 1}/{len(AUDIO)}"),
+        ("bytes=" + "0" * 5000 + "7-8", 206, f"bytes 7-8/{len(AUDIO)}"),
+        ("bytes=\u0663-", 200, None),  # not HTTP's digits: no range, the whole recording
+    ],
+)
+def test_a_byte_range_of_any_length_is_answered_not_a_server_error(
+    transactional_db: Any, asked: str, status: int, answered: str | None
+) -> None:
+    write("CALL-1")
+
+    response = staff(can_download=True).get(URL, headers={"Range": asked})
+
+    assert (response.status_code, response.get("Content-Range")) == (status, answered)
+
+
 def test_a_chunk_lost_from_the_database_plays_as_silence_and_the_rest_still_plays(
     transactional_db: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
