@@ -134,10 +134,11 @@ async def test_a_flood_of_audio_end_reaches_the_model_once_per_pause(
     await call.leave()
 
 
+@pytest.mark.parametrize("user_id", [str(2**64), "9" * 5000])
 async def test_a_customer_id_beyond_64_bits_is_not_found(
-    asha: Customer, live: FakeLiveServer
+    asha: Customer, live: FakeLiveServer, user_id: str
 ) -> None:
-    call = await BrowserCall.open(f"user_id={2**64}")
+    call = await BrowserCall.open(f"user_id={user_id}")
 
     assert await call.next_event("ended") == {"type": "ended", "reason": "customer_not_found"}
     assert await call.wait_closed() == 4404
