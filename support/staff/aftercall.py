@@ -164,7 +164,7 @@ def as_of_now(summary: SummaryShown | None,
 # Why the model failed, as postcall/summary.py words it; records from before it did may hold
 # an API's own answer (a proxy's HTML page, a paragraph on quotas): the first words of it.
 FAILURE_CHARS = 120
-MARKUP = re.compile(r"<[^>]*>")
+MARKUP = re.compile(r"<[^<>]*>")  # not [^>]*: a run of "<" would take quadratic time
 
 
 def _failure(reason: Any) -> str:
