@@ -12,7 +12,6 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from types import MethodType
 from typing import Any
 
 from django import forms
@@ -20,18 +19,10 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.contrib.auth.views import PasswordChangeView
-from django.contrib.contenttypes import views as contenttype_views
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseBase,
-    HttpResponseRedirect,
-)
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -74,42 +65,8 @@ from support.staff.labels import (
 from support.staff.people import staff_names, with_people
 from support.staff.queries import newest_first
 from support.staff.search import find_customers, id_spellings
-from support.staff.throttle import ThrottledAdminAuthenticationForm, ThrottledPasswordChangeForm
 from support.templatetags.staff import person
 from voiceproject.cache import cache_or_miss
-
-admin.site.site_header = "Voice support back office"
-admin.site.site_title = "Voice support"
-admin.site.index_title = "Support data"
-admin.site.empty_value_display = "—"  # as the staff pages write "none" (Django's is "-")
-admin.site.login_form = ThrottledAdminAuthenticationForm
-
-
-def password_change(
-    site: admin.AdminSite, request: HttpRequest, extra_context: dict[str, Any] | None = None
-) -> HttpResponseBase:
-    """AdminSite.password_change with the throttled form (the admin has no setting for it)."""
-    view = PasswordChangeView.as_view(
-        form_class=ThrottledPasswordChangeForm,
-        success_url=reverse("admin:password_change_done", current_app=site.name),
-        extra_context={**site.each_context(request), **(extra_context or {})},
-    )
-    request.current_app = site.name
-    return view(request)
-
-
-admin.site.password_change = MethodType(password_change, admin.site)  # type: ignore[method-assign]
-
-
-def view_on_site(request: HttpRequest, content_type_id: str, object_id: str) -> HttpResponse:
-    """The admin's "view on site" redirect (/admin/r/<type>/<id>/, routed here before the
-    admin's own): an id that is no ObjectId is a 404. Django's view turns an integer id's
-    ValueError into one, not the ValidationError of django-mongodb-backend's ids (a 500).
-    No model here has a page on the site, so every such link answers 404 anyway."""
-    try:
-        return contenttype_views.shortcut(request, content_type_id, object_id)
-    except ValidationError:
-        raise Http404("There is no such object.") from None
 
 
 class CappedCountPaginator(Paginator):

@@ -12,6 +12,7 @@ OBJECT_ID_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
 
 class MongoAdminConfig(AdminConfig):
     default_auto_field = OBJECT_ID_FIELD
+    default_site = "support.admin_site.SupportAdminSite"
 
 
 class MongoAuthConfig(AuthConfig):

@@ -6,7 +6,6 @@ from django.urls import include, path
 from realtime.pages import voice_page
 from realtime.phone.views import twilio_voice
 from realtime.views import create_voice_session
-from support.admin import view_on_site
 from voiceproject.health import healthz
 
 handler403 = "support.staff.views.common.permission_denied"
@@ -14,8 +13,6 @@ handler403 = "support.staff.views.common.permission_denied"
 urlpatterns = [
     path("", voice_page, name="voice-page"),
     path("healthz", healthz, name="healthz"),
-    path("admin/r/<path:content_type_id>/<path:object_id>/",
-         admin.site.admin_view(view_on_site)),  # fmt: skip
     path("admin/", admin.site.urls),
     path("staff/callbacks/", include("callbacks.urls")),
     path("staff/live/", include("livestaff.urls")),

@@ -475,3 +475,13 @@ def test_view_on_site_with_an_id_that_is_no_object_id_is_not_found(
 
     assert agent.get(path).status_code == 404
     assert guest_client.get(path)["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("view", ["change", "delete", "history"])
+def test_an_empty_to_field_is_no_field_at_all(view: str, priya: Customer) -> None:
+    """Django's change and delete views looked up a field named "" for it (a 500)."""
+    root = client_for(User.objects.create_superuser("root", "root@example.com", "x"))
+    page = f"/admin/support/customer/{priya.pk}/{view}/"
+
+    assert root.get(page, {"_to_field": ""}).status_code == 200
+    assert root.post(page, {"_to_field": ""}).status_code in (200, 302)
