@@ -5,6 +5,8 @@
     websocket  -> realtime.routing: each route wrapped in its own guard (the browser route
                   behind the allowed-hosts origin check, Twilio's behind its signature check)
                -> support.staff.routing: the live escalation queue (staff session, same origin)
+               -> livestaff.routing: live calls and a live call's view (the same guards)
+               -> any other path: refused (voiceproject.consumers.no_such_socket)
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
 django_application = get_asgi_application()  # sets Django up before the imports below
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from livestaff.routing import live_staff_websocket_urlpatterns  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from support.staff.routing import staff_websocket_urlpatterns  # noqa: E402
+from voiceproject.consumers import no_such_socket  # noqa: E402
 from voiceproject.lifecycle import (  # noqa: E402
     bound_slow_requests,
     close_clients_at_shutdown,
@@ -46,6 +50,8 @@ application = TrustedProxies(
                     *websocket_urlpatterns,  # type: ignore[list-item]
                     *staff_websocket_urlpatterns,  # type: ignore[list-item]
                     *live_staff_websocket_urlpatterns,  # type: ignore[list-item]
+                    # Any other path: an ASGI app, which the stubs' re_path() does not expect.
+                    re_path(r"", no_such_socket),  # type: ignore[arg-type,list-item]
                 ]
             ),
         }

@@ -12,10 +12,13 @@ frames too (livestaff/consumers.py).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+log = logging.getLogger(__name__)
 
 
 class LeanWebsocketConsumer(AsyncWebsocketConsumer):
@@ -24,3 +27,14 @@ class LeanWebsocketConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+async def no_such_socket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The last WebSocket route, matching any path the others do not (`/ws/nope`): the
+    handshake is refused (daphne answers 403, as for any socket closed before it opens) and a
+    line logged, as Django logs an HTTP 404. Without it Channels' router raised, daphne
+    answered 500 a second later, and logged a traceback at ERROR for every path a scanner
+    tried."""
+    if (await receive())["type"] == "websocket.connect":
+        log.warning("Not Found: WebSocket %s", str(scope.get("path", ""))[:200])
+        await send({"type": "websocket.close", "code": 4404})
