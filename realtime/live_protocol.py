@@ -15,6 +15,7 @@ import base64
 import binascii
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -498,8 +499,16 @@ def _clean_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean_json(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_COUNT:
-        return float(value)  # beyond what MongoDB stores as an integer
+        return _float(value)  # beyond what MongoDB stores as an integer
     return value
+
+
+def _float(value: int) -> float:
+    """An integer as a float; past what a float holds (over 308 digits), an infinity."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _parse_tool_call_cancellation(value: Any) -> list[ServerEvent]:
@@ -559,6 +568,8 @@ def _parse_voice_activity(value: Any) -> list[ServerEvent]:
         return []  # unspecified, or a type newer than this code
     offset = _get(body, "audioOffset")
     offset_s = None if offset is None else parse_duration(offset)
+    if offset_s is not None and offset_s < 0:  # before the stream began
+        raise LiveProtocolError(f"voiceActivity.audioOffset is negative: {offset!r:.60}")
     return [VoiceActivity(_ACTIVITY_TYPES[kind], offset_s)]
 
 
@@ -578,14 +589,18 @@ _DURATION = re.compile(r"^(-?\d+(?:\.\d*)?|-?\.\d+)s$")
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds in a protobuf Duration (`"50s"`, `"1.5s"`); a bare number is taken as seconds."""
+    """Seconds in a protobuf Duration (`"50s"`, `"1.5s"`); a bare number is taken as seconds.
+    Finite only: JSON lets a peer send NaN and Infinity, and 400 digits read as an infinity."""
+    seconds: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        seconds = _float(value) if isinstance(value, int) else value
+    elif isinstance(value, str):
         match = _DURATION.match(value.strip())
         if match:
-            return float(match.group(1))
-    raise LiveProtocolError(f"not a duration: {value!r:.60}")
+            seconds = float(match.group(1))
+    if seconds is None or not math.isfinite(seconds):
+        raise LiveProtocolError(f"not a duration: {value!r:.60}")
+    return seconds
 
 
 # --- Helpers -------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ NASTY_STRINGS = [
     "ORD-1001' || '1'=='1", "<script>alert(1)</script>", "A" * 5000, "9" * 5000, "\\", '"',
 ]
 NASTY_VALUES: list[Any] = [
-    None, True, False, 0, -1, 2**64, 1e308, float("-inf"), [], {}, [[[[[]]]]],
-    {"$ne": None}, {"type": "text"}, "text", "end",
+    None, True, False, 0, -1, 2**64, 9 * 10**400, 1e308, float("-inf"), float("nan"), [], {},
+    [[[[[]]]]], {"$ne": None}, {"type": "text"}, "text", "end",
 ]
 
 

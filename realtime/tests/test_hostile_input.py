@@ -160,6 +160,10 @@ async def test_hostile_upstream_frames_never_silence_the_call(
         for details in (["x"], "abc", 7, [{"modality": "AUDIO", "tokenCount": 4}, 5]):
             usage = {"promptTokenCount": 1, "promptTokensDetails": details}
             await session.send_raw(json.dumps({"usageMetadata": usage}))
+        for offset in ("9" * 400 + "s", "-5s", "1e999s", 7):  # past a float, before the call
+            for kind in ("ACTIVITY_START", "ACTIVITY_END"):
+                activity = {"voiceActivityType": kind, "audioOffset": offset}
+                await session.send_raw(json.dumps({"voiceActivity": activity}))
         await session.send_audio(reply, chunk_ms=20)
         await session.send_turn_complete()
 
@@ -211,21 +215,23 @@ async def test_a_call_to_an_unknown_tool_with_hostile_arguments_is_refused_and_t
         await session.send_tool_call([
             {"name": "drop_database", "args": {"user_id": {"$ne": None}}},
             {"name": "get_order_details", "args": {"order_id": {"$gt": ""}, "user_id": 102}},
+            # past a float (an infinity once read), and JSON's NaN, which Python reads
+            {"name": "get_order_details", "args": {"order_id": 9 * 10**400, "n": float("nan")}},
         ])  # fmt: skip
-        answers.extend([await session.wait_for_tool_response() for _ in range(2)])
+        answers.extend([await session.wait_for_tool_response() for _ in range(3)])
         await session.send_turn_complete()
 
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
     await call.next_event("turn_complete", timeout=10)
 
-    assert [a["response"]["reason"] for a in answers] == ["invalid_argument"] * 2
+    assert [a["response"]["reason"] for a in answers] == ["invalid_argument"] * 3
     await call.send({"type": "text", "text": "Hello?"})
     assert await live.session.wait_for_text() == "Hello?"
     await call.send({"type": "end"})
     record = await wait_until_ended(ready["call_id"])
     assert [(t["name"], t["ok"]) for t in record["tool_calls"]] == [
-        ("drop_database", False), ("get_order_details", False),
+        ("drop_database", False), ("get_order_details", False), ("get_order_details", False),
     ]  # fmt: skip
 
 
