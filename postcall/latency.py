@@ -138,7 +138,10 @@ class AudioClock:
     def arrival(self, offset_s: float, *, start: bool = False) -> float | None:
         """`start`: the offset starts something (speech), so it is the moment of the sample
         just after it; it differs from the one before where the stream paused there."""
-        sample = round(offset_s * self._rate)
+        exact = offset_s * self._rate
+        if not 0 <= exact <= self._total:  # past what arrived (1e308 s, say), or NaN: unknown
+            return None
+        sample = round(exact)
         index = (bisect.bisect_right if start else bisect.bisect_left)(self._ends, sample)
         if index >= len(self._ends):
             return None

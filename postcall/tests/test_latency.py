@@ -82,6 +82,8 @@ def test_the_audio_clock_maps_stream_offsets_to_arrival_times() -> None:
     arrival = clock.arrival(0.5)
     assert arrival is not None and abs(arrival - 10.5) < 1e-9
     assert clock.arrival(3.0) is None  # not received yet
+    for absurd in (1e308, float("inf"), float("nan"), -1.0):  # from a broken Live API
+        assert clock.arrival(absurd) is None and clock.arrival(absurd, start=True) is None
     clock.restart()
     assert clock.arrival(0.5) is None
 

@@ -113,6 +113,11 @@ def live_frame(rng: random.Random) -> Frame:
             rng.choice([nasty(rng), [nasty(rng)], [{"modality": nasty(rng),
                                                    "tokenCount": rng.choice([4, nasty(rng)])}]])}},
         lambda: {"goAway": {"timeLeft": nasty(rng)}},
+        lambda: {rng.choice(["voiceActivity", "voiceActivityDetectionSignal"]): {
+            rng.choice(["voiceActivityType", "vadSignalType"]): rng.choice(
+                ["ACTIVITY_START", "ACTIVITY_END", "VAD_SIGNAL_TYPE_EOS", nasty(rng)]),
+            "audioOffset": rng.choice([nasty(rng), "1.5s", "9" * 400 + "s", 3])}},
+        lambda: {"setupComplete": rng.choice([{}, nasty(rng)])},  # again, mid-call
         lambda: {"sessionResumptionUpdate": {"newHandle": nasty(rng), "resumable": True}},
         lambda: {_key(rng): nasty(rng)},
     ]  # fmt: skip

@@ -160,7 +160,7 @@ async def test_hostile_upstream_frames_never_silence_the_call(
         for details in (["x"], "abc", 7, [{"modality": "AUDIO", "tokenCount": 4}, 5]):
             usage = {"promptTokenCount": 1, "promptTokensDetails": details}
             await session.send_raw(json.dumps({"usageMetadata": usage}))
-        for offset in ("9" * 400 + "s", "-5s", "1e999s", 7):  # past a float, before the call
+        for offset in ("9" * 400 + "s", 1e308, "-5s", "1e999s", 7):  # past a float, before
             for kind in ("ACTIVITY_START", "ACTIVITY_END"):
                 activity = {"voiceActivityType": kind, "audioOffset": offset}
                 await session.send_raw(json.dumps({"voiceActivity": activity}))
