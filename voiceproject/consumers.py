@@ -8,6 +8,8 @@ handler except through `database_sync_to_async`, which closes old connections it
 and after its work. So the hop is skipped: `/ws/voice` and `/ws/twilio` (realtime/
 audio_consumer.py) and a staff member's live call view, whose microphone and listening are
 frames too (livestaff/consumers.py).
+
+And `no_such_socket`, the socket route of last resort (voiceproject/asgi.py).
 """
 
 from __future__ import annotations
