@@ -25,16 +25,11 @@ from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
 from support.staff.access import VIEW_CALLS, require_perm
+from voiceproject.numbers import digits_up_to
 from voiceproject.streaming import streamed
 
 RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes them
-PAST_ANY_END = 10**18  # a position of more digits than that is past the end of any recording
-
-
-def _position(digits: str) -> int:
-    # int() refuses 4,300 digits or more: a longer number is simply past the end.
-    digits = digits.lstrip("0") or "0"
-    return int(digits) if len(digits) < len(str(PAST_ANY_END)) else PAST_ANY_END
+PAST_ANY_END = 10**18  # a byte position past the end of any recording, however long its digits
 
 
 @require_GET
@@ -72,8 +67,9 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
         response = StreamingHttpResponse(streamed(found.read()), content_type=store.CONTENT_TYPE)
         response["Content-Length"] = str(size)
     else:
-        first = _position(match[1]) if match[1] else max(0, size - _position(match[2]))
-        last = min(size - 1, _position(match[2])) if match[1] and match[2] else size - 1
+        start, end = (digits_up_to(group, PAST_ANY_END) for group in (match[1], match[2]))
+        first = start if match[1] else max(0, size - end)  # bytes=-N: the last N bytes
+        last = min(size - 1, end) if match[1] and match[2] else size - 1
         if first > last:
             refused = HttpResponse(status=416)
             refused["Content-Range"] = f"bytes */{size}"

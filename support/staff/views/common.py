@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from voiceproject.numbers import digits_up_to
+
 MAX_PAGE = 100_000
 
 
@@ -17,14 +19,11 @@ def render_staff(request: HttpRequest, template: str, context: dict[str, Any]) -
 
 def page_number(request: HttpRequest) -> int:
     """`?page=N` (ASCII digits only: `²` and other digits Python's int() refuses are page 1;
-    a number longer than MAX_PAGE is past it, as int() refuses 4,300 digits or more)."""
+    past MAX_PAGE, however long the number, is MAX_PAGE)."""
     value = request.GET.get("page", "1")
     if not (value.isascii() and value.isdigit()):
         return 1
-    digits = value.lstrip("0") or "0"
-    if len(digits) > len(str(MAX_PAGE)):
-        return MAX_PAGE
-    return min(max(1, int(digits)), MAX_PAGE)
+    return max(1, digits_up_to(value, MAX_PAGE))
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
