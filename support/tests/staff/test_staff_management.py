@@ -114,6 +114,18 @@ def test_a_username_with_characters_no_username_takes_is_refused_beside_the_fiel
     assert not User.objects.filter(username=username).exists()
 
 
+@pytest.mark.parametrize("term", ["meer", "Meera", "meera@example.com", "a.b " * 60])
+def test_a_search_of_the_team_finds_a_colleague_by_username_or_email(
+    lead: Client, meera: User, term: str
+) -> None:
+    User.objects.create_user("a.b", "a.b@example.com", is_staff=True)
+
+    response = lead.get("/admin/auth/user/", {"q": term})
+
+    found = {user.username for user in response.context["cl"].result_list}
+    assert found == ({"a.b"} if term.startswith("a.b") else {"meera"})
+
+
 @pytest.mark.parametrize("term", ["A" * 5000, "." * 600, "meera " * 60])
 def test_a_search_of_the_team_longer_than_any_name_finds_nobody(
     lead: Client, meera: User, term: str
