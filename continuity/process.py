@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,9 +42,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_S = 1.0
 # A process says it is alive this often, for this long: one that stops saying so (killed)
-# is taken for dead within ALIVE_FOR_S. Whole seconds: Django's Redis cache truncates a
-# timeout to an int (1.5 was 1, so a one-second stall of a busy process looked like death).
-ALIVE_EVERY_S, ALIVE_FOR_S = 0.5, 2
+# is taken for dead within ALIVE_FOR_S, and a busy one may stall for ALIVE_FOR_S less
+# ALIVE_EVERY_S (1.25 s) without looking dead. The time is in the value: Django's Redis
+# cache keeps a key for whole seconds only (1.5 was 1; 2 made every call of a killed
+# process wait 2 s to be taken over), so the key's own expiry only tidies up.
+ALIVE_EVERY_S, ALIVE_FOR_S = 0.25, 1.5
+_ALIVE_KEY_S = math.ceil(ALIVE_FOR_S)
 # Which server process this is, for people (`calls.worker`: "host:pid").
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -85,7 +90,8 @@ class _ProcessChannel:
     async def _say_alive(self, name: str) -> None:
         while True:
             try:
-                await cache.aset(_alive_key(name), WORKER, ALIVE_FOR_S)
+                alive = {"worker": WORKER, "until": time.time() + ALIVE_FOR_S}
+                await cache.aset(_alive_key(name), alive, _ALIVE_KEY_S)
             except Exception as error:  # the cache away: the calls go on meanwhile
                 log.warning("process channel: cannot say it is alive (%r)", error)
             await asyncio.sleep(ALIVE_EVERY_S)
@@ -163,8 +169,13 @@ def _alive_key(name: str) -> str:
 
 async def is_alive(name: str) -> bool:
     """Whether the process reading channel `name` said it was alive in the last ALIVE_FOR_S
-    (True when the cache cannot tell: wait for it rather than take a call from a live one)."""
+    (True when the cache cannot tell: wait for it rather than take a call from a live one).
+    Processes' clocks are taken to agree to well within a second (NTP); a value without a
+    time (a process of an earlier release, mid-deploy) counts as long as its key lasts."""
     try:
-        return await cache.aget(_alive_key(name)) is not None
+        alive = await cache.aget(_alive_key(name))
     except Exception:
         return True
+    if isinstance(alive, dict) and isinstance(alive.get("until"), float):
+        return bool(alive["until"] > time.time())
+    return alive is not None

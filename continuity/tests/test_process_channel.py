@@ -7,9 +7,12 @@ the call it watches, and the calls there must still hear their staff."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+import pytest
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 from continuity import process
 from voiceproject.redis_server import LocalRedis
@@ -43,3 +46,47 @@ async def test_a_worker_carrying_calls_still_delivers_to_the_pages_it_serves(
         process.unregister("CALL-1")
         await process._channel.stop()
         await layer.close_pools()  # type: ignore[attr-defined]
+
+
+async def test_a_process_that_stops_saying_it_is_alive_is_dead_within_its_word_not_redis_seconds(
+    redis_server: LocalRedis, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django's Redis cache keeps a key for whole seconds; a process killed is taken for dead
+    ALIVE_FOR_S after it last spoke (1.5 s), not when Redis lets the key go (2 s)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": redis_server.url(1)},
+    }  # fmt: skip
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer([redis_server.url(0)])}
+    layer = get_channel_layer()
+    assert layer is not None
+    try:
+        name = await process.process_channel()
+        await asyncio.sleep(0.1)  # it has spoken
+        assert await process.is_alive(name)
+        await process._channel.stop()  # as if killed: it says nothing more
+        spoke_at = time.time()
+        assert await process.is_alive(name)  # its word still holds
+
+        later = spoke_at + process.ALIVE_FOR_S + 0.01
+        monkeypatch.setattr(process.time, "time", lambda: later)
+
+        assert await cache.aget(process._alive_key(name)) is not None  # Redis still has it
+        assert not await process.is_alive(name)
+    finally:
+        await process._channel.stop()
+        await layer.close_pools()  # type: ignore[attr-defined]
+
+
+async def test_a_process_of_the_release_before_counts_as_alive_while_its_key_lasts(
+    redis_server: LocalRedis, settings: Any
+) -> None:
+    """Mid-deploy, a process of the earlier release says it is alive with its name only."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": redis_server.url(1)},
+    }  # fmt: skip
+    await cache.aset(process._alive_key("old-worker"), "host:123", 2)
+
+    assert await process.is_alive("old-worker")
+    assert not await process.is_alive("never-heard-of")
