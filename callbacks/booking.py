@@ -8,6 +8,9 @@ indexes (migration 0001), so they hold whoever books at the same moment:
   every other booking of that slot fails with a duplicate key;
 * `(user_id, local_date)` is unique among scheduled callbacks: one a day per customer.
 
+After CALLBACK_SLOT_CAPACITY is lowered, bookings made before may hold seats above it: a
+booking then counts its slot after its insert, and withdraws if the slot holds too many.
+
 Cancelling sets the status to `cancelled`, which takes the callback out of both indexes and
 frees its seat and its day.
 """
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
+from enum import Enum
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +28,7 @@ from pymongo.errors import DuplicateKeyError
 
 from callbacks.models import CallbackStatus
 from callbacks.slots import SLOT_LENGTH
+from realtime.phone.twilio_rest import DIAL_ANSWER_WINDOW
 from support.ids import ATTEMPTS, new_id
 from support.mongo import Document
 
@@ -33,6 +38,8 @@ CANCELLED = CallbackStatus.CANCELLED.value
 SEAT_INDEX = "callbacks_slot_seat"
 DAY_INDEX = "callbacks_customer_day"
 ID_INDEX = "callback_id"
+# Reading a callback and cancelling it as read, again if it changed in between (a dial).
+CANCEL_ATTEMPTS = 3
 _SPOKEN_ID = re.compile(rf"{PREFIX}-?([A-Z0-9]{{6}})")
 
 
@@ -47,6 +54,24 @@ class AlreadyScheduled(Exception):
     def __init__(self, existing: Document | None) -> None:
         super().__init__(existing["callback_id"] if existing else "cancelled meanwhile")
         self.existing = existing
+
+
+class DialState(Enum):
+    """Where staff's "Call now" on a callback stands, as the customer's cancellation sees it."""
+
+    NONE = "none"  # never dialled, or the phone stopped ringing (answered or not)
+    RINGING = "ringing"  # the customer's phone may be ringing now
+    ON_CALL = "on_call"  # the customer is on the call it dialled
+
+
+class CallUnderway(Exception):
+    """Staff are calling the customer about this callback: `state` says whether their phone
+    may be ringing (DialState.RINGING) or they are on the call (DialState.ON_CALL)."""
+
+    def __init__(self, current: Document, state: DialState) -> None:
+        super().__init__(f"{current['callback_id']}: {state.value}")
+        self.current = current
+        self.state = state
 
 
 class NotCancellable(Exception):
@@ -92,27 +117,62 @@ async def upcoming(db: AsyncDatabase[Document], user_id: int, now: datetime) -> 
     )
 
 
+async def days_booked(
+    db: AsyncDatabase[Document], user_id: int, since: date
+) -> dict[date, Document]:
+    """The customer's scheduled callbacks on local days from `since` on, by day (one a day;
+    an overdue one not yet closed still holds its day)."""
+    docs = await db.callbacks.find(
+        {"user_id": user_id, "status": SCHEDULED, "local_date": {"$gte": since.isoformat()}},
+        {"_id": 0, "callback_id": 1, "slot_start": 1, "local_date": 1},
+    ).to_list()
+    return {date.fromisoformat(doc["local_date"]): doc for doc in docs}
+
+
 async def book(db: AsyncDatabase[Document], callback: Document, capacity: int) -> Document:
     """Insert `callback` (every field but `callback_id` and `seat`) into the first free seat
     of its slot; answers it with both set.
 
     Raises AlreadyScheduled when the customer has a callback that local day, SlotTaken when
-    every seat is booked.
+    the slot holds `capacity` scheduled callbacks.
     """
     existing = await _scheduled_that_day(db, callback)
     if existing is not None:
         raise AlreadyScheduled(existing)
-    for seat in range(1, capacity + 1):
+    # Bookings made before the capacity was lowered may hold seats above it; each takes a
+    # place below it, so bookings racing for what is left try the same seats and clash there.
+    above = await _held(db, callback["slot_start"], {"seat": {"$gt": capacity}})
+    for seat in range(1, capacity - above + 1):
         try:
-            return await _insert_with_fresh_id(db, {**callback, "seat": seat})
+            booked = await _insert_with_fresh_id(db, {**callback, "seat": seat})
         except DuplicateKeyError as clash:
             index = _index_of(clash)
             if index == DAY_INDEX:  # booked meanwhile, in another call of theirs
                 raise AlreadyScheduled(await _scheduled_that_day(db, callback)) from None
             if index != SEAT_INDEX:
                 raise
-            # That seat is taken: try the next.
+            continue  # that seat is taken: try the next
+        if await _held(db, callback["slot_start"]) > capacity:
+            # Over all the same: older bookings also hold seats just below the capacity
+            # (seats 2 and 3 of a slot lowered to 2), or a process still on a higher capacity
+            # booked meanwhile. Each booking counts after its own insert, so of bookings racing
+            # for the last place the one that counts last sees them all: they never all stand.
+            await db.callbacks.delete_one({"callback_id": booked["callback_id"]})
+            break
+        return booked
+    existing = await _scheduled_that_day(db, callback)
+    if existing is not None and existing["slot_start"] == callback["slot_start"]:
+        raise AlreadyScheduled(existing)  # this very booking, by another call of theirs
     raise SlotTaken()
+
+
+async def _held(
+    db: AsyncDatabase[Document], slot_start: datetime, where: Document | None = None
+) -> int:
+    """How many scheduled callbacks the slot starting at `slot_start` holds (`where` so)."""
+    return await db.callbacks.count_documents(
+        {"slot_start": slot_start, "status": SCHEDULED, **(where or {})}
+    )
 
 
 async def cancel(
@@ -120,20 +180,56 @@ async def cancel(
 ) -> Document:
     """Cancel the customer's scheduled callback; cancelling it again is answered the same.
 
-    Raises NotCancellable for another customer's or an unknown id, or one done or missed.
+    Raises NotCancellable for another customer's or an unknown id, or one done or missed;
+    CallUnderway while staff's "Call now" may be ringing the customer or they are on the call
+    it dialled (staff may not close it then either: callbacks/desk.py). Cancelled then, the
+    customer picking up would hear that we could not connect them.
     """
     scoped = {"callback_id": callback_id, "user_id": user_id}
-    done = await db.callbacks.find_one_and_update(
-        {**scoped, "status": SCHEDULED},
-        {"$set": {"status": CANCELLED, "closed_at": now}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if done is not None:
-        return done
     current = await db.callbacks.find_one(scoped)
-    if current is not None and current["status"] == CANCELLED:
-        return current
-    raise NotCancellable(current)
+    for _ in range(CANCEL_ATTEMPTS):
+        if current is None or current["status"] != SCHEDULED:
+            break
+        answered = str(current.get("answered_call_id") or "")
+        state = dial_state(
+            current.get("dialled_at"), answered, await _call_live(db, answered), now
+        )
+        if state is not DialState.NONE:
+            raise CallUnderway(current, state)
+        # Cancelled only as it was read: a dial or an answer meanwhile changes one of these.
+        done = await db.callbacks.find_one_and_update(
+            {**scoped, "status": SCHEDULED, "dialled_at": current.get("dialled_at"),
+             "answered_call_id": answered or {"$in": [None, ""]}},
+            {"$set": {"status": CANCELLED, "closed_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+        if done is not None:
+            return done
+        current = await db.callbacks.find_one(scoped)  # as it is now
+    if current is None or current["status"] not in (SCHEDULED, CANCELLED):
+        raise NotCancellable(current)
+    if current["status"] == SCHEDULED:  # dialled again each time between reading and cancelling
+        raise CallUnderway(current, DialState.RINGING)
+    return current
+
+
+def dial_state(
+    dialled_at: datetime | None, answered_call_id: str, answered_call_live: bool, now: datetime
+) -> DialState:
+    """Where staff's "Call now" stands for the customer; pure. A dial may ring for
+    DIAL_ANSWER_WINDOW unless the customer answered it (callbacks/desk.py clears
+    `answered_call_id` on each dial, so an answer is always the latest dial's)."""
+    if answered_call_id and answered_call_live:
+        return DialState.ON_CALL
+    if not answered_call_id and dialled_at is not None and now - dialled_at < DIAL_ANSWER_WINDOW:
+        return DialState.RINGING
+    return DialState.NONE
+
+
+async def _call_live(db: AsyncDatabase[Document], call_id: str) -> bool:
+    if not call_id:
+        return False
+    return await db.calls.find_one({"call_id": call_id, "ended_at": None}, {"_id": 1}) is not None
 
 
 async def _insert_with_fresh_id(db: AsyncDatabase[Document], callback: Document) -> Document:

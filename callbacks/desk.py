@@ -102,7 +102,8 @@ def mark_missed(callback_id: str, username: str) -> None:
 
 def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
     """Refused while the phone may ring (closed, the callback would refuse the customer's
-    answer): once they answered, or the ringing is over."""
+    answer): allowed once they answered the latest dial (call_now clears the call answered on
+    an earlier one), or the ringing is over."""
     now = timezone.now()
     answered = {"answered_call_id": {"$nin": [None, ""]}}
     expected = {**_mine_or_nobodys(username), "$or": [*_not_ringing(now)["$or"], answered]}
@@ -196,12 +197,15 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     now = timezone.now()
     # Reserving the dial is the conditional update: a double click or a colleague's click
     # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once.
-    # No SID until Twilio gives one: the customer's answer claims the dial (booking.py).
+    # No SID until Twilio gives one: the customer's answer claims the dial (booking.py). Nor
+    # an answered call: one answered on an earlier dial must not let the callback be closed
+    # while this one rings (_close), so it counts as answered once they pick up this one.
     callback = _update(
         callback_id,
         username,
         {**_mine_or_nobodys(username), **_not_ringing(now)},
-        {"assignee": username, "dialled_at": now, "call_sid": "", "phone": phone},
+        {"assignee": username, "dialled_at": now, "call_sid": "", "answered_call_id": "",
+         "phone": phone},
         before=True,
     )  # fmt: skip
     token = security.mint_callback_token(security.CallbackStream(callback_id, phone, username))
@@ -221,6 +225,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         # closed meanwhile: then it stays as whoever closed it left it.
         _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
             "dialled_at": None, "assignee": callback.get("assignee"),
+            "answered_call_id": callback.get("answered_call_id") or "",
         }})  # fmt: skip
         raise CallbackError(f"Twilio could not place the call: {error}") from error
     _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})

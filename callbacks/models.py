@@ -6,7 +6,8 @@ the booking rules, each backed by a unique index made in migration 0001 (partial
 `scheduled` callbacks only, so a cancellation frees both at once):
 
 * `seat` (1..CALLBACK_SLOT_CAPACITY): the place taken in the slot; unique per `slot_start`,
-  so a slot can never hold more bookings than it has seats, however many book at once.
+  so a slot can never hold more bookings than it has seats, however many book at once (seats
+  above a lowered capacity, booked before, count against it too: callbacks/booking.py).
 * `local_date` (the slot's date in the customer's time zone, "2026-12-03"): unique per
   customer, which is the one-callback-a-day rule.
 """

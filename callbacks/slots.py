@@ -17,7 +17,7 @@ only if a change fell inside the hours).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -118,11 +118,20 @@ def bookable_days(now: datetime, hours: Hours) -> list[date]:
 
 
 def first_day_with_room(
-    now: datetime, hours: Hours, booked: Mapping[datetime, int], after: date | None = None
+    now: datetime,
+    hours: Hours,
+    booked: Mapping[datetime, int],
+    after: date | None = None,
+    taken: Collection[date] = (),
 ) -> date | None:
-    """The first bookable local day (after `after`, if given) with a free slot, or None."""
+    """The first bookable local day (after `after`, if given) with a free slot, or None;
+    never one of the days in `taken` (the customer's callbacks: one a day)."""
     for day in bookable_days(now, hours):
-        if (after is None or day > after) and free_slots(day, now, hours, booked):
+        if (
+            (after is None or day > after)
+            and day not in taken
+            and free_slots(day, now, hours, booked)
+        ):
             return day
     return None
 

@@ -50,14 +50,28 @@ NO_PHONE_MESSAGE = (
     "There's no phone number on the account to call back. A colleague can help instead."
 )
 
+# Said when the customer asks to cancel a callback staff are calling them about: cancelled
+# then, the customer picking up would hear that we could not connect them.
+UNDERWAY_MESSAGES = {
+    booking.DialState.RINGING: (
+        "A colleague is calling you about this callback right now, so I can't cancel it. If "
+        "you no longer need it, just tell them when you pick up."
+    ),
+    booking.DialState.ON_CALL: (
+        "This callback is happening right now, on the call with our colleague, so I can't "
+        "cancel it. They will close it once the call is over."
+    ),
+}
+
 
 @tool(
     "list_callback_slots",
     "Find times when a colleague can call the customer back (30-minute slots, Monday to "
     "Saturday, 9 am to 9 pm, the customer's local time). Offer a callback when nobody can take "
     "the call now or the customer would rather be called later. Without a date it answers the "
-    "first day with free times. Also lists the customer's callbacks already booked (with "
-    "their ids, for cancel_callback). Read out a few times, not the whole list.",
+    "first day with free times that the customer has no callback on yet (one a day). Also "
+    "lists the customer's callbacks already booked (with their ids, for cancel_callback). "
+    "Read out a few times, not the whole list.",
     params=(
         StringParam(
             "date",
@@ -80,12 +94,13 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         raise invalid(f"date: {error}") from None
     days = bookable_days(now, hours)
     db = mongo.async_db()
-    booked, mine = await asyncio.gather(
+    booked, mine, taken = await asyncio.gather(
         booking.slot_counts(db, now - timedelta(days=1), _end_of(days[-1], hours)),
         booking.upcoming(db, user_id, now),
+        booking.days_booked(db, user_id, today),
     )
-    if day is None:
-        day = first_day_with_room(now, hours, booked) or today
+    if day is None:  # one a day: a day they have a callback on is no day to offer
+        day = first_day_with_room(now, hours, booked, taken=taken) or today
     free = free_slots(day, now, hours, booked)
     answer: Result = {
         "date": day.isoformat(),
@@ -95,9 +110,12 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
                    "time": say_time(s, hours.zone)} for s in free],
         "your_callbacks": [_booked(doc, now, hours) for doc in mine],
     }  # fmt: skip
+    if day in taken:
+        answer["already_scheduled"] = _already_message(taken[day], now, hours)
     if not free:
         answer["why_none"] = why_no_slots(day, now, hours)
-        later = first_day_with_room(now, hours, booked, after=day)
+    if not free or day in taken:
+        later = first_day_with_room(now, hours, booked, after=day, taken=taken)
         if later is not None:
             answer["next_day_with_slots"] = {"date": later.isoformat(),
                                              "day": say_day(later, today)}  # fmt: skip
@@ -200,6 +218,8 @@ async def cancel_callback(ctx: ToolContext, callback_id: str) -> Result:
         cancelled = await booking.cancel(
             mongo.async_db(), user_id=ctx.identified(), callback_id=callback_id, now=now
         )
+    except booking.CallUnderway as underway:
+        raise invalid(UNDERWAY_MESSAGES[underway.state]) from None
     except booking.NotCancellable as refused:
         if refused.current is None:
             raise ToolError(

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
@@ -338,6 +339,53 @@ def test_a_callback_is_not_closed_while_the_phone_may_ring_but_is_once_answered(
     assert "the phone may still be ringing" in messages_of(ringing)[0]
     assert messages_of(answered) == ["The callback to Asha Verma (+91 98000 00101) is done."]
     assert Callback.objects.get(callback_id="CBK-ASHA01").status == "done"
+
+
+def answered_and_over() -> None:
+    """Asha answered the first "Call now", talked, and hung up; the ringing time is over."""
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-FIRST", "ended_at": timezone.now()})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        answered_call_id="CALL-FIRST",
+        dialled_at=timezone.now() - desk.REDIAL_AFTER - timedelta(seconds=1),
+    )
+
+
+async def stream_finds(call_sid: str) -> dict[str, Any] | None:
+    """The callback Asha's stream finds when she answers the dial `call_sid` (as
+    realtime/phone/consumer.py looks for it)."""
+    since = timezone.now() - desk.REDIAL_AFTER
+    return await booking.dialled_callback(mongo.async_db(), "CBK-ASHA01", call_sid, since)
+
+
+def test_called_again_after_an_answered_call_it_is_not_closed_while_the_phone_rings(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """The earlier answer does not count for the new dial: closed now, the callback would
+    refuse Asha's answer and she would pick up to nobody."""
+    client_for(meera).post(CALL_NOW)
+    answered_and_over()
+
+    client_for(meera).post(CALL_NOW)  # "Call again": Asha's phone rings
+    ringing = client_for(meera).post("/staff/callbacks/CBK-ASHA01/missed", follow=True)
+
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert len(twilio.requests) == 2
+    assert "the phone may still be ringing" in messages_of(ringing)[0]
+    assert (called.status, called.answered_call_id) == ("scheduled", "")
+    assert async_to_sync(stream_finds)(called.call_sid) is not None  # her answer is linked
+
+
+def test_called_again_and_refused_by_twilio_the_callback_keeps_the_call_answered_before(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    answered_and_over()
+    twilio.refuse_with = (400, 21211, "The 'To' number +919800000101 is not a valid phone number.")
+
+    client_for(meera).post(CALL_NOW)
+
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.answered_call_id, called.dialled_at) == ("CALL-FIRST", None)
 
 
 def test_the_calling_page_of_a_callback_closed_meanwhile_goes_back_to_the_board(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from callbacks import desk
 from callbacks.slots import Hours, local_date
 from callbacks.tests.conftest import slot, spoken
 from support import mongo
@@ -22,6 +23,7 @@ RAVI = ToolContext(user_id=202, call_id="call-ravi", channel="web")
 ASHA_BY_PHONE = ToolContext(user_id=101, call_id="call-asha-phone", channel="phone")
 UNKNOWN_CALLER = ToolContext(user_id=None, call_id="call-unknown", channel="phone")
 CALLBACK_ID = r"CBK-[A-HJKMNP-Z2-9]{6}"
+RANG_OUT = desk.REDIAL_AFTER + timedelta(seconds=1)  # a "Call now" whose phone stopped ringing
 
 
 async def book(ctx: ToolContext, start: datetime, reason: str = "Refund query") -> dict[str, Any]:
@@ -66,6 +68,37 @@ async def test_without_a_date_the_first_day_with_free_slots_is_listed(asha: Cust
     assert result["time_zone"] == "Asia/Kolkata"
     assert result["your_callbacks"] == []
     assert re.fullmatch(r"\d{1,2}(:30)? (am|pm)|12 noon", result["slots"][0]["time"])
+
+
+async def test_without_a_date_a_day_the_customer_already_has_a_callback_on_is_not_offered(
+    asha: Customer,
+) -> None:
+    """One a day: every time of that day would be refused them."""
+    first = await run_tool("list_callback_slots", {}, ASHA)
+    await book(ASHA, datetime.fromisoformat(first["slots"][-1]["slot_start"]))
+
+    again = await run_tool("list_callback_slots", {}, ASHA)
+    other = await run_tool(
+        "schedule_callback", {"slot_start": again["slots"][0]["slot_start"], "reason": "x"}, ASHA
+    )
+
+    assert again["date"] > first["date"]
+    assert "already_scheduled" not in again
+    assert other["ok"] is True
+
+
+async def test_a_date_the_customer_already_has_a_callback_on_says_so(asha: Customer) -> None:
+    mine = await book(ASHA, slot(hour=10))
+    day = local_date(slot(hour=10), Hours.from_settings().zone).isoformat()
+
+    result = await run_tool("list_callback_slots", {"date": day}, ASHA)
+
+    assert (result["ok"], result["date"]) == (True, day)
+    assert result["already_scheduled"] == (
+        f"The customer already has a callback {mine['when']} ({mine['callback_id']}); it's one "
+        "callback a day. Offer another day, or cancel that one with cancel_callback first."
+    )
+    assert result["next_day_with_slots"]["date"] > day
 
 
 async def test_a_sunday_has_no_slots_and_points_to_the_next_day_with_some(asha: Customer) -> None:
@@ -358,6 +391,66 @@ async def test_a_callback_that_already_happened_cannot_be_cancelled(asha: Custom
 
     assert (result["ok"], result["reason"]) == (False, "invalid_argument")
     assert "already done" in result["message"]
+
+
+async def dialled(
+    callback_id: str, *, ago: timedelta = timedelta(0), answered_call: str = ""
+) -> None:
+    """Staff pressed "Call now" `ago` (what callbacks/desk.py writes); with `answered_call`,
+    the customer picked up (what realtime/phone/consumer.py writes)."""
+    await mongo.async_db().callbacks.update_one({"callback_id": callback_id}, {"$set": {
+        "assignee": "meera", "dialled_at": datetime.now(UTC) - ago, "call_sid": "CA1",
+        "answered_call_id": answered_call,
+    }})  # fmt: skip
+
+
+async def test_a_callback_is_not_cancelled_while_a_colleague_is_calling_the_customer(
+    asha: Customer,
+) -> None:
+    """Cancelled, it would refuse her answer: she would pick up to "we could not connect you"."""
+    booked = await book(ASHA, slot())
+    await dialled(booked["callback_id"])
+
+    result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert result["message"] == (
+        "A colleague is calling you about this callback right now, so I can't cancel it. If "
+        "you no longer need it, just tell them when you pick up."
+    )
+    assert (await callbacks_in_db())[0]["status"] == "scheduled"
+
+
+async def test_a_callback_is_not_cancelled_while_the_customer_is_on_the_call_it_dialled(
+    asha: Customer,
+) -> None:
+    booked = await book(ASHA, slot())
+    await mongo.async_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+    await dialled(booked["callback_id"], ago=RANG_OUT, answered_call="CALL-ON")  # a long call
+
+    result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert result["message"] == (
+        "This callback is happening right now, on the call with our colleague, so I can't "
+        "cancel it. They will close it once the call is over."
+    )
+    assert (await callbacks_in_db())[0]["status"] == "scheduled"
+
+
+@pytest.mark.parametrize(
+    "answered_call", ["", "CALL-OVER"], ids=["nobody-answered", "answered-and-over"]
+)
+async def test_a_dialled_callback_can_be_cancelled_once_the_phone_stopped_ringing(
+    asha: Customer, answered_call: str
+) -> None:
+    booked = await book(ASHA, slot())
+    await mongo.async_db().calls.insert_one({"call_id": "CALL-OVER", "ended_at": datetime.now(UTC)})
+    await dialled(booked["callback_id"], ago=RANG_OUT, answered_call=answered_call)
+
+    result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["status"]) == (True, "cancelled")
 
 
 async def test_a_malformed_callback_id_is_refused(asha: Customer) -> None:

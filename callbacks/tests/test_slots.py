@@ -141,6 +141,13 @@ def test_the_first_day_with_room_skips_full_days_and_sundays() -> None:
     assert first_day_with_room(NOW, INDIA, {}, after=FRIDAY) == SATURDAY
 
 
+def test_the_first_day_with_room_skips_the_days_the_customer_has_a_callback_on() -> None:
+    """One a day: every time of such a day would be refused them."""
+    assert first_day_with_room(NOW, INDIA, {}, taken={THURSDAY}) == FRIDAY
+    assert first_day_with_room(NOW, INDIA, {}, taken={THURSDAY, FRIDAY}) == SATURDAY
+    assert first_day_with_room(NOW, INDIA, {}, after=FRIDAY, taken={SATURDAY}) == date(2026, 12, 7)
+
+
 # --- The customer's day -----------------------------------------------------------------------
 
 
