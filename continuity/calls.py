@@ -29,7 +29,7 @@ from typing import Any
 import pymongo
 from django.conf import settings
 
-from continuity.process import WORKER, is_alive, process_channel
+from continuity.process import WORKER, carries, is_alive, process_channel
 from support import mongo
 from voiceproject.messaging import send_to_channel
 
@@ -62,6 +62,7 @@ class StoredCall:
     verified: bool
     call_sid: str
     holder: str | None  # the staff member holding the call when it moved (username)
+    held_since: datetime | None  # when they took it
     # The last lines of the conversation, (role, text), for a model session that cannot be
     # resumed (no handle yet) and starts afresh.
     said: tuple[tuple[str, str], ...] = ()
@@ -91,6 +92,7 @@ class StoredCall:
             verified=bool(doc.get("verified", doc.get("channel") != "phone")),
             call_sid=str(doc.get("call_sid") or ""),
             holder=doc.get("holder") if doc.get("mode") == "human" else None,
+            held_since=doc.get("held_since") if doc.get("mode") == "human" else None,
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
             said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
             farewell=str(doc.get("farewell") or ""),
@@ -103,7 +105,7 @@ class StoredCall:
 _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
-    "mode": 1, "holder": 1, "farewell": 1, "end_reason": 1, "claim": 1,
+    "mode": 1, "holder": 1, "held_since": 1, "farewell": 1, "end_reason": 1, "claim": 1,
     "transfer": 1,
 }  # fmt: skip
 
@@ -273,11 +275,20 @@ async def _keep_handed_over(call_id: str) -> None:
 async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> list[str]:
     """End every open record nobody has stamped for `stale_after` (its process died, and no
     process took the call over): `end_reason` "lost", ended when last seen. Safe to run from
-    every process at once. Answers the ids of the calls it ended."""
+    every process at once. Answers the ids of the calls it ended.
+
+    A record whose process is alive was not stamped because the database was away: that
+    process carries the call still, and only it can tell a call it lost (its own sweep)."""
     calls = mongo.async_db().calls
     ended = []
     stale = {"ended_at": None, "last_seen_at": {"$lt": now - stale_after}}
-    async for doc in calls.find(stale, {"_id": 0, "call_id": 1, "last_seen_at": 1}):
+    fields = {"_id": 0, "call_id": 1, "last_seen_at": 1, "carrier": 1}
+    async for doc in calls.find(stale, fields):
+        carrier = doc.get("carrier")
+        if carrier:
+            here = carries(carrier, doc["call_id"])
+            if here or (here is None and await is_alive(carrier)):
+                continue
         done = await calls.update_one(
             {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
             {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},

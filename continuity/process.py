@@ -163,6 +163,14 @@ def unregister(call_id: str) -> None:
     _channel.unregister(call_id)
 
 
+def carries(carrier: str, call_id: str) -> bool | None:
+    """Whether this process, if it reads channel `carrier`, carries `call_id` (its call
+    registered here); None when `carrier` is another process's channel."""
+    if carrier != _channel.name:
+        return None
+    return call_id in _channel._handlers
+
+
 def _alive_key(name: str) -> str:
     return "voice-process-alive:" + name
 

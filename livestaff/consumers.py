@@ -38,6 +38,7 @@ from voiceproject.tasks import stop
 log = logging.getLogger(__name__)
 
 NOT_LIVE = 4410
+TRY_AGAIN = 1013  # where the call is could not be read: the page connects again (call.js)
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
 STATE_ASK_AGAIN_S = 1.0  # a lost `state` is asked for again at most this often
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
@@ -71,6 +72,10 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None
         self._between = False  # the call is up, but no socket or process carries it just now
+        self._unknown = False  # where the call is could not be read (the database away)
+        # The page came back holding the call (`holding=1`), until the call's `state` says
+        # whether it does: said again when the call moves in, if it was moving just then.
+        self._back_holding = False
         self._state_id = ""  # of the call's latest `state` this page got (livestaff/link.py)
         self._state_asked_at = float("-inf")
         self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
@@ -83,14 +88,19 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             missed=lambda: self.close(code=MISSED),
         )  # fmt: skip
         await self.accept()
-        if await self._carrier_now() is None:
+        if await self._carrier_now() is None and not self._between:
+            if self._unknown:  # not "it ended": the page tries again in a moment
+                await self.close(code=TRY_AGAIN)
+                return
             await self.send(text_data=protocol.error("not_live", "This call is not live."))
             await self.close(code=NOT_LIVE)
             return
+        # A call between processes (its page reconnecting, or moving) is watched all the
+        # same: the process taking it up tells this page (`live_moved`).
         await self.channel_layer.group_add(call_group(self.call_id), self.channel_name)
         self.joined = True
         self._permission_watch.start()
-        self._holding_said = asyncio.create_task(self._say_holding(), name="staff page holding")
+        self._still_here = asyncio.create_task(self._say_still_here(), name="staff page beats")
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         # `since`: when the record the page was painted from was written; the call sends
         # what came after it (a `backlog`), as the page cannot have shown it.
@@ -99,6 +109,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         # died and never told the call the page had gone): it holds the call from here now,
         # if it is still theirs, rather than from a socket that no longer exists.
         holding = query.get("holding") == ["1"] and protocol.TAKE_OVER in self.permissions
+        self._back_holding = holding
         await self._act("watch", since=since, holding=holding)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -118,7 +129,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             return
         self.joined = False
         self._permission_watch.stop()
-        await stop(self._holding_said)
+        await stop(self._still_here)
         await self._voice_out.close()
         await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
         if self.holding or self.taking_over or self.listening:
@@ -164,7 +175,8 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         }  # fmt: skip
         if carrier is None:
             await self.send(text_data=protocol.error("not_live", (
-                protocol.RECONNECTING_MESSAGE if self._between else "This call is not live."
+                protocol.RECONNECTING_MESSAGE if self._between
+                else UNREACHABLE if self._unknown else "This call is not live."
             )))  # fmt: skip
             return False
         if not await send_to_channel(carrier, message):
@@ -183,18 +195,21 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         if pcm:
             self._voice_out.put(pcm)  # sent on by its own task: never wait on the layer per frame
 
-    async def _say_holding(self) -> None:
-        """While this page holds the call, tell the call so now and then: one that stops
-        hearing it takes the page for gone (protocol.HOLDER_SILENT_BEATS). Nothing to tell the
-        page when it does not get through: its next try may."""
+    async def _say_still_here(self) -> None:
+        """While this page holds the call or listens to it, tell the call so now and then:
+        one that stops hearing it takes the page for gone (protocol.HOLDER_SILENT_BEATS).
+        Nothing to tell the page when it does not get through: its next try may."""
         while True:
             await asyncio.sleep(settings.STAFF_HOLDING_EVERY_S)
-            carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S) if self.holding else None
-            if carrier is not None:
-                await send_to_channel(carrier, {
-                    "type": "staff.action", "call_id": self.call_id, "kind": "holding",
-                    "text": "", "staff": self.staff, "reply_to": self.channel_name,
-                }, patience_s=1.0)  # fmt: skip
+            if not (self.holding or self.listening):
+                continue
+            carrier = await self._carrier_now(fresh_s=CARRIER_FRESH_S)
+            for kind, doing in (("holding", self.holding), ("listening", self.listening)):
+                if carrier is not None and doing:
+                    await send_to_channel(carrier, {
+                        "type": "staff.action", "call_id": self.call_id, "kind": kind,
+                        "text": "", "staff": self.staff, "reply_to": self.channel_name,
+                    }, patience_s=1.0)  # fmt: skip
 
     async def _ask_for_state(self) -> None:
         """The call's audio names a `state` this page never got: it was lost on the way (see
@@ -213,9 +228,10 @@ class StaffCallConsumer(LeanWebsocketConsumer):
     async def _permissions_now(self, permissions: set[str]) -> None:
         """The user's permissions changed while the page is open (PermissionWatch)."""
         self.permissions = permissions
-        if protocol.TAKE_OVER not in permissions and (self.holding or self.taking_over):
-            self.taking_over = False
-            await self._act("hand_back")  # at once: no grace for a page that may not hold it
+        if protocol.TAKE_OVER not in permissions:
+            self.taking_over = self._back_holding = False
+            if self.holding:  # this page's hold, never a colleague's: no grace for it
+                await self._act("hand_back")
         if protocol.MONITOR not in permissions:
             await self.close(code=FORBIDDEN)
 
@@ -229,7 +245,9 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             # Where the call was last seen: a page leaving during a blip must still tell the
             # call (a call it held goes back to the agent), and a holder's voice go on.
             log.warning("staff on call %s: database unavailable: %s", self.call_id, error)
+            self._unknown = self._carrier is None
             return None if self._carrier is None else self._carrier[0]
+        self._unknown = False
         self._between = call is not None and not call.ended and call.carrier is None
         if call is None or call.ended or call.carrier is None:
             return None
@@ -245,10 +263,16 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             # This page holds the call (not only its person: another tab of theirs may).
             holder_page = event.get("holder_page")
             self.holding = holder_page == self.channel_name
+            self._back_holding = False
             event = {k: v for k, v in event.items() if k not in ("holder_page", "state_id")}
             event["held_from"] = protocol.held_from(holder_page, self.channel_name)
             if event.get("mode") == "human":  # the take-over asked for was decided, either way
                 self.taking_over = False
+            if self.holding and protocol.TAKE_OVER not in self.permissions:
+                # Granted after this person lost the permission (a take-over on its way).
+                await self._act("hand_back")
+        elif event.get("type") == "error" and event.get("code") == "taken":
+            self.taking_over = False  # refused: a colleague holds the call
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))
 
     async def live_moved(self, message: dict[str, Any]) -> None:
@@ -257,14 +281,14 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         not come back lets the call go back to the agent, realtime/call_session.py)."""
         self._carrier = None
         await self._act("watch", listening=self.listening,
-                        holding=self.holding or self.taking_over)  # fmt: skip
+                        holding=self.holding or self.taking_over or self._back_holding)  # fmt: skip
 
     async def call_not_here(self, message: dict[str, Any]) -> None:
         """An action of this page reached the process the call had just left: it is on its
         way to another (continuity/process.py)."""
         self._carrier = None
         kind = message.get("kind")
-        if kind in ("watch", "page_closed", "holding", "state"):  # not something they did
+        if kind in ("watch", "page_closed", "holding", "listening", "state"):  # not theirs
             return
         # Nothing was done: not taken over, not listening (as a refused action leaves them).
         if kind == "take_over":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -105,6 +106,7 @@ class StaffLink:
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
         self.listeners: dict[str, str] = {}  # a listening page's channel -> its staff member
+        self._listener_heard: dict[str, float] = {}  # when each said so last (monotonic)
         self._queue: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued nor on its way
@@ -129,6 +131,33 @@ class StaffLink:
     def listening(self) -> list[str]:
         """Who listens (each staff member once, however many of their pages do)."""
         return sorted(set(self.listeners.values()))
+
+    def listen(self, page: str, username: str) -> None:
+        """`page` (its channel) listens, for `username`."""
+        self.listeners[page] = username
+        self._listener_heard[page] = time.monotonic()
+
+    def unlisten(self, page: str) -> None:
+        self.listeners.pop(page, None)
+        self._listener_heard.pop(page, None)
+
+    def still_listening(self, page: str, username: str) -> bool:
+        """A listening page says it still listens (livestaff/consumers.py, every
+        STAFF_HOLDING_EVERY_S). True when the call had taken it for gone: it listens again."""
+        again = page not in self.listeners
+        self.listen(page, username)
+        return again
+
+    def drop_unheard_listeners(self, silent_s: float) -> list[str]:
+        """Listening pages not heard from for `silent_s` (their server died, or their close
+        was lost while Redis was away): no longer listed, nor sent audio. Answers who they
+        listened for."""
+        now = time.monotonic()
+        gone = [page for page, heard in self._listener_heard.items() if now - heard > silent_s]
+        names = [self.listeners[page] for page in gone]
+        for page in gone:
+            self.unlisten(page)
+        return names
 
     # --- what the call publishes (synchronous: called from the call's hot paths) -----------
 

@@ -30,10 +30,11 @@ MAX_AUDIO_FRAME = 64 * 1024
 # The first byte of an audio frame to a listener: who is speaking (contract section 8).
 CUSTOMER, AGENT, HUMAN = b"C", b"A", b"H"
 
-# A page holding the call says so every STAFF_HOLDING_EVERY_S (livestaff/consumers.py); a call
-# that has not heard it for HOLDER_SILENT_BEATS of those takes the page for gone (its server
-# died, or its close was lost while Redis was away) and, after STAFF_HOLD_GRACE_S, goes back to
-# the agent.
+# A page holding the call, or listening to it, says so every STAFF_HOLDING_EVERY_S
+# (livestaff/consumers.py); a call that has not heard it for HOLDER_SILENT_BEATS of those takes
+# the page for gone (its server died, or its close was lost while Redis was away): a listener
+# is no longer listed nor sent audio; a call held goes back to the agent after
+# STAFF_HOLD_GRACE_S.
 HOLDER_SILENT_BEATS = 3
 
 # An action while the call moves (no process carries it just now, or the one asked has just

@@ -37,6 +37,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -328,12 +329,13 @@ class CallSession:
         """Open the record (or, resuming, take up the existing one) and connect the model.
         Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
         self._record.owner = await process.process_channel()
-        held, escalation = None, None
+        held: tuple[str, str, datetime | None] | None = None
+        escalation = None
         if self._resuming is not None:
             # Looked up before anything is started, so a database error leaves nothing behind.
             stored = self._resuming
             if stored.holder and self._held_by is None:
-                held = (stored.holder, await staff_first_name(stored.holder))
+                held = (stored.holder, await staff_first_name(stored.holder), stored.held_since)
             escalation = await live_escalation_of(self.call_id)
             self._record.start_writing()
         else:
@@ -350,6 +352,16 @@ class CallSession:
             if not allowed:
                 await self._discard_record()
                 raise CallRefused("too_many_calls", TOO_MANY_CALLS_MESSAGE)
+        # Before the call hears staff messages (process.register): a take-over landing as the
+        # call moves in must find it held still.
+        if held is not None:
+            # Moved while a colleague held it: still theirs, since they took it. The model's
+            # resumed session remembers it was told to keep quiet; the caller's socket is
+            # told who it hears with `ready` (_say_ready_again).
+            username, name, since = held
+            self._hold(username, name, since=since)
+        if escalation is not None:
+            self._escalation_moved_in(escalation)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
@@ -357,13 +369,6 @@ class CallSession:
         await self.observer.started(
             moved_in=self._resuming is not None, started_at=self._record.started_at
         )
-        if held is not None:
-            # Moved while a colleague held it: still theirs. The model's resumed session
-            # remembers it was told to keep quiet; the caller's socket is told who it hears
-            # with `ready` (_say_ready_again).
-            self._hold(*held)
-        if escalation is not None:
-            self._escalation_moved_in(escalation)
         self._staff.start()
         if self._resuming is not None:
             self._staff.moved_in()  # the staff pages say again who they are
@@ -548,8 +553,12 @@ class CallSession:
 
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is
-        pending (the resumable handle with it) and leave the record open, unclaimed."""
+        pending (the resumable handle with it) and leave the record open, unclaimed. A call
+        being ended (a colleague's End call) ends here instead: it does not move on."""
         if self._closing:
+            return
+        if self._end_reason:
+            await self.close(self._end_reason)
             return
         self._closing = True
         _ending[self] = asyncio.get_running_loop()
@@ -890,9 +899,14 @@ class CallSession:
         reply_to = str(message.get("reply_to", ""))
         username, name = str(staff.get("username", "")), str(staff.get("name", ""))
         text = str(message.get("text", ""))
-        if kind == "holding":  # not an action of the person's: nothing to answer or record
+        # Not actions of the person's: nothing to answer or record.
+        if kind == "holding":
             if not self._closing:
                 self._holder_says_holding(reply_to, username)
+            return
+        if kind == "listening":
+            if not self._closing and self._staff.still_listening(reply_to, username):
+                self._publish_state()
             return
         if kind == "state":  # nor is this: the page's copy was lost (livestaff/link.py)
             if not self._closing:
@@ -913,9 +927,9 @@ class CallSession:
             case "listen":
                 if self._staff.listeners.get(reply_to) == username:
                     return  # listening already: nothing changes, nothing to record
-                self._staff.listeners[reply_to] = username
+                self._staff.listen(reply_to, username)
             case "unlisten":
-                self._staff.listeners.pop(reply_to, None)
+                self._staff.unlisten(reply_to)
                 self._publish_state()
                 return
             case "page_closed":
@@ -950,6 +964,8 @@ class CallSession:
                 self._hand_back(text, by={"username": username, "name": name} if for_them
                                 else None)  # fmt: skip
             case "end_call":
+                # Now, not when the task runs: a release arriving meanwhile ends the call.
+                self._end_reason = self._end_reason or "ended_by_staff"
                 self._spawn(self.end("ended_by_staff", tell=ce.Notice(
                     "ended_by_staff", "A member of our support team ended the call."
                 )), "staff end")  # fmt: skip
@@ -964,7 +980,7 @@ class CallSession:
         when the call knows none (a reload, a move, a callback they placed that was answered
         while they were on its ringing page)."""
         if message.get("listening") is True:
-            self._staff.listeners[page] = username
+            self._staff.listen(page, username)
         holder = self.holder
         if holder is not None and holder["username"] == username and (
             not self._holder_page or message.get("holding") is True
@@ -977,7 +993,7 @@ class CallSession:
         """A staff page on the call closed: it listens no more, and if the call was held from
         it, the holder has STAFF_HOLD_GRACE_S to be back (a reload, a blip) before the call
         goes back to the agent. Another tab of theirs closing leaves the call as it is."""
-        self._staff.listeners.pop(page, None)
+        self._staff.unlisten(page)
         if self.holder is not None and page == self._holder_page:
             self._holder_gone()
         self._publish_state()
@@ -1029,11 +1045,17 @@ class CallSession:
     def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
         self._staff.reply(reply_to, {"type": "error", "code": code, "message": message, **fields})
 
-    def _hold(self, username: str, name: str, page: str = "") -> None:
+    def _hold(
+        self, username: str, name: str, page: str = "", *, since: datetime | None = None
+    ) -> None:
         """`username` holds the call from now on, from their `page` (its channel; "" until
-        known): the model hears and says nothing, their voice goes to the caller."""
+        known): the model hears and says nothing, their voice goes to the caller. `since`:
+        when they took it, for a call that moved while held (else now)."""
         now = time.monotonic()
-        self.mode, self.holder, self._held_since = HUMAN, {"username": username, "name": name}, now
+        held_s = max(0.0, (utcnow() - since).total_seconds()) if since else 0.0
+        self.mode, self.holder = HUMAN, {"username": username, "name": name}
+        self._held_since = now - held_s
+        self._record.set(held_since=since or utcnow())
         self._tools.ctx.held = True  # the model's tool calls wait for the hand-back
         if page:
             self._holder_found(page)
@@ -1173,6 +1195,12 @@ class CallSession:
                 log.info("call %s: %s's page has not been heard from; taking it for gone",
                          self.call_id, self.holder["username"] if self.holder else "")  # fmt: skip
                 self._holder_gone()
+            silent_s = staff_protocol.HOLDER_SILENT_BEATS * settings.STAFF_HOLDING_EVERY_S
+            unheard = self._staff.drop_unheard_listeners(silent_s)
+            if unheard:
+                log.info("call %s: listening pages of %s have not been heard from; taken for "
+                         "gone", self.call_id, ", ".join(unheard))  # fmt: skip
+                self._publish_state()
             action = self._watchdog.tick(time.monotonic())
             if action is not None:
                 await self._act(action)
@@ -1209,6 +1237,10 @@ class CallSession:
                 async with asyncio.timeout(GOODBYE_WAIT_S):
                     await self._turn_done.wait()
             await self._wait_outbound_drained()
+            if self.mode == HUMAN:  # a colleague took the call over meanwhile: theirs now
+                log.info("call %s: not ended (%s): %s holds it", self.call_id, reason,
+                         self.holder_name)  # fmt: skip
+                return
         await self.end(reason)
 
     # --- captions ---------------------------------------------------------------------------

@@ -11,13 +11,18 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from pymongo.errors import ServerSelectionTimeoutError
 
-from continuity import sweeper
+from continuity import process, sweeper
 from continuity.sweeper import sweep_once
 from livestaff.link import LIVE_CALLS_GROUP, call_group
 from postcall import logs, summary
+from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
+from realtime.tests.fake_live import FakeLiveServer
+from realtime.tests.voice_harness import BrowserCall, call_record, wait_until_ended
 from support import mongo
+from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,6 +97,46 @@ async def test_calls_nobody_carries_get_their_after_call_fields_and_tickets_leav
     assert "outcome" not in up and up["ended_at"] is None
     live = {t["call_id"]: t["live"] async for t in mongo.async_db().escalations.find()}
     assert live == {"CALL-left": False, "CALL-lost": False, "CALL-up": True}
+
+
+async def test_a_call_its_living_process_carries_is_not_lost_for_a_database_outage(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database was away for three minutes: the process carrying the call could not
+    stamp its record, but carried it all along. The first sweep once it is back leaves it."""
+    page = await BrowserCall.open()
+    call_id = str((await page.next_event("ready"))["call_id"])
+    await live.wait_for_session()
+
+    async def away(self: CallRecord, extra: Any = None) -> None:
+        raise ServerSelectionTimeoutError("database away")
+
+    monkeypatch.setattr(CallRecord, "_flush", away)  # no stamps meanwhile
+    await mongo.async_db().calls.update_one(
+        {"call_id": call_id}, {"$set": {"last_seen_at": utcnow() - timedelta(minutes=3)}}
+    )  # as the record stood when the database went away
+    ended = await sweep_once()
+    monkeypatch.undo()
+
+    assert ended == 0
+    assert (await call_record(call_id))["ended_at"] is None
+    await page.send({"type": "end"})
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+
+
+async def test_a_call_its_living_process_lost_track_of_is_ended_by_that_process() -> None:
+    """A record naming this process, unstamped, for a call this process does not carry (it
+    would be a bug): only this process can tell, and its sweep ends it."""
+    now = utcnow()
+    started = (now - timedelta(minutes=5)).replace(microsecond=0)
+    mine = await process.process_channel()
+    await mongo.async_db().calls.insert_one(stored_call(
+        "CALL-astray", started, carrier=mine, last_seen_at=now - timedelta(minutes=3)
+    ))  # fmt: skip
+
+    assert await sweep_once() == 1
+    await summary.pending()
+    assert (await call_record("CALL-astray"))["end_reason"] == "lost"
 
 
 async def test_staff_pages_on_a_call_the_sweeper_ended_are_told_it_ended(settings: Any) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,8 @@ from continuity import process
 from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
+from postcall.observer import CallObserver
+from realtime.call_controls import Action
 from realtime.call_session import CallSession
 from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -233,6 +236,30 @@ async def test_a_holder_who_may_no_longer_take_over_hands_back_at_once_and_is_no
     assert [e["kind"] for e in record["staff_events"]] == ["take_over", "hand_back"]
 
 
+async def test_a_lead_refused_a_take_over_then_demoted_leaves_a_colleagues_call_alone(
+    asha: Customer, live: FakeLiveServer, quick_rechecks: None
+) -> None:
+    """Divya's take-over was refused (Arjun holds the call); losing the permission later
+    hands back nothing: the call is Arjun's, not hers."""
+    call, call_id, arjun = await held_by_arjun(live)
+    await call.next_event("agent_changed")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await divya.next_event("state", mode="human", staff="arjun")
+    await divya.send({"type": "take_over"})
+    assert (await divya.next_event("error"))["code"] == "taken"
+
+    await sync_to_async(_set_groups)("divya", AGENT_GROUP)
+    await asyncio.sleep(0.5)  # her page has checked her permissions five times
+    await arjun.send({"type": "whisper", "text": "still mine"})
+    await arjun.next_event("state", mode="human", staff="arjun")
+
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e["staff"]) for e in record["staff_events"]] == [
+        ("take_over", "arjun"), ("whisper", "arjun")]  # fmt: skip
+    assert [e["mode"] for e in call.events if e["type"] == "agent_changed"] == ["human"]
+
+
 async def test_a_deactivated_account_loses_the_call_view_and_the_live_calls_page(
     asha: Customer, live: FakeLiveServer, quick_rechecks: None
 ) -> None:
@@ -381,6 +408,33 @@ async def test_a_call_that_is_not_live_says_so(asha: Customer, live: FakeLiveSer
     error = await late.next_event("error")
 
     assert error["code"] == "not_live"
+    assert await late.communicator.receive_output(timeout=1) == {
+        "type": "websocket.close", "code": livestaff_consumers.NOT_LIVE}  # the page: "ended"
+
+
+async def test_a_page_opened_while_the_database_is_away_tries_again_not_told_the_call_ended(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call, call_id = await a_call(live)
+    real_find = livestaff_consumers.find_call
+    lookups = 0
+
+    async def away_once(**query: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 1:
+            raise ServerSelectionTimeoutError("database away for a moment")
+        return await real_find(**query)
+
+    monkeypatch.setattr(livestaff_consumers, "find_call", away_once)
+    first = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    closed = await first.communicator.receive_output(timeout=5)
+    again = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")  # static/livestaff/call.js
+
+    assert closed == {"type": "websocket.close", "code": livestaff_consumers.TRY_AGAIN}
+    assert (await again.next_event("state"))["call_id"] == call_id
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 async def test_a_page_opened_a_moment_late_is_sent_what_its_painting_missed(
@@ -777,15 +831,21 @@ async def test_a_lead_hands_back_the_call_of_a_colleague_who_cannot_carry_on(
         ("take_over", "arjun"), ("hand_back", "divya")]  # fmt: skip
 
 
-async def move_the_call(call: BrowserCall, monkeypatch: pytest.MonkeyPatch) -> BrowserCall:
-    """Drain this process: the customer's page comes back on the next one."""
+async def drain_away(call: BrowserCall, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Drain this process: the customer's page leaves it, and the call is between processes
+    until a page comes back with the resume token answered."""
     token = str(next(e for e in call.events if e["type"] == "ready")["resume_token"])
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
     await call.next_event("reconnect")
     await call.leave()
     await drained
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
-    moved = await BrowserCall.open(f"resume={token}")
+    return token
+
+
+async def move_the_call(call: BrowserCall, monkeypatch: pytest.MonkeyPatch) -> BrowserCall:
+    """Drain this process: the customer's page comes back on the next one."""
+    moved = await BrowserCall.open(f"resume={await drain_away(call, monkeypatch)}")
     await moved.next_event("resumed")
     return moved
 
@@ -887,6 +947,118 @@ async def test_an_action_while_the_call_moves_is_told_to_try_again_not_that_it_e
 
     assert refused["code"] == "not_live"
     assert refused["message"] == "This call is reconnecting; try again in a moment."
+
+
+async def test_a_staff_page_opened_while_its_call_moves_watches_it_once_it_lands(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id = await a_call(live)
+    await live.session.send_resumption_update("handle-1")
+    token = await drain_away(call, monkeypatch)
+
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    meanwhile = await arjun.next_event("error")
+    moved = await BrowserCall.open(f"resume={token}")
+    await moved.next_event("resumed")
+    state = await arjun.next_event("state", attached=True)
+
+    assert meanwhile["message"] == "This call is reconnecting; try again in a moment."
+    assert arjun.close_code is None and state["call_id"] == call_id
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_holders_page_back_while_the_call_moves_keeps_the_call(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Arjun's socket blips while the call is between processes: his page comes back saying
+    it held the call (static/livestaff/call.js), and holds it once the call lands."""
+    settings.VOICE_RESUME_GRACE_S = 10
+    settings.STAFF_HOLD_GRACE_S = 0.5
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id, arjun = await held_by_arjun(live)
+    await call.next_event("agent_changed")
+    await live.session.send_resumption_update("handle-1")
+    token = await drain_away(call, monkeypatch)
+    await arjun.leave()
+
+    back = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun", query="holding=1")
+    moved = await BrowserCall.open(f"resume={token}")
+    await moved.next_event("resumed")
+    held = await back.next_event("state", mode="human", staff="arjun", held_from="this_page")
+    await asyncio.sleep(1.0)  # twice STAFF_HOLD_GRACE_S: still his
+    await back.speak(tone_pcm(440, 0.5, 16_000))
+    heard = await moved.wait_for_audio(int(0.3 * 48_000))
+
+    assert held["attached"] is True
+    assert dominant_hz(heard[-9_600:], 24_000) == pytest.approx(440, abs=8)
+    await moved.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record["staff_events"]] == ["take_over"]
+
+
+async def test_a_take_over_reaching_a_held_call_as_it_moves_in_is_refused_as_taken(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The process taking the call up hears staff messages only once it holds the call
+    for Arjun again (the recording's opening, with RECORD_CALLS, is awaited in between)."""
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id, arjun = await held_by_arjun(live)
+    await call.next_event("agent_changed")
+    await live.session.send_resumption_update("handle-1")
+    divya = await StaffPage.open(call_id, "divya", LEAD_GROUP, "Divya")
+    await divya.next_event("state", mode="human", staff="arjun")
+    token = await drain_away(call, monkeypatch)
+    started = CallObserver.started
+
+    async def slow_start(self: CallObserver, **fields: Any) -> None:
+        await asyncio.sleep(0.5)
+        await started(self, **fields)
+
+    monkeypatch.setattr(CallObserver, "started", slow_start)
+    resuming = asyncio.create_task(BrowserCall.open(f"resume={token}"))
+    async with asyncio.timeout(5):
+        while call_id not in process._channel._handlers:
+            await asyncio.sleep(0.01)
+    await divya.send({"type": "take_over"})
+    refused = await divya.next_event("error")
+    moved = await resuming
+    await moved.next_event("resumed")
+
+    assert refused["code"] == "taken"
+    await moved.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [(e["kind"], e["staff"]) for e in record["staff_events"]] == [("take_over", "arjun")]
+
+
+async def test_the_model_is_told_how_long_the_colleague_talked_across_a_move(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id, arjun = await held_by_arjun(live)
+    await call.next_event("agent_changed")
+    await live.session.send_resumption_update("handle-1")
+    async with asyncio.timeout(5):
+        while (await call_record(call_id)).get("held_since") is None:
+            await asyncio.sleep(0.05)
+    # As if Arjun had taken the call three minutes ago.
+    taken = datetime.now(UTC) - timedelta(minutes=3)
+    await mongo.async_db().calls.update_one({"call_id": call_id},
+                                            {"$set": {"held_since": taken}})  # fmt: skip
+
+    moved = await move_the_call(call, monkeypatch)
+    await arjun.next_event("state", mode="human", staff="arjun", attached=True)
+    resumed = await live.wait_for_session(1)
+    await arjun.send({"type": "hand_back", "note": "Done."})
+    note = await resumed.wait_for_note()
+
+    assert "Arjun talked with the customer for 3:00 minutes." in note
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
 
 
 async def test_an_action_reaching_the_process_the_call_just_left_is_answered_not_lost(
@@ -1101,6 +1273,85 @@ async def test_one_tab_stopping_listening_leaves_the_others_listening(
     assert len(await first.wait_for_audio(b"C", 9_600)) >= 9_600
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
+
+
+async def test_a_listener_whose_page_went_unheard_is_no_longer_listed_nor_sent_audio(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Meera's page closes while Redis is away (or its server is killed): its close never
+    reaches the call, which stops hearing the page say it listens."""
+    settings.STAFF_HOLDING_EVERY_S = 0.1
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    await meera.next_event("state", listeners=["meera"])
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await asyncio.sleep(0.5)  # her page says it listens, several times
+    await arjun.next_event("state", listeners=["meera"])
+    real_send = livestaff_consumers.send_to_channel
+
+    async def redis_away_for_her_close(channel: str, message: dict[str, Any], **kw: Any) -> bool:
+        if message.get("kind") == "page_closed":
+            return False  # what send_to_channel answers when Redis cannot be reached
+        return bool(await real_send(channel, message, **kw))
+
+    monkeypatch.setattr(livestaff_consumers, "send_to_channel", redis_away_for_her_close)
+    await meera.leave()
+    monkeypatch.setattr(livestaff_consumers, "send_to_channel", real_send)
+
+    await arjun.next_event("state", listeners=[])
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert record["listeners"] == []
+
+
+async def test_an_end_call_then_a_move_still_ends_the_call(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """Arjun's End call reaches the call just before another process asks it to let go (the
+    customer's page came back elsewhere): the call ends; it does not move on."""
+    settings.VOICE_RESUME_GRACE_S = 1
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    session = CallSession.here(call_id)
+    assert session is not None
+    end_call = {"type": "staff.action", "call_id": call_id, "kind": "end_call", "text": "",
+                "staff": {"username": "arjun", "name": "Arjun"}, "reply_to": ""}  # fmt: skip
+    release = {"type": "call.release", "call_id": call_id}
+
+    # Both on the process's channel, back to back (continuity/process.py runs each at once).
+    await asyncio.gather(session._on_message(end_call), session._on_message(release))
+
+    record = await wait_until_ended(call_id)
+    assert record["end_reason"] == "ended_by_staff"
+    assert record["carrier"] is not None  # ended here, not let go
+
+
+async def test_a_lead_who_takes_over_during_the_idle_goodbye_is_not_hung_up_on(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The customer said nothing through two check-ins: the model is saying goodbye. Arjun
+    takes the call over meanwhile: it is his to end, not ended as idle under him."""
+    call, call_id = await a_call(live)
+    session = CallSession.here(call_id)
+    assert session is not None
+    await live.session.wait_for_note()  # the greeting
+    await session._act(Action.SAY_GOODBYE)  # what the watchdog does after two check-ins
+    await live.session.wait_for_note()  # "say goodbye"
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await live.session.send_turn_complete()  # the model's goodbye, which nobody hears, ends
+
+    await arjun.send({"type": "whisper", "text": "still here"})
+    await arjun.next_event("state", mode="human")
+    record = await call_record(call_id)
+
+    assert record["ended_at"] is None
+    await call.send({"type": "end"})
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
 
 
 async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveServer) -> None:
