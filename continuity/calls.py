@@ -200,15 +200,6 @@ async def take_over(call: StoredCall) -> bool:
     return claimed.modified_count == 1
 
 
-async def let_go(call_id: str, *, carrier: str, detached_at: datetime) -> None:
-    """This process no longer carries the call (it moved, or its socket is gone and the
-    grace period runs elsewhere): clear the carrier, if it is still ours."""
-    await mongo.async_db().calls.update_one(
-        {"call_id": call_id, "carrier": carrier},
-        {"$set": {"carrier": None, "detached_at": detached_at}},
-    )
-
-
 async def hand_over(call_id: str, tool_calls: list[dict[str, Any]]) -> None:
     """Tool calls this process finished after the call moved away: left on the record for
     the process carrying the call now, which is told to take them. A call that ended

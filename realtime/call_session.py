@@ -44,7 +44,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from continuity import process
-from continuity.calls import SAID_LINES, StoredCall, hand_over, let_go, take_handed_over
+from continuity.calls import SAID_LINES, StoredCall, hand_over, take_handed_over
 from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
@@ -569,11 +569,7 @@ class CallSession:
                     await self._live.close()
             await self._stop_tasks()
             self._flush_captions()
-            await self._record.detach()
-            if self._record.owner is not None:
-                with contextlib.suppress(PyMongoError):
-                    await let_go(self.call_id, carrier=self._record.owner,
-                                 detached_at=utcnow())  # fmt: skip
+            await self._record.let_go(utcnow())
         finally:
             self._forget()
             caller, self._caller = self._caller, None

@@ -49,6 +49,8 @@ MAX_CHUNKS_PER_MESSAGE = 10
 # hiccup (1008 "Requested entity was not found" after a tool response, "The operation was
 # aborted": deprecated-generative-ai-js #487, livekit/agents #4545, autonomous-os #238): the
 # session resumes, a few times in a row at most (RetryPolicy.max_rejections).
+# How long closing a socket may take: the closing handshake, then the TCP connection's end.
+CLOSE_TIMEOUT_S = 1.0
 FATAL_CLOSE_CODES = {1007: "invalid_request", 1008: "not_permitted"}
 
 
@@ -242,7 +244,7 @@ class LiveClient:
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
-                await asyncio.wait_for(ws.close(), 1.0)
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
 
     async def run(self) -> None:
         """Hold the session until `close()` or until it cannot be kept (`Failed` emitted).
@@ -314,7 +316,7 @@ class LiveClient:
                 self._ws = None
                 self._briefing.clear()
                 with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                    await asyncio.wait_for(ws.close(), 1.0)
+                    await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
             deadline = time.monotonic() + self._retry.reconnect_deadline_s
             if not self._closing:
                 log.info("live: resuming session (%s)", reason)
@@ -350,7 +352,7 @@ class LiveClient:
                 raise lp.LiveProtocolError("the first server message was not setupComplete")
         except BaseException as error:
             with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                await asyncio.wait_for(ws.close(), 1.0)
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
             if (
                 isinstance(error, ConnectionClosed)
                 and error.rcvd is not None
@@ -381,6 +383,14 @@ class LiveClient:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if asked in done:
                 raise _Rotate("asked to resume")
+            if writer in done and self._closing and writer.exception() is None:
+                # We close (close()): the reader reads on, dropping what comes, until the
+                # server's close frame. Unread, what the server still sends (an answer
+                # streaming in) would fill websockets' queue, which then stops reading: the
+                # close frame would wait behind it, and close() for CLOSE_TIMEOUT_S, with the
+                # session still open on the server (a call moving could not resume it).
+                await asyncio.wait({reader}, timeout=CLOSE_TIMEOUT_S)
+                return
             for task in done:
                 task.result()  # re-raise ConnectionClosed / _Rotate
         finally:
@@ -397,6 +407,8 @@ class LiveClient:
                 frame = await asyncio.wait_for(ws.recv(), timeout)
             except TimeoutError:
                 raise _Rotate("go_away") from None
+            if self._closing:
+                continue  # read only so that the server's close frame is (see _serve)
             try:
                 events = lp.parse_server_message(frame)
             except lp.LiveProtocolError as error:

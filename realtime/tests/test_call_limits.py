@@ -215,7 +215,7 @@ async def test_a_call_carried_on_by_another_process_is_capped_with_what_it_held(
     await first.open()
     for n in range(call_record.MAX_LINES - 2):
         first.add_transcript("user", f"line {n}")
-    await first.detach()  # the call moves: the next process resumes the record
+    await first.let_go(call_record.now())  # the call moves: the next process resumes it
 
     moved = await find_call(call_id="CALL-moved", with_sizes=True)
     assert moved is not None and moved.sizes["transcript"] == call_record.MAX_LINES - 2

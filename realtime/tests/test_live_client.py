@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -172,6 +173,98 @@ async def test_a_handle_still_held_elsewhere_gives_way_to_a_fresh_session(
     for live, task in ((moved, carrying), (first, holding)):
         await live.close()
         await task
+
+
+async def test_closing_while_the_model_speaks_closes_the_session_cleanly(
+    fake_live: FakeLiveServer,
+) -> None:
+    """The model streams its answer faster than it plays: unread, it fills websockets' queue,
+    which then stops reading, and the server's close frame would wait behind it until the
+    close gave up, the session left open on the server (a call moving on could not resume it
+    at once)."""
+    chunk = b"\x01\x00" * 480
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        while not session.closed:  # a long answer, in bursts as the server sends them
+            for _ in range(100):
+                await session.send_audio(chunk, chunk_ms=20)
+            await asyncio.sleep(0.01)
+
+    events: list[object] = []
+    async with LongWay(fake_live.url, delay_s=0.1) as url:  # Google is some way off
+        live = client(url, events)
+        task = asyncio.create_task(live.run())
+        session = await fake_live.wait_for_session()
+        async with asyncio.timeout(5):
+            while sum(isinstance(event, lp.AudioChunk) for event in events) < 100:
+                await asyncio.sleep(0.01)
+
+        upstream = live._ws
+        assert upstream is not None
+
+        await live.close()
+        await task
+
+    assert upstream.close_code == 1000  # the server's close frame was read: a clean close
+    assert await session.wait_closed() == (1000, "")
+
+
+class LongWay:
+    """A TCP relay to the server of `url`, whose bytes reach the client `delay_s` late: the
+    server sends on meanwhile, as a far one does. Entered, it answers the URL through it."""
+
+    def __init__(self, url: str, delay_s: float) -> None:
+        self._target = urlsplit(url)
+        self._delay_s = delay_s
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return self._target._replace(netloc=f"127.0.0.1:{port}").geturl()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _relay(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+                     ) -> None:  # fmt: skip
+        server_in, server_out = await asyncio.open_connection(
+            self._target.hostname, self._target.port
+        )
+        for pipe in (self._pipe(client_in, server_out, 0.0),
+                     self._pipe(server_in, client_out, self._delay_s)):  # fmt: skip
+            self._tasks.add(asyncio.create_task(pipe))
+
+    @staticmethod
+    async def _pipe(
+        source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay_s: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def take() -> None:
+            while data := await source.read(65_536):
+                late.put_nowait((loop.time() + delay_s, data))
+            late.put_nowait((loop.time() + delay_s, b""))
+
+        taking = asyncio.create_task(take())
+        try:
+            while True:
+                due, data = await late.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                if not data:
+                    break
+                sink.write(data)
+                await sink.drain()
+        finally:
+            taking.cancel()
+            sink.close()
 
 
 async def until(events: list[object], kind: type) -> None:
