@@ -318,6 +318,12 @@ class CallSession:
     def attached(self) -> bool:
         return self._caller is not None
 
+    @property
+    def ending(self) -> bool:
+        """Whether the call is ending or has left this process: nothing more is to be done
+        for it here."""
+        return self._closing or bool(self._end_reason)
+
     def carried_by(self, caller: Caller) -> bool:
         """Whether `caller` is the socket carrying the call: a replaced one's late frames
         (sent before it heard it was replaced) must not act on it."""

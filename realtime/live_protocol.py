@@ -381,7 +381,7 @@ def _parse_audio_only(message: Any) -> list[ServerEvent] | None:
             audio = binascii.a2b_base64(data, strict_mode=True)
         except ValueError:
             return None
-        chunks.append(AudioChunk(audio, mime_type))
+        chunks.append(AudioChunk(_whole_samples(audio), mime_type))
     return chunks
 
 
@@ -447,7 +447,8 @@ def _parse_model_turn(value: Any) -> list[ServerEvent]:
             blob = _object(inline, "inlineData")
             mime_type = _optional_str(blob, "mimeType", "inlineData") or ""
             if mime_type.startswith("audio/"):
-                events.append(AudioChunk(_b64decode(_get(blob, "data") or ""), mime_type))
+                audio = _whole_samples(_b64decode(_get(blob, "data") or ""))
+                events.append(AudioChunk(audio, mime_type))
         elif text is not None:
             thought = _optional_bool(part, "thought") or False
             events.append(ModelText(wire.clean_text(_str(text, "part.text")), thought=thought))
@@ -660,6 +661,12 @@ def _bounded_count(value: int) -> int:
     # Counts are summed into the call record, whose integers are 64-bit: a count beyond any
     # real one (a billion tokens in one message) is capped rather than allowed to break it.
     return min(max(value, 0), MAX_COUNT)
+
+
+def _whole_samples(pcm: bytes) -> bytes:
+    """The agent's PCM16 in whole samples: a stray last byte (a broken server's) is dropped.
+    Kept, it would end a phone call (the resampler refuses it) and break the page's player."""
+    return pcm[: len(pcm) & ~1]
 
 
 def _b64decode(value: Any) -> bytes:

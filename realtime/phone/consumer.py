@@ -20,6 +20,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from autobahn.exception import Disconnected
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
@@ -384,9 +385,10 @@ class TwilioConsumer(AudioConsumer):
             finally:
                 self._hearing = None
         session = self.session
-        if session is None or not session.carried_by(self) or session.transfer != Transfer.ASKED:
-            # This stream dropped meanwhile (the one carrying the call now makes it), or
-            # another made it already.
+        if (session is None or not session.carried_by(self) or session.ending
+                or session.transfer != Transfer.ASKED):  # fmt: skip
+            # This stream dropped meanwhile (the one carrying the call now makes it), another
+            # made it already, or the call was ended meanwhile (a colleague's End call).
             return
         if session.with_a_colleague:
             # A colleague joined the call meanwhile: the caller has the person they asked for.
@@ -418,4 +420,7 @@ class TwilioConsumer(AudioConsumer):
                 await session.close(TRANSFERRED)
 
     async def _send_twilio(self, message: str) -> None:
-        await self.send(text_data=message)
+        try:
+            await self.send(text_data=message)
+        except Disconnected as gone:  # daphne's: the socket closed under us (Caller.deliver)
+            raise ConnectionResetError("Twilio's socket is closed") from gone

@@ -170,5 +170,9 @@ class Playout:
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("twilio: outbound audio stopped", exc_info=task.exception())
+    if task.cancelled() or task.exception() is None:
+        return
+    if isinstance(task.exception(), ConnectionError):  # the stream closed: its end is handled
+        log.info("twilio: outbound audio stopped: %s", task.exception())
+        return
+    log.error("twilio: outbound audio stopped", exc_info=task.exception())

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from django.test import override_settings
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
@@ -186,6 +187,62 @@ async def latest_phone_call() -> dict[str, Any]:
 
 
 # --- The call ------------------------------------------------------------------------------------
+
+
+async def test_agent_audio_of_an_odd_byte_count_plays_on_instead_of_ending_the_call(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    """A stray byte in the Live API's audio (a broken server): the phone's resampler takes
+    PCM16 in whole samples only, and the call used to end as a server error."""
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(bytes(4801), chunk_ms=100)
+        await session.send_audio(bytes(4800), chunk_ms=100)
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    mark = await phone.wait_for_event("mark", timeout=10)
+
+    assert mark["mark"]["name"]
+    assert len(phone.media()) == 2 * 4800 // 2 // 3 // FRAME  # both chunks, whole samples
+    assert (await latest_phone_call())["ended_at"] is None
+    await phone.hang_up()
+    assert (await wait_until_ended((await latest_phone_call())["call_id"]))["end_reason"] == (
+        "caller_hung_up")  # fmt: skip
+    await phone.leave()
+
+
+async def test_a_barge_in_as_twilios_socket_closes_leaves_the_call_waiting_for_its_stream(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Daphne refuses a send on a socket that is closing (autobahn's Disconnected): the
+    `clear` of a barge-in in that moment is the stream gone, not a failure of the call."""
+    barge_in = asyncio.Event()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await barge_in.wait()
+        await session.send_interrupted()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    session = await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+
+    async def closing(self: consumer.TwilioConsumer, *args: Any, **kwargs: Any) -> None:
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    monkeypatch.setattr(consumer.TwilioConsumer, "send", closing)
+    barge_in.set()
+    async with asyncio.timeout(5):
+        while (await call_record(call_id)).get("detached_at") is None:
+            await asyncio.sleep(0.02)
+    monkeypatch.undo()
+
+    assert (await call_record(call_id))["ended_at"] is None  # waiting for Twilio's next stream
+    assert not session.closed
+    await phone.leave()
 
 
 async def test_a_phone_call_carries_speech_both_ways_and_is_recorded(
@@ -529,6 +586,36 @@ async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_o
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"  # not the caller hanging up
     await again.leave()
+
+
+async def test_a_call_ended_while_its_transfer_waits_for_the_agents_words_is_not_transferred(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer, "TRANSFER_WAIT_S", 0.3)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()  # and says nothing yet: the transfer waits
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await twilio.wait_for_session()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != Transfer.ASKED:
+                await asyncio.sleep(0.02)
+        await session._on_message({
+            "type": "staff.action", "kind": "end_call", "text": "", "reply_to": "",
+            "staff": {"username": "priya", "name": "Priya"},
+        })  # a colleague's End call
+        record = await wait_until_ended(session.call_id)
+        await asyncio.sleep(0.6)  # twice the transfer's wait
+
+    assert record["end_reason"] == "ended_by_staff"
+    assert transfers == []  # Twilio was not asked to move a call we had ended
+    await phone.leave()
 
 
 async def transferred(phone: Phone, transfers: list[tuple[str, str]]) -> str:
