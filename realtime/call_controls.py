@@ -38,6 +38,9 @@ class Limits:
     stall_s: float = 8.0
     # Resumptions in a row the model may stay silent through before the call is given up on.
     stall_resumes: int = 1
+    # At the maximum duration, a tool running or the model's answer under way (a refund, and
+    # the model saying it was made) is let finish, for at most this long.
+    max_overrun_s: float = 20.0
 
 
 class Watchdog:
@@ -116,6 +119,13 @@ class Watchdog:
         self._in_turn = False  # a turn does not outlive a connection
         self._nudged_at = None
 
+    def goodbye_abandoned(self, now: float) -> None:
+        """The goodbye SAY_GOODBYE asked for did not end the call (a colleague took it over
+        meanwhile): the call's limits apply again, its idle count from zero."""
+        self._ended = False
+        self._check_ins = 0
+        self._waiting_since = now
+
     def wait_for_colleague(self, until: float) -> None:
         """The caller was told a colleague is coming: silence until `until` is waiting (no
         check-ins, no goodbye); the model's stalls still count. `until` 0: the wait is over."""
@@ -129,6 +139,11 @@ class Watchdog:
         limits = self.limits
         elapsed = now - self._started
         if elapsed >= limits.max_call_s:
+            # A tool running, the model speaking, or about to speak to a tool's result.
+            telling = self._owed and now - self._tool_done_at < limits.stall_s
+            busy = self._tools or self._in_turn or telling
+            if busy and elapsed < limits.max_call_s + limits.max_overrun_s:
+                return None  # the exchange under way finishes first
             self._ended = True
             return Action.END_MAX_DURATION
         if not self._warned and elapsed >= limits.max_call_s - limits.max_warning_s:

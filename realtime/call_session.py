@@ -1242,6 +1242,7 @@ class CallSession:
             if self.mode == HUMAN:  # a colleague took the call over meanwhile: theirs now
                 log.info("call %s: not ended (%s): %s holds it", self.call_id, reason,
                          self.holder_name)  # fmt: skip
+                self._watchdog.goodbye_abandoned(time.monotonic())
                 return
         await self.end(reason)
 
@@ -1287,7 +1288,8 @@ class CallSession:
             self._send(ce.ToolActivity(outcome.name, "started"))
             self._now_doing(f"tool:{outcome.name}")
             return
-        self._watchdog.tool_finished(time.monotonic(), answered=outcome.heard)
+        if outcome.ran:  # a malformed call never started: another may be running still
+            self._watchdog.tool_finished(time.monotonic(), answered=outcome.heard)
         result = outcome.result
         ok = bool(result.get("ok")) and not outcome.failed  # the real result, even if late
         self.observer.tool_finished(outcome.name, outcome.ms, ok)

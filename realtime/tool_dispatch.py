@@ -77,6 +77,7 @@ class ToolOutcome:
     late: bool = False  # the model was told it took too long before `result` came
     answered: int = 0  # ids[:answered] have had their answer
     heard: bool = False  # some id was answered with `result`
+    ran: bool = True  # False for a malformed call, refused without running (no `started`)
 
     @property
     def unheard(self) -> bool:
@@ -164,6 +165,7 @@ class ToolDispatcher:
             "message": f"That tool call could not be run: {bad.problem}.",
         }  # fmt: skip
         outcome.failed = True
+        outcome.ran = False
         if bad.id:  # the Developer API needs an id to take an answer
             outcome.heard = self._answer_waiting(outcome, outcome.result)
         self._progress(outcome)

@@ -13,6 +13,7 @@ from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Wa
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
     BrowserCall,
+    HeldTool,
     no_session_left_open,
     speech,
     wait_until_ended,
@@ -182,6 +183,35 @@ def test_a_call_is_warned_a_minute_before_its_maximum_then_ended() -> None:
     ]  # fmt: skip
 
 
+def test_at_its_maximum_a_call_lets_a_running_tool_and_its_answer_finish_within_a_bound() -> None:
+    limits = Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=1000, max_overrun_s=20)
+    watchdog = Watchdog(limits, now=0)
+    watchdog.tool_started()  # a refund, started just before the end
+    assert ticks(watchdog, 100, 125, step=1) == [(100, Action.WARN_MAX_DURATION)]
+    watchdog.tool_finished(125)  # made: the model owes the customer the news
+    watchdog.agent_spoke(126, audio=True)
+    assert ticks(watchdog, 126, 129, step=1) == []  # it says so
+    watchdog.agent_turn_done(129)
+
+    assert ticks(watchdog, 129, 131, step=1) == [(129, Action.END_MAX_DURATION)]
+
+    endless = Watchdog(limits, now=0)
+    endless.tool_started()  # a tool that never finishes does not keep the call open
+    assert (140, Action.END_MAX_DURATION) in ticks(endless, 0, 141, step=1)
+
+
+def test_a_goodbye_that_did_not_end_the_call_leaves_the_call_its_limits() -> None:
+    watchdog = Watchdog(Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=10), now=0)
+    assert [a for _, a in ticks(watchdog, 0, 40, step=1)] == [
+        Action.CHECK_IN, Action.CHECK_IN, Action.SAY_GOODBYE]  # fmt: skip
+
+    watchdog.goodbye_abandoned(40)  # a colleague took the call over as it was said
+    watchdog.hold("human", True, 40)
+
+    assert ticks(watchdog, 40, 121, step=1) == [(60, Action.WARN_MAX_DURATION),
+                                                (120, Action.END_MAX_DURATION)]  # fmt: skip
+
+
 def test_typed_messages_come_in_bursts_of_five_then_one_a_second() -> None:
     bucket = TokenBucket(rate=1.0, burst=5, now=0)
 
@@ -267,6 +297,76 @@ async def test_a_call_ends_at_its_maximum_length_after_a_warning(
     notes = live.session.notes
     assert any("end in about a minute" in n for n in notes)
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "max_duration"
+
+
+@pytestmark_db
+async def test_a_refund_under_way_at_the_maximum_length_is_made_and_told_before_the_end(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VOICE_MAX_CALL_S = 2.0
+    settings.VOICE_IDLE_PROMPT_S = 100
+    refund = HeldTool(monkeypatch, "initiate_refund", {"ok": True, "refund_id": "RFD-1"})
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call(
+            [{"name": "initiate_refund", "args": {"order_id": "ORD-1001", "reason": "cold"}}]
+        )
+        await session.wait_for_tool_response()
+        await session.send_audio(speech(0.5, 24_000), chunk_ms=20)  # "Your refund is made"
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await refund.started.wait()
+    await asyncio.sleep(2.5)  # past the maximum
+    refund.released.set()
+    ended = await call.next_event("ended", timeout=10)
+
+    tools = [(e["name"], e["status"]) for e in call.events if e["type"] == "tool"]
+    assert ended["reason"] == "max_duration"
+    assert ("initiate_refund", "done") in tools  # the page showed it made
+    assert len(call.agent_audio) >= 24_000  # and the customer heard the agent say so
+    record = await wait_until_ended(ready["call_id"])
+    assert record["tool_calls"][0]["result"]["ok"] is True
+
+
+@pytestmark_db
+async def test_a_malformed_tool_call_does_not_let_a_running_lookup_be_taken_for_silence(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed call is answered at once, never started: it must not count as the
+    running lookup finishing, or the customer waiting for it is asked if they are there."""
+    settings.VOICE_IDLE_PROMPT_S = 0.5
+    settings.VOICE_STALL_S = 30
+    lookup = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": []})
+    notes_while_running: list[str] = []
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_tool_call([{"name": "check_order_status"}])
+        await lookup.started.wait()
+        session.pending_tool_calls["bad-1"] = "get_order_details"
+        await session.send_raw('{"toolCall":{"functionCalls":[{"id":"bad-1",'
+                               '"name":"get_order_details","args":"ORD-1001"}]}}')  # fmt: skip
+        await session.wait_for_tool_response()
+        await session.send_transcript("agent", "One moment, still checking.")
+        await session.send_turn_complete()
+        seen = len(session.notes)
+        await asyncio.sleep(2.0)  # four idle periods; the lookup still runs
+        notes_while_running.extend(session.notes[seen:])
+        lookup.released.set()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    async with asyncio.timeout(10):
+        await lookup.released.wait()
+    await call.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+
+    assert not any("still there" in note for note in notes_while_running), notes_while_running
 
 
 @pytestmark_db
