@@ -172,9 +172,11 @@ class TwilioConsumer(AudioConsumer):
             return
         self._cancel_start_deadline()
         self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
-        if draining.is_draining():
+        if draining.is_draining() and not isinstance(caller, security.CallbackStream):
             # Twilio asks /twilio/voice again when the stream closes; the balancer sends
-            # that to a process that is not stopping.
+            # that to a process that is not stopping. Not for a callback we dialled: nothing
+            # would be on record there for Twilio's ask, and the customer who picked up would
+            # be told we could not connect them. It starts here and moves like any call.
             await self.close()
             return
         self.playout = Playout(self._send_twilio, start.stream_sid)

@@ -1343,6 +1343,50 @@ async def test_a_callback_answered_with_no_callback_to_join_is_hung_up_not_given
     await phone.leave()
 
 
+async def test_a_callback_answered_as_its_process_drains_is_carried_on_by_the_next(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch,
+    stream_comes_back: None,
+) -> None:
+    """An incoming call's stream starting on a draining process is closed at once, and
+    Twilio's next ask finds another process. A callback we dialled has no call on record
+    for that ask yet: it starts here (held by who dialled it) and moves like any call."""
+    from callbacks.tests.conftest import make_callback, today_at
+    from realtime.phone import outbound, security
+
+    call_sid = "CA" + "6" * 32
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
+                                       call_sid=call_sid)  # fmt: skip
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    draining.this_process.register_call("CALL-another")  # keeps the process draining
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5, notice_s=0))
+    await asyncio.sleep(0.05)
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
+    phone = await Phone.stream(call_sid, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
+    })  # fmt: skip
+    assert await phone.wait_closed() == 1000  # moved: Twilio asks where to next
+    draining.this_process.unregister_call("CALL-another")
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+
+    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    again = await Phone.stream(call_sid, token_of(twiml))
+    record = await latest_phone_call()
+    async with asyncio.timeout(5):
+        while CallSession.here(record["call_id"]) is None:
+            await asyncio.sleep(0.02)
+
+    assert again.close_code is None
+    assert record["call_sid"] == call_sid and record["ended_at"] is None
+    session = CallSession.here(record["call_id"])
+    assert session is not None and session.holder is not None
+    assert session.holder["username"] == "arjun"  # who dialled it holds it still
+    await again.hang_up()
+    await wait_until_ended(record["call_id"])
+    await again.leave()
+    await phone.leave()
+
+
 async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_call(
     twilio: FakeLiveServer, asha: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
