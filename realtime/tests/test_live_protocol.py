@@ -286,8 +286,8 @@ def test_snake_case_server_messages_are_understood() -> None:
 
 
 def test_url_safe_and_unpadded_base64_audio() -> None:
-    pcm = b"\xfb\xff\xfe\x00\xff"
-    for data in (base64.urlsafe_b64encode(pcm).decode(), "-__-AP8", "+//+AP8="):
+    pcm = b"\xfb\xff\xfe\x00\xff\x01\x02\x03"
+    for data in (base64.urlsafe_b64encode(pcm).decode(), "-__-AP8BAgM", "+//+AP8BAgM="):
         frame = {
             "serverContent": {
                 "modelTurn": {
@@ -311,9 +311,11 @@ def audio_part(pcm: bytes, mime_type: str = "audio/pcm;rate=24000") -> dict[str,
 AUDIO_TURNS = {
     "one part": ([audio_part(PCM)], [AudioChunk(PCM)]),
     "several parts": (
-        [audio_part(PCM[:7]), audio_part(PCM[7:], "audio/pcm;rate=16000"), audio_part(b"")],
-        [AudioChunk(PCM[:7]), AudioChunk(PCM[7:], "audio/pcm;rate=16000"), AudioChunk(b"")],
+        [audio_part(PCM[:8]), audio_part(PCM[8:], "audio/pcm;rate=16000"), audio_part(b"")],
+        [AudioChunk(PCM[:8]), AudioChunk(PCM[8:], "audio/pcm;rate=16000"), AudioChunk(b"")],
     ),
+    # A broken server's stray last byte: dropped, as it would shift every sample after it.
+    "an odd byte count": ([audio_part(PCM[:9])], [AudioChunk(PCM[:8])]),
     "audio then text": ([audio_part(PCM), {"text": "hi"}], [AudioChunk(PCM), ModelText("hi")]),
     "audio and an image": ([audio_part(PCM), audio_part(b"PNG", "image/png")], [AudioChunk(PCM)]),
     "no parts": ([], []),
