@@ -6,7 +6,8 @@ Imported by CallbacksConfig.ready(): support.tools knows nothing of this app, an
 They serve an identified customer: a browser caller, or a phone caller matched by number
 whether verified or not. Booking a call back to the number on the account (for a phone caller,
 the number they are calling from) reveals nothing and costs the customer nothing, so it needs
-no verification; cancelling one is as harmless.
+no verification; cancelling one is as harmless. A callback's reason, though, is told only once
+the caller is verified (`_booked`).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         "time_zone": hours.zone.key,
         "slots": [{"slot_start": local_iso(s, hours.zone), "slot_start_utc": utc_iso(s),
                    "time": say_time(s, hours.zone)} for s in free],
-        "your_callbacks": [_booked(doc, now, hours) for doc in mine],
+        "your_callbacks": [_booked(doc, now, hours, bool(ctx.verified)) for doc in mine],
     }  # fmt: skip
     if day in taken:
         answer["already_scheduled"] = _already_message(taken[day], now, hours)
@@ -182,20 +183,21 @@ async def schedule_callback(
     except booking.AlreadyScheduled as already:
         if already.existing is not None and already.existing["slot_start"] == start:
             # This very booking, asked for again (the model retried): it stands.
-            return {**_confirmed(already.existing, now, hours), "already_booked": True}
+            confirmed = _confirmed(already.existing, now, hours, bool(ctx.verified))
+            return {**confirmed, "already_booked": True}
         message = _already_message(already.existing, now, hours)
         raise ToolError(Reason.ALREADY_SCHEDULED, message) from None
     except booking.SlotTaken:
         raise ToolError(
             Reason.SLOT_UNAVAILABLE, problem_message(SlotProblem.FULL, start, hours)
         ) from None
-    return _confirmed(booked, now, hours)
+    return _confirmed(booked, now, hours, bool(ctx.verified))
 
 
-def _confirmed(doc: Document, now: datetime, hours: Hours) -> Result:
+def _confirmed(doc: Document, now: datetime, hours: Hours, verified: bool) -> Result:
     """schedule_callback's answer for the booked callback `doc`."""
     return {
-        **_booked(doc, now, hours),
+        **_booked(doc, now, hours, verified),
         "number_ending": str(doc.get("phone", ""))[-4:],
         "status": booking.SCHEDULED,
         "ticket_id": doc.get("ticket_id"),
@@ -228,20 +230,22 @@ async def cancel_callback(ctx: ToolContext, callback_id: str) -> Result:
         raise invalid(
             f"That callback is already {refused.current['status']}: there is nothing to cancel."
         ) from None
-    return {**_booked(cancelled, now, hours), "status": cancelled["status"]}
+    return {**_booked(cancelled, now, hours, bool(ctx.verified)), "status": cancelled["status"]}
 
 
 # --- Small helpers ---------------------------------------------------------------------------
 
 
-def _booked(doc: Document, now: datetime, hours: Hours) -> Result:
-    """One of the customer's callbacks as the model needs it."""
+def _booked(doc: Document, now: datetime, hours: Hours, verified: bool) -> Result:
+    """One of the customer's callbacks as the model may tell it. Its reason waits until a
+    phone caller is verified: written in an earlier call, it may name the restaurant or the
+    amount of an order, which is what verify_caller asks for."""
     return {
         "callback_id": doc["callback_id"],
         "slot_start": local_iso(doc["slot_start"], hours.zone),
         "slot_start_utc": utc_iso(doc["slot_start"]),
         "when": say_when(doc["slot_start"], now, hours.zone),
-        "reason": doc.get("reason", ""),
+        **({"reason": doc.get("reason", "")} if verified else {}),
     }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 from pymongo import ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from postcall import metrics
 from support import mongo
@@ -33,7 +33,7 @@ from support.events import (
     announce_ticket_changed,
     tell_call_ticket_resolved,
 )
-from support.ids import insert_with_fresh_id
+from support.ids import clash_on, insert_with_fresh_id
 from support.models import Escalation, EscalationStatus, Priority
 from support.mongo import Document, sync_db
 from support.staff.people import staff_names
@@ -156,7 +156,7 @@ def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:
     """
     update: Document = {"$set": {
         "status": RESOLVED, "assignee": username, "resolved_at": timezone.now(), "live": False,
-    }}  # fmt: skip
+    }, "$unset": {LIVE_CALL_ID: ""}}  # fmt: skip
     if note.strip():
         update["$push"] = {"notes": _note(username, note.strip()[:MAX_NOTE_LENGTH])}
     ticket = _update(
@@ -188,6 +188,10 @@ def _tell_its_call(call_id: str, ticket_id: str) -> None:
 # (or a script doing it on purpose) gets one such ticket, not one per call.
 AGENT = "agent"  # the model's escalate_to_human: a warm escalation while its call is up
 AGENT_UNAVAILABLE = "agent_unavailable"
+# The call_id a ticket carries only while it is that call's warm escalation (`live`), under a
+# unique index (migration 0014): one warm escalation a call, however many are asked at once.
+# Every write that ends `live` removes it.
+LIVE_CALL_ID = "live_call_id"
 REUSE_WINDOW = timedelta(minutes=30)
 
 # Why the model's session was lost for good (realtime.live_client.Failed.reason), in the words
@@ -235,7 +239,9 @@ async def open_escalation(
     another, or support.refunds' REFUND_UNCONFIRMED (a refund whose outcome is unknown). With
     `announce` False the caller announces it later (support.events.announce_escalation).
     A call has one warm escalation: the agent asking again while its call waits for a
-    colleague answers that ticket, with the new reason as a note and the higher priority.
+    colleague answers that ticket, with the new reason as a note and the higher priority, also
+    when asked several times at once (the unique index on LIVE_CALL_ID settles which one
+    opens it).
     Raises PyMongoError when the database cannot be reached.
     """
     db = mongo.async_db()
@@ -264,10 +270,24 @@ async def open_escalation(
         "origin": origin,
         # Warm escalation (contract section 8): the call is up and a colleague can join it.
         "live": origin == AGENT,
+        **({LIVE_CALL_ID: call_id} if origin == AGENT else {}),
         "created_at": now,
         "resolved_at": None,
     }
-    ticket_id = await insert_with_fresh_id(db.escalations, "ticket_id", "TKT", ticket)
+    try:
+        ticket_id = await insert_with_fresh_id(db.escalations, "ticket_id", "TKT", ticket)
+    except DuplicateKeyError as clash:
+        # The same call's warm escalation got in first, asked at the same moment (the model's
+        # parallel calls): LIVE_CALL_ID's unique index keeps one live ticket a call.
+        if origin != AGENT or not clash_on(clash, LIVE_CALL_ID):
+            raise
+        waiting = await _asked_again(call_id, reason, priority)
+        if waiting is None:  # resolved meanwhile: nothing left to clash with
+            return await open_escalation(
+                user_id=user_id, call_id=call_id, reason=reason, priority=priority,
+                order_id=order_id, origin=origin, announce=announce,
+            )  # fmt: skip
+        return waiting
     if announce:
         await announce_escalation({"ticket_id": ticket_id, **ticket})
     return ticket_id
@@ -308,7 +328,10 @@ async def end_live_escalation(call_id: str) -> None:
     tickets = await db.escalations.find({"call_id": call_id, "live": True}).to_list(None)
     if not tickets:
         return
-    await db.escalations.update_many({"call_id": call_id, "live": True}, {"$set": {"live": False}})
+    await db.escalations.update_many(
+        {"call_id": call_id, "live": True},
+        {"$set": {"live": False}, "$unset": {LIVE_CALL_ID: ""}},
+    )
     for ticket in tickets:
         await announce_live_call_ended(ticket)
 

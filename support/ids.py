@@ -29,13 +29,25 @@ async def insert_with_fresh_id(
     collection: AsyncCollection[Document], field: str, prefix: str, doc: Document
 ) -> str:
     """Insert `doc` under a new random id in `field` (a unique index), drawing again on a
-    clash; answers the id. A clash on the last of ATTEMPTS draws propagates."""
+    clash; answers the id. A clash on the last of ATTEMPTS draws propagates, and so does one
+    on another unique index of the collection (no other id would help)."""
     for _ in range(ATTEMPTS - 1):
         try:
             return await _insert_with_new_id(collection, field, prefix, doc)
-        except DuplicateKeyError:
-            continue
+        except DuplicateKeyError as clash:
+            if not clash_on(clash, field):
+                raise
     return await _insert_with_new_id(collection, field, prefix, doc)
+
+
+def clash_on(clash: DuplicateKeyError, field: str) -> bool:
+    """Whether `clash` is on a unique index whose keys include `field` (by the key pattern
+    the server reports, else by the field named in its message)."""
+    details = clash.details or {}
+    keys = details.get("keyPattern") or details.get("keyValue")
+    if keys:
+        return field in keys
+    return field in str(details.get("errmsg", clash))
 
 
 async def _insert_with_new_id(

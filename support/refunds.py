@@ -39,6 +39,7 @@ from support.ids import ATTEMPTS, new_id
 from support.money import format_inr
 from support.mongo import Document
 from support.policy import (
+    CANCELLED,
     DELIVERED,
     REFUND_WINDOW,
     REFUNDED,
@@ -76,9 +77,15 @@ REFUSAL_MESSAGES = {
     ),
     Refusal.ALREADY_REFUNDED: "That order has already been refunded.",
 }
+# A cancelled order is refused as not delivered too (the contract's reason), in its own words.
+CANCELLED_MESSAGE = "That order was cancelled, so there's nothing to refund."
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
 NO_TIER_MESSAGE = "I can't work out the refund right now. Let me get a colleague to help."
 NO_WALLET_MESSAGE = "I couldn't find the account to credit, so nothing was refunded."
+ORDER_CHANGED_MESSAGE = (
+    "That order was changed just as I was refunding it, so nothing was refunded yet. I can "
+    "try again, or get a colleague to help."
+)
 UNKNOWN_OUTCOME_MESSAGE = (
     "I couldn't confirm whether that refund went through: it may or may not have, so I won't "
     "request it again. A colleague will check it and make sure it's put right."
@@ -126,10 +133,35 @@ async def refund_order(
     Raises RefundRefused (not_found, not_delivered, outside_window, already_refunded,
     not_identified, unavailable), or PyMongoError when the database cannot be reached and
     nothing was written. `unavailable` with UNKNOWN_OUTCOME_MESSAGE: the refund may have been
-    made; asking again would be answered already_refunded if it was.
+    made; asking again would be answered already_refunded if it was. An order changed under
+    the refund (a colleague's edit) is decided again as it is now; `unavailable` with
+    ORDER_CHANGED_MESSAGE if it changed under that try too (nothing was refunded).
     """
     db = mongo.async_db()
     now = now or datetime.now(UTC)
+    for _ in range(2):
+        try:
+            return await _decide_and_record(db, user_id, order_id, reason, call_id, now)
+        except _OrderChanged:
+            # Changed between the decision and the write (a colleague corrected its amount,
+            # say) and still refundable: decided again on the order as it is now, once.
+            continue
+    raise RefundRefused("unavailable", ORDER_CHANGED_MESSAGE)
+
+
+class _OrderChanged(Exception):
+    """The refund's gate matched nothing, yet the order is still refundable: it changed
+    after the decision. Nothing was written."""
+
+
+async def _decide_and_record(
+    db: AsyncDatabase[Document],
+    user_id: int,
+    order_id: str,
+    reason: str,
+    call_id: str,
+    now: datetime,
+) -> RefundDone:
     # Tiers are read on every call so that a staff edit applies to the very next refund. The
     # wallet is read now too: the credit is then one conditional write (see _credit).
     orders, tiers, wallet = await asyncio.gather(
@@ -150,11 +182,20 @@ async def refund_order(
         log.error("refund of %s: %s; check the refund tiers", found, error)
         raise RefundRefused("unavailable", NO_TIER_MESSAGE) from error
     if not isinstance(decision, Eligible):
-        raise RefundRefused(decision.reason.value, REFUSAL_MESSAGES[decision.reason])
+        raise RefundRefused(
+            decision.reason.value, refusal_message(decision.reason, order["status"])
+        )
     if wallet is None:
         raise RefundRefused("not_identified", NO_WALLET_MESSAGE)
     refund_id, balance = await _record(db, order, decision, reason, call_id, now, wallet)
     return RefundDone(refund_id, found, decision.amount, decision.percent, decision.tier, balance)
+
+
+def refusal_message(why: Refusal, status: str) -> str:
+    """The sentence the agent says for a refusal of an order whose status is `status`."""
+    if why is Refusal.NOT_DELIVERED and status == CANCELLED:
+        return CANCELLED_MESSAGE
+    return REFUSAL_MESSAGES[why]
 
 
 async def customer_orders(db: AsyncDatabase[Document], user_id: int) -> list[Document]:
@@ -424,13 +465,17 @@ def _still_refundable(order: Document, now: datetime) -> Document:
     }
 
 
-async def _lost_gate(db: AsyncDatabase[Document], order: Document, now: datetime) -> RefundRefused:
-    """Why the gate matched nothing: usually another request refunded the order first."""
+async def _lost_gate(db: AsyncDatabase[Document], order: Document, now: datetime) -> Exception:
+    """Why the gate matched nothing: usually another request refunded the order first
+    (RefundRefused says why the order as it is now cannot be refunded); _OrderChanged when it
+    still can be, as after a colleague's edit of its amount."""
     current = await db.orders.find_one({"user_id": order["user_id"], "order_id": order["order_id"]})
-    why = (refusal(OrderFacts.from_document(current), now) if current else None) or (
-        Refusal.ALREADY_REFUNDED
-    )
-    return RefundRefused(why.value, REFUSAL_MESSAGES[why])
+    if current is None:
+        return RefundRefused("not_found", NOT_FOUND_MESSAGE)
+    why = refusal(OrderFacts.from_document(current), now)
+    if why is None:
+        return _OrderChanged()
+    return RefundRefused(why.value, refusal_message(why, current["status"]))
 
 
 def _duplicate_key_fields(error: DuplicateKeyError) -> set[str]:

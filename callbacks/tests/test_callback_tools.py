@@ -132,6 +132,26 @@ async def test_full_slots_are_not_listed_and_the_customers_own_callback_is(
     ]  # fmt: skip
 
 
+async def test_a_callbacks_reason_waits_until_a_phone_caller_is_verified(
+    asha: Customer,
+) -> None:
+    """Written in an earlier call, a reason may name what verify_caller asks for."""
+    start = slot(days_ahead=2, hour=10)
+    await book(ASHA, start, reason="Refund dispute: Dosa Point order of 500.00 arrived cold")
+    by_phone = ToolContext(user_id=101, call_id="call-asha-phone", channel="phone")
+
+    listed = await run_tool("list_callback_slots", {}, by_phone)
+    again = await book(by_phone, start)  # the same booking: it stands
+    by_phone.verified = True  # as verify_caller leaves it
+    verified = await run_tool("list_callback_slots", {}, by_phone)
+
+    [before] = listed["your_callbacks"]
+    assert "reason" not in before and "Dosa Point" not in str(listed)
+    assert again["already_booked"] and "reason" not in again
+    [after] = verified["your_callbacks"]
+    assert after["reason"].startswith("Refund dispute: Dosa Point")
+
+
 @pytest.mark.parametrize("date", ["next week", "31/12/2026", "2026-02-30"])
 async def test_a_date_the_tool_cannot_read_is_refused(asha: Customer, date: str) -> None:
     result = await run_tool("list_callback_slots", {"date": date}, ASHA)

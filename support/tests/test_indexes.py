@@ -56,3 +56,15 @@ def test_a_customers_documents_are_found_by_one_index_that_leads_with_user_id(
     ]
     assert any(len(key) > 1 and key[0] == "user_id" for key in keys)
     assert ["user_id"] not in keys
+
+
+def test_a_call_cannot_have_two_live_tickets() -> None:
+    """Its warm escalation is one (support/escalations.py); tickets no longer live are many."""
+    escalations = mongo.sync_db().escalations
+    escalations.insert_one({"ticket_id": "TKT-1", "call_id": "call-1", "live": False})
+    escalations.insert_one({"ticket_id": "TKT-2", "call_id": "call-1", "live": True,
+                            "live_call_id": "call-1"})  # fmt: skip
+    escalations.insert_one({"ticket_id": "TKT-3", "call_id": "call-1", "live": False})
+    with pytest.raises(DuplicateKeyError):
+        escalations.insert_one({"ticket_id": "TKT-4", "call_id": "call-1", "live": True,
+                                "live_call_id": "call-1"})  # fmt: skip

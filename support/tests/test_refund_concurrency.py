@@ -118,6 +118,49 @@ async def test_a_refund_with_no_account_to_credit_changes_nothing(
     assert await db.refunds.count_documents({}) == 0
 
 
+# --- An order changed under its refund ------------------------------------------------------
+
+
+def a_colleague_edits_the_amount(monkeypatch: pytest.MonkeyPatch, *, times: int) -> None:
+    """A colleague corrects the order's amount in the admin (a partial cancellation, say)
+    between the policy's read and the refund's write, on the first `times` tries."""
+    real_record, edits = refunds._record, iter(range(times))
+
+    async def edit_lands_first(db: Any, order: Any, *args: Any) -> Any:
+        if next(edits, None) is not None:
+            amount = 30_000 if order["amount"] != 30_000 else 29_000
+            await db.orders.update_one({"_id": order["_id"]}, {"$set": {"amount": amount}})
+        return await real_record(db, order, *args)
+
+    monkeypatch.setattr(refunds, "_record", edit_lands_first)
+
+
+async def test_an_order_edited_during_its_refund_is_refunded_on_its_new_amount(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_colleague_edits_the_amount(monkeypatch, times=1)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert result["ok"] and (result["amount"], result["percent"]) == ("150.00", 50)
+    order = await mongo.async_db().orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None and order["refund"]["amount"] == 15_000
+
+
+async def test_an_order_edited_under_every_try_is_not_called_already_refunded(
+    asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_colleague_edits_the_amount(monkeypatch, times=2)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "unavailable")
+    assert "nothing was refunded" in result["message"]
+    order = await mongo.async_db().orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
+    assert await mongo.async_db().refunds.count_documents({}) == 0
+
+
 # --- A refund whose acknowledgement is lost ---------------------------------------------------
 
 

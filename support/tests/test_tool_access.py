@@ -3,12 +3,16 @@ details, escalations that carry their order, and times in the customer's own tim
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from support import mongo
+from realtime import live_protocol as lp
+from realtime.tool_dispatch import ToolDispatcher
+from support import mongo, order_ids
 from support.models import Customer, RefundTier
 from support.tests.conftest import State, make_order
 from support.tools import ToolContext, run_tool
@@ -28,10 +32,16 @@ add_order = sync_to_async(make_order)
 # --- Order ids as loaded ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("order_id", ["ORD-7-B", "5012345678", "SW/2026/000123", "ab 12"])
+@pytest.mark.parametrize(
+    "order_id",
+    ["ORD-7-B", "5012345678", "SW/2026/000123", "ab 12",
+     # 32 characters, as many as an id may have; longer once case folded, which only matches.
+     "İSTANBUL-SIPARIS-2026-0000000001", "GROßBESTELLUNG-2026-000000000001"],
+)  # fmt: skip
 async def test_any_id_the_importer_accepts_is_found_and_refunded(
     asha: Customer, tiers: list[RefundTier], order_id: str
 ) -> None:
+    assert order_ids.clean(order_id) == order_id  # what load_support_data checks
     await add_order(
         asha, order_id, status="delivered", amount=20_000,
         placed_hours_ago=1, delivered_hours_ago=0.5,
@@ -186,6 +196,80 @@ async def test_wrong_answers_count_on_the_account_so_calling_again_buys_no_fresh
     assert second_call.verified is False
 
 
+WRONG_ANSWERS = [{"restaurant": f"Nowhere {n}"} for n in range(8)]
+
+
+def were_checked(results: list[dict[str, Any]]) -> int:
+    """How many answers were compared with the orders (the others were refused unchecked)."""
+    return sum("doesn't match" in r["message"] for r in results)
+
+
+async def test_guesses_sent_at_once_get_no_more_than_three_tries_a_call(asha: Customer) -> None:
+    ctx = phone_call()
+
+    results = await asyncio.gather(
+        *(run_tool("verify_caller", answer, ctx) for answer in WRONG_ANSWERS)
+    )
+
+    assert were_checked(results) == 3
+    assert sum("can't confirm" in r["message"] for r in results) == 5
+
+
+async def test_guesses_sent_at_once_from_two_calls_get_no_more_than_five_a_day(
+    asha: Customer,
+) -> None:
+    first, second = phone_call(), ToolContext(user_id=101, call_id="again", channel="phone")
+
+    results = await asyncio.gather(
+        *(run_tool("verify_caller", answer, first) for answer in WRONG_ANSWERS[:4]),
+        *(run_tool("verify_caller", answer, second) for answer in WRONG_ANSWERS[4:]),
+    )
+
+    assert were_checked(results) == 5
+
+
+async def test_eight_guesses_in_one_tool_call_do_not_verify_the_caller(asha: Customer) -> None:
+    """Parallel function calling: one toolCall message, the right answer last."""
+    ctx = phone_call()
+    dispatcher = ToolDispatcher(ctx, answer=lambda message: None, progress=lambda o: None,
+                                scheduling=None)  # fmt: skip
+    guesses = [*WRONG_ANSWERS[:7], {"restaurant": "Dosa Point"}]
+
+    dispatcher.handle(lp.ToolCall(calls=[
+        lp.FunctionCall(id=f"c{n}", name="verify_caller", args=args)
+        for n, args in enumerate(guesses)
+    ]))  # fmt: skip
+    await dispatcher.drain()
+
+    assert ctx.verified is False
+
+
+async def test_the_tries_left_are_the_fewer_of_the_calls_and_the_days(asha: Customer) -> None:
+    earlier, again = phone_call(), ToolContext(user_id=101, call_id="again", channel="phone")
+    for answer in WRONG_ANSWERS[:3]:
+        await run_tool("verify_caller", answer, earlier)
+
+    fourth = await run_tool("verify_caller", WRONG_ANSWERS[3], again)
+    fifth = await run_tool("verify_caller", WRONG_ANSWERS[4], again)
+    right = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, again)
+
+    assert fourth["message"] == "That doesn't match a recent order. 1 more try."
+    assert fifth["message"] == "That doesn't match a recent order, and that was the last try."
+    assert "can't confirm" in right["message"]
+
+
+async def test_wrong_answers_older_than_a_day_no_longer_count(asha: Customer) -> None:
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    await mongo.async_db().customers.update_one(
+        {"user_id": 101}, {"$set": {"verify_failures": [two_days_ago] * 5}}
+    )
+    ctx = phone_call()
+
+    verified = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, ctx)
+
+    assert verified == {"ok": True, "verified": True}
+
+
 @pytest.mark.parametrize("said", ["Rs. 337.50", "337 Rupees", "INR 337/-", "rs337"])
 async def test_an_amount_said_with_its_currency_verifies(asha: Customer, said: str) -> None:
     ctx = phone_call()
@@ -243,6 +327,31 @@ async def test_a_misheard_order_does_not_stop_the_escalation(asha: Customer) -> 
 
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
     assert ticket is not None and ticket["order_id"] is None
+
+
+@pytest.mark.parametrize(
+    "order_id", ["", "   ", "the biryani order I placed yesterday evening", "ORD\n1001"]
+)
+async def test_an_order_id_that_is_no_id_at_all_does_not_stop_the_escalation(
+    asha: Customer, order_id: str
+) -> None:
+    result = await run_tool(
+        "escalate_to_human",
+        {"reason": "food poisoning", "priority": "urgent", "order_id": order_id},
+        ASHA_ON_THE_WEB,
+    )
+
+    assert result["ok"], result
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
+    assert ticket is not None and ticket["order_id"] is None and ticket["priority"] == "urgent"
+
+
+async def test_an_order_id_that_is_not_text_is_still_refused(asha: Customer) -> None:
+    result = await run_tool(
+        "escalate_to_human", {"reason": "upset", "order_id": {"$ne": None}}, ASHA_ON_THE_WEB
+    )
+
+    assert result["reason"] == "invalid_argument"
 
 
 # --- Local time -------------------------------------------------------------------------------

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import random
 import re
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.apps import apps
 
 from support import mongo
+from support.escalations import resolve
 from support.models import Complaint, Customer, Escalation, Refund, RefundTier
 from support.tests.conftest import CONTRACT_TIERS, State, make_order
 from support.tools import TOOLS, ToolContext, function_declarations, run_tool
@@ -278,6 +282,21 @@ async def test_a_refund_the_policy_refuses_says_why_and_changes_nothing(
     assert await database_state() == before
 
 
+@pytest.mark.parametrize(
+    ("order_id", "said"),
+    [
+        ("ORD-1003", "That order hasn't been delivered yet, so it can't be refunded."),
+        ("ORD-1004", "That order was cancelled, so there's nothing to refund."),
+    ],
+)
+async def test_a_cancelled_order_is_not_called_not_yet_delivered(
+    asha: Customer, tiers: list[RefundTier], order_id: str, said: str
+) -> None:
+    result = await run_tool("initiate_refund", {"order_id": order_id, "reason": "cold"}, ASHA)
+
+    assert (result["reason"], result["message"]) == ("not_delivered", said)
+
+
 async def test_a_second_refund_of_the_same_order_is_already_refunded(
     asha: Customer, tiers: list[RefundTier]
 ) -> None:
@@ -393,6 +412,30 @@ async def test_escalation_opens_a_normal_priority_ticket(asha: Customer) -> None
     assert (ticket.call_id, ticket.order_id, ticket.resolved_at) == ("call-asha", None, None)
 
 
+async def test_escalations_asked_at_once_in_one_call_open_one_ticket(asha: Customer) -> None:
+    """The model calling it in parallel, or again while the first is running: one warm
+    escalation a call, the others' reasons noted on it."""
+    reasons = ["wants a person", "very upset, wants a manager", "asks again for a human"]
+
+    results = await asyncio.gather(
+        *(run_tool("escalate_to_human", {"reason": reason}, ASHA) for reason in reasons)
+    )
+
+    assert all(result["ok"] for result in results)
+    assert len({result["ticket_id"] for result in results}) == 1
+    [ticket] = await mongo.async_db().escalations.find({"call_id": "call-asha"}).to_list()
+    assert len(ticket["notes"]) == 2
+
+
+async def test_once_its_ticket_is_resolved_a_call_can_escalate_again(asha: Customer) -> None:
+    first = await run_tool("escalate_to_human", {"reason": "wants a person"}, ASHA)
+    await sync_to_async(resolve)(first["ticket_id"], "arjun")
+
+    second = await run_tool("escalate_to_human", {"reason": "another problem"}, ASHA)
+
+    assert second["ok"] and second["ticket_id"] != first["ticket_id"]
+
+
 async def test_an_unidentified_caller_can_escalate_urgently(db: Any) -> None:
     result = await run_tool(
         "escalate_to_human", {"reason": "Allergic reaction", "priority": "urgent"}, UNKNOWN_CALLER
@@ -506,6 +549,44 @@ async def test_wrongly_typed_or_injection_shaped_arguments_are_refused_and_chang
     assert result["reason"] == "invalid_argument"
     assert result["message"]
     assert await database_state() == before
+
+
+# Odd but possible text, in pieces: scripts whose case folding grows, digits of other scripts,
+# currency words, number spellings, invisible and control characters, operators.
+ODD_PIECES = [
+    "ORD", "-", "1001", " ", "ß", "İ", "₹", "rs", "1e5", "..", "/", "\u200b", "\u0301", "𝟙", "٣",
+    "३३७.५०", "NaN", "Infinity", "-0", "0", "$ne", "{", "'", "\\", "\t", "\ufeff", "\u2028",
+    "x" * 40, "Dosa Point", "dosa", "Rs.", "INR", "/-", "1,000", "1_000", "0x10", "337.50", "   ",
+    "\x00", "🍕", "e", "E", "+", "%", "1e-2",
+]
+
+
+def odd_text(rng: random.Random) -> str:
+    return "".join(rng.choice(ODD_PIECES) for _ in range(rng.randint(1, 6)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_odd_text_in_any_argument_of_any_tool_is_answered_never_raised(
+    asha: Customer, tiers: list[RefundTier], seed: int
+) -> None:
+    """A tool that raised would leave the bridge only "Something went wrong" to say. Each
+    seed replays: 60 calls of random tools (the callback tools too), on the web and by phone."""
+    rng = random.Random(seed)
+    failures: list[Any] = []
+    for _ in range(60):
+        name = rng.choice(list(TOOLS))
+        params = {param.name for param in TOOLS[name].params} or {"x"}
+        args = {param: odd_text(rng) for param in params if rng.random() < 0.8}
+        ctx = ToolContext(user_id=101, call_id=f"odd-{seed}", channel=rng.choice(["web", "phone"]))
+        try:
+            result = await run_tool(name, args, ctx)
+        except Exception as error:  # noqa: BLE001  (what the test looks for)
+            failures.append((name, args, repr(error)))
+            continue
+        if not isinstance(result, dict) or "ok" not in result:
+            failures.append((name, args, result))
+
+    assert not failures, failures
 
 
 # --- Database unreachable ---------------------------------------------------------------------

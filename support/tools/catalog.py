@@ -43,7 +43,8 @@ ORDER_LIST_LIMIT = 10
 # verify_caller: how many tries a phone caller gets, and which orders it may name.
 VERIFY_ATTEMPTS = 3  # tries a call
 VERIFY_FAILURES_A_DAY = 5  # wrong answers a customer's account takes in a day, over all calls
-VERIFY_FAILURES = "verify_failures"  # on the customer: when the last wrong answers were given
+# On the customer: when its last tries were taken (wrong answers, and answers being checked).
+VERIFY_FAILURES = "verify_failures"
 VERIFY_RECENT_ORDERS = 10
 VERIFY_REFUSED_MESSAGE = (
     "I can't confirm the account over the phone. The customer can use the app, or I can get "
@@ -126,42 +127,68 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
     if restaurant is None and amount is None:
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant or the amount they gave.")
     said = None if amount is None else _spoken_paise(amount)  # unreadable: not a try
-    customers, now = mongo.async_db().customers, _now()
-    if ctx.verification_attempts >= VERIFY_ATTEMPTS or (
-        await _failures_today(user_id, now) >= VERIFY_FAILURES_A_DAY
-    ):
+    # Each try is taken before anything is awaited, and the day's in one conditional write
+    # before the answer is compared: the model may send many guesses at once (parallel
+    # function calls run as parallel tasks), and none may be checked beyond either limit.
+    if ctx.verification_attempts >= VERIFY_ATTEMPTS:
         raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
     ctx.verification_attempts += 1
-    recent = (
-        await mongo.async_db()
+    now = _now()
+    if not await _take_a_try_today(user_id, now):
+        raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
+    recent, tries_today = await asyncio.gather(
+        mongo.async_db()
         .orders.find({"user_id": user_id}, {"_id": 0, "restaurant": 1, "amount": 1})
         .sort("placed_at", -1)
         .limit(VERIFY_RECENT_ORDERS)
-        .to_list()
+        .to_list(),
+        _tries_today(user_id, now),
     )
     if any(_same_order(doc, restaurant, said) for doc in recent):
         ctx.verified = True
-        await customers.update_one({"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}})
+        await mongo.async_db().customers.update_one(
+            {"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}}
+        )
         return {"verified": True}
-    # Counted on the customer, not only the call: calling again must not buy fresh guesses.
-    await customers.update_one({"user_id": user_id}, {"$push": {VERIFY_FAILURES: {
-        "$each": [now], "$slice": -VERIFY_FAILURES_A_DAY,
-    }}})  # fmt: skip
-    left = VERIFY_ATTEMPTS - ctx.verification_attempts
-    raise ToolError(
-        Reason.NOT_VERIFIED,
-        f"That doesn't match a recent order. {left} more tries." if left else
-        "That doesn't match a recent order, and that was the last try.",
+    left = min(VERIFY_ATTEMPTS - ctx.verification_attempts, VERIFY_FAILURES_A_DAY - tries_today)
+    raise ToolError(Reason.NOT_VERIFIED, _wrong_answer_message(left))
+
+
+def _wrong_answer_message(left: int) -> str:
+    """What the agent says after a wrong answer, with `left` tries still to come (this call's
+    or the day's, whichever runs out first)."""
+    if left <= 0:
+        return "That doesn't match a recent order, and that was the last try."
+    return f"That doesn't match a recent order. {left} more {'try' if left == 1 else 'tries'}."
+
+
+async def _take_a_try_today(user_id: int, now: datetime) -> bool:
+    """Take one of the customer's VERIFY_FAILURES_A_DAY tries of the last day, on any call;
+    False when none is left. One conditional update, so tries taken at once cannot overdraw:
+    the field keeps the newest VERIFY_FAILURES_A_DAY times, so a try is left while it holds
+    fewer, or one of them is older than a day. A right answer clears the field (and so gives
+    back its own try); a wrong one leaves its try taken, counted on the customer and not only
+    the call, so calling again buys no fresh guesses."""
+    taken = await mongo.async_db().customers.update_one(
+        {"user_id": user_id, "$or": [
+            {f"{VERIFY_FAILURES}.{VERIFY_FAILURES_A_DAY - 1}": {"$exists": False}},
+            {VERIFY_FAILURES: {"$lte": now - timedelta(days=1)}},
+        ]},
+        {"$push": {VERIFY_FAILURES: {
+            "$each": [now], "$sort": 1, "$slice": -VERIFY_FAILURES_A_DAY,
+        }}},
     )  # fmt: skip
+    return taken.modified_count == 1
 
 
-async def _failures_today(user_id: int, now: datetime) -> int:
-    """The customer's wrong answers to verify_caller in the last day, on any call."""
+async def _tries_today(user_id: int, now: datetime) -> int:
+    """The customer's tries of verify_caller in the last day, on any call (this one's
+    included): those taken by wrong answers, and by answers still being checked."""
     customer = await mongo.async_db().customers.find_one(
         {"user_id": user_id}, {"_id": 0, VERIFY_FAILURES: 1}
     )
-    failures = (customer or {}).get(VERIFY_FAILURES) or []
-    return sum(1 for at in failures if isinstance(at, datetime) and at > now - timedelta(days=1))
+    tries = (customer or {}).get(VERIFY_FAILURES) or []
+    return sum(1 for at in tries if isinstance(at, datetime) and at > now - timedelta(days=1))
 
 
 def _spoken_paise(amount: str) -> int:
@@ -353,8 +380,9 @@ async def file_complaint(
             enum=tuple(Priority.values),
             default=Priority.NORMAL.value,
         ),
+        # An id that is no id at all ("", a phrase) is dropped like one that names no order.
         order_id_param("The order the call is about, like ORD-1001, if there is one.",
-                       required=False),
+                       required=False, unusable_is_absent=True),
     ),  # fmt: skip
     access=Access.ANYONE,
 )

@@ -129,6 +129,9 @@ class StringParam:
     # A rule of its own (an order id, a time): returns the cleaned value or raises ValueError
     # with a message for the model.
     check: Callable[[str], str] | None = None
+    # An optional argument whose text fails the checks is taken as not given, not refused:
+    # for a tool whose work matters more than the argument (a ticket about a misheard order).
+    unusable_is_absent: bool = False
 
     def declaration(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "STRING", "description": self.description}
@@ -158,9 +161,22 @@ class StringParam:
                 raise invalid(f"{self.name}: {error}") from None
         return value
 
+    def clean_or_absent(self, value: object) -> str | None:
+        """`clean`, except that text it refuses is the default (as if not given) when the
+        parameter is optional and `unusable_is_absent`. A value that is not text is refused."""
+        if self.required or not self.unusable_is_absent or not isinstance(value, str):
+            return self.clean(value)
+        try:
+            return self.clean(value)
+        except ToolError:
+            return self.default
+
 
 def order_id_param(
-    description: str = order_ids.DESCRIPTION, *, required: bool = True
+    description: str = order_ids.DESCRIPTION,
+    *,
+    required: bool = True,
+    unusable_is_absent: bool = False,
 ) -> StringParam:
     """The one declaration of an `order_id` argument (support/order_ids.py's rule)."""
     return StringParam(
@@ -169,6 +185,7 @@ def order_id_param(
         required=required,
         max_length=order_ids.SPOKEN_MAX_LENGTH,
         check=order_ids.clean_spoken,
+        unusable_is_absent=unusable_is_absent,
     )
 
 
@@ -214,7 +231,7 @@ class Tool:
                     raise invalid(f"{param.name} is required.")
                 cleaned[param.name] = param.default
             else:
-                cleaned[param.name] = param.clean(args[param.name])
+                cleaned[param.name] = param.clean_or_absent(args[param.name])
         return cleaned
 
     def check_access(self, ctx: ToolContext) -> None:
