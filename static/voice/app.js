@@ -35,6 +35,8 @@ function takeToken() {
 const token = takeToken();
 
 let call = null;
+// The call that ended last: its player may still be saying the agent's last words.
+let endedCall = null;
 // A host app's token is good for one call: once a socket opened with it, only the app can
 // give the page another (a new Start call would be refused with `token_used`).
 let tokenSpent = false;
@@ -51,11 +53,13 @@ function callQuery() {
 
 function startCall() {
   if (tokenSpent) return;
+  endedCall?.audio.close(); // a new call is not talked over by the last one's goodbye
+  endedCall = null;
   clearCaptions();
   ui.callId.textContent = "";
   Object.assign(debug, { callId: null, endReason: null, closeCode: null, events: [], states: [] });
   Object.assign(debug.mic, { framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0 });
-  Object.assign(debug.player, { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false });
+  Object.assign(debug.player, { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, closed: false });
   clearMessage();
   setTalkingTo(null);
   setCallButton(true);
@@ -69,6 +73,7 @@ function startCall() {
 function callEnded(ended) {
   if (call !== ended) return;
   call = null;
+  endedCall = ended;
   tokenSpent ||= Boolean(token) && ended.queryUsed;
   if (tokenSpent && debug.message && !debug.message.text.includes("open support")) {
     showMessage(debug.message.kind, `${debug.message.text} ${CALL_AGAIN_FROM_THE_APP}`);

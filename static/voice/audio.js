@@ -45,6 +45,8 @@ export class CallAudio {
     this.stream = null;
     this.micNode = null;
     this.playerNode = null;
+    this.onStats = null;
+    this.playingOut = null; // the timer that ends closeAfterPlaying() at its limit
   }
 
   /** Ask for the microphone (the permission prompt, if any, happens here). */
@@ -96,8 +98,10 @@ export class CallAudio {
       numberOfOutputs: 1,
       outputChannelCount: [1],
     });
+    this.onStats = onStats;
     this.playerNode.port.onmessage = (event) => {
       if (event.data.type === "stats") onStats(event.data);
+      else if (event.data.type === "finished") this.playedOut();
     };
     this.playerNode.connect(this.playContext.destination);
   }
@@ -123,11 +127,51 @@ export class CallAudio {
 
   /** Release the microphone (the browser's recording indicator goes off) and the speakers. */
   close() {
+    this.closeMicrophone();
+    this.closeSpeakers();
+  }
+
+  /**
+   * The call is over, but the agent's last words may still be in the player (they arrive
+   * faster than they play): release the microphone at once, and the speakers once the player
+   * has played what it holds, or after `limitMs` at most. close() still silences it at once.
+   */
+  closeAfterPlaying(limitMs) {
+    this.closeMicrophone();
+    if (!this.playerNode) {
+      this.closeSpeakers();
+      return;
+    }
+    if (this.playingOut !== null) return;
+    this.playingOut = setTimeout(() => this.closeSpeakers(), limitMs);
+    this.toPlayer({ type: "finish" });
+  }
+
+  /** The player has played all it held (after closeAfterPlaying()). */
+  playedOut() {
+    if (this.playingOut === null) return;
+    // What the player last wrote is still on its way to the speakers.
+    const latency = (this.playContext.outputLatency || 0) + (this.playContext.baseLatency || 0);
+    clearTimeout(this.playingOut);
+    this.playingOut = setTimeout(() => this.closeSpeakers(), Math.ceil(latency * 1000) + 50);
+  }
+
+  closeMicrophone() {
     if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
     this.stream = null;
-    this.micNode = this.playerNode = null;
+    this.micNode = null;
     // close() rejects on a context that is already closed; closing twice is fine here.
     this.micContext.close().catch(() => {});
+  }
+
+  closeSpeakers() {
+    clearTimeout(this.playingOut);
+    this.playingOut = null;
+    if (this.playerNode) {
+      this.playerNode.port.onmessage = null; // its last counters are no one's now
+      this.playerNode = null;
+      this.onStats({ closed: true });
+    }
     this.playContext.close().catch(() => {});
   }
 }

@@ -9,6 +9,9 @@ import { clearMessage, config, debug, setMeter, setState, setTalkingTo, setTypin
 import { SpeechGate } from "./speech-gate.js";
 
 const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
+// The server ended the call (an idle goodbye, say) after sending the agent's last words, which
+// reach the page faster than they play: they are played out, for this long at most.
+const LAST_WORDS_MAX_MS = 6000;
 // Hanging up while reconnecting: how long to try to get back to the call to say so.
 const HANG_UP_RESUME_MS = 3000;
 // A dropped socket is retried with backoff, with the call's resume token, for about as long
@@ -320,6 +323,7 @@ export class Call {
         break;
       case "turn_complete":
         this.audio.drain();
+        this.captions.turnComplete();
         break;
       case "reconnecting":
         // The server's own session with the assistant: usually back before anyone notices.
@@ -355,6 +359,7 @@ export class Call {
         // A colleague took the call over (the assistant stops), or handed it back. The server
         // says it again after a resume: news only when it changes what the page shows.
         if (event.mode === "human" ? event.name === debug.talkingTo : !debug.talkingTo) break;
+        this.captions.turnComplete(); // whatever the assistant was saying is over
         if (event.mode === "human") {
           this.upstreamSlow = false; // the assistant's reconnecting is no longer theirs to wait on
           showMessage("info", `Connecting you to ${event.name}…`); // until their voice plays
@@ -470,7 +475,10 @@ export class Call {
       this.reconnectLine();
       return;
     }
-    this.finish(this.closeWords(event.code), { error: this.closeIsError(event.code) });
+    // The server ended the call: the agent's last words it sent are heard out (not when the
+    // customer hung up: then silence at once is what they asked for).
+    const lastWords = Boolean(this.endReason) && !this.hangingUp;
+    this.finish(this.closeWords(event.code), { error: this.closeIsError(event.code), lastWords });
   }
 
   closeWords(code) {
@@ -498,11 +506,14 @@ export class Call {
     return !this.hangingUp;
   }
 
-  finish(words, { error = false } = {}) {
+  /** The call is over: the page says so at once. The microphone is released at once; the
+   * player too, unless `lastWords`: then it plays out what it holds first (see CallAudio). */
+  finish(words, { error = false, lastWords = false } = {}) {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.upstreamTimer);
-    this.audio.close();
+    if (lastWords) this.audio.closeAfterPlaying(LAST_WORDS_MAX_MS);
+    else this.audio.close();
     if (this.connection) this.connection.close(1000);
     setMeter(0);
     setState(this.ready ? "ended" : "failed");

@@ -86,6 +86,16 @@ function addLine(line) {
   return line;
 }
 
+/** An agent's line cut short by the customer: " …" on screen, "(interrupted)" when read. */
+function markCut(line) {
+  if (line.classList.contains("cut")) return;
+  line.classList.add("cut");
+  const note = document.createElement("span");
+  note.className = "visually-hidden";
+  note.textContent = " (interrupted)";
+  line.append(note);
+}
+
 /** Empty the conversation for a new call. */
 export function clearCaptions() {
   ui.captions.querySelectorAll(".line").forEach((line) => line.remove());
@@ -105,6 +115,10 @@ export class Captions {
   constructor() {
     this.partial = { user: null, agent: null };
     this.tools = []; // activity lines of tools still running: {name, line}
+    // The agent's line of the turn under way (until `turn_complete`), and whether the customer
+    // cut that turn short: only its line is marked, never an earlier answer said in full.
+    this.turnLine = null;
+    this.turnCut = false;
   }
 
   transcript(role, text, final) {
@@ -120,6 +134,7 @@ export class Captions {
         line.classList.add("partial");
         line.setAttribute("aria-hidden", "true");
         this.partial[role] = addLine(line);
+        if (role === "agent") this.agentLine(line);
       }
       return;
     }
@@ -127,7 +142,20 @@ export class Captions {
     if (current) current.replaceWith(line);
     else addLine(line);
     this.partial[role] = null;
+    if (role === "agent") this.agentLine(line);
     scrollCaptions();
+  }
+
+  /** A line of the agent's turn under way: cut too if the customer already cut the turn. */
+  agentLine(line) {
+    this.turnLine = line;
+    if (this.turnCut) markCut(line);
+  }
+
+  /** The agent's turn is over (`turn_complete`): what follows belongs to its next turn. */
+  turnComplete() {
+    this.turnLine = null;
+    this.turnCut = false;
   }
 
   /** A message the customer typed and sent; its line, in case the server refuses it. */
@@ -144,16 +172,11 @@ export class Captions {
     line.append(" ", status);
   }
 
+  /** The customer talked over the agent: its turn under way was cut short. A turn not yet
+   * captioned (its audio comes before its transcription) has its line marked when it comes. */
   interrupted() {
-    const agentLines = ui.captions.querySelectorAll(".line--agent");
-    const last = agentLines[agentLines.length - 1];
-    if (last && !last.classList.contains("cut")) {
-      last.classList.add("cut");
-      const note = document.createElement("span");
-      note.className = "visually-hidden";
-      note.textContent = " (interrupted)";
-      last.append(note);
-    }
+    this.turnCut = true;
+    if (this.turnLine) markCut(this.turnLine);
   }
 
   tool(name, status, result) {

@@ -65,7 +65,8 @@ export const debug = {
   message: null,
   events: [],
   mic: { sampleRate: null, framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0, level: 0 },
-  player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false },
+  // `closed`: the call's player is gone (after its last words, when the server ended the call).
+  player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, closed: false },
 };
 window.voiceDebug = debug;
 

@@ -4,10 +4,12 @@
 // It runs in an AudioContext created at 24 kHz, so one received sample is one played sample.
 //
 // From the page: {type: "audio", pcm: ArrayBuffer (Int16)}, {type: "flush"} (drop everything
-// not yet played), {type: "drain"} (the turn is over: play what is buffered, however little).
+// not yet played), {type: "drain"} (the turn is over: play what is buffered, however little),
+// {type: "finish"} (the call is over: play what is buffered, then say "finished").
 // To the page: {type: "stats", received, played, flushed, buffered, underruns, playing}
 // (sample counts), whenever something changed, at most every few render quanta, and at once
-// after a flush or when playback starts or stops.
+// after a flush or when playback starts or stops; {type: "finished"} once, after "finish",
+// when nothing is left to play (its last stats just before).
 
 const PREBUFFER_SAMPLES = 1920; // 80 ms: rides out network jitter without audible lag
 // A reply shorter than the prebuffer still plays once nothing more has arrived for this long
@@ -23,6 +25,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.buffered = 0;
     this.playing = false;
     this.draining = false;
+    this.finishing = false;
     this.quantaSinceAudio = 0;
     this.quanta = 0;
     this.changed = false;
@@ -55,6 +58,10 @@ class PlayerProcessor extends AudioWorkletProcessor {
         break;
       case "drain":
         this.draining = true;
+        break;
+      case "finish":
+        this.draining = true;
+        this.finishing = true;
         break;
     }
   }
@@ -114,7 +121,13 @@ class PlayerProcessor extends AudioWorkletProcessor {
     out.fill(0, written);
     this.quantaSinceAudio += 1;
     this.quanta += 1;
-    if (this.changed && this.quanta % STATS_EVERY_QUANTA === 0) this.postStats();
+    if (this.finishing && this.buffered === 0) {
+      this.finishing = false;
+      this.postStats();
+      this.port.postMessage({ type: "finished" });
+    } else if (this.changed && this.quanta % STATS_EVERY_QUANTA === 0) {
+      this.postStats();
+    }
     return true;
   }
 }

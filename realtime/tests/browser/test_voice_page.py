@@ -179,6 +179,39 @@ async def test_barge_in_empties_the_player_at_once(
     await voice_page.screenshot("06-interrupted")
 
 
+async def test_a_barge_in_marks_only_the_answer_it_cut_even_before_that_answer_is_captioned(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """The greeting is said in full. The next answer's audio comes before its transcription,
+    and Asha talks over it at once: that answer is cut (its caption, coming after the
+    barge-in, says so), not the greeting."""
+
+    async def script(session: FakeSession) -> None:
+        await session.wait_for_note(timeout=10)  # the greeting
+        await session.send_transcript("agent", "Hello, how can I help?", finished=True)
+        await session.send_turn_complete()
+        await session.wait_for_audio(seconds=0.5)
+        await session.send_audio(tone_pcm(440, 0.3, 24_000), chunk_ms=40)  # a new answer
+        await session.send_interrupted()  # Asha barges in
+        await session.send_transcript("agent", "Your order ORD-1001 was")  # its caption, late
+        await session.send_turn_complete()
+
+    agent.script = script
+    await voice_page.open()
+    await voice_page.page.get_by_role("button", name="Start call").click()
+    lines = voice_page.page.locator(".line--agent")
+    await expect(lines).to_have_count(2)
+    greeting, cut = lines.nth(0), lines.nth(1)
+    await expect(greeting).to_have_text("Assistant Hello, how can I help?")  # no "(interrupted)"
+    await expect(greeting).not_to_have_class(re.compile(r"\bcut\b"))
+    await expect(cut).to_have_text("Assistant Your order ORD-1001 was (interrupted)")
+    await expect(cut).to_have_class(re.compile(r"\bcut\b"))
+    await expect(voice_page.page.locator(".line--agent.cut")).to_have_count(1)
+    await voice_page.screenshot("25-interrupted-before-captioned")
+    await voice_page.page.get_by_role("button", name="End call").click()
+    assert voice_page.problems == []
+
+
 async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
@@ -421,6 +454,61 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
     await voice_page.screenshot("22-ended-by-a-server-error")
     assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def hasty_server(agent: FakeAgent) -> AsyncIterator[DaphneServer]:
+    """A server of the test's own that checks on a silent caller after 0.5 s (10 s in
+    production), twice, then says goodbye and ends the call as `idle`."""
+    env = {"VOICE_IDLE_PROMPT_S": "0.5", "VOICE_STALL_S": "30"}
+    with DaphneServer(gemini_live_url=agent.live.url, env=env) as server:
+        await asyncio.to_thread(server.start)
+        yield server
+        print("daphne (hasty):", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_the_agent_s_goodbye_is_heard_out_after_the_server_ends_the_call(
+    asha: Customer, agent: FakeAgent, hasty_server: DaphneServer, voice_page: VoicePage
+) -> None:
+    """Asha says nothing: she is checked on twice, then the agent says goodbye (3 s, sent at
+    once, as Gemini streams faster than it plays) and the server ends the call as `idle`. The
+    page says so at once, and plays the goodbye it already holds to its end."""
+    goodbye = tone_pcm(440, 3.0, 24_000)
+    samples = len(goodbye) // 2
+
+    async def script(session: FakeSession) -> None:
+        for n in range(4):  # the greeting, two check-ins, the goodbye
+            note = await session.wait_for_note(timeout=10)
+            if n == 3:
+                assert "goodbye" in note
+                await session.send_transcript("agent", "Thank you for calling. Goodbye!")
+                await session.send_audio(goodbye, chunk_ms=40)
+            else:
+                await session.send_transcript("agent", "…")
+            await session.send_turn_complete()
+
+    agent.script = script
+    page = voice_page.page
+    voice_page = VoicePage(page, hasty_server, voice_page.problems)
+    await voice_page.open()
+    await page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.endReason === 'idle' && d.state === 'ended'", timeout=20)
+    # Said at once, while the goodbye plays: the page does not wait for it to say the call ended.
+    ended = page.get_by_role("alert")
+    await expect(ended).to_have_text("The call ended because we didn't hear from you for a while.")
+    await expect(page.get_by_role("button", name="Start call")).to_be_visible()
+    await expect(page.get_by_role("log")).to_contain_text("Thank you for calling. Goodbye!")
+    assert (await voice_page.debug(".player"))["played"] < samples
+    await voice_page.screenshot("26-ended-while-the-goodbye-plays")
+
+    await voice_page.wait_for("d.player.closed", timeout=10)
+    player = await voice_page.debug(".player")
+    assert player["played"] >= samples * 0.95, (
+        f"the page played {player['played']} of the goodbye's {samples} samples "
+        f"({player['played'] / 24_000:.2f}s of 3.00s) before closing its player"
+    )
+    assert player["flushed"] == 0
+    assert voice_page.problems == []
 
 
 # --- When a call cannot happen -----------------------------------------------------------------
