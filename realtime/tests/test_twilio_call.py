@@ -243,6 +243,9 @@ async def test_a_barge_in_as_twilios_socket_closes_leaves_the_call_waiting_for_i
     assert (await call_record(call_id))["ended_at"] is None  # waiting for Twilio's next stream
     assert not session.closed
     await phone.leave()
+    waiting = CallSession.here(call_id)
+    assert waiting is not None
+    await waiting.close("caller_left")  # nobody comes back: the next test's caller is free
 
 
 async def test_a_phone_call_carries_speech_both_ways_and_is_recorded(
