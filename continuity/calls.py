@@ -215,7 +215,10 @@ async def hand_over(call_id: str, tool_calls: list[dict[str, Any]]) -> None:
             await calls.update_one(
                 {"call_id": call_id}, {"$push": {"tool_calls": {"$each": tool_calls}}}
             )
-            return
+    if doc is None:
+        # Outside the lookup's timeout, which the summary it may schedule would inherit.
+        await _outcome_after_late_tools(call_id)
+        return
     if doc.get("carrier"):  # else the process that takes the call up takes them too
         await send_to_channel(doc["carrier"], {"type": "call.handed_over", "call_id": call_id},
                               patience_s=0.5)  # fmt: skip
@@ -261,6 +264,17 @@ async def _keep_handed_over(call_id: str) -> None:
         await mongo.async_db().calls.update_one(
             {"call_id": call_id}, {"$push": {"tool_calls": {"$each": tool_calls}}}
         )
+        await _outcome_after_late_tools(call_id)
+
+
+async def _outcome_after_late_tools(call_id: str) -> None:
+    """Tool calls pushed onto an ended call's record: if it was finished already, its outcome
+    and summary are worked out again (a refund made after the end makes it resolved_refund).
+    One not finished yet is left to whoever finishes it, who reads them then."""
+    # Here, not at the top: postcall is the after-call app, continuity only calls into it.
+    from postcall.finish import correct_outcome
+
+    await correct_outcome(call_id, finish=False)  # logs what it could not write
 
 
 async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> list[str]:

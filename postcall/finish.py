@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -61,26 +62,37 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     did not finish it: already finished, not ended yet (its record's close is being retried:
     `finish_leftovers` finishes it once it is), or the database could not be reached (the
     call itself is over either way). `turns`: those the ending process measured (none when
-    the sweeper ended the call); kept on the record when it is not ended yet."""
+    the sweeper ended the call); kept on the record when it is not ended yet. Turns the
+    database was away for are kept in this process and written once it is back, by the next
+    finishing of the call here or by a retry in the background (UNWRITTEN_RETRY_S)."""
     from support import mongo
 
     calls = mongo.async_db().calls
+    retried = _unwritten.pop(call_id, [])
     try:
         call = await calls.find_one({"call_id": call_id})
-        if call is None or "outcome" in call:
+        if call is None:
             return None
+        # An attempt whose answer was lost may have written them: not written twice.
+        late = _not_on(call, retried)
+        if "outcome" in call:
+            # Finished meanwhile (the sweeper), without them: added at the end.
+            await keep_turns(call_id, late)
+            return None
+        measured = [*late, *(turns or [])]
         if not call.get("ended_at"):
             log.info("call %s: not closed yet; finished once it is", call_id)
-            await keep_turns(call_id, list(turns or []))
+            await keep_turns(call_id, measured)
             return None
         # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
-        fields = {**after_call_fields(call, turns), "finished_at": dt.datetime.now(dt.UTC)}
+        fields = {**after_call_fields(call, measured), "finished_at": dt.datetime.now(dt.UTC)}
         # The outcome is the mark: of two finishers at once, one writes and goes on.
         done = await calls.update_one(
             {"call_id": call_id, "outcome": {"$exists": False}}, {"$set": fields}
         )
     except PyMongoError as error:
         log.warning("call %s: could not write its outcome: %s", call_id, error)
+        _keep_unwritten(call_id, [*retried, *(turns or [])])
         return None
     if not done.modified_count:
         return None
@@ -90,19 +102,72 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     return str(fields["outcome"])
 
 
-async def correct_outcome(call_id: str) -> str | None:
+# Turns measured by a process whose call ended while the database was away, by call: written
+# by the next `finish_call` of the call in this process (the sweeper's, once the record's
+# close got through), or by `_write_unwritten`, which tries again for UNWRITTEN_RETRY_S.
+_unwritten: dict[str, list[dict[str, Any]]] = {}
+_retrying: dict[str, asyncio.Task[None]] = {}  # one retry per call
+UNWRITTEN_RETRY_S = 300.0  # as long as the record's close is retried (realtime/call_record.py)
+
+
+def _keep_unwritten(call_id: str, turns: list[dict[str, Any]]) -> None:
+    if not turns:
+        return
+    _unwritten[call_id] = [*turns, *_unwritten.get(call_id, [])]
+    running = _retrying.get(call_id)
+    if running is None or running.done():
+        task = asyncio.create_task(_write_unwritten(call_id), name=f"{call_id} unwritten turns")
+        _retrying[call_id] = task
+        task.add_done_callback(lambda done: _forget_retry(call_id, done))
+
+
+def _forget_retry(call_id: str, task: asyncio.Task[None]) -> None:
+    if _retrying.get(call_id) is task:
+        del _retrying[call_id]
+
+
+async def _write_unwritten(call_id: str) -> None:
+    delay, waited = 1.0, 0.0
+    while waited < UNWRITTEN_RETRY_S:
+        await asyncio.sleep(delay)
+        waited += delay
+        if call_id not in _unwritten:
+            return  # written by another finishing of the call
+        await finish_call(call_id)  # keeps them again if the database is still away
+        delay = min(delay * 2, 15.0)
+    if _unwritten.pop(call_id, None):
+        log.error("call %s: gave up writing its turns: the database stayed away", call_id)
+
+
+def _not_on(call: dict[str, Any], turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of `turns` not on the call's record already. Pure."""
+    stored = {_turn_key(turn) for turn in call.get("turns") or []}
+    return [turn for turn in turns if _turn_key(turn) not in stored]
+
+
+def _turn_key(turn: dict[str, Any]) -> tuple[Any, ...]:
+    at = turn.get("at")
+    if isinstance(at, dt.datetime):  # MongoDB keeps milliseconds
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    return (at, turn.get("user_ms"), turn.get("first_audio_ms"), turn.get("tools_ms"),
+            turn.get("source"))  # fmt: skip
+
+
+async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
     """The outcome of a call whose record was corrected after it ended (a transfer nobody
-    answered: `escalated`, not `transferred`), written again; a call not finished yet is
-    finished. It still counts as ended once, under its first outcome, in the metrics; its
-    summary is made to agree (summary.outcome_corrected). Returns the outcome; None when the
-    database could not be reached."""
+    answered: `escalated`, not `transferred`; a tool call handed over late), written again; a
+    call not finished yet is finished, or with `finish=False` left to whoever finishes it
+    (the process that ended it, which has its turns to add, or `finish_leftovers`), which
+    reads the corrected record. It still counts as ended once, under its first outcome, in
+    the metrics; its summary is made to agree (summary.outcome_corrected). Returns the
+    outcome; None when the database could not be reached, or the call is left unfinished."""
     from support import mongo
 
     calls = mongo.async_db().calls
     try:
         call = await calls.find_one({"call_id": call_id})
         if call is None or "outcome" not in call:
-            return await finish_call(call_id) if call is not None else None
+            return await finish_call(call_id) if call is not None and finish else None
         corrected = outcome(CallFacts.from_record(call)).value
         if corrected != call["outcome"]:
             await calls.update_one({"call_id": call_id}, {"$set": {"outcome": corrected}})

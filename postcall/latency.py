@@ -6,12 +6,14 @@ A `TurnTracker` is fed timestamped facts (seconds on one monotonic clock) and pr
     user_speech(start, end, source)   the customer stopped speaking (or sent text)
     agent_audio(at)                   agent audio left the server
     tool(started, finished)           a tool ran
+    held()                            a person holds the call (their talk is no agent turn)
     turn_over(at)                     the model's turn ended (turnComplete or interrupted)
 
 Where the customer's speech ended comes from the Live API's own activity signals when it sends
 them (`source="live"`; once one arrives, the server's detector is ignored for the rest of the
 call), else from `postcall.speech` (`"detector"`), or from a typed message (`"text"`). A later
-end before the agent answers replaces an earlier one: the customer went on talking.
+end before the agent answers replaces an earlier one: the customer went on talking. Speech (or
+text) that ends after the agent answered is the next turn's, opened when this one is over.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class TurnTracker:
     def __init__(self) -> None:
         self.turns: list[Turn] = []
         self._open: _Open | None = None
+        # Speech that ended while the agent was answering the open turn (a barge-in, a typed
+        # message): the next turn's, opened when this one is over.
+        self._next: _Open | None = None
         self._tools: list[tuple[float, float]] = []
         self._live_signals = False
 
@@ -56,13 +61,18 @@ class TurnTracker:
             self._live_signals = True
         elif source == "detector" and self._live_signals:
             return
-        current = self._open
-        if current is not None and current.first_audio is not None:
-            return  # the agent already answered: this speech is a barge-in, its own turn
-        if current is not None and PRIORITY[source] < PRIORITY[current.source]:
-            return
-        start = min(start, current.start) if current is not None else start
-        self._open = _Open(start=start, end=max(end, start), source=source)
+        if self._open is not None and self._open.first_audio is not None:
+            self._next = _merged(self._next, start, end, source)
+        else:
+            self._open = _merged(self._open, start, end, source)
+
+    def held(self) -> None:
+        """A person holds the call (the model hears nothing): what the customer says is not
+        the agent's to answer, and an answer the agent had not begun is not coming. A turn
+        it answered already is closed by its `turn_over`, as usual."""
+        if self._open is not None and self._open.first_audio is None:
+            self._open = None
+        self._next = None
 
     def agent_audio(self, at: float) -> None:
         if self._open is not None and self._open.first_audio is None:
@@ -74,8 +84,10 @@ class TurnTracker:
     def turn_over(self, at: float) -> Turn | None:
         """Close the turn in progress; returns it (also kept in `turns`), or None when the
         customer had not spoken since the last turn."""
-        current, self._open = self._open, None
+        current, self._open, self._next = self._open, self._next, None
         tools, self._tools = self._tools, []
+        if self._open is not None:  # what runs after its speech ended is the next turn's
+            self._tools = [tool for tool in tools if tool[1] > self._open.end]
         if current is None:
             return None
         turn = Turn(
@@ -89,6 +101,15 @@ class TurnTracker:
         )
         self.turns.append(turn)
         return turn
+
+
+def _merged(current: _Open | None, start: float, end: float, source: Source) -> _Open | None:
+    """The customer's speech so far in a turn, with this speech (or text) too: a later end
+    replaces an earlier one (she went on talking), unless from a lesser source."""
+    if current is not None and PRIORITY[source] < PRIORITY[current.source]:
+        return current
+    start = min(start, current.start) if current is not None else start
+    return _Open(start=start, end=max(end, start), source=source)
 
 
 def _ms(seconds: float) -> int:
@@ -110,9 +131,9 @@ class AudioClock:
     """When each moment of the caller's audio stream arrived, for the Live API's
     `audioOffset` ("relative to the start of the audio stream" of the connection).
 
-    `restart()` when a new upstream connection starts; `add(samples, at)` per chunk;
-    `arrival(offset_s)` gives the arrival time of that offset, or None when unknown.
-    Only the last `keep_s` seconds are remembered.
+    `restart(queued)` when a new upstream connection starts; `add(samples, at)` per chunk
+    as it arrives; `arrival(offset_s)` gives the arrival time of that offset, or None when
+    unknown. Only the last `keep_s` seconds are remembered.
     """
 
     def __init__(self, rate: int = 16_000, keep_s: float = 120.0) -> None:
@@ -122,10 +143,16 @@ class AudioClock:
         self._ats: deque[float] = deque()
         self._total = 0
 
-    def restart(self) -> None:
-        self._ends.clear()
-        self._ats.clear()
-        self._total = 0
+    def restart(self, queued_samples: int = 0) -> None:
+        """A new connection's stream starts. `queued_samples`: the last of the audio added
+        so far, not sent yet, which the new connection is sent first: its stream starts with
+        it (added, as every chunk is, in the order it is sent)."""
+        start = self._total - queued_samples
+        kept = [(end - start, at) for end, at in zip(self._ends, self._ats, strict=True)
+                if end > start]  # fmt: skip
+        self._ends = deque(end for end, _ in kept)
+        self._ats = deque(at for _, at in kept)
+        self._total = self._ends[-1] if kept else 0
 
     def add(self, samples: int, at: float) -> None:
         self._total += samples

@@ -94,8 +94,10 @@ class CallObserver:
         at = self._clock() if at is None else at
         if to_model:
             self.audio_clock.add(len(pcm16k) // 2, at)
+        else:
+            self.turns.held()  # she talks to a colleague, who answers her: no agent turn
         edge = self.detector.feed(pcm16k, at)
-        if isinstance(edge, SpeechEnded):
+        if isinstance(edge, SpeechEnded) and to_model:
             self.turns.user_speech(edge.started_at, edge.at, "detector")
         if self.recorder is not None:
             self.recorder.customer(pcm16k, at)
@@ -106,9 +108,9 @@ class CallObserver:
 
     def staff_audio(self, pcm24k: bytes, at: float | None = None) -> None:
         """A staff member's voice to the customer (contract section 8), at the agent's rate:
-        the agent's side."""
+        the agent's side of the recording, and no agent turn (turns time the model)."""
         at = self._clock() if at is None else at
-        self.turns.agent_audio(at)
+        self.turns.held()
         if self.recorder is not None:
             self.recorder.agent(pcm24k, at)
 
@@ -133,8 +135,10 @@ class CallObserver:
                 self._turn_over(at)
             case lp.TurnComplete():
                 self._turn_over(at)
-            case Ready() | Resumed():
-                self.audio_clock.restart()  # offsets count from each connection's start
+            case Ready(queued_audio_bytes=queued) | Resumed(queued_audio_bytes=queued):
+                # Offsets count from each connection's start: the audio queued while there
+                # was none, sent first on it, included.
+                self.audio_clock.restart(queued // 2)
                 if isinstance(event, Resumed):
                     metrics.UPSTREAM_RESUMES.inc()
             case Failed(reason=reason):

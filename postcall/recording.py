@@ -7,7 +7,9 @@ encoded as Opus in Ogg and written to GridFS while the call goes on.
     await recorder.close(at)
 
 Placement (`Timeline`, pure): caller audio arrives paced in real time and is laid end to end,
-with silence inserted only for a real gap (the microphone paused, a reconnect). Agent audio
+with silence inserted only for a real gap (the microphone paused, a reconnect); audio after a
+gap is laid so that none of it ends after it arrived (the page sends the 200 ms it held back
+as speech resumes at once). Agent audio
 arrives faster than it is played, so it is laid where the caller hears it: at its arrival or
 after the agent audio before it, whichever is later; a barge-in cuts what had not yet been
 played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
@@ -77,6 +79,13 @@ class Track:
         self.buffer[offset : offset + len(pcm)] = pcm
         self.cursor = max(self.cursor, self.base + (offset + len(pcm)) // 2)
 
+    def pull_back(self, start: int, by: int) -> None:
+        """Move what was placed from `start` on `by` samples earlier, over the silence
+        before it (`start - by` not before `base`)."""
+        begin = 2 * (start - by - self.base)
+        del self.buffer[begin : begin + 2 * by]
+        self.cursor -= by
+
     def cut(self, at: int) -> None:
         """Forget what was placed from `at` on."""
         if at < self.cursor:
@@ -101,6 +110,9 @@ class Timeline:
         self.t0 = t0
         self.customer_track = Track(RATE)
         self.agent_track = Track(AGENT_RATE)
+        # The customer's audio since the last real gap: where it starts, how much of it
+        # there is, and where the audio before the gap ended.
+        self._run_start = self._run_samples = self._run_floor = 0
 
     def _index(self, track: Track, at: float) -> int:
         return round((at - self.t0) * track.rate)
@@ -108,10 +120,22 @@ class Timeline:
     def customer(self, pcm16k: bytes, at: float) -> None:
         pcm16k = pcm16k[: len(pcm16k) & ~1]
         track = self.customer_track
-        start = self._index(track, at) - len(pcm16k) // 2
+        arrived = self._index(track, at)
+        start = arrived - len(pcm16k) // 2
         if start <= track.cursor + GAP_S * RATE:
             start = track.cursor  # end to end: arrival times jitter, the stream does not
+        else:  # after a real gap: a new run
+            self._run_start, self._run_samples, self._run_floor = start, 0, track.cursor
         track.place(pcm16k, start)
+        self._run_samples += len(pcm16k) // 2
+        # Audio cannot arrive before it was said: a run ending after its last arrival began
+        # earlier (the page sends what it held back as speech resumed in one burst, then
+        # the rest in real time), as far back as the silence before it allows.
+        late = self._run_start + self._run_samples - arrived
+        by = min(late, self._run_start - max(self._run_floor, track.base))
+        if by > 0:
+            track.pull_back(self._run_start, by)
+            self._run_start -= by
 
     def agent(self, pcm24k: bytes, at: float) -> None:
         pcm24k = pcm24k[: len(pcm24k) & ~1]

@@ -86,7 +86,11 @@ DEFAULT_RETRY = RetryPolicy()
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """The first `setupComplete`: the model is listening."""
+    """The first `setupComplete`: the model is listening. `queued_audio_bytes`: caller audio
+    queued before, sent first on this connection (the start of its audio stream, which the
+    Live API's `audioOffset`s count from)."""
+
+    queued_audio_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ class Reconnecting:
 @dataclass(frozen=True, slots=True)
 class Resumed:
     with_handle: bool  # False when no resumable handle existed: the model starts afresh
+    queued_audio_bytes: int = 0  # as Ready's
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +372,12 @@ class LiveClient:
         resumed = self.connections > 1 or self._resuming
         self._ws = ws
         self._ready = True
-        self._emit(Resumed(with_handle=self.handle is not None) if resumed else Ready())
+        queued = self._audio_bytes  # sent first on this socket: the writer has not run yet
+        self._emit(
+            Resumed(with_handle=self.handle is not None, queued_audio_bytes=queued)
+            if resumed
+            else Ready(queued_audio_bytes=queued)
+        )
         return ws
 
     async def _serve(self, ws: ClientConnection) -> None:

@@ -152,6 +152,73 @@ async def test_turn_latency_follows_the_live_apis_signals_and_counts_tool_time(
     assert record["summary"]["text"] == "Information given: looked up the customer's orders."
 
 
+async def test_a_turn_after_the_live_session_resumed_is_timed_from_where_the_customer_stopped(
+    asha: Customer, live: FakeLiveServer, collector_paused: None
+) -> None:
+    """The audio the page sent while the session was being resumed is sent first on the new
+    connection: its speech offsets count that audio too."""
+    sent_at: list[float] = []  # when each of the page's 40 ms frames was sent
+    script: dict[str, Any] = {}
+    offset_s = 0.2  # where in the resumed connection's stream the customer stopped speaking
+
+    async def first(session: FakeSession) -> None:
+        await session.wait_for_audio(seconds=0.4, timeout=10)
+        await session.send_resumption_update("handle-1")
+        await asyncio.sleep(0.05)
+        await session.drop()
+
+    async def resumed(session: FakeSession) -> None:
+        script["audio"] = await session.wait_for_audio(seconds=offset_s + 0.6, timeout=10)
+        await session.send({"voiceActivity": {"voiceActivityType": "ACTIVITY_START",
+                                              "audioOffset": "0s"}})  # fmt: skip
+        await session.send({"voiceActivity": {"voiceActivityType": "ACTIVITY_END",
+                                              "audioOffset": f"{offset_s}s"}})  # fmt: skip
+        await asyncio.sleep(0.2)
+        script["first_audio"] = time.monotonic()
+        await session.send_audio(agent_voice(0.2))
+        await session.send_turn_complete()
+
+    def frame(n: int) -> bytes:  # frame `n`, recognisable by its constant value
+        return np.full(FRAME // 2, 8 * (n + 1), "<i2").tobytes()
+
+    live.on_session(first, resumed)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    stop = asyncio.Event()
+
+    async def microphone() -> None:
+        start = time.monotonic()
+        n = 0
+        while not stop.is_set():
+            await asyncio.sleep(max(0.0, start + n * 0.04 - time.monotonic()))
+            await call.communicator.send_to(bytes_data=frame(n))
+            sent_at.append(time.monotonic())
+            n += 1
+
+    mic = asyncio.create_task(microphone())
+    await call.next_event("turn_complete", timeout=15)
+    stop.set()
+    await mic
+    await call.send({"type": "end"})
+    record = await ended_call(ready["call_id"])
+
+    # Which of the page's frames the resumed connection had `offset_s` into its stream: that
+    # sample arrived with its frame, whose audio ended as it arrived.
+    audio = np.frombuffer(script["audio"], "<i2")
+    index = round(offset_s * 16_000)
+    value = int(audio[index])
+    frame_start = index
+    while frame_start > 0 and audio[frame_start - 1] == value:
+        frame_start -= 1
+    speech_end = sent_at[value // 8 - 1] - (frame_start + FRAME // 2 - index) / 16_000
+    waited_ms = (script["first_audio"] - speech_end) * 1000
+
+    [turn] = record["turns"]
+    assert turn["source"] == "live"
+    # The bridge reads the reply a few ms after the script sent it.
+    assert waited_ms - 5 <= turn["first_audio_ms"] <= waited_ms + 100
+
+
 async def test_without_live_signals_the_servers_detector_times_the_turn_and_the_call_is_recorded(
     asha: Customer, live: FakeLiveServer, sentence: bytes, settings: Any, collector_paused: None
 ) -> None:

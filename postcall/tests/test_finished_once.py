@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
+from continuity.calls import hand_over
 from continuity.sweeper import sweep_once
 from postcall import finish, metrics, summary
 from postcall.tests.test_after_the_call import asha, live  # noqa: F401  (fixtures)
@@ -132,6 +134,58 @@ async def test_a_call_closed_after_its_finishing_ran_is_finished_by_the_sweeper(
     assert done["outcome"] == "escalated" and done["duration_s"] == 180.0
     assert done["cost"]["currency"] == "INR"
     assert done["summary"]["text"] == "Escalated to a person: opened ticket TKT-CALL-1."
+
+
+class DatabaseAway:
+    """What `mongo.async_db()` answers while the database cannot be reached."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("connection refused")
+
+    async def update_one(self, *args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("connection refused")
+
+
+async def test_the_turns_of_a_call_ended_while_the_database_was_away_are_kept_for_its_finishing(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_call("CALL-1", ended_ago=None)
+    turn = {"at": now(), **TURN}
+    with monkeypatch.context() as away:
+        away.setattr(mongo, "async_db", DatabaseAway)
+        assert await finish.finish_call("CALL-1", [turn]) is None
+
+    # Back: the record's close gets through (realtime/call_record.py), the sweeper finishes it.
+    started = (await record("CALL-1"))["started_at"]
+    closed = {"ended_at": started + dt.timedelta(minutes=3), "end_reason": "caller_hung_up"}
+    await mongo.async_db().calls.update_one({"call_id": "CALL-1"}, {"$set": closed})
+    assert await finish.finish_leftovers(now() + dt.timedelta(minutes=1)) == 1
+    await asyncio.sleep(1.5)  # the retry in the background finds nothing left to write
+    await summary.pending()
+
+    assert (await record("CALL-1"))["turns"] == [turn]
+
+
+async def test_the_turns_of_a_call_ended_while_the_database_was_away_are_written_once_it_is_back(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1))
+    turn = {"at": now(), **TURN}
+    with monkeypatch.context() as away:
+        away.setattr(mongo, "async_db", DatabaseAway)
+        assert await finish.finish_call("CALL-1", [turn]) is None
+
+    async with asyncio.timeout(5):  # retried in the background
+        while "outcome" not in await record("CALL-1"):
+            await asyncio.sleep(0.1)
+    await summary.pending()
+    assert await finish.finish_call("CALL-1") is None  # the sweeper, later
+
+    done = await record("CALL-1")
+    assert done["outcome"] == "escalated" and done["turns"] == [turn]
 
 
 async def test_a_call_whose_process_died_while_finishing_it_is_finished_once(
@@ -303,6 +357,46 @@ async def test_a_models_summary_not_written_again_says_it_is_from_before_the_cor
     assert shown.warning == ("Written before the call's outcome was corrected from "
                              "Transferred to a person to Escalated to a person: it may say "
                              "otherwise.")  # fmt: skip
+
+
+async def test_a_refund_handed_over_after_the_call_was_finished_changes_its_outcome(
+    transactional_db: Any,
+) -> None:
+    # Asha asked for a refund; the call ended and was finished while the refund still ran in
+    # the process that carried the call before (realtime/call_session.py _hand_over_tools).
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=5), tool_calls=[])
+    refunds_before = ended_count("resolved_refund")
+    assert await finish.finish_call("CALL-1") == "resolved_info"
+    await summary.pending()
+
+    refund = {"name": "initiate_refund", "args": {"order_id": "ORD-1001"}, "ok": True,
+              "ms": 900, "started_at": now(),
+              "result": {"ok": True, "refund_id": "RF-1", "order_id": "ORD-1001",
+                         "amount": "337.50", "percent": 100}}  # fmt: skip
+    await hand_over("CALL-1", [refund])
+    await summary.pending()
+
+    done = await record("CALL-1")
+    assert [tool["name"] for tool in done["tool_calls"]] == ["initiate_refund"]
+    assert done["outcome"] == "resolved_refund"
+    assert done["summary"]["text"] == "Resolved with a refund: refunded ₹337.50 (100%) on ORD-1001."
+    assert ended_count("resolved_refund") == refunds_before  # counted once, as it first ended
+
+
+async def test_a_tool_handed_over_before_the_call_is_finished_is_left_to_its_finisher(
+    transactional_db: Any,
+) -> None:
+    # The process that ended the call has not finished it yet: it will, with its turns.
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), tool_calls=[])
+    refund = {"name": "initiate_refund", "args": {"order_id": "ORD-1001"}, "ok": True,
+              "ms": 900, "started_at": now(),
+              "result": {"ok": True, "refund_id": "RF-1", "order_id": "ORD-1001",
+                         "amount": "337.50", "percent": 100}}  # fmt: skip
+    await hand_over("CALL-1", [refund])
+    assert "outcome" not in await record("CALL-1")
+
+    assert await finish.finish_call("CALL-1", [TURN]) == "resolved_refund"
+    assert (await record("CALL-1"))["turns"] == [TURN]
 
 
 # --- over the bridge ---------------------------------------------------------------------------

@@ -60,6 +60,36 @@ def test_speech_after_the_agent_answered_does_not_change_that_turn() -> None:
     assert turn is not None and turn.first_audio_ms == 500
 
 
+def test_speech_while_the_agent_answers_is_the_next_turn() -> None:
+    tracker = TurnTracker()
+    tracker.user_speech(1.0, 2.0, "detector")
+    tracker.agent_audio(2.5)
+    tracker.user_speech(2.8, 3.0, "detector")  # "no, wait": a barge-in
+    tracker.tool(3.05, 3.2)  # run for the barge-in
+    tracker.turn_over(3.1)  # interrupted
+    tracker.agent_audio(3.6)  # the agent answers the barge-in
+    second = tracker.turn_over(4.5)
+    assert second == Turn(at=3.0, user_ms=200, first_audio_ms=600, tools_ms=150,
+                          source="detector")  # fmt: skip
+
+
+def test_a_message_typed_while_the_agent_answers_is_its_own_turn(settings: Any) -> None:
+    settings.RECORD_CALLS = False
+    observer = CallObserver(call_id="CALL-TYPED", channel="web", clock=lambda: 0.0)
+    observer.on_live_event(lp.VoiceActivity(start=True), at=1.0)
+    observer.on_live_event(lp.VoiceActivity(start=False), at=2.0)
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=2.5)
+    observer.caller_text(at=3.0)  # typed while the agent speaks
+    observer.on_live_event(lp.Interrupted(), at=3.1)  # the model stops to answer it
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=3.8)
+    observer.on_live_event(lp.TurnComplete(), at=5.0)
+
+    assert [(turn.source, turn.first_audio_ms) for turn in observer.turns.turns] == [
+        ("live", 500),
+        ("text", 800),
+    ]
+
+
 def test_a_turn_without_agent_audio_is_kept_with_no_latency() -> None:
     tracker = TurnTracker()
     tracker.user_speech(1.0, 2.0, "text")
@@ -86,6 +116,21 @@ def test_the_audio_clock_maps_stream_offsets_to_arrival_times() -> None:
         assert clock.arrival(absurd) is None and clock.arrival(absurd, start=True) is None
     clock.restart()
     assert clock.arrival(0.5) is None
+
+
+def test_a_resumed_connections_offsets_count_the_caller_audio_queued_before_it() -> None:
+    clock = AudioClock()
+    for n in range(50):  # 40 ms chunks arriving from t=10.04
+        clock.add(640, 10.0 + 0.04 * (n + 1))
+    # The connection dropped after the first 1.5 s: the last 0.5 s waited, and is sent
+    # first on the next one.
+    clock.restart(queued_samples=8_000)
+    for n in range(50, 75):
+        clock.add(640, 10.0 + 0.04 * (n + 1))
+    arrival = clock.arrival(0.2)  # 1.7 s into the caller's audio
+    assert arrival is not None and abs(arrival - 11.7) < 1e-9
+    assert clock.arrival(1.5) == 13.0  # the end of what arrived
+    assert clock.arrival(1.6) is None
 
 
 def test_a_turn_after_a_colleague_held_the_call_is_measured_from_the_customers_speech(
@@ -115,3 +160,38 @@ def test_a_turn_after_a_colleague_held_the_call_is_measured_from_the_customers_s
 
     [turn] = observer.turns.turns
     assert (turn.first_audio_ms, turn.user_ms) == (800, 2000)
+
+
+def test_a_colleague_holding_the_call_is_no_agent_turn_and_the_agents_next_answer_is_one(
+    settings: Any, sentence: bytes
+) -> None:
+    """Timed by the server's detector (no speech signals from the Live API): the customer
+    talks with the colleague, who answers her, then with the agent again."""
+    settings.RECORD_CALLS = False
+    now = [0.0]
+    observer = CallObserver(call_id="CALL-HELD", channel="phone", clock=lambda: now[0])
+
+    def customer(pcm: bytes, *, to_model: bool) -> None:
+        for start in range(0, len(pcm), 640):  # 20 ms frames
+            now[0] += 0.02
+            observer.caller_audio(pcm[start : start + 640], at=now[0], to_model=to_model)
+
+    quiet = b"\x00" * (640 * 50)  # 1 s
+    customer(quiet + sentence + quiet, to_model=True)
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=now[0] + 0.1)
+    observer.on_live_event(lp.TurnComplete(), at=now[0] + 2)
+    now[0] += 2
+
+    customer(quiet + sentence + quiet, to_model=False)  # a colleague holds the call
+    observer.staff_audio(b"\x00\x00" * 480, at=now[0] + 0.1)
+    now[0] += 30  # and hands it back to the agent
+    customer(quiet + sentence, to_model=True)
+    words_end = now[0]
+    customer(quiet, to_model=True)
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=words_end + 0.9)
+    observer.on_live_event(lp.TurnComplete(), at=words_end + 3)
+
+    first, last = observer.turns.turns  # the colleague's answer is none
+    assert first.first_audio_ms is not None and abs(first.first_audio_ms - 1100) < 100
+    assert abs(last.at - words_end) < 0.1
+    assert last.first_audio_ms is not None and abs(last.first_audio_ms - 900) < 100

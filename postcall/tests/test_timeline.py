@@ -40,6 +40,36 @@ def test_customer_audio_after_a_real_gap_starts_after_silence() -> None:
     assert customer[16_000:].tolist() == [2] * 640
 
 
+def test_speech_resuming_after_a_pause_is_laid_where_it_was_said_despite_the_pre_roll() -> None:
+    """The page holds the microphone back while the customer is quiet; as she speaks again it
+    sends the 200 ms it held (static/voice/speech-gate.js) at once, then the rest in real time."""
+    timeline = Timeline(t0=0.0)
+    for n in range(50):  # a second of talk, frames in real time
+        timeline.customer(pcm(1000, 320), at=0.02 * (n + 1))
+    for _ in range(10):  # at 4.0 s, the quiet 200 ms said from 3.8 s
+        timeline.customer(pcm(5, 320), at=4.0)
+    for n in range(25):  # the words, said from 4.0 s on
+        timeline.customer(pcm(2000, 320), at=4.0 + 0.02 * (n + 1))
+
+    customer, _ = timeline.settled(4.5)
+
+    assert customer[:16_000].tolist() == [1000] * 16_000
+    assert not customer[16_000:60_800].any()
+    assert customer[60_800:64_000].tolist() == [5] * 3_200
+    assert customer[64_000:72_000].tolist() == [2000] * 8_000
+
+
+def test_a_burst_longer_than_the_pause_before_it_is_laid_after_what_was_said_before() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 640), at=0.04)
+    for _ in range(25):  # 0.46 s later, 0.5 s at once (a reconnect's backlog, say)
+        timeline.customer(pcm(2, 320), at=0.5)
+
+    customer, _ = timeline.settled(0.6)
+
+    assert customer[:8_640].tolist() == [1] * 640 + [2] * 8_000  # none of it overwritten
+
+
 def test_agent_audio_lands_at_its_arrival_or_after_the_audio_before_it() -> None:
     timeline = Timeline(t0=0.0)
     timeline.agent(pcm(5, 480), at=0.1)  # 20 ms at 24 kHz, played from 0.1 s
