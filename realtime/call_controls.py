@@ -58,6 +58,9 @@ class Watchdog:
         self._caller_at = now  # the caller's last speech or typed message
         self._agent_at = now  # the agent's last output (audio, caption)
         self._waiting_since = now  # when the agent last began waiting for the caller
+        # When the agent's audio sent so far has played (it comes faster than it plays): the
+        # caller is listening until then, not silent.
+        self._plays_until = now
         self._owed_at = now  # when the model was last given something to answer
         self._owed = False  # ... and it has said nothing since
         self._in_turn = False  # the model's audio is flowing and its turn has not ended
@@ -83,18 +86,23 @@ class Watchdog:
         """The model was given something it must answer (a note asking for a reply)."""
         self._owed, self._owed_at = True, now
 
-    def agent_spoke(self, now: float, *, audio: bool = False) -> None:
-        """The model's output: its `audio` (which starts a turn), or a caption."""
+    def agent_spoke(self, now: float, *, audio: bool = False, audio_s: float = 0.0) -> None:
+        """The model's output: its `audio` (which starts a turn; `audio_s` of it), or a
+        caption."""
         self._agent_at = now
+        self._plays_until = max(self._plays_until, now) + audio_s
         self._owed = False
         self._in_turn = self._in_turn or audio
         self._nudged_at = None
         self._resumed_silent = 0
 
-    def agent_turn_done(self, now: float) -> None:
-        """The model's turn ended (turnComplete), or was cut short (interrupted)."""
+    def agent_turn_done(self, now: float, *, cut: bool = False) -> None:
+        """The model's turn ended (turnComplete), or was `cut` short (interrupted: what was
+        still to play is dropped)."""
         self._waiting_since = now
         self._in_turn = False
+        if cut:
+            self._plays_until = now
 
     def tool_started(self) -> None:
         self._tools += 1
@@ -114,7 +122,7 @@ class Watchdog:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
-        self._waiting_since = self._agent_at = self._caller_at = now
+        self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
         self._owed_at = now
         self._in_turn = False  # a turn does not outlive a connection
         self._nudged_at = None
@@ -179,7 +187,8 @@ class Watchdog:
 
     def _idle(self, now: float) -> Action | None:
         waiting_since = max(self._waiting_since, self._agent_at, self._caller_at,
-                            self._tool_done_at, self._patient_until)  # fmt: skip
+                            self._tool_done_at, self._patient_until,
+                            self._plays_until)  # fmt: skip
         if now - waiting_since < self.limits.idle_prompt_s:
             return None
         self._waiting_since = now

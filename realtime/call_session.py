@@ -85,6 +85,7 @@ TICK_S = 0.5
 GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
 PCM16K_BYTES_PER_S = 32_000
+AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
 AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
@@ -713,7 +714,8 @@ class CallSession:
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
-                self._watchdog.agent_spoke(now, audio=True)
+                self._watchdog.agent_spoke(now, audio=True,
+                                           audio_s=len(data) / AGENT_BYTES_PER_S)  # fmt: skip
                 self._staff.audio(staff_protocol.AGENT, data)
                 self._send_audio(data)
                 self._now_doing("speaking")
@@ -724,7 +726,7 @@ class CallSession:
                     self._watchdog.agent_spoke(now)
                 self._caption(event.role, event.text, event.finished)
             case lp.Interrupted():
-                self._watchdog.agent_turn_done(now)
+                self._watchdog.agent_turn_done(now, cut=True)
                 self._drop_agent_audio()
                 self._flush_caption("agent")
                 self._send(ce.Interrupted())

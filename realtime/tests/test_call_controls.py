@@ -212,6 +212,25 @@ def test_a_goodbye_that_did_not_end_the_call_leaves_the_call_its_limits() -> Non
                                                 (120, Action.END_MAX_DURATION)]  # fmt: skip
 
 
+def test_no_check_in_while_a_long_answer_sent_at_once_is_still_playing() -> None:
+    """The model's audio comes faster than it plays: a 30 s answer, sent within a second,
+    has the caller listening for 30 s, not silent from its turnComplete on."""
+    watchdog = Watchdog(LIMITS, now=0)
+    for at in range(30):  # thirty 1 s chunks in the first second
+        watchdog.agent_spoke(at / 30, audio=True, audio_s=1.0)
+    watchdog.agent_turn_done(1)
+
+    assert ticks(watchdog, 1, 45, step=1) == [(40, Action.CHECK_IN)]  # 10 s after it played
+
+
+def test_an_answer_cut_short_by_the_caller_plays_no_more() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(0, audio=True, audio_s=30.0)
+    watchdog.agent_turn_done(2, cut=True)  # she talked over it: the rest is dropped
+
+    assert ticks(watchdog, 2, 13, step=1) == [(12, Action.CHECK_IN)]
+
+
 def test_typed_messages_come_in_bursts_of_five_then_one_a_second() -> None:
     bucket = TokenBucket(rate=1.0, burst=5, now=0)
 
