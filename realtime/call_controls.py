@@ -154,7 +154,12 @@ class Watchdog:
                 return None  # the exchange under way finishes first
             self._ended = True
             return Action.END_MAX_DURATION
-        if not self._warned and elapsed >= limits.max_call_s - limits.max_warning_s:
+        warn_at = limits.max_call_s - limits.max_warning_s
+        # Said between the model's turns (a note cuts its answer short), or, should it talk
+        # on and on, halfway through the last minute all the same.
+        if not self._warned and elapsed >= warn_at and (
+            not (self._in_turn or self._tools) or elapsed >= warn_at + limits.max_warning_s / 2
+        ):
             self._warned = True
             return Action.WARN_MAX_DURATION
         if self._holds or self._tools:

@@ -231,6 +231,22 @@ def test_an_answer_cut_short_by_the_caller_plays_no_more() -> None:
     assert ticks(watchdog, 2, 13, step=1) == [(12, Action.CHECK_IN)]
 
 
+def test_the_one_minute_warning_waits_for_the_agent_to_finish_its_answer() -> None:
+    watchdog = Watchdog(Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=1000), now=0)
+    watchdog.agent_spoke(58, audio=True)  # answering as the last minute begins
+    assert ticks(watchdog, 58, 64, step=1) == []
+    watchdog.agent_turn_done(64)
+
+    assert ticks(watchdog, 64, 65, step=1) == [(64, Action.WARN_MAX_DURATION)]
+
+    talking = Watchdog(Limits(max_call_s=120, max_warning_s=60, idle_prompt_s=1000), now=0)
+    warned = []
+    for at in range(58, 96):  # the agent talks on and on: warned halfway through all the same
+        talking.agent_spoke(at, audio=True)
+        warned += [at for action in [talking.tick(at)] if action is Action.WARN_MAX_DURATION]
+    assert warned == [90]
+
+
 def test_typed_messages_come_in_bursts_of_five_then_one_a_second() -> None:
     bucket = TokenBucket(rate=1.0, burst=5, now=0)
 
