@@ -215,8 +215,10 @@ async def test_a_turn_after_the_live_session_resumed_is_timed_from_where_the_cus
 
     [turn] = record["turns"]
     assert turn["source"] == "live"
-    # The bridge reads the reply a few ms after the script sent it.
-    assert waited_ms - 5 <= turn["first_audio_ms"] <= waited_ms + 100
+    # The bridge reads the reply a few ms after the script sent it, and each frame a little
+    # after the page sent it (tens of ms on a loaded machine). Counting from the wrong place
+    # in the stream is off by whole frames: half a second here.
+    assert waited_ms - 100 <= turn["first_audio_ms"] <= waited_ms + 100
 
 
 async def test_without_live_signals_the_servers_detector_times_the_turn_and_the_call_is_recorded(
