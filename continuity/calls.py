@@ -257,6 +257,20 @@ async def end_expired(now: datetime) -> list[tuple[str, str]]:
     return ended
 
 
+async def end_unclaimed(call_id: str, reason: str, now: datetime) -> bool:
+    """End now, as `reason`, the call `call_id` that no process carries, rather than when its
+    grace period is over (end_expired): nothing is to come back for it. False when it ended,
+    or a process took it up, meanwhile. Raises PyMongoError."""
+    done = await mongo.async_db().calls.update_one(
+        {"call_id": call_id, "ended_at": None, "carrier": None},
+        {"$set": {"ended_at": now, "end_reason": reason}},
+    )
+    if not done.modified_count:
+        return False
+    await _keep_handed_over(call_id)
+    return True
+
+
 async def _keep_handed_over(call_id: str) -> None:
     """A call ended with no process to take the tool calls handed over: into its record."""
     tool_calls = await take_handed_over(call_id)

@@ -28,12 +28,13 @@ import math
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 
+from postcall import logs
 from voiceproject.messaging import send_to_channel
 from voiceproject.tasks import raise_if_cancelled, stop
 
@@ -120,10 +121,14 @@ class _ProcessChannel:
                 if message.get("reply_to"):
                     self._spawn(_not_here(message))
                 continue
-            self._spawn(self._handle(handler, message))
+            # Its log lines carry the call's id, as the call's own tasks' do.
+            call = str(message["call_id"])
+            self._spawn(self._handle(handler, message), logs.context_of(call))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], context: contextvars.Context | None = None
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(work, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 
 from continuity.calls import close_abandoned, end_expired
 from livestaff.link import announce_call_ended
+from postcall import logs
 from postcall.finish import finish_call, finish_leftovers
 from support.escalations import end_live_escalation
 from voiceproject.tasks import raise_if_cancelled
@@ -46,16 +47,22 @@ async def sweep_once() -> int:
         (call_id, "lost") for call_id in await close_abandoned(now)
     ]
     for call_id, reason in ended:
-        # Staff pages on the call, and the live calls page, learn it ended (no process of
-        # its own is left to tell them).
-        await announce_call_ended(call_id, reason)
-        try:
-            await end_live_escalation(call_id)
-        except PyMongoError as error:
-            log.warning("call sweeper: call %s ended, its ticket still live: %s", call_id, error)
-        await finish_call(call_id)  # logs what it could not write
+        with logs.about(call_id):
+            await wrap_up(call_id, reason)
     await finish_leftovers(now)
     return len(ended)
+
+
+async def wrap_up(call_id: str, reason: str) -> None:
+    """What a call ended with no process of its own (here, or by /twilio/voice) gets."""
+    # Staff pages on the call, and the live calls page, learn it ended (no process of its own
+    # is left to tell them).
+    await announce_call_ended(call_id, reason)
+    try:
+        await end_live_escalation(call_id)
+    except PyMongoError as error:
+        log.warning("call %s ended, its ticket still live: %s", call_id, error)
+    await finish_call(call_id)  # logs what it could not write
 
 
 async def _sweep_forever() -> None:

@@ -8,12 +8,34 @@ shows the call id too.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+
+
+def context_of(call: str) -> contextvars.Context:
+    """A copy of the current context whose log lines carry `call`: for a task of that call
+    started from code that is not the call's own (a socket that came back, a message from
+    another process)."""
+    context = contextvars.copy_context()
+    context.run(call_id.set, call)
+    return context
+
+
+@contextlib.contextmanager
+def about(call: str) -> Iterator[None]:
+    """Log lines inside the block carry `call` (work on one call among others, as the
+    sweeper's)."""
+    token = call_id.set(call)
+    try:
+        yield
+    finally:
+        call_id.reset(token)
 
 
 class CallIdFilter(logging.Filter):

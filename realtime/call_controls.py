@@ -48,8 +48,9 @@ class Watchdog:
 
     The model owes an answer once it is given something to answer (the caller spoke, a
     tool's result, a note asking for a reply: `expect_answer`) until it says something, and
-    while it is in the middle of a turn (its audio, no turnComplete yet). Silence while it
-    owes one is a stall; silence otherwise is the caller's, and idle rules apply.
+    while it is generating its answer (its audio, no generationComplete or turnComplete
+    yet). Silence while it owes one is a stall; silence otherwise is the caller's, and idle
+    rules apply.
     """
 
     def __init__(self, limits: Limits, now: float) -> None:
@@ -64,6 +65,12 @@ class Watchdog:
         self._owed_at = now  # when the model was last given something to answer
         self._owed = False  # ... and it has said nothing since
         self._in_turn = False  # the model's audio is flowing and its turn has not ended
+        self._generating = False  # ... and it has not said it generated all of it
+        # The caller's words are heard in captions (the Live API's input transcription), which
+        # may come after the model began answering them: `_captioned` while it has not,
+        # `_answered` once it has, until the caller is heard to begin again.
+        self._captioned = False
+        self._answered = False
         self._tools = 0
         self._tool_done_at = 0.0
         self._check_ins = 0
@@ -78,9 +85,26 @@ class Watchdog:
     # --- what happened ------------------------------------------------------------------
 
     def caller_spoke(self, now: float) -> None:
+        """The caller said something (typed it, or a caption of their words came)."""
         self._caller_at = now
         self._check_ins = 0
+        self._answered = False
         self.expect_answer(now)
+
+    def caller_captioned(self, now: float) -> None:
+        """A caption of the caller's words came. Captions may come after the model began
+        answering those words, or even after its answer ended: such a caption is no new
+        speech (the model owes no second answer, and the caller's silence runs on from
+        before it), until the caller is heard to begin again (`caller_began`)."""
+        if self._answered:
+            return
+        self._captioned = True
+        self.caller_spoke(now)
+
+    def caller_began(self) -> None:
+        """The caller began to speak again (heard on the line, or cutting the model off):
+        what is captioned from now on is new."""
+        self._answered = False
 
     def expect_answer(self, now: float) -> None:
         """The model was given something it must answer (a note asking for a reply)."""
@@ -93,16 +117,27 @@ class Watchdog:
         self._plays_until = max(self._plays_until, now) + audio_s
         self._owed = False
         self._in_turn = self._in_turn or audio
+        self._generating = self._generating or audio
+        self._answered = self._answered or self._captioned
+        self._captioned = False
         self._nudged_at = None
         self._resumed_silent = 0
+
+    def agent_generation_done(self) -> None:
+        """The model generated all of its answer (generationComplete). Its turnComplete may
+        come only once that has played (the Live API waits for it when it assumes real-time
+        playback): the model owes nothing meanwhile, and the caller is listening until
+        what was sent has played."""
+        self._generating = False
 
     def agent_turn_done(self, now: float, *, cut: bool = False) -> None:
         """The model's turn ended (turnComplete), or was `cut` short (interrupted: what was
         still to play is dropped)."""
         self._waiting_since = now
-        self._in_turn = False
+        self._in_turn = self._generating = False
         if cut:
             self._plays_until = now
+            self.caller_began()  # the Live API heard her: she talks over the answer
 
     def tool_started(self) -> None:
         self._tools += 1
@@ -124,7 +159,7 @@ class Watchdog:
             self._holds.discard(reason)
         self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
         self._owed_at = now
-        self._in_turn = False  # a turn does not outlive a connection
+        self._in_turn = self._generating = False  # a turn does not outlive a connection
         self._nudged_at = None
 
     def goodbye_abandoned(self, now: float) -> None:
@@ -164,14 +199,14 @@ class Watchdog:
             return Action.WARN_MAX_DURATION
         if self._holds or self._tools:
             return None
-        if self._owed or self._in_turn:
+        if self._owed or self._generating:
             return self._stall(now)
         if now < self._patient_until:
             return None
         return self._idle(now)
 
     def _stall(self, now: float) -> Action | None:
-        # The model owes an answer, or is mid-turn, and has said nothing since.
+        # The model owes an answer, or is generating one, and has said nothing since.
         silent_since = max(self._owed_at if self._owed else 0.0, self._agent_at)
         if self._nudged_at is None:
             if now - silent_since >= self.limits.stall_s:
@@ -187,7 +222,8 @@ class Watchdog:
         self._resumed_silent += 1
         self._nudged_at = None
         # The resumed session owes the answer, within its own stall_s (hold() restarts it).
-        self._owed, self._owed_at, self._in_turn = True, now, False
+        self._owed, self._owed_at = True, now
+        self._in_turn = self._generating = False
         return Action.RESUME_MODEL
 
     def _idle(self, now: float) -> Action | None:

@@ -50,6 +50,7 @@ from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
 from livestaff.link import StaffLink
 from livestaff.presenting import backlog
+from postcall import logs
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
 from realtime import caller_events as ce
@@ -61,7 +62,7 @@ from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
-from realtime.transfer import PUTTING_THROUGH, Transfer, transfer_configured
+from realtime.transfer import PUTTING_THROUGH, STREAM_ENDS_AS, Transfer, transfer_configured
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
@@ -83,6 +84,9 @@ OUTBOUND_AUDIO_LIMIT = 100  # agent audio chunks waiting for a slow caller (~2-4
 TEARDOWN_TIMEOUT_S = 1.0
 TICK_S = 0.5
 GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
+# Longest a caller's hang-up may take: it lets the agent's last words play out first, within a
+# bound of its own (a phone's follows what is left to play, 10 s at most).
+HANG_UP_WAIT_S = 12.0
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
 PCM16K_BYTES_PER_S = 32_000
 AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
@@ -151,7 +155,8 @@ class Caller(Protocol):
         """Send `item` to the caller; raises ConnectionError if their socket has closed."""
 
     async def hang_up(self) -> None:
-        """The call is over: close the connection."""
+        """The call is over: close the connection, once what the agent said last has played
+        (bounded by the caller, within HANG_UP_WAIT_S)."""
 
     async def let_go(self) -> None:
         """The call goes on without this connection (a newer one, or another process,
@@ -247,6 +252,9 @@ class CallSession:
         self._ready_pending = resuming is not None  # say `ready` once the session is back
         self._detached_since: float | None = None
         self._gap_s = _gap_since(resuming)
+        # Agent speech lost with a socket that went, or said while none carried the call: the
+        # model is told when one does (_say_ready_again), so it says it again.
+        self._agent_unheard = False
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
         # No audio_end since caller audio last went to the model: the next one is passed on.
         self._audio_since_end = True
@@ -371,7 +379,6 @@ class CallSession:
             self._escalation_moved_in(escalation)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
-        draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
         ensure_sweeping()
         await self.observer.started(
             moved_in=self._resuming is not None, started_at=self._record.started_at
@@ -393,6 +400,9 @@ class CallSession:
                 "text": "a callback they placed",
             })  # fmt: skip
             self._publish_state()
+        # Last: in a process draining already, the call is moved at once, which needs the
+        # call begun (its tasks, to be stopped), not half-way through beginning.
+        draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
 
     async def _discard_record(self) -> None:
         """The call does not begin after all: no record of it, and nothing left writing one."""
@@ -471,6 +481,7 @@ class CallSession:
                     if tell is not None:
                         await caller.deliver(tell)
                     await caller.deliver(ce.Ended(self._end_reason))
+                async with asyncio.timeout(HANG_UP_WAIT_S):
                     await caller.hang_up()
             except (ConnectionError, RuntimeError, TimeoutError) as error:
                 log.info("call %s: could not say goodbye to the caller: %r", self.call_id, error)
@@ -481,6 +492,7 @@ class CallSession:
     async def attach(self, caller: Caller) -> None:
         """`caller` carries the call from now on; an older socket still attached is let go.
         The new socket hears `ready` (with a fresh resume token) and `resumed`."""
+        logs.call_id.set(self.call_id)  # the new socket's task logs as the call's, too
         old, self._caller = self._caller, caller
         if self._grace is not None:
             self._grace.cancel()
@@ -502,9 +514,10 @@ class CallSession:
             self._ready_pending = True
         self._outbound_ready.set()
 
-    def detach(self, caller: Caller | None) -> None:
+    def detach(self, caller: Caller | None, *, unheard: bool = False) -> None:
         """The socket `caller` went away without hanging up (a blip, a closed laptop, a
-        proxy): keep the call VOICE_RESUME_GRACE_S for a socket to attach, then end it."""
+        proxy): keep the call VOICE_RESUME_GRACE_S for a socket to attach, then end it.
+        `unheard`: agent speech the caller had not heard yet went with the socket."""
         if caller is not self._caller or self._closing:
             return
         self._caller = None
@@ -512,6 +525,7 @@ class CallSession:
         self._detached_since = now
         self._watchdog.hold("detached", True, now)
         self._record.set(detached_at=utcnow())
+        self._agent_unheard = self._agent_unheard or unheard or self._outbound_audio > 0
         self._drop_agent_audio()
         if draining.is_draining():
             # Told to reconnect (or cut): the page comes back to another process. Let go
@@ -622,6 +636,14 @@ class CallSession:
                 self._staff_audio(message)
             case "call.ticket_resolved":
                 self._escalation_resolved(str(message.get("ticket_id", "")))
+            case "call.moved_on":
+                await self._moved_on(str(message.get("end_reason", "")))
+
+    async def _moved_on(self, reason: str) -> None:
+        """Twilio moved the phone call on (its transfer's <Dial> ran: /twilio/voice heard how
+        it went), so the stream it waits for will not come back: it ends now, as `reason`."""
+        if reason and not self.attached and self.transfer in STREAM_ENDS_AS:
+            await self.close(reason)
 
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
@@ -629,10 +651,30 @@ class CallSession:
         released at once (Twilio asks /twilio/voice again; a page comes back elsewhere),
         once the phone call's transfer under way, if any, is made (it may end the call)."""
         caller = self._caller
-        if self.channel == "web" and caller is not None:
+        if self.channel == "web" and caller is not None and not self._ever_said_ready:
+            await self._open_elsewhere(caller)
+        elif self.channel == "web" and caller is not None:
             self._send(ce.Reconnect())
         elif caller is None or not await caller.finish_before_moving():
             await self.release()
+
+    @property
+    def _ever_said_ready(self) -> bool:
+        """Whether the page has been told `ready` (queued: it goes before anything sent
+        after it), with the resume token it comes back to the call with; a page that came
+        back with one has it already."""
+        return self._ever_ready or self._resuming is not None
+
+    async def _open_elsewhere(self, caller: Caller) -> None:
+        """The process drains before the page was told `ready`: it has no way back to this
+        call. It is told to reconnect and let go (the close it waits for), as a call asked
+        for in a draining process is refused, and opens its call again through the balancer
+        (the consumer gives its one-use link back). The call never began: it ends here."""
+        self._caller = None
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await caller.deliver(ce.Reconnect())
+            await caller.let_go()
+        await self.close("moved_before_ready")
 
     def _say_ready_again(self) -> None:
         # First for the new socket, before anything kept for it meanwhile: a page that
@@ -643,9 +685,11 @@ class CallSession:
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
         self._outbound_ready.set()
         self._ready_pending = False
-        if self._gap_s > GAP_NOTE_S and self.mode == AGENT:
-            self._note(instructions.line_dropped(self._gap_s))
+        if (self._gap_s > GAP_NOTE_S or self._agent_unheard) and self.mode == AGENT:
+            # Lost speech is not replayed (stale after a long gap): the model says it again.
+            self._note(instructions.line_dropped(self._gap_s, unheard=self._agent_unheard))
         self._gap_s = 0.0
+        self._agent_unheard = False
 
     def _resume_token(self) -> str:
         return mint_resume_token(self.call_id, self.record_user_id)
@@ -655,7 +699,11 @@ class CallSession:
     async def caller_audio(self, pcm16k: bytes) -> None:
         if self._audio_gate.allow(len(pcm16k), time.monotonic()):
             to_model = self.mode == AGENT  # while a person holds the call the model hears nothing
+            speaking = self.observer.detector.speaking
             self.observer.caller_audio(pcm16k, to_model=to_model)
+            if to_model and self.observer.detector.speaking and not speaking:
+                # Heard on the line: captions from now on are of new words (caller_captioned).
+                self._watchdog.caller_began()
             self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
             if to_model:
                 self._audio_since_end = True
@@ -717,14 +765,17 @@ class CallSession:
                 self._watchdog.agent_spoke(now, audio=True,
                                            audio_s=len(data) / AGENT_BYTES_PER_S)  # fmt: skip
                 self._staff.audio(staff_protocol.AGENT, data)
+                self._agent_unheard = self._agent_unheard or self._caller is None
                 self._send_audio(data)
                 self._now_doing("speaking")
             case lp.Transcript():
                 if event.role == "user":
-                    self._watchdog.caller_spoke(now)
+                    self._watchdog.caller_captioned(now)
                 else:
                     self._watchdog.agent_spoke(now)
                 self._caption(event.role, event.text, event.finished)
+            case lp.GenerationComplete():
+                self._watchdog.agent_generation_done()
             case lp.Interrupted():
                 self._watchdog.agent_turn_done(now, cut=True)
                 self._drop_agent_audio()
@@ -1425,7 +1476,7 @@ class CallSession:
                     # The socket closed under us; its disconnect is on its way. The call
                     # waits for the caller to come back, as it would after that.
                     log.info("call %s: the caller's socket is gone: %s", self.call_id, gone)
-                    self.detach(caller)
+                    self.detach(caller, unheard=isinstance(item, ce.AgentAudio))
 
     async def _wait_outbound_drained(self) -> None:
         for _ in range(50):
@@ -1456,14 +1507,18 @@ class CallSession:
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         # Named for the call, so a leak would be easy to spot; a task that fails ends the call.
-        task = asyncio.create_task(coro, name=f"{self.call_id} {name}")
+        task = asyncio.create_task(
+            coro, name=f"{self.call_id} {name}", context=logs.context_of(self.call_id)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _spawn_detached(self, coro: Coroutine[Any, Any, Any]) -> None:
         # Work that outlives the call's own tasks (closing its staff link), not cancelled.
-        task = asyncio.create_task(coro, name=f"{self.call_id} after")
+        task = asyncio.create_task(
+            coro, name=f"{self.call_id} after", context=logs.context_of(self.call_id)
+        )
         _after.add(task)
         task.add_done_callback(_after.discard)
 

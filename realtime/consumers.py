@@ -50,6 +50,8 @@ class Refusal(Exception):
 class VoiceConsumer(AudioConsumer):
     session: CallSession | None = None
     _used_token: str | None = None  # the nonce of the session token this connection used up
+    # The page holds a resume token for its call: it was told `ready`, or came back with one.
+    _can_come_back = False
 
     async def connect(self) -> None:
         await self.accept()
@@ -58,6 +60,7 @@ class VoiceConsumer(AudioConsumer):
             if is_draining():
                 raise Refusal(MOVING, ce.Reconnect())
             resume = query.get("resume", [""])[0]
+            self._can_come_back = bool(resume)
             self.session = await (self._resume_call(resume) if resume else self._open_call())
         except Refusal as refusal:
             # Each refusal is also said in an event: a busy browser may only see 1006 if it
@@ -219,6 +222,8 @@ class VoiceConsumer(AudioConsumer):
     # --- the session's Caller side ----------------------------------------------------------
 
     async def deliver(self, item: ce.Delivery) -> None:
+        if isinstance(item, ce.Ready):
+            self._can_come_back = True
         try:
             if isinstance(item, ce.AgentAudio):
                 await self.send(bytes_data=item.pcm24k)
@@ -232,6 +237,13 @@ class VoiceConsumer(AudioConsumer):
 
     async def let_go(self) -> None:
         self.session = None  # another socket (or process) carries the call: hands off it
+        if not self._can_come_back:
+            # Let go before `ready` (its process drains): the page opens its call again
+            # through the balancer, as after a refusal (`reconnect`, then this close), with
+            # its link usable again: the call never began for it.
+            await self._give_back_token()
+            await self.close(MOVING)
+            return
         await self.close(REPLACED)
 
     async def finish_before_moving(self) -> bool:

@@ -83,11 +83,15 @@ def nudge() -> str:
     return note("The customer is waiting for your answer. Please answer them now.")
 
 
-def line_dropped(seconds: float) -> str:
+def line_dropped(seconds: float, *, unheard: bool = False) -> str:
+    """`unheard`: the end of what the model was saying was lost with the line."""
+    how_long = f"for about {round(seconds)} seconds" if round(seconds) >= 2 else "for a moment"
+    text = f"The line to the customer dropped {how_long} and is back. "
+    if unheard:
+        text += "The customer did not hear the end of what you were saying: say it again, briefly. "
     return note(
-        f"The line to the customer dropped for about {round(seconds)} seconds and is back. "
-        "Anything they said meanwhile did not reach you: if you were waiting for an answer, "
-        "briefly ask them to repeat it."
+        text + "Anything they said meanwhile did not reach you: if you were waiting for an "
+        "answer, briefly ask them to repeat it."
     )
 
 

@@ -427,6 +427,11 @@ class LiveClient:
             for event in events:
                 self._track(event, rotate_at)
                 self._emit(event)
+            # Frames that arrived together are read without a pause (recv() returns one
+            # already received at once): the tasks taking what they emit (the agent's audio
+            # on its way to the caller) get their turn between frames, or a burst would pile
+            # up as if the caller could not keep up.
+            await asyncio.sleep(0)
             if rotate_at and not self.generating:
                 raise _Rotate("go_away")
 

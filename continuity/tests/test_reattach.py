@@ -6,6 +6,8 @@ Across processes (a worker killed, drained, restarted) see test_across_workers.p
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +18,8 @@ from pymongo.errors import AutoReconnect
 
 from continuity import calls, process
 from continuity import tokens as resume_tokens
-from realtime import call_session
+from postcall import logs
+from realtime import call_session, tokens
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -313,6 +316,38 @@ async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
 
 
+async def test_a_call_the_process_drains_under_before_ready_is_opened_again_elsewhere(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before `ready` the page has no resume token to come back to its call with: told to
+    reconnect, it waits for the close that follows (4502, as for a call refused by a
+    draining process), then opens the call again through the balancer with its one-use
+    link, which must still work. The call begun here ends; nothing of it waits for a page."""
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    live.setup_delay_s = 2.0  # the model's session is slow to come up: no `ready` yet
+    link = tokens.mint(101)
+    page = await BrowserCall.open(f"token={link}")
+    async with asyncio.timeout(5):
+        while not draining.this_process.live_calls():
+            await asyncio.sleep(0.01)
+    [opening] = draining.this_process.live_calls()
+
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+
+    assert await page.next_event("reconnect") == {"type": "reconnect"}
+    assert await page.wait_closed() == 4502
+    assert [event["type"] for event in page.events] == ["reconnect"]  # no `ended`: try again
+    assert (await drained).left == ()
+    assert (await wait_until_ended(opening.call_id))["end_reason"] == "moved_before_ready"
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    live.setup_delay_s = 0.0
+    again = await BrowserCall.open(f"token={link}")
+    assert (await again.next_event("ready"))["call_id"] != opening.call_id
+    await again.send({"type": "end"})
+    await again.wait_closed()
+
+
 async def test_a_call_that_moves_before_the_model_gave_a_handle_is_carried_on_not_restarted(
     asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -447,3 +482,46 @@ async def test_a_tool_that_finishes_after_its_call_moved_and_was_never_taken_up_
     record = await call_record(ready["call_id"])
     assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("check_order_status", True)]
     assert record["handed_over"] == []
+
+
+class LogLines(logging.Handler):
+    """Each line's message and the call id it carries (postcall.logs)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[str, str]] = []
+        self.addFilter(logs.CallIdFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.getMessage(), getattr(record, "call_id", "-")))
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    handler, root = LogLines(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+async def test_a_call_whose_page_came_back_logs_its_id_to_the_end(
+    asha: Customer, live: FakeLiveServer, settings: Any, log_lines: LogLines
+) -> None:
+    """The second socket's task starts the grace timer when it drops for good: what that
+    timer logs ("no socket came back; ending it") and what follows carry the call's id."""
+    settings.VOICE_RESUME_GRACE_S = 0.3
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    call_id = ready["call_id"]
+    await page.communicator.disconnect()  # a blip
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    await back.communicator.disconnect()  # and again, for good
+    await wait_until_ended(call_id)
+
+    about_the_call = [line for line in log_lines.lines if call_id in line[0]]
+    assert any("no socket came back" in message for message, _ in about_the_call)
+    assert [line for line in about_the_call if line[1] != call_id] == []

@@ -49,9 +49,14 @@ AGENT_NOT_CONFIGURED = 4503
 SERVER_UNAVAILABLE = 4500  # autobahn lets an application close only with 1000 or 3000-4999
 START_TIMEOUT_S = 10.0  # Twilio sends `start` right after `connected`
 TRANSFER_WAIT_S = 15.0  # longest wait for the agent to finish saying it is passing the call on
-# Longest wait for the agent's last words to play before hanging up: within the 3 s that
-# CallSession.end gives the goodbye.
-HANG_UP_DRAIN_S = 2.5
+# Hanging up waits for the agent's last words to play: for Twilio's echo of the mark after
+# them, at most as long as they take to play (a goodbye comes in one burst, faster than it
+# plays) and this margin, for Twilio's buffer and the network, and never beyond the cap
+# (within CallSession.end's HANG_UP_WAIT_S).
+HANG_UP_MARGIN_S = 0.5
+HANG_UP_DRAIN_MAX_S = 10.0
+# Less of the agent's words than this lost with a stream that drops is not worth saying again.
+UNHEARD_MIN_S = 0.3
 BAD_FRAMES_LOGGED = 5
 
 
@@ -107,6 +112,8 @@ class TwilioConsumer(AudioConsumer):
     async def teardown(self, reason: str) -> None:
         self._keypad.close()
         session = self.session
+        # What the caller had still to hear goes with the stream (Twilio's buffer with it).
+        unheard = self.playout is not None and self.playout.still_to_play_s() > UNHEARD_MIN_S
         # Whether Twilio may have moved the call on a request it had when this stream went.
         moved_maybe = self._transfer is not None
         if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
@@ -121,7 +128,7 @@ class TwilioConsumer(AudioConsumer):
             except asyncio.CancelledError:
                 # The server stopped waiting for this closed stream first: the call waits as
                 # for any dropped stream, and the answer, when it comes, decides.
-                session.detach(self)
+                session.detach(self, unheard=unheard)
                 raise
             if self._transfer is not None and session.transfer == Transfer.UNCONFIRMED:
                 self._transfer.cancel()  # an answer too late to act on
@@ -137,7 +144,7 @@ class TwilioConsumer(AudioConsumer):
             if moved_maybe and self._stream_ends_as() == TRANSFER_UNCONFIRMED:
                 # Unless Twilio did move the call on the request: then none does.
                 self.session.ends_as_if_left(TRANSFER_UNCONFIRMED)
-            self.session.detach(self)
+            self.session.detach(self, unheard=unheard)
             if self.playout is not None:
                 await self.playout.close()
             return
@@ -320,9 +327,10 @@ class TwilioConsumer(AudioConsumer):
     async def hang_up(self) -> None:
         try:
             if self.playout is not None:
+                bound_s = self.playout.still_to_play_s() + HANG_UP_MARGIN_S
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(HANG_UP_DRAIN_S):
-                        await self.playout.drained()
+                    async with asyncio.timeout(min(bound_s, HANG_UP_DRAIN_MAX_S)):
+                        await self.playout.played_out()
         finally:
             # Also when the session stops waiting first (its goodbye has a budget of its own):
             # a stream left open would keep the caller on a silent line.

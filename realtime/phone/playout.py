@@ -3,6 +3,7 @@
     audio(pcm24k)  -> Resampler24kTo8k -> ulaw_encode -> FrameChunker -> queue
     end_turn()     -> the tail padded to a frame, then a `mark` (played -> Twilio echoes it)
     interrupt()    -> `clear` now, queue emptied, resampler and chunker reset
+    played_out()   -> waits for Twilio's echo of a mark after everything queued so far
     queue          -> one sender task -> Twilio, at most LEAD_S ahead of playback
 
 Twilio plays whatever it is sent and buffers the rest, so a burst from the model could put
@@ -111,9 +112,13 @@ class Playout:
         self._resampler.reset()
         self._chunker.clear()
         self._turn_has_audio = False
-        # Twilio echoes the marks the clear discards; they say nothing about playback.
+        # Twilio echoes the marks the clear discards; they say nothing about playback. Nothing
+        # of the turns they followed is left to hear: played_out waits for none of them.
         self._marks_sent.clear()
         self._plays_until = time.monotonic()
+        async with self._played:
+            self._played_turn = max(self._played_turn, self._last_turn)
+            self._played.notify_all()
         await self._send(clear_message(self._stream_sid))
 
     # --- from Twilio ------------------------------------------------------------------------
@@ -135,11 +140,19 @@ class Playout:
         async with self._played:
             await self._played.wait_for(lambda: self._played_turn >= target)
 
-    async def drained(self) -> None:
-        """Wait until everything queued has been sent and, by the clock, played."""
-        while self._queue:
-            await asyncio.sleep(FRAME_S)
-        await asyncio.sleep(max(0.0, self._plays_until - time.monotonic()))
+    def still_to_play_s(self) -> float:
+        """How long the caller has yet to listen to what is queued here or buffered at Twilio,
+        by the clock (which each echoed mark sets right)."""
+        return self._queued_frames * FRAME_S + max(0.0, self._plays_until - time.monotonic())
+
+    async def played_out(self) -> None:
+        """Wait until the caller has heard everything queued so far: Twilio echoes the mark
+        that follows it (audio not followed by one yet is given one). Twilio may never echo
+        it (the stream closing): bound the wait, by still_to_play_s."""
+        self.end_turn()
+        target = self._last_turn
+        async with self._played:
+            await self._played.wait_for(lambda: self._played_turn >= target)
 
     async def close(self) -> None:
         await stop(self._sender)

@@ -8,6 +8,7 @@ for a call that is over or cannot be taken, what the caller hears before Twilio 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -17,11 +18,13 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
+from continuity.sweeper import wrap_up
 from postcall.finish import correct_outcome
 from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
 from realtime.phone import security, twilio_rest
-from realtime.transfer import TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
+from realtime.transfer import STREAM_ENDS_AS, TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
 from support.customers import find_customer
+from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +124,32 @@ async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> st
 
 async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
     """The call of `call_sid`, ended as one of `was`, ended as `reason`: its record and its
-    outcome say so."""
+    outcome say so. One still waiting for its stream (recorded `transfer_unconfirmed` if none
+    comes back) ends now, as `reason`."""
     try:
+        await _end_if_waiting(call_sid, reason)
         call_id = await stored_calls.correct_end_reason(call_sid, was, reason)
     except PyMongoError as error:
         log.warning("twilio: call %s: could not record that it %s: %s", call_sid, reason, error)
     else:
         if call_id is not None:
             await correct_outcome(call_id)
+
+
+async def _end_if_waiting(call_sid: str, reason: str) -> None:
+    """The call of `call_sid` still open, its stream gone as Twilio moved it (a transfer
+    Twilio had, answered late or not at all): no stream comes back for it, so it ends now,
+    as `reason`, by the process carrying it, or here when none does (let go as its process
+    stopped). Raises PyMongoError."""
+    stored = await stored_calls.find_call(call_sid=call_sid)
+    if stored is None or stored.ended or stored.transfer not in STREAM_ENDS_AS:
+        return
+    if stored.carrier:
+        await send_to_channel(stored.carrier, {
+            "type": "call.moved_on", "call_id": stored.call_id, "end_reason": reason,
+        }, patience_s=0.5)  # fmt: skip
+    elif await stored_calls.end_unclaimed(stored.call_id, reason, datetime.now(UTC)):
+        await wrap_up(stored.call_id, reason)
 
 
 def _hang_up(farewell: str) -> VoiceResponse:

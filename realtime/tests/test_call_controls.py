@@ -247,6 +247,65 @@ def test_the_one_minute_warning_waits_for_the_agent_to_finish_its_answer() -> No
     assert warned == [90]
 
 
+def test_a_late_caption_of_words_the_model_answered_is_not_new_speech() -> None:
+    """The Live API's captions of the caller's words may come after the model began
+    answering them, even after its answer ended: the model owes no second answer, and the
+    caller is checked on as after any answer."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)  # "Where is my"
+    watchdog.agent_spoke(2, audio=True, audio_s=1.0)
+    watchdog.caller_captioned(2.5)  # " order?", late
+    watchdog.agent_turn_done(3)
+    watchdog.caller_captioned(3.5)  # later still
+
+    assert ticks(watchdog, 3, 14) == [(13, Action.CHECK_IN)]
+
+
+def test_the_caller_heard_again_after_an_answer_is_owed_one() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    watchdog.agent_spoke(2)
+    watchdog.agent_turn_done(3)
+    watchdog.caller_began()  # she speaks again (heard on the line)
+    watchdog.caller_captioned(6)
+
+    assert ticks(watchdog, 3, 14) == [(14, Action.NUDGE_MODEL)]
+
+
+def test_captions_after_a_barge_in_are_new_speech() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    watchdog.agent_spoke(2, audio=True)
+    watchdog.agent_turn_done(3, cut=True)  # she talked over the answer
+    watchdog.caller_captioned(4)
+
+    assert ticks(watchdog, 3, 12) == [(12, Action.NUDGE_MODEL)]
+
+
+def test_an_answer_generated_at_once_is_no_stall_while_it_plays() -> None:
+    """The Live API may end a turn (turnComplete) only once its audio has played, when it
+    assumes real-time playback; generationComplete says all of it is generated. The model
+    owes nothing meanwhile: silence upstream while a long answer plays is no stall."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(0)
+    for at in range(20):  # a 20 s answer, generated within its first second
+        watchdog.agent_spoke(1 + at / 20, audio=True, audio_s=1.0)
+    watchdog.agent_generation_done()
+
+    assert ticks(watchdog, 2, 21) == []  # it plays until 21
+    watchdog.agent_turn_done(21)
+    assert ticks(watchdog, 21, 31) == [(31, Action.CHECK_IN)]
+
+
+def test_an_answer_generated_whose_turn_never_ends_leaves_the_caller_checked_on() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(0)
+    watchdog.agent_spoke(1, audio=True, audio_s=2.0)
+    watchdog.agent_generation_done()  # and no turnComplete ever
+
+    assert ticks(watchdog, 1.5, 13) == [(13, Action.CHECK_IN)]
+
+
 def test_typed_messages_come_in_bursts_of_five_then_one_a_second() -> None:
     bucket = TokenBucket(rate=1.0, burst=5, now=0)
 
@@ -402,6 +461,73 @@ async def test_a_malformed_tool_call_does_not_let_a_running_lookup_be_taken_for_
     await wait_until_ended(ready["call_id"])
 
     assert not any("still there" in note for note in notes_while_running), notes_while_running
+
+
+@pytestmark_db
+async def test_a_late_caption_of_what_the_caller_said_does_not_make_the_model_answer_again(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """The caption of her question comes in part after the model answered it: she is not
+    taken to have asked again (the model would be nudged for an answer it gave), and is
+    checked on as after any answer."""
+    settings.VOICE_IDLE_PROMPT_S = 0.6
+    settings.VOICE_STALL_S = 0.3
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_transcript("agent", "Hello!")
+        await session.send_turn_complete()
+        await session.send_transcript("user", "Where is")
+        await session.send_transcript("agent", "It is on its way.")
+        await session.send_audio(speech(0.2, 24_000))
+        await session.send_transcript("user", " my")  # late, while the answer streams
+        await session.send_turn_complete()
+        await session.send_transcript("user", " order?")  # later still: the answer is over
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    session = await live.wait_for_session()
+    await session.wait_for_note()  # the greeting
+    asked = await session.wait_for_note(timeout=10)
+
+    assert "still there" in asked, asked
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["stalls_total"] == 0
+
+
+@pytestmark_db
+async def test_a_model_whose_answer_is_generated_is_not_nudged_while_its_turn_complete_is_late(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """The Live API ends a turn once the answer has played, when it assumes real-time
+    playback: an answer sent at once says generationComplete, then nothing until then."""
+    settings.VOICE_IDLE_PROMPT_S = 100
+    settings.VOICE_STALL_S = 0.3
+    answer = speech(3.0, 24_000)
+    played = asyncio.Event()
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_audio(answer, chunk_ms=100)  # sent at once, plays for 3 s
+        await session.send_generation_complete()
+        await played.wait()
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.wait_for_audio(len(answer))
+    await asyncio.sleep(2.0)  # as it plays: several stalls' worth of silence upstream
+
+    assert live.sessions[0].notes[1:] == []  # no nudge
+    assert len(live.sessions) == 1  # nor a resumption
+    played.set()
+    await call.next_event("turn_complete")
+    await call.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["stalls_total"] == 0
 
 
 @pytestmark_db

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import AsyncIterator, Iterator, Sized
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -163,6 +163,16 @@ def stream_comes_back(settings: Any) -> None:
     callers who leave for good): the webhook and the new stream, which the test sends right
     away, can take longer than 0.2 s on a loaded machine, and the call would end meanwhile."""
     settings.VOICE_RESUME_GRACE_S = 5.0
+
+
+@pytest.fixture
+async def calls_left_open() -> AsyncIterator[None]:
+    """Calls still open after the test (waiting out a long grace period, or left by a test
+    that failed midway) are ended: the next test's caller is neither refused as already on a
+    call nor handed the old one."""
+    yield
+    for call in list(call_session._here.values()):
+        await call.close("caller_left")
 
 
 async def asked(requests: Sized) -> None:
@@ -465,6 +475,90 @@ async def test_frames_naming_another_stream_are_ignored_and_the_call_goes_on(
     await phone.leave()
 
 
+# --- A stream that drops and comes back --------------------------------------------------------
+
+MISSED = "did not hear the end of what you were saying"
+
+
+async def test_the_agents_words_lost_with_a_dropped_stream_are_told_to_the_model_when_it_is_back(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    calls_left_open: None,
+) -> None:
+    """What was still to play when Twilio's stream dropped went with it: the model is told,
+    however short the gap, so it says it again (not replayed: stale after a long gap)."""
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_audio(bytes(24_000 * 2 * 4), chunk_ms=200)  # 4 s, in one burst
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    await phone.wait_for_event("media", timeout=10)
+    await phone.leave()  # as the answer begins to play; Twilio streams the call again at once
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+
+    assert MISSED in await model.wait_for_note()
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+
+
+async def test_what_the_agent_says_while_the_stream_is_away_is_told_to_the_model_when_it_is_back(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    calls_left_open: None,
+) -> None:
+    stream_gone = asyncio.Event()
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await stream_gone.wait()
+        await session.send_audio(bytes(24_000 * 2), chunk_ms=200)  # nobody hears it
+
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    session = await live_phone_session()
+    await phone.leave()
+    async with asyncio.timeout(5):
+        while session.attached:
+            await asyncio.sleep(0.02)
+    stream_gone.set()
+    async with asyncio.timeout(5):
+        while session.doing != "speaking":
+            await asyncio.sleep(0.02)
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+
+    assert MISSED in await model.wait_for_note()
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+
+
+async def test_a_stream_that_drops_after_the_agents_words_were_heard_tells_the_model_nothing_missed(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    calls_left_open: None,
+) -> None:
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_audio(bytes(4800))  # a tenth of a second
+        await session.send_turn_complete()
+
+    phone = await heard_the_agent()
+    model = await twilio.wait_for_session(0)
+    await phone.leave()
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    await again.press("#")  # after anything the stream coming back told the model
+    assert await model.wait_for_text() == dtmf_prompt("#")
+
+    assert not [note for note in model.notes if MISSED in note]
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+
+
 def transferring() -> Any:
     """Settings with which an escalated phone call is transferred to ESCALATION_NUMBER."""
     return override_settings(TWILIO_ACCOUNT_SID="AC" + "0" * 32,
@@ -474,6 +568,11 @@ def transferring() -> Any:
 async def heard_the_agent_escalate() -> Phone:
     """Asha calls; her phone plays the agent saying it is passing her on (see
     escalates_and_says_so), and tells Twilio's mark back."""
+    return await heard_the_agent()
+
+
+async def heard_the_agent() -> Phone:
+    """Asha calls; her phone plays the agent's first turn, and tells Twilio's mark back."""
     phone = await Phone.dial(ASHA_PHONE)
     mark = await phone.wait_for_event("mark", timeout=10)
     await phone.echo_mark(mark["mark"]["name"])
@@ -752,6 +851,45 @@ async def test_a_call_whose_stream_drops_after_an_unanswered_transfer_ends_as_un
         record = await wait_until_ended(session.call_id)
 
     assert record["end_reason"] == "transfer_unconfirmed"  # not as if the caller left
+
+
+async def test_a_transfer_nobody_answers_settles_a_call_still_waiting_for_its_stream(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch,
+    calls_left_open: None,
+) -> None:
+    """Twilio moved the call late, its stream gone without `stop`: the call waits out its grace
+    period, recorded unconfirmed, when the <Dial action> says nobody answered. It ends then as
+    a transfer that failed, and its ticket goes back to the queue."""
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.3)
+    twilio.on_session(escalates_and_says_so)
+
+    with (
+        FakeTwilioApi() as api, transferring(),
+        override_settings(TWILIO_API_BASE_URL=api.url, VOICE_RESUME_GRACE_S=30),
+    ):
+        api.answer_after_s = 1.0  # Twilio has the request, and answers too late
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        await phone.leave()  # Twilio moves the call: the stream goes without `stop`
+        async with asyncio.timeout(5):
+            while (await call_record(session.call_id)).get("end_reason_if_left") is None:
+                await asyncio.sleep(0.02)
+        ticket = await mongo.async_db().escalations.find_one({"call_id": session.call_id})
+        assert ticket is not None and ticket["live"]  # "Join call" on the queue meanwhile
+
+        twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                              DialCallStatus="no-answer")  # fmt: skip
+
+        assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY
+        async with asyncio.timeout(5):  # now, not at the end of the grace period
+            while (record := await call_record(session.call_id)).get("outcome") != "escalated":
+                await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transfer_failed"
+    ticket = await mongo.async_db().escalations.find_one({"call_id": session.call_id})
+    assert ticket is not None and not ticket["live"] and ticket["status"] == "open"
 
 
 async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_ends_as_unconfirmed(
@@ -1106,6 +1244,27 @@ async def test_a_call_let_go_unconfirmed_that_no_stream_takes_up_ends_as_unconfi
     await phone.leave()
 
 
+async def test_a_call_let_go_unconfirmed_whose_transfer_nobody_answers_ends_as_failed_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls
+) -> None:
+    twilio.on_session(escalates_and_says_so)
+    with override_settings(VOICE_RESUME_GRACE_S=30):
+        phone, call_id = await drained_under_a_slow_transfer(this_process)
+
+        # Twilio did move the call, and the line it dialled was busy: the <Dial action>.
+        twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                              DialCallStatus="busy")  # fmt: skip
+
+        assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY
+        async with asyncio.timeout(5):  # not left for the sweeper after the grace period
+            while (record := await call_record(call_id)).get("outcome") != "escalated":
+                await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transfer_failed"
+    ticket = await mongo.async_db().escalations.find_one({"call_id": call_id})
+    assert ticket is not None and not ticket["live"]
+    await phone.leave()
+
+
 async def test_a_call_let_go_unconfirmed_that_the_next_stream_carries_on_ends_as_usual(
     twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
     monkeypatch: pytest.MonkeyPatch,
@@ -1271,8 +1430,9 @@ async def test_a_call_ended_while_the_agent_is_still_talking_hangs_up_and_says_w
     await session._on_message({"type": "staff.action", "kind": "end_call", "reply_to": "",
                                "staff": {"username": "priya", "name": "Priya"}})  # fmt: skip
 
-    # Hung up after at most a few seconds of the answer, not left open on a silent line.
-    assert await phone.wait_closed(timeout=4) == 1000
+    # Hung up once what was sent of the answer has played (10 s at most), not left open on a
+    # silent line.
+    assert await phone.wait_closed(timeout=consumer.HANG_UP_DRAIN_MAX_S + 2) == 1000
     frames = len(phone.events("media"))
     await asyncio.sleep(0.2)
     assert len(phone.events("media")) == frames
@@ -1280,6 +1440,55 @@ async def test_a_call_ended_while_the_agent_is_still_talking_hangs_up_and_says_w
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
     assert said_then_hung_up(twiml) == "A member of our support team ended the call."
     assert (await latest_phone_call())["end_reason"] == "ended_by_staff"
+    await phone.leave()
+
+
+async def test_a_long_goodbye_sent_in_one_burst_is_heard_to_its_end_before_the_hang_up(
+    twilio: FakeLiveServer, asha: Customer, settings: Any
+) -> None:
+    settings.VOICE_IDLE_PROMPT_S = 0.3  # a silent caller: two check-ins, then the goodbye
+    goodbye = bytes(24_000 * 2 * 4)  # four seconds
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        for _ in range(3):  # the greeting, two check-ins
+            await session.wait_for_note()
+            await session.send_transcript("agent", "…")
+            await session.send_turn_complete()
+        assert "goodbye" in await session.wait_for_note()
+        await session.send_audio(goodbye, chunk_ms=200)  # as the model does: all at once
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    mark = await phone.wait_for_event("mark", timeout=15)  # the goodbye, all sent
+    await phone.echo_mark(mark["mark"]["name"])  # and, says Twilio, played
+
+    assert await phone.wait_closed(timeout=10) == 1000
+    assert len(phone.media()) == len(goodbye) // 2 // 3 // FRAME  # every word of it
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "idle"
+    await phone.leave()
+
+
+async def test_a_hang_up_waits_for_the_agents_words_no_longer_than_its_cap(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer, "HANG_UP_DRAIN_MAX_S", 0.5)  # 10 s, as far as a test can tell
+    answer = bytes(24_000 * 2 * 6)  # six seconds
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(answer, chunk_ms=200)
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.wait_for_event("media", timeout=10)
+    session = await live_phone_session()
+    await session._on_message({"type": "staff.action", "kind": "end_call", "reply_to": "",
+                               "staff": {"username": "priya", "name": "Priya"}})  # fmt: skip
+
+    assert await phone.wait_closed(timeout=5) == 1000
+    assert len(phone.media()) < len(answer) // 2 // 3 // FRAME  # cut at the cap
     await phone.leave()
 
 

@@ -55,6 +55,31 @@ async def test_audio_is_relayed_byte_exact_both_ways(asha: Customer, live: FakeL
     assert record["end_reason"] == "caller_left"
 
 
+async def test_an_answer_streamed_faster_than_real_time_reaches_the_page_whole(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The model sends an answer far faster than it plays, and many of its frames arrive in
+    one read: a page that takes the audio as it comes loses none of it (only a caller that
+    does not keep up loses its oldest)."""
+    answer = speech(8.0, 24_000, seed=3)  # 400 frames of 20 ms, sent as fast as they go
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_audio(answer, chunk_ms=20)
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete", timeout=10)
+
+    received = bytes(call.agent_audio)
+    assert len(received) == len(answer)
+    assert received == answer
+    await call.leave()
+    await wait_until_ended(ready["call_id"])
+
+
 async def test_captions_for_both_sides_arrive_and_are_recorded(
     asha: Customer, live: FakeLiveServer
 ) -> None:

@@ -37,6 +37,9 @@ END_REASON_LABELS = {
     "error": "Ended by an error",
     "server_error": "Ended by an error on our side",
     "lost": "Cut off (its server stopped)",
+    # Its server began to stop before the call was answered: the customer's page opened the
+    # call again on another.
+    "moved_before_ready": "Opened again on another server",
     "ended_by_staff": "Ended by a colleague",
 }
 
