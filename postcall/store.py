@@ -355,21 +355,39 @@ TAIL_BYTES = 16 * 1024
 
 
 def delete_older_than(cutoff: dt.datetime) -> int:
-    """Delete every recording started before `cutoff`, but those of calls still in progress
-    (their writer goes on); returns how many this run deleted. Runs at once (two housekeeping
-    jobs overlapping) each delete what the other has not yet: neither fails."""
+    """Delete the recordings begun before `cutoff`, each call's parts all together, but those
+    of calls still in progress (their writer goes on); returns how many parts (`files`
+    documents) this run deleted. Runs at once (two housekeeping jobs overlapping) each delete
+    what the other has not yet: neither fails.
+
+    A call that moved between processes is recorded in parts, the later ones begun minutes
+    after the first: judged each by its own uploadDate, the first would go and the others stay
+    a day longer, served as the whole recording. So a call goes by its start: the earliest of
+    its record's `started_at` and its parts' own."""
     db = mongo.sync_db()
-    old = list(db[f"{BUCKET}.files"].find(
-        {"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}
-    ))  # fmt: skip
-    call_ids = sorted({str(doc["metadata"]["call_id"]) for doc in old
-                       if (doc.get("metadata") or {}).get("call_id")})  # fmt: skip
-    in_progress = {
-        doc["call_id"]
-        for doc in db.calls.find({"call_id": {"$in": call_ids}, "ended_at": None}, {"call_id": 1})
-    }
-    ids = [doc["_id"] for doc in old
-           if (doc.get("metadata") or {}).get("call_id") not in in_progress]  # fmt: skip
+    files = db[f"{BUCKET}.files"]
+    old = list(files.find({"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}))
+    call_ids = sorted({_call_of(doc) for doc in old} - {""})
+    parts: dict[str, list[dict[str, Any]]] = {call_id: [] for call_id in call_ids}
+    fields = {"_id": 1, "uploadDate": 1, "metadata.call_id": 1, "metadata.started_at": 1}
+    for doc in mongo.find_in(files, "metadata.call_id", call_ids, fields):
+        parts[_call_of(doc)].append(doc)
+    calls = {doc["call_id"]: doc for doc in mongo.find_in(
+        db.calls, "call_id", call_ids, {"call_id": 1, "started_at": 1, "ended_at": 1})}  # fmt: skip
+    ids = [doc["_id"] for doc in old if not _call_of(doc)]  # no call to judge by: by its own
+    for call_id, call_parts in parts.items():
+        call = calls.get(call_id)
+        if not call_parts or (call is not None and call.get("ended_at") is None):
+            continue  # deleted meanwhile by another run, or still in progress
+        starts = [
+            (call or {}).get("started_at"),
+            *(part.get("uploadDate") for part in call_parts),
+            *((part.get("metadata") or {}).get("started_at") for part in call_parts),
+        ]
+        if min(at for at in starts if isinstance(at, dt.datetime)) < cutoff:
+            # The newest first: a run cut short leaves the oldest, which the next one finds.
+            newest_first = sorted(call_parts, key=lambda part: part["uploadDate"], reverse=True)
+            ids += [part["_id"] for part in newest_first]
     # Not GridFSBucket.delete: it raises NoFile for a file another run deleted meanwhile, and
     # deletes the file before its chunks, so a run killed between the two leaves chunks that
     # no file names and no run finds. The chunks first, then the file, which counts.
@@ -380,3 +398,6 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     return deleted
 
 
+def _call_of(found: dict[str, Any]) -> str:
+    """The call a recording `files` document belongs to ("" for none)."""
+    return str((found.get("metadata") or {}).get("call_id") or "")

@@ -26,6 +26,7 @@ from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
 from support.staff.access import VIEW_CALLS, require_perm
 from voiceproject.numbers import digits_up_to
+from voiceproject.proxies import direct_peer
 from voiceproject.streaming import streamed
 
 RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes them
@@ -34,9 +35,13 @@ PAST_ANY_END = 10**18  # a byte position past the end of any recording, however 
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    # The client as the proxies vouch for it; or, asked straight (a scraper reaching each
+    # worker itself, over plain http), the address that connected. Never the peer of a
+    # request through a proxy: that is the proxy, inside the network, whoever sent it.
+    client = request.META.get("REMOTE_ADDR") or direct_peer(request) or ""
     allowed = metrics_allowed(
         request.headers.get("Authorization", ""),
-        request.META.get("REMOTE_ADDR", ""),
+        client,
         token=settings.METRICS_TOKEN,
         networks=settings.METRICS_ALLOWED_NETWORKS,
     )

@@ -33,6 +33,7 @@ from voiceproject.lifecycle import (  # noqa: E402
     freeze_startup_objects,
     ignore_daphne_proxy_headers,
     keep_numpy_on_one_thread,
+    keep_query_strings_out_of_the_access_log,
     let_the_event_loop_in_promptly,
     log_access_through_logging,
     sweep_from_the_start,
@@ -63,6 +64,7 @@ sweep_from_the_start()
 close_oversized_frames_with_1009()
 ignore_daphne_proxy_headers()
 bound_slow_requests()
+keep_query_strings_out_of_the_access_log()
 log_access_through_logging()
 drain_on_sigterm()
 let_the_event_loop_in_promptly()

@@ -35,11 +35,21 @@ global
     nbthread 1
 {stats}"""
 
+# HAProxy's HTTP log format (`option httplog`) with "%HM %HP %HV" for its request line "%r".
+HTTP_LOG_FORMAT = (
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc "
+    r"%sq/%bq %hr %hs \"%HM %HP %HV\""
+)
+
 _DEFAULTS = """\
 defaults
     mode http
     log global
-    option httplog
+    # `option httplog`'s line (client, time, frontend, backend/server, timers, status, bytes,
+    # connection counts, queues) with the request's path but not its query string: the voice
+    # page's `?token=` and `?resume=` are secrets (contract 2 and 7) that would outlive the
+    # call in the log, for anyone who reads it to spend or to take the call over with.
+    log-format "{log_format}"
     option dontlognull
     # Slow clients (slowloris): a request's line and headers, and its body too (see
     # http-buffer-request below), must arrive within 10 s, and a client silent for 30 s in the
@@ -150,7 +160,7 @@ def _config(
             header,
             _GLOBAL.format(stats=stats),
             *([extra] if extra else []),
-            _DEFAULTS,
+            _DEFAULTS.format(log_format=HTTP_LOG_FORMAT),
             _FRONTEND.format(
                 binds="".join(f"    {line}\n" for line in binds).rstrip("\n"),
                 forwarded=forwarded, forwarded_why=why, backend=BACKEND, routes=routes,

@@ -10,7 +10,7 @@ from typing import Any
 import pymongo
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from pymongo.errors import PyMongoError
 
 from support import mongo
@@ -35,7 +35,7 @@ async def check_database() -> str:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET, and HEAD: balancers probe with either (the same answer, no body)
 async def healthz(request: HttpRequest) -> JsonResponse:
     if draining.is_draining():
         response = JsonResponse(

@@ -163,6 +163,33 @@ def ignore_daphne_proxy_headers() -> None:
 ACCESS_LOG = logging.getLogger("daphne.access")
 
 
+def keep_query_strings_out_of_the_access_log() -> None:
+    """Make daphne's access log give a request's path without its query string.
+
+    daphne logs an HTTP request's whole URI: the voice page's `/?token=T` (README) would put a
+    customer's session token in the log, for anyone who reads it to spend first. Every entry
+    goes through here, to a stream or (`log_access_through_logging`) to logging alike.
+    """
+    if "daphne.access" not in sys.modules:
+        return
+    from daphne.access import AccessLogGenerator
+
+    log_action = AccessLogGenerator.__call__
+    if getattr(log_action, "_voice_paths_only", False):
+        return
+
+    def paths_only(
+        self: AccessLogGenerator, protocol: str, action: str, details: dict[str, Any]
+    ) -> None:
+        path = details.get("path")
+        if isinstance(path, str) and "?" in path:
+            details = {**details, "path": path.partition("?")[0]}
+        log_action(self, protocol, action, details)
+
+    paths_only._voice_paths_only = True  # type: ignore[attr-defined]
+    AccessLogGenerator.__call__ = paths_only
+
+
 def log_access_through_logging() -> None:
     """With LOG_FORMAT=json, make daphne's access log a log record (logger "daphne.access").
 

@@ -19,6 +19,7 @@ from typing import cast
 
 from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from django.conf import settings
+from django.http import HttpRequest
 
 
 def forwarded_client(
@@ -41,11 +42,28 @@ def forwarded_client(
         return None
 
 
+# The scope key of the socket's peer, for a request that came with no X-Forwarded-For.
+DIRECT_PEER = "voiceproject.direct_peer"
+
+
+def direct_peer(request: HttpRequest) -> str | None:
+    """The address that connected to this process, when the request came straight to it, not
+    through a proxy (it carries no X-Forwarded-For): a neighbour inside the deployment, such as
+    a scraper reaching each worker itself. None for a request that came through a proxy, whose
+    peer is that proxy."""
+    if settings.TRUSTED_PROXY_COUNT <= 0:
+        return request.META.get("REMOTE_ADDR") or None  # the peer, whatever the header says
+    scope = getattr(request, "scope", None) or {}
+    peer = scope.get(DIRECT_PEER)
+    return str(peer) if peer else None
+
+
 class TrustedProxies:
     """ASGI wrapper setting `scope["client"]` to the client `forwarded_client` finds.
 
     Django reads `REMOTE_ADDR` from it. An address that cannot be trusted leaves no client at
-    all (`None`): a caller must then not count anything per address.
+    all (`None`): a caller must then not count anything per address. A request with no
+    X-Forwarded-For at all keeps its socket's peer under DIRECT_PEER (see `direct_peer`).
     """
 
     def __init__(self, app: ASGI3Application) -> None:
@@ -64,5 +82,7 @@ class TrustedProxies:
             client = scope.get("client")
             address = forwarded_client(client[0] if client else None, values, trusted)
             # The port is the proxy's connection, not the client's: not worth pretending.
-            scope = cast(Scope, {**scope, "client": (address, 0) if address else None})
+            client_address = (address, 0) if address else None
+            peer = None if values or not client else client[0]
+            scope = cast(Scope, {**scope, "client": client_address, DIRECT_PEER: peer})
         await self.app(scope, receive, send)

@@ -5,7 +5,17 @@ REDIS_URL, so every process counts together; per process otherwise).
 
     if await over(GUESSES, address):          # already spent: refuse before trying anything
         ...429...
-    await spend(GUESSES, address)             # one more
+    ...try it...
+    if it failed:
+        if not await spend(GUESSES, address): # one more, counted atomically: past the limit,
+            ...429...                         # this failure is not told apart from a success
+    elif await over(GUESSES, address):        # spent meanwhile by attempts sent at the same time
+        ...429...
+
+The first read alone does not hold under concurrency: every attempt of a burst sent at once
+reads the count before any of them is counted. So each answer is decided again by one atomic
+operation on the count (incr, or a read): only the attempts within the limit in that order are
+answered as tried.
 
 The address is the one voiceproject/proxies.py vouches for (REMOTE_ADDR), never a header the
 client writes. A request no trusted proxy vouches for has none (None): all such requests share

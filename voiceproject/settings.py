@@ -36,7 +36,18 @@ def bad_setting(name: str, value: str, expected: str) -> ImproperlyConfigured:
 
 
 def env_text(name: str, default: str) -> str:
+    # Stripped: a key read from a secret file keeps the file's last newline otherwise, and
+    # then never matches the key presented.
     return env.str(name, default="").strip() or default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list, each entry stripped ("a.com, b.com" as people write it), empty
+    ones dropped; `default` when unset."""
+    value = env_text(name, "")
+    if not value:
+        return default
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 def _env_parsed(name: str, default: Any, parse: Any, expected: str) -> Any:
@@ -119,10 +130,10 @@ DEBUG: bool = env_bool("DEBUG", False)
 DEV_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 SECRET_KEY: str = env_text("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 
-ALLOWED_HOSTS: list[str] = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+ALLOWED_HOSTS: list[str] = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
-CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS: list[str] = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
@@ -343,7 +354,7 @@ VOICE_DRAIN_NOTICE_S: float = env_float("VOICE_DRAIN_NOTICE_S", 2.0)
 
 # --- The voice agent ---------------------------------------------------------------------------
 
-GEMINI_API_KEY: str = env.str("GEMINI_API_KEY", default="")
+GEMINI_API_KEY: str = env_text("GEMINI_API_KEY", "")
 DEFAULT_GEMINI_LIVE_URL = (
     "wss://generativelanguage.googleapis.com/ws/"
     "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -354,7 +365,7 @@ GEMINI_LIVE_MODEL: str = env_text("GEMINI_LIVE_MODEL", "gemini-3.8-live")
 GEMINI_VOICE: str = env_text("GEMINI_VOICE", "Kore")
 
 VOICE_DEMO_MODE: bool = env_bool("VOICE_DEMO_MODE", DEBUG)
-VOICE_API_KEY: str = env.str("VOICE_API_KEY", default="")
+VOICE_API_KEY: str = env_text("VOICE_API_KEY", "")
 VOICE_SESSION_TOKEN_TTL: int = env_int("VOICE_SESSION_TOKEN_TTL", 300)
 # Call controls (contract section 3 and the hardening issue): a silent caller is checked on
 # after VOICE_IDLE_PROMPT_S (twice, then the call ends), a call lasts at most VOICE_MAX_CALL_S,
@@ -420,17 +431,14 @@ RECORD_CALLS: bool = env_bool("RECORD_CALLS", False)
 RECORDING_RETENTION_DAYS: int = env_int("RECORDING_RETENTION_DAYS", 30)
 # /metrics answers a request bearing METRICS_TOKEN, or coming from METRICS_ALLOWED_NETWORKS
 # (CIDRs, e.g. 10.0.0.0/8); with neither set it answers 404.
-METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_NETWORKS: list[str] = [
-    network.strip() for network in env.list("METRICS_ALLOWED_NETWORKS", default=[])
-    if network.strip()
-]  # fmt: skip
+METRICS_TOKEN: str = env_text("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS: list[str] = env_list("METRICS_ALLOWED_NETWORKS", [])
 
 # --- Twilio ------------------------------------------------------------------------------------
 
 PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="")
-TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
-TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN: str = env_text("TWILIO_AUTH_TOKEN", "")
+TWILIO_ACCOUNT_SID: str = env_text("TWILIO_ACCOUNT_SID", "")
 TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
 # The caller id of calls we place ("Call now" on a callback): a number of the Twilio account.
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
@@ -452,9 +460,14 @@ HTTP_BODY_TIMEOUT_S: float = env_float("HTTP_BODY_TIMEOUT_S", 30.0)
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto is believed only from a proxy in front (TRUSTED_PROXY_COUNT): with none,
+    # it is whatever the client wrote, and "https" from a client over plain http is a lie.
+    if TRUSTED_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Asked for over plain http from inside the deployment, where nothing speaks TLS: the
+    # balancer's health checks, and a scraper reaching each worker itself (README, "Metrics").
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # A year, as browsers' preload lists expect; lower it while first trying https out.

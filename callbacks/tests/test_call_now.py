@@ -7,6 +7,7 @@ api.twilio.com (fake_twilio.py), which records the request as Twilio would recei
 from __future__ import annotations
 
 import base64
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
@@ -168,8 +169,8 @@ def test_a_call_twilio_refuses_is_reported_and_can_be_tried_again_at_once(
     retried = client_for(meera).post(CALL_NOW, follow=True)
 
     [message] = messages_of(refused)
-    assert message.startswith("Twilio could not place the call: could not call +919800000101")
-    assert "is not a valid phone number" in message
+    assert message.startswith("Twilio could not place the call: could not call …0101")
+    assert "The 'To' number …0101 is not a valid phone number" in message
     assert "Ringing Asha Verma (+91 98000 00101)…" in retried.content.decode()
     assert len(twilio.requests) == 2
 
@@ -264,6 +265,19 @@ def test_twilio_failing_on_its_side_is_not_taken_as_a_refusal(
     page = response.content.decode()
     assert "Twilio did not confirm this call" in page and "503" not in page
     assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is not None
+
+
+def test_a_dial_twilio_did_not_confirm_is_logged_by_callback_without_the_phone_number(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    twilio.refuse_with = (503, 20503, "Service unavailable calling +919800000101")
+
+    with caplog.at_level(logging.INFO):
+        client_for(meera).post(CALL_NOW, follow=True)
+
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "callbacks.desk"]
+    assert logged.startswith("callback CBK-ASHA01: Twilio gave no clear answer to calling …0101")
+    assert "9800000101" not in "\n".join(r.getMessage() for r in caplog.records)
 
 
 def test_a_refused_dial_leaves_a_callback_closed_meanwhile_as_it_was_closed(

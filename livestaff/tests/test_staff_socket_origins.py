@@ -67,10 +67,13 @@ async def test_without_an_origin_or_a_host_of_ours_a_staff_socket_is_refused(
         assert not await opens(path, lead_cookie, Host="evil.example", Origin="http://evil.example")
 
 
-@override_settings(ALLOWED_HOSTS=["voice.example.com"])
+@override_settings(ALLOWED_HOSTS=["voice.example.com"], TRUSTED_PROXY_COUNT=1,
+                   SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
 async def test_behind_a_tls_proxy_the_https_page_opens_its_socket(lead_cookie: str) -> None:
-    """The proxy in front says https (X-Forwarded-Proto, as Django trusts it with DEBUG off)."""
-    site = {"Host": "voice.example.com", "X_Forwarded_Proto": "https"}
+    """The proxy in front says https (X-Forwarded-Proto, as Django trusts it with DEBUG off
+    and a proxy in front, TRUSTED_PROXY_COUNT)."""
+    site = {"Host": "voice.example.com", "X_Forwarded_Proto": "https",
+            "X_Forwarded_For": "203.0.113.5"}  # fmt: skip
 
     assert await opens("/ws/staff/live", lead_cookie, **site, Origin="https://voice.example.com")
     assert not await opens("/ws/staff/live", lead_cookie, **site,

@@ -14,7 +14,8 @@ import av
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient, Client
+from asgiref.testing import ApplicationCommunicator
+from django.test import AsyncClient, Client, override_settings
 from pymongo.errors import PyMongoError
 
 from bench.quiet_gc import collector_paused as paused
@@ -27,6 +28,7 @@ from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall
 from support import mongo
 from support.models import Customer
+from voiceproject.asgi import application
 from voiceproject.tests.signals import dominant_hz, tone_pcm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -424,6 +426,53 @@ def test_metrics_answer_a_scraper_in_an_allowed_network_without_a_token(settings
     outside = Client(REMOTE_ADDR="192.0.2.7").get("/metrics")
     assert inside.status_code == 200 and b"voice_calls_in_progress" in inside.content
     assert outside.status_code == 401
+
+
+@override_settings(SECURE_SSL_REDIRECT=True, METRICS_TOKEN="scrape-me",
+                   ALLOWED_HOSTS=["voice.example.com", "10.0.0.7"])  # fmt: skip
+def test_a_scraper_reaching_a_worker_directly_over_plain_http_gets_its_metrics() -> None:
+    """Each process reports itself (no PROMETHEUS_MULTIPROC_DIR across containers or Cloud Run
+    instances), so a scraper asks each worker, inside the deployment, where nothing speaks TLS:
+    not redirected to an https address nothing serves."""
+    scraper = Client(HTTP_HOST="10.0.0.7:8000", REMOTE_ADDR="10.0.0.9")
+
+    scraped = scraper.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    page = scraper.get("/staff/")
+
+    assert scraped.status_code == 200 and b"voice_calls_in_progress" in scraped.content
+    assert page.status_code == 301  # the rest still goes to https
+
+
+async def scraped_from(peer: str, forwarded_for: str | None = None) -> int:
+    """GET /metrics through the whole ASGI application as daphne serves it, from `peer`, with
+    the X-Forwarded-For a proxy would have written (None: straight to the worker)."""
+    headers = [(b"host", b"10.0.0.7")]
+    if forwarded_for is not None:
+        headers.append((b"x-forwarded-for", forwarded_for.encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/metrics", "raw_path": b"/metrics", "root_path": "",
+        "query_string": b"", "client": (peer, 41000), "server": ("10.0.0.7", 8000),
+        "headers": headers,
+    }  # fmt: skip
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(10)
+    while (await communicator.receive_output(10)).get("more_body"):
+        pass
+    return int(start["status"])
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1, METRICS_TOKEN="", ALLOWED_HOSTS=["10.0.0.7"],
+                   METRICS_ALLOWED_NETWORKS=["10.0.0.0/8"])  # fmt: skip
+async def test_an_allowed_network_holds_the_balancers_client_or_whoever_asked_straight() -> None:
+    """Behind a balancer (TRUSTED_PROXY_COUNT=1) the client is the one the balancer vouches
+    for; a scraper asking a worker straight has no balancer to vouch: its own connection
+    is the address. The balancer's own address, inside the network too, opens nothing."""
+    assert await scraped_from("10.0.0.9") == 200  # straight from inside
+    assert await scraped_from("192.0.2.7") == 401  # straight from outside
+    assert await scraped_from("10.0.0.2", forwarded_for="10.0.0.9") == 200  # via the balancer
+    assert await scraped_from("10.0.0.2", forwarded_for="192.0.2.7") == 401
 
 
 async def test_metrics_refuse_a_token_that_is_not_ascii(settings: Any) -> None:

@@ -302,6 +302,33 @@ def test_retention_deletes_recordings_older_than_the_setting(
     assert len(store.find_recordings("CALL-NEW")) == 1
 
 
+def test_retention_deletes_a_call_recorded_in_parts_all_together_by_the_calls_start(
+    transactional_db: Any, settings: Any
+) -> None:
+    """The call moved to another process 10 minutes in: its second part began after the
+    cutoff, its first before. Deleting the first alone would leave the second served as the
+    whole recording (part 1), the turns of the first part pointing into the wrong audio."""
+    settings.RECORDING_RETENTION_DAYS = 30
+    first, second = write("CALL-MOVED"), write("CALL-MOVED", AUDIO[:5000])
+    kept = write("CALL-RECENT")
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=30, minutes=5)
+    files = mongo.sync_db()["recordings.files"]
+    for part, begun in ((first, started), (second, started + dt.timedelta(minutes=10))):
+        files.update_one({"_id": part.file_id},
+                         {"$set": {"uploadDate": begun, "metadata.started_at": begun}})
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-MOVED", "started_at": started,
+                                      "ended_at": started + dt.timedelta(minutes=15)})
+
+    out = io.StringIO()
+    call_command("delete_old_recordings", stdout=out)
+
+    assert store.find_recordings("CALL-MOVED") == []
+    assert mongo.sync_db()["recordings.chunks"].count_documents(
+        {"files_id": {"$in": [first.file_id, second.file_id]}}) == 0
+    assert out.getvalue().startswith("Deleted 2 recording(s)")
+    assert [f["_id"] for f in store.find_recordings("CALL-RECENT")] == [kept.file_id]
+
+
 def test_retention_keeps_the_recording_of_a_call_still_in_progress(
     transactional_db: Any,
 ) -> None:

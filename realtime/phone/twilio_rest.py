@@ -83,17 +83,35 @@ def dial_out(to: str, twiml: str) -> str:
     """Call `to` from TWILIO_FROM_NUMBER; when answered, Twilio runs `twiml`. Answers the new
     call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError, or
     TwilioOutcomeUnknown when Twilio may be placing the call all the same.
+
+    The errors' messages give the number's last four digits only (Twilio's own words too):
+    they end up in logs, which are no place for a customer's phone number.
     """
+    shown = masked(to)
     try:
-        call = _client(f"call {to}").calls.create(
+        call = _client(f"call {shown}").calls.create(
             to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
         )
     except (TwilioException, requests.RequestException) as error:
+        said = _masking(to, str(error))
         if _not_acted_on(error):
-            raise TwilioRestError(f"could not call {to}: {error}") from error
-        unclear = f"Twilio gave no clear answer to calling {to}: {error}"
+            raise TwilioRestError(f"could not call {shown}: {said}") from error
+        unclear = f"Twilio gave no clear answer to calling {shown}: {said}"
         raise TwilioOutcomeUnknown(unclear) from error
     return str(call.sid)
+
+
+def masked(number: str) -> str:
+    """A phone number as a log may give it: "…0101", its last four digits."""
+    return f"…{number[-4:]}"
+
+
+def _masking(number: str, text: str) -> str:
+    """`text` with `number` in it (with or without its "+") masked."""
+    for written in (number, number.lstrip("+")):
+        if len(written) > 4:
+            text = text.replace(written, masked(number))
+    return text
 
 
 def _not_acted_on(error: TwilioException | requests.RequestException) -> bool:

@@ -131,7 +131,8 @@ def test_behind_a_tls_proxy_without_a_public_base_url_the_https_url_is_the_signe
         return Client().post("/twilio/voice", WEBHOOK_FORM, headers=headers).status_code
 
     over_https = {"X-Forwarded-Proto": "https"}
-    with override_settings(PUBLIC_BASE_URL=""):
+    with override_settings(PUBLIC_BASE_URL="", TRUSTED_PROXY_COUNT=1,
+                           SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
         assert post(over_https) == 200
         assert post({}) == 403  # plain http: not the URL Twilio signed
         assert post({**over_https, "Host": "evil.example"}) == 400  # not our host

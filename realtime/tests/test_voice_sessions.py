@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth.models import Group, User
 from django.core import signing
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 from django.utils import timezone
 
 from realtime import tokens
@@ -209,6 +210,42 @@ def test_guessing_the_key_locks_the_address_out_the_right_key_included(asha: Cus
     # The host application, elsewhere, mints as before.
     assert mint(from_address("198.51.100.9"), {"user_id": 7},
                 Authorization=f"Bearer {HOST_KEY}")[0] == 200  # fmt: skip
+
+
+async def minted_all_at_once(address: str, keys: list[str]) -> list[int]:
+    """POST /api/voice/sessions once per key, all at the same time, from `address`."""
+    client = AsyncClient(REMOTE_ADDR=address)
+
+    async def post(key: str) -> int:
+        response = await client.post(
+            "/api/voice/sessions", data=json.dumps({"user_id": 7}),
+            content_type="application/json", headers={"Authorization": f"Bearer {key}"},
+        )  # fmt: skip
+        return response.status_code
+
+    return list(await asyncio.gather(*(post(key) for key in keys)))
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
+async def test_guesses_sent_all_at_once_are_held_to_the_guess_limit() -> None:
+    await Customer.objects.acreate(user_id=7, name="Asha Rao", phone="+919800000007")
+
+    answers = await minted_all_at_once(
+        "203.0.113.8", [f"guess-{n}" for n in range(GUESSES.times * 3)]
+    )
+
+    assert sorted(answers) == [401] * GUESSES.times + [429] * GUESSES.times * 2
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
+async def test_a_host_applications_mints_sent_all_at_once_are_all_answered() -> None:
+    await Customer.objects.acreate(user_id=7, name="Asha Rao", phone="+919800000007")
+
+    answers = await minted_all_at_once("198.51.100.9", [HOST_KEY] * (GUESSES.times * 3))
+
+    assert set(answers) == {200}
 
 
 @override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)

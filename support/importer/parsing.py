@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 
 from support import order_ids
 from support.models import DELIVERED_STATUSES, OrderStatus
-from support.money import MoneyError, to_paise
+from support.money import MoneyError, format_inr, to_paise
 
 CUSTOMER_FIELDS = frozenset({"user_id", "name", "phone", "email", "wallet_balance", "created_at"})
 ORDER_FIELDS = frozenset(
@@ -78,8 +78,10 @@ class RefundRecord:
     percent: int
     refund_id: str
     at: dt.datetime
-    tier: str | None = None  # None: named after the refund tier with this percent
-    reason: str = ""
+    # None: not in the file, so a refund on record keeps its own; a new one is named after
+    # the refund tier with this percent, and has no reason.
+    tier: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,10 @@ class Existing:
     phones_by_user: Mapping[int, str] = field(default_factory=dict)
     users_by_phone: Mapping[str, int] = field(default_factory=dict)
     # Refunds already made: an import may repeat one but never drop or replace it, so that an
-    # order keeps exactly one refund.
+    # order keeps exactly one refund, nor change what it paid (amount in paise, percent).
     refund_by_order: Mapping[str, str] = field(default_factory=dict)
     order_by_refund: Mapping[str, str] = field(default_factory=dict)
+    paid_by_refund: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     # Whose each order is: an import never moves an order (its refund, and the wallet credit
     # that paid it, stay with the customer who had it).
     user_by_order: Mapping[str, int] = field(default_factory=dict)
@@ -328,7 +331,7 @@ def _refund(f: _Fields, amount: int | None) -> RefundRecord | None:
     refund_id = r.text("refund_id", max_length=32)
     at = r.time("at")
     tier = r.text("tier", max_length=40, required=False)
-    reason = r.text("reason", max_length=2000, required=False) or ""
+    reason = r.text("reason", max_length=2000, required=False)
     if refund_amount is not None and amount is not None and refund_amount > amount:
         r.error("amount", "is more than the order's amount")
     if not r.ok or refund_amount is None or percent is None or refund_id is None or at is None:
@@ -444,12 +447,13 @@ def _check_order_keys(orders: Iterable[tuple[int, OrderRecord]], user_ids: set[i
 def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
                        seen_refunds: Mapping[str, int], errors: list[str]) -> None:
     refunded_as = existing.refund_by_order.get(order.order_id)
-    refund_id = order.refund.refund_id if order.refund else None
-    if refunded_as is not None and refund_id != refunded_as:
+    refund = order.refund
+    if refunded_as is not None and (refund is None or refund.refund_id != refunded_as):
         errors.append(f"{path}: refund: {order.order_id} was already refunded as "
                       f"{refunded_as}; the file must carry that refund")
-    if refund_id is None:
+    if refund is None:
         return
+    refund_id = refund.refund_id
     if refund_id in seen_refunds:
         errors.append(f"{path}: refund: refund_id {refund_id} repeats "
                       f"orders[{seen_refunds[refund_id]}]")
@@ -457,6 +461,11 @@ def _check_refund_keys(path: str, order: OrderRecord, existing: Existing,
     if other_order is not None and other_order != order.order_id:
         errors.append(f"{path}: refund: refund_id {refund_id} belongs to order {other_order} "
                       "in the database")
+    paid = existing.paid_by_refund.get(refund_id)
+    if paid is not None and paid != (refund.amount, refund.percent):
+        errors.append(f"{path}: refund: {refund_id} is on record as {format_inr(paid[0])} "
+                      f"({paid[1]}%); the file gives {format_inr(refund.amount)} "
+                      f"({refund.percent}%), and a refund made is never changed")
 
 
 # How far ahead of ours the exporting system's clock may be. A local time read as UTC is

@@ -1,10 +1,13 @@
 """Writing a parsed support data file: the database side of an import.
 
 `read_existing` reads what the file's keys already hold (for `parsing.parse_support_data` to
-check the file against); `write_support_data` upserts the validated records, one ordered
-`bulk_write` per collection keyed by `user_id`, `order_id` and (for refunds) `order_id`, so
-loading the same file again creates nothing new. `seed_demo` writes its generated records
-through it too.
+check the file against); `write_support_data` upserts the validated records, one `bulk_write`
+per collection keyed by `user_id`, `order_id` and (for refunds) `order_id`, so loading the
+same file again creates nothing new. `seed_demo` writes its generated records through it too.
+
+A refund is never replaced: the file was checked against the refunds on record, and an order
+is written only while it still has no refund or the file's own (an agent may refund it on a
+call between the check and the write; that order is then left as it is, and reported).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from support.importer.parsing import (
     CustomerRecord,
@@ -36,13 +40,15 @@ def read_existing(db: Database[Document], raw: object) -> Existing:
     customers = [*find_in(db.customers, "user_id", user_ids, customer_fields),
                  *find_in(db.customers, "phone", phones, customer_fields)]  # fmt: skip
     orders = list(find_in(db.orders, "order_id", order_ids,
-                          {"order_id": 1, "user_id": 1, "refund.refund_id": 1}))  # fmt: skip
+                          {"order_id": 1, "user_id": 1, "refund": 1}))  # fmt: skip
     refunded = [o for o in orders if o.get("refund") is not None]
     refunds = list(find_in(db.refunds, "refund_id", refund_ids, {"refund_id": 1, "order_id": 1}))
     return Existing(
         phones_by_user={c["user_id"]: c["phone"] for c in customers if c["user_id"] in user_ids},
         users_by_phone={c["phone"]: c["user_id"] for c in customers},
         refund_by_order={o["order_id"]: o["refund"]["refund_id"] for o in refunded},
+        paid_by_refund={o["refund"]["refund_id"]: (o["refund"]["amount"], o["refund"]["percent"])
+                        for o in refunded},
         order_by_refund={r["refund_id"]: r["order_id"] for r in refunds},
         user_by_order={o["order_id"]: o["user_id"] for o in orders},
         balance_by_user={c["user_id"]: int(c.get("wallet_balance") or 0) for c in customers
@@ -65,6 +71,10 @@ class WriteResult:
     customers: Counts = field(default_factory=Counts)
     orders: Counts = field(default_factory=Counts)
     refunds: Counts = field(default_factory=Counts)
+    # Orders refunded between the file's check and its write, left as they were (the file,
+    # older than that refund, would undo it): order id -> the refund id it holds now (None:
+    # changed otherwise, e.g. written by another load at the same time; load the file again).
+    changed_meanwhile: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def added(self) -> int:
@@ -100,65 +110,110 @@ def order_document(order: OrderRecord) -> Document:
     }
 
 
-def refund_document(order: OrderRecord, refund: RefundRecord,
-                    tier_by_percent: Mapping[int, str]) -> Document:
-    return {
+def refund_update(order: OrderRecord, refund: RefundRecord,
+                  tier_by_percent: Mapping[int, str]) -> Document:
+    """The upsert of `order`'s refunds record. A tier or reason the file leaves out keeps the
+    one on record (what the customer said on the call, when the agent made the refund)."""
+    fields: Document = {
         "refund_id": refund.refund_id,
         "user_id": order.user_id,
         "amount": refund.amount,
         "percent": refund.percent,
-        "tier": refund.tier or tier_by_percent.get(refund.percent, ""),
-        "reason": refund.reason,
         "created_at": refund.at,
     }
+    defaults: Document = {"call_id": "", "tier": tier_by_percent.get(refund.percent, ""),
+                          "reason": ""}  # fmt: skip
+    for name, value in (("tier", refund.tier), ("reason", refund.reason)):
+        if value is not None:
+            fields[name] = value
+            del defaults[name]
+    return {"$set": fields, "$setOnInsert": defaults}
 
 
-def _upsert(key: str, value: object, update: Document, only_new: bool) -> UpdateOne:
+def order_unrefunded_or(refund: RefundRecord | None) -> Document:
+    """What an order must still hold for the file's version of it to be written: no refund, or
+    the file's own (the file was checked against the refunds on record, not against one made
+    since)."""
+    if refund is None:
+        return {"refund": None}
+    return {"$or": [{"refund": None}, {"refund.refund_id": refund.refund_id}]}
+
+
+# (key value, update, what the record must still hold to be updated: {} for anything)
+Upsert = tuple[object, Document, Document]
+
+
+def _upsert(key: str, request: Upsert, only_new: bool) -> UpdateOne:
+    value, update, guard = request
     if only_new:
         # seed_demo: never overwrite what a demo (or a person) has changed since.
         inserted = {**update.get("$setOnInsert", {}), **update.get("$set", {})}
-        update = {"$setOnInsert": inserted}
-    return UpdateOne({key: value}, update, upsert=True)
+        return UpdateOne({key: value}, {"$setOnInsert": inserted}, upsert=True)
+    return UpdateOne({key: value, **guard}, update, upsert=True)
 
 
-def _bulk(db: Database[Document], collection: str, key: str,
-          requests: Sequence[tuple[object, Document]], only_new: bool) -> Counts:
-    """Upsert `(key value, update)` pairs in one ordered bulk write."""
+DUPLICATE_KEY = 11000
+
+
+def _bulk(db: Database[Document], collection: str, key: str, requests: Sequence[Upsert],
+          only_new: bool, *, leave_changed: bool = False) -> tuple[Counts, list[object]]:
+    """Upsert the requests in one bulk write: its counts, and (with `leave_changed`) the key
+    values of the records whose guard no longer held, left as they were while the others are
+    written. Any other refusal raises BulkWriteError."""
     skipped = 0
     if only_new:
         # One query instead of a no-op upsert per record: a second seed_demo stays quick.
-        values = [value for value, _ in requests]
+        values = [value for value, _, _ in requests]
         present = {doc[key] for doc in find_in(db[collection], key, values, {key: 1})}
-        skipped = sum(1 for value, _ in requests if value in present)
-        requests = [(value, update) for value, update in requests if value not in present]
+        skipped = sum(1 for value, _, _ in requests if value in present)
+        requests = [request for request in requests if request[0] not in present]
     if not requests:
-        return Counts(unchanged=skipped)
-    result = db[collection].bulk_write(
-        [_upsert(key, value, update, only_new) for value, update in requests], ordered=True
-    )
-    unchanged = result.matched_count - result.modified_count
-    return Counts(result.upserted_count, result.modified_count, unchanged + skipped)
+        return Counts(unchanged=skipped), []
+    writes = [_upsert(key, request, only_new) for request in requests]
+    left: list[object] = []
+    try:
+        result: Mapping[str, Any] = db[collection].bulk_write(
+            writes, ordered=not leave_changed
+        ).bulk_api_result
+    except BulkWriteError as error:
+        # A guarded upsert that matches nothing inserts, which the key's unique index refuses.
+        refused = error.details.get("writeErrors", [])
+        if not leave_changed or any(e.get("code") != DUPLICATE_KEY for e in refused):
+            raise
+        result, left = error.details, [requests[e["index"]][0] for e in refused]
+    counts = Counts(result["nUpserted"], result["nModified"],
+                    result["nMatched"] - result["nModified"] + skipped)  # fmt: skip
+    return counts, left
 
 
 def write_support_data(db: Database[Document], data: SupportData, *,
                        only_new: bool = False, now: dt.datetime | None = None) -> WriteResult:
     """Upsert validated records: customers, then their orders, then the orders' refunds.
 
-    With `only_new`, records that already exist are left exactly as they are. Each
-    collection is one ordered bulk write; should the database fail half-way, loading the same
-    file again finishes the job (every write is an idempotent upsert).
+    With `only_new`, records that already exist are left exactly as they are. An order
+    refunded since the file was checked is left as it is too, with its refund, and named in
+    `changed_meanwhile`. Should the database fail half-way, loading the same file again
+    finishes the job (every write is an idempotent upsert).
     """
     now = now or dt.datetime.now(dt.UTC)
     tier_by_percent = {t["percent"]: t["name"] for t in db.refund_tiers.find({}, {"_id": 0})}
-    customers = [(c.user_id, customer_update(c, now)) for c in data.customers]
-    orders = [(o.order_id, {"$set": order_document(o)}) for o in data.orders]
+    anything: Document = {}
+    customers = [(c.user_id, customer_update(c, now), anything) for c in data.customers]
+    orders = [(o.order_id, {"$set": order_document(o)}, order_unrefunded_or(o.refund))
+              for o in data.orders]  # fmt: skip
+    result = WriteResult()
+    result.customers, _ = _bulk(db, "customers", "user_id", customers, only_new)
+    result.orders, left = _bulk(db, "orders", "order_id", orders, only_new,
+                                leave_changed=not only_new)  # fmt: skip
+    if left:
+        held = {doc["order_id"]: (doc.get("refund") or {}).get("refund_id")
+                for doc in find_in(db.orders, "order_id", left, {"order_id": 1, "refund": 1})}
+        result.changed_meanwhile = {str(order_id): held.get(order_id) for order_id in left}
     refunds = [
-        (o.order_id, {"$set": refund_document(o, o.refund, tier_by_percent),
-                      "$setOnInsert": {"call_id": ""}})
-        for o in data.orders if o.refund is not None
-    ]
-    return WriteResult(
-        customers=_bulk(db, "customers", "user_id", customers, only_new),
-        orders=_bulk(db, "orders", "order_id", orders, only_new),
-        refunds=_bulk(db, "refunds", "order_id", refunds, only_new),
-    )
+        (o.order_id, refund_update(o, o.refund, tier_by_percent),
+         {"refund_id": o.refund.refund_id})
+        for o in data.orders
+        if o.refund is not None and o.order_id not in result.changed_meanwhile
+    ]  # fmt: skip
+    result.refunds, _ = _bulk(db, "refunds", "order_id", refunds, only_new)
+    return result

@@ -11,10 +11,18 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from pymongo.collection import Collection
 
 from support import mongo
-from support.importer import Existing, InvalidSupportData, parse_support_data
+from support.importer import (
+    Existing,
+    InvalidSupportData,
+    parse_support_data,
+    read_existing,
+    write_support_data,
+)
+from support.management.commands import load_support_data
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "example_support_data.json"
 
@@ -232,6 +240,109 @@ def test_a_file_may_not_drop_a_refund_the_database_holds(tmp_path: Path) -> None
                                            r"refunded as RFD-3002"):
         load(write(tmp_path, {"orders": [unrefunded]}, "undo.json"))
 
+    assert documents("orders")[0]["status"] == "refunded"
+
+
+AGENT_REFUNDED_AT = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
+
+
+def agent_refunds_the_dosa_order() -> None:
+    """What support/refunds.py writes when the agent refunds ORD-3001 (₹290, Silver: 50%) on a
+    call: the order's gate, the refunds record, the wallet credit."""
+    db = mongo.sync_db()
+    db.orders.update_one({"order_id": "ORD-3001", "refund": None}, {"$set": {
+        "status": "refunded", "refund": {"amount": 14_500, "percent": 50,
+                                         "refund_id": "RFD-AGENT1", "at": AGENT_REFUNDED_AT},
+    }})  # fmt: skip
+    db.refunds.insert_one({
+        "refund_id": "RFD-AGENT1", "order_id": "ORD-3001", "user_id": 301, "amount": 14_500,
+        "percent": 50, "tier": "Silver", "reason": "The dosa arrived cold and soggy",
+        "call_id": "CALL-agent", "created_at": AGENT_REFUNDED_AT,
+    })  # fmt: skip
+    db.customers.update_one({"user_id": 301}, {"$inc": {"wallet_balance": 14_500}})
+
+
+def exported_dosa_order(**refund: Any) -> dict[str, Any]:
+    """ORD-3001 as the host system exports it after the agent's refund: without our tier or
+    reason (optional in the file)."""
+    return dosa_order(status="refunded", refund={
+        "amount": 145, "percent": 50, "refund_id": "RFD-AGENT1",
+        "at": AGENT_REFUNDED_AT.isoformat(), **refund,
+    })  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_reloading_an_export_keeps_the_reason_and_tier_the_agent_recorded(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]}))
+    agent_refunds_the_dosa_order()
+
+    load(write(tmp_path, {"orders": [exported_dosa_order()]}, "export.json"))
+
+    [refund] = documents("refunds")
+    assert refund["reason"] == "The dosa arrived cold and soggy"
+    assert (refund["tier"], refund["call_id"], refund["amount"]) == ("Silver", "CALL-agent", 14_500)
+    [order] = documents("orders")
+    assert order["refund"]["refund_id"] == "RFD-AGENT1" and order["status"] == "refunded"
+
+
+@pytest.mark.django_db
+def test_a_file_may_not_change_what_a_refund_on_record_paid(tmp_path: Path) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]}))
+    agent_refunds_the_dosa_order()
+    changed = exported_dosa_order(amount=290, percent=100)
+
+    with pytest.raises(CommandError) as error:
+        load(write(tmp_path, {"orders": [dosa_order(order_id="ORD-3009"), changed]}, "x.json"))
+
+    assert ("orders[1]: refund: RFD-AGENT1 is on record as ₹145.00 (50%); the file gives "
+            "₹290.00 (100%), and a refund made is never changed") in str(error.value)
+    assert "nothing loaded, 1 problem(s)" in str(error.value)
+    [order] = documents("orders")  # ORD-3009 was not loaded either
+    [refund] = documents("refunds")
+    assert (order["refund"]["amount"], refund["amount"], refund["percent"]) == (14_500, 14_500, 50)
+
+
+@pytest.mark.django_db
+def test_an_order_refunded_while_the_file_loads_keeps_its_refund(tmp_path: Path) -> None:
+    """A live call refunds an order between the file's check and its write (the nightly
+    import running during support hours): the file, older, would undo the refund."""
+    load(write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]}))
+    raw = {"orders": [dosa_order(restaurant="Udupi Sagar (Indiranagar)"),
+                      dosa_order(order_id="ORD-3009")]}  # fmt: skip
+    db = mongo.sync_db()
+    data = parse_support_data(raw, read_existing(db, raw), now=timezone.now())
+
+    agent_refunds_the_dosa_order()
+    result = write_support_data(db, data)
+
+    assert result.changed_meanwhile == {"ORD-3001": "RFD-AGENT1"}
+    assert str(result.orders) == "1 added, 0 updated, 0 unchanged"
+    refunded, new = documents("orders")
+    assert (refunded["status"], refunded["refund"]["refund_id"]) == ("refunded", "RFD-AGENT1")
+    assert refunded["restaurant"] == "Udupi Sagar"  # left as it was
+    assert new["order_id"] == "ORD-3009"  # the rest of the file is written
+
+
+@pytest.mark.django_db
+def test_the_command_names_an_order_refunded_while_the_file_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(write(tmp_path, {"customers": [meena()], "orders": [dosa_order()]}))
+    check = load_support_data.parse_support_data
+
+    def refunded_once_checked(*args: Any, **kwargs: Any) -> Any:
+        checked = check(*args, **kwargs)
+        agent_refunds_the_dosa_order()
+        return checked
+
+    monkeypatch.setattr(load_support_data, "parse_support_data", refunded_once_checked)
+    errors = StringIO()
+
+    call_command("load_support_data", str(write(tmp_path, {"orders": [dosa_order()]}, "n.json")),
+                 stdout=StringIO(), stderr=errors)  # fmt: skip
+
+    assert ("Left 1 order(s) as they were, changed while the file loaded: ORD-3001 (refunded "
+            "as RFD-AGENT1)") in errors.getvalue()
     assert documents("orders")[0]["status"] == "refunded"
 
 

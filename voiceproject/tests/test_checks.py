@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import ast
 import os
 import secrets
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.core.management.utils import get_random_secret_key
 from django.test import override_settings
 
 from postcall import opus
+from voiceproject.bearer import bearer_matches
 from voiceproject.checks import check_configuration
 from voiceproject.settings import DEV_SECRET_KEY
 from voiceproject.tests.live_server import BASE_DIR, server_environment
@@ -305,6 +308,44 @@ def test_an_empty_value_means_the_default() -> None:
                            SUPPORT_TIME_ZONE="", LIVE_PRICES="", REDIS_URL="")  # fmt: skip
 
     assert checked.returncode == 0, checked.stderr
+
+
+def settings_read(expression: str, **environment: str) -> Any:
+    """`expression` on voiceproject.settings, as a process with `environment` added reads it."""
+    shown = subprocess.run(
+        [sys.executable, "-c", f"from voiceproject import settings; print(repr(({expression})))"],
+        cwd=BASE_DIR, env={**os.environ, **environment}, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return ast.literal_eval(shown.stdout.strip())
+
+
+def test_lists_written_with_spaces_after_the_commas_give_each_entry_as_meant() -> None:
+    """" www.example.com" is a host nobody asks for: its every request would get 400."""
+    read = settings_read(
+        "settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS, settings.METRICS_ALLOWED_NETWORKS",
+        ALLOWED_HOSTS="voice.example.com, www.example.com ,",
+        CSRF_TRUSTED_ORIGINS="https://voice.example.com, https://www.example.com",
+        METRICS_ALLOWED_NETWORKS=" 10.0.0.0/8 , 192.168.0.0/16",
+    )
+
+    assert read == (["voice.example.com", "www.example.com"],
+                    ["https://voice.example.com", "https://www.example.com"],
+                    ["10.0.0.0/8", "192.168.0.0/16"])  # fmt: skip
+
+
+def test_keys_from_a_secret_file_are_read_without_its_last_newline() -> None:
+    """`echo KEY | gcloud secrets create`, Compose and Kubernetes secret files: the key comes
+    with a newline, and the key presented (stripped) would never match it."""
+    names = ["VOICE_API_KEY", "METRICS_TOKEN", "GEMINI_API_KEY", "TWILIO_AUTH_TOKEN",
+             "TWILIO_ACCOUNT_SID"]  # fmt: skip
+    key = "host-application-key-0123456789-abcdefgh"
+
+    read = settings_read(", ".join(f"settings.{name}" for name in names),
+                         **{name: f"{key}\n" for name in names})  # fmt: skip
+
+    assert read == (key,) * len(names)
+    assert bearer_matches(f"Bearer {key}", read[0])
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from voiceproject.balancer import COMPOSE_CERTS, compose_config
+from voiceproject.balancer import COMPOSE_CERTS, HTTP_LOG_FORMAT, compose_config
 from voiceproject.settings import BASE_DIR
 
 DEPLOY = BASE_DIR / "deploy"
@@ -160,6 +160,15 @@ def test_docker_waits_for_a_draining_container(compose: dict[str, Any]) -> None:
 
 def test_the_committed_haproxy_configuration_is_the_generated_one() -> None:
     assert (DEPLOY / "haproxy.cfg").read_text() == compose_config()
+
+
+def test_the_compose_balancer_logs_requests_without_their_query_strings() -> None:
+    """`option httplog` logs the whole request line, `?token=` and `?resume=` included."""
+    directives = [line.strip() for line in compose_config().splitlines()
+                  if not line.strip().startswith("#")]  # fmt: skip
+
+    assert f'log-format "{HTTP_LOG_FORMAT}"' in directives and "%HP " in HTTP_LOG_FORMAT
+    assert "option httplog" not in directives and not HTTP_LOG_FORMAT.endswith("%{+Q}r")
 
 
 def test_the_compose_haproxy_configuration_is_valid_haproxy(tmp_path: Path) -> None:

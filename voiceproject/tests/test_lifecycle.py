@@ -11,6 +11,8 @@ import logging
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -141,3 +143,23 @@ def test_with_json_logs_daphnes_access_log_is_a_log_record(
         '10.0.0.7:5123 "GET /healthz" 200 42'
     ]
     assert '"GET /healthz" 200 42' in to_file.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_daphnes_access_log_gives_the_path_without_the_session_token(log_format: str) -> None:
+    """README supports `/?token=T` links: a token read in the log could be spent first."""
+    from voiceproject.tests.live_server import DaphneServer
+
+    with DaphneServer(env={"LOG_LEVEL": "INFO", "LOG_FORMAT": log_format}) as server:
+        server.start()
+        urllib.request.urlopen(f"{server.url}/?token=SESSION-SECRET&lang=en", timeout=5).read()
+        deadline = time.monotonic() + 5
+        while "GET /" not in server.output().replace("GET /healthz", "") and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        output = server.output().replace('\\"', '"')  # a JSON line's quotes
+
+    assert '"GET /" 200' in output, output
+    assert "SESSION-SECRET" not in output and "lang=en" not in output, output

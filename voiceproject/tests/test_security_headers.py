@@ -73,7 +73,7 @@ def test_https_responses_ask_for_https_for_a_year_subdomains_included() -> None:
 
 def production_setting(name: str, **env: str) -> str:
     """A setting as the production settings read it from this environment."""
-    script = f"from voiceproject import settings; print(settings.{name})"
+    script = f"from voiceproject import settings; print(getattr(settings, {name!r}, None))"
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=BASE_DIR, env={**os.environ, "DEBUG": "False", **env},
@@ -93,8 +93,12 @@ def test_hsts_is_configurable() -> None:
 # --- behind the TLS proxy, cookies, caching, framing, errors ------------------------------------
 
 OVER_TLS = {"X-Forwarded-Proto": "https"}  # what the proxy in front says (SECURE_PROXY_SSL_HEADER)
+# What the production settings are with TRUSTED_PROXY_COUNT=1 (one proxy in front).
+BEHIND_A_PROXY = {"TRUSTED_PROXY_COUNT": 1,
+                  "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")}  # fmt: skip
 
 
+@override_settings(**BEHIND_A_PROXY)
 def test_behind_the_tls_proxy_https_gets_hsts_and_plain_http_is_sent_to_https(
     settings: Any,
 ) -> None:
@@ -109,6 +113,17 @@ def test_behind_the_tls_proxy_https_gets_hsts_and_plain_http_is_sent_to_https(
     assert (plain.status_code, plain["Location"]) == (301, "https://testserver/staff/?page=2")
     assert "Strict-Transport-Security" not in plain  # browsers ignore it over http anyway
     assert forged.status_code == 301
+
+
+def test_with_no_proxy_in_front_a_client_cannot_say_it_came_over_https() -> None:
+    """With TRUSTED_PROXY_COUNT=0 nothing stands in front of daphne to set X-Forwarded-Proto:
+    a client over plain http writing "https" would get past the redirect to https, and its
+    pages would take it for https (Twilio's signed URL, the staff sockets' origin)."""
+    https = "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+    assert production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="0") == "None"
+    assert production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="1") == https
+    assert production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="2") == https
 
 
 def test_the_session_and_csrf_cookies_are_secure_and_same_site() -> None:

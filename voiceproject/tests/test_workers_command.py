@@ -190,6 +190,44 @@ def test_the_back_office_falls_back_to_the_call_workers_while_no_staff_worker_is
         calls.server_close()
 
 
+def test_the_balancers_access_log_has_the_path_but_not_the_tokens_in_the_query_string(
+    tmp_path: Path,
+) -> None:
+    """`?token=` and `?resume=` are secrets (contract 2, 7): a resume token read in the log
+    takes over a call still going on."""
+    worker, port = NamedServer("w1"), free_port()
+    config, log = tmp_path / "haproxy.cfg", tmp_path / "haproxy.log"
+    config.write_text(local_config(bind=f"127.0.0.1:{port}", workers={"w1": worker.port},
+                                   health_host="localhost",
+                                   stats_socket=tmp_path / "haproxy.sock"))  # fmt: skip
+    with log.open("wb") as out:
+        haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/ws/voice?resume=RESUME-SECRET&token=TOKEN-SECRET"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:  # HAProxy not listening yet
+                assert time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while "/ws/voice" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        worker.shutdown()
+        worker.server_close()
+
+    [line] = [line for line in log.read_text(errors="replace").splitlines() if "/ws/voice" in line]
+    assert line.startswith("127.0.0.1:") and " voice daphne/w1 " in line
+    assert " 200 " in line and line.endswith('"GET /ws/voice HTTP/1.1"')
+    assert "SECRET" not in line
+
+
 @pytest.mark.parametrize(
     ("allowed_hosts", "expected"),
     [

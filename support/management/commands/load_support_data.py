@@ -25,11 +25,12 @@ class Command(BaseCommand):
     help = (
         'Load {"customers": [...], "orders": [...]} from a JSON file, upserting customers by '
         "user_id and orders by order_id (an order may carry its refund, which also gets its "
-        "refunds record); a wallet_balance opens a new customer's wallet and never overwrites "
-        "an existing one. Times are ISO-8601 (no offset means UTC), none after now; money "
-        'is rupees, as a number or a string ("449.50"). The whole file is checked first: any '
-        "bad record is reported by its index and nothing is loaded. Loading the same file "
-        "again adds nothing. See support/fixtures/example_support_data.json."
+        "refunds record; a refund on record is never dropped or changed); a wallet_balance "
+        "opens a new customer's wallet and never overwrites an existing one. Times are "
+        "ISO-8601 (no offset means UTC), none after now; money is rupees, as a number or a "
+        'string ("449.50"). The whole file is checked first: any bad record is reported by its '
+        "index and nothing is loaded. Loading the same file again adds nothing. See "
+        "support/fixtures/example_support_data.json."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -63,6 +64,16 @@ class Command(BaseCommand):
             f"Loaded {file}: customers {result.customers}; orders {result.orders}; "
             f"refunds {result.refunds}."
         )
+        if result.changed_meanwhile:
+            orders = ", ".join(
+                f"{order_id} ({f'refunded as {refund_id}' if refund_id else 'changed'})"
+                for order_id, refund_id in result.changed_meanwhile.items()
+            )
+            self.stderr.write(
+                f"Left {len(result.changed_meanwhile)} order(s) as they were, changed while the "
+                f"file loaded: {orders}. The file's version would undo the refund; an order "
+                "changed otherwise is written by loading the file again."
+            )
         kept = wallet_balances_kept(data, existing)
         if kept:
             ids = ", ".join(str(user_id) for user_id in kept[:10])
