@@ -20,6 +20,7 @@ and the database cache backend does not work on MongoDB.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -58,37 +59,26 @@ def _account_key(username: str) -> str:
     return _key("account", username.strip().lower())
 
 
-def _keys(username: str, address: str | None) -> list[str]:
-    keys = [_account_key(username)]
+def take_attempt(username: str, address: str | None) -> bool:
+    """Count an attempt on the account (and its address) before its password is checked, and
+    answer whether it may be checked: within the limits, counting it. Counted first, in one
+    atomic step each, so that attempts sent all at once are each counted before any is tried
+    (a check of the counts, then a count after a wrong password, let a burst through whole).
+    A right password gives its count back (`succeeded`). Raises REDIS_AWAY."""
+    within = count_one(_account_key(username), LOCKOUT_SECONDS) <= ACCOUNT_FAILURE_LIMIT
     if address is not None:
-        keys.append(_key("address", address))
-    return keys
+        at_address = count_one(_key("address", address), LOCKOUT_SECONDS)
+        within = within and at_address <= ADDRESS_FAILURE_LIMIT
+    return within
 
 
-def is_locked(username: str, address: str | None) -> bool:
-    if cache.get(_account_key(username), 0) >= ACCOUNT_FAILURE_LIMIT:
-        return True
-    return address is not None and cache.get(_key("address", address), 0) >= ADDRESS_FAILURE_LIMIT
-
-
-def _count(key: str) -> None:
-    count_one(key, LOCKOUT_SECONDS)
-
-
-def record_failure(username: str, address: str | None) -> None:
-    for key in _keys(username, address):
-        _count(key)
-
-
-def record_refusal(address: str | None) -> None:
-    """A locked account tried again: counts against the address (the account is locked)."""
-    if address is not None:
-        _count(_key("address", address))
-
-
-def clear(username: str) -> None:
-    """Forget the account's failures (a right password): the address's stay counted."""
+def succeeded(username: str, address: str | None) -> None:
+    """A right password: the account's failures are forgotten, and the address is not
+    charged for the attempt (its count is of failures)."""
     cache.delete(_account_key(username))
+    if address is not None:
+        with contextlib.suppress(ValueError):  # its window ended meanwhile
+            cache.decr(_key("address", address))
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
@@ -98,20 +88,15 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         username = str(self.cleaned_data.get("username") or "")
         address = client_address(self.request)
         try:
-            if is_locked(username, address):
-                record_refusal(address)
+            if not take_attempt(username, address):
                 raise ValidationError(LOCKED_MESSAGE, code="throttled")
         except REDIS_AWAY as error:
             # The failures cannot be counted: no password is tried meanwhile (refused, not a
             # 500), or a Redis outage would switch off the lockout.
             log.warning("login refused: the failed-login counts are unavailable (%r)", error)
             raise ValidationError(UNAVAILABLE_MESSAGE, code="throttle_unavailable") from None
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            _counting(record_failure, username, address)
-            raise
-        _counting(clear, username)
+        cleaned = super().clean()  # a wrong password stays counted
+        _counting(succeeded, username, address)
         return cleaned
 
 
@@ -122,21 +107,19 @@ class ThrottledPasswordChangeForm(AdminPasswordChangeForm):
     def clean_old_password(self) -> str:
         username = self.user.get_username()
         try:
-            if is_locked(username, None):
+            if not take_attempt(username, None):
                 raise ValidationError(LOCKED_MESSAGE, code="throttled")
         except REDIS_AWAY as error:
             log.warning("password change refused: the failed-login counts are unavailable (%r)",
                         error)  # fmt: skip
             raise ValidationError(UNAVAILABLE_MESSAGE, code="throttle_unavailable") from None
-        try:
-            return str(super().clean_old_password())
-        except ValidationError:
-            _counting(record_failure, username, None)
-            raise
+        old = str(super().clean_old_password())  # a wrong one stays counted
+        _counting(succeeded, username, None)
+        return old
 
 
 def _counting(count: Callable[..., None], *args: str | None) -> None:
-    """`count` the attempt; a cache gone away since the lock was checked loses only it."""
+    """`count` the attempt; a cache gone away since it was counted loses only this."""
     try:
         count(*args)
     except REDIS_AWAY as error:

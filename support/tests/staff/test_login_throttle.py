@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from support.staff import throttle
@@ -36,6 +43,28 @@ def test_five_failures_lock_the_account(meera: User) -> None:
 
     assert status == 200
     assert "Too many failed login attempts" in body
+
+
+def test_guesses_sent_all_at_once_are_held_to_the_accounts_limit(
+    meera: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve wrong passwords sent together, each taking a moment to check (as a password
+    hash does): only five are checked, the rest refused as locked."""
+    checked: list[str] = []
+    lock = threading.Lock()
+
+    def slow_wrong_password(form: AuthenticationForm) -> dict[str, Any]:
+        with lock:
+            checked.append(str(form.cleaned_data.get("password")))
+        time.sleep(0.3)  # every guess of the burst is in flight together
+        raise ValidationError("Please enter the correct username and password.")
+
+    monkeypatch.setattr(AuthenticationForm, "clean", slow_wrong_password)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda n: login("meera", f"guess-{n}"), range(12)))
+
+    assert len(checked) == throttle.ACCOUNT_FAILURE_LIMIT
+    assert sum("Too many failed login attempts" in body for _, body in answers) == 7
 
 
 def test_a_locked_account_is_locked_from_every_address(meera: User) -> None:
