@@ -58,6 +58,7 @@ from support.staff.labels import (
     END_REASON_LABELS,
     duration_s,
     end_reason_label,
+    end_reasons_meaning,
     local_time,
     mmss,
     usage_rows,
@@ -90,7 +91,9 @@ class NewestFirstPaginator(CappedCountPaginator):
 
     The count is capped like the parent's and cached for a few minutes: SecantusDB answers
     even `estimatedDocumentCount` by reading the collection (seconds at 200,000 orders), and
-    "10,000+" does not go stale in five minutes.
+    "10,000+" does not go stale in five minutes. A smaller count does: rows that arrive
+    meanwhile push the oldest past it. So a page is read whole whatever the count says, with
+    one row more, and a last page that finds more after it forgets the count.
     """
 
     model: type[Any]
@@ -105,28 +108,38 @@ class NewestFirstPaginator(CappedCountPaginator):
         self.match: dict[str, Any] = {} if value is None else {self.filter_field: value}
         self.defer = defer
 
+    @property
+    def _count_key(self) -> str:
+        return f"staff:{self.model._meta.db_table}:count:{self.match.get(self.filter_field, '*')}"
+
     @cached_property
     def count(self) -> int:
-        table = self.model._meta.db_table
-        key = f"staff:{table}:count:{self.match.get(self.filter_field, '*')}"
-        total = cache_or_miss.get(key)
+        total = cache_or_miss.get(self._count_key)
         if total is None:
-            rows = sync_db()[table]
+            rows = sync_db()[self.model._meta.db_table]
             total = (rows.count_documents(self.match, limit=self.CAP) if self.match
                      else rows.estimated_document_count())  # fmt: skip
-            cache_or_miss.set(key, int(total), self.COUNT_CACHE_S)
+            cache_or_miss.set(self._count_key, int(total), self.COUNT_CACHE_S)
         return min(int(total), self.CAP)
 
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        top = min(bottom + self.per_page, self.count)
         docs = newest_first(sync_db()[self.model._meta.db_table], self.match, self.time_field,
-                            {"_id": 1}, bottom, top)  # fmt: skip
-        ids = [doc["_id"] for doc in docs]
+                            {"_id": 1}, bottom, bottom + self.per_page + 1)  # fmt: skip
+        if len(docs) > self.per_page and number >= self.num_pages and self.count < self.CAP:
+            self._count_passed(bottom + len(docs))
+        ids = [doc["_id"] for doc in docs[: self.per_page]]
         by_id = {row.pk: row for row in self.model.objects.filter(pk__in=ids).defer(*self.defer)}
         # _get_page is Paginator's documented hook for building a page; django-stubs omits it.
         return self._get_page([by_id[i] for i in ids if i in by_id], number, self)  # type: ignore[attr-defined]
+
+    def _count_passed(self, seen: int) -> None:
+        """The cached count ends before rows this page saw (`seen` at least): rows arrived
+        since it was counted. The next request counts again; this page links to the next."""
+        cache_or_miss.delete(self._count_key)
+        self.__dict__["count"] = min(seen, self.CAP)
+        self.__dict__.pop("num_pages", None)  # cached_property: worked out again from count
 
 
 class NewestOrdersPaginator(NewestFirstPaginator):
@@ -545,6 +558,17 @@ class EscalationAdmin(BigCollectionAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tickets are opened by the agent's escalate_to_human tool
 
+    def save_model(self, request: HttpRequest, obj: Escalation, form: Any, change: bool) -> None:
+        # Priority is all this form edits: set it alone (a whole-document save would write
+        # back the status and assignee it read, over a claim made meanwhile), and tell the
+        # live queue pages, as every other change of a ticket does.
+        if "priority" not in form.changed_data:
+            return
+        try:
+            escalations.set_priority(obj.ticket_id, obj.priority)
+        except escalations.TicketError as error:
+            self.message_user(request, error.message, messages.ERROR)
+
     @admin.display(description="assignee", ordering="assignee")
     def assignee_(self, obj: Escalation) -> str:
         return self.colleague(obj, obj.assignee)
@@ -626,7 +650,9 @@ class EndReasonFilter(admin.SimpleListFilter):
         return sorted(END_REASON_LABELS.items(), key=lambda item: item[1])
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        return queryset.filter(end_reason=self.value()) if self.value() else queryset
+        # A label stands for its older spellings too ("Caller hung up": customer_hung_up).
+        reason = self.value()
+        return queryset.filter(end_reason__in=end_reasons_meaning(reason)) if reason else queryset
 
 
 @admin.register(Call)

@@ -83,14 +83,23 @@ def _note(author: str, text: str) -> Document:
 
 
 def _update(ticket_id: str, expected: Document, update: Document) -> Escalation:
-    """Apply `update` only if the ticket still matches `expected`; else explain why not."""
-    done = _collection().find_one_and_update(
-        {"ticket_id": ticket_id, **expected}, update, return_document=ReturnDocument.AFTER
+    """Apply `update` only if the ticket still matches `expected`; else explain why not.
+
+    A ticket that leaves the open queue here (claimed, assigned or resolved straight away)
+    ends the customer's wait for a person: it is observed as the operators' queue waiting
+    time (`voice_escalation_wait_seconds`), once per ticket, as the ticket is never open again.
+    """
+    before = _collection().find_one_and_update(
+        {"ticket_id": ticket_id, **expected}, update, return_document=ReturnDocument.BEFORE
     )
-    if done is None:
+    if before is None:
         raise _why_not(ticket_id)
-    if "$set" in update:  # a note alone does not move the ticket in any queue
-        announce_ticket_change(done)
+    changes = update.get("$set")
+    if changes:  # a note alone does not move the ticket in any queue
+        # What the announcement carries changes by $set alone: the document as now stored.
+        announce_ticket_change({**before, **changes})
+        if before.get("status") == OPEN and changes.get("status", OPEN) != OPEN:
+            metrics.escalation_claimed(before["created_at"], timezone.now())
     return Escalation.objects.get(ticket_id=ticket_id)
 
 
@@ -106,12 +115,9 @@ def _why_not(ticket_id: str) -> TicketError:
 
 
 def claim(ticket_id: str, username: str) -> Escalation:
-    """Take an open ticket. Claiming a ticket you already hold is a no-op, not an error.
-
-    The customer's wait for a person ends here: it is observed as the operators' queue
-    waiting time (`voice_escalation_wait_seconds`), once per ticket."""
+    """Take an open ticket. Claiming a ticket you already hold is a no-op, not an error."""
     try:
-        ticket = _update(
+        return _update(
             ticket_id,
             {"status": OPEN},
             {"$set": {"status": CLAIMED, "assignee": username}},
@@ -120,8 +126,6 @@ def claim(ticket_id: str, username: str) -> Escalation:
         if taken.assignee == username:
             return Escalation.objects.get(ticket_id=ticket_id)
         raise
-    metrics.escalation_claimed(ticket.created_at, timezone.now())
-    return ticket
 
 
 def assign(ticket_id: str, assignee: str, by: str) -> Escalation:
@@ -136,6 +140,14 @@ def assign(ticket_id: str, assignee: str, by: str) -> Escalation:
             "$push": {"notes": _note(by, f"Assigned to {assignee}.")},
         },
     )
+
+
+def set_priority(ticket_id: str, priority: str) -> Escalation:
+    """Change a ticket's priority (the admin's change form), whatever its state: the open
+    queue pages move it to its new place."""
+    if priority not in Priority.values:
+        raise TicketError(f"There is no priority {priority!r}.")
+    return _update(ticket_id, {}, {"$set": {"priority": priority}})
 
 
 def add_note(ticket_id: str, author: str, text: str) -> Escalation:

@@ -42,6 +42,7 @@ REJECTED = GoodwillStatus.REJECTED.value
 MANUAL_TIER = "Manual"
 MAX_REASON = 2000
 ID_ATTEMPTS = 3
+NOT_APPLIED = "Not applied: "  # the note of a lead's own request refused as it was given
 
 
 class GoodwillError(Exception):
@@ -141,7 +142,8 @@ def _order(user_id: int, order_id: str | None) -> Document | None:
 
 
 def propose(request: Request, by: str) -> Goodwill:
-    """Record a request for a lead to approve. The same `request_key` twice is one request."""
+    """Record a request for a lead to approve. The same `request_key` twice is one request:
+    the one recorded first is answered, whatever has become of it since."""
     existing = Goodwill.objects.filter(request_key=request.request_key).first()
     if existing is not None:
         return existing
@@ -261,8 +263,11 @@ def reject(goodwill_id: str, by: str, note: str = "") -> Goodwill:
 
 def give(request: Request, by: str) -> tuple[Goodwill, bool]:
     """A lead's own request, approved at once. Returns it and whether it was applied now
-    (False: the same form was already submitted and applied)."""
+    (False: the same form was already submitted and applied). GoodwillError when it is
+    refused, now or at an earlier submission of the same form."""
     goodwill = propose(request, by)
+    if goodwill.status == REJECTED:
+        raise GoodwillError(f"{goodwill} was not given: {_why_rejected(goodwill)}")
     if goodwill.status != PROPOSED:
         return goodwill, False
     try:
@@ -272,8 +277,14 @@ def give(request: Request, by: str) -> tuple[Goodwill, bool]:
         if current.status == APPROVED:  # the other click of a double click applied it
             return current, False
         if current.status == PROPOSED:  # refused (the cap filled meanwhile): not left pending
-            reject(goodwill.goodwill_id, by, f"Not applied: {error.message}")
+            reject(goodwill.goodwill_id, by, f"{NOT_APPLIED}{error.message}")
         raise
+
+
+def _why_rejected(goodwill: Goodwill) -> str:
+    note = goodwill.decision_note.removeprefix(NOT_APPLIED)
+    by = goodwill.decided_by or ""
+    return note or f"rejected by {staff_names().get(by, by)}."
 
 
 def history(user_id: int, limit: int = 20) -> list[Goodwill]:

@@ -1,5 +1,6 @@
 """The operators' queue waiting time: how long an escalated customer waited for a person,
-observed when a colleague claims the ticket, read back from /metrics."""
+observed when the ticket leaves the open queue (a colleague claims it, is assigned it, or
+resolves it straight away), read back from /metrics."""
 
 from __future__ import annotations
 
@@ -67,5 +68,39 @@ def test_claiming_a_ticket_you_already_hold_is_not_a_second_wait(
     before = queue_wait(agent)
 
     agent.post("/staff/tickets/TKT-WAIT02/claim")
+
+    assert queue_wait(agent) == before
+
+
+@pytest.mark.parametrize("taken", ["assign", "resolve"])
+def test_an_open_ticket_assigned_or_resolved_at_once_observes_the_wait(
+    taken: str, agent: Client, meera: User, metrics_on: None  # noqa: F811
+) -> None:
+    """Taken out of the open queue without a claim: the customer's wait is over all the same."""
+    make_ticket("TKT-WAIT03", minutes_ago=1.5)
+    before = queue_wait(agent)
+
+    if taken == "assign":
+        agent.post("/staff/tickets/TKT-WAIT03/assign", {"assignee": "meera"})
+    else:
+        agent.post("/staff/tickets/TKT-WAIT03/resolve", {"note": "Sorted on the phone."})
+
+    after = queue_wait(agent)
+    count = "voice_escalation_wait_seconds_count"
+    assert after[count] == before.get(count, 0) + 1
+    waited = after["voice_escalation_wait_seconds_sum"] - before.get(
+        "voice_escalation_wait_seconds_sum", 0)  # fmt: skip
+    assert 90 <= waited < 100
+
+
+def test_a_claimed_ticket_reassigned_then_resolved_is_not_a_second_wait(
+    agent: Client, meera: User, metrics_on: None  # noqa: F811
+) -> None:
+    make_ticket("TKT-WAIT04", minutes_ago=3)
+    agent.post("/staff/tickets/TKT-WAIT04/claim")
+    before = queue_wait(agent)
+
+    agent.post("/staff/tickets/TKT-WAIT04/assign", {"assignee": "meera"})
+    agent.post("/staff/tickets/TKT-WAIT04/resolve")
 
     assert queue_wait(agent) == before

@@ -19,6 +19,7 @@ VIEW_TICKETS = "support.view_escalation"
 CHANGE_TICKETS = "support.change_escalation"
 VIEW_CALLS = "support.view_call"
 VIEW_CUSTOMERS = "support.view_customer"
+VIEW_ORDERS = "support.view_order"
 PROPOSE_GOODWILL = "support.add_goodwill"
 APPROVE_GOODWILL = "support.approve_goodwill"
 

@@ -227,6 +227,7 @@ class ColumnChart:
     left: int = LEFT
     right_edge: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
+    nothing: str = "Nothing in this range."  # said below a chart without a column
 
     @property
     def empty(self) -> bool:
@@ -247,12 +248,15 @@ def column_chart(
     unit: float = 1,
     axis: Callable[[Sequence[float]], list[str]] | None = None,
     left: int = LEFT,
+    notes: Sequence[str] | None = None,
+    nothing: str = ColumnChart.nothing,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
     `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
     short enough for its margin (each as `fmt` says it by default); `unit`: the smallest
     amount `fmt` shows (a whole count by default); `left`: the plot's left edge at least (more
-    when its labels need it)."""
+    when its labels need it); `notes[i]`, what the tooltips of column i add ("; 2 calls not
+    priced"); `nothing`, what the chart says when it has no column."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
@@ -262,7 +266,8 @@ def column_chart(
     centres = _centres(len(labels), left, right)
     width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
-    for label, centre, column in zip(labels, centres, values, strict=True):
+    for label, centre, column, note in zip(labels, centres, values, notes or [""] * len(labels),
+                                           strict=True):  # fmt: skip
         base = float(HEIGHT - BOTTOM)
         for s in series:
             amount = column.get(s.key, 0)
@@ -270,11 +275,12 @@ def column_chart(
                 continue
             height = plot * amount / top
             base -= height
+            tooltip = f"{label}: {s.label}, {fmt(amount)}{note}"
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
-                                    round(width, 1), round(height, 1), s.css,
-                                    f"{label}: {s.label}, {fmt(amount)}", s.hatch))  # fmt: skip
+                                    round(width, 1), round(height, 1), s.css, tooltip,
+                                    s.hatch))  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
-                       left=left, right_edge=WIDTH - right)  # fmt: skip
+                       left=left, right_edge=WIDTH - right, nothing=nothing)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------

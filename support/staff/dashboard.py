@@ -12,9 +12,11 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
   database counts (so percentiles are exact to that step and the page never reads the turns).
 * Cost: what the model cost (`calls.cost`, in COST_CURRENCY's minor unit); per resolved call is
   the cost of every call divided by the calls the agent settled alone (CONTAINED_OUTCOMES), the
-  price of one resolution including the calls that did not get one. Ended calls without a cost
-  (from before costs were kept, or of a model LIVE_PRICES has no price for) are counted apart,
-  as not priced, so a cost that leaves them out says so.
+  price of one resolution including the calls that did not get one. A call priced in another
+  currency (COST_CURRENCY changed since) counts by its price in US dollars (`cost.usd`) at
+  COST_PER_USD, as a call priced now would be. Ended calls without a cost in either (from before
+  costs were kept, or of a model LIVE_PRICES has no price for) are counted apart, as not priced,
+  so a cost that leaves them out says so, and a day none of whose calls was priced has no cost.
 Calls still in progress, and calls without an outcome (recorded before outcomes were, contract
 section 10, or whose outcome was never written), count in "calls" but in no rate; the calls
 chart shows them apart.
@@ -185,8 +187,20 @@ class DayFigures:
         return None if ms is None else ms / 1000
 
     @property
+    def none_priced(self) -> bool:
+        """Every ended call is unpriced: a cost of nothing would read as free."""
+        return bool(self.ended) and self.unpriced == self.ended
+
+    @property
+    def known_cost(self) -> int | None:
+        """The cost, None when no call was priced."""
+        return None if self.none_priced else self.cost
+
+    @property
     def cost_per_resolved(self) -> float | None:
-        return self.cost / self.contained if self.contained else None
+        if self.none_priced or not self.contained:
+            return None
+        return self.cost / self.contained
 
 
 def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFigures]:
@@ -197,8 +211,10 @@ def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFi
     longer range, aggregates only the days it has not seen lately, and always today.
     """
     today = today or timezone.localdate()
-    # v3: DayFigures gained the unpriced calls; figures cached before lack them.
-    keys = {day.isoformat(): f"staff:dashboard:day:v3:{day.isoformat()}" for day in days.days}
+    # v4: costs in the currency named in the key only; figures cached before mixed them.
+    currency = f"{settings.COST_CURRENCY}@{settings.COST_PER_USD}"
+    keys = {day.isoformat(): f"staff:dashboard:day:v4:{currency}:{day.isoformat()}"
+            for day in days.days}  # fmt: skip
     cached = cache_or_miss.get_many([key for day, key in keys.items() if day < today.isoformat()])
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
     missing = sorted(day for day in keys if day not in figures)
@@ -216,6 +232,12 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
     """The figures of every day in `days` that had any, from one aggregation per collection."""
     figures: dict[str, DayFigures] = defaultdict(DayFigures)
     ended = {"$gt": ["$ended_at", None]}
+    # Priced in COST_CURRENCY (a cost without a currency is in it, as the call page reads it),
+    # else in US dollars, to convert; else not priced.
+    currency = {"$literal": settings.COST_CURRENCY}
+    here = {"$and": [{"$eq": [{"$ifNull": ["$cost.currency", currency]}, currency]},
+                     {"$isNumber": "$cost.amount"}]}  # fmt: skip
+    in_usd = {"$and": [{"$not": [here]}, {"$isNumber": "$cost.usd"}]}
     call_rows = _by_day(
         Call._meta.db_table, days.match("started_at"), "started_at",
         {"outcome": {"$cond": [ended, {"$ifNull": ["$outcome", NO_OUTCOME]}, IN_PROGRESS]}},
@@ -223,9 +245,10 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
          "ended": {"$sum": {"$cond": [ended, 1, 0]}},
          "handled_ms": {"$sum": {"$cond": [ended,
                                            {"$subtract": ["$ended_at", "$started_at"]}, 0]}},
-         "cost": {"$sum": {"$ifNull": ["$cost.amount", 0]}},
+         "cost": {"$sum": {"$cond": [here, "$cost.amount", 0]}},
+         "usd": {"$sum": {"$cond": [in_usd, "$cost.usd", 0]}},
          "unpriced": {"$sum": {"$cond": [
-             {"$and": [ended, {"$not": [{"$isNumber": "$cost.amount"}]}]}, 1, 0]}}},
+             {"$and": [ended, {"$not": [{"$or": [here, in_usd]}]}]}, 1, 0]}}},
     )  # fmt: skip
     for row in call_rows:
         day = figures[row["_id"]["day"]]
@@ -234,7 +257,7 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.by_outcome[outcome] = day.by_outcome.get(outcome, 0) + row["n"]
         day.ended += row["ended"]
         day.handled_ms += row["handled_ms"]
-        day.cost += int(row["cost"])
+        day.cost += int(row["cost"]) + round(row["usd"] * settings.COST_PER_USD * 100)
         day.unpriced += row["unpriced"]
     for row in _waits_by_day(days):
         figures[row["_id"]["day"]].waits[int(row["_id"]["ms"])] = row["n"]
@@ -380,19 +403,17 @@ class Dashboard:
 
     @property
     def none_priced(self) -> bool:
-        """Every ended call is unpriced: a cost of nothing would read as free."""
-        return bool(self.total.ended) and self.total.unpriced == self.total.ended
+        return self.total.none_priced
 
     @property
     def cost(self) -> str:
-        return "—" if self.none_priced else money(self.total.cost, settings.COST_CURRENCY)
+        cost = self.total.known_cost
+        return "—" if cost is None else money(cost, settings.COST_CURRENCY)
 
     @property
     def cost_per_resolved(self) -> str:
         per = self.total.cost_per_resolved
-        if per is None or self.none_priced:
-            return "—"
-        return money(round(per), settings.COST_CURRENCY)
+        return "—" if per is None else money(round(per), settings.COST_CURRENCY)
 
 
 def _wait(seconds: float | None) -> str:
@@ -401,6 +422,13 @@ def _wait(seconds: float | None) -> str:
 
 def _cost_series(per_day: Sequence[DayFigures]) -> list[dict[str, float]]:
     return [{"cost": day.cost / 100} for day in per_day]
+
+
+def _not_priced(day: DayFigures) -> str:
+    """What a day's cost leaves out, for its tooltip: "; 2 calls not priced"."""
+    if not day.unpriced:
+        return ""
+    return f"; {day.unpriced:,} call{'s' if day.unpriced != 1 else ''} not priced"
 
 
 DayCharts = tuple[ColumnChart, ColumnChart, LineChart, LineChart, LineChart, ColumnChart]
@@ -449,7 +477,10 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
             [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
             fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
             axis=lambda units: axis_money([round(u * 100) for u in units], settings.COST_CURRENCY),
-            left=left,
+            left=left, notes=[_not_priced(day) for day in per_day],
+            # As the tile says "—": no column would otherwise read as costing nothing.
+            nothing=("No call in this range was priced." if total.none_priced
+                     else ColumnChart.nothing),
         ),
     )  # fmt: skip
 

@@ -13,13 +13,14 @@ from django.utils import timezone
 
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
+from support.staff.access import CHANGE_TICKETS
 from support.staff.labels import (
     CHANNEL_LABELS,
     END_REASON_LABELS,
     OUTCOME_LABELS,
     end_reasons_meaning,
 )
-from support.staff.people import staff_names
+from support.staff.people import names_of_those_who_may
 from support.staff.search import MAX_CUSTOMERS, find_customers
 
 
@@ -48,8 +49,10 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)  # declared just above
-        # Colleagues by the names they are known by; the ticket keeps the username.
-        assignee.choices = sorted(staff_names().items(), key=lambda pair: (pair[1], pair[0]))
+        # Colleagues who may work a ticket (note and resolve it), by the names they are known
+        # by; the ticket keeps the username.
+        workers = names_of_those_who_may(CHANGE_TICKETS)
+        assignee.choices = sorted(workers.items(), key=lambda pair: (pair[1], pair[0]))
 
 
 class NoteForm(forms.Form):
@@ -143,6 +146,11 @@ class CallFilterForm(DayRangeForm):
         return match
 
 
+def new_request_key() -> str:
+    """A goodwill form's one-time key (GoodwillForm.request_key)."""
+    return secrets.token_urlsafe(24)
+
+
 class GoodwillForm(forms.Form):
     """A goodwill credit or a manual refund for one customer. `request_key` is drawn when the
     form is shown: submitting the same form twice is one request (support/goodwill.py)."""
@@ -158,7 +166,7 @@ class GoodwillForm(forms.Form):
     request_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, orders: list[Any], *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {}).setdefault("request_key", secrets.token_urlsafe(24))
+        kwargs.setdefault("initial", {}).setdefault("request_key", new_request_key())
         super().__init__(*args, **kwargs)
         order_id = self.fields["order_id"]
         assert isinstance(order_id, forms.ChoiceField)  # declared above

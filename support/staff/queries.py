@@ -144,4 +144,6 @@ def queue(status: str, assignee: str | None = None) -> QuerySet[Escalation] | By
     tickets = Escalation.objects.filter(status=status).defer("notes")
     if assignee:
         tickets = tickets.filter(assignee=assignee)
-    return tickets.order_by("-resolved_at")
+    # The key breaks ties (tickets resolved together by an admin action share the instant):
+    # pages read with skip/limit then neither repeat nor skip one.
+    return tickets.order_by("-resolved_at", "-pk")

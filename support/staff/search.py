@@ -146,8 +146,9 @@ def id_spellings(term: str) -> list[str]:
     spellings = [term, upper, term.lower()]
     if " " in term:
         spellings += ["-".join(upper.split()), "".join(upper.split())]
-    if upper.startswith("CALL-"):
-        spellings.append("CALL-" + term[5:].lower())
+    # "CALL-1A2B…", "call-1a2b…" and "call 1a2b…" alike: a call id's hex is lower-case.
+    spellings += ["CALL-" + spelling[5:].lower() for spelling in spellings
+                  if spelling.upper().startswith("CALL-")]  # fmt: skip
     return list(dict.fromkeys(spellings))
 
 

@@ -13,6 +13,7 @@ from support.staff.aftercall import SummaryShown, as_of_now, summary_of
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import ago
+from support.staff.people import PERSON_FIELDS
 
 RECENT_ORDERS = 5
 
@@ -26,6 +27,10 @@ class TicketPage:
     call_hidden: bool  # there is a call, but this person may not see it
     recent_orders: list[Order]
     call_tickets: list[Escalation]  # the tickets its call opened (this one among them)
+    # The customer's name is shown to whoever works the ticket; their contact details and
+    # wallet only to staff who may view customers, orders to staff who may view orders.
+    customer_hidden: bool = False
+    orders_hidden: bool = False
 
     @property
     def call_missing(self) -> bool:
@@ -51,12 +56,17 @@ class TicketPage:
         return (self.ticket.resolved_at or timezone.now()) - self.ticket.created_at
 
 
-def ticket_page(ticket: Escalation, *, may_see_calls: bool) -> TicketPage:
-    """The ticket with its customer, order and call, each fetched by its id."""
-    customer = (Customer.objects.filter(user_id=ticket.customer_id).first()
+def ticket_page(ticket: Escalation, *, may_see_calls: bool, may_see_customers: bool,
+                may_see_orders: bool) -> TicketPage:  # fmt: skip
+    """The ticket with its customer, order and call, each fetched by its id, as far as the
+    person reading it may see them (the `may_see_…` permissions)."""
+    customers = Customer.objects.all()
+    if not may_see_customers:
+        customers = customers.only(*PERSON_FIELDS)  # who they are: the page shows the name
+    customer = (customers.filter(user_id=ticket.customer_id).first()
                 if ticket.customer_id is not None else None)  # fmt: skip
     order = None
-    if ticket.order_id:
+    if ticket.order_id and may_see_orders:
         # By its id alone (one indexed condition; see customers.py), then checked: the
         # ticket's own customer's order, as the order id alone could name another's.
         order = Order.objects.filter(order_id=ticket.order_id).first()
@@ -64,8 +74,10 @@ def ticket_page(ticket: Escalation, *, may_see_calls: bool) -> TicketPage:
             order = None
     call = call_detail(ticket.call_id) if ticket.call_id and may_see_calls else None
     recent = (list(Order.objects.filter(customer_id=customer.user_id).order_by("-placed_at")
-                   [:RECENT_ORDERS]) if customer else [])  # fmt: skip
+                   [:RECENT_ORDERS]) if customer and may_see_customers and may_see_orders
+              else [])  # fmt: skip
     call_tickets = (list(Escalation.objects.filter(call_id=ticket.call_id).only(
         "ticket_id", "status", "resolved_at")) if call else [])  # fmt: skip
     return TicketPage(ticket, customer, order, call, bool(ticket.call_id) and not may_see_calls,
-                      recent, call_tickets)  # fmt: skip
+                      recent, call_tickets, customer_hidden=not may_see_customers,
+                      orders_hidden=not may_see_orders)  # fmt: skip

@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from support.escalations import reason_in_words
 from support.money import format_inr
 from support.staff import conversation, labels
+from support.staff.access import VIEW_CUSTOMERS
 from support.staff.aftercall import money
 from support.staff.charts import wait_label
 
@@ -27,6 +28,18 @@ def person(customer: Any, user_id: Any = None) -> SafeString | str:
     url = getattr(customer, "url", None) or reverse("staff:customer", args=[customer.user_id])
     return format_html('<a class="person" href="{}">{}</a> <span class="phone">{}</span>',
                        url, customer.name, labels.phone_label(customer.phone))
+
+
+@register.simple_tag(takes_context=True)
+def customer_as_allowed(context: template.Context, customer: Any,
+                        user_id: Any = None) -> SafeString | str:  # fmt: skip
+    """`person` for staff who may view customers; for the others the name alone, without
+    the phone or a link to a page they cannot open: a name is what working a ticket or
+    reading a call needs, the customer's contact details are not."""
+    perms = context.get("perms")
+    if perms is not None and VIEW_CUSTOMERS in perms:
+        return person(customer, user_id)
+    return str(customer.name) if customer is not None else person(None, user_id)
 
 
 @register.filter

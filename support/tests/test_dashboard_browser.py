@@ -327,7 +327,26 @@ def thousands_a_day(last: dt.date) -> None:
     sync_db().calls.insert_many(calls)
 
 
-@pytest.mark.parametrize("data, days", [(None, 30), (one_call, 30), (thousands_a_day, 366)])
+def some_days_unpriced(last: dt.date) -> None:
+    """Calls priced on some days; on `last`, only calls of a model LIVE_PRICES has no price
+    for (no `cost`): that day's cost is not known, not ₹0.00."""
+    calls = []
+    for day in range(5):
+        started = on(last - timedelta(days=day))
+        for n in range(3):
+            calls.append({
+                "call_id": f"CALL-U-{day}-{n}", "user_id": 301, "channel": "web",
+                "started_at": started, "ended_at": started + timedelta(seconds=90),
+                "end_reason": "caller_hung_up", "outcome": "resolved_info", "transcript": [],
+                "tool_calls": [],
+                **({"cost": {"currency": "INR", "amount": 245 + 30 * n, "by_modality": {}}}
+                   if day and n < 2 else {}),
+            })  # fmt: skip
+    sync_db().calls.insert_many(calls)
+
+
+@pytest.mark.parametrize("data, days", [(None, 30), (one_call, 30), (thousands_a_day, 366),
+                                        (some_days_unpriced, 30)])  # fmt: skip
 async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_day(
     arjun: User,  # noqa: F811
     both_themes: BackOffice,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, Page, expect
@@ -30,8 +30,9 @@ from websockets.asyncio.client import connect
 from callbacks.models import Callback
 from callbacks.slots import Hours, local_date
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from support import mongo
+from support import escalations, mongo
 from support.models import Customer, Escalation
+from support.staff.labels import phone_label
 from support.tests.staff.conftest import AGENT, LEAD, PASSWORD, make_ticket
 from voiceproject.tests.chromium import launched_chromium, lines_of, on_more_than_one_line
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
@@ -389,6 +390,61 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
     await expect(page.locator(".briefing")).to_contain_text("Agent did")
     await expect(page.locator(".briefing")).to_contain_text("CBK-TICKET1")
     await meera.shoot("12-ticket")
+
+
+def a_reader() -> None:
+    """Kiran: on the team to read tickets and calls, not customers or orders."""
+    kiran = User.objects.create_user("kiran", "kiran@example.com", PASSWORD, is_staff=True,
+                                     first_name="Kiran")  # fmt: skip
+    kiran.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="support", codename__in=["view_escalation", "view_call"]))
+
+
+def a_claimed_ticket_about_an_order() -> Escalation:
+    """A demo customer's open ticket about one of their orders, claimed by Meera."""
+    ticket = next(t for t in Escalation.objects.filter(status="open")
+                  if t.customer_id is not None and t.order_id)  # fmt: skip
+    return escalations.claim(ticket.ticket_id, "meera")
+
+
+def caller_of(call_id: str) -> Customer:
+    call = mongo.sync_db().calls.find_one({"call_id": call_id}, {"user_id": 1})
+    assert call is not None
+    return Customer.objects.get(user_id=call["user_id"])
+
+
+async def test_a_colleague_who_may_not_see_customers_works_tickets_by_their_names_alone(
+    people: dict[str, User], sign_in: Any
+) -> None:
+    await asyncio.to_thread(a_reader)
+    ticket = await asyncio.to_thread(a_claimed_ticket_about_an_order)
+    customer = await asyncio.to_thread(Customer.objects.get, user_id=ticket.customer_id)
+    kiran = await sign_in("kiran")
+    content = kiran.page.locator("#content")
+
+    await kiran.open(f"/staff/tickets/{ticket.ticket_id}/")
+    briefing = kiran.page.locator(".briefing")
+    await expect(briefing).to_contain_text(customer.name)
+    await expect(briefing).to_contain_text("open for")
+    await expect(briefing).to_contain_text(f"{ticket.order_id} · you need permission to view "
+                                           "orders to see it")  # fmt: skip
+    await expect(content).to_contain_text("You need permission to view customers")
+    await expect(content).not_to_contain_text(phone_label(customer.phone))
+    await expect(content).not_to_contain_text(customer.email or "@")
+    await kiran.shoot("23-ticket-for-a-reader")
+
+    await kiran.open("/staff/queue/claimed/")
+    row = kiran.page.locator(f"tr[data-ticket='{ticket.ticket_id}']")
+    await expect(row).to_contain_text(customer.name)
+    await expect(content).not_to_contain_text(phone_label(customer.phone))
+    await kiran.shoot("24-queue-for-a-reader")
+
+    call_id = await asyncio.to_thread(a_call, "resolved_refund")
+    caller = await asyncio.to_thread(caller_of, call_id)
+    await kiran.open(f"/staff/calls/{call_id}/")
+    await expect(kiran.page.locator(".call-facts")).to_contain_text(caller.name)
+    await expect(content).not_to_contain_text(phone_label(caller.phone))
+    await kiran.shoot("25-call-for-a-reader")
 
 
 async def test_a_long_first_name_and_a_tool_lines_labels_keep_their_words_whole(

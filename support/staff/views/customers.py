@@ -21,7 +21,7 @@ from support.staff.access import (
     staff_view,
 )
 from support.staff.customers import customer_page
-from support.staff.forms import GoodwillForm
+from support.staff.forms import GoodwillForm, new_request_key
 from support.staff.people import staff_names, with_people
 from support.staff.search import READ_PERMISSIONS
 from support.staff.search import search as find
@@ -98,6 +98,11 @@ def request_goodwill(request: HttpRequest, user_id: int) -> HttpResponse:
             proposed = goodwill.propose(wanted, me)
             messages.success(request, f"Sent to a lead for approval: {proposed}.")
     except goodwill.GoodwillError as error:
+        # That request is settled (refused, and kept so) or was never recorded: the form sent
+        # again, corrected, is a new request, with a key of its own.
+        data = request.POST.copy()
+        data["request_key"] = new_request_key()
+        form = GoodwillForm(_refundable(found), data)
         form.add_error(None, error.message)
         return _render_customer(request, found, form)
     return redirect(reverse("staff:customer", args=[user_id]) + "#goodwill")

@@ -20,7 +20,14 @@ from livestaff.protocol import MONITOR, TAKE_OVER
 from support import escalations
 from support.models import Escalation, EscalationStatus
 from support.staff import queries
-from support.staff.access import CHANGE_TICKETS, VIEW_CALLS, VIEW_TICKETS, staff_view
+from support.staff.access import (
+    CHANGE_TICKETS,
+    VIEW_CALLS,
+    VIEW_CUSTOMERS,
+    VIEW_ORDERS,
+    VIEW_TICKETS,
+    staff_view,
+)
 from support.staff.forms import AssignForm, NoteForm
 from support.staff.people import staff_names, with_people
 from support.staff.tickets import ticket_page
@@ -71,8 +78,11 @@ def ticket(request: HttpRequest, ticket_id: str) -> HttpResponse:
     found = get_object_or_404(Escalation, ticket_id=ticket_id)
     context = {
         "title": f"Ticket {found.ticket_id}",
-        # The call holds the customer's own words: it needs the calls permission too.
-        "ctx": ticket_page(found, may_see_calls=may(request, VIEW_CALLS)),
+        # The call holds the customer's own words: it needs the calls permission too; their
+        # contact details, wallet and orders need the customers' and orders' (as exports do).
+        "ctx": ticket_page(found, may_see_calls=may(request, VIEW_CALLS),
+                           may_see_customers=may(request, VIEW_CUSTOMERS),
+                           may_see_orders=may(request, VIEW_ORDERS)),
         # Booked when nobody could join the call in time: what comes next for the customer.
         "callbacks": (callback_board.of_ticket(found.ticket_id, timezone.now(),
                                                Hours.from_settings())

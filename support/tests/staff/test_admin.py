@@ -250,6 +250,31 @@ def test_agent_claims_tickets_with_an_action_and_is_told_of_taken_ones(agent: Cl
     assert "Ticket TKT-HELD01 is already claimed by arjun." in messages_of(response)
 
 
+def test_a_priority_changed_in_the_admin_keeps_a_claim_made_meanwhile(
+    agent: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change form edits the priority alone: what it read of the rest (open, nobody
+    holds it) is not written back over a colleague's claim."""
+    from support.admin import EscalationAdmin
+
+    ticket = make_ticket("TKT-PRIO01", priority="low")
+    read = EscalationAdmin.get_object
+
+    def read_then_claimed(self: Any, request: Any, object_id: str, from_field: Any = None) -> Any:
+        found = read(self, request, object_id, from_field)
+        if request.method == "POST":
+            escalations.claim("TKT-PRIO01", "arjun")  # a colleague, as the form is saved
+        return found
+
+    monkeypatch.setattr(EscalationAdmin, "get_object", read_then_claimed)
+    response = agent.post(f"/admin/support/escalation/{ticket.pk}/change/",
+                          {"priority": "urgent", "_save": "Save"})  # fmt: skip
+
+    saved = Escalation.objects.get(ticket_id="TKT-PRIO01")
+    assert response.status_code == 302
+    assert (saved.priority, saved.status, saved.assignee) == ("urgent", "claimed", "arjun")
+
+
 def test_the_admin_lists_name_colleagues_and_find_them_by_username(
     lead: Client, meera: Any, priya: Customer
 ) -> None:
@@ -398,6 +423,56 @@ def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
     assert {c.call_id for c in rows(ended_idle)} == {"call-old-0", "call-old-1", "call-old-2"}
     body = listed.content.decode()
     assert "Ended after silence" in body and "Caller hung up" in body  # the filter's labels
+
+
+def test_the_call_list_ended_filter_finds_calls_stored_with_an_older_spelling(
+    agent: Client, priya: Any
+) -> None:
+    """"Caller hung up" is also how calls stored as customer_hung_up are labelled."""
+    from support.models import Call
+
+    now = datetime.now(UTC)
+    for call_id, reason in (("call-new", "caller_hung_up"), ("call-old", "customer_hung_up")):
+        Call.objects.create(call_id=call_id, channel="web", end_reason=reason,
+                            started_at=now, ended_at=now)  # fmt: skip
+
+    hung_up = agent.get("/admin/support/call/", {"end_reason": "caller_hung_up"})
+
+    assert sorted(c.call_id for c in rows(hung_up)) == ["call-new", "call-old"]
+
+
+def _add_calls(numbers: range, minutes_ago: Any) -> None:
+    from datetime import timedelta
+
+    from support.mongo import sync_db
+
+    now = datetime.now(UTC)
+    sync_db().calls.insert_many([
+        {"call_id": f"call-{n:03d}", "user_id": None, "channel": "web", "end_reason": "idle",
+         "started_at": now - timedelta(minutes=minutes_ago(n)), "ended_at": now,
+         "transcript": [], "tool_calls": []}
+        for n in numbers
+    ])  # fmt: skip
+
+
+def test_the_last_page_of_the_call_list_keeps_the_oldest_calls_when_new_ones_arrive(
+    agent: Client, db: Any
+) -> None:
+    """The list's count is cached for minutes: calls arriving meanwhile must not push the
+    oldest past its end, where no page reaches them."""
+    _add_calls(range(52), lambda n: 600 + n)  # call-051 is the oldest
+    assert len(rows(agent.get("/admin/support/call/", {"p": "2"}))) == 2  # 52 counted, cached
+
+    _add_calls(range(52, 55), lambda n: n - 51)  # three new calls
+    second = agent.get("/admin/support/call/", {"p": "2"})
+    _add_calls(range(55, 105), lambda n: n - 54)  # fifty more: a third page
+    filled = agent.get("/admin/support/call/", {"p": "2"})
+    third = agent.get("/admin/support/call/", {"p": "3"})
+
+    oldest = [f"call-{n:03d}" for n in range(47, 52)]
+    assert [c.call_id for c in rows(second)] == oldest
+    assert len(rows(filled)) == 50 and filled.context["cl"].paginator.num_pages == 3
+    assert [c.call_id for c in rows(third)] == oldest
 
 
 def test_a_refund_page_shows_rupees_and_the_customer(agent: Client, asha: Customer) -> None:

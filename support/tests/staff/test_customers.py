@@ -150,6 +150,20 @@ def test_one_match_goes_straight_to_it(
     assert response["Location"].startswith(lands_on)
 
 
+@pytest.mark.parametrize("typed", ["CALL-1A2B3C4D5E6F7A8B", "call 1a2b3c4d5e6f7a8b",
+                                   "CALL 1A2B3C4D5E6F7A8B", " Call  1a2b3C4D5E6F7A8B"])
+def test_a_call_id_is_found_as_it_is_read_out(typed: str, agent: Client, db: Any) -> None:
+    """A call id is CALL- and lower-case hex: read out, its hyphen is a space."""
+    now = datetime.now(UTC)
+    Call.objects.create(call_id="CALL-1a2b3c4d5e6f7a8b", channel="phone", started_at=now,
+                        ended_at=now, end_reason="idle")  # fmt: skip
+
+    response = agent.get("/staff/search/", {"q": typed})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/staff/calls/CALL-1a2b3c4d5e6f7a8b/"
+
+
 # Order ids are whatever the business's data holds (contract section 6).
 ORDER_IDS = ["SW/2026/000123", "ORD 7", "A&B-1", "X#12", "ORD-7-B", "5012345678", "50%+1?"]
 

@@ -182,6 +182,62 @@ def test_a_range_whose_calls_are_all_unpriced_is_not_said_to_have_cost_nothing(
     assert '<h3>Model cost</h3><p class="big">—</p><p>1 call not priced</p>' in body
 
 
+def test_a_day_whose_calls_are_all_unpriced_is_not_said_to_have_cost_nothing(
+    agent: Client, db: Any, today: date
+) -> None:
+    """As the tile for a range: the day's row says "—" for its cost and per resolved call,
+    and the cost chart's tooltips say what a day's cost leaves out."""
+    yesterday = today - timedelta(days=1)
+    add_call("priced", at(yesterday, 10), 60, "resolved_info")
+    add_call("unpriced-then", at(yesterday, 11), 60, "resolved_info")
+    answered("priced", [400], 500)
+    add_call("unpriced", at(today, 0, 5), 60, "resolved_info")
+
+    board = dashboard(day_range(None, None, today))
+    body = agent.get("/staff/").content.decode()
+
+    row = body[body.index(f"<tr><td>{day_label(today)}</td>"):]
+    cells = [strip_tags(cell) for cell in row[: row.index("</tr>")].split("</td>")]
+    assert cells[6:8] == ["—", "—"]  # model cost, per resolved call
+    assert board.cost_chart.title == "What the model cost per day"
+    assert [s.title for s in board.cost_chart.segments] == \
+        [f"{day_label(yesterday)}: Cost, ₹5.00; 1 call not priced"]
+
+
+def test_a_range_none_of_whose_calls_was_priced_has_no_cost_chart_said_empty(
+    db: Any, today: date
+) -> None:
+    add_call("unpriced", at(today, 0, 5), 60, "resolved_info")
+
+    board = dashboard(day_range(None, None, today))
+
+    assert board.cost_chart.empty
+    assert board.cost_chart.nothing == "No call in this range was priced."
+
+
+def test_calls_priced_in_another_currency_are_converted_not_added_as_they_are(
+    agent: Client, db: Any, today: date, settings: Any
+) -> None:
+    """COST_CURRENCY changed from INR to USD: a call priced ₹100 before (10,000 paise) is not
+    $100. Its price in dollars is kept (`cost.usd`), and counts at COST_PER_USD; a call whose
+    cost has no dollar price is not priced rather than added in the wrong currency."""
+    settings.COST_CURRENCY, settings.COST_PER_USD = "USD", 1.0
+    add_call("inr-with-usd", at(today, 0, 5), 60, "resolved_info")
+    add_call("inr-alone", at(today, 0, 6), 60, "resolved_info")
+    add_call("usd", at(today, 0, 7), 60, "resolved_info")
+    for call_id, cost in (
+        ("inr-with-usd", {"currency": "INR", "amount": 10_000, "usd": 1.13}),
+        ("inr-alone", {"currency": "INR", "amount": 10_000}),
+        ("usd", {"currency": "USD", "amount": 250, "usd": 2.5}),
+    ):
+        sync_db().calls.update_one({"call_id": call_id}, {"$set": {"cost": cost}})
+
+    board = dashboard(day_range(None, None, today))
+
+    assert (board.total.cost, board.total.unpriced) == (363, 1)  # $1.13 + $2.50; inr-alone
+    assert "3.63" in board.cost and "100" not in board.cost
+
+
 def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
     db: Any, today: date
 ) -> None:
@@ -659,7 +715,8 @@ def test_huge_sums_on_an_axis_are_said_short_and_in_full_in_the_tiles_and_table(
     assert [t.text for t in board.cost_chart.y_ticks] == \
         ["₹0", "₹100 Cr", "₹200 Cr", "₹300 Cr", "₹400 Cr", "₹500 Cr"]
     assert board.refunds_chart.segments[0].title.endswith("₹12,34,56,789")
-    assert board.cost_chart.segments[0].title.endswith("₹5,00,00,00,000.00")
+    assert board.cost_chart.segments[0].title.endswith(  # priya's own call has no cost
+        "₹5,00,00,00,000.00; 1 call not priced")
     for full in ("₹12,34,56,789.00", "₹5,00,00,00,000.00"):
         assert f'<p class="big">{full}</p>' in body and f"<td>{full}</td>" in body, full
 

@@ -192,6 +192,63 @@ def test_credit_over_the_daily_cap_is_refused_beside_the_form(
     assert wallet() == 50_000
 
 
+@pytest.fixture
+def another_credit_lands_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """₹400 is credited to Aarav between a request's check and its approval (another lead):
+    the approval is refused, and the lead's request is rejected, with why."""
+    from django.utils import timezone
+
+    from support.mongo import sync_db
+
+    checked = goodwill._check
+
+    def check_then_another_credit(request: goodwill.Request) -> None:
+        checked(request)
+        monkeypatch.setattr(goodwill, "_check", checked)  # once
+        sync_db().goodwill_days.update_one(
+            {"user_id": 1, "day": goodwill.local_day(timezone.now())},
+            {"$set": {"credited": 40_000}}, upsert=True)
+
+    monkeypatch.setattr(goodwill, "_check", check_then_another_credit)
+
+
+def _key(body: str) -> str:
+    found = re.search(r'name="request_key" value="([^"]+)"', body)
+    assert found
+    return found.group(1)
+
+
+def test_a_leads_credit_refused_as_it_was_given_is_given_once_sent_again_corrected(
+    lead: Client, aarav: Customer, another_credit_lands_meanwhile: None
+) -> None:
+    data = form(lead, amount="300")
+
+    refused = post(lead, data).content.decode()
+    again = post(lead, {**data, "amount": "100", "request_key": _key(refused)})
+
+    assert "over the daily goodwill limit of ₹500.00" in refused
+    assert _key(refused) != data["request_key"]  # a new request, when sent again
+    assert [str(m) for m in again.context["messages"]] == ["Credited ₹100.00 to the wallet."]
+    assert wallet() == 20_000
+    statuses = sorted(Goodwill.objects.values_list("amount", "status"))
+    assert statuses == [(10_000, "approved"), (30_000, "rejected")]
+
+
+def test_a_refused_form_sent_again_as_it_was_is_said_refused_not_done(
+    lead: Client, aarav: Customer, another_credit_lands_meanwhile: None
+) -> None:
+    """The same form twice (a double click, a page sent again): its request was refused."""
+    data = form(lead, amount="300")
+
+    post(lead, data)
+    again = post(lead, data).content.decode()
+
+    assert "already done" not in again
+    assert re.search(r"Goodwill credit ₹300.00 \(GWL-\w+\) was not given: That is over the "
+                     r"daily goodwill limit", again)  # fmt: skip
+    assert wallet() == 10_000
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_credits_that_together_pass_the_cap_cannot_both_apply(
     agent: Client, aarav: Customer

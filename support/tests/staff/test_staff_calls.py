@@ -157,6 +157,25 @@ def test_call_list_shows_people_durations_and_labels_not_ids(agent: Client, call
     assert "escalated" not in body.split("<tbody>")[1].split("</tbody>")[0]  # labels only
 
 
+def test_calls_name_customers_without_their_phone_to_staff_who_may_not_see_customers(
+    calls: None, staff_groups: Any
+) -> None:
+    """Reading a call needs the caller's name; their number and page are for staff who may
+    view customers."""
+    from django.contrib.auth.models import Permission, User
+
+    from support.tests.staff.conftest import client_for
+
+    reader = User.objects.create_user("reader", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client = client_for(reader)
+
+    for page in ("/staff/calls/", "/staff/calls/call-priya-1/"):
+        body = client.get(page).content.decode()
+        assert "Priya Nair" in body, page
+        assert "+91 98000 00301" not in body and "/staff/customers/301/" not in body, page
+
+
 def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
     agent: Client, calls: None
 ) -> None:

@@ -62,6 +62,24 @@ def test_open_queue_lists_most_urgent_first_then_oldest(agent: Client) -> None:
     assert 'src="/static/staff/queue.js"' in body and "<script>" not in body
 
 
+def test_tickets_resolved_at_the_same_moment_are_paged_in_one_fixed_order(
+    agent: Client
+) -> None:
+    """An admin action resolves a selection at one instant. Pages are read with skip/limit,
+    and MongoDB promises no order among equal sort keys: the tickets' own keys settle it (the
+    last stored first), so that no page repeats or misses one."""
+    resolved_at = datetime.now(UTC) - timedelta(hours=1)
+    for n in range(60):
+        make_ticket(f"TKT-SAME{n:02d}", status="resolved", assignee="meera",
+                    minutes_ago=120 + (n * 37) % 60, resolved_at=resolved_at)  # fmt: skip
+
+    first = agent.get("/staff/queue/resolved/").context["page"]
+    second = agent.get("/staff/queue/resolved/", {"page": "2"}).context["page"]
+
+    listed = [t.ticket_id for t in first.rows + second.rows]
+    assert listed == [f"TKT-SAME{n:02d}" for n in reversed(range(60))]
+
+
 def test_a_ticket_opened_moments_ago_has_waited_under_a_minute_not_0_minutes(
     agent: Client
 ) -> None:
@@ -271,6 +289,65 @@ def test_the_ticket_page_shows_the_call_only_to_staff_who_may_see_calls(
     assert "You need permission to view calls to read this call." in body
 
 
+def _reader(*codenames: str) -> Client:
+    """Staff holding only these permissions (view_escalation among them)."""
+    from django.contrib.auth.models import Permission
+
+    reader = User.objects.create_user("reader", password="x", is_staff=True)
+    reader.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return client_for(reader)
+
+
+def test_the_ticket_page_shows_a_customers_details_only_to_staff_who_may_see_customers(
+    staff_groups: Any, priya_ticket: Any
+) -> None:
+    """Working a ticket needs the customer's name; their phone, email and wallet are for
+    staff who may view customers (as the exports, which name customers, are)."""
+    body = _reader("view_escalation", "view_order").get("/staff/tickets/TKT-AAAAAA/")
+    page = body.content.decode()
+
+    assert "Priya Nair" in page
+    for private in ("+91 98000 00301", "priya@example.com", "₹250.50", "/staff/customers/301/"):
+        assert private not in page, private
+    assert "You need permission to view customers to see their contact details" in page
+    assert "Udupi Grand" in page  # the ticket's order: orders may be seen
+
+
+def test_the_ticket_page_shows_orders_only_to_staff_who_may_see_orders(
+    staff_groups: Any, priya_ticket: Any
+) -> None:
+    page = _reader("view_escalation", "view_customer").get("/staff/tickets/TKT-AAAAAA/")
+    body = page.content.decode()
+
+    assert "Priya Nair" in body and "₹250.50" in body  # the customer may be seen
+    assert "ORD-3001" in body  # the ticket names it
+    assert "Udupi Grand" not in body and "₹240.00" not in body
+    assert "/admin/support/order/" not in body
+    assert "You need permission to view orders to see them." in body
+
+
+def test_the_queue_names_customers_without_their_phone_to_staff_who_may_not_see_customers(
+    staff_groups: Any, priya_ticket: Any
+) -> None:
+    body = _reader("view_escalation").get("/staff/queue/").content.decode()
+
+    assert "Priya Nair" in body
+    assert "+91 98000 00301" not in body and "/staff/customers/301/" not in body
+
+
+def test_a_claimed_tickets_page_says_how_long_it_has_been_open_not_waiting(
+    agent: Client
+) -> None:
+    make_ticket("TKT-HELD01", status="claimed", assignee="meera", minutes_ago=12)
+    make_ticket("TKT-OPEN01", minutes_ago=12)
+
+    held = agent.get("/staff/tickets/TKT-HELD01/").content.decode()
+    waiting = agent.get("/staff/tickets/TKT-OPEN01/").content.decode()
+
+    assert "(open for 12\xa0minutes)" in held and "(waiting" not in held
+    assert "(waiting 12\xa0minutes)" in waiting
+
+
 def test_the_queue_rows_alone_for_the_live_page(agent: Client, priya_ticket: Any) -> None:
     make_ticket("TKT-URG002", priority="urgent", minutes_ago=1)
 
@@ -403,6 +480,26 @@ def test_assigning_to_someone_who_is_not_staff_is_refused(
     assert "Choose someone to assign the ticket to." in messages_of(response)
 
 
+def test_a_ticket_is_assigned_only_to_colleagues_who_may_work_it(
+    lead: Client, meera: User, priya_ticket: Any
+) -> None:
+    """A staff member who may only read tickets could not claim, note or resolve one given
+    to them: they are not offered, and assigning to them is refused."""
+    from django.contrib.auth.models import Permission
+
+    reader = User.objects.create_user("reader", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_escalation"))
+    User.objects.create_superuser("root", "root@example.com", "x")
+
+    page = lead.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+    response = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": "reader"}, follow=True)
+
+    offered = re.findall(r'<option value="([^"]+)"', page)
+    assert sorted(offered) == ["arjun", "meera", "root"]
+    assert status_of("TKT-AAAAAA") == ("open", None)
+    assert "Choose someone to assign the ticket to." in messages_of(response)
+
+
 def test_agent_adds_a_note(agent: Client, priya_ticket: Any) -> None:
     agent.post("/staff/tickets/TKT-AAAAAA/note", {"text": "Called back, refund promised."})
     empty = agent.post("/staff/tickets/TKT-AAAAAA/note", {"text": "   "}, follow=True)
@@ -528,6 +625,27 @@ async def test_queue_pages_hear_claims_and_resolutions(
             claimed["ticket"]["assignee"]) == ("TKT-AAAAAA", "claimed", "arjun")  # fmt: skip
     assert resolved["ticket"]["status"] == "resolved"  # a note alone moved nothing
     assert await socket.receive_nothing(timeout=0.2)
+    await socket.disconnect()
+
+
+async def test_queue_pages_hear_a_priority_changed_in_the_admin(
+    meera: User, meera_cookie: list[tuple[bytes, bytes]], priya_ticket: Any
+) -> None:
+    """The open queue sorts the ticket into its new place at once, as after a claim."""
+    socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=meera_cookie)
+    assert (await socket.connect())[0]
+
+    def raise_priority() -> Any:
+        return client_for(meera).post(f"/admin/support/escalation/{priya_ticket.pk}/change/",
+                                      {"priority": "urgent", "_save": "Save"})  # fmt: skip
+
+    response = await sync_to_async(raise_priority)()
+    changed = await socket.receive_json_from(timeout=2)
+
+    assert response.status_code == 302
+    assert changed["type"] == "changed"
+    assert (changed["ticket"]["ticket_id"], changed["ticket"]["priority"],
+            changed["ticket"]["status"]) == ("TKT-AAAAAA", "urgent", "open")  # fmt: skip
     await socket.disconnect()
 
 
