@@ -224,6 +224,11 @@ class VoiceConsumer(AudioConsumer):
     async def deliver(self, item: ce.Delivery) -> None:
         if isinstance(item, ce.Ready):
             self._can_come_back = True
+        unavailable = isinstance(item, ce.Ended) and item.reason == "agent_unavailable"
+        if unavailable and not self._can_come_back:
+            # The model never answered (no `ready`): the page says "please try again
+            # shortly", which must be true of its one-use link too.
+            await self._give_back_token()
         try:
             if isinstance(item, ce.AgentAudio):
                 await self.send(bytes_data=item.pcm24k)

@@ -896,6 +896,10 @@ class FakeLiveServer:
         (no script runs on those connections)."""
         self._stall_setups_from = from_session
 
+    def answer_setups(self) -> None:
+        """Setups are answered again from now on (after stall_setups)."""
+        self._stall_setups_from = None
+
     @property
     def session(self) -> FakeSession:
         """The most recent connection."""

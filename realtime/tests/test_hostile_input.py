@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from realtime import browser_protocol, live_client
+from realtime import browser_protocol, live_client, tokens
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import (
     BrowserCall,
@@ -335,6 +335,28 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
     assert opened is not None  # the page never heard its id: no `ready` came
     assert (await wait_until_ended(opened["call_id"]))["end_reason"] == "agent_unavailable"
     await no_session_left_open(live)
+
+
+async def test_a_link_spent_on_a_call_whose_agent_never_answered_opens_the_next_call(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page says "please try again shortly": its one-use link must open a call then."""
+    monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
+        max_attempts=50, base_delay_s=0.05, setup_timeout_s=0.3, first_connect_deadline_s=1.0,
+    ))  # fmt: skip
+    link = tokens.mint(101)
+    live.stall_setups()
+    call = await BrowserCall.open(f"token={link}")
+    error = await call.next_event("error", timeout=5)
+    assert error["code"] == "agent_unavailable" and "try again" in error["message"]
+    await call.next_event("ended")
+
+    live.answer_setups()
+    again = await BrowserCall.open(f"token={link}")
+
+    ready = await again.next_event("ready")
+    await again.leave()
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_left"
 
 
 async def test_hanging_up_while_the_models_setup_hangs_closes_the_record_and_the_socket(
