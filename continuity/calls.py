@@ -77,6 +77,9 @@ class StoredCall:
     claim: str | None = None
     # Where the phone call's transfer to a person stands (realtime/transfer.py).
     transfer: str = ""
+    # The caller had not heard the end of what the agent said when the call was let go (it
+    # went with the socket, or was said while none carried the call): the model is told.
+    agent_unheard: bool = False
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -99,6 +102,7 @@ class StoredCall:
             end_reason=str(doc.get("end_reason") or ""),
             claim=doc.get("claim"),
             transfer=str((doc.get("transfer") or {}).get("state") or ""),
+            agent_unheard=bool(doc.get("agent_unheard")),
         )
 
 
@@ -106,7 +110,7 @@ _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
     "mode": 1, "holder": 1, "held_since": 1, "farewell": 1, "end_reason": 1, "claim": 1,
-    "transfer": 1,
+    "transfer": 1, "agent_unheard": 1,
 }  # fmt: skip
 
 

@@ -239,17 +239,20 @@ class CallRecord:
                 self._close_later(ended), name=f"{self.call_id} record close"
             )
 
-    async def let_go(self, at: datetime) -> None:
+    async def let_go(self, at: datetime, *, agent_unheard: bool = False) -> None:
         """Write what is pending and stop writing, leaving the record open and no longer
-        carried by this process, detached `at` (the call goes on elsewhere). One write: a
-        process that takes the call up waits for it. Nothing is written if another process
-        carries the call already."""
+        carried by this process, detached `at` (the call goes on elsewhere); `agent_unheard`:
+        the caller had not heard the end of what the agent said, for the process that takes
+        the call up to tell its model. One write: a process that takes the call up waits for
+        it. Nothing is written if another process carries the call already."""
         if self._flusher is not None:
             await stop(self._flusher)
             self._flusher = None
         with contextlib.suppress(PyMongoError):
             async with self._flush_lock:
-                await self._flush({"carrier": None, "detached_at": at})
+                await self._flush(
+                    {"carrier": None, "detached_at": at, "agent_unheard": agent_unheard}
+                )
 
     async def discard(self) -> None:
         """The call never began (refused, or the database failed as it opened): stop writing

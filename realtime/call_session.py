@@ -62,7 +62,13 @@ from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
-from realtime.transfer import PUTTING_THROUGH, STREAM_ENDS_AS, Transfer, transfer_configured
+from realtime.transfer import (
+    PASSING_ON,
+    PUTTING_THROUGH,
+    STREAM_ENDS_AS,
+    Transfer,
+    transfer_configured,
+)
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
@@ -167,6 +173,10 @@ class Caller(Protocol):
         must not be lost in the move (a phone call's transfer to a person under way). True
         when that ended the call, which is then not moved."""
 
+    def unheard(self) -> bool:
+        """Whether agent speech delivered here has yet to be heard (a phone's playout, or
+        Twilio's buffer, still holds it): it goes if the connection closes now."""
+
 
 def _scheduling_for(model: str) -> lp.Scheduling | None:
     """How the model should fit a tool's answer into the conversation.
@@ -252,9 +262,10 @@ class CallSession:
         self._ready_pending = resuming is not None  # say `ready` once the session is back
         self._detached_since: float | None = None
         self._gap_s = _gap_since(resuming)
-        # Agent speech lost with a socket that went, or said while none carried the call: the
-        # model is told when one does (_say_ready_again), so it says it again.
-        self._agent_unheard = False
+        # Agent speech lost with a socket that went, or said while none carried the call (here,
+        # or in the process that let the call go): the model is told when a socket carries it
+        # (_say_ready_again), so it says it again.
+        self._agent_unheard = resuming.agent_unheard if resuming else False
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
         # No audio_end since caller audio last went to the model: the next one is passed on.
         self._audio_since_end = True
@@ -507,6 +518,7 @@ class CallSession:
             self._ends_if_left = ""
             self._record.set(end_reason_if_left=None)
         if old is not None and old is not caller:
+            self._agent_unheard = self._agent_unheard or old.unheard()
             self._spawn(old.let_go(), "let go")
         if self._live_up:
             self._say_ready_again()
@@ -574,8 +586,9 @@ class CallSession:
 
     async def release(self) -> None:
         """Let another process carry the call on: close the upstream session, write what is
-        pending (the resumable handle with it) and leave the record open, unclaimed. A call
-        being ended (a colleague's End call) ends here instead: it does not move on."""
+        pending (the resumable handle with it, and whether the caller had yet to hear what the
+        agent said) and leave the record open, unclaimed. A call being ended (a colleague's
+        End call) ends here instead: it does not move on."""
         if self._closing:
             return
         if self._end_reason:
@@ -590,7 +603,14 @@ class CallSession:
                     await self._live.close()
             await self._stop_tasks()
             self._flush_captions()
-            await self._record.let_go(utcnow())
+            # What the caller had yet to hear goes with the socket let go below, or went
+            # already: told to the model of the process that takes the call up.
+            unheard = (
+                self._agent_unheard
+                or self._outbound_audio > 0
+                or (self._caller is not None and self._caller.unheard())
+            )
+            await self._record.let_go(utcnow(), agent_unheard=unheard)
         finally:
             self._forget()
             caller, self._caller = self._caller, None
@@ -685,11 +705,17 @@ class CallSession:
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
         self._outbound_ready.set()
         self._ready_pending = False
-        if (self._gap_s > GAP_NOTE_S or self._agent_unheard) and self.mode == AGENT:
-            # Lost speech is not replayed (stale after a long gap): the model says it again.
-            self._note(instructions.line_dropped(self._gap_s, unheard=self._agent_unheard))
+        # Lost speech is not replayed (stale after a long gap): the model says it again. Nothing
+        # is said while the caller is being passed on: Twilio says so as it moves the call,
+        # and the model must not talk over it.
+        unheard = self._agent_unheard
+        told = self._gap_s > GAP_NOTE_S or unheard
+        if told and self.mode == AGENT and self.transfer not in PASSING_ON:
+            self._note(instructions.line_dropped(self._gap_s, unheard=unheard))
         self._gap_s = 0.0
-        self._agent_unheard = False
+        if self._agent_unheard:
+            self._agent_unheard = False
+            self._record.set(agent_unheard=False)  # told: nor told again after another move
 
     def _resume_token(self) -> str:
         return mint_resume_token(self.call_id, self.record_user_id)

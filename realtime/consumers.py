@@ -253,3 +253,6 @@ class VoiceConsumer(AudioConsumer):
 
     async def finish_before_moving(self) -> bool:
         return False  # a page has nothing to finish: it reconnects to wherever the call goes
+
+    def unheard(self) -> bool:
+        return False  # what the session had not sent yet, it counts itself (_outbound_audio)

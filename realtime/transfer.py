@@ -36,6 +36,12 @@ class Transfer(StrEnum):
 # has taken over: the caller has the person they asked for.)
 PUTTING_THROUGH = frozenset({Transfer.SENT, Transfer.CONFIRMED})
 
+# The caller is being passed on: the transfer is to be made (asked: the stream carrying the call
+# makes it at once, or once the agent has said so) or is being made, Twilio saying TRANSFER_SAY
+# as it moves the call. Not UNCONFIRMED (a stream carrying the call means Twilio has not moved
+# it: the caller stays with the agent) nor REFUSED.
+PASSING_ON = PUTTING_THROUGH | {Transfer.ASKED}
+
 # How the call ends when its stream does, by where its transfer stands (Twilio ends the stream
 # as it moves the call, which may be before its answer to us reaches us); otherwise as the
 # caller hanging up, or leaving.

@@ -38,6 +38,7 @@ from voiceproject.draining import ProcessCalls
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENT_CHUNK = speech(0.1, 24_000)
+MISSED = "did not hear the end of what you were saying"
 
 
 @pytest.fixture
@@ -314,6 +315,48 @@ async def test_a_page_leaving_a_draining_process_frees_its_call_at_once_for_the_
     assert (await live.wait_for_session(1)).resumed_handle == "handle-1"
     await back.send({"type": "end"})
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
+
+
+async def test_what_the_agent_said_to_nobody_before_its_process_drained_is_said_again_by_the_next(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page dropped and the agent went on talking; then the process drained. The process
+    that takes the call up tells its model the caller did not hear it, however short the gap,
+    so it says it again; told, the record forgets it (no later process tells it again)."""
+    page_gone = asyncio.Event()
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-0")
+            await page_gone.wait()
+            await session.send_audio(AGENT_CHUNK)  # nobody hears it
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await the_call_has(ready["call_id"], "handle-0")
+    session = CallSession.here(ready["call_id"])
+    assert session is not None
+    await page.leave()
+    async with asyncio.timeout(5):
+        while session.attached:
+            await asyncio.sleep(0.02)
+    page_gone.set()
+    async with asyncio.timeout(5):
+        while session.doing != "speaking":
+            await asyncio.sleep(0.02)
+    assert (await draining.this_process.drain(bound_s=5)).left == ()
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    resumed = await live.wait_for_session(1)
+
+    assert MISSED in await resumed.wait_for_note()
+    await back.send({"type": "end"})
+    record = await wait_until_ended(ready["call_id"])
+    assert record["agent_unheard"] is False
 
 
 async def test_a_call_the_process_drains_under_before_ready_is_opened_again_elsewhere(

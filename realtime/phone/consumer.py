@@ -113,7 +113,7 @@ class TwilioConsumer(AudioConsumer):
         self._keypad.close()
         session = self.session
         # What the caller had still to hear goes with the stream (Twilio's buffer with it).
-        unheard = self.playout is not None and self.playout.still_to_play_s() > UNHEARD_MIN_S
+        unheard = self.unheard()
         # Whether Twilio may have moved the call on a request it had when this stream went.
         moved_maybe = self._transfer is not None
         if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
@@ -317,6 +317,9 @@ class TwilioConsumer(AudioConsumer):
             {"callback_id": stream.callback_id}, {"$set": {"answered_call_id": session.call_id}}
         )
         return session
+
+    def unheard(self) -> bool:
+        return self.playout is not None and self.playout.still_to_play_s() > UNHEARD_MIN_S
 
     async def let_go(self) -> None:
         """Another stream, or another process, carries the call on: close this stream, and

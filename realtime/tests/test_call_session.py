@@ -33,6 +33,9 @@ class SilentCaller:
     async def finish_before_moving(self) -> bool:
         raise AssertionError("not expected")
 
+    def unheard(self) -> bool:
+        raise AssertionError("not expected")
+
 
 async def test_a_barge_in_drops_the_agent_audio_not_yet_sent_and_keeps_the_events() -> None:
     # Never started, so nothing drains the queue: it holds what a slow caller has not taken.
@@ -82,6 +85,9 @@ class ClosedSocket:
         pass
 
     async def finish_before_moving(self) -> bool:
+        return False
+
+    def unheard(self) -> bool:
         return False
 
 

@@ -536,6 +536,32 @@ async def test_what_the_agent_says_while_the_stream_is_away_is_told_to_the_model
     await again.leave()
 
 
+async def test_the_agents_words_a_replaced_stream_had_still_to_play_are_told_to_the_model(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    calls_left_open: None,
+) -> None:
+    """A new stream takes the call before the old one's end was heard of: what the old one
+    had still to play goes as it is let go, and the model is told so."""
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_audio(bytes(24_000 * 2 * 4), chunk_ms=200)  # 4 s, in one burst
+        await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    model = await twilio.wait_for_session(0)
+    await phone.wait_for_event("media", timeout=10)
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+
+    assert MISSED in await model.wait_for_note()
+    await phone.wait_closed()  # let go
+    await again.hang_up()
+    await again.wait_closed()
+    await again.leave()
+    await phone.leave()
+
+
 async def test_a_stream_that_drops_after_the_agents_words_were_heard_tells_the_model_nothing_missed(
     twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
     calls_left_open: None,
@@ -687,6 +713,51 @@ async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_o
     assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"  # not the caller hanging up
+    await again.leave()
+
+
+async def test_words_lost_as_the_agent_passes_the_call_on_are_not_said_again_over_the_transfer(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch, stream_comes_back: None, calls_left_open: None,
+) -> None:
+    """The stream drops as the agent escalates, and the agent says it is passing the caller on
+    with no stream to hear it. The next stream makes the transfer at once, Twilio saying so
+    itself: the model is not told to say again what was lost, over Twilio's words."""
+    escalation = HeldTool(monkeypatch, "escalate_to_human", {"ticket_id": "ESC-1"})
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(24_000 * 2))  # "I'm passing you on", to no stream
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        model = await twilio.wait_for_session(0)
+        await escalation.started.wait()
+        session = await live_phone_session()
+        await phone.leave()
+        async with asyncio.timeout(5):
+            while session.attached:
+                await asyncio.sleep(0.02)
+        escalation.released.set()
+        async with asyncio.timeout(5):
+            while session.doing != "speaking":
+                await asyncio.sleep(0.02)
+        assert session.transfer == Transfer.ASKED
+        again = await Phone.stream(phone.call_sid,
+                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        await asked(transfers)
+        await again.press("#")  # after anything the stream coming back told the model
+        assert await model.wait_for_text() == dtmf_prompt("#")
+
+        assert not [note for note in model.notes if MISSED in note]
+        await again.hang_up()  # Twilio ends the stream carrying the call as it moves it
+        await again.wait_closed()
+
+    assert [call_sid for call_sid, _ in transfers] == [phone.call_sid]
+    record = await wait_until_ended(session.call_id)
+    assert record["end_reason"] == "transferred_to_human"
     await again.leave()
 
 
@@ -1207,6 +1278,42 @@ async def test_a_transfer_asked_by_a_lost_stream_is_waited_for_when_the_process_
     record = await latest_phone_call()
     assert record["ended_at"] is None and record["carrier"] is None
     await again.leave()
+
+
+async def test_the_agents_words_still_to_play_as_the_process_drains_are_said_again_by_the_next(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch, stream_comes_back: None, calls_left_open: None,
+) -> None:
+    """What the caller had not heard yet went with the stream the drain closed: the process
+    that takes the call up tells its model, which says it again; told, the record forgets it."""
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-0")
+            await session.wait_for_note()  # the greeting
+            await session.send_audio(bytes(24_000 * 2 * 4), chunk_ms=200)  # 4 s, in one burst
+            await session.send_turn_complete()
+
+    phone = await Phone.dial(ASHA_PHONE)
+    await phone.wait_for_event("media", timeout=10)  # the answer begins to play
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await this_process.drain(bound_s=5)).left == ()
+    await phone.wait_closed()
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    resumed = await twilio.wait_for_session(1)
+
+    assert MISSED in await resumed.wait_for_note()
+    assert resumed.resumed_handle == "handle-0"
+    await again.hang_up()
+    await again.wait_closed()
+    record = await wait_until_ended(call_id)
+    assert record["end_reason"] == "caller_hung_up"
+    assert record["agent_unheard"] is False
+    await again.leave()
+    await phone.leave()
 
 
 async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
