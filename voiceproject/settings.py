@@ -196,7 +196,7 @@ EMBEDDED_URI_FILE = BASE_DIR / "var" / "embedded-mongodb.uri"
 
 
 def _mongodb_uri() -> str | None:
-    uri = env.str("MONGODB_URI", default="")
+    uri = env_text("MONGODB_URI", "")
     if uri:
         return uri
     if EMBEDDED_URI_FILE.exists():
@@ -360,7 +360,7 @@ DEFAULT_GEMINI_LIVE_URL = (
     "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 )
 # Set but empty (a blank line in .env, a template's empty default) counts as unset.
-GEMINI_LIVE_URL: str = env.str("GEMINI_LIVE_URL", default="") or DEFAULT_GEMINI_LIVE_URL
+GEMINI_LIVE_URL: str = env_text("GEMINI_LIVE_URL", DEFAULT_GEMINI_LIVE_URL)
 GEMINI_LIVE_MODEL: str = env_text("GEMINI_LIVE_MODEL", "gemini-3.8-live")
 GEMINI_VOICE: str = env_text("GEMINI_VOICE", "Kore")
 
@@ -424,7 +424,7 @@ COST_PER_USD: float = env_float("COST_PER_USD", 88.5)
 CALL_SUMMARY_MODEL: str = env.str("CALL_SUMMARY_MODEL", default="gemini-3.5-flash-lite")
 CALL_SUMMARY_TIMEOUT_S: float = env_float("CALL_SUMMARY_TIMEOUT_S", 20.0)
 # Another endpoint for the summary's REST calls (a proxy, a regional endpoint, a local fake).
-CALL_SUMMARY_BASE_URL: str = env.str("CALL_SUMMARY_BASE_URL", default="")
+CALL_SUMMARY_BASE_URL: str = env_text("CALL_SUMMARY_BASE_URL", "")
 # Recordings: off unless RECORD_CALLS is on; kept RECORDING_RETENTION_DAYS, then deleted by
 # `manage.py delete_old_recordings` (run it daily from cron).
 RECORD_CALLS: bool = env_bool("RECORD_CALLS", False)
@@ -436,12 +436,12 @@ METRICS_ALLOWED_NETWORKS: list[str] = env_list("METRICS_ALLOWED_NETWORKS", [])
 
 # --- Twilio ------------------------------------------------------------------------------------
 
-PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="")
+PUBLIC_BASE_URL: str = env_text("PUBLIC_BASE_URL", "")
 TWILIO_AUTH_TOKEN: str = env_text("TWILIO_AUTH_TOKEN", "")
 TWILIO_ACCOUNT_SID: str = env_text("TWILIO_ACCOUNT_SID", "")
-TWILIO_ESCALATION_NUMBER: str = env.str("TWILIO_ESCALATION_NUMBER", default="")
+TWILIO_ESCALATION_NUMBER: str = env_text("TWILIO_ESCALATION_NUMBER", "")
 # The caller id of calls we place ("Call now" on a callback): a number of the Twilio account.
-TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_FROM_NUMBER: str = env_text("TWILIO_FROM_NUMBER", "")
 # Where Twilio's REST API is reached: a regional or proxy endpoint, or a local fake in tests.
 TWILIO_API_BASE_URL: str = env_text("TWILIO_API_BASE_URL", "https://api.twilio.com")
 

@@ -348,6 +348,25 @@ def test_keys_from_a_secret_file_are_read_without_its_last_newline() -> None:
     assert bearer_matches(f"Bearer {key}", read[0])
 
 
+def test_addresses_and_numbers_from_secret_files_are_read_without_its_last_newline() -> None:
+    values = {
+        "MONGODB_URI": "mongodb://db.internal:27017/voice",
+        "GEMINI_LIVE_URL": "wss://live.example.com/ws",
+        "CALL_SUMMARY_BASE_URL": "https://summaries.example.com",
+        "PUBLIC_BASE_URL": "https://voice.example.com",
+        "TWILIO_ESCALATION_NUMBER": "+919800000999",
+        "TWILIO_FROM_NUMBER": "+919800000100",
+    }
+    read = settings_read(
+        "settings.MONGODB_URI, " + ", ".join(
+            f"settings.{name}" for name in list(values)[1:]
+        ),
+        **{name: f"{value}\n" for name, value in values.items()},
+    )
+
+    assert read == tuple(values.values())
+
+
 @pytest.mark.parametrize(
     "url, problem",
     [
