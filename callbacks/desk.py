@@ -71,7 +71,8 @@ def release(callback_id: str, username: str) -> str:
             f"{named(callback['assignee'])} is on the phone with this customer now; mark the "
             "callback done or missed after the call instead."
         )
-    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing(timezone.now())}
+    # Not ringing: never dialled, long enough ago, or answered (the call, checked above, over).
+    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing_or_answered()}
     done = _collection().find_one_and_update(
         {"callback_id": callback_id, **held}, {"$set": {"assignee": None}}
     )  # answers the callback as it was
@@ -105,8 +106,7 @@ def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
     answer): allowed once they answered the latest dial (call_now clears the call answered on
     an earlier one), or the ringing is over."""
     now = timezone.now()
-    answered = {"answered_call_id": {"$nin": [None, ""]}}
-    expected = {**_mine_or_nobodys(username), "$or": [*_not_ringing(now)["$or"], answered]}
+    expected = {**_mine_or_nobodys(username), **_not_ringing_or_answered(now)}
     update = {"status": status.value, "assignee": username, "closed_at": now}
     _update(callback_id, username, expected, update)
 
@@ -125,6 +125,13 @@ def _update(
     if done is None:
         raise _why_not(callback_id, username)
     return dict(done)
+
+
+def _not_ringing_or_answered(now: datetime | None = None) -> Document:
+    """Filter: the phone is not ringing for the callback, or the customer answered its latest
+    dial (call_now clears the call answered on an earlier one)."""
+    answered = {"answered_call_id": {"$nin": [None, ""]}}
+    return {"$or": [*_not_ringing(now or timezone.now())["$or"], answered]}
 
 
 def _not_ringing(now: datetime) -> Document:

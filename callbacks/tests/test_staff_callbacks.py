@@ -326,6 +326,21 @@ def test_a_callback_is_not_released_while_it_rings_or_its_call_is_on(
     assert state_of("CBK-ASHA01") == ("scheduled", None)
 
 
+def test_a_callback_whose_answered_call_ended_is_released_at_once(
+    meera: User, arjun: User, ashas: Callback
+) -> None:
+    """Asha picked up Meera's "Call now" and the call is over within the minute the phone
+    might have rung: nothing rings any more, so the callback can be given back."""
+    ashas.assignee, ashas.dialled_at, ashas.answered_call_id = "meera", timezone.now(), "CALL-1"
+    ashas.save()
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-1", "ended_at": timezone.now()})
+
+    released = client_for(arjun).post(f"{PAGE}CBK-ASHA01/release", follow=True)
+
+    assert messages_of(released)[0].startswith("You released meera's callback")
+    assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
 def test_an_unknown_callback_is_reported(meera: User) -> None:
     response = client_for(meera).post(f"{PAGE}CBK-NOPE00/claim", follow=True)
 
