@@ -381,6 +381,9 @@ def _order(path: str, raw: object, errors: list[str]) -> OrderRecord | None:
         _check_lifecycle(f, status, f.record)
     if placed_at and delivered_at and delivered_at < placed_at:
         f.error("delivered_at", "is before placed_at")
+    if refund is not None and delivered_at and refund.at < delivered_at:
+        # A refund is of a delivered order (contract section 6): never before its delivery.
+        f.error("refund", "its time (at) is before delivered_at")
     if (not f.ok or order_id is None or user_id is None or restaurant is None or items is None
             or amount is None or status is None or placed_at is None):
         return None

@@ -442,6 +442,7 @@ def test_status_delivery_time_and_refund_must_agree() -> None:
             refunded_order(refund=None),
             dosa_order(order_id="ORD-3003", refund=refunded_order()["refund"]),
             dosa_order(order_id="ORD-3004", delivered_at="2026-11-21T07:00:00Z"),
+            refunded_order(order_id="ORD-3005", delivered_at="2026-11-21T09:30:00Z"),
         ],
     }
 
@@ -451,6 +452,7 @@ def test_status_delivery_time_and_refund_must_agree() -> None:
         "orders[2]: refund: a delivered order has no refund (a refunded order's status is "
         "'refunded')",
         "orders[3]: delivered_at: is before placed_at",
+        "orders[4]: refund: its time (at) is before delivered_at",
     ]
 
 
