@@ -73,7 +73,12 @@ class Command(BaseCommand):
         password = self._password(user, password_stdin)
         user.set_password(password)
         user.save()
-        user.groups.add(group)
+        try:
+            user.groups.add(group)
+        except DatabaseError:
+            # Not left half-added (a staff login of no group, and "already exists" on a retry).
+            User.objects.filter(pk=user.pk).delete()
+            raise
         self.stdout.write(f"Added {username} ({role}). Log in at /admin/.")
         if not password_stdin:
             self.stdout.write(f"Password (shown once, give it to them): {password}")

@@ -13,6 +13,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.test import Client
 
 from support.tests.staff.conftest import AGENT, LEAD, PASSWORD, client_for
@@ -271,6 +273,19 @@ def test_add_staff_refuses_a_weak_or_missing_password(
     with pytest.raises(CommandError, match=error):
         call_command("add_staff", "asha", "--password-stdin")
     assert not User.objects.filter(username="asha").exists()
+
+
+def test_add_staff_that_cannot_give_the_role_leaves_nobody_half_added(
+    staff_groups: dict[str, Group], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(QuerySet, "bulk_create", database_gone)  # how groups.add() writes
+    with pytest.raises(CommandError, match="refused the operation"):
+        call_command("add_staff", "kiran", stdout=io.StringIO())
+
+    assert not User.objects.filter(username="kiran").exists()  # so it can be run again
 
 
 def test_add_staff_refuses_an_existing_username(meera: User) -> None:
