@@ -266,6 +266,7 @@ class CallSession:
         # or in the process that let the call go): the model is told when a socket carries it
         # (_say_ready_again), so it says it again.
         self._agent_unheard = resuming.agent_unheard if resuming else False
+        self._agent_cut_off = False  # a colleague ended the call: the agent is heard no more
         self._dropped_told = 0  # caller audio lost upstream that the model was told about
         # No audio_end since caller audio last went to the model: the next one is passed on.
         self._audio_since_end = True
@@ -1047,6 +1048,11 @@ class CallSession:
             case "end_call":
                 # Now, not when the task runs: a release arriving meanwhile ends the call.
                 self._end_reason = self._end_reason or "ended_by_staff"
+                # Ended by a person, at once: the agent is not heard to the end of its answer
+                # (the caller's player is cleared, and what the model still sends is dropped).
+                self._agent_cut_off = True
+                self._drop_agent_audio()
+                self._send(ce.Interrupted())
                 self._spawn(self.end("ended_by_staff", tell=ce.Notice(
                     "ended_by_staff", "A member of our support team ended the call."
                 )), "staff end")  # fmt: skip
@@ -1469,7 +1475,7 @@ class CallSession:
         self._outbound_ready.set()
 
     def _send_audio(self, pcm24k: bytes) -> None:
-        if self._closing or self._caller is None:
+        if self._closing or self._caller is None or self._agent_cut_off:
             return  # nobody to hear it: a page away does not get stale speech later
         if self._outbound_audio >= OUTBOUND_AUDIO_LIMIT:
             # A caller that cannot keep up loses the oldest agent audio, not memory.

@@ -1367,6 +1367,27 @@ async def test_end_call_ends_it_for_the_customer(asha: Customer, live: FakeLiveS
     assert (await wait_until_ended(call_id))["end_reason"] == "ended_by_staff"
 
 
+async def test_end_call_cuts_the_agent_off_mid_answer(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Ended by a person, the call ends now: the page stops playing the agent's answer (six
+    seconds of it, sent at once) and hears nothing more of it."""
+    call, call_id = await a_call(live)
+    await live.session.send_audio(speech(6.0, 24_000))
+    await call.next_event("_audio")
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "end_call"})
+    await call.next_event("interrupted")
+    heard = len(call.agent_audio)
+    await live.session.send_audio(speech(1.0, 24_000))  # the model, not told yet, talks on
+
+    assert await call.next_event("ended") == {"type": "ended", "reason": "ended_by_staff"}
+    assert len(call.agent_audio) == heard
+    assert (await wait_until_ended(call_id))["end_reason"] == "ended_by_staff"
+
+
 # --- warm escalation ------------------------------------------------------------------------------
 
 
