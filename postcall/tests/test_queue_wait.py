@@ -41,6 +41,13 @@ def metrics_on(settings: Any) -> None:
     settings.METRICS_TOKEN = TOKEN
 
 
+def observed_wait(before: dict[str, float], after: dict[str, float]) -> float:
+    """The one wait observed between two readings of the metric: how long, in seconds."""
+    count, total = "voice_escalation_wait_seconds_count", "voice_escalation_wait_seconds_sum"
+    assert after[count] == before.get(count, 0) + 1
+    return after[total] - before.get(total, 0)
+
+
 def test_claiming_a_ticket_observes_how_long_the_customer_waited(
     agent: Client, metrics_on: None  # noqa: F811
 ) -> None:
@@ -50,11 +57,7 @@ def test_claiming_a_ticket_observes_how_long_the_customer_waited(
     assert agent.post("/staff/tickets/TKT-WAIT01/claim").status_code == 302
 
     after = queue_wait(agent)
-    count = "voice_escalation_wait_seconds_count"
-    assert after[count] == before.get(count, 0) + 1
-    waited = after["voice_escalation_wait_seconds_sum"] - before.get(
-        "voice_escalation_wait_seconds_sum", 0)  # fmt: skip
-    assert 90 <= waited < 100
+    assert 90 <= observed_wait(before, after) < 100
     bucket = "voice_escalation_wait_seconds_bucket"
     assert after[f"{bucket}@60.0"] == before.get(f"{bucket}@60.0", 0)
     assert after[f"{bucket}@120.0"] == before.get(f"{bucket}@120.0", 0) + 1
@@ -86,11 +89,7 @@ def test_an_open_ticket_assigned_or_resolved_at_once_observes_the_wait(
         agent.post("/staff/tickets/TKT-WAIT03/resolve", {"note": "Sorted on the phone."})
 
     after = queue_wait(agent)
-    count = "voice_escalation_wait_seconds_count"
-    assert after[count] == before.get(count, 0) + 1
-    waited = after["voice_escalation_wait_seconds_sum"] - before.get(
-        "voice_escalation_wait_seconds_sum", 0)  # fmt: skip
-    assert 90 <= waited < 100
+    assert 90 <= observed_wait(before, after) < 100
 
 
 def test_a_claimed_ticket_reassigned_then_resolved_is_not_a_second_wait(

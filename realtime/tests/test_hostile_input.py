@@ -315,13 +315,17 @@ async def test_a_message_the_server_refuses_is_dropped_and_the_session_resumed(
     assert await mongo.async_db().escalations.count_documents({}) == 0
 
 
-async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
-    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def quick_to_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge gives up on a Live API that never answers its setup within about a second."""
     monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
         max_attempts=50, base_delay_s=0.05, setup_timeout_s=0.3, first_connect_deadline_s=1.0,
     ))  # fmt: skip
 
+
+async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
+    asha: Customer, live: FakeLiveServer, quick_to_give_up: None
+) -> None:
     live.stall_setups()  # accepts, reads the setup, says nothing until the bridge gives up
     call = await BrowserCall.open()
 
@@ -338,12 +342,9 @@ async def test_a_setup_that_never_completes_is_given_up_on_and_explained(
 
 
 async def test_a_link_spent_on_a_call_whose_agent_never_answered_opens_the_next_call(
-    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+    asha: Customer, live: FakeLiveServer, quick_to_give_up: None
 ) -> None:
     """The page says "please try again shortly": its one-use link must open a call then."""
-    monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
-        max_attempts=50, base_delay_s=0.05, setup_timeout_s=0.3, first_connect_deadline_s=1.0,
-    ))  # fmt: skip
     link = tokens.mint(101)
     live.stall_setups()
     call = await BrowserCall.open(f"token={link}")

@@ -183,6 +183,12 @@ async def asked(requests: Sized) -> None:
             await asyncio.sleep(0.01)
 
 
+async def stream_again(phone: Phone) -> Phone:
+    """Twilio streams `phone`'s call again (after a drop, or as a process let it go): it asks
+    /twilio/voice where to, then opens a new stream with the token of the TwiML's answer."""
+    return await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+
+
 async def live_phone_session() -> CallSession:
     """The latest phone call, as this process carries it."""
     session = CallSession.here((await latest_phone_call())["call_id"])
@@ -497,7 +503,7 @@ async def test_the_agents_words_lost_with_a_dropped_stream_are_told_to_the_model
     model = await twilio.wait_for_session(0)
     await phone.wait_for_event("media", timeout=10)
     await phone.leave()  # as the answer begins to play; Twilio streams the call again at once
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
 
     assert MISSED in await model.wait_for_note()
     await again.hang_up()
@@ -528,7 +534,7 @@ async def test_what_the_agent_says_while_the_stream_is_away_is_told_to_the_model
     async with asyncio.timeout(5):
         while session.doing != "speaking":
             await asyncio.sleep(0.02)
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
 
     assert MISSED in await model.wait_for_note()
     await again.hang_up()
@@ -552,7 +558,7 @@ async def test_the_agents_words_a_replaced_stream_had_still_to_play_are_told_to_
     phone = await Phone.dial(ASHA_PHONE)
     model = await twilio.wait_for_session(0)
     await phone.wait_for_event("media", timeout=10)
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
 
     assert MISSED in await model.wait_for_note()
     await phone.wait_closed()  # let go
@@ -575,7 +581,7 @@ async def test_a_stream_that_drops_after_the_agents_words_were_heard_tells_the_m
     phone = await heard_the_agent()
     model = await twilio.wait_for_session(0)
     await phone.leave()
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
     await again.press("#")  # after anything the stream coming back told the model
     assert await model.wait_for_text() == dtmf_prompt("#")
 
@@ -704,8 +710,7 @@ async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_o
         phone = await Phone.dial(ASHA_PHONE)
         await phone.wait_for_event("mark", timeout=10)  # the agent's words, still playing
         await phone.leave()  # the stream drops: Twilio asks where the call goes next
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await asked(transfers)
         await again.hang_up()  # Twilio ends the stream carrying the call as it moves it
         await again.wait_closed()
@@ -745,8 +750,7 @@ async def test_words_lost_as_the_agent_passes_the_call_on_are_not_said_again_ove
             while session.doing != "speaking":
                 await asyncio.sleep(0.02)
         assert session.transfer == Transfer.ASKED
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await asked(transfers)
         await again.press("#")  # after anything the stream coming back told the model
         assert await model.wait_for_text() == dtmf_prompt("#")
@@ -977,8 +981,7 @@ async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_end
             while session.transfer != Transfer.UNCONFIRMED:
                 await asyncio.sleep(0.02)
         await phone.leave()  # the stream drops; Twilio streams the call here again
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         async with asyncio.timeout(5):
             while not session.attached:  # the call taken up
                 await asyncio.sleep(0.02)
@@ -1032,8 +1035,7 @@ async def test_a_stream_lost_while_another_streams_transfer_goes_unanswered_ends
         # The stream that asked is lost (its consumer waits for the answer meanwhile);
         # Twilio streams the call again.
         lost = asyncio.create_task(phone.leave())
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await again.press("#")  # heard by the agent: the new stream carries the call
         assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
         assert session.transfer == Transfer.SENT
@@ -1107,8 +1109,7 @@ async def test_a_stream_lost_before_twilio_refuses_the_transfer_is_taken_up_by_t
         # The socket is lost, without Twilio's `stop`: not Twilio moving the call, as it turns
         # out. The caller is still on the line, and Twilio asks where the call goes next.
         await phone.leave()
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         async with asyncio.timeout(5):
             while session.transfer != Transfer.REFUSED:
                 await asyncio.sleep(0.02)
@@ -1264,8 +1265,7 @@ async def test_a_transfer_asked_by_a_lost_stream_is_waited_for_when_the_process_
         await asked(api.requests)
         session = await live_phone_session()
         await phone.leave()  # the stream that asked is lost; Twilio streams the call again
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await again.press("#")  # heard by the agent: the new stream carries the call
         assert await twilio.sessions[0].wait_for_text() == dtmf_prompt("#")
         assert session.transfer == Transfer.SENT  # Twilio has not answered yet
@@ -1302,7 +1302,7 @@ async def test_the_agents_words_still_to_play_as_the_process_drains_are_said_aga
     await phone.wait_closed()
 
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
     resumed = await twilio.wait_for_session(1)
 
     assert MISSED in await resumed.wait_for_note()
@@ -1386,7 +1386,7 @@ async def test_a_call_let_go_unconfirmed_that_the_next_stream_carries_on_ends_as
     # Twilio did not move the call: it asks the webhook again, and another process (a fresh
     # set of calls, not draining) carries the call on, until that stream drops for good.
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
     await twilio.wait_for_session(1)
     await again.leave()
     record = await swept_until_ended(call_id)
@@ -1406,7 +1406,7 @@ async def test_a_call_let_go_unconfirmed_whose_next_stream_twilio_stops_ends_as_
 
     phone, call_id = await drained_under_a_slow_transfer(this_process)
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
     await twilio.wait_for_session(1)
 
     # Twilio acts on the request it never answered: it moves the call, stopping the stream.
@@ -1449,8 +1449,7 @@ async def test_an_escalation_the_stream_had_not_heard_of_when_the_process_drains
 
         # The next process carries the call on, and transfers it.
         monkeypatch.setattr(draining, "this_process", ProcessCalls())
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await asked(transfers)
         await again.hang_up()
         await again.wait_closed()
@@ -1479,8 +1478,7 @@ async def test_a_transfer_the_draining_process_has_no_time_to_make_is_made_by_th
         assert api.requests == []
 
         monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
-        again = await Phone.stream(phone.call_sid,
-                                   token_of(await webhook(ASHA_PHONE, phone.call_sid)))  # fmt: skip
+        again = await stream_again(phone)
         await asked(api.requests)
         await again.hang_up()
         await again.wait_closed()
@@ -1833,7 +1831,7 @@ async def test_a_caller_verifying_as_the_call_moves_is_verified_in_the_next_proc
     # Twilio streams anew to the next process; the check finishes in the one it left.
     releasing = asyncio.create_task(carrying.release())
     await phone.wait_closed(timeout=2)
-    again = await Phone.stream(phone.call_sid, token_of(await webhook(ASHA_PHONE, phone.call_sid)))
+    again = await stream_again(phone)
     second = await twilio.wait_for_session(1)
     verify.released.set()
     await releasing
