@@ -90,8 +90,8 @@ def call_cost(
     usd = usd_by_modality(usage, table)
     return {
         "currency": currency,
-        "amount": _minor(sum(usd.values()), per_usd),
-        "by_modality": {key: _minor(value, per_usd) for key, value in sorted(usd.items())},
+        "amount": minor_units(sum(usd.values()), per_usd),
+        "by_modality": {key: minor_units(value, per_usd) for key, value in sorted(usd.items())},
         "usd": round(sum(usd.values()), 6),
         "model": model.removeprefix("models/"),
     }
@@ -103,7 +103,8 @@ def price_table(model: str, prices: Prices) -> Mapping[str, Mapping[str, float]]
     return prices.get(model.removeprefix("models/"))
 
 
-def _minor(usd: float, per_usd: float) -> int:
+def minor_units(usd: float, per_usd: float) -> int:
+    """`usd` US dollars in the configured currency's minor unit at `per_usd`, rounded half up."""
     return int(
         (Decimal(repr(usd)) * Decimal(repr(per_usd)) * 100).quantize(
             Decimal(1), rounding=ROUND_HALF_UP

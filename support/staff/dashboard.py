@@ -33,6 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from postcall.cost import minor_units
 from support.models import (
     Call,
     Complaint,
@@ -257,7 +258,7 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.by_outcome[outcome] = day.by_outcome.get(outcome, 0) + row["n"]
         day.ended += row["ended"]
         day.handled_ms += row["handled_ms"]
-        day.cost += int(row["cost"]) + round(row["usd"] * settings.COST_PER_USD * 100)
+        day.cost += int(row["cost"]) + minor_units(row["usd"], settings.COST_PER_USD)
         day.unpriced += row["unpriced"]
     for row in _waits_by_day(days):
         figures[row["_id"]["day"]].waits[int(row["_id"]["ms"])] = row["n"]
