@@ -18,6 +18,7 @@ from django.core.checks.security.base import (
     SECRET_KEY_MIN_LENGTH,
 )
 from django.core.exceptions import ImproperlyConfigured
+from pymongo.database_shared import _check_name as _check_database_name
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser_shared import _validate_uri
 
@@ -115,6 +116,16 @@ def mongodb_uri_problem(uri: str) -> str | None:
     try:
         _validate_uri(uri)
     except (PyMongoError, ValueError) as error:
+        return str(error)
+    return None
+
+
+def database_name_problem(name: str) -> str | None:
+    """What pymongo finds wrong with `name` as a database name, or None. It says so only at the
+    first query (a traceback from `migrate`, a 503 from /healthz), not when it connects."""
+    try:
+        _check_database_name(name)
+    except PyMongoError as error:
         return str(error)
     return None
 
@@ -266,6 +277,16 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E013",
             )
         )
+    name_error = database_name_problem(settings.MONGODB_DB)
+    if name_error:
+        problems.append(
+            Error(
+                f"MONGODB_DB {settings.MONGODB_DB!r} is not a database name: {name_error}. "
+                "Every query would fail.",
+                hint="Use letters, digits, - and _ (unset, it is voice_support).",
+                id="voiceproject.E018",
+            )
+        )
     bad_networks = network_problems(settings.METRICS_ALLOWED_NETWORKS)
     if bad_networks:
         problems.append(
@@ -320,11 +341,37 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="voiceproject.E007",
                 )
             )
+    problems.extend(_https_redirect_nobody_vouches_for())
     problems.extend(_limits_that_stop_the_service())
     problems.extend(_drain_that_moves_no_call())
     problems.extend(_several_workers_share_redis())
     problems.extend(_cache_apart_from_channel_layer())
     return problems
+
+
+def _https_redirect_nobody_vouches_for() -> list[CheckMessage]:
+    """SECURE_SSL_REDIRECT sends every request that is not https to https://. Neither daphne
+    nor the workers' HAProxy speaks TLS, so a request is https only when a proxy in front says
+    so (X-Forwarded-Proto), which is believed only with TRUSTED_PROXY_COUNT at 1 or more.
+    A warning, not an error: the workers command checks its settings before it gives its
+    workers TRUSTED_PROXY_COUNT=1, and daphne could be started with a TLS endpoint of its own."""
+    if not settings.SECURE_SSL_REDIRECT or settings.SECURE_PROXY_SSL_HEADER:
+        return []
+    return [
+        Warning(
+            f"SECURE_SSL_REDIRECT is on but TRUSTED_PROXY_COUNT is "
+            f"{settings.TRUSTED_PROXY_COUNT}: no request would count as https, so every page "
+            "would answer 301 to itself over and over behind a TLS proxy (or to an https "
+            "address nothing serves without one); only /healthz and /metrics would answer.",
+            hint=(
+                "Set TRUSTED_PROXY_COUNT to the proxies in front (1 behind Cloud Run, Compose's "
+                "HAProxy or one TLS proxy: the Docker image's default), or "
+                "SECURE_SSL_REDIRECT=False to try a production configuration over plain http "
+                "(README: Security settings)."
+            ),
+            id="voiceproject.W014",
+        )
+    ]
 
 
 # Numbers that would stop the service doing its job at 0 or below (the first) or below 0 (the
@@ -338,9 +385,34 @@ MUST_BE_POSITIVE = {
     "CALL_SUMMARY_TIMEOUT_S": "every summary would time out",
     "COST_PER_USD": "every call would cost nothing, or less",
     "STAFF_HOLDING_EVERY_S": "a call held by a colleague would take their page for gone at once",
+    "VOICE_DRAIN_S": "on SIGTERM every call would be cut at once, none moved to another process",
+    "VOICE_RESUME_GRACE_S": (
+        "a call whose page dropped, or that is moving to another process, would be ended "
+        "before a page could take it up again"
+    ),
+    "ESCALATION_WAIT_S": (
+        "the agent would offer a callback as it says a colleague is coming, before anyone "
+        "could join"
+    ),
+    "STAFF_HOLD_GRACE_S": (
+        "a call a colleague holds would go back to the agent at once whenever their page "
+        "reloads or the call moves to another process"
+    ),
+    "QUEUE_OVERDUE_MINUTES": (
+        "the dashboard would count every open ticket as overdue, and the queue would flag none"
+    ),
 }
 MUST_NOT_BE_NEGATIVE = {
     "RECORDING_RETENTION_DAYS": "delete_old_recordings would fail every time it runs",
+    # Read as 0 by the drain: not what whoever wrote "-2" meant.
+    "VOICE_DRAIN_NOTICE_S": (
+        "on SIGTERM a process would not wait for the balancer at all, and calls it moves "
+        "could land on it again"
+    ),
+    # Django sends "max-age=-N", which browsers ignore, and its deploy check passes it.
+    "SECURE_HSTS_SECONDS": (
+        "browsers would ignore the Strict-Transport-Security header, so there would be no HSTS"
+    ),
 }
 
 

@@ -140,10 +140,11 @@ def _child_setup(nice: int = 0) -> Any:
 class Supervisor:
     """Runs the balancer and the workers until stopped; see the module docstring."""
 
-    def __init__(self, options: Options, env: Mapping[str, str], health_host: str) -> None:
+    def __init__(
+        self, options: Options, env: Mapping[str, str], health_host: str, drain_s: float = 25.0
+    ) -> None:
         self.options = options
-        # HAProxy leaves one X-Forwarded-For entry, the address that reached it.
-        self.env = {"TRUSTED_PROXY_COUNT": "1", **env}
+        self.env = dict(env)
         self.health_host = health_host
         self.slots: dict[str, Worker] = {}
         self.balancer: asyncio.subprocess.Process | None = None
@@ -156,7 +157,7 @@ class Supervisor:
         self.deaths: dict[str, int] = {}  # slot -> young deaths in a row
         self.preexec = _child_setup()
         self.staff_preexec = _child_setup(options.staff_nice)
-        self.drain_s = float(self.env.get("VOICE_DRAIN_S", "25"))
+        self.drain_s = drain_s  # the workers' VOICE_DRAIN_S, as their settings read it
 
     # --- running ----------------------------------------------------------------------------
 
@@ -476,6 +477,9 @@ def _haproxy() -> str:
 def worker_environment(options: Options, redis: LocalRedis | None) -> dict[str, str]:
     env = {**os.environ, "VOICE_WORKERS": str(options.processes), "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
+    # HAProxy leaves one X-Forwarded-For entry, the address that reached it. Set here, so the
+    # system checks see what the workers will (voiceproject.W014 on SECURE_SSL_REDIRECT).
+    env.setdefault("TRUSTED_PROXY_COUNT", "1")
     if redis is not None:
         env["CHANNEL_LAYERS_URL"] = redis.url(0)
         env["REDIS_URL"] = redis.url(1)
@@ -494,20 +498,30 @@ try:
     call_command("check", fail_level="ERROR", stdout=io.StringIO())
 except SystemCheckError as error:
     sys.exit(str(error))
-print(json.dumps(settings.ALLOWED_HOSTS))
+print(json.dumps({"hosts": settings.ALLOWED_HOSTS, "drain_s": settings.VOICE_DRAIN_S}))
 """
 
 
-def check_settings(env: Mapping[str, str]) -> list[str]:
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What the supervisor needs of the workers' settings, read as Django reads them (an empty
+    VOICE_DRAIN_S is the default, not a crash)."""
+
+    allowed_hosts: list[str]
+    drain_s: float
+
+
+def check_settings(env: Mapping[str, str]) -> WorkerSettings:
     """Django's system checks as the workers will see their settings (VOICE_WORKERS included,
-    so several workers without Redis are refused); returns their ALLOWED_HOSTS."""
+    so several workers without Redis are refused); returns what the supervisor needs of them."""
     result = subprocess.run(
         [sys.executable, "-c", _CHECK_SCRIPT],
         env=dict(env), cwd=BASE_DIR, capture_output=True, text=True,
     )  # fmt: skip
     if result.returncode != 0:
         raise WorkersError(f"the system checks failed:\n{result.stderr.strip()}")
-    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    return WorkerSettings(list(read["hosts"]), float(read["drain_s"]))
 
 
 def serve(options: Options) -> int:
@@ -521,8 +535,9 @@ def serve(options: Options) -> int:
             redis = LocalRedis(options.run_dir / "redis").start()
             print(f"Redis (throwaway) on {redis.url()}, files in {redis.data_dir}", flush=True)
         env = worker_environment(options, redis)
-        health_host = balancer.health_check_host(check_settings(env))
-        return asyncio.run(Supervisor(options, env, health_host).run())
+        read = check_settings(env)
+        health_host = balancer.health_check_host(read.allowed_hosts)
+        return asyncio.run(Supervisor(options, env, health_host, read.drain_s).run())
     except (WorkersError, LocalRedisError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 
 from support import order_ids
 from support.models import DELIVERED_STATUSES, OrderStatus
-from support.money import MoneyError, format_inr, to_paise
+from support.money import MoneyError, format_inr, percent_of, to_paise
 
 CUSTOMER_FIELDS = frozenset({"user_id", "name", "phone", "email", "wallet_balance", "created_at"})
 ORDER_FIELDS = frozenset(
@@ -334,9 +334,27 @@ def _refund(f: _Fields, amount: int | None) -> RefundRecord | None:
     reason = r.text("reason", max_length=2000, required=False)
     if refund_amount is not None and amount is not None and refund_amount > amount:
         r.error("amount", "is more than the order's amount")
+    elif refund_amount is not None and amount is not None and percent is not None:
+        _check_refund_is_its_percent(r, refund_amount, percent, amount)
     if not r.ok or refund_amount is None or percent is None or refund_id is None or at is None:
         return None
     return RefundRecord(refund_amount, percent, refund_id, at, tier, reason)
+
+
+# Our refunds are `percent_of` the order, rounded half up to the paisa; an older system's may
+# have rounded otherwise (down, half to even), which is a paisa at most.
+REFUND_ROUNDING_PAISE = 1
+
+
+def _check_refund_is_its_percent(r: _Fields, refund_amount: int, percent: int,
+                                 amount: int) -> None:
+    """A refund pays its percent of the order: the wallet was credited that, and the refund
+    record, the staff pages and the agent say both figures."""
+    expected = percent_of(amount, percent)
+    if abs(refund_amount - expected) > REFUND_ROUNDING_PAISE:
+        r.error("amount", f"{format_inr(refund_amount)} is not {percent}% of the order's "
+                          f"{format_inr(amount)}, which is {format_inr(expected)} (a paisa "
+                          "either way is allowed for rounding)")
 
 
 def _status(f: _Fields) -> str | None:

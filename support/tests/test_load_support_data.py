@@ -222,6 +222,44 @@ def test_a_number_too_big_to_store_is_reported_by_index_and_loads_nothing(
     assert documents("customers") == [] and documents("orders") == []
 
 
+def refund_of(order: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return order | {"refund": {**order["refund"], **fields}}
+
+
+@pytest.mark.django_db
+def test_a_refund_that_is_not_its_percent_of_the_order_is_refused_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    """The wallet was credited the amount; the record, the staff pages and the agent say the
+    percent too. ₹100 is not 50% of ₹449.50."""
+    orders = [dosa_order(), refund_of(refunded_order(), amount="100.00")]
+    path = write(tmp_path, {"customers": [meena()], "orders": orders})
+
+    with pytest.raises(CommandError) as error:
+        load(path)
+
+    assert ("orders[1]: refund: amount: ₹100.00 is not 50% of the order's ₹449.50, which is "
+            "₹224.75 (a paisa either way is allowed for rounding)") in str(error.value)
+    assert documents("customers") == [] and documents("orders") == []
+
+
+@pytest.mark.django_db
+def test_a_refund_rounded_otherwise_by_an_older_system_loads(tmp_path: Path) -> None:
+    """50% of ₹449.49 is ₹224.745: we round half up (₹224.75), a system rounding half to even
+    or down wrote ₹224.74. Two paise off is no rounding."""
+    biryani = refunded_order(amount="449.49",
+                             items=[{"name": "Mutton Biryani", "qty": 1, "price": "449.49"}])
+    two_paise_off = refund_of(biryani, amount="224.73", refund_id="RFD-3003") | {
+        "order_id": "ORD-3003"}  # fmt: skip
+
+    assert problems({"customers": [meena()], "orders": [two_paise_off]}) == [
+        "orders[0]: refund: amount: ₹224.73 is not 50% of the order's ₹449.49, which is "
+        "₹224.75 (a paisa either way is allowed for rounding)"
+    ]
+    load(write(tmp_path, {"customers": [meena()], "orders": [refund_of(biryani, amount="224.74")]}))
+    assert documents("refunds")[0]["amount"] == 224_74
+
+
 @pytest.mark.django_db
 def test_an_order_may_belong_to_a_customer_already_in_the_database(tmp_path: Path) -> None:
     load(write(tmp_path, {"customers": [meena()]}, "customers.json"))
@@ -440,7 +478,7 @@ def test_status_delivery_time_and_refund_must_agree() -> None:
         "orders": [
             dosa_order(status="preparing"),
             refunded_order(refund=None),
-            dosa_order(order_id="ORD-3003", refund=refunded_order()["refund"]),
+            dosa_order(order_id="ORD-3003", refund={**refunded_order()["refund"], "amount": 145}),
             dosa_order(order_id="ORD-3004", delivered_at="2026-11-21T07:00:00Z"),
             refunded_order(order_id="ORD-3005", delivered_at="2026-11-21T09:30:00Z"),
         ],

@@ -162,6 +162,14 @@ def test_a_request_timeout_that_is_not_positive_is_an_error(name: str) -> None:
     ("CALL_SUMMARY_TIMEOUT_S", 0, "every summary would time out"),
     ("COST_PER_USD", 0, "every call would cost nothing"),
     ("RECORDING_RETENTION_DAYS", -1, "delete_old_recordings would fail"),
+    ("VOICE_DRAIN_S", 0, "on SIGTERM every call would be cut at once"),
+    ("VOICE_DRAIN_S", -5, "on SIGTERM every call would be cut at once"),
+    ("VOICE_RESUME_GRACE_S", 0, "a call whose page dropped, or that is moving"),
+    ("ESCALATION_WAIT_S", -90, "the agent would offer a callback as it says a colleague"),
+    ("STAFF_HOLD_GRACE_S", 0, "a call a colleague holds would go back to the agent at once"),
+    ("QUEUE_OVERDUE_MINUTES", 0, "the dashboard would count every open ticket as overdue"),
+    ("VOICE_DRAIN_NOTICE_S", -2, "on SIGTERM a process would not wait for the balancer"),
+    ("SECURE_HSTS_SECONDS", -31536000, "browsers would ignore the Strict-Transport-Security"),
 ])  # fmt: skip
 def test_a_limit_that_would_stop_the_service_working_is_an_error(
     name: str, value: int, consequence: str
@@ -193,6 +201,20 @@ def test_recordings_may_be_kept_for_no_days() -> None:
     assert "voiceproject.E016" not in ids(RECORDING_RETENTION_DAYS=0)
 
 
+@pytest.mark.parametrize("name", ["VOICE_DRAIN_NOTICE_S", "SECURE_HSTS_SECONDS"])
+def test_no_drain_notice_and_no_hsts_are_choices_not_mistakes(name: str) -> None:
+    """0: Cloud Run's notice (README: Production); HSTS off (Django's own deploy check warns)."""
+    assert "voiceproject.E016" not in ids(**{name: 0})
+
+
+def test_a_negative_limit_from_the_environment_stops_the_start_up_check() -> None:
+    checked = manage_check(ESCALATION_WAIT_S="-90", DEBUG="False")
+
+    assert checked.returncode == 1
+    assert ("voiceproject.E016) ESCALATION_WAIT_S is -90.0: the agent would offer a callback"
+            in checked.stderr)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "uri",
     [
@@ -219,6 +241,20 @@ def test_a_mongodb_uri_pymongo_cannot_parse_is_an_error(uri: str) -> None:
 )
 def test_a_mongodb_uri_pymongo_parses_is_fine(uri: str) -> None:
     assert "voiceproject.E013" not in ids(MONGODB_URI=uri)
+
+
+@pytest.mark.parametrize("name", ["voice.support", "voice support", "voice/support"])
+def test_a_database_name_pymongo_refuses_is_an_error(name: str) -> None:
+    # pymongo says so only at the first query: `migrate` fails with a traceback, /healthz 503.
+    with override_settings(MONGODB_DB=name):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E018"]
+
+    assert error.msg.startswith(f"MONGODB_DB {name!r} is not a database name: database names "
+                                "cannot contain the character")  # fmt: skip
+
+
+def test_a_database_name_of_letters_digits_and_dashes_is_fine() -> None:
+    assert "voiceproject.E018" not in ids(MONGODB_DB="voice_support-staging2")
 
 
 def test_a_metrics_network_that_is_not_one_is_an_error() -> None:
@@ -403,16 +439,19 @@ def test_the_live_url_does_not_matter_without_an_api_key() -> None:
     assert "voiceproject.E008" not in ids(GEMINI_API_KEY="", GEMINI_LIVE_URL="nonsense")
 
 
-def deploy_check(secret_key: str) -> subprocess.CompletedProcess[str]:
-    """The Dockerfile's start-up check, in a production environment with this key."""
+def deploy_check(secret_key: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """The Dockerfile's start-up check, in a production environment with this key (and
+    `environment` on top)."""
     env = {
         **os.environ,
         "SECURE_SSL_REDIRECT": "",  # pytest.ini turns it off for the tests; the default
         "DEBUG": "False",
+        "TRUSTED_PROXY_COUNT": "1",  # the Dockerfile's
         "SECRET_KEY": secret_key,
         "ALLOWED_HOSTS": "voice.example.com",
         "MONGODB_URI": "mongodb://db.invalid",
         "VOICE_DEMO_MODE": "False",
+        **environment,
     }
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
@@ -438,6 +477,21 @@ def test_the_dockerfile_start_up_check_refuses_a_weak_key_and_passes_a_random_on
 
     assert weak.returncode != 0 and "voiceproject.E001" in weak.stderr
     assert strong.returncode == 0, strong.stderr
+
+
+def test_the_start_up_check_warns_of_an_https_redirect_without_a_trusted_proxy() -> None:
+    """Behind TLS, X-Forwarded-Proto: https is believed only from a trusted proxy: without
+    one every page answered 301 to itself, while /healthz (exempt) kept the container up, and
+    the start-up check said nothing."""
+    checked = deploy_check(secrets.token_urlsafe(50), TRUSTED_PROXY_COUNT="0")
+
+    assert ("voiceproject.W014) SECURE_SSL_REDIRECT is on but TRUSTED_PROXY_COUNT is 0: no "
+            "request would count as https") in checked.stderr  # fmt: skip
+
+
+def test_plain_http_on_purpose_needs_no_proxy() -> None:
+    assert "voiceproject.W014" not in ids(SECURE_SSL_REDIRECT=False, SECURE_PROXY_SSL_HEADER=None)
+    assert "voiceproject.W014" in ids(SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=None)
 
 
 def test_a_production_configuration_passes_the_deploy_check_without_a_warning() -> None:

@@ -131,8 +131,30 @@ def test_every_app_container_shares_redis_and_knows_how_many_there_are(
     assert (env["CHANNEL_LAYERS_URL"], env["REDIS_URL"]) == (
         "redis://redis:6379/0", "redis://redis:6379/1",
     )  # fmt: skip
-    assert env["VOICE_WORKERS"] == compose["services"]["app"]["deploy"]["replicas"]
     assert "replicaSet=rs0" in env["MONGODB_URI"]
+
+
+def interpolated(value: str, **shell: str) -> str:
+    """`value` with Compose's `${VAR:-default}` read from `shell`."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: shell.get(m[1]) or m[2], value)
+
+
+@pytest.mark.parametrize("apps, staff", [("", ""), ("1", "1"), ("2", "0"), ("10", "10")])
+def test_the_app_counts_every_container_that_serves_the_deployment_staffs_too(
+    compose: dict[str, Any], apps: str, staff: str
+) -> None:
+    """VOICE_WORKERS is how many processes serve the deployment (the workers command gives N
+    call and K staff workers N+K): one app container beside one staff container is two, and
+    the system checks must refuse them an in-memory channel layer or cache."""
+    services = compose["services"]
+    shell = {"APP_REPLICAS": apps, "STAFF_REPLICAS": staff}
+    running = sum(int(interpolated(services[name]["deploy"]["replicas"], **shell))
+                  for name in ("app", "staff"))  # fmt: skip
+    slots = sum(map(int, re.findall(r"server-template \w+ 1-(\d+) ", compose_config())))
+
+    workers = int(interpolated(services["app"]["environment"]["VOICE_WORKERS"], **shell))
+
+    assert workers >= running and workers >= slots
 
 
 def test_staff_containers_run_the_app_for_the_back_office_and_yield_the_cpu_to_calls(

@@ -260,6 +260,28 @@ def test_several_workers_without_a_shared_channel_layer_are_refused(
     assert not (tmp_path / "workers.json").exists()
 
 
+@pytest.mark.parametrize(("drain", "expected_drain_s"), [("", 25.0), ("7.5", 7.5)])
+def test_the_supervisor_reads_the_workers_settings_as_django_does(
+    redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch, drain: str,
+    expected_drain_s: float,
+) -> None:
+    """An empty VOICE_DRAIN_S is the default to Django; the supervisor crashed on it. And the
+    checks see the trusted proxy the workers get, so behind HAProxy an https redirect is no
+    mistake (voiceproject.W014)."""
+    for name, value in server_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOICE_DRAIN_S", drain)
+    monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    options = parse_options(["--workers", "2", "--run-dir", "unused"])
+
+    env = workers.worker_environment(options, redis_server)
+    read = workers.check_settings(env)
+
+    assert env["TRUSTED_PROXY_COUNT"] == "1"
+    assert read.drain_s == expected_drain_s
+    assert read.allowed_hosts == ["127.0.0.1", "localhost"]
+
+
 # --- A worker's metrics when it dies ------------------------------------------------------------
 
 # A worker as far as the metrics go: it carries a call, then hangs on until killed.
