@@ -203,14 +203,16 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         raise CallbackError("The customer's account has no phone number to call.")
     now = timezone.now()
     # Reserving the dial is the conditional update: a double click or a colleague's click
-    # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once.
-    # No SID until Twilio gives one: the customer's answer claims the dial (booking.py). Nor
-    # an answered call: one answered on an earlier dial must not let the callback be closed
-    # while this one rings (_close), so it counts as answered once they pick up this one.
+    # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once;
+    # a dial they answered rings no more, so once that call is over (checked above) they may be
+    # called again at once (the line dropped). No SID until Twilio gives one: the customer's
+    # answer claims the dial (booking.py). Nor an answered call: one answered on an earlier
+    # dial must not let the callback be closed while this one rings (_close), so it counts as
+    # answered once they pick up this one.
     callback = _update(
         callback_id,
         username,
-        {**_mine_or_nobodys(username), **_not_ringing(now)},
+        {**_mine_or_nobodys(username), **_not_ringing_or_answered(now)},
         {"assignee": username, "dialled_at": now, "call_sid": "", "answered_call_id": "",
          "phone": phone},
         before=True,
@@ -257,15 +259,17 @@ def _local_time(moment: datetime) -> str:
 
 # --- After "Call now" --------------------------------------------------------------------------
 
-RINGING, ANSWERED, NO_ANSWER = "ringing", "answered", "no_answer"
+RINGING, ANSWERED, CALL_OVER, NO_ANSWER = "ringing", "answered", "call_over", "no_answer"
 
 
 def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str:
     """Where a dialled callback stands for the person who dialled it: ANSWERED (the customer
-    picked up and the call is on: open it), RINGING (Twilio may still be ringing them), or
-    NO_ANSWER (nobody picked up in time, or the call is over). Pure."""
-    if callback.answered_call_id and answered_call_live:
-        return ANSWERED
+    picked up and the call is on: open it), CALL_OVER (they picked up and the call has ended:
+    mark it done, or call again), RINGING (Twilio may still be ringing them), or NO_ANSWER
+    (nobody picked up in time). Pure. An answered call is always the latest dial's (call_now
+    clears it on each dial), so once it is over nothing rings, however recent the dial."""
+    if callback.answered_call_id:
+        return ANSWERED if answered_call_live else CALL_OVER
     if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
         return RINGING
     return NO_ANSWER

@@ -138,8 +138,9 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         ),
         StringParam("reason", "What the colleague should call about, in a short sentence.",
                     max_length=500),
+        # A misheard or empty id must not cost the customer the booking (_own_ticket).
         StringParam("ticket_id", "The ticket escalate_to_human opened in this call, if any.",
-                    required=False, max_length=32),
+                    required=False, max_length=32, unusable_is_absent=True),
     ),  # fmt: skip
     access=Access.IDENTIFIED,
 )
@@ -261,22 +262,23 @@ def _already_message(existing: Document | None, now: datetime, hours: Hours) -> 
 
 
 async def _own_ticket(user_id: int, ticket_id: str | None, call_id: str) -> str | None:
-    """`ticket_id` if it is one of the customer's tickets; else None (a misheard id must not
-    stop the booking, nor link another customer's ticket). Without one, the ticket the agent
-    opened in this call, if any and not resolved: the callback it offers when nobody could
-    join is that escalation's, whether or not the model repeats its id."""
+    """`ticket_id` if it is one of the customer's tickets (never another customer's). Else,
+    without one or with one misheard, the ticket the agent opened in this call, if any and not
+    resolved: the callback it offers when nobody could join is that escalation's, whether or
+    not the model repeats its id right. Else None: a bad id never stops the booking."""
     db = mongo.async_db()
-    if ticket_id is None:
-        found = await db.escalations.find_one(
-            {"call_id": call_id, "user_id": user_id, "origin": escalations.AGENT,
-             "status": {"$ne": "resolved"}},
-            {"_id": 0, "ticket_id": 1}, sort=[("created_at", -1)],
-        )  # fmt: skip
-    else:
-        found = await db.escalations.find_one(
+    if ticket_id is not None:
+        named = await db.escalations.find_one(
             {"ticket_id": ticket_id.strip().upper(), "user_id": user_id},
             {"_id": 0, "ticket_id": 1},
         )  # fmt: skip
+        if named is not None:
+            return str(named["ticket_id"])
+    found = await db.escalations.find_one(
+        {"call_id": call_id, "user_id": user_id, "origin": escalations.AGENT,
+         "status": {"$ne": "resolved"}},
+        {"_id": 0, "ticket_id": 1}, sort=[("created_at", -1)],
+    )  # fmt: skip
     return str(found["ticket_id"]) if found else None
 
 

@@ -118,7 +118,8 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
 @staff_view(CHANGE_CALLBACKS)
 def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
     """After "Call now": ringing (the page looks again every few seconds), then the call's
-    live view once the customer answers, or "no answer" with what to do next."""
+    live view once the customer answers, and "call over" once they hang up; or "no answer".
+    Each with what to do next."""
     callback = Callback.objects.filter(callback_id=callback_id).first()
     if callback is None:
         raise Http404("No such callback.")

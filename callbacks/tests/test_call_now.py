@@ -175,26 +175,55 @@ def test_a_call_twilio_refuses_is_reported_and_can_be_tried_again_at_once(
     assert len(twilio.requests) == 2
 
 
-def test_the_dialler_is_taken_to_the_call_once_the_customer_answers_or_told_of_no_answer(
+CALLING = "/staff/callbacks/CBK-ASHA01/calling"
+
+
+def test_the_dialler_is_taken_to_the_call_once_the_customer_answers(
     meera: User, ashas: Callback, twilio: FakeTwilioApi
 ) -> None:
-    calling = "/staff/callbacks/CBK-ASHA01/calling"
     client_for(meera).post(CALL_NOW)
     # Asha answers: her call is linked to the callback (realtime/phone/consumer.py).
     mongo.sync_db().calls.insert_one({"call_id": "CALL-ANSWERED", "ended_at": None})
     Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-ANSWERED")
 
-    answered = client_for(meera).get(calling)
-
-    mongo.sync_db().calls.update_one({"call_id": "CALL-ANSWERED"},
-                                     {"$set": {"ended_at": timezone.now()}})  # fmt: skip
-    Callback.objects.filter(callback_id="CBK-ASHA01").update(
-        dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
-    over = client_for(meera).get(calling).content.decode()
+    answered = client_for(meera).get(CALLING)
 
     assert answered.status_code == 302 and answered["Location"] == "/staff/live/CALL-ANSWERED/"
-    assert "No answer." in over and 'http-equiv="refresh"' not in over
-    assert "Call again" in over and "Mark missed" in over
+
+
+def test_nobody_picking_up_is_told_once_the_phone_stopped_ringing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
+
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert "No answer." in page and 'http-equiv="refresh"' not in page
+    assert "Call again" in page and "Mark missed" in page
+
+
+def test_a_customer_who_answered_and_hung_up_is_not_shown_as_ringing_and_may_be_called_again(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Asha picked up, and the line dropped twenty seconds in: Meera's page says the call is
+    over (not that the phone rings, nor that nobody answered), offers to mark it done, and
+    calls her again at once: nothing rings any more."""
+    client_for(meera).post(CALL_NOW)
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-SHORT", "ended_at": timezone.now()})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-SHORT")
+
+    page = client_for(meera).get(CALLING).content.decode()
+    again = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert "Call over." in page and "Asha Verma (+91 98000 00101) answered" in page
+    assert "Ringing" not in page and "No answer." not in page
+    assert 'http-equiv="refresh"' not in page and "callbacks/calling.js" not in page
+    assert ">Mark done</button>" in page and ">Call again</button>" in page
+    assert messages_of(again) == []
+    assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
+    assert len(twilio.requests) == 2
 
 
 def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
@@ -202,10 +231,12 @@ def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
     fresh = Callback(dialled_at=now - timedelta(seconds=5))
     answered = Callback(dialled_at=now - timedelta(seconds=5), answered_call_id="CALL-1")
     stale = Callback(dialled_at=now - desk.REDIAL_AFTER)
+    answered_long_ago = Callback(dialled_at=now - desk.REDIAL_AFTER, answered_call_id="CALL-1")
 
     assert desk.dialling(fresh, False, now) == desk.RINGING
     assert desk.dialling(answered, True, now) == desk.ANSWERED
-    assert desk.dialling(answered, False, now) == desk.RINGING  # that call is already over
+    assert desk.dialling(answered, False, now) == desk.CALL_OVER  # it rings no more
+    assert desk.dialling(answered_long_ago, False, now) == desk.CALL_OVER
     assert desk.dialling(stale, False, now) == desk.NO_ANSWER
     assert desk.dialling(Callback(), False, now) == desk.NO_ANSWER
 

@@ -350,6 +350,21 @@ async def test_a_callback_booked_while_a_colleague_is_fetched_is_linked_to_that_
     assert (await callbacks_in_db())[0]["ticket_id"] == ticket["ticket_id"]
 
 
+@pytest.mark.parametrize(
+    "misheard", ["", "TKT-WRONG1", "the ticket you opened a moment ago, TKT-"]
+)
+async def test_a_misheard_or_empty_ticket_id_neither_stops_the_booking_nor_loses_the_ticket(
+    asha: Customer, misheard: str
+) -> None:
+    ticket = await run_tool("escalate_to_human", {"reason": "Wants a person"}, ASHA)
+
+    booked = await run_tool("schedule_callback", {"slot_start": spoken(slot(hour=11)),
+                            "reason": "x", "ticket_id": misheard}, ASHA)  # fmt: skip
+
+    assert booked["ok"] is True, booked
+    assert booked["ticket_id"] == ticket["ticket_id"]
+
+
 # --- Cancelling -------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from callbacks import desk
 from callbacks.models import Callback
 from callbacks.tests.conftest import AGENT, LEAD, make_callback, make_customer, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
+from support import mongo
 from support.models import Customer
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
@@ -236,4 +237,50 @@ async def test_a_lead_works_todays_callbacks(
     assert [r.form["To"] for r in twilio.requests] == ["+919800000202", "+919800000404"]
     done = await asyncio.to_thread(Callback.objects.get, callback_id="CBK-ASHA01")
     assert (done.status, done.assignee) == ("done", "arjun")
+    assert problems == []
+
+
+async def test_a_customer_who_answered_and_hung_up_is_shown_as_a_call_over(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """Arjun calls Ravi, who picks up; the line drops moments later. The ringing page, looking
+    again, says the call is over (not that the phone still rings) and offers to mark it done.
+    On the board, Asha's callback, which Meera held until Asha cancelled it, says who did."""
+    ravi = await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+                                   callback_id="CBK-RAVI01", reason="Missing raita")
+    await asyncio.to_thread(make_callback, people["asha"], today_at(12, 30),
+                            callback_id="CBK-ASHA01", status="cancelled", assignee="meera",
+                            reason="Refund was refused outside the window")  # fmt: skip
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        # Ravi answers (realtime/phone/consumer.py links his call) and hangs up at once.
+        ended = {"call_id": "CALL-RAVI", "ended_at": timezone.now()}
+        await mongo.async_db().calls.insert_one(ended)
+        await Callback.objects.filter(pk=ravi.pk).aupdate(answered_call_id="CALL-RAVI")
+        await expect(page.get_by_text("Call over.")).to_be_visible(timeout=10_000)
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Call over. Ravi Kumar (+91 98000 00202) answered, and the call has ended.")
+        await expect(page.get_by_text("Ringing")).to_have_count(0)
+        await expect(page.locator(".calling-actions button")).to_have_text(
+            ["Mark done", "Call again"])  # fmt: skip
+        await screenshot(page, "09-call-over-1280")
+        await page.get_by_role("button", name="Mark done").click()
+        await expect(page.locator(".messagelist")).to_contain_text(
+            "The callback to Ravi Kumar (+91 98000 00202) is done.")  # fmt: skip
+        state = await context.storage_state()
+    finally:
+        await context.close()
+
+    context = await browser.new_context(storage_state=state, viewport=PHONE)
+    page = await context.new_page()
+    watch(page, problems)
+    await page.goto(server.url + "/staff/callbacks/")
+    await expect(row(page, "CBK-ASHA01").locator(".state")).to_have_text(
+        "Cancelled by the customer")  # fmt: skip
+    await screenshot(page, "10-cancelled-390")
+    await context.close()
     assert problems == []

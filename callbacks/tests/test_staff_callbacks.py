@@ -132,6 +132,19 @@ def test_the_status_says_what_needs_doing(meera: User, asha: Customer, ravi: Cus
     assert (rows["CBK-SOON01"].status, rows["CBK-SOON01"].tone) == ("Scheduled", "scheduled")
 
 
+def test_a_callback_the_customer_cancelled_is_not_said_to_be_cancelled_by_who_held_it(
+    meera: User, asha: Customer
+) -> None:
+    """Only the customer cancels (cancel_callback): Meera had claimed it, and did not."""
+    make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01", status="cancelled",
+                  assignee="meera")  # fmt: skip
+
+    body = client_for(meera).get(PAGE).content.decode()
+
+    assert '<span class="badge">Cancelled</span> <span class="held">by the customer</span>' in body
+    assert "by meera" not in body
+
+
 def test_an_empty_board_says_so(meera: User) -> None:
     response = client_for(meera).get(PAGE)
 
