@@ -108,9 +108,13 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
     }
 
 
-def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[LiveRow]:
+def live_rows(
+    names: dict[str, str], now: dt.datetime | None = None, *, phones: bool = False
+) -> list[LiveRow]:
     """Every call in progress on every process, oldest first, as the live calls page lists it
-    (`names`: staff_names(), for who holds or listens)."""
+    (`names`: staff_names(), for who holds or listens). `phones`: with the customers' phone
+    numbers, for staff who may view customers (as everywhere in the back office, the others
+    get the name alone: support/templatetags/staff.py customer_as_allowed)."""
     now = now or timezone.now()
     calls = live_calls()
     found = briefings((c.call_id for c in calls if c.escalation), names)
@@ -119,7 +123,7 @@ def live_rows(names: dict[str, str], now: dt.datetime | None = None) -> list[Liv
         LiveRow(
             call=c,
             customer=c.customer or UNIDENTIFIED.get(c.channel, "Customer not identified"),
-            phone=phone_label(c.phone) if c.phone else "",
+            phone=phone_label(c.phone) if c.phone and phones else "",
             channel=CHANNEL_LABELS.get(c.channel, humanize(c.channel)),
             duration=mmss((now - c.started_at).total_seconds()),
             doing=doing_words(c.doing, waiting=c.call_id in unjoined),

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from livestaff import protocol
 from livestaff.board import live_call_page, live_rows
 from livestaff.presenting import DOING_WORDS
-from support.staff.access import staff_view
+from support.staff.access import VIEW_CUSTOMERS, staff_view
 from support.staff.people import staff_names
 from support.staff.views.common import may, render_staff
 
@@ -23,7 +23,8 @@ def live(request: HttpRequest) -> HttpResponse:
     """The live calls page; with `?rows=1` only its table body (the page fetches it again
     when a call starts or ends)."""
     names = staff_names()
-    context = {"title": "Live calls", "rows": live_rows(names=names), "names": names,
+    rows = live_rows(names=names, phones=may(request, VIEW_CUSTOMERS))
+    context = {"title": "Live calls", "rows": rows, "names": names,
                "doing_words": DOING_WORDS,
                # Joining a warm escalation is taking the call over; without that right a
                # colleague can listen in (and whisper) while a lead is fetched.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from livestaff.presenting import doing_words, for_staff
@@ -148,6 +148,51 @@ def test_every_call_in_progress_is_listed_with_its_customer_and_what_is_happenin
     assert 'href="/staff/live/call-a/"' in page
     assert "call-over" not in page
     assert page.index("call-a") < page.index("call-b")  # oldest first
+
+
+def watcher() -> Client:
+    """Someone who may watch live calls (support.monitor_call) and nothing else: not view
+    customers."""
+    user = User.objects.create_user("watcher", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="monitor_call", content_type__app_label="support")
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_live_calls_name_customers_without_their_phone_to_staff_who_may_not_see_customers(
+    groups: dict[str, Group], asha: Customer
+) -> None:
+    """As the queue and the call pages do (customer_as_allowed): a name is what watching a
+    call needs; the phone number and the customer's page are for those who may view
+    customers."""
+    live_call("call-a", asha)
+    warm_ticket("TKT-WARM01", "call-a", asha)
+    client = watcher()
+
+    for page in (client.get("/staff/live/").content.decode(),
+                 client.get("/staff/live/?rows=1").content.decode(),
+                 client.get("/staff/live/call-a/").content.decode()):  # fmt: skip
+        assert "Asha Verma" in page
+        for private in ("+91 98000 00101", "00101", "/staff/customers/101/",
+                        "/staff/search/?q=ORD-1001", "/staff/tickets/TKT-WARM01/"):  # fmt: skip
+            assert private not in page, private  # nor links to pages they may not open
+        assert "ORD-1001" in page and "TKT-WARM01" in page  # the briefing still names them
+
+
+def test_live_calls_show_the_phone_to_staff_who_may_see_customers(
+    meera: Client, asha: Customer
+) -> None:
+    live_call("call-a", asha)
+    warm_ticket("TKT-WARM01", "call-a", asha)
+
+    for page in (meera.get("/staff/live/").content.decode(),
+                 meera.get("/staff/live/call-a/").content.decode()):  # fmt: skip
+        assert "+91 98000 00101" in page
+        assert "/staff/search/?q=ORD-1001" in page and "/staff/tickets/TKT-WARM01/" in page
+    assert "/staff/customers/101/" in meera.get("/staff/live/call-a/").content.decode()
 
 
 def test_the_rows_alone_are_served_for_the_page_to_refresh(meera: Client, asha: Customer) -> None:

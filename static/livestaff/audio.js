@@ -102,15 +102,22 @@ export class Microphone {
   constructor(micWorkletUrl, playerWorkletUrl) {
     // The voice page's capture, reused whole: its player is not started.
     this.audio = new CallAudio({ micWorkletUrl, playerWorkletUrl });
+    this.closed = false;
   }
 
-  /** Throws voice/audio.js's MicrophoneError (denied, missing, busy, …). */
+  /** Throws voice/audio.js's MicrophoneError (denied, missing, busy, …). Closed while the
+   * browser was opening it: the microphone it then gets is released at once. */
   async start(onFrame) {
     await this.audio.openMicrophone();
+    if (this.closed) {
+      this.audio.close();
+      return;
+    }
     await this.audio.startMicrophone(({ pcm, level }) => onFrame(pcm, level));
   }
 
   close() {
+    this.closed = true;
     this.audio.close();
   }
 }

@@ -64,18 +64,27 @@ let takeOverPending = false; // the take-over asked for while the socket was dow
 const who = (username) => names[username] || username;
 // The same, to the person reading: "You" for themselves.
 const whoToMe = (username) => (username === me ? "You" : who(username));
+// m:ss, h:mm:ss from an hour: as the server painted it (support/staff/labels.py mmss).
 const mmss = (seconds) => {
   const total = Math.max(0, Math.round(seconds));
-  const m = Math.floor(total / 60);
-  return `${m}:${String(total % 60).padStart(2, "0")}`;
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 };
 const now = () => mmss((Date.now() - startedAt) / 1000);
+
+const RECONNECTING = "Connection lost; reconnecting…";
+// What the alert shown says of the call, for as long as `state`s bear it out (null: until
+// another notice replaces it): "Kavya holds this call" goes once she no longer does.
+let alertHolds = null;
 
 // Not `hidden` when empty: a live region must be in the accessibility tree before its news, or
 // a screen reader may not say it. Empty, it is only out of sight.
 function show(kind, text, link) {
   const box = kind === "error" ? ui.alert : ui.info;
   const other = kind === "error" ? ui.info : ui.alert;
+  alertHolds = null;
   other.replaceChildren();
   other.classList.add("visually-hidden");
   box.replaceChildren(text);
@@ -86,6 +95,16 @@ function show(kind, text, link) {
     box.append(" ", a);
   }
   box.classList.toggle("visually-hidden", !text);
+}
+
+/** Takes the notice of `kind` away if it says `text` (any, without `text`). */
+function unsay(kind, text) {
+  const box = kind === "error" ? ui.alert : ui.info;
+  if (text === undefined || box.textContent === text) {
+    box.replaceChildren();
+    box.classList.add("visually-hidden");
+    if (kind === "error") alertHolds = null;
+  }
 }
 
 // --- the conversation --------------------------------------------------------------------------
@@ -240,6 +259,7 @@ function onState(next) {
   const before = state;
   state = next;
   debug.state = next;
+  if (alertHolds && !alertHolds(next)) unsay("error");
   const holder = next.staff;
   const mine = holder === me;
   if (next.mode === "human") {
@@ -347,8 +367,13 @@ function setControls() {
 
 function setListening(on) {
   if (on && !listening) {
-    listening = new ListeningAudio(root.dataset.playerWorklet);
-    listening.ready.catch((error) => show("error", `Your browser could not play the call's audio (${error.message}).`));
+    const started = new ListeningAudio(root.dataset.playerWorklet);
+    listening = started;
+    // Stopped before its players were ready (Stop listening at once, the call ended): the
+    // closed contexts refuse them, which is no fault to report.
+    started.ready.catch((error) => {
+      if (listening === started) show("error", `Your browser could not play the call's audio (${error.message}).`);
+    });
     for (const [source, player] of Object.entries(listening.players)) debug.players[source] = player.stats;
     send({ type: "listen" });
   } else if (!on && listening) {
@@ -377,10 +402,14 @@ function paintMeters() {
 
 async function takeOver() {
   setListening(true); // the one holding the call hears the customer
-  microphone = new Microphone(root.dataset.micWorklet, root.dataset.playerWorklet);
+  const opening = new Microphone(root.dataset.micWorklet, root.dataset.playerWorklet);
+  microphone = opening;
   setControls();
+  // Called off while the browser opens the microphone (the call ended, was handed back, or
+  // this page may no longer take over): it is released once open, and nothing is asked.
+  const calledOff = () => microphone !== opening;
   try {
-    await microphone.start((pcm, level) => {
+    await opening.start((pcm, level) => {
       debug.mic.level = level;
       // The call does not send the holder's own voice back: their meter shows the microphone.
       const own = listening && listening.players.H;
@@ -391,10 +420,12 @@ async function takeOver() {
       debug.mic.bytesSent += pcm.byteLength;
     });
   } catch (error) {
+    if (calledOff()) return;
     stopMicrophone();
     show("error", `Your microphone could not be opened (${error.kind || error.message}): allow it for this site, then try again.`);
     return;
   }
+  if (calledOff()) return;
   // Also when the call is theirs already (a reload, another tab): it is held from here now.
   // The socket may be down this moment (a blip while the microphone opened): then it is sent
   // as the socket is back.
@@ -451,6 +482,7 @@ function onEvent(event) {
       if (microphone && !heldHere(state)) stopMicrophone();
       if (event.code === "taken") {
         show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
+        alertHolds = (s) => s.staff === event.staff;
       } else {
         show("error", event.message);
       }
@@ -498,6 +530,7 @@ function connect() {
     debug.connected = true;
     firstLive = null;
     reconnectDelay = 500;
+    unsay("info", RECONNECTING);
     if (listening) send({ type: "listen" }); // back after a blip: the server forgot us
     if (takeOverPending && microphone) takeOverPending = !send({ type: "take_over" });
     setControls();
@@ -509,10 +542,16 @@ function connect() {
   socket.addEventListener("close", (event) => {
     debug.connected = false;
     debug.closeCode = event.code;
-    if (event.code === 4410) callEnded("not_live");
-    else if (event.code === 4403) show("error", "You may not watch live calls; ask a support lead.");
-    else if (!ended) {
-      show("info", "Connection lost; reconnecting…");
+    if (event.code === 4410) {
+      callEnded("not_live");
+    } else if (event.code === 4403) {
+      // Not to be opened again (signed out, or the permission taken away): the microphone
+      // and the players, which nothing reaches now, are released.
+      setListening(false);
+      stopMicrophone();
+      show("error", "You may not watch live calls; ask a support lead.");
+    } else if (!ended) {
+      show("info", RECONNECTING);
       setTimeout(connect, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
     }

@@ -13,6 +13,10 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
+  // And its `ended` comes before its record says it ended (realtime/call_session.py close):
+  // rows fetched at once may list it still, so they are asked for again until they do not.
+  const ENDED_RETRY_MS = 700;
+  const ENDED_RETRIES = 10;
 
   const table = document.querySelector("[data-live-calls]");
   const statusLine = document.querySelector("[data-live-status]");
@@ -23,6 +27,7 @@
   const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
+  const ended = new Map(); // call id -> retries left while the rows still list it
   const ESCALATED = "A customer is waiting for a colleague: join the call.";
   // One whose row says they are being put through to the escalation phone line already.
   const PUT_THROUGH = "A customer asked for a colleague and is being put through to our escalation phone line.";
@@ -125,6 +130,7 @@
     after() {
       tick();
       askAgainForMissing();
+      askAgainForEnded();
       askAgainForBriefings();
       announceEscalations();
     },
@@ -141,6 +147,19 @@
     }
   }
 
+  function askAgainForEnded() {
+    let again = false;
+    for (const [callId, left] of ended) {
+      if (rowOf(callId) && left > 0) {
+        ended.set(callId, left - 1);
+        again = true;
+      }
+    }
+    if (again) {
+      window.setTimeout(() => refresh(), ENDED_RETRY_MS);
+    }
+  }
+
   // An escalation's briefing is fetched again until the call's record says what the agent did.
   const askAgainForBriefings = window.StaffLive.briefingCatchUp(table, () => refresh());
 
@@ -148,10 +167,15 @@
     window.liveCallsDebug.events += 1;
     const row = rowOf(state.call_id);
     if (state.ended) {
+      ended.set(state.call_id, ENDED_RETRIES);
+      missing.delete(state.call_id);
       if (row) {
         refresh("A call ended.");
       }
       return;
+    }
+    if (ended.has(state.call_id)) {
+      return; // news of it that came late: it is over
     }
     if (!row) {
       if (!missing.has(state.call_id)) {
