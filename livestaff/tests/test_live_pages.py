@@ -182,6 +182,24 @@ def test_live_calls_name_customers_without_their_phone_to_staff_who_may_not_see_
         assert "ORD-1001" in page and "TKT-WARM01" in page  # the briefing still names them
 
 
+def test_the_staff_pages_link_only_to_what_the_reader_may_open(meera: Client) -> None:
+    """Someone who may only watch live calls is not offered the dashboard, the queue, the
+    calls or a search box that would each answer 403; nor sent "back" to the dashboard."""
+    client = watcher()
+    page = client.get("/staff/live/").content.decode()
+    refusal = client.get("/staff/")
+    assert 'href="/staff/live/">Live calls</a>' in page
+    for refused in ('href="/staff/">', 'href="/staff/queue/">', 'href="/staff/calls/">',
+                    'action="/staff/search/"'):  # fmt: skip
+        assert refused not in page, refused
+        assert refused not in refusal.content.decode(), refused
+    assert refusal.status_code == 403 and "Back to the admin" in refusal.content.decode()
+    everything = meera.get("/staff/live/").content.decode()
+    for offered in ('href="/staff/">', 'href="/staff/queue/">', 'href="/staff/calls/">',
+                    'action="/staff/search/"'):  # fmt: skip
+        assert offered in everything, offered
+
+
 def test_live_calls_show_the_phone_to_staff_who_may_see_customers(
     meera: Client, asha: Customer
 ) -> None:
