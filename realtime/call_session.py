@@ -41,7 +41,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from continuity import process
 from continuity.calls import SAID_LINES, StoredCall, hand_over, take_handed_over
@@ -366,9 +366,17 @@ class CallSession:
             escalation = await live_escalation_of(self.call_id)
             self._record.start_writing()
         else:
-            await self._record.open(
-                call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
-            )
+            try:
+                await self._record.open(
+                    call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
+                )
+            except ServerSelectionTimeoutError:
+                raise  # no server was reached: nothing was written (PyMongo's retries say so)
+            except PyMongoError:
+                # Written, maybe, though the answer was lost: left open, the record would count
+                # as the customer's call as they try again (with the link given back).
+                await self._discard_record()
+                raise
             try:
                 allowed = self.record_user_id is None or await may_open_call(
                     self.record_user_id, besides=self.call_id
@@ -568,12 +576,19 @@ class CallSession:
             self._transfer_answered.clear()
         else:
             self._transfer_answered.set()
-        changed = (before in PUTTING_THROUGH) != (state in PUTTING_THROUGH)
-        if changed and self.here(self.call_id) is self:
+        if self.here(self.call_id) is not self:
+            return
+        if (before in PUTTING_THROUGH) != (state in PUTTING_THROUGH):
             self._publish_state()  # staff pages show it, and offer no take-over meanwhile
             if self.escalation is not None:  # and the queue pages the ticket's row
                 self._spawn(self._announce_put_through(self.escalation, state in PUTTING_THROUGH),
                             "transfer news")  # fmt: skip
+        if (before in PASSING_ON and state not in PASSING_ON and self._caller is not None
+                and not self._ready_pending and not draining.is_draining()):  # fmt: skip
+            # The caller stays with us after all (Twilio refused, say), on the stream that
+            # was told `ready` while they were being passed on: what the line lost before it
+            # is told now. (A call moving away tells it in the process that takes it up.)
+            self._tell_line_back()
 
     async def transfer_answered(self, timeout_s: float) -> None:
         """Wait for Twilio's answer to the transfer request in flight, if any, at most
@@ -690,12 +705,17 @@ class CallSession:
         """The process drains before the page was told `ready`: it has no way back to this
         call. It is told to reconnect and let go (the close it waits for), as a call asked
         for in a draining process is refused, and opens its call again through the balancer
-        (the consumer gives its one-use link back). The call never began: it ends here."""
+        (the consumer gives its one-use link back). The call never began: it ends here,
+        before the page is let go, so that by the time the link works again nothing of it is
+        left (an open record would count as the customer's call as the link opens the next)."""
         self._caller = None
         with contextlib.suppress(ConnectionError, RuntimeError):
             await caller.deliver(ce.Reconnect())
-            await caller.let_go()
-        await self.close("moved_before_ready")
+        try:
+            await self.close("moved_before_ready")
+        finally:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await caller.let_go()
 
     def _say_ready_again(self) -> None:
         # First for the new socket, before anything kept for it meanwhile: a page that
@@ -706,12 +726,18 @@ class CallSession:
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
         self._outbound_ready.set()
         self._ready_pending = False
-        # Lost speech is not replayed (stale after a long gap): the model says it again. Nothing
-        # is said while the caller is being passed on: Twilio says so as it moves the call,
-        # and the model must not talk over it.
+        self._tell_line_back()
+
+    def _tell_line_back(self) -> None:
+        """A socket carries the call again: the model is told of a long gap, or of its words
+        the caller did not hear (not replayed: stale after a long gap), so it says them again.
+        Kept back while the caller is being passed on (Twilio says so as it moves the call, and
+        the model must not talk over it), for when the transfer fails (transfer_is); never told
+        if it is made."""
+        if self.transfer in PASSING_ON:
+            return
         unheard = self._agent_unheard
-        told = self._gap_s > GAP_NOTE_S or unheard
-        if told and self.mode == AGENT and self.transfer not in PASSING_ON:
+        if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
             self._note(instructions.line_dropped(self._gap_s, unheard=unheard))
         self._gap_s = 0.0
         if self._agent_unheard:

@@ -391,6 +391,58 @@ async def test_a_call_the_process_drains_under_before_ready_is_opened_again_else
     await again.wait_closed()
 
 
+async def test_a_page_sent_elsewhere_before_ready_is_let_go_once_its_call_here_is_over(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above: the close (4502) gives the page its one-use link back, and the page opens its
+    call again at once through the balancer. By then the call begun here is over, its record
+    ended and its Live API session closed: it must not count as the customer's open call
+    (VOICE_MAX_CALLS_PER_CUSTOMER) as the link opens the next one, nor hold a model session."""
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    live.stall_setups()  # the model's session is on its way: no `ready` yet
+    page = await BrowserCall.open(f"token={tokens.mint(101)}")
+    async with asyncio.timeout(5):
+        while not (live.sessions and draining.this_process.live_calls()):
+            await asyncio.sleep(0.01)
+    [opening] = draining.this_process.live_calls()
+
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    assert await page.wait_closed() == 4502
+
+    record = await call_record(opening.call_id)
+    assert (record["end_reason"], record["ended_at"] is not None) == ("moved_before_ready", True)
+    assert live.sessions[0].closed
+    assert (await drained).left == ()
+
+
+async def test_a_link_whose_call_began_stays_spent_as_the_call_moves_and_ends(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-use link is given back only for a call that never began: a page told `ready`
+    comes back with its call's resume token, and the link must not open a second call beside
+    the one it comes back to, nor after it."""
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    link = tokens.mint(101)
+    page = await BrowserCall.open(f"token={link}")
+    ready = await page.next_event("ready")
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await page.next_event("reconnect")
+    await page.leave()
+    assert (await drained).left == ()
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    reused = await BrowserCall.open(f"token={link}")
+    assert await reused.next_event("ended") == {"type": "ended", "reason": "token_used"}
+
+    await back.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+    after = await BrowserCall.open(f"token={link}")
+    assert await after.next_event("ended") == {"type": "ended", "reason": "token_used"}
+    assert await mongo.async_db().calls.count_documents({"user_id": 101}) == 1
+
+
 async def test_a_call_that_moves_before_the_model_gave_a_handle_is_carried_on_not_restarted(
     asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -312,10 +312,16 @@ class TwilioConsumer(AudioConsumer):
             held_by={"username": stream.staff, "name": await staff_first_name(stream.staff)},
         )  # fmt: skip
         await session.start()
-        # `call_id` stays the call it was booked in; the dialler's page opens this one.
-        await mongo.async_db().callbacks.update_one(
-            {"callback_id": stream.callback_id}, {"$set": {"answered_call_id": session.call_id}}
-        )
+        try:
+            # `call_id` stays the call it was booked in; the dialler's page opens this one.
+            await mongo.async_db().callbacks.update_one(
+                {"callback_id": stream.callback_id}, {"$set": {"answered_call_id": session.call_id}}
+            )
+        except PyMongoError:
+            # The stream is refused (the database is away): the call begun for it ends with
+            # it, or it would go on with no stream, its model session open.
+            await session.close("server_error")
+            raise
         return session
 
     def unheard(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 
 from continuity.calls import close_abandoned, find_call
@@ -123,6 +124,39 @@ async def test_a_database_failure_as_the_call_opens_leaves_no_open_record_behind
     assert await mongo.async_db().calls.count_documents({"ended_at": None}) == 0
     assert tasks_of("CALL-") == []
     assert live.sessions == []
+
+
+async def test_a_record_written_though_the_database_failed_to_answer_is_not_left_open(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call's record is written, but the database's answer is lost (a connection reset,
+    a failover): the page is told we are unavailable, and its link works again. What was
+    written goes too: left open, it would count as one of Asha's calls (with her other one,
+    VOICE_MAX_CALLS_PER_CUSTOMER) as the link opens the call again, until the sweeper ended
+    it as a lost call minutes later."""
+    insert_one = AsyncCollection.insert_one
+
+    async def answer_lost(self: AsyncCollection[Any], document: Any, *args: Any,
+                          **kwargs: Any) -> Any:  # fmt: skip
+        written = await insert_one(self, document, *args, **kwargs)
+        if self.name == "calls":
+            raise AutoReconnect("connection reset by peer")
+        return written
+
+    other = await BrowserCall.open()
+    await other.next_event("ready")
+    link = tokens.mint(101)
+    with monkeypatch.context() as patched:
+        patched.setattr(AsyncCollection, "insert_one", answer_lost)
+        call = await BrowserCall.open(f"token={link}")
+        assert await call.next_event("ended") == {"type": "ended", "reason": "unavailable"}
+        assert await call.wait_closed() == 4500
+
+    again = await BrowserCall.open(f"token={link}")
+    await again.next_event("ready")  # not refused as a third call of hers
+    assert await mongo.async_db().calls.count_documents({"ended_at": None}) == 2
+    for page in (other, again):
+        await page.leave()
 
 
 async def test_typed_messages_beyond_the_rate_are_refused_and_never_reach_the_model(

@@ -26,6 +26,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
 from django.test import override_settings
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
@@ -46,7 +48,12 @@ from realtime.tests.phone_harness import (
     webhook,
 )
 from realtime.tests.slow_twilio import SlowTwilio
-from realtime.tests.voice_harness import HeldTool, call_record, wait_until_ended
+from realtime.tests.voice_harness import (
+    HeldTool,
+    call_record,
+    no_session_left_open,
+    wait_until_ended,
+)
 from realtime.transfer import Transfer
 from realtime.twilio_protocol import dtmf_prompt
 from support import mongo
@@ -765,6 +772,55 @@ async def test_words_lost_as_the_agent_passes_the_call_on_are_not_said_again_ove
     await again.leave()
 
 
+async def test_words_lost_as_the_agent_passes_the_call_on_are_said_again_when_twilio_refuses(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch,
+    stream_comes_back: None, calls_left_open: None,
+) -> None:
+    """As above, but Twilio refuses the transfer: the caller stays with the agent, and never
+    heard it say it was passing them on. The model is told then, once, so it says it again."""
+    escalation = HeldTool(monkeypatch, "escalate_to_human", {"ticket_id": "ESC-1"})
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "Person"}}])
+        await session.wait_for_tool_response()
+        await session.send_audio(bytes(24_000 * 2))  # "I'm passing you on", to no stream
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.3  # Twilio has the request, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await Phone.dial(ASHA_PHONE)
+        model = await twilio.wait_for_session(0)
+        await escalation.started.wait()
+        session = await live_phone_session()
+        await phone.leave()
+        async with asyncio.timeout(5):
+            while session.attached:
+                await asyncio.sleep(0.02)
+        escalation.released.set()
+        async with asyncio.timeout(5):
+            while session.doing != "speaking":
+                await asyncio.sleep(0.02)
+        again = await stream_again(phone)
+        await asked(api.requests)
+        assert not [note for note in model.notes if MISSED in note]  # not over Twilio's words
+        async with asyncio.timeout(5):
+            while session.transfer != Transfer.REFUSED:
+                await asyncio.sleep(0.02)
+
+        await model.wait_for(lambda: any(MISSED in note for note in model.notes),
+                             "the model told what the caller missed")  # fmt: skip
+        await again.press("#")  # after anything the refusal told the model
+        assert await model.wait_for_text() == dtmf_prompt("#")
+        assert len([note for note in model.notes if MISSED in note]) == 1
+        await again.hang_up()
+        await again.wait_closed()
+
+    record = await wait_until_ended(session.call_id)
+    assert (record["end_reason"], record["agent_unheard"]) == ("caller_hung_up", False)
+    await again.leave()
+
+
 async def test_a_call_ended_while_its_transfer_waits_for_the_agents_words_is_not_transferred(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
     monkeypatch: pytest.MonkeyPatch,
@@ -1316,6 +1372,57 @@ async def test_the_agents_words_still_to_play_as_the_process_drains_are_said_aga
     await phone.leave()
 
 
+async def test_words_lost_as_the_agent_passes_the_call_on_are_said_again_by_the_next_process(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch, stream_comes_back: None, calls_left_open: None,
+) -> None:
+    """The caller missed the agent saying it was passing them on (their stream dropped), and
+    Twilio refuses the transfer as the process drains: the call moves on with what she missed
+    still to tell, and the process that takes it up tells its model."""
+    escalation = HeldTool(monkeypatch, "escalate_to_human", {"ticket_id": "ESC-1"})
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-0")
+            await session.send_tool_call([{"name": "escalate_to_human",
+                                           "args": {"reason": "Person"}}])  # fmt: skip
+            await session.wait_for_tool_response()
+            await session.send_audio(bytes(24_000 * 2))  # "I'm passing you on", to no stream
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.answer_after_s = 0.5  # Twilio has the request as the process drains, and answers...
+        api.refuse_with = (400, 21220, "Call is not in-progress. Cannot redirect.")  # ...no
+        phone = await Phone.dial(ASHA_PHONE)
+        await escalation.started.wait()
+        session = await live_phone_session()
+        await phone.leave()
+        async with asyncio.timeout(5):
+            while session.attached:
+                await asyncio.sleep(0.02)
+        escalation.released.set()
+        async with asyncio.timeout(5):
+            while session.doing != "speaking":
+                await asyncio.sleep(0.02)
+        again = await stream_again(phone)
+        await asked(api.requests)
+        assert (await this_process.drain(bound_s=5)).left == ()
+    assert session.transfer == Transfer.REFUSED
+    await again.wait_closed()
+
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    last = await stream_again(phone)
+    resumed = await twilio.wait_for_session(1)
+
+    assert MISSED in await resumed.wait_for_note()
+    await last.hang_up()
+    await last.wait_closed()
+    record = await wait_until_ended(session.call_id)
+    assert (record["end_reason"], record["agent_unheard"]) == ("caller_hung_up", False)
+    for stream in (phone, again, last):
+        await stream.leave()
+
+
 async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
     """Asha's call is being transferred when its process drains, and Twilio answers only
     after the drain's end: the call is let go, its transfer unconfirmed. Answers her phone
@@ -1656,6 +1763,42 @@ async def test_a_callback_answered_with_no_callback_to_join_is_hung_up_not_given
     twiml = await webhook("+911140001234", "CA" + "6" * 32, Direction="outbound-api")
     assert said_then_hung_up(twiml).startswith("Sorry, we could not connect you")
     assert twilio.sessions == []
+    await phone.leave()
+
+
+async def test_a_callback_whose_answer_cannot_be_noted_ends_the_call_begun_for_it(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer answers, the call begins, and the database fails as the callback is told
+    which call answered it: the stream is refused as the database is away, and the call begun
+    for it ends with it (its record, its Live API session), rather than going on with no
+    stream to carry it. Twilio, asking what next, has the caller told."""
+    from callbacks.tests.conftest import make_callback, today_at
+    from realtime.phone import outbound, security
+
+    call_sid = "CA" + "6" * 32
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
+                                       call_sid=call_sid)  # fmt: skip
+    update_one = AsyncCollection.update_one
+
+    async def callbacks_away(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        if self.name == "callbacks":
+            raise AutoReconnect("connection reset by peer")
+        return await update_one(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "update_one", callbacks_away)
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
+    phone = await Phone.stream(call_sid, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
+    })  # fmt: skip
+    assert await phone.wait_closed() == consumer.SERVER_UNAVAILABLE
+
+    assert CallSession.here_for_call_sid(call_sid) is None
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+    assert record["end_reason"] == "server_error"
+    await no_session_left_open(twilio)
+    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    assert said_then_hung_up(twiml) == SERVER_ERROR_SAY
     await phone.leave()
 
 
