@@ -469,12 +469,15 @@ class CallSession:
                 await self._take_handed_over()
             self._flush_captions()
             self._staff.event(ce.as_dict(ce.Ended(self._end_reason)))
-            self._staff.live_list({"call_id": self.call_id, "ended": True})
             # Before the record: no live ticket of an ended call. Asked whatever this process
             # saw: the ticket may have come from a tool cut short, or from another process.
             with contextlib.suppress(PyMongoError):
                 await end_live_escalation(self.call_id)
-            await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
+            try:
+                await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
+            finally:
+                # After the record: the live calls page reads its rows again on hearing it.
+                self._staff.live_list({"call_id": self.call_id, "ended": True})
         finally:
             self._forget()
             try:

@@ -8,7 +8,9 @@ import datetime as dt
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
+from livestaff.link import LIVE_CALLS_GROUP
 from livestaff.queries import LiveCall, live_calls
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.voice_harness import BrowserCall, wait_until_ended
@@ -61,3 +63,23 @@ async def test_between_a_tool_result_and_the_answer_the_agent_is_thinking(
     assert (await row_when(call_id, "thinking")).doing == "thinking"
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
+
+
+async def test_the_page_hears_a_call_ended_once_its_record_no_longer_lists_it(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The live calls page fetches its rows again when it hears a call ended: they must not
+    list the call still."""
+    layer = get_channel_layer()
+    page = await layer.new_channel()
+    await layer.group_add(LIVE_CALLS_GROUP, page)
+    call = await BrowserCall.open()
+    call_id = str((await call.next_event("ready"))["call_id"])
+
+    await call.send({"type": "end"})
+    async with asyncio.timeout(10):
+        while not (await layer.receive(page))["call"].get("ended"):
+            pass
+
+    assert call_id not in {row.call_id for row in await sync_to_async(live_calls)()}
+    await layer.group_discard(LIVE_CALLS_GROUP, page)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -1056,7 +1057,8 @@ async def test_the_model_is_told_how_long_the_colleague_talked_across_a_move(
     await arjun.send({"type": "hand_back", "note": "Done."})
     note = await resumed.wait_for_note()
 
-    assert "Arjun talked with the customer for 3:00 minutes." in note
+    # Three minutes and the seconds the move and the hand-back took on a loaded machine.
+    assert re.search(r"Arjun talked with the customer for 3:0\d minutes\.", note), note
     await moved.send({"type": "end"})
     await wait_until_ended(call_id)
 

@@ -13,8 +13,9 @@
   // the server did not list yet is asked for again, a few times.
   const MISSING_RETRY_MS = 700;
   const MISSING_RETRIES = 5;
-  // And its `ended` comes before its record says it ended (realtime/call_session.py close):
-  // rows fetched at once may list it still, so they are asked for again until they do not.
+  // And its `ended` comes once its record says it ended (realtime/call_session.py close), but
+  // a record written late (the database away a moment) or news overtaking a slower read may
+  // still list it: the rows are asked for again until they do not.
   const ENDED_RETRY_MS = 700;
   const ENDED_RETRIES = 10;
 
