@@ -71,6 +71,7 @@ async def test_the_page_hears_a_call_ended_once_its_record_no_longer_lists_it(
     """The live calls page fetches its rows again when it hears a call ended: they must not
     list the call still."""
     layer = get_channel_layer()
+    assert layer is not None
     page = await layer.new_channel()
     await layer.group_add(LIVE_CALLS_GROUP, page)
     call = await BrowserCall.open()

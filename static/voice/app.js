@@ -94,7 +94,10 @@ function callEnded(ended) {
   setTyping(false, TEXT_PLACEHOLDER_IDLE, { comeBack: false });
 }
 
-ui.callButton.addEventListener("click", () => {
+ui.callButton.addEventListener("click", (event) => {
+  // The button changes its name at each press: the second click of a double click (detail 2;
+  // a key's click has 0) would undo the first, ending the call it started or starting another.
+  if (event.detail > 1) return;
   if (call) call.hangUp();
   else startCall();
 });

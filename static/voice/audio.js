@@ -71,9 +71,18 @@ export class CallAudio {
     }
   }
 
-  /** Start capturing: `onFrame({pcm, level})` gets each 20 ms, 16 kHz PCM16 frame. */
-  async startMicrophone(onFrame) {
+  /**
+   * Start capturing: `onFrame({pcm, level})` gets each 20 ms, 16 kHz PCM16 frame, and
+   * `onLost()` is called once if the microphone stops of itself (unplugged, or its permission
+   * taken back): nothing more is heard from it then.
+   */
+  async startMicrophone(onFrame, onLost) {
     await this.micContext.audioWorklet.addModule(this.micWorkletUrl);
+    // The browser ends the track then (close() stopping it does not count).
+    for (const track of this.stream.getAudioTracks()) {
+      if (track.readyState === "ended") onLost();
+      else track.addEventListener("ended", () => onLost(), { once: true });
+    }
     const source = this.micContext.createMediaStreamSource(this.stream);
     // No outputs: the processor only reports to the page; nothing of the microphone is played.
     this.micNode = new AudioWorkletNode(this.micContext, "mic-processor", {

@@ -19,6 +19,9 @@ const HANG_UP_RESUME_MS = 3000;
 const RECONNECT_FIRST_MS = 300;
 const RECONNECT_MAX_MS = 4000;
 const RECONNECT_GIVE_UP_MS = 28000;
+// A try can also go unanswered (a network that lost its way holds the handshake open, and the
+// browser waits on it for minutes): one not open by then is given up, and the next one made.
+const RECONNECT_ATTEMPT_MS = 6000;
 // Close codes after which trying again cannot help.
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 1009]);
 // A server that is stopping refuses new calls (4502): try another, through the balancer, after these.
@@ -31,6 +34,8 @@ const TEXT_PLACEHOLDER_WAIT = "Wait, reconnecting…";
 // The greeting once through, and what it becomes while muted (any other news stays as it is).
 const THROUGH = "You're through to the assistant. Go ahead and speak, or type below.";
 const THROUGH_MUTED = "You're muted: the assistant can't hear you. Unmute to speak, or type below.";
+const MICROPHONE_LOST =
+  "Your microphone stopped (it was unplugged, or its permission for this site was turned off), so the assistant can't hear you. Type below, or end the call and start it again once the microphone is back.";
 const RESUMED_NOTICE_MS = 6000;
 // The Live API session is changed routinely (GoAway) and back within a second or so: the
 // customer hears nothing of it, so the page says nothing unless it takes longer than this.
@@ -118,6 +123,7 @@ export class Call {
     this.upstreamTimer = null;
     this.pageResumed = false; // this page's own socket came back (`resumed` follows)
     this.muted = false;
+    this.micLost = false; // the microphone stopped of itself (see onMicrophoneLost)
     this.finished = false;
     this.hangingUp = false;
     this.endReason = null;
@@ -149,7 +155,10 @@ export class Call {
       // Both worklets before the socket: once it opens, the page must be free to answer it
       // (a browser busy loading modules can miss the server's close handshake).
       const [sampleRate] = await Promise.all([
-        this.audio.startMicrophone((frame) => this.onFrame(frame)),
+        this.audio.startMicrophone(
+          (frame) => this.onFrame(frame),
+          () => this.onMicrophoneLost(),
+        ),
         this.audio.startPlayer((stats) => this.onPlayerStats(stats)),
       ]);
       debug.mic.sampleRate = sampleRate;
@@ -174,8 +183,10 @@ export class Call {
   connect() {
     // Back to a call this page is on: its resume token, not the one-use session token.
     const query = this.resumeToken ? `resume=${encodeURIComponent(this.resumeToken)}` : this.query;
+    let attempt = null; // the timer that gives up a try to get back to the call
     const connection = new CallConnection(query, {
       onOpen: () => {
+        clearTimeout(attempt);
         this.opened = true;
         if (query === this.query) this.queryUsed = true;
         // Hung up while reconnecting: back on the call only to end it.
@@ -190,10 +201,13 @@ export class Call {
       },
       // Only the current socket speaks for the call; one we let go of says nothing more.
       onClose: (event) => {
+        clearTimeout(attempt);
         if (connection === this.connection) this.onClose(event);
       },
     });
     this.connection = connection;
+    // Closing a socket still connecting ends it as a failed try (1006): onClose tries again.
+    if (this.lineLostAt !== null) attempt = setTimeout(() => connection.close(), RECONNECT_ATTEMPT_MS);
   }
 
   /** A copy of the latest audio received, for tests to check what reached the player. */
@@ -256,7 +270,7 @@ export class Call {
   // --- microphone ---
 
   onFrame({ pcm, level }) {
-    if (this.finished) return;
+    if (this.finished || this.micLost) return;
     debug.mic.level = this.muted ? 0 : level;
     setMeter(debug.mic.level);
     if (this.muted) return;
@@ -270,6 +284,23 @@ export class Call {
     debug.mic.bytesSent += pcm.byteLength;
     debug.mic.firstSentAt ??= now;
     debug.mic.lastSentAt = now;
+  }
+
+  /** The microphone stopped of itself: the customer is told at once, not left talking to a
+   * page that says "Listening". Their turn ends (the agent need not wait for more speech);
+   * typing still works. */
+  onMicrophoneLost() {
+    if (this.finished || this.micLost) return;
+    this.micLost = true;
+    debug.mic.level = 0;
+    setMeter(0);
+    if (!this.speech.paused) this.speech.pause();
+    if (document.activeElement === ui.muteButton) {
+      (ui.textInput.disabled ? ui.callButton : ui.textInput).focus();
+    }
+    ui.muteButton.disabled = true; // nothing to mute
+    showMessage("error", MICROPHONE_LOST);
+    this.refreshState();
   }
 
   toggleMute() {
@@ -308,8 +339,8 @@ export class Call {
         }
         debug.callId = event.call_id;
         ui.callId.textContent = `Call ID: ${event.call_id}`;
-        ui.muteButton.disabled = false;
-        showMessage("info", THROUGH);
+        ui.muteButton.disabled = this.micLost;
+        if (!this.micLost) showMessage("info", THROUGH); // else what it says of the microphone stays
         break;
       case "transcript":
         this.captions.transcript(event.role, event.text, event.final);
@@ -428,6 +459,7 @@ export class Call {
     if (this.upstreamSlow || this.lineLostAt !== null) setState("reconnecting");
     else if (!this.ready) setState("connecting");
     else if (debug.player.playing) setState(debug.talkingTo ? "colleague" : "speaking");
+    else if (this.micLost) setState("mic_lost");
     else setState(this.muted ? "muted" : "listening");
   }
 

@@ -45,13 +45,40 @@ const TOOL_WORDS = {
     started: "Getting a colleague to help…",
     done: (r) => `Ticket ${r.ticket_id} opened for a colleague`,
   },
+  list_callback_slots: {
+    started: "Looking for times a colleague can call you…",
+    done: (r) => {
+      const free = (r.slots || []).length;
+      const found = free ? `Found ${plural(free, "free time", "free times")}` : "No free times";
+      return `${found} for a callback (${r.day})`;
+    },
+  },
+  schedule_callback: {
+    started: "Booking your callback…",
+    done: (r) => {
+      const number = r.number_ending ? `: we'll call your number ending ${r.number_ending}` : "";
+      return `Callback booked for ${r.when}${number}`;
+    },
+    // Its refusals tell the agent what to do next ("Call list_callback_slots…"), not the customer.
+    refused: (r) => ({
+      slot_unavailable: "Callback not booked: that time can't be booked",
+      already_scheduled: "Callback not booked: you already have one that day",
+    })[r.reason] || r.message,
+  },
+  cancel_callback: {
+    started: "Cancelling your callback…",
+    done: (r) => `Callback for ${r.when} cancelled`,
+  },
 };
 const UNKNOWN_TOOL = { started: "Working on it…", done: () => "Done" };
+const DID_NOT_WORK = "That didn't work this time; the assistant will tell you what's next.";
 
 function toolWords(name, status, result) {
   const words = TOOL_WORDS[name] || UNKNOWN_TOOL;
   if (status === "started") return words.started;
-  if (status === "failed") return "That didn't work this time; the assistant will tell you what's next.";
+  // A call the agent got wrong (`invalid_argument`) is answered to the agent, in its terms
+  // ("category must be one of: …"): the customer is only told it did not work.
+  if (status === "failed" || result?.reason === "invalid_argument") return DID_NOT_WORK;
   if (result && result.ok === false) {
     if (result.reason === "unavailable") return "Our records are unavailable right now.";
     return words.refused ? words.refused(result) : result.message || "That wasn't possible.";

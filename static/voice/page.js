@@ -11,6 +11,7 @@ const STATE_WORDS = {
   connecting: "Connecting…",
   listening: "Listening",
   muted: "Muted",
+  mic_lost: "Microphone off",
   speaking: "Assistant speaking",
   colleague: "Colleague speaking",
   reconnecting: "Reconnecting…",

@@ -8,6 +8,7 @@ agent. Each test saves screenshots of what Asha saw under test-artifacts/voice/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from django.test import override_settings
-from playwright.async_api import Browser, WebSocketRoute, expect
+from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from realtime import tokens
 from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, VoiceServers
@@ -112,6 +113,70 @@ async def test_the_microphone_reaches_the_agent_as_16khz_speech_for_as_long_as_i
     await session.wait_closed()
     assert await voice_page.debug(".endReason") == "caller_hung_up"
     await voice_page.screenshot("04-ended")
+    assert voice_page.problems == []
+
+
+async def double_click(page: Page, button: Locator) -> None:
+    """A person's double click on `button`: a click, then 150 ms on, the second click (its
+    `detail` 2), on the button wherever the first click's news has moved it to."""
+    for count in (1, 2):
+        box = await button.bounding_box()
+        assert box is not None
+        await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        await page.mouse.down(click_count=count)
+        await page.mouse.up(click_count=count)
+        if count == 1:
+            await page.wait_for_timeout(150)
+
+
+async def test_a_double_click_starts_one_call_and_ends_it_without_starting_another(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha double-clicks, as on a desktop icon: the button's second click must not undo its
+    first (the call ended at once, or a new call started as the last one ended)."""
+    await voice_page.open()
+    page = voice_page.page
+    await double_click(page, page.locator("#call-button"))
+    await voice_page.wait_for("d.state === 'listening'")
+    await agent.session()
+
+    await double_click(page, page.locator("#call-button"))
+    await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
+    await page.wait_for_timeout(500)  # a call started by the second click would be connecting
+    await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+    assert await voice_page.debug(".state") == "ended"
+    assert len(agent.live.sessions) == agent.sessions_before + 1  # one call, ended
+    assert voice_page.problems == []
+
+
+async def test_the_call_button_stays_under_the_finger_whatever_the_page_says(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """What the page says comes a moment after a press ("You're through…", a colleague's
+    name, "You ended the call."): it must not move the buttons Asha is about to press."""
+    page = voice_page.page
+    sockets: list[WebSocketRoute] = []
+
+    async def route(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        socket.connect_to_server()
+
+    await page.route_web_socket(re.compile(r"/ws/voice"), route)
+    await voice_page.open()
+    button = page.locator("#call-button")
+    where = await button.bounding_box()
+
+    await button.click()
+    await expect(page.get_by_role("status").filter(has_text="You're through")).to_be_visible()
+    assert await button.bounding_box() == where
+    sockets[-1].send(json.dumps({"type": "agent_changed", "mode": "human", "name": "Priya"}))
+    await expect(page.locator("#talking-to")).to_be_visible()
+    assert await button.bounding_box() == where
+    await voice_page.screenshot("29-news-under-the-buttons")
+    await button.click()
+    await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
+    assert await button.bounding_box() == where
+    await voice_page.screenshot("30-ended-under-the-buttons")
     assert voice_page.problems == []
 
 
@@ -249,6 +314,45 @@ async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words
     assert voice_page.problems == []
 
 
+async def test_callbacks_are_shown_in_plain_words_and_never_the_agent_s_instructions(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """The tools' refusals are written for the agent to act on ("Call list_callback_slots
+    and offer the customer a free time", "category must be one of: …"): Asha reads what
+    happened, in her terms."""
+
+    async def script(session: FakeSession) -> None:
+        await session.wait_for_audio(seconds=0.3)
+        await session.send_tool_call([{"name": "list_callback_slots"}])
+        slots = (await session.wait_for_tool_response())["response"]["slots"]
+        past = {"slot_start": "2020-01-06T10:30+05:30", "reason": "a cold biryani"}
+        await session.send_tool_call([{"name": "schedule_callback", "args": past}])
+        await session.wait_for_tool_response()
+        free = {"slot_start": slots[0]["slot_start"], "reason": "a cold biryani"}
+        await session.send_tool_call([{"name": "schedule_callback", "args": free}])
+        await session.wait_for_tool_response()
+        wrong = {"category": "cold food", "description": "It arrived cold."}
+        await session.send_tool_call([{"name": "file_complaint", "args": wrong}])
+        await session.wait_for_tool_response()
+
+    agent.script = script
+    await start_call(voice_page)
+    activity = voice_page.page.locator(".line--activity")
+    await expect(activity).to_have_count(4)
+    await expect(activity.nth(0)).to_have_text(
+        re.compile(r"^Found \d+ free times? for a callback \(.+\)$")
+    )
+    await expect(activity.nth(1)).to_have_text("Callback not booked: that time can't be booked")
+    await expect(activity.nth(2)).to_have_text(
+        re.compile(r"^Callback booked for .+ at .+: we'll call your number ending 0101$")
+    )
+    await expect(activity.nth(3)).to_have_text(
+        "That didn't work this time; the assistant will tell you what's next."
+    )
+    await voice_page.screenshot("28-callback-in-plain-words")
+    assert voice_page.problems == []
+
+
 async def test_a_routine_change_of_the_assistant_s_session_is_not_said(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
@@ -341,6 +445,56 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
     await voice_page.screenshot("17-one-use-link-after-the-call")
     events = await voice_page.debug(".events")
     assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+class Tunnel(Network):
+    """A Network that, while `stalled`, answers no new connection: the handshake of a
+    WebSocket opened meanwhile hangs until the page gives up on it (as a train in a tunnel
+    sees, its signal neither there nor gone)."""
+
+    stalled = False
+
+    async def _carry(
+        self, from_browser: asyncio.StreamReader, to_browser: asyncio.StreamWriter
+    ) -> None:
+        if not self.stalled:
+            await super()._carry(from_browser, to_browser)
+            return
+        with contextlib.suppress(ConnectionError):
+            while await from_browser.read(65536):
+                pass  # never answered
+        to_browser.close()
+
+
+async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
+    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
+) -> None:
+    """Asha's socket drops and the page's first try to get back to her call hangs unanswered:
+    the browser would wait on it for minutes, long after the server let the call go. The page
+    gives that try up and makes another, which gets her back to the same call."""
+    page = voice_page.page
+    tunnel = Tunnel(patient_server)
+    async with tunnel:
+        await page.goto(tunnel.url + "/")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        call_id = await voice_page.debug(".callId")
+
+        tunnel.stalled = True
+        tunnel.drop_websockets()
+        await voice_page.wait_for("d.state === 'reconnecting' && d.reconnects === 1")
+        await page.wait_for_timeout(1000)  # the first try is under way, and hangs
+        tunnel.stalled = False
+
+        back = page.get_by_role("status").filter(
+            has_text="Back: the call resumed after a network blip."
+        )
+        await expect(back).to_be_visible(timeout=15_000)
+        assert await voice_page.debug(".callId") == call_id
+        assert await voice_page.debug(".state") == "listening"
+        await page.get_by_role("button", name="End call").click()
+        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 
@@ -512,6 +666,33 @@ async def test_the_agent_s_goodbye_is_heard_out_after_the_server_ends_the_call(
 
 
 # --- When a call cannot happen -----------------------------------------------------------------
+
+
+async def test_a_microphone_that_stops_mid_call_is_said_and_typing_goes_on(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha takes the microphone's permission back in the middle of the call (as pulling out a
+    headset does, Chromium ends the track): the page says so, and she types instead."""
+    await start_call(voice_page)
+    page = voice_page.page
+    session = await agent.session()
+    await session.wait_for_audio(seconds=0.5)
+    await page.get_by_role("button", name="Mute").focus()
+
+    await page.context.clear_permissions()
+
+    await expect(page.get_by_role("alert")).to_contain_text("Your microphone stopped")
+    await expect(page.locator("#state-text")).to_have_text("Microphone off")
+    await expect(page.get_by_role("button", name="Mute")).to_be_disabled()
+    await expect(page.get_by_label("Type a message")).to_be_focused()  # not dropped to <body>
+    await session.wait_for_audio_stream_end()  # her turn is over: the agent need not wait
+    await voice_page.screenshot("27-microphone-stopped")
+    await page.get_by_label("Type a message").fill("Where is my biryani?")
+    await page.get_by_label("Type a message").press("Enter")
+    assert await session.wait_for_text() == "Where is my biryani?"
+    await page.get_by_role("button", name="End call").click()
+    await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
+    assert voice_page.problems == []
 
 
 async def test_a_denied_microphone_is_explained(
