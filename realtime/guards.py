@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlparse
 
@@ -9,13 +10,17 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 ORIGIN_REJECTED = 4403
+ENDED = {"type": "ended", "reason": "origin_refused"}
 
 
 class BrowserOriginGuard(OriginValidator):
     """Only pages served from an allowed host may open `/ws/voice`.
 
-    Channels' `AllowedHostsOriginValidator` with one change: a refusal closes with 4403
-    (contract section 3) instead of a bare close. A missing Origin is refused too.
+    Channels' `AllowedHostsOriginValidator` with one change: a refusal is accepted, told
+    `ended` and closed with 4403 (contract section 3), as the consumer's own refusals are. A
+    close before the accept reaches a browser as a failed handshake (1006), which the page can
+    only take for a network fault ("Can't reach the voice service"); nothing of the call is
+    open to a refused page either way. A missing Origin is refused too.
     """
 
     def __init__(self, application: Any) -> None:
@@ -31,4 +36,6 @@ class BrowserOriginGuard(OriginValidator):
             # The stubs allow an ASGI2 app here; routing.py only ever wraps ASGI3 consumers.
             return await self.application(scope, receive, send)  # type: ignore[call-arg, misc]
         await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps(ENDED)})
         await send({"type": "websocket.close", "code": ORIGIN_REJECTED})
