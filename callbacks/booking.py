@@ -192,7 +192,11 @@ async def cancel(
             break
         answered = str(current.get("answered_call_id") or "")
         state = dial_state(
-            current.get("dialled_at"), answered, await _call_live(db, answered), now
+            current.get("dialled_at"),
+            answered,
+            await _call_live(db, answered),
+            str(current.get("dial_status") or ""),
+            now,
         )
         if state is not DialState.NONE:
             raise CallUnderway(current, state)
@@ -214,14 +218,20 @@ async def cancel(
 
 
 def dial_state(
-    dialled_at: datetime | None, answered_call_id: str, answered_call_live: bool, now: datetime
+    dialled_at: datetime | None,
+    answered_call_id: str,
+    answered_call_live: bool,
+    dial_status: str,
+    now: datetime,
 ) -> DialState:
     """Where staff's "Call now" stands for the customer; pure. A dial may ring for
-    DIAL_ANSWER_WINDOW unless the customer answered it (callbacks/desk.py clears
-    `answered_call_id` on each dial, so an answer is always the latest dial's)."""
+    DIAL_ANSWER_WINDOW unless the customer answered it, or Twilio said how it ended unanswered
+    (`dial_status`: busy, say). callbacks/desk.py clears both on each dial, so they are always
+    the latest dial's."""
     if answered_call_id and answered_call_live:
         return DialState.ON_CALL
-    if not answered_call_id and dialled_at is not None and now - dialled_at < DIAL_ANSWER_WINDOW:
+    ringing = dialled_at is not None and now - dialled_at < DIAL_ANSWER_WINDOW
+    if ringing and not answered_call_id and not dial_status:
         return DialState.RINGING
     return DialState.NONE
 

@@ -135,8 +135,12 @@ def _not_ringing_or_answered(now: datetime | None = None) -> Document:
 
 
 def _not_ringing(now: datetime) -> Document:
-    """Filter: the callback was not dialled, or long enough ago that the phone stopped ringing."""
-    return {"$or": [{"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}}]}
+    """Filter: the callback was not dialled, or long enough ago that the phone stopped ringing,
+    or Twilio said its latest dial ended unanswered (dial_ended; call_now clears that)."""
+    return {"$or": [
+        {"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}},
+        {"dial_status": {"$nin": [None, ""]}},
+    ]}  # fmt: skip
 
 
 def named(username: str | None) -> str:
@@ -174,12 +178,15 @@ def dialling_configured() -> bool:
     )
 
 
-def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -> str:
+def call_now(
+    callback_id: str, username: str, stream_url: str, voice_url: str, status_url: str
+) -> str:
     """Dial the customer of a scheduled callback through Twilio, on the number their account
     has now, for `username` (who claims it if nobody has). When they answer, Twilio streams
     the call to `stream_url` (`/ws/twilio`) as an outbound callback
     (realtime/phone/outbound.py), and asks `voice_url` (`/twilio/voice`) what next if the
-    stream ends. Answers the call SID, which the callback keeps; blocking.
+    stream ends; once the call is over, it tells `status_url` (`/twilio/dial-status`, which
+    calls dial_ended) how. Answers the call SID, which the callback keeps; blocking.
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
     customer on the call already or without a number, or Twilio refused (then the callback is
@@ -208,13 +215,13 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
     # called again at once (the line dropped). No SID until Twilio gives one: the customer's
     # answer claims the dial (booking.py). Nor an answered call: one answered on an earlier
     # dial must not let the callback be closed while this one rings (_close), so it counts as
-    # answered once they pick up this one.
+    # answered once they pick up this one. Nor how the earlier dial ended (dial_ended).
     callback = _update(
         callback_id,
         username,
         {**_mine_or_nobodys(username), **_not_ringing_or_answered(now)},
         {"assignee": username, "dialled_at": now, "call_sid": "", "answered_call_id": "",
-         "phone": phone},
+         "dial_status": "", "phone": phone},
         before=True,
     )  # fmt: skip
     token = security.mint_callback_token(security.CallbackStream(callback_id, phone, username))
@@ -222,7 +229,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
                                     callback_id=callback_id, staff=username)  # fmt: skip
     reserved = {"callback_id": callback_id, "dialled_at": now}
     try:
-        call_sid = twilio_rest.dial_out(phone, twiml)
+        call_sid = twilio_rest.dial_out(phone, twiml, status_callback=status_url)
     except twilio_rest.TwilioOutcomeUnknown as error:
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         raise DialUncertain(
@@ -235,6 +242,7 @@ def call_now(callback_id: str, username: str, stream_url: str, voice_url: str) -
         _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
             "dialled_at": None, "assignee": callback.get("assignee"),
             "answered_call_id": callback.get("answered_call_id") or "",
+            "dial_status": callback.get("dial_status") or "",
         }})  # fmt: skip
         raise CallbackError(f"Twilio could not place the call: {error}") from error
     _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})
@@ -260,16 +268,44 @@ def _local_time(moment: datetime) -> str:
 # --- After "Call now" --------------------------------------------------------------------------
 
 RINGING, ANSWERED, CALL_OVER, NO_ANSWER = "ringing", "answered", "call_over", "no_answer"
+LINE_BUSY, NOT_CONNECTED = "line_busy", "not_connected"
+# Twilio's final CallStatus of a call nobody answered (its StatusCallback, `/twilio/dial-status`),
+# and what the dialler is told. `canceled` is a call withdrawn before it was answered (not by
+# us: we never cancel one): it did not go through. `completed`, answered, is not here.
+DIAL_NOT_ANSWERED = {
+    "busy": LINE_BUSY, "failed": NOT_CONNECTED, "canceled": NOT_CONNECTED,
+    "no-answer": NO_ANSWER,
+}  # fmt: skip
+
+
+def dial_ended(call_sid: str, status: str) -> None:
+    """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). One nobody
+    answered (DIAL_NOT_ANSWERED) is recorded (`dial_status`) on the callback whose latest dial
+    it is, if the customer did not answer it: the phone rings no more, so the callback may be
+    dialled again or closed at once, and the calling page says why. An answered call, or a late
+    word on an earlier dial (call_now gave the callback a new SID), changes nothing. Raises
+    PyMongoError."""
+    if status not in DIAL_NOT_ANSWERED or not call_sid:
+        return
+    # One conditional update: it cannot land on a later dial, nor undo the customer's answer.
+    _collection().update_one(
+        {"call_sid": call_sid, "answered_call_id": {"$in": [None, ""]}},
+        {"$set": {"dial_status": status}},
+    )
 
 
 def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str:
     """Where a dialled callback stands for the person who dialled it: ANSWERED (the customer
     picked up and the call is on: open it), CALL_OVER (they picked up and the call has ended:
-    mark it done, or call again), RINGING (Twilio may still be ringing them), or NO_ANSWER
-    (nobody picked up in time). Pure. An answered call is always the latest dial's (call_now
-    clears it on each dial), so once it is over nothing rings, however recent the dial."""
+    mark it done, or call again), RINGING (Twilio may still be ringing them), LINE_BUSY or
+    NOT_CONNECTED (Twilio said so), or NO_ANSWER (Twilio said nobody picked up, or they did not
+    in time). Pure. An answered call and how a dial ended are always the latest dial's
+    (call_now clears both on each dial), so once either is known nothing rings, however recent
+    the dial."""
     if callback.answered_call_id:
         return ANSWERED if answered_call_live else CALL_OVER
+    if callback.dial_status:
+        return DIAL_NOT_ANSWERED.get(callback.dial_status, NO_ANSWER)
     if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
         return RINGING
     return NO_ANSWER

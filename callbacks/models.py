@@ -10,6 +10,13 @@ the booking rules, each backed by a unique index made in migration 0001 (partial
   above a lowered capacity, booked before, count against it too: callbacks/booking.py).
 * `local_date` (the slot's date in the customer's time zone, "2026-12-03"): unique per
   customer, which is the one-callback-a-day rule.
+
+"Call now" (callbacks/desk.py) keeps its latest dial beside the booking: `dialled_at`,
+Twilio's `call_sid`, `answered_call_id` (the call the customer answered), and `dial_status`,
+Twilio's final CallStatus for a dial nobody answered (`busy`, `failed`, `no-answer`,
+`canceled`, from the dial's StatusCallback, `/twilio/dial-status`): the phone rings no more,
+so the callback may be dialled again or closed at once. Each new dial clears
+`answered_call_id` and `dial_status`.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ class Callback(models.Model):
     answered_call_id = models.CharField(
         max_length=64, blank=True, default="", help_text="the call the customer answered"
     )
+    dial_status = models.CharField(
+        max_length=16, blank=True, default="", help_text="how a dial nobody answered ended"
+    )
     closed_at = models.DateTimeField(null=True, blank=True, help_text="done, missed or cancelled")
 
     class Meta:
@@ -64,6 +74,8 @@ class Callback(models.Model):
             models.Index(fields=["callback_id"], name="callbacks_callback_id"),
             # A ticket's callbacks, on its page.
             models.Index(fields=["ticket_id"], name="callbacks_ticket"),
+            # The callback a dial's status is about: by Twilio's CallSid.
+            models.Index(fields=["call_sid"], name="callbacks_call_sid"),
         ]
 
     def __str__(self) -> str:

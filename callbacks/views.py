@@ -6,6 +6,7 @@ token, done by callbacks/desk.py, which refuses what someone else got to first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -13,7 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from pymongo.errors import PyMongoError
 
 from callbacks import desk
 from callbacks.board import board as board_days
@@ -25,6 +28,8 @@ from support.models import Customer
 from support.staff.access import require_perm, staff_view
 from support.staff.labels import phone_label
 from support.staff.views.common import render_staff
+
+log = logging.getLogger(__name__)
 
 VIEW_CALLBACKS = "callbacks.view_callback"
 CHANGE_CALLBACKS = "callbacks.change_callback"
@@ -103,10 +108,10 @@ def mark_missed(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
 def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     require_perm(request, TAKE_OVER)
     stream_url = security.stream_url(request.get_host())
-    voice_path = reverse("twilio-voice")
-    voice_url = security.public_https_url(voice_path, request.build_absolute_uri(voice_path))
+    voice_url = _webhook_url(request, "twilio-voice")
+    status_url = _webhook_url(request, "twilio-dial-status")
     try:
-        desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url)
+        desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url, status_url)
     except desk.DialUncertain:
         pass  # the customer's phone may ring: wait on the ringing page, which says so
     except desk.CallbackError as error:
@@ -115,11 +120,40 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     return redirect("callbacks:calling", callback_id=callback_id)
 
 
+def _webhook_url(request: HttpRequest, name: str) -> str:
+    """The public URL of the Twilio webhook `name`, as Twilio is to ask it and sign it."""
+    path = reverse(name)
+    return security.public_https_url(path, request.build_absolute_uri(path))
+
+
+@csrf_exempt  # Twilio cannot send a CSRF token; its signature is checked instead
+@require_POST
+def dial_status(request: HttpRequest) -> HttpResponse:
+    """`POST /twilio/dial-status`: the StatusCallback of a call_now dial, which Twilio posts
+    once the call is over with its final CallStatus. A busy line, a failed call or no answer
+    is known at once, not only when the phone may no longer ring. Answers 204: Twilio reads
+    nothing back."""
+    refused = security.webhook_refusal(request, "a dial status")
+    if refused is not None:
+        return refused
+    call_sid, status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
+    try:
+        desk.dial_ended(call_sid, status)
+    except PyMongoError as error:
+        # Twilio does not ask again: the calling page says "No answer" once the ringing time
+        # is over, as it did before Twilio told us.
+        log.warning("callbacks: call %s ended %s; could not record it: %s", call_sid, status,
+                    error)  # fmt: skip
+        return HttpResponse(status=503)
+    return HttpResponse(status=204)
+
+
 @staff_view(CHANGE_CALLBACKS)
 def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
     """After "Call now": ringing (the page looks again every few seconds), then the call's
-    live view once the customer answers, and "call over" once they hang up; or "no answer".
-    Each with what to do next."""
+    live view once the customer answers, and "call over" once they hang up; or "line busy",
+    "did not go through" or "no answer" (at once when Twilio says so). Each with what to do
+    next."""
     callback = Callback.objects.filter(callback_id=callback_id).first()
     if callback is None:
         raise Http404("No such callback.")

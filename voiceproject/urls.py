@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from callbacks import views as callbacks_views
 from realtime.pages import voice_page
 from realtime.phone.views import twilio_voice
 from realtime.views import create_voice_session
@@ -19,5 +20,6 @@ urlpatterns = [
     path("staff/", include("support.staff.urls")),
     path("api/voice/sessions", create_voice_session, name="voice-sessions"),
     path("twilio/voice", twilio_voice, name="twilio-voice"),
+    path("twilio/dial-status", callbacks_views.dial_status, name="twilio-dial-status"),
     path("", include("postcall.urls")),
 ]

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
 from django.utils import timezone
+from twilio.request_validator import RequestValidator
 
 from callbacks import booking, desk
 from callbacks.models import Callback
@@ -90,9 +92,14 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     )  # fmt: skip
     credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
     assert request.headers["Authorization"] == f"Basic {credentials}"
-    assert request.form.keys() == {"To", "From", "Twiml", "Timeout"}
+    assert request.form.keys() == {
+        "To", "From", "Twiml", "Timeout", "StatusCallback", "StatusCallbackMethod"
+    }  # fmt: skip
     assert (request.form["To"], request.form["From"]) == ("+919800000101", FROM_NUMBER)
     assert request.form["Timeout"] == "30"
+    # Twilio says how the call ended (busy, no answer...) as soon as it is over.
+    assert request.form["StatusCallback"] == "http://testserver/twilio/dial-status"
+    assert request.form["StatusCallbackMethod"] == "POST"
     url, parameters = stream_of(request.form["Twiml"])
     assert url == "wss://testserver/ws/twilio"
     assert action_of(request.form["Twiml"]) == "http://testserver/twilio/voice"
@@ -131,6 +138,9 @@ def test_the_stream_url_is_the_public_one_behind_a_proxy(
     url, _ = stream_of(twilio.requests[0].form["Twiml"])
     assert url == "wss://voice.example.com/ws/twilio"
     assert action_of(twilio.requests[0].form["Twiml"]) == "https://voice.example.com/twilio/voice"
+    assert twilio.requests[0].form["StatusCallback"] == (
+        "https://voice.example.com/twilio/dial-status"
+    )
 
 
 def test_a_second_click_while_the_phone_may_ring_does_not_dial_again(
@@ -241,6 +251,17 @@ def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
     assert desk.dialling(Callback(), False, now) == desk.NO_ANSWER
 
 
+@pytest.mark.parametrize(("status", "state"), [
+    ("busy", desk.LINE_BUSY), ("failed", desk.NOT_CONNECTED), ("canceled", desk.NOT_CONNECTED),
+    ("no-answer", desk.NO_ANSWER),
+])  # fmt: skip
+def test_a_dial_twilio_said_ended_unanswered_rings_no_more(status: str, state: str) -> None:
+    now = timezone.now()
+    fresh = Callback(dialled_at=now - timedelta(seconds=5), call_sid="CA1", dial_status=status)
+
+    assert desk.dialling(fresh, False, now) == state
+
+
 def test_twilio_out_of_reach_is_reported_and_changes_nothing(
     meera: User, ashas: Callback, twilio: FakeTwilioApi, settings: Any
 ) -> None:
@@ -317,7 +338,7 @@ def test_a_refused_dial_leaves_a_callback_closed_meanwhile_as_it_was_closed(
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
     settings.TWILIO_FROM_NUMBER = FROM_NUMBER
 
-    def refused_after_a_colleague_closed_it(to: str, twiml: str) -> str:
+    def refused_after_a_colleague_closed_it(to: str, twiml: str, status_callback: str) -> str:
         Callback.objects.filter(callback_id="CBK-ASHA01").update(status="done", assignee="kavya")
         raise twilio_rest.TwilioRestError(f"could not call {to}: refused")
 
@@ -524,3 +545,146 @@ def test_an_agent_who_may_not_take_calls_over_cannot_dial(
     assert refused.status_code == 403
     assert twilio.requests == []
     assert Callback.objects.get(callback_id="CBK-ASHA01").assignee is None
+
+
+# --- How a dial ended: Twilio's StatusCallback, POST /twilio/dial-status -------------------------
+
+
+def twilio_says(status: str, call_sid: str, *, signature: str | None = "signed") -> Any:
+    """Twilio's StatusCallback for `call_sid`, over as `status`, signed as Twilio signs it (or
+    with `signature` as given, None for none), posted where the dial asked for it."""
+    url = "http://testserver/twilio/dial-status"
+    form = {
+        "CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": FROM_NUMBER,
+        "To": "+919800000101", "CallStatus": status, "Direction": "outbound-api",
+        "ApiVersion": "2010-04-01", "CallbackSource": "call-progress-events",
+        "SequenceNumber": "0", "CallDuration": "0", "Timestamp": "Mon, 07 Dec 2026 10:00:00 +0000",
+    }  # fmt: skip
+    if signature == "signed":
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    return Client().post("/twilio/dial-status", form, headers=headers)
+
+
+def dialled_sid() -> str:
+    return Callback.objects.get(callback_id="CBK-ASHA01").call_sid
+
+
+def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Asha is on another call: Twilio says so moments after the dial, and Meera's page says
+    so at once (not "Ringing" for a minute, then "did not pick up")."""
+    client_for(meera).post(CALL_NOW)
+    assert twilio.requests[0].form["StatusCallback"] == "http://testserver/twilio/dial-status"
+
+    told = twilio_says("busy", dialled_sid())
+    page = client_for(meera).get(CALLING).content.decode()
+    again = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert told.status_code == 204 and told.content == b""
+    assert "<b>Line busy.</b> Asha Verma (+91 98000 00101) is on another call." in page
+    assert "Ringing" not in page and "No answer." not in page
+    assert 'http-equiv="refresh"' not in page and "callbacks/calling.js" not in page
+    assert ">Call again</button>" in page and ">Mark missed</button>" in page
+    assert messages_of(again) == []
+    assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
+    assert len(twilio.requests) == 2
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""  # the new dial's
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    ("failed", "<b>The call did not go through.</b> Twilio could not connect to Asha Verma "
+               "(+91 98000 00101)."),
+    ("no-answer", "<b>No answer.</b> Asha Verma (+91 98000 00101) did not pick up."),
+])  # fmt: skip
+def test_a_call_that_failed_or_rang_out_is_told_at_once_and_may_be_marked_missed(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, status: str, said: str
+) -> None:
+    client_for(meera).post(CALL_NOW)
+
+    twilio_says(status, dialled_sid())
+    page = client_for(meera).get(CALLING).content.decode()
+    missed = client_for(meera).post("/staff/callbacks/CBK-ASHA01/missed", follow=True)
+
+    assert said in page and "Ringing" not in page
+    assert ">Call again</button>" in page and ">Mark missed</button>" in page
+    assert messages_of(missed) == ["The callback to Asha Verma (+91 98000 00101) is marked missed."]
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == status
+
+
+def test_a_late_status_of_an_earlier_dial_changes_nothing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """The first dial rang out; Meera calls again, and while Asha's phone rings, Twilio's word
+    on the first dial arrives: the second keeps ringing."""
+    client_for(meera).post(CALL_NOW)
+    first = dialled_sid()
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
+    client_for(meera).post(CALL_NOW)
+
+    told = twilio_says("no-answer", first)
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert told.status_code == 204
+    assert "Ringing Asha Verma (+91 98000 00101)…" in page
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.call_sid, called.dial_status) == ("CA" + "0" * 31 + "2", "")
+
+
+def test_an_answered_call_ending_changes_nothing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Twilio's `completed`: Asha picked up. Her answer, not Twilio's status, says what next."""
+    client_for(meera).post(CALL_NOW)
+
+    told = twilio_says("completed", dialled_sid())
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert told.status_code == 204
+    assert "Ringing Asha Verma (+91 98000 00101)…" in page
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""
+
+
+def test_a_status_after_the_customer_answered_changes_nothing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-ON")
+
+    twilio_says("failed", dialled_sid())
+
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""
+    assert client_for(meera).get(CALLING)["Location"] == "/staff/live/CALL-ON/"
+
+
+@pytest.mark.parametrize("signature", [None, "", "forged", "signed-with-another-token"])
+def test_a_status_without_twilios_signature_is_refused_and_changes_nothing(
+    meera: User,
+    ashas: Callback,
+    twilio: FakeTwilioApi,
+    signature: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    if signature == "signed-with-another-token":
+        signature = RequestValidator("another-token").compute_signature(
+            "http://testserver/twilio/dial-status", {"CallSid": dialled_sid()})  # fmt: skip
+
+    with caplog.at_level(logging.INFO):
+        refused = twilio_says("busy", dialled_sid(), signature=signature)
+
+    assert refused.status_code == 403
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""
+    assert "Ringing" in client_for(meera).get(CALLING).content.decode()
+    assert "refused a dial status with a bad or missing signature" in caplog.text
+    assert "9800000101" not in caplog.text
+
+
+def test_a_status_is_refused_while_twilio_is_not_configured(ashas: Callback) -> None:
+    told = twilio_says("busy", "CA1")
+
+    assert told.status_code == 503
+    assert b"set TWILIO_AUTH_TOKEN" in told.content

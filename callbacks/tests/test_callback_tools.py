@@ -429,13 +429,18 @@ async def test_a_callback_that_already_happened_cannot_be_cancelled(asha: Custom
 
 
 async def dialled(
-    callback_id: str, *, ago: timedelta = timedelta(0), answered_call: str = ""
+    callback_id: str,
+    *,
+    ago: timedelta = timedelta(0),
+    answered_call: str = "",
+    dial_status: str = "",
 ) -> None:
     """Staff pressed "Call now" `ago` (what callbacks/desk.py writes); with `answered_call`,
-    the customer picked up (what realtime/phone/consumer.py writes)."""
+    the customer picked up (what realtime/phone/consumer.py writes); with `dial_status`, Twilio
+    said the dial ended unanswered (what desk.dial_ended writes)."""
     await mongo.async_db().callbacks.update_one({"callback_id": callback_id}, {"$set": {
         "assignee": "meera", "dialled_at": datetime.now(UTC) - ago, "call_sid": "CA1",
-        "answered_call_id": answered_call,
+        "answered_call_id": answered_call, "dial_status": dial_status,
     }})  # fmt: skip
 
 
@@ -482,6 +487,18 @@ async def test_a_dialled_callback_can_be_cancelled_once_the_phone_stopped_ringin
     booked = await book(ASHA, slot())
     await mongo.async_db().calls.insert_one({"call_id": "CALL-OVER", "ended_at": datetime.now(UTC)})
     await dialled(booked["callback_id"], ago=RANG_OUT, answered_call=answered_call)
+
+    result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
+
+    assert (result["ok"], result["status"]) == (True, "cancelled")
+
+
+async def test_a_callback_can_be_cancelled_at_once_when_twilio_said_the_line_was_busy(
+    asha: Customer,
+) -> None:
+    """Asha's line was busy, with this very call, say: nothing rings her any more."""
+    booked = await book(ASHA, slot())
+    await dialled(booked["callback_id"], dial_status="busy")
 
     result = await run_tool("cancel_callback", {"callback_id": booked["callback_id"]}, ASHA)
 

@@ -14,6 +14,8 @@ Screenshots of each state go to test-artifacts/callbacks/.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ import pytest_asyncio
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.async_api import Browser, BrowserContext, Page, Response, ViewportSize, expect
+from twilio.request_validator import RequestValidator
 
 from callbacks import desk
 from callbacks.models import Callback
@@ -40,6 +43,7 @@ ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
 PASSWORD = "correct horse battery staple"
 DESK: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+AUTH_TOKEN = "twilio-test-token"
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def twilio() -> Iterator[FakeTwilioApi]:
 
 @pytest_asyncio.fixture
 async def server(django_db_setup: Any, twilio: FakeTwilioApi) -> AsyncIterator[DaphneServer]:
-    env = {"TWILIO_ACCOUNT_SID": "AC" + "5" * 32, "TWILIO_AUTH_TOKEN": "twilio-test-token",
+    env = {"TWILIO_ACCOUNT_SID": "AC" + "5" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TWILIO_FROM_NUMBER": "+911140001234", "TWILIO_API_BASE_URL": twilio.url}  # fmt: skip
     with DaphneServer(env=env) as server:
         await asyncio.to_thread(server.start)
@@ -123,6 +127,19 @@ async def signed_in(browser: Browser, base: str, **options: Any) -> tuple[Browse
 
 def row(page: Page, callback_id: str) -> Any:
     return page.locator(f'tr[data-callback="{callback_id}"]')
+
+
+def twilio_says(status_callback: str, call_sid: str, status: str) -> int:
+    """Twilio's StatusCallback of the call `call_sid`, over as `status`: signed, posted to the
+    URL the dial gave it. Answers the HTTP status."""
+    form = {"CallSid": call_sid, "CallStatus": status, "Direction": "outbound-api"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(status_callback, form)
+    request = urllib.request.Request(
+        status_callback, urllib.parse.urlencode(form).encode(),
+        headers={"X-Twilio-Signature": signature},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
 
 
 async def test_a_lead_works_todays_callbacks(
@@ -283,4 +300,38 @@ async def test_a_customer_who_answered_and_hung_up_is_shown_as_a_call_over(
         "Cancelled by the customer")  # fmt: skip
     await screenshot(page, "10-cancelled-390")
     await context.close()
+    assert problems == []
+
+
+async def test_a_busy_line_is_told_at_once(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """Arjun calls Ravi, whose line is busy: Twilio says so moments after the dial, and the
+    ringing page, looking again, says so (not "Ringing" for a minute, then "did not pick up");
+    "Call again" rings him at once."""
+    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        [dial] = twilio.requests
+        ravi = await Callback.objects.aget(callback_id="CBK-RAVI01")
+        told = await asyncio.to_thread(
+            twilio_says, dial.form["StatusCallback"], ravi.call_sid, "busy")  # fmt: skip
+        assert told == 204
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Line busy. Ravi Kumar (+91 98000 00202) is on another call.", timeout=10_000)
+        await expect(page.get_by_text("Ringing")).to_have_count(0)
+        await expect(page.locator(".calling-actions button")).to_have_text(
+            ["Call again", "Mark missed"])  # fmt: skip
+        await screenshot(page, "11-line-busy-1280")
+        await page.get_by_role("button", name="Call again").click()
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        await expect(page.locator(".messagelist")).to_have_count(0)
+    finally:
+        await context.close()
+    assert len(twilio.requests) == 2
     assert problems == []

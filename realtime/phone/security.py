@@ -11,6 +11,7 @@ webhook for one call: it binds the call SID and the caller's number and expires 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,10 +20,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from realtime.tokens import load_signed
+
+log = logging.getLogger(__name__)
 
 STREAM_PATH = "/ws/twilio"
 TOKEN_SALT = "realtime.phone.stream-token"
@@ -59,6 +63,20 @@ def signature_is_valid(url: str, params: Mapping[str, Any], signature: str) -> b
     if not settings.TWILIO_AUTH_TOKEN or not signature:
         return False
     return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature))
+
+
+def webhook_refusal(request: HttpRequest, what: str) -> HttpResponse | None:
+    """The answer to a request for a Twilio webhook that is not Twilio's: 503 while Twilio is
+    not configured, 403 (logged, naming `what` and the URL) without its valid signature.
+    None when Twilio sent it."""
+    if not settings.TWILIO_AUTH_TOKEN:
+        return HttpResponse(NOT_CONFIGURED, status=503, content_type="text/plain")
+    url = public_https_url(request.get_full_path(), request.build_absolute_uri())
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature_is_valid(url, request.POST, signature):
+        log.warning("twilio: refused %s with a bad or missing signature for %s", what, url)
+        return HttpResponse("Invalid Twilio signature.", status=403, content_type="text/plain")
+    return None
 
 
 def public_host(request_host: str) -> str:

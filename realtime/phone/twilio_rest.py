@@ -79,18 +79,28 @@ def update_call(call_sid: str, twiml: str) -> None:
         raise TwilioOutcomeUnknown(unclear) from error
 
 
-def dial_out(to: str, twiml: str) -> str:
+def dial_out(to: str, twiml: str, status_callback: str | None = None) -> str:
     """Call `to` from TWILIO_FROM_NUMBER; when answered, Twilio runs `twiml`. Answers the new
     call's CallSid (blocking: call it from sync code or a thread). Raises TwilioRestError, or
     TwilioOutcomeUnknown when Twilio may be placing the call all the same.
+
+    With `status_callback` (an https URL), Twilio POSTs there once the call is over, its final
+    CallStatus saying how (completed, busy, failed, no-answer, canceled): without it, a call
+    nobody answered is only known to be over when it may no longer ring.
 
     The errors' messages give the number's last four digits only (Twilio's own words too):
     they end up in logs, which are no place for a customer's phone number.
     """
     shown = masked(to)
+    status_params = {} if status_callback is None else {
+        "status_callback": status_callback, "status_callback_method": "POST"}  # fmt: skip
     try:
         call = _client(f"call {shown}").calls.create(
-            to=to, from_=settings.TWILIO_FROM_NUMBER, twiml=twiml, timeout=DIAL_RING_TIMEOUT_S
+            to=to,
+            from_=settings.TWILIO_FROM_NUMBER,
+            twiml=twiml,
+            timeout=DIAL_RING_TIMEOUT_S,
+            **status_params,
         )
     except (TwilioException, requests.RequestException) as error:
         said = _masking(to, str(error))

@@ -53,13 +53,9 @@ TRANSFER_NOT_ANSWERED_SAY = (
 @csrf_exempt  # Twilio cannot send a CSRF token; its signature is checked instead
 @require_POST
 async def twilio_voice(request: HttpRequest) -> HttpResponse:
-    if not settings.TWILIO_AUTH_TOKEN:
-        return HttpResponse(security.NOT_CONFIGURED, status=503, content_type="text/plain")
-    url = security.public_https_url(request.get_full_path(), request.build_absolute_uri())
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not security.signature_is_valid(url, request.POST, signature):
-        log.warning("twilio: refused a webhook with a bad or missing signature for %s", url)
-        return HttpResponse("Invalid Twilio signature.", status=403, content_type="text/plain")
+    refused = security.webhook_refusal(request, "a webhook")
+    if refused is not None:
+        return refused
     farewell = await _farewell(request)
     return _twiml(_connect(request) if farewell is None else _hang_up(farewell))
 

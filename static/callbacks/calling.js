@@ -30,7 +30,7 @@
       section.className = fresh.className;
       section.dataset.state = fresh.dataset.state;
       section.replaceChildren(...fresh.childNodes);
-      return; // no answer, or the call came and went: nothing more to wait for
+      return; // no answer, a busy line, or the call came and went: nothing more to wait for
     }
     window.setTimeout(look, everyMs);
   }
