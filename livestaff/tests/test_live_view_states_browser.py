@@ -267,6 +267,51 @@ async def test_a_call_that_ends_while_the_microphone_opens_leaves_it_released(
     assert problems == []
 
 
+async def test_a_whisper_refused_while_the_microphone_opens_does_not_call_the_take_over_off(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    """Only an answer to the take-over may call it off: it is asked once the microphone is
+    open, so an error before then (a whisper sent meanwhile, refused) is about something else."""
+    await sync_to_async(live_call)(CALL_ID, asha)
+    page, call, problems = await live_view(browser, server, arjun, SLOW_MICROPHONE)
+    call.says(**state())
+    await page.get_by_role("button", name="Take over").click()  # the browser opens it slowly
+
+    call.says(type="error", code="rate_limited",
+              message="Too many actions at once; wait a moment and try again.")  # fmt: skip
+    await expect(page.get_by_role("alert")).to_contain_text("Too many actions")
+    await page.evaluate("window.openMicrophone()")
+
+    await call.heard("take_over")
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from="this_page"))
+    await expect(page.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+    assert await page.evaluate("window.liveTracks()") == 1
+    assert problems == []
+
+
+async def test_a_take_over_refused_releases_the_microphone(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    await sync_to_async(live_call)(CALL_ID, asha)
+    page, call, problems = await live_view(browser, server, arjun)
+    call.says(**state())
+    await page.get_by_role("button", name="Take over").click()
+    await call.heard("take_over")
+
+    call.says(type="error", code="not_live",
+              message="This call is reconnecting; try again in a moment.")  # fmt: skip
+
+    await until(page, "window.liveTracks() === 0")
+    await expect(page.get_by_role("button", name="Take over")).to_be_enabled()
+    assert problems == []
+
+
 async def test_listening_stopped_at_once_is_no_fault_of_the_browser(
     asha: Customer,  # noqa: F811
     arjun: str,

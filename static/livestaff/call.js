@@ -60,6 +60,9 @@ let ended = false;
 let listening = null; // ListeningAudio while listening
 let microphone = null; // Microphone while holding (or about to)
 let takeOverPending = false; // the take-over asked for while the socket was down
+// The take-over was asked of the server and not answered yet: an error now may be its refusal.
+// Before (the microphone still opening) an error is about something else, a whisper say.
+let takeOverAsked = false;
 
 const who = (username) => names[username] || username;
 // The same, to the person reading: "You" for themselves.
@@ -260,6 +263,7 @@ function onState(next) {
   state = next;
   debug.state = next;
   if (alertHolds && !alertHolds(next)) unsay("error");
+  if (heldHere(next)) takeOverAsked = false; // answered: held
   const holder = next.staff;
   const mine = holder === me;
   if (next.mode === "human") {
@@ -429,13 +433,19 @@ async function takeOver() {
   // Also when the call is theirs already (a reload, another tab): it is held from here now.
   // The socket may be down this moment (a blip while the microphone opened): then it is sent
   // as the socket is back.
+  askToTakeOver();
+}
+
+function askToTakeOver() {
   takeOverPending = !send({ type: "take_over" });
+  takeOverAsked = !takeOverPending;
 }
 
 function stopMicrophone() {
   if (microphone) microphone.close();
   microphone = null;
   takeOverPending = false;
+  takeOverAsked = false;
   setControls();
 }
 
@@ -479,7 +489,7 @@ function onEvent(event) {
     case "error":
       debug.errors.push(event);
       // A take-over refused (someone holds the call, or it is moving): the microphone goes off.
-      if (microphone && !heldHere(state)) stopMicrophone();
+      if (microphone && takeOverAsked && !heldHere(state)) stopMicrophone();
       if (event.code === "taken") {
         show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
         alertHolds = (s) => s.staff === event.staff;
@@ -532,7 +542,7 @@ function connect() {
     reconnectDelay = 500;
     unsay("info", RECONNECTING);
     if (listening) send({ type: "listen" }); // back after a blip: the server forgot us
-    if (takeOverPending && microphone) takeOverPending = !send({ type: "take_over" });
+    if (takeOverPending && microphone) askToTakeOver();
     setControls();
   });
   socket.addEventListener("message", (message) => {
