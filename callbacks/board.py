@@ -131,12 +131,20 @@ def _row(
     )
 
 
+DIAL_ENDED_WORDS = {
+    "busy": "Line busy", "failed": "Not connected", "canceled": "Not connected",
+    "no-answer": "No answer",
+}  # fmt: skip
+
+
 def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
     """The status as shown, and its tone."""
     if callback.status != SCHEDULED:
         return CallbackStatus(callback.status).label, callback.status
     if callback.dialled_at is not None:
-        return f"Dialled at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
+        # How Twilio said the dial ended, if nobody answered it (desk.dial_ended).
+        how = DIAL_ENDED_WORDS.get(callback.dial_status, "Dialled")
+        return f"{how} at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
     if callback.slot_start + SLOT_LENGTH <= now:
         return "Late", "late"
     if callback.slot_start <= now:

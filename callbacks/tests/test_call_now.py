@@ -566,6 +566,11 @@ def twilio_says(status: str, call_sid: str, *, signature: str | None = "signed")
     return Client().post("/twilio/dial-status", form, headers=headers)
 
 
+def board_row(user: User) -> Any:
+    [row] = client_for(user).get("/staff/callbacks/").context["days"][0].rows
+    return row
+
+
 def dialled_sid() -> str:
     return Callback.objects.get(callback_id="CBK-ASHA01").call_sid
 
@@ -580,9 +585,11 @@ def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
 
     told = twilio_says("busy", dialled_sid())
     page = client_for(meera).get(CALLING).content.decode()
+    row = board_row(meera)
     again = client_for(meera).post(CALL_NOW, follow=True)
 
     assert told.status_code == 204 and told.content == b""
+    assert row.status.startswith("Line busy at ")  # and the board says so
     assert "<b>Line busy.</b> Asha Verma (+91 98000 00101) is on another call." in page
     assert "Ringing" not in page and "No answer." not in page
     assert 'http-equiv="refresh"' not in page and "callbacks/calling.js" not in page
