@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
+from callbacks.board import DIAL_ENDED_WORDS
 from callbacks.models import Callback
 from callbacks.slots import SLOT_LENGTH
 from support.admin import BigCollectionAdmin, ReadOnlyAdmin, staff_link
@@ -31,8 +32,8 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     # to their pages; not the slot's bookkeeping (its local date and place), which the
     # booking rules keep.
     fields = ("callback_id", "who", "number", "slot", "status", "reason", "assignee_",
-              "ticket", "booked_in", "answered_in", "dialled_at", "twilio_call", "created_at",
-              "closed_at")  # fmt: skip
+              "ticket", "booked_in", "answered_in", "dialled_at", "dial_ended", "twilio_call",
+              "created_at", "closed_at")  # fmt: skip
     readonly_fields = fields
 
     @admin.display(description="slot", ordering="slot_start")
@@ -49,6 +50,11 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     @admin.display(description="number to call")
     def number(self, callback: Callback) -> str:
         return phone_label(callback.phone)
+
+    @admin.display(description="dial ended")
+    def dial_ended(self, callback: Callback) -> str:
+        """How Twilio said the latest dial ended, if nobody answered it (board.py's words)."""
+        return DIAL_ENDED_WORDS.get(callback.dial_status, self.get_empty_value_display())
 
     @admin.display(description="Twilio call SID")
     def twilio_call(self, callback: Callback) -> str:

@@ -395,8 +395,10 @@ def test_a_callbacks_admin_page_reads_as_the_staff_pages_do(
     Escalation.objects.create(ticket_id="TKT-CB2", customer=asha, reason="Wants a person")
     callback = make_callback(asha, slot(days_ahead=2, hour=15, minute=30), ticket_id="TKT-CB2",
                              assignee="meera", answered_call_id="CALL-ANSWERED")  # fmt: skip
+    busy = make_callback(asha, slot(days_ahead=3, hour=15, minute=30), dial_status="busy")
 
     page = client_for(arjun).get(f"/admin/callbacks/callback/{callback.pk}/change/")
+    dial = client_for(arjun).get(f"/admin/callbacks/callback/{busy.pk}/change/").content.decode()
     text = page.content.decode()
 
     assert page.status_code == 200
@@ -407,6 +409,7 @@ def test_a_callbacks_admin_page_reads_as_the_staff_pages_do(
     assert f'href="{reverse("staff:call", args=["call-1"])}"' in text  # booked in
     assert f'href="{reverse("staff:call", args=["CALL-ANSWERED"])}"' in text
     assert "the place taken in the slot" not in text  # the booking's bookkeeping
+    assert "Line busy" in dial  # how Twilio said its latest dial ended
 
 
 @pytest.mark.parametrize("term", ["CBK-ASHA01", "cbk-asha01", "Asha", "98000 00101"])
