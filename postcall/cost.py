@@ -88,10 +88,11 @@ def call_cost(
     if table is None:
         raise UnknownModel(f"no price for {model!r} in LIVE_PRICES")
     usd = usd_by_modality(usage, table)
+    amount = minor_units(sum(usd.values()), per_usd)
     return {
         "currency": currency,
-        "amount": minor_units(sum(usd.values()), per_usd),
-        "by_modality": {key: minor_units(value, per_usd) for key, value in sorted(usd.items())},
+        "amount": amount,
+        "by_modality": apportioned(amount, usd, per_usd),
         "usd": round(sum(usd.values()), 6),
         "model": model.removeprefix("models/"),
     }
@@ -105,8 +106,21 @@ def price_table(model: str, prices: Prices) -> Mapping[str, Mapping[str, float]]
 
 def minor_units(usd: float, per_usd: float) -> int:
     """`usd` US dollars in the configured currency's minor unit at `per_usd`, rounded half up."""
-    return int(
-        (Decimal(repr(usd)) * Decimal(repr(per_usd)) * 100).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP
-        )
-    )
+    return int(_exact_minor(usd, per_usd).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _exact_minor(usd: float, per_usd: float) -> Decimal:
+    return Decimal(repr(usd)) * Decimal(repr(per_usd)) * 100
+
+
+def apportioned(amount: int, usd: Mapping[str, float], per_usd: float) -> dict[str, int]:
+    """`amount` (the call's total in minor units) split over the parts of `usd`, in key order,
+    so that the parts add up to it: each part its whole minor units, and the units the
+    rounding of the total leaves over to the parts with the largest fractions. (Each part
+    rounded alone, the call page's rows and its total disagreed by a paisa or two.)"""
+    exact = {key: _exact_minor(value, per_usd) for key, value in sorted(usd.items())}
+    parts = {key: int(value) for key, value in exact.items()}  # whole units, rounded down
+    left = max(0, amount - sum(parts.values()))
+    for key in sorted(exact, key=lambda key: exact[key] - parts[key], reverse=True)[:left]:
+        parts[key] += 1
+    return parts

@@ -55,6 +55,9 @@ class CallObserver:
         self.recorder: CallRecorder | None = None
         self._user_start: float | None = None
         self._started = self._ended = False
+        # A person holds the call, as far as this observer has seen (their voice, or the
+        # customer's going to them rather than to the model); until the model speaks again.
+        self._held = False
 
     async def started(
         self, *, moved_in: bool = False, started_at: dt.datetime | None = None
@@ -95,7 +98,7 @@ class CallObserver:
         if to_model:
             self.audio_clock.add(len(pcm16k) // 2, at)
         else:
-            self.turns.held()  # she talks to a colleague, who answers her: no agent turn
+            self._hold_seen(at)  # she talks to a colleague, who answers her: no agent turn
         edge = self.detector.feed(pcm16k, at)
         if isinstance(edge, SpeechEnded) and to_model:
             self.turns.user_speech(edge.started_at, edge.at, "detector")
@@ -110,14 +113,26 @@ class CallObserver:
         """A staff member's voice to the customer (contract section 8), at the agent's rate:
         the agent's side of the recording, and no agent turn (turns time the model)."""
         at = self._clock() if at is None else at
-        self.turns.held()
+        self._hold_seen(at)
         if self.recorder is not None:
             self.recorder.agent(pcm24k, at)
+
+    def _hold_seen(self, at: float) -> None:
+        """A person holds the call by `at`. No agent turn is theirs; and the first sign of
+        the hold cuts the agent's side of the recording there, as a barge-in does: what the
+        model had sent and the customer had not yet heard was dropped when the call was taken
+        over (realtime/call_session.py: _take_over). Left in, it talked over the colleague,
+        whose words were laid after it, seconds after they were said."""
+        self.turns.held()
+        if not self._held and self.recorder is not None:
+            self.recorder.interrupted(at)
+        self._held = True
 
     def on_live_event(self, event: object, at: float | None = None) -> None:
         at = self._clock() if at is None else at
         match event:
             case lp.AudioChunk(data=data):
+                self._held = False  # the model speaks again: the call was handed back
                 self.turns.agent_audio(at)
                 if self.recorder is not None:
                     self.recorder.agent(data, at)

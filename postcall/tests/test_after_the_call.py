@@ -544,3 +544,42 @@ async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_o
     assert pitch_between(decoded[0], asha_s, asha_s + 0.6) == pytest.approx(440, abs=10)
     assert record["outcome"] == "transferred"
     assert transferred._value.get() == before + 1
+
+
+async def test_a_colleague_taking_over_mid_answer_is_recorded_where_they_spoke(
+    asha: Customer, live: FakeLiveServer, groups: Any,  # noqa: F811  (fixture by name)
+    settings: Any, collector_paused: None,
+) -> None:
+    """The model sends its answer faster than it is played; what the customer had not heard
+    when a colleague took over was dropped, so it is not on the recording either: the
+    colleague's words are where they said them, not seconds later after the unheard answer."""
+    settings.RECORD_CALLS = True
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(agent_voice(5.0))  # all at once: 5 s to play
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    call_id = ready["call_id"]
+    await call.wait_for_audio(nbytes=1)
+    await asyncio.sleep(0.5)  # half a second of the answer heard
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await arjun.speak(tone_pcm(880, 1.0, 16_000))  # at once
+    await say_in_real_time(call, b"\x00" * 64_000)  # she listens for two seconds
+    await call.send({"type": "end"})
+    record = await ended_call(call_id)
+    await arjun.leave()
+
+    decoded = decode(await sync_to_async(recording_bytes)(call_id))
+    [part] = await sync_to_async(store.find_recordings)(call_id)
+    took = next(e["at"] for e in record["staff_events"] if e["kind"] == "take_over")
+    held_from = (took - part["metadata"]["started_at"]).total_seconds()
+    arjun_s = held_from + 0.15
+    assert pitch_between(decoded[1], arjun_s, arjun_s + 0.6) == pytest.approx(880, abs=10)
+    # After his words, nothing on the agent's side: the rest of the model's answer is gone.
+    after_s = held_from + 1.3
+    assert loudness(decoded[1], after_s, after_s + 0.5) < loudness(
+        decoded[1], arjun_s, arjun_s + 0.6) / 20  # fmt: skip

@@ -82,3 +82,23 @@ def test_a_model_without_a_price_is_refused() -> None:
     with pytest.raises(UnknownModel):
         call_cost({}, model="gemini-9", prices=settings.DEFAULT_LIVE_PRICES,
                   currency="INR", per_usd=88.5)  # fmt: skip
+
+
+def test_the_parts_of_a_cost_add_up_to_its_total() -> None:
+    """The call page lists the parts above the total: each rounded alone, they came to ₹0.16
+    under a total of ₹0.17 for this receipt."""
+    cost = call_cost(summed_usage(RECEIPT), model="gemini-3.8-live",
+                     prices=settings.DEFAULT_LIVE_PRICES, currency="INR", per_usd=88.5)  # fmt: skip
+    assert cost["amount"] == 17
+    assert sum(cost["by_modality"].values()) == 17
+    # The paisa the total's rounding adds goes to the part nearest to a whole one more.
+    assert cost["by_modality"] == {"input_audio": 4, "input_text": 2, "input_unattributed": 1,
+                                   "output_audio": 5, "output_thinking": 5}  # fmt: skip
+
+
+def test_parts_each_under_a_paisa_still_add_up_to_the_total() -> None:
+    # Two parts of 0.6 paise each: rounded alone, 1 + 1 under a total of 1.
+    usage = {"prompt_token_count": 226, "response_token_count": 56}  # $0.000678, $0.000672
+    cost = call_cost(usage, model="gemini-3.8-live", prices=settings.DEFAULT_LIVE_PRICES,
+                     currency="INR", per_usd=8.85)  # fmt: skip
+    assert sum(cost["by_modality"].values()) == cost["amount"]

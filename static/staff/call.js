@@ -1,8 +1,12 @@
 // The call page's recording: the conversation follows the audio. The turn being heard is
 // highlighted (and kept in view while playing); clicking a turn, or its time, plays from it.
-// Turns carry their start in seconds from the start of the call (data-start). A recording
-// starts data-offset seconds after the call did; a call that moved to another server mid-call
-// has one player per part, played one after the other.
+// Turns carry the time their line was kept, in seconds from the start of the call
+// (data-start): once it was complete, so where its words end (the customer's as the agent
+// answered her, the agent's as its turn ended). Where the words began comes from the turns the
+// server timed (#speech-starts, by speaker): a turn plays from the first start of its speaker
+// after that speaker's line before it; one not timed (the agent's greeting) from its own time.
+// A recording starts data-offset seconds after the call did; a call that moved to another
+// server mid-call has one player per part, played one after the other.
 (function () {
   "use strict";
 
@@ -13,14 +17,31 @@
   }
   const offsets = players.map((audio) => Number(audio.dataset.offset || 0));
   const turns = Array.from(document.querySelectorAll("ol.conversation li.turn[data-start]"));
-  const starts = turns.map((li) => Number(li.dataset.start));
+  const measured = document.getElementById("speech-starts");
+  const starts = spokenFrom(turns, measured ? JSON.parse(measured.textContent) : {});
   let current = null;
 
+  /** Where each turn's words begin: see the top. */
+  function spokenFrom(lines, speech) {
+    const before = {}; // by speaker: the time of their last line so far
+    return lines.map((li) => {
+      const speaker = li.classList.contains("customer") ? "customer" : "agent";
+      const kept = Number(li.dataset.start);
+      const after = before[speaker] === undefined ? -Infinity : before[speaker];
+      before[speaker] = kept;
+      const began = (speech[speaker] || []).find((at) => at > after && at <= kept + LEAD_S);
+      return began === undefined ? kept : Math.max(0, began);
+    });
+  }
+
+  /** The turn being heard at `seconds`: the one begun last by then. */
   function turnAt(seconds) {
     let found = -1;
-    for (let i = 0; i < starts.length && starts[i] <= seconds + LEAD_S; i += 1) {
-      found = i;
-    }
+    starts.forEach((start, i) => {
+      if (start <= seconds + LEAD_S && (found < 0 || start >= starts[found])) {
+        found = i;
+      }
+    });
     return found < 0 ? null : turns[found];
   }
 

@@ -252,6 +252,25 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else wait_label(value)
 
 
+def speech_starts(record: Mapping[str, Any], started_at: dt.datetime) -> dict[str, list[float]]:
+    """Where each measured turn's words began, in seconds from the start of the call, by
+    speaker: the customer's (her speech's end less how long she spoke) and the agent's (its
+    first audio); oldest first. The player plays a line of the conversation from these: a
+    line is kept on the record only once it is complete (the customer's as the agent
+    answers her, the agent's as its turn ends), so its own time is where its words end."""
+    customer: list[float] = []
+    agent: list[float] = []
+    for turn in record.get("turns") or []:
+        at = turn.get("at") if isinstance(turn, Mapping) else None
+        if not isinstance(at, dt.datetime):
+            continue
+        end = (at - started_at).total_seconds()
+        customer.append(round(end - int(turn.get("user_ms") or 0) / 1000, 2))
+        if turn.get("first_audio_ms") is not None:
+            agent.append(round(end + int(turn["first_audio_ms"]) / 1000, 2))
+    return {"customer": sorted(customer), "agent": sorted(agent)}
+
+
 # --- the recording -----------------------------------------------------------------------------
 
 
@@ -308,11 +327,13 @@ class AfterCall:
     summary: SummaryShown | None
     cost: CostShown | None
     turns: TurnsShown | None
+    speech: dict[str, list[float]]  # speech_starts: where the recording player plays a line from
 
 
 def after_call(record: Mapping[str, Any], started_at: dt.datetime,
                tickets: Sequence[Escalation] = ()) -> AfterCall:  # fmt: skip
-    """The call page's summary (as of now, with the `tickets` the call opened), cost and
-    turns."""
+    """The call page's summary (as of now, with the `tickets` the call opened), cost,
+    turns, and where each turn's words began."""
     summary = as_of_now(summary_of(record), tickets)
-    return AfterCall(summary, cost_of(record), turns_of(record, started_at))
+    return AfterCall(summary, cost_of(record), turns_of(record, started_at),
+                     speech_starts(record, started_at))  # fmt: skip

@@ -1,0 +1,101 @@
+"""The call page's player in real Chromium, on a call recorded as the bridge records it: each
+line of the conversation is kept once it is complete (the customer's as the agent answers her,
+the agent's as its turn ends), and the turns the server timed say where the words began.
+Screenshots in test-artifacts/back-office/.
+
+    Chromium ──▶ daphne subprocess (the test database, a real Ogg Opus recording in GridFS)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.async_api import expect
+
+from postcall.finish import cost_now
+from postcall.tests.test_cost import RECEIPT, summed_usage
+from support import mongo
+from support.models import Customer
+from support.tests.staff.aftercall_data import LENGTH_S, ogg_recording, store_recording
+from support.tests.staff.conftest import priya, staff_groups  # noqa: F401  (fixtures)
+from support.tests.test_after_call_browser import arjun  # noqa: F401  (fixture)
+from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
+    BackOffice,
+    back_office,
+    browser,
+    server,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
+
+CALL_ID = "call-priya-as-kept"
+USAGE = summed_usage(RECEIPT)  # priced at ₹0.17
+
+
+def make_call_as_kept(user_id: int) -> None:
+    """ogg_recording()'s call (the customer from 0.5 s, the agent from 2.5 s, the customer again
+    from 4.5 s, 1.5 s each) with its record as the bridge writes it."""
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+
+    def at(seconds: float) -> dt.datetime:
+        return started + dt.timedelta(seconds=seconds)
+
+    mongo.sync_db().calls.insert_one({
+        "call_id": CALL_ID, "user_id": user_id, "channel": "web",
+        "started_at": started, "ended_at": at(LENGTH_S),
+        "end_reason": "caller_hung_up", "outcome": "resolved_info",
+        "transcript": [
+            {"role": "user", "text": "Hello, my order is late.", "at": at(2.5)},  # answered
+            {"role": "agent", "text": "Let me check that for you.", "at": at(4.1)},  # its end
+            {"role": "user", "text": "Thank you.", "at": at(6.9)},  # the call's end
+        ],
+        "turns": [
+            {"at": at(2.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
+             "source": "live"},
+            {"at": at(6.0), "user_ms": 1500, "first_audio_ms": None, "tools_ms": 0,
+             "source": "live"},
+        ],
+        "tool_calls": [], "usage": USAGE, "cost": cost_now(USAGE),
+    })  # fmt: skip
+    store_recording(CALL_ID, started, ogg_recording())
+
+
+async def test_a_turn_plays_from_where_its_words_begin_not_where_its_line_was_kept(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(make_call_as_kept, priya.user_id)
+    await back_office.sign_in("arjun")
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-player-as-kept")
+    page = pages["desktop"]
+    turns = page.locator("ol.conversation li.turn")
+    audio = page.locator("audio")
+    await expect(turns).to_have_count(3)
+    await audio.evaluate("a => { a.muted = true; }")
+
+    # Her first words, said from 0.5 s: not from 2.5 s, where the agent answers them.
+    await turns.nth(0).locator("p").click()
+    await expect(turns.nth(0)).to_have_class("turn customer seekable playing")
+    assert 0.4 <= await audio.evaluate("a => a.currentTime") < 1.5
+    # The agent's answer, from its first audio at 2.5 s: not from 4.1 s, after it.
+    await turns.nth(1).locator("p").click()
+    await expect(turns.nth(1)).to_have_class("turn agent seekable playing")
+    assert 2.4 <= await audio.evaluate("a => a.currentTime") < 3.5
+    # Her thanks, from 4.5 s: not from the end of the call.
+    await turns.nth(2).locator("p").click()
+    await expect(turns.nth(2)).to_have_class("turn customer seekable playing")
+    assert 4.4 <= await audio.evaluate("a => a.currentTime") < 5.5
+    await audio.evaluate("a => a.pause()")
+    # What the call cost, part by part, adds up to the call's cost.
+    rows = page.locator("table.usage").first.locator("td")
+    await expect(rows).to_have_text(["₹0.04", "₹0.02", "₹0.01", "₹0.05", "₹0.05", "₹0.17"])
+    await page.screenshot(path=ARTIFACTS / "after-call-player-as-kept-playing-desktop.png",
+                          full_page=True)  # fmt: skip
+    assert back_office.problems == []
