@@ -24,7 +24,7 @@ from pymongo.uri_parser_shared import _validate_uri
 
 from postcall import opus
 from postcall.cost import price_table
-from voiceproject.settings import DEV_SECRET_KEY
+from voiceproject.settings import DEV_SECRET_KEY, RUPEES_PER_USD
 
 # Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
 SECRET_KEY_MIN_DISTINCT_CHARACTERS = 10
@@ -321,6 +321,17 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     "pricing page), or set GEMINI_LIVE_MODEL to a model it prices."
                 ),
                 id="voiceproject.W013",
+            )
+        )
+    if settings.COST_CURRENCY.upper() != "INR" and settings.COST_PER_USD == RUPEES_PER_USD:
+        problems.append(
+            Warning(
+                f"COST_CURRENCY is {settings.COST_CURRENCY} but COST_PER_USD is still the "
+                f"rupee's default ({RUPEES_PER_USD:g}): every call's cost would be shown "
+                f"{RUPEES_PER_USD:g} {settings.COST_CURRENCY} per US dollar.",
+                hint=f"Set COST_PER_USD to today's rate of {settings.COST_CURRENCY} per US "
+                     "dollar (1 for USD).",
+                id="voiceproject.W015",
             )
         )
     if settings.RECORD_CALLS and not opus.installed():

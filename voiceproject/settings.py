@@ -416,7 +416,8 @@ LIVE_PRICES: dict[str, dict[str, dict[str, float]]] = env_json("LIVE_PRICES", DE
 # Call costs are shown in this currency, converted from USD at COST_PER_USD (units of the
 # currency per US dollar; set it to today's rate: the default is the rate of 2026-11).
 COST_CURRENCY: str = env_text("COST_CURRENCY", "INR")
-COST_PER_USD: float = env_float("COST_PER_USD", 88.5)
+RUPEES_PER_USD = 88.5  # COST_PER_USD's default: for INR only (voiceproject.W015)
+COST_PER_USD: float = env_float("COST_PER_USD", RUPEES_PER_USD)
 
 # A summary of each ended call by this model (google-genai), with GEMINI_API_KEY; empty turns
 # it off (a one-line account from the tool results stands in). gemini-3.5-flash-lite: GA

@@ -302,6 +302,21 @@ def test_the_default_live_model_has_a_price(model: str | None) -> None:
     assert "voiceproject.W013" not in ids(**overrides)
 
 
+def test_another_currency_at_the_rupees_rate_is_warned_about() -> None:
+    """COST_CURRENCY=USD alone would price every call 88.5 times over."""
+    with override_settings(COST_CURRENCY="USD"):
+        (warning,) = [m for m in check_configuration() if m.id == "voiceproject.W015"]
+
+    assert warning.msg.startswith("COST_CURRENCY is USD but COST_PER_USD is still the rupee's")
+    assert "1 for USD" in str(warning.hint)
+
+
+@pytest.mark.parametrize(("currency", "per_usd"), [("INR", 88.5), ("INR", 90.1), ("USD", 1.0),
+                                                   ("EUR", 0.86)])  # fmt: skip
+def test_a_currency_with_its_own_rate_is_fine(currency: str, per_usd: float) -> None:
+    assert "voiceproject.W015" not in ids(COST_CURRENCY=currency, COST_PER_USD=per_usd)
+
+
 def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
