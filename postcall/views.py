@@ -68,11 +68,14 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
         raise Http404("This call has no recording.")
     size = found.length  # of a call in progress: as far as it goes now
     match = RANGE.match(request.headers.get("Range", ""))
-    if match is None or (not match[1] and not match[2]):
+    groups = match.groups() if match else ("", "")
+    start, end = (digits_up_to(group, PAST_ANY_END) for group in groups)
+    # A range not as HTTP writes one (no digits, letters, its last byte before its first) is
+    # no range: the whole recording (RFC 9110, 14.1.1 and 14.2).
+    if match is None or (not match[1] and not match[2]) or (match[1] and match[2] and start > end):
         response = StreamingHttpResponse(streamed(found.read()), content_type=store.CONTENT_TYPE)
         response["Content-Length"] = str(size)
     else:
-        start, end = (digits_up_to(group, PAST_ANY_END) for group in (match[1], match[2]))
         first = start if match[1] else max(0, size - end)  # bytes=-N: the last N bytes
         last = min(size - 1, end) if match[1] and match[2] else size - 1
         if first > last:
