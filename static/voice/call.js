@@ -22,6 +22,9 @@ const RECONNECT_GIVE_UP_MS = 28000;
 // A try can also go unanswered (a network that lost its way holds the handshake open, and the
 // browser waits on it for minutes): one not open by then is given up, and the next one made.
 const RECONNECT_ATTEMPT_MS = 6000;
+// The same for the call's first connection, which the server answers at once (before the
+// agent is ready): one not open by then is given up, and the customer told.
+const FIRST_CONNECT_MS = 10000;
 // Close codes after which trying again cannot help.
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 1009]);
 // A server that is stopping refuses new calls (4502): try another, through the balancer, after these.
@@ -206,8 +209,10 @@ export class Call {
       },
     });
     this.connection = connection;
-    // Closing a socket still connecting ends it as a failed try (1006): onClose tries again.
-    if (this.lineLostAt !== null) attempt = setTimeout(() => connection.close(), RECONNECT_ATTEMPT_MS);
+    // Closing a socket still connecting ends it as a failed try (1006): onClose tries again,
+    // or, for the first, says the service cannot be reached.
+    const patience = this.lineLostAt !== null ? RECONNECT_ATTEMPT_MS : FIRST_CONNECT_MS;
+    attempt = setTimeout(() => connection.close(), patience);
   }
 
   /** A copy of the latest audio received, for tests to check what reached the player. */

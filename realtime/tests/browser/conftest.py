@@ -232,12 +232,16 @@ async def voice_page(browser: Browser, voice_server: DaphneServer) -> AsyncItera
 
 class Network:
     """The way from the browser to a server, through a relay the test controls: it can drop
-    the page's WebSockets under way and turn new ones away, as a train in a tunnel does, while
-    plain requests go through. Use `async with`; the page goes to `url`."""
+    the page's WebSockets under way and turn new ones away or leave them unanswered, as a
+    train in a tunnel does, while plain requests go through. Use `async with`; the page goes
+    to `url`."""
 
     def __init__(self, server: DaphneServer) -> None:
         self.server = server
         self.websockets_blocked = False
+        # New WebSockets' handshakes go unanswered (a network that lost its way, neither there
+        # nor gone: the browser would wait on them for minutes).
+        self.websockets_unanswered = False
         self._websockets: set[asyncio.StreamWriter] = set()
         self._relay: asyncio.Server | None = None
 
@@ -273,6 +277,12 @@ class Network:
         # A WebSocket handshake is always the first request on its own connection.
         websocket = b"upgrade: websocket" in head.lower()
         if not head or (websocket and self.websockets_blocked):
+            to_browser.close()
+            return
+        if websocket and self.websockets_unanswered:
+            with contextlib.suppress(ConnectionError):
+                while await from_browser.read(65536):
+                    pass  # never answered, until the browser gives up
             to_browser.close()
             return
         from_server, to_server = await asyncio.open_connection("127.0.0.1", self.server.port)

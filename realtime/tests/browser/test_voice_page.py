@@ -8,7 +8,6 @@ agent. Each test saves screenshots of what Asha saw under test-artifacts/voice/.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -448,25 +447,6 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 
-class Tunnel(Network):
-    """A Network that, while `stalled`, answers no new connection: the handshake of a
-    WebSocket opened meanwhile hangs until the page gives up on it (as a train in a tunnel
-    sees, its signal neither there nor gone)."""
-
-    stalled = False
-
-    async def _carry(
-        self, from_browser: asyncio.StreamReader, to_browser: asyncio.StreamWriter
-    ) -> None:
-        if not self.stalled:
-            await super()._carry(from_browser, to_browser)
-            return
-        with contextlib.suppress(ConnectionError):
-            while await from_browser.read(65536):
-                pass  # never answered
-        to_browser.close()
-
-
 async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
     asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
 ) -> None:
@@ -474,18 +454,17 @@ async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
     the browser would wait on it for minutes, long after the server let the call go. The page
     gives that try up and makes another, which gets her back to the same call."""
     page = voice_page.page
-    tunnel = Tunnel(patient_server)
-    async with tunnel:
+    async with Network(patient_server) as tunnel:
         await page.goto(tunnel.url + "/")
         await page.get_by_role("button", name="Start call").click()
         await voice_page.wait_for("d.state === 'listening'")
         call_id = await voice_page.debug(".callId")
 
-        tunnel.stalled = True
+        tunnel.websockets_unanswered = True
         tunnel.drop_websockets()
         await voice_page.wait_for("d.state === 'reconnecting' && d.reconnects === 1")
         await page.wait_for_timeout(1000)  # the first try is under way, and hangs
-        tunnel.stalled = False
+        tunnel.websockets_unanswered = False
 
         back = page.get_by_role("status").filter(
             has_text="Back: the call resumed after a network blip."
@@ -495,6 +474,25 @@ async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
         assert await voice_page.debug(".state") == "listening"
         await page.get_by_role("button", name="End call").click()
         assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+async def test_a_call_whose_first_connection_hangs_is_given_up_and_said(
+    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
+) -> None:
+    """Start call on a network that swallows the handshake: the page said "Connecting…" until
+    the customer gave up. It says it cannot reach the service, and Start call is back."""
+    page = voice_page.page
+    async with Network(patient_server) as tunnel:
+        await page.goto(tunnel.url + "/")
+        tunnel.websockets_unanswered = True
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'connecting'")
+
+        await expect(page.get_by_role("alert")).to_contain_text(
+            "Can't reach the voice service", timeout=20_000)
+        await expect(page.get_by_role("button", name="Start call")).to_be_visible()
+        await voice_page.screenshot("31-first-connection-hangs")
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 
