@@ -116,7 +116,10 @@ class TwilioConsumer(AudioConsumer):
         unheard = self.unheard()
         # Whether Twilio may have moved the call on a request it had when this stream went.
         moved_maybe = self._transfer is not None
-        if reason == "caller_left" and session is not None and session.transfer == Transfer.SENT:
+        if (reason == "caller_left" and session is not None and not session.ending
+                and session.transfer == Transfer.SENT):  # fmt: skip
+            # (Not once Twilio's `stop` has ended the call as transferred: the request's task
+            # was stopped with it, and the stream would wait the REST timeout for nothing.)
             moved_maybe = True
             # The stream dropped before Twilio answered the transfer: Twilio moving the call,
             # or the line lost with the caller still on it (Twilio then asks /twilio/voice

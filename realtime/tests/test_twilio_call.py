@@ -677,6 +677,32 @@ async def test_twilios_stop_before_its_answer_to_the_transfer_still_counts_as_tr
     await phone.leave()
 
 
+async def test_a_stream_stopped_before_twilio_answers_the_transfer_is_let_go_at_once(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio's `stop` as it moves the call ends it as transferred; the closed stream then
+    waited the whole REST timeout (10 s) for an answer to a request whose task was gone."""
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
+    twilio.on_session(escalates_and_says_so)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(slow.asked.wait, 2)
+        await phone.hang_up()  # the stream's `stop` comes first
+        await phone.wait_closed()
+        record = await wait_until_ended((await latest_phone_call())["call_id"])
+        phone._reader.cancel()
+        await phone.communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+        stream = phone.communicator.future
+        await asyncio.wait({stream}, timeout=3)
+    slow.answer()
+
+    assert stream.done()
+    assert record["end_reason"] == "transferred_to_human"
+    await phone.leave()
+
+
 async def test_without_an_escalation_number_an_escalated_call_stays_with_the_agent(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]]
 ) -> None:
