@@ -29,6 +29,7 @@ from typing import Any
 import pymongo
 from django.conf import settings
 
+from continuity import process
 from continuity.process import WORKER, carries, is_alive, process_channel
 from support import mongo
 from voiceproject.messaging import send_to_channel
@@ -167,9 +168,26 @@ async def take_over(call: StoredCall) -> bool:
     """Make this process the carrier of `call`: ask its carrier to let go, wait for it (or
     for RELEASE_WAIT_S: a carrier that does not answer is gone), then claim the call.
 
-    False when the call ended or another process claimed it meanwhile. Raises PyMongoError.
+    False when the call ended or another process claimed it meanwhile, or when this process
+    is taking it over or starting it for another socket already (the same resume token twice
+    at once: the caller's next try finds it carried here). A call claimed here counts as
+    starting until the session carrying it registers (continuity.process). Raises
+    PyMongoError.
     """
     mine = await process_channel()
+    if process.starting(call.call_id):
+        return False
+    process.claimed(call.call_id)  # before the claim: its answer is awaited
+    taken = False
+    try:
+        taken = await _claim(call, mine)
+    finally:
+        if not taken:
+            process.unclaim(call.call_id)
+    return taken
+
+
+async def _claim(call: StoredCall, mine: str) -> bool:
     calls = mongo.async_db().calls
     if call.carrier and call.carrier != mine:
         release = {"type": "call.release", "call_id": call.call_id}
@@ -301,13 +319,19 @@ async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTE
     every process at once. Answers the ids of the calls it ended.
 
     A record whose process is alive was not stamped because the database was away: that
-    process carries the call still, and only it can tell a call it lost (its own sweep)."""
+    process carries the call still, and only it can tell a call it lost (its own sweep). One
+    that a process let go is not stamped either while it waits for a socket: it is
+    end_expired's until its grace period is over (VOICE_RESUME_GRACE_S may be longer)."""
     calls = mongo.async_db().calls
     ended = []
     stale = {"ended_at": None, "last_seen_at": {"$lt": now - stale_after}}
-    fields = {"_id": 0, "call_id": 1, "last_seen_at": 1, "carrier": 1}
+    fields = {"_id": 0, "call_id": 1, "last_seen_at": 1, "carrier": 1, "detached_at": 1}
+    waiting_since = now - timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
     async for doc in calls.find(stale, fields):
         carrier = doc.get("carrier")
+        detached_at = doc.get("detached_at")
+        if carrier is None and detached_at is not None and detached_at >= waiting_since:
+            continue
         if carrier:
             here = carries(carrier, doc["call_id"])
             if here or (here is None and await is_alive(carrier)):

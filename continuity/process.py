@@ -10,6 +10,10 @@ process, not per call: a hundred calls do not cost a hundred blocking reads on R
     register(call_id, handler)      # handler(message) is awaited for each message to the call
     unregister(call_id)
 
+A call this process claimed (continuity.calls.take_over) counts as starting here until it is
+registered, its start fails (`unclaim`), or STARTING_S passes: another take-over of it here
+meanwhile (the same resume token on two sockets at once) would open it twice.
+
 Messages for a call no longer here are dropped (the sender learns from the call record);
 one that names a `reply_to` channel (a staff page's action) is answered `call.not_here`
 there, so that the person is told the call is on its way elsewhere rather than nothing.
@@ -49,6 +53,9 @@ RETRY_S = 1.0
 # process wait 2 s to be taken over), so the key's own expiry only tidies up.
 ALIVE_EVERY_S, ALIVE_FOR_S = 0.25, 1.5
 _ALIVE_KEY_S = math.ceil(ALIVE_FOR_S)
+# How long a call claimed here may take to start (its lookups, each bounded by a few seconds)
+# before a take-over of it here may go ahead regardless: one whose start failed unseen.
+STARTING_S = 15.0
 # Which server process this is, for people (`calls.worker`: "host:pid").
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -60,6 +67,7 @@ class _ProcessChannel:
         self._reader: asyncio.Task[None] | None = None
         self._alive: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
+        self._starting: dict[str, float] = {}  # call id: until when (time.monotonic())
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> str:
@@ -77,6 +85,7 @@ class _ProcessChannel:
             self.name = await layer.new_channel()
             self._loop = loop
             self._handlers.clear()
+            self._starting.clear()
             # The process's own tasks, not the call's that happened to start them (its id
             # would be on every line they log: postcall/logs.py).
             own = contextvars.Context()
@@ -99,9 +108,23 @@ class _ProcessChannel:
 
     def register(self, call_id: str, handler: Handler) -> None:
         self._handlers[call_id] = handler
+        self._starting.pop(call_id, None)
 
     def unregister(self, call_id: str) -> None:
         self._handlers.pop(call_id, None)
+
+    def claimed(self, call_id: str) -> None:
+        self._starting[call_id] = time.monotonic() + STARTING_S
+
+    def unclaim(self, call_id: str) -> None:
+        self._starting.pop(call_id, None)
+
+    def starting(self, call_id: str) -> bool:
+        until = self._starting.get(call_id)
+        if until is not None and until <= time.monotonic():
+            del self._starting[call_id]
+            return False
+        return until is not None
 
     async def _read(self, name: str) -> None:
         layer = get_channel_layer()
@@ -166,6 +189,21 @@ def register(call_id: str, handler: Handler) -> None:
 
 def unregister(call_id: str) -> None:
     _channel.unregister(call_id)
+
+
+def claimed(call_id: str) -> None:
+    """This process claimed `call_id` and is starting it: see the module docstring."""
+    _channel.claimed(call_id)
+
+
+def unclaim(call_id: str) -> None:
+    """The call claimed here did not start after all: it may be taken over here again."""
+    _channel.unclaim(call_id)
+
+
+def starting(call_id: str) -> bool:
+    """Whether this process claimed `call_id` and is starting it still (not registered)."""
+    return _channel.starting(call_id)
 
 
 def carries(carrier: str, call_id: str) -> bool | None:

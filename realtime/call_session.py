@@ -361,9 +361,14 @@ class CallSession:
         if self._resuming is not None:
             # Looked up before anything is started, so a database error leaves nothing behind.
             stored = self._resuming
-            if stored.holder and self._held_by is None:
-                held = (stored.holder, await staff_first_name(stored.holder), stored.held_since)
-            escalation = await live_escalation_of(self.call_id)
+            try:
+                if stored.holder and self._held_by is None:
+                    name = await staff_first_name(stored.holder)
+                    held = (stored.holder, name, stored.held_since)
+                escalation = await live_escalation_of(self.call_id)
+            except PyMongoError:
+                process.unclaim(self.call_id)  # not carried here: the next try may take it up
+                raise
             self._record.start_writing()
         else:
             try:

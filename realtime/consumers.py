@@ -16,6 +16,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from continuity import calls as stored_calls
+from continuity import process
 from continuity import tokens as resume_tokens
 from realtime import browser_protocol as bp
 from realtime import caller_events as ce
@@ -85,19 +86,24 @@ class VoiceConsumer(AudioConsumer):
             return local
         if not await CallSession.settled(call_id=claim.call_id):
             raise Refusal(MOVING, ce.Reconnect())  # still ending or moving here: try again
+        claimed = False
         try:
             call = await stored_calls.find_call(call_id=claim.call_id, with_sizes=True)
             if call is None or call.ended or call.user_id != claim.user_id:
                 raise over
             if not await stored_calls.take_over(call):
-                # Ended, or another process took it meanwhile: the page's next try finds out.
+                # Ended, or another process took it meanwhile (or another socket of the
+                # page's here): the page's next try finds out.
                 raise Refusal(MOVING, ce.Reconnect())
+            claimed = True
             # As the old carrier left it: its last handle, holder and lines were written as
             # it let go, after the first read.
             call = await stored_calls.find_call(call_id=claim.call_id, with_sizes=True) or call
             customer = await find_customer(user_id=call.user_id) if call.user_id else None
         except PyMongoError as error:
             log.warning("voice: resume failed, database unavailable: %s", error)
+            if claimed:  # not starting here after all: the page's next try may take it up
+                process.unclaim(claim.call_id)
             raise Refusal(MOVING, ce.Reconnect()) from None
         session = CallSession(caller=self, customer=customer, channel=call.channel, resuming=call)
         try:
@@ -106,6 +112,7 @@ class VoiceConsumer(AudioConsumer):
             # Nothing started; this process carries the call, so the page's next try takes
             # it up here or anywhere (continuity.calls.take_over).
             log.warning("voice: resume failed, database unavailable: %s", error)
+            process.unclaim(claim.call_id)
             raise Refusal(MOVING, ce.Reconnect()) from None
         return session
 

@@ -145,9 +145,14 @@ class ProcessCalls:
         for call in list(self._calls.values()):
             if call.on_drain is not None:
                 self._run(call.on_drain, f"call {call.call_id}", call.context)
-        await self._until_empty(deadline - time.monotonic())
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+        # Until no call is left and no callback runs: a call may arrive as the others leave
+        # (one whose start here was under way), and is told and waited for like them.
+        while time.monotonic() < deadline:
+            await self._until_empty(deadline - time.monotonic())
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+            if not self._calls and not self._tasks:
+                break
         for task in list(self._tasks):
             task.cancel()
         return DrainOutcome(tuple(self._calls), time.monotonic() - started)

@@ -63,7 +63,7 @@ APPLICATION = "voiceproject.asgi:application"
 ENV_FILE = env_file.ENV_FILE
 START_TIMEOUT_S = 60.0  # a worker's imports on a busy machine
 HEALTH_POLL_S = 0.2
-YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after starting is crash-looping
+YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after it was up is crash-looping
 MAX_RESTART_PAUSE_S = 30.0
 STOP_MARGIN_S = 10.0  # beyond VOICE_DRAIN_S, before a worker that will not stop is killed
 # Between pointing HAProxy at a slot's new process and telling the old one to drain: requests
@@ -174,6 +174,8 @@ class Supervisor:
             for result in started:
                 if isinstance(result, Worker):
                     self.adopt(result)
+            if self.stopping.is_set():  # Ctrl-C or SIGTERM while starting: stop what started
+                return 0
             if failures:
                 raise WorkersError(f"a worker did not start: {failures[0]}")
             await self.start_balancer()
@@ -238,11 +240,16 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             raise
+        # Its age counts from here: a start can take longer than YOUNG_DEATH_S on a busy
+        # machine, and a worker dying soon after it was up would be restarted with no pause.
+        worker.started = time.monotonic()
         return worker
 
     async def wait_healthy(self, worker: Worker) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
+            if self.stopping.is_set():  # told to stop: not another minute of imports first
+                raise WorkersError(f"worker {worker.name} was stopped while starting")
             if worker.process.returncode is not None:
                 raise WorkersError(
                     f"worker {worker.name} exited with code {worker.process.returncode} "
@@ -304,18 +311,24 @@ class Supervisor:
 
     async def replace(self, name: str, pause: float = 0.0) -> None:
         """Start a new process for slot `name` and point HAProxy at it; retry until it
-        starts or the supervisor stops."""
+        starts, the supervisor stops, or a rolling restart gives the slot a process meanwhile."""
+        gone = self.slots.get(name)
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), pause)
                 return
+            if self.slots.get(name) is not gone:
+                return
             try:
                 worker = await self.start_worker(name)
             except WorkersError as error:
+                if self.stopping.is_set():
+                    return
                 log.error("%s", error)
                 pause = min(MAX_RESTART_PAUSE_S, max(1.0, pause * 2))
                 continue
-            if self.stopping.is_set():
+            if self.stopping.is_set() or self.slots.get(name) is not gone:
+                # Not a second process in the slot, running unseen (a rolling restart's).
                 await self.retire(worker)
                 return
             try:
@@ -347,9 +360,10 @@ class Supervisor:
         for name in list(self.slots):
             if self.stopping.is_set():
                 return
-            old = self.slots[name]
             try:
                 new = await self.start_worker(name)
+                # Read now: a process that died meanwhile may have been replaced already.
+                old = self.slots[name]
                 # New connections go to the new process at once; the old one drains its
                 # calls (they re-attach through HAProxy, never to it) and exits.
                 await self.swap_in(new)

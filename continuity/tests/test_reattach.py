@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 from django.core.cache import cache
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from continuity import calls, process
 from continuity import tokens as resume_tokens
 from postcall import logs
-from realtime import call_session, tokens
+from realtime import call_session, consumers, tokens
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -204,6 +204,74 @@ async def test_a_newer_socket_takes_the_call_and_the_older_is_closed_with_4409(
     await second.send({"type": "end"})
     assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "caller_hung_up"
     await first.leave()
+
+
+async def test_one_token_on_two_sockets_at_once_opens_the_call_once(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that tries again while its first try is still taking the call up here (or the
+    token in two tabs at once): the second is told to try again, never a second session."""
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-left", "user_id": 101, "channel": "web", "carrier": None,
+        "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+    })  # fmt: skip
+    lookup, slow = consumers.find_customer, asyncio.Event()
+
+    async def slow_lookup(**query: Any) -> Any:  # the first try, claimed and starting still
+        if not slow.is_set():
+            slow.set()
+            await asyncio.sleep(0.5)
+        return await lookup(**query)
+
+    monkeypatch.setattr(consumers, "find_customer", slow_lookup)
+    token = resume_tokens.mint("CALL-left", 101)
+    first_try = asyncio.create_task(BrowserCall.open(f"resume={token}"))
+    await slow.wait()
+    second = await BrowserCall.open(f"resume={token}")
+
+    assert await second.next_event("reconnect") == {"type": "reconnect"}
+    assert await second.wait_closed() == 4502
+    first = await first_try
+    await first.next_event("resumed")
+    again = await BrowserCall.open(f"resume={token}")  # the second page's next try
+    await again.next_event("resumed")
+    assert await first.wait_closed() == 4409
+    assert len(live.sessions) == 1
+    await again.send({"type": "end"})
+    assert (await wait_until_ended("CALL-left"))["end_reason"] == "caller_hung_up"
+
+
+async def test_a_resume_whose_lookup_failed_after_the_claim_may_be_tried_again_at_once(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails the customer's lookup once this process has claimed the call: the
+    page's next try (half a second later) takes the call up here, not told to try again for
+    the 15 s a claim counts as starting."""
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-left", "user_id": 101, "channel": "web", "carrier": None,
+        "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+    })  # fmt: skip
+    lookup, failed = consumers.find_customer, asyncio.Event()
+
+    async def failing_once(**query: Any) -> Any:
+        if not failed.is_set():
+            failed.set()
+            raise ServerSelectionTimeoutError("the database is away")
+        return await lookup(**query)
+
+    monkeypatch.setattr(consumers, "find_customer", failing_once)
+    token = resume_tokens.mint("CALL-left", 101)
+    first = await BrowserCall.open(f"resume={token}")
+    assert await first.wait_closed() == 4502
+
+    again = await BrowserCall.open(f"resume={token}")
+
+    await again.next_event("resumed")
+    assert len(live.sessions) == 1
+    await again.send({"type": "end"})
+    assert (await wait_until_ended("CALL-left"))["end_reason"] == "caller_hung_up"
 
 
 async def test_what_the_replaced_socket_still_had_in_flight_does_not_act_on_the_call(

@@ -13,7 +13,7 @@ import pytest
 from channels.layers import get_channel_layer
 from pymongo.errors import ServerSelectionTimeoutError
 
-from continuity import process, sweeper
+from continuity import calls, process, sweeper
 from continuity.sweeper import sweep_once
 from livestaff.link import LIVE_CALLS_GROUP, call_group
 from postcall import logs, summary
@@ -137,6 +137,25 @@ async def test_a_call_its_living_process_lost_track_of_is_ended_by_that_process(
     assert await sweep_once() == 1
     await summary.pending()
     assert (await call_record("CALL-astray"))["end_reason"] == "lost"
+
+
+async def test_a_call_let_go_waits_out_a_grace_period_longer_than_a_lost_records(
+    settings: Any,
+) -> None:
+    """An operator gives pages five minutes to come back (mobile networks): a call let go
+    (its page dropped as its process drained) is nobody's, and unstamped, for longer than a
+    dead process's record may be; it is still waiting for its page, not lost."""
+    settings.VOICE_RESUME_GRACE_S = 300.0
+    now = utcnow()
+    left = now - timedelta(minutes=3)
+    await mongo.async_db().calls.insert_one(stored_call(
+        "CALL-waiting", now - timedelta(minutes=10), carrier=None, detached_at=left,
+        last_seen_at=left,
+    ))  # fmt: skip
+
+    assert await sweep_once() == 0
+    assert (await call_record("CALL-waiting"))["ended_at"] is None
+    assert await calls.end_expired(now + timedelta(minutes=3)) == [("CALL-waiting", "caller_left")]
 
 
 async def test_staff_pages_on_a_call_the_sweeper_ended_are_told_it_ended(settings: Any) -> None:

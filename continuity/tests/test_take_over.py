@@ -64,5 +64,6 @@ async def test_of_two_take_overs_from_one_reading_only_one_claims_the_call(db: A
     taken = await asyncio.gather(take_over(call), take_over(call))
 
     assert sorted(taken) == [False, True]
+    process.unclaim("CALL-twice")  # that start failed too
     again = await find_call(call_id="CALL-twice")  # a later try reads the new claim
     assert again is not None and await take_over(again)

@@ -26,6 +26,7 @@ from pymongo.errors import PyMongoError
 
 from callbacks.booking import dialled_callback
 from continuity import calls as stored_calls
+from continuity import process
 from realtime import caller_events as ce
 from realtime import single_use
 from realtime import twilio_protocol as tp
@@ -232,11 +233,18 @@ class TwilioConsumer(AudioConsumer):
         if stored is not None:
             if stored.ended or not await stored_calls.take_over(stored):
                 return None
-            # As the old carrier left it (its last handle, holder and lines written as it let go).
-            stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True) or stored
-            customer = await find_customer(user_id=stored.user_id) if stored.user_id else None
-            session = CallSession(caller=self, customer=customer, channel="phone",
-                                  call_sid=call_sid, resuming=stored)  # fmt: skip
+            try:
+                # As the old carrier left it (its last handle, holder and lines written as it
+                # let go).
+                stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True) or stored
+                customer = await find_customer(user_id=stored.user_id) if stored.user_id else None
+                session = CallSession(caller=self, customer=customer, channel="phone",
+                                      call_sid=call_sid, resuming=stored)  # fmt: skip
+                await session.start()
+            except PyMongoError:
+                process.unclaim(stored.call_id)  # not starting here: the next stream may take it
+                raise
+            return session
         else:
             customer = await find_customer(phone=caller.phone)
             session = CallSession(caller=self, customer=customer, channel="phone",

@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
 from django.test import override_settings
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity.sweeper import sweep_once
@@ -1154,6 +1154,41 @@ async def test_a_stream_taking_up_a_call_whose_process_died_awaiting_twilio_ends
 
     assert (await wait_until_ended("CALL-asking"))["end_reason"] == "transfer_unconfirmed"
     await phone.leave()
+
+
+async def test_a_stream_whose_lookup_failed_after_the_claim_lets_the_next_stream_take_the_call(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    monkeypatch: pytest.MonkeyPatch, calls_left_open: None,
+) -> None:
+    """The database fails the lookup once this process has claimed a call another process
+    let go: Twilio's next stream takes it up here, not refused for the 15 s a claim counts as
+    starting (continuity.process)."""
+    call_sid = "CA" + "6" * 32
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-let-go", "call_sid": call_sid, "user_id": 7, "channel": "phone",
+        "carrier": None, "detached_at": utcnow(), "ended_at": None, "started_at": utcnow(),
+        "last_seen_at": utcnow(), "transcript": [],
+    })  # fmt: skip
+    lookup, failed = consumer.find_customer, asyncio.Event()
+
+    async def failing_once(**query: Any) -> Any:
+        if not failed.is_set():
+            failed.set()
+            raise ServerSelectionTimeoutError("the database is away")
+        return await lookup(**query)
+
+    monkeypatch.setattr(consumer, "find_customer", failing_once)
+    first = await Phone.stream(call_sid, token_of(await webhook(ASHA_PHONE, call_sid)))
+    await first.wait_closed()
+    await first.leave()
+
+    again = await Phone.stream(call_sid, token_of(await webhook(ASHA_PHONE, call_sid)))
+
+    await twilio.wait_for_session(0)
+    assert CallSession.here("CALL-let-go") is not None
+    await again.hang_up()
+    assert (await wait_until_ended("CALL-let-go"))["end_reason"] == "caller_hung_up"
+    await again.leave()
 
 
 async def test_a_transfer_twilio_refuses_leaves_the_caller_with_the_agent(

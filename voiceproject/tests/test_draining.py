@@ -125,6 +125,31 @@ async def test_a_call_arriving_while_draining_is_told_at_once() -> None:
     assert (await drain).left == ()
 
 
+async def test_a_call_arriving_after_the_others_left_is_waited_for_too() -> None:
+    """A call that began here as the drain started (a page re-attaching, whose take-over was
+    under way) arrives once the others left, while a callback still runs: the process waits
+    for it to leave too, within the bound, rather than cut it."""
+    calls = ProcessCalls()
+    first = Page(calls, "c-1")
+    calls.register_call("c-1", on_drain=first.reconnect_elsewhere)
+
+    @calls.on_drain
+    async def stop_taking_phone_calls() -> None:
+        await asyncio.sleep(0.3)
+
+    drain = asyncio.create_task(calls.drain(bound_s=5))
+    await first.told.wait()
+    while len(calls):
+        await asyncio.sleep(0.01)
+    late = Page(calls, "c-late", leaves=False)
+    calls.register_call("c-late", on_drain=late.reconnect_elsewhere)
+    await late.told.wait()
+    asyncio.get_running_loop().call_later(0.5, calls.unregister_call, "c-late")  # it moves
+
+    outcome = await drain
+    assert outcome.left == () and outcome.seconds >= 0.5
+
+
 async def test_each_calls_drain_runs_in_its_own_log_context_not_the_interrupted_one() -> None:
     calls, told = ProcessCalls(), []
 

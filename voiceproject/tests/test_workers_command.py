@@ -319,6 +319,113 @@ async def test_a_worker_killed_mid_call_no_longer_counts_its_calls(tmp_path: Pat
     await asyncio.gather(*supervisor.watchers)
 
 
+async def test_ctrl_c_while_the_workers_start_stops_at_once_and_serves_nothing(
+    tmp_path: Path,
+) -> None:
+    # A worker whose imports take long (a busy machine, a slow disk): Ctrl-C during them.
+    pid_file = tmp_path / "worker.pid"
+    (tmp_path / "slow_to_import.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\napplication = None\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    options = ["--run-dir", str(tmp_path), "--workers", "1",
+               "--application", "slow_to_import:application"]  # fmt: skip
+    supervisor = Supervisor(parse_options(options), env, "localhost")
+    running = asyncio.create_task(supervisor.run())
+    await until(lambda: bool(pid_file.exists() and pid_file.read_text()), 20, "the worker")
+
+    supervisor.stop()
+
+    async with asyncio.timeout(5):  # not the minute a worker may take to start
+        assert await running == 0
+    assert supervisor.balancer is None and not supervisor.slots
+    await until(lambda: not alive(int(pid_file.read_text())), 5, "the worker stopped")
+
+
+# A worker that takes a while to start, answers its first health check, and dies soon after.
+DIES_SOON_AFTER_STARTING = """
+import os, threading, time
+time.sleep(1.5)
+
+async def application(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+    threading.Timer(0.3, os._exit, (3,)).start()
+"""
+
+
+async def test_a_worker_that_dies_soon_after_a_slow_start_is_started_again_after_a_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Young is counted from when it was up: its start (imports, on a busy machine) can take
+    # longer than a young death, and a crash loop would go on with no pause at all.
+    monkeypatch.setattr(workers, "YOUNG_DEATH_S", 1.0)
+    (tmp_path / "dies_soon.py").write_text(DIES_SOON_AFTER_STARTING)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    options = ["--run-dir", str(tmp_path), "--application", "dies_soon:application"]
+    supervisor = Supervisor(parse_options(options), env, "localhost")
+    supervisor.adopt(await supervisor.start_worker("w1"))
+
+    await until(lambda: "exited with code 3" in caplog.text, 10, "the worker's death")
+    supervisor.stop()
+    await asyncio.gather(*supervisor.watchers)
+
+    assert "exited with code 3; starting it again in 2 s" in caplog.text
+
+
+ALWAYS_UP = """
+async def application(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+"""
+
+
+async def test_a_worker_that_died_as_a_rolling_restart_began_leaves_one_process_in_its_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(workers.balancer, "point_server", lambda *args: None)  # no HAProxy here
+    (tmp_path / "always_up.py").write_text(ALWAYS_UP)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    options = ["--run-dir", str(tmp_path), "--workers", "1",
+               "--application", "always_up:application"]  # fmt: skip
+    supervisor = Supervisor(parse_options(options), env, "localhost")
+    first = await supervisor.start_worker("w1")
+    supervisor.adopt(first)
+    first.process.kill()  # it dies young: started again after a pause ...
+    await until(lambda: "starting it again in 2 s" in caplog.text, 10, "its death noticed")
+
+    supervisor.rolling_restart()  # ... during which SIGHUP restarts the slot
+    assert supervisor.restarting is not None
+    await supervisor.restarting
+    await asyncio.sleep(4)  # the pause is over
+    running = [pid for pid in started_pids(caplog.text) if alive(pid)]
+    serving = supervisor.slots["w1"].pid
+    await supervisor.shutdown()
+    for stray in set(running) - {serving}:
+        os.kill(stray, signal.SIGKILL)
+
+    assert running == [serving]
+
+
+def started_pids(log: str) -> list[int]:
+    """The pids the supervisor says it started in a slot ("... restarted: pid N on :P", or
+    "... is back: pid N on :P"), in order."""
+    return [
+        int(line.split(": pid ")[1].split()[0])
+        for line in log.splitlines()
+        if " restarted: pid " in line or " is back: pid " in line
+    ]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 # --- The running command ----------------------------------------------------------------------
 
 live = pytest.mark.django_db(transaction=True)  # the workers read the test database
