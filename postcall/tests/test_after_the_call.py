@@ -546,6 +546,37 @@ async def test_a_colleague_who_takes_the_call_over_is_heard_on_the_agents_side_o
     assert transferred._value.get() == before + 1
 
 
+async def test_a_message_typed_to_a_colleague_is_no_turn_of_the_agents(
+    asha: Customer, live: FakeLiveServer, groups: Any,  # noqa: F811  (fixture by name)
+    collector_paused: None,
+) -> None:
+    """Asha types while Arjun holds the call, and neither says a word before he hands it
+    back: the agent's answer after the hand-back was timed from her message, the whole hold
+    counted as the agent keeping her waiting."""
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        while "Refund done." not in await session.wait_for_note(timeout=10):
+            pass  # the greeting
+        await session.send_audio(agent_voice(0.5))  # on with the customer
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    call_id = (await call.next_event("ready"))["call_id"]
+    await live.wait_for_session()
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.send({"type": "text", "text": "Is it sorted?"})  # to Arjun, who reads it
+    await asyncio.sleep(1.5)  # he looks it up, saying nothing
+    await arjun.send({"type": "hand_back", "note": "Refund done."})
+    await call.wait_for_audio(nbytes=1)
+    await call.send({"type": "end"})
+    record = await ended_call(call_id)
+    await arjun.leave()
+
+    assert [turn for turn in record["turns"] if (turn["first_audio_ms"] or 0) >= 1000] == []
+
+
 async def test_a_colleague_taking_over_mid_answer_is_recorded_where_they_spoke(
     asha: Customer, live: FakeLiveServer, groups: Any,  # noqa: F811  (fixture by name)
     settings: Any, collector_paused: None,
