@@ -259,7 +259,7 @@ async def open_escalation(
     db = mongo.async_db()
     now = timezone.now()
     if origin == AGENT:
-        waiting = await _asked_again(call_id, reason, priority)
+        waiting = await _asked_again(call_id, reason, priority, order_id)
         if waiting is not None:
             return waiting
     if origin == AGENT_UNAVAILABLE and user_id is not None:
@@ -293,7 +293,7 @@ async def open_escalation(
         # parallel calls): LIVE_CALL_ID's unique index keeps one live ticket a call.
         if origin != AGENT or not clash_on(clash, LIVE_CALL_ID):
             raise
-        waiting = await _asked_again(call_id, reason, priority)
+        waiting = await _asked_again(call_id, reason, priority, order_id)
         if waiting is None:  # resolved meanwhile: nothing left to clash with
             return await open_escalation(
                 user_id=user_id, call_id=call_id, reason=reason, priority=priority,
@@ -310,25 +310,38 @@ _PRIORITIES = [p.value for p in Priority]  # lowest first
 VOICE_AGENT = "Voice agent"
 
 
-async def _asked_again(call_id: str, reason: str, priority: str) -> str | None:
+async def _asked_again(
+    call_id: str, reason: str, priority: str, order_id: str | None
+) -> str | None:
     """The ticket of `call_id`'s warm escalation in progress, told the customer asked again
-    (None when there is none). Its priority only goes up: a lead may have raised it."""
+    (None when there is none). Its priority only goes up: a lead may have raised it. An order
+    named now is the ticket's order if it had none yet (the first ask may not have named it),
+    else it is named in the note."""
     db = mongo.async_db()
     live = {"call_id": call_id, "live": True, "status": {"$ne": RESOLVED}}
-    ticket = await db.escalations.find_one(live, {"_id": 0, "ticket_id": 1, "priority": 1},
-                                           sort=[("created_at", -1)])  # fmt: skip
+    ticket = await db.escalations.find_one(
+        live, {"_id": 0, "ticket_id": 1, "priority": 1, "order_id": 1},
+        sort=[("created_at", -1)],
+    )  # fmt: skip
     if ticket is None:
         return None
-    asked = _note(VOICE_AGENT, f"The customer asked again: {reason}")
+    about = ticket.get("order_id")
+    said = f" (about {order_id})" if order_id is not None and about not in (None, order_id) else ""
+    asked = _note(VOICE_AGENT, f"The customer asked again{said}: {reason}")
     update: Document = {"$push": {"notes": asked}}
+    changes: Document = {}
     current = str(ticket.get("priority") or "normal")
     rank = _PRIORITIES.index
     if priority in _PRIORITIES and current in _PRIORITIES and rank(priority) > rank(current):
-        update["$set"] = {"priority": priority}
+        changes["priority"] = priority
+    if order_id is not None and about is None:
+        changes["order_id"] = order_id
+    if changes:
+        update["$set"] = changes
     changed = await db.escalations.find_one_and_update(
         {"ticket_id": ticket["ticket_id"]}, update, return_document=ReturnDocument.AFTER
     )
-    if changed is not None and "$set" in update:
+    if changed is not None and changes:
         await announce_ticket_changed(changed)
     return str(ticket["ticket_id"])
 

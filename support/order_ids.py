@@ -15,6 +15,8 @@ an order case-insensitively and ignoring spaces (`spoken_key`).
 
 from __future__ import annotations
 
+import unicodedata
+
 MAX_LENGTH = 32
 # As the model passes it, an id may be spelled out with spaces ("4 0 8 1 7 ..."): spaces do not
 # count against MAX_LENGTH, up to this many characters in all.
@@ -38,9 +40,15 @@ def clean(value: object, *, spoken: bool = False) -> str:
     length = len("".join(value.split())) if spoken else len(value)
     if length > MAX_LENGTH or len(value) > SPOKEN_MAX_LENGTH:
         raise InvalidOrderId(f"An order id has at most {MAX_LENGTH} characters.")
-    if not value.isprintable():  # control characters, line breaks, lone surrogates...
+    # Control characters, line breaks, lone surrogates... A spoken id's spaces are ignored,
+    # whichever they are (a no-break space is not printable to Python, "ORD\u00a01001").
+    if not (_without_spaces(value) if spoken else value).isprintable():
         raise InvalidOrderId("An order id must be printable text.")
     return value
+
+
+def _without_spaces(value: str) -> str:
+    return "".join(char for char in value if unicodedata.category(char) != "Zs")
 
 
 def clean_spoken(value: object) -> str:

@@ -455,9 +455,12 @@ async def _credit(
 
 
 def _still_refundable(order: Document, now: datetime) -> Document:
-    """The gate: this order, still exactly as the decision saw it and still refundable."""
+    """The gate: this order, still exactly as the decision saw it and still refundable, and
+    still the customer's (a reload of the orders may move it to another account meanwhile:
+    then it is not theirs to refund)."""
     return {
         "_id": order["_id"],
+        "user_id": order["user_id"],
         "status": DELIVERED,
         "refund": None,
         "amount": order["amount"],

@@ -161,6 +161,30 @@ async def test_an_order_edited_under_every_try_is_not_called_already_refunded(
     assert await mongo.async_db().refunds.count_documents({}) == 0
 
 
+async def test_an_order_moved_to_another_account_during_its_refund_is_not_refunded(
+    asha: Customer, ravi: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload of the orders (load_support_data upserts by order_id) gives the order to Ravi
+    between the policy's read and the refund's write: it is no longer Asha's to refund."""
+    real_record = refunds._record
+
+    async def reload_lands_first(db: Any, order: Any, *args: Any) -> Any:
+        await db.orders.update_one({"_id": order["_id"]}, {"$set": {"user_id": 202}})
+        return await real_record(db, order, *args)
+
+    monkeypatch.setattr(refunds, "_record", reload_lands_first)
+
+    result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "not_found")
+    db = mongo.async_db()
+    order = await db.orders.find_one({"order_id": "ORD-1001"})
+    assert order is not None and (order["status"], order["refund"]) == ("delivered", None)
+    assert await db.refunds.count_documents({}) == 0
+    customer = await db.customers.find_one({"user_id": 101})
+    assert customer is not None and customer["wallet_balance"] == 12_000
+
+
 # --- A refund whose acknowledgement is lost ---------------------------------------------------
 
 

@@ -59,7 +59,9 @@ async def test_any_id_the_importer_accepts_is_found_and_refunded(
 @pytest.mark.parametrize(
     ("spoken", "stored"),
     [("sw / 2026 / 000123", "SW/2026/000123"), ("ORD 7 B", "ORD-7-B"), ("Ord-7-b", "ORD-7-B"),
-     (" ".join("40817810099910004312"), "40817810099910004312")],  # read out digit by digit
+     (" ".join("40817810099910004312"), "40817810099910004312"),  # read out digit by digit
+     # Spaces of any kind: a no-break space, a narrow one.
+     ("ORD\u00a07\u202fB", "ORD-7-B"), ("SW /\u00a02026/000123", "SW/2026/000123")],
 )
 async def test_spoken_forms_find_the_order(asha: Customer, spoken: str, stored: str) -> None:
     await add_order(asha, stored, status="delivered", amount=20_000, placed_hours_ago=5,
@@ -289,6 +291,46 @@ async def test_an_amount_that_cannot_be_read_is_not_counted_as_a_wrong_answer(
     assert ctx.verification_attempts == 0
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [{"restaurant": "Burger Barn", "amount": "337.50"},  # the amount of ORD-1001
+     {"restaurant": "Dosa Point", "amount": "999"},
+     {"restaurant": "Dosa Point", "amount": "337.50"}],  # two orders' facts: ORD-1002, ORD-1001
+)  # fmt: skip
+async def test_a_restaurant_and_an_amount_must_both_be_of_one_order(
+    asha: Customer, answer: dict[str, str]
+) -> None:
+    """One try tests one order: naming a restaurant and an amount is not two guesses."""
+    ctx = phone_call()
+
+    result = await run_tool("verify_caller", answer, ctx)
+
+    assert (result["ok"], result["reason"]) == (False, "not_verified")
+    assert "2 more tries" in result["message"]
+    assert ctx.verified is False
+
+
+async def test_a_restaurant_and_an_amount_of_the_same_order_verify(asha: Customer) -> None:
+    ctx = phone_call()
+
+    result = await run_tool("verify_caller", {"restaurant": "Dosa Point", "amount": "500"}, ctx)
+
+    assert result == {"ok": True, "verified": True}
+
+
+async def test_a_restaurant_without_letters_or_digits_matches_nothing_and_is_not_a_try(
+    asha: Customer,
+) -> None:
+    await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
+                    delivered_hours_ago=1, restaurant="☕ & 🍰")  # fmt: skip
+    ctx = phone_call()
+
+    unread = await run_tool("verify_caller", {"restaurant": "?"}, ctx)
+
+    assert (unread["ok"], unread["reason"]) == (False, "invalid_argument")
+    assert ctx.verified is False and ctx.verification_attempts == 0
+
+
 async def test_an_unknown_number_cannot_verify(db: Any) -> None:
     result = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, phone_call(None))
 
@@ -318,6 +360,29 @@ async def test_an_escalation_about_an_order_carries_it(asha: Customer) -> None:
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
     assert ticket is not None and ticket["order_id"] == "ORD-1001"
     assert ticket["origin"] == "agent"
+
+
+async def test_an_order_named_when_the_customer_asks_again_goes_on_the_calls_ticket(
+    asha: Customer,
+) -> None:
+    """The first ask named no order; the call has one ticket, which now carries it. A second
+    order named later is in the note (the ticket keeps the first)."""
+    first = await run_tool("escalate_to_human", {"reason": "wants a person"}, ASHA_ON_THE_WEB)
+    again = await run_tool(
+        "escalate_to_human", {"reason": "about her biryani", "order_id": "ord-1001"},
+        ASHA_ON_THE_WEB,
+    )  # fmt: skip
+    await run_tool(
+        "escalate_to_human", {"reason": "and the dosa", "order_id": "ORD-1002"}, ASHA_ON_THE_WEB
+    )
+
+    assert again["ticket_id"] == first["ticket_id"]
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": first["ticket_id"]})
+    assert ticket is not None and ticket["order_id"] == "ORD-1001"
+    assert [note["text"] for note in ticket["notes"]] == [
+        "The customer asked again: about her biryani",
+        "The customer asked again (about ORD-1002): and the dosa",
+    ]
 
 
 async def test_a_misheard_order_does_not_stop_the_escalation(asha: Customer) -> None:

@@ -551,6 +551,27 @@ async def test_wrongly_typed_or_injection_shaped_arguments_are_refused_and_chang
     assert await database_state() == before
 
 
+@pytest.mark.parametrize(
+    ("tool", "args", "ctx"),
+    [
+        ("file_complaint", {"order_id": "", "category": "hygiene", "description": "Dirty bag"},
+         UNKNOWN_CALLER),
+        ("escalate_to_human", {"reason": "Allergic reaction", "priority": "  "}, ASHA),
+        ("verify_caller", {"restaurant": "", "amount": "337.50"},
+         ToolContext(user_id=101, call_id="call-phone", channel="phone")),
+    ],
+)  # fmt: skip
+async def test_an_optional_argument_given_as_blank_text_is_taken_as_not_given(
+    asha: Customer, tool: str, args: dict[str, str], ctx: ToolContext
+) -> None:
+    """Models send `""` for an optional argument they have no value for: the complaint of a
+    caller we cannot identify, an urgent escalation, a caller verifying by the amount alone
+    are carried out, not refused."""
+    result = await run_tool(tool, args, ctx)
+
+    assert result["ok"] is True, result
+
+
 # Odd but possible text, in pieces: scripts whose case folding grows, digits of other scripts,
 # currency words, number spellings, invisible and control characters, operators.
 ODD_PIECES = [

@@ -112,7 +112,8 @@ async def get_user_profile(ctx: ToolContext) -> Result:
     "verify_caller",
     "Confirm that a phone caller is the account holder before a refund or personal details: "
     "ask for the restaurant or the amount (in rupees) of one of their recent orders and pass "
-    "what they say. A few tries are allowed per call, and a few wrong answers a day.",
+    "what they say (given both, both must be of the same order). A few tries are allowed per "
+    "call, and a few wrong answers a day.",
     params=(
         StringParam("restaurant", "A restaurant the caller recently ordered from.",
                     required=False, max_length=120),
@@ -127,6 +128,7 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
     if restaurant is None and amount is None:
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant or the amount they gave.")
     said = None if amount is None else _spoken_paise(amount)  # unreadable: not a try
+    named = None if restaurant is None else _spoken_restaurant(restaurant)  # nor here
     # Each try is taken before anything is awaited, and the day's in one conditional write
     # before the answer is compared: the model may send many guesses at once (parallel
     # function calls run as parallel tasks), and none may be checked beyond either limit.
@@ -144,7 +146,7 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
         .to_list(),
         _tries_today(user_id, now),
     )
-    if any(_same_order(doc, restaurant, said) for doc in recent):
+    if any(_same_order(doc, named, said) for doc in recent):
         ctx.verified = True
         await mongo.async_db().customers.update_one(
             {"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}}
@@ -203,12 +205,26 @@ def _spoken_paise(amount: str) -> int:
         ) from None
 
 
+def _spoken_restaurant(restaurant: str) -> str:
+    """A restaurant as compared (`_letters`); ToolError(invalid_argument) when it has no
+    letters or digits to compare ("?", "..."), which would match any restaurant named without
+    them."""
+    letters = _letters(restaurant)
+    if not letters:
+        raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant's name as they said it.")
+    return letters
+
+
 def _same_order(doc: Document, restaurant: str | None, said_paise: int | None) -> bool:
-    if restaurant is not None and _letters(restaurant) == _letters(str(doc.get("restaurant"))):
-        return True
-    if said_paise is not None:
-        return abs(said_paise - int(doc.get("amount", 0))) < 100  # "two sixty-eight": ₹268.50
-    return False
+    """Whether `doc` fits every fact the caller gave (`restaurant` as `_letters` has it).
+    Each try tests one order: a restaurant and an amount are not two guesses, so both must
+    be of the same order."""
+    if restaurant is None and said_paise is None:
+        return False
+    if restaurant is not None and restaurant != _letters(str(doc.get("restaurant"))):
+        return False
+    # Within a rupee is the same amount: "two sixty-eight" for ₹268.50.
+    return said_paise is None or abs(said_paise - int(doc.get("amount", 0))) < 100
 
 
 def _letters(text: str) -> str:

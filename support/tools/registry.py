@@ -214,7 +214,8 @@ class Tool:
         return declaration
 
     def validate(self, args: object) -> dict[str, str | None]:
-        """The cleaned arguments (optional ones missing get their default, or None).
+        """The cleaned arguments (optional ones missing get their default, or None; so do
+        optional ones given as blank text, which models send for "none": `"order_id": ""`).
 
         Raises ToolError(invalid_argument) for anything but a dict of known string arguments.
         """
@@ -226,12 +227,14 @@ class Tool:
             raise invalid(f"{self.name} takes no argument named {', '.join(unknown)}.")
         cleaned: dict[str, str | None] = {}
         for param in self.params:
-            if args.get(param.name) is None:
+            value = args.get(param.name)
+            blank = isinstance(value, str) and not value.strip()
+            if value is None or (blank and not param.required):
                 if param.required:
                     raise invalid(f"{param.name} is required.")
                 cleaned[param.name] = param.default
             else:
-                cleaned[param.name] = param.clean_or_absent(args[param.name])
+                cleaned[param.name] = param.clean_or_absent(value)
         return cleaned
 
     def check_access(self, ctx: ToolContext) -> None:
