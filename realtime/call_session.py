@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -236,7 +237,7 @@ class CallSession:
         )
         self._tools = ToolDispatcher(
             ToolContext(self.record_user_id, self.call_id, channel, verified),
-            answer=self._live.send_message,
+            answer=self._live.send_tool_response,
             progress=self._tool_progress,
             scheduling=_scheduling_for(settings.GEMINI_LIVE_MODEL),
         )
@@ -879,9 +880,10 @@ class CallSession:
                 else:
                     self._note(instructions.greeting())
                 self._now_doing("listening")
-            case Reconnecting():
+            case Reconnecting(unanswered=unanswered):
                 self._live_up = False
                 self._tools.connection_lost()
+                self._tell_unanswered(unanswered)
                 self._flush_captions()  # the resumed session's words are a new line
                 self._watchdog.hold(MODEL_AWAY, True, now)
                 self._send(ce.Reconnecting())
@@ -908,6 +910,19 @@ class CallSession:
                     self._model_lost = True
                 else:
                     self._spawn(self._give_up(reason), "give_up")
+
+    def _tell_unanswered(self, unanswered: tuple[lp.FunctionResponse, ...]) -> None:
+        """Tool results still waiting to be sent when the model's connection was lost: the
+        resumed session never made those calls, so each result comes to it as a note (once
+        for the ids of one joined call)."""
+        told: set[tuple[str, str]] = set()
+        for item in unanswered:
+            said = json.dumps(item.response, sort_keys=True, default=str)
+            if (item.name, said) in told:
+                continue
+            told.add((item.name, said))
+            self._note(instructions.tool_finished_meanwhile(item.name, item.response),
+                       respond=self.mode == AGENT)  # fmt: skip
 
     def _brief_fresh_model(self) -> None:
         """The model's session could not be resumed (no handle was given yet) and starts

@@ -8,11 +8,17 @@ real-life interruptions:
   else the caller sends (typed text, `audioStreamEnd`) keeps its place after the audio
   before it, even when that audio waited;
 * the latest resumable handle from `sessionResumptionUpdate` is kept; on `goAway` the client
-  rotates before the deadline (as soon as the model is not mid-answer), and on an unexpected
-  close (1011, 1006, a refusal of one message, ...) it reconnects with exponential backoff,
-  up to a cap of attempts and of time (`RetryPolicy`), then gives up (`Failed`);
+  rotates before the deadline, as soon as the session can be resumed without loss (the model
+  has finished its turn, and the server has not said since that the session cannot be
+  resumed, as it does while a tool call is pending); on an unexpected close (1011, 1006, a
+  refusal of one message, ...) it reconnects with exponential backoff, up to a cap of attempts
+  and of time (`RetryPolicy`), then gives up (`Failed`); a handle the server refuses gives way
+  to a fresh session;
 * the old socket is always closed before the new one opens (the server refuses a resume
-  while the old socket lives).
+  while the old socket lives);
+* a tool response answers a call of the connection it was asked on: one not sent when that
+  connection is lost is never sent on the next (whose session never made the call) but handed
+  back in `Reconnecting.unanswered`.
 
 Events go to the owner through one synchronous callback, in arrival order: the parsed Live
 API events of `live_protocol`, plus this module's `Ready`, `Reconnecting`, `Resumed` and
@@ -95,7 +101,11 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Reconnecting:
+    """The connection was lost; the session is being resumed. `unanswered`: tool responses
+    that were waiting to be sent on it, now never sent (the model is to be told otherwise)."""
+
     reason: str
+    unanswered: tuple[lp.FunctionResponse, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +164,8 @@ class LiveClient:
         self._audio_in = self._audio_out = 0
         self._after_audio: deque[tuple[int, str]] = deque()
         self._audio_limit = audio_buffer_bytes
-        self._control: deque[str] = deque()
+        # Notes, and tool responses (flagged True: for the connection now up only).
+        self._control: deque[tuple[bool, str]] = deque()
         self._briefing: deque[str] = deque()  # for the connection now up only: see brief()
         self._wake = asyncio.Event()
         self._rotate_now = asyncio.Event()
@@ -164,6 +175,9 @@ class LiveClient:
         self.handle: str | None = handle
         self._resuming = resuming
         self.generating = False
+        # False from when the server says the session cannot be resumed at this point (a
+        # generation, a tool call pending) until it gives a new resumable handle.
+        self.resumable = True
         self.dropped_audio_bytes = 0
         self.connections = 0
 
@@ -212,14 +226,19 @@ class LiveClient:
         model ends the caller's turn on it; ahead of that audio, the turn would never end)."""
         self._queue_after_audio(lp.audio_stream_end_message())
 
-    def send_message(self, message: str) -> None:
-        """Queue an already built client message (a tool response, say)."""
-        self._queue_control(message)
+    def send_tool_response(self, message: str) -> None:
+        """Queue a built `toolResponse`. It answers calls made on the connection now up: should
+        that connection be lost before it is sent, it is handed back in
+        `Reconnecting.unanswered` instead (the resumed session never made those calls, and
+        would refuse the message)."""
+        self._control.append((True, message))
+        self._wake.set()
 
     def send_note(self, text: str, *, respond: bool = True) -> None:
         """Context for the model that the caller does not hear; with `respond` the model
         answers it at once."""
-        self._queue_control(lp.context_note_message(text, respond=respond))
+        self._control.append((False, lp.context_note_message(text, respond=respond)))
+        self._wake.set()
 
     def brief(self, text: str, *, respond: bool) -> None:
         """A note for the session just set up (a fresh one told the conversation so far),
@@ -232,10 +251,6 @@ class LiveClient:
         """Leave the current connection and resume the session on a new one (a stalled
         model, say). Nothing happens if no connection is open."""
         self._rotate_now.set()
-
-    def _queue_control(self, message: str) -> None:
-        self._control.append(message)
-        self._wake.set()
 
     def _queue_after_audio(self, message: str) -> None:
         self._after_audio.append((self._audio_in, message))
@@ -280,6 +295,13 @@ class LiveClient:
                 async with asyncio.timeout(self._open_budget(deadline)):
                     ws = await self._open()
             except _Fatal as fatal:
+                if fatal.handle_refused:
+                    # An expired or unknown handle (the setup is otherwise the one accepted
+                    # before): a fresh session, told the conversation so far, not none.
+                    log.warning("live: the session's handle was refused (%s); starting a "
+                                "fresh one", fatal.detail)  # fmt: skip
+                    self.handle = None
+                    continue
                 self._emit(Failed(fatal.reason, fatal.detail))
                 return
             except (
@@ -290,17 +312,20 @@ class LiveClient:
                 log.warning("live: %s (attempt %d)", reason, attempt)
                 continue
             opened_at = time.monotonic()
+            lost = False  # the session is to be resumed on a new connection
             try:
                 await self._serve(ws)
                 return  # closed by us
             except _Rotate as rotation:
                 reason = rotation.reason
                 attempt = 0
+                lost = True
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else 1006
                 text = closed.rcvd.reason if closed.rcvd else "connection lost"
                 if self._closing:
                     return
+                lost = True
                 healthy = time.monotonic() - opened_at >= self._retry.healthy_after_s
                 refused = code in FATAL_CLOSE_CODES  # the setup was accepted: see there
                 rejections = (1 if healthy else rejections + 1) if refused else 0
@@ -311,6 +336,7 @@ class LiveClient:
                     reason = f"refused a message: {code} {text}"
                     attempt = 0
                 elif code in FATAL_CLOSE_CODES:
+                    lost = False
                     self._emit(Failed(FATAL_CLOSE_CODES[code], f"{code} {text}"))
                     return
                 else:
@@ -320,12 +346,25 @@ class LiveClient:
                 self._ready = False
                 self._ws = None
                 self._briefing.clear()
+                unanswered = self._take_unanswered()
+                # Told before the old socket's close is waited for: from now on no answer
+                # may be queued for the calls it carried.
+                if lost and not self._closing:
+                    log.info("live: resuming session (%s)", reason)
+                    self._emit(Reconnecting(reason, unanswered))
                 with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
                     await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
             deadline = time.monotonic() + self._retry.reconnect_deadline_s
-            if not self._closing:
-                log.info("live: resuming session (%s)", reason)
-                self._emit(Reconnecting(reason))
+
+    def _take_unanswered(self) -> tuple[lp.FunctionResponse, ...]:
+        """The tool responses still queued for the connection just lost, out of the queue."""
+        if not any(bound for bound, _ in self._control):
+            return ()
+        unanswered = [message for bound, message in self._control if bound]
+        kept = [item for item in self._control if not item[0]]
+        self._control.clear()
+        self._control.extend(kept)
+        return tuple(r for message in unanswered for r in lp.function_responses_in(message))
 
     def _open_budget(self, deadline: float) -> float:
         """How long one connection attempt (socket, setup, setupComplete) may take."""
@@ -366,6 +405,7 @@ class LiveClient:
                 raise _Fatal(
                     FATAL_CLOSE_CODES[error.rcvd.code],
                     f"{error.rcvd.code} {error.rcvd.reason}",
+                    handle_refused=self.handle is not None,
                 ) from None
             raise
         self.connections += 1
@@ -384,6 +424,8 @@ class LiveClient:
         """Pump both directions on one socket until it closes, we close, or it must rotate."""
         self._wake.set()  # flush whatever waited for this socket
         self._rotate_now.clear()
+        self.generating = False  # a turn does not outlive its connection
+        self.resumable = True
         rotate_at: list[float] = []  # set by the reader on goAway
         reader = asyncio.create_task(self._read(ws, rotate_at))
         writer = asyncio.create_task(self._write(ws))
@@ -432,19 +474,25 @@ class LiveClient:
             # on its way to the caller) get their turn between frames, or a burst would pile
             # up as if the caller could not keep up.
             await asyncio.sleep(0)
-            if rotate_at and not self.generating:
+            if rotate_at and not self.generating and self.resumable:
                 raise _Rotate("go_away")
 
     def _track(self, event: object, rotate_at: list[float]) -> None:
+        # Resumed from the last handle, the session forgets all since: on goAway the client
+        # waits (up to the deadline) for the turn's end, whose frame carries its usage, and
+        # for a handle given after any tool call, whose answer the old session awaits.
         if isinstance(event, lp.ResumptionUpdate):
-            if event.resumable and event.handle:
+            self.resumable = event.resumable and event.handle is not None
+            if self.resumable:
                 self.handle = event.handle
+        elif isinstance(event, lp.ToolCall):
+            self.resumable = False
         elif (
             isinstance(event, lp.AudioChunk | lp.Transcript)
             and getattr(event, "role", "agent") == "agent"
         ):
             self.generating = True
-        elif isinstance(event, lp.TurnComplete | lp.Interrupted | lp.GenerationComplete):
+        elif isinstance(event, lp.TurnComplete):  # an interrupted turn ends with one too
             self.generating = False
         elif isinstance(event, lp.GoAway) and not rotate_at:
             time_left = event.time_left_s if event.time_left_s is not None else 0.0
@@ -458,10 +506,12 @@ class LiveClient:
             while self._briefing or self._control or self._audio or self._after_audio:
                 if self._closing:
                     return
-                if self._briefing or self._control:
-                    queue = self._briefing or self._control
-                    await _send_message(ws, queue[0])
-                    queue.popleft()
+                if self._briefing:
+                    await _send_message(ws, self._briefing[0])
+                    self._briefing.popleft()
+                elif self._control:
+                    await _send_message(ws, self._control[0][1])
+                    self._control.popleft()
                 elif self._after_audio and self._after_audio[0][0] <= self._audio_out:
                     await _send_message(ws, self._after_audio[0][1])  # its audio is all sent
                     self._after_audio.popleft()
@@ -495,7 +545,10 @@ async def _send_message(ws: ClientConnection, message: str) -> None:
 
 
 class _Fatal(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    """The server refused the setup. `handle_refused`: it named a handle, which may be why."""
+
+    def __init__(self, reason: str, detail: str, *, handle_refused: bool = False) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.handle_refused = handle_refused

@@ -188,6 +188,13 @@ def tool_response_message(
     )
 
 
+def function_responses_in(message: str) -> list[FunctionResponse]:
+    """The responses in a message `tool_response_message` built: for telling the model what
+    one that could not be sent said."""
+    body = json.loads(message)["toolResponse"]["functionResponses"]
+    return [FunctionResponse(item["id"], item["name"], item["response"]) for item in body]
+
+
 # --- Incoming events -----------------------------------------------------------------------
 
 

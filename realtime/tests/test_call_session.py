@@ -14,6 +14,7 @@ from realtime import caller_events as ce
 from realtime import live_protocol as lp
 from realtime.call_session import CallSession, ending_calls_finished
 from realtime.consumers import VoiceConsumer
+from realtime.live_client import Reconnecting
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.voice_harness import call_record, wait_until_ended
 from support.customers import CustomerRef
@@ -70,6 +71,33 @@ async def test_a_caller_that_cannot_keep_up_loses_the_oldest_agent_audio_only() 
     assert session.dropped_agent_chunks == 5
     events = [i for i in session._outbound if not isinstance(i, ce.AgentAudio)]
     assert events == [ce.TurnComplete()]
+
+
+class NotesTaken:
+    """Stands for the session's LiveClient: keeps the notes the session gives the model."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, bool]] = []
+
+    def send_note(self, text: str, *, respond: bool = True) -> None:
+        self.notes.append((text, respond))
+
+
+async def test_tool_results_the_lost_connection_never_sent_are_told_as_a_note() -> None:
+    """The resumed session never made the call, so the result cannot go as its answer: the
+    model hears it as a note, once for the ids of one joined call."""
+    session = CallSession(caller=SilentCaller(), customer=CustomerRef(7, "Asha"), channel="web")
+    live = NotesTaken()
+    session._live = live  # type: ignore[assignment]
+    refund = {"ok": True, "refund_id": "RF-123", "amount": 168.75}
+
+    session._on_live_event(Reconnecting("closed 1011 Internal error encountered.", (
+        lp.FunctionResponse("fc-1", "initiate_refund", refund),
+        lp.FunctionResponse("fc-2", "initiate_refund", refund),  # asked twice, run once
+    )))  # fmt: skip
+
+    [(note, respond)] = live.notes
+    assert "initiate_refund" in note and "RF-123" in note and respond
 
 
 class ClosedSocket:

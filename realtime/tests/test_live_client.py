@@ -4,6 +4,7 @@ and losses mid-call."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -333,3 +334,165 @@ async def test_a_session_lost_mid_call_that_is_not_back_in_time_is_given_up_on(
     assert events[-1] == Failed("upstream_unavailable", events[-1].detail)  # type: ignore[attr-defined]
     for session in fake_live.sessions:
         await session.wait_closed(timeout=2)
+
+
+# --- goAway, refused handles, answers in flight ---------------------------------------------
+
+
+async def test_a_go_away_during_a_tool_call_waits_for_its_answer_and_the_handle_after_it(
+    fake_live: FakeLiveServer,
+) -> None:
+    """The server cannot resume a session while a call awaits its answer: resumed from the
+    handle before the call, the model would have forgotten asking (and the answer, sent on the
+    resumed session, would be refused). The client rotates once the answer is in and the
+    server has given a new handle, well inside the goAway's time."""
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("before-the-call")
+            await session.send_resumption_update(None, resumable=False)
+            await session.send_tool_call([{"name": "check_order_status", "id": "fc-1"}])
+            await session.send_go_away("10s")
+            await session.wait_for_tool_response()  # still on this connection
+            await session.send_resumption_update("after-the-answer")
+
+    def answer_in_a_moment(event: object) -> None:
+        events.append(event)
+        if isinstance(event, lp.ToolCall):
+            asyncio.get_running_loop().call_later(0.2, live.send_tool_response, answer)
+
+    answer = lp.tool_response_message([lp.FunctionResponse("fc-1", "check_order_status", {})])
+    events: list[object] = []
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(),
+        on_event=answer_in_a_moment, retry=QUICK,
+    )  # fmt: skip
+    task = asyncio.create_task(live.run())
+    resumed = await fake_live.wait_for_session(1)
+
+    assert [r["id"] for r in fake_live.sessions[0].tool_responses] == ["fc-1"]
+    assert resumed.resumed_handle == "after-the-answer"
+    await live.close()
+    await task
+
+
+async def test_a_go_away_after_the_answer_was_generated_waits_for_the_turn_to_end(
+    fake_live: FakeLiveServer,
+) -> None:
+    """`generationComplete` comes before the turn's end, whose frame carries the turn's usage
+    (billed whether read or not), and before the handle that covers the turn."""
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("before-the-turn")
+            await session.send_resumption_update(None, resumable=False)
+            await session.send_audio(b"\x01\x00" * 480)
+            await session.send_generation_complete()
+            await session.send_go_away("10s")
+            await asyncio.sleep(0.2)  # the server paces the turn's end to its playback
+            await session.send_turn_complete(usage={"totalTokenCount": 564})
+            await session.send_resumption_update("after-the-turn")
+
+    events: list[object] = []
+    live = client(fake_live.url, events)
+    task = asyncio.create_task(live.run())
+    resumed = await fake_live.wait_for_session(1)
+
+    assert [e.total_token_count for e in events if isinstance(e, lp.Usage)] == [564]
+    assert resumed.resumed_handle == "after-the-turn"
+    await live.close()
+    await task
+
+
+async def test_a_go_away_without_a_resumable_moment_rotates_before_the_deadline() -> None:
+    """A call the model waits on that is never answered: the client still leaves before the
+    server cuts the connection (1011 "Deadline expired"), resuming from the last handle."""
+    async with FakeLiveServer(connection_lifetime_s=3.0, go_away_time_left_s=2.5) as fake:
+
+        @fake.on_session
+        async def agent(session: FakeSession) -> None:
+            if session.index == 0:
+                await session.send_resumption_update("h-1")
+                await session.send_tool_call([{"name": "check_order_status"}])  # unanswered
+
+        live = client(fake.url, [])
+        task = asyncio.create_task(live.run())
+        resumed = await fake.wait_for_session(1, timeout=3)
+
+        assert resumed.resumed_handle == "h-1"
+        assert not fake.sessions[0].closed_by_fake  # the client left first
+        await live.close()
+        await task
+
+
+async def test_a_tool_answer_not_sent_before_the_connection_closed_is_handed_back(
+    fake_live: FakeLiveServer,
+) -> None:
+    """The resumed session never made the call: the answer, sent on it, would be refused
+    (1007, one more reconnection), and the model would never learn the result."""
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("h-1")
+            await session.send_tool_call([{"name": "check_order_status", "id": "fc-1"}])
+            await session.close(1011, "Internal error encountered.")
+
+    answer = lp.FunctionResponse("fc-1", "check_order_status", {"orders": []})
+
+    def answer_at_once(event: object) -> None:
+        events.append(event)
+        if isinstance(event, lp.ToolCall):
+            live.send_tool_response(lp.tool_response_message([answer]))
+
+    events: list[object] = []
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(),
+        on_event=answer_at_once, retry=QUICK,
+    )  # fmt: skip
+    task = asyncio.create_task(live.run())
+    await until(events, Resumed)
+    resumed = await fake_live.wait_for_session(1)
+    live.send_note("still there?", respond=False)  # notes are for whichever session is up
+    await resumed.wait_for_note()
+
+    [reconnecting] = [e for e in events if isinstance(e, Reconnecting)]
+    assert reconnecting.unanswered == (answer,)
+    assert resumed.tool_responses == [] and not resumed.closed
+    assert len(fake_live.sessions) == 2
+    await live.close()
+    await task
+
+
+async def test_a_refused_handle_gives_way_to_a_fresh_session(fake_live: FakeLiveServer) -> None:
+    """A handle expired (they last two hours) or unknown: the setup naming it is refused
+    (1007), where the same setup without it is not. A fresh session, which the call briefs
+    with the conversation so far, serves the caller better than an ended call."""
+    events: list[object] = []
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(), on_event=events.append,
+        retry=QUICK, handle="expired-handle", resuming=True,
+    )  # fmt: skip
+    task = asyncio.create_task(live.run())
+    await until(events, Resumed)
+
+    assert events == [Resumed(with_handle=False)]
+    refused, fresh = fake_live.sessions
+    assert refused.close_code == 1007 and fresh.resumed_handle is None and fresh.open
+    await live.close()
+    await task
+
+
+async def test_a_setup_refused_without_a_handle_is_still_fatal(fake_live: FakeLiveServer) -> None:
+    events: list[object] = []
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for("gemini-0.1-imaginary"),
+        on_event=events.append, retry=QUICK, handle="h-1", resuming=True,
+    )  # fmt: skip
+    await live.run()
+
+    assert [type(e) for e in events] == [Failed] and events[0].reason == "not_permitted"  # type: ignore[attr-defined]
+    named = [json.loads(s.frames[0])["setup"]["sessionResumption"] for s in fake_live.sessions]
+    assert named == [{"handle": "h-1"}, {}]  # tried once without it, refused all the same

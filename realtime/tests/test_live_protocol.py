@@ -542,3 +542,12 @@ def test_a_bad_part_of_a_frame_does_not_cost_the_rest() -> None:
     )
     assert isinstance(events[0], lp.TurnComplete)
     assert isinstance(events[1], lp.Malformed)
+
+
+def test_a_built_tool_response_reads_back_as_its_function_responses() -> None:
+    responses = [
+        lp.FunctionResponse("fc-1", "initiate_refund", {"ok": True, "note": "ठंडा खाना"}),
+        lp.FunctionResponse("fc-2", "initiate_refund", {"ok": True, "note": "ठंडा खाना"}),
+    ]
+    message = lp.tool_response_message(responses, scheduling="WHEN_IDLE")
+    assert lp.function_responses_in(message) == responses
