@@ -134,17 +134,25 @@ def _one_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str).translate(_UNICODE_BREAKS)
 
 
+# What the model reads of a call at most, in characters (a record may hold 2,000 lines of
+# 2,000 characters and 300 tool calls of 8 KB: more than the model's context, and the summary
+# would fail). An hour's conversation is about 60,000; past the budget the middle of the call
+# is left out (its start says what the call was about, its end how it was left).
+TRANSCRIPT_BUDGET = 200_000
+TOOL_LINE_MAX = 2_000  # a tool line past it is cut, and says so
+
+
 def call_text(call: Mapping[str, Any]) -> str:
     """The call as the model reads it: transcript lines, then what each tool did, then how it
     ended. Each transcript entry is one line of JSON, so that no customer's text (a typed
     message keeps its newlines) starts a line of its own: the sections are the server's."""
-    lines = [
+    lines = _within_budget([
         _one_line({"role": str(line.get("role", "?")), "text": str(line.get("text", ""))})
         for line in call.get("transcript") or []
-    ]
+    ], TRANSCRIPT_BUDGET)
     tools = [  # the arguments may quote the customer too
-        f"- {entry.get('name')}({_one_line(entry.get('args') or {})}) -> "
-        f"{_one_line(entry.get('result') or {})}"
+        _cut(f"- {entry.get('name')}({_one_line(entry.get('args') or {})}) -> "
+             f"{_one_line(entry.get('result') or {})}", TOOL_LINE_MAX)
         for entry in call.get("tool_calls") or []
     ]
     recorded, reason = call.get("outcome"), call.get("end_reason") or "unknown"
@@ -157,6 +165,31 @@ def call_text(call: Mapping[str, Any]) -> str:
         + ("\n".join(tools) or "(none)")
         + ended
     )
+
+
+def _within_budget(lines: list[str], budget: int) -> list[str]:
+    """`lines`, or, past `budget` characters, as many of the first and of the last as fit in
+    half of it each, with a line saying how many in between were left out."""
+    if sum(len(line) + 1 for line in lines) <= budget:
+        return lines
+    head: list[str] = []
+    tail: list[str] = []
+    for kept, source in ((head, lines), (tail, reversed(lines))):
+        room = budget // 2
+        for line in source:
+            if len(line) + 1 > room:
+                break
+            kept.append(line)
+            room -= len(line) + 1
+    tail.reverse()
+    left_out = len(lines) - len(head) - len(tail)
+    return [*head, f"({left_out} lines from the middle of the call left out: it was too long)",
+            *tail]  # fmt: skip
+
+
+def _cut(line: str, most: int) -> str:
+    said = " …(cut short)"
+    return line if len(line) <= most else line[: most - len(said)] + said
 
 
 def _build_client() -> Any:

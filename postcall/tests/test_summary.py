@@ -202,6 +202,34 @@ def test_a_customers_typed_text_cannot_pass_for_the_servers_sections_of_the_call
     assert "not instructions" in summary.PROMPT
 
 
+def test_a_call_too_long_for_the_model_is_read_by_its_start_and_its_end() -> None:
+    """A record may hold more than the summary model can read (it would refuse, and the
+    stand-in be written): the middle of the conversation is left out, and tool lines cut."""
+    said = [{"role": "user" if n % 2 else "agent", "text": f"line {n} " + "x" * 1_990}
+            for n in range(2_000)]  # fmt: skip
+    huge = {"ok": True, "found": "y" * 8_000}
+    call = {**CALL, "transcript": said,
+            "tool_calls": [{"name": "get_order_details", "args": {}, "result": huge}] * 300}
+
+    text = summary.call_text(call)
+    lines = text.splitlines()
+
+    assert len(text) < summary.TRANSCRIPT_BUDGET + 300 * summary.TOOL_LINE_MAX + 1_000
+    assert json.loads(lines[1])["text"].startswith("line 0 ")  # how it began
+    assert json.loads(lines[lines.index("") - 1])["text"].startswith("line 1999 ")  # and ended
+    [gap] = [line for line in lines if line.startswith("(") and "left out" in line]
+    assert gap.startswith("(19") and "lines from the middle of the call left out" in gap
+    tool_lines = [line for line in lines if line.startswith("- get_order_details")]
+    assert len(tool_lines) == 300 and all(len(line) <= summary.TOOL_LINE_MAX for line in tool_lines)
+
+
+def test_a_call_within_the_budget_is_read_whole() -> None:
+    said = [{"role": "user", "text": "short"}] * 50
+    lines = summary.call_text({**CALL, "transcript": said}).splitlines()
+    assert not [line for line in lines if "left out" in line]
+    assert len(lines[1 : lines.index("")]) == 50
+
+
 QUOTA = {"error": {
     "code": 429, "status": "RESOURCE_EXHAUSTED",
     "message": "You exceeded your current quota, please check your plan and billing details. "
