@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -90,10 +90,12 @@ def watcher(db: Any, settings: Any) -> str:
     return str(client.cookies["sessionid"].value)
 
 
-@pytest_asyncio.fixture
-async def server(django_db_setup: Any) -> AsyncIterator[DaphneServer]:
-    with DaphneServer() as server:  # no call process: the sockets are scripted
-        await asyncio.to_thread(server.start)
+@pytest.fixture(scope="module")
+def server(django_db_setup: Any) -> Iterator[DaphneServer]:
+    """One daphne for the file's tests: it serves the pages and their sessions from the test
+    database (emptied between tests); no call process, the sockets are scripted."""
+    with DaphneServer() as server:
+        server.start()
         yield server
 
 
