@@ -184,9 +184,11 @@ def approve(goodwill_id: str, by: str, now: dt.datetime | None = None) -> Goodwi
             _count_credit(request, now, session)
         else:
             _refund_order(request, now, session)
-        db.customers.update_one({"user_id": request["user_id"]},
-                                {"$inc": {"wallet_balance": int(request["amount"])}},
-                                session=session)  # fmt: skip
+        credited = db.customers.update_one({"user_id": request["user_id"]},
+                                           {"$inc": {"wallet_balance": int(request["amount"])}},
+                                           session=session)  # fmt: skip
+        if credited.matched_count != 1:  # the whole transaction is undone
+            raise GoodwillError("The customer's account no longer exists; nothing was given.")
 
     with db.client.start_session() as session:
         try:

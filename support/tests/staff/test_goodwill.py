@@ -14,6 +14,7 @@ from django.test import Client
 
 from support import goodwill
 from support.models import Customer, Goodwill, GoodwillPolicy, Order, Refund
+from support.mongo import sync_db
 from support.tests.conftest import make_order
 from support.tests.staff.conftest import LEAD, client_for
 
@@ -273,6 +274,22 @@ def test_two_credits_that_together_pass_the_cap_cannot_both_apply(
 
     assert outcomes == ["applied", "refused"]
     assert wallet() == 40_000
+
+
+def test_a_credit_for_an_account_gone_meanwhile_is_refused_not_approved(
+    agent: Client, aarav: Customer
+) -> None:
+    """Approved with no wallet to credit, the request would read as given and nothing moved."""
+    post(agent, form(agent))
+    request = Goodwill.objects.get()
+    sync_db().customers.delete_one({"user_id": 1})
+
+    with pytest.raises(goodwill.GoodwillError, match="no longer exists"):
+        goodwill.approve(request.goodwill_id, "arjun")
+
+    request.refresh_from_db()
+    assert request.status == "proposed"
+    assert sync_db().goodwill_days.count_documents({"credited": {"$gt": 0}}) == 0
 
 
 def test_a_lead_sets_the_daily_cap_in_the_admin_and_an_agent_cannot(
