@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from support import order_ids
+from support.goodwill import MANUAL_TIER
 from support.models import DELIVERED_STATUSES, OrderStatus
 from support.money import MoneyError, format_inr, percent_of, to_paise
 
@@ -335,21 +336,29 @@ def _refund(f: _Fields, amount: int | None) -> RefundRecord | None:
     if refund_amount is not None and amount is not None and refund_amount > amount:
         r.error("amount", "is more than the order's amount")
     elif refund_amount is not None and amount is not None and percent is not None:
-        _check_refund_is_its_percent(r, refund_amount, percent, amount)
+        _check_refund_is_its_percent(r, refund_amount, percent, amount, manual=tier == MANUAL_TIER)
     if not r.ok or refund_amount is None or percent is None or refund_id is None or at is None:
         return None
     return RefundRecord(refund_amount, percent, refund_id, at, tier, reason)
 
 
-# Our refunds are `percent_of` the order, rounded half up to the paisa; an older system's may
-# have rounded otherwise (down, half to even), which is a paisa at most.
+# The agent's refunds are `percent_of` the order, rounded half up to the paisa; an older
+# system's may have rounded otherwise (down, half to even), which is a paisa at most. A manual
+# refund (tier MANUAL_TIER, support/goodwill.py) is any amount, its percent that share rounded
+# to a whole one.
 REFUND_ROUNDING_PAISE = 1
 
 
-def _check_refund_is_its_percent(r: _Fields, refund_amount: int, percent: int,
-                                 amount: int) -> None:
+def _check_refund_is_its_percent(r: _Fields, refund_amount: int, percent: int, amount: int,
+                                 *, manual: bool) -> None:
     """A refund pays its percent of the order: the wallet was credited that, and the refund
     record, the staff pages and the agent say both figures."""
+    if manual:
+        if abs(100 * refund_amount - percent * amount) * 2 > amount:  # not its share, to 1%
+            r.error("percent", f"{percent}% is not the share of the order's "
+                               f"{format_inr(amount)} that {format_inr(refund_amount)} is, "
+                               "to a whole percent")
+        return
     expected = percent_of(amount, percent)
     if abs(refund_amount - expected) > REFUND_ROUNDING_PAISE:
         r.error("amount", f"{format_inr(refund_amount)} is not {percent}% of the order's "

@@ -261,6 +261,25 @@ def test_a_refund_rounded_otherwise_by_an_older_system_loads(tmp_path: Path) -> 
 
 
 @pytest.mark.django_db
+def test_a_manual_refunds_share_rounded_to_a_whole_percent_loads(tmp_path: Path) -> None:
+    """A lead's manual refund (support/goodwill.py) is any amount, recorded with its share of
+    the order as a whole percent: ₹100 of ₹449.50 is 22.25%, recorded as 22. A file exported
+    from the product carries such refunds and must load again."""
+    biryani = refunded_order(amount="449.50",
+                             items=[{"name": "Mutton Biryani", "qty": 1, "price": "449.50"}])
+    manual = refund_of(biryani, amount="100.00", refund_id="RFD-3004") | {"order_id": "ORD-3004"}
+    manual["refund"] = {**manual["refund"], "percent": 22, "tier": "Manual"}
+    wrong = manual | {"refund": {**manual["refund"], "percent": 50}}
+
+    assert problems({"customers": [meena()], "orders": [wrong]}) == [
+        "orders[0]: refund: percent: 50% is not the share of the order's ₹449.50 that ₹100.00 "
+        "is, to a whole percent"
+    ]
+    load(write(tmp_path, {"customers": [meena()], "orders": [manual]}))
+    assert (documents("refunds")[0]["amount"], documents("refunds")[0]["percent"]) == (100_00, 22)
+
+
+@pytest.mark.django_db
 def test_an_order_may_belong_to_a_customer_already_in_the_database(tmp_path: Path) -> None:
     load(write(tmp_path, {"customers": [meena()]}, "customers.json"))
 
