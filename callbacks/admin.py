@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
-from callbacks.board import DIAL_ENDED_WORDS
+from callbacks.board import dial_ended_words
 from callbacks.models import Callback
 from callbacks.slots import SLOT_LENGTH
 from support.admin import BigCollectionAdmin, ReadOnlyAdmin, staff_link
@@ -54,7 +54,7 @@ class CallbackAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     @admin.display(description="dial ended")
     def dial_ended(self, callback: Callback) -> str:
         """How Twilio said the latest dial ended, if nobody answered it (board.py's words)."""
-        return DIAL_ENDED_WORDS.get(callback.dial_status, self.get_empty_value_display())
+        return dial_ended_words(callback.dial_status) or self.get_empty_value_display()
 
     @admin.display(description="Twilio call SID")
     def twilio_call(self, callback: Callback) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from callbacks import desk
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
 from support.models import Customer
@@ -131,10 +132,14 @@ def _row(
     )
 
 
-DIAL_ENDED_WORDS = {
-    "busy": "Line busy", "failed": "Not connected", "canceled": "Not connected",
-    "no-answer": "No answer",
-}  # fmt: skip
+DIALLING_WORDS = {desk.LINE_BUSY: "Line busy", desk.NOT_CONNECTED: "Not connected",
+                  desk.NO_ANSWER: "No answer"}  # fmt: skip
+
+
+def dial_ended_words(dial_status: str) -> str | None:
+    """How Twilio said a dial nobody answered ended (desk.dial_ended), in a few words, or None
+    when it has not said."""
+    return DIALLING_WORDS.get(desk.DIAL_NOT_ANSWERED.get(dial_status, ""))
 
 
 def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
@@ -142,8 +147,7 @@ def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
     if callback.status != SCHEDULED:
         return CallbackStatus(callback.status).label, callback.status
     if callback.dialled_at is not None:
-        # How Twilio said the dial ended, if nobody answered it (desk.dial_ended).
-        how = DIAL_ENDED_WORDS.get(callback.dial_status, "Dialled")
+        how = dial_ended_words(callback.dial_status) or "Dialled"
         return f"{how} at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
     if callback.slot_start + SLOT_LENGTH <= now:
         return "Late", "late"

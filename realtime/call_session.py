@@ -361,15 +361,13 @@ class CallSession:
         escalation = None
         if self._resuming is not None:
             # Looked up before anything is started, so a database error leaves nothing behind.
+            # (Its claim here is the caller's to give up when this raises: the consumer that
+            # took the call over.)
             stored = self._resuming
-            try:
-                if stored.holder and self._held_by is None:
-                    name = await staff_first_name(stored.holder)
-                    held = (stored.holder, name, stored.held_since)
-                escalation = await live_escalation_of(self.call_id)
-            except PyMongoError:
-                process.unclaim(self.call_id)  # not carried here: the next try may take it up
-                raise
+            if stored.holder and self._held_by is None:
+                name = await staff_first_name(stored.holder)
+                held = (stored.holder, name, stored.held_since)
+            escalation = await live_escalation_of(self.call_id)
             self._record.start_writing()
         else:
             try:
