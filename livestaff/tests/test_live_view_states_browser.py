@@ -139,9 +139,12 @@ def state(**fields: Any) -> dict[str, Any]:
 
 
 async def live_view(
-    browser: Browser, server: DaphneServer, cookie: str, *scripts: str
+    browser: Browser, server: DaphneServer, cookie: str, customer: Customer, *scripts: str,
+    minutes_ago: float = 2,
 ) -> tuple[Page, ServerSide, list[str]]:
-    """The live call view of CALL_ID, its socket open on a scripted server side."""
+    """`customer`'s call CALL_ID, begun `minutes_ago`, in its live call view, the page's
+    socket open on a scripted server side."""
+    await sync_to_async(live_call)(CALL_ID, customer, minutes_ago=minutes_ago)
     problems: list[str] = []
     _, page = await person(browser, server, DESK, problems, cookie)
     for script in (*scripts, RECORD_AUDIO):
@@ -171,8 +174,7 @@ async def test_the_live_view_stops_saying_it_reconnects_once_its_socket_is_back(
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
     await expect(page.get_by_text("With the agent · Listening")).to_be_visible()
 
@@ -196,8 +198,7 @@ async def test_a_refused_take_over_says_who_holds_the_call_for_as_long_as_they_d
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
     await page.get_by_role("button", name="Take over").click()
     await call.heard("take_over")
@@ -232,8 +233,7 @@ async def test_a_page_refused_for_good_releases_the_microphone_and_the_players(
     """Signed out elsewhere, or the permission taken away while holding the call: the server
     closes the socket for good (4403). Nothing of the call reaches the page any more: the
     browser's recording indicator must go off, and the players' contexts close."""
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
     await holding(page, call)
 
@@ -253,8 +253,7 @@ async def test_a_call_that_ends_while_the_microphone_opens_leaves_it_released(
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun, SLOW_MICROPHONE)
+    page, call, problems = await live_view(browser, server, arjun, asha, SLOW_MICROPHONE)
     call.says(**state())
     await page.get_by_role("button", name="Take over").click()  # the browser opens it slowly
 
@@ -277,8 +276,7 @@ async def test_a_whisper_refused_while_the_microphone_opens_does_not_call_the_ta
 ) -> None:
     """Only an answer to the take-over may call it off: it is asked once the microphone is
     open, so an error before then (a whisper sent meanwhile, refused) is about something else."""
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun, SLOW_MICROPHONE)
+    page, call, problems = await live_view(browser, server, arjun, asha, SLOW_MICROPHONE)
     call.says(**state())
     await page.get_by_role("button", name="Take over").click()  # the browser opens it slowly
 
@@ -300,8 +298,7 @@ async def test_a_take_over_refused_releases_the_microphone(
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
     await page.get_by_role("button", name="Take over").click()
     await call.heard("take_over")
@@ -320,8 +317,7 @@ async def test_listening_stopped_at_once_is_no_fault_of_the_browser(
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
 
     # Listen, and Stop listening before the players are ready (a double click).
@@ -341,8 +337,7 @@ async def test_a_call_past_an_hour_reads_in_hours_as_the_server_paints_it(
     server: DaphneServer,
     browser: Browser,
 ) -> None:
-    await sync_to_async(live_call)(CALL_ID, asha, minutes_ago=65)
-    page, call, problems = await live_view(browser, server, arjun)
+    page, call, problems = await live_view(browser, server, arjun, asha, minutes_ago=65)
     call.says(**state())
 
     await expect(page.locator("[data-duration]")).to_have_text(re.compile(r"^1:05:\d\d$"))
