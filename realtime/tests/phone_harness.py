@@ -177,6 +177,12 @@ class Phone:
             if self.close_code is not None:
                 return
 
+    async def hang_up_and_go(self) -> None:
+        """The caller hangs up: Twilio's `stop`, the stream closed, the socket gone."""
+        await self.hang_up()
+        await self.wait_closed()
+        await self.leave()
+
     async def leave(self) -> None:
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)

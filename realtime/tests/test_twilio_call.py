@@ -355,9 +355,7 @@ async def test_a_barge_in_clears_twilios_buffer_and_the_next_answer_starts_clean
     # Only the new answer follows: no tail of the old one in the chunker or the resampler.
     assert phone.media(after_clear) == [bytes([ULAW_SILENCE]) * FRAME] * 5
     assert len(phone.events("media")) < len(long_answer) // 2 // 3 // FRAME
-    await phone.hang_up()
-    await phone.wait_closed()
-    await phone.leave()
+    await phone.hang_up_and_go()
 
 
 async def test_a_key_press_is_told_to_the_model(
@@ -398,9 +396,7 @@ async def test_keys_typed_in_a_row_reach_the_model_whole_in_one_message(
     assert await model.wait_for_text() == dtmf_prompt("42#")
     await asyncio.sleep(0.4)
     assert len(model.texts) == 2
-    await phone.hang_up()
-    await phone.wait_closed()
-    await phone.leave()
+    await phone.hang_up_and_go()
 
 
 async def test_an_unknown_number_gets_the_agent_but_not_a_customers_data(
@@ -513,9 +509,7 @@ async def test_the_agents_words_lost_with_a_dropped_stream_are_told_to_the_model
     again = await stream_again(phone)
 
     assert MISSED in await model.wait_for_note()
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
 
 
 async def test_what_the_agent_says_while_the_stream_is_away_is_told_to_the_model_when_it_is_back(
@@ -544,9 +538,7 @@ async def test_what_the_agent_says_while_the_stream_is_away_is_told_to_the_model
     again = await stream_again(phone)
 
     assert MISSED in await model.wait_for_note()
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
 
 
 async def test_the_agents_words_a_replaced_stream_had_still_to_play_are_told_to_the_model(
@@ -569,9 +561,7 @@ async def test_the_agents_words_a_replaced_stream_had_still_to_play_are_told_to_
 
     assert MISSED in await model.wait_for_note()
     await phone.wait_closed()  # let go
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
     await phone.leave()
 
 
@@ -593,9 +583,7 @@ async def test_a_stream_that_drops_after_the_agents_words_were_heard_tells_the_m
     assert await model.wait_for_text() == dtmf_prompt("#")
 
     assert not [note for note in model.notes if MISSED in note]
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
 
 
 def transferring() -> Any:
@@ -1964,9 +1952,7 @@ async def test_a_caller_verified_on_the_call_stays_verified_when_the_call_moves(
     profile = (await second.wait_for_tool_response())["response"]
 
     assert profile["ok"] is True and profile["verified"] is True  # not asked again
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
     await phone.leave()
 
 
@@ -1987,9 +1973,7 @@ async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
     assert (refused["ok"], refused["reason"]) == (False, "unavailable")
     assert "A colleague is talking with the customer" in refused["message"]
     assert await mongo.async_db().refunds.count_documents({}) == 0
-    await phone.hang_up()
-    await phone.wait_closed()
-    await phone.leave()
+    await phone.hang_up_and_go()
 
 
 async def test_a_call_cut_off_by_a_failure_of_ours_tells_the_caller_so(
@@ -2048,7 +2032,5 @@ async def test_a_caller_verifying_as_the_call_moves_is_verified_in_the_next_proc
 
     assert '"verified": true' in told
     assert profile["ok"] is True and profile["verified"] is True  # not asked again
-    await again.hang_up()
-    await again.wait_closed()
-    await again.leave()
+    await again.hang_up_and_go()
     await phone.leave()
