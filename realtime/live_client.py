@@ -207,6 +207,7 @@ class LiveClient:
             or not self._ready
             or self._audio
             or self._after_audio  # what the caller sent before this one goes first
+            or self._briefing  # a fresh session hears the conversation so far first
             or ws.transport.get_write_buffer_size() > INLINE_WRITE_BUFFER_LIMIT
         ):
             self.send_audio(pcm16)

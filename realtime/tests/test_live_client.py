@@ -176,6 +176,43 @@ async def test_a_handle_still_held_elsewhere_gives_way_to_a_fresh_session(
         await task
 
 
+async def test_a_fresh_session_is_briefed_before_it_hears_the_caller(
+    fake_live: FakeLiveServer,
+) -> None:
+    """A session that could not be resumed starts afresh, and the call briefs it with the
+    conversation so far. A word the caller says as it comes up, before the writer has sent
+    that briefing, must wait for it: heard first, out of context, the model would answer it
+    as the start of a new call."""
+
+    @fake_live.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.drop()  # no handle was given: the next session is a fresh one
+
+    word = b"\x05\x00" * 320
+    saying: list[asyncio.Task[None]] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Resumed):
+            live.brief("So far: the caller asked about ORD-1001.", respond=False)
+            saying.append(asyncio.create_task(live.forward_audio(word)))  # she speaks on
+
+    live = LiveClient(
+        url=fake_live.url, api_key="test-key", build_setup=setup_for(), on_event=on_event,
+        retry=QUICK,
+    )  # fmt: skip
+    task = asyncio.create_task(live.run())
+    fresh = await fake_live.wait_for_session(1)
+    await fresh.wait_for_audio(nbytes=len(word))
+    await live.close()
+    await task
+
+    assert fresh.resumed_handle is None
+    sent = ["note" if "clientContent" in m else "audio"
+            for m in fresh.messages if "clientContent" in m or "realtimeInput" in m]  # fmt: skip
+    assert sent == ["note", "audio"]
+
+
 async def test_closing_while_the_model_speaks_closes_the_session_cleanly(
     fake_live: FakeLiveServer,
 ) -> None:
