@@ -203,6 +203,35 @@ def test_escalations_filter_by_priority(agent: Client) -> None:
     assert [t.ticket_id for t in rows(response)] == ["TKT-URG001"]
 
 
+def test_a_ticket_page_gives_an_old_coded_reason_in_words(agent: Client) -> None:
+    # Tickets opened before the bridge's failure codes were worded keep the code stored; the
+    # queue and ticket pages say it in words, and so does the admin.
+    ticket = make_ticket("TKT-CODED1", reason="The voice agent became unavailable during the "
+                                              "call (upstream_unavailable).")  # fmt: skip
+
+    body = agent.get(f"/admin/support/escalation/{ticket.pk}/change/").content.decode()
+
+    words = "The voice agent became unavailable during the call (the AI service stopped answering)."
+    assert words in body
+    assert "upstream_unavailable" not in body
+
+
+def test_nobody_deletes_a_ticket(db: Any) -> None:
+    # Callbacks booked for a ticket and a call waiting on its warm escalation name it by id.
+    operator = client_for(User.objects.create_superuser("root", "root@example.com", "x"))
+    ticket = make_ticket("TKT-KEEP01")
+
+    page = operator.get(f"/admin/support/escalation/{ticket.pk}/delete/")
+    action = operator.post("/admin/support/escalation/",
+                           {"action": "delete_selected", ACTION_CHECKBOX_NAME: [ticket.pk],
+                            "post": "yes"})  # fmt: skip
+
+    assert page.status_code == 403
+    assert action.status_code in (200, 302)
+    assert Escalation.objects.filter(ticket_id="TKT-KEEP01").exists()
+    assert "delete_selected" not in operator.get("/admin/support/escalation/").content.decode()
+
+
 def test_call_page_shows_transcript_and_tool_calls_read_only(agent: Client, priya: Any) -> None:
     from support.models import Call
 
@@ -380,7 +409,15 @@ def test_big_change_lists_do_not_count_everything(agent: Client, asha: Customer)
         ("order", {"q": "Priya"}, "CappedCountPaginator"),
         ("call", {"channel__exact": "phone"}, "NewestCallsPaginator"),
         ("call", {"end_reason": "idle"}, "CappedCountPaginator"),
-        ("refund", {}, "CappedCountPaginator"),
+        ("refund", {}, "NewestRefundsPaginator"),
+        ("refund", {"tier": "Gold"}, "NewestRefundsPaginator"),
+        ("refund", {"q": "ORD-3001"}, "CappedCountPaginator"),
+        ("complaint", {}, "NewestComplaintsPaginator"),
+        ("complaint", {"status__exact": "open"}, "NewestComplaintsPaginator"),
+        ("complaint", {"category__exact": "hygiene"}, "CappedCountPaginator"),
+        ("escalation", {}, "NewestTicketsPaginator"),
+        ("escalation", {"status__exact": "open"}, "NewestTicketsPaginator"),
+        ("escalation", {"priority__exact": "high"}, "CappedCountPaginator"),
     ],
 )
 def test_big_lists_plain_or_by_their_one_filter_are_read_by_time_range(
@@ -389,6 +426,33 @@ def test_big_lists_plain_or_by_their_one_filter_are_read_by_time_range(
     response = agent.get(f"/admin/support/{path}/", query)
 
     assert type(response.context["cl"].paginator).__name__ == paginator
+
+
+def test_refunds_complaints_and_tickets_are_listed_newest_first_a_page_at_a_time(
+    agent: Client, db: Any
+) -> None:
+    # 30,000 complaints took five seconds a page sorted whole: these lists are read by
+    # time range too, newest first, and their one filter keeps to it.
+    from datetime import timedelta
+
+    from support.mongo import sync_db
+
+    now = datetime.now(UTC)
+    sync_db().complaints.insert_many([
+        {"complaint_id": f"CMP-{n:06d}", "user_id": None, "order_id": None,
+         "category": "other", "description": "Cold.", "status": "open" if n % 2 else "resolved",
+         "call_id": "", "created_at": now - timedelta(hours=n)}
+        for n in range(120)
+    ])  # fmt: skip
+
+    first = agent.get("/admin/support/complaint/")
+    third = agent.get("/admin/support/complaint/", {"p": "3"})
+    open_ = agent.get("/admin/support/complaint/", {"status__exact": "open", "p": "2"})
+
+    assert [c.complaint_id for c in rows(first)] == [f"CMP-{n:06d}" for n in range(50)]
+    assert [c.complaint_id for c in rows(third)] == [f"CMP-{n:06d}" for n in range(100, 120)]
+    assert [c.complaint_id for c in rows(open_)] == [f"CMP-{n:06d}" for n in range(101, 120, 2)]
+    assert first.context["cl"].result_count == 120
 
 
 def test_the_admin_call_list_filters_by_channel(agent: Client, priya: Any) -> None:

@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from support.admin import CustomerForm, OrderForm
 from support.customers import find_customer
 from support.models import Customer, Order
+from support.mongo import sync_db
+from support.name_keys import name_keys
 from support.tests.staff.conftest import PASSWORD, client_for
 from support.tools import ToolContext, run_tool
 
@@ -110,6 +114,42 @@ def test_an_order_edit_that_breaks_its_lifecycle_is_refused_on_its_field(
     assert (after.status, after.delivered_at) == (before.status, before.delivered_at)
 
 
+def test_a_refund_made_while_an_order_is_saved_stays_on_the_order(
+    operator: Client, asha: Customer, tiers: Any, monkeypatch: Any
+) -> None:
+    # The operator's form was checked against an order without a refund; the agent refunds
+    # it before the form is written. A whole-document save wrote `refund: null` back over it.
+    checked = OrderForm.clean
+
+    def refunded_meanwhile(form: OrderForm) -> dict[str, Any]:
+        cleaned = checked(form)
+        assert refund("ORD-1001")["ok"] is True
+        return cleaned
+
+    monkeypatch.setattr(OrderForm, "clean", refunded_meanwhile)
+
+    response = edit_order(operator, "ORD-1001", restaurant="Biryani Blues, Indiranagar")
+
+    order = Order.objects.get(order_id="ORD-1001")
+    assert order.status == "refunded" and order.refund is not None
+    assert order.restaurant == "Biryani Blues"  # nothing of the stale form was written
+    assert response.status_code == 302
+    messages = [str(m) for m in operator.get(response["Location"]).context["messages"]]
+    assert messages == ["ORD-1001 was refunded meanwhile, so nothing was changed: here it is "
+                        "as it is now."]  # fmt: skip
+    assert not LogEntry.objects.filter(object_id=str(order.pk)).exists()
+
+
+def test_an_order_edit_writes_the_fields_edited(operator: Client, asha: Customer) -> None:
+    response = edit_order(operator, "ORD-1005", restaurant="Biryani Blues, Indiranagar")
+
+    order = Order.objects.get(order_id="ORD-1005")
+    assert response.status_code == 302
+    assert order.restaurant == "Biryani Blues, Indiranagar"
+    assert order.status == "refunded" and order.refund is not None
+    assert LogEntry.objects.filter(object_id=str(order.pk)).count() == 1
+
+
 # --- Customers --------------------------------------------------------------------------------
 
 
@@ -148,6 +188,27 @@ def test_another_customers_phone_is_refused_however_it_is_written(
 
     assert errors_of(response)["phone"] == ["+919800000202 is Ravi Kumar's (#202)."]
     assert Customer.objects.get(user_id=101).phone == "+919800000101"
+
+
+def test_a_wallet_credit_made_while_a_customer_is_saved_is_kept(
+    operator: Client, asha: Customer, monkeypatch: Any
+) -> None:
+    # A refund or goodwill credit ($inc) lands while the operator's edit is checked: a
+    # whole-document save wrote back the balance read with the form, and the money was lost.
+    checked = CustomerForm.clean_phone
+
+    def credited_meanwhile(form: CustomerForm) -> str:
+        sync_db().customers.update_one({"user_id": 101}, {"$inc": {"wallet_balance": 5_000}})
+        return checked(form)
+
+    monkeypatch.setattr(CustomerForm, "clean_phone", credited_meanwhile)
+
+    response = edit_customer(operator, 101, name="Asha Verma Rao")
+
+    customer = Customer.objects.get(user_id=101)
+    assert response.status_code == 302
+    assert customer.name == "Asha Verma Rao" and customer.wallet_balance == 12_000 + 5_000
+    assert customer.name_keys == name_keys("Asha Verma Rao")  # the search finds the new name
 
 
 def test_a_new_customer_needs_a_positive_user_id(operator: Client) -> None:
