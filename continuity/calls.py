@@ -64,6 +64,7 @@ class StoredCall:
     call_sid: str
     holder: str | None  # the staff member holding the call when it moved (username)
     held_since: datetime | None  # when they took it
+    started_at: datetime | None  # when the call began: its limits count from then
     # The last lines of the conversation, (role, text), for a model session that cannot be
     # resumed (no handle yet) and starts afresh.
     said: tuple[tuple[str, str], ...] = ()
@@ -97,6 +98,7 @@ class StoredCall:
             call_sid=str(doc.get("call_sid") or ""),
             holder=doc.get("holder") if doc.get("mode") == "human" else None,
             held_since=doc.get("held_since") if doc.get("mode") == "human" else None,
+            started_at=doc.get("started_at"),
             sizes={name: int(n) for name, n in (doc.get("sizes") or {}).items()},
             said=tuple((str(line["role"]), str(line["text"])) for line in doc.get("said") or ()),
             farewell=str(doc.get("farewell") or ""),
@@ -111,7 +113,7 @@ _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
     "mode": 1, "holder": 1, "held_since": 1, "farewell": 1, "end_reason": 1, "claim": 1,
-    "transfer": 1, "agent_unheard": 1,
+    "transfer": 1, "agent_unheard": 1, "started_at": 1,
 }  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
@@ -57,10 +58,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @staff_member_required
-@require_GET
+@require_safe
 def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponseBase:
     """Part `part` of the call's recording (Ogg Opus; most calls have one part), with byte
-    ranges so a player can seek."""
+    ranges so a player can seek. HEAD is answered as GET is, without the bytes (a player or
+    a download manager asks it for the length first)."""
     require_perm(request, VIEW_CALLS)  # the call itself, then its recording
     require_perm(request, DOWNLOAD_RECORDINGS)
     found = store.recording_part(call_id, part)
@@ -73,7 +75,7 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
     # A range not as HTTP writes one (no digits, letters, its last byte before its first) is
     # no range: the whole recording (RFC 9110, 14.1.1 and 14.2).
     if match is None or (not match[1] and not match[2]) or (match[1] and match[2] and start > end):
-        response = StreamingHttpResponse(streamed(found.read()), content_type=store.CONTENT_TYPE)
+        response = _audio(request, found.read, 200)
         response["Content-Length"] = str(size)
     else:
         first = start if match[1] else max(0, size - end)  # bytes=-N: the last N bytes
@@ -82,14 +84,23 @@ def recording(request: HttpRequest, call_id: str, part: int = 1) -> HttpResponse
             refused = HttpResponse(status=416)
             refused["Content-Range"] = f"bytes */{size}"
             return refused
-        response = StreamingHttpResponse(streamed(found.read(first, last + 1)), status=206,
-                                         content_type=store.CONTENT_TYPE)  # fmt: skip
+        response = _audio(request, lambda: found.read(first, last + 1), 206)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)
     response["Accept-Ranges"] = "bytes"
     name = call_id if part == 1 else f"{call_id}-part{part}"
     response["Content-Disposition"] = f'inline; filename="{name}.ogg"'
     return response
+
+
+def _audio(
+    request: HttpRequest, read: Callable[[], Iterator[bytes]], status: int
+) -> HttpResponseBase:
+    """The recording's bytes that `read` gives, streamed; none for HEAD (nor read at all:
+    the headers the caller sets say what GET would send)."""
+    if request.method == "HEAD":
+        return HttpResponse(status=status, content_type=store.CONTENT_TYPE)
+    return StreamingHttpResponse(streamed(read()), status=status, content_type=store.CONTENT_TYPE)
 
 
 RERUN_EVERY_S = 60

@@ -82,6 +82,11 @@ class Watchdog:
         self._patient_until = 0.0  # a caller silent before then is waiting, not gone
         self.stalls = 0
 
+    def began_before(self, elapsed_s: float, now: float) -> None:
+        """The call began `elapsed_s` before `now`, in another process: its maximum duration
+        (and the warning before it) counts from then, not from when it moved here."""
+        self._started = now - max(0.0, elapsed_s)
+
     # --- what happened ------------------------------------------------------------------
 
     def caller_spoke(self, now: float) -> None:

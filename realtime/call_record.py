@@ -103,6 +103,7 @@ class CallRecord:
         self._dropped: dict[str, int] = {}
         self._usage: dict[str, int] = {}
         self._set: dict[str, Any] = {}
+        self._line_at: datetime | None = None  # the `at` of the last transcript line added
         self._dirty = asyncio.Event()
         # One flush at a time: the closing flush must not push what a periodic flush, cut
         # short by cancellation, has already written.
@@ -142,8 +143,16 @@ class CallRecord:
 
     # --- what the call adds -----------------------------------------------------------------
 
-    def add_transcript(self, role: str, text: str) -> None:
-        self._append("transcript", {"role": role, "text": capped_text(text), "at": now()},
+    def add_transcript(self, role: str, text: str, began: datetime | None = None) -> None:
+        """A finished line, dated `began` (when its first words came; now by default). Lines
+        come as they finish; each is dated no earlier than the one before it, so the record
+        reads in time order: the late caption of what the caller said, kept as the agent's
+        answer goes on, reads before that answer, not in the middle of it."""
+        at = began or now()
+        if self._line_at is not None:
+            at = max(at, self._line_at)
+        self._line_at = at
+        self._append("transcript", {"role": role, "text": capped_text(text), "at": at},
                      MAX_LINES)  # fmt: skip
 
     def add_tool_call(self, entry: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ OUTBOUND_AUDIO_LIMIT = 100  # agent audio chunks waiting for a slow caller (~2-4
 TEARDOWN_TIMEOUT_S = 1.0
 TICK_S = 0.5
 GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
+GOODBYE_START_S = 3.0  # ... and for its first words: a model that says nothing holds up no end
 # Longest a caller's hang-up may take: it lets the agent's last words play out first, within a
 # bound of its own (a phone's follows what is left to play, 10 s at most).
 HANG_UP_WAIT_S = 12.0
@@ -252,11 +253,13 @@ class CallSession:
         self._outbound_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._captions: dict[str, str] = {"user": "", "agent": ""}
+        self._caption_began: dict[str, datetime] = {}  # when each caption's first words came
         # The end of the conversation, for a model session that has to start afresh.
         self._said: deque[tuple[str, str]] = deque(resuming.said if resuming else (),
                                                    maxlen=SAID_LINES)  # fmt: skip
         self._end_reason = ""
         self._turn_done = asyncio.Event()
+        self._agent_said = asyncio.Event()  # the model spoke (cleared to wait for a goodbye)
         self._ever_ready = False
         self._live_up = False  # the upstream session is connected now
         self._model_lost = False  # lost for good while a colleague held the call
@@ -368,6 +371,9 @@ class CallSession:
                 name = await staff_first_name(stored.holder)
                 held = (stored.holder, name, stored.held_since)
             escalation = await live_escalation_of(self.call_id)
+            if stored.started_at is not None:  # its limits count from its start, not the move
+                elapsed = (utcnow() - stored.started_at).total_seconds()
+                self._watchdog.began_before(elapsed, time.monotonic())
             self._record.start_writing()
         else:
             try:
@@ -819,6 +825,8 @@ class CallSession:
         if self.mode == HUMAN and _model_speech(event):
             return  # the model was told to keep quiet; should it not, nobody hears or keeps it
         self.observer.on_live_event(event)
+        if _model_speech(event):
+            self._agent_said.set()
         now = time.monotonic()
         match event:
             case lp.AudioChunk(data=data):
@@ -1361,34 +1369,55 @@ class CallSession:
                 goodbye = self._say_goodbye_and_end("idle", instructions.goodbye_idle())
                 self._spawn(goodbye, "goodbye")
             case Action.END_MAX_DURATION:
-                self._spawn(self._say_goodbye_and_end("max_duration", None), "goodbye")
+                # The agent says goodbye unless a colleague holds the call (the model keeps
+                # quiet then); either way the call ends, a take-over meanwhile or not.
+                note = instructions.goodbye_max_duration() if self.mode == AGENT else None
+                goodbye = self._say_goodbye_and_end("max_duration", note, final=True)
+                self._spawn(goodbye, "goodbye")
 
-    async def _say_goodbye_and_end(self, reason: str, note: str | None) -> None:
+    async def _say_goodbye_and_end(
+        self, reason: str, note: str | None, *, final: bool = False
+    ) -> None:
+        """Ask the model for a goodbye (`note`), wait for it to be said, then end the call.
+        Unless `final`, a colleague who took the call over meanwhile keeps it."""
         if note is not None:
             self._turn_done.clear()
+            self._agent_said.clear()
             self._note(note)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(GOODBYE_WAIT_S):
-                    await self._turn_done.wait()
+                    await self._goodbye_said()
             await self._wait_outbound_drained()
-            if self.mode == HUMAN:  # a colleague took the call over meanwhile: theirs now
-                log.info("call %s: not ended (%s): %s holds it", self.call_id, reason,
-                         self.holder_name)  # fmt: skip
-                self._watchdog.goodbye_abandoned(time.monotonic())
-                return
+        if self.mode == HUMAN and not final:  # a colleague took the call over meanwhile
+            log.info("call %s: not ended (%s): %s holds it", self.call_id, reason,
+                     self.holder_name)  # fmt: skip
+            self._watchdog.goodbye_abandoned(time.monotonic())
+            return
         await self.end(reason)
+
+    async def _goodbye_said(self) -> None:
+        """The goodbye asked for has been said: its turn is over. Raises TimeoutError if the
+        model has not begun it within GOODBYE_START_S (a model that says nothing)."""
+        async with asyncio.timeout(GOODBYE_START_S):
+            await self._agent_said.wait()
+        await self._turn_done.wait()
 
     # --- captions ---------------------------------------------------------------------------
 
     def _caption(self, role: str, text: str, finished: bool) -> None:
         if role == "agent":
             self._flush_caption("user")  # the agent answering closes the user's utterance
+        if text.strip():
+            # The line is dated when its words began: a long answer is kept once it ends.
+            self._caption_began.setdefault(role, utcnow())
         caption = self._captions[role] + text
         if len(caption) > CAPTION_MAX_CHARS and not finished:
             cut = _caption_cut(caption)
             self._captions[role] = caption[:cut]
             self._flush_caption(role)
             caption = caption[cut:].lstrip()
+            if caption:
+                self._caption_began[role] = utcnow()
         self._captions[role] = caption
         if finished:
             self._flush_caption(role)
@@ -1398,14 +1427,15 @@ class CallSession:
     def _flush_caption(self, role: str) -> None:
         text = self._captions[role].strip()
         self._captions[role] = ""
+        began = self._caption_began.pop(role, None)
         if text:
-            self._keep_line(role, text)
+            self._keep_line(role, text, began)
             self._send(ce.Transcript(role, text, True))
 
-    def _keep_line(self, role: str, text: str) -> None:
-        """A finished line of the conversation: on the record, and in what a fresh model
-        session would be told."""
-        self._record.add_transcript(role, text)
+    def _keep_line(self, role: str, text: str, began: datetime | None = None) -> None:
+        """A finished line of the conversation (`began`: when its first words came, else
+        now): on the record, and in what a fresh model session would be told."""
+        self._record.add_transcript(role, text, began)
         self._said.append((role, text))
 
     def _flush_captions(self) -> None:

@@ -72,12 +72,14 @@ class VoiceConsumer(AudioConsumer):
 
     async def _resume_call(self, token: str) -> CallSession:
         """The call the resume token names, carried on here with this socket."""
+        over = Refusal(CALL_OVER, ce.Ended("call_over"))
         try:
             claim = resume_tokens.verify(token)
+        except resume_tokens.ExpiredResumeToken:
+            raise over from None  # genuine, for a call long over (contract section 7)
         except resume_tokens.InvalidResumeToken as error:
             log.info("voice: refused a resume: %s", error)
             raise Refusal(UNAUTHORIZED, ce.Ended("unauthorized")) from None
-        over = Refusal(CALL_OVER, ce.Ended("call_over"))
         local = CallSession.here(claim.call_id)
         if local is not None:
             if local.record_user_id != claim.user_id:

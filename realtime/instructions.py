@@ -79,6 +79,13 @@ def time_almost_up() -> str:
     )
 
 
+def goodbye_max_duration() -> str:
+    return note(
+        "This call has reached its maximum length and will end now. Say a short, polite "
+        "goodbye; if anything is left open, tell the customer they can call us again."
+    )
+
+
 def nudge() -> str:
     return note("The customer is waiting for your answer. Please answer them now.")
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from django.core import signing
 from django.core.cache import cache
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
@@ -326,6 +328,52 @@ async def test_a_resume_token_for_a_call_that_never_was_is_told_the_call_is_over
     assert await unknown.next_event("ended") == {"type": "ended", "reason": "call_over"}
     assert await unknown.wait_closed() == 4410
     assert live.sessions == []
+
+
+def minted_long_ago(call_id: str, user_id: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A genuine resume token, signed a day ago: past any age a call's token can have."""
+    day_ago = int(time.time()) - 86_400
+    with monkeypatch.context() as then:
+        then.setattr(signing.TimestampSigner, "timestamp", lambda _: signing.b62_encode(day_ago))
+        return resume_tokens.mint(call_id, user_id)
+
+
+async def test_a_genuine_resume_token_past_its_age_is_told_the_call_is_over(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page left open overnight comes back with its token: its call is over (4410), as
+    the contract says of a token for an ended call; a forged old one is still refused."""
+    token = minted_long_ago("CALL-YESTERDAY", 101, monkeypatch)
+    stale = await BrowserCall.open(f"resume={token}")
+    forged = await BrowserCall.open(f"resume={token[:-3]}xyz")
+
+    assert await stale.next_event("ended") == {"type": "ended", "reason": "call_over"}
+    assert await stale.wait_closed() == 4410
+    assert await forged.next_event("ended") == {"type": "ended", "reason": "unauthorized"}
+    assert await forged.wait_closed() == 4401
+    assert live.sessions == []
+
+
+async def test_a_call_taken_up_from_another_process_ends_at_its_maximum_length_all_told(
+    asha: Customer, live: FakeLiveServer, settings: Any, grace: float
+) -> None:
+    """Its maximum length counts from when the call began, not from its last move: a page
+    coming back through the balancer to another process gets no new half hour."""
+    settings.VOICE_MAX_CALL_S = 4.0
+    settings.VOICE_IDLE_PROMPT_S = 100
+    await mongo.async_db().calls.insert_one({
+        "call_id": "CALL-long", "user_id": 101, "channel": "web", "carrier": None,
+        "resume_handle": None, "ended_at": None, "transcript": [],
+        "started_at": utcnow() - timedelta(seconds=60),  # began a minute ago, elsewhere
+        "last_seen_at": utcnow(), "detached_at": utcnow(),
+    })  # fmt: skip
+
+    page = await BrowserCall.open(f"resume={resume_tokens.mint('CALL-long', 101)}")
+    await page.next_event("ready")
+
+    ended = await page.next_event("ended", timeout=3.5)  # at once: a minute past its maximum
+    assert ended == {"type": "ended", "reason": "max_duration"}
+    assert (await wait_until_ended("CALL-long"))["end_reason"] == "max_duration"
 
 
 async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(

@@ -130,6 +130,37 @@ def test_the_recording_streams_whole_and_by_byte_range(transactional_db: Any) ->
     assert client.get("/staff/calls/CALL-2/recording.ogg").status_code == 404
 
 
+def test_head_on_a_recording_answers_as_get_does_without_the_audio(
+    transactional_db: Any,
+) -> None:
+    """A player or download manager asks HEAD for the length (and whether it can seek)
+    before it fetches: the same answer as GET, byte ranges and permissions included."""
+    write("CALL-1")
+    client = staff(can_download=True)
+
+    whole = client.head(URL)
+    part = client.head(URL, headers={"Range": "bytes=16380-16390"})
+
+    assert whole.status_code == 200 and not whole.streaming and whole.content == b""
+    assert whole["Content-Length"] == str(len(AUDIO)) and whole["Accept-Ranges"] == "bytes"
+    assert whole["Content-Type"] == "audio/ogg; codecs=opus"
+    assert whole["Content-Disposition"] == 'inline; filename="CALL-1.ogg"'
+    assert part.status_code == 206 and not part.streaming
+    assert part["Content-Range"] == f"bytes 16380-16390/{len(AUDIO)}"
+    assert part["Content-Length"] == "11"
+    assert client.head(URL, headers={"Range": "bytes=999999-"}).status_code == 416
+    assert client.head("/staff/calls/CALL-2/recording.ogg").status_code == 404
+    assert staff_without_download().head(URL).status_code == 403
+
+
+def staff_without_download() -> Client:
+    user = User.objects.create_user("ravi", "ravi@example.com", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.mark.parametrize(
     ("asked", "status", "answered"),
     [

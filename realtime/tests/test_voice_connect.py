@@ -74,14 +74,6 @@ async def test_a_token_minted_for_another_purpose_is_closed_with_4401(
         assert await closed_with(communicator) == 4401
 
 
-async def test_a_resume_token_past_its_age_is_closed_with_4401(asha: Customer) -> None:
-    """However long a call may last, a resume token older than that names no call to resume."""
-    token = resume_tokens.mint("CALL-0123456789abcdef", 7)
-    with override_settings(VOICE_MAX_CALL_S=-1000, VOICE_RESUME_GRACE_S=0):
-        communicator, _, _ = await connect(f"/ws/voice?resume={token}")
-        assert await closed_with(communicator) == 4401
-
-
 async def test_demo_user_id_is_refused_outside_demo_mode(asha: Customer) -> None:
     with override_settings(VOICE_DEMO_MODE=False):
         communicator, _, _ = await connect("/ws/voice?user_id=7")

@@ -1,0 +1,91 @@
+"""How a call ends from our side: at its maximum length the agent says goodbye first, on the
+page and on the phone, and a model that says nothing does not keep the call going."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from realtime import call_session
+from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from support import mongo
+from support.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ASHA_PHONE = "+919800000101"  # the conftest's Asha
+GOODBYE = speech(0.5, 24_000)
+ENDS_NOW = "reached its maximum length and will end now"
+
+
+@pytest.fixture
+def short_calls(settings: Any) -> float:
+    settings.VOICE_MAX_CALL_S = 1.5
+    settings.VOICE_IDLE_PROMPT_S = 100
+    return 1.5
+
+
+async def says_goodbye_when_asked(session: FakeSession) -> None:
+    """The model answers nothing until it is told the call ends now, then says goodbye."""
+    while ENDS_NOW not in await session.wait_for_note(timeout=10):
+        pass
+    await session.send_transcript("agent", "We're out of time, thank you for calling. Bye!")
+    await session.send_audio(GOODBYE, chunk_ms=20)
+    await session.send_turn_complete()
+
+
+async def test_a_call_at_its_maximum_length_ends_with_the_agents_goodbye(
+    asha: Customer, live: FakeLiveServer, short_calls: float
+) -> None:
+    live.on_session(says_goodbye_when_asked)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+
+    ended = await call.next_event("ended", timeout=10)
+
+    assert ended == {"type": "ended", "reason": "max_duration"}
+    said = [e["text"] for e in call.events if e["type"] == "transcript" and e["final"]]
+    assert said == ["We're out of time, thank you for calling. Bye!"]  # before `ended`
+    assert len(call.agent_audio) == len(GOODBYE)
+    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "max_duration"
+
+
+async def test_a_model_that_says_no_goodbye_at_the_maximum_length_holds_up_no_end(
+    asha: Customer, live: FakeLiveServer, short_calls: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_session, "GOODBYE_WAIT_S", 30.0)  # the first words' bound acts
+    began = time.monotonic()
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+
+    ended = await call.next_event("ended", timeout=10)
+
+    assert ended["reason"] == "max_duration"
+    assert any(ENDS_NOW in note for note in live.session.notes)  # it was asked all the same
+    assert time.monotonic() - began < short_calls + call_session.GOODBYE_START_S + 2.0
+    await wait_until_ended(ready["call_id"])
+
+
+async def test_a_phone_call_at_its_maximum_length_hears_the_goodbye_before_the_hang_up(
+    asha: Customer, fake_live: FakeLiveServer, short_calls: float
+) -> None:
+    with override_settings(
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN, PUBLIC_BASE_URL=PUBLIC, GEMINI_API_KEY="test-key",
+        GEMINI_LIVE_URL=fake_live.url, TWILIO_ACCOUNT_SID="", TWILIO_ESCALATION_NUMBER="",
+    ):  # fmt: skip
+        fake_live.on_session(says_goodbye_when_asked)
+        phone = await Phone.dial(ASHA_PHONE)
+        mark = await phone.wait_for_event("mark", timeout=10)  # the goodbye, all sent
+        await phone.echo_mark(mark["mark"]["name"])  # and, says Twilio, played
+
+        assert await phone.wait_closed(timeout=10) == 1000
+        assert phone.media()  # the goodbye went down the line
+        call = await mongo.async_db().calls.find_one({"channel": "phone"})
+        assert call is not None
+        assert (await wait_until_ended(call["call_id"]))["end_reason"] == "max_duration"
+        await phone.leave()
