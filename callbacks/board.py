@@ -1,5 +1,6 @@
 """What `/staff/callbacks/` shows: every callback from today on (and scheduled ones whose day
-has passed, still to be closed), grouped by the customer's local day, earliest first.
+has passed, still to be closed), grouped by the customer's local day, earliest first, a page
+(PAGE_SIZE callbacks) at a time as the other staff lists are (support/staff/queries.py).
 
 `group` is pure (callbacks, names and a clock in, rows out); `board` reads the database.
 `of_ticket` is a ticket's callbacks, as its page shows them.
@@ -8,7 +9,7 @@ has passed, still to be closed), grouped by the customer's local day, earliest f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from callbacks import desk
@@ -17,8 +18,12 @@ from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
 from support.models import Customer
 from support.staff.labels import phone_label
 from support.staff.people import staff_names
+from support.staff.queries import PAGE_SIZE, Page, page_of
 
 SCHEDULED = CallbackStatus.SCHEDULED
+# The board's order, a total one so that pages neither repeat nor skip a callback: slots
+# share a start (seats), and closed callbacks share seats too.
+ORDER = ("slot_start", "seat", "callback_id")
 
 
 @dataclass(frozen=True)
@@ -31,9 +36,10 @@ class Row:
     tone: str  # the status's colour on the page: scheduled, due, late, dialled, done, ...
     phone: str  # "+91 98000 00101"
     can_claim: bool  # scheduled and nobody holds it: claim it (or call, which claims it)
-    can_work: bool  # scheduled and held by the viewer: call, mark done or missed
+    can_work: bool  # scheduled and held by the viewer: call, mark done (missed: see below)
     held_by_other: bool  # scheduled and held by a colleague: release it (desk.release)
     assignee_name: str = ""  # who holds or closed it, as colleagues know them
+    begun: bool = False  # its slot has begun: only then can it be marked missed
 
 
 @dataclass(frozen=True)
@@ -41,18 +47,65 @@ class Day:
     heading: str  # "Overdue", "Today, Thursday 3 December", "Monday 7 December"
     overdue: bool
     rows: list[Row]
+    total: int = 0  # the day's callbacks on every page (0: those in `rows`)
+
+    @property
+    def count(self) -> int:
+        return self.total or len(self.rows)
 
 
-def board(now: datetime, username: str, hours: Hours) -> list[Day]:
-    """The page's days for `username` at `now`."""
-    today = _start_of(local_date(now, hours.zone), hours)
-    until = _start_of(local_date(now, hours.zone) + timedelta(days=hours.days_ahead + 1), hours)
-    overdue = Callback.objects.filter(status=SCHEDULED, slot_start__lt=today)
-    coming = Callback.objects.filter(slot_start__gte=today, slot_start__lt=until)
-    callbacks = [*overdue.order_by("slot_start"), *coming.order_by("slot_start", "seat")]
-    ids = {callback.customer_id for callback in callbacks}
+@dataclass(frozen=True)
+class Board:
+    days: list[Day]  # this page's
+    page: Page[Callback]
+
+
+class Listed:
+    """The board's callbacks in its order, overdue ones first, sliced a page at a time
+    (queries.page_of); a slice reads only the rows it holds."""
+
+    def __init__(self, now: datetime, hours: Hours) -> None:
+        today = local_date(now, hours.zone)
+        until = _start_of(today + timedelta(days=hours.days_ahead + 1), hours)
+        since = _start_of(today, hours)
+        self.overdue = Callback.objects.filter(status=SCHEDULED, slot_start__lt=since)
+        self.coming = Callback.objects.filter(slot_start__gte=since, slot_start__lt=until)
+
+    def __getitem__(self, window: slice) -> list[Callback]:
+        start, stop = window.start or 0, window.stop
+        overdue = list(self.overdue.order_by(*ORDER)[start:stop])
+        if stop is not None and len(overdue) == stop - start:
+            return overdue
+        # The rest from the coming ones: from their first if this window holds overdue ones,
+        # else from as far as the window's start is past the last overdue one.
+        skip = 0 if overdue else start - self.overdue.count()
+        coming = self.coming.order_by(*ORDER)
+        if stop is None:
+            return [*overdue, *coming[skip:]]
+        return [*overdue, *coming[skip : skip + stop - start - len(overdue)]]
+
+    def on_day(self, day: Day, hours: Hours) -> int:
+        """How many callbacks `day` holds on every page."""
+        if day.overdue:
+            return self.overdue.count()
+        local = local_date(day.rows[0].callback.slot_start, hours.zone)
+        since, until = _start_of(local, hours), _start_of(local + timedelta(days=1), hours)
+        return self.coming.filter(slot_start__gte=since, slot_start__lt=until).count()
+
+
+def board(now: datetime, username: str, hours: Hours, number: int = 1) -> Board:
+    """Page `number` of the board for `username` at `now`. The days at the page's edges,
+    which may go on over them, say how many callbacks they hold on every page."""
+    listed = Listed(now, hours)
+    page = page_of(listed, number, PAGE_SIZE)
+    ids = {callback.customer_id for callback in page.rows}
     names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
-    return group(callbacks, names, now, username, hours, staff_names())
+    days = group(page.rows, names, now, username, hours, staff_names())
+    edges = {n for n, at_edge in ((0, page.has_previous), (len(days) - 1, page.has_next))
+             if at_edge}  # fmt: skip
+    days = [replace(day, total=listed.on_day(day, hours)) if n in edges else day
+            for n, day in enumerate(days)]  # fmt: skip
+    return Board(days, page)
 
 
 @dataclass(frozen=True)
@@ -129,6 +182,7 @@ def _row(
         can_work=open_ and callback.assignee == username,
         held_by_other=open_ and callback.assignee not in (None, "", username),
         assignee_name=(staff or {}).get(callback.assignee or "", callback.assignee or ""),
+        begun=callback.slot_start <= now,
     )
 
 
@@ -147,7 +201,9 @@ def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
     if callback.status != SCHEDULED:
         return CallbackStatus(callback.status).label, callback.status
     if callback.dialled_at is not None:
-        how = dial_ended_words(callback.dial_status) or "Dialled"
+        # A dial recorded as not confirmed may be answered all the same (desk.call_now).
+        ended = "" if callback.answered_call_id else callback.dial_status
+        how = dial_ended_words(ended) or "Dialled"
         return f"{how} at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
     if callback.slot_start + SLOT_LENGTH <= now:
         return "Late", "late"

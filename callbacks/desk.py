@@ -43,10 +43,11 @@ class CallbackError(Exception):
         self.message = message
 
 
-class DialUncertain(CallbackError):
-    """Twilio did not say whether it placed the call: the dial stays reserved (no second call
-    within REDIAL_AFTER), and if the customer answers, their call is linked as usual. The
-    ringing page says so (templates/callbacks/calling.html), as long as it is so."""
+class DialNotConfirmed(CallbackError):
+    """Twilio gave no call SID back (a timeout, a 5xx): the dial is taken as failed at once,
+    `dial_status` "failed" (the calling page and the board say it did not go through), and
+    the callback may be dialled again or closed at once. Should Twilio have placed it all the
+    same and the customer answer, their call is still linked (booking.dialled_callback)."""
 
 
 def _collection() -> Any:
@@ -66,13 +67,13 @@ def release(callback_id: str, username: str) -> str:
     """Give a scheduled callback back to nobody, whoever holds it; answers who held it.
     Refused while its customer's phone may be ringing or they are on the call it dialled."""
     callback = _collection().find_one({"callback_id": callback_id}) or {}
-    if callback.get("assignee") and _call_live(callback.get("answered_call_id")):
-        raise CallbackError(
-            f"{named(callback['assignee'])} is on the phone with this customer now; mark the "
-            "callback done or missed after the call instead."
-        )
-    # Not ringing: never dialled, long enough ago, or answered (the call, checked above, over).
-    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing_or_answered()}
+    answered = callback.get("answered_call_id") or ""
+    if callback.get("assignee") and _call_live(answered):
+        raise _on_the_phone(callback["assignee"])
+    # Not ringing: never dialled, long enough ago, or answered (the call, checked above, over);
+    # and answered as read: the customer picking up meanwhile is on the call, not over.
+    held = {"status": SCHEDULED, "assignee": {"$ne": None}, **_not_ringing_or_answered(),
+            "answered_call_id": answered or {"$in": [None, ""]}}  # fmt: skip
     done = _collection().find_one_and_update(
         {"callback_id": callback_id, **held}, {"$set": {"assignee": None}}
     )  # answers the callback as it was
@@ -83,6 +84,8 @@ def release(callback_id: str, username: str) -> str:
         raise _why_not(callback_id, username)
     if not current.get("assignee"):
         raise CallbackError(f"Nobody holds callback {callback_id} now.")
+    if _call_live(current.get("answered_call_id")):
+        raise _on_the_phone(current["assignee"])
     dialled_at = current.get("dialled_at")
     if dialled_at is None:  # released and claimed again meanwhile
         raise _why_not(callback_id, username)
@@ -92,38 +95,51 @@ def release(callback_id: str, username: str) -> str:
     )
 
 
+def _on_the_phone(assignee: str) -> CallbackError:
+    return CallbackError(
+        f"{named(assignee)} is on the phone with this customer now; mark the callback done or "
+        "missed after the call instead."
+    )
+
+
 def mark_done(callback_id: str, username: str) -> None:
     _close(callback_id, username, CallbackStatus.DONE)
 
 
 def mark_missed(callback_id: str, username: str) -> None:
-    """The customer could not be reached: the callback is closed, its place given back."""
-    _close(callback_id, username, CallbackStatus.MISSED)
+    """The customer could not be reached: the callback is closed, its place given back.
+    Refused before its slot has begun: until then nobody has missed it."""
+    _close(callback_id, username, CallbackStatus.MISSED, begun=True)
 
 
-def _close(callback_id: str, username: str, status: CallbackStatus) -> None:
+def _close(
+    callback_id: str, username: str, status: CallbackStatus, *, begun: bool = False
+) -> None:
     """Refused while the phone may ring (closed, the callback would refuse the customer's
     answer): allowed once they answered the latest dial (call_now clears the call answered on
-    an earlier one), or the ringing is over."""
+    an earlier one), or the ringing is over. `begun`: only once the slot has begun."""
     now = timezone.now()
     expected = {**_mine_or_nobodys(username), **_not_ringing_or_answered(now)}
+    if begun:
+        expected["slot_start"] = {"$lte": now}
     update = {"status": status.value, "assignee": username, "closed_at": now}
-    _update(callback_id, username, expected, update)
+    _update(callback_id, username, expected, update, begun_by=now if begun else None)
 
 
 def _update(
     callback_id: str, username: str, expected: Document, changes: Document, *,
-    before: bool = False,
+    before: bool = False, begun_by: datetime | None = None,
 ) -> Document:
     """Apply `changes` if the callback is as `expected`; answers it after them (`before`: as
-    it was). Raises CallbackError saying why not."""
+    it was). Raises CallbackError saying why not (`begun_by`: `expected` wants the slot begun
+    by then)."""
     done = _collection().find_one_and_update(
         {"callback_id": callback_id, **expected},
         {"$set": changes},
         return_document=ReturnDocument.BEFORE if before else ReturnDocument.AFTER,
     )
     if done is None:
-        raise _why_not(callback_id, username)
+        raise _why_not(callback_id, username, begun_by)
     return dict(done)
 
 
@@ -149,7 +165,9 @@ def named(username: str | None) -> str:
     return staff_names().get(username or "", username or "")
 
 
-def _why_not(callback_id: str, username: str) -> CallbackError:
+def _why_not(
+    callback_id: str, username: str, begun_by: datetime | None = None
+) -> CallbackError:
     current = _collection().find_one({"callback_id": callback_id})
     if current is None:
         return CallbackError(f"There is no callback {callback_id}.")
@@ -158,6 +176,11 @@ def _why_not(callback_id: str, username: str) -> CallbackError:
     if current.get("assignee") not in (None, username):
         return CallbackError(
             f"{named(current['assignee'])} has already claimed callback {callback_id}."
+        )
+    if begun_by is not None and current["slot_start"] > begun_by:
+        return CallbackError(
+            f"Callback {callback_id} is booked for {_local_day_and_time(current['slot_start'])}: "
+            "it can be marked missed once its slot has begun."
         )
     dialled_at = current.get("dialled_at")
     if dialled_at is not None:
@@ -190,7 +213,7 @@ def call_now(
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
     customer on the call already or without a number, or Twilio refused (then the callback is
-    as it was, and may be dialled again at once); DialUncertain when Twilio did not answer.
+    as it was, and may be dialled again at once); DialNotConfirmed when Twilio gave no SID.
     """
     if not dialling_configured():
         raise CallbackError(
@@ -232,9 +255,10 @@ def call_now(
         call_sid = twilio_rest.dial_out(phone, twiml, status_callback=status_url)
     except twilio_rest.TwilioOutcomeUnknown as error:
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
-        raise DialUncertain(
+        _not_confirmed(reserved)
+        raise DialNotConfirmed(
             f"Twilio did not confirm the call to {name or 'the customer'} "
-            f"({phone_label(phone)}); it can be dialled again after {dial_again_after(now)}."
+            f"({phone_label(phone)}): it did not go through."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
@@ -249,6 +273,16 @@ def call_now(
     return call_sid
 
 
+def _not_confirmed(reserved: Document) -> None:
+    """Record the `reserved` dial, which Twilio gave no SID for, as failed: it rings no more
+    as far as anyone here can tell. Unless the customer's answer brought its SID meanwhile
+    (booking.dialled_callback): then it went through after all."""
+    _collection().update_one(
+        {**reserved, "call_sid": {"$in": [None, ""]}, "answered_call_id": {"$in": [None, ""]}},
+        {"$set": {"dial_status": NOT_CONFIRMED}},
+    )
+
+
 def _account(user_id: object) -> tuple[str, str]:
     """The number on the customer's account now (we only ever call that one), or "", and
     their name, or ""."""
@@ -256,13 +290,14 @@ def _account(user_id: object) -> tuple[str, str]:
     return str(customer.get("phone") or ""), str(customer.get("name") or "")
 
 
-def dial_again_after(dialled_at: datetime) -> str:
-    """When a callback dialled then may be dialled again, as support's clock reads it."""
-    return _local_time(dialled_at + REDIAL_AFTER)
-
-
 def _local_time(moment: datetime) -> str:
     return f"{moment.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE)):%H:%M}"
+
+
+def _local_day_and_time(moment: datetime) -> str:
+    """"Tue 8 Dec, 15:30", as support's clock reads it."""
+    local = moment.astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
 
 
 # --- After "Call now" --------------------------------------------------------------------------
@@ -276,6 +311,9 @@ DIAL_NOT_ANSWERED = {
     "busy": LINE_BUSY, "failed": NOT_CONNECTED, "canceled": NOT_CONNECTED,
     "no-answer": NO_ANSWER,
 }  # fmt: skip
+# A dial Twilio gave no SID for (call_now) is recorded as Twilio's own word for a call that
+# did not go through: every reader of `dial_status` then takes it as over at once.
+NOT_CONFIRMED = "failed"
 
 
 def dial_ended(call_sid: str, status: str) -> None:
@@ -298,16 +336,18 @@ def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str
     """Where a dialled callback stands for the person who dialled it: ANSWERED (the customer
     picked up and the call is on: open it), CALL_OVER (they picked up and the call has ended:
     mark it done, or call again), RINGING (Twilio may still be ringing them), LINE_BUSY or
-    NOT_CONNECTED (Twilio said so), or NO_ANSWER (Twilio said nobody picked up, or they did not
-    in time). Pure. An answered call and how a dial ended are always the latest dial's
-    (call_now clears both on each dial), so once either is known nothing rings, however recent
-    the dial."""
+    NOT_CONNECTED (Twilio said so, or gave the dial no SID), or NO_ANSWER (Twilio said nobody
+    picked up, or they did not in time). Pure. An answered call and how a dial ended are always
+    the latest dial's (call_now clears both on each dial), so once either is known nothing
+    rings, however recent the dial."""
     if callback.answered_call_id:
         return ANSWERED if answered_call_live else CALL_OVER
     if callback.dial_status:
         return DIAL_NOT_ANSWERED.get(callback.dial_status, NO_ANSWER)
     if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
         return RINGING
+    if callback.dialled_at is not None and not callback.call_sid:
+        return NOT_CONNECTED  # Twilio never gave it a SID, nor did the customer answer it
     return NO_ANSWER
 
 

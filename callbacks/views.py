@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from pymongo.errors import PyMongoError
 
 from callbacks import desk
-from callbacks.board import board as board_days
+from callbacks.board import board as board_page
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import Hours
 from livestaff.protocol import TAKE_OVER
@@ -27,7 +27,7 @@ from realtime.phone import security
 from support.models import Customer
 from support.staff.access import require_perm, staff_view
 from support.staff.labels import phone_label
-from support.staff.views.common import render_staff
+from support.staff.views.common import may, page_number, render_staff
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +39,22 @@ CALLING_REFRESH_S = 2  # how often the page of a ringing callback looks again
 @staff_view(VIEW_CALLBACKS)
 def board(request: HttpRequest) -> HttpResponse:
     hours = Hours.from_settings()
+    listed = board_page(timezone.now(), request.user.get_username(), hours, page_number(request))
     context = {
         "title": "Callbacks",
-        "days": board_days(timezone.now(), request.user.get_username(), hours),
+        "days": listed.days,
+        "page": listed.page,
         "time_zone": hours.zone.key,
-        # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
-        "can_change": request.user.has_perm(CHANGE_CALLBACKS),  # type: ignore[union-attr]
-        "can_dial": desk.dialling_configured(),
-        # The answered call is held by whoever dialled, as in a take-over: it needs that right.
-        "may_dial": request.user.has_perm(TAKE_OVER),  # type: ignore[union-attr]
+        "can_change": may(request, CHANGE_CALLBACKS),
+        **_dialling_rights(request),
     }
     return render_staff(request, "callbacks/board.html", context)
+
+
+def _dialling_rights(request: HttpRequest) -> dict[str, bool]:
+    """Whether "Call now" / "Call again" can work for this user: Twilio set up for calling
+    out, and the right to hold the answered call (as in a take-over)."""
+    return {"can_dial": desk.dialling_configured(), "may_dial": may(request, TAKE_OVER)}
 
 
 def _act(
@@ -112,8 +117,8 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
     status_url = _webhook_url(request, "twilio-dial-status")
     try:
         desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url, status_url)
-    except desk.DialUncertain:
-        pass  # the customer's phone may ring: wait on the ringing page, which says so
+    except desk.DialNotConfirmed:
+        pass  # the calling page says the call did not go through, and what next
     except desk.CallbackError as error:
         messages.error(request, error.message)
         return redirect("callbacks:board")
@@ -164,15 +169,20 @@ def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
         messages.info(request, f"Callback {callback_id} is {callback.status}.")
         return redirect("callbacks:board")
     who = _customer(callback_id)
+    me = request.user.get_username()
     context = {
         "title": f"Calling {who}",
         "who": who,
         "callback": callback,
         "state": state,
-        # Twilio has not confirmed the dial (no SID): the phone may ring all the same.
+        # No SID from Twilio: still waiting for it (ringing), or it never came (not connected).
         "unconfirmed": not callback.call_sid,
-        "dial_again_after": callback.dialled_at and desk.dial_again_after(callback.dialled_at),
         "refresh_s": CALLING_REFRESH_S,
+        # The next steps are the holder's (desk refuses them to anyone else).
+        "mine": callback.assignee in (None, "", me),
+        "holder": desk.named(callback.assignee),
+        "slot_begun": callback.slot_start <= timezone.now(),
+        **_dialling_rights(request),
     }
     return render_staff(request, "callbacks/calling.html", context)
 

@@ -131,3 +131,10 @@ def today_at(hour: int, minute: int = 0, days: int = 0) -> datetime:
     zone = Hours.from_settings().zone
     day = local_date(datetime.now(UTC), zone) + timedelta(days=days)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(UTC)
+
+
+def due_now() -> datetime:
+    """The start of the half hour now is in, in UTC: a slot that has begun and is today (the
+    support time zone's offset is a whole number of half hours)."""
+    now = datetime.now(UTC)
+    return now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)

@@ -22,7 +22,14 @@ from twilio.request_validator import RequestValidator
 
 from callbacks import booking, desk
 from callbacks.models import Callback
-from callbacks.tests.conftest import AGENT, client_for, make_callback, make_user, today_at
+from callbacks.tests.conftest import (
+    AGENT,
+    client_for,
+    due_now,
+    make_callback,
+    make_user,
+    today_at,
+)
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.phone import security, twilio_rest
 from support import mongo
@@ -58,6 +65,11 @@ def agents_may_take_calls_over(staff_groups: dict[str, Group]) -> None:
 @pytest.fixture
 def ashas(asha: Customer) -> Callback:
     return make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
+
+
+def slot_begins() -> None:
+    """Asha's slot has begun: only now may her callback be marked missed."""
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(slot_start=due_now())
 
 
 def messages_of(response: Any) -> list[str]:
@@ -204,6 +216,7 @@ def test_the_dialler_is_taken_to_the_call_once_the_customer_answers(
 def test_nobody_picking_up_is_told_once_the_phone_stopped_ringing(
     meera: User, ashas: Callback, twilio: FakeTwilioApi
 ) -> None:
+    slot_begins()
     client_for(meera).post(CALL_NOW)
     Callback.objects.filter(callback_id="CBK-ASHA01").update(
         dialled_at=timezone.now() - desk.REDIAL_AFTER)  # fmt: skip
@@ -240,7 +253,7 @@ def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
     now = timezone.now()
     fresh = Callback(dialled_at=now - timedelta(seconds=5))
     answered = Callback(dialled_at=now - timedelta(seconds=5), answered_call_id="CALL-1")
-    stale = Callback(dialled_at=now - desk.REDIAL_AFTER)
+    stale = Callback(dialled_at=now - desk.REDIAL_AFTER, call_sid="CA1")
     answered_long_ago = Callback(dialled_at=now - desk.REDIAL_AFTER, answered_call_id="CALL-1")
 
     assert desk.dialling(fresh, False, now) == desk.RINGING
@@ -249,6 +262,14 @@ def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
     assert desk.dialling(answered_long_ago, False, now) == desk.CALL_OVER
     assert desk.dialling(stale, False, now) == desk.NO_ANSWER
     assert desk.dialling(Callback(), False, now) == desk.NO_ANSWER
+
+
+def test_a_dial_twilio_never_gave_a_sid_for_did_not_go_through() -> None:
+    """Not "No answer": the call was never placed as far as anyone here can tell."""
+    now = timezone.now()
+    never_confirmed = Callback(dialled_at=now - desk.REDIAL_AFTER, call_sid="")
+
+    assert desk.dialling(never_confirmed, False, now) == desk.NOT_CONNECTED
 
 
 @pytest.mark.parametrize(("status", "state"), [
@@ -274,51 +295,79 @@ def test_twilio_out_of_reach_is_reported_and_changes_nothing(
     assert (called.dialled_at, called.call_sid) == (None, "")
 
 
-def test_a_twilio_that_does_not_answer_in_time_may_still_ring_the_customer_so_no_second_dial(
+def test_a_twilio_that_does_not_answer_in_time_is_told_at_once_and_may_be_called_again(
     meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A timed-out request may still have reached Twilio, which then places the call: the dial
-    stays reserved (a second click would ring the customer twice), and Meera waits on the
-    ringing page, where the answered call opens as usual (see the seam below)."""
+    """No call SID came back: the dial did not go through, and Meera is told so at once (not
+    "Calling…" for a minute, then "No answer"), and may call again at once."""
     monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.2)
     twilio.answer_after_s = 1.0
 
     response = client_for(meera).post(CALL_NOW, follow=True)
     twilio.answer_after_s = 0.0
+    row = board_row(meera)
     again = client_for(meera).post(CALL_NOW, follow=True)
 
-    # Said once, by the page Meera waits on, in words for her, the number as she reads it;
+    # Said once, by the page Meera is on, in words for her, the number as she reads it;
     # Twilio's own error is logged.
     assert messages_of(response) == []
     assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
     page = response.content.decode()
-    dialled_at = Callback.objects.get(callback_id="CBK-ASHA01").dialled_at
-    assert dialled_at is not None
-    assert "Calling Asha Verma (+91 98000 00101)…" in page and "Ringing" not in page
-    assert ("Twilio did not confirm this call: their phone may still ring. If they answer, the "
-            "call opens here: you hold it, and start your microphone on its page. If not, it can "
-            f"be dialled again after {desk.dial_again_after(dialled_at)}.") in page  # fmt: skip
+    assert ("<b>The call did not go through.</b> Twilio did not confirm the call to Asha Verma "
+            "(+91 98000 00101).") in page  # fmt: skip
+    assert "Calling Asha Verma (+91 98000 00101)…" not in page and "Ringing" not in page
+    assert 'http-equiv="refresh"' not in page
+    assert ">Call again</button>" in page
     assert "+919800000101" not in page and "timed out" not in page
-    assert "wait a minute before calling again" in messages_of(again)[0]
-    assert len(twilio.requests) == 1
+    assert row.status.startswith("Not connected at ")
+    assert messages_of(again) == []
+    assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
+    assert len(twilio.requests) == 2
     after = Callback.objects.get(callback_id="CBK-ASHA01")
-    assert (after.assignee, after.call_sid) == ("meera", "")
-    assert after.dialled_at is not None
+    assert (after.assignee, after.dial_status) == ("meera", "")  # the new dial's
+    assert after.call_sid == "CA" + "0" * 31 + "2"
 
 
-def test_twilio_failing_on_its_side_is_not_taken_as_a_refusal(
+def test_twilio_failing_on_its_side_is_told_at_once_and_may_be_closed_at_once(
     meera: User, ashas: Callback, twilio: FakeTwilioApi
 ) -> None:
-    """A 5xx may come after Twilio acted: as a timeout, the dial stays reserved."""
+    """A 5xx gives no call SID either: the dial did not go through, and nothing rings that
+    would stop Meera closing the callback."""
+    slot_begins()
     twilio.refuse_with = (503, 20503, "Service unavailable")
 
     response = client_for(meera).post(CALL_NOW, follow=True)
+    missed = client_for(meera).post("/staff/callbacks/CBK-ASHA01/missed", follow=True)
 
     page = response.content.decode()
-    assert "Twilio did not confirm this call" in page
+    assert "<b>The call did not go through.</b> Twilio did not confirm the call" in page
     # Not Twilio's words (the page's CSRF token, random, may hold "503" by chance).
     assert "Service unavailable" not in page and "20503" not in page
-    assert Callback.objects.get(callback_id="CBK-ASHA01").dialled_at is not None
+    assert messages_of(missed) == ["The callback to Asha Verma (+91 98000 00101) is marked missed."]
+    assert Callback.objects.get(callback_id="CBK-ASHA01").status == "missed"
+
+
+def test_a_dial_without_its_sid_that_the_customer_answered_meanwhile_is_not_called_failed(
+    meera: User, ashas: Callback, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Twilio placed the call and Asha picked up at once, but its answer to our request was
+    lost: her answer brought the SID, so the dial went through, and Meera is taken to it."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+
+    def answered_but_unconfirmed(to: str, twiml: str, status_callback: str | None = None) -> str:
+        assert async_to_sync(stream_finds)("CA" + "9" * 32) is not None
+        mongo.sync_db().calls.insert_one({"call_id": "CALL-QUICK", "ended_at": None})
+        Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-QUICK")
+        raise twilio_rest.TwilioOutcomeUnknown("Twilio gave no clear answer to calling …0101")
+
+    monkeypatch.setattr(twilio_rest, "dial_out", answered_but_unconfirmed)
+    response = client_for(meera).post(CALL_NOW)
+    opened = client_for(meera).get(CALLING)
+
+    assert response["Location"] == CALLING
+    assert opened.status_code == 302 and opened["Location"] == "/staff/live/CALL-QUICK/"
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""
 
 
 def test_a_dial_twilio_did_not_confirm_is_logged_by_callback_without_the_phone_number(
@@ -430,6 +479,7 @@ def test_called_again_after_an_answered_call_it_is_not_closed_while_the_phone_ri
 ) -> None:
     """The earlier answer does not count for the new dial: closed now, the callback would
     refuse Asha's answer and she would pick up to nobody."""
+    slot_begins()
     client_for(meera).post(CALL_NOW)
     answered_and_over()
 
@@ -582,6 +632,7 @@ def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
 ) -> None:
     """Asha is on another call: Twilio says so moments after the dial, and Meera's page says
     so at once (not "Ringing" for a minute, then "did not pick up")."""
+    slot_begins()
     client_for(meera).post(CALL_NOW)
     assert twilio.requests[0].form["StatusCallback"] == "http://testserver/twilio/dial-status"
 
@@ -610,6 +661,7 @@ def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
 def test_a_call_that_failed_or_rang_out_is_told_at_once_and_may_be_marked_missed(
     meera: User, ashas: Callback, twilio: FakeTwilioApi, status: str, said: str
 ) -> None:
+    slot_begins()
     client_for(meera).post(CALL_NOW)
 
     twilio_says(status, dialled_sid())
@@ -697,3 +749,67 @@ def test_a_status_is_refused_while_twilio_is_not_configured(ashas: Callback) -> 
 
     assert told.status_code == 503
     assert b"set TWILIO_AUTH_TOKEN" in told.content
+
+
+# --- What the calling page offers -----------------------------------------------------------------
+
+
+def test_call_again_is_not_offered_once_calling_out_is_not_set_up(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, settings: Any
+) -> None:
+    """Twilio's settings were taken away after the dial (a redeploy): "Call again" would only
+    be refused, so it is not offered, and the page says why once."""
+    slot_begins()
+    client_for(meera).post(CALL_NOW)
+    twilio_says("busy", dialled_sid())
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_FROM_NUMBER = ""
+
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert "<b>Line busy.</b>" in page
+    assert "Call again" not in page and ">Mark missed</button>" in page
+    assert page.count("Phone calls are not set up here (Twilio)") == 1
+
+
+def test_call_again_is_not_offered_to_someone_who_may_no_longer_take_calls_over(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, staff_groups: dict[str, Group]
+) -> None:
+    client_for(meera).post(CALL_NOW)
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-SHORT", "ended_at": timezone.now()})
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-SHORT")
+    staff_groups[AGENT].permissions.remove(
+        Permission.objects.get(content_type__app_label="support", codename="take_over_call")
+    )
+
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert "Call over." in page and ">Mark done</button>" in page
+    assert "Call again" not in page
+    assert "Calling again needs the right to take calls over" in page
+
+
+def test_a_colleagues_calling_page_offers_nothing_that_is_theirs_to_do(
+    meera: User, kavya: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    slot_begins()
+    client_for(meera).post(CALL_NOW)
+    twilio_says("no-answer", dialled_sid())
+
+    page = client_for(kavya).get(CALLING).content.decode()
+
+    assert "<b>No answer.</b>" in page
+    assert "Call again" not in page and "Mark missed" not in page
+    assert "meera holds this callback now: what next is theirs." in page
+
+
+def test_before_the_slot_has_begun_the_calling_page_does_not_offer_mark_missed(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Meera rang Asha early (her slot is tomorrow): nobody answered, which is no miss yet."""
+    client_for(meera).post(CALL_NOW)
+    twilio_says("no-answer", dialled_sid())
+
+    page = client_for(meera).get(CALLING).content.decode()
+
+    assert ">Call again</button>" in page and "Mark missed" not in page
+    assert "It can be marked missed once its slot has begun." in page

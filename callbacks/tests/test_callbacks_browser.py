@@ -28,7 +28,14 @@ from twilio.request_validator import RequestValidator
 
 from callbacks import desk
 from callbacks.models import Callback
-from callbacks.tests.conftest import AGENT, LEAD, make_callback, make_customer, today_at
+from callbacks.tests.conftest import (
+    AGENT,
+    LEAD,
+    due_now,
+    make_callback,
+    make_customer,
+    today_at,
+)
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from support import mongo
 from support.models import Customer
@@ -113,12 +120,14 @@ def watch(page: Page, problems: list[str]) -> None:
     page.on("response", on_response)
 
 
-async def signed_in(browser: Browser, base: str, **options: Any) -> tuple[BrowserContext, Page]:
+async def signed_in(
+    browser: Browser, base: str, username: str = "arjun", **options: Any
+) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(**options)
     page = await context.new_page()
     await page.goto(base + "/staff/callbacks/")
     await expect(page).to_have_url(f"{base}/admin/login/?next=/staff/callbacks/")
-    await page.get_by_label("Username").fill("arjun")
+    await page.get_by_label("Username").fill(username)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
     await expect(page).to_have_url(base + "/staff/callbacks/")
@@ -211,19 +220,24 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ravi.locator(".assignee")).to_have_text("arjun")
         await screenshot(page, "04-dialled-board-1280")
 
-        # Twilio fails on its side (a 5xx): it may be placing the call all the same, so Arjun
-        # waits on the ringing page, told why, and the callback is not dialled twice.
+        # Twilio fails on its side (a 5xx): no call SID came back, so the call did not go
+        # through, and Arjun is told so at once (not "Calling…" for a minute); the board says
+        # so too, and "Call now" dials again at once.
         twilio.refuse_with = (503, 20503, "Service temporarily unavailable")
         await kiran.get_by_role("button", name="Call now").click()
-        await expect(page.get_by_text("Calling Kiran Rao (+91 98000 00404)…")).to_be_visible()
-        await expect(page.get_by_text("Twilio did not confirm this call")).to_contain_text(
-            "their phone may still ring")  # fmt: skip
+        await expect(page.locator(".calling-status")).to_have_text(
+            "The call did not go through. Twilio did not confirm the call to Kiran Rao "
+            "(+91 98000 00404).")  # fmt: skip
+        await expect(page.get_by_role("button", name="Call again")).to_be_visible()
         await expect(page.locator(".messagelist")).to_have_count(0)  # said once, on the page
-        await screenshot(page, "04-uncertain-1280")
+        await screenshot(page, "04-not-confirmed-1280")
         twilio.refuse_with = None
         await page.get_by_role("link", name="Back to the callbacks").click()
+        await expect(kiran.locator(".state .badge")).to_contain_text("Not connected at")
+        await screenshot(page, "04-not-confirmed-board-1280")
         await kiran.get_by_role("button", name="Call now").click()
-        await expect(page.locator(".messagelist")).to_contain_text("may still be ringing")
+        await expect(page.get_by_text("Ringing Kiran Rao (+91 98000 00404)…")).to_be_visible()
+        await expect(page.locator(".messagelist")).to_have_count(0)
         state = await context.storage_state()
 
         # The admin lists them too, read-only, newest slot first.
@@ -251,7 +265,8 @@ async def test_a_lead_works_todays_callbacks(
         await screenshot(page, name)
         await context.close()
 
-    assert [r.form["To"] for r in twilio.requests] == ["+919800000202", "+919800000404"]
+    assert [r.form["To"] for r in twilio.requests] == [
+        "+919800000202", "+919800000404", "+919800000404"]  # fmt: skip
     done = await asyncio.to_thread(Callback.objects.get, callback_id="CBK-ASHA01")
     assert (done.status, done.assignee) == ("done", "arjun")
     assert problems == []
@@ -308,8 +323,8 @@ async def test_a_busy_line_is_told_at_once(
 ) -> None:
     """Arjun calls Ravi, whose line is busy: Twilio says so moments after the dial, and the
     ringing page, looking again, says so (not "Ringing" for a minute, then "did not pick up");
-    "Call again" rings him at once."""
-    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+    "Call again" rings him at once. Ravi's slot has begun: he may be marked missed."""
+    await asyncio.to_thread(make_callback, people["ravi"], due_now(),
                             callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
     problems: list[str] = []
     context, page = await signed_in(browser, server.url, viewport=DESK)
@@ -334,4 +349,77 @@ async def test_a_busy_line_is_told_at_once(
     finally:
         await context.close()
     assert len(twilio.requests) == 2
+    assert problems == []
+
+
+def a_full_fortnight(people: dict[str, Customer]) -> None:
+    """More callbacks than a page holds: 54 customers over the coming two weeks (four a day,
+    three on the last two); Asha's, held by Arjun, and Priya's due now, and Ravi's tomorrow,
+    held by Arjun too. The first page ends in the middle of the twelfth day's four."""
+    for n in range(54):
+        customer = make_customer(1000 + n, f"Customer {n:02d}")
+        make_callback(customer, today_at(9 + n // 14, 0, days=1 + n % 14),
+                      callback_id=f"CBK-FULL{n:02d}", reason="Wants to hear back")  # fmt: skip
+    make_callback(people["asha"], due_now(), callback_id="CBK-ASHA01", assignee="arjun",
+                  reason="Refund was refused outside the window")  # fmt: skip
+    make_callback(people["priya"], due_now(), callback_id="CBK-PRIYA1", seat=2)
+    make_callback(people["ravi"], today_at(9, 30, days=1), callback_id="CBK-RAVI01",
+                  assignee="arjun", reason="Missing raita")  # fmt: skip
+
+
+async def test_the_board_pages_and_offers_only_what_can_work(
+    people: dict[str, Customer], server: DaphneServer, browser: Browser,
+    staff_groups: dict[str, Group],
+) -> None:  # fmt: skip
+    """With more callbacks than a page holds, the board shows the first 50 and a link to the
+    later ones. Asha's slot has begun: Arjun may mark her missed; Ravi's is tomorrow: not yet.
+    Kavya, an agent, may not take calls over: the page of the call she held, which found a
+    busy line, offers no "Call again" and says why."""
+    await asyncio.to_thread(a_full_fortnight, people)
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        await expect(page.locator("tr.callback")).to_have_count(50)
+        asha, ravi = row(page, "CBK-ASHA01"), row(page, "CBK-RAVI01")
+        await expect(asha.get_by_role("button", name="Mark missed")).to_be_visible()
+        await expect(ravi.get_by_role("button", name="Mark done")).to_be_visible()
+        await expect(ravi.get_by_role("button", name="Mark missed")).to_have_count(0)
+        pager = page.locator(".pager")
+        await expect(page.locator(".callback-day h2").last).to_contain_text(
+            "4 callbacks, 3 on this page")  # fmt: skip
+        await expect(pager).to_have_text("Page 1 later callbacks →")
+        await screenshot(page, "12-board-page-1-1280")
+        await pager.get_by_role("link", name="later callbacks →").click()
+        await expect(page).to_have_url(server.url + "/staff/callbacks/?page=2")
+        await expect(page.locator("tr.callback")).to_have_count(7)
+        await expect(page.locator(".callback-day h2").first).to_contain_text(
+            "4 callbacks, 1 on this page")  # fmt: skip
+        await expect(pager).to_have_text("← earlier callbacks Page 2")
+        await screenshot(page, "13-board-page-2-1280")
+        # The page past the last says so, with the way back.
+        await page.goto(server.url + "/staff/callbacks/?page=3")
+        await expect(page.get_by_text("No callbacks on this page.")).to_be_visible()
+        await page.get_by_role("link", name="Back to the first page").click()
+        await expect(page.locator("tr.callback")).to_have_count(50)
+    finally:
+        await context.close()
+
+    kavya = await asyncio.to_thread(User.objects.create_user, "kavya", password=PASSWORD,
+                                    is_staff=True, first_name="Kavya")  # fmt: skip
+    await asyncio.to_thread(kavya.groups.add, staff_groups[AGENT])
+    await Callback.objects.filter(callback_id="CBK-ASHA01").aupdate(
+        assignee="kavya", dialled_at=timezone.now(), call_sid="CA" + "1" * 32, dial_status="busy")
+    context, page = await signed_in(browser, server.url, "kavya", viewport=PHONE)
+    watch(page, problems)
+    try:
+        await page.goto(server.url + "/staff/callbacks/CBK-ASHA01/calling")
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Line busy. Asha Verma (+91 98000 00101) is on another call.")  # fmt: skip
+        await expect(page.locator(".calling-actions button")).to_have_text(["Mark missed"])
+        await expect(page.get_by_text("Calling again needs the right to take calls over")
+                     ).to_be_visible()  # fmt: skip
+        await screenshot(page, "14-call-again-not-offered-390")
+    finally:
+        await context.close()
     assert problems == []

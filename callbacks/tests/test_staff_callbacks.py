@@ -13,12 +13,21 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from callbacks import desk
+from callbacks import board, desk
 from callbacks.models import Callback
 from callbacks.slots import Hours
-from callbacks.tests.conftest import client_for, make_callback, make_user, slot, today_at
+from callbacks.tests.conftest import (
+    client_for,
+    due_now,
+    make_callback,
+    make_customer,
+    make_user,
+    slot,
+    today_at,
+)
 from support import mongo
 from support.models import Customer, Escalation
+from support.staff import queries
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,6 +117,53 @@ def test_today_and_upcoming_are_grouped_by_day_with_names_and_phones(
     day = f"{yesterday:%a} {yesterday.day} {yesterday:%b}"
     assert f'<span class="day">{day}</span> 12:00–12:30' in body  # overdue: of which day
     assert "CBK-FAROFF" not in body and "CBK-OLDONE" not in body
+
+
+@pytest.fixture
+def a_busy_fortnight(db: Any) -> list[str]:
+    """One overdue callback, three today, two tomorrow and one the day after, of seven
+    customers; their ids in the board's order."""
+    when = [(12, 0, -1), (10, 0, 0), (10, 0, 0), (11, 30, 0), (9, 0, 1), (20, 30, 1),
+            (15, 0, 2)]  # fmt: skip
+    ids = []
+    for n, (hour, minute, days) in enumerate(when):
+        customer = make_customer(500 + n, f"Customer {n}")
+        seat = 2 if n == 2 else 1  # two in today's 10:00 slot
+        ids.append(make_callback(customer, today_at(hour, minute, days=days), seat=seat,
+                                 callback_id=f"CBK-PAGE0{n}").callback_id)  # fmt: skip
+    return ids
+
+
+def test_the_board_pages_its_callbacks_overdue_first(
+    meera: User, a_busy_fortnight: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(board, "PAGE_SIZE", 3)
+
+    pages = [client_for(meera).get(PAGE, {"page": n}) for n in (1, 2, 3, 4)]
+
+    shown = [[row.callback.callback_id for day in page.context["days"] for row in day.rows]
+             for page in pages]  # fmt: skip
+    assert shown == [a_busy_fortnight[:3], a_busy_fortnight[3:6], a_busy_fortnight[6:], []]
+    first, second = (page.content.decode() for page in pages[:2])
+    # A day going on over a page's edge says how many it holds in all.
+    assert [day.heading.split(",")[0] for day in pages[0].context["days"]] == ["Overdue", "Today"]
+    assert "3 callbacks, 2 on this page" in first and "3 callbacks, 1 on this page" in second
+    assert "2 callbacks, 2 on this page" not in second  # tomorrow's are all on page 2
+    assert '<a href="?page=2">later callbacks →</a>' in first
+    assert '<a href="?page=1">← earlier callbacks</a>' in second
+    assert '<a href="?page=3">later callbacks →</a>' in second
+    assert "No callbacks on this page." in pages[3].content.decode()
+
+
+def test_pages_of_every_size_hold_each_callback_once_in_order(
+    a_busy_fortnight: list[str],
+) -> None:
+    listed = board.Listed(timezone.now(), Hours.from_settings())
+    for size in range(1, 9):
+        pages = [queries.page_of(listed, n, size) for n in range(1, 10)]
+        ids = [callback.callback_id for page in pages for callback in page.rows]
+        assert ids == a_busy_fortnight, size
+        assert [page.has_next for page in pages[:2]] == [size < 7, size < 4]
 
 
 def test_a_day_heading_names_the_day(meera: User, asha: Customer) -> None:
@@ -228,6 +284,9 @@ def test_marking_done_closes_it_for_whoever_did(meera: User, ashas: Callback) ->
 
 
 def test_marking_missed_gives_the_place_back(meera: User, ashas: Callback) -> None:
+    Callback.objects.filter(pk=ashas.pk).update(slot_start=due_now())
+    ashas.refresh_from_db()
+
     response = client_for(meera).post(f"{PAGE}CBK-ASHA01/missed", follow=True)
 
     assert state_of("CBK-ASHA01") == ("missed", "meera")
@@ -236,6 +295,38 @@ def test_marking_missed_gives_the_place_back(meera: User, ashas: Callback) -> No
     ]
     # The seat and the day are free again: the database takes the same booking anew.
     make_callback(ashas.customer, ashas.slot_start, callback_id="CBK-ASHA02")
+
+
+def test_a_callback_is_not_marked_missed_before_its_slot_has_begun(
+    meera: User, ashas: Callback
+) -> None:
+    """Asha's slot is tomorrow at 15:30: nobody has missed her yet. The board offers no
+    "Mark missed" until then, and the server refuses it, saying when it may be."""
+    client_for(meera).post(f"{PAGE}CBK-ASHA01/claim")
+
+    page = client_for(meera).get(PAGE)
+    response = client_for(meera).post(f"{PAGE}CBK-ASHA01/missed", follow=True)
+
+    [row] = page.context["days"][0].rows
+    assert row.can_work and not row.begun
+    assert "Mark missed" not in page.content.decode() and "Mark done" in page.content.decode()
+    assert state_of("CBK-ASHA01") == ("scheduled", "meera")
+    when = ashas.slot_start.astimezone(Hours.from_settings().zone)
+    assert messages_of(response) == [
+        f"Callback CBK-ASHA01 is booked for {when:%a} {when.day} {when:%b}, 15:30: it can be "
+        "marked missed once its slot has begun."
+    ]
+
+
+def test_a_callback_whose_slot_has_begun_is_offered_to_be_marked_missed(
+    meera: User, asha: Customer
+) -> None:
+    make_callback(asha, due_now(), callback_id="CBK-ASHA01", assignee="meera")
+
+    page = client_for(meera).get(PAGE)
+
+    [row] = page.context["days"][0].rows
+    assert row.begun and ">Mark missed</button>" in page.content.decode()
 
 
 def test_someone_elses_callback_cannot_be_closed(
@@ -337,6 +428,29 @@ def test_a_callback_is_not_released_while_it_rings_or_its_call_is_on(
     assert messages_of(after_the_call)[0].startswith("You released meera's callback")
     assert messages_of(nobodys) == ["Nobody holds callback CBK-ASHA01 now."]
     assert state_of("CBK-ASHA01") == ("scheduled", None)
+
+
+def test_a_callback_is_not_released_when_the_customer_answers_as_it_is_released(
+    ashas: Callback, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meera's dial is ringing; Asha picks up just after Arjun's release read the callback
+    (no answer yet): the release, one update, still finds her on the call with Meera."""
+    Callback.objects.filter(pk=ashas.pk).update(
+        assignee="meera", dialled_at=timezone.now(), call_sid="CA1")  # fmt: skip
+    call_live = desk._call_live
+
+    def answered_meanwhile(call_id: str | None) -> bool:
+        monkeypatch.setattr(desk, "_call_live", call_live)  # once
+        mongo.sync_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+        Callback.objects.filter(pk=ashas.pk).update(answered_call_id="CALL-ON")
+        return call_live(call_id)
+
+    monkeypatch.setattr(desk, "_call_live", answered_meanwhile)
+    with pytest.raises(desk.CallbackError) as refused:
+        desk.release("CBK-ASHA01", "arjun")
+
+    assert refused.value.message.startswith("meera is on the phone with this customer now")
+    assert state_of("CBK-ASHA01") == ("scheduled", "meera")
 
 
 def test_a_callback_whose_answered_call_ended_is_released_at_once(
