@@ -40,6 +40,16 @@ COMPLAINT_CATEGORIES = {
 }  # fmt: skip
 # Tools that only read: the ticket briefing leaves them out of "what the agent did".
 LOOKUPS = {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
+# What a tool that succeeded did, said without its result: for a result the call's record did
+# not keep (realtime/call_record.py: capped_json keeps a preview of one too long, a marker of one
+# that was not JSON), whose absent fields would otherwise read as "none yet" or "wallet ₹0.00".
+DONE = {
+    "check_order_status": "Orders looked up", "get_order_details": "Order looked up",
+    "get_user_profile": "Profile looked up", "initiate_refund": "Refund made",
+    "file_complaint": "Complaint filed", "escalate_to_human": "Escalated to a person",
+    "verify_caller": "Caller verified", "list_callback_slots": "Callback slots looked up",
+    "schedule_callback": "Callback booked", "cancel_callback": "Callback cancelled",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,9 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
             "cancel_callback": "Callback not cancelled",
         }.get(name, f"{humanize(name)} failed")
         return f"{what}: {_refusal(result)}"
+    if lost := _not_kept(result):
+        about = f" ({order})" if isinstance(order, str) and order else ""
+        return f"{DONE.get(name, humanize(name) + ' done')}{about}: {lost}"
     match name:
         case "initiate_refund":
             return (f"Refunded {_rupees(result.get('amount'))} ({result.get('tier')}, "
@@ -147,6 +160,15 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
         case "cancel_callback":
             return f"Callback {result.get('callback_id')} cancelled (was {result.get('when')})"
     return f"{humanize(name)}: done"
+
+
+def _not_kept(result: Mapping[str, Any]) -> str:
+    """Why the record holds no more than a stand-in for `result`, in words; "" when it holds it."""
+    if result.get("truncated") is True:
+        return "the result was too long to keep in full (its start is in the details)"
+    if result.get("unreadable") is True:
+        return "the result could not be kept"
+    return ""
 
 
 def _json(value: Any) -> str:

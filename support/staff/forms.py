@@ -52,11 +52,22 @@ class AssignForm(forms.Form):
         # Colleagues who may work a ticket (note and resolve it), by the names they are known
         # by; the ticket keeps the username.
         workers = names_of_those_who_may(CHANGE_TICKETS)
-        assignee.choices = sorted(workers.items(), key=lambda pair: (pair[1], pair[0]))
+        # First a choice of nobody: a ticket nobody holds would otherwise show the first
+        # colleague chosen, and "Assign" give it to them unasked.
+        assignee.choices = [("", "— choose a colleague —"),
+                            *sorted(workers.items(), key=lambda pair: (pair[1], pair[0]))]
 
 
 class NoteForm(forms.Form):
+    """A note on a ticket. `request_key` is drawn when the form is shown: the same form sent
+    twice (a double click, a page sent again) adds one note (views/queue.py: add_note)."""
+
     text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("request_key", new_request_key())
+        super().__init__(*args, **kwargs)
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:

@@ -18,6 +18,7 @@ from support.staff.access import (
     PROPOSE_GOODWILL,
     VIEW_CALLS,
     VIEW_CUSTOMERS,
+    require_perm,
     staff_view,
 )
 from support.staff.customers import customer_page
@@ -81,6 +82,8 @@ def customer(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def request_goodwill(request: HttpRequest, user_id: int) -> HttpResponse:
     """An agent proposes; a lead gives (proposes and approves at once)."""
+    # A form with errors answers with the customer's page: it needs what that page needs.
+    require_perm(request, VIEW_CUSTOMERS)
     found = get_object_or_404(Customer, user_id=user_id)
     form = GoodwillForm(_refundable(found), request.POST)
     if not form.is_valid():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -32,6 +34,10 @@ from support.staff.forms import AssignForm, NoteForm
 from support.staff.people import staff_names, with_people
 from support.staff.tickets import ticket_page
 from support.staff.views.common import may, page_number, render_staff
+from voiceproject.messaging import REDIS_AWAY
+
+# How long a note form's key is remembered: longer than any double click or page sent again.
+NOTE_KEY_S = 24 * 3600
 
 QUEUE_TITLES = {
     EscalationStatus.OPEN: "Open escalations",
@@ -131,13 +137,60 @@ def assign(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
 @require_POST
 def add_note(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
     text = request.POST.get("text", "")
-    return _act(request, ticket_id, lambda me: escalations.add_note(ticket_id, me, text),
+    key = request.POST.get("request_key", "")[:64]
+    return _act(request, ticket_id, lambda me: _note_once(ticket_id, me, text, key),
                 "Note added.")
+
+
+def _note_once(ticket_id: str, me: str, text: str, key: str) -> Escalation:
+    """Add the note, once for its form's `request_key` (NoteForm): sent again, it is said as
+    added, and is not added a second time."""
+    sent = f"staff:note:{ticket_id}:{key}"
+    if key and not _first_sending(sent):
+        return get_object_or_404(Escalation, ticket_id=ticket_id)
+    try:
+        return escalations.add_note(ticket_id, me, text)
+    except Exception:  # refused, or the database failed: not added, so it may be sent again
+        _forget(sent)
+        raise
+
+
+def _first_sending(key: str) -> bool:
+    """Whether `key` is new (and now taken), for NOTE_KEY_S. With the cache away, every sending
+    is the first: a note twice is better than a note lost."""
+    try:
+        return bool(cache.add(key, True, NOTE_KEY_S))
+    except REDIS_AWAY:
+        return True
+
+
+def _forget(key: str) -> None:
+    with contextlib.suppress(*REDIS_AWAY):
+        cache.delete(key)
 
 
 @staff_view(CHANGE_TICKETS)
 @require_POST
 def resolve(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
     note = request.POST.get("note", "")
-    return _act(request, ticket_id, lambda me: escalations.resolve(ticket_id, me, note),
+    return _act(request, ticket_id, lambda me: _resolve_once(ticket_id, me, note),
                 f"Ticket {ticket_id} resolved.")
+
+
+def _resolve_once(ticket_id: str, me: str, note: str) -> Escalation:
+    """Resolve; the same resolution sent again (a double click, a page sent again) is done
+    once and said as done, not as "already resolved" beside the "resolved" of the first."""
+    try:
+        return escalations.resolve(ticket_id, me, note)
+    except escalations.TicketResolved:
+        found = Escalation.objects.filter(ticket_id=ticket_id).first()
+        if found is None or not _resolved_as_asked(found, me, note):
+            raise
+        return found
+
+
+def _resolved_as_asked(ticket: Escalation, me: str, note: str) -> bool:
+    """Whether `me` resolved `ticket` with `note` (if any) already: nothing asked is left out."""
+    text = note.strip()[: escalations.MAX_NOTE_LENGTH]
+    return ticket.assignee == me and (
+        not text or any(n.author == me and n.text == text for n in ticket.notes))

@@ -106,6 +106,27 @@ def test_each_tool_call_is_one_readable_line(
     assert tool_line(name, args, result, ok) == line
 
 
+# What the call's record keeps of a result too long, or not JSON (realtime/call_record.py).
+TOO_LONG = {"truncated": True, "preview": '{"orders": [{"order_id": "ORD-1", "restaurant"'}
+NOT_JSON = {"unreadable": True}
+
+
+@pytest.mark.parametrize("name, args, result, line", [
+    ("check_order_status", {}, TOO_LONG,
+     "Orders looked up: the result was too long to keep in full (its start is in the details)"),
+    ("get_order_details", {"order_id": "ORD-9"}, TOO_LONG,
+     "Order looked up (ORD-9): the result was too long to keep in full (its start is in the "
+     "details)"),
+    ("get_user_profile", {}, NOT_JSON, "Profile looked up: the result could not be kept"),
+])  # fmt: skip
+def test_a_result_the_record_did_not_keep_is_not_read_as_nothing_found(
+    name: str, args: dict, result: dict, line: str
+) -> None:
+    """Ten orders with their times fill the 4,000 characters a result keeps: their line said
+    "Orders looked up: none yet", and a profile's "wallet ₹0.00", of a customer with both."""
+    assert tool_line(name, args, result, True) == line
+
+
 def test_turns_and_tool_calls_in_the_order_they_happened() -> None:
     transcript = [
         {"role": "user", "text": "My biryani came", "at": START + timedelta(seconds=2)},

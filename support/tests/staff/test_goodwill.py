@@ -349,6 +349,23 @@ def test_guests_cannot_ask_for_goodwill(guest_client: Client, aarav: Customer,
     assert User.objects.filter(username="guest").exists() and not Goodwill.objects.exists()
 
 
+def test_asking_for_goodwill_needs_the_permission_to_see_the_customer(
+    aarav: Customer, staff_groups: Any
+) -> None:
+    """A form with errors answers with the customer's page (phone, wallet, orders): someone who
+    may propose goodwill but not view customers was shown it by sending an empty form."""
+    from django.contrib.auth.models import Permission
+
+    proposer = User.objects.create_user("proposer", is_staff=True)
+    proposer.user_permissions.set(Permission.objects.filter(codename="add_goodwill"))
+    client = client_for(proposer)
+
+    response = client.post("/staff/customers/1/goodwill", {"kind": "credit"})
+
+    assert response.status_code == 403
+    assert "98765 00001" not in response.content.decode() and not Goodwill.objects.exists()
+
+
 def test_the_form_reads_of_the_customers_orders_only_what_it_offers(
     agent: Client, aarav: Customer
 ) -> None:

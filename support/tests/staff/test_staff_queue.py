@@ -26,6 +26,7 @@ from support.events import ESCALATIONS_GROUP, announce_escalation
 from support.models import Escalation
 from support.mongo import sync_db
 from support.staff import sockets
+from support.staff.forms import new_request_key
 from support.staff.routing import staff_websocket_urlpatterns
 from support.tests.staff.conftest import client_for, make_ticket
 from support.tests.staff.test_dashboard import export_bytes
@@ -480,6 +481,20 @@ def test_assigning_to_someone_who_is_not_staff_is_refused(
     assert "Choose someone to assign the ticket to." in messages_of(response)
 
 
+def test_assign_chooses_nobody_until_someone_is_chosen(
+    lead: Client, meera: User, priya_ticket: Any
+) -> None:
+    """The list showed the first colleague chosen: "Assign" on an open ticket gave it to them."""
+    page = lead.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+    chosen = re.findall(r'<option value="([^"]*)" selected>', page)
+
+    unchosen = lead.post("/staff/tickets/TKT-AAAAAA/assign", {"assignee": ""}, follow=True)
+
+    assert chosen == [""]
+    assert status_of("TKT-AAAAAA") == ("open", None)
+    assert messages_of(unchosen) == ["Choose someone to assign the ticket to."]
+
+
 def test_a_ticket_is_assigned_only_to_colleagues_who_may_work_it(
     lead: Client, meera: User, priya_ticket: Any
 ) -> None:
@@ -519,6 +534,59 @@ def test_agent_resolves_their_ticket_with_a_note(agent: Client, priya_ticket: An
     assert (ticket.status, ticket.assignee) == ("resolved", "meera")
     assert ticket.resolved_at is not None
     assert ticket.notes[-1].text == "Refunded in full."
+
+
+def test_a_note_sent_twice_from_one_form_is_added_once(agent: Client, priya_ticket: Any) -> None:
+    """A double click on "Add note" (or the page sent again) sent the form twice: the ticket
+    read the same note twice."""
+    page = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
+    key = re.search(r'name="request_key" value="([^"]+)"', page)
+    assert key, "the note form carries its key"
+    form = {"text": "Called back, refund promised.", "request_key": key[1]}
+
+    first = agent.post("/staff/tickets/TKT-AAAAAA/note", form, follow=True)
+    again = agent.post("/staff/tickets/TKT-AAAAAA/note", form, follow=True)
+
+    notes = Escalation.objects.get(ticket_id="TKT-AAAAAA").notes
+    assert [n.text for n in notes].count("Called back, refund promised.") == 1
+    assert messages_of(first) == messages_of(again) == ["Note added."]
+
+
+def test_a_note_refused_can_be_sent_again_corrected(agent: Client, priya_ticket: Any) -> None:
+    form = {"text": "   ", "request_key": new_request_key()}
+    agent.post("/staff/tickets/TKT-AAAAAA/note", form)
+
+    agent.post("/staff/tickets/TKT-AAAAAA/note", {**form, "text": "Called back."})
+
+    assert Escalation.objects.get(ticket_id="TKT-AAAAAA").notes[-1].text == "Called back."
+
+
+def test_a_resolution_sent_twice_is_said_done_not_already_resolved(
+    agent: Client, priya_ticket: Any
+) -> None:
+    """The second of a double click on "Resolve" said "already resolved" as an error beside
+    the first's "resolved": as if the ticket had been closed by someone else."""
+    form = {"note": "Refunded in full."}
+    agent.post("/staff/tickets/TKT-AAAAAA/resolve", form, follow=True)
+
+    again = agent.post("/staff/tickets/TKT-AAAAAA/resolve", form, follow=True)
+
+    assert messages_of(again) == ["Ticket TKT-AAAAAA resolved."]
+    notes = Escalation.objects.get(ticket_id="TKT-AAAAAA").notes
+    assert [n.text for n in notes].count("Refunded in full.") == 1
+
+
+def test_a_ticket_resolved_by_someone_else_is_said_already_resolved(
+    agent: Client, lead: Client, priya_ticket: Any
+) -> None:
+    lead.post("/staff/tickets/TKT-AAAAAA/resolve", follow=True)
+
+    response = agent.post("/staff/tickets/TKT-AAAAAA/resolve", follow=True)
+    mine_again = lead.post("/staff/tickets/TKT-AAAAAA/resolve", {"note": "One more thing"},
+                           follow=True)  # fmt: skip
+
+    assert messages_of(response) == ["Ticket TKT-AAAAAA is already resolved."]
+    assert messages_of(mine_again) == ["Ticket TKT-AAAAAA is already resolved."]  # note not added
 
 
 def test_nobody_resolves_a_ticket_someone_else_holds(
