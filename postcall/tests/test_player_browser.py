@@ -1,7 +1,7 @@
-"""The call page's player in real Chromium, on a call recorded as the bridge records it: each
-line of the conversation is kept once it is complete (the customer's as the agent answers her,
-the agent's as its turn ends), and the turns the server timed say where the words began.
-Screenshots in test-artifacts/back-office/.
+"""The call page's player in real Chromium, on calls recorded as the bridge records them: each
+line of the conversation dated when its first caption came (before 2026-12-07, once it was
+complete: the customer's as the agent answered her, the agent's as its turn ended), and the
+turns the server timed say where the words began. Screenshots in test-artifacts/back-office/.
 
     Chromium ──▶ daphne subprocess (the test database, a real Ogg Opus recording in GridFS)
 """
@@ -37,12 +37,13 @@ pytestmark = [
 ]
 
 CALL_ID = "call-priya-as-kept"
+CALL_ID_NOW = "call-priya-as-dated-now"
 USAGE = summed_usage(RECEIPT)  # priced at ₹0.17
 
 
 def make_call_as_kept(user_id: int) -> None:
     """ogg_recording()'s call (the customer from 0.5 s, the agent from 2.5 s, the customer again
-    from 4.5 s, 1.5 s each) with its record as the bridge writes it."""
+    from 4.5 s, 1.5 s each) with its record as the bridge wrote it before 2026-12-07."""
     started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 
     def at(seconds: float) -> dt.datetime:
@@ -98,4 +99,56 @@ async def test_a_turn_plays_from_where_its_words_begin_not_where_its_line_was_ke
     await expect(rows).to_have_text(["₹0.04", "₹0.02", "₹0.01", "₹0.05", "₹0.05", "₹0.17"])
     await page.screenshot(path=ARTIFACTS / "after-call-player-as-kept-playing-desktop.png",
                           full_page=True)  # fmt: skip
+    assert back_office.problems == []
+
+
+def make_call_dated_now(user_id: int) -> None:
+    """The same call, its lines dated as the bridge dates them now (when their first caption
+    came), and the agent's last words, "You're welcome", from 6.5 s. Both of its lines' captions
+    came a moment before their audio left the server."""
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=4)
+
+    def at(seconds: float) -> dt.datetime:
+        return started + dt.timedelta(seconds=seconds)
+
+    mongo.sync_db().calls.insert_one({
+        "call_id": CALL_ID_NOW, "user_id": user_id, "channel": "web",
+        "started_at": started, "ended_at": at(LENGTH_S),
+        "end_reason": "caller_hung_up", "outcome": "resolved_info",
+        "transcript": [
+            {"role": "user", "text": "Hello, my order is late.", "at": at(1.1)},
+            {"role": "agent", "text": "Let me check that for you.", "at": at(2.3)},
+            {"role": "user", "text": "Thank you.", "at": at(5.0)},
+            {"role": "agent", "text": "You're welcome.", "at": at(6.3)},
+        ],
+        "turns": [
+            {"at": at(2.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
+             "source": "live"},
+            {"at": at(6.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
+             "source": "live"},
+        ],
+        "tool_calls": [], "usage": USAGE, "cost": cost_now(USAGE),
+    })  # fmt: skip
+    store_recording(CALL_ID_NOW, started, ogg_recording())
+
+
+async def test_a_line_dated_by_its_first_caption_plays_from_its_own_words(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    """A caption a moment ahead of its audio: the agent's first line still plays from its
+    own first audio, and its last line from its own, not from the first line's."""
+    await asyncio.to_thread(make_call_dated_now, priya.user_id)
+    await back_office.sign_in("arjun")
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID_NOW}/", "after-call-player-dated-now")
+    page = pages["desktop"]
+    turns = page.locator("ol.conversation li.turn")
+    audio = page.locator("audio")
+    await expect(turns).to_have_count(4)
+    await audio.evaluate("a => { a.muted = true; }")
+
+    for n, earliest, latest in ((0, 0.4, 1.2), (1, 2.4, 3.0), (2, 4.4, 5.2), (3, 6.4, 7.0)):
+        await turns.nth(n).locator("p").click()
+        await expect(turns.nth(n)).to_contain_class("playing")
+        assert earliest <= await audio.evaluate("a => a.currentTime") < latest, n
+        await audio.evaluate("a => a.pause()")
     assert back_office.problems == []

@@ -1,16 +1,18 @@
 // The call page's recording: the conversation follows the audio. The turn being heard is
 // highlighted (and kept in view while playing); clicking a turn, or its time, plays from it.
-// Turns carry the time their line was kept, in seconds from the start of the call
-// (data-start): once it was complete, so where its words end (the customer's as the agent
-// answered her, the agent's as its turn ended). Where the words began comes from the turns the
-// server timed (#speech-starts, by speaker): a turn plays from the first start of its speaker
-// after that speaker's line before it; one not timed (the agent's greeting) from its own time.
+// Turns carry their line's time, in seconds from the start of the call (data-start): when its
+// first caption came (records before 2026-12-07: when the line was complete, so where its
+// words end). Where the words began comes from the turns the server timed (#speech-starts, by
+// speaker): a turn plays from the first start of its speaker after that speaker's line before
+// it, up to a moment after its own time (a caption can come just before its audio); one not
+// timed (the agent's greeting) from its own time.
 // A recording starts data-offset seconds after the call did; a call that moved to another
 // server mid-call has one player per part, played one after the other.
 (function () {
   "use strict";
 
   const LEAD_S = 0.05; // a turn counts as reached this early: timeupdate fires about 4 times a second
+  const CAPTION_EARLY_S = 0.5; // a line's first caption can come this long before its first audio
   const players = Array.from(document.querySelectorAll("audio[data-follows]"));
   if (!players.length) {
     return;
@@ -23,13 +25,16 @@
 
   /** Where each turn's words begin: see the top. */
   function spokenFrom(lines, speech) {
-    const before = {}; // by speaker: the time of their last line so far
+    const before = {}; // by speaker: how far their lines so far reach (time or start)
     return lines.map((li) => {
       const speaker = li.classList.contains("customer") ? "customer" : "agent";
       const kept = Number(li.dataset.start);
       const after = before[speaker] === undefined ? -Infinity : before[speaker];
-      before[speaker] = kept;
-      const began = (speech[speaker] || []).find((at) => at > after && at <= kept + LEAD_S);
+      const began = (speech[speaker] || []).find(
+        (at) => at > after && at <= kept + CAPTION_EARLY_S);
+      // The next line of this speaker starts after both: a start this line took is not
+      // the next one's, even where it came after this line's caption.
+      before[speaker] = began === undefined ? kept : Math.max(kept, began);
       return began === undefined ? kept : Math.max(0, began);
     });
   }
