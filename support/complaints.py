@@ -1,10 +1,153 @@
-"""What staff do to complaints the agent filed."""
+"""Complaints: filed by the voice agent, worked by staff.
+
+`file_complaint` is the one way the agent's tool records one. The model may file the same
+complaint again (two function calls at once, again a turn later, or after the customer rang
+back about it), so a complaint like one already on file (same customer, same order or none,
+the same words or nearly) is answered with that one rather than filed twice: see
+`same_complaint` for what counts as the same.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import unicodedata
+from collections import Counter
+from collections.abc import AsyncIterator, Hashable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from difflib import SequenceMatcher
 
+from django.utils import timezone
+
+from support import mongo
+from support.ids import insert_with_fresh_id
 from support.models import Complaint, ComplaintStatus
+from support.mongo import Document
+
+OPEN = ComplaintStatus.OPEN.value
+RESOLVED = ComplaintStatus.RESOLVED.value
+
+# A complaint filed again within this long of the first, from any call, is the first one;
+# within the same call it is at any time (complaints of the last CALL_LOOKBACK are looked at:
+# longer than any call lasts).
+REFILE_WINDOW = timedelta(minutes=30)
+CALL_LOOKBACK = timedelta(hours=6)
+# How alike two descriptions must be (difflib's ratio of their words) to be one complaint:
+# "The biryani was cold" and "biryani was cold" are (0.89), "Missing raita" and "Missing
+# salan" are not (0.77).
+SIMILAR = 0.85
+
+
+@dataclass(frozen=True)
+class Filed:
+    complaint_id: str
+    status: str
+    already_filed: bool  # the same complaint was on file: this is it, nothing new was recorded
+
+
+async def file_complaint(
+    *,
+    user_id: int | None,
+    order_id: str | None,
+    category: str,
+    description: str,
+    call_id: str,
+    now: datetime | None = None,
+) -> Filed:
+    """Record a complaint, or answer the same one already on file (`same_complaint`).
+
+    Filings for one customer (for a caller we could not identify, one call) are taken one at
+    a time in this process, so the same complaint filed several times at once is filed once.
+    Raises PyMongoError when the database cannot be reached.
+    """
+    now = now or timezone.now()
+    async with _one_at_a_time(user_id if user_id is not None else ("call", call_id)):
+        earlier = await _on_file(user_id, order_id, description, call_id, now)
+        if earlier is not None:
+            return Filed(str(earlier["complaint_id"]), str(earlier["status"]), True)
+        complaint_id = await insert_with_fresh_id(
+            mongo.async_db().complaints,
+            "complaint_id",
+            "CMP",
+            {
+                "user_id": user_id,
+                "order_id": order_id,
+                "category": category,
+                "description": description,
+                "status": OPEN,
+                "call_id": call_id,
+                "created_at": now,
+            },
+        )
+    return Filed(complaint_id, OPEN, False)
+
+
+async def _on_file(
+    user_id: int | None, order_id: str | None, description: str, call_id: str, now: datetime
+) -> Document | None:
+    """The newest unresolved complaint `same_complaint` takes for this one, if any."""
+    if user_id is None and not call_id:
+        return None  # an unknown caller outside any call: nobody to tell apart from others
+    who: Document = {"user_id": user_id} if user_id is not None else {
+        "user_id": None, "call_id": call_id,
+    }  # fmt: skip
+    candidates = await mongo.async_db().complaints.find(
+        {**who, "order_id": order_id, "status": {"$ne": RESOLVED},
+         "created_at": {"$gte": now - CALL_LOOKBACK}},
+        {"_id": 0, "complaint_id": 1, "status": 1, "description": 1, "call_id": 1,
+         "created_at": 1},
+        sort=[("created_at", -1)],
+    ).to_list()  # fmt: skip
+    return next((doc for doc in candidates if same_complaint(doc, description, call_id, now)),
+                None)  # fmt: skip
+
+
+def same_complaint(earlier: Document, description: str, call_id: str, now: datetime) -> bool:
+    """Whether a complaint described as `description` in call `call_id` is `earlier` (one of
+    the same customer about the same order, or none, still unresolved): filed in the same
+    call, or within REFILE_WINDOW, in the same words or nearly (case, punctuation and
+    spacing aside; a word more or a letter misheard). The category is not compared: the model
+    may file the same words under another one."""
+    same_call = bool(call_id) and earlier.get("call_id") == call_id
+    created_at = earlier.get("created_at")
+    recent = isinstance(created_at, datetime) and created_at >= now - REFILE_WINDOW
+    return (same_call or recent) and similar(str(earlier.get("description", "")), description)
+
+
+def similar(one: str, other: str) -> bool:
+    """Whether two descriptions say the same thing in (nearly) the same words."""
+    a, b = _words(one), _words(other)
+    return a == b or SequenceMatcher(None, a, b, autojunk=False).ratio() >= SIMILAR
+
+
+def _words(text: str) -> str:
+    """`text` as words: casefolded, punctuation, symbols and spacing made single spaces (by
+    Unicode category, so that the vowel signs of Hindi and other Indian scripts stay)."""
+    kept = (" " if unicodedata.category(char)[0] in "PSZC" else char for char in text.casefold())
+    return " ".join("".join(kept).split())
+
+
+# One filing at a time per key in this process: a lock a key, dropped when nobody holds or
+# awaits it (so none outlives the event loop it was used on).
+_locks: dict[Hashable, asyncio.Lock] = {}
+_users: Counter[Hashable] = Counter()
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(key: Hashable) -> AsyncIterator[None]:
+    lock = _locks.setdefault(key, asyncio.Lock())
+    _users[key] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        _users[key] -= 1
+        if not _users[key]:
+            del _users[key], _locks[key]
+
+
+# --- What staff do ------------------------------------------------------------------------------
 
 
 def resolve_complaints(complaint_ids: Iterable[str]) -> int:

@@ -6,6 +6,10 @@ tested with literal values. Money is integer paise; datetimes must be timezone-a
 
 The window is inclusive: an order delivered exactly `REFUND_WINDOW` ago is still inside it,
 because "within the last 2 hours" reads that way to a customer and the edge costs nothing.
+A delivery time after `now` (only a direct database write can set one) is a delivery that has
+not happened: the order is refused as not delivered until that time comes, and its window runs
+from then. Taking it as delivered now instead would keep the window open for as long as the
+time stays ahead, which is what the window exists to prevent.
 """
 
 from __future__ import annotations
@@ -112,9 +116,15 @@ def tier_for(spend: int, tiers: Sequence[Tier]) -> Tier | None:
     return max(applicable, key=lambda tier: tier.min_lifetime_spend, default=None)
 
 
+def delivered_by(delivered_at: datetime | None, now: datetime) -> bool:
+    """True when the delivery time has come by `now` (one in the future has not happened)."""
+    return delivered_at is not None and delivered_at <= now
+
+
 def within_window(delivered_at: datetime | None, now: datetime) -> bool:
-    """True when delivered at most `REFUND_WINDOW` before `now` (the edge is inside)."""
-    return delivered_at is not None and now - delivered_at <= REFUND_WINDOW
+    """True when delivered at most `REFUND_WINDOW` before `now` (the edge is inside), and
+    not after it."""
+    return delivered_at is not None and timedelta(0) <= now - delivered_at <= REFUND_WINDOW
 
 
 def refusal(order: OrderFacts, now: datetime) -> Refusal | None:
@@ -126,7 +136,7 @@ def refusal(order: OrderFacts, now: datetime) -> Refusal | None:
     # had a refund" is the answer the customer needs.
     if order.refunded:
         return Refusal.ALREADY_REFUNDED
-    if order.status != DELIVERED or order.delivered_at is None:
+    if order.status != DELIVERED or not delivered_by(order.delivered_at, now):
         return Refusal.NOT_DELIVERED
     if not within_window(order.delivered_at, now):
         return Refusal.OUTSIDE_WINDOW

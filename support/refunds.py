@@ -79,6 +79,12 @@ REFUSAL_MESSAGES = {
 }
 # A cancelled order is refused as not delivered too (the contract's reason), in its own words.
 CANCELLED_MESSAGE = "That order was cancelled, so there's nothing to refund."
+# So is one marked delivered whose delivery time is missing or still to come (support.policy):
+# the customer may well have the food, so the agent is not to say it never came.
+NO_DELIVERY_TIME_MESSAGE = (
+    "Our records don't show a delivery time for that order yet, so I can't refund it now. "
+    "If it has arrived, a colleague can check it for you."
+)
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
 NO_TIER_MESSAGE = "I can't work out the refund right now. Let me get a colleague to help."
 NO_WALLET_MESSAGE = "I couldn't find the account to credit, so nothing was refunded."
@@ -195,6 +201,8 @@ def refusal_message(why: Refusal, status: str) -> str:
     """The sentence the agent says for a refusal of an order whose status is `status`."""
     if why is Refusal.NOT_DELIVERED and status == CANCELLED:
         return CANCELLED_MESSAGE
+    if why is Refusal.NOT_DELIVERED and status == DELIVERED:
+        return NO_DELIVERY_TIME_MESSAGE
     return REFUSAL_MESSAGES[why]
 
 
@@ -464,7 +472,8 @@ def _still_refundable(order: Document, now: datetime) -> Document:
         "status": DELIVERED,
         "refund": None,
         "amount": order["amount"],
-        "delivered_at": {"$gte": now - REFUND_WINDOW},
+        # Delivered by `now` too: a delivery time still to come is no delivery (support.policy).
+        "delivered_at": {"$gte": now - REFUND_WINDOW, "$lte": now},
     }
 
 

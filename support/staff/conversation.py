@@ -141,6 +141,10 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
             tier = result.get("tier") or "no"
             return (f"Profile looked up: {tier} tier, wallet "
                     f"{_rupees(result.get('wallet_balance', '0'))}")  # fmt: skip
+        case "file_complaint" if result.get("already_filed") is True:
+            # The same complaint asked again (support/complaints.py): not a second one.
+            about = f" about {order}" if order else ""
+            return f"Complaint {result.get('complaint_id')} already on file{about}: not filed again"
         case "file_complaint":
             category = COMPLAINT_CATEGORIES.get(str(args.get("category")), "Other")
             about = f" about {order}" if order else ""

@@ -115,6 +115,24 @@ def test_a_delivered_order_without_a_delivery_time_is_refused_as_not_delivered()
     assert refusal(order, NOW) is Refusal.NOT_DELIVERED
 
 
+@pytest.mark.parametrize("ahead", [timedelta(microseconds=1), timedelta(hours=1),
+                                   timedelta(days=365)])  # fmt: skip
+def test_a_delivery_time_still_to_come_is_not_a_delivery(ahead: timedelta) -> None:
+    """Only a direct database write sets one: it must not hold the window open meanwhile."""
+    order = delivered(-ahead)
+
+    assert decide_refund(order, SILVER_SPEND, TIERS, NOW) == Refused(Refusal.NOT_DELIVERED)
+    assert within_window(NOW + ahead, NOW) is False
+
+
+def test_once_a_delivery_time_set_ahead_comes_its_window_runs_from_it() -> None:
+    order = delivered(-timedelta(hours=1))
+
+    assert refusal(order, NOW + timedelta(hours=1)) is None
+    assert refusal(order, NOW + timedelta(hours=3)) is None  # the edge is inside
+    assert refusal(order, NOW + timedelta(hours=3, seconds=1)) is Refusal.OUTSIDE_WINDOW
+
+
 def test_a_refunded_order_is_refused_as_already_refunded() -> None:
     order = OrderFacts.from_document(
         {

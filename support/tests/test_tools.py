@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import random
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -95,11 +96,14 @@ async def test_profile_tells_asha_her_wallet_spend_and_silver_tier(
         "phone": "+919800000101",
         "email": "asha@example.com",
         "wallet_balance": "120.00",
+        "wallet_balance_text": "₹120.00",
         "total_orders": 5,
         "lifetime_spend": "2500.00",
+        "lifetime_spend_text": "₹2,500.00",
         "tier": "Silver",
         "refund_percent": 50,
         "verified": True,
+        "currency": "INR",
     }
 
 
@@ -162,7 +166,7 @@ async def test_order_status_lists_the_ten_newest_and_says_there_are_more(meera: 
 async def test_order_status_of_a_customer_without_orders_is_an_empty_list(ravi: Customer) -> None:
     result = await run_tool("check_order_status", {}, ToolContext(user_id=404))
 
-    assert result == {"ok": True, "orders": [], "more_orders": False}
+    assert result == {"ok": True, "orders": [], "more_orders": False, "currency": "INR"}
 
 
 # --- get_order_details ------------------------------------------------------------------------
@@ -177,7 +181,9 @@ async def test_order_details_show_items_hours_since_delivery_and_the_window(
     assert result["order_id"] == "ORD-1001"
     assert result["status"] == "delivered"
     assert result["amount"] == "337.50"
-    assert result["items"] == [{"name": "Chicken Biryani", "qty": 1, "price": "337.50"}]
+    assert result["items"] == [
+        {"name": "Chicken Biryani", "qty": 1, "price": "337.50", "price_text": "₹337.50"}
+    ]
     assert result["hours_since_delivery"] == pytest.approx(0.5, abs=0.02)
     assert result["inside_refund_window"] is True
     assert result["refund_eligible"] is True
@@ -233,9 +239,12 @@ async def test_refund_credits_half_of_ashas_order_to_her_wallet(
         "refund_id": "…",
         "order_id": "ORD-1001",
         "amount": "168.75",
+        "amount_text": "₹168.75",
         "percent": 50,
         "tier": "Silver",
         "wallet_balance": "288.75",
+        "wallet_balance_text": "₹288.75",
+        "currency": "INR",
     }
     refund = await Refund.objects.aget(order_id="ORD-1001")  # the admin reads it too
     assert (refund.refund_id, refund.customer_id, refund.amount) == (
@@ -297,6 +306,26 @@ async def test_a_cancelled_order_is_not_called_not_yet_delivered(
     assert (result["reason"], result["message"]) == ("not_delivered", said)
 
 
+async def test_an_order_whose_delivery_time_is_still_to_come_is_not_yet_delivered(
+    asha: Customer, tiers: list[RefundTier], database_state: State
+) -> None:
+    """Only a direct database write sets one; the window must not stay open until then."""
+    await mongo.async_db().orders.update_one(
+        {"order_id": "ORD-1002"},
+        {"$set": {"delivered_at": datetime.now(UTC) + timedelta(days=300)}},
+    )
+    before = await database_state()
+
+    details = await run_tool("get_order_details", {"order_id": "ORD-1002"}, ASHA)
+    refund = await run_tool("initiate_refund", {"order_id": "ORD-1002", "reason": "cold"}, ASHA)
+
+    assert (details["inside_refund_window"], details["hours_since_delivery"]) == (False, None)
+    assert (details["refund_eligible"], details["refund_refusal"]) == (False, "not_delivered")
+    assert (refund["ok"], refund["reason"]) == (False, "not_delivered")
+    assert "delivery time" in refund["message"]
+    assert await database_state() == before
+
+
 async def test_a_second_refund_of_the_same_order_is_already_refunded(
     asha: Customer, tiers: list[RefundTier]
 ) -> None:
@@ -342,6 +371,41 @@ async def test_without_a_tier_for_the_customer_the_refund_is_not_guessed(
     assert result["ok"] is False
     assert result["reason"] == "unavailable"
     assert await database_state() == before
+
+
+# --- Money in answers -------------------------------------------------------------------------
+
+AMOUNTS = {"amount", "price", "wallet_balance", "lifetime_spend"}
+
+
+def amounts_without_currency(answer: Any) -> list[str]:
+    """Every amount in `answer` (at any depth) not beside its `_text` in rupees."""
+    if isinstance(answer, list):
+        return [miss for item in answer for miss in amounts_without_currency(item)]
+    if not isinstance(answer, dict):
+        return []
+    missing = [key for key in AMOUNTS & answer.keys()
+               if not str(answer.get(f"{key}_text", "")).startswith("₹")]  # fmt: skip
+    return missing + [miss for value in answer.values() for miss in amounts_without_currency(value)]
+
+
+async def test_every_amount_an_answer_gives_carries_its_currency(
+    asha: Customer, tiers: list[RefundTier]
+) -> None:
+    answers = [
+        await run_tool("get_user_profile", {}, ASHA),
+        await run_tool("check_order_status", {}, ASHA),
+        await run_tool("get_order_details", {"order_id": "ORD-1005"}, ASHA),  # with its refund
+        await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA),
+    ]
+
+    assert all(answer["ok"] and answer["currency"] == "INR" for answer in answers), answers
+    assert [amounts_without_currency(answer) for answer in answers] == [[], [], [], []]
+    profile, listing, details, refund = answers
+    assert profile["lifetime_spend_text"] == "₹2,500.00"  # as said: Indian digit grouping
+    assert listing["orders"][1]["amount_text"] == "₹337.50"
+    assert details["refund"]["amount_text"] == "₹375.00"
+    assert (refund["amount_text"], refund["wallet_balance_text"]) == ("₹168.75", "₹288.75")
 
 
 # --- file_complaint ---------------------------------------------------------------------------
@@ -453,6 +517,69 @@ async def test_ticket_ids_are_distinct(db: Any) -> None:
                for n in range(20)]  # fmt: skip
 
     assert len({result["ticket_id"] for result in results}) == 20
+
+
+# --- verify_caller when the call moves ---------------------------------------------------------
+
+WRONG = [{"restaurant": f"Nowhere {n}"} for n in range(8)]
+
+
+async def a_phone_call_record(call_id: str) -> None:
+    """The call's record as the process that began it opened it (realtime/call_record.py)."""
+    await mongo.async_db().calls.insert_one({
+        "call_id": call_id, "user_id": 101, "channel": "phone", "started_at": datetime.now(UTC),
+        "ended_at": None, "verified": False,
+    })  # fmt: skip
+
+
+def carried_here(call_id: str) -> ToolContext:
+    """The call's tools in a process carrying it: a fresh context, as after a move."""
+    return ToolContext(user_id=101, call_id=call_id, channel="phone")
+
+
+async def test_a_call_moved_to_another_process_keeps_its_count_of_verify_tries(
+    asha: Customer,
+) -> None:
+    await a_phone_call_record("moving")
+    before_the_move = carried_here("moving")
+    for answer in WRONG[:2]:
+        await run_tool("verify_caller", answer, before_the_move)
+
+    after_the_move = carried_here("moving")
+    third = await run_tool("verify_caller", WRONG[2], after_the_move)
+    right = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, after_the_move)
+
+    assert third["message"] == "That doesn't match a recent order, and that was the last try."
+    assert (right["ok"], right["reason"]) == (False, "not_verified")
+    assert "can't confirm" in right["message"]
+    record = await db_doc("calls", call_id="moving")
+    assert record is not None and record["verify_tries"] == 3
+
+
+async def test_guesses_sent_at_once_from_two_processes_get_three_tries_a_call(
+    asha: Customer,
+) -> None:
+    """The old process still finishing its tools as the new one runs the model's."""
+    await a_phone_call_record("moving")
+    old, new = carried_here("moving"), carried_here("moving")
+
+    results = await asyncio.gather(
+        *(run_tool("verify_caller", answer, old) for answer in WRONG[:4]),
+        *(run_tool("verify_caller", answer, new) for answer in WRONG[4:]),
+    )
+
+    assert sum("doesn't match" in result["message"] for result in results) == 3
+
+
+async def test_a_right_answer_verifies_after_the_move_while_tries_are_left(
+    asha: Customer,
+) -> None:
+    await a_phone_call_record("moving")
+    await run_tool("verify_caller", WRONG[0], carried_here("moving"))
+
+    right = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, carried_here("moving"))
+
+    assert right == {"ok": True, "verified": True}
 
 
 # --- Scoping and identity ---------------------------------------------------------------------

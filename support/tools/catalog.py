@@ -3,9 +3,11 @@
 Every tool acts for the session's customer only (`ctx`): queries always filter by its
 `user_id`, so another customer's order simply does not exist here. Decisions come from pure
 rules (support/policy.py, support/order_ids.py); the writes that matter have their own
-modules (support/refunds.py, support/escalations.py). Answers are small dicts of what the
-model should say, with money as rupee strings ("337.50") and times in UTC and in the
-customer's local time. A refusal is raised as ToolError; registry.run_tool answers it.
+modules (support/refunds.py, support/complaints.py, support/escalations.py). Answers are
+small dicts of what the model should say, with money as rupee strings ("337.50") each beside
+its `_text` with the currency ("₹337.50") and the answer's `currency` ("INR"), and times in
+UTC and in the customer's local time. A refusal is raised as ToolError; registry.run_tool
+answers it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from support import mongo, order_ids
+from support import complaints, mongo, order_ids
 from support.escalations import open_escalation
-from support.ids import insert_with_fresh_id
 from support.models import ComplaintCategory, Priority
-from support.money import MoneyError, rupees, to_paise
+from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
-from support.policy import OrderFacts, lifetime_spend, refusal, tier_for, within_window
+from support.policy import (
+    OrderFacts,
+    delivered_by,
+    lifetime_spend,
+    refusal,
+    tier_for,
+    within_window,
+)
 from support.refunds import RefundRefused, customer_orders, refund_order, refund_tiers
 from support.tools.registry import (
     Access,
@@ -45,6 +53,9 @@ VERIFY_ATTEMPTS = 3  # tries a call
 VERIFY_FAILURES_A_DAY = 5  # wrong answers a customer's account takes in a day, over all calls
 # On the customer: when its last tries were taken (wrong answers, and answers being checked).
 VERIFY_FAILURES = "verify_failures"
+# On the call's record: the tries taken in the call, so that the count goes with the call when
+# another process carries it on (contract section 7).
+VERIFY_TRIES = "verify_tries"
 VERIFY_RECENT_ORDERS = 10
 VERIFY_REFUSED_MESSAGE = (
     "I can't confirm the account over the phone. The customer can use the app, or I can get "
@@ -55,6 +66,8 @@ UNVERIFIED_ORDER_NOTE = (
 )
 _CURRENCY_WORDS = re.compile(r"₹|\binr\b|\brs\b\.?|\brs(?=\d)|\brupees?\b")
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
+# Every amount in an answer is in this currency; said so in each answer that has one.
+CURRENCY = "INR"
 
 _ORDER_SUMMARY = {
     "_id": 0,
@@ -100,11 +113,12 @@ async def get_user_profile(ctx: ToolContext) -> Result:
         **profile,
         "phone": customer["phone"],
         "email": customer.get("email", ""),
-        "wallet_balance": rupees(customer.get("wallet_balance", 0)),
+        **_money("wallet_balance", customer.get("wallet_balance", 0)),
         "total_orders": len(orders),
-        "lifetime_spend": rupees(spend),
+        **_money("lifetime_spend", spend),
         "refund_percent": tier.percent if tier else None,
         "verified": True,
+        "currency": CURRENCY,
     }
 
 
@@ -129,21 +143,25 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant or the amount they gave.")
     said = None if amount is None else _spoken_paise(amount)  # unreadable: not a try
     named = None if restaurant is None else _spoken_restaurant(restaurant)  # nor here
-    # Each try is taken before anything is awaited, and the day's in one conditional write
-    # before the answer is compared: the model may send many guesses at once (parallel
-    # function calls run as parallel tasks), and none may be checked beyond either limit.
+    # Each try is taken before anything is awaited, then the call's and the day's each in one
+    # conditional write before the answer is compared: the model may send many guesses at
+    # once (parallel function calls run as parallel tasks), and none may be checked beyond
+    # either limit, also once the call has moved to another process.
     if ctx.verification_attempts >= VERIFY_ATTEMPTS:
         raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
     ctx.verification_attempts += 1
     now = _now()
+    if not await _take_a_try_this_call(ctx.call_id):
+        raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
     if not await _take_a_try_today(user_id, now):
         raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
-    recent, tries_today = await asyncio.gather(
+    recent, tries_this_call, tries_today = await asyncio.gather(
         mongo.async_db()
         .orders.find({"user_id": user_id}, {"_id": 0, "restaurant": 1, "amount": 1})
         .sort("placed_at", -1)
         .limit(VERIFY_RECENT_ORDERS)
         .to_list(),
+        _tries_this_call(ctx.call_id),
         _tries_today(user_id, now),
     )
     if any(_same_order(doc, named, said) for doc in recent):
@@ -152,7 +170,8 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
             {"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}}
         )
         return {"verified": True}
-    left = min(VERIFY_ATTEMPTS - ctx.verification_attempts, VERIFY_FAILURES_A_DAY - tries_today)
+    tries_this_call = max(tries_this_call, ctx.verification_attempts)
+    left = min(VERIFY_ATTEMPTS - tries_this_call, VERIFY_FAILURES_A_DAY - tries_today)
     raise ToolError(Reason.NOT_VERIFIED, _wrong_answer_message(left))
 
 
@@ -162,6 +181,34 @@ def _wrong_answer_message(left: int) -> str:
     if left <= 0:
         return "That doesn't match a recent order, and that was the last try."
     return f"That doesn't match a recent order. {left} more {'try' if left == 1 else 'tries'}."
+
+
+async def _take_a_try_this_call(call_id: str) -> bool:
+    """Take one of the call's VERIFY_ATTEMPTS tries on its record in `calls`; False when none
+    is left. One conditional update, so tries taken at once cannot overdraw, in any process
+    that carries the call. A call without a record (a tool run outside a call) has only the
+    count its ToolContext keeps, checked before this."""
+    if not call_id:
+        return True
+    calls = mongo.async_db().calls
+    taken = await calls.update_one(
+        {"call_id": call_id, "$or": [
+            {VERIFY_TRIES: {"$exists": False}}, {VERIFY_TRIES: {"$lt": VERIFY_ATTEMPTS}},
+        ]},
+        {"$inc": {VERIFY_TRIES: 1}},
+    )  # fmt: skip
+    if taken.modified_count == 1:
+        return True
+    return await calls.find_one({"call_id": call_id}, {"_id": 1}) is None
+
+
+async def _tries_this_call(call_id: str) -> int:
+    """The tries of verify_caller taken in the call, as its record has them (0 without one)."""
+    if not call_id:
+        return 0
+    call = await mongo.async_db().calls.find_one({"call_id": call_id}, {"_id": 0, VERIFY_TRIES: 1})
+    tries = (call or {}).get(VERIFY_TRIES)
+    return tries if isinstance(tries, int) else 0
 
 
 async def _take_a_try_today(user_id: int, now: datetime) -> bool:
@@ -255,6 +302,7 @@ async def check_order_status(ctx: ToolContext) -> Result:
             _order_summary(doc, now, bool(ctx.verified)) for doc in docs[:ORDER_LIST_LIMIT]
         ],
         "more_orders": len(docs) > ORDER_LIST_LIMIT,
+        **({"currency": CURRENCY} if ctx.verified else {}),
     }
 
 
@@ -272,9 +320,7 @@ async def get_order_details(ctx: ToolContext, order_id: str) -> Result:
     refund = doc.get("refund")
     details: Result = {
         **_order_summary(doc, now, bool(ctx.verified)),
-        "hours_since_delivery": (
-            round((now - delivered_at).total_seconds() / 3600, 2) if delivered_at else None
-        ),
+        "hours_since_delivery": _hours_since(delivered_at, now),
         "inside_refund_window": within_window(delivered_at, now),
     }
     if not ctx.verified:  # what the order held, and what was paid back, wait for it too
@@ -282,10 +328,11 @@ async def get_order_details(ctx: ToolContext, order_id: str) -> Result:
     return {
         **details,
         "items": [
-            {"name": item["name"], "qty": item["qty"], "price": rupees(item["price"])}
+            {"name": item["name"], "qty": item["qty"], **_money("price", item["price"])}
             for item in doc.get("items", [])
         ],
         "refund": _refund_summary(refund) if refund else None,
+        "currency": CURRENCY,
     }
 
 
@@ -333,10 +380,11 @@ async def initiate_refund(ctx: ToolContext, order_id: str, reason: str) -> Resul
     return {
         "refund_id": done.refund_id,
         "order_id": done.order_id,
-        "amount": rupees(done.amount),
+        **_money("amount", done.amount),
         "percent": done.percent,
         "tier": done.tier,
-        "wallet_balance": rupees(done.wallet_balance),
+        **_money("wallet_balance", done.wallet_balance),
+        "currency": CURRENCY,
     }
 
 
@@ -347,7 +395,8 @@ async def initiate_refund(ctx: ToolContext, order_id: str, reason: str) -> Resul
     "file_complaint",
     "Record a complaint about food, delivery or service so the team can follow up. Works "
     "for unidentified callers too (without an order id). Tell the customer the complaint id "
-    "it returns.",
+    "it returns. The same complaint filed again is not recorded twice: it answers the one on "
+    "file, with already_filed true.",
     params=(
         order_id_param("The order the complaint is about, like ORD-1001, if there is one.",
                        required=False),
@@ -364,21 +413,15 @@ async def file_complaint(
     if order_id is not None:
         # Only an identified customer's own order can be named in a complaint.
         order_id = (await find_order(ctx.identified(), order_id, {"order_id": 1}))["order_id"]
-    complaint_id = await insert_with_fresh_id(
-        mongo.async_db().complaints,
-        "complaint_id",
-        "CMP",
-        {
-            "user_id": ctx.user_id,
-            "order_id": order_id,
-            "category": category,
-            "description": description,
-            "status": "open",
-            "call_id": ctx.call_id,
-            "created_at": _now(),
-        },
-    )
-    return {"complaint_id": complaint_id, "status": "open"}
+    filed = await complaints.file_complaint(
+        user_id=ctx.user_id, order_id=order_id, category=category, description=description,
+        call_id=ctx.call_id, now=_now(),
+    )  # fmt: skip
+    return {
+        "complaint_id": filed.complaint_id,
+        "status": filed.status,
+        "already_filed": filed.already_filed,
+    }
 
 
 @tool(
@@ -431,7 +474,7 @@ def _order_summary(doc: Document, now: datetime, verified: bool) -> Result:
         "order_id": doc["order_id"],
         **({"restaurant": doc["restaurant"]} if verified else {}),
         "status": doc["status"],
-        **({"amount": rupees(doc["amount"])} if verified else {}),
+        **(_money("amount", doc["amount"]) if verified else {}),
         **_times("placed_at", doc["placed_at"]),
         **_times("delivered_at", doc.get("delivered_at")),
         "refund_eligible": why_not is None,
@@ -445,11 +488,25 @@ def _order_summary(doc: Document, now: datetime, verified: bool) -> Result:
 
 def _refund_summary(refund: Document) -> Result:
     return {
-        "amount": rupees(refund["amount"]),
+        **_money("amount", refund["amount"]),
         "percent": refund["percent"],
         "refund_id": refund["refund_id"],
         **_times("at", refund["at"]),
     }
+
+
+def _hours_since(delivered_at: datetime | None, now: datetime) -> float | None:
+    """Hours since delivery; None when there was none yet, a delivery time still to come
+    included (support.policy: it has not happened)."""
+    if delivered_at is None or not delivered_by(delivered_at, now):
+        return None
+    return round((now - delivered_at).total_seconds() / 3600, 2)
+
+
+def _money(name: str, paise: int) -> Result:
+    """An amount as the model reads it: `name` in plain rupees ("337.50", for sums and
+    comparisons) and `name_text` with the currency, as said ("₹1,337.50")."""
+    return {name: rupees(paise), f"{name}_text": format_inr(paise)}
 
 
 def _times(name: str, moment: datetime | None) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""The same complaint filed again is answered with the one on file, not filed twice; a
+different complaint still files (support/complaints.py, the file_complaint tool)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from support import mongo
+from support.complaints import resolve_complaints, similar
+from support.models import Customer
+from support.tools import ToolContext, run_tool
+
+pytestmark = pytest.mark.django_db
+
+ASHA = ToolContext(user_id=101, call_id="call-asha", channel="web")
+ASHA_CALLING_BACK = ToolContext(user_id=101, call_id="call-asha-again", channel="web")
+RAVI = ToolContext(user_id=202, call_id="call-ravi", channel="web")
+
+NO_RAITA = {"order_id": "ORD-1001", "category": "missing_items", "description": "No raita"}
+
+
+async def complain(ctx: ToolContext, **changes: str | None) -> dict[str, Any]:
+    args = {key: value for key, value in {**NO_RAITA, **changes}.items() if value is not None}
+    result = await run_tool("file_complaint", args, ctx)
+    assert result["ok"], result
+    return result
+
+
+async def complaints_on_file() -> int:
+    return await mongo.async_db().complaints.count_documents({})
+
+
+async def test_the_same_complaint_filed_twice_in_a_call_is_filed_once(asha: Customer) -> None:
+    first = await complain(ASHA)
+    again = await complain(ASHA)
+
+    assert first["already_filed"] is False
+    assert again == {"ok": True, "complaint_id": first["complaint_id"], "status": "open",
+                     "already_filed": True}  # fmt: skip
+    assert await complaints_on_file() == 1
+
+
+@pytest.mark.parametrize("again", ["no raita.", "  No   RAITA!! ", "No raitha", "No raita?"])
+async def test_nearly_the_same_words_are_the_same_complaint(asha: Customer, again: str) -> None:
+    first = await complain(ASHA)
+    second = await complain(ASHA, description=again)
+
+    assert second["complaint_id"] == first["complaint_id"]
+
+
+async def test_the_same_words_under_another_category_are_the_same_complaint(
+    asha: Customer,
+) -> None:
+    first = await complain(ASHA)
+    second = await complain(ASHA, category="wrong_order")
+
+    assert second["complaint_id"] == first["complaint_id"]
+
+
+async def test_the_same_complaint_filed_several_times_at_once_is_filed_once(
+    asha: Customer,
+) -> None:
+    """Parallel function calls: one complaint, every call told its id."""
+    results = await asyncio.gather(*(complain(ASHA) for _ in range(5)))
+
+    assert len({result["complaint_id"] for result in results}) == 1
+    assert sorted(result["already_filed"] for result in results) == [False] + [True] * 4
+    assert await complaints_on_file() == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"description": "The rider was rude"}, {"description": "Missing salan"},
+     {"order_id": "ORD-1002"}, {"order_id": None}],
+    ids=["other words", "near words, other thing", "another order", "no order"],
+)  # fmt: skip
+async def test_a_different_complaint_still_files(
+    asha: Customer, changes: dict[str, str | None]
+) -> None:
+    first = await complain(ASHA)
+    second = await complain(ASHA, **changes)
+
+    assert second["complaint_id"] != first["complaint_id"]
+    assert second["already_filed"] is False
+    assert await complaints_on_file() == 2
+
+
+async def test_another_customers_same_words_are_their_own_complaint(
+    asha: Customer, ravi: Customer
+) -> None:
+    first = await complain(ASHA, order_id=None)
+    second = await complain(RAVI, order_id=None)
+
+    assert second["complaint_id"] != first["complaint_id"]
+
+
+async def test_calling_back_soon_about_the_same_thing_answers_the_first_complaint(
+    asha: Customer,
+) -> None:
+    first = await complain(ASHA)
+
+    again = await complain(ASHA_CALLING_BACK)
+
+    assert (again["complaint_id"], again["already_filed"]) == (first["complaint_id"], True)
+
+
+async def test_calling_back_long_after_files_it_again(asha: Customer) -> None:
+    first = await complain(ASHA)
+    await mongo.async_db().complaints.update_one(
+        {"complaint_id": first["complaint_id"]},
+        {"$set": {"created_at": timezone.now() - timedelta(minutes=45)}},
+    )
+
+    again = await complain(ASHA_CALLING_BACK)
+
+    assert again["complaint_id"] != first["complaint_id"]
+
+
+async def test_within_one_call_it_is_the_same_complaint_however_long_ago(
+    asha: Customer,
+) -> None:
+    first = await complain(ASHA)
+    await mongo.async_db().complaints.update_one(
+        {"complaint_id": first["complaint_id"]},
+        {"$set": {"created_at": timezone.now() - timedelta(minutes=45)}},
+    )
+
+    again = await complain(ASHA)
+
+    assert again["complaint_id"] == first["complaint_id"]
+
+
+async def test_once_resolved_the_same_complaint_files_anew(asha: Customer) -> None:
+    first = await complain(ASHA)
+    await sync_to_async(resolve_complaints)([first["complaint_id"]])
+
+    again = await complain(ASHA)
+
+    assert again["complaint_id"] != first["complaint_id"]
+
+
+async def test_callers_we_could_not_identify_are_told_apart_by_their_call(db: Any) -> None:
+    one_caller = ToolContext(user_id=None, call_id="unknown-1", channel="phone")
+    another = ToolContext(user_id=None, call_id="unknown-2", channel="phone")
+    dirty_bag = {"order_id": None, "category": "hygiene", "description": "Dirty bag"}
+
+    first = await complain(one_caller, **dirty_bag)
+    same_call = await complain(one_caller, **dirty_bag)
+    other_call = await complain(another, **dirty_bag)
+
+    assert same_call["complaint_id"] == first["complaint_id"]
+    assert other_call["complaint_id"] != first["complaint_id"]
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [("The biryani was cold", "biryani was cold", True),
+     ("Food was cold", "Food was late", False),
+     ("Rider was rude", "Rider was late", False)],
+)  # fmt: skip
+def test_descriptions_are_alike_by_their_words(one: str, other: str, same: bool) -> None:
+    assert similar(one, other) is same
+
+
+def test_descriptions_in_hindi_are_compared_by_their_words() -> None:
+    assert similar("खाना ठंडा था!", "खाना ठंडा था")
+    assert not similar("खाना ठंडा था", "रायता नहीं आया")
