@@ -77,6 +77,11 @@ def _collection() -> Any:
     return sync_db()[Escalation._meta.db_table]
 
 
+# On a ticket: the one-time keys of the note forms whose notes it holds (add_note). Beside the
+# notes rather than in them, which the ORM reads as EscalationNote.
+NOTE_KEYS = "note_keys"
+
+
 def _note(author: str, text: str) -> Document:
     # Same shape as EscalationNote, so the ORM reads notes written here.
     return {"author": author, "text": text, "at": timezone.now()}
@@ -150,14 +155,24 @@ def set_priority(ticket_id: str, priority: str) -> Escalation:
     return _update(ticket_id, {}, {"$set": {"priority": priority}})
 
 
-def add_note(ticket_id: str, author: str, text: str) -> Escalation:
-    """Append a note (allowed on resolved tickets too: follow-ups happen)."""
+def add_note(ticket_id: str, author: str, text: str, *, key: str = "") -> Escalation:
+    """Append a note (allowed on resolved tickets too: follow-ups happen). `key`, the note
+    form's one-time key: the same form sent again (a double click) adds nothing more, in one
+    conditional write (the ticket keeps the keys of its notes in NOTE_KEYS)."""
     text = text.strip()
     if not text:
         raise TicketError("A note cannot be empty.")
     if len(text) > MAX_NOTE_LENGTH:
         raise TicketError(f"A note can be at most {MAX_NOTE_LENGTH} characters.")
-    return _update(ticket_id, {}, {"$push": {"notes": _note(author, text)}})
+    if not key:
+        return _update(ticket_id, {}, {"$push": {"notes": _note(author, text)}})
+    try:
+        return _update(ticket_id, {NOTE_KEYS: {"$ne": key}},
+                       {"$push": {"notes": _note(author, text), NOTE_KEYS: key}})  # fmt: skip
+    except TicketError:
+        if _collection().count_documents({"ticket_id": ticket_id, NOTE_KEYS: key}, limit=1):
+            return Escalation.objects.get(ticket_id=ticket_id)  # added by its first sending
+        raise
 
 
 def resolve(ticket_id: str, username: str, note: str = "") -> Escalation:

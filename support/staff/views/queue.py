@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -34,10 +32,6 @@ from support.staff.forms import AssignForm, NoteForm
 from support.staff.people import staff_names, with_people
 from support.staff.tickets import ticket_page
 from support.staff.views.common import may, page_number, render_staff
-from voiceproject.messaging import REDIS_AWAY
-
-# How long a note form's key is remembered: longer than any double click or page sent again.
-NOTE_KEY_S = 24 * 3600
 
 QUEUE_TITLES = {
     EscalationStatus.OPEN: "Open escalations",
@@ -137,36 +131,9 @@ def assign(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
 @require_POST
 def add_note(request: HttpRequest, ticket_id: str) -> HttpResponseRedirect:
     text = request.POST.get("text", "")
-    key = request.POST.get("request_key", "")[:64]
-    return _act(request, ticket_id, lambda me: _note_once(ticket_id, me, text, key),
+    key = request.POST.get("request_key", "")[:64]  # the form's: sent twice, added once
+    return _act(request, ticket_id, lambda me: escalations.add_note(ticket_id, me, text, key=key),
                 "Note added.")
-
-
-def _note_once(ticket_id: str, me: str, text: str, key: str) -> Escalation:
-    """Add the note, once for its form's `request_key` (NoteForm): sent again, it is said as
-    added, and is not added a second time."""
-    sent = f"staff:note:{ticket_id}:{key}"
-    if key and not _first_sending(sent):
-        return get_object_or_404(Escalation, ticket_id=ticket_id)
-    try:
-        return escalations.add_note(ticket_id, me, text)
-    except Exception:  # refused, or the database failed: not added, so it may be sent again
-        _forget(sent)
-        raise
-
-
-def _first_sending(key: str) -> bool:
-    """Whether `key` is new (and now taken), for NOTE_KEY_S. With the cache away, every sending
-    is the first: a note twice is better than a note lost."""
-    try:
-        return bool(cache.add(key, True, NOTE_KEY_S))
-    except REDIS_AWAY:
-        return True
-
-
-def _forget(key: str) -> None:
-    with contextlib.suppress(*REDIS_AWAY):
-        cache.delete(key)
 
 
 @staff_view(CHANGE_TICKETS)
