@@ -86,6 +86,20 @@ def test_the_customer_page_has_everything_on_one_screen(
     assert "Priya" not in body  # another customer's data never shows
 
 
+def test_an_imported_refund_without_a_tier_reads_as_its_percent_alone(
+    agent: Client, priya: Customer
+) -> None:
+    """Loaded from an older system, a refund whose percent no tier gives has no tier name:
+    its line read "(, 40%)"."""
+    make_order(priya, "ORD-OLD-1", status="refunded", amount=50_000, placed_hours_ago=900)
+    Refund.objects.create(refund_id="RFD-OLD001", order_id="ORD-OLD-1", customer=priya,
+                          amount=20_000, percent=40, tier="", reason="")  # fmt: skip
+
+    body = agent.get("/staff/customers/301/").content.decode()
+
+    assert 'for <span class="id">ORD-OLD-1</span> (40%)' in body
+
+
 def test_a_customers_tickets_and_complaints_of_other_years_are_told_apart(
     agent: Client, priya: Customer
 ) -> None:
