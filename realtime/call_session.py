@@ -82,7 +82,7 @@ from support.escalations import (
     open_escalation,
 )
 from support.events import announce_call_put_through, announce_escalation
-from support.tools import ToolContext, function_declarations
+from support.tools import ToolContext, database_failed, function_declarations
 from voiceproject import draining
 
 log = logging.getLogger(__name__)
@@ -1490,7 +1490,8 @@ class CallSession:
     def _tool_shown(self, entry: dict[str, Any]) -> None:
         """A finished tool call (its record entry) on the page and the staff pages."""
         name, result = entry["name"], entry["result"]
-        status = "failed" if entry.get("failed") else "done"
+        # Failed: a bug in the tool, or the database it needed out of reach or time.
+        status = "failed" if entry.get("failed") or database_failed(result) else "done"
         # Staff read the tool's line as the call page writes it, which needs its arguments.
         self._send(ce.ToolActivity(name, status, result),
                    staff_only={"args": entry["args"], "ms": entry["ms"]})  # fmt: skip

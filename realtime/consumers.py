@@ -125,7 +125,7 @@ class VoiceConsumer(AudioConsumer):
         except PyMongoError as error:
             log.warning("voice: customer lookup failed: %s", error)
             await self._give_back_token()  # "try again shortly" must be true of the link too
-            raise Refusal(SERVER_UNAVAILABLE, ce.Notice(
+            raise Refusal(SERVER_UNAVAILABLE, ce.Ended("unavailable"), ce.Notice(
                 "unavailable", "We can't reach our records right now; please try again shortly."
             )) from None  # fmt: skip
         if customer is None:

@@ -557,6 +557,10 @@ async def test_asking_again_after_unavailable_in_the_same_turn_runs_the_tool_aga
 
     assert [a.get("reason", "ok") for a in answers] == ["unavailable", "ok"]
     assert answers[1]["name"] == "Asha Verma"
+    # The page is told the first timed out (contract section 3: `failed`), and why.
+    shown = [(e["status"], e["result"].get("reason", "ok")) for e in call.events
+             if e["type"] == "tool" and e["status"] != "started"]  # fmt: skip
+    assert shown == [("failed", "unavailable"), ("done", "ok")]
     await call.leave()
 
 

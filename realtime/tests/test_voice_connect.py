@@ -141,6 +141,10 @@ async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(
     assert connected
     error = json.loads(await communicator.receive_from(timeout=5))
     assert error["type"] == "error" and error["code"] == "unavailable"
+    # Then `ended`, as before every close the server makes (contract section 3).
+    assert json.loads(await communicator.receive_from()) == {
+        "type": "ended", "reason": "unavailable"
+    }
     assert await closed_with(communicator) == 4500
 
 

@@ -78,9 +78,9 @@ function toolWords(name, status, result) {
   if (status === "started") return words.started;
   // A call the agent got wrong (`invalid_argument`) is answered to the agent, in its terms
   // ("category must be one of: …"): the customer is only told it did not work.
+  if (result?.reason === "unavailable") return "Our records are unavailable right now.";
   if (status === "failed" || result?.reason === "invalid_argument") return DID_NOT_WORK;
   if (result && result.ok === false) {
-    if (result.reason === "unavailable") return "Our records are unavailable right now.";
     return words.refused ? words.refused(result) : result.message || "That wasn't possible.";
   }
   return words.done(result || {});

@@ -18,6 +18,7 @@ from support.tools.registry import (
     Result,
     ToolContext,
     ToolError,
+    database_failed,
     function_declarations,
     run_tool,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Result",
     "ToolContext",
     "ToolError",
+    "database_failed",
     "function_declarations",
     "run_tool",
 ]

@@ -294,6 +294,14 @@ def refusal(reason: Reason, message: str) -> Result:
     return {"ok": False, "reason": reason.value, "message": message}
 
 
+def database_failed(result: Result) -> bool:
+    """Whether `result` is run_tool's answer for a database that could not be reached or did
+    not answer in time: the tool failed (contract section 3), it did not decide anything."""
+    return result.get("reason") == Reason.UNAVAILABLE.value and (
+        result.get("message") == UNAVAILABLE_MESSAGE
+    )
+
+
 def function_declarations() -> list[dict[str, Any]]:
     """The `functionDeclarations` of the Live API `setup.tools` entry, one per tool."""
     return [spec.declaration() for spec in TOOLS.values()]
