@@ -91,23 +91,37 @@ class CallFacts:
             taken_over=any(
                 event.get("kind") == "take_over" for event in call.get("staff_events") or []
             ),
-            callback_booked=bool(_callbacks_kept(call.get("tool_calls") or [])),
+            callback_booked=bool(callbacks_kept(call.get("tool_calls") or [])),
         )
 
 
-def _callbacks_kept(tool_calls: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The callbacks booked on the call and not cancelled on it (cancelling one booked on an
-    earlier call, to book another, leaves the new one)."""
-    booked: set[str] = set()
+def kept_result(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A tool call's result as its record holds it; None where the record holds only a
+    stand-in for it (realtime/call_record.py capped_json: a preview of one too long, a marker
+    of one that was not JSON), whose fields are gone: read as absent, they would say "₹None"
+    or "no orders" of a call that had them."""
+    result = entry.get("result")
+    if not isinstance(result, Mapping) or result.get("truncated") is True:
+        return None
+    return None if result.get("unreadable") is True else result
+
+
+def callbacks_kept(tool_calls: Iterable[Mapping[str, Any]]) -> set[str | None]:
+    """The ids of the callbacks booked on the call and not cancelled on it (cancelling one
+    booked on an earlier call, to book another, leaves the new one); None for one whose id
+    its record did not keep, which stays booked: a person checks rather than nobody calls."""
+    booked: set[str | None] = set()
     for entry in tool_calls:
         if not entry.get("ok"):
             continue
+        said = (kept_result(entry) or {}).get("callback_id")
         if entry.get("name") == "schedule_callback":
-            booked.add(str((entry.get("result") or {}).get("callback_id")))
+            booked.add(None if said is None else str(said))
         elif entry.get("name") == "cancel_callback":
             # The id the tool cancelled: the model's argument may be spoken ("cbk 7kq2xd").
-            cancelled = (entry.get("result") or {}).get("callback_id")
-            booked.discard(str(cancelled or (entry.get("args") or {}).get("callback_id")))
+            cancelled = said or (entry.get("args") or {}).get("callback_id")
+            if cancelled:
+                booked.discard(str(cancelled))
     return booked
 
 

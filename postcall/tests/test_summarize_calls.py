@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from postcall import finish, summary
+from postcall import finish, logs, summary
 from postcall.management.commands import summarize_calls
 from postcall.tests.test_summary import GOOD, FakeGemini, gemini  # noqa: F401  (the fake model)
 from support import mongo
@@ -109,6 +109,27 @@ def test_with_a_model_configured_missing_asks_it_for_every_call_it_has_not_summa
     assert summary_of("CALL-DURING-THE-OUTAGE")["text"] == "The model on CALL-DURING-THE-OUTAGE."
     assert "error" not in summary_of("CALL-DURING-THE-OUTAGE")
     assert summary_of("CALL-SUMMARISED")["text"] == "Kept as it was."
+
+
+def test_what_is_logged_while_a_call_is_summarised_names_that_call(
+    transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's failures are logged ("summary attempt 1/3 failed: ..."): on the call's line."""
+    add_call("CALL-A")
+    add_call("CALL-B")
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+    logged_for: list[tuple[str, str | None]] = []
+
+    async def model(call: Any) -> summary.CallSummary:
+        logged_for.append((call["call_id"], logs.call_id.get()))
+        raise summary.SummaryFailed("its quota or rate limit was reached (429)", "quota")
+
+    monkeypatch.setattr(summary, "ask_model", model)
+
+    run("CALL-A", "CALL-B")
+
+    assert logged_for == [("CALL-A", "CALL-A"), ("CALL-B", "CALL-B")]
+    assert logs.call_id.get() is None  # and nothing after it, outside the command's work
 
 
 def test_without_a_model_missing_writes_only_the_accounts_not_yet_written(

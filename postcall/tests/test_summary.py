@@ -5,8 +5,10 @@ record: summarising again, and asking twice at once."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from postcall import metrics, summary
+from postcall import logs, metrics, summary
+from realtime.call_record import capped_json
 from support import mongo
 
 CALL = {
@@ -167,6 +170,69 @@ def test_an_escalated_call_says_who_should_act() -> None:
     assert written["text"] == "Escalated to a person: opened ticket TKT-9."
     assert written["follow_up"] == "A colleague should pick up ticket TKT-9."
     assert written["resolved"] is False
+
+
+def recorded(name: str, args: dict[str, Any], result: Any, ok: bool = True) -> dict[str, Any]:
+    """A tool call as the call's record keeps it: a result too long to keep is a preview, one
+    that is not JSON a marker (realtime/call_record.py)."""
+    return {"name": name, "ok": ok, "args": capped_json(args), "result": capped_json(result)}
+
+
+TEN_ORDERS = {"ok": True, "orders": [
+    {"order_id": f"ORD-{1000 + n}",
+     "restaurant": "Paradise Biryani House, Road No. 1, Banjara Hills",
+     "status": "delivered", "amount": "1337.50", "amount_text": "₹1,337.50",
+     "placed_at": "2026-11-01T12:30+00:00", "placed_at_local": "2026-11-01T18:00+05:30",
+     "delivered_at": "2026-11-01T13:10+00:00", "delivered_at_local": "2026-11-01T18:40+05:30",
+     "refund_eligible": False, "refund_refusal": "outside_window"} for n in range(10)
+], "more_orders": True}  # fmt: skip
+NOT_JSON = {"ok": True, "refund_id": "RF-1", ("a", "b"): 1}  # JSON has no tuple keys
+
+
+def test_the_account_says_what_was_done_when_the_record_kept_no_result() -> None:
+    refund = recorded("initiate_refund", {"order_id": "ORD-1001"}, NOT_JSON)
+    ticket = recorded("escalate_to_human", {"reason": "x"}, {**NOT_JSON, "ticket_id": "TKT-9"})
+    assert refund["result"] == {"unreadable": True}
+    lookup = recorded("check_order_status", {}, TEN_ORDERS)
+    assert lookup["result"]["truncated"] is True
+
+    refunded = summary.account({**CALL, "tool_calls": [lookup, refund]})
+    escalated = summary.account({**CALL, "tool_calls": [ticket]})
+
+    assert refunded["text"] == ("Resolved with a refund: looked up the customer's orders; made "
+                                "a refund on ORD-1001 (details not kept).")  # fmt: skip
+    assert escalated["text"] == "Escalated to a person: opened a ticket."
+    assert escalated["follow_up"] == "A colleague should pick up the ticket the call opened."
+    assert "None" not in json.dumps([refunded, escalated])
+
+
+def test_a_callback_cancelled_on_the_call_leaves_no_one_to_call_back() -> None:
+    call = {**CALL, "tool_calls": [
+        recorded("schedule_callback", {"slot_start": "2026-11-02T11:00"},
+                 {"ok": True, "callback_id": "CBK-7KQ2XD"}),
+        recorded("cancel_callback", {"callback_id": "cbk 7kq2xd"},
+                 {"ok": True, "callback_id": "CBK-7KQ2XD"}),
+    ]}  # fmt: skip
+    written = summary.account(call)
+    assert written["text"] == ("Information given: booked callback CBK-7KQ2XD; cancelled "
+                               "callback CBK-7KQ2XD.")  # fmt: skip
+    assert written["follow_up"] == ""
+    assert written["resolved"] is True
+
+
+def test_the_model_is_told_a_result_was_too_long_to_keep_whole() -> None:
+    """Ten orders, of which the record kept the start: read as the whole answer, the model
+    would say the customer had one."""
+    call = {**CALL, "tool_calls": [recorded("check_order_status", {}, TEN_ORDERS),
+                                   recorded("initiate_refund", {}, NOT_JSON)]}  # fmt: skip
+    lines = summary.call_text(call).splitlines()
+    [orders] = [line for line in lines if line.startswith("- check_order_status")]
+    [refund] = [line for line in lines if line.startswith("- initiate_refund")]
+    assert orders.startswith('- check_order_status({}) -> (it succeeded; too long to keep '
+                             'whole, only its start: {"ok": true, "orders": [{"order_id": '
+                             '"ORD-1000"')  # fmt: skip
+    assert refund == "- initiate_refund({}) -> (it succeeded; not kept)"
+    assert "too long to keep whole" in summary.PROMPT
 
 
 # What a customer could type (a typed message keeps its newlines) to pass for the server's own
@@ -464,3 +530,39 @@ async def test_a_run_whose_claim_was_taken_and_let_go_meanwhile_writes_without_a
     assert await first == WRITTEN
     assert await summary_of("CALL-1") == WRITTEN
     assert len(gemini.requests) == 1
+
+
+class Lines(logging.Handler):
+    """Log lines as the deployment formats them (LOG_FORMAT=json: postcall.logs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(logs.CallIdFilter())
+        self.setFormatter(logs.JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@on_the_database
+async def test_the_summarys_log_lines_name_the_call_whoever_asked_for_it(
+    gemini: FakeGemini,
+) -> None:
+    """Summarise again (a staff request), the sweeper finishing a call: neither runs in the
+    call's own task, whose log lines carry its id."""
+    await ended_call("CALL-1")
+    gemini.error = (429, QUOTA)
+    lines = Lines()
+    logging.getLogger("postcall").addHandler(lines)
+    try:
+        await contextvars.Context().run(asyncio.create_task, _schedule("CALL-1"))
+        await summary.pending()
+    finally:
+        logging.getLogger("postcall").removeHandler(lines)
+    failures = [line for line in lines.lines if "summary attempt" in line["message"]]
+    assert failures and all(line.get("call_id") == "CALL-1" for line in failures)
+
+
+async def _schedule(call_id: str) -> None:
+    summary.schedule(call_id)

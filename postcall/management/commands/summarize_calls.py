@@ -31,7 +31,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
-from postcall import finish, summary
+from postcall import finish, logs, summary
 from postcall.management import days_before_now
 from support import mongo
 
@@ -123,7 +123,8 @@ async def summarise_all(
     try:
         for call_id in ids:
             try:
-                done = await summary.summarize_call(call_id, if_missing=call_id in if_missing)
+                with logs.about(call_id):  # the model's failures, logged, name the call
+                    done = await summary.summarize_call(call_id, if_missing=call_id in if_missing)
             except summary.SummaryBusy:
                 skipped += 1
                 say(f"{call_id}: skipped, another run has it")
