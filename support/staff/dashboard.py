@@ -11,8 +11,9 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
   audio (`calls.turns`); p50 and p95 per day, from a histogram of WAIT_BUCKET_MS steps the
   database counts (so percentiles are exact to that step and the page never reads the turns).
 * Cost: what the model cost (`calls.cost`, in COST_CURRENCY's minor unit); per resolved call is
-  the cost of every call divided by the calls the agent settled alone (CONTAINED_OUTCOMES), the
-  price of one resolution including the calls that did not get one. A call priced in another
+  the cost of every priced call divided by the priced calls the agent settled alone
+  (CONTAINED_OUTCOMES), the price of one resolution including the calls that did not get one
+  (a resolved call not priced would count as free, and lower it). A call priced in another
   currency (COST_CURRENCY changed since) counts by its price in US dollars (`cost.usd`) at
   COST_PER_USD, as a call priced now would be. Ended calls without a cost in either (from before
   costs were kept, or of a model LIVE_PRICES has no price for) are counted apart, as not priced,
@@ -34,6 +35,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from postcall.cost import minor_units
+from postcall.finish import LOOK_BACK
 from support.models import (
     Call,
     Complaint,
@@ -141,6 +143,7 @@ class DayFigures:
     refunded: int = 0  # paise
     cost: int = 0  # COST_CURRENCY's minor unit
     unpriced: int = 0  # ended calls without a cost
+    unpriced_contained: int = 0  # of them, those the agent settled alone
     waits: dict[int, int] = field(default_factory=dict)  # answer time histogram: ms -> turns
 
     @property
@@ -179,6 +182,7 @@ class DayFigures:
         self.refunded += other.refunded
         self.cost += other.cost
         self.unpriced += other.unpriced
+        self.unpriced_contained += other.unpriced_contained
         for ms, n in other.waits.items():
             self.waits[ms] = self.waits.get(ms, 0) + n
 
@@ -199,33 +203,46 @@ class DayFigures:
 
     @property
     def cost_per_resolved(self) -> float | None:
-        if self.none_priced or not self.contained:
+        """The cost of one resolution, over the calls that were priced."""
+        resolved = self.contained - self.unpriced_contained
+        if self.none_priced or resolved <= 0:
             return None
-        return self.cost / self.contained
+        return self.cost / resolved
 
 
-def day_figures(days: DayRange, today: dt.date | None = None) -> dict[str, DayFigures]:
+def settled(day: dt.date, now: dt.datetime) -> bool:
+    """Whether nothing will change `day`'s figures any more: its last call has ended (a call
+    lasts at most VOICE_MAX_CALL_S) and been given its outcome, turns and cost (by the call's
+    process at once, else by the sweep of calls left unfinished, which looks LOOK_BACK back).
+    Until then it is counted afresh as today is: cached, yesterday read just after midnight
+    showed its late calls in progress, without outcome or cost, for PAST_DAY_CACHE_S after
+    they had them."""
+    over = DayRange(day, day).end + dt.timedelta(seconds=settings.VOICE_MAX_CALL_S)
+    return now >= over + LOOK_BACK
+
+
+def day_figures(days: DayRange, now: dt.datetime | None = None) -> dict[str, DayFigures]:
     """Calls by outcome, handle time and refunds per local day ("2026-11-21").
 
-    Past days are kept in the cache for PAST_DAY_CACHE_S (their calls have ended; an outcome
-    written a minute after a call shows within that time): a dashboard opened again, or over a
-    longer range, aggregates only the days it has not seen lately, and always today.
+    Settled days (`settled`) are kept in the cache for PAST_DAY_CACHE_S: a dashboard opened
+    again, or over a longer range, aggregates only the days it has not seen lately, and
+    always today and the hours of yesterday whose calls may still change.
     """
-    today = today or timezone.localdate()
-    # v4: costs in the currency named in the key only; figures cached before mixed them.
+    now = now or timezone.now()
+    # v5: with the resolved calls not priced; v4: costs in the currency named in the key only.
     currency = f"{settings.COST_CURRENCY}@{settings.COST_PER_USD}"
-    keys = {day.isoformat(): f"staff:dashboard:day:v4:{currency}:{day.isoformat()}"
-            for day in days.days}  # fmt: skip
-    cached = cache_or_miss.get_many([key for day, key in keys.items() if day < today.isoformat()])
+    keys = {day.isoformat(): f"staff:dashboard:day:v5:{currency}:{day.isoformat()}"
+            for day in days.days if settled(day, now)}  # fmt: skip
+    cached = cache_or_miss.get_many(keys.values())
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
-    missing = sorted(day for day in keys if day not in figures)
+    missing = sorted(day.isoformat() for day in days.days if day.isoformat() not in figures)
     if missing:
         span = DayRange(dt.date.fromisoformat(missing[0]), dt.date.fromisoformat(missing[-1]))
         fresh = _aggregate_days(span)
         for day in missing:
             figures[day] = fresh.get(day) or DayFigures()
-        past = {keys[day]: figures[day] for day in missing if day < today.isoformat()}
-        cache_or_miss.set_many(past, PAST_DAY_CACHE_S)
+        done = {keys[day]: figures[day] for day in missing if day in keys}
+        cache_or_miss.set_many(done, PAST_DAY_CACHE_S)
     return figures
 
 
@@ -260,6 +277,8 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
         day.handled_ms += row["handled_ms"]
         day.cost += int(row["cost"]) + minor_units(row["usd"], settings.COST_PER_USD)
         day.unpriced += row["unpriced"]
+        if outcome in CONTAINED_OUTCOMES:
+            day.unpriced_contained += row["unpriced"]
     for row in _waits_by_day(days):
         figures[row["_id"]["day"]].waits[int(row["_id"]["ms"])] = row["n"]
     refund_rows = _by_day(Refund._meta.db_table, days.match("created_at"), "created_at", {},
@@ -317,7 +336,9 @@ def open_ticket_ages(now: dt.datetime, overdue_minutes: int) -> tuple[list[tuple
     tickets = sync_db()[Escalation._meta.db_table]
     rows, overdue = [], 0
     for label, low, high in age_buckets(overdue_minutes):
-        created: dict[str, Any] = {"$lte": now - dt.timedelta(minutes=low)}
+        # The newest bucket has no lower bound: a ticket made after `now` (while the figures
+        # were read, or on a process whose clock is ahead) is open too.
+        created: dict[str, Any] = {"$lte": now - dt.timedelta(minutes=low)} if low else {}
         if high is not None:
             created["$gt"] = now - dt.timedelta(minutes=high)
         count = tickets.count_documents({"status": EscalationStatus.OPEN.value,
@@ -356,7 +377,14 @@ def complaints_by_category(days: DayRange) -> BarChart:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.0f}%"
+    """A share in whole percent, never said as none or all when it is not: of 200 calls, 199
+    settled by the agent are ">99%" and the one a person took "<1%" (not "100%" and "0%")."""
+    said = f"{value:.0f}"
+    if said == "0" and value > 0:
+        return "<1%"
+    if said == "100" and value < 100:
+        return ">99%"
+    return f"{said}%"
 
 
 @dataclass(frozen=True)
@@ -488,7 +516,7 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
 
 def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
-    figures = day_figures(days, timezone.localdate(now))
+    figures = day_figures(days, now)
     keys = [day.isoformat() for day in days.days]
     # Over a year a date comes round again: the days are then named with their year.
     repeats = len({(day.month, day.day) for day in days.days}) < len(days.days)

@@ -144,11 +144,11 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
 
 def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
                                                         today: date) -> None:  # fmt: skip
-    answered("c1", [400, 610], 150)
+    answered("c1", [400, 610], 150)  # the other calls the agent settled were not priced
     body = strip_tags(agent.get("/staff/").content.decode())
 
     for expected in ["Answer time", "How quickly the agent answered", "Model cost",
-                     "What the model cost per day", "₹0.50 per resolved call",
+                     "What the model cost per day", "₹1.50 per resolved call",
                      "0.40 s / 0.65 s"]:  # fmt: skip
         assert expected in body, expected
 
