@@ -256,8 +256,9 @@ def speech_starts(record: Mapping[str, Any], started_at: dt.datetime) -> dict[st
     """Where each measured turn's words began, in seconds from the start of the call, by
     speaker: the customer's (her speech's end less how long she spoke) and the agent's (its
     first audio); oldest first. The player plays a line of the conversation from these: a
-    line is kept on the record only once it is complete (the customer's as the agent
-    answers her, the agent's as its turn ends), so its own time is where its words end."""
+    line's own time is when its first caption came, which is after its words began (the
+    customer's caption follows her speech), or, on records before 2026-12-07, when the line
+    was complete, where its words end (static/staff/call.js)."""
     customer: list[float] = []
     agent: list[float] = []
     for turn in record.get("turns") or []:
