@@ -45,4 +45,5 @@ EXPOSE 8000
 # No --proxy-headers: daphne would take the client's address from the first X-Forwarded-For
 # entry, which the client writes. The app reads the header itself, trusting the last
 # TRUSTED_PROXY_COUNT entries (1: Cloud Run's front end, or one balancer; see README).
-CMD ["sh", "-c", ": \"${MONGODB_URI:?MONGODB_URI is required}\" && python manage.py check --deploy --fail-level ERROR && exec daphne -b 0.0.0.0 -p \"$PORT\" voiceproject.asgi:application"]
+# PORT set but empty counts as unset (README: Configuration): 8000.
+CMD ["sh", "-c", ": \"${MONGODB_URI:?MONGODB_URI is required}\" && python manage.py check --deploy --fail-level ERROR && exec daphne -b 0.0.0.0 -p \"${PORT:-8000}\" voiceproject.asgi:application"]

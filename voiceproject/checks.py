@@ -24,6 +24,7 @@ from pymongo.uri_parser_shared import _validate_uri
 
 from postcall import opus
 from postcall.cost import price_table
+from postcall.management import MAX_DAYS
 from voiceproject.settings import DEV_SECRET_KEY, RUPEES_PER_USD
 
 # Django's own floor is 5 distinct characters; a hex key (openssl rand -hex 32) has 16.
@@ -91,20 +92,54 @@ def bearer_key_weakness(key: str) -> str | None:
     return _too_simple(key, BEARER_KEY_MIN_LENGTH)
 
 
-def live_url_problem(url: str) -> str | None:
-    """What is wrong with `url` as the Live API's WebSocket URL, or None."""
+def url_problem(url: str, schemes: tuple[str, str]) -> str | None:
+    """What is wrong with `url` as a URL of the first of `schemes` (or the second), or None."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
         parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
     except ValueError as error:
         return f"it cannot be parsed ({error})"
-    if parts.scheme not in ("ws", "wss"):
+    if parts.scheme not in schemes:
         scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
-        return f"it starts with {scheme}, not wss:// (or ws://)"
+        return f"it starts with {scheme}, not {schemes[0]}:// (or {schemes[1]}://)"
     if not host:
         return "it names no host"
     return None
+
+
+def live_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as the Live API's WebSocket URL, or None."""
+    return url_problem(url, ("wss", "ws"))
+
+
+# Addresses this server builds URLs on, each with what goes wrong when it is no https:// (or
+# http://) URL with a host: "voice.example.com" put Twilio's stream at wss:///ws/twilio.
+HTTP_URL_SETTINGS = {
+    "PUBLIC_BASE_URL": (
+        "Twilio's media streams would be sent to no host, and every signature Twilio sends "
+        "would be checked against the wrong URL (403)"
+    ),
+    "TWILIO_API_BASE_URL": "Every request to Twilio (a transfer, \"Call now\") would fail",
+    "CALL_SUMMARY_BASE_URL": "Every call summary would fail (the stand-in account is kept)",
+}
+
+
+def _addresses_that_are_no_urls() -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    for name, effect in HTTP_URL_SETTINGS.items():
+        url = getattr(settings, name)
+        problem = url_problem(url, ("https", "http")) if url else None
+        if problem:
+            problems.append(
+                Error(
+                    f"{name} {url!r} is not a URL this server can use: {problem}. {effect}.",
+                    hint="Set it to a URL such as https://host.example.com, or unset it "
+                    "(README: Configuration).",
+                    id="voiceproject.E019",
+                )
+            )
+    return problems
 
 
 def mongodb_uri_problem(uri: str) -> str | None:
@@ -230,10 +265,12 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E004",
             )
         )
+    problems.extend(_addresses_that_are_no_urls())
     if (
         settings.PUBLIC_BASE_URL
         and not settings.PUBLIC_BASE_URL.startswith("https://")
         and not settings.DEBUG
+        and not url_problem(settings.PUBLIC_BASE_URL, ("https", "http"))  # E019 said it
     ):
         problems.append(
             Error(
@@ -427,12 +464,26 @@ MUST_NOT_BE_NEGATIVE = {
 }
 
 
+# Durations, each with the seconds in its unit. Over a hundred years (MAX_DAYS, the housekeeping
+# commands' bound) is a typo, and further back than the first date there is: with
+# VOICE_RESUME_GRACE_S=1e11 every sweep of the calls failed, with QUEUE_OVERDUE_MINUTES at 1e11
+# every dashboard, and a RECORDING_RETENTION_DAYS above it every run of delete_old_recordings.
+DURATION_UNIT_S = dict.fromkeys(
+    ("VOICE_MAX_CALL_S", "VOICE_IDLE_PROMPT_S", "VOICE_STALL_S", "VOICE_SESSION_TOKEN_TTL",
+     "CALL_SUMMARY_TIMEOUT_S", "STAFF_HOLDING_EVERY_S", "VOICE_DRAIN_S", "VOICE_RESUME_GRACE_S",
+     "ESCALATION_WAIT_S", "STAFF_HOLD_GRACE_S", "VOICE_DRAIN_NOTICE_S", "SECURE_HSTS_SECONDS",
+     "HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"),
+    1,
+) | {"QUEUE_OVERDUE_MINUTES": 60, "RECORDING_RETENTION_DAYS": 86_400}  # fmt: skip
+LONGEST_DURATION_S = MAX_DAYS * 86_400
+
+
 def _limits_that_stop_the_service() -> list[CheckMessage]:
     low = [(name, why, "more than 0") for name, why in MUST_BE_POSITIVE.items()
            if getattr(settings, name) <= 0]
     low += [(name, why, "0 or more") for name, why in MUST_NOT_BE_NEGATIVE.items()
             if getattr(settings, name) < 0]
-    return [
+    problems: list[CheckMessage] = [
         Error(
             f"{name} is {getattr(settings, name)}: {why}.",
             hint=f"Set it to {lowest}, or unset it for its default (README: Configuration).",
@@ -440,6 +491,18 @@ def _limits_that_stop_the_service() -> list[CheckMessage]:
         )
         for name, why, lowest in low
     ]
+    for name, unit_s in DURATION_UNIT_S.items():
+        if getattr(settings, name) * unit_s > LONGEST_DURATION_S:
+            problems.append(
+                Error(
+                    f"{name} is {getattr(settings, name)}: more than a hundred years, further "
+                    "back than this server counts times: what uses it would fail every time.",
+                    hint=f"Set it to at most {LONGEST_DURATION_S // unit_s}, or unset it for its "
+                    "default (README: Configuration).",
+                    id="voiceproject.E016",
+                )
+            )
+    return problems
 
 
 def _drain_that_moves_no_call() -> list[CheckMessage]:

@@ -28,6 +28,8 @@ URI_FILE = VAR / "embedded-mongodb.uri"
 PID_FILE = VAR / "secantusdb.pid"
 # Read before anything here looks at a variable: a MONGODB_URI or PORT set only there is set.
 ENV_FILE = env_file.ENV_FILE
+# Where the server listens unless HOST says otherwise: this machine only.
+DEFAULT_HOST = "127.0.0.1"
 
 
 def manage(*args: str) -> None:
@@ -38,7 +40,7 @@ def serve(port: str) -> int:
     daphne = subprocess.Popen(
         [
             sys.executable, "-m", "daphne",
-            "-b", os.environ.get("HOST", "127.0.0.1"), "-p", port,
+            "-b", env_file.text("HOST", DEFAULT_HOST), "-p", port,
             "voiceproject.asgi:application",
         ],
         cwd=BASE_DIR,
@@ -96,7 +98,7 @@ def serve_workers(port: str, workers: int, staff_workers: int) -> int:
     return workers_command.serve(
         workers_command.Options(
             workers=workers or os.cpu_count() or 1,
-            host=os.environ.get("HOST", "127.0.0.1"),
+            host=env_file.text("HOST", DEFAULT_HOST),
             port=int(port),
             run_dir=VAR / "workers",
             staff_workers=staff_workers,
@@ -116,13 +118,19 @@ def main() -> int:
     stop_on_signals()
     # Local development defaults; a .env or the environment can override them.
     env_file.read(ENV_FILE)
-    os.environ.setdefault("DEBUG", "True")
-    port = os.environ.get("PORT", "8000")
+    # Set but empty is unset (a `DEBUG=` line in .env): the settings would read it as off.
+    if not env_file.text("DEBUG"):
+        os.environ["DEBUG"] = "True"
+    try:
+        port = str(env_file.port())
+    except ValueError as error:  # before anything starts: one line naming the variable
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     VAR.mkdir(exist_ok=True)
     embedded: EmbeddedMongo | None = None
     wrote_files = False
     try:
-        if not os.environ.get("MONGODB_URI"):
+        if not env_file.text("MONGODB_URI"):
             running = running_database(PID_FILE)
             if running:
                 raise EmbeddedDatabaseError(

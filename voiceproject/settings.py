@@ -516,6 +516,9 @@ LOGGING = {
         "django.server": {"handlers": [], "propagate": True},
         "pymongo": {"level": "WARNING"},
         "websockets": {"level": "WARNING"},
+        # Its client logs each REST request and response, headers and all, at INFO (some eight
+        # lines a dial); a request that fails is logged where it is handled.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

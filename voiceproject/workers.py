@@ -493,7 +493,9 @@ def worker_environment(options: Options, redis: LocalRedis | None) -> dict[str, 
     env.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
     # HAProxy leaves one X-Forwarded-For entry, the address that reached it. Set here, so the
     # system checks see what the workers will (voiceproject.W014 on SECURE_SSL_REDIRECT).
-    env.setdefault("TRUSTED_PROXY_COUNT", "1")
+    # Set but empty counts as unset (settings.py), which the workers would read as 0.
+    if not env.get("TRUSTED_PROXY_COUNT", "").strip():
+        env["TRUSTED_PROXY_COUNT"] = "1"
     if redis is not None:
         env["CHANNEL_LAYERS_URL"] = redis.url(0)
         env["REDIS_URL"] = redis.url(1)
@@ -545,7 +547,7 @@ def serve(options: Options) -> int:
     redis: LocalRedis | None = None
     try:
         _haproxy()
-        if not os.environ.get("REDIS_URL") and not os.environ.get("CHANNEL_LAYERS_URL"):
+        if not env_file.text("REDIS_URL") and not env_file.text("CHANNEL_LAYERS_URL"):
             redis = LocalRedis(options.run_dir / "redis").start()
             print(f"Redis (throwaway) on {redis.url()}, files in {redis.data_dir}", flush=True)
         env = worker_environment(options, redis)
@@ -573,8 +575,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--staff-nice", type=int, default=STAFF_NICE,
                         help="how much lower the staff workers' CPU priority is (0-19, "
                              f"default {STAFF_NICE}): calls win a busy core")  # fmt: skip
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+    parser.add_argument("--port", type=int, default=None,
+                        help="port HAProxy listens on (default: PORT, else 8000)")  # fmt: skip
+    parser.add_argument("--host", default=env_file.text("HOST", "127.0.0.1"),
                         help="address HAProxy listens on (0.0.0.0: every interface)")  # fmt: skip
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.add_argument("--application", default=APPLICATION, help=argparse.SUPPRESS)
@@ -582,6 +585,11 @@ def parse_options(argv: list[str] | None = None) -> Options:
                         help="a proxy in front appends the client's address to "
                              "X-Forwarded-For (by default HAProxy is the edge)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.port is None:
+        try:
+            args.port = env_file.port()
+        except ValueError as error:
+            parser.error(str(error))
     if args.workers < 1:
         parser.error("--workers must be 1 or more")
     if args.staff_workers < 0:

@@ -144,6 +144,43 @@ def test_public_base_url_must_be_https_in_production() -> None:
     assert "voiceproject.E005" in ids(DEBUG=False, PUBLIC_BASE_URL="http://example.com")
 
 
+@pytest.mark.parametrize(
+    "name, url, problem",
+    [
+        # DEBUG on (an ngrok tunnel) took any text: Twilio's stream went to wss:///ws/twilio.
+        ("PUBLIC_BASE_URL", "voice.example.com", "starts with no scheme, not https://"),
+        ("PUBLIC_BASE_URL", "https://", "names no host"),
+        ("TWILIO_API_BASE_URL", "api.twilio.com", "starts with no scheme"),
+        ("CALL_SUMMARY_BASE_URL", "summaries.example.com:8443", "starts with summaries.example.com://"),
+        ("CALL_SUMMARY_BASE_URL", "https://summaries.example.com:port", "cannot be parsed"),
+    ],
+)
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_address_that_is_no_url_is_an_error_that_names_it(
+    name: str, url: str, problem: str, debug: bool
+) -> None:
+    with override_settings(DEBUG=debug, **{name: url}):
+        errors = [m for m in check_configuration()
+                  if m.id in ("voiceproject.E019", "voiceproject.E005")]  # fmt: skip
+
+    assert [error.id for error in errors] == ["voiceproject.E019"]
+    assert errors[0].msg.startswith(f"{name} {url!r} is not a URL") and problem in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "name, url",
+    [
+        ("PUBLIC_BASE_URL", "https://voice.example.com"),
+        ("PUBLIC_BASE_URL", "https://voice.example.com/"),
+        ("TWILIO_API_BASE_URL", "https://api.twilio.com"),
+        ("TWILIO_API_BASE_URL", "http://127.0.0.1:8766"),
+        ("CALL_SUMMARY_BASE_URL", "https://eu-summaries.example.com:8443/v1"),
+    ],
+)
+def test_an_address_that_is_a_url_is_fine(name: str, url: str) -> None:
+    assert "voiceproject.E019" not in ids(**{name: url})
+
+
 def test_a_negative_trusted_proxy_count_is_an_error() -> None:
     assert "voiceproject.E006" in ids(TRUSTED_PROXY_COUNT=-1)
 
@@ -178,6 +215,34 @@ def test_a_limit_that_would_stop_the_service_working_is_an_error(
         (error,) = [m for m in check_configuration() if m.id == "voiceproject.E016"]
 
     assert error.msg.startswith(f"{name} is {value}: {consequence}")
+
+
+@pytest.mark.parametrize("name, value, highest", [
+    # "Keep them for ever": delete_old_recordings refused it at every daily run.
+    ("RECORDING_RETENTION_DAYS", 99_999, "36500"),
+    # Further back than the first date: every sweep of the calls, every dashboard, failed.
+    ("VOICE_RESUME_GRACE_S", 1e11, "3153600000"),
+    ("QUEUE_OVERDUE_MINUTES", 99_999_999_999, "52560000"),
+    ("VOICE_SESSION_TOKEN_TTL", 10**12, "3153600000"),
+])  # fmt: skip
+def test_a_duration_of_more_than_a_hundred_years_is_an_error(
+    name: str, value: float, highest: str
+) -> None:
+    with override_settings(**{name: value}):
+        (error,) = [m for m in check_configuration() if m.id == "voiceproject.E016"]
+
+    assert error.msg.startswith(f"{name} is {value}: more than a hundred years")
+    assert f"at most {highest}," in str(error.hint)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("RECORDING_RETENTION_DAYS", 36_500),
+    ("VOICE_RESUME_GRACE_S", 86_400 * 365),
+    ("QUEUE_OVERDUE_MINUTES", 60 * 24 * 7),
+    ("SECURE_HSTS_SECONDS", 63_072_000),  # two years, as hstspreload.org suggests
+])  # fmt: skip
+def test_a_long_duration_within_a_hundred_years_is_fine(name: str, value: int) -> None:
+    assert "voiceproject.E016" not in ids(**{name: value})
 
 
 @pytest.mark.parametrize("drain_s, notice_s", [(2, 2), (5, 8)])

@@ -5,6 +5,7 @@ Docker is not run here; the YAML is read, the HAProxy configuration checked by H
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -180,6 +181,33 @@ def test_docker_waits_for_a_draining_container(compose: dict[str, Any]) -> None:
     assert grace is not None and int(grace[1]) > float(app["environment"]["VOICE_DRAIN_S"])
 
 
+def dockerfile_start(tmp_path: Path, **environment: str) -> list[str]:
+    """The arguments the Dockerfile's CMD starts daphne with in `environment` (its start-up
+    check passing): the CMD run by sh, with stand-ins for python and daphne."""
+    command = json.loads(re.findall(r"^CMD (.+)$", (BASE_DIR / "Dockerfile").read_text(), re.M)[-1])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("python", "exit 0"), ("daphne", 'printf "%s\\n" "$@"')):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MONGODB_URI": "mongodb://db.invalid"}
+    started = subprocess.run(
+        command, env=env | environment, capture_output=True, text=True, timeout=10, check=True
+    )
+    return started.stdout.splitlines()
+
+
+@pytest.mark.parametrize("port, listens_on", [("8000", "8000"), ("9090", "9090"), ("", "8000")])
+def test_the_image_listens_on_port_on_every_interface(
+    tmp_path: Path, port: str, listens_on: str
+) -> None:
+    """Cloud Run sets PORT; set but empty (Compose's `${PORT:-}`) counts as unset (contract
+    section 1), where daphne was given `-p ''` and the container did not start."""
+    started = dockerfile_start(tmp_path, PORT=port)
+
+    assert started[:4] == ["-b", "0.0.0.0", "-p", listens_on]
+
+
 def test_the_committed_haproxy_configuration_is_the_generated_one() -> None:
     assert (DEPLOY / "haproxy.cfg").read_text() == compose_config()
 
@@ -225,3 +253,14 @@ def self_signed_pem(host: str) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def test_the_image_is_built_without_secrets_the_database_or_the_virtualenv() -> None:
+    """The build context goes to the Docker daemon (maybe a remote one): .env holds secrets,
+    var/ the embedded database, .venv/ some 800 MB. What the Dockerfile copies is not left out."""
+    ignored = {line.strip().rstrip("/") for line in (BASE_DIR / ".dockerignore").read_text()
+               .splitlines() if line.strip() and not line.startswith("#")}  # fmt: skip
+    assert {".env", ".venv", "var", ".git", "test-artifacts"} <= ignored
+    copied = re.findall(r"^COPY (\S+)", (BASE_DIR / "Dockerfile").read_text(), re.MULTILINE)
+    assert copied and not ignored & set(copied)
+

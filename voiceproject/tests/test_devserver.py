@@ -114,6 +114,59 @@ def test_a_run_takes_its_database_and_port_from_dot_env(
     assert ("migrate", "--noinput", "-v", "0") in managed
 
 
+def test_a_run_with_port_host_and_debug_set_but_empty_uses_their_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unset_environment: Callable[..., None]
+) -> None:
+    """Contract section 1: set but empty counts as unset. `PORT=` in .env reached daphne as
+    `-p ''` (after the database had started), and `DEBUG=` turned development mode off."""
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "PID_FILE", tmp_path / "secantusdb.pid")
+    monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(sys, "argv", ["devserver"])
+    unset_environment("MONGODB_URI", "PORT", "HOST", "DEBUG")
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not start one
+    monkeypatch.setattr(devserver, "manage", lambda *args: None)
+    started: list[list[str]] = []
+
+    class Daphne:
+        def __init__(self, command: list[str], **kwargs: object) -> None:
+            started.append(command)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Daphne)
+    devserver.ENV_FILE.write_text(
+        "MONGODB_URI=mongodb://db.example.com:27017/\nPORT=\nHOST=\nDEBUG=\n"
+    )
+
+    assert devserver.main() == 0
+
+    assert started[0][started[0].index("-b"):][:4] == ["-b", "127.0.0.1", "-p", "8000"]
+    assert os.environ["DEBUG"] == "True"
+
+
+def test_a_run_with_a_port_that_is_none_says_so_before_starting_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unset_environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(sys, "argv", ["devserver"])
+    unset_environment("MONGODB_URI", "PORT", "DEBUG")
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not get as far as starting one
+    devserver.ENV_FILE.write_text("PORT=80OO\n")
+
+    assert devserver.main() == 2
+
+    assert capsys.readouterr().err == (
+        "error: PORT='80OO' is not valid: expected a port number from 1 to 65535 "
+        "(default 8000).\n"
+    )
+
+
 # Started as a script's background job (`make run &` in a shell without job control), a run
 # has SIGINT ignored, and its children would inherit that: the way it stops them.
 SERVE_WITH_CTRL_C_IGNORED = """

@@ -124,6 +124,38 @@ def test_the_port_and_redis_set_in_dot_env_are_used(
     ]
 
 
+def test_a_host_port_and_proxy_count_set_but_empty_keep_their_defaults(
+    monkeypatch: pytest.MonkeyPatch, unset_environment: Callable[..., None]
+) -> None:
+    """Contract section 1: set but empty counts as unset. An empty HOST went to HAProxy as
+    `bind :8000`, every interface; an empty PORT stopped the command with a traceback; an
+    empty TRUSTED_PROXY_COUNT reached the workers as 0 (HAProxy taken for every client)."""
+    unset_environment("HOST", "PORT", "TRUSTED_PROXY_COUNT")
+    for name in ("HOST", "PORT", "TRUSTED_PROXY_COUNT"):
+        monkeypatch.setenv(name, "")
+
+    options = parse_options([])
+
+    assert (options.host, options.port) == ("127.0.0.1", 8000)
+    assert workers.worker_environment(options, None)["TRUSTED_PROXY_COUNT"] == "1"
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000", "-1"])
+def test_a_port_that_is_none_stops_with_one_line_naming_the_variable(
+    port: str,
+    monkeypatch: pytest.MonkeyPatch,
+    unset_environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    unset_environment("PORT")
+    monkeypatch.setenv("PORT", port)
+
+    with pytest.raises(SystemExit):
+        parse_options([])
+
+    assert f"error: PORT={port!r} is not valid: expected a port number" in capsys.readouterr().err
+
+
 class NamedServer(http.server.ThreadingHTTPServer):
     """A stand-in worker on a free loopback port: answers every GET with its name."""
 
