@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -47,10 +49,14 @@ async def _minting_staff(request: HttpRequest) -> Any | None:
     user = await request.auser()
     # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
     staff = bool(user.is_active and user.is_staff)  # type: ignore[attr-defined]
-    if staff and await user.ahas_perm(MINT_PERMISSION):  # type: ignore[union-attr]
+    forged = staff and not _csrf_passes(request)
+    if staff and not forged and await user.ahas_perm(MINT_PERMISSION):  # type: ignore[union-attr]
         return user
     if settings.VOICE_DEMO_MODE:
         return None
+    if forged:
+        raise MintRefused(403, "A staff member mints from a page of this site, with its CSRF "
+                               "token (or a host application with its bearer key).")  # fmt: skip
     if staff:
         raise MintRefused(403, "Your staff account may not mint voice tokens; ask a support lead.")
     raise MintRefused(401, "A bearer VOICE_API_KEY or a staff login is required.")
@@ -66,6 +72,22 @@ async def _audit(request: HttpRequest, staff: Any, user_id: int, customer_name: 
     )
 
 
+def _csrf_passes(request: HttpRequest) -> bool:
+    """Whether the request carries the CSRF token (and Origin) Django asks of a form's POST.
+    The view is exempt for host applications' server-to-server calls, but the session cookie
+    goes along with any page's POST of the same site (a sibling subdomain, or any site where
+    SameSite is not honoured): without this, such a page mints in a lead's name, audited as
+    theirs, and spends their address's MINTS."""
+    request.body  # noqa: B018  # read first: a multipart POST parsed below would consume it
+    # Checked as for a view that is not exempt: `_not_exempt`, not this module's own view.
+    check = CsrfViewMiddleware(_not_exempt)
+    return check.process_view(request, _not_exempt, (), {}) is None
+
+
+def _not_exempt(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
 def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
@@ -77,9 +99,10 @@ def _too_many(limit: rate_limits.Limit) -> JsonResponse:
 
 
 # CSRF-exempt because host applications call it server to server with a bearer key; a
-# cross-site page could still make a logged-in lead's browser call it (the mint is audited
-# under their name), but it cannot read the token in the response (no CORS), so nothing leaks.
+# staff session is believed only with the CSRF token (_csrf_passes). Never cached: the answer
+# is a bearer credential (RFC 6749 5.1 asks the same of token answers).
 @csrf_exempt
+@never_cache
 @require_POST
 async def create_voice_session(request: HttpRequest) -> JsonResponse:
     address = request.META.get("REMOTE_ADDR") or None  # as voiceproject/proxies.py vouches
