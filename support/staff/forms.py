@@ -21,7 +21,7 @@ from support.staff.labels import (
     end_reasons_meaning,
 )
 from support.staff.people import names_of_those_who_may
-from support.staff.search import MAX_CUSTOMERS, find_customers
+from support.staff.search import MAX_CUSTOMERS, find_customers, looks_like_phone
 
 
 class RupeesField(forms.CharField):
@@ -125,10 +125,23 @@ class CallFilterForm(DayRangeForm):
     end_reason = forms.ChoiceField(required=False, label="Ended",
                                    choices=_choices(END_REASON_LABELS))
 
+    def __init__(self, *args: Any, may_see_contacts: bool = True, **kwargs: Any) -> None:
+        """`may_see_contacts`: whether the reader may see customers' phones and emails (the
+        customers permission). Without it a customer is found by name or user id only: the
+        list names whose calls match, so a phone or email typed here would say whose it is."""
+        super().__init__(*args, **kwargs)
+        self.may_see_contacts = may_see_contacts
+
     def clean_customer(self) -> list[int] | None:
         term = self.cleaned_data.get("customer", "").strip()
         if not term:
             return None
+        if not self.may_see_contacts:
+            if term.lstrip("#").strip().isdecimal():
+                term = "#" + term.lstrip("#").strip()  # a user id, never a phone's digits
+            elif "@" in term or looks_like_phone(term):
+                raise ValidationError("Finding a customer by phone or email needs the right to "
+                                      "see customers: use their name or user id.")  # fmt: skip
         user_ids = [c.user_id for c in find_customers(term, limit=MAX_CUSTOMERS + 1)]
         if not user_ids:
             raise ValidationError(f"No customer matches “{term}”.")

@@ -9,7 +9,7 @@ from postcall.access import DOWNLOAD_RECORDINGS
 from postcall.summary import configured as summaries_configured
 from support.models import Escalation
 from support.staff import queries
-from support.staff.access import VIEW_CALLS, staff_view
+from support.staff.access import VIEW_CALLS, VIEW_CUSTOMERS, staff_view
 from support.staff.aftercall import after_call, audible, recording_of
 from support.staff.calls import CallList, call_detail
 from support.staff.forms import CallFilterForm
@@ -18,7 +18,7 @@ from support.staff.views.common import may, page_number, render_staff
 
 @staff_view(VIEW_CALLS)
 def calls(request: HttpRequest) -> HttpResponse:
-    form = CallFilterForm(request.GET or None)
+    form = CallFilterForm(request.GET or None, may_see_contacts=may(request, VIEW_CUSTOMERS))
     # A filter that is not valid lists nothing (its error shows by the field): never more
     # calls than asked for.
     page = None

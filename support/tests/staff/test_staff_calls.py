@@ -176,6 +176,31 @@ def test_calls_name_customers_without_their_phone_to_staff_who_may_not_see_custo
         assert "+91 98000 00301" not in body and "/staff/customers/301/" not in body, page
 
 
+@pytest.mark.parametrize("term", ["+91 98000 00301", "9800000301", "priya@example.com"])
+def test_staff_who_may_not_see_customers_cannot_find_whose_a_phone_or_email_is(
+    term: str, calls: None, staff_groups: Any
+) -> None:
+    """The list names whose calls match: filtering it by a phone or email would say whose
+    that number or address is, to someone the customers' contacts are kept from."""
+    from django.contrib.auth.models import Permission, User
+
+    from support.tests.staff.conftest import client_for
+
+    reader = User.objects.create_user("reader", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client = client_for(reader)
+
+    response = client.get("/staff/calls/", {"customer": term})
+
+    assert response.context["page"] is None
+    assert "Priya Nair" not in response.content.decode()
+    if not term.isdecimal():  # digits alone are taken for a user id, which is no one's here
+        assert "needs the right to see customers" in response.content.decode()
+    # By name or user id they find her calls as before.
+    for found_by in ("Priya", "301", "#301"):
+        assert listed(client, customer=found_by) == ["call-web-today", "call-priya-1"]
+
+
 def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
     agent: Client, calls: None
 ) -> None:
