@@ -51,6 +51,11 @@ CALL_SID = "CA" + "7" * 32
 ASHA_PHONE = "+919800000101"
 
 
+# Twilio set up for calling out too: the calling page offers "Call again" only then.
+DIALLING_ENV = {**PHONE_ENV, "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
+                "TWILIO_FROM_NUMBER": "+911140001234"}  # fmt: skip
+
+
 @pytest_asyncio.fixture
 async def silent_agent() -> AsyncIterator[FakeLiveServer]:
     async with FakeLiveServer() as live:
@@ -61,7 +66,7 @@ async def silent_agent() -> AsyncIterator[FakeLiveServer]:
 async def server(
     django_db_setup: Any, silent_agent: FakeLiveServer
 ) -> AsyncIterator[DaphneServer]:
-    with DaphneServer(gemini_live_url=silent_agent.url, env=PHONE_ENV) as server:
+    with DaphneServer(gemini_live_url=silent_agent.url, env=DIALLING_ENV) as server:
         await asyncio.to_thread(server.start)
         yield server
 
