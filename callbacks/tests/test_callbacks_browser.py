@@ -138,6 +138,15 @@ def row(page: Page, callback_id: str) -> Any:
     return page.locator(f'tr[data-callback="{callback_id}"]')
 
 
+async def assert_inside_its_cell(badge: Any) -> None:
+    """The longest status ("Not connected at 10:31") stays in its column: it ran into the
+    assignee's name beside it."""
+    cell = badge.locator("xpath=ancestor::td[1]")
+    badge_box, cell_box = await badge.bounding_box(), await cell.bounding_box()
+    assert badge_box is not None and cell_box is not None
+    assert badge_box["x"] + badge_box["width"] <= cell_box["x"] + cell_box["width"]
+
+
 def twilio_says(status_callback: str, call_sid: str, status: str) -> int:
     """Twilio's StatusCallback of the call `call_sid`, over as `status`: signed, posted to the
     URL the dial gave it. Answers the HTTP status."""
@@ -235,6 +244,7 @@ async def test_a_lead_works_todays_callbacks(
         await page.get_by_role("link", name="Back to the callbacks").click()
         await expect(kiran.locator(".state .badge")).to_contain_text("Not connected at")
         await screenshot(page, "04-not-confirmed-board-1280")
+        await assert_inside_its_cell(kiran.locator(".state .badge"))
         await kiran.get_by_role("button", name="Call now").click()
         await expect(page.get_by_text("Ringing Kiran Rao (+91 98000 00404)…")).to_be_visible()
         await expect(page.locator(".messagelist")).to_have_count(0)

@@ -242,6 +242,21 @@ async def queue_rows(page: Page) -> list[tuple[str, str]]:
     return list(zip(tickets, priorities, strict=True))
 
 
+async def placeholder_fits(box: Any) -> bool:
+    """Whether a text box's placeholder is read whole, not cut off at its right edge (the
+    search box's was, on a phone: "Name, phone, email or id (ORD-, TKT-, C")."""
+    return bool(
+        await box.evaluate("""input => {
+        const style = getComputedStyle(input);
+        const context = document.createElement("canvas").getContext("2d");
+        context.font = style.font;
+        const room = input.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        return context.measureText(input.placeholder).width <= room;
+    }""")
+    )
+
+
 # --- The tests ----------------------------------------------------------------------------------
 
 
@@ -250,6 +265,9 @@ async def test_a_lead_adds_an_agent_who_then_logs_in(
 ) -> None:
     arjun = await sign_in("arjun")
     await arjun.shoot("01-dashboard")
+    await arjun.page.set_viewport_size({"width": NARROW, "height": 844})
+    assert await placeholder_fits(arjun.page.get_by_role("searchbox", name="Search"))
+    await arjun.page.set_viewport_size({"width": WIDE, "height": 900})
     await arjun.page.get_by_role("link", name="Team").click()
     await expect(arjun.page.get_by_role("heading", name="Select user to change")).to_be_visible()
     await arjun.shoot("02-team")
@@ -287,6 +305,11 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
         await expect(staff.page.locator("[data-live-status]")).to_contain_text("Live:")
     before = await queue_rows(meera.page)
     await meera.shoot("05-queue")
+    # On a phone "Claim" is a finger's size, as the callbacks board's buttons are (it was 27 px).
+    await meera.page.set_viewport_size({"width": NARROW, "height": 844})
+    claim = meera.page.get_by_role("button", name="Claim").first
+    assert ((await claim.bounding_box()) or {"height": 0})["height"] >= 40
+    await meera.page.set_viewport_size({"width": WIDE, "height": 900})
 
     # A caller is escalated on the server: both pages show the ticket, in its place.
     async with escalating_call(staff_server, fake_live, user_id=1) as ticket_id:
