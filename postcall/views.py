@@ -125,13 +125,15 @@ async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedir
             return redirect("staff:call", call_id)
     # Each run is a paid model request: one a minute per call, however often it is asked.
     elif not await cache.aadd(f"summary-rerun:{call_id}", True, RERUN_EVERY_S):
-        messages.info(request, "This call was summarised again moments ago; try later.")
+        messages.warning(request, "This call was summarised again moments ago; try later.")
         return redirect("staff:call", call_id)
     summary.schedule(call_id)
     if summary.configured():
         messages.info(request, "A new summary is being written: it shows here within a minute "
                                "(reload the page).")  # fmt: skip
     else:  # nothing new: the one-line account already on the page is stored as the summary
-        messages.info(request, "No summary model is configured: the account of what the "
-                               "agent's tools did is kept as this call's summary.")  # fmt: skip
+        # A warning, not info: the admin's look draws info as a success (green, a tick), and
+        # nothing was summarised.
+        messages.warning(request, "No summary model is configured: the account of what the "
+                                  "agent's tools did is kept as this call's summary.")  # fmt: skip
     return redirect("staff:call", call_id)

@@ -212,6 +212,13 @@ def cost_of(record: Mapping[str, Any]) -> CostShown | None:
 # --- how quickly the agent answered -------------------------------------------------------------
 
 
+# End reasons (support/staff/labels.py) where the customer ended the call herself.
+CALLER_ENDED = frozenset({"caller_hung_up", "customer_hung_up", "caller_left"})
+# A customer who hangs up this soon after her last words was saying goodbye ("Thank you."),
+# not waiting for an answer: past it, silence is an answer she did not get.
+CLOSING_S = 5.0
+
+
 @dataclass(frozen=True)
 class TurnsShown:
     count: int
@@ -221,6 +228,23 @@ class TurnsShown:
     slowest: str
     tools: str  # total tool time
     chart: ColumnChart
+    closing: bool = False  # the last turn went unanswered as she hung up (closing_words)
+
+    @property
+    def missed(self) -> int:
+        """Turns the agent left unanswered while the customer waited for it."""
+        return self.count - self.answered - int(self.closing)
+
+
+def closing_words(record: Mapping[str, Any], last: Mapping[str, Any]) -> bool:
+    """Whether the call's `last` turn, unanswered, was the customer's closing words: she hung
+    up within CLOSING_S of them, before an answer was due. A miss it is not."""
+    at, ended = last.get("at"), record.get("ended_at")
+    if last.get("first_audio_ms") is not None or not isinstance(at, dt.datetime):
+        return False
+    if not isinstance(ended, dt.datetime) or record.get("end_reason") not in CALLER_ENDED:
+        return False
+    return (ended - at).total_seconds() <= CLOSING_S
 
 
 def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown | None:
@@ -245,7 +269,14 @@ def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown |
         slowest=_seconds(max(waits, default=None)),
         tools=_seconds(sum(tools for *_, tools in rows)),
         chart=turn_chart("How long the customer waited, turn by turn", rows),
+        closing=closing_words(record, max(turns, key=_turn_at)),
     )
+
+
+def _turn_at(turn: Mapping[str, Any]) -> float:
+    """Where a turn falls, for finding the last: one without a time, first."""
+    at = turn.get("at")
+    return at.timestamp() if isinstance(at, dt.datetime) else -math.inf
 
 
 def _seconds(value: float | None) -> str:

@@ -74,7 +74,7 @@ def test_the_call_page_shows_each_turns_wait_with_tool_time_inside(
     ]  # fmt: skip
     body = response.content.decode()
     assert "How quickly the agent answered" in body
-    assert "Of 5 turns, the agent answered 4." in body
+    assert "The agent did not answer 1 of 5 turns." in body
 
 
 def test_without_a_summary_the_one_line_account_from_the_tools_stands_in(

@@ -210,8 +210,9 @@ def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
     body = agent.get("/staff/calls/call-priya-1/").content.decode()
     ticket = agent.get("/staff/tickets/TKT-NOOUT1/").content.decode()
 
-    assert "<dt>Outcome</dt><dd>not recorded · Escalated to a person</dd>" in body
-    assert "<dt>The call</dt><dd>Outcome not recorded · Escalated to a person · 3:05" in ticket
+    assert "<dt>Outcome</dt><dd>not recorded (the call ended: escalated to a person)</dd>" in body
+    assert ("<dt>The call</dt><dd>Outcome not recorded (the call ended: escalated to a person) "
+            "· 3:05") in ticket
 
 
 def test_call_list_reads_only_the_fields_it_shows(
