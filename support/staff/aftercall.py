@@ -261,6 +261,7 @@ def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown |
         rows.append((when, None if wait is None else int(wait) / 1000,
                      int(turn.get("tools_ms") or 0) / 1000))  # fmt: skip
     waits = [wait for _, wait, _ in rows if wait is not None]
+    closing = closing_words(record, max(turns, key=_turn_at))
     return TurnsShown(
         count=len(rows),
         answered=len(waits),
@@ -268,8 +269,8 @@ def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown |
         p95=_seconds(percentile(waits, 95)),
         slowest=_seconds(max(waits, default=None)),
         tools=_seconds(sum(tools for *_, tools in rows)),
-        chart=turn_chart("How long the customer waited, turn by turn", rows),
-        closing=closing_words(record, max(turns, key=_turn_at)),
+        chart=turn_chart("How long the customer waited, turn by turn", rows, closing=closing),
+        closing=closing,
     )
 
 

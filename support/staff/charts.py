@@ -399,6 +399,9 @@ WAIT_TOPS = (1, 2, 4, 6, 8, 10, 20, 40, 60)
 WAIT = Series("wait", "Customer waiting for the agent's first words", "chart-1")
 TOOLS = Series("tools", "Tools running in the turn", "chart-3")
 SILENT = Series("silent", "The agent did not answer", "chart-5")
+# The customer's closing words, which she hung up on before an answer was due (support/staff/
+# aftercall.py closing_words): no miss, so not in the miss's colour.
+CLOSING = Series("closing", "The customer hung up after it", "chart-7")
 
 
 def wait_ceiling(seconds: float) -> float:
@@ -424,10 +427,13 @@ def wait_label(value: float) -> str:
     return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
-def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> ColumnChart:
+def turn_chart(
+    title: str, turns: Sequence[tuple[str, float | None, float]], *, closing: bool = False
+) -> ColumnChart:
     """One column per agent turn: `turns` are (when in the call, as m:ss; seconds the customer
     waited for the agent's first audio, None when it said nothing; seconds tools ran in the
-    turn). The tools' column is drawn narrower, over the wait, from the same baseline."""
+    turn). The tools' column is drawn narrower, over the wait, from the same baseline.
+    `closing`: the last turn, unanswered, was the customer's goodbye (not a miss)."""
     top = wait_ceiling(max((max(wait or 0, tools) for _, wait, tools in turns), default=0))
     height = TURN_HEIGHT
     plot = height - TOP - BOTTOM
@@ -436,12 +442,14 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
     centres = _centres(len(turns), LEFT, right)
     slot = (WIDTH - LEFT - right) / max(1, len(turns))
     segments = []
-    for (when, wait, tools), centre in zip(turns, centres, strict=True):
+    for n, ((when, wait, tools), centre) in enumerate(zip(turns, centres, strict=True)):
         base = height - BOTTOM
         if wait is None:  # a stub, so the turn is seen
+            said = CLOSING if closing and n == len(turns) - 1 else SILENT
+            what = said.label[0].lower() + said.label[1:]
             segments.append(Segment(round(centre - slot * 0.35, 1), base - 4.0,
-                                    round(slot * 0.7, 1), 4.0, SILENT.css,
-                                    f"{when}: the agent did not answer"))  # fmt: skip
+                                    round(slot * 0.7, 1), 4.0, said.css,
+                                    f"{when}: {what}"))  # fmt: skip
         else:
             h = plot * min(wait, top) / top
             segments.append(Segment(round(centre - slot * 0.35, 1), round(base - h, 1),
@@ -454,7 +462,10 @@ def turn_chart(title: str, turns: Sequence[tuple[str, float | None, float]]) -> 
                                     f"{when}: tools ran {wait_label(tools)}"))  # fmt: skip
     texts = axis_seconds([top * n / 4 for n in range(5)])
     ticks = [Tick(TOP + plot - plot * n / 4, text) for n, text in enumerate(texts)]
+    unanswered = [n for n, (_, wait, _) in enumerate(turns) if wait is None]
+    goodbye = closing and len(turns) - 1 in unanswered
     legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
-              *([SILENT] if any(w is None for _, w, _ in turns) else [])]  # fmt: skip
+              *([SILENT] if len(unanswered) > int(goodbye) else []),
+              *([CLOSING] if goodbye else [])]  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(whens, centres), ticks, legend, height=height,
                        right_edge=WIDTH - right, baseline=height - BOTTOM)

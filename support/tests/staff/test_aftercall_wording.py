@@ -79,6 +79,12 @@ def test_a_goodbye_the_customer_hung_up_after_is_not_an_unanswered_turn(
     assert response.context["after"].turns.missed == 0
     assert 'class="warn"' not in body.split('id="turns-heading"')[1].split("</section>")[0]
     assert "The customer hung up just after the last turn" in body
+    # Nor is it drawn as one: its stub is the goodbye's, not the miss's colour.
+    chart = response.context["after"].turns.chart
+    assert [s.css for s in chart.segments] == ["chart-1", "chart-7"]
+    assert [key.label for key in chart.legend] == [
+        "Customer waiting for the agent's first words", "The customer hung up after it",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("ended_after_s, waits, end_reason, said", [
