@@ -449,6 +449,11 @@ MUST_BE_POSITIVE = {
     "QUEUE_OVERDUE_MINUTES": (
         "the dashboard would count every open ticket as overdue, and the queue would flag none"
     ),
+    # pymongo.timeout(0) is no timeout at all, and below 0 it raises.
+    "PAGE_DB_TIMEOUT_S": (
+        "a page would wait for a frozen database without end (0), or every page would fail "
+        "(below 0)"
+    ),
 }
 MUST_NOT_BE_NEGATIVE = {
     "RECORDING_RETENTION_DAYS": "delete_old_recordings would fail every time it runs",
@@ -472,7 +477,7 @@ DURATION_UNIT_S = dict.fromkeys(
     ("VOICE_MAX_CALL_S", "VOICE_IDLE_PROMPT_S", "VOICE_STALL_S", "VOICE_SESSION_TOKEN_TTL",
      "CALL_SUMMARY_TIMEOUT_S", "STAFF_HOLDING_EVERY_S", "VOICE_DRAIN_S", "VOICE_RESUME_GRACE_S",
      "ESCALATION_WAIT_S", "STAFF_HOLD_GRACE_S", "VOICE_DRAIN_NOTICE_S", "SECURE_HSTS_SECONDS",
-     "HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S"),
+     "HTTP_HEADER_TIMEOUT_S", "HTTP_BODY_TIMEOUT_S", "PAGE_DB_TIMEOUT_S"),
     1,
 ) | {"QUEUE_OVERDUE_MINUTES": 60, "RECORDING_RETENTION_DAYS": 86_400}  # fmt: skip
 LONGEST_DURATION_S = MAX_DAYS * 86_400

@@ -161,6 +161,9 @@ MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
     # Every page's Content-Security-Policy (static files above need none).
     "voiceproject.csp.ContentSecurityPolicyMiddleware",
+    # Each page's database time bounded by PAGE_DB_TIMEOUT_S, the session's included; a
+    # database that does not answer is a 503 page (voiceproject/page_timeout.py).
+    "voiceproject.page_timeout.PageDatabaseTimeoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -457,6 +460,13 @@ TRUSTED_PROXY_COUNT: int = env_int("TRUSTED_PROXY_COUNT", 0)
 # body within HTTP_BODY_TIMEOUT_S of its headers, or daphne answers 408 and closes the socket.
 HTTP_HEADER_TIMEOUT_S: float = env_float("HTTP_HEADER_TIMEOUT_S", 10.0)
 HTTP_BODY_TIMEOUT_S: float = env_float("HTTP_BODY_TIMEOUT_S", 30.0)
+
+# --- Pages' database time (voiceproject/page_timeout.py) --------------------------------------
+# A page's database operations must all end within this many seconds of its request, or it
+# answers 503: under daphne one page stuck on a frozen database holds every other page of its
+# process. The heaviest page (the dashboard over a year of calls) takes 2-3 s. Management
+# commands are not bounded; a streamed export or recording is, per read.
+PAGE_DB_TIMEOUT_S: float = env_float("PAGE_DB_TIMEOUT_S", 10.0)
 
 # --- Production hardening (only with DEBUG off; `check --deploy` is clean then) --------------
 

@@ -1,0 +1,114 @@
+"""A bound on each page's database time: with the database frozen, a page answers 503 within
+PAGE_DB_TIMEOUT_S of its request, not when the database comes back.
+
+More than one slow page is at stake. Under daphne, Django runs every synchronous view of a
+process in one shared thread (asgiref's sync_to_async, thread_sensitive=True), so a page stuck
+on the database holds every other page of that process. Django's MongoClient has no timeout of
+its own, on purpose: management commands, migrations and imports must run as long as they need.
+So the bound is PyMongo's client-side operation timeout, `pymongo.timeout()`, set around each
+request. It lives in a contextvar, which asgiref copies into the thread the view runs in, and
+its deadline counts from the request's arrival: requests queued behind a stuck one give up as
+soon as they run instead of each waiting out a bound of its own. The driver ends the operation
+itself; nothing cancels it from outside (which wedged PyMongo's pool: realtime's freeze tests).
+
+Async views (/healthz, the voice path's APIs) are left alone: they hold no shared thread and
+bound their own operations. WebSockets never pass through Django's middleware. A streamed
+response (CSV exports, recordings) reads after the view returned, each read bounded by
+voiceproject/streaming.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+
+import pymongo
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from support.mongo import failure_line
+
+log = logging.getLogger(__name__)
+
+# A freeze that outlasts the bound usually ends within seconds (a failover, a stalled disk).
+RETRY_AFTER_S = 10
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+
+
+def page_bound() -> AbstractContextManager[None]:
+    """PyMongo's operation timeout for one page; every operation inside shares its deadline."""
+    return pymongo.timeout(settings.PAGE_DB_TIMEOUT_S)
+
+
+def _view_is_async(path_info: str) -> bool:
+    try:
+        return iscoroutinefunction(resolve(path_info).func)
+    except Resolver404:  # Django's 404 page, served in the shared thread like any sync view
+        return False
+
+
+def _bound_for(request: HttpRequest) -> AbstractContextManager[None]:
+    return contextlib.nullcontext() if _view_is_async(request.path_info) else page_bound()
+
+
+def database_unavailable(error: BaseException) -> PyMongoError | None:
+    """The PyMongoError behind `error` when it means the database did not answer (no
+    connection, a timeout), else None. The ORM raises Django's DatabaseError from it; any other
+    refusal (a duplicate key, a bad query) is a bug, left to be a 500 with its traceback."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, PyMongoError):
+            return cause if isinstance(cause, ConnectionFailure) or cause.timeout else None
+        cause = cause.__cause__
+    return None
+
+
+def unavailable_page() -> HttpResponse:
+    """The 503 page: plain, with nothing on it that needs the database (no request context)."""
+    response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    # Logged once, by the middleware with the reason; not again by Django as "Service
+    # Unavailable" (django.utils.log.log_response skips a response marked so).
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+class PageDatabaseTimeoutMiddleware:
+    """Runs each request to a sync view inside `page_bound()`, and answers a view's database
+    failing to answer with `unavailable_page()`. Sits above the session middleware, so that the
+    session's read and write count in the bound."""
+
+    sync_capable = True
+    # Async-capable: a sync-only middleware would put every request, /healthz's included,
+    # through the shared thread.
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.is_async:
+            return self._acall(request)
+        with _bound_for(request):
+            return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        with _bound_for(request):
+            return await self.get_response(request)  # type: ignore[misc]
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        error = database_unavailable(exception)
+        if error is None:
+            return None
+        log.warning("%s %s answered 503: %s", request.method, request.path, failure_line(error))
+        return unavailable_page()
