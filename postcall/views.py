@@ -27,6 +27,7 @@ from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
 from support.staff.access import VIEW_CALLS, require_perm
 from voiceproject.numbers import digits_up_to
+from voiceproject.page_timeout import bounded_page
 from voiceproject.proxies import direct_peer
 from voiceproject.streaming import streamed
 
@@ -106,6 +107,7 @@ def _audio(
 RERUN_EVERY_S = 60
 
 
+@bounded_page
 @never_cache
 @staff_member_required
 @require_POST

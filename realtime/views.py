@@ -27,6 +27,7 @@ from realtime.models import MINT_PERMISSION, VoiceTokenMint
 from support.models import Customer
 from voiceproject import rate_limits
 from voiceproject.bearer import bearer_matches
+from voiceproject.page_timeout import bounded_page
 
 MAX_BODY_BYTES = 1_024  # {"user_id": N} and room to spare
 GUESSES = rate_limits.Limit("mint-refused", times=20, per_s=15 * 60)
@@ -101,6 +102,7 @@ def _too_many(limit: rate_limits.Limit) -> JsonResponse:
 # CSRF-exempt because host applications call it server to server with a bearer key; a
 # staff session is believed only with the CSRF token (_csrf_passes). Never cached: the answer
 # is a bearer credential (RFC 6749 5.1 asks the same of token answers).
+@bounded_page
 @csrf_exempt
 @never_cache
 @require_POST

@@ -20,9 +20,11 @@ voiceproject/streaming.py.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import pymongo
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -40,11 +42,27 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 10
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+AsyncView = TypeVar("AsyncView", bound=Callable[..., Coroutine[Any, Any, HttpResponseBase]])
 
 
 def page_bound() -> AbstractContextManager[None]:
     """PyMongo's operation timeout for one page; every operation inside shares its deadline."""
     return pymongo.timeout(settings.PAGE_DB_TIMEOUT_S)
+
+
+def bounded_page(view: AsyncView) -> AsyncView:
+    """An async view whose database work is bounded as a sync page's is: its own operations,
+    and its hops into the shared thread (the signed-in user, permissions: one of those stuck
+    on a frozen database would hold every sync page of the process). Outermost, so that the
+    checks of the decorators below count too. Not for a view that waits on something else
+    first (the deadline counts from the call)."""
+
+    @functools.wraps(view)
+    async def within_bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with page_bound():
+            return await view(request, *args, **kwargs)
+
+    return within_bound  # type: ignore[return-value]  # functools.wraps keeps its signature
 
 
 def _view_is_async(path_info: str) -> bool:

@@ -208,3 +208,30 @@ def test_a_page_bound_of_no_time_or_for_ever_is_an_error(value: float) -> None:
     with override_settings(PAGE_DB_TIMEOUT_S=value):
         (error,) = [m for m in check_configuration() if m.id == "voiceproject.E016"]
     assert error.msg.startswith(f"PAGE_DB_TIMEOUT_S is {value}:")
+
+
+async def test_async_views_that_reach_the_shared_thread_are_bounded_too(
+    page_bound: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Summarise again checks the staff member's permission in the shared thread: stuck on a
+    frozen database, it would hold every sync page of the process."""
+    from postcall import views as postcall_views
+
+    seen: list[float | None] = []
+
+    def require_perm(request: HttpRequest, permission: str) -> None:
+        seen.append(_timeout_in_view_thread()[0])
+        raise PermissionError  # enough: the check ran where the view runs it
+
+    monkeypatch.setattr(postcall_views, "require_perm", require_perm)
+    request = RequestFactory().post("/staff/calls/CALL-1/summary")
+    lead = User(username="lead", is_staff=True, is_active=True)
+
+    async def signed_in() -> User:
+        return lead
+
+    request.user, request.auser = lead, signed_in  # type: ignore[attr-defined]
+    with pytest.raises(PermissionError):
+        await postcall_views.rerun_summary(request, "CALL-1")
+
+    assert seen and seen[0] is not None and 0 < seen[0] <= BOUND_S
