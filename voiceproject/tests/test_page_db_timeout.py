@@ -230,7 +230,7 @@ async def test_async_views_that_reach_the_shared_thread_are_bounded_too(
     async def signed_in() -> User:
         return lead
 
-    request.user, request.auser = lead, signed_in  # type: ignore[attr-defined]
+    request.user, request.auser = lead, signed_in
     with pytest.raises(PermissionError):
         await postcall_views.rerun_summary(request, "CALL-1")
 
