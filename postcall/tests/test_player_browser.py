@@ -41,32 +41,39 @@ CALL_ID_NOW = "call-priya-as-dated-now"
 USAGE = summed_usage(RECEIPT)  # priced at ₹0.17
 
 
-def make_call_as_kept(user_id: int) -> None:
+Line = tuple[str, str, float]  # role, text, its time in the call (s)
+
+
+def store_call(call_id: str, user_id: int, lines: list[Line],
+               turns: list[tuple[float, int | None]]) -> None:
     """ogg_recording()'s call (the customer from 0.5 s, the agent from 2.5 s, the customer again
-    from 4.5 s, 1.5 s each) with its record as the bridge wrote it before 2026-12-07."""
+    from 4.5 s, 1.5 s each), ended a few minutes ago, with the record's `lines` and `turns`
+    (when the customer stopped speaking after 1.5 s of it, and the agent's first audio after
+    it, ms)."""
     started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
 
     def at(seconds: float) -> dt.datetime:
         return started + dt.timedelta(seconds=seconds)
 
     mongo.sync_db().calls.insert_one({
-        "call_id": CALL_ID, "user_id": user_id, "channel": "web",
+        "call_id": call_id, "user_id": user_id, "channel": "web",
         "started_at": started, "ended_at": at(LENGTH_S),
         "end_reason": "caller_hung_up", "outcome": "resolved_info",
-        "transcript": [
-            {"role": "user", "text": "Hello, my order is late.", "at": at(2.5)},  # answered
-            {"role": "agent", "text": "Let me check that for you.", "at": at(4.1)},  # its end
-            {"role": "user", "text": "Thank you.", "at": at(6.9)},  # the call's end
-        ],
-        "turns": [
-            {"at": at(2.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
-             "source": "live"},
-            {"at": at(6.0), "user_ms": 1500, "first_audio_ms": None, "tools_ms": 0,
-             "source": "live"},
-        ],
+        "transcript": [{"role": role, "text": text, "at": at(s)} for role, text, s in lines],
+        "turns": [{"at": at(s), "user_ms": 1500, "first_audio_ms": first, "tools_ms": 0,
+                   "source": "live"} for s, first in turns],
         "tool_calls": [], "usage": USAGE, "cost": cost_now(USAGE),
     })  # fmt: skip
-    store_recording(CALL_ID, started, ogg_recording())
+    store_recording(call_id, started, ogg_recording())
+
+
+def make_call_as_kept(user_id: int) -> None:
+    """The call with its record as the bridge wrote it before 2026-12-07: each line at its end."""
+    store_call(CALL_ID, user_id, [
+        ("user", "Hello, my order is late.", 2.5),  # answered
+        ("agent", "Let me check that for you.", 4.1),  # its end
+        ("user", "Thank you.", 6.9),  # the call's end
+    ], [(2.0, 500), (6.0, None)])  # fmt: skip
 
 
 async def test_a_turn_plays_from_where_its_words_begin_not_where_its_line_was_kept(
@@ -106,30 +113,12 @@ def make_call_dated_now(user_id: int) -> None:
     """The same call, its lines dated as the bridge dates them now (when their first caption
     came), and the agent's last words, "You're welcome", from 6.5 s. Both of its lines' captions
     came a moment before their audio left the server."""
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=4)
-
-    def at(seconds: float) -> dt.datetime:
-        return started + dt.timedelta(seconds=seconds)
-
-    mongo.sync_db().calls.insert_one({
-        "call_id": CALL_ID_NOW, "user_id": user_id, "channel": "web",
-        "started_at": started, "ended_at": at(LENGTH_S),
-        "end_reason": "caller_hung_up", "outcome": "resolved_info",
-        "transcript": [
-            {"role": "user", "text": "Hello, my order is late.", "at": at(1.1)},
-            {"role": "agent", "text": "Let me check that for you.", "at": at(2.3)},
-            {"role": "user", "text": "Thank you.", "at": at(5.0)},
-            {"role": "agent", "text": "You're welcome.", "at": at(6.3)},
-        ],
-        "turns": [
-            {"at": at(2.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
-             "source": "live"},
-            {"at": at(6.0), "user_ms": 1500, "first_audio_ms": 500, "tools_ms": 0,
-             "source": "live"},
-        ],
-        "tool_calls": [], "usage": USAGE, "cost": cost_now(USAGE),
-    })  # fmt: skip
-    store_recording(CALL_ID_NOW, started, ogg_recording())
+    store_call(CALL_ID_NOW, user_id, [
+        ("user", "Hello, my order is late.", 1.1),
+        ("agent", "Let me check that for you.", 2.3),
+        ("user", "Thank you.", 5.0),
+        ("agent", "You're welcome.", 6.3),
+    ], [(2.0, 500), (6.0, 500)])  # fmt: skip
 
 
 async def test_a_line_dated_by_its_first_caption_plays_from_its_own_words(

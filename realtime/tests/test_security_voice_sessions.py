@@ -4,32 +4,16 @@ token as any other staff POST does; and the answer, a bearer credential, is neve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.cache import cache
 from django.test import Client, override_settings
 
 from realtime.models import VoiceTokenMint
+from realtime.tests.test_voice_sessions import HOST_KEY, asha, fresh_counts  # noqa: F401  (fixtures)
 from support.models import Customer
 
 pytestmark = pytest.mark.django_db
-
-HOST_KEY = "host-application-key-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts() -> Iterator[None]:
-    cache.clear()  # what each address did is counted in the cache
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def asha() -> Customer:
-    return Customer.objects.create(user_id=7, name="Asha Rao", phone="+919800000007")
-
 
 def leads_browser() -> Client:
     """Arjun, a support lead (who may mint), in a browser that checks CSRF as a real one."""
@@ -41,7 +25,7 @@ def leads_browser() -> Client:
 
 
 @override_settings(VOICE_DEMO_MODE=False)
-def test_another_page_of_the_site_cannot_mint_in_a_leads_name(asha: Customer) -> None:
+def test_another_page_of_the_site_cannot_mint_in_a_leads_name(asha: Customer) -> None:  # noqa: F811
     # What a form on a sibling subdomain sends with the lead's cookie: no CSRF token.
     response = leads_browser().post("/api/voice/sessions", data='{"user_id": 7}',
                                     content_type="text/plain")  # fmt: skip
@@ -52,7 +36,7 @@ def test_another_page_of_the_site_cannot_mint_in_a_leads_name(asha: Customer) ->
 
 
 @override_settings(VOICE_DEMO_MODE=False)
-def test_a_lead_mints_from_a_page_of_the_site_with_its_csrf_token(asha: Customer) -> None:
+def test_a_lead_mints_from_a_page_of_the_site_with_its_csrf_token(asha: Customer) -> None:  # noqa: F811
     browser = leads_browser()
     browser.get("/admin/")  # any page sets the CSRF cookie
     token = browser.cookies["csrftoken"].value
@@ -65,7 +49,7 @@ def test_a_lead_mints_from_a_page_of_the_site_with_its_csrf_token(asha: Customer
 
 
 @override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
-def test_a_host_application_needs_no_csrf_token(asha: Customer) -> None:
+def test_a_host_application_needs_no_csrf_token(asha: Customer) -> None:  # noqa: F811
     response = Client(enforce_csrf_checks=True).post(
         "/api/voice/sessions", data=json.dumps({"user_id": 7}), content_type="application/json",
         headers={"Authorization": f"Bearer {HOST_KEY}"},
@@ -75,7 +59,7 @@ def test_a_host_application_needs_no_csrf_token(asha: Customer) -> None:
 
 
 @override_settings(VOICE_API_KEY=HOST_KEY, VOICE_DEMO_MODE=False)
-def test_a_minted_token_is_never_kept_by_a_cache(asha: Customer) -> None:
+def test_a_minted_token_is_never_kept_by_a_cache(asha: Customer) -> None:  # noqa: F811
     response = Client().post(
         "/api/voice/sessions", data=json.dumps({"user_id": 7}), content_type="application/json",
         headers={"Authorization": f"Bearer {HOST_KEY}"},
