@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from support.kept import stand_in
+
 
 class Outcome(StrEnum):
     RESOLVED_REFUND = "resolved_refund"
@@ -97,13 +99,11 @@ class CallFacts:
 
 def kept_result(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """A tool call's result as its record holds it; None where the record holds only a
-    stand-in for it (realtime/call_record.py capped_json: a preview of one too long, a marker
-    of one that was not JSON), whose fields are gone: read as absent, they would say "₹None"
-    or "no orders" of a call that had them."""
+    stand-in for it (support/kept.py), whose fields are gone."""
     result = entry.get("result")
-    if not isinstance(result, Mapping) or result.get("truncated") is True:
+    if not isinstance(result, Mapping) or stand_in(result) is not None:
         return None
-    return None if result.get("unreadable") is True else result
+    return result
 
 
 def callbacks_kept(tool_calls: Iterable[Mapping[str, Any]]) -> set[str | None]:

@@ -36,6 +36,7 @@ from postcall.outcome import (
     kept_result,
     outcome,
 )
+from support.kept import Lost, preview, stand_in
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +179,16 @@ def call_text(call: Mapping[str, Any]) -> str:
 
 def _as_read(value: Any, ok: Any = None) -> str:
     """A tool call's arguments or result as the model reads them: their JSON, or, where the
-    record did not keep them whole (realtime/call_record.py capped_json), words saying so
-    (and whether the tool succeeded, which a result cut short may no longer say) before
-    what it kept, so that the model takes the start of a list for no more than that."""
+    record did not keep them whole (support/kept.py), words saying so (and whether the tool
+    succeeded, which a result cut short may no longer say) before what it kept, so that the
+    model takes the start of a list for no more than that."""
     did = "" if ok is None else ("it succeeded; " if ok else "it failed; ")
-    if isinstance(value, Mapping) and value.get("truncated") is True:
-        kept = str(value.get("preview", "")).translate(_UNICODE_BREAKS)
-        return f"({did}too long to keep whole, only its start: {kept} …)"
-    if isinstance(value, Mapping) and value.get("unreadable") is True:
-        return f"({did}not kept)"
+    match stand_in(value):
+        case Lost.TOO_LONG:
+            kept = preview(value).translate(_UNICODE_BREAKS)
+            return f"({did}too long to keep whole, only its start: {kept} …)"
+        case Lost.UNREADABLE:
+            return f"({did}not kept)"
     return _one_line(value or {})
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from support import mongo
+from support.kept import capped_json
 from voiceproject.tasks import raise_if_cancelled, stop
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ USAGE_FIELDS = ("prompt_token_count", "response_token_count", "total_token_count
 MAX_TEXT_CHARS = 2_000  # one transcript line
 MAX_LINES = 2_000
 MAX_TOOL_CALLS = 300
-MAX_TOOL_JSON_CHARS = 4_000  # a tool call's arguments, and its result, as JSON
 MAX_EVENTS = 500  # stalls and staff events
 # The last places of those are kept for what an audit needs most: routine entries (a staff
 # member listening, whispering) stop short of them, so no flood of them hides a take-over.
@@ -55,17 +54,6 @@ def now() -> datetime:
 
 def capped_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def capped_json(value: Any) -> Any:
-    """`value` if its JSON is small enough, else a preview of it."""
-    try:
-        encoded = json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return {"unreadable": True}
-    if len(encoded) <= MAX_TOOL_JSON_CHARS:
-        return value
-    return {"truncated": True, "preview": encoded[:500]}
 
 
 class CallRecord:

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from postcall import logs, metrics, summary
-from realtime.call_record import capped_json
 from support import mongo
+from support.kept import capped_json
 
 CALL = {
     "call_id": "CALL-1",

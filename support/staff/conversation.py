@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from support.kept import Lost, stand_in
 from support.money import MoneyError, format_inr, to_paise
 from support.staff.labels import ago, humanize, mmss
 
@@ -41,8 +42,8 @@ COMPLAINT_CATEGORIES = {
 # Tools that only read: the ticket briefing leaves them out of "what the agent did".
 LOOKUPS = {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
 # What a tool that succeeded did, said without its result: for a result the call's record did
-# not keep (realtime/call_record.py: capped_json keeps a preview of one too long, a marker of one
-# that was not JSON), whose absent fields would otherwise read as "none yet" or "wallet ₹0.00".
+# not keep (support/kept.py: a preview of one too long, a marker of one that was not JSON),
+# whose absent fields would otherwise read as "none yet" or "wallet ₹0.00".
 DONE = {
     "check_order_status": "Orders looked up", "get_order_details": "Order looked up",
     "get_user_profile": "Profile looked up", "initiate_refund": "Refund made",
@@ -168,10 +169,11 @@ def tool_line(name: str, args: Mapping[str, Any], result: Mapping[str, Any], ok:
 
 def _not_kept(result: Mapping[str, Any]) -> str:
     """Why the record holds no more than a stand-in for `result`, in words; "" when it holds it."""
-    if result.get("truncated") is True:
-        return "the result was too long to keep in full (its start is in the details)"
-    if result.get("unreadable") is True:
-        return "the result could not be kept"
+    match stand_in(result):
+        case Lost.TOO_LONG:
+            return "the result was too long to keep in full (its start is in the details)"
+        case Lost.UNREADABLE:
+            return "the result could not be kept"
     return ""
 
 
