@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pymongo.errors import PyMongoError
@@ -46,6 +47,7 @@ def board(request: HttpRequest) -> HttpResponse:
         "page": listed.page,
         "time_zone": hours.zone.key,
         "can_change": may(request, CHANGE_CALLBACKS),
+        "here": request.get_full_path(),  # where a row's action comes back to: this page
         **_dialling_rights(request),
     }
     return render_staff(request, "callbacks/board.html", context)
@@ -67,6 +69,14 @@ def _act(
         messages.error(request, error.message)
     else:
         messages.success(request, done.format(customer=_customer(callback_id)))
+    return _back(request)
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    """Back to the board's page the action was taken on (the form's `next`), or its first."""
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        return HttpResponseRedirect(back)
     return redirect("callbacks:board")
 
 
@@ -91,7 +101,7 @@ def release(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
         whose = "your" if held_by == me else f"{desk.named(held_by)}'s"
         messages.success(request, f"You released {whose} callback to {_customer(callback_id)}; "
                                   "anyone may claim it now.")  # fmt: skip
-    return redirect("callbacks:board")
+    return _back(request)
 
 
 @staff_view(CHANGE_CALLBACKS)

@@ -181,7 +181,7 @@ async def test_a_lead_works_todays_callbacks(
             "href", "/staff/customers/202/"
         )
         await expect(ravi).to_contain_text("+91 98000 00202")
-        await expect(ravi).to_contain_text("nobody yet")
+        await expect(ravi).to_contain_text("not claimed yet")
         await expect(row(page, "CBK-PRIYA1").locator(".state .badge")).to_have_text("Done")
         kiran = row(page, "CBK-KIRAN2")  # Meera's: Arjun can only take it back from her
         await expect(kiran.get_by_role("button")).to_have_text(["Release from Meera Nair"])
@@ -209,7 +209,7 @@ async def test_a_lead_works_todays_callbacks(
         await expect(page.locator(".messagelist")).to_contain_text(
             "You released Meera Nair's callback to Kiran"
         )
-        await expect(kiran.locator(".assignee")).to_have_text("nobody yet")
+        await expect(kiran.locator(".assignee")).to_have_text("not claimed yet")
         await expect(kiran.get_by_role("button", name="Call now")).to_be_visible()
         await screenshot(page, "03-released-1280")
 

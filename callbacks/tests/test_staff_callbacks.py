@@ -569,3 +569,53 @@ def test_the_admin_list_names_who_holds_a_callback_and_finds_them_by_username(
     assert '<td class="field-assignee_">Meera Nair (meera)</td>' in listed
     assert '<td class="field-assignee_">someone-who-left</td>' in listed  # no longer staff
     assert [c.callback_id for c in found.context["cl"].result_list] == ["CBK-ASHA01"]
+
+
+# --- Review: one wording, and actions back to the page they were taken on ------------------------
+
+
+def test_a_callback_nobody_claimed_reads_the_same_at_a_desk_and_on_a_phone(
+    meera: User, ashas: Callback
+) -> None:
+    """The assignee column (a desk) and the words beside the status (a phone, where that column
+    is hidden) say it alike."""
+    body = client_for(meera).get(PAGE).content.decode()
+
+    assert '<span class="held">not claimed yet</span>' in body
+    assert '<td class="assignee"><span class="nobody">not claimed yet</span></td>' in body
+    assert "nobody yet" not in body
+
+
+def test_an_action_on_the_boards_second_page_comes_back_to_that_page(
+    meera: User, a_busy_fortnight: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(board, "PAGE_SIZE", 3)
+    client = client_for(meera)
+    second = client.get(PAGE, {"page": "2"}).content.decode()
+    callback_id = a_busy_fortnight[3]
+    assert f'name="next" value="{PAGE}?page=2"' in second
+
+    claimed = client.post(f"{PAGE}{callback_id}/claim", {"next": f"{PAGE}?page=2"})
+    released = client.post(f"{PAGE}{callback_id}/release", {"next": f"{PAGE}?page=2"})
+    elsewhere = client.post(f"{PAGE}{callback_id}/claim", {"next": "https://evil.example/"})
+
+    assert claimed["Location"] == released["Location"] == f"{PAGE}?page=2"
+    assert elsewhere["Location"] == PAGE  # never off this site
+    assert state_of(callback_id) == ("scheduled", "meera")
+
+
+def test_the_board_links_a_customer_and_a_ticket_only_for_those_their_pages_let_in(
+    staff_groups: Any, asha: Customer
+) -> None:
+    """Someone who works callbacks alone (a custom group) sees the customer's name and the
+    ticket's id, but no link to a page that would refuse them."""
+    make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01", ticket_id="TKT-CB0001")
+    caller = User.objects.create_user("caller", is_staff=True)
+    caller.user_permissions.add(Permission.objects.get(codename="view_callback"))
+
+    body = client_for(caller).get(PAGE).content.decode()
+
+    assert "Asha Verma" in body and "TKT-CB0001" in body
+    assert 'href="/staff/customers/101/"' not in body
+    assert 'href="/staff/tickets/TKT-CB0001/"' not in body
+    assert client_for(caller).get("/staff/customers/101/").status_code == 403

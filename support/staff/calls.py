@@ -20,10 +20,9 @@ from support.models import Call, Customer
 from support.mongo import Document, sync_db
 from support.staff.conversation import Entry, conversation
 from support.staff.labels import (
-    CHANNEL_LABELS,
+    channel_label,
     duration_s,
     end_reason_label,
-    humanize,
     mmss,
     outcome_label,
     usage_rows,
@@ -79,7 +78,7 @@ class CallRow:
 
     @property
     def channel_label(self) -> str:
-        return CHANNEL_LABELS.get(self.channel, humanize(self.channel))
+        return channel_label(self.channel)
 
     @property
     def who(self) -> str:

@@ -3,7 +3,9 @@
 Each export reads only the fields it writes (never a call's transcript) in one cursor, and
 looks the customers' names up a batch at a time; the lines go out as they are read
 (voiceproject/streaming.py). Money is in rupees ("268.50"), times are local
-("2026-11-21 14:05:09", the zone named in their column's title). The file starts with a
+("2026-11-21 14:05:09", the zone named in their column's title), and a ticket's priority and
+status and a call's channel are the words the pages show ("High", "Claimed", "Phone"), not
+the codes stored. The file starts with a
 byte order mark, which Excel needs to read UTF-8 (names in any script) rather than the PC's
 code page. A text cell that a spreadsheet would run as a formula (it starts with = + - @,
 and is not just a number or a phone number) is written with a leading apostrophe: ticket
@@ -23,11 +25,18 @@ from typing import Any
 from django.utils import timezone
 
 from support.escalations import reason_in_words
-from support.models import Call, Escalation, Refund
+from support.models import Call, Escalation, EscalationStatus, Priority, Refund
 from support.money import rupees
 from support.mongo import Document, sync_db
 from support.staff.dashboard import DayRange
-from support.staff.labels import duration_s, end_reason_label, mmss, outcome_label
+from support.staff.labels import (
+    channel_label,
+    choice_label,
+    duration_s,
+    end_reason_label,
+    mmss,
+    outcome_label,
+)
 from support.staff.people import people
 
 BATCH = 100  # customers looked up per query: SecantusDB slows on long $in lists
@@ -73,7 +82,7 @@ def _call(doc: Document, found: Mapping[int, Any]) -> list[Any]:
     started, ended = doc.get("started_at"), doc.get("ended_at")
     seconds = duration_s(started, ended)
     return [doc.get("call_id"), started, ended, mmss(seconds) if seconds is not None else "",
-            doc.get("channel"), doc.get("user_id"), *_name(doc, found),
+            channel_label(doc.get("channel")), doc.get("user_id"), *_name(doc, found),
             outcome_label(doc.get("outcome")) if doc.get("outcome") else "",
             end_reason_label(doc.get("end_reason")) if doc.get("end_reason") else ""]  # fmt: skip
 
@@ -85,8 +94,10 @@ def _refund(doc: Document, found: Mapping[int, Any]) -> list[Any]:
 
 
 def _ticket(doc: Document, found: Mapping[int, Any]) -> list[Any]:
-    return [doc.get("ticket_id"), doc.get("created_at"), doc.get("priority"), doc.get("status"),
-            doc.get("assignee"), doc.get("user_id"), *_name(doc, found), doc.get("order_id"),
+    return [doc.get("ticket_id"), doc.get("created_at"),
+            choice_label(Priority, doc.get("priority")),
+            choice_label(EscalationStatus, doc.get("status")), doc.get("assignee"),
+            doc.get("user_id"), *_name(doc, found), doc.get("order_id"),
             reason_in_words(doc.get("reason") or ""), doc.get("resolved_at"),
             doc.get("call_id")]  # fmt: skip
 

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timesince import timesince
@@ -53,6 +54,22 @@ def humanize(value: str) -> str:
     """`some_internal_value` -> "Some internal value", for values no table names."""
     text = value.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+def channel_label(channel: str | None) -> str:
+    """A call's channel as the call pages say it ("web" -> "Web"); "" for none."""
+    return CHANNEL_LABELS.get(channel, humanize(channel)) if channel else ""
+
+
+def choice_label(choices: type[models.TextChoices], value: str | None) -> str:
+    """A stored choice as the pages say it (its label, as `get_FOO_display`: "high" -> "High");
+    one the choices do not know, humanized; "" for none."""
+    if not value:
+        return ""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return humanize(value)
 
 
 def outcome_label(outcome: str | None) -> str:

@@ -67,10 +67,19 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
         "can_change": may(request, CHANGE_TICKETS),
         "may_take_over": may(request, TAKE_OVER),  # "Join call", else "Listen in"
         "names": names,  # queue.js: "claimed by" a colleague's name, as the rows give it
+        "here": _page_address(request),  # where a row's action comes back to
     }
     if request.GET.get("rows") == "1":
         return render_staff(request, "staff/_queue_rows.html", context)
     return render_staff(request, "staff/queue.html", context)
+
+
+def _page_address(request: HttpRequest) -> str:
+    """This queue page with its page number and filters, as the address bar has it: the rows
+    the live page fetches (`?rows=1`) send their actions back to the page, not to the rows."""
+    query = request.GET.copy()
+    query.pop("rows", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
 
 
 @staff_view(VIEW_TICKETS)

@@ -426,7 +426,7 @@ def test_calls_export_for_the_range(agent: Client, activity: None, today: date) 
     assert rows[0][:4] == ["call", "started (Asia/Kolkata)", "ended (Asia/Kolkata)", "duration"]
     by_id = {row[0]: row for row in rows[1:]}
     assert set(by_id) == {"c1", "c2", "c3", "c4", "c5", "c6"}
-    assert by_id["c3"][3:] == ["4:00", "web", "301", "Priya Nair", "+919800000301",
+    assert by_id["c3"][3:] == ["4:00", "Web", "301", "Priya Nair", "+919800000301",
                                "Escalated to a person", "Caller hung up"]  # fmt: skip
 
 
