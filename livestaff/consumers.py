@@ -65,7 +65,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         user: Any = self.scope.get("user")
         self.permissions = await _permissions(self.scope)
         if protocol.MONITOR not in self.permissions:
-            await self.close(code=FORBIDDEN)
+            await self._refuse_for_good()
             return
         self.call_id = str(self.scope["url_route"]["kwargs"]["call_id"])
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
@@ -112,6 +112,14 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         self._back_holding = holding
         await self._act("watch", since=since, holding=holding)
 
+    async def _refuse_for_good(self) -> None:
+        """Signed out, or no longer allowed to watch: said with FORBIDDEN on an open socket.
+        Refused before it opens, the browser would only see its handshake fail (1006), as
+        in a network blip: a page back from one (its microphone still open, if it held the
+        call) would try again for ever, never told why (static/livestaff/call.js)."""
+        await self.accept()
+        await self.close(code=FORBIDDEN)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
             await super().dispatch(message)
@@ -138,6 +146,8 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             await self._act("page_closed")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.joined:  # a frame sent as the socket opened, which it then closed
+            return
         if bytes_data is not None:
             await self._voice(bytes_data)
             return
@@ -313,4 +323,6 @@ class LiveCallsConsumer(StaffGroupListener):
     watched = LIVE_PERMISSIONS
 
     async def live_call(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=protocol.event("call", call=message["call"]))
+        call = message["call"]  # a call's `state`, or {call_id, ended} once it is over
+        call = call if call.get("ended") else presenting.with_now(call)
+        await self.send(text_data=protocol.event("call", call=call))

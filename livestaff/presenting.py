@@ -2,8 +2,9 @@
 readable line the call page gives each tool call. Pure: values in, words out.
 
 The live pages paint their first state from these (livestaff/board.py) and their live updates
-use the same words: the page gets DOING_WORDS once, and each finished tool event from the
-call arrives with its `line` (livestaff/consumers.py), so nothing is worded twice.
+use the same words: each `state` of a call arrives worded (`now`, `now_waiting`: with_now), and
+each finished tool event with its `line` (livestaff/consumers.py), so nothing is worded twice,
+and the live calls page and the live call view say the same of a call.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ UNKNOWN_TOOL = "Using a tool"
 def doing_words(doing: str, *, waiting: bool = False) -> str:
     """What the call is doing, in words. `waiting`: it escalated and no colleague joined it
     yet, so it reads as waiting for one (unless a colleague holds it, or it is being put
-    through to the escalation line): the live calls page does the same with each of its
-    updates (static/livestaff/live.js)."""
+    through to the escalation line). Each `state` carries both (with_now): the live pages
+    know which applies (static/livestaff/*.js)."""
     if waiting and doing not in ("staff", "transferring"):
         doing = "waiting"
     if doing in DOING_WORDS:
@@ -55,13 +56,23 @@ def doing_words(doing: str, *, waiting: bool = False) -> str:
     return UNKNOWN_TOOL if doing.startswith("tool:") else doing.replace("_", " ").capitalize()
 
 
+def with_now(state: dict[str, Any]) -> dict[str, Any]:
+    """A call's `state` with what the live pages say it is doing, under "Now": `now`, and
+    `now_waiting` for a page whose briefing shows an escalation nobody joined yet (which the
+    call's state alone does not say: static/livestaff/*.js)."""
+    doing = str(state.get("doing") or "connecting")
+    return {**state, "now": doing_words(doing), "now_waiting": doing_words(doing, waiting=True)}
+
+
 def for_staff(event: dict[str, Any]) -> dict[str, Any]:
-    """A call's event as a staff page shows it: a finished `tool` event gains `line` (what it
-    did, in one sentence), `ok` and `raw` (tool, time taken, arguments, result as JSON), as
-    the call page's conversation has them; a `backlog`'s events each do. Others pass
-    unchanged."""
+    """A call's event as a staff page shows it: a `state` gains its words (with_now); a
+    finished `tool` event gains `line` (what it did, in one sentence), `ok` and `raw` (tool,
+    time taken, arguments, result as JSON), as the call page's conversation has them; a
+    `backlog`'s events each do. Others pass unchanged."""
     if event.get("type") == "backlog":
         return {**event, "events": [for_staff(each) for each in event.get("events") or []]}
+    if event.get("type") == "state":
+        return with_now(event)
     if event.get("type") != "tool" or event.get("status") not in ("done", "failed"):
         return event
     result, args = event.get("result"), event.get("args")

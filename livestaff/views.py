@@ -12,7 +12,6 @@ from django.shortcuts import redirect
 
 from livestaff import protocol
 from livestaff.board import live_call_page, live_rows
-from livestaff.presenting import DOING_WORDS
 from support.staff.access import VIEW_CUSTOMERS, staff_view
 from support.staff.people import staff_names
 from support.staff.views.common import may, render_staff
@@ -25,7 +24,6 @@ def live(request: HttpRequest) -> HttpResponse:
     names = staff_names()
     rows = live_rows(names=names, phones=may(request, VIEW_CUSTOMERS))
     context = {"title": "Live calls", "rows": rows, "names": names,
-               "doing_words": DOING_WORDS,
                # Joining a warm escalation is taking the call over; without that right a
                # colleague can listen in (and whisper) while a lead is fetched.
                "may_take_over": may(request, protocol.TAKE_OVER)}  # fmt: skip
@@ -49,7 +47,6 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
         "page": page,
         "call": page.detail.row,
         "names": staff_names(),
-        "doing_words": DOING_WORDS,
         "may_take_over": may(request, protocol.TAKE_OVER),
         "transferring_message": protocol.TRANSFERRING_MESSAGE,
     }

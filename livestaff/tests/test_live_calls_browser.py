@@ -44,6 +44,7 @@ from playwright.async_api import (
     expect,
 )
 
+from livestaff.presenting import with_now
 from livestaff.tests.conftest import AGENT, LEAD
 from realtime.tests.browser.conftest import FAKE_MICROPHONE_ARGS
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -269,7 +270,8 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         conversation = arjun.locator("ol.conversation")
         await expect(conversation).to_contain_text("I want to talk to a person.")
         await expect(conversation).to_contain_text("Escalated to a person (High) about ORD-1001")
-        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+        # As the live calls page says it (one wording: livestaff/presenting.py with_now).
+        await expect(arjun.locator("span[data-mode]")).to_have_text("Waiting for a colleague")
 
         # Listen: Asha's 440 Hz reaches Arjun's customer player, and the meter moves.
         await arjun.get_by_role("button", name="Listen").click()
@@ -295,7 +297,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
 
         # A second lead has the call open as Arjun takes it over.
         await kavya.goto(server.url + arjun.url.removeprefix(server.url))
-        await expect(kavya.get_by_text("With the agent")).to_be_visible()
+        await expect(kavya.locator("span[data-mode]")).to_have_text("Waiting for a colleague")
         # Take over: Asha is told who she is talking to and hears Arjun's 1000 Hz.
         await arjun.get_by_role("button", name="Take over").click()
         await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
@@ -360,7 +362,8 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         await expect(customer.locator("#talking-to")).to_be_hidden()
         await expect(customer.get_by_role("log")).to_contain_text(
             "Arjun handed you back to the assistant.")  # fmt: skip
-        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+        await expect(arjun.locator("#live-call")).to_have_attribute("data-mode", "agent")
+        await expect(arjun.locator("span[data-mode]")).not_to_contain_text("talking")
         # As the call's record words it: who handed back, and the note they left the agent.
         await expect(conversation).to_contain_text(
             "You handed back to the agent: Refunded in full; confirm and close.")  # fmt: skip
@@ -484,7 +487,7 @@ async def test_a_take_over_whose_socket_blips_while_the_microphone_opens_goes_th
         await arjun.add_init_script(script=SLOW_MICROPHONE)
         await arjun.route_web_socket(re.compile(r"/ws/staff/calls/"), through)
         await arjun.goto(f"{server.url}/staff/live/{call_id}/")
-        await expect(arjun.get_by_text("With the agent")).to_be_visible()
+        await expect(arjun.locator("span[data-mode]")).to_have_text("Waiting for a colleague")
 
         await arjun.get_by_role("button", name="Take over").click()
         await sockets[-1].close(code=1011)  # the server side went away
@@ -586,7 +589,7 @@ async def test_an_escalated_call_reads_as_escalated_whatever_order_its_news_come
         await expect(row.locator("[data-doing]")).to_have_text("Waiting for a colleague")
 
         # Then the older news, and the agent speaking meanwhile: still waiting for a colleague.
-        for call in [*older, {**escalated, "doing": "speaking"}]:
+        for call in [*older, with_now({**escalated, "doing": "speaking"})]:
             tell(call)
         await until(arjun, f"window.liveCallsDebug.events >= {len(older) + 2}")
         await expect(row.get_by_role("link", name="Join call")).to_be_visible()
@@ -626,7 +629,7 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
             if putting_through[0] and isinstance(message, str):
                 event = json.loads(message)
                 if event["type"] == "state":
-                    message = json.dumps({**event, "doing": "transferring"})
+                    message = json.dumps(with_now({**event, "doing": "transferring"}))
             socket.send(message)
 
         socket.connect_to_server().on_message(to_page)
@@ -640,7 +643,7 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         take_over = arjun.get_by_role("button", name="Take over", exact=True)
         hint = arjun.locator("[data-take-hint]")
         end_call = arjun.get_by_role("button", name="End call for the customer")
-        await expect(now).to_have_text(f"With the agent · {PUTTING_THROUGH}")
+        await expect(now).to_have_text(PUTTING_THROUGH)  # as the live calls page says it
         await expect(take_over).to_be_disabled()
         why = ("The caller is being put through to our escalation phone line; you can take "
                "over or end the call if that does not go through.")  # fmt: skip
@@ -706,9 +709,9 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         row = board.locator("tr[data-call]")
         await expect(row.get_by_role("link", name="Open")).to_be_visible()
         await asyncio.to_thread(ticket_live, True)
-        live_sockets[-1].send(json.dumps({"type": "call", "call": {
+        live_sockets[-1].send(json.dumps({"type": "call", "call": with_now({
             "call_id": call_id, "escalation": ticket_id, "mode": "agent", "staff": None,
-            "listeners": [], "doing": "transferring"}}))  # fmt: skip
+            "listeners": [], "doing": "transferring"})}))  # fmt: skip
         await expect(row.get_by_role("link", name="Listen in")).to_be_visible()
         await expect(status).to_have_text("A customer asked for a colleague and is being put "
                                           "through to our escalation phone line.")  # fmt: skip
@@ -716,9 +719,9 @@ async def test_a_live_view_offers_no_take_over_while_a_caller_is_put_through_to_
         await expect(row.locator(".briefing-head")).to_contain_text(PUTTING_THROUGH)
         await expect(row.get_by_text("Waiting for a colleague")).to_be_hidden()
         await shots(board, "16-live-calls-being-put-through")
-        live_sockets[-1].send(json.dumps({"type": "call", "call": {
+        live_sockets[-1].send(json.dumps({"type": "call", "call": with_now({
             "call_id": call_id, "escalation": ticket_id, "mode": "agent", "staff": None,
-            "listeners": [], "doing": "listening"}}))  # Twilio refused: back with the agent
+            "listeners": [], "doing": "listening"})}))  # Twilio refused: back with the agent
         await expect(row.get_by_role("link", name="Join call")).to_be_visible()
         await expect(row.locator("[data-doing]")).to_have_text("Waiting for a colleague")
         await board.close()

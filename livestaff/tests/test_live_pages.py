@@ -266,6 +266,7 @@ def test_the_live_call_shows_the_conversation_so_far_and_an_agent_s_buttons(
     assert "My biryani came cold." in page and "Let me get a colleague for you." in page
     assert "Refund for ORD-1001 refused: already refunded" in page  # as on the call page
     assert "data-listen" in page and "data-whisper" in page
+    assert ">Listen in</button>" in page  # as the queue and the live calls page offer it
     assert "Take over" not in page and "End call" not in page  # an agent may not
 
 

@@ -26,6 +26,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
+from livestaff.presenting import with_now
 from livestaff.tests.conftest import LEAD
 from livestaff.tests.test_live_calls_browser import (
     DESK,
@@ -131,11 +132,11 @@ class ServerSide:
 
 
 def state(**fields: Any) -> dict[str, Any]:
-    """The call's `state` (contract section 8) as the page gets it: with the agent unless
-    `fields` say otherwise."""
-    return {"type": "state", "call_id": CALL_ID, "user_id": 101, "channel": "web",
-            "mode": "agent", "staff": None, "listeners": [], "escalation": None,
-            "doing": "listening", "held_from": "", **fields}  # fmt: skip
+    """The call's `state` (contract section 8) as the page gets it, worded: with the agent
+    unless `fields` say otherwise."""
+    return with_now({"type": "state", "call_id": CALL_ID, "user_id": 101, "channel": "web",
+                     "mode": "agent", "staff": None, "listeners": [], "escalation": None,
+                     "doing": "listening", "held_from": "", **fields})  # fmt: skip
 
 
 async def live_view(
@@ -176,7 +177,7 @@ async def test_the_live_view_stops_saying_it_reconnects_once_its_socket_is_back(
 ) -> None:
     page, call, problems = await live_view(browser, server, arjun, asha)
     call.says(**state())
-    await expect(page.get_by_text("With the agent · Listening")).to_be_visible()
+    await expect(page.locator("span[data-mode]")).to_have_text("Listening")
 
     await call.socket.close(code=1011)  # a blip
     reconnecting = page.get_by_text("Connection lost; reconnecting…")
@@ -217,7 +218,7 @@ async def test_a_refused_take_over_says_who_holds_the_call_for_as_long_as_they_d
 
     # She hands back: nobody holds it any more, and the page no longer says she does.
     call.says(**state(listeners=["arjun"]))
-    await expect(page.get_by_text("With the agent · Listening")).to_be_visible()
+    await expect(page.locator("span[data-mode]")).to_have_text("Listening")
     await expect(refused).to_be_hidden()
     await expect(page.get_by_role("button", name="Take over")).to_be_enabled()
     await shots(page, "22-live-call-handed-back-after-a-refusal", widths=(DESK,))
@@ -239,8 +240,8 @@ async def test_a_page_refused_for_good_releases_the_microphone_and_the_players(
 
     await call.socket.close(code=4403)
 
-    await expect(page.get_by_text("You may not watch live calls; ask a support lead.")
-                 ).to_be_visible()  # fmt: skip
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "You were signed out, or may no longer watch live calls")  # fmt: skip
     await until(page, "window.liveTracks() === 0 && window.openContexts() === 0")
     await expect(page.get_by_role("button", name="Listen")).to_be_disabled()
     assert len(call.sockets) == 1  # not opened again

@@ -14,7 +14,6 @@ const DEBUG_EVENTS_KEPT = 300;
 
 const root = document.getElementById("live-call");
 const names = JSON.parse(document.getElementById("staff-names").textContent);
-const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
 const me = root.dataset.me;
 const startedAt = Date.parse(root.dataset.started);
 const customerName = root.dataset.caller || "Customer";
@@ -78,6 +77,18 @@ const mmss = (seconds) => {
 const now = () => mmss((Date.now() - startedAt) / 1000);
 
 const RECONNECTING = "Connection lost; reconnecting…";
+// Closed for good (4403): the server cannot say which, as a session that ended no longer names
+// its user. "Ask a support lead" alone sent someone merely signed out to the wrong person.
+const REFUSED_FOR_GOOD = "You were signed out, or may no longer watch live calls: this page no longer follows the call.";
+// Why the microphone could not be opened (voice/audio.js MicrophoneError's kinds), and what
+// to do about it: "allow it" is no help to someone with none plugged in.
+const MICROPHONE_WORDS = {
+  denied: "Your browser was not allowed to use the microphone. Allow it for this site (the icon in the address bar), then try again.",
+  missing: "No microphone was found. Connect one (or a headset), then try again.",
+  busy: "The microphone is in use by another app or could not be started. Close other apps using it, then try again.",
+  insecure: "The microphone only works on a secure (https) page.",
+  unsupported: "This browser cannot capture the microphone. Try a recent Chrome, Edge, Firefox or Safari.",
+};
 // What the alert shown says of the call, for as long as `state`s bear it out (null: until
 // another notice replaces it): "Kavya holds this call" goes once she no longer does.
 let alertHolds = null;
@@ -247,9 +258,17 @@ function note(text, className = "note") {
 
 // --- what the call is doing -------------------------------------------------------------------
 
-function doingText(doing) {
-  if (doingWords[doing]) return doingWords[doing];
-  return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
+// The escalations this page saw a colleague join (its briefing, if it was painted with one,
+// says so too): one that escalated after the page opened has no briefing to mark.
+const joinedTickets = new Set();
+
+/** What the agent is doing, in the words the live calls page has for it (the server words
+ *  both: livestaff/presenting.py with_now): waiting for a colleague while the briefing says
+ *  the customer is, whatever the agent does meanwhile. */
+function nowText(s) {
+  const briefing = root.querySelector("[data-briefing]");
+  const joined = joinedTickets.has(s.escalation) || (briefing && briefing.classList.contains("joined"));
+  return s.escalation && !joined ? s.now_waiting : s.now;
 }
 
 // Whether this page holds the call: the holder is this person, and the call is not held from
@@ -266,11 +285,12 @@ function onState(next) {
   if (heldHere(next)) takeOverAsked = false; // answered: held
   const holder = next.staff;
   const mine = holder === me;
+  if (next.mode === "human" && next.escalation) joinedTickets.add(next.escalation);
   if (next.mode === "human") {
     const where = heldHere(next) ? "" : " from another tab";
     ui.mode.textContent = mine ? `You are talking to ${customerName}${where}` : `${who(holder)} is talking to ${customerName}`;
   } else {
-    ui.mode.textContent = `With the agent · ${doingText(next.doing)}`;
+    ui.mode.textContent = nowText(next);
   }
   const parts = [];
   if (holder) parts.push(`Held by ${mine ? "you" : who(holder)}`);
@@ -388,7 +408,7 @@ function setListening(on) {
   debug.listening = Boolean(listening);
   // Its name says what it does ("Stop listening"): aria-pressed as well would read it "pressed".
   ui.listen.classList.toggle("is-active", Boolean(listening));
-  ui.listen.textContent = listening ? "Stop listening" : "Listen";
+  ui.listen.textContent = listening ? "Stop listening" : "Listen in";
   ui.meters.hidden = !listening;
 }
 
@@ -426,7 +446,7 @@ async function takeOver() {
   } catch (error) {
     if (calledOff()) return;
     stopMicrophone();
-    show("error", `Your microphone could not be opened (${error.kind || error.message}): allow it for this site, then try again.`);
+    show("error", MICROPHONE_WORDS[error.kind] || `Your microphone could not be opened (${error.message}).`);
     return;
   }
   if (calledOff()) return;
@@ -559,7 +579,7 @@ function connect() {
       // and the players, which nothing reaches now, are released.
       setListening(false);
       stopMicrophone();
-      show("error", "You may not watch live calls; ask a support lead.");
+      show("error", REFUSED_FOR_GOOD, { href: location.href, text: "Reload the page" });
     } else if (!ended) {
       show("info", RECONNECTING);
       setTimeout(connect, reconnectDelay);

@@ -25,7 +25,6 @@
     return;
   }
   const names = JSON.parse(document.getElementById("staff-names").textContent);
-  const doingWords = JSON.parse(document.getElementById("doing-words").textContent);
   const rowsUrl = table.dataset.rowsUrl;
   const missing = new Map(); // call id -> retries left
   const ended = new Map(); // call id -> retries left while the rows still list it
@@ -82,21 +81,13 @@
     announced = escalations();
   }
 
-  /** An escalated call nobody has joined reads as waiting for a colleague, whatever its
-   *  agent does meanwhile, unless it is being put through to the escalation line, as the
-   *  server paints it (livestaff/presenting.py doing_words). */
+  /** What the call is doing, as the server words it (livestaff/presenting.py with_now, as
+   *  the live call view says it too): an escalated call nobody has joined reads as waiting
+   *  for a colleague, whatever its agent does meanwhile. */
   function nowText(row, state) {
     const briefing = row.querySelector("[data-briefing]");
-    const waiting = briefing && !briefing.classList.contains("joined") && state.mode !== "human"
-      && state.doing !== "transferring";
-    return doingText(waiting ? "waiting" : state.doing);
-  }
-
-  function doingText(doing) {
-    if (doingWords[doing]) {
-      return doingWords[doing];
-    }
-    return String(doing || "").startsWith("tool:") ? "Using a tool" : String(doing || "");
+    const waiting = briefing && !briefing.classList.contains("joined");
+    return waiting ? state.now_waiting : state.now;
   }
 
   function staffCell(cell, holder, listeners) {

@@ -219,6 +219,10 @@ class StaffGroupListener(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         permissions = await staff_permissions(self.scope, self.watched)
         if self.needed not in permissions:
+            # Opened to be closed: refused before it opens, the page would see only a failed
+            # handshake (1006), as in a network blip, and retry for ever; FORBIDDEN tells it
+            # to stop and say why (static/staff/live-rows.js).
+            await self.accept()
             await self.close(code=FORBIDDEN)
             return
         await self._join()

@@ -719,14 +719,19 @@ async def test_queue_pages_hear_a_priority_changed_in_the_admin(
 
 @pytest.mark.parametrize("who", ["guest", "anonymous"])
 async def test_queue_socket_refuses_non_staff(
-    who: str, guest_cookie: list[tuple[bytes, bytes]]
+    who: str, guest_cookie: list[tuple[bytes, bytes]], priya_ticket: Any
 ) -> None:
+    """Opened only to be closed with 4403, the code the page reads as "stop, and say why" (a
+    session that ended while the page's socket was down); refused before it opens, the page
+    would see only a failed handshake and retry for ever."""
     headers = guest_cookie if who == "guest" else [HOST, SAME_SITE]
     socket = WebsocketCommunicator(STAFF_WS, "/ws/staff/queue", headers=headers)
 
-    connected, _ = await socket.connect()
+    await socket.connect()
 
-    assert not connected
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4403}
+    await sync_to_async(escalations.claim)("TKT-AAAAAA", "arjun")
+    assert await socket.receive_nothing(timeout=0.3)  # nothing of the queue reaches it
 
 
 async def test_queue_socket_refuses_another_site(meera_cookie: list[tuple[bytes, bytes]]) -> None:
