@@ -7,9 +7,11 @@ for a call that is over or cannot be taken, what the caller hears before Twilio 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
+import pymongo
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -20,9 +22,10 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 from continuity import calls as stored_calls
 from continuity.sweeper import wrap_up
 from postcall.finish import correct_outcome
-from realtime.call_session import TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
+from realtime.call_session import SETTLE_WAIT_S, TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
 from realtime.phone import security, twilio_rest
 from realtime.transfer import STREAM_ENDS_AS, TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
+from support import mongo
 from support.customers import find_customer
 from voiceproject.messaging import send_to_channel
 
@@ -43,6 +46,8 @@ SERVER_ERROR_SAY = (
 CALLBACK_NOT_CONNECTED_SAY = (
     "Sorry, we could not connect you to our support team. Please call us if you still need help."
 )
+# How often the <Dial action> looks whether a call Twilio moved has been written down.
+WRITTEN_DOWN_POLL_S = 0.1
 # A caller transferred to TWILIO_ESCALATION_NUMBER whom nobody there answered (busy, no answer).
 TRANSFER_NOT_ANSWERED_SAY = (
     "Sorry, none of our colleagues could take your call just now. Your request is with our "
@@ -124,6 +129,7 @@ async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
     comes back) ends now, as `reason`."""
     try:
         await _end_if_waiting(call_sid, reason)
+        await _written_down(call_sid)
         call_id = await stored_calls.correct_end_reason(call_sid, was, reason)
     except PyMongoError as error:
         log.warning("twilio: call %s: could not record that it %s: %s", call_sid, reason, error)
@@ -146,6 +152,23 @@ async def _end_if_waiting(call_sid: str, reason: str) -> None:
         }, patience_s=0.5)  # fmt: skip
     elif await stored_calls.end_unclaimed(stored.call_id, reason, datetime.now(UTC)):
         await wrap_up(stored.call_id, reason)
+
+
+async def _written_down(call_sid: str) -> None:
+    """Wait, up to SETTLE_WAIT_S, for the call of `call_sid` to be recorded as ended and
+    finished (its outcome written): Twilio's `stop` as it moved the call may still be closing
+    it, here or in another process, and a correction made meanwhile is lost (a record not yet
+    ended is not corrected; a finisher that read it before writes the outcome it read). Raises
+    PyMongoError."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_WAIT_S
+    while asyncio.get_running_loop().time() < deadline:
+        with pymongo.timeout(stored_calls.LOOKUP_TIMEOUT_S):
+            call = await mongo.async_db().calls.find_one(
+                {"call_sid": call_sid}, {"_id": 0, "outcome": 1}, sort=[("started_at", -1)]
+            )
+        if call is None or "outcome" in call:
+            return
+        await asyncio.sleep(WRITTEN_DOWN_POLL_S)
 
 
 def _hang_up(farewell: str) -> VoiceResponse:

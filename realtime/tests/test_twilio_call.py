@@ -1037,6 +1037,41 @@ async def test_a_transfer_nobody_answers_settles_a_call_still_waiting_for_its_st
     assert ticket is not None and not ticket["live"] and ticket["status"] == "open"
 
 
+async def test_a_transfer_nobody_answers_while_its_call_is_still_closing_is_recorded_as_failed(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio's `stop` as it moves the call starts closing it, which waits for a tool still
+    running; the <Dial action> saying nobody answered comes meanwhile. It used to find no
+    ended record to correct, and the call stayed transferred_to_human."""
+    profile = HeldTool(monkeypatch, "get_user_profile", {"ok": True, "name": "Asha Rao"})
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_tool_call([{"name": "get_user_profile"}])
+        await profile.started.wait()
+        await escalates_and_says_so(session)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        await asked(transfers)
+        call_id = (await latest_phone_call())["call_id"]
+        await phone.hang_up()  # Twilio stops the stream as it moves the call
+        async with asyncio.timeout(5):
+            while CallSession.here(call_id) is not None:  # closing, waiting for the tool
+                await asyncio.sleep(0.02)
+        nobody_answered = {"CallStatus": "in-progress", "DialCallStatus": "busy"}
+        dial_action = asyncio.create_task(webhook(ASHA_PHONE, phone.call_sid, **nobody_answered))
+        await asyncio.sleep(1.0)
+        profile.released.set()
+        twiml = await dial_action
+
+    assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY
+    record = await call_record(call_id)  # as the <Dial action> is answered
+    assert (record["end_reason"], record["outcome"]) == ("transfer_failed", "escalated")
+    await phone.leave()
+
+
 async def test_a_stream_that_takes_up_a_call_left_unconfirmed_and_is_stopped_ends_as_unconfirmed(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch, stream_comes_back: None
 ) -> None:
