@@ -39,7 +39,7 @@ from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.bench_voice import wait_for_workers
+from bench.bench_voice import stop_server, wait_for_workers
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from voiceproject.embedded_db import EmbeddedMongo, free_port
 
@@ -123,7 +123,10 @@ async def talking_agent(session: FakeSession) -> None:
 
 def report(name: str, pages: list[Page], start: float, end: float) -> bool:
     gaps = sorted(page.longest_gap(start, end) for page in pages)
-    p99 = gaps[min(len(gaps) - 1, round(0.99 * (len(gaps) - 1)))]
+    rank = min(len(gaps) - 1, round(0.99 * (len(gaps) - 1)))
+    p99 = gaps[rank]
+    # Up to 51 calls the p99 is the slowest call's: the goal then holds for every call.
+    slowest = " (the slowest call's)" if rank == len(gaps) - 1 else ""
     lost_s = sum(max(0.0, gap - 0.02) for gap in gaps)
     backs = sorted(b for page in pages for b in page.back_after if page.lost_at)
     ended = sum(page.ended for page in pages)
@@ -132,7 +135,8 @@ def report(name: str, pages: list[Page], start: float, end: float) -> bool:
     print(f"  calls ended                     {ended}  (goal 0)"
           + (f": {', '.join(f'{n} {reason}' for reason, n in why.items())}" if why else ""))
     print(f"  longest silence per call        p50 {statistics.median(gaps):.2f} s, "
-          f"p99 {p99:.2f} s, max {gaps[-1]:.2f} s  (goal p99 < {GOAL_P99_S:.0f} s)")  # fmt: skip
+          f"p99 {p99:.2f} s{slowest}, max {gaps[-1]:.2f} s  "
+          f"(goal p99 < {GOAL_P99_S:.0f} s)")  # fmt: skip
     print(f"  agent audio lost, all calls     {lost_s:.1f} s ({lost_s / 0.02:.0f} frames)")
     if backs:
         print(f"  socket lost -> ready again      p50 {statistics.median(backs):.2f} s, "
@@ -217,11 +221,7 @@ async def run_events(env: dict[str, str], run_dir: Path, calls: int, settle: flo
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        command.send_signal(signal.SIGINT)
-        try:
-            command.wait(60)
-        except subprocess.TimeoutExpired:
-            command.kill()
+        await stop_server(command, how=signal.SIGINT, timeout_s=60)
 
 
 def main() -> None:

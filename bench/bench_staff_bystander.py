@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import os
@@ -52,6 +53,7 @@ from bench.bench_voice import (
     cpu_seconds,
     rss_mb,
     stamped,
+    stop_server,
     wait_for_port,
 )
 from bench.quiet_gc import collector_paused
@@ -121,8 +123,11 @@ def start_daphne(
     )  # fmt: skip
 
 
-def browse(base: str, calls: int, stop_at: float, counts: Any, think: float, nice: int) -> None:
-    """A support lead loading staff pages in a loop until `stop_at` (another process)."""
+def browse(
+    base: str, calls: int, stop_browsing: Any, counts: Any, think: float, nice: int
+) -> None:
+    """A support lead loading staff pages in a loop until `stop_browsing` is set (another
+    process)."""
     os.nice(nice)  # as the staff server: a browser stands for a machine of its own
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -134,15 +139,16 @@ def browse(base: str, calls: int, stop_at: float, counts: Any, think: float, nic
                                      headers={"Referer": base + "/admin/login/"})  # fmt: skip
     opener.open(request).read()
     rng = random.Random(os.getpid())
-    while time.time() < stop_at:
-        for page in PAGES:
-            started = time.perf_counter()
-            with opener.open(base + page.format(n=rng.randrange(calls))) as response:
-                response.read()
-            with counts.get_lock():
-                counts[0] += 1
-                counts[1] += time.perf_counter() - started
-            time.sleep(think)
+    for page in itertools.cycle(PAGES):
+        if stop_browsing.is_set():
+            return
+        started = time.perf_counter()
+        with opener.open(base + page.format(n=rng.randrange(calls))) as response:
+            response.read()
+        with counts.get_lock():
+            counts[0] += 1
+            counts[1] += time.perf_counter() - started
+        stop_browsing.wait(think)
 
 
 @dataclass
@@ -179,6 +185,10 @@ async def bystander(url: str, origin: str, seconds: float, warm_up: float) -> Ga
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             await ws.send(stamped(UP_FRAME))
         listener.cancel()
+        # Hung up, not dropped: a call whose page only went away waits VOICE_RESUME_GRACE_S
+        # for it, its model still streaming, and the quiet call did so all through the busy
+        # phase, which then carried two calls against the quiet phase's one.
+        await ws.send(json.dumps({"type": "end"}))
     return gaps
 
 
@@ -213,23 +223,28 @@ async def run(args: argparse.Namespace, uri: str) -> None:
                 quiet = await bystander(ws_url, base, args.seconds, warm_up=2.0)
                 quiet_rss, quiet_cpu = rss_mb(daphne.pid), cpu_seconds(daphne.pid) - cpu_start
                 counts = multiprocessing.Array("d", 2)
-                stop_at = time.time() + 2.0 + args.seconds
-                staff = [multiprocessing.Process(target=browse,
-                                                 args=(staff_base, args.calls, stop_at, counts,
-                                                       args.think, args.staff_nice))
+                # Staff browse until the busy window is over, however long the bystander's
+                # call took to come up (a time fixed before it did left the window's end
+                # without staff).
+                stop_browsing = multiprocessing.Event()
+                browsing = (staff_base, args.calls, stop_browsing, counts, args.think,
+                            args.staff_nice)  # fmt: skip
+                staff = [multiprocessing.Process(target=browse, args=browsing)
                          for _ in range(args.staff)]  # fmt: skip
                 for process in staff:
                     process.start()
                 cpu_start = cpu_seconds(daphne.pid)
-                busy = await bystander(ws_url, base, args.seconds, warm_up=2.0)
+                try:
+                    busy = await bystander(ws_url, base, args.seconds, warm_up=2.0)
+                finally:
+                    stop_browsing.set()
                 busy_rss, busy_cpu = rss_mb(daphne.pid), cpu_seconds(daphne.pid) - cpu_start
                 for process in staff:
                     process.join(60)
         finally:
             for server in (daphne, staff_server):
                 if server is not None:
-                    server.terminate()
-                    server.wait(10)
+                    await stop_server(server)
     seconds = args.seconds + 2.0  # each phase: the warm-up and the measured window
     report(args, root, quiet, busy, counts, (quiet_rss, busy_rss),
            (quiet_cpu / seconds, busy_cpu / seconds))

@@ -55,10 +55,12 @@ from bench.bench_voice import (
     UP_FRAME_S,
     Figures,
     LeanFake,
+    Ramp,
     age_ms,
     cpu_seconds,
     hear,
     speak,
+    stop_server,
     wait_for_port,
 )
 from bench.quiet_gc import collector_paused
@@ -120,10 +122,13 @@ async def ready(ws: ClientConnection) -> dict[str, Any]:
             return dict(event)
 
 
-async def other_call(url: str, origin: str, figures: Figures, stop: asyncio.Event) -> None:
+async def other_call(
+    url: str, origin: str, figures: Figures, stop: asyncio.Event, ramp: Ramp
+) -> None:
     """A caller of bench.bench_voice, talking until `stop`."""
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         await ready(ws)
+        ramp.up()
 
         listener = asyncio.create_task(hear(ws, figures))
         await speak(ws, figures, lambda _: not stop.is_set())
@@ -400,20 +405,25 @@ async def with_servers(tmp: Path, uri: str, redis: LocalRedis, calls: int, secon
         try:
             async with serve(fake.session, "127.0.0.1", fake.port, compression=None,
                              max_size=2**20):  # fmt: skip
-                for port in ports:
-                    await asyncio.to_thread(wait_for_port, port)
-                results = await run_windows(ports, [w.pid for w in workers], cookie, others,
-                                            calls, seconds)  # fmt: skip
+                try:
+                    for port in ports:
+                        await asyncio.to_thread(wait_for_port, port)
+                    results = await run_windows(ports, [w.pid for w in workers], cookie, others,
+                                                calls, seconds)  # fmt: skip
+                finally:
+                    # While the fake Live API still answers: the workers close their calls'
+                    # sessions as they stop, which the fake going first would cut instead.
+                    await asyncio.gather(*(stop_server(worker, timeout_s=15) for worker in workers))
         except BaseException:
             for log in (log_a, log_b):
                 log.seek(0)
                 print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
             raise
         finally:
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:
-                worker.wait(15)
+            for worker in workers:  # a bench cut short (Ctrl-C) leaves no worker behind
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait(10)
     report(results, ports, [w.pid for w in workers], calls, seconds)
 
 
@@ -427,16 +437,19 @@ async def run_windows(
     customer = Customer(f"ws://{a}/ws/voice?user_id={CUSTOMER_ID}", f"http://{a}", path)
     tasks = [asyncio.create_task(customer.run(stop))]
     await asyncio.wait_for(customer.started.wait(), 30)
+    ramp = Ramp(calls)
     for n in range(1, calls + 1):
         host = (a, b)[n % 2]  # half the other calls on each worker, as a balancer spreads them
         url = f"ws://{host}/ws/voice?user_id={n}"
-        tasks.append(asyncio.create_task(other_call(url, f"http://{host}", others, stop)))
+        tasks.append(asyncio.create_task(other_call(url, f"http://{host}", others, stop, ramp)))
     lead = Lead(f"ws://{b}/ws/staff/calls/{customer.call_id}", f"http://{b}", cookie, path)
     print(f"{calls} other calls on workers A and B (pids {pids[0]}, {pids[1]}); the customer's "
           f"call {customer.call_id} on A, the lead on B; {seconds:.0f} s per window ...",
           flush=True)  # fmt: skip
     try:
         with collector_paused():
+            if calls:
+                await ramp.all_up(tasks[1:])  # the first window starts with every call up
             await asyncio.sleep(WARM_UP_S)
             await lead.open()
             before = await window(seconds, others, pids)

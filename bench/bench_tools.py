@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import random
 import statistics
@@ -200,10 +201,16 @@ async def measure(
     )
     orders = [(doc["user_id"], doc["order_id"]) async for doc in sampled]
 
+    calls_made = itertools.count(1)
+
     async def tool(
         name: str, user_id: int, args: dict[str, str], must_succeed: bool = False
     ) -> None:
-        result = await run_tool(name, args, ToolContext(user_id=user_id, call_id="bench"))
+        # Each tool call in a call of its own: a call remembers what it asked, and one call
+        # for all of them made every escalate_to_human after the first a note on one ticket
+        # ("asked again"), never a ticket opened.
+        ctx = ToolContext(user_id=user_id, call_id=f"bench-{next(calls_made)}")
+        result = await run_tool(name, args, ctx)
         # A policy refusal (an old order) is a real answer; an error would spoil the figures.
         if not result["ok"] and (must_succeed or result["reason"] in BROKEN):
             raise RuntimeError(f"{name}{args} failed: {result}")

@@ -56,6 +56,7 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.bench_voice import stop_server
 from bench.quiet_gc import collector_paused
 from realtime.audio import ulaw_decode, ulaw_encode
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
@@ -75,7 +76,11 @@ THRESHOLD = 3000  # a burst sample; silence decodes to 0
 TONE_HZ = 1000.0
 AMPLITUDE = 12000.0
 ROOT = Path(__file__).resolve().parent.parent
-DAPHNE_LOG = Path(tempfile.gettempdir()) / "bench_twilio_daphne.log"  # kept for a look afterwards
+# Kept for a look afterwards, one per server: the bare relay's run wrote over the product's.
+DAPHNE_LOGS = {
+    PRODUCT: Path(tempfile.gettempdir()) / "bench_twilio_daphne.log",
+    RELAY: Path(tempfile.gettempdir()) / "bench_twilio_daphne_relay.log",
+}
 
 Samples = npt.NDArray[np.int16]
 
@@ -252,13 +257,12 @@ class Bench:
                 self._seed(uri)
                 async with FakeLiveServer() as fake:
                     fake.on_session(self.agent)
-                    daphne = self._start_daphne(uri, fake.url, DAPHNE_LOG)
+                    daphne = self._start_daphne(uri, fake.url, DAPHNE_LOGS[self.app])
                     try:
                         await self._wait_until_serving(daphne)
                         return await self._calls(fake, daphne.pid)
                     finally:
-                        daphne.send_signal(signal.SIGINT)
-                        daphne.wait(timeout=20)
+                        await stop_server(daphne, how=signal.SIGINT, timeout_s=20)
             finally:
                 db.stop()
 

@@ -7,8 +7,9 @@ process (with the embedded database); the fake Live API streams 20 ms agent chun
 whole time. Every frame carries its send time in its first 8 bytes (the bridge relays audio
 byte-exact), so latency is measured inside the audio on one clock: the load generator and
 the fake share this process. Then the same load goes through `bench.minimal_relay`, a bare
-`websockets` relay doing the same conversion, and the ratios are printed. The load
-generator shares the machine with the server, so compare figures from one run.
+`websockets` relay doing the same conversion, and the ratios are printed. The measured window
+starts once every call is up (a call refused fails the run). The load generator shares the
+machine with the server, so compare figures from one run.
 
 With `--record` the same calls go through daphne with RECORD_CALLS off, then on (`--rounds`
 times, alternating), and it prints what recording adds: the server's CPU per call-minute (goal:
@@ -53,6 +54,7 @@ UP_FRAME_S, DOWN_FRAME_S = 0.040, 0.020
 UP_FRAME = np.random.default_rng(1).normal(0, 3000, 640).astype("<i2").tobytes()  # 40 ms @16k
 DOWN_FRAME = np.random.default_rng(2).normal(0, 3000, 480).astype("<i2").tobytes()  # 20 ms @24k
 WARM_UP_S = 2.0
+RAMP_TIMEOUT_S = 60.0  # for all the calls to be up
 LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 
 
@@ -162,15 +164,48 @@ async def hear(ws: ClientConnection, figures: Figures) -> None:
             figures.down_ms.append(age_ms(message))
 
 
-async def caller(url: str, origin: str, figures: Figures, stop_at: float) -> None:
+class Ramp:
+    """The callers of one run coming up. The measured window starts WARM_UP_S after the last
+    of them is up, not while calls are still being set up (a busy machine takes seconds for
+    50), and a call refused fails the run: left out of the frames, it would still have been
+    counted in the figures per call."""
+
+    def __init__(self, calls: int) -> None:
+        self.waiting = calls
+        self.stop_at = float("inf")  # perf_counter's; set once all are up
+        self._all_up = asyncio.Event()
+
+    def up(self) -> None:
+        self.waiting -= 1
+        if self.waiting <= 0:
+            self._all_up.set()
+
+    async def all_up(self, callers: Sequence[asyncio.Task[None]]) -> None:
+        """Until every caller is up; the first to fail before then fails the run, and so
+        does a ramp longer than RAMP_TIMEOUT_S."""
+        up = asyncio.create_task(self._all_up.wait())
+        done, _ = await asyncio.wait(
+            [up, *callers], timeout=RAMP_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if up in done:
+            return
+        up.cancel()
+        for task in done:
+            task.result()  # the caller's error
+        raise RuntimeError(f"{self.waiting} of {len(callers)} calls not up after "
+                           f"{RAMP_TIMEOUT_S:.0f} s")  # fmt: skip
+
+
+async def caller(url: str, origin: str, figures: Figures, ramp: Ramp) -> None:
     async with connect(url, additional_headers={"Origin": origin}, compression=None) as ws:
         while True:  # wait for `ready`
             message = await ws.recv()
             if isinstance(message, str) and json.loads(message)["type"] == "ready":
                 break
+        ramp.up()
 
         listener = asyncio.create_task(hear(ws, figures))
-        await speak(ws, figures, lambda due: due < stop_at)
+        await speak(ws, figures, lambda due: due < ramp.stop_at)
         await asyncio.sleep(1.0)  # let the frames in flight land
         listener.cancel()
 
@@ -233,11 +268,20 @@ async def _measure(
     figures: Figures, others: Sequence[int],
 ) -> dict[str, float]:
     idle_rss = sum(rss_mb(pid) for pid in pids)
-    stop_at = time.perf_counter() + WARM_UP_S + seconds
+    ramp, placed = Ramp(calls), time.perf_counter()
     tasks = [
-        asyncio.create_task(caller(f"{server_url}?user_id={1 + n % 20}", origin, figures, stop_at))
+        asyncio.create_task(caller(f"{server_url}?user_id={1 + n % 20}", origin, figures, ramp))
         for n in range(calls)
     ]
+    try:
+        await ramp.all_up(tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    print(f"  {calls} calls up after {time.perf_counter() - placed:.1f} s", flush=True)
+    ramp.stop_at = time.perf_counter() + WARM_UP_S + seconds
     await asyncio.sleep(WARM_UP_S)
     figures.window_ns = (time.perf_counter_ns(), 0)
     cpu_before = {pid: cpu_seconds(pid) for pid in [*pids, *others]}
@@ -248,7 +292,12 @@ async def _measure(
     figures.window_ns = (figures.window_ns[0], time.perf_counter_ns())
     cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
     own_cpu = time.process_time() - own_before
-    await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [
+        error for error in await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(error, BaseException)
+    ]  # fmt: skip
+    if failed:  # its frames went uncounted, and the figures per call counted it
+        raise RuntimeError(f"{len(failed)} of {calls} calls failed; the first: {failed[0]!r}")
     result = summary(
         figures, sum(cpu[pid] for pid in pids), seconds, calls, (loaded_rss - idle_rss) / calls
     )
@@ -258,15 +307,23 @@ async def _measure(
     return result
 
 
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM drains (calls finishing their records, recordings their last writes); a busy
-    machine may take a while, then it is killed."""
-    server.terminate()
+async def stop_server(
+    server: subprocess.Popen[bytes], *, how: signal.Signals = signal.SIGTERM,
+    timeout_s: float = 30.0,
+) -> None:
+    """Stop a server this bench started: SIGTERM drains (calls finishing their records,
+    recordings their last writes); a busy machine may take a while, then it is killed.
+
+    Waited for off the event loop: the fake Live API serves on this loop, and a server
+    stopping closes its calls' upstream sessions. A loop held in a blocking wait answers none
+    of those closes, so each call's teardown ran out its bounds and logged "task live did not
+    stop when cancelled"."""
+    server.send_signal(how)
     try:
-        server.wait(30)
+        await asyncio.to_thread(server.wait, timeout_s)
     except subprocess.TimeoutExpired:
         server.kill()
-        server.wait(10)
+        await asyncio.to_thread(server.wait, 10)
 
 
 SERVER_LOG = Path(tempfile.gettempdir()) / "bench-voice-daphne.log"
@@ -372,8 +429,7 @@ async def against_one_daphne_and_the_relay(
             [daphne.pid], calls, seconds, figures,
         )  # fmt: skip
     finally:
-        daphne.terminate()
-        daphne.wait(10)
+        await stop_server(daphne)
 
     figures_relay = Figures()
     fake.figures = figures_relay
@@ -391,8 +447,7 @@ async def against_one_daphne_and_the_relay(
             calls, seconds, figures_relay,
         )  # fmt: skip
     finally:
-        relay.terminate()
-        relay.wait(10)
+        await stop_server(relay)
     return results
 
 
@@ -424,7 +479,7 @@ async def with_and_without_recording(
                       f"p99 up/down {result['up_p99']:.1f}/{result['down_p99']:.1f} ms, "
                       f"lost {result['up_lost'] + result['down_lost']:.0f}", flush=True)
             finally:
-                stop(daphne)
+                await stop_server(daphne)
     return results
 
 
@@ -495,11 +550,7 @@ async def through_workers(
         result["balancer_core_share"] = result.pop(f"cpu_pid_{balancer}")
         return result
     finally:
-        command.send_signal(signal.SIGINT)
-        try:
-            command.wait(60)
-        except subprocess.TimeoutExpired:
-            command.kill()
+        await stop_server(command, how=signal.SIGINT, timeout_s=60)
 
 
 def wait_for_workers(

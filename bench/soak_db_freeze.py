@@ -29,6 +29,7 @@ from typing import Any
 from pymongo import MongoClient
 from websockets.asyncio.client import connect
 
+from bench.bench_voice import stop_server
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from voiceproject.embedded_db import EmbeddedMongo, free_port
 
@@ -121,8 +122,7 @@ async def soak(freezes: int, freeze_s: float) -> None:
                     print(f"freeze {n}/{freezes} ({freeze_s:.0f} s): working again after "
                           f"{took:.1f} s  {verdict}", flush=True)  # fmt: skip
             finally:
-                daphne.terminate()
-                daphne.wait(10)
+                await stop_server(daphne)
     print(f"\nworst recovery {max(times):.1f} s over {freezes} freezes; goal {GOAL_S:.0f} s: "
           f"{'PASS' if max(times) <= GOAL_S else 'MISS'}")  # fmt: skip
 
