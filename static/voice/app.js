@@ -59,7 +59,7 @@ function startCall() {
   ui.callId.textContent = "";
   Object.assign(debug, { callId: null, endReason: null, closeCode: null, events: [], states: [] });
   Object.assign(debug.mic, { framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0 });
-  Object.assign(debug.player, { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, closed: false });
+  Object.assign(debug.player, { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, audible: false, closed: false });
   clearMessage();
   setTalkingTo(null);
   setCallButton(true);

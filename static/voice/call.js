@@ -67,7 +67,13 @@ const ENDED_WORDS = {
   unavailable: "We can't reach our records right now, so the call couldn't start. Please try again shortly.",
   ended_by_staff: "A member of our support team ended the call.",
   server_error: "Something went wrong on our side and the call ended. Please start a new call.",
+  // realtime/guards.py: the page's address is not one the voice service takes calls from.
+  origin_refused:
+    "This page isn't allowed to connect to our voice service from here. Please open support from our app or website.",
 };
+// Refusals before `ready` after which the server gives a one-use link back (realtime/consumers.py,
+// _give_back_token): "try again shortly" or "end the other call first" must be true of it.
+const LINK_GIVEN_BACK = new Set(["too_many_calls", "unavailable", "agent_unavailable"]);
 // Endings said as news, not as a problem.
 const INFO_ENDINGS = new Set(["caller_hung_up", "caller_left", "ended_by_staff"]);
 // Endings the server explains in an `error` just before `ended`: its words are the better ones.
@@ -79,7 +85,7 @@ const CLOSE_WORDS = {
   4410: ENDED_WORDS.call_over,
   4429: ENDED_WORDS.too_many_calls,
   4502: "The voice service is restarting. Please start the call again in a moment.",
-  4403: "This page isn't allowed to connect to the voice service from here.",
+  4403: ENDED_WORDS.origin_refused,
   4404: ENDED_WORDS.customer_not_found,
   4503: ENDED_WORDS.agent_not_configured,
   1009: "The call was closed because a message was too large.",
@@ -434,6 +440,7 @@ export class Call {
       case "ended":
         this.endReason = event.reason;
         debug.endReason = event.reason;
+        if (!this.ready && LINK_GIVEN_BACK.has(event.reason)) this.queryUsed = false;
         break;
     }
     this.refreshState();
@@ -459,11 +466,18 @@ export class Call {
     this.refreshState();
   }
 
+  /** Whether whoever the customer talks to is speaking. The assistant's voice comes only
+   * while it speaks; a colleague's microphone is open all the time they hold the call, its
+   * silence played too: they speak while what plays can be heard. */
+  speakerHeard() {
+    return debug.talkingTo ? debug.player.audible : debug.player.playing;
+  }
+
   refreshState() {
     if (this.finished) return;
     if (this.upstreamSlow || this.lineLostAt !== null) setState("reconnecting");
     else if (!this.ready) setState("connecting");
-    else if (debug.player.playing) setState(debug.talkingTo ? "colleague" : "speaking");
+    else if (this.speakerHeard()) setState(debug.talkingTo ? "colleague" : "speaking");
     else if (this.micLost) setState("mic_lost");
     else setState(this.muted ? "muted" : "listening");
   }
@@ -524,7 +538,8 @@ export class Call {
       if (SERVER_WORDS_ENDINGS.has(this.endReason) && this.serverError?.code === this.endReason) {
         words = this.serverError.message;
       }
-      words ||= `The call ended (${this.endReason.replaceAll("_", " ")}).`;
+      // A reason this page has no words for yet: still plain words, never the code.
+      words ||= this.ready ? ENDED_WORDS.call_over : "The call couldn't start. Please try again.";
       if (this.ticketId && !words.includes(this.ticketId)) {
         words += ` A colleague will follow up on ticket ${this.ticketId}.`;
       }

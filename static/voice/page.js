@@ -67,7 +67,7 @@ export const debug = {
   events: [],
   mic: { sampleRate: null, framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0, level: 0 },
   // `closed`: the call's player is gone (after its last words, when the server ended the call).
-  player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, closed: false },
+  player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, audible: false, closed: false },
 };
 window.voiceDebug = debug;
 

@@ -6,16 +6,21 @@
 // From the page: {type: "audio", pcm: ArrayBuffer (Int16)}, {type: "flush"} (drop everything
 // not yet played), {type: "drain"} (the turn is over: play what is buffered, however little),
 // {type: "finish"} (the call is over: play what is buffered, then say "finished").
-// To the page: {type: "stats", received, played, flushed, buffered, underruns, playing}
-// (sample counts), whenever something changed, at most every few render quanta, and at once
-// after a flush or when playback starts or stops; {type: "finished"} once, after "finish",
-// when nothing is left to play (its last stats just before).
+// To the page: {type: "stats", received, played, flushed, buffered, underruns, playing,
+// audible} (sample counts), whenever something changed, at most every few render quanta, and
+// at once after a flush or when playback starts or stops or turns audible or quiet;
+// {type: "finished"} once, after "finish", when nothing is left to play (its last stats just
+// before). `audible`: what plays can be heard (a colleague's open microphone plays silence).
 
 const PREBUFFER_SAMPLES = 1920; // 80 ms: rides out network jitter without audible lag
 // A reply shorter than the prebuffer still plays once nothing more has arrived for this long
 // (in 128-sample render quanta: ~100 ms at 24 kHz).
 const START_ANYWAY_QUANTA = 19;
 const STATS_EVERY_QUANTA = 8; // ~43 ms at 24 kHz
+// Audible: a render quantum's RMS (0..1) at or above this (about -46 dBFS; speech is -30 to
+// -20), or one was within the hold, so that the pauses between words still count as speech.
+const AUDIBLE_LEVEL = 0.005;
+const AUDIBLE_HOLD_QUANTA = 113; // ~0.6 s at 24 kHz
 
 class PlayerProcessor extends AudioWorkletProcessor {
   constructor() {
@@ -28,6 +33,8 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.finishing = false;
     this.quantaSinceAudio = 0;
     this.quanta = 0;
+    this.heardAt = null; // the last render quantum that was audible
+    this.audible = false;
     this.changed = false;
     this.counters = { received: 0, played: 0, flushed: 0, underruns: 0 };
     this.port.onmessage = (event) => this.onMessage(event.data);
@@ -54,6 +61,8 @@ class PlayerProcessor extends AudioWorkletProcessor {
         this.buffered = 0;
         this.draining = false;
         this.playing = false;
+        this.audible = false;
+        this.heardAt = null;
         this.postStats();
         break;
       case "drain":
@@ -73,7 +82,21 @@ class PlayerProcessor extends AudioWorkletProcessor {
       ...this.counters,
       buffered: this.buffered,
       playing: this.playing,
+      audible: this.audible,
     });
+  }
+
+  /** Whether what was just played (`out[0..written)`) keeps the sound audible. */
+  updateAudible(out, written) {
+    let sumSquares = 0;
+    for (let i = 0; i < written; i++) sumSquares += out[i] * out[i];
+    if (written > 0 && Math.sqrt(sumSquares / written) >= AUDIBLE_LEVEL) this.heardAt = this.quanta;
+    // Held across a short underrun too: a voice carried by the network has gaps.
+    const audible = this.heardAt !== null && this.quanta - this.heardAt < AUDIBLE_HOLD_QUANTA;
+    if (audible !== this.audible) {
+      this.audible = audible;
+      this.postStats();
+    }
   }
 
   setPlaying(playing) {
@@ -119,6 +142,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
       }
     }
     out.fill(0, written);
+    this.updateAudible(out, written);
     this.quantaSinceAudio += 1;
     this.quanta += 1;
     if (this.finishing && this.buffered === 0) {
