@@ -125,9 +125,13 @@ def handed_back(
         account += f" {by_name}, a colleague, hands the call back to you for them."
     noted = f"{by_name}'s note" if by_name else "Their note"
     told = f' {noted} for you: "{staff_note}"' if staff_note else ""
+    # The model heard none of it, and the caller has been talking with a person: without
+    # this it greets again, or guesses at what was agreed.
     return note(
-        f"{account}{told} The call is yours again: carry on with the customer, briefly "
-        "acknowledging where things stand."
+        f"{account}{told} The call is yours again. You did not hear what they said to each "
+        "other: do not guess at it or repeat it. Do not greet the customer again or repeat "
+        "your introduction; just let them know, in a few words, that they are back with you, "
+        "the AI assistant, and carry on from the note, or ask what else you can help with."
     )
 
 
@@ -192,9 +196,19 @@ def carry_on(said: list[tuple[str, str]]) -> str:
     could not be resumed): the conversation so far, `said` as (role, text), oldest first."""
     who = {"user": "Customer", "agent": "You"}
     conversation = "\n".join(f"{who.get(role, role)}: {text}" for role, text in said)
+    so_far = f"The conversation so far:\n{conversation}\n" if said else ""
+    if not any(role == "agent" for role, _ in said):
+        # The earlier session was lost before it said anything: the greeting, and the AI
+        # disclosure in it, were never heard, and are owed still.
+        return note(
+            "This call was already in progress, but your earlier session could not be "
+            f"resumed before you said anything. {so_far}Your first words must say, in your "
+            f'own voice: "{disclosure()}" Then, if the customer is waiting for an answer, '
+            "give it."
+        )
     return note(
         "This call was already in progress, but your earlier session could not be resumed. "
-        + (f"The conversation so far:\n{conversation}\n" if said else "")
+        + so_far
         + "Do not greet the customer again or repeat the introduction: carry on from where "
         "the conversation stands, and if the customer is waiting for an answer, give it."
     )

@@ -284,9 +284,10 @@ def _letters(text: str) -> str:
 @tool(
     "check_order_status",
     "List the caller's most recent orders, newest first, with restaurant, status, amount, "
-    "times and whether each can be refunded now (a phone caller not yet verified gets no "
-    "restaurant or amount). Use it when the customer asks where an order is, or does not know "
-    "the order id.",
+    "times (each in UTC and, ending in _local, in the customer's time: say the local one) and "
+    "whether each can be refunded now (a phone caller not yet verified gets no restaurant or "
+    "amount). Use it when the customer asks where an order is, or does not know the order "
+    "id.",
 )
 async def check_order_status(ctx: ToolContext) -> Result:
     docs = (
@@ -308,9 +309,10 @@ async def check_order_status(ctx: ToolContext) -> Result:
 
 @tool(
     "get_order_details",
-    "Get one of the caller's orders in full: items, amount, status, delivery time, hours "
-    "since delivery and whether it is inside the 2-hour refund window. Always call it before "
-    "a refund to confirm the order is eligible.",
+    "Get one of the caller's orders in full: items, amount, status, times (each in UTC and, "
+    "ending in _local, in the customer's time: say the local one), hours since delivery and "
+    "whether it is inside the 2-hour refund window. Always call it before a refund to confirm "
+    "the order is eligible.",
     params=(order_id_param(),),
 )
 async def get_order_details(ctx: ToolContext, order_id: str) -> Result:

@@ -73,13 +73,15 @@ HELD_MESSAGE = (
     "A colleague is talking with the customer now, so nothing was done. Stay quiet; they will "
     "hand the call back to you."
 )
+# Both are said to the caller as they stand (contract section 6: "a message the agent can
+# say"), so they name no tool: the persona tells the model what to call next.
 NOT_IDENTIFIED_MESSAGE = (
-    "I couldn't match this call to a customer account, so I can't look at orders or "
-    "refunds. I can still file a complaint or get a colleague to help."
+    "I couldn't match this call to a customer account, so I can't look at orders, refunds "
+    "or callbacks. I can still file a complaint or get a colleague to help."
 )
 NOT_VERIFIED_MESSAGE = (
     "Before I can do that I need to confirm it's you: could you tell me the restaurant or "
-    "the amount of one of your recent orders? (Then call verify_caller with it.)"
+    "the amount of one of your recent orders?"
 )
 
 
