@@ -263,16 +263,22 @@ async def take_handed_over(call_id: str) -> list[dict[str, Any]]:
 async def end_expired(now: datetime) -> list[tuple[str, str]]:
     """End calls that no process carries and nobody re-attached within the grace period
     (VOICE_RESUME_GRACE_S): `end_reason` caller_left, or the `end_reason_if_left` the process
-    that let the call go gave it (a transfer Twilio may have made). Safe to run from every
+    that let the call go gave it (a transfer Twilio may have made). A call whose socket
+    dropped and whose process then died is one of them (nothing else would end it at the
+    end of its grace period; its record would wait to be found lost). Safe to run from every
     process at once. Answers the id and end reason of each call it ended."""
     calls = mongo.async_db().calls
     grace = timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
-    expired = {"ended_at": None, "carrier": None, "detached_at": {"$lt": now - grace}}
+    expired = {"ended_at": None, "detached_at": {"$lt": now - grace}}
+    fields = {"_id": 0, "call_id": 1, "end_reason_if_left": 1, "carrier": 1}
     ended = []
-    async for doc in calls.find(expired, {"_id": 0, "call_id": 1, "end_reason_if_left": 1}):
+    async for doc in calls.find(expired, fields):
+        carrier = doc.get("carrier")
+        if carrier and not await _gone(carrier, str(doc["call_id"])):
+            continue  # its process ends it when its own grace period is over
         reason = str(doc.get("end_reason_if_left") or "caller_left")
         done = await calls.update_one(
-            {"call_id": doc["call_id"], **expired},
+            {"call_id": doc["call_id"], **expired, "carrier": carrier},
             {"$set": {"ended_at": now, "end_reason": reason}},
         )
         if done.modified_count:
@@ -315,6 +321,15 @@ async def _outcome_after_late_tools(call_id: str) -> None:
     await correct_outcome(call_id, finish=False)  # logs what it could not write
 
 
+async def _gone(carrier: str, call_id: str) -> bool:
+    """Whether the process named `carrier` no longer carries `call_id`: it died, or it is
+    this process and the call is not here (only this process can tell that of itself)."""
+    here = carries(carrier, call_id)
+    if here is None:
+        return not await is_alive(carrier)
+    return not here
+
+
 async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTER) -> list[str]:
     """End every open record nobody has stamped for `stale_after` (its process died, and no
     process took the call over): `end_reason` "lost", ended when last seen. Safe to run from
@@ -334,10 +349,8 @@ async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTE
         detached_at = doc.get("detached_at")
         if carrier is None and detached_at is not None and detached_at >= waiting_since:
             continue
-        if carrier:
-            here = carries(carrier, doc["call_id"])
-            if here or (here is None and await is_alive(carrier)):
-                continue
+        if carrier and not await _gone(carrier, str(doc["call_id"])):
+            continue
         done = await calls.update_one(
             {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},
             {"$set": {"ended_at": doc["last_seen_at"], "end_reason": "lost"}},

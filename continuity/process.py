@@ -33,7 +33,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
@@ -45,6 +45,7 @@ from voiceproject.tasks import raise_if_cancelled, stop
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+_T = TypeVar("_T")
 RETRY_S = 1.0
 # A process says it is alive this often, for this long: one that stops saying so (killed)
 # is taken for dead within ALIVE_FOR_S, and a busy one may stall for ALIVE_FOR_S less
@@ -101,7 +102,7 @@ class _ProcessChannel:
         while True:
             try:
                 alive = {"worker": WORKER, "until": time.time() + ALIVE_FOR_S}
-                await cache.aset(_alive_key(name), alive, _ALIVE_KEY_S)
+                await _off_the_page_thread(cache.set, _alive_key(name), alive, _ALIVE_KEY_S)
             except Exception as error:  # the cache away: the calls go on meanwhile
                 log.warning("process channel: cannot say it is alive (%r)", error)
             await asyncio.sleep(ALIVE_EVERY_S)
@@ -208,14 +209,24 @@ def starting(call_id: str) -> bool:
 
 def carries(carrier: str, call_id: str) -> bool | None:
     """Whether this process, if it reads channel `carrier`, carries `call_id` (its call
-    registered here); None when `carrier` is another process's channel."""
+    registered here, or claimed and starting: its record names this process before the call
+    registers); None when `carrier` is another process's channel."""
     if carrier != _channel.name:
         return None
-    return call_id in _channel._handlers
+    return call_id in _channel._handlers or _channel.starting(call_id)
 
 
 def _alive_key(name: str) -> str:
     return "voice-process-alive:" + name
+
+
+async def _off_the_page_thread(operation: Callable[..., _T], *args: Any) -> _T:
+    """`operation(*args)` (a cache call) in a thread of its own, not through `cache.aset`
+    and `cache.aget`: Django runs those in the process's one thread for sync code, where
+    the staff pages render. A page taking over ALIVE_FOR_S there (an export, a page waiting
+    out a slow database, up to PAGE_DB_TIMEOUT_S) would silence the process, and the
+    others would take its calls over without waiting for it to let go, or end them as lost."""
+    return await asyncio.to_thread(operation, *args)
 
 
 async def is_alive(name: str) -> bool:
@@ -224,7 +235,7 @@ async def is_alive(name: str) -> bool:
     Processes' clocks are taken to agree to well within a second (NTP); a value without a
     time (a process of an earlier release, mid-deploy) counts as long as its key lasts."""
     try:
-        alive = await cache.aget(_alive_key(name))
+        alive = await _off_the_page_thread(cache.get, _alive_key(name))
     except Exception:
         return True
     if isinstance(alive, dict) and isinstance(alive.get("until"), float):
