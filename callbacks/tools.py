@@ -257,7 +257,7 @@ def _already_message(existing: Document | None, now: datetime, hours: Hours) -> 
         booked = f"a callback {when} ({existing['callback_id']})"
     return (
         f"The customer already has {booked}; it's one callback a day. Offer another day, or "
-        "cancel that one with cancel_callback first."
+        "to cancel that one first."
     )
 
 

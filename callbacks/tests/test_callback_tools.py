@@ -96,7 +96,7 @@ async def test_a_date_the_customer_already_has_a_callback_on_says_so(asha: Custo
     assert (result["ok"], result["date"]) == (True, day)
     assert result["already_scheduled"] == (
         f"The customer already has a callback {mine['when']} ({mine['callback_id']}); it's one "
-        "callback a day. Offer another day, or cancel that one with cancel_callback first."
+        "callback a day. Offer another day, or to cancel that one first."
     )
     assert result["next_day_with_slots"]["date"] > day
 
