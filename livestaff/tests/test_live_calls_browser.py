@@ -360,7 +360,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         assert "Refunded in full" in await note_with(session, "Refunded in full")
         await expect(customer.get_by_text("You're back with the assistant.")).to_be_visible()
         await expect(customer.locator("#talking-to")).to_be_hidden()
-        await expect(customer.get_by_role("log")).to_contain_text(
+        await expect(customer.get_by_role("list", name="Conversation")).to_contain_text(
             "Arjun handed you back to the assistant.")  # fmt: skip
         await expect(arjun.locator("#live-call")).to_have_attribute("data-mode", "agent")
         await expect(arjun.locator("span[data-mode]")).not_to_contain_text("talking")

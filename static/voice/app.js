@@ -13,7 +13,7 @@ import { clearCaptions } from "./captions.js";
 import { Call } from "./call.js";
 import { clearMessage, config, debug, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
-const TEXT_PLACEHOLDER_IDLE = "Start a call to type";
+const TEXT_HINT_IDLE = "Start a call to type.";
 const CALL_AGAIN_FROM_THE_APP = "To call us again, open support in the app.";
 
 /**
@@ -91,7 +91,7 @@ function callEnded(ended) {
   ui.muteButton.disabled = true;
   ui.muteButton.classList.remove("is-active");
   ui.muteButton.textContent = "Mute";
-  setTyping(false, TEXT_PLACEHOLDER_IDLE, { comeBack: false });
+  setTyping(false, TEXT_HINT_IDLE, { comeBack: false });
 }
 
 ui.callButton.addEventListener("click", (event) => {

@@ -11,6 +11,12 @@ export class MicrophoneError extends Error {
 }
 
 const PLAYBACK_RATE = 24000; // the agent's voice arrives as 24 kHz PCM16
+// A phone suspends a hidden page's audio (Safari's state for it is "interrupted") and does not
+// resume it when the page is shown again: the call would go on deaf and mute. Showing the
+// page resumes it where the browser allows; a touch or a key press (a gesture) always may:
+// the events that count as one (HTML's activation-triggering events; a touch's is its end).
+const RESUMED_ON = ["pointerdown", "pointerup", "keydown"];
+const STOPPED = new Set(["suspended", "interrupted"]);
 
 function microphoneError(error) {
   switch (error && error.name) {
@@ -42,6 +48,11 @@ export class CallAudio {
     this.playContext = new AudioContext({ latencyHint: "interactive", sampleRate: PLAYBACK_RATE });
     this.micContext.resume();
     this.playContext.resume();
+    this.wake = () => {
+      if (document.visibilityState === "visible") this.resumeStopped();
+    };
+    document.addEventListener("visibilitychange", this.wake);
+    for (const type of RESUMED_ON) window.addEventListener(type, this.wake, true);
     this.stream = null;
     this.micNode = null;
     this.playerNode = null;
@@ -134,6 +145,14 @@ export class CallAudio {
     this.toPlayer({ type: "drain" });
   }
 
+  /** Resume the contexts the browser stopped (never one the call closed). */
+  resumeStopped() {
+    for (const context of [this.micContext, this.playContext]) {
+      // Rejected outside a gesture where the browser wants one: the next gesture tries again.
+      if (STOPPED.has(context.state)) context.resume().catch(() => {});
+    }
+  }
+
   /** Release the microphone (the browser's recording indicator goes off) and the speakers. */
   close() {
     this.closeMicrophone();
@@ -174,6 +193,9 @@ export class CallAudio {
   }
 
   closeSpeakers() {
+    // The speakers close last (the microphone at once, or before them): nothing to resume.
+    document.removeEventListener("visibilitychange", this.wake);
+    for (const type of RESUMED_ON) window.removeEventListener(type, this.wake, true);
     clearTimeout(this.playingOut);
     this.playingOut = null;
     if (this.playerNode) {

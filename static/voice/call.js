@@ -30,10 +30,11 @@ const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409, 4410, 4429, 4503, 100
 // A server that is stopping refuses new calls (4502): try another, through the balancer, after these.
 const MOVING_RETRIES_MS = [500, 1500];
 const MOVING = 4502;
+const CALL_OVER = 4410; // a resume token for a call that has ended
 const DEBUG_EVENTS_KEPT = 500;
 const DEBUG_RECENT_SAMPLES = 4800; // the last 200 ms of audio received (voiceDebug.recentAudio())
-const TEXT_PLACEHOLDER_CALL = "Type and press Enter";
-const TEXT_PLACEHOLDER_WAIT = "Wait, reconnecting…";
+const TEXT_HINT_CALL = "Press Enter to send.";
+const TEXT_HINT_WAIT = "You can type again once the call is reconnected.";
 // The greeting once through, and what it becomes while muted (any other news stays as it is).
 const THROUGH = "You're through to the assistant. Go ahead and speak, or type below.";
 const THROUGH_MUTED = "You're muted: the assistant can't hear you. Unmute to speak, or type below.";
@@ -91,6 +92,11 @@ const CLOSE_WORDS = {
   1009: "The call was closed because a message was too large.",
 };
 
+// The page got back to its call after the server had let it go (the network was away longer
+// than the server waits for the page): "The call has ended." alone reads as if someone hung up.
+const ENDED_WHILE_AWAY =
+  "The call ended while your connection was lost. If you still need help, call us again.";
+
 // Before a call could start: the worklet scripts or the WebSocket could not reach the server.
 const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet connection and try again.";
 
@@ -129,6 +135,7 @@ export class Call {
     this.ready = false;
     this.reconnecting = false; // the server is changing its Live API session
     this.upstreamSlow = false; // ... and it has taken long enough to say so
+    this.colleagueConnecting = false; // a colleague took the call; their voice not heard yet
     this.upstreamTimer = null;
     this.pageResumed = false; // this page's own socket came back (`resumed` follows)
     this.muted = false;
@@ -243,7 +250,7 @@ export class Call {
       return;
     }
     this.refreshState();
-    setTyping(false, TEXT_PLACEHOLDER_WAIT); // until `ready`: nothing typed meanwhile would arrive
+    setTyping(false, TEXT_HINT_WAIT); // until `ready`: nothing typed meanwhile would arrive
     showMessage("info", "Reconnecting… the call is still on, hold on a moment.");
     const delay = asked && this.reconnectAttempts === 0
       ? 0
@@ -340,7 +347,7 @@ export class Call {
         this.ready = true;
         this.resumeToken = event.resume_token || this.resumeToken;
         if (this.hangingUp) break; // back only to say `end`
-        setTyping(true, TEXT_PLACEHOLDER_CALL);
+        setTyping(true, TEXT_HINT_CALL);
         if (this.lineLostAt !== null) {
           // Back on the same call (same id, captions kept): the server follows with `resumed`.
           this.lineLostAt = null;
@@ -404,12 +411,15 @@ export class Call {
         this.captions.turnComplete(); // whatever the assistant was saying is over
         if (event.mode === "human") {
           this.upstreamSlow = false; // the assistant's reconnecting is no longer theirs to wait on
-          showMessage("info", `Connecting you to ${event.name}…`); // until their voice plays
+          // Until their voice plays; then the line naming them (onPlayerStats), not both.
+          this.colleagueConnecting = true;
+          showMessage("info", `Connecting you to ${event.name}…`);
           this.captions.note(`${event.name} from our support team joined the call.`);
-          setTalkingTo(event.name);
+          setTalkingTo(event.name, { heard: false });
         } else {
           showMessage("info", "You're back with the assistant.");
           this.captions.note(`${debug.talkingTo || "Our colleague"} handed you back to the assistant.`);
+          this.colleagueConnecting = false;
           setTalkingTo(null);
           if (this.reconnecting) this.sayIfAssistantSlow(); // now the customer waits for it
         }
@@ -460,8 +470,10 @@ export class Call {
 
   onPlayerStats(stats) {
     Object.assign(debug.player, stats);
-    if (stats.playing && debug.talkingTo && debug.message?.text.startsWith("Connecting you to")) {
-      clearMessage();
+    if (stats.playing && debug.talkingTo && this.colleagueConnecting) {
+      this.colleagueConnecting = false;
+      if (debug.message?.text.startsWith("Connecting you to")) clearMessage();
+      setTalkingTo(debug.talkingTo);
     }
     this.refreshState();
   }
@@ -494,7 +506,7 @@ export class Call {
     } else if (this.resumeToken && this.lineLostAt !== null) {
       // Reconnecting: without an `end` the server keeps the call for this page, then records
       // that the caller left. Get back to it to hang up (onOpen), but not for long.
-      setTyping(false, TEXT_PLACEHOLDER_WAIT);
+      setTyping(false, TEXT_HINT_WAIT);
       showMessage("info", "Ending the call…");
       if (this.connection === null) this.connect(); // else the attempt under way says it
       setTimeout(() => this.finish(ENDED_WORDS.caller_hung_up), HANG_UP_RESUME_MS);
@@ -533,6 +545,7 @@ export class Call {
   }
 
   closeWords(code) {
+    if (this.endedWhileAway(code)) return this.withTicket(ENDED_WHILE_AWAY);
     if (this.endReason) {
       let words = ENDED_WORDS[this.endReason];
       if (SERVER_WORDS_ENDINGS.has(this.endReason) && this.serverError?.code === this.endReason) {
@@ -540,10 +553,7 @@ export class Call {
       }
       // A reason this page has no words for yet: still plain words, never the code.
       words ||= this.ready ? ENDED_WORDS.call_over : "The call couldn't start. Please try again.";
-      if (this.ticketId && !words.includes(this.ticketId)) {
-        words += ` A colleague will follow up on ticket ${this.ticketId}.`;
-      }
-      return words;
+      return this.withTicket(words);
     }
     if (this.hangingUp) return ENDED_WORDS.caller_hung_up;
     if (CLOSE_WORDS[code]) return CLOSE_WORDS[code];
@@ -551,6 +561,18 @@ export class Call {
     if (this.serverError) return this.serverError.message;
     if (!this.opened) return UNREACHABLE_WORDS;
     return "The connection to the voice service was lost. Please start the call again.";
+  }
+
+  /** Trying to get back to the call, the page was told it is over (`call_over`, or only its
+   * close code): the server let it go while the connection was lost. */
+  endedWhileAway(code) {
+    if (this.lineLostAt === null || this.hangingUp) return false;
+    return this.endReason === "call_over" || (!this.endReason && code === CALL_OVER);
+  }
+
+  withTicket(words) {
+    if (!this.ticketId || words.includes(this.ticketId)) return words;
+    return `${words} A colleague will follow up on ticket ${this.ticketId}.`;
   }
 
   closeIsError(code) {

@@ -1,7 +1,7 @@
 // The conversation view: live captions of both sides, typed messages, and one plain-words
 // line for what the agent is doing (its tools).
 
-import { ui } from "./page.js";
+import { say, ui } from "./page.js";
 
 const ORDER_STATUS_WORDS = {
   placed: "placed",
@@ -155,8 +155,8 @@ export class Captions {
         current.querySelector(".text").textContent = text;
         scrollCaptions();
       } else {
-        // Partial captions change many times a second: hidden from screen readers, which
-        // hear each utterance once, when its final line replaces it.
+        // Partial captions change many times a second: hidden from screen readers (a braille
+        // display would be rewritten at each), which read the final line that replaces it.
         const line = captionLine(role, WHO[role], text);
         line.classList.add("partial");
         line.setAttribute("aria-hidden", "true");
@@ -207,14 +207,18 @@ export class Captions {
   }
 
   tool(name, status, result) {
-    const line = captionLine("activity", "", toolWords(name, status, result));
+    const words = toolWords(name, status, result);
+    const line = captionLine("activity", "", words);
     line.dataset.tool = name;
     line.dataset.status = status === "done" && result && result.ok === false ? "refused" : status;
     if (status === "started") {
       this.tools.push({ name, line: addLine(line) });
+      // The agent goes quiet while it works: what it is doing is said. Not how it went: the
+      // agent says that itself, and the line is there to read.
+      say(words);
       return;
     }
-    // Replace the running line of the same tool (a new element, so it is announced).
+    // Replace the running line of the same tool: how it went, where it said what it did.
     const index = this.tools.findIndex((t) => t.name === name);
     if (index >= 0) {
       this.tools[index].line.replaceWith(line);

@@ -20,7 +20,7 @@ const STATE_WORDS = {
 
 // The state line changes at every turn (speaking, listening): a screen reader is told only of
 // the changes that are news, over the agent's voice it hears anyway. Listening is news only
-// when the call has just got through (or back).
+// when the call has just got through (or back). See say().
 const STATES_SAID = new Set(["connecting", "reconnecting", "ended", "failed"]);
 const SAID_BEFORE_LISTENING = new Set(["connecting", "reconnecting"]);
 
@@ -43,6 +43,7 @@ export const ui = {
   textForm: document.getElementById("text-form"),
   textInput: document.getElementById("text-input"),
   textSend: document.getElementById("text-send"),
+  textHint: document.getElementById("text-hint"),
   callId: document.getElementById("call-id"),
   talkingTo: document.getElementById("talking-to"),
 };
@@ -86,10 +87,21 @@ export function clearMessage() {
   showMessage("info", "");
 }
 
+/**
+ * Tell a screen reader `text`, news the page shows in a place that is not a live region (the
+ * state line, the agent's activity in the conversation). The conversation itself is not one:
+ * its words are the call's own, which the customer has just heard or said, and read out again
+ * they would talk over the agent (and, from speakers, reach the microphone and interrupt it).
+ * The same text twice in a row is said once.
+ */
+export function say(text) {
+  ui.stateSaid.textContent = text;
+}
+
 export function setState(state) {
   if (debug.states[debug.states.length - 1] !== state) debug.states.push(state);
   if (STATES_SAID.has(state) || (state === "listening" && SAID_BEFORE_LISTENING.has(debug.state))) {
-    ui.stateSaid.textContent = STATE_WORDS[state];
+    say(STATE_WORDS[state]);
   }
   debug.state = state;
   root.dataset.state = state;
@@ -107,24 +119,29 @@ export function setMeter(level) {
 let typingParked = false; // focus left the text box when it was disabled, to come back
 
 /**
- * Whether the customer can type now, and the box's placeholder saying so. A disabled control
+ * Whether the customer can type now, and the hint under the box saying so (not its
+ * placeholder: on a phone the box is too narrow to show one whole). A disabled control
  * drops its focus to <body>: the focus goes to the call button instead and, with
  * `comeBack`, back to the text box when it is enabled again.
  */
-export function setTyping(enabled, placeholder, { comeBack = true } = {}) {
+export function setTyping(enabled, hint, { comeBack = true } = {}) {
   if (!enabled && ui.textForm.contains(document.activeElement)) {
     ui.callButton.focus();
     typingParked = comeBack;
   }
   ui.textInput.disabled = ui.textSend.disabled = !enabled;
-  ui.textInput.placeholder = placeholder;
+  ui.textHint.textContent = hint;
   if (enabled && typingParked && document.activeElement === ui.callButton) ui.textInput.focus();
   if (enabled || !comeBack) typingParked = false;
 }
 
-/** Who the customer is talking to: a colleague by name, or null for the assistant. */
-export function setTalkingTo(name) {
+/**
+ * Who the customer is talking to: a colleague by name, or null for the assistant. The line
+ * naming the colleague is shown once `heard`: their voice has reached the customer (before,
+ * the page says it is connecting them).
+ */
+export function setTalkingTo(name, { heard = true } = {}) {
   debug.talkingTo = name;
   ui.talkingTo.textContent = name ? `You're talking to ${name} from our support team.` : "";
-  ui.talkingTo.hidden = !name;
+  ui.talkingTo.hidden = !name || !heard;
 }

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Error, Page
+from playwright.async_api import Browser, ConsoleMessage, Error, Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
@@ -195,6 +195,11 @@ class VoicePage:
     async def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def conversation(page: Page) -> Locator:
+    """The call's captions: a list to read, not a live region (the call is heard already)."""
+    return page.get_by_role("list", name="Conversation")
 
 
 def collect_problems(page: Page, problems: list[str]) -> None:

@@ -161,11 +161,11 @@ async def test_a_colleague_listening_on_an_open_microphone_is_not_shown_speaking
     await page.get_by_role("button", name="Start call").click()
     await voice_page.wait_for("d.state === 'listening'")
     sockets[-1].send(json.dumps({"type": "agent_changed", "mode": "human", "name": "Priya"}))
-    await expect(page.locator("#talking-to")).to_be_visible()
 
     # Priya listens.
     listening = asyncio.create_task(stream(open_microphone(1.5, speaking=False)))
     await voice_page.wait_for("d.player.playing && d.player.played > 24000")  # her line plays
+    await expect(page.locator("#talking-to")).to_be_visible()
     await expect(page.locator("#state-text")).to_have_text("Listening")
     await voice_page.screenshot("34-colleague-listening")
     await listening

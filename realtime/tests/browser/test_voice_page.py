@@ -19,7 +19,13 @@ from django.test import override_settings
 from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from realtime import tokens
-from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, VoiceServers
+from realtime.tests.browser.conftest import (
+    FakeAgent,
+    Network,
+    VoicePage,
+    VoiceServers,
+    conversation,
+)
 from realtime.tests.fake_live import FakeSession
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
@@ -169,6 +175,10 @@ async def test_the_call_button_stays_under_the_finger_whatever_the_page_says(
     await expect(page.get_by_role("status").filter(has_text="You're through")).to_be_visible()
     assert await button.bounding_box() == where
     sockets[-1].send(json.dumps({"type": "agent_changed", "mode": "human", "name": "Priya"}))
+    connecting = page.get_by_role("status").filter(has_text="Connecting you to Priya")
+    await expect(connecting).to_be_visible()
+    assert await button.bounding_box() == where
+    sockets[-1].send(tone_pcm(220, 0.3, 24_000))  # her voice: the page names her
     await expect(page.locator("#talking-to")).to_be_visible()
     assert await button.bounding_box() == where
     await voice_page.screenshot("29-news-under-the-buttons")
@@ -197,7 +207,7 @@ async def test_the_agent_s_reply_is_captioned_and_played(
     await voice_page.wait_for("d.state === 'speaking'")
     await voice_page.screenshot("05-agent-speaking")
 
-    captions = voice_page.page.get_by_role("log")
+    captions = conversation(voice_page.page)
     await expect(captions).to_contain_text("You Where is my biryani?")
     await expect(captions).to_contain_text("Assistant Your biryani was delivered half an hour ago.")
     samples = len(reply) // 2
@@ -298,7 +308,7 @@ async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words
     await page.get_by_label("Type a message").fill("My biryani arrived cold, I want a refund")
     await page.get_by_label("Type a message").press("Enter")
 
-    captions = page.get_by_role("log")
+    captions = conversation(page)
     await expect(captions).to_contain_text("You (typed) My biryani arrived cold, I want a refund")
     await expect(captions).to_contain_text("Found 2 recent orders")
     await expect(captions).to_contain_text("Refund of ₹337.50 credited to your wallet")
@@ -373,7 +383,7 @@ async def test_a_routine_change_of_the_assistant_s_session_is_not_said(
     assert "reconnecting" not in await voice_page.debug(".states")
     info = voice_page.page.get_by_role("status").filter(has_text="You're through to the assistant")
     await expect(info).to_be_visible()
-    await expect(voice_page.page.get_by_role("log")).not_to_contain_text("resumed")
+    await expect(conversation(voice_page.page)).not_to_contain_text("resumed")
     await voice_page.screenshot("08-assistant-session-changed")
 
 
@@ -542,11 +552,12 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     # A colleague joins; the server says so again after a resume: one note, one banner.
     say({"type": "agent_changed", "mode": "human", "name": "Priya"})
     say({"type": "agent_changed", "mode": "human", "name": "Priya"})
+    sockets[-1].send(tone_pcm(220, 0.3, 24_000))  # her voice
     await expect(page.locator("#talking-to")).to_have_text(
         "You're talking to Priya from our support team."
     )
     await page.wait_for_timeout(200)
-    await expect(page.get_by_role("log").get_by_text("joined the call")).to_have_count(1)
+    await expect(conversation(page).get_by_text("joined the call")).to_have_count(1)
     # A notice with a long address wraps on a phone.
     address = "https://status.example.com/incidents/voice-maintenance-window-tonight"
     say({"type": "error", "code": "maintenance", "message": f"Calls may drop tonight: {address}"})
@@ -573,7 +584,7 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     say({"type": "resumed"})
     back = page.get_by_role("status").filter(has_text="Back: the call is connected again.")
     await expect(back).to_be_visible()
-    await expect(page.get_by_role("log")).not_to_contain_text("network blip")
+    await expect(conversation(page)).not_to_contain_text("network blip")
 
     # Priya ends the call while Asha is in the text box.
     await page.get_by_label("Type a message").focus()
@@ -649,7 +660,7 @@ async def test_the_agent_s_goodbye_is_heard_out_after_the_server_ends_the_call(
     ended = page.get_by_role("alert")
     await expect(ended).to_have_text("The call ended because we didn't hear from you for a while.")
     await expect(page.get_by_role("button", name="Start call")).to_be_visible()
-    await expect(page.get_by_role("log")).to_contain_text("Thank you for calling. Goodbye!")
+    await expect(conversation(page)).to_contain_text("Thank you for calling. Goodbye!")
     assert (await voice_page.debug(".player"))["played"] < samples
     await voice_page.screenshot("26-ended-while-the-goodbye-plays")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from realtime.tests.browser.conftest import FakeAgent, VoicePage
+from realtime.tests.browser.conftest import FakeAgent, VoicePage, conversation
 from realtime.tests.fake_live import FakeSession
 from support.models import Customer
 from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID
@@ -37,7 +37,7 @@ async def test_the_call_s_state_is_said_when_it_is_news_not_at_every_turn(
     await page.add_init_script(RECORD_WHAT_IS_SAID)
     await voice_page.open()
     await page.get_by_role("button", name="Start call").click()
-    await expect(page.get_by_role("log")).to_contain_text("Your biryani is on its way.")
+    await expect(conversation(page)).to_contain_text("Your biryani is on its way.")
     await voice_page.wait_for("d.states.join() === 'connecting,listening,speaking,listening'")
     await page.get_by_role("button", name="End call").click()
     await expect(page.get_by_role("button", name="Start call")).to_be_focused()
