@@ -18,6 +18,9 @@ from postcall.outcome import CallFacts, outcome
 log = logging.getLogger(__name__)
 
 CHANNELS = frozenset({"web", "phone"})  # metrics labels: anything else is "other"
+# How many times the outcome is worked out again when the record was corrected between its
+# read and the outcome's write; a call corrected that often is finished by `finish_leftovers`.
+OUTCOME_ATTEMPTS = 3
 
 
 def after_call_fields(
@@ -70,31 +73,39 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     calls = mongo.async_db().calls
     retried = _unwritten.pop(call_id, [])
     try:
-        call = await calls.find_one({"call_id": call_id})
-        if call is None:
-            return None
-        # An attempt whose answer was lost may have written them: not written twice.
-        late = _not_on(call, retried)
-        if "outcome" in call:
-            # Finished meanwhile (the sweeper), without them: added at the end.
-            await keep_turns(call_id, late)
-            return None
-        measured = [*late, *(turns or [])]
-        if not call.get("ended_at"):
-            log.info("call %s: not closed yet; finished once it is", call_id)
+        for _ in range(OUTCOME_ATTEMPTS):
+            call = await calls.find_one({"call_id": call_id})
+            if call is None:
+                return None
+            # An attempt whose answer was lost may have written them: not written twice.
+            late = _not_on(call, retried)
+            if "outcome" in call:
+                # Finished meanwhile (the sweeper), without them: added at the end.
+                await keep_turns(call_id, late)
+                return None
+            measured = [*late, *(turns or [])]
+            if not call.get("ended_at"):
+                log.info("call %s: not closed yet; finished once it is", call_id)
+                await keep_turns(call_id, measured)
+                return None
+            # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
+            fields = {**after_call_fields(call, measured), "finished_at": dt.datetime.now(dt.UTC)}
+            # The outcome is the mark: of two finishers at once, one writes and goes on. Nor
+            # is it written over a correction made since the read (an end reason, a tool call
+            # handed over late): its corrector found no outcome to correct, and left it to us.
+            done = await calls.update_one(
+                {"call_id": call_id, "outcome": {"$exists": False}, **_as_read(call)},
+                {"$set": fields},
+            )
+            if done.modified_count:
+                break
+        else:
+            log.warning("call %s: corrected at each try to finish it; finished later", call_id)
             await keep_turns(call_id, measured)
             return None
-        # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
-        fields = {**after_call_fields(call, measured), "finished_at": dt.datetime.now(dt.UTC)}
-        # The outcome is the mark: of two finishers at once, one writes and goes on.
-        done = await calls.update_one(
-            {"call_id": call_id, "outcome": {"$exists": False}}, {"$set": fields}
-        )
     except PyMongoError as error:
         log.warning("call %s: could not write its outcome: %s", call_id, error)
         _keep_unwritten(call_id, [*retried, *(turns or [])])
-        return None
-    if not done.modified_count:
         return None
     channel = call.get("channel")
     metrics.CALLS_ENDED.labels(channel if channel in CHANNELS else "other", fields["outcome"]).inc()
@@ -139,6 +150,17 @@ async def _write_unwritten(call_id: str) -> None:
         log.error("call %s: gave up writing its turns: the database stayed away", call_id)
 
 
+def _as_read(call: dict[str, Any]) -> dict[str, Any]:
+    """A filter matching the record only while what its outcome is derived from is as in
+    `call`: how the call ended, and how many tool calls it made (those handed over after the
+    end are added, never taken away). Pure."""
+    made = len(call.get("tool_calls") or [])
+    return {
+        "end_reason": call.get("end_reason"),
+        "$expr": {"$eq": [{"$size": {"$ifNull": ["$tool_calls", []]}}, made]},
+    }
+
+
 def _not_on(call: dict[str, Any], turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Those of `turns` not on the call's record already. Pure."""
     stored = {_turn_key(turn) for turn in call.get("turns") or []}
@@ -165,17 +187,28 @@ async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
 
     calls = mongo.async_db().calls
     try:
-        call = await calls.find_one({"call_id": call_id})
-        if call is None or "outcome" not in call:
-            return await finish_call(call_id) if call is not None and finish else None
-        corrected = outcome(CallFacts.from_record(call)).value
-        if corrected != call["outcome"]:
-            await calls.update_one({"call_id": call_id}, {"$set": {"outcome": corrected}})
-            await summary.outcome_corrected(call_id, str(call["outcome"]))
+        for _ in range(OUTCOME_ATTEMPTS):
+            call = await calls.find_one({"call_id": call_id})
+            if call is None or "outcome" not in call:
+                return await finish_call(call_id) if call is not None and finish else None
+            was = str(call["outcome"])
+            corrected = outcome(CallFacts.from_record(call)).value
+            if corrected == was:
+                return corrected
+            # Not over a correction made since the read, whose own correct_outcome may have
+            # written its outcome already.
+            done = await calls.update_one(
+                {"call_id": call_id, "outcome": was, **_as_read(call)},
+                {"$set": {"outcome": corrected}},
+            )
+            if done.modified_count:
+                await summary.outcome_corrected(call_id, was)
+                return corrected
     except PyMongoError as error:
         log.warning("call %s: could not correct its outcome: %s", call_id, error)
         return None
-    return corrected
+    log.warning("call %s: corrected at each try to correct its outcome; left as it is", call_id)
+    return None
 
 
 # A call ended this long ago without an outcome lost whoever was finishing it (its process

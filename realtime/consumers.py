@@ -223,9 +223,13 @@ class VoiceConsumer(AudioConsumer):
             return
         if self.session.attached and not self.session.carried_by(self):
             return  # replaced by another socket, which carries the call on
-        if reason == "caller_left":
+        if reason == "caller_left" and self._can_come_back:
             self.session.detach(self)  # the page may come back within the grace period
         else:
+            # A page gone before it was told `ready` holds no resume token: it cannot come back
+            # to the call, so waiting for it would only keep the model's session and the
+            # customer's call open (the page's End call while its socket still connects
+            # can only close it).
             await self.session.close(reason)
 
     # --- the session's Caller side ----------------------------------------------------------

@@ -39,6 +39,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from realtime import live_protocol as lp
 
@@ -264,8 +265,7 @@ class LiveClient:
         self._wake.set()
         ws = self._ws
         if ws is not None:
-            with contextlib.suppress(ConnectionClosed, OSError):
-                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+            await _close(ws)
 
     async def run(self) -> None:
         """Hold the session until `close()` or until it cannot be kept (`Failed` emitted).
@@ -308,6 +308,8 @@ class LiveClient:
             except (
                 OSError, TimeoutError, InvalidHandshake, ConnectionClosed, lp.LiveProtocolError
             ) as error:
+                if self._closing:
+                    return  # closed while it opened
                 attempt += 1
                 reason = f"connect failed: {error}"
                 log.warning("live: %s (attempt %d)", reason, attempt)
@@ -317,6 +319,11 @@ class LiveClient:
             try:
                 await self._serve(ws)
                 return  # closed by us
+            except asyncio.CancelledError:
+                # The owner stops the call within a bound of its own, which a close waited
+                # for here (below) would outlast against a server that no longer answers.
+                _abort(ws)
+                raise
             except _Rotate as rotation:
                 reason = rotation.reason
                 attempt = 0
@@ -353,8 +360,7 @@ class LiveClient:
                 if lost and not self._closing:
                     log.info("live: resuming session (%s)", reason)
                     self._emit(Reconnecting(reason, unanswered))
-                with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                    await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+                await _close(ws)
             deadline = time.monotonic() + self._retry.reconnect_deadline_s
 
     def _take_unanswered(self) -> tuple[lp.FunctionResponse, ...]:
@@ -389,6 +395,7 @@ class LiveClient:
             if status in (400, 401, 403, 404):
                 raise _Fatal("not_permitted", f"HTTP {status} from the Live API") from None
             raise
+        self._ws = ws  # close() closes it too while its setup is waited for
         try:
             await ws.send(lp.setup_message(self._build_setup(self.handle)))
             first = await asyncio.wait_for(ws.recv(), self._retry.setup_timeout_s)
@@ -396,8 +403,11 @@ class LiveClient:
             if not events or not isinstance(events[0], lp.SetupComplete):
                 raise lp.LiveProtocolError("the first server message was not setupComplete")
         except BaseException as error:
-            with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+            self._ws = None
+            if isinstance(error, asyncio.CancelledError):
+                _abort(ws)  # not waited for: see run()
+            else:
+                await _close(ws)
             if (
                 isinstance(error, ConnectionClosed)
                 and error.rcvd is not None
@@ -411,7 +421,6 @@ class LiveClient:
             raise
         self.connections += 1
         resumed = self.connections > 1 or self._resuming
-        self._ws = ws
         self._ready = True
         queued = self._audio_bytes  # sent first on this socket: the writer has not run yet
         self._emit(
@@ -534,6 +543,27 @@ class LiveClient:
                             self._audio_bytes -= len(chunk)
             if self._closing:
                 return
+
+
+async def _close(ws: ClientConnection) -> None:
+    """Close `ws`: the closing handshake, then the TCP connection's end, within
+    CLOSE_TIMEOUT_S. Unless done by then (or when cut short, as by the owner's own bound), the
+    connection is aborted: websockets would leave it open until its keepalive's next ping (up
+    to 20 s later), the session held open on the server meanwhile, and the next close of it
+    (the run's, after close()'s) would wait for it all over again."""
+    if ws.transport.is_closing():
+        return  # aborted already
+    try:
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+            await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+    finally:
+        _abort(ws)
+
+
+def _abort(ws: ClientConnection) -> None:
+    """End `ws`'s TCP connection now, unless it has ended already."""
+    if ws.state is not State.CLOSED:
+        ws.transport.abort()
 
 
 async def _send_message(ws: ClientConnection, message: str) -> None:

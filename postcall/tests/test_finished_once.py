@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 
-from continuity.calls import hand_over
+from continuity.calls import correct_end_reason, hand_over
 from continuity.sweeper import sweep_once
 from postcall import finish, metrics, summary
 from postcall.tests.test_after_the_call import asha, live  # noqa: F401  (fixtures)
@@ -397,6 +399,103 @@ async def test_a_tool_handed_over_before_the_call_is_finished_is_left_to_its_fin
 
     assert await finish.finish_call("CALL-1", [TURN]) == "resolved_refund"
     assert (await record("CALL-1"))["turns"] == [TURN]
+
+
+# --- corrections landing as the call is finished -----------------------------------------------
+
+REFUND = {"name": "initiate_refund", "args": {"order_id": "ORD-1001"}, "ok": True, "ms": 900,
+          "result": {"ok": True, "refund_id": "RF-1", "order_id": "ORD-1001",
+                     "amount": "337.50", "percent": 100}}  # fmt: skip
+
+
+def landing_before_the_outcome(
+    monkeypatch: pytest.MonkeyPatch, correction: Callable[[], Awaitable[None]]
+) -> None:
+    """`correction` runs once, just before the first outcome is written: after the finisher
+    read the record it worked the outcome out from."""
+    write = AsyncCollection.update_one
+    pending = [correction]
+
+    async def update_one(self: AsyncCollection[Any], filter: Any, update: Any, *args: Any,
+                         **kw: Any) -> Any:  # fmt: skip
+        if pending and "outcome" in update.get("$set", {}):
+            await pending.pop()()
+        return await write(self, filter, update, *args, **kw)
+
+    monkeypatch.setattr(AsyncCollection, "update_one", update_one)
+
+
+async def nobody_answered_the_transfer() -> None:
+    """What Twilio's <Dial action> does for a transfer nobody answered, with a corrector that
+    leaves an unfinished call to its finisher (as one handing over late tools does)."""
+    assert await correct_end_reason("CA-1", ["transferred_to_human"], "transfer_failed")
+    assert await finish.correct_outcome("CALL-1", finish=False) is None  # no outcome yet
+
+
+async def test_an_end_reason_corrected_as_the_call_is_finished_is_not_lost(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), end_reason="transferred_to_human",
+                   call_sid="CA-1")  # fmt: skip
+    landing_before_the_outcome(monkeypatch, nobody_answered_the_transfer)
+
+    assert await finish.finish_call("CALL-1") == "escalated"
+    await summary.pending()
+
+    done = await record("CALL-1")
+    assert (done["end_reason"], done["outcome"]) == ("transfer_failed", "escalated")
+    assert done["summary"]["text"].startswith("Escalated to a person")
+
+
+async def test_an_end_reason_corrected_after_the_call_was_finished_is_not_lost(
+    transactional_db: Any,
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), end_reason="transferred_to_human",
+                   call_sid="CA-1")  # fmt: skip
+    assert await finish.finish_call("CALL-1") == "transferred"
+    await summary.pending()
+
+    assert await correct_end_reason("CA-1", ["transferred_to_human"], "transfer_failed")
+    assert await finish.correct_outcome("CALL-1") == "escalated"
+    await summary.pending()
+
+    done = await record("CALL-1")
+    assert (done["end_reason"], done["outcome"]) == ("transfer_failed", "escalated")
+    assert done["summary"]["text"].startswith("Escalated to a person")
+
+
+async def test_a_tool_handed_over_as_the_call_is_finished_counts_in_its_outcome(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), tool_calls=[])
+
+    async def the_refund_finishes() -> None:
+        await hand_over("CALL-1", [{**REFUND, "started_at": now()}])
+
+    landing_before_the_outcome(monkeypatch, the_refund_finishes)
+
+    assert await finish.finish_call("CALL-1") == "resolved_refund"
+    assert (await record("CALL-1"))["outcome"] == "resolved_refund"
+
+
+async def test_two_corrections_at_once_both_count_in_the_outcome(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transfer nobody answered is corrected while a late refund is handed over: the one
+    whose outcome is written last read the record before the other's correction."""
+    await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), end_reason="transferred_to_human",
+                   call_sid="CA-1", tool_calls=[])  # fmt: skip
+    assert await finish.finish_call("CALL-1") == "transferred"
+    await correct_end_reason("CA-1", ["transferred_to_human"], "caller_hung_up")
+
+    async def the_refund_finishes() -> None:
+        await hand_over("CALL-1", [{**REFUND, "started_at": now()}])
+
+    landing_before_the_outcome(monkeypatch, the_refund_finishes)
+    await finish.correct_outcome("CALL-1")
+    await summary.pending()
+
+    assert (await record("CALL-1"))["outcome"] == "resolved_refund"
 
 
 # --- over the bridge ---------------------------------------------------------------------------

@@ -3,6 +3,8 @@ page and on the phone, and a model that says nothing does not keep the call goin
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,7 +14,13 @@ from django.test import override_settings
 from realtime import call_session
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import AUTH_TOKEN, PUBLIC, Phone
-from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
+from realtime.tests.test_live_client import LiveApiInAThread, live_api_in_a_thread  # noqa: F401
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    no_session_left_open,
+    speech,
+    wait_until_ended,
+)
 from support import mongo
 from support.models import Customer
 
@@ -89,3 +97,49 @@ async def test_a_phone_call_at_its_maximum_length_hears_the_goodbye_before_the_h
         assert call is not None
         assert (await wait_until_ended(call["call_id"]))["end_reason"] == "max_duration"
         await phone.leave()
+
+
+async def test_a_call_whose_live_api_stops_answering_ends_on_time_and_cleanly(
+    asha: Customer,
+    live_api_in_a_thread: LiveApiInAThread,  # noqa: F811
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The customer hangs up as Google stops answering: the call ends within its bounds, and
+    nothing of it is left running (logged at ERROR when it is)."""
+    settings.GEMINI_API_KEY, settings.GEMINI_LIVE_URL = "test-key", live_api_in_a_thread.url
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await live_api_in_a_thread.freeze(3.0)
+
+    began = time.monotonic()
+    await call.send({"type": "end"})
+    await call.next_event("ended")
+    record = await wait_until_ended(ready["call_id"])
+
+    assert record["end_reason"] == "caller_hung_up"
+    assert time.monotonic() - began < 3 * call_session.TEARDOWN_TIMEOUT_S
+    assert await call_session.ending_calls_finished(5.0)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_page_gone_before_ready_ends_its_call_at_once(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """End call pressed while the page's socket still connects: the page can only close it,
+    and holds no resume token to come back with. The call does not wait out the grace period
+    for it (VOICE_RESUME_GRACE_S) with the model's session open."""
+    settings.VOICE_RESUME_GRACE_S = 30.0  # as deployed (the tests' is short)
+    live.setup_delay_s = 2.0  # the model is not listening yet
+    call = await BrowserCall.open()
+    async with asyncio.timeout(5):
+        while not live.sessions:  # the call has begun, and is opening the model's session
+            await asyncio.sleep(0.01)
+    [record] = await mongo.async_db().calls.find({}).to_list()
+    await call.leave()
+
+    record = await wait_until_ended(record["call_id"], timeout=3)
+
+    assert record["end_reason"] == "caller_left"
+    await no_session_left_open(live)
+    assert not any(event["type"] == "ready" for event in call.events)

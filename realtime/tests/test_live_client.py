@@ -4,13 +4,18 @@ and losses mid-call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from realtime import live_protocol as lp
+from realtime.call_session import TEARDOWN_TIMEOUT_S
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed, RetryPolicy
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 
@@ -533,3 +538,102 @@ async def test_a_setup_refused_without_a_handle_is_still_fatal(fake_live: FakeLi
     assert [type(e) for e in events] == [Failed] and events[0].reason == "not_permitted"  # type: ignore[attr-defined]
     named = [json.loads(s.frames[0])["setup"]["sessionResumption"] for s in fake_live.sessions]
     assert named == [{"handle": "h-1"}, {}]  # tried once without it, refused all the same
+
+
+# --- a Live API that stops answering ---------------------------------------------------------
+
+
+class LiveApiInAThread:
+    """The fake Live API served from an event loop of its own thread, which `freeze` blocks:
+    a Live API that stops answering altogether (no close frame, no end of TCP) while its
+    connections stay up. Entered, it serves at `url`."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.fake = FakeLiveServer()
+        self._up = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+
+    async def _serve(self) -> None:
+        async with self.fake as fake:
+            self.url, self._loop, self._stop = fake.url, asyncio.get_running_loop(), asyncio.Event()
+            self._up.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> LiveApiInAThread:
+        self._thread.start()
+        assert self._up.wait(5), "the fake Live API did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    async def freeze(self, seconds: float) -> None:
+        """Block the server's event loop for `seconds`, from now."""
+        assert self._loop is not None
+        frozen = threading.Event()
+
+        def block() -> None:
+            frozen.set()
+            time.sleep(seconds)
+
+        self._loop.call_soon_threadsafe(block)
+        assert await asyncio.to_thread(frozen.wait, 5)
+
+
+@pytest.fixture
+def live_api_in_a_thread() -> Iterator[LiveApiInAThread]:
+    with LiveApiInAThread() as api:
+        yield api
+
+
+async def stopped_in_time(task: asyncio.Task[None]) -> bool:
+    """Cancel `task` as a call's teardown does: True if it stops within that bound."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=TEARDOWN_TIMEOUT_S)
+    return task in done
+
+
+async def test_a_live_api_that_stops_answering_holds_up_no_end_of_the_call(
+    live_api_in_a_thread: LiveApiInAThread,
+) -> None:
+    """The call closes the session (its own bound on that), then stops the client's task
+    (another): waiting for the socket's close all over again, the task outlived it."""
+    events: list[object] = []
+    live = client(live_api_in_a_thread.url, events)
+    task = asyncio.create_task(live.run())
+    await until(events, Ready)
+    upstream = live._ws
+    assert upstream is not None
+    await live_api_in_a_thread.freeze(3.0)
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+            await live.close()
+
+    assert await stopped_in_time(task)
+    assert upstream.transport.is_closing()  # let go of, not left for the keepalive to find
+
+
+async def test_a_live_api_that_stops_answering_as_the_session_opens_holds_up_no_end(
+    live_api_in_a_thread: LiveApiInAThread,
+) -> None:
+    """The caller hangs up while the setup waits for an answer that never comes."""
+    live_api_in_a_thread.fake.stall_setups()
+    live = client(live_api_in_a_thread.url, [])
+    task = asyncio.create_task(live.run())
+    async with asyncio.timeout(5):
+        while not (live_api_in_a_thread.fake.sessions and
+                   live_api_in_a_thread.fake.sessions[0].frames):  # fmt: skip
+            await asyncio.sleep(0.01)  # the setup was read, and is not answered
+    await live_api_in_a_thread.freeze(3.0)
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+            await live.close()
+
+    assert await stopped_in_time(task)
