@@ -28,8 +28,8 @@ _tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
 
 def _only_hands_out_tests(config: pytest.Config) -> bool:
-    """pytest-xdist's controller (`make test` runs `pytest -n auto`): its worker processes run
-    the tests, each with a database and a Redis of its own."""
+    """pytest-xdist's controller (`make test` runs `pytest -n <cores + 1>`): its worker
+    processes run the tests, each with a database and a Redis of its own."""
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
         config, "workerinput"
     )

@@ -30,6 +30,15 @@ PID_FILE = VAR / "secantusdb.pid"
 ENV_FILE = env_file.ENV_FILE
 # Where the server listens unless HOST says otherwise: this machine only.
 DEFAULT_HOST = "127.0.0.1"
+# Hosts that mean "every address of this machine": the page is opened through this one.
+ANY_HOST = ("0.0.0.0", "::", "")
+
+
+def address(port: str) -> str:
+    """The address to open the product at, where HOST (or DEFAULT_HOST) has it listening."""
+    host = env_file.text("HOST", DEFAULT_HOST).strip("[]")
+    host = "127.0.0.1" if host in ANY_HOST else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
 def manage(*args: str) -> None:
@@ -155,7 +164,7 @@ def main() -> int:
         manage("seed_demo", "--refresh-recent")
         if args.workers is not None:
             return serve_workers(port, args.workers, args.staff_workers)
-        print(f"Serving on http://127.0.0.1:{port}/  (staff pages: /admin/, Ctrl-C stops)")
+        print(f"Serving on {address(port)}  (staff pages: /admin/, Ctrl-C stops)")
         return serve(port)
     except EmbeddedDatabaseError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -210,3 +210,23 @@ def wait_until_serving(port: int) -> None:
                 return
         time.sleep(0.1)
     pytest.fail(f"nothing served on :{port}")
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        (None, "http://127.0.0.1:8001/"),
+        ("192.168.1.20", "http://192.168.1.20:8001/"),
+        ("0.0.0.0", "http://127.0.0.1:8001/"),  # every address: this machine's opens it
+        ("::1", "http://[::1]:8001/"),
+    ],
+)
+def test_a_run_prints_the_address_it_serves_on(
+    host: str | None, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if host is None:
+        monkeypatch.delenv("HOST", raising=False)
+    else:
+        monkeypatch.setenv("HOST", host)
+
+    assert devserver.address("8001") == shown
