@@ -82,7 +82,12 @@ from support.escalations import (
     open_escalation,
 )
 from support.events import announce_call_put_through, announce_escalation
-from support.tools import ToolContext, database_failed, function_declarations
+from support.tools import (
+    ToolContext,
+    database_failed,
+    function_declarations,
+    refused_while_held,
+)
 from voiceproject import draining
 
 log = logging.getLogger(__name__)
@@ -939,7 +944,10 @@ class CallSession:
             self._note(instructions.carry_on(said), respond=False, briefing=True)
             self._note(instructions.taken_over(self.holder_name), respond=False, briefing=True)
         else:
-            waiting = bool(said) and said[-1][0] == "user"
+            # It answers at once when the customer is waiting: for an answer, or for the
+            # greeting (and its AI disclosure) no earlier session got to say.
+            owes_greeting = not any(role == "agent" for role, _ in said)
+            waiting = owes_greeting or said[-1][0] == "user"
             self._note(instructions.carry_on(said), respond=waiting, briefing=True)
 
     async def _give_up(self, reason: str) -> None:
@@ -1447,7 +1455,11 @@ class CallSession:
     def _tool_progress(self, outcome: ToolOutcome) -> None:
         if outcome.result is None:
             self._watchdog.tool_started()
-            self._send(ce.ToolActivity(outcome.name, "started"))
+            started = ce.ToolActivity(outcome.name, "started")
+            if self._tools.ctx.held:  # refused at once: see _tool_shown
+                self._mirror(started)
+            else:
+                self._send(started)
             self._now_doing(f"tool:{outcome.name}")
             return
         if outcome.ran:  # a malformed call never started: another may be running still
@@ -1493,8 +1505,14 @@ class CallSession:
         # Failed: a bug in the tool, or the database it needed out of reach or time.
         status = "failed" if entry.get("failed") or database_failed(result) else "done"
         # Staff read the tool's line as the call page writes it, which needs its arguments.
-        self._send(ce.ToolActivity(name, status, result),
-                   staff_only={"args": entry["args"], "ms": entry["ms"]})  # fmt: skip
+        shown = ce.ToolActivity(name, status, result)
+        staff_only = {"args": entry["args"], "ms": entry["ms"]}
+        if refused_while_held(result):
+            # The customer is talking to a colleague, not waiting on a lookup: "Our records
+            # are unavailable" would be false news to her. The staff on the call see it.
+            self._mirror(shown, staff_only)
+        else:
+            self._send(shown, staff_only=staff_only)
         if name == "escalate_to_human" and result.get("ok"):
             if self.channel == "phone" and not self.transfer and transfer_configured():
                 # Decided now, not when the caller's stream hears of it: that stream may drop,

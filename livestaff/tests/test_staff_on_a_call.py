@@ -2042,3 +2042,32 @@ async def _until_linked(callback_id: str) -> dict[str, Any]:
             if found and str(found.get("answered_call_id", "")).startswith("CALL-"):
                 return found
             await asyncio.sleep(0.05)
+
+
+async def test_a_tool_the_model_calls_while_a_colleague_holds_the_call_is_shown_to_staff_only(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """The tool is refused (the model is told to stay quiet): the customer's page must not
+    say "Checking your orders…", let alone "Our records are unavailable", over a colleague
+    talking to her; the staff on the call see what the model tried."""
+    call, call_id = await a_call(live)
+    session = live.session
+    await session.wait_for_note()  # the greeting
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await session.wait_for_note()  # "stay silent"
+
+    await session.send_tool_call([{"name": "check_order_status", "args": {}}])
+    answer = await session.wait_for_tool_response()
+    started = await arjun.next_event("tool")
+    finished = await arjun.next_event("tool")
+    await arjun.send({"type": "hand_back", "note": ""})
+    await call.next_event("agent_changed")
+    await call.next_event("agent_changed")  # back with the agent
+
+    assert answer["response"]["reason"] == "unavailable"  # told to wait, nothing done
+    assert (started["status"], finished["status"]) == ("started", "done")
+    assert [e for e in call.events if e["type"] == "tool"] == []
+    await call.send({"type": "end"})
+    await wait_until_ended(call_id)

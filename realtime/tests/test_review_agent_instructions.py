@@ -157,3 +157,29 @@ async def test_a_caller_whose_agent_was_lost_before_its_greeting_still_hears_it_
     assert settings.VOICE_AI_DISCLOSURE in told and settings.VOICE_RECORDING_NOTICE in told
     assert "Do not greet" not in told
     assert fresh.client_contents[0]["turnComplete"] is True  # she is waiting: it answers now
+
+
+async def test_a_caller_whose_agent_was_lost_before_anyone_spoke_is_greeted_without_asking(
+    asha: Customer, live: FakeLiveServer
+) -> None:
+    """Nothing was said yet on either side: the fresh session owes the greeting (and the AI
+    disclosure in it), and says it at once rather than waiting for the caller to speak into
+    a silent line."""
+
+    async def first(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting, never answered
+        await session.drop()
+
+    async def second(session: FakeSession) -> None:
+        pass
+
+    live.on_session(first, second)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    fresh = await live.wait_for_session(1)
+    told = await fresh.wait_for_note()
+    await call.send({"type": "end"})
+    await wait_until_ended(ready["call_id"])
+
+    assert settings.VOICE_AI_DISCLOSURE in told
+    assert fresh.client_contents[0]["turnComplete"] is True  # it speaks first, now

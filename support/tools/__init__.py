@@ -20,6 +20,7 @@ from support.tools.registry import (
     ToolError,
     database_failed,
     function_declarations,
+    refused_while_held,
     run_tool,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "ToolError",
     "database_failed",
     "function_declarations",
+    "refused_while_held",
     "run_tool",
 ]

@@ -304,6 +304,15 @@ def database_failed(result: Result) -> bool:
     )
 
 
+def refused_while_held(result: Result) -> bool:
+    """Whether `result` is run_tool's answer for a tool the model called while a colleague
+    held the call: nothing was done, and the customer, talking to that colleague, is not
+    told of it (the staff on the call are)."""
+    return result.get("reason") == Reason.UNAVAILABLE.value and (
+        result.get("message") == HELD_MESSAGE
+    )
+
+
 def function_declarations() -> list[dict[str, Any]]:
     """The `functionDeclarations` of the Live API `setup.tools` entry, one per tool."""
     return [spec.declaration() for spec in TOOLS.values()]
