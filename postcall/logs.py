@@ -46,6 +46,26 @@ class CallIdFilter(logging.Filter):
         return True
 
 
+class ClientFaultsAsWarnings(logging.Filter):
+    """A request Django refuses as suspicious (`django.security.*`: a Host not in
+    ALLOWED_HOSTS, too many fields, a multipart body it cannot read) is answered 400, and
+    Django logs it at ERROR with its own traceback. It is the client's doing, and scanners
+    send them all day: at WARNING, without the traceback, so that ERROR stays for faults of
+    ours, which alerts watch. `level`: the lowest level logged (LOG_LEVEL), which a line
+    lowered to WARNING must still reach; the handler's own level was checked before."""
+
+    def __init__(self, level: str = "INFO") -> None:
+        super().__init__()
+        self.lowest = logging.getLevelNamesMapping()[level]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("django.security.") and record.levelno == logging.ERROR:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+            return record.levelno >= self.lowest
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {

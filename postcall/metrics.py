@@ -4,15 +4,19 @@ use the helpers below, and `/metrics` (views.metrics) renders them.
 Several worker processes: set PROMETHEUS_MULTIPROC_DIR to an empty directory shared by the
 workers of one host (cleared at each deploy) before they start; each worker then writes its
 figures there and any worker's `/metrics` answers for all of them (the client's multiprocess
-mode; gauges sum live processes only). Without it, each process serves its own figures, which
-is right for one process (or when the scraper reaches every worker itself).
+mode; gauges sum running processes only, a worker killed without its exit counting no more).
+The workers must share one process-id namespace, as they do on one host: a file is named by
+its writer's pid. Without it, each process serves its own figures, which is right for one
+process (or when the scraper reaches every worker itself).
 """
 
 from __future__ import annotations
 
 import atexit
 import datetime as dt
+import glob
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,9 +28,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 if MULTIPROCESS:
+    # A process that had this pid before and was killed (SIGKILL, the OOM killer) left its
+    # live gauges behind: taken up as this one's own, its calls would be in progress for ever.
+    multiprocess.mark_process_dead(os.getpid())
     # A finished worker's live gauges must stop counting.
     atexit.register(multiprocess.mark_process_dead, os.getpid())
 
@@ -76,6 +84,43 @@ def render() -> tuple[bytes, str]:
     """The exposition text and its content type, for this process or all of them."""
     if MULTIPROCESS:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(_SharedFigures(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class _SharedFigures:
+    """The workers' files in `directory`, as the client's MultiProcessCollector merges them,
+    without the live gauges of a worker that is no longer running. Only its exit removes them
+    (atexit, or the workers command on seeing it go): one killed under another supervisor
+    would count its calls in progress until the directory is cleared. Its counters and
+    histograms stay: they are totals, which must never go down."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        files = glob.glob(os.path.join(self.directory, "*.db"))
+        return multiprocess.MultiProcessCollector.merge(
+            [name for name in files if not _dead_live_gauge(name)], accumulate=True
+        )
+
+
+def _dead_live_gauge(path: str) -> bool:
+    """Whether `path` holds the live gauges (`gauge_live<mode>_<pid>.db`) of a process that
+    is not running."""
+    kind, _, rest = os.path.basename(path).removesuffix(".db").partition("_")
+    mode, _, pid = rest.rpartition("_")
+    if kind != "gauge" or not mode.startswith("live") or not pid.isdigit():
+        return False
+    return not _running(int(pid))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's, running
+    return True

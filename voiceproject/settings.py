@@ -506,7 +506,10 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"call_id": {"()": "postcall.logs.CallIdFilter"}},
+    "filters": {
+        "call_id": {"()": "postcall.logs.CallIdFilter"},
+        "client_faults": {"()": "postcall.logs.ClientFaultsAsWarnings", "level": LOG_LEVEL},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(call_id)s]: %(message)s"},
         "json": {"()": "postcall.logs.JsonFormatter"},
@@ -515,7 +518,10 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["call_id"],
+            # LOG_LEVEL is the lowest level logged, whatever a logger's own level below lets
+            # through (django's INFO, pymongo's WARNING: floors for DEBUG, not for ERROR).
+            "level": LOG_LEVEL,
+            "filters": ["call_id", "client_faults"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
