@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from continuity.calls import find_call
 from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
+from postcall import logs
 from realtime.call_controls import TokenBucket
 from support.staff.sockets import (
     FORBIDDEN,
@@ -68,6 +69,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
             await self._refuse_for_good()
             return
         self.call_id = str(self.scope["url_route"]["kwargs"]["call_id"])
+        logs.call_id.set(self.call_id)  # every line this page's handlers log names the call
         self.staff = {"username": user.get_username(), "name": user.first_name or ""}
         self.listening = self.holding = self.taking_over = False
         self._carrier: tuple[str, float] | None = None

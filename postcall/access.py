@@ -23,5 +23,8 @@ def metrics_allowed(
             address = ipaddress.ip_address(client_ip)
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # A v4 peer of a server listening on `::` (HOST=::) is seen as ::ffff:a.b.c.d.
+            address = address.ipv4_mapped
         return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
     return False

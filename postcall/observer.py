@@ -173,14 +173,18 @@ class CallObserver:
 
     # --- at the end --------------------------------------------------------------------------
 
-    async def moved_out(self) -> None:
+    async def moved_out(
+        self, *, dropped_agent_chunks: int = 0, dropped_caller_bytes: int = 0
+    ) -> None:
         """The call goes on in another process: it is no longer in progress here, and that
         process writes what happens at its end. What was recorded here is completed; the
-        recording goes on there in a file of its own."""
+        recording goes on there in a file of its own. What was dropped here is counted here
+        (the next process counts only its own)."""
         if not self._started or self._ended:
             return
         self._ended = True
         metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
+        _count_dropped(dropped_agent_chunks, dropped_caller_bytes)
         if self.recorder is not None:
             try:
                 await self.recorder.close(self._clock())
@@ -209,10 +213,7 @@ class CallObserver:
         if ended_at is not None:
             at = min(at, self._on_clock(ended_at))
         metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
-        if dropped_agent_chunks:
-            metrics.FRAMES_DROPPED.labels("to_caller").inc(dropped_agent_chunks)
-        if dropped_caller_bytes:
-            metrics.FRAMES_DROPPED.labels("to_model").inc(dropped_caller_bytes // 640)
+        _count_dropped(dropped_agent_chunks, dropped_caller_bytes)
         if self.recorder is not None:
             try:
                 await self.recorder.close(at)
@@ -233,3 +234,12 @@ class CallObserver:
             "tools_ms": turn.tools_ms,
             "source": turn.source,
         }
+
+
+def _count_dropped(agent_chunks: int, caller_bytes: int) -> None:
+    """What one process of a call dropped: agent chunks the caller could not keep up with,
+    and caller audio the model's link could not take, in 20 ms frames (16 kHz, 16-bit)."""
+    if agent_chunks:
+        metrics.FRAMES_DROPPED.labels("to_caller").inc(agent_chunks)
+    if caller_bytes:
+        metrics.FRAMES_DROPPED.labels("to_model").inc(caller_bytes // 640)

@@ -500,12 +500,15 @@ class CallSession:
                     self._end_reason,
                     ended_at=self._record.ended_at,
                     dropped_agent_chunks=self.dropped_agent_chunks,
-                    dropped_caller_bytes=(
-                        self._live.dropped_audio_bytes + self._audio_gate.dropped_bytes
-                    ),
+                    dropped_caller_bytes=self._dropped_caller_bytes(),
                 )
             finally:
                 self._done_here()
+
+    def _dropped_caller_bytes(self) -> int:
+        """Caller audio dropped here: the model's link not keeping up, or faster than real
+        time."""
+        return self._live.dropped_audio_bytes + self._audio_gate.dropped_bytes
 
     async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
         """End the call from our side: tell the caller why, then hang up, then close."""
@@ -652,7 +655,10 @@ class CallSession:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await caller.let_go()
             try:
-                await self.observer.moved_out()
+                await self.observer.moved_out(
+                    dropped_agent_chunks=self.dropped_agent_chunks,
+                    dropped_caller_bytes=self._dropped_caller_bytes(),
+                )
                 log.info("call %s: released to another process", self.call_id)
                 await self._hand_over_tools()
             finally:

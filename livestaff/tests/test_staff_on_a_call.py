@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import logging.handlers
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +29,7 @@ from continuity import process
 from livestaff import consumers as livestaff_consumers
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
+from postcall.logs import CallIdFilter
 from postcall.observer import CallObserver
 from realtime.call_controls import Action
 from realtime.call_session import CallSession
@@ -327,13 +330,20 @@ async def test_a_page_whose_handler_fails_leaves_the_call_as_a_closed_page_would
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(livestaff_consumers.protocol, "decode", broken)
-    await arjun.send({"type": "whisper", "text": "hello"})
-    with pytest.raises(RuntimeError, match="a bug"):
-        await arjun.communicator.receive_output(timeout=5)
+    logged = logging.handlers.BufferingHandler(100)  # as the console's: with the call's id
+    logged.addFilter(CallIdFilter())
+    logging.getLogger(livestaff_consumers.__name__).addHandler(logged)
+    try:
+        await arjun.send({"type": "whisper", "text": "hello"})
+        with pytest.raises(RuntimeError, match="a bug"):
+            await arjun.communicator.receive_output(timeout=5)
+    finally:
+        logging.getLogger(livestaff_consumers.__name__).removeHandler(logged)
 
     assert await call.next_event("agent_changed") == {"type": "agent_changed", "mode": "agent"}
     failures = [r for r in caplog.records if "a handler failed" in r.getMessage()]
     assert len(failures) == 1  # Arjun's; Divya left normally
+    assert [r.call_id for r in logged.buffer if "a handler failed" in r.getMessage()] == [call_id]
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
 

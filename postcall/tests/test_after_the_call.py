@@ -428,6 +428,16 @@ def test_metrics_answer_a_scraper_in_an_allowed_network_without_a_token(settings
     assert outside.status_code == 401
 
 
+def test_a_scraper_in_an_allowed_network_is_known_by_its_v4_address_on_a_v6_socket(
+    settings: Any,
+) -> None:
+    """Served on `::` (HOST=::), a v4 peer's address reads ::ffff:a.b.c.d."""
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ["10.0.0.0/8"]
+    inside = Client(REMOTE_ADDR="::ffff:10.1.2.3").get("/metrics")
+    outside = Client(REMOTE_ADDR="::ffff:192.0.2.7").get("/metrics")
+    assert (inside.status_code, outside.status_code) == (200, 401)
+
+
 @override_settings(SECURE_SSL_REDIRECT=True, METRICS_TOKEN="scrape-me",
                    ALLOWED_HOSTS=["voice.example.com", "10.0.0.7"])  # fmt: skip
 def test_a_scraper_reaching_a_worker_directly_over_plain_http_gets_its_metrics() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from postcall import metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.observer import CallObserver
 from realtime import live_protocol as lp
@@ -195,3 +196,20 @@ def test_a_colleague_holding_the_call_is_no_agent_turn_and_the_agents_next_answe
     assert first.first_audio_ms is not None and abs(first.first_audio_ms - 1100) < 100
     assert abs(last.at - words_end) < 0.1
     assert last.first_audio_ms is not None and abs(last.first_audio_ms - 900) < 100
+
+
+async def test_audio_dropped_before_a_call_moved_to_another_process_is_counted_here(
+    settings: Any,
+) -> None:
+    """The process the call moves to counts only what it drops: what was dropped here would
+    otherwise never reach the operators' figures."""
+    settings.RECORD_CALLS = False
+    observer = CallObserver(call_id="CALL-MOVED", channel="web", clock=lambda: 0.0)
+    dropped = metrics.FRAMES_DROPPED
+    before = (dropped.labels("to_caller")._value.get(), dropped.labels("to_model")._value.get())
+    await observer.started()
+
+    await observer.moved_out(dropped_agent_chunks=3, dropped_caller_bytes=640 * 5)
+
+    after = (dropped.labels("to_caller")._value.get(), dropped.labels("to_model")._value.get())
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 5)
