@@ -6,6 +6,7 @@ Integers make the wallet credit an exact atomic `$inc` and keep rounding in one 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcontext
 
@@ -14,6 +15,11 @@ PAISE_PER_RUPEE = 100
 # even summed over millions of orders (a lifetime spend).
 MAX_PAISE = 10**12
 ONE_PAISA = Decimal("0.01")
+RUPEE_SIGN = "₹"
+# Commas only as thousands separators, grouped as India writes them (1,23,456.50) or as the
+# West does (123,456.50). Any other comma is most likely a decimal comma ("449,50" from a
+# spreadsheet set to another locale), which dropping every comma would read as ₹44,950.
+_GROUPED = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d{1,2}(,\d{2})*,\d{3})(\.\d*)?$")
 
 
 class MoneyError(ValueError):
@@ -21,8 +27,8 @@ class MoneyError(ValueError):
 
 
 def to_paise(rupees: str | int | float | Decimal) -> int:
-    """Parse rupees ("449.50", 449.5, 449) into paise; refuse more than two decimals and
-    more than MAX_PAISE either way.
+    """Parse rupees ("449.50", 449.5, 449, "₹1,23,456.50") into paise; refuse more than two
+    decimals, more than MAX_PAISE either way, and a comma that does not separate thousands.
 
     Exact whatever the input: Decimal arithmetic in the default context would round a long
     amount to 28 digits, turn "1e-999999999" into zero and raise a bare ArithmeticError for
@@ -30,8 +36,12 @@ def to_paise(rupees: str | int | float | Decimal) -> int:
     """
     if isinstance(rupees, bool):
         raise MoneyError("an amount must be a number, not true/false")
+    text = str(rupees).strip().removeprefix(RUPEE_SIGN).lstrip()
+    if "," in text and not _GROUPED.match(text):
+        raise MoneyError(f"{rupees!r}: a comma may only separate thousands (1,234.50 or "
+                         "1,23,456.50); the decimal separator is a point")  # fmt: skip
     try:
-        value = Decimal(str(rupees).strip().replace(",", ""))
+        value = Decimal(text.replace(",", ""))
     except (InvalidOperation, ValueError):
         raise MoneyError(f"{rupees!r} is not an amount of rupees") from None
     if not value.is_finite():

@@ -7,7 +7,8 @@ amount of rupees`), so that nothing is written unless the whole file is good.
 
 File format: `{"customers": [...], "orders": [...]}`, times ISO-8601 (a time without an
 offset is taken as UTC, as every stored time is; none after the time of loading), money in
-rupees as a number or a string (`449.5`, `"449.50"`), stored as integer paise.
+rupees as a number or a string (`449.5`, `"449.50"`, `"₹1,23,456.50"`: commas only between
+thousands), stored as integer paise.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Writing a parsed support data file: the database side of an import.
 
 `read_existing` reads what the file's keys already hold (for `parsing.parse_support_data` to
-check the file against); `write_support_data` upserts the validated records, one `bulk_write`
-per collection keyed by `user_id`, `order_id` and (for refunds) `order_id`, so loading the
+check the file against); `write_support_data` upserts the validated records, bulk writes per
+collection keyed by `user_id`, `order_id` and (for refunds) `order_id`, so loading the
 same file again creates nothing new. `seed_demo` writes its generated records through it too.
+Each query and each batch of WRITE_BATCH writes is one step of the command's work, bounded
+(support/management: a database that stops answering fails the command, it does not hang).
 
 A refund is never replaced: the file was checked against the refunds on record, and an order
 is written only while it still has no refund or the file's own (an agent may refund it on a
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
@@ -29,20 +32,27 @@ from support.importer.parsing import (
     SupportData,
     keys_in,
 )
+from support.management import bounded, step_bound
 from support.mongo import find_in
 
 Document = dict[str, Any]
+
+# Upserts per bulk_write: a file of any size is written in steps that each end well within
+# the step bound, and a database that stops answering is noticed within it.
+WRITE_BATCH = 1_000
+
 
 def read_existing(db: Database[Document], raw: object) -> Existing:
     """The database records the file's keys touch (read before validating it)."""
     user_ids, phones, order_ids, refund_ids = keys_in(raw)
     customer_fields = {"user_id": 1, "phone": 1, "wallet_balance": 1}
-    customers = [*find_in(db.customers, "user_id", user_ids, customer_fields),
-                 *find_in(db.customers, "phone", phones, customer_fields)]  # fmt: skip
-    orders = list(find_in(db.orders, "order_id", order_ids,
-                          {"order_id": 1, "user_id": 1, "refund": 1}))  # fmt: skip
+    customers = [*bounded(find_in(db.customers, "user_id", user_ids, customer_fields)),
+                 *bounded(find_in(db.customers, "phone", phones, customer_fields))]  # fmt: skip
+    orders = list(bounded(find_in(db.orders, "order_id", order_ids,
+                                  {"order_id": 1, "user_id": 1, "refund": 1})))  # fmt: skip
     refunded = [o for o in orders if o.get("refund") is not None]
-    refunds = list(find_in(db.refunds, "refund_id", refund_ids, {"refund_id": 1, "order_id": 1}))
+    refunds = list(bounded(find_in(db.refunds, "refund_id", refund_ids,
+                                   {"refund_id": 1, "order_id": 1})))  # fmt: skip
     return Existing(
         phones_by_user={c["user_id"]: c["phone"] for c in customers if c["user_id"] in user_ids},
         users_by_phone={c["phone"]: c["user_id"] for c in customers},
@@ -157,33 +167,41 @@ DUPLICATE_KEY = 11000
 
 def _bulk(db: Database[Document], collection: str, key: str, requests: Sequence[Upsert],
           only_new: bool, *, leave_changed: bool = False) -> tuple[Counts, list[object]]:
-    """Upsert the requests in one bulk write: its counts, and (with `leave_changed`) the key
-    values of the records whose guard no longer held, left as they were while the others are
-    written. Any other refusal raises BulkWriteError."""
-    skipped = 0
+    """Upsert the requests, WRITE_BATCH a bulk write: their counts, and (with `leave_changed`)
+    the key values of the records whose guard no longer held, left as they were while the
+    others are written. Any other refusal raises BulkWriteError (the batches before it are
+    written, and loading the file again writes the rest)."""
+    counts = Counts()
     if only_new:
         # One query instead of a no-op upsert per record: a second seed_demo stays quick.
         values = [value for value, _, _ in requests]
-        present = {doc[key] for doc in find_in(db[collection], key, values, {key: 1})}
-        skipped = sum(1 for value, _, _ in requests if value in present)
+        present = {doc[key] for doc in bounded(find_in(db[collection], key, values, {key: 1}))}
+        counts.unchanged = sum(1 for value, _, _ in requests if value in present)
         requests = [request for request in requests if request[0] not in present]
-    if not requests:
-        return Counts(unchanged=skipped), []
-    writes = [_upsert(key, request, only_new) for request in requests]
     left: list[object] = []
+    for start in range(0, len(requests), WRITE_BATCH):
+        batch = requests[start : start + WRITE_BATCH]
+        result, refused = _bulk_batch(db[collection], key, batch, only_new, leave_changed)
+        counts.added += result["nUpserted"]
+        counts.updated += result["nModified"]
+        counts.unchanged += result["nMatched"] - result["nModified"]
+        left += refused
+    return counts, left
+
+
+def _bulk_batch(collection: Collection[Document], key: str, batch: Sequence[Upsert],
+                only_new: bool, leave_changed: bool) -> tuple[Mapping[str, Any], list[object]]:
+    """One bulk write of `_bulk`: its result, and the key values of the records left."""
+    writes = [_upsert(key, request, only_new) for request in batch]
     try:
-        result: Mapping[str, Any] = db[collection].bulk_write(
-            writes, ordered=not leave_changed
-        ).bulk_api_result
+        with step_bound():
+            return collection.bulk_write(writes, ordered=not leave_changed).bulk_api_result, []
     except BulkWriteError as error:
         # A guarded upsert that matches nothing inserts, which the key's unique index refuses.
         refused = error.details.get("writeErrors", [])
         if not leave_changed or any(e.get("code") != DUPLICATE_KEY for e in refused):
             raise
-        result, left = error.details, [requests[e["index"]][0] for e in refused]
-    counts = Counts(result["nUpserted"], result["nModified"],
-                    result["nMatched"] - result["nModified"] + skipped)  # fmt: skip
-    return counts, left
+        return error.details, [batch[e["index"]][0] for e in refused]
 
 
 def write_support_data(db: Database[Document], data: SupportData, *,
@@ -196,7 +214,8 @@ def write_support_data(db: Database[Document], data: SupportData, *,
     finishes the job (every write is an idempotent upsert).
     """
     now = now or dt.datetime.now(dt.UTC)
-    tier_by_percent = {t["percent"]: t["name"] for t in db.refund_tiers.find({}, {"_id": 0})}
+    tier_by_percent = {t["percent"]: t["name"]
+                       for t in bounded(db.refund_tiers.find({}, {"_id": 0}))}  # fmt: skip
     anything: Document = {}
     customers = [(c.user_id, customer_update(c, now), anything) for c in data.customers]
     orders = [(o.order_id, {"$set": order_document(o)}, order_unrefunded_or(o.refund))
@@ -207,7 +226,8 @@ def write_support_data(db: Database[Document], data: SupportData, *,
                                 leave_changed=not only_new)  # fmt: skip
     if left:
         held = {doc["order_id"]: (doc.get("refund") or {}).get("refund_id")
-                for doc in find_in(db.orders, "order_id", left, {"order_id": 1, "refund": 1})}
+                for doc in bounded(find_in(db.orders, "order_id", left,
+                                           {"order_id": 1, "refund": 1}))}  # fmt: skip
         result.changed_meanwhile = {str(order_id): held.get(order_id) for order_id in left}
     refunds = [
         (o.order_id, refund_update(o, o.refund, tier_by_percent),

@@ -36,7 +36,7 @@ def test_amounts_in_rupees_become_exact_paise(rupees: str | float | Decimal, pai
         ("1" + "0" * 5000, "is more than ₹10,00,00,00,000.00"),
         ("NaN", "is not an amount of rupees"),
         ("-Infinity", "is not an amount of rupees"),
-        ("₹12", "is not an amount of rupees"),
+        ("₹", "is not an amount of rupees"),  # the sign alone (₹12 is twelve rupees)
         ("", "is not an amount of rupees"),
         (True, "must be a number"),
     ],
@@ -44,3 +44,17 @@ def test_amounts_in_rupees_become_exact_paise(rupees: str | float | Decimal, pai
 def test_what_is_not_an_amount_is_a_money_error(rupees: object, problem: str) -> None:
     with pytest.raises(MoneyError, match=problem):
         to_paise(rupees)  # type: ignore[arg-type]
+
+
+def test_a_decimal_comma_is_refused_not_read_as_a_hundred_times_the_amount() -> None:
+    """"449,50" from a spreadsheet (or a lead's keyboard) set to another locale: dropping the
+    comma read ₹44,950, in the admin's and the goodwill form's rupee fields alike."""
+    for amount in ("449,50", "1,2,3", "12,5"):
+        with pytest.raises(MoneyError, match="a comma may only separate thousands"):
+            to_paise(amount)
+
+
+def test_amounts_are_read_as_people_write_rupees() -> None:
+    assert to_paise("₹449.50") == 44_950
+    assert to_paise("₹ 1,23,456") == 12_345_600  # grouped as India does
+    assert to_paise("123,456.50") == 12_345_650  # and as the West does

@@ -1,12 +1,17 @@
 """Delete call recordings older than RECORDING_RETENTION_DAYS. Meant for cron, daily:
 
 0 3 * * *  cd /app && python manage.py delete_old_recordings
+
+A run is bounded (--timeout): a database that stops answering fails it (exit 1) instead of
+holding it, and the next day's run behind it, forever. A run cut short deletes nothing by
+halves (postcall/store.py: delete_older_than); the next one deletes what it left.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pymongo
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pymongo.errors import PyMongoError
@@ -14,6 +19,11 @@ from pymongo.errors import PyMongoError
 from postcall import store
 from postcall.management import days_before_now
 from support import mongo
+from support.management import check_answering, failure_line
+
+# A daily run deletes a day of recordings in seconds, and a first run after months of them in
+# minutes: an hour is a database that stopped answering, not work.
+RUN_TIMEOUT_S = 3600
 
 
 class Command(BaseCommand):
@@ -22,16 +32,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None)
+        parser.add_argument("--timeout", type=int, default=RUN_TIMEOUT_S, metavar="SECONDS",
+                            help="give up (exit 1) after this long; what was deleted stays "
+                                 f"deleted and the next run deletes the rest (default "
+                                 f"{RUN_TIMEOUT_S})")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is None:
             cutoff = days_before_now(settings.RECORDING_RETENTION_DAYS, "RECORDING_RETENTION_DAYS")
         else:
             cutoff = days_before_now(options["days"], "--days")
+        seconds = options["timeout"]
+        if seconds <= 0:
+            raise CommandError(f"--timeout must be a number of seconds above 0, not {seconds}.")
         try:
-            deleted = store.delete_older_than(cutoff)
+            check_answering(mongo.sync_db())
+            with pymongo.timeout(seconds):
+                deleted = store.delete_older_than(cutoff)
         except PyMongoError as error:
-            raise CommandError(mongo.failure_line(error)) from error
+            raise CommandError(failure_line(error)) from error
         self.stdout.write(
             f"Deleted {deleted} recording(s) started before {cutoff:%Y-%m-%d %H:%M} UTC."
         )

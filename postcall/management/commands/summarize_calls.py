@@ -34,6 +34,7 @@ from pymongo.errors import PyMongoError
 from postcall import finish, logs, summary
 from postcall.management import days_before_now
 from support import mongo
+from support.management import bounded, check_answering, failure_line
 
 # The most calls `--missing` asks the model for without `--days` or `--all`.
 UNBIDDEN_LIMIT = 100
@@ -65,6 +66,7 @@ class Command(BaseCommand):
         if not named and not options["missing"]:
             raise CommandError("Name the calls to summarise, or use --missing.")
         try:
+            check_answering(mongo.sync_db())
             listed = [doc for doc in (missing(days) if options["missing"] else [])
                       if doc["call_id"] not in named]  # fmt: skip
             if not summary.configured():
@@ -80,7 +82,7 @@ class Command(BaseCommand):
                 summarise_all(named + ids, self.stdout.write, if_missing=set(ids))
             )
         except PyMongoError as error:
-            raise CommandError(mongo.failure_line(error)) from error
+            raise CommandError(failure_line(error)) from error
         self.stdout.write(f"Summarised {written} call(s).")
         if skipped:
             self.stdout.write(f"Skipped {skipped} call(s): another run had them.")
@@ -110,7 +112,9 @@ def missing(days: int | None) -> list[dict[str, Any]]:
     if days is not None:
         match["started_at"] = {"$gte": days_before_now(days, "--days")}
     found = {"_id": 0, "call_id": 1, "started_at": 1}
-    return list(mongo.sync_db().calls.find(match, found).sort("started_at", 1))
+    # Each batch within the command's step bound (support/management): the summaries'
+    # own requests are bounded by the async client's timeout.
+    return list(bounded(mongo.sync_db().calls.find(match, found).sort("started_at", 1)))
 
 
 async def summarise_all(
