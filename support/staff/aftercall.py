@@ -1,6 +1,7 @@
 """What happened after a call (contract section 10) as people read it: the summary (or the
 one-line account standing in for it), the cost in the configured currency, how quickly the
-agent answered each turn, and the recording. Pure, but for `recording_of` (one GridFS lookup).
+agent answered each turn, the callbacks it booked, and the recording. Pure, but for
+`recording_of` (one GridFS lookup) and `callbacks_of` (one query).
 
     shown = after_call(record, started_at)   # the call page's summary, cost and turns
 """
@@ -10,19 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from callbacks.models import Callback, CallbackStatus
 from postcall import store
 from postcall.cost import UnknownModel
 from postcall.finish import cost_now
 from postcall.summary import account, configured
 from support.money import axis_inr, compact, format_inr
+from support.mongo import sync_db
 from support.staff.charts import ColumnChart, turn_chart, wait_label
-from support.staff.labels import OUTCOME_LABELS, local_time, mmss
+from support.staff.labels import OUTCOME_LABELS, choice_label, local_time, mmss
 
 if TYPE_CHECKING:
     from support.models import Escalation
@@ -97,17 +100,42 @@ class SummaryShown:
         return {"Unhappy": "negative", "Happy": "positive"}.get(self.sentiment, "neutral")
 
 
+def words(value: Any) -> str | None:
+    """A summary's text or follow-up as people read it: the text; a list of texts (a model's
+    follow-up as steps) one after the other; "" for none. None for anything else (a record
+    written by hand or by a tool gone wrong), which no page should show as data."""
+    if value is None or isinstance(value, str):
+        return (value or "").strip()
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return "; ".join(item.strip() for item in value if item.strip())
+    return None
+
+
+def unreadable(stored: Any) -> bool:
+    """Whether a call's stored summary is there but cannot be shown: not a summary document,
+    or its text or follow-up not in words."""
+    if stored is None:
+        return False
+    return (not isinstance(stored, Mapping) or words(stored.get("text")) is None
+            or words(stored.get("follow_up")) is None)  # fmt: skip
+
+
 def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
-    """The call's summary, or (none written yet, or a call from before summaries) the account
-    from its tool results, worked out now; None while the call is in progress."""
+    """The call's summary, or (none written yet, a call from before summaries, or one whose
+    summary cannot be read) the account from its tool results, worked out now; None while
+    the call is in progress."""
     stored = record.get("summary")
-    if not isinstance(stored, Mapping) or not stored.get("text"):
+    garbled = unreadable(stored)
+    if garbled or not isinstance(stored, Mapping) or not words(stored.get("text")):
         if not record.get("ended_at"):
             return None
-        stored = {**account(record), "pending": True}
+        stored = {**account(record), "pending": not garbled, "unreadable": garbled}
     source = stored.get("source")
     warning = ""
-    if source == "model":
+    if stored.get("unreadable"):
+        said = ("The summary on record could not be read (not in words). This line comes from "
+                "what the agent's tools did.")  # fmt: skip
+    elif source == "model":
         said = f"Written by {stored.get('model') or 'the summary model'} from the transcript."
         if stored.get("outcome_was"):  # and the model did not write it again since
             warning = (f"Written before the call's outcome was corrected from "
@@ -124,10 +152,10 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         said = "From what the agent's tools did (no summary model is configured)."
     resolved = stored.get("resolved")
     return SummaryShown(
-        text=str(stored.get("text", "")),
+        text=words(stored.get("text")) or "",
         sentiment=SENTIMENTS.get(str(stored.get("sentiment")), ""),
         resolved=resolved if isinstance(resolved, bool) else None,
-        follow_up=str(stored.get("follow_up") or ""),
+        follow_up=words(stored.get("follow_up")) or "",
         source=said,
         warning=warning,
     )
@@ -137,27 +165,94 @@ def _outcome(value: Any) -> str:
     return OUTCOME_LABELS.get(str(value), str(value))
 
 
-def done_since(tickets: Sequence[Escalation]) -> str:
+# --- what was done since the call ---------------------------------------------------------------
+
+
+# Callbacks (contract section 9) no longer to make: made, or called off.
+CLOSED_CALLBACKS = {"done": "made", "cancelled": "cancelled"}
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A callback booked on a call (collection `callbacks`), as the call's pages say it."""
+
+    callback_id: str
+    slot_start: dt.datetime | None
+    status: str
+    closed_at: dt.datetime | None = None  # made, missed or cancelled then
+
+    FIELDS = ("callback_id", "slot_start", "status", "closed_at", "call_id")
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Booked:
+        start, closed = doc.get("slot_start"), doc.get("closed_at")
+        return cls(str(doc.get("callback_id", "")),
+                   start if isinstance(start, dt.datetime) else None,
+                   str(doc.get("status") or CallbackStatus.SCHEDULED),
+                   closed if isinstance(closed, dt.datetime) else None)  # fmt: skip
+
+    @property
+    def when(self) -> str:
+        return local_time(self.slot_start) if self.slot_start else "no time on record"
+
+    @property
+    def status_label(self) -> str:
+        return choice_label(CallbackStatus, self.status)
+
+
+def booked_on(call_id: str, ended_at: dt.datetime | None,
+              found: Iterable[Mapping[str, Any]]) -> list[Booked]:  # fmt: skip
+    """The callbacks among `found` (documents) that the call booked and left to make: not
+    those it booked and cancelled itself (to book another), which were never left to do."""
+    booked = [Booked.from_document(doc) for doc in found if doc.get("call_id") == call_id]
+    return [b for b in booked
+            if not (b.status == CallbackStatus.CANCELLED and b.closed_at and ended_at
+                    and b.closed_at <= ended_at)]  # fmt: skip
+
+
+def callbacks_of(record: Mapping[str, Any]) -> list[Booked]:
+    """The callbacks the call booked (booked_on), earliest first: read by its customer, the
+    indexed key (a customer has a few), and picked by call."""
+    user_id = record.get("user_id")
+    if user_id is None:  # an unidentified caller books no callback
+        return []
+    found = (sync_db()[Callback._meta.db_table]
+             .find({"user_id": user_id}, {"_id": 0, **dict.fromkeys(Booked.FIELDS, 1)})
+             .sort("slot_start", 1))  # fmt: skip
+    return booked_on(str(record.get("call_id")), record.get("ended_at"), found)
+
+
+def done_since(tickets: Sequence[Escalation], callbacks: Sequence[Booked] = ()) -> str:
     """What was done since a call about what it left to do: "Since the call: ticket … was
-    resolved on …" once every one of `tickets` (the Escalations the call opened) is resolved;
-    "" while any is not, or without any."""
-    resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
-    if not tickets or len(resolved) < len(tickets):
-        return ""
-    ids = " and ".join(t.ticket_id for t in tickets)
-    when = local_time(max(resolved))
-    were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
-    return f"Since the call: {were} resolved on {when}."
+    resolved on …; callback … was made on …" once every one of `tickets` (the Escalations the
+    call opened) is resolved and every one of `callbacks` (booked_on) made or cancelled; ""
+    while any is not, or without any."""
+    said = []
+    if tickets:
+        resolved = [t.resolved_at for t in tickets if t.status == "resolved" and t.resolved_at]
+        if len(resolved) < len(tickets):
+            return ""
+        ids = " and ".join(t.ticket_id for t in tickets)
+        were = f"ticket {ids} was" if len(tickets) == 1 else f"tickets {ids} were"
+        said.append(f"{were} resolved on {local_time(max(resolved))}")
+    for callback in callbacks:
+        if callback.status not in CLOSED_CALLBACKS:  # to make still, or missed: to try again
+            return ""
+        when = f" on {local_time(callback.closed_at)}" if callback.closed_at else ""
+        said.append(f"callback {callback.callback_id} was {CLOSED_CALLBACKS[callback.status]}"
+                    f"{when}")  # fmt: skip
+    return f"Since the call: {'; '.join(said)}." if said else ""
 
 
-def as_of_now(summary: SummaryShown | None,
-              tickets: Sequence[Escalation]) -> SummaryShown | None:  # fmt: skip
+def as_of_now(summary: SummaryShown | None, tickets: Sequence[Escalation],
+              callbacks: Sequence[Booked] = ()) -> SummaryShown | None:  # fmt: skip
     """`summary`, written when the call ended, as read now: a call left unresolved whose
-    tickets have all been resolved since says so (done_since), so that its "Left to do" does
-    not send a colleague to work a ticket that is closed."""
+    tickets have all been resolved since, and callbacks made, says so (done_since), so that
+    its "Left to do" does not send a colleague to work a ticket that is closed or call back
+    a customer who was called."""
     if summary is None or summary.resolved is True:
         return summary
-    since = done_since(tickets)
+    since = done_since(tickets, callbacks)
     return replace(summary, since=since) if since else summary
 
 
@@ -361,12 +456,14 @@ class AfterCall:
     cost: CostShown | None
     turns: TurnsShown | None
     speech: dict[str, list[float]]  # speech_starts: where the recording player plays a line from
+    callbacks: list[Booked]  # callbacks_of: what the call left to do besides its tickets
 
 
 def after_call(record: Mapping[str, Any], started_at: dt.datetime,
                tickets: Sequence[Escalation] = ()) -> AfterCall:  # fmt: skip
-    """The call page's summary (as of now, with the `tickets` the call opened), cost,
-    turns, and where each turn's words began."""
-    summary = as_of_now(summary_of(record), tickets)
+    """The call page's summary (as of now, with the `tickets` the call opened and the
+    callbacks it booked), cost, turns, where each turn's words began, and its callbacks."""
+    callbacks = callbacks_of(record)
+    summary = as_of_now(summary_of(record), tickets, callbacks)
     return AfterCall(summary, cost_of(record), turns_of(record, started_at),
-                     speech_starts(record, started_at))  # fmt: skip
+                     speech_starts(record, started_at), callbacks)  # fmt: skip

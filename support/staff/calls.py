@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from support.models import Call, Customer
 from support.mongo import Document, sync_db
+from support.staff.aftercall import unreadable, words
 from support.staff.conversation import Entry, conversation
 from support.staff.labels import (
     channel_label,
@@ -91,8 +92,12 @@ class CallRow:
 
 
 def _summary_field(doc: Mapping[str, Any], name: str) -> str:
+    """The summary's text or follow-up in words; "" for a summary that cannot be read
+    (aftercall.unreadable), whose call page says so."""
     summary = doc.get("summary")
-    return str(summary.get(name) or "") if isinstance(summary, Mapping) else ""
+    if not isinstance(summary, Mapping) or unreadable(summary):
+        return ""
+    return words(summary.get(name)) or ""
 
 
 PROJECTION = {"_id": 0, **{name: 1 for name in CallRow.FIELDS}}

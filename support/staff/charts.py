@@ -464,7 +464,8 @@ def turn_chart(
     ticks = [Tick(TOP + plot - plot * n / 4, text) for n, text in enumerate(texts)]
     unanswered = [n for n, (_, wait, _) in enumerate(turns) if wait is None]
     goodbye = closing and len(turns) - 1 in unanswered
-    legend = [WAIT, *([TOOLS] if any(t > 0 for *_, t in turns) else []),
+    legend = [*([WAIT] if len(unanswered) < len(turns) else []),  # no column of it: no key
+              *([TOOLS] if any(t > 0 for *_, t in turns) else []),
               *([SILENT] if len(unanswered) > int(goodbye) else []),
               *([CLOSING] if goodbye else [])]  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(whens, centres), ticks, legend, height=height,

@@ -20,7 +20,7 @@ from support.models import (
 )
 from support.mongo import Document, sync_db
 from support.policy import Tier, tier_for
-from support.staff.aftercall import done_since
+from support.staff.aftercall import booked_on, done_since
 from support.staff.calls import CallRow, recent_calls
 
 RECENT = 10
@@ -86,6 +86,8 @@ def customer_page(customer: Customer) -> CustomerPage:
                   .order_by("-placed_at")[: RECENT_ORDERS + 1])  # fmt: skip
     tickets = list(Escalation.objects.filter(customer_id=user_id).defer("notes")
                    .order_by("-created_at")[:RECENT])  # fmt: skip
+    callbacks = list(sync_db()["callbacks"].find({"user_id": user_id}, {"_id": 0})
+                     .sort("slot_start", -1).limit(RECENT))  # fmt: skip
     return CustomerPage(
         customer=customer,
         standing=standing(lifetime_spend(user_id), tiers()),
@@ -95,15 +97,16 @@ def customer_page(customer: Customer) -> CustomerPage:
         complaints=list(Complaint.objects.filter(customer_id=user_id)
                         .order_by("-created_at")[:RECENT]),  # fmt: skip
         tickets=tickets,
-        calls=[_with_since(call, tickets) for call in recent_calls(user_id, RECENT)],
-        callbacks=list(sync_db()["callbacks"].find({"user_id": user_id}, {"_id": 0})
-                       .sort("slot_start", -1).limit(RECENT)),  # fmt: skip
+        calls=[_with_since(call, tickets, callbacks) for call in recent_calls(user_id, RECENT)],
+        callbacks=callbacks,
     )
 
 
-def _with_since(call: CallRow, tickets: list[Escalation]) -> CallRow:
+def _with_since(call: CallRow, tickets: list[Escalation], callbacks: list[Document]) -> CallRow:
     """The call with what was done since it about its follow-up, from the tickets it opened
-    among the customer's recent ones."""
+    and the callbacks it booked among the customer's recent ones."""
     if not call.follow_up:
         return call
-    return replace(call, since=done_since([t for t in tickets if t.call_id == call.call_id]))
+    opened = [t for t in tickets if t.call_id == call.call_id]
+    booked = booked_on(call.call_id, call.ended_at, callbacks)
+    return replace(call, since=done_since(opened, booked))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from support.models import Customer, Escalation, Order
-from support.staff.aftercall import SummaryShown, as_of_now, summary_of
+from support.staff.aftercall import Booked, SummaryShown, as_of_now, callbacks_of, summary_of
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
 from support.staff.labels import ago
@@ -27,6 +27,7 @@ class TicketPage:
     call_hidden: bool  # there is a call, but this person may not see it
     recent_orders: list[Order]
     call_tickets: list[Escalation]  # the tickets its call opened (this one among them)
+    call_callbacks: list[Booked]  # the callbacks its call booked (aftercall.callbacks_of)
     # The customer's name is shown to whoever works the ticket; their contact details and
     # wallet only to staff who may view customers, orders to staff who may view orders.
     customer_hidden: bool = False
@@ -39,7 +40,9 @@ class TicketPage:
 
     @property
     def summary(self) -> SummaryShown | None:
-        return as_of_now(summary_of(self.call.record), self.call_tickets) if self.call else None
+        if self.call is None:
+            return None
+        return as_of_now(summary_of(self.call.record), self.call_tickets, self.call_callbacks)
 
     @property
     def actions(self) -> list[str]:
@@ -79,5 +82,6 @@ def ticket_page(ticket: Escalation, *, may_see_calls: bool, may_see_customers: b
     call_tickets = (list(Escalation.objects.filter(call_id=ticket.call_id).only(
         "ticket_id", "status", "resolved_at")) if call else [])  # fmt: skip
     return TicketPage(ticket, customer, order, call, bool(ticket.call_id) and not may_see_calls,
-                      recent, call_tickets, customer_hidden=not may_see_customers,
+                      recent, call_tickets, callbacks_of(call.record) if call else [],
+                      customer_hidden=not may_see_customers,
                       orders_hidden=not may_see_orders)  # fmt: skip

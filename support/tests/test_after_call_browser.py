@@ -22,12 +22,14 @@ from support import mongo
 from support.models import Customer, Escalation
 from support.tests.staff.aftercall_data import (
     CALL_ID,
+    MADE,
     MOVED_AT_S,
     MOVED_CALL_ID,
     RECORDED_CALL_ID,
     SILENT_CALL_ID,
     SUMMARY,
     add_after_call_fields,
+    book_a_callback,
     make_moved_call,
     make_recorded_call,
     make_unrecorded_call,
@@ -313,4 +315,39 @@ async def test_the_dashboard_shows_answer_times_and_what_the_model_cost(
         await expect(page.get_by_role("img", name="How quickly the agent answered")).to_be_visible()
         await expect(page.get_by_role("img", name="What the model cost per day")).to_be_visible()
         await expect(page.locator(".tiles")).to_contain_text("per resolved call")
+    assert back_office.problems == []
+
+
+async def test_a_call_that_booked_a_callback_says_when_and_that_it_was_made(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    await asyncio.to_thread(book_a_callback, priya, status="done", closed_at=MADE)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-callback-made")
+    for page in pages.values():
+        await expect(page.locator(".call-facts")).to_contain_text(
+            "CBK-PRIYA1 (8 Dec 2026, 10:30, Done)")
+        await expect(page.get_by_role("region", name="Summary of the call")).to_contain_text(
+            "Since the call: callback CBK-PRIYA1 was made on 8 Dec 2026, 10:42.")
+    assert back_office.problems == []
+
+
+async def test_a_call_whose_agent_answered_no_turn_says_so(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    def unanswered() -> None:
+        fields = add_after_call_fields()
+        turns = [{**turn, "first_audio_ms": None, "tools_ms": 0} for turn in fields["turns"]]
+        mongo.sync_db().calls.update_one({"call_id": CALL_ID}, {"$set": {
+            "turns": turns, "end_reason": "agent_unavailable", "outcome": "agent_unavailable"}})
+
+    await asyncio.to_thread(unanswered)
+    await back_office.sign_in("arjun")
+
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-no-turn-answered")
+    for page in pages.values():
+        await expect(page.locator(".call-facts")).to_contain_text(
+            "none: the agent did not answer 5 of 5 turns")
+        await expect(page.locator(".call-facts")).not_to_contain_text("typically")
     assert back_office.problems == []

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 from asgiref.sync import async_to_sync
 
+from callbacks.models import Callback
 from postcall import store
 from postcall.recording import AGENT_RATE, RATE, OggOpusEncoder
 from support import mongo
+from support.models import Customer
 from voiceproject.tests.signals import tone
 
 CALL_ID = "call-priya-1"
@@ -161,3 +163,33 @@ def ogg_headers() -> bytes:
     data = ogg_recording()
     third_page = data.index(b"OggS", data.index(b"OggS", 1) + 1)
     return data[:third_page]
+
+
+# --- a callback booked on the call ---------------------------------------------------------------
+
+SLOT = dt.datetime(2026, 12, 8, 5, 0, tzinfo=dt.UTC)  # 10:30 in Kolkata
+MADE = dt.datetime(2026, 12, 8, 5, 12, tzinfo=dt.UTC)  # 10:42
+
+
+def book_a_callback(customer: Customer, *, status: str = "scheduled",
+                    closed_at: dt.datetime | None = None) -> None:  # fmt: skip
+    """Priya's call booked callback CBK-PRIYA1 (no ticket); its stand-in summary says to call
+    her back."""
+    calls = mongo.sync_db().calls
+    call = calls.find_one({"call_id": CALL_ID})
+    assert call is not None
+    calls.update_one({"call_id": CALL_ID}, {"$set": {
+        "outcome": "callback_scheduled", "end_reason": "caller_hung_up",
+        "tool_calls": [{"name": "schedule_callback", "args": {"reason": "cold food"},
+                        "result": {"ok": True, "callback_id": "CBK-PRIYA1",
+                                   "when": "Tuesday 8 December at 10:30 am"},
+                        "ok": True, "started_at": call["started_at"], "ms": 40}],
+        "summary": {"text": "Callback scheduled: booked callback CBK-PRIYA1.", "sentiment": None,
+                    "resolved": False, "follow_up": "Call the customer back (CBK-PRIYA1).",
+                    "source": "tool_results"},
+    }})  # fmt: skip
+    Callback.objects.create(callback_id="CBK-PRIYA1", customer=customer, phone=customer.phone,
+                            slot_start=SLOT, local_date="2026-12-08", seat=1,
+                            reason="cold food", call_id=CALL_ID, status=status,
+                            assignee="meera" if closed_at else None,
+                            closed_at=closed_at)  # fmt: skip
