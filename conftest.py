@@ -178,6 +178,18 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _outside_any_call() -> Iterator[None]:
+    # The call id of the log lines (postcall/logs.py) is a context variable: one that a test
+    # set outside a task (a CallObserver made in a sync test) would name a call on the lines
+    # of the tests after it in this process.
+    from postcall import logs
+
+    outside = logs.call_id.set(None)
+    yield
+    logs.call_id.reset(outside)
+
+
+@pytest.fixture(autouse=True)
 async def _close_async_mongo_client() -> AsyncIterator[None]:
     # Each test has its own event loop; its AsyncMongoClient must close on that loop, once
     # the calls still ending have written their records (else each waits out the driver's

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
+from postcall import logs
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 LOGGING_SOME_OF_EACH = """
@@ -60,9 +62,12 @@ def console_output() -> Iterator[io.StringIO]:
     assert isinstance(handler, logging.StreamHandler)
     written = io.StringIO()
     previous = handler.setStream(written)
+    # Outside any call, whatever call an earlier test in this process left in the context.
+    outside = logs.call_id.set(None)
     try:
         yield written
     finally:
+        logs.call_id.reset(outside)
         handler.setStream(previous)
 
 
