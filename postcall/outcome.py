@@ -3,11 +3,12 @@
     outcome(CallFacts.from_record(call_document)) -> "resolved_refund"
 
 The first rule that applies wins, most consequential first: a call whose agent failed, or that
-went to a person, is that whatever else happened; then work left for later (a callback
-booked, which is what comes next even when a ticket was opened and nobody could join in time;
-then a ticket); then what the agent settled itself (a refund, a complaint); a call cut off by a
-failure of ours settled nothing else, so its agent was unavailable; then an answer; a call where
-nobody got an answer is abandoned.
+went to a person (transferred, taken over by a colleague, a callback a colleague placed, or
+ended by a colleague from its live page), is that whatever else happened; then work left for
+later (a callback booked, which is what comes next even when a ticket was opened and nobody
+could join in time; then a ticket); then what the agent settled itself (a refund, a
+complaint); a call cut off by a failure of ours settled nothing else, so its agent was
+unavailable; then an answer; a call where nobody got an answer is abandoned.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ LABELS = {
 
 # end_reason values (realtime/) that mean the call left the agent for a person.
 TRANSFER_END_REASONS = frozenset({"transferred_to_human", "transferred"})
+# A colleague ended the call from its live page (contract section 8, `end_call`): a person
+# decided how it ended, so the agent did not settle it alone, nor did the customer abandon it.
+STAFF_END_REASONS = frozenset({"ended_by_staff"})
+# A record that is no call of its own: its process began to stop before the page was told
+# `ready`, so the page opened the call again elsewhere, as a new record (realtime/
+# call_session.py, _open_elsewhere). Nothing happened on it (no model session, no word
+# said); the customer's call is that other record, with the outcome of how it really ended.
+# It keeps an outcome (section 10), but no figure counts it (NOT_A_CALL_MATCH).
+MOVED_END_REASONS = frozenset({"moved_before_ready"})
+# A query matching only the records that are calls customers lived (the dashboard's figures).
+NOT_A_CALL_MATCH = {"end_reason": {"$nin": sorted(MOVED_END_REASONS)}}
 AGENT_FAILURE_END_REASONS = frozenset({"agent_unavailable"})
 # end_reason values for a call cut off by a failure of our own: a task of the call failed
 # (realtime/call_session.py), or its process died and the sweeper ended it (continuity/). What
@@ -75,6 +87,13 @@ class CallFacts:
 
     def ok(self, tool: str) -> int:
         return (self.succeeded or {}).get(tool, 0)
+
+    @property
+    def went_to_a_person(self) -> bool:
+        """A person took the call from the agent: transferred, taken over (a callback a
+        colleague placed is taken over from its start), or ended by a colleague."""
+        return (self.taken_over or self.end_reason in TRANSFER_END_REASONS
+                or self.end_reason in STAFF_END_REASONS)  # fmt: skip
 
     @classmethod
     def from_record(cls, call: Mapping[str, Any]) -> CallFacts:
@@ -139,7 +158,7 @@ def _answered(roles: Iterable[str | None]) -> bool:
 def outcome(facts: CallFacts) -> Outcome:
     if facts.end_reason in AGENT_FAILURE_END_REASONS:
         return Outcome.AGENT_UNAVAILABLE
-    if facts.end_reason in TRANSFER_END_REASONS or facts.taken_over:
+    if facts.went_to_a_person:
         return Outcome.TRANSFERRED
     if facts.callback_booked:  # what comes next, even for a ticket nobody could join in time
         return Outcome.CALLBACK_SCHEDULED

@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -30,6 +31,8 @@ from pymongo.errors import PyMongoError
 from postcall import logs, metrics
 from postcall.outcome import (
     LABELS,
+    MOVED_END_REASONS,
+    STAFF_END_REASONS,
     CallFacts,
     Outcome,
     callbacks_kept,
@@ -289,33 +292,108 @@ async def _ask(client: Any, call: Mapping[str, Any]) -> CallSummary:
 
 def account(call: Mapping[str, Any]) -> dict[str, Any]:
     """The deterministic stand-in: one line from the tool results, plus the outcome."""
-    result = outcome(CallFacts.from_record(call))
+    facts = CallFacts.from_record(call)
+    if facts.end_reason in MOVED_END_REASONS:
+        return _stand_in(MOVED_ACCOUNT, None, "")
+    result = outcome(facts)
+    holder = Holder.of(call)
     done: list[str] = []
-    follow_up = ""
     for entry in call.get("tool_calls") or []:
         if not entry.get("ok"):
             continue
         said = _done(str(entry.get("name", "")), kept_result(entry), entry.get("args") or {})
         if said and said not in done:
             done.append(said)
-        if entry.get("name") == "escalate_to_human":
-            ticket = (kept_result(entry) or {}).get("ticket_id")
-            follow_up = (f"A colleague should pick up ticket {ticket}." if ticket else
-                         "A colleague should pick up the ticket the call opened.")  # fmt: skip
-    # Only a callback still booked at the end is left to do (not one cancelled on the call).
-    if (callbacks := callbacks_kept(call.get("tool_calls") or [])) and not follow_up:
-        ids = ", ".join(sorted(str(callback) for callback in callbacks if callback))
-        follow_up = f"Call the customer back ({ids})." if ids else "Call the customer back."
+    done.extend(_staff_did(call, holder))
+    follow_up = " ".join(_left_to_do(call, holder))
     if result == Outcome.AGENT_UNAVAILABLE:
         follow_up = follow_up or "The agent failed mid-call: check the customer was helped."
     text = result.label + (": " + "; ".join(done) if done else "") + "."
-    return {
-        "text": text,
-        "sentiment": None,
-        "resolved": result in (Outcome.RESOLVED_REFUND, Outcome.RESOLVED_INFO),
-        "follow_up": follow_up,
-        "source": "tool_results",
-    }
+    # What a colleague settled on the call is not in the tool results: not judged here.
+    settled = result in (Outcome.RESOLVED_REFUND, Outcome.RESOLVED_INFO)
+    resolved = None if facts.went_to_a_person else settled
+    return _stand_in(text, resolved, follow_up)
+
+
+# A record of a call opened again on another server before it was answered (outcome.
+# MOVED_END_REASONS): the customer's call is the one it was opened again as.
+MOVED_ACCOUNT = ("Opened again on another server before it was answered: the customer's call "
+                 "went on as a new call, whose record says how it went.")  # fmt: skip
+# The text a take-over records for a callback a colleague placed (realtime/call_session.py).
+PLACED_CALLBACK = "a callback they placed"
+
+
+def _stand_in(text: str, resolved: bool | None, follow_up: str) -> dict[str, Any]:
+    return {"text": text, "sentiment": None, "resolved": resolved, "follow_up": follow_up,
+            "source": "tool_results"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The first colleague who held the call (its first `take_over`, contract section 8)."""
+
+    staff: str
+    since: dt.datetime | None
+    placed: bool  # a callback they placed: theirs from its start, nothing taken over
+
+    @classmethod
+    def of(cls, call: Mapping[str, Any]) -> Holder | None:
+        for event in call.get("staff_events") or []:
+            if event.get("kind") == "take_over":
+                since = event.get("at")
+                return cls(str(event.get("staff") or "a colleague"),
+                           since if isinstance(since, dt.datetime) else None,
+                           event.get("text") == PLACED_CALLBACK)  # fmt: skip
+        return None
+
+    def joined(self, entry: Mapping[str, Any]) -> bool:
+        """Whether they took the call over once the ticket `entry` (its escalate_to_human)
+        opened was waiting: joining its warm escalation gives them the ticket
+        (support.escalations.join_live_escalation). Without the times, the usual order."""
+        opened = entry.get("started_at")
+        if self.placed or self.since is None or not isinstance(opened, dt.datetime):
+            return not self.placed
+        return self.since >= opened
+
+
+def _staff_did(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
+    """What colleagues did on the call, in a few words each."""
+    events = call.get("staff_events") or []
+    said = []
+    if holder is not None and holder.placed:
+        said.append(f"{holder.staff} called the customer back")
+    elif holder is not None:
+        handed = any(event.get("kind") == "hand_back" for event in events)
+        said.append(f"{holder.staff} took the call over" + (" and handed it back" if handed
+                                                             else ""))  # fmt: skip
+    if call.get("end_reason") in STAFF_END_REASONS:
+        ended = [event for event in events if event.get("kind") == "end_call"]
+        said.append(f"{ended[-1].get('staff') or 'a colleague'} ended the call" if ended
+                    else "a colleague ended the call")  # fmt: skip
+    return said
+
+
+def _left_to_do(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
+    """What a person must still do: each ticket the call opened (with whoever took the call
+    over once it was waiting, or for a colleague to pick up), then each callback it booked
+    and left on (not one cancelled on the call); a callback booked after a ticket nobody
+    could join in time is what comes next, and the ticket is still open."""
+    to_do = []
+    for entry in call.get("tool_calls") or []:
+        if not entry.get("ok") or entry.get("name") != "escalate_to_human":
+            continue
+        ticket = (kept_result(entry) or {}).get("ticket_id")
+        named = f"ticket {ticket}" if ticket else "the ticket the call opened"
+        if holder is not None and holder.joined(entry):
+            said = f"{named[:1].upper()}{named[1:]} is with {holder.staff}, who took the call over."
+        else:
+            said = f"A colleague should pick up {named}."
+        if said not in to_do:
+            to_do.append(said)
+    if callbacks := callbacks_kept(call.get("tool_calls") or []):
+        ids = ", ".join(sorted(str(callback) for callback in callbacks if callback))
+        to_do.append(f"Call the customer back ({ids})." if ids else "Call the customer back.")
+    return to_do
 
 
 def _done(name: str, result: Mapping[str, Any] | None, args: Mapping[str, Any]) -> str:

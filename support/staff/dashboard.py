@@ -18,6 +18,8 @@ day, not the calls themselves. Pure functions turn those rows into rates and cha
   COST_PER_USD, as a call priced now would be. Ended calls without a cost in either (from before
   costs were kept, or of a model LIVE_PRICES has no price for) are counted apart, as not priced,
   so a cost that leaves them out says so, and a day none of whose calls was priced has no cost.
+A record that is no call of its own (postcall.outcome.MOVED_END_REASONS: opened again on another
+server before it was answered, the customer's call going on as a new record) counts nowhere.
 Calls still in progress, and calls without an outcome (recorded before outcomes were, contract
 section 10, or whose outcome was never written), count in "calls" but in no rate; the calls
 chart shows them apart.
@@ -36,6 +38,7 @@ from django.utils import timezone
 
 from postcall.cost import minor_units
 from postcall.finish import LOOK_BACK
+from postcall.outcome import NOT_A_CALL_MATCH
 from support.models import (
     Call,
     Complaint,
@@ -229,9 +232,10 @@ def day_figures(days: DayRange, now: dt.datetime | None = None) -> dict[str, Day
     always today and the hours of yesterday whose calls may still change.
     """
     now = now or timezone.now()
-    # v5: with the resolved calls not priced; v4: costs in the currency named in the key only.
+    # v6: without the records of calls opened again elsewhere; v5: with the resolved calls not
+    # priced; v4: costs in the currency named in the key only.
     currency = f"{settings.COST_CURRENCY}@{settings.COST_PER_USD}"
-    keys = {day.isoformat(): f"staff:dashboard:day:v5:{currency}:{day.isoformat()}"
+    keys = {day.isoformat(): f"staff:dashboard:day:v6:{currency}:{day.isoformat()}"
             for day in days.days if settled(day, now)}  # fmt: skip
     cached = cache_or_miss.get_many(keys.values())
     figures = {day: cached[key] for day, key in keys.items() if key in cached}
@@ -257,7 +261,7 @@ def _aggregate_days(days: DayRange) -> dict[str, DayFigures]:
                      {"$isNumber": "$cost.amount"}]}  # fmt: skip
     in_usd = {"$and": [{"$not": [here]}, {"$isNumber": "$cost.usd"}]}
     call_rows = _by_day(
-        Call._meta.db_table, days.match("started_at"), "started_at",
+        Call._meta.db_table, {**days.match("started_at"), **NOT_A_CALL_MATCH}, "started_at",
         {"outcome": {"$cond": [ended, {"$ifNull": ["$outcome", NO_OUTCOME]}, IN_PROGRESS]}},
         {"n": {"$sum": 1},
          "ended": {"$sum": {"$cond": [ended, 1, 0]}},
@@ -298,7 +302,8 @@ def _waits_by_day(days: DayRange) -> list[dict[str, Any]]:
     step = {"$multiply": [{"$ceil": {"$divide": ["$turns.first_audio_ms", WAIT_BUCKET_MS]}},
                           WAIT_BUCKET_MS]}  # fmt: skip
     return list(sync_db()[Call._meta.db_table].aggregate([
-        {"$match": {**days.match("started_at"), "turns.0": {"$exists": True}}},
+        {"$match": {**days.match("started_at"), **NOT_A_CALL_MATCH,
+                    "turns.0": {"$exists": True}}},
         {"$project": {"started_at": 1, "turns.first_audio_ms": 1}},
         {"$unwind": "$turns"},
         {"$match": {"turns.first_audio_ms": {"$type": "number"}}},

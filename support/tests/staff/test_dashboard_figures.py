@@ -146,3 +146,19 @@ def test_a_resolved_call_not_priced_does_not_lower_the_cost_per_resolved_call(
     assert (board.cost, board.cost_per_resolved) == ("₹18.00", "₹18.00")
     assert rows[f"{today.day} {today:%b}"].cost_per_resolved == 1500
     assert rows[f"{yesterday.day} {yesterday:%b}"].cost_per_resolved is None
+
+
+def test_a_call_opened_again_on_another_server_counts_once_as_how_it_ended(db: Any) -> None:
+    """A server that begins to stop before a call is answered ends its record
+    ("moved_before_ready") and the page opens the call again elsewhere, as a new record: the
+    customer lived one call, the second, and the figures count that one alone."""
+    today = timezone.localdate()
+    add_call("stub", at(today, 0, 5), 1, "abandoned")
+    sync_db().calls.update_one({"call_id": "stub"}, {"$set": {"end_reason": "moved_before_ready"}})
+    add_call("again", at(today, 0, 5), 90, "resolved_refund")
+
+    board = dashboard(day_range(None, None, today), now=at(today, 2))
+
+    assert board.total.calls == 1 and board.total.ended == 1
+    assert board.total.by_outcome == {"resolved_refund": 1}
+    assert (board.containment, board.handle_time) == ("100%", "1:30")
