@@ -111,7 +111,9 @@ def _dead_live_gauge(path: str) -> bool:
     is not running."""
     kind, _, rest = os.path.basename(path).removesuffix(".db").partition("_")
     mode, _, pid = rest.rpartition("_")
-    if kind != "gauge" or not mode.startswith("live") or not pid.isdigit():
+    # ASCII digits only: str.isdigit() takes "²" too, which int() refuses. Any file in the
+    # shared directory must leave /metrics answering, as the client's own collector does.
+    if kind != "gauge" or not mode.startswith("live") or not (pid.isascii() and pid.isdigit()):
         return False
     return not _running(int(pid))
 
@@ -119,7 +121,7 @@ def _dead_live_gauge(path: str) -> bool:
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # no signal sent: only whether the process exists
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no process has that pid
         return False
     except PermissionError:
         pass  # another user's, running

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from realtime import live_protocol as lp
-from support.tools import Reason, Result, ToolContext, run_tool
+from support.tools import Reason, Result, ToolContext, held_refusal, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,9 @@ class ToolDispatcher:
     def _refuse(self, bad: lp.MalformedCall) -> None:
         log.warning("call %s: malformed tool call %r: %s", self.ctx.call_id, bad.name, bad.problem)
         outcome = ToolOutcome(bad.name or "(unnamed)", {}, [bad.id], datetime.now(UTC))
-        outcome.result = {
+        # While a colleague holds the call, as run_tool answers any call then: the customer's
+        # page is not told of it (support.tools.refused_while_held).
+        outcome.result = held_refusal() if self.ctx.held else {
             "ok": False, "reason": Reason.INVALID_ARGUMENT.value,
             "message": f"That tool call could not be run: {bad.problem}.",
         }  # fmt: skip

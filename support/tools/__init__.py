@@ -20,6 +20,7 @@ from support.tools.registry import (
     ToolError,
     database_failed,
     function_declarations,
+    held_refusal,
     refused_while_held,
     run_tool,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ToolError",
     "database_failed",
     "function_declarations",
+    "held_refusal",
     "refused_while_held",
     "run_tool",
 ]

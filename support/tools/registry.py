@@ -274,13 +274,16 @@ async def run_tool(name: str, args: object, ctx: ToolContext) -> Result:
     Never raises for a tool-level problem: answers `{"ok": True, ...data}` or
     `{"ok": False, "reason": <contract reason>, "message": <a sentence for the agent>}`.
     """
+    if ctx.held:
+        # First, whatever was asked (a tool it does not have, arguments it got wrong): the
+        # answer is the one the customer's page is never told of (refused_while_held), and
+        # the model, muted, has nothing to put right until the hand-back.
+        return held_refusal()
     try:
         spec = TOOLS.get(name) if isinstance(name, str) else None
         if spec is None:
             raise invalid(f"There is no tool named {name!r:.60}.")
         cleaned = spec.validate(args)
-        if ctx.held:
-            raise ToolError(Reason.UNAVAILABLE, HELD_MESSAGE)
         spec.check_access(ctx)
         with pymongo.timeout(TOOL_TIMEOUT_S):
             data = await spec.run(ctx, **cleaned)
@@ -302,6 +305,11 @@ def database_failed(result: Result) -> bool:
     return result.get("reason") == Reason.UNAVAILABLE.value and (
         result.get("message") == UNAVAILABLE_MESSAGE
     )
+
+
+def held_refusal() -> Result:
+    """The answer to any tool call while a colleague holds the call: nothing was done."""
+    return refusal(Reason.UNAVAILABLE, HELD_MESSAGE)
 
 
 def refused_while_held(result: Result) -> bool:
