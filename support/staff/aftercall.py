@@ -321,7 +321,7 @@ class TurnsShown:
     p50: str
     p95: str
     slowest: str
-    tools: str  # total tool time
+    tools: str  # total tool time; "" when no tool ran in a turn
     chart: ColumnChart
     closing: bool = False  # the last turn went unanswered as she hung up (closing_words)
 
@@ -363,7 +363,7 @@ def turns_of(record: Mapping[str, Any], started_at: dt.datetime) -> TurnsShown |
         p50=_seconds(percentile(waits, 50)),
         p95=_seconds(percentile(waits, 95)),
         slowest=_seconds(max(waits, default=None)),
-        tools=_seconds(sum(tools for *_, tools in rows)),
+        tools=_seconds(tool_s) if (tool_s := sum(tools for *_, tools in rows)) else "",
         chart=turn_chart("How long the customer waited, turn by turn", rows, closing=closing),
         closing=closing,
     )

@@ -92,6 +92,7 @@ def test_a_call_whose_agent_answered_no_turn_says_so_in_words(
     assert "typically" not in answer_time and "—" not in answer_time
     assert "none: the agent did not answer 2 of 2 turns" in body
     assert "The agent did not answer 2 of 2 turns." in body
+    assert "Tools ran" not in body  # none did: not "Tools ran 0.00 s in all"
 
 
 # --- a callback booked on the call --------------------------------------------------------------
