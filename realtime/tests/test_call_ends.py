@@ -71,11 +71,13 @@ async def test_a_model_that_says_no_goodbye_at_the_maximum_length_holds_up_no_en
     call = await BrowserCall.open()
     ready = await call.next_event("ready")
 
-    ended = await call.next_event("ended", timeout=10)
+    ended = await call.next_event("ended", timeout=20)
 
     assert ended["reason"] == "max_duration"
     assert any(ENDS_NOW in note for note in live.session.notes)  # it was asked all the same
-    assert time.monotonic() - began < short_calls + call_session.GOODBYE_START_S + 2.0
+    # Ended by the first words' bound, not the 30 s one: three times it, for a loaded CI.
+    bound = (short_calls + call_session.GOODBYE_START_S) * 3
+    assert time.monotonic() - began < bound < call_session.GOODBYE_WAIT_S
     await wait_until_ended(ready["call_id"])
 
 

@@ -51,7 +51,8 @@ async def test_a_process_without_calls_drains_at_once() -> None:
     outcome = await calls.drain(bound_s=10, notice_s=5)
 
     assert calls.draining
-    assert outcome.left == () and outcome.seconds < 0.5
+    # Well short of the 10 s bound it would otherwise wait out (no speed bound: a loaded CI).
+    assert outcome.left == () and outcome.seconds < 5
 
 
 async def test_calls_are_told_after_the_notice_and_the_drain_ends_when_the_last_leaves() -> None:
@@ -77,7 +78,9 @@ async def test_the_drain_gives_up_after_its_bound_and_names_the_calls_left() -> 
     outcome = await calls.drain(bound_s=0.3, notice_s=0)
 
     assert stuck.told.is_set()
-    assert outcome.left == ("c-stuck",) and 0.3 <= outcome.seconds < 1.0
+    # It gave up rather than waited on: the upper bound only has to tell "never", with room
+    # for a loaded CI machine.
+    assert outcome.left == ("c-stuck",) and 0.3 <= outcome.seconds < 3.0
 
 
 async def test_a_failing_callback_is_logged_and_the_others_still_run(
@@ -215,6 +218,18 @@ async def worker(db: Any) -> AsyncIterator[DaphneServer]:
         yield server
 
 
+@pytest.fixture
+async def patient_worker(db: Any) -> AsyncIterator[DaphneServer]:
+    """As `worker`, draining for up to 30 s: a test that it stops at once rather than at its
+    bound then needs no clock finer than "well within 30 s", whatever the machine's load."""
+    server = DaphneServer(
+        application=HELD_CALLS_APP, env={"VOICE_DRAIN_S": "30", "VOICE_DRAIN_NOTICE_S": "0.3"}
+    )
+    with server:
+        await asyncio.to_thread(server.start)
+        yield server
+
+
 async def hold_call(server: DaphneServer) -> ClientConnection:
     ws = await connect(f"ws://127.0.0.1:{server.port}/test/held-call")
     assert "pid" in json.loads(await ws.recv())
@@ -242,8 +257,9 @@ async def test_sigterm_without_calls_stops_at_once(worker: DaphneServer) -> None
 
 @pytest.mark.django_db(transaction=True)
 async def test_sigterm_drains_healthz_says_so_and_the_process_exits_when_its_calls_leave(
-    worker: DaphneServer,
+    patient_worker: DaphneServer,
 ) -> None:
+    worker = patient_worker
     ws = await hold_call(worker)
 
     worker.send_signal(signal.SIGTERM)
@@ -255,10 +271,8 @@ async def test_sigterm_drains_healthz_says_so_and_the_process_exits_when_its_cal
     )  # fmt: skip
     await ws.send("still flowing")
     assert await ws.recv() == "still flowing"  # a draining process still carries its calls
-    left_at = time.monotonic()
     await ws.close()
-    assert await exit_code(worker, within=3) == 0
-    assert time.monotonic() - left_at < 1.5  # at once, not at the 3 s bound
+    assert await exit_code(worker, within=10) == 0  # at once, not at its 30 s bound
 
 
 @pytest.mark.django_db(transaction=True)
@@ -270,8 +284,8 @@ async def test_sigterm_stops_after_the_drain_bound_when_a_call_stays(
 
     worker.send_signal(signal.SIGTERM)
 
-    assert await exit_code(worker, within=8) == 0
-    assert 3.0 <= time.monotonic() - signalled < 6.0
+    assert await exit_code(worker, within=12) == 0
+    assert time.monotonic() - signalled >= 3.0  # its bound; exit_code bounds the rest
     with pytest.raises(ConnectionClosed):
         async with asyncio.timeout(3):
             while True:
@@ -280,14 +294,13 @@ async def test_sigterm_stops_after_the_drain_bound_when_a_call_stays(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_second_sigterm_stops_at_once(worker: DaphneServer) -> None:
+async def test_a_second_sigterm_stops_at_once(patient_worker: DaphneServer) -> None:
+    worker = patient_worker
     ws = await hold_call(worker)
     worker.send_signal(signal.SIGTERM)
     assert json.loads(await asyncio.wait_for(ws.recv(), 3)) == {"type": "reconnect"}
-    again = time.monotonic()
 
     worker.send_signal(signal.SIGTERM)
 
-    assert await exit_code(worker, within=3) == 0
-    assert time.monotonic() - again < 1.5  # not the 3 s drain bound
+    assert await exit_code(worker, within=10) == 0  # not the 30 s drain bound
     assert "second SIGTERM while draining: stopping now" in worker.output()

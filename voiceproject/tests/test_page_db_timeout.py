@@ -108,8 +108,10 @@ async def test_staff_pages_answer_503_within_the_bound_and_do_not_hold_each_othe
 
     for elapsed, status, headers, body in (dashboard, admin):
         assert status == 503
-        # The second one's bound counts from its arrival: it gives up as soon as it runs.
-        assert elapsed < BOUND_S * 2 + 1 < FREEZE_S
+        # The second one's bound counts from its arrival: it gives up as soon as it runs. The
+        # database stays frozen until both answered, so a page without a bound never would:
+        # three times the two bounds is room for a loaded CI machine.
+        assert elapsed < BOUND_S * 2 * 3
         assert headers["retry-after"] == "10"
         assert "Our records are not answering right now. Try again in a moment." in body
     said = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -151,7 +153,7 @@ async def test_a_download_under_way_stops_within_the_bound(
     with pytest.raises(PyMongoError):
         async for _ in streamed(rows()):
             pass
-    assert time.monotonic() - started < BOUND_S + 0.5
+    assert time.monotonic() - started < BOUND_S * 3 < FREEZE_S  # room for a loaded machine
 
 
 def _timeout_in_view_thread() -> tuple[float | None, str]:
