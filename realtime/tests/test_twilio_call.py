@@ -338,7 +338,9 @@ async def test_a_barge_in_clears_twilios_buffer_and_the_next_answer_starts_clean
         await session.send_turn_complete()
 
     phone = await Phone.dial(ASHA_PHONE)
-    await phone.wait_for_event("media", timeout=10)
+    # A second ahead of playback comes at once (50 frames): 40 of them waited for, not slept
+    # for, so that a loaded machine cannot make the lower bound below fail.
+    await phone.wait_for_event("media", count=40, timeout=10)
     await asyncio.sleep(0.5)
     # Paced: about a second ahead of playback, not the whole burst at once. Playback began
     # after the model answered: however long this took on a busy machine, no more than a
