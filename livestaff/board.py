@@ -20,7 +20,7 @@ from support.models import Call, Customer, Escalation
 from support.mongo import sync_db
 from support.staff.calls import CallDetail, call_detail
 from support.staff.conversation import actions_taken
-from support.staff.labels import CHANNEL_LABELS, humanize, mmss, phone_label
+from support.staff.labels import channel_label, mmss, phone_label
 from support.staff.people import staff_names
 
 UNIDENTIFIED = {"phone": "Caller not identified"}  # a number we could not match
@@ -124,7 +124,7 @@ def live_rows(
             call=c,
             customer=c.customer or UNIDENTIFIED.get(c.channel, "Customer not identified"),
             phone=phone_label(c.phone) if c.phone and phones else "",
-            channel=CHANNEL_LABELS.get(c.channel, humanize(c.channel)),
+            channel=channel_label(c.channel),
             duration=mmss((now - c.started_at).total_seconds()),
             doing=doing_words(c.doing, waiting=c.call_id in unjoined),
             holder=names.get(c.holder, c.holder) if c.holder else "",

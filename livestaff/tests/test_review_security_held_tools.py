@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, StaffPage, a_call
+from livestaff.tests.test_staff_on_a_call import held_by_arjun
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
@@ -26,12 +26,9 @@ MALFORMED = {"id": "fc-held-1", "name": "check_order_status", "args": "not an ob
 async def test_a_tool_call_gone_wrong_while_a_colleague_holds_the_call_is_not_shown_to_her(
     asha: Customer, live: FakeLiveServer, function_call: dict[str, Any]
 ) -> None:
-    call, call_id = await a_call(live)
+    call, call_id, arjun = await held_by_arjun(live)
     session = live.session
     await session.wait_for_note()  # the greeting
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
     await session.wait_for_note()  # "stay silent"
 
     session.pending_tool_calls[function_call["id"]] = function_call["name"]  # its answer is due

@@ -2061,12 +2061,9 @@ async def test_a_tool_the_model_calls_while_a_colleague_holds_the_call_is_shown_
     """The tool is refused (the model is told to stay quiet): the customer's page must not
     say "Checking your orders…", let alone "Our records are unavailable", over a colleague
     talking to her; the staff on the call see what the model tried."""
-    call, call_id = await a_call(live)
+    call, call_id, arjun = await held_by_arjun(live)
     session = live.session
     await session.wait_for_note()  # the greeting
-    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
-    await arjun.next_event("state")
-    await arjun.take_over()
     await session.wait_for_note()  # "stay silent"
 
     await session.send_tool_call([{"name": "check_order_status", "args": {}}])

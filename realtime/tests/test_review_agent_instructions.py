@@ -129,17 +129,16 @@ def test_a_fresh_session_before_the_agent_ever_spoke_still_owes_the_disclosure()
         assert "Do not greet" not in told
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_caller_whose_agent_was_lost_before_its_greeting_still_hears_it_is_an_ai(
-    asha: Customer, live: FakeLiveServer, settings: Any
-) -> None:
-    """The model's session drops before it said a word (and before any resumable handle): the
-    fresh session is told the conversation so far, and that its introduction is still owed."""
-    settings.RECORD_CALLS = True
+async def briefing_after_a_lost_first_session(
+    live: FakeLiveServer, customer_said: str | None = None
+) -> tuple[str, FakeSession]:
+    """A call whose first model session drops before the agent said anything (the customer
+    having said `customer_said`, or nothing): what the fresh session is told first, and it."""
 
     async def first(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting, never answered
-        await session.send_transcript("user", "My parcel never came.", finished=True)
+        if customer_said:
+            await session.send_transcript("user", customer_said, finished=True)
         await session.drop()
 
     async def second(session: FakeSession) -> None:
@@ -152,6 +151,18 @@ async def test_a_caller_whose_agent_was_lost_before_its_greeting_still_hears_it_
     told = await fresh.wait_for_note()
     await call.send({"type": "end"})
     await wait_until_ended(ready["call_id"])
+    return told, fresh
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_caller_whose_agent_was_lost_before_its_greeting_still_hears_it_is_an_ai(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """The model's session drops before it said a word (and before any resumable handle): the
+    fresh session is told the conversation so far, and that its introduction is still owed."""
+    settings.RECORD_CALLS = True
+
+    told, fresh = await briefing_after_a_lost_first_session(live, "My parcel never came.")
 
     assert "Customer: My parcel never came." in told
     assert settings.VOICE_AI_DISCLOSURE in told and settings.VOICE_RECORDING_NOTICE in told
@@ -165,21 +176,7 @@ async def test_a_caller_whose_agent_was_lost_before_anyone_spoke_is_greeted_with
     """Nothing was said yet on either side: the fresh session owes the greeting (and the AI
     disclosure in it), and says it at once rather than waiting for the caller to speak into
     a silent line."""
-
-    async def first(session: FakeSession) -> None:
-        await session.wait_for_note()  # the greeting, never answered
-        await session.drop()
-
-    async def second(session: FakeSession) -> None:
-        pass
-
-    live.on_session(first, second)
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
-    fresh = await live.wait_for_session(1)
-    told = await fresh.wait_for_note()
-    await call.send({"type": "end"})
-    await wait_until_ended(ready["call_id"])
+    told, fresh = await briefing_after_a_lost_first_session(live)
 
     assert settings.VOICE_AI_DISCLOSURE in told
     assert fresh.client_contents[0]["turnComplete"] is True  # it speaks first, now
