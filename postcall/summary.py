@@ -28,6 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
+from livestaff.protocol import PLACED_CALLBACK
 from postcall import logs, metrics
 from postcall.outcome import (
     LABELS,
@@ -319,8 +320,6 @@ def account(call: Mapping[str, Any]) -> dict[str, Any]:
 # MOVED_END_REASONS): the customer's call is the one it was opened again as.
 MOVED_ACCOUNT = ("Opened again on another server before it was answered: the customer's call "
                  "went on as a new call, whose record says how it went.")  # fmt: skip
-# The text a take-over records for a callback a colleague placed (realtime/call_session.py).
-PLACED_CALLBACK = "a callback they placed"
 
 
 def _stand_in(text: str, resolved: bool | None, follow_up: str) -> dict[str, Any]:

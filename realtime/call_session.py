@@ -432,7 +432,7 @@ class CallSession:
             self._take_over(self._held_by["username"], self._held_by["name"])
             self._record.add_event("staff_events", {
                 "kind": "take_over", "staff": self._held_by["username"], "at": utcnow(),
-                "text": "a callback they placed",
+                "text": staff_protocol.PLACED_CALLBACK,
             })  # fmt: skip
             self._publish_state()
         # Last: in a process draining already, the call is moved at once, which needs the
