@@ -31,6 +31,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 # A freeze that outlasts the bound usually ends within seconds (a failover, a stalled disk).
 RETRY_AFTER_S = 10
+UNAVAILABLE_STYLESHEET = "pages/unavailable.css"
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 AsyncView = TypeVar("AsyncView", bound=Callable[..., Coroutine[Any, Any, HttpResponseBase]])
@@ -89,13 +91,27 @@ def database_unavailable(error: BaseException) -> PyMongoError | None:
 
 
 def unavailable_page() -> HttpResponse:
-    """The 503 page: plain, with nothing on it that needs the database (no request context)."""
-    response = HttpResponse(render_to_string("503.html"), status=503)
+    """The 503 page: plain, with nothing on it that needs the database (no request context),
+    and a stylesheet that needs nothing else."""
+    response = HttpResponse(render_to_string("503.html", {"stylesheet": _stylesheet()}), status=503)
     response["Retry-After"] = str(RETRY_AFTER_S)
     # Logged once, by the middleware with the reason; not again by Django as "Service
     # Unavailable" (django.utils.log.log_response skips a response marked so).
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+def _stylesheet() -> str | None:
+    """The 503 page's stylesheet's address, or None when the static files cannot name it (a
+    manifest without it, after a deploy that skipped collectstatic): the page is then plain,
+    never an error of its own."""
+    try:
+        return static(UNAVAILABLE_STYLESHEET)
+    except ValueError:
+        log.warning(
+            "the 503 page goes unstyled: %s is not in the static files", UNAVAILABLE_STYLESHEET
+        )
+        return None
 
 
 class PageDatabaseTimeoutMiddleware:

@@ -17,6 +17,7 @@ import signal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from playwright.async_api import Browser, Route, expect
 
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 ARTIFACTS = BASE_DIR / "test-artifacts" / "staff"
 ORIGIN = "http://localhost:8000"  # a trustworthy origin, as the deployed https one is
 WIDTHS = (1280, 390)
+STYLESHEET = BASE_DIR / "static" / "pages" / "unavailable.css"
 
 
 async def unavailable_answer(client: Client, database_pid: int, path: str) -> dict[str, Any]:
@@ -71,7 +73,12 @@ async def photographed(browser: Browser, answer: dict[str, Any], width: int) -> 
     page.on("request", lambda r: asked.append(r.url))
 
     async def as_answered(route: Route) -> None:
-        await route.fulfill(**answer)
+        # The page's own stylesheet is served as the static files would; anything else asked
+        # is answered as the page was.
+        if route.request.url.startswith(f"{ORIGIN}{settings.STATIC_URL}pages/unavailable"):
+            await route.fulfill(path=STYLESHEET, content_type="text/css")
+        else:
+            await route.fulfill(**answer)
 
     await page.route(f"{ORIGIN}/**", as_answered)
     await page.goto(f"{ORIGIN}/staff/queue/")
@@ -81,9 +88,14 @@ async def photographed(browser: Browser, answer: dict[str, Any], width: int) -> 
     # Whoever had just sent a change is told it may or may not have been kept.
     await expect(page.get_by_text("we cannot tell whether it was saved")).to_be_visible()
     await page.screenshot(path=ARTIFACTS / f"unavailable-503-{width}.png", full_page=True)
-    # The page asks for nothing more (the database may be down for all of it), and its own
-    # policy refuses nothing on it; the browser's one complaint is its 503.
-    assert asked == [f"{ORIGIN}/staff/queue/"]
+    # The page asks for nothing more than its stylesheet (the database may be down for all of
+    # it), which its own policy lets it use; the browser's one complaint is its 503.
+    assert asked[0] == f"{ORIGIN}/staff/queue/"
+    assert [url.rsplit("/", 2)[-2] for url in asked[1:]] == ["pages"], asked
+    heading_font = await page.get_by_role("heading", level=1).evaluate(
+        "h => getComputedStyle(h).fontWeight"
+    )
+    assert heading_font == "400"  # the stylesheet's, not the browser's bold
     assert [p for p in problems if "status of 503" not in p] == [], problems
     # Its text fits the screen: nothing to scroll sideways on a phone.
     overflow = await page.evaluate(
