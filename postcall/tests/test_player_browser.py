@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from postcall.finish import cost_now
 from postcall.tests.test_cost import RECEIPT, summed_usage
@@ -140,4 +140,33 @@ async def test_a_line_dated_by_its_first_caption_plays_from_its_own_words(
         await expect(turns.nth(n)).to_contain_class("playing")
         assert earliest <= await audio.evaluate("a => a.currentTime") < latest, n
         await audio.evaluate("a => a.pause()")
+    assert back_office.problems == []
+
+
+async def test_a_recording_gone_since_the_page_opened_says_so_instead_of_a_dead_player(
+    arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
+) -> None:
+    """Deleted by the retention run after the page listed it (or the server could not read
+    it): the browser gets no audio, and the page says so where the player was, rather than
+    a player stuck at 0:00 that no click plays."""
+    await asyncio.to_thread(make_call_as_kept, priya.user_id)
+    await back_office.sign_in("arjun")
+
+    async def gone(route: Route) -> None:
+        await route.fulfill(status=404, body="This call has no recording.")
+
+    for page in back_office.pages.values():
+        await page.route(f"**/staff/calls/{CALL_ID}/recording.ogg", gone)
+    pages = await back_office.visit(f"/staff/calls/{CALL_ID}/", "after-call-player-gone")
+    page = pages["desktop"]
+    recording = page.locator("section.recording")
+    await expect(recording.get_by_role("status")).to_contain_text(
+        "This recording could not be loaded")
+    await expect(recording.locator("audio")).to_have_count(0)
+    await expect(recording).not_to_contain_text("click a turn to hear it")
+    await page.screenshot(path=ARTIFACTS / "after-call-player-gone-desktop.png", full_page=True)
+    for page in pages.values():
+        await page.unroute(f"**/staff/calls/{CALL_ID}/recording.ogg")
+    # The browser's own 404 for the audio is what this test is about, not a problem.
+    back_office.problems = [p for p in back_office.problems if "/recording.ogg" not in p]
     assert back_office.problems == []

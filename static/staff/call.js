@@ -81,6 +81,28 @@
     }
   }
 
+  /** A part the browser could not load (deleted since the page was opened, or the server could
+   * not read it): said where its player was, rather than a player that stays at 0:00 whatever
+   * is clicked. */
+  function unplayable(part) {
+    const audio = players[part];
+    if (!audio.isConnected) {
+      return;
+    }
+    const note = document.createElement("p");
+    note.className = "nothing-recorded";
+    note.setAttribute("role", "status");
+    note.textContent = "This recording could not be loaded: it may have been deleted since " +
+      "this page was opened, or the server could not read it. Reload the page to try again.";
+    audio.pause();
+    // Its caption (size, download link, "click a turn to hear it") promises what cannot be had.
+    const caption = audio.nextElementSibling;
+    if (caption && caption.matches("p.quiet")) {
+      caption.remove();
+    }
+    audio.replaceWith(note);
+  }
+
   function playFrom(index) {
     const part = partAt(starts[index]);
     const audio = players[part];
@@ -89,6 +111,11 @@
   }
 
   players.forEach((audio, part) => {
+    // Its load may have failed already: this script runs after the page is read.
+    audio.addEventListener("error", () => unplayable(part));
+    if (audio.error) {
+      unplayable(part);
+    }
     audio.addEventListener("timeupdate", () => follow(part));
     audio.addEventListener("seeked", () => follow(part));
     audio.addEventListener("play", () => {
