@@ -98,7 +98,7 @@ class CallObserver:
         if to_model:
             self.audio_clock.add(len(pcm16k) // 2, at)
         else:
-            self._hold_seen(at)  # she talks to a colleague, who answers her: no agent turn
+            self.held(at)  # she talks to a colleague, who answers her: no agent turn
         edge = self.detector.feed(pcm16k, at)
         if isinstance(edge, SpeechEnded) and to_model:
             self.turns.user_speech(edge.started_at, edge.at, "detector")
@@ -113,16 +113,19 @@ class CallObserver:
         """A staff member's voice to the customer (contract section 8), at the agent's rate:
         the agent's side of the recording, and no agent turn (turns time the model)."""
         at = self._clock() if at is None else at
-        self._hold_seen(at)
+        self.held(at)
         if self.recorder is not None:
             self.recorder.agent(pcm24k, at)
 
-    def _hold_seen(self, at: float) -> None:
-        """A person holds the call by `at`. No agent turn is theirs; and the first sign of
-        the hold cuts the agent's side of the recording there, as a barge-in does: what the
+    def held(self, at: float | None = None) -> None:
+        """A person holds the call by `at`: said by the take-over itself, and again by each
+        sign of the hold (her voice to them, theirs to her). No agent turn is theirs; and the
+        first sign cuts the agent's side of the recording there, as a barge-in does: what the
         model had sent and the customer had not yet heard was dropped when the call was taken
         over (realtime/call_session.py: _take_over). Left in, it talked over the colleague,
-        whose words were laid after it, seconds after they were said."""
+        whose words were laid after it, seconds after they were said, or, on a quiet line,
+        stayed in the recording as if she had heard it."""
+        at = self._clock() if at is None else at
         self.turns.held()
         if not self._held and self.recorder is not None:
             self.recorder.interrupted(at)

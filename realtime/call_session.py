@@ -1236,6 +1236,7 @@ class CallSession:
             self._escalation_joined = True
             self._spawn(self._joined(self.escalation, username), "escalation joined")
         self._drop_agent_audio()
+        self.observer.held()  # and is cut from the recording there
         self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
         self._note(instructions.taken_over(self.holder_name), respond=False)
         self._send(self._agent_changed(), staff_only={"by": username})  # "You" on their page

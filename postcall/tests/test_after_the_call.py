@@ -624,3 +624,38 @@ async def test_a_colleague_taking_over_mid_answer_is_recorded_where_they_spoke(
     after_s = held_from + 1.3
     assert loudness(decoded[1], after_s, after_s + 0.5) < loudness(
         decoded[1], arjun_s, arjun_s + 0.6) / 20  # fmt: skip
+
+
+async def test_a_take_over_on_a_quiet_line_cuts_the_unheard_answer_from_the_recording(
+    asha: Customer, live: FakeLiveServer, groups: Any,  # noqa: F811  (fixture by name)
+    settings: Any, collector_paused: None,
+) -> None:
+    """Nobody says anything for a while after the take-over (her page sends nothing while she
+    is quiet, his microphone is still opening): the answer the customer never heard is cut at
+    the take-over all the same, not kept until the first voice after it."""
+    settings.RECORD_CALLS = True
+
+    @live.on_session
+    async def agent(session: FakeSession) -> None:
+        await session.send_audio(agent_voice(5.0))  # all at once: 5 s to play
+
+    call = await BrowserCall.open()
+    call_id = (await call.next_event("ready"))["call_id"]
+    await call.wait_for_audio(nbytes=1)
+    await asyncio.sleep(0.5)  # half a second of the answer heard
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+    await arjun.take_over()
+    await call.next_event("agent_changed")
+    await asyncio.sleep(2.0)  # a quiet line: neither of them says anything
+    await call.send({"type": "end"})
+    record = await ended_call(call_id)
+    await arjun.leave()
+
+    decoded = decode(await sync_to_async(recording_bytes)(call_id))
+    [part] = await sync_to_async(store.find_recordings)(call_id)
+    took = next(e["at"] for e in record["staff_events"] if e["kind"] == "take_over")
+    held_from = (took - part["metadata"]["started_at"]).total_seconds()
+    heard = loudness(decoded[1], held_from - 0.4, held_from - 0.1)
+    assert heard > 0  # the answer, as she heard it
+    assert loudness(decoded[1], held_from + 0.3, held_from + 1.8) < heard / 20
