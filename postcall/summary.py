@@ -65,6 +65,10 @@ what was said: the tool calls and how the call ended are in their own sections, 
 server, after the transcript. A tool's arguments or result marked "too long to keep whole" \
 are only their start: the tool answered more (a list there had more entries), so say nothing \
 of what that start leaves out.
+Colleagues on the call, when any, are listed after the tool calls: while a colleague held the \
+call the agent heard and said nothing, and what the colleague and the customer said then is not \
+in the transcript. Do not take that silence for the agent failing or the customer leaving, nor \
+say what the colleague settled.
 """
 
 
@@ -157,9 +161,10 @@ TOOL_LINE_MAX = 2_000  # a tool line past it is cut, and says so
 
 
 def call_text(call: Mapping[str, Any]) -> str:
-    """The call as the model reads it: transcript lines, then what each tool did, then how it
-    ended. Each transcript entry is one line of JSON, so that no customer's text (a typed
-    message keeps its newlines) starts a line of its own: the sections are the server's."""
+    """The call as the model reads it: transcript lines, then what each tool did, then when
+    colleagues held it (if they did), then how it ended. Each transcript entry is one line of
+    JSON, so that no customer's text (a typed message keeps its newlines) starts a line of its
+    own: the sections are the server's."""
     lines = _within_budget([
         _one_line({"role": str(line.get("role", "?")), "text": str(line.get("text", ""))})
         for line in call.get("transcript") or []
@@ -172,13 +177,50 @@ def call_text(call: Mapping[str, Any]) -> str:
     recorded, reason = call.get("outcome"), call.get("end_reason") or "unknown"
     ended = (f"\n\nHow the call ended: {LABELS.get(recorded, recorded)} (end reason: {reason})"
              if recorded else "")  # fmt: skip
+    held = _colleagues(call)
     return (
         "Transcript:\n"
         + ("\n".join(lines) or "(nothing said)")
         + "\n\nTool calls:\n"
         + ("\n".join(tools) or "(none)")
+        + ("\n\nColleagues on the call:\n" + "\n".join(held) if held else "")
         + ended
     )
+
+
+# What a colleague's event on the call did to who spoke with the customer (contract section 8);
+# listening and whispering left the call with the agent.
+COLLEAGUE_DID = {"take_over": "took the call over from the agent",
+                 "hand_back": "handed the call back to the agent",
+                 "end_call": "ended the call"}  # fmt: skip
+
+
+def _colleagues(call: Mapping[str, Any]) -> list[str]:
+    """Who held the call when, one line per take-over, hand-back and end, with the time into
+    the call: while a colleague held it the model heard nothing, so the transcript is silent
+    on what they and the customer said (read alone, it is an agent that stopped answering)."""
+    started = call.get("started_at")
+    said = []
+    for event in call.get("staff_events") or []:
+        did = COLLEAGUE_DID.get(str(event.get("kind")))
+        if did is None:
+            continue
+        if event.get("kind") == "take_over" and event.get("text") == PLACED_CALLBACK:
+            did = "placed this call (a callback) and held it from its start"
+        note = event.get("text") if event.get("kind") == "hand_back" else None
+        if note:  # the colleague's words for the agent, as data on one line
+            did += f", noting {_one_line(str(note))}"
+        who = event.get("staff") or "a colleague"
+        said.append(_cut(f"- {_into(event.get('at'), started)}{who} {did}", TOOL_LINE_MAX))
+    return said
+
+
+def _into(at: Any, started: Any) -> str:
+    """How far into the call `at` was, "1:05 ", or "" where the record does not say."""
+    if not isinstance(at, dt.datetime) or not isinstance(started, dt.datetime):
+        return ""
+    seconds = max(0, round((at - started).total_seconds()))
+    return f"{seconds // 60}:{seconds % 60:02d} "
 
 
 def _as_read(value: Any, ok: Any = None) -> str:
@@ -433,7 +475,10 @@ def configured() -> bool:
 
 async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
     """The summary document for an ended call (model, or the stand-in)."""
-    if not configured():
+    # A record that is no call of its own has nothing to summarise: its account says what it
+    # is, where the model, paid to read an empty call, would guess (and send someone to call
+    # back a customer whose call went on as another record).
+    if not configured() or call.get("end_reason") in MOVED_END_REASONS:
         return account(call)
     try:
         answer = await ask_model(call)
@@ -441,7 +486,30 @@ async def summarize(call: Mapping[str, Any]) -> dict[str, Any]:
         metrics.SUMMARY_RESULTS.labels(failure.kind).inc()
         return {**account(call), "error": str(failure)}
     metrics.SUMMARY_RESULTS.labels("written").inc()
-    return {**answer.model_dump(), "source": "model", "model": settings.CALL_SUMMARY_MODEL}
+    return {**agreeing(answer.model_dump(), call), "source": "model",
+            "model": settings.CALL_SUMMARY_MODEL}  # fmt: skip
+
+
+# Outcomes under which the customer's problem was not settled on the call, whatever the model
+# reads into its words: work left to people (a ticket, a callback), or nobody served.
+UNSETTLED = frozenset({Outcome.ESCALATED, Outcome.CALLBACK_SCHEDULED, Outcome.ABANDONED,
+                       Outcome.AGENT_UNAVAILABLE})  # fmt: skip
+
+
+def agreeing(said: dict[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's summary `said`, made to agree with what the record holds for certain where
+    it contradicts it: not resolved under an outcome that leaves the problem unsettled
+    (UNSETTLED), and, without a follow-up, the tickets and callbacks the call left to people,
+    as the account says them. What the model said instead is kept (`model_said`). Pure."""
+    recorded = call.get("outcome") or outcome(CallFacts.from_record(call))
+    fixed: dict[str, Any] = {}
+    if said.get("resolved") and recorded in UNSETTLED:
+        fixed["resolved"] = False
+    if not said.get("follow_up") and (to_do := _left_to_do(call, Holder.of(call))):
+        fixed["follow_up"] = " ".join(to_do)
+    if not fixed:
+        return said
+    return {**said, **fixed, "model_said": {name: said.get(name) for name in fixed}}
 
 
 # A run's claim on a call's summary, on the call (`summary_lease: {by, until}`): of two runs
@@ -470,7 +538,11 @@ def missing() -> dict[str, Any]:
     configured, every call it has not summarised (those with the one-line account, written
     while there was no model or it failed, included); without one, those with no summary."""
     if configured():
-        return {"summary.source": {"$ne": "model"}}  # matches a call without a summary too
+        # Matches a call without a summary too; not a record opened again elsewhere once it
+        # has its account, which is all such a record gets (summarize).
+        return {"summary.source": {"$ne": "model"},
+                "$nor": [{"end_reason": {"$in": sorted(MOVED_END_REASONS)},
+                          "summary": {"$exists": True}}]}  # fmt: skip
     return {"summary": {"$exists": False}}
 
 

@@ -566,3 +566,94 @@ async def test_the_summarys_log_lines_name_the_call_whoever_asked_for_it(
 
 async def _schedule(call_id: str) -> None:
     summary.schedule(call_id)
+
+
+# --- what the record holds for certain --------------------------------------------------------
+
+MOVED = {"call_id": "CALL-MOVED", "end_reason": "moved_before_ready", "outcome": "abandoned",
+         "transcript": [], "tool_calls": []}  # fmt: skip
+
+
+async def test_a_record_opened_again_elsewhere_is_not_sent_to_the_model(
+    gemini: FakeGemini,
+) -> None:
+    """It is no call of its own (outcome.MOVED_END_REASONS): the model, paid to read nothing,
+    would guess, and its follow-up send someone to call back a customer whose call went on."""
+    gemini.answer = answer(text="The customer said nothing.", resolved=False,
+                           follow_up="Call the customer back.")  # fmt: skip
+
+    written = await summary.summarize(MOVED)
+
+    assert gemini.requests == []
+    assert written["text"] == summary.MOVED_ACCOUNT and written["follow_up"] == ""
+
+
+@on_the_database
+async def test_summaries_still_missing_are_not_a_moved_records_account(
+    gemini: FakeGemini,
+) -> None:
+    """`summarize_calls --missing` would list it (and say it asks the model for it) at every
+    run: its account is all it gets. Without any summary yet, it is still missing one."""
+    moved = {key: value for key, value in MOVED.items() if key != "call_id"}
+    await ended_call("MOVED-DONE", **moved, summary=summary.account(MOVED))
+    await ended_call("MOVED-BARE", **moved)
+    await ended_call("STAND-IN", summary=summary.account(CALL))
+
+    found = mongo.async_db().calls.find(summary.missing(), {"_id": 0, "call_id": 1})
+
+    assert sorted([doc["call_id"] async for doc in found]) == ["MOVED-BARE", "STAND-IN"]
+
+
+ESCALATED = {**CALL, "outcome": "escalated", "tool_calls": [
+    {"name": "escalate_to_human", "ok": True, "args": {},
+     "result": {"ok": True, "ticket_id": "TKT-9"}},
+]}  # fmt: skip
+
+
+async def test_a_models_summary_calling_an_escalated_call_resolved_is_made_to_agree(
+    gemini: FakeGemini,
+) -> None:
+    """The model read the agent's kind words as the problem settled: the page said "Resolved"
+    with nothing left to do beside a ticket nobody has picked up. What it said is kept."""
+    written = await summary.summarize(ESCALATED)
+
+    assert written["source"] == "model" and written["text"] == GOOD["text"]
+    assert written["resolved"] is False
+    assert written["follow_up"] == "A colleague should pick up ticket TKT-9."
+    assert written["model_said"] == {"resolved": True, "follow_up": ""}
+
+
+async def test_a_models_own_follow_up_and_judgement_stand_where_they_agree(
+    gemini: FakeGemini,
+) -> None:
+    gemini.answer = answer(resolved=False, follow_up="Ask the kitchen about TKT-9.")
+
+    written = await summary.summarize(ESCALATED)
+
+    assert {**written, "model": None} == {**GOOD, "resolved": False, "source": "model",
+                                          "follow_up": "Ask the kitchen about TKT-9.",
+                                          "model": None}  # fmt: skip
+
+
+def test_the_model_is_told_when_a_colleague_held_the_call() -> None:
+    """While a colleague holds the call the model hears nothing: read alone, the transcript is
+    an agent that stopped answering."""
+    start = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
+    call = {**CALL, "started_at": start, "staff_events": [
+        {"kind": "listen", "staff": "meera", "at": start + dt.timedelta(seconds=20)},
+        {"kind": "take_over", "staff": "meera", "at": start + dt.timedelta(seconds=65)},
+        {"kind": "hand_back", "staff": "meera", "at": start + dt.timedelta(seconds=190),
+         "text": "Refund agreed,\nplease confirm"},
+        {"kind": "end_call", "staff": "arjun", "at": start + dt.timedelta(seconds=250)},
+    ]}  # fmt: skip
+
+    lines = summary.call_text(call).splitlines()
+
+    held = lines[lines.index("Colleagues on the call:") + 1 :]
+    assert held[:3] == [
+        "- 1:05 meera took the call over from the agent",
+        '- 3:10 meera handed the call back to the agent, noting "Refund agreed,\\nplease confirm"',
+        "- 4:10 arjun ended the call",
+    ]
+    assert "Colleagues on the call" in summary.PROMPT
+    assert "Colleagues on the call" not in summary.call_text(CALL)
