@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
+from postcall.outcome import NOT_A_CALL_MATCH
 from support.money import MoneyError, format_inr, rupees, to_paise
 from support.mongo import Document
 from support.staff.access import CHANGE_TICKETS
@@ -164,6 +165,10 @@ class CallFilterForm(DayRangeForm):
         if data.get("end_reason"):
             reasons = end_reasons_meaning(data["end_reason"])
             match["end_reason"] = reasons[0] if len(reasons) == 1 else {"$in": reasons}
+        elif data.get("outcome"):
+            # The calls with an outcome, as the dashboard counts them: not a record opened
+            # again on another server, which keeps one but is no call of its own.
+            match.update(NOT_A_CALL_MATCH)
         if data.get("customer"):
             ids = data["customer"]
             match["user_id"] = ids[0] if len(ids) == 1 else {"$in": ids}

@@ -148,6 +148,21 @@ def test_outcome_filter_uses_the_recorded_outcome_and_shows_labels(
     assert "Information given" in body and "Caller hung up" in body
 
 
+def test_an_outcome_filter_counts_as_the_dashboard_does_not_the_records_opened_again(
+    agent: Client, calls: None
+) -> None:
+    """A record opened again on another server keeps its outcome, but is no call of its own
+    (postcall.outcome.MOVED_END_REASONS): the calls an outcome selects are the dashboard's
+    count of it. The record is still listed unfiltered, and by what ended it."""
+    make_call("call-moved", end_reason="moved_before_ready")
+    sync_db().calls.update_many({"call_id": {"$in": ["call-moved", "call-web-today"]}},
+                                {"$set": {"outcome": "abandoned"}})  # fmt: skip
+
+    assert listed(agent, outcome="abandoned") == ["call-web-today"]
+    assert "call-moved" in listed(agent)
+    assert listed(agent, outcome="abandoned", end_reason="moved_before_ready") == ["call-moved"]
+
+
 def test_call_list_shows_people_durations_and_labels_not_ids(agent: Client, calls: None) -> None:
     body = agent.get("/staff/calls/").content.decode()
 
