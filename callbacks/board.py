@@ -2,8 +2,8 @@
 has passed, still to be closed), grouped by the customer's local day, earliest first, a page
 (PAGE_SIZE callbacks) at a time as the other staff lists are (support/staff/queries.py).
 
-`group` is pure (callbacks, names and a clock in, rows out); `board` reads the database.
-`of_ticket` is a ticket's callbacks, as its page shows them.
+`group` is pure (callbacks, names, the calls customers answered and a clock in, rows out);
+`board` reads the database. `of_ticket` is a ticket's callbacks, as its page shows them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from callbacks import desk
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import SLOT_LENGTH, Hours, local_date, say_day
 from support.models import Customer
+from support.mongo import sync_db
 from support.staff.labels import phone_label
 from support.staff.people import staff_names
 from support.staff.queries import PAGE_SIZE, Page, page_of
@@ -40,6 +41,9 @@ class Row:
     held_by_other: bool  # scheduled and held by a colleague: release it (desk.release)
     assignee_name: str = ""  # who holds or closed it, as colleagues know them
     begun: bool = False  # its slot has begun: only then can it be marked missed
+    # Scheduled and dialled: its status opens the calling page, where the call the customer
+    # answered opens (for the dialler who left that page before they picked up).
+    dialled: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def board(now: datetime, username: str, hours: Hours, number: int = 1) -> Board:
     page = page_of(listed, number, PAGE_SIZE)
     ids = {callback.customer_id for callback in page.rows}
     names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
-    days = group(page.rows, names, now, username, hours, staff_names())
+    days = group(page.rows, names, now, username, hours, staff_names(), answered_calls(page.rows))
     edges = {n for n, at_edge in ((0, page.has_previous), (len(days) - 1, page.has_next))
              if at_edge}  # fmt: skip
     days = [replace(day, total=listed.on_day(day, hours)) if n in edges else day
@@ -123,11 +127,24 @@ def of_ticket(ticket_id: str, now: datetime, hours: Hours) -> list[Booked]:
     nobody could join in time), earliest first."""
     booked = []
     staff = staff_names()
-    for callback in Callback.objects.filter(ticket_id=ticket_id).order_by("slot_start"):
-        row = _row(callback, {}, now, "", hours, staff, dated=True)
+    callbacks = list(Callback.objects.filter(ticket_id=ticket_id).order_by("slot_start"))
+    answered = answered_calls(callbacks)
+    for callback in callbacks:
+        row = _row(callback, {}, now, "", hours, staff, answered, dated=True)
         booked.append(Booked(callback.callback_id, f"{row.day}, {row.time}", row.status,
                              row.assignee_name))  # fmt: skip
     return booked
+
+
+def answered_calls(callbacks: Iterable[Callback]) -> dict[str, datetime | None]:
+    """When each call that customers answered on a dial of a still scheduled one of
+    `callbacks` ended (None: it is going on), by call id; the input of `group`."""
+    ids = [c.answered_call_id for c in callbacks if c.status == SCHEDULED and c.answered_call_id]
+    if not ids:
+        return {}
+    found = sync_db().calls.find({"call_id": {"$in": ids}}, {"_id": 0, "call_id": 1,
+                                                              "ended_at": 1})  # fmt: skip
+    return {doc["call_id"]: doc.get("ended_at") for doc in found}
 
 
 def group(
@@ -137,16 +154,18 @@ def group(
     username: str,
     hours: Hours,
     staff: Mapping[str, str] | None = None,
+    answered: Mapping[str, datetime | None] | None = None,
 ) -> list[Day]:
     """`callbacks` (earliest first) as days: "Overdue" first for scheduled ones of past days.
-    `staff`: staff_names(), for who holds each one."""
+    `staff`: staff_names(), for who holds each one; `answered`: answered_calls(callbacks),
+    for whether a customer who picked up is on the call still."""
     today = local_date(now, hours.zone)
     days: dict[date | None, list[Row]] = {}
     for callback in callbacks:
         day = local_date(callback.slot_start, hours.zone)
         key = None if day < today else day
         days.setdefault(key, []).append(
-            _row(callback, names, now, username, hours, staff, dated=key is None)
+            _row(callback, names, now, username, hours, staff, answered, dated=key is None)
         )
     return [
         Day("Overdue" if day is None else _capitalised(say_day(day, today)), day is None, rows)
@@ -161,6 +180,7 @@ def _row(
     username: str,
     hours: Hours,
     staff: Mapping[str, str] | None = None,
+    answered: Mapping[str, datetime | None] | None = None,
     *,
     dated: bool = False,
 ) -> Row:
@@ -169,7 +189,7 @@ def _row(
     end = start + SLOT_LENGTH
     day = f"{start:%a} {start.day} {start:%b}" if dated else ""
     open_ = callback.status == SCHEDULED
-    status, tone = _status(callback, now, hours)
+    status, tone = _status(callback, now, hours, answered or {})
     return Row(
         callback=callback,
         name=names.get(callback.customer_id, ""),
@@ -183,27 +203,37 @@ def _row(
         held_by_other=open_ and callback.assignee not in (None, "", username),
         assignee_name=(staff or {}).get(callback.assignee or "", callback.assignee or ""),
         begun=callback.slot_start <= now,
+        dialled=open_ and callback.dialled_at is not None,
     )
 
 
 DIALLING_WORDS = {desk.LINE_BUSY: "Line busy", desk.NOT_CONNECTED: "Not connected",
-                  desk.NO_ANSWER: "No answer"}  # fmt: skip
+                  desk.NOT_PUT_THROUGH: "Not put through", desk.NO_ANSWER: "No answer"}  # fmt: skip
 
 
 def dial_ended_words(dial_status: str) -> str | None:
-    """How Twilio said a dial nobody answered ended (desk.dial_ended), in a few words, or None
-    when it has not said."""
-    return DIALLING_WORDS.get(desk.DIAL_NOT_ANSWERED.get(dial_status, ""))
+    """How Twilio said a dial no call of ours answered ended (desk.dial_ended), in a few
+    words, or None when it has not said."""
+    return DIALLING_WORDS.get(desk.DIAL_ENDED.get(dial_status, ""))
 
 
-def _status(callback: Callback, now: datetime, hours: Hours) -> tuple[str, str]:
-    """The status as shown, and its tone."""
+def _status(
+    callback: Callback, now: datetime, hours: Hours, answered: Mapping[str, datetime | None]
+) -> tuple[str, str]:
+    """The status as shown, and its tone. A dialled one says where its latest dial stands, as
+    its calling page does (desk.dialling): ringing, answered, or how it ended unanswered."""
     if callback.status != SCHEDULED:
         return CallbackStatus(callback.status).label, callback.status
     if callback.dialled_at is not None:
-        # A dial recorded as not confirmed may be answered all the same (desk.call_now).
-        ended = "" if callback.answered_call_id else callback.dial_status
-        how = dial_ended_words(ended) or "Dialled"
+        call_id = callback.answered_call_id
+        ended_at = answered.get(call_id)
+        state = desk.dialling(callback, call_id in answered and ended_at is None, now)
+        if state == desk.ANSWERED:
+            return "On the call", "on-call"
+        if state == desk.CALL_OVER:
+            over = f" at {ended_at.astimezone(hours.zone):%H:%M}" if ended_at else ""
+            return f"Call over{over}", "dialled"
+        how = DIALLING_WORDS.get(state, "Dialled")
         return f"{how} at {callback.dialled_at.astimezone(hours.zone):%H:%M}", "dialled"
     if callback.slot_start + SLOT_LENGTH <= now:
         return "Late", "late"

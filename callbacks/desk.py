@@ -43,6 +43,13 @@ class CallbackError(Exception):
         self.message = message
 
 
+class AlreadyCalling(CallbackError):
+    """The one asking is calling the customer about this callback already: its phone may
+    still ring from their dial (a double click, or a click while Twilio had not answered the
+    first yet), or they are on the call it dialled. Nothing is dialled again; their calling
+    page says where the call stands (and opens the call once it is answered)."""
+
+
 class DialNotConfirmed(CallbackError):
     """Twilio gave no call SID back (a timeout, a 5xx): the dial is taken as failed at once,
     `dial_status` "failed" (the calling page and the board say it did not go through), and
@@ -184,7 +191,9 @@ def _why_not(
         )
     dialled_at = current.get("dialled_at")
     if dialled_at is not None:
-        return CallbackError(
+        # Their own dial (a dial claims the callback): call_now takes them to its page.
+        refusal = AlreadyCalling if current.get("assignee") == username else CallbackError
+        return refusal(
             f"Callback {callback_id} was dialled at {_local_time(dialled_at)} and the phone may "
             "still be ringing; wait a minute before calling again or closing it."
         )
@@ -213,7 +222,8 @@ def call_now(
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
     customer on the call already or without a number, or Twilio refused (then the callback is
-    as it was, and may be dialled again at once); DialNotConfirmed when Twilio gave no SID.
+    as it was, and may be dialled again at once); AlreadyCalling when that dial or call is
+    `username`'s own; DialNotConfirmed when Twilio gave no SID.
     """
     if not dialling_configured():
         raise CallbackError(
@@ -224,7 +234,8 @@ def call_now(
     if current is None or current["status"] != SCHEDULED:
         raise _why_not(callback_id, username)
     if _call_live(current.get("answered_call_id")):
-        raise CallbackError(
+        mine = current.get("assignee") == username
+        raise (AlreadyCalling if mine else CallbackError)(
             f"{named(current.get('assignee')) or 'A colleague'} is on the phone with this customer "
             "now, on the call this callback dialled."
         )
@@ -304,6 +315,7 @@ def _local_day_and_time(moment: datetime) -> str:
 
 RINGING, ANSWERED, CALL_OVER, NO_ANSWER = "ringing", "answered", "call_over", "no_answer"
 LINE_BUSY, NOT_CONNECTED = "line_busy", "not_connected"
+NOT_PUT_THROUGH = "not_put_through"
 # Twilio's final CallStatus of a call nobody answered (its StatusCallback, `/twilio/dial-status`),
 # and what the dialler is told. `canceled` is a call withdrawn before it was answered (not by
 # us: we never cancel one): it did not go through. `completed`, answered, is not here.
@@ -311,19 +323,26 @@ DIAL_NOT_ANSWERED = {
     "busy": LINE_BUSY, "failed": NOT_CONNECTED, "canceled": NOT_CONNECTED,
     "no-answer": NO_ANSWER,
 }  # fmt: skip
+# Twilio's `completed` for a dial no call of ours answered: the customer picked up, but their
+# stream never reached the dialler (refused, say, for want of the agent's configuration): they
+# heard that we could not connect them (realtime/phone/views.py), and hung up on. Not "no
+# answer": they did answer, and may well pick up again at once.
+PICKED_UP = "completed"
+DIAL_ENDED = {**DIAL_NOT_ANSWERED, PICKED_UP: NOT_PUT_THROUGH}
 # A dial Twilio gave no SID for (call_now) is recorded as Twilio's own word for a call that
 # did not go through: every reader of `dial_status` then takes it as over at once.
 NOT_CONFIRMED = "failed"
 
 
 def dial_ended(call_sid: str, status: str) -> None:
-    """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). One nobody
-    answered (DIAL_NOT_ANSWERED) is recorded (`dial_status`) on the callback whose latest dial
-    it is, if the customer did not answer it: the phone rings no more, so the callback may be
-    dialled again or closed at once, and the calling page says why. An answered call, or a late
-    word on an earlier dial (call_now gave the callback a new SID), changes nothing. Raises
+    """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). It is
+    recorded (`dial_status`) on the callback whose latest dial it is, unless a call of ours
+    answered that dial (then that call says how it went): the phone rings no more, so the
+    callback may be dialled again or closed at once, and the calling page says why (nobody
+    answered: DIAL_NOT_ANSWERED; or they did, but were never put through: PICKED_UP). A late
+    word on an earlier dial (call_now gave the callback a new SID) changes nothing. Raises
     PyMongoError."""
-    if status not in DIAL_NOT_ANSWERED or not call_sid:
+    if status not in DIAL_ENDED or not call_sid:
         return
     # One conditional update: it cannot land on a later dial, nor undo the customer's answer.
     _collection().update_one(
@@ -336,14 +355,15 @@ def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str
     """Where a dialled callback stands for the person who dialled it: ANSWERED (the customer
     picked up and the call is on: open it), CALL_OVER (they picked up and the call has ended:
     mark it done, or call again), RINGING (Twilio may still be ringing them), LINE_BUSY or
-    NOT_CONNECTED (Twilio said so, or gave the dial no SID), or NO_ANSWER (Twilio said nobody
-    picked up, or they did not in time). Pure. An answered call and how a dial ended are always
+    NOT_CONNECTED (Twilio said so, or gave the dial no SID), NOT_PUT_THROUGH (they picked up,
+    and their call never reached the dialler), or NO_ANSWER (Twilio said nobody picked up, or
+    they did not in time). Pure. An answered call and how a dial ended are always
     the latest dial's (call_now clears both on each dial), so once either is known nothing
     rings, however recent the dial."""
     if callback.answered_call_id:
         return ANSWERED if answered_call_live else CALL_OVER
     if callback.dial_status:
-        return DIAL_NOT_ANSWERED.get(callback.dial_status, NO_ANSWER)
+        return DIAL_ENDED.get(callback.dial_status, NO_ANSWER)
     if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
         return RINGING
     if callback.dialled_at is not None and not callback.call_sid:

@@ -14,8 +14,9 @@ the booking rules, each backed by a unique index made in migration 0001 (partial
 "Call now" (callbacks/desk.py) keeps its latest dial beside the booking: `dialled_at`,
 Twilio's `call_sid`, `answered_call_id` (the call the customer answered), and `dial_status`,
 Twilio's final CallStatus for a dial nobody answered (`busy`, `failed`, `no-answer`,
-`canceled`, from the dial's StatusCallback, `/twilio/dial-status`): the phone rings no more,
-so the callback may be dialled again or closed at once. Each new dial clears
+`canceled`, from the dial's StatusCallback, `/twilio/dial-status`), or `completed` for one the
+customer picked up that never reached the dialler: the phone rings no more, so the callback
+may be dialled again or closed at once. Each new dial clears
 `answered_call_id` and `dial_status`.
 """
 

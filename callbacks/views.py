@@ -129,6 +129,10 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
         desk.call_now(callback_id, request.user.get_username(), stream_url, voice_url, status_url)
     except desk.DialNotConfirmed:
         pass  # the calling page says the call did not go through, and what next
+    except desk.AlreadyCalling:
+        # A double click, or "Call now" on their own ringing or answered call: its page, where
+        # the answered call opens (on the board they would miss the customer picking up).
+        pass
     except desk.CallbackError as error:
         messages.error(request, error.message)
         return redirect("callbacks:board")

@@ -225,7 +225,7 @@ async def test_a_lead_works_todays_callbacks(
         await expect(page.get_by_role("button", name="Call again")).to_be_visible()
         await screenshot(page, "04-no-answer-1280")
         await page.get_by_role("link", name="Back to the callbacks").click()
-        await expect(ravi.locator(".state .badge")).to_contain_text("Dialled at")
+        await expect(ravi.locator(".state .badge")).to_contain_text("No answer at")
         await expect(ravi.locator(".assignee")).to_have_text("arjun")
         await screenshot(page, "04-dialled-board-1280")
 
@@ -269,7 +269,7 @@ async def test_a_lead_works_todays_callbacks(
         page = await context.new_page()
         watch(page, problems)
         await page.goto(server.url + "/staff/callbacks/")
-        await expect(row(page, "CBK-RAVI01")).to_contain_text("Dialled at")
+        await expect(row(page, "CBK-RAVI01")).to_contain_text("No answer at")
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], f"{name}: the page is {width}px wide"
         await screenshot(page, name)

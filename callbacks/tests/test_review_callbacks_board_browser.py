@@ -1,0 +1,111 @@
+"""A dialled callback in real Chromium: a double click on "Call now", the dialler leaving the
+ringing page before the customer answers, and a customer who picked up but was never put
+through. Screenshots go to test-artifacts/callbacks/ beside test_callbacks_browser.py's.
+
+    Chromium ──▶ daphne subprocess ──▶ FakeTwilioApi (this test's thread)
+"""
+
+# Its fixtures are imported by name and pytest passes them back as same-named arguments:
+# F811 would flag every test (as support/tests/test_staff_browser.py, in pyproject.toml).
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.utils import timezone
+from playwright.async_api import Browser, expect
+
+from callbacks.models import Callback
+from callbacks.tests.conftest import make_callback, today_at
+from callbacks.tests.fake_twilio import FakeTwilioApi
+from callbacks.tests.test_callbacks_browser import (  # noqa: F401  (fixtures)
+    DESK,
+    PHONE,
+    browser,
+    people,
+    row,
+    screenshot,
+    server,
+    signed_in,
+    twilio,
+    twilio_says,
+    watch,
+)
+from support import mongo
+from support.models import Customer
+from voiceproject.tests.live_server import DaphneServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+async def test_a_dialler_who_left_the_ringing_page_finds_the_answered_call_from_the_board(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """Arjun double-clicks "Call now" for Ravi: one call, and his ringing page (not the board
+    with an error). He goes back to the board; Ravi picks up meanwhile. The board says Ravi is
+    on the call, and its status opens the call's live view."""
+    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").dblclick()
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        await expect(page.locator(".messagelist")).to_have_count(0)
+        await screenshot(page, "15-double-click-ringing-1280")
+        await page.get_by_role("link", name="Back to the callbacks").click()
+        ravi = row(page, "CBK-RAVI01")
+        await expect(ravi.locator(".state .badge")).to_contain_text("Dialled at")
+        # Ravi answers (realtime/phone/consumer.py links his call to the callback).
+        await mongo.async_db().calls.insert_one({
+            "call_id": "CALL-RAVI", "user_id": 202, "channel": "phone",
+            "started_at": timezone.now(), "ended_at": None,
+        })  # fmt: skip
+        await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(
+            answered_call_id="CALL-RAVI")  # fmt: skip
+        await page.reload()
+        badge = ravi.get_by_role("link", name="On the call")
+        await expect(badge).to_be_visible()
+        await expect(ravi.get_by_role("button", name="Call now")).to_have_count(0)  # he is on it
+        await screenshot(page, "16-on-the-call-board-1280")
+        await badge.click()
+        await expect(page).to_have_url(server.url + "/staff/live/CALL-RAVI/")
+    finally:
+        await context.close()
+    assert len(twilio.requests) == 1
+    assert problems == []
+
+
+async def test_a_customer_who_picked_up_but_was_never_put_through_is_told_in_place(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """Ravi picks up, but his call never reaches Arjun (the phone bridge refused it): Twilio
+    says the call `completed`, and the ringing page says so at once, on a phone too."""
+    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=PHONE)
+    watch(page, problems)
+    try:
+        await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        [dial] = twilio.requests
+        ravi = await Callback.objects.aget(callback_id="CBK-RAVI01")
+        told = await asyncio.to_thread(
+            twilio_says, dial.form["StatusCallback"], ravi.call_sid, "completed")  # fmt: skip
+        assert told == 204
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Not put through. Ravi Kumar (+91 98000 00202) picked up, but the call could not be "
+            "connected to you: they heard that we could not connect them.", timeout=10_000)
+        await expect(page.get_by_role("button", name="Call again")).to_be_visible()
+        await screenshot(page, "17-not-put-through-390")
+        await page.get_by_role("link", name="Back to the callbacks").click()
+        await expect(row(page, "CBK-RAVI01").locator(".state .badge")).to_contain_text(
+            "Not put through at")  # fmt: skip
+        await screenshot(page, "18-not-put-through-board-390")
+    finally:
+        await context.close()
+    assert problems == []
