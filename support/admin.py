@@ -40,6 +40,7 @@ from support.models import (
     DELIVERED_STATUSES,
     Call,
     Complaint,
+    ComplaintStatus,
     Customer,
     Escalation,
     EscalationStatus,
@@ -53,10 +54,12 @@ from support.models import (
 from support.money import format_inr
 from support.mongo import sync_db
 from support.staff import team  # noqa: F401  (registers the team's user pages)
+from support.staff.access import VIEW_CUSTOMERS
 from support.staff.calls import call_detail
 from support.staff.forms import AssignForm, RupeesField
 from support.staff.labels import (
     END_REASON_LABELS,
+    choice_label,
     duration_s,
     end_reason_label,
     end_reasons_meaning,
@@ -198,7 +201,8 @@ def _json(value: Any) -> str:
 
 class PeopleChangeList(ChangeList):
     """A change list whose rows know their customer (name and phone), found in one query for
-    the page, and which reads only the fields the list shows (`list_defer`)."""
+    the page, and whether the reader may see their contact details (`contacts_shown`), and
+    which reads only the fields the list shows (`list_defer`)."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
         with _lookups_the_database_cannot_run():  # the search reads the database already
@@ -210,10 +214,21 @@ class PeopleChangeList(ChangeList):
         with _lookups_the_database_cannot_run():
             super().get_results(request)
             with_people(list(self.result_list))
+            shown = may_see_contacts(request)
+            for row in self.result_list:
+                row.contacts_shown = shown
             if getattr(self.model_admin, "names_staff", False):
                 names = staff_names()  # one query for the page
                 for row in self.result_list:
                     row.staff_names = names
+
+
+def may_see_contacts(request: HttpRequest) -> bool:
+    """Whether the reader may see a customer's phone and open their page, as on the staff
+    pages (support/templatetags/staff.py customer_as_allowed): a name is what reading a call
+    or working a ticket needs, the customer's contact details are not."""
+    # django-stubs misses auth installed as MongoAuthConfig (see pyproject.toml).
+    return bool(request.user.has_perm(VIEW_CUSTOMERS))  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -229,6 +244,9 @@ def _lookups_the_database_cannot_run() -> Iterator[None]:
 
 class BigCollectionAdmin(admin.ModelAdmin):
     show_full_result_count = False
+    # No "Show counts" beside the filters: a count per filter choice reads every row for each
+    # (the calls list at 10,000 calls ran past the page's database time, a 503).
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 50
     list_defer: tuple[str, ...] = ()
@@ -290,11 +308,21 @@ class BigCollectionAdmin(admin.ModelAdmin):
             found = queryset.filter(others)
         return found, False
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:  # a change page: its `who` says as much as the list's
+            obj.contacts_shown = may_see_contacts(request)
+        return obj
+
     @admin.display(description="customer", ordering="customer_id")
     def who(self, obj: Any) -> str:
+        """The customer by name, with their phone and a link to their page for readers who
+        may see customers (`contacts_shown`); their name alone for the others."""
         if not hasattr(obj, "person"):  # a change page: one row, one lookup
             with_people([obj])
-        return person(obj.person, obj.customer_id)
+        if getattr(obj, "contacts_shown", False) or obj.person is None:
+            return person(obj.person, obj.customer_id)
+        return str(obj.person.name)
 
     def colleague(self, obj: Any, username: str | None) -> str:
         """A staff username on `obj` as the staff pages name them, with the username (which
@@ -455,8 +483,28 @@ class OrderForm(forms.ModelForm):
         return cleaned
 
 
+class ConditionalSaveAdmin(admin.ModelAdmin):
+    """A change page whose `save_model` writes only over the record its form was checked
+    against, and sets `obj.not_saved` when the record changed meanwhile: then nothing is
+    logged, and the page opens again as the record now is, saying why (`not_saved_message`)."""
+
+    def not_saved_message(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if getattr(obj, "not_saved", False):
+            return None  # nothing changed: the history says nothing either
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        if getattr(obj, "not_saved", False):
+            self.message_user(request, self.not_saved_message(obj), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+
 @admin.register(Order)
-class OrderAdmin(BigCollectionAdmin):
+class OrderAdmin(ConditionalSaveAdmin, BigCollectionAdmin):
     form = OrderForm
     newest_first = NewestOrdersPaginator
     list_display = ("order_id", "who", "restaurant", "total", "status", "placed_at", "refund_")
@@ -490,17 +538,9 @@ class OrderAdmin(BigCollectionAdmin):
         if edited and not rows.update(**edited):
             obj.not_saved = True  # type: ignore[attr-defined]  # response_change says so
 
-    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        if getattr(obj, "not_saved", False):
-            return None  # nothing changed: the history says nothing either
-        return super().log_change(request, obj, message)
-
-    def response_change(self, request: HttpRequest, obj: Order) -> HttpResponse:
-        if getattr(obj, "not_saved", False):
-            self.message_user(request, f"{obj.order_id} was refunded meanwhile, so nothing was "
-                                       "changed: here it is as it is now.", messages.ERROR)
-            return HttpResponseRedirect(request.path)
-        return super().response_change(request, obj)
+    def not_saved_message(self, obj: Order) -> str:
+        return (f"{obj.order_id} was refunded meanwhile, so nothing was changed: here it is as "
+                "it is now.")
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Order) -> str:
@@ -570,20 +610,65 @@ def report(request: HttpRequest, admin_: admin.ModelAdmin, done: int, verb: str)
     admin_.message_user(request, f"{done} {noun} {verb}.", messages.SUCCESS)
 
 
+class ComplaintForm(forms.ModelForm):
+    """A complaint's category and status, the status compared with the one the page showed
+    (`status_seen`, carried by the page): not with the one stored now, which a colleague may
+    have changed meanwhile (with an action), so that the change of status is this edit's own."""
+
+    status_seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Complaint
+        fields = ("category", "status")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        seen = self.instance.status
+        if self.is_bound:  # what the page showed (a page without the field: the stored one)
+            seen = self.data.get("status_seen") or seen
+        self.seen_status: str = seen
+        self.initial["status_seen"] = seen
+        self.initial["status"] = seen  # changed_data: status is changed only if the page's was
+
+
 @admin.register(Complaint)
-class ComplaintAdmin(BigCollectionAdmin):
+class ComplaintAdmin(ConditionalSaveAdmin, BigCollectionAdmin):
     list_display = ("complaint_id", "category", "status", "who", "order_id", "created_at",
                     "summary")
     list_filter = ("status", "category", ("created_at", admin.DateFieldListFilter))
     newest_first = NewestComplaintsPaginator
     search_fields = ("=complaint_id", "=order_id", "description")
     readonly_fields = ("complaint_id", "who", "order_id", "description", "call", "created_at")
+    form = ComplaintForm
     fields = ("complaint_id", "who", "order_id", "category", "status", "description", "call",
-              "created_at")
+              "created_at", "status_seen")
     actions = ("resolve_selected", "review_selected")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # complaints are filed by customers through the agent
+
+    def save_model(self, request: HttpRequest, obj: Complaint, form: Any, change: bool) -> None:
+        """Write the fields edited alone (a whole-document save would write back the status
+        read with the form over a colleague's resolution made meanwhile), and a new status only
+        over the one the page showed."""
+        edited = {name: getattr(obj, name) for name in form.changed_data if name != "status_seen"}
+        rows = Complaint.objects.filter(pk=obj.pk)
+        if "status" in edited:
+            rows = rows.filter(status=form.seen_status)
+        if edited and not rows.update(**edited):
+            obj.not_saved = True  # type: ignore[attr-defined]  # response_change says so
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [name for name in fields if name != "status_seen"]  # no form: nothing to carry
+
+    def not_saved_message(self, obj: Complaint) -> str:
+        now = Complaint.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+        return (f"Someone changed the status of {obj.complaint_id} meanwhile (it is "
+                f"{choice_label(ComplaintStatus, now).lower()} now), so nothing was saved: "
+                "here it is as it is now.")
 
     @admin.display(description="call")
     def call(self, obj: Complaint) -> str:
