@@ -86,6 +86,24 @@ def test_the_customer_page_has_everything_on_one_screen(
     assert "Priya" not in body  # another customer's data never shows
 
 
+def test_a_call_in_progress_or_without_an_outcome_says_how_it_stands_in_words(
+    agent: Client, aarav: Customer
+) -> None:
+    """No outcome yet (the call goes on) or none recorded (an older record): the history
+    says how the call stands or ended, not a dash beside it."""
+    now = datetime.now(UTC)
+    Call.objects.create(call_id="call-going-on", customer=aarav, channel="web", started_at=now)
+    Call.objects.create(call_id="call-old", customer=aarav, channel="phone",
+                        started_at=now - timedelta(days=2),
+                        ended_at=now - timedelta(days=2, minutes=-3),
+                        end_reason="caller_hung_up")  # fmt: skip
+
+    body = agent.get("/staff/customers/1/").content.decode()
+
+    assert "<td>In progress" in body and "<td>Caller hung up" in body
+    assert "— ·" not in body
+
+
 def test_an_imported_refund_without_a_tier_reads_as_its_percent_alone(
     agent: Client, priya: Customer
 ) -> None:
