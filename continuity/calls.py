@@ -82,6 +82,10 @@ class StoredCall:
     # The caller had not heard the end of what the agent said when the call was let go (it
     # went with the socket, or was said while none carried the call): the model is told.
     agent_unheard: bool = False
+    # What the call had used of its limits when it was let go (the warning before its
+    # maximum, check-ins, typed messages and audio allowance, as of `at`): a move gives it
+    # none afresh (realtime/call_session.py writes and reads it).
+    limits_used: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCall:
@@ -106,6 +110,7 @@ class StoredCall:
             claim=doc.get("claim"),
             transfer=str((doc.get("transfer") or {}).get("state") or ""),
             agent_unheard=bool(doc.get("agent_unheard")),
+            limits_used=dict(doc.get("limits_used") or {}),
         )
 
 
@@ -113,7 +118,7 @@ _FIELDS = {
     "_id": 0, "call_id": 1, "user_id": 1, "channel": 1, "carrier": 1, "resume_handle": 1,
     "detached_at": 1, "last_seen_at": 1, "ended_at": 1, "verified": 1, "call_sid": 1,
     "mode": 1, "holder": 1, "held_since": 1, "farewell": 1, "end_reason": 1, "claim": 1,
-    "transfer": 1, "agent_unheard": 1, "started_at": 1,
+    "transfer": 1, "agent_unheard": 1, "started_at": 1, "limits_used": 1,
 }  # fmt: skip
 
 

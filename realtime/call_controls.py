@@ -11,6 +11,9 @@ and acts on what they answer:
   turnComplete: python-genai #2117, cookbook #1227, gemini-live-api-examples #48).
 * `TokenBucket`: typed messages per call.
 * `RealTimeGate`: caller audio never goes upstream faster than real time.
+
+A call that moves to another process takes what it has used of them along (`left`,
+`warned`, `check_ins`, then `carry_on` there): a move gives it no fresh allowance.
 """
 
 from __future__ import annotations
@@ -86,6 +89,22 @@ class Watchdog:
         """The call began `elapsed_s` before `now`, in another process: its maximum duration
         (and the warning before it) counts from then, not from when it moved here."""
         self._started = now - max(0.0, elapsed_s)
+
+    @property
+    def warned(self) -> bool:
+        """Whether the caller was warned that the call is about to reach its maximum."""
+        return self._warned
+
+    @property
+    def check_ins(self) -> int:
+        """Check-ins of a silent caller since they last spoke."""
+        return self._check_ins
+
+    def carry_on(self, *, warned: bool, check_ins: int) -> None:
+        """What the call used of its limits in the process it moved from: the warning is not
+        said again, and a silent caller checked on there is not checked on afresh here."""
+        self._warned = self._warned or warned
+        self._check_ins = max(self._check_ins, min(check_ins, self.limits.idle_prompts))
 
     # --- what happened ------------------------------------------------------------------
 
@@ -255,12 +274,22 @@ class TokenBucket:
         self._at = now
 
     def allow(self, now: float) -> bool:
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._tokens = self.left(now)
         self._at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
         return False
+
+    def left(self, now: float) -> float:
+        """What the bucket holds at `now`."""
+        return min(self._burst, self._tokens + (now - self._at) * self._rate)
+
+    def carry_on(self, left: float, since_s: float, now: float) -> None:
+        """The bucket held `left` `since_s` before `now`, in the process the call moved from:
+        it goes on from there, refilled for the time since, not full again."""
+        self._tokens = min(self._burst, max(0.0, left) + max(0.0, since_s) * self._rate)
+        self._at = now
 
 
 class RealTimeGate:
@@ -279,10 +308,20 @@ class RealTimeGate:
         self.dropped_bytes = 0
 
     def allow(self, nbytes: int, now: float) -> bool:
-        self._credit = min(self._burst, self._credit + (now - self._at) * self._rate)
+        self._credit = self.left(now)
         self._at = now
         if nbytes <= self._credit:
             self._credit -= nbytes
             return True
         self.dropped_bytes += nbytes
         return False
+
+    def left(self, now: float) -> float:
+        """The allowance at `now`, in bytes."""
+        return min(self._burst, self._credit + (now - self._at) * self._rate)
+
+    def carry_on(self, left: float, since_s: float, now: float) -> None:
+        """The allowance was `left` bytes `since_s` before `now`, in the process the call
+        moved from: audio sent right after a move gets no fresh burst."""
+        self._credit = min(self._burst, max(0.0, left) + max(0.0, since_s) * self._rate)
+        self._at = now

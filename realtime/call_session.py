@@ -379,6 +379,7 @@ class CallSession:
             if stored.started_at is not None:  # its limits count from its start, not the move
                 elapsed = (utcnow() - stored.started_at).total_seconds()
                 self._watchdog.began_before(elapsed, time.monotonic())
+            self._carry_on_limits(stored.limits_used)  # and what it used of them before
             self._record.start_writing()
         else:
             try:
@@ -647,6 +648,8 @@ class CallSession:
                 or self._outbound_audio > 0
                 or (self._caller is not None and self._caller.unheard())
             )
+            # What it used of its limits goes along: a move must not be a fresh allowance.
+            self._record.set(limits_used=self._limits_used())
             await self._record.let_go(utcnow(), agent_unheard=unheard)
         finally:
             self._forget()
@@ -1368,6 +1371,7 @@ class CallSession:
                 self._note(instructions.check_in())
             case Action.WARN_MAX_DURATION:
                 self._note(instructions.time_almost_up())
+                self._record.set(limits_used=self._limits_kept())  # should this process die
             case Action.NUDGE_MODEL:
                 log.info("call %s: the model is silent; nudging it", self.call_id)
                 self._live.send_note(instructions.nudge())  # not an answer of its own: see _note
@@ -1389,6 +1393,34 @@ class CallSession:
                 note = instructions.goodbye_max_duration() if self.mode == AGENT else None
                 goodbye = self._say_goodbye_and_end("max_duration", note, final=True)
                 self._spawn(goodbye, "goodbye")
+
+    def _limits_used(self) -> dict[str, Any]:
+        """What the call has used of its limits, for a process it moves to (`_carry_on_limits`)."""
+        now = time.monotonic()
+        return {
+            "warned": self._watchdog.warned, "check_ins": self._watchdog.check_ins,
+            "typed": self._typed.left(now), "audio": self._audio_gate.left(now), "at": utcnow(),
+        }  # fmt: skip
+
+    def _limits_kept(self) -> dict[str, Any]:
+        """What stays true of the call's limits while it goes on here, for a process that takes
+        it up should this one die: the rest is written as the call is let go."""
+        return {"warned": self._watchdog.warned}
+
+    def _carry_on_limits(self, used: dict[str, Any]) -> None:
+        """Go on with what the call used of its limits in the process it moved from: all of it
+        as of `at` when that process let it go; only whether it was warned when it died."""
+        now = time.monotonic()
+        at = used.get("at")
+        if isinstance(at, datetime):
+            since_s = (utcnow() - at).total_seconds()
+            self._typed.carry_on(float(used.get("typed") or 0.0), since_s, now)
+            self._audio_gate.carry_on(float(used.get("audio") or 0.0), since_s, now)
+        self._watchdog.carry_on(warned=bool(used.get("warned")),
+                                check_ins=int(used.get("check_ins") or 0))  # fmt: skip
+        # Spent: the caller may speak here, which a process taking the call up after this one
+        # died must not take for the silence counted there.
+        self._record.set(limits_used=self._limits_kept())
 
     async def _say_goodbye_and_end(
         self, reason: str, note: str | None, *, final: bool = False
