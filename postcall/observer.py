@@ -2,7 +2,7 @@
 
     observer = CallObserver(call_id=..., channel="web")   # sets the call id for logs
     await observer.started()                               # after the call record exists
-    observer.caller_audio(pcm16k)                          # every caller chunk
+    observer.caller_audio(pcm16k, said=...)                # every caller chunk
     observer.caller_text()                                 # a typed message
     observer.on_live_event(event)                          # every Live API / client event
     observer.tool_finished(name, ms, ok)                   # every tool run
@@ -28,7 +28,7 @@ from pymongo.errors import PyMongoError
 from postcall import finish, logs, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.opus import OpusError
-from postcall.recording import CallRecorder
+from postcall.recording import CallRecorder, StreamTime
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
 from realtime.live_client import Failed, Ready, Resumed
@@ -90,10 +90,16 @@ class CallObserver:
     # --- during the call ---------------------------------------------------------------------
 
     def caller_audio(
-        self, pcm16k: bytes, at: float | None = None, *, to_model: bool = True
+        self,
+        pcm16k: bytes,
+        at: float | None = None,
+        *,
+        to_model: bool = True,
+        said: StreamTime | None = None,
     ) -> None:
         """`to_model`: the model hears it (not while a person holds the call). Only that audio
-        counts on the clock that the model's speech offsets are read against."""
+        counts on the clock that the model's speech offsets are read against. `said`: when it
+        began on its stream's own clock (a phone's): where the recording lays it."""
         at = self._clock() if at is None else at
         if to_model:
             self.audio_clock.add(len(pcm16k) // 2, at)
@@ -103,7 +109,7 @@ class CallObserver:
         if isinstance(edge, SpeechEnded) and to_model:
             self.turns.user_speech(edge.started_at, edge.at, "detector")
         if self.recorder is not None:
-            self.recorder.customer(pcm16k, at)
+            self.recorder.customer(pcm16k, at, said)
 
     def caller_text(self, at: float | None = None) -> None:
         at = self._clock() if at is None else at

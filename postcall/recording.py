@@ -6,16 +6,23 @@ encoded as Opus in Ogg and written to GridFS while the call goes on.
     recorder.customer(pcm16k, at); recorder.agent(pcm24k, at); recorder.interrupted(at)
     await recorder.close(at)
 
-Placement (`Timeline`, pure): caller audio arrives paced in real time and is laid end to end,
-with silence inserted only for a real gap (the microphone paused, a reconnect); audio after a
-gap is laid so that none of it ends after it arrived (the page sends the 200 ms it held back
-as speech resumes at once). Agent audio
+Placement (`Timeline`, pure): a phone's caller audio is laid where its stream's own clock says
+it was said (Twilio's media timestamps, from the stream's first frame, which sets that clock
+on the call's; a new stream, after a reconnect, sets it again), so a stall that delivers it in
+a burst changes nothing; and the timeline waits up to LATE_MAX_S for a stream that stopped
+sending before it settles what it missed. A browser's caller audio has no such clock: it
+arrives paced in real time and is laid end to end, with silence inserted only for a real gap
+(the microphone paused, a reconnect); audio after a gap is laid so that none of it ends after
+it arrived (the page sends the 200 ms it held back as speech resumes at once). Audio that
+could not be laid where it was said (a burst longer than the silence left before it) puts the
+customer's side behind: near-silent frames are dropped, never words, until it has caught up.
+Agent audio
 arrives faster than it is played, so it is laid where the caller hears it: at its arrival or
 after the agent audio before it, whichever is later; a barge-in cuts what had not yet been
 played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
 (`OggOpusEncoder`: libopus through postcall/opus.py, in the pages of postcall/ogg.py) and its
 bytes written (`store.RecordingWriter`), so a crash keeps everything said up to a second before
-it.
+it (up to LATE_MAX_S more while a phone stream is stalled).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import datetime as dt
 import logging
 import zlib
 from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +51,14 @@ RATE = 16_000  # the recording's rate: the caller's; the agent's 24 kHz is broug
 AGENT_RATE = 24_000  # the agent's voice, and a colleague's holding the call
 GAP_S = 0.25  # caller audio later than this starts after silence, not end to end
 SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller frames
+# How long a phone stream that stopped sending is waited for: it sends all the time, silence
+# too, so until it sends again (a stall, a stream that dropped) the audio it owes may still
+# come, to be laid where it was said rather than after silence already settled.
+LATE_MAX_S = 2.0
+# Mean power under which a caller frame is near-silent (dBFS): the speech detector's floor
+# (postcall/speech.py), under which nothing counts as speech.
+QUIET_DBFS = -50.0
+QUIET_POWER = 32768.0**2 * 10 ** (QUIET_DBFS / 10)
 FLUSH_INTERVAL_S = 0.5
 # CELT at complexity 0 (postcall/opus.py): the cheapest Opus encoding (~0.09 CPU-s per
 # call-minute), clear enough to review speech. 32 kbit/s stereo is about 240 KB per minute.
@@ -56,6 +72,18 @@ GRANULE_PER_SAMPLE = GRANULE_RATE // RATE
 PACKETS_PER_PAGE = 10
 
 Samples = npt.NDArray[np.int16]
+
+
+# When a chunk of caller audio began on its sender's own clock: (stream, ms), `ms` after
+# `stream` began (a Twilio Media Stream's SID and its frame's `media.timestamp`). A plain tuple:
+# one is made for every phone frame, and a NamedTuple costs ten times as much (0.45 µs).
+StreamTime: TypeAlias = tuple[str, int]
+
+
+def quiet(pcm16: bytes) -> bool:
+    """Whether PCM16 audio is near-silent: no word is lost without it."""
+    x = np.frombuffer(pcm16, "<i2").astype(np.float32)
+    return float(np.dot(x, x)) <= QUIET_POWER * len(x)
 
 
 class Track:
@@ -104,38 +132,80 @@ class Track:
 
 
 class Timeline:
-    """Places both sides by arrival time (seconds on the caller's monotonic clock from `t0`)."""
+    """Places both sides by arrival time (seconds on the caller's monotonic clock from `t0`),
+    and a phone's caller audio by its stream's clock."""
 
     def __init__(self, t0: float) -> None:
         self.t0 = t0
         self.customer_track = Track(RATE)
         self.agent_track = Track(AGENT_RATE)
-        # The customer's audio since the last real gap: where it starts, how much of it
-        # there is, and where the audio before the gap ended.
-        self._run_start = self._run_samples = self._run_floor = 0
+        # The customer's audio since the last real gap (or the start of her phone stream):
+        # where it starts, and where the audio before it ended.
+        self._run_start = self._run_floor = 0
+        # Her phone stream (None on the web), its last timestamp, and the sample of the
+        # customer track where its clock's 0 ms lies.
+        self._stream: str | None = None
+        self._stream_ms = 0
+        self._stream_zero = 0
 
     def _index(self, track: Track, at: float) -> int:
         return round((at - self.t0) * track.rate)
 
-    def customer(self, pcm16k: bytes, at: float) -> None:
+    def customer(self, pcm16k: bytes, at: float, said: StreamTime | None = None) -> None:
+        """Caller audio that arrived at `at`; `said`: when it began on its stream's clock."""
         pcm16k = pcm16k[: len(pcm16k) & ~1]
         track = self.customer_track
+        samples = len(pcm16k) // 2
         arrived = self._index(track, at)
-        start = arrived - len(pcm16k) // 2
-        if start <= track.cursor + GAP_S * RATE:
-            start = track.cursor  # end to end: arrival times jitter, the stream does not
-        else:  # after a real gap: a new run
-            self._run_start, self._run_samples, self._run_floor = start, 0, track.cursor
+        if said is None:
+            began = arrived - samples  # at the latest: it had all been said when it arrived
+            start = self._end_to_end(began)
+        else:
+            began = self._on_stream_clock(said, arrived - samples)
+            start = max(began, track.cursor, track.base)  # never over audio laid already
+        # How far this run can still be pulled back: over the silence before it, not into
+        # what was settled.
+        room = max(0, self._run_start - max(self._run_floor, track.base))
+        if start - began - room >= samples and quiet(pcm16k):
+            # Laid after audio that could not go where it was said (a burst longer than the
+            # silence left before it), it would lie wholly after it was said: her side
+            # catches up by a silence, never by a word.
+            return
         track.place(pcm16k, start)
-        self._run_samples += len(pcm16k) // 2
         # Audio cannot arrive before it was said: a run ending after its last arrival began
         # earlier (the page sends what it held back as speech resumed in one burst, then
-        # the rest in real time), as far back as the silence before it allows.
-        late = self._run_start + self._run_samples - arrived
-        by = min(late, self._run_start - max(self._run_floor, track.base))
+        # the rest in real time; a phone stream's first frame came late), as far back as the
+        # silence before it allows.
+        by = min(track.cursor - arrived, room)
         if by > 0:
             track.pull_back(self._run_start, by)
             self._run_start -= by
+            self._stream_zero -= by
+
+    def _end_to_end(self, began: int) -> int:
+        """Where audio without a clock of its own starts: after the audio before it, or
+        where it `began` after a real gap (a new run)."""
+        track = self.customer_track
+        if began <= track.cursor + GAP_S * RATE:
+            return max(track.cursor, track.base)  # arrival times jitter, the stream does not
+        self._run_start, self._run_floor = began, track.cursor
+        return began
+
+    def _on_stream_clock(self, said: StreamTime, first: int) -> int:
+        """Where audio began by its stream's clock; `first`: where it began by its arrival,
+        if it is the stream's first."""
+        stream, ms = said
+        began = self._stream_zero + ms * RATE // 1000
+        if stream != self._stream or ms < self._stream_ms or began > first + LATE_MAX_S * RATE:
+            # A new stream (a reconnect; the call moved here), whose clock starts again at 0,
+            # or a clock that cannot be right (audio said seconds after it arrived): its
+            # first frame sets it, by arrival, as for audio without one.
+            track = self.customer_track
+            began = max(first, track.cursor, track.base)
+            self._stream, self._stream_zero = stream, began - ms * RATE // 1000
+            self._run_start, self._run_floor = began, track.cursor
+        self._stream_ms = ms
+        return began
 
     def agent(self, pcm24k: bytes, at: float) -> None:
         pcm24k = pcm24k[: len(pcm24k) & ~1]
@@ -147,9 +217,13 @@ class Timeline:
     def interrupted(self, at: float) -> None:
         self.agent_track.cut(self._index(self.agent_track, at))
 
-    def settled(self, at: float) -> tuple[Samples, Samples]:
+    def settled(self, at: float, *, last: bool = False) -> tuple[Samples, Samples]:
         """Both sides up to `at` (customer at 16 kHz, agent at 24 kHz); they leave the
-        timeline. Whole 20 ms steps only, so both sides always cover the same span."""
+        timeline. Whole 20 ms steps only, so both sides always cover the same span. A phone
+        stream that fell behind is waited for (up to LATE_MAX_S), unless this is the `last`."""
+        if self._stream is not None and not last:
+            heard = self.t0 + self.customer_track.cursor / RATE
+            at = min(at, max(heard, at - LATE_MAX_S))
         steps = int((at - self.t0) * 50)
         return self.customer_track.take(steps * 320), self.agent_track.take(steps * 480)
 
@@ -265,8 +339,8 @@ class CallRecorder:
         await self._writer.open()
         self._task = asyncio.create_task(self._run(), name=f"{self.call_id} recording")
 
-    def customer(self, pcm16k: bytes, at: float) -> None:
-        self.timeline.customer(pcm16k, at)
+    def customer(self, pcm16k: bytes, at: float, said: StreamTime | None = None) -> None:
+        self.timeline.customer(pcm16k, at, said)
 
     def agent(self, pcm24k: bytes, at: float) -> None:
         self.timeline.agent(pcm24k, at)
@@ -288,7 +362,7 @@ class CallRecorder:
 
     async def _flush(self, until: float, *, last: bool = False) -> None:
         async with self._lock:
-            customer, agent = self.timeline.settled(until)
+            customer, agent = self.timeline.settled(until, last=last)
             data = self._encoder.encode(customer, agent) if len(customer) else b""
             if last:
                 data += self._encoder.finish()

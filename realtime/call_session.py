@@ -54,6 +54,7 @@ from livestaff.presenting import backlog
 from postcall import logs
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
+from postcall.recording import StreamTime
 from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
@@ -776,11 +777,13 @@ class CallSession:
 
     # --- from the caller ----------------------------------------------------------------------
 
-    async def caller_audio(self, pcm16k: bytes) -> None:
+    async def caller_audio(self, pcm16k: bytes, said: StreamTime | None = None) -> None:
+        """`said`: when the audio began on its stream's own clock (a phone's), for the
+        recording to lay it there however late it arrived."""
         if self._audio_gate.allow(len(pcm16k), time.monotonic()):
             to_model = self.mode == AGENT  # while a person holds the call the model hears nothing
             speaking = self.observer.detector.speaking
-            self.observer.caller_audio(pcm16k, to_model=to_model)
+            self.observer.caller_audio(pcm16k, to_model=to_model, said=said)
             if to_model and self.observer.detector.speaking and not speaking:
                 # Heard on the line: captions from now on are of new words (caller_captioned).
                 self._watchdog.caller_began()

@@ -1,6 +1,7 @@
 """Where each side's audio lands on the recording's timeline (postcall/recording.py's
-Timeline, pure): the customer end to end, the agent where the customer hears it, a barge-in
-cutting what was not yet played, and both sides always the same length."""
+Timeline, pure): the customer end to end from a browser and by its stream's clock from a phone,
+catching up after a stall by dropping near-silence only, the agent where the customer hears it,
+a barge-in cutting what was not yet played, and both sides always the same length."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from postcall.recording import FLUSH_INTERVAL_S, Timeline, flush_phase, next_flush
+from postcall.recording import (
+    FLUSH_INTERVAL_S,
+    LATE_MAX_S,
+    SETTLE_S,
+    StreamTime,
+    Timeline,
+    flush_phase,
+    next_flush,
+)
 
 
 def pcm(value: int, samples: int) -> bytes:
@@ -60,14 +69,30 @@ def test_speech_resuming_after_a_pause_is_laid_where_it_was_said_despite_the_pre
 
 
 def test_a_burst_longer_than_the_pause_before_it_is_laid_after_what_was_said_before() -> None:
+    # Words (loud markers): a burst's near-silent frames that end up after their arrival are
+    # dropped (test_a_burst_running_ahead_of_real_time_drops_only_its_near_silent_frames).
     timeline = Timeline(t0=0.0)
     timeline.customer(pcm(1, 640), at=0.04)
     for _ in range(25):  # 0.46 s later, 0.5 s at once (a reconnect's backlog, say)
-        timeline.customer(pcm(2, 320), at=0.5)
+        timeline.customer(pcm(2000, 320), at=0.5)
 
     customer, _ = timeline.settled(0.6)
 
-    assert customer[:8_640].tolist() == [1] * 640 + [2] * 8_000  # none of it overwritten
+    assert customer[:8_640].tolist() == [1] * 640 + [2000] * 8_000  # none of it overwritten
+
+
+def test_a_burst_running_ahead_of_real_time_drops_only_its_near_silent_frames() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(1, 640), at=0.04)
+    for n in range(25):  # as above, its last four frames near-silent (under -50 dBFS)
+        timeline.customer(pcm(2000 if n < 21 else 90, 320), at=0.5)
+
+    customer, _ = timeline.settled(0.6)
+
+    # The burst fills the 0.46 s before it arrived; its near-silent frames that would lie
+    # wholly after its arrival are dropped (the two before them still fit before it).
+    assert customer[:8_000].tolist() == [1] * 640 + [2000] * 6_720 + [90] * 640
+    assert not customer[8_000:].any()
 
 
 def test_agent_audio_lands_at_its_arrival_or_after_the_audio_before_it() -> None:
@@ -152,3 +177,150 @@ def test_an_empty_or_one_byte_frame_on_the_agent_side_is_ignored() -> None:
 
     assert not agent[:1440].any()
     assert agent[1440:1920].tolist() == [4] * 480  # 20 ms at 24 kHz, from 60 ms on
+
+
+# --- After a stall: caller audio that arrives late, in a burst --------------------------------
+
+Frame = tuple[bytes, float, StreamTime | None]  # what the call session hands the recorder
+
+
+def recorded(frames: list[Frame], end: float, phase: float = 0.37) -> np.ndarray:
+    """The customer's side as CallRecorder lays and settles it: each frame at its arrival,
+    the settled part taken every FLUSH_INTERVAL_S (SETTLE_S behind), the rest at the end."""
+    timeline, parts = Timeline(t0=0.0), []
+    flush = phase
+    for audio, at, said in frames:
+        while flush <= at:
+            parts.append(timeline.settled(flush - SETTLE_S)[0])
+            flush += FLUSH_INTERVAL_S
+        timeline.customer(audio, at, said)
+    parts.append(timeline.settled(end, last=True)[0])
+    return np.concatenate(parts)
+
+
+def where(customer: np.ndarray, marker: int) -> list[float]:
+    """Where (s) the samples of `marker` lie: their first and their count."""
+    found = np.flatnonzero(customer == marker)
+    return [round(found[0] / 16_000, 4), len(found) / 16_000] if len(found) else [-1.0, 0.0]
+
+
+def phone_line(
+    seconds: float,
+    stalled: tuple[float, float],
+    stream: str = "MZ1",
+    *,
+    since: float = 0.0,
+    marker: int = 1000,
+) -> list[Frame]:
+    """Twilio's 20 ms frames of `seconds` of her words from `since` (frame n marked `marker`
+    + n), each arriving as it ends but those ending within `stalled` (seconds into the
+    stream), which all arrive at its end."""
+    frames: list[Frame] = []
+    for n in range(round(seconds / 0.02)):
+        ended = round(0.02 * (n + 1), 2)
+        at = stalled[1] if stalled[0] < ended <= stalled[1] else ended
+        frames.append((pcm(marker + n, 320), since + at, (stream, 20 * n)))
+    return frames
+
+
+@pytest.mark.parametrize("phase", [0.05, 0.2, 0.37, 0.5])
+def test_a_phone_stream_that_stalls_is_laid_where_it_was_said_and_nothing_is_lost(
+    phase: float,
+) -> None:
+    """The line stalls 0.6 s (a network hiccup, a busy loop), then sends what it held at once.
+    Laid by arrival, the burst could only go after what was settled meanwhile, and her side
+    stayed behind the agent's by that for the rest of the call, its end cut off."""
+    customer = recorded(phone_line(3.0, stalled=(1.0, 1.6)), end=3.0, phase=phase)
+
+    assert where(customer, 1000 + 130) == [2.6, 0.02]  # said at 2.60 s, laid there
+    assert where(customer, 1000 + 60) == [1.2, 0.02]  # the burst too
+    assert all(where(customer, 1000 + n)[1] == 0.02 for n in range(150))  # all of it
+
+
+def test_a_phone_stream_is_waited_for_no_longer_than_late_max_s() -> None:
+    frames = phone_line(1.0, stalled=(0.0, 0.0))
+    timeline = Timeline(t0=0.0)
+    for audio, at, said in frames:
+        timeline.customer(audio, at, said)
+
+    waiting, _ = timeline.settled(1.5)  # the stream stopped at 1.0 s: wait for it
+    given_up, _ = timeline.settled(1.5 + LATE_MAX_S)  # no longer than LATE_MAX_S
+    rest, _ = timeline.settled(5.0, last=True)  # the call is over: everything
+
+    assert len(waiting) == 16_000  # up to 1.0 s
+    assert len(given_up) == 8_000  # up to 1.5 s
+    assert len(rest) == 56_000  # up to 5.0 s
+
+
+def test_a_phone_stream_that_reconnects_is_laid_by_its_own_clock_which_starts_again() -> None:
+    """Twilio's timestamps count from each stream's start: a stream that drops and is opened
+    again (or a call moved to another process) starts at 0 ms, set by its first frame."""
+    before = phone_line(1.0, stalled=(0.0, 0.0), stream="MZ1")
+    for stream in ("MZ2", "MZ1"):  # a new SID, or only the timestamps starting again
+        # Back at 3.0 s, and stalled 0.5 s from 3.4 s.
+        after = phone_line(1.0, stalled=(0.4, 0.9), stream=stream, since=3.0, marker=2000)
+        customer = recorded(before + after, end=4.0)
+
+        assert where(customer, 1000 + 49) == [0.98, 0.02]
+        assert not customer[16_000:48_000].any()  # the line was away
+        assert where(customer, 2000) == [3.0, 0.02]
+        assert where(customer, 2000 + 30) == [3.6, 0.02]  # after its own stall
+        assert all(where(customer, 2000 + n)[1] == 0.02 for n in range(50))
+
+
+def test_a_phone_stream_seen_first_mid_way_is_set_by_its_first_frame() -> None:
+    """A call moved here mid-stream (or a first frame with any timestamp): laid from where
+    that frame arrived, not from its stream's start."""
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(3000, 320), at=0.52, said=("MZ1", 60_000))
+    timeline.customer(pcm(3001, 320), at=0.54, said=("MZ1", 60_020))
+
+    customer, _ = timeline.settled(0.6, last=True)
+
+    assert where(customer, 3000) == [0.5, 0.02]
+    assert where(customer, 3001) == [0.52, 0.02]
+
+
+def test_a_phone_frame_said_to_be_from_seconds_after_it_arrived_is_laid_as_it_arrived() -> None:
+    """A timestamp that leaps ahead cannot be when the audio was said: the frame sets the
+    stream's clock again rather than have the timeline fill hours of silence before it."""
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(3000, 320), at=0.02, said=("MZ1", 0))
+    timeline.customer(pcm(3001, 320), at=0.04, said=("MZ1", 3_600_000))  # an hour on
+    timeline.customer(pcm(3002, 320), at=0.06, said=("MZ1", 3_600_020))
+
+    customer, _ = timeline.settled(0.06, last=True)
+
+    assert len(timeline.customer_track.buffer) == 0
+    assert [where(customer, 3000 + n)[0] for n in range(3)] == [0.0, 0.02, 0.04]
+
+
+def test_a_phone_stream_whose_first_frame_came_late_is_laid_by_the_frames_after_it() -> None:
+    timeline = Timeline(t0=0.0)
+    timeline.customer(pcm(3000, 320), at=0.08, said=("MZ1", 0))  # 60 ms late
+    timeline.customer(pcm(3001, 320), at=0.04, said=("MZ1", 20))  # on time
+    timeline.customer(pcm(3002, 320), at=0.06, said=("MZ1", 40))
+
+    customer, _ = timeline.settled(0.1, last=True)
+
+    assert [where(customer, 3000 + n)[0] for n in range(3)] == [0.0, 0.02, 0.04]
+
+
+def test_a_web_burst_after_a_stall_catches_up_in_her_quiet_frames_without_losing_words() -> None:
+    """The page's 40 ms frames stall 0.6 s mid-sentence and come at once. What was settled
+    meanwhile (up to 1.17 s, by the flush at 1.37 s) cannot take them: they are laid after it,
+    0.17 s behind real time, and her side catches up by dropping near-silent frames (a breath
+    between words), never words. Laid end to end, it stayed behind until she paused."""
+    frames: list[Frame] = []
+    for n in range(75):  # 3 s: words, 0.2 s between two of them at 2.0 s, words to the end
+        ended = round(0.04 * (n + 1), 2)
+        at = 1.6 if 1.0 < ended <= 1.6 else ended
+        frames.append((pcm(5 if 2.0 < ended <= 2.2 else 1000 + n, 640), at, None))
+
+    customer = recorded(frames, end=3.0)
+
+    # Words said from 2.2 s on are where they arrived, within one frame.
+    assert abs(where(customer, 1000 + 55)[0] - 2.2) <= 0.04
+    assert abs(where(customer, 1000 + 74)[0] - 2.96) <= 0.04
+    words = [n for n in range(75) if not 2.0 < round(0.04 * (n + 1), 2) <= 2.2]
+    assert all(where(customer, 1000 + n)[1] == 0.04 for n in words)  # every word kept

@@ -5,7 +5,8 @@ and hand what the session delivers to the Playout, which owns the outbound audio
 in front (guard.py) has already checked Twilio's signature; the `start` frame must then
 carry the token the webhook minted for this very call, or the stream is closed.
 
-    media (µ-law 8 kHz) -> ulaw_decode -> Resampler8kTo16k -> session.caller_audio (16 kHz)
+    media (µ-law 8 kHz) -> ulaw_decode -> Resampler8kTo16k -> session.caller_audio (16 kHz,
+                           with its stream's SID and timestamp: when it was said)
     dtmf                -> Keypad -> session.caller_text("The caller typed ...")
     mark (echoed)       -> playout.mark_played
     stop                -> the call ends (the caller hung up, or was transferred)
@@ -96,9 +97,10 @@ class TwilioConsumer(AudioConsumer):
             return
         session, playout = self.session, self.playout
         match event:
-            case tp.Media(track="inbound", payload=payload) if session is not None:
+            case tp.Media(track="inbound", payload=payload, timestamp=ms) if session is not None:
                 await session.caller_audio(
-                    pcm16_to_bytes(self._inbound.process(ulaw_decode(payload)))
+                    pcm16_to_bytes(self._inbound.process(ulaw_decode(payload))),
+                    (self._stream_sid, ms),  # recorded where said, however late it came
                 )
             case tp.Mark(name=name) if playout is not None:
                 await playout.mark_played(name)
