@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -359,7 +360,7 @@ async def test_a_call_taken_up_from_another_process_ends_at_its_maximum_length_a
 ) -> None:
     """Its maximum length counts from when the call began, not from its last move: a page
     coming back through the balancer to another process gets no new half hour."""
-    settings.VOICE_MAX_CALL_S = 4.0
+    settings.VOICE_MAX_CALL_S = 30.0
     settings.VOICE_IDLE_PROMPT_S = 100
     await mongo.async_db().calls.insert_one({
         "call_id": "CALL-long", "user_id": 101, "channel": "web", "carrier": None,
@@ -371,7 +372,9 @@ async def test_a_call_taken_up_from_another_process_ends_at_its_maximum_length_a
     page = await BrowserCall.open(f"resume={resume_tokens.mint('CALL-long', 101)}")
     await page.next_event("ready")
 
-    ended = await page.next_event("ended", timeout=3.5)  # at once: a minute past its maximum
+    # At once, half a minute past its maximum: after the goodbye the silent model never begins
+    # (GOODBYE_START_S, 3 s), well before a maximum counted from its move would end it.
+    ended = await page.next_event("ended", timeout=20)
     assert ended == {"type": "ended", "reason": "max_duration"}
     assert (await wait_until_ended("CALL-long"))["end_reason"] == "max_duration"
 
@@ -383,14 +386,19 @@ async def test_what_the_model_missed_while_the_line_was_down_is_told_to_it(
     ready = await page.next_event("ready")
     session = await live.wait_for_session()
     await session.wait_for_note()  # the greeting
+    left = time.monotonic()
     await page.leave()
     await asyncio.sleep(1.7)
 
     back = await BrowserCall.open(f"resume={ready['resume_token']}")
     await back.next_event("resumed")
+    down_at_most = time.monotonic() - left
 
     note = await session.wait_for_note()
-    assert "dropped for about 2 seconds" in note and "repeat" in note
+    said = re.search(r"dropped for about (\d+) seconds", note)
+    assert said is not None and "repeat" in note
+    # About 2 s; more when a busy machine was slow to let the page go or to take it back.
+    assert 2 <= int(said[1]) <= max(2, round(down_at_most))
     await back.send({"type": "end"})
     await wait_until_ended(ready["call_id"])
 

@@ -9,6 +9,7 @@ others: they would take its calls over without waiting for it to let go, or end 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -17,10 +18,11 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from continuity import process
+from continuity.tests.test_process_channel import has_spoken
 from voiceproject.redis_server import LocalRedis
 from voiceproject.settings import redis_channel_layer
 
-PAGE_S = process.ALIVE_FOR_S + 1.5
+PAGE_AT_MOST_S = 30.0  # the page ends when the test says so: this only bounds a failing run
 
 
 async def test_a_process_rendering_a_slow_page_still_says_it_is_alive(
@@ -33,19 +35,28 @@ async def test_a_process_rendering_a_slow_page_still_says_it_is_alive(
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer([redis_server.url(0)])}
     layer = get_channel_layer()
     assert layer is not None
+    rendered = threading.Event()
     try:
         name = await process.process_channel()
-        await asyncio.sleep(0.1)  # it has spoken
-        # A staff page rendering in the process's sync thread, as Django runs sync views.
-        page = asyncio.create_task(sync_to_async(time.sleep, thread_sensitive=True)(PAGE_S))
-        await asyncio.sleep(process.ALIVE_FOR_S + 0.5)
+        await has_spoken(name)
+        # A staff page rendering in the process's sync thread, as Django runs sync views. It
+        # holds the thread until the checks below are done, however long they take on a busy
+        # machine (a page of fixed length could end before them, and hide a process that only
+        # speaks between pages).
+        page = asyncio.create_task(
+            sync_to_async(rendered.wait, thread_sensitive=True)(PAGE_AT_MOST_S)
+        )
+        await asyncio.sleep(process.ALIVE_FOR_S + 0.5)  # what it said before the page is stale
 
         # What another process reads (its own thread, its own Redis connection).
         said = await asyncio.to_thread(cache.get, process._alive_key(name))
         assert said is not None and said["until"] > time.time()
         # And this process itself can tell, without waiting for the page to finish.
-        assert await asyncio.wait_for(process.is_alive(name), 0.5)
+        assert await process.is_alive(name)
+        assert not page.done()
+        rendered.set()
         await page
     finally:
+        rendered.set()
         await process._channel.stop()
         await layer.close_pools()  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ behind the real HAProxy, sharing the test database and a Redis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,11 @@ from voiceproject.redis_server import LocalRedis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0  # mostly imports; a busy machine can take a while
+# free_port() frees the port it found, and the server binds it seconds later, after its
+# imports: meanwhile another process (the suite's other xdist workers start servers too) may
+# take it. The server then cannot listen, and starts again on another port.
+PORT_TRIES = 3
+PORT_TAKEN = "Address already in use"
 STOP_TIMEOUT_S = 5.0
 DRAIN_WAIT_S = 1.0  # then a second SIGTERM
 WORKERS_DRAIN_WAIT_S = 5.0  # then a second Ctrl-C
@@ -83,23 +89,33 @@ class _ServerProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's log; __exit__ closes it)
 
     def _start(
-        self, command: list[str], env: Mapping[str, str], ready: Callable[[], bool], every: float
+        self,
+        command: Callable[[], list[str]],
+        env: Mapping[str, str],
+        ready: Callable[[], bool],
+        every: float,
     ) -> None:
-        """Run `command` here, its output in the log, until `ready()` says yes."""
-        self._process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_until_ready(self._process, ready, START_TIMEOUT_S, every)
-        except ProcessExited as exited:
-            raise RuntimeError(
-                f"{self.name} exited with {exited.returncode}:\n{self.output()}"
-            ) from None
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"{self.name} did not start within {START_TIMEOUT_S:.0f} s:\n{self.output()}"
-            ) from None
+        """Run `command()` (which serves `self.port`) here, its output in the log, until
+        `ready()` says yes; again on another port while another process took the port first."""
+        for attempt in range(1, PORT_TRIES + 1):
+            self._process = subprocess.Popen(
+                command(), cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            )
+            try:
+                wait_until_ready(self._process, ready, START_TIMEOUT_S, every)
+                return
+            except ProcessExited as exited:
+                if attempt == PORT_TRIES or PORT_TAKEN not in self.output():
+                    raise RuntimeError(
+                        f"{self.name} exited with {exited.returncode}:\n{self.output()}"
+                    ) from None
+            except TimeoutError:
+                self.stop()
+                raise RuntimeError(
+                    f"{self.name} did not start within {START_TIMEOUT_S:.0f} s:\n{self.output()}"
+                ) from None
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
 
     def _healthy(self) -> bool:
         try:
@@ -152,6 +168,30 @@ class _ServerProcess:
         self._log.close()
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on TCP `port` (from Linux's /proc;
+    True where there is none to ask)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True
+    listening = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()  # sl, local address, remote address, state, ... inode
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    listening.add(f"socket:[{fields[9]}]")
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # it exited
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(fd) in listening:
+                return True
+    return False
+
+
 class DaphneServer(_ServerProcess):
     """`python -m daphne` on 127.0.0.1 and a free port, until `stop()` (or the `with` ends).
 
@@ -188,17 +228,22 @@ class DaphneServer(_ServerProcess):
 
     def start(self) -> DaphneServer:
         self._start(
-            [
+            lambda: [
                 sys.executable, "-m", "daphne",
                 "-b", "127.0.0.1", "-p", str(self.port),
                 *self._daphne_args,
                 self.application,
             ],
             self.environment(),
-            self._healthy,
+            self._serving,
             every=0.1,
         )  # fmt: skip
         return self
+
+    def _serving(self) -> bool:
+        # Healthy, and this daphne's: a server another process started on the port first
+        # answers too, until this one fails to bind the port and exits (PORT_TRIES).
+        return listens_on(self.pid, self.port) and self._healthy()
 
 
 class WorkersCommand(_ServerProcess):
@@ -239,7 +284,7 @@ class WorkersCommand(_ServerProcess):
 
     def start(self) -> WorkersCommand:
         self._start(
-            [
+            lambda: [
                 sys.executable, "-m", "voiceproject.workers",
                 "--workers", str(self.workers), "--staff-workers", str(self.staff_workers),
                 "--port", str(self.port),
