@@ -39,6 +39,7 @@ from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 
 from voiceproject.messaging import REDIS_AWAY, LogEvery
+from voiceproject.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
             try:
                 return dict(await super().receive(channel))
             except REDIS_AWAY as error:
+                # A cancellation that came back as a timeout (Redis's client timeout firing
+                # as the read was cancelled) is no outage: retried, the read never stopped.
+                raise_if_cancelled()
                 self._away(error)
             await asyncio.sleep(wait)
             wait = min(wait * 2, MAX_RETRY_S)
@@ -200,6 +204,7 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
                     await super().group_discard(group, channel)
                     self._leaving.discard((group, channel))
             except REDIS_AWAY:
+                raise_if_cancelled()  # a cancellation that came back as a timeout
                 continue
             self.outages_over += 1
             log.info("channel layer: Redis answers again; %d group membership(s) renewed",

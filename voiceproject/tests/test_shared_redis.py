@@ -437,3 +437,28 @@ def test_tokens_are_minted_while_the_caches_redis_is_away(cache_away: None, sett
     )
 
     assert minted.status_code == 200 and minted.json()["token"]
+
+
+async def test_a_receive_whose_cancellation_redis_turned_into_a_timeout_still_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read cancelled as Redis's client timeout fires comes back as TimeoutError (the
+    cancellation swallowed on the way): the layer takes that for Redis away and would retry
+    for ever, so a process channel being stopped (a worker shutting down) never stopped."""
+    layer = channel_layer.SteadyRedisChannelLayer(hosts=["redis://127.0.0.1:1/0"])
+
+    async def read_then_time_out(self: Any, channel: str) -> dict[str, Any]:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise TimeoutError from None  # as a client-side timeout racing the cancel does
+        return {}
+
+    monkeypatch.setattr(channel_layer.RedisChannelLayer, "receive", read_then_time_out)
+    reading = asyncio.create_task(layer.receive("specific.x!y"))
+    await asyncio.sleep(0.05)
+    reading.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await reading
