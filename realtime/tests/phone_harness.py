@@ -58,6 +58,9 @@ class Phone:
         self.close_code: int | None = None
         self._sequence = itertools.count(1)
         self._chunk = itertools.count(1)
+        # Twilio's media timestamps count from the stream's start, through pauses (it sends
+        # all the time): a frame is stamped with when it is sent, to the 20 ms.
+        self._began = time.monotonic()
         self._changed = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
 
@@ -108,11 +111,14 @@ class Phone:
                 "event": "media", "sequenceNumber": str(next(self._sequence)),
                 "streamSid": self.stream_sid,
                 "media": {
-                    "track": "inbound", "chunk": str(chunk), "timestamp": str(index * 20),
+                    "track": "inbound", "chunk": str(chunk), "timestamp": str(self._now_ms()),
                     "payload": base64.b64encode(ulaw[offset : offset + FRAME]).decode(),
                 },
             })
             await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - time.monotonic()))
+
+    def _now_ms(self) -> int:
+        return round((time.monotonic() - self._began) * 50) * 20
 
     async def press(self, digit: str) -> None:
         await self.send({
