@@ -33,6 +33,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
+from postcall.outcome import MOVED_END_REASONS, NOT_A_CALL_MATCH
 from support import complaints, escalations
 from support.customers import MAX_USER_ID
 from support.importer.parsing import normalize_phone
@@ -55,16 +56,19 @@ from support.money import format_inr
 from support.mongo import sync_db
 from support.staff import team  # noqa: F401  (registers the team's user pages)
 from support.staff.access import VIEW_CUSTOMERS
-from support.staff.calls import call_detail
+from support.staff.aftercall import AfterCall, after_call
+from support.staff.calls import CallDetail, call_detail
 from support.staff.forms import AssignForm, RupeesField
 from support.staff.labels import (
     END_REASON_LABELS,
+    OUTCOME_LABELS,
     choice_label,
     duration_s,
     end_reason_label,
     end_reasons_meaning,
     local_time,
     mmss,
+    outcome_label,
     usage_rows,
 )
 from support.staff.people import staff_names, with_people
@@ -87,11 +91,12 @@ class CappedCountPaginator(Paginator):
 
 
 class NewestFirstPaginator(CappedCountPaginator):
-    """A big list, newest first, unfiltered or filtered by `filter_field` only, without
-    reading every row: the page's ids come from `queries.newest_first` (an index range scan
-    over a recent range of `time_field`, widened until it holds the page; SecantusDB would
-    otherwise fetch and sort every row for "the newest 50", minutes at 200,000 orders), then
-    the rows from the ORM by `_id`, with the list's deferred fields left out.
+    """A big list, newest first, unfiltered or filtered by one of its `filters()` only (by
+    default `filter_field`), without reading every row: the page's ids come from
+    `queries.newest_first` (an index range scan over a recent range of `time_field`, widened
+    until it holds the page; SecantusDB would otherwise fetch and sort every row for "the
+    newest 50", minutes at 200,000 orders), then the rows from the ORM by `_id`, with the
+    list's deferred fields left out.
 
     The count is capped like the parent's and cached for a few minutes: SecantusDB answers
     even `estimatedDocumentCount` by reading the collection (seconds at 200,000 orders), and
@@ -110,16 +115,27 @@ class NewestFirstPaginator(CappedCountPaginator):
         """The query parameter of the list's filter on `filter_field`."""
         return f"{cls.filter_field}__exact"
 
+    @classmethod
+    def filters(cls) -> dict[str, Callable[[str], dict[str, Any]]]:
+        """The list's filters read by time range, each when it is the only one: its query
+        parameter, and the rows a value of it selects (a MongoDB match, the same rows as the
+        admin's filter)."""
+        return {cls.filter_parameter(): lambda value: {cls.filter_field: value}}
+
     def __init__(self, object_list: Any, per_page: int, orphans: int = 0,
-                 allow_empty_first_page: bool = True, *, value: str | None = None,
+                 allow_empty_first_page: bool = True, *, by: tuple[str, str] | None = None,
                  defer: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """`by`: the filter chosen (a query parameter of `filters()`) and its value; None for
+        the plain list."""
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.match: dict[str, Any] = {} if value is None else {self.filter_field: value}
+        self.by = by
+        self.match: dict[str, Any] = {} if by is None else self.filters()[by[0]](by[1])
         self.defer = defer
 
     @property
     def _count_key(self) -> str:
-        return f"staff:{self.model._meta.db_table}:count:{self.match.get(self.filter_field, '*')}"
+        chosen = "*" if self.by is None else "=".join(self.by)
+        return f"staff:{self.model._meta.db_table}:count:{chosen}"
 
     @cached_property
     def count(self) -> int:
@@ -134,14 +150,18 @@ class NewestFirstPaginator(CappedCountPaginator):
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        docs = newest_first(sync_db()[self.model._meta.db_table], self.match, self.time_field,
-                            {"_id": 1}, bottom, bottom + self.per_page + 1)  # fmt: skip
+        docs = self.newest(bottom, bottom + self.per_page + 1)
         if len(docs) > self.per_page and number >= self.num_pages and self.count < self.CAP:
             self._count_passed(bottom + len(docs))
         ids = [doc["_id"] for doc in docs[: self.per_page]]
         by_id = {row.pk: row for row in self.model.objects.filter(pk__in=ids).defer(*self.defer)}
         # _get_page is Paginator's documented hook for building a page; django-stubs omits it.
         return self._get_page([by_id[i] for i in ids if i in by_id], number, self)  # type: ignore[attr-defined]
+
+    def newest(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """The `_id`s of rows `start:stop` of the list, newest first."""
+        return newest_first(sync_db()[self.model._meta.db_table], self.match, self.time_field,
+                            {"_id": 1}, start, stop)  # fmt: skip
 
     def _count_passed(self, seen: int) -> None:
         """The cached count ends before rows this page saw (`seen` at least): rows arrived
@@ -161,6 +181,28 @@ class NewestCallsPaginator(NewestFirstPaginator):
     model = Call
     time_field = "started_at"
     filter_field = "channel"
+
+    @classmethod
+    def filters(cls) -> dict[str, Callable[[str], dict[str, Any]]]:
+        # By outcome too: the list a lead opens to see how calls went (OutcomeFilter).
+        return {**super().filters(), OutcomeFilter.parameter_name: OutcomeFilter.match}
+
+    def newest(self, start: int, stop: int) -> list[dict[str, Any]]:
+        if self.by is None or self.by[0] != OutcomeFilter.parameter_name:
+            return super().newest(start, stop)
+        # SecantusDB reads every call for a match with a negation in it (the records opened
+        # again elsewhere, OutcomeFilter.match), and through `calls_outcome_recent` for the
+        # outcome alone: read so, those records (few: nothing happened on them) are dropped
+        # here, reading on for as many as were dropped.
+        calls, by_outcome = sync_db()[Call._meta.db_table], {"outcome": self.by[1]}
+        wanted = stop
+        while True:
+            docs = newest_first(calls, by_outcome, self.time_field,
+                                {"_id": 1, "end_reason": 1}, 0, wanted)  # fmt: skip
+            calls_lived = [doc for doc in docs if doc.get("end_reason") not in MOVED_END_REASONS]
+            if len(calls_lived) >= stop or len(docs) < wanted:
+                return calls_lived[start:stop]
+            wanted += stop - len(calls_lived)
 
 
 # Refunds, complaints and tickets grow with the calls (a complaint list of 30,000 took five
@@ -256,7 +298,7 @@ class BigCollectionAdmin(admin.ModelAdmin):
     # Whether the list names colleagues (`colleague`): their names are then read once a page.
     names_staff = False
     # How the list is read newest first, by time range, when it is shown plain or filtered by
-    # the paginator's `filter_field` alone (None: always the capped paginator).
+    # one of the paginator's `filters()` alone (None: always the capped paginator).
     newest_first: type[NewestFirstPaginator] | None = None
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -270,14 +312,15 @@ class BigCollectionAdmin(admin.ModelAdmin):
         orphans: int = 0,
         allow_empty_first_page: bool = True,
     ) -> Paginator:
-        # Only the plain list, or one filtered by that field alone (no search, other filter or
-        # other column order), is read by time range: anything else keeps the capped one.
+        # Only the plain list, or one filtered by one of those filters alone (no search, other
+        # filter or other column order), is read by time range: anything else keeps the
+        # capped one.
         if self.newest_first is not None:
-            by_value = self.newest_first.filter_parameter()
-            if set(request.GET) <= {PAGE_VAR, by_value}:
+            chosen = set(request.GET) - {PAGE_VAR}
+            if len(chosen) <= 1 and chosen <= self.newest_first.filters().keys():
+                by = next(((name, request.GET[name]) for name in chosen), None)
                 return self.newest_first(queryset, per_page, orphans, allow_empty_first_page,
-                                         value=request.GET.get(by_value),
-                                         defer=self.list_defer)  # fmt: skip
+                                         by=by, defer=self.list_defer)  # fmt: skip
         return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_search_results(
@@ -815,32 +858,90 @@ class EndReasonFilter(admin.SimpleListFilter):
         return queryset.filter(end_reason__in=end_reasons_meaning(reason)) if reason else queryset
 
 
+class OutcomeFilter(admin.SimpleListFilter):
+    """What calls achieved (contract section 10), by label. Under an outcome, the calls the
+    dashboard and the staff call list count (support/staff/forms.py, CallFilterForm.match):
+    not a record opened again on another server (MOVED_END_REASONS), which keeps an outcome
+    but is no call of its own, unless the "ended" filter asks for such records."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    @staticmethod
+    def match(outcome: str) -> dict[str, Any]:
+        """The calls under `outcome` as a MongoDB match (NewestCallsPaginator reads the list
+        filtered by outcome alone by time range with it): as `queryset` selects them."""
+        return {"outcome": outcome, **NOT_A_CALL_MATCH}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return sorted(OUTCOME_LABELS.items(), key=lambda item: item[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        outcome = self.value()
+        if not outcome:
+            return queryset
+        calls = queryset.filter(outcome=outcome)
+        if request.GET.get(EndReasonFilter.parameter_name):
+            return calls
+        return calls.exclude(end_reason__in=sorted(MOVED_END_REASONS))
+
+
 @admin.register(Call)
 class CallAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     """Calls are what happened: read-only for everyone."""
 
-    list_display = ("call_id", "started_at", "duration", "who", "channel", "ended_how")
-    list_filter = ("channel", EndReasonFilter, ("started_at", admin.DateFieldListFilter))
+    list_display = ("call_id", "started_at", "duration", "who", "channel", "outcome_",
+                    "ended_how")  # fmt: skip
+    list_filter = ("channel", OutcomeFilter, EndReasonFilter,
+                   ("started_at", admin.DateFieldListFilter))  # fmt: skip
     list_defer = ("transcript", "tool_calls", "usage")  # a list never shows them
     newest_first = NewestCallsPaginator
     search_fields = ("=call_id",)
-    fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "ended_how",
-              "conversation", "usage_", "page")
+    fields = ("call_id", "who", "channel", "started_at", "ended_at", "duration", "outcome_",
+              "ended_how", "summary", "cost", "conversation", "usage_", "page")
     readonly_fields = fields
 
     @admin.display(description="duration")
     def duration(self, obj: Call) -> str:
         return mmss(duration_s(obj.started_at, obj.ended_at))
 
+    # Not sortable: ordering 10,000 calls by outcome reads and sorts them all (seconds); the
+    # filter finds a kind of call newest first.
+    @admin.display(description="outcome")
+    def outcome_(self, obj: Call) -> str:
+        # As the staff call page: none while the call goes on (its end says "In progress").
+        if obj.outcome or not obj.ended_at:
+            return outcome_label(obj.outcome)
+        return "Not recorded"
+
     @admin.display(description="ended", ordering="end_reason")
     def ended_how(self, obj: Call) -> str:
         return end_reason_label(obj.end_reason) if obj.ended_at else "In progress"
+
+    @admin.display(description="summary")
+    def summary(self, obj: Call) -> str:
+        # The staff call page's summary, as of now (tickets and callbacks done since).
+        after = self._after(obj)
+        summary = after.summary if after else None
+        if summary is None:
+            return "Written when the call ends." if not obj.ended_at else "—"
+        return render_to_string("staff/_summary.html", {"summary": summary})
+
+    @admin.display(description="cost")
+    def cost(self, obj: Call) -> str:
+        after = self._after(obj)
+        cost = after.cost if after else None
+        if cost is None:
+            return "Not priced" if obj.ended_at else "Counted when the call ends"
+        parts = format_html_join("", "<div>{}: {}</div>", cost.parts)
+        note = format_html('<div class="quiet">{}</div>', cost.note) if cost.note else ""
+        return format_html("<div><b>{}</b></div>{}{}", cost.total, parts, note)
 
     @admin.display(description="conversation")
     def conversation(self, obj: Call) -> str:
         # The staff call page's conversation: speaker turns, a line per tool call, the raw
         # arguments and results behind a disclosure (never a cut-off JSON column).
-        detail = call_detail(obj.call_id)
+        detail = self._detail(obj)
         if detail is None:
             return "—"
         caller = detail.row.person.first_name if detail.row.person else ""
@@ -855,6 +956,25 @@ class CallAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     @admin.display(description="staff page")
     def page(self, obj: Call) -> str:
         return staff_link("staff:call", obj.call_id, "open")
+
+    def _detail(self, obj: Any) -> CallDetail | None:
+        """The whole record as the staff call page reads it, read once for the page."""
+        if not hasattr(obj, "detail"):
+            obj.detail = call_detail(obj.call_id)
+        detail: CallDetail | None = obj.detail
+        return detail
+
+    def _after(self, obj: Any) -> AfterCall | None:
+        """What the staff call page says after the call (its summary and cost, as of now
+        with the tickets it opened and the callbacks it booked), worked out once for the page."""
+        if not hasattr(obj, "after"):
+            detail = self._detail(obj)
+            tickets = Escalation.objects.filter(call_id=obj.call_id).only(
+                "ticket_id", "status", "priority", "resolved_at")  # fmt: skip
+            obj.after = None if detail is None else after_call(
+                detail.record, detail.row.started_at, list(tickets))  # fmt: skip
+        after: AfterCall | None = obj.after
+        return after
 
 
 # --- Goodwill ----------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class SummaryShown:
     source: str  # where it comes from, in words
     warning: str = ""  # why it may not be right, in a sentence read before it
     since: str = ""  # what was done about it after the call (see as_of_now), or ""
+    corrected: str = ""  # where it says otherwise than the model did, and why (corrected)
 
     @property
     def sentiment_css(self) -> str:
@@ -158,7 +159,40 @@ def summary_of(record: Mapping[str, Any]) -> SummaryShown | None:
         follow_up=words(stored.get("follow_up")) or "",
         source=said,
         warning=warning,
+        corrected=corrected(stored, record.get("outcome")) if source == "model" else "",
     )
+
+
+# Why a call under each outcome postcall/summary.py counts as unsettled (UNSETTLED) was not
+# resolved, as the end of "The summary model called this resolved; ..., so ...".
+UNRESOLVED_BECAUSE = {
+    "escalated": "the call left a ticket open for a colleague",
+    "callback_scheduled": "the call left a callback to make",
+    "abandoned": "the customer was not helped on the call",
+    "agent_unavailable": "the agent became unavailable on the call",
+}
+
+
+def corrected(stored: Mapping[str, Any], outcome: Any) -> str:
+    """Where a model's summary `stored` is shown otherwise than the model wrote it, made to
+    agree with the call's `outcome` (postcall/summary.py: `agreeing`, what the model said in
+    `model_said`), why, in a sentence; "" where it is shown as written."""
+    said = stored.get("model_said")
+    if not isinstance(said, Mapping):
+        return ""
+    resolved, follow_up = "resolved" in said, "follow_up" in said
+    why = UNRESOLVED_BECAUSE.get(str(outcome), f"the call ended as “{_outcome(outcome)}”")
+    if not outcome:
+        why = "the call's record says otherwise"
+    if resolved and follow_up:
+        return (f"The summary model called this resolved with nothing left to do; {why}, so it "
+                "is shown as not resolved, with what the call left to do.")  # fmt: skip
+    if resolved:
+        return f"The summary model called this resolved; {why}, so it is shown as not resolved."
+    if follow_up:
+        return ("The summary model named nothing left to do; what is left to do comes from the "
+                "tickets and callbacks the call left.")  # fmt: skip
+    return ""
 
 
 def _outcome(value: Any) -> str:
