@@ -102,6 +102,17 @@ class TurnTracker:
         self.turns.append(turn)
         return turn
 
+    def call_over(self, at: float) -> Turn | None:
+        """The call ended here at `at` (or moved to another process) before the model's turn
+        was over, as when the customer hangs up during the agent's goodbye. A turn the agent
+        had begun to answer is closed and kept (also in `turns`): its latency is known. Speech
+        it had not answered yet is no agent turn. Returns the turn kept, if any."""
+        self._next = None
+        if self._open is None or self._open.first_audio is None:
+            self._open, self._tools = None, []
+            return None
+        return self.turn_over(at)
+
 
 def _merged(current: _Open | None, start: float, end: float, source: Source) -> _Open | None:
     """The customer's speech so far in a turn, with this speech (or text) too: a later end

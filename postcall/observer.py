@@ -3,7 +3,7 @@
     observer = CallObserver(call_id=..., channel="web")   # sets the call id for logs
     await observer.started()                               # after the call record exists
     observer.caller_audio(pcm16k, said=...)                # every caller chunk
-    observer.caller_text()                                 # a typed message
+    observer.caller_text(to_model=...)                     # a typed message
     observer.on_live_event(event)                          # every Live API / client event
     observer.tool_finished(name, ms, ok)                   # every tool run
     await observer.ended(reason, dropped_agent_chunks=n, dropped_caller_bytes=m)
@@ -111,9 +111,14 @@ class CallObserver:
         if self.recorder is not None:
             self.recorder.customer(pcm16k, at, said)
 
-    def caller_text(self, at: float | None = None) -> None:
+    def caller_text(self, at: float | None = None, *, to_model: bool = True) -> None:
+        """A typed message; `to_model`: the model reads it (not while a person holds the
+        call, when it is written to them: no agent turn is theirs)."""
         at = self._clock() if at is None else at
-        self.turns.user_speech(at, at, "text")
+        if to_model:
+            self.turns.user_speech(at, at, "text")
+        else:
+            self.held(at)
 
     def staff_audio(self, pcm24k: bytes, at: float | None = None) -> None:
         """A staff member's voice to the customer (contract section 8), at the agent's rate:
@@ -169,7 +174,15 @@ class CallObserver:
                 metrics.UPSTREAM_FAILURES.labels(reason).inc()
 
     def _turn_over(self, at: float) -> None:
-        turn = self.turns.turn_over(at)
+        self._timed(self.turns.turn_over(at))
+
+    def _call_over(self, at: float) -> None:
+        """The call ends here (or moves on) at `at`: a turn the agent had begun to answer is
+        kept, though the model never said it was over (she hung up during its goodbye)."""
+        self._timed(self.turns.call_over(at))
+
+    @staticmethod
+    def _timed(turn: Turn | None) -> None:
         if turn is not None and turn.first_audio_ms is not None:
             metrics.TURN_LATENCY_SECONDS.observe(turn.first_audio_ms / 1000)
 
@@ -199,6 +212,7 @@ class CallObserver:
                 await self.recorder.close(self._clock())
             except PyMongoError as error:
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
+        self._call_over(self._clock())
         try:
             await finish.keep_turns(self.call_id, self._turn_documents())
         except PyMongoError as error:
@@ -229,6 +243,7 @@ class CallObserver:
             except PyMongoError as error:
                 # What was written so far stays playable (store.open_recording repairs it).
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
+        self._call_over(at)
         # Counted as ended there, once, by whichever process finishes it.
         await finish.finish_call(self.call_id, self._turn_documents())
 

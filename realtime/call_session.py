@@ -798,7 +798,7 @@ class CallSession:
         if not self._typed.allow(now):
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
         self._watchdog.caller_spoke(now)
-        self.observer.caller_text()
+        self.observer.caller_text(to_model=self.mode == AGENT)  # to a colleague: no agent turn
         self._flush_captions()  # what was said before it comes first on the record
         self._keep_line("user", text)
         if self.mode == AGENT:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from postcall import metrics
+import pytest
+
+from postcall import finish, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.observer import CallObserver
 from realtime import live_protocol as lp
@@ -213,3 +215,54 @@ async def test_audio_dropped_before_a_call_moved_to_another_process_is_counted_h
 
     after = (dropped.labels("to_caller")._value.get(), dropped.labels("to_model")._value.get())
     assert (after[0] - before[0], after[1] - before[1]) == (3, 5)
+
+
+@pytest.mark.parametrize("how", ["ended", "moved_out"])
+async def test_a_call_over_while_the_agent_answers_keeps_that_turn_on_its_record(
+    how: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """She hangs up during the agent's goodbye (or the call moves on before the model's turn
+    is over): the turn it had begun to answer is written with the call, its latency known."""
+    settings.RECORD_CALLS = False
+    written: list[list[dict[str, Any]]] = []
+
+    async def kept(call_id: str, turns: list[dict[str, Any]]) -> None:
+        written.append(turns)
+
+    monkeypatch.setattr(finish, "finish_call", kept)
+    monkeypatch.setattr(finish, "keep_turns", kept)
+    observer = CallObserver(call_id="CALL-BYE", channel="web", clock=lambda: 3.5)
+    await observer.started()
+    observer.on_live_event(lp.VoiceActivity(start=True, offset_s=None), at=1.0)
+    observer.on_live_event(lp.VoiceActivity(start=False, offset_s=None), at=2.0)
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=2.7)  # "Goodbye, Asha..."
+
+    if how == "ended":
+        await observer.ended("caller_hung_up")
+    else:
+        await observer.moved_out()
+
+    [turns] = written
+    assert [turn["first_audio_ms"] for turn in turns] == [700]
+
+
+async def test_a_message_typed_to_a_colleague_holding_the_call_is_no_agent_turn(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written to the colleague (the model reads nothing while they hold the call): the
+    model's first words after the hand-back, seconds later, do not answer it."""
+    settings.RECORD_CALLS = False
+    written: list[list[dict[str, Any]]] = []
+
+    async def kept(call_id: str, turns: list[dict[str, Any]]) -> None:
+        written.append(turns)
+
+    monkeypatch.setattr(finish, "finish_call", kept)
+    observer = CallObserver(call_id="CALL-TYPED-HELD", channel="web", clock=lambda: 9.0)
+    await observer.started()
+    observer.caller_text(at=1.0, to_model=False)  # "Is it sorted?", to Arjun
+    observer.on_live_event(lp.AudioChunk(b"\x00\x00" * 480), at=4.0)  # handed back
+    observer.on_live_event(lp.TurnComplete(), at=5.0)
+    await observer.ended("caller_hung_up")
+
+    assert written == [[]]

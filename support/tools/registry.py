@@ -224,9 +224,9 @@ class Tool:
         if not isinstance(args, Mapping):
             raise invalid("The arguments must be an object.")
         known = {param.name for param in self.params}
-        unknown = sorted(str(key)[:40] for key in args if key not in known)
+        unknown = [key for key in args if key not in known]
         if unknown:
-            raise invalid(f"{self.name} takes no argument named {', '.join(unknown)}.")
+            raise invalid(f"{self.name} takes no argument named {_some_names(unknown)}.")
         cleaned: dict[str, str | None] = {}
         for param in self.params:
             value = args.get(param.name)
@@ -245,6 +245,19 @@ class Tool:
         ctx.identified()
         if self.access is Access.VERIFIED and not ctx.verified:
             raise ToolError(Reason.NOT_VERIFIED, NOT_VERIFIED_MESSAGE)
+
+
+# An answer names this many of the unknown arguments at most: the message is said to the model
+# (and kept on the call's record), so it stays a sentence however many arguments it was sent.
+UNKNOWN_NAMED = 5
+
+
+def _some_names(keys: list[Any]) -> str:
+    """The first UNKNOWN_NAMED of `keys` in order (each cut to 40 characters), and how many
+    more there are."""
+    named = ", ".join(sorted(str(key)[:40] for key in keys)[:UNKNOWN_NAMED])
+    more = len(keys) - UNKNOWN_NAMED
+    return f"{named} and {more} more" if more > 0 else named
 
 
 TOOLS: dict[str, Tool] = {}
