@@ -5,6 +5,10 @@ web and phone, each with a transcript, the agent's tool calls (with results shap
 support/tools returns them), token usage and an `outcome` (contract section 10), in the
 proportions of a working desk: most callers get an answer, one in ten gets a refund, some
 file a complaint, some are escalated to a person, a few hang up or get a callback.
+Callbacks keep the rules of callbacks/slots.py (no Sundays, support hours, one a slot here,
+one a day per customer), and a few were booked in the last hours for the hours to come
+(`LIVE_CALLBACKS`), so the callbacks board has work on it whenever the demo is seeded.
+Staff worked the older tickets in support hours (`DESK_HOURS`), not in the night.
 
 Calls about an order follow that order's life: "where is it?" while it is on its way; a
 problem soon after delivery (refunded inside the two-hour window, or filed as a complaint,
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callbacks.slots import Hours, local_iso, say_when, slot_starts
 from support.escalations import lost_model_reason
 from support.ids import ALPHABET, LENGTH
 from support.importer import OrderRecord, RefundRecord
@@ -36,10 +41,39 @@ LOCAL = ZoneInfo("Asia/Kolkata")
 OPEN_HOURS = (9, 23)  # local hours calls come in
 STAFF = "support"  # the demo's staff login, who worked the older tickets
 WORDS_PER_SECOND = 2.2  # how fast people speak, for the turn times
+# The callbacks' week (callbacks/slots.py) with one booking a slot: the demo's callbacks then
+# fit any CALLBACK_SLOT_CAPACITY, each in seat 1.
+CALLBACK_HOURS = Hours(zone=LOCAL, capacity=1)
+EVENING = dt.time(18, 30)  # the slot a caller asking for "tomorrow evening" is given
+# Callbacks booked in the last hours, still to come (user_id, minutes since the call, who
+# holds it, what the caller said, the callback's reason): the board has something to claim
+# and something already held.
+LIVE_CALLBACKS: tuple[tuple[int, int, str | None, str, str], ...] = (
+    (14, 35, None, "I can't talk long now. Can someone call me back about my refund?",
+     "Wants to go over a refund that was refused"),
+    (6, 80, STAFF, "My last order was missing a dish. Can a person call me back later?",
+     "A dish missing from the last order; wants to talk it through"),
+    (19, 140, None, "I need to change the phone number on my account. Can you call me back?",
+     "Wants to change the phone number on the account"),
+)
+LIVE_CALLBACK_LEAD = dt.timedelta(hours=2)  # the earliest a live callback is booked for
+DESK_HOURS = (dt.time(9, 0), dt.time(21, 0))  # local hours staff work tickets and call back
 
 
 def _call_id(rng: random.Random) -> str:
     return "CALL-" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
+
+
+def on_desk(moment: dt.datetime) -> dt.datetime:
+    """`moment`, or, outside DESK_HOURS, the same minute past the next opening: staff do not
+    resolve tickets or ring customers in the night."""
+    local = moment.astimezone(LOCAL)
+    opens, closes = DESK_HOURS
+    if opens <= local.time() < closes:
+        return moment
+    day = local.date() + dt.timedelta(days=int(local.time() >= closes))
+    return dt.datetime.combine(day, opens.replace(minute=local.minute),
+                               tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
 
 
 def demo_id(rng: random.Random, prefix: str) -> str:
@@ -215,6 +249,8 @@ class Writer:
         self.tiers = tiers  # user id -> (tier name, percent)
         self.phones = phones
         self.history = History()
+        self._slots_taken: set[dt.datetime] = set()  # one callback a slot (CALLBACK_HOURS)
+        self._days_taken: set[tuple[int, dt.date]] = set()  # one a day per customer
 
     def _call(self, user_id: int | None, at: dt.datetime, call_id: str | None = None) -> Call:
         call_id = call_id or _call_id(self.rng)
@@ -372,7 +408,7 @@ class Writer:
         age = self.now - created
         status, assignee, notes, resolved_at = "open", None, [], None
         if age > dt.timedelta(days=4):
-            resolved_at = created + dt.timedelta(hours=self.rng.uniform(0.5, 20))
+            resolved_at = on_desk(created + dt.timedelta(hours=self.rng.uniform(0.5, 20)))
             status, assignee = "resolved", STAFF
             notes = [{"author": STAFF, "at": resolved_at, "text": self.rng.choice((
                 "Called the customer back and apologised; credited goodwill.",
@@ -381,7 +417,7 @@ class Writer:
             ))}]  # fmt: skip
         elif age > dt.timedelta(days=1, hours=12):
             status, assignee = "claimed", STAFF
-            notes = [{"author": STAFF, "at": created + dt.timedelta(hours=1),
+            notes = [{"author": STAFF, "at": on_desk(created + dt.timedelta(hours=1)),
                       "text": "Called, no answer; will try again."}]  # fmt: skip
         return {
             "ticket_id": ticket_id, "user_id": call.user_id,
@@ -451,19 +487,64 @@ class Writer:
 
     def _callback(self, call: Call, user_id: int) -> None:
         call.caller("I'm driving now. Can someone call me back tomorrow evening?")
-        local = call.started_at.astimezone(LOCAL) + dt.timedelta(days=1)
-        slot = local.replace(hour=18, minute=30, second=0, microsecond=0).astimezone(dt.UTC)
+        callback_id = demo_id(self.rng, "CB")  # before the draws that depend on `now`
+        tomorrow = call.started_at.astimezone(LOCAL).date() + dt.timedelta(days=1)
+        slot = self._book_slot(user_id, tomorrow, EVENING)
+        if slot.astimezone(LOCAL).date() != tomorrow:
+            why = (f"We don't make callbacks on {tomorrow:%A}s"
+                   if tomorrow.weekday() not in CALLBACK_HOURS.weekdays
+                   else "Tomorrow evening is fully booked")  # fmt: skip
+            call.agent(f"{why}; the first time I can offer is "
+                       f"{say_when(slot, call.started_at, LOCAL)}.")  # fmt: skip
+            call.caller("Okay, that works.")
+        self._book(call, callback_id, slot, "Asked to be called back about their account",
+                   STAFF if slot <= self.now else None)  # fmt: skip
+
+    def live_callback(self, user_id: int, at: dt.datetime, holder: str | None, words: str,
+                      reason: str) -> None:  # fmt: skip
+        """A call `at` (in the last hours) that booked a callback still to come."""
+        call = self._call(user_id, at)
+        self._greet(call)
+        call.caller(words)
         callback_id = demo_id(self.rng, "CB")
-        call.tool("schedule_callback", {"slot_start": _iso(slot), "reason": "Call back"},
-                  {"ok": True, "callback_id": callback_id, "slot_start": _iso(slot)})  # fmt: skip
-        call.agent("Done: a colleague will call you tomorrow at 6:30 in the evening.")
+        earliest = self.now + LIVE_CALLBACK_LEAD
+        slot = self._book_slot(user_id, earliest.astimezone(LOCAL).date(), earliest)
+        self._book(call, callback_id, slot, reason, holder)
+
+    def _book_slot(self, user_id: int, day: dt.date, earliest: dt.time | dt.datetime
+                   ) -> dt.datetime:  # fmt: skip
+        """The first slot from `day` on, at or after `earliest` (a local time of day, or a
+        moment), that callbacks/slots.py would book: an open day, support hours, a slot
+        nobody else has here, a day the customer has no callback on."""
+        while True:
+            if (user_id, day) not in self._days_taken:
+                for start in slot_starts(day, CALLBACK_HOURS):
+                    late_enough = (start >= earliest if isinstance(earliest, dt.datetime)
+                                   else start.astimezone(LOCAL).time() >= earliest)  # fmt: skip
+                    if late_enough and start not in self._slots_taken:
+                        self._slots_taken.add(start)
+                        self._days_taken.add((user_id, day))
+                        return start
+            day += dt.timedelta(days=1)
+
+    def _book(self, call: Call, callback_id: str, slot: dt.datetime, reason: str,
+              holder: str | None) -> None:  # fmt: skip
+        """schedule_callback in `call` for `slot`, and the callback as booking.py stores it;
+        one whose slot has passed was called back (or missed) by `holder`."""
+        assert call.user_id is not None
+        user_id = call.user_id
+        call.tool("schedule_callback", {"slot_start": local_iso(slot, LOCAL), "reason": reason},
+                  {"ok": True, "callback_id": callback_id, "slot_start": _iso(slot),
+                   "when": say_when(slot, call._at(), LOCAL)})  # fmt: skip
+        call.agent(f"Done: a colleague will call you {say_when(slot, call._at(), LOCAL)}.")
         status = ("scheduled" if slot > self.now
                   else self.rng.choice(("done", "done", "done", "missed")))  # fmt: skip
         self.history.callbacks.append({
             "callback_id": callback_id, "user_id": user_id, "phone": self.phones[user_id],
-            "slot_start": slot, "reason": "Asked to be called back about their account",
-            "status": status, "call_id": call.call_id, "ticket_id": None,
-            "assignee": STAFF if status != "scheduled" else None, "created_at": call._at(),
+            "slot_start": slot, "local_date": slot.astimezone(LOCAL).date().isoformat(),
+            "seat": 1, "reason": reason, "status": status, "call_id": call.call_id,
+            "ticket_id": None, "assignee": holder, "created_at": call._at(),
+            "closed_at": None if status == "scheduled" else slot + dt.timedelta(minutes=10),
         })  # fmt: skip
         self.history.calls.append(call.document("callback_scheduled"))
 
@@ -534,5 +615,9 @@ def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
         call_id = _call_id(rng)
         writer.other(user_id, _opening_hours_time(rng, now), by_user.get(user_id or 0, []),
                      call_id)  # fmt: skip
+    for n, (user_id, minutes_ago, holder, words, reason) in enumerate(LIVE_CALLBACKS):
+        writer.rng = random.Random(f"{seed}:callback:{n}")
+        writer.live_callback(user_id, now - dt.timedelta(minutes=minutes_ago), holder, words,
+                             reason)  # fmt: skip
     writer.history.calls.sort(key=lambda call: call["started_at"])
     return writer.history

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from support.demo_calls import CALL_DAYS, demo_id, month_of_calls
+from support.demo_calls import CALL_DAYS, demo_id, month_of_calls, on_desk
 from support.importer import (
     CustomerRecord,
     ItemRecord,
@@ -385,7 +385,7 @@ def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
     allergy = _last_delivered(orders, 5)
     late = _last_delivered(orders, 11)
     assert allergy.delivered_at is not None and late.delivered_at is not None
-    claimed_at = late.delivered_at + dt.timedelta(hours=2)
+    claimed_at = on_desk(late.delivered_at + dt.timedelta(hours=2))  # staff's hours
     return (
         {
             "ticket_id": demo_id(ids, "TKT"), "user_id": 5, "order_id": allergy.order_id,

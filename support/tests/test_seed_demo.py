@@ -6,12 +6,14 @@ import datetime as dt
 import re
 from io import StringIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from callbacks.slots import Hours, slot_problem
 from support import mongo
 from support.demo_data import build_demo_data, live_orders
 
@@ -288,6 +290,60 @@ def test_the_dashboard_is_alive_on_the_first_run(settings: Any) -> None:
 
     assert board.total.calls >= 150 and board.total.refunds >= 5
     assert board.containment != "—" and board.handle_time != "—"
+
+
+# Seeded on a weekday morning, a Saturday night and a Sunday morning (India time).
+SEEDED_AT = [dt.datetime(2026, 12, 7, 5, 0, tzinfo=dt.UTC),
+             dt.datetime(2026, 12, 12, 17, 0, tzinfo=dt.UTC),
+             dt.datetime(2026, 12, 13, 1, 0, tzinfo=dt.UTC)]  # fmt: skip
+
+
+@pytest.mark.parametrize("now", SEEDED_AT)
+def test_callbacks_keep_the_booking_rules_and_some_are_still_to_come(now: dt.datetime) -> None:
+    # The callbacks board showed nothing on every first run (the newest callback's slot had
+    # always passed), and a call on a Saturday booked "tomorrow evening": a Sunday.
+    hours = Hours(zone=ZoneInfo("Asia/Kolkata"))
+    callbacks = build_demo_data(now).callbacks
+
+    for callback in callbacks:
+        slot = callback["slot_start"]
+        assert slot_problem(slot, callback["created_at"], hours) is None, callback
+        assert callback["local_date"] == slot.astimezone(hours.zone).date().isoformat()
+        assert callback["seat"] == 1
+    upcoming = [c for c in callbacks if c["status"] == "scheduled"]
+    assert len({(c["slot_start"], c["seat"]) for c in upcoming}) == len(upcoming)
+    assert len({(c["user_id"], c["local_date"]) for c in upcoming}) == len(upcoming)
+    assert len([c for c in upcoming if c["slot_start"] > now]) >= 3
+    assert {c["assignee"] for c in upcoming} >= {None, "support"}
+
+
+def test_the_callbacks_board_has_work_on_the_first_run(settings: Any) -> None:
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    username, password = printed_login(seeded())
+    client = Client()
+    client.login(username=username, password=password)
+
+    page = client.get("/staff/callbacks/").content.decode()
+
+    assert "No callbacks are booked" not in page
+    for name in ("Divya Pillai", "Sneha Kulkarni", "Manpreet Kaur"):
+        assert name in page
+
+
+@pytest.mark.parametrize("now", SEEDED_AT)
+def test_staff_worked_the_tickets_in_support_hours(now: dt.datetime) -> None:
+    # Half the resolved tickets were resolved between 21:00 and 09:00, "Called the customer
+    # back and apologised" at 04:17 among them.
+    zone = ZoneInfo("Asia/Kolkata")
+    tickets = build_demo_data(now).escalations
+    staff_times = [t["resolved_at"] for t in tickets if t["resolved_at"]]
+    staff_times += [note["at"] for t in tickets for note in t["notes"]]
+
+    assert len(staff_times) > 20
+    for moment in staff_times:
+        assert dt.time(9) <= moment.astimezone(zone).time() < dt.time(21), moment
+        assert moment < now
 
 
 @pytest.mark.parametrize("later", [dt.timedelta(hours=7), dt.timedelta(days=1, hours=3)])
