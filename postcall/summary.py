@@ -416,7 +416,8 @@ def _staff_did(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
 
 def _left_to_do(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
     """What a person must still do: each ticket the call opened (with whoever took the call
-    over once it was waiting, or for a colleague to pick up), then each callback it booked
+    over once it was waiting, or for a colleague to pick up; or the one the bridge opened when
+    the agent became unavailable), then each callback it booked
     and left on (not one cancelled on the call); a callback booked after a ticket nobody
     could join in time is what comes next, and the ticket is still open."""
     to_do = []
@@ -431,6 +432,9 @@ def _left_to_do(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
             said = f"A colleague should pick up {named}."
         if said not in to_do:
             to_do.append(said)
+    if ticket := call.get("agent_unavailable_ticket"):  # opened by the bridge, not a tool
+        to_do.append(f"A colleague should pick up ticket {ticket}: the agent became "
+                     "unavailable during the call.")  # fmt: skip
     if callbacks := callbacks_kept(call.get("tool_calls") or []):
         ids = ", ".join(sorted(str(callback) for callback in callbacks if callback))
         to_do.append(f"Call the customer back ({ids})." if ids else "Call the customer back.")

@@ -981,6 +981,8 @@ class CallSession:
                 log.warning("call %s: no ticket for the lost agent: %s", self.call_id, error)
         if ticket:
             self._send(ce.Escalated(ticket))
+            # No tool opened it: the record says so, for what is left to do after the call.
+            self._record.set(agent_unavailable_ticket=ticket)
         message = "Sorry, our voice assistant is unavailable right now. " + (
             f"A colleague will follow up on ticket {ticket}." if ticket
             else "Please try again shortly."

@@ -172,6 +172,16 @@ def test_an_escalated_call_says_who_should_act() -> None:
     assert written["resolved"] is False
 
 
+def test_a_call_whose_agent_became_unavailable_leaves_its_ticket_to_pick_up() -> None:
+    """The bridge, not a tool, opened the ticket (realtime/call_session.py: _give_up): the
+    account still says who should act, not "Nothing left to do"."""
+    call = {**CALL, "end_reason": "agent_unavailable", "agent_unavailable_ticket": "TKT-7"}
+    written = summary.account(call)
+    assert written["follow_up"] == ("A colleague should pick up ticket TKT-7: the agent became "
+                                    "unavailable during the call.")  # fmt: skip
+    assert written["resolved"] is False
+
+
 def recorded(name: str, args: dict[str, Any], result: Any, ok: bool = True) -> dict[str, Any]:
     """A tool call as the call's record keeps it: a result too long to keep is a preview, one
     that is not JSON a marker (realtime/call_record.py)."""

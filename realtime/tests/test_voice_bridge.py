@@ -828,6 +828,8 @@ async def test_after_the_retry_cap_the_caller_is_told_a_ticket_opened_and_the_ca
                                 "service stopped answering).")  # fmt: skip
     record = await wait_until_ended(ready["call_id"])
     assert record["end_reason"] == "agent_unavailable"
+    # What is left to do after the call names it (postcall/summary.py), though no tool did.
+    assert record["agent_unavailable_ticket"] == escalated["ticket_id"]
 
 
 # --- bad input --------------------------------------------------------------------------------
