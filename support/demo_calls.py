@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callbacks.slots import Hours, local_iso, say_when, slot_starts
-from support.escalations import lost_model_reason
+from support.escalations import AGENT_UNAVAILABLE, lost_model_reason
 from support.ids import ALPHABET, LENGTH
 from support.importer import OrderRecord, RefundRecord
 from support.money import percent_of, rupees
@@ -549,13 +549,16 @@ class Writer:
         self.history.calls.append(call.document("callback_scheduled"))
 
     def _unavailable(self, call: Call) -> None:
+        """The model stopped answering: the bridge (not a tool) opened a ticket and ended the
+        call, as realtime/call_session.py's _give_up does."""
         call.caller("Hi, I have a question about my order.")
         reason = lost_model_reason("upstream_unavailable")  # as the bridge's ticket says it
         ticket_id = demo_id(self.rng, "TKT")
-        call.tool("escalate_to_human", {"reason": reason, "priority": "high"},
-                  {"ok": True, "ticket_id": ticket_id})  # fmt: skip
-        self.history.tickets.append(self._ticket(ticket_id, call, None, "high", reason))
-        self.history.calls.append(call.document("agent_unavailable", "agent_unavailable"))
+        call.clock += self.rng.uniform(8.0, 20.0)  # its resumes tried meanwhile
+        ticket = self._ticket(ticket_id, call, None, "high", reason)
+        self.history.tickets.append({**ticket, "origin": AGENT_UNAVAILABLE})
+        document = call.document("agent_unavailable", "agent_unavailable")
+        self.history.calls.append({**document, "agent_unavailable_ticket": ticket_id})
 
     def _unidentified(self, call: Call) -> None:
         call.caller("Hi, I'd like to know about my refund.")

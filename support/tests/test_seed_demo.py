@@ -279,6 +279,19 @@ def test_tickets_complaints_and_callbacks_come_from_calls_in_one_id_shape() -> N
     assert all(t["assignee"] == "support" for t in tickets if t["status"] != "open")
 
 
+def test_a_call_whose_agent_became_unavailable_reads_as_the_bridge_writes_one() -> None:
+    """No tool opened its ticket (realtime/call_session.py: _give_up): the bridge did, with
+    the ticket's origin, and the call's record names it for what is left to do."""
+    seeded()
+
+    lost = docs("calls", {"end_reason": "agent_unavailable"})
+    assert lost
+    for call in lost:
+        assert [t["name"] for t in call["tool_calls"]] == []
+        [ticket] = docs("escalations", {"ticket_id": call["agent_unavailable_ticket"]})
+        assert (ticket["origin"], ticket["call_id"]) == ("agent_unavailable", call["call_id"])
+
+
 def test_the_dashboard_is_alive_on_the_first_run(settings: Any) -> None:
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
