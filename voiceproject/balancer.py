@@ -33,7 +33,14 @@ global
     # One thread moves thousands of WebSockets (about 10% of a core for 100 calls) and
     # leaves the other cores to the workers.
     nbthread 1
-{stats}"""
+{stats}{exclusive}"""
+
+_EXCLUSIVE = """\
+    # One HAProxy per port. With SO_REUSEPORT (HAProxy's default on Linux) a second one
+    # started on this port (another workers command) would bind it too, and the kernel would
+    # split the connections between the two; without, it fails: Address already in use.
+    noreuseport
+"""
 
 # HAProxy's HTTP log format (`option httplog`) with "%HM %HP %HV" for its request line "%r".
 HTTP_LOG_FORMAT = (
@@ -141,6 +148,7 @@ def _config(
     behind_proxy: bool = False,
     extra: str = "",
     staff_servers: Iterable[str] = (),
+    exclusive_port: bool = False,
 ) -> str:
     stats = (
         f"    # The runtime API: the workers command moves a slot to a restarted worker's port.\n"
@@ -158,7 +166,7 @@ def _config(
     return "\n".join(
         [
             header,
-            _GLOBAL.format(stats=stats),
+            _GLOBAL.format(stats=stats, exclusive=_EXCLUSIVE if exclusive_port else ""),
             *([extra] if extra else []),
             _DEFAULTS.format(log_format=HTTP_LOG_FORMAT),
             _FRONTEND.format(
@@ -203,6 +211,7 @@ def local_config(
         staff_servers=[line for name, line in lines.items() if backend_of(name) != BACKEND],
         stats_socket=stats_socket,
         behind_proxy=behind_proxy,
+        exclusive_port=True,
     )
 
 

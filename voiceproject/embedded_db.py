@@ -27,10 +27,54 @@ class EmbeddedDatabaseError(RuntimeError):
     """The embedded server could not be started; the message says what to do."""
 
 
+# free_port() lets go of the port it found, and a server binds it a second or so later, after
+# its imports: meanwhile another process (the test suite's other xdist workers start servers
+# too) may take it. Such a server exits saying so in its log, and is started again on another
+# port; after PORT_TRIES ports, a clear error.
+PORT_TRIES = 3
+PORT_TAKEN = "Address already in use"
+LISTEN_BACKLOG = 50  # Twisted's default, which a daphne given -p would have used
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on now; not held (see PORT_TRIES)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listening_socket() -> socket.socket:
+    """A socket listening on a free loopback port, for a server that can inherit it (daphne's
+    `--fd`, HAProxy's `bind fd@`): held from the moment it is found, so no other process can
+    take it first. Close this copy once the server has it: the port then closes with the
+    server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def log_end(log_path: Path) -> int:
+    """Where a server's next line in `log_path` will start: the logs here are appended to from
+    run to run, and only what this run wrote says why it exited."""
+    try:
+        return log_path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def port_was_taken(log_path: Path, since: int) -> bool:
+    """Whether a server's log, from byte `since` on, says another process holds its port."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(since)
+            return PORT_TAKEN.encode() in log.read()
+    except FileNotFoundError:
+        return False
 
 
 def stop_process(
@@ -99,8 +143,29 @@ class EmbeddedMongo:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def start(self, timeout: float = 30.0) -> str:
+        """Start it on a free port (another, while other processes take them first: see
+        PORT_TRIES) and wait until it answers; its URI."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        for _ in range(PORT_TRIES):
+            self.port = free_port()
+            since = log_end(self.log_path)
+            self._spawn()
+            try:
+                self._wait_until_ready(timeout)
+                return self.uri
+            except ProcessExited as exited:
+                if not port_was_taken(self.log_path, since):
+                    raise EmbeddedDatabaseError(
+                        f"SecantusDB exited with code {exited.returncode}; see {self.log_path} "
+                        f"(a SecantusDB still running on {self.data_dir} holds its files: stop "
+                        "it first)"
+                    ) from None
+        raise EmbeddedDatabaseError(
+            f"SecantusDB could not listen: other processes took each of the {PORT_TRIES} free "
+            f"ports it was given before it could; see {self.log_path}"
+        )
+
+    def _spawn(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the child's lifetime)
         self.process = subprocess.Popen(
             [
@@ -115,23 +180,18 @@ class EmbeddedMongo:
             # Its own process group: Ctrl-C in the terminal reaches the launcher, which then
             # stops the database last, after the web server has let go of it.
             start_new_session=True,
-        )
+        )  # fmt: skip
         log.close()
-        self._wait_until_ready(timeout)
-        return self.uri
 
     def _wait_until_ready(self, timeout: float) -> None:
-        assert self.process is not None
+        """Until this process answers on self.port; ProcessExited if it exits first."""
+        process = self.process
+        assert process is not None
         client: MongoClient[dict[str, object]] = MongoClient(
             self.uri, serverSelectionTimeoutMS=500
         )
         try:
-            wait_until_ready(self.process, lambda: _answers(client), timeout, every=0.1)
-        except ProcessExited as exited:
-            raise EmbeddedDatabaseError(
-                f"SecantusDB exited with code {exited.returncode}; see {self.log_path} "
-                f"(a SecantusDB still running on {self.data_dir} holds its files: stop it first)"
-            ) from None
+            wait_until_ready(process, lambda: _served_by(client, process.pid), timeout, every=0.1)
         except TimeoutError:
             self.stop()
             raise EmbeddedDatabaseError(
@@ -160,12 +220,14 @@ class EmbeddedMongo:
         self.stop()
 
 
-def _answers(client: MongoClient[dict[str, object]]) -> bool:
+def _served_by(client: MongoClient[dict[str, object]], pid: int) -> bool:
+    """Whether the server `client` reaches answers, and is process `pid`: not another SecantusDB
+    that took the port first (this one then exits, unable to listen)."""
     try:
-        client.admin.command("ping")
+        status = client.admin.command("serverStatus")
     except PyMongoError:
         return False
-    return True
+    return bool(status.get("pid") == pid)
 
 
 def is_embedded_requested() -> bool:

@@ -19,7 +19,15 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from voiceproject.embedded_db import ProcessExited, free_port, stop_process, wait_until_ready
+from voiceproject.embedded_db import (
+    PORT_TRIES,
+    ProcessExited,
+    free_port,
+    log_end,
+    port_was_taken,
+    stop_process,
+    wait_until_ready,
+)
 
 INSTALL_HINT = "Install it with: sudo apt-get install redis-server (or set REDIS_URL)."
 
@@ -42,12 +50,32 @@ class LocalRedis:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self, timeout: float = 10.0, *, port: int = 0) -> LocalRedis:
-        """Start it on `port` (by default a free one)."""
+        """Start it on `port`, or by default on a free one (another, while other processes
+        take them first: see PORT_TRIES)."""
         server = shutil.which("redis-server")
         if server is None:
             raise LocalRedisError(f"redis-server is not installed. {INSTALL_HINT}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        for _ in range(1 if port else PORT_TRIES):
+            self.port = port or free_port()
+            since = log_end(self.log_path)
+            self._spawn(server)
+            try:
+                self._wait_until_ready(timeout)
+                return self
+            except ProcessExited as exited:
+                if not port_was_taken(self.log_path, since):
+                    raise LocalRedisError(
+                        f"redis-server exited with code {exited.returncode}; see {self.log_path}"
+                    ) from None
+        if port:  # the one it was told to use: not ours to change
+            raise LocalRedisError(f"redis-server could not listen: another process holds :{port}")
+        raise LocalRedisError(
+            f"redis-server could not listen: other processes took each of the {PORT_TRIES} free "
+            f"ports it was given before it could; see {self.log_path}"
+        )
+
+    def _spawn(self, server: str) -> None:
         self.process = subprocess.Popen(
             [
                 server,
@@ -64,22 +92,20 @@ class LocalRedis:
             # Its own process group: Ctrl-C reaches the launcher, which stops Redis last.
             start_new_session=True,
         )  # fmt: skip
-        self._wait_until_ready(timeout)
-        return self
 
     def _wait_until_ready(self, timeout: float) -> None:
-        assert self.process is not None
+        """Until this process answers on self.port; ProcessExited if it exits first."""
+        process = self.process
+        assert process is not None
         # No retries: redis-py's default would spend about 4 s backing off on each refused
-        # ping while the server is still starting.
+        # ping while the server is still starting. A read timeout too: whatever else took the
+        # port may accept and never answer.
         client = redis.Redis(
-            port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-        )
+            port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
         try:
-            wait_until_ready(self.process, lambda: _answers(client), timeout, every=0.05)
-        except ProcessExited as exited:
-            raise LocalRedisError(
-                f"redis-server exited with code {exited.returncode}; see {self.log_path}"
-            ) from None
+            wait_until_ready(process, lambda: _served_by(client, process.pid), timeout, every=0.05)
         except TimeoutError:
             self.stop()
             raise LocalRedisError(
@@ -119,9 +145,11 @@ class LocalRedis:
         self.stop()
 
 
-def _answers(client: redis.Redis) -> bool:
+def _served_by(client: redis.Redis, pid: int) -> bool:
+    """Whether the server `client` reaches answers, and is process `pid`: not another Redis
+    that took the port first (this one then exits, unable to listen)."""
     try:
-        client.ping()
-    except redis.ConnectionError:
+        server = client.info("server")
+    except redis.RedisError:  # refused, or whatever holds the port does not speak Redis
         return False
-    return True
+    return bool(server.get("process_id") == pid)

@@ -54,7 +54,7 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from voiceproject import balancer, env_file
-from voiceproject.embedded_db import free_port
+from voiceproject.embedded_db import PORT_TAKEN, listening_socket, log_end
 from voiceproject.redis_server import LocalRedis, LocalRedisError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +63,9 @@ APPLICATION = "voiceproject.asgi:application"
 ENV_FILE = env_file.ENV_FILE
 START_TIMEOUT_S = 60.0  # a worker's imports on a busy machine
 HEALTH_POLL_S = 0.2
+# A starting worker's health check: its answer, once daphne is up, takes milliseconds; until
+# then the request waits unanswered, and a stop or the worker's exit is seen between checks.
+STARTING_HEALTH_TIMEOUT_S = 1.0
 YOUNG_DEATH_S = 10.0  # a worker that dies sooner than this after it was up is crash-looping
 MAX_RESTART_PAUSE_S = 30.0
 STOP_MARGIN_S = 10.0  # beyond VOICE_DRAIN_S, before a worker that will not stop is killed
@@ -219,19 +222,25 @@ class Supervisor:
 
     async def start_worker(self, name: str) -> Worker:
         """A new daphne for slot `name` on a free port, returned once /healthz answers 200."""
-        port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daphne",
-            "-b", "127.0.0.1", "-p", str(port),
-            # HAProxy's log (haproxy.log in the run directory) is the access log: one for
-            # all workers, and without the health checks' two requests a second.
-            "--access-log", os.devnull,
-            self.options.application,
-            cwd=BASE_DIR,
-            env=self.env,
-            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
-            preexec_fn=self.staff_preexec if _serves_staff(name) else self.preexec,
-        )  # fmt: skip
+        # The worker inherits the socket already listening, rather than binding a port found
+        # free after its imports: another process could take that port meanwhile, and its
+        # /healthz would pass for this worker's. Connections wait in the socket's queue until
+        # daphne is up; ours is closed once it has its copy, so the port closes with it.
+        with listening_socket() as sock:
+            port = int(sock.getsockname()[1])
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "daphne",
+                "--fd", str(sock.fileno()),
+                # HAProxy's log (haproxy.log in the run directory) is the access log: one for
+                # all workers, and without the health checks' two requests a second.
+                "--access-log", os.devnull,
+                self.options.application,
+                cwd=BASE_DIR,
+                env=self.env,
+                pass_fds=(sock.fileno(),),
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
+                preexec_fn=self.staff_preexec if _serves_staff(name) else self.preexec,
+            )  # fmt: skip
         worker = Worker(name, port, process)
         try:
             await self.wait_healthy(worker)
@@ -255,7 +264,8 @@ class Supervisor:
                     f"worker {worker.name} exited with code {worker.process.returncode} "
                     "while starting (its output is above)"
                 )
-            if await self.healthy(worker.port):
+            # Short: until daphne is up, the request waits unanswered in the socket's queue.
+            if await self.healthy(worker.port, timeout=STARTING_HEALTH_TIMEOUT_S):
                 return
             await asyncio.sleep(HEALTH_POLL_S)
         raise WorkersError(f"worker {worker.name} was not healthy within {START_TIMEOUT_S:.0f} s")
@@ -265,11 +275,11 @@ class Supervisor:
         """Where this machine reaches the balancer."""
         return "127.0.0.1" if self.options.host in ("", "0.0.0.0", "::") else self.options.host
 
-    async def healthy(self, port: int, host: str = "127.0.0.1") -> bool:
+    async def healthy(self, port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> bool:
         # A bare HTTP/1.0 request on asyncio's own sockets: no thread, no client library.
         request = f"GET /healthz HTTP/1.0\r\nHost: {self.health_host}\r\n\r\n".encode()
         try:
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(host, port)
                 try:
                     writer.write(request)
@@ -404,7 +414,9 @@ class Supervisor:
             )
         )
         self.stats_socket.unlink(missing_ok=True)
-        log_file = open(self.options.run_dir / "haproxy.log", "ab")  # noqa: SIM115  (the child's)
+        log_path = self.options.run_dir / "haproxy.log"
+        since = log_end(log_path)
+        log_file = open(log_path, "ab")  # noqa: SIM115  (the child's)
         try:
             self.balancer = await asyncio.create_subprocess_exec(
                 _haproxy(), "-db", "-f", str(config),
@@ -414,15 +426,24 @@ class Supervisor:
         finally:
             log_file.close()
         deadline = time.monotonic() + 10
-        while not self.stats_socket.exists() or not await self.healthy(
+        while not self._balancer_up() or not await self.healthy(
             self.options.port, self.local_address
         ):
             if self.balancer.returncode is not None or time.monotonic() > deadline:
                 raise WorkersError(
-                    f"HAProxy did not start on {self.options.host}:{self.options.port}; "
-                    f"see {self.options.run_dir / 'haproxy.log'}"
+                    balancer_failure(self.options.host, self.options.port, log_path, since)
                 )
             await asyncio.sleep(HEALTH_POLL_S)
+
+    def _balancer_up(self) -> bool:
+        """Whether our HAProxy answers on its runtime socket, which it does once it holds all
+        its listeners. One that could not listen exits, leaving the socket's file behind, while
+        whatever holds the port answers /healthz in its place."""
+        try:
+            info = balancer.runtime_command(self.stats_socket, "show info")
+        except OSError:
+            return False
+        return f"\nPid: {self._balancer().pid}\n" in f"\n{info}"
 
     # --- stopping ---------------------------------------------------------------------------
 
@@ -472,6 +493,22 @@ class Supervisor:
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
         temporary.replace(self.state_file)
+
+
+def balancer_failure(host: str, port: int, log_path: Path, since: int) -> str:
+    """Why HAProxy did not start, from its alerts in `log_path` from byte `since` on: the
+    operator's port taken says so, and what to do (it is theirs to choose, not ours to change)."""
+    with log_path.open("rb") as log:
+        log.seek(since)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    alerts = [line.split(" : ", 1)[-1] for line in lines if line.startswith("[ALERT]")]
+    if any(PORT_TAKEN in alert for alert in alerts):
+        return (
+            f"HAProxy could not listen on {host}:{port}: {PORT_TAKEN} (another process "
+            f"listens there: stop it, or choose another port with --port or PORT); see {log_path}"
+        )
+    why = f": {alerts[0]}" if alerts else ""
+    return f"HAProxy did not start on {host}:{port}{why}; see {log_path}"
 
 
 def _serves_staff(slot: str) -> bool:

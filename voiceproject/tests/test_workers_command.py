@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from voiceproject import workers
 from voiceproject.balancer import health_check_host, local_config, runtime_command, server_states
-from voiceproject.embedded_db import free_port
+from voiceproject.embedded_db import free_port, listening_socket
 from voiceproject.redis_server import LocalRedis
 from voiceproject.settings import BASE_DIR
 from voiceproject.tests.live_server import WorkersCommand, server_environment
@@ -183,15 +183,18 @@ def test_the_back_office_falls_back_to_the_call_workers_while_no_staff_worker_is
     tmp_path: Path,
 ) -> None:
     calls, staff = NamedServer("w1"), NamedServer("s1")
-    config, port = tmp_path / "haproxy.cfg", free_port()
+    config, listening = tmp_path / "haproxy.cfg", listening_socket()
+    port = listening.getsockname()[1]
     config.write_text(
         local_config(
-            bind=f"127.0.0.1:{port}", workers={"w1": calls.port, "s1": staff.port},
+            bind=f"fd@{listening.fileno()}", workers={"w1": calls.port, "s1": staff.port},
             health_host="localhost", stats_socket=tmp_path / "haproxy.sock",
         )
     )  # fmt: skip
-    haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    with listening:  # HAProxy's from here on
+        haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   pass_fds=[listening.fileno()])  # fmt: skip
 
     def served_by(path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
@@ -227,14 +230,16 @@ def test_the_balancers_access_log_has_the_path_but_not_the_tokens_in_the_query_s
 ) -> None:
     """`?token=` and `?resume=` are secrets (contract 2, 7): a resume token read in the log
     takes over a call still going on."""
-    worker, port = NamedServer("w1"), free_port()
+    worker, listening = NamedServer("w1"), listening_socket()
+    port = listening.getsockname()[1]
     config, log = tmp_path / "haproxy.cfg", tmp_path / "haproxy.log"
-    config.write_text(local_config(bind=f"127.0.0.1:{port}", workers={"w1": worker.port},
+    config.write_text(local_config(bind=f"fd@{listening.fileno()}", workers={"w1": worker.port},
                                    health_host="localhost",
                                    stats_socket=tmp_path / "haproxy.sock"))  # fmt: skip
-    with log.open("wb") as out:
+    with log.open("wb") as out, listening:  # the socket is HAProxy's from here on
         haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+                                   stderr=subprocess.STDOUT,
+                                   pass_fds=[listening.fileno()])  # fmt: skip
     url = f"http://127.0.0.1:{port}/ws/voice?resume=RESUME-SECRET&token=TOKEN-SECRET"
     try:
         deadline = time.monotonic() + 10
