@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,25 @@ def address(port: str) -> str:
     host = env_file.text("HOST", DEFAULT_HOST).strip("[]")
     host = "127.0.0.1" if host in ANY_HOST else host
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def port_taken(port: str) -> str | None:
+    """Why the server could not listen on HOST:`port`, or None: checked before anything
+    starts, where daphne would say it only after the database, migrations and demo data, and
+    after "Serving on". Bound as the server binds (SO_REUSEADDR: a port a stopped run left in
+    TIME_WAIT is free)."""
+    host = env_file.text("HOST", DEFAULT_HOST).strip("[]")
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(
+            host or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(where)
+    except OSError as error:  # in use, or not an address of this machine
+        shown = f"[{host}]" if ":" in host else host
+        return f"cannot listen on {shown}:{port}: {error.strerror or error}"
+    return None
 
 
 def manage(*args: str) -> None:
@@ -134,6 +154,10 @@ def main() -> int:
         port = str(env_file.port())
     except ValueError as error:  # before anything starts: one line naming the variable
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    if taken := port_taken(port):
+        print(f"error: {taken} (another program listens there: stop it, or choose another "
+              "port, e.g. PORT=8001 make run)", file=sys.stderr)  # fmt: skip
         return 2
     VAR.mkdir(exist_ok=True)
     embedded: EmbeddedMongo | None = None

@@ -230,3 +230,29 @@ def test_a_run_prints_the_address_it_serves_on(
         monkeypatch.setenv("HOST", host)
 
     assert devserver.address("8001") == shown
+
+
+def test_a_run_on_a_port_another_program_listens_on_says_so_before_starting_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unset_environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Daphne would say it only after the database, migrations and demo data, and after
+    "Serving on"."""
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(sys, "argv", ["devserver"])
+    unset_environment("MONGODB_URI", "PORT", "HOST", "DEBUG")
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not get as far as starting one
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        devserver.ENV_FILE.write_text(f"PORT={port}\n")
+
+        assert devserver.main() == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "PORT=8001 make run" in err
