@@ -104,6 +104,16 @@ def test_a_call_in_progress_or_without_an_outcome_says_how_it_stands_in_words(
     assert "— ·" not in body
 
 
+def test_a_tickets_and_a_complaints_date_says_it_is_when_they_were_opened(
+    agent: Client, aarav: Customer
+) -> None:
+    """Beside "Resolved", a bare date read as the day it was resolved."""
+    body = agent.get("/staff/customers/1/").content.decode()
+
+    assert re.search(r"(Resolved|Open|Claimed) · opened \d{1,2} \w{3} \d{4}", body)
+    assert re.search(r" · filed \d{1,2} \w{3} \d{4}", body)
+
+
 def test_an_imported_refund_without_a_tier_reads_as_its_percent_alone(
     agent: Client, priya: Customer
 ) -> None:
@@ -129,8 +139,8 @@ def test_a_customers_tickets_and_complaints_of_other_years_are_told_apart(
     body = agent.get("/staff/customers/301/").content.decode()
 
     said = f"{a_year_ago.day} {a_year_ago:%b %Y}"
-    assert f"TKT-LASTYR</a> · Normal · Open · {said}" in body
-    assert f"CMP-LASTYR</a> · Food quality · Open · {said}" in body
+    assert f"TKT-LASTYR</a> · Normal · Open · opened {said}" in body
+    assert f"CMP-LASTYR</a> · Food quality · Open · filed {said}" in body
 
 
 def test_the_customer_page_dates_have_their_full_year(agent: Client, priya: Customer) -> None:
