@@ -774,6 +774,8 @@ async def test_an_agent_without_a_gemini_key_is_explained(
         # Why, only for whoever runs the server (tests run it with DEBUG on, as `make run`):
         # customers of a production server are not told of API keys.
         await expect(notice.locator("#operator-hint")).to_contain_text("no GEMINI_API_KEY")
+        # Nor does the text box ask for a call nobody can start.
+        await expect(page.locator("#text-hint")).to_have_text("You can type here during a call.")
         await voice_page.screenshot("12-agent-not-configured")
 
         # A page loaded before the key went away learns it from the server.
