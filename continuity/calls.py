@@ -110,7 +110,8 @@ class StoredCall:
             claim=doc.get("claim"),
             transfer=str((doc.get("transfer") or {}).get("state") or ""),
             agent_unheard=bool(doc.get("agent_unheard")),
-            limits_used=dict(doc.get("limits_used") or {}),
+            # Only a mapping is read (_carry_on_limits): anything else is nothing known.
+            limits_used=dict(used) if isinstance(used := doc.get("limits_used"), dict) else {},
         )
 
 

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -1419,10 +1420,10 @@ class CallSession:
         at = used.get("at")
         if isinstance(at, datetime):
             since_s = (utcnow() - at).total_seconds()
-            self._typed.carry_on(float(used.get("typed") or 0.0), since_s, now)
-            self._audio_gate.carry_on(float(used.get("audio") or 0.0), since_s, now)
+            self._typed.carry_on(_limit_count(used.get("typed")), since_s, now)
+            self._audio_gate.carry_on(_limit_count(used.get("audio")), since_s, now)
         self._watchdog.carry_on(warned=bool(used.get("warned")),
-                                check_ins=int(used.get("check_ins") or 0))  # fmt: skip
+                                check_ins=int(_limit_count(used.get("check_ins"))))  # fmt: skip
         # Spent: the caller may speak here, which a process taking the call up after this one
         # died must not take for the silence counted there.
         self._record.set(limits_used=self._limits_kept())
@@ -1714,6 +1715,16 @@ def _gap_since(resuming: StoredCall | None) -> float:
         return 0.0
     since = resuming.detached_at or resuming.last_seen_at
     return max(0.0, (utcnow() - since).total_seconds()) if since else 0.0
+
+
+def _limit_count(value: Any) -> float:
+    """A number the record's `limits_used` holds, or 0 for anything else (what no process of
+    ours writes: a string, infinity, a record edited by hand), which must not keep the call
+    from being taken up; 0 left of an allowance is none, not a fresh one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) else 0.0
 
 
 def _caption_cut(caption: str) -> int:

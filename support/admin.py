@@ -58,7 +58,7 @@ from support.staff import team  # noqa: F401  (registers the team's user pages)
 from support.staff.access import VIEW_CUSTOMERS
 from support.staff.aftercall import AfterCall, after_call
 from support.staff.calls import CallDetail, call_detail
-from support.staff.forms import AssignForm, RupeesField
+from support.staff.forms import CONTACT_SEARCH_REFUSED, AssignForm, RupeesField, customer_term
 from support.staff.labels import (
     END_REASON_LABELS,
     OUTCOME_LABELS,
@@ -346,9 +346,14 @@ class BigCollectionAdmin(admin.ModelAdmin):
             for name in words:
                 others |= Q(**{f"{name}__icontains": term})
             if self.search_customers:
-                people = find_customers(term, limit=CUSTOMER_SEARCH_LIMIT)
-                others |= Q(customer_id__in=[c.user_id for c in people])
-            found = queryset.filter(others)
+                # As on the staff pages: the rows found would say whose a phone or email is.
+                searched = customer_term(term, may_see_contacts=may_see_contacts(request))
+                if searched is None:
+                    self.message_user(request, CONTACT_SEARCH_REFUSED, messages.WARNING)
+                else:
+                    people = find_customers(searched, limit=CUSTOMER_SEARCH_LIMIT)
+                    others |= Q(customer_id__in=[c.user_id for c in people])
+            found = queryset.filter(others) if others else found  # nothing else to look for
         return found, False
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:

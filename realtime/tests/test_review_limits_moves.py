@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -190,4 +191,35 @@ async def test_a_call_whose_process_died_after_the_warning_is_not_warned_again(
     await asyncio.sleep(1.5)
 
     assert not any(WARNING in n for n in (await live.wait_for_session()).notes)
+    await page.send({"type": "end"})
+
+
+@pytest.mark.parametrize("used", [
+    {"typed": "lots", "audio": {"bytes": 1}, "check_ins": "two", "at": "now"},
+    {"typed": float("inf"), "audio": float("nan"), "check_ins": float("inf"), "at": "now"},
+    "all of them",
+])  # fmt: skip
+@pytest.mark.django_db(transaction=True)
+async def test_a_record_whose_limits_cannot_be_read_is_taken_up_with_no_fresh_allowance(
+    asha: Customer, live: FakeLiveServer, settings: Any, used: Any
+) -> None:
+    """What no process of ours writes there (a record edited by hand) must not keep the call
+    from being taken up; an allowance it does not say is none left, not a fresh burst."""
+    if isinstance(used, dict):
+        used = {**used, "at": utcnow()}
+    call_id = f"CALL-unread-{uuid.uuid4().hex[:8]}"  # a call of its own for each
+    await mongo.async_db().calls.insert_one({
+        "call_id": call_id, "user_id": 101, "channel": "web", "carrier": None,
+        "resume_handle": None, "ended_at": None, "transcript": [],
+        "started_at": utcnow() - timedelta(seconds=5), "last_seen_at": utcnow(),
+        "detached_at": utcnow(), "limits_used": used,
+    })  # fmt: skip
+
+    page = await BrowserCall.open(f"resume={resume_tokens.mint(call_id, 101)}")
+    await page.next_event("ready")
+    for n in range(5):
+        await page.send({"type": "text", "text": f"after {n}"})
+
+    if isinstance(used, dict):  # it says when: nothing left then, refilled since
+        assert (await page.next_event("error"))["code"] == "rate_limited"
     await page.send({"type": "end"})

@@ -115,6 +115,24 @@ class DayRangeForm(forms.Form):
         return bounds
 
 
+CONTACT_SEARCH_REFUSED = ("Finding a customer by phone or email needs the right to see "
+                          "customers: use their name or user id.")
+
+
+def customer_term(term: str, *, may_see_contacts: bool) -> str | None:
+    """`term` as a search for customers (find_customers) reads it for a reader: one who may
+    not see customers' phones and emails finds a customer by name or user id alone (digits
+    are then a user id, never a phone's last digits), since whatever lists the customers
+    found would say whose a number is; None for a phone or an email they may not search by."""
+    if may_see_contacts:
+        return term
+    if term.lstrip("#").strip().isdecimal():
+        return "#" + term.lstrip("#").strip()
+    if "@" in term or looks_like_phone(term):
+        return None
+    return term
+
+
 class CallFilterForm(DayRangeForm):
     """The call list's filters. Invalid filters are errors shown next to their field, and the
     list is not shown at all until they are fixed: a filter is never silently dropped."""
@@ -137,12 +155,10 @@ class CallFilterForm(DayRangeForm):
         term = self.cleaned_data.get("customer", "").strip()
         if not term:
             return None
-        if not self.may_see_contacts:
-            if term.lstrip("#").strip().isdecimal():
-                term = "#" + term.lstrip("#").strip()  # a user id, never a phone's digits
-            elif "@" in term or looks_like_phone(term):
-                raise ValidationError("Finding a customer by phone or email needs the right to "
-                                      "see customers: use their name or user id.")  # fmt: skip
+        searched = customer_term(term, may_see_contacts=self.may_see_contacts)
+        if searched is None:
+            raise ValidationError(CONTACT_SEARCH_REFUSED)
+        term = searched
         user_ids = [c.user_id for c in find_customers(term, limit=MAX_CUSTOMERS + 1)]
         if not user_ids:
             raise ValidationError(f"No customer matches “{term}”.")

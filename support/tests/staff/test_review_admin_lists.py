@@ -64,3 +64,44 @@ def test_big_lists_count_no_filter_choices(path: str, db: Any, priya: Customer) 
     assert response.status_code == 200
     assert response.context["cl"].add_facets is False
     assert "Show counts" not in response.content.decode()
+
+
+@pytest.mark.parametrize(("term", "admin_list"), [
+    ("+91 98000 00301", "support/order"), ("98000 00301", "support/order"),
+    ("00 00301", "support/order"), ("priya@example.com", "support/order"),
+    ("+91 98000 00301", "callbacks/callback"),
+])  # fmt: skip
+def test_staff_who_may_not_see_customers_find_none_by_their_phone_or_email(
+    priya: Customer, term: str, admin_list: str
+) -> None:
+    """The rows a phone finds are named: they would say whose the number is, as the staff
+    pages' customer filter will not (support/staff/forms.py, customer_term)."""
+    from callbacks.tests.conftest import make_callback, today_at
+
+    make_callback(priya, today_at(18, days=1))
+    watcher = staff_who_may("view_order", "view_callback")
+
+    response = watcher.get(f"/admin/{admin_list}/", {"q": term}, follow=True)
+
+    assert list(response.context["cl"].result_list) == []
+    said = [str(message) for message in response.context["messages"]]
+    assert said == ["Finding a customer by phone or email needs the right to see customers: "
+                    "use their name or user id."]  # fmt: skip
+
+
+@pytest.mark.parametrize("term", ["Priya", "301", "#301"])
+def test_staff_who_may_not_see_customers_find_them_by_name_or_user_id(
+    priya: Customer, term: str
+) -> None:
+    watcher = staff_who_may("view_order")
+
+    response = watcher.get("/admin/support/order/", {"q": term})
+
+    assert [order.order_id for order in response.context["cl"].result_list] == ["ORD-3001"]
+    assert not list(response.context["messages"])
+
+
+def test_staff_who_may_see_customers_find_them_by_phone(agent: Client, priya: Customer) -> None:
+    response = agent.get("/admin/support/order/", {"q": "+91 98000 00301"})
+
+    assert [order.order_id for order in response.context["cl"].result_list] == ["ORD-3001"]
