@@ -53,7 +53,9 @@ async def test_a_dialler_who_left_the_ringing_page_finds_the_answered_call_from_
     watch(page, problems)
     try:
         await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").dblclick()
-        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
+        # The second click may be answered first ("Calling…"): the page then learns it rings.
+        await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible(
+            timeout=15_000)  # fmt: skip
         await expect(page.locator(".messagelist")).to_have_count(0)
         await screenshot(page, "15-double-click-ringing-1280")
         await page.get_by_role("link", name="Back to the callbacks").click()
@@ -106,6 +108,31 @@ async def test_a_customer_who_picked_up_but_was_never_put_through_is_told_in_pla
         await expect(row(page, "CBK-RAVI01").locator(".state .badge")).to_contain_text(
             "Not put through at")  # fmt: skip
         await screenshot(page, "18-not-put-through-board-390")
+    finally:
+        await context.close()
+    assert problems == []
+
+
+async def test_a_calling_page_shown_before_twilio_confirmed_the_dial_says_ringing_once_it_has(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """A double click's second request can answer before the first has Twilio's word: the
+    page says "Calling…, waiting for Twilio", and then, still open, that the phone rings."""
+    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
+                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
+    # Arjun's dial, still waiting for Twilio's answer (callbacks/desk.py call_now).
+    await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(
+        assignee="arjun", dialled_at=timezone.now())  # fmt: skip
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=DESK)
+    watch(page, problems)
+    try:
+        await page.goto(server.url + "/staff/callbacks/CBK-RAVI01/calling")
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Calling Ravi Kumar (+91 98000 00202)…")  # fmt: skip
+        await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(call_sid="CA" + "5" * 32)
+        await expect(page.locator(".calling-status")).to_have_text(
+            "Ringing Ravi Kumar (+91 98000 00202)…", timeout=10_000)  # fmt: skip
     finally:
         await context.close()
     assert problems == []

@@ -2,7 +2,8 @@
 // reload would start a screen reader over at the top of the page and drop the keyboard focus
 // each time: the page fetches itself instead, goes where the server sends it (the call's live
 // view once the customer answered, the board once the callback closed), and swaps what it says
-// (a live region) only when that changed.
+// (a live region) only when that changed: "Calling" (Twilio has not confirmed the dial yet, as
+// when a double click's second request answered first) becomes "Ringing" once it has.
 (function () {
   "use strict";
 
@@ -26,10 +27,13 @@
     }
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     const fresh = page.querySelector("[data-calling]");
-    if (fresh && fresh.dataset.state !== section.dataset.state) {
+    const status = (from) => from.querySelector(".calling-status")?.textContent ?? "";
+    if (fresh && (fresh.dataset.state !== section.dataset.state || status(fresh) !== status(section))) {
       section.className = fresh.className;
       section.dataset.state = fresh.dataset.state;
       section.replaceChildren(...fresh.childNodes);
+    }
+    if (section.dataset.state !== "ringing") {
       return; // no answer, a busy line, or the call came and went: nothing more to wait for
     }
     window.setTimeout(look, everyMs);
