@@ -189,6 +189,23 @@ def _outside_any_call() -> Iterator[None]:
     logs.call_id.reset(outside)
 
 
+# How long a browser test's `expect` waits, unless its file says (EXPECT_TIMEOUT_MS): pages
+# served by a separate server on a busy 2-core machine; a real failure still fails, only later.
+EXPECT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(autouse=True)
+def _browser_expect_timeout(request: pytest.FixtureRequest) -> None:
+    # Playwright's `expect.set_options` is one setting for the whole process: set as a test
+    # file was imported, it was the value of whichever file a run imported last (a full run
+    # gave a take-over test 10 s where its file said 15). So it is set before each test.
+    if request.node.get_closest_marker("browser") is None:
+        return
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=getattr(request.module, "EXPECT_TIMEOUT_MS", EXPECT_TIMEOUT_MS))
+
+
 @pytest.fixture(autouse=True)
 async def _close_async_mongo_client() -> AsyncIterator[None]:
     # Each test has its own event loop; its AsyncMongoClient must close on that loop, once

@@ -44,7 +44,6 @@ from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-expect.set_options(timeout=15_000)  # a separate server on a busy 2-core machine
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
 PASSWORD = "correct horse battery staple"

@@ -45,7 +45,7 @@ from voiceproject.tests.live_server import DaphneServer, server_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-expect.set_options(timeout=10_000)
+EXPECT_TIMEOUT_MS = 10_000  # conftest.py sets it before each test
 
 CALL_ID = "CALL-STATES1"
 

@@ -58,7 +58,9 @@ let state = null;
 let ended = false;
 let listening = null; // ListeningAudio while listening
 let microphone = null; // Microphone while holding (or about to)
-let takeOverPending = false; // the take-over asked for while the socket was down
+// The take-over to ask for once the socket is back: asked while it was down, or asked on one
+// that closed unanswered.
+let takeOverPending = false;
 // The take-over was asked of the server and not answered yet: an error now may be its refusal.
 // Before (the microphone still opening) an error is about something else, a whisper say.
 let takeOverAsked = false;
@@ -461,6 +463,16 @@ function askToTakeOver() {
   takeOverAsked = !takeOverPending;
 }
 
+/** The socket closed before the take-over asked on it was answered: it may have gone as the
+ *  socket's server did (sent before the page saw the close), so it is asked again once back.
+ *  Asked again when it did arrive, it is no second take-over: the call has it held from the
+ *  new socket (realtime/call_session.py, "theirs already"). */
+function takeOverUnanswered() {
+  if (!takeOverAsked || !microphone || heldHere(state)) return;
+  takeOverAsked = false;
+  takeOverPending = true;
+}
+
 function stopMicrophone() {
   if (microphone) microphone.close();
   microphone = null;
@@ -581,6 +593,7 @@ function connect() {
       stopMicrophone();
       show("error", REFUSED_FOR_GOOD, { href: location.href, text: "Reload the page" });
     } else if (!ended) {
+      takeOverUnanswered();
       show("info", RECONNECTING);
       setTimeout(connect, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);

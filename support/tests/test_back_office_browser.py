@@ -52,7 +52,6 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
 ]
 
-expect.set_options(timeout=15_000)
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "back-office"
 WIDTHS = {"desktop": 1280, "phone": 390}

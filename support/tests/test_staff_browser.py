@@ -45,7 +45,7 @@ pytestmark = [
 
 # Playwright's 5 s default is tight for pages rendered by a separate server on a 2-core
 # machine that is also running the database; a real failure still fails, only later.
-expect.set_options(timeout=20_000)
+EXPECT_TIMEOUT_MS = 20_000  # conftest.py sets it before each test
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "staff"
 WIDE, NARROW = 1280, 390
