@@ -6,9 +6,10 @@ The first rule that applies wins, most consequential first: a call whose agent f
 went to a person (transferred, taken over by a colleague, a callback a colleague placed, or
 ended by a colleague from its live page), is that whatever else happened; then work left for
 later (a callback booked, which is what comes next even when a ticket was opened and nobody
-could join in time; then a ticket); then what the agent settled itself (a refund, a
-complaint); a call cut off by a failure of ours settled nothing else, so its agent was
-unavailable; then an answer; a call where nobody got an answer is abandoned.
+could join in time; then a ticket, the agent's or one a tool opened for staff to check what it
+could not confirm, as for a refund of unknown outcome); then what the agent settled itself (a
+refund, a complaint); a call cut off by a failure of ours settled nothing else, so its agent
+was unavailable; then an answer; a call where nobody got an answer is abandoned.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class CallFacts:
     agent_answered: bool = False
     taken_over: bool = False
     callback_booked: bool = False  # a callback booked on this call is still on at its end
+    # A tool that failed opened a ticket for staff to check what it did (left_to_staff).
+    ticket_for_staff: bool = False
 
     def ok(self, tool: str) -> int:
         return (self.succeeded or {}).get(tool, 0)
@@ -113,6 +116,9 @@ class CallFacts:
                 event.get("kind") == "take_over" for event in call.get("staff_events") or []
             ),
             callback_booked=bool(callbacks_kept(call.get("tool_calls") or [])),
+            ticket_for_staff=any(
+                left_to_staff(entry) is not None for entry in call.get("tool_calls") or []
+            ),
         )
 
 
@@ -121,6 +127,18 @@ def kept_result(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
     stand-in for it (support/kept.py), whose fields are gone."""
     result = entry.get("result")
     if not isinstance(result, Mapping) or stand_in(result) is not None:
+        return None
+    return result
+
+
+def left_to_staff(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The result of a tool call that failed yet opened a ticket for staff to act on (a
+    refund of unknown outcome, support/refunds.py: its `ticket_id`, null while the database
+    had not taken the ticket, which is opened once it does); None for any other call."""
+    if entry.get("ok"):
+        return None
+    result = kept_result(entry)
+    if result is None or "ticket_id" not in result:
         return None
     return result
 
@@ -162,7 +180,7 @@ def outcome(facts: CallFacts) -> Outcome:
         return Outcome.TRANSFERRED
     if facts.callback_booked:  # what comes next, even for a ticket nobody could join in time
         return Outcome.CALLBACK_SCHEDULED
-    if facts.ok("escalate_to_human"):
+    if facts.ok("escalate_to_human") or facts.ticket_for_staff:
         return Outcome.ESCALATED
     if facts.ok("initiate_refund"):
         return Outcome.RESOLVED_REFUND

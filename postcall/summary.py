@@ -38,6 +38,7 @@ from postcall.outcome import (
     Outcome,
     callbacks_kept,
     kept_result,
+    left_to_staff,
     outcome,
 )
 from support.kept import Lost, preview, stand_in
@@ -342,9 +343,12 @@ def account(call: Mapping[str, Any]) -> dict[str, Any]:
     holder = Holder.of(call)
     done: list[str] = []
     for entry in call.get("tool_calls") or []:
-        if not entry.get("ok"):
+        if entry.get("ok"):
+            said = _done(str(entry.get("name", "")), kept_result(entry), entry.get("args") or {})
+        elif unconfirmed := _unconfirmed(entry):
+            said = f"could not confirm {unconfirmed}"
+        else:
             continue
-        said = _done(str(entry.get("name", "")), kept_result(entry), entry.get("args") or {})
         if said and said not in done:
             done.append(said)
     done.extend(_staff_did(call, holder))
@@ -416,12 +420,17 @@ def _staff_did(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
 
 def _left_to_do(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
     """What a person must still do: each ticket the call opened (with whoever took the call
-    over once it was waiting, or for a colleague to pick up; or the one the bridge opened when
-    the agent became unavailable), then each callback it booked
+    over once it was waiting, or for a colleague to pick up; one a tool opened for what it
+    could not confirm, to check; or the one the bridge opened when the agent became
+    unavailable), then each callback it booked
     and left on (not one cancelled on the call); a callback booked after a ticket nobody
     could join in time is what comes next, and the ticket is still open."""
     to_do = []
     for entry in call.get("tool_calls") or []:
+        if unconfirmed := _unconfirmed(entry):
+            ticket = (left_to_staff(entry) or {}).get("ticket_id")
+            to_do.append(_check_unconfirmed(unconfirmed, ticket))
+            continue
         if not entry.get("ok") or entry.get("name") != "escalate_to_human":
             continue
         ticket = (kept_result(entry) or {}).get("ticket_id")
@@ -439,6 +448,26 @@ def _left_to_do(call: Mapping[str, Any], holder: Holder | None) -> list[str]:
         ids = ", ".join(sorted(str(callback) for callback in callbacks if callback))
         to_do.append(f"Call the customer back ({ids})." if ids else "Call the customer back.")
     return to_do
+
+
+def _unconfirmed(entry: Mapping[str, Any]) -> str:
+    """What a tool that failed yet opened a ticket for staff (outcome.left_to_staff) could
+    not confirm, in a few words ("a refund on ORD-1001"); "" for any other tool call."""
+    result = left_to_staff(entry)
+    if result is None:
+        return ""
+    if entry.get("name") != "initiate_refund":
+        return f"what {entry.get('name')} did"
+    order = result.get("order_id") or (entry.get("args") or {}).get("order_id")
+    return "a refund" + (f" on {order}" if order else "")
+
+
+def _check_unconfirmed(unconfirmed: str, ticket: Any) -> str:
+    """The follow-up for `unconfirmed`, naming its ticket (support/refunds.py opens it once
+    the database takes it, which it had not when the call ended if there is no id)."""
+    named = f"ticket {ticket}" if ticket else "a ticket still to be opened when the call ended"
+    return (f"A colleague should check {unconfirmed} ({named}): it could not be confirmed "
+            "during the call.")  # fmt: skip
 
 
 def _done(name: str, result: Mapping[str, Any] | None, args: Mapping[str, Any]) -> str:

@@ -113,12 +113,20 @@ _follow_ups: set[asyncio.Task[None]] = set()
 
 
 class RefundRefused(Exception):
-    """No refund was made; `reason` is the contract's reason, `message` a sentence to say."""
+    """No refund was made; `reason` is the contract's reason, `message` a sentence to say.
 
-    def __init__(self, reason: str, message: str) -> None:
+    `details`, for a refund of unknown outcome: the order's id and the `ticket_id` asking
+    staff to check it (None while the database has not taken it: `_follow_up` opens it), so
+    that the call's record says a colleague was left to act (postcall.outcome).
+    """
+
+    def __init__(
+        self, reason: str, message: str, details: dict[str, str | None] | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -323,7 +331,8 @@ async def _made_anyway(
     )  # fmt: skip
     _follow_ups.add(follow_up)
     follow_up.add_done_callback(_follow_ups.discard)
-    raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE) from error
+    details = {"order_id": record["order_id"], "ticket_id": ticket_id}
+    raise RefundRefused("unavailable", UNKNOWN_OUTCOME_MESSAGE, details) from error
 
 
 async def _look_or_open_ticket(

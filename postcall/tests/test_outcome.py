@@ -36,6 +36,9 @@ CASES = [
     ("a ticket was opened, even after a refund",
      CallFacts("caller_hung_up", ok("initiate_refund", "escalate_to_human"), **TALKED),
      Outcome.ESCALATED),
+    ("a refund of unknown outcome left a ticket for staff to check it, after a look-up",
+     CallFacts("caller_hung_up", ok("check_order_status"), ticket_for_staff=True, **TALKED),
+     Outcome.ESCALATED),
     ("a callback was booked",
      CallFacts("caller_hung_up", ok("list_callback_slots", "schedule_callback"),
                callback_booked=True, **TALKED),
@@ -135,3 +138,24 @@ def test_a_callback_is_scheduled_when_one_booked_on_the_call_is_still_on() -> No
     assert outcome(CallFacts.from_record(withdrawn)) != Outcome.CALLBACK_SCHEDULED
     assert outcome(CallFacts.from_record(by_ear)) != Outcome.CALLBACK_SCHEDULED
     assert outcome(CallFacts.from_record(refused)) != Outcome.CALLBACK_SCHEDULED
+
+
+def test_a_failed_tool_that_left_staff_a_ticket_is_escalated() -> None:
+    """A refund of unknown outcome (support/refunds.py) answers `unavailable` with the ticket
+    that asks staff to check it; null while the database has not taken it yet."""
+    looked = {"name": "check_order_status", "ok": True, "result": {"ok": True, "orders": []}}
+
+    def unconfirmed(ticket_id: str | None) -> dict[str, Any]:
+        return {"name": "initiate_refund", "ok": False, "args": {"order_id": "ORD-1001"},
+                "result": {"ok": False, "reason": "unavailable", "message": "...",
+                           "order_id": "ORD-1001", "ticket_id": ticket_id}}  # fmt: skip
+
+    refused = {"name": "initiate_refund", "ok": False,
+               "result": {"ok": False, "reason": "unavailable", "message": "..."}}  # fmt: skip
+    for entry in (unconfirmed("TKT-3"), unconfirmed(None)):
+        call = record(tool_calls=[looked, entry], transcript=[{"role": "user"}, {"role": "agent"}])
+        assert outcome(CallFacts.from_record(call)) == Outcome.ESCALATED
+    # Refused, or the database out of reach before anything was written: an answer.
+    assert outcome(CallFacts.from_record(record(tool_calls=[looked, refused]))) == (
+        Outcome.RESOLVED_INFO
+    )

@@ -182,6 +182,21 @@ def test_a_call_whose_agent_became_unavailable_leaves_its_ticket_to_pick_up() ->
     assert written["resolved"] is False
 
 
+def test_a_refund_of_unknown_outcome_leaves_its_ticket_to_check() -> None:
+    """support/refunds.py opened the ticket for staff and the tool's answer names it."""
+    unconfirmed = {"ok": False, "reason": "unavailable", "message": "I couldn't confirm...",
+                   "order_id": "ORD-1001", "ticket_id": "TKT-3"}  # fmt: skip
+    call = {**CALL, "tool_calls": [recorded("initiate_refund", {"order_id": "ord 1001"},
+                                            unconfirmed, ok=False)]}  # fmt: skip
+    written = summary.account(call)
+    assert written["text"] == "Escalated to a person: could not confirm a refund on ORD-1001."
+    assert written["follow_up"] == (
+        "A colleague should check a refund on ORD-1001 (ticket TKT-3): it could not be "
+        "confirmed during the call."
+    )
+    assert written["resolved"] is False
+
+
 def recorded(name: str, args: dict[str, Any], result: Any, ok: bool = True) -> dict[str, Any]:
     """A tool call as the call's record keeps it: a result too long to keep is a preview, one
     that is not JSON a marker (realtime/call_record.py)."""

@@ -378,7 +378,7 @@ async def initiate_refund(ctx: ToolContext, order_id: str, reason: str) -> Resul
             user_id=ctx.identified(), order_id=order_id, reason=reason, call_id=ctx.call_id
         )
     except RefundRefused as refused:
-        raise ToolError(Reason(refused.reason), refused.message) from None
+        raise ToolError(Reason(refused.reason), refused.message, refused.details) from None
     return {
         "refund_id": done.refund_id,
         "order_id": done.order_id,

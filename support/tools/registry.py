@@ -57,12 +57,19 @@ class Reason(StrEnum):
 
 
 class ToolError(Exception):
-    """A tool's refusal: caught once by `run_tool` and answered as `{"ok": false, ...}`."""
+    """A tool's refusal: caught once by `run_tool` and answered as `{"ok": false, ...}`.
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    `details`: what the answer carries beside its reason and message, for the call's record
+    (a refund of unknown outcome names the ticket that asks staff to check it).
+    """
+
+    def __init__(
+        self, reason: Reason, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.details = dict(details or {})
 
 
 def invalid(message: str) -> ToolError:
@@ -301,15 +308,17 @@ async def run_tool(name: str, args: object, ctx: ToolContext) -> Result:
         with pymongo.timeout(TOOL_TIMEOUT_S):
             data = await spec.run(ctx, **cleaned)
     except ToolError as error:
-        return refusal(error.reason, error.message)
+        return refusal(error.reason, error.message, error.details)
     except PyMongoError as error:  # timeouts included: the driver raises them as such
         log.warning("tool %s for call %s: database unavailable: %r", name, ctx.call_id, error)
         return refusal(Reason.UNAVAILABLE, UNAVAILABLE_MESSAGE)
     return {"ok": True, **data}
 
 
-def refusal(reason: Reason, message: str) -> Result:
-    return {"ok": False, "reason": reason.value, "message": message}
+def refusal(reason: Reason, message: str, details: Mapping[str, Any] | None = None) -> Result:
+    said: Result = {"ok": False, "reason": reason.value, "message": message}
+    # After what every refusal says (contract section 6), never in its place.
+    return {**said, **{key: value for key, value in (details or {}).items() if key not in said}}
 
 
 def database_failed(result: Result) -> bool:
