@@ -32,6 +32,12 @@ class Action(Enum):
     GIVE_UP = "give_up"  # silent through its resumptions too: the model is lost
 
 
+# The hold of a call no socket carries (a page or phone stream that dropped): the caller's
+# silence runs on through it (Watchdog.hold), so a line that keeps dropping and coming back
+# does not keep a silent call open.
+LINE_AWAY = "detached"
+
+
 @dataclass(frozen=True)
 class Limits:
     idle_prompt_s: float = 10.0
@@ -77,6 +83,9 @@ class Watchdog:
         self._tools = 0
         self._tool_done_at = 0.0
         self._check_ins = 0
+        # The caller spoke since her line last came back (or since the call began): a drop
+        # now gives her a fresh silence allowance when it is back, once (hold: LINE_AWAY).
+        self._spoke_since_back = False
         self._nudged_at: float | None = None
         self._resumed_silent = 0  # resumptions since the model last said anything
         self._warned = False
@@ -113,6 +122,7 @@ class Watchdog:
         self._caller_at = now
         self._check_ins = 0
         self._answered = False
+        self._spoke_since_back = True
         self.expect_answer(now)
 
     def caller_captioned(self, now: float) -> None:
@@ -129,6 +139,7 @@ class Watchdog:
         """The caller began to speak again (heard on the line, or cutting the model off):
         what is captioned from now on is new."""
         self._answered = False
+        self._spoke_since_back = True
 
     def expect_answer(self, now: float) -> None:
         """The model was given something it must answer (a note asking for a reply)."""
@@ -176,12 +187,23 @@ class Watchdog:
     def hold(self, reason: str, held: bool, now: float) -> None:
         """While the call is held for `reason` (a person holds it, no socket carries it, the
         model is not connected) the silences are on purpose: no nudges or check-ins. The
-        maximum duration still applies. An answer the model owed is owed from `now`."""
+        maximum duration still applies. An answer the model owed is owed from `now`.
+
+        The caller's silence starts afresh once the hold is over, except a LINE_AWAY one's:
+        it runs on from her last words (or the call's start) through the drop, so a line
+        dropping every few seconds still has a silent caller checked on, then let go. A caller
+        who spoke since her line last came back gets a fresh allowance when it is back (she
+        was mid-sentence as it dropped), once: she must speak again to earn another."""
         if held:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
-        self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
+        if reason != LINE_AWAY:
+            self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
+        elif not held:
+            if self._spoke_since_back:
+                self._caller_at = max(self._caller_at, now)
+            self._spoke_since_back = False
         self._owed_at = now
         self._in_turn = self._generating = False  # a turn does not outlive a connection
         self._nudged_at = None

@@ -60,7 +60,7 @@ from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
 from realtime.audio import StreamResampler
-from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
+from realtime.call_controls import LINE_AWAY, Action, Limits, RealTimeGate, TokenBucket, Watchdog
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
@@ -144,6 +144,14 @@ async def ending_calls_finished(timeout_s: float) -> bool:
 TOO_MANY_CALLS_MESSAGE = (
     "You already have a call open with us; please use that one, or end it first."
 )
+NO_AGENT = "agent_not_configured"  # CallRefused's code: no GEMINI_API_KEY, and nobody holds it
+AGENT_NOT_CONFIGURED_MESSAGE = "Sorry, our voice assistant is not available right now."
+# Without GEMINI_API_KEY a call a colleague holds has no agent to go back to (contract section
+# 1: only the agent needs the key): what a colleague is told instead, and how it ends.
+NO_AGENT_HAND_BACK = "No agent is configured to hand this call back to: end the call instead."
+NO_AGENT_WHISPER = "No agent is configured on this call: nobody reads a whisper."
+HOLDER_LEFT = "staff_left"  # the holder's page went, with no agent to hand the call back to
+HOLDER_LEFT_MESSAGE = "Sorry, our colleague was cut off, so the call has ended."
 
 
 async def may_open_call(user_id: int, *, besides: str = "") -> bool:
@@ -231,6 +239,9 @@ class CallSession:
         if verified is None:
             verified = channel != "phone"
         self._caller = caller
+        # Without a key there is no model: only a call a colleague holds from its start (a
+        # callback they placed) may go on, and it never connects to the Live API (start).
+        self.has_agent = bool(settings.GEMINI_API_KEY)
         self._record = CallRecord(
             call_id=self.call_id, user_id=self.record_user_id, channel=channel,
             on_lost=self._lost, counts=resuming.sizes if resuming else None,
@@ -365,7 +376,10 @@ class CallSession:
 
     async def start(self) -> None:
         """Open the record (or, resuming, take up the existing one) and connect the model.
-        Raises CallRefused (too many calls for this customer) or PyMongoError (no database)."""
+        Raises CallRefused (too many calls for this customer, or no agent for a call nobody
+        holds) or PyMongoError (no database)."""
+        if not self.has_agent and not self._held_from_start:
+            raise CallRefused(NO_AGENT, AGENT_NOT_CONFIGURED_MESSAGE)
         self._record.owner = await process.process_channel()
         held: tuple[str, str, datetime | None] | None = None
         escalation = None
@@ -426,7 +440,8 @@ class CallSession:
             self._staff.moved_in()  # the staff pages say again who they are
             self._spawn(self._take_handed_over(), "handed over")
         self._publish_state()
-        self._spawn(self._live.run(), "live")
+        if self.has_agent:
+            self._spawn(self._live.run(), "live")
         self._spawn(self._deliver_outbound(), "outbound")
         self._spawn(self._watch(), "watchdog")
         if self._caller is None:
@@ -441,6 +456,12 @@ class CallSession:
         # Last: in a process draining already, the call is moved at once, which needs the
         # call begun (its tasks, to be stopped), not half-way through beginning.
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
+
+    @property
+    def _held_from_start(self) -> bool:
+        """Whether a colleague holds the call as it begins here: a callback they placed, or a
+        held call moving in."""
+        return self._held_by is not None or bool(self._resuming and self._resuming.holder)
 
     async def _discard_record(self) -> None:
         """The call does not begin after all: no record of it, and nothing left writing one."""
@@ -545,7 +566,7 @@ class CallSession:
         if self._detached_since is not None:
             self._gap_s = max(self._gap_s, now - self._detached_since)
             self._detached_since = None
-        self._watchdog.hold("detached", False, now)
+        self._watchdog.hold(LINE_AWAY, False, now)
         self._record.set(detached_at=None)
         if self._ends_if_left:  # a socket came back after all (as take_over clears it)
             self._ends_if_left = ""
@@ -568,7 +589,7 @@ class CallSession:
         self._caller = None
         now = time.monotonic()
         self._detached_since = now
-        self._watchdog.hold("detached", True, now)
+        self._watchdog.hold(LINE_AWAY, True, now)
         self._record.set(detached_at=utcnow())
         self._agent_unheard = self._agent_unheard or unheard or self._outbound_audio > 0
         self._drop_agent_audio()
@@ -821,6 +842,8 @@ class CallSession:
         """Tell the model something the caller does not hear; with `respond` it must answer,
         and the watchdog holds it to that (a nudge is the one note that does not count).
         A `briefing` is for the session just set up only (LiveClient.brief)."""
+        if not self.has_agent:
+            return  # no model to tell (nor to hold to an answer)
         if briefing:
             self._live.brief(text, respond=respond)
         else:
@@ -1027,6 +1050,7 @@ class CallSession:
             "staff": self.holder["username"] if self.holder else None,
             "listeners": self._staff.listening(), "escalation": self.escalation,
             "attached": self.attached, "doing": self._doing_for_staff(),
+            "agent": self.has_agent,  # False: no hand-back nor whisper (NO_AGENT_HAND_BACK)
         }  # fmt: skip
 
     def _doing_for_staff(self) -> str:
@@ -1094,6 +1118,12 @@ class CallSession:
                 return
             case "page_closed":
                 self._page_closed(reply_to, username)
+                return
+            case "whisper" if not self.has_agent:
+                self._refuse(reply_to, "forbidden", NO_AGENT_WHISPER)
+                return
+            case "hand_back" if not self.has_agent:
+                self._refuse(reply_to, "forbidden", NO_AGENT_HAND_BACK)
                 return
             case "whisper":
                 # While a colleague holds the call the model takes it in but does not answer.
@@ -1198,9 +1228,15 @@ class CallSession:
         self._holder_missing = None
         if self.holder is None or self._holder_page:
             return
-        log.info("call %s: %s's page is gone; back to the agent", self.call_id,
-                 self.holder["username"])  # fmt: skip
         staff = self.holder["username"]
+        if not self.has_agent:
+            # Nobody is left on the customer's line, and no agent can take it: it ends.
+            log.info("call %s: %s's page is gone and no agent is configured; ending it",
+                     self.call_id, staff)  # fmt: skip
+            self._spawn(self.end(HOLDER_LEFT, tell=ce.Notice(HOLDER_LEFT, HOLDER_LEFT_MESSAGE)),
+                        "holder left")  # fmt: skip
+            return
+        log.info("call %s: %s's page is gone; back to the agent", self.call_id, staff)
         self._hand_back(PAGE_CLOSED_NOTE)
         self._record.add_event("staff_events", {
             "kind": "hand_back", "staff": staff, "at": utcnow(), "text": PAGE_CLOSED_NOTE,

@@ -22,7 +22,6 @@ import logging
 from datetime import UTC, datetime
 
 from autobahn.exception import Disconnected
-from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from callbacks.booking import dialled_callback
@@ -33,7 +32,7 @@ from realtime import single_use
 from realtime import twilio_protocol as tp
 from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
 from realtime.audio_consumer import AudioConsumer
-from realtime.call_session import CallRefused, CallSession
+from realtime.call_session import NO_AGENT, CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
 from realtime.phone.playout import Playout
@@ -179,10 +178,6 @@ class TwilioConsumer(AudioConsumer):
             )
             await self.close(UNSUPPORTED_MEDIA)
             return
-        if not settings.GEMINI_API_KEY:
-            log.error("twilio: call %s refused: no GEMINI_API_KEY", start.call_sid)
-            await self.close(AGENT_NOT_CONFIGURED)
-            return
         self._cancel_start_deadline()
         self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
         if draining.is_draining() and not isinstance(caller, security.CallbackStream):
@@ -202,8 +197,13 @@ class TwilioConsumer(AudioConsumer):
                 return
             self.session = await self._session_for(start.call_sid, caller)
         except CallRefused as refused:
-            log.warning("twilio: call %s refused: %s", start.call_sid, refused.message)
-            await self.close(TOO_MANY_CALLS)
+            # Without GEMINI_API_KEY only a call a colleague holds goes on (CallSession.start).
+            no_agent = refused.code == NO_AGENT
+            if no_agent:
+                log.error("twilio: call %s refused: no GEMINI_API_KEY", start.call_sid)
+            else:
+                log.warning("twilio: call %s refused: %s", start.call_sid, refused.message)
+            await self.close(AGENT_NOT_CONFIGURED if no_agent else TOO_MANY_CALLS)
             return
         except PyMongoError as error:
             log.error("twilio: call %s refused: database unavailable: %s", start.call_sid, error)
@@ -243,8 +243,10 @@ class TwilioConsumer(AudioConsumer):
                 session = CallSession(caller=self, customer=customer, channel="phone",
                                       call_sid=call_sid, resuming=stored)  # fmt: skip
                 await session.start()
-            except PyMongoError:
-                process.unclaim(stored.call_id)  # not starting here: the next stream may take it
+            except (PyMongoError, CallRefused):
+                # Not starting here (no database; or no agent, for a call nobody holds): the
+                # next stream may take it.
+                process.unclaim(stored.call_id)
                 raise
             return session
         else:

@@ -81,6 +81,7 @@ async def _farewell(request: HttpRequest) -> str | None:
         return await _after_transfer(call_sid, dialled, call_over=call_over)
     if call_over:
         return ""
+    stored = None
     try:
         # A call ending in this process (its stream has just closed) has ended once its
         # record says so.
@@ -105,6 +106,9 @@ async def _farewell(request: HttpRequest) -> str | None:
             return DATABASE_UNAVAILABLE_SAY
         # A call going on whose stream ended: it is carried on once the database is back.
         log.warning("twilio: could not look the call up (%s); connecting it", error)
+    if stored is not None and stored.holder:
+        # A colleague holds it (a callback they placed): it goes on without an agent too.
+        return None
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
 
 

@@ -353,9 +353,13 @@ function setControls() {
   const mine = holder === me;
   const here = heldHere(state);
   ui.listen.disabled = !live;
-  for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live;
+  // No agent configured (no GEMINI_API_KEY): a callback a colleague placed stays with them,
+  // with nobody to whisper to or hand back to (realtime/call_session.py NO_AGENT_HAND_BACK).
+  const agent = !state || state.agent !== false;
+  for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live || !agent;
   // While a person holds the call the agent is off it: a whisper waits for the hand-back.
-  ui.whisperHint.textContent = !holder ? "(the customer does not hear it)"
+  ui.whisperHint.textContent = !agent ? "(no agent is configured on this call: nobody reads a whisper)"
+    : !holder ? "(the customer does not hear it)"
     : `(the customer does not hear it; the agent reads it when ${mine ? "you hand" : `${who(holder)} hands`} the call back)`;
   if (ui.takeOver) {
     // Holding a call with no microphone (a callback this person dialled, or a reloaded page):
@@ -375,7 +379,7 @@ function setControls() {
     else ui.takeHint.textContent = "The agent stops; the customer hears you.";
     // A colleague who cannot carry on (gone from their desk, say) can be rescued: anyone
     // who may take over may hand their call back to the agent.
-    ui.handBack.hidden = !(live && holder);
+    ui.handBack.hidden = !(live && holder && agent);
     ui.handBackLabel.textContent = mine ? "Note for the agent when you hand back"
       : `If ${who(holder)} cannot carry on, hand the call back to the agent with a note`;
     ui.handBack.querySelector("button").textContent = mine ? "Hand back" : `Hand back for ${who(holder)}`;

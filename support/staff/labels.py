@@ -42,6 +42,9 @@ END_REASON_LABELS = {
     # call again on another.
     "moved_before_ready": "Opened again on another server",
     "ended_by_staff": "Ended by a colleague",
+    # No agent configured to hand it back to, the colleague holding it left (realtime/
+    # call_session.py HOLDER_LEFT).
+    "staff_left": "Ended: the colleague's page closed",
 }
 
 # End reasons an earlier version wrote, and the one each now is: labelled and filtered as it.
