@@ -221,7 +221,8 @@ def call_now(
     calls dial_ended) how. Answers the call SID, which the callback keeps; blocking.
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
-    customer on the call already or without a number, or Twilio refused (then the callback is
+    customer on the call already or without a number, their number the demo's made-up one
+    (seed_demo), or Twilio refused (then the callback is
     as it was, and may be dialled again at once); AlreadyCalling when that dial or call is
     `username`'s own; DialNotConfirmed when Twilio gave no SID.
     """
@@ -239,9 +240,15 @@ def call_now(
             f"{named(current.get('assignee')) or 'A colleague'} is on the phone with this customer "
             "now, on the call this callback dialled."
         )
-    phone, name = _account(current["user_id"])
+    phone, name, made_up = _account(current["user_id"])
     if not phone:
         raise CallbackError("The customer's account has no phone number to call.")
+    if made_up:
+        raise CallbackError(
+            f"{name or 'This customer'}'s number ({phone_label(phone)}) was made up for the "
+            "demo and may be a stranger's: it is not dialled. To try “Call now”, put your own "
+            "number on the customer in the admin (Customers), then call."
+        )
     now = timezone.now()
     # Reserving the dial is the conditional update: a double click or a colleague's click
     # moments later finds `dialled_at` recent and is refused, so the customer's phone rings once;
@@ -294,11 +301,14 @@ def _not_confirmed(reserved: Document) -> None:
     )
 
 
-def _account(user_id: object) -> tuple[str, str]:
-    """The number on the customer's account now (we only ever call that one), or "", and
-    their name, or ""."""
-    customer = sync_db().customers.find_one({"user_id": user_id}, {"phone": 1, "name": 1}) or {}
-    return str(customer.get("phone") or ""), str(customer.get("name") or "")
+def _account(user_id: object) -> tuple[str, str, bool]:
+    """The number on the customer's account now (we only ever call that one), or "", their
+    name, or "", and whether that number is one seed_demo made up (`demo_phone`)."""
+    customer = sync_db().customers.find_one(
+        {"user_id": user_id}, {"phone": 1, "name": 1, "demo_phone": 1}) or {}
+    phone = str(customer.get("phone") or "")
+    made_up = bool(phone) and customer.get("demo_phone") == phone
+    return phone, str(customer.get("name") or ""), made_up
 
 
 def _local_time(moment: datetime) -> str:

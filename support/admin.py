@@ -31,7 +31,6 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.timesince import timesince
 
 from postcall.outcome import MOVED_END_REASONS, NOT_A_CALL_MATCH
 from support import complaints, escalations
@@ -70,6 +69,7 @@ from support.staff.labels import (
     mmss,
     outcome_label,
     usage_rows,
+    waited,
 )
 from support.staff.people import staff_names, with_people
 from support.staff.queries import newest_first
@@ -739,8 +739,8 @@ class ComplaintAdmin(ConditionalSaveAdmin, BigCollectionAdmin):
 
 @admin.register(Escalation)
 class EscalationAdmin(BigCollectionAdmin):
-    list_display = ("ticket_id", "priority", "status", "assignee_", "age", "who", "order_id",
-                    "created_at", "page")
+    list_display = ("ticket_id", "priority", "status", "assignee_", "waiting", "resolved_in",
+                    "who", "order_id", "created_at", "page")
     names_staff = True
     list_filter = ("status", "priority", ("created_at", admin.DateFieldListFilter))
     newest_first = NewestTicketsPaginator
@@ -781,9 +781,21 @@ class EscalationAdmin(BigCollectionAdmin):
         # As the queue and ticket pages say it: an old ticket's failure code in words.
         return escalations.reason_in_words(obj.reason)
 
-    @admin.display(description="age", ordering="created_at")
-    def age(self, obj: Escalation) -> str:
-        return timesince(obj.created_at, obj.resolved_at or timezone.now())
+    # How long a ticket has waited, and how long a resolved one took, are two columns: one
+    # "age" read as the first for every ticket, a resolved one's time to resolve included.
+    @admin.display(description="waiting", ordering="-created_at")
+    def waiting(self, obj: Escalation) -> str:
+        """How long an open or claimed ticket has been waiting for its answer, as the queue
+        and ticket pages say it; nothing for a resolved one."""
+        if obj.status == EscalationStatus.RESOLVED or obj.resolved_at:
+            return self.get_empty_value_display()
+        return waited(obj.created_at)
+
+    @admin.display(description="resolved in")
+    def resolved_in(self, obj: Escalation) -> str:
+        if obj.resolved_at is None:
+            return self.get_empty_value_display()
+        return waited(obj.created_at, obj.resolved_at)
 
     @admin.display(description="call")
     def call(self, obj: Escalation) -> str:

@@ -23,6 +23,11 @@ from support.staff.throttle import ThrottledAdminAuthenticationForm, ThrottledPa
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
+# Models the back office calls otherwise than their verbose names, by label: Django's users
+# are the team (support/staff/team.py), "Team" in the staff pages' bar. The change list says
+# it too (templates/admin/auth/user/); verbose names on auth's model would be a migration.
+MODEL_NAMES = {"auth.User": "Team"}
+
 
 class SupportAdminSite(admin.AdminSite):
     site_header = "Voice support back office"
@@ -43,6 +48,17 @@ class SupportAdminSite(admin.AdminSite):
         )
         request.current_app = self.name
         return view(request)
+
+    def get_app_list(
+        self, request: HttpRequest, app_label: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Django's, with the models of MODEL_NAMES named as the staff pages name them (the
+        index, the app's page and the side bar)."""
+        apps = super().get_app_list(request, app_label)
+        for app in apps:
+            for model in app["models"]:
+                model["name"] = MODEL_NAMES.get(model["model"]._meta.label, model["name"])
+        return apps
 
     def admin_view(self, view: View, cacheable: bool = False) -> View:
         """Every admin page, with an empty `_to_field` dropped first: Django's change and

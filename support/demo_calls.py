@@ -76,6 +76,34 @@ def on_desk(moment: dt.datetime) -> dt.datetime:
                                tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
 
 
+def _open(moment: dt.datetime) -> bool:
+    """Whether calls come in at `moment` (OPEN_HOURS, local)."""
+    return OPEN_HOURS[0] <= moment.astimezone(LOCAL).hour < OPEN_HOURS[1]
+
+
+def next_open(moment: dt.datetime) -> dt.datetime:
+    """`moment`, or, outside OPEN_HOURS, the same minute past the next opening: a customer
+    with a problem noticed in the night calls in the morning."""
+    if _open(moment):
+        return moment
+    local = moment.astimezone(LOCAL)
+    day = local.date() + dt.timedelta(days=int(local.hour >= OPEN_HOURS[1]))
+    return dt.datetime.combine(day, dt.time(OPEN_HOURS[0], local.minute, local.second),
+                               tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
+
+
+def last_open(moment: dt.datetime, before: dt.timedelta) -> dt.datetime:
+    """`before` ahead of `moment`, or, when that falls outside OPEN_HOURS, `before` ahead of the
+    last closing: the demo's "minutes ago" calls, seeded in the night, came in the evening."""
+    at = moment - before
+    if _open(at):
+        return at
+    local = moment.astimezone(LOCAL)
+    day = local.date() - dt.timedelta(days=int(local.hour < OPEN_HOURS[1]))
+    closed = dt.datetime.combine(day, dt.time(OPEN_HOURS[1]), tzinfo=LOCAL).astimezone(dt.UTC)
+    return closed - before
+
+
 def demo_id(rng: random.Random, prefix: str) -> str:
     """An id in the shape support/ids.py gives (`TKT-4HX9PM`), drawn from the demo's seed."""
     return prefix + "-" + "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
@@ -238,6 +266,20 @@ OTHER_REASONS = (
 )  # fmt: skip
 
 
+# How long into the call that raised it a complaint or ticket set out by hand is filed, about.
+RAISED_AFTER = dt.timedelta(seconds=40)
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A complaint or ticket the demo sets out itself (its id, when it was filed, where it
+    stands), and what the caller said: raised_in_calls writes the call that filed it."""
+
+    record: Document  # as the collection holds it; its `created_at` in OPEN_HOURS
+    words: str
+    order: OrderRecord | None = None
+
+
 class Writer:
     """Writes the month of calls; one instance per demo build."""
 
@@ -270,7 +312,7 @@ class Writer:
     def where_is_it(self, order: OrderRecord) -> None:
         assert order.delivered_at is not None
         at = order.placed_at + dt.timedelta(minutes=self.rng.randint(12, 30))
-        if at >= order.delivered_at - dt.timedelta(minutes=5):
+        if at >= order.delivered_at - dt.timedelta(minutes=5) or not _open(at):
             return
         call = self._call(order.user_id, at)
         self._greet(call)
@@ -290,7 +332,8 @@ class Writer:
         """A problem within the refund window: refunded, filed, or escalated."""
         assert order.delivered_at is not None
         at = order.delivered_at + dt.timedelta(minutes=self.rng.randint(10, 95))
-        if at >= self.now:
+        # One past closing would be the next morning: outside the refund window.
+        if at >= self.now or not _open(at):
             return
         call = self._call(order.user_id, at)
         self._greet(call)
@@ -305,7 +348,7 @@ class Writer:
     def hours_later(self, order: OrderRecord) -> None:
         """A problem raised after the window: the refund is refused, then something else."""
         assert order.delivered_at is not None
-        at = order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 20))
+        at = next_open(order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 20)))
         if at >= self.now:
             return
         call = self._call(order.user_id, at)
@@ -548,6 +591,38 @@ class Writer:
         })  # fmt: skip
         self.history.calls.append(call.document("callback_scheduled"))
 
+    def raised(self, item: Raised) -> tuple[Document, Document]:
+        """The call in which the agent filed `item`'s complaint or ticket, and the record as
+        filed in it: naming the call, created when the tool ran (about its `created_at`)."""
+        record = item.record
+        ticket_id = record.get("ticket_id")
+        start = record["created_at"] - RAISED_AFTER
+        call = self._call(record["user_id"], start if _open(start) else record["created_at"])
+        self._greet(call)
+        call.caller(item.words)
+        args: Document = {"order_id": record["order_id"]} if record.get("order_id") else {}
+        if item.order is not None:
+            call.tool("get_order_details", {"order_id": item.order.order_id},
+                      _order_result(item.order, call._at()))  # fmt: skip
+        if ticket_id:
+            call.tool("escalate_to_human",
+                      {"reason": record["reason"], "priority": record["priority"], **args},
+                      {"ok": True, "ticket_id": ticket_id})  # fmt: skip
+            said = (f"I'm sorry. I've passed this to a colleague as ticket {ticket_id}; "
+                    "they'll get back to you.")  # fmt: skip
+        else:
+            complaint_id = record["complaint_id"]
+            call.tool("file_complaint",
+                      {"category": record["category"], "description": record["description"],
+                       **args},
+                      {"ok": True, "complaint_id": complaint_id, "status": "open"})  # fmt: skip
+            said = f"I've filed that as complaint {complaint_id}; the team will look into it."
+        filed = call._at()
+        call.agent(said)
+        call.caller("Thanks.")
+        outcome = "escalated" if ticket_id else "complaint_filed"
+        return {**record, "call_id": call.call_id, "created_at": filed}, call.document(outcome)
+
     def _unavailable(self, call: Call) -> None:
         """The model stopped answering: the bridge (not a tool) opened a ticket and ended the
         call, as realtime/call_session.py's _give_up does."""
@@ -620,7 +695,20 @@ def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
                      call_id)  # fmt: skip
     for n, (user_id, minutes_ago, holder, words, reason) in enumerate(LIVE_CALLBACKS):
         writer.rng = random.Random(f"{seed}:callback:{n}")
-        writer.live_callback(user_id, now - dt.timedelta(minutes=minutes_ago), holder, words,
-                             reason)  # fmt: skip
+        writer.live_callback(user_id, last_open(now, dt.timedelta(minutes=minutes_ago)), holder,
+                             words, reason)  # fmt: skip
     writer.history.calls.sort(key=lambda call: call["started_at"])
     return writer.history
+
+
+def raised_in_calls(seed: str, now: dt.datetime, raised: Sequence[Raised],
+                    names: dict[int, str]) -> list[tuple[Document, Document]]:  # fmt: skip
+    """Each of `raised`'s records as filed in a call, with that call: a complaint or ticket
+    names the call it came from, as the agent's always do. Each call draws from a generator
+    seeded by the record's id, its own id first (see month_of_calls)."""
+    written = []
+    for item in raised:
+        record_id = item.record.get("ticket_id") or item.record["complaint_id"]
+        writer = Writer(random.Random(f"{seed}:raised:{record_id}"), now, names, {}, {})
+        written.append(writer.raised(item))
+    return written

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from support.demo_calls import CALL_DAYS, demo_id, month_of_calls, on_desk
+from support.demo_calls import (
+    CALL_DAYS,
+    Raised,
+    demo_id,
+    last_open,
+    month_of_calls,
+    next_open,
+    on_desk,
+    raised_in_calls,
+)
 from support.importer import (
     CustomerRecord,
     ItemRecord,
@@ -171,6 +180,9 @@ class DemoData:
     callbacks: tuple[Document, ...] = ()
     # Refunds made in a call: refund id -> the call's id (for `refunds.call_id`).
     refund_calls: tuple[tuple[str, str], ...] = ()
+    # The complaints and tickets set out here (not by month_of_calls): their ids -> the call
+    # that raised them, which goes in only with them (seed_demo).
+    raised_calls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,18 +352,25 @@ def build_demo_data(now: dt.datetime) -> DemoData:
                   [o for o in orders if o.user_id == user_id], rng)
         for user_id, name in names.items()
     ]
-    # Complaints and tickets not from a call are about older orders: the live ones move each
-    # time the demo is refreshed.
+    # The complaints and tickets set out here are about older orders (the live ones move each
+    # time the demo is refreshed), each filed in a call of its own, as the agent files them.
     past = [o for o in orders if o.order_id not in live]
     ids = random.Random(SEED + 2)
+    complaints = _complaints(past, ids)
+    raised = raised_in_calls(f"{SEED}:calls", now, [*complaints, *_escalations(past, ids, now)],
+                             names)  # fmt: skip
+    filed = [record for record, _ in raised]
     return DemoData(
         support=SupportData(tuple(customers), tuple(orders)),
-        complaints=(*_complaints(past, ids), *calls.complaints),
-        escalations=(*_escalations(past, ids, now), *calls.tickets),
+        complaints=(*filed[:len(complaints)], *calls.complaints),
+        escalations=(*filed[len(complaints):], *calls.tickets),
         live_order_ids=tuple(o.order_id for o in orders if o.order_id in live),
-        calls=tuple(calls.calls),
+        calls=tuple(sorted([*calls.calls, *(call for _, call in raised)],
+                           key=lambda call: call["started_at"])),
         callbacks=tuple(calls.callbacks),
         refund_calls=tuple(calls.refund_calls.items()),
+        raised_calls=tuple((record.get("ticket_id") or record["complaint_id"], record["call_id"])
+                           for record in filed),
     )
 
 
@@ -361,50 +380,54 @@ def _last_delivered(orders: Sequence[OrderRecord], user_id: int) -> OrderRecord:
     return max(delivered, key=lambda o: o.placed_at)
 
 
-def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> tuple[Document, ...]:
+def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> list[Raised]:
     specs = (
-        (3, "missing_items", "The raita and one garlic naan were missing.", "resolved"),
-        (8, "late_delivery", "Order took over an hour and arrived cold.", "in_review"),
-        (12, "food_quality", "The biryani rice was undercooked.", "open"),
-    )
+        (3, "missing_items", "The raita and one garlic naan were missing.", "resolved",
+         "I want to complain: the raita and a garlic naan were missing from my order."),
+        (8, "late_delivery", "Order took over an hour and arrived cold.", "in_review",
+         "My order took over an hour and it arrived cold. I want to complain."),
+        (12, "food_quality", "The biryani rice was undercooked.", "open",
+         "The biryani rice was undercooked. I'd like to make a complaint."),
+    )  # fmt: skip
     complaints = []
-    for user_id, category, description, status in specs:
+    for user_id, category, description, status, words in specs:
         complaint_id = demo_id(ids, "CMP")
         order = _last_delivered(orders, user_id)
         assert order.delivered_at is not None
-        complaints.append({
+        complaints.append(Raised({
             "complaint_id": complaint_id, "user_id": user_id, "order_id": order.order_id,
             "category": category, "description": description, "status": status,
-            "call_id": "", "created_at": order.delivered_at + dt.timedelta(minutes=40),
-        })
-    return tuple(complaints)
+            "call_id": "", "created_at": next_open(order.delivered_at + dt.timedelta(minutes=40)),
+        }, words, order))  # fmt: skip
+    return complaints
 
 
 def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
-                 now: dt.datetime) -> tuple[Document, ...]:
+                 now: dt.datetime) -> list[Raised]:
     allergy = _last_delivered(orders, 5)
     late = _last_delivered(orders, 11)
     assert allergy.delivered_at is not None and late.delivered_at is not None
-    claimed_at = on_desk(late.delivered_at + dt.timedelta(hours=2))  # staff's hours
-    return (
-        {
+    late_call = next_open(late.delivered_at + dt.timedelta(hours=1))
+    claimed_at = on_desk(late_call + dt.timedelta(hours=1))  # staff's hours
+    return [
+        Raised({
             "ticket_id": demo_id(ids, "TKT"), "user_id": 5, "order_id": allergy.order_id,
             "reason": "Found peanuts in a dish marked nut-free; customer has an allergy.",
             "priority": "urgent", "status": "open", "assignee": None, "notes": [],
-            # Waiting since just before the demo started: the queue has something urgent.
-            "call_id": "", "created_at": now - dt.timedelta(minutes=25),
+            # Waiting since just before the demo started (or since the evening before, seeded
+            # in the night): the queue has something urgent.
+            "call_id": "", "created_at": last_open(now, dt.timedelta(minutes=25)),
             "resolved_at": None,
-        },
-        {
+        }, "There were peanuts in a dish marked nut-free and I'm allergic.", allergy),
+        Raised({
             "ticket_id": demo_id(ids, "TKT"), "user_id": 11, "order_id": late.order_id,
             "reason": "Third late delivery this month; wants to speak to a manager.",
             "priority": "normal", "status": "claimed", "assignee": "support",
             "notes": [{"author": "support", "text": "Called back, awaiting restaurant reply.",
                        "at": claimed_at}],
-            "call_id": "", "created_at": late.delivered_at + dt.timedelta(hours=1),
-            "resolved_at": None,
-        },
-    )
+            "call_id": "", "created_at": late_call, "resolved_at": None,
+        }, "That's the third late delivery this month. I want to speak to a manager.", late),
+    ]  # fmt: skip
 
 
 def live_orders(demo: DemoData) -> tuple[OrderRecord, ...]:

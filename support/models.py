@@ -339,8 +339,28 @@ class Call(models.Model):
             models.Index(fields=["outcome", "-started_at"], name="calls_outcome_recent"),
         ]
 
+    # What the voice path (realtime/call_record.py) and postcall/finish.py write once the record
+    # exists: the ORM's copy of them is stale as soon as it is read (a live call appends to
+    # its transcript every few seconds, postcall writes the outcome once it ends) and lossy
+    # (the embedded lines and tool calls drop the keys the models do not declare).
+    VOICE_PATH_FIELDS = frozenset({"ended_at", "end_reason", "outcome", "transcript",
+                                   "tool_calls", "usage", "last_seen_at"})  # fmt: skip
+
     def __str__(self) -> str:
         return self.call_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new call is inserted whole; a full save of a loaded one writes only the fields the
+        voice path leaves alone (VOICE_PATH_FIELDS are written back only when named in
+        `update_fields`): it never puts back an outcome, an end or a transcript as it read
+        them over what the bridge has written since."""
+        loaded = not self._state.adding and not kwargs.get("force_insert")
+        if loaded and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.VOICE_PATH_FIELDS
+            ]  # fmt: skip
+        super().save(*args, **kwargs)
 
     def _do_insert(self, manager: Any, using: Any, fields: Any, returning_fields: Any,
                    raw: Any) -> Any:  # fmt: skip

@@ -21,7 +21,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UsernameField
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from support.staff.auth import granted_permissions
 
@@ -165,6 +165,19 @@ class TeamAdmin(UserAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return TeamChangeList
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Titled as the list and the staff pages' bar name them ("Team"), not "Add user".
+        title = "Add team member" if object_id is None else "Team member"
+        return super().changeform_view(
+            request, object_id, form_url, {"title": title, **(extra_context or {})}
+        )
 
     @admin.display(description="role")
     def role(self, obj: User) -> str:

@@ -269,10 +269,10 @@ async def test_a_lead_adds_an_agent_who_then_logs_in(
     assert await placeholder_fits(arjun.page.get_by_role("searchbox", name="Search"))
     await arjun.page.set_viewport_size({"width": WIDE, "height": 900})
     await arjun.page.get_by_role("link", name="Team").click()
-    await expect(arjun.page.get_by_role("heading", name="Select user to change")).to_be_visible()
+    await expect(arjun.page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
     await arjun.shoot("02-team")
 
-    await arjun.page.get_by_role("link", name="Add user").click()
+    await arjun.page.get_by_role("link", name="Add team member").click()
     form = arjun.page.locator("#user_form")
     # The admin puts the cursor in the first field once its script has run; typing before
     # that, under load, had "Kiran" land after "kiran" in the username.

@@ -46,7 +46,10 @@ class Command(BaseCommand):
         "about 200 orders (ORD-1001...) in every status, a month of about 200 support calls "
         "with the refunds, complaints, escalation tickets and callbacks they made, and the "
         "demo staff user (a support lead), whose login is printed at the end of every run. "
-        "Existing records are never changed, so running it again adds nothing. "
+        "Existing records are never changed, so running it again adds nothing, but for the "
+        "mark on the demo customers' phone numbers: they are made up and may be strangers', "
+        "so the callbacks board's \"Call now\" never dials them (put your own number on a "
+        "customer to try it). "
         "Some orders were delivered minutes before the first run so a refund can be tried "
         "live; on a later day they are outside the 2-hour refund window: "
         "--refresh-recent moves those orders (and the ones in progress) back to minutes "
@@ -76,9 +79,12 @@ class Command(BaseCommand):
                 )
             written = write_support_data(db, demo.support, only_new=True, now=now)
             fill_name_keys(db, [customer.user_id for customer in demo.support.customers])
+            _mark_demo_phones(db, demo.support)
+            unraised = _calls_of_earlier_records(db, demo.raised_calls)
             complaints = _insert_new(db, "complaints", "complaint_id", demo.complaints)
             tickets = _insert_new(db, "escalations", "ticket_id", demo.escalations)
-            calls = _insert_new(db, "calls", "call_id", [_priced(call) for call in demo.calls])
+            calls = _insert_new(db, "calls", "call_id", [
+                _priced(call) for call in demo.calls if call["call_id"] not in unraised])
             callbacks = _insert_new(db, "callbacks", "callback_id", demo.callbacks)
             _link_refunds_to_calls(db, demo.refund_calls)
         except BulkWriteError as error:
@@ -145,6 +151,31 @@ def _clashes(db: Database[Document], support: SupportData) -> list[str]:
         *(f"order {doc['order_id']} is customer {doc['user_id']}'s"
           for doc in orders if doc["user_id"] != demo_order[doc["order_id"]]),
     ]  # fmt: skip
+
+
+def _mark_demo_phones(db: Database[Document], support: SupportData) -> None:
+    """Mark each demo customer's made-up phone number as such (`demo_phone`), while their
+    account still has it: it may be a stranger's, and "Call now" (callbacks/desk.py) does not
+    dial it. Put a real number on the account and it is dialled."""
+    for customer in support.customers:
+        db.customers.update_one(
+            {"user_id": customer.user_id, "phone": customer.phone,
+             "demo_phone": {"$ne": customer.phone}},
+            {"$set": {"demo_phone": customer.phone}},
+        )  # fmt: skip
+
+
+def _calls_of_earlier_records(db: Database[Document],
+                              raised_calls: Sequence[tuple[str, str]]) -> set[str]:  # fmt: skip
+    """The calls of the demo's own complaints and tickets (demo_data.raised_calls) that an
+    earlier seed_demo wrote without one: written now, such a call would start days after
+    its record. Those records are left as they were; a new demo has them together."""
+    by_id = dict(raised_calls)
+    present = {
+        *db.complaints.distinct("complaint_id", {"complaint_id": {"$in": list(by_id)}}),
+        *db.escalations.distinct("ticket_id", {"ticket_id": {"$in": list(by_id)}}),
+    }
+    return {by_id[record_id] for record_id in present}
 
 
 def _first_error(error: BulkWriteError) -> str:

@@ -1,0 +1,77 @@
+"""The admin as a new support lead reads it: the tickets list says how long a ticket has
+waited and how long a resolved one took, and the Team link opens a page called Team."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+from django.test import Client
+
+from support.models import Escalation
+from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
+    arjun,
+    lead,
+    make_ticket,
+    staff_groups,
+    staff_test_settings,
+)
+
+
+def _cells(page: str, column: str) -> dict[str, str]:
+    """Each row's `column` cell, by ticket id."""
+    rows = re.findall(r'<tr>.*?</tr>', page, re.S)
+    cells = {}
+    for row in rows:
+        ticket = re.search(r"TKT-\w+", row)
+        cell = re.search(rf'<td class="field-{column}[^"]*">(.*?)</td>', row, re.S)
+        if ticket and cell:
+            cells[ticket[0]] = html.unescape(cell[1]).replace("\xa0", " ")
+    return cells
+
+
+def test_the_tickets_list_says_waiting_for_open_ones_and_resolved_in_for_resolved_ones(
+    lead: Client,  # noqa: F811
+) -> None:
+    make_ticket("TKT-WAITNG", minutes_ago=3 * 60 + 5)
+    resolved = make_ticket("TKT-DONE22", minutes_ago=2 * 24 * 60, status="resolved",
+                           assignee="arjun")  # fmt: skip
+    Escalation.objects.filter(pk=resolved.pk).update(
+        resolved_at=resolved.created_at + timedelta(minutes=20))
+
+    page = lead.get("/admin/support/escalation/").content.decode()
+
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert "age" not in headers and {"waiting", "resolved_in"} <= set(headers)
+    assert ">Waiting<" in page and ">Resolved in<" in page
+    assert _cells(page, "waiting") == {"TKT-WAITNG": "3 hours, 5 minutes", "TKT-DONE22": "—"}
+    assert _cells(page, "resolved_in") == {"TKT-WAITNG": "—", "TKT-DONE22": "20 minutes"}
+
+
+def test_a_claimed_ticket_is_still_waiting(lead: Client) -> None:  # noqa: F811
+    make_ticket("TKT-CLAIMD", minutes_ago=50, status="claimed", assignee="arjun")
+
+    page = lead.get("/admin/support/escalation/").content.decode()
+
+    assert _cells(page, "waiting") == {"TKT-CLAIMD": "50 minutes"}
+
+
+def test_the_team_link_opens_a_page_called_team(lead: Client) -> None:  # noqa: F811
+    dashboard = lead.get("/staff/").content.decode()
+    [link] = re.findall(r'<a href="([^"]+)">Team</a>', dashboard)
+
+    page = lead.get(link).content.decode()
+
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title and title[1].strip().startswith("Team |")
+    assert "<h1>Team</h1>" in page
+    assert "Select user" not in page
+    assert "Add team member" in page
+
+
+def test_the_admin_index_names_the_team_as_the_link_does(lead: Client) -> None:  # noqa: F811
+    page = lead.get("/admin/").content.decode()
+
+    assert re.search(r'<a href="/admin/auth/user/"[^>]*>Team</a>', page)
+    assert not re.search(r'<a href="/admin/auth/user/"[^>]*>Users</a>', page)
