@@ -76,5 +76,7 @@ def voice_page(request: HttpRequest) -> HttpResponse:
             "demo_mode": settings.VOICE_DEMO_MODE,
             "customers": demo_customers() if settings.VOICE_DEMO_MODE else [],
             "recording_notice": recording_notice(),
+            # The page tries to get back to a dropped call for as long as the server keeps it.
+            "resume_grace_s": settings.VOICE_RESUME_GRACE_S,
         },
     )

@@ -134,6 +134,15 @@ def test_a_production_voice_page_tells_customers_nothing_of_api_keys(settings: A
     assert "GEMINI" not in body and "operator-hint" not in body
 
 
+def test_the_page_is_told_how_long_the_server_keeps_a_dropped_call(settings: Any) -> None:
+    # Its reconnecting gives up 2 s before the server lets the call go (static/voice/call.js),
+    # 28 s at least: a grace set longer than the default is not cut short by the page.
+    settings.VOICE_RESUME_GRACE_S = 120
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # fmt: skip
+    assert 'data-resume-grace-s="120"' in Client().get("/").content.decode()
+
+
 async def test_when_the_database_is_down_the_page_is_told_and_the_socket_closed(
     asha: Customer, unreachable_database: None
 ) -> None:

@@ -15,10 +15,13 @@ const LAST_WORDS_MAX_MS = 6000;
 // Hanging up while reconnecting: how long to try to get back to the call to say so.
 const HANG_UP_RESUME_MS = 3000;
 // A dropped socket is retried with backoff, with the call's resume token, for about as long
-// as the server keeps the call for it (VOICE_RESUME_GRACE_S, 30 s by default).
+// as the server keeps the call for it (VOICE_RESUME_GRACE_S, 30 s by default): until 2 s
+// before the server gives it up, and 28 s at least (a try after that is told the call is
+// over, which says more than "connection lost").
 const RECONNECT_FIRST_MS = 300;
 const RECONNECT_MAX_MS = 4000;
-const RECONNECT_GIVE_UP_MS = 28000;
+const RECONNECT_GIVE_UP_MS = Math.max(28000, config.resumeGraceMs - 2000);
+debug.reconnectGiveUpMs = RECONNECT_GIVE_UP_MS; // set once, as page.js's debug is made
 // A try can also go unanswered (a network that lost its way holds the handshake open, and the
 // browser waits on it for minutes): one not open by then is given up, and the next one made.
 const RECONNECT_ATTEMPT_MS = 6000;

@@ -52,6 +52,8 @@ export const ui = {
 export const config = {
   agentConfigured: root.dataset.agentConfigured === "true",
   demoMode: root.dataset.demoMode === "true",
+  // How long the server keeps a dropped call for the page (VOICE_RESUME_GRACE_S).
+  resumeGraceMs: (Number(root.dataset.resumeGraceS) || 30) * 1000,
   micWorkletUrl: root.dataset.micWorklet,
   playerWorkletUrl: root.dataset.playerWorklet,
 };
@@ -64,6 +66,7 @@ export const debug = {
   endReason: null,
   closeCode: null,
   reconnects: 0, // times the page tried to get back to its call after losing the socket
+  reconnectGiveUpMs: 0, // how long it tries (call.js): about as long as the server keeps the call
   message: null,
   events: [],
   mic: { sampleRate: null, framesSent: 0, bytesSent: 0, firstSentAt: null, lastSentAt: null, audioEnds: 0, level: 0 },

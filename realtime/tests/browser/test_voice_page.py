@@ -412,6 +412,8 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
         await page.goto(f"{network.url}/#token={token}")
         await page.get_by_role("button", name="Start call").click()
         await voice_page.wait_for("d.state === 'listening'")
+        # It tries to get back for as long as the server keeps the call (2 s less).
+        assert await voice_page.debug(".reconnectGiveUpMs") == 28_000
         call_id = await voice_page.debug(".callId")
         text_box = page.get_by_label("Type a message")
         await text_box.fill("My biryani")
