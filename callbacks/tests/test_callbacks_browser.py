@@ -9,14 +9,19 @@ The page is then seen on a phone's width and in the dark theme.
     Chromium ──▶ daphne subprocess ──▶ FakeTwilioApi (this test's thread)
 
 Screenshots of each state go to test-artifacts/callbacks/.
+
+The daphne, the stand-in for Twilio and Chromium are the module's (starting them took seconds a
+test); each test has its own data, its own browser contexts and a stand-in that heard nothing yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -42,7 +47,11 @@ from support.models import Customer
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import BASE_DIR, DaphneServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
 
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
@@ -83,25 +92,45 @@ def callbacks(people: dict[str, Customer]) -> None:
                   reason="Follow-up on the hygiene complaint")  # fmt: skip
 
 
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilioApi]:
+@pytest.fixture(scope="module")
+def twilio_api() -> Iterator[FakeTwilioApi]:
     with FakeTwilioApi() as fake:
         yield fake
 
 
-@pytest_asyncio.fixture
-async def server(django_db_setup: Any, twilio: FakeTwilioApi) -> AsyncIterator[DaphneServer]:
+@pytest.fixture
+def twilio(twilio_api: FakeTwilioApi) -> FakeTwilioApi:
+    """The module's stand-in for Twilio, as new: no request heard, none refused, none slow."""
+    twilio_api.requests.clear()
+    twilio_api.refuse_with = None
+    twilio_api.answer_after_s = 0.0
+    return twilio_api
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(
+    django_db_setup: Any, twilio_api: FakeTwilioApi
+) -> AsyncIterator[DaphneServer]:
     env = {"TWILIO_ACCOUNT_SID": "AC" + "5" * 32, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "TWILIO_FROM_NUMBER": "+911140001234", "TWILIO_API_BASE_URL": twilio.url}  # fmt: skip
+           "TWILIO_FROM_NUMBER": "+911140001234",
+           "TWILIO_API_BASE_URL": twilio_api.url}  # fmt: skip
     with DaphneServer(env=env) as server:
         await asyncio.to_thread(server.start)
         yield server
 
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
     async with launched_chromium() as browser:
         yield browser
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium: Browser) -> AsyncIterator[Browser]:
+    """The module's Chromium for one test: the contexts it opened close after it."""
+    yield chromium
+    for context in list(chromium.contexts):
+        await context.close()
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -133,6 +162,27 @@ async def signed_in(
     return context, page
 
 
+@contextlib.asynccontextmanager
+async def arjun_on_the_board(
+    browser: Browser, server: DaphneServer, viewport: ViewportSize
+) -> AsyncIterator[tuple[Page, list[str]]]:
+    """Arjun signed in on the callbacks board at `viewport`: the page, and what went wrong on
+    it (console errors, failed requests) for the test to check; its context closes after."""
+    problems: list[str] = []
+    context, page = await signed_in(browser, server.url, viewport=viewport)
+    watch(page, problems)
+    try:
+        yield page, problems
+    finally:
+        await context.close()
+
+
+def ravi_s_callback(people: dict[str, Customer], start: datetime | None = None) -> Callback:
+    """Ravi's callback CBK-RAVI01 about his missing raita, at 18:30 today unless `start`."""
+    return make_callback(people["ravi"], start or today_at(18, 30), callback_id="CBK-RAVI01",
+                         reason="Missing raita")  # fmt: skip
+
+
 def row(page: Page, callback_id: str) -> Any:
     return page.locator(f'tr[data-callback="{callback_id}"]')
 
@@ -162,10 +212,7 @@ def twilio_says(status_callback: str, call_sid: str, status: str) -> int:
 async def test_a_lead_works_todays_callbacks(
     callbacks: None, server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
 ) -> None:
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         # The board: overdue first, then today, then tomorrow.
         await expect(page.get_by_role("heading", name="Callbacks", exact=True)).to_be_visible()
         headings = page.locator(".callback-day h2")
@@ -247,14 +294,12 @@ async def test_a_lead_works_todays_callbacks(
         await kiran.get_by_role("button", name="Call now").click()
         await expect(page.get_by_text("Ringing Kiran Rao (+91 98000 00404)…")).to_be_visible()
         await expect(page.locator(".messagelist")).to_have_count(0)
-        state = await context.storage_state()
+        state = await page.context.storage_state()
 
         # The admin lists them too, read-only, newest slot first.
         await page.goto(server.url + "/admin/callbacks/callback/")
         await expect(page.locator("#result_list tbody tr")).to_have_count(6)
         await screenshot(page, "08-admin-1280")
-    finally:
-        await context.close()
 
     # The same board on a phone, and in the dark theme at both widths.
     for name, viewport, scheme in [
@@ -287,15 +332,11 @@ async def test_a_customer_who_answered_and_hung_up_is_shown_as_a_call_over(
     """Arjun calls Ravi, who picks up; the line drops moments later. The ringing page, looking
     again, says the call is over (not that the phone still rings) and offers to mark it done.
     On the board, Asha's callback, which Meera held until Asha cancelled it, says who did."""
-    ravi = await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
-                                   callback_id="CBK-RAVI01", reason="Missing raita")
+    ravi = await asyncio.to_thread(ravi_s_callback, people)
     await asyncio.to_thread(make_callback, people["asha"], today_at(12, 30),
                             callback_id="CBK-ASHA01", status="cancelled", assignee="meera",
                             reason="Refund was refused outside the window")  # fmt: skip
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
         await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
         # Ravi answers (realtime/phone/consumer.py links his call) and hangs up at once.
@@ -312,9 +353,7 @@ async def test_a_customer_who_answered_and_hung_up_is_shown_as_a_call_over(
         await page.get_by_role("button", name="Mark done").click()
         await expect(page.locator(".messagelist")).to_contain_text(
             "The callback to Ravi Kumar (+91 98000 00202) is done.")  # fmt: skip
-        state = await context.storage_state()
-    finally:
-        await context.close()
+        state = await page.context.storage_state()
 
     context = await browser.new_context(storage_state=state, viewport=PHONE)
     page = await context.new_page()
@@ -333,12 +372,8 @@ async def test_a_busy_line_is_told_at_once(
     """Arjun calls Ravi, whose line is busy: Twilio says so moments after the dial, and the
     ringing page, looking again, says so (not "Ringing" for a minute, then "did not pick up");
     "Call again" rings him at once. Ravi's slot has begun: he may be marked missed."""
-    await asyncio.to_thread(make_callback, people["ravi"], due_now(),
-                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    await asyncio.to_thread(ravi_s_callback, people, due_now())
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
         await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
         [dial] = twilio.requests
@@ -355,8 +390,6 @@ async def test_a_busy_line_is_told_at_once(
         await page.get_by_role("button", name="Call again").click()
         await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
         await expect(page.locator(".messagelist")).to_have_count(0)
-    finally:
-        await context.close()
     assert len(twilio.requests) == 2
     assert problems == []
 
@@ -385,10 +418,7 @@ async def test_the_board_pages_and_offers_only_what_can_work(
     Kavya, an agent, may not take calls over: the page of the call she held, which found a
     busy line, offers no "Call again" and says why."""
     await asyncio.to_thread(a_full_fortnight, people)
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         await expect(page.locator("tr.callback")).to_have_count(50)
         asha, ravi = row(page, "CBK-ASHA01"), row(page, "CBK-RAVI01")
         await expect(asha.get_by_role("button", name="Mark missed")).to_be_visible()
@@ -411,8 +441,6 @@ async def test_the_board_pages_and_offers_only_what_can_work(
         await expect(page.get_by_text("No callbacks on this page.")).to_be_visible()
         await page.get_by_role("link", name="Back to the first page").click()
         await expect(page.locator("tr.callback")).to_have_count(50)
-    finally:
-        await context.close()
 
     kavya = await asyncio.to_thread(User.objects.create_user, "kavya", password=PASSWORD,
                                     is_staff=True, first_name="Kavya")  # fmt: skip

@@ -18,26 +18,31 @@ from django.utils import timezone
 from playwright.async_api import Browser, expect
 
 from callbacks.models import Callback
-from callbacks.tests.conftest import make_callback, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from callbacks.tests.test_callbacks_browser import (  # noqa: F401  (fixtures)
     DESK,
     PHONE,
+    arjun_on_the_board,
     browser,
+    chromium,
     people,
+    ravi_s_callback,
     row,
     screenshot,
     server,
-    signed_in,
     twilio,
+    twilio_api,
     twilio_says,
-    watch,
 )
 from support import mongo
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # the server and Chromium are the module's
+]
 
 
 async def test_a_dialler_who_left_the_ringing_page_finds_the_answered_call_from_the_board(
@@ -46,12 +51,8 @@ async def test_a_dialler_who_left_the_ringing_page_finds_the_answered_call_from_
     """Arjun double-clicks "Call now" for Ravi: one call, and his ringing page (not the board
     with an error). He goes back to the board; Ravi picks up meanwhile. The board says Ravi is
     on the call, and its status opens the call's live view."""
-    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
-                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    await asyncio.to_thread(ravi_s_callback, people)
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").dblclick()
         # The second click may be answered first ("Calling…"): the page then learns it rings.
         await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible(
@@ -75,8 +76,6 @@ async def test_a_dialler_who_left_the_ringing_page_finds_the_answered_call_from_
         await screenshot(page, "16-on-the-call-board-1280")
         await badge.click()
         await expect(page).to_have_url(server.url + "/staff/live/CALL-RAVI/")
-    finally:
-        await context.close()
     assert len(twilio.requests) == 1
     assert problems == []
 
@@ -86,12 +85,8 @@ async def test_a_customer_who_picked_up_but_was_never_put_through_is_told_in_pla
 ) -> None:
     """Ravi picks up, but his call never reaches Arjun (the phone bridge refused it): Twilio
     says the call `completed`, and the ringing page says so at once, on a phone too."""
-    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
-                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=PHONE)
-    watch(page, problems)
-    try:
+    await asyncio.to_thread(ravi_s_callback, people)
+    async with arjun_on_the_board(browser, server, PHONE) as (page, problems):
         await row(page, "CBK-RAVI01").get_by_role("button", name="Call now").click()
         await expect(page.get_by_text("Ringing Ravi Kumar (+91 98000 00202)…")).to_be_visible()
         [dial] = twilio.requests
@@ -108,8 +103,6 @@ async def test_a_customer_who_picked_up_but_was_never_put_through_is_told_in_pla
         await expect(row(page, "CBK-RAVI01").locator(".state .badge")).to_contain_text(
             "Not put through at")  # fmt: skip
         await screenshot(page, "18-not-put-through-board-390")
-    finally:
-        await context.close()
     assert problems == []
 
 
@@ -118,21 +111,15 @@ async def test_a_calling_page_shown_before_twilio_confirmed_the_dial_says_ringin
 ) -> None:
     """A double click's second request can answer before the first has Twilio's word: the
     page says "Calling…, waiting for Twilio", and then, still open, that the phone rings."""
-    await asyncio.to_thread(make_callback, people["ravi"], today_at(18, 30),
-                            callback_id="CBK-RAVI01", reason="Missing raita")  # fmt: skip
+    await asyncio.to_thread(ravi_s_callback, people)
     # Arjun's dial, still waiting for Twilio's answer (callbacks/desk.py call_now).
     await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(
         assignee="arjun", dialled_at=timezone.now())  # fmt: skip
-    problems: list[str] = []
-    context, page = await signed_in(browser, server.url, viewport=DESK)
-    watch(page, problems)
-    try:
+    async with arjun_on_the_board(browser, server, DESK) as (page, problems):
         await page.goto(server.url + "/staff/callbacks/CBK-RAVI01/calling")
         await expect(page.locator(".calling-status")).to_have_text(
             "Calling Ravi Kumar (+91 98000 00202)…")  # fmt: skip
         await Callback.objects.filter(callback_id="CBK-RAVI01").aupdate(call_sid="CA" + "5" * 32)
         await expect(page.locator(".calling-status")).to_have_text(
             "Ringing Ravi Kumar (+91 98000 00202)…", timeout=10_000)  # fmt: skip
-    finally:
-        await context.close()
     assert problems == []

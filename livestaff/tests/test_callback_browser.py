@@ -33,6 +33,7 @@ from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
     STAFF_HZ,
     asha,
     browsers,
+    chromiums,
     cookies,
     person,
     shots,
@@ -45,7 +46,11 @@ from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
 from voiceproject.tests.signals import dominant_hz
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # Chromium is the module's
+]
 
 CALL_SID = "CA" + "7" * 32
 ASHA_PHONE = "+919800000101"
@@ -56,13 +61,13 @@ DIALLING_ENV = {**PHONE_ENV, "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
                 "TWILIO_FROM_NUMBER": "+911140001234"}  # fmt: skip
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def silent_agent() -> AsyncIterator[FakeLiveServer]:
     async with FakeLiveServer() as live:
         yield live
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def server(
     django_db_setup: Any, silent_agent: FakeLiveServer
 ) -> AsyncIterator[DaphneServer]:

@@ -43,7 +43,11 @@ from support.models import Call, Customer
 from voiceproject.tests.chromium import launched_chromium
 from voiceproject.tests.live_server import DaphneServer, server_environment
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),  # Chromium is the module's
+]
 
 EXPECT_TIMEOUT_MS = 10_000  # conftest.py sets it before each test
 
@@ -100,10 +104,19 @@ def server(django_db_setup: Any) -> Iterator[DaphneServer]:
         yield server
 
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    """One Chromium for the file's tests (starting one took seconds a test)."""
     async with launched_chromium(FAKE_MICROPHONE_ARGS) as browser:
         yield browser
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium: Browser) -> AsyncIterator[Browser]:
+    """The module's Chromium for one test: the pages it opened close after it."""
+    yield chromium
+    for context in list(chromium.contexts):
+        await context.close()
 
 
 class ServerSide:

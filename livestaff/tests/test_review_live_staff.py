@@ -28,6 +28,7 @@ from livestaff.tests.test_live_view_states_browser import (  # noqa: F401
     ServerSide,
     arjun,
     browser,
+    chromium,
     holding,
     live_view,
     server,
@@ -41,7 +42,10 @@ from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# Chromium is test_live_view_states_browser.py's module fixture: its tests run on the module's loop.
 browser_test = pytest.mark.browser
+on_the_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 FORBIDDEN = 4403
 
@@ -122,6 +126,7 @@ async def test_the_live_calls_page_and_the_live_call_view_get_a_call_worded_alik
 
 
 @browser_test
+@on_the_module_loop
 async def test_the_live_call_view_says_what_the_live_calls_page_says(
     asha: Customer,  # noqa: F811
     arjun: str,  # noqa: F811
@@ -174,6 +179,7 @@ async def test_a_socket_refused_for_its_sign_in_is_told_so_with_its_code(
 
 
 @browser_test
+@on_the_module_loop
 async def test_a_lead_signed_out_while_the_socket_was_down_is_told_and_the_microphone_let_go(
     asha: Customer,  # noqa: F811
     arjun: str,  # noqa: F811
@@ -217,6 +223,7 @@ async def test_a_lead_signed_out_while_the_socket_was_down_is_told_and_the_micro
 
 
 @browser_test
+@on_the_module_loop
 async def test_a_lead_with_no_microphone_is_told_to_connect_one_not_to_allow_it(
     asha: Customer,  # noqa: F811
     arjun: str,  # noqa: F811

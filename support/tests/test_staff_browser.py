@@ -50,6 +50,7 @@ EXPECT_TIMEOUT_MS = 20_000  # conftest.py sets it before each test
 ARTIFACTS = BASE_DIR / "test-artifacts" / "staff"
 WIDE, NARROW = 1280, 390
 ESCALATION_REASON = "Rider left the order at the wrong gate; caller wants a person"
+RECONNECT_MAX_MS = 30_000  # static/staff/live-rows.js: MAX_DELAY_MS
 SUPPORT_COLLECTIONS = ("customers", "orders", "refunds", "complaints", "escalations", "calls",
                        "callbacks")  # fmt: skip
 
@@ -300,6 +301,8 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
     people: dict[str, User], sign_in: Any, staff_server: DaphneServer, fake_live: FakeLiveServer
 ) -> None:
     meera, arjun = await sign_in("meera"), await sign_in("arjun")
+    # Arjun's page keeps its own time (flowing as it would), for the blip below.
+    await arjun.context.clock.install()
     for staff in (meera, arjun):
         await staff.open("/staff/queue/")
         await expect(staff.page.locator("[data-live-status]")).to_contain_text("Live:")
@@ -355,6 +358,10 @@ async def test_a_new_ticket_is_sorted_in_live_claimable_and_leaves_for_everyone(
                                 reason="Opened while the page was offline")  # fmt: skip
     finally:  # the module's other tests use this server
         await asyncio.to_thread(staff_server.start)
+    # The server is back. The page tries again on its own timer, which has grown while the
+    # server restarted (1, 2, 4 ... up to 30 s between tries): its next try is now, not up to
+    # half a minute later, as if the laptop had slept through the wait.
+    await arjun.page.clock.fast_forward(RECONNECT_MAX_MS)
     await expect(arjun.page.locator("tr[data-ticket='TKT-BL1PQR']")).to_be_visible(
         timeout=45_000)
     await expect(arjun.page.locator("[data-live-status]")).to_contain_text("Live:")
