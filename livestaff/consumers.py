@@ -243,7 +243,8 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         if protocol.TAKE_OVER not in permissions:
             self.taking_over = self._back_holding = False
             if self.holding:  # this page's hold, never a colleague's: no grace for it
-                await self._act("hand_back")
+                # (With no agent to hand it to, the call ends: `not_allowed` says why.)
+                await self._act("hand_back", not_allowed=True)
         if protocol.MONITOR not in permissions:
             await self.close(code=FORBIDDEN)
 
@@ -282,7 +283,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
                 self.taking_over = False
             if self.holding and protocol.TAKE_OVER not in self.permissions:
                 # Granted after this person lost the permission (a take-over on its way).
-                await self._act("hand_back")
+                await self._act("hand_back", not_allowed=True)
         elif event.get("type") == "error" and event.get("code") == "taken":
             self.taking_over = False  # refused: a colleague holds the call
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))

@@ -13,7 +13,7 @@ and acts on what they answer:
 * `RealTimeGate`: caller audio never goes upstream faster than real time.
 
 A call that moves to another process takes what it has used of them along (`left`,
-`warned`, `check_ins`, then `carry_on` there): a move gives it no fresh allowance.
+`warned`, `check_ins`, `silence`, then `carry_on` there): a move gives it no fresh allowance.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class Action(Enum):
 # silence runs on through it (Watchdog.hold), so a line that keeps dropping and coming back
 # does not keep a silent call open.
 LINE_AWAY = "detached"
+# The hold of a call moving in from another process, until its model's session is up here:
+# seen from the caller, the move is her line away, and her silence runs on through it too.
+MOVING = "moving"
+_SILENCE_RUNS_ON = frozenset({LINE_AWAY, MOVING})
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,28 @@ class Watchdog:
         """Check-ins of a silent caller since they last spoke."""
         return self._check_ins
 
-    def carry_on(self, *, warned: bool, check_ins: int) -> None:
+    @property
+    def spoke_since_back(self) -> bool:
+        """Whether the caller spoke since her line last came back (or since the call began)."""
+        return self._spoke_since_back
+
+    def silence(self, now: float) -> float:
+        """How long the caller has been silent at `now`, as the idle rules count it."""
+        return max(0.0, now - self._idle_since())
+
+    def carry_on(
+        self, *, warned: bool, check_ins: int, silent_s: float = 0.0,
+        spoke_since_back: bool = False, now: float = 0.0,
+    ) -> None:
         """What the call used of its limits in the process it moved from: the warning is not
-        said again, and a silent caller checked on there is not checked on afresh here."""
+        said again, a silent caller checked on there is not checked on afresh here, and her
+        silence (`silent_s` as of `now`) runs on (through the MOVING hold, as through a drop)."""
         self._warned = self._warned or warned
         self._check_ins = max(self._check_ins, min(check_ins, self.limits.idle_prompts))
+        if silent_s > 0:
+            since = now - silent_s
+            self._waiting_since = self._agent_at = self._caller_at = self._plays_until = since
+        self._spoke_since_back = self._spoke_since_back or spoke_since_back
 
     # --- what happened ------------------------------------------------------------------
 
@@ -189,24 +210,39 @@ class Watchdog:
         model is not connected) the silences are on purpose: no nudges or check-ins. The
         maximum duration still applies. An answer the model owed is owed from `now`.
 
-        The caller's silence starts afresh once the hold is over, except a LINE_AWAY one's:
-        it runs on from her last words (or the call's start) through the drop, so a line
-        dropping every few seconds still has a silent caller checked on, then let go. A caller
-        who spoke since her line last came back gets a fresh allowance when it is back (she
-        was mid-sentence as it dropped), once: she must speak again to earn another."""
+        The caller's silence starts afresh once the hold is over, except a LINE_AWAY (or
+        MOVING) one's: it runs on from her last words (or the call's start) through the drop,
+        so a line dropping every few seconds still has a silent caller checked on, then let
+        go. A caller who spoke since her line last came back gets a fresh allowance when it is
+        back (she was mid-sentence as it dropped), once: she must speak again to earn another."""
         if held:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
-        if reason != LINE_AWAY:
+        if reason not in _SILENCE_RUNS_ON:
             self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
-        elif not held:
+        elif not held and not self._holds & _SILENCE_RUNS_ON:  # her line is back
             if self._spoke_since_back:
                 self._caller_at = max(self._caller_at, now)
             self._spoke_since_back = False
         self._owed_at = now
         self._in_turn = self._generating = False  # a turn does not outlive a connection
         self._nudged_at = None
+
+    def line_back_asks(self) -> bool:
+        """The line is back after a drop the model is told of, and it would answer by asking
+        whether the caller is still there: a check-in, counted as one (else a line that keeps
+        dropping would keep a silent caller on for ever, each answer a fresh idle window).
+        False once the check-ins are used up: the model is told without being asked to
+        answer, and the goodbye comes in its time."""
+        if self._check_ins >= self.limits.idle_prompts:
+            return False
+        self._check_ins += 1
+        return True
+
+    def held_for(self, reason: str) -> bool:
+        """Whether the call is held for `reason` now."""
+        return reason in self._holds
 
     def goodbye_abandoned(self, now: float) -> None:
         """The goodbye SAY_GOODBYE asked for did not end the call (a colleague took it over
@@ -272,11 +308,13 @@ class Watchdog:
         self._in_turn = self._generating = False
         return Action.RESUME_MODEL
 
+    def _idle_since(self) -> float:
+        """When the caller's silence, as the idle rules count it, began."""
+        return max(self._waiting_since, self._agent_at, self._caller_at, self._tool_done_at,
+                   self._patient_until, self._plays_until)  # fmt: skip
+
     def _idle(self, now: float) -> Action | None:
-        waiting_since = max(self._waiting_since, self._agent_at, self._caller_at,
-                            self._tool_done_at, self._patient_until,
-                            self._plays_until)  # fmt: skip
-        if now - waiting_since < self.limits.idle_prompt_s:
+        if now - self._idle_since() < self.limits.idle_prompt_s:
             return None
         self._waiting_since = now
         if self._check_ins < self.limits.idle_prompts:

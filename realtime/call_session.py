@@ -60,7 +60,15 @@ from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
 from realtime.audio import StreamResampler
-from realtime.call_controls import LINE_AWAY, Action, Limits, RealTimeGate, TokenBucket, Watchdog
+from realtime.call_controls import (
+    LINE_AWAY,
+    MOVING,
+    Action,
+    Limits,
+    RealTimeGate,
+    TokenBucket,
+    Watchdog,
+)
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
@@ -152,6 +160,12 @@ NO_AGENT_HAND_BACK = "No agent is configured to hand this call back to: end the 
 NO_AGENT_WHISPER = "No agent is configured on this call: nobody reads a whisper."
 HOLDER_LEFT = "staff_left"  # the holder's page went, with no agent to hand the call back to
 HOLDER_LEFT_MESSAGE = "Sorry, our colleague was cut off, so the call has ended."
+# The holder lost the take-over permission, with no agent to hand the call back to: it ends
+# (they may not hold it, nor end it, any longer).
+HOLDER_NOT_ALLOWED = "staff_not_allowed"
+HOLDER_NOT_ALLOWED_MESSAGE = (
+    "Sorry, our colleague can no longer stay on this call, so it has ended."
+)
 
 
 async def may_open_call(user_id: int, *, besides: str = "") -> bool:
@@ -262,8 +276,9 @@ class CallSession:
         )
         now = time.monotonic()
         self._watchdog = Watchdog(limits or call_limits(), now)
-        # Nobody to nudge or check in through until the model's session is up.
-        self._watchdog.hold(MODEL_AWAY, True, now)
+        # Nobody to nudge or check in through until the model's session is up (a call moving
+        # in: the caller's silence runs on meanwhile, carried from where it was).
+        self._watchdog.hold(MOVING if resuming else MODEL_AWAY, True, now)
         self._audio_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
         self._typed = TokenBucket(TYPED_PER_S, TYPED_BURST, now)
         self._outbound: deque[ce.Delivery] = deque()
@@ -302,6 +317,9 @@ class CallSession:
         self._holder_missing: asyncio.Task[Any] | None = None
         self._held_since = 0.0
         self._staff_voice: StreamResampler | None = None  # the holder's 16 kHz to 24 kHz
+        # The holder's voice, as the caller's, never faster than real time (a script on their
+        # socket would have the caller, the listeners and the recording take it all).
+        self._staff_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
         self.escalation: str | None = None  # the ticket of a warm escalation in progress
         self._escalation_joined = False  # a colleague took the call over since it escalated
         self._escalation_wait: asyncio.Task[Any] | None = None
@@ -788,7 +806,10 @@ class CallSession:
             return
         unheard = self._agent_unheard
         if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
-            self._note(instructions.line_dropped(self._gap_s, unheard=unheard))
+            # Its answer to a long drop asks whether the caller is still there: a check-in.
+            asks = self._gap_s <= GAP_NOTE_S or self._watchdog.line_back_asks()
+            self._note(instructions.line_dropped(self._gap_s, unheard=unheard),
+                       respond=asks or unheard)  # fmt: skip
         self._gap_s = 0.0
         if self._agent_unheard:
             self._agent_unheard = False
@@ -919,7 +940,7 @@ class CallSession:
                             self.call_id, detail)  # fmt: skip
             case Ready():
                 self._ever_ready = self._live_up = True
-                self._watchdog.hold(MODEL_AWAY, False, now)
+                self._model_up(now)
                 self._send(ce.Ready(self.call_id, self._resume_token()))
                 if self.mode == HUMAN:  # a fresh model session under a colleague's hold
                     self._outbound.append(self._agent_changed())
@@ -936,7 +957,7 @@ class CallSession:
                 self._send(ce.Reconnecting())
             case Resumed(with_handle=with_handle):
                 self._ever_ready = self._live_up = True
-                self._watchdog.hold(MODEL_AWAY, False, now)
+                self._model_up(now)
                 if self._ready_pending and self._caller is not None:
                     self._say_ready_again()
                 else:
@@ -957,6 +978,13 @@ class CallSession:
                     self._model_lost = True
                 else:
                     self._spawn(self._give_up(reason), "give_up")
+
+    def _model_up(self, now: float) -> None:
+        """The model's session is up: the call's limits apply again (a call that moved in has
+        landed)."""
+        for reason in (MOVING, MODEL_AWAY):  # only those held: a release restarts the silence
+            if self._watchdog.held_for(reason):
+                self._watchdog.hold(reason, False, now)
 
     def _tell_unanswered(self, unanswered: tuple[lp.FunctionResponse, ...]) -> None:
         """Tool results still waiting to be sent when the model's connection was lost: the
@@ -1123,6 +1151,11 @@ class CallSession:
                 self._refuse(reply_to, "forbidden", NO_AGENT_WHISPER)
                 return
             case "hand_back" if not self.has_agent:
+                if message.get("not_allowed") is True and self._held_from(reply_to, username):
+                    log.info("call %s: %s may no longer hold it and no agent is configured; "
+                             "ending it", self.call_id, username)  # fmt: skip
+                    self._end_now(HOLDER_NOT_ALLOWED, HOLDER_NOT_ALLOWED_MESSAGE)
+                    return
                 self._refuse(reply_to, "forbidden", NO_AGENT_HAND_BACK)
                 return
             case "whisper":
@@ -1154,20 +1187,26 @@ class CallSession:
                 self._hand_back(text, by={"username": username, "name": name} if for_them
                                 else None)  # fmt: skip
             case "end_call":
-                # Now, not when the task runs: a release arriving meanwhile ends the call.
-                self._end_reason = self._end_reason or "ended_by_staff"
-                # Ended by a person, at once: the agent is not heard to the end of its answer
-                # (the caller's player is cleared, and what the model still sends is dropped).
-                self._agent_cut_off = True
-                self._drop_agent_audio()
-                self._send(ce.Interrupted())
-                self._spawn(self.end("ended_by_staff", tell=ce.Notice(
-                    "ended_by_staff", "A member of our support team ended the call."
-                )), "staff end")  # fmt: skip
+                self._end_now("ended_by_staff", "A member of our support team ended the call.")
         self._record.add_event("staff_events", {
             "kind": kind, "staff": username, "at": utcnow(), **({"text": text} if text else {}),
         }, routine=kind in ("listen", "whisper"))  # fmt: skip
         self._publish_state()
+
+    def _end_now(self, reason: str, message: str) -> None:
+        """End the call for the staff side, at once: the agent is not heard to the end of its
+        answer (the caller's player is cleared, and what the model still sends is dropped)."""
+        # Now, not when the task runs: a release arriving meanwhile ends the call.
+        self._end_reason = self._end_reason or reason
+        self._agent_cut_off = True
+        self._drop_agent_audio()
+        self._send(ce.Interrupted())
+        self._spawn(self.end(reason, tell=ce.Notice(reason, message)), "staff end")
+
+    def _held_from(self, page: str, username: str) -> bool:
+        """Whether `username` holds the call from their `page`."""
+        return bool(self.holder and self.holder["username"] == username
+                    and page and page == self._holder_page)  # fmt: skip
 
     def _watch_from(self, page: str, username: str, message: dict[str, Any]) -> None:
         """A staff page watches the call: newly opened, or saying again what it does after the
@@ -1263,6 +1302,7 @@ class CallSession:
         else:
             self._holder_gone()
         self._staff_voice = StreamResampler(16_000, 24_000)
+        self._staff_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
         self._watchdog.hold("human", True, now)
         self._cancel_escalation_wait()
 
@@ -1322,6 +1362,8 @@ class CallSession:
                 or message.get("page") != self._holder_page):  # fmt: skip
             return
         pcm = pcm[: len(pcm) - len(pcm) % 2]
+        if not self._staff_gate.allow(len(pcm), time.monotonic()):
+            return
         self._staff.audio(staff_protocol.HUMAN, pcm, speaker=staff)
         pcm24k = voice.process(pcm)  # the caller hears them as they would the agent
         self.observer.staff_audio(pcm24k)
@@ -1441,6 +1483,8 @@ class CallSession:
         now = time.monotonic()
         return {
             "warned": self._watchdog.warned, "check_ins": self._watchdog.check_ins,
+            "silent_s": self._watchdog.silence(now),
+            "spoke_since_back": self._watchdog.spoke_since_back,
             "typed": self._typed.left(now), "audio": self._audio_gate.left(now), "at": utcnow(),
         }  # fmt: skip
 
@@ -1454,12 +1498,17 @@ class CallSession:
         as of `at` when that process let it go; only whether it was warned when it died."""
         now = time.monotonic()
         at = used.get("at")
+        silent_s = 0.0  # not said (a process that died): her silence starts afresh here
         if isinstance(at, datetime):
             since_s = (utcnow() - at).total_seconds()
             self._typed.carry_on(_limit_count(used.get("typed")), since_s, now)
             self._audio_gate.carry_on(_limit_count(used.get("audio")), since_s, now)
-        self._watchdog.carry_on(warned=bool(used.get("warned")),
-                                check_ins=int(_limit_count(used.get("check_ins"))))  # fmt: skip
+            if "silent_s" in used:  # her line was away meanwhile: her silence ran on
+                silent_s = max(0.0, _limit_count(used["silent_s"]) + max(0.0, since_s))
+        self._watchdog.carry_on(
+            warned=bool(used.get("warned")), check_ins=int(_limit_count(used.get("check_ins"))),
+            silent_s=silent_s, spoke_since_back=used.get("spoke_since_back") is True, now=now,
+        )
         # Spent: the caller may speak here, which a process taking the call up after this one
         # died must not take for the silence counted there.
         self._record.set(limits_used=self._limits_kept())

@@ -83,9 +83,12 @@ class NotesTaken:
         self.notes.append((text, respond))
 
 
-async def test_tool_results_the_lost_connection_never_sent_are_told_as_a_note() -> None:
+async def test_tool_results_the_lost_connection_never_sent_are_told_as_a_note(
+    settings: Any,
+) -> None:
     """The resumed session never made the call, so the result cannot go as its answer: the
     model hears it as a note, once for the ids of one joined call."""
+    settings.GEMINI_API_KEY = "test-key"  # a call with an agent to tell
     session = CallSession(caller=SilentCaller(), customer=CustomerRef(7, "Asha"), channel="web")
     live = NotesTaken()
     session._live = live  # type: ignore[assignment]

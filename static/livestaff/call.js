@@ -307,6 +307,8 @@ function onState(next) {
   window.StaffLive.markTransferring(briefing, next.doing);
   // The call no longer names its ticket: resolved meanwhile, nobody is to join for it.
   if (briefing) briefing.classList.toggle("resolved", !next.escalation && !briefing.classList.contains("joined"));
+  // No agent configured on the call (no GEMINI_API_KEY): no agent's level to show.
+  for (const part of ui.meters.querySelectorAll("[data-meter=A], [data-meter-label=A]")) part.hidden = next.agent === false;
   ui.meters.querySelector("[data-meter-label=H]").textContent = mine ? "You" : "Colleague";
   ui.meters.querySelector("[data-meter=H]").setAttribute("aria-label", mine ? "Your level" : "Colleague's level");
   root.dataset.holder = holder || "";
