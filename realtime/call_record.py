@@ -182,6 +182,21 @@ class CallRecord:
         async with self._flush_lock:
             await self._flush()
 
+    async def flush_shielded(self) -> None:
+        """`flush`, which cancelling the caller does not interrupt half-way: the write goes
+        on to its end. If it then fails with nobody left waiting for it, its error is logged
+        here, not by the event loop as an exception never retrieved (what is pending is
+        written by the next flush or the close). Raises PyMongoError to a caller still
+        waiting."""
+        write = asyncio.ensure_future(self.flush())
+        write.add_done_callback(self._after_shielded)
+        await asyncio.shield(write)
+
+    def _after_shielded(self, write: asyncio.Future[None]) -> None:
+        if not write.cancelled() and write.exception() is not None:
+            log.warning("call %s: could not write its record: %s", self.call_id,
+                        write.exception())  # fmt: skip
+
     async def _flush(self, extra: dict[str, Any] | None = None) -> None:
         # Pending items are forgotten only once written: a failed write is retried whole.
         pending = {name: list(items) for name, items in self._pending.items() if items}
@@ -284,11 +299,9 @@ class CallRecord:
                 async with asyncio.timeout(HEARTBEAT_S):
                     await self._dirty.wait()
             self._dirty.clear()
-            try:
-                # Shielded: cancelling the flusher must not interrupt a write half-way.
-                await asyncio.shield(self.flush())
-            except PyMongoError as error:
-                # The call goes on; the next flush or close() writes what is pending.
-                log.warning("call %s: could not write its record: %s", self.call_id, error)
+            # Shielded: cancelling the flusher must not interrupt a write half-way. A failed
+            # one is logged; the call goes on, and the next flush or close() writes it.
+            with contextlib.suppress(PyMongoError):
+                await self.flush_shielded()
             await asyncio.sleep(FLUSH_INTERVAL_S)
 

@@ -1055,7 +1055,7 @@ class CallSession:
         # call's record (`doing`): written first, not up to a second later. Shielded, as the
         # record's own flushes are: the call ending meanwhile must not cut a write in half.
         with contextlib.suppress(PyMongoError):
-            await asyncio.shield(self._record.flush())
+            await self._record.flush_shielded()
             ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
             if ticket is not None:
                 await announce_call_put_through(ticket, putting_through=putting_through)
