@@ -11,6 +11,11 @@ voiceproject/lifecycle.py makes SIGTERM run `drain()` first:
              ->  wait until no call is registered, or `bound_s` (VOICE_DRAIN_S) since SIGTERM
              ->  the reactor stops; whatever is left is cut
 
+DRAIN_AT_ONCE_SIGNAL (SIGUSR2) drains the same way without the notice: for a process the
+balancer already sends nothing new (the workers command's rolling restart pointed its slot at
+the next process first), waiting for health checks that no longer route to it only delays the
+calls' move.
+
 The process knows which calls it carries because the code carrying them says so:
 
     register_call(call_id, channel="web", on_drain=tell_the_page_to_reconnect)
@@ -27,6 +32,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +40,11 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 DrainCallback = Callable[[], Awaitable[None]]
+
+# Drain as SIGTERM does, with no VOICE_DRAIN_NOTICE_S first: the sender has already taken the
+# process out of the balancer's rotation (voiceproject/workers.py). Here, not in lifecycle.py,
+# so that the supervisor can name it without importing Django.
+DRAIN_AT_ONCE_SIGNAL = signal.SIGUSR2
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ import contextlib
 import contextvars
 import gc
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -294,44 +297,59 @@ def bound_slow_requests() -> None:
 
     HTTPFactory.protocol = deadline_channel
     HTTPFactory._voice_bounded = True
+
+
 def drain_on_sigterm() -> None:
-    """Make SIGTERM drain the process (voiceproject/draining.py) before daphne stops it.
+    """Make SIGTERM drain the process (voiceproject/draining.py) before daphne stops it, and
+    DRAIN_AT_ONCE_SIGNAL drain it without the notice (the sender took it out of rotation).
 
     Twisted installs the reactor's own `sigTerm` method as the SIGTERM handler when daphne
     starts the reactor (after this runs), so replacing that method is how the reactor itself
-    hands SIGTERM to us. A second SIGTERM, or SIGINT (Ctrl-C), stops at once as before.
+    hands SIGTERM to us. A second SIGTERM (or either signal while draining), or SIGINT
+    (Ctrl-C), stops at once as before.
     """
     if "twisted.internet.reactor" not in sys.modules:
         return
     from twisted.internet import reactor
 
-    def sigterm(number: int, frame: FrameType | None) -> None:
-        # A signal handler: only hand over to the reactor's thread, as Twisted's own does. It
-        # interrupts whichever call's task was running: drain in a context of its own, or
-        # every line the drain logs would name that call.
-        reactor.callFromThread(contextvars.Context().run, _sigterm_received)
+    def handler(notice_s: float | None) -> Callable[[int, FrameType | None], None]:
+        def received(number: int, frame: FrameType | None) -> None:
+            # A signal handler: only hand over to the reactor's thread, as Twisted's own does.
+            # It interrupts whichever call's task was running: drain in a context of its own,
+            # or every line the drain logs would name that call.
+            name = signal.Signals(number).name
+            reactor.callFromThread(contextvars.Context().run, _drain_requested, name, notice_s)
 
-    reactor.sigTerm = sigterm
+        return received
+
+    reactor.sigTerm = handler(None)  # VOICE_DRAIN_NOTICE_S
+    # Twisted leaves this signal alone; Python allows handlers from the main thread only,
+    # where daphne imports the application (elsewhere, e.g. a test's thread, SIGTERM serves).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(draining.DRAIN_AT_ONCE_SIGNAL, handler(0.0))
 
 
 _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
 
 
-def _sigterm_received() -> None:
+def _drain_requested(signal_name: str, notice_s: float | None) -> None:
+    """Drain on `signal_name`, after `notice_s` (None: VOICE_DRAIN_NOTICE_S) if calls are up."""
     global _drain_task
     if _drain_task is not None:
-        log.warning("second SIGTERM while draining: stopping now")
+        log.warning("second %s while draining: stopping now", signal_name)
         _stop_reactor()
         return
-    log.info("SIGTERM: draining (at most %.0f s)", settings.VOICE_DRAIN_S)
+    log.info("%s: draining (at most %.0f s)", signal_name, settings.VOICE_DRAIN_S)
     # Twisted runs this on its asyncio reactor's loop, the one the calls live on.
-    _drain_task = asyncio.ensure_future(_drain_then_stop())
+    _drain_task = asyncio.ensure_future(_drain_then_stop(notice_s))
 
 
-async def _drain_then_stop() -> None:
+async def _drain_then_stop(notice_s: float | None) -> None:
+    if notice_s is None:
+        notice_s = settings.VOICE_DRAIN_NOTICE_S
     try:
         outcome = await draining.this_process.drain(
-            bound_s=settings.VOICE_DRAIN_S, notice_s=settings.VOICE_DRAIN_NOTICE_S
+            bound_s=settings.VOICE_DRAIN_S, notice_s=notice_s
         )
         if outcome.left:
             log.warning(

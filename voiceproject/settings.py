@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as redis_parse_url
 
 from voiceproject import env_file
 
@@ -108,10 +109,52 @@ def env_time_zone(name: str, default: str) -> str:
     return value
 
 
+def redis_url_problem(url: str, schemes: tuple[str, ...] = ("redis", "rediss")) -> str | None:
+    """What is wrong with `url` as a URL of one of `schemes` naming a Redis database, or None.
+
+    redis-py says so only at the first connection (the first login, the first staff page):
+    a port that is no number, or one out of range, fails there. A URL with no host, or a
+    database that is no number, it reads as localhost, or as database 0, without a word."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or "//" not in url:
+            return f"it is not a {':// or '.join(schemes)}:// URL"
+        if not parts.hostname:
+            return "it names no host"
+        database = parts.path.strip("/")
+        if database and not (database.isascii() and database.isdigit()):
+            return f"the database {database!r} is not a number"
+        # "rediss+pubsub://" is channels_redis's choice of layer; redis-py reads the rest.
+        redis_parse_url(parts.scheme.split("+")[0] + url[len(parts.scheme) :])
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _without_password(url: str) -> str:
+    """`url` for an error message: a password in it (rediss://:secret@host) is not repeated."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)
+
+
+def bad_redis_url(
+    name: str, url: str, example: str, schemes: tuple[str, ...] = ("redis", "rediss")
+) -> ImproperlyConfigured | None:
+    """The error for `name` set to `url`, or None when it is a Redis URL redis-py can use."""
+    problem = redis_url_problem(url, schemes)
+    if problem is None:
+        return None
+    return bad_setting(name, _without_password(url), f"a Redis URL such as {example} ({problem})")
+
+
 def env_redis_url(name: str) -> str:
     value = env_text(name, "")
-    if value and (urlsplit(value).scheme not in ("redis", "rediss") or "//" not in value):
-        raise bad_setting(name, value, "a Redis URL such as redis://host:6379/1")
+    error = bad_redis_url(name, value, "redis://host:6379/1") if value else None
+    if error is not None:
+        raise error
     return value
 
 
@@ -316,6 +359,15 @@ except ImproperlyConfigured:
     raise bad_setting(
         "CHANNEL_LAYERS_URL", CHANNEL_LAYERS_URL, "a Redis URL such as redis://host:6379/0"
     ) from None
+# Read by redis-py only at the first message (a staff page, a call moving): said now.
+_layer_url_error = (
+    bad_redis_url("CHANNEL_LAYERS_URL", CHANNEL_LAYERS_URL, "redis://host:6379/0",
+                  tuple(env.CHANNELS_SCHEMES.keys() - {"inmemory"}))
+    if CHANNEL_LAYERS["default"]["BACKEND"] != "channels.layers.InMemoryChannelLayer"
+    else None
+)  # fmt: skip
+if _layer_url_error is not None:
+    raise _layer_url_error
 if CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer":
     CHANNEL_LAYERS["default"] = redis_channel_layer(CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])
 

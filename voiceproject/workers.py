@@ -23,8 +23,9 @@ between them:
   pause that grows while it keeps dying young.
 - SIGHUP restarts the workers one at a time: a new process per slot, and only once it is
   healthy is HAProxy pointed at it and, a second later (requests already sent to the old one
-  are answered as usual), the old one sent SIGTERM, which drains it (its calls are told to
-  move); the next slot waits until the old process has exited.
+  are answered as usual), the old one told to drain (SIGUSR2: its calls are told to move at
+  once, with no VOICE_DRAIN_NOTICE_S, as HAProxy already sends it nothing new); the next slot
+  waits until the old process has exited.
 - Ctrl-C or SIGTERM stops everything: the workers drain (at most VOICE_DRAIN_S), then HAProxy
   and the throwaway Redis stop. A second Ctrl-C stops at once.
 
@@ -54,6 +55,7 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from voiceproject import balancer, env_file
+from voiceproject.draining import DRAIN_AT_ONCE_SIGNAL
 from voiceproject.embedded_db import PORT_TAKEN, listening_socket, log_end
 from voiceproject.redis_server import LocalRedis, LocalRedisError
 
@@ -138,6 +140,19 @@ def _child_setup(nice: int = 0) -> Any:
             os.nice(nice)
 
     return preexec
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` handles `signum` (its SigCgt mask in Linux's /proc); False if
+    that cannot be read, or for a process that would take the signal's default (to die)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 class Supervisor:
@@ -381,12 +396,18 @@ class Supervisor:
                 log.error("rolling restart stopped: %s; %s keeps running", error, name)
                 return
             await asyncio.sleep(SWAP_SETTLE_S)
-            await self.retire(old)
+            # Out of rotation since the swap (HAProxy reuses no connection to it, see
+            # balancer.py): its calls can move at once, with no notice for health checks. A
+            # worker of older code (a rollback) has no handler for that signal, which would
+            # kill it: it is sent SIGTERM, and drains with the notice.
+            drain_at_once = catches(old.pid, DRAIN_AT_ONCE_SIGNAL)
+            await self.retire(old, DRAIN_AT_ONCE_SIGNAL if drain_at_once else signal.SIGTERM)
             log.warning("worker %s restarted: pid %d on :%d", name, new.pid, new.port)
         log.warning("rolling restart done")
 
     async def retire(self, worker: Worker, signum: int = signal.SIGTERM) -> None:
-        """Stop `worker` with `signum` (SIGTERM drains it) and wait; kill it if it will not."""
+        """Stop `worker` with `signum` (SIGTERM drains it, DRAIN_AT_ONCE_SIGNAL without the
+        notice) and wait; kill it if it will not."""
         self.retiring.add(worker.pid)
         if worker.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
