@@ -119,7 +119,12 @@ class Watchdog:
         return self._spoke_since_back
 
     def silence(self, now: float) -> float:
-        """How long the caller has been silent at `now`, as the idle rules count it."""
+        """How long the caller has been silent at `now`, as the idle rules count it: none while
+        the call is held for anything but her line being away (a model reconnecting, a
+        colleague holding it), as the end of such a hold starts her silence afresh; a process
+        the call moves to meanwhile must not count that wait as hers."""
+        if self._holds - _SILENCE_RUNS_ON:
+            return 0.0
         return max(0.0, now - self._idle_since())
 
     def carry_on(

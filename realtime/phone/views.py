@@ -105,7 +105,10 @@ async def _farewell(request: HttpRequest) -> str | None:
             log.warning("twilio: database unavailable (%s); the caller is told", error)
             return DATABASE_UNAVAILABLE_SAY
         # A call going on whose stream ended: it is carried on once the database is back.
+        # Connected whether or not an agent is configured: a callback a colleague holds goes
+        # on without one, and the stream refuses a call that cannot (AGENT_NOT_CONFIGURED).
         log.warning("twilio: could not look the call up (%s); connecting it", error)
+        return None
     if stored is not None and stored.holder:
         # A colleague holds it (a callback they placed): it goes on without an agent too.
         return None
