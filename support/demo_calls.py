@@ -647,13 +647,18 @@ class Writer:
         self.history.calls.append(call.document("resolved_info"))
 
 
+# A call drawn to start this close to `now` might not have ended by then.
+CALL_ENDED_BY = dt.timedelta(minutes=30)
+
+
 def _opening_hours_time(rng: random.Random, now: dt.datetime) -> dt.datetime:
-    """A moment in the last CALL_DAYS days, in local opening hours, before `now`. Always four
-    draws, whatever `now` is (see month_of_calls)."""
+    """A moment in the last CALL_DAYS days, in local opening hours, early enough before `now`
+    for a call begun then to be over (CALL_ENDED_BY). Always four draws, whatever `now` is
+    (see month_of_calls)."""
     day = (now - dt.timedelta(days=rng.randint(0, CALL_DAYS - 1))).astimezone(LOCAL)
     moment = day.replace(hour=rng.randint(OPEN_HOURS[0], OPEN_HOURS[1] - 1),
                          minute=rng.randint(0, 59), second=rng.randint(0, 59))  # fmt: skip
-    if moment >= now:
+    if moment >= now - CALL_ENDED_BY:
         moment -= dt.timedelta(days=1)
     return moment.astimezone(dt.UTC)
 

@@ -18,8 +18,10 @@ from support import mongo
 from support.demo_data import build_demo_data
 
 INDIA = ZoneInfo("Asia/Kolkata")
-# Seeded at 03:00, 09:10, 15:00 and 23:40 India time, on a weekday and on a Sunday.
+# Seeded at 03:00, 09:10, 15:00, 22:40 and 23:40 India time, on a weekday and on a Sunday
+# (at 22:40 a call drawn minutes before ended after it).
 SEEDED_AT = [dt.datetime(2026, 12, 7, 21, 30, tzinfo=dt.UTC),
+             dt.datetime(2026, 12, 7, 17, 10, tzinfo=dt.UTC),
              dt.datetime(2026, 12, 8, 3, 40, tzinfo=dt.UTC),
              dt.datetime(2026, 12, 9, 9, 30, tzinfo=dt.UTC),
              dt.datetime(2026, 12, 12, 18, 10, tzinfo=dt.UTC),
