@@ -44,9 +44,9 @@ END_REASON_LABELS = {
     "ended_by_staff": "Ended by a colleague",
     # No agent configured to hand it back to, the colleague holding it left (realtime/
     # call_session.py HOLDER_LEFT).
-    "staff_left": "Ended: the colleague's page closed",
+    "staff_left": "Colleague's page closed",
     # ... or they lost the right to take calls over while holding it (HOLDER_NOT_ALLOWED).
-    "staff_not_allowed": "Ended: the colleague may no longer take calls over",
+    "staff_not_allowed": "Colleague lost take-over right",
 }
 
 # End reasons an earlier version wrote, and the one each now is: labelled and filtered as it.

@@ -43,10 +43,9 @@ def test_the_tickets_list_says_waiting_for_open_ones_and_resolved_in_for_resolve
     page = lead.get("/admin/support/escalation/").content.decode()
 
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
-    assert "age" not in headers and {"waiting", "resolved_in"} <= set(headers)
-    assert ">Waiting<" in page and ">Resolved in<" in page
-    assert _cells(page, "waiting") == {"TKT-WAITNG": "3 hours, 5 minutes", "TKT-DONE22": "—"}
-    assert _cells(page, "resolved_in") == {"TKT-WAITNG": "—", "TKT-DONE22": "20 minutes"}
+    assert "age" not in headers and "time" in headers
+    assert _cells(page, "time") == {"TKT-WAITNG": "Waiting 3 hours, 5 minutes",
+                                    "TKT-DONE22": "Resolved in 20 minutes"}  # fmt: skip
 
 
 def test_a_claimed_ticket_is_still_waiting(lead: Client) -> None:  # noqa: F811
@@ -54,7 +53,7 @@ def test_a_claimed_ticket_is_still_waiting(lead: Client) -> None:  # noqa: F811
 
     page = lead.get("/admin/support/escalation/").content.decode()
 
-    assert _cells(page, "waiting") == {"TKT-CLAIMD": "50 minutes"}
+    assert _cells(page, "time") == {"TKT-CLAIMD": "Waiting 50 minutes"}
 
 
 def test_the_team_link_opens_a_page_called_team(lead: Client) -> None:  # noqa: F811
