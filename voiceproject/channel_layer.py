@@ -19,7 +19,7 @@ A message sent to a channel is one round trip to Redis: channels_redis makes fou
 channel's expired messages, count the rest against its capacity, add the message, renew the
 key's expiry), one after another, for every frame a listener hears or a staff member speaks.
 Here the same four steps run in one script (`send`). A process's own channel is read in one
-round trip while messages wait (`receive_single`), where channels_redis makes four.
+round trip a message (`receive_single`), where channels_redis makes four.
 
     CHANNEL_LAYERS = {"default": {"BACKEND": "voiceproject.channel_layer.SteadyRedisChannelLayer",
                                   "CONFIG": {...}}}   # as for RedisChannelLayer
@@ -92,6 +92,8 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
         self._log = LogEvery()
         self.outages_over = 0  # how many times Redis answered again after failing here
         self._delivered: dict[str, str] = {}  # channel key: SHA-1 of its last message delivered
+        self._reads: dict[str, asyncio.Task[bytes]] = {}  # channel key: its read under way
+        self._popping: set[str] = set()  # channel keys whose next read is the blocking pop
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """As RedisChannelLayer.send (ChannelFull when the channel is at capacity), in one
@@ -132,41 +134,70 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
     async def receive_single(self, channel: str) -> tuple[str | list[str], dict[str, Any]]:
         """As RedisChannelLayer.receive_single: (the channel it is for, the message).
 
-        A process's own channel (only this process reads it) takes one round trip while
-        messages wait: `_TAKE` takes the next one, keeping it in flight, and names the one
-        before, delivered, for Redis to forget. channels_redis makes four: put back what is in
-        flight, a blocking pop, keep the message in flight, and a separate task to forget it.
-        With none waiting, the same blocking pop follows; what it answers is handed over with
-        nothing awaited in between, so it is never in flight."""
+        A process's own channel (only this process reads it) is read by a task of its own
+        (`_take`), which the consumer whose receive happens to read it (channels_redis lets one
+        at a time) awaits shielded: a consumer cancelled meanwhile (its page closing) leaves
+        the read running, and what it answers goes to the next. So Redis's answer is never
+        lost on its way, and each message costs one round trip to read (see `_take`), where
+        channels_redis makes four."""
         if "!" not in channel:  # a channel several processes read: channels_redis's way
             return tuple(await super().receive_single(channel))
         assert self.require_valid_channel_name(channel, receive=True), "Channel name invalid"
         assert channel.endswith("!")
-        connection = self.connection(self.consistent_hash(channel))
         key = self.prefix + channel
-        in_flight = self._backup_channel_name(key)
+        loop = asyncio.get_running_loop()
         await self.receive_clean_locks.acquire(key)  # one read of the key at a time, here
         try:
-            while True:
-                content = await connection.eval(
-                    _TAKE, 2, key, in_flight, self._delivered.get(key, ""), int(self.expiry)
+            read = self._reads.get(key)
+            if read is None or read.get_loop() is not loop or read.cancelled():
+                read = self._reads[key] = loop.create_task(
+                    self._take(channel, key), name="channel layer: read " + channel,
+                    context=contextvars.Context(),  # the process's, not the reading consumer's
                 )  # fmt: skip
-                # Redis has forgotten the last message delivered (a read that failed keeps it
-                # named, and the next read forgets it then).
-                self._delivered.pop(key, None)
-                if content is not None:  # delivered from here on: nothing more is awaited
-                    self._delivered[key] = hashlib.sha1(content, usedforsecurity=False).hexdigest()
-                    break
-                popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
-                if popped is not None:
-                    content = popped[1]
-                    break
+                read.add_done_callback(_retrieved)
+            try:
+                content = await asyncio.shield(read)
+            except BaseException:
+                # A read that failed is done with; a consumer cancelled meanwhile leaves the
+                # read, and its answer (even one already in), to the next consumer.
+                if read.done() and (read.cancelled() or read.exception() is not None):
+                    del self._reads[key]
+                raise
+            del self._reads[key]  # answered: the next read is a new one
         finally:
             self.receive_clean_locks.release(key)
         message = dict(self.deserialize(content))
         # Which of the process's consumers it is for: a channel, or a list of them (a group's
         # message, once for all its members here); RedisChannelLayer.receive hands it over.
         return message.pop("__asgi_channel__", channel), message
+
+    async def _take(self, channel: str, key: str) -> bytes:
+        """The next message on the process's channel `key`, as Redis keeps it.
+
+        While messages wait, `_TAKE` takes the next one in one round trip, keeping it in flight,
+        and names the one before, delivered, for Redis to forget (in case a read is stopped
+        mid-answer after all: the process stopping). With none waiting, a blocking pop waits
+        for the next; nothing is then in flight, so the read after it pops at once too (Redis
+        answers it at once when a message waits): one round trip a message where `_TAKE` first
+        made two, an empty one and the pop."""
+        connection = self.connection(self.consistent_hash(channel))
+        if key not in self._popping:
+            content = await connection.eval(
+                _TAKE, 2, key, self._backup_channel_name(key), self._delivered.get(key, ""),
+                int(self.expiry),
+            )  # fmt: skip
+            # Redis has forgotten the last message delivered (a read that failed keeps it
+            # named, and the next read forgets it then).
+            self._delivered.pop(key, None)
+            if content is not None:
+                self._delivered[key] = hashlib.sha1(content, usedforsecurity=False).hexdigest()
+                return bytes(content)
+        self._popping.discard(key)  # a pop that fails: the next read starts with `_TAKE`
+        while True:
+            popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+            if popped is not None:
+                self._popping.add(key)
+                return bytes(popped[1])
 
     async def group_add(self, group: str, channel: str) -> None:
         self._memberships.add((group, channel))
@@ -210,6 +241,13 @@ class SteadyRedisChannelLayer(RedisChannelLayer):
             log.info("channel layer: Redis answers again; %d group membership(s) renewed",
                      len(self._memberships))  # fmt: skip
             return
+
+
+def _retrieved(read: asyncio.Task[bytes]) -> None:
+    """A read whose consumer was cancelled, and that failed before another consumer read (a
+    Redis away as the process stops): its error is the layer's to retry, not the loop's to log."""
+    if not read.cancelled():
+        read.exception()
 
 
 def outages_over() -> int:
