@@ -92,7 +92,9 @@ async def test_with_no_agent_the_lead_talks_with_the_customer_and_ends_the_call(
         await arjun.get_by_label("Reason (kept on the call)").fill("Sorted on the phone")
         await arjun.get_by_role("button", name="End call for the customer").click()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
-        call = await Call.objects.aget(call_id=call_id)
+        async with asyncio.timeout(10):  # the page hears of the end as the record is closed
+            while not (call := await Call.objects.aget(call_id=call_id)).end_reason:
+                await asyncio.sleep(0.1)
         assert call.end_reason == "ended_by_staff"
         assert problems == []
     finally:
