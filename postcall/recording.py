@@ -22,7 +22,8 @@ after the agent audio before it, whichever is later; a barge-in cuts what had no
 played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
 (`OggOpusEncoder`: libopus through postcall/opus.py, in the pages of postcall/ogg.py) and its
 bytes written (`store.RecordingWriter`), so a crash keeps everything said up to a second before
-it (up to LATE_MAX_S more while a phone stream is stalled).
+it (up to LATE_MAX_S more while a phone stream is stalled, and up to ANCHOR_S more at a phone
+stream's start, held back until the frames after its first, less delayed, have set its clock).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller fr
 # too, so until it sends again (a stall, a stream that dropped) the audio it owes may still
 # come, to be laid where it was said rather than after silence already settled.
 LATE_MAX_S = 2.0
+# How long a phone stream's start is held back from the encoder after its first frame came:
+# that frame sets the stream's clock by its arrival, late when the server was busy (opening the
+# call: 0.1-0.3 s on a loaded machine), and the frames after it, less delayed, move the clock
+# (and her audio with it) back over the silence before it: silence not yet settled.
+ANCHOR_S = 1.0
 # Mean power under which a caller frame is near-silent (dBFS): the speech detector's floor
 # (postcall/speech.py), under which nothing counts as speech.
 QUIET_DBFS = -50.0
@@ -133,20 +139,23 @@ class Track:
 
 class Timeline:
     """Places both sides by arrival time (seconds on the caller's monotonic clock from `t0`),
-    and a phone's caller audio by its stream's clock."""
+    and a phone's caller audio by its stream's clock. `phone`: her audio comes by one, whose
+    first frame may come late (the start is held back until then, as for a new stream)."""
 
-    def __init__(self, t0: float) -> None:
+    def __init__(self, t0: float, *, phone: bool = False) -> None:
         self.t0 = t0
+        self._phone = phone
         self.customer_track = Track(RATE)
         self.agent_track = Track(AGENT_RATE)
         # The customer's audio since the last real gap (or the start of her phone stream):
         # where it starts, and where the audio before it ended.
         self._run_start = self._run_floor = 0
-        # Her phone stream (None on the web), its last timestamp, and the sample of the
-        # customer track where its clock's 0 ms lies.
+        # Her phone stream (None on the web), its last timestamp, the sample of the customer
+        # track where its clock's 0 ms lies, and where its first frame began by its arrival.
         self._stream: str | None = None
         self._stream_ms = 0
         self._stream_zero = 0
+        self._stream_first = 0
 
     def _index(self, track: Track, at: float) -> int:
         return round((at - self.t0) * track.rate)
@@ -181,6 +190,11 @@ class Timeline:
             track.pull_back(self._run_start, by)
             self._run_start -= by
             self._stream_zero -= by
+        if said is not None:
+            # Nor can it have been said later than it arrived: her stream's clock is set by its
+            # least-delayed frame. Her audio could not all be pulled back with it (its start
+            # was settled): it is behind, and catches up by near-silent frames, as above.
+            self._stream_zero -= max(0, began - by + samples - arrived)
 
     def _end_to_end(self, began: int) -> int:
         """Where audio without a clock of its own starts: after the audio before it, or
@@ -203,6 +217,7 @@ class Timeline:
             track = self.customer_track
             began = max(first, track.cursor, track.base)
             self._stream, self._stream_zero = stream, began - ms * RATE // 1000
+            self._stream_first = first
             self._run_start, self._run_floor = began, track.cursor
         self._stream_ms = ms
         return began
@@ -220,10 +235,15 @@ class Timeline:
     def settled(self, at: float, *, last: bool = False) -> tuple[Samples, Samples]:
         """Both sides up to `at` (customer at 16 kHz, agent at 24 kHz); they leave the
         timeline. Whole 20 ms steps only, so both sides always cover the same span. A phone
-        stream that fell behind is waited for (up to LATE_MAX_S), unless this is the `last`."""
+        stream that fell behind is waited for (up to LATE_MAX_S), and a new one's start held
+        back (for ANCHOR_S), unless this is the `last`."""
         if self._stream is not None and not last:
             heard = self.t0 + self.customer_track.cursor / RATE
             at = min(at, max(heard, at - LATE_MAX_S))
+        young = self._index(self.customer_track, at) < self._stream_first + ANCHOR_S * RATE
+        if (self._stream is not None or self._phone) and young and not last:
+            # Its clock may still move back, with her audio, over the silence before it.
+            at = min(at, self.t0 + self._run_floor / RATE)
         steps = int((at - self.t0) * 50)
         return self.customer_track.take(steps * 320), self.agent_track.take(steps * 480)
 
@@ -326,7 +346,7 @@ class CallRecorder:
     ) -> None:
         self.call_id = call_id
         self._clock = clock
-        self.timeline = Timeline(t0)
+        self.timeline = Timeline(t0, phone=channel == "phone")
         self._encoder = OggOpusEncoder(serial=zlib.crc32(call_id.encode()))
         # The wall-clock moment of `t0`: the recording's time zero, for lining up the transcript.
         started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=clock() - t0)
