@@ -147,6 +147,8 @@ class TeamAdmin(UserAdmin):
     list_display = ("username", "full_name", "role", "is_active", "last_login")
     list_filter = ("is_active", "groups")
     actions = ("deactivate_selected",)
+    # In the team's words, as the list (templates/admin/auth/user/) and its title say.
+    add_form_template = "admin/auth/user/team_add_form.html"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[User], search_term: str

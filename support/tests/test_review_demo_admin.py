@@ -7,6 +7,7 @@ import html
 import re
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.test import Client
 
 from support.models import Escalation
@@ -67,6 +68,20 @@ def test_the_team_link_opens_a_page_called_team(lead: Client) -> None:  # noqa: 
     assert "<h1>Team</h1>" in page
     assert "Select user" not in page
     assert "Add team member" in page
+
+
+def test_a_team_member_s_pages_sit_under_team_not_users(
+    arjun: User,  # noqa: F811
+    lead: Client,  # noqa: F811
+) -> None:
+    add = lead.get("/admin/auth/user/add/").content.decode()
+    change = lead.get(f"/admin/auth/user/{arjun.pk}/change/")
+
+    for page in (add, change.content.decode()):
+        trail = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S)
+        assert trail and '">Team</a>' in trail[1] and "Users" not in trail[1]
+    assert "&rsaquo; Add team member" in add and "Add user" not in add
+    assert "After you’ve created a user" not in add
 
 
 def test_the_admin_index_names_the_team_as_the_link_does(lead: Client) -> None:  # noqa: F811
