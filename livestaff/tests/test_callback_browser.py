@@ -82,6 +82,16 @@ def dialled_callback(asha: Customer) -> None:  # noqa: F811
     Callback.objects.filter(callback_id="CBK-ASHA01").update(call_sid=CALL_SID, assignee="arjun")
 
 
+async def asha_answers(server: DaphneServer) -> Line:
+    """Asha picks up the callback Arjun dialled: Twilio opens its Media Stream, with the
+    stream token of a callback we placed."""
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
+                                                                 "arjun"))  # fmt: skip
+    return await Line.answer(server, CALL_SID, ASHA_PHONE, {
+        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
+    })  # fmt: skip
+
+
 async def call_of(callback_id: str) -> str:
     """The call the answered callback became, once the server has linked them."""
     async with asyncio.timeout(15):
@@ -101,11 +111,7 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
     _, staff_browser = browsers
     problems: list[str] = []
     await sync_to_async(dialled_callback)(asha)
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
-                                                                 "arjun"))  # fmt: skip
-    line = await Line.answer(server, CALL_SID, ASHA_PHONE, {
-        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
-    })  # fmt: skip
+    line = await asha_answers(server)
     try:
         call_id = await call_of("CBK-ASHA01")
         _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
@@ -170,11 +176,7 @@ async def test_a_ringing_callback_waits_for_the_answer_without_reloading_the_pag
     assert await arjun.evaluate("() => window.waitingHere === true")
 
     # Asha answers: the page opens the call.
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
-                                                                 "arjun"))  # fmt: skip
-    line = await Line.answer(server, CALL_SID, ASHA_PHONE, {
-        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
-    })  # fmt: skip
+    line = await asha_answers(server)
     try:
         call_id = await call_of("CBK-ASHA01")
         await expect(arjun).to_have_url(f"{server.url}/staff/live/{call_id}/")

@@ -2,7 +2,8 @@
 Chromium (contract sections 1, 8 and 9: everything but the agent works without the key).
 
 Arjun dialled Asha back; she answers. No model is on the call, so his live call view offers
-no hand-back and no whisper and says why; he talks with her, then ends the call himself.
+no hand-back and no whisper and says why, and listening shows no agent's level; he talks with
+her, then ends the call himself.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from playwright.async_api import Browser, expect
 
-from continuity.tests.callers import Line
 from livestaff.tests.test_callback_browser import (
-    ASHA_PHONE,
-    CALL_SID,
     DIALLING_ENV,
+    asha_answers,
     call_of,
     dialled_callback,
 )
@@ -35,7 +34,6 @@ from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
     shots,
 )
 from realtime.audio import ulaw_decode
-from realtime.phone import outbound, security
 from support.models import Call, Customer
 from voiceproject.tests.live_server import DaphneServer
 from voiceproject.tests.signals import dominant_hz
@@ -63,11 +61,7 @@ async def test_with_no_agent_the_lead_talks_with_the_customer_and_ends_the_call(
     _, staff_browser = browsers
     problems: list[str] = []
     await sync_to_async(dialled_callback)(asha)
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
-                                                                 "arjun"))  # fmt: skip
-    line = await Line.answer(server, CALL_SID, ASHA_PHONE, {
-        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
-    })  # fmt: skip
+    line = await asha_answers(server)
     try:
         call_id = await call_of("CBK-ASHA01")
         _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
@@ -96,6 +90,35 @@ async def test_with_no_agent_the_lead_talks_with_the_customer_and_ends_the_call(
             while not (call := await Call.objects.aget(call_id=call_id)).end_reason:
                 await asyncio.sleep(0.1)
         assert call.end_reason == "ended_by_staff"
+        assert problems == []
+    finally:
+        if line.ws is not None:
+            await line.ws.close()
+        print("daphne:", server.output(), sep="\n")  # shown when the test failed
+
+
+async def test_with_no_agent_the_listening_lead_sees_no_agent_level(
+    asha: Customer,  # noqa: F811
+    cookies: dict[str, str],  # noqa: F811
+    server: DaphneServer,
+    browsers: tuple[Browser, Browser],  # noqa: F811
+) -> None:
+    _, staff_browser = browsers
+    problems: list[str] = []
+    await sync_to_async(dialled_callback)(asha)
+    line = await asha_answers(server)
+    try:
+        call_id = await call_of("CBK-ASHA01")
+        _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+        await arjun.goto(f"{server.url}/staff/live/{call_id}/")
+        await expect(arjun.get_by_role("button", name="Start my microphone")).to_be_enabled()
+
+        await arjun.get_by_role("button", name="Listen in").click()
+
+        await expect(arjun.get_by_role("meter", name="Customer's level")).to_be_visible()
+        await expect(arjun.get_by_role("meter", name="Agent's level")).to_be_hidden()
+        await expect(arjun.get_by_text("Agent", exact=True)).to_be_hidden()
+        await shots(arjun, "18-listening-with-no-agent")
         assert problems == []
     finally:
         if line.ws is not None:
