@@ -58,38 +58,44 @@ LIVE_CALLBACKS: tuple[tuple[int, int, str | None, str, str], ...] = (
 )
 LIVE_CALLBACK_LEAD = dt.timedelta(hours=2)  # the earliest a live callback is booked for
 DESK_HOURS = (dt.time(9, 0), dt.time(21, 0))  # local hours staff work tickets and call back
+CALL_HOURS = (dt.time(OPEN_HOURS[0]), dt.time(OPEN_HOURS[1]))  # OPEN_HOURS as times
 
 
 def _call_id(rng: random.Random) -> str:
     return "CALL-" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
 
 
-def on_desk(moment: dt.datetime) -> dt.datetime:
-    """`moment`, or, outside DESK_HOURS, the same minute past the next opening: staff do not
-    resolve tickets or ring customers in the night."""
-    local = moment.astimezone(LOCAL)
-    opens, closes = DESK_HOURS
-    if opens <= local.time() < closes:
+def _within(moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> bool:
+    opens, closes = hours
+    return opens <= moment.astimezone(LOCAL).time() < closes
+
+
+def _next_within(moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> dt.datetime:
+    """`moment`, or, outside `hours` (local), the same minute past the next opening."""
+    if _within(moment, hours):
         return moment
+    local = moment.astimezone(LOCAL)
+    opens, closes = hours
     day = local.date() + dt.timedelta(days=int(local.time() >= closes))
-    return dt.datetime.combine(day, opens.replace(minute=local.minute),
+    return dt.datetime.combine(day, opens.replace(minute=local.minute, second=local.second),
                                tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
+
+
+def on_desk(moment: dt.datetime) -> dt.datetime:
+    """`moment`, or the next moment in DESK_HOURS: staff do not resolve tickets or ring
+    customers in the night."""
+    return _next_within(moment, DESK_HOURS)
 
 
 def _open(moment: dt.datetime) -> bool:
     """Whether calls come in at `moment` (OPEN_HOURS, local)."""
-    return OPEN_HOURS[0] <= moment.astimezone(LOCAL).hour < OPEN_HOURS[1]
+    return _within(moment, CALL_HOURS)
 
 
 def next_open(moment: dt.datetime) -> dt.datetime:
-    """`moment`, or, outside OPEN_HOURS, the same minute past the next opening: a customer
-    with a problem noticed in the night calls in the morning."""
-    if _open(moment):
-        return moment
-    local = moment.astimezone(LOCAL)
-    day = local.date() + dt.timedelta(days=int(local.hour >= OPEN_HOURS[1]))
-    return dt.datetime.combine(day, dt.time(OPEN_HOURS[0], local.minute, local.second),
-                               tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
+    """`moment`, or the next moment in OPEN_HOURS: a customer with a problem noticed in the
+    night calls in the morning."""
+    return _next_within(moment, CALL_HOURS)
 
 
 def last_open(moment: dt.datetime, before: dt.timedelta) -> dt.datetime:
