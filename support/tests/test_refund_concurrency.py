@@ -188,6 +188,21 @@ async def test_an_order_moved_to_another_account_during_its_refund_is_not_refund
 # --- A refund whose acknowledgement is lost ---------------------------------------------------
 
 
+def ticket_refused_at_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database does not take the first ticket the refund opens (frozen), then does."""
+    open_escalation = refunds.open_escalation
+    tries = 0
+
+    async def unreachable_at_first(**ticket: Any) -> str:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise ServerSelectionTimeoutError("the database is frozen")
+        return await open_escalation(**ticket)
+
+    monkeypatch.setattr(refunds, "open_escalation", unreachable_at_first)
+
+
 def lose_the_acknowledgement(
     monkeypatch: pytest.MonkeyPatch, *, committed: bool, wait_s: float = 0.0
 ) -> None:
@@ -332,17 +347,7 @@ async def test_a_ticket_the_database_would_not_take_during_the_call_is_opened_on
     asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lose_the_acknowledgement(monkeypatch, committed=False)
-    open_escalation = refunds.open_escalation
-    tries = 0
-
-    async def unreachable_at_first(**ticket: Any) -> str:
-        nonlocal tries
-        tries += 1
-        if tries == 1:
-            raise ServerSelectionTimeoutError("the database is frozen")
-        return await open_escalation(**ticket)
-
-    monkeypatch.setattr(refunds, "open_escalation", unreachable_at_first)
+    ticket_refused_at_first(monkeypatch)
 
     result = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ASHA)
 

@@ -7,13 +7,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
 
 from postcall import summary
 from postcall.outcome import CallFacts, Outcome, outcome
 from support import mongo, refunds
 from support.models import Customer, RefundTier
-from support.tests.test_refund_concurrency import ASHA, lose_the_acknowledgement
+from support.tests.test_refund_concurrency import (
+    ASHA,
+    lose_the_acknowledgement,
+    ticket_refused_at_first,
+)
 from support.tools import Result, run_tool
 
 pytestmark = pytest.mark.django_db
@@ -75,17 +78,7 @@ async def test_a_refund_of_unknown_outcome_whose_ticket_waits_for_the_database_i
     asha: Customer, tiers: list[RefundTier], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lose_the_acknowledgement(monkeypatch, committed=False)
-    open_escalation = refunds.open_escalation
-    tries = 0
-
-    async def unreachable_at_first(**ticket: Any) -> str:
-        nonlocal tries
-        tries += 1
-        if tries == 1:
-            raise ServerSelectionTimeoutError("the database is frozen")
-        return await open_escalation(**ticket)
-
-    monkeypatch.setattr(refunds, "open_escalation", unreachable_at_first)
+    ticket_refused_at_first(monkeypatch)
 
     result = await run_tool("initiate_refund", ARGS, ASHA)
     await follow_ups_done()
