@@ -6,14 +6,13 @@ as the line dropped gets a fresh allowance when it is back, once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import pytest
 
 from realtime.call_controls import LINE_AWAY, Action, Limits, Watchdog
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, call_record, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, keep_dropping, wait_until_ended
 from support.models import Customer
 
 LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800)
@@ -97,16 +96,8 @@ async def test_a_page_that_reattaches_silently_every_moment_is_ended_as_idle_not
 
     call_id = str(ready["call_id"])
     async with asyncio.timeout(20):
-        while not (await call_record(call_id)).get("ended_at"):
-            with contextlib.suppress(TimeoutError, AssertionError):
-                await page.next_event("ended", timeout=1.0)
-                break
-            # A blip shorter than the model is told of (GAP_NOTE_S), every second or so.
-            await page.leave()
-            await asyncio.sleep(0.2)
-            page = await BrowserCall.open(f"resume={ready['resume_token']}")
-            with contextlib.suppress(AssertionError):  # it ended meanwhile: refused
-                ready = await page.next_event("ready")
+        # A blip shorter than the model is told of (GAP_NOTE_S), every second or so.
+        page = await keep_dropping(page, ready, away_s=0.2, between_s=1.0)
 
     ended = await wait_until_ended(call_id)
     assert ended["end_reason"] == "idle"

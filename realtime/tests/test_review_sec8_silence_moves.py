@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import time
@@ -23,7 +22,7 @@ import pytest
 from realtime.call_controls import LINE_AWAY, MOVING, Action, Limits, Watchdog
 from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, call_record, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, keep_dropping, wait_until_ended
 from support.models import Customer
 
 LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800)
@@ -148,16 +147,8 @@ async def test_a_silent_caller_whose_line_keeps_dropping_for_seconds_is_let_go_a
     ready = await page.next_event("ready")
     call_id = ready["call_id"]
     try:
-        while not (await call_record(call_id)).get("ended_at"):
-            with contextlib.suppress(TimeoutError, AssertionError):
-                await page.next_event("ended", timeout=0.6)
-                break
-            # Away longer than the model is told of (GAP_NOTE_S), every couple of seconds.
-            await page.leave()
-            await asyncio.sleep(1.8)
-            page = await BrowserCall.open(f"resume={ready['resume_token']}")
-            with contextlib.suppress(AssertionError):  # it ended meanwhile: refused
-                ready = await page.next_event("ready")
+        # Away longer than the model is told of (GAP_NOTE_S), every couple of seconds.
+        page = await keep_dropping(page, ready, away_s=1.8, between_s=0.6)
 
         ended = await wait_until_ended(call_id)
         assert ended["end_reason"] == "idle"

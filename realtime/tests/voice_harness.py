@@ -4,6 +4,7 @@ reads like a person on a call (send audio, wait for an event, collect the agent'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -95,6 +96,24 @@ class BrowserCall:
 
     async def leave(self) -> None:
         await self.communicator.disconnect(timeout=5)
+
+
+async def keep_dropping(
+    page: BrowserCall, ready: dict[str, Any], *, away_s: float, between_s: float
+) -> BrowserCall:
+    """The caller, silent, loses her line for `away_s` every `between_s` or so and comes back
+    with the call's resume token, until the call ends; answers the page she is on last."""
+    call_id = str(ready["call_id"])
+    while not (await call_record(call_id)).get("ended_at"):
+        with contextlib.suppress(TimeoutError, AssertionError):
+            await page.next_event("ended", timeout=between_s)
+            break
+        await page.leave()
+        await asyncio.sleep(away_s)
+        page = await BrowserCall.open(f"resume={ready['resume_token']}")
+        with contextlib.suppress(AssertionError):  # it ended meanwhile: refused
+            ready = await page.next_event("ready")
+    return page
 
 
 def speech(seconds: float, rate: int, seed: int = 1) -> bytes:
