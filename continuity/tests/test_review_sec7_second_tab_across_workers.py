@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from continuity.tests.callers import Page
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.voice_harness import wait_until_ended
 from support import mongo
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
@@ -51,15 +52,6 @@ async def refused(worker: DaphneServer, query: str, origin: str) -> tuple[list[A
 
 async def stored(call_id: str) -> dict[str, Any]:
     return await mongo.async_db().calls.find_one({"call_id": call_id}) or {}
-
-
-async def ended_record(call_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(10):
-        while True:
-            record = await stored(call_id)
-            if record.get("ended_at") is not None:
-                return record
-            await asyncio.sleep(0.05)
 
 
 async def test_a_second_tab_on_another_worker_takes_the_call_over_and_only_its_origin_may(
@@ -125,7 +117,7 @@ async def test_a_second_tab_on_another_worker_takes_the_call_over_and_only_its_o
         await second_tab.next_event("turn_complete", after=seen)
         assert (await stored(first_tab.call_id)).get("ended_at") is None
         await second_tab.send({"type": "end"})
-        record = await ended_record(first_tab.call_id)
+        record = await wait_until_ended(first_tab.call_id, timeout=10)
 
         # Over: the first tab's token, and the second's, are refused on either worker.
         for worker, token in ((worker_a, first_token), (worker_b, second_tab.resume_token)):
