@@ -77,6 +77,26 @@ def port_was_taken(log_path: Path, since: int) -> bool:
         return False
 
 
+class PortsTaken(Exception):
+    """Other processes took each port a server was given before it could listen there."""
+
+
+def start_listening(start: Callable[[int], None], log_path: Path, port: int = 0) -> None:
+    """`start(port)` (spawn a server on `port`, wait until it answers) on `port`, or by default
+    on a free one, and on another while the server exits saying in `log_path` that a process
+    took its port first (PORT_TRIES). Raises ProcessExited for any other exit, PortsTaken
+    when no port was left to it (`port` itself taken, or PORT_TRIES free ones)."""
+    for _ in range(1 if port else PORT_TRIES):
+        since = log_end(log_path)
+        try:
+            start(port or free_port())
+            return
+        except ProcessExited:
+            if not port_was_taken(log_path, since):
+                raise
+    raise PortsTaken()
+
+
 def stop_process(
     process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 10.0
 ) -> None:
@@ -146,24 +166,25 @@ class EmbeddedMongo:
         """Start it on a free port (another, while other processes take them first: see
         PORT_TRIES) and wait until it answers; its URI."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(PORT_TRIES):
-            self.port = free_port()
-            since = log_end(self.log_path)
+
+        def on(port: int) -> None:
+            self.port = port
             self._spawn()
-            try:
-                self._wait_until_ready(timeout)
-                return self.uri
-            except ProcessExited as exited:
-                if not port_was_taken(self.log_path, since):
-                    raise EmbeddedDatabaseError(
-                        f"SecantusDB exited with code {exited.returncode}; see {self.log_path} "
-                        f"(a SecantusDB still running on {self.data_dir} holds its files: stop "
-                        "it first)"
-                    ) from None
-        raise EmbeddedDatabaseError(
-            f"SecantusDB could not listen: other processes took each of the {PORT_TRIES} free "
-            f"ports it was given before it could; see {self.log_path}"
-        )
+            self._wait_until_ready(timeout)
+
+        try:
+            start_listening(on, self.log_path)
+        except ProcessExited as exited:
+            raise EmbeddedDatabaseError(
+                f"SecantusDB exited with code {exited.returncode}; see {self.log_path} (a "
+                f"SecantusDB still running on {self.data_dir} holds its files: stop it first)"
+            ) from None
+        except PortsTaken:
+            raise EmbeddedDatabaseError(
+                f"SecantusDB could not listen: other processes took each of the {PORT_TRIES} "
+                f"free ports it was given before it could; see {self.log_path}"
+            ) from None
+        return self.uri
 
     def _spawn(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the child's lifetime)

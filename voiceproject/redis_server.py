@@ -21,10 +21,9 @@ from redis.retry import Retry
 
 from voiceproject.embedded_db import (
     PORT_TRIES,
+    PortsTaken,
     ProcessExited,
-    free_port,
-    log_end,
-    port_was_taken,
+    start_listening,
     stop_process,
     wait_until_ready,
 )
@@ -56,24 +55,28 @@ class LocalRedis:
         if server is None:
             raise LocalRedisError(f"redis-server is not installed. {INSTALL_HINT}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(1 if port else PORT_TRIES):
-            self.port = port or free_port()
-            since = log_end(self.log_path)
+
+        def on(chosen: int) -> None:
+            self.port = chosen
             self._spawn(server)
-            try:
-                self._wait_until_ready(timeout)
-                return self
-            except ProcessExited as exited:
-                if not port_was_taken(self.log_path, since):
-                    raise LocalRedisError(
-                        f"redis-server exited with code {exited.returncode}; see {self.log_path}"
-                    ) from None
-        if port:  # the one it was told to use: not ours to change
-            raise LocalRedisError(f"redis-server could not listen: another process holds :{port}")
-        raise LocalRedisError(
-            f"redis-server could not listen: other processes took each of the {PORT_TRIES} free "
-            f"ports it was given before it could; see {self.log_path}"
-        )
+            self._wait_until_ready(timeout)
+
+        try:
+            start_listening(on, self.log_path, port)
+        except ProcessExited as exited:
+            raise LocalRedisError(
+                f"redis-server exited with code {exited.returncode}; see {self.log_path}"
+            ) from None
+        except PortsTaken:
+            if port:  # the one it was told to use: not ours to change
+                raise LocalRedisError(
+                    f"redis-server could not listen: another process holds :{port}"
+                ) from None
+            raise LocalRedisError(
+                f"redis-server could not listen: other processes took each of the {PORT_TRIES} "
+                f"free ports it was given before it could; see {self.log_path}"
+            ) from None
+        return self
 
     def _spawn(self, server: str) -> None:
         self.process = subprocess.Popen(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from voiceproject import embedded_db, redis_server, workers
+from voiceproject import embedded_db, workers
 from voiceproject.embedded_db import EmbeddedMongo, free_port
 from voiceproject.redis_server import LocalRedis, LocalRedisError
 from voiceproject.tests.test_workers_command import ALWAYS_UP, NamedServer
@@ -77,7 +77,7 @@ def test_the_database_says_so_when_every_port_it_was_given_was_taken(
 def test_redis_starts_on_another_port_when_its_port_was_taken_meanwhile(
     tmp_path: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_server, "free_port", taken_first(taken_port))
+    monkeypatch.setattr(embedded_db, "free_port", taken_first(taken_port))
 
     with LocalRedis(tmp_path) as server:
         assert server.port != taken_port
@@ -88,7 +88,7 @@ def test_redis_never_takes_another_that_took_its_port_for_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with LocalRedis(tmp_path / "theirs") as theirs:
-        monkeypatch.setattr(redis_server, "free_port", taken_first(theirs.port))
+        monkeypatch.setattr(embedded_db, "free_port", taken_first(theirs.port))
 
         with LocalRedis(tmp_path / "ours") as ours:
             assert ours.port != theirs.port
