@@ -186,11 +186,7 @@ async def test_the_call_button_stays_under_the_finger_whatever_the_page_says(
     await expect(page.get_by_role("status").filter(has_text="You ended the call.")).to_be_visible()
     assert await button.bounding_box() == where
     await voice_page.screenshot("30-ended-under-the-buttons")
-    # Playwright's routed socket forwards the page's sends to a native WebSocket of its own,
-    # which can be closing (the call ended) while the page's is still open: Chromium then logs
-    # this for Playwright's send, not the page's (which checks its socket is open: connection.js).
-    routed = "console error: WebSocket is already in CLOSING or CLOSED state."
-    assert [p for p in voice_page.problems if p != routed] == []
+    assert voice_page.problems_with_a_routed_socket == []
 
 
 async def test_the_agent_s_reply_is_captioned_and_played(
