@@ -134,6 +134,10 @@ class VoiceServers:
 
 @pytest.fixture(scope="module")
 def voice_servers(django_db_setup: Any, fake_agent: FakeAgent) -> Iterator[VoiceServers]:
+    # They keep a call whose page is away 0.2 s (pytest.ini), and once one has carried a call
+    # it sweeps the database for calls away longer than that (continuity/sweeper.py), seeing
+    # no other server alive (each has a cache of its own): a server that keeps calls longer
+    # belongs in a module without these (test_voice_page_resume.py), or its calls are ended.
     # Starting daphne takes seconds (mostly imports): the server without an agent starts in
     # the background while the first tests run.
     with (

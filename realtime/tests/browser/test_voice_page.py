@@ -15,10 +15,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 import pytest_asyncio
-from django.test import override_settings
 from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
-from realtime import tokens
 from realtime.tests.browser.conftest import (
     FakeAgent,
     Network,
@@ -27,9 +25,8 @@ from realtime.tests.browser.conftest import (
     conversation,
 )
 from realtime.tests.fake_live import FakeSession
-from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
-from voiceproject.tests.live_server import DaphneServer, server_environment
+from voiceproject.tests.live_server import DaphneServer
 from voiceproject.tests.signals import tone_pcm
 
 pytestmark = [
@@ -387,115 +384,13 @@ async def test_a_routine_change_of_the_assistant_s_session_is_not_said(
     await voice_page.screenshot("08-assistant-session-changed")
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def patient_server(agent: FakeAgent) -> AsyncIterator[DaphneServer]:
-    """A server of the test's own that keeps a call for a page that lost its socket as long as
-    in production (30 s; the suite's servers keep it 0.2 s)."""
-    with DaphneServer(gemini_live_url=agent.live.url, env={"VOICE_RESUME_GRACE_S": "30"}) as server:
-        await asyncio.to_thread(server.start)
-        yield server
-        print("daphne (patient):", server.output(), sep="\n")  # shown when the test failed
-
-
-async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it_meanwhile(
-    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
-) -> None:
-    # Asha came from the app, with a link good for one call.
-    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
-        token = tokens.mint(101)
-    page = voice_page.page
-    async with Network(patient_server) as network:
-        await page.goto(f"{network.url}/#token={token}")
-        await page.get_by_role("button", name="Start call").click()
-        await voice_page.wait_for("d.state === 'listening'")
-        # It tries to get back for as long as the server keeps the call (2 s less).
-        assert await voice_page.debug(".reconnectGiveUpMs") == 28_000
-        call_id = await voice_page.debug(".callId")
-        text_box = page.get_by_label("Type a message")
-        await text_box.fill("My biryani")
-
-        # Through a tunnel: her typing waits (the box is off, the focus on End call).
-        network.websockets_blocked = True
-        network.drop_websockets()
-        await voice_page.wait_for("d.state === 'reconnecting'")
-        await expect(text_box).to_be_disabled()
-        await expect(page.get_by_role("button", name="Send")).to_be_disabled()
-        await expect(page.get_by_role("button", name="End call")).to_be_focused()
-        await expect(
-            page.get_by_role("status").filter(has_text="the call is still on")
-        ).to_be_visible()
-        await voice_page.screenshot("15-reconnecting")
-
-        network.websockets_blocked = False
-        back = page.get_by_role("status").filter(
-            has_text="Back: the call resumed after a network blip."
-        )
-        await expect(back).to_be_visible()
-        await expect(text_box).to_be_enabled()
-        await expect(text_box).to_be_focused()
-        await expect(text_box).to_have_value("My biryani")
-        await voice_page.screenshot("16-back-after-a-blip")
-
-        # In the tunnel again, she hangs up: the page gets back to the call to say so.
-        network.websockets_blocked = True
-        network.drop_websockets()
-        await voice_page.wait_for("d.reconnects >= 4")  # the next try is a second away
-        network.websockets_blocked = False
-        assert await voice_page.debug(".state") == "reconnecting"
-        await page.get_by_role("button", name="End call").click()
-        ended = page.get_by_role("status").filter(has_text="You ended the call.")
-        await expect(ended).to_contain_text("To call us again, open support in the app.")
-        # Not left for the server's resume grace (30 s) and recorded as "left".
-        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
-
-    # Her link is used up: the page does not offer a call that could only be refused, and
-    # the focus is on what it says instead of the button she can no longer press.
-    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
-    await expect(ended).to_be_focused()
-    await expect(page.locator("#talking-to")).to_be_hidden()
-    await voice_page.screenshot("17-one-use-link-after-the-call")
-    events = await voice_page.debug(".events")
-    assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
-    assert not [p for p in voice_page.problems if p.startswith("page error")]
-
-
-async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
-    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
-) -> None:
-    """Asha's socket drops and the page's first try to get back to her call hangs unanswered:
-    the browser would wait on it for minutes, long after the server let the call go. The page
-    gives that try up and makes another, which gets her back to the same call."""
-    page = voice_page.page
-    async with Network(patient_server) as tunnel:
-        await page.goto(tunnel.url + "/")
-        await page.get_by_role("button", name="Start call").click()
-        await voice_page.wait_for("d.state === 'listening'")
-        call_id = await voice_page.debug(".callId")
-
-        tunnel.websockets_unanswered = True
-        tunnel.drop_websockets()
-        await voice_page.wait_for("d.state === 'reconnecting' && d.reconnects === 1")
-        await page.wait_for_timeout(1000)  # the first try is under way, and hangs
-        tunnel.websockets_unanswered = False
-
-        back = page.get_by_role("status").filter(
-            has_text="Back: the call resumed after a network blip."
-        )
-        await expect(back).to_be_visible(timeout=15_000)
-        assert await voice_page.debug(".callId") == call_id
-        assert await voice_page.debug(".state") == "listening"
-        await page.get_by_role("button", name="End call").click()
-        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
-    assert not [p for p in voice_page.problems if p.startswith("page error")]
-
-
 async def test_a_call_whose_first_connection_hangs_is_given_up_and_said(
-    asha: Customer, patient_server: DaphneServer, voice_page: VoicePage
+    asha: Customer, voice_page: VoicePage
 ) -> None:
     """Start call on a network that swallows the handshake: the page said "Connecting…" until
     the customer gave up. It says it cannot reach the service, and Start call is back."""
     page = voice_page.page
-    async with Network(patient_server) as tunnel:
+    async with Network(voice_page.server) as tunnel:
         await page.goto(tunnel.url + "/")
         tunnel.websockets_unanswered = True
         await page.get_by_role("button", name="Start call").click()

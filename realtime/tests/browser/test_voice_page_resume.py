@@ -1,0 +1,139 @@
+"""The voice page getting back to its call after its socket dropped, in real Chromium, through
+a relay the test controls (conftest.Network), to a server that keeps the call for the page as
+long as in production (VOICE_RESUME_GRACE_S, 30 s).
+
+A module of its own, with that server its only one: every process on a database sweeps the
+calls whose page has been away longer than its own grace period and whose carrier it does not
+see alive (continuity/sweeper.py, continuity.calls.end_expired). test_voice_page.py's servers
+keep a call 0.2 s, and each has a cache of its own, so the patient server looks dead to them:
+one that had carried a call swept this module's calls as soon as their page was away, and
+recorded them `caller_left` while they went on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from playwright.async_api import expect
+
+from realtime import tokens
+from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage
+from realtime.tests.voice_harness import call_record, wait_until_ended
+from support.models import Customer
+from voiceproject.tests.live_server import DaphneServer, server_environment
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+BACK = "Back: the call resumed after a network blip."
+
+
+@pytest.fixture(scope="module")
+def voice_server(django_db_setup: Any, fake_agent: FakeAgent) -> Iterator[DaphneServer]:
+    """The module's one server (conftest's `voice_page` opens it), keeping a call for a page
+    that lost its socket 30 s: no server on the database gives the call up sooner."""
+    env = {"VOICE_RESUME_GRACE_S": "30"}
+    with DaphneServer(gemini_live_url=fake_agent.live.url, env=env) as server:
+        server.start()
+        yield server
+
+
+async def still_open(call_id: str) -> bool:
+    """Whether the call's record is open: nothing on the database ended it."""
+    return (await call_record(call_id))["ended_at"] is None
+
+
+async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it_meanwhile(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    # Asha came from the app, with a link good for one call.
+    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
+        token = tokens.mint(101)
+    page = voice_page.page
+    async with Network(voice_page.server) as network:
+        await page.goto(f"{network.url}/#token={token}")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        # It tries to get back for as long as the server keeps the call (2 s less).
+        assert await voice_page.debug(".reconnectGiveUpMs") == 28_000
+        call_id = await voice_page.debug(".callId")
+        text_box = page.get_by_label("Type a message")
+        await text_box.fill("My biryani")
+
+        # Through a tunnel: her typing waits (the box is off, the focus on End call).
+        network.websockets_blocked = True
+        network.drop_websockets()
+        await voice_page.wait_for("d.state === 'reconnecting'")
+        await expect(text_box).to_be_disabled()
+        await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+        await expect(page.get_by_role("button", name="End call")).to_be_focused()
+        await expect(
+            page.get_by_role("status").filter(has_text="the call is still on")
+        ).to_be_visible()
+        await voice_page.screenshot("15-reconnecting")
+
+        network.websockets_blocked = False
+        back = page.get_by_role("status").filter(has_text=BACK)
+        await expect(back).to_be_visible()
+        await expect(text_box).to_be_enabled()
+        await expect(text_box).to_be_focused()
+        await expect(text_box).to_have_value("My biryani")
+        await voice_page.screenshot("16-back-after-a-blip")
+
+        # In the tunnel again, she hangs up: the page gets back to the call to say so.
+        network.websockets_blocked = True
+        network.drop_websockets()
+        await voice_page.wait_for("d.reconnects >= 4")  # the next try is a second away
+        network.websockets_blocked = False
+        assert await voice_page.debug(".state") == "reconnecting"
+        await page.get_by_role("button", name="End call").click()
+        ended = page.get_by_role("status").filter(has_text="You ended the call.")
+        await expect(ended).to_contain_text("To call us again, open support in the app.")
+        # Not left for the server's resume grace (30 s) and recorded as "left".
+        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+
+    # Her link is used up: the page does not offer a call that could only be refused, and
+    # the focus is on what it says instead of the button she can no longer press.
+    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+    await expect(ended).to_be_focused()
+    await expect(page.locator("#talking-to")).to_be_hidden()
+    await voice_page.screenshot("17-one-use-link-after-the-call")
+    events = await voice_page.debug(".events")
+    assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    """Asha's socket drops and the page's first try to get back to her call hangs unanswered:
+    the browser would wait on it for minutes, long after the server let the call go. The page
+    gives that try up and makes another, which gets her back to the same call."""
+    page = voice_page.page
+    async with Network(voice_page.server) as tunnel:
+        await page.goto(tunnel.url + "/")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        call_id = await voice_page.debug(".callId")
+
+        tunnel.websockets_unanswered = True
+        tunnel.drop_websockets()
+        await voice_page.wait_for("d.state === 'reconnecting' && d.reconnects === 1")
+        await page.wait_for_timeout(1000)  # the first try is under way, and hangs
+        tunnel.websockets_unanswered = False
+
+        back = page.get_by_role("status").filter(has_text=BACK)
+        await expect(back).to_be_visible(timeout=15_000)
+        assert await voice_page.debug(".callId") == call_id
+        assert await voice_page.debug(".state") == "listening"
+        assert await still_open(call_id)
+        await page.get_by_role("button", name="End call").click()
+        assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
