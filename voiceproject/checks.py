@@ -142,6 +142,52 @@ def _addresses_that_are_no_urls() -> list[CheckMessage]:
     return problems
 
 
+def origin_problem(url: str) -> str | None:
+    """What `url`, a URL with a host (`url_problem` passed it), has beyond an origin (its
+    scheme, host and port), or None: a user name or password, or anything after the host but
+    the one "/" of the root."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return "it has a user name or password before the host"
+    after_host = url[len(parts.scheme) + len("://") + len(parts.netloc) :]
+    if after_host not in ("", "/"):
+        return f"it has {after_host!r} after the host (a path, query or fragment)"
+    return None
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` for a message: a user name and password in it are not repeated."""
+    parts = urlsplit(url.strip())
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _public_base_url_not_an_origin() -> list[CheckMessage]:
+    """PUBLIC_BASE_URL is an origin: Twilio's URLs are built on it, the webhooks' by adding
+    their path, the media stream's from its host alone, and each signature is checked
+    against one of them. Anything more puts the webhooks or the stream, or both, at URLs
+    Twilio does not use, and their signatures fail."""
+    url = settings.PUBLIC_BASE_URL
+    if not url or url_problem(url, ("https", "http")):  # unset, or E019 said it
+        return []
+    problem = origin_problem(url)
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"PUBLIC_BASE_URL {_without_userinfo(url)!r} is not an origin: {problem}. "
+            "Twilio's webhook and media stream URLs would not be the ones Twilio uses: phone "
+            "calls would fail at its signature (403) or never reach their stream.",
+            hint="Set it to the scheme and host (and port) alone, such as "
+            "https://voice.example.com: this server answers Twilio at the root of that host "
+            "(README: Phone calls).",
+            id="voiceproject.E020",
+        )
+    ]
+
+
 def mongodb_uri_problem(uri: str) -> str | None:
     """What pymongo's URI parser finds wrong with `uri`, or None.
 
@@ -266,6 +312,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     problems.extend(_addresses_that_are_no_urls())
+    problems.extend(_public_base_url_not_an_origin())
     if (
         settings.PUBLIC_BASE_URL
         and not settings.PUBLIC_BASE_URL.startswith("https://")

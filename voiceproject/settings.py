@@ -158,6 +158,18 @@ def env_redis_url(name: str) -> str:
     return value
 
 
+def env_origin(name: str) -> str:
+    """A URL's text, less the "/" after its host that people write (https://host/ is the origin
+    https://host: URLs are built on it by adding a path). What else is no origin, the system
+    checks say (voiceproject.E019, E020)."""
+    value = env_text(name, "")
+    try:
+        root_only = urlsplit(value).path == "/" and value.endswith("/")
+    except ValueError:  # unreadable: the checks say so
+        return value
+    return value[:-1] if root_only else value
+
+
 def env_directory(name: str) -> str:
     value = env_text(name, "")
     if value and not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
@@ -492,7 +504,7 @@ METRICS_ALLOWED_NETWORKS: list[str] = env_list("METRICS_ALLOWED_NETWORKS", [])
 
 # --- Twilio ------------------------------------------------------------------------------------
 
-PUBLIC_BASE_URL: str = env_text("PUBLIC_BASE_URL", "")
+PUBLIC_BASE_URL: str = env_origin("PUBLIC_BASE_URL")
 TWILIO_AUTH_TOKEN: str = env_text("TWILIO_AUTH_TOKEN", "")
 TWILIO_ACCOUNT_SID: str = env_text("TWILIO_ACCOUNT_SID", "")
 TWILIO_ESCALATION_NUMBER: str = env_text("TWILIO_ESCALATION_NUMBER", "")
