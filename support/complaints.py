@@ -4,13 +4,17 @@
 complaint again (two function calls at once, again a turn later, or after the customer rang
 back about it), so a complaint like one already on file (same customer, same order or none,
 the same words or nearly) is answered with that one rather than filed twice: see
-`same_complaint` for what counts as the same.
+`same_complaint` for what counts as the same. Two processes (two calls of the customer on two
+workers, a tool call retried on another) cannot see each other's filing in flight: for them a
+unique index on `dedupe_keys` (migration 0016) keeps the same words filed at once to one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterable
@@ -19,9 +23,10 @@ from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 from django.utils import timezone
+from pymongo.errors import DuplicateKeyError
 
 from support import mongo
-from support.ids import insert_with_fresh_id
+from support.ids import clash_on, insert_with_fresh_id
 from support.models import Complaint, ComplaintStatus
 from support.mongo import Document
 
@@ -37,6 +42,12 @@ CALL_LOOKBACK = timedelta(hours=6)
 # "The biryani was cold" and "biryani was cold" are (0.89), "Missing raita" and "Missing
 # salan" are not (0.77).
 SIMILAR = 0.85
+# A complaint's keys (`dedupe_keys`): its customer (or call), order and words, for the minute it
+# was filed and the next. Unique (migration 0016), so two filings of the same words less than a
+# minute apart share one whichever minutes they fall in, and the second is refused by the
+# database even when another process read "nothing on file" at the same moment.
+DEDUPE_KEYS = "dedupe_keys"
+DEDUPE_SLOT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,8 @@ async def file_complaint(
     """Record a complaint, or answer the same one already on file (`same_complaint`).
 
     Filings for one customer (for a caller we could not identify, one call) are taken one at
-    a time in this process, so the same complaint filed several times at once is filed once.
+    a time in this process, so the same complaint filed several times at once is filed once;
+    across processes the same words are (DEDUPE_KEYS), nearly the same words may not be.
     Raises PyMongoError when the database cannot be reached.
     """
     now = now or timezone.now()
@@ -66,21 +78,60 @@ async def file_complaint(
         earlier = await _on_file(user_id, order_id, description, call_id, now)
         if earlier is not None:
             return Filed(str(earlier["complaint_id"]), str(earlier["status"]), True)
-        complaint_id = await insert_with_fresh_id(
-            mongo.async_db().complaints,
-            "complaint_id",
-            "CMP",
-            {
-                "user_id": user_id,
-                "order_id": order_id,
-                "category": category,
-                "description": description,
-                "status": OPEN,
-                "call_id": call_id,
-                "created_at": now,
-            },
-        )
+        complaint: Document = {
+            "user_id": user_id,
+            "order_id": order_id,
+            "category": category,
+            "description": description,
+            "status": OPEN,
+            "call_id": call_id,
+            "created_at": now,
+        }
+        keys = dedupe_keys(user_id, call_id, order_id, description, now)
+        try:
+            complaint_id = await _insert(complaint, keys)
+        except DuplicateKeyError as clash:
+            if not clash_on(clash, DEDUPE_KEYS):
+                raise
+            # Another process filed the same words a moment ago: that one is on file now.
+            earlier = await _on_file(user_id, order_id, description, call_id, now)
+            if earlier is not None:
+                return Filed(str(earlier["complaint_id"]), str(earlier["status"]), True)
+            # What holds the keys is not this complaint (resolved since): it lets go of them.
+            await _release_keys(keys, now)
+            complaint_id = await _insert(complaint, keys)
     return Filed(complaint_id, OPEN, False)
+
+
+def dedupe_keys(
+    user_id: int | None, call_id: str, order_id: str | None, description: str, now: datetime
+) -> list[str]:
+    """The keys of a complaint filed at `now` (see DEDUPE_KEYS); none for an unknown caller
+    outside any call, whom nothing tells apart from others (as `_on_file`)."""
+    if user_id is None and not call_id:
+        return []
+    who = ["user", user_id] if user_id is not None else ["call", call_id]
+    # Hashed: the description is up to 1,000 characters, and the customer's own words.
+    what = json.dumps([*who, order_id, _words(description)], ensure_ascii=False)
+    digest = hashlib.sha256(what.encode()).hexdigest()[:32]
+    slot = int(now.timestamp() // DEDUPE_SLOT.total_seconds())
+    return [f"{digest}:{slot}", f"{digest}:{slot + 1}"]
+
+
+async def _insert(complaint: Document, keys: list[str]) -> str:
+    keyed = {**complaint, DEDUPE_KEYS: keys} if keys else complaint
+    return await insert_with_fresh_id(mongo.async_db().complaints, "complaint_id", "CMP", keyed)
+
+
+async def _release_keys(keys: list[str], now: datetime) -> None:
+    """Take `keys` off the complaints holding them that a complaint filed `now` is not (as
+    `_on_file` found): resolved, or filed too long ago (a `created_at` set back by hand). One
+    filed in the meantime by another process keeps them."""
+    await mongo.async_db().complaints.update_many(
+        {DEDUPE_KEYS: {"$in": keys},
+         "$or": [{"status": RESOLVED}, {"created_at": {"$lt": now - REFILE_WINDOW}}]},
+        {"$unset": {DEDUPE_KEYS: ""}},
+    )  # fmt: skip
 
 
 async def _on_file(

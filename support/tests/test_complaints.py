@@ -4,6 +4,8 @@ different complaint still files (support/complaints.py, the file_complaint tool)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Hashable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from support import mongo
+from support import complaints, mongo
 from support.complaints import resolve_complaints, similar
 from support.models import Customer
 from support.tools import ToolContext, run_tool
@@ -72,6 +74,70 @@ async def test_the_same_complaint_filed_several_times_at_once_is_filed_once(
     assert len({result["complaint_id"] for result in results}) == 1
     assert sorted(result["already_filed"] for result in results) == [False] + [True] * 4
     assert await complaints_on_file() == 1
+
+
+def two_processes_look_before_either_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers (or a retried tool call on another): neither waits for the other's filing,
+    as each process takes its own one at a time, and both find nothing on file before either
+    files."""
+
+    @contextlib.asynccontextmanager
+    async def a_lock_of_its_own(key: Hashable) -> AsyncIterator[None]:
+        yield
+
+    look, both_looked, looks = complaints._on_file, asyncio.Barrier(2), 0
+
+    async def look_then_wait_for_the_other(*args: Any) -> Any:
+        nonlocal looks
+        looks += 1
+        found = await look(*args)
+        if looks <= 2:  # each process's first look; a look after a clash goes straight on
+            await both_looked.wait()
+        return found
+
+    monkeypatch.setattr(complaints, "_one_at_a_time", a_lock_of_its_own)
+    monkeypatch.setattr(complaints, "_on_file", look_then_wait_for_the_other)
+
+
+@pytest.mark.parametrize("second_call", [ASHA, ASHA_CALLING_BACK], ids=["retried", "two calls"])
+async def test_the_same_complaint_filed_at_once_from_two_processes_is_filed_once(
+    asha: Customer, monkeypatch: pytest.MonkeyPatch, second_call: ToolContext
+) -> None:
+    two_processes_look_before_either_files(monkeypatch)
+
+    results = await asyncio.gather(complain(ASHA), complain(second_call))
+
+    assert len({result["complaint_id"] for result in results}) == 1
+    assert sorted(result["already_filed"] for result in results) == [False, True]
+    assert await complaints_on_file() == 1
+
+
+async def test_different_complaints_filed_at_once_from_two_processes_both_file(
+    asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_processes_look_before_either_files(monkeypatch)
+
+    results = await asyncio.gather(
+        complain(ASHA), complain(ASHA_CALLING_BACK, description="The rider was rude")
+    )
+
+    assert [result["already_filed"] for result in results] == [False, False]
+    assert await complaints_on_file() == 2
+
+
+async def test_a_complaint_resolved_at_once_does_not_stop_the_same_one_filed_after_it(
+    asha: Customer,
+) -> None:
+    """Its keys still cover this minute: they are let go, and the new one holds them."""
+    first = await complain(ASHA)
+    await sync_to_async(resolve_complaints)([first["complaint_id"]])
+
+    again = await complain(ASHA)
+    once_more = await complain(ASHA_CALLING_BACK)
+
+    assert again["already_filed"] is False
+    assert (once_more["complaint_id"], once_more["already_filed"]) == (again["complaint_id"], True)
+    assert await complaints_on_file() == 2
 
 
 @pytest.mark.parametrize(
