@@ -13,7 +13,8 @@ and acts on what they answer:
 * `RealTimeGate`: caller audio never goes upstream faster than real time.
 
 A call that moves to another process takes what it has used of them along (`left`,
-`warned`, `check_ins`, `silence`, then `carry_on` there): a move gives it no fresh allowance.
+`warned`, `check_ins`, `silence`, then `carry_on` there): a move gives it no fresh allowance,
+nor does a resumption of the model's session (the MODEL_AWAY hold).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ LINE_AWAY = "detached"
 # seen from the caller, the move is her line away, and her silence runs on through it too.
 MOVING = "moving"
 _SILENCE_RUNS_ON = frozenset({LINE_AWAY, MOVING})
+# The hold while no model session is connected (its goAway, a blip of its socket): nobody can
+# hear the caller then, so the wait is not her silence, but it does not wipe out the silence
+# before it either (a session resumed every few minutes, or seconds on a flaky upstream, would
+# keep a silent call open to the maximum): her silence stops while it lasts, then runs on.
+MODEL_AWAY = "model_away"
+_SILENCE_PAUSES = frozenset({MODEL_AWAY})
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,9 @@ class Watchdog:
         self._warned = False
         self._ended = False
         self._holds: set[str] = set()
+        # When a MODEL_AWAY hold began, and the caller's silence then (see _silence_kept).
+        self._paused_at = now
+        self._paused_silence = 0.0
         self._patient_until = 0.0  # a caller silent before then is waiting, not gone
         self.stalls = 0
 
@@ -120,11 +130,13 @@ class Watchdog:
 
     def silence(self, now: float) -> float:
         """How long the caller has been silent at `now`, as the idle rules count it: none while
-        the call is held for anything but her line being away (a model reconnecting, a
-        colleague holding it), as the end of such a hold starts her silence afresh; a process
-        the call moves to meanwhile must not count that wait as hers."""
-        if self._holds - _SILENCE_RUNS_ON:
+        a colleague holds the call, as the end of that hold starts her silence afresh; while
+        the model reconnects, what it was when the model went (the wait is not hers); a
+        process the call moves to meanwhile must not count those waits as hers."""
+        if self._holds - _SILENCE_RUNS_ON - _SILENCE_PAUSES:
             return 0.0
+        if self._holds & _SILENCE_PAUSES:
+            return self._silence_kept()
         return max(0.0, now - self._idle_since())
 
     def carry_on(
@@ -215,16 +227,23 @@ class Watchdog:
         model is not connected) the silences are on purpose: no nudges or check-ins. The
         maximum duration still applies. An answer the model owed is owed from `now`.
 
-        The caller's silence starts afresh once the hold is over, except a LINE_AWAY (or
-        MOVING) one's: it runs on from her last words (or the call's start) through the drop,
+        The caller's silence starts afresh once a colleague's hold is over. A MODEL_AWAY hold
+        stops it, and it runs on from there once the model is back: the wait is not hers, but
+        neither is a resumed session a fresh allowance. Through a LINE_AWAY (or MOVING) hold
+        it runs on from her last words (or the call's start) through the drop,
         so a line dropping every few seconds still has a silent caller checked on, then let
         go. A caller who spoke since her line last came back gets a fresh allowance when it is
         back (she was mid-sentence as it dropped), once: she must speak again to earn another."""
         if held:
+            if reason in _SILENCE_PAUSES and not self._holds & _SILENCE_PAUSES:
+                self._paused_at, self._paused_silence = now, self.silence(now)
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
-        if reason not in _SILENCE_RUNS_ON:
+        if reason in _SILENCE_PAUSES:
+            if not held and not self._holds & _SILENCE_PAUSES:  # the model is back
+                self._silence_runs_on(now)
+        elif reason not in _SILENCE_RUNS_ON:
             self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
         elif not held and not self._holds & _SILENCE_RUNS_ON:  # her line is back
             if self._spoke_since_back:
@@ -233,6 +252,18 @@ class Watchdog:
         self._owed_at = now
         self._in_turn = self._generating = False  # a turn does not outlive a connection
         self._nudged_at = None
+
+    def _silence_kept(self) -> float:
+        """The caller's silence as the model went away, none if anything that ends a silence
+        (her words, the agent's, a tool's result, a colleague's hold) came since."""
+        return self._paused_silence if self._idle_since() <= self._paused_at else 0.0
+
+    def _silence_runs_on(self, now: float) -> None:
+        """The model is back: her silence goes on from what it was when it went. The agent's
+        voice it sent before still plays meanwhile: she listens until that has played."""
+        since = now - self._silence_kept()
+        self._waiting_since = self._agent_at = self._caller_at = since
+        self._plays_until = max(self._plays_until, since)
 
     def line_back_asks(self) -> bool:
         """The line is back after a drop the model is told of, and it would answer by asking

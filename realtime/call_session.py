@@ -62,6 +62,7 @@ from realtime import live_protocol as lp
 from realtime.audio import StreamResampler
 from realtime.call_controls import (
     LINE_AWAY,
+    MODEL_AWAY,  # the watchdog's hold while no model session is connected
     MOVING,
     Action,
     Limits,
@@ -123,7 +124,6 @@ GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
 CAPTION_MAX_CHARS = 400
 SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" (no space after)
 AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
-MODEL_AWAY = "model_away"  # the watchdog's hold while no model session is connected
 PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
 
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
@@ -982,7 +982,7 @@ class CallSession:
     def _model_up(self, now: float) -> None:
         """The model's session is up: the call's limits apply again (a call that moved in has
         landed)."""
-        for reason in (MOVING, MODEL_AWAY):  # only those held: a release restarts the silence
+        for reason in (MOVING, MODEL_AWAY):  # only those held: a release sets her silence on
             if self._watchdog.held_for(reason):
                 self._watchdog.hold(reason, False, now)
 
