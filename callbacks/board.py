@@ -8,7 +8,7 @@ has passed, still to be closed), grouped by the customer's local day, earliest f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -22,6 +22,9 @@ from support.staff.people import staff_names
 from support.staff.queries import PAGE_SIZE, Page, page_of
 
 SCHEDULED = CallbackStatus.SCHEDULED
+# A scheduled callback nobody holds, in the assignee column at a desk and beside the status on
+# a phone (where that column is not shown): one wording for both.
+NOT_CLAIMED = "not claimed yet"
 # The board's order, a total one so that pages neither repeat nor skip a callback: slots
 # share a start (seats), and closed callbacks share seats too.
 ORDER = ("slot_start", "seat", "callback_id")
@@ -44,6 +47,20 @@ class Row:
     # Scheduled and dialled: its status opens the calling page, where the call the customer
     # answered opens (for the dialler who left that page before they picked up).
     dialled: bool = False
+    # The customer's number is the one the demo made up (desk.made_up_numbers): "Call now"
+    # would be refused, so the row says why in its place.
+    demo_number: bool = False
+
+    @property
+    def held(self) -> str:
+        """Who holds it, or who closed it, as said beside its status: "held by Meera", "not
+        claimed yet", "by the customer" (cancelled), "by Meera" (done or missed)."""
+        callback = self.callback
+        if callback.status == SCHEDULED:
+            return f"held by {self.assignee_name}" if callback.assignee else NOT_CLAIMED
+        if callback.status == CallbackStatus.CANCELLED:
+            return "by the customer"
+        return f"by {self.assignee_name}" if callback.assignee else ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,12 @@ class Day:
 class Board:
     days: list[Day]  # this page's
     page: Page[Callback]
+
+    @property
+    def demo_numbers(self) -> bool:
+        """Whether a row on this page has the demo's made-up number (the page says why those
+        rows offer no "Call now")."""
+        return any(row.demo_number for day in self.days for row in day.rows)
 
 
 class Listed:
@@ -104,7 +127,8 @@ def board(now: datetime, username: str, hours: Hours, number: int = 1) -> Board:
     page = page_of(listed, number, PAGE_SIZE)
     ids = {callback.customer_id for callback in page.rows}
     names = dict(Customer.objects.filter(user_id__in=ids).values_list("user_id", "name"))
-    days = group(page.rows, names, now, username, hours, staff_names(), answered_calls(page.rows))
+    days = group(page.rows, names, now, username, hours, staff_names(), answered_calls(page.rows),
+                 desk.made_up_numbers(ids))  # fmt: skip
     edges = {n for n, at_edge in ((0, page.has_previous), (len(days) - 1, page.has_next))
              if at_edge}  # fmt: skip
     days = [replace(day, total=listed.on_day(day, hours)) if n in edges else day
@@ -155,17 +179,20 @@ def group(
     hours: Hours,
     staff: Mapping[str, str] | None = None,
     answered: Mapping[str, datetime | None] | None = None,
+    demo_numbers: Collection[int] = frozenset(),
 ) -> list[Day]:
     """`callbacks` (earliest first) as days: "Overdue" first for scheduled ones of past days.
     `staff`: staff_names(), for who holds each one; `answered`: answered_calls(callbacks),
-    for whether a customer who picked up is on the call still."""
+    for whether a customer who picked up is on the call still; `demo_numbers`:
+    desk.made_up_numbers, the customers whose number is not to be dialled."""
     today = local_date(now, hours.zone)
     days: dict[date | None, list[Row]] = {}
     for callback in callbacks:
         day = local_date(callback.slot_start, hours.zone)
         key = None if day < today else day
         days.setdefault(key, []).append(
-            _row(callback, names, now, username, hours, staff, answered, dated=key is None)
+            _row(callback, names, now, username, hours, staff, answered, dated=key is None,
+                 demo_number=callback.customer_id in demo_numbers)
         )
     return [
         Day("Overdue" if day is None else _capitalised(say_day(day, today)), day is None, rows)
@@ -183,6 +210,7 @@ def _row(
     answered: Mapping[str, datetime | None] | None = None,
     *,
     dated: bool = False,
+    demo_number: bool = False,
 ) -> Row:
     """`dated`: the row's time says its day too (the overdue ones are of several days)."""
     start = callback.slot_start.astimezone(hours.zone)
@@ -204,6 +232,7 @@ def _row(
         assignee_name=(staff or {}).get(callback.assignee or "", callback.assignee or ""),
         begun=callback.slot_start <= now,
         dialled=open_ and callback.dialled_at is not None,
+        demo_number=demo_number,
     )
 
 

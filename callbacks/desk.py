@@ -13,6 +13,7 @@ Views catch `CallbackError` and show its message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -307,8 +308,24 @@ def _account(user_id: object) -> tuple[str, str, bool]:
     customer = sync_db().customers.find_one(
         {"user_id": user_id}, {"phone": 1, "name": 1, "demo_phone": 1}) or {}
     phone = str(customer.get("phone") or "")
-    made_up = bool(phone) and customer.get("demo_phone") == phone
-    return phone, str(customer.get("name") or ""), made_up
+    return phone, str(customer.get("name") or ""), _made_up(customer)
+
+
+def _made_up(customer: Document) -> bool:
+    """Whether the number on `customer`'s account is the one seed_demo made up for them: a
+    number a lead put on the customer since is theirs to dial."""
+    phone = customer.get("phone")
+    return bool(phone) and customer.get("demo_phone") == phone
+
+
+def made_up_numbers(user_ids: Iterable[int]) -> set[int]:
+    """Which of the customers `user_ids` have the demo's made-up number on their account:
+    call_now refuses to dial them, so the board does not offer it."""
+    found = sync_db().customers.find(
+        {"user_id": {"$in": list(set(user_ids))}, "demo_phone": {"$nin": [None, ""]}},
+        {"_id": 0, "user_id": 1, "phone": 1, "demo_phone": 1},
+    )
+    return {doc["user_id"] for doc in found if _made_up(doc)}
 
 
 def _local_time(moment: datetime) -> str:

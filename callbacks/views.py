@@ -48,6 +48,7 @@ def board(request: HttpRequest) -> HttpResponse:
         "time_zone": hours.zone.key,
         "can_change": may(request, CHANGE_CALLBACKS),
         "here": request.get_full_path(),  # where a row's action comes back to: this page
+        "demo_numbers": listed.demo_numbers,  # rows with a made-up number: said why, no "Call now"
         **_dialling_rights(request),
     }
     return render_staff(request, "callbacks/board.html", context)
@@ -135,7 +136,7 @@ def call_now(request: HttpRequest, callback_id: str) -> HttpResponseRedirect:
         pass
     except desk.CallbackError as error:
         messages.error(request, error.message)
-        return redirect("callbacks:board")
+        return _back(request)
     return redirect("callbacks:calling", callback_id=callback_id)
 
 

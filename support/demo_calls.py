@@ -1,14 +1,16 @@
 """A month of support calls for the demo: pure generation, no I/O (seed_demo writes them).
 
-About two hundred calls over the last `CALL_DAYS` days between 09:00 and 23:00 India time,
-web and phone, each with a transcript, the agent's tool calls (with results shaped as
+About two hundred calls over the last `CALL_DAYS` days between 09:00 and 23:00 in the support
+time zone (`SUPPORT_TIME_ZONE`, contract sections 1 and 9: the customers' local time), web and
+phone, each with a transcript, the agent's tool calls (with results shaped as
 support/tools returns them), token usage and an `outcome` (contract section 10), in the
 proportions of a working desk: most callers get an answer, one in ten gets a refund, some
 file a complaint, some are escalated to a person, a few hang up or get a callback.
 Callbacks keep the rules of callbacks/slots.py (no Sundays, support hours, one a slot here,
 one a day per customer), and a few were booked in the last hours for the hours to come
 (`LIVE_CALLBACKS`), so the callbacks board has work on it whenever the demo is seeded.
-Staff worked the older tickets in support hours (`DESK_HOURS`), not in the night.
+Staff worked the older tickets in support hours (`DESK_HOURS`), not in the night. Every hour
+of the day here is the support time zone's (`Local`).
 
 Calls about an order follow that order's life: "where is it?" while it is on its way; a
 problem soon after delivery (refunded inside the two-hour window, or filed as a complaint,
@@ -37,13 +39,9 @@ Document = dict[str, Any]
 
 CALL_DAYS = 30
 OTHER_CALLS = 170  # calls not about one recent order: profile, history, callbacks, …
-LOCAL = ZoneInfo("Asia/Kolkata")
 OPEN_HOURS = (9, 23)  # local hours calls come in
 STAFF = "support"  # the demo's staff login, who worked the older tickets
 WORDS_PER_SECOND = 2.2  # how fast people speak, for the turn times
-# The callbacks' week (callbacks/slots.py) with one booking a slot: the demo's callbacks then
-# fit any CALLBACK_SLOT_CAPACITY, each in seat 1.
-CALLBACK_HOURS = Hours(zone=LOCAL, capacity=1)
 EVENING = dt.time(18, 30)  # the slot a caller asking for "tomorrow evening" is given
 # Callbacks booked in the last hours, still to come (user_id, minutes since the call, who
 # holds it, what the caller said, the callback's reason): the board has something to claim
@@ -65,49 +63,61 @@ def _call_id(rng: random.Random) -> str:
     return "CALL-" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
 
 
-def _within(moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> bool:
-    opens, closes = hours
-    return opens <= moment.astimezone(LOCAL).time() < closes
+@dataclass(frozen=True)
+class Local:
+    """The demo's hours in `zone`, the support time zone (its customers' and staff's clock):
+    when calls come in (OPEN_HOURS), when staff work (DESK_HOURS), and the callbacks' week."""
 
+    zone: ZoneInfo
 
-def _next_within(moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> dt.datetime:
-    """`moment`, or, outside `hours` (local), the same minute past the next opening."""
-    if _within(moment, hours):
-        return moment
-    local = moment.astimezone(LOCAL)
-    opens, closes = hours
-    day = local.date() + dt.timedelta(days=int(local.time() >= closes))
-    return dt.datetime.combine(day, opens.replace(minute=local.minute, second=local.second),
-                               tzinfo=LOCAL).astimezone(dt.UTC)  # fmt: skip
+    @property
+    def callbacks(self) -> Hours:
+        """The callbacks' week (callbacks/slots.py) with one booking a slot: the demo's
+        callbacks then fit any CALLBACK_SLOT_CAPACITY, each in seat 1."""
+        return Hours(zone=self.zone, capacity=1)
 
+    def _within(self, moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> bool:
+        opens, closes = hours
+        return opens <= moment.astimezone(self.zone).time() < closes
 
-def on_desk(moment: dt.datetime) -> dt.datetime:
-    """`moment`, or the next moment in DESK_HOURS: staff do not resolve tickets or ring
-    customers in the night."""
-    return _next_within(moment, DESK_HOURS)
+    def _next_within(self, moment: dt.datetime, hours: tuple[dt.time, dt.time]) -> dt.datetime:
+        """`moment`, or, outside `hours` (local), the same minute past the next opening."""
+        if self._within(moment, hours):
+            return moment
+        local = moment.astimezone(self.zone)
+        opens, closes = hours
+        day = local.date() + dt.timedelta(days=int(local.time() >= closes))
+        return dt.datetime.combine(day, opens.replace(minute=local.minute, second=local.second),
+                                   tzinfo=self.zone).astimezone(dt.UTC)  # fmt: skip
 
+    def on_desk(self, moment: dt.datetime) -> dt.datetime:
+        """`moment`, or the next moment in DESK_HOURS: staff do not resolve tickets or ring
+        customers in the night."""
+        return self._next_within(moment, DESK_HOURS)
 
-def _open(moment: dt.datetime) -> bool:
-    """Whether calls come in at `moment` (OPEN_HOURS, local)."""
-    return _within(moment, CALL_HOURS)
+    def is_open(self, moment: dt.datetime) -> bool:
+        """Whether calls come in at `moment` (OPEN_HOURS, local)."""
+        return self._within(moment, CALL_HOURS)
 
+    def next_open(self, moment: dt.datetime) -> dt.datetime:
+        """`moment`, or the next moment in OPEN_HOURS: a customer with a problem noticed in
+        the night calls in the morning."""
+        return self._next_within(moment, CALL_HOURS)
 
-def next_open(moment: dt.datetime) -> dt.datetime:
-    """`moment`, or the next moment in OPEN_HOURS: a customer with a problem noticed in the
-    night calls in the morning."""
-    return _next_within(moment, CALL_HOURS)
+    def last_open(self, moment: dt.datetime, before: dt.timedelta) -> dt.datetime:
+        """`before` ahead of `moment`, or, when that falls outside OPEN_HOURS, `before` ahead
+        of the last closing: the demo's "minutes ago" calls, seeded in the night, came in the
+        evening."""
+        at = moment - before
+        if self.is_open(at):
+            return at
+        local = moment.astimezone(self.zone)
+        day = local.date() - dt.timedelta(days=int(local.hour < OPEN_HOURS[1]))
+        closed = dt.datetime.combine(day, dt.time(OPEN_HOURS[1]), tzinfo=self.zone)
+        return closed.astimezone(dt.UTC) - before
 
-
-def last_open(moment: dt.datetime, before: dt.timedelta) -> dt.datetime:
-    """`before` ahead of `moment`, or, when that falls outside OPEN_HOURS, `before` ahead of the
-    last closing: the demo's "minutes ago" calls, seeded in the night, came in the evening."""
-    at = moment - before
-    if _open(at):
-        return at
-    local = moment.astimezone(LOCAL)
-    day = local.date() - dt.timedelta(days=int(local.hour < OPEN_HOURS[1]))
-    closed = dt.datetime.combine(day, dt.time(OPEN_HOURS[1]), tzinfo=LOCAL).astimezone(dt.UTC)
-    return closed - before
+    def date(self, moment: dt.datetime) -> dt.date:
+        return moment.astimezone(self.zone).date()
 
 
 def demo_id(rng: random.Random, prefix: str) -> str:
@@ -289,15 +299,17 @@ class Raised:
 class Writer:
     """Writes the month of calls; one instance per demo build."""
 
-    def __init__(self, rng: random.Random, now: dt.datetime, names: dict[int, str],
-                 tiers: dict[int, tuple[str, int]], phones: dict[int, str]) -> None:  # fmt: skip
+    def __init__(self, rng: random.Random, now: dt.datetime, local: Local,
+                 names: dict[int, str], tiers: dict[int, tuple[str, int]],
+                 phones: dict[int, str]) -> None:  # fmt: skip
         self.rng = rng
         self.now = now
+        self.local = local
         self.names = names
         self.tiers = tiers  # user id -> (tier name, percent)
         self.phones = phones
         self.history = History()
-        self._slots_taken: set[dt.datetime] = set()  # one callback a slot (CALLBACK_HOURS)
+        self._slots_taken: set[dt.datetime] = set()  # one callback a slot (Local.callbacks)
         self._days_taken: set[tuple[int, dt.date]] = set()  # one a day per customer
 
     def _call(self, user_id: int | None, at: dt.datetime, call_id: str | None = None) -> Call:
@@ -318,7 +330,7 @@ class Writer:
     def where_is_it(self, order: OrderRecord) -> None:
         assert order.delivered_at is not None
         at = order.placed_at + dt.timedelta(minutes=self.rng.randint(12, 30))
-        if at >= order.delivered_at - dt.timedelta(minutes=5) or not _open(at):
+        if at >= order.delivered_at - dt.timedelta(minutes=5) or not self.local.is_open(at):
             return
         call = self._call(order.user_id, at)
         self._greet(call)
@@ -339,7 +351,7 @@ class Writer:
         assert order.delivered_at is not None
         at = order.delivered_at + dt.timedelta(minutes=self.rng.randint(10, 95))
         # One past closing would be the next morning: outside the refund window.
-        if at >= self.now or not _open(at):
+        if at >= self.now or not self.local.is_open(at):
             return
         call = self._call(order.user_id, at)
         self._greet(call)
@@ -354,7 +366,8 @@ class Writer:
     def hours_later(self, order: OrderRecord) -> None:
         """A problem raised after the window: the refund is refused, then something else."""
         assert order.delivered_at is not None
-        at = next_open(order.delivered_at + dt.timedelta(hours=self.rng.uniform(3, 20)))
+        at = self.local.next_open(order.delivered_at
+                                  + dt.timedelta(hours=self.rng.uniform(3, 20)))
         if at >= self.now:
             return
         call = self._call(order.user_id, at)
@@ -457,7 +470,8 @@ class Writer:
         age = self.now - created
         status, assignee, notes, resolved_at = "open", None, [], None
         if age > dt.timedelta(days=4):
-            resolved_at = on_desk(created + dt.timedelta(hours=self.rng.uniform(0.5, 20)))
+            resolved_at = self.local.on_desk(
+                created + dt.timedelta(hours=self.rng.uniform(0.5, 20)))
             status, assignee = "resolved", STAFF
             notes = [{"author": STAFF, "at": resolved_at, "text": self.rng.choice((
                 "Called the customer back and apologised; credited goodwill.",
@@ -466,7 +480,7 @@ class Writer:
             ))}]  # fmt: skip
         elif age > dt.timedelta(days=1, hours=12):
             status, assignee = "claimed", STAFF
-            notes = [{"author": STAFF, "at": on_desk(created + dt.timedelta(hours=1)),
+            notes = [{"author": STAFF, "at": self.local.on_desk(created + dt.timedelta(hours=1)),
                       "text": "Called, no answer; will try again."}]  # fmt: skip
         return {
             "ticket_id": ticket_id, "user_id": call.user_id,
@@ -537,14 +551,14 @@ class Writer:
     def _callback(self, call: Call, user_id: int) -> None:
         call.caller("I'm driving now. Can someone call me back tomorrow evening?")
         callback_id = demo_id(self.rng, "CB")  # before the draws that depend on `now`
-        tomorrow = call.started_at.astimezone(LOCAL).date() + dt.timedelta(days=1)
+        tomorrow = self.local.date(call.started_at) + dt.timedelta(days=1)
         slot = self._book_slot(user_id, tomorrow, EVENING)
-        if slot.astimezone(LOCAL).date() != tomorrow:
+        if self.local.date(slot) != tomorrow:
             why = (f"We don't make callbacks on {tomorrow:%A}s"
-                   if tomorrow.weekday() not in CALLBACK_HOURS.weekdays
+                   if tomorrow.weekday() not in self.local.callbacks.weekdays
                    else "Tomorrow evening is fully booked")  # fmt: skip
             call.agent(f"{why}; the first time I can offer is "
-                       f"{say_when(slot, call.started_at, LOCAL)}.")  # fmt: skip
+                       f"{say_when(slot, call.started_at, self.local.zone)}.")  # fmt: skip
             call.caller("Okay, that works.")
         self._book(call, callback_id, slot, "Asked to be called back about their account",
                    STAFF if slot <= self.now else None)  # fmt: skip
@@ -557,7 +571,7 @@ class Writer:
         call.caller(words)
         callback_id = demo_id(self.rng, "CB")
         earliest = self.now + LIVE_CALLBACK_LEAD
-        slot = self._book_slot(user_id, earliest.astimezone(LOCAL).date(), earliest)
+        slot = self._book_slot(user_id, self.local.date(earliest), earliest)
         self._book(call, callback_id, slot, reason, holder)
 
     def _book_slot(self, user_id: int, day: dt.date, earliest: dt.time | dt.datetime
@@ -567,9 +581,10 @@ class Writer:
         nobody else has here, a day the customer has no callback on."""
         while True:
             if (user_id, day) not in self._days_taken:
-                for start in slot_starts(day, CALLBACK_HOURS):
+                for start in slot_starts(day, self.local.callbacks):
+                    local = start.astimezone(self.local.zone)
                     late_enough = (start >= earliest if isinstance(earliest, dt.datetime)
-                                   else start.astimezone(LOCAL).time() >= earliest)  # fmt: skip
+                                   else local.time() >= earliest)  # fmt: skip
                     if late_enough and start not in self._slots_taken:
                         self._slots_taken.add(start)
                         self._days_taken.add((user_id, day))
@@ -582,15 +597,16 @@ class Writer:
         one whose slot has passed was called back (or missed) by `holder`."""
         assert call.user_id is not None
         user_id = call.user_id
-        call.tool("schedule_callback", {"slot_start": local_iso(slot, LOCAL), "reason": reason},
+        zone = self.local.zone
+        call.tool("schedule_callback", {"slot_start": local_iso(slot, zone), "reason": reason},
                   {"ok": True, "callback_id": callback_id, "slot_start": _iso(slot),
-                   "when": say_when(slot, call._at(), LOCAL)})  # fmt: skip
-        call.agent(f"Done: a colleague will call you {say_when(slot, call._at(), LOCAL)}.")
+                   "when": say_when(slot, call._at(), zone)})  # fmt: skip
+        call.agent(f"Done: a colleague will call you {say_when(slot, call._at(), zone)}.")
         status = ("scheduled" if slot > self.now
                   else self.rng.choice(("done", "done", "done", "missed")))  # fmt: skip
         self.history.callbacks.append({
             "callback_id": callback_id, "user_id": user_id, "phone": self.phones[user_id],
-            "slot_start": slot, "local_date": slot.astimezone(LOCAL).date().isoformat(),
+            "slot_start": slot, "local_date": self.local.date(slot).isoformat(),
             "seat": 1, "reason": reason, "status": status, "call_id": call.call_id,
             "ticket_id": None, "assignee": holder, "created_at": call._at(),
             "closed_at": None if status == "scheduled" else slot + dt.timedelta(minutes=10),
@@ -603,7 +619,8 @@ class Writer:
         record = item.record
         ticket_id = record.get("ticket_id")
         start = record["created_at"] - RAISED_AFTER
-        call = self._call(record["user_id"], start if _open(start) else record["created_at"])
+        call = self._call(record["user_id"],
+                          start if self.local.is_open(start) else record["created_at"])
         self._greet(call)
         call.caller(item.words)
         args: Document = {"order_id": record["order_id"]} if record.get("order_id") else {}
@@ -657,11 +674,11 @@ class Writer:
 CALL_ENDED_BY = dt.timedelta(minutes=30)
 
 
-def _opening_hours_time(rng: random.Random, now: dt.datetime) -> dt.datetime:
+def _opening_hours_time(rng: random.Random, now: dt.datetime, local: Local) -> dt.datetime:
     """A moment in the last CALL_DAYS days, in local opening hours, early enough before `now`
     for a call begun then to be over (CALL_ENDED_BY). Always four draws, whatever `now` is
     (see month_of_calls)."""
-    day = (now - dt.timedelta(days=rng.randint(0, CALL_DAYS - 1))).astimezone(LOCAL)
+    day = (now - dt.timedelta(days=rng.randint(0, CALL_DAYS - 1))).astimezone(local.zone)
     moment = day.replace(hour=rng.randint(OPEN_HOURS[0], OPEN_HOURS[1] - 1),
                          minute=rng.randint(0, 59), second=rng.randint(0, 59))  # fmt: skip
     if moment >= now - CALL_ENDED_BY:
@@ -669,17 +686,18 @@ def _opening_hours_time(rng: random.Random, now: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
+def month_of_calls(seed: str, now: dt.datetime, local: Local, orders: Sequence[OrderRecord],
                    names: dict[int, str], tiers: dict[int, tuple[str, int]],
                    phones: dict[int, str]) -> History:  # fmt: skip
     """The calls of the last CALL_DAYS days, and the refunds, complaints, tickets and callbacks
-    they made. `orders` must not have been refunded yet in the last CALL_DAYS days.
+    they made, in `local`'s hours. `orders` must not have been refunded yet in the last
+    CALL_DAYS days.
 
     seed_demo is idempotent by id, so every id must come out the same whenever it runs (the
     next day included): each call draws from its own generator, seeded by what it is about (an
     order, or its number), and draws its id before anything that depends on `now`.
     """
-    writer = Writer(random.Random(seed), now, names, tiers, phones)
+    writer = Writer(random.Random(seed), now, local, names, tiers, phones)
     # Recent orders were placed at most CALL_DAYS days ago, older ones a few days more: the
     # margin keeps this choice the same at any time of day.
     since = now - dt.timedelta(days=CALL_DAYS + 1.5)
@@ -702,17 +720,17 @@ def month_of_calls(seed: str, now: dt.datetime, orders: Sequence[OrderRecord],
         writer.rng = rng = random.Random(f"{seed}:other:{n}")
         user_id = None if rng.random() < 0.07 else rng.choice(users)
         call_id = _call_id(rng)
-        writer.other(user_id, _opening_hours_time(rng, now), by_user.get(user_id or 0, []),
+        writer.other(user_id, _opening_hours_time(rng, now, local), by_user.get(user_id or 0, []),
                      call_id)  # fmt: skip
     for n, (user_id, minutes_ago, holder, words, reason) in enumerate(LIVE_CALLBACKS):
         writer.rng = random.Random(f"{seed}:callback:{n}")
-        writer.live_callback(user_id, last_open(now, dt.timedelta(minutes=minutes_ago)), holder,
-                             words, reason)  # fmt: skip
+        writer.live_callback(user_id, local.last_open(now, dt.timedelta(minutes=minutes_ago)),
+                             holder, words, reason)  # fmt: skip
     writer.history.calls.sort(key=lambda call: call["started_at"])
     return writer.history
 
 
-def raised_in_calls(seed: str, now: dt.datetime, raised: Sequence[Raised],
+def raised_in_calls(seed: str, now: dt.datetime, local: Local, raised: Sequence[Raised],
                     names: dict[int, str]) -> list[tuple[Document, Document]]:  # fmt: skip
     """Each of `raised`'s records as filed in a call, with that call: a complaint or ticket
     names the call it came from, as the agent's always do. Each call draws from a generator
@@ -720,6 +738,6 @@ def raised_in_calls(seed: str, now: dt.datetime, raised: Sequence[Raised],
     written = []
     for item in raised:
         record_id = item.record.get("ticket_id") or item.record["complaint_id"]
-        writer = Writer(random.Random(f"{seed}:raised:{record_id}"), now, names, {}, {})
+        writer = Writer(random.Random(f"{seed}:raised:{record_id}"), now, local, names, {}, {})
         written.append(writer.raised(item))
     return written

@@ -7,9 +7,9 @@ delivered minutes ago, for customers of every tier, so that a refund can be trie
 was delivered just outside the two-hour window. The last month also has about two hundred
 support calls (support/demo_calls.py) with the refunds, complaints, tickets and callbacks
 they made, so the dashboard, call history and customer pages are alive on the first run.
-The same `now` always gives the same data: the random generators are seeded, ids are fixed
-(customers 1..20, ORD-1001.., the others drawn in the shape of support/ids.py) and every time
-is an offset from `now`.
+The same `now` always gives the same data (in the same support time zone, whose clock its
+people keep): the random generators are seeded, ids are fixed (customers 1..20, ORD-1001..,
+the others drawn in the shape of support/ids.py) and every time is an offset from `now`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from support.demo_calls import (
-    CALL_DAYS,
-    Raised,
-    demo_id,
-    last_open,
-    month_of_calls,
-    next_open,
-    on_desk,
-    raised_in_calls,
-)
+from django.conf import settings
+
+from support.demo_calls import CALL_DAYS, Local, Raised, demo_id, month_of_calls, raised_in_calls
 from support.importer import (
     CustomerRecord,
     ItemRecord,
@@ -43,7 +36,6 @@ from support.money import percent_of, to_paise
 
 Document = dict[str, Any]
 
-INDIA = ZoneInfo("Asia/Kolkata")
 SEED = 20261121
 FIRST_ORDER_NUMBER = 1001
 
@@ -262,20 +254,21 @@ def _live_draft(user_id: int, basket: _Basket, status: str, minutes_ago: int,
                   live=True)
 
 
-def _meal_time(day: dt.datetime, rng: random.Random) -> dt.datetime:
-    """A time on `day` when people order food in India: lunch or dinner, local time."""
-    local = day.astimezone(INDIA)
+def _meal_time(day: dt.datetime, rng: random.Random, zone: ZoneInfo) -> dt.datetime:
+    """A time on `day` when people order food: lunch or dinner, by the customers' clock
+    (`zone`, the support time zone)."""
+    local = day.astimezone(zone)
     hour = rng.choice((12, 13, 13, 14, 19, 20, 20, 21, 21, 22))
     return local.replace(hour=hour, minute=rng.randint(0, 59)).astimezone(dt.UTC)
 
 
-def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
-                   now: dt.datetime) -> _Draft:
+def _history_draft(user_id: int, basket: _Basket, rng: random.Random, now: dt.datetime,
+                   zone: ZoneInfo) -> _Draft:
     recent = rng.random() < RECENT_SHARE
     # Recent orders are two or more days old, so that every call about them (up to a day
     # after delivery) has happened whenever the demo is seeded.
     days = rng.randint(2, CALL_DAYS) if recent else rng.randint(CALL_DAYS + 3, HISTORY_DAYS)
-    placed_at = _meal_time(now - dt.timedelta(days=days), rng)
+    placed_at = _meal_time(now - dt.timedelta(days=days), rng, zone)
     delivered_at = placed_at + dt.timedelta(minutes=rng.randint(*DELIVERY_MINUTES))
     if not recent and rng.random() < REFUND_SHARE:
         return _Draft(user_id, basket, OrderStatus.REFUNDED, placed_at, delivered_at,
@@ -284,20 +277,22 @@ def _history_draft(user_id: int, basket: _Basket, rng: random.Random,
     return _Draft(user_id, basket, OrderStatus.DELIVERED, placed_at, delivered_at)
 
 
-def _cancelled_draft(user_id: int, rng: random.Random, now: dt.datetime) -> _Draft:
+def _cancelled_draft(user_id: int, rng: random.Random, now: dt.datetime,
+                     zone: ZoneInfo) -> _Draft:
     basket = _basket(rng, to_paise(1500))
     assert basket is not None  # a ₹1,500 budget always fits a dish
-    placed_at = _meal_time(now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS)), rng)
+    placed_at = _meal_time(now - dt.timedelta(days=rng.randint(1, HISTORY_DAYS)), rng, zone)
     return _Draft(user_id, basket, OrderStatus.CANCELLED, placed_at, None)
 
 
-def _drafts_for(user_id: int, tier: str, rng: random.Random, now: dt.datetime) -> list[_Draft]:
+def _drafts_for(user_id: int, tier: str, rng: random.Random, now: dt.datetime,
+                zone: ZoneInfo) -> list[_Draft]:
     baskets = _baskets_for_tier(rng, tier)
     live = [(status, minutes) for uid, status, minutes in LIVE_ORDERS if uid == user_id]
     drafts = [_live_draft(user_id, baskets.pop(), status, minutes, rng, now)
               for status, minutes in live if baskets]
-    drafts += [_history_draft(user_id, basket, rng, now) for basket in baskets]
-    drafts += [_cancelled_draft(user_id, rng, now)
+    drafts += [_history_draft(user_id, basket, rng, now, zone) for basket in baskets]
+    drafts += [_cancelled_draft(user_id, rng, now, zone)
                for _ in range(len(baskets)) if rng.random() < CANCEL_SHARE]
     return drafts
 
@@ -329,11 +324,15 @@ def _customer(user_id: int, name: str, phone: str, orders: Sequence[OrderRecord]
                           first - dt.timedelta(days=rng.randint(3, 120)))
 
 
-def build_demo_data(now: dt.datetime) -> DemoData:
-    """The demo set as of `now` (an aware UTC datetime); the same `now` gives the same data."""
+def build_demo_data(now: dt.datetime, zone: ZoneInfo | None = None) -> DemoData:
+    """The demo set as of `now` (an aware UTC datetime); the same `now` gives the same data.
+    Its customers and staff keep the hours of `zone`, by default the support time zone
+    (SUPPORT_TIME_ZONE, contract sections 1 and 9): meals, calls, staff work and callbacks."""
+    local = Local(zone or ZoneInfo(settings.SUPPORT_TIME_ZONE))
     rng = random.Random(SEED)
     tiers = {user_id: tier for user_id, (_, tier) in enumerate(CUSTOMERS, start=1)}
-    drafts = [d for user_id, tier in tiers.items() for d in _drafts_for(user_id, tier, rng, now)]
+    drafts = [d for user_id, tier in tiers.items()
+              for d in _drafts_for(user_id, tier, rng, now, local.zone)]  # fmt: skip
     # Order ids grow with placing time, as a real system's would.
     drafts.sort(key=lambda d: (d.placed_at, d.user_id))
     orders = [_order(number, draft, tiers[draft.user_id])
@@ -343,7 +342,7 @@ def build_demo_data(now: dt.datetime) -> DemoData:
     live = {o.order_id for o, d in zip(orders, drafts, strict=True) if d.live}
     names = {user_id: name for user_id, (name, _) in enumerate(CUSTOMERS, start=1)}
     calls = month_of_calls(
-        f"{SEED}:calls", now, [o for o in orders if o.order_id not in live], names,
+        f"{SEED}:calls", now, local, [o for o in orders if o.order_id not in live], names,
         {user_id: (tier, TIER_PERCENT[tier]) for user_id, tier in tiers.items()}, phone_of,
     )
     orders = calls.apply(orders)
@@ -356,8 +355,9 @@ def build_demo_data(now: dt.datetime) -> DemoData:
     # time the demo is refreshed), each filed in a call of its own, as the agent files them.
     past = [o for o in orders if o.order_id not in live]
     ids = random.Random(SEED + 2)
-    complaints = _complaints(past, ids)
-    raised = raised_in_calls(f"{SEED}:calls", now, [*complaints, *_escalations(past, ids, now)],
+    complaints = _complaints(past, ids, local)
+    raised = raised_in_calls(f"{SEED}:calls", now, local,
+                             [*complaints, *_escalations(past, ids, now, local)],
                              names)  # fmt: skip
     filed = [record for record, _ in raised]
     return DemoData(
@@ -380,7 +380,8 @@ def _last_delivered(orders: Sequence[OrderRecord], user_id: int) -> OrderRecord:
     return max(delivered, key=lambda o: o.placed_at)
 
 
-def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> list[Raised]:
+def _complaints(orders: Sequence[OrderRecord], ids: random.Random,
+                local: Local) -> list[Raised]:
     specs = (
         (3, "missing_items", "The raita and one garlic naan were missing.", "resolved",
          "I want to complain: the raita and a garlic naan were missing from my order."),
@@ -397,18 +398,19 @@ def _complaints(orders: Sequence[OrderRecord], ids: random.Random) -> list[Raise
         complaints.append(Raised({
             "complaint_id": complaint_id, "user_id": user_id, "order_id": order.order_id,
             "category": category, "description": description, "status": status,
-            "call_id": "", "created_at": next_open(order.delivered_at + dt.timedelta(minutes=40)),
+            "call_id": "",
+            "created_at": local.next_open(order.delivered_at + dt.timedelta(minutes=40)),
         }, words, order))  # fmt: skip
     return complaints
 
 
-def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
-                 now: dt.datetime) -> list[Raised]:
+def _escalations(orders: Sequence[OrderRecord], ids: random.Random, now: dt.datetime,
+                 local: Local) -> list[Raised]:
     allergy = _last_delivered(orders, 5)
     late = _last_delivered(orders, 11)
     assert allergy.delivered_at is not None and late.delivered_at is not None
-    late_call = next_open(late.delivered_at + dt.timedelta(hours=1))
-    claimed_at = on_desk(late_call + dt.timedelta(hours=1))  # staff's hours
+    late_call = local.next_open(late.delivered_at + dt.timedelta(hours=1))
+    claimed_at = local.on_desk(late_call + dt.timedelta(hours=1))  # staff's hours
     return [
         Raised({
             "ticket_id": demo_id(ids, "TKT"), "user_id": 5, "order_id": allergy.order_id,
@@ -416,7 +418,7 @@ def _escalations(orders: Sequence[OrderRecord], ids: random.Random,
             "priority": "urgent", "status": "open", "assignee": None, "notes": [],
             # Waiting since just before the demo started (or since the evening before, seeded
             # in the night): the queue has something urgent.
-            "call_id": "", "created_at": last_open(now, dt.timedelta(minutes=25)),
+            "call_id": "", "created_at": local.last_open(now, dt.timedelta(minutes=25)),
             "resolved_at": None,
         }, "There were peanuts in a dish marked nut-free and I'm allergic.", allergy),
         Raised({

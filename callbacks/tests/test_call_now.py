@@ -538,6 +538,19 @@ def test_someone_elses_or_a_closed_callback_is_not_dialled(
     assert messages_of(closed) == ["Callback CBK-RAVI01 is already done."]
 
 
+def test_a_refused_call_now_comes_back_to_the_boards_page_it_was_pressed_on(
+    meera: User, kavya: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    client_for(kavya).post("/staff/callbacks/CBK-ASHA01/claim")
+
+    refused = client_for(meera).post(CALL_NOW, {"next": "/staff/callbacks/?page=2"})
+    elsewhere = client_for(meera).post(CALL_NOW, {"next": "https://evil.example/"})
+
+    assert twilio.requests == []
+    assert refused["Location"] == "/staff/callbacks/?page=2"
+    assert elsewhere["Location"] == "/staff/callbacks/"  # never off this site
+
+
 def test_without_twilio_configured_nothing_is_dialled(meera: User, ashas: Callback) -> None:
     response = client_for(meera).post(CALL_NOW, follow=True)
 

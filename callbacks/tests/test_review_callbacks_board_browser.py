@@ -12,12 +12,14 @@ through. Screenshots go to test-artifacts/callbacks/ beside test_callbacks_brows
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from django.utils import timezone
 from playwright.async_api import Browser, expect
 
 from callbacks.models import Callback
+from callbacks.tests.conftest import make_callback, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from callbacks.tests.test_callbacks_browser import (  # noqa: F401  (fixtures)
     DESK,
@@ -123,3 +125,32 @@ async def test_a_calling_page_shown_before_twilio_confirmed_the_dial_says_ringin
         await expect(page.locator(".calling-status")).to_have_text(
             "Ringing Ravi Kumar (+91 98000 00202)…", timeout=10_000)  # fmt: skip
     assert problems == []
+
+
+async def test_a_demo_customers_made_up_number_says_so_where_call_now_would_be(
+    people: dict[str, Customer], server: DaphneServer, twilio: FakeTwilioApi, browser: Browser
+) -> None:
+    """Ravi's number is the one the demo made up (seed_demo marks it `demo_phone`): "Call now"
+    would be refused, so his row says "Demo number", why in its title and the page's
+    introduction (a phone has no hovering); Asha's real number is offered as before."""
+    await asyncio.to_thread(ravi_s_callback, people)
+    await asyncio.to_thread(make_callback, people["asha"], today_at(19, 0),
+                            callback_id="CBK-ASHA01", reason="Refused refund")  # fmt: skip
+    ravi_s_number = people["ravi"].phone
+    await mongo.async_db().customers.update_one(
+        {"user_id": 202}, {"$set": {"demo_phone": ravi_s_number}})  # fmt: skip
+    for viewport, width in ((DESK, 1280), (PHONE, 390)):
+        async with arjun_on_the_board(browser, server, viewport) as (page, problems):
+            ravi = row(page, "CBK-RAVI01")
+            await expect(ravi.get_by_role("button", name="Claim")).to_be_visible()
+            await expect(ravi.get_by_role("button", name="Call now")).to_have_count(0)
+            demo = ravi.locator(".demo-number")
+            await expect(demo).to_have_text("Demo number")
+            await expect(demo).to_have_attribute("title", re.compile("Made up for the demo"))
+            await expect(row(page, "CBK-ASHA01").get_by_role("button", name="Call now")
+                         ).to_be_visible()  # fmt: skip
+            await expect(page.locator(".callbacks-intro")).to_contain_text(
+                "The demo customers' numbers were made up")  # fmt: skip
+            await screenshot(page, f"19-demo-number-{width}")
+        assert problems == []
+    assert twilio.requests == []

@@ -4,6 +4,7 @@ lead puts on the customer is."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import Any
 
@@ -80,3 +81,42 @@ def test_every_demo_customer_is_marked_and_a_second_seeding_keeps_a_changed_numb
     assert len(customers) == 20
     changed = [c for c in customers if c["phone"] != c["demo_phone"]]
     assert [(c["user_id"], c["phone"]) for c in changed] == [(callback.customer_id, OWN_NUMBER)]
+
+
+# --- The board -----------------------------------------------------------------------------------
+
+DEMO_NUMBER = '<span class="demo-number" title="Made up for the demo'
+CALL_NOW = '<button type="submit" class="call">Call now</button>'
+
+
+def _rows(body: str) -> dict[str, str]:
+    """Each board row's markup, by callback id."""
+    return dict(re.findall(r'<tr class="callback[^"]*" data-callback="([^"]+)">(.*?)</tr>', body,
+                           re.S))  # fmt: skip
+
+
+def test_the_board_says_demo_number_where_call_now_would_be_refused(
+    arjun: User, twilio: FakeTwilioApi  # noqa: F811
+) -> None:
+    callback = _seeded_callback()
+
+    body = client_for(arjun).get("/staff/callbacks/").content.decode()
+
+    rows = _rows(body)
+    assert rows and callback.callback_id in rows
+    for markup in rows.values():  # every row is a demo customer's, with a made-up number
+        assert CALL_NOW not in markup
+    assert DEMO_NUMBER in rows[callback.callback_id]
+    assert "The demo customers' numbers were made up and may be strangers'" in body
+
+
+def test_the_board_offers_call_now_on_a_number_put_on_a_demo_customer(
+    arjun: User, twilio: FakeTwilioApi  # noqa: F811
+) -> None:
+    callback = _seeded_callback()
+    Customer.objects.filter(user_id=callback.customer_id).update(phone=OWN_NUMBER)
+
+    body = client_for(arjun).get("/staff/callbacks/").content.decode()
+
+    mine = _rows(body)[callback.callback_id]
+    assert CALL_NOW in mine and DEMO_NUMBER not in mine

@@ -586,6 +586,19 @@ def test_a_callback_nobody_claimed_reads_the_same_at_a_desk_and_on_a_phone(
     assert "nobody yet" not in body
 
 
+def test_a_callback_cancelled_before_anyone_claimed_it_reads_alike_at_a_desk_and_on_a_phone(
+    meera: User, asha: Customer
+) -> None:
+    """It cannot be claimed any more: neither place says "not claimed yet"."""
+    make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01", status="cancelled")
+
+    body = client_for(meera).get(PAGE).content.decode()
+
+    assert '<span class="held">by the customer</span>' in body
+    assert '<td class="assignee"><span class="nobody">by the customer</span></td>' in body
+    assert "not claimed yet" not in body
+
+
 def test_an_action_on_the_boards_second_page_comes_back_to_that_page(
     meera: User, a_busy_fortnight: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

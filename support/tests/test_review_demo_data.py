@@ -1,6 +1,6 @@
 """The demo as a new support lead meets it: every complaint and ticket names the call that
 raised it (the urgent one at the top of the queue too), and calls come in between 09:00 and
-23:00 India time whenever the demo is seeded."""
+23:00 in the support time zone (India's by default) whenever the demo is seeded."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 
+from callbacks.slots import Hours, local_date, slot_problem
 from support import mongo
 from support.demo_data import build_demo_data
 
@@ -40,6 +41,31 @@ def test_calls_come_in_between_nine_and_eleven_at_night(now: dt.datetime) -> Non
         local = call["started_at"].astimezone(INDIA)
         assert dt.time(9) <= local.time() < dt.time(23), (call["call_id"], local)
         assert call["ended_at"] < now
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London"])
+@pytest.mark.parametrize("now", SEEDED_AT[:3])
+def test_the_demos_hours_are_the_support_time_zones(now: dt.datetime, zone: str,
+                                                    settings: Any) -> None:  # fmt: skip
+    # With SUPPORT_TIME_ZONE elsewhere, calls still came in 09:00-23:00 India time (in New
+    # York from 22:30 to 12:30), staff worked the night and the callbacks sat outside the
+    # callbacks' own support hours, which follow the setting.
+    settings.SUPPORT_TIME_ZONE = zone
+    hours = Hours(zone=ZoneInfo(zone))
+    demo = build_demo_data(now)
+
+    for call in demo.calls:
+        local = call["started_at"].astimezone(hours.zone)
+        assert dt.time(9) <= local.time() < dt.time(23), (call["call_id"], local)
+        assert call["ended_at"] < now
+    staff_times = [t["resolved_at"] for t in demo.escalations if t["resolved_at"]]
+    staff_times += [note["at"] for t in demo.escalations for note in t["notes"]]
+    for moment in staff_times:
+        assert dt.time(9) <= moment.astimezone(hours.zone).time() < dt.time(21), moment
+    assert demo.callbacks
+    for callback in demo.callbacks:
+        assert slot_problem(callback["slot_start"], callback["created_at"], hours) is None
+        assert callback["local_date"] == local_date(callback["slot_start"], hours.zone).isoformat()
 
 
 @pytest.mark.parametrize("now", SEEDED_AT)
