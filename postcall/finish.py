@@ -50,13 +50,25 @@ def cost_now(usage: dict[str, Any]) -> dict[str, Any]:
 
 async def keep_turns(call_id: str, turns: list[dict[str, Any]]) -> None:
     """The turns a process measured, written as the call moves on to another process (which
-    adds its own at the end). Raises PyMongoError."""
+    adds its own at the end), or late (kept while the database was away): in the order they
+    were taken, for the call page's turn-by-turn chart. Raises PyMongoError."""
     from support import mongo
 
     if turns:
         await mongo.async_db().calls.update_one(
-            {"call_id": call_id}, {"$push": {"turns": {"$each": turns}}}
+            {"call_id": call_id}, {"$push": {"turns": {"$each": turns, "$sort": {"at": 1}}}}
         )
+
+
+async def hand_on_turns(call_id: str, turns: list[dict[str, Any]]) -> None:
+    """The turns a process measured, kept on the record as the call moves on to another
+    process; while the database is away, kept in this process and written once it is back
+    (as those of a call ended then), not lost with the move."""
+    try:
+        await keep_turns(call_id, turns)
+    except PyMongoError as error:
+        log.warning("call %s: could not keep its turns yet: %s", call_id, error)
+        _keep_unwritten(call_id, turns)
 
 
 async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -> str | None:
@@ -80,8 +92,10 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
             # An attempt whose answer was lost may have written them: not written twice.
             late = _not_on(call, retried)
             if "outcome" in call:
-                # Finished meanwhile (the sweeper), without them: added at the end.
-                await keep_turns(call_id, late)
+                # Finished meanwhile without them (the sweeper; the webhook correcting a
+                # transfer, which finishes a call it finds closed and unfinished): added,
+                # those this process measured too (only it has them).
+                await keep_turns(call_id, _not_on(call, [*retried, *(turns or [])]))
                 return None
             measured = [*late, *(turns or [])]
             if not call.get("ended_at"):

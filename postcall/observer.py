@@ -213,10 +213,7 @@ class CallObserver:
             except PyMongoError as error:
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
         self._call_over(self._clock())
-        try:
-            await finish.keep_turns(self.call_id, self._turn_documents())
-        except PyMongoError as error:
-            log.warning("call %s: could not keep its turns: %s", self.call_id, error)
+        await finish.hand_on_turns(self.call_id, self._turn_documents())
 
     async def ended(
         self,
