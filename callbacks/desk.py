@@ -12,15 +12,16 @@ Views catch `CallbackError` and show its message.
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, timeout
 
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
@@ -274,7 +275,7 @@ def call_now(
         call_sid = twilio_rest.dial_out(phone, twiml, status_callback=status_url)
     except twilio_rest.TwilioOutcomeUnknown as error:
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
-        _not_confirmed(reserved)
+        _after_twilio(lambda: _not_confirmed(reserved))
         raise DialNotConfirmed(
             f"Twilio did not confirm the call to {name or 'the customer'} "
             f"({phone_label(phone)}): it did not go through."
@@ -282,14 +283,34 @@ def call_now(
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
         # closed meanwhile: then it stays as whoever closed it left it.
-        _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
-            "dialled_at": None, "assignee": callback.get("assignee"),
-            "answered_call_id": callback.get("answered_call_id") or "",
-            "dial_status": callback.get("dial_status") or "",
-        }})  # fmt: skip
+        _after_twilio(lambda: _undo(reserved, callback))
         raise CallbackError(f"Twilio could not place the call: {error}") from error
-    _collection().update_one(reserved, {"$set": {"call_sid": call_sid}})
+    _after_twilio(lambda: _collection().update_one(reserved, {"$set": {"call_sid": call_sid}}))
     return call_sid
+
+
+def _after_twilio(write: Callable[[], object]) -> None:
+    """Run `write`, which records how Twilio answered a dial, under a database bound of its
+    own. The page's bound (voiceproject/page_timeout.py) counts from the request, and Twilio
+    may take as long to answer (REST_TIMEOUT_S, 10 s each): written under it, a dial Twilio
+    was slow to answer or refuse would not be written down, the dialler would get the 503
+    page for it, and the callback would stay reserved as ringing, neither dialled again nor
+    closed, for a minute. A fresh context holds no deadline; the bound is set again in it."""
+    contextvars.Context().run(_bounded, write)
+
+
+def _bounded(write: Callable[[], object]) -> None:
+    with timeout(settings.PAGE_DB_TIMEOUT_S):
+        write()
+
+
+def _undo(reserved: Document, before: Document) -> None:
+    """Put the `reserved` dial's callback back as it was `before` it, if still scheduled."""
+    _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
+        "dialled_at": None, "assignee": before.get("assignee"),
+        "answered_call_id": before.get("answered_call_id") or "",
+        "dial_status": before.get("dial_status") or "",
+    }})  # fmt: skip
 
 
 def _not_confirmed(reserved: Document) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
@@ -396,6 +397,51 @@ def test_a_refused_dial_leaves_a_callback_closed_meanwhile_as_it_was_closed(
 
     after = Callback.objects.get(callback_id="CBK-ASHA01")
     assert (after.status, after.assignee) == ("done", "kavya")
+
+
+def test_a_twilio_as_slow_as_a_page_may_be_is_still_written_down(
+    meera: User,
+    ashas: Callback,
+    twilio: FakeTwilioApi,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio's answer may take as long as a page's database time (10 s each by default):
+    what it came to is written down all the same, and Meera is told it, not shown the 503
+    page with the callback left "ringing" for a minute."""
+    settings.PAGE_DB_TIMEOUT_S = 0.5
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 0.5)
+    twilio.answer_after_s = 1.5
+
+    response = client_for(meera).post(CALL_NOW)
+
+    assert (response.status_code, response["Location"]) == (302, CALLING)
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == "failed"
+
+
+@pytest.mark.parametrize("answer", ["placed", "refused"])
+def test_twilios_answer_after_the_pages_database_time_is_written_down(
+    meera: User, ashas: Callback, settings: Any, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+    settings.PAGE_DB_TIMEOUT_S = 0.3
+
+    def slow(to: str, twiml: str, status_callback: str | None = None) -> str:
+        time.sleep(0.5)
+        if answer == "refused":
+            raise twilio_rest.TwilioRestError("could not call …0101: refused")
+        return "CA" + "7" * 32
+
+    monkeypatch.setattr(twilio_rest, "dial_out", slow)
+    response = client_for(meera).post(CALL_NOW)
+
+    after = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert response.status_code == 302
+    if answer == "placed":  # its SID, which the customer's answer and Twilio's status find
+        assert (response["Location"], after.call_sid) == (CALLING, "CA" + "7" * 32)
+    else:  # as it was: Meera may call again at once
+        assert (after.dialled_at, after.assignee) == (None, None)
 
 
 def test_the_number_dialled_is_the_one_on_the_account_now(
