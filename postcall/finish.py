@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from postcall import metrics, summary
 from postcall.cost import UnknownModel, call_cost
-from postcall.outcome import CallFacts, outcome
+from postcall.outcome import MOVED_END_REASONS, CallFacts, outcome
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
         _keep_unwritten(call_id, [*retried, *(turns or [])])
         return None
     channel = call.get("channel")
+    if call.get("end_reason") in MOVED_END_REASONS:
+        return str(fields["outcome"])  # no call of its own, nor counted as started (observer)
     metrics.CALLS_ENDED.labels(channel if channel in CHANNELS else "other", fields["outcome"]).inc()
     summary.schedule(call_id)
     return str(fields["outcome"])

@@ -28,6 +28,7 @@ from pymongo.errors import PyMongoError
 from postcall import finish, logs, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.opus import OpusError
+from postcall.outcome import MOVED_END_REASONS
 from postcall.recording import CallRecorder, StreamTime
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
@@ -55,6 +56,7 @@ class CallObserver:
         self.recorder: CallRecorder | None = None
         self._user_start: float | None = None
         self._started = self._ended = False
+        self._start_counted = False
         # A person holds the call, as far as this observer has seen (their voice, or the
         # customer's going to them rather than to the model); until the model speaks again.
         self._held = False
@@ -66,8 +68,10 @@ class CallObserver:
         began on another process, which counted its start. `started_at`: the record's, where
         the recording starts (so that it lasts as long as the call), else from here."""
         self._started = True
-        if not moved_in:
-            metrics.CALLS_STARTED.labels(self.channel).inc()
+        # Counted once the caller is put through (`_count_start`): a record its process let go
+        # before that is no call (postcall.outcome.MOVED_END_REASONS); the page opened the call
+        # again elsewhere, which counts it. One that moved in was counted where it began.
+        self._start_counted = moved_in
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
             t0 = self._t0 if started_at is None else self._on_clock(started_at)
@@ -137,6 +141,7 @@ class CallObserver:
         whose words were laid after it, seconds after they were said, or, on a quiet line,
         stayed in the recording as if she had heard it."""
         at = self._clock() if at is None else at
+        self._count_start()
         self.turns.held()
         if not self._held and self.recorder is not None:
             self.recorder.interrupted(at)
@@ -168,10 +173,18 @@ class CallObserver:
                 # Offsets count from each connection's start: the audio queued while there
                 # was none, sent first on it, included.
                 self.audio_clock.restart(queued // 2)
+                self._count_start()
                 if isinstance(event, Resumed):
                     metrics.UPSTREAM_RESUMES.inc()
             case Failed(reason=reason):
                 metrics.UPSTREAM_FAILURES.labels(reason).inc()
+
+    def _count_start(self) -> None:
+        """The caller is through (the model's session is up, or a colleague holds the call):
+        the call counts as started, once."""
+        if not self._start_counted:
+            self._start_counted = True
+            metrics.CALLS_STARTED.labels(self.channel).inc()
 
     def _turn_over(self, at: float) -> None:
         self._timed(self.turns.turn_over(at))
@@ -229,6 +242,8 @@ class CallObserver:
         if self._ended or not self._started:
             return
         self._ended = True
+        if reason not in MOVED_END_REASONS:
+            self._count_start()  # ended before it was put through (the model never came)
         at = self._clock()
         if ended_at is not None:
             at = min(at, self._on_clock(ended_at))

@@ -17,6 +17,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.core import signing
 from django.core.cache import cache
+from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from continuity import calls, process
@@ -492,6 +493,7 @@ async def test_a_call_the_process_drains_under_before_ready_is_opened_again_else
     link, which must still work. The call begun here ends; nothing of it waits for a page."""
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
     live.setup_delay_s = 2.0  # the model's session is slow to come up: no `ready` yet
+    started, ended = calls_counted()
     link = tokens.mint(101)
     page = await BrowserCall.open(f"token={link}")
     async with asyncio.timeout(5):
@@ -510,9 +512,26 @@ async def test_a_call_the_process_drains_under_before_ready_is_opened_again_else
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
     live.setup_delay_s = 0.0
     again = await BrowserCall.open(f"token={link}")
-    assert (await again.next_event("ready"))["call_id"] != opening.call_id
+    ready = await again.next_event("ready")
+    assert ready["call_id"] != opening.call_id
     await again.send({"type": "end"})
     await again.wait_closed()
+    # The operators' figures count one call, not a second one abandoned at each deploy.
+    async with asyncio.timeout(5):
+        while calls_counted() != (started + 1, ended + 1):  # as its finishing is done
+            await asyncio.sleep(0.02)
+
+
+def calls_counted() -> tuple[float, float]:
+    """The calls started and ended on the web, as /metrics says."""
+    started = REGISTRY.get_sample_value("voice_calls_started_total", {"channel": "web"})
+    ended = sum(
+        sample.value
+        for family in REGISTRY.collect() if family.name == "voice_calls_ended"
+        for sample in family.samples
+        if sample.name == "voice_calls_ended_total" and sample.labels["channel"] == "web"
+    )  # fmt: skip
+    return started or 0.0, ended
 
 
 async def test_a_page_sent_elsewhere_before_ready_is_let_go_once_its_call_here_is_over(
