@@ -97,6 +97,9 @@ class Watchdog:
         # The caller spoke since her line last came back (or since the call began): a drop
         # now gives her a fresh silence allowance when it is back, once (hold: LINE_AWAY).
         self._spoke_since_back = False
+        # The caller was heard (her words, or her voice on the line) since the agent last said
+        # anything: the model's answer to a gap in her audio is owed to her (model_back_asks).
+        self._heard = False
         self._nudged_at: float | None = None
         self._resumed_silent = 0  # resumptions since the model last said anything
         self._warned = False
@@ -160,7 +163,7 @@ class Watchdog:
         self._caller_at = now
         self._check_ins = 0
         self._answered = False
-        self._spoke_since_back = True
+        self._spoke_since_back = self._heard = True
         self.expect_answer(now)
 
     def caller_captioned(self, now: float) -> None:
@@ -177,7 +180,7 @@ class Watchdog:
         """The caller began to speak again (heard on the line, or cutting the model off):
         what is captioned from now on is new."""
         self._answered = False
-        self._spoke_since_back = True
+        self._spoke_since_back = self._heard = True
 
     def expect_answer(self, now: float) -> None:
         """The model was given something it must answer (a note asking for a reply)."""
@@ -193,6 +196,7 @@ class Watchdog:
         self._generating = self._generating or audio
         self._answered = self._answered or self._captioned
         self._captioned = False
+        self._heard = False
         self._nudged_at = None
         self._resumed_silent = 0
 
@@ -275,6 +279,16 @@ class Watchdog:
             return False
         self._check_ins += 1
         return True
+
+    def model_back_asks(self) -> bool:
+        """The model is back after a gap that lost more of the caller's audio than it is told
+        of, and it would answer by asking her to say again what it missed. Was she heard since
+        the agent last spoke (mid-sentence as it went, talking while it was away), or did it
+        owe an answer anyway (her words, a tool's result), that is the answer: no check-in.
+        Was she silent, it asks whether she is still there: a check-in, counted as the line's
+        is (line_back_asks), else a model that keeps reconnecting would keep a silent caller
+        on for ever, each answer a fresh idle window."""
+        return self._heard or self._owed or self.line_back_asks()
 
     def held_for(self, reason: str) -> bool:
         """Whether the call is held for `reason` now."""

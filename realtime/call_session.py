@@ -969,7 +969,9 @@ class CallSession:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
-                        self._note(instructions.line_dropped(lost_s))
+                        # To a silent caller its answer is a check-in (as to a line back).
+                        self._note(instructions.line_dropped(lost_s),
+                                   respond=self._watchdog.model_back_asks())  # fmt: skip
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 if self.mode == HUMAN:

@@ -3,7 +3,9 @@ goAway, a blip of its socket; call_controls Watchdog, MODEL_AWAY): the wait for 
 not her silence (nobody could hear her), but it does not start her silence afresh either, so a
 session resumed every few minutes, or seconds on a flaky upstream, does not keep a silent
 caller on to the maximum length. Anything said meanwhile, and the agent's words after, count as
-they always did."""
+they always did. A gap that lost more of her audio than GAP_NOTE_S is told to the model, and its
+answer to a silent caller is a check-in, counted as one (as the answer to her line coming back
+is): a flaky upstream with long reconnects does not keep a silent call open either."""
 
 from __future__ import annotations
 
@@ -16,13 +18,15 @@ from typing import Any
 
 import pytest
 
+from realtime import live_client
 from realtime.call_controls import LINE_AWAY, MODEL_AWAY, Action, Limits, Watchdog
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
-from realtime.tests.voice_harness import BrowserCall, wait_until_ended
+from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
 from support.models import Customer
 
 LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800)
 CHECK_IN = "still there"
+DROPPED = "line to the customer dropped"
 
 
 def greeted(at: float = 2) -> Watchdog:
@@ -144,6 +148,71 @@ def test_her_line_dropping_while_the_model_is_away_runs_on_once_the_model_is_bac
     assert watchdog.tick(15) is Action.CHECK_IN  # four, then 9-15
 
 
+def test_the_answer_to_a_long_gap_in_her_audio_is_a_check_in_and_the_check_ins_run_out() -> None:
+    watchdog = greeted(at=2)
+    resumed(watchdog, away=8, back=12)  # more of her audio lost than the model is told of
+
+    assert watchdog.model_back_asks() and watchdog.check_ins == 1
+    watchdog.agent_spoke(12.5)  # "are you still there?"
+    watchdog.agent_turn_done(13)
+    resumed(watchdog, away=14, back=18)
+    assert watchdog.model_back_asks() and watchdog.check_ins == 2
+    watchdog.agent_spoke(18.5)
+    watchdog.agent_turn_done(19)
+    resumed(watchdog, away=20, back=24)
+    assert not watchdog.model_back_asks()  # told, not asked: no fresh window for its answer
+
+    assert watchdog.tick(32.9) is None
+    assert watchdog.tick(33) is Action.SAY_GOODBYE  # ten of hers: 19-20, then 24-33
+
+
+def test_a_caller_mid_sentence_as_the_model_went_is_asked_again_not_checked_on() -> None:
+    watchdog = greeted(at=2)
+    watchdog.caller_began()  # heard on the line; her words' caption went with the session
+    resumed(watchdog, away=8, back=12)
+
+    assert watchdog.model_back_asks() and watchdog.check_ins == 0
+    watchdog.agent_spoke(12.5)  # "sorry, could you say that again?"
+    watchdog.agent_turn_done(13)
+    assert watchdog.tick(22.9) is None
+    assert watchdog.tick(23) is Action.CHECK_IN  # her whole allowance, not one used up
+    assert watchdog.tick(33) is Action.CHECK_IN
+    assert watchdog.tick(43) is Action.SAY_GOODBYE
+
+
+def test_a_caller_who_talks_while_the_model_is_away_is_asked_again_not_checked_on() -> None:
+    watchdog = greeted(at=2)
+    watchdog.hold(MODEL_AWAY, True, 8)
+    watchdog.caller_began()  # her words are lost with the gap
+    watchdog.hold(MODEL_AWAY, False, 12)
+
+    assert watchdog.model_back_asks() and watchdog.check_ins == 0
+
+
+def test_an_answer_the_model_owed_anyway_is_no_check_in() -> None:
+    watchdog = greeted(at=2)
+    watchdog.tool_started()
+    watchdog.tool_finished(7)  # its result, the model has yet to say
+    resumed(watchdog, away=8, back=12)
+
+    assert watchdog.model_back_asks() and watchdog.check_ins == 0
+
+
+def test_a_silent_caller_s_check_ins_used_before_a_long_gap_stay_used() -> None:
+    watchdog = greeted(at=2)
+    assert watchdog.tick(12) is Action.CHECK_IN
+    watchdog.agent_spoke(12.5)
+    watchdog.agent_turn_done(13)
+    assert watchdog.tick(23) is Action.CHECK_IN
+    watchdog.agent_spoke(23.5)
+    watchdog.agent_turn_done(24)
+    resumed(watchdog, away=25, back=29)
+
+    assert not watchdog.model_back_asks()
+    assert watchdog.tick(37.9) is None
+    assert watchdog.tick(38) is Action.SAY_GOODBYE  # ten of hers: 24-25, then 29-38
+
+
 # --- a whole call ------------------------------------------------------------------------------
 
 
@@ -195,4 +264,111 @@ async def test_a_silent_caller_whose_model_session_keeps_resuming_is_ended_as_id
     assert len(live.sessions) > 3  # resumed all along
     checked_on = [note for session in live.sessions for note in session.notes if CHECK_IN in note]
     assert len(checked_on) == 2
+    await page.leave()
+
+
+UP_S, AWAY_S = 0.8, 3.8  # a session up for UP_S, then its reconnection takes AWAY_S
+SPOKEN_S = 1.0
+
+
+def long_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dropped session is resumed AWAY_S later: 2 s of the caller's audio is kept for it
+    (LiveClient's buffer), the rest lost, more than GAP_NOTE_S."""
+    monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
+        max_attempts=50, base_delay_s=AWAY_S, max_delay_s=AWAY_S, setup_timeout_s=3,
+        healthy_after_s=0.1,
+    ))  # fmt: skip
+
+
+async def answering_then_dropping(session: FakeSession, *, until: int = 1_000) -> None:
+    """A model that answers, in a word, every note that asks for an answer; its socket drops
+    UP_S after it is set up, that of sessions from number `until` on excepted."""
+    await session.send_resumption_update(f"handle-{session.index}")
+
+    async def leave() -> None:
+        if session.index < until:
+            await asyncio.sleep(UP_S)
+            await session.drop()
+
+    leaving = asyncio.create_task(leave())
+    try:
+        for seen in itertools.count():
+            await session.wait_for(functools.partial(_more_than, session, seen), "a note",
+                                   timeout=60)  # fmt: skip
+            if session.client_contents[seen].get("turnComplete"):
+                await session.send_transcript("agent", "Sure.", finished=True)
+                await session.send_turn_complete()
+    finally:
+        leaving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leaving
+
+
+async def microphone(page: BrowserCall, speaks: asyncio.Event) -> None:
+    """The page's microphone, in real time (100 ms frames): silence, but SPOKEN_S of speech
+    once `speaks` is set."""
+    began = time.monotonic()
+    sent, words = 0, speech(SPOKEN_S, 16_000)
+    while True:
+        while sent < (time.monotonic() - began) * 10:
+            frame = bytes(3200)
+            if speaks.is_set() and words:
+                frame, words = words[:3200], words[3200:]
+            await page.communicator.send_to(bytes_data=frame)
+            sent += 1
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_silent_caller_whose_model_keeps_reconnecting_slowly_is_ended_as_idle(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VOICE_IDLE_PROMPT_S = 1.0
+    settings.VOICE_MAX_CALL_S = 24  # what a silent call kept open by the answers would reach
+    long_reconnects(monkeypatch)
+    live.on_session(answering_then_dropping)
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    began = time.monotonic()
+    mic = asyncio.create_task(microphone(page, asyncio.Event()))
+    try:
+        ended = await wait_until_ended(str(ready["call_id"]), timeout=30)
+    finally:
+        mic.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mic
+
+    assert ended["end_reason"] == "idle"
+    assert time.monotonic() - began < 20
+    notes = [note for session in live.sessions for note in session.notes]
+    assert sum(DROPPED in note for note in notes) >= 3  # told of each gap...
+    assert not any(CHECK_IN in note for note in notes)  # ...whose answers were the check-ins
+    await page.leave()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_caller_who_talks_while_the_model_reconnects_keeps_her_check_ins(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VOICE_IDLE_PROMPT_S = 1.0
+    long_reconnects(monkeypatch)
+    live.on_session(functools.partial(answering_then_dropping, until=1))
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    speaks = asyncio.Event()
+    mic = asyncio.create_task(microphone(page, speaks))
+    try:
+        await page.next_event("reconnecting")
+        speaks.set()  # her words are lost with the gap: the model asks for them again
+        ended = await wait_until_ended(str(ready["call_id"]), timeout=15)
+    finally:
+        mic.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mic
+
+    assert ended["end_reason"] == "idle"
+    back = live.sessions[1]
+    assert [content.get("turnComplete") for content in back.client_contents
+            if DROPPED in str(content)] == [True]  # fmt: skip
+    assert sum(CHECK_IN in note for note in back.notes) == 2  # none used up by its answer
     await page.leave()
