@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from difflib import SequenceMatcher
 
 from django.utils import timezone
 from pymongo.errors import DuplicateKeyError
@@ -38,7 +37,7 @@ RESOLVED = ComplaintStatus.RESOLVED.value
 # longer than any call lasts).
 REFILE_WINDOW = timedelta(minutes=30)
 CALL_LOOKBACK = timedelta(hours=6)
-# How alike two descriptions must be (difflib's ratio of their words) to be one complaint:
+# How alike two descriptions must be (`likeness` of their words) to be one complaint:
 # "The biryani was cold" and "biryani was cold" are (0.89), "Missing raita" and "Missing
 # salan" are not (0.77).
 SIMILAR = 0.85
@@ -169,7 +168,30 @@ def same_complaint(earlier: Document, description: str, call_id: str, now: datet
 def similar(one: str, other: str) -> bool:
     """Whether two descriptions say the same thing in (nearly) the same words."""
     a, b = _words(one), _words(other)
-    return a == b or SequenceMatcher(None, a, b, autojunk=False).ratio() >= SIMILAR
+    return a == b or likeness(a, b) >= SIMILAR
+
+
+def likeness(a: str, b: str) -> float:
+    """How much of two texts is one: twice their longest common subsequence of characters
+    over their lengths, from 0 to 1 (what difflib's ratio estimates, never below it).
+
+    In linear steps over whole-text bit masks (Hyyrö's bit-parallel LCS), so that it takes
+    about a millisecond for any two descriptions the tool accepts. difflib's SequenceMatcher
+    took seconds on the event loop, holding up every call of the process, for 1,000 characters
+    of few letters in another order ("a b a b..." against "b a b a...").
+    """
+    if not a or not b:
+        return 1.0 if a == b else 0.0
+    where: dict[str, int] = {}  # each character of `a`: the bits of its positions
+    for position, char in enumerate(a):
+        where[char] = where.get(char, 0) | 1 << position
+    every = (1 << len(a)) - 1
+    row = every  # its zero bits: the common subsequence so far
+    for char in b:
+        matched = row & where.get(char, 0)
+        row = ((row + matched) | (row - matched)) & every
+    common = len(a) - row.bit_count()
+    return 2 * common / (len(a) + len(b))
 
 
 def _words(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Hashable
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from support import complaints, mongo
-from support.complaints import resolve_complaints, similar
+from support.complaints import likeness, resolve_complaints, similar
 from support.models import Customer
 from support.tools import ToolContext, run_tool
 
@@ -237,3 +238,40 @@ def test_descriptions_are_alike_by_their_words(one: str, other: str, same: bool)
 def test_descriptions_in_hindi_are_compared_by_their_words() -> None:
     assert similar("खाना ठंडा था!", "खाना ठंडा था")
     assert not similar("खाना ठंडा था", "रायता नहीं आया")
+
+
+async def test_a_description_of_the_longest_kind_is_compared_without_holding_up_the_process(
+    asha: Customer,
+) -> None:
+    """1,000 characters of few letters, in another order than an earlier complaint's: the
+    comparison ran seconds on the event loop (every call of the process silent meanwhile)."""
+    await complain(ASHA, description="a b" * 333)
+
+    started = time.perf_counter()
+    second = await complain(ASHA, description="b a" * 333)
+    took = time.perf_counter() - started
+
+    assert second["already_filed"] is False
+    assert took < 2, f"{took:.1f} s"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("", ""), ("", "x"), ("abc", "abc"), ("no raita", "no raitha"), ("ab" * 50, "ba" * 50),
+     ("खाना ठंडा था", "रायता नहीं आया"), ("abcbdab", "bdcaba")],
+)  # fmt: skip
+def test_likeness_is_the_share_of_the_longest_common_subsequence(one: str, other: str) -> None:
+    assert likeness(one, other) == pytest.approx(longest_common_share(one, other))
+
+
+def longest_common_share(one: str, other: str) -> float:
+    """The textbook dynamic programme, as a reference."""
+    if not one and not other:
+        return 1.0
+    above = [0] * (len(other) + 1)
+    for char in one:
+        row = [0]
+        for j, theirs in enumerate(other):
+            row.append(above[j] + 1 if char == theirs else max(above[j + 1], row[j]))
+        above = row
+    return 2 * above[-1] / (len(one) + len(other))

@@ -15,7 +15,7 @@ from realtime.tool_dispatch import ToolDispatcher
 from support import mongo, order_ids
 from support.models import Customer, RefundTier
 from support.tests.conftest import State, make_order
-from support.tools import ToolContext, run_tool
+from support.tools import ToolContext, registry, run_tool
 
 pytestmark = pytest.mark.django_db
 
@@ -270,6 +270,24 @@ async def test_wrong_answers_older_than_a_day_no_longer_count(asha: Customer) ->
     verified = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, ctx)
 
     assert verified == {"ok": True, "verified": True}
+
+
+async def test_tries_made_while_the_database_is_out_of_reach_are_no_tries(
+    asha: Customer, unreachable_database: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing was compared: once the database is back the caller still has their tries
+    (the model asked three times through the outage, as "try again in a moment" invites)."""
+    monkeypatch.setattr(registry, "TOOL_TIMEOUT_S", 0.2)
+    ctx = phone_call()
+
+    during = [await run_tool("verify_caller", {"amount": "999"}, ctx) for _ in range(3)]
+    await mongo.close_async_client()
+    monkeypatch.undo()  # the database is back
+    mongo.forget_clients()
+    after = await run_tool("verify_caller", {"amount": "337.50"}, ctx)
+
+    assert [result["reason"] for result in during] == ["unavailable"] * 3
+    assert after == {"ok": True, "verified": True}
 
 
 @pytest.mark.parametrize("said", ["Rs. 337.50", "337 Rupees", "INR 337/-", "rs337"])

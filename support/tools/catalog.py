@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
 from support import complaints, mongo, order_ids
 from support.escalations import open_escalation
@@ -150,6 +151,23 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
     if ctx.verification_attempts >= VERIFY_ATTEMPTS:
         raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
     ctx.verification_attempts += 1
+    try:
+        return await _check_answer(ctx, user_id, named, said)
+    except PyMongoError:
+        # The database did not answer, so nothing was compared: no try, as an unreadable
+        # answer is none. Kept, three tries the model made through an outage left the caller
+        # none once it was over. (A try taken on record before the failure stays taken there:
+        # the safe side.)
+        ctx.verification_attempts -= 1
+        raise
+
+
+async def _check_answer(
+    ctx: ToolContext, user_id: int, named: str | None, said: int | None
+) -> Result:
+    """verify_caller's try, counted in this process already: taken on the call's record and
+    the customer's, then compared with the recent orders. Raises ToolError(not_verified) for
+    a wrong answer or no try left, PyMongoError when the database does not answer."""
     now = _now()
     if not await _take_a_try_this_call(ctx.call_id):
         raise ToolError(Reason.NOT_VERIFIED, VERIFY_REFUSED_MESSAGE)
