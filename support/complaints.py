@@ -41,6 +41,11 @@ CALL_LOOKBACK = timedelta(hours=6)
 # "The biryani was cold" and "biryani was cold" are (0.89), "Missing raita" and "Missing
 # salan" are not (0.77).
 SIMILAR = 0.85
+# How many earlier complaints (the newest) a filing is compared with: each comparison takes up
+# to a millisecond on the event loop, and a customer (or a script talking through the model)
+# with thousands on file would hold up every call of the process at each filing. Far more than
+# one customer files about one order within hours.
+REFILE_CANDIDATES = 50
 # A complaint's keys (`dedupe_keys`): its customer (or call), order and words, for the minute it
 # was filed and the next. Unique (migration 0016), so two filings of the same words less than a
 # minute apart share one whichever minutes they fall in, and the second is refused by the
@@ -136,7 +141,8 @@ async def _release_keys(keys: list[str], now: datetime) -> None:
 async def _on_file(
     user_id: int | None, order_id: str | None, description: str, call_id: str, now: datetime
 ) -> Document | None:
-    """The newest unresolved complaint `same_complaint` takes for this one, if any."""
+    """The newest unresolved complaint `same_complaint` takes for this one, if any, among
+    the newest REFILE_CANDIDATES of the customer's (or the call's) about the same order."""
     if user_id is None and not call_id:
         return None  # an unknown caller outside any call: nobody to tell apart from others
     who: Document = {"user_id": user_id} if user_id is not None else {
@@ -147,7 +153,7 @@ async def _on_file(
          "created_at": {"$gte": now - CALL_LOOKBACK}},
         {"_id": 0, "complaint_id": 1, "status": 1, "description": 1, "call_id": 1,
          "created_at": 1},
-        sort=[("created_at", -1)],
+        sort=[("created_at", -1)], limit=REFILE_CANDIDATES,
     ).to_list()  # fmt: skip
     return next((doc for doc in candidates if same_complaint(doc, description, call_id, now)),
                 None)  # fmt: skip

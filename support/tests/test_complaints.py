@@ -255,6 +255,37 @@ async def test_a_description_of_the_longest_kind_is_compared_without_holding_up_
     assert took < 2, f"{took:.1f} s"
 
 
+async def test_a_filing_is_compared_with_the_newest_of_many_complaints_on_file(
+    asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each comparison takes up to a millisecond on the event loop: thousands of complaints
+    on file (a script talking through the model) held up the process at every filing."""
+    a_while_ago = timezone.now() - timedelta(minutes=10)
+    await mongo.async_db().complaints.insert_many([
+        {"complaint_id": f"CMP-OLD-{n}", "user_id": 101, "order_id": "ORD-1001",
+         "category": "other", "description": f"Complaint number {n}", "status": "open",
+         "call_id": "call-asha", "created_at": a_while_ago + timedelta(milliseconds=n)}
+        for n in range(500)
+    ])  # fmt: skip
+    compare, compared = complaints.same_complaint, 0
+
+    def counted(*args: Any) -> bool:
+        nonlocal compared
+        compared += 1
+        return compare(*args)
+
+    monkeypatch.setattr(complaints, "same_complaint", counted)
+
+    first = await complain(ASHA)
+    again = await complain(ASHA)
+    an_earlier_one = await complain(ASHA, description="Complaint number 499")
+
+    assert (again["complaint_id"], again["already_filed"]) == (first["complaint_id"], True)
+    assert an_earlier_one == {"ok": True, "complaint_id": "CMP-OLD-499", "status": "open",
+                              "already_filed": True}  # fmt: skip
+    assert compared <= 3 * 50  # the newest 50 at each filing, at most
+
+
 @pytest.mark.parametrize(
     ("one", "other"),
     [("", ""), ("", "x"), ("abc", "abc"), ("no raita", "no raitha"), ("ab" * 50, "ba" * 50),

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect
 
 from realtime import live_protocol as lp
 from realtime.tool_dispatch import ToolDispatcher
@@ -290,6 +292,34 @@ async def test_tries_made_while_the_database_is_out_of_reach_are_no_tries(
     assert after == {"ok": True, "verified": True}
 
 
+async def test_a_right_answer_verifies_though_its_tries_could_not_be_cleared(
+    asha: Customer,
+    tiers: list[RefundTier],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database fails on the one write after the answer was compared (clearing the day's
+    tries): the caller is verified in the call all the same, and the tries stay taken."""
+    update_one = AsyncCollection.update_one
+
+    async def failing_to_clear(collection: Any, query: Any, update: Any, **kw: Any) -> Any:
+        if update == {"$set": {"verify_failures": []}}:
+            raise AutoReconnect("connection reset by peer")
+        return await update_one(collection, query, update, **kw)
+
+    monkeypatch.setattr(AsyncCollection, "update_one", failing_to_clear)
+    ctx = phone_call()
+
+    verified = await run_tool("verify_caller", {"restaurant": "Dosa Point"}, ctx)
+    refund = await run_tool("initiate_refund", {"order_id": "ORD-1001", "reason": "cold"}, ctx)
+
+    assert verified == {"ok": True, "verified": True}
+    assert refund["ok"] and refund["amount"] == "168.75"
+    assert "not cleared" in caplog.text
+    customer = await mongo.async_db().customers.find_one({"user_id": 101})
+    assert customer is not None and len(customer["verify_failures"]) == 1
+
+
 @pytest.mark.parametrize("said", ["Rs. 337.50", "337 Rupees", "INR 337/-", "rs337"])
 async def test_an_amount_said_with_its_currency_verifies(asha: Customer, said: str) -> None:
     ctx = phone_call()
@@ -332,6 +362,23 @@ async def test_a_restaurant_and_an_amount_of_the_same_order_verify(asha: Custome
     ctx = phone_call()
 
     result = await run_tool("verify_caller", {"restaurant": "Dosa Point", "amount": "500"}, ctx)
+
+    assert result == {"ok": True, "verified": True}
+
+
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [("Café Madras", "Cafe Madras"), ("Crepe Corner", "Crêpe Corner"),
+     ("ZOË'S KITCHEN", "zoes kitchen")],
+)  # fmt: skip
+async def test_a_restaurant_named_with_or_without_its_accents_verifies(
+    asha: Customer, stored: str, said: str
+) -> None:
+    await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
+                    delivered_hours_ago=1, restaurant=stored)  # fmt: skip
+    ctx = phone_call()
+
+    result = await run_tool("verify_caller", {"restaurant": said}, ctx)
 
     assert result == {"ok": True, "verified": True}
 

@@ -13,7 +13,9 @@ answers it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +47,8 @@ from support.tools.registry import (
     order_id_param,
     tool,
 )
+
+log = logging.getLogger(__name__)
 
 # check_order_status lists this many orders: enough for "my order from yesterday", small
 # enough for the model to read out.
@@ -184,9 +188,7 @@ async def _check_answer(
     )
     if any(_same_order(doc, named, said) for doc in recent):
         ctx.verified = True
-        await mongo.async_db().customers.update_one(
-            {"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}}
-        )
+        await _clear_tries_today(user_id)
         return {"verified": True}
     tries_this_call = max(tries_this_call, ctx.verification_attempts)
     left = min(VERIFY_ATTEMPTS - tries_this_call, VERIFY_FAILURES_A_DAY - tries_today)
@@ -248,6 +250,18 @@ async def _take_a_try_today(user_id: int, now: datetime) -> bool:
     return taken.modified_count == 1
 
 
+async def _clear_tries_today(user_id: int) -> None:
+    """Forget the customer's tries of the day after a right answer. Best effort: the caller
+    is verified whether or not it is written, and if it is not, the tries stay taken (the
+    safe side) until they are a day old or the next right answer."""
+    try:
+        await mongo.async_db().customers.update_one(
+            {"user_id": user_id}, {"$set": {VERIFY_FAILURES: []}}
+        )
+    except PyMongoError as error:
+        log.warning("verify_caller: the tries of customer %s not cleared: %r", user_id, error)
+
+
 async def _tries_today(user_id: int, now: datetime) -> int:
     """The customer's tries of verify_caller in the last day, on any call (this one's
     included): those taken by wrong answers, and by answers still being checked."""
@@ -293,7 +307,12 @@ def _same_order(doc: Document, restaurant: str | None, said_paise: int | None) -
 
 
 def _letters(text: str) -> str:
-    return "".join(char for char in text.casefold() if char.isalnum())
+    """`text` as compared: letters and digits only, casefolded and with accents folded
+    ("Café" is "cafe": the model may write a name either way). Compatibility decomposition
+    (NFKD) before and after casefolding, as Unicode's caseless matching does, splits off the
+    accents as combining marks, which are not letters and so are dropped."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return "".join(char for char in folded if char.isalnum())
 
 
 # --- Orders ----------------------------------------------------------------------------------
