@@ -125,8 +125,28 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     if call.get("end_reason") in MOVED_END_REASONS:
         return str(fields["outcome"])  # no call of its own, nor counted as started (observer)
     metrics.CALLS_ENDED.labels(channel if channel in CHANNELS else "other", fields["outcome"]).inc()
-    summary.schedule(call_id)
+    if asks_model(call, fields["finished_at"]):
+        summary.schedule(call_id)
+    else:
+        await _account_for_late_call(call_id)
     return str(fields["outcome"])
+
+
+def asks_model(call: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether finishing the ended call now asks the model for its summary: only within
+    LOOK_BACK of its end. Pure."""
+    return bool(now - call["ended_at"] <= LOOK_BACK)
+
+
+async def _account_for_late_call(call_id: str) -> None:
+    """The one-line account for a call finished past LOOK_BACK (with a model configured, why
+    the model's summary is missing), written at once: the sweeper's pass for summaries never
+    written looks back no further."""
+    reason = FINISHED_LATE if summary.configured() else None
+    try:
+        await summary.write_stand_in(call_id, reason)
+    except PyMongoError as error:  # `summarize_calls --missing` writes it
+        log.warning("call %s: could not write its summary: %s", call_id, error)
 
 
 # Turns measured by a process whose call ended while the database was away, by call: written
@@ -228,14 +248,30 @@ async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
 
 
 # A call ended this long ago without an outcome lost whoever was finishing it (its process
-# killed between closing the record and finishing it, or the database away then); a summary
-# not written this long after the call was finished (the model's attempts take at most a
-# minute) never will be by the process that was writing it. Calls ended before LOOK_BACK are
-# left to `summarize_calls --missing`: a sweep reads only the recent ones (by `ended_at`,
-# which is indexed).
+# killed between closing the record and finishing it, or the database away then): it is
+# finished whatever its age (a deployment down for a weekend, a call from before outcomes were
+# kept), read through the `calls_unfinished` index (postcall/migrations/0003). A summary not
+# written this long after the call was finished (the model's attempts take at most a minute)
+# never will be by the process that was writing it: that pass reads the calls ended within
+# LOOK_BACK (by `ended_at`, which is indexed). LOOK_BACK is also how long after its end a
+# call's finishing asks the model for its summary: one finished later gets the one-line
+# account, saying why (FINISHED_LATE), and `summarize_calls --missing` asks the model for it,
+# a paid request that command makes in bulk only when told to (its UNBIDDEN_LIMIT), where a
+# sweeper finding months of calls would make one for each, unbidden.
 UNFINISHED_AFTER = dt.timedelta(seconds=30)
 SUMMARY_LATE = dt.timedelta(minutes=2)
 LOOK_BACK = dt.timedelta(hours=6)
+FINISHED_LATE = ("the call was finished hours after it ended (the servers were down), too "
+                 "late to ask it then")  # fmt: skip
+
+
+def unfinished(now: dt.datetime) -> dict[str, Any]:
+    """A query matching the calls ended before UNFINISHED_AFTER ago without an outcome, read
+    through `calls_unfinished` (outcome, ended_at) however far back they go: `None` matches a
+    missing outcome, and a null one (a record the ORM wrote), which is no call to finish;
+    SecantusDB's planner walks no index for `$exists: false`, and MongoDB allows no partial
+    index on it. Pure."""
+    return {"outcome": None, "ended_at": {"$lt": now - UNFINISHED_AFTER}}
 
 
 async def finish_leftovers(now: dt.datetime) -> int:
@@ -246,17 +282,14 @@ async def finish_leftovers(now: dt.datetime) -> int:
     from support import mongo
 
     calls = mongo.async_db().calls
-    recent = {"$gte": now - LOOK_BACK}
-    unfinished = calls.find(
-        {"ended_at": {**recent, "$lt": now - UNFINISHED_AFTER}, "outcome": {"$exists": False}},
-        {"_id": 0, "call_id": 1},
-    )
+    leftovers = calls.find(unfinished(now), {"_id": 0, "call_id": 1, "outcome": 1})
     finished = 0
-    async for doc in unfinished:
-        finished += await finish_call(str(doc["call_id"])) is not None
+    async for doc in leftovers:
+        if "outcome" not in doc:  # a null one is no call to finish (`unfinished`)
+            finished += await finish_call(str(doc["call_id"])) is not None
     # Not while a run is writing it (its claim on the call lapses if its process died).
     unsummarised = calls.find(
-        {"ended_at": recent, "finished_at": {"$lt": now - SUMMARY_LATE},
+        {"ended_at": {"$gte": now - LOOK_BACK}, "finished_at": {"$lt": now - SUMMARY_LATE},
          "summary": {"$exists": False}, **summary.unclaimed(now)},
         {"_id": 0, "call_id": 1},
     )  # fmt: skip

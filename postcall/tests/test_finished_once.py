@@ -269,6 +269,66 @@ async def test_without_a_model_the_account_missing_from_a_call_is_written_as_it_
     }  # fmt: skip
 
 
+# --- calls left unfinished longer than the look-back ---------------------------------------------
+
+
+async def test_a_call_left_unfinished_while_the_servers_were_down_for_days_is_finished(
+    transactional_db: Any, summaries_asked: list[str]
+) -> None:
+    """Its process died between closing the record and finishing it, and no process ran for a
+    weekend: the first sweep after gives it its outcome, cost and account, and counts it."""
+    await add_call("CALL-WEEKEND", ended_ago=dt.timedelta(days=2, hours=7))
+    before = ended_count("escalated")
+
+    assert await sweep_once() == 0  # nothing to end: only to finish
+    await summary.pending()
+
+    done = await record("CALL-WEEKEND")
+    assert done["outcome"] == "escalated" and done["duration_s"] == 180.0
+    assert done["cost"]["currency"] == "INR"
+    assert ended_count("escalated") == before + 1
+    assert done["summary"]["text"] == "Escalated to a person: opened ticket TKT-CALL-WEEKEND."
+    assert "error" not in done["summary"]  # no model configured: the account is all there is
+    assert summaries_asked == []
+    assert await finish.finish_leftovers(now()) == 0  # once
+
+
+async def test_a_call_finished_past_the_look_back_gets_the_account_not_the_model(
+    transactional_db: Any, settings: Any, summaries_asked: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each summary is a paid request: the sweeper asks the model only for calls it finishes
+    within LOOK_BACK of their end; older ones (possibly months of calls from before outcomes
+    were kept) are `summarize_calls --missing`'s, which asks in bulk only when told to."""
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+
+    async def model(call: Any) -> summary.CallSummary:
+        return summary.CallSummary(text="The model's.", sentiment="neutral", resolved=False,
+                                   follow_up="")  # fmt: skip
+
+    monkeypatch.setattr(summary, "ask_model", model)
+    await add_call("CALL-RECENT", ended_ago=dt.timedelta(hours=5))
+    await add_call("CALL-OLD", ended_ago=finish.LOOK_BACK + dt.timedelta(minutes=1))
+
+    assert await finish.finish_leftovers(now()) == 2
+    await summary.pending()
+
+    assert summaries_asked == ["CALL-RECENT"]
+    assert (await record("CALL-RECENT"))["summary"]["text"] == "The model's."
+    old = await record("CALL-OLD")
+    assert old["outcome"] == "escalated"
+    assert old["summary"]["text"] == "Escalated to a person: opened ticket TKT-CALL-OLD."
+    assert old["summary"]["error"] == finish.FINISHED_LATE
+
+
+def test_unfinished_calls_are_read_through_an_index(transactional_db: Any) -> None:
+    """Every process sweeps every 15 s, now however far back: SecantusDB reads every call for
+    a match it has no index for."""
+    plan = mongo.sync_db().calls.find(finish.unfinished(now())).explain()
+
+    assert "calls_unfinished" in str(plan["queryPlanner"]["winningPlan"])
+
+
 # --- an outcome corrected after the call was finished ---------------------------------------------
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.models import Escalation
 from support.tests.staff.conftest import (  # noqa: F401  (fixtures)
     agent,
+    client_for,
     make_ticket,
     meera,
     staff_groups,
@@ -103,3 +106,42 @@ def test_a_claimed_ticket_reassigned_then_resolved_is_not_a_second_wait(
     agent.post("/staff/tickets/TKT-WAIT04/resolve")
 
     assert queue_wait(agent) == before
+
+
+@pytest.fixture
+def root(db: Any) -> Client:
+    return client_for(User.objects.create_superuser("root", "root@example.com", "x"))
+
+
+@pytest.mark.parametrize("action", ["claim_selected", "assign_selected", "resolve_selected"])
+def test_a_ticket_taken_out_of_the_open_queue_in_the_admin_observes_the_wait(
+    action: str, root: Client, meera: User, metrics_on: None  # noqa: F811
+) -> None:
+    """The admin's actions change a ticket's status through the same domain functions as the
+    staff pages (support/escalations.py), which observe the wait."""
+    ticket = make_ticket("TKT-WAIT05", minutes_ago=1.5)
+    before = queue_wait(root)
+
+    chosen = {"action": action, ACTION_CHECKBOX_NAME: [str(ticket.pk)]}
+    if action == "assign_selected":
+        chosen |= {"apply": "Assign", "assignee": "meera"}
+    assert root.post("/admin/support/escalation/", chosen).status_code in (200, 302)
+
+    assert Escalation.objects.get(ticket_id="TKT-WAIT05").status != "open"
+    assert 90 <= observed_wait(before, queue_wait(root)) < 100
+
+
+def test_the_admins_change_form_leaves_the_status_and_the_wait_be(
+    root: Client, metrics_on: None
+) -> None:
+    """Its one editable field is the priority: a status sent with it (a crafted form) is not
+    read, so the ticket stays open and no wait is observed."""
+    ticket = make_ticket("TKT-WAIT06", minutes_ago=1.5)
+    before = queue_wait(root)
+
+    sent = {"priority": "urgent", "status": "claimed", "assignee": "root", "_save": "Save"}
+    assert root.post(f"/admin/support/escalation/{ticket.pk}/change/", sent).status_code == 302
+
+    saved = Escalation.objects.get(ticket_id="TKT-WAIT06")
+    assert (saved.priority, saved.status, saved.assignee) == ("urgent", "open", None)
+    assert queue_wait(root) == before

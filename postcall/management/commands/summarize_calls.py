@@ -104,8 +104,9 @@ def unbidden(listed: list[dict[str, Any]]) -> str:
 def missing(days: int | None) -> list[dict[str, Any]]:
     """Ended calls without the summary they can have (summary.missing), oldest first: their
     `call_id` and `started_at`. Not those still to be finished (postcall.finish), whose
-    finishing asks for their summary: only finished calls, and those ended too long ago for
-    the sweeper to finish (from before outcomes were kept)."""
+    finishing asks for their summary: only finished calls, and those ended before
+    finish.LOOK_BACK, whose finishing (a sweeper's, once a server runs again) asks the model
+    for none (from before outcomes were kept, or ended while the servers were down)."""
     finished = [{"outcome": {"$exists": True}},
                 {"ended_at": {"$lt": dt.datetime.now(dt.UTC) - finish.LOOK_BACK}}]  # fmt: skip
     match: dict[str, Any] = {"ended_at": {"$ne": None}, "$or": finished, **summary.missing()}
