@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,6 +30,7 @@ from realtime.phone import outbound, security, twilio_rest
 from support.mongo import Document, sync_db
 from support.staff.labels import phone_label
 from support.staff.people import staff_names
+from voiceproject.numbers import digits_up_to
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +223,8 @@ def call_now(
     the call to `stream_url` (`/ws/twilio`) as an outbound callback
     (realtime/phone/outbound.py), and asks `voice_url` (`/twilio/voice`) what next if the
     stream ends; once the call is over, it tells `status_url` (`/twilio/dial-status`, which
-    calls dial_ended) how. Answers the call SID, which the callback keeps; blocking.
+    calls dial_ended), naming the dial (dial_status_url), how. Answers the call SID, which
+    the callback keeps; blocking.
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
     customer on the call already or without a number, their number the demo's made-up one
@@ -271,8 +275,9 @@ def call_now(
     twiml = outbound.callback_twiml(stream_url=stream_url, voice_url=voice_url, token=token,
                                     callback_id=callback_id, staff=username)  # fmt: skip
     reserved = {"callback_id": callback_id, "dialled_at": now}
+    this_dial = dial_status_url(status_url, Dial(callback_id, now))
     try:
-        call_sid = twilio_rest.dial_out(phone, twiml, status_callback=status_url)
+        call_sid = twilio_rest.dial_out(phone, twiml, status_callback=this_dial)
     except twilio_rest.TwilioOutcomeUnknown as error:
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         _after_twilio(lambda: _not_confirmed(reserved))
@@ -316,11 +321,13 @@ def _undo(reserved: Document, before: Document) -> None:
 def _not_confirmed(reserved: Document) -> None:
     """Record the `reserved` dial, which Twilio gave no SID for, as failed: it rings no more
     as far as anyone here can tell. Unless the customer's answer brought its SID meanwhile
-    (booking.dialled_callback): then it went through after all."""
+    (booking.dialled_callback): then it went through after all; or Twilio's StatusCallback
+    said how it ended (dial_ended): its word, not our guess."""
     _collection().update_one(
-        {**reserved, "call_sid": {"$in": [None, ""]}, "answered_call_id": {"$in": [None, ""]}},
+        {**reserved, "call_sid": {"$in": [None, ""]}, "answered_call_id": {"$in": [None, ""]},
+         "dial_status": {"$in": [None, ""]}},
         {"$set": {"dial_status": NOT_CONFIRMED}},
-    )
+    )  # fmt: skip
 
 
 def _account(user_id: object) -> tuple[str, str, bool]:
@@ -382,20 +389,61 @@ DIAL_ENDED = {**DIAL_NOT_ANSWERED, PICKED_UP: NOT_PUT_THROUGH}
 NOT_CONFIRMED = "failed"
 
 
-def dial_ended(call_sid: str, status: str) -> None:
+@dataclass(frozen=True)
+class Dial:
+    """One "Call now" of a callback: a callback is dialled at most once at a time (call_now
+    reserves `dialled_at`), so the two name the dial, its SID or none yet."""
+
+    callback_id: str
+    dialled_at: datetime
+
+
+# How a dial's StatusCallback URL names it (dial_status_url); `dialled` in milliseconds since
+# the epoch, as the database keeps the time.
+DIAL_CALLBACK, DIAL_DIALLED = "callback", "dialled"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_MAX_MILLISECONDS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MILLISECOND
+
+
+def dial_status_url(status_url: str, dial: Dial) -> str:
+    """`status_url` (`/twilio/dial-status`) naming `dial`, for Twilio to post its end to. The
+    call SID is written only once Twilio has answered our request, and a busy line or a failed
+    call may be reported before that: the dial is found by what the URL names. Twilio signs
+    the URL it posts to, query included (realtime/phone/security.py), so that is Twilio's word,
+    as the SID is. Pure."""
+    dialled = (dial.dialled_at - _EPOCH) // _MILLISECOND  # as BSON keeps it: whole ms, down
+    return f"{status_url}?{urlencode({DIAL_CALLBACK: dial.callback_id, DIAL_DIALLED: dialled})}"
+
+
+def dial_named(query: Mapping[str, str]) -> Dial | None:
+    """The dial a StatusCallback URL's `query` names (dial_status_url), or None: a URL that
+    names none (a dial placed before they were named), or not as we write them. Pure."""
+    callback_id, dialled = query.get(DIAL_CALLBACK, ""), query.get(DIAL_DIALLED, "")
+    if not callback_id or not dialled.isascii() or not dialled.isdigit():
+        return None
+    # Past any date a datetime holds is no dial of ours: the latest such date matches none.
+    return Dial(callback_id, _EPOCH + digits_up_to(dialled, _MAX_MILLISECONDS) * _MILLISECOND)
+
+
+def dial_ended(call_sid: str, status: str, dial: Dial | None = None) -> None:
     """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). It is
-    recorded (`dial_status`) on the callback whose latest dial it is, unless a call of ours
-    answered that dial (then that call says how it went): the phone rings no more, so the
-    callback may be dialled again or closed at once, and the calling page says why (nobody
+    recorded (`dial_status`) on the callback whose latest dial it is, `dial` where the status
+    URL names it (even before the SID is written), else the one with that SID; unless a call
+    of ours answered that dial (then that call says how it went): the phone rings no more, so
+    the callback may be dialled again or closed at once, and the calling page says why (nobody
     answered: DIAL_NOT_ANSWERED; or they did, but were never put through: PICKED_UP). A late
-    word on an earlier dial (call_now gave the callback a new SID) changes nothing. Raises
+    word on an earlier dial (call_now gave the callback a new dial) changes nothing. Raises
     PyMongoError."""
     if status not in DIAL_ENDED or not call_sid:
         return
+    latest: Document = {"call_sid": call_sid} if dial is None else {
+        "callback_id": dial.callback_id, "dialled_at": dial.dialled_at,
+        "call_sid": {"$in": [call_sid, "", None]},  # Twilio's answer to the dial not written yet
+    }  # fmt: skip
     # One conditional update: it cannot land on a later dial, nor undo the customer's answer.
     _collection().update_one(
-        {"call_sid": call_sid, "answered_call_id": {"$in": [None, ""]}},
-        {"$set": {"dial_status": status}},
+        {**latest, "answered_call_id": {"$in": [None, ""]}}, {"$set": {"dial_status": status}}
     )
 
 

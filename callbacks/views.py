@@ -158,7 +158,7 @@ def dial_status(request: HttpRequest) -> HttpResponse:
         return refused
     call_sid, status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
     try:
-        desk.dial_ended(call_sid, status)
+        desk.dial_ended(call_sid, status, desk.dial_named(request.GET))
     except PyMongoError as error:
         # Twilio does not ask again: the calling page says "No answer" once the ringing time
         # is over, as it did before Twilio told us.

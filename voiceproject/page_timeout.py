@@ -1,15 +1,15 @@
 """A bound on each page's database time: with the database frozen, a page answers 503 within
 PAGE_DB_TIMEOUT_S of its request, not when the database comes back.
 
-More than one slow page is at stake. Under daphne, Django runs every synchronous view of a
-process in one shared thread (asgiref's sync_to_async, thread_sensitive=True), so a page stuck
-on the database holds every other page of that process. Django's MongoClient has no timeout of
-its own, on purpose: management commands, migrations and imports must run as long as they need.
-So the bound is PyMongo's client-side operation timeout, `pymongo.timeout()`, set around each
-request. It lives in a contextvar, which asgiref copies into the thread the view runs in, and
-its deadline counts from the request's arrival: requests queued behind a stuck one give up as
-soon as they run instead of each waiting out a bound of its own. The driver ends the operation
-itself; nothing cancels it from outside (which wedged PyMongo's pool: realtime's freeze tests).
+Django's MongoClient has no timeout of its own, on purpose: management commands, migrations
+and imports must run as long as they need; a page, though, would wait on a frozen database as
+long as it stays frozen, holding its request's thread (Django runs each request's synchronous
+code in a thread of its own, asgiref's per-request ThreadSensitiveContext) and the colleague
+in front of it. So the bound is PyMongo's client-side operation timeout, `pymongo.timeout()`,
+set around each request. It lives in a contextvar, which asgiref copies into the thread the
+view runs in, and its deadline counts from the request's arrival. The driver ends the
+operation itself; nothing cancels it from outside (which wedged PyMongo's pool: realtime's
+freeze tests).
 
 Async views (/healthz, the voice path's APIs) are left alone: they hold no shared thread and
 bound their own operations. WebSockets never pass through Django's middleware. A streamed
@@ -54,8 +54,7 @@ def page_bound() -> AbstractContextManager[None]:
 
 def bounded_page(view: AsyncView) -> AsyncView:
     """An async view whose database work is bounded as a sync page's is: its own operations,
-    and its hops into the shared thread (the signed-in user, permissions: one of those stuck
-    on a frozen database would hold every sync page of the process). Outermost, so that the
+    and its hops into sync code (the signed-in user, permissions). Outermost, so that the
     checks of the decorators below count too. Not for a view that waits on something else
     first (the deadline counts from the call)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
@@ -43,6 +44,7 @@ AUTH_TOKEN = "twilio-auth-token-for-tests"
 FROM_NUMBER = "+911140001234"
 CALL_NOW = "/staff/callbacks/CBK-ASHA01/call"
 CALLING = "/staff/callbacks/CBK-ASHA01/calling"
+DIAL_STATUS = "http://testserver/twilio/dial-status"
 
 
 @pytest.fixture
@@ -92,6 +94,17 @@ def action_of(twiml: str) -> str:
     return ET.fromstring(twiml)[0].get("action", "")
 
 
+def status_webhook_of(status_callback: str) -> str:
+    """The webhook a dial's StatusCallback posts to, without the query naming the dial."""
+    return urllib.parse.urlsplit(status_callback)._replace(query="").geturl()
+
+
+def dial_of(status_callback: str) -> desk.Dial | None:
+    """The dial a StatusCallback names."""
+    query = urllib.parse.urlsplit(status_callback).query
+    return desk.dial_named(dict(urllib.parse.parse_qsl(query)))
+
+
 # --- The call Twilio is asked to place -----------------------------------------------------------
 
 
@@ -112,7 +125,7 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     assert (request.form["To"], request.form["From"]) == ("+919800000101", FROM_NUMBER)
     assert request.form["Timeout"] == "30"
     # Twilio says how the call ended (busy, no answer...) as soon as it is over.
-    assert request.form["StatusCallback"] == "http://testserver/twilio/dial-status"
+    assert status_webhook_of(request.form["StatusCallback"]) == DIAL_STATUS
     assert request.form["StatusCallbackMethod"] == "POST"
     url, parameters = stream_of(request.form["Twiml"])
     assert url == "wss://testserver/ws/twilio"
@@ -130,6 +143,8 @@ def test_call_now_asks_twilio_to_dial_the_customer_into_the_phone_bridge(
     assert (called.status, called.assignee) == ("scheduled", "meera")
     assert called.call_sid == "CA" + "0" * 31 + "1"  # the CallSid Twilio answered
     assert called.dialled_at is not None
+    # ... and names the dial: its end is found even before the CallSid is written down.
+    assert dial_of(request.form["StatusCallback"]) == desk.Dial("CBK-ASHA01", called.dialled_at)
     assert abs(called.dialled_at - timezone.now()) < timedelta(minutes=1)
     # Meera's page rings until Asha answers (it looks again every two seconds)...
     assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
@@ -152,7 +167,7 @@ def test_the_stream_url_is_the_public_one_behind_a_proxy(
     url, _ = stream_of(twilio.requests[0].form["Twiml"])
     assert url == "wss://voice.example.com/ws/twilio"
     assert action_of(twilio.requests[0].form["Twiml"]) == "https://voice.example.com/twilio/voice"
-    assert twilio.requests[0].form["StatusCallback"] == (
+    assert status_webhook_of(twilio.requests[0].form["StatusCallback"]) == (
         "https://voice.example.com/twilio/dial-status"
     )
 
@@ -665,10 +680,13 @@ def test_an_agent_who_may_not_take_calls_over_cannot_dial(
 # --- How a dial ended: Twilio's StatusCallback, POST /twilio/dial-status -------------------------
 
 
-def twilio_says(status: str, call_sid: str, *, signature: str | None = "signed") -> Any:
+def twilio_says(
+    status: str, call_sid: str, *, signature: str | None = "signed", url: str = DIAL_STATUS
+) -> Any:
     """Twilio's StatusCallback for `call_sid`, over as `status`, signed as Twilio signs it (or
-    with `signature` as given, None for none), posted where the dial asked for it."""
-    url = "http://testserver/twilio/dial-status"
+    with `signature` as given, None for none), posted to `url`: where the dial asked for it
+    (its StatusCallback), or by default the bare webhook, as a dial placed before the dial's
+    own URL was asked for (found by its SID)."""
     form = {
         "CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": FROM_NUMBER,
         "To": "+919800000101", "CallStatus": status, "Direction": "outbound-api",
@@ -678,7 +696,8 @@ def twilio_says(status: str, call_sid: str, *, signature: str | None = "signed")
     if signature == "signed":
         signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
     headers = {} if signature is None else {"X-Twilio-Signature": signature}
-    return Client().post("/twilio/dial-status", form, headers=headers)
+    path = urllib.parse.urlsplit(url)
+    return Client().post(f"{path.path}?{path.query}", form, headers=headers)
 
 
 def board_row(user: User) -> Any:
@@ -697,9 +716,8 @@ def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
     so at once (not "Ringing" for a minute, then "did not pick up")."""
     slot_begins()
     client_for(meera).post(CALL_NOW)
-    assert twilio.requests[0].form["StatusCallback"] == "http://testserver/twilio/dial-status"
 
-    told = twilio_says("busy", dialled_sid())
+    told = twilio_says("busy", dialled_sid(), url=twilio.requests[0].form["StatusCallback"])
     page = client_for(meera).get(CALLING).content.decode()
     row = board_row(meera)
     again = client_for(meera).post(CALL_NOW, follow=True)
@@ -714,6 +732,88 @@ def test_a_busy_line_is_told_at_once_and_the_customer_may_be_called_again(
     assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
     assert len(twilio.requests) == 2
     assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == ""  # the new dial's
+
+
+def test_a_status_twilio_posts_before_its_answer_to_the_dial_is_written_is_not_lost(
+    meera: User, ashas: Callback, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Asha's line is busy, and Twilio says so before its answer to our request (the call's
+    SID) has been written down: the status finds the dial by the callback its URL names, and
+    Meera's page says "Line busy" at once (not "Ringing" for a minute, then "No answer")."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+    sid = "CA" + "4" * 32
+
+    def busy_at_once(to: str, twiml: str, status_callback: str | None = None) -> str:
+        assert status_callback is not None and dialled_sid() == ""
+        assert twilio_says("busy", sid, url=status_callback).status_code == 204
+        return sid
+
+    monkeypatch.setattr(twilio_rest, "dial_out", busy_at_once)
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert "<b>Line busy.</b> Asha Verma (+91 98000 00101) is on another call." in (
+        response.content.decode()
+    )
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.call_sid, called.dial_status) == (sid, "busy")
+
+
+def test_twilios_word_on_a_dial_it_gave_no_sid_for_is_kept(
+    meera: User, ashas: Callback, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Twilio placed the call and said at once that the line was busy, but its answer to our
+    request was lost: "Line busy", what Twilio said, not "did not go through", our guess."""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+
+    def busy_then_lost(to: str, twiml: str, status_callback: str | None = None) -> str:
+        assert status_callback is not None
+        assert twilio_says("busy", "CA" + "4" * 32, url=status_callback).status_code == 204
+        raise twilio_rest.TwilioOutcomeUnknown("Twilio gave no clear answer to calling …0101")
+
+    monkeypatch.setattr(twilio_rest, "dial_out", busy_then_lost)
+    response = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert "<b>Line busy.</b> Asha Verma (+91 98000 00101) is on another call." in (
+        response.content.decode()
+    )
+    assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == "busy"
+
+
+def test_a_late_status_of_an_earlier_dial_without_its_sid_changes_nothing(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio gave no SID for the first dial ("did not go through"); Meera calls again, and
+    while that dial waits for its SID, Twilio's word on the first arrives after all: the one
+    ringing now is not taken for it."""
+    twilio.refuse_with = (503, 20503, "Service unavailable")
+    client_for(meera).post(CALL_NOW)
+    twilio.refuse_with = None
+    first = twilio.requests[0].form["StatusCallback"]
+    placing = twilio_rest.dial_out
+
+    def first_said_meanwhile(to: str, twiml: str, status_callback: str | None = None) -> str:
+        assert dialled_sid() == "" and status_callback != first
+        assert twilio_says("no-answer", "CA" + "9" * 32, url=first).status_code == 204
+        return placing(to, twiml, status_callback=status_callback)
+
+    monkeypatch.setattr(twilio_rest, "dial_out", first_said_meanwhile)
+    page = client_for(meera).post(CALL_NOW, follow=True).content.decode()
+
+    assert "Ringing Asha Verma (+91 98000 00101)…" in page
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.call_sid, called.dial_status) == ("CA" + "0" * 31 + "2", "")
+
+
+def test_a_status_url_naming_no_dial_of_ours_is_found_by_its_sid() -> None:
+    assert desk.dial_named({}) is None
+    assert desk.dial_named({"callback": "CBK-ASHA01"}) is None
+    assert desk.dial_named({"callback": "CBK-ASHA01", "dialled": "12a"}) is None
+    assert desk.dial_named({"callback": "CBK-ASHA01", "dialled": "١٢"}) is None  # not ASCII
+    assert desk.dial_named({"callback": "", "dialled": "12"}) is None
+    far = desk.dial_named({"callback": "CBK-ASHA01", "dialled": "9" * 5_000})
+    assert far is not None and far.dialled_at.year == 9999  # no dial's, and no exception
 
 
 @pytest.mark.parametrize(("status", "said"), [
