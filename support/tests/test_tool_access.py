@@ -383,6 +383,21 @@ async def test_a_restaurant_named_with_or_without_its_accents_verifies(
     assert result == {"ok": True, "verified": True}
 
 
+async def test_a_restaurant_in_an_indian_script_must_be_said_with_its_vowels(
+    asha: Customer,
+) -> None:
+    """Folding accents must not fold away the vowel signs of Devanagari (marks too): the
+    consonants alone of "बिरयानी ब्लूज़" are no right answer."""
+    await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
+                    delivered_hours_ago=1, restaurant="बिरयानी ब्लूज़")  # fmt: skip
+
+    consonants = await run_tool("verify_caller", {"restaurant": "बरयन बलज"}, phone_call())
+    whole = await run_tool("verify_caller", {"restaurant": "बिरयानी ब्लूज़"}, phone_call())
+
+    assert (consonants["ok"], consonants["reason"]) == (False, "not_verified")
+    assert whole == {"ok": True, "verified": True}
+
+
 async def test_a_restaurant_without_letters_or_digits_matches_nothing_and_is_not_a_try(
     asha: Customer,
 ) -> None:

@@ -310,9 +310,15 @@ def _letters(text: str) -> str:
     """`text` as compared: letters and digits only, casefolded and with accents folded
     ("Café" is "cafe": the model may write a name either way). Compatibility decomposition
     (NFKD) before and after casefolding, as Unicode's caseless matching does, splits off the
-    accents as combining marks, which are not letters and so are dropped."""
+    accents as combining marks, which are dropped. The vowel signs of Indian scripts are marks
+    too, but part of the word ("बिरयानी" is not "बरयन", which a guesser would need only the
+    consonants for): kept, as marks that do not combine over a letter (class 0) are."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    return "".join(char for char in folded if char.isalnum())
+    return "".join(char for char in folded if char.isalnum() or _part_of_the_word(char))
+
+
+def _part_of_the_word(char: str) -> bool:
+    return unicodedata.category(char) in ("Mn", "Mc") and unicodedata.combining(char) == 0
 
 
 # --- Orders ----------------------------------------------------------------------------------
