@@ -45,6 +45,8 @@ _SILENCE_RUNS_ON = frozenset({LINE_AWAY, MOVING})
 # hear the caller then, so the wait is not her silence, but it does not wipe out the silence
 # before it either (a session resumed every few minutes, or seconds on a flaky upstream, would
 # keep a silent call open to the maximum): her silence stops while it lasts, then runs on.
+# So does the model's own silence when it owes an answer (and a nudge's wait): a session that
+# drops every few seconds, each time before stall_s, would never be nudged nor given up on.
 MODEL_AWAY = "model_away"
 _SILENCE_PAUSES = frozenset({MODEL_AWAY})
 
@@ -182,9 +184,14 @@ class Watchdog:
         self._answered = False
         self._spoke_since_back = self._heard = True
 
-    def expect_answer(self, now: float) -> None:
-        """The model was given something it must answer (a note asking for a reply)."""
-        self._owed, self._owed_at = True, now
+    def expect_answer(self, now: float, *, again: bool = False) -> None:
+        """The model was given something it must answer (a note asking for a reply). `again`:
+        asked once more for what it may owe already (its session back, told the conversation
+        so far or the audio it lost): an answer it owed is owed from when it was, not afresh,
+        else a session that keeps dropping would never be taken for stalled."""
+        if not (again and self._owed):
+            self._owed_at = now
+        self._owed = True
 
     def agent_spoke(self, now: float, *, audio: bool = False, audio_s: float = 0.0) -> None:
         """The model's output: its `audio` (which starts a turn; `audio_s` of it), or a
@@ -229,7 +236,8 @@ class Watchdog:
     def hold(self, reason: str, held: bool, now: float) -> None:
         """While the call is held for `reason` (a person holds it, no socket carries it, the
         model is not connected) the silences are on purpose: no nudges or check-ins. The
-        maximum duration still applies. An answer the model owed is owed from `now`.
+        maximum duration still applies. An answer the model owed is owed from `now`, but
+        for a MODEL_AWAY hold: the model's silence stops while it lasts, then runs on.
 
         The caller's silence starts afresh once a colleague's hold is over. A MODEL_AWAY hold
         stops it, and it runs on from there once the model is back: the wait is not hers, but
@@ -244,17 +252,19 @@ class Watchdog:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
+        self._in_turn = self._generating = False  # a turn does not outlive a connection
         if reason in _SILENCE_PAUSES:
             if not held and not self._holds & _SILENCE_PAUSES:  # the model is back
                 self._silence_runs_on(now)
-        elif reason not in _SILENCE_RUNS_ON:
+                self._stall_runs_on(now)
+            return
+        if reason not in _SILENCE_RUNS_ON:
             self._waiting_since = self._agent_at = self._caller_at = self._plays_until = now
         elif not held and not self._holds & _SILENCE_RUNS_ON:  # her line is back
             if self._spoke_since_back:
                 self._caller_at = max(self._caller_at, now)
             self._spoke_since_back = False
         self._owed_at = now
-        self._in_turn = self._generating = False  # a turn does not outlive a connection
         self._nudged_at = None
 
     def _silence_kept(self) -> float:
@@ -269,12 +279,25 @@ class Watchdog:
         self._waiting_since = self._agent_at = self._caller_at = since
         self._plays_until = max(self._plays_until, since)
 
+    def _stall_runs_on(self, now: float) -> None:
+        """The model is back: the answer it owed is owed from what its silence had run to when
+        it went, and a nudge it had waits on likewise (the wait for the model is not counted,
+        nor is its new session a fresh allowance). Something it was given to answer
+        meanwhile (a colleague's hold, too) is owed from now."""
+        self._owed_at = now - max(0.0, self._paused_at - self._owed_at)
+        if self._nudged_at is not None:
+            self._nudged_at = now - max(0.0, self._paused_at - self._nudged_at)
+
     def line_back_asks(self) -> bool:
-        """The line is back after a drop the model is told of, and it would answer by asking
-        whether the caller is still there: a check-in, counted as one (else a line that keeps
-        dropping would keep a silent caller on for ever, each answer a fresh idle window).
-        False once the check-ins are used up: the model is told without being asked to
-        answer, and the goodbye comes in its time."""
+        """The line is back after a drop the model is told of. Was the caller heard since the
+        agent last spoke (mid-sentence as her line dropped), or did the model owe an answer
+        anyway (her words, a tool's result), that is its answer: no check-in. Was she silent,
+        it would answer by asking whether she is still there: a check-in, counted as one (else
+        a line that keeps dropping would keep a silent caller on for ever, each answer a fresh
+        idle window). False once the check-ins are used up: the model is told without being
+        asked to answer, and the goodbye comes in its time."""
+        if self._heard or self._owed:
+            return True
         if self._check_ins >= self.limits.idle_prompts:
             return False
         self._check_ins += 1
@@ -286,9 +309,9 @@ class Watchdog:
         the agent last spoke (mid-sentence as it went, talking while it was away), or did it
         owe an answer anyway (her words, a tool's result), that is the answer: no check-in.
         Was she silent, it asks whether she is still there: a check-in, counted as the line's
-        is (line_back_asks), else a model that keeps reconnecting would keep a silent caller
-        on for ever, each answer a fresh idle window."""
-        return self._heard or self._owed or self.line_back_asks()
+        is (line_back_asks, the same rules), else a model that keeps reconnecting would keep a
+        silent caller on for ever, each answer a fresh idle window."""
+        return self.line_back_asks()
 
     def held_for(self, reason: str) -> bool:
         """Whether the call is held for `reason` now."""
@@ -338,8 +361,9 @@ class Watchdog:
         return self._idle(now)
 
     def _stall(self, now: float) -> Action | None:
-        # The model owes an answer, or is generating one, and has said nothing since.
-        silent_since = max(self._owed_at if self._owed else 0.0, self._agent_at)
+        # The model owes an answer, or is generating one, and has said nothing since. (It has
+        # said nothing since it owed: _agent_at may be the caller's silence run on instead.)
+        silent_since = self._owed_at if self._owed else self._agent_at
         if self._nudged_at is None:
             if now - silent_since >= self.limits.stall_s:
                 self._nudged_at = now
@@ -353,7 +377,8 @@ class Watchdog:
             return Action.GIVE_UP
         self._resumed_silent += 1
         self._nudged_at = None
-        # The resumed session owes the answer, within its own stall_s (hold() restarts it).
+        # The resumed session owes the answer, within its own stall_s (the wait for it to be
+        # up is not counted: hold()).
         self._owed, self._owed_at = True, now
         self._in_turn = self._generating = False
         return Action.RESUME_MODEL

@@ -859,10 +859,14 @@ class CallSession:
 
     # --- from the model ---------------------------------------------------------------------
 
-    def _note(self, text: str, *, respond: bool = True, briefing: bool = False) -> None:
+    def _note(
+        self, text: str, *, respond: bool = True, briefing: bool = False, again: bool = False
+    ) -> None:
         """Tell the model something the caller does not hear; with `respond` it must answer,
         and the watchdog holds it to that (a nudge is the one note that does not count).
-        A `briefing` is for the session just set up only (LiveClient.brief)."""
+        A `briefing` is for the session just set up only (LiveClient.brief). `again`: it
+        asks once more for an answer the model may owe already (its session back), whose
+        wait runs on (Watchdog.expect_answer)."""
         if not self.has_agent:
             return  # no model to tell (nor to hold to an answer)
         if briefing:
@@ -870,7 +874,7 @@ class CallSession:
         else:
             self._live.send_note(text, respond=respond)
         if respond:
-            self._watchdog.expect_answer(time.monotonic())
+            self._watchdog.expect_answer(time.monotonic(), again=again)
 
     def _setup(self, handle: str | None) -> dict[str, Any]:
         return lp.build_setup(
@@ -971,7 +975,8 @@ class CallSession:
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
                         # To a silent caller its answer is a check-in (as to a line back).
                         self._note(instructions.line_dropped(lost_s),
-                                   respond=self._watchdog.model_back_asks())  # fmt: skip
+                                   respond=self._watchdog.model_back_asks(),
+                                   again=True)  # fmt: skip
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 if self.mode == HUMAN:
@@ -1014,7 +1019,7 @@ class CallSession:
             # greeting (and its AI disclosure) no earlier session got to say.
             owes_greeting = not any(role == "agent" for role, _ in said)
             waiting = owes_greeting or said[-1][0] == "user"
-            self._note(instructions.carry_on(said), respond=waiting, briefing=True)
+            self._note(instructions.carry_on(said), respond=waiting, briefing=True, again=True)
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly.

@@ -148,8 +148,8 @@ def test_nothing_is_asked_of_a_model_that_is_not_connected() -> None:
     watchdog.hold("model_away", True, 2)
 
     assert ticks(watchdog, 2, 60) == []
-    watchdog.hold("model_away", False, 60)  # back: the answer is still owed, from now
-    assert ticks(watchdog, 60, 68) == [(68, Action.NUDGE_MODEL)]
+    watchdog.hold("model_away", False, 60)  # back: still owed, its second before it went run on
+    assert ticks(watchdog, 60, 68) == [(67, Action.NUDGE_MODEL)]
 
 
 def test_a_model_silent_through_its_resumption_is_given_up_on() -> None:

@@ -5,7 +5,9 @@ session resumed every few minutes, or seconds on a flaky upstream, does not keep
 caller on to the maximum length. Anything said meanwhile, and the agent's words after, count as
 they always did. A gap that lost more of her audio than GAP_NOTE_S is told to the model, and its
 answer to a silent caller is a check-in, counted as one (as the answer to her line coming back
-is): a flaky upstream with long reconnects does not keep a silent call open either."""
+is): a flaky upstream with long reconnects does not keep a silent call open either. To a caller
+heard since the agent last spoke, or owed an answer anyway, that answer is no check-in, after
+the model's gap as after her line's (line_back_asks): she keeps her whole allowance."""
 
 from __future__ import annotations
 
@@ -198,6 +200,31 @@ def test_an_answer_the_model_owed_anyway_is_no_check_in() -> None:
     assert watchdog.model_back_asks() and watchdog.check_ins == 0
 
 
+def test_a_caller_mid_sentence_as_her_line_dropped_is_asked_again_not_checked_on() -> None:
+    watchdog = greeted(at=2)
+    watchdog.caller_began()  # heard on the line; her words went with it
+    watchdog.hold(LINE_AWAY, True, 8)
+    watchdog.hold(LINE_AWAY, False, 12)
+
+    assert watchdog.line_back_asks() and watchdog.check_ins == 0
+    watchdog.agent_spoke(12.5)  # "sorry, could you say that again?"
+    watchdog.agent_turn_done(13)
+    assert watchdog.tick(22.9) is None
+    assert watchdog.tick(23) is Action.CHECK_IN  # her whole allowance, not one used up
+    assert watchdog.tick(33) is Action.CHECK_IN
+    assert watchdog.tick(43) is Action.SAY_GOODBYE
+
+
+def test_an_answer_owed_as_her_line_comes_back_is_no_check_in() -> None:
+    watchdog = greeted(at=2)
+    watchdog.tool_started()
+    watchdog.tool_finished(7)  # its result, the model has yet to say
+    watchdog.hold(LINE_AWAY, True, 8)
+    watchdog.hold(LINE_AWAY, False, 12)
+
+    assert watchdog.line_back_asks() and watchdog.check_ins == 0
+
+
 def test_a_silent_caller_s_check_ins_used_before_a_long_gap_stay_used() -> None:
     watchdog = greeted(at=2)
     assert watchdog.tick(12) is Action.CHECK_IN
@@ -371,4 +398,37 @@ async def test_a_caller_who_talks_while_the_model_reconnects_keeps_her_check_ins
     assert [content.get("turnComplete") for content in back.client_contents
             if DROPPED in str(content)] == [True]  # fmt: skip
     assert sum(CHECK_IN in note for note in back.notes) == 2  # none used up by its answer
+    await page.leave()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_caller_whose_line_drops_mid_sentence_keeps_her_check_ins(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    settings.VOICE_IDLE_PROMPT_S = 1.0
+    settings.VOICE_RESUME_GRACE_S = 30
+    live.on_session(functools.partial(answering_then_dropping, until=0))  # never drops
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await page.next_event("turn_complete")  # the greeting
+    speaks = asyncio.Event()
+    mic = asyncio.create_task(microphone(page, speaks))
+    try:
+        await asyncio.sleep(0.3)  # a quiet line first: her words are heard above it
+        speaks.set()
+        await asyncio.sleep(SPOKEN_S / 2)
+    finally:
+        mic.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mic
+    await page.leave()  # mid-sentence
+    await asyncio.sleep(2.0)  # longer than GAP_NOTE_S: the model is told, and asks again
+    page = await BrowserCall.open(f"resume={ready['resume_token']}")
+    ended = await wait_until_ended(str(ready["call_id"]), timeout=15)
+
+    assert ended["end_reason"] == "idle"
+    session = live.session
+    assert [content.get("turnComplete") for content in session.client_contents
+            if DROPPED in str(content)] == [True]  # fmt: skip
+    assert sum(CHECK_IN in note for note in session.notes) == 2  # none used up by its answer
     await page.leave()
