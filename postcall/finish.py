@@ -249,8 +249,10 @@ async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
 
 # A call ended this long ago without an outcome lost whoever was finishing it (its process
 # killed between closing the record and finishing it, or the database away then): it is
-# finished whatever its age (a deployment down for a weekend, a call from before outcomes were
-# kept), read through the `calls_unfinished` index (postcall/migrations/0003). A summary not
+# finished if it ended within UNFINISHED_LOOK_BACK (a deployment down for a weekend, or longer),
+# read through the `calls_unfinished` index (postcall/migrations/0003); older ones are history
+# (calls from before outcomes were kept, the first release's), left to `summarize_calls
+# --missing` as before, not finished by the thousand as figures of today. A summary not
 # written this long after the call was finished (the model's attempts take at most a minute)
 # never will be by the process that was writing it: that pass reads the calls ended within
 # LOOK_BACK (by `ended_at`, which is indexed). LOOK_BACK is also how long after its end a
@@ -259,34 +261,42 @@ async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
 # a paid request that command makes in bulk only when told to (its UNBIDDEN_LIMIT), where a
 # sweeper finding months of calls would make one for each, unbidden.
 UNFINISHED_AFTER = dt.timedelta(seconds=30)
+UNFINISHED_LOOK_BACK = dt.timedelta(days=7)
 SUMMARY_LATE = dt.timedelta(minutes=2)
 LOOK_BACK = dt.timedelta(hours=6)
 FINISHED_LATE = ("the call was finished hours after it ended (the servers were down), too "
                  "late to ask it then")  # fmt: skip
+# How many calls a sweep finishes at most, the latest ended first: a backlog (a deployment
+# down for long, the calls of a week from before outcomes were kept) is worked off a few at
+# each sweep. At tens of milliseconds each, finished all in one it held the sweeper for minutes
+# (calls whose process died stayed open, counted as their customers' calls, meanwhile), and
+# a call cut short just now waited behind it for its summary.
+LEFTOVERS_A_SWEEP = 50
 
 
 def unfinished(now: dt.datetime) -> dict[str, Any]:
-    """A query matching the calls ended before UNFINISHED_AFTER ago without an outcome, read
-    through `calls_unfinished` (outcome, ended_at) however far back they go: `None` matches a
+    """A query matching the calls ended before UNFINISHED_AFTER ago, within
+    UNFINISHED_LOOK_BACK, without an outcome, read through `calls_unfinished` (outcome,
+    ended_at): `None` matches a
     missing outcome, and a null one (a record the ORM wrote), which is no call to finish;
     SecantusDB's planner walks no index for `$exists: false`, and MongoDB allows no partial
     index on it. Pure."""
-    return {"outcome": None, "ended_at": {"$lt": now - UNFINISHED_AFTER}}
+    return {"outcome": None,
+            "ended_at": {"$gte": now - UNFINISHED_LOOK_BACK, "$lt": now - UNFINISHED_AFTER}}
 
 
 async def finish_leftovers(now: dt.datetime) -> int:
-    """Finish the calls that ended without being finished, and write the one-line account for
+    """Finish the calls that ended without being finished (LEFTOVERS_A_SWEEP at most, the
+    latest ended first: the next sweeps finish the rest), and write the one-line account for
     those finished here whose summary was never written (not for calls given an outcome
     otherwise: the demo's, or from before summaries); returns how many calls were finished.
     Safe to run from every process at once (continuity/sweeper.py does, every few seconds)."""
     from support import mongo
 
     calls = mongo.async_db().calls
-    leftovers = calls.find(unfinished(now), {"_id": 0, "call_id": 1, "outcome": 1})
     finished = 0
-    async for doc in leftovers:
-        if "outcome" not in doc:  # a null one is no call to finish (`unfinished`)
-            finished += await finish_call(str(doc["call_id"])) is not None
+    for call_id in await _leftovers(now):
+        finished += await finish_call(call_id) is not None
     # Not while a run is writing it (its claim on the call lapses if its process died).
     unsummarised = calls.find(
         {"ended_at": {"$gte": now - LOOK_BACK}, "finished_at": {"$lt": now - SUMMARY_LATE},
@@ -298,3 +308,22 @@ async def finish_leftovers(now: dt.datetime) -> int:
     async for doc in unsummarised:
         await summary.write_stand_in(str(doc["call_id"]), reason)
     return finished
+
+
+async def _leftovers(now: dt.datetime) -> list[str]:
+    """The calls a sweep at `now` finishes (`unfinished`): the LEFTOVERS_A_SWEEP latest ended."""
+    from support import mongo
+
+    leftovers = mongo.async_db().calls.find(
+        unfinished(now), {"_id": 0, "call_id": 1, "outcome": 1}, sort=[("ended_at", -1)]
+    )
+    found: list[str] = []
+    try:
+        async for doc in leftovers:
+            if "outcome" not in doc:  # a null one is no call to finish (`unfinished`)
+                found.append(str(doc["call_id"]))
+            if len(found) >= LEFTOVERS_A_SWEEP:
+                break
+    finally:
+        await leftovers.close()
+    return found

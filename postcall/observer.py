@@ -70,7 +70,8 @@ class CallObserver:
         self._started = True
         # Counted once the caller is put through (`_count_start`): a record its process let go
         # before that is no call (postcall.outcome.MOVED_END_REASONS); the page opened the call
-        # again elsewhere, which counts it. One that moved in was counted where it began.
+        # again elsewhere, which counts it. One that moved in was counted where it began (as it
+        # moved out at the latest).
         self._start_counted = moved_in
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
@@ -218,6 +219,9 @@ class CallObserver:
         if not self._started or self._ended:
             return
         self._ended = True
+        # Let go before it was put through (a phone call released as its process drains,
+        # its model not up yet), it goes on there as one moved in, which counts no start.
+        self._count_start()
         metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
         _count_dropped(dropped_agent_chunks, dropped_caller_bytes)
         if self.recorder is not None:

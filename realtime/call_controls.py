@@ -283,10 +283,15 @@ class Watchdog:
         """The model is back: the answer it owed is owed from what its silence had run to when
         it went, and a nudge it had waits on likewise (the wait for the model is not counted,
         nor is its new session a fresh allowance). Something it was given to answer
-        meanwhile (a colleague's hold, too) is owed from now."""
+        meanwhile (a colleague's hold, too) is owed from now. A nudge of a turn it was
+        generating, owing nothing, goes with that turn (which does not outlive a connection):
+        kept, the next thing it is given to answer would find it long waited on and resume
+        the model's session at once, before it could answer."""
         self._owed_at = now - max(0.0, self._paused_at - self._owed_at)
-        if self._nudged_at is not None:
+        if self._nudged_at is not None and self._owed:
             self._nudged_at = now - max(0.0, self._paused_at - self._nudged_at)
+        else:
+            self._nudged_at = None
 
     def line_back_asks(self) -> bool:
         """The line is back after a drop the model is told of. Was the caller heard since the

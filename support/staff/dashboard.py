@@ -216,8 +216,9 @@ class DayFigures:
 def settled(day: dt.date, now: dt.datetime) -> bool:
     """Whether nothing will change `day`'s figures any more: its last call has ended (a call
     lasts at most VOICE_MAX_CALL_S) and been given its outcome, turns and cost (by the call's
-    process at once, else by a sweeper as soon as a server runs: one finished later, its
-    servers down that long, changes a settled day's figures, shown within PAST_DAY_CACHE_S).
+    process at once, else by a sweeper as soon as a server runs, within a week: one finished
+    later, its servers down that long, changes a settled day's figures, shown within
+    PAST_DAY_CACHE_S).
     Until then it is counted afresh as today is: cached, yesterday read just after midnight
     showed its late calls in progress, without outcome or cost, for PAST_DAY_CACHE_S after
     they had them."""
