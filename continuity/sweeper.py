@@ -73,6 +73,10 @@ async def _sweep_forever() -> None:
             ended = await sweep_once()
         except PyMongoError as error:
             log.warning("call sweeper: database unavailable: %s", error)
+        except Exception:
+            # Not the end of the sweeper: dead, the process would sweep no more until its
+            # next call, and calls nobody carries would stay open meanwhile.
+            log.exception("call sweeper: a sweep failed; sweeping again in %.0f s", SWEEP_EVERY_S)
         else:
             if ended:
                 log.info("call sweeper: ended %d call(s) nobody carries any more", ended)

@@ -32,7 +32,7 @@ def after_call_fields(
     turns = list(call.get("turns") or []) + list(turns or [])
     fields: dict[str, Any] = {"outcome": outcome(CallFacts.from_record(call)).value, "turns": turns}
     started, ended = call.get("started_at"), call.get("ended_at")
-    if started and ended:
+    if isinstance(started, dt.datetime) and isinstance(ended, dt.datetime):
         fields["duration_s"] = round((ended - started).total_seconds(), 1)
     try:
         fields["cost"] = cost_now(call.get("usage") or {})
@@ -296,7 +296,14 @@ async def finish_leftovers(now: dt.datetime) -> int:
     calls = mongo.async_db().calls
     finished = 0
     for call_id in await _leftovers(now):
-        finished += await finish_call(call_id) is not None
+        try:
+            finished += await finish_call(call_id) is not None
+        except PyMongoError:
+            raise  # the database is away: the next sweep tries them all again
+        except Exception:
+            # A record of a shape nothing here expects (edited by hand, an old release's):
+            # said, and the others finished all the same, at this sweep and the next.
+            log.exception("call %s: could not be finished", call_id)
     # Not while a run is writing it (its claim on the call lapses if its process died).
     unsummarised = calls.find(
         {"ended_at": {"$gte": now - LOOK_BACK}, "finished_at": {"$lt": now - SUMMARY_LATE},

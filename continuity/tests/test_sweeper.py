@@ -202,6 +202,33 @@ async def test_the_sweeper_logs_as_the_process_not_as_the_call_that_started_it(
     assert seen == [None]
 
 
+async def test_a_sweep_that_fails_unexpectedly_does_not_stop_the_sweeper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a sweep meets (a record of a shape nothing expects), the next one comes: a
+    dead sweeper would sweep no more until the process's next call, and calls nobody
+    carries would stay open meanwhile."""
+    sweeps: list[int] = []
+
+    async def sweep() -> int:
+        sweeps.append(1)
+        if len(sweeps) == 1:
+            raise TypeError("unsupported operand type(s) for -: 'datetime' and 'str'")
+        return 0
+
+    monkeypatch.setattr(sweeper, "sweep_once", sweep)
+    monkeypatch.setattr(sweeper, "SWEEP_EVERY_S", 0.01)
+    sweeping = asyncio.create_task(sweeper._sweep_forever())
+    try:
+        async with asyncio.timeout(5):
+            while len(sweeps) < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
+
+
 async def test_a_process_that_carries_no_call_sweeps_from_the_start(fake_live: Any) -> None:
     """After a crash or a drain, the calls nobody came back to are ended by any process,
     even a fresh one that has not carried a call yet."""

@@ -50,3 +50,26 @@ async def test_calls_ended_before_the_look_back_are_history_left_to_summarize_ca
 
     assert await finish.finish_leftovers(now()) == 0
     assert "outcome" not in await record("CALL-FIRST-RELEASE")
+
+
+async def test_a_record_of_an_unexpected_shape_does_not_stop_the_others_being_finished(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start written as text (a record edited by hand) still gets its outcome (no
+    duration); a record that breaks finishing is logged, and the others are finished."""
+    await add_call("CALL-EDITED", ended_ago=dt.timedelta(minutes=2), started_at="yesterday")
+    await add_call("CALL-BROKEN", ended_ago=dt.timedelta(minutes=3))
+    await add_call("CALL-FINE", ended_ago=dt.timedelta(minutes=4))
+    finish_call = finish.finish_call
+
+    async def breaks_on_one(call_id: str, turns: Any = None) -> str | None:
+        if call_id == "CALL-BROKEN":
+            raise KeyError("transcript")
+        return await finish_call(call_id, turns)
+
+    monkeypatch.setattr(finish, "finish_call", breaks_on_one)
+
+    assert await finish.finish_leftovers(now()) == 2
+    edited = await record("CALL-EDITED")
+    assert edited["outcome"] == "escalated" and "duration_s" not in edited
+    assert "outcome" in await record("CALL-FINE")
