@@ -160,13 +160,21 @@ class Watchdog:
 
     # --- what happened ------------------------------------------------------------------
 
-    def caller_spoke(self, now: float) -> None:
-        """The caller said something (typed it, or a caption of their words came)."""
+    def caller_spoke(self, now: float, *, typed: bool = False) -> None:
+        """The caller said something: `typed` it, or a caption of their words came.
+
+        A typed message is whole as it comes, and the model may answer it at once: one typed
+        while the model owes an answer already ("hello?" to a model that went silent) is owed
+        from the first thing it left unanswered, else a caller typing every few seconds would
+        keep a stalled model from ever being nudged or given up on. Spoken words are captioned
+        while she is still talking, and the Live API answers once she has finished: each
+        caption starts the wait afresh, else a caller talking for longer than stall_s would
+        have the model nudged while she talks."""
         self._caller_at = now
         self._check_ins = 0
         self._answered = False
         self._spoke_since_back = self._heard = True
-        self.expect_answer(now)
+        self.expect_answer(now, again=typed)
 
     def caller_captioned(self, now: float) -> None:
         """A caption of the caller's words came. Captions may come after the model began
@@ -187,8 +195,9 @@ class Watchdog:
     def expect_answer(self, now: float, *, again: bool = False) -> None:
         """The model was given something it must answer (a note asking for a reply). `again`:
         asked once more for what it may owe already (its session back, told the conversation
-        so far or the audio it lost): an answer it owed is owed from when it was, not afresh,
-        else a session that keeps dropping would never be taken for stalled."""
+        so far or the audio it lost; a message the caller typed meanwhile): an answer it owed
+        is owed from when it was, not afresh, else a session that keeps dropping (or a caller
+        who keeps typing) would never have the model taken for stalled."""
         if not (again and self._owed):
             self._owed_at = now
         self._owed = True

@@ -840,7 +840,7 @@ class CallSession:
         now = time.monotonic()
         if not self._typed.allow(now):
             return ce.Notice("rate_limited", "Please wait a moment before sending more text.")
-        self._watchdog.caller_spoke(now)
+        self._watchdog.caller_spoke(now, typed=True)
         self.observer.caller_text(to_model=self.mode == AGENT)  # to a colleague: no agent turn
         self._flush_captions()  # what was said before it comes first on the record
         self._keep_line("user", text)

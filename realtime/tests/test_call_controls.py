@@ -88,6 +88,52 @@ def test_no_nudge_while_a_tool_runs_or_once_the_agent_answers() -> None:
     assert ticks(watchdog, 20.5, 31.5) == [(31, Action.CHECK_IN)]
 
 
+def test_a_caller_typing_to_a_silent_model_does_not_put_off_its_nudge() -> None:
+    """ "hello?" typed every few seconds to a model that owes an answer: it owes it from the
+    first message, so it is nudged, resumed and given up on all the same."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    done = []
+    for at in range(5, 60):
+        if at % 5 == 0:
+            watchdog.caller_spoke(at, typed=True)
+        action = watchdog.tick(at)
+        if action is not None:
+            done.append((at, action))
+        if action is Action.RESUME_MODEL:  # its session resumed at once, and still silent
+            watchdog.hold("model_away", True, at)
+            watchdog.hold("model_away", False, at)
+
+    assert done == [(13, Action.NUDGE_MODEL), (21, Action.RESUME_MODEL),
+                    (29, Action.NUDGE_MODEL), (37, Action.GIVE_UP)]  # fmt: skip
+
+
+def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_spoke(1, typed=True)
+    watchdog.agent_spoke(2)
+    watchdog.agent_turn_done(3)
+    watchdog.caller_spoke(20, typed=True)
+
+    assert ticks(watchdog, 3, 28) == [(28, Action.NUDGE_MODEL)]
+
+
+def test_a_caller_talking_for_longer_than_stall_s_does_not_get_the_model_nudged() -> None:
+    """Her words are captioned while she talks, and the model answers once she has finished:
+    its wait starts with her last words, even when it owed an answer before she began (a
+    message she typed first)."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    watchdog.caller_spoke(3, typed=True)  # "One moment, I'll explain."
+    watchdog.caller_began()
+    for at in range(4, 31):  # thirty seconds of talking, captioned as she goes
+        watchdog.caller_captioned(at)
+
+    assert ticks(watchdog, 3, 38) == [(38, Action.NUDGE_MODEL)]
+
+
 def test_a_model_that_stops_mid_answer_is_nudged_then_resumed() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1)
@@ -653,6 +699,74 @@ async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
     assert ticket is not None and "stalled" in ticket["reason"]
     await no_session_left_open(live)
+
+
+@pytestmark_db
+async def test_a_caller_typing_to_a_model_that_never_answers_has_the_call_handed_to_a_person(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """She types "hello?" more often than stall_s to a model that never says anything (as a
+    customer does when nothing answers): it is nudged, resumed, then given up on, not kept
+    on, silent, for as long as she keeps typing."""
+    settings.VOICE_IDLE_PROMPT_S = 100
+    settings.VOICE_STALL_S = 1.2
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+
+    async def keep_typing() -> None:
+        while True:
+            await asyncio.sleep(0.8)  # within the typed messages' rate
+            await call.send({"type": "text", "text": "hello?"})
+
+    typing = asyncio.create_task(keep_typing())
+    try:
+        escalated = await call.next_event("escalated", timeout=10)
+    finally:
+        typing.cancel()
+    ended = await call.next_event("ended")
+
+    assert ended["reason"] == "agent_unavailable"
+    assert not any(e["type"] == "error" and e.get("code") == "rate_limited" for e in call.events)
+    assert live.sessions[0].texts[:3] == ["hello?"] * 3  # she typed all along
+    record = await wait_until_ended(ready["call_id"])
+    assert [s["action"] for s in record["stalls"]] == ["resumed", "gave_up"]
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
+    assert ticket is not None and "stalled" in ticket["reason"]
+    await no_session_left_open(live)
+
+
+@pytestmark_db
+async def test_a_caller_talking_for_longer_than_stall_s_is_not_cut_off_by_a_nudge(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """She types a line, then talks on for several stall_s (her words captioned as she goes,
+    the Live API waiting for her to finish): the model answers once she has, unnudged."""
+    settings.VOICE_IDLE_PROMPT_S = 100
+    settings.VOICE_STALL_S = 0.5
+
+    @live.on_session
+    async def listens_then_answers(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_transcript("agent", "Hello!")
+        await session.send_turn_complete()
+        await session.wait_for_text()  # "One moment, I'll explain."
+        for word in range(12):  # three seconds of her talking
+            await session.send_transcript("user", f" word{word}")
+            await asyncio.sleep(0.25)
+        await session.send_transcript("agent", "I see, let me check.")
+        await session.send_turn_complete()
+
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    await call.next_event("turn_complete")  # the greeting
+    await call.send({"type": "text", "text": "One moment, I'll explain."})
+    await call.next_event("turn_complete", timeout=10)
+    await call.send({"type": "end"})
+
+    assert live.sessions[0].notes[1:] == []  # no nudge
+    assert len(live.sessions) == 1  # nor a resumption
+    record = await wait_until_ended(ready["call_id"])
+    assert record["stalls_total"] == 0
 
 
 @pytestmark_db

@@ -88,11 +88,21 @@ def test_a_silent_model_whose_sessions_each_drop_before_stall_s_is_given_up_on()
 
 def test_something_new_to_answer_while_it_is_away_is_owed_from_its_return() -> None:
     watchdog = asked_at(3)
+    watchdog.agent_spoke(4)  # answered
     watchdog.hold(MODEL_AWAY, True, 8)
-    watchdog.caller_spoke(9)  # typed: waits for the resumed session
+    watchdog.caller_spoke(9, typed=True)  # a new question: waits for the resumed session
     watchdog.hold(MODEL_AWAY, False, 10)
 
     assert acts(watchdog, 10, 20) == [(18, Action.NUDGE_MODEL)]
+
+
+def test_a_message_typed_while_it_is_away_owing_an_answer_keeps_its_wait() -> None:
+    watchdog = asked_at(3)
+    watchdog.hold(MODEL_AWAY, True, 8)
+    watchdog.caller_spoke(9, typed=True)  # "hello?": the answer it owes is still the one
+    watchdog.hold(MODEL_AWAY, False, 10)
+
+    assert acts(watchdog, 10, 20) == [(13, Action.NUDGE_MODEL)]  # eight of its own: 3-8, 10-13
 
 
 def test_asked_again_for_what_it_owes_its_wait_runs_on_else_it_starts() -> None:
