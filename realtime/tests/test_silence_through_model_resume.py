@@ -109,7 +109,7 @@ def test_the_check_ins_used_before_the_resume_stay_used() -> None:
 def test_a_caller_who_speaks_while_the_model_is_away_is_not_silent_on_its_return() -> None:
     watchdog = greeted(at=2)
     watchdog.hold(MODEL_AWAY, True, 8)
-    watchdog.caller_spoke(9)  # typed: it waits for the resumed session
+    watchdog.caller_spoke(9, typed=True)  # it waits for the resumed session
     watchdog.hold(MODEL_AWAY, False, 10)
     watchdog.agent_spoke(11)
     watchdog.agent_turn_done(12)
