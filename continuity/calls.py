@@ -269,24 +269,29 @@ async def take_handed_over(call_id: str) -> list[dict[str, Any]]:
 async def end_expired(now: datetime) -> list[tuple[str, str]]:
     """End calls that no process carries and nobody re-attached within the grace period
     (VOICE_RESUME_GRACE_S): `end_reason` caller_left, or the `end_reason_if_left` the process
-    that let the call go gave it (a transfer Twilio may have made). A call whose socket
-    dropped and whose process then died is one of them (nothing else would end it at the
-    end of its grace period; its record would wait to be found lost). Safe to run from every
-    process at once. Answers the id and end reason of each call it ended."""
+    that let the call go gave it (a transfer Twilio may have made), ended when its line went
+    (`detached_at`), not when the grace period ran out. A call whose socket dropped and whose
+    process then died is one of them (nothing else would end it at the end of its grace
+    period; its record would wait to be found lost). Safe to run from every process at once.
+    Answers the id and end reason of each call it ended."""
     calls = mongo.async_db().calls
     grace = timedelta(seconds=settings.VOICE_RESUME_GRACE_S)
     expired = {"ended_at": None, "detached_at": {"$lt": now - grace}}
-    fields = {"_id": 0, "call_id": 1, "end_reason_if_left": 1, "carrier": 1}
+    fields = {"_id": 0, "call_id": 1, "end_reason_if_left": 1, "carrier": 1, "detached_at": 1}
     ended = []
     async for doc in calls.find(expired, fields):
         carrier = doc.get("carrier")
         if carrier and not await _gone(carrier, str(doc["call_id"])):
             continue  # its process ends it when its own grace period is over
         reason = str(doc.get("end_reason_if_left") or "caller_left")
+        left_at = doc["detached_at"]
+        # The departure read is the one ended at: a socket that came back and went again
+        # meanwhile gave the call a later one, and a grace period of its own.
         done = await calls.update_one(
-            {"call_id": doc["call_id"], **expired, "carrier": carrier},
-            {"$set": {"ended_at": now, "end_reason": reason}},
-        )
+            {"call_id": doc["call_id"], "ended_at": None, "detached_at": left_at,
+             "carrier": carrier},
+            {"$set": {"ended_at": left_at, "end_reason": reason}},
+        )  # fmt: skip
         if done.modified_count:
             ended.append((str(doc["call_id"]), reason))
             await _keep_handed_over(str(doc["call_id"]))

@@ -6,6 +6,7 @@
     observer.caller_text(to_model=...)                     # a typed message
     observer.on_live_event(event)                          # every Live API / client event
     observer.tool_finished(name, ms, ok)                   # every tool run
+    observer.caller_away() / observer.caller_back()        # her line went / came back
     await observer.ended(reason, dropped_agent_chunks=n, dropped_caller_bytes=m)
 
 `at` (seconds, time.monotonic()) defaults to now. The feeding methods are synchronous and
@@ -60,6 +61,7 @@ class CallObserver:
         # A person holds the call, as far as this observer has seen (their voice, or the
         # customer's going to them rather than to the model); until the model speaks again.
         self._held = False
+        self._away_at: float | None = None  # when the caller's line went (caller_away)
 
     async def started(
         self, *, moved_in: bool = False, started_at: dt.datetime | None = None
@@ -86,6 +88,8 @@ class CallObserver:
                 log.warning("call %s: not recorded, its recording could not start: %s",
                             self.call_id, error)  # fmt: skip
                 return
+            if self._away_at is not None:
+                recorder.hold(self._away_at)
             self.recorder = recorder
 
     def _on_clock(self, moment: dt.datetime) -> float:
@@ -124,6 +128,21 @@ class CallObserver:
             self.turns.user_speech(at, at, "text")
         else:
             self.held(at)
+
+    def caller_away(self, at: float | None = None) -> None:
+        """The caller's line went (her socket or her phone stream, without hanging up) at
+        `at`: the recording is written no further until she is back (`caller_back`). A call
+        nobody comes back for ended when her line went (its record's `ended_at`), and its
+        recording ends there, not after the grace period of silence it waited."""
+        self._away_at = self._clock() if at is None else at
+        if self.recorder is not None:
+            self.recorder.hold(self._away_at)
+
+    def caller_back(self) -> None:
+        """A socket or stream carries the call again: the time she was away is recorded."""
+        self._away_at = None
+        if self.recorder is not None:
+            self.recorder.release()
 
     def staff_audio(self, pcm24k: bytes, at: float | None = None) -> None:
         """A staff member's voice to the customer (contract section 8), at the agent's rate:
@@ -225,8 +244,11 @@ class CallObserver:
         metrics.CALLS_IN_PROGRESS.labels(self.channel).dec()
         _count_dropped(dropped_agent_chunks, dropped_caller_bytes)
         if self.recorder is not None:
+            # Moved while she was away: this part ends when her line went (the next begins
+            # when she is back).
+            at = self._clock() if self._away_at is None else min(self._clock(), self._away_at)
             try:
-                await self.recorder.close(self._clock())
+                await self.recorder.close(at)
             except PyMongoError as error:
                 log.warning("call %s: could not finish its recording: %s", self.call_id, error)
         self._call_over(self._clock())

@@ -354,6 +354,7 @@ class CallRecorder:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._held_at: float | None = None  # written no further than this (hold)
 
     async def open(self) -> None:
         await self._writer.open()
@@ -368,13 +369,25 @@ class CallRecorder:
     def interrupted(self, at: float) -> None:
         self.timeline.interrupted(at)
 
+    def hold(self, at: float) -> None:
+        """The caller's line went at `at`: nothing after it is written until `release` (or
+        `close`, which writes up to where it is told). A call nobody comes back for ends
+        there, and its recording with it: what was written cannot be taken back."""
+        self._held_at = at
+
+    def release(self) -> None:
+        self._held_at = None
+
     async def _run(self) -> None:
         loop, phase = asyncio.get_running_loop(), flush_phase(self.call_id)
         due = next_flush(loop.time(), phase)
         while True:
             await asyncio.sleep(due - loop.time())
             try:
-                await asyncio.shield(self._flush(self._clock() - SETTLE_S))
+                until = self._clock() - SETTLE_S
+                if self._held_at is not None:
+                    until = min(until, self._held_at)
+                await asyncio.shield(self._flush(until))
             except PyMongoError as error:
                 # The call goes on; the bytes stay pending and the next flush retries them.
                 log.warning("call %s: could not write its recording: %s", self.call_id, error)

@@ -235,12 +235,15 @@ class CallRecord:
             if self._on_lost is not None:
                 self._on_lost()
 
-    async def close(self, end_reason: str, **fields: Any) -> None:
-        """Write what is pending and end the record. If the database cannot be reached, the
-        close goes on in the background (see CLOSE_RETRY_S) and this returns."""
+    async def close(
+        self, end_reason: str, *, ended_at: datetime | None = None, **fields: Any
+    ) -> None:
+        """Write what is pending and end the record, `ended_at` (now by default: a call
+        nobody came back for ended when its line went). If the database cannot be reached,
+        the close goes on in the background (see CLOSE_RETRY_S) and this returns."""
         if self._flusher is not None:
             await stop(self._flusher)
-        self.ended_at = now()
+        self.ended_at = ended_at or now()
         ended = {"ended_at": self.ended_at, "end_reason": end_reason, **fields}
         try:
             async with self._flush_lock:

@@ -298,6 +298,9 @@ class CallSession:
         self._model_lost = False  # lost for good while a colleague held the call
         self._ready_pending = resuming is not None  # say `ready` once the session is back
         self._detached_since: float | None = None
+        # When the socket carrying the call went (None while one carries it): a call nobody
+        # comes back for ended then, not at the end of its grace period.
+        self._left_at: datetime | None = None
         self._gap_s = _gap_since(resuming)
         # Agent speech lost with a socket that went, or said while none carried the call (here,
         # or in the process that let the call go): the model is told when a socket carries it
@@ -504,8 +507,9 @@ class CallSession:
         _ending.pop(self, None)
         self._closed.set()
 
-    async def close(self, reason: str) -> None:
-        """End the call (idempotent): stop the model, finish running tools, write the record."""
+    async def close(self, reason: str, *, ended_at: datetime | None = None) -> None:
+        """End the call (idempotent): stop the model, finish running tools, write the record,
+        ended `ended_at` (now by default)."""
         if self._closing:
             # One of the call's own tasks ending the call while it is being closed must not
             # wait for the close, which is waiting for it.
@@ -531,7 +535,9 @@ class CallSession:
             with contextlib.suppress(PyMongoError):
                 await end_live_escalation(self.call_id)
             try:
-                await self._record.close(self._end_reason, stalls_total=self._watchdog.stalls)
+                await self._record.close(
+                    self._end_reason, ended_at=ended_at, stalls_total=self._watchdog.stalls
+                )
             finally:
                 # After the record: the live calls page reads its rows again on hearing it.
                 self._staff.live_list({"call_id": self.call_id, "ended": True})
@@ -585,7 +591,9 @@ class CallSession:
             self._gap_s = max(self._gap_s, now - self._detached_since)
             self._detached_since = None
         self._watchdog.hold(LINE_AWAY, False, now)
+        self._left_at = None
         self._record.set(detached_at=None)
+        self.observer.caller_back()
         if self._ends_if_left:  # a socket came back after all (as take_over clears it)
             self._ends_if_left = ""
             self._record.set(end_reason_if_left=None)
@@ -608,7 +616,11 @@ class CallSession:
         now = time.monotonic()
         self._detached_since = now
         self._watchdog.hold(LINE_AWAY, True, now)
-        self._record.set(detached_at=utcnow())
+        # The first departure since a socket last carried the call: a second detach (the
+        # call starting without its socket) is no later departure.
+        self._left_at = self._left_at or utcnow()
+        self._record.set(detached_at=self._left_at)
+        self.observer.caller_away()
         self._agent_unheard = self._agent_unheard or unheard or self._outbound_audio > 0
         self._drop_agent_audio()
         if draining.is_draining():
@@ -621,7 +633,9 @@ class CallSession:
     async def _end_after_grace(self) -> None:
         await asyncio.sleep(settings.VOICE_RESUME_GRACE_S)
         log.info("call %s: no socket came back; ending it", self.call_id)
-        await self.close(self._ends_if_left or "caller_left")
+        # It ended when its line went (her last departure): the grace period spent waiting
+        # for her is no part of the call's duration, nor of its recording.
+        await self.close(self._ends_if_left or "caller_left", ended_at=self._left_at)
 
     def ends_as_if_left(self, reason: str) -> None:
         """Should no socket come back for the call (here, or in a process taking it up once
@@ -691,7 +705,9 @@ class CallSession:
             )
             # What it used of its limits goes along: a move must not be a fresh allowance.
             self._record.set(limits_used=self._limits_used())
-            await self._record.let_go(utcnow(), agent_unheard=unheard)
+            # Detached since her line went, not since the let-go: the grace period the
+            # process that takes the call up (or the sweeper) gives it runs from then.
+            await self._record.let_go(self._left_at or utcnow(), agent_unheard=unheard)
         finally:
             self._forget()
             caller, self._caller = self._caller, None

@@ -22,7 +22,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from continuity import calls, process
 from continuity import tokens as resume_tokens
-from postcall import logs
+from postcall import logs, store
 from realtime import call_session, consumers, tokens
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
@@ -102,6 +102,74 @@ async def test_after_the_grace_period_the_call_has_ended_and_its_token_is_refuse
     assert await late.next_event("ended") == {"type": "ended", "reason": "call_over"}
     assert await late.wait_closed() == 4410
     await live.session.wait_closed()  # the model's session was closed with the call
+
+
+async def after_call_fields(call_id: str, timeout: float = 8.0) -> dict[str, Any]:
+    """The record once its after-call fields are written (postcall/finish.py)."""
+    async with asyncio.timeout(timeout):
+        while (record := await call_record(call_id)).get("duration_s") is None:
+            await asyncio.sleep(0.05)
+    return record
+
+
+async def test_a_call_nobody_came_back_for_ended_when_her_line_last_went(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grace period waited for her (VOICE_RESUME_GRACE_S) is no part of the call: it
+    ended at her last departure (the record's `detached_at`), and its duration and recording
+    with it. What a tool she left running finished with is kept."""
+    settings.VOICE_RESUME_GRACE_S = 1.0
+    settings.RECORD_CALLS = True
+    profile = HeldTool(monkeypatch, "get_user_profile", {"name": "Asha Verma"})
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await page.say(speech(0.5, 16_000))
+    await page.leave()  # a blip: she comes back
+    back = await BrowserCall.open(f"resume={ready['resume_token']}")
+    await back.next_event("resumed")
+    await (await live.wait_for_session()).send_tool_call([{"name": "get_user_profile"}])
+    await profile.started.wait()
+    await asyncio.sleep(0.3)
+    went = utcnow()
+    went = went.replace(microsecond=went.microsecond // 1000 * 1000)  # as MongoDB keeps it
+    await back.leave()  # and goes for good
+    await asyncio.sleep(0.3)
+    profile.released.set()  # the tool finishes after she left
+
+    record = await after_call_fields(ready["call_id"])
+
+    assert record["end_reason"] == "caller_left"
+    assert record["ended_at"] == record["detached_at"]
+    assert went - timedelta(milliseconds=1) <= record["ended_at"] < went + timedelta(seconds=0.3)
+    lasted = (record["ended_at"] - record["started_at"]).total_seconds()
+    assert record["duration_s"] == pytest.approx(lasted, abs=0.1)
+    [part] = await asyncio.to_thread(store.recording_parts, ready["call_id"])
+    assert await asyncio.to_thread(part.seconds) == pytest.approx(lasted, abs=0.15)
+    assert [(c["name"], c["ok"]) for c in record["tool_calls"]] == [("get_user_profile", True)]
+
+
+async def test_a_call_moved_while_she_was_away_ends_when_her_line_went(
+    asha: Customer, live: FakeLiveServer, grace: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Her page went, then its process drained during the grace period: the call it let go
+    still says when her line went (not when it was let go), and, nobody coming back, the
+    sweeper ends it then."""
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    page = await BrowserCall.open()
+    call_id = (await page.next_event("ready"))["call_id"]
+    await page.leave()
+    async with asyncio.timeout(5):
+        while (went := (await call_record(call_id)).get("detached_at")) is None:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    await draining.this_process.drain(bound_s=5)
+    let_go = await call_record(call_id)
+    assert let_go["carrier"] is None and let_go["detached_at"] == went
+
+    ended = await calls.end_expired(utcnow() + timedelta(seconds=grace))
+
+    assert ended == [(call_id, "caller_left")]
+    assert (await call_record(call_id))["ended_at"] == went
 
 
 async def test_a_page_coming_back_while_its_call_is_ending_is_told_the_call_is_over(

@@ -92,8 +92,11 @@ async def test_calls_nobody_carries_get_their_after_call_fields_and_tickets_leav
         assert ended["cost"]["amount"] > 0
         assert ended["turns"] == stored_call("x", started)["turns"]
         assert ended["summary"]["text"]  # without GEMINI_API_KEY: the account from its tools
-    assert left["duration_s"] == pytest.approx(180, abs=2)
-    assert lost["duration_s"] == pytest.approx(60, abs=2)  # a lost call ended when last seen
+    # A call nobody came back for ended when its page went, a minute ago (not when its grace
+    # period ran out); a lost call when last seen.
+    assert left["ended_at"] == left["detached_at"]
+    assert left["duration_s"] == pytest.approx(120, abs=2)
+    assert lost["duration_s"] == pytest.approx(60, abs=2)
     assert "outcome" not in up and up["ended_at"] is None
     live = {t["call_id"]: t["live"] async for t in mongo.async_db().escalations.find()}
     assert live == {"CALL-left": False, "CALL-lost": False, "CALL-up": True}

@@ -722,6 +722,21 @@ async def test_a_transferred_call_whose_stream_drops_without_stop_is_recorded_as
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "transferred_to_human"
 
+async def test_a_phone_call_whose_stream_never_came_back_ended_when_it_dropped(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    """Twilio's stream went without `stop` and none came back within the grace period: the
+    call ended when the stream went, not when the grace period ran out."""
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    await phone.leave()
+
+    record = await wait_until_ended((await latest_phone_call())["call_id"])
+
+    assert record["end_reason"] == "caller_left"
+    assert record["detached_at"] is not None and record["ended_at"] == record["detached_at"]
+
+
 async def test_a_stream_that_drops_while_the_agent_says_it_is_passing_the_call_on_is_transferred(
     twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
     monkeypatch: pytest.MonkeyPatch, stream_comes_back: None,
