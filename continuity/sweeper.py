@@ -48,7 +48,13 @@ async def sweep_once() -> int:
     ]
     for call_id, reason in ended:
         with logs.about(call_id):
-            await wrap_up(call_id, reason)
+            try:
+                await wrap_up(call_id, reason)
+            except Exception:
+                # Ended already, it is found by no later sweep: an error here must not cost
+                # the others theirs (their tickets live, their staff pages not told, for good).
+                # Its finishing is retried by finish_leftovers.
+                log.exception("call %s: ended, its wrap-up failed", call_id)
     await finish_leftovers(now)
     return len(ended)
 

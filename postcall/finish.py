@@ -272,6 +272,12 @@ FINISHED_LATE = ("the call was finished hours after it ended (the servers were d
 # (calls whose process died stayed open, counted as their customers' calls, meanwhile), and
 # a call cut short just now waited behind it for its summary.
 LEFTOVERS_A_SWEEP = 50
+# A record whose finishing broke (a shape nothing here expects) is tried again this long after
+# in this process, not at every sweep: it logged its error every 15 s for a week, and the
+# latest ended first, a few such records took every place of a sweep (LEFTOVERS_A_SWEEP), so
+# that no call cut short was finished for as long.
+BROKEN_RETRY = dt.timedelta(hours=1)
+_broken: dict[str, dt.datetime] = {}  # call id: when its finishing last broke here
 
 
 def unfinished(now: dt.datetime) -> dict[str, Any]:
@@ -295,6 +301,9 @@ async def finish_leftovers(now: dt.datetime) -> int:
 
     calls = mongo.async_db().calls
     finished = 0
+    for call_id, broke_at in list(_broken.items()):
+        if now - broke_at >= BROKEN_RETRY:
+            del _broken[call_id]  # due again (kept, the ids of a week would pile up)
     for call_id in await _leftovers(now):
         try:
             finished += await finish_call(call_id) is not None
@@ -303,7 +312,9 @@ async def finish_leftovers(now: dt.datetime) -> int:
         except Exception:
             # A record of a shape nothing here expects (edited by hand, an old release's):
             # said, and the others finished all the same, at this sweep and the next.
-            log.exception("call %s: could not be finished", call_id)
+            log.exception("call %s: could not be finished; tried again in %s", call_id,
+                          BROKEN_RETRY)  # fmt: skip
+            _broken[call_id] = now
     # Not while a run is writing it (its claim on the call lapses if its process died).
     unsummarised = calls.find(
         {"ended_at": {"$gte": now - LOOK_BACK}, "finished_at": {"$lt": now - SUMMARY_LATE},
@@ -318,7 +329,8 @@ async def finish_leftovers(now: dt.datetime) -> int:
 
 
 async def _leftovers(now: dt.datetime) -> list[str]:
-    """The calls a sweep at `now` finishes (`unfinished`): the LEFTOVERS_A_SWEEP latest ended."""
+    """The calls a sweep at `now` finishes (`unfinished`): the LEFTOVERS_A_SWEEP latest ended,
+    but for those whose finishing broke here within BROKEN_RETRY (nor do they count)."""
     from support import mongo
 
     leftovers = mongo.async_db().calls.find(
@@ -327,8 +339,10 @@ async def _leftovers(now: dt.datetime) -> list[str]:
     found: list[str] = []
     try:
         async for doc in leftovers:
-            if "outcome" not in doc:  # a null one is no call to finish (`unfinished`)
-                found.append(str(doc["call_id"]))
+            call_id = str(doc["call_id"])
+            # A null outcome is no call to finish (`unfinished`).
+            if "outcome" not in doc and call_id not in _broken:
+                found.append(call_id)
             if len(found) >= LEFTOVERS_A_SWEEP:
                 break
     finally:

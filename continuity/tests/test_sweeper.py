@@ -232,6 +232,39 @@ async def test_a_sweep_that_fails_unexpectedly_does_not_stop_the_sweeper(
             await sweeping
 
 
+async def test_a_call_whose_wrap_up_fails_does_not_cost_the_others_theirs(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two calls ended at one sweep, the first's finishing breaking: the other still gets its
+    ticket out of live (no later sweep finds an ended call to wrap up)."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    now = utcnow()
+    started = (now - timedelta(minutes=3)).replace(microsecond=0)
+    await mongo.async_db().calls.insert_many([
+        stored_call(f"CALL-{n}", started, carrier=None, last_seen_at=now,
+                    detached_at=now - timedelta(minutes=1, seconds=n))
+        for n in range(2)
+    ])  # fmt: skip
+    for n in range(2):
+        await live_ticket(f"CALL-{n}")
+    finish_call = sweeper.finish_call
+    wrapped: list[str] = []
+
+    async def breaks_on_the_first(call_id: str, turns: Any = None) -> str | None:
+        wrapped.append(call_id)
+        if len(wrapped) == 1:
+            raise KeyError("transcript")
+        return await finish_call(call_id, turns)
+
+    monkeypatch.setattr(sweeper, "finish_call", breaks_on_the_first)
+
+    assert await sweep_once() == 2
+
+    assert sorted(wrapped) == ["CALL-0", "CALL-1"]
+    live = {t["call_id"]: t["live"] async for t in mongo.async_db().escalations.find()}
+    assert live == {"CALL-0": False, "CALL-1": False}
+
+
 async def test_a_process_that_carries_no_call_sweeps_from_the_start(fake_live: Any) -> None:
     """After a crash or a drain, the calls nobody came back to are ended by any process,
     even a fresh one that has not carried a call yet."""

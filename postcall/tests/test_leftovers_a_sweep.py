@@ -68,8 +68,42 @@ async def test_a_record_of_an_unexpected_shape_does_not_stop_the_others_being_fi
         return await finish_call(call_id, turns)
 
     monkeypatch.setattr(finish, "finish_call", breaks_on_one)
+    monkeypatch.setattr(finish, "_broken", {}, raising=False)
 
     assert await finish.finish_leftovers(now()) == 2
     edited = await record("CALL-EDITED")
     assert edited["outcome"] == "escalated" and "duration_s" not in edited
     assert "outcome" in await record("CALL-FINE")
+
+
+async def test_records_that_break_finishing_wait_their_retry_and_take_no_place_of_the_others(
+    transactional_db: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record that breaks finishing is tried again after BROKEN_RETRY, not at every sweep
+    (its error logged every 15 s for a week), and meanwhile takes no place of a sweep: the
+    latest ended first, a few of them took every place, and no other call was finished."""
+    monkeypatch.setattr(finish, "LEFTOVERS_A_SWEEP", 2, raising=False)
+    monkeypatch.setattr(finish, "_broken", {}, raising=False)
+    await add_call("CALL-BROKEN-1", ended_ago=dt.timedelta(minutes=2))
+    await add_call("CALL-BROKEN-2", ended_ago=dt.timedelta(minutes=3))
+    await add_call("CALL-FINE", ended_ago=dt.timedelta(minutes=4))
+    finish_call = finish.finish_call
+    tried: list[str] = []
+
+    async def breaks(call_id: str, turns: Any = None) -> str | None:
+        tried.append(call_id)
+        if call_id.startswith("CALL-BROKEN"):
+            raise KeyError("transcript")
+        return await finish_call(call_id, turns)
+
+    monkeypatch.setattr(finish, "finish_call", breaks)
+
+    assert await finish.finish_leftovers(now()) == 0
+    assert await finish.finish_leftovers(now()) == 1
+    assert "outcome" in await record("CALL-FINE")
+    assert await finish.finish_leftovers(now()) == 0
+    assert tried == ["CALL-BROKEN-1", "CALL-BROKEN-2", "CALL-FINE"]
+    later = now() + finish.BROKEN_RETRY
+    assert await finish.finish_leftovers(later) == 0
+    assert tried[3:] == ["CALL-BROKEN-1", "CALL-BROKEN-2"]
+    assert len([r for r in caplog.records if "could not be finished" in r.getMessage()]) == 4
