@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -235,13 +235,28 @@ class Booked:
 
 
 def booked_on(call_id: str, ended_at: dt.datetime | None,
-              found: Iterable[Mapping[str, Any]]) -> list[Booked]:  # fmt: skip
+              found: Iterable[Mapping[str, Any]],
+              cancelled_here: Collection[str] = ()) -> list[Booked]:  # fmt: skip
     """The callbacks among `found` (documents) that the call booked and left to make: not
-    those it booked and cancelled itself (to book another), which were never left to do."""
+    those it booked and cancelled itself (to book another), which were never left to do:
+    cancelled by the end of the call, or by its own `cancel_callback` (`cancelled_here`,
+    cancelled_by_the_call: a tool finishing after the caller's line went, and so after the
+    call's end, while it waited for her)."""
     booked = [Booked.from_document(doc) for doc in found if doc.get("call_id") == call_id]
     return [b for b in booked
-            if not (b.status == CallbackStatus.CANCELLED and b.closed_at and ended_at
-                    and b.closed_at <= ended_at)]  # fmt: skip
+            if not (b.status == CallbackStatus.CANCELLED
+                    and (b.callback_id in cancelled_here
+                         or (b.closed_at and ended_at and b.closed_at <= ended_at)))]  # fmt: skip
+
+
+def cancelled_by_the_call(record: Mapping[str, Any]) -> set[str]:
+    """The callbacks the call's own `cancel_callback` cancelled (its record's tool calls)."""
+    return {
+        str(call["result"].get("callback_id"))
+        for call in record.get("tool_calls") or []
+        if isinstance(call, Mapping) and call.get("name") == "cancel_callback"
+        and call.get("ok") and isinstance(call.get("result"), Mapping)
+    }
 
 
 def callbacks_of(record: Mapping[str, Any]) -> list[Booked]:
@@ -253,7 +268,8 @@ def callbacks_of(record: Mapping[str, Any]) -> list[Booked]:
     found = (sync_db()[Callback._meta.db_table]
              .find({"user_id": user_id}, {"_id": 0, **dict.fromkeys(Booked.FIELDS, 1)})
              .sort("slot_start", 1))  # fmt: skip
-    return booked_on(str(record.get("call_id")), record.get("ended_at"), found)
+    return booked_on(str(record.get("call_id")), record.get("ended_at"), found,
+                     cancelled_by_the_call(record))  # fmt: skip
 
 
 def done_since(tickets: Sequence[Escalation], callbacks: Sequence[Booked] = ()) -> str:
