@@ -16,6 +16,7 @@ import contextlib
 import functools
 import itertools
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -247,18 +248,10 @@ def _more_than(session: FakeSession, seen: int) -> bool:
     return len(session.client_contents) > seen
 
 
-async def answering_then_leaving(session: FakeSession) -> None:
-    """A model that answers, in a word, every note that asks for an answer, and whose session
-    goes within a second: by goAway, or every other time its socket dropping."""
+async def answering(session: FakeSession, leave: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """A model that answers, in a word, every note that asks for an answer, while `leave`
+    (how its session goes) runs beside it."""
     await session.send_resumption_update(f"handle-{session.index}")
-
-    async def leave() -> None:
-        await asyncio.sleep(0.8)
-        if session.index % 2:
-            await session.drop()
-        else:
-            await session.send_go_away(0.5)
-
     leaving = asyncio.create_task(leave())
     try:
         for seen in itertools.count():
@@ -271,6 +264,20 @@ async def answering_then_leaving(session: FakeSession) -> None:
         leaving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await leaving
+
+
+async def answering_then_leaving(session: FakeSession) -> None:
+    """`answering`, its session going within a second: by goAway, or every other time its
+    socket dropping."""
+
+    async def leave() -> None:
+        await asyncio.sleep(0.8)
+        if session.index % 2:
+            await session.drop()
+        else:
+            await session.send_go_away(0.5)
+
+    await answering(session, leave)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -308,27 +315,15 @@ def long_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def answering_then_dropping(session: FakeSession, *, until: int = 1_000) -> None:
-    """A model that answers, in a word, every note that asks for an answer; its socket drops
-    UP_S after it is set up, that of sessions from number `until` on excepted."""
-    await session.send_resumption_update(f"handle-{session.index}")
+    """`answering`, its socket dropping UP_S after it is set up, that of sessions from number
+    `until` on excepted."""
 
     async def leave() -> None:
         if session.index < until:
             await asyncio.sleep(UP_S)
             await session.drop()
 
-    leaving = asyncio.create_task(leave())
-    try:
-        for seen in itertools.count():
-            await session.wait_for(functools.partial(_more_than, session, seen), "a note",
-                                   timeout=60)  # fmt: skip
-            if session.client_contents[seen].get("turnComplete"):
-                await session.send_transcript("agent", "Sure.", finished=True)
-                await session.send_turn_complete()
-    finally:
-        leaving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await leaving
+    await answering(session, leave)
 
 
 async def microphone(page: BrowserCall, speaks: asyncio.Event) -> None:
