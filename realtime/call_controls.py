@@ -100,7 +100,7 @@ class Watchdog:
         # now gives her a fresh silence allowance when it is back, once (hold: LINE_AWAY).
         self._spoke_since_back = False
         # The caller was heard (her words, or her voice on the line) since the agent last said
-        # anything: the model's answer to a gap in her audio is owed to her (model_back_asks).
+        # anything: the model's answer to a gap in her audio is owed to her (gap_told_asks).
         self._heard = False
         self._nudged_at: float | None = None
         self._resumed_silent = 0  # resumptions since the model last said anything
@@ -302,30 +302,22 @@ class Watchdog:
         else:
             self._nudged_at = None
 
-    def line_back_asks(self) -> bool:
-        """The line is back after a drop the model is told of. Was the caller heard since the
-        agent last spoke (mid-sentence as her line dropped), or did the model owe an answer
+    def gap_told_asks(self) -> bool:
+        """The model is told of a gap that lost the caller's words (her line back after a drop,
+        or its own session back after losing more of her audio than it is told of), and asked
+        to answer: whether that answer is owed. Was she heard since the agent last spoke
+        (mid-sentence as the gap came, talking during it), or did the model owe an answer
         anyway (her words, a tool's result), that is its answer: no check-in. Was she silent,
         it would answer by asking whether she is still there: a check-in, counted as one (else
-        a line that keeps dropping would keep a silent caller on for ever, each answer a fresh
-        idle window). False once the check-ins are used up: the model is told without being
-        asked to answer, and the goodbye comes in its time."""
+        a line or a model that keeps dropping would keep a silent caller on for ever, each
+        answer a fresh idle window). False once the check-ins are used up: the model is told
+        without being asked to answer, and the goodbye comes in its time."""
         if self._heard or self._owed:
             return True
         if self._check_ins >= self.limits.idle_prompts:
             return False
         self._check_ins += 1
         return True
-
-    def model_back_asks(self) -> bool:
-        """The model is back after a gap that lost more of the caller's audio than it is told
-        of, and it would answer by asking her to say again what it missed. Was she heard since
-        the agent last spoke (mid-sentence as it went, talking while it was away), or did it
-        owe an answer anyway (her words, a tool's result), that is the answer: no check-in.
-        Was she silent, it asks whether she is still there: a check-in, counted as the line's
-        is (line_back_asks, the same rules), else a model that keeps reconnecting would keep a
-        silent caller on for ever, each answer a fresh idle window."""
-        return self.line_back_asks()
 
     def held_for(self, reason: str) -> bool:
         """Whether the call is held for `reason` now."""

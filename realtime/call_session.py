@@ -823,7 +823,7 @@ class CallSession:
         unheard = self._agent_unheard
         if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
             # Its answer to a long drop asks whether the caller is still there: a check-in.
-            asks = self._gap_s <= GAP_NOTE_S or self._watchdog.line_back_asks()
+            asks = self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
             self._note(instructions.line_dropped(self._gap_s, unheard=unheard),
                        respond=asks or unheard)  # fmt: skip
         self._gap_s = 0.0
@@ -991,7 +991,7 @@ class CallSession:
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
                         # To a silent caller its answer is a check-in (as to a line back).
                         self._note(instructions.line_dropped(lost_s),
-                                   respond=self._watchdog.model_back_asks(),
+                                   respond=self._watchdog.gap_told_asks(),
                                    again=True)  # fmt: skip
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)

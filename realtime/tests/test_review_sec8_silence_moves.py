@@ -72,20 +72,20 @@ def test_a_caller_who_spoke_since_her_line_came_back_keeps_her_fresh_allowance_a
 def test_the_answer_to_a_long_drop_is_a_check_in_and_the_check_ins_run_out() -> None:
     watchdog = Watchdog(LIMITS, now=0)
 
-    assert watchdog.line_back_asks() and watchdog.check_ins == 1
-    assert watchdog.line_back_asks() and watchdog.check_ins == 2
-    assert not watchdog.line_back_asks()  # told, not asked: no fresh window for its answer
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 1
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 2
+    assert not watchdog.gap_told_asks()  # told, not asked: no fresh window for its answer
     watchdog.agent_spoke(1)
     assert watchdog.tick(11) is Action.SAY_GOODBYE
 
 
 def test_a_caller_who_answers_after_a_drop_has_her_check_ins_back() -> None:
     watchdog = Watchdog(LIMITS, now=0)
-    watchdog.line_back_asks()
-    watchdog.line_back_asks()
+    watchdog.gap_told_asks()
+    watchdog.gap_told_asks()
     watchdog.caller_spoke(3)
 
-    assert watchdog.check_ins == 0 and watchdog.line_back_asks()
+    assert watchdog.check_ins == 0 and watchdog.gap_told_asks()
 
 
 # --- whole calls -------------------------------------------------------------------------------

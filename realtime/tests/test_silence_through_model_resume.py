@@ -7,7 +7,7 @@ they always did. A gap that lost more of her audio than GAP_NOTE_S is told to th
 answer to a silent caller is a check-in, counted as one (as the answer to her line coming back
 is): a flaky upstream with long reconnects does not keep a silent call open either. To a caller
 heard since the agent last spoke, or owed an answer anyway, that answer is no check-in, after
-the model's gap as after her line's (line_back_asks): she keeps her whole allowance."""
+the model's gap as after her line's (gap_told_asks): she keeps her whole allowance."""
 
 from __future__ import annotations
 
@@ -155,26 +155,32 @@ def test_the_answer_to_a_long_gap_in_her_audio_is_a_check_in_and_the_check_ins_r
     watchdog = greeted(at=2)
     resumed(watchdog, away=8, back=12)  # more of her audio lost than the model is told of
 
-    assert watchdog.model_back_asks() and watchdog.check_ins == 1
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 1
     watchdog.agent_spoke(12.5)  # "are you still there?"
     watchdog.agent_turn_done(13)
     resumed(watchdog, away=14, back=18)
-    assert watchdog.model_back_asks() and watchdog.check_ins == 2
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 2
     watchdog.agent_spoke(18.5)
     watchdog.agent_turn_done(19)
     resumed(watchdog, away=20, back=24)
-    assert not watchdog.model_back_asks()  # told, not asked: no fresh window for its answer
+    assert not watchdog.gap_told_asks()  # told, not asked: no fresh window for its answer
 
     assert watchdog.tick(32.9) is None
     assert watchdog.tick(33) is Action.SAY_GOODBYE  # ten of hers: 19-20, then 24-33
 
 
-def test_a_caller_mid_sentence_as_the_model_went_is_asked_again_not_checked_on() -> None:
-    watchdog = greeted(at=2)
-    watchdog.caller_began()  # heard on the line; her words' caption went with the session
-    resumed(watchdog, away=8, back=12)
+# Her words lost with a gap the model is told of: the model's session away, or her line.
+GAPS = pytest.mark.parametrize("gap", [MODEL_AWAY, LINE_AWAY])
 
-    assert watchdog.model_back_asks() and watchdog.check_ins == 0
+
+@GAPS
+def test_a_caller_mid_sentence_as_a_gap_came_is_asked_again_not_checked_on(gap: str) -> None:
+    watchdog = greeted(at=2)
+    watchdog.caller_began()  # heard on the line; her words went with the gap
+    watchdog.hold(gap, True, 8)
+    watchdog.hold(gap, False, 12)
+
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 0
     watchdog.agent_spoke(12.5)  # "sorry, could you say that again?"
     watchdog.agent_turn_done(13)
     assert watchdog.tick(22.9) is None
@@ -189,41 +195,18 @@ def test_a_caller_who_talks_while_the_model_is_away_is_asked_again_not_checked_o
     watchdog.caller_began()  # her words are lost with the gap
     watchdog.hold(MODEL_AWAY, False, 12)
 
-    assert watchdog.model_back_asks() and watchdog.check_ins == 0
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 0
 
 
-def test_an_answer_the_model_owed_anyway_is_no_check_in() -> None:
+@GAPS
+def test_an_answer_owed_as_a_gap_ends_is_no_check_in(gap: str) -> None:
     watchdog = greeted(at=2)
     watchdog.tool_started()
     watchdog.tool_finished(7)  # its result, the model has yet to say
-    resumed(watchdog, away=8, back=12)
+    watchdog.hold(gap, True, 8)
+    watchdog.hold(gap, False, 12)
 
-    assert watchdog.model_back_asks() and watchdog.check_ins == 0
-
-
-def test_a_caller_mid_sentence_as_her_line_dropped_is_asked_again_not_checked_on() -> None:
-    watchdog = greeted(at=2)
-    watchdog.caller_began()  # heard on the line; her words went with it
-    watchdog.hold(LINE_AWAY, True, 8)
-    watchdog.hold(LINE_AWAY, False, 12)
-
-    assert watchdog.line_back_asks() and watchdog.check_ins == 0
-    watchdog.agent_spoke(12.5)  # "sorry, could you say that again?"
-    watchdog.agent_turn_done(13)
-    assert watchdog.tick(22.9) is None
-    assert watchdog.tick(23) is Action.CHECK_IN  # her whole allowance, not one used up
-    assert watchdog.tick(33) is Action.CHECK_IN
-    assert watchdog.tick(43) is Action.SAY_GOODBYE
-
-
-def test_an_answer_owed_as_her_line_comes_back_is_no_check_in() -> None:
-    watchdog = greeted(at=2)
-    watchdog.tool_started()
-    watchdog.tool_finished(7)  # its result, the model has yet to say
-    watchdog.hold(LINE_AWAY, True, 8)
-    watchdog.hold(LINE_AWAY, False, 12)
-
-    assert watchdog.line_back_asks() and watchdog.check_ins == 0
+    assert watchdog.gap_told_asks() and watchdog.check_ins == 0
 
 
 def test_a_silent_caller_s_check_ins_used_before_a_long_gap_stay_used() -> None:
@@ -236,7 +219,7 @@ def test_a_silent_caller_s_check_ins_used_before_a_long_gap_stay_used() -> None:
     watchdog.agent_turn_done(24)
     resumed(watchdog, away=25, back=29)
 
-    assert not watchdog.model_back_asks()
+    assert not watchdog.gap_told_asks()
     assert watchdog.tick(37.9) is None
     assert watchdog.tick(38) is Action.SAY_GOODBYE  # ten of hers: 24-25, then 29-38
 
