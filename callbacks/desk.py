@@ -370,7 +370,7 @@ def _local_day_and_time(moment: datetime) -> str:
 
 RINGING, ANSWERED, CALL_OVER, NO_ANSWER = "ringing", "answered", "call_over", "no_answer"
 LINE_BUSY, NOT_CONNECTED = "line_busy", "not_connected"
-NOT_PUT_THROUGH = "not_put_through"
+NOT_PUT_THROUGH, NOT_DIALLED = "not_put_through", "not_dialled"
 # Twilio's final CallStatus of a call nobody answered (its StatusCallback, `/twilio/dial-status`),
 # and what the dialler is told. `canceled` is a call withdrawn before it was answered (not by
 # us: we never cancel one): it did not go through. `completed`, answered, is not here.
@@ -452,17 +452,19 @@ def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str
     picked up and the call is on: open it), CALL_OVER (they picked up and the call has ended:
     mark it done, or call again), RINGING (Twilio may still be ringing them), LINE_BUSY or
     NOT_CONNECTED (Twilio said so, or gave the dial no SID), NOT_PUT_THROUGH (they picked up,
-    and their call never reached the dialler), or NO_ANSWER (Twilio said nobody picked up, or
-    they did not in time). Pure. An answered call and how a dial ended are always
-    the latest dial's (call_now clears both on each dial), so once either is known nothing
-    rings, however recent the dial."""
+    and their call never reached the dialler), NO_ANSWER (Twilio said nobody picked up, or
+    they did not in time), or NOT_DIALLED (nobody has called them). Pure. An answered call
+    and how a dial ended are always the latest dial's (call_now clears both on each dial), so
+    once either is known nothing rings, however recent the dial."""
     if callback.answered_call_id:
         return ANSWERED if answered_call_live else CALL_OVER
     if callback.dial_status:
         return DIAL_ENDED.get(callback.dial_status, NO_ANSWER)
-    if callback.dialled_at is not None and now - callback.dialled_at < REDIAL_AFTER:
+    if callback.dialled_at is None:
+        return NOT_DIALLED  # a dial Twilio refused leaves none (call_now)
+    if now - callback.dialled_at < REDIAL_AFTER:
         return RINGING
-    if callback.dialled_at is not None and not callback.call_sid:
+    if not callback.call_sid:
         return NOT_CONNECTED  # Twilio never gave it a SID, nor did the customer answer it
     return NO_ANSWER
 

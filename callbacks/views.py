@@ -183,6 +183,9 @@ def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
     if callback.status != CallbackStatus.SCHEDULED:  # closed meanwhile: nothing to call
         messages.info(request, f"Callback {callback_id} is {callback.status}.")
         return redirect("callbacks:board")
+    if state == desk.NOT_DIALLED:  # its URL typed or kept: nothing rang, nothing to say of it
+        messages.info(request, f"Callback {callback_id} has not been called yet.")
+        return redirect("callbacks:board")
     who = _customer(callback_id)
     me = request.user.get_username()
     context = {

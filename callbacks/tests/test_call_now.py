@@ -275,7 +275,7 @@ def test_while_ringing_and_without_an_answer_the_dialling_says_so() -> None:
     assert desk.dialling(answered, False, now) == desk.CALL_OVER  # it rings no more
     assert desk.dialling(answered_long_ago, False, now) == desk.CALL_OVER
     assert desk.dialling(stale, False, now) == desk.NO_ANSWER
-    assert desk.dialling(Callback(), False, now) == desk.NO_ANSWER
+    assert desk.dialling(Callback(), False, now) == desk.NOT_DIALLED  # nothing rang
 
 
 def test_a_dial_twilio_never_gave_a_sid_for_did_not_go_through() -> None:

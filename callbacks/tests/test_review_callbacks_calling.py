@@ -159,6 +159,17 @@ def test_a_callback_never_dialled_or_closed_links_to_no_calling_page(
     assert status == "Done" and "/calling" not in closed
 
 
+def test_the_calling_page_of_a_callback_nobody_has_called_goes_back_to_the_board(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Its URL typed or kept from an earlier day: nothing rang, so it is not "No answer"."""
+    response = client_for(meera).get(CALLING, follow=True)
+
+    assert response.redirect_chain == [(BOARD, 302)]
+    assert messages_of(response) == ["Callback CBK-ASHA01 has not been called yet."]
+    assert "No answer" not in response.content.decode()
+
+
 def test_a_customer_who_picked_up_but_was_never_put_through_is_told_as_such(
     meera: User, ashas: Callback, twilio: FakeTwilioApi
 ) -> None:
