@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from support.models import Call, Customer
 from support.mongo import Document, sync_db
-from support.staff.aftercall import unreadable, words
+from support.staff.aftercall import cancelled_by_the_call, unreadable, words
 from support.staff.conversation import Entry, conversation
 from support.staff.labels import (
     channel_label,
@@ -46,6 +46,9 @@ class CallRow:
     summary: str = ""  # read only where a list asks for it (`CallList(summaries=True)`)
     follow_up: str = ""
     since: str = ""  # what was done about the follow-up since the call (aftercall.done_since)
+    # The callbacks its own cancel_callback cancelled (aftercall.cancelled_by_the_call), read
+    # with the summary: not done since the call, though they may have finished after its end.
+    cancelled_here: frozenset[str] = frozenset()
 
     FIELDS = ("call_id", "user_id", "channel", "started_at", "ended_at", "end_reason", "outcome")
 
@@ -63,6 +66,7 @@ class CallRow:
             outcome=doc.get("outcome"),
             summary=_summary_field(doc, "text"),
             follow_up=_summary_field(doc, "follow_up"),
+            cancelled_here=frozenset(cancelled_by_the_call(doc)),
         )
 
     @property
@@ -101,17 +105,20 @@ def _summary_field(doc: Mapping[str, Any], name: str) -> str:
 
 
 PROJECTION = {"_id": 0, **{name: 1 for name in CallRow.FIELDS}}
+# With the summary, what says which callbacks the call cancelled itself (not the tools' args).
+SUMMARY_PROJECTION = dict.fromkeys(("summary.text", "summary.follow_up", "tool_calls.name",
+                                    "tool_calls.ok", "tool_calls.result.callback_id"), 1)
 
 
 class CallList:
     """Calls matching a filter, newest first, sliced a page at a time (see queries.page_of).
-    With `summaries`, each row also carries its summary's text and follow-up (a few hundred
-    bytes a call, so only where a page shows them)."""
+    With `summaries`, each row also carries its summary's text and follow-up, and the
+    callbacks the call cancelled itself (a few hundred bytes a call, so only where a page
+    shows them)."""
 
     def __init__(self, match: Document, *, summaries: bool = False) -> None:
         self.match = match
-        self.projection = PROJECTION | ({"summary.text": 1, "summary.follow_up": 1}
-                                        if summaries else {})  # fmt: skip
+        self.projection = PROJECTION | (SUMMARY_PROJECTION if summaries else {})
 
     def __getitem__(self, window: slice) -> list[CallRow]:
         docs = newest_first(sync_db()[Call._meta.db_table], self.match, "started_at",

@@ -108,5 +108,5 @@ def _with_since(call: CallRow, tickets: list[Escalation], callbacks: list[Docume
     if not call.follow_up:
         return call
     opened = [t for t in tickets if t.call_id == call.call_id]
-    booked = booked_on(call.call_id, call.ended_at, callbacks)
+    booked = booked_on(call.call_id, call.ended_at, callbacks, call.cancelled_here)
     return replace(call, since=done_since(opened, booked))

@@ -118,6 +118,30 @@ def test_a_callback_made_since_the_call_is_not_left_to_do(
     assert "Since the call: callback CBK-PRIYA1 was made on 8 Dec 2026, 10:42." in body
 
 
+@pytest.mark.parametrize("where", ["call", "customer"])
+def test_a_callback_the_call_cancelled_itself_after_her_line_went_is_not_said_done_since(
+    where: str, agent: Client, priya: Customer
+) -> None:
+    """The call booked CBK-OLD, then moved it (cancelled it, booked CBK-PRIYA1); its cancel
+    finished 4 s after the call's end (her line went while it ran). That was the call's own
+    doing, not something done since: once CBK-PRIYA1 is made, only that is said."""
+    book_a_callback(priya, status="done", closed_at=MADE)
+    calls = mongo.sync_db().calls
+    ended_at = (calls.find_one({"call_id": CALL_ID}) or {})["ended_at"]
+    calls.update_one({"call_id": CALL_ID}, {"$push": {"tool_calls": {
+        "name": "cancel_callback", "args": {"callback_id": "CBK-OLD"}, "ok": True,
+        "result": {"ok": True, "callback_id": "CBK-OLD"}, "started_at": ended_at, "ms": 4000,
+    }}})  # fmt: skip
+    Callback.objects.create(callback_id="CBK-OLD", customer=priya, phone=priya.phone,
+                            slot_start=MADE, local_date="2026-12-08", seat=2, reason="cold food",
+                            call_id=CALL_ID, status="cancelled",
+                            closed_at=ended_at + dt.timedelta(seconds=4))  # fmt: skip
+    body = page(agent, CALL_PAGE if where == "call" else f"/staff/customers/{priya.user_id}/")
+
+    assert "Since the call: callback CBK-PRIYA1 was made on 8 Dec 2026, 10:42." in body
+    assert "CBK-OLD was cancelled" not in body
+
+
 def test_a_missed_callback_is_still_left_to_do(agent: Client, priya: Customer) -> None:
     book_a_callback(priya, status="missed", closed_at=MADE)
     body = page(agent, CALL_PAGE)
