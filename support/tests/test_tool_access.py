@@ -383,6 +383,31 @@ async def test_a_restaurant_named_with_or_without_its_accents_verifies(
     assert result == {"ok": True, "verified": True}
 
 
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [("The Bombay Canteen", "Bombay Canteen"), ("Dosa Point", "the Dosa Point restaurant"),
+     ("Kamat & Sons", "Kamat and Sons"), ("Sharma Sweets Pvt. Ltd.", "Sharma Sweets"),
+     ("Bansal Tea Co.", "Bansal Tea Company")],
+)  # fmt: skip
+async def test_a_restaurant_said_without_its_article_or_company_words_verifies(
+    asha: Customer, stored: str, said: str
+) -> None:
+    """A caller names the place as people do, not as the order's receipt spells it."""
+    await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
+                    delivered_hours_ago=1, restaurant=stored)  # fmt: skip
+
+    result = await run_tool("verify_caller", {"restaurant": said}, phone_call())
+
+    assert result == {"ok": True, "verified": True}
+
+
+@pytest.mark.parametrize("said", ["the restaurant", "restaurant", "Company", "Dosa"])
+async def test_words_that_name_no_restaurant_do_not_verify(asha: Customer, said: str) -> None:
+    result = await run_tool("verify_caller", {"restaurant": said}, phone_call())
+
+    assert (result["ok"], result["reason"]) == (False, "not_verified")
+
+
 async def test_a_restaurant_in_an_indian_script_must_be_said_with_its_vowels(
     asha: Customer,
 ) -> None:

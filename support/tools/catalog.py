@@ -285,36 +285,54 @@ def _spoken_paise(amount: str) -> int:
 
 
 def _spoken_restaurant(restaurant: str) -> str:
-    """A restaurant as compared (`_letters`); ToolError(invalid_argument) when it has no
+    """A restaurant as compared (`_name_key`); ToolError(invalid_argument) when it has no
     letters or digits to compare ("?", "..."), which would match any restaurant named without
     them."""
-    letters = _letters(restaurant)
-    if not letters:
+    if not _letters(restaurant):
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant's name as they said it.")
-    return letters
+    return _name_key(restaurant)
 
 
 def _same_order(doc: Document, restaurant: str | None, said_paise: int | None) -> bool:
-    """Whether `doc` fits every fact the caller gave (`restaurant` as `_letters` has it).
+    """Whether `doc` fits every fact the caller gave (`restaurant` as `_name_key` has it).
     Each try tests one order: a restaurant and an amount are not two guesses, so both must
     be of the same order."""
     if restaurant is None and said_paise is None:
         return False
-    if restaurant is not None and restaurant != _letters(str(doc.get("restaurant"))):
+    if restaurant is not None and restaurant != _name_key(str(doc.get("restaurant"))):
         return False
     # Within a rupee is the same amount: "two sixty-eight" for ₹268.50.
     return said_paise is None or abs(said_paise - int(doc.get("amount", 0))) < 100
 
 
+# Words a caller adds to a restaurant's name, or leaves out, that name no restaurant: "the
+# Dosa Point restaurant" is Dosa Point, "Kamat and Sons" is "Kamat & Sons", "Sharma Sweets" is
+# "Sharma Sweets Pvt. Ltd.". What is left must still be the whole of the rest of the name.
+_NOT_THE_NAME = frozenset(
+    {"the", "and", "restaurant", "co", "company", "pvt", "private", "ltd", "limited"}
+)
+
+
+def _name_key(name: str) -> str:
+    """A restaurant's name as compared: its words (`_letters`) but those of _NOT_THE_NAME,
+    run together; all its words where it has no others ("The Restaurant")."""
+    words = "".join(char if char.isalnum() or _part_of_the_word(char) else " "
+                    for char in _folded(name)).split()  # fmt: skip
+    return "".join(word for word in words if word not in _NOT_THE_NAME) or "".join(words)
+
+
 def _letters(text: str) -> str:
-    """`text` as compared: letters and digits only, casefolded and with accents folded
+    """`text`'s letters and digits only (what _name_key compares), casefolded, accents folded
     ("Café" is "cafe": the model may write a name either way). Compatibility decomposition
     (NFKD) before and after casefolding, as Unicode's caseless matching does, splits off the
     accents as combining marks, which are dropped. The vowel signs of Indian scripts are marks
     too, but part of the word ("बिरयानी" is not "बरयन", which a guesser would need only the
     consonants for): kept, as marks that do not combine over a letter (class 0) are."""
-    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    return "".join(char for char in folded if char.isalnum() or _part_of_the_word(char))
+    return "".join(char for char in _folded(text) if char.isalnum() or _part_of_the_word(char))
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
 
 
 def _part_of_the_word(char: str) -> bool:
