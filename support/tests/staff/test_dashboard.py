@@ -108,7 +108,7 @@ def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None
     assert ages == {"under 15 min": "1", "15-60 min": "0", "1-4 hours": "1",
                     "4-24 hours": "0", "over a day": "0"}  # fmt: skip
     complaints = {bar.label: bar.display for bar in board.complaints_chart.bars}
-    assert complaints["Late Delivery"] == "2" and complaints["Hygiene"] == "1"
+    assert complaints["Late delivery"] == "2" and complaints["Hygiene"] == "1"
     today_row = dict(board.per_day)[day_label(today)]
     assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 

@@ -206,7 +206,7 @@ def test_the_resolved_queue_says_when_each_ticket_was_resolved(lead: Client) -> 
     body = lead.get("/staff/queue/resolved/").content.decode()
 
     assert "<th>Resolved</th>" in body
-    assert ('<td data-label="Resolved">19 Nov, 10:13 <span class="quiet">(took 1\xa0hour, '
+    assert ('<td data-label="Resolved">19 Nov 2026, 10:13 <span class="quiet">(took 1\xa0hour, '
             '30\xa0minutes)</span></td>') in body
 
 
