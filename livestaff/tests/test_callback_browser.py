@@ -20,14 +20,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 from playwright.async_api import Browser, expect
 
 from callbacks import desk
 from callbacks.models import Callback
-from callbacks.tests.conftest import make_callback, today_at
-from continuity.tests.callers import PHONE_ENV, Line
+from livestaff.tests.dialled_back import (
+    DIALLING_ENV,
+    arjun_dialled_and_asha_answered,
+    asha_answers,
+    ringing,
+)
 from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
     DESK,
     STAFF_HZ,
@@ -35,12 +38,10 @@ from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
     browsers,
     chromiums,
     cookies,
-    person,
     shots,
     until,
 )
 from realtime.audio import ulaw_decode
-from realtime.phone import outbound, security
 from realtime.tests.fake_live import FakeLiveServer
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer
@@ -51,14 +52,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.asyncio(loop_scope="module"),  # Chromium is the module's
 ]
-
-CALL_SID = "CA" + "7" * 32
-ASHA_PHONE = "+919800000101"
-
-
-# Twilio set up for calling out too: the calling page offers "Call again" only then.
-DIALLING_ENV = {**PHONE_ENV, "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
-                "TWILIO_FROM_NUMBER": "+911140001234"}  # fmt: skip
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -76,46 +69,16 @@ async def server(
         yield server
 
 
-def dialled_callback(asha: Customer) -> None:  # noqa: F811
-    """Asha's callback, dialled by Arjun: Twilio's REST API gave the call CALL_SID."""
-    make_callback(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA01")
-    Callback.objects.filter(callback_id="CBK-ASHA01").update(call_sid=CALL_SID, assignee="arjun")
-
-
-async def asha_answers(server: DaphneServer) -> Line:
-    """Asha picks up the callback Arjun dialled: Twilio opens its Media Stream, with the
-    stream token of a callback we placed."""
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA01", ASHA_PHONE,
-                                                                 "arjun"))  # fmt: skip
-    return await Line.answer(server, CALL_SID, ASHA_PHONE, {
-        "token": token, outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA01",
-    })  # fmt: skip
-
-
-async def call_of(callback_id: str) -> str:
-    """The call the answered callback became, once the server has linked them."""
-    async with asyncio.timeout(15):
-        while True:
-            found = await Callback.objects.filter(callback_id=callback_id).afirst()
-            if found is not None and found.answered_call_id.startswith("CALL-"):
-                return found.answered_call_id
-            await asyncio.sleep(0.1)
-
-
 async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hears_them(
     asha: Customer,  # noqa: F811
     cookies: dict[str, str],  # noqa: F811
     server: DaphneServer,
     browsers: tuple[Browser, Browser],  # noqa: F811
 ) -> None:
-    _, staff_browser = browsers
     problems: list[str] = []
-    await sync_to_async(dialled_callback)(asha)
-    line = await asha_answers(server)
-    try:
-        call_id = await call_of("CBK-ASHA01")
-        _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
-
+    async with arjun_dialled_and_asha_answered(
+        asha, server, browsers, cookies, problems
+    ) as (line, call_id, arjun):
         # The page "Call now" took him to (ringing) opens the call once Asha has answered:
         # he holds it already, and is asked to start his microphone.
         await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
@@ -144,10 +107,6 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
         await line.hang_up()
         await expect(arjun.get_by_text("This call has ended.")).to_be_visible()
         assert problems == []
-    finally:
-        if line.ws is not None:
-            await line.ws.close()
-        print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
 async def test_a_ringing_callback_waits_for_the_answer_without_reloading_the_page(
@@ -156,12 +115,8 @@ async def test_a_ringing_callback_waits_for_the_answer_without_reloading_the_pag
     server: DaphneServer,
     browsers: tuple[Browser, Browser],  # noqa: F811
 ) -> None:
-    _, staff_browser = browsers
     problems: list[str] = []
-    await sync_to_async(dialled_callback)(asha)
-    await Callback.objects.filter(callback_id="CBK-ASHA01").aupdate(dialled_at=timezone.now())
-    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
-    await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
+    arjun = await ringing(asha, server, browsers, cookies, problems)
     await expect(arjun.get_by_text("Ringing Asha")).to_be_visible()
     back = arjun.get_by_role("link", name="Back to the callbacks")
     await back.focus()
@@ -176,16 +131,10 @@ async def test_a_ringing_callback_waits_for_the_answer_without_reloading_the_pag
     assert await arjun.evaluate("() => window.waitingHere === true")
 
     # Asha answers: the page opens the call.
-    line = await asha_answers(server)
-    try:
-        call_id = await call_of("CBK-ASHA01")
+    async with asha_answers(server) as (_, call_id):
         await expect(arjun).to_have_url(f"{server.url}/staff/live/{call_id}/")
         await expect(arjun.get_by_role("button", name="Start my microphone")).to_be_enabled()
         assert problems == []
-    finally:
-        if line.ws is not None:
-            await line.ws.close()
-        print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
 async def test_a_callback_nobody_answers_says_so_in_place(
@@ -194,16 +143,12 @@ async def test_a_callback_nobody_answers_says_so_in_place(
     server: DaphneServer,
     browsers: tuple[Browser, Browser],  # noqa: F811
 ) -> None:
-    _, staff_browser = browsers
     problems: list[str] = []
-    await sync_to_async(dialled_callback)(asha)
-    dialled = Callback.objects.filter(callback_id="CBK-ASHA01")
-    await dialled.aupdate(dialled_at=timezone.now())
-    _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
-    await arjun.goto(f"{server.url}/staff/callbacks/CBK-ASHA01/calling")
+    arjun = await ringing(asha, server, browsers, cookies, problems)
     await expect(arjun.get_by_text("Ringing Asha")).to_be_visible()
     await arjun.evaluate("() => { window.waitingHere = true; }")
 
+    dialled = Callback.objects.filter(callback_id="CBK-ASHA01")
     await dialled.aupdate(dialled_at=timezone.now() - desk.REDIAL_AFTER)
     await expect(arjun.get_by_text("No answer.")).to_be_visible()
     await expect(arjun.get_by_role("button", name="Call again")).to_be_visible()

@@ -14,23 +14,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from asgiref.sync import sync_to_async
 from playwright.async_api import Browser, expect
 
-from livestaff.tests.test_callback_browser import (
-    DIALLING_ENV,
-    asha_answers,
-    call_of,
-    dialled_callback,
-)
+from livestaff.tests.dialled_back import DIALLING_ENV, arjun_dialled_and_asha_answered
 from livestaff.tests.test_live_calls_browser import (  # noqa: F401  (fixtures)
-    DESK,
     STAFF_HZ,
     asha,
     browsers,
     chromiums,
     cookies,
-    person,
     shots,
 )
 from realtime.audio import ulaw_decode
@@ -58,13 +50,10 @@ async def test_with_no_agent_the_lead_talks_with_the_customer_and_ends_the_call(
     server: DaphneServer,
     browsers: tuple[Browser, Browser],  # noqa: F811
 ) -> None:
-    _, staff_browser = browsers
     problems: list[str] = []
-    await sync_to_async(dialled_callback)(asha)
-    line = await asha_answers(server)
-    try:
-        call_id = await call_of("CBK-ASHA01")
-        _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    async with arjun_dialled_and_asha_answered(
+        asha, server, browsers, cookies, problems
+    ) as (line, call_id, arjun):
         await arjun.goto(f"{server.url}/staff/live/{call_id}/")
         start = arjun.get_by_role("button", name="Start my microphone")
         await expect(start).to_be_enabled()
@@ -91,10 +80,6 @@ async def test_with_no_agent_the_lead_talks_with_the_customer_and_ends_the_call(
                 await asyncio.sleep(0.1)
         assert call.end_reason == "ended_by_staff"
         assert problems == []
-    finally:
-        if line.ws is not None:
-            await line.ws.close()
-        print("daphne:", server.output(), sep="\n")  # shown when the test failed
 
 
 async def test_with_no_agent_the_listening_lead_sees_no_agent_level(
@@ -103,13 +88,10 @@ async def test_with_no_agent_the_listening_lead_sees_no_agent_level(
     server: DaphneServer,
     browsers: tuple[Browser, Browser],  # noqa: F811
 ) -> None:
-    _, staff_browser = browsers
     problems: list[str] = []
-    await sync_to_async(dialled_callback)(asha)
-    line = await asha_answers(server)
-    try:
-        call_id = await call_of("CBK-ASHA01")
-        _, arjun = await person(staff_browser, server, DESK, problems, cookies["arjun"])
+    async with arjun_dialled_and_asha_answered(
+        asha, server, browsers, cookies, problems
+    ) as (_, call_id, arjun):
         await arjun.goto(f"{server.url}/staff/live/{call_id}/")
         await expect(arjun.get_by_role("button", name="Start my microphone")).to_be_enabled()
 
@@ -120,7 +102,3 @@ async def test_with_no_agent_the_listening_lead_sees_no_agent_level(
         await expect(arjun.get_by_text("Agent", exact=True)).to_be_hidden()
         await shots(arjun, "18-listening-with-no-agent")
         assert problems == []
-    finally:
-        if line.ws is not None:
-            await line.ws.close()
-        print("daphne:", server.output(), sep="\n")  # shown when the test failed

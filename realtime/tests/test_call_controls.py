@@ -10,7 +10,7 @@ import pytest
 
 from realtime import live_client
 from realtime.call_controls import Action, Limits, RealTimeGate, TokenBucket, Watchdog
-from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.fake_live import FakeLiveServer, FakeSession, Script
 from realtime.tests.voice_harness import (
     BrowserCall,
     HeldTool,
@@ -376,6 +376,28 @@ def test_audio_faster_than_real_time_is_dropped_beyond_a_two_second_allowance() 
 pytestmark_db = pytest.mark.django_db(transaction=True)
 
 
+async def a_call(live: FakeLiveServer, *agent: Script) -> tuple[BrowserCall, str]:
+    """Asha's call from the voice page, once it is ready: the page, and the call's id. The
+    model's sessions play `agent` in turn, the last one for every later session too (none: each
+    accepts the setup, then says nothing at all)."""
+    if agent:
+        live.on_session(*agent)
+    call = await BrowserCall.open()
+    ready = await call.next_event("ready")
+    return call, ready["call_id"]
+
+
+def says(words: str) -> Script:
+    """A session that says `words` at once, and its turn is complete: a resumed model that
+    answers."""
+
+    async def answer(session: FakeSession) -> None:
+        await session.send_transcript("agent", words)
+        await session.send_turn_complete()
+
+    return answer
+
+
 @pytest.fixture
 def quick_limits(settings: Any) -> None:
     settings.VOICE_IDLE_PROMPT_S = 0.3
@@ -387,8 +409,7 @@ async def test_the_agent_greets_first_saying_it_is_an_ai(
     asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
     settings.VOICE_AI_DISCLOSURE = "I'm an AI assistant, here to help."
-    call = await BrowserCall.open()
-    await call.next_event("ready")
+    call, _ = await a_call(live)
 
     note = await (await live.wait_for_session()).wait_for_note()
 
@@ -403,15 +424,13 @@ async def test_the_agent_greets_first_saying_it_is_an_ai(
 async def test_a_silent_caller_is_checked_on_twice_then_the_call_ends_politely(
     asha: Customer, live: FakeLiveServer, quick_limits: None
 ) -> None:
-    @live.on_session
     async def agent(session: FakeSession) -> None:
         for _ in range(4):  # the greeting, two check-ins, the goodbye
             await session.wait_for_note(timeout=5)
             await session.send_transcript("agent", "…")
             await session.send_turn_complete()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, agent)
 
     ended = await call.next_event("ended", timeout=10)
 
@@ -419,7 +438,7 @@ async def test_a_silent_caller_is_checked_on_twice_then_the_call_ends_politely(
     notes = live.session.notes
     assert ["still there" in n for n in notes] == [False, True, True, False]
     assert "goodbye" in notes[3]
-    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "idle"
+    assert (await wait_until_ended(call_id))["end_reason"] == "idle"
 
 
 @pytestmark_db
@@ -429,14 +448,13 @@ async def test_a_call_ends_at_its_maximum_length_after_a_warning(
     settings.VOICE_MAX_CALL_S = 1.5
     settings.VOICE_IDLE_PROMPT_S = 100
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live)
     ended = await call.next_event("ended", timeout=10)
 
     assert ended["reason"] == "max_duration"
     notes = live.session.notes
     assert any("end in about a minute" in n for n in notes)
-    assert (await wait_until_ended(ready["call_id"]))["end_reason"] == "max_duration"
+    assert (await wait_until_ended(call_id))["end_reason"] == "max_duration"
 
 
 @pytestmark_db
@@ -447,7 +465,6 @@ async def test_a_refund_under_way_at_the_maximum_length_is_made_and_told_before_
     settings.VOICE_IDLE_PROMPT_S = 100
     refund = HeldTool(monkeypatch, "initiate_refund", {"ok": True, "refund_id": "RFD-1"})
 
-    @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
         await session.send_tool_call(
@@ -458,8 +475,7 @@ async def test_a_refund_under_way_at_the_maximum_length_is_made_and_told_before_
         await session.send_audio(speech(0.5, 24_000), chunk_ms=20)  # "Your refund is made"
         await session.send_turn_complete()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, agent)
     await refund.started.wait()
     await asyncio.sleep(2.5)  # past the maximum
     refund.released.set()
@@ -469,7 +485,7 @@ async def test_a_refund_under_way_at_the_maximum_length_is_made_and_told_before_
     assert ended["reason"] == "max_duration"
     assert ("initiate_refund", "done") in tools  # the page showed it made
     assert len(call.agent_audio) >= 24_000  # and the customer heard the agent say so
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["tool_calls"][0]["result"]["ok"] is True
 
 
@@ -484,7 +500,6 @@ async def test_a_malformed_tool_call_does_not_let_a_running_lookup_be_taken_for_
     lookup = HeldTool(monkeypatch, "check_order_status", {"ok": True, "orders": []})
     notes_while_running: list[str] = []
 
-    @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
         await session.send_tool_call([{"name": "check_order_status"}])
@@ -500,12 +515,11 @@ async def test_a_malformed_tool_call_does_not_let_a_running_lookup_be_taken_for_
         notes_while_running.extend(session.notes[seen:])
         lookup.released.set()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, agent)
     async with asyncio.timeout(10):
         await lookup.released.wait()
     await call.send({"type": "end"})
-    await wait_until_ended(ready["call_id"])
+    await wait_until_ended(call_id)
 
     assert not any("still there" in note for note in notes_while_running), notes_while_running
 
@@ -520,7 +534,6 @@ async def test_a_late_caption_of_what_the_caller_said_does_not_make_the_model_an
     settings.VOICE_IDLE_PROMPT_S = 0.6
     settings.VOICE_STALL_S = 0.3
 
-    @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
         await session.send_transcript("agent", "Hello!")
@@ -532,15 +545,14 @@ async def test_a_late_caption_of_what_the_caller_said_does_not_make_the_model_an
         await session.send_turn_complete()
         await session.send_transcript("user", " order?")  # later still: the answer is over
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, agent)
     session = await live.wait_for_session()
     await session.wait_for_note()  # the greeting
     asked = await session.wait_for_note(timeout=10)
 
     assert "still there" in asked, asked
     await call.send({"type": "end"})
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["stalls_total"] == 0
 
 
@@ -555,7 +567,6 @@ async def test_a_model_whose_answer_is_generated_is_not_nudged_while_its_turn_co
     answer = speech(3.0, 24_000)
     played = asyncio.Event()
 
-    @live.on_session
     async def agent(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
         await session.send_audio(answer, chunk_ms=100)  # sent at once, plays for 3 s
@@ -563,8 +574,7 @@ async def test_a_model_whose_answer_is_generated_is_not_nudged_while_its_turn_co
         await played.wait()
         await session.send_turn_complete()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, agent)
     await call.wait_for_audio(len(answer))
     await asyncio.sleep(2.0)  # as it plays: several stalls' worth of silence upstream
 
@@ -573,7 +583,7 @@ async def test_a_model_whose_answer_is_generated_is_not_nudged_while_its_turn_co
     played.set()
     await call.next_event("turn_complete")
     await call.send({"type": "end"})
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["stalls_total"] == 0
 
 
@@ -581,22 +591,16 @@ async def test_a_model_whose_answer_is_generated_is_not_nudged_while_its_turn_co
 async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
     asha: Customer, live: FakeLiveServer, quick_limits: None
 ) -> None:
-    @live.on_session
-    async def stall_then_answer(session: FakeSession) -> None:
-        if session.index == 0:
-            await session.wait_for_note()  # the greeting
-            await session.send_resumption_update("h-stall")
-            await session.send_transcript("agent", "Hello!")
-            await session.send_turn_complete()
-            await session.send_transcript("user", "Where is my order?")
-            await session.wait_for_note()  # the nudge, unanswered
-            await session.wait_closed(timeout=5)
-        else:
-            await session.send_transcript("agent", "Sorry, checking now.")
-            await session.send_turn_complete()
+    async def stalls(session: FakeSession) -> None:
+        await session.wait_for_note()  # the greeting
+        await session.send_resumption_update("h-stall")
+        await session.send_transcript("agent", "Hello!")
+        await session.send_turn_complete()
+        await session.send_transcript("user", "Where is my order?")
+        await session.wait_for_note()  # the nudge, unanswered
+        await session.wait_closed(timeout=5)
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, stalls, says("Sorry, checking now."))
     await call.next_event("resumed", timeout=10)
     caption = await call.next_event("transcript")
     while caption["role"] != "agent":
@@ -607,7 +611,7 @@ async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
     nudge = live.sessions[0].notes[1]
     assert "waiting for your answer" in nudge
     await call.leave()
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["stalls_total"] == 1
 
@@ -616,27 +620,21 @@ async def test_a_stalled_model_is_nudged_then_resumed_and_the_stall_recorded(
 async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed(
     asha: Customer, live: FakeLiveServer, quick_limits: None
 ) -> None:
-    @live.on_session
     async def stops_mid_sentence(session: FakeSession) -> None:
-        if session.index == 0:
-            await session.send_resumption_update("h-mid")
-            await session.send_transcript("user", "Where is my order?")
-            await session.send_transcript("agent", "Your order is")
-            await session.send_audio(speech(0.1, 24_000))
-            await session.wait_closed(timeout=5)  # no more words, no turnComplete
-        else:
-            await session.send_transcript("agent", "Sorry, it is on its way.")
-            await session.send_turn_complete()
+        await session.send_resumption_update("h-mid")
+        await session.send_transcript("user", "Where is my order?")
+        await session.send_transcript("agent", "Your order is")
+        await session.send_audio(speech(0.1, 24_000))
+        await session.wait_closed(timeout=5)  # no more words, no turnComplete
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, stops_mid_sentence, says("Sorry, it is on its way."))
     await call.next_event("resumed", timeout=5)
     await call.next_event("turn_complete")
     await call.send({"type": "end"})
 
     assert (await live.wait_for_session(1)).resumed_handle == "h-mid"
     assert "waiting for your answer" in live.sessions[0].notes[-1]
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert [(line["role"], line["text"]) for line in record["transcript"]] == [
         ("user", "Where is my order?"), ("agent", "Your order is"),
         ("agent", "Sorry, it is on its way."),
@@ -649,28 +647,22 @@ async def test_a_model_that_stops_mid_sentence_is_resumed_and_its_caption_closed
 async def test_a_model_silent_after_the_tool_it_asked_for_is_resumed(
     asha: Customer, live: FakeLiveServer, quick_limits: None
 ) -> None:
-    @live.on_session
     async def silent_after_the_tool(session: FakeSession) -> None:
-        if session.index == 0:
-            await session.send_resumption_update("h-tool")
-            await session.send_transcript("user", "Where is my order?")
-            await session.send_transcript("agent", "Let me check.")
-            await session.send_turn_complete()
-            await session.send_tool_call([{"name": "check_order_status"}])
-            await session.wait_for_tool_response()
-            await session.wait_closed(timeout=5)
-        else:
-            await session.send_transcript("agent", "It was delivered.")
-            await session.send_turn_complete()
+        await session.send_resumption_update("h-tool")
+        await session.send_transcript("user", "Where is my order?")
+        await session.send_transcript("agent", "Let me check.")
+        await session.send_turn_complete()
+        await session.send_tool_call([{"name": "check_order_status"}])
+        await session.wait_for_tool_response()
+        await session.wait_closed(timeout=5)
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, silent_after_the_tool, says("It was delivered."))
     await call.next_event("resumed", timeout=5)
     await call.next_event("turn_complete")
     await call.send({"type": "end"})
 
     assert not any("still there" in note for note in live.sessions[0].notes)
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert [s["action"] for s in record["stalls"]] == ["resumed"]
     assert record["end_reason"] == "caller_hung_up"
     await no_session_left_open(live)
@@ -682,8 +674,7 @@ async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person
 ) -> None:
     # No script: every session accepts the setup, then says nothing at all (not even the
     # greeting it is asked for).
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live)
 
     escalated = await call.next_event("escalated", timeout=10)
     error = await call.next_event("error")
@@ -692,7 +683,7 @@ async def test_a_model_that_never_speaks_even_resumed_hands_the_call_to_a_person
     assert [e["type"] for e in call.events][:3] == ["ready", "reconnecting", "resumed"]
     assert error["code"] == "agent_unavailable" and escalated["ticket_id"] in error["message"]
     assert ended["reason"] == "agent_unavailable"
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["end_reason"] == "agent_unavailable"
     assert [s["action"] for s in record["stalls"]] == ["resumed", "gave_up"]
     assert not any("still there" in note for s in live.sessions for note in s.notes)
@@ -710,8 +701,7 @@ async def test_a_caller_typing_to_a_model_that_never_answers_has_the_call_handed
     on, silent, for as long as she keeps typing."""
     settings.VOICE_IDLE_PROMPT_S = 100
     settings.VOICE_STALL_S = 1.2
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live)
 
     async def keep_typing() -> None:
         while True:
@@ -728,7 +718,7 @@ async def test_a_caller_typing_to_a_model_that_never_answers_has_the_call_handed
     assert ended["reason"] == "agent_unavailable"
     assert not any(e["type"] == "error" and e.get("code") == "rate_limited" for e in call.events)
     assert live.sessions[0].texts[:3] == ["hello?"] * 3  # she typed all along
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert [s["action"] for s in record["stalls"]] == ["resumed", "gave_up"]
     ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
     assert ticket is not None and "stalled" in ticket["reason"]
@@ -744,7 +734,6 @@ async def test_a_caller_talking_for_longer_than_stall_s_is_not_cut_off_by_a_nudg
     settings.VOICE_IDLE_PROMPT_S = 100
     settings.VOICE_STALL_S = 0.5
 
-    @live.on_session
     async def listens_then_answers(session: FakeSession) -> None:
         await session.wait_for_note()  # the greeting
         await session.send_transcript("agent", "Hello!")
@@ -756,8 +745,7 @@ async def test_a_caller_talking_for_longer_than_stall_s_is_not_cut_off_by_a_nudg
         await session.send_transcript("agent", "I see, let me check.")
         await session.send_turn_complete()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, listens_then_answers)
     await call.next_event("turn_complete")  # the greeting
     await call.send({"type": "text", "text": "One moment, I'll explain."})
     await call.next_event("turn_complete", timeout=10)
@@ -765,7 +753,7 @@ async def test_a_caller_talking_for_longer_than_stall_s_is_not_cut_off_by_a_nudg
 
     assert live.sessions[0].notes[1:] == []  # no nudge
     assert len(live.sessions) == 1  # nor a resumption
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["stalls_total"] == 0
 
 
@@ -779,7 +767,6 @@ async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_bl
     ))  # fmt: skip
     live.stall_setups(from_session=1)
 
-    @live.on_session
     async def greets_then_drops(session: FakeSession) -> None:
         await session.wait_for_note()
         await session.send_resumption_update("h-1")
@@ -787,8 +774,7 @@ async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_bl
         await session.send_turn_complete()
         await session.drop()
 
-    call = await BrowserCall.open()
-    ready = await call.next_event("ready")
+    call, call_id = await a_call(live, greets_then_drops)
     await call.next_event("reconnecting")
     started = asyncio.get_running_loop().time()
     ended = await call.next_event("ended", timeout=10)
@@ -797,6 +783,6 @@ async def test_a_session_that_cannot_be_resumed_in_time_ends_the_call_without_bl
     assert asyncio.get_running_loop().time() - started < 5
     assert [e["type"] for e in call.events][-3:] == ["escalated", "error", "ended"]
     assert live.sessions[0].notes == live.sessions[0].notes[:1]  # the greeting only
-    record = await wait_until_ended(ready["call_id"])
+    record = await wait_until_ended(call_id)
     assert record["end_reason"] == "agent_unavailable"
     await no_session_left_open(live)

@@ -6,13 +6,12 @@ the model's session was resumed half a second later, before it could answer."""
 
 from __future__ import annotations
 
-from realtime.call_controls import MODEL_AWAY, Action, Watchdog
-from realtime.tests.test_stall_through_model_resume import LIMITS, acts, away
+from realtime.call_controls import Action
+from realtime.tests.model_resumes import acts, away, model_up
 
 
 def test_a_nudge_of_a_turn_cut_by_the_session_s_drop_is_not_kept_for_the_next_answer() -> None:
-    watchdog = Watchdog(LIMITS, now=0)
-    watchdog.hold(MODEL_AWAY, False, 0.5)
+    watchdog = model_up()
     watchdog.agent_spoke(1, audio=True)  # its answer begins, then its audio stops coming
     assert acts(watchdog, 1, 9) == [(9, Action.NUDGE_MODEL)]
     away(watchdog, gone=10, back=12)  # the session drops: the turn ends with it
@@ -23,8 +22,7 @@ def test_a_nudge_of_a_turn_cut_by_the_session_s_drop_is_not_kept_for_the_next_an
 
 
 def test_a_nudge_while_an_answer_is_owed_still_waits_on_through_the_resume() -> None:
-    watchdog = Watchdog(LIMITS, now=0)
-    watchdog.hold(MODEL_AWAY, False, 0.5)
+    watchdog = model_up()
     watchdog.caller_spoke(1)
     assert acts(watchdog, 1, 9) == [(9, Action.NUDGE_MODEL)]
     away(watchdog, gone=12, back=20)  # three seconds of the nudge's wait, then away

@@ -16,35 +16,20 @@ import contextlib
 import functools
 import itertools
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
 
 from realtime import live_client
-from realtime.call_controls import LINE_AWAY, MODEL_AWAY, Action, Limits, Watchdog
+from realtime.call_controls import LINE_AWAY, MODEL_AWAY, Action
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.model_resumes import away, greeted
 from realtime.tests.voice_harness import BrowserCall, speech, wait_until_ended
 from support.models import Customer
 
-LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800)
 CHECK_IN = "still there"
 DROPPED = "line to the customer dropped"
-
-
-def greeted(at: float = 2) -> Watchdog:
-    """A call whose model is up and whose greeting ended at `at`: the caller silent since."""
-    watchdog = Watchdog(LIMITS, now=0)
-    watchdog.hold(MODEL_AWAY, True, 0)
-    watchdog.hold(MODEL_AWAY, False, 0.5)
-    watchdog.agent_spoke(1)
-    watchdog.agent_turn_done(at)
-    return watchdog
-
-
-def resumed(watchdog: Watchdog, away: float, back: float) -> None:
-    watchdog.hold(MODEL_AWAY, True, away)
-    watchdog.hold(MODEL_AWAY, False, back)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -52,7 +37,7 @@ def resumed(watchdog: Watchdog, away: float, back: float) -> None:
 
 def test_her_silence_runs_on_through_a_model_resume_without_the_wait() -> None:
     watchdog = greeted(at=2)
-    resumed(watchdog, away=8, back=11)  # six seconds silent, then three waiting for the model
+    away(watchdog, gone=8, back=11)  # six seconds silent, then three waiting for the model
 
     assert watchdog.tick(14.9) is None
     assert watchdog.tick(15) is Action.CHECK_IN  # ten of hers: 2-8, then 11-15
@@ -86,7 +71,7 @@ def test_a_silent_caller_whose_model_keeps_resuming_is_checked_on_then_let_go() 
 
 def test_the_agent_speaking_after_the_resume_starts_her_silence_from_its_words() -> None:
     watchdog = greeted(at=2)
-    resumed(watchdog, away=8, back=9)
+    away(watchdog, gone=8, back=9)
     watchdog.agent_spoke(9.5, audio=True, audio_s=1.0)  # told of lost audio, it says so
     watchdog.agent_turn_done(10)
 
@@ -99,7 +84,7 @@ def test_the_check_ins_used_before_the_resume_stay_used() -> None:
     assert watchdog.tick(12) is Action.CHECK_IN
     watchdog.agent_spoke(12.5)
     watchdog.agent_turn_done(13)
-    resumed(watchdog, away=14, back=15)
+    away(watchdog, gone=14, back=15)
 
     assert watchdog.check_ins == 1
     assert watchdog.tick(23.9) is None
@@ -123,7 +108,7 @@ def test_the_agent_s_voice_still_playing_as_the_model_went_is_listened_to() -> N
     watchdog = greeted(at=2)
     watchdog.agent_spoke(3, audio=True, audio_s=12.0)  # plays until 15
     watchdog.agent_turn_done(4)
-    resumed(watchdog, away=5, back=6)
+    away(watchdog, gone=5, back=6)
 
     assert watchdog.tick(24.9) is None
     assert watchdog.tick(25) is Action.CHECK_IN
@@ -153,16 +138,16 @@ def test_her_line_dropping_while_the_model_is_away_runs_on_once_the_model_is_bac
 
 def test_the_answer_to_a_long_gap_in_her_audio_is_a_check_in_and_the_check_ins_run_out() -> None:
     watchdog = greeted(at=2)
-    resumed(watchdog, away=8, back=12)  # more of her audio lost than the model is told of
+    away(watchdog, gone=8, back=12)  # more of her audio lost than the model is told of
 
     assert watchdog.gap_told_asks() and watchdog.check_ins == 1
     watchdog.agent_spoke(12.5)  # "are you still there?"
     watchdog.agent_turn_done(13)
-    resumed(watchdog, away=14, back=18)
+    away(watchdog, gone=14, back=18)
     assert watchdog.gap_told_asks() and watchdog.check_ins == 2
     watchdog.agent_spoke(18.5)
     watchdog.agent_turn_done(19)
-    resumed(watchdog, away=20, back=24)
+    away(watchdog, gone=20, back=24)
     assert not watchdog.gap_told_asks()  # told, not asked: no fresh window for its answer
 
     assert watchdog.tick(32.9) is None
@@ -217,7 +202,7 @@ def test_a_silent_caller_s_check_ins_used_before_a_long_gap_stay_used() -> None:
     assert watchdog.tick(23) is Action.CHECK_IN
     watchdog.agent_spoke(23.5)
     watchdog.agent_turn_done(24)
-    resumed(watchdog, away=25, back=29)
+    away(watchdog, gone=25, back=29)
 
     assert not watchdog.gap_told_asks()
     assert watchdog.tick(37.9) is None
@@ -231,22 +216,29 @@ def _more_than(session: FakeSession, seen: int) -> bool:
     return len(session.client_contents) > seen
 
 
+@contextlib.asynccontextmanager
+async def beside(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`work` runs beside the block, and is cancelled once the block is over."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def answering(session: FakeSession, leave: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """A model that answers, in a word, every note that asks for an answer, while `leave`
     (how its session goes) runs beside it."""
     await session.send_resumption_update(f"handle-{session.index}")
-    leaving = asyncio.create_task(leave())
-    try:
+    async with beside(leave()):
         for seen in itertools.count():
             await session.wait_for(functools.partial(_more_than, session, seen), "a note",
                                    timeout=60)  # fmt: skip
             if session.client_contents[seen].get("turnComplete"):
                 await session.send_transcript("agent", "Sure.", finished=True)
                 await session.send_turn_complete()
-    finally:
-        leaving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await leaving
 
 
 async def answering_then_leaving(session: FakeSession) -> None:
@@ -335,13 +327,8 @@ async def test_a_silent_caller_whose_model_keeps_reconnecting_slowly_is_ended_as
     page = await BrowserCall.open()
     ready = await page.next_event("ready")
     began = time.monotonic()
-    mic = asyncio.create_task(microphone(page, asyncio.Event()))
-    try:
+    async with beside(microphone(page, asyncio.Event())):
         ended = await wait_until_ended(str(ready["call_id"]), timeout=30)
-    finally:
-        mic.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await mic
 
     assert ended["end_reason"] == "idle"
     assert time.monotonic() - began < 20
@@ -361,15 +348,10 @@ async def test_a_caller_who_talks_while_the_model_reconnects_keeps_her_check_ins
     page = await BrowserCall.open()
     ready = await page.next_event("ready")
     speaks = asyncio.Event()
-    mic = asyncio.create_task(microphone(page, speaks))
-    try:
+    async with beside(microphone(page, speaks)):
         await page.next_event("reconnecting")
         speaks.set()  # her words are lost with the gap: the model asks for them again
         ended = await wait_until_ended(str(ready["call_id"]), timeout=15)
-    finally:
-        mic.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await mic
 
     assert ended["end_reason"] == "idle"
     back = live.sessions[1]
@@ -390,15 +372,10 @@ async def test_a_caller_whose_line_drops_mid_sentence_keeps_her_check_ins(
     ready = await page.next_event("ready")
     await page.next_event("turn_complete")  # the greeting
     speaks = asyncio.Event()
-    mic = asyncio.create_task(microphone(page, speaks))
-    try:
+    async with beside(microphone(page, speaks)):
         await asyncio.sleep(0.3)  # a quiet line first: her words are heard above it
         speaks.set()
         await asyncio.sleep(SPOKEN_S / 2)
-    finally:
-        mic.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await mic
     await page.leave()  # mid-sentence
     await asyncio.sleep(2.0)  # longer than GAP_NOTE_S: the model is told, and asks again
     page = await BrowserCall.open(f"resume={ready['resume_token']}")

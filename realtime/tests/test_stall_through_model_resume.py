@@ -14,38 +14,12 @@ from typing import Any
 import pytest
 
 from realtime import live_client
-from realtime.call_controls import MODEL_AWAY, Action, Limits, Watchdog
+from realtime.call_controls import MODEL_AWAY, Action
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
+from realtime.tests.model_resumes import acts, asked_at, away
 from realtime.tests.voice_harness import BrowserCall, wait_until_ended
 from support import mongo
 from support.models import Customer
-
-LIMITS = Limits(idle_prompt_s=10, idle_prompts=2, max_call_s=1800, stall_s=8)
-
-
-def asked_at(at: float) -> Watchdog:
-    """A call whose model is up, greeted the caller, and was asked something at `at`."""
-    watchdog = Watchdog(LIMITS, now=0)
-    watchdog.hold(MODEL_AWAY, False, 0.5)
-    watchdog.agent_spoke(1)
-    watchdog.agent_turn_done(2)
-    watchdog.caller_spoke(at)
-    return watchdog
-
-
-def away(watchdog: Watchdog, gone: float, back: float) -> None:
-    watchdog.hold(MODEL_AWAY, True, gone)
-    watchdog.hold(MODEL_AWAY, False, back)
-
-
-def acts(watchdog: Watchdog, start: float, end: float) -> list[tuple[float, Action]]:
-    done = []
-    for step in range(round(start * 10), round(end * 10) + 1):
-        action = watchdog.tick(step / 10)
-        if action is not None:
-            done.append((step / 10, action))
-    return done
-
 
 # --- the rules ---------------------------------------------------------------------------------
 
