@@ -65,7 +65,7 @@ system-packages:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	  else \
-	    echo "The tests need these Debian packages:$$missing"; \
+	    echo "These Debian packages are needed:$$missing"; \
 	    echo "Install them with: sudo apt-get install$$missing"; \
 	    exit 1; \
 	  fi; \

@@ -121,6 +121,19 @@ def running_database(pid_file: Path) -> int | None:
     return pid if not command or b"secantusd" in command else None
 
 
+def worker_counts_problem(workers: int | None, staff_workers: int) -> str | None:
+    """What is wrong with `make run-workers`' counts (WORKERS, STAFF_WORKERS), or None.
+
+    Said before anything starts: the workers command would find it only after the database,
+    migrations and demo data, and then name VOICE_WORKERS, which nobody set (a negative
+    STAFF_WORKERS it did not find at all, serving with a VOICE_WORKERS that was too low)."""
+    if workers is not None and workers < 0:
+        return f"--workers (WORKERS) must be 1 or more, or 0 for one per core, not {workers}."
+    if staff_workers < 0:
+        return f"--staff-workers (STAFF_WORKERS) must be 0 or more, not {staff_workers}."
+    return None
+
+
 def serve_workers(port: str, workers: int, staff_workers: int) -> int:
     from voiceproject import workers as workers_command
 
@@ -144,6 +157,9 @@ def main() -> int:
     parser.add_argument("--staff-workers", type=int, default=0,
                         help="with --workers: K more that serve only the back office")  # fmt: skip
     args = parser.parse_args()
+    if problem := worker_counts_problem(args.workers, args.staff_workers):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     stop_on_signals()
     # Local development defaults; a .env or the environment can override them.
     env_file.read(ENV_FILE)

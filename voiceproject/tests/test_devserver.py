@@ -256,3 +256,33 @@ def test_a_run_on_a_port_another_program_listens_on_says_so_before_starting_anyt
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "PORT=8001 make run" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--workers", "-1"],
+         "--workers (WORKERS) must be 1 or more, or 0 for one per core, not -1."),
+        (["--workers", "2", "--staff-workers", "-1"],
+         "--staff-workers (STAFF_WORKERS) must be 0 or more, not -1."),
+    ],
+)  # fmt: skip
+def test_a_run_with_a_negative_number_of_workers_says_so_before_starting_anything(
+    argv: list[str],
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unset_environment: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make run-workers WORKERS=-1`: the workers command would say it only after the
+    database, migrations and demo data, naming VOICE_WORKERS, which nobody set."""
+    monkeypatch.setattr(devserver, "VAR", tmp_path)
+    monkeypatch.setattr(devserver, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(sys, "argv", ["devserver", *argv])
+    unset_environment("MONGODB_URI", "PORT", "HOST", "DEBUG")
+    monkeypatch.setattr(devserver, "EmbeddedMongo", None)  # must not get as far as starting one
+
+    assert devserver.main() == 2
+
+    assert capsys.readouterr().err == f"error: {said}\n"
