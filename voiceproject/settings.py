@@ -487,9 +487,10 @@ RUPEES_PER_USD = 88.5  # COST_PER_USD's default: for INR only (voiceproject.W015
 COST_PER_USD: float = env_float("COST_PER_USD", RUPEES_PER_USD)
 
 # A summary of each ended call by this model (google-genai), with GEMINI_API_KEY; empty turns
-# it off (a one-line account from the tool results stands in). gemini-3.5-flash-lite: GA
+# it off (a one-line account from the tool results stands in), as only spaces do (read without
+# the spaces or newline around it, as every value is). gemini-3.5-flash-lite: GA
 # since 2026-07-21, Google's low-latency, low-cost model for high-volume automation.
-CALL_SUMMARY_MODEL: str = env.str("CALL_SUMMARY_MODEL", default="gemini-3.5-flash-lite")
+CALL_SUMMARY_MODEL: str = env.str("CALL_SUMMARY_MODEL", default="gemini-3.5-flash-lite").strip()
 CALL_SUMMARY_TIMEOUT_S: float = env_float("CALL_SUMMARY_TIMEOUT_S", 20.0)
 # Another endpoint for the summary's REST calls (a proxy, a regional endpoint, a local fake).
 CALL_SUMMARY_BASE_URL: str = env_text("CALL_SUMMARY_BASE_URL", "")

@@ -483,6 +483,13 @@ def test_addresses_and_numbers_from_secret_files_are_read_without_its_last_newli
     assert read == tuple(values.values())
 
 
+@pytest.mark.parametrize(("value", "model"), [("gemini-3.5-flash\n", "gemini-3.5-flash"),
+                                              ("   ", ""), ("", "")])  # fmt: skip
+def test_the_summary_model_is_read_without_spaces_around_it(value: str, model: str) -> None:
+    """A model named " " (spaces kept) would fail every summary at the API; empty is off."""
+    assert settings_read("settings.CALL_SUMMARY_MODEL", CALL_SUMMARY_MODEL=value) == model
+
+
 @pytest.mark.parametrize(
     "url, problem",
     [
