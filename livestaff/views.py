@@ -34,7 +34,10 @@ def live(request: HttpRequest) -> HttpResponse:
 
 @staff_view(protocol.MONITOR)
 def call(request: HttpRequest, call_id: str) -> HttpResponse:
-    page = live_call_page(call_id)
+    names = staff_names()
+    # The conversation painted says "You" to its reader for what they did, as the page's
+    # script says it of what they do once it is open (static/livestaff/call.js).
+    page = live_call_page(call_id, reader=request.user.get_username(), names=names)
     if page is None:
         raise Http404("No such call.")
     if not page.live:
@@ -46,7 +49,7 @@ def call(request: HttpRequest, call_id: str) -> HttpResponse:
         "ended_title": f"Call with {who} (ended)",
         "page": page,
         "call": page.detail.row,
-        "names": staff_names(),
+        "names": names,
         "may_take_over": may(request, protocol.TAKE_OVER),
         "transferring_message": protocol.TRANSFERRING_MESSAGE,
     }

@@ -626,19 +626,23 @@ class TierFilter(admin.SimpleListFilter):
 class RefundAdmin(ReadOnlyAdmin, BigCollectionAdmin):
     """Refunds are records of money paid: nobody edits or deletes them here."""
 
-    list_display = ("refund_id", "order_link", "who", "total", "percent", "tier", "created_at")
+    list_display = ("refund_id", "order_link", "who", "total", "percent_", "tier", "created_at")
     list_filter = (TierFilter, ("created_at", admin.DateFieldListFilter))
     newest_first = NewestRefundsPaginator
     search_fields = ("=refund_id", "=order_id")
     search_help_text = "Refund id or order id, exactly."
     # The page of one refund: rupees and the customer's name, never "26850" paise.
-    fields = ("refund_id", "order_link", "who", "total", "percent", "tier", "reason", "call",
+    fields = ("refund_id", "order_link", "who", "total", "percent_", "tier", "reason", "call",
               "created_at")
     readonly_fields = fields
 
     @admin.display(description="amount", ordering="amount")
     def total(self, obj: Refund) -> str:
         return format_inr(obj.amount)
+
+    @admin.display(description="percent", ordering="percent")
+    def percent_(self, obj: Refund) -> str:
+        return f"{obj.percent}%"
 
     @admin.display(description="call")
     def call(self, obj: Refund) -> str:
@@ -1109,6 +1113,9 @@ class RefundTierForm(forms.ModelForm):
         return cleaned
 
 
+VIEWED_TIER = ("name", "threshold", "percent_")  # a tier's page for those who only view it
+
+
 @admin.register(RefundTier)
 class RefundTierAdmin(admin.ModelAdmin):
     form = RefundTierForm
@@ -1123,6 +1130,18 @@ class RefundTierAdmin(admin.ModelAdmin):
     @admin.display(description="refund", ordering="percent")
     def percent_(self, obj: RefundTier) -> str:
         return f"{obj.percent}%"
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A colleague who may only view a tier reads it as the list says it ("₹10,000.00",
+        # "100%"), not the form's stored "1000000" paise and a bare "100".
+        if obj is not None and not self.has_change_permission(request, obj):
+            return VIEWED_TIER
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not self.has_change_permission(request, obj):
+            return VIEWED_TIER
+        return super().get_readonly_fields(request, obj)
 
     def construct_change_message(
         self, request: HttpRequest, form: forms.Form, formsets: Any, add: bool = False

@@ -111,13 +111,16 @@ class OrderRefund(EmbeddedModel):
         return f"{format_inr(self.amount)} ({self.percent}%, {self.refund_id})"
 
 
+# The choices' labels are the words every staff page says (the admin's filters and columns,
+# the back office, the conversation lines: support/staff/conversation.py), in sentence case:
+# Django's default labels capitalise each word ("Out For Delivery").
 class OrderStatus(models.TextChoices):
-    PLACED = "placed"
-    PREPARING = "preparing"
-    OUT_FOR_DELIVERY = "out_for_delivery"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    REFUNDED = "refunded"
+    PLACED = "placed", "Placed"
+    PREPARING = "preparing", "Being prepared"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
 
 
 # Only these statuses have a delivery time; the others are "null until delivered".
@@ -183,18 +186,18 @@ class Refund(models.Model):
 
 
 class ComplaintCategory(models.TextChoices):
-    FOOD_QUALITY = "food_quality"
-    LATE_DELIVERY = "late_delivery"
-    MISSING_ITEMS = "missing_items"
-    WRONG_ORDER = "wrong_order"
-    HYGIENE = "hygiene"
-    OTHER = "other"
+    FOOD_QUALITY = "food_quality", "Food quality"
+    LATE_DELIVERY = "late_delivery", "Late delivery"
+    MISSING_ITEMS = "missing_items", "Missing items"
+    WRONG_ORDER = "wrong_order", "Wrong order"
+    HYGIENE = "hygiene", "Hygiene"
+    OTHER = "other", "Other"
 
 
 class ComplaintStatus(models.TextChoices):
-    OPEN = "open"
-    IN_REVIEW = "in_review"
-    RESOLVED = "resolved"
+    OPEN = "open", "Open"
+    IN_REVIEW = "in_review", "In review"
+    RESOLVED = "resolved", "Resolved"
 
 
 class Complaint(models.Model):

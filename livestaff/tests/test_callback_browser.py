@@ -89,7 +89,7 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
                      ).to_be_visible()  # fmt: skip
         await expect(arjun.get_by_role("button", name="Hand back")).to_be_visible()
         await expect(arjun.locator("ol.conversation")).to_contain_text(
-            "Arjun Mehta took over the call (a callback they placed).")  # fmt: skip
+            "You took over the call (a callback you placed).")  # fmt: skip
         await shots(arjun, "11-callback-answered-microphone-off")
 
         # He starts it: Asha's line carries his 1000 Hz, as a phone hears it (8 kHz µ-law).

@@ -16,6 +16,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from django.utils import timezone
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from livestaff.presenting import with_now
+from livestaff.protocol import PLACED_CALLBACK
 from livestaff.tests.conftest import LEAD
 from livestaff.tests.test_live_calls_browser import (
     DESK,
@@ -154,11 +156,11 @@ def state(**fields: Any) -> dict[str, Any]:
 
 async def live_view(
     browser: Browser, server: DaphneServer, cookie: str, customer: Customer, *scripts: str,
-    minutes_ago: float = 2,
+    minutes_ago: float = 2, **record: Any,
 ) -> tuple[Page, ServerSide, list[str]]:
-    """`customer`'s call CALL_ID, begun `minutes_ago`, in its live call view, the page's
-    socket open on a scripted server side."""
-    await sync_to_async(live_call)(CALL_ID, customer, minutes_ago=minutes_ago)
+    """`customer`'s call CALL_ID, begun `minutes_ago` (its record with `record`'s fields too),
+    in its live call view, the page's socket open on a scripted server side."""
+    await sync_to_async(live_call)(CALL_ID, customer, minutes_ago=minutes_ago, **record)
     problems: list[str] = []
     _, page = await person(browser, server, DESK, problems, cookie)
     for script in (*scripts, RECORD_AUDIO):
@@ -355,6 +357,33 @@ async def test_a_call_past_an_hour_reads_in_hours_as_the_server_paints_it(
     call.says(**state())
 
     await expect(page.locator("[data-duration]")).to_have_text(re.compile(r"^1:05:\d\d$"))
+    assert problems == []
+
+
+async def test_the_lines_painted_with_the_page_say_you_as_those_it_adds_do(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    """A lead opens the call of a callback he placed (his from its start) and whispered on:
+    the page's first lines say "You" to him, as the lines it adds once open do."""
+    started = timezone.now() - timedelta(minutes=2)  # about when the call's record says
+    staff_events = [
+        {"kind": "take_over", "staff": "arjun", "text": PLACED_CALLBACK, "at": started},
+        {"kind": "whisper", "staff": "arjun", "text": "Note the new address.",
+         "at": started + timedelta(seconds=5)},
+    ]  # fmt: skip
+    page, call, problems = await live_view(browser, server, arjun, asha, staff_events=staff_events)
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from=""))
+    conversation = page.locator("ol.conversation")
+
+    await expect(conversation).to_contain_text("You took over the call (a callback you placed).")
+    await expect(conversation).to_contain_text("You: Note the new address.")
+    call.says(type="whisper", staff="arjun", text="Offer a full refund.")
+    await expect(conversation).to_contain_text("You: Offer a full refund.")
+    await expect(conversation).not_to_contain_text("Arjun Mehta")
+    await shots(page, "26-live-call-your-own-lines", widths=(DESK,))
     assert problems == []
 
 

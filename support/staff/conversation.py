@@ -16,9 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from livestaff.protocol import PLACED_CALLBACK
 from support.kept import Lost, stand_in
+from support.models import ComplaintCategory, OrderStatus
 from support.money import MoneyError, format_inr, to_paise
-from support.staff.labels import ago, humanize, mmss
+from support.staff.labels import ago, humanize, in_a_sentence, mmss
 
 REFUSALS = {
     "not_found": "no such order for this customer",
@@ -30,15 +32,15 @@ REFUSALS = {
     "invalid_argument": "the request was not valid",
     "unavailable": "the database could not be reached",
 }
-ORDER_STATUSES = {
-    "placed": "placed", "preparing": "being prepared", "out_for_delivery": "out for delivery",
-    "delivered": "delivered", "cancelled": "cancelled", "refunded": "refunded",
-}  # fmt: skip
-COMPLAINT_CATEGORIES = {
-    "food_quality": "Food quality", "late_delivery": "Late delivery",
-    "missing_items": "Missing items", "wrong_order": "Wrong order", "hygiene": "Hygiene",
-    "other": "Other",
-}  # fmt: skip
+# The models' labels (the admin says them too), an order's status as said in a sentence:
+# "Order ORD-1196 looked up: out for delivery".
+ORDER_STATUSES = {str(s.value): in_a_sentence(str(s.label)) for s in OrderStatus}
+COMPLAINT_CATEGORIES = {str(c.value): str(c.label) for c in ComplaintCategory}
+# A colleague's own actions, on the live call view they read (`conversation`'s `reader`), as
+# its script words the lines it adds (static/livestaff/call.js whoToMe): "You took over the
+# call.", and the take-over of a callback they placed in their own words.
+YOU = "You"
+TAKEN_AS_YOURS = {PLACED_CALLBACK: "a callback you placed"}
 # Tools that only read: the ticket briefing leaves them out of "what the agent did".
 LOOKUPS = {"get_user_profile", "check_order_status", "get_order_details", "list_callback_slots"}
 # What a tool that succeeded did, said without its result: for a result the call's record did
@@ -192,10 +194,13 @@ def _when(value: Any, default: dt.datetime) -> dt.datetime:
 def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]],
                  tool_calls: Iterable[Mapping[str, Any]],
                  staff_events: Iterable[Mapping[str, Any]] = (),
-                 names: Mapping[str, str] | None = None) -> list[Entry]:  # fmt: skip
+                 names: Mapping[str, str] | None = None,
+                 reader: str = "") -> list[Entry]:  # fmt: skip
     """Turns, tool calls and staff actions (as the `calls` record holds them, contract sections
     5 and 8) in time order; consecutive lines of one speaker join into one turn. `names` maps
-    staff usernames to the names colleagues know them by."""
+    staff usernames to the names colleagues know them by. `reader`: the username of whoever
+    reads the call live (its live view), whose staff lines then read as that page's script
+    adds them (`staff_entry`); "" for the call's record, read by anyone, in the third person."""
     # (when, 0 for a line / 1 for a tool call / 2 for staff, position, item): a line said at
     # the very moment a tool started reads before it.
     timed: list[tuple[dt.datetime, int, int, Mapping[str, Any]]] = [
@@ -220,13 +225,24 @@ def conversation(started_at: dt.datetime, transcript: Iterable[Mapping[str, Any]
         elif kind == 1:
             entries.append(tool_entry(item, _offset(at, started_at)))
         else:
-            username = str(item.get("staff", ""))
-            name = (names or {}).get(username, username) or "A colleague"
-            action = str(item.get("kind", ""))
-            entries.append(Entry("staff", name, _offset(at, started_at),
-                                 staff_line(action, name, str(item.get("text", ""))),
-                                 action=action))  # fmt: skip
+            entries.append(staff_entry(item, _offset(at, started_at), names or {}, reader))
     return entries
+
+
+def staff_entry(event: Mapping[str, Any], at: str, names: Mapping[str, str],
+                reader: str = "") -> Entry:  # fmt: skip
+    """A staff event's line. For a live `reader` as the live view's script words the lines it
+    adds (static/livestaff/call.js), so that a line reads the same painted with the page as
+    arrived on it: "You" for the reader's own, and a whisper as "who: what" under "Whisper"."""
+    username, action = str(event.get("staff", "")), str(event.get("kind", ""))
+    text = str(event.get("text", ""))
+    if reader and username == reader:
+        name = YOU
+        text = TAKEN_AS_YOURS.get(text, text) if action == "take_over" else text
+    else:
+        name = names.get(username, username) or "A colleague"
+    line = f"{name}: {text}" if reader and action == "whisper" else staff_line(action, name, text)
+    return Entry("staff", name, at, line, action=action)
 
 
 def tool_entry(record: Mapping[str, Any], at: str) -> Entry:

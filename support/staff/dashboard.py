@@ -64,7 +64,6 @@ from support.staff.charts import (
     wait_ceiling,
     wait_label,
 )
-from support.staff.conversation import COMPLAINT_CATEGORIES
 from support.staff.labels import (
     CONTAINED_OUTCOMES,
     HUMAN_OUTCOMES,
@@ -379,10 +378,7 @@ def complaints_by_category(days: DayRange) -> BarChart:
             {"$group": {"_id": "$category", "n": {"$sum": 1}}},
         ])
     }  # fmt: skip
-    # Named as the customer page and the call's lines name them ("Missing items"), not as
-    # the model's choices do ("Missing Items").
-    rows = [(COMPLAINT_CATEGORIES.get(value, label), counts.get(value, 0),
-             str(counts.get(value, 0)))
+    rows = [(label, counts.get(value, 0), str(counts.get(value, 0)))
             for value, label in ComplaintCategory.choices]  # fmt: skip
     return bar_chart("Complaints by category", rows)
 

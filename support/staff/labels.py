@@ -61,6 +61,11 @@ def humanize(value: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def in_a_sentence(label: str) -> str:
+    """A label as said within a sentence: "Out for delivery" -> "out for delivery"."""
+    return label[:1].lower() + label[1:]
+
+
 def channel_label(channel: str | None) -> str:
     """A call's channel as the call pages say it ("web" -> "Web"); "" for none."""
     return CHANNEL_LABELS.get(channel, humanize(channel)) if channel else ""

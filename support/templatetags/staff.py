@@ -97,7 +97,7 @@ def humanize(value: Any) -> str:
 
 @register.filter
 def order_status(value: Any) -> str:
-    """ "out_for_delivery" -> "Out for delivery" (the model's labels capitalise each word)."""
+    """ "out_for_delivery" -> "Out for delivery"; "preparing" -> "Being prepared"."""
     return labels.humanize(conversation.ORDER_STATUSES.get(str(value), str(value or "")))
 
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 def test_the_dashboard_names_complaint_categories_as_the_customer_page_does(
     agent: Client, priya: Customer
 ) -> None:
-    """The model's choices capitalise each word ("Missing Items"); the customer page and the
-    call's lines say "Missing items": the dashboard's chart said it the model's way."""
+    """Django's default labels capitalise each word ("Missing Items"); the customer page and
+    the call's lines say "Missing items": the dashboard's chart said it Django's way."""
     make_complaint("CMP-W1", category="missing_items", customer=priya)
     make_complaint("CMP-W2", category="food_quality", customer=priya)
 
