@@ -84,6 +84,10 @@ def tone_wav(path: Path, hz: float, seconds: float = 4.0, rate: int = 48_000) ->
 async def shots(page: Page, name: str, widths: tuple[int, ...] = (DESK, PHONE)) -> None:
     """Full-page screenshots at each width, then back to the first."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The tab photographed is the one in front, as a person would look at it: Chromium does
+    # not paint a tab behind another (Kavya's call view behind her live calls board), and a
+    # screenshot of one waited seconds for a frame.
+    await page.bring_to_front()
     for width in widths:
         await page.set_viewport_size({"width": width, "height": 800 if width == DESK else 844})
         await page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
