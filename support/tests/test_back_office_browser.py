@@ -337,3 +337,36 @@ async def _hidden_past_the_list(page: Page) -> int:
     return int(await page.evaluate("""() => {
         const results = document.querySelector('#changelist .results');
         return results ? results.scrollWidth - results.clientWidth : 0; }"""))
+
+
+# The weight and colour of each link in the header's row, and of its log-out button.
+HEADER_LOOKS = """() => {
+  const look = (el) => {
+    const style = getComputedStyle(el);
+    return {text: el.textContent.trim(), weight: style.fontWeight, color: style.color};
+  };
+  return {
+    links: [...document.querySelectorAll("#user-tools a")].map(look),
+    logOut: look(document.querySelector("#logout-form button")),
+  };
+}"""
+
+
+async def test_log_out_looks_like_the_links_beside_it_at_every_width(
+    arjun: User, back_office: BackOffice
+) -> None:
+    """The admin's narrow layout (up to 1024 px) sets its header links' weight to 400 and
+    leaves the log-out button at 300: on a phone "LOG OUT" came out pale and thin, as a
+    disabled control does, beside "CHANGE PASSWORD"."""
+    await back_office.sign_in("arjun")
+    for path, name in (("/staff/", "header-dashboard"), ("/admin/", "header-admin")):
+        pages = await back_office.visit(path, name)
+        for width, page in pages.items():
+            looks = await page.evaluate(HEADER_LOOKS)
+            log_out, links = looks["logOut"], looks["links"]
+            assert log_out["text"].lower() == "log out"
+            assert links, f"{path} at {width}: no header links"
+            for link in links:
+                assert (log_out["weight"], log_out["color"]) == (link["weight"], link["color"]), (
+                    f"{path} at {width}: {log_out} beside {link}")
+    assert back_office.problems == []
