@@ -387,7 +387,8 @@ async def test_a_restaurant_named_with_or_without_its_accents_verifies(
     ("stored", "said"),
     [("The Bombay Canteen", "Bombay Canteen"), ("Dosa Point", "the Dosa Point restaurant"),
      ("Kamat & Sons", "Kamat and Sons"), ("Sharma Sweets Pvt. Ltd.", "Sharma Sweets"),
-     ("Bansal Tea Co.", "Bansal Tea Company")],
+     ("Bansal Tea Co.", "Bansal Tea Company"), ("Côte Brasserie", "Cote Brasserie"),
+     ("Co-op Kitchen", "Coop Kitchen"), ("Théo's Kitchen", "Theos Kitchen")],
 )  # fmt: skip
 async def test_a_restaurant_said_without_its_article_or_company_words_verifies(
     asha: Customer, stored: str, said: str

@@ -314,10 +314,10 @@ _NOT_THE_NAME = frozenset(
 
 
 def _name_key(name: str) -> str:
-    """A restaurant's name as compared: its words (`_letters`) but those of _NOT_THE_NAME,
-    run together; all its words where it has no others ("The Restaurant")."""
-    words = "".join(char if char.isalnum() or _part_of_the_word(char) else " "
-                    for char in _folded(name)).split()  # fmt: skip
+    """A restaurant's name as compared: its words (between spaces or "&", each as `_letters`
+    has it: "Côte", "Co-op" and "Zoë's" one word each) but those of _NOT_THE_NAME, run
+    together; all its words where it has no others ("The Restaurant")."""
+    words = [word for word in map(_letters, name.replace("&", " ").split()) if word]
     return "".join(word for word in words if word not in _NOT_THE_NAME) or "".join(words)
 
 
@@ -328,11 +328,8 @@ def _letters(text: str) -> str:
     accents as combining marks, which are dropped. The vowel signs of Indian scripts are marks
     too, but part of the word ("बिरयानी" is not "बरयन", which a guesser would need only the
     consonants for): kept, as marks that do not combine over a letter (class 0) are."""
-    return "".join(char for char in _folded(text) if char.isalnum() or _part_of_the_word(char))
-
-
-def _folded(text: str) -> str:
-    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return "".join(char for char in folded if char.isalnum() or _part_of_the_word(char))
 
 
 def _part_of_the_word(char: str) -> bool:
