@@ -310,9 +310,12 @@ def _bounded(write: Callable[[], object]) -> None:
 
 
 def _undo(reserved: Document, before: Document) -> None:
-    """Put the `reserved` dial's callback back as it was `before` it, if still scheduled."""
+    """Put the `reserved` dial's callback back as it was `before` it, if still scheduled: its
+    earlier dial too (the board and the calling page say how that one went, not that nobody
+    was called), which let it be dialled, so it may be dialled again at once."""
     _collection().update_one({**reserved, "status": SCHEDULED}, {"$set": {
-        "dialled_at": None, "assignee": before.get("assignee"),
+        "dialled_at": before.get("dialled_at"), "call_sid": before.get("call_sid") or "",
+        "assignee": before.get("assignee"),
         "answered_call_id": before.get("answered_call_id") or "",
         "dial_status": before.get("dial_status") or "",
     }})  # fmt: skip

@@ -563,12 +563,33 @@ def test_called_again_and_refused_by_twilio_the_callback_keeps_the_call_answered
 ) -> None:
     client_for(meera).post(CALL_NOW)
     answered_and_over()
+    first = Callback.objects.get(callback_id="CBK-ASHA01")
     twilio.refuse_with = (400, 21211, "The 'To' number +919800000101 is not a valid phone number.")
 
     client_for(meera).post(CALL_NOW)
 
     called = Callback.objects.get(callback_id="CBK-ASHA01")
-    assert (called.answered_call_id, called.dialled_at) == ("CALL-FIRST", None)
+    assert (called.answered_call_id, called.dialled_at) == ("CALL-FIRST", first.dialled_at)
+    assert called.call_sid == first.call_sid != ""
+    assert "Call over." in client_for(meera).get(CALLING).content.decode()
+
+
+def test_called_again_and_refused_by_twilio_a_first_call_that_rang_out_is_still_said(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi
+) -> None:
+    """Twilio never said how the first dial ended (its word lost): it rang out unanswered.
+    A second "Call now" Twilio refuses leaves that first dial as it was: not "not called yet"."""
+    client_for(meera).post(CALL_NOW)
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        dialled_at=timezone.now() - desk.REDIAL_AFTER - timedelta(seconds=1))  # fmt: skip
+    twilio.refuse_with = (400, 21211, "The 'To' number +919800000101 is not a valid phone number.")
+
+    refused = client_for(meera).post(CALL_NOW, follow=True)
+    page = client_for(meera).get(CALLING, follow=True)
+
+    assert messages_of(refused)[0].startswith("Twilio could not place the call")
+    assert page.redirect_chain == []
+    assert "<b>No answer.</b>" in page.content.decode()
 
 
 def test_the_calling_page_of_a_callback_closed_meanwhile_goes_back_to_the_board(
