@@ -65,6 +65,7 @@ from support.staff.labels import (
     duration_s,
     end_reason_label,
     end_reasons_meaning,
+    in_a_sentence,
     local_time,
     mmss,
     outcome_label,
@@ -517,12 +518,12 @@ class OrderForm(forms.ModelForm):
             # A status alone pays nothing, and the refund tool would then refuse the customer.
             self.add_error("status", "An order becomes refunded with its refund: make a manual "
                                      "refund from the customer's page instead.")
-        what = status.replace("_", " ")
+        what = in_a_sentence(choice_label(OrderStatus, status))  # "out for delivery"
         if status in DELIVERED_STATUSES and delivered_at is None:
-            self.add_error("delivered_at", f"A {what} order needs its delivery time.")
+            self.add_error("delivered_at", f"An order that is {what} needs its delivery time.")
         elif status not in DELIVERED_STATUSES and delivered_at is not None:
-            self.add_error("delivered_at", f"A {what} order has not been delivered: leave the "
-                                           "delivery time empty.")
+            self.add_error("delivered_at", f"An order that is {what} has not been delivered: "
+                                           "leave the delivery time empty.")
         elif delivered_at is not None and delivered_at < self.instance.placed_at:
             self.add_error("delivered_at", "The delivery time is before the order was placed.")
         elif delivered_at is not None and delivered_at > timezone.now():

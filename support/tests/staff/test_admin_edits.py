@@ -92,9 +92,10 @@ def test_a_refunded_order_keeps_its_status(operator: Client, asha: Customer) -> 
     "order_id, changes, field, message",
     [
         ("ORD-1003", {"status": "delivered", "delivered_at": None}, "delivered_at",
-         "A delivered order needs its delivery time."),
+         "An order that is delivered needs its delivery time."),
         ("ORD-1001", {"status": "preparing"}, "delivered_at",
-         "A preparing order has not been delivered: leave the delivery time empty."),
+         "An order that is being prepared has not been delivered: leave the delivery time "
+         "empty."),
         ("ORD-1001", {"delivered_at": datetime.now(UTC) - timedelta(days=3)}, "delivered_at",
          "The delivery time is before the order was placed."),
         ("ORD-1001", {"delivered_at": datetime.now(UTC) + timedelta(hours=3)}, "delivered_at",
