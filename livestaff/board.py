@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -19,7 +19,7 @@ from support.escalations import reason_in_words
 from support.models import Call, Customer, Escalation
 from support.mongo import sync_db
 from support.staff.calls import CallDetail, call_detail
-from support.staff.conversation import Entry, actions_taken, conversation
+from support.staff.conversation import actions_taken
 from support.staff.labels import channel_label, mmss, phone_label
 from support.staff.people import staff_names
 
@@ -161,25 +161,14 @@ def live_call_page(
     """One call with its conversation so far (None when there is no such call), what staff
     did on it worded for `reader` (their username: "You" for their own, as the page's script
     words the lines it adds). `names`: staff_names(), read here when not given and needed."""
-    detail = call_detail(call_id)
+    detail = call_detail(call_id, reader, names)
     if detail is None:
         return None
-    if reader and detail.record.get("staff_events"):
-        detail = replace(detail, entries=_worded_for(detail, reader, names))
     live = live_calls(call_id)
     customer = (Customer.objects.filter(user_id=detail.row.user_id).first()
                 if detail.row.user_id is not None else None)  # fmt: skip
     tier = live[0].tier if live else ""
     return LiveCallPage(detail, customer, tier, briefings([call_id]).get(call_id))
-
-
-def _worded_for(detail: CallDetail, reader: str, names: Mapping[str, str] | None) -> list[Entry]:
-    """The call's conversation with its staff lines worded for `reader` (the call page's,
-    `detail.entries`, name everyone in the third person)."""
-    record = detail.record
-    return conversation(detail.row.started_at, record.get("transcript") or [],
-                        record.get("tool_calls") or [], record.get("staff_events") or [],
-                        staff_names() if names is None else names, reader=reader)  # fmt: skip
 
 
 def with_briefings(tickets: Sequence[Escalation]) -> None:

@@ -154,14 +154,21 @@ class CallDetail:
         return f"{cost['amount']} {cost.get('currency', '')}".strip()
 
 
-def call_detail(call_id: str) -> CallDetail | None:
+def call_detail(
+    call_id: str, reader: str = "", names: Mapping[str, str] | None = None
+) -> CallDetail | None:
+    """The call `call_id` for its page, or None. `reader`: who reads it live (the live call
+    view), whose own staff lines say "You" (conversation); `names`: staff_names(), read here
+    when not given and the call has staff lines."""
     record = sync_db()[Call._meta.db_table].find_one({"call_id": call_id}, {"_id": 0})
     if record is None:
         return None
     row = CallRow.from_document(record)
     if row.user_id is not None:
         row.person = people([row.user_id]).get(row.user_id)
+    if names is None and record.get("staff_events"):
+        names = staff_names()
     entries = conversation(row.started_at, record.get("transcript") or [],
                            record.get("tool_calls") or [], record.get("staff_events") or [],
-                           staff_names() if record.get("staff_events") else None)  # fmt: skip
+                           names, reader=reader)  # fmt: skip
     return CallDetail(row, entries, usage_rows(record.get("usage")), record)
