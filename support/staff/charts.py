@@ -250,13 +250,16 @@ def column_chart(
     left: int = LEFT,
     notes: Sequence[str] | None = None,
     nothing: str = ColumnChart.nothing,
+    names: Sequence[str] | None = None,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
     `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
     short enough for its margin (each as `fmt` says it by default); `unit`: the smallest
     amount `fmt` shows (a whole count by default); `left`: the plot's left edge at least (more
     when its labels need it); `notes[i]`, what the tooltips of column i add ("; 2 calls not
-    priced"); `nothing`, what the chart says when it has no column."""
+    priced"); `nothing`, what the chart says when it has no column; `names[i]`, what the
+    tooltips call column i ("Week of 3 Nov", where the axis says "3 Nov"), its label by
+    default."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
@@ -266,8 +269,8 @@ def column_chart(
     centres = _centres(len(labels), left, right)
     width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
-    for label, centre, column, note in zip(labels, centres, values, notes or [""] * len(labels),
-                                           strict=True):  # fmt: skip
+    for label, centre, column, note in zip(names or labels, centres, values,
+                                           notes or [""] * len(labels), strict=True):  # fmt: skip
         base = float(HEIGHT - BOTTOM)
         for s in series:
             amount = column.get(s.key, 0)
@@ -357,9 +360,10 @@ def line_chart(
     top: float | None = None,
     left: int = LEFT,
     axis: Callable[[Sequence[float]], list[str]] | None = None,
+    names: Sequence[str] | None = None,
 ) -> LineChart:
     """Lines over the labels; a None value (no data that day) breaks the line there; `fmt`,
-    `axis` and `left` as for column_chart."""
+    `axis`, `left` and `names` as for column_chart."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
@@ -375,7 +379,7 @@ def line_chart(
         runs: list[list[str]] = []
         points = []
         previous: float | None = None
-        for label, x, value in zip(labels, centres, values, strict=True):
+        for label, x, value in zip(names or labels, centres, values, strict=True):
             if value is None:
                 previous = None
                 continue

@@ -23,13 +23,18 @@ server before it was answered, the customer's call going on as a new record) cou
 Calls still in progress, and calls without an outcome (recorded before outcomes were, contract
 section 10, or whose outcome was never written), count in "calls" but in no rate; the calls
 chart shows them apart.
+
+Over more than WEEKLY_AFTER_DAYS the charts and the table show weeks (Monday to Sunday, local
+days), each from its days' figures added: counts and sums add, and every rate, average and
+percentile is worked out again from the week's sums (its answer times from the week's
+histogram of turns), never averaged from its days' rates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +78,11 @@ from support.staff.labels import (
 from voiceproject.cache import cache_or_miss
 
 DEFAULT_DAYS = 30
+# Up to a quarter (92 days, July to September, the longest) a day keeps a column of its own,
+# about 5 px of the charts' 520 at a desktop's width, and a point a pointer can find; past it
+# days blur into a comb no one reads (a year was 1.5 px a day, with 3,714 tooltips in the calls
+# chart alone, 770 KB of page). Longer ranges are shown by week: 14 to 54 columns.
+WEEKLY_AFTER_DAYS = 92
 PAST_DAY_CACHE_S = 600
 BACKLOG_CACHE_S = 30
 MAX_DAYS = 366
@@ -395,6 +405,82 @@ def _percent(value: float) -> str:
 
 
 @dataclass(frozen=True)
+class Week:
+    """A Monday-to-Sunday week of local days, of which the range holds `first`..`last`: all
+    seven, or fewer in the range's first and last weeks."""
+
+    monday: dt.date
+    first: dt.date
+    last: dt.date
+
+    @property
+    def partial(self) -> bool:
+        return (self.first, self.last) != (self.monday, self.monday + dt.timedelta(days=6))
+
+
+def weeks(days: DayRange) -> list[Week]:
+    """The weeks `days` falls in, in order, each cut to the range."""
+    monday = days.first - dt.timedelta(days=days.first.weekday())
+    found = []
+    while monday <= days.last:
+        sunday = monday + dt.timedelta(days=6)
+        found.append(Week(monday, max(monday, days.first), min(sunday, days.last)))
+        monday += dt.timedelta(days=7)
+    return found
+
+
+def week_figures(week: Week, figures: Mapping[str, DayFigures]) -> DayFigures:
+    """The week's figures: its days' in the range added (`figures` by "2026-11-21")."""
+    total = DayFigures()
+    for day in DayRange(week.first, week.last).days:
+        total.add(figures.get(day.isoformat()) or DayFigures())
+    return total
+
+
+def day_name(day: dt.date, with_year: bool) -> str:
+    """As the other pages write a day: "5 Dec", "5 Dec 2026" ("05 Dec 26" read as the 26th)."""
+    return f"{day.day} {day:%b %Y}" if with_year else f"{day.day} {day:%b}"
+
+
+def week_name(week: Week, with_year: bool) -> str:
+    """The week as the dashboard names it, "Week of 3 Nov"; one the range holds only part of
+    says which days: "Week of 27 Oct (29 Oct–2 Nov only)", "Week of 7 Dec (7 Dec only)"."""
+    said = f"Week of {day_name(week.monday, with_year)}"
+    if not week.partial:
+        return said
+    first, last = week.first, week.last
+    if first == last:
+        days = day_name(first, False)
+    elif first.month == last.month:
+        days = f"{first.day}–{day_name(last, False)}"
+    else:
+        days = f"{day_name(first, False)}–{day_name(last, False)}"
+    return f"{said} ({days} only)"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A column of the charts and a row of the table: a day, or a week over a long range."""
+
+    tick: str  # on the x-axis: "5 Dec"; a week by its Monday
+    name: str  # in tooltips and the table: "5 Dec", "Week of 1 Dec"
+    figures: DayFigures
+
+
+def periods(days: DayRange, figures: Mapping[str, DayFigures]) -> tuple[str, list[Period]]:
+    """("day" or "week", the range's days or, over more than WEEKLY_AFTER_DAYS, its weeks),
+    from the figures of its days by "2026-11-21"."""
+    # Over a year a date comes round again: days (and Mondays) are then named with their year.
+    with_year = len({(day.month, day.day) for day in days.days}) < len(days.days)
+    if len(days.days) <= WEEKLY_AFTER_DAYS:
+        named = [day_name(day, with_year) for day in days.days]
+        return "day", [Period(name, name, figures.get(day.isoformat()) or DayFigures())
+                       for day, name in zip(days.days, named, strict=True)]  # fmt: skip
+    return "week", [Period(day_name(week.monday, with_year), week_name(week, with_year),
+                           week_figures(week, figures)) for week in weeks(days)]  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Dashboard:
     days: DayRange
     total: DayFigures
@@ -409,7 +495,19 @@ class Dashboard:
     open_total: int
     overdue: int
     claimed_total: int
-    per_day: list[tuple[str, DayFigures]]
+    per: str  # what a column and a row of the table is: "day", or "week" over a long range
+    periods: list[Period]
+
+    @property
+    def weeks_in_part(self) -> str:
+        """Which of the weeks shown the range holds only some days of, said once above the
+        charts, where their short columns could read as quiet weeks: "the first and last
+        weeks", "the last week", or ""."""
+        cut = [self.days.first.weekday() != 0, self.days.last.weekday() != 6]
+        if self.per != "week" or not any(cut):
+            return ""
+        return {(True, True): "the first and last weeks", (True, False): "the first week",
+                (False, True): "the last week"}[(cut[0], cut[1])]  # fmt: skip
 
     @property
     def containment(self) -> str:
@@ -470,50 +568,58 @@ def _not_priced(day: DayFigures) -> str:
 DayCharts = tuple[ColumnChart, ColumnChart, LineChart, LineChart, LineChart, ColumnChart]
 
 
-def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
+def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
                left: int = LEFT) -> DayCharts:  # fmt: skip
-    """The charts of the range's days: calls, refunds, rates, handle time, answer time, cost;
-    their plots start `left` from their left edge at least."""
+    """The charts of the range's days (or weeks: `per`): calls, refunds, rates, handle time,
+    answer time, cost; their plots start `left` from their left edge at least."""
+    labels = [p.tick for p in shown]
+    names = [p.name for p in shown]
+    figures = [p.figures for p in shown]
+    # A line's points are days unless its title says otherwise.
+    lines = "" if per == "day" else f", by {per}"
     return (
         column_chart(
-            "Calls per day by outcome", labels,
+            f"Calls per {per} by outcome", labels,
             [s for s in OUTCOME_SERIES if total.by_outcome.get(s.key)],
-            [{k: float(v) for k, v in day.by_outcome.items()} for day in per_day], left=left,
+            [{k: float(v) for k, v in day.by_outcome.items()} for day in figures], left=left,
+            names=names,
         ),
         column_chart(
-            "Refunds per day", labels, [Series("refunded", "Refunded", "chart-1")],
-            [{"refunded": day.refunded / 100} for day in per_day],
+            f"Refunds per {per}", labels, [Series("refunded", "Refunded", "chart-1")],
+            [{"refunded": day.refunded / 100} for day in figures],
             fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
             axis=lambda rupees: axis_inr([round(r * 100) for r in rupees]), left=left,
+            names=names,
         ),
         line_chart(
-            "Containment and escalation rate", labels,
+            f"Containment and escalation rate{lines}", labels,
             [(Series("contained", "Resolved by the agent alone", "chart-1"),
-              [day.share(CONTAINED_OUTCOMES) for day in per_day]),
+              [day.share(CONTAINED_OUTCOMES) for day in figures]),
              (Series("escalated", "Taken by a person or a callback", "chart-5"),
-              [day.share(HUMAN_OUTCOMES) for day in per_day])],
-            fmt=_percent, top=100, left=left,
+              [day.share(HUMAN_OUTCOMES) for day in figures])],
+            fmt=_percent, top=100, left=left, names=names,
         ),
         line_chart(
-            "Average handle time", labels,
+            f"Average handle time{lines}", labels,
             [(Series("handle", "Average handle time", "chart-2"),
-              [day.handle_s for day in per_day])],
-            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in per_day), default=0)),
-            left=left,
+              [day.handle_s for day in figures])],
+            fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in figures), default=0)),
+            left=left, names=names,
         ),
         line_chart(
-            "How quickly the agent answered", labels,
-            [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in per_day]),
-             (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in per_day])],
+            f"How quickly the agent answered{lines}", labels,
+            [(Series("p50", "Typical turn (p50)", "chart-1"), [d.wait_s(50) for d in figures]),
+             (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in figures])],
             fmt=wait_label, axis=axis_seconds,
-            top=wait_ceiling(max((d.wait_s(95) or 0 for d in per_day), default=0)), left=left,
+            top=wait_ceiling(max((d.wait_s(95) or 0 for d in figures), default=0)), left=left,
+            names=names,
         ),
         column_chart(
-            "What the model cost per day", labels,
-            [Series("cost", "Cost", "chart-3")], _cost_series(per_day),
+            f"What the model cost per {per}", labels,
+            [Series("cost", "Cost", "chart-3")], _cost_series(figures),
             fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
             axis=lambda units: axis_money([round(u * 100) for u in units], settings.COST_CURRENCY),
-            left=left, notes=[_not_priced(day) for day in per_day],
+            left=left, notes=[_not_priced(day) for day in figures], names=names,
             # As the tile says "—": no column would otherwise read as costing nothing.
             nothing=("No call in this range was priced." if total.none_priced
                      else ColumnChart.nothing),
@@ -524,20 +630,15 @@ def day_charts(labels: list[str], per_day: list[DayFigures], total: DayFigures,
 def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     figures = day_figures(days, now)
-    keys = [day.isoformat() for day in days.days]
-    # Over a year a date comes round again: the days are then named with their year.
-    repeats = len({(day.month, day.day) for day in days.days}) < len(days.days)
-    # As the other pages write a day: "5 Dec", "5 Dec 2026" ("05 Dec 26" read as the 26th).
-    labels = [f"{day.day} {day:%b %Y}" if repeats else f"{day.day} {day:%b}" for day in days.days]
-    per_day = [figures.get(key) or DayFigures() for key in keys]
     total = DayFigures()
-    for day in per_day:
-        total.add(day)
+    for day in days.days:
+        total.add(figures.get(day.isoformat()) or DayFigures())
+    per, shown = periods(days, figures)
     ages, overdue, claimed = ticket_backlog(now)
     # A day stands at the same place on every chart, one above the other: all make the room
     # the longest y-axis label of any of them needs.
-    left = max(chart.left for chart in day_charts(labels, per_day, total))
-    calls, refunds, rates, handle, wait, cost = day_charts(labels, per_day, total, left)
+    left = max(chart.left for chart in day_charts(shown, per, total))
+    calls, refunds, rates, handle, wait, cost = day_charts(shown, per, total, left)
     return Dashboard(
         days=days,
         total=total,
@@ -553,5 +654,6 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
         open_total=sum(n for _, n in ages),
         overdue=overdue,
         claimed_total=claimed,
-        per_day=list(zip(labels, per_day, strict=True)),
+        per=per,
+        periods=shown,
     )  # fmt: skip

@@ -21,7 +21,7 @@ from django.utils import timezone
 from playwright.async_api import Browser, Page
 
 from support.mongo import sync_db
-from support.staff.dashboard import OUTCOME_SERIES, DayRange
+from support.staff.dashboard import OUTCOME_SERIES, WEEKLY_AFTER_DAYS, DayRange
 from support.tests.staff.conftest import staff_groups  # noqa: F401  (fixture)
 from support.tests.test_back_office_browser import (  # noqa: F401  (fixtures)
     ARTIFACTS,
@@ -277,6 +277,24 @@ CROWDED_X_LABELS = """svg => {
 LAST_X_LABEL = """svg => [...svg.querySelectorAll('text.tick[text-anchor=middle]')]
     .filter(t => t.getClientRects().length).map(t => t.textContent).pop()"""
 
+# How wide the narrowest column of a chart is drawn, in CSS pixels.
+NARROWEST_COLUMN = """svg => Math.min(...[...svg.querySelectorAll('rect:not(.hatch)')]
+    .map(r => r.getBoundingClientRect().width))"""
+
+
+def per(days: int) -> str:
+    """What a column of the dashboard's charts is over `days`: "day", or "week"."""
+    return "day" if days <= WEEKLY_AFTER_DAYS else "week"
+
+
+def last_named(days: DayRange) -> str:
+    """The last x-axis label of the dashboard of `days`: its last day, or the Monday of its
+    last week; with the year when a date comes round again in the range."""
+    last = days.last
+    if per(len(days.days)) == "week":
+        last -= timedelta(days=last.weekday())
+    return f"{last.day} {last:%b}" + (f" {last:%Y}" if len(days.days) > 365 else "")
+
 
 @pytest.mark.parametrize("days", [30, 366])
 async def test_the_charts_text_is_readable_on_a_phone(
@@ -288,9 +306,10 @@ async def test_the_charts_text_is_readable_on_a_phone(
     """The SVGs are drawn 520 wide and scaled to the screen: at 390 px their 11 px labels were
     drawn at 7. Every label and legend is drawn at 11 CSS pixels or more at either width, the
     x-axis names fewer days on a phone, and no label runs into the next. The last day (today,
-    the one a lead looks at most) is always named."""
+    the one a lead looks at most; over a year, its week) is always named. A year is shown by
+    week: its columns were 1.5 px a day on a desktop, under 1 px on a phone."""
     shown = days_of_its_own(days)
-    last = f"{shown.last.day} {shown.last:%b}" + (f" {shown.last:%Y}" if days > 365 else "")
+    last = last_named(shown)
     await sync_to_async(a_busy_month)(shown.last)
 
     async for width, page in each_view(both_themes, shown, f"dashboard-{days}-days"):
@@ -304,6 +323,8 @@ async def test_the_charts_text_is_readable_on_a_phone(
             assert await svg.evaluate(CROWDED_X_LABELS) == [], width
             assert await svg.evaluate(OUTSIDE_THE_MARGIN) == [], width
             assert await svg.evaluate(LAST_X_LABEL) == last, width
+        calls = page.get_by_role("figure", name=f"Calls per {per(days)} by outcome")
+        assert await calls.locator("svg[role=img]").evaluate(NARROWEST_COLUMN) >= 3, width
     assert both_themes.problems == []
 
 
@@ -370,7 +391,7 @@ async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_da
         await sync_to_async(data)(shown.last)
 
     async for width, page in each_view(both_themes, shown, name):
-        figures = page.get_by_text("The figures per day")
+        figures = page.get_by_text(f"The figures per {per(days)}")
         await figures.click()
         await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png", full_page=True)
         # Each day and figure on one line: on a phone the table scrolls sideways instead.

@@ -30,6 +30,8 @@ from support.staff.charts import (
 )
 from support.staff.dashboard import (
     OUTCOME_SERIES,
+    Dashboard,
+    DayFigures,
     DayRange,
     age_buckets,
     dashboard,
@@ -48,6 +50,11 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 def day_label(day: date) -> str:
     """A day as the dashboard names it: "5 Dec"."""
     return f"{day.day} {day:%b}"
+
+
+def rows(board: Dashboard) -> dict[str, DayFigures]:
+    """The figures of each day (or week) of the table, by its name."""
+    return {period.name: period.figures for period in board.periods}
 
 
 @pytest.fixture
@@ -109,7 +116,7 @@ def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None
                     "4-24 hours": "0", "over a day": "0"}  # fmt: skip
     complaints = {bar.label: bar.display for bar in board.complaints_chart.bars}
     assert complaints["Late delivery"] == "2" and complaints["Hygiene"] == "1"
-    today_row = dict(board.per_day)[day_label(today)]
+    today_row = rows(board)[day_label(today)]
     assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 
 
@@ -130,7 +137,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     answered("c5", [800], 90)  # three days ago, a refund
     board = dashboard(day_range(None, None, today))
 
-    today_row = dict(board.per_day)[day_label(today)]
+    today_row = rows(board)[day_label(today)]
     # Today's answered turns, counted at the 50 ms step above them: 400, 650, 700, 1000,
     # 1200, 3050 ms (the unanswered turn has no answer time).
     assert (today_row.wait_s(50), today_row.wait_s(95)) == (0.7, 3.05)
@@ -263,16 +270,19 @@ def test_a_chosen_range(activity: None, today: date) -> None:
     assert board.total.calls == 1 and board.containment == "100%"
 
 
-def test_a_range_of_a_whole_year_names_its_days_with_the_year(activity: None, today: date) -> None:
-    """Over 366 days a date comes round again: "5 Dec" would name the first day and the last.
-    Days are written as on the other pages: "5 Dec", "5 Dec 2026" (not "05 Dec 26")."""
+def test_a_range_of_a_whole_year_names_its_weeks_with_the_year(activity: None, today: date) -> None:
+    """Over 366 days a date comes round again: "7 Dec" would name a day of the first week and
+    of the last. Days are written as on the other pages: "5 Dec", "5 Dec 2026" (not "05 Dec
+    26"); a year is shown by week, each named by its Monday."""
     year = dashboard(DayRange(today - timedelta(days=365), today))
     month = dashboard(DayRange(today - timedelta(days=30), today))
 
-    labels = [label for label, _ in year.per_day]
-    assert len(set(labels)) == len(labels) == 366
-    assert labels[-1] == f"{today.day} {today:%b %Y}"
-    assert month.per_day[-1][0] == day_label(today)
+    monday = today - timedelta(days=today.weekday())
+    ticks = [period.tick for period in year.periods]
+    assert len(set(ticks)) == len(ticks) in (53, 54)
+    assert ticks[-1] == f"{monday.day} {monday:%b %Y}"
+    assert year.periods[-1].name.startswith(f"Week of {monday.day} {monday:%b %Y}")
+    assert month.periods[-1].name == month.periods[-1].tick == day_label(today)
 
 
 def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
@@ -760,10 +770,11 @@ def test_the_last_day_is_named_on_the_x_axis_of_every_chart_at_any_width(
     db: Any, today: date, days: int
 ) -> None:
     """The x-axis named every few days counting from the first, and the last day (today, the
-    one a lead looks at most) was often left unnamed; it is named, on a phone too."""
+    one a lead looks at most) was often left unnamed; it is named, on a phone too (over a
+    long range, the last week: by its Monday)."""
     board = dashboard(DayRange(today - timedelta(days=days - 1), today))
 
-    last = board.per_day[-1][0]
+    last = board.periods[-1].tick
     for chart in (board.calls_chart, board.refunds_chart, board.cost_chart, board.rates_chart,
                   board.handle_chart, board.wait_chart):  # fmt: skip
         assert (chart.x_ticks[-1].text, chart.x_ticks[-1].wide_only) == (last, False), days

@@ -140,7 +140,7 @@ def test_a_resolved_call_not_priced_does_not_lower_the_cost_per_resolved_call(
     answered("priced-then", [400], 300)
 
     board = dashboard(day_range(None, None, today))
-    rows = dict(board.per_day)
+    rows = {period.name: period.figures for period in board.periods}
 
     assert board.total.unpriced == 2
     assert (board.cost, board.cost_per_resolved) == ("₹18.00", "₹18.00")

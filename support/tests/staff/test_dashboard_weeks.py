@@ -1,0 +1,203 @@
+"""The dashboard over a long range: by week, Monday to Sunday in the support team's time zone,
+each week's rates and percentiles worked out from its calls and turns."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from support.staff.dashboard import (
+    WEEKLY_AFTER_DAYS,
+    DayFigures,
+    DayRange,
+    Week,
+    dashboard,
+    periods,
+    week_figures,
+    week_name,
+    weeks,
+)
+from support.tests.staff.test_dashboard import add_call, answered, at
+
+WED_5_NOV = date(2025, 11, 5)
+MON_3_NOV = date(2025, 11, 3)
+
+
+def test_weeks_run_monday_to_sunday_the_first_and_last_cut_to_the_range() -> None:
+    """Wednesday 5 Nov to Tuesday 9 Dec 2025: the week of 3 Nov from the 5th only, four whole
+    weeks, and the week of 8 Dec to the 9th only."""
+    found = weeks(DayRange(WED_5_NOV, date(2025, 12, 9)))
+
+    assert [(w.monday, w.first, w.last, w.partial) for w in found] == [
+        (MON_3_NOV, WED_5_NOV, date(2025, 11, 9), True),
+        (date(2025, 11, 10), date(2025, 11, 10), date(2025, 11, 16), False),
+        (date(2025, 11, 17), date(2025, 11, 17), date(2025, 11, 23), False),
+        (date(2025, 11, 24), date(2025, 11, 24), date(2025, 11, 30), False),
+        (date(2025, 12, 1), date(2025, 12, 1), date(2025, 12, 7), False),
+        (date(2025, 12, 8), date(2025, 12, 8), date(2025, 12, 9), True),
+    ]  # fmt: skip
+
+
+def test_a_range_from_a_monday_to_a_sunday_has_whole_weeks_only() -> None:
+    found = weeks(DayRange(MON_3_NOV, date(2025, 11, 16)))
+
+    assert [(w.first, w.last, w.partial) for w in found] == [
+        (MON_3_NOV, date(2025, 11, 9), False),
+        (date(2025, 11, 10), date(2025, 11, 16), False),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("week, with_year, said", [
+    (Week(MON_3_NOV, MON_3_NOV, date(2025, 11, 9)), False, "Week of 3 Nov"),
+    (Week(MON_3_NOV, WED_5_NOV, date(2025, 11, 9)), False, "Week of 3 Nov (5–9 Nov only)"),
+    (Week(date(2025, 10, 27), date(2025, 10, 29), date(2025, 11, 2)), False,
+     "Week of 27 Oct (29 Oct–2 Nov only)"),
+    (Week(date(2026, 12, 7), date(2026, 12, 7), date(2026, 12, 7)), True,
+     "Week of 7 Dec 2026 (7 Dec only)"),
+    (Week(date(2025, 12, 29), date(2025, 12, 29), date(2026, 1, 4)), True,
+     "Week of 29 Dec 2025"),
+])  # fmt: skip
+def test_a_week_is_named_by_its_monday_and_a_part_week_says_which_days(
+    week: Week, with_year: bool, said: str
+) -> None:
+    assert week_name(week, with_year) == said
+
+
+def test_a_quarter_is_shown_by_day_and_a_longer_range_by_week() -> None:
+    """92 days (July to September) keep a column a day; from 93 on, a column a week."""
+    last = date(2025, 12, 9)
+    quarter = DayRange(last - timedelta(days=WEEKLY_AFTER_DAYS - 1), last)
+    longer = DayRange(quarter.first - timedelta(days=1), last)
+
+    per, shown = periods(quarter, {})
+    assert (per, len(shown), shown[-1].tick, shown[-1].name) == ("day", 92, "9 Dec", "9 Dec")
+    per, shown = periods(longer, {})
+    assert (per, len(shown), shown[-1].tick) == ("week", 14, "8 Dec")
+    assert shown[-1].name == "Week of 8 Dec (8–9 Dec only)"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first, last, said", [
+    (date(2025, 6, 2), date(2025, 11, 30), ""),  # Monday to Sunday
+    (date(2025, 6, 4), date(2025, 11, 30), "the first week"),
+    (date(2025, 6, 2), date(2025, 12, 2), "the last week"),
+    (date(2025, 6, 4), date(2025, 12, 2), "the first and last weeks"),
+    (date(2025, 11, 5), date(2025, 12, 2), ""),  # by day
+])  # fmt: skip
+def test_the_page_says_once_which_weeks_the_range_holds_only_in_part(
+    db: Any, first: date, last: date, said: str
+) -> None:
+    """A last week of two days is a short column: said above the charts, it does not read as
+    a quiet week."""
+    assert dashboard(DayRange(first, last)).weeks_in_part == said
+
+
+def a_day(outcomes: dict[str, int], handled_s: int, waits: dict[int, int], cost: int,
+          unpriced: int = 0, unpriced_contained: int = 0) -> DayFigures:  # fmt: skip
+    calls = sum(outcomes.values())
+    return DayFigures(calls=calls, by_outcome=outcomes, handled_ms=handled_s * 1000.0,
+                      ended=calls, cost=cost, unpriced=unpriced,
+                      unpriced_contained=unpriced_contained, waits=waits)  # fmt: skip
+
+
+def test_a_weeks_rates_averages_and_percentiles_come_from_its_calls_not_its_days_figures() -> None:
+    """Monday: 1 call, settled by the agent, 10 min, answered in 0.10 s. Tuesday: 9 calls, 1 of
+    them settled by the agent, a minute each, every turn answered in 1.00 s, 2 not priced (1
+    of them settled). The week: 2 of 10 calls settled (20%, not the days' 100% and 11%
+    averaged), 1:54 a call (not 5:30), p50 1.00 s (not 0.55 s), and ₹10.00 for its one priced
+    resolution (not Monday's ₹1.00, Tuesday having none priced)."""
+    monday = a_day({"resolved_info": 1}, 600, {100: 1}, cost=100)
+    tuesday = a_day({"resolved_refund": 1, "escalated": 8}, 9 * 60, {1000: 9}, cost=900,
+                    unpriced=2, unpriced_contained=1)  # fmt: skip
+    figures = {"2025-11-03": monday, "2025-11-04": tuesday, "2025-11-20": a_day({}, 0, {}, 7)}
+
+    week = week_figures(Week(MON_3_NOV, MON_3_NOV, date(2025, 11, 9)), figures)
+
+    assert (week.calls, week.contained, week.taken_by_people) == (10, 2, 8)
+    assert week.share(["resolved_info", "resolved_refund"]) == 20
+    assert week.handle_s == 114
+    assert (week.wait_s(50), week.wait_s(95)) == (1.0, 1.0)
+    assert (week.cost, week.unpriced, week.cost_per_resolved) == (1000, 2, 1000)
+
+
+def test_a_part_week_adds_only_the_days_in_the_range() -> None:
+    figures = {"2025-11-04": a_day({"escalated": 2}, 60, {}, 10),
+               "2025-11-06": a_day({"resolved_info": 3}, 60, {}, 10)}  # fmt: skip
+
+    week = week_figures(Week(MON_3_NOV, WED_5_NOV, date(2025, 11, 9)), figures)
+
+    assert (week.calls, week.cost) == (3, 10)
+
+
+def monday_weeks_ago(today: date, n: int) -> date:
+    return today - timedelta(days=today.weekday() + 7 * n)
+
+
+@pytest.mark.django_db
+def test_a_call_on_monday_just_after_midnight_local_counts_in_mondays_week(db: Any) -> None:
+    """00:30 on Monday in the support team's time zone is still Sunday in UTC (19:00, in
+    Kolkata): the call belongs to the week that Monday begins, as the days do."""
+    today = timezone.localdate()
+    monday = monday_weeks_ago(today, 4)
+    just_after = at(monday, 0, 30)
+    assert just_after.astimezone(UTC).date() < monday  # Sunday in UTC
+    add_call("late-night", just_after, 60, "resolved_info")
+    add_call("sunday", at(monday - timedelta(days=1), 23, 30), 60, "escalated")
+
+    board = dashboard(DayRange(today - timedelta(days=120), today))
+
+    counts = {p.tick: (p.figures.calls, p.figures.contained) for p in board.periods}
+    before = monday - timedelta(days=7)
+    assert counts[f"{monday.day} {monday:%b}"] == (1, 1)
+    assert counts[f"{before.day} {before:%b}"] == (1, 0)
+
+
+@pytest.mark.django_db
+def test_a_weeks_answer_time_is_the_percentile_of_its_turns(db: Any) -> None:
+    """On the charts and in the table: Monday's one turn at 0.10 s and Tuesday's nine at
+    1.00 s are a week whose typical turn took 1.00 s (the days' p50s averaged: 0.55 s)."""
+    today = timezone.localdate()
+    monday = monday_weeks_ago(today, 3)
+    add_call("quick", at(monday, 10), 60, "resolved_info")
+    answered("quick", [100], 100)
+    for n in range(9):
+        add_call(f"slow-{n}", at(monday + timedelta(days=1), 10, n), 60, "escalated")
+        answered(f"slow-{n}", [1000], 100)
+
+    board = dashboard(DayRange(today - timedelta(days=200), today))
+
+    name = f"Week of {monday.day} {monday:%b}"
+    [week] = [p.figures for p in board.periods if p.name == name]
+    assert (week.wait_s(50), week.share(["resolved_info"])) == (1.0, 10)
+    titles = {p.title for line in board.wait_chart.lines for p in line.points}
+    assert f"{name}: Typical turn (p50), 1.00 s" in titles
+    rates = {p.title for line in board.rates_chart.lines for p in line.points}
+    assert f"{name}: Resolved by the agent alone, 10%" in rates
+
+
+@pytest.mark.django_db
+def test_a_year_on_the_page_is_per_week(agent: Client, staff_groups: Any) -> None:
+    """A range of 366 days: the charts, their tooltips and the table are per week; the
+    default 30 days stay per day."""
+    today = timezone.localdate()
+    add_call("today", at(today, 0, 5), 60, "resolved_info")
+    since = today - timedelta(days=365)
+
+    year = agent.get("/staff/", {"since": since.isoformat(), "until": today.isoformat()})
+    body = year.content.decode()
+
+    for said in ("Calls per week by outcome", "Refunds per week", "What the model cost per week",
+                 "Containment and escalation rate, by week", "Average handle time, by week",
+                 "How quickly the agent answered, by week", "The figures per week",
+                 "<th>Week</th>", "Week of ", "· by week, Monday to Sunday"):  # fmt: skip
+        assert said in body, said
+    assert "per day" not in body
+    board = year.context["board"]
+    assert (board.per, len(board.periods)) in (("week", 53), ("week", 54))
+    month = agent.get("/staff/").content.decode()
+    assert "Calls per day by outcome" in month and "The figures per day" in month
+    assert "per week" not in month and "Week of" not in month
