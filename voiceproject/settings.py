@@ -399,7 +399,12 @@ if REDIS_URL:
     }
     CACHES = {"default": _redis_cache}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for what one process keeps: Django's default of 300 entries, once full, drops the
+    # least recently used third, and a year's dashboard alone caches 366 days: the days of a
+    # long range and the counters of the throttles (voiceproject/rate_limits.py) would push
+    # each other out, and a counter dropped forgets its failed sign-ins. A few MB at most.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}  # fmt: skip
 
 # Sessions live in the database (collection django_session, expired ones removed by a TTL
 # index), so logging out ends a session for good: a copy of the cookie opens nothing. With

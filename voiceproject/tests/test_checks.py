@@ -483,6 +483,18 @@ def test_addresses_and_numbers_from_secret_files_are_read_without_its_last_newli
     assert read == tuple(values.values())
 
 
+def test_one_process_without_redis_keeps_a_years_dashboard_days_and_its_throttles() -> None:
+    """Django's in-memory cache keeps 300 entries by default: a year's dashboard (366 days)
+    pushed out the throttles' counters of failed sign-ins, and its own first days."""
+    kept = settings_read(
+        "(lambda c: ([c.set(f'day-{n}', n) for n in range(5_000)], c.get('day-0'))[1])"
+        "(__import__('django.core.cache', fromlist=['caches']).caches['default'])",
+        REDIS_URL="", DJANGO_SETTINGS_MODULE="voiceproject.settings",
+    )
+
+    assert kept == 0
+
+
 @pytest.mark.parametrize(("value", "model"), [("gemini-3.5-flash\n", "gemini-3.5-flash"),
                                               ("   ", ""), ("", "")])  # fmt: skip
 def test_the_summary_model_is_read_without_spaces_around_it(value: str, model: str) -> None:
