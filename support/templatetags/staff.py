@@ -114,6 +114,6 @@ def cost(minor: Any) -> str:
 
 @register.filter
 def answer_times(day: Any) -> str:
-    """A dashboard day's answer time, "0.95 s / 2.40 s" (p50 / p95)."""
+    """A dashboard day's or week's answer time, "0.95 s / 2.40 s" (p50 / p95)."""
     p50, p95 = day.wait_s(50), day.wait_s(95)
     return "—" if p50 is None else f"{wait_label(p50)} / {wait_label(p95)}"
