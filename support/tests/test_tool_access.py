@@ -369,31 +369,17 @@ async def test_a_restaurant_and_an_amount_of_the_same_order_verify(asha: Custome
 @pytest.mark.parametrize(
     ("stored", "said"),
     [("Café Madras", "Cafe Madras"), ("Crepe Corner", "Crêpe Corner"),
-     ("ZOË'S KITCHEN", "zoes kitchen")],
-)  # fmt: skip
-async def test_a_restaurant_named_with_or_without_its_accents_verifies(
-    asha: Customer, stored: str, said: str
-) -> None:
-    await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
-                    delivered_hours_ago=1, restaurant=stored)  # fmt: skip
-    ctx = phone_call()
-
-    result = await run_tool("verify_caller", {"restaurant": said}, ctx)
-
-    assert result == {"ok": True, "verified": True}
-
-
-@pytest.mark.parametrize(
-    ("stored", "said"),
-    [("The Bombay Canteen", "Bombay Canteen"), ("Dosa Point", "the Dosa Point restaurant"),
+     ("ZOË'S KITCHEN", "zoes kitchen"),
+     ("The Bombay Canteen", "Bombay Canteen"), ("Dosa Point", "the Dosa Point restaurant"),
      ("Kamat & Sons", "Kamat and Sons"), ("Sharma Sweets Pvt. Ltd.", "Sharma Sweets"),
      ("Bansal Tea Co.", "Bansal Tea Company"), ("Côte Brasserie", "Cote Brasserie"),
      ("Co-op Kitchen", "Coop Kitchen"), ("Théo's Kitchen", "Theos Kitchen")],
 )  # fmt: skip
-async def test_a_restaurant_said_without_its_article_or_company_words_verifies(
+async def test_a_restaurant_said_as_people_say_it_verifies(
     asha: Customer, stored: str, said: str
 ) -> None:
-    """A caller names the place as people do, not as the order's receipt spells it."""
+    """A caller names the place as people do, not as the order's receipt spells it: with or
+    without its accents, its article or its company words."""
     await add_order(asha, "ORD-1006", status="delivered", amount=9_900, placed_hours_ago=2,
                     delivered_hours_ago=1, restaurant=stored)  # fmt: skip
 
