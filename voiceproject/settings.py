@@ -402,7 +402,7 @@ else:
     # Room for what one process keeps: Django's default of 300 entries, once full, drops the
     # least recently used third, and a year's dashboard alone caches 366 days: the days of a
     # long range and the counters of the throttles (voiceproject/rate_limits.py) would push
-    # each other out, and a counter dropped forgets its failed sign-ins. A few MB at most.
+    # each other out, and a counter dropped forgets its failed sign-ins. Tens of MB at worst.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                           "OPTIONS": {"MAX_ENTRIES": 100_000}}}  # fmt: skip
 

@@ -64,12 +64,15 @@ def take_attempt(username: str, address: str | None) -> bool:
     answer whether it may be checked: within the limits, counting it. Counted first, in one
     atomic step each, so that attempts sent all at once are each counted before any is tried
     (a check of the counts, then a count after a wrong password, let a burst through whole).
-    A right password gives its count back (`succeeded`). Raises REDIS_AWAY."""
-    within = count_one(_account_key(username), LOCKOUT_SECONDS) <= ACCOUNT_FAILURE_LIMIT
-    if address is not None:
-        at_address = count_one(_key("address", address), LOCKOUT_SECONDS)
-        within = within and at_address <= ADDRESS_FAILURE_LIMIT
-    return within
+    A right password gives its count back (`succeeded`). The address is counted first: one
+    past its limit is refused without a count for the account, else each made-up username it
+    tried would add one to the cache, and enough of them would push a locked account's count
+    out of a per-process cache, which drops its least used entries when full. Raises
+    REDIS_AWAY."""
+    at_address = 0 if address is None else count_one(_key("address", address), LOCKOUT_SECONDS)
+    if at_address > ADDRESS_FAILURE_LIMIT:
+        return False
+    return count_one(_account_key(username), LOCKOUT_SECONDS) <= ACCOUNT_FAILURE_LIMIT
 
 
 def succeeded(username: str, address: str | None) -> None:

@@ -113,6 +113,24 @@ def test_many_usernames_from_one_address_are_throttled(meera: User) -> None:
     assert login("meera", PASSWORD, ip="198.51.100.9")[0] == 302
 
 
+def test_made_up_usernames_from_a_throttled_address_do_not_unlock_an_account(
+    meera: User, settings: Any
+) -> None:
+    """Each attempt on an unknown username from an address past its limit made a counter for
+    that username before the address was looked at: a few hundred such attempts filled the
+    process's cache, which then dropped its least recently used entries, Meera's lock with
+    them. An address past its limit adds nothing to the cache."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "throttle-flood", "OPTIONS": {"MAX_ENTRIES": 60}}}
+    for n in range(throttle.ACCOUNT_FAILURE_LIMIT + 1):
+        login("meera", "wrong", ip=f"198.51.100.{n}")
+
+    for n in range(300):
+        login(f"made-up-{n}", "wrong", ip="192.0.2.66")
+
+    assert "Too many failed login attempts" in login("meera", PASSWORD, ip="192.0.2.67")[1]
+
+
 def test_retrying_a_locked_account_counts_against_the_address(meera: User, arjun: User) -> None:
     for _ in range(throttle.ADDRESS_FAILURE_LIMIT):
         login("meera", "wrong")
