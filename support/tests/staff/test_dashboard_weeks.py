@@ -3,8 +3,9 @@ each week's rates and percentiles worked out from its calls and turns."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -21,7 +22,7 @@ from support.staff.dashboard import (
     week_name,
     weeks,
 )
-from support.tests.staff.test_dashboard import add_call, answered, at
+from support.tests.staff.test_dashboard import add_call, answered, at, day_label
 
 WED_5_NOV = date(2025, 11, 5)
 MON_3_NOV = date(2025, 11, 3)
@@ -154,6 +155,27 @@ def test_a_call_on_monday_just_after_midnight_local_counts_in_mondays_week(db: A
     before = monday - timedelta(days=7)
     assert counts[f"{monday.day} {monday:%b}"] == (1, 1)
     assert counts[f"{before.day} {before:%b}"] == (1, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sunday", [date(2026, 3, 29), date(2026, 10, 25)])  # clocks change
+def test_over_a_change_of_the_clocks_a_weeks_days_are_still_its_local_days(
+    db: Any, settings: Any, sunday: date
+) -> None:
+    """In London the clocks change early on a Sunday: that Sunday's calls, before and after
+    the change and in its last half hour, stay in the week it ends; the next Monday's first
+    half hour (in summer time still Sunday in UTC) starts the next."""
+    settings.TIME_ZONE = "Europe/London"
+    london = ZoneInfo("Europe/London")
+    for n, (day, hour, minute) in enumerate([(sunday, 0, 30), (sunday, 1, 30), (sunday, 23, 30),
+                                             (sunday + timedelta(days=1), 0, 30)]):  # fmt: skip
+        add_call(f"c{n}", datetime.combine(day, time(hour, minute), london), 60, "escalated")
+
+    board = dashboard(DayRange(date(2026, 3, 2), date(2026, 11, 29)))
+
+    calls = {p.tick: p.figures.calls for p in board.periods if p.figures.calls}
+    monday = sunday + timedelta(days=1)
+    assert calls == {day_label(sunday - timedelta(days=6)): 3, day_label(monday): 1}
 
 
 @pytest.mark.django_db
