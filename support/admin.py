@@ -1147,14 +1147,18 @@ class RefundTierAdmin(admin.ModelAdmin):
     def construct_change_message(
         self, request: HttpRequest, form: forms.Form, formsets: Any, add: bool = False
     ) -> Any:
-        # The history shows what changed from what, not just which field: "percent: 75 → 80".
+        # The history shows what changed from what, not just which field, as the list says it:
+        # "percent: 75% → 80%", "lifetime spend from: ₹5,000.00 → ₹6,000.00".
         if add or not form.changed_data:
             return super().construct_change_message(request, form, formsets, add)
         changes = []
         for field in form.changed_data:
             before, after = form.initial.get(field), form.cleaned_data.get(field)
             if field == "min_lifetime_spend":
-                before, after = format_inr(before or 0), format_inr(after or 0)
+                field, before, after = ("lifetime spend from", format_inr(before or 0),
+                                        format_inr(after or 0))  # fmt: skip
+            elif field == "percent":
+                before, after = f"{before}%", f"{after}%"
             changes.append(f"{field}: {before} → {after}")
         return "Changed " + "; ".join(changes) + "."
 

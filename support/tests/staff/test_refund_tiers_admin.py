@@ -47,14 +47,24 @@ def test_lead_edits_a_tier_in_rupees(lead: Client, tiers: Any) -> None:
     assert (gold.min_lifetime_spend, gold.percent) == (600_000, 80)
 
 
+def test_a_threshold_changed_reads_in_words_and_rupees_in_the_history(
+    lead: Client, tiers: Any
+) -> None:
+    edit(lead, "Gold", min_lifetime_spend="6,000")
+
+    entry = LogEntry.objects.get(object_id=str(tier("Gold").pk))
+    assert entry.get_change_message().startswith("Changed lifetime spend from: ₹")
+    assert "min_lifetime_spend" not in entry.get_change_message()
+
+
 def test_the_change_is_in_the_admin_history(lead: Client, tiers: Any) -> None:
     edit(lead, "Gold", percent=80)
 
     entry = LogEntry.objects.get(object_id=str(tier("Gold").pk))
     assert entry.user.username == "arjun"  # type: ignore[attr-defined]  # stubs leak a TypeVar here
-    assert entry.get_change_message() == "Changed percent: 75 → 80."
+    assert entry.get_change_message() == "Changed percent: 75% → 80%."
     history = lead.get(f"/admin/support/refundtier/{tier('Gold').pk}/history/")
-    assert "Changed percent: 75 → 80." in history.content.decode()
+    assert "Changed percent: 75% → 80%." in history.content.decode()
     assert "arjun" in history.content.decode()
 
 
