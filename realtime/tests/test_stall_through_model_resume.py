@@ -17,8 +17,7 @@ from realtime import live_client
 from realtime.call_controls import MODEL_AWAY, Action
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.model_resumes import acts, asked_at, away
-from realtime.tests.voice_harness import BrowserCall, wait_until_ended
-from support import mongo
+from realtime.tests.voice_harness import BrowserCall, handed_to_a_person
 from support.models import Customer
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -135,12 +134,8 @@ async def test_a_silent_model_whose_sessions_drop_before_stall_s_hands_the_call_
     began = time.monotonic()
 
     escalated = await page.next_event("escalated", timeout=20)
-    ended = await wait_until_ended(str(ready["call_id"]), timeout=10)
+    await handed_to_a_person(str(ready["call_id"]), escalated["ticket_id"], timeout=10)
 
-    assert ended["end_reason"] == "agent_unavailable"
     assert time.monotonic() - began < 12
-    assert [stall["action"] for stall in ended["stalls"]] == ["resumed", "gave_up"]
     assert len(live.sessions) > 3  # dropped all along
-    ticket = await mongo.async_db().escalations.find_one({"ticket_id": escalated["ticket_id"]})
-    assert ticket is not None and "stalled" in ticket["reason"]
     await page.leave()

@@ -143,6 +143,18 @@ async def wait_until_ended(call_id: str, timeout: float = 5.0) -> dict[str, Any]
             await asyncio.sleep(0.05)
 
 
+async def handed_to_a_person(call_id: str, ticket_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The call of a model that stayed silent, nudged and resumed in vain, once ended: given up
+    on (`agent_unavailable`), its stalls recorded, and ticket `ticket_id` saying it stalled.
+    Its record."""
+    record = await wait_until_ended(call_id, timeout)
+    assert record["end_reason"] == "agent_unavailable"
+    assert [stall["action"] for stall in record["stalls"]] == ["resumed", "gave_up"]
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
+    assert ticket is not None and "stalled" in ticket["reason"]
+    return record
+
+
 class HeldTool:
     """The tool `name`, made to wait once started until the test lets it answer `answer`:
     for what happens to a call while one of its tools is still running."""
