@@ -64,6 +64,13 @@ class Limits:
     # the model saying it was made) is let finish, for at most this long.
     max_overrun_s: float = 20.0
 
+    @property
+    def answerable_pause_s(self) -> float:
+        """A pause of the caller's this long, heard on her line, is one the model should have
+        begun its answer in: a third of what it may take before it is taken for stalled
+        (an operator who allows a slow model more, allows it longer pauses too)."""
+        return self.stall_s / 3
+
 
 class Watchdog:
     """One call's timers. Feed it events; call `tick(now)` about twice a second.
@@ -96,6 +103,13 @@ class Watchdog:
         self._tools = 0
         self._tool_done_at = 0.0
         self._check_ins = 0
+        # Her voice on the line, as the server's speech detector hears it (caller_voice).
+        self._voice_on = False
+        self._voice_off_at = now
+        # The model owed an answer through a pause of hers it should have answered in
+        # (answerable_pause_s), and said nothing: what she says after is no reason to wait
+        # for it afresh.
+        self._pause_missed = False
         # The caller spoke since her line last came back (or since the call began): a drop
         # now gives her a fresh silence allowance when it is back, once (hold: LINE_AWAY).
         self._spoke_since_back = False
@@ -169,12 +183,14 @@ class Watchdog:
         keep a stalled model from ever being nudged or given up on. Spoken words are captioned
         while she is still talking, and the Live API answers once she has finished: each
         caption starts the wait afresh, else a caller talking for longer than stall_s would
-        have the model nudged while she talks."""
+        have the model nudged while she talks; but not once the model let a pause of hers
+        go by unanswered (caller_voice): "hello?" said every few seconds to a model gone
+        silent is owed from the first thing it left unanswered, as typed."""
         self._caller_at = now
         self._check_ins = 0
         self._answered = False
         self._spoke_since_back = self._heard = True
-        self.expect_answer(now, again=typed)
+        self.expect_answer(now, again=typed or self._pause_missed)
 
     def caller_captioned(self, now: float) -> None:
         """A caption of the caller's words came. Captions may come after the model began
@@ -192,6 +208,20 @@ class Watchdog:
         self._answered = False
         self._spoke_since_back = self._heard = True
 
+    def caller_voice(self, speaking: bool, now: float) -> None:
+        """The server heard the caller's voice begin (`speaking`: caller_began) or end on her
+        line (postcall/speech.py). Captions cannot tell words she is still saying from words
+        said again; her pauses can: one the model owed an answer through, saying nothing,
+        for answerable_pause_s was one it should have answered in."""
+        if not speaking:
+            self._voice_on, self._voice_off_at = False, now
+            return
+        quiet_since = max(self._voice_off_at, self._owed_at)
+        if self._owed and not (self._voice_on or self._tools or self._holds):
+            self._pause_missed |= now - quiet_since >= self.limits.answerable_pause_s
+        self._voice_on = True
+        self.caller_began()
+
     def expect_answer(self, now: float, *, again: bool = False) -> None:
         """The model was given something it must answer (a note asking for a reply). `again`:
         asked once more for what it may owe already (its session back, told the conversation
@@ -200,6 +230,7 @@ class Watchdog:
         who keeps typing) would never have the model taken for stalled."""
         if not (again and self._owed):
             self._owed_at = now
+            self._pause_missed = False
         self._owed = True
 
     def agent_spoke(self, now: float, *, audio: bool = False, audio_s: float = 0.0) -> None:
@@ -215,6 +246,7 @@ class Watchdog:
         self._heard = False
         self._nudged_at = None
         self._resumed_silent = 0
+        self._pause_missed = False
 
     def agent_generation_done(self) -> None:
         """The model generated all of its answer (generationComplete). Its turnComplete may
@@ -261,6 +293,8 @@ class Watchdog:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
+        # A pause of hers is the model's to answer only while nothing holds the call.
+        self._voice_off_at = max(self._voice_off_at, now)
         self._in_turn = self._generating = False  # a turn does not outlive a connection
         if reason in _SILENCE_PAUSES:
             if not held and not self._holds & _SILENCE_PAUSES:  # the model is back
@@ -274,6 +308,7 @@ class Watchdog:
                 self._caller_at = max(self._caller_at, now)
             self._spoke_since_back = False
         self._owed_at = now
+        self._pause_missed = False
         self._nudged_at = None
 
     def _silence_kept(self) -> float:
@@ -371,6 +406,10 @@ class Watchdog:
         # said nothing since it owed: _agent_at may be the caller's silence run on instead.)
         silent_since = self._owed_at if self._owed else self._agent_at
         if self._nudged_at is None:
+            # Not while she talks (a nudge would have the model answer over her), for at most
+            # another stall_s (a noisy line is not her talking for ever).
+            if self._voice_on and now - silent_since < 2 * self.limits.stall_s:
+                return None
             if now - silent_since >= self.limits.stall_s:
                 self._nudged_at = now
                 return Action.NUDGE_MODEL

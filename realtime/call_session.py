@@ -843,9 +843,11 @@ class CallSession:
             to_model = self.mode == AGENT  # while a person holds the call the model hears nothing
             speaking = self.observer.detector.speaking
             self.observer.caller_audio(pcm16k, to_model=to_model, said=said)
-            if to_model and self.observer.detector.speaking and not speaking:
-                # Heard on the line: captions from now on are of new words (caller_captioned).
-                self._watchdog.caller_began()
+            if self.observer.detector.speaking != speaking and (to_model or speaking):
+                # Her voice began (to the model: captions from now on are of new words) or
+                # ended on the line: her pauses tell the watchdog whether the model let one
+                # go by unanswered.
+                self._watchdog.caller_voice(not speaking, time.monotonic())
             self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
             if to_model:
                 self._audio_since_end = True

@@ -109,6 +109,91 @@ def test_a_caller_typing_to_a_silent_model_does_not_put_off_its_nudge() -> None:
                     (29, Action.NUDGE_MODEL), (37, Action.GIVE_UP)]  # fmt: skip
 
 
+def say_hello(watchdog: Watchdog, at: float) -> None:
+    """ "hello?": her voice on the line for half a second, captioned as she says it."""
+    watchdog.caller_voice(True, at)
+    watchdog.caller_captioned(at + 0.3)
+    watchdog.caller_voice(False, at + 0.5)
+
+
+def test_a_caller_saying_hello_to_a_silent_model_does_not_put_off_its_nudge() -> None:
+    """ "hello?" said every few seconds to a model that owes an answer, each time after a
+    pause it should have answered in: it owes it from the first, so it is nudged, resumed
+    and given up on all the same (as when she types it)."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    done = []
+    for tenth in range(50, 600, 5):
+        at = tenth / 10
+        if tenth % 50 == 0:
+            say_hello(watchdog, at)
+        action = watchdog.tick(at)
+        if action is not None:
+            done.append((at, action))
+        if action is Action.RESUME_MODEL:
+            watchdog.hold("model_away", True, at)
+            watchdog.hold("model_away", False, at)
+
+    assert done == [(13.5, Action.NUDGE_MODEL), (21.5, Action.RESUME_MODEL),
+                    (29.5, Action.NUDGE_MODEL), (37.5, Action.GIVE_UP)]  # fmt: skip
+
+
+def test_short_pauses_in_what_she_says_leave_the_model_its_wait_from_her_last_words() -> None:
+    """Thirty seconds of talking, with pauses shorter than an answer takes: the model owes
+    its answer from her last words, as when nothing is heard of her pauses."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    for at in range(3, 33, 2):
+        watchdog.caller_voice(True, at)
+        watchdog.caller_captioned(at + 1)
+        watchdog.caller_voice(False, at + 1.5)
+
+    assert ticks(watchdog, 3, 40) == [(40, Action.NUDGE_MODEL)]
+
+
+def test_a_model_that_let_a_pause_go_by_is_nudged_once_she_stops_talking() -> None:
+    """She paused long enough for an answer, none came, and she talks on: the model is owed
+    from before the pause, and nudged when she stops, not over her."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    say_hello(watchdog, 3)  # owed from 3.3
+    watchdog.caller_voice(True, 7)  # after a pause of 3.2 s, she talks on
+    for at in range(8, 14):
+        watchdog.caller_captioned(at)
+        assert ticks(watchdog, at, at + 0.5) == []
+    watchdog.caller_voice(False, 14.5)
+
+    assert ticks(watchdog, 14.5, 20) == [(14.5, Action.NUDGE_MODEL)]
+
+
+def test_her_talking_puts_a_nudge_off_by_another_stall_s_at_most() -> None:
+    """A voice on the line that never pauses (a noisy line) does not keep a silent model from
+    being nudged."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    watchdog.caller_voice(True, 2)
+
+    assert ticks(watchdog, 2, 17) == [(17, Action.NUDGE_MODEL)]
+
+
+def test_a_pause_while_a_tool_runs_or_the_model_is_away_is_not_the_models_to_answer() -> None:
+    watchdog = Watchdog(LIMITS, now=0)
+    say_hello(watchdog, 1)
+    watchdog.tool_started()
+    watchdog.caller_voice(True, 6)  # "hello?" while it looks something up
+    watchdog.caller_captioned(6.3)
+    watchdog.caller_voice(False, 6.5)
+    watchdog.tool_finished(7, answered=False)
+    watchdog.hold("model_away", True, 7)
+    watchdog.hold("model_away", False, 11)
+    say_hello(watchdog, 12)  # the model's session back a second before
+
+    assert ticks(watchdog, 12, 21) == [(20.5, Action.NUDGE_MODEL)]
+
+
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1, typed=True)
@@ -714,6 +799,52 @@ async def test_a_caller_typing_to_a_model_that_never_answers_has_the_call_handed
     assert ended["reason"] == "agent_unavailable"
     assert not any(e["type"] == "error" and e.get("code") == "rate_limited" for e in call.events)
     assert live.sessions[0].texts[:3] == ["hello?"] * 3  # she typed all along
+    await handed_to_a_person(call_id, escalated["ticket_id"])
+    await no_session_left_open(live)
+
+
+@pytestmark_db
+async def test_a_caller_saying_hello_to_a_model_that_never_answers_has_the_call_handed_to_a_person(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """She says "hello?" more often than stall_s to a model gone silent after its greeting,
+    each time after a pause it should have answered in (heard on her line): it is nudged,
+    resumed, then given up on, not kept on, silent, for as long as she keeps asking."""
+    settings.VOICE_IDLE_PROMPT_S = 100
+    settings.VOICE_STALL_S = 1.5  # she pauses 1 s: more than a third of it
+
+    async def greets_then_goes_silent(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Hello! How can I help?")
+        await session.send_turn_complete()
+
+    async def silent(session: FakeSession) -> None:
+        pass
+
+    call, call_id = await a_call(live, greets_then_goes_silent, silent)
+    await call.next_event("turn_complete")
+    hello = speech(0.1, 16_000)
+    quiet = bytes(len(hello))  # her line between words
+
+    async def keep_asking() -> None:
+        await call.say(quiet)  # the line's own level first
+        while True:
+            for _ in range(3):  # "hello?"
+                await call.say(hello)
+                await asyncio.sleep(0.1)
+            await live.sessions[-1].send_transcript("user", "hello?")
+            for _ in range(10):
+                await call.say(quiet)
+                await asyncio.sleep(0.1)
+
+    asking = asyncio.create_task(keep_asking())
+    try:
+        escalated = await call.next_event("escalated", timeout=15)
+    finally:
+        asking.cancel()
+    ended = await call.next_event("ended")
+
+    assert ended["reason"] == "agent_unavailable"
+    assert len(live.sessions) >= 2  # resumed once before it was given up on
     await handed_to_a_person(call_id, escalated["ticket_id"])
     await no_session_left_open(live)
 
