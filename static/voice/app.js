@@ -94,6 +94,21 @@ function callEnded(ended) {
   setTyping(false, TEXT_HINT_IDLE, { comeBack: false });
 }
 
+/**
+ * The chosen customer, whole: a <select> shows its choice on one line, which a phone cuts
+ * ("Asha Verma · Platinum (#"). It is shown in the box under the select instead, wrapping;
+ * the select, unseen over it, is still what is tapped and read out.
+ */
+function showChosenCustomer() {
+  ui.customerChosen.textContent = ui.customer.selectedOptions[0]?.text ?? "";
+}
+
+if (ui.customer) {
+  showChosenCustomer(); // the first customer, or the one a reload kept
+  ui.customer.addEventListener("change", showChosenCustomer);
+  ui.customerPicker.classList.add("is-drawn");
+}
+
 ui.callButton.addEventListener("click", (event) => {
   // The button changes its name at each press: the second click of a double click (detail 2;
   // a key's click has 0) would undo the first, ending the call it started or starting another.
@@ -132,3 +147,5 @@ function canCall() {
 if (token && ui.customerField) ui.customerField.hidden = true; // the host app said who
 ui.callButton.disabled = !canCall();
 setState(ui.callButton.disabled ? "unavailable" : "idle");
+// No call to start, nor to type in: the text box promises neither.
+if (ui.callButton.disabled) setTyping(false, "", { comeBack: false });

@@ -30,6 +30,8 @@ export const ui = {
   callButton: document.getElementById("call-button"),
   muteButton: document.getElementById("mute-button"),
   customer: document.getElementById("customer"),
+  customerPicker: document.getElementById("customer-picker"),
+  customerChosen: document.getElementById("customer-chosen"),
   customerField: document.getElementById("customer-field"),
   state: document.getElementById("state"),
   stateText: document.getElementById("state-text"),
@@ -123,7 +125,8 @@ let typingParked = false; // focus left the text box when it was disabled, to co
 
 /**
  * Whether the customer can type now, and the hint under the box saying so (not its
- * placeholder: on a phone the box is too narrow to show one whole). A disabled control
+ * placeholder: on a phone the box is too narrow to show one whole); no hint ("") is none
+ * shown, where there is nothing true to say (calls unavailable). A disabled control
  * drops its focus to <body>: the focus goes to the call button instead and, with
  * `comeBack`, back to the text box when it is enabled again.
  */
@@ -134,6 +137,7 @@ export function setTyping(enabled, hint, { comeBack = true } = {}) {
   }
   ui.textInput.disabled = ui.textSend.disabled = !enabled;
   ui.textHint.textContent = hint;
+  ui.textHint.hidden = !hint;
   if (enabled && typingParked && document.activeElement === ui.callButton) ui.textInput.focus();
   if (enabled || !comeBack) typingParked = false;
 }

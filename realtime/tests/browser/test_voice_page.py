@@ -70,6 +70,47 @@ async def test_demo_customers_are_offered_with_their_tier_under_a_strict_csp(
     assert voice_page.problems == []
 
 
+# The chosen customer's line in the picker as the customer sees it: its text, and whether it
+# is all in sight (no wider or taller than its box).
+CUSTOMER_SHOWN = """() => {
+  const box = document.getElementById("customer-chosen");
+  return box && {
+    text: box.textContent,
+    fits: box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight,
+  };
+}"""
+
+
+async def test_the_chosen_customer_reads_whole_on_the_narrowest_phone(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    """A <select> shows one line, cut at the width of a 320 px phone ("Asha Verma · Platinum
+    (#"): the picker shows the chosen customer whole, over two lines if need be, and the
+    select, unseen over it, still opens the browser's own list."""
+    await asyncio.to_thread(
+        Customer.objects.create,
+        user_id=12, name="Ishita Chatterjee", phone="+919800000012", email="ishita@example.com",
+    )  # fmt: skip
+    page = voice_page.page
+    picker = page.get_by_label("Customer")
+    for width, name in ((320, "41-customer-picker-320px"), (375, "42-customer-picker-375px"),
+                        (1280, "43-customer-picker-desktop")):  # fmt: skip
+        await page.set_viewport_size({"width": width, "height": 800})
+        await voice_page.open()
+        await picker.select_option("101")
+        assert await page.evaluate(CUSTOMER_SHOWN) == {
+            "text": "Asha Verma · Platinum (#101)", "fits": True,
+        }  # fmt: skip
+        await picker.select_option("12")  # the longest name, and not the first: it changes
+        assert await page.evaluate(CUSTOMER_SHOWN) == {
+            "text": "Ishita Chatterjee · Bronze (#12)", "fits": True,
+        }  # fmt: skip
+        # The select covers the box it is shown in: a tap anywhere on the box opens the list.
+        assert await picker.bounding_box() == await page.locator("#customer-chosen").bounding_box()
+        await voice_page.screenshot(name)
+    assert voice_page.problems == []
+
+
 # --- A call ------------------------------------------------------------------------------------
 
 
@@ -671,8 +712,9 @@ async def test_an_agent_without_a_gemini_key_is_explained(
         # Why, only for whoever runs the server (tests run it with DEBUG on, as `make run`):
         # customers of a production server are not told of API keys.
         await expect(notice.locator("#operator-hint")).to_contain_text("no GEMINI_API_KEY")
-        # Nor does the text box ask for a call nobody can start.
-        await expect(page.locator("#text-hint")).to_have_text("You can type here during a call.")
+        # Nor does the text box ask for a call nobody can start, or promise typing in one.
+        await expect(page.locator("#text-input")).to_be_disabled()
+        await expect(page.locator("#text-hint")).to_be_hidden()
         await voice_page.screenshot("12-agent-not-configured")
 
         # A page loaded before the key went away learns it from the server.
@@ -686,6 +728,21 @@ async def test_an_agent_without_a_gemini_key_is_explained(
     finally:
         await context.close()
         print("daphne:", server.output(), sep="\n")
+
+
+async def test_a_demo_without_customers_promises_no_call_to_type_in(
+    voice_page: VoicePage,
+) -> None:
+    """No demo customers: calls are unavailable, and the text box says nothing of a call."""
+    await voice_page.open()
+    page = voice_page.page
+    await expect(page.locator("#customer-hint")).to_contain_text("no demo customers yet")
+    await expect(page.locator("#state-text")).to_have_text("Calls unavailable")
+    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+    await expect(page.locator("#text-input")).to_be_disabled()
+    await expect(page.locator("#text-hint")).to_be_hidden()
+    await voice_page.screenshot("44-no-demo-customers")
+    assert voice_page.problems == []
 
 
 # --- The microphone worklet on its own ---------------------------------------------------------
