@@ -80,47 +80,16 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     the sweeper ended the call); kept on the record when it is not ended yet. Turns the
     database was away for are kept in this process and written once it is back, by the next
     finishing of the call here or by a retry in the background (UNWRITTEN_RETRY_S)."""
-    from support import mongo
-
-    calls = mongo.async_db().calls
     retried = _unwritten.pop(call_id, [])
     try:
-        for _ in range(OUTCOME_ATTEMPTS):
-            call = await calls.find_one({"call_id": call_id})
-            if call is None:
-                return None
-            # An attempt whose answer was lost may have written them: not written twice.
-            late = _not_on(call, retried)
-            if "outcome" in call:
-                # Finished meanwhile without them (the sweeper; the webhook correcting a
-                # transfer, which finishes a call it finds closed and unfinished): added,
-                # those this process measured too (only it has them).
-                await keep_turns(call_id, _not_on(call, [*retried, *(turns or [])]))
-                return None
-            measured = [*late, *(turns or [])]
-            if not call.get("ended_at"):
-                log.info("call %s: not closed yet; finished once it is", call_id)
-                await keep_turns(call_id, measured)
-                return None
-            # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
-            fields = {**after_call_fields(call, measured), "finished_at": dt.datetime.now(dt.UTC)}
-            # The outcome is the mark: of two finishers at once, one writes and goes on. Nor
-            # is it written over a correction made since the read (an end reason, a tool call
-            # handed over late): its corrector found no outcome to correct, and left it to us.
-            done = await calls.update_one(
-                {"call_id": call_id, "outcome": {"$exists": False}, **_as_read(call)},
-                {"$set": fields},
-            )
-            if done.modified_count:
-                break
-        else:
-            log.warning("call %s: corrected at each try to finish it; finished later", call_id)
-            await keep_turns(call_id, measured)
-            return None
+        finished = await _write_after_call(call_id, retried, turns or [])
     except PyMongoError as error:
         log.warning("call %s: could not write its outcome: %s", call_id, error)
         _keep_unwritten(call_id, [*retried, *(turns or [])])
         return None
+    if finished is None:
+        return None
+    call, fields = finished
     channel = call.get("channel")
     if call.get("end_reason") in MOVED_END_REASONS:
         return str(fields["outcome"])  # no call of its own, nor counted as started (observer)
@@ -130,6 +99,59 @@ async def finish_call(call_id: str, turns: list[dict[str, Any]] | None = None) -
     else:
         await _account_for_late_call(call_id)
     return str(fields["outcome"])
+
+
+async def finish_past_call(call_id: str) -> str | None:
+    """Write the after-call fields of a call no sweep finishes (`past_unfinished`: ended
+    before UNFINISHED_LOOK_BACK without them), as any call's finishing writes them; returns
+    the outcome, None when the call was finished meanwhile or is not ended. Not counted as
+    ended in the metrics (history, not calls ended today) nor summarised: its caller,
+    `summarize_calls --missing`, writes the summary. Raises PyMongoError."""
+    finished = await _write_after_call(call_id, [], [])
+    return None if finished is None else str(finished[1]["outcome"])
+
+
+async def _write_after_call(
+    call_id: str, retried: list[dict[str, Any]], turns: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Write the after-call fields onto the ended call unless it has them (finish_call);
+    (the call as read, the fields written), or None when this did not write them. `retried`:
+    turns an earlier attempt of this process may have written, `turns`: those it measured
+    since. Raises PyMongoError."""
+    from support import mongo
+
+    calls = mongo.async_db().calls
+    for _ in range(OUTCOME_ATTEMPTS):
+        call = await calls.find_one({"call_id": call_id})
+        if call is None:
+            return None
+        # An attempt whose answer was lost may have written them: not written twice.
+        late = _not_on(call, retried)
+        if "outcome" in call:
+            # Finished meanwhile without them (the sweeper; the webhook correcting a
+            # transfer, which finishes a call it finds closed and unfinished): added,
+            # those this process measured too (only it has them).
+            await keep_turns(call_id, _not_on(call, [*retried, *turns]))
+            return None
+        measured = [*late, *turns]
+        if not call.get("ended_at"):
+            log.info("call %s: not closed yet; finished once it is", call_id)
+            await keep_turns(call_id, measured)
+            return None
+        # `finished_at`: when its summary was scheduled (`finish_leftovers` goes by it).
+        fields = {**after_call_fields(call, measured), "finished_at": dt.datetime.now(dt.UTC)}
+        # The outcome is the mark: of two finishers at once, one writes and goes on. Nor
+        # is it written over a correction made since the read (an end reason, a tool call
+        # handed over late): its corrector found no outcome to correct, and left it to us.
+        done = await calls.update_one(
+            {"call_id": call_id, "outcome": {"$exists": False}, **_as_read(call)},
+            {"$set": fields},
+        )
+        if done.modified_count:
+            return call, fields
+    log.warning("call %s: corrected at each try to finish it; finished later", call_id)
+    await keep_turns(call_id, measured)
+    return None
 
 
 def asks_model(call: dict[str, Any], now: dt.datetime) -> bool:
@@ -251,8 +273,8 @@ async def correct_outcome(call_id: str, *, finish: bool = True) -> str | None:
 # killed between closing the record and finishing it, or the database away then): it is
 # finished if it ended within UNFINISHED_LOOK_BACK (a deployment down for a weekend, or longer),
 # read through the `calls_unfinished` index (postcall/migrations/0003); older ones are history
-# (calls from before outcomes were kept, the first release's), left to `summarize_calls
-# --missing` as before, not finished by the thousand as figures of today. A summary not
+# (calls from before outcomes were kept, the first release's), finished by `summarize_calls
+# --missing` (finish_past_call), not by the thousand as figures of today. A summary not
 # written this long after the call was finished (the model's attempts take at most a minute)
 # never will be by the process that was writing it: that pass reads the calls ended within
 # LOOK_BACK (by `ended_at`, which is indexed). LOOK_BACK is also how long after its end a
@@ -289,6 +311,13 @@ def unfinished(now: dt.datetime) -> dict[str, Any]:
     index on it. Pure."""
     return {"outcome": None,
             "ended_at": {"$gte": now - UNFINISHED_LOOK_BACK, "$lt": now - UNFINISHED_AFTER}}
+
+
+def past_unfinished(now: dt.datetime) -> dict[str, Any]:
+    """A query matching the calls ended before UNFINISHED_LOOK_BACK without an outcome,
+    which no sweep finishes (finish_past_call does), read through `calls_unfinished` as
+    `unfinished` is (a null outcome, matched too, is no call to finish). Pure."""
+    return {"outcome": None, "ended_at": {"$lt": now - UNFINISHED_LOOK_BACK}}
 
 
 async def finish_leftovers(now: dt.datetime) -> int:

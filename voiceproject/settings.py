@@ -170,10 +170,20 @@ def env_origin(name: str) -> str:
     return value[:-1] if root_only else value
 
 
-def env_directory(name: str) -> str:
-    value = env_text(name, "")
-    if value and not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
-        raise bad_setting(name, value, "a directory that exists and this process can write to")
+def env_raw_directory(name: str) -> str:
+    """A directory a library reads from the environment itself, as it is: refused with
+    spaces or a line break around it (a secret file's last newline), which stripped here
+    would name another directory than the library's; set but empty, taken out of the
+    environment, so that the library finds it unset too. Read before the library is first
+    imported (every process reads the settings first)."""
+    value = os.environ.get(name, "")
+    expected = "a directory that exists and this process can write to"
+    if value != value.strip():
+        raise bad_setting(name, value, f"{expected}, with no spaces or line break around it")
+    if not value:
+        os.environ.pop(name, None)
+    elif not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
+        raise bad_setting(name, value, expected)
     return value
 
 # --- Core Django -----------------------------------------------------------------------------
@@ -608,9 +618,10 @@ LOGGING = {
     },
 }
 
-# prometheus_client reads it (postcall/metrics.py); a missing directory would fail at the
+# prometheus_client reads it (postcall/metrics.py), from the environment as it is: set at all,
+# even empty, it is the client's multiprocess mode; a missing directory would fail at the
 # first metric with a FileNotFoundError.
-PROMETHEUS_MULTIPROC_DIR: str = env_directory("PROMETHEUS_MULTIPROC_DIR")
+PROMETHEUS_MULTIPROC_DIR: str = env_raw_directory("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Staff back office (issue 5; support/staff/) ----------------------------------------------
 # ModelBackend, except that permission names are read without projecting a joined field,

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from postcall import finish, logs, summary
+from postcall import finish, logs, metrics, summary
 from postcall.management.commands import summarize_calls
 from postcall.tests.test_summary import GOOD, FakeGemini, gemini  # noqa: F401  (the fake model)
 from support import mongo
@@ -142,6 +142,58 @@ def test_without_a_model_missing_writes_only_the_accounts_not_yet_written(
 
     assert "Summarised 1 call(s)." in out
     assert summary_of("CALL-ACCOUNTED")["text"] == "An account, already."
+
+
+def record(call_id: str) -> dict[str, Any]:
+    call = mongo.sync_db().calls.find_one({"call_id": call_id})
+    assert call is not None
+    return call
+
+
+def test_missing_gives_calls_no_sweeper_finishes_their_outcome(transactional_db: Any) -> None:
+    """A call ended before the sweepers' look-back without an outcome (the first release's,
+    or ended while no server ran for longer) was in no outcome filter, figure or customer
+    page: `--missing` finishes it as any call is finished, whatever `--days` (the outcome is
+    no paid request) and without a model (it needs none)."""
+    add_call("CALL-FIRST-RELEASE", days_ago=30, finished=False)
+    add_call("CALL-ACCOUNTED", days_ago=30, finished=False, summary=STAND_IN)  # an earlier run's
+    add_call("CALL-SWEEPERS", days_ago=2, finished=False)  # finished (and counted) by a sweeper
+    ended = metrics.CALLS_ENDED.labels("web", "resolved_info")._value.get()
+
+    out = run("--missing", "--days", "7")
+
+    assert "Gave 2 call(s) that ended more than 7 days ago their outcome." in out
+    for call_id in ("CALL-FIRST-RELEASE", "CALL-ACCOUNTED"):
+        done = record(call_id)
+        assert done["outcome"] == "resolved_info" and done["duration_s"] == 120.0
+        assert "finished_at" in done
+    assert record("CALL-ACCOUNTED")["summary"] == STAND_IN  # outside --days: not summarised
+    assert "outcome" not in record("CALL-SWEEPERS")
+    # History, not calls ended today.
+    assert metrics.CALLS_ENDED.labels("web", "resolved_info")._value.get() == ended
+    assert "their outcome" not in run("--missing")  # once
+
+
+def test_with_a_model_configured_a_call_is_given_its_outcome_before_its_summary(
+    transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_call("CALL-FIRST-RELEASE", days_ago=30, finished=False)
+    settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
+    outcomes: list[Any] = []
+
+    async def model(call: Any) -> summary.CallSummary:
+        outcomes.append(call.get("outcome"))
+        return summary.CallSummary(text="The model's.", sentiment="neutral", resolved=True,
+                                   follow_up="")  # fmt: skip
+
+    monkeypatch.setattr(summary, "ask_model", model)
+
+    out = run("--missing")
+
+    assert outcomes == ["resolved_info"]
+    assert "Summarised 1 call(s)." in out
+    done = record("CALL-FIRST-RELEASE")
+    assert done["outcome"] == "resolved_info" and done["summary"]["text"] == "The model's."
 
 
 def test_missing_within_days_leaves_older_calls(transactional_db: Any) -> None:

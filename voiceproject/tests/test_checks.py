@@ -5,6 +5,8 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -390,6 +392,10 @@ def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+BARE_DIRECTORY = ("a directory that exists and this process can write to, with no spaces or "
+                  "line break around it")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "name, value, expected",
     [
@@ -405,6 +411,11 @@ def manage_check(**environment: str) -> subprocess.CompletedProcess[str]:
         ("REDIS_URL", "localhost:6379", "a Redis URL such as redis://host:6379/1"),
         ("CHANNEL_LAYERS_URL", "localhost:6379", "a Redis URL such as redis://host:6379/0"),
         ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent", "a directory that exists"),
+        # A secret file's last newline: the Prometheus client would write its figures into
+        # another directory than the one the settings checked (one that does not exist).
+        ("PROMETHEUS_MULTIPROC_DIR", f"{tempfile.gettempdir()}\n", BARE_DIRECTORY),
+        ("PROMETHEUS_MULTIPROC_DIR", f" {tempfile.gettempdir()}", BARE_DIRECTORY),
+        ("PROMETHEUS_MULTIPROC_DIR", "  ", BARE_DIRECTORY),
         ("LOG_LEVEL", "loud", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     ],
 )
@@ -424,6 +435,23 @@ def test_an_empty_value_means_the_default() -> None:
                            SUPPORT_TIME_ZONE="", LIVE_PRICES="", REDIS_URL="")  # fmt: skip
 
     assert checked.returncode == 0, checked.stderr
+
+
+def test_an_empty_metrics_directory_leaves_each_process_reporting_itself(tmp_path: Path) -> None:
+    """Set but empty is unset (Compose's `${VAR:-}`, a blank line in .env), for the
+    Prometheus client too, which would otherwise write its figures into the working
+    directory, and serve those from no file anyone shares."""
+    shown = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from postcall import metrics; "
+         "from prometheus_client import values; "
+         "print(metrics.MULTIPROCESS, values.ValueClass is values.MutexValue)"],
+        # Elsewhere than the checkout, where the client's files would be left behind.
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
+             "PYTHONPATH": str(BASE_DIR), "PROMETHEUS_MULTIPROC_DIR": ""},
+    )  # fmt: skip
+
+    assert shown.stdout.split() == ["False", "True"]
 
 
 def settings_read(expression: str, **environment: str) -> Any:

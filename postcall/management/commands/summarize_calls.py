@@ -13,6 +13,11 @@ ask for and of which model, and with a model configured `--missing` asks for mor
 UNBIDDEN_LIMIT calls (a model configured for the first time, with months of calls behind it)
 only when told how far back (`--days`) or that it is every one (`--all`).
 
+`--missing` first gives their outcome (postcall.finish.finish_past_call) to the ended calls no
+sweeper finishes, those that ended more than UNFINISHED_LOOK_BACK ago without one (from before
+outcomes were kept, or ended while no server ran for longer): every one, whatever `--days` and
+with or without a model, since the outcome is derived from the record and asks for nothing.
+
 Calls are summarised one after another (each within the summary's own timeout and retries),
 so a large backlog takes a while but never floods the model. Runs at once (cron's and an
 operator's, or the process that ended a call still writing its summary) never ask the model
@@ -67,6 +72,8 @@ class Command(BaseCommand):
             raise CommandError("Name the calls to summarise, or use --missing.")
         try:
             check_answering(mongo.sync_db())
+            if options["missing"]:
+                self.finish_past_calls()
             listed = [doc for doc in (missing(days) if options["missing"] else [])
                       if doc["call_id"] not in named]  # fmt: skip
             if not summary.configured():
@@ -88,6 +95,37 @@ class Command(BaseCommand):
             self.stdout.write(f"Skipped {skipped} call(s): another run had them.")
         if absent:
             raise CommandError(f"Not found or not ended: {', '.join(absent)}.")
+
+    def finish_past_calls(self) -> None:
+        """Give the calls no sweeper finishes their outcome (`--missing`). Raises
+        PyMongoError."""
+        ids = past_unfinished()
+        if ids:
+            finished = asyncio.run(finish_all(ids))
+            days = finish.UNFINISHED_LOOK_BACK.days
+            self.stdout.write(f"Gave {finished} call(s) that ended more than {days} days ago "
+                              "their outcome.")  # fmt: skip
+
+
+def past_unfinished() -> list[str]:
+    """The ids of the ended calls no sweeper finishes (finish.past_unfinished), the earliest
+    ended first."""
+    query = finish.past_unfinished(dt.datetime.now(dt.UTC))
+    found = mongo.sync_db().calls.find(query, {"_id": 0, "call_id": 1, "outcome": 1})
+    # A null outcome is no call to finish (finish.unfinished).
+    return [str(doc["call_id"]) for doc in bounded(found.sort("ended_at", 1))
+            if "outcome" not in doc]  # fmt: skip
+
+
+async def finish_all(ids: list[str]) -> int:
+    """Finish each call in turn (finish.finish_past_call); how many this run finished."""
+    finished = 0
+    try:
+        for call_id in ids:
+            finished += await finish.finish_past_call(call_id) is not None
+    finally:
+        await mongo.close_async_client()
+    return finished
 
 
 def unbidden(listed: list[dict[str, Any]]) -> str:
