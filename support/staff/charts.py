@@ -213,6 +213,7 @@ class Segment:
     css: str
     title: str  # the tooltip: "21 Nov: Escalated to a person, 3"
     hatch: str = ""
+    part: bool = False  # of a column that holds only part of its period (drawn faded)
 
 
 @dataclass(frozen=True)
@@ -228,10 +229,22 @@ class ColumnChart:
     right_edge: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
     nothing: str = "Nothing in this range."  # said below a chart without a column
+    part_note: str = ""  # which columns hold only part of their period (`column_chart`)
 
     @property
     def empty(self) -> bool:
         return not self.segments
+
+    @property
+    def part_key(self) -> str:
+        """The legend's line for the faded columns, when one is drawn: "Faded: the last week, 2
+        of its 7 days in the range"."""
+        return f"Faded: {self.part_note}" if any(s.part for s in self.segments) else ""
+
+    @property
+    def part_css(self) -> str:
+        """The colour of the faded key: the first series drawn filled."""
+        return next((s.css for s in self.legend if s.css != "chart-live"), "chart-0")
 
     @property
     def hatches(self) -> list[tuple[str, str]]:
@@ -251,6 +264,8 @@ def column_chart(
     notes: Sequence[str] | None = None,
     nothing: str = ColumnChart.nothing,
     names: Sequence[str] | None = None,
+    part: Sequence[bool] | None = None,
+    part_note: str = "",
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
     `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
@@ -259,7 +274,8 @@ def column_chart(
     when its labels need it); `notes[i]`, what the tooltips of column i add ("; 2 calls not
     priced"); `nothing`, what the chart says when it has no column; `names[i]`, what the
     tooltips call column i ("Week of 3 Nov", where the axis says "3 Nov"), its label by
-    default."""
+    default; `part[i]`, column i holds only part of its period (a week cut by the range): it
+    is drawn faded, and the legend says so with `part_note` ("the last week, ...")."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
@@ -269,8 +285,10 @@ def column_chart(
     centres = _centres(len(labels), left, right)
     width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
-    for label, centre, column, note in zip(names or labels, centres, values,
-                                           notes or [""] * len(labels), strict=True):  # fmt: skip
+    for label, centre, column, note, cut in zip(names or labels, centres, values,
+                                                notes or [""] * len(labels),
+                                                part or [False] * len(labels),
+                                                strict=True):  # fmt: skip
         base = float(HEIGHT - BOTTOM)
         for s in series:
             amount = column.get(s.key, 0)
@@ -281,9 +299,10 @@ def column_chart(
             tooltip = f"{label}: {s.label}, {fmt(amount)}{note}"
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css, tooltip,
-                                    s.hatch))  # fmt: skip
+                                    s.hatch, cut))  # fmt: skip
     return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
-                       left=left, right_edge=WIDTH - right, nothing=nothing)  # fmt: skip
+                       left=left, right_edge=WIDTH - right, nothing=nothing,
+                       part_note=part_note)  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -295,6 +314,7 @@ class Point:
     y: float
     title: str
     mark: str  # SVG path: the line's marker around (x, y)
+    part: bool = False  # of a period the range holds only part of (drawn hollow)
 
 
 # Each line of a chart is told apart by its dash and its markers' shape as well as its colour:
@@ -330,6 +350,11 @@ class Line:
         """Its marker in the middle of the legend's sample of the line (28 by 12)."""
         return marker(self.shape, 14, 6)
 
+    @property
+    def part_mark(self) -> str:
+        """Its marker alone, for the legend's key of the hollow points (12 by 12)."""
+        return marker(self.shape, 6, 6)
+
 
 @dataclass(frozen=True)
 class LineChart:
@@ -342,10 +367,22 @@ class LineChart:
     left: int = LEFT
     right_edge: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
+    part_note: str = ""  # which points stand for part of their period (`line_chart`)
 
     @property
     def empty(self) -> bool:
         return not any(line.points for line in self.lines)
+
+    @property
+    def part_line(self) -> Line | None:
+        """The line whose marker the legend's key of the hollow points shows, when one is
+        drawn: the first with such a point."""
+        return next((line for line in self.lines if any(p.part for p in line.points)), None)
+
+    @property
+    def part_key(self) -> str:
+        """The legend's line for the hollow points: "Hollow: the last week, ..."."""
+        return f"Hollow: {self.part_note}" if self.part_line else ""
 
     @property
     def legend(self) -> list[Series]:
@@ -361,9 +398,12 @@ def line_chart(
     left: int = LEFT,
     axis: Callable[[Sequence[float]], list[str]] | None = None,
     names: Sequence[str] | None = None,
+    part: Sequence[bool] | None = None,
+    part_note: str = "",
 ) -> LineChart:
     """Lines over the labels; a None value (no data that day) breaks the line there; `fmt`,
-    `axis`, `left` and `names` as for column_chart."""
+    `axis`, `left` and `names` as for column_chart; `part` and `part_note` too, a point of
+    part of a period drawn hollow."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
@@ -379,7 +419,8 @@ def line_chart(
         runs: list[list[str]] = []
         points = []
         previous: float | None = None
-        for label, x, value in zip(names or labels, centres, values, strict=True):
+        for label, x, value, cut in zip(names or labels, centres, values,
+                                        part or [False] * len(labels), strict=True):  # fmt: skip
             if value is None:
                 previous = None
                 continue
@@ -388,11 +429,11 @@ def line_chart(
                 runs.append([])
             runs[-1].append(f"{x:.1f},{y:.1f}")
             points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}",
-                                marker(shape, x, y, r)))  # fmt: skip
+                                marker(shape, x, y, r), cut))  # fmt: skip
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
     return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left,
-                     right_edge=WIDTH - right)  # fmt: skip
+                     right_edge=WIDTH - right, part_note=part_note)  # fmt: skip
 
 
 # --- One call's turns --------------------------------------------------------------------------

@@ -465,6 +465,27 @@ class Period:
     tick: str  # on the x-axis: "5 Dec"; a week by its Monday
     name: str  # in tooltips and the table: "5 Dec", "Week of 1 Dec"
     figures: DayFigures
+    week: Week | None = None  # the week it is, over a long range
+
+    @property
+    def part(self) -> bool:
+        """A week the range holds only some days of: its figures are not a whole week's."""
+        return self.week is not None and self.week.partial
+
+
+def part_note(shown: Sequence[Period]) -> str:
+    """Which of the periods shown are weeks the range holds only in part, and how much of
+    them, for the charts' legends, where those weeks are drawn apart (a last week of two days
+    is a short column, not a quiet week): "the first and last weeks, 5 and 2 of their 7 days
+    in the range", "the last week, 2 of its 7 days in the range", or ""."""
+    cut = [(n, p.week) for n, p in enumerate(shown) if p.week is not None and p.week.partial]
+    if not cut:
+        return ""
+    held = " and ".join(str((week.last - week.first).days + 1) for _, week in cut)
+    which = ["first" if n == 0 else "last" for n, _ in cut]
+    if len(cut) > 1:
+        return f"the {' and '.join(which)} weeks, {held} of their 7 days in the range"
+    return f"the {which[0]} week, {held} of its 7 days in the range"
 
 
 def periods(days: DayRange, figures: Mapping[str, DayFigures]) -> tuple[str, list[Period]]:
@@ -477,7 +498,7 @@ def periods(days: DayRange, figures: Mapping[str, DayFigures]) -> tuple[str, lis
         return "day", [Period(name, name, figures.get(day.isoformat()) or DayFigures())
                        for day, name in zip(days.days, named, strict=True)]  # fmt: skip
     return "week", [Period(day_name(week.monday, with_year), week_name(week, with_year),
-                           week_figures(week, figures)) for week in weeks(days)]  # fmt: skip
+                           week_figures(week, figures), week) for week in weeks(days)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -575,6 +596,8 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
     labels = [p.tick for p in shown]
     names = [p.name for p in shown]
     figures = [p.figures for p in shown]
+    # Weeks the range holds only in part are drawn apart: faded columns, hollow points.
+    part, note = [p.part for p in shown], part_note(shown)
     # A line's points are days unless its title says otherwise.
     lines = "" if per == "day" else f", by {per}"
     return (
@@ -582,14 +605,14 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
             f"Calls per {per} by outcome", labels,
             [s for s in OUTCOME_SERIES if total.by_outcome.get(s.key)],
             [{k: float(v) for k, v in day.by_outcome.items()} for day in figures], left=left,
-            names=names,
+            names=names, part=part, part_note=note,
         ),
         column_chart(
             f"Refunds per {per}", labels, [Series("refunded", "Refunded", "chart-1")],
             [{"refunded": day.refunded / 100} for day in figures],
             fmt=lambda rupees: format_inr(round(rupees * 100)).removesuffix(".00"), unit=0.01,
             axis=lambda rupees: axis_inr([round(r * 100) for r in rupees]), left=left,
-            names=names,
+            names=names, part=part, part_note=note,
         ),
         line_chart(
             f"Containment and escalation rate{lines}", labels,
@@ -597,14 +620,14 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
               [day.share(CONTAINED_OUTCOMES) for day in figures]),
              (Series("escalated", "Taken by a person or a callback", "chart-5"),
               [day.share(HUMAN_OUTCOMES) for day in figures])],
-            fmt=_percent, top=100, left=left, names=names,
+            fmt=_percent, top=100, left=left, names=names, part=part, part_note=note,
         ),
         line_chart(
             f"Average handle time{lines}", labels,
             [(Series("handle", "Average handle time", "chart-2"),
               [day.handle_s for day in figures])],
             fmt=mmss, top=time_ceiling(max((d.handle_s or 0 for d in figures), default=0)),
-            left=left, names=names,
+            left=left, names=names, part=part, part_note=note,
         ),
         line_chart(
             f"How quickly the agent answered{lines}", labels,
@@ -612,7 +635,7 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
              (Series("p95", "Slow turns (p95)", "chart-5"), [d.wait_s(95) for d in figures])],
             fmt=wait_label, axis=axis_seconds,
             top=wait_ceiling(max((d.wait_s(95) or 0 for d in figures), default=0)), left=left,
-            names=names,
+            names=names, part=part, part_note=note,
         ),
         column_chart(
             f"What the model cost per {per}", labels,
@@ -620,6 +643,7 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
             fmt=lambda units: money(round(units * 100), settings.COST_CURRENCY), unit=0.01,
             axis=lambda units: axis_money([round(u * 100) for u in units], settings.COST_CURRENCY),
             left=left, notes=[_not_priced(day) for day in figures], names=names,
+            part=part, part_note=note,
             # As the tile says "—": no column would otherwise read as costing nothing.
             nothing=("No call in this range was priced." if total.none_priced
                      else ColumnChart.nothing),

@@ -407,3 +407,79 @@ async def test_the_dashboard_reads_right_with_no_call_one_call_or_thousands_a_da
         assert wide == WIDTHS[width.removesuffix("-dark")], width
         await figures.click()  # closed again: each view's first screenshot shows it closed
     assert both_themes.problems == []
+
+
+def steady_days(days: DayRange) -> None:
+    """Every day of `days` alike: six calls of three outcomes, answered and priced, and a
+    refund, so a week's figures are its days' times seven, a part week's fewer."""
+    outcomes = ["resolved_info", "resolved_refund", "escalated"]
+    calls: list[dict[str, Any]] = []
+    for day in days.days:
+        started = on(day)
+        for n in range(6):
+            calls.append({
+                "call_id": f"CALL-STEADY-{day.isoformat()}-{n}", "user_id": 301,
+                "channel": "web", "started_at": started,
+                "ended_at": started + timedelta(minutes=2 + n), "end_reason": "caller_hung_up",
+                "outcome": outcomes[n % 3], "transcript": [], "tool_calls": [],
+                "turns": [{"at": started, "user_ms": 900, "first_audio_ms": 600 + 100 * n,
+                           "tools_ms": 0}],
+                "cost": {"currency": "INR", "amount": 250 + 10 * n, "by_modality": {}},
+            })  # fmt: skip
+    sync_db().calls.insert_many(calls)
+    sync_db().refunds.insert_many([
+        {"refund_id": f"RFD-STEADY-{day.isoformat()}", "order_id": f"ORD-S-{day.isoformat()}",
+         "user_id": 301, "amount": 40_000, "percent": 100, "tier": "Gold", "reason": "",
+         "call_id": "", "created_at": on(day)}
+        for day in days.days
+    ])  # fmt: skip
+
+
+# Each column segment and line point of a chart, as drawn: [tooltip, fill-opacity, fill].
+DRAWN_PERIODS = """svg => [
+    ...[...svg.querySelectorAll('g > rect:not(.hatch)')].map(r => [
+        r.parentElement.querySelector('title').textContent,
+        getComputedStyle(r).fillOpacity, getComputedStyle(r).stroke]),
+    ...[...svg.querySelectorAll('path.mark')].map(p => [
+        p.querySelector('title').textContent, '', getComputedStyle(p).fill]),
+]"""
+
+
+async def test_a_week_the_range_holds_only_in_part_is_drawn_faded_or_hollow(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
+) -> None:
+    """180 days from a Friday to a Tuesday, the same calls every day: the last week's two
+    days are a column two sevenths high, which read as a week of few calls. Its columns (and
+    the first week's, of three days) are faded inside an outline of their colour, their points
+    hollow, in both themes, and each chart's legend says so; whole weeks are drawn as before."""
+    while days_of_its_own(1).last.weekday() != 2:  # the next range ends on a Tuesday
+        pass
+    days = days_of_its_own(180)
+    assert (days.first.weekday(), days.last.weekday()) == (4, 1)
+    await sync_to_async(steady_days)(days)
+
+    async for width, page in each_view(both_themes, days, "dashboard-part-weeks"):
+        for n, figure in enumerate(await page.locator(".chart:has(line.axis)").all()):
+            await figure.screenshot(path=ARTIFACTS / f"dashboard-part-weeks-chart-{n}-{width}.png")
+            drawn = await figure.locator("svg[role=img]").evaluate(DRAWN_PERIODS)
+            title = await figure.locator("figcaption").text_content()
+            part = {(opacity, look) for said, opacity, look in drawn if "only)" in said}
+            whole = {(opacity, look) for said, opacity, look in drawn if "only)" not in said}
+            assert part and whole and not part & whole, (width, title, part, whole)
+            if title and title.startswith(("Calls", "Refunds", "What")):
+                assert {opacity for opacity, _ in part} == {"0.4"}, (width, title)
+                assert "none" not in {look for _, look in part}, (width, title)  # outlined
+                assert {look for _, look in whole} == {"none"}, (width, title)
+            else:  # every line's part-week points filled alike: with the page's background
+                assert len({look for _, look in part}) == 1, (width, title, part)
+            key = figure.locator(".legend li.part-key")
+            assert await key.text_content() in (
+                "Faded: the first and last weeks, 3 and 2 of their 7 days in the range",
+                "Hollow: the first and last weeks, 3 and 2 of their 7 days in the range",
+            ), (width, title)
+            assert await key.is_visible(), (width, title)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide == WIDTHS[width.removesuffix("-dark")], width
+    assert both_themes.problems == []

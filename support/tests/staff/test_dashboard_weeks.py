@@ -3,6 +3,7 @@ each week's rates and percentiles worked out from its calls and turns."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,12 +12,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from support.models import Refund
 from support.staff.dashboard import (
     WEEKLY_AFTER_DAYS,
     DayFigures,
     DayRange,
     Week,
     dashboard,
+    part_note,
     periods,
     week_figures,
     week_name,
@@ -223,3 +226,76 @@ def test_a_year_on_the_page_is_per_week(agent: Client, staff_groups: Any) -> Non
     month = agent.get("/staff/").content.decode()
     assert "Calls per day by outcome" in month and "The figures per day" in month
     assert "per week" not in month and "Week of" not in month
+
+
+# In the page: each column's segment (<g>) or line's point (<path class="mark">), with its
+# class and its tooltip.
+DRAWN = re.compile(r'<g(?: class="(part)")?><title>([^<]*)'
+                   r'|<path class="mark( part)?" d="[^"]*"><title>([^<]*)')  # fmt: skip
+
+
+def drawn(figure: str) -> dict[str, set[bool]]:
+    """Each period a chart draws (by the name its tooltips give it: "Week of 2 Jun (4–8 Jun
+    only)") and whether its columns or points are drawn as part of a week."""
+    found: dict[str, set[bool]] = {}
+    for g_class, g_title, mark_part, mark_title in DRAWN.findall(figure):
+        title = g_title or mark_title
+        part = bool(g_class or mark_part)
+        found.setdefault(title.split(":")[0], set()).add(part)
+    return found
+
+
+def charts_of(body: str) -> dict[str, str]:
+    """The page's column and line charts' HTML, by title."""
+    figures = body.split('<figure class="chart">')[1:]
+    return {re.search(r"<figcaption>([^<]*)", f)[1]: f for f in figures  # type: ignore[index]
+            if "<line class=\"axis\"" in f}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_week_the_range_holds_only_in_part_is_drawn_apart_on_every_chart(
+    agent: Client, staff_groups: Any, priya: Any
+) -> None:
+    """Wednesday 4 Jun to Tuesday 2 Dec 2025: the week of 2 Jun (5 days) and of 1 Dec (2 days)
+    are short columns that read as quiet weeks. On each of the six charts their columns are
+    faded and their points hollow, the whole weeks' as they were, and the legend says which
+    weeks and how much of them; 30 days by day mark nothing."""
+    first, last = date(2025, 6, 4), date(2025, 12, 2)
+    for n, day in enumerate([date(2025, 6, 5), date(2025, 6, 10), date(2025, 12, 2)]):
+        add_call(f"c{n}", at(day, 10), 90, "resolved_info")
+        answered(f"c{n}", [800], 250)
+        Refund.objects.create(refund_id=f"RFD-{n}", order_id=f"ORD-{n}", customer=priya,
+                              amount=10_000, percent=50, tier="Silver",
+                              created_at=at(day, 11))  # fmt: skip
+
+    body = agent.get("/staff/", {"since": first.isoformat(),
+                                 "until": last.isoformat()}).content.decode()  # fmt: skip
+
+    charts = charts_of(body)
+    assert len(charts) == 6
+    for title, figure in charts.items():
+        assert drawn(figure) == {"Week of 2 Jun (4–8 Jun only)": {True},
+                                 "Week of 9 Jun": {False},
+                                 "Week of 1 Dec (1–2 Dec only)": {True}}, title  # fmt: skip
+        said = "Faded" if title.startswith(("Calls", "Refunds", "What")) else "Hollow"
+        assert (f"{said}: the first and last weeks, 5 and 2 of their 7 days in the range</li>"
+                in figure), title  # fmt: skip
+    month = agent.get("/staff/", {"since": date(2025, 11, 3).isoformat(),
+                                  "until": last.isoformat()}).content.decode()  # fmt: skip
+    for title, figure in charts_of(month).items():
+        assert set().union(*drawn(figure).values()) == {False}, title
+    assert not re.search(r'class="part|mark part|Faded:|Hollow:', month)
+
+
+@pytest.mark.parametrize("first, last, said", [
+    (date(2025, 6, 2), date(2025, 11, 30), ""),  # Monday to Sunday
+    (date(2025, 6, 4), date(2025, 11, 30), "the first week, 5 of its 7 days in the range"),
+    (date(2025, 6, 2), date(2025, 12, 2), "the last week, 2 of its 7 days in the range"),
+    (date(2025, 6, 8), date(2025, 12, 2),
+     "the first and last weeks, 1 and 2 of their 7 days in the range"),
+    (date(2025, 11, 5), date(2025, 12, 2), ""),  # by day
+])  # fmt: skip
+def test_the_legends_say_which_weeks_are_drawn_apart_and_how_much_of_them_is_in_the_range(
+    first: date, last: date, said: str
+) -> None:
+    assert part_note(periods(DayRange(first, last), {})[1]) == said
