@@ -36,7 +36,7 @@ add_order = sync_to_async(make_order)
 
 @pytest.mark.parametrize(
     "order_id",
-    ["ORD-7-B", "5012345678", "SW/2026/000123", "ab 12",
+    ["ORD-7-B", "5012345678", "SW/2026/000123", "ab 12", "N/A", "NONE", "-",
      # 32 characters, as many as an id may have; longer once case folded, which only matches.
      "İSTANBUL-SIPARIS-2026-0000000001", "GROßBESTELLUNG-2026-000000000001"],
 )  # fmt: skip
@@ -104,6 +104,97 @@ async def test_what_no_order_id_contains_is_refused(asha: Customer, order_id: st
     details = await run_tool("get_order_details", {"order_id": order_id}, ASHA_ON_THE_WEB)
 
     assert details["reason"] == "invalid_argument"
+
+
+# --- An order id the model does not have ------------------------------------------------------
+
+
+@pytest.mark.parametrize("order_id", ["N/A", "none", "Null", "unknown", "-", "Not provided"])
+async def test_a_complaint_filed_with_a_placeholder_order_id_is_filed_without_an_order(
+    asha: Customer, order_id: str
+) -> None:
+    """The model, with no order id, passes a stand-in for none: the complaint is filed, not
+    refused as an order that could not be found."""
+    result = await run_tool(
+        "file_complaint",
+        {"order_id": order_id, "category": "hygiene", "description": "Dirty bag"},
+        ASHA_ON_THE_WEB,
+    )
+
+    assert result["ok"], result
+    complaint = await mongo.async_db().complaints.find_one(
+        {"complaint_id": result["complaint_id"]}
+    )
+    assert complaint is not None and complaint["order_id"] is None
+
+
+async def test_an_unidentified_caller_complaining_with_order_id_none_is_heard(db: Any) -> None:
+    result = await run_tool(
+        "file_complaint",
+        {"order_id": "None", "category": "other", "description": "Rude rider"},
+        phone_call(None),
+    )
+
+    assert result["ok"], result
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [("get_order_details", {"order_id": "n/a"}),
+     ("initiate_refund", {"order_id": "NULL", "reason": "cold"}),
+     ("initiate_refund", {"order_id": "not  provided", "reason": "cold"})],
+)  # fmt: skip
+async def test_an_order_id_the_model_does_not_have_is_asked_for_not_looked_up(
+    asha: Customer, tiers: list[RefundTier], tool: str, args: dict[str, str]
+) -> None:
+    result = await run_tool(tool, args, ASHA_ON_THE_WEB)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert "ask the customer for the order id" in result["message"]
+
+
+async def test_an_escalation_with_order_id_na_opens_its_ticket_without_an_order(
+    asha: Customer,
+) -> None:
+    result = await run_tool(
+        "escalate_to_human", {"reason": "upset", "order_id": "N/A"}, ASHA_ON_THE_WEB
+    )
+
+    ticket = await mongo.async_db().escalations.find_one({"ticket_id": result["ticket_id"]})
+    assert ticket is not None and ticket["order_id"] is None
+
+
+async def test_an_order_numbered_like_a_placeholder_is_found_by_every_tool(
+    asha: Customer,
+) -> None:
+    """The data may number an order "N/A" (contract section 6: any id the importer accepts
+    is found): "no id" is only what names none of the customer's orders."""
+    assert order_ids.clean("N/A") == "N/A"  # what load_support_data checks
+    await add_order(asha, "N/A", status="delivered", amount=20_000, placed_hours_ago=1,
+                    delivered_hours_ago=0.5)  # fmt: skip
+
+    details = await run_tool("get_order_details", {"order_id": "n/a"}, ASHA_ON_THE_WEB)
+    filed = await run_tool(
+        "file_complaint",
+        {"order_id": "n / a", "category": "hygiene", "description": "Dirty bag"},
+        ASHA_ON_THE_WEB,
+    )
+
+    assert details["ok"] and details["order_id"] == "N/A", details
+    complaint = await mongo.async_db().complaints.find_one({"complaint_id": filed["complaint_id"]})
+    assert complaint is not None and complaint["order_id"] == "N/A"
+
+
+async def test_a_complaint_naming_an_order_that_is_not_the_callers_is_still_refused(
+    asha: Customer,
+) -> None:
+    result = await run_tool(
+        "file_complaint",
+        {"order_id": "ORD-9999", "category": "hygiene", "description": "Dirty bag"},
+        ASHA_ON_THE_WEB,
+    )
+
+    assert (result["ok"], result["reason"]) == (False, "not_found")
 
 
 # --- Phone callers ----------------------------------------------------------------------------
@@ -421,6 +512,59 @@ async def test_a_restaurant_without_letters_or_digits_matches_nothing_and_is_not
 
     assert (unread["ok"], unread["reason"]) == (False, "invalid_argument")
     assert ctx.verified is False and ctx.verification_attempts == 0
+
+
+# A field an order is stored without (not even as null).
+MISSING = object()
+
+
+@pytest.mark.parametrize("restaurant", [MISSING, None, ""])
+@pytest.mark.parametrize("said", ["None", "null", "none restaurant"])
+async def test_an_order_stored_without_a_restaurant_matches_no_restaurant_said(
+    ravi: Customer, restaurant: object, said: str
+) -> None:
+    """Stored without one, an order's restaurant is not the word "None" a guesser can say."""
+    await _add_ravis_order(restaurant=restaurant)
+
+    result = await run_tool("verify_caller", {"restaurant": said}, phone_call(202))
+
+    assert (result["ok"], result["reason"]) == (False, "not_verified")
+
+
+async def test_an_order_stored_without_a_restaurant_still_verifies_by_its_amount(
+    ravi: Customer,
+) -> None:
+    await _add_ravis_order(restaurant=None)
+
+    result = await run_tool("verify_caller", {"amount": "123.45"}, phone_call(202))
+
+    assert result == {"ok": True, "verified": True}
+
+
+@pytest.mark.parametrize("amount", [MISSING, None])
+@pytest.mark.parametrize("said", ["0", "0.50"])
+async def test_an_order_stored_without_an_amount_matches_no_amount_said(
+    ravi: Customer, amount: object, said: str
+) -> None:
+    await _add_ravis_order(amount=amount)
+
+    result = await run_tool("verify_caller", {"amount": said}, phone_call(202))
+
+    assert (result["ok"], result["reason"]) == (False, "not_verified")
+
+
+async def _add_ravis_order(**stored: object) -> None:
+    """Ravi's newest order as a direct database write may leave it: ₹123.45 from Chaat
+    Corner, but for the fields in `stored` (MISSING: not there at all)."""
+    now = datetime.now(UTC)
+    fields = {
+        "order_id": "ORD-2002", "user_id": 202, "restaurant": "Chaat Corner", "items": [],
+        "amount": 12_345, "status": "delivered", "placed_at": now, "delivered_at": now,
+        "refund": None, **stored,
+    }  # fmt: skip
+    await mongo.async_db().orders.insert_one(
+        {name: value for name, value in fields.items() if value is not MISSING}
+    )
 
 
 async def test_an_unknown_number_cannot_verify(db: Any) -> None:

@@ -71,6 +71,8 @@ UNVERIFIED_ORDER_NOTE = (
 )
 _CURRENCY_WORDS = re.compile(r"₹|\binr\b|\brs\b\.?|\brs(?=\d)|\brupees?\b")
 NOT_FOUND_MESSAGE = "I couldn't find an order with that id on your account."
+# For a stand-in for no id ("N/A") that names no order: said to the model, which has no id.
+NO_ORDER_ID_MESSAGE = "That is not an order id: ask the customer for the order id."
 # Every amount in an answer is in this currency; said so in each answer that has one.
 CURRENCY = "INR"
 
@@ -299,10 +301,28 @@ def _same_order(doc: Document, restaurant: str | None, said_paise: int | None) -
     be of the same order."""
     if restaurant is None and said_paise is None:
         return False
-    if restaurant is not None and restaurant != _name_key(str(doc.get("restaurant"))):
+    if restaurant is not None and restaurant != _restaurant_key(doc):
+        return False
+    return said_paise is None or _same_amount(said_paise, doc.get("amount"))
+
+
+def _restaurant_key(doc: Document) -> str | None:
+    """The order's restaurant as `_name_key` has it; None for an order stored without one
+    (missing, null, blank, not text), which no restaurant a caller names can match: `str()`
+    would make it "None", there for the guessing."""
+    restaurant = doc.get("restaurant")
+    if not isinstance(restaurant, str):
+        return None
+    return _name_key(restaurant) or None
+
+
+def _same_amount(said_paise: int, stored: object) -> bool:
+    """Whether the caller said the order's amount (integer paise). An order stored without
+    one (missing, null) matches no amount said: not "0", and no error either."""
+    if not isinstance(stored, int) or isinstance(stored, bool):
         return False
     # Within a rupee is the same amount: "two sixty-eight" for ₹268.50.
-    return said_paise is None or abs(said_paise - int(doc.get("amount", 0))) < 100
+    return abs(said_paise - stored) < 100
 
 
 # Words a caller adds to a restaurant's name, or leaves out, that name no restaurant: "the
@@ -399,10 +419,20 @@ async def get_order_details(ctx: ToolContext, order_id: str) -> Result:
 async def find_order(
     user_id: int, spoken: str, projection: dict[str, int] | None = None
 ) -> Document:
-    """The customer's order that `spoken` names (support/order_ids.py), or ToolError(not_found).
+    """The customer's order that `spoken` names (support/order_ids.py), or ToolError(not_found),
+    or (`_no_such_order`) invalid_argument for a stand-in for no id ("N/A") that names none.
 
     Filtering by user_id is the scoping rule: another customer's order is "not found".
     """
+    doc = await _named_order(user_id, spoken, projection)
+    if doc is None:
+        raise _no_such_order(spoken)
+    return doc
+
+
+async def _named_order(
+    user_id: int, spoken: str, projection: dict[str, int] | None
+) -> Document | None:
     orders = mongo.async_db().orders
     doc = await orders.find_one({"user_id": user_id, "order_id": spoken}, projection)
     if doc is None:
@@ -411,9 +441,15 @@ async def find_order(
         found = order_ids.matching(spoken, ids)
         if found is not None:
             doc = await orders.find_one({"user_id": user_id, "order_id": found}, projection)
-    if doc is None:
-        raise ToolError(Reason.NOT_FOUND, NOT_FOUND_MESSAGE)
     return doc
+
+
+def _no_such_order(spoken: str) -> ToolError:
+    """Why no order of the customer's is named `spoken`: none has that id (not_found), or
+    the model has no id and passed a stand-in ("N/A"), and should ask for one."""
+    if order_ids.is_placeholder(spoken):
+        return ToolError(Reason.INVALID_ARGUMENT, NO_ORDER_ID_MESSAGE)
+    return ToolError(Reason.NOT_FOUND, NOT_FOUND_MESSAGE)
 
 
 @tool(
@@ -436,6 +472,8 @@ async def initiate_refund(ctx: ToolContext, order_id: str, reason: str) -> Resul
             user_id=ctx.identified(), order_id=order_id, reason=reason, call_id=ctx.call_id
         )
     except RefundRefused as refused:
+        if refused.reason == Reason.NOT_FOUND:
+            raise _no_such_order(order_id) from None
         raise ToolError(Reason(refused.reason), refused.message, refused.details) from None
     return {
         "refund_id": done.refund_id,
@@ -471,8 +509,7 @@ async def file_complaint(
     ctx: ToolContext, order_id: str | None, category: str, description: str
 ) -> Result:
     if order_id is not None:
-        # Only an identified customer's own order can be named in a complaint.
-        order_id = (await find_order(ctx.identified(), order_id, {"order_id": 1}))["order_id"]
+        order_id = await _order_complained_of(ctx, order_id)
     filed = await complaints.file_complaint(
         user_id=ctx.user_id, order_id=order_id, category=category, description=description,
         call_id=ctx.call_id, now=_now(),
@@ -482,6 +519,19 @@ async def file_complaint(
         "status": filed.status,
         "already_filed": filed.already_filed,
     }
+
+
+async def _order_complained_of(ctx: ToolContext, spoken: str) -> str | None:
+    """The id of the caller's order `spoken` names. A stand-in for no id ("N/A") that names
+    none of their orders is no id: the complaint is filed without one, by any caller."""
+    user_id = ctx.user_id
+    doc = None if user_id is None else await _named_order(user_id, spoken, {"order_id": 1})
+    if doc is not None:
+        return doc["order_id"]
+    if order_ids.is_placeholder(spoken):
+        return None
+    ctx.identified()  # only an identified customer's own order can be named in a complaint
+    raise _no_such_order(spoken)
 
 
 @tool(
