@@ -278,7 +278,8 @@ class Watchdog:
         """While the call is held for `reason` (a person holds it, no socket carries it, the
         model is not connected) the silences are on purpose: no nudges or check-ins. The
         maximum duration still applies. An answer the model owed is owed from `now`, but
-        for a MODEL_AWAY hold: the model's silence stops while it lasts, then runs on.
+        for a MODEL_AWAY hold (the model's silence stops while it lasts, then runs on) and
+        her line away (LINE_AWAY: the model, still there, could answer; its silence runs on).
 
         The caller's silence starts afresh once a colleague's hold is over. A MODEL_AWAY hold
         stops it, and it runs on from there once the model is back: the wait is not hers, but
@@ -307,6 +308,11 @@ class Watchdog:
             if self._spoke_since_back:
                 self._caller_at = max(self._caller_at, now)
             self._spoke_since_back = False
+        if reason == LINE_AWAY:
+            # The model, connected, could answer while her line is away (what it says is
+            # kept for her): its silence and a nudge's wait run on through the drop, else a
+            # line dropping more often than stall_s would keep a silent model on for ever.
+            return
         self._owed_at = now
         self._pause_missed = False
         self._nudged_at = None

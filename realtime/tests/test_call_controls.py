@@ -194,6 +194,35 @@ def test_a_pause_while_a_tool_runs_or_the_model_is_away_is_not_the_models_to_ans
     assert ticks(watchdog, 12, 21) == [(20.5, Action.NUDGE_MODEL)]
 
 
+def test_her_line_dropping_every_few_seconds_does_not_put_off_a_silent_models_nudge() -> None:
+    """The model, still connected while her line is away, could answer meanwhile (kept for
+    her): its silence runs on through the drop. A line that drops more often than stall_s
+    must not keep a silent model from being nudged, resumed and given up on."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    watchdog.caller_captioned(3)
+    done = []
+    for tenth in range(35, 600, 5):
+        at = tenth / 10
+        if tenth % 60 == 0:
+            watchdog.hold("detached", True, at)
+        if tenth % 60 == 10:
+            watchdog.hold("detached", False, at)
+            watchdog.expect_answer(at, again=watchdog.gap_told_asks())  # told of the gap
+        action = watchdog.tick(at)
+        if action is not None:
+            done.append((at, action))
+        if action is Action.RESUME_MODEL:
+            watchdog.hold("model_away", True, at)
+            watchdog.hold("model_away", False, at)
+
+    assert [action for _, action in done] == [
+        Action.NUDGE_MODEL, Action.RESUME_MODEL, Action.NUDGE_MODEL, Action.GIVE_UP,
+    ]  # fmt: skip
+    assert done[-1][0] < 45
+
+
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1, typed=True)
