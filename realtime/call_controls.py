@@ -294,8 +294,10 @@ class Watchdog:
             self._holds.add(reason)
         else:
             self._holds.discard(reason)
-        # A pause of hers is the model's to answer only while nothing holds the call.
+        # A pause of hers is the model's to answer only while nothing holds the call; and
+        # her voice is not on a line that went.
         self._voice_off_at = max(self._voice_off_at, now)
+        self._voice_on = self._voice_on and not (held and reason == LINE_AWAY)
         self._in_turn = self._generating = False  # a turn does not outlive a connection
         if reason in _SILENCE_PAUSES:
             if not held and not self._holds & _SILENCE_PAUSES:  # the model is back
