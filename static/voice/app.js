@@ -10,7 +10,7 @@
 //   page.js         the state shown to the person, and `window.voiceDebug` for tests
 
 import { clearCaptions } from "./captions.js";
-import { Call } from "./call.js";
+import { Call, START_FROM_THIS_PAGE } from "./call.js";
 import { clearMessage, config, debug, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
@@ -70,14 +70,22 @@ function startCall() {
   call.start();
 }
 
+/**
+ * What the page says of a call once its one-use link is spent: not to start another from
+ * here (its button cannot), but how to call again.
+ */
+function forASpentLink(words) {
+  if (words.includes("open support")) return words;
+  const said = START_FROM_THIS_PAGE.reduce((text, ask) => text.replace(` ${ask}`, ""), words);
+  return `${said} ${CALL_AGAIN_FROM_THE_APP}`;
+}
+
 function callEnded(ended) {
   if (call !== ended) return;
   call = null;
   endedCall = ended;
   tokenSpent ||= Boolean(token) && ended.queryUsed;
-  if (tokenSpent && debug.message && !debug.message.text.includes("open support")) {
-    showMessage(debug.message.kind, `${debug.message.text} ${CALL_AGAIN_FROM_THE_APP}`);
-  }
+  if (tokenSpent && debug.message) showMessage(debug.message.kind, forASpentLink(debug.message.text));
   // Controls about to be disabled would drop the focus to <body>: it goes to the call button,
   // or, when that cannot be pressed again, to what the page says about the call.
   if ([ui.muteButton, ui.textInput, ui.textSend, ui.callButton].includes(document.activeElement)) {
@@ -91,7 +99,8 @@ function callEnded(ended) {
   ui.muteButton.disabled = true;
   ui.muteButton.classList.remove("is-active");
   ui.muteButton.textContent = "Mute";
-  setTyping(false, TEXT_HINT_IDLE, { comeBack: false });
+  // A spent link starts no call: the box has nothing true to say of one.
+  setTyping(false, tokenSpent ? "" : TEXT_HINT_IDLE, { comeBack: false });
 }
 
 /**

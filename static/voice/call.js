@@ -49,6 +49,11 @@ const RESUMED_NOTICE_MS = 6000;
 const UPSTREAM_QUIET_MS = 2000;
 // A typed message the server refused is the latest one sent, answered within this.
 const TYPED_ANSWER_MS = 5000;
+// What the page asks once a call is over, when only a new call can help. A spent one-use
+// link cannot make one from this page: app.js takes these out and says the app's way instead.
+const START_A_NEW_CALL = "Please start a new call.";
+const START_AGAIN = "Please start the call again.";
+export const START_FROM_THIS_PAGE = [START_A_NEW_CALL, START_AGAIN];
 
 const ENDED_WORDS = {
   caller_hung_up: "You ended the call.",
@@ -70,7 +75,7 @@ const ENDED_WORDS = {
   max_duration: "The call reached its maximum length and ended.",
   unavailable: "We can't reach our records right now, so the call couldn't start. Please try again shortly.",
   ended_by_staff: "A member of our support team ended the call.",
-  server_error: "Something went wrong on our side and the call ended. Please start a new call.",
+  server_error: `Something went wrong on our side and the call ended. ${START_A_NEW_CALL}`,
   // realtime/guards.py: the page's address is not one the voice service takes calls from.
   origin_refused:
     "This page isn't allowed to connect to our voice service from here. Please open support from our app or website.",
@@ -249,7 +254,7 @@ export class Call {
     this.lineLostAt ??= now;
     debug.reconnects += 1;
     if (now - this.lineLostAt > RECONNECT_GIVE_UP_MS) {
-      this.finish("The connection to the voice service was lost. Please start the call again.", { error: true });
+      this.finish(`The connection to the voice service was lost. ${START_AGAIN}`, { error: true });
       return;
     }
     this.refreshState();
@@ -563,7 +568,7 @@ export class Call {
     // e.g. error{unavailable} then close 4500: the database was unreachable at connect.
     if (this.serverError) return this.serverError.message;
     if (!this.opened) return UNREACHABLE_WORDS;
-    return "The connection to the voice service was lost. Please start the call again.";
+    return `The connection to the voice service was lost. ${START_AGAIN}`;
   }
 
   /** Trying to get back to the call, the page was told it is over (`call_over`, or only its

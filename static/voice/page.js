@@ -126,9 +126,9 @@ let typingParked = false; // focus left the text box when it was disabled, to co
 /**
  * Whether the customer can type now, and the hint under the box saying so (not its
  * placeholder: on a phone the box is too narrow to show one whole); no hint ("") is none
- * shown, where there is nothing true to say (calls unavailable). A disabled control
- * drops its focus to <body>: the focus goes to the call button instead and, with
- * `comeBack`, back to the text box when it is enabled again.
+ * shown, where there is nothing true to say (calls unavailable, a spent one-use link). A
+ * disabled control drops its focus to <body>: the focus goes to the call button instead
+ * and, with `comeBack`, back to the text box when it is enabled again.
  */
 export function setTyping(enabled, hint, { comeBack = true } = {}) {
   if (!enabled && ui.textForm.contains(document.activeElement)) {

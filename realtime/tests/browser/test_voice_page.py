@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 import pytest_asyncio
+from django.test import override_settings
 from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
+from realtime import tokens
 from realtime.tests.browser.conftest import (
     FakeAgent,
     Network,
@@ -26,7 +28,7 @@ from realtime.tests.browser.conftest import (
 )
 from realtime.tests.fake_live import FakeSession
 from support.models import Customer
-from voiceproject.tests.live_server import DaphneServer
+from voiceproject.tests.live_server import DaphneServer, server_environment
 from voiceproject.tests.signals import tone_pcm
 
 pytestmark = [
@@ -553,7 +555,26 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
         "Something went wrong on our side and the call ended. Please start a new call."
     )
     await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+    await expect(page.locator("#text-hint")).to_have_text("Start a call to type.")
     await voice_page.screenshot("22-ended-by-a-server-error")
+
+    # The same fault on a call from the app's one-use link: this page can start no new call,
+    # and does not ask her to; it says how to call again.
+    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
+        token = tokens.mint(101)
+    await page.goto("about:blank")  # a fresh load, as from the host app's link
+    await page.goto(f"{voice_page.server.url}/#token={token}")
+    await page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.state === 'listening'")
+    say({"type": "ended", "reason": "server_error"})
+    await sockets[-1].close(code=1000)
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Something went wrong on our side and the call ended. "
+        "To call us again, open support in the app."
+    )
+    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+    await expect(page.locator("#text-hint")).to_be_hidden()
+    await voice_page.screenshot("45-one-use-link-ended-by-a-server-error")
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 
@@ -691,6 +712,9 @@ async def test_an_unknown_customer_and_an_expired_link_are_explained(
     await voice_page.wait_for("d.closeCode !== null")
     assert await refused_with(voice_page, 4401, "unauthorized")
     await expect(voice_page.page.get_by_role("alert")).to_contain_text("support link has expired")
+    # Only the app can give another: the page offers no call, nor typing in one.
+    await expect(voice_page.page.get_by_role("button", name="Start call")).to_be_disabled()
+    await expect(voice_page.page.locator("#text-hint")).to_be_hidden()
     await voice_page.screenshot("11-expired-link")
 
 

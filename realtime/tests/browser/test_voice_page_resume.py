@@ -103,6 +103,8 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
     await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
     await expect(ended).to_be_focused()
     await expect(page.locator("#talking-to")).to_be_hidden()
+    # Nor does the text box ask her to start a call: it said "Start a call to type.".
+    await expect(page.locator("#text-hint")).to_be_hidden()
     await voice_page.screenshot("17-one-use-link-after-the-call")
     events = await voice_page.debug(".events")
     assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
