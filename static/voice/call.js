@@ -108,6 +108,14 @@ const ENDED_WHILE_AWAY =
 // Before a call could start: the worklet scripts or the WebSocket could not reach the server.
 const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet connection and try again.";
 
+// The browser could not start the call's audio. Start call stays on (nothing was spent) and
+// makes new audio, so trying again is the advice. A reload can clear what a new try does not,
+// but not where the page came from the app's one-use link: it took the link out of the
+// address bar (app.js), and a reload would lose it.
+const AUDIO_FAILED = "Your browser couldn't start audio for the call. Please try again.";
+const AUDIO_FAILED_RELOAD_HINT =
+  "Your browser couldn't start audio for the call. Please try again, or reload the page if it happens again.";
+
 // `error` codes about a bad frame from this page (contract section 3).
 const FRAME_ERRORS = new Set(["frame_too_large", "bad_json", "unknown_type", "odd_length"]);
 // `error` codes that refuse a typed message (it never reached the agent).
@@ -196,9 +204,8 @@ export class Call {
         return;
       }
       console.error("voice: audio setup failed", error);
-      this.finish("Your browser couldn't start audio for the call. Please reload the page and try again.", {
-        error: true,
-      });
+      const fromALink = this.query.startsWith("token="); // see CallConnection
+      this.finish(fromALink ? AUDIO_FAILED : AUDIO_FAILED_RELOAD_HINT, { error: true });
       return;
     }
     if (!this.finished) this.connect();

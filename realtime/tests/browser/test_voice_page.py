@@ -682,6 +682,52 @@ async def test_a_denied_microphone_is_explained(
         await context.close()
 
 
+# The browser fails to start the call's audio once per page load (as a worklet it cannot run
+# does), with an error that is not the AbortError of an unreachable server; then works again.
+AUDIO_FAILS_ONCE = """
+if (window.AudioWorklet) {  // not on about:blank
+  const addModule = AudioWorklet.prototype.addModule;
+  let failed = false;
+  AudioWorklet.prototype.addModule = function (...args) {
+    if (failed) return addModule.apply(this, args);
+    failed = true;
+    return Promise.reject(new TypeError("this browser can't run the worklet"));
+  };
+}
+"""
+
+
+async def test_audio_the_browser_could_not_start_is_tried_again_from_the_page(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    """The browser fails to start the call's audio: Asha is asked to try again, and Start call
+    does it, on the demo page and on one opened from the app's one-use link (which the page
+    took out of the address bar: a reload would lose it)."""
+    page = voice_page.page
+    await page.add_init_script(AUDIO_FAILS_ONCE)
+    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
+        token = tokens.mint(101)
+    for address, words in [
+        ("/", "Please try again, or reload the page if it happens again."),
+        (f"/#token={token}", "Please try again."),
+    ]:
+        await page.goto("about:blank")  # a fresh load, as from the host app's link
+        await page.goto(voice_page.server.url + address)
+        await page.get_by_role("button", name="Start call").click()
+        await expect(page.get_by_role("alert")).to_have_text(
+            f"Your browser couldn't start audio for the call. {words}"
+        )
+        await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+        if "token" in address:
+            assert "token" not in page.url
+            await voice_page.screenshot("46-one-use-link-audio-could-not-start")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.events.some((e) => e.type === 'ready')")
+        await page.get_by_role("button", name="End call").click()
+        await voice_page.wait_for("d.state === 'ended'")
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
 async def refused_with(voice_page: VoicePage, code: int, reason: str) -> bool:
     """Whether the page was refused with close `code` and an `ended` event giving `reason`.
     A browser busy when the server closes may see 1006 instead of the code (as CI's did once;
