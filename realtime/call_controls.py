@@ -431,8 +431,10 @@ class Watchdog:
         self._resumed_silent += 1
         self._nudged_at = None
         # The resumed session owes the answer, within its own stall_s (the wait for it to be
-        # up is not counted: hold()).
+        # up is not counted: hold()); it let no pause of hers go by yet: what she tells it
+        # meanwhile is waited for afresh, until it does.
         self._owed, self._owed_at = True, now
+        self._pause_missed = False
         self._in_turn = self._generating = False
         return Action.RESUME_MODEL
 

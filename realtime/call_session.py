@@ -824,8 +824,10 @@ class CallSession:
         if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
             # Its answer to a long drop asks whether the caller is still there: a check-in.
             asks = self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
+            # An answer it owed from before the drop is the one asked for (`again`): its
+            # silence runs on through her line away (Watchdog.hold), not afresh at each return.
             self._note(instructions.line_dropped(self._gap_s, unheard=unheard),
-                       respond=asks or unheard)  # fmt: skip
+                       respond=asks or unheard, again=True)  # fmt: skip
         self._gap_s = 0.0
         if self._agent_unheard:
             self._agent_unheard = False

@@ -169,6 +169,25 @@ def test_a_model_that_let_a_pause_go_by_is_nudged_once_she_stops_talking() -> No
     assert ticks(watchdog, 14.5, 20) == [(14.5, Action.NUDGE_MODEL)]
 
 
+def test_a_resumed_session_is_not_held_to_a_pause_its_predecessor_let_go_by() -> None:
+    """The session resumed after a stall owes within its own stall_s, and has let no pause of
+    hers go by yet: her telling it everything again, at length, is waited for as words
+    captioned while she talks are, not nudged over nor given up on as she talks."""
+    watchdog = Watchdog(LIMITS, now=0)
+    say_hello(watchdog, 1)
+    say_hello(watchdog, 5)  # after a pause it let go by
+    assert ticks(watchdog, 6, 17.5) == [(9.5, Action.NUDGE_MODEL), (17.5, Action.RESUME_MODEL)]
+    watchdog.hold("model_away", True, 17.5)
+    watchdog.hold("model_away", False, 18)  # the resumed session is up
+    watchdog.caller_voice(True, 19)
+    for at in range(20, 43):
+        watchdog.caller_captioned(at)
+        assert ticks(watchdog, at, at + 0.5) == []
+    watchdog.caller_voice(False, 43)
+
+    assert ticks(watchdog, 43, 51) == [(50, Action.NUDGE_MODEL)]  # from her last words
+
+
 def test_her_talking_puts_a_nudge_off_by_another_stall_s_at_most() -> None:
     """A voice on the line that never pauses (a noisy line) does not keep a silent model from
     being nudged."""

@@ -13,11 +13,16 @@ from typing import Any
 
 import pytest
 
-from realtime import live_client
+from realtime import call_session, live_client
 from realtime.call_controls import MODEL_AWAY, Action
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.model_resumes import acts, asked_at, away
-from realtime.tests.voice_harness import BrowserCall, handed_to_a_person
+from realtime.tests.voice_harness import (
+    BrowserCall,
+    handed_to_a_person,
+    keep_dropping,
+    wait_until_ended,
+)
 from support.models import Customer
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -138,4 +143,33 @@ async def test_a_silent_model_whose_sessions_drop_before_stall_s_hands_the_call_
 
     assert time.monotonic() - began < 12
     assert len(live.sessions) > 3  # dropped all along
+    await page.leave()
+
+
+async def silent(session: FakeSession) -> None:
+    """A model that accepts the setup, stays connected, and never says anything."""
+    await asyncio.sleep(60)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_silent_model_whose_caller_s_line_keeps_dropping_hands_the_call_to_a_person(
+    asha: Customer, live: FakeLiveServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each drop long enough to be told of (GAP_NOTE_S) asks the model, on her return, for
+    the answer it owed already: its silence runs on (Watchdog.hold, LINE_AWAY), and a line
+    dropping more often than stall_s does not keep a silent model on to the maximum."""
+    settings.VOICE_STALL_S = 1.0
+    settings.VOICE_MAX_CALL_S = 12  # where a call nobody gives up on would end
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(call_session, "GAP_NOTE_S", 0.1)  # each drop is told of
+    live.on_session(silent)
+    page = await BrowserCall.open()
+    ready = await page.next_event("ready")
+    await live.wait_for_session()
+
+    async with asyncio.timeout(25):
+        page = await keep_dropping(page, ready, away_s=0.3, between_s=0.6)
+
+    ended = await wait_until_ended(str(ready["call_id"]))
+    assert ended["end_reason"] == "agent_unavailable"
     await page.leave()
