@@ -51,6 +51,7 @@ class SpeechDetector:
     ) -> None:
         self._margin = 10 ** (margin_db / 10)
         self._absolute = _power(floor_dbfs)
+        self._lowest = self._absolute / self._margin
         self._onset_s = onset_s
         self._hangover_s = hangover_s
         self._rise_per_s = 10 ** (floor_rise_db_per_s / 10)
@@ -71,7 +72,10 @@ class SpeechDetector:
         seconds = samples / SAMPLE_RATE
         noise = self._noise
         if noise is None or power < noise:
-            noise = power
+            # Never below what the absolute floor makes quiet anyway: a floor of exact zeros
+            # (a microphone's first frames) is one the room's noise could never creep up
+            # from, and would be her voice for the rest of the call.
+            noise = max(power, self._lowest)
         else:
             noise *= self._rise_per_s**seconds
         self._noise = noise

@@ -63,6 +63,17 @@ def test_silence_and_steady_room_noise_are_not_speech() -> None:
     assert run(SpeechDetector(), noise(3.0, dbfs=-40)) == []
 
 
+def test_room_noise_after_a_digitally_silent_start_is_not_speech_for_long() -> None:
+    """A microphone's first frames are often exact zeros: the floor they set is not one the
+    room's noise, arriving after, can never creep up from (it would be her voice for the
+    whole call, and no pause of hers ever heard)."""
+    detector = SpeechDetector()
+    edges = run(detector, silence(0.1) + noise(6.0, dbfs=-45))
+
+    assert not detector.speaking
+    assert all(e.at < 3.0 for e in edges if isinstance(e, SpeechEnded))
+
+
 def test_speech_over_room_noise_is_still_found(sentence: bytes) -> None:
     speech = np.frombuffer(sentence, "<i2").astype(np.int32)
     room = np.frombuffer(noise(1.0 + len(speech) / SAMPLE_RATE + 1.0, dbfs=-45), "<i2")
