@@ -13,8 +13,9 @@ Spoken ids come back from the model as they were heard: "ord 1196", "Ord-1196". 
 an order case-insensitively and ignoring spaces (`spoken_key`).
 
 The model, lacking an id, sometimes passes a stand-in for none ("N/A", "none":
-`is_placeholder`). It is still looked up first, as the data may hold an order so numbered; only
-when it names none of the customer's orders do the tools take it as no id given.
+`support.tools.registry.stands_for_nothing`). It is still looked up first, as the data may
+hold an order so numbered; only when it names none of the customer's orders do the tools take
+it as no id given.
 """
 
 from __future__ import annotations
@@ -26,12 +27,6 @@ MAX_LENGTH = 32
 # count against MAX_LENGTH, up to this many characters in all.
 SPOKEN_MAX_LENGTH = 100
 DESCRIPTION = "The order id as the customer gives it or as a tool returned it, like ORD-1001."
-
-
-# What the model passes for an id it does not have, as `spoken_key` has it: a small, explicit
-# list of what it was seen to send, not a guess at every way of saying "none". "NA" is left
-# off: a country, a branch code, more likely a misheard id than a stand-in.
-PLACEHOLDERS = frozenset({"n/a", "none", "null", "unknown", "-", "notprovided"})
 
 
 class InvalidOrderId(ValueError):
@@ -64,12 +59,6 @@ def _without_spaces(value: str) -> str:
 def clean_spoken(value: object) -> str:
     """`clean` for an id the model passes (the agent's tools)."""
     return clean(value, spoken=True)
-
-
-def is_placeholder(value: str) -> bool:
-    """Whether `value` is one of PLACEHOLDERS, in any case and spacing ("N / A", "Not
-    provided"): text that stands for no order id."""
-    return spoken_key(value) in PLACEHOLDERS
 
 
 def spoken_key(order_id: str) -> str:

@@ -519,16 +519,36 @@ MISSING = object()
 
 
 @pytest.mark.parametrize("restaurant", [MISSING, None, ""])
-@pytest.mark.parametrize("said", ["None", "null", "none restaurant"])
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [("none restaurant", "not_verified"),
+     ("None", "invalid_argument"), ("null", "invalid_argument")],  # no restaurant given
+)  # fmt: skip
 async def test_an_order_stored_without_a_restaurant_matches_no_restaurant_said(
-    ravi: Customer, restaurant: object, said: str
+    ravi: Customer, restaurant: object, said: str, reason: str
 ) -> None:
     """Stored without one, an order's restaurant is not the word "None" a guesser can say."""
     await _add_ravis_order(restaurant=restaurant)
 
     result = await run_tool("verify_caller", {"restaurant": said}, phone_call(202))
 
-    assert (result["ok"], result["reason"]) == (False, "not_verified")
+    assert (result["ok"], result["reason"]) == (False, reason)
+
+
+@pytest.mark.parametrize("stand_in", ["N/A", "unknown", "Not provided"])
+async def test_the_models_stand_in_for_a_restaurant_not_given_costs_no_try(
+    asha: Customer, stand_in: str
+) -> None:
+    """She gave the amount only, and the model filled the restaurant in with a stand-in: her
+    amount verifies her, and a stand-in alone is no answer (nor a try)."""
+    ctx = phone_call()
+
+    alone = await run_tool("verify_caller", {"restaurant": stand_in}, ctx)
+    both = await run_tool("verify_caller", {"restaurant": stand_in, "amount": "337.50"}, ctx)
+
+    assert (alone["ok"], alone["reason"]) == (False, "invalid_argument")
+    assert both == {"ok": True, "verified": True}
+    assert ctx.verification_attempts == 1
 
 
 async def test_an_order_stored_without_a_restaurant_still_verifies_by_its_amount(

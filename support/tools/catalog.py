@@ -45,6 +45,7 @@ from support.tools.registry import (
     ToolContext,
     ToolError,
     order_id_param,
+    stands_for_nothing,
     tool,
 )
 
@@ -146,6 +147,10 @@ async def verify_caller(ctx: ToolContext, restaurant: str | None, amount: str | 
     user_id = ctx.identified()
     if ctx.verified:
         return {"verified": True}
+    if restaurant is not None and stands_for_nothing(restaurant):
+        # The model's stand-in for a restaurant not given ("N/A", beside the amount she
+        # said): none, not a wrong answer that costs her one of her tries.
+        restaurant = None
     if restaurant is None and amount is None:
         raise ToolError(Reason.INVALID_ARGUMENT, "Pass the restaurant or the amount they gave.")
     said = None if amount is None else _spoken_paise(amount)  # unreadable: not a try
@@ -447,7 +452,7 @@ async def _named_order(
 def _no_such_order(spoken: str) -> ToolError:
     """Why no order of the customer's is named `spoken`: none has that id (not_found), or
     the model has no id and passed a stand-in ("N/A"), and should ask for one."""
-    if order_ids.is_placeholder(spoken):
+    if stands_for_nothing(spoken):
         return ToolError(Reason.INVALID_ARGUMENT, NO_ORDER_ID_MESSAGE)
     return ToolError(Reason.NOT_FOUND, NOT_FOUND_MESSAGE)
 
@@ -528,7 +533,7 @@ async def _order_complained_of(ctx: ToolContext, spoken: str) -> str | None:
     doc = None if user_id is None else await _named_order(user_id, spoken, {"order_id": 1})
     if doc is not None:
         return doc["order_id"]
-    if order_ids.is_placeholder(spoken):
+    if stands_for_nothing(spoken):
         return None
     ctx.identified()  # only an identified customer's own order can be named in a complaint
     raise _no_such_order(spoken)

@@ -127,6 +127,18 @@ class ToolContext:
 # --- Parameters -----------------------------------------------------------------------------
 
 
+# What a model passes for a value it does not have ("order_id": "N/A"), folded and without
+# spaces: a small, explicit list of what models were seen to send, not a guess at every way of
+# saying "none". "NA" is left off: a country, a branch code, more likely a misheard id.
+_STANDS_FOR_NOTHING = frozenset({"n/a", "none", "null", "unknown", "-", "notprovided"})
+
+
+def stands_for_nothing(value: str) -> bool:
+    """Whether `value` is text a model passes for no value, in any case and spacing ("N / A",
+    "Not provided"). The tools still look an order id up first: data may hold one so named."""
+    return "".join(value.split()).casefold() in _STANDS_FOR_NOTHING
+
+
 @dataclass(frozen=True)
 class StringParam:
     name: str
