@@ -8,6 +8,7 @@ agent. Each test saves screenshots of what Asha saw under test-artifacts/voice/.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -83,12 +84,30 @@ CUSTOMER_SHOWN = """() => {
 }"""
 
 
+# The lightness (0 to 1) of the lightest pixel of a PNG (base64), decoded by the browser.
+LIGHTEST = """async (png) => {
+  const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const context = canvas.getContext("2d");
+  context.drawImage(bitmap, 0, 0);
+  const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+  let lightest = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const light = 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2];
+    lightest = Math.max(lightest, light / 255);
+  }
+  return lightest;
+}"""
+
+
 async def test_the_chosen_customer_reads_whole_on_the_narrowest_phone(
     asha: Customer, voice_page: VoicePage
 ) -> None:
     """A <select> shows one line, cut at the width of a 320 px phone ("Asha Verma · Platinum
     (#"): the picker shows the chosen customer whole, over two lines if need be, and the
-    select, unseen over it, still opens the browser's own list."""
+    select, unseen over it, still opens the browser's own list. In high contrast the box is
+    drawn in the system's colours, as the select would be."""
     await asyncio.to_thread(
         Customer.objects.create,
         user_id=12, name="Ishita Chatterjee", phone="+919800000012", email="ishita@example.com",
@@ -110,6 +129,22 @@ async def test_the_chosen_customer_reads_whole_on_the_narrowest_phone(
         # The select covers the box it is shown in: a tap anywhere on the box opens the list.
         assert await picker.bounding_box() == await page.locator("#customer-chosen").bounding_box()
         await voice_page.screenshot(name)
+
+    # In high contrast (forced colours, here a dark palette) the box is drawn in the system's
+    # colours, as a plain select is: its arrow in the text's (not dark on the black), and dimmed
+    # while the select is disabled (app.js, during a call), not the same as when it is not.
+    await page.emulate_media(forced_colors="active", color_scheme="dark")
+    chosen = page.locator("#customer-chosen")
+    box = await chosen.bounding_box()
+    assert box is not None
+    # Its arrow, inside the border and its rounded corners.
+    arrow = await page.screenshot(clip={"x": box["x"] + box["width"] - 32, "y": box["y"] + 10,
+                                        "width": 24, "height": box["height"] - 20})  # fmt: skip
+    assert await page.evaluate(LIGHTEST, base64.b64encode(arrow).decode()) > 0.6
+    enabled = await chosen.evaluate("box => getComputedStyle(box).color")
+    await page.evaluate("document.getElementById('customer').disabled = true")
+    assert await chosen.evaluate("box => getComputedStyle(box).color") != enabled
+    await voice_page.screenshot("47-customer-picker-high-contrast-disabled")
     assert voice_page.problems == []
 
 
