@@ -31,6 +31,8 @@ from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
+# How a call ends when its caller hangs up.
+CALLER_HUNG_UP = "caller_hung_up"
 # Call statuses after which nothing more can happen on the call.
 FINISHED_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 AGENT_UNAVAILABLE_SAY = (
@@ -80,6 +82,7 @@ async def _farewell(request: HttpRequest) -> str | None:
     if dialled is not None:
         return await _after_transfer(call_sid, dialled, call_over=call_over)
     if call_over:
+        await _hung_up_between_streams(call_sid)
         return ""
     stored = None
     try:
@@ -113,6 +116,31 @@ async def _farewell(request: HttpRequest) -> str | None:
         # A colleague holds it (a callback they placed): it goes on without an agent too.
         return None
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
+
+
+async def _hung_up_between_streams(call_sid: str) -> None:
+    """Twilio says the call of `call_sid` is over, asking the <Connect action> after the
+    caller hung up. A stream carrying the call hears so too (its `stop` ends it); but one
+    still open that no stream carries (waiting for Twilio's next stream: its last one dropped,
+    or its process let it go, and the caller hung up before the next one started) would wait
+    out its grace period and end as a caller who left, counting meanwhile as one of the
+    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up.
+    Not one whose transfer Twilio may have made: its end is the transfer's (STREAM_ENDS_AS)."""
+    try:
+        await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
+        stored = await stored_calls.find_call(call_sid=call_sid)
+        if stored is None or stored.ended or stored.transfer in STREAM_ENDS_AS:
+            return
+        here = CallSession.here_for_call_sid(call_sid)
+        if here is not None and not here.attached:
+            await here.close(CALLER_HUNG_UP)
+        elif not stored.carrier and await stored_calls.end_unclaimed(
+            stored.call_id, CALLER_HUNG_UP, datetime.now(UTC)
+        ):
+            await wrap_up(stored.call_id, CALLER_HUNG_UP)
+        # (One another process carries ends there when its grace period is over.)
+    except PyMongoError as error:
+        log.warning("twilio: call %s is over; could not end its record: %s", call_sid, error)
 
 
 async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> str:

@@ -1975,6 +1975,69 @@ async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_ca
     await late.leave()
 
 
+# --- A caller who hangs up between two streams -------------------------------------------------
+
+
+async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_let_go_ends_it_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any
+) -> None:
+    """Her call's process let it go (it drained) and she hangs up before Twilio's next stream
+    starts: Twilio's <Connect action> says the call is completed. It ends then, as her
+    hanging up, not 30 s later as a caller who left (one of her open calls meanwhile)."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await this_process.drain(bound_s=3)).left == ()
+    await phone.wait_closed()
+    assert (await call_record(call_id)).get("carrier") is None  # let go, waiting
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
+
+    assert said_then_hung_up(twiml) == ""
+    record = await wait_until_ended(call_id, timeout=3)
+    assert record["end_reason"] == "caller_hung_up"
+    async with asyncio.timeout(5):  # finished, as a call ended with no process of its own
+        while "outcome" not in (record := await call_record(call_id)):
+            await asyncio.sleep(0.05)
+    await phone.leave()
+
+
+async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_ends_it_at_once(
+    twilio: FakeLiveServer, asha: Customer, settings: Any, calls_left_open: None
+) -> None:
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+    await phone.leave()  # the stream drops without `stop`: the call waits for the next one
+    async with asyncio.timeout(5):
+        while (await call_record(call_id)).get("detached_at") is None:
+            await asyncio.sleep(0.02)
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
+    assert CallSession.here(call_id) is None
+
+
+async def test_twilio_saying_the_call_is_over_leaves_a_call_its_stream_carries_to_its_stop(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    """Twilio's <Connect action> after a hang-up may come before the stream's `stop`: the
+    stream's end is the call's, as usual."""
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+
+    await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
+
+    assert (await call_record(call_id))["ended_at"] is None
+    await phone.hang_up_and_go()
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+
+
 # --- A caller's verification (contract section 6) ---------------------------------------------
 
 
