@@ -327,6 +327,39 @@ async def test_a_take_over_refused_releases_the_microphone(
     assert problems == []
 
 
+async def test_a_tab_that_never_held_the_call_comes_back_without_taking_it_from_the_one_talking(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    """Arjun talks from another tab, whose socket drops: for a moment the call is held from no
+    page, which this tab shows as his to talk from. This tab's own socket drops too: back, it
+    must not say it held the call (`holding=1`), or it takes the call from his talking tab,
+    back meanwhile (the customer hearing nobody, his microphone there turned off)."""
+    page, call, problems = await live_view(browser, server, arjun, asha)
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from="another_page"))
+    await expect(page.get_by_text("You are talking to Asha from another tab")).to_be_visible()
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from=""))
+    await expect(page.get_by_role("button", name="Start my microphone")).to_be_visible()
+
+    await call.socket.close(code=1011)  # a blip of this tab's own
+    await until(page, "window.liveCallDebug.closeCode === 1011 && window.liveCallDebug.connected")
+
+    assert len(call.sockets) == 2 and "holding=1" not in call.sockets[1].url
+    # Once it talks from here, even while the call holds it from no page (moving, say), it does.
+    await page.get_by_role("button", name="Start my microphone").click()
+    await call.heard("take_over")
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from="this_page"))
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from=""))
+    await page.evaluate("window.liveCallDebug.closeCode = null")
+    await call.socket.close(code=1011)
+    await until(page, "window.liveCallDebug.closeCode === 1011 && window.liveCallDebug.connected")
+    assert len(call.sockets) == 3 and "holding=1" in call.sockets[2].url
+    assert await page.evaluate("window.liveTracks()") == 1
+    assert problems == []
+
+
 async def test_listening_stopped_at_once_is_no_fault_of_the_browser(
     asha: Customer,  # noqa: F811
     arjun: str,

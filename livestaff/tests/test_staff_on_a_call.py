@@ -33,6 +33,7 @@ from postcall.logs import CallIdFilter
 from postcall.observer import CallObserver
 from realtime.call_controls import Action
 from realtime.call_session import CallSession
+from realtime.live_client import LiveClient
 from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.slow_twilio import SlowTwilio
@@ -904,6 +905,49 @@ async def test_after_a_move_the_call_is_held_from_the_same_tab_of_the_holder(
     await talking.speak(tone_pcm(440, 1.0, 16_000))
     heard = await moved.wait_for_audio(int(0.5 * 48_000))
 
+    assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
+    await moved.send({"type": "end"})
+    await wait_until_ended(call_id)
+
+
+async def test_a_take_over_here_refused_as_the_call_moves_leaves_it_with_the_tab_talking(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Arjun talks from one tab and clicks "Take over here" in another as the call moves: told
+    to try again, that tab must not claim the call once it lands (his talking tab unheard)."""
+    settings.VOICE_RESUME_GRACE_S = 10
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    call, call_id, talking = await held_by_arjun(live)
+    await call.next_event("agent_changed")
+    await live.session.send_resumption_update("handle-1")
+    other_tab = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await other_tab.next_event("state", held_from="another_page")
+    closing, let_go = LiveClient.close, asyncio.Event()
+
+    async def slow_close(self: LiveClient) -> None:  # the call is let go, slowly
+        await let_go.wait()
+        await closing(self)
+
+    monkeypatch.setattr(LiveClient, "close", slow_close)
+    token = str(next(e for e in call.events if e["type"] == "ready")["resume_token"])
+    drained = asyncio.create_task(draining.this_process.drain(bound_s=5))
+    await call.next_event("reconnect")
+    await call.leave()
+    await asyncio.sleep(0.3)  # the call is being let go
+    await other_tab.send({"type": "take_over"})
+    refused = await other_tab.next_event("error")
+    let_go.set()
+    await drained
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())
+    moved = await BrowserCall.open(f"resume={token}")
+    await moved.next_event("resumed")
+    await other_tab.next_event("state", attached=True)
+    await talking.next_event("state", attached=True, held_from="this_page")
+    await asyncio.sleep(0.3)  # every tab's word on the move is in
+    await talking.speak(tone_pcm(440, 1.0, 16_000))
+    heard = await moved.wait_for_audio(int(0.5 * 48_000))
+
+    assert refused["message"] == "This call is reconnecting; try again in a moment."
     assert dominant_hz(heard[-16_000:], 24_000) == pytest.approx(440, abs=8)
     await moved.send({"type": "end"})
     await wait_until_ended(call_id)

@@ -279,6 +279,14 @@ function heldHere(s) {
   return Boolean(s) && s.staff === me && s.held_from !== "another_page";
 }
 
+// Whether this page talks from here, for the call to hold it from this page's next socket: the
+// call said it is held from here, or it is held from no page just now (its page moving) and the
+// microphone here is on. Another tab of theirs sees it held from no page while the talking tab
+// is away: back from a blip of its own, it must not take the call from the tab talking again.
+function heldFromHere(s) {
+  return heldHere(s) && s.mode === "human" && (s.held_from === "this_page" || microphone !== null);
+}
+
 function onState(next) {
   const before = state;
   state = next;
@@ -571,7 +579,7 @@ function connect() {
   // Back after losing the socket while holding the call from here: say so. The call may never
   // have heard the old socket close (its server died): it is held from this one at once,
   // instead of the customer hearing nobody until the call gives up on the old one.
-  const holding = state && state.mode === "human" && heldHere(state) ? "&holding=1" : "";
+  const holding = heldFromHere(state) ? "&holding=1" : "";
   socket = new WebSocket(`${scheme}://${location.host}/ws/staff/calls/${encodeURIComponent(root.dataset.call)}?since=${since}${holding}`);
   socket.binaryType = "arraybuffer";
   socket.addEventListener("open", () => {
