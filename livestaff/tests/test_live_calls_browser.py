@@ -888,6 +888,9 @@ async def test_a_lead_on_a_screen_reader_takes_over_and_hands_back_by_keyboard(
     await expect(take_over).to_be_enabled()
     # No news yet: its region is there for a screen reader, out of sight.
     await expect(arjun.get_by_role("status")).to_have_count(1)
+    # The conversation is a log read out line by line, and still a list of its lines (a list
+    # given the log's role was none: its lines were items of no list).
+    await expect(arjun.get_by_role("log", name="Conversation").get_by_role("list")).to_have_count(1)
     await shots(arjun, "15a-live-call-for-a-screen-reader", widths=(DESK,))
     await take_over.focus()
     await arjun.keyboard.press("Enter")

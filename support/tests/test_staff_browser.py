@@ -243,6 +243,30 @@ async def queue_rows(page: Page) -> list[tuple[str, str]]:
     return list(zip(tickets, priorities, strict=True))
 
 
+# The contrast ratio (WCAG 2) of an element's text with the background it is drawn on: that of
+# the nearest box, itself or an ancestor, whose background is not transparent.
+CONTRAST = """(e) => {
+  const rgb = (css) => css.match(/[\\d.]+/g).map(Number);
+  const luminance = (css) => {
+    const [r, g, b] = rgb(css).slice(0, 3).map((c) => c / 255)
+      .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  let box = e;
+  while (box.parentElement && (rgb(getComputedStyle(box).backgroundColor)[3] ?? 1) === 0) {
+    box = box.parentElement;
+  }
+  const [a, b] = [getComputedStyle(e).color, getComputedStyle(box).backgroundColor].map(luminance);
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+async def underlined(link: Any) -> bool:
+    """Whether a link is underlined, as one inside a sentence must be: the admin's link blue
+    and its text's grey are 2.6:1, too close to tell a link by its colour alone."""
+    return "underline" in str(await link.evaluate("a => getComputedStyle(a).textDecorationLine"))
+
+
 async def placeholder_fits(box: Any) -> bool:
     """Whether a text box's placeholder is read whole, not cut off at its right edge (the
     search box's was, on a phone: "Name, phone, email or id (ORD-, TKT-, C")."""
@@ -394,6 +418,8 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
     assert await ids.count() >= 5  # orders in tickets, complaints, refunds; the tickets themselves
     assert await on_more_than_one_line(ids) == []
     await page.set_viewport_size({"width": WIDE, "height": 900})
+    # A ticket's id in its line of the list links to it, and looks like a link.
+    assert await underlined(page.locator("#content li a.id").first)
 
     # A call in which the agent refunded an order, from the call history.
     call_id = await asyncio.to_thread(a_call, "resolved_refund")
@@ -419,6 +445,7 @@ async def test_the_customer_page_and_a_call_read_as_a_conversation(
     await expect(page.locator(".briefing")).to_contain_text(ticket.order_id or "")
     await expect(page.locator(".briefing")).to_contain_text("Agent did")
     await expect(page.locator(".briefing")).to_contain_text("CBK-TICKET1")
+    assert await underlined(page.locator("#content dd a").first)  # "open the call"
     await meera.shoot("12-ticket")
 
 
@@ -583,6 +610,16 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
     ages = arjun.page.get_by_role("figure", name="Open tickets by waiting time")
     await expect(ages.get_by_role("listitem").first).to_have_text(re.compile(r".+: \d+$"))
     await arjun.shoot("17-dashboard-dark")
+    # The exports' links in the line over the charts look like links (not only by colour).
+    assert await underlined(arjun.page.locator(".range-says a").first)
+    # An overdue ticket's red words are read on its row's warning brown: the admin's red was
+    # 3.2:1 there.
+    await arjun.open("/staff/queue/")
+    await expect(arjun.page.locator("[data-live-status]")).to_contain_text("Live:")
+    for words in ("tr.overdue .overdue-flag", "tr.overdue.priority-urgent .priority"):
+        # In one look: the live queue can replace its rows between two.
+        ratios = await arjun.page.locator(words).evaluate_all(f"(all) => all.map({CONTRAST})")
+        assert ratios and min(ratios) >= 4.5, (words, ratios)
     call_id = await asyncio.to_thread(a_call, "escalated")
     await arjun.open(f"/staff/calls/{call_id}/")
     await arjun.shoot("18-call-dark")
