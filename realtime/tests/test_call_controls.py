@@ -859,7 +859,7 @@ async def test_a_caller_saying_hello_to_a_model_that_never_answers_has_the_call_
     each time after a pause it should have answered in (heard on her line): it is nudged,
     resumed, then given up on, not kept on, silent, for as long as she keeps asking."""
     settings.VOICE_IDLE_PROMPT_S = 100
-    settings.VOICE_STALL_S = 1.5  # she pauses 1 s: more than a third of it
+    settings.VOICE_STALL_S = 1.5  # "hello?" every 1.4 s, each after a pause of 0.8 s: over a third
 
     async def greets_then_goes_silent(session: FakeSession) -> None:
         await session.send_transcript("agent", "Hello! How can I help?")
@@ -880,7 +880,7 @@ async def test_a_caller_saying_hello_to_a_model_that_never_answers_has_the_call_
                 await call.say(hello)
                 await asyncio.sleep(0.1)
             await live.sessions[-1].send_transcript("user", "hello?")
-            for _ in range(10):
+            for _ in range(11):  # a pause of 0.8 s once the detector's hangover is over
                 await call.say(quiet)
                 await asyncio.sleep(0.1)
 
