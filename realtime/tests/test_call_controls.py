@@ -4,6 +4,7 @@ starts by saying it is an AI: the rules with literal times, then whole calls."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -520,6 +521,25 @@ async def a_call(live: FakeLiveServer, *agent: Script) -> tuple[BrowserCall, str
     return call, ready["call_id"]
 
 
+async def given_up_on_while(
+    caller: Callable[[], Coroutine[Any, Any, None]], call: BrowserCall, call_id: str,
+    live: FakeLiveServer, *, timeout: float,
+) -> None:
+    """`caller` (typing or saying "hello?" again and again) goes on until the model is given
+    up on: the call is handed to a person (ended agent_unavailable, its ticket saying why),
+    with no session of the model's left open."""
+    asking = asyncio.create_task(caller())
+    try:
+        escalated = await call.next_event("escalated", timeout=timeout)
+    finally:
+        asking.cancel()
+    ended = await call.next_event("ended")
+
+    assert ended["reason"] == "agent_unavailable"
+    await handed_to_a_person(call_id, escalated["ticket_id"])
+    await no_session_left_open(live)
+
+
 def says(words: str) -> Script:
     """A session that says `words` at once, and its turn is complete: a resumed model that
     answers."""
@@ -837,18 +857,10 @@ async def test_a_caller_typing_to_a_model_that_never_answers_has_the_call_handed
             await asyncio.sleep(0.8)  # within the typed messages' rate
             await call.send({"type": "text", "text": "hello?"})
 
-    typing = asyncio.create_task(keep_typing())
-    try:
-        escalated = await call.next_event("escalated", timeout=10)
-    finally:
-        typing.cancel()
-    ended = await call.next_event("ended")
+    await given_up_on_while(keep_typing, call, call_id, live, timeout=10)
 
-    assert ended["reason"] == "agent_unavailable"
     assert not any(e["type"] == "error" and e.get("code") == "rate_limited" for e in call.events)
     assert live.sessions[0].texts[:3] == ["hello?"] * 3  # she typed all along
-    await handed_to_a_person(call_id, escalated["ticket_id"])
-    await no_session_left_open(live)
 
 
 @pytestmark_db
@@ -884,17 +896,9 @@ async def test_a_caller_saying_hello_to_a_model_that_never_answers_has_the_call_
                 await call.say(quiet)
                 await asyncio.sleep(0.1)
 
-    asking = asyncio.create_task(keep_asking())
-    try:
-        escalated = await call.next_event("escalated", timeout=15)
-    finally:
-        asking.cancel()
-    ended = await call.next_event("ended")
+    await given_up_on_while(keep_asking, call, call_id, live, timeout=15)
 
-    assert ended["reason"] == "agent_unavailable"
     assert len(live.sessions) >= 2  # resumed once before it was given up on
-    await handed_to_a_person(call_id, escalated["ticket_id"])
-    await no_session_left_open(live)
 
 
 @pytestmark_db
