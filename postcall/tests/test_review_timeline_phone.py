@@ -101,5 +101,6 @@ async def test_a_phone_line_that_stalls_is_recorded_where_she_said_it_to_its_end
     # None of it cut off by the stall: the recording ends with the call (on a whole 20 ms
     # step), not the stall's length (1 s) before her last words. The stream's clock is set by
     # its first frame's arrival, so a server still busy opening the call then (a loaded CI
-    # machine: 0.1 s) lays all of it that much late, and the end of the call cuts that much.
-    assert pitches.count(880) * WINDOW_S == pytest.approx(1.0, abs=0.12)
+    # machine: 0.1 s, once 0.2) lays all of it that much late, and the end of the call cuts
+    # that much: allowed up to 0.3 s, well short of the stall's whole second it is to catch.
+    assert pitches.count(880) * WINDOW_S == pytest.approx(1.0, abs=0.3)
