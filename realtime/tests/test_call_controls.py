@@ -4,7 +4,7 @@ starts by saying it is an AI: the rules with literal times, then whole calls."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import pytest
@@ -36,6 +36,23 @@ def ticks(
             actions.append((t, action))
         t += step
     return actions
+
+
+def acted(
+    watchdog: Watchdog, moments: Iterable[float], happens: Callable[[float], None]
+) -> list[tuple[float, Action]]:
+    """At each moment what `happens`, then a tick; the actions taken. A resumed session is up
+    at once, and as silent as the one before."""
+    done = []
+    for at in moments:
+        happens(at)
+        action = watchdog.tick(at)
+        if action is not None:
+            done.append((at, action))
+        if action is Action.RESUME_MODEL:
+            watchdog.hold("model_away", True, at)
+            watchdog.hold("model_away", False, at)
+    return done
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -95,16 +112,12 @@ def test_a_caller_typing_to_a_silent_model_does_not_put_off_its_nudge() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.agent_spoke(1)
     watchdog.agent_turn_done(2)
-    done = []
-    for at in range(5, 60):
+
+    def types_hello(at: float) -> None:
         if at % 5 == 0:
             watchdog.caller_spoke(at, typed=True)
-        action = watchdog.tick(at)
-        if action is not None:
-            done.append((at, action))
-        if action is Action.RESUME_MODEL:  # its session resumed at once, and still silent
-            watchdog.hold("model_away", True, at)
-            watchdog.hold("model_away", False, at)
+
+    done = acted(watchdog, range(5, 60), types_hello)
 
     assert done == [(13, Action.NUDGE_MODEL), (21, Action.RESUME_MODEL),
                     (29, Action.NUDGE_MODEL), (37, Action.GIVE_UP)]  # fmt: skip
@@ -124,17 +137,12 @@ def test_a_caller_saying_hello_to_a_silent_model_does_not_put_off_its_nudge() ->
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.agent_spoke(1)
     watchdog.agent_turn_done(2)
-    done = []
-    for tenth in range(50, 600, 5):
-        at = tenth / 10
-        if tenth % 50 == 0:
+
+    def says_hello(at: float) -> None:
+        if at % 5 == 0:
             say_hello(watchdog, at)
-        action = watchdog.tick(at)
-        if action is not None:
-            done.append((at, action))
-        if action is Action.RESUME_MODEL:
-            watchdog.hold("model_away", True, at)
-            watchdog.hold("model_away", False, at)
+
+    done = acted(watchdog, (tenth / 10 for tenth in range(50, 600, 5)), says_hello)
 
     assert done == [(13.5, Action.NUDGE_MODEL), (21.5, Action.RESUME_MODEL),
                     (29.5, Action.NUDGE_MODEL), (37.5, Action.GIVE_UP)]  # fmt: skip
@@ -222,20 +230,15 @@ def test_her_line_dropping_every_few_seconds_does_not_put_off_a_silent_models_nu
     watchdog.agent_spoke(1)
     watchdog.agent_turn_done(2)
     watchdog.caller_captioned(3)
-    done = []
-    for tenth in range(35, 600, 5):
-        at = tenth / 10
-        if tenth % 60 == 0:
+
+    def her_line(at: float) -> None:
+        if round(at * 10) % 60 == 0:
             watchdog.hold("detached", True, at)
-        if tenth % 60 == 10:
+        if round(at * 10) % 60 == 10:
             watchdog.hold("detached", False, at)
             watchdog.expect_answer(at, again=watchdog.gap_told_asks())  # told of the gap
-        action = watchdog.tick(at)
-        if action is not None:
-            done.append((at, action))
-        if action is Action.RESUME_MODEL:
-            watchdog.hold("model_away", True, at)
-            watchdog.hold("model_away", False, at)
+
+    done = acted(watchdog, (tenth / 10 for tenth in range(35, 600, 5)), her_line)
 
     assert [action for _, action in done] == [
         Action.NUDGE_MODEL, Action.RESUME_MODEL, Action.NUDGE_MODEL, Action.GIVE_UP,
