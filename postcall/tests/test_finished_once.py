@@ -83,13 +83,13 @@ async def test_two_processes_finishing_one_call_at_once_finish_it_once(
 ) -> None:
     await add_call("CALL-1", ended_ago=dt.timedelta(seconds=1), turns=[{"at": now(), **TURN}])
     before = ended_count("escalated")
+    measured = [{"at": now(), **TURN}]  # the same turn each time, whatever the clock says
 
     outcomes = await asyncio.gather(
-        finish.finish_call("CALL-1", [{"at": now(), **TURN}]),
-        finish.finish_call("CALL-1", [{"at": now(), **TURN}]),
+        finish.finish_call("CALL-1", measured), finish.finish_call("CALL-1", measured)
     )
     await summary.pending()
-    again = await finish.finish_call("CALL-1", [{"at": now(), **TURN}])  # a sweeper, later
+    again = await finish.finish_call("CALL-1", measured)  # a retry, later
     await summary.pending()
 
     assert sorted(outcomes, key=str) == [None, "escalated"] and again is None
