@@ -121,11 +121,11 @@ def test_made_up_usernames_from_a_throttled_address_do_not_unlock_an_account(
     process's cache, which then dropped its least recently used entries, Meera's lock with
     them. An address past its limit adds nothing to the cache."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": "throttle-flood", "OPTIONS": {"MAX_ENTRIES": 60}}}
+                                   "LOCATION": "throttle-flood", "OPTIONS": {"MAX_ENTRIES": 30}}}
     for n in range(throttle.ACCOUNT_FAILURE_LIMIT + 1):
         login("meera", "wrong", ip=f"198.51.100.{n}")
 
-    for n in range(300):
+    for n in range(60):  # 20 counted, then 40 past the address's limit: twice the cache
         login(f"made-up-{n}", "wrong", ip="192.0.2.66")
 
     assert "Too many failed login attempts" in login("meera", PASSWORD, ip="192.0.2.67")[1]
