@@ -124,21 +124,25 @@ async def _hung_up_between_streams(call_sid: str) -> None:
     still open that no stream carries (waiting for Twilio's next stream: its last one dropped,
     or its process let it go, and the caller hung up before the next one started) would wait
     out its grace period and end as a caller who left, counting meanwhile as one of the
-    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up.
-    Not one whose transfer Twilio may have made: its end is the transfer's (STREAM_ENDS_AS)."""
+    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up,
+    here, or by the process carrying it (told so), or here when none does. Not one whose
+    transfer Twilio may have made: its end is the transfer's (STREAM_ENDS_AS)."""
     try:
         await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
         stored = await stored_calls.find_call(call_sid=call_sid)
         if stored is None or stored.ended or stored.transfer in STREAM_ENDS_AS:
             return
         here = CallSession.here_for_call_sid(call_sid)
-        if here is not None and not here.attached:
-            await here.close(CALLER_HUNG_UP)
-        elif not stored.carrier and await stored_calls.end_unclaimed(
-            stored.call_id, CALLER_HUNG_UP, datetime.now(UTC)
-        ):
+        if here is not None:
+            if not here.attached:
+                await here.close(CALLER_HUNG_UP)
+        elif stored.carrier:
+            # That process ends it, unless a stream carries it there by then.
+            await send_to_channel(stored.carrier, {
+                "type": "call.caller_hung_up", "call_id": stored.call_id,
+            }, patience_s=0.5)  # fmt: skip
+        elif await stored_calls.end_unclaimed(stored.call_id, CALLER_HUNG_UP, datetime.now(UTC)):
             await wrap_up(stored.call_id, CALLER_HUNG_UP)
-        # (One another process carries ends there when its grace period is over.)
     except PyMongoError as error:
         log.warning("twilio: call %s is over; could not end its record: %s", call_sid, error)
 

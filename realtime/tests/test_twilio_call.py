@@ -30,6 +30,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from callbacks.tests.fake_twilio import FakeTwilioApi
+from continuity import process
 from continuity.sweeper import sweep_once
 from realtime import call_session
 from realtime.audio import ulaw_decode
@@ -2020,6 +2021,74 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_en
     assert said_then_hung_up(twiml) == ""
     assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
     assert CallSession.here(call_id) is None
+
+
+async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
+    """/twilio/voice answered by another process than the one carrying the call: it does not
+    find the call among its own, and what it tells the call's carrier (the record's `carrier`,
+    this process's channel) comes on that channel as from elsewhere."""
+    with pytest.MonkeyPatch.context() as elsewhere:
+        elsewhere.setattr(CallSession, "here_for_call_sid", classmethod(lambda cls, sid: None))
+        return await webhook(ASHA_PHONE, call_sid, **extra)
+
+
+async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_carried_elsewhere_ends_it(
+    twilio: FakeLiveServer, asha: Customer, settings: Any, calls_left_open: None
+) -> None:
+    """Her stream dropped, and its process waits for Twilio's next one; she hangs up meanwhile,
+    and Twilio's <Connect action> reaches another process. The call ends then, as her hanging
+    up, not 30 s later as a caller who left (one of her open calls meanwhile)."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+    await phone.leave()  # the stream drops without `stop`: the call waits for the next one
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("detached_at") is None:
+            await asyncio.sleep(0.02)
+    assert record["carrier"] == await process.process_channel()
+
+    twiml = await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
+    assert CallSession.here(call_id) is None
+
+
+async def test_a_hang_up_heard_elsewhere_leaves_a_call_its_next_stream_carries_to_its_stop(
+    twilio: FakeLiveServer, asha: Customer, stream_comes_back: None,
+    monkeypatch: pytest.MonkeyPatch, calls_left_open: None,
+) -> None:
+    """Twilio's next stream took the call up again in its process by the time another process
+    tells it the call is over: the stream carries it, and its end is the call's, as usual."""
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    session = await live_phone_session()
+    await phone.leave()
+    async with asyncio.timeout(5):
+        while (await call_record(session.call_id)).get("detached_at") is None:
+            await asyncio.sleep(0.02)
+    back = await stream_again(phone)
+    async with asyncio.timeout(5):
+        while not session.attached:
+            await asyncio.sleep(0.02)
+    told = asyncio.Event()
+    hung_up = session._caller_hung_up
+
+    async def hears_it() -> None:
+        await hung_up()
+        told.set()
+
+    monkeypatch.setattr(session, "_caller_hung_up", hears_it)
+
+    await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+
+    async with asyncio.timeout(3):
+        await told.wait()
+    assert CallSession.here(session.call_id) is session
+    assert (await call_record(session.call_id))["ended_at"] is None
+    await back.hang_up_and_go()
+    assert (await wait_until_ended(session.call_id))["end_reason"] == "caller_hung_up"
 
 
 async def test_twilio_saying_the_call_is_over_leaves_a_call_its_stream_carries_to_its_stop(
