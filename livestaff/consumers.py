@@ -291,7 +291,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
     async def live_moved(self, message: dict[str, Any]) -> None:
         """The call moved to another process, which knows nothing of this page yet: say again
         that it watches, and whether it listens or holds the call (a holder's page that does
-        not come back lets the call go back to the agent, realtime/call_session.py).
+        not come back lets the call go back to the agent, livestaff/on_call.py).
         Holding as the call last said (or as the page said coming back), never a take-over
         merely asked: one refused as the call moved would take the call from the holder's tab
         talking; one granted is this page's anyway when no page of theirs holds it."""

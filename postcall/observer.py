@@ -157,7 +157,7 @@ class CallObserver:
         sign of the hold (her voice to them, theirs to her). No agent turn is theirs; and the
         first sign cuts the agent's side of the recording there, as a barge-in does: what the
         model had sent and the customer had not yet heard was dropped when the call was taken
-        over (realtime/call_session.py: _take_over). Left in, it talked over the colleague,
+        over (livestaff/on_call.py: take_over). Left in, it talked over the colleague,
         whose words were laid after it, seconds after they were said, or, on a quiet line,
         stayed in the recording as if she had heard it."""
         at = self._clock() if at is None else at

@@ -482,6 +482,12 @@ class TokenBucket:
         self._at = now
 
 
+# A voice (the caller's, a colleague's holding the call) is passed on no faster than real
+# time: 16 kHz PCM16, ahead of it by AUDIO_BURST_S at most (RealTimeGate).
+PCM16K_BYTES_PER_S = 32_000
+AUDIO_BURST_S = 2.0
+
+
 class RealTimeGate:
     """Lets caller audio through at most at real time, plus a burst allowance.
 

@@ -23,9 +23,9 @@ A call belongs to its call_id, not to a socket or a process (contract section 7)
 * a process told to drain sends its pages `reconnect` and releases its phone calls.
 
 Staff on the call (contract section 8) reach it through its process's channel, wherever
-their pages are served: listening (both sides' audio to their page, livestaff/link.py),
-whispering (a note the model acts on and the caller never hears), taking over (the model
-hears and says nothing; the staff member's voice goes to the caller) and handing back.
+their pages are served: what they do (listen, whisper, take over, hand back, end), who holds
+the call and the warm escalation are livestaff/on_call.py's (`self.staff`); the session does
+what that asks of the conversation (the LiveCall methods: note, send, model_aside, ...).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from continuity.sweeper import ensure_sweeping
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
 from livestaff.link import StaffLink
-from livestaff.presenting import backlog
+from livestaff.on_call import AGENT, HUMAN, StaffOnCall
 from postcall import logs
 from postcall.cost import modality_counts
 from postcall.observer import CallObserver
@@ -59,11 +59,12 @@ from postcall.recording import StreamTime
 from realtime import caller_events as ce
 from realtime import instructions
 from realtime import live_protocol as lp
-from realtime.audio import StreamResampler
 from realtime.call_controls import (
+    AUDIO_BURST_S,
     LINE_AWAY,
     MODEL_AWAY,  # the watchdog's hold while no model session is connected
     MOVING,
+    PCM16K_BYTES_PER_S,
     Action,
     Limits,
     RealTimeGate,
@@ -85,9 +86,7 @@ from support import mongo
 from support.customers import CustomerRef, staff_first_name
 from support.escalations import (
     AGENT_UNAVAILABLE,
-    LiveEscalation,
     end_live_escalation,
-    join_live_escalation,
     live_escalation_of,
     lost_model_reason,
     open_escalation,
@@ -112,9 +111,7 @@ GOODBYE_START_S = 3.0  # ... and for its first words: a model that says nothing 
 # bound of its own (a phone's follows what is left to play, 10 s at most).
 HANG_UP_WAIT_S = 12.0
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
-PCM16K_BYTES_PER_S = 32_000
 AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
-AUDIO_BURST_S = 2.0  # caller audio may run this far ahead of real time
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
@@ -123,9 +120,6 @@ GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
 # and staff sockets bytes in proportion to its length, not to its square.
 CAPTION_MAX_CHARS = 400
 SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" (no space after)
-AGENT, HUMAN = "agent", "human"  # who talks to the caller (contract section 8: `mode`)
-PAGE_CLOSED_NOTE = "(The colleague's page closed.)"
-
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
 _after: set[asyncio.Task[Any]] = set()
@@ -154,18 +148,7 @@ TOO_MANY_CALLS_MESSAGE = (
 )
 NO_AGENT = "agent_not_configured"  # CallRefused's code: no GEMINI_API_KEY, and nobody holds it
 AGENT_NOT_CONFIGURED_MESSAGE = "Sorry, our voice assistant is not available right now."
-# Without GEMINI_API_KEY a call a colleague holds has no agent to go back to (contract section
-# 1: only the agent needs the key): what a colleague is told instead, and how it ends.
-NO_AGENT_HAND_BACK = "No agent is configured to hand this call back to: end the call instead."
-NO_AGENT_WHISPER = "No agent is configured on this call: nobody reads a whisper."
-HOLDER_LEFT = "staff_left"  # the holder's page went, with no agent to hand the call back to
-HOLDER_LEFT_MESSAGE = "Sorry, our colleague was cut off, so the call has ended."
-# The holder lost the take-over permission, with no agent to hand the call back to: it ends
-# (they may not hold it, nor end it, any longer).
-HOLDER_NOT_ALLOWED = "staff_not_allowed"
-HOLDER_NOT_ALLOWED_MESSAGE = (
-    "Sorry, our colleague can no longer stay on this call, so it has ended."
-)
+
 
 
 async def may_open_call(user_id: int, *, besides: str = "") -> bool:
@@ -313,19 +296,8 @@ class CallSession:
         self._grace: asyncio.Task[Any] | None = None
         self._ends_if_left = ""  # how the call ends if no socket comes back (ends_as_if_left)
         self._staff = StaffLink(self.call_id)
-        self.mode = AGENT
-        self.holder: dict[str, str] | None = None  # {username, name} of who holds the call
-        self._holder_page = ""  # the channel of the holder's page ("" while it is missing)
-        self._holder_heard_at = 0.0  # when that page last said it holds the call (monotonic)
-        self._holder_missing: asyncio.Task[Any] | None = None
-        self._held_since = 0.0
-        self._staff_voice: StreamResampler | None = None  # the holder's 16 kHz to 24 kHz
-        # The holder's voice, as the caller's, never faster than real time (a script on their
-        # socket would have the caller, the listeners and the recording take it all).
-        self._staff_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
-        self.escalation: str | None = None  # the ticket of a warm escalation in progress
-        self._escalation_joined = False  # a colleague took the call over since it escalated
-        self._escalation_wait: asyncio.Task[Any] | None = None
+        # Who listens, who holds the call, a colleague being fetched (livestaff/on_call.py).
+        self.staff = StaffOnCall(self, self._staff, self._record, self._watchdog)
         # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
         self.transfer = resuming.transfer if resuming else ""
         self._transfer_answered = asyncio.Event()  # clear while the transfer stands SENT
@@ -335,7 +307,7 @@ class CallSession:
             # answer does not come here, and Twilio may act on the request yet.
             self.transfer_is(Transfer.UNCONFIRMED)
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
-        self._closed = asyncio.Event()
+        self._closed: asyncio.Event = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
         self._closing = False
         self.released = False
@@ -377,6 +349,38 @@ class CallSession:
         except TimeoutError:
             return False
         return True
+
+    @property
+    def mode(self) -> str:
+        """Who talks to the caller: the agent, or a colleague (HUMAN) holding the call."""
+        return self.staff.mode
+
+    @property
+    def holder(self) -> dict[str, str] | None:
+        """{username, name} of the colleague holding the call, if one does."""
+        return self.staff.holder
+
+    @property
+    def holder_name(self) -> str:
+        return self.staff.holder_name
+
+    @property
+    def escalation(self) -> str | None:
+        """The ticket of a warm escalation in progress."""
+        return self.staff.escalation
+
+    @property
+    def with_a_colleague(self) -> bool:
+        return self.staff.with_a_colleague
+
+    @property
+    def closing(self) -> bool:
+        """Ending, or moving to another process."""
+        return self._closing
+
+    @property
+    def identified(self) -> bool:
+        return self.customer is not None
 
     @property
     def attached(self) -> bool:
@@ -447,9 +451,9 @@ class CallSession:
             # resumed session remembers it was told to keep quiet; the caller's socket is
             # told who it hears with `ready` (_say_ready_again).
             username, name, since = held
-            self._hold(username, name, since=since)
+            self.staff.hold(username, name, since=since)
         if escalation is not None:
-            self._escalation_moved_in(escalation)
+            self.staff.escalation_moved_in(escalation)
         _here[self.call_id] = self
         process.register(self.call_id, self._on_message)
         ensure_sweeping()
@@ -459,21 +463,21 @@ class CallSession:
         self._staff.start()
         if self._resuming is not None:
             self._staff.moved_in()  # the staff pages say again who they are
-            self._spawn(self._take_handed_over(), "handed over")
-        self._publish_state()
+            self.spawn(self._take_handed_over(), "handed over")
+        self.publish_state()
         if self.has_agent:
-            self._spawn(self._live.run(), "live")
-        self._spawn(self._deliver_outbound(), "outbound")
-        self._spawn(self._watch(), "watchdog")
+            self.spawn(self._live.run(), "live")
+        self.spawn(self._deliver_outbound(), "outbound")
+        self.spawn(self._watch(), "watchdog")
         if self._caller is None:
             self.detach(None)
         if self._held_by is not None:
-            self._take_over(self._held_by["username"], self._held_by["name"])
+            self.staff.take_over(self._held_by["username"], self._held_by["name"])
             self._record.add_event("staff_events", {
                 "kind": "take_over", "staff": self._held_by["username"], "at": utcnow(),
                 "text": staff_protocol.PLACED_CALLBACK,
             })  # fmt: skip
-            self._publish_state()
+            self.publish_state()
         # Last: in a process draining already, the call is moved at once, which needs the
         # call begun (its tasks, to be stopped), not half-way through beginning.
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
@@ -599,7 +603,7 @@ class CallSession:
             self._record.set(end_reason_if_left=None)
         if old is not None and old is not caller:
             self._agent_unheard = self._agent_unheard or old.unheard()
-            self._spawn(old.let_go(), "let go")
+            self.spawn(old.let_go(), "let go")
         if self._live_up:
             self._say_ready_again()
         else:
@@ -626,9 +630,9 @@ class CallSession:
         if draining.is_draining():
             # Told to reconnect (or cut): the page comes back to another process. Let go
             # now, while it does, so that process need not ask for the call and wait.
-            self._spawn(self.release(), "moving")
+            self.spawn(self.release(), "moving")
             return
-        self._grace = self._spawn(self._end_after_grace(), "grace")
+        self._grace = self.spawn(self._end_after_grace(), "grace")
 
     async def _end_after_grace(self) -> None:
         await asyncio.sleep(settings.VOICE_RESUME_GRACE_S)
@@ -656,9 +660,9 @@ class CallSession:
         if self.here(self.call_id) is not self:
             return
         if (before in PUTTING_THROUGH) != (state in PUTTING_THROUGH):
-            self._publish_state()  # staff pages show it, and offer no take-over meanwhile
+            self.publish_state()  # staff pages show it, and offer no take-over meanwhile
             if self.escalation is not None:  # and the queue pages the ticket's row
-                self._spawn(self._announce_put_through(self.escalation, state in PUTTING_THROUGH),
+                self.spawn(self._announce_put_through(self.escalation, state in PUTTING_THROUGH),
                             "transfer news")  # fmt: skip
         if (before in PASSING_ON and state not in PASSING_ON and self._caller is not None
                 and not self._ready_pending and not draining.is_draining()):  # fmt: skip
@@ -740,7 +744,7 @@ class CallSession:
 
     def _lost(self) -> None:
         # The record names another carrier: that process resumed the call. Let go here.
-        self._spawn(self.release(), "lost")
+        self.spawn(self.release(), "lost")
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         """A message for this call from another process (continuity/process.py), or from a
@@ -751,11 +755,11 @@ class CallSession:
             case "call.handed_over":
                 await self._take_handed_over()
             case "staff.action":
-                await self._staff_action(message)
+                await self.staff.act(message)
             case "staff.audio":
-                self._staff_audio(message)
+                self.staff.audio(message)
             case "call.ticket_resolved":
-                self._escalation_resolved(str(message.get("ticket_id", "")))
+                self.staff.escalation_resolved(str(message.get("ticket_id", "")))
             case "call.moved_on":
                 await self._moved_on(str(message.get("end_reason", "")))
             case "call.caller_hung_up":
@@ -785,7 +789,7 @@ class CallSession:
         if self.channel == "web" and caller is not None and not self._ever_said_ready:
             await self._open_elsewhere(caller)
         elif self.channel == "web" and caller is not None:
-            self._send(ce.Reconnect())
+            self.send(ce.Reconnect())
         elif caller is None or not await caller.finish_before_moving():
             await self.release()
 
@@ -816,7 +820,7 @@ class CallSession:
         # First for the new socket, before anything kept for it meanwhile: a page that
         # reloads while a colleague holds the call learns who it is talking to.
         if self.mode == HUMAN:
-            self._outbound.appendleft(self._agent_changed())
+            self._outbound.appendleft(self.staff.agent_changed())
         self._outbound.appendleft(ce.Resumed())
         self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
         self._outbound_ready.set()
@@ -837,7 +841,7 @@ class CallSession:
             asks = self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
             # An answer it owed from before the drop is the one asked for (`again`): its
             # silence runs on through her line away (Watchdog.hold), not afresh at each return.
-            self._note(instructions.line_dropped(self._gap_s, unheard=unheard),
+            self.note(instructions.line_dropped(self._gap_s, unheard=unheard),
                        respond=asks or unheard, again=True)  # fmt: skip
         self._gap_s = 0.0
         if self._agent_unheard:
@@ -890,7 +894,7 @@ class CallSession:
 
     # --- from the model ---------------------------------------------------------------------
 
-    def _note(
+    def note(
         self, text: str, *, respond: bool = True, briefing: bool = False, again: bool = False
     ) -> None:
         """Tell the model something the caller does not hear; with `respond` it must answer,
@@ -931,7 +935,7 @@ class CallSession:
                                            audio_s=len(data) / AGENT_BYTES_PER_S)  # fmt: skip
                 self._staff.audio(staff_protocol.AGENT, data)
                 self._agent_unheard = self._agent_unheard or self._caller is None
-                self._send_audio(data)
+                self.send_audio(data)
                 self._now_doing("speaking")
             case lp.Transcript():
                 if event.role == "user":
@@ -945,13 +949,13 @@ class CallSession:
                 self._watchdog.agent_turn_done(now, cut=True)
                 self._drop_agent_audio()
                 self._flush_caption("agent")
-                self._send(ce.Interrupted())
+                self.send(ce.Interrupted())
             case lp.TurnComplete():
                 self._watchdog.agent_turn_done(now)
                 self._flush_captions()
                 self._tools.new_turn()
                 self._turn_done.set()
-                self._send(ce.TurnComplete())
+                self.send(ce.TurnComplete())
                 self._now_doing("listening")
             case lp.ToolCall():
                 self._flush_caption("user")
@@ -976,12 +980,12 @@ class CallSession:
             case Ready():
                 self._ever_ready = self._live_up = True
                 self._model_up(now)
-                self._send(ce.Ready(self.call_id, self._resume_token()))
+                self.send(ce.Ready(self.call_id, self._resume_token()))
                 if self.mode == HUMAN:  # a fresh model session under a colleague's hold
-                    self._outbound.append(self._agent_changed())
-                    self._note(instructions.taken_over(self.holder_name), respond=False)
+                    self._outbound.append(self.staff.agent_changed())
+                    self.note(instructions.taken_over(self.holder_name), respond=False)
                 else:
-                    self._note(instructions.greeting())
+                    self.note(instructions.greeting())
                 self._now_doing("listening")
             case Reconnecting(unanswered=unanswered):
                 self._live_up = False
@@ -989,14 +993,14 @@ class CallSession:
                 self._tell_unanswered(unanswered)
                 self._flush_captions()  # the resumed session's words are a new line
                 self._watchdog.hold(MODEL_AWAY, True, now)
-                self._send(ce.Reconnecting())
+                self.send(ce.Reconnecting())
             case Resumed(with_handle=with_handle):
                 self._ever_ready = self._live_up = True
                 self._model_up(now)
                 if self._ready_pending and self._caller is not None:
                     self._say_ready_again()
                 else:
-                    self._send(ce.Resumed())
+                    self.send(ce.Resumed())
                 self._now_doing("listening")
                 if not with_handle:
                     self._brief_fresh_model()
@@ -1005,7 +1009,7 @@ class CallSession:
                     self._dropped_told = self._live.dropped_audio_bytes
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
                         # To a silent caller its answer is a check-in (as to a line back).
-                        self._note(instructions.line_dropped(lost_s),
+                        self.note(instructions.line_dropped(lost_s),
                                    respond=self._watchdog.gap_told_asks(),
                                    again=True)  # fmt: skip
             case Failed(reason=reason, detail=detail):
@@ -1015,7 +1019,7 @@ class CallSession:
                     # again when the call is handed back (_hand_back).
                     self._model_lost = True
                 else:
-                    self._spawn(self._give_up(reason), "give_up")
+                    self.spawn(self._give_up(reason), "give_up")
 
     def _model_up(self, now: float) -> None:
         """The model's session is up: the call's limits apply again (a call that moved in has
@@ -1034,7 +1038,7 @@ class CallSession:
             if (item.name, said) in told:
                 continue
             told.add((item.name, said))
-            self._note(instructions.tool_finished_meanwhile(item.name, item.response),
+            self.note(instructions.tool_finished_meanwhile(item.name, item.response),
                        respond=self.mode == AGENT)  # fmt: skip
 
     def _brief_fresh_model(self) -> None:
@@ -1043,14 +1047,14 @@ class CallSession:
         greeting the customer again, and, while a colleague holds the call, to keep quiet."""
         said = list(self._said)
         if self.mode == HUMAN:
-            self._note(instructions.carry_on(said), respond=False, briefing=True)
-            self._note(instructions.taken_over(self.holder_name), respond=False, briefing=True)
+            self.note(instructions.carry_on(said), respond=False, briefing=True)
+            self.note(instructions.taken_over(self.holder_name), respond=False, briefing=True)
         else:
             # It answers at once when the customer is waiting: for an answer, or for the
             # greeting (and its AI disclosure) no earlier session got to say.
             owes_greeting = not any(role == "agent" for role, _ in said)
             waiting = owes_greeting or said[-1][0] == "user"
-            self._note(instructions.carry_on(said), respond=waiting, briefing=True, again=True)
+            self.note(instructions.carry_on(said), respond=waiting, briefing=True, again=True)
 
     async def _give_up(self, reason: str) -> None:
         """The model is gone for good: tell the caller, hand over to a human, end cleanly.
@@ -1070,7 +1074,7 @@ class CallSession:
             except PyMongoError as error:
                 log.warning("call %s: no ticket for the lost agent: %s", self.call_id, error)
         if ticket:
-            self._send(ce.Escalated(ticket))
+            self.send(ce.Escalated(ticket))
             # No tool opened it: the record says so, for what is left to do after the call.
             self._record.set(agent_unavailable_ticket=ticket)
         message = "Sorry, our voice assistant is unavailable right now. " + (
@@ -1129,360 +1133,50 @@ class CallSession:
         # Only changes travel: the agent speaks fifty frames a second.
         if doing != self.doing:
             self.doing = doing
-            self._publish_state()
+            self.publish_state()
 
-    def _state_for_pages(self) -> dict[str, Any]:
-        """The state as the call's staff pages get it: with the channel of the page the call
-        is held from, which each page's consumer compares with its own and takes out."""
-        return {**self.state(), "holder_page": self._holder_page}
-
-    def _publish_state(self) -> None:
+    def publish_state(self) -> None:
         state = self.state()
-        self._staff.event(self._state_for_pages())
+        self._staff.event(self.staff.state_for_pages())
         self._staff.live_list(state)
         self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
 
-    async def _staff_action(self, message: dict[str, Any]) -> None:
-        """One staff member's action, checked for permission by their page's consumer."""
-        kind, staff = message.get("kind"), message.get("staff") or {}
-        reply_to = str(message.get("reply_to", ""))
-        username, name = str(staff.get("username", "")), str(staff.get("name", ""))
-        text = str(message.get("text", ""))
-        # Not actions of the person's: nothing to answer or record.
-        if kind == "holding":
-            if not self._closing:
-                self._holder_says_holding(reply_to, username)
-            return
-        if kind == "listening":
-            if not self._closing and self._staff.still_listening(reply_to, username):
-                self._publish_state()
-            return
-        if kind == "state":  # nor is this: the page's copy was lost (livestaff/link.py)
-            if not self._closing:
-                self._staff.reply(reply_to, self._state_for_pages())
-            return
-        if self._closing:
-            self._refuse(reply_to, "not_live", staff_protocol.RECONNECTING_MESSAGE
-                         if self.released else "This call has ended.")  # fmt: skip
-            return
-        match kind:
-            case "watch":
-                self._watch_from(reply_to, username, message)
-                self._staff.reply(reply_to, self._state_for_pages())
-                missed = backlog(self._record.recent, str(message.get("since") or ""))
-                if missed:  # what the page, painted from the record, cannot have shown yet
-                    self._staff.reply(reply_to, {"type": "backlog", "events": missed})
-                return
-            case "listen":
-                if self._staff.listeners.get(reply_to) == username:
-                    return  # listening already: nothing changes, nothing to record
-                self._staff.listen(reply_to, username)
-            case "unlisten":
-                self._staff.unlisten(reply_to)
-                self._publish_state()
-                return
-            case "page_closed":
-                self._page_closed(reply_to, username)
-                return
-            case "whisper" if not self.has_agent:
-                self._refuse(reply_to, "forbidden", NO_AGENT_WHISPER)
-                return
-            case "hand_back" if not self.has_agent:
-                if message.get("not_allowed") is True and self._held_from(reply_to, username):
-                    log.info("call %s: %s may no longer hold it and no agent is configured; "
-                             "ending it", self.call_id, username)  # fmt: skip
-                    self._end_now(HOLDER_NOT_ALLOWED, HOLDER_NOT_ALLOWED_MESSAGE)
-                    return
-                self._refuse(reply_to, "forbidden", NO_AGENT_HAND_BACK)
-                return
-            case "whisper":
-                # While a colleague holds the call the model takes it in but does not answer.
-                self._note(instructions.whisper(name or username, text),
-                           respond=self.mode == AGENT)  # fmt: skip
-                self._staff.event(staff_protocol.whispered(username, text))
-            case "take_over" | "end_call" if self.transfer in PUTTING_THROUGH:
-                # Not to be called back: the caller reaches the escalation line whatever the
-                # call does, so it is neither held nor ended by staff meanwhile.
-                self._refuse(reply_to, "not_live", staff_protocol.TRANSFERRING_MESSAGE)
-                return
-            case "take_over":
-                if self.holder is not None and self.holder["username"] != username:
-                    holder = self.holder["username"]
-                    self._refuse(reply_to, "taken", f"{holder} holds this call.", staff=holder)
-                    return
-                if self.holder is not None:  # theirs already: from this page of theirs now
-                    self._holder_found(reply_to)
-                    self._publish_state()
-                    return
-                self._take_over(username, name, reply_to)
-            case "hand_back":
-                # Their own call, or a colleague's who cannot carry on (a lead's rescue).
-                if self.holder is None:
-                    self._refuse(reply_to, "forbidden", "Nobody holds this call.")
-                    return
-                for_them = self.holder["username"] != username
-                self._hand_back(text, by={"username": username, "name": name} if for_them
-                                else None)  # fmt: skip
-            case "end_call":
-                self._end_now("ended_by_staff", "A member of our support team ended the call.")
-        self._record.add_event("staff_events", {
-            "kind": kind, "staff": username, "at": utcnow(), **({"text": text} if text else {}),
-        }, routine=kind in ("listen", "whisper"))  # fmt: skip
-        self._publish_state()
-
-    def _end_now(self, reason: str, message: str) -> None:
+    def end_now(self, reason: str, message: str) -> None:
         """End the call for the staff side, at once: the agent is not heard to the end of its
         answer (the caller's player is cleared, and what the model still sends is dropped)."""
         # Now, not when the task runs: a release arriving meanwhile ends the call.
         self._end_reason = self._end_reason or reason
         self._agent_cut_off = True
         self._drop_agent_audio()
-        self._send(ce.Interrupted())
-        self._spawn(self.end(reason, tell=ce.Notice(reason, message)), "staff end")
+        self.send(ce.Interrupted())
+        self.spawn(self.end(reason, tell=ce.Notice(reason, message)), "staff end")
 
-    def _held_from(self, page: str, username: str) -> bool:
-        """Whether `username` holds the call from their `page`."""
-        return bool(self.holder and self.holder["username"] == username
-                    and page and page == self._holder_page)  # fmt: skip
-
-    def _watch_from(self, page: str, username: str, message: dict[str, Any]) -> None:
-        """A staff page watches the call: newly opened, or saying again what it does after the
-        call moved here (`listening`, `holding`). A page of the holder's is theirs to talk from
-        when the call knows none (a reload, a move, a callback they placed that was answered
-        while they were on its ringing page)."""
-        if message.get("listening") is True:
-            self._staff.listen(page, username)
-        holder = self.holder
-        if holder is not None and holder["username"] == username and (
-            not self._holder_page or message.get("holding") is True
-        ):
-            self._holder_found(page)
-        if message.get("listening") is True or self._holder_page == page:
-            self._publish_state()
-
-    def _page_closed(self, page: str, username: str) -> None:
-        """A staff page on the call closed: it listens no more, and if the call was held from
-        it, the holder has STAFF_HOLD_GRACE_S to be back (a reload, a blip) before the call
-        goes back to the agent. Another tab of theirs closing leaves the call as it is."""
-        self._staff.unlisten(page)
-        if self.holder is not None and page == self._holder_page:
-            self._holder_gone()
-        self._publish_state()
-
-    def _holder_says_holding(self, page: str, username: str) -> None:
-        """The holder's page says it still holds the call (every STAFF_HOLDING_EVERY_S). One the
-        call had taken for gone is theirs again, if the call is still theirs."""
-        if self.holder is None or self.holder["username"] != username:
-            return
-        if page == self._holder_page or not self._holder_page:
-            self._holder_found(page)
-
-    def _holder_unheard(self, now: float) -> bool:
-        """Whether the page the call is held from has not said so for HOLDER_SILENT_BEATS of
-        its beats: its server died, or its close was lost while Redis was away. It is taken for
-        gone."""
-        silent_s = staff_protocol.HOLDER_SILENT_BEATS * settings.STAFF_HOLDING_EVERY_S
-        return bool(self._holder_page) and now - self._holder_heard_at > silent_s
-
-    def _holder_found(self, page: str) -> None:
-        self._holder_page = page
-        self._holder_heard_at = time.monotonic()
-        if self._holder_missing is not None:
-            self._holder_missing.cancel()
-            self._holder_missing = None
-
-    def _holder_gone(self) -> None:
-        """No page of the holder's is known: the caller hears nobody. Unless one is back in
-        time, the call goes back to the agent."""
-        self._holder_page = ""
-        if self._holder_missing is None:
-            self._holder_missing = self._spawn(self._hand_back_unless_holder_back(),
-                                               "holder missing")  # fmt: skip
-
-    async def _hand_back_unless_holder_back(self) -> None:
-        await asyncio.sleep(settings.STAFF_HOLD_GRACE_S)
-        self._holder_missing = None
-        if self.holder is None or self._holder_page:
-            return
-        staff = self.holder["username"]
-        if not self.has_agent:
-            # Nobody is left on the customer's line, and no agent can take it: it ends.
-            log.info("call %s: %s's page is gone and no agent is configured; ending it",
-                     self.call_id, staff)  # fmt: skip
-            self._spawn(self.end(HOLDER_LEFT, tell=ce.Notice(HOLDER_LEFT, HOLDER_LEFT_MESSAGE)),
-                        "holder left")  # fmt: skip
-            return
-        log.info("call %s: %s's page is gone; back to the agent", self.call_id, staff)
-        self._hand_back(PAGE_CLOSED_NOTE)
-        self._record.add_event("staff_events", {
-            "kind": "hand_back", "staff": staff, "at": utcnow(), "text": PAGE_CLOSED_NOTE,
-        })  # fmt: skip
-        self._publish_state()
-
-    def _refuse(self, reply_to: str, code: str, message: str, **fields: Any) -> None:
-        self._staff.reply(reply_to, {"type": "error", "code": code, "message": message, **fields})
-
-    def _hold(
-        self, username: str, name: str, page: str = "", *, since: datetime | None = None
-    ) -> None:
-        """`username` holds the call from now on, from their `page` (its channel; "" until
-        known): the model hears and says nothing, their voice goes to the caller. `since`:
-        when they took it, for a call that moved while held (else now)."""
-        now = time.monotonic()
-        held_s = max(0.0, (utcnow() - since).total_seconds()) if since else 0.0
-        self.mode, self.holder = HUMAN, {"username": username, "name": name}
-        self._held_since = now - held_s
-        self._record.set(held_since=since or utcnow())
-        self._tools.ctx.held = True  # the model's tool calls wait for the hand-back
-        if page:
-            self._holder_found(page)
-        else:
-            self._holder_gone()
-        self._staff_voice = StreamResampler(16_000, 24_000)
-        self._staff_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
-        self._watchdog.hold("human", True, now)
-        self._cancel_escalation_wait()
-
-    @property
-    def holder_name(self) -> str:
-        """What the caller hears the colleague holding the call called ("" for none)."""
-        return (self.holder["name"] or self.holder["username"]) if self.holder else ""
-
-    def _agent_changed(self) -> ce.AgentChanged:
-        """Who the caller talks to now, for their screen."""
-        return ce.AgentChanged(HUMAN, self.holder_name) if self.holder else ce.AgentChanged(AGENT)
-
-    def _take_over(self, username: str, name: str, page: str = "") -> None:
-        self._hold(username, name, page)
-        if self.escalation is not None:
-            self._escalation_joined = True
-            self._spawn(self._joined(self.escalation, username), "escalation joined")
+    def cut_agent(self) -> None:
+        """A colleague took the call over: what the model said that the caller has not heard
+        yet is dropped, and cut from the recording."""
         self._drop_agent_audio()
-        self.observer.held()  # and is cut from the recording there
-        self._send(ce.Interrupted())  # whatever of the model's answer is playing stops now
-        self._note(instructions.taken_over(self.holder_name), respond=False)
-        self._send(self._agent_changed(), staff_only={"by": username})  # "You" on their page
-        if self.channel == "phone":
-            # A phone has no screen: a short chime says someone new is on the line.
-            self._send_audio(instructions.JOINED_CHIME)
-            self._send(ce.TurnComplete())
+        self.observer.held()
 
-    def _hand_back(self, staff_note: str, *, by: dict[str, str] | None = None) -> None:
-        """The call goes back to the model, with `staff_note` from the holder, or from `by`
-        ({username, name}), a colleague handing it back for a holder who cannot."""
-        assert self.holder is not None
-        name, holder = self.holder_name, self.holder["username"]
-        held_for = time.monotonic() - self._held_since
-        self.mode, self.holder, self._staff_voice = AGENT, None, None
-        self._tools.ctx.held = False
-        if self._model_lost:  # gone while they held the call: back for the hand-back note
+    def model_aside(self, aside: bool) -> None:
+        """While a colleague holds the call (`aside`) the model's tool calls wait for the
+        hand-back and its silences are not stalls; handed back, a model session lost
+        meanwhile is tried again (for the hand-back note)."""
+        self._tools.ctx.held = aside
+        if not aside and self._model_lost:
             self._model_lost = False
-            self._spawn(self._live.run(), "live")
-        self._holder_found("")
-        self._watchdog.hold("human", False, time.monotonic())
-        # Staff pages write the line as the call's record does: who handed back, and the note.
-        self._send(ce.AgentChanged(AGENT), {"staff": holder, "note": staff_note,
-                                            **({"by": by["username"]} if by else {})})  # fmt: skip
-        self._note(instructions.handed_back(
-            name, held_for, staff_note, by_name=(by["name"] or by["username"]) if by else None
-        ))  # fmt: skip
+            self.spawn(self._live.run(), "live")
+        self._watchdog.hold("human", aside, time.monotonic())
 
-    def _staff_audio(self, message: dict[str, Any]) -> None:
-        """The staff member holding the call, speaking from the page they hold it from: to
-        the caller, as the agent would. (Another tab of theirs is not heard: "Take over" there
-        moves the call to it.)"""
-        pcm = message.get("pcm")
-        staff = message.get("staff")
-        voice = self._staff_voice
-        if (self.mode != HUMAN or voice is None or not isinstance(pcm, bytes)
-                or self.holder is None or staff != self.holder["username"]
-                or message.get("page") != self._holder_page):  # fmt: skip
-            return
-        pcm = pcm[: len(pcm) - len(pcm) % 2]
-        if not self._staff_gate.allow(len(pcm), time.monotonic()):
-            return
-        self._staff.audio(staff_protocol.HUMAN, pcm, speaker=staff)
-        pcm24k = voice.process(pcm)  # the caller hears them as they would the agent
+    def staff_audio_said(self, pcm24k: bytes) -> None:
         self.observer.staff_audio(pcm24k)
-        self._send_audio(pcm24k)
-
-    # --- warm escalation (contract section 8) -------------------------------------------------
-
-    def _escalated(self, ticket_id: str) -> None:
-        """The model escalated: a colleague is fetched while it keeps the caller company; if
-        nobody joins within ESCALATION_WAIT_S it offers a callback instead. Asked again, the
-        model gets the same ticket (open_escalation) and nothing starts over; a new ticket
-        (the first was resolved meanwhile) is waited for, and joined, as the first was."""
-        if ticket_id == self.escalation:
-            return
-        self._cancel_escalation_wait()
-        self.escalation, self._escalation_joined = ticket_id, False
-        self._note(instructions.colleague_coming(), respond=False)
-        self._wait_for_colleague(settings.ESCALATION_WAIT_S)
-        self._publish_state()
-
-    def _escalation_moved_in(self, ticket: LiveEscalation) -> None:
-        """The call moved here while a colleague was being fetched: still so, for what is
-        left of the wait (the resumed model remembers it said one is coming). Once someone
-        joined, or the wait is over (the callback was offered), there is nothing to wait for."""
-        self.escalation = ticket.ticket_id
-        self._escalation_joined = ticket.joined
-        left_s = settings.ESCALATION_WAIT_S - (utcnow() - ticket.opened_at).total_seconds()
-        if not ticket.joined and self.mode == AGENT and left_s > 0:
-            self._wait_for_colleague(left_s)
-
-    def _wait_for_colleague(self, wait_s: float) -> None:
-        """For `wait_s` the caller waits for a colleague (a silence is not them gone), then
-        the model offers a callback."""
-        self._watchdog.wait_for_colleague(time.monotonic() + wait_s)
-        self._escalation_wait = self._spawn(self._offer_callback_later(wait_s), "escalation wait")
-
-    @property
-    def with_a_colleague(self) -> bool:
-        """Whether a colleague holds the call, or joined its escalation already: the caller is
-        not to be transferred elsewhere (TWILIO_ESCALATION_NUMBER) away from them."""
-        return self.mode == HUMAN or self._escalation_joined
-
-    async def _offer_callback_later(self, after_s: float) -> None:
-        await asyncio.sleep(after_s)
-        if self.mode == AGENT:
-            self._note(instructions.offer_callback(identified=self.customer is not None))
-
-    def _escalation_resolved(self, ticket_id: str) -> None:
-        """Staff resolved the ticket of the warm escalation in progress: the live pages no
-        longer offer to join for it. The model is not told: should nobody have joined, it
-        still offers the customer a callback when the wait is over."""
-        if ticket_id == self.escalation:
-            self.escalation = None
-            self._publish_state()
-
-    async def _joined(self, ticket_id: str, username: str) -> None:
-        try:
-            await join_live_escalation(ticket_id, username)
-        except PyMongoError:  # the ticket says so later or never; the call goes on regardless
-            log.warning("call %s: could not note who joined ticket %s", self.call_id, ticket_id)
-
-    def _cancel_escalation_wait(self) -> None:
-        self._watchdog.wait_for_colleague(0.0)
-        if self._escalation_wait is not None:
-            self._escalation_wait.cancel()
 
     # --- the call's own limits ------------------------------------------------------------
 
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            if self._holder_unheard(time.monotonic()):
-                log.info("call %s: %s's page has not been heard from; taking it for gone",
-                         self.call_id, self.holder["username"] if self.holder else "")  # fmt: skip
-                self._holder_gone()
-            silent_s = staff_protocol.HOLDER_SILENT_BEATS * settings.STAFF_HOLDING_EVERY_S
-            unheard = self._staff.drop_unheard_listeners(silent_s)
-            if unheard:
-                log.info("call %s: listening pages of %s have not been heard from; taken for "
-                         "gone", self.call_id, ", ".join(unheard))  # fmt: skip
-                self._publish_state()
+            self.staff.tick(time.monotonic())
             action = self._watchdog.tick(time.monotonic())
             if action is not None:
                 await self._act(action)
@@ -1490,9 +1184,9 @@ class CallSession:
     async def _act(self, action: Action) -> None:
         match action:
             case Action.CHECK_IN:
-                self._note(instructions.check_in())
+                self.note(instructions.check_in())
             case Action.WARN_MAX_DURATION:
-                self._note(instructions.time_almost_up())
+                self.note(instructions.time_almost_up())
                 self._record.set(limits_used=self._limits_kept())  # should this process die
             case Action.NUDGE_MODEL:
                 log.info("call %s: the model is silent; nudging it", self.call_id)
@@ -1505,16 +1199,16 @@ class CallSession:
                 log.warning("call %s: the model stayed silent after a resumption; giving up",
                             self.call_id)  # fmt: skip
                 self._record.add_event("stalls", {"at": utcnow(), "action": "gave_up"})
-                self._spawn(self._give_up("stalled"), "give_up")
+                self.spawn(self._give_up("stalled"), "give_up")
             case Action.SAY_GOODBYE:
                 goodbye = self._say_goodbye_and_end("idle", instructions.goodbye_idle())
-                self._spawn(goodbye, "goodbye")
+                self.spawn(goodbye, "goodbye")
             case Action.END_MAX_DURATION:
                 # The agent says goodbye unless a colleague holds the call (the model keeps
                 # quiet then); either way the call ends, a take-over meanwhile or not.
                 note = instructions.goodbye_max_duration() if self.mode == AGENT else None
                 goodbye = self._say_goodbye_and_end("max_duration", note, final=True)
-                self._spawn(goodbye, "goodbye")
+                self.spawn(goodbye, "goodbye")
 
     def _limits_used(self) -> dict[str, Any]:
         """What the call has used of its limits, for a process it moves to (`_carry_on_limits`)."""
@@ -1559,7 +1253,7 @@ class CallSession:
         if note is not None:
             self._turn_done.clear()
             self._agent_said.clear()
-            self._note(note)
+            self.note(note)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(GOODBYE_WAIT_S):
                     await self._goodbye_said()
@@ -1598,7 +1292,7 @@ class CallSession:
         if finished:
             self._flush_caption(role)
         elif caption:
-            self._send(ce.Transcript(role, caption, False))
+            self.send(ce.Transcript(role, caption, False))
 
     def _flush_caption(self, role: str) -> None:
         text = self._captions[role].strip()
@@ -1606,7 +1300,7 @@ class CallSession:
         began = self._caption_began.pop(role, None)
         if text:
             self._keep_line(role, text, began)
-            self._send(ce.Transcript(role, text, True))
+            self.send(ce.Transcript(role, text, True))
 
     def _keep_line(self, role: str, text: str, began: datetime | None = None) -> None:
         """A finished line of the conversation (`began`: when its first words came, else
@@ -1627,7 +1321,7 @@ class CallSession:
             if self._tools.ctx.held:  # refused at once: see _tool_shown
                 self._mirror(started)
             else:
-                self._send(started)
+                self.send(started)
             self._now_doing(f"tool:{outcome.name}")
             return
         if outcome.ran:  # a malformed call never started: another may be running still
@@ -1680,14 +1374,14 @@ class CallSession:
             # are unavailable" would be false news to her. The staff on the call see it.
             self._mirror(shown, staff_only)
         else:
-            self._send(shown, staff_only=staff_only)
+            self.send(shown, staff_only=staff_only)
         if name == "escalate_to_human" and result.get("ok"):
             if self.channel == "phone" and not self.transfer and transfer_configured():
                 # Decided now, not when the caller's stream hears of it: that stream may drop,
                 # or its process drain, first (the stream carrying the call then makes it).
                 self.transfer_is(Transfer.ASKED)
-            self._send(ce.Escalated(str(result["ticket_id"])))
-            self._escalated(str(result["ticket_id"]))
+            self.send(ce.Escalated(str(result["ticket_id"])))
+            self.staff.escalated(str(result["ticket_id"]))
 
     async def _take_handed_over(self) -> None:
         """Tool calls the process this call moved from finished after it let go: recorded
@@ -1706,7 +1400,7 @@ class CallSession:
                      entry["name"])  # fmt: skip
             self._keep_verified(entry)
             self._record.add_tool_call(entry)
-            self._note(instructions.tool_finished_meanwhile(entry["name"], entry["result"]),
+            self.note(instructions.tool_finished_meanwhile(entry["name"], entry["result"]),
                        respond=self.mode == AGENT)  # fmt: skip
             self._tool_shown(entry)
 
@@ -1716,18 +1410,18 @@ class CallSession:
         colleague holds the call), or it cancelled the call, which did something anyway (it
         takes that in, to say when it fits)."""
         if outcome.late:
-            self._note(instructions.tool_finished_late(outcome.name, result),
+            self.note(instructions.tool_finished_late(outcome.name, result),
                        respond=self.mode == AGENT)  # fmt: skip
         elif outcome.lost_ids - outcome.cancelled_ids:
-            self._note(instructions.tool_finished_meanwhile(outcome.name, result),
+            self.note(instructions.tool_finished_meanwhile(outcome.name, result),
                        respond=self.mode == AGENT)  # fmt: skip
         elif outcome.cancelled_ids and result.get("ok"):
-            self._note(instructions.tool_done_though_cancelled(outcome.name, result),
+            self.note(instructions.tool_done_though_cancelled(outcome.name, result),
                        respond=False)
 
     # --- to the caller ----------------------------------------------------------------------
 
-    def _send(self, item: ce.Delivery, staff_only: dict[str, Any] | None = None) -> None:
+    def send(self, item: ce.Delivery, staff_only: dict[str, Any] | None = None) -> None:
         """Queue `item` for the caller; staff see it too (with `staff_only` fields added)."""
         if self._closing:
             return
@@ -1738,7 +1432,7 @@ class CallSession:
         self._outbound.append(item)
         self._outbound_ready.set()
 
-    def _send_audio(self, pcm24k: bytes) -> None:
+    def send_audio(self, pcm24k: bytes) -> None:
         if self._closing or self._caller is None or self._agent_cut_off:
             return  # nobody to hear it: a page away does not get stale speech later
         if self._outbound_audio >= OUTBOUND_AUDIO_LIMIT:
@@ -1750,7 +1444,7 @@ class CallSession:
                     self.dropped_agent_chunks += 1
                     break
         self._outbound_audio += 1
-        self._send(ce.AgentAudio(pcm24k))
+        self.send(ce.AgentAudio(pcm24k))
 
     def _drop_agent_audio(self) -> None:
         kept = [item for item in self._outbound if not isinstance(item, ce.AgentAudio)]
@@ -1801,7 +1495,7 @@ class CallSession:
             log.error("call %s: task %s did not stop when cancelled", self.call_id,
                       task.get_name())  # fmt: skip
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         # Named for the call, so a leak would be easy to spot; a task that fails ends the call.
         task = asyncio.create_task(
             coro, name=f"{self.call_id} {name}", context=logs.context_of(self.call_id)
@@ -1828,7 +1522,7 @@ class CallSession:
             return
         log.error("call %s: task %s failed; ending the call", self.call_id, task.get_name(),
                   exc_info=error)  # fmt: skip
-        self._spawn(self.end("server_error"), "end")
+        self.spawn(self.end("server_error"), "end")
 
 
 

@@ -4,7 +4,7 @@ while their own call rings or is on, and the board once they left the calling pa
 Meera dials Asha back ("Call now"). Asha's answer is connected to Meera's browser only if
 Meera is on the calling page (it opens the call's live view) or comes back to it: anywhere
 else she never learns that Asha picked up, and Asha hears nobody until the call goes back to
-the agent (realtime/call_session.py, STAFF_HOLD_GRACE_S).
+the agent (livestaff/on_call.py, STAFF_HOLD_GRACE_S).
 """
 
 # Its fixtures are imported by name and pytest passes them back as same-named arguments:

@@ -17,16 +17,11 @@ from django.utils import timezone
 from callbacks import desk
 from callbacks.models import Callback
 from callbacks.tests.conftest import make_callback, today_at
+from livestaff.on_call import HOLDER_LEFT, HOLDER_LEFT_MESSAGE, NO_AGENT_HAND_BACK, NO_AGENT_WHISPER
 from livestaff.tests.test_staff_on_a_call import LEAD_GROUP, StaffPage, _staff_cookie, _until_linked
 from realtime import live_client
 from realtime.audio import ulaw_decode, ulaw_encode
-from realtime.call_session import (
-    HOLDER_LEFT,
-    HOLDER_LEFT_MESSAGE,
-    NO_AGENT_HAND_BACK,
-    NO_AGENT_WHISPER,
-    CallSession,
-)
+from realtime.call_session import CallSession
 from realtime.phone import outbound, security
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.phone_harness import (

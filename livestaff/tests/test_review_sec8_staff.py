@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from livestaff.on_call import HOLDER_NOT_ALLOWED, HOLDER_NOT_ALLOWED_MESSAGE
 from livestaff.tests.test_review_nokey_callback import arjun_calls_asha_back, finished, no_key
 from livestaff.tests.test_staff_on_a_call import (
     AGENT_GROUP,
@@ -23,12 +24,7 @@ from livestaff.tests.test_staff_on_a_call import (
     held_by_arjun,
     quick_rechecks,
 )
-from realtime.call_session import (
-    AUDIO_BURST_S,
-    HOLDER_NOT_ALLOWED,
-    HOLDER_NOT_ALLOWED_MESSAGE,
-    CallSession,
-)
+from realtime.call_session import AUDIO_BURST_S, CallSession
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.phone_harness import said_then_hung_up, webhook
 from realtime.tests.voice_harness import wait_until_ended

@@ -2148,7 +2148,7 @@ async def test_while_a_colleague_holds_the_call_the_models_tools_do_nothing(
     model = await twilio.wait_for_session()
     session = CallSession.here((await latest_phone_call())["call_id"])
     assert session is not None
-    session._take_over("priya", "Priya")
+    session.staff.take_over("priya", "Priya")
 
     await model.send_tool_call([{"name": "initiate_refund",
                                  "args": {"order_id": "ORD-7001", "reason": "cold"}}])  # fmt: skip

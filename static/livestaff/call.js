@@ -364,7 +364,7 @@ function setControls() {
   const here = heldHere(state);
   ui.listen.disabled = !live;
   // No agent configured (no GEMINI_API_KEY): a callback a colleague placed stays with them,
-  // with nobody to whisper to or hand back to (realtime/call_session.py NO_AGENT_HAND_BACK).
+  // with nobody to whisper to or hand back to (livestaff/on_call.py NO_AGENT_HAND_BACK).
   const agent = !state || state.agent !== false;
   for (const control of ui.whisper.querySelectorAll("textarea, button")) control.disabled = !live || !agent;
   // While a person holds the call the agent is off it: a whisper waits for the hand-back.
@@ -480,7 +480,7 @@ function askToTakeOver() {
 /** The socket closed before the take-over asked on it was answered: it may have gone as the
  *  socket's server did (sent before the page saw the close), so it is asked again once back.
  *  Asked again when it did arrive, it is no second take-over: the call has it held from the
- *  new socket (realtime/call_session.py, "theirs already"). */
+ *  new socket (livestaff/on_call.py, "theirs already"). */
 function takeOverUnanswered() {
   if (!takeOverAsked || !microphone || heldHere(state)) return;
   takeOverAsked = false;

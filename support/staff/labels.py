@@ -42,8 +42,8 @@ END_REASON_LABELS = {
     # call again on another.
     "moved_before_ready": "Opened again on another server",
     "ended_by_staff": "Ended by a colleague",
-    # No agent configured to hand it back to, the colleague holding it left (realtime/
-    # call_session.py HOLDER_LEFT).
+    # No agent configured to hand it back to, the colleague holding it left
+    # (livestaff/on_call.py HOLDER_LEFT).
     "staff_left": "Colleague's page closed",
     # ... or they lost the right to take calls over while holding it (HOLDER_NOT_ALLOWED).
     "staff_not_allowed": "Colleague lost take-over right",
