@@ -204,6 +204,11 @@ def _right(labels: Sequence[str]) -> int:
 # --- Stacked columns ---------------------------------------------------------------------------
 
 
+# What a chart's legend says of the periods it draws apart, given which of its columns (or
+# points) are: "the last week, 2 of its 7 days in the range", or "" for none.
+PartNote = Callable[[Sequence[bool]], str]
+
+
 @dataclass(frozen=True)
 class Segment:
     x: float
@@ -229,7 +234,7 @@ class ColumnChart:
     right_edge: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
     nothing: str = "Nothing in this range."  # said below a chart without a column
-    part_note: str = ""  # which columns hold only part of their period (`column_chart`)
+    part_note: str = ""  # which columns drawn faded hold only part of their period
 
     @property
     def empty(self) -> bool:
@@ -239,7 +244,7 @@ class ColumnChart:
     def part_key(self) -> str:
         """The legend's line for the faded columns, when one is drawn: "Faded: the last week, 2
         of its 7 days in the range"."""
-        return f"Faded: {self.part_note}" if any(s.part for s in self.segments) else ""
+        return f"Faded: {self.part_note}" if self.part_note else ""
 
     @property
     def part_css(self) -> str:
@@ -265,7 +270,7 @@ def column_chart(
     nothing: str = ColumnChart.nothing,
     names: Sequence[str] | None = None,
     part: Sequence[bool] | None = None,
-    part_note: str = "",
+    part_note: PartNote | None = None,
 ) -> ColumnChart:
     """One column per label, stacked by series; `values[i]` maps series keys to amounts;
     `fmt` says an amount in full (the tooltips), `axis` the y-axis's amounts, all alike and
@@ -275,7 +280,9 @@ def column_chart(
     priced"); `nothing`, what the chart says when it has no column; `names[i]`, what the
     tooltips call column i ("Week of 3 Nov", where the axis says "3 Nov"), its label by
     default; `part[i]`, column i holds only part of its period (a week cut by the range): it
-    is drawn faded, and the legend says so with `part_note` ("the last week, ...")."""
+    is drawn faded, and the legend says so with what `part_note` says of the columns drawn
+    faded ("the last week, ..."): a column of nothing is not drawn, and calls in progress are
+    an outline, alike in any column, so neither is said to be faded."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM
@@ -285,10 +292,10 @@ def column_chart(
     centres = _centres(len(labels), left, right)
     width = (WIDTH - left - right) / max(1, len(labels)) * 0.7
     segments = []
-    for label, centre, column, note, cut in zip(names or labels, centres, values,
-                                                notes or [""] * len(labels),
-                                                part or [False] * len(labels),
-                                                strict=True):  # fmt: skip
+    faded = [False] * len(labels)
+    for n, (label, centre, column, note, cut) in enumerate(zip(
+            names or labels, centres, values, notes or [""] * len(labels),
+            part or [False] * len(labels), strict=True)):  # fmt: skip
         base = float(HEIGHT - BOTTOM)
         for s in series:
             amount = column.get(s.key, 0)
@@ -300,9 +307,10 @@ def column_chart(
             segments.append(Segment(round(centre - width / 2, 1), round(base, 1),
                                     round(width, 1), round(height, 1), s.css, tooltip,
                                     s.hatch, cut))  # fmt: skip
+            faded[n] = faded[n] or (cut and s.css != "chart-live")
     return ColumnChart(title, segments, _x_ticks(labels, centres), y_ticks, list(series),
                        left=left, right_edge=WIDTH - right, nothing=nothing,
-                       part_note=part_note)  # fmt: skip
+                       part_note=part_note(faded) if part_note and any(faded) else "")  # fmt: skip
 
 
 # --- Lines -------------------------------------------------------------------------------------
@@ -367,7 +375,7 @@ class LineChart:
     left: int = LEFT
     right_edge: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
-    part_note: str = ""  # which points stand for part of their period (`line_chart`)
+    part_note: str = ""  # which points drawn hollow stand for part of their period
 
     @property
     def empty(self) -> bool:
@@ -399,11 +407,12 @@ def line_chart(
     axis: Callable[[Sequence[float]], list[str]] | None = None,
     names: Sequence[str] | None = None,
     part: Sequence[bool] | None = None,
-    part_note: str = "",
+    part_note: PartNote | None = None,
 ) -> LineChart:
     """Lines over the labels; a None value (no data that day) breaks the line there; `fmt`,
     `axis`, `left` and `names` as for column_chart; `part` and `part_note` too, a point of
-    part of a period drawn hollow."""
+    part of a period drawn hollow (a period without a value has no point to draw, and is not
+    said to be hollow)."""
     highest = max((v for _, vs in series for v in vs if v is not None), default=0)
     top = top if top is not None else nice_ceiling(highest)
     plot = HEIGHT - TOP - BOTTOM
@@ -414,13 +423,15 @@ def line_chart(
     # Markers closer than their size would hide the line's dash: over many days they shrink.
     r = min(MARK_SIZE, (WIDTH - left - right) / max(1, len(labels)) * 0.3)
     lines = []
+    hollow = [False] * len(labels)
     for n, (s, values) in enumerate(series):
         dash, shape = LINE_STYLES[n % len(LINE_STYLES)]
         runs: list[list[str]] = []
         points = []
         previous: float | None = None
-        for label, x, value, cut in zip(names or labels, centres, values,
-                                        part or [False] * len(labels), strict=True):  # fmt: skip
+        for i, (label, x, value, cut) in enumerate(zip(names or labels, centres, values,
+                                                       part or [False] * len(labels),
+                                                       strict=True)):  # fmt: skip
             if value is None:
                 previous = None
                 continue
@@ -430,10 +441,12 @@ def line_chart(
             runs[-1].append(f"{x:.1f},{y:.1f}")
             points.append(Point(round(x, 1), round(y, 1), f"{label}: {s.label}, {fmt(value)}",
                                 marker(shape, x, y, r), cut))  # fmt: skip
+            hollow[i] = hollow[i] or cut
             previous = value
         lines.append(Line(s, [" ".join(run) for run in runs], points, dash, shape))
     return LineChart(title, lines, _x_ticks(labels, centres), y_ticks, left=left,
-                     right_edge=WIDTH - right, part_note=part_note)  # fmt: skip
+                     right_edge=WIDTH - right,
+                     part_note=part_note(hollow) if part_note and any(hollow) else "")  # fmt: skip
 
 
 # --- One call's turns --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ histogram of turns), never averaged from its days' rates.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -473,12 +474,16 @@ class Period:
         return self.week is not None and self.week.partial
 
 
-def part_note(shown: Sequence[Period]) -> str:
+def part_note(shown: Sequence[Period], drawn: Sequence[bool] | None = None) -> str:
     """Which of the periods shown are weeks the range holds only in part, and how much of
     them, for the charts' legends, where those weeks are drawn apart (a last week of two days
     is a short column, not a quiet week): "the first and last weeks, 5 and 2 of their 7 days
-    in the range", "the last week, 2 of its 7 days in the range", or ""."""
-    cut = [(n, p.week) for n, p in enumerate(shown) if p.week is not None and p.week.partial]
+    in the range", "the last week, 2 of its 7 days in the range", or "". `drawn[n]`: whether
+    the chart draws period n apart at all (all by default); one it draws nothing for (a
+    Monday morning's week without a call yet) is left unsaid, the legend speaking only of
+    the columns and points it shows."""
+    cut = [(n, p.week) for n, p in enumerate(shown) if p.week is not None and p.week.partial
+           and (drawn is None or drawn[n])]  # fmt: skip
     if not cut:
         return ""
     held = " and ".join(str((week.last - week.first).days + 1) for _, week in cut)
@@ -596,8 +601,9 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
     labels = [p.tick for p in shown]
     names = [p.name for p in shown]
     figures = [p.figures for p in shown]
-    # Weeks the range holds only in part are drawn apart: faded columns, hollow points.
-    part, note = [p.part for p in shown], part_note(shown)
+    # Weeks the range holds only in part are drawn apart: faded columns, hollow points; each
+    # chart's legend says which of them it draws.
+    part, note = [p.part for p in shown], functools.partial(part_note, shown)
     # A line's points are days unless its title says otherwise.
     lines = "" if per == "day" else f", by {per}"
     return (

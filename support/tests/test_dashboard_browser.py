@@ -483,3 +483,40 @@ async def test_a_week_the_range_holds_only_in_part_is_drawn_faded_or_hollow(
         wide = await page.evaluate("document.documentElement.scrollWidth")
         assert wide == WIDTHS[width.removesuffix("-dark")], width
     assert both_themes.problems == []
+
+
+async def test_a_part_week_without_calls_is_not_drawn_nor_said_to_be(
+    arjun: User,  # noqa: F811
+    both_themes: BackOffice,
+    days_of_its_own: Callable[[int], DayRange],
+) -> None:
+    """117 days from a Thursday to a Monday morning, the same calls every day but the Monday,
+    which has none yet: the first week's four days are drawn faded or hollow, as a part week;
+    the last week has no column and no point, and no legend speaks of it; its row in the
+    table says 0 calls and "—" for the rates and times of none."""
+    while days_of_its_own(1).last.weekday() != 1:  # the next range ends on a Monday
+        pass
+    days = days_of_its_own(117)
+    assert (days.first.weekday(), days.last.weekday()) == (3, 0)
+    await sync_to_async(steady_days)(DayRange(days.first, days.last - timedelta(days=1)))
+    monday = f"Week of {days.last.day} {days.last:%b} ({days.last.day} {days.last:%b} only)"
+
+    name = "dashboard-part-week-without-calls"
+    async for width, page in each_view(both_themes, days, name):
+        for figure in await page.locator(".chart:has(line.axis)").all():
+            drawn = await figure.locator("svg[role=img]").evaluate(DRAWN_PERIODS)
+            title = await figure.locator("figcaption").text_content()
+            assert [said for said, *_ in drawn if said.startswith(monday)] == [], (width, title)
+            assert [said for said, *_ in drawn if "only)" in said], (width, title)
+            assert await figure.locator(".legend li.part-key").all_text_contents() in (
+                ["Faded: the first week, 4 of its 7 days in the range"],
+                ["Hollow: the first week, 4 of its 7 days in the range"],
+            ), (width, title)
+        figures = page.get_by_text("The figures per week")
+        await figures.click()
+        await page.screenshot(path=ARTIFACTS / f"{name}-figures-{width}.png", full_page=True)
+        row = page.locator("details.figures tr", has_text=monday)
+        cells = await row.locator("td").all_text_contents()
+        assert cells == [monday, "0", "0", "0", "—", "—", "₹0.00", "—", "₹0.00"], width
+        await figures.click()  # closed again: each view's first screenshot shows it closed
+    assert both_themes.problems == []

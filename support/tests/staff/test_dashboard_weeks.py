@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from support.models import Refund
+from support.mongo import sync_db
 from support.staff.dashboard import (
     WEEKLY_AFTER_DAYS,
     DayFigures,
@@ -299,3 +301,109 @@ def test_the_legends_say_which_weeks_are_drawn_apart_and_how_much_of_them_is_in_
     first: date, last: date, said: str
 ) -> None:
     assert part_note(periods(DayRange(first, last), {})[1]) == said
+
+
+def part_keys(figure: str) -> list[str]:
+    """What a chart's legend says of the periods it draws apart: ["Faded: the last week, ..."],
+    or [] without such a line."""
+    return re.findall(r'<li class="part-key">.*?</svg>([^<]*)</li>', figure)
+
+
+def a_call_and_a_refund(n: int, day: date, priya: Any) -> None:
+    """A call settled by the agent, answered and priced, and a refund, on `day`."""
+    add_call(f"c{n}", at(day, 10), 90, "resolved_info")
+    answered(f"c{n}", [800], 250)
+    Refund.objects.create(refund_id=f"RFD-{n}", order_id=f"ORD-{n}", customer=priya,
+                          amount=10_000, percent=50, tier="Silver",
+                          created_at=at(day, 11))  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days, said", [
+    ([date(2025, 6, 5), date(2025, 6, 10)], "the first week, 5 of its 7 days in the range"),
+    ([date(2025, 6, 10), date(2025, 12, 2)], "the last week, 2 of its 7 days in the range"),
+    ([date(2025, 6, 10)], ""),
+    ([], ""),
+])  # fmt: skip
+def test_a_part_week_without_calls_is_not_said_to_be_drawn_apart(
+    agent: Client, staff_groups: Any, priya: Any, days: list[date], said: str
+) -> None:
+    """Wednesday 4 Jun to Tuesday 2 Dec 2025, the week of 1 Dec without a call yet (Monday
+    morning), or the week of 2 Jun before the first call (a new deployment), or both, or every
+    week: no column or point is drawn for a week without calls (no "0%", no answer time of
+    nothing at 0), and no legend speaks of a faded column or a hollow point that is not
+    there; its row in the table says 0 calls and "—" for what none had."""
+    for n, day in enumerate(days):
+        a_call_and_a_refund(n, day, priya)
+
+    response = agent.get("/staff/", {"since": "2025-06-04", "until": "2025-12-02"})
+
+    body = response.content.decode()
+    charts = charts_of(body)
+    assert len(charts) == 6
+    for title, figure in charts.items():
+        shown = set(drawn(figure))
+        assert ("Week of 2 Jun (4–8 Jun only)" in shown) == (date(2025, 6, 5) in days), title
+        assert ("Week of 1 Dec (1–2 Dec only)" in shown) == (date(2025, 12, 2) in days), title
+        kind = "Faded" if title.startswith(("Calls", "Refunds", "What")) else "Hollow"
+        assert part_keys(figure) == ([f"{kind}: {said}"] if said else []), title
+    assert "(the first and last weeks only in part)" in body  # said of the range all the same
+    empty = {p.name: p.figures for p in response.context["board"].periods
+             if not p.figures.calls}  # fmt: skip
+    for name in ("Week of 2 Jun (4–8 Jun only)", "Week of 1 Dec (1–2 Dec only)"):
+        if name in empty:
+            row = re.search(rf"<tr><td>{re.escape(name)}</td>(.*?)</tr>", body)
+            assert row is not None and strip_tags(row[1]) == "000——₹0.00—₹0.00", name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("last_week", ["in_progress", "not_priced"])
+def test_each_chart_says_only_of_the_part_weeks_it_draws_apart(
+    agent: Client, staff_groups: Any, priya: Any, last_week: str
+) -> None:
+    """The week of 2 Jun (5 of its days) has a call, priced, answered, with a refund; the week
+    of 1 Dec (2 of its days) has one call so far: still going (Monday morning: an outline on
+    the calls chart, the same in any week, and no rate or time yet), or ended without a price,
+    a turn or a refund. Each chart's legend names the part weeks it draws faded or hollow,
+    and only those."""
+    for n, day in enumerate([date(2025, 6, 5), date(2025, 6, 10)]):
+        a_call_and_a_refund(n, day, priya)
+    if last_week == "in_progress":
+        sync_db().calls.insert_one({"call_id": "live", "user_id": 301, "channel": "phone",
+                                    "started_at": at(date(2025, 12, 2), 9), "ended_at": None,
+                                    "transcript": [], "tool_calls": []})  # fmt: skip
+    else:
+        add_call("unpriced", at(date(2025, 12, 2), 9), 60, "resolved_info")
+
+    body = agent.get("/staff/", {"since": "2025-06-04", "until": "2025-12-02"}).content.decode()
+
+    both = "the first and last weeks, 5 and 2 of their 7 days in the range"
+    first = "the first week, 5 of its 7 days in the range"
+    said = {"Calls per week by outcome": f"Faded: {first}",
+            "Containment and escalation rate, by week": f"Hollow: {first}",
+            "Refunds per week": f"Faded: {first}",
+            "Average handle time, by week": f"Hollow: {first}",
+            "How quickly the agent answered, by week": f"Hollow: {first}",
+            "What the model cost per week": f"Faded: {first}"}  # fmt: skip
+    if last_week == "not_priced":
+        said["Calls per week by outcome"] = f"Faded: {both}"
+        said["Containment and escalation rate, by week"] = f"Hollow: {both}"
+        said["Average handle time, by week"] = f"Hollow: {both}"
+    assert {title: part_keys(figure) for title, figure in charts_of(body).items()} == {
+        title: [key] for title, key in said.items()
+    }
+
+
+@pytest.mark.parametrize("drawn, said", [
+    ([True] * 27, "the first and last weeks, 5 and 2 of their 7 days in the range"),
+    ([False] + [True] * 26, "the last week, 2 of its 7 days in the range"),
+    ([True] * 26 + [False], "the first week, 5 of its 7 days in the range"),
+    ([False] + [True] * 25 + [False], ""),
+    ([False] * 27, ""),
+])  # fmt: skip
+def test_the_legends_say_only_of_the_part_weeks_a_chart_draws(drawn: list[bool], said: str) -> None:
+    """Wednesday 4 Jun to Tuesday 2 Dec 2025: 27 weeks, the first and last in part; a week a
+    chart draws nothing for (no calls, no refunds, no price) is not said to be drawn apart."""
+    shown = periods(DayRange(date(2025, 6, 4), date(2025, 12, 2)), {})[1]
+
+    assert part_note(shown, drawn) == said
