@@ -10,11 +10,10 @@
 //   page.js         the state shown to the person, and `window.voiceDebug` for tests
 
 import { clearCaptions } from "./captions.js";
-import { Call, START_FROM_THIS_PAGE } from "./call.js";
-import { clearMessage, config, debug, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
+import { Call, CALL_AGAIN_FROM_THE_APP, FROM_THE_APP } from "./call.js";
+import { clearMessage, config, debug, offerNoCall, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
-const CALL_AGAIN_FROM_THE_APP = "To call us again, open support in the app.";
 
 /**
  * The session token a host application passed: `#token=…` (preferred: a fragment never
@@ -71,13 +70,16 @@ function startCall() {
 }
 
 /**
- * What the page says of a call once its one-use link is spent: not to start another from
- * here (its button cannot), but how to call again.
+ * What the page says of a call once its one-use link is spent: not to call again from here
+ * (its button cannot), but how to from the app, once. An ask to call again from here is taken
+ * out, and its way from the app ends the words instead.
  */
 function forASpentLink(words) {
   if (words.includes("open support")) return words;
-  const said = START_FROM_THIS_PAGE.reduce((text, ask) => text.replace(` ${ask}`, ""), words);
-  return `${said} ${CALL_AGAIN_FROM_THE_APP}`;
+  const ask = [...FROM_THE_APP.keys()].find((phrase) => words.includes(phrase));
+  if (!ask) return `${words} ${CALL_AGAIN_FROM_THE_APP}`;
+  const said = words.replace(ask, "").replace(/ {2,}/g, " ").trim();
+  return `${said} ${FROM_THE_APP.get(ask)}`;
 }
 
 function callEnded(ended) {
@@ -101,6 +103,7 @@ function callEnded(ended) {
   ui.muteButton.textContent = "Mute";
   // A spent link starts no call: the box has nothing true to say of one.
   setTyping(false, tokenSpent ? "" : TEXT_HINT_IDLE, { comeBack: false });
+  if (tokenSpent) offerNoCall();
 }
 
 /**
@@ -156,5 +159,8 @@ function canCall() {
 if (token && ui.customerField) ui.customerField.hidden = true; // the host app said who
 ui.callButton.disabled = !canCall();
 setState(ui.callButton.disabled ? "unavailable" : "idle");
-// No call to start, nor to type in: the text box promises neither.
-if (ui.callButton.disabled) setTyping(false, "", { comeBack: false });
+// No call to start, nor to type in: the page promises neither.
+if (ui.callButton.disabled) {
+  setTyping(false, "", { comeBack: false });
+  offerNoCall();
+}

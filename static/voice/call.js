@@ -49,11 +49,28 @@ const RESUMED_NOTICE_MS = 6000;
 const UPSTREAM_QUIET_MS = 2000;
 // A typed message the server refused is the latest one sent, answered within this.
 const TYPED_ANSWER_MS = 5000;
-// What the page asks once a call is over, when only a new call can help. A spent one-use
-// link cannot make one from this page: app.js takes these out and says the app's way instead.
+// What the page asks once a call is over or could not start, when only a new call can help.
 const START_A_NEW_CALL = "Please start a new call.";
 const START_AGAIN = "Please start the call again.";
-export const START_FROM_THIS_PAGE = [START_A_NEW_CALL, START_AGAIN];
+const START_AGAIN_SHORTLY = "Please start the call again in a moment.";
+const CALL_US_AGAIN = "If you still need help, call us again.";
+const TRY_AGAIN = "Please try again.";
+const TRY_AGAIN_LATER = "Please try again later.";
+// A spent one-use link cannot make a call from this page, only the app can: app.js takes an
+// ask above (or the server's, in the `error` it ends a call with) out of what the page says
+// and ends with its way from the app, so that the advice is given once. Words without an ask
+// end with CALL_AGAIN_FROM_THE_APP.
+export const CALL_AGAIN_FROM_THE_APP = "To call us again, open support in the app.";
+export const FROM_THE_APP = new Map([
+  [START_A_NEW_CALL, CALL_AGAIN_FROM_THE_APP],
+  [START_AGAIN, CALL_AGAIN_FROM_THE_APP],
+  [START_AGAIN_SHORTLY, "Please open support in the app to call us again in a moment."],
+  [CALL_US_AGAIN, "If you still need help, open support in the app to call us again."],
+  [TRY_AGAIN, "Please open support in the app to try again."],
+  [TRY_AGAIN_LATER, "Please open support in the app to try again later."],
+  // realtime/call_session.py, an assistant lost for good with no ticket to follow up on.
+  ["Please try again shortly.", "Please open support in the app to try again shortly."],
+]);
 
 const ENDED_WORDS = {
   caller_hung_up: "You ended the call.",
@@ -62,7 +79,7 @@ const ENDED_WORDS = {
   // Customers are not told why (a missing GEMINI_API_KEY): the server's log says it, and in
   // development (DEBUG) the page before the call.
   agent_not_configured:
-    "Our voice assistant is not available right now, so the call couldn't start. Please try again later.",
+    `Our voice assistant is not available right now, so the call couldn't start. ${TRY_AGAIN_LATER}`,
   // The server says these only with a close code today (4401, 4404); as `ended` reasons too
   // the page would not depend on the code, which a browser too busy to answer the close
   // handshake in time sees as 1006.
@@ -93,7 +110,7 @@ const CLOSE_WORDS = {
   4409: "This call carried on in another window or tab.",
   4410: ENDED_WORDS.call_over,
   4429: ENDED_WORDS.too_many_calls,
-  4502: "The voice service is restarting. Please start the call again in a moment.",
+  4502: `The voice service is restarting. ${START_AGAIN_SHORTLY}`,
   4403: ENDED_WORDS.origin_refused,
   4404: ENDED_WORDS.customer_not_found,
   4503: ENDED_WORDS.agent_not_configured,
@@ -102,8 +119,7 @@ const CLOSE_WORDS = {
 
 // The page got back to its call after the server had let it go (the network was away longer
 // than the server waits for the page): "The call has ended." alone reads as if someone hung up.
-const ENDED_WHILE_AWAY =
-  "The call ended while your connection was lost. If you still need help, call us again.";
+const ENDED_WHILE_AWAY = `The call ended while your connection was lost. ${CALL_US_AGAIN}`;
 
 // Before a call could start: the worklet scripts or the WebSocket could not reach the server.
 const UNREACHABLE_WORDS = "Can't reach the voice service. Check your internet connection and try again.";
@@ -567,7 +583,7 @@ export class Call {
         words = this.serverError.message;
       }
       // A reason this page has no words for yet: still plain words, never the code.
-      words ||= this.ready ? ENDED_WORDS.call_over : "The call couldn't start. Please try again.";
+      words ||= this.ready ? ENDED_WORDS.call_over : `The call couldn't start. ${TRY_AGAIN}`;
       return this.withTicket(words);
     }
     if (this.hangingUp) return ENDED_WORDS.caller_hung_up;

@@ -40,6 +40,8 @@ export const ui = {
   meterFill: document.querySelector("#level .meter-fill"),
   alert: document.getElementById("alert"),
   info: document.getElementById("info"),
+  alsoType: document.getElementById("also-type"),
+  conversation: document.getElementById("conversation"),
   captions: document.getElementById("captions"),
   emptyCaptions: document.getElementById("captions-empty"),
   textForm: document.getElementById("text-form"),
@@ -140,6 +142,20 @@ export function setTyping(enabled, hint, { comeBack = true } = {}) {
   ui.textHint.hidden = !hint;
   if (enabled && typingParked && document.activeElement === ui.callButton) ui.textInput.focus();
   if (enabled || !comeBack) typingParked = false;
+}
+
+/**
+ * No call can be made from this page (calls are unavailable, or its one-use link is spent):
+ * it promises none. The intro no longer offers typing, and the conversation keeps only what
+ * a call that ended said: its "captions appear here" and its text box go (hidden, so neither
+ * seen, nor read out, nor reached with Tab), and the whole card when no call said anything.
+ * The call's card above it stays as it is.
+ */
+export function offerNoCall() {
+  ui.alsoType.hidden = true;
+  ui.emptyCaptions.hidden = true;
+  ui.textForm.hidden = true;
+  ui.conversation.hidden = !ui.captions.querySelector(".line");
 }
 
 /**

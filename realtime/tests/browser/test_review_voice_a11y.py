@@ -13,12 +13,15 @@ import re
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from playwright.async_api import Locator, Page, ViewportSize, WebSocketRoute, expect
 
+from realtime import tokens
 from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, conversation
 from realtime.tests.fake_live import FakeSession
 from support.models import Customer
 from voiceproject.tests.chromium import RECORD_WHAT_IS_SAID
+from voiceproject.tests.live_server import server_environment
 from voiceproject.tests.signals import tone_pcm
 
 pytestmark = [
@@ -201,6 +204,41 @@ async def test_a_call_that_ended_while_the_connection_was_lost_says_so_and_what_
     await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
     await expect(page.locator("#state-text")).to_have_text("Call ended")
     await voice_page.screenshot("40-ended-while-the-connection-was-lost")
+
+    # The same from the app's one-use link, now spent: how to call again is said once, the
+    # app's way (it was said, then "To call us again, open support in the app." after it).
+    async def greet(session: FakeSession) -> None:
+        await session.send_transcript("agent", "Hello, how can I help?", finished=True)
+        await session.send_turn_complete()
+
+    agent.script = greet
+    with override_settings(SECRET_KEY=server_environment()["SECRET_KEY"]):
+        token = tokens.mint(101)
+    async with Network(voice_page.server) as tunnel:
+        await page.goto("about:blank")  # a fresh load, as from the host app's link
+        await page.goto(f"{tunnel.url}/#token={token}")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        await expect(conversation(page)).to_have_text("Assistant Hello, how can I help?")
+        tunnel.websockets_blocked = True
+        tunnel.drop_websockets()
+        await voice_page.wait_for("d.reconnects >= 3")
+        tunnel.websockets_blocked = False
+        await expect(alert).to_have_text(
+            "The call ended while your connection was lost. "
+            "If you still need help, open support in the app to call us again."
+        )
+    await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+    # Nor typing in a call, nor captions to come: only those of the call that ended.
+    await expect(page.locator(".lede")).to_have_text(
+        "Ask about your orders, refunds or a problem with a delivery. "
+        "Our assistant answers by voice.",
+        use_inner_text=True,
+    )
+    await expect(page.locator("#text-form")).to_be_hidden()
+    await expect(page.locator("#captions-empty")).to_be_hidden()
+    await expect(conversation(page)).to_have_text("Assistant Hello, how can I help?")
+    await voice_page.screenshot("48-one-use-link-ended-while-the-connection-was-lost")
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
 

@@ -53,6 +53,27 @@ async def start_call(voice_page: VoicePage) -> None:
     await voice_page.wait_for("d.state === 'listening'")
 
 
+LEDE = "Ask about your orders, refunds or a problem with a delivery. Our assistant answers by voice"
+
+
+async def expect_no_call_promised(page: Page, *, captioned: bool = False) -> None:
+    """No call can be made from the page (calls unavailable, a spent one-use link): the intro
+    offers no typing, and the conversation neither says captions will appear nor shows a text
+    box (not seen, read out or reached with Tab). The captions of a call that ended stay
+    (`captioned`); without any, the conversation is not shown at all."""
+    await expect(page.locator(".lede")).to_have_text(f"{LEDE}.", use_inner_text=True)
+    await expect(page.locator("#captions-empty")).to_be_hidden()
+    await expect(page.locator("#text-form")).to_be_hidden()
+    await expect(page.get_by_role("textbox")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Send", exact=True)).to_have_count(0)
+    heading = page.get_by_role("heading", name="Conversation")
+    if captioned:
+        await expect(heading).to_be_visible()
+        await expect(conversation(page).locator(".line").first).to_be_visible()
+    else:
+        await expect(heading).to_be_hidden()
+
+
 # --- Before a call -----------------------------------------------------------------------------
 
 
@@ -591,6 +612,9 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     )
     await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
     await expect(page.locator("#text-hint")).to_have_text("Start a call to type.")
+    # Another call can be made: the page still offers typing in it.
+    await expect(page.locator(".lede")).to_have_text(f"{LEDE}; you can also type.")
+    await expect(page.get_by_label("Type a message")).to_be_visible()
     await voice_page.screenshot("22-ended-by-a-server-error")
 
     # The same fault on a call from the app's one-use link: this page can start no new call,
@@ -601,6 +625,10 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     await page.goto(f"{voice_page.server.url}/#token={token}")
     await page.get_by_role("button", name="Start call").click()
     await voice_page.wait_for("d.state === 'listening'")
+    say({"type": "transcript", "role": "agent", "text": "Hello, how can I help?", "final": True})
+    await expect(conversation(page)).to_contain_text("Assistant Hello, how can I help?")
+    button = page.locator("#call-button")
+    where = await button.bounding_box()
     say({"type": "ended", "reason": "server_error"})
     await sockets[-1].close(code=1000)
     await expect(page.get_by_role("alert")).to_have_text(
@@ -609,6 +637,10 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     )
     await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
     await expect(page.locator("#text-hint")).to_be_hidden()
+    # Nor typing, nor a conversation to come: what the call said stays, where it was.
+    await expect_no_call_promised(page, captioned=True)
+    await expect(conversation(page)).to_have_text("Assistant Hello, how can I help?")
+    assert await button.bounding_box() == where
     await voice_page.screenshot("45-one-use-link-ended-by-a-server-error")
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
@@ -796,6 +828,7 @@ async def test_an_unknown_customer_and_an_expired_link_are_explained(
     # Only the app can give another: the page offers no call, nor typing in one.
     await expect(voice_page.page.get_by_role("button", name="Start call")).to_be_disabled()
     await expect(voice_page.page.locator("#text-hint")).to_be_hidden()
+    await expect_no_call_promised(voice_page.page)
     await voice_page.screenshot("11-expired-link")
 
 
@@ -820,6 +853,7 @@ async def test_an_agent_without_a_gemini_key_is_explained(
         # Nor does the text box ask for a call nobody can start, or promise typing in one.
         await expect(page.locator("#text-input")).to_be_disabled()
         await expect(page.locator("#text-hint")).to_be_hidden()
+        await expect_no_call_promised(page)
         await voice_page.screenshot("12-agent-not-configured")
 
         # A page loaded before the key went away learns it from the server.
@@ -838,7 +872,8 @@ async def test_an_agent_without_a_gemini_key_is_explained(
 async def test_a_demo_without_customers_promises_no_call_to_type_in(
     voice_page: VoicePage,
 ) -> None:
-    """No demo customers: calls are unavailable, and the text box says nothing of a call."""
+    """No demo customers: calls are unavailable, and the page promises neither typing nor
+    captions of a call (it said "you can also type" over a dead, grey text box)."""
     await voice_page.open()
     page = voice_page.page
     await expect(page.locator("#customer-hint")).to_contain_text("no demo customers yet")
@@ -846,8 +881,73 @@ async def test_a_demo_without_customers_promises_no_call_to_type_in(
     await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
     await expect(page.locator("#text-input")).to_be_disabled()
     await expect(page.locator("#text-hint")).to_be_hidden()
+    await expect_no_call_promised(page)
     await voice_page.screenshot("44-no-demo-customers")
     assert voice_page.problems == []
+
+
+# A server's endings of a call from the app's one-use link (the events it sends, then its
+# close code), whose words ask to call again: the link is spent, so the page asks the app's
+# way instead, once. `ready` is the call begun (the page listening).
+READY = {"type": "ready", "call_id": "CALL-SPENT-LINK", "resume_token": "resume"}
+SPENT_LINK_ENDINGS = [
+    (  # the server lost its GEMINI_API_KEY after the page loaded; the link stays spent
+        [{"type": "ended", "reason": "agent_not_configured"}],
+        4503,
+        "Our voice assistant is not available right now, so the call couldn't start. "
+        "Please open support in the app to try again later.",
+    ),
+    (  # an ending this page has no words for yet, before the call began
+        [{"type": "ended", "reason": "a_new_reason"}],
+        1000,
+        "The call couldn't start. Please open support in the app to try again.",
+    ),
+    (  # the assistant lost for good mid-call, with no ticket (realtime/call_session.py)
+        [
+            READY,
+            {
+                "type": "error",
+                "code": "agent_unavailable",
+                "message": "Sorry, our voice assistant is unavailable right now. "
+                "Please try again shortly.",
+            },
+            {"type": "ended", "reason": "agent_unavailable"},
+        ],
+        1000,
+        "Sorry, our voice assistant is unavailable right now. "
+        "Please open support in the app to try again shortly.",
+    ),
+]
+
+
+async def test_a_spent_one_use_link_says_how_to_call_again_once(voice_page: VoicePage) -> None:
+    """A call from the app's one-use link ends with advice to try again: the page said it,
+    then "To call us again, open support in the app." after it, the same advice twice. The
+    test answers the page's socket in the server's place."""
+    page = voice_page.page
+    sockets: list[WebSocketRoute] = []
+
+    async def answer(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+
+    await page.route_web_socket(re.compile(r"/ws/voice"), answer)
+    for events, code, words in SPENT_LINK_ENDINGS:
+        await page.goto("about:blank")  # a fresh load, as from the host app's link
+        await page.goto(f"{voice_page.server.url}/#token=one-use")  # goes no further
+        await page.get_by_role("button", name="Start call").click()
+        async with asyncio.timeout(5):
+            while not sockets:  # the microphone and the player start first
+                await asyncio.sleep(0.02)
+        for event in events:
+            sockets[-1].send(json.dumps(event))
+            if event is READY:
+                await voice_page.wait_for("d.state === 'listening'")
+        await sockets.pop().close(code=code)
+        await expect(page.get_by_role("alert")).to_have_text(words)
+        await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
+        await expect_no_call_promised(page)
+    await voice_page.screenshot("49-one-use-link-assistant-lost")  # the last of them
+    assert voice_page.problems_with_a_routed_socket == []
 
 
 # --- The microphone worklet on its own ---------------------------------------------------------

@@ -20,7 +20,7 @@ from django.test import override_settings
 from playwright.async_api import expect
 
 from realtime import tokens
-from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage
+from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, conversation
 from realtime.tests.voice_harness import call_record, wait_until_ended
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer, server_environment
@@ -103,8 +103,12 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
     await expect(page.get_by_role("button", name="Start call")).to_be_disabled()
     await expect(ended).to_be_focused()
     await expect(page.locator("#talking-to")).to_be_hidden()
-    # Nor does the text box ask her to start a call: it said "Start a call to type.".
+    # Nor does the text box ask her to start a call: it said "Start a call to type.". The page
+    # offers no typing at all, only the conversation of the call that ended.
     await expect(page.locator("#text-hint")).to_be_hidden()
+    await expect(page.locator("#text-form")).to_be_hidden()
+    await expect(page.locator(".lede")).not_to_contain_text("type", use_inner_text=True)
+    await expect(conversation(page)).to_contain_text("The call resumed after a network blip.")
     await voice_page.screenshot("17-one-use-link-after-the-call")
     events = await voice_page.debug(".events")
     assert [e for e in events if "resume_token" in e] == []  # not kept where scripts can read it
