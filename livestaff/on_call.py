@@ -14,7 +14,9 @@ warm escalation: a colleague is fetched while the model keeps the caller company
 callback is offered if nobody joins within ESCALATION_WAIT_S.
 
 The call itself (realtime/call_session.py) owns the conversation: the model, the caller's
-socket, the record. StaffOnCall asks it for what it needs through LiveCall.
+socket, the record. StaffOnCall asks it for what it needs of the conversation through
+LiveCall; it writes staff events on the call's record, and the wait for a colleague on its
+watchdog (a caller waiting for one is not gone quiet), itself.
 """
 
 from __future__ import annotations
@@ -91,14 +93,18 @@ class LiveCall(Protocol):
 
     def cut_agent(self) -> None:
         """Drop what the agent said that the caller has not heard yet, here and from the
-        recording: a colleague talks to them now."""
+        recording, and stop what of it is playing: a colleague talks to them now."""
 
     def model_aside(self, aside: bool) -> None:
         """The model hears and says nothing (`aside`: a colleague took the call over), or
         carries on with the caller."""
 
     def end_now(self, reason: str, message: str) -> None:
-        """End the call at once, telling the caller `message`."""
+        """End the call at once, telling the caller `message`: the agent is not heard to the
+        end of its answer."""
+
+    async def end(self, reason: str, *, tell: ce.CallerEvent | None = None) -> None:
+        """End the call from our side: tell the caller why (`tell`), hang up, close."""
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as one of the call's tasks (cancelled when it closes)."""
@@ -351,7 +357,8 @@ class StaffOnCall:
             # Nobody is left on the customer's line, and no agent can take it: it ends.
             log.info("call %s: %s's page is gone and no agent is configured; ending it",
                      call.call_id, staff)  # fmt: skip
-            call.end_now(HOLDER_LEFT, HOLDER_LEFT_MESSAGE)
+            call.spawn(call.end(HOLDER_LEFT, tell=ce.Notice(HOLDER_LEFT, HOLDER_LEFT_MESSAGE)),
+                       "holder left")  # fmt: skip
             return
         log.info("call %s: %s's page is gone; back to the agent", call.call_id, staff)
         self._hand_back(PAGE_CLOSED_NOTE)
@@ -390,8 +397,7 @@ class StaffOnCall:
         if self.escalation is not None:
             self._escalation_joined = True
             call.spawn(self._joined(self.escalation, username), "escalation joined")
-        call.cut_agent()
-        call.send(ce.Interrupted())  # whatever of the model's answer is playing stops now
+        call.cut_agent()  # whatever of the model's answer is playing stops now
         call.note(instructions.taken_over(self.holder_name), respond=False)
         call.send(self.agent_changed(), staff_only={"by": username})  # "You" on their page
         if call.channel == "phone":

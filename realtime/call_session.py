@@ -295,9 +295,9 @@ class CallSession:
         self._audio_since_end = True
         self._grace: asyncio.Task[Any] | None = None
         self._ends_if_left = ""  # how the call ends if no socket comes back (ends_as_if_left)
-        self._staff = StaffLink(self.call_id)
+        self._link = StaffLink(self.call_id)
         # Who listens, who holds the call, a colleague being fetched (livestaff/on_call.py).
-        self.staff = StaffOnCall(self, self._staff, self._record, self._watchdog)
+        self.staff = StaffOnCall(self, self._link, self._record, self._watchdog)
         # Where a phone call's transfer to a person stands (Transfer; "" if none is asked).
         self.transfer = resuming.transfer if resuming else ""
         self._transfer_answered = asyncio.Event()  # clear while the transfer stands SENT
@@ -362,6 +362,7 @@ class CallSession:
 
     @property
     def holder_name(self) -> str:
+        """What the caller hears the colleague holding the call called ("" for none)."""
         return self.staff.holder_name
 
     @property
@@ -371,6 +372,8 @@ class CallSession:
 
     @property
     def with_a_colleague(self) -> bool:
+        """Whether a colleague holds the call or joined its escalation (not to be transferred
+        away from them)."""
         return self.staff.with_a_colleague
 
     @property
@@ -380,6 +383,7 @@ class CallSession:
 
     @property
     def identified(self) -> bool:
+        """Whether the caller is a known customer."""
         return self.customer is not None
 
     @property
@@ -460,9 +464,9 @@ class CallSession:
         await self.observer.started(
             moved_in=self._resuming is not None, started_at=self._record.started_at
         )
-        self._staff.start()
+        self._link.start()
         if self._resuming is not None:
-            self._staff.moved_in()  # the staff pages say again who they are
+            self._link.moved_in()  # the staff pages say again who they are
             self.spawn(self._take_handed_over(), "handed over")
         self.publish_state()
         if self.has_agent:
@@ -498,7 +502,7 @@ class CallSession:
 
     def _forget(self) -> None:
         """This process no longer carries the call."""
-        self._spawn_detached(self._staff.close())
+        self._spawn_detached(self._link.close())
         if _here.get(self.call_id) is self:
             del _here[self.call_id]
         process.unregister(self.call_id)
@@ -533,7 +537,7 @@ class CallSession:
             if self._resuming is not None:  # and those the process it moved from ran
                 await self._take_handed_over()
             self._flush_captions()
-            self._staff.event(ce.as_dict(ce.Ended(self._end_reason)))
+            self._link.event(ce.as_dict(ce.Ended(self._end_reason)))
             # Before the record: no live ticket of an ended call. Asked whatever this process
             # saw: the ticket may have come from a tool cut short, or from another process.
             with contextlib.suppress(PyMongoError):
@@ -544,7 +548,7 @@ class CallSession:
                 )
             finally:
                 # After the record: the live calls page reads its rows again on hearing it.
-                self._staff.live_list({"call_id": self.call_id, "ended": True})
+                self._link.live_list({"call_id": self.call_id, "ended": True})
         finally:
             self._forget()
             try:
@@ -663,7 +667,7 @@ class CallSession:
             self.publish_state()  # staff pages show it, and offer no take-over meanwhile
             if self.escalation is not None:  # and the queue pages the ticket's row
                 self.spawn(self._announce_put_through(self.escalation, state in PUTTING_THROUGH),
-                            "transfer news")  # fmt: skip
+                           "transfer news")  # fmt: skip
         if (before in PASSING_ON and state not in PASSING_ON and self._caller is not None
                 and not self._ready_pending and not draining.is_draining()):  # fmt: skip
             # The caller stays with us after all (Twilio refused, say), on the stream that
@@ -842,7 +846,7 @@ class CallSession:
             # An answer it owed from before the drop is the one asked for (`again`): its
             # silence runs on through her line away (Watchdog.hold), not afresh at each return.
             self.note(instructions.line_dropped(self._gap_s, unheard=unheard),
-                       respond=asks or unheard, again=True)  # fmt: skip
+                      respond=asks or unheard, again=True)  # fmt: skip
         self._gap_s = 0.0
         if self._agent_unheard:
             self._agent_unheard = False
@@ -865,7 +869,7 @@ class CallSession:
                 # ended on the line: her pauses tell the watchdog whether the model let one
                 # go by unanswered.
                 self._watchdog.caller_voice(not speaking, time.monotonic())
-            self._staff.audio(staff_protocol.CUSTOMER, pcm16k)
+            self._link.audio(staff_protocol.CUSTOMER, pcm16k)
             if to_model:
                 self._audio_since_end = True
                 await self._live.forward_audio(pcm16k)
@@ -933,7 +937,7 @@ class CallSession:
             case lp.AudioChunk(data=data):
                 self._watchdog.agent_spoke(now, audio=True,
                                            audio_s=len(data) / AGENT_BYTES_PER_S)  # fmt: skip
-                self._staff.audio(staff_protocol.AGENT, data)
+                self._link.audio(staff_protocol.AGENT, data)
                 self._agent_unheard = self._agent_unheard or self._caller is None
                 self.send_audio(data)
                 self._now_doing("speaking")
@@ -1010,13 +1014,13 @@ class CallSession:
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
                         # To a silent caller its answer is a check-in (as to a line back).
                         self.note(instructions.line_dropped(lost_s),
-                                   respond=self._watchdog.gap_told_asks(),
-                                   again=True)  # fmt: skip
+                                  respond=self._watchdog.gap_told_asks(),
+                                  again=True)  # fmt: skip
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 if self.mode == HUMAN:
                     # The caller is talking to a colleague, who needs no model: it is tried
-                    # again when the call is handed back (_hand_back).
+                    # again when the call is handed back (model_aside).
                     self._model_lost = True
                 else:
                     self.spawn(self._give_up(reason), "give_up")
@@ -1039,7 +1043,7 @@ class CallSession:
                 continue
             told.add((item.name, said))
             self.note(instructions.tool_finished_meanwhile(item.name, item.response),
-                       respond=self.mode == AGENT)  # fmt: skip
+                      respond=self.mode == AGENT)  # fmt: skip
 
     def _brief_fresh_model(self) -> None:
         """The model's session could not be resumed (no handle was given yet) and starts
@@ -1109,7 +1113,7 @@ class CallSession:
 
     def _mirror(self, item: ce.CallerEvent, staff_only: dict[str, Any] | None = None) -> None:
         if isinstance(item, self._STAFF_SEES):
-            self._staff.event({**ce.as_dict(item), **(staff_only or {})})
+            self._link.event({**ce.as_dict(item), **(staff_only or {})})
 
     def state(self) -> dict[str, Any]:
         """The call as staff pages show it (`state` of contract section 8)."""
@@ -1118,9 +1122,9 @@ class CallSession:
             "customer": self.customer.name if self.customer else None,
             "channel": self.channel, "mode": self.mode,
             "staff": self.holder["username"] if self.holder else None,
-            "listeners": self._staff.listening(), "escalation": self.escalation,
+            "listeners": self._link.listening(), "escalation": self.escalation,
             "attached": self.attached, "doing": self._doing_for_staff(),
-            "agent": self.has_agent,  # False: no hand-back nor whisper (NO_AGENT_HAND_BACK)
+            "agent": self.has_agent,  # False: no hand-back nor whisper (on_call.NO_AGENT_HAND_BACK)
         }  # fmt: skip
 
     def _doing_for_staff(self) -> str:
@@ -1137,8 +1141,8 @@ class CallSession:
 
     def publish_state(self) -> None:
         state = self.state()
-        self._staff.event(self.staff.state_for_pages())
-        self._staff.live_list(state)
+        self._link.event(self.staff.state_for_pages())
+        self._link.live_list(state)
         self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
 
@@ -1154,9 +1158,10 @@ class CallSession:
 
     def cut_agent(self) -> None:
         """A colleague took the call over: what the model said that the caller has not heard
-        yet is dropped, and cut from the recording."""
+        yet is dropped, and cut from the recording; what of it is playing stops."""
         self._drop_agent_audio()
         self.observer.held()
+        self.send(ce.Interrupted())
 
     def model_aside(self, aside: bool) -> None:
         """While a colleague holds the call (`aside`) the model's tool calls wait for the
@@ -1190,7 +1195,7 @@ class CallSession:
                 self._record.set(limits_used=self._limits_kept())  # should this process die
             case Action.NUDGE_MODEL:
                 log.info("call %s: the model is silent; nudging it", self.call_id)
-                self._live.send_note(instructions.nudge())  # not an answer of its own: see _note
+                self._live.send_note(instructions.nudge())  # not an answer of its own: see note
             case Action.RESUME_MODEL:
                 log.warning("call %s: the model stalled; resuming its session", self.call_id)
                 self._record.add_event("stalls", {"at": utcnow(), "action": "resumed"})
@@ -1401,7 +1406,7 @@ class CallSession:
             self._keep_verified(entry)
             self._record.add_tool_call(entry)
             self.note(instructions.tool_finished_meanwhile(entry["name"], entry["result"]),
-                       respond=self.mode == AGENT)  # fmt: skip
+                      respond=self.mode == AGENT)  # fmt: skip
             self._tool_shown(entry)
 
     def _tell_unheard(self, outcome: ToolOutcome, result: dict[str, Any]) -> None:
@@ -1411,13 +1416,13 @@ class CallSession:
         takes that in, to say when it fits)."""
         if outcome.late:
             self.note(instructions.tool_finished_late(outcome.name, result),
-                       respond=self.mode == AGENT)  # fmt: skip
+                      respond=self.mode == AGENT)  # fmt: skip
         elif outcome.lost_ids - outcome.cancelled_ids:
             self.note(instructions.tool_finished_meanwhile(outcome.name, result),
-                       respond=self.mode == AGENT)  # fmt: skip
+                      respond=self.mode == AGENT)  # fmt: skip
         elif outcome.cancelled_ids and result.get("ok"):
             self.note(instructions.tool_done_though_cancelled(outcome.name, result),
-                       respond=False)
+                      respond=False)
 
     # --- to the caller ----------------------------------------------------------------------
 

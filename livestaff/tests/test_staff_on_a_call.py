@@ -544,7 +544,7 @@ async def test_a_listening_page_that_fell_behind_and_missed_a_change_is_sent_it_
     await meera.next_event("state", listeners=["meera"])
     carried = CallSession.here(call_id)
     assert carried is not None
-    [page] = carried._staff.listeners  # her page's channel
+    [page] = carried.staff.link.listeners  # her page's channel
 
     # Her page takes no audio for a while (a busy server): its channel fills up.
     behind, caught_up = asyncio.Event(), asyncio.Event()
@@ -559,7 +559,7 @@ async def test_a_listening_page_that_fell_behind_and_missed_a_change_is_sent_it_
     layer = get_channel_layer()
     assert layer is not None
     queued = {"type": "live.audio", "frames": [CUSTOMER + b"\0\0"],
-              "state_id": carried._staff.state_id}  # fmt: skip
+              "state_id": carried.staff.link.state_id}  # fmt: skip
     filled = await fill(layer, page, queued)
     await behind.wait()  # the first one taken, and held
     filled += await fill(layer, page, queued)
