@@ -10,7 +10,7 @@
 //   page.js         the state shown to the person, and `window.voiceDebug` for tests
 
 import { clearCaptions } from "./captions.js";
-import { Call, CALL_AGAIN_FROM_THE_APP, FROM_THE_APP } from "./call.js";
+import { Call, CALL_AGAIN_FROM_THE_APP, CARRIED_ON_ELSEWHERE, FROM_THE_APP } from "./call.js";
 import { clearMessage, config, debug, offerNoCall, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
@@ -75,7 +75,7 @@ function startCall() {
  * out, and its way from the app ends the words instead.
  */
 function forASpentLink(words) {
-  if (words.includes("open support")) return words;
+  if (words.includes("open support") || words === CARRIED_ON_ELSEWHERE) return words;
   const ask = [...FROM_THE_APP.keys()].find((phrase) => words.includes(phrase));
   if (!ask) return `${words} ${CALL_AGAIN_FROM_THE_APP}`;
   const said = words.replace(ask, "").replace(/ {2,}/g, " ").trim();

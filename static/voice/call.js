@@ -61,6 +61,8 @@ const TRY_AGAIN_LATER = "Please try again later.";
 // and ends with its way from the app, so that the advice is given once. Words without an ask
 // end with CALL_AGAIN_FROM_THE_APP.
 export const CALL_AGAIN_FROM_THE_APP = "To call us again, open support in the app.";
+// The call goes on in another tab (close 4409): nothing to call again for.
+export const CARRIED_ON_ELSEWHERE = "This call carried on in another window or tab.";
 export const FROM_THE_APP = new Map([
   [START_A_NEW_CALL, CALL_AGAIN_FROM_THE_APP],
   [START_AGAIN, CALL_AGAIN_FROM_THE_APP],
@@ -92,6 +94,10 @@ const ENDED_WORDS = {
   max_duration: "The call reached its maximum length and ended.",
   unavailable: "We can't reach our records right now, so the call couldn't start. Please try again shortly.",
   ended_by_staff: "A member of our support team ended the call.",
+  // A colleague held the call with no assistant to hand it back to (livestaff/on_call.py): their
+  // page went, or they may no longer hold calls.
+  staff_left: "Our colleague was cut off, so the call has ended.",
+  staff_not_allowed: "Our colleague can no longer stay on this call, so it has ended.",
   server_error: `Something went wrong on our side and the call ended. ${START_A_NEW_CALL}`,
   // realtime/guards.py: the page's address is not one the voice service takes calls from.
   origin_refused:
@@ -103,11 +109,13 @@ const LINK_GIVEN_BACK = new Set(["too_many_calls", "unavailable", "agent_unavail
 // Endings said as news, not as a problem.
 const INFO_ENDINGS = new Set(["caller_hung_up", "caller_left", "ended_by_staff"]);
 // Endings the server explains in an `error` just before `ended`: its words are the better ones.
-const SERVER_WORDS_ENDINGS = new Set(["agent_unavailable", "ended_by_staff", "server_error"]);
+const SERVER_WORDS_ENDINGS = new Set([
+  "agent_unavailable", "ended_by_staff", "server_error", "staff_left", "staff_not_allowed",
+]);
 
 const CLOSE_WORDS = {
   4401: ENDED_WORDS.unauthorized,
-  4409: "This call carried on in another window or tab.",
+  4409: CARRIED_ON_ELSEWHERE,
   4410: ENDED_WORDS.call_over,
   4429: ENDED_WORDS.too_many_calls,
   4502: `The voice service is restarting. ${START_AGAIN_SHORTLY}`,

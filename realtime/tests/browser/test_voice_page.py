@@ -917,6 +917,26 @@ SPENT_LINK_ENDINGS = [
         "Sorry, our voice assistant is unavailable right now. "
         "Please open support in the app to try again shortly.",
     ),
+    (  # a callback's colleague cut off, with no assistant to hand it back to: the server's
+        # words, and the way to call again
+        [
+            READY,
+            {
+                "type": "error",
+                "code": "staff_left",
+                "message": "Sorry, our colleague was cut off, so the call has ended.",
+            },
+            {"type": "ended", "reason": "staff_left"},
+        ],
+        1000,
+        "Sorry, our colleague was cut off, so the call has ended. "
+        "To call us again, open support in the app.",
+    ),
+    (  # the call went on in another tab: nothing to call again for
+        [READY],
+        4409,
+        "This call carried on in another window or tab.",
+    ),
 ]
 
 
