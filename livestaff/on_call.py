@@ -405,6 +405,16 @@ class StaffOnCall:
             call.send_audio(instructions.JOINED_CHIME)
             call.send(ce.TurnComplete())
 
+    def placed_callback(self, username: str, name: str) -> None:
+        """The call is a callback `username` placed, answered: theirs from its start (their
+        page, waiting for the answer, finds it), on the record as their take-over."""
+        self.take_over(username, name)
+        self._record.add_event("staff_events", {
+            "kind": "take_over", "staff": username, "at": utcnow(),
+            "text": staff_protocol.PLACED_CALLBACK,
+        })  # fmt: skip
+        self._call.publish_state()
+
     def _hand_back(self, staff_note: str, *, by: dict[str, str] | None = None) -> None:
         """The call goes back to the model, with `staff_note` from the holder, or from `by`
         ({username, name}), a colleague handing it back for a holder who cannot."""

@@ -40,7 +40,7 @@ HOLDER_SILENT_BEATS = 3
 # An action while the call moves (no process carries it just now, or the one asked has just
 # let go of it): said alike whichever side answers (livestaff/consumers.py, the call).
 # The `text` of the `take_over` staff event (calls.staff_events) that a callback a colleague
-# placed begins with: theirs from its start (realtime/call_session.py writes it; the after-call
+# placed begins with: theirs from its start (livestaff/on_call.py writes it; the after-call
 # account, postcall/summary.py, reads it).
 PLACED_CALLBACK = "a callback they placed"
 RECONNECTING_MESSAGE = "This call is reconnecting; try again in a moment."

@@ -476,12 +476,7 @@ class CallSession:
         if self._caller is None:
             self.detach(None)
         if self._held_by is not None:
-            self.staff.take_over(self._held_by["username"], self._held_by["name"])
-            self._record.add_event("staff_events", {
-                "kind": "take_over", "staff": self._held_by["username"], "at": utcnow(),
-                "text": staff_protocol.PLACED_CALLBACK,
-            })  # fmt: skip
-            self.publish_state()
+            self.staff.placed_callback(self._held_by["username"], self._held_by["name"])
         # Last: in a process draining already, the call is moved at once, which needs the
         # call begun (its tasks, to be stopped), not half-way through beginning.
         draining.register_call(self.call_id, channel=self.channel, on_drain=self._on_drain)
