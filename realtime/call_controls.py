@@ -222,15 +222,19 @@ class Watchdog:
         self._voice_on = True
         self.caller_began()
 
-    def expect_answer(self, now: float, *, again: bool = False) -> None:
+    def expect_answer(self, now: float, *, again: bool = False, note: bool = False) -> None:
         """The model was given something it must answer (a note asking for a reply). `again`:
         asked once more for what it may owe already (its session back, told the conversation
         so far or the audio it lost; a message the caller typed meanwhile): an answer it owed
         is owed from when it was, not afresh, else a session that keeps dropping (or a caller
-        who keeps typing) would never have the model taken for stalled."""
+        who keeps typing) would never have the model taken for stalled. A `note` asking again
+        once the model is due a nudge (her line back after a drop longer than stall_s) is
+        that nudge: another right after it would ask the model twice for one answer."""
         if not (again and self._owed):
             self._owed_at = now
             self._pause_missed = False
+        elif note and self._nudged_at is None and now - self._owed_at >= self.limits.stall_s:
+            self._nudged_at = now
         self._owed = True
 
     def agent_spoke(self, now: float, *, audio: bool = False, audio_s: float = 0.0) -> None:

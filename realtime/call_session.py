@@ -908,7 +908,7 @@ class CallSession:
         else:
             self._live.send_note(text, respond=respond)
         if respond:
-            self._watchdog.expect_answer(time.monotonic(), again=again)
+            self._watchdog.expect_answer(time.monotonic(), again=again, note=True)
 
     def _setup(self, handle: str | None) -> dict[str, Any]:
         return lp.build_setup(

@@ -246,6 +246,24 @@ def test_her_line_dropping_every_few_seconds_does_not_put_off_a_silent_models_nu
     assert done[-1][0] < 45
 
 
+def test_her_line_back_after_a_long_drop_asks_the_silent_model_once_not_twice() -> None:
+    """Her line comes back after a drop longer than stall_s, the model still owing its
+    answer: the note telling it of the drop asks for that answer, and is its nudge (a nudge
+    right after it asked the model twice for one answer); the resumption follows stall_s
+    later, as after any nudge."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.agent_spoke(1)
+    watchdog.agent_turn_done(2)
+    watchdog.caller_captioned(3)
+    watchdog.hold("detached", True, 4)
+    assert ticks(watchdog, 4, 14) == []  # nothing is asked while her line is away
+
+    watchdog.hold("detached", False, 14)
+    watchdog.expect_answer(14, again=watchdog.gap_told_asks(), note=True)  # told of the gap
+
+    assert ticks(watchdog, 14, 29) == [(22.0, Action.RESUME_MODEL)]
+
+
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1, typed=True)
