@@ -281,7 +281,7 @@ async def end_expired(now: datetime) -> list[tuple[str, str]]:
     ended = []
     async for doc in calls.find(expired, fields):
         carrier = doc.get("carrier")
-        if carrier and not await _gone(carrier, str(doc["call_id"])):
+        if carrier and not await carrier_gone(carrier, str(doc["call_id"])):
             continue  # its process ends it when its own grace period is over
         reason = str(doc.get("end_reason_if_left") or "caller_left")
         left_at = doc["detached_at"]
@@ -298,12 +298,15 @@ async def end_expired(now: datetime) -> list[tuple[str, str]]:
     return ended
 
 
-async def end_unclaimed(call_id: str, reason: str, now: datetime) -> bool:
+async def end_unclaimed(
+    call_id: str, reason: str, now: datetime, *, carrier: str | None = None
+) -> bool:
     """End now, as `reason`, the call `call_id` that no process carries, rather than when its
-    grace period is over (end_expired): nothing is to come back for it. False when it ended,
-    or a process took it up, meanwhile. Raises PyMongoError."""
+    grace period is over (end_expired): nothing is to come back for it. `carrier`: the
+    process its record names, found gone (carrier_gone). False when it ended, or a process
+    took it up, meanwhile. Raises PyMongoError."""
     done = await mongo.async_db().calls.update_one(
-        {"call_id": call_id, "ended_at": None, "carrier": None},
+        {"call_id": call_id, "ended_at": None, "carrier": carrier},
         {"$set": {"ended_at": now, "end_reason": reason}},
     )
     if not done.modified_count:
@@ -332,7 +335,7 @@ async def _outcome_after_late_tools(call_id: str) -> None:
     await correct_outcome(call_id, finish=False)  # logs what it could not write
 
 
-async def _gone(carrier: str, call_id: str) -> bool:
+async def carrier_gone(carrier: str, call_id: str) -> bool:
     """Whether the process named `carrier` no longer carries `call_id`: it died, or it is
     this process and the call is not here (only this process can tell that of itself)."""
     here = carries(carrier, call_id)
@@ -360,7 +363,7 @@ async def close_abandoned(now: datetime, stale_after: timedelta = ABANDONED_AFTE
         detached_at = doc.get("detached_at")
         if carrier is None and detached_at is not None and detached_at >= waiting_since:
             continue
-        if carrier and not await _gone(carrier, str(doc["call_id"])):
+        if carrier and not await carrier_gone(carrier, str(doc["call_id"])):
             continue
         done = await calls.update_one(
             {"call_id": doc["call_id"], "ended_at": None, "last_seen_at": doc["last_seen_at"]},

@@ -125,7 +125,8 @@ async def _hung_up_between_streams(call_sid: str) -> None:
     or its process let it go, and the caller hung up before the next one started) would wait
     out its grace period and end as a caller who left, counting meanwhile as one of the
     customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up,
-    here, or by the process carrying it (told so), or here when none does. Not one whose
+    here, or by the process carrying it (told so), or here when none does (or the one its
+    record names died). Not one whose
     transfer Twilio may have made: its end is the transfer's (STREAM_ENDS_AS)."""
     try:
         await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
@@ -136,12 +137,14 @@ async def _hung_up_between_streams(call_sid: str) -> None:
         if here is not None:
             if not here.attached:
                 await here.close(CALLER_HUNG_UP)
-        elif stored.carrier:
+        elif stored.carrier and not await stored_calls.carrier_gone(stored.carrier,
+                                                                    stored.call_id):  # fmt: skip
             # That process ends it, unless a stream carries it there by then.
             await send_to_channel(stored.carrier, {
                 "type": "call.caller_hung_up", "call_id": stored.call_id,
             }, patience_s=0.5)  # fmt: skip
-        elif await stored_calls.end_unclaimed(stored.call_id, CALLER_HUNG_UP, datetime.now(UTC)):
+        elif await stored_calls.end_unclaimed(stored.call_id, CALLER_HUNG_UP, datetime.now(UTC),
+                                              carrier=stored.carrier):  # fmt: skip
             await wrap_up(stored.call_id, CALLER_HUNG_UP)
     except PyMongoError as error:
         log.warning("twilio: call %s is over; could not end its record: %s", call_sid, error)
@@ -181,15 +184,16 @@ async def _end_if_waiting(call_sid: str, reason: str) -> None:
     """The call of `call_sid` still open, its stream gone as Twilio moved it (a transfer
     Twilio had, answered late or not at all): no stream comes back for it, so it ends now,
     as `reason`, by the process carrying it, or here when none does (let go as its process
-    stopped). Raises PyMongoError."""
+    stopped, or that process died). Raises PyMongoError."""
     stored = await stored_calls.find_call(call_sid=call_sid)
     if stored is None or stored.ended or stored.transfer not in STREAM_ENDS_AS:
         return
-    if stored.carrier:
+    if stored.carrier and not await stored_calls.carrier_gone(stored.carrier, stored.call_id):
         await send_to_channel(stored.carrier, {
             "type": "call.moved_on", "call_id": stored.call_id, "end_reason": reason,
         }, patience_s=0.5)  # fmt: skip
-    elif await stored_calls.end_unclaimed(stored.call_id, reason, datetime.now(UTC)):
+    elif await stored_calls.end_unclaimed(stored.call_id, reason, datetime.now(UTC),
+                                          carrier=stored.carrier):  # fmt: skip
         await wrap_up(stored.call_id, reason)
 
 

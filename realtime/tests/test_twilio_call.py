@@ -2023,6 +2023,28 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_en
     assert CallSession.here(call_id) is None
 
 
+async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_whose_process_died_ends_it(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any
+) -> None:
+    """Her call waits for Twilio's next stream in a process that then died (its record names
+    it still) when she hangs up: nobody is there to be told. It ends then, as her hanging up,
+    not as a caller who left once the sweeper finds its grace period over."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await this_process.drain(bound_s=3)).left == ()
+    await phone.wait_closed()
+    dead = "specific.dead-process!0"  # a process's channel, not said alive by any process
+    await mongo.async_db().calls.update_one({"call_id": call_id}, {"$set": {"carrier": dead}})
+
+    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
+    await phone.leave()
+
+
 async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
     """/twilio/voice answered by another process than the one carrying the call: it does not
     find the call among its own, and what it tells the call's carrier (the record's `carrier`,
