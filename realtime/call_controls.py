@@ -228,12 +228,15 @@ class Watchdog:
         so far or the audio it lost; a message the caller typed meanwhile): an answer it owed
         is owed from when it was, not afresh, else a session that keeps dropping (or a caller
         who keeps typing) would never have the model taken for stalled. A `note` asking again
-        once the model is due a nudge (her line back after a drop longer than stall_s) is
-        that nudge: another right after it would ask the model twice for one answer."""
+        once the model is due a nudge that could go now (her line back after a drop longer
+        than stall_s) is that nudge: another right after it would ask the model twice for one
+        answer. Something new to answer is waited for afresh, a nudge's wait with it."""
         if not (again and self._owed):
             self._owed_at = now
             self._pause_missed = False
-        elif note and self._nudged_at is None and now - self._owed_at >= self.limits.stall_s:
+            self._nudged_at = None
+        elif (note and self._nudged_at is None and now - self._owed_at >= self.limits.stall_s
+              and not self._nudge_waits(now, self._owed_at)):  # fmt: skip
             self._nudged_at = now
         self._owed = True
 
@@ -413,14 +416,19 @@ class Watchdog:
             return None
         return self._idle(now)
 
+    def _nudge_waits(self, now: float, silent_since: float) -> bool:
+        """Whether a nudge due now waits: the call is held, a tool runs (its result is what
+        the model waits for), or she is talking (a nudge would have the model answer over
+        her), for at most another stall_s then (a noisy line is not her talking for ever)."""
+        talking = self._voice_on and now - silent_since < 2 * self.limits.stall_s
+        return bool(self._holds or self._tools) or talking
+
     def _stall(self, now: float) -> Action | None:
         # The model owes an answer, or is generating one, and has said nothing since. (It has
         # said nothing since it owed: _agent_at may be the caller's silence run on instead.)
         silent_since = self._owed_at if self._owed else self._agent_at
         if self._nudged_at is None:
-            # Not while she talks (a nudge would have the model answer over her), for at most
-            # another stall_s (a noisy line is not her talking for ever).
-            if self._voice_on and now - silent_since < 2 * self.limits.stall_s:
+            if self._nudge_waits(now, silent_since):
                 return None
             if now - silent_since >= self.limits.stall_s:
                 self._nudged_at = now

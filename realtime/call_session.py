@@ -762,7 +762,7 @@ class CallSession:
             case "call.moved_on":
                 await self._moved_on(str(message.get("end_reason", "")))
             case "call.caller_hung_up":
-                await self._caller_hung_up()
+                await self.caller_hung_up()
 
     async def _moved_on(self, reason: str) -> None:
         """Twilio moved the phone call on (its transfer's <Dial> ran: /twilio/voice heard how
@@ -770,8 +770,8 @@ class CallSession:
         if reason and not self.attached and self.transfer in STREAM_ENDS_AS:
             await self.close(reason)
 
-    async def _caller_hung_up(self) -> None:
-        """Twilio says the phone call is over (/twilio/voice heard so in another process):
+    async def caller_hung_up(self) -> None:
+        """Twilio says the phone call is over (/twilio/voice heard so, here or elsewhere):
         waiting for a stream, nothing comes back for it, so it ends now, as the caller hanging
         up, rather than after its grace period. One a stream carries (back meanwhile) ends
         with the stream's `stop`; one whose transfer Twilio may have made ends as the transfer

@@ -135,8 +135,7 @@ async def _hung_up_between_streams(call_sid: str) -> None:
             return
         here = CallSession.here_for_call_sid(call_sid)
         if here is not None:
-            if not here.attached:
-                await here.close(CALLER_HUNG_UP)
+            await here.caller_hung_up()  # by what it knows itself (its transfer, its stream)
         elif stored.carrier and not await stored_calls.carrier_gone(stored.carrier,
                                                                     stored.call_id):  # fmt: skip
             # That process ends it, unless a stream carries it there by then.

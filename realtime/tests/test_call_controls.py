@@ -264,6 +264,27 @@ def test_her_line_back_after_a_long_drop_asks_the_silent_model_once_not_twice() 
     assert ticks(watchdog, 14, 29) == [(22.0, Action.RESUME_MODEL)]
 
 
+def test_a_note_asking_again_while_a_nudge_could_not_go_is_no_nudge() -> None:
+    """A note asking again while a tool runs (the model waits for its result) or while her
+    line is away (the model's session back before her) is not the nudge: counted as one, the
+    model was resumed soon after the tool's result came, or as her line came back, before
+    it could answer either. Something new to answer is waited for afresh, nudge included."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    watchdog.tool_started()
+    watchdog.expect_answer(10, again=True, note=True)  # her line back, the tool still running
+    watchdog.tool_finished(11)
+    assert ticks(watchdog, 11, 27) == [(19.0, Action.NUDGE_MODEL), (27.0, Action.RESUME_MODEL)]
+
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    watchdog.hold("detached", True, 2)
+    watchdog.expect_answer(10, again=True, note=True)  # the model's session back, not her line
+    watchdog.hold("detached", False, 12)
+    watchdog.expect_answer(12, again=True, note=True)  # her line back: the note is the nudge
+    assert ticks(watchdog, 12, 20) == [(20.0, Action.RESUME_MODEL)]
+
+
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1, typed=True)

@@ -2095,13 +2095,13 @@ async def test_a_hang_up_heard_elsewhere_leaves_a_call_its_next_stream_carries_t
         while not session.attached:
             await asyncio.sleep(0.02)
     told = asyncio.Event()
-    hung_up = session._caller_hung_up
+    hung_up = session.caller_hung_up
 
     async def hears_it() -> None:
         await hung_up()
         told.set()
 
-    monkeypatch.setattr(session, "_caller_hung_up", hears_it)
+    monkeypatch.setattr(session, "caller_hung_up", hears_it)
 
     await webhook_of_another_process(phone.call_sid, CallStatus="completed")
 
