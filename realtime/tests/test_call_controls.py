@@ -285,6 +285,18 @@ def test_a_note_asking_again_while_a_nudge_could_not_go_is_no_nudge() -> None:
     assert ticks(watchdog, 12, 20) == [(20.0, Action.RESUME_MODEL)]
 
 
+def test_a_nudged_model_that_calls_a_tool_waits_for_its_result_afresh() -> None:
+    """Nudged, the model answers with a tool call: the tool's result is something new to
+    answer, and the wait for it (a nudge's too) starts when it lands, not at the nudge."""
+    watchdog = Watchdog(LIMITS, now=0)
+    watchdog.caller_captioned(1)
+    assert ticks(watchdog, 1, 9) == [(9.0, Action.NUDGE_MODEL)]
+    watchdog.tool_started()
+    watchdog.tool_finished(12)
+
+    assert ticks(watchdog, 12, 28) == [(20.0, Action.NUDGE_MODEL), (28.0, Action.RESUME_MODEL)]
+
+
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_spoke(1, typed=True)
