@@ -124,10 +124,10 @@ async def _hung_up_between_streams(call_sid: str) -> None:
     still open that no stream carries (waiting for Twilio's next stream: its last one dropped,
     or its process let it go, and the caller hung up before the next one started) would wait
     out its grace period and end as a caller who left, counting meanwhile as one of the
-    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up,
-    here, or by the process carrying it (told so), or here when none does (or the one its
-    record names died). Not one whose
-    transfer Twilio may have made: its end is the transfer's (STREAM_ENDS_AS)."""
+    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up:
+    by the process carrying it (told so, when that is not this one), or here when none does
+    (or the one its record names died). Not one whose transfer Twilio may have made: its end
+    is the transfer's (STREAM_ENDS_AS)."""
     try:
         await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
         stored = await stored_calls.find_call(call_sid=call_sid)
