@@ -1979,12 +1979,15 @@ async def test_a_stream_coming_back_while_its_call_is_ending_is_not_given_the_ca
 # --- A caller who hangs up between two streams -------------------------------------------------
 
 
+@pytest.mark.parametrize("its_process", ["let it go", "died"])
 async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_let_go_ends_it_at_once(
-    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any,
+    its_process: str,
 ) -> None:
-    """Her call's process let it go (it drained) and she hangs up before Twilio's next stream
-    starts: Twilio's <Connect action> says the call is completed. It ends then, as her
-    hanging up, not 30 s later as a caller who left (one of her open calls meanwhile)."""
+    """Her call's process let it go (it drained), or died (its record names it still: nobody
+    is there to be told), and she hangs up before Twilio's next stream starts: Twilio's
+    <Connect action> says the call is completed. It ends then, as her hanging up, not 30 s
+    later as a caller who left (one of her open calls meanwhile)."""
     settings.VOICE_RESUME_GRACE_S = 30
     phone = await Phone.dial(ASHA_PHONE)
     await twilio.wait_for_session()
@@ -1992,6 +1995,9 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_let_go_ends_
     assert (await this_process.drain(bound_s=3)).left == ()
     await phone.wait_closed()
     assert (await call_record(call_id)).get("carrier") is None  # let go, waiting
+    if its_process == "died":
+        dead = "specific.dead-process!0"  # a process's channel, not said alive by any process
+        await mongo.async_db().calls.update_one({"call_id": call_id}, {"$set": {"carrier": dead}})
 
     twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
 
@@ -2004,47 +2010,6 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_let_go_ends_
     await phone.leave()
 
 
-async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_ends_it_at_once(
-    twilio: FakeLiveServer, asha: Customer, settings: Any, calls_left_open: None
-) -> None:
-    settings.VOICE_RESUME_GRACE_S = 30
-    phone = await Phone.dial(ASHA_PHONE)
-    await twilio.wait_for_session()
-    call_id = (await latest_phone_call())["call_id"]
-    await phone.leave()  # the stream drops without `stop`: the call waits for the next one
-    async with asyncio.timeout(5):
-        while (await call_record(call_id)).get("detached_at") is None:
-            await asyncio.sleep(0.02)
-
-    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
-
-    assert said_then_hung_up(twiml) == ""
-    assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
-    assert CallSession.here(call_id) is None
-
-
-async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_whose_process_died_ends_it(
-    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any
-) -> None:
-    """Her call waits for Twilio's next stream in a process that then died (its record names
-    it still) when she hangs up: nobody is there to be told. It ends then, as her hanging up,
-    not as a caller who left once the sweeper finds its grace period over."""
-    settings.VOICE_RESUME_GRACE_S = 30
-    phone = await Phone.dial(ASHA_PHONE)
-    await twilio.wait_for_session()
-    call_id = (await latest_phone_call())["call_id"]
-    assert (await this_process.drain(bound_s=3)).left == ()
-    await phone.wait_closed()
-    dead = "specific.dead-process!0"  # a process's channel, not said alive by any process
-    await mongo.async_db().calls.update_one({"call_id": call_id}, {"$set": {"carrier": dead}})
-
-    twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
-
-    assert said_then_hung_up(twiml) == ""
-    assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
-    await phone.leave()
-
-
 async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
     """/twilio/voice answered by another process than the one carrying the call: it does not
     find the call among its own, and what it tells the call's carrier (the record's `carrier`,
@@ -2054,12 +2019,14 @@ async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
         return await webhook(ASHA_PHONE, call_sid, **extra)
 
 
-async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_carried_elsewhere_ends_it(
-    twilio: FakeLiveServer, asha: Customer, settings: Any, calls_left_open: None
+@pytest.mark.parametrize("heard_by", ["its process", "another process"])
+async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_ends_it_at_once(
+    twilio: FakeLiveServer, asha: Customer, settings: Any, calls_left_open: None, heard_by: str
 ) -> None:
     """Her stream dropped, and its process waits for Twilio's next one; she hangs up meanwhile,
-    and Twilio's <Connect action> reaches another process. The call ends then, as her hanging
-    up, not 30 s later as a caller who left (one of her open calls meanwhile)."""
+    and Twilio's <Connect action> reaches that process, or another one (which tells the call's
+    process on its channel). The call ends then, as her hanging up, not 30 s later as a caller
+    who left (one of her open calls meanwhile)."""
     settings.VOICE_RESUME_GRACE_S = 30
     phone = await Phone.dial(ASHA_PHONE)
     await twilio.wait_for_session()
@@ -2070,7 +2037,10 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_carried_else
             await asyncio.sleep(0.02)
     assert record["carrier"] == await process.process_channel()
 
-    twiml = await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    if heard_by == "another process":
+        twiml = await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    else:
+        twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="completed")
 
     assert said_then_hung_up(twiml) == ""
     assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
