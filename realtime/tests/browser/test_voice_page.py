@@ -902,21 +902,6 @@ SPENT_LINK_ENDINGS = [
         1000,
         "The call couldn't start. Please open support in the app to try again.",
     ),
-    (  # the assistant lost for good mid-call, with no ticket (realtime/call_session.py)
-        [
-            READY,
-            {
-                "type": "error",
-                "code": "agent_unavailable",
-                "message": "Sorry, our voice assistant is unavailable right now. "
-                "Please try again shortly.",
-            },
-            {"type": "ended", "reason": "agent_unavailable"},
-        ],
-        1000,
-        "Sorry, our voice assistant is unavailable right now. "
-        "Please open support in the app to try again shortly.",
-    ),
     (  # a callback's colleague cut off, with no assistant to hand it back to: the server's
         # words, and the way to call again
         [
@@ -936,6 +921,21 @@ SPENT_LINK_ENDINGS = [
         [READY],
         4409,
         "This call carried on in another window or tab.",
+    ),
+    (  # the assistant lost for good mid-call, with no ticket (realtime/call_session.py)
+        [
+            READY,
+            {
+                "type": "error",
+                "code": "agent_unavailable",
+                "message": "Sorry, our voice assistant is unavailable right now. "
+                "Please try again shortly.",
+            },
+            {"type": "ended", "reason": "agent_unavailable"},
+        ],
+        1000,
+        "Sorry, our voice assistant is unavailable right now. "
+        "Please open support in the app to try again shortly.",
     ),
 ]
 
