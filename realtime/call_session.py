@@ -837,11 +837,13 @@ class CallSession:
         unheard = self._agent_unheard
         if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
             # Its answer to a long drop asks whether the caller is still there: a check-in.
-            asks = self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
+            # Not when it says again what she did not hear: that answer is its own words,
+            # no check-in, and counted as one it would cost a silent caller one of hers.
+            asks = unheard or self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
             # An answer it owed from before the drop is the one asked for (`again`): its
             # silence runs on through her line away (Watchdog.hold), not afresh at each return.
             self.note(instructions.line_dropped(self._gap_s, unheard=unheard),
-                      respond=asks or unheard, again=True)  # fmt: skip
+                      respond=asks, again=True)  # fmt: skip
         self._gap_s = 0.0
         if self._agent_unheard:
             self._agent_unheard = False
