@@ -230,11 +230,15 @@ class Watchdog:
         who keeps typing) would never have the model taken for stalled. A `note` asking again
         once the model is due a nudge that could go now (her line back after a drop longer
         than stall_s) is that nudge: another right after it would ask the model twice for one
-        answer. Something new to answer is waited for afresh, a nudge's wait with it."""
+        answer. Something new to answer is waited for afresh, and a nudge already out from
+        then on: the model's next silence of stall_s resumes its session (one answering each
+        nudge with a tool call and nothing else is resumed, then given up on, not nudged
+        again for ever)."""
         if not (again and self._owed):
             self._owed_at = now
             self._pause_missed = False
-            self._nudged_at = None
+            if self._nudged_at is not None:
+                self._nudged_at = now
         elif (note and self._nudged_at is None and now - self._owed_at >= self.limits.stall_s
               and not self._nudge_waits(now, self._owed_at)):  # fmt: skip
             self._nudged_at = now

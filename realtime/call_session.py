@@ -839,7 +839,7 @@ class CallSession:
             # Its answer to a long drop asks whether the caller is still there: a check-in.
             # Not when it says again what she did not hear: that answer is its own words,
             # no check-in, and counted as one it would cost a silent caller one of hers.
-            asks = unheard or self._gap_s <= GAP_NOTE_S or self._watchdog.gap_told_asks()
+            asks = unheard or self._watchdog.gap_told_asks()
             # An answer it owed from before the drop is the one asked for (`again`): its
             # silence runs on through her line away (Watchdog.hold), not afresh at each return.
             self.note(instructions.line_dropped(self._gap_s, unheard=unheard),

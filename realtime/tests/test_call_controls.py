@@ -287,14 +287,24 @@ def test_a_note_asking_again_while_a_nudge_could_not_go_is_no_nudge() -> None:
 
 def test_a_nudged_model_that_calls_a_tool_waits_for_its_result_afresh() -> None:
     """Nudged, the model answers with a tool call: the tool's result is something new to
-    answer, and the wait for it (a nudge's too) starts when it lands, not at the nudge."""
+    answer, and the nudge's wait starts again when it lands, not at the nudge. A model that
+    answers every nudge with a tool call and says nothing is resumed, then given up on."""
     watchdog = Watchdog(LIMITS, now=0)
     watchdog.caller_captioned(1)
     assert ticks(watchdog, 1, 9) == [(9.0, Action.NUDGE_MODEL)]
-    watchdog.tool_started()
-    watchdog.tool_finished(12)
 
-    assert ticks(watchdog, 12, 28) == [(20.0, Action.NUDGE_MODEL), (28.0, Action.RESUME_MODEL)]
+    def calls_a_tool(at: float) -> None:  # to the nudge, and to the resumed session's
+        if at in (10, 30):
+            watchdog.tool_started()
+        if at in (12, 32):
+            watchdog.tool_finished(at)
+
+    done = acted(watchdog, (tenth / 10 for tenth in range(95, 600, 5)), calls_a_tool)
+
+    assert done == [
+        (20.0, Action.RESUME_MODEL),  # stall_s after the result, not after the nudge
+        (28.0, Action.NUDGE_MODEL), (40.0, Action.GIVE_UP),
+    ]  # fmt: skip
 
 
 def test_a_message_typed_once_the_model_answered_is_owed_an_answer_afresh() -> None:
