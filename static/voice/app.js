@@ -14,6 +14,8 @@ import { Call, CALL_AGAIN_FROM_THE_APP, CARRIED_ON_ELSEWHERE, FROM_THE_APP } fro
 import { clearMessage, config, debug, offerNoCall, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
+// Text typed and not sent when a call ended stays in the box, to send in the next call.
+const TEXT_HINT_KEPT = "Start a call to send what you typed.";
 
 /**
  * The session token a host application passed: `#token=…` (preferred: a fragment never
@@ -102,7 +104,8 @@ function callEnded(ended) {
   ui.muteButton.classList.remove("is-active");
   ui.muteButton.textContent = "Mute";
   // A spent link starts no call: the box has nothing true to say of one.
-  setTyping(false, tokenSpent ? "" : TEXT_HINT_IDLE, { comeBack: false });
+  const kept = ui.textInput.value.trim() ? TEXT_HINT_KEPT : TEXT_HINT_IDLE;
+  setTyping(false, tokenSpent ? "" : kept, { comeBack: false });
   if (tokenSpent) offerNoCall();
 }
 

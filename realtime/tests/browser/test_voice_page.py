@@ -611,7 +611,9 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
         "Something went wrong on our side and the call ended. Please start a new call."
     )
     await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
-    await expect(page.locator("#text-hint")).to_have_text("Start a call to type.")
+    # What she typed and could not send is kept for the next call, and the box says so.
+    await expect(page.get_by_label("Type a message")).to_have_value("Message 7")
+    await expect(page.locator("#text-hint")).to_have_text("Start a call to send what you typed.")
     # Another call can be made: the page still offers typing in it.
     await expect(page.locator(".lede")).to_have_text(f"{LEDE}; you can also type.")
     await expect(page.get_by_label("Type a message")).to_be_visible()
