@@ -270,10 +270,19 @@ class StaffOnCall:
         self._call.staff_audio_said(pcm24k)
         self._call.send_audio(pcm24k)
 
-    def state_for_pages(self) -> dict[str, Any]:
-        """The state as the call's staff pages get it: with the channel of the page the call
-        is held from, which each page's consumer compares with its own and takes out."""
-        return {**self._call.state(), "holder_page": self.page}
+    def in_state(self) -> dict[str, Any]:
+        """The staff's part of the call's `state` (contract section 8): who talks to the
+        caller, who holds the call, who listens, and the warm escalation in progress."""
+        return {
+            "mode": self.mode, "staff": self.holder["username"] if self.holder else None,
+            "listeners": self.link.listening(), "escalation": self.escalation,
+        }  # fmt: skip
+
+    def state_for_pages(self, state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The call's `state` (`state`, or asked of the call) as its staff pages get it: with
+        the channel of the page the call is held from, which each page's consumer compares
+        with its own and takes out."""
+        return {**(state or self._call.state()), "holder_page": self.page}
 
     def tick(self, now: float) -> None:
         """Every half second or so: a holder's page, or a listener's, not heard from for

@@ -1117,9 +1117,7 @@ class CallSession:
         return {
             "type": "state", "call_id": self.call_id, "user_id": self.record_user_id,
             "customer": self.customer.name if self.customer else None,
-            "channel": self.channel, "mode": self.mode,
-            "staff": self.holder["username"] if self.holder else None,
-            "listeners": self._link.listening(), "escalation": self.escalation,
+            "channel": self.channel, **self.staff.in_state(),
             "attached": self.attached, "doing": self._doing_for_staff(),
             "agent": self.has_agent,  # False: no hand-back nor whisper (on_call.NO_AGENT_HAND_BACK)
         }  # fmt: skip
@@ -1138,7 +1136,7 @@ class CallSession:
 
     def publish_state(self) -> None:
         state = self.state()
-        self._link.event(self.staff.state_for_pages())
+        self._link.event(self.staff.state_for_pages(state))
         self._link.live_list(state)
         self._record.set(mode=self.mode, holder=state["staff"], listeners=state["listeners"],
                          doing=state["doing"])  # the live calls page's first paint reads it
