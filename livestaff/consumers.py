@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,9 +45,14 @@ CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this ofte
 STATE_ASK_AGAIN_S = 1.0  # a lost `state` is asked for again at most this often
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # A page's actions (whispers, listen...): a person clicks and types far slower; a script
-# flooding the model with whispers, or the call's audit with events, is refused.
+# flooding the model with whispers, or the call's audit with events, is refused. All the pages
+# of one staff member on one call served by this process draw on one allowance: a script
+# opening more sockets gets no more through.
 ACTIONS_PER_S = 2.0
 ACTIONS_BURST = 10
+_allowances: weakref.WeakValueDictionary[tuple[str, str], TokenBucket] = (
+    weakref.WeakValueDictionary()
+)  # (username, call_id): kept while a page of theirs on the call is open
 UNREACHABLE = (
     "The call could not be reached just now. If nothing changes in a moment, try again."
 )
@@ -56,6 +62,15 @@ def _permissions(scope: Any, *, fresh: bool = False) -> Awaitable[set[str]]:
     """What the socket's user may do on a live call; `fresh`: as the database says now (and
     nothing once the session the socket was opened with has ended)."""
     return staff_permissions(scope, LIVE_PERMISSIONS, fresh=fresh)
+
+
+def _allowance(username: str, call_id: str) -> TokenBucket:
+    """The actions allowance `username`'s pages on `call_id` share in this process."""
+    allowance = _allowances.get((username, call_id))
+    if allowance is None:
+        allowance = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
+        _allowances[(username, call_id)] = allowance
+    return allowance
 
 
 class StaffCallConsumer(LeanWebsocketConsumer):
@@ -82,7 +97,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
         self._state_asked_at = float("-inf")
         self._voice_out = StaffVoice(self.call_id, self.staff["username"], self.channel_name,
                                      lambda: self._carrier_now(fresh_s=CARRIER_FRESH_S))
-        self._actions = TokenBucket(ACTIONS_PER_S, ACTIONS_BURST, time.monotonic())
+        self._actions = _allowance(self.staff["username"], self.call_id)
         self._permission_watch = PermissionWatch(
             self.scope, LIVE_PERMISSIONS, self._permissions_now, seen=self.permissions,
             rejoin=lambda: self.channel_layer.group_add(call_group(self.call_id),

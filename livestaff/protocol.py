@@ -25,6 +25,11 @@ from typing import Any
 from realtime import wire
 
 MAX_TEXT = 2_000  # a whisper, a note
+# A page's largest action is a whisper or note of MAX_TEXT characters: at most 12 KB as JSON,
+# were every one a control character, which JSON writes as `\u001b`. A larger frame is refused
+# unread: parsing a 1 MiB frame of escapes takes tens of milliseconds of the event loop that
+# carries calls, and the page's rate limit counts only the actions read.
+MAX_TEXT_FRAME = 16 * 1024
 MAX_AUDIO_FRAME = 64 * 1024
 
 # The first byte of an audio frame to a listener: who is speaking (contract section 8).
@@ -76,6 +81,11 @@ PERMISSION = {
 
 def decode(text: str) -> Action | Refused:
     """One JSON action from the staff page, or why it cannot be read."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT_FRAME:
+        return Refused(
+            "frame_too_large", f"Messages are at most {MAX_TEXT_FRAME} bytes; this one was {size}."
+        )
     try:
         message = wire.loads(text)
     except wire.BadJson:
