@@ -205,7 +205,7 @@ def _right(labels: Sequence[str]) -> int:
 
 
 # What a chart's legend says of the periods it draws apart, given which of its columns (or
-# points) are: "the last week, 2 of its 7 days in the range", or "" for none.
+# points) are: "the last week, 2 of its 7 days in the range", "today, so far", or "" for none.
 PartNote = Callable[[Sequence[bool]], str]
 
 
@@ -279,10 +279,11 @@ def column_chart(
     when its labels need it); `notes[i]`, what the tooltips of column i add ("; 2 calls not
     priced"); `nothing`, what the chart says when it has no column; `names[i]`, what the
     tooltips call column i ("Week of 3 Nov", where the axis says "3 Nov"), its label by
-    default; `part[i]`, column i holds only part of its period (a week cut by the range): it
-    is drawn faded, and the legend says so with what `part_note` says of the columns drawn
-    faded ("the last week, ..."): a column of nothing is not drawn, and calls in progress are
-    an outline, alike in any column, so neither is said to be faded."""
+    default; `part[i]`, column i holds only part of its period (a week cut by the range, or
+    today's day or week, not over): it is drawn faded, and the legend says so with what
+    `part_note` says of the columns drawn faded ("the last week, ..."): a column of nothing
+    is not drawn, and calls in progress are an outline, alike in any column, so neither is
+    said to be faded."""
     totals = [sum(v.get(s.key, 0) for s in series) for v in values]
     top = nice_ceiling(max(totals, default=0))
     plot = HEIGHT - TOP - BOTTOM

@@ -28,6 +28,9 @@ Over more than WEEKLY_AFTER_DAYS the charts and the table show weeks (Monday to 
 days), each from its days' figures added: counts and sums add, and every rate, average and
 percentile is worked out again from the week's sums (its answer times from the week's
 histogram of turns), never averaged from its days' rates.
+
+Today is not over: its column, or the week's that holds it, is figures so far, drawn apart as
+the weeks the range holds only some days of are (a short column is not a quiet day or week).
 """
 
 from __future__ import annotations
@@ -408,24 +411,34 @@ def _percent(value: float) -> str:
 @dataclass(frozen=True)
 class Week:
     """A Monday-to-Sunday week of local days, of which the range holds `first`..`last`: all
-    seven, or fewer in the range's first and last weeks."""
+    seven, or fewer in the range's first and last weeks; `today` when it holds today."""
 
     monday: dt.date
     first: dt.date
     last: dt.date
+    today: dt.date | None = None
+
+    @property
+    def so_far(self) -> bool:
+        """It holds today, which is not over: its figures are the week's so far."""
+        return self.today is not None
 
     @property
     def partial(self) -> bool:
-        return (self.first, self.last) != (self.monday, self.monday + dt.timedelta(days=6))
+        """Its figures are not a whole week's: the range holds only some of its days, or it
+        holds today (a range ending on a Sunday that is today holds that week so far)."""
+        whole = (self.monday, self.monday + dt.timedelta(days=6))
+        return (self.first, self.last) != whole or self.so_far
 
 
-def weeks(days: DayRange) -> list[Week]:
-    """The weeks `days` falls in, in order, each cut to the range."""
+def weeks(days: DayRange, today: dt.date) -> list[Week]:
+    """The weeks `days` falls in, in order, each cut to the range, the one holding `today`
+    (when the range does) said to."""
     monday = days.first - dt.timedelta(days=days.first.weekday())
     found = []
     while monday <= days.last:
-        sunday = monday + dt.timedelta(days=6)
-        found.append(Week(monday, max(monday, days.first), min(sunday, days.last)))
+        first, last = max(monday, days.first), min(monday + dt.timedelta(days=6), days.last)
+        found.append(Week(monday, first, last, today if first <= today <= last else None))
         monday += dt.timedelta(days=7)
     return found
 
@@ -445,18 +458,19 @@ def day_name(day: dt.date, with_year: bool) -> str:
 
 def week_name(week: Week, with_year: bool) -> str:
     """The week as the dashboard names it, "Week of 3 Nov"; one the range holds only part of
-    says which days: "Week of 27 Oct (29 Oct–2 Nov only)", "Week of 7 Dec (7 Dec only)"."""
+    says which days: "Week of 27 Oct (29 Oct–2 Nov only)", "Week of 7 Dec (7 Dec only)"; the
+    week that holds today, which days so far: "Week of 7 Dec (7–13 Dec so far)"."""
     said = f"Week of {day_name(week.monday, with_year)}"
     if not week.partial:
         return said
-    first, last = week.first, week.last
+    first, last = week.first, week.today or week.last
     if first == last:
         days = day_name(first, False)
     elif first.month == last.month:
         days = f"{first.day}–{day_name(last, False)}"
     else:
         days = f"{day_name(first, False)}–{day_name(last, False)}"
-    return f"{said} ({days} only)"
+    return f"{said} ({days} {'so far' if week.so_far else 'only'})"
 
 
 @dataclass(frozen=True)
@@ -464,46 +478,66 @@ class Period:
     """A column of the charts and a row of the table: a day, or a week over a long range."""
 
     tick: str  # on the x-axis: "5 Dec"; a week by its Monday
-    name: str  # in tooltips and the table: "5 Dec", "Week of 1 Dec"
+    name: str  # in tooltips and the table: "5 Dec", "Week of 1 Dec", "8 Dec (today, so far)"
     figures: DayFigures
     week: Week | None = None  # the week it is, over a long range
+    so_far: bool = False  # it holds today, which is not over
 
     @property
     def part(self) -> bool:
-        """A week the range holds only some days of: its figures are not a whole week's."""
-        return self.week is not None and self.week.partial
+        """Its figures are not a whole day's or week's: a week the range holds only some days
+        of, or today or the week that holds it, so far."""
+        return self.so_far or (self.week is not None and self.week.partial)
 
 
 def part_note(shown: Sequence[Period], drawn: Sequence[bool] | None = None) -> str:
     """Which of the periods shown are weeks the range holds only in part, and how much of
-    them, for the charts' legends, where those weeks are drawn apart (a last week of two days
-    is a short column, not a quiet week): "the first and last weeks, 5 and 2 of their 7 days
-    in the range", "the last week, 2 of its 7 days in the range", or "". `drawn[n]`: whether
-    the chart draws period n apart at all (all by default); one it draws nothing for (a
-    Monday morning's week without a call yet) is left unsaid, the legend speaking only of
-    the columns and points it shows."""
-    cut = [(n, p.week) for n, p in enumerate(shown) if p.week is not None and p.week.partial
-           and (drawn is None or drawn[n])]  # fmt: skip
-    if not cut:
-        return ""
-    held = " and ".join(str((week.last - week.first).days + 1) for _, week in cut)
-    which = ["first" if n == 0 else "last" for n, _ in cut]
-    if len(cut) > 1:
-        return f"the {' and '.join(which)} weeks, {held} of their 7 days in the range"
-    return f"the {which[0]} week, {held} of its 7 days in the range"
+    them, and which holds today, for the charts' legends, where those periods are drawn apart
+    (a last week of two days is a short column, not a quiet week; today's, not a quiet day):
+    "the first and last weeks, 5 and 2 of their 7 days in the range", "the last week, 2 of
+    its 7 days in the range", "today, so far", "the last week, 2 of its 7 days so far" (today
+    its Tuesday), "the last week, so far" (today its Sunday), the two kinds of week parted by
+    "; ", or "". `drawn[n]`: whether the chart draws period n apart at all (all by default);
+    one it draws nothing for (a Monday morning's week without a call yet) is left unsaid, the
+    legend speaking only of the columns and points it shows."""
+    apart = [(n, p) for n, p in enumerate(shown) if p.part and (drawn is None or drawn[n])]
+    said = []
+    cut = [(n, p.week) for n, p in apart if p.week is not None and not p.week.so_far]
+    if cut:
+        held = " and ".join(str((week.last - week.first).days + 1) for _, week in cut)
+        which = ["first" if n == 0 else "last" for n, _ in cut]
+        if len(cut) > 1:
+            said.append(f"the {' and '.join(which)} weeks, {held} of their 7 days in the range")
+        else:
+            said.append(f"the {which[0]} week, {held} of its 7 days in the range")
+    for n, p in apart:
+        if p.so_far and p.week is None:
+            said.append("today, so far")
+        elif p.week is not None and p.week.today is not None:
+            # A range chosen to reach past today may hold this week in its middle.
+            week = ("the first week" if n == 0 else "the last week" if n == len(shown) - 1
+                    else "this week")  # fmt: skip
+            held_so_far = (p.week.today - p.week.first).days + 1
+            said.append(f"{week}, {held_so_far} of its 7 days so far" if held_so_far < 7
+                        else f"{week}, so far")  # fmt: skip
+    return "; ".join(said)
 
 
-def periods(days: DayRange, figures: Mapping[str, DayFigures]) -> tuple[str, list[Period]]:
+def periods(days: DayRange, figures: Mapping[str, DayFigures],
+            today: dt.date) -> tuple[str, list[Period]]:  # fmt: skip
     """("day" or "week", the range's days or, over more than WEEKLY_AFTER_DAYS, its weeks),
-    from the figures of its days by "2026-11-21"."""
+    from the figures of its days by "2026-11-21"; the day or week that holds `today` is so
+    far."""
     # Over a year a date comes round again: days (and Mondays) are then named with their year.
     with_year = len({(day.month, day.day) for day in days.days}) < len(days.days)
     if len(days.days) <= WEEKLY_AFTER_DAYS:
         named = [day_name(day, with_year) for day in days.days]
-        return "day", [Period(name, name, figures.get(day.isoformat()) or DayFigures())
+        return "day", [Period(name, f"{name} (today, so far)" if day == today else name,
+                              figures.get(day.isoformat()) or DayFigures(), so_far=day == today)
                        for day, name in zip(days.days, named, strict=True)]  # fmt: skip
     return "week", [Period(day_name(week.monday, with_year), week_name(week, with_year),
-                           week_figures(week, figures), week) for week in weeks(days)]  # fmt: skip
+                           week_figures(week, figures), week, week.so_far)
+                    for week in weeks(days, today)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -526,10 +560,10 @@ class Dashboard:
 
     @property
     def weeks_in_part(self) -> str:
-        """Which of the weeks shown the range holds only some days of, said once above the
-        charts, where their short columns could read as quiet weeks: "the first and last
-        weeks", "the last week", or ""."""
-        cut = [self.days.first.weekday() != 0, self.days.last.weekday() != 6]
+        """Which of the weeks shown the range holds only some days of (or, holding today, so
+        far), said once above the charts, where their short columns could read as quiet weeks:
+        "the first and last weeks", "the last week", or ""."""
+        cut = [self.periods[0].part, self.periods[-1].part]
         if self.per != "week" or not any(cut):
             return ""
         return {(True, True): "the first and last weeks", (True, False): "the first week",
@@ -601,8 +635,8 @@ def day_charts(shown: Sequence[Period], per: str, total: DayFigures,
     labels = [p.tick for p in shown]
     names = [p.name for p in shown]
     figures = [p.figures for p in shown]
-    # Weeks the range holds only in part are drawn apart: faded columns, hollow points; each
-    # chart's legend says which of them it draws.
+    # Weeks the range holds only in part, and today or its week, are drawn apart: faded
+    # columns, hollow points; each chart's legend says which of them it draws.
     part, note = [p.part for p in shown], functools.partial(part_note, shown)
     # A line's points are days unless its title says otherwise.
     lines = "" if per == "day" else f", by {per}"
@@ -663,7 +697,7 @@ def dashboard(days: DayRange, now: dt.datetime | None = None) -> Dashboard:
     total = DayFigures()
     for day in days.days:
         total.add(figures.get(day.isoformat()) or DayFigures())
-    per, shown = periods(days, figures)
+    per, shown = periods(days, figures, timezone.localdate(now))
     ages, overdue, claimed = ticket_backlog(now)
     # A day stands at the same place on every chart, one above the other: all make the room
     # the longest y-axis label of any of them needs.

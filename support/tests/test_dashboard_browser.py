@@ -142,7 +142,8 @@ async def each_view(back_office: BackOffice, days: DayRange,
             yield view, page
 
 
-# Each legend key as drawn: its colour, its hatch, or its dash and marker shape.
+# Each legend key as drawn: its colour, its hatch, or its dash and marker shape, and whether
+# it is faded (today's columns, or a part week's).
 LEGEND_KEYS = """figure => [...figure.querySelectorAll('.legend li')].map(li => {
     const key = li.querySelector('svg.key');
     if (!key) return 'colour only';
@@ -152,7 +153,8 @@ LEGEND_KEYS = """figure => [...figure.querySelectorAll('.legend li')].map(li => 
     return [hatch && hatch.getAttribute('fill'),
             line && getComputedStyle(line).strokeDasharray,
             mark && mark.getAttribute('d').replace(/[^A-Za-z]/g, ''),
-            getComputedStyle(key.firstElementChild).strokeDasharray].join('|');
+            getComputedStyle(key.firstElementChild).strokeDasharray,
+            getComputedStyle(key.querySelector('rect, path')).fillOpacity].join('|');
 })"""
 
 
@@ -162,11 +164,17 @@ async def test_each_series_is_told_apart_by_more_than_its_colour(
     days_of_its_own: Callable[[int], DayRange],
 ) -> None:
     """WCAG 1.4.1: the lines differ in dash and marker, the stacked outcomes in hatch (the calls
-    still in progress in their dashed outline), and each legend shows the same cue."""
-    days = days_of_its_own(30)
+    still in progress in their dashed outline), and each legend shows the same cue. Today (the
+    module's first range ends on it), not over, is drawn apart on every chart, its columns
+    faded and its points hollow, with a line of each legend that says so, and its row in the
+    table is named so; over 120 days by week, the week that holds it is."""
+    days = days_of_its_own(120)
+    assert days.last == timezone.localdate()
+    month = DayRange(days.last - timedelta(days=29), days.last)
     await sync_to_async(a_busy_month)(days.last)
+    today = f"{days.last.day} {days.last:%b} (today, so far)"
 
-    async for width, page in each_view(both_themes, days, "dashboard-series"):
+    async for width, page in each_view(both_themes, month, "dashboard-series"):
         for title in ("Calls per day by outcome", "Containment and escalation rate",
                       "How quickly the agent answered"):  # fmt: skip
             figure = page.get_by_role("figure", name=title)
@@ -176,6 +184,31 @@ async def test_each_series_is_told_apart_by_more_than_its_colour(
                 .map(r => getComputedStyle(r).fill).filter(fill => !fill.includes('url('))""")
             assert hatches == [], (width, title)  # each hatch's pattern is found
         assert len(await page.locator("rect.hatch").all()) > 30
+        for chart in await page.locator(".chart:has(line.axis)").all():
+            caption = await chart.locator("figcaption").text_content()
+            drawn = await chart.locator("svg[role=img]").evaluate(DRAWN_PERIODS)
+            so_far = {(opacity, look) for said, opacity, look in drawn if said.startswith(today)}
+            whole = {(opacity, look) for said, opacity, look in drawn
+                     if not said.startswith(today)}  # fmt: skip
+            assert so_far and whole and not so_far & whole, (width, caption, so_far, whole)
+            key = chart.locator(".legend li.part-key")
+            legend = await key.text_content()
+            assert legend in ("Faded: today, so far", "Hollow: today, so far"), (width, caption)
+            assert await key.is_visible(), (width, caption)
+        rows = page.locator("details.figures td:first-child")
+        assert await rows.last.text_content() == today, width
+    by_week = both_themes.pages["light"]
+    await by_week.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+    await by_week.goto(both_themes.server.url + dashboard_of(days))
+    await by_week.get_by_text("The figures per week").click()
+    await by_week.screenshot(path=ARTIFACTS / "dashboard-series-by-week-desktop.png",
+                             full_page=True)  # fmt: skip
+    held = days.last.weekday() + 1
+    said = f"the last week, {held} of its 7 days so far" if held < 7 else "the last week, so far"
+    keys = await by_week.locator(".legend li.part-key").all_text_contents()
+    assert sorted(keys) == [f"Faded: {said}"] * 3 + [f"Hollow: {said}"] * 3, keys
+    week = await by_week.locator("details.figures td:first-child").last.text_content()
+    assert week is not None and week.endswith(" so far)"), week
     assert both_themes.problems == []
 
 

@@ -52,6 +52,11 @@ def day_label(day: date) -> str:
     return f"{day.day} {day:%b}"
 
 
+def so_far(today: date) -> str:
+    """Today as the dashboard's tooltips and table name it, not over: "8 Dec (today, so far)"."""
+    return f"{day_label(today)} (today, so far)"
+
+
 def rows(board: Dashboard) -> dict[str, DayFigures]:
     """The figures of each day (or week) of the table, by its name."""
     return {period.name: period.figures for period in board.periods}
@@ -116,7 +121,7 @@ def test_the_dashboard_aggregates_the_range(activity: None, today: date) -> None
                     "4-24 hours": "0", "over a day": "0"}  # fmt: skip
     complaints = {bar.label: bar.display for bar in board.complaints_chart.bars}
     assert complaints["Late delivery"] == "2" and complaints["Hygiene"] == "1"
-    today_row = rows(board)[day_label(today)]
+    today_row = rows(board)[so_far(today)]
     assert (today_row.calls, today_row.contained, today_row.taken_by_people) == (4, 2, 1)
 
 
@@ -137,7 +142,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     answered("c5", [800], 90)  # three days ago, a refund
     board = dashboard(day_range(None, None, today))
 
-    today_row = rows(board)[day_label(today)]
+    today_row = rows(board)[so_far(today)]
     # Today's answered turns, counted at the 50 ms step above them: 400, 650, 700, 1000,
     # 1200, 3050 ms (the unanswered turn has no answer time).
     assert (today_row.wait_s(50), today_row.wait_s(95)) == (0.7, 3.05)
@@ -146,7 +151,7 @@ def test_answer_times_and_model_cost_per_day_and_per_resolved_call(
     assert today_row.cost == 800 and today_row.cost_per_resolved == 400
     assert (board.cost, board.cost_per_resolved) == ("₹8.90", "₹2.97")
     assert [p.title for p in board.wait_chart.lines[0].points][-1] == \
-        f"{day_label(today)}: Typical turn (p50), 0.70 s"
+        f"{so_far(today)}: Typical turn (p50), 0.70 s"
 
 
 def test_the_dashboard_page_shows_answer_times_and_cost(agent: Client, activity: None,
@@ -203,7 +208,7 @@ def test_a_day_whose_calls_are_all_unpriced_is_not_said_to_have_cost_nothing(
     board = dashboard(day_range(None, None, today))
     body = agent.get("/staff/").content.decode()
 
-    row = body[body.index(f"<tr><td>{day_label(today)}</td>"):]
+    row = body[body.index(f"<tr><td>{so_far(today)}</td>"):]
     cells = [strip_tags(cell) for cell in row[: row.index("</tr>")].split("</td>")]
     assert cells[6:8] == ["—", "—"]  # model cost, per resolved call
     assert board.cost_chart.title == "What the model cost per day"
@@ -257,7 +262,7 @@ def test_calls_still_in_progress_are_shown_as_such_not_as_missing_an_outcome(
 
     board = dashboard(day_range(None, None, today))
 
-    label = day_label(today)
+    label = so_far(today)
     titles = {s.title for s in board.calls_chart.segments if s.title.startswith(label)}
     assert titles == {f"{label}: Information given, 1", f"{label}: No outcome recorded, 1",
                       f"{label}: In progress, 2"}  # fmt: skip
@@ -282,7 +287,7 @@ def test_a_range_of_a_whole_year_names_its_weeks_with_the_year(activity: None, t
     assert len(set(ticks)) == len(ticks) in (53, 54)
     assert ticks[-1] == f"{monday.day} {monday:%b %Y}"
     assert year.periods[-1].name.startswith(f"Week of {monday.day} {monday:%b %Y}")
-    assert month.periods[-1].name == month.periods[-1].tick == day_label(today)
+    assert (month.periods[-1].tick, month.periods[-1].name) == (day_label(today), so_far(today))
 
 
 def test_a_range_from_a_day_after_today_runs_forward_from_it(agent: Client, today: date) -> None:
@@ -742,7 +747,7 @@ def test_a_line_is_not_hidden_under_the_next_where_they_meet(
     answered("c1", [820], 150)
     body = agent.get("/staff/").content.decode()
 
-    label = day_label(today)
+    label = so_far(today)
     typical = body.index(f"<title>{label}: Typical turn (p50), 0.85 s</title>")
     slow = body.index(f"<title>{label}: Slow turns (p95), 0.85 s</title>")
     assert slow < typical

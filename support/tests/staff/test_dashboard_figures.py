@@ -144,7 +144,7 @@ def test_a_resolved_call_not_priced_does_not_lower_the_cost_per_resolved_call(
 
     assert board.total.unpriced == 2
     assert (board.cost, board.cost_per_resolved) == ("₹18.00", "₹18.00")
-    assert rows[f"{today.day} {today:%b}"].cost_per_resolved == 1500
+    assert rows[f"{today.day} {today:%b} (today, so far)"].cost_per_resolved == 1500
     assert rows[f"{yesterday.day} {yesterday:%b}"].cost_per_resolved is None
 
 

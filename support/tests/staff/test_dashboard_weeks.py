@@ -31,12 +31,15 @@ from support.tests.staff.test_dashboard import add_call, answered, at, day_label
 
 WED_5_NOV = date(2025, 11, 5)
 MON_3_NOV = date(2025, 11, 3)
+LATER = date(2026, 6, 1)  # a today after the ranges of 2025, all of whose days are over
+SUN_30_NOV = date(2025, 11, 30)
+TUE_2_DEC = date(2025, 12, 2)
 
 
 def test_weeks_run_monday_to_sunday_the_first_and_last_cut_to_the_range() -> None:
     """Wednesday 5 Nov to Tuesday 9 Dec 2025: the week of 3 Nov from the 5th only, four whole
     weeks, and the week of 8 Dec to the 9th only."""
-    found = weeks(DayRange(WED_5_NOV, date(2025, 12, 9)))
+    found = weeks(DayRange(WED_5_NOV, date(2025, 12, 9)), LATER)
 
     assert [(w.monday, w.first, w.last, w.partial) for w in found] == [
         (MON_3_NOV, WED_5_NOV, date(2025, 11, 9), True),
@@ -49,12 +52,25 @@ def test_weeks_run_monday_to_sunday_the_first_and_last_cut_to_the_range() -> Non
 
 
 def test_a_range_from_a_monday_to_a_sunday_has_whole_weeks_only() -> None:
-    found = weeks(DayRange(MON_3_NOV, date(2025, 11, 16)))
+    found = weeks(DayRange(MON_3_NOV, date(2025, 11, 16)), LATER)
 
     assert [(w.first, w.last, w.partial) for w in found] == [
         (MON_3_NOV, date(2025, 11, 9), False),
         (date(2025, 11, 10), date(2025, 11, 16), False),
     ]  # fmt: skip
+
+
+def test_the_week_that_holds_today_is_in_part_even_when_the_range_ends_on_its_sunday() -> None:
+    """Monday 2 Jun to Sunday 30 Nov 2025, today that Sunday: the range holds the whole week of
+    24 Nov, but today is not over, and a week of six days and a morning is a short column, not
+    a quiet week: its figures are the week's so far."""
+    found = weeks(DayRange(date(2025, 6, 2), SUN_30_NOV), SUN_30_NOV)
+
+    assert [(w.first, w.last, w.today, w.partial) for w in found[-2:]] == [
+        (date(2025, 11, 17), date(2025, 11, 23), None, False),
+        (date(2025, 11, 24), SUN_30_NOV, SUN_30_NOV, True),
+    ]  # fmt: skip
+    assert not any(w.partial for w in found[:-1])
 
 
 @pytest.mark.parametrize("week, with_year, said", [
@@ -66,6 +82,16 @@ def test_a_range_from_a_monday_to_a_sunday_has_whole_weeks_only() -> None:
      "Week of 7 Dec 2026 (7 Dec only)"),
     (Week(date(2025, 12, 29), date(2025, 12, 29), date(2026, 1, 4)), True,
      "Week of 29 Dec 2025"),
+    # The week that holds today: its days so far, today its Sunday, Tuesday or Monday.
+    (Week(date(2025, 11, 24), date(2025, 11, 24), SUN_30_NOV, SUN_30_NOV), False,
+     "Week of 24 Nov (24–30 Nov so far)"),
+    (Week(date(2025, 12, 1), date(2025, 12, 1), TUE_2_DEC, TUE_2_DEC), False,
+     "Week of 1 Dec (1–2 Dec so far)"),
+    (Week(date(2025, 12, 1), date(2025, 12, 1), date(2025, 12, 1), date(2025, 12, 1)), False,
+     "Week of 1 Dec (1 Dec so far)"),
+    # A range chosen to reach past today holds days still to come: none of them has figures.
+    (Week(date(2025, 11, 24), date(2025, 11, 24), SUN_30_NOV, date(2025, 11, 26)), False,
+     "Week of 24 Nov (24–26 Nov so far)"),
 ])  # fmt: skip
 def test_a_week_is_named_by_its_monday_and_a_part_week_says_which_days(
     week: Week, with_year: bool, said: str
@@ -79,27 +105,29 @@ def test_a_quarter_is_shown_by_day_and_a_longer_range_by_week() -> None:
     quarter = DayRange(last - timedelta(days=WEEKLY_AFTER_DAYS - 1), last)
     longer = DayRange(quarter.first - timedelta(days=1), last)
 
-    per, shown = periods(quarter, {})
+    per, shown = periods(quarter, {}, LATER)
     assert (per, len(shown), shown[-1].tick, shown[-1].name) == ("day", 92, "9 Dec", "9 Dec")
-    per, shown = periods(longer, {})
+    per, shown = periods(longer, {}, LATER)
     assert (per, len(shown), shown[-1].tick) == ("week", 14, "8 Dec")
     assert shown[-1].name == "Week of 8 Dec (8–9 Dec only)"
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("first, last, said", [
-    (date(2025, 6, 2), date(2025, 11, 30), ""),  # Monday to Sunday
-    (date(2025, 6, 4), date(2025, 11, 30), "the first week"),
-    (date(2025, 6, 2), date(2025, 12, 2), "the last week"),
-    (date(2025, 6, 4), date(2025, 12, 2), "the first and last weeks"),
-    (date(2025, 11, 5), date(2025, 12, 2), ""),  # by day
+@pytest.mark.parametrize("first, last, today, said", [
+    (date(2025, 6, 2), SUN_30_NOV, LATER, ""),  # Monday to Sunday
+    (date(2025, 6, 4), SUN_30_NOV, LATER, "the first week"),
+    (date(2025, 6, 2), TUE_2_DEC, LATER, "the last week"),
+    (date(2025, 6, 4), TUE_2_DEC, LATER, "the first and last weeks"),
+    (date(2025, 11, 5), TUE_2_DEC, LATER, ""),  # by day
+    (date(2025, 6, 2), SUN_30_NOV, SUN_30_NOV, "the last week"),  # its Sunday not over
+    (date(2025, 6, 2), SUN_30_NOV, date(2025, 12, 1), ""),  # over since midnight
 ])  # fmt: skip
 def test_the_page_says_once_which_weeks_the_range_holds_only_in_part(
-    db: Any, first: date, last: date, said: str
+    db: Any, first: date, last: date, today: date, said: str
 ) -> None:
     """A last week of two days is a short column: said above the charts, it does not read as
-    a quiet week."""
-    assert dashboard(DayRange(first, last)).weeks_in_part == said
+    a quiet week; nor does the week of today, not over, though the range holds all its days."""
+    assert dashboard(DayRange(first, last), now=at(today, 12)).weeks_in_part == said
 
 
 def a_day(outcomes: dict[str, int], handled_s: int, waits: dict[int, int], cost: int,
@@ -300,7 +328,38 @@ def test_a_week_the_range_holds_only_in_part_is_drawn_apart_on_every_chart(
 def test_the_legends_say_which_weeks_are_drawn_apart_and_how_much_of_them_is_in_the_range(
     first: date, last: date, said: str
 ) -> None:
-    assert part_note(periods(DayRange(first, last), {})[1]) == said
+    assert part_note(periods(DayRange(first, last), {}, LATER)[1]) == said
+
+
+@pytest.mark.parametrize("first, last, today, said", [
+    (date(2025, 6, 2), SUN_30_NOV, SUN_30_NOV, "the last week, so far"),
+    (date(2025, 6, 2), TUE_2_DEC, TUE_2_DEC, "the last week, 2 of its 7 days so far"),
+    (date(2025, 6, 4), TUE_2_DEC, TUE_2_DEC,
+     "the first week, 5 of its 7 days in the range; the last week, 2 of its 7 days so far"),
+    (date(2025, 6, 2), SUN_30_NOV, date(2025, 9, 10), "this week, 3 of its 7 days so far"),
+    (date(2025, 6, 2), SUN_30_NOV, date(2025, 12, 1), ""),
+    (date(2025, 11, 5), TUE_2_DEC, TUE_2_DEC, "today, so far"),  # by day
+    (date(2025, 11, 5), TUE_2_DEC, date(2025, 12, 3), ""),
+])  # fmt: skip
+def test_the_legends_say_that_today_or_its_week_is_so_far(
+    first: date, last: date, today: date, said: str
+) -> None:
+    """Today is not over: its column (by day) or its week's (by week, even when the range
+    holds all seven days) is drawn apart, and the legends say how much of it there is so far;
+    a range chosen to reach past today may hold this week in its middle."""
+    assert part_note(periods(DayRange(first, last), {}, today)[1]) == said
+
+
+def test_by_day_today_is_named_so_far_where_its_figures_are_read() -> None:
+    """On the x-axis today is a day like the others; its tooltips and its row in the table
+    say that its figures are so far, and its column and points are drawn apart."""
+    per, shown = periods(DayRange(date(2025, 11, 5), TUE_2_DEC), {}, TUE_2_DEC)
+
+    assert per == "day"
+    assert [(p.tick, p.name, p.part) for p in shown[-2:]] == [
+        ("1 Dec", "1 Dec", False),
+        ("2 Dec", "2 Dec (today, so far)", True),
+    ]
 
 
 def part_keys(figure: str) -> list[str]:
@@ -394,6 +453,42 @@ def test_each_chart_says_only_of_the_part_weeks_it_draws_apart(
     }
 
 
+@pytest.mark.django_db
+def test_the_page_draws_today_and_the_week_that_holds_it_apart_as_so_far(
+    agent: Client, staff_groups: Any, priya: Any
+) -> None:
+    """By day (the last 30 days), today's columns are faded and its points hollow, each legend
+    says "today, so far", and its row is "8 Dec (today, so far)"; yesterday is drawn whole. By
+    week, from a Monday to today, the week that holds today is drawn apart and said to be so
+    far, on its Sunday too (the range then holds all its days)."""
+    today = timezone.localdate()
+    a_call_and_a_refund(0, today - timedelta(days=1), priya)
+    a_call_and_a_refund(1, today, priya)
+
+    month = agent.get("/staff/").content.decode()
+
+    name = f"{day_label(today)} (today, so far)"
+    for title, figure in charts_of(month).items():
+        assert drawn(figure) == {day_label(today - timedelta(days=1)): {False},
+                                 name: {True}}, title  # fmt: skip
+        kind = "Faded" if title.startswith(("Calls", "Refunds", "What")) else "Hollow"
+        assert part_keys(figure) == [f"{kind}: today, so far"], title
+    assert f"<tr><td>{name}</td>" in month
+    monday = monday_weeks_ago(today, 0)
+    held = today.weekday() + 1
+    since = monday_weeks_ago(today, 17)
+    weekly = agent.get("/staff/", {"since": since.isoformat(), "until": today.isoformat()})
+    body = weekly.content.decode()
+    week = weekly.context["board"].periods[-1].name
+    assert week.startswith(f"Week of {day_label(monday)} (") and week.endswith(" so far)")
+    so_far = f"{held} of its 7 days so far" if held < 7 else "so far"
+    for title, figure in charts_of(body).items():
+        assert drawn(figure)[week] == {True}, title
+        kind = "Faded" if title.startswith(("Calls", "Refunds", "What")) else "Hollow"
+        assert part_keys(figure) == [f"{kind}: the last week, {so_far}"], title
+    assert "· by week, Monday to Sunday (the last week only in part)" in body
+
+
 @pytest.mark.parametrize("drawn, said", [
     ([True] * 27, "the first and last weeks, 5 and 2 of their 7 days in the range"),
     ([False] + [True] * 26, "the last week, 2 of its 7 days in the range"),
@@ -404,6 +499,6 @@ def test_each_chart_says_only_of_the_part_weeks_it_draws_apart(
 def test_the_legends_say_only_of_the_part_weeks_a_chart_draws(drawn: list[bool], said: str) -> None:
     """Wednesday 4 Jun to Tuesday 2 Dec 2025: 27 weeks, the first and last in part; a week a
     chart draws nothing for (no calls, no refunds, no price) is not said to be drawn apart."""
-    shown = periods(DayRange(date(2025, 6, 4), date(2025, 12, 2)), {})[1]
+    shown = periods(DayRange(date(2025, 6, 4), date(2025, 12, 2)), {}, LATER)[1]
 
     assert part_note(shown, drawn) == said
