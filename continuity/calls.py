@@ -77,8 +77,10 @@ class StoredCall:
     # Changed by every take-over: one that read the record before another took it over since
     # fails (even when both were this process).
     claim: str | None = None
-    # Where the phone call's transfer to a person stands (realtime/transfer.py).
+    # Where the phone call's transfer to a person stands (realtime/transfer.py), and, for a
+    # request Twilio has not answered, until when it may (CallSession.transfer_is).
     transfer: str = ""
+    transfer_answer_by: datetime | None = None
     # The caller had not heard the end of what the agent said when the call was let go (it
     # went with the socket, or was said while none carried the call): the model is told.
     agent_unheard: bool = False
@@ -109,6 +111,11 @@ class StoredCall:
             end_reason=str(doc.get("end_reason") or ""),
             claim=doc.get("claim"),
             transfer=str((doc.get("transfer") or {}).get("state") or ""),
+            transfer_answer_by=(
+                by
+                if isinstance(by := (doc.get("transfer") or {}).get("answer_by"), datetime)
+                else None
+            ),
             agent_unheard=bool(doc.get("agent_unheard")),
             # Only a mapping is read (_carry_on_limits): anything else is nothing known.
             limits_used=dict(used) if isinstance(used := doc.get("limits_used"), dict) else {},
@@ -298,15 +305,15 @@ async def end_expired(now: datetime) -> list[tuple[str, str]]:
     return ended
 
 
-async def end_unclaimed(
-    call_id: str, reason: str, now: datetime, *, carrier: str | None = None
-) -> bool:
-    """End now, as `reason`, the call `call_id` that no process carries, rather than when its
-    grace period is over (end_expired): nothing is to come back for it. `carrier`: the
-    process its record names, found gone (carrier_gone). False when it ended, or a process
-    took it up, meanwhile. Raises PyMongoError."""
+async def end_unclaimed(call: StoredCall, reason: str, now: datetime) -> bool:
+    """End now, as `reason`, the call as read in `call`, which no process carries (its
+    `carrier` is None, or was found gone: carrier_gone), rather than when its grace period is
+    over (end_expired): nothing is to come back for it. False when it ended, or a process
+    took it up (a claim since the one read, even by the same process), meanwhile. Raises
+    PyMongoError."""
+    call_id = call.call_id
     done = await mongo.async_db().calls.update_one(
-        {"call_id": call_id, "ended_at": None, "carrier": carrier},
+        {"call_id": call_id, "ended_at": None, "carrier": call.carrier, "claim": call.claim},
         {"$set": {"ended_at": now, "end_reason": reason}},
     )
     if not done.modified_count:

@@ -16,7 +16,10 @@ meanwhile (the same resume token on two sockets at once) would open it twice.
 
 Messages for a call no longer here are dropped (the sender learns from the call record);
 one that names a `reply_to` channel (a staff page's action) is answered `call.not_here`
-there, so that the person is told the call is on its way elsewhere rather than nothing.
+there, so that the person is told the call is on its way elsewhere rather than nothing. A
+kind of message that must not be dropped so goes to the handler set for it with `if_not_here`
+(a caller's hang-up told to a process that is letting the call go, or is still starting it:
+the call must end all the same).
 
 While it reads its channel a process also says it is alive, in Django's cache (Redis when
 several processes share the work): `await is_alive(name)` lets a process taking a call over
@@ -69,6 +72,9 @@ class _ProcessChannel:
         self._alive: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {}
         self._starting: dict[str, float] = {}  # call id: until when (time.monotonic())
+        # By message type, for a call not registered here (if_not_here): the process's own,
+        # kept across event loops, as the code that sets them is imported once.
+        self._if_not_here: dict[str, Handler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> str:
@@ -114,6 +120,9 @@ class _ProcessChannel:
     def unregister(self, call_id: str) -> None:
         self._handlers.pop(call_id, None)
 
+    def if_not_here(self, kind: str, handler: Handler) -> None:
+        self._if_not_here[kind] = handler
+
     def claimed(self, call_id: str) -> None:
         self._starting[call_id] = time.monotonic() + STARTING_S
 
@@ -140,13 +149,13 @@ class _ProcessChannel:
                 log.warning("process channel: cannot read (%r); retrying", error)
                 await asyncio.sleep(RETRY_S)
                 continue
-            handler = self._handlers.get(str(message.get("call_id", "")))
+            call = str(message.get("call_id", ""))
+            handler = self._handlers.get(call) or self._if_not_here.get(str(message.get("type")))
             if handler is None:
                 if message.get("reply_to"):
                     self._spawn(_not_here(message))
                 continue
             # Its log lines carry the call's id, as the call's own tasks' do.
-            call = str(message["call_id"])
             self._spawn(self._handle(handler, message), logs.context_of(call))
 
     def _spawn(
@@ -190,6 +199,12 @@ def register(call_id: str, handler: Handler) -> None:
 
 def unregister(call_id: str) -> None:
     _channel.unregister(call_id)
+
+
+def if_not_here(kind: str, handler: Handler) -> None:
+    """`handler(message)` is awaited for each message of type `kind` to a call not registered
+    here (not carried here, or not yet: see `starting`), which would otherwise be dropped."""
+    _channel.if_not_here(kind, handler)
 
 
 def claimed(call_id: str) -> None:

@@ -39,15 +39,24 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
 from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from continuity import process
-from continuity.calls import SAID_LINES, StoredCall, hand_over, take_handed_over
-from continuity.sweeper import ensure_sweeping
+from continuity.calls import (
+    POLL_S,
+    SAID_LINES,
+    StoredCall,
+    carrier_gone,
+    end_unclaimed,
+    find_call,
+    hand_over,
+    take_handed_over,
+)
+from continuity.sweeper import ensure_sweeping, wrap_up
 from continuity.tokens import mint as mint_resume_token
 from livestaff import protocol as staff_protocol
 from livestaff.link import StaffLink
@@ -302,10 +311,21 @@ class CallSession:
         self.transfer = resuming.transfer if resuming else ""
         self._transfer_answered = asyncio.Event()  # clear while the transfer stands SENT
         self._transfer_answered.set()
+        # While a transfer request stands unanswered (SENT, UNCONFIRMED): until when Twilio
+        # may answer it, and act on it (transfer_is).
+        self._answer_by = resuming.transfer_answer_by if resuming else None
         if self.transfer == Transfer.SENT:
             # Asked by a process that let the call go or died before Twilio answered: the
             # answer does not come here, and Twilio may act on the request yet.
             self.transfer_is(Transfer.UNCONFIRMED)
+        # Until then (time.monotonic()) the caller may be being passed on all the same, and the
+        # model is told nothing of the line (_tell_line_back), as while the process that made
+        # the request waits for its answer.
+        self._request_may_act_until = time.monotonic() + (
+            (self._answer_by - utcnow()).total_seconds()
+            if self.transfer == Transfer.UNCONFIRMED and self._answer_by is not None
+            else 0.0
+        )
         self.doing = "connecting"  # what the agent is doing now, for the live calls page
         self._closed: asyncio.Event = asyncio.Event()
         self._gone = asyncio.Event()  # this process no longer carries the call (_forget)
@@ -473,6 +493,8 @@ class CallSession:
             self.spawn(self._live.run(), "live")
         self.spawn(self._deliver_outbound(), "outbound")
         self.spawn(self._watch(), "watchdog")
+        if self._request_may_act():
+            self.spawn(self._line_back_once_request_lapsed(), "transfer request")
         if self._caller is None:
             self.detach(None)
         if self._held_by is not None:
@@ -647,11 +669,20 @@ class CallSession:
         self._ends_if_left = reason
         self._record.set(end_reason_if_left=reason)
 
-    def transfer_is(self, state: str) -> None:
+    def transfer_is(self, state: str, *, answer_within_s: float = 0.0) -> None:
         """The phone call's transfer now stands at `state` (Transfer, or "": none asked):
-        written down, for whichever stream or process carries the call next."""
+        written down, for whichever stream or process carries the call next. For SENT,
+        `answer_within_s`: how long Twilio is given to answer the request. Until then
+        (`answer_by` on the record, kept while the request stands UNCONFIRMED) it may be moving
+        the call: a process that takes the call up meanwhile tells the model nothing of the
+        line (_tell_line_back)."""
         before, self.transfer = self.transfer, state
-        self._record.set(transfer={"state": state, "at": utcnow()})
+        if state == Transfer.SENT:
+            self._answer_by = utcnow() + timedelta(seconds=answer_within_s)
+        elif state != Transfer.UNCONFIRMED:
+            self._answer_by = None
+        answer_by = {"answer_by": self._answer_by} if self._answer_by is not None else {}
+        self._record.set(transfer={"state": state, "at": utcnow(), **answer_by})
         if state == Transfer.SENT:
             self._transfer_answered.clear()
         else:
@@ -775,8 +806,12 @@ class CallSession:
         waiting for a stream, nothing comes back for it, so it ends now, as the caller hanging
         up, rather than after its grace period. One a stream carries (back meanwhile) ends
         with the stream's `stop`; one whose transfer Twilio may have made ends as the transfer
-        (STREAM_ENDS_AS)."""
-        if not self.attached and self.transfer not in STREAM_ENDS_AS:
+        (STREAM_ENDS_AS). One this process is letting go (it drains, or another asked for it)
+        ends once let go, as one no process carries (_end_hung_up)."""
+        if self.released:
+            await self._gone.wait()
+            await _end_hung_up(self.call_id)
+        elif not self.attached and self.transfer not in STREAM_ENDS_AS:
             await self.close("caller_hung_up")
 
     async def _on_drain(self) -> None:
@@ -831,8 +866,9 @@ class CallSession:
         the caller did not hear (not replayed: stale after a long gap), so it says them again.
         Kept back while the caller is being passed on (Twilio says so as it moves the call, and
         the model must not talk over it), for when the transfer fails (transfer_is); never told
-        if it is made."""
-        if self.transfer in PASSING_ON:
+        if it is made. Likewise while Twilio may still act on a request the process that let
+        the call go made, unanswered (_line_back_once_request_lapsed)."""
+        if self._passing_on():
             return
         unheard = self._agent_unheard
         if (self._gap_s > GAP_NOTE_S or unheard) and self.mode == AGENT:
@@ -848,6 +884,24 @@ class CallSession:
         if self._agent_unheard:
             self._agent_unheard = False
             self._record.set(agent_unheard=False)  # told: nor told again after another move
+
+    def _passing_on(self) -> bool:
+        """Whether the caller is, or may be, being passed on to a person: the transfer is asked
+        or under way (PASSING_ON), or Twilio may still act on a request made before the call
+        moved here."""
+        return self.transfer in PASSING_ON or self._request_may_act()
+
+    def _request_may_act(self) -> bool:
+        return time.monotonic() < self._request_may_act_until
+
+    async def _line_back_once_request_lapsed(self) -> None:
+        """The transfer request made before the call moved here, unanswered, is past the time
+        Twilio was given to answer it, and the stream carrying the call is still here: the
+        caller stays with the agent, and the model is told what the line lost (as transfer_is
+        does when this process's own wait for the answer is over)."""
+        await asyncio.sleep(self._request_may_act_until - time.monotonic())
+        if self._caller is not None and not self._ready_pending and not draining.is_draining():
+            self._tell_line_back()
 
     def _resume_token(self) -> str:
         return mint_resume_token(self.call_id, self.record_user_id)
@@ -1009,10 +1063,14 @@ class CallSession:
                     lost_s = (self._live.dropped_audio_bytes - self._dropped_told) / 32_000
                     self._dropped_told = self._live.dropped_audio_bytes
                     if lost_s > GAP_NOTE_S and self.mode == AGENT:
-                        # To a silent caller its answer is a check-in (as to a line back).
-                        self.note(instructions.line_dropped(lost_s),
-                                  respond=self._watchdog.gap_told_asks(),
-                                  again=True)  # fmt: skip
+                        if self._passing_on():
+                            # Not over the transfer: told with the line back, should it fail.
+                            self._gap_s = max(self._gap_s, lost_s)
+                        else:
+                            # To a silent caller its answer is a check-in (as to a line back).
+                            self.note(instructions.line_dropped(lost_s),
+                                      respond=self._watchdog.gap_told_asks(),
+                                      again=True)  # fmt: skip
             case Failed(reason=reason, detail=detail):
                 log.warning("call %s: model session lost: %s %s", self.call_id, reason, detail)
                 if self.mode == HUMAN:
@@ -1524,6 +1582,42 @@ class CallSession:
                   exc_info=error)  # fmt: skip
         self.spawn(self.end("server_error"), "end")
 
+
+
+async def _hung_up_not_here(message: dict[str, Any]) -> None:
+    """Twilio says a phone call is over (`call.caller_hung_up`, from /twilio/voice in another
+    process, which read this one as its carrier) that no session here carries: this process
+    is still starting it, or has let it go since. Once started, its session hears it as any
+    would; let go, or its start failed, it ends now if no process carries it (_end_hung_up)."""
+    call_id = str(message.get("call_id", ""))
+    while process.starting(call_id):  # at most STARTING_S
+        await asyncio.sleep(POLL_S)
+    session = _here.get(call_id)
+    if session is not None:
+        await session.caller_hung_up()
+    else:
+        await _end_hung_up(call_id)
+
+
+process.if_not_here("call.caller_hung_up", _hung_up_not_here)
+
+
+async def _end_hung_up(call_id: str) -> None:
+    """The phone call `call_id` is over, by Twilio's word, and this process does not carry it
+    (any more): it ends now, as the caller hanging up, if no process does, as /twilio/voice
+    ends such a call. Not one another process took up meanwhile (a stream there: its end is
+    the call's), nor one whose transfer Twilio may have made (its end is the transfer's:
+    STREAM_ENDS_AS)."""
+    try:
+        stored = await find_call(call_id=call_id)
+        if stored is None or stored.ended or stored.transfer in STREAM_ENDS_AS:
+            return
+        if stored.carrier and not await carrier_gone(stored.carrier, call_id):
+            return
+        if await end_unclaimed(stored, "caller_hung_up", utcnow()):
+            await wrap_up(call_id, "caller_hung_up")
+    except PyMongoError as error:
+        log.warning("call %s is over; could not end its record: %s", call_id, error)
 
 
 def _gap_since(resuming: StoredCall | None) -> float:

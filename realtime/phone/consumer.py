@@ -434,7 +434,7 @@ class TwilioConsumer(AudioConsumer):
             # and the stream taking the call up in the next process makes it.
             return
         # From the request on, the stream's end is the transfer's (STREAM_ENDS_AS).
-        session.transfer_is(Transfer.SENT)
+        session.transfer_is(Transfer.SENT, answer_within_s=twilio_rest.REST_TIMEOUT_S)
         try:
             host = dict(self.scope.get("headers", [])).get(b"host", b"").decode("latin1")
             await twilio_rest.transfer_call(self._call_sid, security.voice_url(host))

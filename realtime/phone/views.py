@@ -125,9 +125,10 @@ async def _hung_up_between_streams(call_sid: str) -> None:
     or its process let it go, and the caller hung up before the next one started) would wait
     out its grace period and end as a caller who left, counting meanwhile as one of the
     customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up:
-    by the process carrying it (told so, when that is not this one), or here when none does
-    (or the one its record names died). Not one whose transfer Twilio may have made: its end
-    is the transfer's (STREAM_ENDS_AS)."""
+    by the process carrying it (told so, when that is not this one; one letting the call go
+    or still starting it as it is told ends it once it has: realtime/call_session.py), or here
+    when none does (or the one its record names died). Not one whose transfer Twilio may
+    have made: its end is the transfer's (STREAM_ENDS_AS)."""
     try:
         await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
         stored = await stored_calls.find_call(call_sid=call_sid)
@@ -142,8 +143,7 @@ async def _hung_up_between_streams(call_sid: str) -> None:
             await send_to_channel(stored.carrier, {
                 "type": "call.caller_hung_up", "call_id": stored.call_id,
             }, patience_s=0.5)  # fmt: skip
-        elif await stored_calls.end_unclaimed(stored.call_id, CALLER_HUNG_UP, datetime.now(UTC),
-                                              carrier=stored.carrier):  # fmt: skip
+        elif await stored_calls.end_unclaimed(stored, CALLER_HUNG_UP, datetime.now(UTC)):
             await wrap_up(stored.call_id, CALLER_HUNG_UP)
     except PyMongoError as error:
         log.warning("twilio: call %s is over; could not end its record: %s", call_sid, error)
@@ -191,8 +191,7 @@ async def _end_if_waiting(call_sid: str, reason: str) -> None:
         await send_to_channel(stored.carrier, {
             "type": "call.moved_on", "call_id": stored.call_id, "end_reason": reason,
         }, patience_s=0.5)  # fmt: skip
-    elif await stored_calls.end_unclaimed(stored.call_id, reason, datetime.now(UTC),
-                                          carrier=stored.carrier):  # fmt: skip
+    elif await stored_calls.end_unclaimed(stored, reason, datetime.now(UTC)):
         await wrap_up(stored.call_id, reason)
 
 

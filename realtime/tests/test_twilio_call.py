@@ -32,11 +32,11 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity import process
 from continuity.sweeper import sweep_once
-from realtime import call_session
+from realtime import call_session, live_client
 from realtime.audio import ulaw_decode
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
-from realtime.phone import consumer, keypad, twilio_rest
+from realtime.phone import consumer, keypad, twilio_rest, views
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
@@ -490,6 +490,7 @@ async def test_frames_naming_another_stream_are_ignored_and_the_call_goes_on(
 # --- A stream that drops and comes back --------------------------------------------------------
 
 MISSED = "did not hear the end of what you were saying"
+LINE_DROPPED = "The line to the customer dropped"
 
 
 async def test_the_agents_words_lost_with_a_dropped_stream_are_told_to_the_model_when_it_is_back(
@@ -851,6 +852,43 @@ async def test_words_lost_as_the_agent_passes_the_call_on_are_said_again_when_tw
     record = await wait_until_ended(session.call_id)
     assert (record["end_reason"], record["agent_unheard"]) == ("caller_hung_up", False)
     await again.leave()
+
+
+async def test_the_callers_words_lost_to_the_model_as_twilio_moves_the_call_are_not_asked_for(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's session drops as Twilio is moving the call, and comes back only after
+    losing more of the caller's audio than the model is told of: it is not asked to have her
+    repeat it over the transfer. Twilio refusing the transfer, it is told then."""
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
+    monkeypatch.setattr(call_session, "GAP_NOTE_S", 0.2)
+    # Its session back after 2.6 s: more than the 2 s of her audio kept for it meanwhile.
+    monkeypatch.setattr(live_client, "DEFAULT_RETRY", live_client.RetryPolicy(
+        base_delay_s=2.6, max_delay_s=2.6, setup_timeout_s=3, healthy_after_s=0.1,
+    ))  # fmt: skip
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-0")
+            await escalates_and_says_so(session)
+
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        assert await asyncio.to_thread(slow.asked.wait, 2)
+        await twilio.sessions[0].drop()
+        await phone.speak(bytes([ULAW_SILENCE]) * 8000 * 3)  # the line, as Twilio streams it
+        resumed = await twilio.wait_for_session(1)
+        await phone.press("#")  # after anything its coming back told the model
+        assert await resumed.wait_for_text() == dtmf_prompt("#")
+        assert not [note for note in resumed.notes if LINE_DROPPED in note]
+
+        slow.answer(refuse=True)  # the caller stays with the agent
+
+        await resumed.wait_for(lambda: any(LINE_DROPPED in note for note in resumed.notes),
+                               "the model told of the caller's words it missed")  # fmt: skip
+        await phone.hang_up_and_go()
 
 
 async def test_a_call_ended_while_its_transfer_waits_for_the_agents_words_is_not_transferred(
@@ -1525,6 +1563,59 @@ async def test_words_lost_as_the_agent_passes_the_call_on_are_said_again_by_the_
         await stream.leave()
 
 
+async def test_words_lost_as_the_call_moves_under_an_unanswered_transfer_wait_for_twilio(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls,
+    monkeypatch: pytest.MonkeyPatch, stream_comes_back: None, calls_left_open: None,
+) -> None:
+    """The process drains as the agent says it is passing the caller on, and its transfer is
+    made at once; Twilio has not answered by the time the call must move (its transfer
+    unconfirmed), and what the caller had still to hear went with the stream. The process
+    taking the call up does not have the model say it again while Twilio, which had the
+    request only a moment, may still move the call: only once the time Twilio is given to
+    answer is over, the caller still with the agent."""
+    monkeypatch.setattr(twilio_rest, "REST_TIMEOUT_S", 4.0)  # the time Twilio is given
+    slow = SlowTwilio()  # Twilio has the request, and answers when the test says
+    monkeypatch.setattr(twilio_rest, "update_call", slow.update_call)
+
+    @twilio.on_session
+    async def agent(session: FakeSession) -> None:
+        if session.index == 0:
+            await session.send_resumption_update("handle-0")
+            await session.send_tool_call([{"name": "escalate_to_human",
+                                           "args": {"reason": "Person"}}])  # fmt: skip
+            await session.wait_for_tool_response()
+            await session.send_audio(bytes(24_000 * 2 * 4), chunk_ms=200)  # 4 s, in one burst
+            await session.send_turn_complete()
+
+    with transferring():
+        phone = await Phone.dial(ASHA_PHONE)
+        await phone.wait_for_event("media", timeout=10)  # "I'm passing you on", playing
+        session = await live_phone_session()
+        # A second of the drain for Twilio's answer (it keeps 2 s to write the call down).
+        assert (await this_process.drain(bound_s=twilio_rest.DRAIN_RESERVE_S + 1)).left == ()
+        assert slow.asked.is_set() and session.transfer == Transfer.UNCONFIRMED
+        await phone.wait_closed()
+
+        monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+        again = await stream_again(phone)
+        resumed = await twilio.wait_for_session(1)
+        await again.press("#")  # after anything the call moving in told the model
+        assert await resumed.wait_for_text() == dtmf_prompt("#")
+        assert not [note for note in resumed.notes if MISSED in note]
+
+        await resumed.wait_for(lambda: any(MISSED in note for note in resumed.notes),
+                               "the model told what the caller missed")  # fmt: skip
+        assert len([note for note in resumed.notes if MISSED in note]) == 1
+        await again.hang_up()
+        await again.wait_closed()
+    slow.answer(refuse=True)
+
+    record = await wait_until_ended(session.call_id)
+    assert (record["end_reason"], record["agent_unheard"]) == ("transfer_unconfirmed", False)
+    await again.leave()
+    await phone.leave()
+
+
 async def drained_under_a_slow_transfer(this_process: ProcessCalls) -> tuple[Phone, str]:
     """Asha's call is being transferred when its process drains, and Twilio answers only
     after the drain's end: the call is let go, its transfer unconfirmed. Answers her phone
@@ -2012,10 +2103,16 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_call_let_go_ends_
 
 async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
     """/twilio/voice answered by another process than the one carrying the call: it does not
-    find the call among its own, and what it tells the call's carrier (the record's `carrier`,
-    this process's channel) comes on that channel as from elsewhere."""
+    find the call among its own (carried, or leaving: nothing to wait for), and what it tells
+    the call's carrier (the record's `carrier`, this process's channel) comes on that channel
+    as from elsewhere."""
+
+    async def nothing_leaving(cls: type[CallSession], **call: str) -> bool:
+        return True
+
     with pytest.MonkeyPatch.context() as elsewhere:
         elsewhere.setattr(CallSession, "here_for_call_sid", classmethod(lambda cls, sid: None))
+        elsewhere.setattr(CallSession, "settled", classmethod(nothing_leaving))
         return await webhook(ASHA_PHONE, call_sid, **extra)
 
 
@@ -2045,6 +2142,92 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_en
     assert said_then_hung_up(twiml) == ""
     assert (await wait_until_ended(call_id, timeout=3))["end_reason"] == "caller_hung_up"
     assert CallSession.here(call_id) is None
+
+
+@pytest.mark.parametrize("told", ["as it lets the call go", "once it let the call go"])
+async def test_a_hang_up_told_to_the_process_letting_the_call_go_ends_it_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any,
+    monkeypatch: pytest.MonkeyPatch, told: str,
+) -> None:
+    """Her stream dropped, and she hangs up as the call's process lets it go (it drains):
+    another process's /twilio/voice read this one as the carrier, and tells it so while it is
+    writing the call down as let go, or once it has (it no longer has the call). The call
+    ends then, as her hanging up, not 30 s later as a caller who left."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    session = await live_phone_session()
+    await phone.leave()  # the stream drops without `stop`: the call waits for the next one
+    async with asyncio.timeout(5):
+        while session.attached:
+            await asyncio.sleep(0.02)
+    letting_go, let_go = asyncio.Event(), session._record.let_go
+
+    async def writing_it_down(*args: Any, **kwargs: Any) -> None:
+        await letting_go.wait()
+        await let_go(*args, **kwargs)
+
+    monkeypatch.setattr(session._record, "let_go", writing_it_down)
+    drained = asyncio.create_task(this_process.drain(bound_s=5))
+    async with asyncio.timeout(5):
+        while not session.released:
+            await asyncio.sleep(0.02)
+    if told == "once it let the call go":
+        send = views.send_to_channel
+
+        async def once_let_go(channel: str, message: dict[str, Any], **kwargs: Any) -> bool:
+            letting_go.set()
+            await drained
+            return await send(channel, message, **kwargs)
+
+        monkeypatch.setattr(views, "send_to_channel", once_let_go)
+
+    twiml = await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    letting_go.set()
+
+    assert said_then_hung_up(twiml) == ""
+    assert (await drained).left == ()
+    record = await wait_until_ended(session.call_id, timeout=3)
+    assert record["end_reason"] == "caller_hung_up"
+
+
+async def test_a_hang_up_told_to_a_process_whose_start_of_the_call_fails_ends_it_at_once(
+    twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Her call was let go, and this process claims it for Twilio's next stream; she hangs up
+    while it is starting the call there (another process's /twilio/voice tells it so, before
+    the call is registered), and the start then fails (the database away). Nothing carries the
+    call, though its record names this process: it ends then, as her hanging up."""
+    settings.VOICE_RESUME_GRACE_S = 30
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    call_id = (await latest_phone_call())["call_id"]
+    assert (await this_process.drain(bound_s=3)).left == ()
+    await phone.wait_closed()
+    monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
+    looking, fails = asyncio.Event(), asyncio.Event()
+
+    async def lookup_failing(**query: Any) -> Any:
+        looking.set()
+        await fails.wait()
+        raise ServerSelectionTimeoutError("the database is away")
+
+    monkeypatch.setattr(consumer, "find_customer", lookup_failing)
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)
+    again = asyncio.create_task(Phone.stream(phone.call_sid, token_of(twiml)))
+    await looking.wait()
+    assert process.starting(call_id)
+
+    await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    fails.set()
+
+    stream = await again
+    assert await stream.wait_closed() == consumer.SERVER_UNAVAILABLE
+    record = await wait_until_ended(call_id, timeout=3)
+    assert record["end_reason"] == "caller_hung_up"
+    await stream.leave()
+    await phone.leave()
 
 
 async def test_a_hang_up_heard_elsewhere_leaves_a_call_its_next_stream_carries_to_its_stop(
