@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
 from livestaff import presenting, protocol
-from livestaff.link import LIVE_CALLS_GROUP, StaffVoice, call_group
+from livestaff.link import LIVE_CALLS_GROUP, TOO_MANY_LISTENERS, StaffVoice, call_group
 from postcall import logs
 from realtime.call_controls import TokenBucket
 from support.staff.sockets import (
@@ -301,6 +301,8 @@ class StaffCallConsumer(LeanWebsocketConsumer):
                 await self._act("hand_back", not_allowed=True)
         elif event.get("type") == "error" and event.get("code") == "taken":
             self.taking_over = False  # refused: a colleague holds the call
+        elif event.get("type") == "error" and event.get("code") == TOO_MANY_LISTENERS:
+            self.listening = False  # refused: the page neither listens nor says it does
         await self.send(text_data=protocol.encode(presenting.for_staff(event)))
 
     async def live_moved(self, message: dict[str, Any]) -> None:

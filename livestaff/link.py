@@ -34,6 +34,14 @@ LIVE_CALLS_GROUP = "live-calls"  # the live calls page (/staff/live/)
 QUEUE_LIMIT = 500  # messages waiting for the channel layer, per call (audio first to go)
 BATCH_FRAMES = 25  # audio frames for one listener that may travel as one message (~0.5 s)
 CLOSE_DRAIN_S = 2.0  # what a call's link still sends when the call is over here
+# The most pages that may listen to one call, in all and per staff member (a person has a
+# tab or two open on it). The call's process sends both sides' audio to each listening page,
+# frame by frame: a script opening pages by the dozen would have it do that work dozens of
+# times over, on the loop that carries the callers' audio. Eight leaves room for all who
+# listen to one call together (a lead, the agent learning from it, a trainee or two).
+MAX_LISTENERS = 8
+MAX_LISTENERS_EACH = 2
+TOO_MANY_LISTENERS = "too_many_listeners"  # the `error` code of a listen refused for it
 
 
 def call_group(call_id: str) -> str:
@@ -107,6 +115,9 @@ class StaffLink:
         self.call_id = call_id
         self.listeners: dict[str, str] = {}  # a listening page's channel -> its staff member
         self._listener_heard: dict[str, float] = {}  # when each said so last (monotonic)
+        # Listening pages not heard from for a while (drop_unheard_listeners): one that says
+        # it still listens is back (still_listening).
+        self._taken_for_gone: set[str] = set()
         self._queue: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued nor on its way
@@ -132,21 +143,46 @@ class StaffLink:
         """Who listens (each staff member once, however many of their pages do)."""
         return sorted(set(self.listeners.values()))
 
-    def listen(self, page: str, username: str) -> None:
-        """`page` (its channel) listens, for `username`."""
+    def listen(self, page: str, username: str, *, holding: bool = False) -> bool:
+        """`page` (its channel) listens, for `username`. False when the call has no place
+        for another listening page (MAX_LISTENERS, MAX_LISTENERS_EACH): the page is told
+        why, and sent no audio. `holding`: the call is held from `page`, which always has a
+        place (its holder must hear the caller; one page at a time holds a call)."""
+        refused = "" if holding or page in self.listeners else self._no_place_for(username)
+        if refused:
+            self.reply(page, {"type": "error", "code": TOO_MANY_LISTENERS, "message": refused})
+            return False
         self.listeners[page] = username
         self._listener_heard[page] = time.monotonic()
+        self._taken_for_gone.discard(page)
+        return True
+
+    def _no_place_for(self, username: str) -> str:
+        """Why another page of `username`'s may not listen ("" when it may)."""
+        if sum(1 for them in self.listeners.values() if them == username) >= MAX_LISTENERS_EACH:
+            return (f"You are listening to this call in {MAX_LISTENERS_EACH} tabs already: "
+                    "stop listening in one of them first.")  # fmt: skip
+        if len(self.listeners) >= MAX_LISTENERS:
+            return (f"{MAX_LISTENERS} pages are listening to this call already, the most it "
+                    "takes: try again once one of them stops listening.")  # fmt: skip
+        return ""
 
     def unlisten(self, page: str) -> None:
         self.listeners.pop(page, None)
         self._listener_heard.pop(page, None)
+        self._taken_for_gone.discard(page)
 
     def still_listening(self, page: str, username: str) -> bool:
         """A listening page says it still listens (livestaff/consumers.py, every
-        STAFF_HOLDING_EVERY_S). True when the call had taken it for gone: it listens again."""
-        again = page not in self.listeners
-        self.listen(page, username)
-        return again
+        STAFF_HOLDING_EVERY_S). True when the call had taken it for gone: it listens again,
+        if there is still a place for it (else it is told why, as a `listen` is). From a page
+        the call neither lists nor took for gone, it is a beat that crossed the page's own
+        `listen` or `unlisten` on the way, which decides: not a listen (it would go
+        unrecorded, the `listen` then changing nothing), nor one after an `unlisten`."""
+        if page in self.listeners:
+            self._listener_heard[page] = time.monotonic()
+            return False
+        return page in self._taken_for_gone and self.listen(page, username)
 
     def drop_unheard_listeners(self, silent_s: float) -> list[str]:
         """Listening pages not heard from for `silent_s` (their server died, or their close
@@ -157,6 +193,7 @@ class StaffLink:
         names = [self.listeners[page] for page in gone]
         for page in gone:
             self.unlisten(page)
+        self._taken_for_gone.update(gone)
         return names
 
     # --- what the call publishes (synchronous: called from the call's hot paths) -----------

@@ -197,7 +197,9 @@ class StaffOnCall:
             case "listen":
                 if self.link.listeners.get(reply_to) == username:
                     return  # listening already: nothing changes, nothing to record
-                self.link.listen(reply_to, username)
+                if not self.link.listen(reply_to, username,
+                                        holding=self._held_from(reply_to, username)):  # fmt: skip
+                    return  # no place for another listener: the page is told why
             case "unlisten":
                 self.link.unlisten(reply_to)
                 call.publish_state()

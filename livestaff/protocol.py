@@ -1,7 +1,8 @@
 """The `/ws/staff/calls/<call_id>` message format (contract section 8), with no I/O.
 
-Staff -> server: JSON actions (`listen`, `whisper`, `take_over`, `hand_back`, `end_call`) and,
-while taking over, binary frames of the staff member's microphone (PCM16 mono 16 kHz).
+Staff -> server: JSON actions (`listen`, `unlisten`, `whisper`, `take_over`, `hand_back`,
+`end_call`) and, while taking over, binary frames of the staff member's microphone (PCM16 mono
+16 kHz).
 Server -> staff: JSON events (`state`, the call's `transcript` and `tool` events, `error`) and,
 after `listen`, binary frames whose first byte names the source. Besides the contract's fields,
 `state` says which page the call is held from, as `held_from`: "this_page", "another_page" (a
@@ -24,7 +25,12 @@ from typing import Any
 
 from realtime import wire
 
-MAX_TEXT = 2_000  # a whisper, a note
+# The longest whisper or hand-back note, and end-call reason, in characters: what the live call
+# view's fields allow (templates/livestaff/call.html, `maxlength`). Longer is refused
+# (`too_long`) rather than cut: the model, or the call's record, would get part of what was
+# meant as if it were all.
+MAX_TEXT = 2_000
+MAX_REASON = 200
 # A page's largest action is a whisper or note of MAX_TEXT characters: at most 12 KB as JSON,
 # were every one a control character, which JSON writes as `\u001b`. A larger frame is refused
 # unread: parsing a 1 MiB frame of escapes takes tens of milliseconds of the event loop that
@@ -78,6 +84,13 @@ PERMISSION = {
     "take_over": TAKE_OVER, "hand_back": TAKE_OVER, "end_call": TAKE_OVER,
 }  # fmt: skip
 
+# The actions that carry text: its field, its longest, what the person typed it as.
+TEXTS = {
+    "whisper": ("text", MAX_TEXT, "A whisper"),
+    "hand_back": ("note", MAX_TEXT, "A hand-back note"),
+    "end_call": ("reason", MAX_REASON, "An end-call reason"),
+}
+
 
 def decode(text: str) -> Action | Refused:
     """One JSON action from the staff page, or why it cannot be read."""
@@ -93,15 +106,20 @@ def decode(text: str) -> Action | Refused:
     kind = message.get("type") if isinstance(message, dict) else None
     if not isinstance(message, dict) or not isinstance(kind, str) or kind not in PERMISSION:
         return Refused(
-            "unknown_type", "Expected listen, whisper, take_over, hand_back or end_call."
+            "unknown_type", "Expected listen, unlisten, whisper, take_over, hand_back or end_call."
         )
-    text_field = {"whisper": "text", "hand_back": "note", "end_call": "reason"}.get(kind)
-    if text_field is None:
+    if kind not in TEXTS:
         return Action(kind)
+    text_field, limit, what = TEXTS[kind]
     value = message.get(text_field, "")
     if not isinstance(value, str) or (kind == "whisper" and not value.strip()):
         return Refused("bad_json", f'"{text_field}" must be text.')
-    return Action(kind, wire.clean_text(value.strip())[:MAX_TEXT])
+    value = wire.clean_text(value.strip())
+    if len(value) > limit:
+        return Refused(
+            "too_long", f"{what} is at most {limit:,} characters; this one has {len(value):,}."
+        )
+    return Action(kind, value)
 
 
 def held_from(holder_page: str | None, page: str) -> str:

@@ -96,3 +96,23 @@ async def test_a_staff_microphone_keeps_at_most_a_second_waiting() -> None:
 
     assert len(message["pcm"]) == 32_000 and voice.dropped_bytes == 32_000
     assert message["pcm"][-640:] == bytes([99, 0]) * 320  # the newest is what is kept
+
+
+async def test_a_page_saying_it_still_listens_is_listed_again_only_if_taken_for_gone() -> None:
+    """A page's "still listening" beat can cross its own `listen` on the way (the `listen`,
+    then changing nothing, would not be on the call's record) or follow its `unlisten` (it
+    would hear the call again): neither lists it. Only a page the call took for gone, not
+    heard from, is back by its beat."""
+    link = StaffLink("CALL-link-5")
+    assert not link.still_listening("page-1", "meera")  # before its `listen`
+    link.listen("page-1", "meera")
+    link.unlisten("page-1")
+    assert not link.still_listening("page-1", "meera")  # after its `unlisten`
+    assert link.listening() == []
+
+    link.listen("page-1", "meera")
+    assert link.drop_unheard_listeners(silent_s=-1.0) == ["meera"]
+    assert link.listening() == []
+    assert link.still_listening("page-1", "meera")  # back
+    assert link.listening() == ["meera"]
+    assert not link.still_listening("page-1", "meera")  # listed already: nothing new

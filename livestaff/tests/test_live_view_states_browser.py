@@ -380,6 +380,40 @@ async def test_listening_stopped_at_once_is_no_fault_of_the_browser(
     assert problems == []
 
 
+async def test_a_page_refused_a_place_among_the_listeners_stops_listening_and_says_why(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    """The call has as many listening pages as it takes (livestaff/link.py): the page stops
+    listening (the server knows: it is not told) and says why. Refused as Arjun takes the call
+    over, the take-over goes on, and once the call is held from this page it listens: he talks
+    to the customer and must hear her (the call makes room for the page it is held from)."""
+    full = "8 pages are listening to this call already, the most it takes."
+    page, call, problems = await live_view(browser, server, arjun, asha)
+    call.says(**state())
+
+    await page.get_by_role("button", name="Listen in").click()
+    await call.heard("listen")
+    call.says(type="error", code="too_many_listeners", message=full)
+    await expect(page.get_by_role("alert")).to_have_text(full)
+    await expect(page.get_by_role("button", name="Listen in")).to_be_visible()
+    await until(page, "window.openContexts() === 0")
+    await page.get_by_role("button", name="Take over").click()
+    await call.heard("take_over")
+    call.says(type="error", code="too_many_listeners", message=full)  # the listen it sent
+    await expect(page.get_by_role("button", name="Listen in")).to_be_visible()
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from="this_page"))
+
+    await expect(page.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+    await expect(page.get_by_role("button", name="Stop listening")).to_be_visible()
+    kinds = [m["type"] for m in call.sent if isinstance(m, dict)]
+    assert kinds == ["listen", "listen", "take_over", "listen"]
+    assert await page.evaluate("window.liveTracks()") == 1  # the microphone still open
+    assert problems == []
+
+
 async def test_a_call_past_an_hour_reads_in_hours_as_the_server_paints_it(
     asha: Customer,  # noqa: F811
     arjun: str,

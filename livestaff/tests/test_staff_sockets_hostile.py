@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.template.loader import get_template
 
 from livestaff import consumers as livestaff_consumers
+from livestaff import link
 from livestaff.link import LIVE_CALLS_GROUP
-from livestaff.protocol import MAX_TEXT_FRAME
+from livestaff.protocol import MAX_REASON, MAX_TEXT, MAX_TEXT_FRAME, PERMISSION
 from livestaff.tests.test_staff_on_a_call import (
     AGENT_GROUP,
     LEAD_GROUP,
@@ -30,6 +33,7 @@ from livestaff.tests.test_staff_on_a_call import (
     counted,
     held_by_arjun,
 )
+from realtime.call_session import CallSession
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.voice_harness import BrowserCall, call_record, speech, wait_until_ended
 from support.events import ESCALATIONS_GROUP
@@ -58,6 +62,10 @@ BAD_FRAMES = [
     ("arjun", json.dumps({"type": "whisper", "text": " \n\t "}), "bad_json"),
     ("arjun", json.dumps({"type": "hand_back", "note": 7}), "bad_json"),
     ("arjun", json.dumps({"type": "end_call", "reason": ["bye"]}), "bad_json"),
+    # Longer than the page's fields allow, yet well under the frame's 16 KiB: refused, not cut.
+    ("arjun", json.dumps({"type": "whisper", "text": "w" * (MAX_TEXT + 1)}), "too_long"),
+    ("arjun", json.dumps({"type": "hand_back", "note": "n" * (MAX_TEXT + 1)}), "too_long"),
+    ("arjun", json.dumps({"type": "end_call", "reason": "r" * (MAX_REASON + 1)}), "too_long"),
     ("meera", json.dumps({"type": "take_over"}), "forbidden"),
     ("meera", json.dumps({"type": "hand_back", "note": "mine now"}), "forbidden"),
     ("meera", json.dumps({"type": "end_call", "reason": "bye"}), "forbidden"),
@@ -92,6 +100,14 @@ async def test_bad_frames_get_their_error_and_the_call_and_a_bystander_go_on(
         await pages[who].communicator.send_to(text_data=frame)
         refused = await pages[who].next_event("error")
         assert (refused["code"], bool(refused["message"])) == (code, True), frame[:40]
+        if code == "unknown_type":  # naming every action a page may send
+            assert all(kind in refused["message"] for kind in PERMISSION), refused["message"]
+    too_long = [e["message"] for e in arjun.events if e.get("code") == "too_long"]
+    assert too_long == [
+        "A whisper is at most 2,000 characters; this one has 2,001.",
+        "A hand-back note is at most 2,000 characters; this one has 2,001.",
+        "An end-call reason is at most 200 characters; this one has 201.",
+    ]
     # A whisper with a lone surrogate and a control character, naming the bystander's call:
     # it goes to the call the page is on, cleaned.
     await arjun.send({"type": "whisper", "text": "Ask\ud800 about\x00 it", "call_id": bystander_id})
@@ -121,7 +137,8 @@ async def test_a_frame_larger_than_any_action_is_refused_unread(
     asha: Customer, live: FakeLiveServer
 ) -> None:
     """A whisper of a megabyte is refused as too large, unread, rather than read and cut to
-    its first 2,000 characters for the model; the longest a page sends goes through."""
+    its first 2,000 characters for the model; the longest whisper and end-call reason a page
+    sends go through."""
     call, call_id, arjun = await held_by_arjun(live)
     session = live.session
     notes = len(session.notes)
@@ -136,9 +153,27 @@ async def test_a_frame_larger_than_any_action_is_refused_unread(
     assert (answer["type"], answer.get("code")) == ("error", "frame_too_large")
     assert str(MAX_TEXT_FRAME) in answer["message"]
     assert len(whispered["text"]) == 2_000 and len(session.notes) == notes + 1
-    await call.send({"type": "end"})
+    await arjun.send({"type": "end_call", "reason": " " + "é" * MAX_REASON + "\n"})
     record = await wait_until_ended(call_id)
-    assert [e["kind"] for e in record["staff_events"]] == ["take_over", "whisper"]
+    assert [(e["kind"], e.get("text")) for e in record["staff_events"]] == [
+        ("take_over", None),
+        ("whisper", "\x1b" * 2_000),
+        ("end_call", "é" * MAX_REASON),
+    ]
+
+
+def test_the_live_call_views_fields_allow_what_the_server_takes() -> None:
+    """The page's `maxlength`s (templates/livestaff/call.html) are the server's limits: what
+    a person can type is never refused as too long, and nothing longer is taken."""
+    page = get_template("livestaff/call.html").template.source  # type: ignore[attr-defined]
+
+    def maxlength(field_id: str) -> int:
+        found = re.search(rf'<(?:textarea|input) id="{field_id}"[^>]* maxlength="(\d+)"', page)
+        assert found is not None, field_id
+        return int(found[1])
+
+    assert (maxlength("whisper-text"), maxlength("hand-back-note"), maxlength("end-reason")) == (
+        MAX_TEXT, MAX_TEXT, MAX_REASON)  # fmt: skip
 
 
 async def test_more_pages_of_one_staff_member_get_no_more_actions_through(
@@ -173,6 +208,105 @@ async def test_more_pages_of_one_staff_member_get_no_more_actions_through(
     await call.send({"type": "end"})
     record = await wait_until_ended(call_id)
     assert len(record["staff_events"]) == burst + 1
+
+
+async def test_a_call_sends_its_audio_to_so_many_listening_pages_and_no_more(
+    asha: Customer, live: FakeLiveServer, settings: Any
+) -> None:
+    """Pages opened one after another on a call, each listening: the call's process would
+    send both sides' audio to every one. A staff member's pages listen up to
+    MAX_LISTENERS_EACH, the call's up to MAX_LISTENERS; one more is told why and sent no
+    audio, also while its page goes on beating, until a page stops listening or goes."""
+    settings.STAFF_HOLDING_EVERY_S = 0.1  # listening pages say so every 0.1 s
+    each, most = link.MAX_LISTENERS_EACH, link.MAX_LISTENERS
+    call, call_id = await a_call(live)
+    carried = CallSession.here(call_id)
+    assert carried is not None
+    listeners = carried.staff.link.listeners
+    people = [f"agent{n}" for n in range(most // each)]
+    pages = [
+        await StaffPage.open(call_id, name, AGENT_GROUP) for name in people for _ in range(each)
+    ]
+    extra = await StaffPage.open(call_id, people[0], AGENT_GROUP)  # one tab more of hers
+    divya = await StaffPage.open(call_id, "divya", AGENT_GROUP, "Divya")
+    for page in [*pages, extra, divya]:
+        await page.next_event("state")
+
+    async def until_listening(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(listeners) != count:
+                await asyncio.sleep(0.02)
+
+    for page in pages:
+        await page.send({"type": "listen"})
+    await until_listening(most)
+    await extra.send({"type": "listen"})
+    await divya.send({"type": "listen"})
+    hers, full = await extra.next_event("error"), await divya.next_event("error")
+    await asyncio.sleep(0.5)  # their pages would say they listen five times over
+    await call.say(speech(0.3, 16_000, seed=5))
+    await pages[-1].wait_for_audio(b"C", 9_600)
+    await quiet(extra)
+    await quiet(divya)
+
+    assert (hers["code"], full["code"]) == ("too_many_listeners", "too_many_listeners")
+    assert hers["message"] == (
+        "You are listening to this call in 2 tabs already: stop listening in one of them first."
+    )
+    assert full["message"] == ("8 pages are listening to this call already, the most it takes: "
+                               "try again once one of them stops listening.")  # fmt: skip
+    assert (len(listeners), len(extra.audio[b"C"]), len(divya.audio[b"C"])) == (most, 0, 0)
+    assert "divya" not in carried.staff.in_state()["listeners"]
+
+    # A page that stops listening frees its place, for a page that asks for it (not for one
+    # refused that merely goes on beating); one that goes frees its staff member's place too.
+    await pages[-1].send({"type": "unlisten"})
+    await until_listening(most - 1)
+    await asyncio.sleep(0.5)
+    assert len(listeners) == most - 1
+    await divya.send({"type": "listen"})
+    await divya.next_event("state", listeners=sorted([*people, "divya"]))
+    await pages[0].leave()
+    await until_listening(most - 1)
+    await extra.send({"type": "listen"})
+    await until_listening(most)
+    await call.say(speech(0.3, 16_000, seed=6))
+    await divya.wait_for_audio(b"C", 9_600)
+    await extra.wait_for_audio(b"C", 9_600)
+
+    assert counted(extra.events + divya.events, "error") == 2  # the two refusals alone
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record["staff_events"]] == ["listen"] * (most + 2)
+
+
+async def test_the_page_a_call_is_held_from_hears_it_however_many_listen(
+    asha: Customer, live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arjun's page asks to listen as he takes over (static/livestaff/call.js), with the call's
+    places taken: refused. Once the call is held from his page it listens (the page asks
+    again): he talks to the customer and must hear her."""
+    monkeypatch.setattr(link, "MAX_LISTENERS", 1)
+    call, call_id = await a_call(live)
+    meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
+    await meera.next_event("state")
+    await meera.send({"type": "listen"})
+    await meera.next_event("state", listeners=["meera"])
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await arjun.send({"type": "listen"})
+    refused = await arjun.next_event("error")
+    await arjun.take_over()
+    await arjun.send({"type": "listen"})
+    await arjun.next_event("state", listeners=["arjun", "meera"])
+    await call.say(speech(0.3, 16_000, seed=7))
+
+    assert refused["code"] == "too_many_listeners"
+    assert len(await arjun.wait_for_audio(b"C", 9_600)) >= 9_600
+    await call.send({"type": "end"})
+    record = await wait_until_ended(call_id)
+    assert [e["kind"] for e in record["staff_events"]] == ["listen", "take_over", "listen"]
 
 
 async def test_microphone_frames_of_any_size_reach_the_customer_only_from_the_holder(

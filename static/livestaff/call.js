@@ -57,6 +57,7 @@ let reconnectDelay = 500;
 let state = null;
 let ended = false;
 let listening = null; // ListeningAudio while listening
+let listenRefused = false; // the call had no place for another listener (too_many_listeners)
 let microphone = null; // Microphone while holding (or about to)
 // The take-over to ask for once the socket is back: asked while it was down, or asked on one
 // that closed unanswered.
@@ -293,6 +294,12 @@ function onState(next) {
   debug.state = next;
   if (alertHolds && !alertHolds(next)) unsay("error");
   if (heldHere(next)) takeOverAsked = false; // answered: held
+  // Refused a place among the listeners (livestaff/link.py), then taking the call over: the
+  // call makes room for the page it is held from, whose holder must hear the customer.
+  if (listenRefused && next.held_from === "this_page") {
+    listenRefused = false;
+    setListening(true);
+  }
   const holder = next.staff;
   const mine = holder === me;
   if (next.mode === "human" && next.escalation) joinedTickets.add(next.escalation);
@@ -405,7 +412,8 @@ function setControls() {
 
 // --- listening ---------------------------------------------------------------------------------
 
-function setListening(on) {
+// `tell`: say so to the server (not when it refused this page a place among the listeners).
+function setListening(on, { tell = true } = {}) {
   if (on && !listening) {
     const started = new ListeningAudio(root.dataset.playerWorklet);
     listening = started;
@@ -417,7 +425,7 @@ function setListening(on) {
     for (const [source, player] of Object.entries(listening.players)) debug.players[source] = player.stats;
     send({ type: "listen" });
   } else if (!on && listening) {
-    send({ type: "unlisten" });
+    if (tell) send({ type: "unlisten" });
     listening.close();
     listening = null;
   }
@@ -535,11 +543,18 @@ function onEvent(event) {
     case "error":
       debug.errors.push(event);
       // A take-over refused (someone holds the call, or it is moving): the microphone goes off.
-      if (microphone && takeOverAsked && !heldHere(state)) stopMicrophone();
+      // (Not for a listen refused: the call makes room for the page it is held from.)
+      if (microphone && takeOverAsked && !heldHere(state) && event.code !== "too_many_listeners") stopMicrophone();
       if (event.code === "taken") {
         show("error", `${who(event.staff)} holds this call: you can listen and whisper meanwhile.`);
         alertHolds = (s) => s.staff === event.staff;
       } else {
+        // The call has no place for another listener: this page does not listen after all
+        // (until the call is held from here: onState).
+        if (event.code === "too_many_listeners") {
+          setListening(false, { tell: false });
+          listenRefused = true;
+        }
         show("error", event.message);
       }
       break;
