@@ -18,8 +18,8 @@ Messages for a call no longer here are dropped (the sender learns from the call 
 one that names a `reply_to` channel (a staff page's action) is answered `call.not_here`
 there, so that the person is told the call is on its way elsewhere rather than nothing. A
 kind of message that must not be dropped so goes to the handler set for it with `if_not_here`
-(a caller's hang-up told to a process that is letting the call go, or is still starting it:
-the call must end all the same).
+(Twilio's word that a phone call is over, told to a process that is letting the call go, or is
+still starting it: the call must end all the same).
 
 While it reads its channel a process also says it is alive, in Django's cache (Redis when
 several processes share the work): `await is_alive(name)` lets a process taking a call over

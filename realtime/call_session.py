@@ -108,6 +108,7 @@ from support.tools import (
     refused_while_held,
 )
 from voiceproject import draining
+from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ GOODBYE_START_S = 3.0  # ... and for its first words: a model that says nothing 
 # bound of its own (a phone's follows what is left to play, 10 s at most).
 HANG_UP_WAIT_S = 12.0
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
+CALLER_HUNG_UP = "caller_hung_up"  # how a call ends when its caller hangs up
 AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
@@ -790,29 +792,21 @@ class CallSession:
                 self.staff.audio(message)
             case "call.ticket_resolved":
                 self.staff.escalation_resolved(str(message.get("ticket_id", "")))
-            case "call.moved_on":
-                await self._moved_on(str(message.get("end_reason", "")))
-            case "call.caller_hung_up":
-                await self.caller_hung_up()
+            case "call.caller_hung_up" | "call.moved_on":
+                await self.twilio_ended(_twilio_ends_as(message))
 
-    async def _moved_on(self, reason: str) -> None:
-        """Twilio moved the phone call on (its transfer's <Dial> ran: /twilio/voice heard how
-        it went), so the stream it waits for will not come back: it ends now, as `reason`."""
-        if reason and not self.attached and self.transfer in STREAM_ENDS_AS:
-            await self.close(reason)
-
-    async def caller_hung_up(self) -> None:
-        """Twilio says the phone call is over (/twilio/voice heard so, here or elsewhere):
-        waiting for a stream, nothing comes back for it, so it ends now, as the caller hanging
-        up, rather than after its grace period. One a stream carries (back meanwhile) ends
-        with the stream's `stop`; one whose transfer Twilio may have made ends as the transfer
-        (STREAM_ENDS_AS). One this process is letting go (it drains, or another asked for it)
-        ends once let go, as one no process carries (_end_hung_up)."""
+    async def twilio_ended(self, reason: str) -> None:
+        """Twilio says the phone call is over, as `reason` (/twilio/voice heard so, here or
+        elsewhere: end_between_streams): waiting for a stream, nothing comes back for it, so
+        it ends now rather than after its grace period. Not one a stream carries (back
+        meanwhile: it ends with the stream's `stop`), nor one Twilio's word does not end
+        (_twilio_ends). One this process is letting go (it drains, or another asked for it)
+        ends once let go, as one no process carries."""
         if self.released:
             await self._gone.wait()
-            await _end_hung_up(self.call_id)
-        elif not self.attached and self.transfer not in STREAM_ENDS_AS:
-            await self.close("caller_hung_up")
+            await end_between_streams(reason, call_id=self.call_id)
+        elif not self.attached and _twilio_ends(reason, self.transfer):
+            await self.close(reason)
 
     async def _on_drain(self) -> None:
         """This process is stopping: move the call. A page is told to reconnect (another
@@ -1584,40 +1578,75 @@ class CallSession:
 
 
 
-async def _hung_up_not_here(message: dict[str, Any]) -> None:
-    """Twilio says a phone call is over (`call.caller_hung_up`, from /twilio/voice in another
-    process, which read this one as its carrier) that no session here carries: this process
-    is still starting it, or has let it go since. Once started, its session hears it as any
-    would; let go, or its start failed, it ends now if no process carries it (_end_hung_up)."""
+async def end_between_streams(reason: str, *, call_id: str = "", call_sid: str = "") -> None:
+    """Twilio says the phone call `call_id` (or Twilio's `call_sid`) is over, as `reason`: the
+    caller hung up (<Connect action>: CALLER_HUNG_UP), or the transfer's <Dial> ran (<Dial
+    action>: how it went). A stream carrying the call hears so too (its `stop` ends it); but
+    one no stream carries (waiting for Twilio's next: its last one dropped, its process let
+    it go, or Twilio moved it on a transfer request) would wait out its grace period and end
+    as a caller who left (or transfer_unconfirmed), counting meanwhile as one of the
+    customer's open calls. Nothing comes back for it: it ends now, as `reason`: by the session
+    carrying it here (by what it knows itself: its stream, its transfer), by the process
+    carrying it (told so; one letting the call go or still starting it as it is told ends it
+    once it has: _told_not_here), or here when none does (or the one its record names died).
+    Only a call Twilio's word ends (_twilio_ends)."""
+    try:
+        # One being let go here is unclaimed then.
+        await CallSession.settled(call_id=call_id, call_sid=call_sid)
+        stored = await find_call(call_id=call_id, call_sid=call_sid)
+        if stored is None or stored.ended or not _twilio_ends(reason, stored.transfer):
+            return
+        here = CallSession.here(stored.call_id)
+        if here is not None:
+            await here.twilio_ended(reason)
+        elif stored.carrier and not await carrier_gone(stored.carrier, stored.call_id):
+            # That process ends it, unless a stream carries it there by then.
+            kind = "call.caller_hung_up" if reason == CALLER_HUNG_UP else "call.moved_on"
+            await send_to_channel(stored.carrier, {
+                "type": kind, "call_id": stored.call_id, "end_reason": reason,
+            }, patience_s=0.5)  # fmt: skip
+        elif await end_unclaimed(stored, reason, utcnow()):
+            await wrap_up(stored.call_id, reason)
+    except PyMongoError as error:
+        log.warning("call %s is over; could not end its record: %s", call_id or call_sid, error)
+
+
+def _twilio_ends(reason: str, transfer: str) -> bool:
+    """Whether Twilio's word that a phone call waiting for a stream is over, as `reason`, ends
+    the call, its transfer standing at `transfer`: a hang-up, one whose transfer Twilio cannot
+    have made (the end of one it may have made is the transfer's: STREAM_ENDS_AS); the end of
+    the transfer's <Dial>, only one whose transfer it may have made."""
+    if reason == CALLER_HUNG_UP:
+        return transfer not in STREAM_ENDS_AS
+    return bool(reason) and transfer in STREAM_ENDS_AS
+
+
+def _twilio_ends_as(message: dict[str, Any]) -> str:
+    """How a call ends by Twilio's word told in `message` (end_between_streams): a hang-up as
+    the caller hanging up, a transfer's end as its `end_reason` says."""
+    if message.get("type") == "call.caller_hung_up":
+        return CALLER_HUNG_UP
+    return str(message.get("end_reason") or "")
+
+
+async def _told_not_here(message: dict[str, Any]) -> None:
+    """Twilio says a phone call is over (`call.caller_hung_up`, `call.moved_on`: from
+    /twilio/voice in another process, which read this one as its carrier) that no session
+    here carries: this process is still starting it, or has let it go since. Once started,
+    its session hears it as any would; let go, or its start failed, it ends now if no process
+    carries it (end_between_streams)."""
     call_id = str(message.get("call_id", ""))
     while process.starting(call_id):  # at most STARTING_S
         await asyncio.sleep(POLL_S)
     session = _here.get(call_id)
     if session is not None:
-        await session.caller_hung_up()
+        await session.twilio_ended(_twilio_ends_as(message))
     else:
-        await _end_hung_up(call_id)
+        await end_between_streams(_twilio_ends_as(message), call_id=call_id)
 
 
-process.if_not_here("call.caller_hung_up", _hung_up_not_here)
-
-
-async def _end_hung_up(call_id: str) -> None:
-    """The phone call `call_id` is over, by Twilio's word, and this process does not carry it
-    (any more): it ends now, as the caller hanging up, if no process does, as /twilio/voice
-    ends such a call. Not one another process took up meanwhile (a stream there: its end is
-    the call's), nor one whose transfer Twilio may have made (its end is the transfer's:
-    STREAM_ENDS_AS)."""
-    try:
-        stored = await find_call(call_id=call_id)
-        if stored is None or stored.ended or stored.transfer in STREAM_ENDS_AS:
-            return
-        if stored.carrier and not await carrier_gone(stored.carrier, call_id):
-            return
-        if await end_unclaimed(stored, "caller_hung_up", utcnow()):
-            await wrap_up(call_id, "caller_hung_up")
-    except PyMongoError as error:
-        log.warning("call %s is over; could not end its record: %s", call_id, error)
+process.if_not_here("call.caller_hung_up", _told_not_here)
+process.if_not_here("call.moved_on", _told_not_here)
 
 
 def _gap_since(resuming: StoredCall | None) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 import pymongo
 from django.conf import settings
@@ -20,19 +19,22 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
-from continuity.sweeper import wrap_up
 from postcall.finish import correct_outcome
-from realtime.call_session import SETTLE_WAIT_S, TOO_MANY_CALLS_MESSAGE, CallSession, may_open_call
+from realtime.call_session import (
+    CALLER_HUNG_UP,
+    SETTLE_WAIT_S,
+    TOO_MANY_CALLS_MESSAGE,
+    CallSession,
+    end_between_streams,
+    may_open_call,
+)
 from realtime.phone import security, twilio_rest
-from realtime.transfer import STREAM_ENDS_AS, TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
+from realtime.transfer import TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
 from support import mongo
 from support.customers import find_customer
-from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
-# How a call ends when its caller hangs up.
-CALLER_HUNG_UP = "caller_hung_up"
 # Call statuses after which nothing more can happen on the call.
 FINISHED_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 AGENT_UNAVAILABLE_SAY = (
@@ -82,7 +84,8 @@ async def _farewell(request: HttpRequest) -> str | None:
     if dialled is not None:
         return await _after_transfer(call_sid, dialled, call_over=call_over)
     if call_over:
-        await _hung_up_between_streams(call_sid)
+        # The caller hung up: a call waiting for its next stream ends now.
+        await end_between_streams(CALLER_HUNG_UP, call_sid=call_sid)
         return ""
     stored = None
     try:
@@ -118,37 +121,6 @@ async def _farewell(request: HttpRequest) -> str | None:
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
 
 
-async def _hung_up_between_streams(call_sid: str) -> None:
-    """Twilio says the call of `call_sid` is over, asking the <Connect action> after the
-    caller hung up. A stream carrying the call hears so too (its `stop` ends it); but one
-    still open that no stream carries (waiting for Twilio's next stream: its last one dropped,
-    or its process let it go, and the caller hung up before the next one started) would wait
-    out its grace period and end as a caller who left, counting meanwhile as one of the
-    customer's open calls. Nothing comes back for it: it ends now, as the caller hanging up:
-    by the process carrying it (told so, when that is not this one; one letting the call go
-    or still starting it as it is told ends it once it has: realtime/call_session.py), or here
-    when none does (or the one its record names died). Not one whose transfer Twilio may
-    have made: its end is the transfer's (STREAM_ENDS_AS)."""
-    try:
-        await CallSession.settled(call_sid=call_sid)  # one being let go here: unclaimed then
-        stored = await stored_calls.find_call(call_sid=call_sid)
-        if stored is None or stored.ended or stored.transfer in STREAM_ENDS_AS:
-            return
-        here = CallSession.here_for_call_sid(call_sid)
-        if here is not None:
-            await here.caller_hung_up()  # by what it knows itself (its transfer, its stream)
-        elif stored.carrier and not await stored_calls.carrier_gone(stored.carrier,
-                                                                    stored.call_id):  # fmt: skip
-            # That process ends it, unless a stream carries it there by then.
-            await send_to_channel(stored.carrier, {
-                "type": "call.caller_hung_up", "call_id": stored.call_id,
-            }, patience_s=0.5)  # fmt: skip
-        elif await stored_calls.end_unclaimed(stored, CALLER_HUNG_UP, datetime.now(UTC)):
-            await wrap_up(stored.call_id, CALLER_HUNG_UP)
-    except PyMongoError as error:
-        log.warning("twilio: call %s is over; could not end its record: %s", call_sid, error)
-
-
 async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> str:
     """The transfer's <Dial> is over (twilio_rest.transfer_twiml; `dialled` is Twilio's
     DialCallStatus): the call ends. If nobody at TWILIO_ESCALATION_NUMBER took it (busy, no
@@ -168,8 +140,8 @@ async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
     """The call of `call_sid`, ended as one of `was`, ended as `reason`: its record and its
     outcome say so. One still waiting for its stream (recorded `transfer_unconfirmed` if none
     comes back) ends now, as `reason`."""
+    await end_between_streams(reason, call_sid=call_sid)
     try:
-        await _end_if_waiting(call_sid, reason)
         await _written_down(call_sid)
         call_id = await stored_calls.correct_end_reason(call_sid, was, reason)
     except PyMongoError as error:
@@ -177,22 +149,6 @@ async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
     else:
         if call_id is not None:
             await correct_outcome(call_id)
-
-
-async def _end_if_waiting(call_sid: str, reason: str) -> None:
-    """The call of `call_sid` still open, its stream gone as Twilio moved it (a transfer
-    Twilio had, answered late or not at all): no stream comes back for it, so it ends now,
-    as `reason`, by the process carrying it, or here when none does (let go as its process
-    stopped, or that process died). Raises PyMongoError."""
-    stored = await stored_calls.find_call(call_sid=call_sid)
-    if stored is None or stored.ended or stored.transfer not in STREAM_ENDS_AS:
-        return
-    if stored.carrier and not await stored_calls.carrier_gone(stored.carrier, stored.call_id):
-        await send_to_channel(stored.carrier, {
-            "type": "call.moved_on", "call_id": stored.call_id, "end_reason": reason,
-        }, patience_s=0.5)  # fmt: skip
-    elif await stored_calls.end_unclaimed(stored, reason, datetime.now(UTC)):
-        await wrap_up(stored.call_id, reason)
 
 
 async def _written_down(call_sid: str) -> None:

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pytest
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
+from channels.layers import get_channel_layer
 from django.test import override_settings
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
@@ -36,7 +37,7 @@ from realtime import call_session, live_client
 from realtime.audio import ulaw_decode
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
-from realtime.phone import consumer, keypad, twilio_rest, views
+from realtime.phone import consumer, keypad, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
@@ -2111,7 +2112,7 @@ async def webhook_of_another_process(call_sid: str, **extra: str) -> str:
         return True
 
     with pytest.MonkeyPatch.context() as elsewhere:
-        elsewhere.setattr(CallSession, "here_for_call_sid", classmethod(lambda cls, sid: None))
+        elsewhere.setattr(CallSession, "here", classmethod(lambda cls, call_id: None))
         elsewhere.setattr(CallSession, "settled", classmethod(nothing_leaving))
         return await webhook(ASHA_PHONE, call_sid, **extra)
 
@@ -2144,15 +2145,58 @@ async def test_a_caller_hanging_up_before_the_next_stream_of_a_dropped_stream_en
     assert CallSession.here(call_id) is None
 
 
+# What Twilio tells /twilio/voice of a call waiting for its next stream, by how the call ends
+# by it: she hung up (<Connect action>); or Twilio acted on a transfer request it never
+# answered us, and she gave up while the line it dialled rang (<Dial action>).
+TWILIO_SAYS_OVER = {
+    "caller_hung_up": {"CallStatus": "completed"},
+    "transfer_failed": {"CallStatus": "completed", "DialCallStatus": "no-answer"},
+}
+
+
+async def waiting_to_end_as(session: CallSession, ends_as: str) -> None:
+    """The call waits for its next stream as one `ends_as` (TWILIO_SAYS_OVER) ends: for a
+    transfer's end, Twilio had its transfer request and gave no answer before the stream went
+    (as the stream leaves such a call: it ends as transfer_unconfirmed if none comes back),
+    written down."""
+    if ends_as != "caller_hung_up":
+        session.transfer_is(Transfer.UNCONFIRMED)
+        session.ends_as_if_left("transfer_unconfirmed")
+        await session._record.flush()
+
+
+def telling_the_carrier(
+    monkeypatch: pytest.MonkeyPatch, first: Callable[[], Awaitable[None]] | None = None
+) -> asyncio.Event:
+    """Set once /twilio/voice has told the process carrying a call (on the channel layer) that
+    Twilio says it is over; `first()` is awaited before it is told."""
+    layer = get_channel_layer()
+    assert layer is not None
+    told, send = asyncio.Event(), layer.send
+
+    async def noted(channel: str, message: dict[str, Any]) -> None:
+        if message.get("type") not in ("call.caller_hung_up", "call.moved_on"):
+            return await send(channel, message)
+        if first is not None:
+            await first()
+        await send(channel, message)
+        told.set()
+
+    monkeypatch.setattr(layer, "send", noted)
+    return told
+
+
+@pytest.mark.parametrize("ends_as", list(TWILIO_SAYS_OVER))
 @pytest.mark.parametrize("told", ["as it lets the call go", "once it let the call go"])
-async def test_a_hang_up_told_to_the_process_letting_the_call_go_ends_it_at_once(
+async def test_twilio_saying_the_call_is_over_to_the_process_letting_it_go_ends_it_at_once(
     twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any,
-    monkeypatch: pytest.MonkeyPatch, told: str,
+    monkeypatch: pytest.MonkeyPatch, told: str, ends_as: str,
 ) -> None:
-    """Her stream dropped, and she hangs up as the call's process lets it go (it drains):
-    another process's /twilio/voice read this one as the carrier, and tells it so while it is
-    writing the call down as let go, or once it has (it no longer has the call). The call
-    ends then, as her hanging up, not 30 s later as a caller who left."""
+    """Her stream dropped, and Twilio says the call is over (she hung up, or the transfer it
+    moved the call on went unanswered) as the call's process lets it go (it drains): another
+    process's /twilio/voice read this one as the carrier, and tells it so while it is writing
+    the call down as let go, or once it has (it no longer has the call). The call ends then,
+    as Twilio said, not 30 s later as a caller who left (or transfer_unconfirmed)."""
     settings.VOICE_RESUME_GRACE_S = 30
     phone = await Phone.dial(ASHA_PHONE)
     await twilio.wait_for_session()
@@ -2161,6 +2205,7 @@ async def test_a_hang_up_told_to_the_process_letting_the_call_go_ends_it_at_once
     async with asyncio.timeout(5):
         while session.attached:
             await asyncio.sleep(0.02)
+    await waiting_to_end_as(session, ends_as)
     letting_go, let_go = asyncio.Event(), session._record.let_go
 
     async def writing_it_down(*args: Any, **kwargs: Any) -> None:
@@ -2172,37 +2217,40 @@ async def test_a_hang_up_told_to_the_process_letting_the_call_go_ends_it_at_once
     async with asyncio.timeout(5):
         while not session.released:
             await asyncio.sleep(0.02)
-    if told == "once it let the call go":
-        send = views.send_to_channel
 
-        async def once_let_go(channel: str, message: dict[str, Any], **kwargs: Any) -> bool:
-            letting_go.set()
-            await drained
-            return await send(channel, message, **kwargs)
+    async def once_let_go() -> None:
+        letting_go.set()
+        await drained
 
-        monkeypatch.setattr(views, "send_to_channel", once_let_go)
-
-    twiml = await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    first = once_let_go if told == "once it let the call go" else None
+    told_it = telling_the_carrier(monkeypatch, first)
+    asking = asyncio.create_task(
+        webhook_of_another_process(phone.call_sid, **TWILIO_SAYS_OVER[ends_as])
+    )
+    await asyncio.wait_for(told_it.wait(), 5)
     letting_go.set()
 
-    assert said_then_hung_up(twiml) == ""
+    assert said_then_hung_up(await asking) == ""
     assert (await drained).left == ()
     record = await wait_until_ended(session.call_id, timeout=3)
-    assert record["end_reason"] == "caller_hung_up"
+    assert record["end_reason"] == ends_as
 
 
-async def test_a_hang_up_told_to_a_process_whose_start_of_the_call_fails_ends_it_at_once(
+@pytest.mark.parametrize("ends_as", list(TWILIO_SAYS_OVER))
+async def test_twilio_saying_the_call_is_over_to_a_process_whose_start_of_it_fails_ends_it(
     twilio: FakeLiveServer, asha: Customer, this_process: ProcessCalls, settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, ends_as: str,
 ) -> None:
-    """Her call was let go, and this process claims it for Twilio's next stream; she hangs up
+    """Her call was let go, and this process claims it for Twilio's next stream; Twilio says
+    the call is over (she hung up, or the transfer it moved the call on went unanswered)
     while it is starting the call there (another process's /twilio/voice tells it so, before
-    the call is registered), and the start then fails (the database away). Nothing carries the
-    call, though its record names this process: it ends then, as her hanging up."""
+    the call is registered), and the start then fails (the database away). Nothing carries
+    the call, though its record names this process: it ends then, as Twilio said."""
     settings.VOICE_RESUME_GRACE_S = 30
     phone = await Phone.dial(ASHA_PHONE)
     await twilio.wait_for_session()
-    call_id = (await latest_phone_call())["call_id"]
+    session = await live_phone_session()
+    await waiting_to_end_as(session, ends_as)
     assert (await this_process.drain(bound_s=3)).left == ()
     await phone.wait_closed()
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
@@ -2217,15 +2265,20 @@ async def test_a_hang_up_told_to_a_process_whose_start_of_the_call_fails_ends_it
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
     again = asyncio.create_task(Phone.stream(phone.call_sid, token_of(twiml)))
     await looking.wait()
-    assert process.starting(call_id)
+    assert process.starting(session.call_id)
 
-    await webhook_of_another_process(phone.call_sid, CallStatus="completed")
+    told_it = telling_the_carrier(monkeypatch)
+    asking = asyncio.create_task(
+        webhook_of_another_process(phone.call_sid, **TWILIO_SAYS_OVER[ends_as])
+    )
+    await asyncio.wait_for(told_it.wait(), 5)
     fails.set()
 
     stream = await again
     assert await stream.wait_closed() == consumer.SERVER_UNAVAILABLE
-    record = await wait_until_ended(call_id, timeout=3)
-    assert record["end_reason"] == "caller_hung_up"
+    record = await wait_until_ended(session.call_id, timeout=3)
+    assert record["end_reason"] == ends_as
+    assert said_then_hung_up(await asking) == ""
     await stream.leave()
     await phone.leave()
 
@@ -2248,13 +2301,13 @@ async def test_a_hang_up_heard_elsewhere_leaves_a_call_its_next_stream_carries_t
         while not session.attached:
             await asyncio.sleep(0.02)
     told = asyncio.Event()
-    hung_up = session.caller_hung_up
+    ended = session.twilio_ended
 
-    async def hears_it() -> None:
-        await hung_up()
+    async def hears_it(reason: str) -> None:
+        await ended(reason)
         told.set()
 
-    monkeypatch.setattr(session, "caller_hung_up", hears_it)
+    monkeypatch.setattr(session, "twilio_ended", hears_it)
 
     await webhook_of_another_process(phone.call_sid, CallStatus="completed")
 
