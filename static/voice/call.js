@@ -5,7 +5,7 @@
 import { CallAudio, MicrophoneError } from "./audio.js";
 import { Captions, captionsMention } from "./captions.js";
 import { CallConnection } from "./connection.js";
-import { clearMessage, config, debug, setMeter, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
+import { clearMessage, colleague, config, debug, setMeter, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 import { SpeechGate } from "./speech-gate.js";
 
 const HANG_UP_GRACE_MS = 1500; // wait this long for the server's `ended` after we hang up
@@ -153,6 +153,16 @@ const MICROPHONE_WORDS = {
   insecure: "The microphone only works on a secure (https) page.",
   unsupported: "This browser can't capture the microphone. Try a recent Chrome, Edge, Firefox or Safari.",
 };
+
+/** The call's id, as the reference a customer quotes if they contact us about the call. The
+ * reference keeps to one line (not cut at its hyphen) and a double click or a long press
+ * selects it whole, to copy. */
+function showCallReference(callId) {
+  const reference = document.createElement("span");
+  reference.className = "call-reference";
+  reference.textContent = callId;
+  ui.callId.replaceChildren("Your call reference: ", reference);
+}
 
 export class Call {
   /**
@@ -395,7 +405,7 @@ export class Call {
           break;
         }
         debug.callId = event.call_id;
-        ui.callId.textContent = `Call ID: ${event.call_id}`;
+        showCallReference(event.call_id);
         ui.muteButton.disabled = this.micLost;
         if (!this.micLost) showMessage("info", THROUGH); // else what it says of the microphone stays
         break;
@@ -452,12 +462,13 @@ export class Call {
           this.upstreamSlow = false; // the assistant's reconnecting is no longer theirs to wait on
           // Until their voice plays; then the line naming them (onPlayerStats), not both.
           this.colleagueConnecting = true;
-          showMessage("info", `Connecting you to ${event.name}…`);
-          this.captions.note(`${event.name} from our support team joined the call.`);
+          showMessage("info", `Connecting you to ${colleague(event.name)}…`);
+          this.captions.note(`${colleague(event.name)}, joined the call.`);
           setTalkingTo(event.name, { heard: false });
         } else {
-          showMessage("info", "You're back with the assistant.");
-          this.captions.note(`${debug.talkingTo || "Our colleague"} handed you back to the assistant.`);
+          // Back with the AI: said as such, as the colleague was said to be a person.
+          showMessage("info", "You're back with the AI assistant.");
+          this.captions.note(`${debug.talkingTo || "Our colleague"} handed you back to the AI assistant.`);
           this.colleagueConnecting = false;
           setTalkingTo(null);
           if (this.reconnecting) this.sayIfAssistantSlow(); // now the customer waits for it

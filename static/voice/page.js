@@ -159,12 +159,21 @@ export function offerNoCall() {
 }
 
 /**
+ * A colleague as the page names them: a person, said in so many words. The assistant
+ * introduces itself by a name too ("Priya, an AI assistant"), so a name alone, even "from our
+ * support team", does not tell the customer they no longer talk to the AI (EU AI Act, Art. 50).
+ */
+export function colleague(name) {
+  return `${name}, a person from our support team`;
+}
+
+/**
  * Who the customer is talking to: a colleague by name, or null for the assistant. The line
  * naming the colleague is shown once `heard`: their voice has reached the customer (before,
  * the page says it is connecting them).
  */
 export function setTalkingTo(name, { heard = true } = {}) {
   debug.talkingTo = name;
-  ui.talkingTo.textContent = name ? `You're talking to ${name} from our support team.` : "";
+  ui.talkingTo.textContent = name ? `You're talking to ${colleague(name)}.` : "";
   ui.talkingTo.hidden = !name || !heard;
 }

@@ -88,7 +88,8 @@ async def test_a_colleague_is_being_connected_or_talking_never_both_at_once(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
     """Priya takes the call over: "Connecting you to Priya…" showed under "You're talking to
-    Priya from our support team." until her first words played."""
+    Priya from our support team." until her first words played. Both say she is a person: the
+    assistant introduces itself by a name too ("Priya, an AI assistant")."""
     page = voice_page.page
     sockets: list[WebSocketRoute] = []
 
@@ -99,7 +100,9 @@ async def test_a_colleague_is_being_connected_or_talking_never_both_at_once(
     await page.route_web_socket(re.compile(r"/ws/voice"), route)
     await start_call(voice_page)
     sockets[-1].send(json.dumps({"type": "agent_changed", "mode": "human", "name": "Priya"}))
-    connecting = page.get_by_role("status").filter(has_text="Connecting you to Priya…")
+    connecting = page.get_by_role("status").filter(
+        has_text="Connecting you to Priya, a person from our support team…"
+    )
     talking = page.locator("#talking-to")
     await expect(connecting).to_be_visible()
     await page.wait_for_timeout(300)  # the page has had time to show anything it would
@@ -110,7 +113,7 @@ async def test_a_colleague_is_being_connected_or_talking_never_both_at_once(
     voice = tone_pcm(220, 0.5, 24_000)
     for start in range(0, len(voice), 1920):
         sockets[-1].send(voice[start : start + 1920])
-    await expect(talking).to_have_text("You're talking to Priya from our support team.")
+    await expect(talking).to_have_text("You're talking to Priya, a person from our support team.")
     await expect(connecting).to_be_hidden()
     await voice_page.screenshot("37-colleague-talking")
     await page.get_by_role("button", name="End call").click()
@@ -164,6 +167,15 @@ async def test_the_text_box_s_hint_is_read_whole_on_a_narrow_phone(
         "placeholder_fits": True, "hint": "Press Enter to send.", "hint_fits": True,
     }  # fmt: skip
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE_SE["width"]
+    # The call's reference says what it is for, and reads on one line: a double click (or a
+    # long press) selects it whole to copy, not only the part on one side of its hyphen.
+    call_id = await voice_page.debug(".callId")
+    await expect(page.locator("#call-id")).to_have_text(f"Your call reference: {call_id}")
+    reference = page.locator("#call-id").get_by_text(call_id, exact=True)
+    assert await reference.evaluate("reference => reference.getClientRects().length") == 1
+    await reference.dblclick()
+    assert await page.evaluate("getSelection().toString()") == call_id
+    await page.evaluate("getSelection().removeAllRanges()")
     await voice_page.screenshot("39-narrow-phone-in-a-call")
     await page.get_by_role("button", name="End call").click()
     assert voice_page.problems == []

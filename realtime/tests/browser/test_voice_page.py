@@ -128,7 +128,8 @@ async def test_the_chosen_customer_reads_whole_on_the_narrowest_phone(
     """A <select> shows one line, cut at the width of a 320 px phone ("Asha Verma · Platinum
     (#"): the picker shows the chosen customer whole, over two lines if need be, and the
     select, unseen over it, still opens the browser's own list. In high contrast the box is
-    drawn in the system's colours, as the select would be."""
+    drawn in the system's colours, as the select would be, and so are the state's dot and the
+    microphone's meter (drawn in colours high contrast takes away, they were not there)."""
     await asyncio.to_thread(
         Customer.objects.create,
         user_id=12, name="Ishita Chatterjee", phone="+919800000012", email="ishita@example.com",
@@ -165,6 +166,16 @@ async def test_the_chosen_customer_reads_whole_on_the_narrowest_phone(
     enabled = await chosen.evaluate("box => getComputedStyle(box).color")
     await page.evaluate("document.getElementById('customer').disabled = true")
     assert await chosen.evaluate("box => getComputedStyle(box).color") != enabled
+    # The dot before "Ready to call", the meter's track and, at a level (as during a call), its
+    # fill are lit on the black, not black on black.
+    await page.locator("#level .meter-fill").evaluate("fill => fill.style.transform = 'scaleX(.6)'")
+    for part, inset in (("#state .state-dot", 0), ("#level", 0), ("#level .meter-fill", 3)):
+        box = await page.locator(part).bounding_box()
+        assert box is not None
+        shot = await page.screenshot(clip={"x": box["x"] + inset, "y": box["y"] + inset,
+                                           "width": box["width"] - 2 * inset,
+                                           "height": box["height"] - 2 * inset})  # fmt: skip
+        assert await page.evaluate(LIGHTEST, base64.b64encode(shot).decode()) > 0.5, part
     await voice_page.screenshot("47-customer-picker-high-contrast-disabled")
     assert voice_page.problems == []
 
@@ -545,15 +556,19 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     await session.wait_for(lambda: len(session.texts) == 5, "five texts")
     await voice_page.screenshot("18-typed-too-fast")
 
-    # A colleague joins; the server says so again after a resume: one note, one banner.
+    # A colleague joins; the server says so again after a resume: one note, one banner. The
+    # assistant introduces itself by a name too ("Priya, an AI assistant"): both say that
+    # this Priya is a person (EU AI Act, Art. 50).
     say({"type": "agent_changed", "mode": "human", "name": "Priya"})
     say({"type": "agent_changed", "mode": "human", "name": "Priya"})
     sockets[-1].send(tone_pcm(220, 0.3, 24_000))  # her voice
     await expect(page.locator("#talking-to")).to_have_text(
-        "You're talking to Priya from our support team."
+        "You're talking to Priya, a person from our support team."
     )
     await page.wait_for_timeout(200)
-    await expect(conversation(page).get_by_text("joined the call")).to_have_count(1)
+    await expect(conversation(page).get_by_text("joined the call")).to_have_text(
+        ["Priya, a person from our support team, joined the call."]
+    )
     # A notice with a long address wraps on a phone.
     address = "https://status.example.com/incidents/voice-maintenance-window-tonight"
     say({"type": "error", "code": "maintenance", "message": f"Calls may drop tonight: {address}"})
@@ -571,9 +586,13 @@ async def test_what_others_do_to_the_call_is_said_in_plain_words(
     assert await voice_page.debug(".state") != "reconnecting"
     await expect(page.locator("#talking-to")).to_be_visible()
     # Priya hands her back while it is still away: now Asha waits for it, and is told (2 s on).
+    # Both words say she is back with the AI, not with another person.
     say({"type": "agent_changed", "mode": "agent"})
-    handed_back = page.get_by_role("status").filter(has_text="You're back with the assistant.")
+    handed_back = page.get_by_role("status").filter(has_text="You're back with the AI assistant.")
     await expect(handed_back).to_be_visible()
+    await expect(conversation(page).get_by_text("handed you back")).to_have_text(
+        ["Priya handed you back to the AI assistant."]
+    )
     await expect(slow).to_be_visible()
     await voice_page.wait_for("d.state === 'reconnecting'")
     await voice_page.screenshot("20-assistant-slow-to-come-back")
