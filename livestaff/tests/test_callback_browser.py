@@ -87,6 +87,9 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
         await expect(start).to_be_enabled()
         await expect(arjun.get_by_text("You hold this call: start your microphone to talk.")
                      ).to_be_visible()  # fmt: skip
+        # Asha hears nobody yet: the page does not say he talks to her.
+        now = arjun.locator("span[data-mode]")
+        await expect(now).to_have_text("Asha is waiting: your microphone is off")
         await expect(arjun.get_by_role("button", name="Hand back")).to_be_visible()
         await expect(arjun.locator("ol.conversation")).to_contain_text(
             "You took over the call (a callback you placed).")  # fmt: skip
@@ -96,6 +99,7 @@ async def test_the_lead_who_dialled_starts_their_microphone_and_the_customer_hea
         before = len(line.audio)
         await start.click()
         await expect(start).to_be_hidden()
+        await expect(now).to_have_text("You are talking to Asha")
         await line.wait_for(lambda: len(line.audio) >= before + 100, "Arjun's voice", 20)
         assert dominant_hz(list(ulaw_decode(line.heard(50))), 8_000) == pytest.approx(
             STAFF_HZ, abs=15

@@ -369,7 +369,7 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
     await arjun.get_by_role("button", name="Take over").click()
     await expect(arjun.get_by_text("You are talking to Asha")).to_be_visible()
     await expect(arjun.get_by_text("You took over the call.")).to_be_visible()  # his own
-    await expect(customer.get_by_text("You're talking to Arjun from our support team.")
+    await expect(customer.get_by_text("You're talking to Arjun, a person from our support team.")
                  ).to_be_visible()  # fmt: skip
     await until(customer, "window.voiceDebug.recentAudio && "
                           "window.voiceDebug.recentAudio().length >= 4096")
@@ -406,10 +406,14 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
     await expect(second_tab.get_by_text("You are talking to Asha from another tab")
                  ).to_be_visible()  # fmt: skip
     await expect(second_tab.get_by_role("button", name="Take over here")).to_be_enabled()
+    # He listens there, not in this tab (which offers Listen in).
+    await expect(second_tab.locator("[data-staff]")).to_have_text(
+        "Held by you · Listening: you (in another tab)")  # fmt: skip
     await shots(second_tab, "07b-live-call-held-from-another-tab")
     # He talks from the second tab for a moment, then takes the call back to the first.
     await second_tab.get_by_role("button", name="Take over here").click()
     await expect(second_tab.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
+    await expect(second_tab.locator("[data-staff]")).to_have_text("Held by you · Listening: you")
     await expect(arjun.get_by_text("You are talking to Asha from another tab")).to_be_visible()
     await until(second_tab, "window.liveCallDebug.mic.framesSent > 10")
     sent = await arjun.evaluate("() => window.liveCallDebug.mic.framesSent")  # it stopped
@@ -425,10 +429,10 @@ async def test_a_lead_joins_an_escalated_call_takes_it_over_and_hands_it_back(
         "Refunded in full; confirm and close.")  # fmt: skip
     await arjun.get_by_role("button", name="Hand back").click()
     assert "Refunded in full" in await note_with(session, "Refunded in full")
-    await expect(customer.get_by_text("You're back with the assistant.")).to_be_visible()
+    await expect(customer.get_by_text("You're back with the AI assistant.")).to_be_visible()
     await expect(customer.locator("#talking-to")).to_be_hidden()
     await expect(customer.get_by_role("list", name="Conversation")).to_contain_text(
-        "Arjun handed you back to the assistant.")  # fmt: skip
+        "Arjun handed you back to the AI assistant.")  # fmt: skip
     await expect(arjun.locator("#live-call")).to_have_attribute("data-mode", "agent")
     await expect(arjun.locator("span[data-mode]")).not_to_contain_text("talking")
     # As the call's record words it: who handed back, and the note they left the agent.
@@ -587,7 +591,7 @@ async def test_a_take_over_whose_socket_blips_while_the_microphone_opens_goes_th
     await arjun.evaluate("window.openMicrophone()")
 
     await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
-    await expect(customer.get_by_text("You're talking to Arjun from our support team.")
+    await expect(customer.get_by_text("You're talking to Arjun, a person from our support team.")
                  ).to_be_visible()  # fmt: skip
     await until(arjun, "window.liveCallDebug.mic.framesSent > 10")
     assert len(sockets.sockets) == 2
@@ -624,7 +628,7 @@ async def test_a_take_over_sent_as_the_socket_s_server_went_is_asked_again_once_
     await sockets.blip()
 
     await expect(arjun.get_by_text("You are talking to Asha", exact=True)).to_be_visible()
-    await expect(customer.get_by_text("You're talking to Arjun from our support team.")
+    await expect(customer.get_by_text("You're talking to Arjun, a person from our support team.")
                  ).to_be_visible()  # fmt: skip
     await until(arjun, "window.liveCallDebug.mic.framesSent > 10")
     await shots(arjun, "34-live-call-take-over-asked-again-after-a-blip", widths=(DESK,))

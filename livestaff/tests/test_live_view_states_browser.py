@@ -424,6 +424,12 @@ async def test_a_call_past_an_hour_reads_in_hours_as_the_server_paints_it(
     call.says(**state())
 
     await expect(page.locator("[data-duration]")).to_have_text(re.compile(r"^1:05:\d\d$"))
+    # A clock time and a duration each under its own name, as the live calls page heads it.
+    facts = page.locator("dl.call-facts")
+    await expect(facts.locator("dt:text-is('Channel') + dd")).to_have_text(
+        re.compile(r"^Web · since \d\d:\d\d$"))  # fmt: skip
+    await expect(facts.locator("dt:text-is('Duration') + dd")).to_have_text(
+        re.compile(r"^1:05:\d\d$"))  # fmt: skip
     assert problems == []
 
 
@@ -450,7 +456,12 @@ async def test_the_lines_painted_with_the_page_say_you_as_those_it_adds_do(
     call.says(type="whisper", staff="arjun", text="Offer a full refund.")
     await expect(conversation).to_contain_text("You: Offer a full refund.")
     await expect(conversation).not_to_contain_text("Arjun Mehta")
+    now = page.locator("span[data-mode]")
+    await expect(now).to_have_text("Asha is waiting: your microphone is off")
     await shots(page, "26-live-call-your-own-lines", widths=(DESK,))
+    await page.get_by_role("button", name="Start my microphone").click()
+    await expect(now).to_have_text("You are talking to Asha")
+    await call.heard("take_over")
     assert problems == []
 
 

@@ -149,7 +149,7 @@ async def test_the_live_call_view_says_what_the_live_calls_page_says(
     # Arjun joined and handed back: the agent thinks, in the words the row has for it.
     call.says(**state(mode="human", staff="arjun", doing="staff", held_from="this_page",
                       escalation="TKT-WORDS1"))  # fmt: skip
-    await expect(now).to_have_text("You are talking to Asha")
+    await expect(now).to_have_text("Asha is waiting: your microphone is off")  # none here
     call.says(**state(doing="thinking", escalation="TKT-WORDS1"))
     await expect(now).to_have_text("Thinking")
     await shots(page, "31-live-call-thinking-worded-as-listed", widths=(DESK,))
@@ -242,4 +242,12 @@ async def test_a_lead_with_no_microphone_is_told_to_connect_one_not_to_allow_it(
     await expect(page.get_by_role("button", name="Take over")).to_be_focused()
     assert not any(isinstance(m, dict) and m.get("type") == "take_over" for m in call.sent)
     await shots(page, "33-live-call-no-microphone", widths=(DESK,))
+
+    # Holding the call (a callback he placed, say), his microphone fails again: the customer
+    # hears nobody, and the page says so rather than that he talks to her.
+    call.says(**state(mode="human", staff="arjun", doing="staff", held_from=""))
+    now = page.locator("span[data-mode]")
+    await expect(now).to_have_text("Asha is waiting: your microphone is off")
+    await page.get_by_role("button", name="Start my microphone").click()  # says "starting…"
+    await expect(now).to_have_text("Asha is waiting: your microphone is off")
     assert problems == []

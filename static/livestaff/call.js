@@ -59,6 +59,7 @@ let ended = false;
 let listening = null; // ListeningAudio while listening
 let listenRefused = false; // the call had no place for another listener (too_many_listeners)
 let microphone = null; // Microphone while holding (or about to)
+let microphoneOn = false; // `microphone` is open and its frames go to the call
 // The take-over to ask for once the socket is back: asked while it was down, or asked on one
 // that closed unanswered.
 let takeOverPending = false;
@@ -303,19 +304,8 @@ function onState(next) {
   const holder = next.staff;
   const mine = holder === me;
   if (next.mode === "human" && next.escalation) joinedTickets.add(next.escalation);
-  if (next.mode === "human") {
-    const where = heldHere(next) ? "" : " from another tab";
-    ui.mode.textContent = mine ? `You are talking to ${customerName}${where}` : `${who(holder)} is talking to ${customerName}`;
-  } else {
-    ui.mode.textContent = nowText(next);
-  }
-  const parts = [];
-  if (holder) parts.push(`Held by ${mine ? "you" : who(holder)}`);
-  if (next.listeners && next.listeners.length) {
-    parts.push(`Listening: ${next.listeners.map((u) => (u === me ? "you" : who(u))).join(", ")}`);
-  }
-  ui.staff.textContent = parts.join(" · ") || "Nobody";
-  ui.staff.classList.toggle("quiet", !parts.length);
+  paintNow();
+  paintStaff();
   root.dataset.mode = next.mode;
   const briefing = root.querySelector("[data-briefing]");
   if (next.mode === "human") window.StaffLive.markJoined(briefing, holder && whoToMe(holder));
@@ -330,6 +320,39 @@ function onState(next) {
   setControls();
   // Handed back, or taken over from another tab of theirs: this page's microphone goes off.
   if (heldHere(before) && !heldHere(next)) stopMicrophone();
+}
+
+/** The "Now" line. Held from this page, the customer hears this person only once the
+ *  microphone here is on: until then it says she is waiting, not that they talk. */
+function paintNow() {
+  if (!state || ended) return;
+  const holder = state.staff;
+  if (state.mode !== "human") {
+    ui.mode.textContent = nowText(state);
+  } else if (holder !== me) {
+    ui.mode.textContent = `${who(holder)} is talking to ${customerName}`;
+  } else if (!heldHere(state)) {
+    ui.mode.textContent = `You are talking to ${customerName} from another tab`;
+  } else if (microphoneOn) {
+    ui.mode.textContent = `You are talking to ${customerName}`;
+  } else {
+    ui.mode.textContent = `${customerName} is waiting: your microphone is ${microphone ? "starting…" : "off"}`;
+  }
+}
+
+/** "Staff on the call". The call names each person listening once, whatever their pages:
+ *  this person listed while this page does not listen listens from another page of theirs. */
+function paintStaff() {
+  if (!state || ended) return;
+  const holder = state.staff;
+  const parts = [];
+  if (holder) parts.push(`Held by ${holder === me ? "you" : who(holder)}`);
+  if (state.listeners && state.listeners.length) {
+    const you = listening ? "you" : "you (in another tab)";
+    parts.push(`Listening: ${state.listeners.map((u) => (u === me ? you : who(u))).join(", ")}`);
+  }
+  ui.staff.textContent = parts.join(" · ") || "Nobody";
+  ui.staff.classList.toggle("quiet", !parts.length);
 }
 
 // --- the focus --------------------------------------------------------------------------------
@@ -434,6 +457,9 @@ function setListening(on, { tell = true } = {}) {
   ui.listen.classList.toggle("is-active", Boolean(listening));
   ui.listen.textContent = listening ? "Stop listening" : "Listen in";
   ui.meters.hidden = !listening;
+  // Listening from here too: "you". Stopped, the call's next state says whether another page
+  // of theirs still listens (it follows every unlisten).
+  if (listening) paintStaff();
 }
 
 function paintMeters() {
@@ -453,6 +479,7 @@ async function takeOver() {
   const opening = new Microphone(root.dataset.micWorklet, root.dataset.playerWorklet);
   microphone = opening;
   setControls();
+  paintNow();
   // Called off while the browser opens the microphone (the call ended, was handed back, or
   // this page may no longer take over): it is released once open, and nothing is asked.
   const calledOff = () => microphone !== opening;
@@ -474,6 +501,8 @@ async function takeOver() {
     return;
   }
   if (calledOff()) return;
+  microphoneOn = true;
+  paintNow();
   // Also when the call is theirs already (a reload, another tab): it is held from here now.
   // The socket may be down this moment (a blip while the microphone opened): then it is sent
   // as the socket is back.
@@ -498,9 +527,11 @@ function takeOverUnanswered() {
 function stopMicrophone() {
   if (microphone) microphone.close();
   microphone = null;
+  microphoneOn = false;
   takeOverPending = false;
   takeOverAsked = false;
   setControls();
+  paintNow();
 }
 
 // --- the socket -------------------------------------------------------------------------------
