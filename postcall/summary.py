@@ -117,7 +117,8 @@ def parse_answer(text: str | None) -> CallSummary:
 
 class SummaryFailed(Exception):
     """The model gave no usable summary; the message says why in words staff read on the
-    call page ("its quota or rate limit was reached (429)"); the log has the details.
+    call page ("its quota or rate limit was reached"); the log has the details (the API's
+    status code, some of its message).
     `kind`: the failure as the metrics count it (metrics.SUMMARY_RESULTS)."""
 
     def __init__(self, reason: str, kind: str) -> None:
@@ -129,7 +130,8 @@ def api_failure(code: int, message: str | None) -> tuple[str, str, bool]:
     """What an error answer of the model's API means for staff, its kind, and whether asking
     again in a moment can help (not for a refused key or a model that does not exist)."""
     if code == 429:
-        return f"its quota or rate limit was reached ({code})", "quota", True
+        # Staff can do nothing with "429": the log has it.
+        return "its quota or rate limit was reached", "quota", True
     if code in (401, 403) or "API key" in (message or ""):
         return f"it refused the API key ({code})", "key_refused", False
     if code == 404:

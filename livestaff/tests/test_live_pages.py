@@ -264,7 +264,8 @@ def test_the_live_call_shows_the_conversation_so_far_and_an_agent_s_buttons(
 
     assert "Live call with Asha Verma" in page
     assert "My biryani came cold." in page and "Let me get a colleague for you." in page
-    assert "Refund for ORD-1001 refused: already refunded" in page  # as on the call page
+    # As on the call page, its id kept on one line.
+    assert 'Refund for <span class="id">ORD-1001</span> refused: already refunded' in page
     assert "data-listen" in page and "data-whisper" in page
     assert ">Listen in</button>" in page  # as the queue and the live calls page offer it
     assert "Take over" not in page and "End call" not in page  # an agent may not
@@ -361,7 +362,8 @@ def test_the_queue_offers_join_call_for_a_ticket_whose_call_is_up(
     assert page.count(">Join call</a>") == 1
     assert "Join call" not in for_an_agent and for_an_agent.count(">Listen in</a>") == 1
     assert 'href="/staff/live/call-a/"' in page and "On the call now" in page
-    assert "Refund for ORD-1001 refused: already refunded" in page  # what the agent did
+    # What the agent did, its id kept on one line.
+    assert 'Refund for <span class="id">ORD-1001</span> refused: already refunded' in page
 
 
 def test_a_warm_escalation_being_put_through_to_the_phone_line_says_so_wherever_it_is_offered(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -164,7 +165,21 @@ async def test_a_recording_gone_since_the_page_opened_says_so_instead_of_a_dead_
         "This recording could not be loaded")
     await expect(recording.locator("audio")).to_have_count(0)
     await expect(recording).not_to_contain_text("click a turn to hear it")
+    # Nor does the conversation offer to play: its turns and their times are plain lines again.
+    turns = page.locator("ol.conversation li.turn")
+    await expect(turns).to_have_count(3)
+    await expect(page.locator("ol.conversation .seekable")).to_have_count(0)
+    await expect(page.get_by_role("button", name=re.compile("^Play from"))).to_have_count(0)
+    await expect(page.locator("ol.conversation time[tabindex], ol.conversation time[title]")
+                 ).to_have_count(0)  # fmt: skip
+    await turns.nth(1).locator("p").click()
+    await expect(turns.nth(1)).not_to_contain_class("playing")
     await page.screenshot(path=ARTIFACTS / "after-call-player-gone-desktop.png", full_page=True)
+    phone = pages["phone"]
+    await expect(phone.locator("section.recording").get_by_role("status")).to_contain_text(
+        "This recording could not be loaded")
+    await expect(phone.locator("ol.conversation .seekable")).to_have_count(0)
+    await phone.screenshot(path=ARTIFACTS / "after-call-player-gone-phone.png", full_page=True)
     for page in pages.values():
         await page.unroute(f"**/staff/calls/{CALL_ID}/recording.ogg")
     # The browser's own 404 for the audio is what this test is about, not a problem.

@@ -88,7 +88,7 @@ def test_with_a_model_configured_missing_asks_it_for_every_call_it_has_not_summa
     those are the calls missing its summary."""
     add_call("CALL-BEFORE-THE-MODEL", summary=STAND_IN)
     add_call("CALL-DURING-THE-OUTAGE",
-             summary={**STAND_IN, "error": "its quota or rate limit was reached (429)"})
+             summary={**STAND_IN, "error": "its quota or rate limit was reached"})
     add_call("CALL-NONE")
     add_call("CALL-SUMMARISED", summary={"text": "Kept as it was.", "source": "model"})
     settings.GEMINI_API_KEY, settings.CALL_SUMMARY_MODEL = "a-key", "gemini-3.5-flash-lite"
@@ -122,7 +122,7 @@ def test_what_is_logged_while_a_call_is_summarised_names_that_call(
 
     async def model(call: Any) -> summary.CallSummary:
         logged_for.append((call["call_id"], logs.call_id.get()))
-        raise summary.SummaryFailed("its quota or rate limit was reached (429)", "quota")
+        raise summary.SummaryFailed("its quota or rate limit was reached", "quota")
 
     monkeypatch.setattr(summary, "ask_model", model)
 

@@ -337,13 +337,18 @@ def summaries_counted(result: str) -> float:
     return metrics.SUMMARY_RESULTS.labels(result)._value.get()
 
 
-async def test_a_used_up_quota_is_retried_then_said_in_words(gemini: FakeGemini) -> None:
+async def test_a_used_up_quota_is_retried_then_said_in_words(
+    gemini: FakeGemini, caplog: pytest.LogCaptureFixture
+) -> None:
     gemini.error = (429, QUOTA)
     before = summaries_counted("quota")
-    written = await summary.summarize(CALL)
+    with caplog.at_level(logging.WARNING, logger=summary.log.name):
+        written = await summary.summarize(CALL)
     assert len(gemini.requests) == summary.ATTEMPTS  # a rate limit may pass in a second
     assert written["source"] == "tool_results"
-    assert written["error"] == "its quota or rate limit was reached (429)"
+    # In words staff read; the status code is for whoever reads the log.
+    assert written["error"] == "its quota or rate limit was reached"
+    assert "API error 429" in caplog.text
     assert summaries_counted("quota") == before + 1  # one summary, whatever its attempts
 
 

@@ -7,7 +7,8 @@
 // it, up to a moment after its own time (a caption can come just before its audio); one not
 // timed (the agent's greeting) from its own time.
 // A recording starts data-offset seconds after the call did; a call that moved to another
-// server mid-call has one player per part, played one after the other.
+// server mid-call has one player per part, played one after the other. A part the browser
+// could not load leaves a note where its player was, and its turns no longer offer to play.
 (function () {
   "use strict";
 
@@ -22,6 +23,7 @@
   const measured = document.getElementById("speech-starts");
   const starts = spokenFrom(turns, measured ? JSON.parse(measured.textContent) : {});
   let current = null;
+  const undo = new Map(); // a seekable turn -> what makes it a plain line again
 
   /** Where each turn's words begin: see the top. */
   function spokenFrom(lines, speech) {
@@ -101,6 +103,64 @@
       caption.remove();
     }
     audio.replaceWith(note);
+    // Nor do its turns play any more: they read as the plain lines they are (another part's
+    // turns still play from it).
+    turns.forEach((turn, index) => {
+      if (partAt(starts[index]) === part) {
+        unseekable(turn);
+      }
+    });
+  }
+
+  /** A turn that plays from where its words begin when clicked (or its time pressed). */
+  function seekable(turn, index) {
+    const play = () => playFrom(index);
+    const time = turn.querySelector("time");
+    const onKey = (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        play();
+      }
+    };
+    const onClick = (event) => {
+      // Selecting words to copy them is not a request to play.
+      if (!window.getSelection().isCollapsed || event.target.closest("a, button, details")) {
+        return;
+      }
+      play();
+    };
+    turn.classList.add("seekable");
+    if (time) {
+      time.setAttribute("role", "button");
+      time.tabIndex = 0;
+      time.title = "Play from here";
+      // Named for what it does, with the time it shows ("0:05" alone says nothing of playing).
+      time.setAttribute("aria-label", "Play from " + time.textContent.trim());
+      time.addEventListener("keydown", onKey);
+    }
+    turn.addEventListener("click", onClick);
+    undo.set(turn, () => {
+      turn.classList.remove("seekable", "playing");
+      turn.removeAttribute("aria-current");
+      if (time) {
+        for (const name of ["role", "tabindex", "title", "aria-label"]) {
+          time.removeAttribute(name);
+        }
+        time.removeEventListener("keydown", onKey);
+      }
+      turn.removeEventListener("click", onClick);
+    });
+  }
+
+  function unseekable(turn) {
+    const restore = undo.get(turn);
+    if (restore) {
+      undo.delete(turn);
+      restore();
+    }
+    if (turn === current) {
+      current = null;
+    }
   }
 
   function playFrom(index) {
@@ -110,6 +170,8 @@
     audio.play().catch(() => {}); // refused autoplay: the position is set, the person presses play
   }
 
+  // The turns first: a part whose load failed already takes its turns back below.
+  turns.forEach(seekable);
   players.forEach((audio, part) => {
     // Its load may have failed already: this script runs after the page is read.
     audio.addEventListener("error", () => unplayable(part));
@@ -125,34 +187,10 @@
     });
     audio.addEventListener("ended", () => {
       const next = players[part + 1];
-      if (next) {
+      if (next && next.isConnected) { // not one that could not be loaded
         next.currentTime = 0;
         next.play().catch(() => {});
       }
-    });
-  });
-  turns.forEach((turn, index) => {
-    turn.classList.add("seekable");
-    const time = turn.querySelector("time");
-    if (time) {
-      time.setAttribute("role", "button");
-      time.tabIndex = 0;
-      time.title = "Play from here";
-      // Named for what it does, with the time it shows ("0:05" alone says nothing of playing).
-      time.setAttribute("aria-label", "Play from " + time.textContent.trim());
-      time.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          playFrom(index);
-        }
-      });
-    }
-    turn.addEventListener("click", (event) => {
-      // Selecting words to copy them is not a request to play.
-      if (!window.getSelection().isCollapsed || event.target.closest("a, button, details")) {
-        return;
-      }
-      playFrom(index);
     });
   });
 })();

@@ -66,6 +66,28 @@ window.StaffLive = (function () {
     };
   }
 
+  /**
+   * A `say(text, { stopped })` for a page's live status line (`statusLine`, quiet news about
+   * the rows). Live updates stopped for good is a warning, said at once (role alert) and in the
+   * back office's error box: the rows look as fresh as ever but change no more. It stays until
+   * the page is reloaded, whatever a refresh still under way says after it.
+   */
+  function statusSayer(statusLine) {
+    let stopped = false;
+    return function say(text, { stopped: stopping = false } = {}) {
+      if (!statusLine || stopped) {
+        return;
+      }
+      if (stopping) {
+        stopped = true;
+        statusLine.setAttribute("role", "alert");
+        statusLine.setAttribute("aria-live", "assertive");
+        statusLine.classList.add("errornote");
+      }
+      statusLine.textContent = text;
+    };
+  }
+
   const FOCUSABLE = "a[href], button, summary, input, select, textarea";
 
   /** Where the keyboard focus is in `rows`: its row's call or ticket, and which of the row's
@@ -95,8 +117,10 @@ window.StaffLive = (function () {
   }
 
   /** A socket on `path`, opened again with backoff whenever it closes; `onOpen` on each open
-   *  (to catch up on what changed meanwhile), `onMessage` with each message parsed. */
-  function reconnectingSocket(path, { onOpen, onMessage, say }) {
+   *  (to catch up on what changed meanwhile), `onMessage` with each message parsed. When the
+   *  server shuts it for good, `say(text, { stopped: true })` tells the person why: they no longer
+   *  may see `what` ("tickets"; "this page" unless said). */
+  function reconnectingSocket(path, { onOpen, onMessage, say, what = "this page" }) {
     let delay = 1000;
     function connect() {
       const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -112,7 +136,8 @@ window.StaffLive = (function () {
       });
       socket.addEventListener("close", function (event) {
         if (event.code === FORBIDDEN) {  // signed out, deactivated, or the permission taken away
-          say("Live updates stopped: you may no longer see them. Reload the page to sign in again.");
+          say("Live updates stopped: you were signed out or lost access to " + what + ". " +
+            "Reload the page to sign in again.", { stopped: true });
           return;
         }
         say(opened ? "Live updates paused; reconnecting…" : "Could not connect for live updates; retrying…");
@@ -182,5 +207,7 @@ window.StaffLive = (function () {
     }
   }
 
-  return { rowRefresher, reconnectingSocket, briefingCatchUp, markJoined, markTransferring };
+  return {
+    rowRefresher, reconnectingSocket, statusSayer, briefingCatchUp, markJoined, markTransferring,
+  };
 })();

@@ -19,11 +19,7 @@
   // Who claimed a ticket arrives as a username: named here as colleagues know them.
   const names = JSON.parse(document.getElementById("staff-names").textContent);
 
-  function say(text) {
-    if (statusLine) {
-      statusLine.textContent = text;
-    }
-  }
+  const say = window.StaffLive.statusSayer(statusLine);
 
   function ticketIds(tbody) {
     return new Set(Array.from(tbody.querySelectorAll("tr[data-ticket]"), (row) => row.dataset.ticket));
@@ -114,7 +110,7 @@
 
   function connect() {
     window.StaffLive.reconnectingSocket("/ws/staff/queue", {
-      say,
+      say, what: "tickets",
       // Anything that changed while the page was not listening shows up now.
       onOpen: () => refresh("Live: tickets appear, move and leave here as they change."),
       onMessage: (message) => refresh(describe(message)),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
 from django.conf import settings
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeData, SafeString
 
 from support.escalations import reason_in_words
 from support.money import format_inr
@@ -18,6 +19,11 @@ from support.staff.aftercall import money
 from support.staff.charts import wait_label
 
 register = template.Library()
+
+# An id in a sentence ("ticket TKT-9XK2QA", "about ORD-1137", "CALL-229a2d…"): two to five
+# capitals, a hyphen, then letters and digits with at least one digit or capital. Ids of other
+# shapes (an order's is whatever the business's data holds) stay plain text.
+_ID_IN_TEXT = re.compile(r"(?<![\w-])([A-Z]{2,5}-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]+)(?![\w-])")
 
 
 @register.filter
@@ -40,6 +46,19 @@ def customer_as_allowed(context: template.Context, customer: Any,
     if perms is not None and VIEW_CUSTOMERS in perms:
         return person(customer, user_id)
     return str(customer.name) if customer is not None else person(None, user_id)
+
+
+@register.filter
+def ids(text: Any) -> SafeString:
+    """`text` escaped, with each id in it in a `.id` span, which keeps it on one line (a phone
+    would break "TKT-9XK2QA" after its hyphen). Markup already made safe is left as it is."""
+    if isinstance(text, SafeData):
+        return SafeString(text)
+    pieces = _ID_IN_TEXT.split("" if text is None else str(text))
+    html = SafeString()
+    for n, piece in enumerate(pieces):  # the ids are the odd pieces
+        html += format_html('<span class="id">{}</span>', piece) if n % 2 else escape(piece)
+    return html
 
 
 @register.filter

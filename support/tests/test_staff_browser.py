@@ -261,6 +261,10 @@ CONTRAST = """(e) => {
 }"""
 
 
+# What of `all` the browser broke over two lines or more (an id must keep to one).
+BROKEN = "(all) => all.filter((e) => e.getClientRects().length > 1).map((e) => e.textContent)"
+
+
 async def underlined(link: Any) -> bool:
     """Whether a link is underlined, as one inside a sentence must be: the admin's link blue
     and its text's grey are 2.6:1, too close to tell a link by its colour alone."""
@@ -627,11 +631,25 @@ async def test_the_dashboard_and_a_call_in_the_dark_theme(
     await arjun.page.get_by_role("link", name=call_id).click()
     await expect(arjun.page.locator(".conversation")).to_be_visible()
     await arjun.shoot("19-admin-call-dark")
+    # On a phone the trail ends in the call's id on one line, and the ids in the conversation's
+    # sentences ("about ORD-1193: ticket TKT-…") keep to theirs.
+    await arjun.page.set_viewport_size({"width": NARROW, "height": 844})
+    crumb = arjun.page.locator(".breadcrumbs .id")
+    await expect(crumb).to_have_text(call_id)
+    ids = arjun.page.locator(".conversation .id")
+    await expect(ids.first).to_be_visible()
+    assert await crumb.evaluate_all(BROKEN) == []
+    assert await ids.evaluate_all(BROKEN) == []
+    await arjun.page.set_viewport_size({"width": WIDE, "height": 900})
     await arjun.open("/admin/")
     await arjun.shoot("21-admin-index-dark")
     await arjun.open("/admin/support/order/?q=aarav")
     await expect(arjun.page.locator("#result_list")).to_contain_text("Aarav Sharma")
     await arjun.shoot("22-admin-orders-by-name-dark")
+    # A refund's "₹732.75 (75%, RFD-1125)" keeps its id on one line.
+    refunds = arjun.page.locator("#result_list .field-refund_ a")
+    await expect(refunds.first).to_contain_text("RFD-")
+    assert await refunds.evaluate_all(BROKEN) == []
 
 
 async def test_someone_who_is_not_staff_gets_no_back_office(
@@ -660,16 +678,24 @@ async def test_someone_who_is_not_staff_gets_no_back_office(
 async def test_a_queue_left_open_by_someone_deactivated_stops_its_live_updates(
     people: dict[str, User], sign_in: Any
 ) -> None:
-    """Its socket asks every 5 s what its user may do (support/staff/sockets.py)."""
+    """Its socket asks every 5 s what its user may do (support/staff/sockets.py). The page
+    says so as a warning, not in the quiet grey of its usual news: its rows look as fresh as
+    ever but no longer change."""
     meera = await sign_in("meera")
     await meera.open("/staff/queue/")
     status = meera.page.locator("[data-live-status]")
     await expect(status).not_to_contain_text("Connecting")
+    quiet = await status.evaluate("p => getComputedStyle(p).color")
+    await expect(status).not_to_have_role("alert")
 
     await User.objects.filter(username="meera").aupdate(is_active=False)
 
-    await expect(status).to_have_text(
-        "Live updates stopped: you may no longer see them. Reload the page to sign in again.",
+    await expect(meera.page.get_by_role("alert")).to_have_text(
+        "Live updates stopped: you were signed out or lost access to tickets. "
+        "Reload the page to sign in again.",
         timeout=15_000,
     )
+    await expect(status).to_have_class(re.compile(r"\berrornote\b"))
+    assert await status.evaluate("p => getComputedStyle(p).color") != quiet
+    assert await status.evaluate("p => getComputedStyle(p).borderStyle") == "solid"
     await meera.shoot("22-queue-updates-stopped")

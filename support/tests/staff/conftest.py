@@ -37,12 +37,18 @@ from support.models import (
 from support.tests.groups import staff_groups_by
 
 PASSWORD = "correct horse battery staple"
+
 _groups_migration = importlib.import_module("support.migrations.0003_staff_groups")
 _leads_mint_migration = importlib.import_module("realtime.migrations.0002_leads_mint_voice_tokens")
 _team_migration = importlib.import_module("support.migrations.0006_leads_manage_agents")
 _goodwill_migration = importlib.import_module("support.migrations.0007_goodwill")
 _recordings_migration = importlib.import_module("postcall.migrations.0001_initial")
 AGENT, LEAD = _groups_migration.AGENT, _groups_migration.LEAD
+
+
+def as_id(value: str) -> str:
+    """An id as the staff pages write it inside a sentence: in a span that keeps it on one line."""
+    return f'<span class="id">{value}</span>'
 
 
 @pytest.fixture(autouse=True)

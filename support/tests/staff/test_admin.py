@@ -15,7 +15,7 @@ from django.test import Client
 from support import escalations
 from support.models import Complaint, Customer, Escalation, Order, OrderRefund, Refund
 from support.tests.conftest import make_order
-from support.tests.staff.conftest import client_for, make_complaint, make_ticket
+from support.tests.staff.conftest import as_id, client_for, make_complaint, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,8 @@ def test_call_page_shows_transcript_and_tool_calls_read_only(agent: Client, priy
     assert response.status_code == 200
     body = response.content.decode()
     assert "My dosa was cold and soggy." in body
-    assert "Escalated to a person (Normal): ticket TKT-AAAAAA" in body and "42 ms" in body
+    assert f"Escalated to a person (Normal): ticket {as_id('TKT-AAAAAA')}" in body
+    assert "42 ms" in body
     assert "&quot;reason&quot;: &quot;cold food&quot;" in body  # the raw arguments, disclosed
     assert "Total: 1,540 tokens" in body and "3:05" in body
     assert "total_token_count" not in body

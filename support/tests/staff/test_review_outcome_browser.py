@@ -105,4 +105,12 @@ async def test_the_admin_and_the_call_pages_say_what_a_call_achieved(
         for page in pages.values():
             await expect(page.locator(".summary-corrected")).to_contain_text(CORRECTED_SAYS)
             await expect(page.locator(".summary .resolved.no")).to_be_visible()
+    # On a phone the ids in the sentences of "Agent did" and "Left to do" keep to one line
+    # ("ticket TKT-" over "AAAAAA" otherwise).
+    phone = pages["phone"]
+    ids = phone.locator(".actions-taken .id, .summary .follow-up .id")
+    await expect(ids).to_have_text(["TKT-AAAAAA", "TKT-9"])
+    assert await ids.evaluate_all(
+        "(all) => all.filter((e) => e.getClientRects().length > 1).map((e) => e.textContent)"
+    ) == []
     assert back_office.problems == []

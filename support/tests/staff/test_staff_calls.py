@@ -11,7 +11,7 @@ from django.test import Client
 
 from support.models import Call, Customer
 from support.mongo import sync_db
-from support.tests.staff.conftest import make_ticket
+from support.tests.staff.conftest import as_id, make_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -225,8 +225,8 @@ def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
     body = agent.get("/staff/calls/call-priya-1/").content.decode()
     ticket = agent.get("/staff/tickets/TKT-NOOUT1/").content.decode()
 
-    assert "<dt>Outcome</dt><dd>not recorded (the call ended: escalated to a person)</dd>" in body
-    assert ("<dt>The call</dt><dd>Outcome not recorded (the call ended: escalated to a person) "
+    assert "<dt>Outcome</dt><dd>not recorded (the call ended: ended on escalation)</dd>" in body
+    assert ("<dt>The call</dt><dd>Outcome not recorded (the call ended: ended on escalation) "
             "· 3:05") in ticket
 
 
@@ -280,7 +280,8 @@ def test_call_page_reads_as_a_conversation(agent: Client, priya_ticket: Any) -> 
         "Escalated to a person", "TKT-AAAAAA",  # outcome label, the ticket it opened
         "My dosa was cold and soggy.", "I&#x27;m sorry, let me get a colleague.",
         "<time>0:00</time>", "<time>0:03</time>", "<time>0:04</time>",
-        "Escalated to a person (Normal): ticket TKT-AAAAAA",  # the tool call, in words
+        # The tool call, in words (its id kept on one line).
+        f"Escalated to a person (Normal): ticket {as_id('TKT-AAAAAA')}",
         "&quot;reason&quot;: &quot;cold food&quot;", "42 ms",  # the raw data, behind a disclosure
         "Input: what the model heard and read", "1,200 tokens", "Total", "1,540 tokens",
     ]:  # fmt: skip

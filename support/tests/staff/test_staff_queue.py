@@ -28,7 +28,7 @@ from support.mongo import sync_db
 from support.staff import sockets
 from support.staff.forms import new_request_key
 from support.staff.routing import staff_websocket_urlpatterns
-from support.tests.staff.conftest import client_for, make_ticket
+from support.tests.staff.conftest import as_id, client_for, make_ticket
 from support.tests.staff.test_dashboard import export_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -266,7 +266,8 @@ def test_ticket_page_shows_customer_order_call_and_notes(agent: Client, priya_ti
         "Priya Nair", "+91 98000 00301", "₹250.50",  # profile, wallet in rupees
         "Cold food, wants a full refund",  # why
         "ORD-3001", "Udupi Grand", "₹240.00", "Delivered",  # the order
-        "Escalated to a person (Normal): ticket TKT-AAAAAA",  # what the agent did
+        # What the agent did (its id kept on one line).
+        f"Escalated to a person (Normal): ticket {as_id('TKT-AAAAAA')}",
         "My dosa was cold and soggy.", "42 ms",  # the call
         "Customer sounded upset.",  # the notes
         "csrfmiddlewaretoken",
@@ -370,7 +371,7 @@ def test_a_ticket_never_shows_another_customers_order(agent: Client, priya_ticke
 
     body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
 
-    assert "ORD-RAVI1 (not found)" in body and "₹99.00" not in body
+    assert f"{as_id('ORD-RAVI1')} (not found)" in body and "₹99.00" not in body
 
 
 def test_a_ticket_whose_call_was_deleted_says_so(agent: Client, priya_ticket: Any) -> None:
@@ -379,7 +380,8 @@ def test_a_ticket_whose_call_was_deleted_says_so(agent: Client, priya_ticket: An
     body = agent.get("/staff/tickets/TKT-AAAAAA/").content.decode()
 
     assert "no call on this ticket" not in body and "No call recorded" not in body
-    assert body.count("Call call-priya-1 is no longer on record.") == 2  # briefing, call section
+    said = f"Call {as_id('call-priya-1')} is no longer on record."
+    assert body.count(said) == 2  # briefing, call section
 
 
 def test_unknown_ticket_is_404(agent: Client) -> None:
