@@ -3,7 +3,8 @@ has passed, still to be closed), grouped by the customer's local day, earliest f
 (PAGE_SIZE callbacks) at a time as the other staff lists are (support/staff/queries.py).
 
 `group` is pure (callbacks, names, the calls customers answered and a clock in, rows out);
-`board` reads the database. `of_ticket` is a ticket's callbacks, as its page shows them.
+`board` reads the database. `of_ticket` is a ticket's callbacks, as its page shows them;
+`statuses` their status alone, as the admin's list shows it.
 """
 
 from __future__ import annotations
@@ -160,6 +161,13 @@ def of_ticket(ticket_id: str, now: datetime, hours: Hours) -> list[Booked]:
     return booked
 
 
+def statuses(callbacks: Collection[Callback], now: datetime, hours: Hours) -> dict[str, str]:
+    """Each of `callbacks`' status as the board shows it ("Late", "No answer at 10:31",
+    "Done", ...), by callback id, for the admin's list: one read of the calls for them all."""
+    answered = answered_calls(callbacks)
+    return {c.callback_id: _status(c, now, hours, answered)[0] for c in callbacks}
+
+
 def answered_calls(callbacks: Iterable[Callback]) -> dict[str, datetime | None]:
     """When each call that customers answered on a dial of a still scheduled one of
     `callbacks` ended (None: it is going on), by call id; the input of `group`."""
@@ -236,7 +244,9 @@ def _row(
     )
 
 
-DIALLING_WORDS = {desk.LINE_BUSY: "Line busy", desk.NOT_CONNECTED: "Not connected",
+# "Did not go through" as the calling page heads it: the dial never reached the customer's
+# phone ("Not put through": it did, they picked up, and were not connected to the dialler).
+DIALLING_WORDS = {desk.LINE_BUSY: "Line busy", desk.NOT_CONNECTED: "Did not go through",
                   desk.NOT_PUT_THROUGH: "Not put through", desk.NO_ANSWER: "No answer"}  # fmt: skip
 
 

@@ -189,7 +189,9 @@ def calling(request: HttpRequest, callback_id: str) -> HttpResponse:
     who = _customer(callback_id)
     me = request.user.get_username()
     context = {
-        "title": f"Calling {who}",
+        # True in every state, before the call and after it: the status line below says what
+        # is happening ("Calling", "Ringing", "Call over", "No answer").
+        "title": f"Callback to {who}",
         "who": who,
         "callback": callback,
         "state": state,

@@ -264,6 +264,8 @@ class PeopleChangeList(ChangeList):
                 names = staff_names()  # one query for the page
                 for row in self.result_list:
                     row.staff_names = names
+            if isinstance(self.model_admin, BigCollectionAdmin):
+                self.model_admin.read_for_page(list(self.result_list))
 
 
 def may_see_contacts(request: HttpRequest) -> bool:
@@ -304,6 +306,10 @@ class BigCollectionAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return PeopleChangeList
+
+    def read_for_page(self, rows: list[Any]) -> None:
+        """Read what the list's `rows` show beyond their own fields, once for the page, and
+        set it on them (none here)."""
 
     def get_paginator(
         self,
@@ -786,18 +792,21 @@ class EscalationAdmin(BigCollectionAdmin):
         # As the queue and ticket pages say it: an old ticket's failure code in words.
         return escalations.reason_in_words(obj.reason)
 
-    # How long an open ticket has waited, or how long a resolved one took, said as which: one
-    # "age" read as the first for every ticket, a resolved one's time to resolve included.
-    # One column, not two: the list fits a laptop with the admin's menu open.
+    # How long an open ticket has waited, a claimed one been open, or a resolved one took,
+    # said as which. One column, not two: the list fits a laptop with the admin's menu open.
     @admin.display(description="time", ordering="-created_at")
     def time(self, obj: Escalation) -> str:
-        """"Waiting 3 hours" for an open or claimed ticket (as the queue and ticket pages say
-        it), "Resolved in 20 minutes" for a resolved one."""
+        """The ticket's age in the queue's words (templates/staff/_queue_rows.html, and the
+        ticket page's): "Waiting 3 hours" for an open ticket, "Open for 3 hours" for a claimed
+        one (someone works on it: nobody waits for them), "Took 20 minutes" for a resolved
+        one."""
         if obj.resolved_at is not None:
-            return f"Resolved in {waited(obj.created_at, obj.resolved_at)}"
+            return f"Took {waited(obj.created_at, obj.resolved_at)}"
         if obj.status == EscalationStatus.RESOLVED:
             return "Resolved"
-        return f"Waiting {waited(obj.created_at)}"
+        if obj.status == EscalationStatus.OPEN:
+            return f"Waiting {waited(obj.created_at)}"
+        return f"Open for {waited(obj.created_at)}"
 
     @admin.display(description="call")
     def call(self, obj: Escalation) -> str:

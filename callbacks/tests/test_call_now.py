@@ -327,13 +327,14 @@ def test_a_twilio_that_does_not_answer_in_time_is_told_at_once_and_may_be_called
     assert messages_of(response) == []
     assert response.redirect_chain == [("/staff/callbacks/CBK-ASHA01/calling", 302)]
     page = response.content.decode()
-    assert ("<b>The call did not go through.</b> Twilio did not confirm the call to Asha Verma "
-            "(+91 98000 00101).") in page  # fmt: skip
+    assert ("<b>The call did not go through.</b> Our phone service did not confirm the call to "
+            "Asha Verma (+91 98000 00101).") in page  # fmt: skip
+    assert "Twilio" not in page  # staff know it as our phone service
     assert "Calling Asha Verma (+91 98000 00101)…" not in page and "Ringing" not in page
     assert 'http-equiv="refresh"' not in page
     assert ">Call again</button>" in page
     assert "+919800000101" not in page and "timed out" not in page
-    assert row.status.startswith("Not connected at ")
+    assert row.status.startswith("Did not go through at ")  # as the calling page heads it
     assert messages_of(again) == []
     assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
     assert len(twilio.requests) == 2
@@ -354,7 +355,7 @@ def test_twilio_failing_on_its_side_is_told_at_once_and_may_be_closed_at_once(
     missed = client_for(meera).post("/staff/callbacks/CBK-ASHA01/missed", follow=True)
 
     page = response.content.decode()
-    assert "<b>The call did not go through.</b> Twilio did not confirm the call" in page
+    assert "<b>The call did not go through.</b> Our phone service did not confirm the call" in page
     # Not Twilio's words (the page's CSRF token, random, may hold "503" by chance).
     assert "Service unavailable" not in page and "20503" not in page
     assert messages_of(missed) == ["The callback to Asha Verma (+91 98000 00101) is marked missed."]
@@ -838,8 +839,8 @@ def test_a_status_url_naming_no_dial_of_ours_is_found_by_its_sid() -> None:
 
 
 @pytest.mark.parametrize(("status", "said"), [
-    ("failed", "<b>The call did not go through.</b> Twilio could not connect to Asha Verma "
-               "(+91 98000 00101)."),
+    ("failed", "<b>The call did not go through.</b> Our phone service could not connect to "
+               "Asha Verma (+91 98000 00101)."),
     ("no-answer", "<b>No answer.</b> Asha Verma (+91 98000 00101) did not pick up."),
 ])  # fmt: skip
 def test_a_call_that_failed_or_rang_out_is_told_at_once_and_may_be_marked_missed(
@@ -853,6 +854,9 @@ def test_a_call_that_failed_or_rang_out_is_told_at_once_and_may_be_marked_missed
     missed = client_for(meera).post("/staff/callbacks/CBK-ASHA01/missed", follow=True)
 
     assert said in page and "Ringing" not in page
+    # Its heading stays true once the call is over: who the callback is to, not "Calling".
+    assert "<h1>Callback to Asha Verma (+91 98000 00101)</h1>" in page
+    assert "Calling Asha" not in page
     assert ">Call again</button>" in page and ">Mark missed</button>" in page
     assert messages_of(missed) == ["The callback to Asha Verma (+91 98000 00101) is marked missed."]
     assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == status
@@ -954,7 +958,8 @@ def test_call_again_is_not_offered_once_calling_out_is_not_set_up(
 
     assert "<b>Line busy.</b>" in page
     assert "Call again" not in page and ">Mark missed</button>" in page
-    assert page.count("Phone calls are not set up here (Twilio)") == 1
+    assert page.count("Calling out through our phone service is not set up here") == 1
+    assert "Twilio" not in page
 
 
 def test_call_again_is_not_offered_to_someone_who_may_no_longer_take_calls_over(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -188,7 +189,7 @@ def row(page: Page, callback_id: str) -> Any:
 
 
 async def assert_inside_its_cell(badge: Any) -> None:
-    """The longest status ("Not connected at 10:31") stays in its column: it ran into the
+    """The longest status ("Did not go through at 10:31") stays in its column: it ran into the
     assignee's name beside it."""
     cell = badge.locator("xpath=ancestor::td[1]")
     badge_box, cell_box = await badge.bounding_box(), await cell.bounding_box()
@@ -281,14 +282,16 @@ async def test_a_lead_works_todays_callbacks(
         twilio.refuse_with = (503, 20503, "Service temporarily unavailable")
         await kiran.get_by_role("button", name="Call now").click()
         await expect(page.locator(".calling-status")).to_have_text(
-            "The call did not go through. Twilio did not confirm the call to Kiran Rao "
-            "(+91 98000 00404).")  # fmt: skip
+            "The call did not go through. Our phone service did not confirm the call to Kiran "
+            "Rao (+91 98000 00404).")  # fmt: skip
+        # The heading stays true whatever became of the call: who the callback is to.
+        await expect(page.locator("h1")).to_have_text("Callback to Kiran Rao (+91 98000 00404)")
         await expect(page.get_by_role("button", name="Call again")).to_be_visible()
         await expect(page.locator(".messagelist")).to_have_count(0)  # said once, on the page
         await screenshot(page, "04-not-confirmed-1280")
         twilio.refuse_with = None
         await page.get_by_role("link", name="Back to the callbacks").click()
-        await expect(kiran.locator(".state .badge")).to_contain_text("Not connected at")
+        await expect(kiran.locator(".state .badge")).to_contain_text("Did not go through at")
         await screenshot(page, "04-not-confirmed-board-1280")
         await assert_inside_its_cell(kiran.locator(".state .badge"))
         await kiran.get_by_role("button", name="Call now").click()
@@ -296,9 +299,13 @@ async def test_a_lead_works_todays_callbacks(
         await expect(page.locator(".messagelist")).to_have_count(0)
         state = await page.context.storage_state()
 
-        # The admin lists them too, read-only, newest slot first.
+        # The admin lists them too, read-only, newest slot first, each status as the board
+        # says it (all six are stored as scheduled or done).
         await page.goto(server.url + "/admin/callbacks/callback/")
         await expect(page.locator("#result_list tbody tr")).to_have_count(6)
+        await expect(page.locator("#result_list .field-status_")).to_have_text([
+            "Scheduled", re.compile(r"No answer at \d\d:\d\d"),
+            re.compile(r"Dialled at \d\d:\d\d"), "Done", "Done", "Late"])  # fmt: skip
         await screenshot(page, "08-admin-1280")
 
     # The same board on a phone, and in the dark theme at both widths.

@@ -84,7 +84,9 @@ def test_a_click_while_twilio_has_not_answered_the_first_waits_on_the_calling_pa
 
     assert len(twilio.requests) == 1
     assert second.redirect_chain == [(CALLING, 302)]
-    assert "Calling Asha Verma (+91 98000 00101)…" in second.content.decode()
+    page = second.content.decode()
+    assert "Calling Asha Verma (+91 98000 00101)…" in page
+    assert "Waiting for our phone service to place the call." in page and "Twilio" not in page
 
 
 def test_call_now_on_a_call_the_customer_answered_opens_that_call(

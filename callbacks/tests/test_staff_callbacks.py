@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -219,7 +220,7 @@ def test_call_now_is_offered_only_with_twilio_configured_to_those_who_may_take_c
     for_an_agent = client_for(meera).get(PAGE).content.decode()
 
     assert button not in unconfigured
-    assert "“Call now” appears once Twilio is configured for calling out." in unconfigured
+    assert "“Call now” appears once our phone service is set up for calling out." in unconfigured
     assert button in configured
     assert button not in for_an_agent  # a support agent's group cannot take calls over
     assert "Calling a customer from here needs the right to take calls over" in for_an_agent
@@ -569,6 +570,32 @@ def test_the_admin_list_names_who_holds_a_callback_and_finds_them_by_username(
     assert '<td class="field-assignee_">Meera Nair (meera)</td>' in listed
     assert '<td class="field-assignee_">someone-who-left</td>' in listed  # no longer staff
     assert [c.callback_id for c in found.context["cl"].result_list] == ["CBK-ASHA01"]
+
+
+def test_the_admin_list_says_each_callbacks_status_as_the_board_does(
+    arjun: User, asha: Customer, ravi: Customer
+) -> None:
+    """A scheduled callback whose slot is over is "Late" on the board, and one already dialled
+    says how the dial went: the admin's list says the same, not the stored "Scheduled"; the
+    stored status is still what its filter selects."""
+    late = make_callback(asha, today_at(9, 0, days=-1), callback_id="CBK-LATE01", assignee="arjun")
+    failed = make_callback(ravi, slot(days_ahead=2, hour=15), callback_id="CBK-FAIL01",
+                           assignee="arjun", dialled_at=timezone.now(), call_sid="CA1",
+                           dial_status="failed")  # fmt: skip
+    make_callback(asha, today_at(9, 30), callback_id="CBK-DONE01", status="done")
+    days = board.group([late, failed], {}, timezone.now(), "arjun", Hours.from_settings())
+    on_board = {row.callback.callback_id: row.status for day in days for row in day.rows}
+
+    listed = client_for(arjun).get("/admin/callbacks/callback/").content.decode()
+    scheduled = client_for(arjun).get("/admin/callbacks/callback/", {"status": "scheduled"})
+
+    assert on_board["CBK-LATE01"] == "Late"
+    assert on_board["CBK-FAIL01"].startswith("Did not go through at ")
+    for callback_id, status in [*on_board.items(), ("CBK-DONE01", "Done")]:
+        row = re.search(rf"<tr>.*?{callback_id}.*?</tr>", listed, re.S)
+        assert row is not None and f'<td class="field-status_">{status}</td>' in row[0]
+    assert {c.callback_id for c in scheduled.context["cl"].result_list} == {"CBK-LATE01",
+                                                                             "CBK-FAIL01"}
 
 
 # --- Review: one wording, and actions back to the page they were taken on ------------------------

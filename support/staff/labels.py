@@ -22,22 +22,28 @@ CONTAINED_OUTCOMES = ("resolved_refund", "resolved_info", "complaint_filed")
 # Outcomes where a person took over or will (the escalation rate counts these).
 HUMAN_OUTCOMES = ("escalated", "transferred", "callback_scheduled")
 
-# How a call ended, as the voice bridge records it in `end_reason`.
+# How a call ended, as the voice bridge records it in `end_reason`: said as what happened to
+# the call, in words of their own, since the lists show it beside the outcome (what the call
+# achieved, OUTCOME_LABELS) and filter by both.
 END_REASON_LABELS = {
     "caller_hung_up": "Caller hung up",
     "caller_left": "Caller's connection closed",
-    "agent_unavailable": "Agent became unavailable",
-    "transferred_to_human": "Transferred to a person",
+    # The Live model's session was lost for good, or went silent (realtime/call_session.py
+    # _give_up): the outcome is "Agent unavailable".
+    "agent_unavailable": "Voice agent stopped responding",
+    # The phone call moved to the escalation number (realtime/transfer.py): the outcome is
+    # "Transferred to a person".
+    "transferred_to_human": "Phone transfer went through",
     # Twilio gave no answer to the transfer: whether the caller reached a person is not known.
-    "transfer_unconfirmed": "Transfer to a person not confirmed",
-    "transfer_failed": "Transferred, but nobody answered",
-    "escalated": "Escalated to a person",
+    "transfer_unconfirmed": "Phone transfer not confirmed",
+    # It moved, and nobody at that number took it: the outcome is "Escalated to a person".
+    "transfer_failed": "Phone transfer not answered",
     "idle": "Ended after silence",
     "max_duration": "Reached the maximum length",
-    "call_over": "Call over",
-    "error": "Ended by an error",
-    "server_error": "Ended by an error on our side",
-    "lost": "Cut off (its server stopped)",
+    # A task of the call failed on its server (realtime/call_session.py).
+    "server_error": "Cut off by a fault on our server",
+    # Its server stopped or died mid-call, and the sweeper ended it (continuity/).
+    "lost": "Cut off when its server stopped",
     # Its server began to stop before the call was answered: the customer's page opened the
     # call again on another.
     "moved_before_ready": "Opened again on another server",
@@ -47,6 +53,11 @@ END_REASON_LABELS = {
     "staff_left": "Colleague's page closed",
     # ... or they lost the right to take calls over while holding it (HOLDER_NOT_ALLOWED).
     "staff_not_allowed": "Colleague lost take-over right",
+    # Values the bridge does not write (it ends a call with one of the above), labelled for a
+    # record that holds one all the same; "error" says nothing of what failed.
+    "escalated": "Ended on escalation",
+    "call_over": "Call over",
+    "error": "Ended by an error (cause not recorded)",
 }
 
 # End reasons an earlier version wrote, and the one each now is: labelled and filtered as it.

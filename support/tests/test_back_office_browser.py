@@ -213,6 +213,9 @@ async def test_the_admin_names_who_holds_a_ticket_as_the_staff_pages_do(
     pages = await back_office.visit("/admin/support/escalation/", "admin-escalations-claimed")
     for page in pages.values():
         await expect(page.locator("#result_list")).to_contain_text("Arjun Mehta (arjun)")
+        # Its age as the claimed queue heads it: someone holds it, so it is not "Waiting".
+        await expect(page.locator("#result_list .field-time")).to_have_text(
+            "Open for 10 minutes")  # fmt: skip
 
     path = f"/admin/support/escalation/{priya_ticket.pk}/change/"
     for page in (await back_office.visit(path, "admin-escalation-claimed")).values():
@@ -311,6 +314,9 @@ async def test_every_admin_list_fits_a_laptop_with_the_menu_open(
         await page.goto(f"{back_office.server.url}/admin/{path}/")
         await expect(page.locator("#nav-sidebar")).to_be_visible()
         name = path.split("/")[1]
+        if name == "call":  # how it ended, in words of its own beside its outcome
+            await expect(page.locator("#result_list .field-ended_how")).to_have_text(
+                "Ended on escalation")  # fmt: skip
         await page.screenshot(path=ARTIFACTS / f"admin-list-{name}-desktop.png", full_page=True)
         if cut := await _hidden_past_the_list(page):
             hidden[path] = cut
@@ -327,6 +333,7 @@ async def test_every_admin_list_fits_a_laptop_with_the_menu_open(
     await page.set_viewport_size({"width": 1024, "height": 768})
     await page.goto(back_office.server.url + "/admin/support/escalation/")
     await expect(page.get_by_role("link", name="Claimed")).to_be_visible()
+    await expect(page.locator("#result_list .field-time")).to_contain_text("Open for")
     await page.screenshot(path=ARTIFACTS / "admin-list-escalation-1024.png", full_page=True)
     assert await _hidden_past_the_list(page) == 0
     assert back_office.problems == []

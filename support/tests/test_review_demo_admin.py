@@ -1,5 +1,5 @@
 """The admin as a new support lead reads it: the tickets list says how long a ticket has
-waited and how long a resolved one took, and the Team link opens a page called Team."""
+waited, been open or took, in the queue's words, and the Team link opens a page called Team."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _cells(page: str, column: str) -> dict[str, str]:
     return cells
 
 
-def test_the_tickets_list_says_waiting_for_open_ones_and_resolved_in_for_resolved_ones(
+def test_the_tickets_list_says_waiting_for_open_ones_and_took_for_resolved_ones(
     lead: Client,  # noqa: F811
 ) -> None:
     make_ticket("TKT-WAITNG", minutes_ago=3 * 60 + 5)
@@ -46,15 +46,21 @@ def test_the_tickets_list_says_waiting_for_open_ones_and_resolved_in_for_resolve
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
     assert "age" not in headers and "time" in headers
     assert _cells(page, "time") == {"TKT-WAITNG": "Waiting 3 hours, 5 minutes",
-                                    "TKT-DONE22": "Resolved in 20 minutes"}  # fmt: skip
+                                    "TKT-DONE22": "Took 20 minutes"}  # fmt: skip
 
 
-def test_a_claimed_ticket_is_still_waiting(lead: Client) -> None:  # noqa: F811
+def test_a_claimed_ticket_is_open_for_its_age_as_the_queue_says_not_waiting(
+    lead: Client,  # noqa: F811
+) -> None:
+    """Someone works on a claimed ticket: the claimed queue heads its age "Open for", and the
+    ticket's page says "open for"; "Waiting" is an open ticket's, which nobody holds."""
     make_ticket("TKT-CLAIMD", minutes_ago=50, status="claimed", assignee="arjun")
 
     page = lead.get("/admin/support/escalation/").content.decode()
+    queue = lead.get("/staff/queue/claimed/").content.decode()
 
-    assert _cells(page, "time") == {"TKT-CLAIMD": "Waiting 50 minutes"}
+    assert _cells(page, "time") == {"TKT-CLAIMD": "Open for 50 minutes"}
+    assert ">Open for</th>" in queue
 
 
 def test_the_team_link_opens_a_page_called_team(lead: Client) -> None:  # noqa: F811

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from support.staff.conversation import actions_taken, conversation, tool_line
-from support.staff.labels import end_reason_label, mmss, outcome_label, phone_label, usage_rows
+from support.staff.labels import (
+    END_REASON_LABELS,
+    OUTCOME_LABELS,
+    end_reason_label,
+    mmss,
+    outcome_label,
+    phone_label,
+    usage_rows,
+)
 
 START = datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
 
@@ -24,6 +32,23 @@ def test_values_read_as_words() -> None:
     assert end_reason_label("caller_hung_up") == "Caller hung up"
     assert phone_label("+919812345678") == "+91 98123 45678"
     assert phone_label("+14155550100") == "+14155550100"
+
+
+def test_each_end_reason_says_how_the_call_ended_apart_from_the_others_and_the_outcomes() -> None:
+    """The calls lists show a call's outcome beside how it ended, and filter by either: each
+    end reason is said as what happened to the call, in words no outcome uses (else a row reads
+    the same twice), and no label is another's start (an agent could not tell which is
+    which)."""
+    labels = list(END_REASON_LABELS.values())
+    assert len(set(labels)) == len(labels)
+    assert set(labels).isdisjoint(OUTCOME_LABELS.values())
+    for label in labels:
+        assert [other for other in labels if other != label and other.startswith(label)] == []
+    # The voice agent's model failing is not our server failing, nor its server stopping.
+    failures = ("agent_unavailable", "server_error", "lost", "error")
+    assert [end_reason_label(reason) for reason in failures] == [
+        "Voice agent stopped responding", "Cut off by a fault on our server",
+        "Cut off when its server stopped", "Ended by an error (cause not recorded)"]  # fmt: skip
 
 
 def test_usage_reads_as_input_and_output_tokens() -> None:
