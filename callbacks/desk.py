@@ -282,14 +282,14 @@ def call_now(
         log.warning("callback %s: %s", callback_id, error)  # Twilio's words, for whoever looks
         _after_twilio(lambda: _not_confirmed(reserved))
         raise DialNotConfirmed(
-            f"Twilio did not confirm the call to {name or 'the customer'} "
+            f"Our phone service did not confirm the call to {name or 'the customer'} "
             f"({phone_label(phone)}): it did not go through."
         ) from error
     except twilio_rest.TwilioRestError as error:
         # As it was: unclaimed if it was, so a colleague may still take it. Unless it was
         # closed meanwhile: then it stays as whoever closed it left it.
         _after_twilio(lambda: _undo(reserved, callback))
-        raise CallbackError(f"Twilio could not place the call: {error}") from error
+        raise CallbackError(f"Our phone service could not place the call: {error}") from error
     _after_twilio(lambda: _collection().update_one(reserved, {"$set": {"call_sid": call_sid}}))
     return call_sid
 

@@ -208,7 +208,7 @@ def test_a_call_twilio_refuses_is_reported_and_can_be_tried_again_at_once(
     retried = client_for(meera).post(CALL_NOW, follow=True)
 
     [message] = messages_of(refused)
-    assert message.startswith("Twilio could not place the call: could not call …0101")
+    assert message.startswith("Our phone service could not place the call: could not call …0101")
     assert "The 'To' number …0101 is not a valid phone number" in message
     assert "Ringing Asha Verma (+91 98000 00101)…" in retried.content.decode()
     assert len(twilio.requests) == 2
@@ -304,7 +304,7 @@ def test_twilio_out_of_reach_is_reported_and_changes_nothing(
 
     response = client_for(meera).post(CALL_NOW, follow=True)
 
-    assert messages_of(response)[0].startswith("Twilio could not place the call")
+    assert messages_of(response)[0].startswith("Our phone service could not place the call")
     called = Callback.objects.get(callback_id="CBK-ASHA01")
     assert (called.dialled_at, called.call_sid) == (None, "")
 
@@ -588,7 +588,7 @@ def test_called_again_and_refused_by_twilio_a_first_call_that_rang_out_is_still_
     refused = client_for(meera).post(CALL_NOW, follow=True)
     page = client_for(meera).get(CALLING, follow=True)
 
-    assert messages_of(refused)[0].startswith("Twilio could not place the call")
+    assert messages_of(refused)[0].startswith("Our phone service could not place the call")
     assert page.redirect_chain == []
     assert "<b>No answer.</b>" in page.content.decode()
 

@@ -496,6 +496,15 @@ async def test_an_ended_call_leaves_the_live_calls_page_though_its_record_says_s
     await expect(page.get_by_text("No calls in progress right now.")).to_be_visible()
     await expect(page.locator("[data-live-status]")).to_have_text("A call ended.")
     await shots(page, "23-live-calls-ended-late-in-its-record", widths=(DESK,))
+
+    # Signed out elsewhere, or the permission taken away: the rows no longer change, and the
+    # page warns so (as the queue does), not in the quiet grey of its news.
+    await calls.socket.close(code=4403)
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Live updates stopped: you were signed out or lost access to live calls. "
+        "Reload the page to sign in again.")  # fmt: skip
+    await expect(page.locator("[data-live-status]")).to_have_class(re.compile(r"\berrornote\b"))
+    await shots(page, "23b-live-calls-updates-stopped", widths=(DESK,))
     assert problems == []
 
 

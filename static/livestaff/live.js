@@ -35,11 +35,8 @@
 
   window.liveCallsDebug = { events: 0, refreshes: 0 };
 
-  function say(text) {
-    if (statusLine) {
-      statusLine.textContent = text;
-    }
-  }
+  // Quiet news about the rows; live updates stopped for good, a warning (as on the queue).
+  const say = window.StaffLive.statusSayer(statusLine);
 
   function mmss(seconds) {
     const total = Math.max(0, Math.round(seconds));
@@ -201,7 +198,7 @@
 
   function connect() {
     window.StaffLive.reconnectingSocket("/ws/staff/live", {
-      say,
+      say, what: "live calls",
       // Whatever changed while the page was not listening shows up now.
       onOpen: () => refresh("Live: calls appear, change and leave here as they happen."),
       onMessage(message) {

@@ -38,7 +38,7 @@ END_REASON_LABELS = {
     "transfer_unconfirmed": "Phone transfer not confirmed",
     # It moved, and nobody at that number took it: the outcome is "Escalated to a person".
     "transfer_failed": "Phone transfer not answered",
-    "idle": "Ended after silence",
+    "idle": "Caller stayed silent",
     "max_duration": "Reached the maximum length",
     # A task of the call failed on its server (realtime/call_session.py).
     "server_error": "Cut off by a fault on our server",
@@ -55,7 +55,7 @@ END_REASON_LABELS = {
     "staff_not_allowed": "Colleague lost take-over right",
     # Values the bridge does not write (it ends a call with one of the above), labelled for a
     # record that holds one all the same; "error" says nothing of what failed.
-    "escalated": "Ended on escalation",
+    "escalated": "Escalation",
     "call_over": "Call over",
     "error": "Ended by an error (cause not recorded)",
 }

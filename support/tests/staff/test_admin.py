@@ -487,7 +487,7 @@ def test_the_admin_call_list_reads_newest_first_and_filters_by_labels(
                                                  "call-old-2"]  # fmt: skip
     assert {c.call_id for c in rows(ended_idle)} == {"call-old-0", "call-old-1", "call-old-2"}
     body = listed.content.decode()
-    assert "Ended after silence" in body and "Caller hung up" in body  # the filter's labels
+    assert "Caller stayed silent" in body and "Caller hung up" in body  # the filter's labels
 
 
 def test_the_call_list_ended_filter_finds_calls_stored_with_an_older_spelling(

@@ -31,7 +31,7 @@ def test_a_call_without_an_outcome_says_how_it_ended_apart_from_the_outcome(
     call = agent.get(CALL_PAGE).content.decode()
     ticket = agent.get("/staff/tickets/TKT-NOOUT2/").content.decode()
 
-    said = "not recorded (the call ended: ended on escalation)"
+    said = "not recorded (the call ended: escalation)"
     assert f"<dt>Outcome</dt><dd>{said}</dd>" in call
     assert f"<dt>The call</dt><dd>Outcome {said} · 3:05" in ticket
     assert "not recorded · Escalated" not in call + ticket

@@ -225,8 +225,8 @@ def test_a_call_page_without_an_outcome_says_it_was_not_recorded(
     body = agent.get("/staff/calls/call-priya-1/").content.decode()
     ticket = agent.get("/staff/tickets/TKT-NOOUT1/").content.decode()
 
-    assert "<dt>Outcome</dt><dd>not recorded (the call ended: ended on escalation)</dd>" in body
-    assert ("<dt>The call</dt><dd>Outcome not recorded (the call ended: ended on escalation) "
+    assert "<dt>Outcome</dt><dd>not recorded (the call ended: escalation)</dd>" in body
+    assert ("<dt>The call</dt><dd>Outcome not recorded (the call ended: escalation) "
             "· 3:05") in ticket
 
 
