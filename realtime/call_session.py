@@ -82,14 +82,17 @@ from realtime.call_controls import (
 )
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
+from realtime.captions import Caption, Captions
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from realtime.transfer import (
     PASSING_ON,
     PUTTING_THROUGH,
-    STREAM_ENDS_AS,
     Transfer,
     transfer_configured,
+    twilio_ends,
+    twilio_ends_as,
+    twilio_says_over,
 )
 from support import mongo
 from support.customers import CustomerRef, staff_first_name
@@ -121,16 +124,10 @@ GOODBYE_START_S = 3.0  # ... and for its first words: a model that says nothing 
 # bound of its own (a phone's follows what is left to play, 10 s at most).
 HANG_UP_WAIT_S = 12.0
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
-CALLER_HUNG_UP = "caller_hung_up"  # how a call ends when its caller hangs up
 AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
 TYPED_PER_S, TYPED_BURST = 1.0, 5
 DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
-# A caption in progress is sent whole on each fragment: a line longer than this is ended (at
-# a sentence, else a word) and the turn goes on in a new one, so a long turn costs the page
-# and staff sockets bytes in proportion to its length, not to its square.
-CAPTION_MAX_CHARS = 400
-SENTENCE_ENDS = (". ", "? ", "! ", "\u0964 ", "\u3002")  # "।" (Hindi), "。" (no space after)
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
 _after: set[asyncio.Task[Any]] = set()
@@ -279,8 +276,7 @@ class CallSession:
         self._outbound_audio = 0  # how many of those are AgentAudio
         self._outbound_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._captions: dict[str, str] = {"user": "", "agent": ""}
-        self._caption_began: dict[str, datetime] = {}  # when each caption's first words came
+        self._captions = Captions()
         # The end of the conversation, for a model session that has to start afresh.
         self._said: deque[tuple[str, str]] = deque(resuming.said if resuming else (),
                                                    maxlen=SAID_LINES)  # fmt: skip
@@ -793,19 +789,19 @@ class CallSession:
             case "call.ticket_resolved":
                 self.staff.escalation_resolved(str(message.get("ticket_id", "")))
             case "call.caller_hung_up" | "call.moved_on":
-                await self.twilio_ended(_twilio_ends_as(message))
+                await self.twilio_ended(twilio_ends_as(message))
 
     async def twilio_ended(self, reason: str) -> None:
         """Twilio says the phone call is over, as `reason` (/twilio/voice heard so, here or
         elsewhere: end_between_streams): waiting for a stream, nothing comes back for it, so
         it ends now rather than after its grace period. Not one a stream carries (back
         meanwhile: it ends with the stream's `stop`), nor one Twilio's word does not end
-        (_twilio_ends). One this process is letting go (it drains, or another asked for it)
+        (twilio_ends). One this process is letting go (it drains, or another asked for it)
         ends once let go, as one no process carries."""
         if self.released:
             await self._gone.wait()
             await end_between_streams(reason, call_id=self.call_id)
-        elif not self.attached and _twilio_ends(reason, self.transfer):
+        elif not self.attached and twilio_ends(reason, self.transfer):
             await self.close(reason)
 
     async def _on_drain(self) -> None:
@@ -1327,32 +1323,17 @@ class CallSession:
     # --- captions ---------------------------------------------------------------------------
 
     def _caption(self, role: str, text: str, finished: bool) -> None:
-        if role == "agent":
-            self._flush_caption("user")  # the agent answering closes the user's utterance
-        if text.strip():
-            # The line is dated when its words began: a long answer is kept once it ends.
-            self._caption_began.setdefault(role, utcnow())
-        caption = self._captions[role] + text
-        if len(caption) > CAPTION_MAX_CHARS and not finished:
-            cut = _caption_cut(caption)
-            self._captions[role] = caption[:cut]
-            self._flush_caption(role)
-            caption = caption[cut:].lstrip()
-            if caption:
-                self._caption_began[role] = utcnow()
-        self._captions[role] = caption
-        if finished:
-            self._flush_caption(role)
-        elif caption:
-            self.send(ce.Transcript(role, caption, False))
+        self._show(self._captions.heard(role, text, finished, utcnow()))
 
     def _flush_caption(self, role: str) -> None:
-        text = self._captions[role].strip()
-        self._captions[role] = ""
-        began = self._caption_began.pop(role, None)
-        if text:
-            self._keep_line(role, text, began)
-            self.send(ce.Transcript(role, text, True))
+        self._show(self._captions.end(role))
+
+    def _show(self, captions: list[Caption]) -> None:
+        """Captions on the page and the staff pages; a finished one kept as a line too."""
+        for caption in captions:
+            if caption.finished:
+                self._keep_line(caption.role, caption.text, caption.began)
+            self.send(ce.Transcript(caption.role, caption.text, caption.finished))
 
     def _keep_line(self, role: str, text: str, began: datetime | None = None) -> None:
         """A finished line of the conversation (`began`: when its first words came, else
@@ -1361,8 +1342,7 @@ class CallSession:
         self._said.append((role, text))
 
     def _flush_captions(self) -> None:
-        self._flush_caption("user")
-        self._flush_caption("agent")
+        self._show(self._captions.end_all())
 
     # --- tools ------------------------------------------------------------------------------
 
@@ -1589,44 +1569,24 @@ async def end_between_streams(reason: str, *, call_id: str = "", call_sid: str =
     carrying it here (by what it knows itself: its stream, its transfer), by the process
     carrying it (told so; one letting the call go or still starting it as it is told ends it
     once it has: _told_not_here), or here when none does (or the one its record names died).
-    Only a call Twilio's word ends (_twilio_ends)."""
+    Only a call Twilio's word ends (twilio_ends)."""
     try:
         # One being let go here is unclaimed then.
         await CallSession.settled(call_id=call_id, call_sid=call_sid)
         stored = await find_call(call_id=call_id, call_sid=call_sid)
-        if stored is None or stored.ended or not _twilio_ends(reason, stored.transfer):
+        if stored is None or stored.ended or not twilio_ends(reason, stored.transfer):
             return
         here = CallSession.here(stored.call_id)
         if here is not None:
             await here.twilio_ended(reason)
         elif stored.carrier and not await carrier_gone(stored.carrier, stored.call_id):
             # That process ends it, unless a stream carries it there by then.
-            kind = "call.caller_hung_up" if reason == CALLER_HUNG_UP else "call.moved_on"
-            await send_to_channel(stored.carrier, {
-                "type": kind, "call_id": stored.call_id, "end_reason": reason,
-            }, patience_s=0.5)  # fmt: skip
+            await send_to_channel(stored.carrier, twilio_says_over(stored.call_id, reason),
+                                  patience_s=0.5)  # fmt: skip
         elif await end_unclaimed(stored, reason, utcnow()):
             await wrap_up(stored.call_id, reason)
     except PyMongoError as error:
         log.warning("call %s is over; could not end its record: %s", call_id or call_sid, error)
-
-
-def _twilio_ends(reason: str, transfer: str) -> bool:
-    """Whether Twilio's word that a phone call waiting for a stream is over, as `reason`, ends
-    the call, its transfer standing at `transfer`: a hang-up, one whose transfer Twilio cannot
-    have made (the end of one it may have made is the transfer's: STREAM_ENDS_AS); the end of
-    the transfer's <Dial>, only one whose transfer it may have made."""
-    if reason == CALLER_HUNG_UP:
-        return transfer not in STREAM_ENDS_AS
-    return bool(reason) and transfer in STREAM_ENDS_AS
-
-
-def _twilio_ends_as(message: dict[str, Any]) -> str:
-    """How a call ends by Twilio's word told in `message` (end_between_streams): a hang-up as
-    the caller hanging up, a transfer's end as its `end_reason` says."""
-    if message.get("type") == "call.caller_hung_up":
-        return CALLER_HUNG_UP
-    return str(message.get("end_reason") or "")
 
 
 async def _told_not_here(message: dict[str, Any]) -> None:
@@ -1640,9 +1600,9 @@ async def _told_not_here(message: dict[str, Any]) -> None:
         await asyncio.sleep(POLL_S)
     session = _here.get(call_id)
     if session is not None:
-        await session.twilio_ended(_twilio_ends_as(message))
+        await session.twilio_ended(twilio_ends_as(message))
     else:
-        await end_between_streams(_twilio_ends_as(message), call_id=call_id)
+        await end_between_streams(twilio_ends_as(message), call_id=call_id)
 
 
 process.if_not_here("call.caller_hung_up", _told_not_here)
@@ -1665,17 +1625,6 @@ def _limit_count(value: Any) -> float:
         return 0.0
     number = float(value)
     return number if math.isfinite(number) else 0.0
-
-
-def _caption_cut(caption: str) -> int:
-    """Where to end a caption grown too long: after its last sentence in its second half,
-    else at its last space there, else (a script without spaces) after all of it."""
-    half = len(caption) // 2
-    sentence = max(caption.rfind(end, half) for end in SENTENCE_ENDS)
-    if sentence >= 0:
-        return sentence + 1
-    space = caption.rfind(" ", half)
-    return space if space >= 0 else len(caption)
 
 
 def _model_speech(event: object) -> bool:

@@ -1,12 +1,14 @@
-"""Where a phone call's transfer to a person stands, and how the call ends by it: shared by the
-call (realtime/call_session.py, which carries browser and phone calls alike) and the phone
-package, which makes the transfer (realtime/phone/consumer.py, by way of twilio_rest.py, the
-one place that talks to Twilio). Pure: no I/O.
+"""Where a phone call's transfer to a person stands, and how the call ends by it and by
+Twilio's word that it is over: shared by the call (realtime/call_session.py, which carries
+browser and phone calls alike) and the phone package, which makes the transfer
+(realtime/phone/consumer.py, by way of twilio_rest.py, the one place that talks to Twilio) and
+hears Twilio say a call is over (realtime/phone/views.py). Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 
@@ -16,6 +18,7 @@ from django.conf import settings
 TRANSFERRED = "transferred_to_human"
 TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
 TRANSFER_FAILED = "transfer_failed"
+CALLER_HUNG_UP = "caller_hung_up"  # how a call ends when its caller hangs up
 
 
 class Transfer(StrEnum):
@@ -58,3 +61,29 @@ def transfer_configured() -> bool:
         and settings.TWILIO_ACCOUNT_SID
         and settings.TWILIO_AUTH_TOKEN
     )
+
+
+def twilio_ends(reason: str, transfer: str) -> bool:
+    """Whether Twilio's word that a phone call waiting for a stream is over, as `reason`, ends
+    the call, its transfer standing at `transfer`: a hang-up, one whose transfer Twilio cannot
+    have made (the end of one it may have made is the transfer's: STREAM_ENDS_AS); the end of
+    the transfer's <Dial>, only one whose transfer it may have made."""
+    if reason == CALLER_HUNG_UP:
+        return transfer not in STREAM_ENDS_AS
+    return bool(reason) and transfer in STREAM_ENDS_AS
+
+
+def twilio_says_over(call_id: str, reason: str) -> dict[str, Any]:
+    """Twilio's word that the phone call `call_id` is over, as `reason`, for the process
+    carrying it: `call.caller_hung_up` (<Connect action>) or `call.moved_on` (the transfer's
+    <Dial action>, `end_reason` saying how it went)."""
+    kind = "call.caller_hung_up" if reason == CALLER_HUNG_UP else "call.moved_on"
+    return {"type": kind, "call_id": call_id, "end_reason": reason}
+
+
+def twilio_ends_as(message: dict[str, Any]) -> str:
+    """How a call ends by Twilio's word told in `message` (twilio_says_over): a hang-up as the
+    caller hanging up, a transfer's end as its `end_reason` says."""
+    if message.get("type") == "call.caller_hung_up":
+        return CALLER_HUNG_UP
+    return str(message.get("end_reason") or "")

@@ -21,7 +21,6 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 from continuity import calls as stored_calls
 from postcall.finish import correct_outcome
 from realtime.call_session import (
-    CALLER_HUNG_UP,
     SETTLE_WAIT_S,
     TOO_MANY_CALLS_MESSAGE,
     CallSession,
@@ -29,7 +28,12 @@ from realtime.call_session import (
     may_open_call,
 )
 from realtime.phone import security, twilio_rest
-from realtime.transfer import TRANSFER_FAILED, TRANSFER_UNCONFIRMED, TRANSFERRED
+from realtime.transfer import (
+    CALLER_HUNG_UP,
+    TRANSFER_FAILED,
+    TRANSFER_UNCONFIRMED,
+    TRANSFERRED,
+)
 from support import mongo
 from support.customers import find_customer
 
