@@ -84,6 +84,7 @@ from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.captions import Caption, Captions
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
+from realtime.outbox import Outbox
 from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from realtime.transfer import (
     PASSING_ON,
@@ -115,7 +116,6 @@ from voiceproject.messaging import send_to_channel
 
 log = logging.getLogger(__name__)
 
-OUTBOUND_AUDIO_LIMIT = 100  # agent audio chunks waiting for a slow caller (~2-4 s)
 TEARDOWN_TIMEOUT_S = 1.0
 TICK_S = 0.5
 GOODBYE_WAIT_S = 8.0  # longest wait for the agent's goodbye before hanging up
@@ -126,7 +126,6 @@ HANG_UP_WAIT_S = 12.0
 SETTLE_WAIT_S = 5.0  # longest wait for a call ending or moving here before a socket retries
 AGENT_BYTES_PER_S = 48_000  # the agent's voice: 24 kHz PCM16
 TYPED_PER_S, TYPED_BURST = 1.0, 5
-DETACHED_EVENT_LIMIT = 200  # events kept for a page that is away (its audio is dropped)
 GAP_NOTE_S = 1.5  # a gap in the line longer than this is told to the model
 # The sessions this process carries, by call_id (a re-attaching page finds its call here).
 _here: dict[str, CallSession] = {}
@@ -272,9 +271,7 @@ class CallSession:
         self._watchdog.hold(MOVING if resuming else MODEL_AWAY, True, now)
         self._audio_gate = RealTimeGate(PCM16K_BYTES_PER_S, AUDIO_BURST_S, now)
         self._typed = TokenBucket(TYPED_PER_S, TYPED_BURST, now)
-        self._outbound: deque[ce.Delivery] = deque()
-        self._outbound_audio = 0  # how many of those are AgentAudio
-        self._outbound_ready = asyncio.Event()
+        self._outbox = Outbox()  # what waits for the caller
         self._tasks: set[asyncio.Task[Any]] = set()
         self._captions = Captions()
         # The end of the conversation, for a model session that has to start afresh.
@@ -331,7 +328,11 @@ class CallSession:
         self.released = False
         # Tool calls that finished after the call moved away, for the process carrying it now.
         self._finished_after_release: list[dict[str, Any]] = []
-        self.dropped_agent_chunks = 0
+
+    @property
+    def dropped_agent_chunks(self) -> int:
+        """The agent's audio dropped for a caller that could not keep up."""
+        return self._outbox.dropped_audio
 
     @property
     def record_user_id(self) -> int | None:
@@ -627,7 +628,7 @@ class CallSession:
             self._say_ready_again()
         else:
             self._ready_pending = True
-        self._outbound_ready.set()
+        self._outbox.waiting.set()
 
     def detach(self, caller: Caller | None, *, unheard: bool = False) -> None:
         """The socket `caller` went away without hanging up (a blip, a closed laptop, a
@@ -644,8 +645,8 @@ class CallSession:
         self._left_at = self._left_at or utcnow()
         self._record.set(detached_at=self._left_at)
         self.observer.caller_away()
-        self._agent_unheard = self._agent_unheard or unheard or self._outbound_audio > 0
-        self._drop_agent_audio()
+        self._agent_unheard = self._agent_unheard or unheard or self._outbox.audio > 0
+        self._outbox.drop_audio()
         if draining.is_draining():
             # Told to reconnect (or cut): the page comes back to another process. Let go
             # now, while it does, so that process need not ask for the call and wait.
@@ -732,7 +733,7 @@ class CallSession:
             # already: told to the model of the process that takes the call up.
             unheard = (
                 self._agent_unheard
-                or self._outbound_audio > 0
+                or self._outbox.audio > 0
                 or (self._caller is not None and self._caller.unheard())
             )
             # What it used of its limits goes along: a move must not be a fresh allowance.
@@ -843,11 +844,9 @@ class CallSession:
     def _say_ready_again(self) -> None:
         # First for the new socket, before anything kept for it meanwhile: a page that
         # reloads while a colleague holds the call learns who it is talking to.
-        if self.mode == HUMAN:
-            self._outbound.appendleft(self.staff.agent_changed())
-        self._outbound.appendleft(ce.Resumed())
-        self._outbound.appendleft(ce.Ready(self.call_id, self._resume_token()))
-        self._outbound_ready.set()
+        colleague = [self.staff.agent_changed()] if self.mode == HUMAN else []
+        self._outbox.put_first(ce.Ready(self.call_id, self._resume_token()), ce.Resumed(),
+                               *colleague)  # fmt: skip
         self._ready_pending = False
         self._tell_line_back()
 
@@ -992,7 +991,7 @@ class CallSession:
                 self._watchdog.agent_generation_done()
             case lp.Interrupted():
                 self._watchdog.agent_turn_done(now, cut=True)
-                self._drop_agent_audio()
+                self._outbox.drop_audio()
                 self._flush_caption("agent")
                 self.send(ce.Interrupted())
             case lp.TurnComplete():
@@ -1027,7 +1026,7 @@ class CallSession:
                 self._model_up(now)
                 self.send(ce.Ready(self.call_id, self._resume_token()))
                 if self.mode == HUMAN:  # a fresh model session under a colleague's hold
-                    self._outbound.append(self.staff.agent_changed())
+                    self._outbox.put(self.staff.agent_changed())
                     self.note(instructions.taken_over(self.holder_name), respond=False)
                 else:
                     self.note(instructions.greeting())
@@ -1195,14 +1194,14 @@ class CallSession:
         # Now, not when the task runs: a release arriving meanwhile ends the call.
         self._end_reason = self._end_reason or reason
         self._agent_cut_off = True
-        self._drop_agent_audio()
+        self._outbox.drop_audio()
         self.send(ce.Interrupted())
         self.spawn(self.end(reason, tell=ce.Notice(reason, message)), "staff end")
 
     def cut_agent(self) -> None:
         """A colleague took the call over: what the model said that the caller has not heard
         yet is dropped, and cut from the recording; what of it is playing stops."""
-        self._drop_agent_audio()
+        self._outbox.drop_audio()
         self.observer.held()
         self.send(ce.Interrupted())
 
@@ -1459,39 +1458,21 @@ class CallSession:
             return
         if not isinstance(item, ce.AgentAudio):
             self._mirror(item, staff_only)
-        if self._caller is None and len(self._outbound) >= DETACHED_EVENT_LIMIT:
-            self._outbound.popleft()  # a page away for long gets the latest events only
-        self._outbound.append(item)
-        self._outbound_ready.set()
+        self._outbox.put(item, away=self._caller is None)
 
     def send_audio(self, pcm24k: bytes) -> None:
         if self._closing or self._caller is None or self._agent_cut_off:
             return  # nobody to hear it: a page away does not get stale speech later
-        if self._outbound_audio >= OUTBOUND_AUDIO_LIMIT:
-            # A caller that cannot keep up loses the oldest agent audio, not memory.
-            for index, item in enumerate(self._outbound):
-                if isinstance(item, ce.AgentAudio):
-                    del self._outbound[index]
-                    self._outbound_audio -= 1
-                    self.dropped_agent_chunks += 1
-                    break
-        self._outbound_audio += 1
         self.send(ce.AgentAudio(pcm24k))
-
-    def _drop_agent_audio(self) -> None:
-        kept = [item for item in self._outbound if not isinstance(item, ce.AgentAudio)]
-        self._outbound.clear()
-        self._outbound.extend(kept)
-        self._outbound_audio = 0
 
     async def _deliver_outbound(self) -> None:
         while True:
-            await self._outbound_ready.wait()
-            self._outbound_ready.clear()
-            while self._outbound and (caller := self._caller) is not None:
-                item = self._outbound.popleft()
-                if isinstance(item, ce.AgentAudio):
-                    self._outbound_audio -= 1
+            await self._outbox.waiting.wait()
+            self._outbox.waiting.clear()
+            while (caller := self._caller) is not None:
+                item = self._outbox.take()
+                if item is None:
+                    break
                 try:
                     await caller.deliver(item)
                 except ConnectionError as gone:
@@ -1502,7 +1483,7 @@ class CallSession:
 
     async def _wait_outbound_drained(self) -> None:
         for _ in range(50):
-            if not self._outbound:
+            if not self._outbox:
                 return
             await asyncio.sleep(0.01)
 

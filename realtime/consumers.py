@@ -268,4 +268,4 @@ class VoiceConsumer(AudioConsumer):
         return False  # a page has nothing to finish: it reconnects to wherever the call goes
 
     def unheard(self) -> bool:
-        return False  # what the session had not sent yet, it counts itself (_outbound_audio)
+        return False  # what the session had not sent yet, it counts itself (its Outbox)

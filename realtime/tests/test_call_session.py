@@ -47,29 +47,29 @@ async def test_a_barge_in_drops_the_agent_audio_not_yet_sent_and_keeps_the_event
 
     session._on_live_event(lp.Interrupted())
 
-    queued = list(session._outbound)
+    queued = list(session._outbox)
     assert not any(isinstance(item, ce.AgentAudio) for item in queued)
     assert [item.KIND for item in queued if not isinstance(item, ce.AgentAudio)] == [
         "transcript",  # the caption in progress
         "transcript",  # the same caption closed as final when the agent was cut off
         "interrupted",
     ]
-    assert session._outbound_audio == 0
+    assert session._outbox.audio == 0
 
 
 async def test_a_caller_that_cannot_keep_up_loses_the_oldest_agent_audio_only() -> None:
-    from realtime.call_session import OUTBOUND_AUDIO_LIMIT
+    from realtime.outbox import OUTBOUND_AUDIO_LIMIT
 
     session = CallSession(caller=SilentCaller(), customer=None, channel="phone")
     session._on_live_event(lp.TurnComplete())
     for n in range(OUTBOUND_AUDIO_LIMIT + 5):
         session._on_live_event(lp.AudioChunk(n.to_bytes(2, "little")))
 
-    audio = [item.pcm24k for item in session._outbound if isinstance(item, ce.AgentAudio)]
+    audio = [item.pcm24k for item in session._outbox if isinstance(item, ce.AgentAudio)]
     assert len(audio) == OUTBOUND_AUDIO_LIMIT
     assert audio[0] == (5).to_bytes(2, "little")  # the first five were dropped
     assert session.dropped_agent_chunks == 5
-    events = [i for i in session._outbound if not isinstance(i, ce.AgentAudio)]
+    events = [i for i in session._outbox if not isinstance(i, ce.AgentAudio)]
     assert events == [ce.TurnComplete()]
 
 

@@ -11,7 +11,7 @@ T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=3)
 
 
-def test_a_caption_grows_with_its_fragments_and_is_kept_once_finished_dated_by_its_first():
+def test_a_caption_grows_with_its_fragments_and_is_kept_once_finished_dated_by_its_first() -> None:
     captions = Captions()
     assert captions.heard("agent", "Your order ", False, T0) == [
         Caption("agent", "Your order ", False)
@@ -25,7 +25,7 @@ def test_a_caption_grows_with_its_fragments_and_is_kept_once_finished_dated_by_i
     assert captions.end_all() == []  # kept once
 
 
-def test_the_agent_answering_ends_the_customers_utterance_first():
+def test_the_agent_answering_ends_the_customers_utterance_first() -> None:
     captions = Captions()
     captions.heard("user", "Where is my order?", False, T0)
     assert captions.heard("agent", "Let me look.", False, T1) == [
@@ -34,7 +34,7 @@ def test_the_agent_answering_ends_the_customers_utterance_first():
     ]
 
 
-def test_the_customer_speaking_again_does_not_end_the_agents_line():
+def test_the_customer_speaking_again_does_not_end_the_agents_line() -> None:
     captions = Captions()
     captions.heard("agent", "One moment", False, T0)
     assert captions.heard("user", "ok", False, T1) == [Caption("user", "ok", False)]
@@ -44,14 +44,14 @@ def test_the_customer_speaking_again_does_not_end_the_agents_line():
     ]
 
 
-def test_whitespace_alone_is_no_line_and_does_not_date_one():
+def test_whitespace_alone_is_no_line_and_does_not_date_one() -> None:
     captions = Captions()
     assert captions.heard("user", "  ", False, T0) == [Caption("user", "  ", False)]
     assert captions.heard("user", "Hello", True, T1) == [Caption("user", "Hello", True, T1)]
     assert captions.heard("agent", " ", True, T1) == []
 
 
-def test_a_long_turn_goes_on_in_a_new_line_cut_at_a_sentence():
+def test_a_long_turn_goes_on_in_a_new_line_cut_at_a_sentence() -> None:
     captions = Captions()
     first = "Your refund is approved. " * 16  # 400 characters, 16 sentences
     shown = captions.heard("agent", first + "It reaches", False, T0)
@@ -71,11 +71,11 @@ def test_a_long_turn_goes_on_in_a_new_line_cut_at_a_sentence():
         ("一" * 8 + "。" + "二" * 6, 9),  # "。" ends a sentence without a space after it
     ],
 )
-def test_where_a_caption_grown_too_long_is_cut(caption, cut):
+def test_where_a_caption_grown_too_long_is_cut(caption: str, cut: int) -> None:
     assert caption_cut(caption) == cut
 
 
-def test_a_caption_without_spaces_is_cut_whole():
+def test_a_caption_without_spaces_is_cut_whole() -> None:
     captions = Captions()
     shown = captions.heard("user", "x" * (CAPTION_MAX_CHARS + 1), False, T0)
     assert shown == [Caption("user", "x" * (CAPTION_MAX_CHARS + 1), True, T0)]

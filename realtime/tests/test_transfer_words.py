@@ -30,18 +30,20 @@ from realtime.transfer import (
         ("", Transfer.SENT, False),
     ],
 )
-def test_whether_twilios_word_ends_a_call_waiting_for_a_stream(reason, transfer, ends):
+def test_whether_twilios_word_ends_a_call_waiting_for_a_stream(
+    reason: str, transfer: str, ends: bool
+) -> None:
     assert twilio_ends(reason, transfer) is ends
 
 
 @pytest.mark.parametrize("reason", [CALLER_HUNG_UP, TRANSFERRED, TRANSFER_FAILED])
-def test_twilios_word_told_to_another_process_reads_back_as_said(reason):
+def test_twilios_word_told_to_another_process_reads_back_as_said(reason: str) -> None:
     message = twilio_says_over("CALL-1", reason)
     assert message["call_id"] == "CALL-1"
     assert twilio_ends_as(message) == reason
 
 
-def test_the_two_kinds_of_message_a_process_may_be_told():
+def test_the_two_kinds_of_message_a_process_may_be_told() -> None:
     assert twilio_says_over("CALL-1", CALLER_HUNG_UP)["type"] == "call.caller_hung_up"
     assert twilio_says_over("CALL-1", TRANSFERRED)["type"] == "call.moved_on"
     assert twilio_ends_as({"type": "call.moved_on"}) == ""  # says nothing: ends nothing
