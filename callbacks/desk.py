@@ -56,10 +56,11 @@ class AlreadyCalling(CallbackError):
 
 
 class DialNotConfirmed(CallbackError):
-    """Twilio gave no call SID back (a timeout, a 5xx): the dial is taken as failed at once,
-    `dial_status` "failed" (the calling page and the board say it did not go through), and
-    the callback may be dialled again or closed at once. Should Twilio have placed it all the
-    same and the customer answer, their call is still linked (booking.dialled_callback)."""
+    """Twilio gave no call SID back (a timeout, a 5xx, an answer that names no call): the dial
+    is taken as failed at once, `dial_status` "failed" (the calling page and the board say it
+    did not go through), and the callback may be dialled again or closed at once. Should
+    Twilio have placed it all the same and the customer answer, their call is still linked
+    (booking.dialled_callback)."""
 
 
 def _collection() -> Any:
@@ -240,7 +241,8 @@ def call_now(
     current = _collection().find_one({"callback_id": callback_id})
     if current is None or current["status"] != SCHEDULED:
         raise _why_not(callback_id, username)
-    if _call_live(current.get("answered_call_id")):
+    answered = current.get("answered_call_id") or ""
+    if _call_live(answered):
         mine = current.get("assignee") == username
         raise (AlreadyCalling if mine else CallbackError)(
             f"{named(current.get('assignee')) or 'A colleague'} is on the phone with this customer "
@@ -262,11 +264,14 @@ def call_now(
     # called again at once (the line dropped). No SID until Twilio gives one: the customer's
     # answer claims the dial (booking.py). Nor an answered call: one answered on an earlier
     # dial must not let the callback be closed while this one rings (_close), so it counts as
-    # answered once they pick up this one. Nor how the earlier dial ended (dial_ended).
+    # answered once they pick up this one. Nor how the earlier dial ended (dial_ended). And
+    # answered as read: the customer picking up the ringing dial meanwhile is on that call, not
+    # to be rung again (the refusal takes the dialler to it).
     callback = _update(
         callback_id,
         username,
-        {**_mine_or_nobodys(username), **_not_ringing_or_answered(now)},
+        {**_mine_or_nobodys(username), **_not_ringing_or_answered(now),
+         "answered_call_id": answered or {"$in": [None, ""]}},
         {"assignee": username, "dialled_at": now, "call_sid": "", "answered_call_id": "",
          "dial_status": "", "phone": phone},
         before=True,

@@ -7,7 +7,8 @@ asked: point TWILIO_API_BASE_URL at `url` and the real `twilio` client talks to 
         [request] = twilio.requests           # method, path, headers, form
 
 It answers `POST /2010-04-01/Accounts/{sid}/Calls.json` as Twilio does (201 and the call's
-JSON, a fresh CallSid each time), or with `refuse_with` set, Twilio's error document. With
+JSON, a fresh CallSid each time), or with `refuse_with` set, Twilio's error document, or with
+`garbled` set, a 200 with that body, which names no call (a proxy's page, say). With
 `answer_after_s` it is slow to answer; a request it has not answered when it stops gets no
 answer (its connection closes), as from a Twilio that was never heard from again.
 """
@@ -37,6 +38,7 @@ class FakeTwilioApi:
         self.requests: list[Recorded] = []
         # (HTTP status, Twilio error code, message) to refuse every call with, or None.
         self.refuse_with: tuple[int, int, str] | None = None
+        self.garbled: bytes | None = None  # the body of a 200 that names no call
         self.answer_after_s = 0.0  # a slow Twilio
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -78,14 +80,19 @@ class FakeTwilioApi:
                     self._answer(status, {"code": code, "message": message, "status": status,
                                           "more_info": info})  # fmt: skip
                     return
+                if fake.garbled is not None:
+                    self._send(200, fake.garbled, "text/html")
+                    return
                 self._answer(201, {"sid": f"CA{len(fake.requests):032x}", "status": "queued"})
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+                self._send(status, json.dumps(body).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
                 # A client that stopped waiting (its timeout, against a slow Twilio) is gone.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

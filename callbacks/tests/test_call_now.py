@@ -362,6 +362,27 @@ def test_twilio_failing_on_its_side_is_told_at_once_and_may_be_closed_at_once(
     assert Callback.objects.get(callback_id="CBK-ASHA01").status == "missed"
 
 
+@pytest.mark.parametrize("body", [b"<html><body>Welcome</body></html>", b""])
+def test_an_answer_to_the_dial_that_names_no_call_is_told_at_once_and_may_be_called_again(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, body: bytes
+) -> None:
+    """A 200 that is not Twilio's (a proxy's page, an empty one) gives no call SID: the dial
+    did not go through, as far as anyone here can tell, and Meera may call again at once."""
+    twilio.garbled = body
+
+    response = client_for(meera).post(CALL_NOW, follow=True)
+    twilio.garbled = None
+    again = client_for(meera).post(CALL_NOW, follow=True)
+
+    assert response.redirect_chain == [(CALLING, 302)]
+    page = response.content.decode()
+    assert "<b>The call did not go through.</b> Our phone service did not confirm the call" in page
+    assert ">Call again</button>" in page
+    assert "Ringing Asha Verma (+91 98000 00101)…" in again.content.decode()
+    assert len(twilio.requests) == 2
+    assert Callback.objects.get(callback_id="CBK-ASHA01").call_sid == "CA" + "0" * 31 + "2"
+
+
 def test_a_dial_without_its_sid_that_the_customer_answered_meanwhile_is_not_called_failed(
     meera: User, ashas: Callback, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
@@ -507,6 +528,32 @@ def test_the_customer_on_the_answered_call_is_not_dialled_again(
         "meera is on the phone with this customer now, on the call this callback dialled."
     ]
     assert len(twilio.requests) == 1
+
+
+def test_the_customer_answering_as_call_now_is_pressed_again_is_not_dialled_again(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Meera's dial is ringing; Asha picks up just after Meera's second "Call now" read the
+    callback (no answer yet): the dial, one update, still finds her on the call, so her phone
+    does not ring again and the call she is on stays the callback's."""
+    Callback.objects.filter(callback_id="CBK-ASHA01").update(
+        assignee="meera", dialled_at=timezone.now(), call_sid="CA1")  # fmt: skip
+    account = desk._account
+
+    def answered_meanwhile(user_id: object) -> tuple[str, str, bool]:
+        mongo.sync_db().calls.insert_one({"call_id": "CALL-ON", "ended_at": None})
+        Callback.objects.filter(callback_id="CBK-ASHA01").update(answered_call_id="CALL-ON")
+        return account(user_id)
+
+    monkeypatch.setattr(desk, "_account", answered_meanwhile)
+    response = client_for(meera).post(CALL_NOW)
+    page = client_for(meera).get(CALLING)
+
+    assert twilio.requests == []
+    assert response.status_code == 302 and response["Location"] == CALLING
+    assert page.status_code == 302 and page["Location"] == "/staff/live/CALL-ON/"
+    called = Callback.objects.get(callback_id="CBK-ASHA01")
+    assert (called.answered_call_id, called.call_sid) == ("CALL-ON", "CA1")
 
 
 def test_a_callback_is_not_closed_while_the_phone_may_ring_but_is_once_answered(

@@ -9,6 +9,7 @@ local server standing in for api.twilio.com (callbacks/tests/test_call_now.py).
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import requests
@@ -77,6 +78,9 @@ def update_call(call_sid: str, twiml: str) -> None:
             raise TwilioRestError(f"could not transfer call {call_sid}: {error}") from error
         unclear = f"Twilio gave no clear answer to transferring call {call_sid}: {error}"
         raise TwilioOutcomeUnknown(unclear) from error
+    except json.JSONDecodeError as error:  # a 2xx that is not Twilio's (a proxy's page, say)
+        unclear = f"Twilio's answer to transferring call {call_sid} could not be read: {error}"
+        raise TwilioOutcomeUnknown(unclear) from error
 
 
 def dial_out(to: str, twiml: str, status_callback: str | None = None) -> str:
@@ -108,6 +112,11 @@ def dial_out(to: str, twiml: str, status_callback: str | None = None) -> str:
             raise TwilioRestError(f"could not call {shown}: {said}") from error
         unclear = f"Twilio gave no clear answer to calling {shown}: {said}"
         raise TwilioOutcomeUnknown(unclear) from error
+    except json.JSONDecodeError as error:  # a 2xx that is not Twilio's (a proxy's page, say)
+        unclear = f"Twilio's answer to calling {shown} could not be read: {error}"
+        raise TwilioOutcomeUnknown(unclear) from error
+    if not call.sid:  # an empty 2xx: no call to follow, as if no answer had come
+        raise TwilioOutcomeUnknown(f"Twilio's answer to calling {shown} named no call")
     return str(call.sid)
 
 

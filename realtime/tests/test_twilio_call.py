@@ -999,6 +999,29 @@ async def test_a_transfer_twilio_does_not_answer_in_time_is_recorded_as_unconfir
     await phone.leave()
 
 
+async def test_a_transfer_answered_with_a_page_that_is_not_twilios_is_recorded_as_unconfirmed(
+    twilio: FakeLiveServer, asha: Customer
+) -> None:
+    """A 2xx that is not Twilio's (a proxy's page): the request may have been acted on. The
+    caller stays with the agent, and the call is not cut off as a fault on our server."""
+    twilio.on_session(escalates_and_says_so)
+
+    with FakeTwilioApi() as api, transferring(), override_settings(TWILIO_API_BASE_URL=api.url):
+        api.garbled = b"<html><body>Bad gateway, try later</body></html>"
+        phone = await heard_the_agent_escalate()
+        session = await live_phone_session()
+        async with asyncio.timeout(5):
+            while session.transfer != Transfer.UNCONFIRMED:
+                await asyncio.sleep(0.02)
+        assert phone.close_code is None  # still on the line
+        await phone.hang_up()
+        await phone.wait_closed()
+
+    record = await wait_until_ended(session.call_id)
+    assert record["end_reason"] == "transfer_unconfirmed"
+    await phone.leave()
+
+
 async def test_a_transfer_left_unconfirmed_that_twilio_dialled_is_recorded_as_it_turned_out(
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
