@@ -356,9 +356,10 @@ TAIL_BYTES = 16 * 1024
 
 def delete_older_than(cutoff: dt.datetime) -> int:
     """Delete the recordings begun before `cutoff`, each call's parts all together, but those
-    of calls still in progress (their writer goes on); returns how many parts (`files`
-    documents) this run deleted. Runs at once (two housekeeping jobs overlapping) each delete
-    what the other has not yet: neither fails.
+    of calls still in progress and those still being written, whatever the call's record
+    says (a writer that goes on would leave chunks no file names); returns how many parts
+    (`files` documents) this run deleted. Runs at once (two housekeeping jobs
+    overlapping) each delete what the other has not yet: neither fails.
 
     A call that moved between processes is recorded in parts, the later ones begun minutes
     after the first: judged each by its own uploadDate, the first would go and the others stay
@@ -366,19 +367,25 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     its record's `started_at` and its parts' own."""
     db = mongo.sync_db()
     files = db[f"{BUCKET}.files"]
-    old = list(files.find({"uploadDate": {"$lt": cutoff}}, {"_id": 1, "metadata.call_id": 1}))
+    writing = {"metadata.complete": 1, "metadata.updated_at": 1}
+    old = list(files.find({"uploadDate": {"$lt": cutoff}},
+                          {"_id": 1, "metadata.call_id": 1, **writing}))  # fmt: skip
     call_ids = sorted({_call_of(doc) for doc in old} - {""})
     parts: dict[str, list[dict[str, Any]]] = {call_id: [] for call_id in call_ids}
-    fields = {"_id": 1, "uploadDate": 1, "metadata.call_id": 1, "metadata.started_at": 1}
+    fields = {"_id": 1, "uploadDate": 1, "metadata.call_id": 1, "metadata.started_at": 1,
+              **writing}  # fmt: skip
     for doc in mongo.find_in(files, "metadata.call_id", call_ids, fields):
         parts[_call_of(doc)].append(doc)
     calls = {doc["call_id"]: doc for doc in mongo.find_in(
         db.calls, "call_id", call_ids, {"call_id": 1, "started_at": 1, "ended_at": 1})}  # fmt: skip
-    ids = [doc["_id"] for doc in old if not _call_of(doc)]  # no call to judge by: by its own
+    # No call to judge by: each by its own.
+    ids = [doc["_id"] for doc in old if not _call_of(doc) and not _being_written(doc)]
     for call_id, call_parts in parts.items():
         call = calls.get(call_id)
         if not call_parts or (call is not None and call.get("ended_at") is None):
             continue  # deleted meanwhile by another run, or still in progress
+        if any(_being_written(part) for part in call_parts):
+            continue  # its record closed before its recording's last write, or it has none
         starts = [
             (call or {}).get("started_at"),
             *(part.get("uploadDate") for part in call_parts),
@@ -396,6 +403,15 @@ def delete_older_than(cutoff: dt.datetime) -> int:
         db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
         deleted += db[f"{BUCKET}.files"].delete_one({"_id": file_id}).deleted_count
     return deleted
+
+
+def _being_written(found: dict[str, Any]) -> bool:
+    """Whether a recording `files` document's writer is still at it: not complete, and
+    brought up to date within STALE_AFTER (a writer that died is past it)."""
+    metadata = found.get("metadata") or {}
+    updated = metadata.get("updated_at")
+    return (not metadata.get("complete") and isinstance(updated, dt.datetime)
+            and updated >= _now() - STALE_AFTER)  # fmt: skip
 
 
 def _call_of(found: dict[str, Any]) -> str:

@@ -377,6 +377,34 @@ def test_retention_keeps_the_recording_of_a_call_still_in_progress(
     assert [f["_id"] for f in store.find_recordings("CALL-ON")] == [writing.file_id]
 
 
+def test_retention_keeps_a_recording_still_being_written_whatever_its_call_record_says(
+    transactional_db: Any,
+) -> None:
+    """A call's record is closed before its recording's last write (postcall/observer.py),
+    and a part may have no record to go by: deleted then, the writer's last chunks were left
+    with no file naming them, which no later run finds."""
+    ending = write("CALL-ENDING", final=False)
+    unrecorded = write("CALL-NO-RECORD", final=False)
+    ended = dt.datetime.now(dt.UTC)
+    mongo.sync_db().calls.insert_one({"call_id": "CALL-ENDING", "ended_at": ended})
+
+    call_command("delete_old_recordings", days=0, stdout=io.StringIO())
+    kept = [f["_id"] for call_id in ("CALL-ENDING", "CALL-NO-RECORD")
+            for f in store.find_recordings(call_id)]  # fmt: skip
+
+    async def finished() -> None:
+        for writer in (ending, unrecorded):
+            await writer.append(b"the last words", final=True)
+        await mongo.close_async_client()
+
+    async_to_sync(finished)()
+    call_command("delete_old_recordings", days=0, stdout=io.StringIO())
+
+    assert kept == [ending.file_id, unrecorded.file_id]
+    assert mongo.sync_db()["recordings.files"].count_documents({}) == 0
+    assert mongo.sync_db()["recordings.chunks"].count_documents({}) == 0
+
+
 @pytest.mark.parametrize("days, setting, error", [
     (-1, 30, "--days must be from 0 to 36500, not -1."),
     (10**11, 30, "--days must be from 0 to 36500, not 100000000000."),
@@ -392,6 +420,24 @@ def test_retention_out_of_range_is_refused_naming_where_it_came_from(
         call_command("delete_old_recordings", days=days)
 
     assert str(refused.value) == error
+    assert [f["_id"] for f in store.find_recordings("CALL-OLD")] == [kept.file_id]
+
+
+@pytest.mark.parametrize("seconds", ["2147484", "10000000000"])
+def test_a_retention_timeout_past_what_the_database_takes_is_refused_in_one_line(
+    seconds: str, transactional_db: Any
+) -> None:
+    """The bound goes to the database as maxTimeMS, which takes 24.8 days at most: a longer
+    one was "The database refused the operation", and one past the clock's range a traceback
+    (OverflowError)."""
+    kept = write("CALL-OLD")
+
+    with pytest.raises(CommandError) as refused:
+        call_command("delete_old_recordings", "--days", "0", "--timeout", seconds)
+
+    assert str(refused.value) == (
+        f"--timeout must be a number of seconds above 0 and at most 604800 (a week), not {seconds}."
+    )
     assert [f["_id"] for f in store.find_recordings("CALL-OLD")] == [kept.file_id]
 
 

@@ -24,18 +24,21 @@ from support.management import check_answering, failure_line
 # A daily run deletes a day of recordings in seconds, and a first run after months of them in
 # minutes: an hour is a database that stopped answering, not work.
 RUN_TIMEOUT_S = 3600
+# The bound reaches the database as maxTimeMS, which it takes up to 2^31 - 1 ms (24.8 days);
+# a daily run bounded by more than a week is not bounded at all.
+MAX_TIMEOUT_S = 7 * 24 * 3600
 
 
 class Command(BaseCommand):
     help = ("Delete call recordings older than RECORDING_RETENTION_DAYS (or --days); those of "
-            "calls still in progress stay.")
+            "calls still in progress, or still being written, stay.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None)
         parser.add_argument("--timeout", type=int, default=RUN_TIMEOUT_S, metavar="SECONDS",
                             help="give up (exit 1) after this long; what was deleted stays "
                                  f"deleted and the next run deletes the rest (default "
-                                 f"{RUN_TIMEOUT_S})")  # fmt: skip
+                                 f"{RUN_TIMEOUT_S}, at most {MAX_TIMEOUT_S})")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is None:
@@ -43,8 +46,9 @@ class Command(BaseCommand):
         else:
             cutoff = days_before_now(options["days"], "--days")
         seconds = options["timeout"]
-        if seconds <= 0:
-            raise CommandError(f"--timeout must be a number of seconds above 0, not {seconds}.")
+        if not 0 < seconds <= MAX_TIMEOUT_S:
+            raise CommandError(f"--timeout must be a number of seconds above 0 and at most "
+                               f"{MAX_TIMEOUT_S} (a week), not {seconds}.")  # fmt: skip
         try:
             check_answering(mongo.sync_db())
             with pymongo.timeout(seconds):
