@@ -108,10 +108,12 @@ class RecordingWriter:
         now = _now()
         if not final and (now - self._files_at).total_seconds() < FILES_EVERY_S:
             return
+        # Not cut short: a read while the database held this writer up for longer than
+        # STALE_AFTER took it for dead and repaired the recording as such (_up_to_date).
         await db[f"{BUCKET}.files"].update_one(
             {"_id": self.file_id},
             {"$set": {"length": self._length, "metadata.updated_at": now,
-                      "metadata.complete": final}},
+                      "metadata.complete": final, "metadata.cut_short": False}},
         )  # fmt: skip
         self._files_at = now
 

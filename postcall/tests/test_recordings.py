@@ -239,6 +239,30 @@ async def test_a_recording_says_how_much_audio_it_holds(transactional_db: Any) -
     assert part.complete and not part.cut_short
 
 
+async def test_a_recording_read_while_its_writer_was_held_up_is_not_said_to_end_early(
+    transactional_db: Any,
+) -> None:
+    """The database away for longer than STALE_AFTER mid-call: a member of staff opening the
+    call meanwhile finds the recording unwritten for that long, taken for one whose writer
+    died, and repaired as cut short. The writer goes on once the database is back: the
+    recording it finishes is whole, and says so."""
+    writer = store.RecordingWriter("CALL-1", channel="web")
+    await writer.open()
+    await writer.append(AUDIO[:10_000])
+    held_up = dt.datetime.now(dt.UTC) - store.STALE_AFTER * 2
+    await mongo.async_db()["recordings.files"].update_one(
+        {"_id": writer.file_id}, {"$set": {"metadata.updated_at": held_up}})  # fmt: skip
+    [read_meanwhile] = await asyncio.to_thread(store.recording_parts, "CALL-1")
+
+    await writer.append(AUDIO[10_000:], final=True)
+    await mongo.close_async_client()
+    [part] = await asyncio.to_thread(store.recording_parts, "CALL-1")
+
+    assert read_meanwhile.cut_short  # as far as anyone could tell then
+    assert part.complete and not part.cut_short
+    assert part.length == len(AUDIO)
+
+
 def test_a_call_recorded_in_parts_serves_each_part_oldest_first(transactional_db: Any) -> None:
     # The call moved to another process: each process recorded its own part.
     write("CALL-1", AUDIO)
