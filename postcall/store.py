@@ -20,7 +20,8 @@ import datetime as dt
 import itertools
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,7 +357,9 @@ HEAD_BYTES = 512
 TAIL_BYTES = 16 * 1024
 
 
-def delete_older_than(cutoff: dt.datetime) -> int:
+def delete_older_than(
+    cutoff: dt.datetime, step: Callable[[], AbstractContextManager[Any]] = nullcontext
+) -> int:
     """Delete the recordings begun before `cutoff`, each call's parts all together, but those
     of calls still in progress and those still being written, whatever the call's record
     says (a writer that goes on would leave chunks no file names); returns how many parts
@@ -366,20 +369,27 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     A call that moved between processes is recorded in parts, the later ones begun minutes
     after the first: judged each by its own uploadDate, the first would go and the others stay
     a day longer, served as the whole recording. So a call goes by its start: the earliest of
-    its record's `started_at` and its parts' own."""
+    its record's `started_at` and its parts' own.
+
+    `step`: the bound each step of the work runs in (one query, one file's deletion), for a
+    command that must fail when the database stops answering (support/management)."""
     db = mongo.sync_db()
     files = db[f"{BUCKET}.files"]
     writing = {"metadata.complete": 1, "metadata.updated_at": 1}
-    old = list(files.find({"uploadDate": {"$lt": cutoff}},
-                          {"_id": 1, "metadata.call_id": 1, **writing}))  # fmt: skip
+    with step():
+        old = list(files.find({"uploadDate": {"$lt": cutoff}},
+                              {"_id": 1, "metadata.call_id": 1, **writing}))  # fmt: skip
     call_ids = sorted({_call_of(doc) for doc in old} - {""})
     parts: dict[str, list[dict[str, Any]]] = {call_id: [] for call_id in call_ids}
     fields = {"_id": 1, "uploadDate": 1, "metadata.call_id": 1, "metadata.started_at": 1,
               **writing}  # fmt: skip
-    for doc in mongo.find_in(files, "metadata.call_id", call_ids, fields):
-        parts[_call_of(doc)].append(doc)
-    calls = {doc["call_id"]: doc for doc in mongo.find_in(
-        db.calls, "call_id", call_ids, {"call_id": 1, "started_at": 1, "ended_at": 1})}  # fmt: skip
+    with step():
+        for doc in mongo.find_in(files, "metadata.call_id", call_ids, fields):
+            parts[_call_of(doc)].append(doc)
+    call_fields = {"call_id": 1, "started_at": 1, "ended_at": 1}
+    with step():
+        calls = {doc["call_id"]: doc
+                 for doc in mongo.find_in(db.calls, "call_id", call_ids, call_fields)}  # fmt: skip
     # No call to judge by: each by its own.
     ids = [doc["_id"] for doc in old if not _call_of(doc) and not _being_written(doc)]
     for call_id, call_parts in parts.items():
@@ -402,8 +412,9 @@ def delete_older_than(cutoff: dt.datetime) -> int:
     # no file names and no run finds. The chunks first, then the file, which counts.
     deleted = 0
     for file_id in ids:
-        db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
-        deleted += db[f"{BUCKET}.files"].delete_one({"_id": file_id}).deleted_count
+        with step():
+            db[f"{BUCKET}.chunks"].delete_many({"files_id": file_id})
+            deleted += db[f"{BUCKET}.files"].delete_one({"_id": file_id}).deleted_count
     return deleted
 
 

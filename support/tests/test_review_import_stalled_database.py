@@ -149,6 +149,34 @@ def test_retention_stops_within_its_timeout_and_the_next_run_deletes_the_rest(
     assert store.find_recordings("CALL-OLD") == []
 
 
+def test_retention_stops_within_a_step_long_before_its_run_timeout(
+    transactional_db: Any, database_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its --timeout (an hour by default) bounds the whole run; each step is bound as every
+    command's is, so a database that stops answering is said within STEP_TIMEOUT_S."""
+    old = write_recording("CALL-OLD")
+    forty_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    mongo.sync_db()["recordings.files"].update_one({"_id": old.file_id},
+                                                   {"$set": {"uploadDate": forty_days_ago}})
+    finding = mongo.find_in
+
+    def frozen_after_the_first_query(*args: Any, **kwargs: Any) -> Any:
+        asyncio.run(freeze(database_pid))
+        frozen_at.append(time.monotonic())
+        return finding(*args, **kwargs)
+
+    frozen_at: list[float] = []
+    monkeypatch.setattr(mongo, "find_in", frozen_after_the_first_query)
+    with resumed_at_the_end(database_pid), pytest.raises(CommandError) as error:
+        call_command("delete_old_recordings", stdout=StringIO())
+
+    assert str(error.value).startswith("The database did not answer in time (")
+    assert time.monotonic() - frozen_at[0] < RESUMED_AFTER_S / 3
+    monkeypatch.undo()
+    call_command("delete_old_recordings", stdout=StringIO())
+    assert store.find_recordings("CALL-OLD") == []
+
+
 def test_summarising_missing_calls_stops_when_the_database_stops_answering(
     transactional_db: Any, database_pid: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

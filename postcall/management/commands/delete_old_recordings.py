@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from postcall import store
 from postcall.management import days_before_now
 from support import mongo
-from support.management import check_answering, failure_line
+from support.management import check_answering, failure_line, step_bound
 
 # A daily run deletes a day of recordings in seconds, and a first run after months of them in
 # minutes: an hour is a database that stopped answering, not work.
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         try:
             check_answering(mongo.sync_db())
             with pymongo.timeout(seconds):
-                deleted = store.delete_older_than(cutoff)
+                deleted = store.delete_older_than(cutoff, step_bound)
         except PyMongoError as error:
             raise CommandError(failure_line(error)) from error
         self.stdout.write(
