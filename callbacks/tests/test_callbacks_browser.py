@@ -1,10 +1,11 @@
 """/staff/callbacks/ in real Chromium over a real daphne, with screenshots.
 
 Arjun, a support lead, signs in and opens the callbacks page: yesterday's callback nobody
-closed is on top as overdue, then today's four (one done already, one held by Meera), then
-tomorrow's. He claims Asha's and marks it done, and calls Ravi now; the "Call now" goes to a
-local server standing in for Twilio's REST API, which the daphne process is pointed at.
-The page is then seen on a phone's width and in the dark theme.
+closed (held by Venkatalakshmi) is on top as overdue, then today's four (one done already, one
+held by Meera), then tomorrow's. He claims Asha's and marks it done, and calls Ravi now; the
+"Call now" goes to a local server standing in for Twilio's REST API, which the daphne process
+is pointed at. The page is then seen at phones' widths (down to 320 px), a tablet's, and in
+the dark theme.
 
     Chromium ──▶ daphne subprocess ──▶ FakeTwilioApi (this test's thread)
 
@@ -59,6 +60,9 @@ ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
 PASSWORD = "correct horse battery staple"
 DESK: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+NARROW_PHONE: ViewportSize = {"width": 375, "height": 667}
+NARROWEST_PHONE: ViewportSize = {"width": 320, "height": 568}
+TABLET: ViewportSize = {"width": 900, "height": 1200}
 AUTH_TOKEN = "twilio-test-token"
 
 
@@ -79,8 +83,11 @@ def people(staff_groups: dict[str, Group]) -> dict[str, Customer]:
 @pytest.fixture
 def callbacks(people: dict[str, Customer]) -> None:
     asha, ravi, priya, kiran = (people[n] for n in ("asha", "ravi", "priya", "kiran"))
+    # A colleague whose name is long: "Release from" her, on one line, would run off a phone.
+    User.objects.create_user("venkata", is_staff=True, first_name="Venkatalakshmi",
+                             last_name="Ramasubramanian")  # fmt: skip
     make_callback(kiran, today_at(17, 0, days=-1), callback_id="CBK-KIRAN1",
-                  reason="Wallet credit missing after a refund", assignee="meera")
+                  reason="Wallet credit missing after a refund", assignee="venkata")
     make_callback(priya, today_at(10, 0), callback_id="CBK-PRIYA1", status="done",
                   assignee="meera", reason="Cold dosa; wanted to hear back about the complaint")
     make_callback(asha, today_at(12, 30), callback_id="CBK-ASHA01", ticket_id="TKT-AAAAAA",
@@ -308,9 +315,12 @@ async def test_a_lead_works_todays_callbacks(
             re.compile(r"Dialled at \d\d:\d\d"), "Done", "Done", "Late"])  # fmt: skip
         await screenshot(page, "08-admin-1280")
 
-    # The same board on a phone, and in the dark theme at both widths.
+    # The same board on phones down to the narrowest, on a tablet, and in the dark theme.
     for name, viewport, scheme in [
         ("05-board-390", PHONE, "light"),
+        ("05-board-375", NARROW_PHONE, "light"),
+        ("05-board-320", NARROWEST_PHONE, "light"),
+        ("05-board-900", TABLET, "light"),
         ("06-board-390-dark", PHONE, "dark"),
         ("07-board-1280-dark", DESK, "dark"),
     ]:
@@ -321,9 +331,16 @@ async def test_a_lead_works_todays_callbacks(
         watch(page, problems)
         await page.goto(server.url + "/staff/callbacks/")
         await expect(row(page, "CBK-RAVI01")).to_contain_text("No answer at")
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= viewport["width"], f"{name}: the page is {width}px wide"
         await screenshot(page, name)
+        # Nothing wider than the screen: a page that scrolls sideways hides its right edge.
+        width, room = await page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width <= room, f"{name}: the page is {width}px wide on a {room}px screen"
+        # An id in a reason stays whole: "ORD-" at the end of one line, "2001" on the next.
+        ids = page.locator("td.why .id")
+        await expect(ids).to_have_text(["TKT-AAAAAA", "ORD-2001"])
+        lines = await ids.evaluate_all("ids => ids.map(id => id.getClientRects().length)")
+        assert lines == [1, 1], f"{name}: an id broken across lines"
         await context.close()
 
     assert [r.form["To"] for r in twilio.requests] == [

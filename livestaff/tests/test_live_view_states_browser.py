@@ -27,7 +27,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from livestaff.presenting import with_now
+from livestaff.presenting import for_staff, with_now
 from livestaff.protocol import PLACED_CALLBACK
 from livestaff.tests.conftest import LEAD
 from livestaff.tests.test_live_calls_browser import (
@@ -462,6 +462,50 @@ async def test_the_lines_painted_with_the_page_say_you_as_those_it_adds_do(
     await page.get_by_role("button", name="Start my microphone").click()
     await expect(now).to_have_text("You are talking to Asha")
     await call.heard("take_over")
+    assert problems == []
+
+
+async def test_ids_in_the_lines_added_live_stay_whole_as_in_those_painted_with_the_page(
+    asha: Customer,  # noqa: F811
+    arjun: str,
+    server: DaphneServer,
+    browser: Browser,
+) -> None:
+    """On a phone the call page's lines keep "TKT-9XK2QA" on one line (the `ids` filter): the
+    lines the live view adds as the call goes on (a line it missed, a caption, a tool, a
+    whisper, the escalation, a hand-back) keep theirs whole too, and show what a caller said
+    as text, markup and all."""
+    page, call, problems = await live_view(browser, server, arjun, asha)
+    await page.set_viewport_size({"width": PHONE, "height": 844})
+    call.says(**state())
+    escalation = for_staff({
+        "type": "tool", "name": "escalate_to_human", "status": "done", "ms": 80,
+        "args": {"reason": "Cold biryani", "priority": "high", "order_id": "ORD-20012345"},
+        "result": {"ok": True, "ticket_id": "TKT-9XK2QA"}})  # fmt: skip
+    call.says(type="backlog", events=[{"type": "transcript", "role": "user", "final": True,
+                                       "text": "My order ORD-20012345 came cold.",
+                                       "at": timezone.now().isoformat()}])  # fmt: skip
+    call.says(type="transcript", role="user", final=True,
+              text="<b>Hello</b>, is ORD-20012345 refunded? My last call was CALL-229a2d0b1c.")
+    call.says(**escalation)
+    call.says(type="escalated", ticket_id="TKT-9XK2QA")
+    call.says(type="whisper", staff="arjun", text="Check TKT-9XK2QA before you refund.")
+    call.says(type="agent_changed", mode="agent", by="arjun",
+              note="Refunded ORD-20012345 in full; confirm and close TKT-9XK2QA.")
+    conversation = page.locator("ol.conversation")
+    await expect(conversation.locator("li")).to_have_count(3 + 6)  # painted, then added
+
+    ids = conversation.locator(".id")
+    await expect(ids).to_have_text([
+        "ORD-1001",  # painted with the page
+        "ORD-20012345", "ORD-20012345", "CALL-229a2d0b1c", "ORD-20012345", "TKT-9XK2QA",
+        "TKT-9XK2QA", "TKT-9XK2QA", "ORD-20012345", "TKT-9XK2QA"])  # fmt: skip
+    lines = await ids.evaluate_all("ids => ids.map(id => id.getClientRects().length)")
+    assert lines == [1] * 10, "an id broken across lines"
+    said = conversation.locator("li.turn.customer").last
+    await expect(said).to_contain_text("<b>Hello</b>, is ORD-20012345 refunded?")
+    await expect(said.locator("b")).to_have_count(0)
+    await shots(page, "27-live-call-ids-kept-whole", widths=(PHONE, DESK))
     assert problems == []
 
 

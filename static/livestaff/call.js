@@ -184,9 +184,26 @@ function onBacklog(events) {
   }
 }
 
+// An id in a sentence ("ticket TKT-9XK2QA", "about ORD-1137", "CALL-229a2d…"), found as the
+// server's `ids` filter finds it for the lines it paints (support/templatetags/staff.py).
+const ID_IN_TEXT = /(?<![\p{L}\p{N}_-])([A-Z]{2,5}-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]+)(?![\p{L}\p{N}_-])/u;
+
+/** `text` as a line's words: text, with each id in it in a `.id` span, which keeps it on one
+ *  line (a phone would break "TKT-9XK2QA" after its hyphen), as the lines painted with the
+ *  page have them. */
+function withIds(text) {
+  return String(text ?? "").split(ID_IN_TEXT).map((piece, n) => {
+    if (n % 2 === 0) return piece; // the ids are the odd pieces
+    const id = document.createElement("span");
+    id.className = "id";
+    id.textContent = piece;
+    return id;
+  });
+}
+
 function paragraph(li, text) {
   const p = document.createElement("p");
-  p.textContent = text;
+  p.append(...withIds(text));
   li.append(p);
   return p;
 }
@@ -201,7 +218,7 @@ function transcript({ role, text, final }) {
     li.setAttribute("aria-hidden", "true");
     pending[role] = li;
   }
-  li.querySelector("p").textContent = text;
+  li.querySelector("p").replaceChildren(...withIds(text));
   li.classList.toggle("partial", !final);
   if (final) {
     delete pending[role];
@@ -226,7 +243,7 @@ function toolLine(event) {
       hidden.textContent = "Refused or failed: ";
       summary.append(hidden);
     }
-    summary.append(event.line);
+    summary.append(...withIds(event.line));
     const raw = document.createElement("dl");
     raw.className = "raw";
     const rows = [

@@ -310,10 +310,17 @@ def as_of_now(summary: SummaryShown | None, tickets: Sequence[Escalation],
 # an API's own answer (a proxy's HTML page, a paragraph on quotas): the first words of it.
 FAILURE_CHARS = 120
 MARKUP = re.compile(r"<[^<>]*>")  # not [^>]*: a run of "<" would take quadratic time
+# The API's status code after the words, as stored reasons may end ("its quota or rate limit
+# was reached (429)", "it refused the request (400 INVALID_ARGUMENT)"): staff can do nothing
+# with it, and the log has it.
+STATUS_CODE = re.compile(r"\s*\([1-5]\d\d(?: [A-Z_]+)?\)$")
 
 
 def _failure(reason: Any) -> str:
+    """A stored failure as the page says it: one short line, without markup or a status code.
+    The stored text is left as it is."""
     text = " ".join(MARKUP.sub(" ", str(reason)).split()).rstrip(".")
+    text = STATUS_CODE.sub("", text)
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 1] + "…"
 
 

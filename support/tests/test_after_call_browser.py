@@ -271,10 +271,11 @@ async def test_an_agent_sent_a_recordings_link_is_told_what_they_lack(
 async def test_a_summary_the_model_could_not_write_says_why_in_words(
     arjun: User, priya: Customer, back_office: BackOffice,  # noqa: F811
 ) -> None:
+    # Its failure as a record from before the status code went to the log alone keeps it.
     stand_in = {"text": "Escalated to a person: opened ticket TKT-AAAAAA. <script>x()</script>",
                 "sentiment": None, "resolved": False,
                 "follow_up": "A colleague should pick up ticket TKT-AAAAAA.",
-                "source": "tool_results", "error": "its quota or rate limit was reached"}
+                "source": "tool_results", "error": "its quota or rate limit was reached (429)"}
     await asyncio.to_thread(add_after_call_fields, summary=stand_in)
     await back_office.sign_in("arjun")
 
@@ -284,6 +285,7 @@ async def test_a_summary_the_model_could_not_write_says_why_in_words(
         await expect(summary).to_contain_text("opened ticket TKT-AAAAAA. <script>x()</script>")
         await expect(summary).to_contain_text(
             "The summary model failed: its quota or rate limit was reached.")
+        await expect(summary).not_to_contain_text("429")
     assert back_office.problems == []
 
 

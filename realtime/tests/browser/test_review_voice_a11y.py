@@ -173,6 +173,19 @@ async def test_the_text_box_s_hint_is_read_whole_on_a_narrow_phone(
     await expect(page.locator("#call-id")).to_have_text(f"Your call reference: {call_id}")
     reference = page.locator("#call-id").get_by_text(call_id, exact=True)
     assert await reference.evaluate("reference => reference.getClientRects().length") == 1
+    # Too long to go beside its label at 320 px, it has a line of its own under the label, and
+    # reads as the label's value (in the page's ink, not the label's grey), not as the end of
+    # a sentence cut in two.
+    assert await reference.evaluate("""reference => {
+        const box = reference.parentElement, label = document.createRange();
+        label.selectNodeContents(box.firstChild);
+        const where = reference.getBoundingClientRect(), labelAt = label.getBoundingClientRect();
+        return {
+            own_line: where.top >= labelAt.bottom - 1,
+            under_the_label: Math.abs(where.left - labelAt.left) < 1,
+            stands_out: getComputedStyle(reference).color !== getComputedStyle(box).color,
+        };
+    }""") == {"own_line": True, "under_the_label": True, "stands_out": True}
     await reference.dblclick()
     assert await page.evaluate("getSelection().toString()") == call_id
     await page.evaluate("getSelection().removeAllRanges()")
