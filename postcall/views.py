@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 
@@ -26,10 +27,13 @@ from postcall import metrics, store, summary
 from postcall.access import DOWNLOAD_RECORDINGS, metrics_allowed
 from support import mongo
 from support.staff.access import VIEW_CALLS, require_perm
+from voiceproject.messaging import REDIS_AWAY
 from voiceproject.numbers import digits_up_to
 from voiceproject.page_timeout import bounded_page
 from voiceproject.proxies import direct_peer
 from voiceproject.streaming import streamed
+
+log = logging.getLogger(__name__)
 
 RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes them
 PAST_ANY_END = 10**18  # a byte position past the end of any recording, however long its digits
@@ -126,7 +130,7 @@ async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedir
             messages.error(request, "No summary model is configured: the summary stays.")
             return redirect("staff:call", call_id)
     # Each run is a paid model request: one a minute per call, however often it is asked.
-    elif not await cache.aadd(f"summary-rerun:{call_id}", True, RERUN_EVERY_S):
+    elif not await _first_this_minute(call_id):
         messages.warning(request, "This call was summarised again moments ago; try later.")
         return redirect("staff:call", call_id)
     summary.schedule(call_id)
@@ -139,3 +143,15 @@ async def rerun_summary(request: HttpRequest, call_id: str) -> HttpResponseRedir
         messages.warning(request, "No summary model is configured: the account of what the "
                                   "agent's tools did is kept as this call's summary.")  # fmt: skip
     return redirect("staff:call", call_id)
+
+
+async def _first_this_minute(call_id: str) -> bool:
+    """Whether this is the first run asked for the call within RERUN_EVERY_S. True while the
+    cache (Redis) is away: nothing is counted then, as for the other limits, and runs asked at
+    once still ask the model once (the summary's claim on the call, postcall/summary.py)."""
+    try:
+        return await cache.aadd(f"summary-rerun:{call_id}", True, RERUN_EVERY_S)
+    except REDIS_AWAY as error:
+        log.warning("call %s: summarised again uncounted, the cache is unavailable: %r",
+                    call_id, error)  # fmt: skip
+        return True

@@ -27,6 +27,7 @@ from support.tests.staff.aftercall_data import (
     ogg_headers,
 )
 from support.tests.staff.conftest import as_id, client_for
+from voiceproject.embedded_db import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,6 +119,12 @@ def test_markup_a_summary_holds_is_shown_as_text(
     ("its quota or rate limit was reached",
      "The summary model failed: its quota or rate limit was reached. This line comes "
      "from what the agent&#x27;s tools did."),
+    # As records from before the status code went to the log alone kept it.
+    ("its quota or rate limit was reached (429)",
+     "The summary model failed: its quota or rate limit was reached. This line comes "
+     "from what the agent&#x27;s tools did."),
+    ("it refused the request (400 INVALID_ARGUMENT)",
+     "The summary model failed: it refused the request. This line comes from what"),
     # As records from before the reasons were worded kept it: the API's own answer.
     ("API error 502: <html><body><h1>502 Bad Gateway</h1>" + "<p>nginx</p>" * 50,
      "The summary model failed: API error 502: 502 Bad Gateway nginx nginx"),
@@ -134,6 +141,20 @@ def test_why_the_summary_model_failed_is_one_short_line(
     assert said in body
     source = response.context["after"].summary.source
     assert len(source) < 200 and "<" not in source
+
+
+def test_a_kept_summary_says_summarising_again_failed_without_the_status_code(
+    agent: Client, priya: Customer
+) -> None:
+    kept = {"text": "Priya's dosa came cold; the agent refunded it.", "sentiment": "negative",
+            "resolved": True, "follow_up": "", "source": "model",
+            "model": "gemini-3.5-flash-lite",
+            "last_error": "its quota or rate limit was reached (429)"}  # fmt: skip
+    add_after_call_fields(summary=kept)
+
+    assert agent.get(CALL_PAGE).context["after"].summary.source == (
+        "Written by gemini-3.5-flash-lite from the transcript. Summarising again failed: its "
+        "quota or rate limit was reached.")  # fmt: skip
 
 
 def test_a_call_costed_before_costs_were_kept_is_estimated_and_says_so(
@@ -215,6 +236,26 @@ async def test_summarise_again_is_refused_when_it_could_only_lose_the_summary_or
     assert scheduled == [CALL_ID]  # the second, moments later, was refused
     assert "A new summary is being written" in first.content.decode()
     assert "summarised again moments ago" in again.content.decode()
+
+
+async def test_summarise_again_works_from_the_database_while_the_cache_is_away(
+    meera: User, priya: Customer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The once-a-minute count is in Redis with REDIS_URL: a Redis restarting or failing over
+    made the button a server error. Nothing is counted meanwhile, as for the other limits;
+    two runs at once still ask the model once (the summary's claim on the call)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{free_port()}/1"}}  # fmt: skip
+    settings.CALL_SUMMARY_MODEL, settings.GEMINI_API_KEY = "gemini-3.5-flash-lite", "a-key"
+    scheduled: list[str] = []
+    monkeypatch.setattr(summary, "schedule", scheduled.append)
+    client = AsyncClient()
+    await client.aforce_login(meera)
+
+    response = await client.post(f"/staff/calls/{CALL_ID}/summary", follow=True)
+
+    assert response.status_code == 200 and scheduled == [CALL_ID]
+    assert "A new summary is being written" in response.content.decode()
 
 
 def test_a_lead_gets_the_player_with_the_transcript_lined_up(lead: Client,
