@@ -9,7 +9,9 @@ A record stays far below MongoDB's 16 MB document limit whatever a call does: ea
 each tool call's arguments and result are capped, and so is the number of lines and calls
 (what goes beyond is counted in `dropped`, not stored). If the database is down when the
 call ends, closing the record is retried in the background until it is back (or
-`CLOSE_RETRY_S` passes, after which `close_abandoned` ends it).
+`CLOSE_RETRY_S` passes, after which `close_abandoned` ends it). A write whose answer never
+came (a frozen database, which may still apply it when it comes back) is sent again as it was
+and applied once (`WRITE_IDS`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from pymongo.errors import PyMongoError
 
 from support import mongo
 from support.kept import capped_json
-from voiceproject.tasks import raise_if_cancelled, stop
+from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,24 @@ RESERVED_EVENTS = 100
 RECENT_KEPT = 100
 
 CLOSE_RETRY_S = 300.0
+
+# Each write also adds an id of its own to the record's WRITE_IDS, and applies only where it is
+# not there yet: a write sent again after its answer never came (the database frozen, then
+# back, applies the first copy too) is applied once. The last few are kept.
+WRITE_IDS = "write_ids"
+WRITE_IDS_KEPT = 16
+
+
+@dataclass
+class _Write:
+    """One update of the record, and what of the call's pending changes it carries."""
+
+    write_id: str
+    pending: dict[str, list[dict[str, Any]]]
+    usage: dict[str, int]
+    fields: dict[str, Any]
+    dropped: dict[str, int]
+    update: dict[str, Any]
 
 
 def now() -> datetime:
@@ -96,6 +118,7 @@ class CallRecord:
         # One flush at a time: the closing flush must not push what a periodic flush, cut
         # short by cancellation, has already written.
         self._flush_lock = asyncio.Lock()
+        self._unsure: _Write | None = None  # a write whose answer never came (`_flush`)
         self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         # (added at, to the millisecond as the database keeps `last_seen_at`; list; entry)
@@ -198,28 +221,53 @@ class CallRecord:
                         write.exception())  # fmt: skip
 
     async def _flush(self, extra: dict[str, Any] | None = None) -> None:
-        # Pending items are forgotten only once written: a failed write is retried whole.
+        # A write whose answer never came may still be applied (a frozen database that comes
+        # back): it goes again first, as it was, and applies once whichever copy arrives
+        # first. Pending items are forgotten only once written: a failed write is retried.
+        if self._unsure is not None:
+            await self._write(self._unsure)
+            if self.lost:
+                return
+        await self._write(self._next_write(extra))
+
+    def _next_write(self, extra: dict[str, Any] | None) -> _Write:
+        write_id = uuid4().hex
         pending = {name: list(items) for name, items in self._pending.items() if items}
         usage, fields, dropped = dict(self._usage), dict(self._set), dict(self._dropped)
-        update: dict[str, Any] = {"$set": {**fields, "last_seen_at": now(), **(extra or {})}}
-        if pending:
-            update["$push"] = {name: {"$each": items} for name, items in pending.items()}
+        update: dict[str, Any] = {
+            "$set": {**fields, "last_seen_at": now(), **(extra or {})},
+            "$push": {
+                **{name: {"$each": items} for name, items in pending.items()},
+                WRITE_IDS: {"$each": [write_id], "$slice": -WRITE_IDS_KEPT},
+            },
+        }
         incs = {f"usage.{field}": value for field, value in usage.items()}
         incs.update({f"dropped.{name}": count for name, count in dropped.items()})
         if incs:
             update["$inc"] = incs
-        result = await mongo.async_db().calls.update_one(self._mine(), update)
-        if result.matched_count == 0 and self.owner is not None:
+        return _Write(write_id, pending, usage, fields, dropped, update)
+
+    async def _write(self, write: _Write) -> None:
+        self._unsure = write  # until the database answers
+        calls = mongo.async_db().calls
+        result = await calls.update_one(
+            {**self._mine(), WRITE_IDS: {"$ne": write.write_id}}, write.update
+        )
+        applied = result.matched_count == 1 or await calls.find_one(
+            {"call_id": self.call_id, WRITE_IDS: write.write_id}, {"_id": 1}
+        ) is not None  # fmt: skip
+        self._unsure = None
+        if not applied and self.owner is not None:
             self._lose()
             return
-        for name, items in pending.items():
+        for name, items in write.pending.items():
             del self._pending[name][: len(items)]
-        for source, written in ((self._usage, usage), (self._dropped, dropped)):
+        for source, written in ((self._usage, write.usage), (self._dropped, write.dropped)):
             for field, value in written.items():
                 source[field] -= value
                 if not source[field]:
                     del source[field]
-        for field, value in fields.items():
+        for field, value in write.fields.items():
             if self._set.get(field) is value:
                 del self._set[field]
 
@@ -281,20 +329,16 @@ class CallRecord:
             await mongo.async_db().calls.delete_one({"call_id": self.call_id})
 
     async def _close_later(self, ended: dict[str, Any]) -> None:
-        delay, waited = 1.0, 0.0
-        while waited < CLOSE_RETRY_S:
-            await asyncio.sleep(delay)
-            waited += delay
-            try:
-                async with self._flush_lock:
-                    await self._flush(ended)
-            except PyMongoError:
-                raise_if_cancelled()  # a driver that swallowed a cancellation
-                delay = min(delay * 2, 15.0)
-                continue
-            log.info("call %s: record closed after the database came back", self.call_id)
+        async def flushed() -> None:
+            async with self._flush_lock:
+                await self._flush(ended)
+
+        try:
+            await mongo.once_answering(flushed, CLOSE_RETRY_S)
+        except PyMongoError:
+            log.error("call %s: gave up closing its record; close_abandoned will", self.call_id)
             return
-        log.error("call %s: gave up closing its record; close_abandoned will", self.call_id)
+        log.info("call %s: record closed after the database came back", self.call_id)
 
     async def _flush_periodically(self) -> None:
         while True:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from bson.codec_options import CodecOptions
 from django.db import connections
@@ -25,7 +25,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from voiceproject.tasks import raise_if_cancelled
+
 Document = dict[str, Any]
+T = TypeVar("T")
 
 # Every operation of the voice path is bounded by the driver itself (client-side operation
 # timeout), never by cancelling it from outside: a cancelled operation during a database
@@ -109,3 +112,28 @@ def find_in(
     ordered = sorted(values)
     for start in range(0, len(ordered), IN_BATCH):
         yield from collection.find({key: {"$in": ordered[start : start + IN_BATCH]}}, projection)
+
+
+# A write that must not be lost with a database away (a record's close, a ticket's state) is
+# tried again after these waits, doubling up to the last, until `patience_s` has passed.
+FIRST_RETRY_S, LAST_RETRY_S = 1.0, 15.0
+
+
+async def once_answering(operation: Callable[[], Awaitable[T]], patience_s: float) -> T:
+    """`operation` (async, on this loop's client) tried again while the database does not
+    answer (PyMongoError), first after FIRST_RETRY_S, then waiting twice as long each time up
+    to LAST_RETRY_S, for up to `patience_s` in all: for a write that already failed once and
+    must be made whenever the database is back. Raises the last error after that. The
+    operation is bounded by the driver's own timeout, never cancelled from outside (see
+    ASYNC_TIMEOUT_MS); a cancellation of the task running this still stops it."""
+    delay, waited = FIRST_RETRY_S, 0.0
+    while True:
+        await asyncio.sleep(delay)
+        waited += delay
+        try:
+            return await operation()
+        except PyMongoError:
+            raise_if_cancelled()  # a driver that swallowed a cancellation
+            if waited >= patience_s:
+                raise
+            delay = min(delay * 2, LAST_RETRY_S)
