@@ -89,9 +89,12 @@ def briefings(call_ids: Iterable[str], names: dict[str, str] | None = None) -> d
         doc["call_id"]: doc
         for doc in db[Call._meta.db_table].find(
             {"call_id": {"$in": [t["call_id"] for t in tickets]}},
-            {"_id": 0, "call_id": 1, "tool_calls": 1, "doing": 1},
+            {"_id": 0, "call_id": 1, "tool_calls": 1, "doing": 1, "ended_at": 1},
         )
     }
+    # A ticket still marked live whose call has ended (the call could not say so: the
+    # database did not answer as it closed) has no call to join.
+    tickets = [t for t in tickets if calls.get(t["call_id"], {}).get("ended_at") is None]
     return {
         t["call_id"]: Briefing(
             ticket_id=str(t["ticket_id"]),

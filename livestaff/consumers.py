@@ -17,8 +17,10 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
+import pymongo
 from channels.exceptions import StopConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from pymongo.errors import PyMongoError
 
 from continuity.calls import find_call
@@ -26,6 +28,7 @@ from livestaff import presenting, protocol
 from livestaff.link import LIVE_CALLS_GROUP, TOO_MANY_LISTENERS, StaffVoice, call_group
 from postcall import logs
 from realtime.call_controls import TokenBucket
+from support.mongo import failure_line
 from support.staff.sockets import (
     FORBIDDEN,
     MISSED,
@@ -35,6 +38,7 @@ from support.staff.sockets import (
 )
 from voiceproject.consumers import LeanWebsocketConsumer
 from voiceproject.messaging import send_to_channel
+from voiceproject.page_timeout import database_unavailable
 from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,9 @@ NOT_LIVE = 4410
 TRY_AGAIN = 1013  # where the call is could not be read: the page connects again (call.js)
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
 STATE_ASK_AGAIN_S = 1.0  # a lost `state` is asked for again at most this often
+# How long an action waits for the database to say what its user may do now, before it goes
+# by what it said last (`_permissions_for_action`).
+PERMISSIONS_CHECK_S = 2.0
 LIVE_PERMISSIONS = (protocol.MONITOR, protocol.TAKE_OVER)
 # A page's actions (whispers, listen...): a person clicks and types far slower; a script
 # flooding the model with whispers, or the call's audit with events, is refused. All the pages
@@ -177,7 +184,7 @@ class StaffCallConsumer(LeanWebsocketConsumer):
                 "rate_limited", "Too many actions at once; wait a moment and try again."
             ))  # fmt: skip
             return
-        self.permissions = await _permissions(self.scope, fresh=True)
+        self.permissions = await self._permissions_for_action()
         if protocol.PERMISSION[action.kind] not in self.permissions:
             await self.send(text_data=protocol.error(
                 "forbidden", "You may not do that on a live call; ask a support lead."
@@ -190,6 +197,29 @@ class StaffCallConsumer(LeanWebsocketConsumer):
                                                                      self.taking_over)  # fmt: skip
         if not await self._act(action.kind, action.text):  # nothing changed: as it was
             self.listening, self.taking_over = listening, taking_over
+
+    async def _permissions_for_action(self) -> set[str]:
+        """What the user may do now, as the database says within PERMISSIONS_CHECK_S; when it
+        does not answer (frozen, or away), what it said last (as the page opened, or at its
+        last recheck): nobody can take a permission away in a database that does not answer,
+        and a lead must still be able to take over or end a call meanwhile. The wait is
+        bounded twice: the driver's own timeout ends the read (never cancelled from outside),
+        and the page does not wait for the thread the checks share (another socket's check
+        may hold it until the driver gives up)."""
+        try:
+            with pymongo.timeout(PERMISSIONS_CHECK_S):
+                async with asyncio.timeout(PERMISSIONS_CHECK_S):
+                    return await _permissions(self.scope, fresh=True)
+        except TimeoutError:
+            why = f"no answer within {PERMISSIONS_CHECK_S:g} s"
+        except (DatabaseError, PyMongoError) as error:
+            unavailable = database_unavailable(error)
+            if unavailable is None:  # a bug, not the database away
+                raise
+            why = failure_line(unavailable)
+        log.warning("staff on call %s: what %s may do could not be read, so it goes by what "
+                    "was read last: %s", self.call_id, self.staff["username"], why)  # fmt: skip
+        return self.permissions
 
     # --- to the call --------------------------------------------------------------------------
 

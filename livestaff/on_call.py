@@ -41,7 +41,9 @@ from realtime.call_controls import AUDIO_BURST_S, PCM16K_BYTES_PER_S, RealTimeGa
 from realtime.call_record import CallRecord
 from realtime.call_record import now as utcnow
 from realtime.transfer import PUTTING_THROUGH
+from support import mongo
 from support.escalations import LiveEscalation, join_live_escalation
+from voiceproject.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ HOLDER_NOT_ALLOWED_MESSAGE = (
     "Sorry, our colleague can no longer stay on this call, so it has ended."
 )
 ENDED_BY_STAFF_MESSAGE = "A member of our support team ended the call."
+# How long who joined a warm escalation is asked again of a database that does not answer.
+JOIN_RETRY_S = 300.0
+# Those tasks, kept until done: they outlive the call (`_note_joined`).
+_noting_joins: set[asyncio.Task[None]] = set()
 
 
 class LiveCall(Protocol):
@@ -407,7 +413,7 @@ class StaffOnCall:
         self.hold(username, name, page)
         if self.escalation is not None:
             self._escalation_joined = True
-            call.spawn(self._joined(self.escalation, username), "escalation joined")
+            self._note_joined(self.escalation, username)
         call.cut_agent()  # whatever of the model's answer is playing stops now
         call.note(instructions.taken_over(self.holder_name), respond=False)
         call.send(self.agent_changed(), staff_only={"by": username})  # "You" on their page
@@ -488,12 +494,37 @@ class StaffOnCall:
         if self.holder is None:
             self._call.note(instructions.offer_callback(identified=self._call.identified))
 
+    def _note_joined(self, ticket_id: str, username: str) -> None:
+        """The ticket notes who joined (support/escalations.py), in a task of its own rather
+        than one of the call's: the call may end before the database answers (ended during a
+        freeze), and a database operation is never cancelled half-way (which wedged PyMongo's
+        pool in a freeze: support/mongo.py)."""
+        task = asyncio.create_task(self._joined(ticket_id, username),
+                                   name=f"{self._call.call_id} escalation joined")  # fmt: skip
+        _noting_joins.add(task)
+        task.add_done_callback(_noting_joins.discard)
+
     async def _joined(self, ticket_id: str, username: str) -> None:
+        """Note who joined; while the database does not answer, asked again (joining twice
+        changes nothing) for JOIN_RETRY_S: the briefings say who joined from it, and a call
+        that moves to another process reads from it that nobody is to be waited for."""
+        call_id = self._call.call_id
         try:
             await join_live_escalation(ticket_id, username)
-        except PyMongoError:  # the ticket says so later or never; the call goes on regardless
-            log.warning("call %s: could not note who joined ticket %s", self._call.call_id,
-                        ticket_id)  # fmt: skip
+            return
+        except PyMongoError as error:
+            raise_if_cancelled()  # a driver that swallowed a cancellation
+            log.warning("call %s: could not note who joined ticket %s (%s); retrying",
+                        call_id, ticket_id, error)  # fmt: skip
+        try:
+            await mongo.once_answering(lambda: join_live_escalation(ticket_id, username),
+                                       JOIN_RETRY_S)  # fmt: skip
+        except PyMongoError as error:
+            log.error("call %s: gave up noting on ticket %s that %s joined: %s",
+                      call_id, ticket_id, username, error)  # fmt: skip
+            return
+        log.info("call %s: noted who joined ticket %s once the database was back",
+                 call_id, ticket_id)  # fmt: skip
 
     def _cancel_escalation_wait(self) -> None:
         self._watchdog.wait_for_colleague(0.0)

@@ -80,7 +80,7 @@ from realtime.call_controls import (
     TokenBucket,
     Watchdog,
 )
-from realtime.call_record import CallRecord
+from realtime.call_record import CLOSE_RETRY_S, CallRecord
 from realtime.call_record import now as utcnow
 from realtime.captions import Caption, Captions
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
@@ -113,6 +113,7 @@ from support.tools import (
 )
 from voiceproject import draining
 from voiceproject.messaging import send_to_channel
+from voiceproject.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -556,8 +557,13 @@ class CallSession:
             self._link.event(ce.as_dict(ce.Ended(self._end_reason)))
             # Before the record: no live ticket of an ended call. Asked whatever this process
             # saw: the ticket may have come from a tool cut short, or from another process.
-            with contextlib.suppress(PyMongoError):
+            try:
                 await end_live_escalation(self.call_id)
+            except PyMongoError as error:
+                raise_if_cancelled()  # a driver that swallowed a cancellation
+                log.warning("call %s: its ticket could not be told the call ended (%s); "
+                            "retrying", self.call_id, error)  # fmt: skip
+                self._spawn_detached(_end_live_escalation_later(self.call_id))
             try:
                 await self._record.close(
                     self._end_reason, ended_at=ended_at, stalls_total=self._watchdog.stalls
@@ -1588,6 +1594,20 @@ async def _told_not_here(message: dict[str, Any]) -> None:
 
 process.if_not_here("call.caller_hung_up", _told_not_here)
 process.if_not_here("call.moved_on", _told_not_here)
+
+
+async def _end_live_escalation_later(call_id: str) -> None:
+    """The call ended while the database did not answer: its ticket, still live, would offer
+    "Join call" for a call that is over (the queue's briefings skip it meanwhile: its record
+    says it ended). Told once the database is back, retried as long as the record's close is
+    (CLOSE_RETRY_S): a record still open after that is ended by the sweeper, which tells the
+    ticket too (continuity/sweeper.py wrap_up)."""
+    try:
+        await mongo.once_answering(lambda: end_live_escalation(call_id), CLOSE_RETRY_S)
+    except PyMongoError as error:
+        log.error("call %s: gave up telling its ticket the call ended: %s", call_id, error)
+        return
+    log.info("call %s: its ticket was told the call ended once the database was back", call_id)
 
 
 def _gap_since(resuming: StoredCall | None) -> float:

@@ -1,6 +1,6 @@
-"""The voice bridge's fixtures (the fake Live API, Asha) for the live staff tests, and the
-support groups with the live call and callback permissions (support/migrations 0003 and 0011,
-callbacks/migrations 0002)."""
+"""The voice bridge's fixtures (the fake Live API, Asha) for the live staff tests, the suite's
+database to freeze (`database_pid`), and the support groups with the live call and callback
+permissions (support/migrations 0003 and 0011, callbacks/migrations 0002)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from django.contrib.auth.models import Group
 
 from realtime.tests.conftest import asha, fake_live, live
 from support.tests.groups import staff_groups_by
+from voiceproject.tests.test_page_db_timeout import database_pid
 
-__all__ = ["asha", "fake_live", "groups", "live"]
+__all__ = ["asha", "database_pid", "fake_live", "groups", "live"]
 
 _groups = importlib.import_module("support.migrations.0003_staff_groups")
 _live_permissions = importlib.import_module("support.migrations.0011_live_call_permissions")

@@ -9,13 +9,16 @@ import contextlib
 import json
 import logging
 import logging.handlers
+import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
+import pymongo
 import pytest
 from asgiref.sync import sync_to_async
 from channels.exceptions import ChannelFull
@@ -25,8 +28,10 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from pymongo.errors import ServerSelectionTimeoutError
 
+from continuity import calls as continuity_calls
 from continuity import process
 from livestaff import consumers as livestaff_consumers
+from livestaff import on_call
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
 from postcall.logs import CallIdFilter
@@ -37,10 +42,12 @@ from realtime.live_client import LiveClient
 from realtime.phone import twilio_rest
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.slow_twilio import SlowTwilio
+from realtime.tests.test_database_freeze import freeze
 from realtime.tests.voice_harness import (
     BrowserCall,
     HeldTool,
     call_record,
+    no_session_left_open,
     speech,
     wait_until_ended,
 )
@@ -1246,6 +1253,34 @@ async def test_a_holding_page_that_closes_while_the_database_is_away_still_hands
     await call.send({"type": "end"})
 
 
+async def test_a_lead_takes_over_and_ends_a_call_while_the_database_is_frozen(
+    asha: Customer, live: FakeLiveServer, database_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each action asks the database what its user may do now. Frozen (SIGSTOP), it is not
+    waited for: the action goes by what it said last, and the call by where it was last seen;
+    the record, the staff events with it, is written once the database is back."""
+    monkeypatch.setattr(livestaff_consumers, "PERMISSIONS_CHECK_S", 0.3)
+    monkeypatch.setattr(continuity_calls, "LOOKUP_TIMEOUT_S", 0.3)
+    call, call_id = await a_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await freeze(database_pid)
+    try:
+        taken = await arjun.take_over()
+        await arjun.send({"type": "end_call", "reason": "Abusive caller"})
+        told = await call.next_event("ended")
+    finally:
+        os.kill(database_pid, signal.SIGCONT)
+    record = await wait_until_ended(call_id, timeout=15)
+
+    assert taken["held_from"] == "this_page"
+    assert told["reason"] == "ended_by_staff"
+    assert record["end_reason"] == "ended_by_staff"
+    assert [e["kind"] for e in record["staff_events"]] == ["take_over", "end_call"]
+    await no_session_left_open(live)
+
+
 async def test_a_holder_whose_page_stays_open_keeps_the_call_long_after_taking_it(
     asha: Customer, live: FakeLiveServer, settings: Any
 ) -> None:
@@ -1573,9 +1608,9 @@ async def test_a_call_that_ends_takes_down_every_live_ticket_of_its_own_not_only
     assert ticket is not None and ticket["live"] is False
 
 
-async def ticket_once(ticket_id: str, **fields: Any) -> dict[str, Any]:
+async def ticket_once(ticket_id: str, within_s: float = 5, **fields: Any) -> dict[str, Any]:
     """The ticket, once it has `fields` (a colleague's joining is noted beside the call)."""
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(within_s):
         while True:
             ticket = await mongo.async_db().escalations.find_one({"ticket_id": ticket_id})
             assert ticket is not None
@@ -1606,6 +1641,68 @@ async def test_the_colleague_who_takes_over_an_escalated_call_gets_its_ticket_an
     assert briefing.joined_by == "Arjun"  # after the hand-back too
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
+
+
+async def test_who_joined_is_noted_on_the_ticket_once_a_frozen_database_is_back(
+    asha: Customer, live: FakeLiveServer, database_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arjun joins and ends the call while the database is frozen: the ticket still says he
+    joined, once it answers (and the call is over by then)."""
+    monkeypatch.setattr(livestaff_consumers, "PERMISSIONS_CHECK_S", 0.3)
+    monkeypatch.setattr(continuity_calls, "LOOKUP_TIMEOUT_S", 0.3)
+    join = on_call.join_live_escalation
+
+    async def join_within_half_a_second(ticket_id: str, username: str) -> None:
+        with pymongo.timeout(0.5):  # the driver gives up well within the freeze
+            await join(ticket_id, username)
+
+    monkeypatch.setattr(on_call, "join_live_escalation", join_within_half_a_second)
+    call, call_id, ticket_id = await an_escalated_call(live)
+    arjun = await StaffPage.open(call_id, "arjun", LEAD_GROUP, "Arjun")
+    await arjun.next_event("state")
+
+    await freeze(database_pid)
+    try:
+        await arjun.take_over()
+        await arjun.send({"type": "end_call", "reason": "Sorted on the phone"})
+        await call.next_event("ended")
+        await asyncio.sleep(1)  # the first tries to note it fail
+    finally:
+        os.kill(database_pid, signal.SIGCONT)
+    ticket = await ticket_once(ticket_id, joined_by="arjun")
+
+    assert (ticket["status"], ticket["assignee"]) == ("claimed", "arjun")
+    assert [(n["author"], n["text"]) for n in ticket["notes"]] == [
+        ("arjun", "Joined the call and took over from the agent.")]  # fmt: skip
+    await wait_until_ended(call_id, timeout=15)
+
+
+async def test_a_call_that_ended_while_the_database_was_frozen_is_not_offered_to_join(
+    asha: Customer, live: FakeLiveServer, database_pid: int, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The call's end cannot take "live" off its ticket in a database that does not answer;
+    the record is closed once it is back, and the ticket told. The queue offers no "Join
+    call" for it meanwhile."""
+    monkeypatch.setattr(mongo, "ASYNC_TIMEOUT_MS", 1000)  # the driver gives up within the freeze
+    mongo.forget_clients()
+    try:
+        call, call_id, ticket_id = await an_escalated_call(live)
+        await freeze(database_pid)
+        try:
+            await call.send({"type": "end"})
+            async with asyncio.timeout(10):
+                while "could not close its record" not in caplog.text:
+                    await asyncio.sleep(0.05)
+        finally:
+            os.kill(database_pid, signal.SIGCONT)
+        await wait_until_ended(call_id, timeout=10)
+
+        assert await sync_to_async(briefings)([call_id]) == {}
+        ticket = await ticket_once(ticket_id, within_s=20, live=False)
+        assert "live_call_id" not in ticket
+    finally:
+        mongo.forget_clients()
 
 
 async def test_a_ticket_claimed_from_the_queue_stays_with_its_holder_when_another_joins(
