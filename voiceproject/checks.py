@@ -92,6 +92,11 @@ def bearer_key_weakness(key: str) -> str | None:
     return _too_simple(key, BEARER_KEY_MIN_LENGTH)
 
 
+def header_safe(key: str) -> bool:
+    """Whether a bearer key can be sent in an HTTP header as it is: visible ASCII only."""
+    return all("!" <= character <= "~" for character in key)
+
+
 def url_problem(url: str, schemes: tuple[str, str]) -> str | None:
     """What is wrong with `url` as a URL of the first of `schemes` (or the second), or None."""
     try:
@@ -311,6 +316,19 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="voiceproject.E004",
             )
         )
+    for name in ("VOICE_API_KEY", "METRICS_TOKEN"):
+        if not header_safe(getattr(settings, name)):
+            problems.append(
+                Error(
+                    f"{name} has characters other than visible ASCII: no request can present "
+                    "it (HTTP headers carry ASCII), so it would refuse everyone.",
+                    hint=(
+                        f"Set {name} to a long random value, e.g. the output of "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+                    ),
+                    id="voiceproject.E021",
+                )
+            )
     problems.extend(_addresses_that_are_no_urls())
     problems.extend(_public_base_url_not_an_origin())
     if (

@@ -104,6 +104,13 @@ def test_debug_off_with_the_example_bearer_key_uncommented_from_env_example_is_a
     assert f"{name} is a published example key" in warning.msg
 
 
+@pytest.mark.parametrize("name", ["VOICE_API_KEY", "METRICS_TOKEN"])
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("key", ["café-" + "k" * 40, "two words " + "k" * 40, "tab\t" + "k" * 40])
+def test_a_bearer_key_no_header_can_carry_is_an_error(name: str, debug: bool, key: str) -> None:
+    assert "voiceproject.E021" in ids(DEBUG=debug, **{name: key})
+
+
 @pytest.mark.parametrize(
     "key",
     ["", secrets.token_urlsafe(32), secrets.token_hex(16)],
