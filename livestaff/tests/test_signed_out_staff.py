@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
+import time
 from typing import Any
 
 import pytest
@@ -21,6 +25,7 @@ from django.test import Client
 
 from livestaff.tests.test_staff_on_a_call import a_call
 from realtime.tests.fake_live import FakeLiveServer
+from realtime.tests.test_database_freeze import freeze
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
 from support.staff import sockets
@@ -166,3 +171,32 @@ async def test_a_session_still_signed_in_keeps_its_page(
     await page.disconnect()
     await call.send({"type": "end"})
     await wait_until_ended(call_id)
+
+
+async def test_an_open_socket_asking_a_frozen_database_gives_up_as_a_page_would(
+    groups: Any, quick_rechecks: None, database_pid: int, settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its check every few seconds is bounded as a page's database work is (PAGE_DB_TIMEOUT_S):
+    with the database frozen it does not wait on it for as long as the freeze lasts, and says
+    so in one line, the page kept open."""
+    browser = await sync_to_async(signed_in_lead)()
+    live_calls = socket("/ws/staff/live", browser)
+    assert (await live_calls.connect(timeout=5))[0]
+    settings.PAGE_DB_TIMEOUT_S = 0.5
+    caplog.set_level(logging.WARNING, logger="support.staff.sockets")
+
+    await freeze(database_pid)
+    frozen_at = time.monotonic()
+    try:
+        async with asyncio.timeout(8):
+            while "could not read the permissions" not in caplog.text:
+                await asyncio.sleep(0.05)
+        gave_up_after = time.monotonic() - frozen_at
+    finally:
+        os.kill(database_pid, signal.SIGCONT)
+
+    assert gave_up_after < 3
+    assert "Traceback" not in caplog.text
+    assert await live_calls.receive_nothing(timeout=0.5)  # still open
+    await live_calls.disconnect()

@@ -34,8 +34,10 @@ from django.utils.crypto import constant_time_compare
 from django.utils.http import is_same_domain
 from pymongo.errors import PyMongoError
 
+from support.mongo import failure_line
 from voiceproject.channel_layer import outages_over
 from voiceproject.messaging import REDIS_AWAY
+from voiceproject.page_timeout import database_unavailable, page_bound
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,14 @@ def staff_permissions(
 ) -> set[str]:
     """Which of `perms` the socket's user has: none unless an active staff member. `fresh`: as
     the database says now (the session still signing them in, the account, its groups), not
-    as the user was when the socket opened."""
+    as the user was when the socket opened; bounded as a page's database work is (a frozen
+    database is waited on for PAGE_DB_TIMEOUT_S, not for as long as it stays frozen, holding
+    the thread the sockets' database work shares)."""
+    with page_bound():
+        return _staff_permissions(scope, perms, fresh)
+
+
+def _staff_permissions(scope: Mapping[str, Any], perms: Iterable[str], fresh: bool) -> set[str]:
     user = signed_in_now(scope) if fresh else scope.get("user")
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
         return set()
@@ -197,8 +206,13 @@ class PermissionWatch:
                     log.warning("a staff socket could not join its groups again: %r", error)
             try:
                 now = await staff_permissions(self._scope, self._perms, fresh=True)
-            except (DatabaseError, PyMongoError):  # a blip: ask again next time, keep the page
-                log.warning("could not read the permissions of a staff socket", exc_info=True)
+            except (DatabaseError, PyMongoError) as error:  # ask again next time, keep the page
+                if (unavailable := database_unavailable(error)) is not None:
+                    log.warning("could not read the permissions of a staff socket: %s",
+                                failure_line(unavailable))  # fmt: skip
+                else:  # a bug, not the database away: its traceback, and the watch goes on
+                    log.error("could not read the permissions of a staff socket",
+                              exc_info=True)  # fmt: skip
                 continue
             if now != self._seen:
                 self._seen = now
