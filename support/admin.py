@@ -74,7 +74,7 @@ from support.staff.labels import (
 )
 from support.staff.people import staff_names, with_people
 from support.staff.queries import newest_first
-from support.staff.search import find_customers, id_spellings
+from support.staff.search import MAX_TERM, find_customers, id_spellings
 from support.templatetags.staff import person
 from voiceproject.cache import cache_or_miss
 
@@ -287,6 +287,12 @@ def _lookups_the_database_cannot_run() -> Iterator[None]:
         raise IncorrectLookupParameters(error) from error
 
 
+# The longest search looked for within text (a complaint's description): longer is no phrase
+# anyone searches for, and as a pattern (each character escaped in at most two) would pass the
+# 1,000 characters the embedded SecantusDB allows one (the list answered 500).
+LONGEST_PHRASE = 200
+
+
 class BigCollectionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     # No "Show counts" beside the filters: a count per filter choice reads every row for each
@@ -319,16 +325,26 @@ class BigCollectionAdmin(admin.ModelAdmin):
         orphans: int = 0,
         allow_empty_first_page: bool = True,
     ) -> Paginator:
-        # Only the plain list, or one filtered by one of those filters alone (no search, other
-        # filter or other column order), is read by time range: anything else keeps the
-        # capped one.
+        # Only the plain list, or one filtered by one value of one of those filters alone (no
+        # search, other filter or other column order), is read by time range: anything else
+        # keeps the capped one. A filter given twice (?status__exact=open&status__exact=claimed,
+        # by hand) selects either value, as the admin's queryset does, not the last alone.
         if self.newest_first is not None:
             chosen = set(request.GET) - {PAGE_VAR}
-            if len(chosen) <= 1 and chosen <= self.newest_first.filters().keys():
+            once = all(len(request.GET.getlist(name)) == 1 for name in chosen)
+            if len(chosen) <= 1 and once and chosen <= self.newest_first.filters().keys():
                 by = next(((name, request.GET[name]) for name in chosen), None)
+                if by is not None and not by[1] and by[0] in self._simple_filters():
+                    by = None  # a SimpleListFilter chosen empty filters nothing (?outcome=)
                 return self.newest_first(queryset, per_page, orphans, allow_empty_first_page,
                                          by=by, defer=self.list_defer)  # fmt: skip
         return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+
+    def _simple_filters(self) -> set[str]:
+        """The query parameters of the list's SimpleListFilters."""
+        simple = (f for f in self.list_filter
+                  if isinstance(f, type) and issubclass(f, admin.SimpleListFilter))  # fmt: skip
+        return {str(f.parameter_name) for f in simple}
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
@@ -348,6 +364,11 @@ class BigCollectionAdmin(admin.ModelAdmin):
             ids |= Q(**{f"{name}__in": spellings})
         found = queryset.filter(ids)
         words = [name for name in fields if not name.startswith(("=", "^", "@"))]
+        if words and len(term) > LONGEST_PHRASE:
+            texts = ", ".join(str(self.model._meta.get_field(name).verbose_name) for name in words)
+            self.message_user(request, f"Only a search of at most {LONGEST_PHRASE} characters "
+                                       f"looks in the {texts}.", messages.WARNING)  # fmt: skip
+            words = []
         if (words or self.search_customers) and not found.exists():
             others = Q()
             for name in words:
@@ -358,8 +379,8 @@ class BigCollectionAdmin(admin.ModelAdmin):
                 if searched is None:
                     self.message_user(request, CONTACT_SEARCH_REFUSED, messages.WARNING)
                 else:
-                    people = find_customers(searched, limit=CUSTOMER_SEARCH_LIMIT)
-                    others |= Q(customer_id__in=[c.user_id for c in people])
+                    people = customers_searched(request, self, searched)
+                    others |= Q(customer_id__in=people)
             found = queryset.filter(others) if others else found  # nothing else to look for
         return found, False
 
@@ -429,7 +450,24 @@ class CustomerForm(forms.ModelForm):
         return phone
 
 
-CUSTOMER_SEARCH_LIMIT = 500  # customers a search lists, at most (as the order search)
+# Customers a search lists (or lists the orders of), at most: SecantusDB slows on a long $in
+# list, and the list reads one for its count and another for its page (at 500, a second).
+CUSTOMER_SEARCH_LIMIT = 100
+
+
+def customers_searched(request: HttpRequest, admin_: admin.ModelAdmin, term: str) -> list[int]:
+    """The user ids of the customers `term` finds, as the staff pages find them, at most
+    CUSTOMER_SEARCH_LIMIT of them; when more match, the list says it holds only some (its
+    count would otherwise read as all there are)."""
+    found = find_customers(term, limit=CUSTOMER_SEARCH_LIMIT + 1)
+    if len(found) > CUSTOMER_SEARCH_LIMIT:
+        rows = admin_.model._meta.verbose_name_plural
+        listed = "" if admin_.model is Customer else f"the {rows} of "
+        admin_.message_user(
+            request, f"More than {CUSTOMER_SEARCH_LIMIT} customers match “{term.strip()[:MAX_TERM]}"
+            f"”: only {listed}{CUSTOMER_SEARCH_LIMIT} of them are listed. Add more of the name, "
+            "or use a phone number, email or user id.", messages.WARNING)  # fmt: skip
+    return [customer.user_id for customer in found[:CUSTOMER_SEARCH_LIMIT]]
 
 
 @admin.register(Customer)
@@ -462,8 +500,7 @@ class CustomerAdmin(BigCollectionAdmin):
         # phone and email would read the whole collection) and finds "98000 00202" too.
         if not search_term.strip():
             return queryset, False
-        user_ids = [c.user_id for c in find_customers(search_term, limit=CUSTOMER_SEARCH_LIMIT)]
-        return queryset.filter(user_id__in=user_ids), False
+        return queryset.filter(user_id__in=customers_searched(request, self, search_term)), False
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest

@@ -142,6 +142,23 @@ def test_leads_read_the_audit_in_the_admin_and_nobody_edits_it(asha: Customer) -
     assert agent.get("/admin/realtime/voicetokenmint/").status_code == 403
 
 
+def test_a_search_of_the_audit_longer_than_any_name_finds_nothing_and_says_why(
+    asha: Customer,
+) -> None:
+    """Each word is looked for as a pattern, which the embedded database refuses over 1,000
+    characters: the list answered 500."""
+    lead = staff_client("arjun", LEAD, first_name="Arjun", last_name="Mehta")
+    mint(lead, {"user_id": 7})
+
+    page = lead.get("/admin/realtime/voicetokenmint/", {"q": "arjun" * 201})
+
+    assert page.status_code == 200
+    assert "Arjun Mehta (arjun)" not in page.content.decode()
+    assert "A search of more than 200 characters finds nobody" in page.content.decode()
+    assert "Arjun Mehta (arjun)" in lead.get("/admin/realtime/voicetokenmint/",
+                                             {"q": "arjun"}).content.decode()  # fmt: skip
+
+
 @override_settings(VOICE_API_KEY="", VOICE_DEMO_MODE=False)
 def test_a_logged_in_customer_who_is_not_staff_cannot_mint(asha: Customer) -> None:
     client = Client()

@@ -45,7 +45,9 @@ def queue(request: HttpRequest, status: str = EscalationStatus.OPEN) -> HttpResp
     """A queue page; with `?rows=1` only its table body (the live page refreshes it)."""
     if status not in QUEUE_TITLES:
         raise Http404("No such queue.")
-    mine = request.GET.get("mine") == "1"
+    # "Mine" is offered on the claimed queue alone: an open ticket has nobody's name on it, and
+    # the resolved queue shows no such filter, so ?mine=1 there would narrow it unsaid.
+    mine = status == EscalationStatus.CLAIMED and request.GET.get("mine") == "1"
     tickets = queries.queue(status, assignee=request.user.get_username() if mine else None)
     page = queries.page_of(tickets, page_number(request))
     with_people(page.rows)

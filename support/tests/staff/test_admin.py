@@ -141,6 +141,30 @@ def test_an_id_search_is_an_indexed_lookup_that_forgives_case(
         assert not any("$regex" in q["sql"] for q in queries.captured_queries)
 
 
+@pytest.mark.parametrize("extra", [0, 1000])
+def test_a_search_longer_than_any_phrase_looks_for_ids_alone_and_says_so(
+    extra: int, agent: Client, db: Any
+) -> None:
+    # Looked for in the descriptions, 1,000 characters were a pattern SecantusDB refuses.
+    from support.admin import LONGEST_PHRASE
+
+    term = "The food was cold." + "x" * (LONGEST_PHRASE - 18 + extra)
+    make_complaint("CMP-AAAAAA")
+    make_complaint("CMP-BBBBBB")
+    Complaint.objects.filter(complaint_id="CMP-BBBBBB").update(description=term)
+
+    response = agent.get("/admin/support/complaint/", {"q": term})
+
+    assert response.status_code == 200
+    if extra:
+        assert rows(response) == []
+        assert messages_of(response) == [
+            f"Only a search of at most {LONGEST_PHRASE} characters looks in the description."]
+    else:
+        assert [c.complaint_id for c in rows(response)] == ["CMP-BBBBBB"]
+        assert messages_of(response) == []
+
+
 def test_customer_search_and_wallet_in_rupees(
     agent: Client, asha: Customer, ravi: Customer
 ) -> None:
@@ -161,6 +185,51 @@ def test_customer_search_finds_a_customer_as_people_say_them(
     response = agent.get("/admin/support/customer/", {"q": term})
 
     assert [c.user_id for c in rows(response)] == [202]
+
+
+@pytest.mark.parametrize("path, listed", [("customer", ""), ("order", "the orders of ")])
+def test_a_search_matching_more_customers_than_are_listed_says_so(
+    path: str, listed: str, agent: Client, db: Any
+) -> None:
+    # The count would otherwise read as every customer the name matches.
+    from support.admin import CUSTOMER_SEARCH_LIMIT
+    from support.mongo import sync_db
+    from support.name_keys import fill_name_keys
+
+    Customer.objects.bulk_create(
+        Customer(user_id=1000 + n, name=f"Kumar {n:03d}", phone=f"+91980000{n:04d}")
+        for n in range(CUSTOMER_SEARCH_LIMIT + 1)
+    )  # fmt: skip
+    fill_name_keys(sync_db())
+
+    response = agent.get(f"/admin/support/{path}/", {"q": "kumar"})
+
+    assert messages_of(response) == [
+        f"More than {CUSTOMER_SEARCH_LIMIT} customers match “kumar”: only {listed}"
+        f"{CUSTOMER_SEARCH_LIMIT} of them are listed. Add more of the name, or use a phone "
+        "number, email or user id."
+    ]
+    if path == "customer":
+        assert response.context["cl"].result_count == CUSTOMER_SEARCH_LIMIT
+
+
+def test_a_search_matching_as_many_customers_as_are_listed_says_nothing_more(
+    agent: Client, db: Any
+) -> None:
+    from support.admin import CUSTOMER_SEARCH_LIMIT
+    from support.mongo import sync_db
+    from support.name_keys import fill_name_keys
+
+    Customer.objects.bulk_create(
+        Customer(user_id=1000 + n, name=f"Kumar {n:03d}", phone=f"+91980000{n:04d}")
+        for n in range(CUSTOMER_SEARCH_LIMIT)
+    )  # fmt: skip
+    fill_name_keys(sync_db())
+
+    response = agent.get("/admin/support/customer/", {"q": "kumar"})
+
+    assert messages_of(response) == []
+    assert response.context["cl"].result_count == CUSTOMER_SEARCH_LIMIT
 
 
 def test_refund_filters_by_tier(agent: Client, asha: Customer) -> None:
@@ -427,6 +496,38 @@ def test_big_lists_plain_or_by_their_one_filter_are_read_by_time_range(
     response = agent.get(f"/admin/support/{path}/", query)
 
     assert type(response.context["cl"].paginator).__name__ == paginator
+
+
+def test_a_filter_given_twice_lists_and_counts_the_rows_of_either_value(agent: Client) -> None:
+    # The admin's queryset selects either value; the list read by time range took the last
+    # alone, counting one ticket while listing two (and, past a page, leaving the open out).
+    make_ticket("TKT-OPEN01", status="open")
+    make_ticket("TKT-CLMD01", status="claimed", assignee="meera")
+    make_ticket("TKT-RSLV01", status="resolved", assignee="meera")
+
+    response = agent.get("/admin/support/escalation/?status__exact=open&status__exact=claimed")
+
+    assert sorted(t.ticket_id for t in rows(response)) == ["TKT-CLMD01", "TKT-OPEN01"]
+    assert response.context["cl"].result_count == 2
+
+
+@pytest.mark.parametrize("path, parameter", [("call", "outcome"), ("refund", "tier")])
+def test_a_filter_of_its_own_chosen_empty_filters_nothing_and_counts_everything(
+    path: str, parameter: str, agent: Client, asha: Customer
+) -> None:
+    # Its queryset filters nothing, while the list read by time range looked for an outcome
+    # or tier of "": "0 calls" above every call, read whole, unpaged.
+    from support.models import Call
+
+    for n in range(2):
+        Call.objects.create(call_id=f"call-{n}", channel="web", started_at=datetime.now(UTC))
+        Refund.objects.create(refund_id=f"RFD-AAAAA{n}", order_id=f"ORD-100{n + 1}", customer=asha,
+                              amount=100, percent=30, tier="Bronze")  # fmt: skip
+
+    response = agent.get(f"/admin/support/{path}/?{parameter}=")
+
+    assert len(rows(response)) == 2
+    assert response.context["cl"].result_count == 2
 
 
 def test_refunds_complaints_and_tickets_are_listed_newest_first_a_page_at_a_time(

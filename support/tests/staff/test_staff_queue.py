@@ -183,6 +183,20 @@ def test_claimed_queue_can_show_only_mine(agent: Client) -> None:
     assert [t.ticket_id for t in mine.context["page"].rows] == ["TKT-MINE01"]
 
 
+@pytest.mark.parametrize("queue, status", [("", "open"), ("resolved/", "resolved")])
+def test_only_the_claimed_queue_filters_to_mine_as_only_it_says_so(
+    queue: str, status: str, agent: Client
+) -> None:
+    # Open tickets have nobody's name on them: "Mine" by hand said "No tickets here."
+    make_ticket("TKT-THEIRS", status=status, assignee="arjun" if status == "resolved" else None,
+                resolved_at=timezone.now() if status == "resolved" else None)  # fmt: skip
+
+    response = agent.get(f"/staff/queue/{queue}?mine=1")
+
+    assert [t.ticket_id for t in response.context["page"].rows] == ["TKT-THEIRS"]
+    assert "Mine" not in response.content.decode()
+
+
 def test_only_an_unclaimed_ticket_can_be_waiting_too_long(agent: Client) -> None:
     make_ticket("TKT-OLD001", minutes_ago=600)
     make_ticket("TKT-OLD002", status="claimed", assignee="meera", minutes_ago=600)
