@@ -59,6 +59,10 @@ PRIORITIES = ["low"] * 2 + ["normal"] * 5 + ["high"] * 2 + ["urgent"]
 OUTCOMES = (["resolved_info"] * 55 + ["resolved_refund"] * 10 + ["complaint_filed"] * 7
             + ["escalated"] * 12 + ["abandoned"] * 10 + ["callback_scheduled"] * 5
             + ["agent_unavailable"] + ["transferred"] * 0)  # fmt: skip
+# How calls end, as often as a busy month's (most hang up; a silent caller, a model that stops
+# responding, a colleague ending one are rare): a filter on a rare one reads few rows.
+END_REASONS = (["caller_hung_up"] * 80 + ["caller_left"] * 12 + ["idle"] * 4
+               + ["max_duration", "agent_unavailable", "ended_by_staff", "lost"])  # fmt: skip
 LINES = ["Hi, thanks for calling. How can I help you today?",
          "My order from Biryani Blues came cold and one item is missing.",
          "I'm sorry about that. Let me look at the order for you.",
@@ -202,7 +206,7 @@ def _call(rng: random.Random, n: int, now: datetime) -> dict[str, Any]:
         "call_id": f"call-b{n:05d}", "user_id": rng.randint(1, CUSTOMERS),
         "channel": rng.choice(["web", "phone"]), "started_at": started,
         "ended_at": started + timedelta(seconds=rng.randint(20, 240)),
-        "end_reason": "caller_hung_up", "outcome": rng.choice(OUTCOMES),
+        "end_reason": rng.choice(END_REASONS), "outcome": rng.choice(OUTCOMES),
         "transcript": [{"role": "agent" if i % 2 == 0 else "user", "text": text,
                         "at": started + timedelta(seconds=6 * i)}
                        for i, text in enumerate(LINES)],
@@ -288,6 +292,7 @@ def pages(rng: random.Random) -> dict[str, str]:
         "search: call id": f"/staff/search/?q=call-b{rng.randrange(CALLS):05d}",
         "call list": "/staff/calls/",
         "call list: one customer": f"/staff/calls/?customer={someone.user_id}",
+        "call list: a rare end reason": "/staff/calls/?end_reason=ended_by_staff",
         "call page": f"/staff/calls/call-b{rng.randrange(CALLS):05d}/",
         "ticket page": f"/staff/tickets/TKT-B{rng.randrange(TICKETS):05d}/",
         "dashboard, 30 days": "/staff/",

@@ -340,6 +340,9 @@ class Call(models.Model):
             # NewestCallsPaginator). SecantusDB's planner takes it for the outcome and a time
             # range alone, never beside a negation ($nin) or a field it does not hold.
             models.Index(fields=["outcome", "-started_at"], name="calls_outcome_recent"),
+            # ... and by how they ended: the call list's "Ended" filter (/staff/calls/), which
+            # read every call of each widening time range for a reason few calls end with.
+            models.Index(fields=["end_reason", "-started_at"], name="calls_end_reason_recent"),
         ]
 
     # What the voice path (realtime/call_record.py) and postcall/finish.py write once the record
