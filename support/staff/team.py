@@ -17,7 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UsernameField
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
@@ -244,5 +244,17 @@ class TeamAdmin(UserAdmin):
         self.message_user(request, f"{done} deactivated.", messages.SUCCESS)
 
 
+class GroupsAdmin(GroupAdmin):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Group], search_term: str
+    ) -> tuple[QuerySet[Group], bool]:
+        # As the team's: a search longer than any group's name is not sent as a pattern.
+        if len(search_term.strip()) > (Group._meta.get_field("name").max_length or 150):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+
 admin.site.unregister(User)
 admin.site.register(User, TeamAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, GroupsAdmin)

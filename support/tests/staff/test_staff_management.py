@@ -49,6 +49,20 @@ def test_superuser_opens_the_admins_user_and_group_pages(
     assert "support | escalation | Can change escalation" in body
 
 
+def test_a_search_of_the_groups_longer_than_any_name_finds_none_without_an_error(
+    root: User, staff_groups: dict[str, Group]
+) -> None:
+    """The name is looked for as a pattern, which the embedded database refuses over 1,000
+    characters: the list answered 500."""
+    admin = client_for(root)
+
+    long = admin.get("/admin/auth/group/", {"q": "agent" * 201})
+    short = admin.get("/admin/auth/group/", {"q": "agent"})
+
+    assert long.status_code == 200 and staff_groups[AGENT].name not in long.content.decode()
+    assert staff_groups[AGENT].name in short.content.decode()
+
+
 def test_permissions_come_with_their_content_types(staff_groups: dict[str, Group]) -> None:
     # The admin's permission widgets read them so: a join ordered by the joined table.
     perms = list(Permission.objects.select_related("content_type")[:5])
