@@ -24,13 +24,16 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 from pymongo import ReturnDocument, timeout
+from pymongo.errors import PyMongoError
 
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
+from support import mongo
 from support.mongo import Document, sync_db
 from support.staff.labels import phone_label
 from support.staff.people import staff_names
 from voiceproject.numbers import digits_up_to
+from voiceproject.tasks import in_background
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +398,11 @@ DIAL_ENDED = {**DIAL_NOT_ANSWERED, PICKED_UP: NOT_PUT_THROUGH}
 # A dial Twilio gave no SID for (call_now) is recorded as Twilio's own word for a call that
 # did not go through: every reader of `dial_status` then takes it as over at once.
 NOT_CONFIRMED = "failed"
+# Recording how a dial ended is bounded well within the 15 s Twilio waits for an answer; while
+# the database does not answer, it is tried again as long as a call's record's close would be
+# (realtime/call_record.py CLOSE_RETRY_S).
+DIAL_STATUS_TIMEOUT_S = 3.0
+DIAL_STATUS_RETRY_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -434,7 +442,7 @@ def dial_named(query: Mapping[str, str]) -> Dial | None:
     return Dial(callback_id, _EPOCH + digits_up_to(dialled, _MAX_MILLISECONDS) * _MILLISECOND)
 
 
-def dial_ended(call_sid: str, status: str, dial: Dial | None = None) -> None:
+async def dial_ended(call_sid: str, status: str, dial: Dial | None = None) -> None:
     """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). It is
     recorded (`dial_status`) on the callback whose latest dial it is, `dial` where the status
     URL names it (even before the SID is written), else the one with that SID; unless a call
@@ -442,17 +450,40 @@ def dial_ended(call_sid: str, status: str, dial: Dial | None = None) -> None:
     the callback may be dialled again or closed at once, and the calling page says why (nobody
     answered: DIAL_NOT_ANSWERED; or they did, but were never put through: PICKED_UP). A late
     word on an earlier dial (call_now gave the callback a new dial) changes nothing. Raises
-    PyMongoError."""
+    PyMongoError (then `dial_ended_later`)."""
     if status not in DIAL_ENDED or not call_sid:
         return
     latest: Document = {"call_sid": call_sid} if dial is None else {
         "callback_id": dial.callback_id, "dialled_at": dial.dialled_at,
         "call_sid": {"$in": [call_sid, "", None]},  # Twilio's answer to the dial not written yet
     }  # fmt: skip
-    # One conditional update: it cannot land on a later dial, nor undo the customer's answer.
-    _collection().update_one(
-        {**latest, "answered_call_id": {"$in": [None, ""]}}, {"$set": {"dial_status": status}}
-    )
+    # One conditional update: it cannot land on a later dial, nor undo the customer's answer;
+    # the same status set again (a write sent again after its answer was lost) changes nothing.
+    with timeout(DIAL_STATUS_TIMEOUT_S):
+        await mongo.async_db()[Callback._meta.db_table].update_one(
+            {**latest, "answered_call_id": {"$in": [None, ""]}}, {"$set": {"dial_status": status}}
+        )
+
+
+def dial_ended_later(call_sid: str, status: str, dial: Dial | None = None) -> None:
+    """`dial_ended`, which the database did not answer, made once it does (tried again for up
+    to DIAL_STATUS_RETRY_S, in the background): Twilio posts how a dial ended once, whatever
+    it is answered."""
+    # A context of its own: no deadline of the request's to inherit.
+    in_background(_dial_ended_later(call_sid, status, dial), name=f"dial {call_sid} ended",
+                  context=contextvars.Context())  # fmt: skip
+
+
+async def _dial_ended_later(call_sid: str, status: str, dial: Dial | None) -> None:
+    try:
+        await mongo.once_answering(lambda: dial_ended(call_sid, status, dial),
+                                   DIAL_STATUS_RETRY_S)  # fmt: skip
+    except PyMongoError as error:
+        log.error("callbacks: call %s ended %s; gave up recording it: %s", call_sid, status,
+                  error)  # fmt: skip
+        return
+    log.info("callbacks: call %s ended %s; recorded once the database was back", call_sid,
+             status)  # fmt: skip
 
 
 def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str:

@@ -148,23 +148,24 @@ def _webhook_url(request: HttpRequest, name: str) -> str:
 
 @csrf_exempt  # Twilio cannot send a CSRF token; its signature is checked instead
 @require_POST
-def dial_status(request: HttpRequest) -> HttpResponse:
+async def dial_status(request: HttpRequest) -> HttpResponse:
     """`POST /twilio/dial-status`: the StatusCallback of a call_now dial, which Twilio posts
     once the call is over with its final CallStatus. A busy line, a failed call or no answer
     is known at once, not only when the phone may no longer ring. Answers 204: Twilio reads
-    nothing back."""
+    nothing back. Async: what the database cannot take now is written once it can, from this
+    process's event loop."""
     refused = security.webhook_refusal(request, "a dial status")
     if refused is not None:
         return refused
     call_sid, status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
+    dial = desk.dial_named(request.GET)
     try:
-        desk.dial_ended(call_sid, status, desk.dial_named(request.GET))
+        await desk.dial_ended(call_sid, status, dial)
     except PyMongoError as error:
-        # Twilio does not ask again: the calling page says "No answer" once the ringing time
-        # is over, as it did before Twilio told us.
-        log.warning("callbacks: call %s ended %s; could not record it: %s", call_sid, status,
-                    error)  # fmt: skip
-        return HttpResponse(status=503)
+        # Twilio does not post it again: kept until the database is back.
+        log.warning("callbacks: call %s ended %s; recorded once the database answers: %s",
+                    call_sid, status, error)  # fmt: skip
+        desk.dial_ended_later(call_sid, status, dial)
     return HttpResponse(status=204)
 
 

@@ -43,7 +43,7 @@ from realtime.call_record import now as utcnow
 from realtime.transfer import PUTTING_THROUGH
 from support import mongo
 from support.escalations import LiveEscalation, join_live_escalation
-from voiceproject.tasks import raise_if_cancelled
+from voiceproject.tasks import in_background, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ HOLDER_NOT_ALLOWED_MESSAGE = (
 ENDED_BY_STAFF_MESSAGE = "A member of our support team ended the call."
 # How long who joined a warm escalation is asked again of a database that does not answer.
 JOIN_RETRY_S = 300.0
-# Those tasks, kept until done: they outlive the call (`_note_joined`).
-_noting_joins: set[asyncio.Task[None]] = set()
 
 
 class LiveCall(Protocol):
@@ -499,10 +497,8 @@ class StaffOnCall:
         than one of the call's: the call may end before the database answers (ended during a
         freeze), and a database operation is never cancelled half-way (which wedged PyMongo's
         pool in a freeze: support/mongo.py)."""
-        task = asyncio.create_task(self._joined(ticket_id, username),
-                                   name=f"{self._call.call_id} escalation joined")  # fmt: skip
-        _noting_joins.add(task)
-        task.add_done_callback(_noting_joins.discard)
+        in_background(self._joined(ticket_id, username),
+                      name=f"{self._call.call_id} escalation joined")  # fmt: skip
 
     async def _joined(self, ticket_id: str, username: str) -> None:
         """Note who joined; while the database does not answer, asked again (joining twice

@@ -9,7 +9,8 @@ A record stays far below MongoDB's 16 MB document limit whatever a call does: ea
 each tool call's arguments and result are capped, and so is the number of lines and calls
 (what goes beyond is counted in `dropped`, not stored). If the database is down when the
 call ends, closing the record is retried in the background until it is back (or
-`CLOSE_RETRY_S` passes, after which `close_abandoned` ends it). A write whose answer never
+`CLOSE_RETRY_S` passes, after which `close_abandoned` ends it); meanwhile `closing_later`
+says the call is over, so that nothing here carries it on. A write whose answer never
 came (a frozen database, which may still apply it when it comes back) is sent again as it was
 and applied once (`WRITE_IDS`).
 """
@@ -68,6 +69,25 @@ class _Write:
     fields: dict[str, Any]
     dropped: dict[str, int]
     update: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClosingLater:
+    """How a call ended in this process whose record's close waits for the database."""
+
+    end_reason: str
+    farewell: str  # what the caller was told, unless it is on the record already ("")
+
+
+# By call_id: those calls are over, though their record does not say so until the close is
+# written (`close`), and nothing is to carry them on meanwhile.
+_closing_later: dict[str, ClosingLater] = {}
+
+
+def closing_later(call_id: str) -> ClosingLater | None:
+    """How the call `call_id` ended, if it ended in this process and its record's close still
+    waits for the database; None otherwise (closed, or not ended here)."""
+    return _closing_later.get(call_id)
 
 
 def now() -> datetime:
@@ -298,6 +318,9 @@ class CallRecord:
                 await self._flush(ended)
         except PyMongoError as error:
             log.warning("call %s: could not close its record (%s); retrying", self.call_id, error)
+            _closing_later[self.call_id] = ClosingLater(
+                end_reason, str(self._set.get("farewell") or "")
+            )
             self._closing = asyncio.create_task(
                 self._close_later(ended), name=f"{self.call_id} record close"
             )
@@ -338,6 +361,8 @@ class CallRecord:
         except PyMongoError:
             log.error("call %s: gave up closing its record; close_abandoned will", self.call_id)
             return
+        finally:
+            _closing_later.pop(self.call_id, None)
         log.info("call %s: record closed after the database came back", self.call_id)
 
     async def _flush_periodically(self) -> None:

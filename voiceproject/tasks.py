@@ -16,6 +16,8 @@ a loop that retries on errors running for good, and the event loop waiting for i
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections.abc import Coroutine
 from typing import Any
 
 
@@ -36,3 +38,20 @@ def raise_if_cancelled() -> None:
     current = asyncio.current_task()
     if current is not None and current.cancelling():
         raise asyncio.CancelledError
+
+
+# Tasks that outlive whoever started them (in_background), kept until done: the event loop
+# holds only a weak reference to a task, which a garbage collection could otherwise end.
+_background: set[asyncio.Task[Any]] = set()
+
+
+def in_background(
+    coro: Coroutine[Any, Any, Any], *, name: str, context: contextvars.Context | None = None
+) -> asyncio.Task[Any]:
+    """Run `coro` in a task of its own that outlives its caller (a write to make once the
+    database is back, after the request or the call that asked for it is over). `context`:
+    a fresh one for work that must not inherit its caller's (a request's database deadline)."""
+    task = asyncio.create_task(coro, name=name, context=context)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task

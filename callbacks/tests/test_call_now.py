@@ -6,8 +6,11 @@ api.twilio.com (fake_twilio.py), which records the request as Twilio would recei
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import os
+import signal
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -16,9 +19,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import Group, Permission, User
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
@@ -34,10 +37,13 @@ from callbacks.tests.conftest import (
 )
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from realtime.phone import security, twilio_rest
+from realtime.tests.test_database_freeze import freeze
 from support import mongo
 from support.models import Customer
+from voiceproject.tests.test_page_db_timeout import database_pid
 
 pytestmark = pytest.mark.django_db(transaction=True)
+__all__ = ["database_pid"]
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "twilio-auth-token-for-tests"
@@ -848,6 +854,38 @@ def test_twilios_word_on_a_dial_it_gave_no_sid_for_is_kept(
         response.content.decode()
     )
     assert Callback.objects.get(callback_id="CBK-ASHA01").dial_status == "busy"
+
+
+async def test_a_status_twilio_posts_while_the_database_is_frozen_is_recorded_once_it_is_back(
+    meera: User, ashas: Callback, twilio: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch,
+    settings: Any, database_pid: int,
+) -> None:
+    """Asha's line is busy, and Twilio says so while the database is frozen. Twilio posts it
+    once, whatever we answer: it is kept, and written once the database is back, so Meera's
+    page says "Line busy", not "No answer" once the ringing time is over."""
+    settings.PAGE_DB_TIMEOUT_S = 0.5
+    monkeypatch.setattr(desk, "DIAL_STATUS_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(mongo, "FIRST_RETRY_S", 0.05)
+    await sync_to_async(lambda: client_for(meera).post(CALL_NOW))()
+    status_callback = urllib.parse.urlsplit(twilio.requests[0].form["StatusCallback"])
+    form = {"CallSid": await sync_to_async(dialled_sid)(), "CallStatus": "busy"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(status_callback.geturl(), form)
+
+    await freeze(database_pid)
+    try:
+        told = await AsyncClient().post(
+            f"{status_callback.path}?{status_callback.query}", form,
+            headers={"X-Twilio-Signature": signature},
+        )  # fmt: skip
+    finally:
+        os.kill(database_pid, signal.SIGCONT)
+
+    assert told.status_code == 204
+    async with asyncio.timeout(5):
+        while (await Callback.objects.aget(callback_id="CBK-ASHA01")).dial_status != "busy":
+            await asyncio.sleep(0.05)
+    page = await sync_to_async(lambda: client_for(meera).get(CALLING).content.decode())()
+    assert "<b>Line busy.</b> Asha Verma (+91 98000 00101) is on another call." in page
 
 
 def test_a_late_status_of_an_earlier_dial_without_its_sid_changes_nothing(

@@ -32,6 +32,7 @@ from realtime import single_use
 from realtime import twilio_protocol as tp
 from realtime.audio import Resampler8kTo16k, pcm16_to_bytes, ulaw_decode
 from realtime.audio_consumer import AudioConsumer
+from realtime.call_record import closing_later
 from realtime.call_session import NO_AGENT, CallRefused, CallSession
 from realtime.phone import outbound, security, twilio_rest
 from realtime.phone.keypad import Keypad
@@ -233,7 +234,9 @@ class TwilioConsumer(AudioConsumer):
             return None  # still ending or moving here: Twilio asks again
         stored = await stored_calls.find_call(call_sid=call_sid, with_sizes=True)
         if stored is not None:
-            if stored.ended or not await stored_calls.take_over(stored):
+            # Nor one ended here whose record's close still waits for the database: over too.
+            if (stored.ended or closing_later(stored.call_id) is not None
+                    or not await stored_calls.take_over(stored)):  # fmt: skip
                 return None
             try:
                 # As the old carrier left it (its last handle, holder and lines written as it
@@ -249,6 +252,12 @@ class TwilioConsumer(AudioConsumer):
                 process.unclaim(stored.call_id)
                 raise
             return session
+        elif caller.outbound:
+            # A call we placed with none on record: a callback whose own stream never began
+            # it (the database away as it tried). Its number is ours, not a caller's: no
+            # agent for it. Twilio asks again, and the caller is told we could not connect.
+            log.warning("twilio: call %s we placed has no call to carry on", call_sid)
+            return None
         else:
             customer = await find_customer(phone=caller.phone)
             session = CallSession(caller=self, customer=customer, channel="phone",

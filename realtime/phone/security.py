@@ -56,6 +56,9 @@ class StreamCaller:
     phone: str  # the webhook's From: E.164, or whatever Twilio had ("anonymous", say)
     verified: bool = False  # the carrier attests the number (see FULL_ATTESTATION)
     nonce: str = ""  # makes each token single-use (realtime/single_use.py)
+    # A call we placed (a callback: Twilio's Direction "outbound-…"): its stream may carry on
+    # a call on record, never begin one (the number is our own, the customer did not call).
+    outbound: bool = False
 
 
 def signature_is_valid(url: str, params: Mapping[str, Any], signature: str) -> bool:
@@ -108,7 +111,7 @@ def voice_url(request_host: str) -> str:
 def mint_stream_token(caller: StreamCaller) -> str:
     return signing.dumps(
         {"call_sid": caller.call_sid, "from": caller.phone, "v": caller.verified,
-         "n": secrets.token_urlsafe(12)},
+         "o": caller.outbound, "n": secrets.token_urlsafe(12)},
         salt=TOKEN_SALT, compress=False,
     )  # fmt: skip
 
@@ -132,7 +135,10 @@ def verify_stream_token(token: str, call_sid: str) -> StreamCaller:
         raise InvalidStreamToken("the stream token is not valid")
     if payload.get("call_sid") != call_sid:
         raise InvalidStreamToken("the stream token was minted for another call")
-    return StreamCaller(call_sid, payload["from"], payload.get("v") is True, payload["n"])
+    return StreamCaller(
+        call_sid, payload["from"], payload.get("v") is True, payload["n"],
+        outbound=payload.get("o") is True,
+    )  # fmt: skip
 
 
 # --- Calls we place: a staff member's "Call now" on a callback (realtime/phone/outbound.py) ---

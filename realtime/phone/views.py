@@ -8,7 +8,9 @@ for a call that is over or cannot be taken, what the caller hears before Twilio 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from dataclasses import replace
 
 import pymongo
 from django.conf import settings
@@ -19,7 +21,9 @@ from pymongo.errors import PyMongoError
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from continuity import calls as stored_calls
+from continuity.calls import StoredCall
 from postcall.finish import correct_outcome
+from realtime.call_record import CLOSE_RETRY_S, closing_later
 from realtime.call_session import (
     SETTLE_WAIT_S,
     TOO_MANY_CALLS_MESSAGE,
@@ -36,6 +40,7 @@ from realtime.transfer import (
 )
 from support import mongo
 from support.customers import find_customer
+from voiceproject.tasks import in_background
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +102,13 @@ async def _farewell(request: HttpRequest) -> str | None:
         # record says so.
         await CallSession.settled(call_sid=call_sid)
         stored = await stored_calls.find_call(call_sid=call_sid)
+        if stored is not None:
+            stored = _as_closed_here(stored)
         if stored is not None and stored.ended:
             if not stored.farewell and stored.end_reason == "server_error":
                 return SERVER_ERROR_SAY
             return stored.farewell
-        if stored is None and request.POST.get("Direction", "").startswith("outbound"):
+        if stored is None and _we_placed(request):
             # A callback we dialled whose stream found no callback to join (Twilio asks here
             # when it closes): the customer did not call us, so no agent for an unknown caller.
             return CALLBACK_NOT_CONNECTED_SAY
@@ -125,6 +132,16 @@ async def _farewell(request: HttpRequest) -> str | None:
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
 
 
+def _as_closed_here(stored: StoredCall) -> StoredCall:
+    """`stored` as this process ended it, if its record's close still waits for the database
+    (call_record.closing_later): the call is over, and the caller hears why."""
+    closing = closing_later(stored.call_id)
+    if stored.ended or closing is None:
+        return stored
+    return replace(stored, ended=True, end_reason=closing.end_reason,
+                   farewell=stored.farewell or closing.farewell)  # fmt: skip
+
+
 async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> str:
     """The transfer's <Dial> is over (twilio_rest.transfer_twiml; `dialled` is Twilio's
     DialCallStatus): the call ends. If nobody at TWILIO_ESCALATION_NUMBER took it (busy, no
@@ -142,17 +159,37 @@ async def _after_transfer(call_sid: str, dialled: str, *, call_over: bool) -> st
 
 async def _correct(call_sid: str, was: tuple[str, ...], reason: str) -> None:
     """The call of `call_sid`, ended as one of `was`, ended as `reason`: its record and its
-    outcome say so. One still waiting for its stream (recorded `transfer_unconfirmed` if none
-    comes back) ends now, as `reason`."""
+    outcome say so (once the database is back, if it does not answer now: Twilio tells us
+    once). One still waiting for its stream (recorded `transfer_unconfirmed` if none comes
+    back) ends now, as `reason`."""
     await end_between_streams(reason, call_sid=call_sid)
     try:
-        await _written_down(call_sid)
-        call_id = await stored_calls.correct_end_reason(call_sid, was, reason)
+        await _corrected(call_sid, was, reason)
     except PyMongoError as error:
-        log.warning("twilio: call %s: could not record that it %s: %s", call_sid, reason, error)
-    else:
-        if call_id is not None:
-            await correct_outcome(call_id)
+        log.warning("twilio: call %s: could not record that it %s (%s); recorded once the "
+                    "database answers", call_sid, reason, error)  # fmt: skip
+        # A context of its own: no deadline of the request's to inherit.
+        in_background(_correct_later(call_sid, was, reason), name=f"call {call_sid} {reason}",
+                      context=contextvars.Context())  # fmt: skip
+
+
+async def _corrected(call_sid: str, was: tuple[str, ...], reason: str) -> None:
+    """`_correct`'s writes. Made again, they change nothing more: a record corrected already
+    (the database applied the correction, though its answer was lost) has its outcome made to
+    agree. Raises PyMongoError."""
+    await _written_down(call_sid)
+    call_id = await stored_calls.correct_end_reason(call_sid, (*was, reason), reason)
+    if call_id is not None:
+        await correct_outcome(call_id)
+
+
+async def _correct_later(call_sid: str, was: tuple[str, ...], reason: str) -> None:
+    try:
+        await mongo.once_answering(lambda: _corrected(call_sid, was, reason), CLOSE_RETRY_S)
+    except PyMongoError as error:
+        log.error("twilio: call %s: gave up recording that it %s: %s", call_sid, reason, error)
+        return
+    log.info("twilio: call %s: recorded that it %s once the database was back", call_sid, reason)
 
 
 async def _written_down(call_sid: str) -> None:
@@ -186,6 +223,7 @@ def _connect(request: HttpRequest) -> VoiceResponse:
         call_sid=request.POST.get("CallSid", ""),
         phone=request.POST.get("From", ""),
         verified=request.POST.get("StirVerstat", "") in security.FULL_ATTESTATION,
+        outbound=_we_placed(request),
     )
     # When the stream ends, Twilio asks this webhook again: a call whose process stopped or
     # died is carried on by another (contract section 7), one that is over is hung up.
@@ -195,6 +233,11 @@ def _connect(request: HttpRequest) -> VoiceResponse:
     stream.parameter(name="token", value=security.mint_stream_token(caller))
     response.append(connect)
     return response
+
+
+def _we_placed(request: HttpRequest) -> bool:
+    """Whether Twilio asks about a call we placed (a callback), not one that came in."""
+    return request.POST.get("Direction", "").startswith("outbound")
 
 
 def _twiml(response: VoiceResponse) -> HttpResponse:

@@ -11,7 +11,9 @@ import asyncio
 import base64
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -50,6 +52,7 @@ from realtime.tests.phone_harness import (
     webhook,
 )
 from realtime.tests.slow_twilio import SlowTwilio
+from realtime.tests.test_database_freeze import freeze
 from realtime.tests.voice_harness import (
     HeldTool,
     call_record,
@@ -63,6 +66,9 @@ from support.models import Customer
 from support.tests.conftest import make_order
 from voiceproject import draining
 from voiceproject.draining import ProcessCalls
+from voiceproject.tests.test_page_db_timeout import database_pid
+
+__all__ = ["database_pid"]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -950,6 +956,40 @@ async def test_a_transfer_nobody_answers_is_told_to_the_caller_and_not_recorded_
                           DialCallStatus="no-answer")  # fmt: skip
 
     assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY  # not silence, then nothing
+    async with asyncio.timeout(5):
+        while (record := await call_record(call_id)).get("outcome") != "escalated":
+            await asyncio.sleep(0.05)
+    assert record["end_reason"] == "transfer_failed"
+    await phone.leave()
+
+
+async def test_a_transfer_nobody_answers_told_while_the_database_is_frozen_is_recorded_after(
+    twilio: FakeLiveServer, asha: Customer, transfers: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch, database_pid: int,
+) -> None:
+    """Twilio's <Dial action> comes once: its word that nobody answered, heard while the
+    database is frozen, is recorded once it is back (the caller is told at once)."""
+    from continuity import calls as stored_calls
+
+    monkeypatch.setattr(stored_calls, "LOOKUP_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(mongo, "FIRST_RETRY_S", 0.1)
+    twilio.on_session(escalates_and_says_so)
+    with transferring():
+        phone = await heard_the_agent_escalate()
+        await transferred(phone, transfers)
+    call_id = (await latest_phone_call())["call_id"]
+    async with asyncio.timeout(5):
+        while (await call_record(call_id)).get("outcome") != "transferred":
+            await asyncio.sleep(0.05)
+
+    await freeze(database_pid)
+    try:
+        twiml = await webhook(ASHA_PHONE, phone.call_sid, CallStatus="in-progress",
+                              DialCallStatus="no-answer")  # fmt: skip
+    finally:
+        os.kill(database_pid, signal.SIGCONT)
+
+    assert said_then_hung_up(twiml) == TRANSFER_NOT_ANSWERED_SAY
     async with asyncio.timeout(5):
         while (record := await call_record(call_id)).get("outcome") != "escalated":
             await asyncio.sleep(0.05)
@@ -1871,6 +1911,55 @@ async def test_a_call_ended_while_the_agent_is_still_talking_hangs_up_and_says_w
     await phone.leave()
 
 
+async def test_a_call_ended_while_the_database_is_away_is_not_carried_on_when_it_is_back(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Priya ends Asha's call while the database does not answer: its record's close waits
+    for it. Twilio's ask of what next cannot look the call up, so it is connected again. The
+    database back before the close is written, that stream does not carry the ended call on
+    with a model of its own, and Twilio's next ask has Asha told why and hung up."""
+    from continuity import calls as stored_calls
+    from realtime.call_record import CallRecord
+
+    monkeypatch.setattr(mongo, "FIRST_RETRY_S", 0.2)  # the close's retries
+    phone = await Phone.dial(ASHA_PHONE)
+    await twilio.wait_for_session()
+    session = await live_phone_session()
+    write, find_call = CallRecord._write, stored_calls.find_call
+    writes_away = reads_away = True
+
+    async def record_write(self: CallRecord, *args: Any) -> None:
+        if writes_away:
+            raise AutoReconnect("connection reset by peer")
+        await write(self, *args)
+
+    async def lookup(**query: Any) -> Any:
+        if reads_away:
+            raise AutoReconnect("connection reset by peer")
+        return await find_call(**query)
+
+    monkeypatch.setattr(CallRecord, "_write", record_write)
+    monkeypatch.setattr(stored_calls, "find_call", lookup)
+    await session._on_message({"type": "staff.action", "kind": "end_call", "reply_to": "",
+                               "staff": {"username": "priya", "name": "Priya"}})  # fmt: skip
+    assert await phone.wait_closed() == 1000
+    connect = await webhook(ASHA_PHONE, phone.call_sid)
+    reads_away = False
+
+    again = await Phone.stream(phone.call_sid, token_of(connect))
+
+    assert await again.wait_closed() == 1000  # Twilio asks what next
+    twiml = await webhook(ASHA_PHONE, phone.call_sid)
+    assert said_then_hung_up(twiml) == "A member of our support team ended the call."
+    assert len(twilio.sessions) == 1
+    writes_away = False
+    record = await wait_until_ended(session.call_id)
+    assert record["end_reason"] == "ended_by_staff"
+    await no_session_left_open(twilio)
+    await phone.leave()
+    await again.leave()
+
+
 async def test_a_long_goodbye_sent_in_one_burst_is_heard_to_its_end_before_the_hang_up(
     twilio: FakeLiveServer, asha: Customer, settings: Any
 ) -> None:
@@ -2017,6 +2106,52 @@ async def test_a_callback_whose_answer_cannot_be_noted_ends_the_call_begun_for_i
     twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
     assert said_then_hung_up(twiml) == SERVER_ERROR_SAY
     await phone.leave()
+
+
+async def test_a_callback_answered_while_the_database_is_away_is_not_given_the_agent_after(
+    twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asha answers Arjun's callback while the database does not answer: her stream is
+    refused, and Twilio's ask of what next cannot look the call up, so it is connected again
+    (a callback going on is carried on so). The database back, that stream finds no call to
+    carry on: she is told we could not connect her, not put through to the agent as a
+    stranger calling from our own number."""
+    from callbacks.tests.conftest import make_callback, today_at
+    from continuity import calls as stored_calls
+    from realtime.phone import outbound, security
+
+    call_sid = "CA" + "6" * 32
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
+                                       call_sid=call_sid)  # fmt: skip
+    find_call, away = stored_calls.find_call, True
+
+    async def lookup(**query: Any) -> Any:
+        if away:
+            raise AutoReconnect("connection reset by peer")
+        return await find_call(**query)
+
+    async def no_callback_lookup(*args: Any) -> Any:
+        raise AutoReconnect("connection reset by peer")
+
+    monkeypatch.setattr(stored_calls, "find_call", lookup)
+    monkeypatch.setattr(consumer, "dialled_callback", no_callback_lookup)
+    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
+    first = await Phone.stream(call_sid, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
+    })  # fmt: skip
+    assert await first.wait_closed() == consumer.SERVER_UNAVAILABLE
+    connect = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    away = False
+
+    again = await Phone.stream(call_sid, token_of(connect))
+
+    assert await again.wait_closed() == 1000  # Twilio asks what next
+    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    assert said_then_hung_up(twiml).startswith("Sorry, we could not connect you")
+    assert twilio.sessions == []
+    assert await mongo.async_db().calls.count_documents({}) == 0
+    await first.leave()
+    await again.leave()
 
 
 async def test_a_callback_answered_as_its_process_drains_is_carried_on_by_the_next(
