@@ -10,12 +10,21 @@
 //   page.js         the state shown to the person, and `window.voiceDebug` for tests
 
 import { clearCaptions } from "./captions.js";
-import { Call, CALL_AGAIN_FROM_THE_APP, CARRIED_ON_ELSEWHERE, FROM_THE_APP } from "./call.js";
-import { clearMessage, config, debug, offerNoCall, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
+import {
+  Call, CALL_AGAIN_FROM_THE_APP, CALL_US_AGAIN, CARRIED_ON_ELSEWHERE, FROM_THE_APP, showCallReference,
+  TEXT_HINT_CALL,
+} from "./call.js";
+import { clearMessage, config, debug, offerNoCall, say, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
 // Text typed and not sent when a call ended stays in the box, to send in the next call.
 const TEXT_HINT_KEPT = "Start a call to send what you typed.";
+// A paste longer than the box takes (its maxlength) is cut by the browser without a word.
+const TEXT_HINT_CUT = `A message can be up to ${ui.textInput.maxLength.toLocaleString("en")} characters: the end of what you pasted didn't fit. Send this part, then the rest.`;
+// A page left during a call (reloaded, or left and come back to) hung up on it (pagehide):
+// the page that loads next says so, with its reference, rather than nothing.
+const LEFT_CALL_KEY = "voice.leftCall";
+const LEFT_CALL = "Your call ended when this page was reloaded or left.";
 
 /**
  * The session token a host application passed: `#token=…` (preferred: a fragment never
@@ -124,6 +133,14 @@ if (ui.customer) {
   ui.customerPicker.classList.add("is-drawn");
 }
 
+// A key held down repeats, and each repeat of Enter clicks the button again (with detail 0,
+// as a first press): held a moment too long, it would start a call and end it, over and over.
+for (const button of [ui.callButton, ui.muteButton]) {
+  button.addEventListener("keydown", (event) => {
+    if (event.repeat && event.key === "Enter") event.preventDefault();
+  });
+}
+
 ui.callButton.addEventListener("click", (event) => {
   // The button changes its name at each press: the second click of a double click (detail 2;
   // a key's click has 0) would undo the first, ending the call it started or starting another.
@@ -140,13 +157,60 @@ ui.textForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.textInput.value.trim();
   if (!text || !call) return;
-  if (call.sendText(text)) ui.textInput.value = "";
+  if (call.sendText(text)) {
+    ui.textInput.value = "";
+    sayTextCut(false);
+  }
+});
+
+/** Whether the hint under the box says a paste was cut, or its usual words in a call. */
+function sayTextCut(cut) {
+  if (cut) {
+    ui.textHint.textContent = TEXT_HINT_CUT;
+    say(TEXT_HINT_CUT); // the hint describes the box, but is not read out as it changes
+  } else if (ui.textHint.textContent === TEXT_HINT_CUT) ui.textHint.textContent = TEXT_HINT_CALL;
+}
+
+ui.textInput.addEventListener("beforeinput", (event) => {
+  if (event.inputType !== "insertFromPaste" || event.data === null) return;
+  const box = ui.textInput;
+  const room = box.maxLength - box.value.length + (box.selectionEnd - box.selectionStart);
+  // A one-line box takes each line break pasted as a space.
+  if (event.data.replace(/\r\n|\r|\n/g, " ").length > room) sayTextCut(true);
+});
+ui.textInput.addEventListener("input", () => {
+  if (!ui.textInput.value) sayTextCut(false); // nothing left of the paste to send
 });
 
 // Hanging up when the tab closes lets the server write the call record straight away.
 window.addEventListener("pagehide", () => {
-  if (call) call.hangUp();
+  if (!call) return;
+  if (debug.callId) {
+    try {
+      sessionStorage.setItem(LEFT_CALL_KEY, debug.callId);
+    } catch {
+      // Storage refused (blocked for the site): the next page cannot say it, that is all.
+    }
+  }
+  call.hangUp();
 });
+
+// The page came back from the browser's back-forward cache: it is the page that was left,
+// still saying what became of its call; the next page to load has nothing to add.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) takeLeftCall();
+});
+
+/** The call a page left before this one was on, once: its id, or null. */
+function takeLeftCall() {
+  try {
+    const callId = sessionStorage.getItem(LEFT_CALL_KEY);
+    sessionStorage.removeItem(LEFT_CALL_KEY);
+    return callId;
+  } catch {
+    return null;
+  }
+}
 
 // What must be true before a call can start; the template already says why when it is not.
 function canCall() {
@@ -166,4 +230,11 @@ setState(ui.callButton.disabled ? "unavailable" : "idle");
 if (ui.callButton.disabled) {
   setTyping(false, "", { comeBack: false });
   offerNoCall();
+}
+const leftCall = takeLeftCall();
+if (leftCall) {
+  showCallReference(leftCall);
+  // From the app's one-use link the page has no link left (app.js took it out of the address
+  // bar): only the app can make the next call.
+  showMessage("info", `${LEFT_CALL} ${ui.callButton.disabled ? CALL_AGAIN_FROM_THE_APP : CALL_US_AGAIN}`);
 }

@@ -36,8 +36,10 @@ const MOVING = 4502;
 const CALL_OVER = 4410; // a resume token for a call that has ended
 const DEBUG_EVENTS_KEPT = 500;
 const DEBUG_RECENT_SAMPLES = 4800; // the last 200 ms of audio received (voiceDebug.recentAudio())
-const TEXT_HINT_CALL = "Press Enter to send.";
+export const TEXT_HINT_CALL = "Press Enter to send.";
 const TEXT_HINT_WAIT = "You can type again once the call is reconnected.";
+const RECONNECTING = "Reconnecting… the call is still on, hold on a moment.";
+const OFFLINE = "Your device lost its internet connection.";
 // The greeting once through, and what it becomes while muted (any other news stays as it is).
 const THROUGH = "You're through to the assistant. Go ahead and speak, or type below.";
 const THROUGH_MUTED = "You're muted: the assistant can't hear you. Unmute to speak, or type below.";
@@ -53,7 +55,7 @@ const TYPED_ANSWER_MS = 5000;
 const START_A_NEW_CALL = "Please start a new call.";
 const START_AGAIN = "Please start the call again.";
 const START_AGAIN_SHORTLY = "Please start the call again in a moment.";
-const CALL_US_AGAIN = "If you still need help, call us again.";
+export const CALL_US_AGAIN = "If you still need help, call us again.";
 const TRY_AGAIN = "Please try again.";
 const TRY_AGAIN_LATER = "Please try again later.";
 // A spent one-use link cannot make a call from this page, only the app can: app.js takes an
@@ -157,7 +159,7 @@ const MICROPHONE_WORDS = {
 /** The call's id, as the reference a customer quotes if they contact us about the call. The
  * reference keeps to one line (not cut at its hyphen) and a double click or a long press
  * selects it whole, to copy. */
-function showCallReference(callId) {
+export function showCallReference(callId) {
   const reference = document.createElement("span");
   reference.className = "call-reference";
   reference.textContent = callId;
@@ -198,6 +200,15 @@ export class Call {
     this.resumeToken = null; // from `ready`: how this page gets back to its call
     this.lineLostAt = null; // when the socket dropped, while trying to get back
     this.reconnectAttempts = 0;
+    this.retryTimer = null; // the next try to get back to the call
+    // The browser says its network is gone (Wi-Fi off, out of signal): the socket can still
+    // look open for minutes while nothing gets through, the page saying "Listening" to a
+    // customer nobody hears, and what they type lost. The line is taken for lost at once; and
+    // once the network is back, the page tries at once rather than after its backoff.
+    this.wentOffline = () => this.lineWentDown();
+    this.cameOnline = () => this.lineCameBack();
+    window.addEventListener("offline", this.wentOffline);
+    window.addEventListener("online", this.cameOnline);
     this.askedToMove = false; // `reconnect` before `ready`: the server is stopping
     this.movingRetries = 0;
     this.queryUsed = false; // a socket opened with `query`: a one-use token is spent
@@ -300,14 +311,37 @@ export class Call {
     }
     this.refreshState();
     setTyping(false, TEXT_HINT_WAIT); // until `ready`: nothing typed meanwhile would arrive
-    showMessage("info", "Reconnecting… the call is still on, hold on a moment.");
+    showMessage("info", navigator.onLine ? RECONNECTING : `${OFFLINE} ${RECONNECTING}`);
     const delay = asked && this.reconnectAttempts === 0
       ? 0
       : Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.reconnectAttempts);
     this.reconnectAttempts += 1;
-    setTimeout(() => {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
       if (!this.finished && !this.hangingUp) this.connect();
     }, delay);
+  }
+
+  /** The browser lost its network during the call: the socket is let go (nothing gets
+   * through it now) and the page tries to get back to the call as after a drop. */
+  lineWentDown() {
+    if (this.finished || this.hangingUp || !this.resumeToken || this.lineLostAt !== null) return;
+    const old = this.connection;
+    this.connection = null;
+    if (old) old.close(1000);
+    this.reconnectLine();
+  }
+
+  /** The network is back while the page tries to get back to its call: it tries now (a try
+   * made while offline, still under way, cannot get through). */
+  lineCameBack() {
+    if (this.finished || this.lineLostAt === null) return;
+    if (this.connection?.open) return; // a try got through: `ready` follows
+    clearTimeout(this.retryTimer);
+    const old = this.connection;
+    this.connection = null;
+    if (old) old.close(1000);
+    this.connect();
   }
 
   /** Send audio (an ArrayBuffer) or an event; false when the call has no open socket. */
@@ -439,7 +473,10 @@ export class Call {
         }
         this.reconnecting = this.upstreamSlow = this.pageResumed = false;
         setTimeout(() => {
-          if (debug.message && debug.message.text.startsWith("Back:")) clearMessage();
+          if (!debug.message?.text.startsWith("Back:")) return; // news since says more
+          // A microphone that stopped stays stopped: what the page said of it holds.
+          if (this.micLost) showMessage("error", MICROPHONE_LOST);
+          else clearMessage();
         }, RESUMED_NOTICE_MS);
         break;
       case "escalated":
@@ -636,6 +673,9 @@ export class Call {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.upstreamTimer);
+    clearTimeout(this.retryTimer);
+    window.removeEventListener("offline", this.wentOffline);
+    window.removeEventListener("online", this.cameOnline);
     if (lastWords) this.audio.closeAfterPlaying(LAST_WORDS_MAX_MS);
     else this.audio.close();
     if (this.connection) this.connection.close(1000);

@@ -20,9 +20,14 @@ export class CallConnection {
     this.socket = socket;
   }
 
+  /** Whether the socket is open (not still connecting, nor closing or closed). */
+  get open() {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
   /** Send an ArrayBuffer as audio or an object as a JSON event; false when not open. */
   send(message) {
-    if (this.socket.readyState !== WebSocket.OPEN) return false;
+    if (!this.open) return false;
     this.socket.send(message instanceof ArrayBuffer ? message : JSON.stringify(message));
     return true;
   }

@@ -28,6 +28,7 @@ from realtime.tests.browser.conftest import (
     conversation,
 )
 from realtime.tests.fake_live import FakeSession
+from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
 from voiceproject.tests.live_server import DaphneServer, server_environment
 from voiceproject.tests.signals import tone_pcm
@@ -261,6 +262,36 @@ async def test_a_double_click_starts_one_call_and_ends_it_without_starting_anoth
     assert voice_page.problems == []
 
 
+async def hold_enter(page: Page, repeats: int) -> None:
+    """Enter held down on what has the focus: a press, then the keyboard's repeats of it."""
+    for _ in range(1 + repeats):
+        await page.keyboard.down("Enter")  # the second and later: repeat, as the keyboard does
+        await page.wait_for_timeout(30)
+    await page.keyboard.up("Enter")
+
+
+async def test_enter_held_down_on_a_button_presses_it_once(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha, at the keyboard, holds Enter on Start call a moment too long: each repeat of the
+    key clicked the button again, starting and ending calls in turn, and on Mute, muting and
+    unmuting. A press is one press, however long it is held."""
+    await voice_page.open()
+    page = voice_page.page
+    await page.get_by_role("button", name="Start call").focus()
+    await hold_enter(page, repeats=9)
+    await voice_page.wait_for("d.state === 'listening'")
+    await agent.session()
+    await page.get_by_role("button", name="Mute").focus()
+    await hold_enter(page, repeats=5)
+    await expect(page.get_by_role("button", name="Unmute")).to_be_visible()
+    assert await voice_page.debug(".states") == ["connecting", "listening", "muted"]
+    assert len(agent.live.sessions) == agent.sessions_before + 1
+    await page.get_by_role("button", name="End call").click()
+    await voice_page.wait_for("d.state === 'ended'")
+    assert voice_page.problems == []
+
+
 async def test_the_call_button_stays_under_the_finger_whatever_the_page_says(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
@@ -427,6 +458,44 @@ async def test_typed_messages_reach_the_agent_and_tools_are_shown_in_plain_words
     await expect(page.get_by_label("Type a message")).to_be_focused()
     await voice_page.screenshot("07-tools-and-escalation")
     assert (await agent.session()).texts == ["My biryani arrived cold, I want a refund"]
+    assert voice_page.problems == []
+
+
+async def test_a_paste_too_long_for_one_message_says_what_was_left_out(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha pastes a long complaint: the box takes 2,000 characters and the browser cut the
+    rest without a word, the message ending mid-word. The page says so, and how to send it."""
+    await start_call(voice_page)
+    page = voice_page.page
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    box = page.get_by_label("Type a message")
+    await box.focus()
+
+    async def paste(text: str) -> None:
+        await page.evaluate("(text) => navigator.clipboard.writeText(text)", text)
+        await page.keyboard.press("Control+V")
+
+    # Its line breaks become spaces in the one-line box: 2,000 characters, which fit.
+    await paste("a" * 999 + "\r\n" + "b" * 1000)
+    await expect(box).to_have_value("a" * 999 + " " + "b" * 1000)
+    await expect(page.locator("#text-hint")).to_have_text("Press Enter to send.")
+    await box.fill("")
+
+    complaint = "My biryani came cold and an hour late, and the raita was missing. " * 40
+    await paste(complaint)
+
+    cut = (
+        "A message can be up to 2,000 characters: the end of what you pasted didn't fit. "
+        "Send this part, then the rest."
+    )
+    await expect(page.locator("#text-hint")).to_have_text(cut)
+    await expect(page.locator("#state-said")).to_have_text(cut)  # a screen reader hears it
+    await expect(box).to_have_value(complaint[:2000])
+    await voice_page.screenshot("53-long-paste-cut")
+    await box.press("Enter")
+    assert await (await agent.session()).wait_for_text() == complaint[:2000].strip()
+    await expect(page.locator("#text-hint")).to_have_text("Press Enter to send.")
     assert voice_page.problems == []
 
 
@@ -718,6 +787,36 @@ async def test_the_agent_s_goodbye_is_heard_out_after_the_server_ends_the_call(
         f"({player['played'] / 24_000:.2f}s of 3.00s) before closing its player"
     )
     assert player["flushed"] == 0
+    assert voice_page.problems == []
+
+
+async def test_a_page_reloaded_mid_call_says_the_call_ended_and_its_reference(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha pulls the page down to refresh it in the middle of a call. The page hangs up as
+    it goes (the call's record is closed at once), and the page that loaded said nothing of
+    the call: a fresh "Ready to call", as if there had been none."""
+    await start_call(voice_page)
+    page = voice_page.page
+    session = await agent.session()
+    call_id = await voice_page.debug(".callId")
+
+    await page.reload()
+    ended = page.locator("#info")
+    await expect(ended).to_have_text(
+        "Your call ended when this page was reloaded or left. "
+        "If you still need help, call us again."
+    )
+    await expect(page.locator("#call-id")).to_have_text(f"Your call reference: {call_id}")
+    await expect(page.get_by_role("button", name="Start call")).to_be_enabled()
+    await voice_page.screenshot("54-reloaded-mid-call")
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+    await session.wait_closed()
+    # Said once: the next load has no call to speak of.
+    await page.reload()
+    await expect(page.locator("#state-text")).to_have_text("Ready to call")
+    await expect(ended).to_have_text("")
+    await expect(page.locator("#call-id")).to_have_text("")
     assert voice_page.problems == []
 
 

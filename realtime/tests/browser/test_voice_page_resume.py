@@ -143,3 +143,71 @@ async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
         assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
     assert not [p for p in voice_page.problems if p.startswith("page error")]
 
+
+async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_online(
+    asha: Customer, agent: FakeAgent, voice_page: VoicePage
+) -> None:
+    """Asha's phone loses its network mid-call (the browser says it is offline). Its socket
+    can look open for minutes while nothing gets through: the page said "Listening" to her
+    and took what she typed as sent. It says the call is reconnecting, keeps her typing for
+    later, and gets back to the same call as soon as the network is back, not after its
+    backoff."""
+    page = voice_page.page
+    await voice_page.open()
+    await page.get_by_role("button", name="Start call").click()
+    await voice_page.wait_for("d.state === 'listening'")
+    call_id = await voice_page.debug(".callId")
+    text_box = page.get_by_label("Type a message")
+    await text_box.fill("My biryani")
+
+    await page.context.set_offline(True)
+    await voice_page.wait_for("d.state === 'reconnecting'")
+    offline = page.get_by_role("status").filter(has_text="lost its internet connection.")
+    await expect(offline).to_have_text(
+        "Your device lost its internet connection. "
+        "Reconnecting… the call is still on, hold on a moment."
+    )
+    await expect(text_box).to_be_disabled()
+    await expect(text_box).to_have_value("My biryani")
+    await voice_page.screenshot("50-offline")
+    # Offline, each try fails at once, and the next waits longer: by the fifth, 4 s.
+    await voice_page.wait_for("d.reconnects >= 5")
+    assert await still_open(call_id)
+
+    await page.context.set_offline(False)
+    back = page.get_by_role("status").filter(has_text=BACK)
+    await expect(back).to_be_visible(timeout=3000)  # before the next try was due, 4 s on
+    await expect(text_box).to_be_enabled()
+    await expect(text_box).to_have_value("My biryani")
+    assert await voice_page.debug(".callId") == call_id
+    assert len(agent.live.sessions) == agent.sessions_before + 1  # the same assistant's session
+    await voice_page.screenshot("51-back-online")
+    await page.get_by_role("button", name="End call").click()
+    assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
+
+
+async def test_a_microphone_that_stopped_is_still_said_after_a_network_blip(
+    asha: Customer, voice_page: VoicePage
+) -> None:
+    """Asha's microphone stops, then her network blips. Back on the call, the page said only
+    "Microphone off", without why or what she could do: the words of the alert it replaced
+    come back once the news of the blip has been read."""
+    page = voice_page.page
+    async with Network(voice_page.server) as network:
+        await page.goto(network.url + "/")
+        await page.get_by_role("button", name="Start call").click()
+        await voice_page.wait_for("d.state === 'listening'")
+        await page.context.clear_permissions()
+        alert = page.get_by_role("alert")
+        await expect(alert).to_contain_text("Your microphone stopped")
+
+        network.drop_websockets()
+        await expect(page.get_by_role("status").filter(has_text=BACK)).to_be_visible()
+        await expect(page.locator("#state-text")).to_have_text("Microphone off")
+        await expect(alert).to_contain_text("Your microphone stopped", timeout=10_000)
+        await expect(alert).to_contain_text("Type below, or end the call")
+        await voice_page.screenshot("52-microphone-still-off-after-a-blip")
+        await page.get_by_role("button", name="End call").click()
+        await voice_page.wait_for("d.state === 'ended'")
+    assert not [p for p in voice_page.problems if p.startswith("page error")]
