@@ -83,6 +83,12 @@ async def test_a_phone_line_that_stalls_is_recorded_where_she_said_it_to_its_end
     # half-second flush settles meanwhile), then a second at 880 Hz, and she hangs up.
     words = np.concatenate((tone(440, 2.0, 8000), tone(880, 1.0, 8000)))
     phone = await Phone.dial(ASHA_PHONE)
+    # Once the call is up: the stream's clock is set by its first frame's arrival, and a server
+    # still busy opening the call (a loaded CI machine: up to half a second) reads it late,
+    # laying all of her late by as much, which the end of the call then cuts from her last
+    # words. That offset is not what this test is about (it is in the note to the product
+    # owner); the stall's whole second is.
+    await twilio.wait_for_session()
     await send_frames(phone, ulaw_encode(words), stalled=(1.0, 2.0))
     await phone.hang_up()
     await phone.wait_closed()
@@ -99,8 +105,6 @@ async def test_a_phone_line_that_stalls_is_recorded_where_she_said_it_to_its_end
     first_a, first_b = pitches.index(440), pitches.index(880)
     assert (first_b - first_a) * WINDOW_S == pytest.approx(2.0, abs=0.02)  # where it was said
     # None of it cut off by the stall: the recording ends with the call (on a whole 20 ms
-    # step), not the stall's length (1 s) before her last words. The stream's clock is set by
-    # its first frame's arrival, so a server still busy opening the call then (a loaded CI
-    # machine: 0.1 s, once 0.2) lays all of it that much late, and the end of the call cuts
-    # that much: allowed up to 0.3 s, well short of the stall's whole second it is to catch.
+    # step), not the stall's length (1 s) before her last words; a machine's jitter is allowed
+    # up to 0.3 s, well short of the stall's whole second it is to catch.
     assert pitches.count(880) * WINDOW_S == pytest.approx(1.0, abs=0.3)

@@ -10,10 +10,7 @@
 //   page.js         the state shown to the person, and `window.voiceDebug` for tests
 
 import { clearCaptions } from "./captions.js";
-import {
-  Call, CALL_AGAIN_FROM_THE_APP, CALL_US_AGAIN, CARRIED_ON_ELSEWHERE, FROM_THE_APP, showCallReference,
-  TEXT_HINT_CALL,
-} from "./call.js";
+import { Call, CALL_AGAIN_FROM_THE_APP, CALL_US_AGAIN, CARRIED_ON_ELSEWHERE, FROM_THE_APP, showCallReference, TEXT_HINT_CALL } from "./call.js";
 import { clearMessage, config, debug, offerNoCall, say, setState, setTalkingTo, setTyping, showMessage, ui } from "./page.js";
 
 const TEXT_HINT_IDLE = "Start a call to type.";
