@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -77,6 +78,8 @@ class ClosingLater:
 
     end_reason: str
     farewell: str  # what the caller was told, unless it is on the record already ("")
+    # Set to try the close again now rather than at the retry's next turn (`close_sooner`).
+    sooner: asyncio.Event = dataclass_field(default_factory=asyncio.Event, compare=False)
 
 
 # By call_id: those calls are over, though their record does not say so until the close is
@@ -88,6 +91,16 @@ def closing_later(call_id: str) -> ClosingLater | None:
     """How the call `call_id` ended, if it ended in this process and its record's close still
     waits for the database; None otherwise (closed, or not ended here)."""
     return _closing_later.get(call_id)
+
+
+def close_sooner(call_id: str) -> bool:
+    """The database answers someone now: the record of `call_id`, if its close waits for it
+    here, is closed at once rather than at the retry's next turn (up to LAST_RETRY_S away,
+    support/mongo.py). Answers whether it was waiting."""
+    closing = _closing_later.get(call_id)
+    if closing is not None:
+        closing.sooner.set()
+    return closing is not None
 
 
 def now() -> datetime:
@@ -318,11 +331,10 @@ class CallRecord:
                 await self._flush(ended)
         except PyMongoError as error:
             log.warning("call %s: could not close its record (%s); retrying", self.call_id, error)
-            _closing_later[self.call_id] = ClosingLater(
-                end_reason, str(self._set.get("farewell") or "")
-            )
+            closing = ClosingLater(end_reason, str(self._set.get("farewell") or ""))
+            _closing_later[self.call_id] = closing
             self._closing = asyncio.create_task(
-                self._close_later(ended), name=f"{self.call_id} record close"
+                self._close_later(ended, closing.sooner), name=f"{self.call_id} record close"
             )
 
     async def let_go(self, at: datetime, *, agent_unheard: bool = False) -> None:
@@ -351,13 +363,13 @@ class CallRecord:
         async with self._flush_lock:  # after a write the flusher had started
             await mongo.async_db().calls.delete_one({"call_id": self.call_id})
 
-    async def _close_later(self, ended: dict[str, Any]) -> None:
+    async def _close_later(self, ended: dict[str, Any], sooner: asyncio.Event) -> None:
         async def flushed() -> None:
             async with self._flush_lock:
                 await self._flush(ended)
 
         try:
-            await mongo.once_answering(flushed, CLOSE_RETRY_S)
+            await mongo.once_answering(flushed, CLOSE_RETRY_S, sooner=sooner)
         except PyMongoError:
             log.error("call %s: gave up closing its record; close_abandoned will", self.call_id)
             return

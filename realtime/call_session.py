@@ -80,7 +80,7 @@ from realtime.call_controls import (
     TokenBucket,
     Watchdog,
 )
-from realtime.call_record import CLOSE_RETRY_S, CallRecord
+from realtime.call_record import CLOSE_RETRY_S, CallRecord, close_sooner
 from realtime.call_record import now as utcnow
 from realtime.captions import Caption, Captions
 from realtime.live_client import Failed, LiveClient, Ready, Reconnecting, Resumed
@@ -89,6 +89,7 @@ from realtime.tool_dispatch import ToolDispatcher, ToolOutcome
 from realtime.transfer import (
     PASSING_ON,
     PUTTING_THROUGH,
+    TWILIO_SAYS_OVER,
     Transfer,
     transfer_configured,
     twilio_ends,
@@ -795,7 +796,7 @@ class CallSession:
                 self.staff.audio(message)
             case "call.ticket_resolved":
                 self.staff.escalation_resolved(str(message.get("ticket_id", "")))
-            case "call.caller_hung_up" | "call.moved_on":
+            case kind if kind in TWILIO_SAYS_OVER:
                 await self.twilio_ended(twilio_ends_as(message))
 
     async def twilio_ended(self, reason: str) -> None:
@@ -1592,8 +1593,20 @@ async def _told_not_here(message: dict[str, Any]) -> None:
         await end_between_streams(twilio_ends_as(message), call_id=call_id)
 
 
-process.if_not_here("call.caller_hung_up", _told_not_here)
-process.if_not_here("call.moved_on", _told_not_here)
+for _kind in TWILIO_SAYS_OVER:
+    process.if_not_here(_kind, _told_not_here)
+
+
+async def _release_not_here(message: dict[str, Any]) -> None:
+    """Another process asks this one to let go of a call no session here carries (its stream
+    came back there: continuity/calls.py take_over). One that ended here while the database
+    did not answer, its record's close waiting to be tried again, is closed now: that process
+    reads the database answering, and would otherwise take the call over after RELEASE_WAIT_S
+    as one whose carrier never let go, carrying on a call ended here."""
+    close_sooner(str(message.get("call_id", "")))
+
+
+process.if_not_here("call.release", _release_not_here)
 
 
 async def _end_live_escalation_later(call_id: str) -> None:

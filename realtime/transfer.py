@@ -20,6 +20,12 @@ TRANSFER_UNCONFIRMED = "transfer_unconfirmed"
 TRANSFER_FAILED = "transfer_failed"
 CALLER_HUNG_UP = "caller_hung_up"  # how a call ends when its caller hangs up
 
+# The messages in which the process carrying a phone call hears Twilio's word that it is over
+# (twilio_says_over): the caller hung up (<Connect action>), or the transfer's <Dial action>.
+HUNG_UP_MESSAGE = "call.caller_hung_up"
+MOVED_ON_MESSAGE = "call.moved_on"
+TWILIO_SAYS_OVER = (HUNG_UP_MESSAGE, MOVED_ON_MESSAGE)
+
 
 class Transfer(StrEnum):
     """Where a phone call's transfer stands (CallSession.transfer, and `transfer.state` on its
@@ -77,13 +83,13 @@ def twilio_says_over(call_id: str, reason: str) -> dict[str, Any]:
     """Twilio's word that the phone call `call_id` is over, as `reason`, for the process
     carrying it: `call.caller_hung_up` (<Connect action>) or `call.moved_on` (the transfer's
     <Dial action>, `end_reason` saying how it went)."""
-    kind = "call.caller_hung_up" if reason == CALLER_HUNG_UP else "call.moved_on"
+    kind = HUNG_UP_MESSAGE if reason == CALLER_HUNG_UP else MOVED_ON_MESSAGE
     return {"type": kind, "call_id": call_id, "end_reason": reason}
 
 
 def twilio_ends_as(message: dict[str, Any]) -> str:
     """How a call ends by Twilio's word told in `message` (twilio_says_over): a hang-up as the
     caller hanging up, a transfer's end as its `end_reason` says."""
-    if message.get("type") == "call.caller_hung_up":
+    if message.get("type") == HUNG_UP_MESSAGE:
         return CALLER_HUNG_UP
     return str(message.get("end_reason") or "")

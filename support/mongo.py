@@ -13,6 +13,7 @@ Both read the URI and database name from Django's `DATABASES["default"]`, so `MO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -119,17 +120,32 @@ def find_in(
 FIRST_RETRY_S, LAST_RETRY_S = 1.0, 15.0
 
 
-async def once_answering(operation: Callable[[], Awaitable[T]], patience_s: float) -> T:
+async def once_answering(
+    operation: Callable[[], Awaitable[T]],
+    patience_s: float,
+    *,
+    sooner: asyncio.Event | None = None,
+) -> T:
     """`operation` (async, on this loop's client) tried again while the database does not
     answer (PyMongoError), first after FIRST_RETRY_S, then waiting twice as long each time up
     to LAST_RETRY_S, for up to `patience_s` in all: for a write that already failed once and
-    must be made whenever the database is back. Raises the last error after that. The
-    operation is bounded by the driver's own timeout, never cancelled from outside (see
-    ASYNC_TIMEOUT_MS); a cancellation of the task running this still stops it."""
+    must be made whenever the database is back. `sooner`, once set, cuts the wait for the next
+    try short (someone saw the database answer); it is cleared as that try begins. Raises the
+    last error after that. The operation is bounded by the driver's own timeout, never
+    cancelled from outside (see ASYNC_TIMEOUT_MS); a cancellation of the task running this
+    still stops it."""
+    loop = asyncio.get_running_loop()
     delay, waited = FIRST_RETRY_S, 0.0
     while True:
-        await asyncio.sleep(delay)
-        waited += delay
+        began = loop.time()
+        if sooner is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await sooner.wait()
+            sooner.clear()
+        waited += loop.time() - began
         try:
             return await operation()
         except PyMongoError:
