@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, Protocol
@@ -504,16 +505,16 @@ class StaffOnCall:
         """Note who joined; while the database does not answer, asked again (joining twice
         changes nothing) for JOIN_RETRY_S: the briefings say who joined from it, and a call
         that moves to another process reads from it that nobody is to be waited for."""
-        call_id = self._call.call_id
+        call_id, join_id = self._call.call_id, uuid.uuid4().hex
         try:
-            await join_live_escalation(ticket_id, username)
+            await join_live_escalation(ticket_id, username, join_id)
             return
         except PyMongoError as error:
             raise_if_cancelled()  # a driver that swallowed a cancellation
             log.warning("call %s: could not note who joined ticket %s (%s); retrying",
                         call_id, ticket_id, error)  # fmt: skip
         try:
-            await mongo.once_answering(lambda: join_live_escalation(ticket_id, username),
+            await mongo.once_answering(lambda: join_live_escalation(ticket_id, username, join_id),
                                        JOIN_RETRY_S)  # fmt: skip
         except PyMongoError as error:
             log.error("call %s: gave up noting on ticket %s that %s joined: %s",

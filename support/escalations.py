@@ -401,20 +401,26 @@ async def live_escalation_of(call_id: str) -> LiveEscalation | None:
     )
 
 
-async def join_live_escalation(ticket_id: str, username: str) -> None:
+async def join_live_escalation(ticket_id: str, username: str, join_id: str) -> None:
     """A colleague took over the call of a warm escalation: the customer's wait for a person
     is over. The ticket keeps who joined (`joined_by`, `joined_at`, and a note; the briefings
     say so from then on) and goes to them if nobody had claimed it, which ends its queue
     waiting time as a claim does. Only the first colleague to join counts: the one the
-    customer met. Raises PyMongoError when the database cannot be reached."""
+    customer met. Raises PyMongoError when the database cannot be reached.
+
+    `join_id` names this join: a try again after one whose answer never came (a frozen
+    database applies it later) passes the same, and finds the claim that try made its own,
+    counted and announced as any claim."""
     db = mongo.async_db()
     now = timezone.now()
     # The claim first: once `joined_by` is there, the ticket's owner is settled too.
     claimed = await db.escalations.find_one_and_update(
-        {"ticket_id": ticket_id, "status": OPEN, "joined_by": None},
-        {"$set": {"status": CLAIMED, "assignee": username}},
+        {"ticket_id": ticket_id,
+         "$or": [{"status": OPEN, "joined_by": None},
+                 {"status": CLAIMED, "assignee": username, "join_claim": join_id}]},
+        {"$set": {"status": CLAIMED, "assignee": username, "join_claim": join_id}},
         return_document=ReturnDocument.AFTER,
-    )
+    )  # fmt: skip
     await db.escalations.update_one(
         {"ticket_id": ticket_id, "joined_by": None},
         {"$set": {"joined_by": username, "joined_at": now},

@@ -26,6 +26,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from prometheus_client import REGISTRY
 from pymongo.errors import ServerSelectionTimeoutError
 
 from continuity import calls as continuity_calls
@@ -1647,14 +1648,18 @@ async def test_who_joined_is_noted_on_the_ticket_once_a_frozen_database_is_back(
     asha: Customer, live: FakeLiveServer, database_pid: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Arjun joins and ends the call while the database is frozen: the ticket still says he
-    joined, once it answers (and the call is over by then)."""
+    joined, once it answers (and the call is over by then). The frozen database takes his
+    claim the driver gave up on as it comes back: the try again finds it his, and the
+    customer's wait for a person is counted (once), as any claim's."""
     monkeypatch.setattr(livestaff_consumers, "PERMISSIONS_CHECK_S", 0.3)
     monkeypatch.setattr(continuity_calls, "LOOKUP_TIMEOUT_S", 0.3)
     join = on_call.join_live_escalation
+    waits = "voice_escalation_wait_seconds_count"
+    waited_before = REGISTRY.get_sample_value(waits) or 0
 
-    async def join_within_half_a_second(ticket_id: str, username: str) -> None:
+    async def join_within_half_a_second(ticket_id: str, username: str, join_id: str) -> None:
         with pymongo.timeout(0.5):  # the driver gives up well within the freeze
-            await join(ticket_id, username)
+            await join(ticket_id, username, join_id)
 
     monkeypatch.setattr(on_call, "join_live_escalation", join_within_half_a_second)
     call, call_id, ticket_id = await an_escalated_call(live)
@@ -1674,6 +1679,7 @@ async def test_who_joined_is_noted_on_the_ticket_once_a_frozen_database_is_back(
     assert (ticket["status"], ticket["assignee"]) == ("claimed", "arjun")
     assert [(n["author"], n["text"]) for n in ticket["notes"]] == [
         ("arjun", "Joined the call and took over from the agent.")]  # fmt: skip
+    assert REGISTRY.get_sample_value(waits) == waited_before + 1
     await wait_until_ended(call_id, timeout=15)
 
 
