@@ -4,7 +4,8 @@ Thin by design: check who may do what (`support.monitor_call` to watch, listen a
 `support.take_over_call` to take over, hand back and end), then pass each action to the
 process carrying the call, through its channel (continuity/process.py), wherever that is.
 What the call publishes comes back through the call's group and this page's own channel
-(livestaff/link.py). Mounted behind AuthMiddlewareStack and the allowed-hosts origin check.
+(livestaff/link.py). Mounted behind BoundedAuthMiddlewareStack (voiceproject/socket_auth.py)
+and the allowed-hosts origin check.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from support.staff.sockets import (
 from voiceproject.consumers import LeanWebsocketConsumer
 from voiceproject.messaging import send_to_channel
 from voiceproject.page_timeout import database_unavailable
+from voiceproject.socket_auth import TRY_AGAIN
 from voiceproject.tasks import stop
 
 log = logging.getLogger(__name__)
 
 NOT_LIVE = 4410
-TRY_AGAIN = 1013  # where the call is could not be read: the page connects again (call.js)
 CARRIER_FRESH_S = 2.0  # while taking over, where the call is, re-read this often
 STATE_ASK_AGAIN_S = 1.0  # a lost `state` is asked for again at most this often
 # How long an action waits for the database to say what its user may do now, before it goes

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 LEAD_GROUP = "Support lead"
 FORBIDDEN = 4403
+TRY_AGAIN = 1013
 
 
 @pytest.fixture
@@ -200,3 +201,36 @@ async def test_an_open_socket_asking_a_frozen_database_gives_up_as_a_page_would(
     assert "Traceback" not in caplog.text
     assert await live_calls.receive_nothing(timeout=0.5)  # still open
     await live_calls.disconnect()
+
+
+async def test_a_staff_socket_opened_while_the_database_is_frozen_is_refused_within_the_bound(
+    groups: Any, database_pid: int, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Who signs a socket in (its session, then its user) is read as a page reads it, within
+    PAGE_DB_TIMEOUT_S: with the database frozen, each staff socket's handshake is refused soon
+    after, not held for as long as the freeze lasts (the page says it is reconnecting and tries
+    again), and the thread those reads share is free for the next. Once the database is back,
+    they open."""
+    browser = await sync_to_async(signed_in_lead)()
+    settings.PAGE_DB_TIMEOUT_S = 0.5
+    paths = ("/ws/staff/live", "/ws/staff/queue", "/ws/staff/calls/no-such-call")
+    caplog.set_level(logging.WARNING, logger="voiceproject.socket_auth")
+
+    await freeze(database_pid)
+    # Thawed in any case: a handshake that waits for the database must not wait for ever.
+    thaw = asyncio.get_running_loop().call_later(6, os.kill, database_pid, signal.SIGCONT)
+    try:
+        # One after another in the thread the reads share: the third waits for two bounds.
+        refused = await asyncio.gather(*(socket(path, browser).connect(10) for path in paths))
+    finally:
+        thaw.cancel()
+        os.kill(database_pid, signal.SIGCONT)
+
+    assert refused == [(False, TRY_AGAIN)] * 3  # within the freeze: before the thaw
+    said = [r for r in caplog.records if r.name == "voiceproject.socket_auth"]
+    assert len(said) == 3 and not any(r.exc_info for r in said)  # a line each, no traceback
+    for path in paths[:2]:
+        page = socket(path, browser)
+        assert (await page.connect(timeout=5))[0]
+        assert await page.receive_nothing(timeout=0.2)  # open: signed in, as before the freeze
+        await page.disconnect()

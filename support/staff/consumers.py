@@ -1,6 +1,7 @@
 """The live escalation queue: staff pages subscribe to the "escalations" group.
 
-Mounted at ws/staff/queue behind AuthMiddlewareStack (scope["user"] from the session cookie).
+Mounted at ws/staff/queue behind BoundedAuthMiddlewareStack (voiceproject/socket_auth.py:
+scope["user"] from the session cookie).
 """
 
 from __future__ import annotations
