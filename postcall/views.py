@@ -21,6 +21,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from postcall import metrics, store, summary
@@ -39,6 +40,7 @@ RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes
 PAST_ANY_END = 10**18  # a byte position past the end of any recording, however long its digits
 
 
+@csrf_exempt  # read-only: anything but GET is 405, not a CSRF refusal
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
     # The client as the proxies vouch for it; or, asked straight (a scraper reaching each

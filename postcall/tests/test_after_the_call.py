@@ -418,6 +418,9 @@ async def test_metrics_are_not_there_until_a_token_or_a_network_is_set(settings:
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", []
     response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer anything"})
     assert response.status_code == 404
+    # Anything but a scrape is not allowed here, off or on: not a form missing its CSRF token.
+    posted = await AsyncClient(enforce_csrf_checks=True).post("/metrics")
+    assert posted.status_code == 405
 
 
 def test_metrics_answer_a_scraper_in_an_allowed_network_without_a_token(settings: Any) -> None:
