@@ -36,7 +36,8 @@ from voiceproject.streaming import streamed
 
 log = logging.getLogger(__name__)
 
-RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits, as HTTP writes them
+# ASCII digits, as HTTP writes them; its unit in any case (RFC 9110 14.1).
+RANGE = re.compile(r"^[Bb][Yy][Tt][Ee][Ss]=([0-9]*)-([0-9]*)$")
 PAST_ANY_END = 10**18  # a byte position past the end of any recording, however long its digits
 
 

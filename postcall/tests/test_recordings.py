@@ -170,6 +170,7 @@ def staff_without_download() -> Client:
         ("bytes=" + "0" * 5000 + "7-8", 206, f"bytes 7-8/{len(AUDIO)}"),
         ("bytes=\u0663-", 200, None),  # not HTTP's digits: no range, the whole recording
         ("bytes=5-3", 200, None),  # its last byte before its first: no range (RFC 9110 14.1.1)
+        ("Bytes=7-8", 206, f"bytes 7-8/{len(AUDIO)}"),  # its unit read regardless of case (14.1)
     ],
 )
 def test_a_byte_range_of_any_length_is_answered_not_a_server_error(
