@@ -59,11 +59,14 @@ pytestmark = [
 ARTIFACTS = BASE_DIR / "test-artifacts" / "callbacks"
 PASSWORD = "correct horse battery staple"
 DESK: ViewportSize = {"width": 1280, "height": 800}
+NARROW_DESK: ViewportSize = {"width": 1100, "height": 800}  # the narrowest with the table
 PHONE: ViewportSize = {"width": 390, "height": 844}
 NARROW_PHONE: ViewportSize = {"width": 375, "height": 667}
 NARROWEST_PHONE: ViewportSize = {"width": 320, "height": 568}
 TABLET: ViewportSize = {"width": 900, "height": 1200}
 AUTH_TOKEN = "twilio-test-token"
+# A colleague whose name is long: wider than the assignee column, a word of it too.
+VENKATA = "Venkatalakshmi Ramasubramanian"
 
 
 @pytest.fixture
@@ -84,8 +87,8 @@ def people(staff_groups: dict[str, Group]) -> dict[str, Customer]:
 def callbacks(people: dict[str, Customer]) -> None:
     asha, ravi, priya, kiran = (people[n] for n in ("asha", "ravi", "priya", "kiran"))
     # A colleague whose name is long: "Release from" her, on one line, would run off a phone.
-    User.objects.create_user("venkata", is_staff=True, first_name="Venkatalakshmi",
-                             last_name="Ramasubramanian")  # fmt: skip
+    first_name, last_name = VENKATA.split()
+    User.objects.create_user("venkata", is_staff=True, first_name=first_name, last_name=last_name)
     make_callback(kiran, today_at(17, 0, days=-1), callback_id="CBK-KIRAN1",
                   reason="Wallet credit missing after a refund", assignee="venkata")
     make_callback(priya, today_at(10, 0), callback_id="CBK-PRIYA1", status="done",
@@ -204,6 +207,32 @@ async def assert_inside_its_cell(badge: Any) -> None:
     assert badge_box["x"] + badge_box["width"] <= cell_box["x"] + cell_box["width"]
 
 
+async def assert_name_breaks_between_words(row: Any, name: str) -> None:
+    """A colleague's name in the assignee column breaks only between its words
+    ("Venkatalaksh" on one line, "mi" on the next read as two names): a word too long for the
+    column is cut with an ellipsis inside it, and the whole name is its title."""
+    shown = row.locator(".assignee .colleague")
+    await expect(shown).to_have_text(name)
+    await expect(shown).to_have_attribute("title", name)
+    # The letter before each line break: for each line of the name, from a character's box.
+    before_breaks = await shown.evaluate("""shown => {
+        const text = shown.firstChild, range = document.createRange(), found = [];
+        let top = null;
+        for (let i = 0; i < text.length; i++) {
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            const box = range.getBoundingClientRect();
+            if (top !== null && box.top > top + 1) found.push(text.data[i - 1]);
+            top = box.top;
+        }
+        return found;
+    }""")
+    assert set(before_breaks) <= {" "}, f"{name!r} broken after {before_breaks}"
+    cell_box, shown_box = await row.locator(".assignee").bounding_box(), await shown.bounding_box()
+    assert cell_box is not None and shown_box is not None
+    assert shown_box["x"] + shown_box["width"] <= cell_box["x"] + cell_box["width"]
+
+
 def twilio_says(status_callback: str, call_sid: str, status: str) -> int:
     """Twilio's StatusCallback of the call `call_sid`, over as `status`: signed, posted to the
     URL the dial gave it. Answers the HTTP status."""
@@ -239,6 +268,8 @@ async def test_a_lead_works_todays_callbacks(
         await expect(row(page, "CBK-PRIYA1").locator(".state .badge")).to_have_text("Done")
         kiran = row(page, "CBK-KIRAN2")  # Meera's: Arjun can only take it back from her
         await expect(kiran.get_by_role("button")).to_have_text(["Release from Meera Nair"])
+        await assert_name_breaks_between_words(kiran, "Meera Nair")
+        await assert_name_breaks_between_words(row(page, "CBK-KIRAN1"), VENKATA)
         await screenshot(page, "01-board-1280")
 
         asha = row(page, "CBK-ASHA01")
@@ -321,6 +352,7 @@ async def test_a_lead_works_todays_callbacks(
         ("05-board-375", NARROW_PHONE, "light"),
         ("05-board-320", NARROWEST_PHONE, "light"),
         ("05-board-900", TABLET, "light"),
+        ("05-board-1100", NARROW_DESK, "light"),
         ("06-board-390-dark", PHONE, "dark"),
         ("07-board-1280-dark", DESK, "dark"),
     ]:
@@ -341,6 +373,8 @@ async def test_a_lead_works_todays_callbacks(
         await expect(ids).to_have_text(["TKT-AAAAAA", "ORD-2001"])
         lines = await ids.evaluate_all("ids => ids.map(id => id.getClientRects().length)")
         assert lines == [1, 1], f"{name}: an id broken across lines"
+        if viewport["width"] >= NARROW_DESK["width"]:  # narrower, the assignee is beside the status
+            await assert_name_breaks_between_words(row(page, "CBK-KIRAN1"), VENKATA)
         await context.close()
 
     assert [r.form["To"] for r in twilio.requests] == [

@@ -397,7 +397,7 @@ def test_colleagues_are_named_as_they_are_known_not_by_username(
     ticket = client_for(arjun).get(reverse("staff:ticket", args=["TKT-CB2"])).content.decode()
 
     assert "held by Meera Nair" in board and "Release from Meera Nair" in board
-    assert '<td class="assignee">Meera Nair</td>' in board
+    assert '<span class="colleague" title="Meera Nair">Meera Nair</span>' in board
     assert "by someone-who-left" in board  # no longer on the team: their username
     assert "meera" not in board.replace("Meera", "")
     assert messages_of(taken) == ["Meera Nair has already claimed callback CBK-ASHA01."]

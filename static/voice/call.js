@@ -188,6 +188,7 @@ export class Call {
     this.reconnecting = false; // the server is changing its Live API session
     this.upstreamSlow = false; // ... and it has taken long enough to say so
     this.colleagueConnecting = false; // a colleague took the call; their voice not heard yet
+    this.colleagueAwaited = false; // a warm escalation: a colleague is fetched to join the call
     this.upstreamTimer = null;
     this.pageResumed = false; // this page's own socket came back (`resumed` follows)
     this.muted = false;
@@ -372,7 +373,9 @@ export class Call {
 
   onFrame({ pcm, level }) {
     if (this.finished || this.micLost) return;
-    debug.mic.level = this.muted ? 0 : level;
+    // The meter says she is heard: still while muted, and while the page's socket is down
+    // (reconnecting, offline), when nothing she says reaches anyone.
+    debug.mic.level = this.muted || this.lineLostAt !== null ? 0 : level;
     setMeter(debug.mic.level);
     if (this.muted) return;
     this.speech.frame(pcm, level, performance.now());
@@ -399,7 +402,12 @@ export class Call {
     if (document.activeElement === ui.muteButton) {
       (ui.textInput.disabled ? ui.callButton : ui.textInput).focus();
     }
-    ui.muteButton.disabled = true; // nothing to mute
+    // Nothing to mute, nor to unmute: the button is off, and reads as it does with no call
+    // ("Unmute" would offer what the page cannot do). The alert says why.
+    this.muted = false;
+    ui.muteButton.disabled = true;
+    ui.muteButton.classList.remove("is-active");
+    ui.muteButton.textContent = "Mute";
     showMessage("error", MICROPHONE_LOST);
     this.refreshState();
   }
@@ -466,16 +474,18 @@ export class Call {
         clearTimeout(this.upstreamTimer);
         if (this.hangingUp) break;
         if (this.pageResumed) {
-          showMessage("info", "Back: the call resumed after a network blip.");
+          showMessage("info", this.stillWaiting("Back: the call resumed after a network blip."));
           this.captions.note("The call resumed after a network blip.");
         } else if (this.upstreamSlow) {
-          showMessage("info", "Back: the call is connected again.");
+          showMessage("info", this.stillWaiting("Back: the call is connected again."));
         }
         this.reconnecting = this.upstreamSlow = this.pageResumed = false;
         setTimeout(() => {
           if (!debug.message?.text.startsWith("Back:")) return; // news since says more
-          // A microphone that stopped stays stopped: what the page said of it holds.
+          // A microphone that stopped stays stopped, and a colleague is still on the way:
+          // what the page said of them holds.
           if (this.micLost) showMessage("error", MICROPHONE_LOST);
+          else if (this.colleagueAwaited) showMessage("info", this.stayOnTheLine());
           else clearMessage();
         }, RESUMED_NOTICE_MS);
         break;
@@ -487,8 +497,10 @@ export class Call {
         }
         // A warm escalation: a colleague is fetched to join this very call, so the customer
         // must not hang up. (When the assistant is lost instead, its notice and `ended` follow
-        // at once and say a colleague will follow up.)
-        showMessage("info", `We're asking a colleague to join this call. Please stay on the line (ticket ${event.ticket_id}).`);
+        // at once and say a colleague will follow up.) The server says it once, not again
+        // after a resume: the page keeps it until a colleague joins.
+        this.colleagueAwaited = true;
+        showMessage("info", this.stayOnTheLine());
         break;
       case "agent_changed":
         // A colleague took the call over (the assistant stops), or handed it back. The server
@@ -497,6 +509,7 @@ export class Call {
         this.captions.turnComplete(); // whatever the assistant was saying is over
         if (event.mode === "human") {
           this.upstreamSlow = false; // the assistant's reconnecting is no longer theirs to wait on
+          this.colleagueAwaited = false;
           // Until their voice plays; then the line naming them (onPlayerStats), not both.
           this.colleagueConnecting = true;
           showMessage("info", `Connecting you to ${colleague(event.name)}…`);
@@ -541,6 +554,17 @@ export class Call {
         break;
     }
     this.refreshState();
+  }
+
+  /** What the page asks while a colleague is fetched to join the call (`escalated`). */
+  stayOnTheLine() {
+    return `We're asking a colleague to join this call. Please stay on the line (ticket ${this.ticketId}).`;
+  }
+
+  /** `words` saying the call is back, and, while a colleague is still on the way, that the
+   *  customer should stay on the line: the reconnecting notice took its place meanwhile. */
+  stillWaiting(words) {
+    return this.colleagueAwaited ? `${words} ${this.stayOnTheLine()}` : words;
   }
 
   /** Say the assistant is reconnecting if it is not back within UPSTREAM_QUIET_MS, unless a

@@ -213,6 +213,20 @@ class VoicePage:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
+    async def meter_moves(self) -> None:
+        """Until the microphone meter shows a level: the fake microphone's speech is heard."""
+        await self.wait_for("Number(document.getElementById('level').ariaValueNow) > 0", 3.0)
+
+    async def meter_levels(self, samples: int = 6, every_ms: int = 50) -> list[int]:
+        """The microphone meter as shown (0-100), read `samples` times `every_ms` apart: a
+        live one shows the fake microphone's speech in most of them."""
+        meter = self.page.get_by_role("meter", name="Microphone level")
+        levels = []
+        for _ in range(samples):
+            levels.append(int(await meter.get_attribute("aria-valuenow") or 0))
+            await self.page.wait_for_timeout(every_ms)
+        return levels
+
 
 def conversation(page: Page) -> Locator:
     """The call's captions: a list to read, not a live region (the call is heard already)."""

@@ -12,6 +12,7 @@ recorded them `caller_left` while they went on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,10 @@ pytestmark = [
 ]
 
 BACK = "Back: the call resumed after a network blip."
+# What the page says while a colleague is fetched to join the call (a warm escalation).
+STAY = re.compile(
+    r"We're asking a colleague to join this call\. Please stay on the line \(ticket TKT-\w+\)\."
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +65,7 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
         await page.goto(f"{network.url}/#token={token}")
         await page.get_by_role("button", name="Start call").click()
         await voice_page.wait_for("d.state === 'listening'")
+        await voice_page.meter_moves()  # her voice
         # It tries to get back for as long as the server keeps the call (2 s less).
         assert await voice_page.debug(".reconnectGiveUpMs") == 28_000
         call_id = await voice_page.debug(".callId")
@@ -76,6 +82,8 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
         await expect(
             page.get_by_role("status").filter(has_text="the call is still on")
         ).to_be_visible()
+        # Nothing she says reaches anyone now: the meter stays still, as when she is muted.
+        assert await voice_page.meter_levels() == [0] * 6
         await voice_page.screenshot("15-reconnecting")
 
         network.websockets_blocked = False
@@ -84,6 +92,7 @@ async def test_a_page_that_loses_its_socket_gets_back_to_its_call_and_can_end_it
         await expect(text_box).to_be_enabled()
         await expect(text_box).to_be_focused()
         await expect(text_box).to_have_value("My biryani")
+        await voice_page.meter_moves()  # heard again
         await voice_page.screenshot("16-back-after-a-blip")
 
         # In the tunnel again, she hangs up: the page gets back to the call to say so.
@@ -147,28 +156,35 @@ async def test_a_try_to_get_back_that_hangs_is_given_up_and_made_again(
 async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_online(
     asha: Customer, agent: FakeAgent, voice_page: VoicePage
 ) -> None:
-    """Asha's phone loses its network mid-call (the browser says it is offline). Its socket
-    can look open for minutes while nothing gets through: the page said "Listening" to her
-    and took what she typed as sent. It says the call is reconnecting, keeps her typing for
+    """Asha's phone loses its network mid-call (the browser says it is offline), while the
+    assistant fetches a colleague to join her call. Its socket can look open for minutes while
+    nothing gets through: the page said "Listening" to her and took what she typed as sent. It
+    says the call is reconnecting, its meter still (nobody hears her), keeps her typing for
     later, and gets back to the same call as soon as the network is back, not after its
-    backoff."""
+    backoff. The server says the escalation once: the page still asks her to stay on the line
+    once back."""
     page = voice_page.page
     await voice_page.open()
     await page.get_by_role("button", name="Start call").click()
     await voice_page.wait_for("d.state === 'listening'")
     call_id = await voice_page.debug(".callId")
+    session = await agent.session()
+    await session.send_tool_call([{"name": "escalate_to_human", "args": {"reason": "a person"}}])
+    await session.wait_for_tool_response()
+    status = page.get_by_role("status").and_(page.locator("#info"))
+    await expect(status).to_have_text(STAY)
     text_box = page.get_by_label("Type a message")
     await text_box.fill("My biryani")
 
     await page.context.set_offline(True)
     await voice_page.wait_for("d.state === 'reconnecting'")
-    offline = page.get_by_role("status").filter(has_text="lost its internet connection.")
-    await expect(offline).to_have_text(
+    await expect(status).to_have_text(
         "Your device lost its internet connection. "
         "Reconnecting… the call is still on, hold on a moment."
     )
     await expect(text_box).to_be_disabled()
     await expect(text_box).to_have_value("My biryani")
+    assert await voice_page.meter_levels() == [0] * 6
     await voice_page.screenshot("50-offline")
     # Offline, each try fails at once, and the next waits longer: by the fifth, 4 s.
     await voice_page.wait_for("d.reconnects >= 5")
@@ -177,11 +193,14 @@ async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_o
     await page.context.set_offline(False)
     back = page.get_by_role("status").filter(has_text=BACK)
     await expect(back).to_be_visible(timeout=3000)  # before the next try was due, 4 s on
+    # Nobody has joined yet: she is still asked to stay on the line, with her ticket.
+    await expect(back).to_have_text(re.compile(re.escape(BACK) + " " + STAY.pattern))
     await expect(text_box).to_be_enabled()
     await expect(text_box).to_have_value("My biryani")
     assert await voice_page.debug(".callId") == call_id
     assert len(agent.live.sessions) == agent.sessions_before + 1  # the same assistant's session
     await voice_page.screenshot("51-back-online")
+    await expect(status).to_have_text(STAY, timeout=10_000)  # once the news of the blip is read
     await page.get_by_role("button", name="End call").click()
     assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
     assert not [p for p in voice_page.problems if p.startswith("page error")]
@@ -190,23 +209,33 @@ async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_o
 async def test_a_microphone_that_stopped_is_still_said_after_a_network_blip(
     asha: Customer, voice_page: VoicePage
 ) -> None:
-    """Asha's microphone stops, then her network blips. Back on the call, the page said only
-    "Microphone off", without why or what she could do: the words of the alert it replaced
-    come back once the news of the blip has been read."""
+    """Asha had muted herself when her microphone stops, then her network blips. Back on the
+    call, the page said only "Microphone off", without why or what she could do: the words of
+    the alert it replaced come back once the news of the blip has been read. The mute button,
+    with nothing left to mute, is off and reads "Mute": it read "Unmute", an offer the page
+    could not keep."""
     page = voice_page.page
     async with Network(voice_page.server) as network:
         await page.goto(network.url + "/")
         await page.get_by_role("button", name="Start call").click()
         await voice_page.wait_for("d.state === 'listening'")
+        await page.get_by_role("button", name="Mute").click()
+        await expect(page.get_by_role("button", name="Unmute")).to_be_enabled()
         await page.context.clear_permissions()
         alert = page.get_by_role("alert")
         await expect(alert).to_contain_text("Your microphone stopped")
+        mute = page.locator("#mute-button")
+        await expect(mute).to_have_text("Mute")
+        await expect(mute).to_be_disabled()
+        await expect(mute).not_to_have_class(re.compile(r"is-active"))
 
         network.drop_websockets()
         await expect(page.get_by_role("status").filter(has_text=BACK)).to_be_visible()
         await expect(page.locator("#state-text")).to_have_text("Microphone off")
         await expect(alert).to_contain_text("Your microphone stopped", timeout=10_000)
         await expect(alert).to_contain_text("Type below, or end the call")
+        await expect(mute).to_have_text("Mute")
+        await expect(mute).to_be_disabled()
         await voice_page.screenshot("52-microphone-still-off-after-a-blip")
         await page.get_by_role("button", name="End call").click()
         await voice_page.wait_for("d.state === 'ended'")
