@@ -251,7 +251,7 @@ DIALLING_WORDS = {desk.LINE_BUSY: "Line busy", desk.NOT_CONNECTED: "Did not go t
 
 
 def dial_ended_words(dial_status: str) -> str | None:
-    """How Twilio said a dial no call of ours answered ended (desk.dial_ended), in a few
+    """How Twilio said a dial no call of ours answered ended (callbacks/dial_ended.py), in a few
     words, or None when it has not said."""
     return DIALLING_WORDS.get(desk.DIAL_ENDED.get(dial_status, ""))
 

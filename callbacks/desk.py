@@ -8,6 +8,10 @@ A callback someone holds is theirs to call and close; an unclaimed one anyone wi
 permission may close (claiming it as they do). Anyone with the permission may release a held
 one back to nobody (as anyone may reassign a ticket): a lead can then dial what an agent held.
 Views catch `CallbackError` and show its message.
+
+Blocking throughout (the sync Mongo client, `sync_db`), as the staff pages' views that call it
+are. How a dial ended, which Twilio posts to an async webhook, is written by
+callbacks/dial_ended.py.
 """
 
 from __future__ import annotations
@@ -24,16 +28,13 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 from pymongo import ReturnDocument, timeout
-from pymongo.errors import PyMongoError
 
 from callbacks.models import Callback, CallbackStatus
 from realtime.phone import outbound, security, twilio_rest
-from support import mongo
 from support.mongo import Document, sync_db
 from support.staff.labels import phone_label
 from support.staff.people import staff_names
 from voiceproject.numbers import digits_up_to
-from voiceproject.tasks import in_background
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def _not_ringing_or_answered(now: datetime | None = None) -> Document:
 
 def _not_ringing(now: datetime) -> Document:
     """Filter: the callback was not dialled, or long enough ago that the phone stopped ringing,
-    or Twilio said its latest dial ended unanswered (dial_ended; call_now clears that)."""
+    or Twilio said its latest dial ended unanswered (dial_ended.record; call_now clears that)."""
     return {"$or": [
         {"dialled_at": None}, {"dialled_at": {"$lt": now - REDIAL_AFTER}},
         {"dial_status": {"$nin": [None, ""]}},
@@ -227,8 +228,8 @@ def call_now(
     the call to `stream_url` (`/ws/twilio`) as an outbound callback
     (realtime/phone/outbound.py), and asks `voice_url` (`/twilio/voice`) what next if the
     stream ends; once the call is over, it tells `status_url` (`/twilio/dial-status`, which
-    calls dial_ended), naming the dial (dial_status_url), how. Answers the call SID, which
-    the callback keeps; blocking.
+    calls dial_ended.record), naming the dial (dial_status_url), how. Answers the call SID,
+    which the callback keeps; blocking.
 
     Raises CallbackError: not configured, someone else's, closed, dialled moments ago, the
     customer on the call already or without a number, their number the demo's made-up one
@@ -267,9 +268,9 @@ def call_now(
     # called again at once (the line dropped). No SID until Twilio gives one: the customer's
     # answer claims the dial (booking.py). Nor an answered call: one answered on an earlier
     # dial must not let the callback be closed while this one rings (_close), so it counts as
-    # answered once they pick up this one. Nor how the earlier dial ended (dial_ended). And
-    # answered as read: the customer picking up the ringing dial meanwhile is on that call, not
-    # to be rung again (the refusal takes the dialler to it).
+    # answered once they pick up this one. Nor how the earlier dial ended (dial_ended.record).
+    # And answered as read: the customer picking up the ringing dial meanwhile is on that call,
+    # not to be rung again (the refusal takes the dialler to it).
     callback = _update(
         callback_id,
         username,
@@ -333,7 +334,7 @@ def _not_confirmed(reserved: Document) -> None:
     """Record the `reserved` dial, which Twilio gave no SID for, as failed: it rings no more
     as far as anyone here can tell. Unless the customer's answer brought its SID meanwhile
     (booking.dialled_callback): then it went through after all; or Twilio's StatusCallback
-    said how it ended (dial_ended): its word, not our guess."""
+    said how it ended (dial_ended.record): its word, not our guess."""
     _collection().update_one(
         {**reserved, "call_sid": {"$in": [None, ""]}, "answered_call_id": {"$in": [None, ""]},
          "dial_status": {"$in": [None, ""]}},
@@ -382,9 +383,10 @@ def _local_day_and_time(moment: datetime) -> str:
 RINGING, ANSWERED, CALL_OVER, NO_ANSWER = "ringing", "answered", "call_over", "no_answer"
 LINE_BUSY, NOT_CONNECTED = "line_busy", "not_connected"
 NOT_PUT_THROUGH, NOT_DIALLED = "not_put_through", "not_dialled"
-# Twilio's final CallStatus of a call nobody answered (its StatusCallback, `/twilio/dial-status`),
-# and what the dialler is told. `canceled` is a call withdrawn before it was answered (not by
-# us: we never cancel one): it did not go through. `completed`, answered, is not here.
+# Twilio's final CallStatus of a call nobody answered (its StatusCallback, `/twilio/dial-status`,
+# recorded by callbacks/dial_ended.py), and what the dialler is told. `canceled` is a call
+# withdrawn before it was answered (not by us: we never cancel one): it did not go through.
+# `completed`, answered, is not here.
 DIAL_NOT_ANSWERED = {
     "busy": LINE_BUSY, "failed": NOT_CONNECTED, "canceled": NOT_CONNECTED,
     "no-answer": NO_ANSWER,
@@ -398,11 +400,6 @@ DIAL_ENDED = {**DIAL_NOT_ANSWERED, PICKED_UP: NOT_PUT_THROUGH}
 # A dial Twilio gave no SID for (call_now) is recorded as Twilio's own word for a call that
 # did not go through: every reader of `dial_status` then takes it as over at once.
 NOT_CONFIRMED = "failed"
-# Recording how a dial ended is bounded well within the 15 s Twilio waits for an answer; while
-# the database does not answer, it is tried again as long as a call's record's close would be
-# (realtime/call_record.py CLOSE_RETRY_S).
-DIAL_STATUS_TIMEOUT_S = 3.0
-DIAL_STATUS_RETRY_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -440,50 +437,6 @@ def dial_named(query: Mapping[str, str]) -> Dial | None:
         return None
     # Past any date a datetime holds is no dial of ours: the latest such date matches none.
     return Dial(callback_id, _EPOCH + digits_up_to(dialled, _MAX_MILLISECONDS) * _MILLISECOND)
-
-
-async def dial_ended(call_sid: str, status: str, dial: Dial | None = None) -> None:
-    """Twilio says its call `call_sid` is over, as `status` (its final CallStatus). It is
-    recorded (`dial_status`) on the callback whose latest dial it is, `dial` where the status
-    URL names it (even before the SID is written), else the one with that SID; unless a call
-    of ours answered that dial (then that call says how it went): the phone rings no more, so
-    the callback may be dialled again or closed at once, and the calling page says why (nobody
-    answered: DIAL_NOT_ANSWERED; or they did, but were never put through: PICKED_UP). A late
-    word on an earlier dial (call_now gave the callback a new dial) changes nothing. Raises
-    PyMongoError (then `dial_ended_later`)."""
-    if status not in DIAL_ENDED or not call_sid:
-        return
-    latest: Document = {"call_sid": call_sid} if dial is None else {
-        "callback_id": dial.callback_id, "dialled_at": dial.dialled_at,
-        "call_sid": {"$in": [call_sid, "", None]},  # Twilio's answer to the dial not written yet
-    }  # fmt: skip
-    # One conditional update: it cannot land on a later dial, nor undo the customer's answer;
-    # the same status set again (a write sent again after its answer was lost) changes nothing.
-    with timeout(DIAL_STATUS_TIMEOUT_S):
-        await mongo.async_db()[Callback._meta.db_table].update_one(
-            {**latest, "answered_call_id": {"$in": [None, ""]}}, {"$set": {"dial_status": status}}
-        )
-
-
-def dial_ended_later(call_sid: str, status: str, dial: Dial | None = None) -> None:
-    """`dial_ended`, which the database did not answer, made once it does (tried again for up
-    to DIAL_STATUS_RETRY_S, in the background): Twilio posts how a dial ended once, whatever
-    it is answered."""
-    # A context of its own: no deadline of the request's to inherit.
-    in_background(_dial_ended_later(call_sid, status, dial), name=f"dial {call_sid} ended",
-                  context=contextvars.Context())  # fmt: skip
-
-
-async def _dial_ended_later(call_sid: str, status: str, dial: Dial | None) -> None:
-    try:
-        await mongo.once_answering(lambda: dial_ended(call_sid, status, dial),
-                                   DIAL_STATUS_RETRY_S)  # fmt: skip
-    except PyMongoError as error:
-        log.error("callbacks: call %s ended %s; gave up recording it: %s", call_sid, status,
-                  error)  # fmt: skip
-        return
-    log.info("callbacks: call %s ended %s; recorded once the database was back", call_sid,
-             status)  # fmt: skip
 
 
 def dialling(callback: Callback, answered_call_live: bool, now: datetime) -> str:

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pymongo.errors import PyMongoError
 
-from callbacks import desk
+from callbacks import desk, dial_ended
 from callbacks.board import board as board_page
 from callbacks.models import Callback, CallbackStatus
 from callbacks.slots import Hours
@@ -160,12 +160,12 @@ async def dial_status(request: HttpRequest) -> HttpResponse:
     call_sid, status = request.POST.get("CallSid", ""), request.POST.get("CallStatus", "")
     dial = desk.dial_named(request.GET)
     try:
-        await desk.dial_ended(call_sid, status, dial)
+        await dial_ended.record(call_sid, status, dial)
     except PyMongoError as error:
         # Twilio does not post it again: kept until the database is back.
         log.warning("callbacks: call %s ended %s; recorded once the database answers: %s",
                     call_sid, status, error)  # fmt: skip
-        desk.dial_ended_later(call_sid, status, dial)
+        dial_ended.record_later(call_sid, status, dial)
     return HttpResponse(status=204)
 
 

@@ -251,6 +251,7 @@ class CallSession:
         self._record = CallRecord(
             call_id=self.call_id, user_id=self.record_user_id, channel=channel,
             on_lost=self._lost, counts=resuming.sizes if resuming else None,
+            call_sid=call_sid,
         )  # fmt: skip
         self._live = LiveClient(
             url=settings.GEMINI_LIVE_URL,

@@ -25,7 +25,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from callbacks import booking, desk
+from callbacks import booking, desk, dial_ended
 from callbacks.models import Callback
 from callbacks.tests.conftest import (
     AGENT,
@@ -864,7 +864,7 @@ async def test_a_status_twilio_posts_while_the_database_is_frozen_is_recorded_on
     once, whatever we answer: it is kept, and written once the database is back, so Meera's
     page says "Line busy", not "No answer" once the ringing time is over."""
     settings.PAGE_DB_TIMEOUT_S = 0.5
-    monkeypatch.setattr(desk, "DIAL_STATUS_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(dial_ended, "TIMEOUT_S", 0.5)
     monkeypatch.setattr(mongo, "FIRST_RETRY_S", 0.05)
     await sync_to_async(lambda: client_for(meera).post(CALL_NOW))()
     status_callback = urllib.parse.urlsplit(twilio.requests[0].form["StatusCallback"])

@@ -1,4 +1,5 @@
-"""Staff pages over real sockets, for tests against real daphne workers."""
+"""Staff pages' sockets for tests: over the ASGI app in this process (`staff_socket`), or over
+real sockets against real daphne workers (`StaffSocket`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ import contextlib
 import json
 from typing import Any
 
+from channels.testing import WebsocketCommunicator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from voiceproject.asgi import application
 from voiceproject.tests.live_server import DaphneServer
+
+
+def staff_socket(path: str, session: str) -> WebsocketCommunicator:
+    """A staff page's socket on `path` (its query too), over the ASGI app, not connected yet:
+    opened from a page of this site by a browser signed in with the session key `session`
+    (its `sessionid` cookie)."""
+    return WebsocketCommunicator(application, path, headers=[
+        (b"host", b"testserver"), (b"origin", b"http://testserver"),
+        (b"cookie", f"sessionid={session}".encode()),
+    ])  # fmt: skip
 
 
 class StaffSocket:

@@ -23,13 +23,13 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from livestaff.tests.sockets import staff_socket
 from livestaff.tests.test_staff_on_a_call import a_call
 from realtime.tests.fake_live import FakeLiveServer
 from realtime.tests.test_database_freeze import freeze
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
 from support.staff import sockets
-from voiceproject.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,11 +54,8 @@ def signed_in_lead(username: str = "arjun") -> Client:
 
 
 def socket(path: str, browser: Client) -> WebsocketCommunicator:
-    cookie = browser.cookies["sessionid"].value
-    return WebsocketCommunicator(application, path, headers=[
-        (b"host", b"testserver"), (b"origin", b"http://testserver"),
-        (b"cookie", f"sessionid={cookie}".encode()),
-    ])  # fmt: skip
+    """A staff page's socket on `path`, opened from `browser` (with its sign-in)."""
+    return staff_socket(path, browser.cookies["sessionid"].value)
 
 
 async def closed_with(communicator: WebsocketCommunicator, timeout: float = 5.0) -> int:

@@ -35,6 +35,7 @@ from livestaff import consumers as livestaff_consumers
 from livestaff import on_call
 from livestaff.board import briefings
 from livestaff.protocol import CUSTOMER
+from livestaff.tests.sockets import staff_socket
 from postcall.logs import CallIdFilter
 from postcall.observer import CallObserver
 from realtime.call_controls import Action
@@ -58,7 +59,6 @@ from support.escalations import claim
 from support.models import Customer
 from support.staff import sockets
 from voiceproject import draining
-from voiceproject.asgi import application
 from voiceproject.draining import ProcessCalls
 from voiceproject.tests.signals import dominant_hz, tone_pcm
 
@@ -95,11 +95,8 @@ class StaffPage:
         query: str = "",
     ) -> StaffPage:
         cookie = await sync_to_async(_staff_cookie)(username, group, first_name)
-        communicator = WebsocketCommunicator(
-            application, f"/ws/staff/calls/{call_id}" + (f"?{query}" if query else ""),
-            headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"),
-                     (b"cookie", f"sessionid={cookie}".encode())],
-        )  # fmt: skip
+        path = f"/ws/staff/calls/{call_id}" + (f"?{query}" if query else "")
+        communicator = staff_socket(path, cookie)
         connected, code = await communicator.connect(timeout=5)
         page = cls(communicator, username)
         if not connected:
@@ -280,10 +277,8 @@ async def test_a_deactivated_account_loses_the_call_view_and_the_live_calls_page
     meera = await StaffPage.open(call_id, "meera", AGENT_GROUP, "Meera")
     await meera.next_event("state")
     await meera.send({"type": "listen"})
-    live_page = WebsocketCommunicator(application, "/ws/staff/live", headers=[
-        (b"host", b"testserver"), (b"origin", b"http://testserver"),
-        (b"cookie", f"sessionid={await sync_to_async(_staff_cookie)('meera', None, '')}".encode()),
-    ])  # fmt: skip
+    cookie = await sync_to_async(_staff_cookie)("meera", None, "")
+    live_page = staff_socket("/ws/staff/live", cookie)
     assert (await live_page.connect(timeout=5))[0]
 
     await sync_to_async(_set_groups)("meera", AGENT_GROUP, active=False)
@@ -2082,10 +2077,7 @@ async def test_an_open_queue_hears_when_twilio_starts_and_stops_putting_a_caller
     to the escalation phone line, and when that is over (Twilio refused): the rows it then
     fetches already say so, however late the call's record is written otherwise."""
     cookie = await sync_to_async(_staff_cookie)("meera", LEAD_GROUP, "Meera")
-    queue = WebsocketCommunicator(application, "/ws/staff/queue", headers=[
-        (b"host", b"testserver"), (b"origin", b"http://testserver"),
-        (b"cookie", f"sessionid={cookie}".encode()),
-    ])  # fmt: skip
+    queue = staff_socket("/ws/staff/queue", cookie)
     assert (await queue.connect(timeout=5))[0]
 
     async def told(transferring: bool) -> dict[str, Any]:

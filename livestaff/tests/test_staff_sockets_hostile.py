@@ -24,6 +24,7 @@ from livestaff import consumers as livestaff_consumers
 from livestaff import link
 from livestaff.link import LIVE_CALLS_GROUP
 from livestaff.protocol import MAX_REASON, MAX_TEXT, MAX_TEXT_FRAME, PERMISSION
+from livestaff.tests.sockets import staff_socket
 from livestaff.tests.test_staff_on_a_call import (
     AGENT_GROUP,
     LEAD_GROUP,
@@ -357,10 +358,7 @@ async def test_the_sockets_that_only_listen_ignore_whatever_they_are_sent(
     path: str, group: str, message: dict[str, Any]
 ) -> None:
     cookie = await sync_to_async(_staff_cookie)("arjun", LEAD_GROUP, "Arjun")
-    page = WebsocketCommunicator(application, path, headers=[
-        (b"host", b"testserver"), (b"origin", b"http://testserver"),
-        (b"cookie", f"sessionid={cookie}".encode()),
-    ])  # fmt: skip
+    page = staff_socket(path, cookie)
     assert (await page.connect(timeout=5))[0]
 
     for frame in ("not json", "[" * 100_000, json.dumps({"type": "take_over"}), "\ud800"):
