@@ -78,6 +78,7 @@ class ClosingLater:
 
     end_reason: str
     farewell: str  # what the caller was told, unless it is on the record already ("")
+    call_sid: str  # a phone call's, Twilio's name for it ("" for others)
     # Set to try the close again now rather than at the retry's next turn (`close_sooner`).
     sooner: asyncio.Event = dataclass_field(default_factory=asyncio.Event, compare=False)
 
@@ -91,6 +92,14 @@ def closing_later(call_id: str) -> ClosingLater | None:
     """How the call `call_id` ended, if it ended in this process and its record's close still
     waits for the database; None otherwise (closed, or not ended here)."""
     return _closing_later.get(call_id)
+
+
+def closing_later_by_sid(call_sid: str) -> ClosingLater | None:
+    """`closing_later` of the phone call Twilio names `call_sid`: read without the database,
+    for a webhook that cannot look the call up while it does not answer."""
+    if not call_sid:
+        return None
+    return next((c for c in _closing_later.values() if c.call_sid == call_sid), None)
 
 
 def close_sooner(call_id: str) -> bool:
@@ -129,8 +138,10 @@ class CallRecord:
         owner: str | None = None,
         on_lost: Callable[[], None] | None = None,
         counts: dict[str, int] | None = None,
+        call_sid: str = "",
     ) -> None:
         self.call_id = call_id
+        self.call_sid = call_sid
         self.user_id = user_id
         self.channel = channel
         self.owner = owner
@@ -331,7 +342,9 @@ class CallRecord:
                 await self._flush(ended)
         except PyMongoError as error:
             log.warning("call %s: could not close its record (%s); retrying", self.call_id, error)
-            closing = ClosingLater(end_reason, str(self._set.get("farewell") or ""))
+            closing = ClosingLater(
+                end_reason, str(self._set.get("farewell") or ""), self.call_sid
+            )
             _closing_later[self.call_id] = closing
             self._closing = asyncio.create_task(
                 self._close_later(ended, closing.sooner), name=f"{self.call_id} record close"

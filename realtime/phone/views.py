@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 from continuity import calls as stored_calls
 from continuity.calls import StoredCall
 from postcall.finish import correct_outcome
-from realtime.call_record import CLOSE_RETRY_S, closing_later
+from realtime.call_record import CLOSE_RETRY_S, closing_later, closing_later_by_sid
 from realtime.call_session import (
     SETTLE_WAIT_S,
     TOO_MANY_CALLS_MESSAGE,
@@ -105,9 +105,7 @@ async def _farewell(request: HttpRequest) -> str | None:
         if stored is not None:
             stored = _as_closed_here(stored)
         if stored is not None and stored.ended:
-            if not stored.farewell and stored.end_reason == "server_error":
-                return SERVER_ERROR_SAY
-            return stored.farewell
+            return _last_words(stored.end_reason, stored.farewell)
         if stored is None and _we_placed(request):
             # A callback we dialled whose stream found no callback to join (Twilio asks here
             # when it closes): the customer did not call us, so no agent for an unknown caller.
@@ -117,6 +115,10 @@ async def _farewell(request: HttpRequest) -> str | None:
             if customer is not None and not await may_open_call(customer.user_id):
                 return TOO_MANY_CALLS_MESSAGE
     except PyMongoError as error:
+        closing = closing_later_by_sid(call_sid)
+        if closing is not None:
+            # Ended here, its record's close waiting for the database: over all the same.
+            return _last_words(closing.end_reason, closing.farewell)
         if request.POST.get("CallStatus", "") == "ringing":
             # A new call: its stream could not open either, and Twilio would ask again.
             log.warning("twilio: database unavailable (%s); the caller is told", error)
@@ -130,6 +132,14 @@ async def _farewell(request: HttpRequest) -> str | None:
         # A colleague holds it (a callback they placed): it goes on without an agent too.
         return None
     return None if settings.GEMINI_API_KEY else AGENT_UNAVAILABLE_SAY
+
+
+def _last_words(end_reason: str, farewell: str) -> str:
+    """What the caller of a call that ended hears before Twilio hangs up: what we told them
+    as it ended, or, for a failure of ours that said nothing, that it was one."""
+    if not farewell and end_reason == "server_error":
+        return SERVER_ERROR_SAY
+    return farewell
 
 
 def _as_closed_here(stored: StoredCall) -> StoredCall:

@@ -32,6 +32,7 @@ from django.test import override_settings
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
+from callbacks.tests.conftest import make_callback, today_at
 from callbacks.tests.fake_twilio import FakeTwilioApi
 from continuity import process
 from continuity.sweeper import sweep_once
@@ -39,7 +40,7 @@ from realtime import call_session, live_client
 from realtime.audio import ulaw_decode
 from realtime.call_record import now as utcnow
 from realtime.call_session import CallSession
-from realtime.phone import consumer, keypad, twilio_rest
+from realtime.phone import consumer, keypad, outbound, security, twilio_rest
 from realtime.phone.views import SERVER_ERROR_SAY, TRANSFER_NOT_ANSWERED_SAY
 from realtime.tests.fake_live import FakeLiveServer, FakeSession
 from realtime.tests.phone_harness import (
@@ -1915,9 +1916,11 @@ async def test_a_call_ended_while_the_database_is_away_is_not_carried_on_when_it
     twilio: FakeLiveServer, asha: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Priya ends Asha's call while the database does not answer: its record's close waits
-    for it. Twilio's ask of what next cannot look the call up, so it is connected again. The
-    database back before the close is written, that stream does not carry the ended call on
-    with a model of its own, and Twilio's next ask has Asha told why and hung up."""
+    for it. Twilio's ask of what next, which cannot look the call up, has Asha told why and
+    hung up all the same: this process ended the call. A stream that another process's
+    answer opened meanwhile (it could not tell) does not carry the ended call on with a model
+    of its own once the database is back before the close is written, and Twilio's next ask
+    has Asha told why and hung up."""
     from continuity import calls as stored_calls
     from realtime.call_record import CallRecord
 
@@ -1943,10 +1946,12 @@ async def test_a_call_ended_while_the_database_is_away_is_not_carried_on_when_it
     await session._on_message({"type": "staff.action", "kind": "end_call", "reply_to": "",
                                "staff": {"username": "priya", "name": "Priya"}})  # fmt: skip
     assert await phone.wait_closed() == 1000
-    connect = await webhook(ASHA_PHONE, phone.call_sid)
+    told = await webhook(ASHA_PHONE, phone.call_sid)
+    assert said_then_hung_up(told) == "A member of our support team ended the call."
     reads_away = False
 
-    again = await Phone.stream(phone.call_sid, token_of(connect))
+    elsewhere = security.StreamCaller(call_sid=phone.call_sid, phone=ASHA_PHONE, verified=False)
+    again = await Phone.stream(phone.call_sid, security.mint_stream_token(elsewhere))
 
     assert await again.wait_closed() == 1000  # Twilio asks what next
     twiml = await webhook(ASHA_PHONE, phone.call_sid)
@@ -2051,22 +2056,43 @@ async def test_a_caller_with_as_many_calls_open_as_allowed_is_told_so_not_connec
     await phone.leave()
 
 
+# A callback Arjun dialled to Asha, and her answer: Twilio streams her call as one we placed
+# (realtime/phone/outbound.py), and asks what next of a call from our own number.
+ARJUNS_CALLBACK = "CBK-ASHA07"
+OUR_NUMBER = "+911140001234"
+
+
+async def arjun_dialled_asha(asha: Customer, call_sid: str) -> None:
+    """Arjun's callback to Asha, dialled: Twilio gave the call `call_sid`."""
+    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1),
+                                       callback_id=ARJUNS_CALLBACK, call_sid=call_sid)  # fmt: skip
+
+
+async def asha_answers_arjuns_callback(call_sid: str) -> Phone:
+    """Asha picks up Arjun's callback: Twilio opens the Media Stream of her call `call_sid`,
+    with the stream token and parameters of a callback we placed."""
+    token = security.mint_callback_token(
+        security.CallbackStream(ARJUNS_CALLBACK, ASHA_PHONE, "arjun")
+    )
+    return await Phone.stream(call_sid, token, extra_parameters={
+        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: ARJUNS_CALLBACK,
+    })  # fmt: skip
+
+
+async def twilio_asks_what_next_of_the_callback(call_sid: str) -> str:
+    """Twilio asks the callback's <Connect action> what next (its stream ended), for our own
+    number's call; answers the TwiML."""
+    return await webhook(OUR_NUMBER, call_sid, Direction="outbound-api")
+
+
 async def test_a_callback_answered_with_no_callback_to_join_is_hung_up_not_given_the_agent(
     twilio: FakeLiveServer, asha: Customer
 ) -> None:
-    from callbacks.tests.conftest import make_callback, today_at
-    from realtime.phone import outbound, security
-
-    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
-                                       call_sid="CA" + "8" * 32)  # dialled as another call
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
-    phone = await Phone.stream("CA" + "6" * 32, token, extra_parameters={
-        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
-    })  # fmt: skip
+    await arjun_dialled_asha(asha, "CA" + "8" * 32)  # dialled as another call
+    phone = await asha_answers_arjuns_callback("CA" + "6" * 32)
     await phone.wait_closed()
 
-    # Twilio asks the callback's <Connect action> what next, for our own number's call.
-    twiml = await webhook("+911140001234", "CA" + "6" * 32, Direction="outbound-api")
+    twiml = await twilio_asks_what_next_of_the_callback("CA" + "6" * 32)
     assert said_then_hung_up(twiml).startswith("Sorry, we could not connect you")
     assert twilio.sessions == []
     await phone.leave()
@@ -2079,12 +2105,8 @@ async def test_a_callback_whose_answer_cannot_be_noted_ends_the_call_begun_for_i
     which call answered it: the stream is refused as the database is away, and the call begun
     for it ends with it (its record, its Live API session), rather than going on with no
     stream to carry it. Twilio, asking what next, has the caller told."""
-    from callbacks.tests.conftest import make_callback, today_at
-    from realtime.phone import outbound, security
-
     call_sid = "CA" + "6" * 32
-    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
-                                       call_sid=call_sid)  # fmt: skip
+    await arjun_dialled_asha(asha, call_sid)
     update_one = AsyncCollection.update_one
 
     async def callbacks_away(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
@@ -2093,17 +2115,14 @@ async def test_a_callback_whose_answer_cannot_be_noted_ends_the_call_begun_for_i
         return await update_one(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncCollection, "update_one", callbacks_away)
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
-    phone = await Phone.stream(call_sid, token, extra_parameters={
-        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
-    })  # fmt: skip
+    phone = await asha_answers_arjuns_callback(call_sid)
     assert await phone.wait_closed() == consumer.SERVER_UNAVAILABLE
 
     assert CallSession.here_for_call_sid(call_sid) is None
     record = await wait_until_ended((await latest_phone_call())["call_id"])
     assert record["end_reason"] == "server_error"
     await no_session_left_open(twilio)
-    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    twiml = await twilio_asks_what_next_of_the_callback(call_sid)
     assert said_then_hung_up(twiml) == SERVER_ERROR_SAY
     await phone.leave()
 
@@ -2116,13 +2135,10 @@ async def test_a_callback_answered_while_the_database_is_away_is_not_given_the_a
     (a callback going on is carried on so). The database back, that stream finds no call to
     carry on: she is told we could not connect her, not put through to the agent as a
     stranger calling from our own number."""
-    from callbacks.tests.conftest import make_callback, today_at
     from continuity import calls as stored_calls
-    from realtime.phone import outbound, security
 
     call_sid = "CA" + "6" * 32
-    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
-                                       call_sid=call_sid)  # fmt: skip
+    await arjun_dialled_asha(asha, call_sid)
     find_call, away = stored_calls.find_call, True
 
     async def lookup(**query: Any) -> Any:
@@ -2135,18 +2151,15 @@ async def test_a_callback_answered_while_the_database_is_away_is_not_given_the_a
 
     monkeypatch.setattr(stored_calls, "find_call", lookup)
     monkeypatch.setattr(consumer, "dialled_callback", no_callback_lookup)
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
-    first = await Phone.stream(call_sid, token, extra_parameters={
-        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
-    })  # fmt: skip
+    first = await asha_answers_arjuns_callback(call_sid)
     assert await first.wait_closed() == consumer.SERVER_UNAVAILABLE
-    connect = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    connect = await twilio_asks_what_next_of_the_callback(call_sid)
     away = False
 
     again = await Phone.stream(call_sid, token_of(connect))
 
     assert await again.wait_closed() == 1000  # Twilio asks what next
-    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    twiml = await twilio_asks_what_next_of_the_callback(call_sid)
     assert said_then_hung_up(twiml).startswith("Sorry, we could not connect you")
     assert twilio.sessions == []
     assert await mongo.async_db().calls.count_documents({}) == 0
@@ -2161,26 +2174,19 @@ async def test_a_callback_answered_as_its_process_drains_is_carried_on_by_the_ne
     """An incoming call's stream starting on a draining process is closed at once, and
     Twilio's next ask finds another process. A callback we dialled has no call on record
     for that ask yet: it starts here (held by who dialled it) and moves like any call."""
-    from callbacks.tests.conftest import make_callback, today_at
-    from realtime.phone import outbound, security
-
     call_sid = "CA" + "6" * 32
-    await sync_to_async(make_callback)(asha, today_at(15, 30, days=1), callback_id="CBK-ASHA07",
-                                       call_sid=call_sid)  # fmt: skip
+    await arjun_dialled_asha(asha, call_sid)
     monkeypatch.setattr(draining, "this_process", ProcessCalls())
     draining.this_process.register_call("CALL-another")  # keeps the process draining
     drained = asyncio.create_task(draining.this_process.drain(bound_s=5, notice_s=0))
     await asyncio.sleep(0.05)
-    token = security.mint_callback_token(security.CallbackStream("CBK-ASHA07", ASHA_PHONE, "arjun"))
-    phone = await Phone.stream(call_sid, token, extra_parameters={
-        outbound.KIND: outbound.CALLBACK, outbound.CALLBACK_ID: "CBK-ASHA07",
-    })  # fmt: skip
+    phone = await asha_answers_arjuns_callback(call_sid)
     assert await phone.wait_closed() == 1000  # moved: Twilio asks where to next
     draining.this_process.unregister_call("CALL-another")
     await drained
     monkeypatch.setattr(draining, "this_process", ProcessCalls())  # the next process
 
-    twiml = await webhook("+911140001234", call_sid, Direction="outbound-api")
+    twiml = await twilio_asks_what_next_of_the_callback(call_sid)
     again = await Phone.stream(call_sid, token_of(twiml))
     record = await latest_phone_call()
     async with asyncio.timeout(5):
