@@ -59,6 +59,10 @@ SERVER_ERROR_SAY = (
 CALLBACK_NOT_CONNECTED_SAY = (
     "Sorry, we could not connect you to our support team. Please call us if you still need help."
 )
+# Twilio waits 15 s for this webhook's answer, then plays the caller an error of its own. The
+# lookups that decide a call's answer (where it is, who calls, how many calls they have open),
+# each bounded, share this bound too: a database slow but answering cannot add them up past it.
+LOOKUPS_S = 10.0
 # How often the <Dial action> looks whether a call Twilio moved has been written down.
 WRITTEN_DOWN_POLL_S = 0.1
 # A caller transferred to TWILIO_ESCALATION_NUMBER whom nobody there answered (busy, no answer).
@@ -98,22 +102,24 @@ async def _farewell(request: HttpRequest) -> str | None:
         return ""
     stored = None
     try:
-        # A call ending in this process (its stream has just closed) has ended once its
-        # record says so.
-        await CallSession.settled(call_sid=call_sid)
-        stored = await stored_calls.find_call(call_sid=call_sid)
-        if stored is not None:
-            stored = _as_closed_here(stored)
-        if stored is not None and stored.ended:
-            return _last_words(stored.end_reason, stored.farewell)
-        if stored is None and _we_placed(request):
-            # A callback we dialled whose stream found no callback to join (Twilio asks here
-            # when it closes): the customer did not call us, so no agent for an unknown caller.
-            return CALLBACK_NOT_CONNECTED_SAY
-        if stored is None:
-            customer = await find_customer(phone=request.POST.get("From", ""))
-            if customer is not None and not await may_open_call(customer.user_id):
-                return TOO_MANY_CALLS_MESSAGE
+        with pymongo.timeout(LOOKUPS_S):
+            # A call ending in this process (its stream has just closed) has ended once its
+            # record says so.
+            await CallSession.settled(call_sid=call_sid)
+            stored = await stored_calls.find_call(call_sid=call_sid)
+            if stored is not None:
+                stored = _as_closed_here(stored)
+            if stored is not None and stored.ended:
+                return _last_words(stored.end_reason, stored.farewell)
+            if stored is None and _we_placed(request):
+                # A callback we dialled whose stream found no callback to join (Twilio asks
+                # here when it closes): the customer did not call us, so no agent for an
+                # unknown caller.
+                return CALLBACK_NOT_CONNECTED_SAY
+            if stored is None:
+                customer = await find_customer(phone=request.POST.get("From", ""))
+                if customer is not None and not await may_open_call(customer.user_id):
+                    return TOO_MANY_CALLS_MESSAGE
     except PyMongoError as error:
         closing = closing_later_by_sid(call_sid)
         if closing is not None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
@@ -20,7 +23,11 @@ from realtime.phone import consumer as phone_consumer
 from realtime.phone import security
 from realtime.phone import views as phone_views
 from realtime.tests.voice_harness import closed_with
+from support.customers import CustomerRef
 from voiceproject.asgi import application
+from voiceproject.tests.test_page_db_timeout import database_pid
+
+__all__ = ["database_pid"]
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse  # what Client().post() returns
@@ -172,6 +179,37 @@ def test_with_the_database_away_a_new_caller_is_told_and_a_call_going_on_kept(
     assert [child.tag for child in said] == ["Say", "Hangup"]
     assert "can't reach our records" in (said[0].text or "")
     assert stream_of(moving.content).get("url") == "wss://voice.example.com/ws/twilio"
+
+
+def test_a_new_caller_is_answered_in_time_by_a_database_slow_to_answer_each_lookup(
+    monkeypatch: pytest.MonkeyPatch, database_pid: int
+) -> None:
+    """Each of the webhook's lookups is bounded, and together they are too (LOOKUPS_S):
+    one after another, each answered just within its own bound, they would keep Twilio
+    waiting past its 15 s, and the caller would hear Twilio's error rather than ours."""
+    monkeypatch.setattr(phone_views, "LOOKUPS_S", 1.5)
+    thaw = threading.Timer(8, os.kill, (database_pid, signal.SIGCONT))
+
+    async def slow_lookup(**_: str) -> None:
+        await asyncio.sleep(0.5)  # answered, slowly
+
+    async def slow_then_frozen(**_: str) -> CustomerRef:
+        await asyncio.sleep(0.5)
+        os.kill(database_pid, signal.SIGSTOP)  # her open calls: not answered at all
+        thaw.start()
+        return CustomerRef(user_id=101, name="Asha Verma", phone=ASHA_PHONE)
+
+    monkeypatch.setattr(phone_views.stored_calls, "find_call", slow_lookup)
+    monkeypatch.setattr(phone_views, "find_customer", slow_then_frozen)
+    try:
+        ringing = post_webhook(signed(f"{PUBLIC}/twilio/voice", WEBHOOK_FORM))
+    finally:
+        thaw.cancel()
+        os.kill(database_pid, signal.SIGCONT)
+
+    said = ElementTree.fromstring(ringing.content)  # before the thaw: within the bound
+    assert [child.tag for child in said] == ["Say", "Hangup"]
+    assert "can't reach our records" in (said[0].text or "")
 
 
 # --- the stream token --------------------------------------------------------------------------
