@@ -1,6 +1,7 @@
 """What a call session tells the after-the-call work: the interface realtime/ calls.
 
     observer = CallObserver(call_id=..., channel="web")   # sets the call id for logs
+    observer.caller_stream(stream_sid, at)                 # a phone stream began (its `start`)
     await observer.started()                               # after the call record exists
     observer.caller_audio(pcm16k, said=...)                # every caller chunk
     observer.caller_text(to_model=...)                     # a typed message
@@ -30,7 +31,7 @@ from postcall import finish, logs, metrics
 from postcall.latency import AudioClock, Turn, TurnTracker
 from postcall.opus import OpusError
 from postcall.outcome import MOVED_END_REASONS
-from postcall.recording import CallRecorder, StreamTime
+from postcall.recording import LATE_MAX_S, CallRecorder, StreamTime
 from postcall.speech import SpeechDetector, SpeechEnded
 from realtime import live_protocol as lp
 from realtime.live_client import Failed, Ready, Resumed
@@ -62,13 +63,17 @@ class CallObserver:
         # customer's going to them rather than to the model); until the model speaks again.
         self._held = False
         self._away_at: float | None = None  # when the caller's line went (caller_away)
+        self._stream: tuple[str, float] | None = None  # her phone stream, and when it began
 
     async def started(
         self, *, moved_in: bool = False, started_at: dt.datetime | None = None
     ) -> None:
         """The call is on here (its record exists and it was not refused). `moved_in`: it
         began on another process, which counted its start. `started_at`: the record's, where
-        the recording starts (so that it lasts as long as the call), else from here."""
+        the recording starts (so that it lasts as long as the call), else from here; or where
+        her phone stream began (caller_stream), if that is earlier: her words said while the
+        call was being set up are in it, where she said them (up to LATE_MAX_S before: the
+        recording waits no longer for a phone stream's audio)."""
         self._started = True
         # Counted once the caller is put through (`_count_start`): a record its process let go
         # before that is no call (postcall.outcome.MOVED_END_REASONS); the page opened the call
@@ -78,6 +83,8 @@ class CallObserver:
         metrics.CALLS_IN_PROGRESS.labels(self.channel).inc()
         if settings.RECORD_CALLS:
             t0 = self._t0 if started_at is None else self._on_clock(started_at)
+            if self._stream is not None:
+                t0 = max(min(t0, self._stream[1]), t0 - LATE_MAX_S)
             try:
                 recorder = CallRecorder(
                     self.call_id, t0=t0, clock=self._clock, channel=self.channel
@@ -90,6 +97,8 @@ class CallObserver:
                 return
             if self._away_at is not None:
                 recorder.hold(self._away_at)
+            if self._stream is not None:
+                recorder.stream_began(*self._stream)
             self.recorder = recorder
 
     def _on_clock(self, moment: dt.datetime) -> float:
@@ -119,6 +128,14 @@ class CallObserver:
             self.turns.user_speech(edge.started_at, edge.at, "detector")
         if self.recorder is not None:
             self.recorder.customer(pcm16k, at, said)
+
+    def caller_stream(self, stream: str, at: float) -> None:
+        """Her phone stream `stream` carries her audio from now on; it began at `at` (when its
+        `start` came, before the call was set up here): its media timestamps count from there,
+        and the recording lays her audio by them."""
+        self._stream = (stream, at)
+        if self.recorder is not None:
+            self.recorder.stream_began(stream, at)
 
     def caller_text(self, at: float | None = None, *, to_model: bool = True) -> None:
         """A typed message; `to_model`: the model reads it (not while a person holds the

@@ -7,10 +7,12 @@ encoded as Opus in Ogg and written to GridFS while the call goes on.
     await recorder.close(at)
 
 Placement (`Timeline`, pure): a phone's caller audio is laid where its stream's own clock says
-it was said (Twilio's media timestamps, from the stream's first frame, which sets that clock
-on the call's; a new stream, after a reconnect, sets it again), so a stall that delivers it in
-a burst changes nothing; and the timeline waits up to LATE_MAX_S for a stream that stopped
-sending before it settles what it missed. A browser's caller audio has no such clock: it
+it was said (Twilio's media timestamps, counted from the stream's start, which its `start`
+message marks as the server reads it, before the call's setup can hold her frames up:
+`stream_began`; each new stream, after a reconnect, sets it again; one never announced is set
+by its first frame's arrival), so a stall that delivers it in a burst changes nothing; and the
+timeline waits up to LATE_MAX_S for a stream that stopped sending, or has not sent yet, before
+it settles what it missed. A browser's caller audio has no such clock: it
 arrives paced in real time and is laid end to end, with silence inserted only for a real gap
 (the microphone paused, a reconnect); audio after a gap is laid so that none of it ends after
 it arrived (the page sends the 200 ms it held back as speech resumes at once). Audio that
@@ -22,8 +24,9 @@ after the agent audio before it, whichever is later; a barge-in cuts what had no
 played. Every half second the settled part of the timeline (up to 0.2 s ago) is encoded
 (`OggOpusEncoder`: libopus through postcall/opus.py, in the pages of postcall/ogg.py) and its
 bytes written (`store.RecordingWriter`), so a crash keeps everything said up to a second before
-it (up to LATE_MAX_S more while a phone stream is stalled, and up to ANCHOR_S more at a phone
-stream's start, held back until the frames after its first, less delayed, have set its clock).
+it (up to LATE_MAX_S more while a phone stream is stalled or has not sent yet, and up to
+ANCHOR_S more at a phone stream's start, held back until the frames after its first, less
+delayed, have set its clock).
 """
 
 from __future__ import annotations
@@ -57,9 +60,10 @@ SETTLE_S = 0.2  # how far behind real time the encoder stays, for late caller fr
 # come, to be laid where it was said rather than after silence already settled.
 LATE_MAX_S = 2.0
 # How long a phone stream's start is held back from the encoder after its first frame came:
-# that frame sets the stream's clock by its arrival, late when the server was busy (opening the
-# call: 0.1-0.3 s on a loaded machine), and the frames after it, less delayed, move the clock
-# (and her audio with it) back over the silence before it: silence not yet settled.
+# the moment that set the stream's clock (its `start` read, or its first frame's arrival) came
+# late when the server was busy (0.1-0.3 s on a loaded machine), and the frames after it, less
+# delayed, move the clock (and her audio with it) back over the silence before it: silence not
+# yet settled.
 ANCHOR_S = 1.0
 # Mean power under which a caller frame is near-silent (dBFS): the speech detector's floor
 # (postcall/speech.py), under which nothing counts as speech.
@@ -156,9 +160,19 @@ class Timeline:
         self._stream_ms = 0
         self._stream_zero = 0
         self._stream_first = 0
+        # The stream that carries her audio from now on, and the sample where its clock's 0 ms
+        # lies, by when its start was read (stream_began): its frames are laid by it.
+        self._announced: tuple[str, int] | None = None
 
     def _index(self, track: Track, at: float) -> int:
         return round((at - self.t0) * track.rate)
+
+    def stream_began(self, stream: str, at: float) -> None:
+        """Her phone stream `stream` began at `at`: its timestamps' 0 ms (Twilio sends `start`
+        as the stream begins, and the server reads it before setting the call up). Its frames
+        are laid by it however late they are read, and waited for until they come (up to
+        LATE_MAX_S)."""
+        self._announced = (stream, self._index(self.customer_track, at))
 
     def customer(self, pcm16k: bytes, at: float, said: StreamTime | None = None) -> None:
         """Caller audio that arrived at `at`; `said`: when it began on its stream's clock."""
@@ -209,14 +223,23 @@ class Timeline:
         """Where audio began by its stream's clock; `first`: where it began by its arrival,
         if it is the stream's first."""
         stream, ms = said
-        began = self._stream_zero + ms * RATE // 1000
+        offset = ms * RATE // 1000
+        began = self._stream_zero + offset
         if stream != self._stream or ms < self._stream_ms or began > first + LATE_MAX_S * RATE:
             # A new stream (a reconnect; the call moved here), whose clock starts again at 0,
-            # or a clock that cannot be right (audio said seconds after it arrived): its
-            # first frame sets it, by arrival, as for audio without one.
+            # or a clock that cannot be right (audio said seconds after it arrived).
             track = self.customer_track
-            began = max(first, track.cursor, track.base)
-            self._stream, self._stream_zero = stream, began - ms * RATE // 1000
+            announced = self._announced
+            if stream != self._stream and announced is not None and announced[0] == stream:
+                # By when the stream began: her audio lies where she said it, before audio
+                # laid already too (then her side is behind, and catches up as after a burst).
+                # Never after this frame arrived: a `start` read late is set right by it, and
+                # by the frames read sooner after it (below).
+                began = min(announced[1] + offset, first)
+            else:
+                # Set by its first frame's arrival, as for audio without a clock.
+                began = max(first, track.cursor, track.base)
+            self._stream, self._stream_zero = stream, began - offset
             self._stream_first = first
             self._run_start, self._run_floor = began, track.cursor
         self._stream_ms = ms
@@ -236,8 +259,9 @@ class Timeline:
         """Both sides up to `at` (customer at 16 kHz, agent at 24 kHz); they leave the
         timeline. Whole 20 ms steps only, so both sides always cover the same span. A phone
         stream that fell behind is waited for (up to LATE_MAX_S), and a new one's start held
-        back (for ANCHOR_S), unless this is the `last`."""
-        if self._stream is not None and not last:
+        back (for ANCHOR_S), unless this is the `last`. So is one announced (stream_began)
+        that has sent nothing yet: her audio from its start is still to come."""
+        if (self._stream is not None or self._announced is not None) and not last:
             heard = self.t0 + self.customer_track.cursor / RATE
             at = min(at, max(heard, at - LATE_MAX_S))
         young = self._index(self.customer_track, at) < self._stream_first + ANCHOR_S * RATE
@@ -362,6 +386,9 @@ class CallRecorder:
 
     def customer(self, pcm16k: bytes, at: float, said: StreamTime | None = None) -> None:
         self.timeline.customer(pcm16k, at, said)
+
+    def stream_began(self, stream: str, at: float) -> None:
+        self.timeline.stream_began(stream, at)
 
     def agent(self, pcm24k: bytes, at: float) -> None:
         self.timeline.agent(pcm24k, at)

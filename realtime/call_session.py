@@ -922,6 +922,13 @@ class CallSession:
                 self._audio_since_end = True
                 await self._live.forward_audio(pcm16k)
 
+    def caller_stream(self, stream: str, at: float) -> None:
+        """The phone stream `stream` carries her audio from now on; it began at `at`
+        (time.monotonic(), its `start` read), where its frames' timestamps count from: the
+        recording lays her audio by them however late the call's setup let them be read.
+        Before `start`, the recording begins there too, if that is earlier than the record."""
+        self.observer.caller_stream(stream, at)
+
     def caller_text(self, text: str) -> ce.Notice | None:
         """Pass a typed message to the model; answers a Notice when it was refused."""
         now = time.monotonic()

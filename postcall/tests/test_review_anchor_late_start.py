@@ -1,5 +1,6 @@
 """A phone stream whose first frames came late (the server still busy opening the call): its
-clock is set by the least-delayed of its frames, not by the first one's arrival, so her audio
+clock is set by its `start` as the server read it, before the call's setup (stream_began), or
+without one by the least-delayed of its frames, not by the first one's arrival, so her audio
 lies where Twilio's timestamps say and the end of the call cuts none of her last words
 (postcall/recording.py's Timeline, pure, flushed as CallRecorder flushes it)."""
 
@@ -8,8 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from postcall.recording import ANCHOR_S, FLUSH_INTERVAL_S, SETTLE_S, CallRecorder, Timeline
-from postcall.tests.test_timeline import Frame, pcm, where
+from postcall.recording import (
+    ANCHOR_S,
+    FLUSH_INTERVAL_S,
+    LATE_MAX_S,
+    SETTLE_S,
+    CallRecorder,
+    Timeline,
+)
+from postcall.tests.test_timeline import Frame, pcm, phone_line, where
 
 PAUSE = (2.0, 2.3)  # seconds of the stream in which she is silent (the line's near-silence)
 
@@ -108,3 +116,55 @@ def test_a_phone_calls_start_is_held_back_no_longer_than_anchor_s() -> None:
 
     assert len(held) == 0
     assert len(customer) == len(agent) * 2 // 3 == round((ANCHOR_S + 0.1) * 16_000)
+
+
+@pytest.mark.parametrize("phase", [0.05, 0.37])
+@pytest.mark.parametrize("delay", [0.3, 1.5])
+@pytest.mark.parametrize("start_read_late", [False, True])
+def test_a_phone_stream_is_laid_by_its_start_however_long_the_call_took_to_set_up(
+    phase: float, delay: float, start_read_late: bool
+) -> None:
+    """Its `start` read as it came (stream_began), before the call's setup held her frames up
+    `delay` (then all at once): each lies where she said it, a setup longer than ANCHOR_S too
+    (its frames are waited for, up to LATE_MAX_S). A `start` read late with the first frames
+    (the server busy as it came) is set right by the frames read sooner after them."""
+    timeline = Timeline(t0=0.0, phone=True)
+    timeline.stream_began("MZ1", delay if start_read_late else 0.0)
+    frames = [(audio, max(at, delay), said) for audio, at, said in busy_start(0.0, 0.0)]
+    customer = recorded(timeline, frames, end=3.0, phase=phase)
+
+    assert where(customer, 1000) == [0.0, 0.02]
+    assert where(customer, 1000 + 149) == [2.98, 0.02]
+    assert all(where(customer, 1000 + n)[1] == 0.02 for n in words())
+    assert all(where(customer, 1000 + n)[0] == round(0.02 * n, 2) for n in words())
+
+
+def test_a_phone_stream_that_began_but_sends_nothing_is_waited_for_a_while_only() -> None:
+    """Her frames from its start may still come (up to LATE_MAX_S late), and the start of a
+    call is held back (ANCHOR_S) for them: no longer."""
+    timeline = Timeline(t0=0.0, phone=True)
+    timeline.stream_began("MZ1", 0.0)
+
+    waiting, _ = timeline.settled(LATE_MAX_S + ANCHOR_S - 0.1)
+    given_up, _ = timeline.settled(LATE_MAX_S + ANCHOR_S + 0.5)
+
+    assert len(waiting) == 0
+    assert len(given_up) == round((ANCHOR_S + 0.5) * 16_000)
+
+
+def test_a_phone_stream_taken_up_again_is_laid_by_its_own_start() -> None:
+    """Her line dropped and Twilio opened a new stream (a new SID, its timestamps from 0 again)
+    at 3.0 s, whose first frames were read late while the call was taken up again: laid from
+    where the new stream began, as each is said."""
+    timeline = Timeline(t0=0.0, phone=True)
+    timeline.stream_began("MZ1", 0.0)
+    first = recorded(timeline, phone_line(1.0, (0.0, 0.0), "MZ1"), end=1.0, phase=0.37)
+    timeline.stream_began("MZ2", 3.0)
+    after = phone_line(1.0, stalled=(0.0, 0.6), stream="MZ2", since=3.0, marker=2000)
+    customer = np.concatenate((first, recorded(timeline, after, end=4.0, phase=1.37)))
+
+    assert where(customer, 1000 + 49) == [0.98, 0.02]
+    assert not customer[16_000:48_000].any()  # the line was away
+    assert [where(customer, 2000 + n) for n in range(50)] == [
+        [round(3.0 + 0.02 * n, 2), 0.02] for n in range(50)
+    ]

@@ -5,6 +5,8 @@ and hand what the session delivers to the Playout, which owns the outbound audio
 in front (guard.py) has already checked Twilio's signature; the `start` frame must then
 carry the token the webhook minted for this very call, or the stream is closed.
 
+    start               -> session.caller_stream (its SID, and when it was read: the 0 ms
+                           of its media timestamps, before the call's setup holds them up)
     media (µ-law 8 kHz) -> ulaw_decode -> Resampler8kTo16k -> session.caller_audio (16 kHz,
                            with its stream's SID and timestamp: when it was said)
     dtmf                -> Keypad -> session.caller_text("The caller typed ...")
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from autobahn.exception import Disconnected
@@ -70,6 +73,7 @@ class TwilioConsumer(AudioConsumer):
         self._inbound = Resampler8kTo16k()
         self._call_sid = ""
         self._stream_sid = ""  # the one `start` named: frames naming another are refused
+        self._stream_began = 0.0  # when its `start` was read (time.monotonic()): its 0 ms
         self._bad_frames = 0
         self._transfer: asyncio.Task[None] | None = None  # this stream making the transfer
         self._hearing: asyncio.Timeout | None = None  # the transfer's wait for the agent's words
@@ -162,6 +166,9 @@ class TwilioConsumer(AudioConsumer):
         if self.session is not None:
             log.warning("twilio: ignored a second start on call %s", self._call_sid)
             return
+        # Twilio sends `start` as the stream begins, and its media timestamps count from then:
+        # read now, before the work of setting the call up holds her first frames up.
+        began = time.monotonic()
         token = start.custom_parameters.get("token", "")
         caller: security.StreamCaller | security.CallbackStream
         try:
@@ -181,6 +188,7 @@ class TwilioConsumer(AudioConsumer):
             return
         self._cancel_start_deadline()
         self._call_sid, self._stream_sid = start.call_sid, start.stream_sid
+        self._stream_began = began
         if draining.is_draining() and not isinstance(caller, security.CallbackStream):
             # Twilio asks /twilio/voice again when the stream closes; the balancer sends
             # that to a process that is not stopping. Not for a callback we dialled: nothing
@@ -228,6 +236,7 @@ class TwilioConsumer(AudioConsumer):
             return await self._callback(call_sid, caller)
         local = CallSession.here_for_call_sid(call_sid)
         if local is not None:
+            local.caller_stream(self._stream_sid, self._stream_began)
             await local.attach(self)
             return local
         if not await CallSession.settled(call_sid=call_sid):
@@ -245,6 +254,7 @@ class TwilioConsumer(AudioConsumer):
                 customer = await find_customer(user_id=stored.user_id) if stored.user_id else None
                 session = CallSession(caller=self, customer=customer, channel="phone",
                                       call_sid=call_sid, resuming=stored)  # fmt: skip
+                session.caller_stream(self._stream_sid, self._stream_began)
                 await session.start()
             except (PyMongoError, CallRefused):
                 # Not starting here (no database; or no agent, for a call nobody holds): the
@@ -262,6 +272,7 @@ class TwilioConsumer(AudioConsumer):
             customer = await find_customer(phone=caller.phone)
             session = CallSession(caller=self, customer=customer, channel="phone",
                                   call_sid=call_sid, verified=caller.verified)  # fmt: skip
+        session.caller_stream(self._stream_sid, self._stream_began)
         await session.start()
         return session
 
@@ -335,6 +346,7 @@ class TwilioConsumer(AudioConsumer):
             verified=True,  # we dialled the number on the account
             held_by={"username": stream.staff, "name": await staff_first_name(stream.staff)},
         )  # fmt: skip
+        session.caller_stream(self._stream_sid, self._stream_began)
         await session.start()
         try:
             # `call_id` stays the call it was booked in; the dialler's page opens this one.
