@@ -27,7 +27,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from callbacks.models import CallbackStatus
-from callbacks.slots import SLOT_LENGTH
 from realtime.phone.twilio_rest import DIAL_ANSWER_WINDOW
 from support.ids import ATTEMPTS, new_id
 from support.mongo import Document
@@ -105,28 +104,18 @@ async def slot_counts(
     return counts
 
 
-async def upcoming(db: AsyncDatabase[Document], user_id: int, now: datetime) -> list[Document]:
-    """The customer's scheduled callbacks whose slot has not ended, earliest first."""
+async def upcoming(db: AsyncDatabase[Document], user_id: int, since: date) -> list[Document]:
+    """The customer's scheduled callbacks on local days from `since` on, earliest first: the
+    days they hold (one a day). An overdue one not yet closed still holds its day, so it is
+    one of them: staff may yet call, and the customer may cancel it."""
     return (
         await db.callbacks.find(
-            {"user_id": user_id, "status": SCHEDULED, "slot_start": {"$gt": now - SLOT_LENGTH}},
-            {"_id": 0, "callback_id": 1, "slot_start": 1, "reason": 1},
+            {"user_id": user_id, "status": SCHEDULED, "local_date": {"$gte": since.isoformat()}},
+            {"_id": 0, "callback_id": 1, "slot_start": 1, "local_date": 1, "reason": 1},
         )
         .sort("slot_start", 1)
         .to_list()
     )
-
-
-async def days_booked(
-    db: AsyncDatabase[Document], user_id: int, since: date
-) -> dict[date, Document]:
-    """The customer's scheduled callbacks on local days from `since` on, by day (one a day;
-    an overdue one not yet closed still holds its day)."""
-    docs = await db.callbacks.find(
-        {"user_id": user_id, "status": SCHEDULED, "local_date": {"$gte": since.isoformat()}},
-        {"_id": 0, "callback_id": 1, "slot_start": 1, "local_date": 1},
-    ).to_list()
-    return {date.fromisoformat(doc["local_date"]): doc for doc in docs}
 
 
 async def book(db: AsyncDatabase[Document], callback: Document, capacity: int) -> Document:

@@ -175,23 +175,50 @@ def resolve_day(spoken: str, today: date) -> date:
 
 
 def parse_slot_start(spoken: str, zone: ZoneInfo) -> datetime:
-    """The UTC instant of an ISO date and time: with an offset ("2026-12-03T10:30+05:30",
-    "2026-12-03T05:00Z") as given, without one as the customer's local time in `zone`.
+    """The UTC instant of an ISO date and time: without an offset, the customer's local time
+    in `zone`; with one, as given, if it is UTC's ("2026-12-03T05:00Z", a `slot_start_utc`)
+    or the offset `zone` has at that time ("2026-12-03T10:30+05:30", a `slot_start`).
+
+    Any other offset is refused: the customer agreed a time on their own clock, and the same
+    clock time at the offset of the other side of a clock change, or of another zone, is a
+    time they never agreed to (or none at all).
 
     Raises ValueError with a sentence for the model.
     """
+    spoken = spoken.strip()
     try:
-        moment = datetime.fromisoformat(spoken.strip())
+        moment = datetime.fromisoformat(spoken)
     except ValueError:
         raise ValueError(
             "give the slot_start exactly as list_callback_slots answered it, like "
             '"2026-12-03T10:30+05:30"'
         ) from None
     if moment.year not in PLAUSIBLE_YEARS:
-        raise ValueError(f"{spoken.strip()} is not a time a callback can be booked for")
+        raise ValueError(f"{spoken} is not a time a callback can be booked for")
+    if _is_date_alone(spoken):  # read as midnight, it would be refused as outside hours
+        example = datetime.combine(moment.date(), time(10, 30), tzinfo=zone)
+        raise ValueError(
+            f"{spoken} has no time: give the slot_start of a free time that day exactly as "
+            f'list_callback_slots answered it, like "{local_iso(example, zone)}"'
+        )
+    on_their_clock = moment.replace(tzinfo=zone)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
+        return on_their_clock.astimezone(UTC)
+    offset = moment.utcoffset()
+    if offset and offset != moment.astimezone(zone).utcoffset():
+        raise ValueError(
+            f"{spoken} is not at {zone.key}'s offset on that day: give the slot_start exactly "
+            f'as list_callback_slots answered it, like "{local_iso(on_their_clock, zone)}"'
+        )
     return moment.astimezone(UTC)
+
+
+def _is_date_alone(spoken: str) -> bool:
+    try:
+        date.fromisoformat(spoken)
+    except ValueError:
+        return False
+    return True
 
 
 def local_iso(moment: datetime, zone: ZoneInfo) -> str:

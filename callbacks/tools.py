@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from callbacks import booking
 from callbacks.slots import (
+    SLOT_LENGTH,
     Hours,
     SlotProblem,
     bookable_days,
@@ -71,8 +72,9 @@ UNDERWAY_MESSAGES = {
     "Saturday, 9 am to 9 pm, the customer's local time). Offer a callback when nobody can take "
     "the call now or the customer would rather be called later. Without a date it answers the "
     "first day with free times that the customer has no callback on yet (one a day). Also "
-    "lists the customer's callbacks already booked (with their ids, for cancel_callback). "
-    "Read out a few times, not the whole list.",
+    "lists the customer's callbacks already booked from today on (with their ids, for "
+    "cancel_callback; overdue when its time has passed and nobody has called yet). Read out a "
+    "few times, not the whole list.",
     params=(
         StringParam(
             "date",
@@ -95,11 +97,11 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         raise invalid(f"date: {error}") from None
     days = bookable_days(now, hours)
     db = mongo.async_db()
-    booked, mine, taken = await asyncio.gather(
+    booked, mine = await asyncio.gather(
         booking.slot_counts(db, now - timedelta(days=1), _end_of(days[-1], hours)),
-        booking.upcoming(db, user_id, now),
-        booking.days_booked(db, user_id, today),
+        booking.upcoming(db, user_id, today),
     )
+    taken = {_day_held(doc): doc for doc in mine}
     if day is None:  # one a day: a day they have a callback on is no day to offer
         day = first_day_with_room(now, hours, booked, taken=taken) or today
     free = free_slots(day, now, hours, booked)
@@ -109,7 +111,7 @@ async def list_callback_slots(ctx: ToolContext, date: str | None) -> Result:
         "time_zone": hours.zone.key,
         "slots": [{"slot_start": local_iso(s, hours.zone), "slot_start_utc": utc_iso(s),
                    "time": say_time(s, hours.zone)} for s in free],
-        "your_callbacks": [_booked(doc, now, hours, bool(ctx.verified)) for doc in mine],
+        "your_callbacks": [_listed(doc, now, hours, bool(ctx.verified)) for doc in mine],
     }  # fmt: skip
     if day in taken:
         answer["already_scheduled"] = _already_message(taken[day], now, hours)
@@ -248,6 +250,18 @@ def _booked(doc: Document, now: datetime, hours: Hours, verified: bool) -> Resul
         "when": say_when(doc["slot_start"], now, hours.zone),
         **({"reason": doc.get("reason", "")} if verified else {}),
     }
+
+
+def _day_held(doc: Document) -> date:
+    """The local day a scheduled callback holds (the one-a-day index's `local_date`)."""
+    return date.fromisoformat(doc["local_date"])
+
+
+def _listed(doc: Document, now: datetime, hours: Hours, verified: bool) -> Result:
+    """One of the customer's callbacks in list_callback_slots: `overdue` once its slot ended
+    with no call closing it (staff may yet call; it still holds its day)."""
+    overdue = doc["slot_start"] + SLOT_LENGTH <= now
+    return {**_booked(doc, now, hours, verified), **({"overdue": True} if overdue else {})}
 
 
 def _already_message(existing: Document | None, now: datetime, hours: Hours) -> str:

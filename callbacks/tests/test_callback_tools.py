@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import override_settings
 
-from callbacks import desk
+from callbacks import desk, tools
 from callbacks.slots import Hours, local_date
 from callbacks.tests.conftest import slot, spoken
 from support import mongo
@@ -130,6 +131,24 @@ async def test_full_slots_are_not_listed_and_the_customers_own_callback_is(
          "slot_start_utc": mine["slot_start_utc"], "when": mine["when"],
          "reason": "Refund query"},
     ]  # fmt: skip
+
+
+async def test_a_callback_whose_time_passed_without_the_call_is_listed_while_it_holds_its_day(
+    asha: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff have not called yet: it still holds its day (one a day), so the customer asking
+    about their callbacks, or why that day is not offered, hears of it, and may cancel it."""
+    start = slot(hour=10, minute=30)
+    mine = await book(ASHA, start)
+    monkeypatch.setattr(tools, "_now", lambda: start + timedelta(hours=5))  # 3:30 pm that day
+
+    listed = await run_tool("list_callback_slots", {}, ASHA)
+
+    [overdue] = listed["your_callbacks"]
+    assert overdue["callback_id"] == mine["callback_id"]
+    assert overdue["when"].startswith("today, ") and overdue["when"].endswith(" at 10:30 am")
+    assert overdue["overdue"] is True
+    assert listed["date"] > local_date(start, Hours.from_settings().zone).isoformat()
 
 
 async def test_a_callbacks_reason_waits_until_a_phone_caller_is_verified(
@@ -292,13 +311,38 @@ async def test_the_same_booking_asked_for_again_is_confirmed_not_refused(asha: C
     assert len(await callbacks_in_db(user_id=101)) == 1
 
 
-async def test_a_slot_start_the_tool_cannot_read_is_refused(asha: Customer) -> None:
-    result = await run_tool(
-        "schedule_callback", {"slot_start": "tomorrow at ten", "reason": "x"}, ASHA
-    )
+@pytest.mark.parametrize(
+    "slot_start", ["tomorrow at ten", spoken(slot())[:10]], ids=["words", "a-date-alone"]
+)
+async def test_a_slot_start_the_tool_cannot_read_is_refused(
+    asha: Customer, slot_start: str
+) -> None:
+    result = await run_tool("schedule_callback", {"slot_start": slot_start, "reason": "x"}, ASHA)
 
     assert (result["ok"], result["reason"]) == (False, "invalid_argument")
     assert "exactly as list_callback_slots answered it" in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "offsets"), [("Australia/Sydney", (10, 11)), ("America/New_York", (-5, -4))]
+)
+async def test_a_slot_start_at_the_offset_of_the_other_side_of_a_clock_change_is_refused(
+    asha: Customer, settings: Any, zone: str, offsets: tuple[int, int]
+) -> None:
+    """The customer agreed 9 am; at the offset their zone has the other half of the year it
+    is 8 am (outside hours) or 10 am (a time they never agreed to). Refused with 9 am as it
+    should be given, and nothing booked."""
+    settings.SUPPORT_TIME_ZONE = zone
+    start = slot(hour=9, minute=0)
+    local = start.astimezone(ZoneInfo(zone))
+    [other_season] = {timedelta(hours=h) for h in offsets} - {local.utcoffset()}
+    stale = local.replace(tzinfo=timezone(other_season)).isoformat(timespec="minutes")
+
+    result = await run_tool("schedule_callback", {"slot_start": stale, "reason": "x"}, ASHA)
+
+    assert (result["ok"], result["reason"]) == (False, "invalid_argument")
+    assert f'like "{spoken(start)}"' in result["message"]
+    assert await callbacks_in_db() == []
 
 
 @pytest.mark.parametrize(
@@ -437,7 +481,7 @@ async def dialled(
 ) -> None:
     """Staff pressed "Call now" `ago` (what callbacks/desk.py writes); with `answered_call`,
     the customer picked up (what realtime/phone/consumer.py writes); with `dial_status`, Twilio
-    said the dial ended unanswered (what desk.dial_ended writes)."""
+    said the dial ended unanswered (what callbacks/dial_ended.py writes)."""
     await mongo.async_db().callbacks.update_one({"callback_id": callback_id}, {"$set": {
         "assignee": "meera", "dialled_at": datetime.now(UTC) - ago, "call_sid": "CA1",
         "answered_call_id": answered_call, "dial_status": dial_status,

@@ -2,7 +2,7 @@
 
 Most cases are in India time (UTC+05:30, no daylight saving): "now" is Thursday 3 December
 2026, 10:40 in Kolkata, i.e. 05:10 UTC. Phoenix (UTC-07:00, no daylight saving) is where the
-customer's evening falls on the next UTC day; London checks a day with a clock change.
+customer's evening falls on the next UTC day; London and Sydney check days with a clock change.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from callbacks.slots import (
 KOLKATA = ZoneInfo("Asia/Kolkata")
 PHOENIX = ZoneInfo("America/Phoenix")
 LONDON = ZoneInfo("Europe/London")
+SYDNEY = ZoneInfo("Australia/Sydney")
 INDIA = Hours(zone=KOLKATA)
 NOW = datetime(2026, 12, 3, 10, 40, tzinfo=KOLKATA)  # Thursday
 THURSDAY, FRIDAY, SATURDAY, SUNDAY = (date(2026, 12, d) for d in (3, 4, 5, 6))
@@ -216,6 +217,7 @@ def test_dates_at_the_ends_of_the_calendar_are_refused(spoken: str) -> None:
         ("2026-12-04T05:00Z", datetime(2026, 12, 4, 5, 0, tzinfo=UTC)),
         ("2026-12-04T10:30", datetime(2026, 12, 4, 5, 0, tzinfo=UTC)),  # local time
         ("2026-12-04 10:30", datetime(2026, 12, 4, 5, 0, tzinfo=UTC)),
+        ("2026-12-04T10:30:00+05:30", datetime(2026, 12, 4, 5, 0, tzinfo=UTC)),
     ],
 )
 def test_slot_starts_the_model_may_pass(spoken: str, instant: datetime) -> None:
@@ -225,6 +227,35 @@ def test_slot_starts_the_model_may_pass(spoken: str, instant: datetime) -> None:
 @pytest.mark.parametrize("spoken", ["10:30 tomorrow", "2026-12-04T25:00", "soon"])
 def test_other_slot_starts_are_refused(spoken: str) -> None:
     with pytest.raises(ValueError, match="exactly as list_callback_slots answered it"):
+        parse_slot_start(spoken, KOLKATA)
+
+
+@pytest.mark.parametrize(
+    ("spoken", "zone", "meant"),
+    [
+        # Summer time's offset after the clocks went back (Sunday 25 October 2026): 9 am there.
+        ("2026-10-26T10:00+01:00", LONDON, "2026-10-26T10:00+00:00"),
+        # Sydney's summer offset after its clocks went back (Sunday 4 April 2027): 8 am there.
+        ("2027-04-05T09:00+11:00", SYDNEY, "2027-04-05T09:00+10:00"),
+        ("2026-12-04T10:30+01:00", KOLKATA, "2026-12-04T10:30+05:30"),  # another zone's: 3 pm
+    ],
+)
+def test_a_slot_start_at_an_offset_the_zone_does_not_have_that_day_is_refused(
+    spoken: str, zone: ZoneInfo, meant: str
+) -> None:
+    """The customer said a time on their clock; at another offset it is a time an hour (or
+    hours) off theirs, or none: refused with the time they said at the zone's offset, rather
+    than booked at a time they never agreed to."""
+    with pytest.raises(ValueError, match="exactly as list_callback_slots answered it") as refusal:
+        parse_slot_start(spoken, zone)
+
+    assert f'like "{meant}"' in str(refusal.value)
+
+
+@pytest.mark.parametrize("spoken", ["2026-12-04", "20261204"])
+def test_a_slot_start_without_a_time_is_refused(spoken: str) -> None:
+    """Read as midnight it would be refused as outside hours, which the customer never asked."""
+    with pytest.raises(ValueError, match='has no time.*like "2026-12-04T10:30\\+05:30"'):
         parse_slot_start(spoken, KOLKATA)
 
 
