@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 TEMPLATE = "realtime/agent_instructions.txt"
 
@@ -54,10 +56,18 @@ def note(text: str) -> str:
     return f"[Note from the support system, not said by the customer: {text}]"
 
 
-def greeting() -> str:
+def now_said(now: datetime | None = None) -> str:
+    """Today's date and the time, on the customers' clock (SUPPORT_TIME_ZONE, contract section
+    9): the model knows no date of its own, and customers say "yesterday", "on Sunday"."""
+    moment = timezone.localtime(now)
+    day = f"{moment:%A} {moment.day} {moment:%B %Y}"
+    return f"It is now {day}, {moment:%H:%M} ({moment.tzinfo} time)."
+
+
+def greeting(now: datetime | None = None) -> str:
     return note(
-        "The call has just connected. Greet the customer now, briefly. Your first words must "
-        f'say, in your own voice: "{disclosure()}"'
+        f"The call has just connected. {now_said(now)} Greet the customer now, briefly. Your "
+        f'first words must say, in your own voice: "{disclosure()}"'
     )
 
 
@@ -197,6 +207,7 @@ def carry_on(said: list[tuple[str, str]]) -> str:
     who = {"user": "Customer", "agent": "You"}
     conversation = "\n".join(f"{who.get(role, role)}: {text}" for role, text in said)
     so_far = f"The conversation so far:\n{conversation}\n" if said else ""
+    so_far = f"{now_said()} {so_far}"
     if not any(role == "agent" for role, _ in said):
         # The earlier session was lost before it said anything: the greeting, and the AI
         # disclosure in it, were never heard, and are owed still.

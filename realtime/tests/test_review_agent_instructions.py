@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -180,3 +181,15 @@ async def test_a_caller_whose_agent_was_lost_before_anyone_spoke_is_greeted_with
 
     assert settings.VOICE_AI_DISCLOSURE in told
     assert fresh.client_contents[0]["turnComplete"] is True  # it speaks first, now
+
+
+def test_the_agent_is_told_the_date_and_time_on_the_customers_clock() -> None:
+    """The model knows no date of its own: "the order I placed yesterday", "call me back on
+    Monday" need today's, as the customer's clock has it (past midnight there, not in UTC)."""
+    just_past_midnight = datetime(2026, 12, 6, 18, 45, tzinfo=UTC)  # 00:15 in Kolkata
+    now = "It is now Monday 7 December 2026, 00:15 (Asia/Kolkata time)."
+
+    assert now in instructions.greeting(just_past_midnight)
+    assert instructions.now_said(just_past_midnight) == now
+    for said in ([], [("agent", "Hello, I'm Priya."), ("user", "Where is it?")]):
+        assert "It is now " in instructions.carry_on(said)  # a fresh session is told too
