@@ -44,9 +44,14 @@ _channels_user = get_user.func  # type: ignore[attr-defined]
 @database_sync_to_async
 def _signed_in(scope: Any) -> Any:
     """The user the scope's session signs in (AnonymousUser if none), as Channels reads it,
-    within the bound a page's database work has."""
+    and what they may do, within the bound a page's database work has. Their permissions are
+    read here, in the same bound, so that the socket's first check of them (its `connect`) is
+    answered from the user, not from a database that may have stopped answering since."""
     with page_bound():
-        return _channels_user(scope)
+        user = _channels_user(scope)
+        if user.is_authenticated and user.is_active:
+            user.get_all_permissions()  # kept on the user (Django's backend caches them)
+        return user
 
 
 class BoundedAuthMiddleware(AuthMiddleware):

@@ -30,6 +30,7 @@ from realtime.tests.test_database_freeze import freeze
 from realtime.tests.voice_harness import wait_until_ended
 from support.models import Customer
 from support.staff import sockets
+from voiceproject import socket_auth
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -231,3 +232,31 @@ async def test_a_staff_socket_opened_while_the_database_is_frozen_is_refused_wit
         assert (await page.connect(timeout=5))[0]
         assert await page.receive_nothing(timeout=0.2)  # open: signed in, as before the freeze
         await page.disconnect()
+
+
+async def test_a_staff_socket_signed_in_just_before_the_database_froze_opens(
+    groups: Any, database_pid: int, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database stops answering between the socket's sign-in and its `connect`: what the
+    user may do was read with who they are, and the socket opens (its later rechecks give up
+    as a page would), rather than failing its first check with a server error."""
+    browser = await sync_to_async(signed_in_lead)()
+    settings.PAGE_DB_TIMEOUT_S = 0.5
+    signed_in = socket_auth._signed_in
+
+    async def then_frozen(scope: Any) -> Any:
+        user = await signed_in(scope)
+        await freeze(database_pid)
+        return user
+
+    monkeypatch.setattr(socket_auth, "_signed_in", then_frozen)
+    thaw = asyncio.get_running_loop().call_later(6, os.kill, database_pid, signal.SIGCONT)
+    queue = socket("/ws/staff/queue", browser)
+    try:
+        opened, _ = await queue.connect(timeout=5)
+    finally:
+        thaw.cancel()
+        os.kill(database_pid, signal.SIGCONT)
+
+    assert opened
+    await queue.disconnect()
