@@ -168,9 +168,10 @@ class CallRecord:
         # (added at, to the millisecond as the database keeps `last_seen_at`; list; entry)
         self.recent: deque[tuple[datetime, str, dict[str, Any]]] = deque(maxlen=RECENT_KEPT)
 
-    async def open(self, **fields: Any) -> None:
-        """Insert the record (extra `fields` are stored too) and start writing it."""
-        started = self.started_at = now()
+    async def open(self, *, started_at: datetime | None = None, **fields: Any) -> None:
+        """Insert the record (extra `fields` are stored too) and start writing it. The call
+        began `started_at` (now by default: a phone call's stream began before its setup)."""
+        started = self.started_at = started_at or now()
         await mongo.async_db().calls.insert_one(
             {
                 "call_id": self.call_id,

@@ -240,6 +240,8 @@ class CallSession:
         self.call_sid = call_sid
         self._resuming = resuming
         self._held_by = held_by
+        # When its first phone stream began (caller_stream, time.monotonic()): the call's start.
+        self._stream_began: float | None = None
         if resuming is not None:
             verified = resuming.verified
         if verified is None:
@@ -451,8 +453,9 @@ class CallSession:
         else:
             try:
                 await self._record.open(
-                    call_sid=self.call_sid, verified=self._tools.ctx.verified, worker=process.WORKER
-                )
+                    started_at=self._began_at(), call_sid=self.call_sid,
+                    verified=self._tools.ctx.verified, worker=process.WORKER,
+                )  # fmt: skip
             except ServerSelectionTimeoutError:
                 raise  # no server was reached: nothing was written (PyMongo's retries say so)
             except PyMongoError:
@@ -922,12 +925,22 @@ class CallSession:
                 self._audio_since_end = True
                 await self._live.forward_audio(pcm16k)
 
+    def _began_at(self) -> datetime | None:
+        """When a phone call began: its stream's start, before the call's setup (whose lookups
+        may take a while), so that the record's start is where her recording begins, as its
+        timestamps count. None for a browser call: it begins as its record opens."""
+        if self._stream_began is None:
+            return None
+        return utcnow() - timedelta(seconds=max(0.0, time.monotonic() - self._stream_began))
+
     def caller_stream(self, stream: str, at: float) -> None:
         """The phone stream `stream` carries her audio from now on; it began at `at`
         (time.monotonic(), its `start` read), where its frames' timestamps count from: the
-        recording lays her audio by them however late the call's setup let them be read.
-        Before `start`, the recording begins there too, if that is earlier than the record."""
+        recording lays her audio by them however late the call's setup let them be read. The
+        first stream's start is the call's (`_began_at`), where its record and recording begin."""
         self.observer.caller_stream(stream, at)
+        if self._stream_began is None:
+            self._stream_began = at
 
     def caller_text(self, text: str) -> ce.Notice | None:
         """Pass a typed message to the model; answers a Notice when it was refused."""
