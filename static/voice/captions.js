@@ -1,7 +1,7 @@
 // The conversation view: live captions of both sides, typed messages, and one plain-words
 // line for what the agent is doing (its tools).
 
-import { say, ui } from "./page.js";
+import { say, ui, withIds } from "./page.js";
 
 const ORDER_STATUS_WORDS = {
   placed: "placed",
@@ -101,7 +101,7 @@ function captionLine(kind, who, text) {
   }
   const body = document.createElement("span");
   body.className = "text";
-  body.textContent = text;
+  body.append(...withIds(text));
   line.append(body);
   return line;
 }
@@ -152,7 +152,7 @@ export class Captions {
     const current = this.partial[role];
     if (!final) {
       if (current) {
-        current.querySelector(".text").textContent = text;
+        current.querySelector(".text").replaceChildren(...withIds(text));
         scrollCaptions();
       } else {
         // Partial captions change many times a second: hidden from screen readers (a braille

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from realtime import tokens
 from realtime.tests.browser.conftest import FakeAgent, Network, VoicePage, conversation
@@ -37,6 +37,10 @@ BACK = "Back: the call resumed after a network blip."
 STAY = re.compile(
     r"We're asking a colleague to join this call\. Please stay on the line \(ticket TKT-\w+\)\."
 )
+# What the model heard or said is shown as it is: markup in it is text, not the page's.
+HOSTILE_CAPTION = (
+    "Your order ORD-1137 <img src=x onerror=\"document.title='pwned'\"><b>is late</b>."
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,17 @@ def voice_server(django_db_setup: Any, fake_agent: FakeAgent) -> Iterator[Daphne
     with DaphneServer(gemini_live_url=fake_agent.live.url, env=env) as server:
         server.start()
         yield server
+
+
+async def ids_shown(page: Page) -> list[tuple[str, str, int]]:
+    """The ids in the page's message and its conversation, in order: where, the id, and the
+    lines it takes (one each: "TKT-" and "7UMD7U" on two lines read as two things)."""
+    shown = await page.locator("#info .id, #captions .id").evaluate_all(
+        """spans => spans.map((span) => [
+            span.closest("#info, #captions").id, span.textContent, span.getClientRects().length,
+        ])"""
+    )
+    return [(where, id_, lines) for where, id_, lines in shown]
 
 
 async def still_open(call_id: str) -> bool:
@@ -162,7 +177,9 @@ async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_o
     says the call is reconnecting, its meter still (nobody hears her), keeps her typing for
     later, and gets back to the same call as soon as the network is back, not after its
     backoff. The server says the escalation once: the page still asks her to stay on the line
-    once back."""
+    once back. Her ticket's id, which she may read out or note down, keeps to one line on a
+    phone (not "ticket TKT-" over "7UMD7U"), as does an order's id in a caption, whose markup
+    shows as text."""
     page = voice_page.page
     await voice_page.open()
     await page.get_by_role("button", name="Start call").click()
@@ -173,6 +190,20 @@ async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_o
     await session.wait_for_tool_response()
     status = page.get_by_role("status").and_(page.locator("#info"))
     await expect(status).to_have_text(STAY)
+    [ticket] = re.findall(r"TKT-\w+", await status.inner_text())
+    # The assistant's caption, in fragments, holds an order's id and markup.
+    await session.send_transcript("agent", "Your order ")
+    await session.send_transcript("agent", HOSTILE_CAPTION.removeprefix("Your order "))
+    partial = page.locator("#captions .line--agent.partial .text")
+    await expect(partial).to_have_text(HOSTILE_CAPTION)
+    await expect(partial.locator(".id")).to_have_text("ORD-1137")
+    await session.send_transcript("agent", "", finished=True)
+    said = conversation(page).locator(".line--agent .text")
+    await expect(said).to_have_text(HOSTILE_CAPTION)
+    # Its markup is text: the one element in it is the id's span.
+    assert await said.evaluate("text => [...text.querySelectorAll('*')].map(e => e.outerHTML)") == [
+        '<span class="id">ORD-1137</span>'
+    ]
     text_box = page.get_by_label("Type a message")
     await text_box.fill("My biryani")
 
@@ -200,6 +231,17 @@ async def test_a_page_whose_device_goes_offline_says_so_and_is_back_once_it_is_o
     assert await voice_page.debug(".callId") == call_id
     assert len(agent.live.sessions) == agent.sessions_before + 1  # the same assistant's session
     await voice_page.screenshot("51-back-online")
+    # The ticket's id keeps to one line at every phone width down to 320 px, in what the page
+    # says and in the conversation, as does the order's: a hyphen is no place to cut an id.
+    for width in range(390, 319, -5):
+        await page.set_viewport_size({"width": width, "height": 844})
+        assert await ids_shown(page) == [
+            ("info", ticket, 1),
+            ("captions", ticket, 1),
+            ("captions", "ORD-1137", 1),
+        ], f"at {width} px"
+    await voice_page.screenshot("55-ids-whole-on-a-narrow-phone")
+    assert await page.title() == "Talk to support"  # the caption's onerror never ran
     await expect(status).to_have_text(STAY, timeout=10_000)  # once the news of the blip is read
     await page.get_by_role("button", name="End call").click()
     assert (await wait_until_ended(call_id))["end_reason"] == "caller_hung_up"
