@@ -44,14 +44,13 @@ _channels_user = get_user.func  # type: ignore[attr-defined]
 @database_sync_to_async
 def _signed_in(scope: Any) -> Any:
     """The user the scope's session signs in (AnonymousUser if none), as Channels reads it,
-    and what they may do, within the bound a page's database work has. Their permissions are
+    and what they may do (within the caller's bound: resolve_scope). Their permissions are
     read here, in the same bound, so that the socket's first check of them (its `connect`) is
     answered from the user, not from a database that may have stopped answering since."""
-    with page_bound():
-        user = _channels_user(scope)
-        if user.is_authenticated and user.is_active:
-            user.get_all_permissions()  # kept on the user (Django's backend caches them)
-        return user
+    user = _channels_user(scope)
+    if user.is_authenticated and user.is_active:
+        user.get_all_permissions()  # kept on the user (Django's backend caches them)
+    return user
 
 
 class BoundedAuthMiddleware(AuthMiddleware):
@@ -59,7 +58,11 @@ class BoundedAuthMiddleware(AuthMiddleware):
     database does not answer within the bound."""
 
     async def resolve_scope(self, scope: Any) -> None:
-        scope["user"]._wrapped = await _signed_in(scope)
+        # The bound counts from the handshake, not from when the thread the reads share takes
+        # this one up (it goes to that thread with this context): handshakes queued behind a
+        # read the database does not answer are refused with it, not one bound after another.
+        with page_bound():
+            scope["user"]._wrapped = await _signed_in(scope)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         scope = dict(scope)

@@ -207,26 +207,26 @@ async def test_a_staff_socket_opened_while_the_database_is_frozen_is_refused_wit
     """Who signs a socket in (its session, then its user) is read as a page reads it, within
     PAGE_DB_TIMEOUT_S: with the database frozen, each staff socket's handshake is refused soon
     after, not held for as long as the freeze lasts (the page says it is reconnecting and tries
-    again), and the thread those reads share is free for the next. Once the database is back,
-    they open."""
+    again). Handshakes queued in the thread those reads share are refused with the first, not
+    one bound after another. Once the database is back, they open."""
     browser = await sync_to_async(signed_in_lead)()
     settings.PAGE_DB_TIMEOUT_S = 0.5
-    paths = ("/ws/staff/live", "/ws/staff/queue", "/ws/staff/calls/no-such-call")
+    paths = ("/ws/staff/live", "/ws/staff/queue", "/ws/staff/calls/no-such-call") * 2
     caplog.set_level(logging.WARNING, logger="voiceproject.socket_auth")
 
     await freeze(database_pid)
-    # Thawed in any case: a handshake that waits for the database must not wait for ever.
-    thaw = asyncio.get_running_loop().call_later(6, os.kill, database_pid, signal.SIGCONT)
+    # Thawed in any case (a handshake that waits for the database must not wait for ever), and
+    # before six bounds, one after another, would have passed.
+    thaw = asyncio.get_running_loop().call_later(2.5, os.kill, database_pid, signal.SIGCONT)
     try:
-        # One after another in the thread the reads share: the third waits for two bounds.
         refused = await asyncio.gather(*(socket(path, browser).connect(10) for path in paths))
     finally:
         thaw.cancel()
         os.kill(database_pid, signal.SIGCONT)
 
-    assert refused == [(False, TRY_AGAIN)] * 3  # within the freeze: before the thaw
+    assert refused == [(False, TRY_AGAIN)] * 6  # within the freeze: before the thaw
     said = [r for r in caplog.records if r.name == "voiceproject.socket_auth"]
-    assert len(said) == 3 and not any(r.exc_info for r in said)  # a line each, no traceback
+    assert len(said) == 6 and not any(r.exc_info for r in said)  # a line each, no traceback
     for path in paths[:2]:
         page = socket(path, browser)
         assert (await page.connect(timeout=5))[0]
