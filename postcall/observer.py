@@ -70,10 +70,10 @@ class CallObserver:
     ) -> None:
         """The call is on here (its record exists and it was not refused). `moved_in`: it
         began on another process, which counted its start. `started_at`: the record's, where
-        the recording starts (so that it lasts as long as the call), else from here; or where
-        her phone stream began (caller_stream), if that is earlier: her words said while the
-        call was being set up are in it, where she said them (up to LATE_MAX_S before: the
-        recording waits no longer for a phone stream's audio)."""
+        the recording starts (so that it lasts as long as the call), else from here. A new
+        phone call's record starts with her stream (caller_stream); one that moved in began
+        long before, and its recording here starts where her new stream began, if that is
+        earlier than here (up to LATE_MAX_S before: it waits no longer for a stream's audio)."""
         self._started = True
         # Counted once the caller is put through (`_count_start`): a record its process let go
         # before that is no call (postcall.outcome.MOVED_END_REASONS); the page opened the call

@@ -146,9 +146,12 @@ class Timeline:
     and a phone's caller audio by its stream's clock. `phone`: her audio comes by one, whose
     first frame may come late (the start is held back until then, as for a new stream)."""
 
-    def __init__(self, t0: float, *, phone: bool = False) -> None:
+    def __init__(self, t0: float, *, phone: bool = False, opened: float | None = None) -> None:
         self.t0 = t0
         self._phone = phone
+        # When the recording began waiting for her audio (the call set up), at or after `t0`: a
+        # phone stream that began at `t0` and has sent nothing may owe all of it since.
+        self._opened = t0 if opened is None else max(t0, opened)
         self.customer_track = Track(RATE)
         self.agent_track = Track(AGENT_RATE)
         # The customer's audio since the last real gap (or the start of her phone stream):
@@ -263,7 +266,12 @@ class Timeline:
         that has sent nothing yet: her audio from its start is still to come."""
         if (self._stream is not None or self._announced is not None) and not last:
             heard = self.t0 + self.customer_track.cursor / RATE
-            at = min(at, max(heard, at - LATE_MAX_S))
+            late = LATE_MAX_S
+            if self._stream is None:
+                # Announced, nothing from it yet: her frames since it began were held up with
+                # the call's setup, and are waited for from when the recording began waiting.
+                late += self._opened - self.t0
+            at = min(at, max(heard, at - late))
         young = self._index(self.customer_track, at) < self._stream_first + ANCHOR_S * RATE
         if (self._stream is not None or self._phone) and young and not last:
             # Its clock may still move back, with her audio, over the silence before it.
@@ -370,7 +378,7 @@ class CallRecorder:
     ) -> None:
         self.call_id = call_id
         self._clock = clock
-        self.timeline = Timeline(t0, phone=channel == "phone")
+        self.timeline = Timeline(t0, phone=channel == "phone", opened=clock())
         self._encoder = OggOpusEncoder(serial=zlib.crc32(call_id.encode()))
         # The wall-clock moment of `t0`: the recording's time zero, for lining up the transcript.
         started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=clock() - t0)

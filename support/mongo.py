@@ -135,9 +135,8 @@ async def once_answering(
     cancelled from outside (see ASYNC_TIMEOUT_MS); a cancellation of the task running this
     still stops it."""
     loop = asyncio.get_running_loop()
-    delay, waited = FIRST_RETRY_S, 0.0
+    delay, began = FIRST_RETRY_S, loop.time()
     while True:
-        began = loop.time()
         if sooner is None:
             await asyncio.sleep(delay)
         else:
@@ -145,11 +144,10 @@ async def once_answering(
                 async with asyncio.timeout(delay):
                     await sooner.wait()
             sooner.clear()
-        waited += loop.time() - began
         try:
             return await operation()
         except PyMongoError:
             raise_if_cancelled()  # a driver that swallowed a cancellation
-            if waited >= patience_s:
+            if loop.time() - began >= patience_s:
                 raise
             delay = min(delay * 2, LAST_RETRY_S)

@@ -139,6 +139,23 @@ def test_a_phone_stream_is_laid_by_its_start_however_long_the_call_took_to_set_u
     assert all(where(customer, 1000 + n)[0] == round(0.02 * n, 2) for n in words())
 
 
+@pytest.mark.parametrize("delay", [3.5, 5.0])
+def test_a_phone_call_set_up_for_longer_than_its_stream_is_waited_for_lays_her_from_its_start(
+    delay: float,
+) -> None:
+    """The call's setup (its database slow) took `delay`, longer than LATE_MAX_S and ANCHOR_S
+    together: the recording, begun once it was done, flushes before her frames held up
+    meanwhile are read. Her stream is waited for from then, not from its start: she lies where
+    she said it, not late by what the setup took past the wait."""
+    timeline = Timeline(t0=0.0, phone=True, opened=delay)
+    timeline.stream_began("MZ1", 0.0)
+    frames = [(audio, delay + 0.01, said) for audio, _, said in busy_start(0.0, 0.0)]
+    customer = recorded(timeline, frames, end=delay + 0.01, phase=delay + 0.005)
+
+    assert where(customer, 1000) == [0.0, 0.02]
+    assert all(where(customer, 1000 + n)[0] == round(0.02 * n, 2) for n in words())
+
+
 def test_a_phone_stream_that_began_but_sends_nothing_is_waited_for_a_while_only() -> None:
     """Her frames from its start may still come (up to LATE_MAX_S late), and the start of a
     call is held back (ANCHOR_S) for them: no longer."""

@@ -159,7 +159,8 @@ async def test_a_phone_call_whose_setup_is_held_up_is_recorded_where_she_said_it
     # recording lasts as long as the call's record says.
     [part] = await sync_to_async(store.recording_parts)(record["call_id"])
     assert part.started_at is not None
-    assert (part.started_at - started).total_seconds() == pytest.approx(0.0, abs=0.02)
+    # (`started` is the test's stamp as it sent `start`, the server's read a moment after.)
+    assert (part.started_at - started).total_seconds() == pytest.approx(0.0, abs=0.1)
     began = record["started_at"].replace(tzinfo=dt.UTC)
-    assert (began - started).total_seconds() == pytest.approx(0.0, abs=0.02)
-    assert abs((part.started_at - began).total_seconds()) <= 0.002
+    assert (began - started).total_seconds() == pytest.approx(0.0, abs=0.1)
+    assert abs((part.started_at - began).total_seconds()) <= 0.005
