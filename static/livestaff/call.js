@@ -6,6 +6,7 @@
 //   call.js    the socket, the buttons, the conversation, `window.liveCallDebug` for tests
 //   audio.js   a player per source with its level, and the microphone while taking over
 
+import { withIds } from "../voice/ids.js";
 import { ListeningAudio, Microphone, SOURCES, meterValue } from "./audio.js";
 
 const RECONNECT_MAX_MS = 8000;
@@ -182,23 +183,6 @@ function onBacklog(events) {
     }
     if (li) ui.conversation.insertBefore(li, anchor);
   }
-}
-
-// An id in a sentence ("ticket TKT-9XK2QA", "about ORD-1137", "CALL-229a2d…"), found as the
-// server's `ids` filter finds it for the lines it paints (support/templatetags/staff.py).
-const ID_IN_TEXT = /(?<![\p{L}\p{N}_-])([A-Z]{2,5}-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]+)(?![\p{L}\p{N}_-])/u;
-
-/** `text` as a line's words: text, with each id in it in a `.id` span, which keeps it on one
- *  line (a phone would break "TKT-9XK2QA" after its hyphen), as the lines painted with the
- *  page have them. */
-function withIds(text) {
-  return String(text ?? "").split(ID_IN_TEXT).map((piece, n) => {
-    if (n % 2 === 0) return piece; // the ids are the odd pieces
-    const id = document.createElement("span");
-    id.className = "id";
-    id.textContent = piece;
-    return id;
-  });
 }
 
 function paragraph(li, text) {

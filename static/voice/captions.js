@@ -1,7 +1,8 @@
 // The conversation view: live captions of both sides, typed messages, and one plain-words
 // line for what the agent is doing (its tools).
 
-import { say, ui, withIds } from "./page.js";
+import { withIds } from "./ids.js";
+import { say, ui } from "./page.js";
 
 const ORDER_STATUS_WORDS = {
   placed: "placed",

@@ -4,6 +4,8 @@
 // Tests read `window.voiceDebug` (`debug` here): the call state, the events received, and the
 // microphone's and the player's counters. It holds nothing secret (never the session token).
 
+import { withIds } from "./ids.js";
+
 const STATE_WORDS = {
   idle: "Ready to call",
   unavailable: "Calls unavailable",
@@ -78,26 +80,6 @@ export const debug = {
   player: { received: 0, played: 0, flushed: 0, buffered: 0, underruns: 0, playing: false, audible: false, closed: false },
 };
 window.voiceDebug = debug;
-
-// An id in a sentence ("ticket TKT-9XK2QA", "about ORD-1137", "CALL-229a2d…"), found as the
-// staff pages find it (support/templatetags/staff.py, `ids`; static/livestaff/call.js).
-const ID_IN_TEXT = /(?<![\p{L}\p{N}_-])([A-Z]{2,5}-(?=[a-z]*[A-Z0-9])[A-Za-z0-9]+)(?![\p{L}\p{N}_-])/u;
-
-/**
- * `text` as nodes to show: its words as text (never markup: captions hold what the model and
- * the customer said), each id in it in an `.id` span, which keeps it on one line. A phone
- * breaks "TKT-9XK2QA" after its hyphen, and an id the customer reads out or notes down, in
- * two pieces, reads as two things.
- */
-export function withIds(text) {
-  return String(text ?? "").split(ID_IN_TEXT).map((piece, n) => {
-    if (n % 2 === 0) return piece; // the ids are the odd pieces
-    const id = document.createElement("span");
-    id.className = "id";
-    id.textContent = piece;
-    return id;
-  }).filter((node) => node !== ""); // no empty text nodes: "" leaves an element empty
-}
 
 export function showMessage(kind, text) {
   // Problems go to the role=alert region (announced at once), news to role=status.
